@@ -1,0 +1,76 @@
+/*
+ * flow: the normalized flow record and the address types every module shares.
+ *
+ * A decoder (NetFlow v5, v9, IPFIX) turns wire records into struct flow; the
+ * site/slot engine and the CSV/JSON printers consume it. Nothing here
+ * allocates. IPv4 addresses are held as IPv4-mapped IPv6 (::ffff:a.b.c.d)
+ * so that one 16-byte compare serves both families.
+ */
+#ifndef NFSENTRY_FLOW_H
+#define NFSENTRY_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sockaddr;
+
+/* 16 bytes, network order; IPv4 as ::ffff:a.b.c.d. */
+struct flow_addr {
+	uint8_t b[16];
+};
+
+/* An address and a UDP port (host order), e.g. an exporter's source. */
+struct flow_endpoint {
+	struct flow_addr addr;
+	uint16_t port;
+};
+
+/* One unidirectional flow record, after sampling has been applied. */
+struct flow {
+	struct flow_addr exporter; /* source address of the export datagram */
+	struct flow_addr src, dst;
+	uint64_t packets;   /* scaled by sampling */
+	uint64_t octets;    /* scaled by sampling */
+	uint64_t first_ms;  /* Unix ms; 0 when the record carries no time */
+	uint64_t last_ms;   /* Unix ms */
+	uint64_t export_ms; /* export time of the carrying datagram, Unix ms */
+	uint32_t in_if, out_if;
+	uint32_t sampling; /* factor applied to packets/octets; 1 = unsampled */
+	uint16_t sport, dport;
+	uint8_t proto;
+	uint8_t tcp_flags;
+};
+
+/* Set *a from 4 bytes of IPv4 (network order). */
+void flow_addr_from_v4(struct flow_addr *a, const uint8_t v4[4]);
+/* Set *a from 16 bytes of IPv6. */
+void flow_addr_from_v6(struct flow_addr *a, const uint8_t v6[16]);
+/* True for an IPv4-mapped address. */
+bool flow_addr_is_v4(const struct flow_addr *a);
+/*
+ * Normal text form ("192.0.2.1", "2001:db8::1") into buf (>= 46 bytes).
+ * Returns the length written.
+ */
+size_t flow_addr_format(const struct flow_addr *a, char *buf, size_t len);
+/* Parse text form; returns 0 or -EINVAL. */
+int flow_addr_parse(const char *s, struct flow_addr *a);
+/* From a struct sockaddr_in / sockaddr_in6; returns 0 or -EAFNOSUPPORT. */
+int flow_endpoint_from_sockaddr(struct flow_endpoint *ep, const struct sockaddr *sa);
+
+/*
+ * One export datagram as received from a socket or read from a capture. The
+ * payload is borrowed: valid only during the callback that receives it.
+ */
+struct datagram {
+	struct flow_endpoint from; /* the exporter */
+	struct flow_endpoint to;   /* our address, when known (capture) */
+	const uint8_t *p;
+	size_t len;
+	uint64_t ts_ms; /* receive time: wall clock, or capture timestamp */
+};
+
+/* Consumer of datagrams. Returns 0, or non-zero to stop a capture read. */
+typedef int (*datagram_fn)(void *ud, const struct datagram *dg);
+
+#endif
