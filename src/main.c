@@ -1,4 +1,535 @@
-int main(void)
+/*
+ * main: the command line. One subcommand per job:
+ *
+ *   run           receive export over UDP and process it (the service)
+ *   replay FILE   process the export datagrams in a capture, capture time as clock
+ *   send FILE     send the export payloads of a capture to a live collector
+ *   check-config  validate a configuration file
+ *
+ * This file parses arguments and wires modules together; the work is done in
+ * the modules. Exit status: 0 success, 1 runtime failure, 2 bad usage or bad
+ * configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "nfsentry/config.h"
+#include "nfsentry/flowout.h"
+#include "nfsentry/log.h"
+#include "nfsentry/pcapin.h"
+#include "nfsentry/pipeline.h"
+#include "nfsentry/sender.h"
+#include "nfsentry/udpin.h"
+#include "nfsentry_version.h"
+
+#define EXIT_USAGE 2
+
+/* Where `run` looks for its configuration when -c is not given. */
+static const char *const default_config_paths[] = {
+	"config/nfsentry.yaml",
+	"/etc/nfsentry/nfsentry.yaml",
+};
+
+static const char usage_text[] =
+	"usage: nfsentry <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  run [-c CONFIG] [--flows csv|json]\n"
+	"        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
+	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--quiet]\n"
+	"        process the export datagrams in a pcap/pcapng capture, using the\n"
+	"        capture's timestamps as the clock\n"
+	"  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
+	"        [--loop N] [--port N]...\n"
+	"        send the export payloads of a capture to a collector over UDP\n"
+	"  check-config FILE\n"
+	"        validate a configuration file; errors as FILE:LINE: key: problem\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
+	"                      then /etc/nfsentry/nfsentry.yaml)\n"
+	"  --flows csv|json    print every decoded record on standard output\n"
+	"  --port N            only UDP datagrams to port N (repeatable)\n"
+	"  -h, --help          this text\n"
+	"  -V, --version       print the version\n";
+
+static void usage(FILE *out)
 {
+	fputs(usage_text, out);
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("nfsentry: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(try nfsentry --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* True when word is one of the space-separated words of list. */
+static int word_in_list(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ' ');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && memcmp(p, word, n) == 0)
+			return 1;
+		if (!e)
+			break;
+		p = e + 1;
+	}
 	return 0;
+}
+
+/*
+ * Load the configuration at path, or defaults when path is NULL. Prints every
+ * error on stderr. Returns 0 or EXIT_USAGE.
+ */
+static int load_config(const char *path, struct config *cfg)
+{
+	struct config_errors errs = {0};
+
+	if (!path) {
+		config_defaults(cfg);
+		return 0;
+	}
+	if (config_load(path, cfg, &errs) != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		if (errs.n == 0)
+			fprintf(stderr, "%s: cannot load configuration\n", path);
+		config_errors_free(&errs);
+		config_free(cfg);
+		return EXIT_USAGE;
+	}
+	config_errors_free(&errs);
+	return 0;
+}
+
+static const char *find_default_config(void)
+{
+	const char *env = getenv("NFSENTRY_CONFIG");
+
+	if (env && *env)
+		return env;
+	for (size_t i = 0; i < sizeof(default_config_paths) / sizeof(default_config_paths[0]); i++) {
+		FILE *f = fopen(default_config_paths[i], "r");
+		if (f) {
+			fclose(f);
+			return default_config_paths[i];
+		}
+	}
+	return NULL;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < 1 || v > 65535 || s[0] == '-' || s[0] == '+')
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int parse_positive_double(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !(v > 0) || v > 1e12)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+#define MAX_PORT_FILTER 32
+
+enum {
+	OPT_FLOWS = 256,
+	OPT_PORT,
+	OPT_TO,
+	OPT_RATE,
+	OPT_SPEED,
+	OPT_LOOP,
+	OPT_QUIET,
+};
+
+static const struct option long_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"flows", required_argument, NULL, OPT_FLOWS},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"to", required_argument, NULL, OPT_TO},
+	{"rate", required_argument, NULL, OPT_RATE},
+	{"speed", required_argument, NULL, OPT_SPEED},
+	{"loop", required_argument, NULL, OPT_LOOP},
+	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Options shared by the subcommands; each checks which ones it accepts. */
+struct cli {
+	const char *config;
+	enum flowout_format flows;
+	uint16_t ports[MAX_PORT_FILTER];
+	size_t n_ports;
+	const char *to;
+	double rate, speed;
+	uint64_t loops;
+	int quiet;
+	const char *file;
+};
+
+static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
+{
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	c->loops = 1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+		const char *name = NULL;
+		for (const struct option *o = long_opts; o->name; o++)
+			if (o->val == opt)
+				name = o->name;
+		if (opt != '?' && opt != 'h' && name && !word_in_list(accepted, name))
+			return usage_error("option --%s does not apply to this command", name);
+		switch (opt) {
+		case 'c':
+			c->config = optarg;
+			break;
+		case OPT_FLOWS:
+			if (flowout_format_parse(optarg, &c->flows) != 0)
+				return usage_error("--flows takes csv or json, not \"%s\"", optarg);
+			break;
+		case OPT_PORT:
+			if (c->n_ports == MAX_PORT_FILTER)
+				return usage_error("too many --port options (at most %d)", MAX_PORT_FILTER);
+			if (parse_port(optarg, &c->ports[c->n_ports]) != 0)
+				return usage_error("--port: not a port number: \"%s\"", optarg);
+			c->n_ports++;
+			break;
+		case OPT_TO:
+			c->to = optarg;
+			break;
+		case OPT_RATE:
+			if (parse_positive_double(optarg, &c->rate) != 0)
+				return usage_error("--rate: not a positive number: \"%s\"", optarg);
+			break;
+		case OPT_SPEED:
+			if (parse_positive_double(optarg, &c->speed) != 0)
+				return usage_error("--speed: not a positive number: \"%s\"", optarg);
+			break;
+		case OPT_LOOP: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || optarg[0] == '-')
+				return usage_error("--loop: not a positive count: \"%s\"", optarg);
+			c->loops = v;
+			break;
+		}
+		case OPT_QUIET:
+			c->quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		c->file = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+struct run_state {
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t stats_timer;
+	struct udpin *udp;
+	struct pipeline *pl;
+	struct decoder_stats last;
+	int stopping;
+};
+
+static void run_log_stats(struct run_state *rs)
+{
+	struct decoder_stats st;
+	struct udpin_stats us;
+	uint64_t drops = 0;
+
+	decoder_stats_get(pipeline_decoder(rs->pl), &st);
+	udpin_stats_get(rs->udp, &us);
+	for (int i = 0; i < DECODER_DROP__COUNT; i++)
+		drops += st.drops[i];
+	log_info("received %llu datagrams (%llu truncated, %llu dropped by the kernel), "
+	         "decoded %llu records (+%llu), %llu drops, %llu exporters",
+	         (unsigned long long)us.datagrams, (unsigned long long)us.partial,
+	         (unsigned long long)us.kernel_drops, (unsigned long long)st.records,
+	         (unsigned long long)(st.records - rs->last.records), (unsigned long long)drops,
+	         (unsigned long long)st.exporters);
+	rs->last = st;
+}
+
+static void run_stats_cb(uv_timer_t *t)
+{
+	struct run_state *rs = t->data;
+
+	run_log_stats(rs);
+	pipeline_flush(rs->pl);
+}
+
+static void run_stop(struct run_state *rs)
+{
+	if (rs->stopping)
+		return;
+	rs->stopping = 1;
+	udpin_stop(rs->udp);
+	uv_timer_stop(&rs->stats_timer);
+	uv_close((uv_handle_t *)&rs->stats_timer, NULL);
+	uv_close((uv_handle_t *)&rs->sigint, NULL);
+	uv_close((uv_handle_t *)&rs->sigterm, NULL);
+}
+
+static void run_signal_cb(uv_signal_t *s, int signum)
+{
+	struct run_state *rs = s->data;
+
+	log_info("signal %d: stopping", signum);
+	run_stop(rs);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	int rc = parse_cli(argc, argv, &c, "config flows");
+	char err[256];
+
+	if (rc)
+		return rc;
+	if (c.file)
+		return usage_error("run takes no file argument (got \"%s\")", c.file);
+	if (!c.config)
+		c.config = find_default_config();
+	rc = load_config(c.config, &cfg);
+	if (rc)
+		return rc;
+	log_init(cfg.log_level, cfg.log_syslog, "nfsentry");
+	log_info("nfsentry %s starting, configuration %s", NFSENTRY_VERSION,
+	         c.config ? c.config : "(built-in defaults)");
+
+	struct run_state rs;
+	memset(&rs, 0, sizeof(rs));
+	struct pipeline_opts po = {.flows = c.flows, .flows_out = stdout};
+	rs.pl = pipeline_create(&cfg, &po);
+	if (!rs.pl || uv_loop_init(&rs.loop) != 0) {
+		log_error("out of memory starting the pipeline");
+		pipeline_destroy(rs.pl);
+		config_free(&cfg);
+		return 1;
+	}
+	struct udpin_config uc = {
+		.listen = cfg.listen,
+		.n_listen = cfg.n_listen,
+		.rcvbuf_bytes = cfg.rcvbuf_bytes,
+	};
+	rc = udpin_start(&rs.loop, &uc, pipeline_datagram, rs.pl, &rs.udp, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		uv_loop_close(&rs.loop);
+		pipeline_destroy(rs.pl);
+		config_free(&cfg);
+		return 1;
+	}
+	uv_signal_init(&rs.loop, &rs.sigint);
+	uv_signal_init(&rs.loop, &rs.sigterm);
+	uv_timer_init(&rs.loop, &rs.stats_timer);
+	rs.sigint.data = rs.sigterm.data = rs.stats_timer.data = &rs;
+	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
+	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
+	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
+
+	uv_run(&rs.loop, UV_RUN_DEFAULT);
+
+	run_log_stats(&rs);
+	rc = uv_loop_close(&rs.loop);
+	if (rc != 0)
+		log_error("event loop did not close cleanly: %s", uv_strerror(rc));
+	pipeline_report(rs.pl, stderr);
+	pipeline_destroy(rs.pl);
+	config_free(&cfg);
+	return rc == 0 ? 0 : 1;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+static int cmd_replay(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	int rc = parse_cli(argc, argv, &c, "config flows port quiet");
+	char err[512];
+
+	if (rc)
+		return rc;
+	if (!c.file)
+		return usage_error("replay needs a capture file");
+	rc = load_config(c.config, &cfg);
+	if (rc)
+		return rc;
+	log_init(cfg.log_level, false, "nfsentry");
+
+	struct pipeline_opts po = {.flows = c.flows, .flows_out = stdout};
+	struct pipeline *pl = pipeline_create(&cfg, &po);
+	if (!pl) {
+		log_error("out of memory starting the pipeline");
+		config_free(&cfg);
+		return 1;
+	}
+	struct pcapin_opts popts = {.ports = c.ports, .n_ports = c.n_ports};
+	struct pcapin_stats pst;
+	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
+	int frc = pipeline_flush(pl);
+	if (rc < 0)
+		log_error("%s", err);
+	if (frc != 0)
+		log_error("writing records to standard output: %s", strerror(-frc));
+	if (!c.quiet) {
+		fprintf(stderr,
+		        "capture %s: %llu frames, %llu UDP datagrams, %llu not IP, %llu not UDP, "
+		        "%llu other ports, %llu truncated, %llu bad headers, %llu reassembled, "
+		        "%llu fragment sets dropped\n",
+		        c.file, (unsigned long long)pst.packets, (unsigned long long)pst.datagrams,
+		        (unsigned long long)pst.not_ip, (unsigned long long)pst.not_udp,
+		        (unsigned long long)pst.port_filtered, (unsigned long long)pst.truncated,
+		        (unsigned long long)pst.bad_header,
+		        (unsigned long long)pst.frag_reassembled,
+		        (unsigned long long)pst.frag_dropped);
+		pipeline_report(pl, stderr);
+	}
+	pipeline_destroy(pl);
+	config_free(&cfg);
+	return (rc < 0 || frc != 0) ? 1 : 0;
+}
+
+/* ---- send --------------------------------------------------------------- */
+
+static int cmd_send(int argc, char **argv)
+{
+	struct cli c;
+	int rc = parse_cli(argc, argv, &c, "to rate speed loop port");
+	char err[512];
+
+	if (rc)
+		return rc;
+	if (!c.file)
+		return usage_error("send needs a capture file");
+	if (!c.to)
+		return usage_error("send needs --to HOST:PORT");
+	if (c.rate > 0 && c.speed > 0)
+		return usage_error("--rate and --speed exclude each other");
+
+	struct flow_endpoint ep;
+	if (flow_endpoint_parse(c.to, &ep) != 0)
+		return usage_error("--to: not ADDRESS:PORT or [ADDRESS6]:PORT: \"%s\"", c.to);
+	char host[64];
+	flow_addr_format(&ep.addr, host, sizeof(host));
+
+	struct sender_opts so = {
+		.path = c.file,
+		.to_host = host,
+		.to_port = ep.port,
+		.rate_dps = c.rate,
+		.speed = c.speed,
+		.loops = c.loops,
+		.filter = {.ports = c.ports, .n_ports = c.n_ports},
+	};
+	struct sender_result res;
+	memset(&res, 0, sizeof(res));
+	rc = sender_run(&so, &res, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "nfsentry send: %s\n", err);
+		return 1;
+	}
+	fprintf(stderr, "sent %llu datagrams (%llu bytes) in %.3f s: %.0f datagrams/s, %llu errors\n",
+	        (unsigned long long)res.datagrams_sent, (unsigned long long)res.bytes_sent,
+	        res.elapsed_s, res.elapsed_s > 0 ? (double)res.datagrams_sent / res.elapsed_s : 0.0,
+	        (unsigned long long)res.send_errors);
+	return res.send_errors ? 1 : 0;
+}
+
+/* ---- check-config ------------------------------------------------------- */
+
+static int cmd_check_config(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	int rc = parse_cli(argc, argv, &c, "config");
+
+	if (rc)
+		return rc;
+	const char *path = c.file ? c.file : c.config;
+	if (!path)
+		return usage_error("check-config needs a file");
+	rc = load_config(path, &cfg);
+	if (rc)
+		return rc;
+	printf("%s: ok\n", path);
+	config_free(&cfg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{"run", cmd_run},
+		{"replay", cmd_replay},
+		{"send", cmd_send},
+		{"check-config", cmd_check_config},
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("nfsentry %s\n", NFSENTRY_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	return usage_error("unknown command \"%s\"", argv[1]);
 }

@@ -22,7 +22,15 @@
 #include "nfsentry/log.h"
 #include "nfsentry/udpin.h"
 
-#define CONFIG_MAX_LISTEN 32
+/*
+ * Limits on what one configuration may hold. Each keeps a hostile or
+ * mistaken file from growing memory without bound.
+ */
+#define CONFIG_MAX_LISTEN 32        /* listen entries: one socket each */
+#define CONFIG_MAX_ALLOW 4096       /* exporters.allow prefixes */
+#define CONFIG_MAX_SAMPLING 4096    /* exporters.sampling overrides */
+#define CONFIG_MAX_FILE_BYTES 1048576 /* a bigger file is refused unread */
+#define CONFIG_MAX_ERRORS 100       /* then one "too many errors" line */
 
 struct config {
 	char *path; /* the file read, owned */
@@ -39,18 +47,29 @@ struct config {
 	/*
 	 * Decoder settings: templates.lifetime_s, templates.max_per_exporter,
 	 * limits.max_exporters, exporters.allow (prefix list),
-	 * exporters.sampling (list of {exporter, rate}). The allow and sampling
-	 * arrays point into memory owned by this struct.
+	 * exporters.sampling (list of {exporter, rate}). decoder.allow and
+	 * decoder.sampling point at allow_owned and sampling_owned below.
 	 */
 	struct decoder_config decoder;
+
+	/* Owned (freed by config_free()); NULL when empty. */
+	struct decoder_prefix *allow_owned;
+	struct decoder_sampling_override *sampling_owned;
 };
 
-/* Fill *cfg with the defaults (no file). config_free() is still required. */
+/*
+ * Fill *cfg with the defaults (no file); *cfg is overwritten, not freed.
+ * Allocates nothing, but config_free() is still the way to release it.
+ */
 void config_defaults(struct config *cfg);
 
 /*
- * One problem in a configuration file. Messages are complete lines in the
- * form "FILE:LINE: key: what is wrong".
+ * Every problem found in a configuration file, in file order. Each message
+ * is a complete line without a newline:
+ *   FILE:LINE: key.path: what is wrong (got "value")
+ *   FILE:LINE:COL: YAML syntax error: libyaml's problem
+ *   FILE: cannot read: strerror text
+ * List items are counted from 0 (listen[0] is the first entry).
  */
 struct config_errors {
 	char **msg; /* owned; n entries */
@@ -58,15 +77,23 @@ struct config_errors {
 };
 
 /*
- * Load and validate path into *cfg (which is overwritten). Returns 0 when the
- * file is valid. Otherwise returns -EINVAL (or -errno if it could not be
- * read), fills errs with every problem found, and leaves *cfg holding only
- * defaults (still to be released with config_free()).
+ * Load and validate path into *cfg (which is overwritten, not freed). path
+ * is borrowed; cfg->path gets a copy. errs is overwritten too and must be
+ * released with config_errors_free() whatever the result. Returns 0 when
+ * the file is valid (errs->n == 0). Otherwise returns -EINVAL, -ENOMEM, or
+ * -errno if it could not be read (-EFBIG beyond CONFIG_MAX_FILE_BYTES),
+ * fills errs with every problem found (at least one line, unless memory ran
+ * out), and leaves *cfg holding only defaults (cfg->path NULL), still to be
+ * released with config_free().
  */
 int config_load(const char *path, struct config *cfg, struct config_errors *errs);
 
-/* Release what config_load()/config_defaults() allocated. */
+/*
+ * Release what config_load()/config_defaults() allocated and reset *cfg to
+ * the defaults, so a second call is harmless.
+ */
 void config_free(struct config *cfg);
+/* Release the messages and zero *errs. */
 void config_errors_free(struct config_errors *errs);
 
 #endif

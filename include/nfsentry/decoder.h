@@ -33,11 +33,15 @@ enum decoder_drop {
 	DECODER_DROP_BAD_VERSION,      /* datagram: not version 5, 9 or 10 */
 	DECODER_DROP_BAD_LENGTH,       /* datagram: header length/count disagrees with size */
 	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: exporter table full */
-	DECODER_DROP_SET_LENGTH,       /* set: length < 4 or beyond the datagram */
+	DECODER_DROP_SET_LENGTH,       /* set: length beyond the datagram (rest dropped) */
 	DECODER_DROP_TEMPLATE_INVALID, /* template: field count/length beyond limits */
 	DECODER_DROP_TEMPLATE_LIMIT,   /* template: per-exporter cap reached */
 	DECODER_DROP_NO_TEMPLATE,      /* set: data set whose template is unknown */
-	DECODER_DROP_RECORD_INVALID,   /* record: truncated or bad variable length */
+	DECODER_DROP_RECORD_INVALID,   /* set: trailing bytes that are a truncated record, not padding */
+	DECODER_DROP_SET_SHORT,        /* set: length < 4 (zero included); rest of datagram dropped */
+	DECODER_DROP_VARLEN,           /* record: variable length runs past the set (rest of set dropped) */
+	DECODER_DROP_SET_RESERVED,     /* set: reserved set ID (v9 2..255, IPFIX 0, 1, 4..255), skipped */
+	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP__COUNT
 };
 
@@ -81,6 +85,8 @@ struct decoder_stats {
 	uint64_t lost_records;     /* estimated from v5 / IPFIX sequence numbers */
 	uint64_t exporter_restarts;
 	uint64_t exporters;        /* currently known */
+	uint64_t reordered;        /* datagrams slightly behind the expected sequence number */
+	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 

@@ -78,6 +78,37 @@ static void test_endpoint_from_sockaddr(void **state)
 	assert_int_equal(flow_endpoint_from_sockaddr(&ep, &un), -EAFNOSUPPORT);
 }
 
+static void test_endpoint_parse(void **state)
+{
+	(void)state;
+	struct flow_endpoint ep;
+	char buf[64];
+
+	assert_int_equal(flow_endpoint_parse("127.0.0.1:2055", &ep), 0);
+	assert_int_equal(ep.port, 2055);
+	flow_addr_format(&ep.addr, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1");
+	assert_int_equal(flow_endpoint_parse("[::1]:65535", &ep), 0);
+	assert_int_equal(ep.port, 65535);
+	flow_addr_format(&ep.addr, buf, sizeof(buf));
+	assert_string_equal(buf, "::1");
+
+	const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+	                     "::1:2055", "[::1]2055", "[127.0.0.1]:1", "host:80",
+	                     "127.0.0.1:+5", "127.0.0.1:5x", ":80"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(flow_endpoint_parse(bad[i], &ep), -EINVAL);
+
+	struct sockaddr_storage ss;
+	assert_int_equal(flow_endpoint_parse("[2001:db8::5]:9995", &ep), 0);
+	assert_int_equal(flow_endpoint_to_sockaddr(&ep, (struct sockaddr *)&ss),
+	                 sizeof(struct sockaddr_in6));
+	struct flow_endpoint back;
+	assert_int_equal(flow_endpoint_from_sockaddr(&back, (struct sockaddr *)&ss), 0);
+	assert_memory_equal(&back.addr, &ep.addr, 16);
+	assert_int_equal(back.port, 9995);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -85,6 +116,7 @@ int main(void)
 		cmocka_unit_test(test_v6_roundtrip),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_endpoint_from_sockaddr),
+		cmocka_unit_test(test_endpoint_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,255 @@
+/*
+ * decode/internal.h: what the decoder files (decoder.c, tmpl.c, v5.c, v9.c,
+ * ipfix.c) share and nobody else sees: the wire readers, the limits, the
+ * exporter and template structures and the per-datagram context.
+ *
+ * Not public API: include/nfsentry/decoder.h is. Nothing here allocates
+ * except the functions documented as doing so.
+ */
+#ifndef NFSENTRY_DECODE_INTERNAL_H
+#define NFSENTRY_DECODE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/decoder.h"
+#include "nfsentry/flow.h"
+
+/*
+ * Limits. Each bounds work or memory that wire data could otherwise choose.
+ */
+/* Fields per template. RFC 7011 allows up to 65535, but the largest real
+ * templates (Cisco ASA/NSEL, nProbe) stay well under 200. */
+#define DEC_MAX_FIELDS 512u
+/* Records handed to the sink per call; the batch lives in struct decoder. */
+#define DEC_BATCH 256u
+/* Sampler/selector IDs remembered per exporter (v9 48, IPFIX 48/302);
+ * the oldest is replaced when full. */
+#define DEC_SAMPLERS 16u
+/* How far behind the expected sequence number a datagram may arrive and
+ * still be called "late" (reordered) rather than an exporter restart.
+ * Records for v5/IPFIX, export packets for v9. */
+#define DEC_LATE_WINDOW_RECORDS 4096u
+#define DEC_LATE_WINDOW_DATAGRAMS 64u
+
+/* NTP era 0 starts 70 years (incl. 17 leap days) before the Unix epoch. */
+#define DEC_NTP_UNIX_OFFSET_S 2208988800ull
+
+/* Wire readers: never cast a packet offset to a struct pointer. */
+static inline uint16_t get_u16be(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t get_u32be(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t get_u64be(const uint8_t *p)
+{
+	return (uint64_t)get_u32be(p) << 32 | get_u32be(p + 4);
+}
+
+/* Unsigned of 1..8 bytes: RFC 7011 §6.2 reduced-size encoding. */
+static inline uint64_t get_uNbe(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Negative return code of a decoder step for a drop reason. */
+#define DEC_ERR(why) (-(1 + (int)(why)))
+#define DEC_REASON(rc) ((enum decoder_drop)(-(rc)-1))
+
+/*
+ * Target of a compiled template op: where a field's value goes. Values
+ * below TGT_SRC are unsigned integers kept in a per-record value array.
+ */
+enum dec_tgt {
+	TGT_SPORT,
+	TGT_DPORT,
+	TGT_PROTO,
+	TGT_TCPFLAGS,
+	TGT_PKTS,       /* 2 packetDeltaCount / IN_PKTS */
+	TGT_OCTS,       /* 1 octetDeltaCount / IN_BYTES */
+	TGT_PKTS_TOTAL, /* 86 packetTotalCount: used when 2 is absent */
+	TGT_OCTS_TOTAL, /* 85 octetTotalCount: used when 1 is absent */
+	TGT_INIF,
+	TGT_OUTIF,
+	TGT_FIRST_UP, /* 22: ms of sysUpTime */
+	TGT_LAST_UP,  /* 21 */
+	TGT_START_S,  /* 150 flowStartSeconds */
+	TGT_END_S,
+	TGT_START_MS, /* 152 flowStartMilliseconds */
+	TGT_END_MS,
+	TGT_START_NTP, /* 154 flowStartMicroseconds, NTP 64-bit */
+	TGT_END_NTP,
+	TGT_START_DUS, /* 158 flowStartDeltaMicroseconds, before export */
+	TGT_END_DUS,
+	TGT_SAMPLER_ID,       /* 48 samplerId / FLOW_SAMPLER_ID, 302 selectorId */
+	TGT_SAMPLING_INTERVAL, /* 34 */
+	TGT_SAMPLER_RANDOM,   /* 50 */
+	TGT_SPI,              /* 305 samplingPacketInterval */
+	TGT_SPS,              /* 306 samplingPacketSpace */
+	TGT_SYSINIT,          /* 160 systemInitTimeMilliseconds */
+	TGT__NUM,             /* integer targets end here */
+	TGT_SRC = TGT__NUM,
+	TGT_DST,
+	TGT_NONE,
+};
+
+#define TGT_BIT(t) (1u << (t))
+
+enum dec_kind {
+	K_U8,
+	K_U16,
+	K_U32,
+	K_U64,
+	K_UN, /* 3, 5, 6, 7 bytes */
+	K_V4,
+	K_V6,
+	K_SKIP, /* only in templates with variable-length fields */
+};
+
+/* One compiled step: read len bytes at off and store into tgt. */
+struct dec_op {
+	uint16_t off; /* from record start; unused in variable-length templates */
+	uint16_t len; /* 65535: variable length (IPFIX) */
+	uint8_t kind;
+	uint8_t tgt;
+};
+
+/*
+ * A template, compiled at definition time. Fixed-length templates keep only
+ * the ops that fill a target (offsets precomputed); templates with a
+ * variable-length field keep one op per field and are walked.
+ */
+struct dec_tmpl {
+	uint16_t id;
+	bool options;
+	bool varlen;
+	uint16_t rec_len;  /* fixed length, or minimum length when varlen */
+	uint16_t n_ops;
+	uint32_t present;  /* TGT_BIT of every integer target filled */
+	bool has_src4, has_src6, has_dst4, has_dst6;
+	uint64_t refreshed_ms;
+	size_t def_len;    /* wire definition, kept to spot identical resends */
+	const uint8_t *def;
+	struct dec_op ops[];
+};
+
+struct dec_sampler {
+	uint64_t id;
+	uint32_t rate;
+};
+
+/* One exporter: (address, port, domain, version). */
+struct dec_exporter {
+	struct flow_endpoint from;
+	uint32_t domain;
+	uint8_t version;
+	uint32_t override_rate; /* from configuration, 0 = none */
+	uint32_t default_rate;  /* from v5 header / options data, 0 = none */
+	struct dec_sampler samplers[DEC_SAMPLERS];
+	uint32_t n_samplers, next_sampler;
+	bool has_sys_init;
+	uint64_t sys_init_ms; /* IPFIX IE 160 */
+	/* Sequence tracking. */
+	bool seq_valid;
+	uint32_t seq_next;
+	bool has_uptime;
+	uint32_t last_uptime;
+	/* Templates: open addressing on template ID, linear probing, backward
+	 * shift deletion, capacity a power of two grown up to the cap. */
+	struct dec_tmpl **tslots;
+	uint32_t tcap, ntmpl;
+	struct dec_tmpl *last;
+	/* Counters for decoder_exporters_get. */
+	uint64_t datagrams, records, lost_datagrams, lost_records, restarts;
+	uint64_t last_seen_ms;
+};
+
+struct decoder {
+	struct decoder_config cfg; /* arrays below are our copies */
+	struct decoder_prefix *allow;
+	struct decoder_sampling_override *sampling;
+	struct decoder_stats st;
+	/* Exporters: a dense list (for decoder_exporters_get) and an open
+	 * addressing index of pointers into it, grown up to 2 * max_exporters. */
+	struct dec_exporter **list;
+	size_t n_exp, list_cap;
+	struct dec_exporter **eslots;
+	uint32_t ecap;
+	struct dec_exporter *last_exp;
+	/* Output batch. */
+	decoder_sink_fn sink;
+	void *ud;
+	size_t nbatch;
+	uint64_t log_last_ms;
+	struct flow batch[DEC_BATCH];
+};
+
+/* What one datagram's decoding needs to know. */
+struct dec_ctx {
+	struct decoder *d;
+	struct dec_exporter *e;
+	uint64_t now_ms;
+	uint64_t export_ms;  /* v5: with nsecs; v9/IPFIX: seconds * 1000 */
+	uint32_t uptime_ms;  /* v5/v9 header sysUptime */
+	uint8_t version;
+	bool late;           /* sequence says this datagram is reordered */
+	bool incomplete;     /* some data could not be decoded: records uncounted */
+	uint32_t nrecords;   /* data records decoded (IPFIX sequence) */
+	uint32_t delivered;  /* records given to the batch */
+};
+
+/* decoder.c */
+int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from,
+                     uint32_t domain, uint8_t version, uint64_t now_ms,
+                     struct dec_exporter **out);
+void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
+void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
+void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
+struct flow *dec_flow_next(struct decoder *d);
+void dec_flush(struct decoder *d);
+uint32_t dec_rate(const struct dec_exporter *e, bool has_id, uint64_t id);
+void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t rate);
+void dec_scale(struct flow *f, uint32_t rate);
+
+/* tmpl.c */
+/*
+ * Compile and store a template for exporter e. fields points at field
+ * specifiers: n_fields of (id, len[, enterprise]) with enterprise numbers only
+ * when ipfix. n_scope leading fields are scope fields (v9: never mapped).
+ * Returns bytes of field specifiers consumed or a negative DEC_ERR().
+ */
+int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix,
+                    const uint8_t *fields, size_t avail, uint32_t n_fields,
+                    uint32_t n_scope);
+/* Template for id, or NULL (an expired one is removed and counted). */
+struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id);
+/* Remove one template; returns true if it existed. */
+bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id);
+/* Remove all (options == -1) or all data (0) / options (1) templates. */
+uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options);
+void dec_tmpl_free_all(struct dec_exporter *e);
+/*
+ * Decode the records of a data set body [p, p+len) with template t. Counts
+ * and drops bad records. Returns records decoded (>= 0).
+ */
+uint32_t dec_data_set(struct dec_ctx *c, struct dec_tmpl *t, const uint8_t *p, size_t len);
+
+/* v5.c, v9.c, ipfix.c: decode a whole datagram; return records or DEC_ERR(). */
+int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
+           size_t len, uint64_t now_ms);
+int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
+           size_t len, uint64_t now_ms);
+int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
+              size_t len, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what nfsentry needs from Debian 12's packages (run as root).
+#   tools/setup.sh          build and run dependencies
+#   tools/setup.sh --test   also the test peers (softflowd, nfdump, tshark, clang's fuzzer runtime)
+# Only missing packages are installed; apt-get update runs only when needed.
+set -euo pipefail
+
+build_pkgs=(
+	gcc make pkg-config meson ninja-build
+	libuv1-dev libjansson-dev libpcap-dev libyaml-dev libsqlite3-dev
+	libcurl4-openssl-dev libssh-dev libmicrohttpd-dev
+)
+test_pkgs=(
+	libcmocka-dev clang libclang-rt-14-dev
+	softflowd nfdump tshark tcpdump procps iproute2 python3 time
+)
+
+pkgs=("${build_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then
+	pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup: missing packages: ${missing[*]}; run as root (or install them)" >&2
+	exit 1
+fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

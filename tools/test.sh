@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install what is missing, build, and run the whole test suite:
+#   1. unit and integration tests (build/)
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   3. each decoder's libFuzzer target for a short bounded run (build-fuzz/)
+# Ends with one line "N passed, N failed"; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh --test || exit 1
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+passed=0
+failed=0
+
+# count_meson DIR: add the results of the last `meson test` in DIR.
+count_meson() {
+	local log="$1/meson-logs/testlog.json"
+	[ -f "$log" ] || return 0
+	local p f
+	p=$(grep -c '"result": "OK"' "$log" || true)
+	f=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+# suite NAME DIR MESON_SETUP_ARGS...: configure, build and test one build dir.
+suite() {
+	local name=$1 dir=$2
+	shift 2
+	echo "=== $name ($dir)"
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "$@" >/dev/null || { echo "$name: meson setup failed"; failed=$((failed + 1)); return; }
+	fi
+	if ! ninja -C "$dir"; then
+		echo "$name: build failed"
+		failed=$((failed + 1))
+		return
+	fi
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 ${MESON_TEST_ARGS:-}
+	count_meson "$dir"
+}
+
+suite "tests" build
+suite "tests under ASan+UBSan" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dbuildtype=debug
+
+echo "=== fuzz (${FUZZ_SECONDS}s per target)"
+if [ ! -d build-fuzz ]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null || failed=$((failed + 1))
+fi
+if ninja -C build-fuzz && [ -x tests/fuzz/run.sh ]; then
+	if tests/fuzz/run.sh build-fuzz "$FUZZ_SECONDS"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+elif [ -x tests/fuzz/run.sh ]; then
+	echo "fuzz: build failed"
+	failed=$((failed + 1))
+fi
+
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
