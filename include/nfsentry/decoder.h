@@ -42,6 +42,7 @@ enum decoder_drop {
 	DECODER_DROP_VARLEN,           /* record: variable length runs past the set (rest of set dropped) */
 	DECODER_DROP_SET_RESERVED,     /* set: reserved set ID (v9 2..255, IPFIX 0, 1, 4..255), skipped */
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
+	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
 	DECODER_DROP__COUNT
 };
 

@@ -1,1 +1,619 @@
-/* Being written: see the module header. */
+/*
+ * tmpl: the per-exporter template cache and the record decoder shared by
+ * NetFlow v9 and IPFIX.
+ *
+ * A template is compiled once, when it is defined, into a short list of
+ * (offset, length, kind, target) ops. For the common fixed-length template
+ * only the fields nfsentry uses get an op, with precomputed offsets, so a
+ * record costs one pass over a handful of ops and no look-up of field IDs.
+ * Templates with an IPFIX variable-length field keep one op per field and
+ * are walked record by record.
+ *
+ * Templates are keyed by ID inside their exporter (which is already the
+ * (address, port, domain) of the key); each exporter holds at most
+ * max_templates_per_exporter. Not here: set headers, template set parsing
+ * (v9.c, ipfix.c), sequence numbers (decoder.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TIME_BITS                                                                             \
+	(TGT_BIT(TGT_FIRST_UP) | TGT_BIT(TGT_LAST_UP) | TGT_BIT(TGT_START_S) |                 \
+	 TGT_BIT(TGT_END_S) | TGT_BIT(TGT_START_MS) | TGT_BIT(TGT_END_MS) |                    \
+	 TGT_BIT(TGT_START_NTP) | TGT_BIT(TGT_END_NTP) | TGT_BIT(TGT_START_DUS) |              \
+	 TGT_BIT(TGT_END_DUS))
+
+/* Field ID -> target. IPFIX IEs below 128 share their numbers with v9. */
+static uint8_t field_target(uint16_t id)
+{
+	switch (id) {
+	case 1: return TGT_OCTS;
+	case 2: return TGT_PKTS;
+	case 4: return TGT_PROTO;
+	case 6: return TGT_TCPFLAGS;
+	case 7: return TGT_SPORT;
+	case 8: return TGT_SRC;
+	case 10: return TGT_INIF;
+	case 11: return TGT_DPORT;
+	case 12: return TGT_DST;
+	case 14: return TGT_OUTIF;
+	case 21: return TGT_LAST_UP;
+	case 22: return TGT_FIRST_UP;
+	case 27: return TGT_SRC;
+	case 28: return TGT_DST;
+	case 34: return TGT_SAMPLING_INTERVAL;
+	case 48: return TGT_SAMPLER_ID;
+	case 50: return TGT_SAMPLER_RANDOM;
+	case 85: return TGT_OCTS_TOTAL;
+	case 86: return TGT_PKTS_TOTAL;
+	case 150: return TGT_START_S;
+	case 151: return TGT_END_S;
+	case 152: return TGT_START_MS;
+	case 153: return TGT_END_MS;
+	case 154: return TGT_START_NTP;
+	case 155: return TGT_END_NTP;
+	case 158: return TGT_START_DUS;
+	case 159: return TGT_END_DUS;
+	case 160: return TGT_SYSINIT;
+	case 302: return TGT_SAMPLER_ID;
+	case 305: return TGT_SPI;
+	case 306: return TGT_SPS;
+	default: return TGT_NONE;
+	}
+}
+
+/*
+ * Kind for a field of this id and length, or K_SKIP when we do not use it
+ * or the length makes no sense for it (e.g. a 3-byte IPv4 address).
+ */
+static uint8_t field_kind(uint16_t id, uint16_t len, uint8_t tgt)
+{
+	if (tgt == TGT_NONE)
+		return K_SKIP;
+	if (tgt == TGT_SRC || tgt == TGT_DST) {
+		if ((id == 8 || id == 12) && len == 4)
+			return K_V4;
+		if ((id == 27 || id == 28) && len == 16)
+			return K_V6;
+		return K_SKIP;
+	}
+	switch (len) {
+	case 1: return K_U8;
+	case 2: return K_U16;
+	case 4: return K_U32;
+	case 8: return K_U64;
+	case 3: case 5: case 6: case 7: return K_UN;
+	default: return K_SKIP;
+	}
+}
+
+/* Template slots: open addressing on the template ID. */
+static uint32_t tslot_home(uint16_t id, uint32_t cap)
+{
+	return ((uint32_t)id * 2654435761u >> 16) & (cap - 1);
+}
+
+static struct dec_tmpl **tslot_find(struct dec_exporter *e, uint16_t id)
+{
+	if (!e->tcap)
+		return NULL;
+	uint32_t i = tslot_home(id, e->tcap);
+
+	while (e->tslots[i]) {
+		if (e->tslots[i]->id == id)
+			return &e->tslots[i];
+		i = (i + 1) & (e->tcap - 1);
+	}
+	return NULL;
+}
+
+static void tslot_put(struct dec_tmpl **slots, uint32_t cap, struct dec_tmpl *t)
+{
+	uint32_t i = tslot_home(t->id, cap);
+
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = t;
+}
+
+/* Remove the entry at slot i, shifting back followers of its probe run. */
+static void tslot_remove_at(struct dec_exporter *e, uint32_t i)
+{
+	uint32_t m = e->tcap - 1, j = i;
+
+	free(e->tslots[i]);
+	e->tslots[i] = NULL;
+	e->ntmpl--;
+	for (;;) {
+		j = (j + 1) & m;
+		if (!e->tslots[j])
+			break;
+		uint32_t k = tslot_home(e->tslots[j]->id, e->tcap);
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		bool stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+		if (!stays) {
+			e->tslots[i] = e->tslots[j];
+			e->tslots[j] = NULL;
+			i = j;
+		}
+	}
+	e->last = NULL;
+}
+
+bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id)
+{
+	struct dec_tmpl **s = tslot_find(e, id);
+
+	if (!s)
+		return false;
+	tslot_remove_at(e, (uint32_t)(s - e->tslots));
+	return true;
+}
+
+uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options)
+{
+	uint32_t n = 0;
+
+	/* Removal shifts entries backwards, so rescan a slot after removing. */
+	for (uint32_t i = 0; i < e->tcap;) {
+		struct dec_tmpl *t = e->tslots[i];
+		if (t && (options < 0 || t->options == (options == 1))) {
+			tslot_remove_at(e, i);
+			n++;
+			continue;
+		}
+		i++;
+	}
+	return n;
+}
+
+void dec_tmpl_free_all(struct dec_exporter *e)
+{
+	for (uint32_t i = 0; i < e->tcap; i++)
+		free(e->tslots[i]);
+	free(e->tslots);
+	e->tslots = NULL;
+	e->tcap = e->ntmpl = 0;
+	e->last = NULL;
+}
+
+static bool tmpl_expired(const struct dec_ctx *c, const struct dec_tmpl *t)
+{
+	uint64_t life_ms = (uint64_t)c->d->cfg.template_lifetime_s * 1000;
+
+	return life_ms && c->now_ms > t->refreshed_ms && c->now_ms - t->refreshed_ms > life_ms;
+}
+
+static void tmpl_expire_sweep(struct dec_ctx *c)
+{
+	struct dec_exporter *e = c->e;
+
+	for (uint32_t i = 0; i < e->tcap;) {
+		if (e->tslots[i] && tmpl_expired(c, e->tslots[i])) {
+			tslot_remove_at(e, i);
+			c->d->st.templates_expired++;
+			continue;
+		}
+		i++;
+	}
+}
+
+struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
+{
+	struct dec_exporter *e = c->e;
+	struct dec_tmpl *t = e->last;
+
+	if (!t || t->id != id) {
+		struct dec_tmpl **s = tslot_find(e, id);
+		if (!s)
+			return NULL;
+		t = *s;
+	}
+	if (tmpl_expired(c, t)) {
+		dec_tmpl_withdraw(e, id);
+		c->d->st.templates_expired++;
+		return NULL;
+	}
+	e->last = t;
+	return t;
+}
+
+/* Make room for one more template; grows the slot array up to the cap. */
+static int tmpl_reserve(struct dec_ctx *c)
+{
+	struct dec_exporter *e = c->e;
+
+	if (e->ntmpl >= c->d->cfg.max_templates_per_exporter) {
+		tmpl_expire_sweep(c);
+		if (e->ntmpl >= c->d->cfg.max_templates_per_exporter)
+			return DEC_ERR(DECODER_DROP_TEMPLATE_LIMIT);
+	}
+	if ((e->ntmpl + 1) * 2 > e->tcap) {
+		uint32_t ncap = e->tcap ? e->tcap * 2 : 16;
+		struct dec_tmpl **ns = calloc(ncap, sizeof(*ns));
+		if (!ns)
+			return DEC_ERR(DECODER_DROP_NO_MEMORY);
+		for (uint32_t i = 0; i < e->tcap; i++)
+			if (e->tslots[i])
+				tslot_put(ns, ncap, e->tslots[i]);
+		free(e->tslots);
+		e->tslots = ns;
+		e->tcap = ncap;
+	}
+	return 0;
+}
+
+int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix,
+                    const uint8_t *fields, size_t avail, uint32_t n_fields, uint32_t n_scope)
+{
+	size_t pos = 0, rec_len = 0, n_ops = 0;
+	bool varlen = false;
+
+	if (n_fields == 0 || n_fields > DEC_MAX_FIELDS || n_scope > n_fields) {
+		dec_drop(c, DECODER_DROP_TEMPLATE_INVALID, "field count");
+		return DEC_ERR(DECODER_DROP_TEMPLATE_INVALID);
+	}
+	/* Pass 1: bounds, record length, number of ops. */
+	for (uint32_t i = 0; i < n_fields; i++) {
+		if (avail - pos < 4)
+			goto truncated;
+		uint16_t fid = get_u16be(fields + pos), flen = get_u16be(fields + pos + 2);
+		bool ent = ipfix && (fid & 0x8000);
+		pos += 4;
+		if (ent) {
+			if (avail - pos < 4)
+				goto truncated;
+			pos += 4;
+		}
+		if (ipfix && flen == 65535) {
+			varlen = true;
+			rec_len += 1; /* the shortest a variable-length field can be */
+		} else {
+			rec_len += flen;
+		}
+		uint8_t tgt = (ent || (!ipfix && i < n_scope)) ? TGT_NONE : field_target(fid);
+		if (field_kind(fid, flen, tgt) != K_SKIP)
+			n_ops++;
+	}
+	/* A record must fit in a set (65535 - 4) and may not be empty, or a
+	 * data set would loop forever. */
+	if (rec_len == 0 || rec_len > 65531) {
+		dec_drop(c, DECODER_DROP_TEMPLATE_INVALID, "record length");
+		return DEC_ERR(DECODER_DROP_TEMPLATE_INVALID);
+	}
+	if (varlen)
+		n_ops = n_fields;
+
+	/* Identical resend: only refresh its age. */
+	struct dec_tmpl **s = tslot_find(c->e, id);
+	if (s && (*s)->options == options && (*s)->def_len == pos &&
+	    memcmp((*s)->def, fields, pos) == 0) {
+		(*s)->refreshed_ms = c->now_ms;
+		c->d->st.templates_refreshed++;
+		return (int)pos;
+	}
+
+	size_t sz = sizeof(struct dec_tmpl) + n_ops * sizeof(struct dec_op) + pos;
+	struct dec_tmpl *t = calloc(1, sz);
+	if (!t) {
+		dec_drop(c, DECODER_DROP_NO_MEMORY, "template");
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	}
+	t->id = id;
+	t->options = options;
+	t->varlen = varlen;
+	t->rec_len = (uint16_t)rec_len;
+	t->refreshed_ms = c->now_ms;
+	t->def_len = pos;
+	t->def = (const uint8_t *)&t->ops[n_ops];
+	memcpy((uint8_t *)&t->ops[n_ops], fields, pos);
+
+	/* Pass 2: the ops. Offsets fit in 16 bits since rec_len <= 65531. */
+	size_t off = 0, q = 0, k = 0;
+	for (uint32_t i = 0; i < n_fields; i++) {
+		uint16_t fid = get_u16be(fields + q), flen = get_u16be(fields + q + 2);
+		bool ent = ipfix && (fid & 0x8000);
+		q += ent ? 8 : 4;
+		uint8_t tgt = (ent || (!ipfix && i < n_scope)) ? TGT_NONE : field_target(fid);
+		bool var = ipfix && flen == 65535;
+		uint8_t kind = var ? K_SKIP : field_kind(fid, flen, tgt);
+		if (kind != K_SKIP) {
+			if (tgt < TGT__NUM)
+				t->present |= TGT_BIT(tgt);
+			else if (tgt == TGT_SRC)
+				*(kind == K_V4 ? &t->has_src4 : &t->has_src6) = true;
+			else
+				*(kind == K_V4 ? &t->has_dst4 : &t->has_dst6) = true;
+		}
+		if (varlen || kind != K_SKIP) {
+			t->ops[k].off = (uint16_t)off;
+			t->ops[k].len = flen;
+			t->ops[k].kind = kind;
+			t->ops[k].tgt = kind == K_SKIP ? TGT_NONE : tgt;
+			k++;
+		}
+		if (!var)
+			off += flen;
+	}
+	t->n_ops = (uint16_t)k;
+
+	if (s) {
+		free(*s);
+		*s = t;
+		c->e->last = NULL;
+	} else {
+		int rc = tmpl_reserve(c);
+		if (rc < 0) {
+			free(t);
+			dec_drop(c, DEC_REASON(rc), "template table");
+			return (int)pos; /* well-formed: the set parser may go on */
+		}
+		tslot_put(c->e->tslots, c->e->tcap, t);
+		c->e->ntmpl++;
+	}
+	c->d->st.templates_added++;
+	return (int)pos;
+
+truncated:
+	dec_drop(c, DECODER_DROP_TEMPLATE_INVALID, "field specifiers beyond set");
+	return DEC_ERR(DECODER_DROP_TEMPLATE_INVALID);
+}
+
+/* NTP 64-bit timestamp (RFC 7011 §6.1.10) to Unix ms. After 2036 the
+ * seconds wrap into era 1; small values are taken to be there. */
+static uint64_t ntp_to_ms(uint64_t v)
+{
+	uint64_t sec = v >> 32, frac = v & 0xffffffffu;
+
+	if (sec >= DEC_NTP_UNIX_OFFSET_S)
+		sec -= DEC_NTP_UNIX_OFFSET_S;
+	else
+		sec = sec + 0x100000000ull - DEC_NTP_UNIX_OFFSET_S;
+	return sec * 1000 + ((frac * 1000) >> 32);
+}
+
+static uint64_t ms_minus(uint64_t base, int64_t delta)
+{
+	if (delta > 0 && (uint64_t)delta > base)
+		return 0;
+	return (uint64_t)((int64_t)base - delta);
+}
+
+static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
+                         const uint64_t *v)
+{
+	uint32_t pr = t->present;
+	bool hf = false, hl = false;
+	uint64_t first = 0, last = 0;
+
+	if (pr & (TGT_BIT(TGT_FIRST_UP) | TGT_BIT(TGT_LAST_UP))) {
+		bool pf = pr & TGT_BIT(TGT_FIRST_UP), pl = pr & TGT_BIT(TGT_LAST_UP);
+		uint32_t fu = (uint32_t)v[TGT_FIRST_UP], lu = (uint32_t)v[TGT_LAST_UP];
+		if (c->version != 10) {
+			/* RFC 3954 §8: sysUptime-relative. The signed 32-bit
+			 * difference survives the 49.7-day uptime wrap. */
+			if (pf)
+				first = ms_minus(c->export_ms, (int32_t)(c->uptime_ms - fu));
+			if (pl)
+				last = ms_minus(c->export_ms, (int32_t)(c->uptime_ms - lu));
+			hf = pf;
+			hl = pl;
+		} else if (c->e->has_sys_init) {
+			first = c->e->sys_init_ms + fu;
+			last = c->e->sys_init_ms + lu;
+			hf = pf;
+			hl = pl;
+		} else if (pf && pl) {
+			/* No systemInitTimeMilliseconds yet: assume the flow ended
+			 * at export and keep its duration (docs/decoding.md). */
+			last = c->export_ms;
+			first = ms_minus(last, (int64_t)(int32_t)(lu - fu));
+			hf = hl = true;
+		} else {
+			first = last = c->export_ms;
+			hf = hl = true;
+		}
+	}
+	/* Later, more precise encodings win when several are present. */
+	if (pr & TGT_BIT(TGT_START_DUS)) {
+		first = ms_minus(c->export_ms, (int64_t)(v[TGT_START_DUS] & 0xffffffffu) / 1000);
+		hf = true;
+	}
+	if (pr & TGT_BIT(TGT_END_DUS)) {
+		last = ms_minus(c->export_ms, (int64_t)(v[TGT_END_DUS] & 0xffffffffu) / 1000);
+		hl = true;
+	}
+	if (pr & TGT_BIT(TGT_START_S)) {
+		first = (v[TGT_START_S] & 0xffffffffu) * 1000;
+		hf = true;
+	}
+	if (pr & TGT_BIT(TGT_END_S)) {
+		last = (v[TGT_END_S] & 0xffffffffu) * 1000;
+		hl = true;
+	}
+	if (pr & TGT_BIT(TGT_START_MS)) {
+		first = v[TGT_START_MS];
+		hf = true;
+	}
+	if (pr & TGT_BIT(TGT_END_MS)) {
+		last = v[TGT_END_MS];
+		hl = true;
+	}
+	if (pr & TGT_BIT(TGT_START_NTP)) {
+		first = ntp_to_ms(v[TGT_START_NTP]);
+		hf = true;
+	}
+	if (pr & TGT_BIT(TGT_END_NTP)) {
+		last = ntp_to_ms(v[TGT_END_NTP]);
+		hl = true;
+	}
+	f->first_ms = hf ? first : last;
+	f->last_ms = hl ? last : first;
+}
+
+static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
+                          const uint64_t *v)
+{
+	uint32_t pr = t->present;
+
+	f->exporter = c->e->from.addr;
+	f->export_ms = c->export_ms;
+	f->sport = (uint16_t)v[TGT_SPORT];
+	f->dport = (uint16_t)v[TGT_DPORT];
+	f->proto = (uint8_t)v[TGT_PROTO];
+	f->tcp_flags = (uint8_t)v[TGT_TCPFLAGS];
+	f->in_if = (uint32_t)v[TGT_INIF];
+	f->out_if = (uint32_t)v[TGT_OUTIF];
+	f->packets = (pr & TGT_BIT(TGT_PKTS)) ? v[TGT_PKTS] : v[TGT_PKTS_TOTAL];
+	f->octets = (pr & TGT_BIT(TGT_OCTS)) ? v[TGT_OCTS] : v[TGT_OCTS_TOTAL];
+	if (pr & TIME_BITS)
+		record_times(c, t, f, v);
+	uint32_t rate;
+	if (!c->e->override_rate && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) &&
+	    v[TGT_SAMPLING_INTERVAL] && v[TGT_SAMPLING_INTERVAL] <= UINT32_MAX)
+		rate = (uint32_t)v[TGT_SAMPLING_INTERVAL];
+	else
+		rate = dec_rate(c->e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID]);
+	dec_scale(f, rate);
+}
+
+/* Options data: learn sampling rates and the IPFIX system init time. */
+static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const uint64_t *v)
+{
+	struct dec_exporter *e = c->e;
+	uint32_t pr = t->present;
+	uint64_t rate = 0;
+
+	if (pr & TGT_BIT(TGT_SYSINIT)) {
+		e->has_sys_init = true;
+		e->sys_init_ms = v[TGT_SYSINIT];
+	}
+	if ((pr & TGT_BIT(TGT_SPI)) && v[TGT_SPI]) {
+		/* RFC 5477: interval packets selected out of interval + space. */
+		uint64_t sum;
+		if (__builtin_add_overflow(v[TGT_SPI], v[TGT_SPS], &sum))
+			sum = UINT64_MAX;
+		rate = sum / v[TGT_SPI];
+	} else if ((pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) && v[TGT_SAMPLING_INTERVAL]) {
+		rate = v[TGT_SAMPLING_INTERVAL];
+	} else if (pr & TGT_BIT(TGT_SAMPLER_RANDOM)) {
+		rate = v[TGT_SAMPLER_RANDOM];
+	}
+	if (rate > UINT32_MAX)
+		rate = UINT32_MAX;
+	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], (uint32_t)rate);
+}
+
+/* One op of a fixed-layout record; q points at the field. */
+static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len,
+                            uint64_t *v, struct flow *f)
+{
+	switch (op->kind) {
+	case K_U8: v[op->tgt] = q[0]; break;
+	case K_U16: v[op->tgt] = get_u16be(q); break;
+	case K_U32: v[op->tgt] = get_u32be(q); break;
+	case K_U64: v[op->tgt] = get_u64be(q); break;
+	case K_UN: v[op->tgt] = get_uNbe(q, len); break;
+	case K_V4: flow_addr_from_v4(op->tgt == TGT_SRC ? &f->src : &f->dst, q); break;
+	case K_V6: memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, q, 16); break;
+	default: break;
+	}
+}
+
+/* Bytes after the last record: zero padding, or a truncated record. */
+static void set_trailer(struct dec_ctx *c, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i]) {
+			c->incomplete = true;
+			dec_drop(c, DECODER_DROP_RECORD_INVALID, "record shorter than its template");
+			return;
+		}
+	}
+}
+
+static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, const uint8_t *p,
+                               size_t len)
+{
+	size_t rl = t->rec_len, nrec = len / rl;
+	const struct dec_op *ops = t->ops, *end = t->ops + t->n_ops;
+	uint64_t v[TGT__NUM];
+	struct flow scratch;
+
+	memset(v, 0, sizeof(v));
+	for (size_t r = 0; r < nrec; r++, p += rl) {
+		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
+		memset(f, 0, sizeof(*f));
+		for (const struct dec_op *op = ops; op < end; op++)
+			op_apply(op, p + op->off, op->len, v, f);
+		if (t->options) {
+			options_record(c, t, v);
+		} else {
+			record_finish(c, t, f, v);
+			c->delivered++;
+		}
+	}
+	set_trailer(c, p, len % rl);
+	return (uint32_t)nrec;
+}
+
+/* Templates with variable-length fields: walk each field (RFC 7011 §7). */
+static uint32_t data_set_varlen(struct dec_ctx *c, const struct dec_tmpl *t, const uint8_t *p,
+                                size_t len)
+{
+	size_t pos = 0;
+	uint32_t n = 0;
+	uint64_t v[TGT__NUM];
+	struct flow scratch;
+
+	memset(v, 0, sizeof(v));
+	while (len - pos >= t->rec_len) {
+		const uint8_t *q = p + pos;
+		size_t rem = len - pos, o = 0;
+		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
+
+		memset(f, 0, sizeof(*f));
+		for (uint16_t i = 0; i < t->n_ops; i++) {
+			const struct dec_op *op = &t->ops[i];
+			size_t l = op->len;
+			if (l == 65535) {
+				if (rem - o < 1)
+					goto bad;
+				l = q[o++];
+				if (l == 255) {
+					if (rem - o < 2)
+						goto bad;
+					l = get_u16be(q + o);
+					o += 2;
+				}
+			}
+			if (l > rem - o)
+				goto bad;
+			op_apply(op, q + o, l, v, f);
+			o += l;
+		}
+		pos += o;
+		n++;
+		if (t->options) {
+			options_record(c, t, v);
+		} else {
+			record_finish(c, t, f, v);
+			c->delivered++;
+		}
+	}
+	set_trailer(c, p + pos, len - pos);
+	return n;
+bad:
+	if (!t->options)
+		c->d->nbatch--; /* give back the slot we took */
+	c->incomplete = true;
+	dec_drop(c, DECODER_DROP_VARLEN, "variable-length field beyond set");
+	return n;
+}
+
+uint32_t dec_data_set(struct dec_ctx *c, struct dec_tmpl *t, const uint8_t *p, size_t len)
+{
+	return t->varlen ? data_set_varlen(c, t, p, len) : data_set_fixed(c, t, p, len);
+}
