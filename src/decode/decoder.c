@@ -268,16 +268,17 @@ void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams)
 		goto done;
 	int32_t diff = (int32_t)(seq - e->seq_next);
 	/* Serial arithmetic makes the 49.7-day uptime wrap look like progress. */
-	bool up_back = up && e->has_uptime && (int32_t)(c->uptime_ms - e->last_uptime) < 0;
+	int32_t up_delta = up && e->has_uptime ? (int32_t)(c->uptime_ms - e->last_uptime) : 0;
+	bool restarted = up_delta < -(int32_t)DEC_LATE_WINDOW_MS;
 
-	if (diff == 0 && !up_back)
+	if (diff == 0 && !restarted)
 		goto done;
-	if (diff < 0 && (uint32_t)-(int64_t)diff <= window) {
+	if (!restarted && diff < 0 && (uint32_t)-(int64_t)diff <= window) {
 		c->late = true;
 		d->st.reordered++;
 		return;
 	}
-	if (up_back || diff < 0) {
+	if (restarted || diff < 0) {
 		d->st.exporter_restarts++;
 		e->restarts++;
 		goto done;

@@ -32,6 +32,9 @@
  * Records for v5/IPFIX, export packets for v9. */
 #define DEC_LATE_WINDOW_RECORDS 4096u
 #define DEC_LATE_WINDOW_DATAGRAMS 64u
+/* A late datagram's sysUptime is behind the newest one by at most this;
+ * further back means the exporter restarted (v5/v9). */
+#define DEC_LATE_WINDOW_MS 10000u
 
 /* NTP era 0 starts 70 years (incl. 17 leap days) before the Unix epoch. */
 #define DEC_NTP_UNIX_OFFSET_S 2208988800ull
