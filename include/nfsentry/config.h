@@ -26,11 +26,11 @@
  * Limits on what one configuration may hold. Each keeps a hostile or
  * mistaken file from growing memory without bound.
  */
-#define CONFIG_MAX_LISTEN 32        /* listen entries: one socket each */
-#define CONFIG_MAX_ALLOW 4096       /* exporters.allow prefixes */
-#define CONFIG_MAX_SAMPLING 4096    /* exporters.sampling overrides */
+#define CONFIG_MAX_LISTEN 32          /* listen entries: one socket each */
+#define CONFIG_MAX_ALLOW 4096         /* exporters.allow prefixes */
+#define CONFIG_MAX_SAMPLING 4096      /* exporters.sampling overrides */
 #define CONFIG_MAX_FILE_BYTES 1048576 /* a bigger file is refused unread */
-#define CONFIG_MAX_ERRORS 100       /* then one "too many errors" line */
+#define CONFIG_MAX_ERRORS 100         /* then one "too many errors" line */
 
 struct config {
 	char *path; /* the file read, owned */

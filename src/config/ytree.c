@@ -72,7 +72,7 @@ bool ytree_is_null(const struct ytree *t)
 }
 
 static void set_err(struct ytree_error *err, const yaml_mark_t *m, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(struct ytree_error *err, const yaml_mark_t *m, const char *fmt, ...)
 {
@@ -118,7 +118,8 @@ static int node_add(struct ytree *parent, struct ytree *child)
 }
 
 /* libyaml's problem text, with its context when it has one. */
-static void set_syntax_err(struct ytree_error *err, const yaml_parser_t *p, const char *buf, size_t len)
+static void set_syntax_err(struct ytree_error *err, const yaml_parser_t *p, const char *buf,
+                           size_t len)
 {
 	if (p->error == YAML_MEMORY_ERROR) {
 		err->line = err->col = 0;
@@ -145,7 +146,8 @@ static void set_syntax_err(struct ytree_error *err, const yaml_parser_t *p, cons
 		err->col = col;
 		if (p->problem_value != -1)
 			snprintf(err->msg, sizeof(err->msg), "YAML syntax error: %s (byte 0x%02x)",
-			         p->problem ? p->problem : "unreadable input", (unsigned)p->problem_value & 0xffu);
+			         p->problem ? p->problem : "unreadable input",
+			         (unsigned)p->problem_value & 0xffu);
 		else
 			snprintf(err->msg, sizeof(err->msg), "YAML syntax error: %s",
 			         p->problem ? p->problem : "unreadable input");
@@ -154,7 +156,8 @@ static void set_syntax_err(struct ytree_error *err, const yaml_parser_t *p, cons
 	err->line = (unsigned)p->problem_mark.line + 1;
 	err->col = (unsigned)p->problem_mark.column + 1;
 	if (p->context)
-		snprintf(err->msg, sizeof(err->msg), "YAML syntax error: %s %s (line %u)",
+		snprintf(err->msg, sizeof(err->msg),
+		         "YAML syntax error: %s (%s that starts at line %u)",
 		         p->problem ? p->problem : "invalid YAML", p->context,
 		         (unsigned)p->context_mark.line + 1);
 	else
@@ -226,7 +229,8 @@ int ytree_parse(const char *buf, size_t len, struct ytree **out, struct ytree_er
 		case YAML_MAPPING_START_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
 			if (depth == YTREE_MAX_DEPTH) {
-				set_err(err, &ev.start_mark, "nesting deeper than %d levels", YTREE_MAX_DEPTH);
+				set_err(err, &ev.start_mark, "nesting deeper than %d levels",
+				        YTREE_MAX_DEPTH);
 				rc = -EINVAL;
 				break;
 			}
@@ -254,7 +258,8 @@ int ytree_parse(const char *buf, size_t len, struct ytree **out, struct ytree_er
 			if (depth == 0) {
 				if (root) { /* cannot happen: one document has one root */
 					ytree_free(node);
-					set_err(err, &ev.start_mark, "several roots in one document");
+					set_err(err, &ev.start_mark,
+					        "several roots in one document");
 					rc = -EINVAL;
 				} else {
 					root = node;
