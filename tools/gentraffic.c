@@ -1,0 +1,1033 @@
+/*
+ * gentraffic: write a deterministic, synthetic packet capture of campus-like
+ * traffic (Ethernet link type, IPv4 and IPv6) for tests and benchmarks.
+ *
+ * The same options and seed always give byte-identical files. The capture is
+ * built in three steps: a scenario plans conversations and appends their
+ * packets as small events (time, conversation, direction, sizes, TCP state);
+ * the events are sorted by time; each event is rendered into a real frame
+ * (valid IP, TCP/UDP/ICMP headers and checksums) and written with libpcap.
+ * Payloads are zero bytes (DNS gets a header), and files compress well.
+ *
+ * Scenarios live in one table (see `scenarios[]`). "normal" is the everyday
+ * mix: TCP conversations (SYN, data both ways, FIN or RST), DNS-like UDP
+ * request/response, QUIC-like UDP bulk, NTP, and ICMP/ICMPv6 echo, from a
+ * campus (inside 10.10.0.0/16, 2001:db8:100::/48) to the outside
+ * (198.18.0.0/15, 2001:db8:8000::/33) and back. A later scenario (scanner,
+ * flooder, p2p host, fan-out host) is one more plan function and one more
+ * table row.
+ *
+ * Not this tool's job: sending packets anywhere. It only writes files.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+/* Hard limits, so that a typo in an option cannot eat the machine. */
+#define GEN_MAX_EVENTS  (50u * 1000u * 1000u) /* packets in one run */
+#define GEN_MAX_HOSTS   60000u                /* inside hosts: 10.10.1.1 .. */
+#define GEN_MAX_SERVERS 100000u
+#define GEN_MAX_DURATION_S (7u * 86400u)
+#define GEN_MAX_PIECES  10000u
+#define GEN_FRAME_MAX   1514u /* Ethernet header + 1500 bytes of IP */
+
+/* ---- deterministic random numbers (splitmix64) ---- */
+
+struct rng {
+	uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n); n == 0 gives 0. */
+static uint64_t rng_below(struct rng *r, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)rng_next(r) * n) >> 64);
+}
+
+/* Uniform in [lo, hi]. */
+static uint64_t rng_range(struct rng *r, uint64_t lo, uint64_t hi)
+{
+	return lo + rng_below(r, hi - lo + 1);
+}
+
+/* Uniform in [0, 1). */
+static double rng_unit(struct rng *r)
+{
+	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* True with probability pct/100. */
+static bool rng_pct(struct rng *r, unsigned pct)
+{
+	return rng_below(r, 100) < pct;
+}
+
+/* Exponentially distributed with the given mean. */
+static double rng_exp(struct rng *r, double mean)
+{
+	return -log(1.0 - rng_unit(r)) * mean;
+}
+
+/* Pareto(xm, alpha), capped: the heavy tail of flow sizes. */
+static double rng_pareto(struct rng *r, double xm, double alpha, double cap)
+{
+	double v = xm / pow(1.0 - rng_unit(r), 1.0 / alpha);
+	return v > cap ? cap : v;
+}
+
+/* Index in [0, n) skewed toward 0: a few busy hosts, many quiet ones. */
+static uint32_t rng_skewed(struct rng *r, uint32_t n, double power)
+{
+	uint32_t i = (uint32_t)(pow(rng_unit(r), power) * n);
+	return i >= n ? n - 1 : i;
+}
+
+/* ---- addresses ---- */
+
+struct host {
+	uint8_t v4[4];
+	uint8_t v6[16];
+	uint8_t mac[6];
+};
+
+/* Where all off-campus traffic enters and leaves: the campus router. */
+static const uint8_t router_mac[6] = {0x02, 0x00, 0x5e, 0x00, 0x00, 0x01};
+
+static void host_mac(struct host *h, uint8_t kind, uint32_t idx)
+{
+	h->mac[0] = 0x02; /* locally administered, unicast */
+	h->mac[1] = 0x00;
+	h->mac[2] = kind;
+	h->mac[3] = (uint8_t)(idx >> 16);
+	h->mac[4] = (uint8_t)(idx >> 8);
+	h->mac[5] = (uint8_t)idx;
+}
+
+static void v6_set(uint8_t a[16], uint16_t w0, uint16_t w1, uint16_t w2,
+                   uint16_t w3, uint32_t low)
+{
+	memset(a, 0, 16);
+	a[0] = (uint8_t)(w0 >> 8), a[1] = (uint8_t)w0;
+	a[2] = (uint8_t)(w1 >> 8), a[3] = (uint8_t)w1;
+	a[4] = (uint8_t)(w2 >> 8), a[5] = (uint8_t)w2;
+	a[6] = (uint8_t)(w3 >> 8), a[7] = (uint8_t)w3;
+	a[12] = (uint8_t)(low >> 24), a[13] = (uint8_t)(low >> 16);
+	a[14] = (uint8_t)(low >> 8), a[15] = (uint8_t)low;
+}
+
+/* Inside client i: 10.10.(1 + i/250).(1 + i%250), 2001:db8:100:N::M. */
+static void inside_client(struct host *h, uint32_t i)
+{
+	uint32_t net = 1 + i / 250, hostid = 1 + i % 250;
+	h->v4[0] = 10, h->v4[1] = 10, h->v4[2] = (uint8_t)net, h->v4[3] = (uint8_t)hostid;
+	v6_set(h->v6, 0x2001, 0x0db8, 0x0100, (uint16_t)net, hostid);
+	host_mac(h, 0x0a, i);
+}
+
+/* Inside servers live in 10.10.0.0/24 and 2001:db8:100::/64. */
+enum { SRV_DNS = 53, SRV_MAIL = 25, SRV_WEB = 80, SRV_NTP = 123 };
+static void inside_server(struct host *h, uint8_t last)
+{
+	h->v4[0] = 10, h->v4[1] = 10, h->v4[2] = 0, h->v4[3] = last;
+	v6_set(h->v6, 0x2001, 0x0db8, 0x0100, 0, last);
+	host_mac(h, 0x0b, last);
+}
+
+/* Outside server j: spread over 198.18.0.0/15 and 2001:db8:8000::/33. */
+static void outside_server(struct host *h, uint32_t j)
+{
+	uint32_t off = 1 + (uint32_t)(((uint64_t)j * 2654435761u) % 131070u);
+	uint32_t a = (198u << 24 | 18u << 16) + off;
+	h->v4[0] = (uint8_t)(a >> 24), h->v4[1] = (uint8_t)(a >> 16);
+	h->v4[2] = (uint8_t)(a >> 8), h->v4[3] = (uint8_t)a;
+	if (h->v4[3] == 0 || h->v4[3] == 255)
+		h->v4[3] = 7;
+	v6_set(h->v6, 0x2001, 0x0db8, (uint16_t)(0x8000 + (j % 4096)), 0, j + 1);
+	memcpy(h->mac, router_mac, 6);
+}
+
+/* Outside client k (inbound connections): 203.0.113.0/24, 2001:db8:ffff::/48. */
+static void outside_client(struct host *h, uint32_t k)
+{
+	h->v4[0] = 203, h->v4[1] = 0, h->v4[2] = 113, h->v4[3] = (uint8_t)(1 + k % 254);
+	v6_set(h->v6, 0x2001, 0x0db8, 0xffff, (uint16_t)(k / 254), 1 + k % 254);
+	memcpy(h->mac, router_mac, 6);
+}
+
+/* ---- conversations and packet events ---- */
+
+enum conv_kind { CONV_TCP, CONV_UDP, CONV_ICMP };
+
+/* One conversation: client side "c", server side "s". */
+struct conv {
+	struct host c, s;
+	uint16_t cport, sport; /* ICMP: identifier in cport */
+	uint8_t kind;          /* enum conv_kind */
+	bool v6;
+	uint8_t hlim_c, hlim_s; /* TTL / hop limit as seen at the capture point */
+	uint32_t isn_c, isn_s;  /* TCP initial sequence numbers */
+};
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_PSH 0x08
+#define TCPF_ACK 0x10
+
+/* One packet to write, rendered from its conversation at output time. */
+struct event {
+	uint64_t ts_us;  /* capture time, Unix µs */
+	uint32_t conv;   /* index into gen.convs */
+	uint32_t order;  /* insertion order: makes the sort total and stable */
+	uint32_t seq;    /* TCP sequence / ICMP echo sequence */
+	uint32_t ack;    /* TCP acknowledgement */
+	uint16_t paylen; /* L4 payload bytes */
+	uint8_t dir;     /* 0: client to server, 1: server to client */
+	uint8_t flags;   /* TCP flags; ICMP: 0 request, 1 reply */
+};
+
+struct gen_opts {
+	const char *out;
+	uint64_t seed;
+	uint64_t start_s;
+	uint32_t duration_s;
+	uint32_t flows;
+	uint32_t hosts;
+	uint32_t servers;
+	uint32_t v6_pct;
+	uint32_t split_s;  /* 0: one file */
+	uint32_t snaplen;  /* 0: whole frames */
+	uint32_t max_flow_bytes;
+	const char *scenarios; /* comma-separated names */
+	bool verbose;
+};
+
+struct gen {
+	const struct gen_opts *o;
+	struct rng rng;
+	uint64_t t0_us, t1_us; /* capture window [t0, t1) */
+	struct conv *convs;
+	size_t n_convs, cap_convs;
+	struct event *ev;
+	size_t n_ev, cap_ev;
+	bool full; /* GEN_MAX_EVENTS reached */
+};
+
+static int gen_conv_add(struct gen *g, const struct conv *c, uint32_t *idx)
+{
+	if (g->n_convs == g->cap_convs) {
+		size_t ncap = g->cap_convs ? g->cap_convs * 2 : 1024;
+		struct conv *n = realloc(g->convs, ncap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		g->convs = n;
+		g->cap_convs = ncap;
+	}
+	if (g->n_convs >= UINT32_MAX)
+		return -E2BIG;
+	*idx = (uint32_t)g->n_convs;
+	g->convs[g->n_convs++] = *c;
+	return 0;
+}
+
+/*
+ * Append one packet. Packets that fall outside the capture window are not
+ * recorded: a conversation that starts late is simply cut at the end, like a
+ * real capture that was stopped.
+ */
+static int gen_emit(struct gen *g, uint32_t conv, uint64_t ts_us, uint8_t dir,
+                    uint8_t flags, uint32_t seq, uint32_t ack, uint16_t paylen)
+{
+	if (ts_us < g->t0_us || ts_us >= g->t1_us)
+		return 0;
+	if (g->n_ev >= GEN_MAX_EVENTS) {
+		g->full = true;
+		return -E2BIG;
+	}
+	if (g->n_ev == g->cap_ev) {
+		size_t ncap = g->cap_ev ? g->cap_ev * 2 : 65536;
+		struct event *n = realloc(g->ev, ncap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		g->ev = n;
+		g->cap_ev = ncap;
+	}
+	g->ev[g->n_ev] = (struct event){
+		.ts_us = ts_us, .conv = conv, .order = (uint32_t)g->n_ev, .seq = seq,
+		.ack = ack, .paylen = paylen, .dir = dir, .flags = flags,
+	};
+	g->n_ev++;
+	return 0;
+}
+
+/* Largest L4 payload in one frame for this conversation. */
+static uint16_t conv_mss(const struct conv *c)
+{
+	uint16_t ip = c->v6 ? 40 : 20;
+	uint16_t l4 = c->kind == CONV_TCP ? 20 : 8;
+	return (uint16_t)(1500 - ip - l4);
+}
+
+/*
+ * A TCP conversation: handshake, `exchanges` request/response rounds separated
+ * by think time, then FIN/FIN/ACK (or an RST). The receiver ACKs every second
+ * segment, as delayed ACK does.
+ */
+struct tcp_plan {
+	uint64_t t_us;
+	double rtt_us;
+	double rate_Bps; /* bulk transfer rate */
+	uint32_t exchanges;
+	double think_mean_s;
+	uint64_t req_bytes, resp_bytes; /* per exchange; 0 = drawn */
+	bool rst_close;
+	bool no_answer; /* SYN to a closed/filtered port: SYN retries only */
+};
+
+static int tcp_send_bulk(struct gen *g, uint32_t ci, uint64_t *t_us, uint8_t dir,
+                         uint64_t bytes, uint32_t *seq_tx, uint32_t *seq_rx,
+                         const struct tcp_plan *p)
+{
+	const struct conv *c = &g->convs[ci];
+	uint16_t mss = conv_mss(c);
+	uint32_t unacked = 0;
+	int rc;
+	while (bytes > 0) {
+		uint16_t len = bytes > mss ? mss : (uint16_t)bytes;
+		uint8_t fl = TCPF_ACK | (bytes <= mss ? TCPF_PSH : 0);
+		rc = gen_emit(g, ci, *t_us, dir, fl, *seq_tx, *seq_rx, len);
+		if (rc < 0)
+			return rc;
+		*seq_tx += len;
+		bytes -= len;
+		unacked++;
+		*t_us += (uint64_t)(1e6 * len / p->rate_Bps) + 1;
+		if (unacked == 2 || bytes == 0) {
+			/* The ACK travels back; it arrives half an RTT later. */
+			rc = gen_emit(g, ci, *t_us + (uint64_t)(p->rtt_us / 2), (uint8_t)!dir,
+			              TCPF_ACK, *seq_rx, *seq_tx, 0);
+			if (rc < 0)
+				return rc;
+			unacked = 0;
+		}
+	}
+	*t_us += (uint64_t)(p->rtt_us / 2);
+	return 0;
+}
+
+static int tcp_conversation(struct gen *g, uint32_t ci, struct tcp_plan *p)
+{
+	struct conv *c = &g->convs[ci];
+	uint32_t sc = c->isn_c, ss = c->isn_s; /* next sequence number to send */
+	uint64_t t = p->t_us;
+	uint64_t half = (uint64_t)(p->rtt_us / 2) + 1;
+	int rc;
+
+	if (p->no_answer) {
+		/* SYN, then retransmissions after 1 s and 2 s, and nothing back. */
+		for (uint32_t i = 0; i < 3; i++) {
+			rc = gen_emit(g, ci, t, 0, TCPF_SYN, sc, 0, 0);
+			if (rc < 0)
+				return rc;
+			t += (uint64_t)1000000 << i;
+		}
+		return 0;
+	}
+	if ((rc = gen_emit(g, ci, t, 0, TCPF_SYN, sc++, 0, 0)) < 0)
+		return rc;
+	t += half;
+	if ((rc = gen_emit(g, ci, t, 1, TCPF_SYN | TCPF_ACK, ss++, sc, 0)) < 0)
+		return rc;
+	t += half;
+	if ((rc = gen_emit(g, ci, t, 0, TCPF_ACK, sc, ss, 0)) < 0)
+		return rc;
+
+	for (uint32_t x = 0; x < p->exchanges; x++) {
+		uint64_t req = p->req_bytes ? p->req_bytes : rng_range(&g->rng, 80, 1800);
+		uint64_t resp = p->resp_bytes
+		                    ? p->resp_bytes
+		                    : (uint64_t)rng_pareto(&g->rng, 1500, 1.15, g->o->max_flow_bytes);
+		if (x > 0)
+			t += (uint64_t)(rng_exp(&g->rng, p->think_mean_s) * 1e6);
+		if ((rc = tcp_send_bulk(g, ci, &t, 0, req, &sc, &ss, p)) < 0)
+			return rc;
+		t += (uint64_t)rng_range(&g->rng, 100, 20000); /* server think time */
+		if ((rc = tcp_send_bulk(g, ci, &t, 1, resp, &ss, &sc, p)) < 0)
+			return rc;
+	}
+
+	t += (uint64_t)rng_range(&g->rng, 1000, 500000);
+	if (p->rst_close) {
+		uint8_t who = (uint8_t)rng_below(&g->rng, 2);
+		return gen_emit(g, ci, t, who, TCPF_RST | TCPF_ACK, who ? ss : sc,
+		                who ? sc : ss, 0);
+	}
+	if ((rc = gen_emit(g, ci, t, 0, TCPF_FIN | TCPF_ACK, sc++, ss, 0)) < 0)
+		return rc;
+	t += half;
+	if ((rc = gen_emit(g, ci, t, 1, TCPF_FIN | TCPF_ACK, ss++, sc, 0)) < 0)
+		return rc;
+	t += half;
+	return gen_emit(g, ci, t, 0, TCPF_ACK, sc, ss, 0);
+}
+
+/* ---- the "normal" scenario ---- */
+
+/* Popular outside services for TCP, weighted (weights sum to 100). */
+static const struct {
+	uint16_t port;
+	unsigned weight;
+} tcp_services[] = {
+	{443, 70}, {80, 14}, {22, 3}, {993, 4}, {587, 2}, {8080, 2}, {5222, 2}, {3389, 1}, {445, 2},
+};
+
+static uint16_t pick_tcp_service(struct rng *r)
+{
+	unsigned x = (unsigned)rng_below(r, 100), acc = 0;
+	for (size_t i = 0; i < sizeof(tcp_services) / sizeof(tcp_services[0]); i++) {
+		acc += tcp_services[i].weight;
+		if (x < acc)
+			return tcp_services[i].port;
+	}
+	return 443;
+}
+
+static uint16_t ephemeral_port(struct rng *r)
+{
+	return (uint16_t)rng_range(r, 32768, 60999); /* Linux default range */
+}
+
+static uint8_t hop_limit(struct rng *r, bool outside)
+{
+	static const uint8_t base[] = {64, 128, 255};
+	uint8_t b = base[rng_below(r, 3)];
+	return outside ? (uint8_t)(b - rng_range(r, 3, 20)) : (uint8_t)(b - 1);
+}
+
+/* Set up a conversation between a (random) inside client and a peer. */
+static void conv_base(struct gen *g, struct conv *c, uint8_t kind)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->v6 = rng_pct(&g->rng, g->o->v6_pct);
+	inside_client(&c->c, rng_skewed(&g->rng, g->o->hosts, 2.0));
+	c->cport = ephemeral_port(&g->rng);
+	c->isn_c = (uint32_t)rng_next(&g->rng);
+	c->isn_s = (uint32_t)rng_next(&g->rng);
+}
+
+static void conv_to_outside(struct gen *g, struct conv *c)
+{
+	outside_server(&c->s, rng_skewed(&g->rng, g->o->servers, 3.0));
+	c->hlim_c = hop_limit(&g->rng, false);
+	c->hlim_s = hop_limit(&g->rng, true);
+}
+
+static uint64_t conv_start(struct gen *g)
+{
+	return g->t0_us + rng_below(&g->rng, g->t1_us - g->t0_us);
+}
+
+static int normal_tcp(struct gen *g)
+{
+	struct conv c;
+	struct tcp_plan p = {0};
+	uint32_t ci;
+	int rc;
+	conv_base(g, &c, CONV_TCP);
+	if (rng_pct(&g->rng, 10)) {
+		/* Inbound: an outside client to the campus web or mail server. */
+		struct host inside_srv;
+		bool web = rng_pct(&g->rng, 80);
+		inside_server(&inside_srv, web ? SRV_WEB : SRV_MAIL);
+		outside_client(&c.c, (uint32_t)rng_below(&g->rng, 2000));
+		c.s = inside_srv;
+		c.sport = web ? 443 : 25;
+		c.hlim_c = hop_limit(&g->rng, true);
+		c.hlim_s = hop_limit(&g->rng, false);
+	} else {
+		conv_to_outside(g, &c);
+		c.sport = pick_tcp_service(&g->rng);
+	}
+	if ((rc = gen_conv_add(g, &c, &ci)) < 0)
+		return rc;
+	p.t_us = conv_start(g);
+	p.rtt_us = 1000.0 + rng_unit(&g->rng) * 80000.0;
+	p.rate_Bps = 50e3 * pow(200.0, rng_unit(&g->rng)); /* 50 kB/s .. 10 MB/s */
+	p.exchanges = 1;
+	while (p.exchanges < 40 && rng_pct(&g->rng, 45)) /* keep-alive rounds */
+		p.exchanges++;
+	p.think_mean_s = 8.0;
+	p.rst_close = rng_pct(&g->rng, 8);
+	p.no_answer = rng_pct(&g->rng, 3);
+	return tcp_conversation(g, ci, &p);
+}
+
+static int normal_dns(struct gen *g)
+{
+	struct conv c;
+	uint32_t ci;
+	int rc;
+	conv_base(g, &c, CONV_UDP);
+	if (rng_pct(&g->rng, 75)) {
+		inside_server(&c.s, SRV_DNS);
+		c.hlim_c = hop_limit(&g->rng, false);
+		c.hlim_s = 63;
+	} else {
+		conv_to_outside(g, &c);
+	}
+	c.sport = 53;
+	if ((rc = gen_conv_add(g, &c, &ci)) < 0)
+		return rc;
+	uint64_t t = conv_start(g);
+	uint16_t q = (uint16_t)rng_range(&g->rng, 28, 70);
+	uint32_t id = (uint32_t)rng_below(&g->rng, 65536); /* DNS message ID */
+	if ((rc = gen_emit(g, ci, t, 0, 0, id, 0, q)) < 0)
+		return rc;
+	if (rng_pct(&g->rng, 3)) /* unanswered */
+		return 0;
+	t += rng_range(&g->rng, 200, 60000);
+	return gen_emit(g, ci, t, 1, 0, id, 0, (uint16_t)(q + rng_range(&g->rng, 16, 480)));
+}
+
+static int normal_ntp(struct gen *g)
+{
+	struct conv c;
+	uint32_t ci;
+	int rc;
+	conv_base(g, &c, CONV_UDP);
+	conv_to_outside(g, &c);
+	c.cport = rng_pct(&g->rng, 50) ? 123 : c.cport;
+	c.sport = 123;
+	if ((rc = gen_conv_add(g, &c, &ci)) < 0)
+		return rc;
+	uint64_t t = conv_start(g);
+	if ((rc = gen_emit(g, ci, t, 0, 0, 0, 0, 48)) < 0)
+		return rc;
+	return gen_emit(g, ci, t + rng_range(&g->rng, 2000, 90000), 1, 0, 0, 0, 48);
+}
+
+/* QUIC-like: a UDP/443 download with small acknowledgements upstream. */
+static int normal_quic(struct gen *g)
+{
+	struct conv c;
+	uint32_t ci;
+	int rc;
+	conv_base(g, &c, CONV_UDP);
+	conv_to_outside(g, &c);
+	c.sport = 443;
+	if ((rc = gen_conv_add(g, &c, &ci)) < 0)
+		return rc;
+	uint64_t t = conv_start(g);
+	double rtt = 5000.0 + rng_unit(&g->rng) * 60000.0;
+	double rate = 100e3 * pow(100.0, rng_unit(&g->rng));
+	uint64_t bytes = (uint64_t)rng_pareto(&g->rng, 4000, 1.2, g->o->max_flow_bytes);
+	if ((rc = gen_emit(g, ci, t, 0, 0, 0, 0, 1200)) < 0) /* Initial, padded */
+		return rc;
+	t += (uint64_t)rtt;
+	for (uint32_t n = 0; bytes > 0; n++) {
+		uint16_t len = bytes > 1252 ? (uint16_t)rng_range(&g->rng, 1200, 1252) : (uint16_t)bytes;
+		if ((rc = gen_emit(g, ci, t, 1, 0, 0, 0, len)) < 0)
+			return rc;
+		bytes -= len;
+		t += (uint64_t)(1e6 * len / rate) + 1;
+		if (n % 3 == 2 &&
+		    (rc = gen_emit(g, ci, t + (uint64_t)(rtt / 2), 0, 0, 0, 0,
+		                   (uint16_t)rng_range(&g->rng, 30, 60))) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int normal_ping(struct gen *g)
+{
+	struct conv c;
+	uint32_t ci;
+	int rc;
+	conv_base(g, &c, CONV_ICMP);
+	conv_to_outside(g, &c);
+	c.cport = (uint16_t)rng_next(&g->rng); /* echo identifier */
+	if ((rc = gen_conv_add(g, &c, &ci)) < 0)
+		return rc;
+	uint64_t t = conv_start(g);
+	uint32_t count = (uint32_t)rng_range(&g->rng, 1, 20);
+	uint16_t size = rng_pct(&g->rng, 85) ? 64 : (uint16_t)rng_range(&g->rng, 100, 1400);
+	bool answers = !rng_pct(&g->rng, 10);
+	double rtt = 500.0 + rng_unit(&g->rng) * 90000.0;
+	for (uint32_t s = 1; s <= count; s++) {
+		/* paylen counts the echo data after the 8-byte ICMP header. */
+		if ((rc = gen_emit(g, ci, t, 0, 0, s, 0, (uint16_t)(size - 8))) < 0)
+			return rc;
+		if (answers && (rc = gen_emit(g, ci, t + (uint64_t)rtt, 1, 1, s, 0,
+		                              (uint16_t)(size - 8))) < 0)
+			return rc;
+		t += 1000000 + rng_below(&g->rng, 2000);
+	}
+	return 0;
+}
+
+/* The everyday mix: percentages of --flows per kind. */
+static const struct {
+	int (*fn)(struct gen *g);
+	unsigned pct;
+} normal_mix[] = {
+	{normal_tcp, 55}, {normal_dns, 25}, {normal_quic, 8}, {normal_ntp, 2}, {normal_ping, 10},
+};
+
+static int plan_normal(struct gen *g)
+{
+	for (uint32_t f = 0; f < g->o->flows; f++) {
+		unsigned x = (unsigned)rng_below(&g->rng, 100), acc = 0;
+		for (size_t i = 0; i < sizeof(normal_mix) / sizeof(normal_mix[0]); i++) {
+			acc += normal_mix[i].pct;
+			if (x < acc) {
+				int rc = normal_mix[i].fn(g);
+				if (rc < 0)
+					return rc;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * The scenario table. Each plan function appends conversations and packets
+ * to the generator, drawing only from g->rng so that output stays a function
+ * of the options. Scenarios run in table order, whatever order they were
+ * named in, so `--scenario a,b` and `--scenario b,a` give the same file.
+ */
+static const struct scenario {
+	const char *name;
+	const char *help;
+	int (*plan)(struct gen *g);
+} scenarios[] = {
+	{"normal", "campus mix: TCP (web, mail, ssh), DNS, QUIC, NTP, ICMP echo; v4 and v6",
+	 plan_normal},
+};
+#define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
+
+/* ---- rendering ---- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	const struct event *x = a, *y = b;
+	if (x->ts_us != y->ts_us)
+		return x->ts_us < y->ts_us ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Render one event into frame (GEN_FRAME_MAX bytes). Payload bytes are zero
+ * (except a DNS header), so they add nothing to TCP and ICMP checksums.
+ * Returns the frame length.
+ */
+static size_t render(const struct conv *c, const struct event *e, uint8_t *frame)
+{
+	const struct host *from = e->dir ? &c->s : &c->c;
+	const struct host *to = e->dir ? &c->c : &c->s;
+	uint16_t fport = e->dir ? c->sport : c->cport, tport = e->dir ? c->cport : c->sport;
+	size_t iplen = c->v6 ? 40 : 20;
+	size_t l4hdr = c->kind == CONV_TCP ? 20 : 8;
+	bool mss_opt = c->kind == CONV_TCP && (e->flags & TCPF_SYN);
+	if (mss_opt)
+		l4hdr += 4;
+	size_t l4len = l4hdr + e->paylen;
+	size_t total = 14 + iplen + l4len;
+	uint8_t proto = c->kind == CONV_TCP ? 6 : c->kind == CONV_UDP ? 17 : (c->v6 ? 58 : 1);
+
+	memset(frame, 0, total);
+	memcpy(frame, to->mac, 6);
+	memcpy(frame + 6, from->mac, 6);
+	put16(frame + 12, c->v6 ? 0x86dd : 0x0800);
+
+	uint8_t *ip = frame + 14, *l4 = ip + iplen;
+	uint32_t pseudo = 0;
+	uint8_t hl = e->dir ? c->hlim_s : c->hlim_c;
+	if (c->v6) {
+		put32(ip, 0x60000000u);
+		put16(ip + 4, (uint16_t)l4len);
+		ip[6] = proto;
+		ip[7] = hl;
+		memcpy(ip + 8, from->v6, 16);
+		memcpy(ip + 24, to->v6, 16);
+		pseudo = csum_add(0, ip + 8, 32);
+		pseudo += (uint32_t)l4len + proto; /* RFC 8200 §8.1 */
+	} else {
+		ip[0] = 0x45;
+		put16(ip + 2, (uint16_t)(iplen + l4len));
+		put16(ip + 4, (uint16_t)(e->order * 7u + e->conv)); /* identification */
+		put16(ip + 6, 0x4000);                               /* DF */
+		ip[8] = hl;
+		ip[9] = proto;
+		memcpy(ip + 12, from->v4, 4);
+		memcpy(ip + 16, to->v4, 4);
+		put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
+		pseudo = csum_add(0, ip + 12, 8);
+		pseudo += (uint32_t)l4len + proto; /* RFC 793 pseudo header */
+	}
+
+	switch (c->kind) {
+	case CONV_TCP:
+		put16(l4, fport);
+		put16(l4 + 2, tport);
+		put32(l4 + 4, e->seq);
+		put32(l4 + 8, (e->flags & TCPF_ACK) ? e->ack : 0);
+		l4[12] = (uint8_t)((l4hdr / 4) << 4);
+		l4[13] = e->flags;
+		put16(l4 + 14, 64240);
+		if (mss_opt) {
+			l4[20] = 2; /* MSS option */
+			l4[21] = 4;
+			put16(l4 + 22, (uint16_t)(c->v6 ? 1440 : 1460));
+		}
+		put16(l4 + 16, csum_fold(csum_add(pseudo, l4, l4hdr)));
+		break;
+	case CONV_UDP:
+		put16(l4, fport);
+		put16(l4 + 2, tport);
+		put16(l4 + 4, (uint16_t)l4len);
+		if (c->sport == 53 && e->paylen >= 12) {
+			/* A DNS header (RFC 1035 §4.1.1), so that analyzers pair query and answer. */
+			put16(l4 + 8, (uint16_t)e->seq);
+			put16(l4 + 10, e->dir ? 0x8180 : 0x0100);
+			put16(l4 + 12, 1);
+		}
+		{
+			uint16_t s = csum_fold(csum_add(pseudo, l4, l4len));
+			put16(l4 + 6, s ? s : 0xffff);
+		}
+		break;
+	case CONV_ICMP:
+		if (c->v6)
+			l4[0] = e->flags ? 129 : 128;
+		else
+			l4[0] = e->flags ? 0 : 8;
+		put16(l4 + 4, c->cport);
+		put16(l4 + 6, (uint16_t)e->seq);
+		/* ICMPv4 has no pseudo header; ICMPv6 does. */
+		put16(l4 + 2, csum_fold(csum_add(c->v6 ? pseudo : 0, l4, 8)));
+		break;
+	}
+	return total;
+}
+
+/* "dir/out.pcap" + 7 -> "dir/out-007.pcap"; without ".pcap": "name-007.pcap". */
+static int piece_name(const char *out, uint32_t piece, char *buf, size_t len)
+{
+	size_t n = strlen(out);
+	if (n > 5 && strcmp(out + n - 5, ".pcap") == 0)
+		n -= 5;
+	int w = snprintf(buf, len, "%.*s-%03" PRIu32 ".pcap", (int)n, out, piece);
+	return (w < 0 || (size_t)w >= len) ? -ENAMETOOLONG : 0;
+}
+
+struct writer {
+	pcap_t *dead;
+	pcap_dumper_t *dump;
+	char path[4096];
+};
+
+static int writer_open(struct writer *w, const struct gen_opts *o, bool split, uint32_t piece)
+{
+	if (split) {
+		if (piece_name(o->out, piece, w->path, sizeof(w->path)) < 0) {
+			fprintf(stderr, "gentraffic: output name too long: %s\n", o->out);
+			return -1;
+		}
+	} else {
+		int n = snprintf(w->path, sizeof(w->path), "%s", o->out);
+		if (n < 0 || (size_t)n >= sizeof(w->path)) {
+			fprintf(stderr, "gentraffic: output name too long: %s\n", o->out);
+			return -1;
+		}
+	}
+	w->dump = pcap_dump_open(w->dead, w->path);
+	if (w->dump == NULL) {
+		fprintf(stderr, "gentraffic: %s: %s\n", w->path, pcap_geterr(w->dead));
+		return -1;
+	}
+	return 0;
+}
+
+static int writer_close(struct writer *w)
+{
+	int rc = 0;
+	if (w->dump == NULL)
+		return 0;
+	if (pcap_dump_flush(w->dump) != 0) {
+		fprintf(stderr, "gentraffic: %s: write failed\n", w->path);
+		rc = -1;
+	}
+	pcap_dump_close(w->dump);
+	w->dump = NULL;
+	return rc;
+}
+
+static int write_capture(struct gen *g)
+{
+	const struct gen_opts *o = g->o;
+	uint8_t frame[GEN_FRAME_MAX];
+	struct writer w = {0};
+	uint32_t snap = o->snaplen ? o->snaplen : 65535;
+	bool split = o->split_s > 0;
+	uint32_t pieces = split ? (o->duration_s + o->split_s - 1) / o->split_s : 1;
+	uint32_t cur = 0;
+	int rc = 0;
+
+	w.dead = pcap_open_dead(DLT_EN10MB, (int)snap);
+	if (w.dead == NULL) {
+		fprintf(stderr, "gentraffic: pcap_open_dead failed\n");
+		return -1;
+	}
+	if (writer_open(&w, o, split, 0) < 0) {
+		pcap_close(w.dead);
+		return -1;
+	}
+	for (size_t i = 0; i < g->n_ev; i++) {
+		const struct event *e = &g->ev[i];
+		if (split) {
+			uint32_t piece = (uint32_t)((e->ts_us - g->t0_us) / ((uint64_t)o->split_s * 1000000u));
+			/* Open every piece in turn, so that a quiet minute still gets a file. */
+			while (cur < piece) {
+				if (writer_close(&w) < 0 || writer_open(&w, o, split, ++cur) < 0) {
+					rc = -1;
+					goto out;
+				}
+			}
+		}
+		size_t len = render(&g->convs[e->conv], e, frame);
+		struct pcap_pkthdr h = {
+			.ts = {.tv_sec = (time_t)(e->ts_us / 1000000u),
+			       .tv_usec = (suseconds_t)(e->ts_us % 1000000u)},
+			.caplen = (bpf_u_int32)(len < snap ? len : snap),
+			.len = (bpf_u_int32)len,
+		};
+		pcap_dump((u_char *)w.dump, &h, frame);
+	}
+	while (split && cur + 1 < pieces) {
+		if (writer_close(&w) < 0 || writer_open(&w, o, split, ++cur) < 0) {
+			rc = -1;
+			goto out;
+		}
+	}
+out:
+	if (writer_close(&w) < 0)
+		rc = -1;
+	pcap_close(w.dead);
+	return rc;
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: gentraffic -o FILE [options]\n"
+	        "Write a deterministic synthetic Ethernet capture (IPv4 and IPv6).\n"
+	        "  -o, --output FILE     capture to write (with --split: FILE-000.pcap, ...)\n"
+	        "  -s, --seed N          random seed (default 1)\n"
+	        "  -S, --start T         capture start, Unix seconds (default 1767225600)\n"
+	        "  -d, --duration S      seconds of capture time (default 600)\n"
+	        "  -f, --flows N         conversations to plan (default 2000)\n"
+	        "  -H, --hosts N         inside client hosts (default 200, max %u)\n"
+	        "      --servers N       outside servers (default 500)\n"
+	        "      --v6 PCT          share of conversations over IPv6 (default 30)\n"
+	        "      --max-flow-bytes N  cap on one transfer (default 4000000)\n"
+	        "      --split S         write one file per S seconds of capture time\n"
+	        "      --snaplen N       store at most N bytes per frame (default: whole)\n"
+	        "      --scenario LIST   comma-separated scenarios (default normal)\n"
+	        "      --list-scenarios  print the scenarios and exit\n"
+	        "  -v, --verbose         print counts to stderr\n"
+	        "  -h, --help\n",
+	        GEN_MAX_HOSTS);
+}
+
+/* Parse an unsigned decimal in [lo, hi]; prints an error naming the option. */
+static int parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	if (s[0] == '-' || s[0] == '\0')
+		goto bad;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	fprintf(stderr, "gentraffic: --%s: '%s' is not a number in [%" PRIu64 ", %" PRIu64 "]\n",
+	        opt, s, lo, hi);
+	return -1;
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	if (parse_u64(opt, s, lo, hi, &v) < 0)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Mark the scenarios named in a comma-separated list; -1 on an unknown name. */
+static int scenarios_select(const char *list, bool sel[N_SCENARIOS])
+{
+	const char *p = list;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		size_t i;
+		for (i = 0; i < N_SCENARIOS; i++)
+			if (strlen(scenarios[i].name) == n && strncmp(p, scenarios[i].name, n) == 0)
+				break;
+		if (i == N_SCENARIOS) {
+			fprintf(stderr, "gentraffic: unknown scenario '%.*s' (see --list-scenarios)\n",
+			        (int)n, p);
+			return -1;
+		}
+		sel[i] = true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SERVERS = 256, O_V6, O_SPLIT, O_SNAP, O_SCEN, O_LIST, O_MAXB };
+	static const struct option lopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"seed", required_argument, NULL, 's'},
+		{"start", required_argument, NULL, 'S'},
+		{"duration", required_argument, NULL, 'd'},
+		{"flows", required_argument, NULL, 'f'},
+		{"hosts", required_argument, NULL, 'H'},
+		{"servers", required_argument, NULL, O_SERVERS},
+		{"v6", required_argument, NULL, O_V6},
+		{"max-flow-bytes", required_argument, NULL, O_MAXB},
+		{"split", required_argument, NULL, O_SPLIT},
+		{"snaplen", required_argument, NULL, O_SNAP},
+		{"scenario", required_argument, NULL, O_SCEN},
+		{"list-scenarios", no_argument, NULL, O_LIST},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct gen_opts o = {
+		.seed = 1, .start_s = 1767225600, .duration_s = 600, .flows = 2000,
+		.hosts = 200, .servers = 500, .v6_pct = 30, .max_flow_bytes = 4000000,
+		.scenarios = "normal",
+	};
+	bool sel[N_SCENARIOS] = {false};
+	int c, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "o:s:S:d:f:H:vh", lopts, NULL)) != -1) {
+		rc = 0;
+		switch (c) {
+		case 'o': o.out = optarg; break;
+		case 's': rc = parse_u64("seed", optarg, 0, UINT64_MAX, &o.seed); break;
+		case 'S': rc = parse_u64("start", optarg, 0, 253402300799ull, &o.start_s); break;
+		case 'd': rc = parse_u32("duration", optarg, 1, GEN_MAX_DURATION_S, &o.duration_s); break;
+		case 'f': rc = parse_u32("flows", optarg, 0, 100000000u, &o.flows); break;
+		case 'H': rc = parse_u32("hosts", optarg, 1, GEN_MAX_HOSTS, &o.hosts); break;
+		case O_SERVERS: rc = parse_u32("servers", optarg, 1, GEN_MAX_SERVERS, &o.servers); break;
+		case O_V6: rc = parse_u32("v6", optarg, 0, 100, &o.v6_pct); break;
+		case O_MAXB: rc = parse_u32("max-flow-bytes", optarg, 1, 1000000000u, &o.max_flow_bytes); break;
+		case O_SPLIT: rc = parse_u32("split", optarg, 1, GEN_MAX_DURATION_S, &o.split_s); break;
+		case O_SNAP: rc = parse_u32("snaplen", optarg, 64, 65535, &o.snaplen); break;
+		case O_SCEN: o.scenarios = optarg; break;
+		case O_LIST:
+			for (size_t i = 0; i < N_SCENARIOS; i++)
+				printf("%-10s %s\n", scenarios[i].name, scenarios[i].help);
+			return 0;
+		case 'v': o.verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (rc < 0)
+			return 2;
+	}
+	if (o.out == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.split_s && (o.duration_s + o.split_s - 1) / o.split_s > GEN_MAX_PIECES) {
+		fprintf(stderr, "gentraffic: --split %" PRIu32 " gives more than %u files\n",
+		        o.split_s, GEN_MAX_PIECES);
+		return 2;
+	}
+	if (scenarios_select(o.scenarios, sel) < 0)
+		return 2;
+
+	struct gen g = {.o = &o, .rng = {.s = o.seed}};
+	g.t0_us = o.start_s * 1000000u;
+	g.t1_us = g.t0_us + (uint64_t)o.duration_s * 1000000u;
+	rc = 0;
+	for (size_t i = 0; i < N_SCENARIOS && rc == 0; i++)
+		if (sel[i])
+			rc = scenarios[i].plan(&g);
+	if (rc < 0) {
+		if (g.full)
+			fprintf(stderr, "gentraffic: more than %u packets; lower --flows or --max-flow-bytes\n",
+			        GEN_MAX_EVENTS);
+		else
+			fprintf(stderr, "gentraffic: %s\n", strerror(-rc));
+		free(g.ev);
+		free(g.convs);
+		return 1;
+	}
+	qsort(g.ev, g.n_ev, sizeof(g.ev[0]), cmp_event);
+	rc = write_capture(&g);
+	if (o.verbose && rc == 0)
+		fprintf(stderr, "gentraffic: %zu conversations, %zu packets, %" PRIu32 " s from %" PRIu64 "\n",
+		        g.n_convs, g.n_ev, o.duration_s, o.start_s);
+	free(g.ev);
+	free(g.convs);
+	return rc == 0 ? 0 : 1;
+}
