@@ -76,16 +76,19 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	/* The header's count (templates + records) is not trusted: vendors
 	 * disagree on what it counts. The flowset lengths decide. */
 	size_t pos = V9_HEADER_LEN;
+	bool broken = false;
 	while (len - pos >= 4) {
 		uint16_t fsid = get_u16be(p + pos), flen = get_u16be(p + pos + 2);
 		if (flen < 4) {
 			c.incomplete = true;
 			dec_drop(&c, DECODER_DROP_SET_SHORT, "flowset length < 4");
+			broken = true;
 			break;
 		}
 		if (flen > len - pos) {
 			c.incomplete = true;
 			dec_drop(&c, DECODER_DROP_SET_LENGTH, "flowset beyond datagram");
+			broken = true;
 			break;
 		}
 		const uint8_t *body = p + pos + 4;
@@ -106,6 +109,11 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 			}
 		}
 		pos += flen;
+	}
+	/* Flowsets are padded to 32 bits; 1..3 stray bytes are a cut flowset header. */
+	if (!broken && pos < len) {
+		c.incomplete = true;
+		dec_drop(&c, DECODER_DROP_SET_SHORT, "partial flowset header at end of datagram");
 	}
 	dec_seq_commit(&c, seq, 1);
 	c.e->records += c.delivered;
