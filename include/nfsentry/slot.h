@@ -1,0 +1,181 @@
+/*
+ * slot: the arrays of one site for one 300-second time slot (METHOD §3-4).
+ *
+ * While the slot is open, records are only summed: per inside IP, per
+ * outside IP and per (inside, outside) conversation, both directions. Sums
+ * and minimums commute, so nothing depends on the order records arrive in.
+ * When the slot closes, slot_finish() takes the decisions METHOD §4 makes on
+ * the slot's complete egress (return traffic, examples 1 and 2, array C),
+ * applies the peer cap, and computes every feature the judge needs. The
+ * finished slot is read-only; the judge writes only the label fields.
+ *
+ * Memory is bounded by struct site_caps; a record that would need a new
+ * entry beyond a cap still counts in the totals, and the loss of detail is
+ * counted in struct slot_caps_hit.
+ *
+ * Threads: an open slot belongs to the loop thread; after slot_finish() it
+ * may be handed whole to a worker. Nothing is shared between slots.
+ */
+#ifndef NFSENTRY_SLOT_H
+#define NFSENTRY_SLOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/flow.h"
+#include "nfsentry/site.h"
+
+#define SLOT_SECONDS 300
+
+struct slot_totals {
+	uint64_t flows, packets, octets;
+};
+
+/* Protocol classes for "which protocol does this outside IP flood with". */
+enum slot_proto {
+	SLOT_PROTO_TCP,
+	SLOT_PROTO_UDP,
+	SLOT_PROTO_ICMP,
+	SLOT_PROTO_OTHER,
+	SLOT_PROTO__COUNT
+};
+
+/* Judge output, written into the finished arrays (METHOD §5 II). */
+#define SLOT_LABELS_MAX 8
+
+struct slot_label {
+	uint8_t id;        /* enum judge_label (judge.h) */
+	double value;      /* the figure that crossed the threshold */
+	double threshold;  /* the threshold it crossed */
+};
+
+struct slot_verdict {
+	uint8_t n;
+	struct slot_label v[SLOT_LABELS_MAX];
+};
+
+/* One conversation (inside i, outside o) in the finished slot. */
+struct slot_pair {
+	uint32_t inside;   /* index into slot_view.inside */
+	uint32_t outside;  /* index into slot_view.outside */
+	struct slot_totals egress;  /* i -> o */
+	struct slot_totals ingress; /* o -> i */
+	uint64_t first_ms;          /* earliest first-switched of the egress, else of any record */
+	uint32_t in_started;        /* ingress flows that o evidently started */
+	uint32_t out_started;       /* egress flows that i evidently started */
+	uint32_t in_unknown;        /* ingress flows with no evidence either way */
+};
+
+/* Array A entry: an inside IP (every inside IP seen, egress or not). */
+struct slot_inside {
+	struct flow_addr addr;
+	struct slot_totals egress;     /* all egress */
+	struct slot_totals ingress;    /* return traffic (METHOD §4 case 1) */
+	struct slot_totals unanswered; /* one-way ingress while active (example 1) */
+	struct slot_totals unused_in;  /* ingress while silent (example 2) */
+	uint32_t peers;          /* distinct outside IPs it sent to (exact up to caps) */
+	uint32_t peers_kept;     /* min(peers, peer_cap): the arrayPeer entries */
+	uint32_t answered_peers; /* peers that sent something back */
+	uint32_t pair_first;     /* its pairs: view.pairs_by_inside[pair_first ..+pair_count) */
+	uint32_t pair_count;     /* ordered by (first_ms, outside address) */
+	bool active;             /* sent egress in the slot: it is in A proper */
+	bool allowed;            /* on the site's allow-list */
+	bool peer_cap_hit;
+	struct slot_verdict verdict;
+};
+
+/* An outside IP: array B when it received egress, array C when labelled. */
+struct slot_outside {
+	struct flow_addr addr;
+	struct slot_totals to;     /* egress it received (array B totals) */
+	struct slot_totals from;   /* everything it sent into the site */
+	uint32_t refs;             /* inside IPs that sent to it (B's references) */
+	uint32_t pair_first;       /* view.pairs_by_outside[pair_first ..+pair_count) */
+	uint32_t pair_count;       /* ordered by inside address */
+	/* Rule I features, over the conversations this IP started. */
+	uint32_t started_targets;      /* distinct inside IPs */
+	struct slot_totals started_in; /* its packets into the site */
+	struct slot_totals started_back; /* what the inside hosts answered */
+	uint64_t proto_packets[SLOT_PROTO__COUNT]; /* started_in packets by protocol */
+	/* METHOD §4 example 1 and 2. */
+	uint64_t unanswered_flows;     /* one-way flows to active inside IPs */
+	uint32_t touch_unused;         /* silent inside IPs touched (touchPeers of C) */
+	struct slot_totals unused;     /* the traffic to them */
+	bool in_c;                     /* in array C */
+	struct slot_verdict verdict;
+};
+
+/* What the caps cost: records whose detail was not kept. */
+struct slot_caps_hit {
+	uint64_t inside, outside, pairs;
+};
+
+/* Totals of everything the site saw in the slot. */
+struct slot_summary {
+	struct slot_totals egress, ingress, internal;
+	uint64_t late_records;    /* export time in an already closed slot, folded in */
+	uint64_t future_records;  /* export time beyond the open slot, folded in */
+	struct slot_caps_hit caps_hit;
+};
+
+/* The finished slot, read by the judge and the document writer. */
+struct slot_view {
+	const struct site_config *site;
+	uint32_t site_index;
+	int64_t time_slot; /* Unix seconds / 300 */
+	struct slot_inside *inside;   /* n_inside, sorted by address */
+	size_t n_inside;
+	struct slot_outside *outside; /* n_outside, sorted by address */
+	size_t n_outside;
+	struct slot_pair *pairs;      /* n_pairs, sorted by (inside, first_ms, outside address) */
+	size_t n_pairs;
+	uint32_t *pairs_by_inside;    /* = identity order: index into pairs */
+	uint32_t *pairs_by_outside;   /* indexes into pairs, grouped by outside */
+	size_t n_active;              /* inside IPs with egress (|A|) */
+	struct slot_summary sum;
+};
+
+struct slot;
+
+/*
+ * Create an empty open slot for site (borrowed: must outlive the slot).
+ * hash_seed randomises the tables against crafted collisions. NULL on ENOMEM.
+ */
+struct slot *slot_create(const struct site_config *site, uint32_t site_index,
+                         int64_t time_slot, uint64_t hash_seed);
+
+/* Free the slot (open or finished). NULL is accepted. */
+void slot_destroy(struct slot *s);
+
+/* Record direction relative to the slot's site. */
+enum slot_dir {
+	SLOT_EGRESS,   /* src inside, dst outside */
+	SLOT_INGRESS,  /* src outside, dst inside */
+	SLOT_INTERNAL, /* both inside: totals only */
+};
+
+/* Sum one record into the open slot. Never fails: caps are counted. */
+void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f);
+
+/* Count records folded in from a closed (late) or not yet open (future) slot. */
+void slot_count_late(struct slot *s, bool future);
+
+/* Records summed so far (all directions). */
+uint64_t slot_records(const struct slot *s);
+
+/*
+ * Close the slot: resolve METHOD §4 on the complete egress, apply the peer
+ * cap, compute the judge's features and sort everything. Returns the view
+ * (owned by the slot, valid until slot_destroy), or NULL on ENOMEM (the slot
+ * stays open and intact). No slot_add() after this.
+ */
+const struct slot_view *slot_finish(struct slot *s);
+
+/* The view for the judge to write verdicts into (same pointer, writable). */
+struct slot_view *slot_view_mut(struct slot *s);
+
+/* Bytes the slot holds now (tables and arrays), for /metrics and benchmarks. */
+size_t slot_memory(const struct slot *s);
+
+#endif

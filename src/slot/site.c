@@ -1,0 +1,37 @@
+/*
+ * site: documented defaults of a site's thresholds and caps. See site.h and
+ * docs/judge.md (which explains each value).
+ */
+#include "nfsentry/site.h"
+
+#include <string.h>
+
+void site_config_defaults(struct site_config *s)
+{
+	s->peer_cap = 1000;
+	s->th = (struct site_thresholds){
+		.min_packets = 20,
+		.nopayload_max_avg = 48,
+		.flood_max_targets = 3,
+		.flood_min_packets = 30000,
+		.flood_max_answer = 0.2,
+		.scan_min_share = 0.5,
+		.scan_min_targets = 20,
+		.probe_min_targets = 3,
+		.inside_min_packets = 20,
+		.p2p_min_octets = 5000000,
+		.p2p_max_avg = 800,
+		.p2p_min_peers = 50,
+		.scanout_min_peers = 100,
+		.scanout_max_avg = 80,
+		.scanout_max_return = 1.0,
+		.floodout_min_packets = 30000,
+		.floodout_max_peers = 3,
+		.floodout_max_return = 0.05,
+	};
+	s->caps = (struct site_caps){
+		.max_inside = 262144,
+		.max_outside = 2097152,
+		.max_pairs = 4194304,
+	};
+}

@@ -1,0 +1,372 @@
+/*
+ * Unit tests for src/slot/slot.c: arrays A, B, C and METHOD §3-4 -- egress,
+ * the three ingress cases, the peer cap, the memory caps, who started a
+ * conversation, and order independence.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "slot_helpers.h"
+
+static void test_egress_builds_a_and_b(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 1);
+	struct flow f1 = mkflow("10.0.0.1", "8.8.8.8", UDP, 40000, 53, 0, 1, 60, T0_MS + 5);
+	struct flow f2 = mkflow("10.0.0.1", "8.8.8.8", UDP, 40001, 53, 0, 2, 140, T0_MS + 3);
+	struct flow f3 = mkflow("10.0.0.1", "1.1.1.1", TCP, 40002, 443, SYN | ACK | PSH, 10, 1000,
+	                        T0_MS + 1);
+
+	slot_add(s, SLOT_EGRESS, &f1);
+	slot_add(s, SLOT_EGRESS, &f2);
+	slot_add(s, SLOT_EGRESS, &f3);
+	assert_int_equal(slot_records(s), 3);
+	const struct slot_view *v = slot_finish(s);
+	assert_non_null(v);
+	assert_int_equal(v->n_inside, 1);
+	assert_int_equal(v->n_outside, 2);
+	assert_int_equal(v->n_pairs, 2);
+	assert_int_equal(v->n_active, 1);
+	const struct slot_inside *in = &v->inside[0];
+	assert_int_equal(in->egress.flows, 3);
+	assert_int_equal(in->egress.packets, 13);
+	assert_int_equal(in->egress.octets, 1200);
+	assert_int_equal(in->peers, 2);
+	assert_int_equal(in->peers_kept, 2);
+	assert_false(in->peer_cap_hit);
+	assert_true(in->active);
+	/* Peers in first-seen order: 1.1.1.1 (T0+1) before 8.8.8.8 (T0+3). */
+	const struct slot_pair *p0 = &v->pairs[v->pairs_by_inside[in->pair_first]];
+	const struct slot_pair *p1 = &v->pairs[v->pairs_by_inside[in->pair_first + 1]];
+	assert_int_equal(p0->outside, find_outside(v, "1.1.1.1"));
+	assert_int_equal(p1->outside, find_outside(v, "8.8.8.8"));
+	assert_int_equal(p1->first_ms, T0_MS + 3);
+	assert_int_equal(p1->egress.packets, 3);
+	/* Outside sorted by address: 1.1.1.1 < 8.8.8.8. */
+	assert_int_equal(find_outside(v, "1.1.1.1"), 0);
+	const struct slot_outside *o = &v->outside[find_outside(v, "8.8.8.8")];
+	assert_int_equal(o->to.flows, 2);
+	assert_int_equal(o->to.octets, 200);
+	assert_int_equal(o->refs, 1);
+	assert_false(o->in_c);
+	assert_int_equal(v->sum.egress.packets, 13);
+	slot_destroy(s);
+}
+
+static void test_ingress_cases(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 2);
+	struct flow f;
+
+	/* 10.0.0.1 is active and talks to 8.8.8.8. */
+	f = mkflow("10.0.0.1", "8.8.8.8", UDP, 40000, 53, 0, 1, 60, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	/* Case 1: the answer. */
+	f = mkflow("8.8.8.8", "10.0.0.1", UDP, 53, 40000, 0, 1, 120, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* Example 1: 9.9.9.9 reaches the active 10.0.0.1, which never answers. */
+	f = mkflow("9.9.9.9", "10.0.0.1", TCP, 50000, 22, SYN, 3, 180, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* Example 2: 9.9.9.9 reaches 10.0.0.2, which sends nothing all slot. */
+	f = mkflow("9.9.9.9", "10.0.0.2", TCP, 50001, 22, SYN, 1, 60, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* Case 3: 8.8.8.8 is in B, but not linked to 10.0.0.3 (silent): example 2. */
+	f = mkflow("8.8.8.8", "10.0.0.3", UDP, 53, 33333, 0, 1, 100, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* Egress arriving after the ingress it answers still makes case 1. */
+	f = mkflow("7.7.7.7", "10.0.0.1", TCP, 443, 41000, SYN | ACK | PSH, 5, 5000, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("10.0.0.1", "7.7.7.7", TCP, 41000, 443, SYN | ACK | PSH, 4, 400, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+
+	const struct slot_view *v = slot_finish(s);
+	assert_non_null(v);
+	assert_int_equal(v->n_inside, 3);
+	assert_int_equal(v->n_active, 1);
+	const struct slot_inside *i1 = &v->inside[find_inside(v, "10.0.0.1")];
+	assert_int_equal(i1->ingress.flows, 2); /* 8.8.8.8 and 7.7.7.7 answers */
+	assert_int_equal(i1->ingress.octets, 5120);
+	assert_int_equal(i1->answered_peers, 2);
+	assert_int_equal(i1->unanswered.flows, 1);
+	assert_int_equal(i1->unanswered.packets, 3);
+	const struct slot_inside *i2 = &v->inside[find_inside(v, "10.0.0.2")];
+	assert_false(i2->active);
+	assert_int_equal(i2->unused_in.flows, 1);
+
+	const struct slot_outside *o9 = &v->outside[find_outside(v, "9.9.9.9")];
+	assert_true(o9->in_c);
+	assert_int_equal(o9->touch_unused, 1);
+	assert_int_equal(o9->unused.packets, 1);
+	assert_int_equal(o9->unanswered_flows, 1);
+	assert_int_equal(o9->started_targets, 2);
+	assert_int_equal(o9->refs, 0);
+	const struct slot_outside *o8 = &v->outside[find_outside(v, "8.8.8.8")];
+	assert_true(o8->in_c); /* case 3 -> example 2 */
+	assert_int_equal(o8->touch_unused, 1);
+	assert_int_equal(o8->refs, 1);
+	/* It answered 10.0.0.1 and sent from port 53 to 10.0.0.3: started nothing. */
+	assert_int_equal(o8->started_targets, 0);
+	const struct slot_outside *o7 = &v->outside[find_outside(v, "7.7.7.7")];
+	assert_false(o7->in_c);
+	assert_int_equal(o7->started_targets, 0);
+	slot_destroy(s);
+}
+
+static void test_peer_cap(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.peer_cap = 3;
+	struct slot *s = slot_create(&site, 0, 5890752, 3);
+	/* Five peers; first-seen order is .5 .3 .1 (tie at T0+1, address breaks it) .2 .4 */
+	const char *peers[] = {"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"};
+	const uint64_t first[] = {T0_MS + 1, T0_MS + 7, T0_MS + 1, T0_MS + 9, T0_MS + 0};
+
+	for (int k = 4; k >= 0; k--) {
+		struct flow f = mkflow("10.0.0.9", peers[k], TCP, 40000, 443, SYN, 1, 60, first[k]);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+	const struct slot_view *v = slot_finish(s);
+	const struct slot_inside *in = &v->inside[0];
+	assert_int_equal(in->peers, 5);
+	assert_int_equal(in->peers_kept, 3);
+	assert_true(in->peer_cap_hit);
+	assert_int_equal(in->egress.flows, 5); /* totals keep growing past the cap */
+	const char *expect[] = {"192.0.2.5", "192.0.2.1", "192.0.2.3", "192.0.2.2", "192.0.2.4"};
+	for (unsigned k = 0; k < 5; k++) {
+		const struct slot_pair *p = &v->pairs[v->pairs_by_inside[in->pair_first + k]];
+		assert_int_equal(p->outside, find_outside(v, expect[k]));
+	}
+	slot_destroy(s);
+
+	/* Exactly peer_cap peers: the cap is reached, nothing is cut. */
+	s = slot_create(&site, 0, 5890752, 3);
+	for (int k = 0; k < 3; k++) {
+		struct flow f = mkflow("10.0.0.9", peers[k], TCP, 40000, 443, SYN, 1, 60, first[k]);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+	v = slot_finish(s);
+	assert_true(v->inside[0].peer_cap_hit);
+	assert_int_equal(v->inside[0].peers_kept, 3);
+	slot_destroy(s);
+}
+
+static void test_caps_bound_memory(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.caps.max_inside = 4;
+	site.caps.max_outside = 100;
+	site.caps.max_pairs = 50;
+	struct slot *s = slot_create(&site, 0, 5890752, 4);
+	char src[32], dst[32];
+
+	/* A flood of spoofed sources at 10.0.0.1: 1000 distinct outside IPs. */
+	for (int k = 0; k < 1000; k++) {
+		snprintf(src, sizeof(src), "198.18.%d.%d", k / 250, k % 250);
+		struct flow f = mkflow(src, "10.0.0.1", TCP, 1234, 80, SYN, 1, 40, T0_MS);
+		slot_add(s, SLOT_INGRESS, &f);
+	}
+	/* Six more inside hosts: with 10.0.0.1 that is seven, three beyond the cap of four. */
+	for (int k = 0; k < 6; k++) {
+		snprintf(dst, sizeof(dst), "10.1.0.%d", k);
+		struct flow f = mkflow(dst, "198.18.0.1", UDP, 5000, 53, 0, 1, 70, T0_MS);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+	assert_true(slot_memory(s) < 4u * 1024 * 1024);
+	const struct slot_view *v = slot_finish(s);
+	assert_int_equal(v->n_outside, 100);
+	assert_int_equal(v->n_inside, 4);
+	assert_int_equal(v->n_pairs, 50);
+	assert_int_equal(v->sum.caps_hit.outside, 900);
+	assert_int_equal(v->sum.caps_hit.inside, 3);
+	/* 100 ingress pairs were possible, 50 fit; the 3 admitted egress hosts found no room. */
+	assert_int_equal(v->sum.caps_hit.pairs, 50 + 3);
+	/* Totals count everything. */
+	assert_int_equal(v->sum.ingress.flows, 1000);
+	assert_int_equal(v->sum.egress.flows, 6);
+	slot_destroy(s);
+}
+
+static void test_starter(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 5);
+	struct flow f;
+	char in[32];
+
+	/* Forty inside clients use one resolver: it answers, it starts nothing. */
+	for (int k = 0; k < 40; k++) {
+		snprintf(in, sizeof(in), "10.0.1.%d", k);
+		f = mkflow(in, "8.8.4.4", UDP, (uint16_t)(33000 + k), 53, 0, 2, 140, T0_MS);
+		slot_add(s, SLOT_EGRESS, &f);
+		f = mkflow("8.8.4.4", in, UDP, 53, (uint16_t)(33000 + k), 0, 2, 300, T0_MS);
+		slot_add(s, SLOT_INGRESS, &f);
+	}
+	/* An inside scanner's victims answer with RSTs: those are not starts. */
+	f = mkflow("10.0.1.1", "203.0.113.77", TCP, 44444, 23, SYN, 1, 60, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	f = mkflow("203.0.113.77", "10.0.1.1", TCP, 23, 44444, RST | ACK, 1, 40, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* ICMP echo request from outside: a start. ICMP type 8 in dport's high byte. */
+	f = mkflow("192.0.2.99", "10.0.1.2", 1, 0, 8 << 8, 0, 4, 336, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* UDP between two high ports, one-way: nothing tells, counted as a start. */
+	f = mkflow("192.0.2.98", "10.0.1.3", UDP, 40001, 40002, 0, 1, 100, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+
+	const struct slot_view *v = slot_finish(s);
+	const struct slot_outside *res = &v->outside[find_outside(v, "8.8.4.4")];
+	assert_int_equal(res->refs, 40);
+	assert_int_equal(res->started_targets, 0);
+	assert_false(res->in_c);
+	assert_int_equal(v->outside[find_outside(v, "203.0.113.77")].started_targets, 0);
+	assert_int_equal(v->outside[find_outside(v, "192.0.2.99")].started_targets, 1);
+	assert_int_equal(v->outside[find_outside(v, "192.0.2.99")].started_in.packets, 4);
+	assert_int_equal(v->outside[find_outside(v, "192.0.2.98")].started_targets, 1);
+	slot_destroy(s);
+}
+
+/* ---- order independence (property) -------------------------------------- */
+
+static uint64_t rng_state;
+static uint32_t rng(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rng_state >> 33);
+}
+
+static void gen_records(struct flow *v, size_t n)
+{
+	char a[48], b[48];
+
+	for (size_t k = 0; k < n; k++) {
+		bool v6 = rng() % 5 == 0;
+		if (v6) {
+			snprintf(a, sizeof(a), "2001:db8:100::%x", rng() % 60);
+			snprintf(b, sizeof(b), "2001:db8:9:%x::1", rng() % 300);
+		} else {
+			snprintf(a, sizeof(a), "10.0.%u.%u", rng() % 2, rng() % 30);
+			snprintf(b, sizeof(b), "198.51.%u.%u", rng() % 4, rng() % 80);
+		}
+		bool egress = rng() % 2;
+		uint8_t proto = (uint8_t)((const uint8_t[]){6, 17, 1, 47})[rng() % 4];
+		uint8_t flags = proto == 6 ? (uint8_t)(rng() & 0x1f) : 0;
+		uint16_t sp = (uint16_t)(rng() % 3 ? 1024 + rng() % 60000 : rng() % 1024);
+		uint16_t dp = (uint16_t)(rng() % 3 ? rng() % 1024 : 1024 + rng() % 60000);
+		v[k] = mkflow(egress ? a : b, egress ? b : a, proto, sp, dp, flags, 1 + rng() % 50,
+		              40 + rng() % 60000, T0_MS + rng() % 300000);
+		v[k].sampling = egress; /* remembers the direction for the test */
+	}
+}
+
+static void feed(struct slot *s, const struct flow *v, const size_t *order, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct flow *f = &v[order[k]];
+		slot_add(s, f->sampling ? SLOT_EGRESS : SLOT_INGRESS, f);
+	}
+}
+
+static void assert_views_equal(const struct slot_view *a, const struct slot_view *b)
+{
+	assert_int_equal(a->n_inside, b->n_inside);
+	assert_int_equal(a->n_outside, b->n_outside);
+	assert_int_equal(a->n_pairs, b->n_pairs);
+	assert_int_equal(a->n_active, b->n_active);
+	assert_memory_equal(a->inside, b->inside, a->n_inside * sizeof(*a->inside));
+	assert_memory_equal(a->outside, b->outside, a->n_outside * sizeof(*a->outside));
+	assert_memory_equal(a->pairs, b->pairs, a->n_pairs * sizeof(*a->pairs));
+	assert_memory_equal(a->pairs_by_outside, b->pairs_by_outside,
+	                    a->n_pairs * sizeof(*a->pairs_by_outside));
+	assert_memory_equal(&a->sum, &b->sum, sizeof(a->sum));
+}
+
+static void test_order_independence(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	struct site_config site;
+	test_site(&site);
+	site.peer_cap = 25; /* hit by some hosts */
+	struct flow *recs = calloc(N, sizeof(*recs));
+	size_t *order = calloc(N, sizeof(*order));
+
+	rng_state = 42;
+	gen_records(recs, N);
+	for (size_t k = 0; k < N; k++)
+		order[k] = k;
+	struct slot *base = slot_create(&site, 0, 5890752, 11);
+	feed(base, recs, order, N);
+	const struct slot_view *vb = slot_finish(base);
+	assert_non_null(vb);
+	assert_true(vb->n_pairs > 1000);
+
+	for (int round = 0; round < 5; round++) {
+		for (size_t k = N - 1; k > 0; k--) {
+			size_t j = rng() % (k + 1);
+			size_t t = order[k];
+			order[k] = order[j];
+			order[j] = t;
+		}
+		/* Another hash seed too: table layout must not leak into results. */
+		struct slot *s = slot_create(&site, 0, 5890752, 1000 + (uint64_t)round);
+		feed(s, recs, order, N);
+		const struct slot_view *vs = slot_finish(s);
+		assert_non_null(vs);
+		assert_views_equal(vb, vs);
+		slot_destroy(s);
+	}
+	slot_destroy(base);
+	free(recs);
+	free(order);
+}
+
+static void test_late_and_internal(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 6);
+	struct flow f = mkflow("10.0.0.1", "10.0.0.2", TCP, 40000, 22, SYN | ACK, 7, 700, T0_MS);
+
+	slot_add(s, SLOT_INTERNAL, &f);
+	slot_count_late(s, false);
+	slot_count_late(s, true);
+	slot_count_late(s, true);
+	const struct slot_view *v = slot_finish(s);
+	assert_int_equal(v->sum.internal.packets, 7);
+	assert_int_equal(v->n_inside, 0);
+	assert_int_equal(v->sum.late_records, 1);
+	assert_int_equal(v->sum.future_records, 2);
+	/* Finishing twice gives the same view. */
+	assert_ptr_equal(slot_finish(s), v);
+	slot_destroy(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_egress_builds_a_and_b),
+		cmocka_unit_test(test_ingress_cases),
+		cmocka_unit_test(test_peer_cap),
+		cmocka_unit_test(test_caps_bound_memory),
+		cmocka_unit_test(test_starter),
+		cmocka_unit_test(test_order_independence),
+		cmocka_unit_test(test_late_and_internal),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
