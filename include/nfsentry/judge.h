@@ -1,0 +1,53 @@
+/*
+ * judge: rules I and II of METHOD §5 applied to a finished slot.
+ *
+ * The slot module has already computed every feature (who started which
+ * conversation, totals both ways, peers, array C membership); the judge only
+ * compares them with the site's thresholds and writes labels into the
+ * verdict fields of the view. Each label carries the figure that crossed the
+ * threshold and the threshold; the document writer adds the context figures.
+ *
+ * Rule III (the network-wide offender database) is the reputation module's.
+ */
+#ifndef NFSENTRY_JUDGE_H
+#define NFSENTRY_JUDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/slot.h"
+
+enum judge_label {
+	/* outside IPs (rule I) */
+	JUDGE_NOPAYLOAD,   /* average packet size of its conversations <= threshold */
+	JUDGE_FLOOD,       /* many packets at few inside IPs, little answered */
+	JUDGE_SCAN,        /* started conversations with a large share of active inside IPs */
+	JUDGE_PROBEUNUSED, /* reached inside addresses that sent nothing (METHOD §4 ex. 2) */
+	/* inside IPs (rule II) */
+	JUDGE_FANOUT,   /* peer cap reached, not allow-listed */
+	JUDGE_P2P,      /* large volume both ways, small packets, many peers */
+	JUDGE_SCANOUT,  /* many outside peers, tiny packets, almost nothing back */
+	JUDGE_FLOODOUT, /* many packets to few outside peers, nothing back */
+	JUDGE__COUNT
+};
+
+/* The label's name as documents spell it ("noPayload", "scanOut", ...). */
+const char *judge_label_name(enum judge_label l);
+
+/* Label counts of one judged slot, for the slot summary. */
+struct judge_result {
+	uint64_t labels[JUDGE__COUNT];
+	uint64_t offenders; /* outside IPs in array C */
+};
+
+/*
+ * Judge every inside and outside entry of v with v->site's thresholds,
+ * replacing any earlier verdicts. Outside IPs labelled malicious join array C
+ * (in_c). Fills *res. Never fails.
+ */
+void judge_slot(struct slot_view *v, struct judge_result *res);
+
+/* Protocol named in a flood label: the class with most packets. */
+enum slot_proto judge_flood_proto(const struct slot_outside *o);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * judge: thresholds over the features of a finished slot. See judge.h and
+ * docs/judge.md for each rule's reasoning.
+ */
+#include "nfsentry/judge.h"
+
+#include <string.h>
+
+static const char *const label_names[JUDGE__COUNT] = {
+	[JUDGE_NOPAYLOAD] = "noPayload", [JUDGE_FLOOD] = "flood",
+	[JUDGE_SCAN] = "scan",           [JUDGE_PROBEUNUSED] = "probeUnused",
+	[JUDGE_FANOUT] = "fanout",       [JUDGE_P2P] = "p2p",
+	[JUDGE_SCANOUT] = "scanOut",     [JUDGE_FLOODOUT] = "floodOut",
+};
+
+const char *judge_label_name(enum judge_label l)
+{
+	return (unsigned)l < JUDGE__COUNT ? label_names[l] : "unknown";
+}
+
+static void verdict_add(struct slot_verdict *vd, enum judge_label l, double value, double threshold,
+                        struct judge_result *res)
+{
+	if (vd->n >= SLOT_LABELS_MAX)
+		return;
+	vd->v[vd->n].id = (uint8_t)l;
+	vd->v[vd->n].value = value;
+	vd->v[vd->n].threshold = threshold;
+	vd->n++;
+	res->labels[l]++;
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+enum slot_proto judge_flood_proto(const struct slot_outside *o)
+{
+	enum slot_proto best = SLOT_PROTO_TCP;
+
+	for (int k = 1; k < SLOT_PROTO__COUNT; k++)
+		if (o->proto_packets[k] > o->proto_packets[best])
+			best = (enum slot_proto)k;
+	return best;
+}
+
+/* Rule I: an outside IP, over the conversations it started. */
+static void judge_outside(const struct slot_view *v, struct slot_outside *o,
+                          struct judge_result *res)
+{
+	const struct site_thresholds *th = &v->site->th;
+	uint64_t pk_in = o->started_in.packets, pk_back = o->started_back.packets;
+	uint64_t pk_both = pk_in + pk_back;
+
+	if (o->started_targets > 0 && pk_in >= th->min_packets) {
+		double avg = ratio(o->started_in.octets + o->started_back.octets, pk_both);
+		if (avg <= th->nopayload_max_avg)
+			verdict_add(&o->verdict, JUDGE_NOPAYLOAD, avg, th->nopayload_max_avg, res);
+
+		double answered = ratio(pk_back, pk_in);
+		if (o->started_targets <= th->flood_max_targets && pk_in >= th->flood_min_packets &&
+		    answered <= th->flood_max_answer)
+			verdict_add(&o->verdict, JUDGE_FLOOD, (double)pk_in,
+			            (double)th->flood_min_packets, res);
+
+		double need = th->scan_min_share * (double)v->n_active;
+		if (need < th->scan_min_targets)
+			need = th->scan_min_targets;
+		if ((double)o->started_targets >= need)
+			verdict_add(&o->verdict, JUDGE_SCAN, (double)o->started_targets, need, res);
+	}
+	if (o->in_c && o->touch_unused >= th->probe_min_targets)
+		verdict_add(&o->verdict, JUDGE_PROBEUNUSED, o->touch_unused, th->probe_min_targets,
+		            res);
+	/* Any rule I label makes it an offender; example 2 alone already did. */
+	if (o->verdict.n)
+		o->in_c = true;
+	if (o->in_c)
+		res->offenders++;
+}
+
+/* Rule II: an inside IP. */
+static void judge_inside(const struct site_config *site, struct slot_inside *in,
+                         struct judge_result *res)
+{
+	const struct site_thresholds *th = &site->th;
+	const struct slot_totals *e = &in->egress, *i = &in->ingress;
+
+	if (!in->active)
+		return;
+	if (in->peer_cap_hit && !in->allowed)
+		verdict_add(&in->verdict, JUDGE_FANOUT, in->peers, site->peer_cap, res);
+	if (e->packets < th->inside_min_packets)
+		return;
+
+	double avg_both = ratio(e->octets + i->octets, e->packets + i->packets);
+	if (e->octets >= th->p2p_min_octets && i->octets >= th->p2p_min_octets &&
+	    avg_both <= th->p2p_max_avg && in->peers >= th->p2p_min_peers && !in->allowed)
+		verdict_add(&in->verdict, JUDGE_P2P, in->peers, th->p2p_min_peers, res);
+
+	double avg_out = ratio(e->octets, e->packets);
+	double back = ratio(i->octets, e->octets);
+	if (in->peers >= th->scanout_min_peers && avg_out <= th->scanout_max_avg &&
+	    back <= th->scanout_max_return)
+		verdict_add(&in->verdict, JUDGE_SCANOUT, in->peers, th->scanout_min_peers, res);
+
+	double back_pk = ratio(i->packets, e->packets);
+	if (e->packets >= th->floodout_min_packets && in->peers <= th->floodout_max_peers &&
+	    back_pk <= th->floodout_max_return)
+		verdict_add(&in->verdict, JUDGE_FLOODOUT, (double)e->packets,
+		            (double)th->floodout_min_packets, res);
+}
+
+void judge_slot(struct slot_view *v, struct judge_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	for (size_t k = 0; k < v->n_inside; k++) {
+		v->inside[k].verdict.n = 0;
+		judge_inside(v->site, &v->inside[k], res);
+	}
+	for (size_t k = 0; k < v->n_outside; k++) {
+		struct slot_outside *o = &v->outside[k];
+		o->verdict.n = 0;
+		/* in_c from example 2 is the slot's; a label only adds to it. */
+		judge_outside(v, o, res);
+	}
+}
