@@ -212,8 +212,11 @@ static void test_rate_v4_order_and_pacing(void **state)
 	assert_true(res.elapsed_s >= min_s);
 	assert_true((double)(r.last_ns - r.first_ns) / 1e9 >= min_s * 0.5);
 	assert_true(res.elapsed_s < min_s * 4 + 0.5);
-	/* At 400/s every datagram is its own batch. */
-	assert_true(res.batches >= n - 2);
+	/*
+	 * At 400/s a datagram is its own batch unless a sleep overran its
+	 * 2.5 ms gap (a loaded machine); then the late ones are caught up.
+	 */
+	assert_true(res.batches >= n / 2);
 	unlink(path);
 }
 
@@ -272,7 +275,7 @@ static void test_speed_factor(void **state)
 	assert_int_equal(r.got, 4);
 	assert_int_equal(r.bad, 0);
 	assert_true(res.elapsed_s >= 0.4);
-	assert_true(res.elapsed_s < 1.5);
+	assert_true(res.elapsed_s < 0.75); /* 0.8 s would mean the factor was ignored */
 	/* The two datagrams with the same timestamp go in one batch. */
 	assert_int_equal(res.batches, 3);
 	unlink(path);
