@@ -1,0 +1,78 @@
+/*
+ * engine: routes decoded records to the open slot of each monitored site
+ * and closes slots on the collector's clock (DESIGN "Clock and slots").
+ *
+ * - A record's site comes from a longest-prefix match of its source and
+ *   destination over every site's inside prefixes; egress (src inside),
+ *   ingress (dst inside) or internal (both inside the same site). A record
+ *   between two different sites is egress for one and ingress for the other.
+ * - Its slot is floor(export time / 300 s). Each site has the current slot
+ *   open and, during the grace period after a slot's end, the previous one
+ *   too. A record for an older slot is late and one for a slot beyond the
+ *   current is future: both are counted and folded into the current slot.
+ * - The clock is the wall clock live and the capture time in replay; it
+ *   only moves forward. When it passes a slot's end plus the grace period,
+ *   the slot is detached and handed to the close callback, which owns it
+ *   from then on (typically: queue it for a worker); a fresh slot is open
+ *   already. Gaps of up to ENGINE_MAX_GAP_SLOTS empty slots are closed as
+ *   empty slots so that every site reports every slot; longer gaps are
+ *   skipped and counted.
+ *
+ * One engine belongs to one thread (the loop thread, or replay's main).
+ */
+#ifndef NFSENTRY_ENGINE_H
+#define NFSENTRY_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/flow.h"
+#include "nfsentry/site.h"
+#include "nfsentry/slot.h"
+
+#define ENGINE_MAX_GAP_SLOTS 12
+
+/*
+ * Receives each closed slot (not yet finished: slot_finish() is the
+ * receiver's job, on whatever thread it likes) and owns it.
+ */
+typedef void (*engine_close_fn)(void *ud, struct slot *s, uint32_t site_index);
+
+struct engine_stats {
+	uint64_t records;          /* records offered */
+	uint64_t unmatched;        /* neither end inside any site */
+	uint64_t late, future;     /* folded into the current slot */
+	uint64_t slots_closed;
+	uint64_t slots_skipped;    /* empty slots of long clock gaps */
+	uint64_t alloc_failures;   /* a slot could not be created: records counted here */
+};
+
+struct engine;
+
+/*
+ * Build the prefix table from sites (borrowed: must outlive the engine).
+ * grace_ms: how long a slot stays open after its end. Returns 0, -EINVAL with
+ * err naming the site and prefix when a prefix is rejected, or -ENOMEM.
+ */
+int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
+                  engine_close_fn close_fn, void *ud, struct engine **out, char *err,
+                  size_t errlen);
+
+/* Free the engine and any slots still open (without closing them). */
+void engine_destroy(struct engine *e);
+
+/* Move the clock to now_ms (ignored if earlier) and close what is due. */
+void engine_clock(struct engine *e, uint64_t now_ms);
+
+/* Route records. Matches the decoder's sink signature when ud is the engine. */
+void engine_flows(void *engine, const struct flow *v, size_t n);
+
+/* Close every open slot now (end of replay, SIGTERM), oldest first. */
+void engine_close_all(struct engine *e);
+
+void engine_stats_get(const struct engine *e, struct engine_stats *out);
+
+/* Bytes held by open slots, for /metrics. */
+size_t engine_memory(const struct engine *e);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * Unit tests for src/slot/engine.c: site match by longest prefix, direction,
+ * the slot clock with its grace period, late and future records, gaps, and
+ * closing everything at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "nfsentry/engine.h"
+#include "slot_helpers.h"
+
+#define SLOT_MS 300000ull
+#define K0 (T0_MS / SLOT_MS) /* the slot T0 starts */
+
+struct closed {
+	int n;
+	int64_t k[64];
+	uint32_t site[64];
+	uint64_t records[64];
+	uint64_t late[64], future[64];
+	struct slot_summary sum[64];
+};
+
+static void on_close(void *ud, struct slot *s, uint32_t site)
+{
+	struct closed *c = ud;
+	const struct slot_view *v = slot_finish(s);
+
+	assert_non_null(v);
+	assert_true(c->n < 64);
+	c->k[c->n] = v->time_slot;
+	c->site[c->n] = site;
+	c->records[c->n] = slot_records(s);
+	c->late[c->n] = v->sum.late_records;
+	c->future[c->n] = v->sum.future_records;
+	c->sum[c->n] = v->sum;
+	c->n++;
+	slot_destroy(s);
+}
+
+static struct site_prefix pfx(const char *a, unsigned len)
+{
+	struct site_prefix p;
+	flow_addr_parse(a, &p.addr);
+	p.len = (uint8_t)(flow_addr_is_v4(&p.addr) ? 96 + len : len);
+	return p;
+}
+
+/* Two sites: "campus" 10.0.0.0/8 + 2001:db8::/32, "lab" 10.1.0.0/16 inside it. */
+static struct site_config sites[2];
+static struct site_prefix campus_p[2], lab_p[1];
+
+static void make_sites(void)
+{
+	test_site(&sites[0]);
+	test_site(&sites[1]);
+	memcpy(sites[1].name, "lab", 4);
+	campus_p[0] = pfx("10.0.0.0", 8);
+	campus_p[1] = pfx("2001:db8::", 32);
+	lab_p[0] = pfx("10.1.0.0", 16);
+	sites[0].inside = campus_p;
+	sites[0].n_inside = 2;
+	sites[1].inside = lab_p;
+	sites[1].n_inside = 1;
+}
+
+static struct flow at(const char *src, const char *dst, uint64_t export_ms)
+{
+	struct flow f = mkflow(src, dst, UDP, 40000, 53, 0, 1, 100, export_ms - 1000);
+	f.export_ms = export_ms;
+	return f;
+}
+
+static void test_direction_and_lpm(void **state)
+{
+	(void)state;
+	struct closed c = {0};
+	struct engine *e;
+	char err[128];
+
+	make_sites();
+	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c, &e, err, sizeof(err)), 0);
+	engine_clock(e, T0_MS);
+	struct flow v[] = {
+		at("10.0.0.1", "8.8.8.8", T0_MS),       /* campus egress */
+		at("8.8.8.8", "10.1.2.3", T0_MS),       /* lab ingress (longest match) */
+		at("10.0.0.1", "10.1.2.3", T0_MS),      /* campus egress + lab ingress */
+		at("10.0.0.1", "10.0.0.2", T0_MS),      /* campus internal */
+		at("2001:db8::1", "2001:db9::1", T0_MS), /* campus egress, IPv6 */
+		at("8.8.8.8", "9.9.9.9", T0_MS),        /* no site */
+	};
+	engine_flows(e, v, 6);
+	engine_close_all(e);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.site[0], 0);
+	assert_int_equal(c.sum[0].egress.flows, 3);
+	assert_int_equal(c.sum[0].internal.flows, 1);
+	assert_int_equal(c.sum[0].ingress.flows, 0);
+	assert_int_equal(c.site[1], 1);
+	assert_int_equal(c.sum[1].ingress.flows, 2);
+	assert_int_equal(c.sum[1].egress.flows, 0);
+	struct engine_stats st;
+	engine_stats_get(e, &st);
+	assert_int_equal(st.records, 6);
+	assert_int_equal(st.unmatched, 1);
+	assert_int_equal(st.slots_closed, 2);
+	engine_destroy(e);
+}
+
+static void test_clock_grace_late_future(void **state)
+{
+	(void)state;
+	struct closed c = {0};
+	struct engine *e;
+	char err[128];
+	struct flow f;
+
+	make_sites();
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c, &e, err, sizeof(err)), 0);
+	uint64_t s0 = K0 * SLOT_MS; /* start of slot K0 */
+	engine_clock(e, s0 + 1000);
+	f = at("10.0.0.1", "8.8.8.8", s0 + 2000);
+	engine_flows(e, &f, 1);
+	/* Into the next slot: K0 stays open for the grace period. */
+	engine_clock(e, s0 + SLOT_MS + 5000);
+	assert_int_equal(c.n, 0);
+	f = at("10.0.0.1", "8.8.8.8", s0 + SLOT_MS - 1); /* K0, in grace */
+	engine_flows(e, &f, 1);
+	f = at("10.0.0.1", "8.8.8.8", s0 + SLOT_MS + 1); /* K0 + 1 */
+	engine_flows(e, &f, 1);
+	engine_clock(e, s0 + SLOT_MS + 10000); /* grace over */
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.k[0], (int64_t)K0);
+	assert_int_equal(c.records[0], 2);
+	/* A record for K0 now is late; one for K0 + 5 is future: both go to K0 + 1. */
+	f = at("10.0.0.1", "8.8.8.8", s0 + 100);
+	engine_flows(e, &f, 1);
+	f = at("10.0.0.1", "8.8.8.8", s0 + 5 * SLOT_MS);
+	engine_flows(e, &f, 1);
+	/* The clock never runs backwards. */
+	engine_clock(e, s0);
+	engine_close_all(e);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.k[1], (int64_t)K0 + 1);
+	assert_int_equal(c.records[1], 3);
+	assert_int_equal(c.late[1], 1);
+	assert_int_equal(c.future[1], 1);
+	engine_destroy(e);
+}
+
+static void test_gaps(void **state)
+{
+	(void)state;
+	struct closed c = {0};
+	struct engine *e;
+	char err[128];
+
+	make_sites();
+	assert_int_equal(engine_create(sites, 1, 0, on_close, &c, &e, err, sizeof(err)), 0);
+	uint64_t s0 = K0 * SLOT_MS;
+	engine_clock(e, s0);
+	/* Four slots later: K0 closes, K0+1..K0+3 are reported empty. */
+	engine_clock(e, s0 + 4 * SLOT_MS + 1);
+	assert_int_equal(c.n, 4);
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(c.k[k], (int64_t)K0 + k);
+		assert_int_equal(c.records[k], 0);
+	}
+	/* A day later: the gap is skipped and counted. */
+	engine_clock(e, s0 + 300 * SLOT_MS);
+	struct engine_stats st;
+	engine_stats_get(e, &st);
+	assert_int_equal(c.n, 5); /* K0 + 4 */
+	assert_int_equal(st.slots_skipped, 300 - 4 - 1);
+	engine_close_all(e);
+	assert_int_equal(c.n, 6);
+	assert_int_equal(c.k[5], (int64_t)K0 + 300);
+	engine_destroy(e);
+}
+
+static void test_bad_prefixes(void **state)
+{
+	(void)state;
+	struct closed c = {0};
+	struct engine *e = NULL;
+	char err[128];
+
+	make_sites();
+	lab_p[0] = pfx("10.0.0.0", 8); /* the same prefix as campus */
+	assert_int_equal(engine_create(sites, 2, 0, on_close, &c, &e, err, sizeof(err)), -EEXIST);
+	assert_null(e);
+	assert_string_equal(err, "site lab: inside prefix 10.0.0.0/8: already belongs to another site");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_direction_and_lpm),
+		cmocka_unit_test(test_clock_grace_late_future),
+		cmocka_unit_test(test_gaps),
+		cmocka_unit_test(test_bad_prefixes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
