@@ -285,17 +285,16 @@ summarize() {
 # ---------------------------------------------------------------- main
 
 FAILED=()
-port=$PORT_BASE
 for v in $VERSIONS; do
+	# Each version keeps its port whatever the list, so captures stay comparable.
 	case $v in
-	5) name=v5 ;;
-	9) name=v9 ;;
-	10) name=ipfix ;;
+	5) name=v5 port=$PORT_BASE ;;
+	9) name=v9 port=$((PORT_BASE + 1)) ;;
+	10) name=ipfix port=$((PORT_BASE + 2)) ;;
 	*) die "unknown version '$v' in INTEROP_VERSIONS" ;;
 	esac
 	vstart=$SECONDS
 	export_version "$v" "$port"
-	port=$((port + 1))
 	d="$T/v$v"
 	nfdump_side "$d"
 	read -r n_rec n_pkt n_oct <"$d/nfdump.totals"
