@@ -41,6 +41,7 @@ struct sender_result {
 	uint64_t retries;          /* sendmmsg calls repeated after ENOBUFS/EAGAIN */
 	uint64_t batches;          /* sendmmsg calls that sent something */
 	double elapsed_s;          /* first send to last send, all loops */
+	double cpu_s;              /* CPU time of the sending thread over elapsed_s */
 	struct pcapin_stats load;  /* how the capture read went */
 };
 

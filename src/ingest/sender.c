@@ -52,6 +52,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void sleep_until_ns(uint64_t t)
 {
 	struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
@@ -200,6 +208,7 @@ static int send_all(struct sender_run_state *s)
 	const struct sender_load *l = s->l;
 	uint64_t loops = o->loops ? o->loops : 1;
 	uint64_t start = now_ns(), t0 = start;
+	double cpu0 = thread_cpu_s();
 
 	for (uint64_t loop = 0; loop < loops; loop++) {
 		/* With --speed each pass restarts the capture's clock. */
@@ -225,6 +234,7 @@ static int send_all(struct sender_run_state *s)
 		}
 	}
 	s->res->elapsed_s = (double)(now_ns() - start) / 1e9;
+	s->res->cpu_s = thread_cpu_s() - cpu0;
 	return 0;
 }
 

@@ -177,7 +177,7 @@ static void write_capture(const char *path, int dlt, bool nano, const struct fra
 struct got {
 	size_t n;
 	struct {
-		uint8_t p[2048];
+		uint8_t p[4096];
 		size_t len;
 		struct datagram dg;
 	} d[MAX_GOT];
@@ -868,6 +868,62 @@ static void test_frag_non_udp_and_truncated(void **state)
 	assert_int_equal(ST.frag_dropped, 0);
 }
 
+/* ---- tests: fixture files written by tests/data/ingest/make_fixtures.py ---- */
+
+/* make_fixtures.py payload(): tag, then (i * 7 + 3) & 0xff. */
+static void assert_fixture_payload(size_t i, const char *tag, size_t n)
+{
+	uint8_t want[4096];
+	size_t tl = strlen(tag);
+	assert_true(n <= sizeof(want));
+	memcpy(want, tag, tl);
+	for (size_t j = 0; j < n - tl; j++)
+		want[tl + j] = (uint8_t)(j * 7 + 3);
+	assert_true(i < G.n);
+	assert_int_equal(G.d[i].len, n);
+	assert_memory_equal(G.d[i].p, want, n);
+}
+
+static void test_fixtures(void **state)
+{
+	(void)state;
+	static const uint16_t ports[2] = {2055, 4739};
+	struct pcapin_opts o = {ports, 2};
+
+	assert_int_equal(run(TEST_DATA_DIR "/ingest/eth_vlan_v4_v6.pcap", NULL), 0);
+	assert_counts(5, 3, 1, 1, 0, 0);
+	assert_dg(0, false, 2055, G.d[0].p, 100);
+	assert_fixture_payload(0, "v4-vlan", 100);
+	assert_int_equal(G.d[0].dg.ts_ms, 1700000000001ull);
+	assert_dg(1, true, 4739, G.d[1].p, 200);
+	assert_fixture_payload(1, "v6-qinq", 200);
+	assert_int_equal(G.d[1].dg.ts_ms, 1700000000002ull);
+	assert_fixture_payload(2, "dns", 30);
+	assert_int_equal(G.d[2].dg.ts_ms, 1700000002999ull);
+	assert_int_equal(run(TEST_DATA_DIR "/ingest/eth_vlan_v4_v6.pcap", &o), 0);
+	assert_counts(5, 2, 1, 1, 0, 0);
+	assert_int_equal(ST.port_filtered, 1);
+
+	assert_int_equal(run(TEST_DATA_DIR "/ingest/raw_v6_frag_ns.pcapng", NULL), 0);
+	assert_counts(4, 2, 0, 0, 0, 0);
+	assert_int_equal(ST.fragments, 3);
+	assert_int_equal(ST.frag_reassembled, 1);
+	assert_int_equal(ST.frag_dropped, 0);
+	assert_dg(0, true, 2055, G.d[0].p, 3000);
+	assert_fixture_payload(0, "v6-frag", 3000);
+	assert_int_equal(G.d[0].dg.ts_ms, 1700000000123ull);
+	assert_fixture_payload(1, "v6-dstopt", 64);
+
+	assert_int_equal(run(TEST_DATA_DIR "/ingest/null_v4_frag.pcap", NULL), 0);
+	assert_counts(3, 1, 0, 0, 0, 0);
+	assert_int_equal(ST.fragments, 3);
+	assert_int_equal(ST.frag_reassembled, 1);
+	assert_int_equal(ST.frag_dropped, 1);
+	assert_dg(0, false, 2055, G.d[0].p, 2000);
+	assert_fixture_payload(0, "v4-frag", 2000);
+	assert_int_equal(G.d[0].dg.ts_ms, 1700000010000ull);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -908,6 +964,7 @@ int main(void)
 		cmocka_unit_test(test_frag_overlap_and_bad),
 		cmocka_unit_test(test_frag_table_full_evicts_oldest),
 		cmocka_unit_test(test_frag_non_udp_and_truncated),
+		cmocka_unit_test(test_fixtures),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

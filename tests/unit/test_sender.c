@@ -341,10 +341,12 @@ static void test_throughput(void **state)
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	printf("bench: sent %llu x 1400 B in %.3f s = %.0f datagrams/s (%.2f Gbit/s); "
+	       "sender thread CPU %.3f s = %.0f datagrams per CPU-second; "
 	       "sink received %u; %llu sendmmsg calls, %llu retries\n",
 	       (unsigned long long)res.datagrams_sent, res.elapsed_s,
 	       (double)res.datagrams_sent / res.elapsed_s,
-	       (double)res.bytes_sent * 8 / res.elapsed_s / 1e9, r.got,
+	       (double)res.bytes_sent * 8 / res.elapsed_s / 1e9, res.cpu_s,
+	       (double)res.datagrams_sent / res.cpu_s, r.got,
 	       (unsigned long long)res.batches, (unsigned long long)res.retries);
 	unlink(path);
 }
