@@ -8,8 +8,10 @@
  * until the whole file is valid, so a bad file never half-starts the
  * collector.
  *
- * Later issues add sections (sites, store, elasticsearch, devices); each
- * keeps the same error form.
+ * Sections: log, listen, receive_buffer_bytes, exporters, templates,
+ * limits (the decoder's), and sites, slots, store, documents (the slot
+ * engine's). Later issues add elasticsearch and devices; each keeps the same
+ * error form.
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -20,6 +22,7 @@
 
 #include "nfsentry/decoder.h"
 #include "nfsentry/log.h"
+#include "nfsentry/site.h"
 #include "nfsentry/udpin.h"
 
 /*
@@ -31,6 +34,16 @@
 #define CONFIG_MAX_SAMPLING 4096      /* exporters.sampling overrides */
 #define CONFIG_MAX_FILE_BYTES 1048576 /* a bigger file is refused unread */
 #define CONFIG_MAX_ERRORS 100         /* then one "too many errors" line */
+/*
+ * Sites and their lists. 256 sites x 4096 inside prefixes is exactly
+ * PREFIX_TABLE_MAX_PREFIXES (2^20), so a valid file always fits the prefix
+ * table; a campus or research centre has tens of prefixes, not thousands.
+ */
+#define CONFIG_MAX_SITES 256
+#define CONFIG_MAX_SITE_PREFIXES 4096 /* sites[].inside */
+#define CONFIG_MAX_SITE_ALLOW 4096    /* sites[].allow */
+/* store.path, including its NUL: PATH_MAX on Linux. */
+#define CONFIG_STORE_PATH_MAX 4096
 
 struct config {
 	char *path; /* the file read, owned */
@@ -55,6 +68,37 @@ struct config {
 	/* Owned (freed by config_free()); NULL when empty. */
 	struct decoder_prefix *allow_owned;
 	struct decoder_sampling_override *sampling_owned;
+
+	/*
+	 * sites: owned array of n_sites (NULL/0 when none: decode only), in
+	 * file order. Each site's inside[] and allow[] arrays are owned too;
+	 * config_free() frees all of it. Fields not in the file hold
+	 * site_config_defaults(). IPv4 inside prefixes are stored mapped
+	 * (::ffff:a.b.c.d, len 96 + n). No two sites hold the same prefix and
+	 * no two share a name; different prefixes may overlap (the longest
+	 * match wins). Every allow[] address lies inside the site's prefixes.
+	 */
+	struct site_config *sites;
+	size_t n_sites;
+
+	uint32_t grace_s; /* slots.grace_s, 0..290, default 10 */
+
+	/*
+	 * store.path, default "data/nfsentry.db"; a relative path is taken from
+	 * the working directory. Held inline, so config_defaults() still
+	 * allocates nothing and a struct copy stays valid.
+	 */
+	char store_path[CONFIG_STORE_PATH_MAX];
+	uint32_t retention_days; /* store.retention_days, 1..3650, default 30 */
+
+	/*
+	 * documents.outside: "all" (docs_outside_all true) writes a document
+	 * for every outside IP; "top" (default) writes the labelled ones plus
+	 * the docs_outside_top (documents.outside_top, default 1000) with the
+	 * most octets.
+	 */
+	bool docs_outside_all;
+	uint32_t docs_outside_top;
 };
 
 /*

@@ -49,8 +49,48 @@ static void assert_msg(const struct config_errors *e, size_t i, const char *pref
 	assert_string_equal(e->msg[i], want);
 }
 
-/* Everything config_defaults() promises, field by field. */
-static void assert_defaults(const struct config *c)
+/*
+ * The documented per-site defaults (docs/configuration.md), as literal
+ * numbers: a change to site_config_defaults() must come with the docs.
+ */
+static void assert_site_defaults(const struct site_config *s)
+{
+	assert_int_equal(s->peer_cap, 1000);
+	assert_int_equal(s->th.min_packets, 20);
+	assert_int_equal(s->th.nopayload_max_avg, 48);
+	assert_int_equal(s->th.flood_max_targets, 3);
+	assert_int_equal(s->th.flood_min_packets, 30000);
+	assert_true(s->th.flood_max_answer == 0.2);
+	assert_true(s->th.scan_min_share == 0.5);
+	assert_int_equal(s->th.scan_min_targets, 20);
+	assert_int_equal(s->th.probe_min_targets, 3);
+	assert_int_equal(s->th.inside_min_packets, 20);
+	assert_int_equal(s->th.p2p_min_octets, 5000000);
+	assert_int_equal(s->th.p2p_max_avg, 800);
+	assert_int_equal(s->th.p2p_min_peers, 50);
+	assert_int_equal(s->th.scanout_min_peers, 100);
+	assert_int_equal(s->th.scanout_max_avg, 80);
+	assert_true(s->th.scanout_max_return == 1.0);
+	assert_int_equal(s->th.floodout_min_packets, 30000);
+	assert_int_equal(s->th.floodout_max_peers, 3);
+	assert_true(s->th.floodout_max_return == 0.05);
+	assert_int_equal(s->caps.max_inside, 262144);
+	assert_int_equal(s->caps.max_outside, 2097152);
+	assert_int_equal(s->caps.max_pairs, 4194304);
+}
+
+/* The slot engine's sections (slots, store, documents) at their defaults. */
+static void assert_engine_defaults(const struct config *c)
+{
+	assert_int_equal(c->grace_s, 10);
+	assert_string_equal(c->store_path, "data/nfsentry.db");
+	assert_int_equal(c->retention_days, 30);
+	assert_false(c->docs_outside_all);
+	assert_int_equal(c->docs_outside_top, 1000);
+}
+
+/* Everything config_defaults() promises, field by field, except sites. */
+static void assert_defaults_but_sites(const struct config *c)
 {
 	static const char *const hosts[] = {"0.0.0.0", "::", "0.0.0.0", "::", "0.0.0.0", "::"};
 	static const uint16_t ports[] = {2055, 2055, 4739, 4739, 9995, 9995};
@@ -72,6 +112,15 @@ static void assert_defaults(const struct config *c)
 	assert_int_equal(c->decoder.n_sampling, 0);
 	assert_null(c->allow_owned);
 	assert_null(c->sampling_owned);
+	assert_engine_defaults(c);
+}
+
+/* Everything config_defaults() promises: no sites (decode only). */
+static void assert_defaults(const struct config *c)
+{
+	assert_defaults_but_sites(c);
+	assert_null(c->sites);
+	assert_int_equal(c->n_sites, 0);
 }
 
 static void addr_is(const struct flow_addr *a, const char *text)
@@ -80,6 +129,13 @@ static void addr_is(const struct flow_addr *a, const char *text)
 
 	flow_addr_format(a, buf, sizeof(buf));
 	assert_string_equal(buf, text);
+}
+
+/* A prefix, by its 16 stored bytes (IPv4 mapped) and its length. */
+static void prefix_is(const struct site_prefix *p, const uint8_t want[16], unsigned len)
+{
+	assert_memory_equal(p->addr.b, want, 16);
+	assert_int_equal(p->len, len);
 }
 
 static void test_defaults(void **state)
@@ -140,6 +196,69 @@ static void test_good_file(void **state)
 	assert_int_equal(c.decoder.template_lifetime_s, 600);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 256);
 	assert_int_equal(c.decoder.max_exporters, 100);
+
+	assert_int_equal(c.n_sites, 2);
+	assert_non_null(c.sites);
+	/* campus: every key set. */
+	{
+		static const uint8_t p0[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 0};
+		static const uint8_t p1[16] = {0,    0,    0, 0, 0,   0,  0,   0,
+		                               0,    0,    0xff, 0xff, 198, 51, 100, 0};
+		static const uint8_t p2[16] = {0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00};
+		const struct site_config *s = &c.sites[0];
+
+		assert_string_equal(s->name, "campus");
+		assert_int_equal(s->n_inside, 3);
+		prefix_is(&s->inside[0], p0, 96 + 24);
+		prefix_is(&s->inside[1], p1, 96 + 24);
+		prefix_is(&s->inside[2], p2, 48);
+		assert_int_equal(s->peer_cap, 500);
+		assert_int_equal(s->n_allow, 2);
+		addr_is(&s->allow[0], "192.0.2.10");
+		assert_int_equal(s->allow[0].b[10], 0xff); /* mapped */
+		addr_is(&s->allow[1], "2001:db8:100::53");
+		assert_int_equal(s->th.min_packets, 21);
+		assert_int_equal(s->th.nopayload_max_avg, 40);
+		assert_int_equal(s->th.flood_max_targets, 4);
+		assert_int_equal(s->th.flood_min_packets, 50000);
+		assert_true(s->th.flood_max_answer == 0.25);
+		assert_true(s->th.scan_min_share == 0.75);
+		assert_int_equal(s->th.scan_min_targets, 30);
+		assert_int_equal(s->th.probe_min_targets, 5);
+		assert_int_equal(s->th.inside_min_packets, 25);
+		assert_int_equal(s->th.p2p_min_octets, 10000000);
+		assert_int_equal(s->th.p2p_max_avg, 700);
+		assert_int_equal(s->th.p2p_min_peers, 60);
+		assert_int_equal(s->th.scanout_min_peers, 150);
+		assert_int_equal(s->th.scanout_max_avg, 90);
+		assert_true(s->th.scanout_max_return == 0.5);
+		assert_int_equal(s->th.floodout_min_packets, 40000);
+		assert_int_equal(s->th.floodout_max_peers, 2);
+		assert_true(s->th.floodout_max_return == 0.1);
+		assert_int_equal(s->caps.max_inside, 1000);
+		assert_int_equal(s->caps.max_outside, 2000);
+		assert_int_equal(s->caps.max_pairs, 3000);
+	}
+	/* lab-2.east_B: name and inside only; the rest are the defaults. */
+	{
+		static const uint8_t p0[16] = {0,    0,    0, 0, 0,   0, 0,   0,
+		                               0,    0,    0xff, 0xff, 203, 0, 113, 128};
+		static const uint8_t p1[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 128};
+		const struct site_config *s = &c.sites[1];
+
+		assert_string_equal(s->name, "lab-2.east_B");
+		assert_int_equal(s->n_inside, 2);
+		prefix_is(&s->inside[0], p0, 96 + 25);
+		prefix_is(&s->inside[1], p1, 96 + 25);
+		assert_null(s->allow);
+		assert_int_equal(s->n_allow, 0);
+		assert_site_defaults(s);
+	}
+	assert_int_equal(c.grace_s, 30);
+	assert_string_equal(c.store_path, "/var/lib/nfsentry/flows.db");
+	assert_int_equal(c.retention_days, 90);
+	assert_true(c.docs_outside_all);
+	assert_int_equal(c.docs_outside_top, 50);
 	config_free(&c);
 	assert_defaults(&c);
 	assert_null(c.path);
@@ -163,9 +282,15 @@ static void test_empty_and_null_sections(void **state)
 	}
 }
 
-/* The example shipped to operators must load, and must state the defaults. */
+/*
+ * The example shipped to operators must load, must state the defaults, and
+ * its example site must be the one docs/configuration.md describes.
+ */
 static void test_shipped_config(void **state)
 {
+	static const uint8_t v4a[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 0};
+	static const uint8_t v4b[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 0};
+	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00};
 	struct config c;
 	struct config_errors e;
 	int rc;
@@ -176,7 +301,17 @@ static void test_shipped_config(void **state)
 		print_error("%s\n", e.msg[i]);
 	assert_int_equal(rc, 0);
 	assert_int_equal(e.n, 0);
-	assert_defaults(&c);
+	assert_defaults_but_sites(&c);
+	assert_int_equal(c.n_sites, 1);
+	assert_string_equal(c.sites[0].name, "campus");
+	assert_int_equal(c.sites[0].n_inside, 3);
+	prefix_is(&c.sites[0].inside[0], v4a, 96 + 24);
+	prefix_is(&c.sites[0].inside[1], v4b, 96 + 24);
+	prefix_is(&c.sites[0].inside[2], v6, 48);
+	assert_int_equal(c.sites[0].n_allow, 2);
+	addr_is(&c.sites[0].allow[0], "192.0.2.10");
+	addr_is(&c.sites[0].allow[1], "2001:db8:100::53");
+	assert_site_defaults(&c.sites[0]);
 	config_free(&c);
 	config_errors_free(&e);
 }
@@ -286,6 +421,9 @@ struct bad_case {
 	const char *want[3]; /* after the file name; unused slots NULL */
 };
 
+/* A valid site whose next lines (from line 4) the case adds. */
+#define SITE0 "sites:\n  - name: campus\n    inside: [192.0.2.0/24]\n"
+
 static const struct bad_case bad_cases[] = {
     /* Listen entries. */
     {"listen:\n  - 0.0.0.0\n", {":2: listen[0]: not ADDR:PORT (got \"0.0.0.0\")"}},
@@ -369,6 +507,106 @@ static const struct bad_case bad_cases[] = {
      "2001:db8::1, rate: 10 }\n"
      "    - { exporter: 192.0.2.1, rate: 20 }\n",
      {":5: exporters.sampling[2]: exporter already has a rate in exporters.sampling[0]"}},
+    /* Sites: names and inside prefixes. */
+    {"sites:\n  - name: a\n    inside: [192.0.2.1/24]\n",
+     {":3: sites[0].inside[0]: address bits set beyond /24; did you mean 192.0.2.0/24? (got "
+      "\"192.0.2.1/24\")"}},
+    {"sites:\n  - name: a\n    inside:\n      - 2001:db8:100::1/48\n",
+     {":4: sites[0].inside[0]: address bits set beyond /48; did you mean 2001:db8:100::/48? (got "
+      "\"2001:db8:100::1/48\")"}},
+    {"sites:\n  - name: a\n    inside: [192.0.2.0/33, \"2001:db8::/x\", campus-net]\n",
+     {":3: sites[0].inside[0]: prefix length not 0..32 (got \"192.0.2.0/33\")",
+      ":3: sites[0].inside[1]: prefix length not 0..128 (got \"2001:db8::/x\")",
+      ":3: sites[0].inside[2]: not an IPv4 or IPv6 prefix (got \"campus-net\")"}},
+    {"sites:\n  - inside: [192.0.2.0/24]\n", {":2: sites[0]: missing key \"name\""}},
+    {"sites:\n  - name: a\n", {":2: sites[0]: missing key \"inside\""}},
+    {"sites:\n  -\n", {":2: sites[0]: missing key \"name\"", ":2: sites[0]: missing key \"inside\""}},
+    {"sites:\n  - name: a\n    inside: []\n", {":3: sites[0].inside: needs at least 1 entry"}},
+    {"sites:\n  - name: a\n    inside: 192.0.2.0/24\n",
+     {":3: sites[0].inside: expected a list (\"- item\" lines or [a, b]), got a single value (got "
+      "\"192.0.2.0/24\")"}},
+    {"sites:\n  - name: \"my site\"\n    inside: [192.0.2.0/24]\n",
+     {":2: sites[0].name: a site name is 1..63 characters of A-Z a-z 0-9 _ . - (got \"my "
+      "site\")"}},
+    {"sites:\n  - name: \"\"\n    inside: [192.0.2.0/24]\n",
+     {":2: sites[0].name: a site name is 1..63 characters of A-Z a-z 0-9 _ . -"}},
+    {"sites:\n  - name: "
+     "a123456789b123456789c123456789d123456789e123456789f123456789abcd\n    inside: [192.0.2.0/24]\n",
+     {":2: sites[0].name: a site name is 1..63 characters of A-Z a-z 0-9 _ . - (got "
+      "\"a123456789b123456789c123456789d123456789e123456789f123456789abcd\")"}},
+    {"sites:\n  - name: a\n    inside: [192.0.2.0/24]\n  - name: b\n    inside: [198.51.100.0/24]\n"
+     "  - name: a\n    inside: [203.0.113.0/24]\n",
+     {":6: sites[2].name: site name already used by sites[0] (got \"a\")"}},
+    {"sites:\n  - name: a\n    inside: [192.0.2.0/24, 198.51.100.0/24]\n  - name: b\n    inside:\n"
+     "      - 203.0.113.0/24\n      - 198.51.100.0/24\n",
+     {":7: sites[1].inside[1]: same prefix as sites[0].inside[1] (got \"198.51.100.0/24\")"}},
+    {"sites:\n  - name: a\n    inside: [192.0.2.0/24, \"::ffff:192.0.2.0/120\"]\n",
+     {":3: sites[0].inside[1]: same prefix as sites[0].inside[0] (got \"::ffff:192.0.2.0/120\")"}},
+    {"sites: x\n",
+     {":1: sites: expected a list (\"- item\" lines or [a, b]), got a single value (got \"x\")"}},
+    {"sites:\n  name: a\n",
+     {":2: sites: expected a list (\"- item\" lines or [a, b]), got a mapping"}},
+    {"sites:\n  - campus\n",
+     {":2: sites[0]: expected a mapping (key: value lines), got a single value (got \"campus\")"}},
+    {SITE0 "    inside_prefixes: [10.0.0.0/8]\n", {":4: sites[0].inside_prefixes: unknown key"}},
+    /* Sites: allow-list. */
+    {"sites:\n  - name: campus\n    inside: [192.0.2.0/24, \"2001:db8:100::/48\"]\n    allow:\n"
+     "      - 192.0.2.10\n      - 198.51.100.10\n      - 2001:db8:200::1\n",
+     {":6: sites[0].allow[1]: not inside any prefix of site campus (got \"198.51.100.10\")",
+      ":7: sites[0].allow[2]: not inside any prefix of site campus (got \"2001:db8:200::1\")"}},
+    {"sites:\n  - name: c\n    inside: [192.0.2.128/25]\n    allow: [192.0.2.127, 192.0.2.128]\n",
+     {":4: sites[0].allow[0]: not inside any prefix of site c (got \"192.0.2.127\")"}},
+    {SITE0 "    allow: [192.0.2.0/28]\n",
+     {":4: sites[0].allow[0]: a single address, not a prefix (got \"192.0.2.0/28\")"}},
+    /* Sites: numbers. */
+    {SITE0 "    peer_cap: 0\n", {":4: sites[0].peer_cap: must be 1..1000000 (got \"0\")"}},
+    {SITE0 "    peer_cap: 1000001\n", {":4: sites[0].peer_cap: must be 1..1000000 (got \"1000001\")"}},
+    {SITE0 "    thresholds:\n      scan_min_share: 1.5\n",
+     {":5: sites[0].thresholds.scan_min_share: must be 0..1 (got \"1.5\")"}},
+    {SITE0 "    thresholds:\n      flood_max_answer: abc\n",
+     {":5: sites[0].thresholds.flood_max_answer: not a decimal number (like 0.5) (got \"abc\")"}},
+    {SITE0 "    thresholds:\n      scan_min_share: -0.1\n      scanout_max_return: 1e3\n"
+       "      floodout_max_return: .5\n",
+     {":5: sites[0].thresholds.scan_min_share: not a decimal number (like 0.5) (got \"-0.1\")",
+      ":6: sites[0].thresholds.scanout_max_return: not a decimal number (like 0.5) (got \"1e3\")",
+      ":7: sites[0].thresholds.floodout_max_return: not a decimal number (like 0.5) (got \".5\")"}},
+    {SITE0 "    thresholds:\n      scan_min_share: nan\n      scanout_max_return: inf\n"
+       "      floodout_max_return: \"0.5 \"\n",
+     {":5: sites[0].thresholds.scan_min_share: not a decimal number (like 0.5) (got \"nan\")",
+      ":6: sites[0].thresholds.scanout_max_return: not a decimal number (like 0.5) (got \"inf\")",
+      ":7: sites[0].thresholds.floodout_max_return: not a decimal number (like 0.5) (got \"0.5 "
+      "\")"}},
+    {SITE0 "    thresholds:\n      flood_max_answer: 1000000.5\n      scan_min_share: 1.\n",
+     {":5: sites[0].thresholds.flood_max_answer: must be 0..1000000 (got \"1000000.5\")",
+      ":6: sites[0].thresholds.scan_min_share: not a decimal number (like 0.5) (got \"1.\")"}},
+    {SITE0 "    thresholds:\n      scanout_max_return:\n",
+     {":5: sites[0].thresholds.scanout_max_return: no value; expected a decimal number"}},
+    {SITE0 "    thresholds:\n      min_packets: 0\n      p2p_min_octets: 1000000000000001\n",
+     {":5: sites[0].thresholds.min_packets: must be 1..1000000000000000 (got \"0\")",
+      ":6: sites[0].thresholds.p2p_min_octets: must be 1..1000000000000000 (got "
+      "\"1000000000000001\")"}},
+    {SITE0 "    thresholds:\n      nopayload_max_avg: 65536\n      scan_min_targets: 0\n",
+     {":5: sites[0].thresholds.nopayload_max_avg: must be 0..65535 (got \"65536\")",
+      ":6: sites[0].thresholds.scan_min_targets: must be 1..2147483648 (got \"0\")"}},
+    {SITE0 "    thresholds:\n      scan_min_shares: 0.5\n",
+     {":5: sites[0].thresholds.scan_min_shares: unknown key; did you mean \"scan_min_share\"?"}},
+    {SITE0 "    caps:\n      max_pairs: 2147483649\n      max_inside: 0\n",
+     {":5: sites[0].caps.max_pairs: must be 1..2147483648 (got \"2147483649\")",
+      ":6: sites[0].caps.max_inside: must be 1..2147483648 (got \"0\")"}},
+    /* slots, store, documents. */
+    {"slots:\n  grace_s: 291\n", {":2: slots.grace_s: must be 0..290 (got \"291\")"}},
+    {"slots:\n  grace: 10\n", {":2: slots.grace: unknown key; did you mean \"grace_s\"?"}},
+    {"store:\n  retention_days: 0\n", {":2: store.retention_days: must be 1..3650 (got \"0\")"}},
+    {"store:\n  retention_days: 3651\n",
+     {":2: store.retention_days: must be 1..3650 (got \"3651\")"}},
+    {"store:\n  path: \"\"\n", {":2: store.path: empty; expected a file path"}},
+    {"store:\n  path:\n", {":2: store.path: no value; expected a file path"}},
+    {"store:\n  path: [a, b]\n", {":2: store.path: expected a file path, got a list"}},
+    {"documents:\n  outside: some\n",
+     {":2: documents.outside: not one of all, top (got \"some\")"}},
+    {"documents:\n  outside: ALL\n  outside_top: 2147483649\n",
+     {":2: documents.outside: not one of all, top (got \"ALL\")",
+      ":3: documents.outside_top: must be 0..2147483648 (got \"2147483649\")"}},
     /* Keys and structure. */
     {"lgo:\n  level: info\n", {":1: lgo: unknown key; did you mean \"log\"?"}},
     {"log:\n  Level: info\n", {":2: log.Level: unknown key; did you mean \"level\"?"}},
@@ -614,6 +852,217 @@ static void test_alloc_failures(void **state)
 	}
 }
 
+/* A file with site mistakes of every per-site kind: each one is reported. */
+static void test_sites_errors(void **state)
+{
+	struct config c;
+	struct config_errors e;
+	const char *f = DATA "sites_errors.yaml";
+
+	(void)state;
+	assert_int_equal(config_load(f, &c, &e), -EINVAL);
+	for (size_t i = 0; e.n != 9 && i < e.n; i++)
+		print_error("%s\n", e.msg[i]);
+	assert_int_equal(e.n, 9);
+	assert_msg(&e, 0, f,
+	           ":6: sites[0].inside[1]: address bits set beyond /24; did you mean "
+	           "198.51.100.0/24? (got \"198.51.100.1/24\")");
+	assert_msg(&e, 1, f, ":9: sites[0].thresholds.scan_min_share: must be 0..1 (got \"1.5\")");
+	assert_msg(&e, 2, f,
+	           ":10: sites[0].thresholds.flood_max_answer: not a decimal number (like 0.5) "
+	           "(got \"abc\")");
+	assert_msg(&e, 3, f,
+	           ":11: sites[1].name: a site name is 1..63 characters of A-Z a-z 0-9 _ . - (got "
+	           "\"lab one\")");
+	assert_msg(&e, 4, f, ":12: sites[1].inside: needs at least 1 entry");
+	assert_msg(&e, 5, f, ":13: sites[2]: missing key \"name\"");
+	assert_msg(&e, 6, f, ":15: slots.grace_s: must be 0..290 (got \"300\")");
+	assert_msg(&e, 7, f, ":17: store.retention_days: must be 1..3650 (got \"0\")");
+	assert_msg(&e, 8, f, ":19: documents.outside: not one of all, top (got \"some\")");
+	assert_defaults(&c);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/* Names and prefixes repeated across sites, reported in line order. */
+static void test_sites_conflicts(void **state)
+{
+	struct config c;
+	struct config_errors e;
+	const char *f = DATA "sites_conflicts.yaml";
+
+	(void)state;
+	assert_int_equal(config_load(f, &c, &e), -EINVAL);
+	for (size_t i = 0; e.n != 3 && i < e.n; i++)
+		print_error("%s\n", e.msg[i]);
+	assert_int_equal(e.n, 3);
+	assert_msg(&e, 0, f,
+	           ":12: sites[1].inside[1]: same prefix as sites[0].inside[1] (got "
+	           "\"::ffff:198.51.100.0/120\")");
+	assert_msg(&e, 1, f,
+	           ":13: sites[1].inside[2]: same prefix as sites[1].inside[0] (got "
+	           "\"203.0.113.0/24\")");
+	assert_msg(&e, 2, f, ":14: sites[2].name: site name already used by sites[0] (got \"campus\")");
+	assert_defaults(&c);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/* Every new key at the edges of its range, and empty site lists. */
+static void test_sites_edges_accepted(void **state)
+{
+	static const char text[] =
+	    "sites:\n"
+	    "  - name: a123456789b123456789c123456789d123456789e123456789f123456789abc\n"
+	    "    inside: [0.0.0.0/0, \"::/0\", 10.0.0.0/8, 10.1.0.0/16, 192.0.2.7]\n"
+	    "    peer_cap: 1\n"
+	    "    allow: [10.1.2.3, \"::1\", 255.255.255.255]\n"
+	    "    thresholds: { scan_min_share: 0, flood_max_answer: 1000000, min_packets: 1,\n"
+	    "                  p2p_min_octets: 1000000000000000, nopayload_max_avg: 0,\n"
+	    "                  scanout_max_return: 0.000001, floodout_max_return: 007.50 }\n"
+	    "    caps: { max_inside: 1, max_outside: 2147483648, max_pairs: 2147483648 }\n"
+	    "  - name: \"0\"\n"
+	    "    inside: [\"::ffff:198.51.100.0/120\", \"2001:db8::/32\"]\n"
+	    "    peer_cap: 1000000\n"
+	    "    thresholds: { scan_min_share: 1.0 }\n"
+	    "    allow:\n"
+	    "slots: { grace_s: 0 }\n"
+	    "store: { path: x, retention_days: 3650 }\n"
+	    "documents: { outside: top, outside_top: 0 }\n";
+	struct config c;
+	struct config_errors e;
+	int rc;
+
+	(void)state;
+	write_tmp(text, sizeof(text) - 1);
+	rc = config_load(tmpfile_path, &c, &e);
+	for (size_t i = 0; i < e.n; i++)
+		print_error("%s\n", e.msg[i]);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.n_sites, 2);
+	assert_string_equal(c.sites[0].name,
+	                    "a123456789b123456789c123456789d123456789e123456789f123456789abc");
+	assert_int_equal(c.sites[0].n_inside, 5);
+	assert_int_equal(c.sites[0].inside[0].len, 96);
+	assert_int_equal(c.sites[0].inside[1].len, 0);
+	assert_int_equal(c.sites[0].inside[2].len, 104);
+	assert_int_equal(c.sites[0].inside[3].len, 112);
+	assert_int_equal(c.sites[0].inside[4].len, 128);
+	addr_is(&c.sites[0].inside[4].addr, "192.0.2.7");
+	assert_int_equal(c.sites[0].peer_cap, 1);
+	assert_int_equal(c.sites[0].n_allow, 3);
+	addr_is(&c.sites[0].allow[2], "255.255.255.255");
+	assert_true(c.sites[0].th.scan_min_share == 0.0);
+	assert_true(c.sites[0].th.flood_max_answer == 1000000.0);
+	assert_int_equal(c.sites[0].th.min_packets, 1);
+	assert_int_equal(c.sites[0].th.p2p_min_octets, 1000000000000000ull);
+	assert_int_equal(c.sites[0].th.nopayload_max_avg, 0);
+	assert_true(c.sites[0].th.scanout_max_return == 0.000001);
+	assert_true(c.sites[0].th.floodout_max_return == 7.5);
+	/* Keys not given in a thresholds mapping keep their defaults. */
+	assert_int_equal(c.sites[0].th.scan_min_targets, 20);
+	assert_int_equal(c.sites[0].caps.max_inside, 1);
+	assert_int_equal(c.sites[0].caps.max_outside, 2147483648u);
+	assert_int_equal(c.sites[0].caps.max_pairs, 2147483648u);
+	assert_string_equal(c.sites[1].name, "0");
+	/* IPv6 notation for an IPv4 prefix: the length is taken as written. */
+	assert_int_equal(c.sites[1].inside[0].len, 120);
+	addr_is(&c.sites[1].inside[0].addr, "198.51.100.0");
+	assert_int_equal(c.sites[1].peer_cap, 1000000);
+	assert_true(c.sites[1].th.scan_min_share == 1.0);
+	assert_null(c.sites[1].allow);
+	assert_int_equal(c.sites[1].n_allow, 0);
+	assert_int_equal(c.grace_s, 0);
+	assert_string_equal(c.store_path, "x");
+	assert_int_equal(c.retention_days, 3650);
+	assert_false(c.docs_outside_all);
+	assert_int_equal(c.docs_outside_top, 0);
+	config_free(&c);
+	assert_defaults(&c);
+	config_errors_free(&e);
+
+	/* "sites:" and "sites: []" are no sites: decode only. */
+	static const char *const empty[] = {"sites:\n", "sites: []\n"};
+	for (size_t i = 0; i < 2; i++) {
+		write_tmp(empty[i], strlen(empty[i]));
+		assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+		assert_defaults(&c);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
+/*
+ * The site list limits, and the duplicate search at size: two sites with
+ * the same 4096 prefixes give 4096 findings, cut at CONFIG_MAX_ERRORS.
+ */
+static void test_sites_limits(void **state)
+{
+	static char text[600000];
+	size_t off;
+	struct config c;
+	struct config_errors e;
+	char want[160];
+
+	(void)state;
+	off = (size_t)snprintf(text, sizeof(text), "sites:\n");
+	for (int i = 0; i <= CONFIG_MAX_SITES; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		                        "  - { name: s%d, inside: [10.%d.%d.0/24] }\n", i, i / 256,
+		                        i % 256);
+	write_tmp(text, off);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	snprintf(want, sizeof(want), ":%d: sites: more than %d entries", CONFIG_MAX_SITES + 2,
+	         CONFIG_MAX_SITES);
+	assert_msg(&e, 0, tmpfile_path, want);
+	config_free(&c);
+	config_errors_free(&e);
+
+	off = (size_t)snprintf(text, sizeof(text), "sites:\n");
+	for (int s = 0; s < 2; s++) {
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		                        "  - name: s%d\n    inside:\n", s);
+		for (int i = 0; i < CONFIG_MAX_SITE_PREFIXES; i++)
+			off += (size_t)snprintf(text + off, sizeof(text) - off,
+			                        "      - 10.%d.%d.0/24\n", i / 256, i % 256);
+	}
+	assert_true(off < sizeof(text) - 1);
+	write_tmp(text, off);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, CONFIG_MAX_ERRORS);
+	/* Site s1 starts on line 4100; its first prefix is on line 4102. */
+	assert_msg(&e, 0, tmpfile_path,
+	           ":4102: sites[1].inside[0]: same prefix as sites[0].inside[0] (got "
+	           "\"10.0.0.0/24\")");
+	assert_msg(&e, CONFIG_MAX_ERRORS - 2, tmpfile_path,
+	           ":4200: sites[1].inside[98]: same prefix as sites[0].inside[98] (got "
+	           "\"10.0.98.0/24\")");
+	assert_msg(&e, CONFIG_MAX_ERRORS - 1, tmpfile_path,
+	           ": too many errors; the rest are not shown");
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* One site at the prefix limit, one past it. */
+	off = (size_t)snprintf(text, sizeof(text), "sites:\n  - name: s\n    inside:\n");
+	for (int i = 0; i <= CONFIG_MAX_SITE_PREFIXES; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "      - 10.%d.%d.0/24\n",
+		                        i / 256, i % 256);
+	write_tmp(text, off);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	snprintf(want, sizeof(want), ":%d: sites[0].inside: more than %d entries",
+	         CONFIG_MAX_SITE_PREFIXES + 4, CONFIG_MAX_SITE_PREFIXES);
+	assert_msg(&e, 0, tmpfile_path, want);
+	config_free(&c);
+	config_errors_free(&e);
+	write_tmp(text, off - strlen("      - 16.0.0.0/24\n"));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.sites[0].n_inside, CONFIG_MAX_SITE_PREFIXES);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -648,6 +1097,10 @@ int main(void)
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
+	    cmocka_unit_test(test_sites_errors),
+	    cmocka_unit_test(test_sites_conflicts),
+	    cmocka_unit_test(test_sites_edges_accepted),
+	    cmocka_unit_test(test_sites_limits),
 	    cmocka_unit_test(test_alloc_failures),
 	};
 
