@@ -12,6 +12,7 @@
 #ifndef NFSENTRY_SENDER_H
 #define NFSENTRY_SENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ struct sender_opts {
 	struct pcapin_opts filter;
 	int sndbuf_bytes;    /* 0 = SENDER_SNDBUF_DEFAULT */
 	uint64_t max_bytes;  /* refuse captures holding more payload; 0 = default */
+	bool no_gso;         /* never use UDP_SEGMENT (default: use it for runs of
+	                      * equal-size datagrams, falling back when refused) */
 };
 
 struct sender_result {
@@ -40,6 +43,7 @@ struct sender_result {
 	uint64_t send_errors;      /* datagrams the kernel refused (counted, not retried) */
 	uint64_t retries;          /* sendmmsg calls repeated after ENOBUFS/EAGAIN */
 	uint64_t batches;          /* sendmmsg calls that sent something */
+	uint64_t gso_messages;     /* messages that carried several datagrams (UDP GSO) */
 	double elapsed_s;          /* first send to last send, all loops */
 	double cpu_s;              /* CPU time of the sending thread over elapsed_s */
 	struct pcapin_stats load;  /* how the capture read went */
