@@ -23,11 +23,11 @@
 #include "nfsentry/flow.h"
 
 /* Limits of the reassembly table; see docs/internals/ingest.md. */
-#define PCAPIN_FRAG_MAX_SETS 64       /* datagrams being reassembled at once */
-#define PCAPIN_FRAG_MAX_BYTES 65535   /* largest reassembled IP payload */
-#define PCAPIN_FRAG_TIMEOUT_MS 30000  /* capture time from first fragment */
-#define PCAPIN_MAX_VLAN_TAGS 4        /* stacked 802.1Q/802.1ad tags walked */
-#define PCAPIN_MAX_EXT_HEADERS 16     /* IPv6 extension headers walked */
+#define PCAPIN_FRAG_MAX_SETS 64      /* datagrams being reassembled at once */
+#define PCAPIN_FRAG_MAX_BYTES 65535  /* largest reassembled IP payload */
+#define PCAPIN_FRAG_TIMEOUT_MS 30000 /* capture time from first fragment */
+#define PCAPIN_MAX_VLAN_TAGS 4       /* stacked 802.1Q/802.1ad tags walked */
+#define PCAPIN_MAX_EXT_HEADERS 16    /* IPv6 extension headers walked */
 
 /*
  * Counters. Each frame is counted in packets and then in exactly one of:
@@ -67,8 +67,7 @@ struct pcapin_opts {
  * capture cut in the middle of a record (datagrams before it were delivered).
  * st may be NULL; otherwise it is filled in, also on error.
  */
-int pcapin_read(const char *path, const struct pcapin_opts *opts,
-                datagram_fn fn, void *ud, struct pcapin_stats *st,
-                char *err, size_t errlen);
+int pcapin_read(const char *path, const struct pcapin_opts *opts, datagram_fn fn, void *ud,
+                struct pcapin_stats *st, char *err, size_t errlen);
 
 #endif

@@ -18,35 +18,35 @@
 
 #include "nfsentry/pcapin.h"
 
-#define SENDER_BATCH 64                      /* datagrams per sendmmsg call */
+#define SENDER_BATCH 64                       /* datagrams per sendmmsg call */
 #define SENDER_MAX_BYTES_DEFAULT (4ull << 30) /* payload bytes held in memory */
-#define SENDER_SNDBUF_DEFAULT (4 << 20)      /* SO_SNDBUF asked when 0 is given */
+#define SENDER_SNDBUF_DEFAULT (4 << 20)       /* SO_SNDBUF asked when 0 is given */
 
 struct sender_opts {
 	const char *path;    /* capture to read (borrowed) */
 	const char *to_host; /* literal IPv4 or IPv6 address (borrowed) */
 	uint16_t to_port;
-	double rate_dps;     /* > 0: datagrams per second */
-	double speed;        /* > 0: capture timing divided by this factor */
-	uint64_t loops;      /* times to send the capture; 0 is taken as 1 */
+	double rate_dps; /* > 0: datagrams per second */
+	double speed;    /* > 0: capture timing divided by this factor */
+	uint64_t loops;  /* times to send the capture; 0 is taken as 1 */
 	struct pcapin_opts filter;
-	int sndbuf_bytes;    /* 0 = SENDER_SNDBUF_DEFAULT */
-	uint64_t max_bytes;  /* refuse captures holding more payload; 0 = default */
-	bool no_gso;         /* never use UDP_SEGMENT (default: use it for runs of
-	                      * equal-size datagrams, falling back when refused) */
+	int sndbuf_bytes;   /* 0 = SENDER_SNDBUF_DEFAULT */
+	uint64_t max_bytes; /* refuse captures holding more payload; 0 = default */
+	bool no_gso;        /* never use UDP_SEGMENT (default: use it for runs of
+	                     * equal-size datagrams, falling back when refused) */
 };
 
 struct sender_result {
 	uint64_t datagrams_loaded; /* payloads read from the capture */
 	uint64_t datagrams_sent;
-	uint64_t bytes_sent;       /* UDP payload bytes */
-	uint64_t send_errors;      /* datagrams the kernel refused (counted, not retried) */
-	uint64_t retries;          /* sendmmsg calls repeated after ENOBUFS/EAGAIN */
-	uint64_t batches;          /* sendmmsg calls that sent something */
-	uint64_t gso_messages;     /* messages that carried several datagrams (UDP GSO) */
-	double elapsed_s;          /* first send to last send, all loops */
-	double cpu_s;              /* CPU time of the sending thread over elapsed_s */
-	struct pcapin_stats load;  /* how the capture read went */
+	uint64_t bytes_sent;      /* UDP payload bytes */
+	uint64_t send_errors;     /* datagrams the kernel refused (counted, not retried) */
+	uint64_t retries;         /* sendmmsg calls repeated after ENOBUFS/EAGAIN */
+	uint64_t batches;         /* sendmmsg calls that sent something */
+	uint64_t gso_messages;    /* messages that carried several datagrams (UDP GSO) */
+	double elapsed_s;         /* first send to last send, all loops */
+	double cpu_s;             /* CPU time of the sending thread over elapsed_s */
+	struct pcapin_stats load; /* how the capture read went */
 };
 
 /*
@@ -58,7 +58,6 @@ struct sender_result {
  * codes for the capture, or the socket call's -errno. res may be NULL;
  * otherwise it is filled in, also on error.
  */
-int sender_run(const struct sender_opts *opts, struct sender_result *res,
-               char *err, size_t errlen);
+int sender_run(const struct sender_opts *opts, struct sender_result *res, char *err, size_t errlen);
 
 #endif

@@ -33,13 +33,13 @@ struct udpin_listen {
 struct udpin_config {
 	const struct udpin_listen *listen; /* borrowed during udpin_start() only */
 	size_t n_listen;                   /* 1 .. UDPIN_MAX_LISTEN */
-	int rcvbuf_bytes; /* SO_RCVBUF to ask for; 0 = leave the kernel default */
+	int rcvbuf_bytes;                  /* SO_RCVBUF to ask for; 0 = leave the kernel default */
 };
 
 struct udpin_stats {
 	uint64_t datagrams;
 	uint64_t bytes;
-	uint64_t partial;      /* truncated by the receive buffer: dropped */
+	uint64_t partial; /* truncated by the receive buffer: dropped */
 	uint64_t recv_errors;
 	uint64_t kernel_drops; /* from /proc/net/udp{,6}: dropped before we read */
 };
@@ -62,9 +62,8 @@ struct udpin;
  * loop must run once more for their memory to be freed (libuv close rule),
  * as it must after udpin_stop(). fn is not called before the loop runs.
  */
-int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg,
-                datagram_fn fn, void *ud, struct udpin **out,
-                char *err, size_t errlen);
+int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg, datagram_fn fn, void *ud,
+                struct udpin **out, char *err, size_t errlen);
 
 /*
  * Stop receiving and close every handle; u is freed in the last close

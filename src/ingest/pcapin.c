@@ -194,9 +194,8 @@ static void frag_expire(struct pcapin_ctx *c, uint64_t now_ms)
 	}
 }
 
-static struct frag_set *frag_find(struct pcapin_ctx *c, bool v6, uint8_t proto,
-                                  const uint8_t *src, const uint8_t *dst, uint32_t id,
-                                  uint64_t now_ms)
+static struct frag_set *frag_find(struct pcapin_ctx *c, bool v6, uint8_t proto, const uint8_t *src,
+                                  const uint8_t *dst, uint32_t id, uint64_t now_ms)
 {
 	size_t alen = v6 ? 16 : 4;
 	struct frag_set *free_s = NULL, *oldest = NULL;
@@ -242,9 +241,8 @@ static struct frag_set *frag_find(struct pcapin_ctx *c, bool v6, uint8_t proto,
 	return free_s;
 }
 
-static int ip6_walk(struct pcapin_ctx *c, const uint8_t *src, const uint8_t *dst,
-                    uint8_t nh, const uint8_t *p, size_t have, size_t stated,
-                    uint64_t ts_ms, bool reassembled);
+static int ip6_walk(struct pcapin_ctx *c, const uint8_t *src, const uint8_t *dst, uint8_t nh,
+                    const uint8_t *p, size_t have, size_t stated, uint64_t ts_ms, bool reassembled);
 static int frag_complete(struct pcapin_ctx *c, struct frag_set *s, uint64_t ts_ms);
 
 /*
@@ -252,8 +250,8 @@ static int frag_complete(struct pcapin_ctx *c, struct frag_set *s, uint64_t ts_m
  * more fragments follow. Returns fn's value when this completed a datagram.
  */
 static int frag_input(struct pcapin_ctx *c, bool v6, uint8_t proto, const uint8_t *src,
-                      const uint8_t *dst, uint32_t id, size_t off, bool more,
-                      const uint8_t *p, size_t len, uint64_t ts_ms)
+                      const uint8_t *dst, uint32_t id, size_t off, bool more, const uint8_t *p,
+                      size_t len, uint64_t ts_ms)
 {
 	struct frag_set *s;
 	size_t end, b0, b1;
@@ -308,8 +306,7 @@ static int frag_complete(struct pcapin_ctx *c, struct frag_set *s, uint64_t ts_m
 
 	c->st.frag_reassembled++;
 	if (s->v6) {
-		rc = ip6_walk(c, s->src, s->dst, s->proto, s->buf, s->total, s->total, ts_ms,
-		              true);
+		rc = ip6_walk(c, s->src, s->dst, s->proto, s->buf, s->total, s->total, ts_ms, true);
 	} else if (s->proto != IPPROTO_NUM_UDP) {
 		c->st.not_udp++;
 		rc = 0;
@@ -380,9 +377,8 @@ static int ip4_input(struct pcapin_ctx *c, const uint8_t *p, size_t have, uint64
  * present, stated bytes per the IPv6 payload length). reassembled: p is a
  * rebuilt fragmentable part, where another fragment header is an error.
  */
-static int ip6_walk(struct pcapin_ctx *c, const uint8_t *src, const uint8_t *dst,
-                    uint8_t nh, const uint8_t *p, size_t have, size_t stated,
-                    uint64_t ts_ms, bool reassembled)
+static int ip6_walk(struct pcapin_ctx *c, const uint8_t *src, const uint8_t *dst, uint8_t nh,
+                    const uint8_t *p, size_t have, size_t stated, uint64_t ts_ms, bool reassembled)
 {
 	for (int n = 0; n <= PCAPIN_MAX_EXT_HEADERS; n++) {
 		size_t hl;
@@ -522,8 +518,7 @@ static int ethertype_input(struct pcapin_ctx *c, uint16_t et, const uint8_t *p, 
 
 /* ---- link layers ---- */
 
-static int frame_input(struct pcapin_ctx *c, int dlt, const uint8_t *p, size_t have,
-                       uint64_t ts_ms)
+static int frame_input(struct pcapin_ctx *c, int dlt, const uint8_t *p, size_t have, uint64_t ts_ms)
 {
 	c->st.packets++;
 	frag_expire(c, ts_ms);
@@ -538,8 +533,9 @@ static int frame_input(struct pcapin_ctx *c, int dlt, const uint8_t *p, size_t h
 			return 0;
 		}
 		et = get_u16be(p + off);
-		for (int tags = 0; et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ ||
-		                   et == ETHERTYPE_QINQ_OLD; tags++) {
+		for (int tags = 0;
+		     et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ || et == ETHERTYPE_QINQ_OLD;
+		     tags++) {
 			if (tags == PCAPIN_MAX_VLAN_TAGS) {
 				c->st.not_ip++;
 				return 0;
@@ -559,8 +555,8 @@ static int frame_input(struct pcapin_ctx *c, int dlt, const uint8_t *p, size_t h
 			c->st.truncated++;
 			return 0;
 		}
-		return ethertype_input(c, get_u16be(p + 14), p + SLL_HDR_LEN,
-		                       have - SLL_HDR_LEN, ts_ms);
+		return ethertype_input(c, get_u16be(p + 14), p + SLL_HDR_LEN, have - SLL_HDR_LEN,
+		                       ts_ms);
 	case DLT_LINUX_SLL2:
 		if (have < SLL2_HDR_LEN) {
 			c->st.truncated++;
@@ -629,9 +625,8 @@ static void ctx_free(struct pcapin_ctx *c)
 	free(c);
 }
 
-int pcapin_read(const char *path, const struct pcapin_opts *opts,
-                datagram_fn fn, void *ud, struct pcapin_stats *st,
-                char *err, size_t errlen)
+int pcapin_read(const char *path, const struct pcapin_opts *opts, datagram_fn fn, void *ud,
+                struct pcapin_stats *st, char *err, size_t errlen)
 {
 	char pcap_err[PCAP_ERRBUF_SIZE];
 	struct pcapin_ctx *c;
@@ -682,7 +677,8 @@ int pcapin_read(const char *path, const struct pcapin_opts *opts,
 		goto out;
 	}
 	while ((r = pcap_next_ex(pc, &h, &data)) == 1) {
-		uint64_t ts_ms = (uint64_t)h->ts.tv_sec * 1000u + (uint64_t)h->ts.tv_usec / 1000000u;
+		uint64_t ts_ms =
+		    (uint64_t)h->ts.tv_sec * 1000u + (uint64_t)h->ts.tv_usec / 1000000u;
 		rc = frame_input(c, dlt, data, h->caplen, ts_ms);
 		if (rc != 0)
 			goto out;

@@ -116,8 +116,7 @@ static int load_one(void *ud, const struct datagram *dg)
 }
 
 /* Literal address + port into ss. Returns 0 or -EINVAL. */
-static int parse_dest(const char *host, uint16_t port, struct sockaddr_storage *ss,
-                      socklen_t *sl)
+static int parse_dest(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -143,7 +142,7 @@ struct sender_run_state {
 	const struct sender_load *l;
 	struct sender_result *res;
 	int fd;
-	bool gso; /* UDP_SEGMENT in use; cleared on the first refusal */
+	bool gso;         /* UDP_SEGMENT in use; cleared on the first refusal */
 	const char *dest; /* "host:port" for messages */
 	struct mmsghdr msgs[SENDER_BATCH];
 	struct iovec iov[SENDER_BATCH];
@@ -253,8 +252,8 @@ static void send_batch(struct sender_run_state *s, size_t i, size_t b)
 }
 
 /* Deadline of item i of the current loop, in CLOCK_MONOTONIC ns; 0 = now. */
-static uint64_t deadline_ns(const struct sender_opts *o, const struct sender_load *l,
-                            uint64_t t0, uint64_t loop, size_t i)
+static uint64_t deadline_ns(const struct sender_opts *o, const struct sender_load *l, uint64_t t0,
+                            uint64_t loop, size_t i)
 {
 	if (o->rate_dps > 0) {
 		double k = (double)loop * (double)l->n + (double)i;
@@ -305,8 +304,7 @@ static int send_all(struct sender_run_state *s)
 	return 0;
 }
 
-int sender_run(const struct sender_opts *o, struct sender_result *res_out,
-               char *err, size_t errlen)
+int sender_run(const struct sender_opts *o, struct sender_result *res_out, char *err, size_t errlen)
 {
 	struct sender_result res_local, *res = res_out ? res_out : &res_local;
 	struct sender_load l;
@@ -321,8 +319,8 @@ int sender_run(const struct sender_opts *o, struct sender_result *res_out,
 	memset(&l, 0, sizeof(l));
 	if (err && errlen)
 		err[0] = '\0';
-	snprintf(dest, sizeof(dest), "%s%s%s:%u", strchr(o->to_host, ':') ? "[" : "",
-	         o->to_host, strchr(o->to_host, ':') ? "]" : "", o->to_port);
+	snprintf(dest, sizeof(dest), "%s%s%s:%u", strchr(o->to_host, ':') ? "[" : "", o->to_host,
+	         strchr(o->to_host, ':') ? "]" : "", o->to_port);
 	if (o->rate_dps > 0 && o->speed > 0) {
 		snprintf(err, errlen, "send: give --rate or --speed, not both");
 		return -EINVAL;
@@ -393,8 +391,8 @@ int sender_run(const struct sender_opts *o, struct sender_result *res_out,
 	s->dest = dest;
 	rc = send_all(s);
 	log_info("sent %llu datagrams (%llu bytes) to %s in %.3f s, %llu refused, %llu retries",
-	         (unsigned long long)res->datagrams_sent, (unsigned long long)res->bytes_sent,
-	         dest, res->elapsed_s, (unsigned long long)res->send_errors,
+	         (unsigned long long)res->datagrams_sent, (unsigned long long)res->bytes_sent, dest,
+	         res->elapsed_s, (unsigned long long)res->send_errors,
 	         (unsigned long long)res->retries);
 out:
 	free(s);

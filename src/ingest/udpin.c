@@ -33,7 +33,7 @@
 struct udpin_sock {
 	uv_udp_t h; /* h.data points back here */
 	struct udpin *u;
-	bool open;  /* uv_udp_init_ex succeeded: must be closed */
+	bool open;     /* uv_udp_init_ex succeeded: must be closed */
 	char name[80]; /* "addr:port" as configured, for messages */
 	struct flow_endpoint local;
 	int rcvbuf_bytes;
@@ -109,8 +109,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(s->buf, UDPIN_MMSG_SLOTS * UDPIN_SLOT_BYTES);
 }
 
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                    const struct sockaddr *addr, unsigned flags)
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags)
 {
 	struct udpin_sock *s = h->data;
 	struct datagram dg;
@@ -168,7 +168,8 @@ static void size_rcvbuf(struct udpin_sock *s, int asked)
 		return;
 	}
 	log_info("listen %s: SO_RCVBUF asked %d bytes, kernel granted %d "
-	         "(Linux reports twice the usable size)", s->name, asked, got);
+	         "(Linux reports twice the usable size)",
+	         s->name, asked, got);
 	if ((int64_t)got < 2 * (int64_t)asked)
 		log_warn("listen %s: receive buffer is smaller than asked (%d usable of %d); "
 		         "raise net.core.rmem_max, e.g. sysctl -w net.core.rmem_max=%d",
@@ -237,9 +238,8 @@ static int sock_open(struct udpin *u, struct udpin_sock *s, const struct udpin_l
 	return 0;
 }
 
-int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg,
-                datagram_fn fn, void *ud, struct udpin **out,
-                char *err, size_t errlen)
+int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg, datagram_fn fn, void *ud,
+                struct udpin **out, char *err, size_t errlen)
 {
 	struct udpin *u;
 	int r;

@@ -87,8 +87,8 @@ static void put_udp(struct pkt *k, uint16_t sport, uint16_t dport, const uint8_t
 }
 
 /* IPv4 header; opt_words extra 4-byte option words (NOPs). */
-static void put_ip4(struct pkt *k, unsigned proto, size_t l4len, unsigned opt_words,
-                    unsigned id, unsigned frag_field)
+static void put_ip4(struct pkt *k, unsigned proto, size_t l4len, unsigned opt_words, unsigned id,
+                    unsigned frag_field)
 {
 	put8(k, 0x40 | (5 + opt_words));
 	put8(k, 0);
@@ -154,7 +154,7 @@ static void tmp_path(char *out, size_t len, const char *ext)
 static void write_capture(const char *path, int dlt, bool nano, const struct frame *f, size_t n)
 {
 	pcap_t *pd = pcap_open_dead_with_tstamp_precision(
-		dlt, 262144, nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
+	    dlt, 262144, nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
 	assert_non_null(pd);
 	pcap_dumper_t *d = pcap_dump_open(pd, path);
 	assert_non_null(d);
@@ -241,8 +241,8 @@ static void assert_dg(size_t i, bool v6, uint16_t dport, const uint8_t *pl, size
 	}
 }
 
-static void assert_counts(uint64_t packets, uint64_t datagrams, uint64_t not_ip,
-                          uint64_t not_udp, uint64_t truncated, uint64_t bad_header)
+static void assert_counts(uint64_t packets, uint64_t datagrams, uint64_t not_ip, uint64_t not_udp,
+                          uint64_t truncated, uint64_t bad_header)
 {
 	assert_int_equal(ST.packets, packets);
 	assert_int_equal(ST.datagrams, datagrams);
@@ -284,9 +284,9 @@ static void test_ethernet_v4_v6_vlan(void **state)
 	for (int i = 0; i < 20; i++)
 		put8(&k[5], 0xee);
 	struct frame f[6] = {
-		{&k[0], 0, 1700000000, 123456}, {&k[1], 0, 1700000001, 999999},
-		{&k[2], 0, 1700000002, 0},      {&k[3], 0, 1700000003, 1000},
-		{&k[4], 0, 1700000004, 0},      {&k[5], 0, 1700000005, 0},
+	    {&k[0], 0, 1700000000, 123456}, {&k[1], 0, 1700000001, 999999},
+	    {&k[2], 0, 1700000002, 0},      {&k[3], 0, 1700000003, 1000},
+	    {&k[4], 0, 1700000004, 0},      {&k[5], 0, 1700000005, 0},
 	};
 	assert_int_equal(cap_run(DLT_EN10MB, f, 6, NULL), 0);
 	assert_counts(6, 5, 1, 0, 0, 0);
@@ -317,11 +317,11 @@ static void test_linux_sll_and_sll2(void **state)
 	ip6_udp(&k[1], 2055, PL, 7);
 	for (int i = 2; i < 4; i++) {
 		put16(&k[i], i == 2 ? 0x0800 : 0x86dd);
-		put16(&k[i], 0);  /* reserved */
-		put32(&k[i], 3);  /* ifindex */
-		put16(&k[i], 1);  /* ARPHRD_ETHER */
-		put8(&k[i], 0);   /* packet type */
-		put8(&k[i], 6);   /* addr len */
+		put16(&k[i], 0); /* reserved */
+		put32(&k[i], 3); /* ifindex */
+		put16(&k[i], 1); /* ARPHRD_ETHER */
+		put8(&k[i], 0);  /* packet type */
+		put8(&k[i], 6);  /* addr len */
 		put(&k[i], "\x02\0\0\0\0\x01\0\0", 8);
 	}
 	ip4_udp(&k[2], 2055, PL, 8);
@@ -343,17 +343,17 @@ static void test_null_and_loop(void **state)
 	(void)state;
 	static struct pkt k[6];
 	memset(k, 0, sizeof(k));
-	put32le(&k[0], 2);  /* AF_INET, little endian writer */
+	put32le(&k[0], 2); /* AF_INET, little endian writer */
 	ip4_udp(&k[0], 2055, PL, 2);
-	put32(&k[1], 2);    /* AF_INET, big endian writer */
+	put32(&k[1], 2); /* AF_INET, big endian writer */
 	ip4_udp(&k[1], 2055, PL, 3);
 	put32le(&k[2], 30); /* Darwin AF_INET6 */
 	ip6_udp(&k[2], 2055, PL, 4);
-	put32(&k[3], 24);   /* NetBSD/OpenBSD AF_INET6, big endian */
+	put32(&k[3], 24); /* NetBSD/OpenBSD AF_INET6, big endian */
 	ip6_udp(&k[3], 2055, PL, 5);
 	put32le(&k[4], 28); /* FreeBSD AF_INET6 */
 	ip6_udp(&k[4], 2055, PL, 6);
-	put32le(&k[5], 7);  /* unknown family */
+	put32le(&k[5], 7); /* unknown family */
 	ip4_udp(&k[5], 2055, PL, 6);
 	struct frame f[6] = {{&k[0], 0, 1, 0}, {&k[1], 0, 1, 0}, {&k[2], 0, 1, 0},
 	                     {&k[3], 0, 1, 0}, {&k[4], 0, 1, 0}, {&k[5], 0, 1, 0}};
@@ -441,9 +441,9 @@ static void test_ipv4_options_and_bad_headers(void **state)
 	k[2].b[3] = 16;
 	put_ip4(&k[3], 17, 8 + 4, 0, 1, 0); /* UDP length 7 */
 	put_udp(&k[3], 40000, 2055, PL, 4, 7);
-	put_ip4(&k[4], 6, 20, 0, 1, 0);     /* TCP */
+	put_ip4(&k[4], 6, 20, 0, 1, 0); /* TCP */
 	put(&k[4], PL, 20);
-	put_ip4(&k[5], 17, 4, 0, 1, 0);     /* IP says 4 bytes of payload: no room for UDP */
+	put_ip4(&k[5], 17, 4, 0, 1, 0); /* IP says 4 bytes of payload: no room for UDP */
 	put(&k[5], PL, 4);
 	/* UDP length larger than the IP payload: deliver what IP carries. */
 	put_ip4(&k[6], 17, 8 + 10, 0, 1, 0);
@@ -465,13 +465,25 @@ static void test_ipv6_extension_headers(void **state)
 	memset(k, 0, sizeof(k));
 	/* hop-by-hop (8) -> routing (24) -> dest opts (16) -> AH (16) -> UDP */
 	put_ip6(&k[0], 0, 8 + 24 + 16 + 16 + 8 + 9);
-	put8(&k[0], 43); put8(&k[0], 0); put(&k[0], "\1\4\0\0\0\0", 6);
-	put8(&k[0], 60); put8(&k[0], 2); put8(&k[0], 0); put8(&k[0], 0);
-	for (int i = 0; i < 20; i++) put8(&k[0], 0);
-	put8(&k[0], 51); put8(&k[0], 1); put(&k[0], "\1\14\0\0\0\0", 6);
-	for (int i = 0; i < 8; i++) put8(&k[0], 0);
-	put8(&k[0], 17); put8(&k[0], 2); put16(&k[0], 0);
-	for (int i = 0; i < 12; i++) put8(&k[0], 0xa5);
+	put8(&k[0], 43);
+	put8(&k[0], 0);
+	put(&k[0], "\1\4\0\0\0\0", 6);
+	put8(&k[0], 60);
+	put8(&k[0], 2);
+	put8(&k[0], 0);
+	put8(&k[0], 0);
+	for (int i = 0; i < 20; i++)
+		put8(&k[0], 0);
+	put8(&k[0], 51);
+	put8(&k[0], 1);
+	put(&k[0], "\1\14\0\0\0\0", 6);
+	for (int i = 0; i < 8; i++)
+		put8(&k[0], 0);
+	put8(&k[0], 17);
+	put8(&k[0], 2);
+	put16(&k[0], 0);
+	for (int i = 0; i < 12; i++)
+		put8(&k[0], 0xa5);
 	put_udp(&k[0], 40001, 2055, PL, 9, 0);
 	/* No next header (59). */
 	put_ip6(&k[1], 59, 0);
@@ -481,11 +493,16 @@ static void test_ipv6_extension_headers(void **state)
 	put32(&k[2], 0);
 	/* Dest opts claiming 2048 bytes in a 16-byte payload. */
 	put_ip6(&k[3], 60, 16);
-	put8(&k[3], 17); put8(&k[3], 255);
-	for (int i = 0; i < 14; i++) put8(&k[3], 0);
+	put8(&k[3], 17);
+	put8(&k[3], 255);
+	for (int i = 0; i < 14; i++)
+		put8(&k[3], 0);
 	/* Atomic fragment (offset 0, M 0): a whole datagram. */
 	put_ip6(&k[4], 44, 8 + 8 + 3);
-	put8(&k[4], 17); put8(&k[4], 0); put16(&k[4], 0); put32(&k[4], 99);
+	put8(&k[4], 17);
+	put8(&k[4], 0);
+	put16(&k[4], 0);
+	put32(&k[4], 99);
 	put_udp(&k[4], 40001, 2055, PL, 3, 0);
 	struct frame f[5];
 	for (int i = 0; i < 5; i++)
@@ -545,7 +562,9 @@ static void test_truncated_frames(void **state)
 	put_eth(&k, 0x0800);
 	ip4_udp(&k, 2055, PL, PLN);
 	/* caplen cuts: in Ethernet, in IPv4, in UDP header, in payload. */
-	struct frame f[4] = {{&k, 10, 1, 0}, {&k, 14 + 19, 1, 0}, {&k, 14 + 20 + 7, 1, 0},
+	struct frame f[4] = {{&k, 10, 1, 0},
+	                     {&k, 14 + 19, 1, 0},
+	                     {&k, 14 + 20 + 7, 1, 0},
 	                     {&k, 14 + 20 + 8 + 5, 1, 0}};
 	assert_int_equal(cap_run(DLT_EN10MB, f, 4, NULL), 0);
 	assert_counts(4, 1, 0, 0, 3, 0);
@@ -569,7 +588,9 @@ static void test_every_prefix(void **state)
 	ip4_udp(&k4, 2055, PL, 4);
 	put_eth(&k6, 0x86dd);
 	put_ip6(&k6, 0, 8 + 8 + 4);
-	put8(&k6, 17); put8(&k6, 0); put(&k6, "\1\4\0\0\0\0", 6);
+	put8(&k6, 17);
+	put8(&k6, 0);
+	put(&k6, "\1\4\0\0\0\0", 6);
 	put_udp(&k6, 40001, 2055, PL, 4, 0);
 	struct pkt *pk[2] = {&k4, &k6};
 	for (int w = 0; w < 2; w++) {
@@ -754,8 +775,11 @@ static void test_frag_v6_in_order_and_out_of_order(void **state)
 	frag6(&k[2], 5, 1232, big_len - 1232, false);
 	frag6(&k[3], 5, 616, 616, true);
 	frag6(&k[4], 5, 0, 616, true);
-	struct frame f[5] = {{&k[0], 0, 1, 0}, {&k[1], 0, 1, 0}, {&k[2], 0, 2, 0},
-	                     {&k[3], 0, 2, 0}, {&k[4], 0, 2, 0}};
+	struct frame f[5] = {{&k[0], 0, 1, 0},
+	                     {&k[1], 0, 1, 0},
+	                     {&k[2], 0, 2, 0},
+	                     {&k[3], 0, 2, 0},
+	                     {&k[4], 0, 2, 0}};
 	assert_int_equal(cap_run(DLT_RAW, f, 5, NULL), 0);
 	assert_counts(5, 2, 0, 0, 0, 0);
 	assert_int_equal(ST.fragments, 5);
@@ -771,14 +795,17 @@ static void test_frag_missing_times_out(void **state)
 	(void)state;
 	static struct pkt k[5];
 	make_big(2000);
-	frag4(&k[0], 1, 0, 1000, true);   /* id 1: middle and last never come */
-	frag4(&k[1], 2, 0, 1000, true);   /* id 2: rest arrives 31 s later */
+	frag4(&k[0], 1, 0, 1000, true); /* id 1: middle and last never come */
+	frag4(&k[1], 2, 0, 1000, true); /* id 2: rest arrives 31 s later */
 	k[2].len = 0;
-	ip4_udp(&k[2], 2055, PL, 1);      /* a plain packet 31 s later expires both */
+	ip4_udp(&k[2], 2055, PL, 1); /* a plain packet 31 s later expires both */
 	frag4(&k[3], 2, 1000, 504, true);
 	frag4(&k[4], 2, 1504, 504, false);
-	struct frame f[5] = {{&k[0], 0, 100, 0}, {&k[1], 0, 100, 0}, {&k[2], 0, 131, 1},
-	                     {&k[3], 0, 131, 2}, {&k[4], 0, 131, 3}};
+	struct frame f[5] = {{&k[0], 0, 100, 0},
+	                     {&k[1], 0, 100, 0},
+	                     {&k[2], 0, 131, 1},
+	                     {&k[3], 0, 131, 2},
+	                     {&k[4], 0, 131, 3}};
 	assert_int_equal(cap_run(DLT_RAW, f, 5, NULL), 0);
 	assert_counts(5, 1, 0, 0, 0, 0);
 	assert_int_equal(ST.fragments, 4);
@@ -803,14 +830,14 @@ static void test_frag_overlap_and_bad(void **state)
 	static struct pkt k[12];
 	make_big(2000);
 	frag4(&k[0], 1, 0, 1000, true);
-	frag4(&k[1], 1, 992, 512, true);  /* overlaps the first by 8 bytes */
+	frag4(&k[1], 1, 992, 512, true); /* overlaps the first by 8 bytes */
 	frag4(&k[2], 1, 1504, 504, false);
 	frag4(&k[3], 1, 1000, 504, true); /* would complete it: the set is dead */
 	frag4(&k[4], 2, 0, 1001, true);   /* not a multiple of 8 while more follow */
 	frag4(&k[5], 3, 1504, 504, false);
 	frag4(&k[6], 3, 1504, 504, false); /* duplicate last fragment */
 	frag6(&k[7], 9, 0, 1000, true);
-	frag6(&k[8], 9, 0, 1000, true);   /* exact duplicate: overlap */
+	frag6(&k[8], 9, 0, 1000, true); /* exact duplicate: overlap */
 	/* Overlap of 8 plus a hole of 8: the byte count adds up, the data not. */
 	frag4(&k[9], 4, 0, 1000, true);
 	frag4(&k[10], 4, 992, 504, true);
@@ -943,28 +970,28 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ethernet_v4_v6_vlan),
-		cmocka_unit_test(test_linux_sll_and_sll2),
-		cmocka_unit_test(test_null_and_loop),
-		cmocka_unit_test(test_raw_ipv4_ipv6),
-		cmocka_unit_test(test_unsupported_link_and_open_errors),
-		cmocka_unit_test(test_ipv4_options_and_bad_headers),
-		cmocka_unit_test(test_ipv6_extension_headers),
-		cmocka_unit_test(test_too_many_extension_headers),
-		cmocka_unit_test(test_port_filter),
-		cmocka_unit_test(test_truncated_frames),
-		cmocka_unit_test(test_every_prefix),
-		cmocka_unit_test(test_nanosecond_capture),
-		cmocka_unit_test(test_pcapng),
-		cmocka_unit_test(test_callback_stops_read),
-		cmocka_unit_test(test_file_cut_mid_record),
-		cmocka_unit_test(test_frag_v4_in_order_and_out_of_order),
-		cmocka_unit_test(test_frag_v6_in_order_and_out_of_order),
-		cmocka_unit_test(test_frag_missing_times_out),
-		cmocka_unit_test(test_frag_overlap_and_bad),
-		cmocka_unit_test(test_frag_table_full_evicts_oldest),
-		cmocka_unit_test(test_frag_non_udp_and_truncated),
-		cmocka_unit_test(test_fixtures),
+	    cmocka_unit_test(test_ethernet_v4_v6_vlan),
+	    cmocka_unit_test(test_linux_sll_and_sll2),
+	    cmocka_unit_test(test_null_and_loop),
+	    cmocka_unit_test(test_raw_ipv4_ipv6),
+	    cmocka_unit_test(test_unsupported_link_and_open_errors),
+	    cmocka_unit_test(test_ipv4_options_and_bad_headers),
+	    cmocka_unit_test(test_ipv6_extension_headers),
+	    cmocka_unit_test(test_too_many_extension_headers),
+	    cmocka_unit_test(test_port_filter),
+	    cmocka_unit_test(test_truncated_frames),
+	    cmocka_unit_test(test_every_prefix),
+	    cmocka_unit_test(test_nanosecond_capture),
+	    cmocka_unit_test(test_pcapng),
+	    cmocka_unit_test(test_callback_stops_read),
+	    cmocka_unit_test(test_file_cut_mid_record),
+	    cmocka_unit_test(test_frag_v4_in_order_and_out_of_order),
+	    cmocka_unit_test(test_frag_v6_in_order_and_out_of_order),
+	    cmocka_unit_test(test_frag_missing_times_out),
+	    cmocka_unit_test(test_frag_overlap_and_bad),
+	    cmocka_unit_test(test_frag_table_full_evicts_oldest),
+	    cmocka_unit_test(test_frag_non_udp_and_truncated),
+	    cmocka_unit_test(test_fixtures),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

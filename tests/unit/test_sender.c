@@ -94,15 +94,15 @@ static void write_capture(const char *path, unsigned n, size_t plen, const uint6
 struct rx {
 	int fd;
 	uint16_t port;
-	unsigned want;    /* stop after this many */
+	unsigned want; /* stop after this many */
 	unsigned got;
-	unsigned bad;     /* payload mismatches vs. expected order */
+	unsigned bad; /* payload mismatches vs. expected order */
 	size_t plen;
 	unsigned n_per_loop;
 	uint64_t first_ns, last_ns;
 	uint64_t bytes;
-	bool check;       /* compare payloads */
-	bool spin;        /* poll by spinning: the sender never pays for a wakeup */
+	bool check; /* compare payloads */
+	bool spin;  /* poll by spinning: the sender never pays for a wakeup */
 	pthread_t th;
 };
 
@@ -214,8 +214,8 @@ static void test_rate_v4_order_and_pacing(void **state)
 	r.plen = 100;
 	r.n_per_loop = n;
 	rx_start(&r, AF_INET, n);
-	struct sender_opts o = {.path = path, .to_host = "127.0.0.1", .to_port = r.port,
-	                        .rate_dps = rate, .loops = 1};
+	struct sender_opts o = {
+	    .path = path, .to_host = "127.0.0.1", .to_port = r.port, .rate_dps = rate, .loops = 1};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	assert_int_equal(res.datagrams_loaded, n);
@@ -253,8 +253,8 @@ static void fast_v6_loops(bool no_gso)
 	r.plen = 300;
 	r.n_per_loop = n;
 	rx_start(&r, AF_INET6, 3 * n);
-	struct sender_opts o = {.path = path, .to_host = "::1", .to_port = r.port, .loops = 3,
-	                        .no_gso = no_gso};
+	struct sender_opts o = {
+	    .path = path, .to_host = "::1", .to_port = r.port, .loops = 3, .no_gso = no_gso};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	vary = false;
@@ -306,8 +306,8 @@ static void test_speed_factor(void **state)
 	r.plen = 50;
 	r.n_per_loop = 4;
 	rx_start(&r, AF_INET, 4);
-	struct sender_opts o = {.path = path, .to_host = "127.0.0.1", .to_port = r.port,
-	                        .speed = 2.0};
+	struct sender_opts o = {
+	    .path = path, .to_host = "127.0.0.1", .to_port = r.port, .speed = 2.0};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	assert_int_equal(r.got, 4);
@@ -327,8 +327,8 @@ static void test_errors(void **state)
 
 	snprintf(path, sizeof(path), "%s/err.pcap", tmp_dir);
 	write_capture(path, 10, 100, NULL);
-	struct sender_opts o = {.path = path, .to_host = "127.0.0.1", .to_port = 9,
-	                        .rate_dps = 10, .speed = 2};
+	struct sender_opts o = {
+	    .path = path, .to_host = "127.0.0.1", .to_port = 9, .rate_dps = 10, .speed = 2};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), -EINVAL);
 	assert_non_null(strstr(ERR, "not both"));
 	o.speed = 0;
@@ -375,8 +375,11 @@ static void test_throughput(void **state)
 	r.n_per_loop = (unsigned)n;
 	r.spin = getenv("NFSENTRY_BENCH_SPIN") != NULL;
 	rx_start(&r, AF_INET, (unsigned)n * 5);
-	struct sender_opts o = {.path = path, .to_host = "127.0.0.1", .to_port = r.port,
-	                        .loops = 5, .no_gso = getenv("NFSENTRY_BENCH_NO_GSO") != NULL};
+	struct sender_opts o = {.path = path,
+	                        .to_host = "127.0.0.1",
+	                        .to_port = r.port,
+	                        .loops = 5,
+	                        .no_gso = getenv("NFSENTRY_BENCH_NO_GSO") != NULL};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	printf("bench: sent %llu x 1400 B in %.3f s = %.0f datagrams/s (%.2f Gbit/s); "
@@ -385,9 +388,8 @@ static void test_throughput(void **state)
 	       (unsigned long long)res.datagrams_sent, res.elapsed_s,
 	       (double)res.datagrams_sent / res.elapsed_s,
 	       (double)res.bytes_sent * 8 / res.elapsed_s / 1e9, res.cpu_s,
-	       (double)res.datagrams_sent / res.cpu_s, r.got,
-	       (unsigned long long)res.batches, (unsigned long long)res.gso_messages,
-	       (unsigned long long)res.retries);
+	       (double)res.datagrams_sent / res.cpu_s, r.got, (unsigned long long)res.batches,
+	       (unsigned long long)res.gso_messages, (unsigned long long)res.retries);
 	unlink(path);
 }
 
@@ -407,12 +409,12 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rate_v4_order_and_pacing),
-		cmocka_unit_test(test_fast_v6_loops_gso),
-		cmocka_unit_test(test_fast_v6_loops_no_gso),
-		cmocka_unit_test(test_speed_factor),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_throughput),
+	    cmocka_unit_test(test_rate_v4_order_and_pacing),
+	    cmocka_unit_test(test_fast_v6_loops_gso),
+	    cmocka_unit_test(test_fast_v6_loops_no_gso),
+	    cmocka_unit_test(test_speed_factor),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_throughput),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -350,11 +350,11 @@ static void test_many_batches(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_v4_and_v6_loopback),
-		cmocka_unit_test(test_dual_stack_same_port),
-		cmocka_unit_test(test_bind_errors),
-		cmocka_unit_test(test_rcvbuf_and_kernel_drops),
-		cmocka_unit_test(test_many_batches),
+	    cmocka_unit_test(test_v4_and_v6_loopback),
+	    cmocka_unit_test(test_dual_stack_same_port),
+	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_rcvbuf_and_kernel_drops),
+	    cmocka_unit_test(test_many_batches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
