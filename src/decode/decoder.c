@@ -309,18 +309,6 @@ void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n)
 	e->seq_next = seq + n;
 }
 
-uint32_t dec_rate(const struct dec_exporter *e, bool has_id, uint64_t id)
-{
-	if (e->override_rate)
-		return e->override_rate;
-	if (has_id) {
-		for (uint32_t i = 0; i < e->n_samplers; i++)
-			if (e->samplers[i].id == id)
-				return e->samplers[i].rate;
-	}
-	return e->default_rate ? e->default_rate : 1;
-}
-
 void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t rate)
 {
 	if (rate == 0)
@@ -340,30 +328,12 @@ void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t 
 	e->samplers[i].rate = rate;
 }
 
-void dec_scale(struct flow *f, uint32_t rate)
-{
-	f->sampling = rate;
-	if (rate <= 1)
-		return;
-	if (__builtin_mul_overflow(f->packets, (uint64_t)rate, &f->packets))
-		f->packets = UINT64_MAX;
-	if (__builtin_mul_overflow(f->octets, (uint64_t)rate, &f->octets))
-		f->octets = UINT64_MAX;
-}
-
 void dec_flush(struct decoder *d)
 {
 	if (d->nbatch && d->sink)
 		d->sink(d->ud, d->batch, d->nbatch);
 	d->st.records += d->nbatch;
 	d->nbatch = 0;
-}
-
-struct flow *dec_flow_next(struct decoder *d)
-{
-	if (d->nbatch == DEC_BATCH)
-		dec_flush(d);
-	return &d->batch[d->nbatch++];
 }
 
 int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,

@@ -516,7 +516,13 @@ static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t le
 	case K_U32: v[op->tgt] = get_u32be(q); break;
 	case K_U64: v[op->tgt] = get_u64be(q); break;
 	case K_UN: v[op->tgt] = get_uNbe(q, len); break;
-	case K_V4: flow_addr_from_v4(op->tgt == TGT_SRC ? &f->src : &f->dst, q); break;
+	case K_V4: {
+		/* flow_addr_from_v4, inline: IPv4-mapped IPv6. */
+		uint8_t *a = op->tgt == TGT_SRC ? f->src.b : f->dst.b;
+		a[10] = a[11] = 0xff; /* bytes 0..9 are zero: the flow was cleared */
+		memcpy(a + 12, q, 4);
+		break;
+	}
 	case K_V6: memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, q, 16); break;
 	default: break;
 	}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Run each decoder fuzz target for SECONDS over a scratch copy of its seed
+# corpus (tests/fuzz/corpus/<name>/ is never written to).
+# usage: tests/fuzz/run.sh BUILD_DIR SECONDS [target...]
+# Crashes land in BUILD_DIR/fuzz-artifacts/; copy each into
+# tests/data/fuzz-regress/ (name.bin) once fixed, so test_decoder replays it.
+set -eu
+build=${1:?usage: run.sh BUILD_DIR SECONDS [target...]}
+secs=${2:?usage: run.sh BUILD_DIR SECONDS [target...]}
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+targets=${*:-v5 v9 ipfix}
+mkdir -p "$build/fuzz-artifacts"
+status=0
+for t in $targets; do
+	exe="$build/tests/fuzz/fuzz_$t"
+	[ -x "$exe" ] || { echo "run.sh: $exe missing (configure with -Dfuzz=true)" >&2; exit 2; }
+	work="$build/fuzz-work/$t"
+	mkdir -p "$work"
+	echo "== fuzz_$t for ${secs}s"
+	if ! "$exe" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+		-artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$here/corpus/$t" \
+		"$here/../data/fuzz-regress"; then
+		status=1
+	fi
+done
+exit $status
