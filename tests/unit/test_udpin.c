@@ -347,6 +347,34 @@ static void test_many_batches(void **state)
 	close_loop(&loop, u);
 }
 
+/* Asking above net.core.rmem_max: the kernel caps it, and we report the cap. */
+static void test_rcvbuf_capped(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct udpin *u = NULL;
+	char err[256], line[64], *end;
+	struct udpin_listen l[1] = {{"127.0.0.1", 0}};
+	struct udpin_config cfg = {l, 1, 256 << 20};
+	struct udpin_listener_info li;
+	FILE *f = fopen("/proc/sys/net/core/rmem_max", "r");
+
+	if (!f)
+		skip();
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	errno = 0;
+	long rmem_max = strtol(line, &end, 10);
+	assert_int_equal(errno, 0);
+	if (rmem_max >= (256 << 20))
+		skip(); /* nothing to cap on this machine */
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(udpin_start(&loop, &cfg, collect, &G, &u, err, sizeof(err)), 0);
+	assert_int_equal(udpin_listener_info(u, 0, &li), 0);
+	assert_int_equal(li.rcvbuf_bytes, 2 * rmem_max);
+	close_loop(&loop, u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +382,7 @@ int main(void)
 	    cmocka_unit_test(test_dual_stack_same_port),
 	    cmocka_unit_test(test_bind_errors),
 	    cmocka_unit_test(test_rcvbuf_and_kernel_drops),
+	    cmocka_unit_test(test_rcvbuf_capped),
 	    cmocka_unit_test(test_many_batches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
