@@ -229,6 +229,23 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
 	assert_int_equal(drops(d, DECODER_DROP_VARLEN), 2);
+	/* Off by one: the last fixed field ends one byte past the set (the next
+	 * set follows, so only the bound check can notice). */
+	b_ipfix_header(&b, SECS, 2, DOMAIN);
+	s = b_set_begin(&b, 310);
+	b_bytes(&b, a6, 16);
+	b_u8(&b, 1); b_u8(&b, 'x');
+	b_u32(&b, 1);
+	b_u8(&b, 0);
+	b_u8(&b, 0); b_u8(&b, 0); b_u8(&b, 4); /* octets cut after 3 of 4 bytes */
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 4);                /* reserved set: counted, skipped */
+	b_u32(&b, 0xffffffffu);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
+	assert_int_equal(drops(d, DECODER_DROP_VARLEN), 3);
+	assert_int_equal(drops(d, DECODER_DROP_SET_RESERVED), 1);
 	decoder_destroy(d);
 }
 
