@@ -790,6 +790,47 @@ static void test_frag_v6_in_order_and_out_of_order(void **state)
 	assert_big(1);
 }
 
+/* Destination options inside the fragmentable part: walked after reassembly. */
+static void test_frag_v6_dstopts_inside(void **state)
+{
+	(void)state;
+	static struct pkt k[4];
+	static uint8_t part[1600];
+	make_big(1000);
+	/* dest opts (8 bytes, next header UDP), then the UDP datagram. */
+	memcpy(part, "\x11\x00\x01\x04\x00\x00\x00\x00", 8);
+	memcpy(part + 8, BIG, big_len);
+	size_t plen = 8 + big_len, cut = 504;
+	for (int i = 0; i < 2; i++) {
+		size_t off = i ? cut : 0, len = i ? plen - cut : cut;
+		put_ip6(&k[i], 44, 8 + len);
+		put8(&k[i], 60);
+		put8(&k[i], 0);
+		put16(&k[i], (unsigned)(off | (i ? 0 : 1)));
+		put32(&k[i], 42);
+		put(&k[i], part + off, len);
+	}
+	/* A fragment header inside the fragmentable part is not allowed. */
+	memcpy(part, "\x2c\x00\x00\x00\x00\x00\x00\x07", 8);
+	for (int i = 2; i < 4; i++) {
+		size_t off = i == 3 ? cut : 0, len = i == 3 ? plen - cut : cut;
+		put_ip6(&k[i], 44, 8 + len);
+		put8(&k[i], 60);
+		put8(&k[i], 0);
+		put16(&k[i], (unsigned)(off | (i == 3 ? 0 : 1)));
+		put32(&k[i], 43);
+		put(&k[i], part + off, len);
+	}
+	struct frame f[4] = {
+	    {&k[1], 0, 1, 0}, {&k[0], 0, 1, 0}, {&k[2], 0, 1, 0}, {&k[3], 0, 1, 0}};
+	assert_int_equal(cap_run(DLT_RAW, f, 4, NULL), 0);
+	assert_int_equal(ST.fragments, 4);
+	assert_int_equal(ST.frag_reassembled, 2);
+	assert_int_equal(ST.frag_dropped, 0);
+	assert_counts(4, 1, 0, 0, 0, 1);
+	assert_big(0);
+}
+
 static void test_frag_missing_times_out(void **state)
 {
 	(void)state;
@@ -987,6 +1028,7 @@ int main(void)
 	    cmocka_unit_test(test_file_cut_mid_record),
 	    cmocka_unit_test(test_frag_v4_in_order_and_out_of_order),
 	    cmocka_unit_test(test_frag_v6_in_order_and_out_of_order),
+	    cmocka_unit_test(test_frag_v6_dstopts_inside),
 	    cmocka_unit_test(test_frag_missing_times_out),
 	    cmocka_unit_test(test_frag_overlap_and_bad),
 	    cmocka_unit_test(test_frag_table_full_evicts_oldest),
