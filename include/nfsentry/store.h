@@ -1,0 +1,210 @@
+/*
+ * store: the embedded document store (SQLite 3).
+ *
+ * At every slot close each site's documents (JSON text made by the doc
+ * module) are written here in one transaction per (site, slot). The store
+ * is the system of record: the Elasticsearch shipper reads closed slots
+ * from it in write order and keeps its position in a named cursor stored in
+ * the same file; the dashboard reads a site's latest slot. Retention
+ * deletes old slots and counts those that a registered cursor had not yet
+ * passed, so data lost to retention before shipping is visible.
+ *
+ * Not this module's job: building or parsing the JSON (documents are stored
+ * as the bytes given), talking to Elasticsearch, deciding when slots close.
+ *
+ * Threads: one struct store is one SQLite connection and must not be used
+ * by two threads at the same time. Handing it from thread to thread (for
+ * example between uv_queue_work() runs) is fine when the hand-over itself
+ * synchronises, as libuv's work queue does. The file is in WAL mode: one
+ * writer and any number of readers, each with its own struct store (its own
+ * store_open()), in this process or another, run concurrently; readers see
+ * whole slots only, never half a transaction. A writer that finds another
+ * writer in the middle of a transaction waits up to busy_timeout_ms.
+ *
+ * Errors: every function returns 0 or a negative errno-style code. The
+ * message (naming the file and carrying sqlite3_errmsg()) is kept in the
+ * store and read with store_error_get(); store_open() writes its message to
+ * the caller's buffer since there is no store yet. Schema and rationale:
+ * docs/internals/store.md; operator view: docs/store.md.
+ */
+#ifndef NFSENTRY_STORE_H
+#define NFSENTRY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Version of the schema this build creates and reads (meta.schema_version). */
+#define STORE_SCHEMA_VERSION 1
+
+/* Limits; each is checked on write and reported as -EINVAL / -E2BIG. */
+#define STORE_SITE_MAX 64              /* bytes of a site name, NUL included (= SITE_NAME_MAX) */
+#define STORE_KIND_MAX 32              /* bytes of a document kind, NUL included */
+#define STORE_KEY_MAX 128              /* bytes of a document key, NUL included (IPv6, MAC) */
+#define STORE_DOC_MAX_BYTES 16777216   /* one JSON document; far above any real one */
+#define STORE_RETENTION_MAX_DAYS 36500 /* keeps now - days * 86400 far from overflow */
+#define STORE_SLOT_SECONDS 300         /* timeSlot = floor(t / 300), METHOD.md 1 */
+
+/* Name of the cursor the Elasticsearch shipper keeps (by convention). */
+#define STORE_CURSOR_ELASTICSEARCH "elasticsearch"
+
+struct store;
+
+struct store_opts {
+	uint32_t retention_days;  /* slots older than this are deleted; default 30; 0 = keep all */
+	uint32_t busy_timeout_ms; /* wait for another writer's transaction; default 5000 */
+	uint32_t cache_kib;       /* SQLite page cache of this connection; default 16384 */
+};
+
+/* Fill *o with the defaults above. */
+void store_opts_defaults(struct store_opts *o);
+
+/*
+ * One document. On write every pointer is borrowed for the duration of the
+ * call. kind: non-empty, shorter than STORE_KIND_MAX ("inside", "outside",
+ * "offender", "slot", "arpIp", "arpMac"). key: the IP, MAC or "" (the slot
+ * summary), shorter than STORE_KEY_MAX; (kind, key) is unique within one
+ * slot of one site. json: json_len bytes (no NUL needed), at most
+ * STORE_DOC_MAX_BYTES, stored as given. On read (store_doc_foreach) the
+ * pointers belong to the store and are valid only during the callback, and
+ * json is also NUL-terminated.
+ */
+struct store_doc {
+	const char *kind;
+	const char *key;
+	const char *json;
+	size_t json_len;
+};
+
+/* What the writer knows about the slot besides its documents. */
+struct store_slot_info {
+	int64_t closed_at_s; /* collector clock at close (capture time in replay), Unix s */
+	bool partial;        /* closed early (shutdown) rather than at its end */
+};
+
+/* One written slot, as listed by store_slot_list(). */
+struct store_slot {
+	int64_t seq;              /* write order; a rewrite of the slot gets a new, higher seq */
+	char site[STORE_SITE_MAX];
+	int64_t time_slot;        /* Unix seconds / 300 */
+	int64_t closed_at_s;      /* from struct store_slot_info */
+	int64_t written_at_s;     /* wall clock when the transaction was written */
+	uint64_t n_docs;
+	bool partial;
+};
+
+/*
+ * Counters. The retention_* ones are kept in the file (they survive
+ * restarts and count since the file was created); *_written count this
+ * handle's writes only; slots_stored / docs_stored are what the file holds
+ * now.
+ */
+struct store_stats {
+	uint64_t slots_written;             /* store_slot_write() successes, this handle */
+	uint64_t docs_written;              /* documents in them */
+	uint64_t slots_stored;              /* rows in slots now */
+	uint64_t docs_stored;               /* sum of their n_docs */
+	uint64_t retention_slots_deleted;   /* slots removed by retention, ever */
+	uint64_t retention_docs_deleted;    /* their documents */
+	uint64_t retention_unshipped_slots; /* of those, slots some cursor had not passed */
+	uint64_t retention_unshipped_docs;  /* their documents: lost before being shipped */
+};
+
+/*
+ * Open (creating if missing) the store at path. The parent directory is
+ * created (mode 0750) when it is missing; only that one level. The schema is
+ * created or migrated to STORE_SCHEMA_VERSION in one transaction; a file
+ * with a newer schema is refused with -EPROTONOSUPPORT, a file that is not
+ * an nfsentry store with -EINVAL. Journal mode WAL, synchronous=NORMAL
+ * (a power cut may lose the last committed slots, never corrupt the file).
+ * opts may be NULL (defaults) and is copied. On success *out is a new store
+ * for store_close(); on failure *out is NULL, nothing is left open and err
+ * holds "store PATH: what failed: reason".
+ *
+ * Errors: -EINVAL (bad opts, path, not a store), -EPROTONOSUPPORT (newer
+ * schema), -ENOMEM, or the errno of the failed system call (mkdir, open).
+ */
+int store_open(const char *path, const struct store_opts *opts, struct store **out, char *err,
+               size_t errlen);
+
+/*
+ * Close the connection and free s (NULL is a no-op). Any statement state is
+ * finalised; committed data is on disk (a WAL checkpoint runs if this was
+ * the last connection).
+ */
+void store_close(struct store *s);
+
+/*
+ * The message of the last failed call on s ("" if none); owned by s, valid
+ * until the next call on s.
+ */
+const char *store_error_get(const struct store *s);
+
+/*
+ * Write the n documents of (site, time_slot) in one transaction, replacing
+ * whatever that slot held before: a replay of the same capture leaves one
+ * copy. The slot gets a new seq (higher than every seq before), so a
+ * consumer reading store_slot_list() sees the rewrite again. info may be
+ * NULL (closed_at_s = now, not partial). All inputs are borrowed.
+ *
+ * Errors: -EINVAL (empty or too long site/kind/key, NULL pointers,
+ * duplicate (kind, key), time_slot < 0), -E2BIG (a document over
+ * STORE_DOC_MAX_BYTES), -EBUSY (locked past busy_timeout_ms, or called from
+ * a store callback), -ENOSPC, -EIO, -ENOMEM. On any error the store is
+ * unchanged: the slot keeps what it held before.
+ */
+int store_slot_write(struct store *s, const char *site, int64_t time_slot,
+                     const struct store_doc *docs, size_t n, const struct store_slot_info *info);
+
+/*
+ * Retention: delete every slot that ended at least retention_days before
+ * now_s, i.e. time_slot < floor((now_s - retention_days * 86400) / 300),
+ * with its documents, in one transaction. now_s is the collector's clock
+ * (capture time in replay). Before deleting, slots whose seq is beyond a
+ * cursor are counted against that cursor (cursors.dropped_*) and, once
+ * each, in retention_unshipped_* (see store_stats_get()). With no cursor
+ * registered nothing counts as unshipped. deleted_slots may be NULL.
+ * retention_days == 0 deletes nothing. On error nothing is deleted.
+ */
+int store_retention_apply(struct store *s, int64_t now_s, uint64_t *deleted_slots);
+
+/*
+ * List up to max slots with seq > after_seq in seq order (oldest write
+ * first) into out[0..*n_out). A slot rewritten since appears once, under
+ * its new seq; a slot deleted by retention does not appear. Copies; no
+ * callback. On error *n_out is 0.
+ */
+int store_slot_list(struct store *s, int64_t after_seq, struct store_slot *out, size_t max,
+                    size_t *n_out);
+
+/*
+ * Call fn for each document of (site, time_slot), only those of kind when
+ * kind is not NULL, ordered by kind then key (bytewise). The whole walk
+ * reads one snapshot: a concurrent rewrite of the slot is seen entirely or
+ * not at all. d and its strings are valid only during the call. fn returns
+ * 0 to go on; a non-zero value stops the walk and is returned. fn must not
+ * call into s (such calls return -EBUSY). Returns 0 when done (also for a
+ * slot with no documents or that does not exist). Errors are detected as
+ * the walk proceeds, so fn may already have seen some documents of a walk
+ * that then fails with -EIO/-ENOMEM; the negative result says it is
+ * incomplete.
+ */
+int store_doc_foreach(struct store *s, const char *site, int64_t time_slot, const char *kind,
+                      int (*fn)(void *ud, const struct store_doc *d), void *ud);
+
+/*
+ * Named cursors: the last seq a consumer has handled. get: -ENOENT (and
+ * *seq untouched) when name was never set. set: creates or moves the cursor
+ * (backwards too, to resend); seq >= 0. A set cursor registers a consumer:
+ * from then on retention counts the slots it has not passed.
+ */
+int store_cursor_get(struct store *s, const char *name, int64_t *seq);
+int store_cursor_set(struct store *s, const char *name, int64_t seq);
+
+/* Latest (highest) time_slot written for site, or -ENOENT if none. */
+int store_slot_latest(struct store *s, const char *site, int64_t *time_slot);
+
+/* Fill *st (see struct store_stats). Queries the file: returns an error code. */
+int store_stats_get(struct store *s, struct store_stats *st);
+
+#endif

@@ -1,0 +1,721 @@
+/*
+ * Unit tests for src/store/store.c: open/create/migrate, refusal of newer
+ * schemas and foreign files, slot writes read back exactly, idempotent
+ * rewrites, write order and cursors across reopen, retention and its
+ * unshipped counters, error messages that name the file, and one timed
+ * 100k-document slot (STORE_BENCH_DOCS=N runs N instead).
+ *
+ * Every test works in its own mkdtemp() directory, removed at the end. The
+ * file is also inspected with plain sqlite3 calls, so the schema the docs
+ * promise to operators is what is checked.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "nfsentry/store.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/nfsentry-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	/* data/ does not exist yet: store_open must create it. */
+	snprintf(f->path, sizeof(f->path), "%s/data/store.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	store_close(f->s);
+	assert_int_equal(nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+	free(f);
+	return 0;
+}
+
+static struct store *open_ok(const char *path, const struct store_opts *o)
+{
+	char err[512];
+	struct store *s = NULL;
+	int rc = store_open(path, o, &s, err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("store_open: %d %s", rc, err);
+	assert_non_null(s);
+	return s;
+}
+
+/* Run SQL on the file with a private connection; returns the first column of the first row. */
+static long long raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -12345;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		assert_int_equal(rc, SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	return v;
+}
+
+static const char *raw_text(const char *path, const char *sql, char *buf, size_t len)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	return buf;
+}
+
+static void doc(struct store_doc *d, const char *kind, const char *key, const char *json)
+{
+	d->kind = kind;
+	d->key = key;
+	d->json = json;
+	d->json_len = strlen(json);
+}
+
+/* Collects what store_doc_foreach hands out, as "kind|key|json" lines. */
+struct seen {
+	char buf[4096];
+	size_t len;
+	int calls;
+	int stop_at; /* return 7 on this call number (1-based); 0 = never */
+};
+
+static int collect(void *ud, const struct store_doc *d)
+{
+	struct seen *w = ud;
+	int k;
+
+	w->calls++;
+	assert_int_equal(d->json[d->json_len], '\0');
+	k = snprintf(w->buf + w->len, sizeof(w->buf) - w->len, "%s|%s|%.*s\n", d->kind, d->key,
+		     (int)d->json_len, d->json);
+	assert_true(k > 0 && (size_t)k < sizeof(w->buf) - w->len);
+	w->len += (size_t)k;
+	return w->calls == w->stop_at ? 7 : 0;
+}
+
+static void test_open_creates_dir_and_schema(void **state)
+{
+	struct fx *f = *state;
+	struct stat sb;
+	char buf[64];
+
+	f->s = open_ok(f->path, NULL);
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	char dir[160];
+	snprintf(dir, sizeof(dir), "%s/data", f->dir);
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0750); /* umask 022 set in main() */
+
+	assert_string_equal(raw_text(f->path, "SELECT value FROM meta WHERE name='schema_version'",
+				     buf, sizeof(buf)),
+			    "1");
+	assert_string_equal(raw_text(f->path, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
+	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x6e667365);
+	assert_int_equal(raw_int(f->path, "PRAGMA page_size"), 16384);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type='table' "
+					  "AND name IN ('meta','slots','documents','cursors',"
+					  "'counters')"),
+			 5);
+
+	/* Reopening an up-to-date file changes nothing. */
+	store_close(f->s);
+	f->s = open_ok(f->path, NULL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
+}
+
+static void test_open_newer_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = (struct store *)&s; /* must be set to NULL on failure */
+	char err[512];
+
+	f->s = open_ok(f->path, NULL);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(raw_int(f->path, "UPDATE meta SET value='99' WHERE name='schema_version'"),
+			 -12345);
+
+	assert_int_equal(store_open(f->path, NULL, &s, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_null(s);
+	assert_non_null(strstr(err, f->path));
+	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (1)"));
+	/* Refusal must not touch the file. */
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 99);
+}
+
+static void test_open_foreign_files_refused(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = NULL;
+	char err[512], p[160];
+	FILE *fp;
+
+	/* Not SQLite at all. */
+	snprintf(p, sizeof(p), "%s/garbage.db", f->dir);
+	fp = fopen(p, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not a database file ", fp);
+	fclose(fp);
+	assert_int_equal(store_open(p, NULL, &s, err, sizeof(err)), -EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(err, p));
+	assert_non_null(strstr(err, "file is not a database"));
+
+	/* SQLite, but someone else's. */
+	snprintf(p, sizeof(p), "%s/other.db", f->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(p, NULL, &s, err, sizeof(err)), -EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(err, p));
+	assert_non_null(strstr(err, "not an nfsentry store"));
+}
+
+static void test_open_errors_name_path(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = NULL;
+	struct store_opts o;
+	char err[512], file[160], p[200];
+	FILE *fp;
+
+	/* A regular file where the directory should be: fails for root too. */
+	snprintf(file, sizeof(file), "%s/notadir", f->dir);
+	fp = fopen(file, "w");
+	assert_non_null(fp);
+	fclose(fp);
+
+	snprintf(p, sizeof(p), "%s/sub/store.db", file);
+	assert_int_equal(store_open(p, NULL, &s, err, sizeof(err)), -ENOTDIR);
+	assert_null(s);
+	char want[512];
+	snprintf(want, sizeof(want), "store %s: cannot create directory %s/sub: Not a directory", p,
+		 file);
+	assert_string_equal(err, want);
+
+	snprintf(p, sizeof(p), "%s/store.db", file);
+	assert_int_equal(store_open(p, NULL, &s, err, sizeof(err)), -ENOTDIR);
+	assert_null(s);
+	snprintf(want, sizeof(want), "store %s: open: unable to open database file", p);
+	assert_memory_equal(err, want, strlen(want));
+
+	store_opts_defaults(&o);
+	o.retention_days = STORE_RETENTION_MAX_DAYS + 1;
+	assert_int_equal(store_open(f->path, &o, &s, err, sizeof(err)), -EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(err, f->path));
+	assert_non_null(strstr(err, "retention_days 36501"));
+}
+
+static void test_write_read_back(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d[4];
+	struct store_slot sl[4];
+	struct seen w = {0};
+	struct store_slot_info info = {.closed_at_s = 1700000310, .partial = true};
+	size_t n = 99;
+	int64_t ts = -1;
+
+	f->s = open_ok(f->path, NULL);
+	assert_int_equal(store_slot_latest(f->s, "campus", &ts), -ENOENT);
+	assert_int_equal(ts, -1);
+
+	/* Given out of order on purpose: read back sorted by kind, then key. */
+	doc(&d[0], "slot", "", "{\"kind\":\"slot\",\"flows\":4}");
+	doc(&d[1], "outside", "203.0.113.9", "{\"ip\":\"203.0.113.9\",\"octets\":1500}");
+	doc(&d[2], "inside", "192.0.2.7", "{\"ip\":\"192.0.2.7\"}");
+	doc(&d[3], "inside", "192.0.2.10", "{\"ip\":\"192.0.2.10\",\"note\":\"\\u00e9\"}");
+	assert_int_equal(store_slot_write(f->s, "campus", 5666667, d, 4, &info), 0);
+	assert_string_equal(store_error_get(f->s), "");
+
+	assert_int_equal(store_doc_foreach(f->s, "campus", 5666667, NULL, collect, &w), 0);
+	assert_int_equal(w.calls, 4);
+	assert_string_equal(w.buf, "inside|192.0.2.10|{\"ip\":\"192.0.2.10\",\"note\":\"\\u00e9\"}\n"
+				   "inside|192.0.2.7|{\"ip\":\"192.0.2.7\"}\n"
+				   "outside|203.0.113.9|{\"ip\":\"203.0.113.9\",\"octets\":1500}\n"
+				   "slot||{\"kind\":\"slot\",\"flows\":4}\n");
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_doc_foreach(f->s, "campus", 5666667, "outside", collect, &w), 0);
+	assert_int_equal(w.calls, 1);
+	assert_string_equal(w.buf, "outside|203.0.113.9|{\"ip\":\"203.0.113.9\",\"octets\":1500}\n");
+
+	/* Other site, other slot, unknown kind: nothing. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_doc_foreach(f->s, "lab", 5666667, NULL, collect, &w), 0);
+	assert_int_equal(store_doc_foreach(f->s, "campus", 5666668, NULL, collect, &w), 0);
+	assert_int_equal(store_doc_foreach(f->s, "campus", 5666667, "arpIp", collect, &w), 0);
+	assert_int_equal(w.calls, 0);
+
+	/* A non-zero callback result stops the walk and is returned. */
+	w.stop_at = 2;
+	assert_int_equal(store_doc_foreach(f->s, "campus", 5666667, NULL, collect, &w), 7);
+	assert_int_equal(w.calls, 2);
+
+	assert_int_equal(store_slot_list(f->s, 0, sl, 4, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl[0].seq, 1);
+	assert_string_equal(sl[0].site, "campus");
+	assert_int_equal(sl[0].time_slot, 5666667);
+	assert_int_equal(sl[0].closed_at_s, 1700000310);
+	assert_true(sl[0].partial);
+	assert_int_equal(sl[0].n_docs, 4);
+	int64_t now = (int64_t)time(NULL);
+	assert_true(sl[0].written_at_s >= now - 5 && sl[0].written_at_s <= now);
+
+	assert_int_equal(store_slot_latest(f->s, "campus", &ts), 0);
+	assert_int_equal(ts, 5666667);
+
+	/* The operator's view: one row per document, JSON queryable. */
+	assert_int_equal(raw_int(f->path, "SELECT json_extract(doc,'$.octets') FROM documents "
+					  "WHERE kind='outside' AND key='203.0.113.9'"),
+			 1500);
+}
+
+static int reenter(void *ud, const struct store_doc *d)
+{
+	struct store *s = ud;
+	int64_t v;
+
+	(void)d;
+	assert_int_equal(store_cursor_get(s, "x", &v), -EBUSY);
+	assert_int_equal(store_slot_write(s, "campus", 1, NULL, 0, NULL), -EBUSY);
+	return 0;
+}
+
+static void test_callback_may_not_reenter(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d;
+
+	f->s = open_ok(f->path, NULL);
+	doc(&d, "slot", "", "{}");
+	assert_int_equal(store_slot_write(f->s, "campus", 1, &d, 1, NULL), 0);
+	assert_int_equal(store_doc_foreach(f->s, "campus", 1, NULL, reenter, f->s), 0);
+	/* After the walk the store works again. */
+	assert_int_equal(store_slot_write(f->s, "campus", 2, &d, 1, NULL), 0);
+}
+
+static void test_rewrite_is_idempotent(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d[3];
+	struct store_slot sl[4];
+	struct store_stats st;
+	struct seen w = {0};
+	size_t n = 0;
+
+	f->s = open_ok(f->path, NULL);
+	doc(&d[0], "inside", "192.0.2.1", "{\"v\":1}");
+	doc(&d[1], "inside", "192.0.2.2", "{\"v\":1}");
+	doc(&d[2], "slot", "", "{\"v\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 3, NULL), 0);
+	assert_int_equal(store_slot_write(f->s, "lab", 100, d, 3, NULL), 0);
+
+	/* The same slot again (a replay of the same capture), now with 2 documents. */
+	doc(&d[0], "inside", "192.0.2.2", "{\"v\":2}");
+	doc(&d[1], "slot", "", "{\"v\":2}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 2, NULL), 0);
+	/* And exactly the same content once more. */
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 2, NULL), 0);
+
+	assert_int_equal(store_doc_foreach(f->s, "campus", 100, NULL, collect, &w), 0);
+	assert_string_equal(w.buf, "inside|192.0.2.2|{\"v\":2}\nslot||{\"v\":2}\n");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM documents"), 5);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slots"), 2);
+
+	/* The rewrite moves the slot to the end of the write order with a new seq. */
+	assert_int_equal(store_slot_list(f->s, 0, sl, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(sl[0].site, "lab");
+	assert_int_equal(sl[0].seq, 2);
+	assert_string_equal(sl[1].site, "campus");
+	assert_int_equal(sl[1].seq, 4);
+	assert_int_equal(sl[1].n_docs, 2);
+
+	assert_int_equal(store_stats_get(f->s, &st), 0);
+	assert_int_equal(st.slots_written, 4);
+	assert_int_equal(st.docs_written, 10);
+	assert_int_equal(st.slots_stored, 2);
+	assert_int_equal(st.docs_stored, 5);
+}
+
+static void test_bad_batch_leaves_slot_unchanged(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d[3];
+	struct seen w = {0};
+	char longsite[STORE_SITE_MAX + 1];
+
+	f->s = open_ok(f->path, NULL);
+	doc(&d[0], "inside", "192.0.2.1", "{\"old\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 1, NULL), 0);
+
+	doc(&d[0], "inside", "192.0.2.9", "{}");
+	doc(&d[1], "slot", "", "{}");
+	doc(&d[2], "inside", "192.0.2.9", "{}");
+	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 3, NULL), -EINVAL);
+	assert_non_null(strstr(store_error_get(f->s), f->path));
+	assert_non_null(strstr(store_error_get(f->s),
+			       "site campus slot 7: duplicate document kind inside key "
+			       "\"192.0.2.9\""));
+
+	doc(&d[1], "", "x", "{}");
+	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 2, NULL), -EINVAL);
+	d[1].kind = "slot";
+	d[1].json_len = (size_t)STORE_DOC_MAX_BYTES + 1; /* never read: refused on size */
+	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 2, NULL), -E2BIG);
+
+	memset(longsite, 'a', sizeof(longsite) - 1);
+	longsite[sizeof(longsite) - 1] = '\0';
+	assert_int_equal(store_slot_write(f->s, longsite, 7, d, 1, NULL), -EINVAL);
+	longsite[STORE_SITE_MAX - 1] = '\0'; /* 63 bytes: the longest allowed */
+	assert_int_equal(store_slot_write(f->s, longsite, 7, d, 1, NULL), 0);
+	assert_int_equal(store_slot_write(f->s, "campus", -1, d, 1, NULL), -EINVAL);
+
+	assert_int_equal(store_doc_foreach(f->s, "campus", 7, NULL, collect, &w), 0);
+	assert_string_equal(w.buf, "inside|192.0.2.1|{\"old\":1}\n");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slots"), 2);
+}
+
+static void test_slot_list_order_and_cursor_persist(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d;
+	struct store_slot sl[8];
+	size_t n = 0;
+	int64_t cur = -1;
+
+	f->s = open_ok(f->path, NULL);
+	doc(&d, "slot", "", "{}");
+	/* Write order is not time order: the list follows writes. */
+	assert_int_equal(store_slot_write(f->s, "campus", 20, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_write(f->s, "lab", 19, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_write(f->s, "campus", 21, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_write(f->s, "lab", 20, &d, 1, NULL), 0);
+
+	assert_int_equal(store_slot_list(f->s, 0, sl, 8, &n), 0);
+	assert_int_equal(n, 4);
+	const int64_t want_seq[4] = {1, 2, 3, 4};
+	const int64_t want_ts[4] = {20, 19, 21, 20};
+	const char *want_site[4] = {"campus", "lab", "campus", "lab"};
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(sl[i].seq, want_seq[i]);
+		assert_int_equal(sl[i].time_slot, want_ts[i]);
+		assert_string_equal(sl[i].site, want_site[i]);
+	}
+	/* max bounds the batch; after_seq resumes it. */
+	assert_int_equal(store_slot_list(f->s, 0, sl, 3, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_slot_list(f->s, 3, sl, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl[0].seq, 4);
+	assert_int_equal(store_slot_list(f->s, 4, sl, 8, &n), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_cursor_get(f->s, STORE_CURSOR_ELASTICSEARCH, &cur), -ENOENT);
+	assert_int_equal(cur, -1);
+	assert_non_null(strstr(store_error_get(f->s), "no cursor named \"elasticsearch\""));
+	assert_int_equal(store_cursor_set(f->s, STORE_CURSOR_ELASTICSEARCH, 2), 0);
+	assert_int_equal(store_cursor_set(f->s, STORE_CURSOR_ELASTICSEARCH, 3), 0);
+	assert_int_equal(store_cursor_set(f->s, "other", 1), 0);
+	assert_int_equal(store_cursor_set(f->s, "bad", -1), -EINVAL);
+	store_close(f->s);
+
+	f->s = open_ok(f->path, NULL);
+	assert_int_equal(store_cursor_get(f->s, STORE_CURSOR_ELASTICSEARCH, &cur), 0);
+	assert_int_equal(cur, 3);
+	assert_int_equal(store_cursor_get(f->s, "other", &cur), 0);
+	assert_int_equal(cur, 1);
+	assert_int_equal(store_slot_list(f->s, 3, sl, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(sl[0].site, "lab");
+	assert_int_equal(sl[0].time_slot, 20);
+
+	/* seq is AUTOINCREMENT: never reused, even after the newest row is gone. */
+	assert_int_equal(raw_int(f->path, "DELETE FROM slots WHERE seq = 4"), -12345);
+	assert_int_equal(store_slot_write(f->s, "lab", 30, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_list(f->s, 3, sl, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl[0].seq, 5);
+}
+
+static void test_retention(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store_doc d[3];
+	struct store_stats st;
+	struct store_slot sl[8];
+	uint64_t del = 99;
+	size_t n = 0;
+	/* now = start of slot 5000000 + 17 s; one day = 288 slots. */
+	const int64_t now = 5000000LL * 300 + 17;
+	const int64_t cut = 5000000 - 288; /* first slot kept */
+
+	store_opts_defaults(&o);
+	o.retention_days = 1;
+	f->s = open_ok(f->path, &o);
+	doc(&d[0], "inside", "192.0.2.1", "{}");
+	doc(&d[1], "outside", "198.51.100.1", "{}");
+	doc(&d[2], "slot", "", "{}");
+
+	/* No slots yet, no cursors: nothing happens. */
+	assert_int_equal(store_retention_apply(f->s, now, &del), 0);
+	assert_int_equal(del, 0);
+
+	assert_int_equal(store_slot_write(f->s, "campus", cut - 2, d, 3, NULL), 0); /* seq 1 */
+	assert_int_equal(store_slot_write(f->s, "lab", cut - 1, d, 2, NULL), 0);    /* seq 2 */
+	assert_int_equal(store_slot_write(f->s, "campus", cut - 1, d, 1, NULL), 0); /* seq 3 */
+	assert_int_equal(store_slot_write(f->s, "campus", cut, d, 3, NULL), 0);     /* seq 4 */
+	assert_int_equal(store_slot_write(f->s, "lab", cut + 5, d, 3, NULL), 0);    /* seq 5 */
+
+	/* The shipper has sent seq 1 only; a second consumer has sent nothing. */
+	assert_int_equal(store_cursor_set(f->s, STORE_CURSOR_ELASTICSEARCH, 1), 0);
+	assert_int_equal(store_cursor_set(f->s, "export", 0), 0);
+
+	assert_int_equal(store_retention_apply(f->s, now, &del), 0);
+	assert_int_equal(del, 3);
+	assert_int_equal(store_slot_list(f->s, 0, sl, 8, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(sl[0].time_slot, cut);
+	assert_int_equal(sl[1].time_slot, cut + 5);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM documents"), 6);
+	assert_int_equal(raw_int(f->path, "SELECT min(time_slot) FROM documents"), cut);
+
+	assert_int_equal(store_stats_get(f->s, &st), 0);
+	assert_int_equal(st.retention_slots_deleted, 3);
+	assert_int_equal(st.retention_docs_deleted, 6);
+	/* seq 2 and 3 were beyond the elasticsearch cursor (and seq 1 beyond "export"). */
+	assert_int_equal(st.retention_unshipped_slots, 3);
+	assert_int_equal(st.retention_unshipped_docs, 6);
+	assert_int_equal(raw_int(f->path, "SELECT dropped_slots FROM cursors "
+					  "WHERE name='elasticsearch'"),
+			 2);
+	assert_int_equal(raw_int(f->path, "SELECT dropped_docs FROM cursors "
+					  "WHERE name='elasticsearch'"),
+			 3);
+	assert_int_equal(raw_int(f->path, "SELECT dropped_docs FROM cursors WHERE name='export'"),
+			 6);
+	assert_int_equal(st.slots_stored, 2);
+	assert_int_equal(st.docs_stored, 6);
+
+	/* Idempotent: nothing more is old at the same clock. */
+	assert_int_equal(store_retention_apply(f->s, now, &del), 0);
+	assert_int_equal(del, 0);
+
+	/* Both consumers catch up; the next deletion is fully shipped. Counters persist. */
+	assert_int_equal(store_cursor_set(f->s, STORE_CURSOR_ELASTICSEARCH, 5), 0);
+	assert_int_equal(store_cursor_set(f->s, "export", 5), 0);
+	store_close(f->s);
+	f->s = open_ok(f->path, &o);
+	assert_int_equal(store_retention_apply(f->s, now + 300, &del), 0);
+	assert_int_equal(del, 1);
+	assert_int_equal(store_stats_get(f->s, &st), 0);
+	assert_int_equal(st.retention_slots_deleted, 4);
+	assert_int_equal(st.retention_docs_deleted, 9);
+	assert_int_equal(st.retention_unshipped_slots, 3);
+	assert_int_equal(st.retention_unshipped_docs, 6);
+	assert_int_equal(st.slots_stored, 1);
+
+	/* retention_days 0 keeps everything. */
+	store_close(f->s);
+	o.retention_days = 0;
+	f->s = open_ok(f->path, &o);
+	assert_int_equal(store_retention_apply(f->s, now + 1000000, &del), 0);
+	assert_int_equal(del, 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slots"), 1);
+}
+
+static void test_retention_without_cursor_counts_nothing_unshipped(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store_doc d;
+	struct store_stats st;
+	uint64_t del = 0;
+
+	store_opts_defaults(&o);
+	o.retention_days = 30;
+	f->s = open_ok(f->path, &o);
+	doc(&d, "slot", "", "{}");
+	assert_int_equal(store_slot_write(f->s, "campus", 10, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_write(f->s, "campus", 11, &d, 1, NULL), 0);
+	/* Slot 11 ends at 3600 s: old once now - 30 days >= 3600. */
+	assert_int_equal(store_retention_apply(f->s, 30 * 86400 + 3599, &del), 0);
+	assert_int_equal(del, 1);
+	assert_int_equal(store_retention_apply(f->s, 30 * 86400 + 3600, &del), 0);
+	assert_int_equal(del, 1);
+	assert_int_equal(store_stats_get(f->s, &st), 0);
+	assert_int_equal(st.retention_slots_deleted, 2);
+	assert_int_equal(st.retention_unshipped_slots, 0);
+	assert_int_equal(st.retention_unshipped_docs, 0);
+}
+
+static void test_reader_sees_writer(void **state)
+{
+	struct fx *f = *state;
+	struct store *r;
+	struct store_doc d;
+	struct seen w = {0};
+	int64_t ts = 0;
+
+	f->s = open_ok(f->path, NULL);
+	r = open_ok(f->path, NULL);
+	doc(&d, "slot", "", "{\"n\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 42, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_latest(r, "campus", &ts), 0);
+	assert_int_equal(ts, 42);
+	assert_int_equal(store_doc_foreach(r, "campus", 42, "slot", collect, &w), 0);
+	assert_string_equal(w.buf, "slot||{\"n\":1}\n");
+	/* The reader's cursor write waits for, then follows, the writer. */
+	assert_int_equal(store_cursor_set(r, "dashboard", 1), 0);
+	store_close(r);
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void test_bulk_slot_write(void **state)
+{
+	struct fx *f = *state;
+	const char *env = getenv("STORE_BENCH_DOCS");
+	size_t n = 100000;
+	struct store_doc *d;
+	struct store_stats st;
+	char *keys, *json;
+	double t0, t1, t2;
+
+	if (env) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(env, &end, 10);
+		assert_true(errno == 0 && *end == '\0' && v > 0 && v <= 10000000);
+		n = v;
+	}
+	d = calloc(n, sizeof(*d));
+	keys = calloc(n, 48);
+	json = calloc(n, 320);
+	assert_true(d && keys && json);
+	/* Keys in hash-like order (not sorted), ~300-byte JSON each, as the doc module makes. */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h = (uint32_t)(i * 2654435761u);
+		char *k = keys + i * 48, *j = json + i * 320;
+		snprintf(k, 48, "10.%u.%u.%u", (h >> 16) & 255, (h >> 8) & 255, (unsigned)(i & 255));
+		snprintf(k + strlen(k), 48 - strlen(k), "-%zu", i); /* unique */
+		int len = snprintf(j, 320,
+				   "{\"kind\":\"outside\",\"site\":\"campus\",\"timeSlot\":5666667,"
+				   "\"@timestamp\":\"2023-11-14T22:15:00Z\",\"ip\":\"%s\","
+				   "\"flows\":%zu,\"packets\":%zu,\"octets\":%zu,\"touchPeers\":3,"
+				   "\"arrayPeer\":[\"192.0.2.1\",\"192.0.2.2\",\"192.0.2.3\"],"
+				   "\"label\":\"normal\",\"reason\":{\"rule\":\"none\",\"unansweredFlows\":0,"
+				   "\"peerCapHit\":false}}",
+				   k, i, i * 3, i * 1400);
+		assert_true(len > 0 && len < 320);
+		d[i].kind = "outside";
+		d[i].key = k;
+		d[i].json = j;
+		d[i].json_len = (size_t)len;
+	}
+	f->s = open_ok(f->path, NULL);
+	t0 = mono_s();
+	assert_int_equal(store_slot_write(f->s, "campus", 5666667, d, n, NULL), 0);
+	t1 = mono_s();
+	/* Rewrite of the same slot: delete + insert. */
+	assert_int_equal(store_slot_write(f->s, "campus", 5666667, d, n, NULL), 0);
+	t2 = mono_s();
+	assert_int_equal(store_stats_get(f->s, &st), 0);
+	assert_int_equal(st.docs_stored, n);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM documents"), (long long)n);
+	print_message("store: %zu docs (~%zu bytes of JSON each): write %.3f s (%.0f docs/s), "
+		      "rewrite %.3f s (%.0f docs/s)\n",
+		      n, d[0].json_len, t1 - t0, (double)n / (t1 - t0), t2 - t1,
+		      (double)n / (t2 - t1));
+	/* Loose on purpose (shared, loaded CI machines, sanitizers): catches only pathologies. */
+	assert_true(t1 - t0 < 60.0);
+	free(d);
+	free(keys);
+	free(json);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_creates_dir_and_schema, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_foreign_files_refused, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors_name_path, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_back, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_callback_may_not_reenter, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite_is_idempotent, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_batch_leaves_slot_unchanged, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_slot_list_order_and_cursor_persist, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_retention, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_retention_without_cursor_counts_nothing_unshipped,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_sees_writer, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_slot_write, fx_setup, fx_teardown),
+	};
+	umask(022);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
