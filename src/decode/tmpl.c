@@ -232,7 +232,7 @@ static int tmpl_reserve(struct dec_ctx *c)
 	}
 	if ((e->ntmpl + 1) * 2 > e->tcap) {
 		uint32_t ncap = e->tcap ? e->tcap * 2 : 16;
-		struct dec_tmpl **ns = calloc(ncap, sizeof(*ns));
+		struct dec_tmpl **ns = dec_calloc(ncap, sizeof(*ns));
 		if (!ns)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
 		for (uint32_t i = 0; i < e->tcap; i++)
@@ -296,7 +296,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix,
 	}
 
 	size_t sz = sizeof(struct dec_tmpl) + n_ops * sizeof(struct dec_op) + pos;
-	struct dec_tmpl *t = calloc(1, sz);
+	struct dec_tmpl *t = dec_calloc(1, sz);
 	if (!t) {
 		dec_drop(c, DECODER_DROP_NO_MEMORY, "template");
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);

@@ -187,6 +187,51 @@ static void test_config_defaults(void **state)
 	assert_null(cfg.sampling);
 }
 
+/*
+ * Every allocation the decoder makes, failed in turn: the datagram is
+ * dropped and counted (or the decoder not created), nothing leaks (ASan),
+ * and the decoder keeps working afterwards.
+ */
+static void test_alloc_failure(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	struct decoder_prefix pf;
+	struct flow_endpoint a = ep_v4(192, 0, 2, 1, 1000);
+	int failed_feeds = 0;
+
+	decoder_config_defaults(&cfg);
+	memset(&pf, 0, sizeof(pf)); /* ::/0: everything allowed, but the copy allocates */
+	cfg.allow = &pf;
+	cfg.n_allow = 1;
+	unsigned nth;
+	for (nth = 1; nth < 100; nth++) {
+		memset(&sb, 0, sizeof(sb));
+		decoder_fault_inject(nth);
+		struct decoder *d = decoder_create(&cfg);
+		if (!d)
+			continue;
+		ipfix_small(1, 3);
+		int rc = feed(d, &a, &b, 0, &sb);
+		bool fired = drops(d, DECODER_DROP_NO_MEMORY) > 0;
+		decoder_fault_inject(0);
+		if (!fired && rc == 3) {
+			decoder_destroy(d);
+			break; /* past the last allocation */
+		}
+		assert_true(fired);
+		assert_true(rc == -(1 + DECODER_DROP_NO_MEMORY) || rc == 0);
+		failed_feeds++;
+		/* Recovers: the next datagram decodes (template resent with it). */
+		memset(&sb, 0, sizeof(sb));
+		assert_int_equal(feed(d, &a, &b, 0, &sb), 3);
+		decoder_destroy(d);
+	}
+	/* create: 2 allocations; feed: index, list, exporter, template slots, template. */
+	assert_int_equal(nth, 8);
+	assert_int_equal(failed_feeds, 5);
+}
+
 /* Crash inputs found by the fuzzers, kept as files: each must be handled. */
 static void test_fuzz_regress(void **state)
 {
@@ -238,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_batching),
 		cmocka_unit_test(test_drop_names),
 		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_alloc_failure),
 		cmocka_unit_test(test_fuzz_regress),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
