@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "nfsentry/config.h"
@@ -42,9 +43,12 @@ static const char usage_text[] =
 	"commands:\n"
 	"  run [-c CONFIG] [--flows csv|json]\n"
 	"        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
-	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--quiet]\n"
+	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
+	"        [--no-store] [--quiet]\n"
 	"        process the export datagrams in a pcap/pcapng capture, using the\n"
-	"        capture's timestamps as the clock\n"
+	"        capture's timestamps as the clock; with sites configured, judge each\n"
+	"        slot, write the store and print a report per slot (or, with --docs,\n"
+	"        every document as JSON lines)\n"
 	"  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
 	"        [--loop N] [--port N]...\n"
 	"        send the export payloads of a capture to a collector over UDP\n"
@@ -56,6 +60,8 @@ static const char usage_text[] =
 	"                      then /etc/nfsentry/nfsentry.yaml)\n"
 	"  --flows csv|json    print every decoded record on standard output\n"
 	"  --port N            only UDP datagrams to port N (repeatable)\n"
+	"  --docs -|FILE       print every document of every closed slot as JSON lines\n"
+	"  --no-store          replay without writing the store\n"
 	"  -h, --help          this text\n"
 	"  -V, --version       print the version\n";
 
@@ -168,6 +174,8 @@ enum {
 	OPT_SPEED,
 	OPT_LOOP,
 	OPT_QUIET,
+	OPT_DOCS,
+	OPT_NO_STORE,
 };
 
 static const struct option long_opts[] = {
@@ -179,6 +187,8 @@ static const struct option long_opts[] = {
 	{"speed", required_argument, NULL, OPT_SPEED},
 	{"loop", required_argument, NULL, OPT_LOOP},
 	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"docs", required_argument, NULL, OPT_DOCS},
+	{"no-store", no_argument, NULL, OPT_NO_STORE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -193,6 +203,8 @@ struct cli {
 	double rate, speed;
 	uint64_t loops;
 	int quiet;
+	const char *docs;
+	int no_store;
 	const char *file;
 };
 
@@ -248,6 +260,12 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 		case OPT_QUIET:
 			c->quiet = 1;
 			break;
+		case OPT_DOCS:
+			c->docs = optarg;
+			break;
+		case OPT_NO_STORE:
+			c->no_store = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -268,6 +286,7 @@ struct run_state {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t stats_timer;
+	uv_timer_t tick_timer;
 	struct udpin *udp;
 	struct pipeline *pl;
 	struct decoder_stats last;
@@ -301,6 +320,21 @@ static void run_stats_cb(uv_timer_t *t)
 	pipeline_flush(rs->pl);
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void run_tick_cb(uv_timer_t *t)
+{
+	struct run_state *rs = t->data;
+
+	pipeline_tick(rs->pl, wall_ms());
+}
+
 static void run_stop(struct run_state *rs)
 {
 	if (rs->stopping)
@@ -308,7 +342,9 @@ static void run_stop(struct run_state *rs)
 	rs->stopping = 1;
 	udpin_stop(rs->udp);
 	uv_timer_stop(&rs->stats_timer);
+	uv_timer_stop(&rs->tick_timer);
 	uv_close((uv_handle_t *)&rs->stats_timer, NULL);
+	uv_close((uv_handle_t *)&rs->tick_timer, NULL);
 	uv_close((uv_handle_t *)&rs->sigint, NULL);
 	uv_close((uv_handle_t *)&rs->sigterm, NULL);
 }
@@ -343,14 +379,25 @@ static int cmd_run(int argc, char **argv)
 
 	struct run_state rs;
 	memset(&rs, 0, sizeof(rs));
-	struct pipeline_opts po = {.flows = c.flows, .flows_out = stdout};
-	rs.pl = pipeline_create(&cfg, &po);
-	if (!rs.pl || uv_loop_init(&rs.loop) != 0) {
-		log_error("out of memory starting the pipeline");
+	struct pipeline_opts po = {
+		.flows = c.flows,
+		.flows_out = stdout,
+		.use_store = true,
+	};
+	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (uv_loop_init(&rs.loop) != 0) {
+		log_error("cannot initialise the event loop");
 		pipeline_destroy(rs.pl);
 		config_free(&cfg);
 		return 1;
 	}
+	if (cfg.n_sites == 0)
+		log_warn("no sites configured: records are decoded and counted, no slots are judged");
 	struct udpin_config uc = {
 		.listen = cfg.listen,
 		.n_listen = cfg.n_listen,
@@ -367,14 +414,19 @@ static int cmd_run(int argc, char **argv)
 	uv_signal_init(&rs.loop, &rs.sigint);
 	uv_signal_init(&rs.loop, &rs.sigterm);
 	uv_timer_init(&rs.loop, &rs.stats_timer);
-	rs.sigint.data = rs.sigterm.data = rs.stats_timer.data = &rs;
+	uv_timer_init(&rs.loop, &rs.tick_timer);
+	rs.sigint.data = rs.sigterm.data = rs.stats_timer.data = rs.tick_timer.data = &rs;
 	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
 	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
+	pipeline_tick(rs.pl, wall_ms());
+	uv_timer_start(&rs.tick_timer, run_tick_cb, 1000, 1000);
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
 
 	run_log_stats(&rs);
+	/* SIGTERM/SIGINT: the open slots are closed and written before exit. */
+	pipeline_close_slots(rs.pl);
 	rc = uv_loop_close(&rs.loop);
 	if (rc != 0)
 		log_error("event loop did not close cleanly: %s", uv_strerror(rc));
@@ -390,28 +442,55 @@ static int cmd_replay(int argc, char **argv)
 {
 	struct cli c;
 	struct config cfg;
-	int rc = parse_cli(argc, argv, &c, "config flows port quiet");
+	int rc = parse_cli(argc, argv, &c, "config flows port quiet docs no-store");
 	char err[512];
+	FILE *docs_out = NULL;
 
 	if (rc)
 		return rc;
 	if (!c.file)
 		return usage_error("replay needs a capture file");
+	if (c.docs && strcmp(c.docs, "-") == 0 && c.flows != FLOWOUT_NONE)
+		return usage_error("--flows and --docs - both want standard output");
 	rc = load_config(c.config, &cfg);
 	if (rc)
 		return rc;
 	log_init(cfg.log_level, false, "nfsentry");
+	if (c.docs && cfg.n_sites == 0) {
+		config_free(&cfg);
+		return usage_error("--docs needs a configuration with sites (-c FILE)");
+	}
+	if (c.docs) {
+		docs_out = strcmp(c.docs, "-") == 0 ? stdout : fopen(c.docs, "w");
+		if (!docs_out) {
+			fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
+			config_free(&cfg);
+			return 1;
+		}
+	}
 
-	struct pipeline_opts po = {.flows = c.flows, .flows_out = stdout};
-	struct pipeline *pl = pipeline_create(&cfg, &po);
-	if (!pl) {
-		log_error("out of memory starting the pipeline");
+	struct pipeline_opts po = {
+		.flows = c.flows,
+		.flows_out = stdout,
+		.docs_out = docs_out,
+		/* The per-slot report goes where it does not mix with data. */
+		.report_out = c.docs || c.quiet ? NULL : (c.flows != FLOWOUT_NONE ? stderr : stdout),
+		.use_store = !c.no_store,
+		.replay = true,
+	};
+	struct pipeline *pl;
+	rc = pipeline_create(&cfg, &po, &pl, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		if (docs_out && docs_out != stdout)
+			fclose(docs_out);
 		config_free(&cfg);
 		return 1;
 	}
 	struct pcapin_opts popts = {.ports = c.ports, .n_ports = c.n_ports};
 	struct pcapin_stats pst;
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
+	pipeline_close_slots(pl);
 	int frc = pipeline_flush(pl);
 	if (rc < 0)
 		log_error("%s", err);
@@ -431,6 +510,10 @@ static int cmd_replay(int argc, char **argv)
 		pipeline_report(pl, stderr);
 	}
 	pipeline_destroy(pl);
+	if (docs_out && docs_out != stdout && fclose(docs_out) != 0) {
+		fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
+		frc = -EIO;
+	}
 	config_free(&cfg);
 	return (rc < 0 || frc != 0) ? 1 : 0;
 }

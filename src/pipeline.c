@@ -1,5 +1,6 @@
 /*
- * pipeline: datagram -> decoder -> record sinks. See pipeline.h.
+ * pipeline: datagram -> decoder -> record printer and slot engine -> closer.
+ * See pipeline.h.
  */
 #include "nfsentry/pipeline.h"
 
@@ -7,45 +8,104 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/closer.h"
+#include "nfsentry/doc.h"
 #include "nfsentry/log.h"
+#include "nfsentry/store.h"
 
 /* Rows are gathered here and written with one fwrite per buffer. */
 #define PIPELINE_OUTBUF_BYTES (256u * 1024u)
+#define PIPELINE_HEALTH_MAX 48
+
+/* Counter values at a site's previous slot close, for per-slot deltas. */
+struct site_mark {
+	struct decoder_stats dec;
+	struct engine_stats eng;
+};
 
 struct pipeline {
+	const struct config *cfg;
 	struct decoder *dec;
+	struct engine *eng;
+	struct closer *closer;
+	struct store *store;
+	struct site_mark *marks; /* one per site */
+	bool replay;
 	enum flowout_format flows;
 	FILE *out;
 	int out_err; /* first write error, -errno */
 	size_t out_len;
 	char *outbuf;
+	const struct doc_counter *extra;
+	size_t n_extra;
 };
 
-struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline_opts *opts)
+static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
+
+int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
+                    struct pipeline **out, char *err, size_t errlen)
 {
 	struct pipeline *pl = calloc(1, sizeof(*pl));
+	int rc = -ENOMEM;
 
+	snprintf(err, errlen, "out of memory starting the pipeline");
 	if (!pl)
-		return NULL;
+		return rc;
+	pl->cfg = cfg;
+	pl->replay = opts->replay;
 	pl->dec = decoder_create(&cfg->decoder);
 	if (!pl->dec)
 		goto fail;
-	pl->flows = opts ? opts->flows : FLOWOUT_NONE;
-	pl->out = opts ? opts->flows_out : NULL;
+	pl->flows = opts->flows;
+	pl->out = opts->flows_out ? opts->flows_out : stdout;
 	if (pl->flows != FLOWOUT_NONE) {
-		if (!pl->out)
-			pl->out = stdout;
 		pl->outbuf = malloc(PIPELINE_OUTBUF_BYTES);
 		if (!pl->outbuf)
 			goto fail;
-		if (pl->flows == FLOWOUT_CSV)
-			fputs(flowout_csv_header, pl->out);
 	}
-	return pl;
+	if (cfg->n_sites) {
+		pl->marks = calloc(cfg->n_sites, sizeof(*pl->marks));
+		if (!pl->marks)
+			goto fail;
+		rc = engine_create(cfg->sites, cfg->n_sites, (uint64_t)cfg->grace_s * 1000,
+		                   on_slot_closed, pl, &pl->eng, err, errlen);
+		if (rc != 0)
+			goto fail;
+		if (opts->use_store) {
+			struct store_opts so;
+			store_opts_defaults(&so);
+			so.retention_days = cfg->retention_days;
+			rc = store_open(cfg->store_path, &so, &pl->store, err, errlen);
+			if (rc != 0)
+				goto fail;
+		}
+		struct closer_opts co = {
+			.docs = {.outside_all = cfg->docs_outside_all,
+			         .outside_top = cfg->docs_outside_top},
+			.docs_out = opts->docs_out,
+			.report_out = opts->report_out,
+			.store = pl->store,
+			.wait_when_busy = opts->replay,
+			.skip_empty = true,
+		};
+		rc = closer_start(&co, &pl->closer);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot start the slot worker: %s", strerror(-rc));
+			goto fail;
+		}
+	}
+	if (pl->flows == FLOWOUT_CSV)
+		fputs(flowout_csv_header, pl->out);
+	*out = pl;
+	return 0;
 fail:
+	engine_destroy(pl->eng);
+	store_close(pl->store);
 	decoder_destroy(pl->dec);
+	free(pl->marks);
+	free(pl->outbuf);
 	free(pl);
-	return NULL;
+	return rc;
 }
 
 int pipeline_flush(struct pipeline *pl)
@@ -55,26 +115,92 @@ int pipeline_flush(struct pipeline *pl)
 			pl->out_err = errno ? -errno : -EIO;
 		pl->out_len = 0;
 	}
-	if (pl->out && fflush(pl->out) != 0 && !pl->out_err)
+	if (pl->flows != FLOWOUT_NONE && fflush(pl->out) != 0 && !pl->out_err)
 		pl->out_err = errno ? -errno : -EIO;
 	return pl->out_err;
+}
+
+void pipeline_close_slots(struct pipeline *pl)
+{
+	if (!pl->eng)
+		return;
+	engine_close_all(pl->eng);
+	closer_drain(pl->closer);
 }
 
 void pipeline_destroy(struct pipeline *pl)
 {
 	if (!pl)
 		return;
+	if (pl->eng)
+		pipeline_close_slots(pl);
+	closer_stop(pl->closer);
+	engine_destroy(pl->eng);
+	store_close(pl->store);
 	if (pl->flows != FLOWOUT_NONE)
 		pipeline_flush(pl);
 	decoder_destroy(pl->dec);
+	free(pl->marks);
 	free(pl->outbuf);
 	free(pl);
+}
+
+void pipeline_set_extra_counters(struct pipeline *pl, const struct doc_counter *v, size_t n)
+{
+	pl->extra = v;
+	pl->n_extra = n;
+}
+
+static void add_counter(struct doc_counter *h, size_t *n, const char *name, uint64_t v)
+{
+	if (*n < PIPELINE_HEALTH_MAX)
+		h[(*n)++] = (struct doc_counter){name, v};
+}
+
+/* Engine callback (pipeline thread): snapshot counters, hand the slot on. */
+static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
+{
+	struct pipeline *pl = ud;
+	struct site_mark now, *m = &pl->marks[site];
+	struct doc_counter h[PIPELINE_HEALTH_MAX];
+	size_t n = 0;
+
+	decoder_stats_get(pl->dec, &now.dec);
+	engine_stats_get(pl->eng, &now.eng);
+	/* Counters over the period since this site's previous slot closed. */
+	add_counter(h, &n, "datagrams", now.dec.datagrams - m->dec.datagrams);
+	add_counter(h, &n, "records", now.dec.records - m->dec.records);
+	add_counter(h, &n, "lostDatagrams", now.dec.lost_datagrams - m->dec.lost_datagrams);
+	add_counter(h, &n, "lostRecords", now.dec.lost_records - m->dec.lost_records);
+	add_counter(h, &n, "exporterRestarts",
+	            now.dec.exporter_restarts - m->dec.exporter_restarts);
+	add_counter(h, &n, "exporters", now.dec.exporters);
+	for (int k = 0; k < DECODER_DROP__COUNT; k++)
+		add_counter(h, &n, decoder_drop_name((enum decoder_drop)k),
+		            now.dec.drops[k] - m->dec.drops[k]);
+	add_counter(h, &n, "unmatchedRecords", now.eng.unmatched - m->eng.unmatched);
+	add_counter(h, &n, "slotAllocFailures", now.eng.alloc_failures - m->eng.alloc_failures);
+	for (size_t k = 0; k < pl->n_extra; k++)
+		add_counter(h, &n, pl->extra[k].name, pl->extra[k].value);
+	*m = now;
+	closer_submit(pl->closer, s, h, n);
 }
 
 static void pipeline_sink(void *ud, const struct flow *v, size_t n)
 {
 	struct pipeline *pl = ud;
 
+	if (pl->eng) {
+		/*
+		 * Replay's clock is the export time the routers wrote (DESIGN
+		 * "Clock and slots"), not when the capture saw the datagram: a
+		 * capture replayed months later still gives the same slots. One
+		 * datagram's records share its export time.
+		 */
+		if (pl->replay && n)
+			engine_clock(pl->eng, v[0].export_ms);
+		engine_flows(pl->eng, v, n);
+	}
 	if (pl->flows == FLOWOUT_NONE)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -96,9 +222,20 @@ int pipeline_datagram(void *ud, const struct datagram *dg)
 	return 0;
 }
 
+void pipeline_tick(struct pipeline *pl, uint64_t now_ms)
+{
+	if (pl->eng)
+		engine_clock(pl->eng, now_ms);
+}
+
 const struct decoder *pipeline_decoder(const struct pipeline *pl)
 {
 	return pl->dec;
+}
+
+const struct engine *pipeline_engine(const struct pipeline *pl)
+{
+	return pl->eng;
 }
 
 void pipeline_report(const struct pipeline *pl, FILE *out)
@@ -141,4 +278,15 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 	}
 	if (n > 64)
 		fprintf(out, "... and %zu more exporters\n", n - 64);
+
+	if (pl->eng) {
+		struct engine_stats es;
+		engine_stats_get(pl->eng, &es);
+		fprintf(out,
+		        "slots: %llu closed, %llu records matched no site, %llu late, %llu future, "
+		        "%llu empty slots skipped\n",
+		        (unsigned long long)es.slots_closed, (unsigned long long)es.unmatched,
+		        (unsigned long long)es.late, (unsigned long long)es.future,
+		        (unsigned long long)es.slots_skipped);
+	}
 }

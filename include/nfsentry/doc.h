@@ -26,7 +26,7 @@
 
 struct doc {
 	const char *kind; /* static string: "inside", "outside", "offender", "slot" */
-	char key[DOC_KEY_MAX]; /* the IP in text form; "" for the slot summary */
+	char key[DOC_KEY_MAX]; /* the IP in text form; "summary" for the slot summary */
 	char *json;       /* owned, NUL-terminated, one line */
 	size_t len;
 };

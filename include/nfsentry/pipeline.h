@@ -1,52 +1,81 @@
 /*
  * pipeline: what happens to a datagram after it is received, the same for
- * live UDP and capture replay: exporter check and decode, then the decoded
- * records go to the record printers (--flows) and, later, the site/slot
- * engine.
+ * live UDP and capture replay: exporter check and decode; decoded records go
+ * to the record printer (--flows) and to the site/slot engine; slots the
+ * engine closes go to the closer's worker (judge, documents, store).
  *
  * One pipeline belongs to one thread (the loop thread live, the main thread
- * in replay). It does no I/O of its own except the optional record output.
+ * in replay); the closer runs its own worker.
  */
 #ifndef NFSENTRY_PIPELINE_H
 #define NFSENTRY_PIPELINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "nfsentry/config.h"
 #include "nfsentry/decoder.h"
+#include "nfsentry/engine.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/flowout.h"
 
 struct pipeline;
 
 struct pipeline_opts {
-	enum flowout_format flows; /* FLOWOUT_NONE: print nothing */
+	enum flowout_format flows; /* FLOWOUT_NONE: print no records */
 	FILE *flows_out;           /* borrowed; where --flows rows go */
+	FILE *docs_out;            /* borrowed; every document as JSON lines, or NULL */
+	FILE *report_out;          /* borrowed; human report per slot, or NULL */
+	bool use_store;            /* open cfg->store_path and write every slot */
+	bool replay;               /* capture time is the clock; closes may apply backpressure */
 };
 
 /*
- * Create a pipeline for cfg (borrowed: must outlive the pipeline). Returns
- * NULL on allocation failure.
+ * Create a pipeline for cfg (borrowed: must outlive the pipeline): decoder,
+ * engine over cfg's sites, store, closer thread. Returns 0, or a negative
+ * code with a message in err (a rejected prefix, a store that cannot be
+ * opened, ENOMEM); nothing is left running on failure.
  */
-struct pipeline *pipeline_create(const struct config *cfg, const struct pipeline_opts *opts);
+int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
+                    struct pipeline **out, char *err, size_t errlen);
 
-/* Flush the record output and free everything. NULL is accepted. */
+/*
+ * Close every open slot, wait until the closer has written them, flush the
+ * record output, and free everything. NULL is accepted.
+ */
 void pipeline_destroy(struct pipeline *pl);
 
 /*
  * datagram_fn: decode one datagram and route its records. Always returns 0
- * (a bad datagram is counted, not fatal); ud is the struct pipeline.
+ * (a bad datagram is counted, not fatal); ud is the struct pipeline. In
+ * replay the export time of the decoded records drives the slot clock; the
+ * datagram's timestamp drives template expiry.
  */
 int pipeline_datagram(void *ud, const struct datagram *dg);
+
+/* Live: move the slot clock to the wall clock now_ms. */
+void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
+
+/* Close every open slot and wait until all are written (end of replay, SIGTERM). */
+void pipeline_close_slots(struct pipeline *pl);
 
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
 int pipeline_flush(struct pipeline *pl);
 
-/* The decoder, for statistics. */
+/* The decoder and engine, for statistics. */
 const struct decoder *pipeline_decoder(const struct pipeline *pl);
+const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /* Write a human summary of decoder totals, drops and exporters to out. */
 void pipeline_report(const struct pipeline *pl, FILE *out);
+
+/*
+ * Extra counters the caller owns (the UDP listeners' or the capture
+ * reader's), copied into every slot document's "collector" object. The
+ * array is borrowed and read on the pipeline's thread at each slot close.
+ */
+struct doc_counter;
+void pipeline_set_extra_counters(struct pipeline *pl, const struct doc_counter *v, size_t n);
 
 #endif

@@ -325,7 +325,7 @@ static int slot_doc(const struct slot_view *v, const struct judge_result *jr,
 	for (size_t k = 0; h && k < h->n; k++)
 		set_u64(col, h->v[k].name, h->v[k].value);
 	json_object_set_new(d, "collector", col);
-	return emit(b, "slot", "", d);
+	return emit(b, "slot", "summary", d);
 }
 
 static uint64_t outside_octets(const struct slot_outside *o)
