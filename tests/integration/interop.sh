@@ -26,8 +26,8 @@
 set -euo pipefail
 
 PROG=interop
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() { printf '%s: FAIL: %s\n' "$PROG" "$*" >&2; exit 1; }
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 : "${BUILD_DIR:?BUILD_DIR must point at the meson build directory}"
 NFSENTRY=${NFSENTRY:-$BUILD_DIR/src/nfsentry}
@@ -42,83 +42,13 @@ SPLIT=60
 EXPORT_ONLY=${INTEROP_EXPORT_ONLY:-0}
 STRICT_ICMP=${INTEROP_STRICT_ICMP:-0}
 
-for tool in softflowd softflowctl nfcapd nfdump dumpcap ss awk sort diff timeout; do
-	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-	command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (tools/setup.sh installs it)"
-done
+require_tools softflowd softflowctl nfcapd nfdump dumpcap ss awk sort diff timeout
 [ -x "$GENTRAFFIC" ] || die "gentraffic not built: $GENTRAFFIC"
 if [ "$EXPORT_ONLY" != 1 ]; then
 	[ -x "$NFSENTRY" ] || die "nfsentry not built: $NFSENTRY"
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/nfsentry-interop.XXXXXX")
-PIDS=()
-OK=0
-
-# Stop what we started, by pid: SIGTERM, a grace period, then SIGKILL.
-stop_pid() {
-	local pid=$1 sig=${2:-TERM} i
-	if proc_alive "$pid"; then
-		kill "-$sig" "$pid" 2>/dev/null || true
-	fi
-	for i in $(seq 50); do
-		proc_alive "$pid" || break
-		sleep 0.1
-	done
-	if proc_alive "$pid"; then
-		log "pid $pid ignored SIG$sig; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	forget_pid "$pid"
-}
-
-# Drop a reaped pid from PIDS, so that cleanup never signals a number the
-# kernel may have handed to someone else.
-forget_pid() {
-	local keep=() p
-	for p in ${PIDS[@]+"${PIDS[@]}"}; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=(${keep[@]+"${keep[@]}"})
-}
-
-# True while pid runs (a zombie child does not count).
-proc_alive() {
-	local st
-	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-
-cleanup() {
-	local rc=$? pid
-	for pid in ${PIDS[@]+"${PIDS[@]}"}; do
-		stop_pid "$pid"
-	done
-	if [ "$OK" = 1 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then
-		rm -rf "$T"
-	else
-		log "work files kept in $T"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Wait (up to $2 s) until something listens on UDP 127.0.0.1:$1.
-wait_udp_listen() {
-	local port=$1 limit=$2 i
-	for i in $(seq $((limit * 10))); do
-		ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-port_free() {
-	! ss -Hlun "sport = :$1" 2>/dev/null | grep -q .
-}
+lib_init interop "${INTEROP_KEEP:-0}"
 
 # ---------------------------------------------------------------- capture
 
@@ -133,62 +63,14 @@ log "$(cat "$T/gentraffic.log") in ${#PIECES[@]} pieces"
 
 # ---------------------------------------------------------------- softflowd
 
-# softflowd 1.1.0 in -r mode polls an uninitialised pollfd, so every turn of
-# its main loop may block in accept() on the control socket. Each connection
-# lets it run one more turn (one pcap_dispatch of up to -m packets); at end of
-# file it exports every open flow and exits. So: poke it with a harmless
-# "statistics" until it has gone (it removes its socket on the way out).
-run_softflowd() {
-	local version=$1 piece=$2 port=$3 logf=$4
-	local sock="$T/sf.ctl" pidf="$T/sf.pid" sf i
-	local args=(-r "$piece" -n "127.0.0.1:$port" -v "$version" -d -a -T full
-		-c "$sock" -p "$pidf" -m 65536)
-	if [ "$version" != 5 ]; then
-		args+=(-6 -A milli)
-	fi
-	rm -f "$sock" "$pidf"
-	softflowd "${args[@]}" >>"$logf" 2>&1 &
-	sf=$!
-	PIDS+=("$sf")
-	for i in $(seq 100); do
-		[ -S "$sock" ] && break
-		proc_alive "$sf" || break
-		sleep 0.05
-	done
-	for i in $(seq 200); do
-		[ -S "$sock" ] || break
-		proc_alive "$sf" || break
-		timeout 5 softflowctl -c "$sock" statistics >/dev/null 2>&1 || true
-	done
-	if proc_alive "$sf"; then
-		log "softflowd on $piece did not finish; stopping it"
-		stop_pid "$sf"
-		return 1
-	fi
-	local rc=0
-	wait "$sf" || rc=$?
-	forget_pid "$sf"
-	[ "$rc" = 0 ] || { log "softflowd on $piece exited with $rc"; return 1; }
-	return 0
-}
-
 # One version: nfcapd + dumpcap up, every piece through softflowd, both down.
 export_version() {
-	local v=$1 port=$2 d="$T/v$v"
+	local v=$1 port=$2
+	local d="$T/v$v" # a separate local: within one, $v would be the caller's
 	mkdir -p "$d/nfcapd"
 	port_free "$port" || die "UDP port $port is busy (set INTEROP_PORT_BASE)"
 
-	dumpcap -i lo -f "udp and dst host 127.0.0.1 and dst port $port" -P -B 64 \
-		-w "$d/export.pcap" >"$d/dumpcap.log" 2>&1 &
-	local dc=$!
-	PIDS+=("$dc")
-	local i
-	for i in $(seq 100); do
-		grep -q '^File:' "$d/dumpcap.log" && break
-		proc_alive "$dc" || die "dumpcap did not start: $(cat "$d/dumpcap.log")"
-		sleep 0.1
-	done
-	grep -q '^File:' "$d/dumpcap.log" || die "dumpcap did not start"
+	capture_start "$port" "$d/export.pcap" "$d/dumpcap.log"
 
 	nfcapd -b 127.0.0.1 -p "$port" -w "$d/nfcapd" -B 16777216 -t 3600 \
 		-P "$d/nfcapd.pid" >"$d/nfcapd.log" 2>&1 &
@@ -206,11 +88,9 @@ export_version() {
 	# flush and close its file, SIGINT makes dumpcap finish the capture.
 	sleep 1
 	stop_pid "$nc" TERM
-	stop_pid "$dc" INT
+	capture_stop "$d/dumpcap.log" "v$v"
 	ls "$d"/nfcapd/nfcapd.2* >/dev/null 2>&1 ||
 		die "nfcapd wrote no file for v$v: $(cat "$d/nfcapd.log")"
-	grep -q 'dropped.*: [0-9]*/0 ' "$d/dumpcap.log" ||
-		die "dumpcap dropped packets for v$v: $(grep dropped "$d/dumpcap.log")"
 }
 
 # ---------------------------------------------------------------- summaries

@@ -1,0 +1,180 @@
+# shellcheck shell=bash
+# lib.sh: shell helpers shared by the integration tests that drive real
+# programs (interop.sh, campus.sh). Sourced, not run.
+#
+# Before sourcing, set PROG (the test's name, printed before every message).
+# After sourcing, call lib_init NAME KEEP: it makes the work directory $T
+# (/tmp/nfsentry-NAME.XXXXXX) and installs the traps. On exit every process
+# the test started and recorded in PIDS is stopped by pid, and $T is removed
+# when the test set OK=1 (kept otherwise, or when KEEP is 1).
+#
+# softflowd 1.1.0 in file mode has quirks (docs/testing.md, "softflowd 1.1.0
+# reading a file"); run_softflowd is the one way these tests drive it.
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() {
+	printf '%s: FAIL: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+PIDS=()
+OK=0
+LIB_KEEP=0
+
+# require_tools TOOL...: each must be on PATH (sbin directories are added).
+require_tools() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
+		command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (tools/setup.sh installs it)"
+	done
+}
+
+# True while pid runs (a zombie child does not count).
+proc_alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# Drop a reaped pid from PIDS, so that cleanup never signals a number the
+# kernel may have handed to someone else.
+forget_pid() {
+	local keep=() p
+	for p in ${PIDS[@]+"${PIDS[@]}"}; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=(${keep[@]+"${keep[@]}"})
+}
+
+# Stop what we started, by pid: SIGTERM (or $2), a grace period, then SIGKILL.
+stop_pid() {
+	local pid=$1 sig=${2:-TERM}
+	if proc_alive "$pid"; then
+		kill "-$sig" "$pid" 2>/dev/null || true
+	fi
+	for _ in $(seq 50); do
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	if proc_alive "$pid"; then
+		log "pid $pid ignored SIG$sig; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	forget_pid "$pid"
+}
+
+lib_cleanup() {
+	local rc=$? pid
+	for pid in ${PIDS[@]+"${PIDS[@]}"}; do
+		stop_pid "$pid"
+	done
+	if [ "$OK" = 1 ] && [ "$LIB_KEEP" != 1 ]; then
+		rm -rf "$T"
+	else
+		log "work files kept in $T"
+	fi
+	exit "$rc"
+}
+
+# lib_init NAME KEEP: work directory $T and traps.
+lib_init() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/nfsentry-$1.XXXXXX")
+	LIB_KEEP=${2:-0}
+	trap lib_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# Wait (up to $2 s) until something listens on UDP port $1.
+wait_udp_listen() {
+	local port=$1 limit=$2
+	for _ in $(seq $((limit * 10))); do
+		ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+port_free() {
+	! ss -Hlun "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# capture_start PORT FILE LOG: dumpcap on lo records the UDP datagrams to
+# 127.0.0.1:PORT into FILE (pcap); returns once it is capturing and sets
+# CAPTURE_PID. Needs root or capture rights on lo.
+capture_start() {
+	local port=$1 file=$2 logf=$3
+	dumpcap -i lo -f "udp and dst host 127.0.0.1 and dst port $port" -P -B 64 \
+		-w "$file" >"$logf" 2>&1 &
+	CAPTURE_PID=$!
+	PIDS+=("$CAPTURE_PID")
+	for _ in $(seq 100); do
+		grep -q '^File:' "$logf" && return 0
+		proc_alive "$CAPTURE_PID" || die "dumpcap did not start: $(cat "$logf")"
+		sleep 0.1
+	done
+	die "dumpcap did not start: $(cat "$logf")"
+}
+
+# capture_stop LOG WHAT: SIGINT makes dumpcap finish the file; fail if it
+# dropped a packet (WHAT names the capture in the message).
+capture_stop() {
+	local logf=$1 what=$2
+	stop_pid "$CAPTURE_PID" INT
+	grep -q 'dropped.*: [0-9]*/0 ' "$logf" ||
+		die "dumpcap dropped packets for $what: $(grep dropped "$logf")"
+}
+
+# softflowd 1.1.0 in -r mode polls an uninitialised pollfd, so every turn of
+# its main loop may block in accept() on the control socket. Each connection
+# lets it run one more turn (one pcap_dispatch of up to -m packets); at end of
+# file it exports every open flow and exits. So: poke it with a harmless
+# "statistics" until it has gone (it removes its socket on the way out).
+#
+# run_softflowd VERSION PIECE PORT LOG: export one capture piece to
+# 127.0.0.1:PORT as NetFlow VERSION (5, 9 or 10), record times adjusted to
+# the capture (-a); v9 and IPFIX with IPv6 (-6) and millisecond times (-A).
+run_softflowd() {
+	local version=$1 piece=$2 port=$3 logf=$4
+	local sock="$T/sf.ctl" pidf="$T/sf.pid" sf
+	local args=(-r "$piece" -n "127.0.0.1:$port" -v "$version" -d -a -T full
+		-c "$sock" -p "$pidf" -m 65536)
+	if [ "$version" != 5 ]; then
+		args+=(-6 -A milli)
+	fi
+	rm -f "$sock" "$pidf"
+	softflowd "${args[@]}" >>"$logf" 2>&1 &
+	sf=$!
+	PIDS+=("$sf")
+	for _ in $(seq 100); do
+		[ -S "$sock" ] && break
+		proc_alive "$sf" || break
+		sleep 0.05
+	done
+	for _ in $(seq 200); do
+		[ -S "$sock" ] || break
+		proc_alive "$sf" || break
+		timeout 5 softflowctl -c "$sock" statistics >/dev/null 2>&1 || true
+	done
+	# It removes the socket before it prints its statistics and exits: on a
+	# busy machine it can still be alive here, with everything exported.
+	for _ in $(seq 100); do
+		proc_alive "$sf" || break
+		sleep 0.05
+	done
+	if proc_alive "$sf"; then
+		log "softflowd on $piece did not finish; stopping it"
+		stop_pid "$sf"
+		return 1
+	fi
+	local rc=0
+	wait "$sf" || rc=$?
+	forget_pid "$sf"
+	[ "$rc" = 0 ] || {
+		log "softflowd on $piece exited with $rc"
+		return 1
+	}
+	return 0
+}
