@@ -1,0 +1,425 @@
+/*
+ * genexport: write a capture (pcap, LINKTYPE_RAW: IPv4 + UDP) of synthetic
+ * IPFIX or NetFlow v9 export datagrams, for the slot-engine benchmark
+ * (tools/bench_slot, docs/benchmarks.md).
+ *
+ * The records come from tools/synthflow.c (a campus site: Zipf-like inside
+ * activity, heavy-tailed outside popularity, both directions, scanners),
+ * spread evenly over the chosen number of 300-second slots. Each exporter
+ * (127.0.0.1 .. 127.0.0.E, source port 40000 + k, observation domain /
+ * source id k + 1) sends its template in a datagram of its own before its
+ * first data and again every --template-every seconds of export time; data
+ * datagrams carry up to 30 records (IPFIX: 1280 bytes of payload, v9: 1044)
+ * and never straddle a slot. A datagram's export time (IPFIX Export Time,
+ * v9 unix_secs) and its capture timestamp are the export time of its last
+ * record, so `nfsentry replay` sees the slots the generator meant.
+ *
+ * Template (both versions): source and destination IPv4 address, ports,
+ * protocol, TCP flags, packets and octets (4 bytes each: RFC 7011 reduced
+ * size for IPFIX), flow start and end (IPFIX 152/153 milliseconds, v9 22/21
+ * uptime), input and output interface (2 bytes).
+ *
+ * The same options and seed always give the same file. It only writes a
+ * file; `nfsentry send` puts it on the wire.
+ *
+ * usage: genexport -o FILE [--records N] [--slots S] [--inside-hosts H]
+ *        [--outside-hosts O] [--inside A.B.C.D/LEN]... [--seed X]
+ *        [--version 9|10] [--exporters E] [--start UNIX_S] [--template-every S]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "synthflow.h"
+
+#define GEN_RECORDS_PER_DGRAM 30
+#define GEN_MAX_EXPORTERS 16
+#define GEN_DST_PORT 2055
+#define GEN_BUF 1600
+#define LINKTYPE_RAW 101
+#define TEMPLATE_ID 256
+
+/* (element id, length) of the one template; order is the record layout. */
+static const uint16_t ipfix_fields[][2] = {
+	{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {6, 1},
+	{2, 4}, {1, 4}, {152, 8}, {153, 8}, {10, 2}, {14, 2},
+};
+static const uint16_t v9_fields[][2] = {
+	{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {6, 1},
+	{2, 4}, {1, 4}, {22, 4}, {21, 4}, {10, 2}, {14, 2},
+};
+#define N_FIELDS (sizeof(ipfix_fields) / sizeof(ipfix_fields[0]))
+
+struct wbuf {
+	uint8_t b[GEN_BUF];
+	size_t n;
+};
+
+static void w8(struct wbuf *w, uint8_t v)
+{
+	w->b[w->n++] = v;
+}
+
+static void w16(struct wbuf *w, uint16_t v)
+{
+	w8(w, (uint8_t)(v >> 8));
+	w8(w, (uint8_t)v);
+}
+
+static void w32(struct wbuf *w, uint32_t v)
+{
+	w16(w, (uint16_t)(v >> 16));
+	w16(w, (uint16_t)v);
+}
+
+static void w64(struct wbuf *w, uint64_t v)
+{
+	w32(w, (uint32_t)(v >> 32));
+	w32(w, (uint32_t)v);
+}
+
+static void put16(uint8_t *p, size_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint32_t v4(const struct flow_addr *a)
+{
+	return (uint32_t)a->b[12] << 24 | (uint32_t)a->b[13] << 16 | (uint32_t)a->b[14] << 8 |
+	       a->b[15];
+}
+
+static uint32_t clamp32(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+struct exporter {
+	uint32_t seq;          /* IPFIX: data records sent; v9: datagrams sent */
+	uint64_t template_ms;  /* export time the template was last sent; 0 = never */
+};
+
+struct gen {
+	FILE *out;
+	int version;
+	uint64_t boot_ms; /* v9 sysUptime origin */
+	uint64_t template_every_ms;
+	struct exporter ex[GEN_MAX_EXPORTERS];
+	unsigned n_ex;
+	uint64_t datagrams, records, bytes;
+};
+
+/* Write one capture record: IPv4 + UDP header around payload p. */
+static int emit(struct gen *g, unsigned ex, uint64_t ts_ms, const uint8_t *p, size_t len)
+{
+	uint8_t h[16 + 28];
+	size_t ip_len = 28 + len;
+	uint32_t sec = (uint32_t)(ts_ms / 1000), usec = (uint32_t)(ts_ms % 1000) * 1000;
+	uint32_t caplen = (uint32_t)ip_len;
+
+	/* pcap record header, in this host's byte order like the file header. */
+	memcpy(h, &sec, 4);
+	memcpy(h + 4, &usec, 4);
+	memcpy(h + 8, &caplen, 4);
+	memcpy(h + 12, &caplen, 4);
+	uint8_t *ip = h + 16;
+	memset(ip, 0, 28);
+	ip[0] = 0x45;
+	put16(ip + 2, ip_len);
+	put16(ip + 4, (size_t)(g->datagrams & 0xffff));
+	ip[8] = 64;
+	ip[9] = 17;
+	ip[12] = 127;
+	ip[15] = (uint8_t)(1 + ex);
+	ip[16] = 127;
+	ip[19] = 1;
+	uint32_t sum = 0;
+	for (int k = 0; k < 20; k += 2)
+		sum += (uint32_t)ip[k] << 8 | ip[k + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(ip + 10, (uint16_t)~sum);
+	put16(ip + 20, 40000 + ex);
+	put16(ip + 22, GEN_DST_PORT);
+	put16(ip + 24, 8 + len);
+	/* UDP checksum 0: "not computed", allowed over IPv4. */
+	if (fwrite(h, 1, sizeof(h), g->out) != sizeof(h) || fwrite(p, 1, len, g->out) != len)
+		return -EIO;
+	g->datagrams++;
+	g->bytes += sizeof(h) + len;
+	return 0;
+}
+
+/* Message header; the length (and v9 count) is patched by finish_header(). */
+static void header(struct gen *g, struct wbuf *w, unsigned ex, uint64_t export_ms)
+{
+	struct exporter *e = &g->ex[ex];
+
+	w->n = 0;
+	if (g->version == 10) {
+		w16(w, 10);
+		w16(w, 0); /* length */
+		w32(w, (uint32_t)(export_ms / 1000));
+		w32(w, e->seq);
+		w32(w, ex + 1);
+	} else {
+		w16(w, 9);
+		w16(w, 0); /* count */
+		w32(w, (uint32_t)(export_ms - g->boot_ms));
+		w32(w, (uint32_t)(export_ms / 1000));
+		w32(w, e->seq);
+		w32(w, ex + 1);
+	}
+}
+
+static void finish_header(struct gen *g, struct wbuf *w, unsigned count)
+{
+	if (g->version == 10)
+		put16(w->b + 2, w->n);
+	else
+		put16(w->b + 2, count);
+}
+
+static int send_template(struct gen *g, unsigned ex, uint64_t export_ms)
+{
+	struct wbuf w;
+	const uint16_t(*f)[2] = g->version == 10 ? ipfix_fields : v9_fields;
+
+	header(g, &w, ex, export_ms);
+	size_t set = w.n;
+	w16(&w, g->version == 10 ? 2 : 0);
+	w16(&w, 0);
+	w16(&w, TEMPLATE_ID);
+	w16(&w, N_FIELDS);
+	for (size_t k = 0; k < N_FIELDS; k++) {
+		w16(&w, f[k][0]);
+		w16(&w, f[k][1]);
+	}
+	put16(w.b + set + 2, w.n - set);
+	finish_header(g, &w, 1);
+	if (g->version == 9)
+		g->ex[ex].seq++;
+	g->ex[ex].template_ms = export_ms;
+	return emit(g, ex, export_ms, w.b, w.n);
+}
+
+static int send_data(struct gen *g, unsigned ex, const struct flow *r, unsigned n)
+{
+	struct wbuf w;
+	uint64_t export_ms = r[n - 1].export_ms;
+	struct exporter *e = &g->ex[ex];
+	int rc;
+
+	if (!e->template_ms || export_ms - e->template_ms >= g->template_every_ms) {
+		rc = send_template(g, ex, export_ms);
+		if (rc)
+			return rc;
+	}
+	header(g, &w, ex, export_ms);
+	size_t set = w.n;
+	w16(&w, TEMPLATE_ID);
+	w16(&w, 0);
+	for (unsigned k = 0; k < n; k++) {
+		const struct flow *f = &r[k];
+		w32(&w, v4(&f->src));
+		w32(&w, v4(&f->dst));
+		w16(&w, f->sport);
+		w16(&w, f->dport);
+		w8(&w, f->proto);
+		w8(&w, f->tcp_flags);
+		w32(&w, clamp32(f->packets));
+		w32(&w, clamp32(f->octets));
+		if (g->version == 10) {
+			w64(&w, f->first_ms);
+			w64(&w, f->last_ms);
+		} else {
+			w32(&w, (uint32_t)(f->first_ms - g->boot_ms));
+			w32(&w, (uint32_t)(f->last_ms - g->boot_ms));
+		}
+		w16(&w, (uint16_t)f->in_if);
+		w16(&w, (uint16_t)f->out_if);
+	}
+	/* v9 flowsets are padded to 32 bits (RFC 3954 §5.3); IPFIX needs none here. */
+	while (g->version == 9 && (w.n - set) % 4)
+		w8(&w, 0);
+	put16(w.b + set + 2, w.n - set);
+	finish_header(g, &w, n);
+	if (g->version == 10)
+		e->seq += n;
+	else
+		e->seq++;
+	g->records += n;
+	return emit(g, ex, export_ms, w.b, w.n);
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static const char usage_text[] =
+	"usage: genexport -o FILE [--records N] [--slots S] [--inside-hosts H]\n"
+	"       [--outside-hosts O] [--inside A.B.C.D/LEN]... [--seed X] [--version 9|10]\n"
+	"       [--exporters E] [--start UNIX_S] [--template-every S]\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"records", required_argument, NULL, 'n'},
+		{"slots", required_argument, NULL, 's'},
+		{"inside-hosts", required_argument, NULL, 'H'},
+		{"outside-hosts", required_argument, NULL, 'O'},
+		{"inside", required_argument, NULL, 'i'},
+		{"seed", required_argument, NULL, 'x'},
+		{"version", required_argument, NULL, 'v'},
+		{"exporters", required_argument, NULL, 'e'},
+		{"start", required_argument, NULL, 't'},
+		{"template-every", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct synth_opts so;
+	struct gen g = {.version = 10, .n_ex = 2, .template_every_ms = 60000};
+	const char *path = NULL;
+	bool inside_given = false;
+	uint64_t v;
+	int c;
+
+	synth_opts_defaults(&so);
+	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 'o':
+			path = optarg;
+			break;
+		case 'n':
+			bad = parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
+			break;
+		case 's':
+			bad = parse_u64(optarg, 1, SYNTH_MAX_SLOTS, &v);
+			so.slots = (uint32_t)v;
+			break;
+		case 'H':
+			bad = parse_u64(optarg, 8, 1u << 24, &v);
+			so.inside_hosts = (uint32_t)v;
+			break;
+		case 'O':
+			bad = parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
+			so.outside_hosts = (uint32_t)v;
+			break;
+		case 'i':
+			if (!inside_given)
+				so.n_inside = 0;
+			inside_given = true;
+			if (so.n_inside >= SYNTH_MAX_PREFIXES)
+				bad = -1;
+			else
+				bad = synth_prefix_parse(optarg, &so.inside[so.n_inside++]);
+			break;
+		case 'x':
+			bad = parse_u64(optarg, 0, UINT64_MAX, &so.seed);
+			break;
+		case 'v':
+			bad = parse_u64(optarg, 9, 10, &v);
+			g.version = (int)v;
+			break;
+		case 'e':
+			bad = parse_u64(optarg, 1, GEN_MAX_EXPORTERS, &v);
+			g.n_ex = (unsigned)v;
+			break;
+		case 't':
+			bad = parse_u64(optarg, 86400, 4000000000ull, &v);
+			so.start_s = (int64_t)v;
+			break;
+		case 'T':
+			bad = parse_u64(optarg, 1, 86400, &v);
+			g.template_every_ms = v * 1000;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+		if (bad) {
+			const char *name = "?";
+			for (size_t k = 0; lo[k].name; k++)
+				if (lo[k].val == c)
+					name = lo[k].name;
+			fprintf(stderr, "genexport: --%s: bad value \"%s\"\n", name, optarg);
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	g.boot_ms = (uint64_t)so.start_s * 1000 - 86400000ull;
+
+	char err[256];
+	struct synth *sy;
+	int rc = synth_create(&so, &sy, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "genexport: %s\n", rc == -ENOMEM ? "out of memory" : err);
+		return 2;
+	}
+	g.out = fopen(path, "wb");
+	if (!g.out) {
+		fprintf(stderr, "genexport: %s: %s\n", path, strerror(errno));
+		synth_destroy(sy);
+		return 1;
+	}
+	static char obuf[1 << 20];
+	setvbuf(g.out, obuf, _IOFBF, sizeof(obuf));
+	/* pcap file header (host byte order, microseconds). */
+	uint32_t fh[6] = {0xa1b2c3d4u, 2u | 4u << 16, 0, 0, 65535, LINKTYPE_RAW};
+	if (fwrite(fh, 1, sizeof(fh), g.out) != sizeof(fh))
+		rc = -EIO;
+
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct flow recs[GEN_RECORDS_PER_DGRAM], f;
+	unsigned n = 0, ex = 0;
+	uint32_t slot, cur_slot = 0;
+	while (rc == 0 && synth_next(sy, &f, &slot)) {
+		if (n && (n == GEN_RECORDS_PER_DGRAM || slot != cur_slot)) {
+			rc = send_data(&g, ex, recs, n);
+			ex = (ex + 1) % g.n_ex;
+			n = 0;
+		}
+		cur_slot = slot;
+		recs[n++] = f;
+	}
+	if (rc == 0 && n)
+		rc = send_data(&g, ex, recs, n);
+	synth_destroy(sy);
+	if (fclose(g.out) != 0 && rc == 0)
+		rc = -errno;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc) {
+		fprintf(stderr, "genexport: writing %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr,
+	        "genexport: %s: %llu records in %llu datagrams (version %d, %u exporters, %u slots), "
+	        "%llu bytes, %.2f s\n",
+	        path, (unsigned long long)g.records, (unsigned long long)g.datagrams, g.version,
+	        g.n_ex, so.slots, (unsigned long long)g.bytes + 24, dt);
+	return 0;
+}
