@@ -267,13 +267,18 @@ void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail)
 	struct decoder *d = c->d;
 
 	d->st.drops[why]++;
-	/* One packet's fault is a counter; the log gets a rate-limited summary. */
-	if (log_level_cur >= LOG_LVL_DEBUG && log_ratelimit_ok(&d->log_last_ms, c->now_ms, 10000)) {
+	/* One packet's fault is a counter; the log gets at most one line per
+	 * reason per minute, naming the exporter, domain and set. */
+	if (log_level_cur >= LOG_LVL_INFO &&
+	    log_ratelimit_ok(&d->log_last_ms[why], c->now_ms, 60000)) {
 		char a[64] = "?";
 		if (c->e)
 			flow_addr_format(&c->e->from.addr, a, sizeof(a));
-		log_debug("decoder: v%u exporter %s domain %u: %s: %s", c->version, a,
-		          c->e ? c->e->domain : 0, decoder_drop_name(why), detail);
+		log_info("decoder: v%u exporter %s port %u domain %u set %u: %s (%s); "
+		         "%llu so far",
+		         c->version, a, c->e ? c->e->from.port : 0, c->e ? c->e->domain : 0,
+		         c->set_id, decoder_drop_name(why), detail,
+		         (unsigned long long)d->st.drops[why]);
 	}
 }
 

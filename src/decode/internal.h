@@ -194,7 +194,7 @@ struct decoder {
 	decoder_sink_fn sink;
 	void *ud;
 	size_t nbatch;
-	uint64_t log_last_ms;
+	uint64_t log_last_ms[DECODER_DROP__COUNT]; /* rate limit per reason */
 	struct flow batch[DEC_BATCH];
 };
 
@@ -206,6 +206,7 @@ struct dec_ctx {
 	uint64_t export_ms;  /* v5: with nsecs; v9/IPFIX: seconds * 1000 */
 	uint32_t uptime_ms;  /* v5/v9 header sysUptime */
 	uint8_t version;
+	uint16_t set_id;     /* set being parsed, for log lines */
 	bool late;           /* sequence says this datagram is reordered */
 	bool incomplete;     /* some data could not be decoded: records uncounted */
 	uint32_t nrecords;   /* data records decoded (IPFIX sequence) */

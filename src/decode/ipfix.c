@@ -106,6 +106,7 @@ int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t
 	bool broken = false;
 	while (len - pos >= 4) {
 		uint16_t sid = get_u16be(p + pos), slen = get_u16be(p + pos + 2);
+		c.set_id = sid;
 		if (slen < 4) {
 			c.incomplete = true;
 			dec_drop(&c, DECODER_DROP_SET_SHORT, "set length < 4");

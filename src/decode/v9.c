@@ -79,6 +79,7 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	bool broken = false;
 	while (len - pos >= 4) {
 		uint16_t fsid = get_u16be(p + pos), flen = get_u16be(p + pos + 2);
+		c.set_id = fsid;
 		if (flen < 4) {
 			c.incomplete = true;
 			dec_drop(&c, DECODER_DROP_SET_SHORT, "flowset length < 4");
