@@ -175,12 +175,64 @@ static void test_timestamp(void **state)
 	assert_string_equal(buf, "2026-01-01T00:05:00Z");
 }
 
+/* Documents, not only arrays, must not depend on record order (issue: property test). */
+static void test_documents_order_independent(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	struct site_config site;
+	test_site(&site);
+	site.peer_cap = 25;
+	site.th.min_packets = 5; /* make labels likely on this small random mix */
+	site.th.scan_min_targets = 5;
+	struct flow *recs = calloc(N, sizeof(*recs));
+	size_t *order = calloc(N, sizeof(*order));
+	struct doc_opts o = {.outside_all = false, .outside_top = 50};
+	struct doc_batch base = {0};
+	uint64_t st = 7;
+
+	gen_records(&st, recs, N);
+	for (size_t k = 0; k < N; k++)
+		order[k] = k;
+	for (int round = 0; round < 4; round++) {
+		if (round)
+			shuffle(&st, order, N);
+		struct slot *s = slot_create(&site, 0, 5890752, 100 + (uint64_t)round);
+		struct judge_result jr;
+		struct doc_batch b = {0};
+		feed(s, recs, order, N);
+		assert_non_null(slot_finish(s));
+		judge_slot(slot_view_mut(s), &jr);
+		assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+		if (round == 0) {
+			base = b;
+			size_t labelled = 0;
+			for (size_t k = 0; k < b.n; k++)
+				labelled += strstr(b.v[k].json, "\"labels\":[\"") != NULL;
+			assert_true(labelled > 0); /* the property covers verdicts too */
+		} else {
+			assert_int_equal(b.n, base.n);
+			for (size_t k = 0; k < b.n; k++) {
+				assert_string_equal(b.v[k].kind, base.v[k].kind);
+				assert_string_equal(b.v[k].key, base.v[k].key);
+				assert_string_equal(b.v[k].json, base.v[k].json);
+			}
+			doc_batch_free(&b);
+		}
+		slot_destroy(s);
+	}
+	doc_batch_free(&base);
+	free(recs);
+	free(order);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_documents),
 		cmocka_unit_test(test_outside_top),
 		cmocka_unit_test(test_timestamp),
+		cmocka_unit_test(test_documents_order_independent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,45 +242,6 @@ static void test_starter(void **state)
 
 /* ---- order independence (property) -------------------------------------- */
 
-static uint64_t rng_state;
-static uint32_t rng(void)
-{
-	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-	return (uint32_t)(rng_state >> 33);
-}
-
-static void gen_records(struct flow *v, size_t n)
-{
-	char a[48], b[48];
-
-	for (size_t k = 0; k < n; k++) {
-		bool v6 = rng() % 5 == 0;
-		if (v6) {
-			snprintf(a, sizeof(a), "2001:db8:100::%x", rng() % 60);
-			snprintf(b, sizeof(b), "2001:db8:9:%x::1", rng() % 300);
-		} else {
-			snprintf(a, sizeof(a), "10.0.%u.%u", rng() % 2, rng() % 30);
-			snprintf(b, sizeof(b), "198.51.%u.%u", rng() % 4, rng() % 80);
-		}
-		bool egress = rng() % 2;
-		uint8_t proto = (uint8_t)((const uint8_t[]){6, 17, 1, 47})[rng() % 4];
-		uint8_t flags = proto == 6 ? (uint8_t)(rng() & 0x1f) : 0;
-		uint16_t sp = (uint16_t)(rng() % 3 ? 1024 + rng() % 60000 : rng() % 1024);
-		uint16_t dp = (uint16_t)(rng() % 3 ? rng() % 1024 : 1024 + rng() % 60000);
-		v[k] = mkflow(egress ? a : b, egress ? b : a, proto, sp, dp, flags, 1 + rng() % 50,
-		              40 + rng() % 60000, T0_MS + rng() % 300000);
-		v[k].sampling = egress; /* remembers the direction for the test */
-	}
-}
-
-static void feed(struct slot *s, const struct flow *v, const size_t *order, size_t n)
-{
-	for (size_t k = 0; k < n; k++) {
-		const struct flow *f = &v[order[k]];
-		slot_add(s, f->sampling ? SLOT_EGRESS : SLOT_INGRESS, f);
-	}
-}
-
 static void assert_views_equal(const struct slot_view *a, const struct slot_view *b)
 {
 	assert_int_equal(a->n_inside, b->n_inside);
@@ -305,8 +266,8 @@ static void test_order_independence(void **state)
 	struct flow *recs = calloc(N, sizeof(*recs));
 	size_t *order = calloc(N, sizeof(*order));
 
-	rng_state = 42;
-	gen_records(recs, N);
+	uint64_t rng_state = 42;
+	gen_records(&rng_state, recs, N);
 	for (size_t k = 0; k < N; k++)
 		order[k] = k;
 	struct slot *base = slot_create(&site, 0, 5890752, 11);
@@ -316,12 +277,7 @@ static void test_order_independence(void **state)
 	assert_true(vb->n_pairs > 1000);
 
 	for (int round = 0; round < 5; round++) {
-		for (size_t k = N - 1; k > 0; k--) {
-			size_t j = rng() % (k + 1);
-			size_t t = order[k];
-			order[k] = order[j];
-			order[j] = t;
-		}
+		shuffle(&rng_state, order, N);
 		/* Another hash seed too: table layout must not leak into results. */
 		struct slot *s = slot_create(&site, 0, 5890752, 1000 + (uint64_t)round);
 		feed(s, recs, order, N);
