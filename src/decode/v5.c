@@ -51,10 +51,9 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	c.export_ms = (uint64_t)get_u32be(p + 8) * 1000 + get_u32be(p + 12) / 1000000u;
 	uint32_t seq = get_u32be(p + 16);
 	uint16_t samp = get_u16be(p + 22);
-	/* Mode (top 2 bits) is informational; the interval is what we scale by. */
-	uint32_t interval = samp & 0x3fffu;
-	if (interval)
-		e->default_rate = interval;
+	/* Mode (top 2 bits) is informational; the interval is what we scale
+	 * by. Each header is authoritative: 0 means unsampled (again). */
+	e->default_rate = samp & 0x3fffu;
 	dec_seq_check(&c, seq, false);
 
 	uint32_t rate = dec_rate(e, false, 0);

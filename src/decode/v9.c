@@ -116,6 +116,9 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 		c.incomplete = true;
 		dec_drop(&c, DECODER_DROP_SET_SHORT, "partial flowset header at end of datagram");
 	}
+	/* v9 sequence numbers count packets, so records we could not decode
+	 * do not disturb the count. */
+	c.incomplete = false;
 	dec_seq_commit(&c, seq, 1);
 	c.e->records += c.delivered;
 	return (int)c.delivered;

@@ -152,6 +152,12 @@ static void test_v5_sampling_header(void **state)
 	struct decoder_exporter_info info;
 	assert_int_equal(decoder_exporters_get(d, &info, 1), 1);
 	assert_int_equal(info.sampling, 100);
+	/* Sampling switched off: the next header says 0, records are unscaled. */
+	memset(&sb, 0, sizeof(sb));
+	build_two(&b, 2, T_UPTIME + 1000, 0);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_int_equal(sb.f[0].sampling, 1);
+	assert_int_equal(sb.f[0].packets, 10);
 	decoder_destroy(d);
 }
 

@@ -396,6 +396,22 @@ static void test_v9_sequence(void **state)
 	decoder_destroy(d);
 }
 
+/* v9 counts packets: an undecodable flowset must not hide the next gap. */
+static void test_v9_sequence_after_drop(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+
+	feed_seq(d, 10, UPTIME);
+	b_v9_header(&b, UPTIME + 100, SECS, 11, SRC_ID);
+	data_std(&b, 999, 1);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 1);
+	feed_seq(d, 14, UPTIME + 200);
+	assert_int_equal(stats(d).lost_datagrams, 2);
+	decoder_destroy(d);
+}
+
 static void test_v9_sequence_wrap(void **state)
 {
 	(void)state;
@@ -602,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_v9_override_beats_options),
 		cmocka_unit_test(test_v9_uptime_wrap),
 		cmocka_unit_test(test_v9_sequence),
+		cmocka_unit_test(test_v9_sequence_after_drop),
 		cmocka_unit_test(test_v9_sequence_wrap),
 		cmocka_unit_test(test_v9_template_cap),
 		cmocka_unit_test(test_v9_malformed_table),
