@@ -590,9 +590,13 @@ const struct slot_view *slot_finish(struct slot *s)
 		}
 		/*
 		 * Rule I counts only conversations o started: evident starts, and
-		 * flows nothing tells about (one-way, or "both" when two-way).
+		 * flows nothing tells about (one-way, or "both" when two-way). An
+		 * "answer" to an inside host that sent nothing to o all slot is no
+		 * answer: one-way traffic counts as started by o whatever its ports
+		 * say, or DNS/NTP/memcached reflection floods (sent from port 53,
+		 * 123, 11211) would never be judged.
 		 */
-		if (p->in_started || p->in_unknown) {
+		if (p->in_started || p->in_unknown || !p->egress.flows) {
 			out->started_targets++;
 			totals_sum(&out->started_in, &p->ingress);
 			totals_sum(&out->started_back, &p->egress);

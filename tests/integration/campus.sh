@@ -31,10 +31,10 @@
 #   CAMPUS_SEED      gentraffic seed (default 1)
 #   CAMPUS_KEEP=1    keep the work directory on success too
 #   CAMPUS_EXPORT_ONLY=1  stop after the export and the --flows check
-#   CAMPUS_REFLECT=1 add gentraffic's "reflect" scenario, a DNS reflection
-#                    flood at 10.10.1.6 in the second slot, and expect a
-#                    flood label on the reflector: a reproducer for a case
-#                    the judge does not label (docs/testing.md)
+#   CAMPUS_REFLECT=0 leave out gentraffic's "reflect" scenario (default on):
+#                    a DNS reflection flood at 10.10.1.6 in the second slot,
+#                    which must be labelled flood on the reflector
+#                    (docs/testing.md, docs/judge.md)
 set -euo pipefail
 
 PROG=campus
@@ -53,7 +53,7 @@ DURATION=660
 SPLIT=60
 EXPORT_ONLY=${CAMPUS_EXPORT_ONLY:-0}
 SCENARIO=campus
-[ "${CAMPUS_REFLECT:-0}" = 1 ] && SCENARIO=campus,reflect
+[ "${CAMPUS_REFLECT:-1}" = 1 ] && SCENARIO=campus,reflect
 PY=/usr/bin/python3 # Debian's, whatever else is on PATH
 
 case $VERSION in 9 | 10) ;; *) die "CAMPUS_VERSION must be 9 or 10 (v5 has no IPv6)" ;; esac

@@ -113,8 +113,12 @@ static void test_ingress_cases(void **state)
 	assert_true(o8->in_c); /* case 3 -> example 2 */
 	assert_int_equal(o8->touch_unused, 1);
 	assert_int_equal(o8->refs, 1);
-	/* It answered 10.0.0.1 and sent from port 53 to 10.0.0.3: started nothing. */
-	assert_int_equal(o8->started_targets, 0);
+	/*
+	 * It answered 10.0.0.1 (not a start), but its "answer" from port 53 to
+	 * 10.0.0.3, which never asked, is unsolicited: that one counts as started.
+	 */
+	assert_int_equal(o8->started_targets, 1);
+	assert_int_equal(o8->started_in.packets, 1);
 	const struct slot_outside *o7 = &v->outside[find_outside(v, "7.7.7.7")];
 	assert_false(o7->in_c);
 	assert_int_equal(o7->started_targets, 0);
@@ -291,6 +295,32 @@ static void test_order_independence(void **state)
 	free(order);
 }
 
+/* A reflection flood: "answers" from port 53 to a host that never asked. */
+static void test_unsolicited_answers_are_starts(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 8);
+	struct flow f;
+
+	/* 10.0.0.6 is active (talks to a web server) but never to 192.0.2.123. */
+	f = mkflow("10.0.0.6", "93.184.0.1", TCP, 40000, 443, SYN | ACK | PSH, 10, 1000, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	for (int k = 0; k < 24; k++) {
+		f = mkflow("192.0.2.123", "10.0.0.6", UDP, 53, (uint16_t)(30000 + k), 0, 1500,
+		           1500 * 1200, T0_MS);
+		slot_add(s, SLOT_INGRESS, &f);
+	}
+	const struct slot_view *v = slot_finish(s);
+	const struct slot_outside *o = &v->outside[find_outside(v, "192.0.2.123")];
+	assert_int_equal(o->started_targets, 1);
+	assert_int_equal(o->started_in.packets, 36000);
+	assert_int_equal(o->unanswered_flows, 24);
+	assert_false(o->in_c); /* example 1 alone does not make C; the judge's flood does */
+	slot_destroy(s);
+}
+
 static void test_late_and_internal(void **state)
 {
 	(void)state;
@@ -322,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_caps_bound_memory),
 		cmocka_unit_test(test_starter),
 		cmocka_unit_test(test_order_independence),
+		cmocka_unit_test(test_unsolicited_answers_are_starts),
 		cmocka_unit_test(test_late_and_internal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
