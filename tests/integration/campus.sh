@@ -27,7 +27,7 @@
 #
 # Environment: NFSENTRY, BUILD_DIR (from meson), and optionally
 #   CAMPUS_VERSION   10 (IPFIX, default) or 9
-#   CAMPUS_PORT      UDP port of the export (default 29065)
+#   CAMPUS_PORT      UDP port of the export (default 29065, or a random free one if taken)
 #   CAMPUS_SEED      gentraffic seed (default 1)
 #   CAMPUS_KEEP=1    keep the work directory on success too
 #   CAMPUS_EXPORT_ONLY=1  stop after the export and the --flows check
@@ -46,7 +46,7 @@ NFSENTRY=${NFSENTRY:-$BUILD_DIR/src/nfsentry}
 GENTRAFFIC=${GENTRAFFIC:-$BUILD_DIR/tools/gentraffic}
 HERE=$(cd "$(dirname "$0")" && pwd)
 VERSION=${CAMPUS_VERSION:-10}
-PORT=${CAMPUS_PORT:-29065}
+PORT=${CAMPUS_PORT:-$(free_port_base 29065 1)}
 SEED=${CAMPUS_SEED:-1}
 START=1767225630 # 2026-01-01T00:00:30Z: slot 5890752 + 30 s
 DURATION=660

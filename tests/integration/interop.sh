@@ -18,7 +18,7 @@
 #
 # Environment: NFSENTRY, BUILD_DIR (from meson), and optionally
 #   INTEROP_VERSIONS   "5 9 10" (default)
-#   INTEROP_PORT_BASE  first UDP port (default 29055; v5 +0, v9 +1, IPFIX +2)
+#   INTEROP_PORT_BASE  first UDP port (default 29055, or a random free base if taken; v5 +0, v9 +1, IPFIX +2)
 #   INTEROP_FLOWS / INTEROP_DURATION / INTEROP_SEED   capture size and seed
 #   INTEROP_KEEP=1     keep the temp dir (it is always kept on failure)
 #   INTEROP_EXPORT_ONLY=1  stop after the nfdump side (no nfsentry needed)
@@ -33,7 +33,7 @@ PROG=interop
 NFSENTRY=${NFSENTRY:-$BUILD_DIR/src/nfsentry}
 GENTRAFFIC=${GENTRAFFIC:-$BUILD_DIR/tools/gentraffic}
 VERSIONS=${INTEROP_VERSIONS:-5 9 10}
-PORT_BASE=${INTEROP_PORT_BASE:-29055}
+PORT_BASE=${INTEROP_PORT_BASE:-$(free_port_base 29055 3)}
 FLOWS=${INTEROP_FLOWS:-2000}
 DURATION=${INTEROP_DURATION:-600}
 SEED=${INTEROP_SEED:-1}

@@ -101,6 +101,22 @@ port_free() {
 	! ss -Hlun "sport = :$1" 2>/dev/null | grep -q .
 }
 
+# free_port_base DEFAULT N: DEFAULT if DEFAULT..DEFAULT+N-1 are all free UDP
+# ports, else a random base in 20000..59999 whose N ports are (a shared
+# machine may run another test's collector on the default ports).
+free_port_base() {
+	local base=$1 n=$2 i ok try
+	for try in $(seq 0 50); do
+		ok=1
+		for i in $(seq 0 $((n - 1))); do
+			port_free $((base + i)) || { ok=0; break; }
+		done
+		[ "$ok" = 1 ] && { echo "$base"; return 0; }
+		base=$((20000 + RANDOM % 40000))
+	done
+	echo "$1"
+}
+
 # capture_start PORT FILE LOG: dumpcap on lo records the UDP datagrams to
 # 127.0.0.1:PORT into FILE (pcap); returns once it is capturing and sets
 # CAPTURE_PID. Needs root or capture rights on lo.
