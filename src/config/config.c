@@ -622,6 +622,10 @@ static void p_docs_outside(struct cfg_ctx *c, const char *path, const struct ytr
 
 /* ---- structure: mappings and lists ------------------------------------- */
 
+static void p_map(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                  const struct cfg_key *k, void *base);
+
+
 /* Edit distance of two short keys, for "did you mean". */
 static size_t key_distance(const char *a, const char *b)
 {
@@ -1074,6 +1078,180 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 
 /* ---- the schema -------------------------------------------------------- */
 
+/* ---- elasticsearch ----------------------------------------------------- */
+
+/*
+ * elasticsearch.url: http:// or https://, a host, optional port and path.
+ * Credentials in the URL are refused: they would end up in logs and in
+ * process listings of tools that print the configuration.
+ */
+static void p_es_url(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                     const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a URL");
+	const char *host, *end;
+	char *dst = (char *)base + k->off;
+	size_t n;
+
+	if (!s)
+		return;
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else {
+		cfg_err(c, v->line, path, v, "not an http:// or https:// URL");
+		return;
+	}
+	end = host + strcspn(host, "/");
+	if (end == host) {
+		cfg_err(c, v->line, path, v, "no host in the URL");
+		return;
+	}
+	if (memchr(host, '@', (size_t)(end - host))) {
+		cfg_err(c, v->line, path, NULL,
+		        "credentials in the URL are not accepted; use username and password_file, "
+		        "password_env, api_key_file or api_key_env");
+		return;
+	}
+	for (const char *q = s; *q; q++) {
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '?' || *q == '#') {
+			cfg_err(c, v->line, path, v,
+			        "a URL here holds no spaces, control characters, query or fragment");
+			return;
+		}
+	}
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == '/')
+		n--;
+	if (n >= k->max) {
+		cfg_err(c, v->line, path, v, "longer than %llu bytes", (unsigned long long)k->max - 1);
+		return;
+	}
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/*
+ * elasticsearch.index_prefix: the start of every index and template name.
+ * Elasticsearch index names are lower case, and may not start with -, _ or +.
+ */
+static void p_es_prefix(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                        const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "an index name prefix");
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	if (n == 0 || n >= k->max) {
+		cfg_err(c, v->line, path, v, "must be 1..%llu characters",
+		        (unsigned long long)k->max - 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		          (i > 0 && (ch == '-' || ch == '_' || ch == '.'));
+		if (!ok) {
+			cfg_err(c, v->line, path, v,
+			        "only lower-case letters, digits, and (after the first) - _ .");
+			return;
+		}
+	}
+	memcpy((char *)base + k->off, s, n + 1);
+}
+
+/* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+static void p_env_name(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                       const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "an environment variable name");
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!(isalpha(ch) || ch == '_' || (i > 0 && isdigit(ch)))) {
+			n = 0;
+			break;
+		}
+	}
+	if (n == 0 || n >= k->max) {
+		cfg_err(c, v->line, path, v, "not an environment variable name (like ES_PASSWORD)");
+		return;
+	}
+	memcpy((char *)base + k->off, s, n + 1);
+}
+
+/* elasticsearch.username: basic auth forbids ':' in the user name (RFC 7617). */
+static void p_es_user(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                      const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a user name");
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	if (n == 0 || n >= k->max || strchr(s, ':')) {
+		cfg_err(c, v->line, path, v, "must be 1..%llu characters without ':'",
+		        (unsigned long long)k->max - 1);
+		return;
+	}
+	memcpy((char *)base + k->off, s, n + 1);
+}
+
+/*
+ * elasticsearch.password / api_key: refused whatever the value. A secret in
+ * the configuration file ends up in backups, diffs and bug reports; the
+ * value is deliberately not quoted back in the message.
+ */
+static void p_secret_inline(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                            const struct cfg_key *k, void *base)
+{
+	(void)base;
+	cfg_err(c, v->line, path, NULL,
+	        "secrets are not accepted in the configuration file; use %s_file (a file "
+	        "holding it) or %s_env (an environment variable)",
+	        k->name, k->name);
+}
+
+
+/*
+ * The elasticsearch: section. Its presence turns the shipper on; the checks
+ * that span keys run after its keys are read.
+ */
+static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                 const struct cfg_key *k, void *base)
+{
+	struct config_es *es = &((struct config *)base)->es;
+	size_t errs_before = c->errs->n;
+
+	es->enabled = true;
+	p_map(c, path, v, k, base);
+	if (c->errs->n != errs_before)
+		return;
+	if (es->password_file[0] && es->password_env[0])
+		cfg_err(c, v->line, path, NULL, "password_file and password_env exclude each other");
+	if (es->api_key_file[0] && es->api_key_env[0])
+		cfg_err(c, v->line, path, NULL, "api_key_file and api_key_env exclude each other");
+	bool pw = es->password_file[0] || es->password_env[0];
+	bool key = es->api_key_file[0] || es->api_key_env[0];
+	if (pw && key)
+		cfg_err(c, v->line, path, NULL, "a password and an API key exclude each other");
+	if (pw && !es->username[0])
+		cfg_err(c, v->line, path, NULL, "a password needs a username");
+	if (es->username[0] && !pw)
+		cfg_err(c, v->line, path, NULL,
+		        "username needs password_file or password_env");
+	if (key && es->username[0])
+		cfg_err(c, v->line, path, NULL, "an API key and a username exclude each other");
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1281,6 +1459,66 @@ static const struct cfg_key documents_keys[] = {
     {NULL},
 };
 
+#define ES_PATH_KEY(field)                                                                         \
+	{.name = #field, .parse = p_path, .off = offsetof(struct config, es.field),                \
+	 .max = CONFIG_STORE_PATH_MAX}
+#define ES_ENV_KEY(field)                                                                          \
+	{.name = #field, .parse = p_env_name, .off = offsetof(struct config, es.field),            \
+	 .max = CONFIG_ES_NAME_MAX}
+
+static const struct cfg_key es_keys[] = {
+    {.name = "url",
+     .parse = p_es_url,
+     .off = offsetof(struct config, es.url),
+     .max = CONFIG_ES_URL_MAX,
+     .required = true},
+    {.name = "index_prefix",
+     .parse = p_es_prefix,
+     .off = offsetof(struct config, es.index_prefix),
+     .max = 48},
+    {.name = "username",
+     .parse = p_es_user,
+     .off = offsetof(struct config, es.username),
+     .max = CONFIG_ES_NAME_MAX},
+    {.name = "password", .parse = p_secret_inline},
+    ES_PATH_KEY(password_file),
+    ES_ENV_KEY(password_env),
+    {.name = "api_key", .parse = p_secret_inline},
+    ES_PATH_KEY(api_key_file),
+    ES_ENV_KEY(api_key_env),
+    ES_PATH_KEY(ca_file),
+    {.name = "verify_tls", .parse = p_bool, .off = offsetof(struct config, es.verify_tls)},
+    /* 64 KiB..256 MiB; Elasticsearch refuses bodies over http.max_content_length (100 MB). */
+    {.name = "bulk_max_bytes",
+     .parse = p_bytes,
+     .off = offsetof(struct config, es.bulk_max_bytes),
+     .min = 65536,
+     .max = 268435456},
+    {.name = "gzip", .parse = p_bool, .off = offsetof(struct config, es.gzip)},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, es.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {.name = "retry_initial_ms",
+     .parse = p_u32,
+     .off = offsetof(struct config, es.retry_initial_ms),
+     .min = 1,
+     .max = 60000},
+    {.name = "retry_max_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, es.retry_max_s),
+     .min = 1,
+     .max = 3600},
+    {.name = "drain_timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, es.drain_timeout_s),
+     .min = 1,
+     .max = 604800},
+    ES_PATH_KEY(dead_letter_path),
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1312,6 +1550,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "slots", .parse = p_map, .sub = slots_keys},
     {.name = "store", .parse = p_map, .sub = store_keys},
     {.name = "documents", .parse = p_map, .sub = documents_keys},
+    {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {NULL},
 };
 
@@ -1342,6 +1581,17 @@ void config_defaults(struct config *cfg)
 	cfg->retention_days = 30;
 	cfg->docs_outside_all = false;
 	cfg->docs_outside_top = 1000;
+	cfg->es.enabled = false;
+	snprintf(cfg->es.index_prefix, sizeof(cfg->es.index_prefix), "nfsentry");
+	cfg->es.verify_tls = true;
+	cfg->es.bulk_max_bytes = 5 * 1024 * 1024;
+	cfg->es.gzip = false;
+	cfg->es.timeout_s = 30;
+	cfg->es.retry_initial_ms = 500;
+	cfg->es.retry_max_s = 60;
+	cfg->es.drain_timeout_s = 300;
+	snprintf(cfg->es.dead_letter_path, sizeof(cfg->es.dead_letter_path),
+	         "data/es-dead-letter.jsonl");
 }
 
 void config_free(struct config *cfg)

@@ -87,6 +87,7 @@ static void assert_engine_defaults(const struct config *c)
 	assert_int_equal(c->retention_days, 30);
 	assert_false(c->docs_outside_all);
 	assert_int_equal(c->docs_outside_top, 1000);
+	assert_false(c->es.enabled);
 }
 
 /* Everything config_defaults() promises, field by field, except sites. */
@@ -610,7 +611,57 @@ static const struct bad_case bad_cases[] = {
     /* Keys and structure. */
     {"lgo:\n  level: info\n", {":1: lgo: unknown key; did you mean \"log\"?"}},
     {"log:\n  Level: info\n", {":2: log.Level: unknown key; did you mean \"level\"?"}},
-    {"elasticsearch:\n  url: x\n", {":1: elasticsearch: unknown key"}},
+    /* elasticsearch: */
+    {"elasticsearch:\n  url: x\n",
+     {":2: elasticsearch.url: not an http:// or https:// URL (got \"x\")"}},
+    {"elasticsearch:\n  index_prefix: abc\n", {":2: elasticsearch: missing key \"url\""}},
+    {"elasticsearch:\n  url: http://\n",
+     {":2: elasticsearch.url: no host in the URL (got \"http://\")"}},
+    {"elasticsearch:\n  url: \"https://elastic:changeme@es:9200\"\n",
+     {":2: elasticsearch.url: credentials in the URL are not accepted; use username and "
+      "password_file, password_env, api_key_file or api_key_env"}},
+    {"elasticsearch:\n  url: \"http://es:9200/?pretty\"\n",
+     {":2: elasticsearch.url: a URL here holds no spaces, control characters, query or "
+      "fragment (got \"http://es:9200/?pretty\")"}},
+    /* The secret is refused and never quoted back. */
+    {"elasticsearch:\n  url: http://es:9200\n  username: elastic\n  password: s3cret\n",
+     {":4: elasticsearch.password: secrets are not accepted in the configuration file; use "
+      "password_file (a file holding it) or password_env (an environment variable)"}},
+    {"elasticsearch:\n  url: http://es:9200\n  api_key: abc\n",
+     {":3: elasticsearch.api_key: secrets are not accepted in the configuration file; use "
+      "api_key_file (a file holding it) or api_key_env (an environment variable)"}},
+    {"elasticsearch:\n  url: http://es:9200\n  index_prefix: Nfs\n",
+     {":3: elasticsearch.index_prefix: only lower-case letters, digits, and (after the "
+      "first) - _ . (got \"Nfs\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  index_prefix: _x\n",
+     {":3: elasticsearch.index_prefix: only lower-case letters, digits, and (after the "
+      "first) - _ . (got \"_x\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  username: a\n  password_env: 1X\n",
+     {":4: elasticsearch.password_env: not an environment variable name (like ES_PASSWORD) "
+      "(got \"1X\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  username: a:b\n  password_env: X\n",
+     {":3: elasticsearch.username: must be 1..255 characters without ':' (got \"a:b\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  username: a\n",
+     {":2: elasticsearch: username needs password_file or password_env"}},
+    {"elasticsearch:\n  url: http://es:9200\n  password_env: P\n",
+     {":2: elasticsearch: a password needs a username"}},
+    {"elasticsearch:\n  url: http://es:9200\n  username: a\n  password_env: P\n"
+     "  password_file: /p\n",
+     {":2: elasticsearch: password_file and password_env exclude each other"}},
+    {"elasticsearch:\n  url: http://es:9200\n  api_key_env: K\n  api_key_file: /k\n",
+     {":2: elasticsearch: api_key_file and api_key_env exclude each other"}},
+    {"elasticsearch:\n  url: http://es:9200\n  username: a\n  password_env: P\n"
+     "  api_key_env: K\n",
+     {":2: elasticsearch: a password and an API key exclude each other",
+      ":2: elasticsearch: an API key and a username exclude each other"}},
+    {"elasticsearch:\n  url: http://es:9200\n  bulk_max_bytes: 1KiB\n",
+     {":3: elasticsearch.bulk_max_bytes: must be 65536..268435456 bytes (got \"1KiB\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  timeout_s: 0\n",
+     {":3: elasticsearch.timeout_s: must be 1..3600 (got \"0\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  verify_tls: maybe\n",
+     {":3: elasticsearch.verify_tls: not true or false (got \"maybe\")"}},
+    {"elasticsearch:\n  url: http://es:9200\n  passwd_file: /p\n",
+     {":3: elasticsearch.passwd_file: unknown key; did you mean \"password_file\"?"}},
     {"log:\n  level: INFO\n",
      {":2: log.level: not one of error, warn, info, debug (got \"INFO\")"}},
     {"log:\n  syslog: \"\"\n", {":2: log.syslog: not true or false"}},
@@ -668,6 +719,73 @@ static void test_bad_cases(void **state)
 		config_free(&c);
 		config_errors_free(&e);
 	}
+}
+
+/* The elasticsearch section: defaults, every key, and absence. */
+static void test_elasticsearch(void **state)
+{
+	static const char text[] = "elasticsearch:\n"
+	                           "  url: https://es.example:9200/base/\n"
+	                           "  index_prefix: flows-1\n"
+	                           "  username: nfsentry\n"
+	                           "  password_file: /etc/nfsentry/es-password\n"
+	                           "  ca_file: /etc/nfsentry/ca.pem\n"
+	                           "  verify_tls: false\n"
+	                           "  bulk_max_bytes: 8MiB\n"
+	                           "  gzip: true\n"
+	                           "  timeout_s: 5\n"
+	                           "  retry_initial_ms: 20\n"
+	                           "  retry_max_s: 2\n"
+	                           "  drain_timeout_s: 9\n"
+	                           "  dead_letter_path: /var/lib/nfsentry/dead.jsonl\n";
+	static const char minimal[] = "elasticsearch:\n  url: http://127.0.0.1:9200\n"
+	                              "  api_key_env: ES_KEY\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_false(c.es.enabled);
+	assert_string_equal(c.es.index_prefix, "nfsentry");
+	assert_true(c.es.verify_tls);
+	assert_int_equal(c.es.bulk_max_bytes, 5 * 1024 * 1024);
+	assert_false(c.es.gzip);
+	assert_int_equal(c.es.timeout_s, 30);
+	assert_int_equal(c.es.retry_initial_ms, 500);
+	assert_int_equal(c.es.retry_max_s, 60);
+	assert_int_equal(c.es.drain_timeout_s, 300);
+	assert_string_equal(c.es.dead_letter_path, "data/es-dead-letter.jsonl");
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_true(c.es.enabled);
+	assert_string_equal(c.es.url, "https://es.example:9200/base");
+	assert_string_equal(c.es.index_prefix, "flows-1");
+	assert_string_equal(c.es.username, "nfsentry");
+	assert_string_equal(c.es.password_file, "/etc/nfsentry/es-password");
+	assert_string_equal(c.es.password_env, "");
+	assert_string_equal(c.es.ca_file, "/etc/nfsentry/ca.pem");
+	assert_false(c.es.verify_tls);
+	assert_int_equal(c.es.bulk_max_bytes, 8 * 1024 * 1024);
+	assert_true(c.es.gzip);
+	assert_int_equal(c.es.timeout_s, 5);
+	assert_int_equal(c.es.retry_initial_ms, 20);
+	assert_int_equal(c.es.retry_max_s, 2);
+	assert_int_equal(c.es.drain_timeout_s, 9);
+	assert_string_equal(c.es.dead_letter_path, "/var/lib/nfsentry/dead.jsonl");
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(minimal, strlen(minimal));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_true(c.es.enabled);
+	assert_string_equal(c.es.url, "http://127.0.0.1:9200");
+	assert_string_equal(c.es.api_key_env, "ES_KEY");
+	assert_string_equal(c.es.index_prefix, "nfsentry");
+	assert_true(c.es.verify_tls);
+	config_free(&c);
+	config_errors_free(&e);
 }
 
 /* Values at the edges of their ranges are accepted. */
@@ -1094,6 +1212,7 @@ int main(void)
 	    cmocka_unit_test(test_unreadable),
 	    cmocka_unit_test(test_bad_cases),
 	    cmocka_unit_test(test_edges_accepted),
+	    cmocka_unit_test(test_elasticsearch),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
