@@ -567,9 +567,12 @@ out:
  * Baseline x86-64 (what Debian builds for) has no POPCNT instruction, and
  * __builtin_popcountll() then becomes a libgcc call on every trie level,
  * doubling the lookup cost. Clone the lookups: the loader picks the POPCNT
- * version on any CPU that has it (all since 2008) through an ifunc.
+ * version on any CPU that has it (all since 2008) through an ifunc. GCC
+ * only: clang 14 emits no resolver for these clones and the link fails
+ * (the fuzz build uses clang).
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__POPCNT__) && defined(__ELF__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__POPCNT__) && \
+	defined(__ELF__)
 #define PT_LOOKUP_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
 #define PT_LOOKUP_CLONES
