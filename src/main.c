@@ -4,6 +4,7 @@
  *   run           receive export over UDP and process it (the service)
  *   replay FILE   process the export datagrams in a capture, capture time as clock
  *   send FILE     send the export payloads of a capture to a live collector
+ *   ship          send the store's backlog to Elasticsearch, then exit
  *   check-config  validate a configuration file
  *
  * This file parses arguments and wires modules together; the work is done in
@@ -21,6 +22,7 @@
 #include <uv.h>
 
 #include "nfsentry/config.h"
+#include "nfsentry/es.h"
 #include "nfsentry/flowout.h"
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
@@ -52,6 +54,10 @@ static const char usage_text[] =
 	"  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
 	"        [--loop N] [--port N]...\n"
 	"        send the export payloads of a capture to a collector over UDP\n"
+	"  ship [-c CONFIG]\n"
+	"        send every stored slot not yet shipped to Elasticsearch, then exit\n"
+	"        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
+	"        when elasticsearch.drain_timeout_s passes first\n"
 	"  check-config FILE\n"
 	"        validate a configuration file; errors as FILE:LINE: key: problem\n"
 	"\n"
@@ -280,6 +286,73 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 	return 0;
 }
 
+/* ---- elasticsearch ------------------------------------------------------ */
+
+/*
+ * Create the shipper for cfg (when configured) and install the templates.
+ * A template the server refuses is a startup error; a server that cannot be
+ * reached is not (the collector keeps collecting; the shipper installs them
+ * before its first _bulk). Returns 0 with *out NULL when not configured.
+ */
+static int es_open(const struct config *cfg, struct es_shipper **out)
+{
+	char err[512];
+	int rc;
+
+	*out = NULL;
+	if (!cfg->es.enabled)
+		return 0;
+	rc = es_shipper_create(cfg, out, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		return rc;
+	}
+	rc = es_templates_install(*out, 0, err, sizeof(err));
+	if (rc == -EINVAL) {
+		log_error("%s", err);
+		es_shipper_destroy(*out);
+		*out = NULL;
+		return rc;
+	}
+	if (rc != 0)
+		log_warn("elasticsearch: templates not installed yet (%s); will retry before "
+		         "shipping",
+		         err);
+	return 0;
+}
+
+/* One line on what the shipper did, and on what is left. */
+static void es_report(struct es_shipper *sh, FILE *out)
+{
+	struct es_stats st;
+
+	es_stats_get(sh, &st);
+	fprintf(out,
+	        "elasticsearch: %llu documents shipped, %llu retried, %llu dead-lettered, "
+	        "%llu slots shipped; backlog %llu slots (%llu documents)%s%s\n",
+	        (unsigned long long)st.docs_shipped, (unsigned long long)st.docs_retried,
+	        (unsigned long long)st.docs_dead_lettered, (unsigned long long)st.slots_shipped,
+	        (unsigned long long)st.backlog_slots, (unsigned long long)st.backlog_docs,
+	        st.last_error[0] ? "; last error: " : "", st.last_error);
+}
+
+/* Drain on this thread; on failure say what is left. Returns 0 or 1. */
+static int es_drain_report(struct es_shipper *sh, const struct config *cfg, FILE *out)
+{
+	int rc = es_shipper_drain(sh, (uint64_t)cfg->es.drain_timeout_s * 1000u);
+	struct es_stats st;
+
+	es_report(sh, out);
+	if (rc == 0)
+		return 0;
+	es_stats_get(sh, &st);
+	log_error("elasticsearch: %llu slots (%llu documents) not shipped%s: %s",
+	          (unsigned long long)st.backlog_slots, (unsigned long long)st.backlog_docs,
+	          rc == -ETIMEDOUT ? " within elasticsearch.drain_timeout_s" : "",
+	          st.last_error[0] ? st.last_error : strerror(-rc));
+	return 1;
+}
+
 /* ---- run ---------------------------------------------------------------- */
 
 struct run_state {
@@ -390,8 +463,18 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	struct es_shipper *es = NULL;
+	if (es_open(&cfg, &es) != 0 || (es && es_shipper_start(es) != 0)) {
+		es_shipper_destroy(es);
+		pipeline_destroy(rs.pl);
+		config_free(&cfg);
+		return 1;
+	}
+	if (es)
+		pipeline_set_counter_source(rs.pl, es_doc_counters, es);
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
+		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		config_free(&cfg);
 		return 1;
@@ -407,6 +490,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc != 0) {
 		log_error("%s", err);
 		uv_loop_close(&rs.loop);
+		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		config_free(&cfg);
 		return 1;
@@ -427,11 +511,17 @@ static int cmd_run(int argc, char **argv)
 	run_log_stats(&rs);
 	/* SIGTERM/SIGINT: the open slots are closed and written before exit. */
 	pipeline_close_slots(rs.pl);
+	if (es) {
+		/* A few seconds to ship the slots just written; the rest waits in the store. */
+		es_shipper_stop(es, 5000);
+		es_report(es, stderr);
+	}
 	rc = uv_loop_close(&rs.loop);
 	if (rc != 0)
 		log_error("event loop did not close cleanly: %s", uv_strerror(rc));
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
+	es_shipper_destroy(es);
 	config_free(&cfg);
 	return rc == 0 ? 0 : 1;
 }
@@ -487,10 +577,21 @@ static int cmd_replay(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* With Elasticsearch configured, replay ships what it stored before it exits. */
+	struct es_shipper *es = NULL;
+	if (!c.no_store && cfg.n_sites && es_open(&cfg, &es) != 0) {
+		pipeline_destroy(pl);
+		if (docs_out && docs_out != stdout)
+			fclose(docs_out);
+		config_free(&cfg);
+		return 1;
+	}
 	struct pcapin_opts popts = {.ports = c.ports, .n_ports = c.n_ports};
 	struct pcapin_stats pst;
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
+	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
+	es_shipper_destroy(es);
 	int frc = pipeline_flush(pl);
 	if (rc < 0)
 		log_error("%s", err);
@@ -515,7 +616,7 @@ static int cmd_replay(int argc, char **argv)
 		frc = -EIO;
 	}
 	config_free(&cfg);
-	return (rc < 0 || frc != 0) ? 1 : 0;
+	return (rc < 0 || frc != 0 || erc != 0) ? 1 : 0;
 }
 
 /* ---- send --------------------------------------------------------------- */
@@ -564,6 +665,41 @@ static int cmd_send(int argc, char **argv)
 	return res.send_errors ? 1 : 0;
 }
 
+/* ---- ship --------------------------------------------------------------- */
+
+static int cmd_ship(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	struct es_shipper *es;
+	int rc = parse_cli(argc, argv, &c, "config quiet");
+
+	if (rc)
+		return rc;
+	if (c.file)
+		return usage_error("ship takes no file argument (got \"%s\")", c.file);
+	if (!c.config)
+		c.config = find_default_config();
+	rc = load_config(c.config, &cfg);
+	if (rc)
+		return rc;
+	log_init(cfg.log_level, false, "nfsentry");
+	if (!cfg.es.enabled) {
+		fprintf(stderr, "nfsentry ship: %s has no elasticsearch section\n",
+		        c.config ? c.config : "the built-in configuration");
+		config_free(&cfg);
+		return EXIT_USAGE;
+	}
+	if (es_open(&cfg, &es) != 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	rc = es_drain_report(es, &cfg, c.quiet ? stdout : stderr);
+	es_shipper_destroy(es);
+	config_free(&cfg);
+	return rc;
+}
+
 /* ---- check-config ------------------------------------------------------- */
 
 static int cmd_check_config(int argc, char **argv)
@@ -594,6 +730,7 @@ int main(int argc, char **argv)
 		{"run", cmd_run},
 		{"replay", cmd_replay},
 		{"send", cmd_send},
+		{"ship", cmd_ship},
 		{"check-config", cmd_check_config},
 	};
 

@@ -38,6 +38,8 @@ struct pipeline {
 	char *outbuf;
 	const struct doc_counter *extra;
 	size_t n_extra;
+	pipeline_counters_fn counters_fn;
+	void *counters_ud;
 };
 
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
@@ -151,6 +153,12 @@ void pipeline_set_extra_counters(struct pipeline *pl, const struct doc_counter *
 	pl->n_extra = n;
 }
 
+void pipeline_set_counter_source(struct pipeline *pl, pipeline_counters_fn fn, void *ud)
+{
+	pl->counters_fn = fn;
+	pl->counters_ud = ud;
+}
+
 static void add_counter(struct doc_counter *h, size_t *n, const char *name, uint64_t v)
 {
 	if (*n < PIPELINE_HEALTH_MAX)
@@ -182,6 +190,8 @@ static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
 	add_counter(h, &n, "slotAllocFailures", now.eng.alloc_failures - m->eng.alloc_failures);
 	for (size_t k = 0; k < pl->n_extra; k++)
 		add_counter(h, &n, pl->extra[k].name, pl->extra[k].value);
+	if (pl->counters_fn)
+		n += pl->counters_fn(pl->counters_ud, h + n, PIPELINE_HEALTH_MAX - n);
 	*m = now;
 	closer_submit(pl->closer, s, h, n);
 }

@@ -78,4 +78,13 @@ void pipeline_report(const struct pipeline *pl, FILE *out);
 struct doc_counter;
 void pipeline_set_extra_counters(struct pipeline *pl, const struct doc_counter *v, size_t n);
 
+/*
+ * A source of more counters for the "collector" object, asked at each slot
+ * close on the pipeline's thread: fn writes at most max counters to out
+ * and returns how many (fn must be thread-safe against its own module,
+ * e.g. the Elasticsearch shipper's es_doc_counters()). NULL fn removes it.
+ */
+typedef size_t (*pipeline_counters_fn)(void *ud, struct doc_counter *out, size_t max);
+void pipeline_set_counter_source(struct pipeline *pl, pipeline_counters_fn fn, void *ud);
+
 #endif
