@@ -484,6 +484,127 @@ static void test_ipfix_sequence(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * The template table against a model: random defines (two layouts, so a
+ * redefinition is visible), single and all withdrawals over a pool of 160
+ * random template IDs, with the cap at 48 so the table stays crowded and
+ * probe runs wrap around its end. After each step every pooled ID is
+ * probed with a data set and must decode exactly as the model says.
+ */
+#define POOL 160
+static void test_ipfix_template_table_model(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	static const uint16_t f4[][2] = {{2, 4}};
+	static const uint16_t f8[][2] = {{2, 8}};
+	uint16_t ids[POOL];
+	int model[POOL]; /* 0 absent, 4 or 8: packet field length */
+	int held = 0;
+	uint32_t rnd = 12345;
+
+	decoder_config_defaults(&cfg);
+	cfg.max_templates_per_exporter = 48;
+	struct decoder *d = decoder_create(&cfg);
+	from = ep_v4(198, 18, 0, 1, 4739);
+	memset(model, 0, sizeof(model));
+	for (int i = 0; i < POOL; i++) {
+		rnd = rnd * 1103515245u + 12345u;
+		ids[i] = (uint16_t)(256 + i + 160 * ((rnd >> 8) % 400)); /* distinct */
+	}
+	for (int step = 0; step < 600; step++) {
+		rnd = rnd * 1103515245u + 12345u;
+		int id = (int)((rnd >> 8) % POOL), op = (int)((rnd >> 20) % 20);
+		b_ipfix_header(&b, SECS, 0, DOMAIN);
+		if (op < 12) {
+			int w = (rnd >> 4) & 1 ? 8 : 4;
+			tmpl(&b, ids[id], w == 8 ? f8 : f4, 1);
+			if (model[id] || held < 48) {
+				held += model[id] ? 0 : 1;
+				model[id] = w;
+			}
+		} else if (op < 19) {
+			size_t s = b_set_begin(&b, 2);
+			b_u16(&b, ids[id]);
+			b_u16(&b, 0);
+			b_set_end(&b, s);
+			held -= model[id] ? 1 : 0;
+			model[id] = 0;
+		} else {
+			size_t s = b_set_begin(&b, 2);
+			b_u16(&b, 2);
+			b_u16(&b, 0);
+			b_set_end(&b, s);
+			memset(model, 0, sizeof(model));
+			held = 0;
+		}
+		b_ipfix_end(&b);
+		feed(d, &from, &b, 0, &sb);
+		for (int k = 0; k < POOL; k++) {
+			b_ipfix_header(&b, SECS, 0, DOMAIN);
+			size_t s = b_set_begin(&b, ids[k]);
+			b_u64(&b, 0x0000000700000009ull); /* as u32: 7, 9; as u64: one record */
+			b_set_end(&b, s);
+			b_ipfix_end(&b);
+			memset(&sb, 0, sizeof(sb));
+			int rc = feed(d, &from, &b, 0, &sb);
+			int want = model[k] == 4 ? 2 : model[k] == 8 ? 1 : 0;
+			if (rc != want)
+				fail_msg("step %d id %u: got %d records, model says %d", step, ids[k], rc, want);
+			if (want == 1)
+				assert_int_equal(sb.f[0].packets, 0x0000000700000009ull);
+		}
+		struct decoder_exporter_info info;
+		decoder_exporters_get(d, &info, 1);
+		assert_int_equal(info.templates, held);
+	}
+	decoder_destroy(d);
+}
+
+/*
+ * Deleting from a probe run that wraps around the end of the table. The
+ * home slot formula mirrors tslot_home() in src/decode/tmpl.c (16 slots
+ * while few templates are held): A sits in the last slot, C (home 0) in
+ * slot 0; withdrawing A must leave C findable.
+ */
+static uint32_t home16(uint16_t id)
+{
+	return ((uint32_t)id * 2654435761u >> 16) & 15;
+}
+
+static void test_ipfix_template_wraparound(void **state)
+{
+	(void)state;
+	static const uint16_t f[][2] = {{2, 4}};
+	uint16_t a = 0, c = 0;
+	struct decoder *d = mk();
+
+	for (uint32_t id = 256; id < 65536 && (!a || !c); id++) {
+		if (!a && home16((uint16_t)id) == 15)
+			a = (uint16_t)id;
+		else if (!c && home16((uint16_t)id) == 0)
+			c = (uint16_t)id;
+	}
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, a, f, 1);
+	tmpl(&b, c, f, 1);
+	size_t s = b_set_begin(&b, 2);
+	b_u16(&b, a);
+	b_u16(&b, 0);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, c);
+	b_u32(&b, 77);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, a);
+	b_u32(&b, 78);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.f[0].packets, 77);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 1);
+	decoder_destroy(d);
+}
+
 enum bad_kind {
 	BAD_SHORT_HEADER,
 	BAD_LEN_BEYOND,
@@ -669,6 +790,8 @@ int main(void)
 		cmocka_unit_test(test_ipfix_times),
 		cmocka_unit_test(test_ipfix_options_sampling),
 		cmocka_unit_test(test_ipfix_sequence),
+		cmocka_unit_test(test_ipfix_template_table_model),
+		cmocka_unit_test(test_ipfix_template_wraparound),
 		cmocka_unit_test(test_ipfix_malformed_table),
 		cmocka_unit_test(test_ipfix_every_prefix),
 	};
