@@ -360,7 +360,8 @@ struct run_state {
 	uv_signal_t sigint, sigterm;
 	uv_timer_t stats_timer;
 	uv_timer_t tick_timer;
-	struct udpin *udp;
+	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
+	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
 	struct decoder_stats last;
 	int stopping;
@@ -373,7 +374,10 @@ static void run_log_stats(struct run_state *rs)
 	uint64_t drops = 0;
 
 	decoder_stats_get(pipeline_decoder(rs->pl), &st);
-	udpin_stats_get(rs->udp, &us);
+	if (rs->udp)
+		udpin_stats_get(rs->udp, &us);
+	else
+		us = rs->udp_final;
 	for (int i = 0; i < DECODER_DROP__COUNT; i++)
 		drops += st.drops[i];
 	log_info("received %llu datagrams (%llu truncated, %llu dropped by the kernel), "
@@ -413,7 +417,9 @@ static void run_stop(struct run_state *rs)
 	if (rs->stopping)
 		return;
 	rs->stopping = 1;
+	udpin_stats_get(rs->udp, &rs->udp_final);
 	udpin_stop(rs->udp);
+	rs->udp = NULL;
 	uv_timer_stop(&rs->stats_timer);
 	uv_timer_stop(&rs->tick_timer);
 	uv_close((uv_handle_t *)&rs->stats_timer, NULL);
