@@ -237,6 +237,7 @@ uint64_t es_backoff_ms(unsigned attempt, uint64_t initial_ms, uint64_t max_ms, u
 		step *= 2;
 	if (step > max_ms)
 		step = max_ms;
-	/* step/2 + [0, step/2): half fixed, half random. */
-	return step / 2 + (step - step / 2) * (rnd >> 11) / (UINT64_C(1) << 53);
+	/* step/2 + [0, step/2): half fixed, half random; 53 random bits as a fraction. */
+	double frac = (double)(rnd >> 11) / 9007199254740992.0;
+	return step / 2 + (uint64_t)((double)(step - step / 2) * frac);
 }
