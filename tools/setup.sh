@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
-	softflowd nfdump tshark procps iproute2 python3 time sqlite3
+	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -17,13 +17,15 @@ Test control (not Elasticsearch):
       reject_nth: the N-th item from now is refused with a mapping error;
       delay_ms: every _bulk waits this long first (slow cluster);
       template_status: answer template PUTs with this status (0 = normally).
-  GET /_fake/state[?ids=1]  counters, protocol errors, (ids: writes per _id)
+  GET /_fake/state[?ids=1]  counters, protocol errors (ids: writes per _id,
+      held: the _ids held per index)
 
 Server:  fake_es.py serve --port-file F [--port N] [--state FILE] [--sink]
              [--tls-cert C --tls-key K] [--basic USER:PASS] [--api-key KEY]
   --state keeps the stored documents across restarts (saved at SIGTERM), so
   a test can take the server down and bring it back. --sink answers _bulk
-  after checking only the framing and action lines (throughput benchmarks).
+  after checking only the framing and the shape of each line, keeps no
+  documents (only writes per _id), for throughput benchmarks.
 Client:  fake_es.py get URL PATH | fake_es.py post URL PATH JSON
 Standard library only.
 """
@@ -42,6 +44,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 INDEX_RE = re.compile(r'^[a-z0-9][a-z0-9._-]*$')
+# Sink mode's fast path for an action line exactly as nfsentry writes it.
+ACTION_RE = re.compile(rb'^\{"(index|create)":\{"_index":"([a-z0-9][a-z0-9._-]*)","_id":"((?:[^"\\]|\\.)+)"\}\}$')
 
 
 class State:
@@ -190,6 +194,7 @@ class Handler(BaseHTTPRequestHandler):
                      'max_writes': max(STATE.writes.values(), default=0)}
                 if 'ids=1' in query:
                     s['ids'] = STATE.writes
+                    s['held'] = {k: sorted(v) for k, v in STATE.docs.items()}
             return self.reply(200, s)
         if path == '/_count':
             with STATE.lock:
@@ -316,10 +321,12 @@ class Handler(BaseHTTPRequestHandler):
                         for x in vals:
                             if not valid_ip(x):
                                 bad_ip = (fld, x)
-                if STATE.reject_nth and STATE.items == STATE.reject_nth:
+                # A mapping error is deterministic: once refused, an _id is always refused.
+                if (STATE.reject_nth and STATE.items == STATE.reject_nth) or did in STATE.rejected:
                     bad_ip = ('ip', 'told-to-reject')
                 if bad_ip:
-                    STATE.rejected.append(did)
+                    if did not in STATE.rejected:
+                        STATE.rejected.append(did)
                     res.update(status=400, error={
                         'type': 'mapper_parsing_exception',
                         'reason': "failed to parse field [%s] of type [ip] in document with id '%s'. "
@@ -357,14 +364,13 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, out)
 
     def sink_reply(self, pairs):
-        parts = []
+        # pairs hold (action, index, raw JSON _id): echoed back as they came.
         with STATE.lock:
-            for action, meta, _ in pairs:
-                STATE.items += 1
-                STATE.writes[meta['_id']] = STATE.writes.get(meta['_id'], 0) + 1
-                parts.append('{"%s":{"_index":%s,"_id":%s,"status":201,"result":"created"}}'
-                             % (action, json.dumps(meta['_index']), json.dumps(meta['_id'])))
-        self.reply(200, ('{"took":1,"errors":false,"items":[' + ','.join(parts) + ']}').encode())
+            STATE.items += len(pairs)
+            for _, _, rid in pairs:
+                STATE.writes[rid] = STATE.writes.get(rid, 0) + 1
+        parts = [b'{"%s":{"_index":"%s","_id":"%s","status":201,"result":"created"}}' % p for p in pairs]
+        self.reply(200, b'{"took":1,"errors":false,"items":[' + b','.join(parts) + b']}')
 
     def parse_bulk(self, body):
         if not body:
@@ -377,6 +383,13 @@ class Handler(BaseHTTPRequestHandler):
         pairs = []
         sink = ARGS.get('sink')
         for i in range(0, len(lines), 2):
+            if sink:
+                m = ACTION_RE.match(lines[i])
+                src_line = lines[i + 1]
+                if not m or not (src_line.startswith(b'{') and src_line.endswith(b'}')):
+                    raise BadRequest('line %d: not an action line and a document as nfsentry writes them' % (i + 1))
+                pairs.append(m.groups())
+                continue
             try:
                 a = json.loads(lines[i])
             except ValueError as e:
@@ -392,18 +405,12 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest('line %d: bad index name %r' % (i + 1, meta['_index']))
             if not isinstance(meta['_id'], str) or not meta['_id'] or len(meta['_id'].encode()) > 512:
                 raise BadRequest('line %d: bad _id %r' % (i + 1, meta['_id']))
-            src_line = lines[i + 1]
-            if sink:
-                if not (src_line.startswith(b'{') and src_line.endswith(b'}')):
-                    raise BadRequest('line %d: document is not an object' % (i + 2))
-                src = None
-            else:
-                try:
-                    src = json.loads(src_line)
-                except ValueError as e:
-                    raise BadRequest('line %d: document is not JSON: %s' % (i + 2, e))
-                if not isinstance(src, dict):
-                    raise BadRequest('line %d: document is not an object' % (i + 2))
+            try:
+                src = json.loads(lines[i + 1])
+            except ValueError as e:
+                raise BadRequest('line %d: document is not JSON: %s' % (i + 2, e))
+            if not isinstance(src, dict):
+                raise BadRequest('line %d: document is not an object' % (i + 2))
             pairs.append((action, meta, src))
         return pairs
 
