@@ -33,13 +33,13 @@
  * Limits. Each is a ceiling on what one untrusted device output can make us
  * hold; reaching one is counted, never fatal.
  */
-#define L2_LINE_MAX 1024        /* bytes of one output line; longer lines are skipped */
-#define L2_IFNAME_MAX 64        /* interface text, NUL included ("Vlan10, Ethernet1") */
-#define L2_WORD_MAX 24          /* the device's state word or flags, NUL included */
-#define L2_MAX_ENTRIES 262144   /* default cap of one observation list */
-#define L2_LIST_MAX 256         /* entries of one list inside a merged object */
-#define L2_DEVICE_NAME_MAX 64   /* device name, NUL included */
-#define L2_MAX_DEVICES 1024     /* devices of one merge */
+#define L2_LINE_MAX 1024      /* bytes of one output line; longer lines are skipped */
+#define L2_IFNAME_MAX 64      /* interface text, NUL included ("Vlan10, Ethernet1") */
+#define L2_WORD_MAX 24        /* the device's state word or flags, NUL included */
+#define L2_MAX_ENTRIES 262144 /* default cap of one observation list */
+#define L2_LIST_MAX 256       /* entries of one list inside a merged object */
+#define L2_DEVICE_NAME_MAX 64 /* device name, NUL included */
+#define L2_MAX_DEVICES 1024   /* devices of one merge */
 
 /* Device kinds, as named in the configuration (l2_kind_name). */
 enum l2_kind {
@@ -87,15 +87,16 @@ enum l2_skip {
 
 /* One entry of one device's table, normalised. */
 struct l2_obs {
-	struct flow_addr ip;       /* valid when has_ip */
-	uint8_t mac[6];            /* valid when has_mac */
-	bool has_ip;               /* false for MAC-table rows */
-	bool has_mac;              /* false: the device showed no MAC ("Incomplete") */
-	uint8_t state;             /* enum l2_state */
-	char state_raw[L2_WORD_MAX]; /* the device's word ("Incomplete", "dynamic", "none"), may be "" */
-	int64_t age_s;             /* seconds since learnt/refreshed; -1 unknown */
-	int32_t vlan;              /* MAC tables; -1 none */
-	char ifname[L2_IFNAME_MAX]; /* interface or port, may be "" */
+	struct flow_addr ip;         /* valid when has_ip */
+	uint8_t mac[6];              /* valid when has_mac */
+	bool has_ip;                 /* false for MAC-table rows */
+	bool has_mac;                /* false: the device showed no MAC ("Incomplete") */
+	uint8_t state;               /* enum l2_state */
+	char state_raw[L2_WORD_MAX]; /* the device's word ("Incomplete", "dynamic", "none"), may be
+	                                "" */
+	int64_t age_s;               /* seconds since learnt/refreshed; -1 unknown */
+	int32_t vlan;                /* MAC tables; -1 none */
+	char ifname[L2_IFNAME_MAX];  /* interface or port, may be "" */
 };
 
 /* A growable list of observations with a hard cap; the caller embeds it. */
@@ -110,7 +111,7 @@ struct l2_parse_stats {
 	uint64_t lines;
 	uint64_t parsed;
 	uint64_t skipped[L2_SKIP__COUNT];
-	uint64_t pager_marks;     /* pager markers removed (also from lines that parsed) */
+	uint64_t pager_marks;      /* pager markers removed (also from lines that parsed) */
 	uint64_t truncated_fields; /* interface or state word cut to fit */
 };
 
@@ -186,28 +187,28 @@ enum l2_label {
 
 struct l2_ip {
 	struct flow_addr ip;
-	uint64_t timestamp_ms;   /* latest poll that showed it */
-	uint32_t types;          /* bit (1 << enum l2_state) per state seen */
-	uint32_t labels;         /* enum l2_label bits, set by l2_merge_finish */
-	uint32_t observations;   /* entries behind this object */
-	int64_t min_age_s;       /* smallest known age, -1 none known */
-	uint8_t (*macs)[6];      /* sorted; n_macs; owned by the merge */
+	uint64_t timestamp_ms; /* latest poll that showed it */
+	uint32_t types;        /* bit (1 << enum l2_state) per state seen */
+	uint32_t labels;       /* enum l2_label bits, set by l2_merge_finish */
+	uint32_t observations; /* entries behind this object */
+	int64_t min_age_s;     /* smallest known age, -1 none known */
+	uint8_t (*macs)[6];    /* sorted; n_macs; owned by the merge */
 	uint32_t n_macs;
-	uint16_t *devices;       /* device indexes, sorted by name; owned by the merge */
+	uint16_t *devices; /* device indexes, sorted by name; owned by the merge */
 	uint32_t n_devices;
 };
 
 struct l2_mac {
 	uint8_t mac[6];
-	uint16_t device;         /* index: l2_merge_device_name() */
-	uint64_t timestamp_ms;   /* latest poll that showed it */
-	uint32_t types;          /* bit per enum l2_state */
+	uint16_t device;       /* index: l2_merge_device_name() */
+	uint64_t timestamp_ms; /* latest poll that showed it */
+	uint32_t types;        /* bit per enum l2_state */
 	uint32_t observations;
-	struct flow_addr *ips;   /* sorted; owned by the merge */
+	struct flow_addr *ips; /* sorted; owned by the merge */
 	uint32_t n_ips;
-	char **ifnames;          /* sorted bytewise; owned by the merge */
+	char **ifnames; /* sorted bytewise; owned by the merge */
 	uint32_t n_ifnames;
-	int32_t *vlans;          /* sorted */
+	int32_t *vlans; /* sorted */
 	uint32_t n_vlans;
 };
 
@@ -218,10 +219,10 @@ struct l2_merge_limits {
 
 /* What the merge had to leave out; all zero in a healthy slot. */
 struct l2_merge_stats {
-	uint64_t ips_dropped;   /* observations whose IP found the by-IP table full */
-	uint64_t macs_dropped;  /* observations whose MAC found the by-MAC table full */
-	uint64_t list_full;     /* values left out of a list at L2_LIST_MAX */
-	uint64_t devices_full;  /* l2_merge_add calls refused at L2_MAX_DEVICES */
+	uint64_t ips_dropped;  /* observations whose IP found the by-IP table full */
+	uint64_t macs_dropped; /* observations whose MAC found the by-MAC table full */
+	uint64_t list_full;    /* values left out of a list at L2_LIST_MAX */
+	uint64_t devices_full; /* l2_merge_add calls refused at L2_MAX_DEVICES */
 };
 
 struct l2_merge;
@@ -248,8 +249,8 @@ void l2_merge_destroy(struct l2_merge *m);
  * list short of one value), the rest not; the merge stays consistent,
  * usable and destroyable.
  */
-int l2_merge_add(struct l2_merge *m, const char *device, uint64_t ts_ms,
-                 const struct l2_obs *v, size_t n);
+int l2_merge_add(struct l2_merge *m, const char *device, uint64_t ts_ms, const struct l2_obs *v,
+                 size_t n);
 
 /*
  * Freeze: sort every object and list in place, set the labels. It does not
@@ -275,8 +276,7 @@ const struct l2_ip *l2_merge_ip_find(const struct l2_merge *m, const struct flow
  * After finish: the by-(MAC, device) objects of mac, *n of them side by side
  * (one per device, by device name), or NULL with *n = 0.
  */
-const struct l2_mac *l2_merge_mac_find(const struct l2_merge *m, const uint8_t mac[6],
-                                       size_t *n);
+const struct l2_mac *l2_merge_mac_find(const struct l2_merge *m, const uint8_t mac[6], size_t *n);
 
 /*
  * The judge's question: did the site's devices show addr in this slot, and

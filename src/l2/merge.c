@@ -23,7 +23,6 @@
 
 #include "internal.h"
 
-
 struct l2_merge {
 	char site[SITE_NAME_MAX];
 	int64_t time_slot;
@@ -45,8 +44,7 @@ struct l2_merge {
 	uint32_t mac_hash_size;
 };
 
-static const uint32_t unresolved_types =
-    1u << L2_STATE_INCOMPLETE | 1u << L2_STATE_DELETED;
+static const uint32_t unresolved_types = 1u << L2_STATE_INCOMPLETE | 1u << L2_STATE_DELETED;
 
 void l2_merge_limits_defaults(struct l2_merge_limits *lim)
 {
@@ -251,8 +249,8 @@ static struct l2_mac *mac_get(struct l2_merge *m, const uint8_t mac[6], uint16_t
 		m->st.macs_dropped++;
 		return NULL;
 	}
-	int r = reserve((void **)&m->macs, &m->cap_macs, sizeof(*m->macs), m->n_macs,
-	                &m->mac_hash, &m->mac_hash_size);
+	int r = reserve((void **)&m->macs, &m->cap_macs, sizeof(*m->macs), m->n_macs, &m->mac_hash,
+	                &m->mac_hash_size);
 	if (r < 0) {
 		*rc = r;
 		return NULL;
@@ -349,11 +347,11 @@ static int add_one(struct l2_merge *m, uint16_t dev, uint64_t ts_ms, const struc
 		if (rc)
 			return rc;
 		if (o) {
-			if (ob->has_mac && (rc = set_add(m, (void **)&o->macs, &o->n_macs, 6,
-			                                 ob->mac)) != 0)
+			if (ob->has_mac &&
+			    (rc = set_add(m, (void **)&o->macs, &o->n_macs, 6, ob->mac)) != 0)
 				return rc;
-			if ((rc = set_add(m, (void **)&o->devices, &o->n_devices,
-			                  sizeof(uint16_t), &dev)) != 0)
+			if ((rc = set_add(m, (void **)&o->devices, &o->n_devices, sizeof(uint16_t),
+			                  &dev)) != 0)
 				return rc;
 			if (ts_ms > o->timestamp_ms)
 				o->timestamp_ms = ts_ms;
@@ -638,9 +636,8 @@ static json_t *ip_doc(const struct l2_merge *m, const struct l2_ip *o, const cha
 		json_object_set_new(r, "value", json_integer(o->observations));
 		json_object_set_new(r, "types", types_json(o->types));
 		json_object_set_new(r, "devices", json_integer(o->n_devices));
-		json_object_set_new(r, "minAgeSeconds", o->min_age_s >= 0
-		                                            ? json_integer(o->min_age_s)
-		                                            : json_null());
+		json_object_set_new(r, "minAgeSeconds",
+		                    o->min_age_s >= 0 ? json_integer(o->min_age_s) : json_null());
 		json_object_set_new(reasons, l2_label_name(L2_LABEL_UNRESOLVED), r);
 	}
 	if (o->labels & L2_LABEL_ZEROMAC) {

@@ -55,8 +55,8 @@ void *l2_realloc(void *p, size_t size)
 static const char *const kind_names[L2_KIND__COUNT] = {"ios", "ios-xr", "nxos", "junos", "eos"};
 static const char *const state_names[L2_STATE__COUNT] = {"Dynamic",    "Static",  "Interface",
                                                          "Incomplete", "Deleted", "Other"};
-static const char *const skip_names[L2_SKIP__COUNT] = {
-    "blank", "header", "prompt", "pager", "malformed", "unknown", "too_long", "limit"};
+static const char *const skip_names[L2_SKIP__COUNT] = {"blank",     "header",  "prompt",   "pager",
+                                                       "malformed", "unknown", "too_long", "limit"};
 
 const char *l2_kind_name(enum l2_kind kind)
 {
@@ -204,8 +204,7 @@ static int hexval(char c)
  * ngroups groups of 1..maxdig hex digits separated by sep, each group
  * worth (maxdig / 2) bytes.
  */
-static int mac_groups(const char *s, size_t len, char sep, int ngroups, int maxdig,
-                      uint8_t mac[6])
+static int mac_groups(const char *s, size_t len, char sep, int ngroups, int maxdig, uint8_t mac[6])
 {
 	size_t i = 0;
 	int bytes_per = maxdig / 2;
@@ -268,8 +267,8 @@ int l2_mac_parse(const char *s, size_t len, uint8_t mac[6])
 
 void l2_mac_format(const uint8_t mac[6], char *buf, size_t len)
 {
-	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-	         mac[4], mac[5]);
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+	         mac[5]);
 }
 
 /* Lines */
@@ -382,7 +381,8 @@ static unsigned count_pager_raw(const char *raw, size_t n)
 	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
 		size_t ml = strlen(marks[k]);
 		const char *p = raw, *end = raw + n;
-		while ((size_t)(end - p) >= ml && (p = memmem(p, (size_t)(end - p), marks[k], ml))) {
+		while ((size_t)(end - p) >= ml &&
+		       (p = memmem(p, (size_t)(end - p), marks[k], ml))) {
 			found++;
 			p += ml;
 		}
@@ -771,7 +771,7 @@ static int parse_nxos_mac(struct pstate *ps, const struct line *ln, struct l2_ob
 	}
 	if (ln->n < k + 2)
 		return k && ln->n == 2 && tok_digits(&ln->t[1], 8) ? L2_SKIP_MALFORMED
-		                                                    : RES_NOT_ENTRY;
+		                                                   : RES_NOT_ENTRY;
 	bool mac_ok = tok_mac(&ln->t[k + 1], o->mac);
 	if (!vlan_tok(&ln->t[k], &o->vlan) || (!mac_ok && !(k && tok_digits(&ln->t[k], 8))))
 		return RES_NOT_ENTRY;
@@ -859,7 +859,7 @@ static int parse_junos_arp(struct pstate *ps, const struct line *ln, struct l2_o
 		if (copy_toks(o->state_raw, sizeof(o->state_raw), ln, last + 1, ln->n - 1))
 			ps->st->truncated_fields++;
 		o->state = (uint8_t)(strcasestr(o->state_raw, "permanent") ? L2_STATE_STATIC
-		                                                            : L2_STATE_DYNAMIC);
+		                                                           : L2_STATE_DYNAMIC);
 	}
 	return RES_ENTRY;
 }
@@ -911,11 +911,11 @@ static bool has_word(const char *s, const char *w)
 static enum l2_skip classify_noise(const struct line *ln)
 {
 	static const char *const words[] = {
-	    "address",  "protocol",  "vlan",    "legend",     "flags",    "total",
-	    "entries",  "expire",    "age",     "arp table",  "vrf",      "cpu",
-	    "hardware", "adjacencies", "entry",   "mac",        "seconds",  "(t)",
-	    "(f)",      "added via", "context", "interface",  "ports",    "moves",
-	    "learnt",   "originated", "static", "multicast",  "criterion", "routed"};
+	    "address",  "protocol",    "vlan",    "legend",    "flags",     "total",
+	    "entries",  "expire",      "age",     "arp table", "vrf",       "cpu",
+	    "hardware", "adjacencies", "entry",   "mac",       "seconds",   "(t)",
+	    "(f)",      "added via",   "context", "interface", "ports",     "moves",
+	    "learnt",   "originated",  "static",  "multicast", "criterion", "routed"};
 	static const char *const days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 	const struct tok *t0 = &ln->t[0];
 

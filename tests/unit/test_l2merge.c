@@ -40,8 +40,7 @@ static char *load(const char *name, size_t *len)
 	return buf;
 }
 
-static void parse_file(const char *file, enum l2_kind kind, enum l2_cmd cmd,
-                       struct l2_obs_list *l)
+static void parse_file(const char *file, enum l2_kind kind, enum l2_cmd cmd, struct l2_obs_list *l)
 {
 	size_t len;
 	char *text = load(file, &len);
@@ -52,14 +51,14 @@ static void parse_file(const char *file, enum l2_kind kind, enum l2_cmd cmd,
 	free(text);
 }
 
-static struct flow_addr A(const char *s)
-{
+static struct flow_addr A(const char *s) {
 	struct flow_addr a;
 	assert_int_equal(flow_addr_parse(s, &a), 0);
 	return a;
 }
 
-static void M(const char *s, uint8_t mac[6])
+static void
+M(const char *s, uint8_t mac[6])
 {
 	assert_int_equal(l2_mac_parse(s, strlen(s), mac), 0);
 }
@@ -421,8 +420,8 @@ static void test_many(void **state)
 		char ip[32], mac[32];
 		snprintf(ip, sizeof(ip), "10.1.%d.%d", k / 256, k % 256);
 		snprintf(mac, sizeof(mac), "00:00:00:00:%02x:%02x", k / 256, k % 256);
-		struct l2_obs o = obs(ip, mac, k % 2 ? L2_STATE_DYNAMIC : L2_STATE_INCOMPLETE, k,
-		                      "x", -1);
+		struct l2_obs o =
+		    obs(ip, mac, k % 2 ? L2_STATE_DYNAMIC : L2_STATE_INCOMPLETE, k, "x", -1);
 		assert_int_equal(l2_merge_add(m, k % 3 ? "a" : "b", (uint64_t)k, &o, 1), 0);
 	}
 	for (int pass = 0; pass < 2; pass++) {
@@ -477,7 +476,7 @@ static void test_bad_args(void **state)
 	assert_int_equal(l2_merge_finish(m), 0);
 	assert_int_equal(l2_merge_add(m, "d", 1, &o, 1), -EBUSY);
 	const struct l2_ip *ip = l2_merge_ip_find(m, &o.ip);
-	assert_int_equal(ip->n_devices, L2_LIST_MAX); /* the list cap holds here too */
+	assert_int_equal(ip->n_devices, L2_LIST_MAX);       /* the list cap holds here too */
 	assert_int_equal(ip->observations, L2_MAX_DEVICES); /* longname, d2..d1023, d */
 	l2_merge_destroy(m);
 	l2_merge_destroy(NULL);
@@ -536,10 +535,14 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seed_objects),      cmocka_unit_test(test_mac_on_two_devices),
-	    cmocka_unit_test(test_paper_object_docs), cmocka_unit_test(test_order_independent),
-	    cmocka_unit_test(test_doc_keys),          cmocka_unit_test(test_caps),
-	    cmocka_unit_test(test_many),              cmocka_unit_test(test_bad_args),
+	    cmocka_unit_test(test_seed_objects),
+	    cmocka_unit_test(test_mac_on_two_devices),
+	    cmocka_unit_test(test_paper_object_docs),
+	    cmocka_unit_test(test_order_independent),
+	    cmocka_unit_test(test_doc_keys),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_bad_args),
 	    cmocka_unit_test(test_alloc_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

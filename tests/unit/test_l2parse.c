@@ -99,8 +99,8 @@ static void check_stats(const struct l2_parse_stats *st, const struct want_stats
 	assert_int_equal(sum, st->lines);
 }
 
-static void run_fixture(const char *file, enum l2_kind kind, enum l2_cmd cmd,
-                        const struct want *w, size_t nw, const struct want_stats *ws)
+static void run_fixture(const char *file, enum l2_kind kind, enum l2_cmd cmd, const struct want *w,
+                        size_t nw, const struct want_stats *ws)
 {
 	size_t len;
 	char *text = load(file, &len);
@@ -441,23 +441,26 @@ static void test_screen(void **state)
 	assert_string_equal(l.v[0].ifname, "Vlan1");
 	assert_int_equal(st.pager_marks, 0);
 	/* A CR in the middle: what follows overwrites the start. */
-	assert_int_equal(parse_str(L2_KIND_IOS, L2_CMD_ARP,
-	                           "Garbage garbage garbage garbage garbage garbage garbage garbage\r"
-	                           "Internet  10.0.0.2  5  aabb.cc00.0002  ARPA  Vlan2\x1b[K\n",
-	                           &l, &st),
-	                 1);
+	assert_int_equal(
+	    parse_str(L2_KIND_IOS, L2_CMD_ARP,
+	              "Garbage garbage garbage garbage garbage garbage garbage garbage\r"
+	              "Internet  10.0.0.2  5  aabb.cc00.0002  ARPA  Vlan2\x1b[K\n",
+	              &l, &st),
+	    1);
 	assert_string_equal(l.v[0].ifname, "Vlan2");
 	/* Erase to the cursor (ESC[1K) blanks what precedes. */
-	assert_int_equal(parse_str(L2_KIND_IOS, L2_CMD_ARP,
-	                           "junk\x1b[1K  Internet  10.0.0.3  5  aabb.cc00.0003  ARPA  Vlan3\n",
-	                           &l, &st),
-	                 1);
+	assert_int_equal(
+	    parse_str(L2_KIND_IOS, L2_CMD_ARP,
+	              "junk\x1b[1K  Internet  10.0.0.3  5  aabb.cc00.0003  ARPA  Vlan3\n", &l, &st),
+	    1);
 	assert_string_equal(l.v[0].ifname, "Vlan3");
 	/* NUL and other control bytes vanish; a lone ESC at the end is harmless. */
-	static const char nul_line[] = "Internet  10.0.0.4  5  aabb.cc00.0004  ARPA  Vl\0an4\x01\x1b";
+	static const char nul_line[] =
+	    "Internet  10.0.0.4  5  aabb.cc00.0004  ARPA  Vl\0an4\x01\x1b";
 	memset(&st, 0, sizeof(st));
 	l2_obs_list_free(&l);
-	assert_int_equal(l2_parse(L2_KIND_IOS, L2_CMD_ARP, nul_line, sizeof(nul_line) - 1, &l, &st), 1);
+	assert_int_equal(l2_parse(L2_KIND_IOS, L2_CMD_ARP, nul_line, sizeof(nul_line) - 1, &l, &st),
+	                 1);
 	assert_string_equal(l.v[0].ifname, "Vlan4");
 	l2_obs_list_free(&l);
 }
@@ -469,9 +472,9 @@ static void test_ages(void **state)
 		const char *age;
 		int64_t want; /* -2: malformed */
 	} t[] = {
-	    {"00:00:04", 4},  {"1:00:00", 3600}, {"12:34", 754},     {"1d02h", 93600},
+	    {"00:00:04", 4},   {"1:00:00", 3600}, {"12:34", 754},     {"1d02h", 93600},
 	    {"2w3d", 1468800}, {"05m12s", 312},   {"-", -1},          {"N/A", -1},
-	    {"never", -1},    {"1d02", -2},      {"1:", -2},         {":1", -2},
+	    {"never", -1},     {"1d02", -2},      {"1:", -2},         {":1", -2},
 	    {"1:2:3:4:5", -2}, {"1x", -2},        {"0000001:00", -2},
 	};
 	struct l2_obs_list l;
@@ -480,8 +483,8 @@ static void test_ages(void **state)
 
 	l2_obs_list_init(&l, 0);
 	for (size_t k = 0; k < NW(t); k++) {
-		snprintf(line, sizeof(line), "10.0.0.1  %s  0011.2233.4455  Dynamic  ARPA  Te0/0/0/1\n",
-		         t[k].age);
+		snprintf(line, sizeof(line),
+		         "10.0.0.1  %s  0011.2233.4455  Dynamic  ARPA  Te0/0/0/1\n", t[k].age);
 		int rc = parse_str(L2_KIND_IOSXR, L2_CMD_ARP, line, &l, &st);
 		if (t[k].want == -2) {
 			assert_int_equal(rc, 0);
@@ -529,8 +532,8 @@ static void test_long_line(void **state)
 	assert_int_equal(parse_str(L2_KIND_IOS, L2_CMD_ARP, line, &l, &st), 1);
 	assert_int_equal(strlen(l.v[0].ifname), L2_IFNAME_MAX - 1);
 	assert_int_equal(st.truncated_fields, 0);
-	snprintf(line, sizeof(line), "Internet 10.0.0.2 5 aabb.cc00.0002 ARPA %0*d\n", L2_IFNAME_MAX,
-	         7);
+	snprintf(line, sizeof(line), "Internet 10.0.0.2 5 aabb.cc00.0002 ARPA %0*d\n",
+	         L2_IFNAME_MAX, 7);
 	assert_int_equal(parse_str(L2_KIND_IOS, L2_CMD_ARP, line, &l, &st), 1);
 	assert_int_equal(st.truncated_fields, 1);
 	/* The same for a state word (NX-OS flags) and a single-token port. */
@@ -555,11 +558,12 @@ static void test_many_tokens(void **state)
 	struct l2_obs_list l;
 	struct l2_parse_stats st;
 	l2_obs_list_init(&l, 0);
-	assert_int_equal(parse_str(L2_KIND_EOS, L2_CMD_ARP,
-	                           "10.0.0.1 0:00:01 001c.7300.0001 a b c d e f g h i j k l m n o p "
-	                           "q r s t u v w x y z\n",
-	                           &l, &st),
-	                 1);
+	assert_int_equal(
+	    parse_str(L2_KIND_EOS, L2_CMD_ARP,
+	              "10.0.0.1 0:00:01 001c.7300.0001 a b c d e f g h i j k l m n o p "
+	              "q r s t u v w x y z\n",
+	              &l, &st),
+	    1);
 	assert_string_equal(l.v[0].ifname, "a b c d e f g h i j k l m n o p q r s t u v w x y z");
 	l2_obs_list_free(&l);
 }
@@ -761,8 +765,9 @@ static void test_alloc_failure(void **state)
 	size_t n = 0;
 	assert_non_null(big);
 	for (int k = 0; k < 100; k++)
-		n += (size_t)snprintf(big + n, cap - n, "10.0.%d.1 00:00:01 0011.2233.44%02x Dynamic ARPA Te0\n",
-		                      k, k);
+		n += (size_t)snprintf(big + n, cap - n,
+		                      "10.0.%d.1 00:00:01 0011.2233.44%02x Dynamic ARPA Te0\n", k,
+		                      k);
 	l2_fault_inject(3);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, big, n, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 64);
@@ -777,18 +782,18 @@ static void test_alloc_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seed_ios_arp),   cmocka_unit_test(test_seed_iosxr_arp),
-	    cmocka_unit_test(test_seed_nxos_mac),  cmocka_unit_test(test_ios_shell),
-	    cmocka_unit_test(test_iosxr_nodes),    cmocka_unit_test(test_nxos_arp),
-	    cmocka_unit_test(test_nxos_mac),       cmocka_unit_test(test_junos_arp),
-	    cmocka_unit_test(test_eos_arp),        cmocka_unit_test(test_ios_mac),
-	    cmocka_unit_test(test_eos_mac),        cmocka_unit_test(test_wrong_kind),
-	    cmocka_unit_test(test_mac_notations),  cmocka_unit_test(test_pager_styles),
-	    cmocka_unit_test(test_screen),         cmocka_unit_test(test_ages),          cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_many_tokens),    cmocka_unit_test(test_binary_junk),
-	    cmocka_unit_test(test_every_prefix),   cmocka_unit_test(test_entry_cap),
-	    cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_alloc_failure),
+	    cmocka_unit_test(test_seed_ios_arp),  cmocka_unit_test(test_seed_iosxr_arp),
+	    cmocka_unit_test(test_seed_nxos_mac), cmocka_unit_test(test_ios_shell),
+	    cmocka_unit_test(test_iosxr_nodes),   cmocka_unit_test(test_nxos_arp),
+	    cmocka_unit_test(test_nxos_mac),      cmocka_unit_test(test_junos_arp),
+	    cmocka_unit_test(test_eos_arp),       cmocka_unit_test(test_ios_mac),
+	    cmocka_unit_test(test_eos_mac),       cmocka_unit_test(test_wrong_kind),
+	    cmocka_unit_test(test_mac_notations), cmocka_unit_test(test_pager_styles),
+	    cmocka_unit_test(test_screen),        cmocka_unit_test(test_ages),
+	    cmocka_unit_test(test_long_line),     cmocka_unit_test(test_many_tokens),
+	    cmocka_unit_test(test_binary_junk),   cmocka_unit_test(test_every_prefix),
+	    cmocka_unit_test(test_entry_cap),     cmocka_unit_test(test_bad_args),
+	    cmocka_unit_test(test_names),         cmocka_unit_test(test_alloc_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
