@@ -14,6 +14,7 @@
  * max_templates_per_exporter. Not here: set headers, template set parsing
  * (v9.c, ipfix.c), sequence numbers (decoder.c).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@
 	 TGT_BIT(TGT_END_S) | TGT_BIT(TGT_START_MS) | TGT_BIT(TGT_END_MS) |                    \
 	 TGT_BIT(TGT_START_NTP) | TGT_BIT(TGT_END_NTP) | TGT_BIT(TGT_START_DUS) |              \
 	 TGT_BIT(TGT_END_DUS))
+
+/* First byte after the last named field of struct flow (its tail padding). */
+#define FLOW_TAIL (offsetof(struct flow, tcp_flags) + sizeof(((struct flow *)0)->tcp_flags))
 
 /* Field ID -> target. IPFIX IEs below 128 share their numbers with v9. */
 static uint8_t field_target(uint16_t id)
@@ -458,6 +462,13 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 {
 	uint32_t pr = t->present;
 
+	/* The ops wrote the addresses; every other field is set here, so the
+	 * slot needs no clearing first (a memset was 20% of decode time). */
+	if (!t->has_src4 && !t->has_src6)
+		memset(f->src.b, 0, sizeof(f->src.b));
+	if (!t->has_dst4 && !t->has_dst6)
+		memset(f->dst.b, 0, sizeof(f->dst.b));
+	memset((uint8_t *)f + FLOW_TAIL, 0, sizeof(*f) - FLOW_TAIL); /* padding */
 	f->exporter = c->e->from.addr;
 	f->export_ms = c->export_ms;
 	f->sport = (uint16_t)v[TGT_SPORT];
@@ -468,6 +479,7 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 	f->out_if = (uint32_t)v[TGT_OUTIF];
 	f->packets = (pr & TGT_BIT(TGT_PKTS)) ? v[TGT_PKTS] : v[TGT_PKTS_TOTAL];
 	f->octets = (pr & TGT_BIT(TGT_OCTS)) ? v[TGT_OCTS] : v[TGT_OCTS_TOTAL];
+	f->first_ms = f->last_ms = 0;
 	if (pr & TIME_BITS)
 		record_times(c, t, f, v);
 	uint32_t rate;
@@ -506,6 +518,8 @@ static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const ui
 	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], (uint32_t)rate);
 }
 
+static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
 /* One op of a fixed-layout record; q points at the field. */
 static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len,
                             uint64_t *v, struct flow *f)
@@ -519,7 +533,7 @@ static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t le
 	case K_V4: {
 		/* flow_addr_from_v4, inline: IPv4-mapped IPv6. */
 		uint8_t *a = op->tgt == TGT_SRC ? f->src.b : f->dst.b;
-		a[10] = a[11] = 0xff; /* bytes 0..9 are zero: the flow was cleared */
+		memcpy(a, v4_mapped, 12);
 		memcpy(a + 12, q, 4);
 		break;
 	}
@@ -551,7 +565,6 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
 	memset(v, 0, sizeof(v));
 	for (size_t r = 0; r < nrec; r++, p += rl) {
 		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
-		memset(f, 0, sizeof(*f));
 		for (const struct dec_op *op = ops; op < end; op++)
 			op_apply(op, p + op->off, op->len, v, f);
 		if (t->options) {
@@ -580,7 +593,6 @@ static uint32_t data_set_varlen(struct dec_ctx *c, const struct dec_tmpl *t, con
 		size_t rem = len - pos, o = 0;
 		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
 
-		memset(f, 0, sizeof(*f));
 		for (uint16_t i = 0; i < t->n_ops; i++) {
 			const struct dec_op *op = &t->ops[i];
 			size_t l = op->len;

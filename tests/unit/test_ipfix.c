@@ -132,6 +132,16 @@ static void test_ipfix_reduced_size(void **state)
 	struct decoder *d = mk();
 	static const uint16_t f[][2] = {{1, 3}, {2, 1}, {10, 2}, {14, 1}, {7, 2}};
 
+	/* Dirty the batch: a full record with addresses and times first. */
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, 300, std_fields, 13);
+	size_t s0 = b_set_begin(&b, 300);
+	rec_std(&b, 1);
+	b_set_end(&b, s0);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	memset(&sb, 0, sizeof(sb));
+
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
 	tmpl(&b, 301, f, 5);
 	size_t s = b_set_begin(&b, 301);
@@ -148,6 +158,12 @@ static void test_ipfix_reduced_size(void **state)
 	assert_int_equal(sb.f[0].in_if, 65000);
 	assert_int_equal(sb.f[0].out_if, 9);
 	assert_int_equal(sb.f[0].sport, 22);
+	/* Absent fields are zero even though the batch slot is reused. */
+	static const uint8_t zero16[16];
+	assert_memory_equal(sb.f[0].src.b, zero16, 16);
+	assert_memory_equal(sb.f[0].dst.b, zero16, 16);
+	assert_int_equal(sb.f[0].dport, 0);
+	assert_int_equal(sb.f[0].proto, 0);
 	assert_int_equal(sb.f[0].first_ms, 0);
 	assert_int_equal(sb.f[0].last_ms, 0);
 	decoder_destroy(d);
