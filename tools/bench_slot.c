@@ -401,6 +401,17 @@ int main(int argc, char **argv)
 	       sizeof(struct slot_inside), sizeof(struct slot_outside), sizeof(struct slot_pair),
 	       sizeof(uint64_t));
 	printf("max RSS of this process: %ld KiB\n", ru.ru_maxrss);
+	/* One line for scripts (tools/bench_slot): key=value, times in ms. */
+	printf("result records=%llu inside=%zu active=%zu outside=%zu pairs=%zu docs=%zu "
+	       "doc_bytes=%zu mem_open=%zu mem_finished=%zu rss_kib=%ld",
+	       (unsigned long long)so.records, x->n_inside, x->n_active, x->n_outside, x->n_pairs,
+	       x->docs, x->doc_bytes, x->mem_open, x->mem_finished, ru.ru_maxrss);
+	static const char *const key[P__COUNT + 1] = {"feed",  "finish", "judge", "docs",
+	                                              "store", "free",   "close"};
+	for (int ph = 0; ph <= P__COUNT; ph++)
+		printf(" %s_wall=%.1f %s_cpu=%.1f", key[ph], median(r, nr, ph, false) * 1e3, key[ph],
+		       median(r, nr, ph, true) * 1e3);
+	printf("\n");
 	config_free(&cfg);
 	return 0;
 }
