@@ -26,10 +26,25 @@ struct wbuf {
 	size_t n;
 };
 
-static void w8(struct wbuf *w, uint8_t v) { w->b[w->n++] = v; }
-static void w16(struct wbuf *w, uint16_t v) { w8(w, (uint8_t)(v >> 8)); w8(w, (uint8_t)v); }
-static void w32(struct wbuf *w, uint32_t v) { w16(w, (uint16_t)(v >> 16)); w16(w, (uint16_t)v); }
-static void wlen(struct wbuf *w, size_t at) { w->b[at + 2] = (uint8_t)((w->n - at) >> 8); w->b[at + 3] = (uint8_t)(w->n - at); }
+static void w8(struct wbuf *w, uint8_t v)
+{
+	w->b[w->n++] = v;
+}
+static void w16(struct wbuf *w, uint16_t v)
+{
+	w8(w, (uint8_t)(v >> 8));
+	w8(w, (uint8_t)v);
+}
+static void w32(struct wbuf *w, uint32_t v)
+{
+	w16(w, (uint16_t)(v >> 16));
+	w16(w, (uint16_t)v);
+}
+static void wlen(struct wbuf *w, size_t at)
+{
+	w->b[at + 2] = (uint8_t)((w->n - at) >> 8);
+	w->b[at + 3] = (uint8_t)(w->n - at);
+}
 
 static uint64_t sum_octets, n_records;
 
@@ -50,13 +65,13 @@ static double now_s(void)
 }
 
 static const uint16_t v9_fields[][2] = {
-	{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {5, 1}, {6, 1},
-	{2, 4}, {1, 4}, {10, 2}, {14, 2}, {22, 4}, {21, 4}, {16, 2}, {17, 2}, {15, 4},
+    {8, 4}, {12, 4}, {7, 2},  {11, 2}, {4, 1},  {5, 1},  {6, 1},  {2, 4},
+    {1, 4}, {10, 2}, {14, 2}, {22, 4}, {21, 4}, {16, 2}, {17, 2}, {15, 4},
 };
 #define V9_NF (sizeof(v9_fields) / sizeof(v9_fields[0]))
 static const uint16_t ipfix_fields[][2] = {
-	{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {6, 1}, {5, 1},
-	{1, 8}, {2, 8}, {10, 4}, {14, 4}, {152, 8}, {153, 8}, {15, 4},
+    {8, 4}, {12, 4}, {7, 2},  {11, 2}, {4, 1},   {6, 1},   {5, 1},
+    {1, 8}, {2, 8},  {10, 4}, {14, 4}, {152, 8}, {153, 8}, {15, 4},
 };
 #define IPFIX_NF (sizeof(ipfix_fields) / sizeof(ipfix_fields[0]))
 
@@ -76,7 +91,7 @@ static void record(struct wbuf *w, const uint16_t (*f)[2], size_t nf, uint32_t k
 /* Build the template datagram into t and ndg data datagrams into dg. */
 static void build(int version, struct wbuf *t, struct wbuf *dg, int ndg, uint32_t *recs_per_dg)
 {
-	const uint16_t (*f)[2] = version == 9 ? v9_fields : ipfix_fields;
+	const uint16_t(*f)[2] = version == 9 ? v9_fields : ipfix_fields;
 	size_t nf = version == 9 ? V9_NF : IPFIX_NF;
 	size_t hdr = version == 9 ? 20 : 16, rl = 0;
 
@@ -155,8 +170,14 @@ static int bench(int version, double secs)
 		for (int g = 0; g < 64; g++) {
 			struct wbuf *w = &dg[g];
 			w->n = 0;
-			w16(w, 5); w16(w, 30); w32(w, 100000); w32(w, 1700000000); w32(w, 0); w32(w, 0);
-			w16(w, 0); w16(w, 0);
+			w16(w, 5);
+			w16(w, 30);
+			w32(w, 100000);
+			w32(w, 1700000000);
+			w32(w, 0);
+			w32(w, 0);
+			w16(w, 0);
+			w16(w, 0);
 			for (uint32_t r = 0; r < 30; r++)
 				for (int i = 0; i < 12; i++)
 					w32(w, (uint32_t)(g * 30 + r) * 2654435761u + (uint32_t)i);
@@ -178,7 +199,8 @@ static int bench(int version, double secs)
 			seq += version == 9 ? 1 : per;
 			int rc = decoder_feed(d, &from, w->b, w->n, 0, sink, NULL);
 			if (rc != (int)per) {
-				fprintf(stderr, "bench_decode: v%d datagram gave %d\n", version, rc);
+				fprintf(stderr, "bench_decode: v%d datagram gave %d\n", version,
+				        rc);
 				return 1;
 			}
 		}
@@ -187,9 +209,12 @@ static int bench(int version, double secs)
 	} while (t1 - t0 < secs);
 	struct decoder_stats st;
 	decoder_stats_get(d, &st);
-	printf("%-5s %3u records/datagram %12llu records %6.2f cpu-s  %6.2f M records/s  %6.3f M datagrams/s (lost %llu, checksum %llu)\n",
-	       version == 5 ? "v5" : version == 9 ? "v9" : "ipfix", per,
-	       (unsigned long long)n_records, t1 - t0, (double)n_records / (t1 - t0) / 1e6,
+	printf("%-5s %3u records/datagram %12llu records %6.2f cpu-s  %6.2f M records/s  %6.3f M "
+	       "datagrams/s (lost %llu, checksum %llu)\n",
+	       version == 5   ? "v5"
+	       : version == 9 ? "v9"
+	                      : "ipfix",
+	       per, (unsigned long long)n_records, t1 - t0, (double)n_records / (t1 - t0) / 1e6,
 	       (double)datagrams / (t1 - t0) / 1e6,
 	       (unsigned long long)(st.lost_datagrams + st.lost_records),
 	       (unsigned long long)(sum_octets & 0xffff));

@@ -37,10 +37,12 @@ enum decoder_drop {
 	DECODER_DROP_TEMPLATE_INVALID, /* template: field count/length beyond limits */
 	DECODER_DROP_TEMPLATE_LIMIT,   /* template: per-exporter cap reached */
 	DECODER_DROP_NO_TEMPLATE,      /* set: data set whose template is unknown */
-	DECODER_DROP_RECORD_INVALID,   /* set: trailing bytes that are a truncated record, not padding */
-	DECODER_DROP_SET_SHORT,        /* set: length < 4 (zero included); rest of datagram dropped */
-	DECODER_DROP_VARLEN,           /* record: variable length runs past the set (rest of set dropped) */
-	DECODER_DROP_SET_RESERVED,     /* set: reserved set ID (v9 2..255, IPFIX 0, 1, 4..255), skipped */
+	DECODER_DROP_RECORD_INVALID, /* set: trailing bytes that are a truncated record, not padding
+	                              */
+	DECODER_DROP_SET_SHORT,      /* set: length < 4 (zero included); rest of datagram dropped */
+	DECODER_DROP_VARLEN, /* record: variable length runs past the set (rest of set dropped) */
+	DECODER_DROP_SET_RESERVED, /* set: reserved set ID (v9 2..255, IPFIX 0, 1, 4..255), skipped
+	                            */
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
 	DECODER_DROP__COUNT
@@ -76,17 +78,17 @@ void decoder_config_defaults(struct decoder_config *cfg);
 
 /* Totals since creation. */
 struct decoder_stats {
-	uint64_t datagrams;        /* handed to decoder_feed */
+	uint64_t datagrams; /* handed to decoder_feed */
 	uint64_t datagrams_v5, datagrams_v9, datagrams_ipfix;
-	uint64_t records;          /* records delivered to the sink */
-	uint64_t templates_added;  /* new or redefined */
+	uint64_t records;         /* records delivered to the sink */
+	uint64_t templates_added; /* new or redefined */
 	uint64_t templates_withdrawn;
 	uint64_t templates_expired;
-	uint64_t lost_datagrams;   /* estimated from v9 sequence numbers */
-	uint64_t lost_records;     /* estimated from v5 / IPFIX sequence numbers */
+	uint64_t lost_datagrams; /* estimated from v9 sequence numbers */
+	uint64_t lost_records;   /* estimated from v5 / IPFIX sequence numbers */
 	uint64_t exporter_restarts;
-	uint64_t exporters;        /* currently known */
-	uint64_t reordered;        /* datagrams slightly behind the expected sequence number */
+	uint64_t exporters;           /* currently known */
+	uint64_t reordered;           /* datagrams slightly behind the expected sequence number */
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
@@ -115,9 +117,8 @@ void decoder_destroy(struct decoder *d);
  * negative -(1 + enum decoder_drop) when the datagram as a whole was
  * dropped. Never reads outside [p, p + len).
  */
-int decoder_feed(struct decoder *d, const struct flow_endpoint *from,
-                 const uint8_t *p, size_t len, uint64_t now_ms,
-                 decoder_sink_fn sink, void *ud);
+int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
+                 uint64_t now_ms, decoder_sink_fn sink, void *ud);
 
 /* Copy the totals into *out. */
 void decoder_stats_get(const struct decoder *d, struct decoder_stats *out);
@@ -143,7 +144,7 @@ struct decoder_exporter_info {
  * Copy up to max exporters into out; returns how many exist (which may be
  * more than max).
  */
-size_t decoder_exporters_get(const struct decoder *d,
-                             struct decoder_exporter_info *out, size_t max);
+size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out,
+                             size_t max);
 
 #endif

@@ -15,21 +15,21 @@
 #include "nfsentry/log.h"
 
 static const char *const drop_names[DECODER_DROP__COUNT] = {
-	[DECODER_DROP_NOT_ALLOWED] = "not_allowed",
-	[DECODER_DROP_SHORT_HEADER] = "short_header",
-	[DECODER_DROP_BAD_VERSION] = "bad_version",
-	[DECODER_DROP_BAD_LENGTH] = "bad_length",
-	[DECODER_DROP_EXPORTER_LIMIT] = "exporter_limit",
-	[DECODER_DROP_SET_LENGTH] = "set_length",
-	[DECODER_DROP_TEMPLATE_INVALID] = "template_invalid",
-	[DECODER_DROP_TEMPLATE_LIMIT] = "template_limit",
-	[DECODER_DROP_NO_TEMPLATE] = "no_template",
-	[DECODER_DROP_RECORD_INVALID] = "record_invalid",
-	[DECODER_DROP_SET_SHORT] = "set_short",
-	[DECODER_DROP_VARLEN] = "varlen",
-	[DECODER_DROP_SET_RESERVED] = "set_reserved",
-	[DECODER_DROP_TEMPLATE_UNKNOWN] = "template_unknown",
-	[DECODER_DROP_NO_MEMORY] = "no_memory",
+    [DECODER_DROP_NOT_ALLOWED] = "not_allowed",
+    [DECODER_DROP_SHORT_HEADER] = "short_header",
+    [DECODER_DROP_BAD_VERSION] = "bad_version",
+    [DECODER_DROP_BAD_LENGTH] = "bad_length",
+    [DECODER_DROP_EXPORTER_LIMIT] = "exporter_limit",
+    [DECODER_DROP_SET_LENGTH] = "set_length",
+    [DECODER_DROP_TEMPLATE_INVALID] = "template_invalid",
+    [DECODER_DROP_TEMPLATE_LIMIT] = "template_limit",
+    [DECODER_DROP_NO_TEMPLATE] = "no_template",
+    [DECODER_DROP_RECORD_INVALID] = "record_invalid",
+    [DECODER_DROP_SET_SHORT] = "set_short",
+    [DECODER_DROP_VARLEN] = "varlen",
+    [DECODER_DROP_SET_RESERVED] = "set_reserved",
+    [DECODER_DROP_TEMPLATE_UNKNOWN] = "template_unknown",
+    [DECODER_DROP_NO_MEMORY] = "no_memory",
 };
 
 /*
@@ -127,8 +127,7 @@ void decoder_stats_get(const struct decoder *d, struct decoder_stats *out)
 	out->exporters = d->n_exp;
 }
 
-size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out,
-                             size_t max)
+size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out, size_t max)
 {
 	for (size_t i = 0; i < d->n_exp && i < max; i++) {
 		const struct dec_exporter *e = d->list[i];
@@ -306,7 +305,7 @@ void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams)
 
 	if (diff == 0 && !restarted)
 		goto done;
-	if (!restarted && diff < 0 && (uint32_t)-(int64_t)diff <= window) {
+	if (!restarted && diff < 0 && (uint32_t) - (int64_t)diff <= window) {
 		c->late = true;
 		d->st.reordered++;
 		return;
@@ -356,7 +355,8 @@ void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t 
 			return;
 		}
 	}
-	uint32_t i = e->n_samplers < DEC_SAMPLERS ? e->n_samplers++ : e->next_sampler++ % DEC_SAMPLERS;
+	uint32_t i =
+	    e->n_samplers < DEC_SAMPLERS ? e->n_samplers++ : e->next_sampler++ % DEC_SAMPLERS;
 	e->samplers[i].id = id;
 	e->samplers[i].rate = rate;
 }
@@ -369,8 +369,8 @@ void dec_flush(struct decoder *d)
 	d->nbatch = 0;
 }
 
-int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
-                 size_t len, uint64_t now_ms, decoder_sink_fn sink, void *ud)
+int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
+                 uint64_t now_ms, decoder_sink_fn sink, void *ud)
 {
 	int rc;
 

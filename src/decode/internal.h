@@ -95,13 +95,13 @@ enum dec_tgt {
 	TGT_END_NTP,
 	TGT_START_DUS, /* 158 flowStartDeltaMicroseconds, before export */
 	TGT_END_DUS,
-	TGT_SAMPLER_ID,       /* 48 samplerId / FLOW_SAMPLER_ID, 302 selectorId */
+	TGT_SAMPLER_ID,        /* 48 samplerId / FLOW_SAMPLER_ID, 302 selectorId */
 	TGT_SAMPLING_INTERVAL, /* 34 */
-	TGT_SAMPLER_RANDOM,   /* 50 */
-	TGT_SPI,              /* 305 samplingPacketInterval */
-	TGT_SPS,              /* 306 samplingPacketSpace */
-	TGT_SYSINIT,          /* 160 systemInitTimeMilliseconds */
-	TGT__NUM,             /* integer targets end here */
+	TGT_SAMPLER_RANDOM,    /* 50 */
+	TGT_SPI,               /* 305 samplingPacketInterval */
+	TGT_SPS,               /* 306 samplingPacketSpace */
+	TGT_SYSINIT,           /* 160 systemInitTimeMilliseconds */
+	TGT__NUM,              /* integer targets end here */
 	TGT_SRC = TGT__NUM,
 	TGT_DST,
 	TGT_NONE,
@@ -137,12 +137,12 @@ struct dec_tmpl {
 	uint16_t id;
 	bool options;
 	bool varlen;
-	uint16_t rec_len;  /* fixed length, or minimum length when varlen */
+	uint16_t rec_len; /* fixed length, or minimum length when varlen */
 	uint16_t n_ops;
-	uint32_t present;  /* TGT_BIT of every integer target filled */
+	uint32_t present; /* TGT_BIT of every integer target filled */
 	bool has_src4, has_src6, has_dst4, has_dst6;
 	uint64_t refreshed_ms;
-	size_t def_len;    /* wire definition, kept to spot identical resends */
+	size_t def_len; /* wire definition, kept to spot identical resends */
 	const uint8_t *def;
 	struct dec_op ops[];
 };
@@ -203,23 +203,22 @@ struct dec_ctx {
 	struct decoder *d;
 	struct dec_exporter *e;
 	uint64_t now_ms;
-	uint64_t export_ms;  /* v5: with nsecs; v9/IPFIX: seconds * 1000 */
-	uint32_t uptime_ms;  /* v5/v9 header sysUptime */
+	uint64_t export_ms; /* v5: with nsecs; v9/IPFIX: seconds * 1000 */
+	uint32_t uptime_ms; /* v5/v9 header sysUptime */
 	uint8_t version;
-	uint16_t set_id;     /* set being parsed, for log lines */
-	bool late;           /* sequence says this datagram is reordered */
-	bool incomplete;     /* some data could not be decoded: records uncounted */
-	uint32_t nrecords;   /* data records decoded (IPFIX sequence) */
-	uint32_t delivered;  /* records given to the batch */
+	uint16_t set_id;    /* set being parsed, for log lines */
+	bool late;          /* sequence says this datagram is reordered */
+	bool incomplete;    /* some data could not be decoded: records uncounted */
+	uint32_t nrecords;  /* data records decoded (IPFIX sequence) */
+	uint32_t delivered; /* records given to the batch */
 };
 
 /* decoder.c */
 /* calloc/realloc that decoder_fault_inject() can make fail. */
 void *dec_calloc(size_t n, size_t size);
 void *dec_realloc(void *p, size_t size);
-int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from,
-                     uint32_t domain, uint8_t version, uint64_t now_ms,
-                     struct dec_exporter **out);
+int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
+                     uint8_t version, uint64_t now_ms, struct dec_exporter **out);
 void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
@@ -268,9 +267,8 @@ static inline void dec_scale(struct flow *f, uint32_t rate)
  * when ipfix. n_scope leading fields are scope fields (v9: never mapped).
  * Returns bytes of field specifiers consumed or a negative DEC_ERR().
  */
-int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix,
-                    const uint8_t *fields, size_t avail, uint32_t n_fields,
-                    uint32_t n_scope);
+int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, const uint8_t *fields,
+                    size_t avail, uint32_t n_fields, uint32_t n_scope);
 /* Template for id, or NULL (an expired one is removed and counted). */
 struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id);
 /* Remove one template; returns true if it existed. */
@@ -285,11 +283,11 @@ void dec_tmpl_free_all(struct dec_exporter *e);
 uint32_t dec_data_set(struct dec_ctx *c, struct dec_tmpl *t, const uint8_t *p, size_t len);
 
 /* v5.c, v9.c, ipfix.c: decode a whole datagram; return records or DEC_ERR(). */
-int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
-           size_t len, uint64_t now_ms);
-int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
-           size_t len, uint64_t now_ms);
-int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
-              size_t len, uint64_t now_ms);
+int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
+           uint64_t now_ms);
+int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
+           uint64_t now_ms);
+int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
+              uint64_t now_ms);
 
 #endif

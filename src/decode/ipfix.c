@@ -24,7 +24,7 @@ static bool ipfix_withdraw(struct dec_ctx *c, uint16_t set_id, uint16_t tid)
 {
 	if (tid == set_id) {
 		c->d->st.templates_withdrawn +=
-			dec_tmpl_withdraw_all(c->e, set_id == IPFIX_SET_OPTIONS ? 1 : 0);
+		    dec_tmpl_withdraw_all(c->e, set_id == IPFIX_SET_OPTIONS ? 1 : 0);
 		return true;
 	}
 	if (tid < 256) {
@@ -61,7 +61,8 @@ static void ipfix_templates(struct dec_ctx *c, uint16_t set_id, const uint8_t *p
 		}
 		if (options) {
 			if (len - pos < 6) {
-				dec_drop(c, DECODER_DROP_TEMPLATE_INVALID, "options template header");
+				dec_drop(c, DECODER_DROP_TEMPLATE_INVALID,
+				         "options template header");
 				return;
 			}
 			scope = get_u16be(p + pos + 4);
@@ -81,8 +82,8 @@ static void ipfix_templates(struct dec_ctx *c, uint16_t set_id, const uint8_t *p
 	}
 }
 
-int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p,
-              size_t len, uint64_t now_ms)
+int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
+              uint64_t now_ms)
 {
 	struct dec_ctx c = {.d = d, .now_ms = now_ms, .version = 10};
 

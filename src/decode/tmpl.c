@@ -20,10 +20,10 @@
 
 #include "internal.h"
 
-#define TIME_BITS                                                                             \
-	(TGT_BIT(TGT_FIRST_UP) | TGT_BIT(TGT_LAST_UP) | TGT_BIT(TGT_START_S) |                 \
-	 TGT_BIT(TGT_END_S) | TGT_BIT(TGT_START_MS) | TGT_BIT(TGT_END_MS) |                    \
-	 TGT_BIT(TGT_START_NTP) | TGT_BIT(TGT_END_NTP) | TGT_BIT(TGT_START_DUS) |              \
+#define TIME_BITS                                                                                  \
+	(TGT_BIT(TGT_FIRST_UP) | TGT_BIT(TGT_LAST_UP) | TGT_BIT(TGT_START_S) |                     \
+	 TGT_BIT(TGT_END_S) | TGT_BIT(TGT_START_MS) | TGT_BIT(TGT_END_MS) |                        \
+	 TGT_BIT(TGT_START_NTP) | TGT_BIT(TGT_END_NTP) | TGT_BIT(TGT_START_DUS) |                  \
 	 TGT_BIT(TGT_END_DUS))
 
 /* First byte after the last named field of struct flow (its tail padding). */
@@ -33,38 +33,70 @@
 static uint8_t field_target(uint16_t id)
 {
 	switch (id) {
-	case 1: return TGT_OCTS;
-	case 2: return TGT_PKTS;
-	case 4: return TGT_PROTO;
-	case 6: return TGT_TCPFLAGS;
-	case 7: return TGT_SPORT;
-	case 8: return TGT_SRC;
-	case 10: return TGT_INIF;
-	case 11: return TGT_DPORT;
-	case 12: return TGT_DST;
-	case 14: return TGT_OUTIF;
-	case 21: return TGT_LAST_UP;
-	case 22: return TGT_FIRST_UP;
-	case 27: return TGT_SRC;
-	case 28: return TGT_DST;
-	case 34: return TGT_SAMPLING_INTERVAL;
-	case 48: return TGT_SAMPLER_ID;
-	case 50: return TGT_SAMPLER_RANDOM;
-	case 85: return TGT_OCTS_TOTAL;
-	case 86: return TGT_PKTS_TOTAL;
-	case 150: return TGT_START_S;
-	case 151: return TGT_END_S;
-	case 152: return TGT_START_MS;
-	case 153: return TGT_END_MS;
-	case 154: return TGT_START_NTP;
-	case 155: return TGT_END_NTP;
-	case 158: return TGT_START_DUS;
-	case 159: return TGT_END_DUS;
-	case 160: return TGT_SYSINIT;
-	case 302: return TGT_SAMPLER_ID;
-	case 305: return TGT_SPI;
-	case 306: return TGT_SPS;
-	default: return TGT_NONE;
+	case 1:
+		return TGT_OCTS;
+	case 2:
+		return TGT_PKTS;
+	case 4:
+		return TGT_PROTO;
+	case 6:
+		return TGT_TCPFLAGS;
+	case 7:
+		return TGT_SPORT;
+	case 8:
+		return TGT_SRC;
+	case 10:
+		return TGT_INIF;
+	case 11:
+		return TGT_DPORT;
+	case 12:
+		return TGT_DST;
+	case 14:
+		return TGT_OUTIF;
+	case 21:
+		return TGT_LAST_UP;
+	case 22:
+		return TGT_FIRST_UP;
+	case 27:
+		return TGT_SRC;
+	case 28:
+		return TGT_DST;
+	case 34:
+		return TGT_SAMPLING_INTERVAL;
+	case 48:
+		return TGT_SAMPLER_ID;
+	case 50:
+		return TGT_SAMPLER_RANDOM;
+	case 85:
+		return TGT_OCTS_TOTAL;
+	case 86:
+		return TGT_PKTS_TOTAL;
+	case 150:
+		return TGT_START_S;
+	case 151:
+		return TGT_END_S;
+	case 152:
+		return TGT_START_MS;
+	case 153:
+		return TGT_END_MS;
+	case 154:
+		return TGT_START_NTP;
+	case 155:
+		return TGT_END_NTP;
+	case 158:
+		return TGT_START_DUS;
+	case 159:
+		return TGT_END_DUS;
+	case 160:
+		return TGT_SYSINIT;
+	case 302:
+		return TGT_SAMPLER_ID;
+	case 305:
+		return TGT_SPI;
+	case 306:
+		return TGT_SPS;
+	default:
+		return TGT_NONE;
 	}
 }
 
@@ -84,12 +116,21 @@ static uint8_t field_kind(uint16_t id, uint16_t len, uint8_t tgt)
 		return K_SKIP;
 	}
 	switch (len) {
-	case 1: return K_U8;
-	case 2: return K_U16;
-	case 4: return K_U32;
-	case 8: return K_U64;
-	case 3: case 5: case 6: case 7: return K_UN;
-	default: return K_SKIP;
+	case 1:
+		return K_U8;
+	case 2:
+		return K_U16;
+	case 4:
+		return K_U32;
+	case 8:
+		return K_U64;
+	case 3:
+	case 5:
+	case 6:
+	case 7:
+		return K_UN;
+	default:
+		return K_SKIP;
 	}
 }
 
@@ -249,8 +290,8 @@ static int tmpl_reserve(struct dec_ctx *c)
 	return 0;
 }
 
-int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix,
-                    const uint8_t *fields, size_t avail, uint32_t n_fields, uint32_t n_scope)
+int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, const uint8_t *fields,
+                    size_t avail, uint32_t n_fields, uint32_t n_scope)
 {
 	size_t pos = 0, rec_len = 0, n_ops = 0;
 	bool varlen = false;
@@ -521,15 +562,25 @@ static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const ui
 static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 /* One op of a fixed-layout record; q points at the field. */
-static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len,
-                            uint64_t *v, struct flow *f)
+static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len, uint64_t *v,
+                            struct flow *f)
 {
 	switch (op->kind) {
-	case K_U8: v[op->tgt] = q[0]; break;
-	case K_U16: v[op->tgt] = get_u16be(q); break;
-	case K_U32: v[op->tgt] = get_u32be(q); break;
-	case K_U64: v[op->tgt] = get_u64be(q); break;
-	case K_UN: v[op->tgt] = get_uNbe(q, len); break;
+	case K_U8:
+		v[op->tgt] = q[0];
+		break;
+	case K_U16:
+		v[op->tgt] = get_u16be(q);
+		break;
+	case K_U32:
+		v[op->tgt] = get_u32be(q);
+		break;
+	case K_U64:
+		v[op->tgt] = get_u64be(q);
+		break;
+	case K_UN:
+		v[op->tgt] = get_uNbe(q, len);
+		break;
 	case K_V4: {
 		/* flow_addr_from_v4, inline: IPv4-mapped IPv6. */
 		uint8_t *a = op->tgt == TGT_SRC ? f->src.b : f->dst.b;
@@ -537,8 +588,11 @@ static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t le
 		memcpy(a + 12, q, 4);
 		break;
 	}
-	case K_V6: memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, q, 16); break;
-	default: break;
+	case K_V6:
+		memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, q, 16);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -548,7 +602,8 @@ static void set_trailer(struct dec_ctx *c, const uint8_t *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (p[i]) {
 			c->incomplete = true;
-			dec_drop(c, DECODER_DROP_RECORD_INVALID, "record shorter than its template");
+			dec_drop(c, DECODER_DROP_RECORD_INVALID,
+			         "record shorter than its template");
 			return;
 		}
 	}

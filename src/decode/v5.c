@@ -37,7 +37,8 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 		return DEC_ERR(DECODER_DROP_SHORT_HEADER);
 	uint16_t count = get_u16be(p + 2);
 	/* Longer than announced is tolerated (some exporters pad); shorter is not. */
-	if (count == 0 || count > V5_MAX_RECORDS || len < V5_HEADER_LEN + (size_t)count * V5_RECORD_LEN)
+	if (count == 0 || count > V5_MAX_RECORDS ||
+	    len < V5_HEADER_LEN + (size_t)count * V5_RECORD_LEN)
 		return DEC_ERR(DECODER_DROP_BAD_LENGTH);
 
 	uint32_t domain = (uint32_t)p[20] << 8 | p[21];

@@ -50,7 +50,8 @@ static void v9_options_templates(struct dec_ctx *c, const uint8_t *p, size_t len
 		}
 		pos += 6;
 		uint32_t n_scope = slen / 4u, n_fields = n_scope + olen / 4u;
-		int rc = dec_tmpl_define(c, tid, true, false, p + pos, len - pos, n_fields, n_scope);
+		int rc =
+		    dec_tmpl_define(c, tid, true, false, p + pos, len - pos, n_fields, n_scope);
 		if (rc < 0)
 			return;
 		pos += (size_t)rc;

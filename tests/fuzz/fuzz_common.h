@@ -59,7 +59,8 @@ static int fuzz_one(uint16_t version, const uint8_t *data, size_t size)
 	if (d) {
 		for (int pass = 0; pass < 3; pass++) {
 			fuzz_records = 0;
-			int rc = decoder_feed(d, &from, buf, size, (uint64_t)pass * 600, fuzz_sink, NULL);
+			int rc = decoder_feed(d, &from, buf, size, (uint64_t)pass * 600, fuzz_sink,
+			                      NULL);
 			if (rc >= 0 && (size_t)rc != fuzz_records)
 				abort();
 			if (rc < -DECODER_DROP__COUNT)

@@ -30,7 +30,10 @@ static void ipfix_small(uint32_t domain, int nrec)
 {
 	b_ipfix_header(&b, 1700000000u, 0, domain);
 	size_t s = b_set_begin(&b, 2);
-	b_u16(&b, 256); b_u16(&b, 1); b_u16(&b, 2); b_u16(&b, 4);
+	b_u16(&b, 256);
+	b_u16(&b, 1);
+	b_u16(&b, 2);
+	b_u16(&b, 4);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 256);
 	for (int i = 0; i < nrec; i++)
@@ -249,7 +252,8 @@ static void test_fuzz_regress(void **state)
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.' || !strstr(de->d_name, ".bin"))
 			continue;
-		int n = snprintf(path, sizeof(path), "%s/fuzz-regress/%s", TEST_DATA_DIR, de->d_name);
+		int n =
+		    snprintf(path, sizeof(path), "%s/fuzz-regress/%s", TEST_DATA_DIR, de->d_name);
 		assert_true(n > 0 && (size_t)n < sizeof(path));
 		FILE *f = fopen(path, "rb");
 		assert_non_null(f);
@@ -262,7 +266,8 @@ static void test_fuzz_regress(void **state)
 		struct decoder *d = mk_cfg(&cfg);
 		/* Twice: the second pass meets the templates the first one left. */
 		for (int pass = 0; pass < 2; pass++) {
-			int rc = decoder_feed(d, &a, copy, len, 1000u * (uint64_t)pass, sink_collect, &sb);
+			int rc = decoder_feed(d, &a, copy, len, 1000u * (uint64_t)pass,
+			                      sink_collect, &sb);
 			assert_true(rc >= -DECODER_DROP__COUNT);
 		}
 		decoder_destroy(d);
@@ -276,15 +281,15 @@ static void test_fuzz_regress(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_version_and_tiny),
-		cmocka_unit_test(test_allow_list),
-		cmocka_unit_test(test_exporter_cap),
-		cmocka_unit_test(test_many_exporters),
-		cmocka_unit_test(test_batching),
-		cmocka_unit_test(test_drop_names),
-		cmocka_unit_test(test_config_defaults),
-		cmocka_unit_test(test_alloc_failure),
-		cmocka_unit_test(test_fuzz_regress),
+	    cmocka_unit_test(test_bad_version_and_tiny),
+	    cmocka_unit_test(test_allow_list),
+	    cmocka_unit_test(test_exporter_cap),
+	    cmocka_unit_test(test_many_exporters),
+	    cmocka_unit_test(test_batching),
+	    cmocka_unit_test(test_drop_names),
+	    cmocka_unit_test(test_config_defaults),
+	    cmocka_unit_test(test_alloc_failure),
+	    cmocka_unit_test(test_fuzz_regress),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

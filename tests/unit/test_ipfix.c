@@ -64,8 +64,8 @@ static void opt_tmpl(struct bld *x, uint16_t tid, const uint16_t (*f)[2], int n,
 /* Template 300: v4 5-tuple, 8-byte counters, 4-byte interfaces, ms times,
  * an enterprise field of 3 bytes in the middle. */
 static const uint16_t std_fields[][2] = {
-	{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {6, 2}, {0x8000 | 100, 3},
-	{1, 8}, {2, 8}, {10, 4}, {14, 4}, {152, 8}, {153, 8},
+    {8, 4}, {12, 4}, {7, 2},  {11, 2}, {4, 1},   {6, 2},   {0x8000 | 100, 3},
+    {1, 8}, {2, 8},  {10, 4}, {14, 4}, {152, 8}, {153, 8},
 };
 
 static void rec_std(struct bld *x, uint8_t host)
@@ -76,7 +76,9 @@ static void rec_std(struct bld *x, uint8_t host)
 	b_u16(x, 80);
 	b_u8(x, 6);
 	b_u16(x, 0x0112); /* tcpControlBits: 2 bytes, low 8 are the classic flags */
-	b_u8(x, 0xaa); b_u8(x, 0xbb); b_u8(x, 0xcc); /* enterprise: skipped */
+	b_u8(x, 0xaa);
+	b_u8(x, 0xbb);
+	b_u8(x, 0xcc); /* enterprise: skipped */
 	b_u64(x, 0x123456789aull);
 	b_u64(x, 42);
 	b_u32(x, 100000);
@@ -95,7 +97,9 @@ static void test_ipfix_template_and_data(void **state)
 	size_t s = b_set_begin(&b, 300);
 	rec_std(&b, 1);
 	rec_std(&b, 2);
-	b_u8(&b, 0); b_u8(&b, 0); b_u8(&b, 0); /* set padding */
+	b_u8(&b, 0);
+	b_u8(&b, 0);
+	b_u8(&b, 0); /* set padding */
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
@@ -145,7 +149,8 @@ static void test_ipfix_reduced_size(void **state)
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
 	tmpl(&b, 301, f, 5);
 	size_t s = b_set_begin(&b, 301);
-	b_u8(&b, 0x01); b_u16(&b, 0x0203); /* 3-byte octets = 0x010203 */
+	b_u8(&b, 0x01);
+	b_u16(&b, 0x0203); /* 3-byte octets = 0x010203 */
 	b_u8(&b, 200);
 	b_u16(&b, 65000);
 	b_u8(&b, 9);
@@ -202,12 +207,15 @@ static void test_ipfix_varlen(void **state)
 	tmpl(&b, 310, f, 5);
 	size_t s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
-	b_u8(&b, 3); b_bytes(&b, "eth", 3);            /* applicationName, short form */
+	b_u8(&b, 3);
+	b_bytes(&b, "eth", 3); /* applicationName, short form */
 	b_u32(&b, 11);
-	b_u8(&b, 255); b_u16(&b, 300); b_bytes(&b, big, 300); /* long form */
+	b_u8(&b, 255);
+	b_u16(&b, 300);
+	b_bytes(&b, big, 300); /* long form */
 	b_u32(&b, 1100);
 	b_bytes(&b, a6, 16);
-	b_u8(&b, 0);                                   /* empty string */
+	b_u8(&b, 0); /* empty string */
 	b_u32(&b, 12);
 	b_u8(&b, 0);
 	b_u32(&b, 1200);
@@ -226,8 +234,11 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_header(&b, SECS, 2, DOMAIN);
 	s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
-	b_u8(&b, 200); b_bytes(&b, "xx", 2);
-	b_u32(&b, 1); b_u8(&b, 0); b_u32(&b, 1);
+	b_u8(&b, 200);
+	b_bytes(&b, "xx", 2);
+	b_u32(&b, 1);
+	b_u8(&b, 0);
+	b_u32(&b, 1);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	memset(&sb, 0, sizeof(sb));
@@ -238,7 +249,9 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_header(&b, SECS, 2, DOMAIN);
 	s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
-	b_u8(&b, 255); b_u8(&b, 1); b_u8(&b, 0); /* 256 bytes announced */
+	b_u8(&b, 255);
+	b_u8(&b, 1);
+	b_u8(&b, 0); /* 256 bytes announced */
 	for (int i = 0; i < 7; i++)
 		b_u8(&b, 0);
 	b_set_end(&b, s);
@@ -250,12 +263,15 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_header(&b, SECS, 2, DOMAIN);
 	s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
-	b_u8(&b, 1); b_u8(&b, 'x');
+	b_u8(&b, 1);
+	b_u8(&b, 'x');
 	b_u32(&b, 1);
 	b_u8(&b, 0);
-	b_u8(&b, 0); b_u8(&b, 0); b_u8(&b, 4); /* octets cut after 3 of 4 bytes */
+	b_u8(&b, 0);
+	b_u8(&b, 0);
+	b_u8(&b, 4); /* octets cut after 3 of 4 bytes */
 	b_set_end(&b, s);
-	s = b_set_begin(&b, 4);                /* reserved set: counted, skipped */
+	s = b_set_begin(&b, 4); /* reserved set: counted, skipped */
 	b_u32(&b, 0xffffffffu);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
@@ -286,8 +302,10 @@ static void test_ipfix_withdrawal(void **state)
 	/* Withdraw 256 alone, then one we never had. */
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
 	size_t s = b_set_begin(&b, 2);
-	b_u16(&b, 256); b_u16(&b, 0);
-	b_u16(&b, 999); b_u16(&b, 0);
+	b_u16(&b, 256);
+	b_u16(&b, 0);
+	b_u16(&b, 999);
+	b_u16(&b, 0);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 256);
 	b_u32(&b, 5);
@@ -303,7 +321,8 @@ static void test_ipfix_withdrawal(void **state)
 	/* Withdraw all data templates (ID 2 in set 2): the options one stays. */
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
 	s = b_set_begin(&b, 2);
-	b_u16(&b, 2); b_u16(&b, 0);
+	b_u16(&b, 2);
+	b_u16(&b, 0);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
@@ -314,7 +333,8 @@ static void test_ipfix_withdrawal(void **state)
 	/* Withdraw all options templates (ID 3 in set 3). */
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
 	s = b_set_begin(&b, 3);
-	b_u16(&b, 3); b_u16(&b, 0);
+	b_u16(&b, 3);
+	b_u16(&b, 0);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
@@ -346,7 +366,9 @@ static void test_ipfix_times(void **state)
 
 	/* Seconds. */
 	static const uint16_t fs[][2] = {{150, 4}, {151, 4}};
-	b_reset(&r); b_u32(&r, SECS - 60); b_u32(&r, SECS - 5);
+	b_reset(&r);
+	b_u32(&r, SECS - 60);
+	b_u32(&r, SECS - 5);
 	feed_one_record_with(d, 400, fs, 2, r.b, r.n);
 	assert_int_equal(sb.f[0].first_ms, EXPORT_MS - 60000);
 	assert_int_equal(sb.f[0].last_ms, EXPORT_MS - 5000);
@@ -354,29 +376,36 @@ static void test_ipfix_times(void **state)
 	/* Microseconds in NTP format: 0.5 s fraction -> 500 ms. */
 	static const uint16_t fu[][2] = {{154, 8}, {155, 8}};
 	b_reset(&r);
-	b_u32(&r, SECS - 10 + 2208988800u); b_u32(&r, 0x80000000u);
-	b_u32(&r, SECS - 1 + 2208988800u); b_u32(&r, 0x40000000u);
+	b_u32(&r, SECS - 10 + 2208988800u);
+	b_u32(&r, 0x80000000u);
+	b_u32(&r, SECS - 1 + 2208988800u);
+	b_u32(&r, 0x40000000u);
 	feed_one_record_with(d, 401, fu, 2, r.b, r.n);
 	assert_int_equal(sb.f[0].first_ms, EXPORT_MS - 10000 + 500);
 	assert_int_equal(sb.f[0].last_ms, EXPORT_MS - 1000 + 250);
 
 	/* Delta microseconds before export time. */
 	static const uint16_t fd[][2] = {{158, 4}, {159, 4}};
-	b_reset(&r); b_u32(&r, 7000000); b_u32(&r, 250000);
+	b_reset(&r);
+	b_u32(&r, 7000000);
+	b_u32(&r, 250000);
 	feed_one_record_with(d, 402, fd, 2, r.b, r.n);
 	assert_int_equal(sb.f[0].first_ms, EXPORT_MS - 7000);
 	assert_int_equal(sb.f[0].last_ms, EXPORT_MS - 250);
 
 	/* Only a start: the end is the start. */
 	static const uint16_t f1[][2] = {{152, 8}};
-	b_reset(&r); b_u64(&r, EXPORT_MS - 3);
+	b_reset(&r);
+	b_u64(&r, EXPORT_MS - 3);
 	feed_one_record_with(d, 403, f1, 1, r.b, r.n);
 	assert_int_equal(sb.f[0].first_ms, EXPORT_MS - 3);
 	assert_int_equal(sb.f[0].last_ms, EXPORT_MS - 3);
 
 	/* SysUpTime without systemInitTimeMilliseconds: ends at export, keeps duration. */
 	static const uint16_t fup[][2] = {{22, 4}, {21, 4}};
-	b_reset(&r); b_u32(&r, 5000); b_u32(&r, 9000);
+	b_reset(&r);
+	b_u32(&r, 5000);
+	b_u32(&r, 9000);
 	feed_one_record_with(d, 404, fup, 2, r.b, r.n);
 	assert_int_equal(sb.f[0].first_ms, EXPORT_MS - 4000);
 	assert_int_equal(sb.f[0].last_ms, EXPORT_MS);
@@ -390,7 +419,8 @@ static void test_ipfix_times(void **state)
 	b_u64(&b, EXPORT_MS - 3600000);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 404);
-	b_u32(&b, 5000); b_u32(&b, 9000);
+	b_u32(&b, 5000);
+	b_u32(&b, 9000);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	memset(&sb, 0, sizeof(sb));
@@ -421,20 +451,30 @@ static void test_ipfix_options_sampling(void **state)
 	tmpl(&b, 510, df, 3);
 	tmpl(&b, 511, df48, 3);
 	size_t s = b_set_begin(&b, 500);
-	b_u32(&b, 7); b_u32(&b, 1); b_u32(&b, 99);
+	b_u32(&b, 7);
+	b_u32(&b, 1);
+	b_u32(&b, 99);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 501);
-	b_u32(&b, DOMAIN); b_u32(&b, 16);
+	b_u32(&b, DOMAIN);
+	b_u32(&b, 16);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 502);
-	b_u8(&b, 5); b_u32(&b, 2000);
+	b_u8(&b, 5);
+	b_u32(&b, 2000);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 510);
-	b_u32(&b, 3); b_u32(&b, 300); b_u32(&b, 7); /* selector 7: x100 */
-	b_u32(&b, 3); b_u32(&b, 300); b_u32(&b, 8); /* unknown selector: domain-wide x16 */
+	b_u32(&b, 3);
+	b_u32(&b, 300);
+	b_u32(&b, 7); /* selector 7: x100 */
+	b_u32(&b, 3);
+	b_u32(&b, 300);
+	b_u32(&b, 8); /* unknown selector: domain-wide x16 */
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 511);
-	b_u32(&b, 3); b_u32(&b, 300); b_u8(&b, 5); /* sampler 5: x2000 */
+	b_u32(&b, 3);
+	b_u32(&b, 300);
+	b_u8(&b, 5); /* sampler 5: x2000 */
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 3);
@@ -566,7 +606,8 @@ static void test_ipfix_template_table_model(void **state)
 			int rc = feed(d, &from, &b, 0, &sb);
 			int want = model[k] == 4 ? 2 : model[k] == 8 ? 1 : 0;
 			if (rc != want)
-				fail_msg("step %d id %u: got %d records, model says %d", step, ids[k], rc, want);
+				fail_msg("step %d id %u: got %d records, model says %d", step,
+				         ids[k], rc, want);
 			if (want == 1)
 				assert_int_equal(sb.f[0].packets, 0x0000000700000009ull);
 		}
@@ -657,44 +698,81 @@ static void build_bad(enum bad_kind k)
 		b.b[3] = 15;
 		return;
 	case BAD_SET_SHORT:
-		b_u16(&b, 256); b_u16(&b, 2);
+		b_u16(&b, 256);
+		b_u16(&b, 2);
 		break;
 	case BAD_SET_BEYOND:
-		b_u16(&b, 256); b_u16(&b, 9); b_u32(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 9);
+		b_u32(&b, 0);
 		break;
 	case BAD_RESERVED:
-		s = b_set_begin(&b, 4); b_u32(&b, 0); b_set_end(&b, s);
+		s = b_set_begin(&b, 4);
+		b_u32(&b, 0);
+		b_set_end(&b, s);
 		break;
 	case BAD_SCOPE_ZERO:
-		s = b_set_begin(&b, 3); b_u16(&b, 256); b_u16(&b, 1); b_u16(&b, 0);
-		b_u16(&b, 34); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 3);
+		b_u16(&b, 256);
+		b_u16(&b, 1);
+		b_u16(&b, 0);
+		b_u16(&b, 34);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_SCOPE_OVER:
-		s = b_set_begin(&b, 3); b_u16(&b, 256); b_u16(&b, 1); b_u16(&b, 2);
-		b_u16(&b, 34); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 3);
+		b_u16(&b, 256);
+		b_u16(&b, 1);
+		b_u16(&b, 2);
+		b_u16(&b, 34);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_ENT_TRUNC: /* enterprise bit set, enterprise number cut */
-		s = b_set_begin(&b, 2); b_u16(&b, 256); b_u16(&b, 1);
-		b_u16(&b, 0x8001); b_u16(&b, 4); b_u16(&b, 0); b_set_end(&b, s);
+		s = b_set_begin(&b, 2);
+		b_u16(&b, 256);
+		b_u16(&b, 1);
+		b_u16(&b, 0x8001);
+		b_u16(&b, 4);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_LOW_ID:
-		s = b_set_begin(&b, 2); b_u16(&b, 100); b_u16(&b, 1);
-		b_u16(&b, 2); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 2);
+		b_u16(&b, 100);
+		b_u16(&b, 1);
+		b_u16(&b, 2);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_VARLEN:
 		tmpl(&b, 256, f, 2);
-		s = b_set_begin(&b, 256); b_u32(&b, 1); b_u8(&b, 9); b_u16(&b, 0); b_set_end(&b, s);
+		s = b_set_begin(&b, 256);
+		b_u32(&b, 1);
+		b_u8(&b, 9);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
 		break;
 	case BAD_RECORD_SHORT:
 		tmpl(&b, 256, f, 1);
-		s = b_set_begin(&b, 256); b_u32(&b, 1); b_u16(&b, 7); b_set_end(&b, s);
+		s = b_set_begin(&b, 256);
+		b_u32(&b, 1);
+		b_u16(&b, 7);
+		b_set_end(&b, s);
 		break;
 	case BAD_NO_TEMPLATE:
-		s = b_set_begin(&b, 256); b_u32(&b, 1); b_set_end(&b, s);
+		s = b_set_begin(&b, 256);
+		b_u32(&b, 1);
+		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_ZERO_LEN:
-		s = b_set_begin(&b, 2); b_u16(&b, 256); b_u16(&b, 1);
-		b_u16(&b, 2); b_u16(&b, 0); b_set_end(&b, s);
+		s = b_set_begin(&b, 2);
+		b_u16(&b, 256);
+		b_u16(&b, 1);
+		b_u16(&b, 2);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
 		break;
 	}
 	b_ipfix_end(&b);
@@ -709,20 +787,20 @@ static void test_ipfix_malformed_table(void **state)
 		int rc;
 		unsigned records;
 	} cases[] = {
-		{BAD_SHORT_HEADER, DECODER_DROP_SHORT_HEADER, -(1 + DECODER_DROP_SHORT_HEADER), 0},
-		{BAD_LEN_BEYOND, DECODER_DROP_BAD_LENGTH, -(1 + DECODER_DROP_BAD_LENGTH), 0},
-		{BAD_LEN_UNDER_HEADER, DECODER_DROP_BAD_LENGTH, -(1 + DECODER_DROP_BAD_LENGTH), 0},
-		{BAD_SET_SHORT, DECODER_DROP_SET_SHORT, 0, 0},
-		{BAD_SET_BEYOND, DECODER_DROP_SET_LENGTH, 0, 0},
-		{BAD_RESERVED, DECODER_DROP_SET_RESERVED, 0, 0},
-		{BAD_SCOPE_ZERO, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
-		{BAD_SCOPE_OVER, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
-		{BAD_ENT_TRUNC, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
-		{BAD_TMPL_LOW_ID, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
-		{BAD_VARLEN, DECODER_DROP_VARLEN, 0, 0},
-		{BAD_RECORD_SHORT, DECODER_DROP_RECORD_INVALID, 1, 1},
-		{BAD_NO_TEMPLATE, DECODER_DROP_NO_TEMPLATE, 0, 0},
-		{BAD_TMPL_ZERO_LEN, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
+	    {BAD_SHORT_HEADER, DECODER_DROP_SHORT_HEADER, -(1 + DECODER_DROP_SHORT_HEADER), 0},
+	    {BAD_LEN_BEYOND, DECODER_DROP_BAD_LENGTH, -(1 + DECODER_DROP_BAD_LENGTH), 0},
+	    {BAD_LEN_UNDER_HEADER, DECODER_DROP_BAD_LENGTH, -(1 + DECODER_DROP_BAD_LENGTH), 0},
+	    {BAD_SET_SHORT, DECODER_DROP_SET_SHORT, 0, 0},
+	    {BAD_SET_BEYOND, DECODER_DROP_SET_LENGTH, 0, 0},
+	    {BAD_RESERVED, DECODER_DROP_SET_RESERVED, 0, 0},
+	    {BAD_SCOPE_ZERO, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
+	    {BAD_SCOPE_OVER, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
+	    {BAD_ENT_TRUNC, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
+	    {BAD_TMPL_LOW_ID, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
+	    {BAD_VARLEN, DECODER_DROP_VARLEN, 0, 0},
+	    {BAD_RECORD_SHORT, DECODER_DROP_RECORD_INVALID, 1, 1},
+	    {BAD_NO_TEMPLATE, DECODER_DROP_NO_TEMPLATE, 0, 0},
+	    {BAD_TMPL_ZERO_LEN, DECODER_DROP_TEMPLATE_INVALID, 0, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -763,7 +841,10 @@ static void test_ipfix_every_prefix(void **state)
 	b_set_end(&b, s);
 	bounds[nb++] = b.n;
 	s = b_set_begin(&b, 301);
-	b_u32(&b, 1); b_u8(&b, 2); b_u16(&b, 0x4142); b_u32(&b, 2);
+	b_u32(&b, 1);
+	b_u8(&b, 2);
+	b_u16(&b, 0x4142);
+	b_u32(&b, 2);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	struct bld full = b;
@@ -798,18 +879,18 @@ static void test_ipfix_every_prefix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ipfix_template_and_data),
-		cmocka_unit_test(test_ipfix_reduced_size),
-		cmocka_unit_test(test_ipfix_total_counts_fallback),
-		cmocka_unit_test(test_ipfix_varlen),
-		cmocka_unit_test(test_ipfix_withdrawal),
-		cmocka_unit_test(test_ipfix_times),
-		cmocka_unit_test(test_ipfix_options_sampling),
-		cmocka_unit_test(test_ipfix_sequence),
-		cmocka_unit_test(test_ipfix_template_table_model),
-		cmocka_unit_test(test_ipfix_template_wraparound),
-		cmocka_unit_test(test_ipfix_malformed_table),
-		cmocka_unit_test(test_ipfix_every_prefix),
+	    cmocka_unit_test(test_ipfix_template_and_data),
+	    cmocka_unit_test(test_ipfix_reduced_size),
+	    cmocka_unit_test(test_ipfix_total_counts_fallback),
+	    cmocka_unit_test(test_ipfix_varlen),
+	    cmocka_unit_test(test_ipfix_withdrawal),
+	    cmocka_unit_test(test_ipfix_times),
+	    cmocka_unit_test(test_ipfix_options_sampling),
+	    cmocka_unit_test(test_ipfix_sequence),
+	    cmocka_unit_test(test_ipfix_template_table_model),
+	    cmocka_unit_test(test_ipfix_template_wraparound),
+	    cmocka_unit_test(test_ipfix_malformed_table),
+	    cmocka_unit_test(test_ipfix_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

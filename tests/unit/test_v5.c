@@ -26,8 +26,8 @@ static void v5_header(struct bld *b, uint16_t count, uint32_t uptime, uint32_t s
 	b_u32(b, T_SECS);
 	b_u32(b, T_NSECS);
 	b_u32(b, seq);
-	b_u8(b, 1);  /* engine type */
-	b_u8(b, 2);  /* engine id */
+	b_u8(b, 1); /* engine type */
+	b_u8(b, 2); /* engine id */
 	b_u16(b, samp);
 }
 
@@ -228,7 +228,7 @@ static void test_v5_sequence(void **state)
 
 struct bad_case {
 	const char *name;
-	size_t len;          /* bytes fed */
+	size_t len; /* bytes fed */
 	uint16_t version;
 	uint16_t count;
 	enum decoder_drop why;
@@ -238,14 +238,14 @@ static void test_v5_malformed_table(void **state)
 {
 	(void)state;
 	static const struct bad_case cases[] = {
-		{"one byte", 1, 5, 1, DECODER_DROP_SHORT_HEADER},
-		{"header minus one", 23, 5, 1, DECODER_DROP_SHORT_HEADER},
-		{"count zero", 24 + 48, 5, 0, DECODER_DROP_BAD_LENGTH},
-		{"count 31", 24 + 31 * 48, 5, 31, DECODER_DROP_BAD_LENGTH},
-		{"count beyond datagram", 24 + 48, 5, 2, DECODER_DROP_BAD_LENGTH},
-		{"last record short", 24 + 2 * 48 - 1, 5, 2, DECODER_DROP_BAD_LENGTH},
-		{"version 6", 24 + 48, 6, 1, DECODER_DROP_BAD_VERSION},
-		{"version 0", 24 + 48, 0, 1, DECODER_DROP_BAD_VERSION},
+	    {"one byte", 1, 5, 1, DECODER_DROP_SHORT_HEADER},
+	    {"header minus one", 23, 5, 1, DECODER_DROP_SHORT_HEADER},
+	    {"count zero", 24 + 48, 5, 0, DECODER_DROP_BAD_LENGTH},
+	    {"count 31", 24 + 31 * 48, 5, 31, DECODER_DROP_BAD_LENGTH},
+	    {"count beyond datagram", 24 + 48, 5, 2, DECODER_DROP_BAD_LENGTH},
+	    {"last record short", 24 + 2 * 48 - 1, 5, 2, DECODER_DROP_BAD_LENGTH},
+	    {"version 6", 24 + 48, 6, 1, DECODER_DROP_BAD_VERSION},
+	    {"version 0", 24 + 48, 0, 1, DECODER_DROP_BAD_VERSION},
 	};
 	struct flow_endpoint from = ep_v4(192, 0, 2, 1, 2055);
 	static struct bld b;
@@ -289,13 +289,10 @@ static void test_v5_every_prefix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_v5_normal),
-		cmocka_unit_test(test_v5_uptime_wrap),
-		cmocka_unit_test(test_v5_sampling_header),
-		cmocka_unit_test(test_v5_sampling_override),
-		cmocka_unit_test(test_v5_sequence),
-		cmocka_unit_test(test_v5_malformed_table),
-		cmocka_unit_test(test_v5_every_prefix),
+	    cmocka_unit_test(test_v5_normal),          cmocka_unit_test(test_v5_uptime_wrap),
+	    cmocka_unit_test(test_v5_sampling_header), cmocka_unit_test(test_v5_sampling_override),
+	    cmocka_unit_test(test_v5_sequence),        cmocka_unit_test(test_v5_malformed_table),
+	    cmocka_unit_test(test_v5_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

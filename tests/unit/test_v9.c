@@ -44,9 +44,8 @@ static struct decoder *mk(void)
 static void tmpl_std(struct bld *x, uint16_t tid)
 {
 	size_t s = b_set_begin(x, 0);
-	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {5, 1},
-	                                {6, 1}, {2, 4}, {1, 4}, {10, 2}, {14, 2}, {22, 4},
-	                                {21, 4}};
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {7, 2},  {11, 2}, {4, 1},  {5, 1}, {6, 1},
+	                                {2, 4}, {1, 4},  {10, 2}, {14, 2}, {22, 4}, {21, 4}};
 	b_u16(x, tid);
 	b_u16(x, 13);
 	for (int i = 0; i < 13; i++) {
@@ -175,10 +174,14 @@ static void test_v9_redefine_and_refresh(void **state)
 	size_t s = b_set_begin(&b, 0);
 	b_u16(&b, 256);
 	b_u16(&b, 4);
-	b_u16(&b, 27); b_u16(&b, 16);
-	b_u16(&b, 28); b_u16(&b, 16);
-	b_u16(&b, 1); b_u16(&b, 8);
-	b_u16(&b, 2); b_u16(&b, 8);
+	b_u16(&b, 27);
+	b_u16(&b, 16);
+	b_u16(&b, 28);
+	b_u16(&b, 16);
+	b_u16(&b, 1);
+	b_u16(&b, 8);
+	b_u16(&b, 2);
+	b_u16(&b, 8);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 256);
 	uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
@@ -277,23 +280,37 @@ static void test_v9_sampler_id(void **state)
 	opt_tmpl(&b, 300, sampler, 3);
 	size_t s = b_set_begin(&b, 300);
 	b_u32(&b, 0);
-	b_u8(&b, 3); b_u8(&b, 2); b_u32(&b, 1000); /* sampler 3: 1 in 1000 */
+	b_u8(&b, 3);
+	b_u8(&b, 2);
+	b_u32(&b, 1000); /* sampler 3: 1 in 1000 */
 	b_u32(&b, 0);
-	b_u8(&b, 4); b_u8(&b, 2); b_u32(&b, 10);   /* sampler 4: 1 in 10 */
+	b_u8(&b, 4);
+	b_u8(&b, 2);
+	b_u32(&b, 10); /* sampler 4: 1 in 10 */
 	while ((b.n - s) % 4)
 		b_u8(&b, 0);
 	b_set_end(&b, s);
 	/* Data template with a FLOW_SAMPLER_ID per record. */
 	s = b_set_begin(&b, 0);
-	b_u16(&b, 257); b_u16(&b, 3);
-	b_u16(&b, 2); b_u16(&b, 4);
-	b_u16(&b, 1); b_u16(&b, 4);
-	b_u16(&b, 48); b_u16(&b, 1);
+	b_u16(&b, 257);
+	b_u16(&b, 3);
+	b_u16(&b, 2);
+	b_u16(&b, 4);
+	b_u16(&b, 1);
+	b_u16(&b, 4);
+	b_u16(&b, 48);
+	b_u16(&b, 1);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 257);
-	b_u32(&b, 2); b_u32(&b, 100); b_u8(&b, 3);
-	b_u32(&b, 2); b_u32(&b, 100); b_u8(&b, 4);
-	b_u32(&b, 2); b_u32(&b, 100); b_u8(&b, 9); /* unknown sampler: unsampled */
+	b_u32(&b, 2);
+	b_u32(&b, 100);
+	b_u8(&b, 3);
+	b_u32(&b, 2);
+	b_u32(&b, 100);
+	b_u8(&b, 4);
+	b_u32(&b, 2);
+	b_u32(&b, 100);
+	b_u8(&b, 9); /* unknown sampler: unsampled */
 	b_u8(&b, 0);
 	b_set_end(&b, s);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 3);
@@ -344,9 +361,12 @@ static void test_v9_uptime_wrap(void **state)
 	/* Exported 2000 ms after the uptime wrapped; started 3000 ms before it. */
 	b_v9_header(&b, 2000, SECS, 0, SRC_ID);
 	size_t s = b_set_begin(&b, 0);
-	b_u16(&b, 256); b_u16(&b, 2);
-	b_u16(&b, 22); b_u16(&b, 4);
-	b_u16(&b, 21); b_u16(&b, 4);
+	b_u16(&b, 256);
+	b_u16(&b, 2);
+	b_u16(&b, 22);
+	b_u16(&b, 4);
+	b_u16(&b, 21);
+	b_u16(&b, 4);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 256);
 	b_u32(&b, 0xfffff448u); /* 2^32 - 3000 */
@@ -473,52 +493,102 @@ static void build_bad(enum bad_kind k)
 	b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
 	switch (k) {
 	case BAD_SET_LEN_ZERO:
-		b_u16(&b, 256); b_u16(&b, 0); b_u32(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 0);
+		b_u32(&b, 0);
 		break;
 	case BAD_SET_LEN_THREE:
-		b_u16(&b, 256); b_u16(&b, 3); b_u32(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 3);
+		b_u32(&b, 0);
 		break;
 	case BAD_SET_BEYOND:
-		b_u16(&b, 0); b_u16(&b, 100); b_u32(&b, 0);
+		b_u16(&b, 0);
+		b_u16(&b, 100);
+		b_u32(&b, 0);
 		break;
 	case BAD_TMPL_COUNT_ZERO:
-		s = b_set_begin(&b, 0); b_u16(&b, 256); b_u16(&b, 0); b_set_end(&b, s);
+		s = b_set_begin(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_FIELDS_BEYOND:
-		s = b_set_begin(&b, 0); b_u16(&b, 256); b_u16(&b, 3);
-		b_u16(&b, 8); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 3);
+		b_u16(&b, 8);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_ID_LOW:
-		s = b_set_begin(&b, 0); b_u16(&b, 255); b_u16(&b, 1);
-		b_u16(&b, 8); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 0);
+		b_u16(&b, 255);
+		b_u16(&b, 1);
+		b_u16(&b, 8);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_TOO_MANY_FIELDS:
-		s = b_set_begin(&b, 0); b_u16(&b, 256); b_u16(&b, 513);
-		for (int i = 0; i < 513; i++) { b_u16(&b, 1); b_u16(&b, 4); }
+		s = b_set_begin(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 513);
+		for (int i = 0; i < 513; i++) {
+			b_u16(&b, 1);
+			b_u16(&b, 4);
+		}
 		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_ZERO_LENGTH: /* would make a data set loop forever */
-		s = b_set_begin(&b, 0); b_u16(&b, 256); b_u16(&b, 2);
-		b_u16(&b, 8); b_u16(&b, 0); b_u16(&b, 12); b_u16(&b, 0); b_set_end(&b, s);
-		s = b_set_begin(&b, 256); b_u32(&b, 0); b_set_end(&b, s);
+		s = b_set_begin(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 2);
+		b_u16(&b, 8);
+		b_u16(&b, 0);
+		b_u16(&b, 12);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
+		s = b_set_begin(&b, 256);
+		b_u32(&b, 0);
+		b_set_end(&b, s);
 		break;
 	case BAD_TMPL_TOO_LONG: /* records longer than any flowset */
-		s = b_set_begin(&b, 0); b_u16(&b, 256); b_u16(&b, 2);
-		b_u16(&b, 1); b_u16(&b, 65535); b_u16(&b, 2); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 0);
+		b_u16(&b, 256);
+		b_u16(&b, 2);
+		b_u16(&b, 1);
+		b_u16(&b, 65535);
+		b_u16(&b, 2);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_OPT_SCOPE_LEN:
-		s = b_set_begin(&b, 1); b_u16(&b, 300); b_u16(&b, 6); b_u16(&b, 4);
-		b_u16(&b, 1); b_u16(&b, 4); b_u16(&b, 34); b_u16(&b, 4); b_set_end(&b, s);
+		s = b_set_begin(&b, 1);
+		b_u16(&b, 300);
+		b_u16(&b, 6);
+		b_u16(&b, 4);
+		b_u16(&b, 1);
+		b_u16(&b, 4);
+		b_u16(&b, 34);
+		b_u16(&b, 4);
+		b_set_end(&b, s);
 		break;
 	case BAD_RECORD_SHORT: /* 35-byte template, 10 non-zero bytes of data */
 		tmpl_std(&b, 256);
-		s = b_set_begin(&b, 256); b_u32(&b, 1); b_u32(&b, 2); b_u16(&b, 3); b_set_end(&b, s);
+		s = b_set_begin(&b, 256);
+		b_u32(&b, 1);
+		b_u32(&b, 2);
+		b_u16(&b, 3);
+		b_set_end(&b, s);
 		break;
 	case BAD_RESERVED_SET:
-		s = b_set_begin(&b, 7); b_u32(&b, 1); b_set_end(&b, s);
+		s = b_set_begin(&b, 7);
+		b_u32(&b, 1);
+		b_set_end(&b, s);
 		break;
 	case BAD_STRAY_BYTES:
-		b_u16(&b, 0); b_u8(&b, 1);
+		b_u16(&b, 0);
+		b_u8(&b, 1);
 		break;
 	case BAD_SHORT_HEADER:
 		b.n = 19;
@@ -534,20 +604,20 @@ static void test_v9_malformed_table(void **state)
 		enum decoder_drop why;
 		int rc;
 	} cases[] = {
-		{BAD_SET_LEN_ZERO, DECODER_DROP_SET_SHORT, 0},
-		{BAD_SET_LEN_THREE, DECODER_DROP_SET_SHORT, 0},
-		{BAD_SET_BEYOND, DECODER_DROP_SET_LENGTH, 0},
-		{BAD_TMPL_COUNT_ZERO, DECODER_DROP_TEMPLATE_INVALID, 0},
-		{BAD_TMPL_FIELDS_BEYOND, DECODER_DROP_TEMPLATE_INVALID, 0},
-		{BAD_TMPL_ID_LOW, DECODER_DROP_TEMPLATE_INVALID, 0},
-		{BAD_TMPL_TOO_MANY_FIELDS, DECODER_DROP_TEMPLATE_INVALID, 0},
-		{BAD_TMPL_ZERO_LENGTH, DECODER_DROP_TEMPLATE_INVALID, -1},
-		{BAD_TMPL_TOO_LONG, DECODER_DROP_TEMPLATE_INVALID, 0},
-		{BAD_OPT_SCOPE_LEN, DECODER_DROP_TEMPLATE_INVALID, 0},
-		{BAD_RECORD_SHORT, DECODER_DROP_RECORD_INVALID, 0},
-		{BAD_RESERVED_SET, DECODER_DROP_SET_RESERVED, 0},
-		{BAD_STRAY_BYTES, DECODER_DROP_SET_SHORT, 0},
-		{BAD_SHORT_HEADER, DECODER_DROP_SHORT_HEADER, -(1 + DECODER_DROP_SHORT_HEADER)},
+	    {BAD_SET_LEN_ZERO, DECODER_DROP_SET_SHORT, 0},
+	    {BAD_SET_LEN_THREE, DECODER_DROP_SET_SHORT, 0},
+	    {BAD_SET_BEYOND, DECODER_DROP_SET_LENGTH, 0},
+	    {BAD_TMPL_COUNT_ZERO, DECODER_DROP_TEMPLATE_INVALID, 0},
+	    {BAD_TMPL_FIELDS_BEYOND, DECODER_DROP_TEMPLATE_INVALID, 0},
+	    {BAD_TMPL_ID_LOW, DECODER_DROP_TEMPLATE_INVALID, 0},
+	    {BAD_TMPL_TOO_MANY_FIELDS, DECODER_DROP_TEMPLATE_INVALID, 0},
+	    {BAD_TMPL_ZERO_LENGTH, DECODER_DROP_TEMPLATE_INVALID, -1},
+	    {BAD_TMPL_TOO_LONG, DECODER_DROP_TEMPLATE_INVALID, 0},
+	    {BAD_OPT_SCOPE_LEN, DECODER_DROP_TEMPLATE_INVALID, 0},
+	    {BAD_RECORD_SHORT, DECODER_DROP_RECORD_INVALID, 0},
+	    {BAD_RESERVED_SET, DECODER_DROP_SET_RESERVED, 0},
+	    {BAD_STRAY_BYTES, DECODER_DROP_SET_SHORT, 0},
+	    {BAD_SHORT_HEADER, DECODER_DROP_SHORT_HEADER, -(1 + DECODER_DROP_SHORT_HEADER)},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -609,20 +679,20 @@ static void test_v9_every_prefix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_v9_template_and_data),
-		cmocka_unit_test(test_v9_data_before_template),
-		cmocka_unit_test(test_v9_redefine_and_refresh),
-		cmocka_unit_test(test_v9_expiry),
-		cmocka_unit_test(test_v9_options_sampling),
-		cmocka_unit_test(test_v9_sampler_id),
-		cmocka_unit_test(test_v9_override_beats_options),
-		cmocka_unit_test(test_v9_uptime_wrap),
-		cmocka_unit_test(test_v9_sequence),
-		cmocka_unit_test(test_v9_sequence_after_drop),
-		cmocka_unit_test(test_v9_sequence_wrap),
-		cmocka_unit_test(test_v9_template_cap),
-		cmocka_unit_test(test_v9_malformed_table),
-		cmocka_unit_test(test_v9_every_prefix),
+	    cmocka_unit_test(test_v9_template_and_data),
+	    cmocka_unit_test(test_v9_data_before_template),
+	    cmocka_unit_test(test_v9_redefine_and_refresh),
+	    cmocka_unit_test(test_v9_expiry),
+	    cmocka_unit_test(test_v9_options_sampling),
+	    cmocka_unit_test(test_v9_sampler_id),
+	    cmocka_unit_test(test_v9_override_beats_options),
+	    cmocka_unit_test(test_v9_uptime_wrap),
+	    cmocka_unit_test(test_v9_sequence),
+	    cmocka_unit_test(test_v9_sequence_after_drop),
+	    cmocka_unit_test(test_v9_sequence_wrap),
+	    cmocka_unit_test(test_v9_template_cap),
+	    cmocka_unit_test(test_v9_malformed_table),
+	    cmocka_unit_test(test_v9_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
