@@ -47,17 +47,17 @@ struct es_shipper;
  * each repetition counts.
  */
 struct es_stats {
-	uint64_t docs_shipped;        /* acknowledged: 2xx, or 409 (already stored) */
-	uint64_t docs_retried;        /* item sends repeated after a transient failure */
-	uint64_t docs_dead_lettered;  /* refused for good, written to the dead-letter file */
-	uint64_t slots_shipped;       /* slots whose every document is acknowledged */
-	uint64_t requests;            /* HTTP requests sent (templates and _bulk) */
-	uint64_t request_failures;    /* of those: transport error or non-2xx status */
-	uint64_t backlog_slots;       /* slots in the store after the cursor */
-	uint64_t backlog_docs;        /* their documents */
-	uint64_t last_ack_latency_ms; /* store write of the last shipped slot -> acknowledged */
-	int64_t cursor_seq;           /* the cursor: last slot seq handled (-1 unknown) */
-	int64_t last_error_at_s;      /* Unix time of last_error; 0 = none yet */
+	uint64_t docs_shipped;         /* acknowledged: 2xx, or 409 (already stored) */
+	uint64_t docs_retried;         /* item sends repeated after a transient failure */
+	uint64_t docs_dead_lettered;   /* refused for good, written to the dead-letter file */
+	uint64_t slots_shipped;        /* slots whose every document is acknowledged */
+	uint64_t requests;             /* HTTP requests sent (templates and _bulk) */
+	uint64_t request_failures;     /* of those: transport error or non-2xx status */
+	uint64_t backlog_slots;        /* slots in the store after the cursor */
+	uint64_t backlog_docs;         /* their documents */
+	uint64_t last_ack_latency_ms;  /* store write of the last shipped slot -> acknowledged */
+	int64_t cursor_seq;            /* the cursor: last slot seq handled (-1 unknown) */
+	int64_t last_error_at_s;       /* Unix time of last_error; 0 = none yet */
 	char last_error[ES_ERROR_MAX]; /* "" or the last failure, with no secrets in it */
 };
 
@@ -70,8 +70,7 @@ struct es_stats {
  * Errors: -EINVAL (bad option, empty secret), -ENOMEM, -errno of a file,
  * or the store's error.
  */
-int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err,
-                      size_t errlen);
+int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen);
 
 /*
  * Install the index templates, trying for up to wait_ms (0: one attempt).

@@ -22,8 +22,7 @@ void es_slotbuf_free(struct es_slotbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-int es_index_name(char *out, size_t outlen, const char *prefix, const char *kind,
-                  int64_t time_slot)
+int es_index_name(char *out, size_t outlen, const char *prefix, const char *kind, int64_t time_slot)
 {
 	time_t t = (time_t)(time_slot * 300);
 	struct tm tm;
@@ -104,7 +103,8 @@ static size_t json_escape(char *out, const char *s, size_t n)
 int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, int64_t time_slot,
                    const char *kind, const char *key, const char *json, size_t json_len)
 {
-	static const char a1[] = "{\"index\":{\"_index\":\"", a2[] = "\",\"_id\":\"", a3[] = "\"}}\n";
+	static const char a1[] = "{\"index\":{\"_index\":\"", a2[] = "\",\"_id\":\"",
+	                  a3[] = "\"}}\n";
 	char index[ES_INDEX_MAX], id[ES_ID_MAX], esc[ES_ID_MAX * 6];
 	int ilen = es_index_name(index, sizeof(index), prefix, kind, time_slot);
 	int idlen = es_doc_id(id, sizeof(id), site, kind, time_slot, key);
@@ -120,9 +120,11 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 		return -EINVAL;
 	elen = json_escape(esc, id, (size_t)idlen);
 	/* Index names hold only [a-z0-9._-] (config checks the prefix): no escaping. */
-	need = sizeof(a1) - 1 + (size_t)ilen + sizeof(a2) - 1 + elen + sizeof(a3) - 1 + json_len + 1;
+	need =
+	    sizeof(a1) - 1 + (size_t)ilen + sizeof(a2) - 1 + elen + sizeof(a3) - 1 + json_len + 1;
 	mneed = (size_t)idlen + 1 + (size_t)ilen + 1;
-	if (grow(&b->buf, &b->cap, b->len, need) || grow(&b->meta, &b->meta_cap, b->meta_len, mneed))
+	if (grow(&b->buf, &b->cap, b->len, need) ||
+	    grow(&b->meta, &b->meta_cap, b->meta_len, mneed))
 		return -ENOMEM;
 	if (b->n == b->items_cap) {
 		size_t c = b->items_cap ? b->items_cap * 2 : 1024;
@@ -177,8 +179,7 @@ enum es_status_class es_status_classify(long status)
 
 int es_bulk_response_read(const char *body, size_t len, size_t n, const char *const *ids,
                           const size_t *id_lens,
-                          int (*fn)(void *ud, size_t i, long status, const char *error),
-                          void *ud)
+                          int (*fn)(void *ud, size_t i, long status, const char *error), void *ud)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);

@@ -44,14 +44,14 @@ struct es_shipper {
 	struct config_es cfg;
 	struct store *store;
 	struct es_http *http;
-	FILE *dead;          /* dead-letter file, opened at the first refusal */
-	bool dead_dirty;     /* written since the last fsync */
+	FILE *dead;      /* dead-letter file, opened at the first refusal */
+	bool dead_dirty; /* written since the last fsync */
 	bool templates_ok;
 	uint64_t rng;
 
 	pthread_t thread;
 	bool thread_running;
-	pthread_mutex_t mu;  /* guards st, stop_requested; cv wakes the thread */
+	pthread_mutex_t mu; /* guards st, stop_requested; cv wakes the thread */
 	pthread_cond_t cv;
 	bool stop_requested;
 	_Atomic uint64_t deadline_ms; /* monotonic; past it requests abort, UINT64_MAX = none */
@@ -94,8 +94,8 @@ static int abort_check(void *ud)
 	return past_deadline(ud);
 }
 
-__attribute__((format(printf, 2, 3))) static void set_error(struct es_shipper *sh,
-                                                            const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void set_error(struct es_shipper *sh, const char *fmt,
+                                                            ...)
 {
 	char msg[ES_ERROR_MAX];
 	va_list ap;
@@ -154,8 +154,8 @@ static int sleep_ms(struct es_shipper *sh, uint64_t ms)
  * variable, into a new string. Messages name the file or variable, never
  * the content.
  */
-static int secret_read(const char *file, const char *env, const char *what, char **out,
-                       char *err, size_t errlen)
+static int secret_read(const char *file, const char *env, const char *what, char **out, char *err,
+                       size_t errlen)
 {
 	char buf[ES_SECRET_MAX + 2];
 	size_t n;
@@ -165,27 +165,29 @@ static int secret_read(const char *file, const char *env, const char *what, char
 		FILE *f = fopen(file, "r");
 		if (!f) {
 			int e = errno;
-			snprintf(err, errlen, "elasticsearch: %s_file %s: %s", what, file, strerror(e));
+			snprintf(err, errlen, "elasticsearch: %s_file %s: %s", what, file,
+			         strerror(e));
 			return -e;
 		}
 		n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		if (n > ES_SECRET_MAX) {
-			snprintf(err, errlen, "elasticsearch: %s_file %s: longer than %d bytes", what,
-			         file, ES_SECRET_MAX);
+			snprintf(err, errlen, "elasticsearch: %s_file %s: longer than %d bytes",
+			         what, file, ES_SECRET_MAX);
 			return -EINVAL;
 		}
 		buf[n] = '\0';
 	} else if (env[0]) {
 		const char *v = getenv(env);
 		if (!v) {
-			snprintf(err, errlen, "elasticsearch: %s_env: variable %s is not set", what, env);
+			snprintf(err, errlen, "elasticsearch: %s_env: variable %s is not set", what,
+			         env);
 			return -EINVAL;
 		}
 		n = strlen(v);
 		if (n > ES_SECRET_MAX) {
-			snprintf(err, errlen, "elasticsearch: %s_env %s: longer than %d bytes", what, env,
-			         ES_SECRET_MAX);
+			snprintf(err, errlen, "elasticsearch: %s_env %s: longer than %d bytes",
+			         what, env, ES_SECRET_MAX);
 			return -EINVAL;
 		}
 		memcpy(buf, v, n + 1);
@@ -221,8 +223,7 @@ static void secret_free(char *s)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err,
-                      size_t errlen)
+int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen)
 {
 	struct es_shipper *sh;
 	char *password = NULL, *api_key = NULL;
@@ -261,8 +262,8 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 	rc = secret_read(cfg->es.password_file, cfg->es.password_env, "password", &password, err,
 	                 errlen);
 	if (rc == 0)
-		rc = secret_read(cfg->es.api_key_file, cfg->es.api_key_env, "api_key", &api_key, err,
-		                 errlen);
+		rc = secret_read(cfg->es.api_key_file, cfg->es.api_key_env, "api_key", &api_key,
+		                 err, errlen);
 	if (rc == 0) {
 		struct es_http_opts ho = {
 		    .url = cfg->es.url,
@@ -284,7 +285,8 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 	if (rc == 0) {
 		struct store_opts so;
 		store_opts_defaults(&so);
-		/* Retention is the writer's job; this connection only reads and moves the cursor. */
+		/* Retention is the writer's job; this connection only reads and moves the cursor.
+		 */
 		so.retention_days = 0;
 		so.cache_kib = 4096;
 		rc = store_open(cfg->store_path, &so, &sh->store, err, errlen);
@@ -530,12 +532,14 @@ static int dead_letter(struct es_shipper *sh, const struct store_slot *slot, con
 	if (!o)
 		return -ENOMEM;
 	if (!sh->dead) {
-		int fd = open(sh->cfg.dead_letter_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		int fd =
+		    open(sh->cfg.dead_letter_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 		if (fd < 0 || !(sh->dead = fdopen(fd, "a"))) {
 			int e2 = errno;
 			if (fd >= 0)
 				close(fd);
-			set_error(sh, "dead-letter file %s: %s", sh->cfg.dead_letter_path, strerror(e2));
+			set_error(sh, "dead-letter file %s: %s", sh->cfg.dead_letter_path,
+			          strerror(e2));
 			json_decref(o);
 			return -e2;
 		}
@@ -677,9 +681,11 @@ static int ship_items(struct es_shipper *sh, struct es_slotbuf *b, const struct 
 		    send_req(sh, "POST", "/_bulk", "application/x-ndjson", send, bytes, &r, what);
 		struct resp_ctx rc = {.sh = sh, .b = b, .slot = slot, .idx = idx};
 		if (c == ES_STATUS_OK) {
-			int e = es_bulk_response_read(r.body, r.body_len, n, ids, id_lens, on_item, &rc);
+			int e = es_bulk_response_read(r.body, r.body_len, n, ids, id_lens, on_item,
+			                              &rc);
 			if (e == -EBADMSG) {
-				set_error(sh, "%s: the response does not list the %zu items sent", what, n);
+				set_error(sh, "%s: the response does not list the %zu items sent",
+				          what, n);
 				c = ES_STATUS_RETRY;
 			} else if (e != 0) {
 				ret = e;
@@ -688,8 +694,9 @@ static int ship_items(struct es_shipper *sh, struct es_slotbuf *b, const struct 
 		} else if (c == ES_STATUS_DEAD && r.status == 413 && n > 1) {
 			/* Too large for the cluster's http.max_content_length: halve and go on. */
 			limit = bytes / 2 > 1 ? bytes / 2 : 1;
-			log_warn("elasticsearch: 413 for a %zu-byte body; sending at most %zu bytes",
-			         bytes, limit);
+			log_warn(
+			    "elasticsearch: 413 for a %zu-byte body; sending at most %zu bytes",
+			    bytes, limit);
 			continue;
 		} else if (c == ES_STATUS_DEAD) {
 			/*
@@ -711,8 +718,8 @@ static int ship_items(struct es_shipper *sh, struct es_slotbuf *b, const struct 
 		}
 		count(sh, &sh->st.docs_retried, rc.retry);
 		if (c == ES_STATUS_OK)
-			set_error(sh, "%s: %zu items failed with HTTP %ld; retrying them", what, rc.retry,
-			          rc.retry_status);
+			set_error(sh, "%s: %zu items failed with HTTP %ld; retrying them", what,
+			          rc.retry, rc.retry_status);
 		attempt++;
 		uint64_t d = es_backoff_ms(attempt, sh->cfg.retry_initial_ms,
 		                           (uint64_t)sh->cfg.retry_max_s * 1000u, rnd(sh));

@@ -274,7 +274,8 @@ int es_http_request(struct es_http *h, const char *method, const char *path, con
 	if (h->resp_too_big)
 		snprintf(r->error, sizeof(r->error), "response larger than %zu bytes", h->resp_max);
 	else
-		snprintf(r->error, sizeof(r->error), "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+		snprintf(r->error, sizeof(r->error), "%s",
+		         h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
 	return rc;
 oom:
 	curl_slist_free_all(hdr);

@@ -31,10 +31,10 @@ enum es_item_state {
  */
 struct es_item {
 	size_t off, len;
-	size_t doc_off, doc_len;  /* the document inside the source line */
-	size_t id_off, id_len;    /* raw (unescaped) _id, in es_slotbuf.meta */
+	size_t doc_off, doc_len;     /* the document inside the source line */
+	size_t id_off, id_len;       /* raw (unescaped) _id, in es_slotbuf.meta */
 	size_t index_off, index_len; /* index name, in es_slotbuf.meta */
-	uint8_t state;            /* enum es_item_state */
+	uint8_t state;               /* enum es_item_state */
 };
 
 /*
@@ -99,8 +99,7 @@ enum es_status_class es_status_classify(long status);
  */
 int es_bulk_response_read(const char *body, size_t len, size_t n, const char *const *ids,
                           const size_t *id_lens,
-                          int (*fn)(void *ud, size_t i, long status, const char *error),
-                          void *ud);
+                          int (*fn)(void *ud, size_t i, long status, const char *error), void *ud);
 
 /*
  * Backoff before attempt (1 = first retry): min(max_ms, initial_ms *
@@ -115,14 +114,14 @@ uint64_t es_backoff_ms(unsigned attempt, uint64_t initial_ms, uint64_t max_ms, u
 struct es_http;
 
 struct es_http_opts {
-	const char *url;       /* base URL without trailing '/'; copied */
-	const char *username;  /* NULL/"" = no basic auth; copied */
-	const char *password;  /* copied, wiped on destroy */
-	const char *api_key;   /* NULL/"" = none; copied, wiped on destroy */
-	const char *ca_file;   /* NULL/"" = system CAs */
+	const char *url;      /* base URL without trailing '/'; copied */
+	const char *username; /* NULL/"" = no basic auth; copied */
+	const char *password; /* copied, wiped on destroy */
+	const char *api_key;  /* NULL/"" = none; copied, wiped on destroy */
+	const char *ca_file;  /* NULL/"" = system CAs */
 	bool verify_tls;
-	bool gzip;             /* compress request bodies */
-	uint32_t timeout_s;    /* whole request */
+	bool gzip;          /* compress request bodies */
+	uint32_t timeout_s; /* whole request */
 	size_t max_response_bytes;
 	/* Abort check, called while a request runs: non-zero aborts it. */
 	int (*abort_fn)(void *ud);
@@ -130,11 +129,11 @@ struct es_http_opts {
 };
 
 struct es_http_resp {
-	long status;       /* HTTP status; 0 = no response (transport failure, abort) */
-	const char *body;  /* owned by the handle, valid until the next request; NUL-terminated */
+	long status;      /* HTTP status; 0 = no response (transport failure, abort) */
+	const char *body; /* owned by the handle, valid until the next request; NUL-terminated */
 	size_t body_len;
-	char error[256];   /* transport failure, "" otherwise */
-	bool aborted;      /* abort_fn stopped it */
+	char error[256]; /* transport failure, "" otherwise */
+	bool aborted;    /* abort_fn stopped it */
 };
 
 int es_http_create(const struct es_http_opts *o, struct es_http **out, char *err, size_t errlen);
@@ -153,10 +152,10 @@ int es_http_request(struct es_http *h, const char *method, const char *path, con
 /* ---- templates.c (generated) ---------------------------------------------- */
 
 struct es_template {
-	const char *file;     /* config/es/ file name */
-	bool component;       /* _component_template (true) or _index_template */
-	const char *name;     /* the name after the prefix: "common", "inside", ... */
-	const char *body;     /* JSON with @PREFIX@ where the index prefix goes */
+	const char *file; /* config/es/ file name */
+	bool component;   /* _component_template (true) or _index_template */
+	const char *name; /* the name after the prefix: "common", "inside", ... */
+	const char *body; /* JSON with @PREFIX@ where the index prefix goes */
 };
 extern const struct es_template es_templates[];
 extern const size_t es_templates_n;

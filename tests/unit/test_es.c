@@ -45,7 +45,8 @@ static void test_index_and_id(void **state)
 	assert_string_equal(b, "p-arpip-2026.01.01");
 	assert_true(es_index_name(b, sizeof(b), "p", "slot", 5890752 + 288) > 0);
 	assert_string_equal(b, "p-slot-2026.01.02");
-	assert_int_equal(es_index_name(small, sizeof(small), "nfsentry", "inside", 0), -ENAMETOOLONG);
+	assert_int_equal(es_index_name(small, sizeof(small), "nfsentry", "inside", 0),
+	                 -ENAMETOOLONG);
 
 	assert_int_equal(es_doc_id(b, sizeof(b), "campus", "inside", 5890752, "10.0.0.1"), 30);
 	assert_string_equal(b, "campus|inside|5890752|10.0.0.1");
@@ -62,19 +63,18 @@ static void test_render(void **state)
 	static const char d2[] = "{\"kind\":\"slot\"}";
 
 	(void)state;
-	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "inside", "10.0.0.1", d1,
-	                                strlen(d1)),
-	                 0);
+	assert_int_equal(
+	    es_slotbuf_add(&b, "nfs", "campus", 5890752, "inside", "10.0.0.1", d1, strlen(d1)), 0);
 	/* A site name with a quote and a control character is escaped in the action line. */
-	assert_int_equal(es_slotbuf_add(&b, "nfs", "a\"b\x01", 5890752, "slot", "summary", d2,
-	                                strlen(d2)),
-	                 0);
+	assert_int_equal(
+	    es_slotbuf_add(&b, "nfs", "a\"b\x01", 5890752, "slot", "summary", d2, strlen(d2)), 0);
 	assert_int_equal(b.n, 2);
-	static const char want[] =
-	    "{\"index\":{\"_index\":\"nfs-inside-2026.01.01\",\"_id\":\"campus|inside|5890752|10.0.0.1\"}}\n"
-	    "{\"kind\":\"inside\",\"ip\":\"10.0.0.1\"}\n"
-	    "{\"index\":{\"_index\":\"nfs-slot-2026.01.01\",\"_id\":\"a\\\"b\\u0001|slot|5890752|summary\"}}\n"
-	    "{\"kind\":\"slot\"}\n";
+	static const char want[] = "{\"index\":{\"_index\":\"nfs-inside-2026.01.01\",\"_id\":"
+	                           "\"campus|inside|5890752|10.0.0.1\"}}\n"
+	                           "{\"kind\":\"inside\",\"ip\":\"10.0.0.1\"}\n"
+	                           "{\"index\":{\"_index\":\"nfs-slot-2026.01.01\",\"_id\":"
+	                           "\"a\\\"b\\u0001|slot|5890752|summary\"}}\n"
+	                           "{\"kind\":\"slot\"}\n";
 	assert_int_equal(b.len, strlen(want));
 	assert_memory_equal(b.buf, want, b.len);
 	assert_int_equal(b.items[0].off, 0);
@@ -84,7 +84,8 @@ static void test_render(void **state)
 	assert_string_equal(b.meta + b.items[1].id_off, "a\"b\x01|slot|5890752|summary");
 	assert_string_equal(b.meta + b.items[0].index_off, "nfs-inside-2026.01.01");
 	/* Every action line parses, and its _id is the raw id. */
-	json_t *a = json_loadb(b.buf + b.items[1].off, b.items[1].doc_off - b.items[1].off - 1, 0, NULL);
+	json_t *a =
+	    json_loadb(b.buf + b.items[1].off, b.items[1].doc_off - b.items[1].off - 1, 0, NULL);
 	assert_non_null(a);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "index"), "_id")),
 	                    "a\"b\x01|slot|5890752|summary");
@@ -100,9 +101,9 @@ static void test_render(void **state)
 	for (int i = 0; i < 5000; i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "10.1.%d.%d", i / 256, i % 256);
-		assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "outside", key, d1,
-		                                strlen(d1)),
-		                 0);
+		assert_int_equal(
+		    es_slotbuf_add(&b, "nfs", "campus", 5890752, "outside", key, d1, strlen(d1)),
+		    0);
 	}
 	assert_memory_equal(b.buf, want, strlen(want));
 	assert_int_equal(b.items[5001].off + b.items[5001].len, b.len);
@@ -191,8 +192,9 @@ static void test_response(void **state)
 	assert_int_equal(s.status[2], 429);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&s, 0, sizeof(s));
-		assert_int_equal(es_bulk_response_read(bad[i], strlen(bad[i]), 3, ids, lens, on_item, &s),
-		                 -EBADMSG);
+		assert_int_equal(
+		    es_bulk_response_read(bad[i], strlen(bad[i]), 3, ids, lens, on_item, &s),
+		    -EBADMSG);
 		/* Nothing is acted on from a response that does not check out. */
 		assert_int_equal(s.n, 0);
 	}
@@ -231,10 +233,11 @@ static void test_templates(void **state)
 			assert_int_equal(components, i);
 			components++;
 			json_t *p = json_object_get(
-			    json_object_get(json_object_get(o, "template"), "mappings"), "properties");
-			assert_string_equal(
-			    json_string_value(json_object_get(json_object_get(p, "@timestamp"), "type")),
-			    "date");
+			    json_object_get(json_object_get(o, "template"), "mappings"),
+			    "properties");
+			assert_string_equal(json_string_value(json_object_get(
+			                        json_object_get(p, "@timestamp"), "type")),
+			                    "date");
 			assert_string_equal(
 			    json_string_value(json_object_get(json_object_get(p, "site"), "type")),
 			    "keyword");
@@ -242,7 +245,8 @@ static void test_templates(void **state)
 			json_t *pat = json_array_get(json_object_get(o, "index_patterns"), 0);
 			assert_non_null(strstr(json_string_value(pat), "@PREFIX@-"));
 			json_t *p = json_object_get(
-			    json_object_get(json_object_get(o, "template"), "mappings"), "properties");
+			    json_object_get(json_object_get(o, "template"), "mappings"),
+			    "properties");
 			const char *k;
 			json_t *v;
 			json_object_foreach(p, k, v)
@@ -255,12 +259,12 @@ static void test_templates(void **state)
 				assert_string_equal(json_string_value(json_object_get(
 				                        json_object_get(p, "arrayPeer"), "type")),
 				                    "ip");
-				assert_string_equal(
-				    json_string_value(json_object_get(json_object_get(p, "labels"), "type")),
-				    "keyword");
-				assert_string_equal(
-				    json_string_value(json_object_get(json_object_get(p, "octets"), "type")),
-				    "long");
+				assert_string_equal(json_string_value(json_object_get(
+				                        json_object_get(p, "labels"), "type")),
+				                    "keyword");
+				assert_string_equal(json_string_value(json_object_get(
+				                        json_object_get(p, "octets"), "type")),
+				                    "long");
 			}
 		}
 		json_decref(o);
@@ -294,8 +298,8 @@ static void test_secrets(void **state)
 	snprintf(c.es.password_file, sizeof(c.es.password_file), "%s/missing", tmpdir);
 	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), -ENOENT);
 	assert_null(sh);
-	snprintf(path, sizeof(path), "elasticsearch: password_file %s/missing: No such file or directory",
-	         tmpdir);
+	snprintf(path, sizeof(path),
+	         "elasticsearch: password_file %s/missing: No such file or directory", tmpdir);
 	assert_string_equal(err, path);
 
 	/* A file with the password and a trailing newline is fine. */
@@ -320,7 +324,8 @@ static void test_secrets(void **state)
 	snprintf(c.es.password_env, sizeof(c.es.password_env), "NFSENTRY_TEST_ES_PW");
 	unsetenv("NFSENTRY_TEST_ES_PW");
 	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "elasticsearch: password_env: variable NFSENTRY_TEST_ES_PW is not set");
+	assert_string_equal(err,
+	                    "elasticsearch: password_env: variable NFSENTRY_TEST_ES_PW is not set");
 	setenv("NFSENTRY_TEST_ES_PW", "s3cret", 1);
 	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), 0);
 	es_shipper_destroy(sh);
@@ -344,13 +349,16 @@ static void write_slot(const char *path, const char *site, int64_t time_slot, si
 		int len = snprintf(
 		    json[i], 384,
 		    "{\"kind\":\"outside\",\"site\":\"%s\",\"timeSlot\":%lld,\"@timestamp\":"
-		    "\"2026-01-01T00:00:00Z\",\"ip\":\"%s\",\"flows\":65,\"packets\":732,\"octets\":"
-		    "129369,\"fromFlows\":63,\"fromPackets\":1044,\"fromOctets\":1081165,\"touchPeers\":"
-		    "47,\"arrayPeer\":[\"10.10.1.1\",\"10.10.1.2\",\"10.10.1.3\"],\"startedTargets\":0,"
+		    "\"2026-01-01T00:00:00Z\",\"ip\":\"%s\",\"flows\":65,\"packets\":732,"
+		    "\"octets\":"
+		    "129369,\"fromFlows\":63,\"fromPackets\":1044,\"fromOctets\":1081165,"
+		    "\"touchPeers\":"
+		    "47,\"arrayPeer\":[\"10.10.1.1\",\"10.10.1.2\",\"10.10.1.3\"],"
+		    "\"startedTargets\":0,"
 		    "\"unansweredFlows\":0,\"offender\":false,\"labels\":[],\"reasons\":{}}",
 		    site, (long long)time_slot, keys[i]);
-		d[i] = (struct store_doc){.kind = "outside", .key = keys[i], .json = json[i],
-		                          .json_len = (size_t)len};
+		d[i] = (struct store_doc){
+		    .kind = "outside", .key = keys[i], .json = json[i], .json_len = (size_t)len};
 	}
 	assert_int_equal(store_slot_write(st, site, time_slot, d, n, NULL), 0);
 	store_close(st);
@@ -462,10 +470,10 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_index_and_id),  cmocka_unit_test(test_render),
-	    cmocka_unit_test(test_classify),      cmocka_unit_test(test_response),
-	    cmocka_unit_test(test_backoff),       cmocka_unit_test(test_templates),
-	    cmocka_unit_test(test_secrets),       cmocka_unit_test(test_drain_unreachable),
+	    cmocka_unit_test(test_index_and_id), cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_classify),     cmocka_unit_test(test_response),
+	    cmocka_unit_test(test_backoff),      cmocka_unit_test(test_templates),
+	    cmocka_unit_test(test_secrets),      cmocka_unit_test(test_drain_unreachable),
 	};
 
 	if (getenv("ES_BENCH_URL")) {
