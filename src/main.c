@@ -678,7 +678,7 @@ static int cmd_ship(int argc, char **argv)
 	struct cli c;
 	struct config cfg;
 	struct es_shipper *es;
-	int rc = parse_cli(argc, argv, &c, "config quiet");
+	int rc = parse_cli(argc, argv, &c, "config");
 
 	if (rc)
 		return rc;
@@ -700,7 +700,7 @@ static int cmd_ship(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	rc = es_drain_report(es, &cfg, c.quiet ? stdout : stderr);
+	rc = es_drain_report(es, &cfg, stderr);
 	es_shipper_destroy(es);
 	config_free(&cfg);
 	return rc;

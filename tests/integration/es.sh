@@ -15,7 +15,7 @@
 #   tls      https with a CA made here (openssl) and basic auth from a password file;
 #            a certificate that does not name the host is refused while verify_tls is
 #            on (nothing shipped, exit 1) and accepted with verify_tls: false; a wrong
-#            password is retried, never dropped.
+#            password is retried, never dropped; an API key from the environment works.
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
@@ -183,13 +183,13 @@ outage)
 	# Back, but flaky: whole-request failures, one per _bulk in this order, then
 	# 7 items answered 429 and the 5th item from now refused by the mapping.
 	start_server
-	es_faults '{"faults": ["503", "close", "429", "partial", "hang", "500"], "hang_s": 4,
+	es_faults '{"faults": ["503", "close", "429", "partial", "hang", "500", "413"], "hang_s": 4,
 		"item_429": 7, "reject_nth": 5}'
 	"$NFSENTRY" replay "$FIXTURE" -c "$T/b.yaml" --quiet 2>"$T/flaky.log" ||
 		die "replay against the flaky server failed: $(cat "$T/flaky.log")"
 	state=$(es_get /_fake/state)
 	[ "$(json_field "$state" 'len(d["faults_left"])')" = 0 ] || die "not every fault was met: $state"
-	for f in 503 close 429 partial hang 500; do
+	for f in 503 close 429 partial hang 500 413; do
 		[ "$(json_field "$state" "d['faults_served'].get('$f', 0)")" = 1 ] || die "fault $f not served once"
 	done
 	grep -q 'elasticsearch: [0-9]* documents shipped, [0-9]* retried, 1 dead-lettered, 4 slots shipped; backlog 0 slots' "$T/flaky.log" ||
@@ -255,6 +255,12 @@ restart)
 	grep -q 'elasticsearch: [0-9]* documents shipped, 0 retried, 0 dead-lettered, [0-9] slots shipped; backlog 0 slots (0 documents)' "$T/run2.log" ||
 		die "unexpected report: $(grep elasticsearch: "$T/run2.log")"
 	check_complete 0
+	# The slot `run` closed at SIGTERM carries the shipper's counters in "collector".
+	es_in_doc=$(sqlite3 "$T/store/nfsentry.db" "SELECT json_extract(doc, '\$.collector.esShipped') FROM documents WHERE kind = 'slot' AND time_slot > 5890800")
+	if [ -n "$es_in_doc" ]; then
+		[ "$es_in_doc" -gt 0 ] || die "slot document says esShipped $es_in_doc"
+		log "slot document written at SIGTERM: collector.esShipped $es_in_doc"
+	fi
 	# Resent documents (the slot in flight at the kill) are overwrites, never copies.
 	log "writes per _id at most $(json_field "$(es_get /_fake/state)" 'd["max_writes"]')"
 	;;
@@ -311,14 +317,26 @@ tls)
 	grep -q 'bad-pw-X7' "$T/badpw.log" && die "the password appeared in the log"
 	stop_server
 
+	# API key from the environment instead of a password: the backlog (campusb) drains.
+	start_server --tls-cert "$T/good.pem" --tls-key "$T/good.key" --api-key a2V5LWlkOmtleS1zZWNyZXQ=
+	config apikey campusb "  ca_file: $T/ca.pem
+  api_key_env: NFSENTRY_TEST_ES_KEY
+  drain_timeout_s: 30"
+	NFSENTRY_TEST_ES_KEY=a2V5LWlkOmtleS1zZWNyZXQ= "$NFSENTRY" ship -c "$T/apikey.yaml" 2>"$T/apikey.log" ||
+		die "ship with an API key failed: $(cat "$T/apikey.log")"
+	grep -q 'elasticsearch: [0-9]* documents shipped, 0 retried, 0 dead-lettered, 2 slots shipped' "$T/apikey.log" ||
+		die "unexpected report: $(cat "$T/apikey.log")"
+	grep -q 'a2V5LWlkOmtleS1zZWNyZXQ=' "$T/apikey.log" && die "the API key appeared in the log"
+	stop_server
+
 	# A certificate for another name: refused while verify_tls is on (the default) ...
 	rm -f "$T/es-state.json"
 	start_server --tls-cert "$T/wrong.pem" --tls-key "$T/wrong.key"
 	config wrong campusc "  ca_file: $T/ca.pem
   drain_timeout_s: 2"
 	rc=0
-	"$NFSENTRY" ship -c "$T/wrong.yaml" 2>"$T/wrong.log" || rc=$?
-	[ "$rc" = 1 ] || die "ship to a mismatched certificate exited $rc: $(cat "$T/wrong.log")"
+	"$NFSENTRY" replay "$FIXTURE" -c "$T/wrong.yaml" --quiet 2>"$T/wrong.log" || rc=$?
+	[ "$rc" = 1 ] || die "replay to a mismatched certificate exited $rc: $(cat "$T/wrong.log")"
 	grep -qi "certificate\|SSL" "$T/wrong.log" || die "no TLS reason given: $(cat "$T/wrong.log")"
 	grep -q 'not shipped' "$T/wrong.log" || die "what is left is not said: $(cat "$T/wrong.log")"
 	# ... and accepted when the operator turns verification off.

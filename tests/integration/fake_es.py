@@ -9,7 +9,7 @@ before documents, ip-typed fields hold IPs); a violation is answered 400
 and recorded in protocol_errors, which the tests require to stay empty.
 
 Test control (not Elasticsearch):
-  POST /_fake/faults {"faults": ["429", "500", "close", "partial", "hang"],
+  POST /_fake/faults {"faults": ["413", "429", "500", "close", "partial", "hang"],
                       "item_429": N, "reject_nth": N, "hang_s": S,
                       "delay_ms": N, "template_status": CODE}
       faults: consumed one per _bulk request, in order ("ok" passes one);
@@ -290,7 +290,7 @@ class Handler(BaseHTTPRequestHandler):
             delay, hang = STATE.delay_ms, STATE.hang_s
         if delay:
             time.sleep(delay / 1000.0)
-        if fault in ('429', '500', '503'):
+        if fault in ('413', '429', '500', '503'):
             st = int(fault)
             return self.reply(st, {'error': {'type': 'es_rejected_execution_exception' if st == 429 else 'fake_failure',
                                              'reason': 'told to answer %d' % st}, 'status': st})
