@@ -10,8 +10,8 @@
  *
  * Sections: log, listen, receive_buffer_bytes, exporters, templates,
  * limits (the decoder's), sites, slots, store, documents (the slot
- * engine's) and elasticsearch (the shipper's). Later issues add devices;
- * each keeps the same error form.
+ * engine's), elasticsearch (the shipper's) and sites[].devices (the SSH
+ * poller's, docs/l2.md).
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -42,6 +42,7 @@
 #define CONFIG_MAX_SITES 256
 #define CONFIG_MAX_SITE_PREFIXES 4096 /* sites[].inside */
 #define CONFIG_MAX_SITE_ALLOW 4096    /* sites[].allow */
+#define CONFIG_MAX_SITE_DEVICES 256   /* sites[].devices: SSH polls of one site */
 /* store.path, including its NUL: PATH_MAX on Linux. */
 #define CONFIG_STORE_PATH_MAX 4096
 /* elasticsearch: sizes of its inline strings, NUL included. */

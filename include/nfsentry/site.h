@@ -10,6 +10,7 @@
 #ifndef NFSENTRY_SITE_H
 #define NFSENTRY_SITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,34 @@ struct site_caps {
 	uint32_t max_pairs;   /* distinct (inside, outside) conversations in a slot */
 };
 
+/*
+ * Devices polled over SSH for their ARP / MAC tables (docs/l2.md). Sizes
+ * include the NUL. Secrets are never held here: a password is read from
+ * password_file when the device is polled.
+ */
+#define SITE_DEVICE_NAME_MAX 64   /* = L2_DEVICE_NAME_MAX */
+#define SITE_DEVICE_HOST_MAX 256  /* a DNS name is at most 253 characters */
+#define SITE_DEVICE_USER_MAX 64
+#define SITE_DEVICE_PATH_MAX 1024 /* key, password_file, known_hosts */
+#define SITE_DEVICE_CMD_MAX 128   /* one command line */
+#define SITE_DEVICE_CMDS_MAX 8    /* commands of one device */
+
+struct site_device {
+	char name[SITE_DEVICE_NAME_MAX];
+	int kind; /* enum l2_kind (l2.h) */
+	char host[SITE_DEVICE_HOST_MAX];
+	uint32_t port; /* default 22 */
+	char user[SITE_DEVICE_USER_MAX];
+	char key[SITE_DEVICE_PATH_MAX];           /* private key file, or "" */
+	char password_file[SITE_DEVICE_PATH_MAX]; /* file holding the password, or "" */
+	char known_hosts[SITE_DEVICE_PATH_MAX];   /* OpenSSH known_hosts file */
+	bool accept_new;                          /* trust an unknown host key once, default false */
+	char commands[SITE_DEVICE_CMDS_MAX][SITE_DEVICE_CMD_MAX]; /* default l2_kind_commands() */
+	size_t n_commands;
+	uint32_t interval_s; /* 0 (default): once per slot, just before it ends */
+	uint32_t timeout_s;  /* connect + authenticate + every command, default 20 */
+};
+
 struct site_config {
 	char name[SITE_NAME_MAX];
 	struct site_prefix *inside; /* owned by whoever built the struct (config) */
@@ -66,6 +95,8 @@ struct site_config {
 	size_t n_allow;
 	struct site_thresholds th;
 	struct site_caps caps;
+	struct site_device *devices; /* owned by whoever built the struct (config) */
+	size_t n_devices;
 };
 
 /* Fill th and caps (and peer_cap) with the documented defaults. */

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/l2.h"
 #include "ytree.h"
 
 /* Longest key path we print, e.g. "exporters.sampling[4095].exporter". */
@@ -1078,6 +1079,152 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 
 /* ---- the schema -------------------------------------------------------- */
 
+/* ---- sites[].devices --------------------------------------------------- */
+
+/* A short inline string (k->max bytes with the NUL) without control bytes. */
+static void p_word(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                   const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a value");
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	if (n == 0 || n >= k->max) {
+		cfg_err(c, v->line, path, v, "must be 1..%llu characters",
+		        (unsigned long long)k->max - 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			cfg_err(c, v->line, path, NULL, "holds a control character");
+			return;
+		}
+	}
+	memcpy((char *)base + k->off, s, n + 1);
+}
+
+/* devices[].name: it keys arpMac documents and log lines, like a site name. */
+static void p_device_name(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                          const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a device name");
+	size_t n;
+
+	if (!s)
+		return;
+	n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+	if (s[n] != '\0' || n == 0 || n >= SITE_DEVICE_NAME_MAX) {
+		cfg_err(c, v->line, path, v,
+		        "a device name is 1..%d characters of A-Z a-z 0-9 _ . -",
+		        SITE_DEVICE_NAME_MAX - 1);
+		return;
+	}
+	memcpy((char *)base + k->off, s, n + 1);
+}
+
+static void p_device_kind(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                          const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a device kind");
+	int kind;
+
+	if (!s)
+		return;
+	kind = l2_kind_from_name(s);
+	if (kind < 0) {
+		cfg_err(c, v->line, path, v, "not one of ios, ios-xe, ios-xr, nxos, junos, eos");
+		return;
+	}
+	*(int *)((char *)base + k->off) = kind;
+}
+
+/*
+ * devices[].password: refused whatever the value, which is not quoted back.
+ * A secret in the configuration file ends up in backups, diffs and bug
+ * reports.
+ */
+static void p_device_secret(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                            const struct cfg_key *k, void *base)
+{
+	(void)base;
+	(void)k;
+	cfg_err(c, v->line, path, NULL,
+	        "secrets are not accepted in the configuration file; use password_file (a file "
+	        "holding the password) or key (a private key file)");
+}
+
+static void device_item_init(void *item)
+{
+	struct site_device *d = item;
+
+	d->kind = -1;
+	d->port = 22;
+	d->timeout_s = 20;
+}
+
+/*
+ * One device: its keys, then what spans keys. The commands must each have a
+ * parser for the device's kind; without commands the kind's defaults apply.
+ */
+static void p_device(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                     const struct cfg_key *k, void *base)
+{
+	struct site_device *d = base;
+	size_t before = c->errs->n;
+
+	p_map(c, path, v, k, base);
+	if (c->errs->n != before || c->oom || c->full || v->kind != YTREE_MAP)
+		return;
+	if (d->key[0] && d->password_file[0])
+		cfg_err(c, v->line, path, NULL, "key and password_file exclude each other");
+	if (!d->key[0] && !d->password_file[0])
+		cfg_err(c, v->line, path, NULL, "needs key (a private key file) or password_file");
+	if (d->interval_s && d->timeout_s >= d->interval_s)
+		cfg_err(c, v->line, path, NULL, "timeout (%u s) must be shorter than interval (%u s)",
+		        (unsigned)d->timeout_s, (unsigned)d->interval_s);
+	if (d->n_commands == 0) {
+		const char *const *def = l2_kind_commands((enum l2_kind)d->kind);
+		for (size_t i = 0; def && def[i] && i < SITE_DEVICE_CMDS_MAX; i++) {
+			snprintf(d->commands[i], sizeof(d->commands[i]), "%s", def[i]);
+			d->n_commands++;
+		}
+		return;
+	}
+	const struct ytree *list = map_get(v, "commands");
+	char cpath[CFG_PATH_MAX], child[CFG_PATH_MAX];
+	path_key(cpath, path, "commands");
+	for (size_t i = 0; i < d->n_commands; i++) {
+		if (l2_cmd_classify((enum l2_kind)d->kind, d->commands[i]) >= 0)
+			continue;
+		path_index(child, cpath, i);
+		cfg_err(c, list && list->kind == YTREE_SEQ && i < list->n ? list->items[i]->line
+		                                                          : v->line,
+		        child, NULL, "no %s parser reads the output of \"%s\"",
+		        l2_kind_name((enum l2_kind)d->kind), d->commands[i]);
+	}
+}
+
+/* Device names key documents: unique within a site. */
+static void check_devices(struct cfg_ctx *c, const char *path, const struct ytree *list,
+                          const void *items, size_t n)
+{
+	const struct site_device *d = items;
+	char child[CFG_PATH_MAX];
+
+	for (size_t i = 1; i < n; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(d[i].name, d[j].name) != 0)
+				continue;
+			path_index(child, path, i);
+			cfg_err(c, list->items[i]->line, child, NULL,
+			        "device name %s already used by %s[%zu]", d[i].name, path, j);
+			break;
+		}
+	}
+}
+
 /* ---- elasticsearch ----------------------------------------------------- */
 
 /*
@@ -1388,6 +1535,59 @@ static const struct cfg_key site_prefix_item = {.parse = p_site_prefix, .off = 0
 
 static const struct cfg_key addr_item = {.parse = p_addr, .off = 0};
 
+static const struct cfg_key device_command_item = {.parse = p_word, .max = SITE_DEVICE_CMD_MAX};
+
+#define DEV_PATH_KEY(field)                                                                        \
+	{.name = #field, .parse = p_path, .off = offsetof(struct site_device, field),              \
+	 .max = SITE_DEVICE_PATH_MAX}
+
+static const struct cfg_key device_keys[] = {
+    {.name = "name",
+     .parse = p_device_name,
+     .off = offsetof(struct site_device, name),
+     .required = true},
+    {.name = "kind",
+     .parse = p_device_kind,
+     .off = offsetof(struct site_device, kind),
+     .required = true},
+    {.name = "host",
+     .parse = p_word,
+     .off = offsetof(struct site_device, host),
+     .max = SITE_DEVICE_HOST_MAX,
+     .required = true},
+    {.name = "port", .parse = p_u32, .off = offsetof(struct site_device, port), .min = 1,
+     .max = 65535},
+    {.name = "user",
+     .parse = p_word,
+     .off = offsetof(struct site_device, user),
+     .max = SITE_DEVICE_USER_MAX,
+     .required = true},
+    DEV_PATH_KEY(key),
+    DEV_PATH_KEY(password_file),
+    {.name = "password", .parse = p_device_secret},
+    {.name = "known_hosts",
+     .parse = p_path,
+     .off = offsetof(struct site_device, known_hosts),
+     .max = SITE_DEVICE_PATH_MAX,
+     .required = true},
+    {.name = "accept_new", .parse = p_bool, .off = offsetof(struct site_device, accept_new)},
+    {.name = "commands",
+     .parse = p_list_inline,
+     .off = offsetof(struct site_device, commands),
+     .off_n = offsetof(struct site_device, n_commands),
+     .item = &device_command_item,
+     .item_size = SITE_DEVICE_CMD_MAX,
+     .max = SITE_DEVICE_CMDS_MAX},
+    /* 0 = once per slot; otherwise 10 s .. one day. */
+    {.name = "interval", .parse = p_u32, .off = offsetof(struct site_device, interval_s),
+     .min = 0, .max = 86400},
+    {.name = "timeout", .parse = p_u32, .off = offsetof(struct site_device, timeout_s),
+     .min = 1, .max = 280},
+    {NULL},
+};
+
+static const struct cfg_key device_item = {.parse = p_device, .sub = device_keys};
+
 static const struct cfg_key site_keys[] = {
     {.name = "name",
      .parse = p_site_name,
@@ -1417,6 +1617,15 @@ static const struct cfg_key site_keys[] = {
      .max = CONFIG_MAX_SITE_ALLOW},
     {.name = "thresholds", .parse = p_map, .sub = thresholds_keys},
     {.name = "caps", .parse = p_map, .sub = caps_keys},
+    {.name = "devices",
+     .parse = p_list,
+     .off = offsetof(struct site_config, devices),
+     .off_n = offsetof(struct site_config, n_devices),
+     .item = &device_item,
+     .item_size = sizeof(struct site_device),
+     .max = CONFIG_MAX_SITE_DEVICES,
+     .check = check_devices,
+     .init = device_item_init},
     {NULL},
 };
 
@@ -1602,6 +1811,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		free(cfg->sites[i].inside);
 		free(cfg->sites[i].allow);
+		free(cfg->sites[i].devices);
 	}
 	free(cfg->sites);
 	config_defaults(cfg);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "nfsentry/config.h"
+#include "nfsentry/l2.h"
 
 /* Private test hook from src/config/ytree.h. */
 void config_fault_set(long n);
@@ -1181,6 +1182,117 @@ static void test_sites_limits(void **state)
 	config_errors_free(&e);
 }
 
+/* sites[].devices: every key, the per-kind defaults, and each refusal. */
+static void test_devices(void **state)
+{
+	static const char text[] = "sites:\n"
+	                           "  - name: campus\n"
+	                           "    inside: [10.10.0.0/16]\n"
+	                           "    devices:\n"
+	                           "      - name: gw1\n"
+	                           "        kind: ios-xr\n"
+	                           "        host: 192.0.2.254\n"
+	                           "        port: 2222\n"
+	                           "        user: noc\n"
+	                           "        key: /etc/nfsentry/id_ed25519\n"
+	                           "        known_hosts: /etc/nfsentry/known_hosts\n"
+	                           "        accept_new: true\n"
+	                           "        commands: [show arp]\n"
+	                           "        interval: 300\n"
+	                           "        timeout: 5\n"
+	                           "      - name: sw1\n"
+	                           "        kind: nxos\n"
+	                           "        host: sw1.example\n"
+	                           "        user: noc\n"
+	                           "        password_file: /etc/nfsentry/sw1.pw\n"
+	                           "        known_hosts: /etc/nfsentry/known_hosts\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.n_sites, 1);
+	assert_int_equal(c.sites[0].n_devices, 2);
+	const struct site_device *d = &c.sites[0].devices[0];
+	assert_string_equal(d->name, "gw1");
+	assert_int_equal(d->kind, L2_KIND_IOSXR);
+	assert_string_equal(d->host, "192.0.2.254");
+	assert_int_equal(d->port, 2222);
+	assert_string_equal(d->user, "noc");
+	assert_string_equal(d->key, "/etc/nfsentry/id_ed25519");
+	assert_string_equal(d->password_file, "");
+	assert_string_equal(d->known_hosts, "/etc/nfsentry/known_hosts");
+	assert_true(d->accept_new);
+	assert_int_equal(d->n_commands, 1);
+	assert_string_equal(d->commands[0], "show arp");
+	assert_int_equal(d->interval_s, 300);
+	assert_int_equal(d->timeout_s, 5);
+	d = &c.sites[0].devices[1];
+	assert_int_equal(d->kind, L2_KIND_NXOS);
+	assert_int_equal(d->port, 22);
+	assert_false(d->accept_new);
+	assert_int_equal(d->interval_s, 0);
+	assert_int_equal(d->timeout_s, 20);
+	assert_string_equal(d->password_file, "/etc/nfsentry/sw1.pw");
+	assert_int_equal(d->n_commands, 2);
+	assert_string_equal(d->commands[0], "show ip arp");
+	assert_string_equal(d->commands[1], "show mac address-table");
+	config_free(&c);
+	config_errors_free(&e);
+
+	static const struct {
+		const char *dev; /* the device's lines after "- name: d1" */
+		const char *msg; /* expected first message after the file name */
+	} bad[] = {
+	    {"        kind: ios\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        password: hunter2\n",
+	     ":10: sites[0].devices[0].password: secrets are not accepted in the configuration "
+	     "file; use password_file (a file holding the password) or key (a private key file)"},
+	    {"        kind: ios\n        host: h\n        user: u\n        known_hosts: /k\n",
+	     ":5: sites[0].devices[0]: needs key (a private key file) or password_file"},
+	    {"        kind: ios\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        key: /a\n        password_file: /b\n",
+	     ":5: sites[0].devices[0]: key and password_file exclude each other"},
+	    {"        kind: vyos\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        key: /a\n",
+	     ":6: sites[0].devices[0].kind: not one of ios, ios-xe, ios-xr, nxos, junos, eos (got "
+	     "\"vyos\")"},
+	    {"        kind: ios-xr\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        key: /a\n        commands: [show mac address-table]\n",
+	     ":11: sites[0].devices[0].commands[0]: no ios-xr parser reads the output of \"show mac "
+	     "address-table\""},
+	    {"        kind: ios\n        host: h\n        user: u\n        key: /a\n",
+	     ":5: sites[0].devices[0]: missing key \"known_hosts\""},
+	    {"        kind: ios\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        key: /a\n        interval: 60\n        timeout: 60\n",
+	     ":5: sites[0].devices[0]: timeout (60 s) must be shorter than interval (60 s)"},
+	    {"        kind: ios\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        key: /a\n        port: 0\n",
+	     ":11: sites[0].devices[0].port: must be 1..65535 (got \"0\")"},
+	    {"        kind: ios\n        host: h\n        user: u\n        known_hosts: /k\n"
+	     "        key: /a\n      - name: d1\n        kind: ios\n        host: h\n"
+	     "        user: u\n        known_hosts: /k\n        key: /a\n",
+	     ":11: sites[0].devices[1]: device name d1 already used by sites[0].devices[0]"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char buf[2048];
+		int n = snprintf(buf, sizeof(buf),
+		                 "sites:\n  - name: campus\n    inside: [10.10.0.0/16]\n"
+		                 "    devices:\n      - name: d1\n%s",
+		                 bad[i].dev);
+		assert_true(n > 0 && (size_t)n < sizeof(buf));
+		write_tmp(buf, (size_t)n);
+		assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+		assert_true(e.n >= 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].msg);
+		/* The secret itself is never quoted back. */
+		assert_null(strstr(e.msg[0], "hunter2"));
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1220,6 +1332,7 @@ int main(void)
 	    cmocka_unit_test(test_sites_conflicts),
 	    cmocka_unit_test(test_sites_edges_accepted),
 	    cmocka_unit_test(test_sites_limits),
+	    cmocka_unit_test(test_devices),
 	    cmocka_unit_test(test_alloc_failures),
 	};
 
