@@ -101,6 +101,9 @@ enum dec_tgt {
 	TGT_SPI,               /* 305 samplingPacketInterval */
 	TGT_SPS,               /* 306 samplingPacketSpace */
 	TGT_SYSINIT,           /* 160 systemInitTimeMilliseconds */
+	TGT_ICMP_TC,           /* 32 icmpTypeCodeIPv4, 139 icmpTypeCodeIPv6: type << 8 | code */
+	TGT_ICMP_TYPE,         /* 176 icmpTypeIPv4, 178 icmpTypeIPv6 */
+	TGT_ICMP_CODE,         /* 177 icmpCodeIPv4, 179 icmpCodeIPv6 */
 	TGT__NUM,              /* integer targets end here */
 	TGT_SRC = TGT__NUM,
 	TGT_DST,
@@ -108,6 +111,7 @@ enum dec_tgt {
 };
 
 #define TGT_BIT(t) (1u << (t))
+_Static_assert(TGT__NUM <= 32, "integer targets must fit the 32-bit present mask");
 
 enum dec_kind {
 	K_U8,

@@ -26,6 +26,8 @@
 	 TGT_BIT(TGT_START_NTP) | TGT_BIT(TGT_END_NTP) | TGT_BIT(TGT_START_DUS) |                  \
 	 TGT_BIT(TGT_END_DUS))
 
+#define ICMP_BITS (TGT_BIT(TGT_ICMP_TC) | TGT_BIT(TGT_ICMP_TYPE) | TGT_BIT(TGT_ICMP_CODE))
+
 /* First byte after the last named field of struct flow (its tail padding). */
 #define FLOW_TAIL (offsetof(struct flow, tcp_flags) + sizeof(((struct flow *)0)->tcp_flags))
 
@@ -61,6 +63,9 @@ static uint8_t field_target(uint16_t id)
 		return TGT_SRC;
 	case 28:
 		return TGT_DST;
+	case 32:
+	case 139:
+		return TGT_ICMP_TC;
 	case 34:
 		return TGT_SAMPLING_INTERVAL;
 	case 48:
@@ -89,6 +94,12 @@ static uint8_t field_target(uint16_t id)
 		return TGT_END_DUS;
 	case 160:
 		return TGT_SYSINIT;
+	case 176:
+	case 178:
+		return TGT_ICMP_TYPE;
+	case 177:
+	case 179:
+		return TGT_ICMP_CODE;
 	case 302:
 		return TGT_SAMPLER_ID;
 	case 305:
@@ -515,6 +526,19 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 	f->sport = (uint16_t)v[TGT_SPORT];
 	f->dport = (uint16_t)v[TGT_DPORT];
 	f->proto = (uint8_t)v[TGT_PROTO];
+	/*
+	 * ICMP type and code travel in their own fields (32/139, or 176-179)
+	 * and the destination port is 0 or absent; NetFlow v5 and nfdump put
+	 * type << 8 | code in the destination port, and so do we: the judge
+	 * reads echo requests from it.
+	 */
+	if ((pr & ICMP_BITS) && !f->dport) {
+		if (pr & TGT_BIT(TGT_ICMP_TC))
+			f->dport = (uint16_t)v[TGT_ICMP_TC];
+		else
+			f->dport = (uint16_t)((v[TGT_ICMP_TYPE] & 0xff) << 8 |
+			                      (v[TGT_ICMP_CODE] & 0xff));
+	}
 	f->tcp_flags = (uint8_t)v[TGT_TCPFLAGS];
 	f->in_if = (uint32_t)v[TGT_INIF];
 	f->out_if = (uint32_t)v[TGT_OUTIF];

@@ -193,6 +193,49 @@ static void test_ipfix_total_counts_fallback(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * ICMP type and code from icmpTypeCodeIPv4/IPv6 (32/139) or the separate
+ * type/code fields (176-179) land in dport as type << 8 | code, as NetFlow
+ * v5 and nfdump have them; a non-zero destination port field is left alone.
+ */
+static void test_ipfix_icmp_type_code(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t tc[][2] = {{4, 1}, {11, 2}, {32, 2}};
+	static const uint16_t tc6[][2] = {{4, 1}, {139, 2}};
+	static const uint16_t sep[][2] = {{4, 1}, {176, 1}, {177, 1}};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, 310, tc, 3);
+	tmpl(&b, 311, tc6, 2);
+	tmpl(&b, 312, sep, 3);
+	size_t s = b_set_begin(&b, 310);
+	b_u8(&b, 1);
+	b_u16(&b, 0);
+	b_u16(&b, 0x0800); /* echo request */
+	b_u8(&b, 1);
+	b_u16(&b, 0x0303); /* dport field set: kept */
+	b_u16(&b, 0x0000);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 311);
+	b_u8(&b, 58);
+	b_u16(&b, 0x8000); /* ICMPv6 echo request, type 128 */
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 312);
+	b_u8(&b, 1);
+	b_u8(&b, 11); /* time exceeded */
+	b_u8(&b, 1);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 4);
+	assert_int_equal(sb.f[0].dport, 0x0800);
+	assert_int_equal(sb.f[1].dport, 0x0303);
+	assert_int_equal(sb.f[2].dport, 0x8000);
+	assert_int_equal(sb.f[3].dport, 11 << 8 | 1);
+	decoder_destroy(d);
+}
+
 /* Variable-length fields: 1-byte form, 3-byte (255) form, and IPv6. */
 static void test_ipfix_varlen(void **state)
 {
@@ -882,6 +925,7 @@ int main(void)
 	    cmocka_unit_test(test_ipfix_template_and_data),
 	    cmocka_unit_test(test_ipfix_reduced_size),
 	    cmocka_unit_test(test_ipfix_total_counts_fallback),
+	    cmocka_unit_test(test_ipfix_icmp_type_code),
 	    cmocka_unit_test(test_ipfix_varlen),
 	    cmocka_unit_test(test_ipfix_withdrawal),
 	    cmocka_unit_test(test_ipfix_times),
