@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "nfsentry/judge.h"
+#include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
 
@@ -101,6 +102,8 @@ static void process(struct closer *c, struct job *j)
 	struct doc_batch b = {0};
 	struct doc_health h = {j->health, j->n_health};
 	bool doc_err = false, store_err = false;
+	struct l2_merge *l2m = NULL;
+	struct judge_l2 jl2, *l2 = NULL;
 
 	if (!cv) {
 		log_error("out of memory finishing a slot: its documents are lost");
@@ -108,8 +111,18 @@ static void process(struct closer *c, struct job *j)
 		goto out;
 	}
 	struct slot_view *v = slot_view_mut(j->slot);
-	judge_slot(v, &jr);
-	if (doc_slot_build(v, &jr, &c->o.docs, &h, &b) != 0) {
+	/* Only polls already completed: a slow device never holds the slot. */
+	if (c->o.l2 && l2poll_slot_merge(c->o.l2, v->site_index, v->time_slot, &l2m) != 0)
+		log_error("out of memory joining the ARP/MAC observations of site %s slot %lld: "
+		          "judged without them",
+		          v->site->name, (long long)v->time_slot);
+	if (l2m) {
+		l2_judge_bind(l2m, &jl2);
+		l2 = &jl2;
+	}
+	judge_slot_l2(v, l2, &jr);
+	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
+	    (l2m && l2_doc_build(l2m, &b) != 0)) {
 		log_error("out of memory building documents of site %s slot %lld",
 		          v->site->name, (long long)v->time_slot);
 		doc_err = true;
@@ -170,6 +183,7 @@ out:;
 		c->st.max_close_us = dt;
 	pthread_mutex_unlock(&c->mu);
 	doc_batch_free(&b);
+	l2_merge_destroy(l2m);
 	slot_destroy(j->slot);
 }
 

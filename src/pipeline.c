@@ -89,6 +89,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.store = pl->store,
 			.wait_when_busy = opts->replay,
 			.skip_empty = true,
+			.l2 = opts->l2,
 		};
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {

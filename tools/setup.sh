@@ -13,6 +13,7 @@ build_pkgs=(
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
 	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
+	openssh-server openssh-client
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -3,7 +3,10 @@
  *
  * The loop (or replay's main thread) submits each slot the engine closes;
  * one worker thread finishes it (METHOD §4 decisions), judges it (§5),
- * builds its documents (§6), writes them to the store in one transaction,
+ * joins the site's ARP/MAC observations of that slot (§8, l2poll.h: the
+ * latest poll of each device completed in the slot; a poll still running is
+ * not waited for), builds its documents (§6) -- arpIp and arpMac included --
+ * writes them to the store in one transaction,
  * optionally prints them (--docs) or a human report, and frees the slot.
  * Slots are processed in submission order.
  *
@@ -23,6 +26,7 @@
 #include "nfsentry/slot.h"
 
 struct store;
+struct l2poll;
 
 struct closer_opts {
 	struct doc_opts docs;
@@ -31,6 +35,7 @@ struct closer_opts {
 	struct store *store;   /* borrowed, used only by the worker; NULL = no store */
 	bool wait_when_busy;   /* replay: submit blocks while 2 slots are queued */
 	bool skip_empty;       /* do not report (but still store) slots without records */
+	struct l2poll *l2;     /* borrowed: the slot's ARP/MAC observations, or NULL */
 };
 
 struct closer_stats {

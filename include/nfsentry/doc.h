@@ -63,6 +63,15 @@ int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
                    const struct doc_opts *opts, const struct doc_health *health,
                    struct doc_batch *out);
 
+/*
+ * doc_slot_build with the slot's layer-2 knowledge (borrowed, may be NULL):
+ * inside documents get l2->inside_fields (MACs, devices, interfaces) and
+ * the arpUnused reason lists the unresolved IPs each offender touched.
+ */
+int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
+                      const struct doc_opts *opts, const struct doc_health *health,
+                      const struct judge_l2 *l2, struct doc_batch *out);
+
 void doc_batch_free(struct doc_batch *b);
 
 /* Format the start of time_slot as "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */

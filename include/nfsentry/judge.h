@@ -12,6 +12,7 @@
 #ifndef NFSENTRY_JUDGE_H
 #define NFSENTRY_JUDGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ enum judge_label {
 	JUDGE_FLOOD,       /* many packets at few inside IPs, little answered */
 	JUDGE_SCAN,        /* started conversations with a large share of active inside IPs */
 	JUDGE_PROBEUNUSED, /* reached inside addresses that sent nothing (METHOD §4 ex. 2) */
+	JUDGE_ARPUNUSED,   /* reached inside IPs the site's ARP shows unresolved (METHOD §8) */
 	/* inside IPs (rule II) */
 	JUDGE_FANOUT,   /* peer cap reached, not allow-listed */
 	JUDGE_P2P,      /* large volume both ways, small packets, many peers */
@@ -46,6 +48,27 @@ struct judge_result {
  * (in_c). Fills *res. Never fails.
  */
 void judge_slot(struct slot_view *v, struct judge_result *res);
+
+/*
+ * Layer-2 knowledge of the slot's site (METHOD §8), lent by the l2 module
+ * (l2poll.h: l2_judge_bind) so that the judge and the document writer need
+ * not link it. Borrowed; ud is passed back unchanged.
+ */
+struct judge_l2 {
+	/* True when the site's devices showed ip in this slot only as unresolved. */
+	bool (*unresolved)(const void *ud, const struct flow_addr *ip);
+	/* Add inside IP ip's L2 fields to json, a jansson json_t object; NULL: none. */
+	void (*inside_fields)(const void *ud, const struct flow_addr *ip, void *json);
+	const void *ud;
+};
+
+/*
+ * judge_slot plus the L2 rule: an outside IP whose ingress reached at least
+ * one inside IP that l2->unresolved() says nobody answered ARP for gets
+ * arpUnused (value: how many such IPs) and joins array C. l2 NULL: exactly
+ * judge_slot.
+ */
+void judge_slot_l2(struct slot_view *v, const struct judge_l2 *l2, struct judge_result *res);
 
 /* Protocol named in a flood label: the class with most packets. */
 enum slot_proto judge_flood_proto(const struct slot_outside *o);

@@ -20,6 +20,8 @@
 #include "nfsentry/flow.h"
 #include "nfsentry/flowout.h"
 
+struct l2poll;
+
 struct pipeline;
 
 struct pipeline_opts {
@@ -29,6 +31,7 @@ struct pipeline_opts {
 	FILE *report_out;          /* borrowed; human report per slot, or NULL */
 	bool use_store;            /* open cfg->store_path and write every slot */
 	bool replay;               /* capture time is the clock; closes may apply backpressure */
+	struct l2poll *l2;         /* borrowed: each slot's ARP/MAC observations, or NULL */
 };
 
 /*

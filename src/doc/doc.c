@@ -82,7 +82,7 @@ static json_t *base(const struct slot_view *v, const char *kind, const char *ts)
 
 /* The reason object of one label: figure, threshold and the context. */
 static json_t *reason_outside(const struct slot_view *v, const struct slot_outside *o,
-                              const struct slot_label *l)
+                              const struct slot_label *l, const struct judge_l2 *l2)
 {
 	json_t *r = json_object();
 	uint64_t pk = o->started_in.packets + o->started_back.packets;
@@ -113,6 +113,22 @@ static json_t *reason_outside(const struct slot_view *v, const struct slot_outsi
 		set_u64(r, "unusedTouched", o->touch_unused);
 		set_u64(r, "packets", o->unused.packets);
 		break;
+	case JUDGE_ARPUNUSED: {
+		/* The inside IPs it reached that nobody answered ARP for. */
+		json_t *ips = json_array();
+		uint64_t touched_pk = 0;
+		for (uint32_t k = 0; l2 && l2->unresolved && k < o->pair_count; k++) {
+			const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
+			if (!p->ingress.flows ||
+			    !l2->unresolved(l2->ud, &v->inside[p->inside].addr))
+				continue;
+			json_array_append_new(ips, ip_json(&v->inside[p->inside].addr));
+			touched_pk += p->ingress.packets;
+		}
+		json_object_set_new(r, "ipList", ips);
+		set_u64(r, "packets", touched_pk);
+		break;
+	}
 	default:
 		break;
 	}
@@ -194,7 +210,7 @@ static int emit(struct doc_batch *b, const char *kind, const char *key, json_t *
 }
 
 static int inside_doc(const struct slot_view *v, const struct slot_inside *in, const char *ts,
-                      struct doc_batch *b)
+                      const struct judge_l2 *l2, struct doc_batch *b)
 {
 	char ip[64];
 	json_t *o = base(v, "inside", ts);
@@ -218,6 +234,8 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 	}
 	json_object_set_new(o, "arrayPeer", peers);
 	json_object_set_new(o, "allowListed", json_boolean(in->allowed));
+	if (l2 && l2->inside_fields)
+		l2->inside_fields(l2->ud, &in->addr, o);
 	json_t *reasons = json_object();
 	for (unsigned k = 0; k < in->verdict.n; k++)
 		json_object_set_new(reasons, judge_label_name(in->verdict.v[k].id),
@@ -245,18 +263,19 @@ static json_t *outside_peers(const struct slot_view *v, const struct slot_outsid
 	return a;
 }
 
-static json_t *outside_reasons(const struct slot_view *v, const struct slot_outside *o)
+static json_t *outside_reasons(const struct slot_view *v, const struct slot_outside *o,
+                               const struct judge_l2 *l2)
 {
 	json_t *reasons = json_object();
 
 	for (unsigned k = 0; k < o->verdict.n; k++)
 		json_object_set_new(reasons, judge_label_name(o->verdict.v[k].id),
-		                    reason_outside(v, o, &o->verdict.v[k]));
+		                    reason_outside(v, o, &o->verdict.v[k], l2));
 	return reasons;
 }
 
 static int outside_doc(const struct slot_view *v, const struct slot_outside *o, const char *ts,
-                       struct doc_batch *b)
+                       const struct judge_l2 *l2, struct doc_batch *b)
 {
 	char ip[64];
 	json_t *d = base(v, "outside", ts);
@@ -270,12 +289,12 @@ static int outside_doc(const struct slot_view *v, const struct slot_outside *o, 
 	set_u64(d, "startedTargets", o->started_targets);
 	set_u64(d, "unansweredFlows", o->unanswered_flows);
 	json_object_set_new(d, "offender", json_boolean(o->in_c));
-	set_verdict(d, &o->verdict, outside_reasons(v, o));
+	set_verdict(d, &o->verdict, outside_reasons(v, o, l2));
 	return emit(b, "outside", ip, d);
 }
 
 static int offender_doc(const struct slot_view *v, const struct slot_outside *o, const char *ts,
-                        struct doc_batch *b)
+                        const struct judge_l2 *l2, struct doc_batch *b)
 {
 	char ip[64];
 	json_t *d = base(v, "offender", ts);
@@ -291,7 +310,7 @@ static int offender_doc(const struct slot_view *v, const struct slot_outside *o,
 	set_u64(d, "startedTargets", o->started_targets);
 	json_object_set_new(d, "protocol", json_string(proto_names[judge_flood_proto(o)]));
 	json_object_set_new(d, "ipList", list);
-	set_verdict(d, &o->verdict, outside_reasons(v, o));
+	set_verdict(d, &o->verdict, outside_reasons(v, o, l2));
 	return emit(b, "offender", ip, d);
 }
 
@@ -355,6 +374,13 @@ int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
                    const struct doc_opts *opts, const struct doc_health *health,
                    struct doc_batch *out)
 {
+	return doc_slot_build_l2(v, jr, opts, health, NULL, out);
+}
+
+int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
+                      const struct doc_opts *opts, const struct doc_health *health,
+                      const struct judge_l2 *l2, struct doc_batch *out)
+{
 	char ts[32];
 	int rc;
 
@@ -362,7 +388,7 @@ int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
 	rc = slot_doc(v, jr, health, ts, out);
 	for (size_t k = 0; rc == 0 && k < v->n_inside; k++)
 		if (v->inside[k].active)
-			rc = inside_doc(v, &v->inside[k], ts, out);
+			rc = inside_doc(v, &v->inside[k], ts, l2, out);
 	if (rc)
 		return rc;
 
@@ -383,11 +409,11 @@ int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
 		qsort(sel, n, sizeof(*sel), ptr_addr_cmp);
 	}
 	for (size_t k = 0; rc == 0 && k < n; k++)
-		rc = outside_doc(v, sel[k], ts, out);
+		rc = outside_doc(v, sel[k], ts, l2, out);
 	free(sel);
 	for (size_t k = 0; rc == 0 && k < v->n_outside; k++)
 		if (v->outside[k].in_c)
-			rc = offender_doc(v, &v->outside[k], ts, out);
+			rc = offender_doc(v, &v->outside[k], ts, l2, out);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 static const char *const label_names[JUDGE__COUNT] = {
 	[JUDGE_NOPAYLOAD] = "noPayload", [JUDGE_FLOOD] = "flood",
 	[JUDGE_SCAN] = "scan",           [JUDGE_PROBEUNUSED] = "probeUnused",
+	[JUDGE_ARPUNUSED] = "arpUnused",
 	[JUDGE_FANOUT] = "fanout",       [JUDGE_P2P] = "p2p",
 	[JUDGE_SCANOUT] = "scanOut",     [JUDGE_FLOODOUT] = "floodOut",
 };
@@ -45,9 +46,26 @@ enum slot_proto judge_flood_proto(const struct slot_outside *o)
 	return best;
 }
 
+/*
+ * Inside IPs that o's ingress reached and that the site's ARP shows
+ * unresolved: someone outside tried an address no machine answers for.
+ */
+static uint32_t arp_unused_touched(const struct slot_view *v, const struct slot_outside *o,
+                                   const struct judge_l2 *l2)
+{
+	uint32_t n = 0;
+
+	for (uint32_t k = 0; k < o->pair_count; k++) {
+		const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
+		if (p->ingress.flows && l2->unresolved(l2->ud, &v->inside[p->inside].addr))
+			n++;
+	}
+	return n;
+}
+
 /* Rule I: an outside IP, over the conversations it started. */
 static void judge_outside(const struct slot_view *v, struct slot_outside *o,
-                          struct judge_result *res)
+                          const struct judge_l2 *l2, struct judge_result *res)
 {
 	const struct site_thresholds *th = &v->site->th;
 	uint64_t pk_in = o->started_in.packets, pk_back = o->started_back.packets;
@@ -73,6 +91,11 @@ static void judge_outside(const struct slot_view *v, struct slot_outside *o,
 	if (o->in_c && o->touch_unused >= th->probe_min_targets)
 		verdict_add(&o->verdict, JUDGE_PROBEUNUSED, o->touch_unused, th->probe_min_targets,
 		            res);
+	if (l2 && l2->unresolved) {
+		uint32_t n = arp_unused_touched(v, o, l2);
+		if (n)
+			verdict_add(&o->verdict, JUDGE_ARPUNUSED, n, 1, res);
+	}
 	/* Any rule I label makes it an offender; example 2 alone already did. */
 	if (o->verdict.n)
 		o->in_c = true;
@@ -114,6 +137,11 @@ static void judge_inside(const struct site_config *site, struct slot_inside *in,
 
 void judge_slot(struct slot_view *v, struct judge_result *res)
 {
+	judge_slot_l2(v, NULL, res);
+}
+
+void judge_slot_l2(struct slot_view *v, const struct judge_l2 *l2, struct judge_result *res)
+{
 	memset(res, 0, sizeof(*res));
 	for (size_t k = 0; k < v->n_inside; k++) {
 		v->inside[k].verdict.n = 0;
@@ -123,6 +151,6 @@ void judge_slot(struct slot_view *v, struct judge_result *res)
 		struct slot_outside *o = &v->outside[k];
 		o->verdict.n = 0;
 		/* in_c from example 2 is the slot's; a label only adds to it. */
-		judge_outside(v, o, res);
+		judge_outside(v, o, l2, res);
 	}
 }

@@ -1,0 +1,119 @@
+/*
+ * l2poll: when and how the site's devices are polled, and the per-slot
+ * join of what they said (METHOD §8, docs/l2.md).
+ *
+ * Three sources of observations, one shape of result (a finished
+ * struct l2_merge per site and slot):
+ *  - live (l2poll_start): one worker thread per device polls it over SSH
+ *    (l2ssh.h) on its schedule and keeps, per slot, the latest completed
+ *    poll. The loop thread never polls and never waits for a device.
+ *  - fixtures (l2poll_load_dir, `replay --arp DIR`): each device's command
+ *    outputs are read from files once and attached to every slot.
+ *  - once (l2poll_once, `nfsentry poll`): every selected device polled in
+ *    parallel, now.
+ *
+ * l2poll_slot_merge is what the closer calls when a slot closes: it never
+ * waits for a poll still running; a poll belongs to the slot in which it
+ * completed. l2_judge_bind lends a merge to the judge and the documents.
+ */
+#ifndef NFSENTRY_L2POLL_H
+#define NFSENTRY_L2POLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nfsentry/config.h"
+#include "nfsentry/judge.h"
+#include "nfsentry/l2.h"
+#include "nfsentry/l2ssh.h"
+
+/* Slots per device whose latest poll is kept (the closing one and its neighbours). */
+#define L2POLL_KEEP_SLOTS 3
+/* Seconds before a slot's end that a once-per-slot poll must have finished by. */
+#define L2POLL_MARGIN_S 5
+
+/* The outcome of one poll of one device. */
+struct l2poll_result {
+	const char *site;              /* borrowed from the configuration */
+	const struct site_device *dev; /* borrowed */
+	int rc;                        /* 0 or an enum l2ssh_error */
+	char err[512];                 /* one line; "ok" on success */
+	uint64_t ts_ms;                /* wall clock when it completed */
+	uint64_t took_ms;
+	size_t entries; /* observations parsed */
+	struct l2_parse_stats st;
+	uint32_t truncated;    /* commands whose output hit L2SSH_OUTPUT_MAX */
+	uint32_t exit_nonzero; /* commands that exited non-zero */
+};
+
+/* One line for logs and `nfsentry poll`'s standard error (no newline). */
+void l2poll_result_format(const struct l2poll_result *r, char *buf, size_t len);
+
+/*
+ * Poll one device now (blocking; bounded by its timeout) and parse its
+ * outputs into obs (appended). Fills *res. Returns res->rc.
+ */
+int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
+                  const volatile bool *cancel, struct l2poll_result *res);
+
+/*
+ * `nfsentry poll`: poll every device of cfg (or only those of site and/or
+ * named device, either may be NULL) in parallel, each on its own thread,
+ * and merge per site into slot time_slot. merges gets cfg->n_sites entries
+ * (NULL for a site not polled); res gets one entry per device polled, *n_res
+ * of them, in configuration order (free(*res)). Returns 0 or -ENOMEM.
+ */
+int l2poll_once(const struct config *cfg, const char *site, const char *device, int64_t time_slot,
+                struct l2_merge **merges, struct l2poll_result **res, size_t *n_res);
+
+struct l2poll;
+
+/*
+ * Live polling of every device of cfg (borrowed: must outlive the poller):
+ * one thread per device. Devices with interval 0 are polled once per slot,
+ * starting L2POLL_MARGIN_S + timeout seconds before its end; the others
+ * every interval seconds. Each result is logged (info when it succeeds
+ * after a failure or the first time, warn when it fails). Returns 0,
+ * -ENOMEM or -errno from pthread; *out is NULL when cfg has no devices.
+ */
+int l2poll_start(const struct config *cfg, struct l2poll **out);
+
+/*
+ * Replay: read DIR/<device>/<command file> for every command of every
+ * device (l2poll_command_file) once; attach them to every slot of the
+ * device's site. A missing file is an error (err names it). Returns 0,
+ * -ENOENT/-errno, -ENOMEM.
+ */
+int l2poll_load_dir(const struct config *cfg, const char *dir, struct l2poll **out, char *err,
+                    size_t errlen);
+
+/* The file name of a command's fixture: "show arp" -> "show_arp.txt". */
+void l2poll_command_file(const char *command, char *buf, size_t len);
+
+/*
+ * Stop the threads (a poll in progress ends at its next read slice, or at
+ * worst its timeout) and free. NULL is accepted.
+ */
+void l2poll_stop(struct l2poll *p);
+
+/*
+ * The finished merge of site site_index for slot time_slot, built from the
+ * latest poll of each device that completed within the slot (live) or from
+ * the fixtures (replay). *out is NULL when the site has no device or no
+ * device answered in that slot. Thread-safe against the pollers; the
+ * caller owns *out (l2_merge_destroy). Returns 0 or -ENOMEM.
+ */
+int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
+                      struct l2_merge **out);
+
+/*
+ * Lend the finished merge m to the judge and the documents: unresolved()
+ * is l2_merge_unresolved, inside_fields() adds "arpMacList" and
+ * "arpLocations" [{mac, device, interfaceList}] for an IP the devices
+ * showed with a MAC. m must outlive the use of *out.
+ */
+void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out);
+
+#endif

@@ -1,0 +1,614 @@
+/*
+ * l2poll: device poll scheduling on worker threads, fixtures for replay,
+ * the one-shot poll, and the per-slot join handed to the closer. See
+ * l2poll.h; the SSH work itself is ssh.c, the parsing parse.c, the merge
+ * merge.c.
+ *
+ * Threads: one per device (live) or per polled device (once). The shared
+ * state is each device's kept polls, guarded by l2poll.mu; a poll runs
+ * without the lock. The closer's l2poll_slot_merge only takes what has
+ * completed, so a slow or dead device delays nobody but itself.
+ */
+#include "nfsentry/l2poll.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nfsentry/log.h"
+#include "nfsentry/slot.h"
+
+#define SLOT_MS ((uint64_t)SLOT_SECONDS * 1000u)
+
+/* The latest completed poll of one device in one slot. */
+struct kept_poll {
+	bool used;
+	int64_t slot;
+	uint64_t ts_ms;
+	struct l2_obs_list obs;
+};
+
+struct dev_state {
+	struct l2poll *p;
+	uint32_t site;
+	const char *site_name;
+	const struct site_device *dev;
+	pthread_t th;
+	bool th_started;
+	/* Guarded by p->mu. */
+	struct kept_poll keep[L2POLL_KEEP_SLOTS];
+	/* Replay: the fixtures, attached to every slot. */
+	bool fixed;
+	struct l2_obs_list fixed_obs;
+	/* Only the device's own thread touches these. */
+	int last_rc;
+	bool polled;
+};
+
+struct l2poll {
+	const struct config *cfg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	volatile bool stopping; /* written under mu; read by polls as their cancel flag */
+	struct dev_state *devs;
+	size_t n_devs;
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void l2poll_result_format(const struct l2poll_result *r, char *buf, size_t len)
+{
+	const struct site_device *d = r->dev;
+	int n = snprintf(buf, len, "site %s device %s (%s %s@%s:%u): ", r->site, d->name,
+	                 l2_kind_name((enum l2_kind)d->kind), d->user, d->host, (unsigned)d->port);
+
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (r->rc != 0) {
+		snprintf(buf + n, len - (size_t)n, "FAILED (%s) after %llu ms: %s",
+		         l2ssh_error_name(r->rc), (unsigned long long)r->took_ms, r->err);
+		return;
+	}
+	int m = snprintf(buf + n, len - (size_t)n,
+	                 "ok: %zu entries from %zu command%s in %llu ms; %llu lines: %llu parsed",
+	                 r->entries, d->n_commands, d->n_commands == 1 ? "" : "s",
+	                 (unsigned long long)r->took_ms, (unsigned long long)r->st.lines,
+	                 (unsigned long long)r->st.parsed);
+	for (int k = 0; k < L2_SKIP__COUNT && m >= 0 && (size_t)(n + m) < len; k++) {
+		if (!r->st.skipped[k])
+			continue;
+		m += snprintf(buf + n + m, len - (size_t)(n + m), ", %llu %s",
+		              (unsigned long long)r->st.skipped[k], l2_skip_name((enum l2_skip)k));
+	}
+	if (m >= 0 && (size_t)(n + m) < len && r->st.pager_marks)
+		m +=
+		    snprintf(buf + n + m, len - (size_t)(n + m), "; %llu pager markers (pager on?)",
+		             (unsigned long long)r->st.pager_marks);
+	if (m >= 0 && (size_t)(n + m) < len && r->exit_nonzero)
+		m += snprintf(buf + n + m, len - (size_t)(n + m), "; %u command%s exited non-zero",
+		              r->exit_nonzero, r->exit_nonzero == 1 ? "" : "s");
+	if (m >= 0 && (size_t)(n + m) < len && r->truncated)
+		snprintf(buf + n + m, len - (size_t)(n + m), "; %u output%s cut at %u bytes",
+		         r->truncated, r->truncated == 1 ? "" : "s", L2SSH_OUTPUT_MAX);
+}
+
+/* Parse one command's output into obs; counts into res. 0 or -ENOMEM. */
+static int parse_output(const struct site_device *dev, const char *cmd, const char *text,
+                        size_t len, struct l2_obs_list *obs, struct l2poll_result *res)
+{
+	int kind = l2_cmd_classify((enum l2_kind)dev->kind, cmd);
+	int n;
+
+	if (kind < 0)
+		return 0; /* the configuration check refuses such commands */
+	n = l2_parse((enum l2_kind)dev->kind, (enum l2_cmd)kind, text, len, obs, &res->st);
+	if (n < 0)
+		return n == -ENOMEM ? -ENOMEM : 0;
+	res->entries += (size_t)n;
+	return 0;
+}
+
+int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
+                  const volatile bool *cancel, struct l2poll_result *res)
+{
+	struct l2ssh_output out[SITE_DEVICE_CMDS_MAX];
+	uint64_t t0 = mono_ms();
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->site = site;
+	res->dev = dev;
+	rc = l2ssh_poll(dev, out, cancel, res->err, sizeof(res->err));
+	for (size_t i = 0; rc == 0 && i < dev->n_commands; i++) {
+		if (out[i].truncated)
+			res->truncated++;
+		if (out[i].exit_status > 0)
+			res->exit_nonzero++;
+		if (parse_output(dev, dev->commands[i], out[i].text, out[i].len, obs, res) != 0) {
+			rc = L2SSH_E_NOMEM;
+			snprintf(res->err, sizeof(res->err), "out of memory parsing the output");
+		}
+	}
+	l2ssh_output_free(out, dev->n_commands);
+	res->rc = rc;
+	res->ts_ms = wall_ms();
+	res->took_ms = mono_ms() - t0;
+	return rc;
+}
+
+/* ---- once ------------------------------------------------------------- */
+
+struct once_job {
+	const char *site;
+	const struct site_device *dev;
+	uint32_t site_index;
+	struct l2_obs_list obs;
+	struct l2poll_result *res;
+	pthread_t th;
+	bool started;
+};
+
+static void *once_thread(void *arg)
+{
+	struct once_job *j = arg;
+
+	l2poll_device(j->site, j->dev, &j->obs, NULL, j->res);
+	return NULL;
+}
+
+int l2poll_once(const struct config *cfg, const char *site, const char *device, int64_t time_slot,
+                struct l2_merge **merges, struct l2poll_result **res, size_t *n_res)
+{
+	size_t n = 0, k = 0;
+	int rc = 0;
+
+	*res = NULL;
+	*n_res = 0;
+	for (size_t s = 0; s < cfg->n_sites; s++) {
+		merges[s] = NULL;
+		if (site && strcmp(site, cfg->sites[s].name) != 0)
+			continue;
+		for (size_t d = 0; d < cfg->sites[s].n_devices; d++)
+			if (!device || strcmp(device, cfg->sites[s].devices[d].name) == 0)
+				n++;
+	}
+	if (n == 0)
+		return 0;
+	struct once_job *jobs = calloc(n, sizeof(*jobs));
+	struct l2poll_result *r = calloc(n, sizeof(*r));
+	if (!jobs || !r) {
+		free(jobs);
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t s = 0; s < cfg->n_sites; s++) {
+		if (site && strcmp(site, cfg->sites[s].name) != 0)
+			continue;
+		for (size_t d = 0; d < cfg->sites[s].n_devices; d++) {
+			const struct site_device *dev = &cfg->sites[s].devices[d];
+			if (device && strcmp(device, dev->name) != 0)
+				continue;
+			struct once_job *j = &jobs[k];
+			j->site = cfg->sites[s].name;
+			j->dev = dev;
+			j->site_index = (uint32_t)s;
+			j->res = &r[k++];
+			l2_obs_list_init(&j->obs, 0);
+			j->started = pthread_create(&j->th, NULL, once_thread, j) == 0;
+			if (!j->started) /* no thread to spare: poll here, still bounded */
+				once_thread(j);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].started)
+			pthread_join(jobs[i].th, NULL);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct once_job *j = &jobs[i];
+		if (j->res->rc != 0)
+			continue;
+		if (!merges[j->site_index]) {
+			merges[j->site_index] = l2_merge_create(j->site, time_slot, NULL);
+			if (!merges[j->site_index]) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		int arc = l2_merge_add(merges[j->site_index], j->dev->name, j->res->ts_ms, j->obs.v,
+		                       j->obs.n);
+		if (arc == -ENOMEM)
+			rc = -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		l2_obs_list_free(&jobs[i].obs);
+	free(jobs);
+	for (size_t s = 0; s < cfg->n_sites; s++) {
+		if (!merges[s])
+			continue;
+		if (rc != 0) {
+			l2_merge_destroy(merges[s]);
+			merges[s] = NULL;
+		} else {
+			l2_merge_finish(merges[s]);
+		}
+	}
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
+	*res = r;
+	*n_res = n;
+	return 0;
+}
+
+/* ---- live and fixtures ---------------------------------------------------- */
+
+/* Keep obs (moved) as dev's latest poll of the slot it completed in. Under mu. */
+static void keep_poll(struct dev_state *d, uint64_t ts_ms, struct l2_obs_list *obs)
+{
+	int64_t slot = (int64_t)(ts_ms / SLOT_MS);
+	struct kept_poll *k = NULL;
+
+	for (size_t i = 0; i < L2POLL_KEEP_SLOTS && !k; i++)
+		if (d->keep[i].used && d->keep[i].slot == slot)
+			k = &d->keep[i];
+	for (size_t i = 0; i < L2POLL_KEEP_SLOTS && !k; i++)
+		if (!d->keep[i].used)
+			k = &d->keep[i];
+	if (!k) { /* the oldest slot goes: its slot has closed long ago */
+		k = &d->keep[0];
+		for (size_t i = 1; i < L2POLL_KEEP_SLOTS; i++)
+			if (d->keep[i].slot < k->slot)
+				k = &d->keep[i];
+	}
+	if (k->used)
+		l2_obs_list_free(&k->obs);
+	k->used = true;
+	k->slot = slot;
+	k->ts_ms = ts_ms;
+	k->obs = *obs;
+	l2_obs_list_init(obs, 0);
+}
+
+/*
+ * When the next poll starts. Once per slot: early enough that it completes
+ * (at worst, times out) L2POLL_MARGIN_S before the slot ends, so it belongs
+ * to the slot it was meant for. With an interval: interval after the last
+ * start, or now if that has passed.
+ */
+static uint64_t next_due(const struct site_device *dev, uint64_t now, uint64_t last_start,
+                         bool first)
+{
+	if (dev->interval_s) {
+		if (first)
+			return now;
+		uint64_t due = last_start + (uint64_t)dev->interval_s * 1000u;
+		return due > now ? due : now;
+	}
+	uint64_t lead = ((uint64_t)dev->timeout_s + L2POLL_MARGIN_S) * 1000u;
+	if (lead > SLOT_MS)
+		lead = SLOT_MS;
+	uint64_t due = (now / SLOT_MS + 1) * SLOT_MS - lead;
+	return due > now ? due : due + SLOT_MS;
+}
+
+static void *dev_thread(void *arg)
+{
+	struct dev_state *d = arg;
+	struct l2poll *p = d->p;
+	uint64_t last_start = 0, due = next_due(d->dev, wall_ms(), 0, true);
+	char line[1024];
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping) {
+		uint64_t now = wall_ms();
+		if (now < due) {
+			struct timespec ts = {.tv_sec = (time_t)(due / 1000),
+			                      .tv_nsec = (long)(due % 1000) * 1000000};
+			pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&p->mu);
+		struct l2_obs_list obs;
+		struct l2poll_result r;
+		l2_obs_list_init(&obs, 0);
+		last_start = now;
+		l2poll_device(d->site_name, d->dev, &obs, &p->stopping, &r);
+		l2poll_result_format(&r, line, sizeof(line));
+		if (r.rc != 0 && r.rc != L2SSH_E_CANCELLED)
+			log_warn("poll: %s", line);
+		else if (r.rc == 0 && (!d->polled || d->last_rc != 0))
+			log_info("poll: %s", line);
+		else
+			log_debug("poll: %s", line);
+		d->polled = true;
+		d->last_rc = r.rc;
+		pthread_mutex_lock(&p->mu);
+		if (r.rc == 0)
+			keep_poll(d, r.ts_ms, &obs);
+		l2_obs_list_free(&obs);
+		due = next_due(d->dev, wall_ms(), last_start, false);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static int poller_new(const struct config *cfg, struct l2poll **out)
+{
+	size_t n = 0, k = 0;
+
+	*out = NULL;
+	for (size_t s = 0; s < cfg->n_sites; s++)
+		n += cfg->sites[s].n_devices;
+	if (n == 0)
+		return 0;
+	struct l2poll *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->devs = calloc(n, sizeof(*p->devs));
+	if (!p->devs) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->cfg = cfg;
+	p->n_devs = n;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	for (size_t s = 0; s < cfg->n_sites; s++) {
+		for (size_t i = 0; i < cfg->sites[s].n_devices; i++) {
+			struct dev_state *d = &p->devs[k++];
+			d->p = p;
+			d->site = (uint32_t)s;
+			d->site_name = cfg->sites[s].name;
+			d->dev = &cfg->sites[s].devices[i];
+			l2_obs_list_init(&d->fixed_obs, 0);
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+int l2poll_start(const struct config *cfg, struct l2poll **out)
+{
+	struct l2poll *p;
+	int rc = poller_new(cfg, &p);
+
+	*out = NULL;
+	if (rc != 0 || !p)
+		return rc;
+	for (size_t i = 0; i < p->n_devs; i++) {
+		rc = pthread_create(&p->devs[i].th, NULL, dev_thread, &p->devs[i]);
+		if (rc != 0) {
+			l2poll_stop(p);
+			return -rc;
+		}
+		p->devs[i].th_started = true;
+	}
+	*out = p;
+	return 0;
+}
+
+void l2poll_command_file(const char *command, char *buf, size_t len)
+{
+	size_t n = 0;
+	bool sep = false;
+
+	for (const char *s = command; *s && n + 5 < len; s++) {
+		if (isalnum((unsigned char)*s)) {
+			if (sep && n)
+				buf[n++] = '_';
+			if (n + 5 < len)
+				buf[n++] = (char)tolower((unsigned char)*s);
+			sep = false;
+		} else {
+			sep = true;
+		}
+	}
+	snprintf(buf + n, len - n, ".txt");
+}
+
+/* The whole file at path into a new buffer (at most L2SSH_OUTPUT_MAX bytes). */
+static int read_fixture(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return -errno;
+	buf = malloc(L2SSH_OUTPUT_MAX);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, L2SSH_OUTPUT_MAX, f);
+	fclose(f);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int l2poll_load_dir(const struct config *cfg, const char *dir, struct l2poll **out, char *err,
+                    size_t errlen)
+{
+	struct l2poll *p;
+	int rc = poller_new(cfg, &p);
+
+	*out = NULL;
+	snprintf(err, errlen, "out of memory");
+	if (rc != 0)
+		return rc;
+	if (!p) {
+		snprintf(err, errlen, "--arp %s: the configuration has no devices", dir);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < p->n_devs && rc == 0; i++) {
+		struct dev_state *d = &p->devs[i];
+		struct l2poll_result r = {.site = d->site_name, .dev = d->dev};
+		d->fixed = true;
+		for (size_t c = 0; c < d->dev->n_commands && rc == 0; c++) {
+			char name[SITE_DEVICE_CMD_MAX + 8], path[4096];
+			char *text = NULL;
+			size_t len = 0;
+			l2poll_command_file(d->dev->commands[c], name, sizeof(name));
+			snprintf(path, sizeof(path), "%s/%s/%s", dir, d->dev->name, name);
+			rc = read_fixture(path, &text, &len);
+			if (rc != 0) {
+				snprintf(err, errlen, "--arp: %s (device %s, command \"%s\"): %s",
+				         path, d->dev->name, d->dev->commands[c], strerror(-rc));
+				break;
+			}
+			rc =
+			    parse_output(d->dev, d->dev->commands[c], text, len, &d->fixed_obs, &r);
+			free(text);
+		}
+		if (rc == 0) {
+			char line[1024];
+			r.err[0] = '\0';
+			l2poll_result_format(&r, line, sizeof(line));
+			log_info("replay ARP fixtures: %s", line);
+		}
+	}
+	if (rc != 0) {
+		l2poll_stop(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void l2poll_stop(struct l2poll *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < p->n_devs; i++) {
+		struct dev_state *d = &p->devs[i];
+		if (d->th_started)
+			pthread_join(d->th, NULL);
+		for (size_t k = 0; k < L2POLL_KEEP_SLOTS; k++)
+			if (d->keep[k].used)
+				l2_obs_list_free(&d->keep[k].obs);
+		l2_obs_list_free(&d->fixed_obs);
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->devs);
+	free(p);
+}
+
+int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
+                      struct l2_merge **out)
+{
+	struct l2_merge *m = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!p || site_index >= p->cfg->n_sites)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n_devs && rc == 0; i++) {
+		struct dev_state *d = &p->devs[i];
+		const struct l2_obs_list *obs = NULL;
+		uint64_t ts = 0;
+		if (d->site != site_index)
+			continue;
+		if (d->fixed) {
+			obs = &d->fixed_obs;
+			/* Replay: as if polled once, just before the slot ended. */
+			ts =
+			    (uint64_t)(time_slot + 1) * SLOT_MS - (uint64_t)L2POLL_MARGIN_S * 1000u;
+		} else {
+			for (size_t k = 0; k < L2POLL_KEEP_SLOTS; k++) {
+				if (d->keep[k].used && d->keep[k].slot == time_slot) {
+					obs = &d->keep[k].obs;
+					ts = d->keep[k].ts_ms;
+				}
+			}
+		}
+		if (!obs)
+			continue;
+		if (!m) {
+			m = l2_merge_create(d->site_name, time_slot, NULL);
+			if (!m) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		int arc = l2_merge_add(m, d->dev->name, ts, obs->v, obs->n);
+		if (arc == -ENOMEM)
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc != 0) {
+		l2_merge_destroy(m);
+		return rc;
+	}
+	if (m)
+		l2_merge_finish(m);
+	*out = m;
+	return 0;
+}
+
+/* ---- judge and documents ------------------------------------------------ */
+
+static bool bind_unresolved(const void *ud, const struct flow_addr *ip)
+{
+	return l2_merge_unresolved(ud, ip);
+}
+
+static void bind_inside_fields(const void *ud, const struct flow_addr *ip, void *json)
+{
+	const struct l2_merge *m = ud;
+	const struct l2_ip *o = l2_merge_ip_find(m, ip);
+	char mac[18];
+
+	if (!o || o->n_macs == 0)
+		return;
+	json_t *macs = json_array(), *locs = json_array();
+	for (uint32_t i = 0; i < o->n_macs; i++) {
+		size_t n = 0;
+		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
+		l2_mac_format(o->macs[i], mac, sizeof(mac));
+		json_array_append_new(macs, json_string(mac));
+		for (size_t k = 0; bm && k < n; k++) {
+			json_t *loc = json_object(), *ifs = json_array();
+			json_object_set_new(loc, "mac", json_string(mac));
+			json_object_set_new(loc, "device",
+			                    json_string(l2_merge_device_name(m, bm[k].device)));
+			for (uint32_t f = 0; f < bm[k].n_ifnames; f++)
+				json_array_append_new(ifs, json_string(bm[k].ifnames[f]));
+			json_object_set_new(loc, "interfaceList", ifs);
+			json_array_append_new(locs, loc);
+		}
+	}
+	json_object_set_new(json, "arpMacList", macs);
+	json_object_set_new(json, "arpLocations", locs);
+}
+
+void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
+{
+	out->unresolved = bind_unresolved;
+	out->inside_fields = bind_inside_fields;
+	out->ud = m;
+}

@@ -1,0 +1,315 @@
+/*
+ * Tests for src/l2/ssh.c and src/l2/poll.c without an SSH server: fixture
+ * names, failures that need no server (refused connection, a port that
+ * accepts and never speaks, cancellation), the replay fixtures joined to a
+ * slot, and the judge's arpUnused rule with its reason in the offender
+ * document. tests/integration/ssh.sh runs the same code against sshd.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "nfsentry/doc.h"
+#include "nfsentry/judge.h"
+#include "nfsentry/l2poll.h"
+#include "nfsentry/l2ssh.h"
+#include "slot_helpers.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A listening TCP socket on 127.0.0.1 that never accepts; its port in *port. */
+static int mute_listener(uint16_t *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void test_device(struct site_device *d, uint16_t port, uint32_t timeout_s)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "gw1");
+	d->kind = L2_KIND_IOSXR;
+	snprintf(d->host, sizeof(d->host), "127.0.0.1");
+	d->port = port;
+	snprintf(d->user, sizeof(d->user), "noc");
+	snprintf(d->key, sizeof(d->key), "/nonexistent/key");
+	snprintf(d->known_hosts, sizeof(d->known_hosts), "/nonexistent/known_hosts");
+	snprintf(d->commands[0], sizeof(d->commands[0]), "show arp");
+	d->n_commands = 1;
+	d->timeout_s = timeout_s;
+}
+
+static void test_command_file(void **state)
+{
+	char b[64];
+
+	(void)state;
+	l2poll_command_file("show arp", b, sizeof(b));
+	assert_string_equal(b, "show_arp.txt");
+	l2poll_command_file("show arp no-resolve | no-more", b, sizeof(b));
+	assert_string_equal(b, "show_arp_no_resolve_no_more.txt");
+	l2poll_command_file("  SHOW MAC address-table ", b, sizeof(b));
+	assert_string_equal(b, "show_mac_address_table.txt");
+	/* Cut to fit, never overflowing. */
+	l2poll_command_file("show mac address-table", b, 12);
+	assert_string_equal(b, "show_ma.txt");
+}
+
+static void test_connect_refused(void **state)
+{
+	struct site_device d;
+	struct l2ssh_output out[1];
+	char err[512], want[64];
+	uint16_t port;
+	int fd = mute_listener(&port);
+
+	(void)state;
+	close(fd); /* nothing listens there now */
+	test_device(&d, port, 5);
+	int rc = l2ssh_poll(&d, out, NULL, err, sizeof(err));
+	assert_int_equal(rc, L2SSH_E_CONNECT);
+	assert_string_equal(l2ssh_error_name(rc), "connect");
+	snprintf(want, sizeof(want), "127.0.0.1:%u: connect: ", port);
+	assert_memory_equal(err, want, strlen(want));
+	assert_null(out[0].text);
+	l2ssh_output_free(out, 1);
+}
+
+static void test_mute_timeout(void **state)
+{
+	struct site_device d;
+	struct l2ssh_output out[1];
+	char err[512];
+	uint16_t port;
+	int fd = mute_listener(&port);
+
+	(void)state;
+	test_device(&d, port, 1);
+	uint64_t t0 = now_ms();
+	int rc = l2ssh_poll(&d, out, NULL, err, sizeof(err));
+	uint64_t dt = now_ms() - t0;
+	assert_int_equal(rc, L2SSH_E_TIMEOUT);
+	assert_non_null(strstr(err, "connect: no SSH answer within the timeout of 1 s"));
+	assert_true(dt >= 950 && dt < 2000);
+	l2ssh_output_free(out, 1);
+	close(fd);
+}
+
+static void test_cancel(void **state)
+{
+	struct site_device d;
+	struct l2ssh_output out[1];
+	char err[512];
+	uint16_t port;
+	int fd = mute_listener(&port);
+	volatile bool cancel = true;
+
+	(void)state;
+	test_device(&d, port, 60);
+	uint64_t t0 = now_ms();
+	int rc = l2ssh_poll(&d, out, &cancel, err, sizeof(err));
+	assert_int_equal(rc, L2SSH_E_CANCELLED);
+	assert_true(now_ms() - t0 < 1000);
+	l2ssh_output_free(out, 1);
+	close(fd);
+}
+
+/* One site "campus" with gw1 (ios-xr, show arp) and sw1 (nxos, both tables). */
+struct fixture_cfg {
+	struct config cfg;
+	struct site_config site;
+	struct site_device dev[2];
+};
+
+static void fixture_cfg(struct fixture_cfg *f)
+{
+	memset(f, 0, sizeof(*f));
+	test_site(&f->site);
+	test_device(&f->dev[0], 22, 20);
+	test_device(&f->dev[1], 22, 20);
+	snprintf(f->dev[1].name, sizeof(f->dev[1].name), "sw1");
+	f->dev[1].kind = L2_KIND_NXOS;
+	snprintf(f->dev[1].commands[0], sizeof(f->dev[1].commands[0]), "show ip arp");
+	snprintf(f->dev[1].commands[1], sizeof(f->dev[1].commands[1]), "show mac address-table");
+	f->dev[1].n_commands = 2;
+	f->site.devices = f->dev;
+	f->site.n_devices = 2;
+	f->cfg.sites = &f->site;
+	f->cfg.n_sites = 1;
+}
+
+static void test_load_dir(void **state)
+{
+	struct fixture_cfg f;
+	struct l2poll *p = NULL;
+	struct l2_merge *m = NULL;
+	struct flow_addr a;
+	char err[512];
+
+	(void)state;
+	fixture_cfg(&f);
+	assert_int_equal(l2poll_load_dir(&f.cfg, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)), 0);
+	assert_non_null(p);
+	assert_int_equal(l2poll_slot_merge(p, 0, 5890752, &m), 0);
+	assert_non_null(m);
+	assert_int_equal(l2_merge_time_slot(m), 5890752);
+	size_t n_ips = 0, n_macs = 0;
+	l2_merge_ips(m, &n_ips);
+	l2_merge_macs(m, &n_macs);
+	assert_int_equal(n_ips, 7);
+	assert_int_equal(n_macs, 7);
+	flow_addr_parse("10.10.1.166", &a);
+	assert_true(l2_merge_unresolved(m, &a));
+	const struct l2_ip *o = l2_merge_ip_find(m, &a);
+	assert_non_null(o);
+	/* As if polled just before the slot ended. */
+	assert_int_equal(o->timestamp_ms, (5890752ull + 1) * 300000 - L2POLL_MARGIN_S * 1000);
+	flow_addr_parse("10.10.1.96", &a);
+	assert_false(l2_merge_unresolved(m, &a));
+	l2_merge_destroy(m);
+	/* A site index beyond the configuration: nothing, not an error. */
+	assert_int_equal(l2poll_slot_merge(p, 1, 5890752, &m), 0);
+	assert_null(m);
+	l2poll_stop(p);
+
+	p = NULL;
+	assert_int_equal(l2poll_load_dir(&f.cfg, "/nonexistent", &p, err, sizeof(err)), -ENOENT);
+	assert_null(p);
+	assert_string_equal(err, "--arp: /nonexistent/gw1/show_arp.txt (device gw1, command \"show "
+	                         "arp\"): No such file or directory");
+}
+
+static void add1(struct slot *s, enum slot_dir dir, struct flow f)
+{
+	slot_add(s, dir, &f);
+}
+
+/*
+ * 198.51.100.7 reaches 10.10.1.166 (Incomplete at the gateway) and
+ * 10.10.1.80 (resolved): arpUnused with value 1 and the one address in the
+ * reason. 203.0.113.9 reaches only the resolved host: nothing. Without the
+ * L2 knowledge, no arpUnused at all (and no L2 fields on inside documents).
+ */
+static void test_judge_arp_unused(void **state)
+{
+	struct fixture_cfg f;
+	struct l2poll *p = NULL;
+	struct l2_merge *m = NULL;
+	char err[512];
+
+	(void)state;
+	fixture_cfg(&f);
+	assert_int_equal(l2poll_load_dir(&f.cfg, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)), 0);
+	assert_int_equal(l2poll_slot_merge(p, 0, 5890752, &m), 0);
+
+	for (int with_l2 = 0; with_l2 < 2; with_l2++) {
+		struct slot *s = slot_create(&f.site, 0, 5890752, 1);
+		assert_non_null(s);
+		add1(s, SLOT_INGRESS,
+		     mkflow("198.51.100.7", "10.10.1.166", 6, 40000, 22, 2, 1, 40, T0_MS));
+		add1(s, SLOT_INGRESS,
+		     mkflow("198.51.100.7", "10.10.1.80", 6, 40001, 22, 2, 1, 40, T0_MS));
+		add1(s, SLOT_INGRESS,
+		     mkflow("203.0.113.9", "10.10.1.80", 6, 40002, 443, 2, 1, 40, T0_MS));
+		add1(s, SLOT_EGRESS,
+		     mkflow("10.10.1.80", "203.0.113.9", 6, 443, 40002, 18, 1, 40, T0_MS));
+		assert_non_null(slot_finish(s));
+		struct slot_view *v = slot_view_mut(s);
+		struct judge_result jr;
+		struct judge_l2 l2;
+		l2_judge_bind(m, &l2);
+		judge_slot_l2(v, with_l2 ? &l2 : NULL, &jr);
+		long k = find_outside(v, "198.51.100.7");
+		assert_true(k >= 0);
+		const struct slot_outside *o = &v->outside[k];
+		bool found = false;
+		for (unsigned i = 0; i < o->verdict.n; i++) {
+			if (o->verdict.v[i].id != JUDGE_ARPUNUSED)
+				continue;
+			found = true;
+			assert_true(o->verdict.v[i].value == 1.0);
+			assert_true(o->verdict.v[i].threshold == 1.0);
+		}
+		assert_int_equal(found, with_l2);
+		/* In C either way: 10.10.1.166 sent nothing (METHOD §4 example 2). */
+		assert_true(o->in_c);
+		assert_int_equal(jr.labels[JUDGE_ARPUNUSED], with_l2 ? 1 : 0);
+		long k2 = find_outside(v, "203.0.113.9");
+		assert_true(k2 >= 0);
+		assert_int_equal(v->outside[k2].verdict.n, 0);
+
+		struct doc_batch b = {0};
+		struct doc_opts opts = {.outside_all = true};
+		assert_int_equal(doc_slot_build_l2(v, &jr, &opts, NULL, with_l2 ? &l2 : NULL, &b),
+		                 0);
+		bool offender = false, inside80 = false;
+		for (size_t i = 0; i < b.n; i++) {
+			if (strcmp(b.v[i].kind, "offender") == 0 &&
+			    strcmp(b.v[i].key, "198.51.100.7") == 0) {
+				offender = true;
+				const char *r = strstr(
+				    b.v[i].json, "\"arpUnused\":{\"value\":1.0,\"threshold\":1.0,"
+				                 "\"ipList\":[\"10.10.1.166\"],\"packets\":1}");
+				assert_true(with_l2 ? r != NULL : r == NULL);
+			}
+			if (strcmp(b.v[i].kind, "inside") == 0 &&
+			    strcmp(b.v[i].key, "10.10.1.80") == 0) {
+				inside80 = true;
+				const char *want =
+				    "\"arpMacList\":[\"52:54:00:11:00:80\"],\"arpLocations\":[{"
+				    "\"mac\":"
+				    "\"52:54:00:11:00:80\",\"device\":\"gw1\",\"interfaceList\":["
+				    "\"Bundle-Ether10\"]},{\"mac\":\"52:54:00:11:00:80\","
+				    "\"device\":"
+				    "\"sw1\",\"interfaceList\":[\"Eth1/12\",\"Vlan101\"]}]";
+				if (with_l2)
+					assert_non_null(strstr(b.v[i].json, want));
+				else
+					assert_null(strstr(b.v[i].json, "arpMacList"));
+			}
+		}
+		assert_true(offender);
+		assert_true(inside80);
+		doc_batch_free(&b);
+		slot_destroy(s);
+	}
+	assert_string_equal(judge_label_name(JUDGE_ARPUNUSED), "arpUnused");
+	l2_merge_destroy(m);
+	l2poll_stop(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_command_file), cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_mute_timeout), cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_load_dir),     cmocka_unit_test(test_judge_arp_unused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
