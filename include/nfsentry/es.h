@@ -73,7 +73,8 @@ struct es_stats {
 int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen);
 
 /*
- * Install the index templates, trying for up to wait_ms (0: one attempt).
+ * Install the index templates, trying for up to wait_ms (0: one attempt with
+ * no time limit; otherwise a request still in flight at wait_ms is cut).
  * Returns 0 when all are installed; -EINVAL when the server refused one
  * (4xx: a startup error; err says which and why); -EAGAIN when the server
  * could not be reached or answered 429/5xx within the time (the shipper
