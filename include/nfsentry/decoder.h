@@ -88,6 +88,7 @@ struct decoder_stats {
 	uint64_t lost_records;   /* estimated from v5 / IPFIX sequence numbers */
 	uint64_t exporter_restarts;
 	uint64_t exporters;           /* currently known */
+	uint64_t exporters_expired;   /* forgotten when the table was full: idle > template lifetime */
 	uint64_t reordered;           /* datagrams slightly behind the expected sequence number */
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t drops[DECODER_DROP__COUNT];

@@ -218,6 +218,41 @@ static uint32_t override_rate(const struct decoder *d, const struct flow_addr *a
 	return 0;
 }
 
+/*
+ * The table is full: drop exporters silent for longer than a template
+ * lifetime (their templates have expired anyway), so that a burst of
+ * spoofed sources cannot lock real exporters out until a restart. Runs at
+ * most once a second of collector clock, so a flood that keeps the table
+ * full costs one O(n) pass a second, not one per datagram. The index is
+ * rebuilt rather than edited: open addressing has no cheap delete.
+ */
+static void exporter_sweep(struct decoder *d, uint64_t now_ms)
+{
+	uint64_t idle_ms = (uint64_t)d->cfg.template_lifetime_s * 1000u;
+	size_t kept = 0;
+
+	if (d->last_sweep_ms && now_ms - d->last_sweep_ms < 1000 && now_ms >= d->last_sweep_ms)
+		return;
+	d->last_sweep_ms = now_ms ? now_ms : 1;
+	for (size_t i = 0; i < d->n_exp; i++) {
+		struct dec_exporter *e = d->list[i];
+		if (now_ms > e->last_seen_ms && now_ms - e->last_seen_ms > idle_ms) {
+			dec_tmpl_free_all(e);
+			free(e);
+			d->st.exporters_expired++;
+			continue;
+		}
+		d->list[kept++] = e;
+	}
+	if (kept == d->n_exp)
+		return;
+	d->n_exp = kept;
+	d->last_exp = NULL;
+	memset(d->eslots, 0, d->ecap * sizeof(*d->eslots));
+	for (size_t i = 0; i < d->n_exp; i++)
+		exporter_index_put(d->eslots, d->ecap, d->list[i]);
+}
+
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
                      uint8_t version, uint64_t now_ms, struct dec_exporter **out)
 {
@@ -233,6 +268,8 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 			i = (i + 1) & (d->ecap - 1);
 		}
 	}
+	if (d->n_exp >= d->cfg.max_exporters)
+		exporter_sweep(d, now_ms);
 	if (d->n_exp >= d->cfg.max_exporters)
 		return DEC_ERR(DECODER_DROP_EXPORTER_LIMIT);
 	if ((d->n_exp + 1) * 2 > d->ecap && exporter_index_grow(d) != 0)

@@ -194,6 +194,7 @@ struct decoder {
 	struct dec_exporter **eslots;
 	uint32_t ecap;
 	struct dec_exporter *last_exp;
+	uint64_t last_sweep_ms; /* when the full table was last swept for idle exporters */
 	/* Output batch. */
 	decoder_sink_fn sink;
 	void *ud;

@@ -121,6 +121,46 @@ static void test_exporter_cap(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * A full table forgets exporters idle for longer than a template lifetime,
+ * so a burst of spoofed sources cannot lock real exporters out for good.
+ */
+static void test_exporter_idle_expiry(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+
+	decoder_config_defaults(&cfg);
+	cfg.max_exporters = 2;
+	cfg.template_lifetime_s = 60;
+	struct decoder *d = mk_cfg(&cfg);
+	struct flow_endpoint a = ep_v4(192, 0, 2, 1, 1000), c = ep_v4(192, 0, 2, 2, 1000);
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &a, &b, 1000, &sb), 1);
+	ipfix_small(2, 1);
+	assert_int_equal(feed(d, &a, &b, 1000, &sb), 1);
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &c, &b, 30000, &sb), -(1 + DECODER_DROP_EXPORTER_LIMIT));
+	/* Domain 1 stays busy; domain 2 falls silent. */
+	ipfix_small(1, 1);
+	b.b[8] = 0;
+	assert_int_equal(feed(d, &a, &b, 50000, &sb), 1);
+	/* 59 s after domain 2's last datagram: not idle long enough yet. */
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &c, &b, 60000, &sb), -(1 + DECODER_DROP_EXPORTER_LIMIT));
+	/* 69 s: domain 2 is forgotten and c gets its place. */
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &c, &b, 70000, &sb), 1);
+	assert_int_equal(stats(d).exporters_expired, 1);
+	assert_int_equal(stats(d).exporters, 2);
+	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_LIMIT), 2);
+	/* The busy one is still known: its data decodes with its template. */
+	ipfix_small(1, 1);
+	b.b[8] = 0;
+	assert_int_equal(feed(d, &a, &b, 71000, &sb), 1);
+	decoder_destroy(d);
+}
+
 /* Many exporters: the index grows and every one is found again. */
 static void test_many_exporters(void **state)
 {
@@ -284,6 +324,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_version_and_tiny),
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_exporter_cap),
+	    cmocka_unit_test(test_exporter_idle_expiry),
 	    cmocka_unit_test(test_many_exporters),
 	    cmocka_unit_test(test_batching),
 	    cmocka_unit_test(test_drop_names),
