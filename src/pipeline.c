@@ -184,6 +184,7 @@ static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
 	add_counter(h, &n, "exporterRestarts",
 	            now.dec.exporter_restarts - m->dec.exporter_restarts);
 	add_counter(h, &n, "exporters", now.dec.exporters);
+	add_counter(h, &n, "exportersExpired", now.dec.exporters_expired - m->dec.exporters_expired);
 	for (int k = 0; k < DECODER_DROP__COUNT; k++)
 		add_counter(h, &n, decoder_drop_name((enum decoder_drop)k),
 		            now.dec.drops[k] - m->dec.drops[k]);
