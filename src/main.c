@@ -5,6 +5,7 @@
  *   replay FILE   process the export datagrams in a capture, capture time as clock
  *   send FILE     send the export payloads of a capture to a live collector
  *   ship          send the store's backlog to Elasticsearch, then exit
+ *   poll          poll the configured devices' ARP / MAC tables once
  *   check-config  validate a configuration file
  *
  * This file parses arguments and wires modules together; the work is done in
@@ -24,6 +25,7 @@
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
 #include "nfsentry/flowout.h"
+#include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
 #include "nfsentry/pipeline.h"
@@ -48,7 +50,7 @@ static const char usage_text[] =
 	"  run [-c CONFIG] [--flows csv|json]\n"
 	"        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
 	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
-	"        [--no-store] [--quiet]\n"
+	"        [--no-store] [--quiet] [--arp DIR]\n"
 	"        process the export datagrams in a pcap/pcapng capture, using the\n"
 	"        capture's timestamps as the clock; with sites configured, judge each\n"
 	"        slot, write the store and print a report per slot (or, with --docs,\n"
@@ -60,6 +62,10 @@ static const char usage_text[] =
 	"        send every stored slot not yet shipped to Elasticsearch, then exit\n"
 	"        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
 	"        when elasticsearch.drain_timeout_s passes first\n"
+	"  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
+	"        poll the configured devices over SSH once; print the merged arpIp and\n"
+	"        arpMac documents as JSON lines and one result line per device on\n"
+	"        standard error; exit 1 when a device failed\n"
 	"  check-config FILE\n"
 	"        validate a configuration file; errors as FILE:LINE: key: problem\n"
 	"\n"
@@ -70,6 +76,9 @@ static const char usage_text[] =
 	"  --port N            only UDP datagrams to port N (repeatable)\n"
 	"  --docs -|FILE       print every document of every closed slot as JSON lines\n"
 	"  --no-store          replay without writing the store\n"
+	"  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
+	"                      (docs/l2.md), attached to every slot of the device's site\n"
+	"  --site, --device    poll: only this site / device\n"
 	"  -h, --help          this text\n"
 	"  -V, --version       print the version\n";
 
@@ -184,6 +193,9 @@ enum {
 	OPT_QUIET,
 	OPT_DOCS,
 	OPT_NO_STORE,
+	OPT_ARP,
+	OPT_SITE,
+	OPT_DEVICE,
 };
 
 static const struct option long_opts[] = {
@@ -197,6 +209,9 @@ static const struct option long_opts[] = {
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"docs", required_argument, NULL, OPT_DOCS},
 	{"no-store", no_argument, NULL, OPT_NO_STORE},
+	{"arp", required_argument, NULL, OPT_ARP},
+	{"site", required_argument, NULL, OPT_SITE},
+	{"device", required_argument, NULL, OPT_DEVICE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -213,6 +228,7 @@ struct cli {
 	int quiet;
 	const char *docs;
 	int no_store;
+	const char *arp, *site, *device;
 	const char *file;
 };
 
@@ -273,6 +289,15 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 			break;
 		case OPT_NO_STORE:
 			c->no_store = 1;
+			break;
+		case OPT_ARP:
+			c->arp = optarg;
+			break;
+		case OPT_SITE:
+			c->site = optarg;
+			break;
+		case OPT_DEVICE:
+			c->device = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -465,14 +490,24 @@ static int cmd_run(int argc, char **argv)
 
 	struct run_state rs;
 	memset(&rs, 0, sizeof(rs));
+	/* Device polls run on their own threads, never on the loop (docs/l2.md). */
+	struct l2poll *l2 = NULL;
+	rc = l2poll_start(&cfg, &l2);
+	if (rc != 0) {
+		log_error("cannot start the device pollers: %s", strerror(-rc));
+		config_free(&cfg);
+		return 1;
+	}
 	struct pipeline_opts po = {
 		.flows = c.flows,
 		.flows_out = stdout,
 		.use_store = true,
+		.l2 = l2,
 	};
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
@@ -480,6 +515,7 @@ static int cmd_run(int argc, char **argv)
 	if (es_open(&cfg, &es) != 0 || (es && es_shipper_start(es) != 0)) {
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
@@ -489,6 +525,7 @@ static int cmd_run(int argc, char **argv)
 		log_error("cannot initialise the event loop");
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
@@ -505,6 +542,7 @@ static int cmd_run(int argc, char **argv)
 		uv_loop_close(&rs.loop);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
@@ -534,6 +572,7 @@ static int cmd_run(int argc, char **argv)
 		log_error("event loop did not close cleanly: %s", uv_strerror(rc));
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
+	l2poll_stop(l2);
 	es_shipper_destroy(es);
 	config_free(&cfg);
 	return rc == 0 ? 0 : 1;
@@ -545,7 +584,7 @@ static int cmd_replay(int argc, char **argv)
 {
 	struct cli c;
 	struct config cfg;
-	int rc = parse_cli(argc, argv, &c, "config flows port quiet docs no-store");
+	int rc = parse_cli(argc, argv, &c, "config flows port quiet docs no-store arp");
 	char err[512];
 	FILE *docs_out = NULL;
 
@@ -563,10 +602,18 @@ static int cmd_replay(int argc, char **argv)
 		config_free(&cfg);
 		return usage_error("--docs needs a configuration with sites (-c FILE)");
 	}
+	/* Replay has no live devices: their tables come from files (docs/l2.md). */
+	struct l2poll *l2 = NULL;
+	if (c.arp && l2poll_load_dir(&cfg, c.arp, &l2, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nfsentry: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
 	if (c.docs) {
 		docs_out = strcmp(c.docs, "-") == 0 ? stdout : fopen(c.docs, "w");
 		if (!docs_out) {
 			fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
+			l2poll_stop(l2);
 			config_free(&cfg);
 			return 1;
 		}
@@ -580,6 +627,7 @@ static int cmd_replay(int argc, char **argv)
 		.report_out = c.docs || c.quiet ? NULL : (c.flows != FLOWOUT_NONE ? stderr : stdout),
 		.use_store = !c.no_store,
 		.replay = true,
+		.l2 = l2,
 	};
 	struct pipeline *pl;
 	rc = pipeline_create(&cfg, &po, &pl, err, sizeof(err));
@@ -587,6 +635,7 @@ static int cmd_replay(int argc, char **argv)
 		log_error("%s", err);
 		if (docs_out && docs_out != stdout)
 			fclose(docs_out);
+		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
@@ -596,6 +645,7 @@ static int cmd_replay(int argc, char **argv)
 		pipeline_destroy(pl);
 		if (docs_out && docs_out != stdout)
 			fclose(docs_out);
+		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
@@ -624,6 +674,7 @@ static int cmd_replay(int argc, char **argv)
 		pipeline_report(pl, stderr);
 	}
 	pipeline_destroy(pl);
+	l2poll_stop(l2);
 	if (docs_out && docs_out != stdout && fclose(docs_out) != 0) {
 		fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
 		frc = -EIO;
@@ -713,6 +764,77 @@ static int cmd_ship(int argc, char **argv)
 	return rc;
 }
 
+/* ---- poll --------------------------------------------------------------- */
+
+/*
+ * Poll once, the way an operator checks a device entry: every selected
+ * device in parallel; the merged documents of the current slot on standard
+ * output, one result line per device on standard error. Exit 1 when any
+ * device failed, 2 when nothing matched.
+ */
+static int cmd_poll(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	int rc = parse_cli(argc, argv, &c, "config site device");
+
+	if (rc)
+		return rc;
+	if (c.file)
+		return usage_error("poll takes no file argument (got \"%s\")", c.file);
+	if (!c.config)
+		c.config = find_default_config();
+	rc = load_config(c.config, &cfg);
+	if (rc)
+		return rc;
+	log_init(cfg.log_level, false, "nfsentry");
+
+	struct l2_merge **merges = calloc(cfg.n_sites ? cfg.n_sites : 1, sizeof(*merges));
+	struct l2poll_result *res = NULL;
+	size_t n_res = 0, failed = 0;
+	int64_t time_slot = (int64_t)time(NULL) / SLOT_SECONDS;
+	if (!merges || l2poll_once(&cfg, c.site, c.device, time_slot, merges, &res, &n_res) != 0) {
+		fprintf(stderr, "nfsentry poll: out of memory\n");
+		free(merges);
+		config_free(&cfg);
+		return 1;
+	}
+	if (n_res == 0) {
+		fprintf(stderr, "nfsentry poll: no device%s%s%s%s in %s\n", c.site ? " of site " : "",
+		        c.site ? c.site : "", c.device ? " named " : "", c.device ? c.device : "",
+		        c.config ? c.config : "the built-in configuration");
+		free(merges);
+		config_free(&cfg);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n_res; i++) {
+		char line[1024];
+		l2poll_result_format(&res[i], line, sizeof(line));
+		fprintf(stderr, "poll: %s\n", line);
+		failed += res[i].rc != 0;
+	}
+	for (size_t s = 0; s < cfg.n_sites; s++) {
+		struct doc_batch b = {0};
+		if (!merges[s])
+			continue;
+		if (l2_doc_build(merges[s], &b) != 0) {
+			fprintf(stderr, "nfsentry poll: out of memory building documents\n");
+			failed++;
+		}
+		for (size_t k = 0; k < b.n; k++) {
+			fwrite(b.v[k].json, 1, b.v[k].len, stdout);
+			fputc('\n', stdout);
+		}
+		doc_batch_free(&b);
+		l2_merge_destroy(merges[s]);
+	}
+	fflush(stdout);
+	free(res);
+	free(merges);
+	config_free(&cfg);
+	return failed ? 1 : 0;
+}
+
 /* ---- check-config ------------------------------------------------------- */
 
 static int cmd_check_config(int argc, char **argv)
@@ -744,6 +866,7 @@ int main(int argc, char **argv)
 		{"replay", cmd_replay},
 		{"send", cmd_send},
 		{"ship", cmd_ship},
+		{"poll", cmd_poll},
 		{"check-config", cmd_check_config},
 	};
 
