@@ -158,6 +158,13 @@ enum slot_dir {
 /* Sum one record into the open slot. Never fails: caps are counted. */
 void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f);
 
+/*
+ * Start loading the memory slot_add() will need for this record. A hint
+ * only: callers with a batch call it a few records ahead, so that the table
+ * lookups of a large slot do not each wait for memory in turn.
+ */
+void slot_prefetch(const struct slot *s, enum slot_dir dir, const struct flow *f);
+
 /* Count records folded in from a closed (late) or not yet open (future) slot. */
 void slot_count_late(struct slot *s, bool future);
 

@@ -1,12 +1,16 @@
 /*
  * slot: arrays A, B, C of one site for one time slot. See slot.h.
  *
- * Open slot: three hash tables over dense arrays -- inside IPs, outside IPs,
- * and (inside, outside) conversations -- each an open-addressing index of
- * 64-bit words (high half: hash tag, low half: entry index + 1) over an array
- * of entries that only grows. A record costs three probes. Everything summed
- * is a sum or a minimum, so the finished slot does not depend on the order
- * records arrived in; the documents are sorted by address on the way out.
+ * Open slot: one hash table of conversations keyed by (inside IP, outside
+ * IP) -- an open-addressing index of 64-bit words (high half: hash tag, low
+ * half: entry index + 1) over an array of accumulators that only grows. A
+ * record costs one probe and one entry: at a million records a slot's tables
+ * are far larger than the caches, so every table touched per record is a
+ * cache miss. The per-IP tables (arrays A and B) are built once, at close,
+ * from the conversations, in a pass that can prefetch because every key is
+ * known. Everything summed is a sum or a minimum, so the finished slot does
+ * not depend on the order records arrived in; the documents are sorted by
+ * address on the way out.
  *
  * Not this file's job: which slot a record belongs to (engine), thresholds
  * (judge), JSON (doc).
@@ -25,6 +29,15 @@ struct index {
 	uint32_t used;
 };
 
+/* One conversation while the slot is open. */
+struct pacc {
+	struct flow_addr in, out;
+	struct slot_totals eg, ig; /* inside -> outside, outside -> inside */
+	uint64_t first_ms;         /* earliest first-switched of the egress */
+	uint64_t proto_pk[SLOT_PROTO__COUNT]; /* ingress packets by protocol class */
+	uint32_t in_started, out_started, in_unknown;
+};
+
 struct slot {
 	const struct site_config *site;
 	uint64_t seed;
@@ -32,8 +45,10 @@ struct slot {
 	bool finished;
 	uint64_t records;
 
-	struct index in_idx, out_idx, pair_idx;
-	size_t cap_inside, cap_outside, cap_pairs; /* allocated entries */
+	struct index pair_idx;
+	struct pacc *acc; /* n_acc conversations, cap_acc allocated */
+	size_t n_acc, cap_acc;
+	size_t cap_inside, cap_outside, cap_pairs; /* allocated entries of the view */
 };
 
 static inline uint64_t mix64(uint64_t x)
@@ -55,9 +70,18 @@ static inline uint64_t hash_addr(const struct flow_addr *a, uint64_t seed)
 	return mix64(hi ^ mix64(lo ^ seed));
 }
 
-static inline uint64_t hash_pair(uint32_t i, uint32_t o, uint64_t seed)
+static inline uint64_t hash_conv(const struct flow_addr *in, const struct flow_addr *out,
+                                 uint64_t seed)
 {
-	return mix64(((uint64_t)i << 32 | o) ^ seed);
+	uint64_t a, b, c, d;
+
+	memcpy(&a, in->b, 8);
+	memcpy(&b, in->b + 8, 8);
+	memcpy(&c, out->b, 8);
+	memcpy(&d, out->b + 8, 8);
+	/* Distinct odd multipliers keep (x, y) and (y, x) apart; mix64 spreads. */
+	return mix64((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full) ^
+	             (c * 0x165667b19e3779f9ull) ^ (d * 0x27d4eb2f165667c5ull) ^ seed);
 }
 
 static int index_init(struct index *x, uint32_t slots)
@@ -132,8 +156,7 @@ struct slot *slot_create(const struct site_config *site, uint32_t site_index, in
 	s->view.site = site;
 	s->view.site_index = site_index;
 	s->view.time_slot = time_slot;
-	if (index_init(&s->in_idx, INDEX_MIN_SLOTS) || index_init(&s->out_idx, INDEX_MIN_SLOTS) ||
-	    index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
+	if (index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
 		slot_destroy(s);
 		return NULL;
 	}
@@ -144,9 +167,8 @@ void slot_destroy(struct slot *s)
 {
 	if (!s)
 		return;
-	free(s->in_idx.w);
-	free(s->out_idx.w);
 	free(s->pair_idx.w);
+	free(s->acc);
 	free(s->view.inside);
 	free(s->view.outside);
 	free(s->view.pairs);
@@ -156,58 +178,14 @@ void slot_destroy(struct slot *s)
 }
 
 /*
- * Find addr in an address table, adding it when absent and the cap allows.
- * Returns the entry index, or UINT32_MAX when the cap stopped it.
+ * The accumulator of conversation (in, out), added when absent and the pair
+ * cap allows. Returns NULL when the cap (or memory) stopped it.
  */
-static uint32_t addr_lookup(struct slot *s, struct index *x, bool inside,
-                            const struct flow_addr *a)
-{
-	uint64_t h = hash_addr(a, s->seed);
-	uint32_t tag = (uint32_t)(h >> 32);
-	uint32_t pos = tag & x->mask;
-
-	for (;;) {
-		uint64_t e = x->w[pos];
-		if (!e)
-			break;
-		if ((uint32_t)(e >> 32) == tag) {
-			uint32_t idx = (uint32_t)e - 1;
-			const struct flow_addr *k = inside ? &s->view.inside[idx].addr
-			                                   : &s->view.outside[idx].addr;
-			if (memcmp(k->b, a->b, 16) == 0)
-				return idx;
-		}
-		pos = (pos + 1) & x->mask;
-	}
-
-	size_t n = inside ? s->view.n_inside : s->view.n_outside;
-	uint32_t limit = inside ? s->site->caps.max_inside : s->site->caps.max_outside;
-	if (n >= limit)
-		return UINT32_MAX;
-	if (inside) {
-		if (grow_array((void **)&s->view.inside, &s->cap_inside, n + 1,
-		               sizeof(struct slot_inside), limit))
-			return UINT32_MAX;
-		s->view.inside[n].addr = *a;
-		s->view.n_inside = n + 1;
-	} else {
-		if (grow_array((void **)&s->view.outside, &s->cap_outside, n + 1,
-		               sizeof(struct slot_outside), limit))
-			return UINT32_MAX;
-		s->view.outside[n].addr = *a;
-		s->view.n_outside = n + 1;
-	}
-	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(n + 1);
-	x->used++;
-	if ((uint64_t)x->used * 2 > (uint64_t)x->mask + 1)
-		index_grow(x); /* On ENOMEM the index just runs fuller. */
-	return (uint32_t)n;
-}
-
-static struct slot_pair *pair_lookup(struct slot *s, uint32_t i, uint32_t o)
+static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
+                                const struct flow_addr *out)
 {
 	struct index *x = &s->pair_idx;
-	uint64_t h = hash_pair(i, o, s->seed);
+	uint64_t h = hash_conv(in, out, s->seed);
 	uint32_t tag = (uint32_t)(h >> 32);
 	uint32_t pos = tag & x->mask;
 
@@ -216,26 +194,26 @@ static struct slot_pair *pair_lookup(struct slot *s, uint32_t i, uint32_t o)
 		if (!e)
 			break;
 		if ((uint32_t)(e >> 32) == tag) {
-			struct slot_pair *p = &s->view.pairs[(uint32_t)e - 1];
-			if (p->inside == i && p->outside == o)
+			struct pacc *p = &s->acc[(uint32_t)e - 1];
+			if (memcmp(p->in.b, in->b, 16) == 0 && memcmp(p->out.b, out->b, 16) == 0)
 				return p;
 		}
 		pos = (pos + 1) & x->mask;
 	}
-	size_t n = s->view.n_pairs;
+	size_t n = s->n_acc;
 	if (n >= s->site->caps.max_pairs ||
-	    grow_array((void **)&s->view.pairs, &s->cap_pairs, n + 1, sizeof(struct slot_pair),
+	    grow_array((void **)&s->acc, &s->cap_acc, n + 1, sizeof(struct pacc),
 	               s->site->caps.max_pairs))
 		return NULL;
-	struct slot_pair *p = &s->view.pairs[n];
-	p->inside = i;
-	p->outside = o;
+	struct pacc *p = &s->acc[n];
+	p->in = *in;
+	p->out = *out;
 	p->first_ms = UINT64_MAX;
-	s->view.n_pairs = n + 1;
+	s->n_acc = n + 1;
 	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(n + 1);
 	x->used++;
 	if ((uint64_t)x->used * 2 > (uint64_t)x->mask + 1)
-		index_grow(x);
+		index_grow(x); /* On ENOMEM the index just runs fuller. */
 	return p;
 }
 
@@ -256,19 +234,21 @@ static inline void totals_sum(struct slot_totals *t, const struct slot_totals *u
 enum starter { STARTER_UNKNOWN, STARTER_SRC, STARTER_DST };
 
 /* Ports that offer a service even though they are above 1023. */
-static bool service_port(uint16_t p)
+static inline bool service_port(uint16_t p)
 {
-	static const uint16_t high_services[] = {
-		1194, 1433, 1521, 1723, 1812, 1883, 2049, 3128, 3306, 3389, 3478, 4500, 5060,
-		5061, 5222, 5432, 5900, 5938, 6379, 6443, 8000, 8008, 8080, 8443, 8883, 9000,
-		9200, 9443, 11211, 27017,
-	};
 	if (p < 1024)
 		return true;
-	for (size_t i = 0; i < sizeof(high_services) / sizeof(high_services[0]); i++)
-		if (high_services[i] == p)
-			return true;
-	return false;
+	/* A switch, not a table scan: it runs for both ports of most records. */
+	switch (p) {
+	case 1194: case 1433: case 1521: case 1723: case 1812: case 1883: case 2049:
+	case 3128: case 3306: case 3389: case 3478: case 4500: case 5060: case 5061:
+	case 5222: case 5432: case 5900: case 5938: case 6379: case 6443: case 8000:
+	case 8008: case 8080: case 8443: case 8883: case 9000: case 9200: case 9443:
+	case 11211: case 27017:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /*
@@ -341,50 +321,37 @@ void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f)
 		return;
 	}
 	bool egress = dir == SLOT_EGRESS;
-	const struct flow_addr *in_a = egress ? &f->src : &f->dst;
-	const struct flow_addr *out_a = egress ? &f->dst : &f->src;
-
 	totals_add(egress ? &sum->egress : &sum->ingress, f);
-	uint32_t i = addr_lookup(s, &s->in_idx, true, in_a);
-	uint32_t o = addr_lookup(s, &s->out_idx, false, out_a);
-	if (i == UINT32_MAX)
-		sum->caps_hit.inside++;
-	if (o == UINT32_MAX)
-		sum->caps_hit.outside++;
-
-	enum starter st = record_starter(f);
-	if (egress) {
-		if (i != UINT32_MAX)
-			totals_add(&s->view.inside[i].egress, f);
-		if (o != UINT32_MAX)
-			totals_add(&s->view.outside[o].to, f);
-	} else if (o != UINT32_MAX) {
-		struct slot_outside *op = &s->view.outside[o];
-		totals_add(&op->from, f);
-		op->proto_packets[proto_class(f->proto)] += f->packets;
-	}
-	if (i == UINT32_MAX || o == UINT32_MAX)
-		return;
-
-	struct slot_pair *p = pair_lookup(s, i, o);
+	struct pacc *p = egress ? conv_lookup(s, &f->src, &f->dst) : conv_lookup(s, &f->dst, &f->src);
 	if (!p) {
 		sum->caps_hit.pairs++;
 		return;
 	}
+	enum starter st = record_starter(f);
 	if (egress) {
-		totals_add(&p->egress, f);
+		totals_add(&p->eg, f);
 		uint64_t first = f->first_ms ? f->first_ms : f->export_ms;
 		if (first < p->first_ms)
 			p->first_ms = first;
 		if (st == STARTER_SRC)
 			p->out_started++;
 	} else {
-		totals_add(&p->ingress, f);
+		totals_add(&p->ig, f);
+		p->proto_pk[proto_class(f->proto)] += f->packets;
 		if (st == STARTER_SRC)
 			p->in_started++;
 		else if (st == STARTER_UNKNOWN)
 			p->in_unknown++;
 	}
+}
+
+void slot_prefetch(const struct slot *s, enum slot_dir dir, const struct flow *f)
+{
+	if (dir == SLOT_INTERNAL || !s->pair_idx.w)
+		return;
+	bool egress = dir == SLOT_EGRESS;
+	uint64_t h = egress ? hash_conv(&f->src, &f->dst, s->seed) : hash_conv(&f->dst, &f->src, s->seed);
+	__builtin_prefetch(&s->pair_idx.w[(uint32_t)(h >> 32) & s->pair_idx.mask]);
 }
 
 void slot_count_late(struct slot *s, bool future)
@@ -404,9 +371,9 @@ size_t slot_memory(const struct slot *s)
 {
 	size_t b = sizeof(*s);
 
-	b += ((size_t)s->in_idx.mask + 1 + (size_t)s->out_idx.mask + 1 +
-	      (size_t)s->pair_idx.mask + 1) *
-	     sizeof(uint64_t);
+	if (s->pair_idx.w)
+		b += ((size_t)s->pair_idx.mask + 1) * sizeof(uint64_t);
+	b += s->cap_acc * sizeof(struct pacc);
 	b += s->cap_inside * sizeof(struct slot_inside);
 	b += s->cap_outside * sizeof(struct slot_outside);
 	b += s->cap_pairs * sizeof(struct slot_pair);
@@ -448,23 +415,19 @@ static int sort_key_cmp(const void *a, const void *b)
 }
 
 /*
- * Put n entries of elem bytes (each starting with its struct flow_addr) in
- * address order, using the caller's scratch: keys (n), tmp (n * elem), and
- * filling remap[old index] = new index.
+ * Sort n addresses: keys[] gets them in order (with their old indexes) and
+ * remap[old index] = new index. addrs is left as it was.
  */
-static void sort_entries(void *arr, size_t n, size_t elem, struct sort_key *keys, char *tmp,
-                         uint32_t *remap)
+static void sort_addrs(const struct flow_addr *addrs, size_t n, struct sort_key *keys,
+                       uint32_t *remap)
 {
 	for (size_t k = 0; k < n; k++) {
-		memcpy(&keys[k].addr, (char *)arr + k * elem, sizeof(struct flow_addr));
+		keys[k].addr = addrs[k];
 		keys[k].idx = (uint32_t)k;
 	}
 	qsort(keys, n, sizeof(*keys), sort_key_cmp);
-	memcpy(tmp, arr, n * elem);
-	for (size_t k = 0; k < n; k++) {
-		memcpy((char *)arr + k * elem, tmp + (size_t)keys[k].idx * elem, elem);
+	for (size_t k = 0; k < n; k++)
 		remap[keys[k].idx] = (uint32_t)k;
-	}
 }
 
 static bool allowed(const struct site_config *site, const struct flow_addr *a)
@@ -475,83 +438,245 @@ static bool allowed(const struct site_config *site, const struct flow_addr *a)
 	return false;
 }
 
+/*
+ * Find addr in an address array (entries of elem bytes, each starting with
+ * its struct flow_addr) through index x, appending it when absent. Returns
+ * the index, UINT32_MAX when limit stops it, or UINT32_MAX - 1 on ENOMEM.
+ */
+static uint32_t intern_addr(struct index *x, void **arr, size_t *n, size_t *cap, size_t elem,
+                            uint32_t limit, const struct flow_addr *a, uint64_t seed)
+{
+	uint64_t h = hash_addr(a, seed);
+	uint32_t tag = (uint32_t)(h >> 32);
+	uint32_t pos = tag & x->mask;
+
+	for (;;) {
+		uint64_t e = x->w[pos];
+		if (!e)
+			break;
+		if ((uint32_t)(e >> 32) == tag) {
+			uint32_t idx = (uint32_t)e - 1;
+			if (memcmp((char *)*arr + (size_t)idx * elem, a->b, 16) == 0)
+				return idx;
+		}
+		pos = (pos + 1) & x->mask;
+	}
+	if (*n >= limit)
+		return UINT32_MAX;
+	if (grow_array(arr, cap, *n + 1, elem, limit))
+		return UINT32_MAX - 1;
+	memcpy((char *)*arr + *n * elem, a->b, 16);
+	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(*n + 1);
+	return (uint32_t)(*n)++;
+}
+
+/* Smallest power of two >= 2 * n (and >= INDEX_MIN_SLOTS): load <= 1/2. */
+static uint32_t index_slots_for(size_t n)
+{
+	uint32_t slots = INDEX_MIN_SLOTS;
+
+	while ((size_t)slots < 2 * n && slots < (1u << 31))
+		slots *= 2;
+	return slots;
+}
+
+static void finish_scratch_free(struct slot *s, struct index *ii, struct index *oi, void *a,
+                                void *b, void *c, void *d)
+{
+	struct slot_view *v = &s->view;
+
+	free(ii->w);
+	free(oi->w);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	/* Back to "open": the arrays are rebuilt from the conversations. */
+	free(v->inside);
+	free(v->outside);
+	v->inside = NULL;
+	v->outside = NULL;
+	v->n_inside = v->n_outside = 0;
+	s->cap_inside = s->cap_outside = 0;
+	v->sum.caps_hit.inside = v->sum.caps_hit.outside = 0;
+}
+
 const struct slot_view *slot_finish(struct slot *s)
 {
 	struct slot_view *v = &s->view;
+	size_t n = s->n_acc;
 
 	if (s->finished)
 		return v;
 
-	/* Everything the finish step needs is allocated first: on ENOMEM the
-	 * slot is left as it was. */
-	size_t nmax = v->n_inside > v->n_outside ? v->n_inside : v->n_outside;
-	size_t emax = sizeof(struct slot_inside) > sizeof(struct slot_outside)
-	                      ? sizeof(struct slot_inside)
-	                      : sizeof(struct slot_outside);
+	/*
+	 * 1. Arrays A and B: intern every conversation's two addresses. The
+	 * accumulators are read in order, so the next ones' index slots can be
+	 * prefetched while this one waits for its own.
+	 */
+	struct index ii = {0}, oi = {0};
+	/* Addresses only: the 300-400-byte entries are made once, already sorted. */
+	struct flow_addr *ia = NULL, *oa = NULL;
+	size_t n_ia = 0, cap_ia = 0, n_oa = 0, cap_oa = 0;
+	uint32_t *in_ix = malloc((n ? n : 1) * sizeof(uint32_t));
+	uint32_t *out_ix = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!in_ix || !out_ix || index_init(&ii, index_slots_for(n)) ||
+	    index_init(&oi, index_slots_for(n))) {
+		finish_scratch_free(s, &ii, &oi, in_ix, out_ix, NULL, NULL);
+		return NULL;
+	}
+	const struct site_caps *caps = &s->site->caps;
+	enum { PF = 8 };
+	for (size_t k = 0; k < n; k++) {
+		if (k + PF < n) {
+			const struct pacc *q = &s->acc[k + PF];
+			__builtin_prefetch(&ii.w[(uint32_t)(hash_addr(&q->in, s->seed) >> 32) & ii.mask]);
+			__builtin_prefetch(&oi.w[(uint32_t)(hash_addr(&q->out, s->seed) >> 32) & oi.mask]);
+		}
+		const struct pacc *p = &s->acc[k];
+		uint32_t i = intern_addr(&ii, (void **)&ia, &n_ia, &cap_ia, sizeof(*ia),
+		                         caps->max_inside, &p->in, s->seed);
+		uint32_t o = intern_addr(&oi, (void **)&oa, &n_oa, &cap_oa, sizeof(*oa),
+		                         caps->max_outside, &p->out, s->seed);
+		if (i == UINT32_MAX - 1 || o == UINT32_MAX - 1) {
+			finish_scratch_free(s, &ii, &oi, in_ix, out_ix, ia, oa);
+			return NULL;
+		}
+		/* A cap stops the conversation's detail, not its count in the totals. */
+		if (i == UINT32_MAX)
+			v->sum.caps_hit.inside += p->eg.flows + p->ig.flows;
+		else if (o == UINT32_MAX)
+			v->sum.caps_hit.outside += p->eg.flows + p->ig.flows;
+		in_ix[k] = (o == UINT32_MAX) ? UINT32_MAX : i;
+		out_ix[k] = o;
+	}
+	free(ii.w);
+	free(oi.w);
+	ii.w = oi.w = NULL;
+
+	/* 2. Sort A and B by address; remap the conversations' indexes. */
+	size_t nmax = n_ia > n_oa ? n_ia : n_oa;
 	struct sort_key *keys = malloc((nmax ? nmax : 1) * sizeof(*keys));
-	char *tmp = malloc((nmax ? nmax : 1) * emax);
-	uint32_t *rin = malloc((v->n_inside ? v->n_inside : 1) * sizeof(uint32_t));
-	uint32_t *rout = malloc((v->n_outside ? v->n_outside : 1) * sizeof(uint32_t));
-	uint32_t *count = calloc(v->n_outside + 1, sizeof(uint32_t));
-	uint32_t *by_in = malloc((v->n_pairs ? v->n_pairs : 1) * sizeof(uint32_t));
-	uint32_t *by_out = malloc((v->n_pairs ? v->n_pairs : 1) * sizeof(uint32_t));
-	if (!keys || !tmp || !rin || !rout || !count || !by_in || !by_out) {
+	struct slot_inside *inside = calloc(n_ia ? n_ia : 1, sizeof(*inside));
+	struct slot_outside *outside = calloc(n_oa ? n_oa : 1, sizeof(*outside));
+	uint32_t *rin = malloc((n_ia ? n_ia : 1) * sizeof(uint32_t));
+	uint32_t *rout = malloc((n_oa ? n_oa : 1) * sizeof(uint32_t));
+	uint32_t *count = calloc(n_ia + n_oa + 2, sizeof(uint32_t));
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++)
+		m += in_ix[k] != UINT32_MAX;
+	struct slot_pair *pairs = calloc(m ? m : 1, sizeof(*pairs));
+	uint32_t *by_in = malloc((m ? m : 1) * sizeof(uint32_t));
+	uint32_t *by_out = malloc((m ? m : 1) * sizeof(uint32_t));
+	if (!keys || !inside || !outside || !rin || !rout || !count || !pairs || !by_in ||
+	    !by_out) {
 		free(keys);
-		free(tmp);
+		free(inside);
+		free(outside);
 		free(rin);
 		free(rout);
 		free(count);
+		free(pairs);
 		free(by_in);
 		free(by_out);
+		finish_scratch_free(s, &ii, &oi, in_ix, out_ix, ia, oa);
 		return NULL;
 	}
-
-	sort_entries(v->inside, v->n_inside, sizeof(*v->inside), keys, tmp, rin);
-	sort_entries(v->outside, v->n_outside, sizeof(*v->outside), keys, tmp, rout);
+	/* From here on nothing fails: the open slot's tables can go. */
+	sort_addrs(ia, n_ia, keys, rin);
+	for (size_t k = 0; k < n_ia; k++)
+		inside[k].addr = keys[k].addr;
+	sort_addrs(oa, n_oa, keys, rout);
+	for (size_t k = 0; k < n_oa; k++)
+		outside[k].addr = keys[k].addr;
 	free(keys);
-	free(tmp);
-	for (size_t k = 0; k < v->n_pairs; k++) {
-		v->pairs[k].inside = rin[v->pairs[k].inside];
-		v->pairs[k].outside = rout[v->pairs[k].outside];
+	free(ia);
+	free(oa);
+	free(v->inside);
+	free(v->outside);
+	v->inside = inside;
+	v->outside = outside;
+	v->n_inside = n_ia;
+	v->n_outside = n_oa;
+	s->cap_inside = n_ia;
+	s->cap_outside = n_oa;
+
+	/*
+	 * 3. The finished conversations, placed by a counting sort on the
+	 * inside IP; each inside IP's run is then ordered by (first seen,
+	 * outside address), the order of its arrayPeer. Per-IP totals are
+	 * summed on the way.
+	 */
+	uint32_t *cin = count, *cout = count + n_ia + 1;
+	for (size_t k = 0; k < n; k++)
+		if (in_ix[k] != UINT32_MAX)
+			cin[rin[in_ix[k]] + 1]++;
+	for (size_t k = 0; k < v->n_inside; k++) {
+		v->inside[k].pair_first = cin[k];
+		v->inside[k].pair_count = cin[k + 1];
+		cin[k + 1] += cin[k];
 	}
+	for (size_t k = 0; k < n; k++) {
+		/* The entries this loop updates are scattered: fetch ahead. */
+		if (k + PF < n && in_ix[k + PF] != UINT32_MAX) {
+			__builtin_prefetch(&v->outside[rout[out_ix[k + PF]]], 1);
+			__builtin_prefetch(&v->inside[rin[in_ix[k + PF]]], 1);
+			__builtin_prefetch(&pairs[cin[rin[in_ix[k + PF]]]], 1);
+		}
+		if (in_ix[k] == UINT32_MAX)
+			continue;
+		const struct pacc *p = &s->acc[k];
+		uint32_t i = rin[in_ix[k]], o = rout[out_ix[k]];
+		struct slot_pair *q = &pairs[cin[i]++];
+		q->inside = i;
+		q->outside = o;
+		q->egress = p->eg;
+		q->ingress = p->ig;
+		q->first_ms = p->first_ms;
+		q->in_started = p->in_started;
+		q->out_started = p->out_started;
+		q->in_unknown = p->in_unknown;
+		totals_sum(&v->inside[i].egress, &p->eg);
+		struct slot_outside *out = &v->outside[o];
+		totals_sum(&out->to, &p->eg);
+		totals_sum(&out->from, &p->ig);
+		for (int c = 0; c < SLOT_PROTO__COUNT; c++)
+			out->proto_packets[c] += p->proto_pk[c];
+	}
+	free(in_ix);
+	free(out_ix);
 	free(rin);
 	free(rout);
-	qsort(v->pairs, v->n_pairs, sizeof(*v->pairs), pair_cmp);
+	free(s->acc);
+	free(s->pair_idx.w);
+	s->acc = NULL;
+	s->n_acc = s->cap_acc = 0;
+	memset(&s->pair_idx, 0, sizeof(s->pair_idx));
+	v->pairs = pairs;
+	v->n_pairs = m;
+	s->cap_pairs = m;
+	for (size_t k = 0; k < v->n_inside; k++)
+		if (v->inside[k].pair_count > 1)
+			qsort(pairs + v->inside[k].pair_first, v->inside[k].pair_count,
+			      sizeof(*pairs), pair_cmp);
 	v->pairs_by_inside = by_in;
 	v->pairs_by_outside = by_out;
 
-	/* The hash indexes point at pre-sort positions: the slot is closed. */
-	free(s->in_idx.w);
-	free(s->out_idx.w);
-	free(s->pair_idx.w);
-	memset(&s->in_idx, 0, sizeof(s->in_idx));
-	memset(&s->out_idx, 0, sizeof(s->out_idx));
-	memset(&s->pair_idx, 0, sizeof(s->pair_idx));
-
-	/* Group by outside with a counting sort: stable, so inside order holds. */
-	for (size_t k = 0; k < v->n_pairs; k++)
-		count[v->pairs[k].outside + 1]++;
+	/* 4. Group by outside with a counting sort: stable, so inside order holds. */
+	for (size_t k = 0; k < m; k++)
+		cout[pairs[k].outside + 1]++;
 	for (size_t k = 0; k < v->n_outside; k++) {
-		v->outside[k].pair_first = count[k];
-		v->outside[k].pair_count = count[k + 1];
-		count[k + 1] += count[k];
+		v->outside[k].pair_first = cout[k];
+		v->outside[k].pair_count = cout[k + 1];
+		cout[k + 1] += cout[k];
 	}
-	for (size_t k = 0; k < v->n_pairs; k++) {
+	for (size_t k = 0; k < m; k++) {
 		v->pairs_by_inside[k] = (uint32_t)k;
-		v->pairs_by_outside[count[v->pairs[k].outside]++] = (uint32_t)k;
+		v->pairs_by_outside[cout[pairs[k].outside]++] = (uint32_t)k;
 	}
 	free(count);
 
-	/* Index the free-standing entries: inside pair ranges, allow-list. */
-	for (size_t k = 0; k < v->n_pairs;) {
-		uint32_t in = v->pairs[k].inside;
-		size_t e = k;
-		while (e < v->n_pairs && v->pairs[e].inside == in)
-			e++;
-		v->inside[in].pair_first = (uint32_t)k;
-		v->inside[in].pair_count = (uint32_t)(e - k);
-		k = e;
-	}
+	/* 5. Activity and the allow-list. */
 	v->n_active = 0;
 	for (size_t k = 0; k < v->n_inside; k++) {
 		struct slot_inside *in = &v->inside[k];
@@ -563,6 +688,8 @@ const struct slot_view *slot_finish(struct slot *s)
 
 	/* METHOD §4 on the complete egress, pair by pair. */
 	for (size_t k = 0; k < v->n_pairs; k++) {
+		if (k + PF < v->n_pairs)
+			__builtin_prefetch(&v->outside[v->pairs[k + PF].outside], 1);
 		struct slot_pair *p = &v->pairs[k];
 		struct slot_inside *in = &v->inside[p->inside];
 		struct slot_outside *out = &v->outside[p->outside];

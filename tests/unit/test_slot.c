@@ -165,15 +165,9 @@ static void test_peer_cap(void **state)
 	slot_destroy(s);
 }
 
-static void test_caps_bound_memory(void **state)
+/* Feed the spoofed-source flood and six inside senders of the caps tests. */
+static void feed_flood(struct slot *s)
 {
-	(void)state;
-	struct site_config site;
-	test_site(&site);
-	site.caps.max_inside = 4;
-	site.caps.max_outside = 100;
-	site.caps.max_pairs = 50;
-	struct slot *s = slot_create(&site, 0, 5890752, 4);
 	char src[32], dst[32];
 
 	/* A flood of spoofed sources at 10.0.0.1: 1000 distinct outside IPs. */
@@ -182,24 +176,62 @@ static void test_caps_bound_memory(void **state)
 		struct flow f = mkflow(src, "10.0.0.1", TCP, 1234, 80, SYN, 1, 40, T0_MS);
 		slot_add(s, SLOT_INGRESS, &f);
 	}
-	/* Six more inside hosts: with 10.0.0.1 that is seven, three beyond the cap of four. */
+	/* Six more inside hosts, all to 198.18.0.1 (one of the flood's first sources). */
 	for (int k = 0; k < 6; k++) {
 		snprintf(dst, sizeof(dst), "10.1.0.%d", k);
 		struct flow f = mkflow(dst, "198.18.0.1", UDP, 5000, 53, 0, 1, 70, T0_MS);
 		slot_add(s, SLOT_EGRESS, &f);
 	}
-	assert_true(slot_memory(s) < 4u * 1024 * 1024);
+}
+
+/* The conversation cap bounds the open slot's memory: the flood stops there. */
+static void test_caps_bound_memory(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.caps.max_pairs = 50;
+	struct slot *s = slot_create(&site, 0, 5890752, 4);
+
+	feed_flood(s);
+	assert_true(slot_memory(s) < 1024 * 1024);
 	const struct slot_view *v = slot_finish(s);
-	assert_int_equal(v->n_outside, 100);
-	assert_int_equal(v->n_inside, 4);
 	assert_int_equal(v->n_pairs, 50);
-	assert_int_equal(v->sum.caps_hit.outside, 900);
-	assert_int_equal(v->sum.caps_hit.inside, 3);
-	/* 100 ingress pairs were possible, 50 fit; the 3 admitted egress hosts found no room. */
-	assert_int_equal(v->sum.caps_hit.pairs, 50 + 3);
+	assert_int_equal(v->n_outside, 50);
+	assert_int_equal(v->n_inside, 1);
+	/* 950 flood records and the 6 egress records found no room. */
+	assert_int_equal(v->sum.caps_hit.pairs, 950 + 6);
+	assert_int_equal(v->sum.caps_hit.inside, 0);
+	assert_int_equal(v->sum.caps_hit.outside, 0);
 	/* Totals count everything. */
 	assert_int_equal(v->sum.ingress.flows, 1000);
 	assert_int_equal(v->sum.egress.flows, 6);
+	slot_destroy(s);
+}
+
+/* The per-IP caps bound arrays A and B when the slot closes. */
+static void test_caps_inside_outside(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.caps.max_inside = 4;
+	site.caps.max_outside = 100;
+	struct slot *s = slot_create(&site, 0, 5890752, 4);
+
+	feed_flood(s);
+	const struct slot_view *v = slot_finish(s);
+	assert_int_equal(v->n_outside, 100);
+	/* 10.0.0.1 and three of the six: conversations are admitted in arrival order. */
+	assert_int_equal(v->n_inside, 4);
+	assert_int_equal(v->n_pairs, 100 + 3);
+	assert_int_equal(v->sum.caps_hit.outside, 900);
+	assert_int_equal(v->sum.caps_hit.inside, 3);
+	assert_int_equal(v->sum.caps_hit.pairs, 0);
+	long i1 = find_inside(v, "10.0.0.1");
+	assert_true(i1 >= 0);
+	assert_int_equal(v->inside[i1].unused_in.flows, 100);
+	assert_int_equal(v->sum.ingress.flows, 1000);
 	slot_destroy(s);
 }
 
@@ -350,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_ingress_cases),
 		cmocka_unit_test(test_peer_cap),
 		cmocka_unit_test(test_caps_bound_memory),
+		cmocka_unit_test(test_caps_inside_outside),
 		cmocka_unit_test(test_starter),
 		cmocka_unit_test(test_order_independence),
 		cmocka_unit_test(test_unsolicited_answers_are_starts),
