@@ -74,8 +74,9 @@ struct l2poll;
  * Live polling of every device of cfg (borrowed: must outlive the poller):
  * one thread per device. Devices with interval 0 are polled once per slot,
  * starting L2POLL_MARGIN_S + timeout seconds before its end; the others
- * every interval seconds. Each result is logged (info when it succeeds
- * after a failure or the first time, warn when it fails). Returns 0,
+ * every interval seconds. Each result is logged: info for the first
+ * success and each recovery, warn when a failure starts or changes kind,
+ * debug otherwise. Returns 0,
  * -ENOMEM or -errno from pthread; *out is NULL when cfg has no devices.
  */
 int l2poll_start(const struct config *cfg, struct l2poll **out);

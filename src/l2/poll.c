@@ -332,7 +332,8 @@ static void *dev_thread(void *arg)
 		last_start = now;
 		l2poll_device(d->site_name, d->dev, &obs, &p->stopping, &r);
 		l2poll_result_format(&r, line, sizeof(line));
-		if (r.rc != 0 && r.rc != L2SSH_E_CANCELLED)
+		/* A dead device says so once per change, not at every poll. */
+		if (r.rc != 0 && r.rc != L2SSH_E_CANCELLED && (!d->polled || d->last_rc != r.rc))
 			log_warn("poll: %s", line);
 		else if (r.rc == 0 && (!d->polled || d->last_rc != 0))
 			log_info("poll: %s", line);
