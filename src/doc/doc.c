@@ -1,14 +1,41 @@
 /*
- * doc: JSON documents of a judged slot, built with jansson. See doc.h and
- * docs/documents.md.
+ * doc: JSON documents of a judged slot. See doc.h and docs/documents.md.
+ *
+ * The documents are written by hand into one growable buffer per build (a
+ * small JSON writer, below) and copied out one document at a time. The text
+ * is byte for byte what the earlier jansson version printed with
+ * JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6): same key
+ * order, same escapes, same reals. jansson is still used for the one part
+ * that arrives as a jansson object, the layer-2 fields of an inside IP
+ * (judge_l2.inside_fields), which is serialised by jansson and spliced in.
+ * Building a jansson tree per document, with one heap string per peer IP,
+ * cost 2/3 of the slot close (docs/benchmarks.md).
+ *
+ * Not this file's job: deciding labels (judge.c) or shipping (es, store).
  */
 #include "nfsentry/doc.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/*
+ * Hard limit on one document. The largest realistic one is an inside IP at
+ * the highest peer cap the configuration allows (1 000 000 peers of up to 41
+ * characters plus quotes and a comma: ~44 MB) or an arpUnused ipList of
+ * every inside IP; 128 MiB leaves room for both and still refuses a runaway.
+ * A document over the limit fails the build like an allocation does.
+ */
+#define DOC_JSON_MAX_BYTES (128u * 1024 * 1024)
+/* First size of the build buffer; it doubles up to the limit. */
+#define DOC_JSON_INITIAL_BYTES (64u * 1024)
+
+/* The jansson flags of the earlier version, for the spliced layer-2 fields. */
+#define DOC_JANSSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))
 
 static const char *const proto_names[SLOT_PROTO__COUNT] = {"tcp", "udp", "icmp", "other"};
 
@@ -21,42 +48,312 @@ void doc_timestamp(int64_t time_slot, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static json_t *ip_json(const struct flow_addr *a)
-{
-	char buf[64];
+/* ---- the JSON writer ---------------------------------------------------- */
 
-	flow_addr_format(a, buf, sizeof(buf));
-	return json_string(buf);
+/*
+ * One document being written. Errors are sticky: once an append fails
+ * (out of memory, or the document would pass DOC_JSON_MAX_BYTES) every later
+ * append does nothing and emit() reports -ENOMEM, so the writers need not
+ * check each call. `comma` says whether the next member or element needs a
+ * separator: it is cleared by an opening bracket and set by every value.
+ */
+struct jw {
+	char *p;
+	size_t len, cap;
+	bool failed;
+	bool comma;
+};
+
+/* Make room for n more bytes; false (and failed set) when there is none. */
+static bool jw_reserve(struct jw *w, size_t n)
+{
+	size_t need;
+
+	if (w->failed)
+		return false;
+	if (__builtin_add_overflow(w->len, n, &need) || need > DOC_JSON_MAX_BYTES) {
+		w->failed = true;
+		return false;
+	}
+	if (need <= w->cap)
+		return true;
+	size_t ncap = w->cap ? w->cap : DOC_JSON_INITIAL_BYTES;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > DOC_JSON_MAX_BYTES)
+		ncap = DOC_JSON_MAX_BYTES;
+	char *np = realloc(w->p, ncap);
+	if (!np) {
+		w->failed = true;
+		return false;
+	}
+	w->p = np;
+	w->cap = ncap;
+	return true;
 }
 
-static void set_u64(json_t *o, const char *k, uint64_t v)
+static void jw_raw(struct jw *w, const char *s, size_t n)
 {
-	json_object_set_new(o, k, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
+	if (!jw_reserve(w, n))
+		return;
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
 }
 
-static void set_totals(json_t *o, const char *prefix, const struct slot_totals *t)
-{
-	char k[64];
+#define JW_LIT(w, s) jw_raw((w), (s), sizeof(s) - 1)
 
-	if (!*prefix) {
-		set_u64(o, "flows", t->flows);
-		set_u64(o, "packets", t->packets);
-		set_u64(o, "octets", t->octets);
+static void jw_sep(struct jw *w)
+{
+	if (w->comma)
+		jw_raw(w, ",", 1);
+}
+
+/*
+ * A JSON string: the escapes jansson's dump_string() writes without
+ * JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH (quote, backslash, the five short
+ * forms, other control characters as \u00XX with upper-case hex; everything
+ * else, DEL and UTF-8 included, as is). The strings here are addresses,
+ * static names and the site name, which the configuration keeps to
+ * [A-Za-z0-9_.-]; escaping is for safety, not expected.
+ */
+static void jw_string(struct jw *w, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	/* Worst case: six bytes per input byte, plus the quotes. */
+	if (n > (DOC_JSON_MAX_BYTES - 2) / 6) {
+		w->failed = true;
 		return;
 	}
-	snprintf(k, sizeof(k), "%sFlows", prefix);
-	set_u64(o, k, t->flows);
-	snprintf(k, sizeof(k), "%sPackets", prefix);
-	set_u64(o, k, t->packets);
-	snprintf(k, sizeof(k), "%sOctets", prefix);
-	set_u64(o, k, t->octets);
+	if (!jw_reserve(w, 6 * n + 2))
+		return;
+	char *p = w->p + w->len;
+	*p++ = '"';
+	for (size_t k = 0; k < n; k++) {
+		unsigned char c = (unsigned char)s[k];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*p++ = (char)c;
+			continue;
+		}
+		*p++ = '\\';
+		switch (c) {
+		case '"': *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\b': *p++ = 'b'; break;
+		case '\f': *p++ = 'f'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\t': *p++ = 't'; break;
+		default:
+			*p++ = 'u';
+			*p++ = '0';
+			*p++ = '0';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 0xf];
+			break;
+		}
+	}
+	*p++ = '"';
+	w->len = (size_t)(p - w->p);
 }
 
-static json_t *totals_obj(const struct slot_totals *t)
+static void jw_key(struct jw *w, const char *k)
 {
-	json_t *o = json_object();
-	set_totals(o, "", t);
-	return o;
+	jw_sep(w);
+	jw_string(w, k, strlen(k));
+	jw_raw(w, ":", 1);
+	w->comma = false;
+}
+
+/*
+ * A key known at compile time to need no escape: `"k":` is one copy. k must
+ * be a string literal.
+ */
+#define JW_KEY(w, k) jw_key_lit((w), "\"" k "\":", sizeof(k) + 2)
+
+static void jw_key_lit(struct jw *w, const char *quoted, size_t n)
+{
+	jw_sep(w);
+	jw_raw(w, quoted, n);
+	w->comma = false;
+}
+
+static void jw_open(struct jw *w, char c)
+{
+	jw_sep(w);
+	jw_raw(w, &c, 1);
+	w->comma = false;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	jw_raw(w, &c, 1);
+	w->comma = true;
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+	jw_sep(w);
+	jw_string(w, s, strlen(s));
+	w->comma = true;
+}
+
+/* Decimal of v, as jansson prints a json_integer ("%lld"). */
+static void jw_i64(struct jw *w, int64_t v)
+{
+	char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	jw_sep(w);
+	jw_raw(w, p, (size_t)(e - p));
+	w->comma = true;
+}
+
+/*
+ * A real as jansson 2.14 prints it with JSON_REAL_PRECISION(6)
+ * (jsonp_dtostr in strconv.c): "%.6g"; ".0" appended when that has neither
+ * '.' nor 'e' (so it reads back as a real); the exponent without '+' and
+ * without leading zeros (1e-07 -> "1e-7", 1e+20 -> "1e20").
+ */
+static void jw_real(struct jw *w, double x)
+{
+	char b[40];
+	int r = snprintf(b, sizeof(b), "%.6g", x);
+
+	if (r < 0 || (size_t)r >= sizeof(b) - 2) {
+		w->failed = true;
+		return;
+	}
+	size_t n = (size_t)r;
+	bool dot = false;
+	char *e = NULL;
+	for (size_t k = 0; k < n; k++) {
+		char c = b[k];
+		if (c == 'e') {
+			e = &b[k];
+		} else if ((c < '0' || c > '9') && c != '-' && c != '+') {
+			b[k] = '.'; /* a locale's decimal point, as jansson's from_locale() */
+			dot = true;
+		}
+	}
+	if (!dot && !e) {
+		b[n++] = '.';
+		b[n++] = '0';
+	}
+	if (e) {
+		char *start = e + 1, *end = e + 2;
+		if (*start == '-')
+			start++;
+		while (*end == '0')
+			end++;
+		if (end != start) {
+			memmove(start, end, n - (size_t)(end - b));
+			n -= (size_t)(end - start);
+		}
+	}
+	jw_sep(w);
+	jw_raw(w, b, n);
+	w->comma = true;
+}
+
+static void jw_bool(struct jw *w, bool v)
+{
+	jw_sep(w);
+	if (v)
+		JW_LIT(w, "true");
+	else
+		JW_LIT(w, "false");
+	w->comma = true;
+}
+
+/* An address as a JSON string, formatted straight into the buffer. */
+static void jw_addr(struct jw *w, const struct flow_addr *a)
+{
+	/* INET6_ADDRSTRLEN (46) for the text, one comma and two quotes. */
+	if (!jw_reserve(w, 46 + 3))
+		return;
+	char *p = w->p + w->len;
+	if (w->comma)
+		*p++ = ',';
+	*p++ = '"';
+	p += flow_addr_format(a, p, 46);
+	*p++ = '"';
+	w->len = (size_t)(p - w->p);
+	w->comma = true;
+}
+
+/* ---- members ------------------------------------------------------------- */
+
+/*
+ * The SET_* macros take a literal key; the set_* functions behind them take
+ * it as `"key":` (JW_KEY). Keys that are not literals (label and counter
+ * names) go through jw_key() and its escaping.
+ */
+#define SET_U64(w, k, v) set_u64((w), "\"" k "\":", sizeof(k) + 2, (v))
+#define SET_REAL(w, k, v) set_real((w), "\"" k "\":", sizeof(k) + 2, (v))
+#define SET_STR(w, k, v) set_str((w), "\"" k "\":", sizeof(k) + 2, (v))
+#define SET_BOOL(w, k, v) set_bool((w), "\"" k "\":", sizeof(k) + 2, (v))
+/* Flows, packets and octets under "<prefix>Flows" etc. (or "flows" etc.). */
+#define SET_TOTALS(w, kf, kp, ko, t)                                                               \
+	do {                                                                                       \
+		SET_U64((w), kf, (t)->flows);                                                      \
+		SET_U64((w), kp, (t)->packets);                                                    \
+		SET_U64((w), ko, (t)->octets);                                                     \
+	} while (0)
+
+static int64_t clamp_i64(uint64_t v)
+{
+	return (int64_t)(v > INT64_MAX ? INT64_MAX : v);
+}
+
+static void set_u64(struct jw *w, const char *qk, size_t n, uint64_t v)
+{
+	jw_key_lit(w, qk, n);
+	jw_i64(w, clamp_i64(v));
+}
+
+/* A member under a key that is not a literal: escaped. */
+static void set_u64_key(struct jw *w, const char *k, uint64_t v)
+{
+	jw_key(w, k);
+	jw_i64(w, clamp_i64(v));
+}
+
+/*
+ * A real member. jansson's json_real() refuses NaN and infinities and the
+ * earlier version then left the member out; so does this.
+ */
+static void set_real(struct jw *w, const char *qk, size_t n, double v)
+{
+	if (!isfinite(v))
+		return;
+	jw_key_lit(w, qk, n);
+	jw_real(w, v);
+}
+
+static void set_str(struct jw *w, const char *qk, size_t n, const char *v)
+{
+	jw_key_lit(w, qk, n);
+	jw_str(w, v);
+}
+
+static void set_bool(struct jw *w, const char *qk, size_t n, bool v)
+{
+	jw_key_lit(w, qk, n);
+	jw_bool(w, v);
+}
+
+static void totals_obj(struct jw *w, const struct slot_totals *t)
+{
+	jw_open(w, '{');
+	SET_TOTALS(w, "flows", "packets", "octets", t);
+	jw_close(w, '}');
 }
 
 static double avg(uint64_t octets, uint64_t packets)
@@ -69,282 +366,336 @@ static double ratio(uint64_t a, uint64_t b)
 	return b ? (double)a / (double)b : 0.0;
 }
 
-static json_t *base(const struct slot_view *v, const char *kind, const char *ts)
+/* Start a document: the opening brace and the members every kind has. */
+static void base(struct jw *w, const struct slot_view *v, const char *kind, const char *ts)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "kind", json_string(kind));
-	json_object_set_new(o, "site", json_string(v->site->name));
-	json_object_set_new(o, "timeSlot", json_integer(v->time_slot));
-	json_object_set_new(o, "@timestamp", json_string(ts));
-	return o;
+	w->len = 0;
+	w->failed = false;
+	w->comma = false;
+	jw_open(w, '{');
+	SET_STR(w, "kind", kind);
+	SET_STR(w, "site", v->site->name);
+	JW_KEY(w, "timeSlot");
+	jw_i64(w, v->time_slot);
+	SET_STR(w, "@timestamp", ts);
 }
 
 /* The reason object of one label: figure, threshold and the context. */
-static json_t *reason_outside(const struct slot_view *v, const struct slot_outside *o,
-                              const struct slot_label *l, const struct judge_l2 *l2)
+static void reason_outside(struct jw *w, const struct slot_view *v, const struct slot_outside *o,
+                           const struct slot_label *l, const struct judge_l2 *l2)
 {
-	json_t *r = json_object();
 	uint64_t pk = o->started_in.packets + o->started_back.packets;
 
-	json_object_set_new(r, "value", json_real(l->value));
-	json_object_set_new(r, "threshold", json_real(l->threshold));
+	jw_key(w, judge_label_name(l->id));
+	jw_open(w, '{');
+	SET_REAL(w, "value", l->value);
+	SET_REAL(w, "threshold", l->threshold);
 	switch ((enum judge_label)l->id) {
 	case JUDGE_NOPAYLOAD:
-		json_object_set_new(r, "avgPacketBytes",
-		                    json_real(avg(o->started_in.octets + o->started_back.octets, pk)));
-		set_u64(r, "packets", pk);
-		set_u64(r, "octets", o->started_in.octets + o->started_back.octets);
+		SET_REAL(w, "avgPacketBytes",
+		         avg(o->started_in.octets + o->started_back.octets, pk));
+		SET_U64(w, "packets", pk);
+		SET_U64(w, "octets", o->started_in.octets + o->started_back.octets);
 		break;
 	case JUDGE_FLOOD:
-		set_u64(r, "packets", o->started_in.packets);
-		set_u64(r, "octets", o->started_in.octets);
-		set_u64(r, "targets", o->started_targets);
-		json_object_set_new(r, "answeredRatio",
-		                    json_real(ratio(o->started_back.packets, o->started_in.packets)));
-		json_object_set_new(r, "protocol", json_string(proto_names[judge_flood_proto(o)]));
+		SET_U64(w, "packets", o->started_in.packets);
+		SET_U64(w, "octets", o->started_in.octets);
+		SET_U64(w, "targets", o->started_targets);
+		SET_REAL(w, "answeredRatio", ratio(o->started_back.packets, o->started_in.packets));
+		SET_STR(w, "protocol", proto_names[judge_flood_proto(o)]);
 		break;
 	case JUDGE_SCAN:
-		set_u64(r, "startedTargets", o->started_targets);
-		set_u64(r, "activeInside", v->n_active);
-		json_object_set_new(r, "minShare", json_real(v->site->th.scan_min_share));
+		SET_U64(w, "startedTargets", o->started_targets);
+		SET_U64(w, "activeInside", v->n_active);
+		SET_REAL(w, "minShare", v->site->th.scan_min_share);
 		break;
 	case JUDGE_PROBEUNUSED:
-		set_u64(r, "unusedTouched", o->touch_unused);
-		set_u64(r, "packets", o->unused.packets);
+		SET_U64(w, "unusedTouched", o->touch_unused);
+		SET_U64(w, "packets", o->unused.packets);
 		break;
 	case JUDGE_ARPUNUSED: {
 		/* The inside IPs it reached that nobody answered ARP for. */
-		json_t *ips = json_array();
 		uint64_t touched_pk = 0;
+		JW_KEY(w, "ipList");
+		jw_open(w, '[');
 		for (uint32_t k = 0; l2 && l2->unresolved && k < o->pair_count; k++) {
 			const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
 			if (!p->ingress.flows ||
 			    !l2->unresolved(l2->ud, &v->inside[p->inside].addr))
 				continue;
-			json_array_append_new(ips, ip_json(&v->inside[p->inside].addr));
+			jw_addr(w, &v->inside[p->inside].addr);
 			touched_pk += p->ingress.packets;
 		}
-		json_object_set_new(r, "ipList", ips);
-		set_u64(r, "packets", touched_pk);
+		jw_close(w, ']');
+		SET_U64(w, "packets", touched_pk);
 		break;
 	}
 	default:
 		break;
 	}
-	return r;
+	jw_close(w, '}');
 }
 
-static json_t *reason_inside(const struct slot_view *v, const struct slot_inside *in,
-                             const struct slot_label *l)
+static void reason_inside(struct jw *w, const struct slot_view *v, const struct slot_inside *in,
+                          const struct slot_label *l)
 {
-	json_t *r = json_object();
 	const struct slot_totals *e = &in->egress, *i = &in->ingress;
 
-	json_object_set_new(r, "value", json_real(l->value));
-	json_object_set_new(r, "threshold", json_real(l->threshold));
+	jw_key(w, judge_label_name(l->id));
+	jw_open(w, '{');
+	SET_REAL(w, "value", l->value);
+	SET_REAL(w, "threshold", l->threshold);
 	switch ((enum judge_label)l->id) {
 	case JUDGE_FANOUT:
-		set_u64(r, "peers", in->peers);
-		set_u64(r, "peerCap", v->site->peer_cap);
+		SET_U64(w, "peers", in->peers);
+		SET_U64(w, "peerCap", v->site->peer_cap);
 		break;
 	case JUDGE_P2P:
-		set_u64(r, "peers", in->peers);
-		set_u64(r, "octetsOut", e->octets);
-		set_u64(r, "octetsIn", i->octets);
-		json_object_set_new(r, "avgPacketBytes",
-		                    json_real(avg(e->octets + i->octets, e->packets + i->packets)));
+		SET_U64(w, "peers", in->peers);
+		SET_U64(w, "octetsOut", e->octets);
+		SET_U64(w, "octetsIn", i->octets);
+		SET_REAL(w, "avgPacketBytes", avg(e->octets + i->octets, e->packets + i->packets));
 		break;
 	case JUDGE_SCANOUT:
-		set_u64(r, "peers", in->peers);
-		set_u64(r, "answeredPeers", in->answered_peers);
-		json_object_set_new(r, "avgPacketBytesOut", json_real(avg(e->octets, e->packets)));
-		json_object_set_new(r, "returnRatio", json_real(ratio(i->octets, e->octets)));
+		SET_U64(w, "peers", in->peers);
+		SET_U64(w, "answeredPeers", in->answered_peers);
+		SET_REAL(w, "avgPacketBytesOut", avg(e->octets, e->packets));
+		SET_REAL(w, "returnRatio", ratio(i->octets, e->octets));
 		break;
 	case JUDGE_FLOODOUT:
-		set_u64(r, "packetsOut", e->packets);
-		set_u64(r, "packetsIn", i->packets);
-		set_u64(r, "peers", in->peers);
+		SET_U64(w, "packetsOut", e->packets);
+		SET_U64(w, "packetsIn", i->packets);
+		SET_U64(w, "peers", in->peers);
 		break;
 	default:
 		break;
 	}
-	return r;
+	jw_close(w, '}');
 }
 
-static void set_verdict(json_t *o, const struct slot_verdict *vd, json_t *reasons)
+/*
+ * "labels": the label names in verdict order. The "reasons" object that
+ * follows is keyed by the same names; a verdict holds each label at most
+ * once (judge.c), so no key repeats.
+ */
+static void set_labels(struct jw *w, const struct slot_verdict *vd)
 {
-	json_t *labels = json_array();
-
+	JW_KEY(w, "labels");
+	jw_open(w, '[');
 	for (unsigned k = 0; k < vd->n; k++)
-		json_array_append_new(labels, json_string(judge_label_name(vd->v[k].id)));
-	json_object_set_new(o, "labels", labels);
-	json_object_set_new(o, "reasons", reasons);
+		jw_str(w, judge_label_name(vd->v[k].id));
+	jw_close(w, ']');
 }
 
-/* Serialise o into the batch (takes the reference). */
-static int emit(struct doc_batch *b, const char *kind, const char *key, json_t *o)
+/* Close the document in w and append a copy to the batch. */
+static int emit(struct doc_batch *b, const char *kind, const char *key, struct jw *w)
 {
-	if (!o)
+	jw_close(w, '}');
+	if (w->failed)
 		return -ENOMEM;
 	if (b->n == b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 256;
 		struct doc *nv = realloc(b->v, ncap * sizeof(*nv));
-		if (!nv) {
-			json_decref(o);
+		if (!nv)
 			return -ENOMEM;
-		}
 		b->v = nv;
 		b->cap = ncap;
 	}
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-	json_decref(o);
+	char *s = malloc(w->len + 1);
 	if (!s)
 		return -ENOMEM;
+	memcpy(s, w->p, w->len);
+	s[w->len] = '\0';
 	struct doc *d = &b->v[b->n++];
 	d->kind = kind;
 	snprintf(d->key, sizeof(d->key), "%s", key);
 	d->json = s;
-	d->len = strlen(s);
+	d->len = w->len;
 	return 0;
 }
 
+/*
+ * The layer-2 fields of an inside IP: the callback fills a jansson object,
+ * whose members are appended as they are (the callback adds keys the
+ * document does not have, "arpMacList" and "arpLocations").
+ */
+static void l2_fields(struct jw *w, const struct judge_l2 *l2, const struct flow_addr *ip)
+{
+	json_t *o = json_object();
+
+	if (!o) {
+		w->failed = true;
+		return;
+	}
+	l2->inside_fields(l2->ud, ip, o);
+	if (json_object_size(o) > 0) {
+		char *s = json_dumps(o, DOC_JANSSON_FLAGS);
+		size_t n = s ? strlen(s) : 0;
+		if (n < 2) {
+			w->failed = true;
+		} else {
+			/* "{members}": the members without the braces. */
+			jw_sep(w);
+			jw_raw(w, s + 1, n - 2);
+			w->comma = true;
+		}
+		free(s);
+	}
+	json_decref(o);
+}
+
 static int inside_doc(const struct slot_view *v, const struct slot_inside *in, const char *ts,
-                      const struct judge_l2 *l2, struct doc_batch *b)
+                      const struct judge_l2 *l2, struct jw *w, struct doc_batch *b)
 {
 	char ip[64];
-	json_t *o = base(v, "inside", ts);
 
 	flow_addr_format(&in->addr, ip, sizeof(ip));
-	json_object_set_new(o, "ip", json_string(ip));
-	set_totals(o, "", &in->egress);
-	set_totals(o, "in", &in->ingress);
-	set_u64(o, "unansweredFlows", in->unanswered.flows);
-	set_u64(o, "unansweredPackets", in->unanswered.packets);
-	set_u64(o, "peers", in->peers);
-	set_u64(o, "answeredPeers", in->answered_peers);
-	json_object_set_new(o, "peerCapHit", json_boolean(in->peer_cap_hit));
-	json_t *peers = json_array();
+	base(w, v, "inside", ts);
+	SET_STR(w, "ip", ip);
+	SET_TOTALS(w, "flows", "packets", "octets", &in->egress);
+	SET_TOTALS(w, "inFlows", "inPackets", "inOctets", &in->ingress);
+	SET_U64(w, "unansweredFlows", in->unanswered.flows);
+	SET_U64(w, "unansweredPackets", in->unanswered.packets);
+	SET_U64(w, "peers", in->peers);
+	SET_U64(w, "answeredPeers", in->answered_peers);
+	SET_BOOL(w, "peerCapHit", in->peer_cap_hit);
+	JW_KEY(w, "arrayPeer");
+	jw_open(w, '[');
 	for (uint32_t k = 0, kept = 0; k < in->pair_count && kept < in->peers_kept; k++) {
 		const struct slot_pair *p = &v->pairs[v->pairs_by_inside[in->pair_first + k]];
 		if (!p->egress.flows)
 			continue;
-		json_array_append_new(peers, ip_json(&v->outside[p->outside].addr));
+		jw_addr(w, &v->outside[p->outside].addr);
 		kept++;
 	}
-	json_object_set_new(o, "arrayPeer", peers);
-	json_object_set_new(o, "allowListed", json_boolean(in->allowed));
+	jw_close(w, ']');
+	SET_BOOL(w, "allowListed", in->allowed);
 	if (l2 && l2->inside_fields)
-		l2->inside_fields(l2->ud, &in->addr, o);
-	json_t *reasons = json_object();
+		l2_fields(w, l2, &in->addr);
+	set_labels(w, &in->verdict);
+	JW_KEY(w, "reasons");
+	jw_open(w, '{');
 	for (unsigned k = 0; k < in->verdict.n; k++)
-		json_object_set_new(reasons, judge_label_name(in->verdict.v[k].id),
-		                    reason_inside(v, in, &in->verdict.v[k]));
-	set_verdict(o, &in->verdict, reasons);
-	return emit(b, "inside", ip, o);
+		reason_inside(w, v, in, &in->verdict.v[k]);
+	jw_close(w, '}');
+	return emit(b, "inside", ip, w);
 }
 
-/* The inside IPs an outside IP is linked to, capped at the site's peer cap. */
-static json_t *outside_peers(const struct slot_view *v, const struct slot_outside *o, bool egress,
-                             uint32_t *n_out)
+/*
+ * The inside IPs an outside IP is linked to (egress or ingress), capped at
+ * the site's peer cap: written as an array when w is set, counted always.
+ */
+static uint32_t outside_peers(struct jw *w, const struct slot_view *v, const struct slot_outside *o,
+                              bool egress)
 {
-	json_t *a = json_array();
 	uint32_t cap = v->site->peer_cap ? v->site->peer_cap : UINT32_MAX, n = 0;
 
+	if (w)
+		jw_open(w, '[');
 	for (uint32_t k = 0; k < o->pair_count && n < cap; k++) {
 		const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
 		if (egress ? !p->egress.flows : !p->ingress.flows)
 			continue;
-		json_array_append_new(a, ip_json(&v->inside[p->inside].addr));
+		if (w)
+			jw_addr(w, &v->inside[p->inside].addr);
 		n++;
 	}
-	if (n_out)
-		*n_out = n;
-	return a;
+	if (w)
+		jw_close(w, ']');
+	return n;
 }
 
-static json_t *outside_reasons(const struct slot_view *v, const struct slot_outside *o,
-                               const struct judge_l2 *l2)
+static void outside_reasons(struct jw *w, const struct slot_view *v, const struct slot_outside *o,
+                            const struct judge_l2 *l2)
 {
-	json_t *reasons = json_object();
-
+	JW_KEY(w, "reasons");
+	jw_open(w, '{');
 	for (unsigned k = 0; k < o->verdict.n; k++)
-		json_object_set_new(reasons, judge_label_name(o->verdict.v[k].id),
-		                    reason_outside(v, o, &o->verdict.v[k], l2));
-	return reasons;
+		reason_outside(w, v, o, &o->verdict.v[k], l2);
+	jw_close(w, '}');
 }
 
 static int outside_doc(const struct slot_view *v, const struct slot_outside *o, const char *ts,
-                       const struct judge_l2 *l2, struct doc_batch *b)
+                       const struct judge_l2 *l2, struct jw *w, struct doc_batch *b)
 {
 	char ip[64];
-	json_t *d = base(v, "outside", ts);
 
 	flow_addr_format(&o->addr, ip, sizeof(ip));
-	json_object_set_new(d, "ip", json_string(ip));
-	set_totals(d, "", &o->to);
-	set_totals(d, "from", &o->from);
-	set_u64(d, "touchPeers", o->refs);
-	json_object_set_new(d, "arrayPeer", outside_peers(v, o, true, NULL));
-	set_u64(d, "startedTargets", o->started_targets);
-	set_u64(d, "unansweredFlows", o->unanswered_flows);
-	json_object_set_new(d, "offender", json_boolean(o->in_c));
-	set_verdict(d, &o->verdict, outside_reasons(v, o, l2));
-	return emit(b, "outside", ip, d);
+	base(w, v, "outside", ts);
+	SET_STR(w, "ip", ip);
+	SET_TOTALS(w, "flows", "packets", "octets", &o->to);
+	SET_TOTALS(w, "fromFlows", "fromPackets", "fromOctets", &o->from);
+	SET_U64(w, "touchPeers", o->refs);
+	JW_KEY(w, "arrayPeer");
+	outside_peers(w, v, o, true);
+	SET_U64(w, "startedTargets", o->started_targets);
+	SET_U64(w, "unansweredFlows", o->unanswered_flows);
+	SET_BOOL(w, "offender", o->in_c);
+	set_labels(w, &o->verdict);
+	outside_reasons(w, v, o, l2);
+	return emit(b, "outside", ip, w);
 }
 
 static int offender_doc(const struct slot_view *v, const struct slot_outside *o, const char *ts,
-                        const struct judge_l2 *l2, struct doc_batch *b)
+                        const struct judge_l2 *l2, struct jw *w, struct doc_batch *b)
 {
 	char ip[64];
-	json_t *d = base(v, "offender", ts);
-	uint32_t touched = 0;
 
 	flow_addr_format(&o->addr, ip, sizeof(ip));
-	json_object_set_new(d, "ip", json_string(ip));
-	set_totals(d, "", &o->from);
-	json_t *list = outside_peers(v, o, false, &touched);
-	set_u64(d, "touchPeers", touched);
-	set_u64(d, "unusedTouched", o->touch_unused);
-	set_totals(d, "unused", &o->unused);
-	set_u64(d, "startedTargets", o->started_targets);
-	json_object_set_new(d, "protocol", json_string(proto_names[judge_flood_proto(o)]));
-	json_object_set_new(d, "ipList", list);
-	set_verdict(d, &o->verdict, outside_reasons(v, o, l2));
-	return emit(b, "offender", ip, d);
+	base(w, v, "offender", ts);
+	SET_STR(w, "ip", ip);
+	SET_TOTALS(w, "flows", "packets", "octets", &o->from);
+	/* touchPeers comes before the list it counts: count first, write later. */
+	SET_U64(w, "touchPeers", outside_peers(NULL, v, o, false));
+	SET_U64(w, "unusedTouched", o->touch_unused);
+	SET_TOTALS(w, "unusedFlows", "unusedPackets", "unusedOctets", &o->unused);
+	SET_U64(w, "startedTargets", o->started_targets);
+	SET_STR(w, "protocol", proto_names[judge_flood_proto(o)]);
+	JW_KEY(w, "ipList");
+	outside_peers(w, v, o, false);
+	set_labels(w, &o->verdict);
+	outside_reasons(w, v, o, l2);
+	return emit(b, "offender", ip, w);
 }
 
 static int slot_doc(const struct slot_view *v, const struct judge_result *jr,
-                    const struct doc_health *h, const char *ts, struct doc_batch *b)
+                    const struct doc_health *h, const char *ts, struct jw *w, struct doc_batch *b)
 {
-	json_t *d = base(v, "slot", ts);
 	const struct slot_summary *s = &v->sum;
 
-	set_u64(d, "records", s->egress.flows + s->ingress.flows + s->internal.flows);
-	json_object_set_new(d, "egress", totals_obj(&s->egress));
-	json_object_set_new(d, "ingress", totals_obj(&s->ingress));
-	json_object_set_new(d, "internal", totals_obj(&s->internal));
-	set_u64(d, "insideActive", v->n_active);
-	set_u64(d, "insideSeen", v->n_inside);
-	set_u64(d, "outsideSeen", v->n_outside);
-	set_u64(d, "conversations", v->n_pairs);
-	set_u64(d, "offenders", jr->offenders);
-	json_t *labels = json_object();
+	base(w, v, "slot", ts);
+	SET_U64(w, "records", s->egress.flows + s->ingress.flows + s->internal.flows);
+	JW_KEY(w, "egress");
+	totals_obj(w, &s->egress);
+	JW_KEY(w, "ingress");
+	totals_obj(w, &s->ingress);
+	JW_KEY(w, "internal");
+	totals_obj(w, &s->internal);
+	SET_U64(w, "insideActive", v->n_active);
+	SET_U64(w, "insideSeen", v->n_inside);
+	SET_U64(w, "outsideSeen", v->n_outside);
+	SET_U64(w, "conversations", v->n_pairs);
+	SET_U64(w, "offenders", jr->offenders);
+	JW_KEY(w, "labels");
+	jw_open(w, '{');
 	for (int k = 0; k < JUDGE__COUNT; k++)
-		set_u64(labels, judge_label_name((enum judge_label)k), jr->labels[k]);
-	json_object_set_new(d, "labels", labels);
-	set_u64(d, "lateRecords", s->late_records);
-	set_u64(d, "futureRecords", s->future_records);
-	json_t *caps = json_object();
-	set_u64(caps, "inside", s->caps_hit.inside);
-	set_u64(caps, "outside", s->caps_hit.outside);
-	set_u64(caps, "pairs", s->caps_hit.pairs);
-	json_object_set_new(d, "capsHit", caps);
-	json_t *col = json_object();
+		set_u64_key(w, judge_label_name((enum judge_label)k), jr->labels[k]);
+	jw_close(w, '}');
+	SET_U64(w, "lateRecords", s->late_records);
+	SET_U64(w, "futureRecords", s->future_records);
+	JW_KEY(w, "capsHit");
+	jw_open(w, '{');
+	SET_U64(w, "inside", s->caps_hit.inside);
+	SET_U64(w, "outside", s->caps_hit.outside);
+	SET_U64(w, "pairs", s->caps_hit.pairs);
+	jw_close(w, '}');
+	/* Counter names are static and distinct (pipeline.c), so no key repeats. */
+	JW_KEY(w, "collector");
+	jw_open(w, '{');
 	for (size_t k = 0; h && k < h->n; k++)
-		set_u64(col, h->v[k].name, h->v[k].value);
-	json_object_set_new(d, "collector", col);
-	return emit(b, "slot", "summary", d);
+		set_u64_key(w, h->v[k].name, h->v[k].value);
+	jw_close(w, '}');
+	return emit(b, "slot", "summary", w);
 }
 
 static uint64_t outside_octets(const struct slot_outside *o)
@@ -352,10 +703,9 @@ static uint64_t outside_octets(const struct slot_outside *o)
 	return o->to.octets + o->from.octets;
 }
 
-static int octets_desc(const void *a, const void *b)
+/* The top-N order: octets descending, then address. */
+static int octets_desc(const struct slot_outside *p, const struct slot_outside *q)
 {
-	const struct slot_outside *p = *(const struct slot_outside *const *)a;
-	const struct slot_outside *q = *(const struct slot_outside *const *)b;
 	uint64_t x = outside_octets(p), y = outside_octets(q);
 
 	if (x != y)
@@ -370,6 +720,68 @@ static int ptr_addr_cmp(const void *a, const void *b)
 	return memcmp(p->addr.b, q->addr.b, 16);
 }
 
+/* Restore the heap below h[k]: its root is the entry that sorts last. */
+static void heap_down(const struct slot_outside **h, size_t n, size_t k)
+{
+	for (;;) {
+		size_t c = 2 * k + 1;
+		if (c >= n)
+			return;
+		if (c + 1 < n && octets_desc(h[c + 1], h[c]) > 0)
+			c++;
+		if (octets_desc(h[c], h[k]) <= 0)
+			return;
+		const struct slot_outside *t = h[k];
+		h[k] = h[c];
+		h[c] = t;
+		k = c;
+	}
+}
+
+/*
+ * The outside IPs that get a document, in address order, into sel (room
+ * for n_outside): all, or the top `top` by octets plus every labelled one.
+ * The top N are kept in a heap of N whose root is the least of them, one
+ * pass over the entries: sorting all of them (qsort of every outside IP)
+ * took a third of the build. Returns how many.
+ */
+static size_t outside_select(const struct slot_view *v, const struct doc_opts *opts,
+                             const struct slot_outside **sel)
+{
+	size_t n = v->n_outside, top = opts->outside_top;
+
+	if (opts->outside_all || n <= top) {
+		for (size_t k = 0; k < n; k++)
+			sel[k] = &v->outside[k];
+		return n;
+	}
+	/* sel[0..top) is the heap; the labelled ones it leaves out go after it. */
+	size_t h = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct slot_outside *o = &v->outside[k];
+		if (h < top) {
+			sel[h] = o;
+			for (size_t c = h++; c > 0 && octets_desc(sel[(c - 1) / 2], sel[c]) < 0;
+			     c = (c - 1) / 2) {
+				const struct slot_outside *t = sel[c];
+				sel[c] = sel[(c - 1) / 2];
+				sel[(c - 1) / 2] = t;
+			}
+		} else if (top > 0 && octets_desc(o, sel[0]) < 0) {
+			const struct slot_outside *out = sel[0];
+			sel[0] = o;
+			heap_down(sel, top, 0);
+			/* Pushed out of the top: kept anyway when labelled. */
+			if (out->verdict.n)
+				sel[h++] = out;
+		} else if (o->verdict.n) {
+			sel[h++] = o;
+		}
+	}
+	qsort(sel, h, sizeof(*sel), ptr_addr_cmp);
+	return h;
+}
+
 int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
                    const struct doc_opts *opts, const struct doc_health *health,
                    struct doc_batch *out)
@@ -377,18 +789,18 @@ int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
 	return doc_slot_build_l2(v, jr, opts, health, NULL, out);
 }
 
-int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
-                      const struct doc_opts *opts, const struct doc_health *health,
-                      const struct judge_l2 *l2, struct doc_batch *out)
+static int build_all(const struct slot_view *v, const struct judge_result *jr,
+                     const struct doc_opts *opts, const struct doc_health *health,
+                     const struct judge_l2 *l2, struct jw *w, struct doc_batch *out)
 {
 	char ts[32];
 	int rc;
 
 	doc_timestamp(v->time_slot, ts, sizeof(ts));
-	rc = slot_doc(v, jr, health, ts, out);
+	rc = slot_doc(v, jr, health, ts, w, out);
 	for (size_t k = 0; rc == 0 && k < v->n_inside; k++)
 		if (v->inside[k].active)
-			rc = inside_doc(v, &v->inside[k], ts, l2, out);
+			rc = inside_doc(v, &v->inside[k], ts, l2, w, out);
 	if (rc)
 		return rc;
 
@@ -396,24 +808,25 @@ int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
 	const struct slot_outside **sel = malloc((v->n_outside ? v->n_outside : 1) * sizeof(*sel));
 	if (!sel)
 		return -ENOMEM;
-	size_t n = 0;
-	for (size_t k = 0; k < v->n_outside; k++)
-		sel[n++] = &v->outside[k];
-	if (!opts->outside_all && n > opts->outside_top) {
-		qsort(sel, n, sizeof(*sel), octets_desc);
-		size_t keep = opts->outside_top;
-		for (size_t k = keep; k < n; k++)
-			if (sel[k]->verdict.n)
-				sel[keep++] = sel[k];
-		n = keep;
-		qsort(sel, n, sizeof(*sel), ptr_addr_cmp);
-	}
+	size_t n = outside_select(v, opts, sel);
 	for (size_t k = 0; rc == 0 && k < n; k++)
-		rc = outside_doc(v, sel[k], ts, l2, out);
+		rc = outside_doc(v, sel[k], ts, l2, w, out);
 	free(sel);
 	for (size_t k = 0; rc == 0 && k < v->n_outside; k++)
 		if (v->outside[k].in_c)
-			rc = offender_doc(v, &v->outside[k], ts, l2, out);
+			rc = offender_doc(v, &v->outside[k], ts, l2, w, out);
+	return rc;
+}
+
+int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
+                      const struct doc_opts *opts, const struct doc_health *health,
+                      const struct judge_l2 *l2, struct doc_batch *out)
+{
+	/* One buffer for every document of the build; each is copied out. */
+	struct jw w = {0};
+	int rc = build_all(v, jr, opts, health, l2, &w, out);
+
+	free(w.p);
 	return rc;
 }
 

@@ -2,6 +2,10 @@
  * Unit tests for src/doc/doc.c: the documents of a judged slot -- every kind
  * present with the common fields, exact figures, labels with reasons, the
  * peer cap on arrayPeer, and the outside selection (all / top N + labelled).
+ * doc.c writes JSON by hand; the text must stay what jansson printed
+ * (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)), so reals,
+ * string escapes and the spliced layer-2 fields are compared with jansson's
+ * own output byte for byte.
  */
 #include <jansson.h>
 #include <setjmp.h>
@@ -10,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <float.h>
+#include <math.h>
 
 #include "nfsentry/doc.h"
 #include "slot_helpers.h"
@@ -226,6 +232,299 @@ static void test_documents_order_independent(void **state)
 	free(order);
 }
 
+/* The text of member `key` of the first document of kind, up to ',' or '}' (NULL: absent). */
+static char *member_text(const struct doc_batch *b, const char *kind, const char *key, char *out,
+                         size_t len)
+{
+	const struct doc *d = NULL;
+	char pat[64];
+
+	for (size_t k = 0; k < b->n && !d; k++)
+		if (strcmp(b->v[k].kind, kind) == 0)
+			d = &b->v[k];
+	assert_non_null(d);
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(d->json, pat);
+	if (!p)
+		return NULL;
+	p += strlen(pat);
+	size_t n = strcspn(p, ",}");
+	assert_true(n < len);
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return out;
+}
+
+static char *jansson_text(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
+	json_decref(j);
+	return s;
+}
+
+/* A label's value / threshold print exactly as json_real() with precision 6 did. */
+static void test_reals_like_jansson(void **state)
+{
+	(void)state;
+	static const double special[] = {
+		0.0, -0.0, 1.0, -1.0, 44.0, 43.0847, 43.08474, 1e-7, 1e-5, 0.0001, 0.00012345678,
+		123456.0, 123456.5, 999999.0, 999999.5, 1e6, 1e7, 1234567.0, 1e20, 1e21, 1e100,
+		-1e-300, 5e-324, DBL_MIN, DBL_MAX, -DBL_MAX, 0.1, 0.5, 2.5, 1.0 / 3.0, 2.0 / 3.0,
+		100.0, 1e15, 9.999995, 9.9999949, 0.30000000000000004, 4294967296.0, 1e-10,
+	};
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = build(&site);
+	struct judge_result jr;
+	struct doc_opts o = {.outside_all = true};
+	uint64_t st = 99;
+	char got[64];
+
+	assert_non_null(slot_finish(s));
+	struct slot_view *v = slot_view_mut(s);
+	judge_slot(v, &jr);
+	long off = find_outside(v, "45.33.9.9");
+	assert_true(off >= 0);
+	struct slot_label *l = &v->outside[off].verdict.v[0];
+	size_t n_special = sizeof(special) / sizeof(special[0]);
+	for (size_t k = 0; k < n_special + 20000; k++) {
+		double x;
+		if (k < n_special) {
+			x = special[k];
+		} else {
+			/* Random mantissas over every magnitude, both signs. */
+			st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+			double m = (double)(st >> 11) / 9007199254740992.0;
+			int e = (int)(st % 90) - 45;
+			x = (st & 1 ? -1 : 1) * m;
+			for (; e > 0; e--)
+				x *= 10.0;
+			for (; e < 0; e++)
+				x /= 10.0;
+			if (k % 4 == 0 && fabs(x) < 1e15)
+				x = (double)(int64_t)(x * 1000.0); /* integral values get ".0" */
+		}
+		l->value = x;
+		l->threshold = -x / 7.0;
+		struct doc_batch b = {0};
+		assert_int_equal(doc_slot_build(v, &jr, &o, NULL, &b), 0);
+		char *want = jansson_text(json_real(x));
+		assert_non_null(member_text(&b, "offender", "value", got, sizeof(got)));
+		assert_string_equal(got, want);
+		free(want);
+		want = jansson_text(json_real(-x / 7.0));
+		assert_non_null(member_text(&b, "offender", "threshold", got, sizeof(got)));
+		assert_string_equal(got, want);
+		free(want);
+		doc_batch_free(&b);
+	}
+	/* json_real() refuses NaN and infinities: the member is left out, as before. */
+	static const double bad[] = {NAN, INFINITY, -INFINITY};
+	for (size_t k = 0; k < 3; k++) {
+		struct doc_batch b = {0};
+		l->value = bad[k];
+		l->threshold = 1.0;
+		assert_int_equal(doc_slot_build(v, &jr, &o, NULL, &b), 0);
+		assert_null(member_text(&b, "offender", "value", got, sizeof(got)));
+		assert_string_equal(member_text(&b, "offender", "threshold", got, sizeof(got)), "1.0");
+		json_decref(parse(find(&b, "offender", "45.33.9.9")));
+		doc_batch_free(&b);
+	}
+	slot_destroy(s);
+}
+
+/* Strings escape as jansson's did: every ASCII byte in the site name. */
+static void test_escapes_like_jansson(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = build(&site);
+	struct judge_result jr;
+	struct doc_opts o = {.outside_all = true};
+
+	assert_non_null(slot_finish(s));
+	struct slot_view *v = slot_view_mut(s);
+	judge_slot(v, &jr);
+	for (int first = 1; first < 128; first += SITE_NAME_MAX - 1) {
+		int k = 0;
+		for (int c = first; c < 128 && k < SITE_NAME_MAX - 1; c++)
+			site.name[k++] = (char)c;
+		site.name[k] = '\0';
+		struct doc_batch b = {0};
+		assert_int_equal(doc_slot_build(v, &jr, &o, NULL, &b), 0);
+		char *want = jansson_text(json_string(site.name));
+		char pat[512];
+		snprintf(pat, sizeof(pat), "\"site\":%s,\"timeSlot\":", want);
+		for (size_t d = 0; d < b.n; d++) {
+			assert_non_null(strstr(b.v[d].json, pat));
+			json_t *j = parse(&b.v[d]);
+			assert_string_equal(json_string_value(json_object_get(j, "site")), site.name);
+			json_decref(j);
+		}
+		free(want);
+		doc_batch_free(&b);
+	}
+	slot_destroy(s);
+}
+
+/* Layer-2 fields come from a jansson object; they are spliced in verbatim. */
+static void l2_fields_cb(const void *ud, const struct flow_addr *ip, void *json)
+{
+	(void)ud;
+	(void)ip;
+	json_t *macs = json_array(), *locs = json_array(), *loc = json_object(), *ifs = json_array();
+	json_array_append_new(macs, json_string("02:00:00:00:00:01"));
+	json_object_set_new(loc, "mac", json_string("02:00:00:00:00:01"));
+	json_object_set_new(loc, "device", json_string("sw\"1"));
+	json_array_append_new(ifs, json_string("Gi1/0/1"));
+	json_object_set_new(loc, "interfaceList", ifs);
+	json_object_set_new(loc, "share", json_real(0.25));
+	json_array_append_new(locs, loc);
+	json_object_set_new(json, "arpMacList", macs);
+	json_object_set_new(json, "arpLocations", locs);
+}
+
+static void l2_none_cb(const void *ud, const struct flow_addr *ip, void *json)
+{
+	(void)ud;
+	(void)ip;
+	(void)json;
+}
+
+static void test_l2_fields(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = build(&site);
+	struct judge_result jr;
+	struct doc_opts o = {.outside_all = true};
+	struct judge_l2 l2 = {.inside_fields = l2_fields_cb};
+	struct doc_batch b = {0};
+
+	assert_non_null(slot_finish(s));
+	judge_slot(slot_view_mut(s), &jr);
+	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
+	const struct doc *d = find(&b, "inside", "10.0.0.1");
+	assert_non_null(d);
+	assert_non_null(strstr(d->json, "\"allowListed\":false,\"arpMacList\":[\"02:00:00:00:00:01\"],"
+	                                 "\"arpLocations\":[{\"mac\":\"02:00:00:00:00:01\","
+	                                 "\"device\":\"sw\\\"1\",\"interfaceList\":[\"Gi1/0/1\"],"
+	                                 "\"share\":0.25}],\"labels\":[],"));
+	json_decref(parse(d));
+	doc_batch_free(&b);
+
+	/* A callback that adds nothing leaves the document as without layer 2. */
+	struct doc_batch plain = {0};
+	l2.inside_fields = l2_none_cb;
+	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &plain), 0);
+	assert_int_equal(b.n, plain.n);
+	for (size_t k = 0; k < b.n; k++)
+		assert_string_equal(b.v[k].json, plain.v[k].json);
+	doc_batch_free(&b);
+	doc_batch_free(&plain);
+	slot_destroy(s);
+}
+
+struct ranked {
+	struct flow_addr addr;
+	uint64_t octets;
+	bool labelled;
+};
+
+static int ranked_cmp(const void *a, const void *b)
+{
+	const struct ranked *p = a, *q = b;
+	if (p->octets != q->octets)
+		return p->octets > q->octets ? -1 : 1;
+	return memcmp(p->addr.b, q->addr.b, 16);
+}
+
+static int addr_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/*
+ * The top-N selection against a plain sort of every outside IP (what doc.c
+ * did before it kept a heap), for N from 0 to past the number of outside IPs.
+ */
+static void test_outside_top_random(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	struct site_config site;
+	test_site(&site);
+	site.th.min_packets = 5;
+	site.th.scan_min_targets = 5;
+	struct flow *recs = calloc(N, sizeof(*recs));
+	size_t *order = calloc(N, sizeof(*order));
+	uint64_t st = 11;
+
+	gen_records(&st, recs, N);
+	for (size_t k = 0; k < N; k++)
+		order[k] = k;
+	struct slot *s = slot_create(&site, 0, 5890752, 3);
+	struct judge_result jr;
+	feed(s, recs, order, N);
+	assert_non_null(slot_finish(s));
+	struct slot_view *v = slot_view_mut(s);
+	judge_slot(v, &jr);
+	/* Equal octets must come up, so that the address breaks ties; and labels. */
+	for (size_t k = 0; k < v->n_outside; k++) {
+		if (k % 3 == 0)
+			v->outside[k].to.octets = v->outside[k].from.octets = 1000;
+		if (k % 11 == 5 && v->outside[k].verdict.n == 0) {
+			v->outside[k].verdict.n = 1;
+			v->outside[k].verdict.v[0].id = JUDGE_SCAN;
+			v->outside[k].verdict.v[0].value = 9.0;
+			v->outside[k].verdict.v[0].threshold = 5.0;
+		}
+	}
+
+	struct ranked *r = calloc(v->n_outside, sizeof(*r));
+	struct flow_addr *want = calloc(v->n_outside, sizeof(*want));
+	size_t labelled = 0;
+	for (size_t k = 0; k < v->n_outside; k++) {
+		r[k].addr = v->outside[k].addr;
+		r[k].octets = v->outside[k].to.octets + v->outside[k].from.octets;
+		r[k].labelled = v->outside[k].verdict.n > 0;
+		labelled += r[k].labelled;
+	}
+	assert_true(labelled > 0 && v->n_outside > 100);
+	qsort(r, v->n_outside, sizeof(*r), ranked_cmp);
+	size_t tops[] = {0, 1, 2, 7, 50, 99, v->n_outside / 2, v->n_outside - 1, v->n_outside,
+	                 v->n_outside + 5};
+	for (size_t t = 0; t < sizeof(tops) / sizeof(tops[0]); t++) {
+		struct doc_opts o = {.outside_all = false, .outside_top = (uint32_t)tops[t]};
+		struct doc_batch b = {0};
+		size_t n = 0;
+		for (size_t k = 0; k < v->n_outside; k++)
+			if (k < tops[t] || r[k].labelled)
+				want[n++] = r[k].addr;
+		qsort(want, n, sizeof(*want), addr_cmp);
+		assert_int_equal(doc_slot_build(v, &jr, &o, NULL, &b), 0);
+		size_t i = 0;
+		for (size_t k = 0; k < b.n; k++) {
+			if (strcmp(b.v[k].kind, "outside") != 0)
+				continue;
+			char ip[64];
+			assert_true(i < n);
+			flow_addr_format(&want[i++], ip, sizeof(ip));
+			assert_string_equal(b.v[k].key, ip);
+		}
+		assert_int_equal(i, n);
+		doc_batch_free(&b);
+	}
+	free(r);
+	free(want);
+	slot_destroy(s);
+	free(recs);
+	free(order);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +532,10 @@ int main(void)
 		cmocka_unit_test(test_outside_top),
 		cmocka_unit_test(test_timestamp),
 		cmocka_unit_test(test_documents_order_independent),
+		cmocka_unit_test(test_reals_like_jansson),
+		cmocka_unit_test(test_escapes_like_jansson),
+		cmocka_unit_test(test_l2_fields),
+		cmocka_unit_test(test_outside_top_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
