@@ -270,8 +270,11 @@ static void test_templates(void **state)
 		json_decref(o);
 	}
 	assert_int_equal(components, 1);
-	/* inside: ip, arrayPeer; outside: ip, arrayPeer; offender: ip, ipList, insideList. */
-	assert_int_equal(ip_fields, 7);
+	/*
+	 * inside: ip, arrayPeer; outside: ip, arrayPeer; offender: ip, ipList,
+	 * insideList; arpIp: ip; arpMac: ipList.
+	 */
+	assert_int_equal(ip_fields, 9);
 }
 
 static void es_config(struct config *c, const char *url)
