@@ -2,7 +2,8 @@
 # Install what is missing, build, and run the whole test suite:
 #   1. unit and integration tests (build/)
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
-#   3. each decoder's libFuzzer target for a short bounded run (build-fuzz/)
+#   3. the release build of tools/run.sh compiles without warnings (build-release-check/)
+#   4. each decoder's libFuzzer target for a short bounded run (build-fuzz/)
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,19 @@ suite() {
 suite "tests" build
 suite "tests under ASan+UBSan" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dbuildtype=debug
+
+# The README's run command builds with --buildtype=release (-O3), whose
+# warnings differ from -O2's; -Werror must hold there too.
+echo "=== release build (tools/run.sh's)"
+if [ ! -d build-release-check ]; then
+	meson setup build-release-check --buildtype=release -Dtests=false >/dev/null || true
+fi
+if ninja -C build-release-check; then
+	passed=$((passed + 1))
+else
+	echo "release build failed"
+	failed=$((failed + 1))
+fi
 
 echo "=== fuzz (${FUZZ_SECONDS}s per target)"
 if [ ! -d build-fuzz ]; then

@@ -283,7 +283,11 @@ static int authenticate(struct poll_ctx *c)
 /* Append n bytes to o, up to L2SSH_OUTPUT_MAX; *cap is o->text's size. */
 static int out_append(struct l2ssh_output *o, size_t *cap, const char *p, size_t n)
 {
-	if (o->len + n > L2SSH_OUTPUT_MAX) {
+	/* len never exceeds the maximum; saying so lets GCC -O3 see n cannot wrap. */
+	if (o->len >= L2SSH_OUTPUT_MAX) {
+		o->truncated = o->truncated || n > 0;
+		n = 0;
+	} else if (n > L2SSH_OUTPUT_MAX - o->len) {
 		o->truncated = true;
 		n = L2SSH_OUTPUT_MAX - o->len;
 	}
@@ -297,7 +301,8 @@ static int out_append(struct l2ssh_output *o, size_t *cap, const char *p, size_t
 		o->text = nt;
 		*cap = ncap;
 	}
-	memcpy(o->text + o->len, p, n);
+	if (n)
+		memcpy(o->text + o->len, p, n);
 	o->len += n;
 	o->text[o->len] = '\0';
 	return 0;
