@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,30 @@ static int es_drain_report(struct es_shipper *sh, const struct config *cfg, FILE
 	return 1;
 }
 
+/*
+ * The start of the commands that run on a configuration and take no file:
+ * parse options, find and load the configuration (every error printed),
+ * start logging. Returns 0 with *cfg loaded (config_free() is the caller's),
+ * or an exit status.
+ */
+static int start_with_config(int argc, char **argv, const char *accepted, const char *name,
+                             bool use_syslog, struct cli *c, struct config *cfg)
+{
+	int rc = parse_cli(argc, argv, c, accepted);
+
+	if (rc)
+		return rc;
+	if (c->file)
+		return usage_error("%s takes no file argument (got \"%s\")", name, c->file);
+	if (!c->config)
+		c->config = find_default_config();
+	rc = load_config(c->config, cfg);
+	if (rc)
+		return rc;
+	log_init(cfg->log_level, use_syslog && cfg->log_syslog, "nfsentry");
+	return 0;
+}
+
 /* ---- run ---------------------------------------------------------------- */
 
 struct run_state {
@@ -473,19 +498,11 @@ static int cmd_run(int argc, char **argv)
 {
 	struct cli c;
 	struct config cfg;
-	int rc = parse_cli(argc, argv, &c, "config flows");
 	char err[256];
+	int rc = start_with_config(argc, argv, "config flows", "run", true, &c, &cfg);
 
 	if (rc)
 		return rc;
-	if (c.file)
-		return usage_error("run takes no file argument (got \"%s\")", c.file);
-	if (!c.config)
-		c.config = find_default_config();
-	rc = load_config(c.config, &cfg);
-	if (rc)
-		return rc;
-	log_init(cfg.log_level, cfg.log_syslog, "nfsentry");
 	log_info("nfsentry %s starting, configuration %s", NFSENTRY_VERSION,
 	         c.config ? c.config : "(built-in defaults)");
 
@@ -737,18 +754,10 @@ static int cmd_ship(int argc, char **argv)
 	struct cli c;
 	struct config cfg;
 	struct es_shipper *es;
-	int rc = parse_cli(argc, argv, &c, "config");
+	int rc = start_with_config(argc, argv, "config", "ship", false, &c, &cfg);
 
 	if (rc)
 		return rc;
-	if (c.file)
-		return usage_error("ship takes no file argument (got \"%s\")", c.file);
-	if (!c.config)
-		c.config = find_default_config();
-	rc = load_config(c.config, &cfg);
-	if (rc)
-		return rc;
-	log_init(cfg.log_level, false, "nfsentry");
 	if (!cfg.es.enabled) {
 		fprintf(stderr, "nfsentry ship: %s has no elasticsearch section\n",
 		        c.config ? c.config : "the built-in configuration");
@@ -777,18 +786,10 @@ static int cmd_poll(int argc, char **argv)
 {
 	struct cli c;
 	struct config cfg;
-	int rc = parse_cli(argc, argv, &c, "config site device");
+	int rc = start_with_config(argc, argv, "config site device", "poll", false, &c, &cfg);
 
 	if (rc)
 		return rc;
-	if (c.file)
-		return usage_error("poll takes no file argument (got \"%s\")", c.file);
-	if (!c.config)
-		c.config = find_default_config();
-	rc = load_config(c.config, &cfg);
-	if (rc)
-		return rc;
-	log_init(cfg.log_level, false, "nfsentry");
 
 	struct l2_merge **merges = calloc(cfg.n_sites ? cfg.n_sites : 1, sizeof(*merges));
 	struct l2poll_result *res = NULL;
