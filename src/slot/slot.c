@@ -404,30 +404,76 @@ static int pair_cmp(const void *a, const void *b)
 }
 
 /* Sort keys: an address and the entry's index before sorting. */
+/* Sort keys: an address as two big-endian numbers, and its index before sorting. */
 struct sort_key {
-	struct flow_addr addr;
+	uint64_t hi, lo;
 	uint32_t idx;
 };
 
-static int sort_key_cmp(const void *a, const void *b)
+static inline uint64_t load_be64(const uint8_t *p)
 {
-	return addr_cmp(&((const struct sort_key *)a)->addr, &((const struct sort_key *)b)->addr);
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
+}
+
+static inline unsigned key_byte(const struct sort_key *k, unsigned b)
+{
+	return b < 8 ? (unsigned)(k->hi >> (56 - 8 * b)) & 0xff
+	             : (unsigned)(k->lo >> (56 - 8 * (b - 8))) & 0xff;
 }
 
 /*
- * Sort n addresses: keys[] gets them in order (with their old indexes) and
- * remap[old index] = new index. addrs is left as it was.
+ * Sort n addresses: remap[old index] = new index, and order[new index] =
+ * old index. An LSD radix sort over the 16 address bytes, skipping the bytes
+ * every key shares (all IPv4-mapped addresses share 12), so IPv4 costs four
+ * passes; glibc's qsort with a memcmp callback was most of slot_finish.
+ * keys and tmp are scratch of n entries each.
  */
 static void sort_addrs(const struct flow_addr *addrs, size_t n, struct sort_key *keys,
-                       uint32_t *remap)
+                       struct sort_key *tmp, uint32_t *remap, uint32_t *order)
 {
+	static __thread uint32_t hist[16][256];
+
+	memset(hist, 0, sizeof(hist));
 	for (size_t k = 0; k < n; k++) {
-		keys[k].addr = addrs[k];
+		keys[k].hi = load_be64(addrs[k].b);
+		keys[k].lo = load_be64(addrs[k].b + 8);
 		keys[k].idx = (uint32_t)k;
+		for (unsigned b = 0; b < 16; b++)
+			hist[b][addrs[k].b[b]]++;
 	}
-	qsort(keys, n, sizeof(*keys), sort_key_cmp);
-	for (size_t k = 0; k < n; k++)
-		remap[keys[k].idx] = (uint32_t)k;
+	struct sort_key *src = keys, *dst = tmp;
+	for (int b = 15; b >= 0; b--) {
+		uint32_t *h = hist[b];
+		bool constant = false;
+		for (unsigned v = 0; v < 256; v++) {
+			if (h[v] == n) {
+				constant = true;
+				break;
+			}
+			if (h[v])
+				break;
+		}
+		if (constant || n < 2)
+			continue;
+		uint32_t pos = 0;
+		for (unsigned v = 0; v < 256; v++) {
+			uint32_t c = h[v];
+			h[v] = pos;
+			pos += c;
+		}
+		for (size_t k = 0; k < n; k++)
+			dst[h[key_byte(&src[k], (unsigned)b)]++] = src[k];
+		struct sort_key *t = src;
+		src = dst;
+		dst = t;
+	}
+	for (size_t k = 0; k < n; k++) {
+		remap[src[k].idx] = (uint32_t)k;
+		order[k] = src[k].idx;
+	}
 }
 
 static bool allowed(const struct site_config *site, const struct flow_addr *a)
@@ -556,7 +602,8 @@ const struct slot_view *slot_finish(struct slot *s)
 
 	/* 2. Sort A and B by address; remap the conversations' indexes. */
 	size_t nmax = n_ia > n_oa ? n_ia : n_oa;
-	struct sort_key *keys = malloc((nmax ? nmax : 1) * sizeof(*keys));
+	struct sort_key *keys = malloc((nmax ? nmax : 1) * 2 * sizeof(*keys));
+	uint32_t *order = malloc((nmax ? nmax : 1) * sizeof(uint32_t));
 	struct slot_inside *inside = calloc(n_ia ? n_ia : 1, sizeof(*inside));
 	struct slot_outside *outside = calloc(n_oa ? n_oa : 1, sizeof(*outside));
 	uint32_t *rin = malloc((n_ia ? n_ia : 1) * sizeof(uint32_t));
@@ -568,9 +615,10 @@ const struct slot_view *slot_finish(struct slot *s)
 	struct slot_pair *pairs = calloc(m ? m : 1, sizeof(*pairs));
 	uint32_t *by_in = malloc((m ? m : 1) * sizeof(uint32_t));
 	uint32_t *by_out = malloc((m ? m : 1) * sizeof(uint32_t));
-	if (!keys || !inside || !outside || !rin || !rout || !count || !pairs || !by_in ||
-	    !by_out) {
+	if (!keys || !order || !inside || !outside || !rin || !rout || !count || !pairs ||
+	    !by_in || !by_out) {
 		free(keys);
+		free(order);
 		free(inside);
 		free(outside);
 		free(rin);
@@ -583,13 +631,14 @@ const struct slot_view *slot_finish(struct slot *s)
 		return NULL;
 	}
 	/* From here on nothing fails: the open slot's tables can go. */
-	sort_addrs(ia, n_ia, keys, rin);
+	sort_addrs(ia, n_ia, keys, keys + nmax, rin, order);
 	for (size_t k = 0; k < n_ia; k++)
-		inside[k].addr = keys[k].addr;
-	sort_addrs(oa, n_oa, keys, rout);
+		inside[k].addr = ia[order[k]];
+	sort_addrs(oa, n_oa, keys, keys + nmax, rout, order);
 	for (size_t k = 0; k < n_oa; k++)
-		outside[k].addr = keys[k].addr;
+		outside[k].addr = oa[order[k]];
 	free(keys);
+	free(order);
 	free(ia);
 	free(oa);
 	free(v->inside);
