@@ -143,6 +143,12 @@ struct dec_tmpl {
 	bool varlen;
 	uint16_t rec_len; /* fixed length, or minimum length when varlen */
 	uint16_t n_ops;
+	/*
+	 * Fixed-length templates: ops are grouped by kind (stable, so fields of
+	 * one kind keep template order) and kind_end[k] is one past the last op
+	 * of kind k, so a record is a few tight loops with no switch per field.
+	 */
+	uint16_t kind_end[K_SKIP];
 	uint32_t present; /* TGT_BIT of every integer target filled */
 	bool has_src4, has_src6, has_dst4, has_dst6;
 	uint64_t refreshed_ms;

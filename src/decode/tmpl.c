@@ -394,6 +394,24 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 			off += flen;
 	}
 	t->n_ops = (uint16_t)k;
+	if (!varlen) {
+		/* Group by kind, stable (insertion sort: at most a few hundred ops). */
+		for (size_t i = 1; i < k; i++) {
+			struct dec_op op = t->ops[i];
+			size_t j = i;
+			while (j > 0 && t->ops[j - 1].kind > op.kind) {
+				t->ops[j] = t->ops[j - 1];
+				j--;
+			}
+			t->ops[j] = op;
+		}
+		size_t i = 0;
+		for (unsigned kd = 0; kd < K_SKIP; kd++) {
+			while (i < k && t->ops[i].kind == kd)
+				i++;
+			t->kind_end[kd] = (uint16_t)i;
+		}
+	}
 
 	if (s) {
 		free(*s);
@@ -641,11 +659,32 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
 	uint64_t v[TGT__NUM];
 	struct flow scratch;
 
+	const struct dec_op *e_u8 = ops + t->kind_end[K_U8], *e_u16 = ops + t->kind_end[K_U16],
+			    *e_u32 = ops + t->kind_end[K_U32], *e_u64 = ops + t->kind_end[K_U64],
+			    *e_un = ops + t->kind_end[K_UN], *e_v4 = ops + t->kind_end[K_V4];
+
 	memset(v, 0, sizeof(v));
 	for (size_t r = 0; r < nrec; r++, p += rl) {
 		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
-		for (const struct dec_op *op = ops; op < end; op++)
-			op_apply(op, p + op->off, op->len, v, f);
+		const struct dec_op *op = ops;
+		/* One loop per kind (see kind_end): no switch per field. */
+		for (; op < e_u8; op++)
+			v[op->tgt] = p[op->off];
+		for (; op < e_u16; op++)
+			v[op->tgt] = get_u16be(p + op->off);
+		for (; op < e_u32; op++)
+			v[op->tgt] = get_u32be(p + op->off);
+		for (; op < e_u64; op++)
+			v[op->tgt] = get_u64be(p + op->off);
+		for (; op < e_un; op++)
+			v[op->tgt] = get_uNbe(p + op->off, op->len);
+		for (; op < e_v4; op++) {
+			uint8_t *a = op->tgt == TGT_SRC ? f->src.b : f->dst.b;
+			memcpy(a, v4_mapped, 12);
+			memcpy(a + 12, p + op->off, 4);
+		}
+		for (; op < end; op++)
+			memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, p + op->off, 16);
 		if (t->options) {
 			options_record(c, t, v);
 		} else {
