@@ -663,7 +663,13 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
 			    *e_u32 = ops + t->kind_end[K_U32], *e_u64 = ops + t->kind_end[K_U64],
 			    *e_un = ops + t->kind_end[K_UN], *e_v4 = ops + t->kind_end[K_V4];
 
-	memset(v, 0, sizeof(v));
+	/*
+	 * Only the targets the template lacks need zeroes: every present one is
+	 * written by each record before it is read. (A memset of the whole
+	 * array compiled to rep stos, ~5 % of replay's time.)
+	 */
+	for (uint32_t m = ~t->present & ((1u << TGT__NUM) - 1); m; m &= m - 1)
+		v[__builtin_ctz(m)] = 0;
 	for (size_t r = 0; r < nrec; r++, p += rl) {
 		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
 		const struct dec_op *op = ops;
