@@ -249,18 +249,6 @@ static double median(const struct run *r, int nr, int ph, bool cpu)
 	return nr % 2 ? v[nr / 2] : (v[nr / 2 - 1] + v[nr / 2]) / 2;
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static const char usage_text[] =
 	"usage: bench_slot -c CONFIG [--records N] [--inside-hosts H] [--outside-hosts O]\n"
 	"       [--seed X] [--runs R] [--store PATH]\n";
@@ -291,21 +279,21 @@ int main(int argc, char **argv)
 			cfg_path = optarg;
 			break;
 		case 'n':
-			bad = parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
+			bad = synth_parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
 			break;
 		case 'H':
-			bad = parse_u64(optarg, 8, 1u << 24, &v);
+			bad = synth_parse_u64(optarg, 8, 1u << 24, &v);
 			so.inside_hosts = (uint32_t)v;
 			break;
 		case 'O':
-			bad = parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
+			bad = synth_parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
 			so.outside_hosts = (uint32_t)v;
 			break;
 		case 'x':
-			bad = parse_u64(optarg, 0, UINT64_MAX, &so.seed);
+			bad = synth_parse_u64(optarg, 0, UINT64_MAX, &so.seed);
 			break;
 		case 'r':
-			bad = parse_u64(optarg, 1, MAX_RUNS, &runs);
+			bad = synth_parse_u64(optarg, 1, MAX_RUNS, &runs);
 			break;
 		case 'S':
 			store_path = optarg;

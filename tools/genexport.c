@@ -258,18 +258,6 @@ static int send_data(struct gen *g, unsigned ex, const struct flow *r, unsigned 
 	return emit(g, ex, export_ms, w.b, w.n);
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static const char usage_text[] =
 	"usage: genexport -o FILE [--records N] [--slots S] [--inside-hosts H]\n"
 	"       [--outside-hosts O] [--inside A.B.C.D/LEN]... [--seed X] [--version 9|10]\n"
@@ -306,18 +294,18 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'n':
-			bad = parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
+			bad = synth_parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
 			break;
 		case 's':
-			bad = parse_u64(optarg, 1, SYNTH_MAX_SLOTS, &v);
+			bad = synth_parse_u64(optarg, 1, SYNTH_MAX_SLOTS, &v);
 			so.slots = (uint32_t)v;
 			break;
 		case 'H':
-			bad = parse_u64(optarg, 8, 1u << 24, &v);
+			bad = synth_parse_u64(optarg, 8, 1u << 24, &v);
 			so.inside_hosts = (uint32_t)v;
 			break;
 		case 'O':
-			bad = parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
+			bad = synth_parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
 			so.outside_hosts = (uint32_t)v;
 			break;
 		case 'i':
@@ -330,22 +318,22 @@ int main(int argc, char **argv)
 				bad = synth_prefix_parse(optarg, &so.inside[so.n_inside++]);
 			break;
 		case 'x':
-			bad = parse_u64(optarg, 0, UINT64_MAX, &so.seed);
+			bad = synth_parse_u64(optarg, 0, UINT64_MAX, &so.seed);
 			break;
 		case 'v':
-			bad = parse_u64(optarg, 9, 10, &v);
+			bad = synth_parse_u64(optarg, 9, 10, &v);
 			g.version = (int)v;
 			break;
 		case 'e':
-			bad = parse_u64(optarg, 1, GEN_MAX_EXPORTERS, &v);
+			bad = synth_parse_u64(optarg, 1, GEN_MAX_EXPORTERS, &v);
 			g.n_ex = (unsigned)v;
 			break;
 		case 't':
-			bad = parse_u64(optarg, 86400, 4000000000ull, &v);
+			bad = synth_parse_u64(optarg, 86400, 4000000000ull, &v);
 			so.start_s = (int64_t)v;
 			break;
 		case 'T':
-			bad = parse_u64(optarg, 1, 86400, &v);
+			bad = synth_parse_u64(optarg, 1, 86400, &v);
 			g.template_every_ms = v * 1000;
 			break;
 		case 'h':

@@ -489,3 +489,15 @@ bool synth_next(struct synth *g, struct flow *f, uint32_t *slot)
 	g->emitted++;
 	return true;
 }
+
+int synth_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

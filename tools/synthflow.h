@@ -73,4 +73,7 @@ void synth_destroy(struct synth *g);
  */
 bool synth_next(struct synth *g, struct flow *f, uint32_t *slot);
 
+/* A command-line number: decimal digits only, min..max. Returns 0 or -EINVAL. */
+int synth_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 #endif
