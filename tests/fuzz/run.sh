@@ -9,7 +9,7 @@ build=${1:?usage: run.sh BUILD_DIR SECONDS [target...]}
 secs=${2:?usage: run.sh BUILD_DIR SECONDS [target...]}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-v5 v9 ipfix}
+targets=${*:-v5 v9 ipfix l2parse}
 mkdir -p "$build/fuzz-artifacts"
 status=0
 for t in $targets; do

@@ -390,8 +390,8 @@ static void test_pager_styles(void **state)
 	(void)state;
 	static const char *const ios[] = {
 	    /* Backspaces, spaces, backspaces (IOS). */
-	    " --More-- \b\b\b\b\b\b\b\b\b\b          \b\b\b\b\b\b\b\b\b\b"
-	    "Internet  10.0.0.1  5  aabb.cc00.0001  ARPA  Vlan1\n",
+	    (" --More-- \b\b\b\b\b\b\b\b\b\b          \b\b\b\b\b\b\b\b\b\b"
+	     "Internet  10.0.0.1  5  aabb.cc00.0001  ARPA  Vlan1\n"),
 	    /* Carriage return and erase to end of line (NX-OS, EOS). */
 	    "\x1b[7m--More--\x1b[m\r\x1b[KInternet  10.0.0.1  5  aabb.cc00.0001  ARPA  Vlan1\n",
 	    /* Erase whole line (ESC[2K), then CR. */
