@@ -719,8 +719,9 @@ static int cmd_send(int argc, char **argv)
 		return usage_error("--rate and --speed exclude each other");
 
 	struct flow_endpoint ep;
-	if (flow_endpoint_parse(c.to, &ep) != 0)
-		return usage_error("--to: not ADDRESS:PORT or [ADDRESS6]:PORT: \"%s\"", c.to);
+	const char *why;
+	if (flow_endpoint_parse(c.to, &ep, &why) != 0)
+		return usage_error("--to: %s: \"%s\"", why, c.to);
 	char host[64];
 	flow_addr_format(&ep.addr, host, sizeof(host));
 

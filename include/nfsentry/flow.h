@@ -56,9 +56,11 @@ size_t flow_addr_format(const struct flow_addr *a, char *buf, size_t len);
 /* Parse text form; returns 0 or -EINVAL. */
 int flow_addr_parse(const char *s, struct flow_addr *a);
 /*
- * Parse "A.B.C.D:PORT" or "[V6]:PORT" (port 1..65535). Returns 0 or -EINVAL.
+ * Parse "A.B.C.D:PORT" or "[V6]:PORT" (numeric address, port 1..65535).
+ * Returns 0 or -EINVAL with *why (static text, for messages such as the
+ * configuration's) saying what is wrong; why may be NULL.
  */
-int flow_endpoint_parse(const char *s, struct flow_endpoint *ep);
+int flow_endpoint_parse(const char *s, struct flow_endpoint *ep, const char **why);
 /* Fill a sockaddr_in/sockaddr_in6 (ss must be large enough); returns its length. */
 unsigned flow_endpoint_to_sockaddr(const struct flow_endpoint *ep, struct sockaddr *ss);
 /* From a struct sockaddr_in / sockaddr_in6; returns 0 or -EAFNOSUPPORT. */

@@ -411,62 +411,31 @@ static void p_log_level(struct cfg_ctx *c, const char *path, const struct ytree 
 	cfg_err(c, v->line, path, v, "not one of error, warn, info, debug");
 }
 
-/* "A.B.C.D:PORT" or "[V6]:PORT" into struct udpin_listen. */
+/* "A.B.C.D:PORT" or "[V6]:PORT" into struct udpin_listen (flow_endpoint_parse). */
 static void p_listen_addr(struct cfg_ctx *c, const char *path, const struct ytree *v,
                           const struct cfg_key *k, void *base)
 {
 	struct udpin_listen *l = (struct udpin_listen *)((char *)base + k->off);
 	const char *s = scalar_of(c, path, v, "ADDR:PORT");
-	const char *host, *host_end, *port;
-	char tmp[sizeof(l->host)];
-	uint8_t bin[16];
-	uint64_t n;
-	int family;
+	struct flow_endpoint ep;
+	const char *why;
 
 	if (!s)
 		return;
-	if (s[0] == '[') {
-		host = s + 1;
-		host_end = strchr(host, ']');
-		if (!host_end || host_end[1] != ':') {
-			cfg_err(c, v->line, path, v, "not [IPV6]:PORT");
-			return;
-		}
-		port = host_end + 2;
-		family = AF_INET6;
-	} else {
-		host = s;
-		host_end = strrchr(s, ':');
-		if (!host_end) {
-			cfg_err(c, v->line, path, v, "not ADDR:PORT");
-			return;
-		}
-		if (memchr(s, ':', (size_t)(host_end - s))) {
-			cfg_err(c, v->line, path, v, "IPv6 needs brackets: [ADDR]:PORT");
-			return;
-		}
-		port = host_end + 1;
-		family = AF_INET;
-	}
-	if ((size_t)(host_end - host) >= sizeof(tmp)) {
-		cfg_err(c, v->line, path, v, "address too long");
+	if (flow_endpoint_parse(s, &ep, &why) != 0) {
+		cfg_err(c, v->line, path, v, "%s", why);
 		return;
 	}
-	memcpy(tmp, host, (size_t)(host_end - host));
-	tmp[host_end - host] = '\0';
-	if (inet_pton(family, tmp, bin) != 1) {
-		cfg_err(c, v->line, path, v,
-		        family == AF_INET
-		            ? "not a numeric IPv4 address (host names are not resolved)"
-		            : "not a numeric IPv6 address");
-		return;
-	}
-	if (parse_uint(port, &n, NULL) < 0 || n < 1 || n > 65535) {
-		cfg_err(c, v->line, path, v, "port not 1..65535");
-		return;
-	}
-	memcpy(l->host, tmp, strlen(tmp) + 1);
-	l->port = (uint16_t)n;
+	/*
+	 * The literal address, not ep's: "[::ffff:1.2.3.4]" must stay an IPv6
+	 * socket, which the mapped flow_addr cannot tell. flow_endpoint_parse
+	 * has checked the shape and that it fits (63 bytes < sizeof(l->host)).
+	 */
+	const char *h = s[0] == '[' ? s + 1 : s;
+	size_t n = (size_t)((s[0] == '[' ? strchr(s, ']') : strrchr(s, ':')) - h);
+	memcpy(l->host, h, n);
+	l->host[n] = '\0';
+	l->port = ep.port;
 }
 
 /* One address, IPv4 or IPv6, into struct flow_addr (IPv4 mapped). */

@@ -191,54 +191,65 @@ int flow_endpoint_from_sockaddr(struct flow_endpoint *ep, const struct sockaddr 
 	return -EAFNOSUPPORT;
 }
 
-int flow_endpoint_parse(const char *s, struct flow_endpoint *ep)
+int flow_endpoint_parse(const char *s, struct flow_endpoint *ep, const char **why)
 {
 	char host[64];
-	const char *colon, *h = s;
+	const char *colon, *h = s, *dummy;
 	size_t hlen;
+	bool v6 = s[0] == '[';
 
-	if (s[0] == '[') {
+	if (!why)
+		why = &dummy;
+	if (v6) {
 		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
+		if (!close || close[1] != ':') {
+			*why = "not [IPV6]:PORT";
 			return -EINVAL;
+		}
 		h = s + 1;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
-		if (!colon)
+		if (!colon) {
+			*why = "not ADDR:PORT";
 			return -EINVAL;
+		}
 		hlen = (size_t)(colon - s);
 		/* An unbracketed IPv6 address is ambiguous with its port. */
-		if (memchr(s, ':', hlen))
+		if (memchr(s, ':', hlen)) {
+			*why = "IPv6 needs brackets: [ADDR]:PORT";
 			return -EINVAL;
+		}
 	}
-	if (hlen == 0 || hlen >= sizeof(host))
+	if (hlen >= sizeof(host)) {
+		*why = "address too long";
 		return -EINVAL;
+	}
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 
+	uint8_t tmp[16];
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, tmp) != 1) {
+		*why = v6 ? "not a numeric IPv6 address"
+		          : "not a numeric IPv4 address (host names are not resolved)";
+		return -EINVAL;
+	}
+
 	const char *ps = colon + 1;
 	char *end;
-	if (*ps < '0' || *ps > '9')
-		return -EINVAL;
+	unsigned long port = 0;
 	errno = 0;
-	unsigned long port = strtoul(ps, &end, 10);
-	if (errno || *end != '\0' || port < 1 || port > 65535)
+	if (*ps >= '0' && *ps <= '9')
+		port = strtoul(ps, &end, 10);
+	if (*ps < '0' || *ps > '9' || errno || *end != '\0' || port < 1 || port > 65535) {
+		*why = "port not 1..65535";
 		return -EINVAL;
-
-	struct flow_addr a;
-	uint8_t tmp[16];
-	if (s[0] == '[') {
-		if (inet_pton(AF_INET6, host, tmp) != 1)
-			return -EINVAL;
-		flow_addr_from_v6(&a, tmp);
-	} else {
-		if (inet_pton(AF_INET, host, tmp) != 1)
-			return -EINVAL;
-		flow_addr_from_v4(&a, tmp);
 	}
-	ep->addr = a;
+	if (v6)
+		flow_addr_from_v6(&ep->addr, tmp);
+	else
+		flow_addr_from_v4(&ep->addr, tmp);
 	ep->port = (uint16_t)port;
 	return 0;
 }

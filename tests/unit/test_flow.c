@@ -87,11 +87,11 @@ static void test_endpoint_parse(void **state)
 	struct flow_endpoint ep;
 	char buf[64];
 
-	assert_int_equal(flow_endpoint_parse("127.0.0.1:2055", &ep), 0);
+	assert_int_equal(flow_endpoint_parse("127.0.0.1:2055", &ep, NULL), 0);
 	assert_int_equal(ep.port, 2055);
 	flow_addr_format(&ep.addr, buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1");
-	assert_int_equal(flow_endpoint_parse("[::1]:65535", &ep), 0);
+	assert_int_equal(flow_endpoint_parse("[::1]:65535", &ep, NULL), 0);
 	assert_int_equal(ep.port, 65535);
 	flow_addr_format(&ep.addr, buf, sizeof(buf));
 	assert_string_equal(buf, "::1");
@@ -100,10 +100,21 @@ static void test_endpoint_parse(void **state)
 	                     "::1:2055", "[::1]2055", "[127.0.0.1]:1", "host:80",
 	                     "127.0.0.1:+5", "127.0.0.1:5x", ":80"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(flow_endpoint_parse(bad[i], &ep), -EINVAL);
+		assert_int_equal(flow_endpoint_parse(bad[i], &ep, NULL), -EINVAL);
+
+	/* The reasons the configuration quotes in its messages. */
+	const char *why = NULL;
+	assert_int_equal(flow_endpoint_parse("127.0.0.1:0", &ep, &why), -EINVAL);
+	assert_string_equal(why, "port not 1..65535");
+	assert_int_equal(flow_endpoint_parse("::1:2055", &ep, &why), -EINVAL);
+	assert_string_equal(why, "IPv6 needs brackets: [ADDR]:PORT");
+	assert_int_equal(flow_endpoint_parse("host:80", &ep, &why), -EINVAL);
+	assert_string_equal(why, "not a numeric IPv4 address (host names are not resolved)");
+	assert_int_equal(flow_endpoint_parse("[::1]2055", &ep, &why), -EINVAL);
+	assert_string_equal(why, "not [IPV6]:PORT");
 
 	struct sockaddr_storage ss;
-	assert_int_equal(flow_endpoint_parse("[2001:db8::5]:9995", &ep), 0);
+	assert_int_equal(flow_endpoint_parse("[2001:db8::5]:9995", &ep, NULL), 0);
 	assert_int_equal(flow_endpoint_to_sockaddr(&ep, (struct sockaddr *)&ss),
 	                 sizeof(struct sockaddr_in6));
 	struct flow_endpoint back;
