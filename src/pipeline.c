@@ -111,13 +111,18 @@ fail:
 	return rc;
 }
 
+/* Write the gathered rows; the first error is kept, later rows are dropped. */
+static void out_drain(struct pipeline *pl)
+{
+	if (pl->out_len && !pl->out_err &&
+	    fwrite(pl->outbuf, 1, pl->out_len, pl->out) != pl->out_len)
+		pl->out_err = errno ? -errno : -EIO;
+	pl->out_len = 0;
+}
+
 int pipeline_flush(struct pipeline *pl)
 {
-	if (pl->out_len) {
-		if (!pl->out_err && fwrite(pl->outbuf, 1, pl->out_len, pl->out) != pl->out_len)
-			pl->out_err = errno ? -errno : -EIO;
-		pl->out_len = 0;
-	}
+	out_drain(pl);
 	if (pl->flows != FLOWOUT_NONE && fflush(pl->out) != 0 && !pl->out_err)
 		pl->out_err = errno ? -errno : -EIO;
 	return pl->out_err;
@@ -216,12 +221,8 @@ static void pipeline_sink(void *ud, const struct flow *v, size_t n)
 	if (pl->flows == FLOWOUT_NONE)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		if (PIPELINE_OUTBUF_BYTES - pl->out_len < FLOWOUT_LINE_MAX) {
-			if (!pl->out_err &&
-			    fwrite(pl->outbuf, 1, pl->out_len, pl->out) != pl->out_len)
-				pl->out_err = errno ? -errno : -EIO;
-			pl->out_len = 0;
-		}
+		if (PIPELINE_OUTBUF_BYTES - pl->out_len < FLOWOUT_LINE_MAX)
+			out_drain(pl);
 		pl->out_len += flowout_format_line(pl->flows, &v[i], pl->outbuf + pl->out_len);
 	}
 }
