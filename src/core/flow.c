@@ -23,11 +23,6 @@ void flow_addr_from_v6(struct flow_addr *a, const uint8_t v6[16])
 	memcpy(a->b, v6, 16);
 }
 
-bool flow_addr_is_v4(const struct flow_addr *a)
-{
-	return memcmp(a->b, v4_mapped_prefix, 12) == 0;
-}
-
 /*
  * The decimal text of every octet, padded to four bytes so that one 4-byte
  * copy moves it. By hand because glibc's inet_ntop4 formats with sprintf:

@@ -14,6 +14,17 @@
 
 #define SLOT_MS ((uint64_t)SLOT_SECONDS * 1000u)
 
+/*
+ * The record pipeline (see slot_op_prepare): an op's index word is fetched
+ * when it is queued, its entry ENGINE_PF_ENTRY ops before it is applied,
+ * and it is applied once ENGINE_PF_INDEX ops queue behind it. The queue
+ * runs across calls, so that the first records of each datagram wait no
+ * longer than the rest; it is emptied before any slot is closed.
+ */
+#define ENGINE_RING 32u /* a power of two > ENGINE_PF_INDEX */
+#define ENGINE_PF_INDEX 16u
+#define ENGINE_PF_ENTRY 8u
+
 struct site_state {
 	struct slot *cur;  /* open slot for cur_k */
 	struct slot *prev; /* previous slot, open during its grace period */
@@ -31,7 +42,35 @@ struct engine {
 	engine_close_fn close_fn;
 	void *ud;
 	struct engine_stats stats;
+	struct slot_op ring[ENGINE_RING];
+	uint32_t head, tail; /* free-running: ops [tail, head) wait to be applied */
 };
+
+static void ring_apply_one(struct engine *e)
+{
+	uint32_t t = e->tail;
+
+	if (e->head - t > ENGINE_PF_ENTRY)
+		slot_op_prefetch_entry(&e->ring[(t + ENGINE_PF_ENTRY) % ENGINE_RING]);
+	slot_op_apply(&e->ring[t % ENGINE_RING]);
+	e->tail = t + 1;
+}
+
+/* Apply every queued op: before a slot leaves the engine. */
+static void ring_drain(struct engine *e)
+{
+	while (e->tail != e->head)
+		ring_apply_one(e);
+}
+
+/* The op at the ring's head was just prepared: queue it. */
+static void ring_push(struct engine *e)
+{
+	slot_op_prefetch_index(&e->ring[e->head % ENGINE_RING]);
+	e->head++;
+	if (e->head - e->tail > ENGINE_PF_INDEX)
+		ring_apply_one(e);
+}
 
 int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
                   engine_close_fn close_fn, void *ud, struct engine **out, char *err,
@@ -100,6 +139,7 @@ static void close_slot(struct engine *e, struct slot **sp, uint32_t site)
 	*sp = NULL;
 	if (!s)
 		return;
+	ring_drain(e);
 	e->stats.slots_closed++;
 	e->close_fn(e->ud, s, site);
 }
@@ -189,26 +229,15 @@ static struct slot *pick_slot(struct engine *e, struct site_state *st, int64_t k
 	return s;
 }
 
-/* The slot pick_slot() would choose, without counting anything. */
-static const struct slot *peek_slot(const struct site_state *st, int64_t k)
+/* Queue s's update for record f, or sum it at once when it is internal. */
+static void route_to(struct engine *e, struct slot *s, enum slot_dir dir, const struct flow *f)
 {
-	if (k == st->cur_k && st->cur)
-		return st->cur;
-	if (st->prev && k == st->prev_k)
-		return st->prev;
-	return st->cur ? st->cur : st->prev;
-}
-
-static void prefetch_record(const struct engine *e, const struct flow *f, int64_t s_src,
-                            int64_t s_dst)
-{
-	int64_t ks = (int64_t)(f->export_ms / SLOT_MS);
-	const struct slot *s;
-
-	if (s_src >= 0 && (s = peek_slot(&e->st[s_src], ks)))
-		slot_prefetch(s, s_src == s_dst ? SLOT_INTERNAL : SLOT_EGRESS, f);
-	if (s_dst >= 0 && s_dst != s_src && (s = peek_slot(&e->st[s_dst], ks)))
-		slot_prefetch(s, SLOT_INGRESS, f);
+	if (!s) {
+		e->stats.alloc_failures++;
+		return;
+	}
+	if (slot_op_prepare(s, dir, f, &e->ring[e->head % ENGINE_RING]))
+		ring_push(e);
 }
 
 static void route_record(struct engine *e, const struct flow *f, int64_t s_src, int64_t s_dst)
@@ -222,32 +251,18 @@ static void route_record(struct engine *e, const struct flow *f, int64_t s_src, 
 	}
 	if (e->now_ms == 0)
 		engine_clock(e, f->export_ms ? f->export_ms : 1);
-	if (s_src >= 0) {
-		struct slot *s = pick_slot(e, &e->st[s_src], ks);
-		if (s)
-			slot_add(s, s_src == s_dst ? SLOT_INTERNAL : SLOT_EGRESS, f);
-		else
-			e->stats.alloc_failures++;
-	}
-	if (s_dst >= 0 && s_dst != s_src) {
-		struct slot *s = pick_slot(e, &e->st[s_dst], ks);
-		if (s)
-			slot_add(s, SLOT_INGRESS, f);
-		else
-			e->stats.alloc_failures++;
-	}
+	if (s_src >= 0)
+		route_to(e, pick_slot(e, &e->st[s_src], ks),
+		         s_src == s_dst ? SLOT_INTERNAL : SLOT_EGRESS, f);
+	if (s_dst >= 0 && s_dst != s_src)
+		route_to(e, pick_slot(e, &e->st[s_dst], ks), SLOT_INGRESS, f);
 }
 
 void engine_flows(void *engine, const struct flow *v, size_t n)
 {
 	struct engine *e = engine;
-	/*
-	 * In chunks: first every record's sites (the prefix table is small and
-	 * hot), then the slot updates with the conversation table's memory
-	 * requested PF records ahead -- at a million records a slot's table is
-	 * far larger than the caches.
-	 */
-	enum { CHUNK = 64, PF = 6 };
+	/* In chunks: first every record's sites (the prefix table is small and hot). */
+	enum { CHUNK = 64 };
 	int64_t ss[CHUNK], sd[CHUNK];
 
 	if (e->n_sites == 0)
@@ -259,13 +274,8 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 			ss[j] = prefix_table_lookup(e->pt, &c[j].src);
 			sd[j] = prefix_table_lookup(e->pt, &c[j].dst);
 		}
-		for (size_t j = 0; j < m && j < PF; j++)
-			prefetch_record(e, &c[j], ss[j], sd[j]);
-		for (size_t j = 0; j < m; j++) {
-			if (j + PF < m)
-				prefetch_record(e, &c[j + PF], ss[j + PF], sd[j + PF]);
+		for (size_t j = 0; j < m; j++)
 			route_record(e, &c[j], ss[j], sd[j]);
-		}
 	}
 }
 

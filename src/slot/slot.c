@@ -20,23 +20,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/vmem.h"
+
 /* Load factor: an index is grown when entries exceed half its slots. */
 #define INDEX_MIN_SLOTS 1024u
 
 struct index {
-	uint64_t *w; /* 0 = empty; else tag << 32 | (entry + 1) */
+	struct vmem mem;
+	uint64_t *w; /* = mem.base; 0 = empty; else tag << 32 | (entry + 1) */
 	uint32_t mask;
 	uint32_t used;
 };
 
-/* One conversation while the slot is open. */
+/*
+ * One conversation while the slot is open: two cache lines, aligned, so
+ * that one prefetch of both brings everything a record touches. Line 0
+ * holds the key and the egress (a lookup compares the key, an egress record
+ * updates the rest), line 1 the ingress. The ingress packets are kept only
+ * by protocol class; their sum is the ingress packet count. The array is
+ * zeroed memory (vmem), so "no first-switched yet" (UINT64_MAX) is stored
+ * inverted: first_inv = ~first_ms, 0 when none, and the minimum becomes a
+ * maximum.
+ */
 struct pacc {
 	struct flow_addr in, out;
-	struct slot_totals eg, ig; /* inside -> outside, outside -> inside */
-	uint64_t first_ms;         /* earliest first-switched of the egress */
-	uint64_t proto_pk[SLOT_PROTO__COUNT]; /* ingress packets by protocol class */
+	uint64_t eg_flows, eg_packets, eg_octets; /* inside -> outside */
+	uint64_t first_inv;                       /* ~(earliest first-switched of the egress) */
+	uint64_t ig_flows, ig_octets;             /* outside -> inside */
+	uint64_t proto_pk[SLOT_PROTO__COUNT];     /* ingress packets by protocol class */
 	uint32_t in_started, out_started, in_unknown;
-};
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct pacc) == 128, "a conversation is two cache lines");
 
 struct slot {
 	const struct site_config *site;
@@ -46,7 +61,8 @@ struct slot {
 	uint64_t records;
 
 	struct index pair_idx;
-	struct pacc *acc; /* n_acc conversations, cap_acc allocated */
+	struct vmem acc_mem; /* the conversations: reserved for caps.max_pairs */
+	struct pacc *acc;    /* = acc_mem.base; n_acc used, cap_acc committed */
 	size_t n_acc, cap_acc;
 	size_t cap_inside, cap_outside, cap_pairs; /* allocated entries of the view */
 };
@@ -84,24 +100,35 @@ static inline uint64_t hash_conv(const struct flow_addr *in, const struct flow_a
 	             (c * 0x165667b19e3779f9ull) ^ (d * 0x27d4eb2f165667c5ull) ^ seed);
 }
 
+/* An empty index of slots words (a power of two). Returns 0 or -1. */
 static int index_init(struct index *x, uint32_t slots)
 {
-	x->w = calloc(slots, sizeof(*x->w));
-	if (!x->w)
+	memset(x, 0, sizeof(*x));
+	size_t bytes = (size_t)slots * sizeof(*x->w);
+	if (vmem_init(&x->mem, bytes) || vmem_commit(&x->mem, bytes)) {
+		vmem_free(&x->mem);
 		return -1;
+	}
+	x->w = x->mem.base;
 	x->mask = slots - 1;
-	x->used = 0;
 	return 0;
+}
+
+static void index_free(struct index *x)
+{
+	vmem_free(&x->mem);
+	memset(x, 0, sizeof(*x));
 }
 
 /* Double the index; entries are re-placed by their stored tag's hash. */
 static int index_grow(struct index *x)
 {
 	uint32_t nslots = (x->mask + 1) * 2;
-	uint64_t *nw = calloc(nslots, sizeof(*nw));
+	struct index n;
 
-	if (!nw)
+	if (index_init(&n, nslots))
 		return -1;
+	uint64_t *nw = n.w;
 	for (uint32_t k = 0; k <= x->mask; k++) {
 		uint64_t e = x->w[k];
 		if (!e)
@@ -116,9 +143,9 @@ static int index_grow(struct index *x)
 			pos = (pos + 1) & (nslots - 1);
 		nw[pos] = e;
 	}
-	free(x->w);
-	x->w = nw;
-	x->mask = nslots - 1;
+	n.used = x->used;
+	index_free(x);
+	*x = n;
 	return 0;
 }
 
@@ -156,7 +183,16 @@ struct slot *slot_create(const struct site_config *site, uint32_t site_index, in
 	s->view.site = site;
 	s->view.site_index = site_index;
 	s->view.time_slot = time_slot;
-	if (index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
+	/*
+	 * Address space for every conversation the cap allows; memory is
+	 * committed as they come. Where even that much address space is
+	 * refused (a tight RLIMIT_AS), less: the table then stops early and
+	 * counts what it could not keep, as at the cap.
+	 */
+	size_t max = site->caps.max_pairs ? site->caps.max_pairs : 1;
+	while (vmem_init(&s->acc_mem, max * sizeof(struct pacc)) != 0 && max > 1024)
+		max /= 2;
+	if (!s->acc_mem.reserved || index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
 		slot_destroy(s);
 		return NULL;
 	}
@@ -167,8 +203,8 @@ void slot_destroy(struct slot *s)
 {
 	if (!s)
 		return;
-	free(s->pair_idx.w);
-	free(s->acc);
+	index_free(&s->pair_idx);
+	vmem_free(&s->acc_mem);
 	free(s->view.inside);
 	free(s->view.outside);
 	free(s->view.pairs);
@@ -177,15 +213,32 @@ void slot_destroy(struct slot *s)
 	free(s);
 }
 
+/* A new zeroed conversation at the end of the array, or NULL at the cap. */
+static struct pacc *conv_append(struct slot *s)
+{
+	size_t n = s->n_acc;
+
+	if (n >= s->site->caps.max_pairs)
+		return NULL;
+	if (n >= s->cap_acc) {
+		if (vmem_commit(&s->acc_mem, (n + 1) * sizeof(struct pacc)))
+			return NULL;
+		s->acc = s->acc_mem.base;
+		s->cap_acc = s->acc_mem.committed / sizeof(struct pacc);
+	}
+	s->n_acc = n + 1;
+	return &s->acc[n];
+}
+
 /*
- * The accumulator of conversation (in, out), added when absent and the pair
- * cap allows. Returns NULL when the cap (or memory) stopped it.
+ * The accumulator of conversation (in, out) whose hash is h, added when
+ * absent and the pair cap allows. Returns NULL when the cap (or memory)
+ * stopped it.
  */
 static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
-                                const struct flow_addr *out)
+                                const struct flow_addr *out, uint64_t h)
 {
 	struct index *x = &s->pair_idx;
-	uint64_t h = hash_conv(in, out, s->seed);
 	uint32_t tag = (uint32_t)(h >> 32);
 	uint32_t pos = tag & x->mask;
 
@@ -200,17 +253,13 @@ static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
 		}
 		pos = (pos + 1) & x->mask;
 	}
-	size_t n = s->n_acc;
-	if (n >= s->site->caps.max_pairs ||
-	    grow_array((void **)&s->acc, &s->cap_acc, n + 1, sizeof(struct pacc),
-	               s->site->caps.max_pairs))
+	/* A full index (its growth refused memory) must keep one empty word. */
+	struct pacc *p = x->used < x->mask ? conv_append(s) : NULL;
+	if (!p)
 		return NULL;
-	struct pacc *p = &s->acc[n];
 	p->in = *in;
 	p->out = *out;
-	p->first_ms = UINT64_MAX;
-	s->n_acc = n + 1;
-	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(n + 1);
+	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)s->n_acc;
 	x->used++;
 	if ((uint64_t)x->used * 2 > (uint64_t)x->mask + 1)
 		index_grow(x); /* On ENOMEM the index just runs fuller. */
@@ -311,47 +360,98 @@ static inline enum slot_proto proto_class(uint8_t proto)
 	}
 }
 
-void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f)
+bool slot_op_prepare(struct slot *s, enum slot_dir dir, const struct flow *f, struct slot_op *op)
 {
 	struct slot_summary *sum = &s->view.sum;
 
 	s->records++;
 	if (dir == SLOT_INTERNAL) {
 		totals_add(&sum->internal, f);
-		return;
+		return false;
 	}
 	bool egress = dir == SLOT_EGRESS;
 	totals_add(egress ? &sum->egress : &sum->ingress, f);
-	struct pacc *p = egress ? conv_lookup(s, &f->src, &f->dst) : conv_lookup(s, &f->dst, &f->src);
+	op->s = s;
+	if (egress) {
+		op->in = f->src;
+		op->out = f->dst;
+	} else {
+		op->in = f->dst;
+		op->out = f->src;
+	}
+	op->hash = hash_conv(&op->in, &op->out, s->seed);
+	op->packets = f->packets;
+	op->octets = f->octets;
+	op->first_ms = f->first_ms ? f->first_ms : f->export_ms;
+	op->egress = egress;
+	op->starter = (uint8_t)record_starter(f);
+	op->pclass = (uint8_t)proto_class(f->proto);
+	return true;
+}
+
+void slot_op_prefetch_index(const struct slot_op *op)
+{
+	const struct index *x = &op->s->pair_idx;
+
+	__builtin_prefetch(&x->w[(uint32_t)(op->hash >> 32) & x->mask]);
+}
+
+void slot_op_prefetch_entry(const struct slot_op *op)
+{
+	const struct slot *s = op->s;
+	const struct index *x = &s->pair_idx;
+	uint32_t tag = (uint32_t)(op->hash >> 32);
+	uint32_t pos = tag & x->mask;
+
+	/* A hint: the first word with the tag among the next few, if any. */
+	for (int k = 0; k < 4; k++) {
+		uint64_t e = x->w[pos];
+		if (!e)
+			return;
+		if ((uint32_t)(e >> 32) == tag) {
+			const char *p = (const char *)&s->acc[(uint32_t)e - 1];
+			__builtin_prefetch(p, 1);
+			__builtin_prefetch(p + 64, 1);
+			return;
+		}
+		pos = (pos + 1) & x->mask;
+	}
+}
+
+void slot_op_apply(const struct slot_op *op)
+{
+	struct slot *s = op->s;
+	struct pacc *p = conv_lookup(s, &op->in, &op->out, op->hash);
+
 	if (!p) {
-		sum->caps_hit.pairs++;
+		s->view.sum.caps_hit.pairs++;
 		return;
 	}
-	enum starter st = record_starter(f);
-	if (egress) {
-		totals_add(&p->eg, f);
-		uint64_t first = f->first_ms ? f->first_ms : f->export_ms;
-		if (first < p->first_ms)
-			p->first_ms = first;
-		if (st == STARTER_SRC)
+	if (op->egress) {
+		p->eg_flows++;
+		p->eg_packets += op->packets;
+		p->eg_octets += op->octets;
+		if (~op->first_ms > p->first_inv)
+			p->first_inv = ~op->first_ms;
+		if (op->starter == STARTER_SRC)
 			p->out_started++;
 	} else {
-		totals_add(&p->ig, f);
-		p->proto_pk[proto_class(f->proto)] += f->packets;
-		if (st == STARTER_SRC)
+		p->ig_flows++;
+		p->ig_octets += op->octets;
+		p->proto_pk[op->pclass] += op->packets;
+		if (op->starter == STARTER_SRC)
 			p->in_started++;
-		else if (st == STARTER_UNKNOWN)
+		else if (op->starter == STARTER_UNKNOWN)
 			p->in_unknown++;
 	}
 }
 
-void slot_prefetch(const struct slot *s, enum slot_dir dir, const struct flow *f)
+void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f)
 {
-	if (dir == SLOT_INTERNAL || !s->pair_idx.w)
-		return;
-	bool egress = dir == SLOT_EGRESS;
-	uint64_t h = egress ? hash_conv(&f->src, &f->dst, s->seed) : hash_conv(&f->dst, &f->src, s->seed);
-	__builtin_prefetch(&s->pair_idx.w[(uint32_t)(h >> 32) & s->pair_idx.mask]);
+	struct slot_op op;
+
+	if (slot_op_prepare(s, dir, f, &op))
+		slot_op_apply(&op);
 }
 
 void slot_count_late(struct slot *s, bool future)
@@ -531,8 +631,8 @@ static void finish_scratch_free(struct slot *s, struct index *ii, struct index *
 {
 	struct slot_view *v = &s->view;
 
-	free(ii->w);
-	free(oi->w);
+	index_free(ii);
+	index_free(oi);
 	free(a);
 	free(b);
 	free(c);
@@ -590,15 +690,14 @@ const struct slot_view *slot_finish(struct slot *s)
 		}
 		/* A cap stops the conversation's detail, not its count in the totals. */
 		if (i == UINT32_MAX)
-			v->sum.caps_hit.inside += p->eg.flows + p->ig.flows;
+			v->sum.caps_hit.inside += p->eg_flows + p->ig_flows;
 		else if (o == UINT32_MAX)
-			v->sum.caps_hit.outside += p->eg.flows + p->ig.flows;
+			v->sum.caps_hit.outside += p->eg_flows + p->ig_flows;
 		in_ix[k] = (o == UINT32_MAX) ? UINT32_MAX : i;
 		out_ix[k] = o;
 	}
-	free(ii.w);
-	free(oi.w);
-	ii.w = oi.w = NULL;
+	index_free(&ii);
+	index_free(&oi);
 
 	/* 2. Sort A and B by address; remap the conversations' indexes. */
 	size_t nmax = n_ia > n_oa ? n_ia : n_oa;
@@ -679,16 +778,18 @@ const struct slot_view *slot_finish(struct slot *s)
 		struct slot_pair *q = &pairs[cin[i]++];
 		q->inside = i;
 		q->outside = o;
-		q->egress = p->eg;
-		q->ingress = p->ig;
-		q->first_ms = p->first_ms;
+		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
+		q->ingress = (struct slot_totals){p->ig_flows, 0, p->ig_octets};
+		for (int c = 0; c < SLOT_PROTO__COUNT; c++)
+			q->ingress.packets += p->proto_pk[c];
+		q->first_ms = ~p->first_inv;
 		q->in_started = p->in_started;
 		q->out_started = p->out_started;
 		q->in_unknown = p->in_unknown;
-		totals_sum(&v->inside[i].egress, &p->eg);
+		totals_sum(&v->inside[i].egress, &q->egress);
 		struct slot_outside *out = &v->outside[o];
-		totals_sum(&out->to, &p->eg);
-		totals_sum(&out->from, &p->ig);
+		totals_sum(&out->to, &q->egress);
+		totals_sum(&out->from, &q->ingress);
 		for (int c = 0; c < SLOT_PROTO__COUNT; c++)
 			out->proto_packets[c] += p->proto_pk[c];
 	}
@@ -696,8 +797,8 @@ const struct slot_view *slot_finish(struct slot *s)
 	free(out_ix);
 	free(rin);
 	free(rout);
-	free(s->acc);
-	free(s->pair_idx.w);
+	vmem_free(&s->acc_mem);
+	index_free(&s->pair_idx);
 	s->acc = NULL;
 	s->n_acc = s->cap_acc = 0;
 	memset(&s->pair_idx, 0, sizeof(s->pair_idx));
