@@ -36,11 +36,16 @@ struct closer {
 	struct closer_stats st;
 };
 
-static uint64_t mono_us(void)
+static uint64_t clock_us(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mono_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
 }
 
 static void print_label(FILE *f, const char *who, const char *ip, const struct slot_verdict *vd)
@@ -96,7 +101,7 @@ static void report(FILE *f, const struct slot_view *v, const struct judge_result
 /* Finish, judge, document, store and print one slot; frees it. */
 static void process(struct closer *c, struct job *j)
 {
-	uint64_t t0 = mono_us();
+	uint64_t t0 = mono_us(), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	const struct slot_view *cv = slot_finish(j->slot);
 	struct judge_result jr;
 	struct doc_batch b = {0};
@@ -172,8 +177,9 @@ static void process(struct closer *c, struct job *j)
 		fflush(c->o.report_out);
 	}
 out:;
-	uint64_t dt = mono_us() - t0;
+	uint64_t dt = mono_us() - t0, dc = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
 	pthread_mutex_lock(&c->mu);
+	c->st.cpu_us += dc;
 	c->st.slots++;
 	c->st.documents += b.n;
 	c->st.doc_errors += doc_err;

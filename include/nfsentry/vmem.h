@@ -48,4 +48,12 @@ int vmem_commit(struct vmem *m, size_t bytes);
 /* Release everything; m is left empty (vmem_free on it again is a no-op). */
 void vmem_free(struct vmem *m);
 
+/*
+ * calloc(n, size), with the block's whole 2 MiB ranges advised for
+ * transparent huge pages when it is large (>= 4 MiB): for the finished
+ * slot's arrays, written once in order and then read at random. Freed with
+ * free(). A hint only: without THP it is calloc.
+ */
+void *vmem_calloc(size_t n, size_t size);
+
 #endif

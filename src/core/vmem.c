@@ -114,3 +114,19 @@ void vmem_free(struct vmem *m)
 		free(m->base);
 	memset(m, 0, sizeof(*m));
 }
+
+void *vmem_calloc(size_t n, size_t size)
+{
+	size_t bytes;
+	uint8_t *p = calloc(n, size);
+
+	if (!p || VMEM_HEAP || __builtin_mul_overflow(n, size, &bytes) ||
+	    bytes < 2 * VMEM_HUGE_BYTES)
+		return p;
+	/* glibc serves blocks this large with their own mmap: advise its whole huge pages. */
+	uint8_t *lo = (uint8_t *)round_up((uintptr_t)p, VMEM_HUGE_BYTES);
+	uint8_t *hi = (uint8_t *)((uintptr_t)(p + bytes) / VMEM_HUGE_BYTES * VMEM_HUGE_BYTES);
+	if (hi > lo)
+		madvise(lo, (size_t)(hi - lo), MADV_HUGEPAGE);
+	return p;
+}

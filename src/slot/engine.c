@@ -21,9 +21,9 @@
  * runs across calls, so that the first records of each datagram wait no
  * longer than the rest; it is emptied before any slot is closed.
  */
-#define ENGINE_RING 32u /* a power of two > ENGINE_PF_INDEX */
-#define ENGINE_PF_INDEX 16u
-#define ENGINE_PF_ENTRY 8u
+#define ENGINE_RING 64u /* a power of two > ENGINE_PF_INDEX */
+#define ENGINE_PF_INDEX 40u
+#define ENGINE_PF_ENTRY 20u
 
 struct site_state {
 	struct slot *cur;  /* open slot for cur_k */

@@ -484,29 +484,13 @@ size_t slot_memory(const struct slot *s)
 
 /* ---- finish ------------------------------------------------------------- */
 
-static int addr_cmp(const struct flow_addr *a, const struct flow_addr *b)
-{
-	return memcmp(a->b, b->b, 16);
-}
-
-static int pair_cmp(const void *a, const void *b)
-{
-	const struct slot_pair *p = a, *q = b;
-
-	if (p->inside != q->inside)
-		return p->inside < q->inside ? -1 : 1;
-	if (p->first_ms != q->first_ms)
-		return p->first_ms < q->first_ms ? -1 : 1;
-	/* Outside indexes are in address order once remapped. */
-	if (p->outside != q->outside)
-		return p->outside < q->outside ? -1 : 1;
-	return 0;
-}
-
-/* Sort keys: an address and the entry's index before sorting. */
-/* Sort keys: an address as two big-endian numbers, and its index before sorting. */
-struct sort_key {
-	uint64_t hi, lo;
+/*
+ * A radix sort key: two 64-bit numbers compared in order (k0, then k1),
+ * and the conversation it stands for. Addresses are (high, low half, big
+ * endian); the pairs are (inside index, first-switched).
+ */
+struct rkey {
+	uint64_t k0, k1;
 	uint32_t idx;
 };
 
@@ -518,35 +502,31 @@ static inline uint64_t load_be64(const uint8_t *p)
 	return __builtin_bswap64(v);
 }
 
-static inline unsigned key_byte(const struct sort_key *k, unsigned b)
-{
-	return b < 8 ? (unsigned)(k->hi >> (56 - 8 * b)) & 0xff
-	             : (unsigned)(k->lo >> (56 - 8 * (b - 8))) & 0xff;
-}
-
 /*
- * Sort n addresses: remap[old index] = new index, and order[new index] =
- * old index. An LSD radix sort over the 16 address bytes, skipping the bytes
- * every key shares (all IPv4-mapped addresses share 12), so IPv4 costs four
- * passes; glibc's qsort with a memcmp callback was most of slot_finish.
- * keys and tmp are scratch of n entries each.
+ * Sort n keys by (k0, k1), stably: an LSD radix sort over the 16 bytes,
+ * skipping every byte all keys share (IPv4-mapped addresses share 12, the
+ * times of one slot most of their high bytes), so an IPv4 address costs
+ * four passes. Returns the buffer that holds the result: a or tmp (n each).
+ * glibc's qsort with a memcmp callback was once most of slot_finish.
  */
-static void sort_addrs(const struct flow_addr *addrs, size_t n, struct sort_key *keys,
-                       struct sort_key *tmp, uint32_t *remap, uint32_t *order)
+static struct rkey *rkey_sort(struct rkey *a, struct rkey *tmp, size_t n)
 {
 	static __thread uint32_t hist[16][256];
 
+	if (n < 2)
+		return a;
 	memset(hist, 0, sizeof(hist));
 	for (size_t k = 0; k < n; k++) {
-		keys[k].hi = load_be64(addrs[k].b);
-		keys[k].lo = load_be64(addrs[k].b + 8);
-		keys[k].idx = (uint32_t)k;
-		for (unsigned b = 0; b < 16; b++)
-			hist[b][addrs[k].b[b]]++;
+		uint64_t x = a[k].k1, y = a[k].k0;
+		for (unsigned b = 0; b < 8; b++) {
+			hist[b][(x >> (8 * b)) & 0xff]++;
+			hist[8 + b][(y >> (8 * b)) & 0xff]++;
+		}
 	}
-	struct sort_key *src = keys, *dst = tmp;
-	for (int b = 15; b >= 0; b--) {
-		uint32_t *h = hist[b];
+	struct rkey *src = a, *dst = tmp;
+	for (unsigned pass = 0; pass < 16; pass++) {
+		uint32_t *h = hist[pass];
+		unsigned shift = 8 * (pass & 7);
 		bool constant = false;
 		for (unsigned v = 0; v < 256; v++) {
 			if (h[v] == n) {
@@ -556,7 +536,7 @@ static void sort_addrs(const struct flow_addr *addrs, size_t n, struct sort_key 
 			if (h[v])
 				break;
 		}
-		if (constant || n < 2)
+		if (constant)
 			continue;
 		uint32_t pos = 0;
 		for (unsigned v = 0; v < 256; v++) {
@@ -564,22 +544,30 @@ static void sort_addrs(const struct flow_addr *addrs, size_t n, struct sort_key 
 			h[v] = pos;
 			pos += c;
 		}
-		for (size_t k = 0; k < n; k++)
-			dst[h[key_byte(&src[k], (unsigned)b)]++] = src[k];
-		struct sort_key *t = src;
+		if (pass < 8)
+			for (size_t k = 0; k < n; k++)
+				dst[h[(src[k].k1 >> shift) & 0xff]++] = src[k];
+		else
+			for (size_t k = 0; k < n; k++)
+				dst[h[(src[k].k0 >> shift) & 0xff]++] = src[k];
+		struct rkey *t = src;
 		src = dst;
 		dst = t;
 	}
-	for (size_t k = 0; k < n; k++) {
-		remap[src[k].idx] = (uint32_t)k;
-		order[k] = src[k].idx;
-	}
+	return src;
+}
+
+static inline void rkey_addr(struct rkey *k, const struct flow_addr *a, uint32_t idx)
+{
+	k->k0 = load_be64(a->b);
+	k->k1 = load_be64(a->b + 8);
+	k->idx = idx;
 }
 
 static bool allowed(const struct site_config *site, const struct flow_addr *a)
 {
 	for (size_t k = 0; k < site->n_allow; k++)
-		if (addr_cmp(&site->allow[k], a) == 0)
+		if (memcmp(site->allow[k].b, a->b, 16) == 0)
 			return true;
 	return false;
 }
@@ -626,244 +614,251 @@ static uint32_t index_slots_for(size_t n)
 	return slots;
 }
 
-static void finish_scratch_free(struct slot *s, struct index *ii, struct index *oi, void *a,
-                                void *b, void *c, void *d)
-{
-	struct slot_view *v = &s->view;
+/* An inside IP while A is built: its address and whether it sent anything. */
+struct ient {
+	struct flow_addr addr;
+	uint8_t active;
+};
 
-	index_free(ii);
-	index_free(oi);
-	free(a);
-	free(b);
-	free(c);
-	free(d);
-	/* Back to "open": the arrays are rebuilt from the conversations. */
-	free(v->inside);
-	free(v->outside);
-	v->inside = NULL;
-	v->outside = NULL;
-	v->n_inside = v->n_outside = 0;
-	s->cap_inside = s->cap_outside = 0;
-	v->sum.caps_hit.inside = v->sum.caps_hit.outside = 0;
+/* Scratch of one slot_finish: what it frees whether it succeeds or not. */
+struct finish_scratch {
+	struct index ii;
+	struct ient *ia;    /* inside IPs in order of first appearance */
+	size_t n_ia, cap_ia;
+	struct vmem keys;   /* 2 * max(n, ...) rkeys: sort input and buffer */
+	struct vmem of;     /* 2 * n uint32: inside (first-appearance), outside index */
+	uint32_t *rin;      /* first-appearance index -> address order */
+	uint32_t *group_first; /* outside groups (only when max_outside cuts) */
+};
+
+static void finish_scratch_free(struct finish_scratch *f)
+{
+	index_free(&f->ii);
+	free(f->ia);
+	vmem_free(&f->keys);
+	vmem_free(&f->of);
+	free(f->rin);
+	free(f->group_first);
 }
 
+/* A zeroed array of n entries of elem bytes (at least one, so never NULL on success). */
+static int scratch_alloc(struct vmem *m, size_t n, size_t elem)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n ? n : 1, elem, &bytes) || vmem_init(m, bytes) ||
+	    vmem_commit(m, bytes))
+		return -1;
+	return 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Which outside groups (runs of equal addresses in sorted keys, ng of them)
+ * max_outside keeps: the first max_outside addresses to appear, as a cap
+ * applied while the records came in would have kept. A group's first
+ * appearance is its smallest conversation index. Sets kept[g]. Only when
+ * the cap is hit. Returns 0 or -1 (ENOMEM).
+ */
+static int outside_cap_select(struct finish_scratch *f, const uint32_t *first, size_t ng,
+                              uint32_t limit, uint8_t *kept)
+{
+	f->group_first = malloc(ng * sizeof(uint32_t));
+	if (!f->group_first)
+		return -1;
+	memcpy(f->group_first, first, ng * sizeof(uint32_t));
+	qsort(f->group_first, ng, sizeof(uint32_t), u32_cmp);
+	uint32_t last = f->group_first[limit - 1]; /* firsts are distinct */
+	for (size_t g = 0; g < ng; g++)
+		kept[g] = first[g] <= last;
+	return 0;
+}
+
+/*
+ * Close the open slot. The conversations are in arrival order in s->acc;
+ * arrays A and B and the pairs are built from them with sorts and
+ * sequential passes wherever the data allows, because at a million records
+ * the arrays are far larger than the caches and a scattered update waits
+ * for memory:
+ *   1. inside IPs interned by hash (they are few), in first-appearance
+ *      order so that max_inside keeps the first ones, as a cap applied
+ *      while the records came in would have;
+ *   2. conversations sorted by outside address: array B is built in order
+ *      from the runs, max_outside again keeps the first to appear;
+ *   3. caps counted, kept conversations marked, inside activity;
+ *   4. A sorted by address;
+ *   5. every per-outside figure summed in one pass over the runs (B is
+ *      written in order);
+ *   6. the kept conversations sorted by (inside, first-switched, outside):
+ *      the input is in outside order and the sort is stable;
+ *   7. the pairs written in that order, every per-inside figure on the way
+ *      (A is written in order);
+ *   8. pairs grouped by outside (counting sort, stable), activity, the
+ *      allow-list and the peer cap.
+ */
 const struct slot_view *slot_finish(struct slot *s)
 {
 	struct slot_view *v = &s->view;
+	const struct site_caps *caps = &s->site->caps;
 	size_t n = s->n_acc;
+	struct finish_scratch f;
+	struct slot_inside *inside = NULL;
+	struct slot_outside *outside = NULL;
+	struct slot_pair *pairs = NULL;
+	uint32_t *by_in = NULL, *by_out = NULL, *cnt_out = NULL;
+	uint8_t *kept = NULL;
+	enum { PF = 8, GPF = 24 }; /* GPF: gathers of conversations in sorted order */
 
 	if (s->finished)
 		return v;
+	memset(&f, 0, sizeof(f));
 
-	/*
-	 * 1. Arrays A and B: intern every conversation's two addresses. The
-	 * accumulators are read in order, so the next ones' index slots can be
-	 * prefetched while this one waits for its own.
-	 */
-	struct index ii = {0}, oi = {0};
-	/* Addresses only: the 300-400-byte entries are made once, already sorted. */
-	struct flow_addr *ia = NULL, *oa = NULL;
-	size_t n_ia = 0, cap_ia = 0, n_oa = 0, cap_oa = 0;
-	uint32_t *in_ix = malloc((n ? n : 1) * sizeof(uint32_t));
-	uint32_t *out_ix = malloc((n ? n : 1) * sizeof(uint32_t));
-	if (!in_ix || !out_ix || index_init(&ii, index_slots_for(n)) ||
-	    index_init(&oi, index_slots_for(n))) {
-		finish_scratch_free(s, &ii, &oi, in_ix, out_ix, NULL, NULL);
-		return NULL;
-	}
-	const struct site_caps *caps = &s->site->caps;
-	enum { PF = 8 };
+	/* 1. Inside IPs, first appearance first. */
+	if (scratch_alloc(&f.of, 2 * n, sizeof(uint32_t)) ||
+	    index_init(&f.ii, index_slots_for(n < caps->max_inside ? n : caps->max_inside)))
+		goto nomem;
+	uint32_t *in_of = f.of.base, *out_of = in_of + n;
 	for (size_t k = 0; k < n; k++) {
-		if (k + PF < n) {
-			const struct pacc *q = &s->acc[k + PF];
-			__builtin_prefetch(&ii.w[(uint32_t)(hash_addr(&q->in, s->seed) >> 32) & ii.mask]);
-			__builtin_prefetch(&oi.w[(uint32_t)(hash_addr(&q->out, s->seed) >> 32) & oi.mask]);
-		}
-		const struct pacc *p = &s->acc[k];
-		uint32_t i = intern_addr(&ii, (void **)&ia, &n_ia, &cap_ia, sizeof(*ia),
-		                         caps->max_inside, &p->in, s->seed);
-		uint32_t o = intern_addr(&oi, (void **)&oa, &n_oa, &cap_oa, sizeof(*oa),
-		                         caps->max_outside, &p->out, s->seed);
-		if (i == UINT32_MAX - 1 || o == UINT32_MAX - 1) {
-			finish_scratch_free(s, &ii, &oi, in_ix, out_ix, ia, oa);
-			return NULL;
-		}
-		/* A cap stops the conversation's detail, not its count in the totals. */
-		if (i == UINT32_MAX)
-			v->sum.caps_hit.inside += p->eg_flows + p->ig_flows;
-		else if (o == UINT32_MAX)
-			v->sum.caps_hit.outside += p->eg_flows + p->ig_flows;
-		in_ix[k] = (o == UINT32_MAX) ? UINT32_MAX : i;
-		out_ix[k] = o;
+		if (k + PF < n)
+			__builtin_prefetch(&f.ii.w[(uint32_t)(hash_addr(&s->acc[k + PF].in, s->seed) >>
+			                                      32) &
+			                           f.ii.mask]);
+		uint32_t i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
+		                         caps->max_inside, &s->acc[k].in, s->seed);
+		if (i == UINT32_MAX - 1)
+			goto nomem;
+		in_of[k] = i;
 	}
-	index_free(&ii);
-	index_free(&oi);
+	index_free(&f.ii);
 
-	/* 2. Sort A and B by address; remap the conversations' indexes. */
-	size_t nmax = n_ia > n_oa ? n_ia : n_oa;
-	struct sort_key *keys = malloc((nmax ? nmax : 1) * 2 * sizeof(*keys));
-	uint32_t *order = malloc((nmax ? nmax : 1) * sizeof(uint32_t));
-	struct slot_inside *inside = calloc(n_ia ? n_ia : 1, sizeof(*inside));
-	struct slot_outside *outside = calloc(n_oa ? n_oa : 1, sizeof(*outside));
-	uint32_t *rin = malloc((n_ia ? n_ia : 1) * sizeof(uint32_t));
-	uint32_t *rout = malloc((n_oa ? n_oa : 1) * sizeof(uint32_t));
-	uint32_t *count = calloc(n_ia + n_oa + 2, sizeof(uint32_t));
+	/* 2. Conversations by outside address; its runs are array B. */
+	if (scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)))
+		goto nomem;
+	struct rkey *keys = f.keys.base;
+	for (size_t k = 0; k < n; k++)
+		rkey_addr(&keys[k], &s->acc[k].out, (uint32_t)k);
+	struct rkey *byo = rkey_sort(keys, keys + n, n);
+	struct rkey *pk = byo == keys ? keys + n : keys; /* the other half, for step 6 */
+	/* Group numbers into out_of; each group's first appearance into pk's idx. */
+	size_t ng = 0;
+	uint32_t *gfirst = (uint32_t *)pk; /* n uint32 fit in the other half */
+	for (size_t k = 0; k < n; k++) {
+		if (k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1)
+			gfirst[ng++] = byo[k].idx;
+		else if (byo[k].idx < gfirst[ng - 1])
+			gfirst[ng - 1] = byo[k].idx;
+		out_of[byo[k].idx] = (uint32_t)(ng - 1);
+	}
+	kept = malloc(ng ? ng : 1);
+	if (!kept)
+		goto nomem;
+	if (ng > caps->max_outside) {
+		if (outside_cap_select(&f, gfirst, ng, caps->max_outside, kept))
+			goto nomem;
+	} else {
+		memset(kept, 1, ng);
+	}
+	/* Kept groups numbered in address order: the outside index. */
+	uint32_t *gix = gfirst; /* reused: group -> outside index or UINT32_MAX */
+	size_t n_out = 0;
+	for (size_t g = 0; g < ng; g++)
+		gix[g] = kept[g] ? (uint32_t)n_out++ : UINT32_MAX;
+	free(kept);
+	kept = NULL;
+
+	/* 3. Caps counted, conversations kept, inside activity. */
 	size_t m = 0;
-	for (size_t k = 0; k < n; k++)
-		m += in_ix[k] != UINT32_MAX;
-	struct slot_pair *pairs = calloc(m ? m : 1, sizeof(*pairs));
-	uint32_t *by_in = malloc((m ? m : 1) * sizeof(uint32_t));
-	uint32_t *by_out = malloc((m ? m : 1) * sizeof(uint32_t));
-	if (!keys || !order || !inside || !outside || !rin || !rout || !count || !pairs ||
-	    !by_in || !by_out) {
-		free(keys);
-		free(order);
-		free(inside);
-		free(outside);
-		free(rin);
-		free(rout);
-		free(count);
-		free(pairs);
-		free(by_in);
-		free(by_out);
-		finish_scratch_free(s, &ii, &oi, in_ix, out_ix, ia, oa);
-		return NULL;
-	}
-	/* From here on nothing fails: the open slot's tables can go. */
-	sort_addrs(ia, n_ia, keys, keys + nmax, rin, order);
-	for (size_t k = 0; k < n_ia; k++)
-		inside[k].addr = ia[order[k]];
-	sort_addrs(oa, n_oa, keys, keys + nmax, rout, order);
-	for (size_t k = 0; k < n_oa; k++)
-		outside[k].addr = oa[order[k]];
-	free(keys);
-	free(order);
-	free(ia);
-	free(oa);
-	free(v->inside);
-	free(v->outside);
-	v->inside = inside;
-	v->outside = outside;
-	v->n_inside = n_ia;
-	v->n_outside = n_oa;
-	s->cap_inside = n_ia;
-	s->cap_outside = n_oa;
-
-	/*
-	 * 3. The finished conversations, placed by a counting sort on the
-	 * inside IP; each inside IP's run is then ordered by (first seen,
-	 * outside address), the order of its arrayPeer. Per-IP totals are
-	 * summed on the way.
-	 */
-	uint32_t *cin = count, *cout = count + n_ia + 1;
-	for (size_t k = 0; k < n; k++)
-		if (in_ix[k] != UINT32_MAX)
-			cin[rin[in_ix[k]] + 1]++;
-	for (size_t k = 0; k < v->n_inside; k++) {
-		v->inside[k].pair_first = cin[k];
-		v->inside[k].pair_count = cin[k + 1];
-		cin[k + 1] += cin[k];
-	}
 	for (size_t k = 0; k < n; k++) {
-		/* The entries this loop updates are scattered: fetch ahead. */
-		if (k + PF < n && in_ix[k + PF] != UINT32_MAX) {
-			__builtin_prefetch(&v->outside[rout[out_ix[k + PF]]], 1);
-			__builtin_prefetch(&v->inside[rin[in_ix[k + PF]]], 1);
-			__builtin_prefetch(&pairs[cin[rin[in_ix[k + PF]]]], 1);
-		}
-		if (in_ix[k] == UINT32_MAX)
-			continue;
 		const struct pacc *p = &s->acc[k];
-		uint32_t i = rin[in_ix[k]], o = rout[out_ix[k]];
-		struct slot_pair *q = &pairs[cin[i]++];
-		q->inside = i;
-		q->outside = o;
-		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
-		q->ingress = (struct slot_totals){p->ig_flows, 0, p->ig_octets};
-		for (int c = 0; c < SLOT_PROTO__COUNT; c++)
-			q->ingress.packets += p->proto_pk[c];
-		q->first_ms = ~p->first_inv;
-		q->in_started = p->in_started;
-		q->out_started = p->out_started;
-		q->in_unknown = p->in_unknown;
-		totals_sum(&v->inside[i].egress, &q->egress);
-		struct slot_outside *out = &v->outside[o];
-		totals_sum(&out->to, &q->egress);
-		totals_sum(&out->from, &q->ingress);
-		for (int c = 0; c < SLOT_PROTO__COUNT; c++)
-			out->proto_packets[c] += p->proto_pk[c];
-	}
-	free(in_ix);
-	free(out_ix);
-	free(rin);
-	free(rout);
-	vmem_free(&s->acc_mem);
-	index_free(&s->pair_idx);
-	s->acc = NULL;
-	s->n_acc = s->cap_acc = 0;
-	memset(&s->pair_idx, 0, sizeof(s->pair_idx));
-	v->pairs = pairs;
-	v->n_pairs = m;
-	s->cap_pairs = m;
-	for (size_t k = 0; k < v->n_inside; k++)
-		if (v->inside[k].pair_count > 1)
-			qsort(pairs + v->inside[k].pair_first, v->inside[k].pair_count,
-			      sizeof(*pairs), pair_cmp);
-	v->pairs_by_inside = by_in;
-	v->pairs_by_outside = by_out;
-
-	/* 4. Group by outside with a counting sort: stable, so inside order holds. */
-	for (size_t k = 0; k < m; k++)
-		cout[pairs[k].outside + 1]++;
-	for (size_t k = 0; k < v->n_outside; k++) {
-		v->outside[k].pair_first = cout[k];
-		v->outside[k].pair_count = cout[k + 1];
-		cout[k + 1] += cout[k];
-	}
-	for (size_t k = 0; k < m; k++) {
-		v->pairs_by_inside[k] = (uint32_t)k;
-		v->pairs_by_outside[cout[pairs[k].outside]++] = (uint32_t)k;
-	}
-	free(count);
-
-	/* 5. Activity and the allow-list. */
-	v->n_active = 0;
-	for (size_t k = 0; k < v->n_inside; k++) {
-		struct slot_inside *in = &v->inside[k];
-		in->active = in->egress.flows > 0;
-		in->allowed = allowed(s->site, &in->addr);
-		if (in->active)
-			v->n_active++;
-	}
-
-	/* METHOD §4 on the complete egress, pair by pair. */
-	for (size_t k = 0; k < v->n_pairs; k++) {
-		if (k + PF < v->n_pairs)
-			__builtin_prefetch(&v->outside[v->pairs[k + PF].outside], 1);
-		struct slot_pair *p = &v->pairs[k];
-		struct slot_inside *in = &v->inside[p->inside];
-		struct slot_outside *out = &v->outside[p->outside];
-
-		if (p->egress.flows) {
-			in->peers++;
-			out->refs++;
-		}
-		if (!p->ingress.flows)
-			continue;
-		if (p->egress.flows) {
-			/* Case 1: return traffic of a conversation. */
-			totals_sum(&in->ingress, &p->ingress);
-			in->answered_peers++;
-		} else if (in->active) {
-			/* Case 2/3, example 1: an active host that did not answer o. */
-			totals_sum(&in->unanswered, &p->ingress);
-			out->unanswered_flows += p->ingress.flows;
+		uint32_t o = gix[out_of[k]];
+		out_of[k] = o;
+		/* A cap stops the conversation's detail, not its count in the totals. */
+		if (in_of[k] == UINT32_MAX) {
+			v->sum.caps_hit.inside += p->eg_flows + p->ig_flows;
+		} else if (o == UINT32_MAX) {
+			v->sum.caps_hit.outside += p->eg_flows + p->ig_flows;
+			in_of[k] = UINT32_MAX;
 		} else {
-			/* Case 2/3, example 2: o probes an address the site does not use. */
-			totals_sum(&in->unused_in, &p->ingress);
-			totals_sum(&out->unused, &p->ingress);
-			out->touch_unused++;
-			out->in_c = true;
+			m++;
+			if (p->eg_flows)
+				f.ia[in_of[k]].active = 1;
+		}
+	}
+
+	/* 4. Array A by address. */
+	size_t n_in = f.n_ia;
+	inside = vmem_calloc(n_in ? n_in : 1, sizeof(*inside));
+	outside = vmem_calloc(n_out ? n_out : 1, sizeof(*outside));
+	pairs = vmem_calloc(m ? m : 1, sizeof(*pairs));
+	by_in = malloc((m ? m : 1) * sizeof(uint32_t));
+	by_out = malloc((m ? m : 1) * sizeof(uint32_t));
+	cnt_out = calloc(n_out + 1, sizeof(uint32_t));
+	f.rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
+	if (!inside || !outside || !pairs || !by_in || !by_out || !cnt_out || !f.rin)
+		goto nomem;
+	/* n_in <= n keys fit in pk's half, still unused. */
+	for (size_t k = 0; k < n_in; k++)
+		rkey_addr(&pk[k], &f.ia[k].addr, (uint32_t)k);
+	{
+		/* The sort's buffer: byo's half is still needed, so sort within pk. */
+		struct rkey *ibuf = malloc((n_in ? n_in : 1) * sizeof(*ibuf));
+		if (!ibuf)
+			goto nomem;
+		struct rkey *si = rkey_sort(pk, ibuf, n_in);
+		for (size_t k = 0; k < n_in; k++) {
+			f.rin[si[k].idx] = (uint32_t)k;
+			inside[k].addr = f.ia[si[k].idx].addr;
+			inside[k].active = f.ia[si[k].idx].active;
+		}
+		free(ibuf);
+	}
+
+	/* 5. Array B, in address order, and every per-outside figure. */
+	for (size_t k = 0; k < n; k++) {
+		if (k + GPF < n) {
+			const char *q = (const char *)&s->acc[byo[k + GPF].idx];
+			__builtin_prefetch(q);
+			__builtin_prefetch(q + 64);
+		}
+		uint32_t c = byo[k].idx, o = out_of[c];
+		if (o == UINT32_MAX)
+			continue;
+		struct slot_outside *out = &outside[o];
+		uint64_t hi = __builtin_bswap64(byo[k].k0), lo = __builtin_bswap64(byo[k].k1);
+		memcpy(out->addr.b, &hi, 8);
+		memcpy(out->addr.b + 8, &lo, 8);
+		if (in_of[c] == UINT32_MAX)
+			continue;
+		const struct pacc *p = &s->acc[c];
+		struct slot_totals eg = {p->eg_flows, p->eg_packets, p->eg_octets};
+		struct slot_totals ig = {p->ig_flows, 0, p->ig_octets};
+		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++) {
+			ig.packets += p->proto_pk[pc];
+			out->proto_packets[pc] += p->proto_pk[pc];
+		}
+		cnt_out[o + 1]++;
+		totals_sum(&out->to, &eg);
+		totals_sum(&out->from, &ig);
+		if (eg.flows)
+			out->refs++;
+		if (!ig.flows)
+			continue;
+		if (!eg.flows) {
+			if (f.ia[in_of[c]].active) {
+				/* Case 2/3, example 1: an active host that did not answer o. */
+				out->unanswered_flows += ig.flows;
+			} else {
+				/* Case 2/3, example 2: o probes an address the site does not use. */
+				totals_sum(&out->unused, &ig);
+				out->touch_unused++;
+				out->in_c = true;
+			}
 		}
 		/*
 		 * Rule I counts only conversations o started: evident starts, and
@@ -873,20 +868,125 @@ const struct slot_view *slot_finish(struct slot *s)
 		 * say, or DNS/NTP/memcached reflection floods (sent from port 53,
 		 * 123, 11211) would never be judged.
 		 */
-		if (p->in_started || p->in_unknown || !p->egress.flows) {
+		if (p->in_started || p->in_unknown || !eg.flows) {
 			out->started_targets++;
-			totals_sum(&out->started_in, &p->ingress);
-			totals_sum(&out->started_back, &p->egress);
+			totals_sum(&out->started_in, &ig);
+			totals_sum(&out->started_back, &eg);
 		}
 	}
+
+	/*
+	 * 6. The kept conversations by (inside, first-switched, outside): fed in
+	 * outside order to a stable sort by (inside, first-switched).
+	 */
+	struct rkey *pkeys = pk, *pbuf = byo;
+	size_t j = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t c = byo[k].idx;
+		if (in_of[c] == UINT32_MAX)
+			continue;
+		pkeys[j].k0 = f.rin[in_of[c]];
+		pkeys[j].k1 = ~s->acc[c].first_inv;
+		pkeys[j].idx = c;
+		j++;
+	}
+	struct rkey *sp = rkey_sort(pkeys, pbuf, m);
+
+	/* 7. The pairs in that order; every per-inside figure on the way. */
+	for (size_t k = 0; k < m; k++) {
+		if (k + GPF < m) {
+			const char *q = (const char *)&s->acc[sp[k + GPF].idx];
+			__builtin_prefetch(q);
+			__builtin_prefetch(q + 64);
+		}
+		uint32_t c = sp[k].idx;
+		const struct pacc *p = &s->acc[c];
+		struct slot_pair *q = &pairs[k];
+		uint32_t i = (uint32_t)sp[k].k0;
+		struct slot_inside *in = &inside[i];
+		q->inside = i;
+		q->outside = out_of[c];
+		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
+		q->ingress = (struct slot_totals){p->ig_flows, 0, p->ig_octets};
+		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++)
+			q->ingress.packets += p->proto_pk[pc];
+		q->first_ms = sp[k].k1;
+		q->in_started = p->in_started;
+		q->out_started = p->out_started;
+		q->in_unknown = p->in_unknown;
+		if (in->pair_count++ == 0)
+			in->pair_first = (uint32_t)k;
+		by_in[k] = (uint32_t)k;
+		totals_sum(&in->egress, &q->egress);
+		if (q->egress.flows)
+			in->peers++;
+		if (!q->ingress.flows)
+			continue;
+		if (q->egress.flows) {
+			/* Case 1: return traffic of a conversation. */
+			totals_sum(&in->ingress, &q->ingress);
+			in->answered_peers++;
+		} else if (in->active) {
+			/* Case 2/3, example 1: an active host that did not answer. */
+			totals_sum(&in->unanswered, &q->ingress);
+		} else {
+			/* Case 2/3, example 2: traffic to an address the site does not use. */
+			totals_sum(&in->unused_in, &q->ingress);
+		}
+	}
+
+	/* 8. Pairs grouped by outside: stable, so inside order holds. */
+	for (size_t o = 0; o < n_out; o++) {
+		outside[o].pair_first = cnt_out[o];
+		outside[o].pair_count = cnt_out[o + 1];
+		cnt_out[o + 1] += cnt_out[o];
+	}
+	for (size_t k = 0; k < m; k++)
+		by_out[cnt_out[pairs[k].outside]++] = (uint32_t)k;
+	free(cnt_out);
+	finish_scratch_free(&f);
+
+	/* From here on nothing fails: the open slot's tables can go. */
+	vmem_free(&s->acc_mem);
+	index_free(&s->pair_idx);
+	s->acc = NULL;
+	s->n_acc = s->cap_acc = 0;
+	v->inside = inside;
+	v->n_inside = n_in;
+	v->outside = outside;
+	v->n_outside = n_out;
+	v->pairs = pairs;
+	v->n_pairs = m;
+	v->pairs_by_inside = by_in;
+	v->pairs_by_outside = by_out;
+	s->cap_inside = n_in;
+	s->cap_outside = n_out;
+	s->cap_pairs = m;
+
+	v->n_active = 0;
 	uint32_t cap = s->site->peer_cap;
-	for (size_t k = 0; k < v->n_inside; k++) {
-		struct slot_inside *in = &v->inside[k];
+	for (size_t k = 0; k < n_in; k++) {
+		struct slot_inside *in = &inside[k];
+		in->allowed = allowed(s->site, &in->addr);
+		v->n_active += in->active;
 		in->peer_cap_hit = cap > 0 && in->peers >= cap;
 		in->peers_kept = (cap > 0 && in->peers > cap) ? cap : in->peers;
 	}
 	s->finished = true;
 	return v;
+
+nomem:
+	/* The slot stays open and intact: only the counts of this attempt go. */
+	v->sum.caps_hit.inside = v->sum.caps_hit.outside = 0;
+	free(kept);
+	free(cnt_out);
+	free(inside);
+	free(outside);
+	free(pairs);
+	free(by_in);
+	free(by_out);
+	finish_scratch_free(&f);
+	return NULL;
 }
 
 struct slot_view *slot_view_mut(struct slot *s)

@@ -235,6 +235,47 @@ static void test_caps_inside_outside(void **state)
 	slot_destroy(s);
 }
 
+/*
+ * The caps keep the addresses that appeared first, whatever their order in
+ * the address space (the close builds B by sorting, not by arrival): here
+ * the highest addresses arrive first.
+ */
+static void test_caps_keep_first_seen(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.caps.max_outside = 10;
+	site.caps.max_inside = 3;
+	struct slot *s = slot_create(&site, 0, 5890752, 4);
+	char in[32], out[32];
+
+	for (int k = 50; k >= 1; k--) {
+		snprintf(out, sizeof(out), "198.18.7.%d", k);
+		snprintf(in, sizeof(in), "10.0.0.%d", 1 + (50 - k) % 5);
+		struct flow f = mkflow(in, out, UDP, 5000, 53, 0, 1, 70, T0_MS);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+	const struct slot_view *v = slot_finish(s);
+	assert_int_equal(v->n_outside, 10);
+	for (int k = 41; k <= 50; k++) {
+		snprintf(out, sizeof(out), "198.18.7.%d", k);
+		assert_true(find_outside(v, out) >= 0);
+	}
+	assert_true(find_outside(v, "198.18.7.40") < 0);
+	/* Inside: 10.0.0.1, .2, .3 came first; .4 and .5 lost their 10 + 10 conversations... */
+	assert_int_equal(v->n_inside, 3);
+	assert_true(find_inside(v, "10.0.0.4") < 0);
+	assert_int_equal(v->sum.caps_hit.inside, 20);
+	/* ...and of the 30 left, those to the 40 later outside IPs are lost to that cap. */
+	assert_int_equal(v->sum.caps_hit.outside, 24);
+	assert_int_equal(v->n_pairs, 6);
+	/* Sorted by address all the same. */
+	for (size_t k = 1; k < v->n_outside; k++)
+		assert_true(memcmp(v->outside[k - 1].addr.b, v->outside[k].addr.b, 16) < 0);
+	slot_destroy(s);
+}
+
 static void test_starter(void **state)
 {
 	(void)state;
@@ -383,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_peer_cap),
 		cmocka_unit_test(test_caps_bound_memory),
 		cmocka_unit_test(test_caps_inside_outside),
+		cmocka_unit_test(test_caps_keep_first_seen),
 		cmocka_unit_test(test_starter),
 		cmocka_unit_test(test_order_independence),
 		cmocka_unit_test(test_unsolicited_answers_are_starts),
