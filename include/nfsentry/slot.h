@@ -41,8 +41,13 @@ enum slot_proto {
 	SLOT_PROTO__COUNT
 };
 
-/* Judge output, written into the finished arrays (METHOD §5 II). */
-#define SLOT_LABELS_MAX 8
+/*
+ * Judge output, written into the finished arrays (METHOD §5 II). Room for
+ * every label one entry can get (five for an outside IP, four for an inside
+ * one; judge.c checks this at compile time), and no more: a finished slot
+ * holds hundreds of thousands of entries.
+ */
+#define SLOT_LABELS_MAX 5
 
 struct slot_label {
 	uint8_t id;        /* enum judge_label (judge.h) */

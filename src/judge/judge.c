@@ -19,6 +19,10 @@ const char *judge_label_name(enum judge_label l)
 	return (unsigned)l < JUDGE__COUNT ? label_names[l] : "unknown";
 }
 
+_Static_assert(JUDGE_FANOUT - JUDGE_NOPAYLOAD <= SLOT_LABELS_MAX,
+               "a verdict holds every outside label");
+_Static_assert(JUDGE__COUNT - JUDGE_FANOUT <= SLOT_LABELS_MAX, "a verdict holds every inside label");
+
 static void verdict_add(struct slot_verdict *vd, enum judge_label l, double value, double threshold,
                         struct judge_result *res)
 {

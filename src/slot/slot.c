@@ -819,7 +819,13 @@ const struct slot_view *slot_finish(struct slot *s)
 		free(ibuf);
 	}
 
-	/* 5. Array B, in address order, and every per-outside figure. */
+	/*
+	 * 5. Array B, in address order, and every per-outside figure. On the
+	 * way, each kept conversation's key for step 6, while its entry is at
+	 * hand (pk's half is free again).
+	 */
+	struct rkey *pkeys = pk;
+	size_t j = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (k + GPF < n) {
 			const char *q = (const char *)&s->acc[byo[k + GPF].idx];
@@ -836,6 +842,7 @@ const struct slot_view *slot_finish(struct slot *s)
 		if (in_of[c] == UINT32_MAX)
 			continue;
 		const struct pacc *p = &s->acc[c];
+		pkeys[j++] = (struct rkey){.k0 = f.rin[in_of[c]], .k1 = ~p->first_inv, .idx = c};
 		struct slot_totals eg = {p->eg_flows, p->eg_packets, p->eg_octets};
 		struct slot_totals ig = {p->ig_flows, 0, p->ig_octets};
 		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++) {
@@ -876,21 +883,10 @@ const struct slot_view *slot_finish(struct slot *s)
 	}
 
 	/*
-	 * 6. The kept conversations by (inside, first-switched, outside): fed in
-	 * outside order to a stable sort by (inside, first-switched).
+	 * 6. The kept conversations by (inside, first-switched, outside): they
+	 * were keyed in outside order and the sort is stable. byo is done with.
 	 */
-	struct rkey *pkeys = pk, *pbuf = byo;
-	size_t j = 0;
-	for (size_t k = 0; k < n; k++) {
-		uint32_t c = byo[k].idx;
-		if (in_of[c] == UINT32_MAX)
-			continue;
-		pkeys[j].k0 = f.rin[in_of[c]];
-		pkeys[j].k1 = ~s->acc[c].first_inv;
-		pkeys[j].idx = c;
-		j++;
-	}
-	struct rkey *sp = rkey_sort(pkeys, pbuf, m);
+	struct rkey *sp = rkey_sort(pkeys, byo, m);
 
 	/* 7. The pairs in that order; every per-inside figure on the way. */
 	for (size_t k = 0; k < m; k++) {
