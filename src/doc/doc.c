@@ -31,6 +31,8 @@
  * A document over the limit fails the build like an allocation does.
  */
 #define DOC_JSON_MAX_BYTES (128u * 1024 * 1024)
+/* How many pairs ahead the peer lists fetch the entries they will print. */
+#define DOC_PF 8
 /* First size of the build buffer; it doubles up to the limit. */
 #define DOC_JSON_INITIAL_BYTES (64u * 1024)
 
@@ -562,6 +564,10 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 	JW_KEY(w, "arrayPeer");
 	jw_open(w, '[');
 	for (uint32_t k = 0, kept = 0; k < in->pair_count && kept < in->peers_kept; k++) {
+		/* The outside entries are scattered over a large array: fetch ahead. */
+		if (k + DOC_PF < in->pair_count)
+			__builtin_prefetch(
+			    &v->outside[v->pairs[v->pairs_by_inside[in->pair_first + k + DOC_PF]].outside]);
 		const struct slot_pair *p = &v->pairs[v->pairs_by_inside[in->pair_first + k]];
 		if (!p->egress.flows)
 			continue;
@@ -593,6 +599,8 @@ static uint32_t outside_peers(struct jw *w, const struct slot_view *v, const str
 	if (w)
 		jw_open(w, '[');
 	for (uint32_t k = 0; k < o->pair_count && n < cap; k++) {
+		if (k + DOC_PF < o->pair_count)
+			__builtin_prefetch(&v->pairs[v->pairs_by_outside[o->pair_first + k + DOC_PF]]);
 		const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
 		if (egress ? !p->egress.flows : !p->ingress.flows)
 			continue;
