@@ -62,6 +62,8 @@ struct slot {
 
 	struct index pair_idx;
 	struct vmem acc_mem; /* the conversations: reserved for caps.max_pairs */
+	/* The finished view's arrays (vmem: pooled, huge pages). */
+	struct vmem inside_mem, outside_mem, pairs_mem, order_mem;
 	struct pacc *acc;    /* = acc_mem.base; n_acc used, cap_acc committed */
 	size_t n_acc, cap_acc;
 	size_t cap_inside, cap_outside, cap_pairs; /* allocated entries of the view */
@@ -205,11 +207,10 @@ void slot_destroy(struct slot *s)
 		return;
 	index_free(&s->pair_idx);
 	vmem_free(&s->acc_mem);
-	free(s->view.inside);
-	free(s->view.outside);
-	free(s->view.pairs);
-	free(s->view.pairs_by_inside);
-	free(s->view.pairs_by_outside);
+	vmem_free(&s->inside_mem);
+	vmem_free(&s->outside_mem);
+	vmem_free(&s->pairs_mem);
+	vmem_free(&s->order_mem);
 	free(s);
 }
 
@@ -641,14 +642,16 @@ static void finish_scratch_free(struct finish_scratch *f)
 	free(f->group_first);
 }
 
-/* A zeroed array of n entries of elem bytes (at least one, so never NULL on success). */
+/* A zeroed array of n entries of elem bytes (at least one): m->base, or -1. */
 static int scratch_alloc(struct vmem *m, size_t n, size_t elem)
 {
 	size_t bytes;
 
 	if (__builtin_mul_overflow(n ? n : 1, elem, &bytes) || vmem_init(m, bytes) ||
-	    vmem_commit(m, bytes))
+	    vmem_commit(m, bytes)) {
+		vmem_free(m);
 		return -1;
+	}
 	return 0;
 }
 
@@ -793,14 +796,19 @@ const struct slot_view *slot_finish(struct slot *s)
 
 	/* 4. Array A by address. */
 	size_t n_in = f.n_ia;
-	inside = vmem_calloc(n_in ? n_in : 1, sizeof(*inside));
-	outside = vmem_calloc(n_out ? n_out : 1, sizeof(*outside));
-	pairs = vmem_calloc(m ? m : 1, sizeof(*pairs));
-	by_in = malloc((m ? m : 1) * sizeof(uint32_t));
-	by_out = malloc((m ? m : 1) * sizeof(uint32_t));
+	if (scratch_alloc(&s->inside_mem, n_in, sizeof(*inside)) ||
+	    scratch_alloc(&s->outside_mem, n_out, sizeof(*outside)) ||
+	    scratch_alloc(&s->pairs_mem, m, sizeof(*pairs)) ||
+	    scratch_alloc(&s->order_mem, 2 * m, sizeof(uint32_t)))
+		goto nomem;
+	inside = s->inside_mem.base;
+	outside = s->outside_mem.base;
+	pairs = s->pairs_mem.base;
+	by_in = s->order_mem.base;
+	by_out = by_in + m;
 	cnt_out = calloc(n_out + 1, sizeof(uint32_t));
 	f.rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
-	if (!inside || !outside || !pairs || !by_in || !by_out || !cnt_out || !f.rin)
+	if (!cnt_out || !f.rin)
 		goto nomem;
 	/* n_in <= n keys fit in pk's half, still unused. */
 	for (size_t k = 0; k < n_in; k++)
@@ -976,11 +984,10 @@ nomem:
 	v->sum.caps_hit.inside = v->sum.caps_hit.outside = 0;
 	free(kept);
 	free(cnt_out);
-	free(inside);
-	free(outside);
-	free(pairs);
-	free(by_in);
-	free(by_out);
+	vmem_free(&s->inside_mem);
+	vmem_free(&s->outside_mem);
+	vmem_free(&s->pairs_mem);
+	vmem_free(&s->order_mem);
 	finish_scratch_free(&f);
 	return NULL;
 }

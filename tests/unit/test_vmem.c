@@ -83,12 +83,48 @@ static void test_refuses_past_reservation(void **state)
 	vmem_free(&m);
 }
 
+/* A released array comes back for the next one of its size, cleared. */
+static void test_pool_reuse_reads_zero(void **state)
+{
+	(void)state;
+	struct vmem a, b;
+	size_t max = 8u << 20;
+
+	assert_int_equal(vmem_init(&a, max), 0);
+	assert_int_equal(vmem_commit(&a, 6u << 20), 0);
+	memset(a.base, 0xa5, 6u << 20);
+	void *was = a.base;
+	int mapped = a.mapped;
+	vmem_free(&a);
+	assert_int_equal(vmem_init(&b, max), 0);
+	if (mapped)
+		assert_ptr_equal(b.base, was); /* the pooled one */
+	assert_int_equal(b.committed, 0);
+	assert_int_equal(vmem_commit(&b, 3u << 20), 0);
+	const uint8_t *p = b.base;
+	for (size_t i = 0; i < b.committed; i += 511)
+		assert_int_equal(p[i], 0);
+	/* Past what it had before, too. */
+	assert_int_equal(vmem_commit(&b, max), 0);
+	p = b.base;
+	for (size_t i = 0; i < max; i += 4093)
+		assert_int_equal(p[i], 0);
+	vmem_free(&b);
+	vmem_pool_trim();
+	/* After a trim a new reservation is made (nothing to check but that it works). */
+	assert_int_equal(vmem_init(&b, max), 0);
+	assert_int_equal(vmem_commit(&b, 1), 0);
+	vmem_free(&b);
+	vmem_pool_trim();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_zeroed),
 		cmocka_unit_test(test_stays_in_place),
 		cmocka_unit_test(test_refuses_past_reservation),
+		cmocka_unit_test(test_pool_reuse_reads_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
