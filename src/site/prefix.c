@@ -627,6 +627,34 @@ int64_t prefix_table_lookup(const struct prefix_table *t, const struct flow_addr
 	return leaf ? (int64_t)(uint32_t)leaf : -1;
 }
 
+/* The root entry pt_find() will read first for a, fetched ahead. */
+static inline void pt_prefetch(const struct prefix_table *t, const struct flow_addr *a)
+{
+	uint64_t hi = pt_load_be64(a->b), lo = pt_load_be64(a->b + 8);
+
+	if (hi == 0 && (lo >> 32) == 0xffff)
+		__builtin_prefetch(&t->root4[(uint32_t)lo >> (32 - PT_ROOT_BITS)]);
+	else
+		__builtin_prefetch(&t->root6[hi >> (64 - PT_ROOT_BITS)]);
+}
+
+PT_LOOKUP_CLONES
+void prefix_table_lookup_n(const struct prefix_table *t, const struct flow_addr *a, size_t stride,
+                           size_t n, int64_t *out)
+{
+	enum { PF = 8 };
+	const char *p = (const char *)a;
+
+	for (size_t k = 0; k < n && k < PF; k++)
+		pt_prefetch(t, (const struct flow_addr *)(p + k * stride));
+	for (size_t k = 0; k < n; k++) {
+		if (k + PF < n)
+			pt_prefetch(t, (const struct flow_addr *)(p + (k + PF) * stride));
+		uint64_t leaf = pt_find(t, (const struct flow_addr *)(p + k * stride));
+		out[k] = leaf ? (int64_t)(uint32_t)leaf : -1;
+	}
+}
+
 PT_LOOKUP_CLONES
 int64_t prefix_table_lookup_len(const struct prefix_table *t, const struct flow_addr *a,
                                 unsigned *len)

@@ -270,10 +270,8 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 	for (size_t base = 0; base < n; base += CHUNK) {
 		size_t m = n - base < CHUNK ? n - base : CHUNK;
 		const struct flow *c = v + base;
-		for (size_t j = 0; j < m; j++) {
-			ss[j] = prefix_table_lookup(e->pt, &c[j].src);
-			sd[j] = prefix_table_lookup(e->pt, &c[j].dst);
-		}
+		prefix_table_lookup_n(e->pt, &c[0].src, sizeof(*c), m, ss);
+		prefix_table_lookup_n(e->pt, &c[0].dst, sizeof(*c), m, sd);
 		for (size_t j = 0; j < m; j++)
 			route_record(e, &c[j], ss[j], sd[j]);
 	}

@@ -568,6 +568,14 @@ static void run_random(uint64_t seed, size_t n_prefixes, size_t n_lookups)
 		assert_true(n_eexist > 0);
 
 	size_t hits = 0, v4 = 0, v4_by_short = 0;
+	/* Batches for prefix_table_lookup_n, strided like the engine's records. */
+	struct {
+		uint64_t other;
+		struct flow_addr a;
+		int64_t want;
+	} batch[37];
+	int64_t got_n[37];
+	size_t nb = 0;
 	for (size_t i = 0; i < n_lookups; i++) {
 		uint64_t hi, lo;
 		switch (rng() % 3) {
@@ -609,6 +617,14 @@ static void run_random(uint64_t seed, size_t n_prefixes, size_t n_lookups)
 			         (unsigned long long)hi, (unsigned long long)lo, (long long)got,
 			         got_len, (long long)want, want_len);
 		assert_int_equal(prefix_table_lookup(t, &a), want);
+		batch[nb].a = a;
+		batch[nb].want = want;
+		if (++nb == 37 || i + 1 == n_lookups) {
+			prefix_table_lookup_n(t, &batch[0].a, sizeof(batch[0]), nb, got_n);
+			for (size_t k = 0; k < nb; k++)
+				assert_int_equal(got_n[k], batch[k].want);
+			nb = 0;
+		}
 		hits += want >= 0;
 		v4 += flow_addr_is_v4(&a);
 		v4_by_short += flow_addr_is_v4(&a) && want >= 0 && want_len < 96;
