@@ -493,6 +493,7 @@ size_t slot_memory(const struct slot *s)
 struct rkey {
 	uint64_t k0, k1;
 	uint32_t idx;
+	uint32_t aux; /* carried along: the conversation's inside IP */
 };
 
 static inline uint64_t load_be64(const uint8_t *p)
@@ -629,6 +630,8 @@ struct finish_scratch {
 	struct vmem keys;   /* 2 * max(n, ...) rkeys: sort input and buffer */
 	struct vmem of;     /* 2 * n uint32: inside (first-appearance), outside index */
 	uint32_t *rin;      /* first-appearance index -> address order */
+	uint32_t *gix;      /* outside group -> first appearance, then outside index */
+	struct vmem tp;     /* the pairs in outside order, before their final sort */
 	uint32_t *group_first; /* outside groups (only when max_outside cuts) */
 };
 
@@ -639,6 +642,8 @@ static void finish_scratch_free(struct finish_scratch *f)
 	vmem_free(&f->keys);
 	vmem_free(&f->of);
 	free(f->rin);
+	free(f->gix);
+	vmem_free(&f->tp);
 	free(f->group_first);
 }
 
@@ -740,35 +745,43 @@ const struct slot_view *slot_finish(struct slot *s)
 	}
 	index_free(&f.ii);
 
-	/* 2. Conversations by outside address; its runs are array B. */
+	/*
+	 * 2. Conversations by outside address; its runs are array B. Each key
+	 * carries its conversation's inside IP (aux), so that the passes over
+	 * the sorted keys need not look it up at random.
+	 */
 	if (scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)))
 		goto nomem;
 	struct rkey *keys = f.keys.base;
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		rkey_addr(&keys[k], &s->acc[k].out, (uint32_t)k);
+		keys[k].aux = in_of[k];
+	}
 	struct rkey *byo = rkey_sort(keys, keys + n, n);
-	struct rkey *pk = byo == keys ? keys + n : keys; /* the other half, for step 6 */
-	/* Group numbers into out_of; each group's first appearance into pk's idx. */
+	struct rkey *pk = byo == keys ? keys + n : keys; /* the other half */
+	/* Group numbers into out_of; each group's first appearance into gix. */
 	size_t ng = 0;
-	uint32_t *gfirst = (uint32_t *)pk; /* n uint32 fit in the other half */
+	f.gix = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!f.gix)
+		goto nomem;
+	uint32_t *gix = f.gix;
 	for (size_t k = 0; k < n; k++) {
 		if (k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1)
-			gfirst[ng++] = byo[k].idx;
-		else if (byo[k].idx < gfirst[ng - 1])
-			gfirst[ng - 1] = byo[k].idx;
+			gix[ng++] = byo[k].idx;
+		else if (byo[k].idx < gix[ng - 1])
+			gix[ng - 1] = byo[k].idx;
 		out_of[byo[k].idx] = (uint32_t)(ng - 1);
 	}
 	kept = malloc(ng ? ng : 1);
 	if (!kept)
 		goto nomem;
 	if (ng > caps->max_outside) {
-		if (outside_cap_select(&f, gfirst, ng, caps->max_outside, kept))
+		if (outside_cap_select(&f, gix, ng, caps->max_outside, kept))
 			goto nomem;
 	} else {
 		memset(kept, 1, ng);
 	}
-	/* Kept groups numbered in address order: the outside index. */
-	uint32_t *gix = gfirst; /* reused: group -> outside index or UINT32_MAX */
+	/* Kept groups numbered in address order: group -> outside index or UINT32_MAX. */
 	size_t n_out = 0;
 	for (size_t g = 0; g < ng; g++)
 		gix[g] = kept[g] ? (uint32_t)n_out++ : UINT32_MAX;
@@ -780,13 +793,11 @@ const struct slot_view *slot_finish(struct slot *s)
 	for (size_t k = 0; k < n; k++) {
 		const struct pacc *p = &s->acc[k];
 		uint32_t o = gix[out_of[k]];
-		out_of[k] = o;
 		/* A cap stops the conversation's detail, not its count in the totals. */
 		if (in_of[k] == UINT32_MAX) {
 			v->sum.caps_hit.inside += p->eg_flows + p->ig_flows;
 		} else if (o == UINT32_MAX) {
 			v->sum.caps_hit.outside += p->eg_flows + p->ig_flows;
-			in_of[k] = UINT32_MAX;
 		} else {
 			m++;
 			if (p->eg_flows)
@@ -794,83 +805,93 @@ const struct slot_view *slot_finish(struct slot *s)
 		}
 	}
 
-	/* 4. Array A by address. */
+	/* 4. Everything the close needs, allocated before anything is changed. */
 	size_t n_in = f.n_ia;
 	if (scratch_alloc(&s->inside_mem, n_in, sizeof(*inside)) ||
 	    scratch_alloc(&s->outside_mem, n_out, sizeof(*outside)) ||
 	    scratch_alloc(&s->pairs_mem, m, sizeof(*pairs)) ||
-	    scratch_alloc(&s->order_mem, 2 * m, sizeof(uint32_t)))
+	    scratch_alloc(&s->order_mem, 2 * m, sizeof(uint32_t)) ||
+	    scratch_alloc(&f.tp, m, sizeof(struct slot_pair)))
 		goto nomem;
 	inside = s->inside_mem.base;
 	outside = s->outside_mem.base;
 	pairs = s->pairs_mem.base;
 	by_in = s->order_mem.base;
 	by_out = by_in + m;
+	struct slot_pair *tp = f.tp.base;
 	cnt_out = calloc(n_out + 1, sizeof(uint32_t));
 	f.rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
-	if (!cnt_out || !f.rin)
+	struct rkey *ibuf = malloc((n_in ? n_in : 1) * sizeof(*ibuf));
+	if (!cnt_out || !f.rin || !ibuf) {
+		free(ibuf);
 		goto nomem;
-	/* n_in <= n keys fit in pk's half, still unused. */
+	}
+	/* Array A by address (n_in <= n keys fit in pk's half, still unused). */
 	for (size_t k = 0; k < n_in; k++)
 		rkey_addr(&pk[k], &f.ia[k].addr, (uint32_t)k);
-	{
-		/* The sort's buffer: byo's half is still needed, so sort within pk. */
-		struct rkey *ibuf = malloc((n_in ? n_in : 1) * sizeof(*ibuf));
-		if (!ibuf)
-			goto nomem;
-		struct rkey *si = rkey_sort(pk, ibuf, n_in);
-		for (size_t k = 0; k < n_in; k++) {
-			f.rin[si[k].idx] = (uint32_t)k;
-			inside[k].addr = f.ia[si[k].idx].addr;
-			inside[k].active = f.ia[si[k].idx].active;
-		}
-		free(ibuf);
+	struct rkey *si = rkey_sort(pk, ibuf, n_in);
+	for (size_t k = 0; k < n_in; k++) {
+		f.rin[si[k].idx] = (uint32_t)k;
+		inside[k].addr = f.ia[si[k].idx].addr;
+		inside[k].active = f.ia[si[k].idx].active;
 	}
+	free(ibuf);
 
 	/*
 	 * 5. Array B, in address order, and every per-outside figure. On the
-	 * way, each kept conversation's key for step 6, while its entry is at
-	 * hand (pk's half is free again).
+	 * way, each kept conversation is copied out as a pair (tp, in outside
+	 * order) with its key for step 6: the only pass that reads the
+	 * conversations at random (pk's half is free again).
 	 */
 	struct rkey *pkeys = pk;
-	size_t j = 0;
+	size_t j = 0, g = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (k + GPF < n) {
 			const char *q = (const char *)&s->acc[byo[k + GPF].idx];
 			__builtin_prefetch(q);
 			__builtin_prefetch(q + 64);
 		}
-		uint32_t c = byo[k].idx, o = out_of[c];
+		if (k > 0 && (byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1))
+			g++;
+		uint32_t c = byo[k].idx, o = gix[g], ifa = byo[k].aux;
 		if (o == UINT32_MAX)
 			continue;
 		struct slot_outside *out = &outside[o];
 		uint64_t hi = __builtin_bswap64(byo[k].k0), lo = __builtin_bswap64(byo[k].k1);
 		memcpy(out->addr.b, &hi, 8);
 		memcpy(out->addr.b + 8, &lo, 8);
-		if (in_of[c] == UINT32_MAX)
+		if (ifa == UINT32_MAX)
 			continue;
 		const struct pacc *p = &s->acc[c];
-		pkeys[j++] = (struct rkey){.k0 = f.rin[in_of[c]], .k1 = ~p->first_inv, .idx = c};
-		struct slot_totals eg = {p->eg_flows, p->eg_packets, p->eg_octets};
-		struct slot_totals ig = {p->ig_flows, 0, p->ig_octets};
+		struct slot_pair *q = &tp[j];
+		q->inside = f.rin[ifa];
+		q->outside = o;
+		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
+		q->ingress = (struct slot_totals){p->ig_flows, 0, p->ig_octets};
 		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++) {
-			ig.packets += p->proto_pk[pc];
+			q->ingress.packets += p->proto_pk[pc];
 			out->proto_packets[pc] += p->proto_pk[pc];
 		}
+		q->first_ms = ~p->first_inv;
+		q->in_started = p->in_started;
+		q->out_started = p->out_started;
+		q->in_unknown = p->in_unknown;
+		pkeys[j] = (struct rkey){.k0 = q->inside, .k1 = q->first_ms, .idx = (uint32_t)j};
+		j++;
 		cnt_out[o + 1]++;
-		totals_sum(&out->to, &eg);
-		totals_sum(&out->from, &ig);
-		if (eg.flows)
+		totals_sum(&out->to, &q->egress);
+		totals_sum(&out->from, &q->ingress);
+		if (q->egress.flows)
 			out->refs++;
-		if (!ig.flows)
+		if (!q->ingress.flows)
 			continue;
-		if (!eg.flows) {
-			if (f.ia[in_of[c]].active) {
+		if (!q->egress.flows) {
+			if (f.ia[ifa].active) {
 				/* Case 2/3, example 1: an active host that did not answer o. */
-				out->unanswered_flows += ig.flows;
+				out->unanswered_flows += q->ingress.flows;
 			} else {
 				/* Case 2/3, example 2: o probes an address the site does not use. */
-				totals_sum(&out->unused, &ig);
+				totals_sum(&out->unused, &q->ingress);
 				out->touch_unused++;
 				out->in_c = true;
 			}
@@ -883,41 +904,31 @@ const struct slot_view *slot_finish(struct slot *s)
 		 * say, or DNS/NTP/memcached reflection floods (sent from port 53,
 		 * 123, 11211) would never be judged.
 		 */
-		if (p->in_started || p->in_unknown || !eg.flows) {
+		if (q->in_started || q->in_unknown || !q->egress.flows) {
 			out->started_targets++;
-			totals_sum(&out->started_in, &ig);
-			totals_sum(&out->started_back, &eg);
+			totals_sum(&out->started_in, &q->ingress);
+			totals_sum(&out->started_back, &q->egress);
 		}
 	}
+	/* The open slot's tables are done with: back to the pool for the next slot. */
+	vmem_free(&s->acc_mem);
+	index_free(&s->pair_idx);
+	s->acc = NULL;
+	s->n_acc = s->cap_acc = 0;
 
 	/*
-	 * 6. The kept conversations by (inside, first-switched, outside): they
-	 * were keyed in outside order and the sort is stable. byo is done with.
+	 * 6. The pairs by (inside, first-switched, outside): they were keyed in
+	 * outside order and the sort is stable. byo is done with.
 	 */
 	struct rkey *sp = rkey_sort(pkeys, byo, m);
 
 	/* 7. The pairs in that order; every per-inside figure on the way. */
 	for (size_t k = 0; k < m; k++) {
-		if (k + GPF < m) {
-			const char *q = (const char *)&s->acc[sp[k + GPF].idx];
-			__builtin_prefetch(q);
-			__builtin_prefetch(q + 64);
-		}
-		uint32_t c = sp[k].idx;
-		const struct pacc *p = &s->acc[c];
+		if (k + GPF < m)
+			__builtin_prefetch(&tp[sp[k + GPF].idx]);
 		struct slot_pair *q = &pairs[k];
-		uint32_t i = (uint32_t)sp[k].k0;
-		struct slot_inside *in = &inside[i];
-		q->inside = i;
-		q->outside = out_of[c];
-		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
-		q->ingress = (struct slot_totals){p->ig_flows, 0, p->ig_octets};
-		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++)
-			q->ingress.packets += p->proto_pk[pc];
-		q->first_ms = sp[k].k1;
-		q->in_started = p->in_started;
-		q->out_started = p->out_started;
-		q->in_unknown = p->in_unknown;
+		*q = tp[sp[k].idx];
+		struct slot_inside *in = &inside[q->inside];
 		if (in->pair_count++ == 0)
 			in->pair_first = (uint32_t)k;
 		by_in[k] = (uint32_t)k;
@@ -950,11 +961,6 @@ const struct slot_view *slot_finish(struct slot *s)
 	free(cnt_out);
 	finish_scratch_free(&f);
 
-	/* From here on nothing fails: the open slot's tables can go. */
-	vmem_free(&s->acc_mem);
-	index_free(&s->pair_idx);
-	s->acc = NULL;
-	s->n_acc = s->cap_acc = 0;
 	v->inside = inside;
 	v->n_inside = n_in;
 	v->outside = outside;
