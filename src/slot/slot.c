@@ -700,11 +700,12 @@ static int outside_cap_select(struct finish_scratch *f, const uint32_t *first, s
  *   2. conversations sorted by outside address: array B is built in order
  *      from the runs, max_outside again keeps the first to appear;
  *   3. caps counted, kept conversations marked, inside activity;
- *   4. A sorted by address;
+ *   4. everything allocated; A sorted by address;
  *   5. every per-outside figure summed in one pass over the runs (B is
- *      written in order);
- *   6. the kept conversations sorted by (inside, first-switched, outside):
- *      the input is in outside order and the sort is stable;
+ *      written in order), each kept conversation copied out as a pair --
+ *      the one pass that reads the conversations at random;
+ *   6. the pairs sorted by (inside, first-switched, outside): the input is
+ *      in outside order and the sort is stable;
  *   7. the pairs written in that order, every per-inside figure on the way
  *      (A is written in order);
  *   8. pairs grouped by outside (counting sort, stable), activity, the
