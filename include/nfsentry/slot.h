@@ -164,35 +164,32 @@ enum slot_dir {
 void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f);
 
 /*
- * slot_add() in two steps, for callers with a stream of records (engine.c):
- * at a million records a slot's conversation table is far larger than the
- * caches, so a record's update waits for memory unless that memory was
- * requested well before. A caller prepares each record's op, then
- * prefetches its index word, a few ops later its entry, and a few ops later
- * still applies it: many records' memory is on its way at once.
+ * A pipeline of records into slots (engine.c): at a million records a
+ * slot's conversation table is far larger than the caches, so a record's
+ * update waits for memory unless that memory was requested well before.
+ * slot_pipe_add() counts the record in the slot's totals at once and queues
+ * its conversation update; the update's index word is fetched when it is
+ * queued, its entry 20 updates before it is applied, and it is applied when
+ * 40 more wait behind it (docs/internals/slot.md). Updates of one slot are
+ * applied in the order they were added; the slot's sums do not depend on
+ * that order anyway.
  *
- * slot_op_prepare() counts the record in the slot's totals at once and
- * returns true when an op remains to apply (false for internal records).
- * The op refers to the slot: every prepared op must be applied before the
- * slot is finished or destroyed. Ops of one slot are applied in the order
- * they were prepared; the slot's sums do not depend on that order anyway.
- * The prefetches are hints, safe to call any time before the apply.
+ * A queued update refers to its slot: slot_pipe_drain() must run before a
+ * slot it was given is finished or destroyed. One pipe, one thread.
  */
-struct slot_op {
-	struct slot *s;
-	uint64_t hash;             /* of (in, out) */
-	struct flow_addr in, out;  /* the conversation */
-	uint64_t packets, octets;
-	uint64_t first_ms;         /* first-switched, else the export time */
-	uint8_t egress;            /* 1: in -> out; 0: out -> in */
-	uint8_t starter;           /* who evidently started it (slot.c) */
-	uint8_t pclass;            /* enum slot_proto */
-};
+struct slot_pipe;
 
-bool slot_op_prepare(struct slot *s, enum slot_dir dir, const struct flow *f, struct slot_op *op);
-void slot_op_prefetch_index(const struct slot_op *op);
-void slot_op_prefetch_entry(const struct slot_op *op);
-void slot_op_apply(const struct slot_op *op);
+/* An empty pipe, or NULL on ENOMEM. */
+struct slot_pipe *slot_pipe_create(void);
+
+/* Free the pipe, dropping what it still holds (for when its slots are being destroyed). */
+void slot_pipe_destroy(struct slot_pipe *p);
+
+/* slot_add(s, dir, f), queued. */
+void slot_pipe_add(struct slot_pipe *p, struct slot *s, enum slot_dir dir, const struct flow *f);
+
+/* Apply everything queued. */
+void slot_pipe_drain(struct slot_pipe *p);
 
 /* Count records folded in from a closed (late) or not yet open (future) slot. */
 void slot_count_late(struct slot *s, bool future);

@@ -14,16 +14,6 @@
 
 #define SLOT_MS ((uint64_t)SLOT_SECONDS * 1000u)
 
-/*
- * The record pipeline (see slot_op_prepare): an op's index word is fetched
- * when it is queued, its entry ENGINE_PF_ENTRY ops before it is applied,
- * and it is applied once ENGINE_PF_INDEX ops queue behind it. The queue
- * runs across calls, so that the first records of each datagram wait no
- * longer than the rest; it is emptied before any slot is closed.
- */
-#define ENGINE_RING 64u /* a power of two > ENGINE_PF_INDEX */
-#define ENGINE_PF_INDEX 40u
-#define ENGINE_PF_ENTRY 20u
 
 struct site_state {
 	struct slot *cur;  /* open slot for cur_k */
@@ -42,35 +32,8 @@ struct engine {
 	engine_close_fn close_fn;
 	void *ud;
 	struct engine_stats stats;
-	struct slot_op ring[ENGINE_RING];
-	uint32_t head, tail; /* free-running: ops [tail, head) wait to be applied */
+	struct slot_pipe *pipe; /* records on their way into the slots (slot.h) */
 };
-
-static void ring_apply_one(struct engine *e)
-{
-	uint32_t t = e->tail;
-
-	if (e->head - t > ENGINE_PF_ENTRY)
-		slot_op_prefetch_entry(&e->ring[(t + ENGINE_PF_ENTRY) % ENGINE_RING]);
-	slot_op_apply(&e->ring[t % ENGINE_RING]);
-	e->tail = t + 1;
-}
-
-/* Apply every queued op: before a slot leaves the engine. */
-static void ring_drain(struct engine *e)
-{
-	while (e->tail != e->head)
-		ring_apply_one(e);
-}
-
-/* The op at the ring's head was just prepared: queue it. */
-static void ring_push(struct engine *e)
-{
-	slot_op_prefetch_index(&e->ring[e->head % ENGINE_RING]);
-	e->head++;
-	if (e->head - e->tail > ENGINE_PF_INDEX)
-		ring_apply_one(e);
-}
 
 int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
                   engine_close_fn close_fn, void *ud, struct engine **out, char *err,
@@ -88,7 +51,8 @@ int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grac
 	e->ud = ud;
 	e->st = calloc(n_sites ? n_sites : 1, sizeof(*e->st));
 	e->pt = prefix_table_create();
-	if (!e->st || !e->pt)
+	e->pipe = slot_pipe_create();
+	if (!e->st || !e->pt || !e->pipe)
 		goto fail;
 	if (getrandom(&e->seed, sizeof(e->seed), 0) != sizeof(e->seed))
 		e->seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)e;
@@ -129,6 +93,7 @@ void engine_destroy(struct engine *e)
 	}
 	free(e->st);
 	prefix_table_destroy(e->pt);
+	slot_pipe_destroy(e->pipe);
 	free(e);
 }
 
@@ -139,7 +104,7 @@ static void close_slot(struct engine *e, struct slot **sp, uint32_t site)
 	*sp = NULL;
 	if (!s)
 		return;
-	ring_drain(e);
+	slot_pipe_drain(e->pipe); /* the slot leaves with every record it was given */
 	e->stats.slots_closed++;
 	e->close_fn(e->ud, s, site);
 }
@@ -236,8 +201,7 @@ static void route_to(struct engine *e, struct slot *s, enum slot_dir dir, const 
 		e->stats.alloc_failures++;
 		return;
 	}
-	if (slot_op_prepare(s, dir, f, &e->ring[e->head % ENGINE_RING]))
-		ring_push(e);
+	slot_pipe_add(e->pipe, s, dir, f);
 }
 
 static void route_record(struct engine *e, const struct flow *f, int64_t s_src, int64_t s_dst)

@@ -361,7 +361,19 @@ static inline enum slot_proto proto_class(uint8_t proto)
 	}
 }
 
-bool slot_op_prepare(struct slot *s, enum slot_dir dir, const struct flow *f, struct slot_op *op)
+/* One record's conversation update, prepared ahead (struct slot_pipe). */
+struct op {
+	struct slot *s;
+	uint64_t hash;             /* of (in, out) */
+	struct flow_addr in, out;  /* the conversation */
+	uint64_t packets, octets;
+	uint64_t first_ms;         /* first-switched, else the export time */
+	uint8_t egress;            /* 1: in -> out; 0: out -> in */
+	uint8_t starter;           /* enum starter */
+	uint8_t pclass;            /* enum slot_proto */
+};
+
+static inline bool op_prepare(struct slot *s, enum slot_dir dir, const struct flow *f, struct op *op)
 {
 	struct slot_summary *sum = &s->view.sum;
 
@@ -390,14 +402,14 @@ bool slot_op_prepare(struct slot *s, enum slot_dir dir, const struct flow *f, st
 	return true;
 }
 
-void slot_op_prefetch_index(const struct slot_op *op)
+static inline void op_prefetch_index(const struct op *op)
 {
 	const struct index *x = &op->s->pair_idx;
 
 	__builtin_prefetch(&x->w[(uint32_t)(op->hash >> 32) & x->mask]);
 }
 
-void slot_op_prefetch_entry(const struct slot_op *op)
+static inline void op_prefetch_entry(const struct op *op)
 {
 	const struct slot *s = op->s;
 	const struct index *x = &s->pair_idx;
@@ -419,7 +431,7 @@ void slot_op_prefetch_entry(const struct slot_op *op)
 	}
 }
 
-void slot_op_apply(const struct slot_op *op)
+static inline void op_apply(const struct op *op)
 {
 	struct slot *s = op->s;
 	struct pacc *p = conv_lookup(s, &op->in, &op->out, op->hash);
@@ -447,12 +459,60 @@ void slot_op_apply(const struct slot_op *op)
 	}
 }
 
+/* The pipe: a ring of ops, free-running counters (see slot.h). */
+#define PIPE_RING 64u /* a power of two > PIPE_PF_INDEX */
+#define PIPE_PF_INDEX 40u
+#define PIPE_PF_ENTRY 20u
+
+struct slot_pipe {
+	struct op ring[PIPE_RING];
+	uint32_t head, tail; /* ops [tail, head) wait to be applied */
+};
+
+struct slot_pipe *slot_pipe_create(void)
+{
+	return calloc(1, sizeof(struct slot_pipe));
+}
+
+void slot_pipe_destroy(struct slot_pipe *p)
+{
+	free(p);
+}
+
+static inline void pipe_apply_one(struct slot_pipe *p)
+{
+	uint32_t t = p->tail;
+
+	if (p->head - t > PIPE_PF_ENTRY)
+		op_prefetch_entry(&p->ring[(t + PIPE_PF_ENTRY) % PIPE_RING]);
+	op_apply(&p->ring[t % PIPE_RING]);
+	p->tail = t + 1;
+}
+
+void slot_pipe_add(struct slot_pipe *p, struct slot *s, enum slot_dir dir, const struct flow *f)
+{
+	struct op *op = &p->ring[p->head % PIPE_RING];
+
+	if (!op_prepare(s, dir, f, op))
+		return;
+	op_prefetch_index(op);
+	p->head++;
+	if (p->head - p->tail > PIPE_PF_INDEX)
+		pipe_apply_one(p);
+}
+
+void slot_pipe_drain(struct slot_pipe *p)
+{
+	while (p->tail != p->head)
+		pipe_apply_one(p);
+}
+
 void slot_add(struct slot *s, enum slot_dir dir, const struct flow *f)
 {
-	struct slot_op op;
+	struct op op;
 
-	if (slot_op_prepare(s, dir, f, &op))
-		slot_op_apply(&op);
+	if (op_prepare(s, dir, f, &op))
+		op_apply(&op);
 }
 
 void slot_count_late(struct slot *s, bool future)
