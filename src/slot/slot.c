@@ -985,8 +985,12 @@ const struct slot_view *slot_finish(struct slot *s)
 
 	/* 7. The pairs in that order; every per-inside figure on the way. */
 	for (size_t k = 0; k < m; k++) {
-		if (k + GPF < m)
-			__builtin_prefetch(&tp[sp[k + GPF].idx]);
+		if (k + GPF < m) {
+			/* An 80-byte pair may straddle two lines. */
+			const char *q = (const char *)&tp[sp[k + GPF].idx];
+			__builtin_prefetch(q);
+			__builtin_prefetch(q + sizeof(*tp) - 1);
+		}
 		struct slot_pair *q = &pairs[k];
 		*q = tp[sp[k].idx];
 		struct slot_inside *in = &inside[q->inside];
