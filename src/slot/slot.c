@@ -749,17 +749,77 @@ static int outside_cap_select(struct finish_scratch *f, const uint32_t *first, s
 }
 
 /*
+ * The caps of slot_finish, when one cuts (steps 2 and 3): which outside
+ * runs max_outside keeps (the first addresses to appear), what the caps
+ * cost (capsHit), and the inside IPs' activity over the kept conversations
+ * only. f->gix gets run -> outside index or UINT32_MAX. Returns 0 or -1
+ * (ENOMEM; the slot unchanged but for the counts, which the caller resets).
+ */
+static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rkey *byo, size_t ng,
+                       size_t *n_out, size_t *m)
+{
+	const struct site_caps *caps = &s->site->caps;
+	size_t n = s->n_acc;
+	uint32_t *in_of = f->of.base, *out_of = in_of + n, *gix = f->gix;
+	uint8_t *kept = malloc(ng ? ng : 1);
+
+	if (!kept)
+		return -1;
+	/* Each run's first appearance (smallest conversation index) into gix. */
+	size_t g = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1)
+			gix[g++] = byo[k].idx;
+		else if (byo[k].idx < gix[g - 1])
+			gix[g - 1] = byo[k].idx;
+		out_of[byo[k].idx] = (uint32_t)(g - 1);
+	}
+	if (ng > caps->max_outside) {
+		if (outside_cap_select(f, gix, ng, caps->max_outside, kept)) {
+			free(kept);
+			return -1;
+		}
+	} else {
+		memset(kept, 1, ng);
+	}
+	/* Kept runs numbered in address order: the outside index. */
+	*n_out = 0;
+	for (g = 0; g < ng; g++)
+		gix[g] = kept[g] ? (uint32_t)(*n_out)++ : UINT32_MAX;
+	free(kept);
+	/* A cap stops the conversation's detail, not its count in the totals. */
+	for (size_t i = 0; i < f->n_ia; i++)
+		f->ia[i].active = 0;
+	*m = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct pacc *p = &s->acc[k];
+		if (in_of[k] == UINT32_MAX) {
+			s->view.sum.caps_hit.inside += p->eg_flows + p->ig_flows;
+		} else if (gix[out_of[k]] == UINT32_MAX) {
+			s->view.sum.caps_hit.outside += p->eg_flows + p->ig_flows;
+		} else {
+			(*m)++;
+			if (p->eg_flows)
+				f->ia[in_of[k]].active = 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Close the open slot. The conversations are in arrival order in s->acc;
  * arrays A and B and the pairs are built from them with sorts and
  * sequential passes wherever the data allows, because at a million records
  * the arrays are far larger than the caches and a scattered update waits
  * for memory:
- *   1. inside IPs interned by hash (they are few), in first-appearance
- *      order so that max_inside keeps the first ones, as a cap applied
- *      while the records came in would have;
+ *   1. one pass in arrival order: inside IPs interned by hash (they are
+ *      few), in first-appearance order so that max_inside keeps the first
+ *      ones, as a cap applied while the records came in would have; the
+ *      outside sort keys; inside activity;
  *   2. conversations sorted by outside address: array B is built in order
- *      from the runs, max_outside again keeps the first to appear;
- *   3. caps counted, kept conversations marked, inside activity;
+ *      from the runs;
+ *   3. only when a cap cuts (finish_caps): max_outside keeps the first to
+ *      appear, caps counted, activity over the kept conversations;
  *   4. everything allocated; A sorted by address;
  *   5. every per-outside figure summed in one pass over the runs (B is
  *      written in order), each kept conversation copied out as a pair --
@@ -781,89 +841,64 @@ const struct slot_view *slot_finish(struct slot *s)
 	struct slot_outside *outside = NULL;
 	struct slot_pair *pairs = NULL;
 	uint32_t *by_in = NULL, *by_out = NULL, *cnt_out = NULL;
-	uint8_t *kept = NULL;
 	enum { PF = 8, GPF = 24 }; /* GPF: gathers of conversations in sorted order */
 
 	if (s->finished)
 		return v;
 	memset(&f, 0, sizeof(f));
 
-	/* 1. Inside IPs, first appearance first. */
+	/*
+	 * 1. One pass over the conversations: inside IPs interned, first
+	 * appearance first; each conversation's outside key, carrying its
+	 * inside IP (aux) so that the passes over the sorted keys need not look
+	 * it up at random; which inside IPs sent anything.
+	 */
 	if (scratch_alloc(&f.of, 2 * n, sizeof(uint32_t)) ||
+	    scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)) ||
 	    index_init(&f.ii, index_slots_for(n < caps->max_inside ? n : caps->max_inside)))
 		goto nomem;
-	uint32_t *in_of = f.of.base, *out_of = in_of + n;
+	uint32_t *in_of = f.of.base; /* and out_of after it: finish_caps */
+	struct rkey *keys = f.keys.base;
+	bool inside_cut = false;
 	for (size_t k = 0; k < n; k++) {
 		if (k + PF < n)
 			__builtin_prefetch(&f.ii.w[(uint32_t)(hash_addr(&s->acc[k + PF].in, s->seed) >>
 			                                      32) &
 			                           f.ii.mask]);
+		const struct pacc *p = &s->acc[k];
 		uint32_t i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
-		                         caps->max_inside, &s->acc[k].in, s->seed);
+		                         caps->max_inside, &p->in, s->seed);
 		if (i == UINT32_MAX - 1)
 			goto nomem;
 		in_of[k] = i;
+		rkey_addr(&keys[k], &p->out, (uint32_t)k);
+		keys[k].aux = i;
+		if (i == UINT32_MAX)
+			inside_cut = true;
+		else if (p->eg_flows)
+			f.ia[i].active = 1;
 	}
 	index_free(&f.ii);
 
-	/*
-	 * 2. Conversations by outside address; its runs are array B. Each key
-	 * carries its conversation's inside IP (aux), so that the passes over
-	 * the sorted keys need not look it up at random.
-	 */
-	if (scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)))
-		goto nomem;
-	struct rkey *keys = f.keys.base;
-	for (size_t k = 0; k < n; k++) {
-		rkey_addr(&keys[k], &s->acc[k].out, (uint32_t)k);
-		keys[k].aux = in_of[k];
-	}
+	/* 2. Conversations by outside address; its runs are array B. */
 	struct rkey *byo = rkey_sort(keys, keys + n, n);
 	struct rkey *pk = byo == keys ? keys + n : keys; /* the other half */
-	/* Group numbers into out_of; each group's first appearance into gix. */
 	size_t ng = 0;
-	f.gix = malloc((n ? n : 1) * sizeof(uint32_t));
+	for (size_t k = 0; k < n; k++)
+		ng += k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1;
+	f.gix = malloc((ng ? ng : 1) * sizeof(uint32_t));
 	if (!f.gix)
 		goto nomem;
-	uint32_t *gix = f.gix;
-	for (size_t k = 0; k < n; k++) {
-		if (k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1)
-			gix[ng++] = byo[k].idx;
-		else if (byo[k].idx < gix[ng - 1])
-			gix[ng - 1] = byo[k].idx;
-		out_of[byo[k].idx] = (uint32_t)(ng - 1);
-	}
-	kept = malloc(ng ? ng : 1);
-	if (!kept)
+	uint32_t *gix = f.gix; /* outside group (run) -> outside index, UINT32_MAX if cut */
+	size_t n_out, m;
+	if (!inside_cut && ng <= caps->max_outside) {
+		/* No cap cuts (the usual case): every run and every conversation is kept. */
+		for (size_t g = 0; g < ng; g++)
+			gix[g] = (uint32_t)g;
+		n_out = ng;
+		m = n;
+	} else if (finish_caps(s, &f, byo, ng, &n_out, &m)) {
 		goto nomem;
-	if (ng > caps->max_outside) {
-		if (outside_cap_select(&f, gix, ng, caps->max_outside, kept))
-			goto nomem;
-	} else {
-		memset(kept, 1, ng);
-	}
-	/* Kept groups numbered in address order: group -> outside index or UINT32_MAX. */
-	size_t n_out = 0;
-	for (size_t g = 0; g < ng; g++)
-		gix[g] = kept[g] ? (uint32_t)n_out++ : UINT32_MAX;
-	free(kept);
-	kept = NULL;
-
-	/* 3. Caps counted, conversations kept, inside activity. */
-	size_t m = 0;
-	for (size_t k = 0; k < n; k++) {
-		const struct pacc *p = &s->acc[k];
-		uint32_t o = gix[out_of[k]];
-		/* A cap stops the conversation's detail, not its count in the totals. */
-		if (in_of[k] == UINT32_MAX) {
-			v->sum.caps_hit.inside += p->eg_flows + p->ig_flows;
-		} else if (o == UINT32_MAX) {
-			v->sum.caps_hit.outside += p->eg_flows + p->ig_flows;
-		} else {
-			m++;
-			if (p->eg_flows)
-				f.ia[in_of[k]].active = 1;
-		}
 	}
 
 	/* 4. Everything the close needs, allocated before anything is changed. */
@@ -1053,7 +1088,6 @@ const struct slot_view *slot_finish(struct slot *s)
 nomem:
 	/* The slot stays open and intact: only the counts of this attempt go. */
 	v->sum.caps_hit.inside = v->sum.caps_hit.outside = 0;
-	free(kept);
 	free(cnt_out);
 	vmem_free(&s->inside_mem);
 	vmem_free(&s->outside_mem);
