@@ -15,8 +15,10 @@
  * VMEM_POOL_BYTES of their pages in all) for the next vmem_init() of the
  * same size: the slots of every five minutes need the same tables again,
  * and clearing memory the process holds is cheaper than a page fault per
- * page. The pool is shared by all threads (a mutex); vmem_pool_trim()
- * gives it back to the system.
+ * page. Pooled pages are marked MADV_FREE: the kernel may take them back
+ * under memory pressure instead of counting them against a memory limit.
+ * The pool is shared by all threads (a mutex); vmem_pool_trim() gives it
+ * back to the system.
  *
  * Under AddressSanitizer the array is a calloc'd/realloc'd block of exactly
  * the committed size instead (no pool), so that an access past the

@@ -183,6 +183,14 @@ int vmem_commit(struct vmem *m, size_t bytes)
 void vmem_free(struct vmem *m)
 {
 	if (m->mapped) {
+		/*
+		 * Pooled pages are given to the kernel to take back under memory
+		 * pressure (a container's limit, say): until it does, they stay
+		 * mapped and are reused without a fault; once it has, they read as
+		 * zero and fault in again. Either way vmem_commit() clears them.
+		 */
+		if (m->rw && madvise(m->base, m->rw, MADV_FREE) != 0)
+			madvise(m->base, m->rw, MADV_DONTNEED);
 		if (!m->rw || !pool_put(m))
 			munmap(m->base, m->reserved);
 	} else {
