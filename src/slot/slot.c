@@ -577,36 +577,44 @@ static struct rkey *rkey_sort(struct rkey *a, struct rkey *tmp, size_t n)
 
 	if (n < 2)
 		return a;
-	memset(hist, 0, sizeof(hist));
-	for (size_t k = 0; k < n; k++) {
-		uint64_t x = a[k].k1, y = a[k].k0;
-		for (unsigned b = 0; b < 8; b++) {
-			hist[b][(x >> (8 * b)) & 0xff]++;
-			hist[8 + b][(y >> (8 * b)) & 0xff]++;
-		}
+	/*
+	 * Which bytes vary at all: one cheap pass, so that histograms are
+	 * counted (and passes made) only for those -- counting all sixteen
+	 * cost as much as the passes themselves.
+	 */
+	uint64_t d0 = 0, d1 = 0;
+	for (size_t k = 1; k < n; k++) {
+		d0 |= a[k].k0 ^ a[0].k0;
+		d1 |= a[k].k1 ^ a[0].k1;
 	}
-	struct rkey *src = a, *dst = tmp;
-	for (unsigned pass = 0; pass < 16; pass++) {
-		uint32_t *h = hist[pass];
-		unsigned shift = 8 * (pass & 7);
-		bool constant = false;
-		for (unsigned v = 0; v < 256; v++) {
-			if (h[v] == n) {
-				constant = true;
-				break;
-			}
-			if (h[v])
-				break;
+	unsigned pass[16], np = 0;
+	for (unsigned b = 0; b < 8; b++)
+		if ((d1 >> (8 * b)) & 0xff)
+			pass[np++] = b;
+	for (unsigned b = 0; b < 8; b++)
+		if ((d0 >> (8 * b)) & 0xff)
+			pass[np++] = 8 + b;
+	if (np == 0)
+		return a;
+	for (unsigned i = 0; i < np; i++)
+		memset(hist[i], 0, sizeof(hist[i]));
+	for (size_t k = 0; k < n; k++)
+		for (unsigned i = 0; i < np; i++) {
+			unsigned b = pass[i];
+			uint64_t x = b < 8 ? a[k].k1 : a[k].k0;
+			hist[i][(x >> (8 * (b & 7))) & 0xff]++;
 		}
-		if (constant)
-			continue;
+	struct rkey *src = a, *dst = tmp;
+	for (unsigned i = 0; i < np; i++) {
+		uint32_t *h = hist[i];
+		unsigned shift = 8 * (pass[i] & 7);
 		uint32_t pos = 0;
 		for (unsigned v = 0; v < 256; v++) {
 			uint32_t c = h[v];
 			h[v] = pos;
 			pos += c;
 		}
-		if (pass < 8)
+		if (pass[i] < 8)
 			for (size_t k = 0; k < n; k++)
 				dst[h[(src[k].k1 >> shift) & 0xff]++] = src[k];
 		else
@@ -746,6 +754,38 @@ static int outside_cap_select(struct finish_scratch *f, const uint32_t *first, s
 	for (size_t g = 0; g < ng; g++)
 		kept[g] = first[g] <= last;
 	return 0;
+}
+
+/*
+ * Pack the pair keys (inside, first-switched) into k1 alone when they fit:
+ * inside << 40 | first-switched relative to the slot's earliest, with
+ * "none" (UINT64_MAX, a conversation without egress) just above the
+ * latest. The order is the same; the radix sort then skips every byte
+ * but the few that vary (five for a campus slot), where a raw time next to
+ * UINT64_MAX made all eight bytes of k1 vary. Left as they are otherwise.
+ */
+static void pair_keys_pack(struct rkey *pk, size_t m, size_t n_in)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (size_t j = 0; j < m; j++) {
+		uint64_t t = pk[j].k1;
+		if (t == UINT64_MAX)
+			continue;
+		if (t < lo)
+			lo = t;
+		if (t > hi)
+			hi = t;
+	}
+	const uint64_t span = (uint64_t)1 << 40;
+	if (n_in >= ((size_t)1 << 24) || (lo <= hi && hi - lo >= span - 1))
+		return;
+	uint64_t none = lo <= hi ? hi - lo + 1 : 0;
+	for (size_t j = 0; j < m; j++) {
+		uint64_t t = pk[j].k1;
+		pk[j].k1 = pk[j].k0 << 40 | (t == UINT64_MAX ? none : t - lo);
+		pk[j].k0 = 0;
+	}
 }
 
 /*
@@ -1016,6 +1056,7 @@ const struct slot_view *slot_finish(struct slot *s)
 	 * 6. The pairs by (inside, first-switched, outside): they were keyed in
 	 * outside order and the sort is stable. byo is done with.
 	 */
+	pair_keys_pack(pkeys, m, n_in);
 	struct rkey *sp = rkey_sort(pkeys, byo, m);
 
 	/* 7. The pairs in that order; every per-inside figure on the way. */
