@@ -59,6 +59,53 @@ static void test_egress_builds_a_and_b(void **state)
 	slot_destroy(s);
 }
 
+/*
+ * arrayPeer order: by first-switched, then outside address; conversations
+ * without egress (no first-switched) last, times far apart included (the
+ * close packs the sort key relative to the slot's earliest time).
+ */
+static void test_pair_order(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 9);
+	static const struct {
+		const char *out;
+		int64_t first_off; /* ms from T0_MS; INT64_MIN: ingress only */
+	} r[] = {
+	    {"203.0.113.9", 5},         {"203.0.113.1", 5},       {"198.51.100.7", -86400000},
+	    {"192.0.2.1", INT64_MIN},   {"192.0.2.200", 299999},  {"192.0.2.100", INT64_MIN},
+	    {"198.51.100.8", 1},
+	    /* A router clock at 1970: the span no longer fits the packed key. */
+	    {"198.51.100.3", 1 - (int64_t)T0_MS},
+	};
+	static const char *want[] = {"198.51.100.3", "198.51.100.7", "198.51.100.8",
+	                             "203.0.113.1",  "203.0.113.9",  "192.0.2.200",
+	                             "192.0.2.1",    "192.0.2.100"};
+	for (size_t k = 0; k < sizeof(r) / sizeof(r[0]); k++) {
+		if (r[k].first_off == INT64_MIN) {
+			struct flow f = mkflow(r[k].out, "10.0.0.1", TCP, 1234, 80, SYN, 1, 40, T0_MS);
+			slot_add(s, SLOT_INGRESS, &f);
+		} else {
+			struct flow f = mkflow("10.0.0.1", r[k].out, TCP, 40000, 443, SYN, 1, 60,
+			                       (uint64_t)((int64_t)T0_MS + r[k].first_off));
+			slot_add(s, SLOT_EGRESS, &f);
+		}
+	}
+	const struct slot_view *v = slot_finish(s);
+	assert_int_equal(v->n_inside, 1);
+	const struct slot_inside *in = &v->inside[0];
+	assert_int_equal(in->pair_count, 8);
+	for (uint32_t k = 0; k < in->pair_count; k++) {
+		const struct slot_pair *p = &v->pairs[v->pairs_by_inside[in->pair_first + k]];
+		char buf[64];
+		flow_addr_format(&v->outside[p->outside].addr, buf, sizeof(buf));
+		assert_string_equal(buf, want[k]);
+	}
+	slot_destroy(s);
+}
+
 static void test_ingress_cases(void **state)
 {
 	(void)state;
@@ -420,6 +467,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_egress_builds_a_and_b),
+		cmocka_unit_test(test_pair_order),
 		cmocka_unit_test(test_ingress_cases),
 		cmocka_unit_test(test_peer_cap),
 		cmocka_unit_test(test_caps_bound_memory),
