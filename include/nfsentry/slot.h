@@ -67,9 +67,8 @@ struct slot_pair {
 	struct slot_totals egress;  /* i -> o */
 	struct slot_totals ingress; /* o -> i */
 	uint64_t first_ms;          /* earliest first-switched of the egress, else of any record */
-	uint32_t in_started;        /* ingress flows that o evidently started */
-	uint32_t out_started;       /* egress flows that i evidently started */
-	uint32_t in_unknown;        /* ingress flows with no evidence either way */
+	uint32_t o_started;         /* 1: an ingress flow o evidently started, or one
+	                               nothing tells about (METHOD §5, decided) */
 };
 
 /* Array A entry: an inside IP (every inside IP seen, egress or not). */

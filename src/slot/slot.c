@@ -33,25 +33,43 @@ struct index {
 };
 
 /*
- * One conversation while the slot is open: two cache lines, aligned, so
- * that one prefetch of both brings everything a record touches. Line 0
- * holds the key and the egress (a lookup compares the key, an egress record
- * updates the rest), line 1 the ingress. The ingress packets are kept only
- * by protocol class; their sum is the ingress packet count. The array is
- * zeroed memory (vmem), so "no first-switched yet" (UINT64_MAX) is stored
- * inverted: first_inv = ~first_ms, 0 when none, and the minimum becomes a
- * maximum.
+ * One conversation while the slot is open: one cache line, aligned, so that
+ * a record touches one line of the table (and a slot of a million records
+ * holds half the memory it would at two lines).
+ * - The key: an IPv4 conversation's two addresses (the 4 bytes as they
+ *   stand in struct flow_addr); an IPv6 (or mixed) one keeps its two
+ *   addresses in s->v6 at [a_in] and [a_in + 1], flagged PACC_V6.
+ * - Flow counts saturate at UINT32_MAX (4 billion records of one
+ *   conversation in one slot).
+ * - The ingress packets are split by protocol class, for the flood label's
+ *   protocol: pclass is 1 + the class of the first ingress record, and all
+ *   of ig_packets is of that class until a record of another class comes;
+ *   then a spill entry (s->spill[spill - 1]) holds the split from there.
+ * - The array is zeroed memory (vmem), so "no first-switched yet"
+ *   (UINT64_MAX) is stored inverted: first_inv = ~first_ms, 0 when none,
+ *   and the minimum becomes a maximum.
  */
+enum { PACC_V6 = 1, PACC_O_STARTED = 2 };
+
 struct pacc {
-	struct flow_addr in, out;
-	uint64_t eg_flows, eg_packets, eg_octets; /* inside -> outside */
-	uint64_t first_inv;                       /* ~(earliest first-switched of the egress) */
-	uint64_t ig_flows, ig_octets;             /* outside -> inside */
-	uint64_t proto_pk[SLOT_PROTO__COUNT];     /* ingress packets by protocol class */
-	uint32_t in_started, out_started, in_unknown;
+	uint32_t a_in, a_out;
+	uint32_t eg_flows, ig_flows;
+	uint64_t eg_packets, eg_octets; /* inside -> outside */
+	uint64_t ig_packets, ig_octets; /* outside -> inside */
+	uint64_t first_inv;             /* ~(earliest first-switched of the egress) */
+	uint8_t flags;                  /* PACC_V6; PACC_O_STARTED: an ingress flow o started
+	                                   (or one nothing tells about) */
+	uint8_t pclass;                 /* 1 + class of the first ingress record; 0: none */
+	uint8_t pad[2];
+	uint32_t spill;                 /* 1 + index in s->spill; 0: one class only */
 } __attribute__((aligned(64)));
 
-_Static_assert(sizeof(struct pacc) == 128, "a conversation is two cache lines");
+_Static_assert(sizeof(struct pacc) == 64, "a conversation is one cache line");
+
+/* The ingress packets by class of a conversation that mixed protocols. */
+struct pspill {
+	uint64_t pk[SLOT_PROTO__COUNT];
+};
 
 struct slot {
 	const struct site_config *site;
@@ -66,6 +84,11 @@ struct slot {
 	struct vmem inside_mem, outside_mem, pairs_mem, order_mem;
 	struct pacc *acc;    /* = acc_mem.base; n_acc used, cap_acc committed */
 	size_t n_acc, cap_acc;
+	struct vmem v6_mem;  /* IPv6 conversations' addresses, two each: reserved for max_pairs */
+	struct flow_addr *v6;
+	size_t n_v6, cap_v6;
+	struct pspill *spill; /* conversations that mixed protocols */
+	size_t n_spill, cap_spill;
 	size_t cap_inside, cap_outside, cap_pairs; /* allocated entries of the view */
 };
 
@@ -194,7 +217,8 @@ struct slot *slot_create(const struct site_config *site, uint32_t site_index, in
 	size_t max = site->caps.max_pairs ? site->caps.max_pairs : 1;
 	while (vmem_init(&s->acc_mem, max * sizeof(struct pacc)) != 0 && max > 1024)
 		max /= 2;
-	if (!s->acc_mem.reserved || index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
+	if (!s->acc_mem.reserved || vmem_init(&s->v6_mem, 2 * max * sizeof(struct flow_addr)) ||
+	    index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
 		slot_destroy(s);
 		return NULL;
 	}
@@ -207,6 +231,8 @@ void slot_destroy(struct slot *s)
 		return;
 	index_free(&s->pair_idx);
 	vmem_free(&s->acc_mem);
+	vmem_free(&s->v6_mem);
+	free(s->spill);
 	vmem_free(&s->inside_mem);
 	vmem_free(&s->outside_mem);
 	vmem_free(&s->pairs_mem);
@@ -231,17 +257,43 @@ static struct pacc *conv_append(struct slot *s)
 	return &s->acc[n];
 }
 
+/* The 4 bytes of an IPv4-mapped address, as they stand. */
+static inline uint32_t addr_v4(const struct flow_addr *a)
+{
+	uint32_t v;
+
+	memcpy(&v, a->b + 12, 4);
+	return v;
+}
+
+/* A conversation's inside and outside address. */
+static inline void conv_addrs(const struct slot *s, const struct pacc *p, struct flow_addr *in,
+                              struct flow_addr *out)
+{
+	if (p->flags & PACC_V6) {
+		*in = s->v6[p->a_in];
+		*out = s->v6[p->a_in + 1];
+		return;
+	}
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	memcpy(in->b, mapped, 12);
+	memcpy(in->b + 12, &p->a_in, 4);
+	memcpy(out->b, mapped, 12);
+	memcpy(out->b + 12, &p->a_out, 4);
+}
+
 /*
- * The accumulator of conversation (in, out) whose hash is h, added when
- * absent and the pair cap allows. Returns NULL when the cap (or memory)
- * stopped it.
+ * The accumulator of conversation (in, out) whose hash is h (v6: not both
+ * IPv4), added when absent and the pair cap allows. Returns NULL when the
+ * cap (or memory) stopped it.
  */
 static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
-                                const struct flow_addr *out, uint64_t h)
+                                const struct flow_addr *out, bool v6, uint64_t h)
 {
 	struct index *x = &s->pair_idx;
 	uint32_t tag = (uint32_t)(h >> 32);
 	uint32_t pos = tag & x->mask;
+	uint32_t ai = v6 ? 0 : addr_v4(in), ao = v6 ? 0 : addr_v4(out);
 
 	for (;;) {
 		uint64_t e = x->w[pos];
@@ -249,17 +301,41 @@ static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
 			break;
 		if ((uint32_t)(e >> 32) == tag) {
 			struct pacc *p = &s->acc[(uint32_t)e - 1];
-			if (memcmp(p->in.b, in->b, 16) == 0 && memcmp(p->out.b, out->b, 16) == 0)
+			if (!v6) {
+				if (p->a_in == ai && p->a_out == ao && !(p->flags & PACC_V6))
+					return p;
+			} else if ((p->flags & PACC_V6) &&
+			           memcmp(s->v6[p->a_in].b, in->b, 16) == 0 &&
+			           memcmp(s->v6[p->a_in + 1].b, out->b, 16) == 0) {
 				return p;
+			}
 		}
 		pos = (pos + 1) & x->mask;
 	}
 	/* A full index (its growth refused memory) must keep one empty word. */
-	struct pacc *p = x->used < x->mask ? conv_append(s) : NULL;
+	if (x->used >= x->mask || s->n_acc >= s->site->caps.max_pairs)
+		return NULL;
+	if (v6) {
+		size_t n = s->n_v6;
+		if (n + 2 > s->cap_v6) {
+			if (vmem_commit(&s->v6_mem, (n + 2) * sizeof(struct flow_addr)))
+				return NULL;
+			s->v6 = s->v6_mem.base;
+			s->cap_v6 = s->v6_mem.committed / sizeof(struct flow_addr);
+		}
+		ai = (uint32_t)n;
+		ao = 0;
+	}
+	struct pacc *p = conv_append(s);
 	if (!p)
 		return NULL;
-	p->in = *in;
-	p->out = *out;
+	if (v6) {
+		s->v6[s->n_v6++] = *in;
+		s->v6[s->n_v6++] = *out;
+		p->flags = PACC_V6;
+	}
+	p->a_in = ai;
+	p->a_out = ao;
 	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)s->n_acc;
 	x->used++;
 	if ((uint64_t)x->used * 2 > (uint64_t)x->mask + 1)
@@ -371,7 +447,14 @@ struct op {
 	uint8_t egress;            /* 1: in -> out; 0: out -> in */
 	uint8_t starter;           /* enum starter */
 	uint8_t pclass;            /* enum slot_proto */
+	uint8_t v6;                /* not both IPv4: the key is the full addresses */
 };
+
+/* The hash of an IPv4 conversation: its two 4-byte addresses. */
+static inline uint64_t hash_conv4(uint32_t in, uint32_t out, uint64_t seed)
+{
+	return mix64(((uint64_t)in << 32 | out) * 0x9e3779b97f4a7c15ull ^ seed);
+}
 
 static inline bool op_prepare(struct slot *s, enum slot_dir dir, const struct flow *f, struct op *op)
 {
@@ -392,7 +475,9 @@ static inline bool op_prepare(struct slot *s, enum slot_dir dir, const struct fl
 		op->in = f->dst;
 		op->out = f->src;
 	}
-	op->hash = hash_conv(&op->in, &op->out, s->seed);
+	op->v6 = !(flow_addr_is_v4(&op->in) && flow_addr_is_v4(&op->out));
+	op->hash = op->v6 ? hash_conv(&op->in, &op->out, s->seed)
+	                  : hash_conv4(addr_v4(&op->in), addr_v4(&op->out), s->seed);
 	op->packets = f->packets;
 	op->octets = f->octets;
 	op->first_ms = f->first_ms ? f->first_ms : f->export_ms;
@@ -422,9 +507,7 @@ static inline void op_prefetch_entry(const struct op *op)
 		if (!e)
 			return;
 		if ((uint32_t)(e >> 32) == tag) {
-			const char *p = (const char *)&s->acc[(uint32_t)e - 1];
-			__builtin_prefetch(p, 1);
-			__builtin_prefetch(p + 64, 1);
+			__builtin_prefetch(&s->acc[(uint32_t)e - 1], 1);
 			return;
 		}
 		pos = (pos + 1) & x->mask;
@@ -434,29 +517,42 @@ static inline void op_prefetch_entry(const struct op *op)
 static inline void op_apply(const struct op *op)
 {
 	struct slot *s = op->s;
-	struct pacc *p = conv_lookup(s, &op->in, &op->out, op->hash);
+	struct pacc *p = conv_lookup(s, &op->in, &op->out, op->v6, op->hash);
 
 	if (!p) {
 		s->view.sum.caps_hit.pairs++;
 		return;
 	}
 	if (op->egress) {
-		p->eg_flows++;
+		p->eg_flows += p->eg_flows != UINT32_MAX;
 		p->eg_packets += op->packets;
 		p->eg_octets += op->octets;
 		if (~op->first_ms > p->first_inv)
 			p->first_inv = ~op->first_ms;
-		if (op->starter == STARTER_SRC)
-			p->out_started++;
-	} else {
-		p->ig_flows++;
-		p->ig_octets += op->octets;
-		p->proto_pk[op->pclass] += op->packets;
-		if (op->starter == STARTER_SRC)
-			p->in_started++;
-		else if (op->starter == STARTER_UNKNOWN)
-			p->in_unknown++;
+		return;
 	}
+	uint8_t pc = (uint8_t)(op->pclass + 1);
+	if (p->pclass && p->pclass != pc && !p->spill) {
+		/* A second protocol: the split from here on needs the spill. */
+		if (grow_array((void **)&s->spill, &s->cap_spill, s->n_spill + 1,
+		               sizeof(struct pspill), s->site->caps.max_pairs)) {
+			s->view.sum.caps_hit.pairs++;
+			return;
+		}
+		struct pspill *sp = &s->spill[s->n_spill++];
+		memset(sp, 0, sizeof(*sp));
+		sp->pk[p->pclass - 1] = p->ig_packets;
+		p->spill = (uint32_t)s->n_spill;
+	}
+	if (!p->pclass)
+		p->pclass = pc;
+	if (p->spill)
+		s->spill[p->spill - 1].pk[op->pclass] += op->packets;
+	p->ig_flows += p->ig_flows != UINT32_MAX;
+	p->ig_packets += op->packets;
+	p->ig_octets += op->octets;
+	if (op->starter == STARTER_SRC || op->starter == STARTER_UNKNOWN)
+		p->flags |= PACC_O_STARTED;
 }
 
 /* The pipe: a ring of ops, free-running counters (see slot.h). */
@@ -535,6 +631,7 @@ size_t slot_memory(const struct slot *s)
 	if (s->pair_idx.w)
 		b += ((size_t)s->pair_idx.mask + 1) * sizeof(uint64_t);
 	b += s->cap_acc * sizeof(struct pacc);
+	b += s->cap_v6 * sizeof(struct flow_addr) + s->cap_spill * sizeof(struct pspill);
 	b += s->cap_inside * sizeof(struct slot_inside);
 	b += s->cap_outside * sizeof(struct slot_outside);
 	b += s->cap_pairs * sizeof(struct slot_pair);
@@ -834,9 +931,9 @@ static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rk
 	for (size_t k = 0; k < n; k++) {
 		const struct pacc *p = &s->acc[k];
 		if (in_of[k] == UINT32_MAX) {
-			s->view.sum.caps_hit.inside += p->eg_flows + p->ig_flows;
+			s->view.sum.caps_hit.inside += (uint64_t)p->eg_flows + p->ig_flows;
 		} else if (gix[out_of[k]] == UINT32_MAX) {
-			s->view.sum.caps_hit.outside += p->eg_flows + p->ig_flows;
+			s->view.sum.caps_hit.outside += (uint64_t)p->eg_flows + p->ig_flows;
 		} else {
 			(*m)++;
 			if (p->eg_flows)
@@ -901,17 +998,19 @@ const struct slot_view *slot_finish(struct slot *s)
 	struct rkey *keys = f.keys.base;
 	bool inside_cut = false;
 	for (size_t k = 0; k < n; k++) {
-		if (k + PF < n)
-			__builtin_prefetch(&f.ii.w[(uint32_t)(hash_addr(&s->acc[k + PF].in, s->seed) >>
-			                                      32) &
-			                           f.ii.mask]);
+		struct flow_addr ain, aout;
+		if (k + PF < n) {
+			conv_addrs(s, &s->acc[k + PF], &ain, &aout);
+			__builtin_prefetch(&f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) & f.ii.mask]);
+		}
 		const struct pacc *p = &s->acc[k];
+		conv_addrs(s, p, &ain, &aout);
 		uint32_t i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
-		                         caps->max_inside, &p->in, s->seed);
+		                         caps->max_inside, &ain, s->seed);
 		if (i == UINT32_MAX - 1)
 			goto nomem;
 		in_of[k] = i;
-		rkey_addr(&keys[k], &p->out, (uint32_t)k);
+		rkey_addr(&keys[k], &aout, (uint32_t)k);
 		keys[k].aux = i;
 		if (i == UINT32_MAX)
 			inside_cut = true;
@@ -1003,15 +1102,15 @@ const struct slot_view *slot_finish(struct slot *s)
 		q->inside = f.rin[ifa];
 		q->outside = o;
 		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
-		q->ingress = (struct slot_totals){p->ig_flows, 0, p->ig_octets};
-		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++) {
-			q->ingress.packets += p->proto_pk[pc];
-			out->proto_packets[pc] += p->proto_pk[pc];
+		q->ingress = (struct slot_totals){p->ig_flows, p->ig_packets, p->ig_octets};
+		if (p->spill) {
+			for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++)
+				out->proto_packets[pc] += s->spill[p->spill - 1].pk[pc];
+		} else if (p->pclass) {
+			out->proto_packets[p->pclass - 1] += p->ig_packets;
 		}
 		q->first_ms = ~p->first_inv;
-		q->in_started = p->in_started;
-		q->out_started = p->out_started;
-		q->in_unknown = p->in_unknown;
+		q->o_started = (p->flags & PACC_O_STARTED) != 0;
 		pkeys[j] = (struct rkey){.k0 = q->inside, .k1 = q->first_ms, .idx = (uint32_t)j};
 		j++;
 		cnt_out[o + 1]++;
@@ -1040,7 +1139,7 @@ const struct slot_view *slot_finish(struct slot *s)
 		 * say, or DNS/NTP/memcached reflection floods (sent from port 53,
 		 * 123, 11211) would never be judged.
 		 */
-		if (q->in_started || q->in_unknown || !q->egress.flows) {
+		if (q->o_started || !q->egress.flows) {
 			out->started_targets++;
 			totals_sum(&out->started_in, &q->ingress);
 			totals_sum(&out->started_back, &q->egress);
@@ -1048,9 +1147,13 @@ const struct slot_view *slot_finish(struct slot *s)
 	}
 	/* The open slot's tables are done with: back to the pool for the next slot. */
 	vmem_free(&s->acc_mem);
+	vmem_free(&s->v6_mem);
 	index_free(&s->pair_idx);
+	free(s->spill);
 	s->acc = NULL;
-	s->n_acc = s->cap_acc = 0;
+	s->v6 = NULL;
+	s->spill = NULL;
+	s->n_acc = s->cap_acc = s->n_v6 = s->cap_v6 = s->n_spill = s->cap_spill = 0;
 
 	/*
 	 * 6. The pairs by (inside, first-switched, outside): they were keyed in

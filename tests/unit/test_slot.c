@@ -415,6 +415,79 @@ static void test_order_independence(void **state)
 	free(order);
 }
 
+/*
+ * Every sum of the finished slot against a brute-force reference over the
+ * records: IPv4 and IPv6 conversations, protocols mixed within one
+ * conversation (the open slot keeps one class per conversation until a
+ * second comes), first-switched minima.
+ */
+static void test_reference_sums(void **state)
+{
+	(void)state;
+	enum { N = 4000 };
+	struct site_config site;
+	test_site(&site);
+	site.peer_cap = 0;
+	struct flow *recs = calloc(N, sizeof(*recs));
+	uint64_t st = 7;
+	gen_records(&st, recs, N);
+	struct slot *s = slot_create(&site, 0, 5890752, 3);
+	size_t n_v6 = 0;
+	for (size_t k = 0; k < N; k++) {
+		slot_add(s, recs[k].sampling ? SLOT_EGRESS : SLOT_INGRESS, &recs[k]);
+		n_v6 += !flow_addr_is_v4(&recs[k].src);
+	}
+	assert_true(n_v6 > N / 10);
+	const struct slot_view *v = slot_finish(s);
+	assert_non_null(v);
+	size_t mixed = 0;
+	for (size_t j = 0; j < v->n_pairs; j++) {
+		const struct slot_pair *p = &v->pairs[j];
+		const struct flow_addr *in = &v->inside[p->inside].addr;
+		const struct flow_addr *out = &v->outside[p->outside].addr;
+		struct slot_totals eg = {0}, ig = {0};
+		uint64_t first = UINT64_MAX;
+		unsigned classes = 0;
+		for (size_t k = 0; k < N; k++) {
+			const struct flow *f = &recs[k];
+			bool e = f->sampling;
+			if (memcmp((e ? &f->src : &f->dst)->b, in->b, 16) ||
+			    memcmp((e ? &f->dst : &f->src)->b, out->b, 16))
+				continue;
+			struct slot_totals *t = e ? &eg : &ig;
+			t->flows++;
+			t->packets += f->packets;
+			t->octets += f->octets;
+			if (e && f->first_ms < first)
+				first = f->first_ms;
+			if (!e)
+				classes |= 1u << (f->proto == 6 ? 0 : f->proto == 17 ? 1 : f->proto == 1 ? 2 : 3);
+		}
+		mixed += __builtin_popcount(classes) > 1;
+		assert_int_equal(p->egress.flows, eg.flows);
+		assert_int_equal(p->egress.packets, eg.packets);
+		assert_int_equal(p->egress.octets, eg.octets);
+		assert_int_equal(p->ingress.flows, ig.flows);
+		assert_int_equal(p->ingress.packets, ig.packets);
+		assert_int_equal(p->ingress.octets, ig.octets);
+		assert_int_equal(p->first_ms, first);
+	}
+	assert_true(mixed > 10);
+	for (size_t o = 0; o < v->n_outside; o++) {
+		uint64_t want[SLOT_PROTO__COUNT] = {0};
+		for (size_t k = 0; k < N; k++) {
+			const struct flow *f = &recs[k];
+			if (f->sampling || memcmp(f->src.b, v->outside[o].addr.b, 16))
+				continue;
+			want[f->proto == 6 ? 0 : f->proto == 17 ? 1 : f->proto == 1 ? 2 : 3] += f->packets;
+		}
+		for (int c = 0; c < SLOT_PROTO__COUNT; c++)
+			assert_int_equal(v->outside[o].proto_packets[c], want[c]);
+	}
+	slot_destroy(s);
+	free(recs);
+}
+
 /* A reflection flood: "answers" from port 53 to a host that never asked. */
 static void test_unsolicited_answers_are_starts(void **state)
 {
@@ -475,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_caps_keep_first_seen),
 		cmocka_unit_test(test_starter),
 		cmocka_unit_test(test_order_independence),
+		cmocka_unit_test(test_reference_sums),
 		cmocka_unit_test(test_unsolicited_answers_are_starts),
 		cmocka_unit_test(test_late_and_internal),
 	};
