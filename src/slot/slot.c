@@ -1165,7 +1165,7 @@ const struct slot_view *slot_finish(struct slot *s)
 	/* 7. The pairs in that order; every per-inside figure on the way. */
 	for (size_t k = 0; k < m; k++) {
 		if (k + GPF < m) {
-			/* An 80-byte pair may straddle two lines. */
+			/* A 72-byte pair may straddle two lines. */
 			const char *q = (const char *)&tp[sp[k + GPF].idx];
 			__builtin_prefetch(q);
 			__builtin_prefetch(q + sizeof(*tp) - 1);
