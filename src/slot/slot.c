@@ -3,14 +3,16 @@
  *
  * Open slot: one hash table of conversations keyed by (inside IP, outside
  * IP) -- an open-addressing index of 64-bit words (high half: hash tag, low
- * half: entry index + 1) over an array of accumulators that only grows. A
- * record costs one probe and one entry: at a million records a slot's tables
- * are far larger than the caches, so every table touched per record is a
- * cache miss. The per-IP tables (arrays A and B) are built once, at close,
- * from the conversations, in a pass that can prefetch because every key is
- * known. Everything summed is a sum or a minimum, so the finished slot does
- * not depend on the order records arrived in; the documents are sorted by
- * address on the way out.
+ * half: entry index + 1) over an array of one-cache-line accumulators that
+ * only grows (vmem). A record costs one probe and one entry: at a million
+ * records a slot's tables are far larger than the caches, so every table
+ * touched per record is a cache miss, and the records come through a
+ * pipeline (struct slot_pipe) that asks for that memory 40 records ahead.
+ * The per-IP tables (arrays A and B) are built once, at close, from the
+ * conversations, by sorting. Everything summed is a sum or a minimum, so
+ * the finished slot does not depend on the order records arrived in; the
+ * documents are sorted by address on the way out. docs/internals/slot.md
+ * has the why of each choice.
  *
  * Not this file's job: which slot a record belongs to (engine), thresholds
  * (judge), JSON (doc).
