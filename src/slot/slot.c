@@ -217,9 +217,17 @@ struct slot *slot_create(const struct site_config *site, uint32_t site_index, in
 	 * counts what it could not keep, as at the cap.
 	 */
 	size_t max = site->caps.max_pairs ? site->caps.max_pairs : 1;
-	while (vmem_init(&s->acc_mem, max * sizeof(struct pacc)) != 0 && max > 1024)
+	for (;;) {
+		if (vmem_init(&s->acc_mem, max * sizeof(struct pacc)) == 0 &&
+		    vmem_init(&s->v6_mem, 2 * max * sizeof(struct flow_addr)) == 0)
+			break;
+		vmem_free(&s->acc_mem);
+		vmem_free(&s->v6_mem);
+		if (max <= 1024)
+			break;
 		max /= 2;
-	if (!s->acc_mem.reserved || vmem_init(&s->v6_mem, 2 * max * sizeof(struct flow_addr)) ||
+	}
+	if (!s->acc_mem.reserved || !s->v6_mem.reserved ||
 	    index_init(&s->pair_idx, INDEX_MIN_SLOTS)) {
 		slot_destroy(s);
 		return NULL;
