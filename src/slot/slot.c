@@ -40,7 +40,7 @@ struct index {
  * holds half the memory it would at two lines).
  * - The key: an IPv4 conversation's two addresses (the 4 bytes as they
  *   stand in struct flow_addr); an IPv6 (or mixed) one keeps its two
- *   addresses in s->v6 at [a_in] and [a_in + 1], flagged PACC_V6.
+ *   addresses in v6_mem at [a_in] and [a_in + 1], flagged PACC_V6.
  * - Flow counts saturate at UINT32_MAX (4 billion records of one
  *   conversation in one slot).
  * - The ingress packets are split by protocol class, for the flood label's
@@ -84,15 +84,23 @@ struct slot {
 	struct vmem acc_mem; /* the conversations: reserved for caps.max_pairs */
 	/* The finished view's arrays (vmem: pooled, huge pages). */
 	struct vmem inside_mem, outside_mem, pairs_mem, order_mem;
-	struct pacc *acc;    /* = acc_mem.base; n_acc used, cap_acc committed */
-	size_t n_acc, cap_acc;
+	size_t n_acc;        /* conversations in acc_mem (conv()) */
 	struct vmem v6_mem;  /* IPv6 conversations' addresses, two each: reserved for max_pairs */
-	struct flow_addr *v6;
-	size_t n_v6, cap_v6;
+	size_t n_v6;         /* addresses in v6_mem (v6_addr()) */
 	struct pspill *spill; /* conversations that mixed protocols */
 	size_t n_spill, cap_spill;
-	size_t cap_inside, cap_outside, cap_pairs; /* allocated entries of the view */
 };
+
+/* The open slot's arrays, read through their vmem (whose base a commit may move under ASan). */
+static inline struct pacc *conv(const struct slot *s, size_t i)
+{
+	return (struct pacc *)s->acc_mem.base + i;
+}
+
+static inline struct flow_addr *v6_addr(const struct slot *s, size_t i)
+{
+	return (struct flow_addr *)s->v6_mem.base + i;
+}
 
 static inline uint64_t mix64(uint64_t x)
 {
@@ -257,14 +265,10 @@ static struct pacc *conv_append(struct slot *s)
 
 	if (n >= s->site->caps.max_pairs)
 		return NULL;
-	if (n >= s->cap_acc) {
-		if (vmem_commit(&s->acc_mem, (n + 1) * sizeof(struct pacc)))
-			return NULL;
-		s->acc = s->acc_mem.base;
-		s->cap_acc = s->acc_mem.committed / sizeof(struct pacc);
-	}
+	if (vmem_commit(&s->acc_mem, (n + 1) * sizeof(struct pacc)))
+		return NULL;
 	s->n_acc = n + 1;
-	return &s->acc[n];
+	return conv(s, n);
 }
 
 /* The 4 bytes of an IPv4-mapped address, as they stand. */
@@ -281,8 +285,8 @@ static inline void conv_addrs(const struct slot *s, const struct pacc *p, struct
                               struct flow_addr *out)
 {
 	if (p->flags & PACC_V6) {
-		*in = s->v6[p->a_in];
-		*out = s->v6[p->a_in + 1];
+		*in = *v6_addr(s, p->a_in);
+		*out = *v6_addr(s, p->a_in + 1);
 		return;
 	}
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -310,13 +314,13 @@ static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
 		if (!e)
 			break;
 		if ((uint32_t)(e >> 32) == tag) {
-			struct pacc *p = &s->acc[(uint32_t)e - 1];
+			struct pacc *p = conv(s, (uint32_t)e - 1);
 			if (!v6) {
 				if (p->a_in == ai && p->a_out == ao && !(p->flags & PACC_V6))
 					return p;
 			} else if ((p->flags & PACC_V6) &&
-			           memcmp(s->v6[p->a_in].b, in->b, 16) == 0 &&
-			           memcmp(s->v6[p->a_in + 1].b, out->b, 16) == 0) {
+			           memcmp(v6_addr(s, p->a_in)->b, in->b, 16) == 0 &&
+			           memcmp(v6_addr(s, p->a_in + 1)->b, out->b, 16) == 0) {
 				return p;
 			}
 		}
@@ -327,12 +331,8 @@ static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
 		return NULL;
 	if (v6) {
 		size_t n = s->n_v6;
-		if (n + 2 > s->cap_v6) {
-			if (vmem_commit(&s->v6_mem, (n + 2) * sizeof(struct flow_addr)))
-				return NULL;
-			s->v6 = s->v6_mem.base;
-			s->cap_v6 = s->v6_mem.committed / sizeof(struct flow_addr);
-		}
+		if (vmem_commit(&s->v6_mem, (n + 2) * sizeof(struct flow_addr)))
+			return NULL;
 		ai = (uint32_t)n;
 		ao = 0;
 	}
@@ -340,8 +340,8 @@ static struct pacc *conv_lookup(struct slot *s, const struct flow_addr *in,
 	if (!p)
 		return NULL;
 	if (v6) {
-		s->v6[s->n_v6++] = *in;
-		s->v6[s->n_v6++] = *out;
+		*v6_addr(s, s->n_v6++) = *in;
+		*v6_addr(s, s->n_v6++) = *out;
 		p->flags = PACC_V6;
 	}
 	p->a_in = ai;
@@ -517,7 +517,7 @@ static inline void op_prefetch_entry(const struct op *op)
 		if (!e)
 			return;
 		if ((uint32_t)(e >> 32) == tag) {
-			__builtin_prefetch(&s->acc[(uint32_t)e - 1], 1);
+			__builtin_prefetch(conv(s, (uint32_t)e - 1), 1);
 			return;
 		}
 		pos = (pos + 1) & x->mask;
@@ -638,16 +638,12 @@ size_t slot_memory(const struct slot *s)
 {
 	size_t b = sizeof(*s);
 
-	if (s->pair_idx.w)
-		b += ((size_t)s->pair_idx.mask + 1) * sizeof(uint64_t);
-	b += s->cap_acc * sizeof(struct pacc);
-	b += s->cap_v6 * sizeof(struct flow_addr) + s->cap_spill * sizeof(struct pspill);
-	b += s->cap_inside * sizeof(struct slot_inside);
-	b += s->cap_outside * sizeof(struct slot_outside);
-	b += s->cap_pairs * sizeof(struct slot_pair);
-	if (s->view.pairs_by_inside)
-		b += s->view.n_pairs * sizeof(uint32_t) * 2;
-	return b;
+	/* What is committed, whether the slot is open or finished. */
+	const struct vmem *m[] = {&s->pair_idx.mem, &s->acc_mem,     &s->v6_mem,   &s->inside_mem,
+	                          &s->outside_mem,  &s->pairs_mem,   &s->order_mem};
+	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++)
+		b += m[k]->committed;
+	return b + s->cap_spill * sizeof(struct pspill);
 }
 
 /* ---- finish ------------------------------------------------------------- */
@@ -939,7 +935,7 @@ static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rk
 		f->ia[i].active = 0;
 	*m = 0;
 	for (size_t k = 0; k < n; k++) {
-		const struct pacc *p = &s->acc[k];
+		const struct pacc *p = conv(s, k);
 		if (in_of[k] == UINT32_MAX) {
 			s->view.sum.caps_hit.inside += (uint64_t)p->eg_flows + p->ig_flows;
 		} else if (gix[out_of[k]] == UINT32_MAX) {
@@ -954,7 +950,7 @@ static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rk
 }
 
 /*
- * Close the open slot. The conversations are in arrival order in s->acc;
+ * Close the open slot. The conversations are in arrival order in acc_mem;
  * arrays A and B and the pairs are built from them with sorts and
  * sequential passes wherever the data allows, because at a million records
  * the arrays are far larger than the caches and a scattered update waits
@@ -1010,10 +1006,10 @@ const struct slot_view *slot_finish(struct slot *s)
 	for (size_t k = 0; k < n; k++) {
 		struct flow_addr ain, aout;
 		if (k + PF < n) {
-			conv_addrs(s, &s->acc[k + PF], &ain, &aout);
+			conv_addrs(s, conv(s, k + PF), &ain, &aout);
 			__builtin_prefetch(&f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) & f.ii.mask]);
 		}
-		const struct pacc *p = &s->acc[k];
+		const struct pacc *p = conv(s, k);
 		conv_addrs(s, p, &ain, &aout);
 		uint32_t i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
 		                         caps->max_inside, &ain, s->seed);
@@ -1092,7 +1088,7 @@ const struct slot_view *slot_finish(struct slot *s)
 	size_t j = 0, g = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (k + GPF < n) {
-			const char *q = (const char *)&s->acc[byo[k + GPF].idx];
+			const char *q = (const char *)conv(s, byo[k + GPF].idx);
 			__builtin_prefetch(q);
 			__builtin_prefetch(q + 64);
 		}
@@ -1107,7 +1103,7 @@ const struct slot_view *slot_finish(struct slot *s)
 		memcpy(out->addr.b + 8, &lo, 8);
 		if (ifa == UINT32_MAX)
 			continue;
-		const struct pacc *p = &s->acc[c];
+		const struct pacc *p = conv(s, c);
 		struct slot_pair *q = &tp[j];
 		q->inside = f.rin[ifa];
 		q->outside = o;
@@ -1160,10 +1156,8 @@ const struct slot_view *slot_finish(struct slot *s)
 	vmem_free(&s->v6_mem);
 	index_free(&s->pair_idx);
 	free(s->spill);
-	s->acc = NULL;
-	s->v6 = NULL;
 	s->spill = NULL;
-	s->n_acc = s->cap_acc = s->n_v6 = s->cap_v6 = s->n_spill = s->cap_spill = 0;
+	s->n_acc = s->n_v6 = s->n_spill = s->cap_spill = 0;
 
 	/*
 	 * 6. The pairs by (inside, first-switched, outside): they were keyed in
@@ -1223,9 +1217,6 @@ const struct slot_view *slot_finish(struct slot *s)
 	v->n_pairs = m;
 	v->pairs_by_inside = by_in;
 	v->pairs_by_outside = by_out;
-	s->cap_inside = n_in;
-	s->cap_outside = n_out;
-	s->cap_pairs = m;
 
 	v->n_active = 0;
 	uint32_t cap = s->site->peer_cap;
