@@ -258,49 +258,48 @@ static void p_bool(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	cfg_err(c, v->line, path, v, "not true or false");
 }
 
-static void p_u32(struct cfg_ctx *c, const char *path, const struct ytree *v,
-                  const struct cfg_key *k, void *base)
+/*
+ * A whole number in k->min..k->max and at most limit (the destination's
+ * range) into *n. Returns false after reporting a problem.
+ */
+static bool uint_in_range(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                          const struct cfg_key *k, uint64_t limit, uint64_t *n)
 {
 	const char *s = scalar_of(c, path, v, "a whole number");
-	uint64_t n;
 	int rc;
 
 	if (!s)
-		return;
-	rc = parse_uint(s, &n, NULL);
+		return false;
+	rc = parse_uint(s, n, NULL);
 	if (rc == -EINVAL) {
 		cfg_err(c, v->line, path, v, "not a whole number");
-		return;
+		return false;
 	}
-	if (rc < 0 || n < k->min || n > k->max || n > UINT32_MAX) {
+	if (rc < 0 || *n < k->min || *n > k->max || *n > limit) {
 		cfg_err(c, v->line, path, v, "must be %llu..%llu", (unsigned long long)k->min,
 		        (unsigned long long)k->max);
-		return;
+		return false;
 	}
-	*(uint32_t *)((char *)base + k->off) = (uint32_t)n;
+	return true;
+}
+
+static void p_u32(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                  const struct cfg_key *k, void *base)
+{
+	uint64_t n;
+
+	if (uint_in_range(c, path, v, k, UINT32_MAX, &n))
+		*(uint32_t *)((char *)base + k->off) = (uint32_t)n;
 }
 
 /* As p_u32, into a uint64_t (packet and octet counts). */
 static void p_u64(struct cfg_ctx *c, const char *path, const struct ytree *v,
                   const struct cfg_key *k, void *base)
 {
-	const char *s = scalar_of(c, path, v, "a whole number");
 	uint64_t n;
-	int rc;
 
-	if (!s)
-		return;
-	rc = parse_uint(s, &n, NULL);
-	if (rc == -EINVAL) {
-		cfg_err(c, v->line, path, v, "not a whole number");
-		return;
-	}
-	if (rc < 0 || n < k->min || n > k->max) {
-		cfg_err(c, v->line, path, v, "must be %llu..%llu", (unsigned long long)k->min,
-		        (unsigned long long)k->max);
-		return;
-	}
-	*(uint64_t *)((char *)base + k->off) = n;
+	if (uint_in_range(c, path, v, k, UINT64_MAX, &n))
+		*(uint64_t *)((char *)base + k->off) = n;
 }
 
 /*
