@@ -224,6 +224,21 @@ struct dec_ctx {
 	uint32_t delivered; /* records given to the batch */
 };
 
+/* base - delta_ms, clamped at 0 (a time before the epoch is no time). */
+static inline uint64_t dec_ms_minus(uint64_t base, int64_t delta_ms)
+{
+	if (delta_ms > 0 && (uint64_t)delta_ms > base)
+		return 0;
+	return (uint64_t)((int64_t)base - delta_ms);
+}
+
+/* A v5/v9 sysUptime stamp (RFC 3954 §8) as Unix ms. The signed 32-bit
+ * distance back from the header's sysUptime survives the 49.7-day wrap. */
+static inline uint64_t dec_uptime_to_ms(const struct dec_ctx *c, uint32_t t)
+{
+	return dec_ms_minus(c->export_ms, (int32_t)(c->uptime_ms - t));
+}
+
 /* decoder.c */
 /* calloc/realloc that decoder_fault_inject() can make fail. */
 void *dec_calloc(size_t n, size_t size);

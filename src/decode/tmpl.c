@@ -448,13 +448,6 @@ static uint64_t ntp_to_ms(uint64_t v)
 	return sec * 1000 + ((frac * 1000) >> 32);
 }
 
-static uint64_t ms_minus(uint64_t base, int64_t delta)
-{
-	if (delta > 0 && (uint64_t)delta > base)
-		return 0;
-	return (uint64_t)((int64_t)base - delta);
-}
-
 static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
                          const uint64_t *v)
 {
@@ -466,12 +459,10 @@ static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, stru
 		bool pf = pr & TGT_BIT(TGT_FIRST_UP), pl = pr & TGT_BIT(TGT_LAST_UP);
 		uint32_t fu = (uint32_t)v[TGT_FIRST_UP], lu = (uint32_t)v[TGT_LAST_UP];
 		if (c->version != 10) {
-			/* RFC 3954 §8: sysUptime-relative. The signed 32-bit
-			 * difference survives the 49.7-day uptime wrap. */
 			if (pf)
-				first = ms_minus(c->export_ms, (int32_t)(c->uptime_ms - fu));
+				first = dec_uptime_to_ms(c, fu);
 			if (pl)
-				last = ms_minus(c->export_ms, (int32_t)(c->uptime_ms - lu));
+				last = dec_uptime_to_ms(c, lu);
 			hf = pf;
 			hl = pl;
 		} else if (c->e->has_sys_init) {
@@ -483,7 +474,7 @@ static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, stru
 			/* No systemInitTimeMilliseconds yet: assume the flow ended
 			 * at export and keep its duration (docs/decoding.md). */
 			last = c->export_ms;
-			first = ms_minus(last, (int64_t)(int32_t)(lu - fu));
+			first = dec_ms_minus(last, (int64_t)(int32_t)(lu - fu));
 			hf = hl = true;
 		} else {
 			first = last = c->export_ms;
@@ -492,11 +483,12 @@ static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, stru
 	}
 	/* Later, more precise encodings win when several are present. */
 	if (pr & TGT_BIT(TGT_START_DUS)) {
-		first = ms_minus(c->export_ms, (int64_t)(v[TGT_START_DUS] & 0xffffffffu) / 1000);
+		first =
+		    dec_ms_minus(c->export_ms, (int64_t)(v[TGT_START_DUS] & 0xffffffffu) / 1000);
 		hf = true;
 	}
 	if (pr & TGT_BIT(TGT_END_DUS)) {
-		last = ms_minus(c->export_ms, (int64_t)(v[TGT_END_DUS] & 0xffffffffu) / 1000);
+		last = dec_ms_minus(c->export_ms, (int64_t)(v[TGT_END_DUS] & 0xffffffffu) / 1000);
 		hl = true;
 	}
 	if (pr & TGT_BIT(TGT_START_S)) {

@@ -18,16 +18,6 @@
 #define V5_RECORD_LEN 48u
 #define V5_MAX_RECORDS 30u
 
-static uint64_t uptime_to_ms(const struct dec_ctx *c, uint32_t t)
-{
-	/* Signed distance back from export time; survives the uptime wrap. */
-	int64_t back = (int32_t)(c->uptime_ms - t);
-
-	if (back > 0 && (uint64_t)back > c->export_ms)
-		return 0;
-	return (uint64_t)((int64_t)c->export_ms - back);
-}
-
 int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
            uint64_t now_ms)
 {
@@ -71,8 +61,8 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 		f->out_if = get_u16be(r + 14);
 		f->packets = get_u32be(r + 16);
 		f->octets = get_u32be(r + 20);
-		f->first_ms = uptime_to_ms(&c, get_u32be(r + 24));
-		f->last_ms = uptime_to_ms(&c, get_u32be(r + 28));
+		f->first_ms = dec_uptime_to_ms(&c, get_u32be(r + 24));
+		f->last_ms = dec_uptime_to_ms(&c, get_u32be(r + 28));
 		f->sport = get_u16be(r + 32);
 		f->dport = get_u16be(r + 34);
 		f->tcp_flags = r[37];
