@@ -529,6 +529,27 @@ static void p_site_prefix(struct cfg_ctx *c, const char *path, const struct ytre
 }
 
 /*
+ * A name of 1..size-1 characters that need no quoting anywhere, into
+ * char[size]. what is "a site name" or "a device name", for the messages.
+ */
+static void name_word(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                      const struct cfg_key *k, void *base, const char *what, int size)
+{
+	const char *s = scalar_of(c, path, v, what);
+	size_t n;
+
+	if (!s)
+		return;
+	n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+	if (s[n] != '\0' || n == 0 || n >= (size_t)size) {
+		cfg_err(c, v->line, path, v, "%s is 1..%d characters of A-Z a-z 0-9 _ . -", what,
+		        size - 1);
+		return;
+	}
+	memcpy((char *)base + k->off, s, n + 1);
+}
+
+/*
  * A site name into char[SITE_NAME_MAX]. The name ends up in every document
  * (field "site"), in document ids and in file names, so it is kept to
  * characters that need no quoting anywhere.
@@ -536,18 +557,7 @@ static void p_site_prefix(struct cfg_ctx *c, const char *path, const struct ytre
 static void p_site_name(struct cfg_ctx *c, const char *path, const struct ytree *v,
                         const struct cfg_key *k, void *base)
 {
-	const char *s = scalar_of(c, path, v, "a site name");
-	size_t n;
-
-	if (!s)
-		return;
-	n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
-	if (s[n] != '\0' || n == 0 || n >= SITE_NAME_MAX) {
-		cfg_err(c, v->line, path, v,
-		        "a site name is 1..%d characters of A-Z a-z 0-9 _ . -", SITE_NAME_MAX - 1);
-		return;
-	}
-	memcpy((char *)base + k->off, s, n + 1);
+	name_word(c, path, v, k, base, "a site name", SITE_NAME_MAX);
 }
 
 /* A file path into a char array of k->max bytes. */
@@ -1077,19 +1087,7 @@ static void p_word(struct cfg_ctx *c, const char *path, const struct ytree *v,
 static void p_device_name(struct cfg_ctx *c, const char *path, const struct ytree *v,
                           const struct cfg_key *k, void *base)
 {
-	const char *s = scalar_of(c, path, v, "a device name");
-	size_t n;
-
-	if (!s)
-		return;
-	n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
-	if (s[n] != '\0' || n == 0 || n >= SITE_DEVICE_NAME_MAX) {
-		cfg_err(c, v->line, path, v,
-		        "a device name is 1..%d characters of A-Z a-z 0-9 _ . -",
-		        SITE_DEVICE_NAME_MAX - 1);
-		return;
-	}
-	memcpy((char *)base + k->off, s, n + 1);
+	name_word(c, path, v, k, base, "a device name", SITE_DEVICE_NAME_MAX);
 }
 
 static void p_device_kind(struct cfg_ctx *c, const char *path, const struct ytree *v,
