@@ -658,6 +658,16 @@ static void unknown_key(struct cfg_ctx *c, const char *path, const struct ytree 
 		cfg_err(c, key->line, path, NULL, "unknown key");
 }
 
+/* The value of key in mapping m, or NULL. Duplicate keys are refused earlier. */
+static const struct ytree *map_get(const struct ytree *m, const char *key)
+{
+	for (size_t i = 0; m->kind == YTREE_MAP && i + 1 < m->n; i += 2) {
+		if (m->items[i]->kind == YTREE_SCALAR && strcmp(m->items[i]->str, key) == 0)
+			return m->items[i + 1];
+	}
+	return NULL;
+}
+
 static void p_map(struct cfg_ctx *c, const char *path, const struct ytree *v,
                   const struct cfg_key *k, void *base)
 {
@@ -709,16 +719,7 @@ static void p_map(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	}
 required:
 	for (sk = k->sub; sk->name; sk++) {
-		bool found = false;
-
-		if (!sk->required)
-			continue;
-		for (size_t i = 0; v->kind == YTREE_MAP && i + 1 < v->n; i += 2) {
-			if (v->items[i]->kind == YTREE_SCALAR &&
-			    strcmp(v->items[i]->str, sk->name) == 0)
-				found = true;
-		}
-		if (!found)
+		if (sk->required && !map_get(v, sk->name))
 			cfg_err(c, v->line, path, NULL, "missing key \"%s\"", sk->name);
 	}
 }
@@ -832,16 +833,6 @@ static void check_sampling(struct cfg_ctx *c, const char *path, const struct ytr
 }
 
 /* ---- sites ------------------------------------------------------------- */
-
-/* The value of key in mapping m, or NULL. Duplicate keys are refused earlier. */
-static const struct ytree *map_get(const struct ytree *m, const char *key)
-{
-	for (size_t i = 0; m->kind == YTREE_MAP && i + 1 < m->n; i += 2) {
-		if (m->items[i]->kind == YTREE_SCALAR && strcmp(m->items[i]->str, key) == 0)
-			return m->items[i + 1];
-	}
-	return NULL;
-}
 
 /* True when a lies inside p (the bits past p->len are clear in p->addr). */
 static bool prefix_covers(const struct site_prefix *p, const struct flow_addr *a)
