@@ -295,18 +295,17 @@ static inline void dec_scale(struct flow *f, uint32_t rate)
  */
 int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, const uint8_t *fields,
                     size_t avail, uint32_t n_fields, uint32_t n_scope);
-/* Template for id, or NULL (an expired one is removed and counted). */
-struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id);
 /* Remove one template; returns true if it existed. */
 bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id);
 /* Remove all (options == -1) or all data (0) / options (1) templates. */
 uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options);
 void dec_tmpl_free_all(struct dec_exporter *e);
 /*
- * Decode the records of a data set body [p, p+len) with template t. Counts
- * and drops bad records. Returns records decoded (>= 0).
+ * Decode the records of a data set body [p, p+len) with template id. Counts
+ * and drops bad records, and the whole set when the template is unknown or
+ * expired (marking the datagram incomplete). Returns records decoded (>= 0).
  */
-uint32_t dec_data_set(struct dec_ctx *c, struct dec_tmpl *t, const uint8_t *p, size_t len);
+uint32_t dec_data_set(struct dec_ctx *c, uint16_t id, const uint8_t *p, size_t len);
 
 /* v5.c, v9.c, ipfix.c: decode a whole datagram; return records or DEC_ERR(). */
 int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,

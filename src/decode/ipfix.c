@@ -127,13 +127,7 @@ int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t
 		} else if (sid < 256) {
 			dec_drop(&c, DECODER_DROP_SET_RESERVED, "reserved set ID");
 		} else {
-			struct dec_tmpl *t = dec_tmpl_find(&c, sid);
-			if (!t) {
-				c.incomplete = true;
-				dec_drop(&c, DECODER_DROP_NO_TEMPLATE, "data before its template");
-			} else {
-				c.nrecords += dec_data_set(&c, t, body, blen);
-			}
+			c.nrecords += dec_data_set(&c, sid, body, blen);
 		}
 		pos += slen;
 	}

@@ -256,7 +256,8 @@ static void tmpl_expire_sweep(struct dec_ctx *c)
 	}
 }
 
-struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
+/* Template for id, or NULL (an expired one is removed and counted). */
+static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 {
 	struct dec_exporter *e = c->e;
 	struct dec_tmpl *t = e->last;
@@ -747,7 +748,14 @@ bad:
 	return n;
 }
 
-uint32_t dec_data_set(struct dec_ctx *c, struct dec_tmpl *t, const uint8_t *p, size_t len)
+uint32_t dec_data_set(struct dec_ctx *c, uint16_t id, const uint8_t *p, size_t len)
 {
+	struct dec_tmpl *t = dec_tmpl_find(c, id);
+
+	if (!t) {
+		c->incomplete = true;
+		dec_drop(c, DECODER_DROP_NO_TEMPLATE, "data before its template");
+		return 0;
+	}
 	return t->varlen ? data_set_varlen(c, t, p, len) : data_set_fixed(c, t, p, len);
 }

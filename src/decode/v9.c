@@ -102,13 +102,7 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 		} else if (fsid < 256) {
 			dec_drop(&c, DECODER_DROP_SET_RESERVED, "reserved flowset ID");
 		} else {
-			struct dec_tmpl *t = dec_tmpl_find(&c, fsid);
-			if (!t) {
-				c.incomplete = true;
-				dec_drop(&c, DECODER_DROP_NO_TEMPLATE, "data before its template");
-			} else {
-				c.nrecords += dec_data_set(&c, t, body, blen);
-			}
+			dec_data_set(&c, fsid, body, blen);
 		}
 		pos += flen;
 	}
