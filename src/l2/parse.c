@@ -629,6 +629,22 @@ static bool is_incomplete_word(const struct tok *t)
 }
 
 /*
+ * An ARP row's hardware column: a MAC (has_mac set), or a word saying the
+ * address is not resolved yet (state Incomplete, the word kept as
+ * state_raw). False when it is neither: a malformed row.
+ */
+static bool arp_hw(struct pstate *ps, const struct tok *t, struct l2_obs *o)
+{
+	if (is_incomplete_word(t)) {
+		o->state = L2_STATE_INCOMPLETE;
+		set_raw(ps, o, t);
+		return true;
+	}
+	o->has_mac = tok_mac(t, o->mac);
+	return o->has_mac;
+}
+
+/*
  * Cisco IOS / IOS-XE `show arp`, `show ip arp`:
  * Protocol Address Age(min) Hardware-Addr Type Interface
  * "Internet  192.168.3.3  0  5254.00a7.574d  ARPA  Vlan2"; "Incomplete" in
@@ -644,15 +660,10 @@ static int parse_ios_arp(struct pstate *ps, const struct line *ln, struct l2_obs
 	if (!tok_ip(&ln->t[1], &o->ip) || tok_age(&ln->t[2], 60, &o->age_s) != 0)
 		return L2_SKIP_MALFORMED;
 	o->has_ip = true;
-	if (is_incomplete_word(&ln->t[3])) {
-		o->state = L2_STATE_INCOMPLETE;
-		set_raw(ps, o, &ln->t[3]);
-	} else if (tok_mac(&ln->t[3], o->mac)) {
-		o->has_mac = true;
-		o->state = tok_is(&ln->t[2], "-") ? L2_STATE_INTERFACE : L2_STATE_DYNAMIC;
-	} else {
+	if (!arp_hw(ps, &ln->t[3], o))
 		return L2_SKIP_MALFORMED;
-	}
+	if (o->has_mac)
+		o->state = tok_is(&ln->t[2], "-") ? L2_STATE_INTERFACE : L2_STATE_DYNAMIC;
 	/* t[4] is the encapsulation (ARPA, SNAP, SAP); t[5..] the interface. */
 	set_if(ps, o, ln, 5);
 	return RES_ENTRY;
@@ -703,18 +714,12 @@ static int parse_nxos_arp(struct pstate *ps, const struct line *ln, struct l2_ob
 	if (ln->n < 1 || !tok_ip(&ln->t[0], &o->ip))
 		return RES_NOT_ENTRY;
 	o->has_ip = true;
-	if (ln->n < 4 || tok_age(&ln->t[1], 1, &o->age_s) != 0)
+	if (ln->n < 4 || tok_age(&ln->t[1], 1, &o->age_s) != 0 || !arp_hw(ps, &ln->t[2], o))
 		return L2_SKIP_MALFORMED;
-	if (is_incomplete_word(&ln->t[2])) {
-		o->state = L2_STATE_INCOMPLETE;
-		set_raw(ps, o, &ln->t[2]);
-	} else if (tok_mac(&ln->t[2], o->mac)) {
-		o->has_mac = true;
+	if (o->has_mac) {
 		o->state = tok_is(&ln->t[1], "-") ? L2_STATE_STATIC : L2_STATE_DYNAMIC;
 		if (ln->n > 4 && copy_toks(o->state_raw, sizeof(o->state_raw), ln, 4, ln->n - 1))
 			ps->st->truncated_fields++;
-	} else {
-		return L2_SKIP_MALFORMED;
 	}
 	if (copy_word(o->ifname, sizeof(o->ifname), ln->t[3].s, ln->t[3].len))
 		ps->st->truncated_fields++;
@@ -874,16 +879,8 @@ static int parse_eos_arp(struct pstate *ps, const struct line *ln, struct l2_obs
 	if (ln->n < 1 || !tok_ip(&ln->t[0], &o->ip))
 		return RES_NOT_ENTRY;
 	o->has_ip = true;
-	if (ln->n < 3 || tok_age(&ln->t[1], 1, &o->age_s) != 0)
+	if (ln->n < 3 || tok_age(&ln->t[1], 1, &o->age_s) != 0 || !arp_hw(ps, &ln->t[2], o))
 		return L2_SKIP_MALFORMED;
-	if (is_incomplete_word(&ln->t[2])) {
-		o->state = L2_STATE_INCOMPLETE;
-		set_raw(ps, o, &ln->t[2]);
-	} else if (tok_mac(&ln->t[2], o->mac)) {
-		o->has_mac = true;
-	} else {
-		return L2_SKIP_MALFORMED;
-	}
 	set_if(ps, o, ln, 3);
 	return RES_ENTRY;
 }
