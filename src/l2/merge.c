@@ -46,6 +46,12 @@ struct l2_merge {
 
 static const uint32_t unresolved_types = 1u << L2_STATE_INCOMPLETE | 1u << L2_STATE_DELETED;
 
+/* METHOD §8 "unresolved": seen, and only ever as incomplete or deleted. */
+static bool only_unresolved(uint32_t types)
+{
+	return types && (types & ~unresolved_types) == 0;
+}
+
 void l2_merge_limits_defaults(struct l2_merge_limits *lim)
 {
 	lim->max_ips = 1u << 20;
@@ -456,7 +462,7 @@ int l2_merge_finish(struct l2_merge *m)
 		if (o->n_devices)
 			qsort_r(o->devices, o->n_devices, sizeof(uint16_t), cmp_dev, m);
 		o->labels = 0;
-		if (o->types && (o->types & ~unresolved_types) == 0)
+		if (only_unresolved(o->types))
 			o->labels |= L2_LABEL_UNRESOLVED;
 		if (o->n_macs == 1 && memcmp(o->macs[0], zero, 6) == 0)
 			o->labels |= L2_LABEL_ZEROMAC;
@@ -546,7 +552,7 @@ const struct l2_mac *l2_merge_mac_find(const struct l2_merge *m, const uint8_t m
 bool l2_merge_unresolved(const struct l2_merge *m, const struct flow_addr *addr)
 {
 	const struct l2_ip *o = l2_merge_ip_find(m, addr);
-	return o && o->types && (o->types & ~unresolved_types) == 0;
+	return o && only_unresolved(o->types);
 }
 
 /* Documents */
