@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 	};
 	struct synth_opts so;
 	const char *cfg_path = NULL, *store_path = NULL;
-	uint64_t v, runs = 3;
+	uint64_t runs = 3;
 	int c;
 
 	synth_opts_defaults(&so);
@@ -277,20 +277,6 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			cfg_path = optarg;
-			break;
-		case 'n':
-			bad = synth_parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
-			break;
-		case 'H':
-			bad = synth_parse_u64(optarg, 8, 1u << 24, &v);
-			so.inside_hosts = (uint32_t)v;
-			break;
-		case 'O':
-			bad = synth_parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
-			so.outside_hosts = (uint32_t)v;
-			break;
-		case 'x':
-			bad = synth_parse_u64(optarg, 0, UINT64_MAX, &so.seed);
 			break;
 		case 'r':
 			bad = synth_parse_u64(optarg, 1, MAX_RUNS, &runs);
@@ -302,8 +288,12 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		default:
-			fputs(usage_text, stderr);
-			return 2;
+			/* The model's options (synthflow.h); anything else is a usage error. */
+			bad = synth_opt_parse(c, optarg, &so);
+			if (bad > 0) {
+				fputs(usage_text, stderr);
+				return 2;
+			}
 		}
 		if (bad) {
 			fprintf(stderr, "bench_slot: bad value \"%s\"\n", optarg);

@@ -266,15 +266,9 @@ static const char usage_text[] =
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"records", required_argument, NULL, 'n'},
-		{"slots", required_argument, NULL, 's'},
-		{"inside-hosts", required_argument, NULL, 'H'},
-		{"outside-hosts", required_argument, NULL, 'O'},
-		{"inside", required_argument, NULL, 'i'},
-		{"seed", required_argument, NULL, 'x'},
+		SYNTH_LONG_OPTIONS,
 		{"version", required_argument, NULL, 'v'},
 		{"exporters", required_argument, NULL, 'e'},
-		{"start", required_argument, NULL, 't'},
 		{"template-every", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -282,7 +276,6 @@ int main(int argc, char **argv)
 	struct synth_opts so;
 	struct gen g = {.version = 10, .n_ex = 2, .template_every_ms = 60000};
 	const char *path = NULL;
-	bool inside_given = false;
 	uint64_t v;
 	int c;
 
@@ -293,33 +286,6 @@ int main(int argc, char **argv)
 		case 'o':
 			path = optarg;
 			break;
-		case 'n':
-			bad = synth_parse_u64(optarg, 1, SYNTH_MAX_RECORDS, &so.records);
-			break;
-		case 's':
-			bad = synth_parse_u64(optarg, 1, SYNTH_MAX_SLOTS, &v);
-			so.slots = (uint32_t)v;
-			break;
-		case 'H':
-			bad = synth_parse_u64(optarg, 8, 1u << 24, &v);
-			so.inside_hosts = (uint32_t)v;
-			break;
-		case 'O':
-			bad = synth_parse_u64(optarg, 16, SYNTH_MAX_OUTSIDE, &v);
-			so.outside_hosts = (uint32_t)v;
-			break;
-		case 'i':
-			if (!inside_given)
-				so.n_inside = 0;
-			inside_given = true;
-			if (so.n_inside >= SYNTH_MAX_PREFIXES)
-				bad = -1;
-			else
-				bad = synth_prefix_parse(optarg, &so.inside[so.n_inside++]);
-			break;
-		case 'x':
-			bad = synth_parse_u64(optarg, 0, UINT64_MAX, &so.seed);
-			break;
 		case 'v':
 			bad = synth_parse_u64(optarg, 9, 10, &v);
 			g.version = (int)v;
@@ -327,10 +293,6 @@ int main(int argc, char **argv)
 		case 'e':
 			bad = synth_parse_u64(optarg, 1, GEN_MAX_EXPORTERS, &v);
 			g.n_ex = (unsigned)v;
-			break;
-		case 't':
-			bad = synth_parse_u64(optarg, 86400, 4000000000ull, &v);
-			so.start_s = (int64_t)v;
 			break;
 		case 'T':
 			bad = synth_parse_u64(optarg, 1, 86400, &v);
@@ -340,8 +302,12 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		default:
-			fputs(usage_text, stderr);
-			return 2;
+			/* The model's own options (synthflow.h); anything else is a usage error. */
+			bad = synth_opt_parse(c, optarg, &so);
+			if (bad > 0) {
+				fputs(usage_text, stderr);
+				return 2;
+			}
 		}
 		if (bad) {
 			const char *name = "?";

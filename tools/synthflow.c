@@ -501,3 +501,42 @@ int synth_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+int synth_opt_parse(int c, const char *arg, struct synth_opts *o)
+{
+	uint64_t v = 0;
+	int rc;
+
+	switch (c) {
+	case 'n':
+		return synth_parse_u64(arg, 1, SYNTH_MAX_RECORDS, &o->records);
+	case 's':
+		rc = synth_parse_u64(arg, 1, SYNTH_MAX_SLOTS, &v);
+		o->slots = (uint32_t)v;
+		return rc;
+	case 'H':
+		rc = synth_parse_u64(arg, 8, 1u << 24, &v);
+		o->inside_hosts = (uint32_t)v;
+		return rc;
+	case 'O':
+		rc = synth_parse_u64(arg, 16, SYNTH_MAX_OUTSIDE, &v);
+		o->outside_hosts = (uint32_t)v;
+		return rc;
+	case 'i':
+		if (!o->inside_set) {
+			o->n_inside = 0;
+			o->inside_set = true;
+		}
+		if (o->n_inside >= SYNTH_MAX_PREFIXES)
+			return -EINVAL;
+		return synth_prefix_parse(arg, &o->inside[o->n_inside++]);
+	case 'x':
+		return synth_parse_u64(arg, 0, UINT64_MAX, &o->seed);
+	case 't':
+		rc = synth_parse_u64(arg, 86400, 4000000000ull, &v);
+		o->start_s = (int64_t)v;
+		return rc;
+	default:
+		return 1;
+	}
+}

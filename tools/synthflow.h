@@ -49,6 +49,7 @@ struct synth_opts {
 	int64_t start_s; /* a multiple of 300 */
 	struct synth_prefix inside[SYNTH_MAX_PREFIXES];
 	size_t n_inside;
+	bool inside_set; /* an --inside was given (synth_opt_parse) */
 };
 
 /* Defaults: 1 M records, 1 slot, 10.0.0.0/16 with 4000 hosts, 300 000 outside. */
@@ -75,5 +76,20 @@ bool synth_next(struct synth *g, struct flow *f, uint32_t *slot);
 
 /* A command-line number: decimal digits only, min..max. Returns 0 or -EINVAL. */
 int synth_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * The model's command-line options, shared by the tools that take them:
+ * put SYNTH_LONG_OPTIONS in a getopt_long table and pass every option to
+ * synth_opt_parse() first. It returns 1 when the option is not one of the
+ * model's, 0 when it set o, -EINVAL for a bad value. The first --inside
+ * replaces the default prefix.
+ */
+#define SYNTH_LONG_OPTIONS                                                                         \
+	{"records", required_argument, NULL, 'n'}, {"slots", required_argument, NULL, 's'},        \
+	    {"inside-hosts", required_argument, NULL, 'H'},                                        \
+	    {"outside-hosts", required_argument, NULL, 'O'},                                       \
+	    {"inside", required_argument, NULL, 'i'}, {"seed", required_argument, NULL, 'x'},      \
+	    {"start", required_argument, NULL, 't'}
+int synth_opt_parse(int c, const char *arg, struct synth_opts *o);
 
 #endif
