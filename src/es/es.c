@@ -121,18 +121,14 @@ static void count(struct es_shipper *sh, uint64_t *field, uint64_t n)
 }
 
 /*
- * Wait ms (cut short by the deadline or a stop request). Returns -ETIMEDOUT
- * when the deadline is reached, 0 otherwise.
+ * Wait up to ms on cv (woken early by a stop request), or not at all once a
+ * stop has been requested. Takes and releases mu.
  */
-static int sleep_ms(struct es_shipper *sh, uint64_t ms)
+static void wait_unless_stopping(struct es_shipper *sh, uint64_t ms)
 {
-	uint64_t now = mono_ms(), dl = atomic_load(&sh->deadline_ms);
 	struct timespec ts;
 
-	if (now >= dl)
-		return -ETIMEDOUT;
-	if (dl - now < ms)
-		ms = dl - now;
+	/* cv waits on CLOCK_MONOTONIC (es_shipper_create). */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)(ms / 1000);
 	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -144,6 +140,21 @@ static int sleep_ms(struct es_shipper *sh, uint64_t ms)
 	if (!sh->stop_requested)
 		pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
 	pthread_mutex_unlock(&sh->mu);
+}
+
+/*
+ * Wait ms (cut short by the deadline or a stop request). Returns -ETIMEDOUT
+ * when the deadline is reached, 0 otherwise.
+ */
+static int sleep_ms(struct es_shipper *sh, uint64_t ms)
+{
+	uint64_t now = mono_ms(), dl = atomic_load(&sh->deadline_ms);
+
+	if (now >= dl)
+		return -ETIMEDOUT;
+	if (dl - now < ms)
+		ms = dl - now;
+	wait_unless_stopping(sh, ms);
 	return past_deadline(sh) ? -ETIMEDOUT : 0;
 }
 
@@ -854,19 +865,7 @@ static void *shipper_main(void *arg)
 		/* A store or file error: do not spin on it. */
 		if (rc != 0 && rc != -ETIMEDOUT)
 			wait = (uint64_t)sh->cfg.retry_max_s * 1000u;
-		pthread_mutex_lock(&sh->mu);
-		if (!sh->stop_requested) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += (time_t)(wait / 1000);
-			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
-		}
-		pthread_mutex_unlock(&sh->mu);
+		wait_unless_stopping(sh, wait);
 	}
 	return NULL;
 }
