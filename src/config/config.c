@@ -725,6 +725,19 @@ required:
 }
 
 /*
+ * p_map, for a mapping with checks that span its keys: true when the keys
+ * read cleanly, so that those checks can trust every field.
+ */
+static bool map_read_clean(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                           const struct cfg_key *k, void *base)
+{
+	size_t before = c->errs->n;
+
+	p_map(c, path, v, k, base);
+	return c->errs->n == before && !c->oom && !c->full;
+}
+
+/*
  * A list. Items land either in an array inside the destination (inline, at
  * most k->max) or in a new array whose pointer goes to base + k->off; the
  * count goes to base + k->off_n in both cases.
@@ -861,11 +874,9 @@ static void p_site(struct cfg_ctx *c, const char *path, const struct ytree *v,
 {
 	const struct site_config *s = base;
 	const struct ytree *allow;
-	size_t before = c->errs->n;
 	char child[CFG_PATH_MAX], allow_path[CFG_PATH_MAX];
 
-	p_map(c, path, v, k, base);
-	if (c->errs->n != before || c->oom || c->full || s->n_allow == 0)
+	if (!map_read_clean(c, path, v, k, base) || s->n_allow == 0)
 		return;
 	allow = map_get(v, "allow");
 	if (!allow || allow->kind != YTREE_SEQ || allow->n < s->n_allow)
@@ -1129,10 +1140,8 @@ static void p_device(struct cfg_ctx *c, const char *path, const struct ytree *v,
                      const struct cfg_key *k, void *base)
 {
 	struct site_device *d = base;
-	size_t before = c->errs->n;
 
-	p_map(c, path, v, k, base);
-	if (c->errs->n != before || c->oom || c->full || v->kind != YTREE_MAP)
+	if (!map_read_clean(c, path, v, k, base) || v->kind != YTREE_MAP)
 		return;
 	if (d->key[0] && d->password_file[0])
 		cfg_err(c, v->line, path, NULL, "key and password_file exclude each other");
@@ -1333,11 +1342,9 @@ static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
                  const struct cfg_key *k, void *base)
 {
 	struct config_es *es = &((struct config *)base)->es;
-	size_t errs_before = c->errs->n;
 
 	es->enabled = true;
-	p_map(c, path, v, k, base);
-	if (c->errs->n != errs_before)
+	if (!map_read_clean(c, path, v, k, base))
 		return;
 	if (es->password_file[0] && es->password_env[0])
 		cfg_err(c, v->line, path, NULL, "password_file and password_env exclude each other");
