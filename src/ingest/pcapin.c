@@ -319,24 +319,34 @@ static int frag_complete(struct pcapin_ctx *c, struct frag_set *s, uint64_t ts_m
 
 /* ---- IP ---- */
 
+/* What every IP header is checked for first: the version nibble, then that
+ * the fixed header (min_len bytes) is all there. Counts what it refuses. */
+static bool ip_hdr_ok(struct pcapin_ctx *c, const uint8_t *p, size_t have, unsigned version,
+                      size_t min_len)
+{
+	if (have < 1) {
+		c->st.truncated++;
+		return false;
+	}
+	if (p[0] >> 4 != version) {
+		c->st.bad_header++;
+		return false;
+	}
+	if (have < min_len) {
+		c->st.truncated++;
+		return false;
+	}
+	return true;
+}
+
 static int ip4_input(struct pcapin_ctx *c, const uint8_t *p, size_t have, uint64_t ts_ms)
 {
 	size_t ihl, tot, avail, off;
 	uint16_t fl;
 	bool more;
 
-	if (have < 1) {
-		c->st.truncated++;
+	if (!ip_hdr_ok(c, p, have, 4, IP4_MIN_HDR))
 		return 0;
-	}
-	if (p[0] >> 4 != 4) {
-		c->st.bad_header++;
-		return 0;
-	}
-	if (have < IP4_MIN_HDR) {
-		c->st.truncated++;
-		return 0;
-	}
 	ihl = (size_t)(p[0] & 0x0f) * 4;
 	tot = get_u16be(p + 2);
 	if (ihl < IP4_MIN_HDR || tot < ihl) {
@@ -466,18 +476,8 @@ static int ip6_input(struct pcapin_ctx *c, const uint8_t *p, size_t have, uint64
 {
 	size_t plen;
 
-	if (have < 1) {
-		c->st.truncated++;
+	if (!ip_hdr_ok(c, p, have, 6, IP6_HDR_LEN))
 		return 0;
-	}
-	if (p[0] >> 4 != 6) {
-		c->st.bad_header++;
-		return 0;
-	}
-	if (have < IP6_HDR_LEN) {
-		c->st.truncated++;
-		return 0;
-	}
 	plen = get_u16be(p + 4);
 	have -= IP6_HDR_LEN;
 	if (have > plen)
