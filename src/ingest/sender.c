@@ -14,7 +14,6 @@
  */
 #include "nfsentry/sender.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -118,23 +117,12 @@ static int load_one(void *ud, const struct datagram *dg)
 /* Literal address + port into ss. Returns 0 or -EINVAL. */
 static int parse_dest(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct flow_endpoint ep = {.port = port};
 
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		*sl = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*sl = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
+	if (flow_addr_parse(host, &ep.addr) < 0)
+		return -EINVAL;
+	*sl = flow_endpoint_to_sockaddr(&ep, (struct sockaddr *)ss);
+	return 0;
 }
 
 struct sender_run_state {
