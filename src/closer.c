@@ -31,7 +31,6 @@ struct closer {
 	pthread_cond_t cv_done; /* submitters/drainers wait for progress */
 	struct job *head, *tail;
 	size_t queued;
-	bool busy;
 	bool stopping;
 	struct closer_stats st;
 };
@@ -207,13 +206,11 @@ static void *worker(void *arg)
 		c->head = j->next;
 		if (!c->head)
 			c->tail = NULL;
-		c->busy = true;
 		pthread_mutex_unlock(&c->mu);
 		process(c, j);
 		free(j);
 		pthread_mutex_lock(&c->mu);
 		c->queued--;
-		c->busy = false;
 		pthread_cond_broadcast(&c->cv_done);
 	}
 	pthread_mutex_unlock(&c->mu);
