@@ -141,8 +141,7 @@ void pipeline_destroy(struct pipeline *pl)
 {
 	if (!pl)
 		return;
-	if (pl->eng)
-		pipeline_close_slots(pl);
+	pipeline_close_slots(pl);
 	closer_stop(pl->closer);
 	engine_destroy(pl->eng);
 	store_close(pl->store);
