@@ -125,6 +125,28 @@ static void assert_defaults(const struct config *c)
 	assert_int_equal(c->n_sites, 0);
 }
 
+#define NWANT(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Load f, which must fail with -EINVAL and exactly the n messages want
+ * (each after the file name), and leave the defaults in place.
+ */
+static void assert_load_fails(const char *f, const char *const *want, size_t n)
+{
+	struct config c;
+	struct config_errors e;
+
+	assert_int_equal(config_load(f, &c, &e), -EINVAL);
+	for (size_t i = 0; e.n != n && i < e.n; i++)
+		print_error("%s\n", e.msg[i]);
+	assert_int_equal(e.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_msg(&e, i, f, want[i]);
+	assert_defaults(&c);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
 static void addr_is(const struct flow_addr *a, const char *text)
 {
 	char buf[64];
@@ -345,54 +367,35 @@ static void test_many_errors(void **state)
 
 static void test_duplicate_key(void **state)
 {
-	struct config c;
-	struct config_errors e;
-	const char *f = DATA "duplicate.yaml";
+	static const char *const want[] = {":3: log.level: duplicate key (first at line 2)"};
 
 	(void)state;
-	assert_int_equal(config_load(f, &c, &e), -EINVAL);
-	assert_int_equal(e.n, 1);
-	assert_msg(&e, 0, f, ":3: log.level: duplicate key (first at line 2)");
-	assert_defaults(&c);
-	config_free(&c);
-	config_errors_free(&e);
+	assert_load_fails(DATA "duplicate.yaml", want, NWANT(want));
 }
 
 static void test_syntax_error(void **state)
 {
-	struct config c;
-	struct config_errors e;
-	const char *f = DATA "syntax.yaml";
+	static const char *const want[] = {
+	    ":3:2: YAML syntax error: did not find expected key "
+	    "(while parsing a block mapping that starts at line 1)",
+	};
 
 	(void)state;
-	assert_int_equal(config_load(f, &c, &e), -EINVAL);
-	assert_int_equal(e.n, 1);
-	assert_msg(&e, 0, f,
-	           ":3:2: YAML syntax error: did not find expected key "
-	           "(while parsing a block mapping that starts at line 1)");
-	assert_defaults(&c);
-	config_free(&c);
-	config_errors_free(&e);
+	assert_load_fails(DATA "syntax.yaml", want, NWANT(want));
 }
 
 static void test_wrong_types(void **state)
 {
-	struct config c;
-	struct config_errors e;
-	const char *f = DATA "types.yaml";
+	static const char *const want[] = {
+	    ":2: log: expected a mapping (key: value lines), got a list",
+	    ":3: listen: expected a list (\"- item\" lines or [a, b]), got a single value "
+	    "(got \"0.0.0.0:2055\")",
+	    ":5: receive_buffer_bytes: expected a byte count, got a mapping",
+	    ":7: exporters: expected a mapping (key: value lines), got a list",
+	};
 
 	(void)state;
-	assert_int_equal(config_load(f, &c, &e), -EINVAL);
-	assert_int_equal(e.n, 4);
-	assert_msg(&e, 0, f, ":2: log: expected a mapping (key: value lines), got a list");
-	assert_msg(&e, 1, f,
-	           ":3: listen: expected a list (\"- item\" lines or [a, b]), got a single value "
-	           "(got \"0.0.0.0:2055\")");
-	assert_msg(&e, 2, f, ":5: receive_buffer_bytes: expected a byte count, got a mapping");
-	assert_msg(&e, 3, f, ":7: exporters: expected a mapping (key: value lines), got a list");
-	assert_defaults(&c);
-	config_free(&c);
-	config_errors_free(&e);
+	assert_load_fails(DATA "types.yaml", want, NWANT(want));
 }
 
 static void test_unreadable(void **state)
@@ -974,57 +977,38 @@ static void test_alloc_failures(void **state)
 /* A file with site mistakes of every per-site kind: each one is reported. */
 static void test_sites_errors(void **state)
 {
-	struct config c;
-	struct config_errors e;
-	const char *f = DATA "sites_errors.yaml";
+	static const char *const want[] = {
+	    ":6: sites[0].inside[1]: address bits set beyond /24; did you mean "
+	    "198.51.100.0/24? (got \"198.51.100.1/24\")",
+	    ":9: sites[0].thresholds.scan_min_share: must be 0..1 (got \"1.5\")",
+	    ":10: sites[0].thresholds.flood_max_answer: not a decimal number (like 0.5) "
+	    "(got \"abc\")",
+	    ":11: sites[1].name: a site name is 1..63 characters of A-Z a-z 0-9 _ . - (got "
+	    "\"lab one\")",
+	    ":12: sites[1].inside: needs at least 1 entry",
+	    ":13: sites[2]: missing key \"name\"",
+	    ":15: slots.grace_s: must be 0..290 (got \"300\")",
+	    ":17: store.retention_days: must be 1..3650 (got \"0\")",
+	    ":19: documents.outside: not one of all, top (got \"some\")",
+	};
 
 	(void)state;
-	assert_int_equal(config_load(f, &c, &e), -EINVAL);
-	for (size_t i = 0; e.n != 9 && i < e.n; i++)
-		print_error("%s\n", e.msg[i]);
-	assert_int_equal(e.n, 9);
-	assert_msg(&e, 0, f,
-	           ":6: sites[0].inside[1]: address bits set beyond /24; did you mean "
-	           "198.51.100.0/24? (got \"198.51.100.1/24\")");
-	assert_msg(&e, 1, f, ":9: sites[0].thresholds.scan_min_share: must be 0..1 (got \"1.5\")");
-	assert_msg(&e, 2, f,
-	           ":10: sites[0].thresholds.flood_max_answer: not a decimal number (like 0.5) "
-	           "(got \"abc\")");
-	assert_msg(&e, 3, f,
-	           ":11: sites[1].name: a site name is 1..63 characters of A-Z a-z 0-9 _ . - (got "
-	           "\"lab one\")");
-	assert_msg(&e, 4, f, ":12: sites[1].inside: needs at least 1 entry");
-	assert_msg(&e, 5, f, ":13: sites[2]: missing key \"name\"");
-	assert_msg(&e, 6, f, ":15: slots.grace_s: must be 0..290 (got \"300\")");
-	assert_msg(&e, 7, f, ":17: store.retention_days: must be 1..3650 (got \"0\")");
-	assert_msg(&e, 8, f, ":19: documents.outside: not one of all, top (got \"some\")");
-	assert_defaults(&c);
-	config_free(&c);
-	config_errors_free(&e);
+	assert_load_fails(DATA "sites_errors.yaml", want, NWANT(want));
 }
 
 /* Names and prefixes repeated across sites, reported in line order. */
 static void test_sites_conflicts(void **state)
 {
-	struct config c;
-	struct config_errors e;
-	const char *f = DATA "sites_conflicts.yaml";
+	static const char *const want[] = {
+	    ":12: sites[1].inside[1]: same prefix as sites[0].inside[1] (got "
+	    "\"::ffff:198.51.100.0/120\")",
+	    ":13: sites[1].inside[2]: same prefix as sites[1].inside[0] (got "
+	    "\"203.0.113.0/24\")",
+	    ":14: sites[2].name: site name already used by sites[0] (got \"campus\")",
+	};
 
 	(void)state;
-	assert_int_equal(config_load(f, &c, &e), -EINVAL);
-	for (size_t i = 0; e.n != 3 && i < e.n; i++)
-		print_error("%s\n", e.msg[i]);
-	assert_int_equal(e.n, 3);
-	assert_msg(&e, 0, f,
-	           ":12: sites[1].inside[1]: same prefix as sites[0].inside[1] (got "
-	           "\"::ffff:198.51.100.0/120\")");
-	assert_msg(&e, 1, f,
-	           ":13: sites[1].inside[2]: same prefix as sites[1].inside[0] (got "
-	           "\"203.0.113.0/24\")");
-	assert_msg(&e, 2, f, ":14: sites[2].name: site name already used by sites[0] (got \"campus\")");
-	assert_defaults(&c);
-	config_free(&c);
-	config_errors_free(&e);
+	assert_load_fails(DATA "sites_conflicts.yaml", want, NWANT(want));
 }
 
 /* Every new key at the edges of its range, and empty site lists. */
