@@ -623,6 +623,13 @@ static void set_if(struct pstate *ps, struct l2_obs *o, const struct line *ln, i
 		ps->st->truncated_fields++;
 }
 
+/* The interface as one token, for columns that other fields follow. */
+static void set_if_tok(struct pstate *ps, struct l2_obs *o, const struct tok *t)
+{
+	if (copy_word(o->ifname, sizeof(o->ifname), t->s, t->len))
+		ps->st->truncated_fields++;
+}
+
 static bool is_incomplete_word(const struct tok *t)
 {
 	return tok_is(t, "Incomplete") || tok_is(t, "(incomplete)");
@@ -721,8 +728,7 @@ static int parse_nxos_arp(struct pstate *ps, const struct line *ln, struct l2_ob
 		if (ln->n > 4 && copy_toks(o->state_raw, sizeof(o->state_raw), ln, 4, ln->n - 1))
 			ps->st->truncated_fields++;
 	}
-	if (copy_word(o->ifname, sizeof(o->ifname), ln->t[3].s, ln->t[3].len))
-		ps->st->truncated_fields++;
+	set_if_tok(ps, o, &ln->t[3]);
 	return RES_ENTRY;
 }
 
@@ -818,12 +824,10 @@ static int parse_vlan_mac(struct pstate *ps, const struct line *ln, struct l2_ob
 	o->has_mac = true;
 	o->state = (uint8_t)mac_type_state(&ln->t[2]);
 	set_raw(ps, o, &ln->t[2]);
-	if (ps->kind == L2_KIND_EOS) {
-		if (copy_word(o->ifname, sizeof(o->ifname), ln->t[3].s, ln->t[3].len))
-			ps->st->truncated_fields++;
-	} else {
+	if (ps->kind == L2_KIND_EOS)
+		set_if_tok(ps, o, &ln->t[3]);
+	else
 		set_if(ps, o, ln, 3);
-	}
 	return RES_ENTRY;
 }
 
