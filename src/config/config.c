@@ -906,9 +906,11 @@ struct pfx_ref {
 
 /*
  * A name or prefix found again: (site, idx) repeats (first_site, first_idx);
- * idx is unused for names. line/col place it in the file.
+ * idx is unused for names. node is its value in the file (NULL if not
+ * found), line/col place it.
  */
 struct site_dup {
+	const struct ytree *node;
 	unsigned line, col;
 	bool is_name;
 	uint32_t site, idx, first_site, first_idx;
@@ -1030,6 +1032,7 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 	for (size_t i = 0; i < n_dups; i++) {
 		const struct ytree *node = site_node(list, dups[i].site, dups[i].is_name, dups[i].idx);
 
+		dups[i].node = node;
 		dups[i].line = node ? node->line : list->line;
 		dups[i].col = node ? node->col : list->col;
 	}
@@ -1037,12 +1040,11 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 		qsort(dups, n_dups, sizeof(*dups), site_dup_cmp);
 	for (size_t i = 0; i < n_dups && !c->full && !c->oom; i++) {
 		const struct site_dup *d = &dups[i];
-		const struct ytree *node = site_node(list, d->site, d->is_name, d->idx);
 
 		path_index(where, path, d->site);
 		if (d->is_name) {
 			path_key(child, where, "name");
-			cfg_err(c, d->line, child, node, "site name already used by %s[%u]", path,
+			cfg_err(c, d->line, child, d->node, "site name already used by %s[%u]", path,
 			        d->first_site);
 			continue;
 		}
@@ -1051,7 +1053,7 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 		path_index(where, path, d->first_site);
 		path_key(first, where, "inside");
 		path_index(where, first, d->first_idx);
-		cfg_err(c, d->line, child, node, "same prefix as %s", where);
+		cfg_err(c, d->line, child, d->node, "same prefix as %s", where);
 	}
 	free(refs);
 	free(dups);
