@@ -1044,8 +1044,8 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 		path_index(where, path, d->site);
 		if (d->is_name) {
 			path_key(child, where, "name");
-			cfg_err(c, d->line, child, d->node, "site name already used by %s[%u]", path,
-			        d->first_site);
+			cfg_err(c, d->line, child, d->node, "site name already used by %s[%u]",
+			        path, d->first_site);
 			continue;
 		}
 		path_key(first, where, "inside");
