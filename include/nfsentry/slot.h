@@ -81,7 +81,7 @@ struct slot_inside {
 	uint32_t peers;          /* distinct outside IPs it sent to (exact up to caps) */
 	uint32_t peers_kept;     /* min(peers, peer_cap): the arrayPeer entries */
 	uint32_t answered_peers; /* peers that sent something back */
-	uint32_t pair_first;     /* its pairs: view.pairs_by_inside[pair_first ..+pair_count) */
+	uint32_t pair_first;     /* its pairs: view.pairs[pair_first ..+pair_count) */
 	uint32_t pair_count;     /* ordered by (first_ms, outside address) */
 	bool active;             /* sent egress in the slot: it is in A proper */
 	bool allowed;            /* on the site's allow-list */
@@ -134,7 +134,6 @@ struct slot_view {
 	size_t n_outside;
 	struct slot_pair *pairs;      /* n_pairs, sorted by (inside, first_ms, outside address) */
 	size_t n_pairs;
-	uint32_t *pairs_by_inside;    /* = identity order: index into pairs */
 	uint32_t *pairs_by_outside;   /* indexes into pairs, grouped by outside */
 	size_t n_active;              /* inside IPs with egress (|A|) */
 	struct slot_summary sum;

@@ -567,8 +567,8 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 		/* The outside entries are scattered over a large array: fetch ahead. */
 		if (k + DOC_PF < in->pair_count)
 			__builtin_prefetch(
-			    &v->outside[v->pairs[v->pairs_by_inside[in->pair_first + k + DOC_PF]].outside]);
-		const struct slot_pair *p = &v->pairs[v->pairs_by_inside[in->pair_first + k]];
+			    &v->outside[v->pairs[in->pair_first + k + DOC_PF].outside]);
+		const struct slot_pair *p = &v->pairs[in->pair_first + k];
 		if (!p->egress.flows)
 			continue;
 		jw_addr(w, &v->outside[p->outside].addr);

@@ -983,7 +983,7 @@ const struct slot_view *slot_finish(struct slot *s)
 	struct slot_inside *inside = NULL;
 	struct slot_outside *outside = NULL;
 	struct slot_pair *pairs = NULL;
-	uint32_t *by_in = NULL, *by_out = NULL, *cnt_out = NULL;
+	uint32_t *by_out = NULL, *cnt_out = NULL;
 	enum { PF = 8, GPF = 24 }; /* GPF: gathers of conversations in sorted order */
 
 	if (s->finished)
@@ -1051,14 +1051,13 @@ const struct slot_view *slot_finish(struct slot *s)
 	if (scratch_alloc(&s->inside_mem, n_in, sizeof(*inside)) ||
 	    scratch_alloc(&s->outside_mem, n_out, sizeof(*outside)) ||
 	    scratch_alloc(&s->pairs_mem, m, sizeof(*pairs)) ||
-	    scratch_alloc(&s->order_mem, 2 * m, sizeof(uint32_t)) ||
+	    scratch_alloc(&s->order_mem, m, sizeof(uint32_t)) ||
 	    scratch_alloc(&f.tp, m, sizeof(struct slot_pair)))
 		goto nomem;
 	inside = s->inside_mem.base;
 	outside = s->outside_mem.base;
 	pairs = s->pairs_mem.base;
-	by_in = s->order_mem.base;
-	by_out = by_in + m;
+	by_out = s->order_mem.base;
 	struct slot_pair *tp = f.tp.base;
 	cnt_out = calloc(n_out + 1, sizeof(uint32_t));
 	f.rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
@@ -1179,7 +1178,6 @@ const struct slot_view *slot_finish(struct slot *s)
 		struct slot_inside *in = &inside[q->inside];
 		if (in->pair_count++ == 0)
 			in->pair_first = (uint32_t)k;
-		by_in[k] = (uint32_t)k;
 		totals_sum(&in->egress, &q->egress);
 		if (q->egress.flows)
 			in->peers++;
@@ -1215,7 +1213,6 @@ const struct slot_view *slot_finish(struct slot *s)
 	v->n_outside = n_out;
 	v->pairs = pairs;
 	v->n_pairs = m;
-	v->pairs_by_inside = by_in;
 	v->pairs_by_outside = by_out;
 
 	v->n_active = 0;
