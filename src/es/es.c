@@ -222,16 +222,6 @@ static int secret_read(const char *file, const char *env, const char *what, char
 	return 0;
 }
 
-static void secret_free(char *s)
-{
-	if (!s)
-		return;
-	volatile char *v = s;
-	while (*v)
-		*v++ = 0;
-	free(s);
-}
-
 /* ---- life cycle ----------------------------------------------------------- */
 
 int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen)
@@ -291,8 +281,8 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		};
 		rc = es_http_create(&ho, &sh->http, err, errlen);
 	}
-	secret_free(password);
-	secret_free(api_key);
+	es_secret_free(password);
+	es_secret_free(api_key);
 	if (rc == 0) {
 		struct store_opts so;
 		store_opts_defaults(&so);

@@ -31,8 +31,7 @@ struct es_http {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Overwrite a secret before freeing it. */
-static void wipe_free(char *s)
+void es_secret_free(char *s)
 {
 	if (!s)
 		return;
@@ -142,8 +141,8 @@ void es_http_destroy(struct es_http *h)
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
 	free(h->url);
-	wipe_free(h->password);
-	wipe_free(h->auth_header);
+	es_secret_free(h->password);
+	es_secret_free(h->auth_header);
 	free(h->resp);
 	free(h->zbuf);
 	free(h);

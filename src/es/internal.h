@@ -137,6 +137,9 @@ struct es_http_resp {
 };
 
 int es_http_create(const struct es_http_opts *o, struct es_http **out, char *err, size_t errlen);
+
+/* Overwrite a secret (NUL-terminated) before freeing it. NULL is accepted. */
+void es_secret_free(char *s);
 void es_http_destroy(struct es_http *h);
 
 /*
