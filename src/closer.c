@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nfsentry/clock.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
@@ -34,18 +35,6 @@ struct closer {
 	bool stopping;
 	struct closer_stats st;
 };
-
-static uint64_t clock_us(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t mono_us(void)
-{
-	return clock_us(CLOCK_MONOTONIC);
-}
 
 static void print_label(FILE *f, const char *who, const char *ip, const struct slot_verdict *vd)
 {
@@ -100,7 +89,7 @@ static void report(FILE *f, const struct slot_view *v, const struct judge_result
 /* Finish, judge, document, store and print one slot; frees it. */
 static void process(struct closer *c, struct job *j)
 {
-	uint64_t t0 = mono_us(), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	const struct slot_view *cv = slot_finish(j->slot);
 	struct judge_result jr;
 	struct doc_batch b = {0};
@@ -176,7 +165,7 @@ static void process(struct closer *c, struct job *j)
 		fflush(c->o.report_out);
 	}
 out:;
-	uint64_t dt = mono_us() - t0, dc = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+	uint64_t dt = clock_us(CLOCK_MONOTONIC) - t0, dc = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
 	pthread_mutex_lock(&c->mu);
 	c->st.cpu_us += dc;
 	c->st.slots++;

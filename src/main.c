@@ -23,6 +23,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "nfsentry/clock.h"
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
 #include "nfsentry/flowout.h"
@@ -455,19 +456,11 @@ static void run_stats_cb(uv_timer_t *t)
 	pipeline_flush(rs->pl);
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void run_tick_cb(uv_timer_t *t)
 {
 	struct run_state *rs = t->data;
 
-	pipeline_tick(rs->pl, wall_ms());
+	pipeline_tick(rs->pl, clock_ms(CLOCK_REALTIME));
 }
 
 static void run_stop(struct run_state *rs)
@@ -572,7 +565,7 @@ static int cmd_run(int argc, char **argv)
 	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
 	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
-	pipeline_tick(rs.pl, wall_ms());
+	pipeline_tick(rs.pl, clock_ms(CLOCK_REALTIME));
 	uv_timer_start(&rs.tick_timer, run_tick_cb, 1000, 1000);
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/log.h"
@@ -305,13 +305,11 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 	if (pl->closer) {
 		/* Where the time went: the per-core rates of docs/benchmarks.md. */
 		struct closer_stats cs;
-		struct timespec ts;
 		closer_stats_get(pl->closer, &cs);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 		fprintf(out,
 		        "cpu: %.3f s reading, decoding and summing records (this thread), "
 		        "%.3f s closing %llu slots (finish, judge, documents, store)\n",
-		        (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, (double)cs.cpu_us / 1e6,
+		        (double)clock_us(CLOCK_THREAD_CPUTIME_ID) / 1e6, (double)cs.cpu_us / 1e6,
 		        (unsigned long long)cs.slots);
 	}
 }

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "nfsentry/clock.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
@@ -59,20 +60,6 @@ struct es_shipper {
 	struct es_stats st;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* xorshift64*: jitter only, no security role. */
 static uint64_t rnd(struct es_shipper *sh)
 {
@@ -86,7 +73,7 @@ static uint64_t rnd(struct es_shipper *sh)
 
 static bool past_deadline(struct es_shipper *sh)
 {
-	return mono_ms() >= atomic_load(&sh->deadline_ms);
+	return clock_ms(CLOCK_MONOTONIC) >= atomic_load(&sh->deadline_ms);
 }
 
 static int abort_check(void *ud)
@@ -106,7 +93,7 @@ __attribute__((format(printf, 2, 3))) static void set_error(struct es_shipper *s
 	pthread_mutex_lock(&sh->mu);
 	bool same = strcmp(sh->st.last_error, msg) == 0;
 	memcpy(sh->st.last_error, msg, sizeof(msg));
-	sh->st.last_error_at_s = (int64_t)(wall_ms() / 1000);
+	sh->st.last_error_at_s = (int64_t)(clock_ms(CLOCK_REALTIME) / 1000);
 	pthread_mutex_unlock(&sh->mu);
 	/* The same failure repeating (an outage) is logged once, not once per retry. */
 	if (!same)
@@ -148,7 +135,7 @@ static void wait_unless_stopping(struct es_shipper *sh, uint64_t ms)
  */
 static int sleep_ms(struct es_shipper *sh, uint64_t ms)
 {
-	uint64_t now = mono_ms(), dl = atomic_load(&sh->deadline_ms);
+	uint64_t now = clock_ms(CLOCK_MONOTONIC), dl = atomic_load(&sh->deadline_ms);
 
 	if (now >= dl)
 		return -ETIMEDOUT;
@@ -247,7 +234,7 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		return -ENOMEM;
 	}
 	sh->cfg = cfg->es;
-	sh->rng = wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)sh;
+	sh->rng = clock_ms(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)sh;
 	if (!sh->rng)
 		sh->rng = 1;
 	sh->st.cursor_seq = -1;
@@ -449,7 +436,7 @@ static int templates_ensure(struct es_shipper *sh, char *err, size_t errlen)
 
 int es_templates_install(struct es_shipper *sh, uint64_t wait_ms, char *err, size_t errlen)
 {
-	atomic_store(&sh->deadline_ms, wait_ms ? mono_ms() + wait_ms : UINT64_MAX);
+	atomic_store(&sh->deadline_ms, wait_ms ? clock_ms(CLOCK_MONOTONIC) + wait_ms : UINT64_MAX);
 	int rc = wait_ms ? templates_ensure(sh, err, errlen) : templates_try(sh, err, errlen);
 	atomic_store(&sh->deadline_ms, UINT64_MAX);
 	return rc == -ETIMEDOUT ? -EAGAIN : rc;
@@ -460,7 +447,7 @@ int es_templates_install(struct es_shipper *sh, uint64_t wait_ms, char *err, siz
 static void backlog_update(struct es_shipper *sh, int64_t cursor, bool force)
 {
 	struct store_slot v[256];
-	uint64_t slots = 0, docs = 0, now = mono_ms();
+	uint64_t slots = 0, docs = 0, now = clock_ms(CLOCK_MONOTONIC);
 	int64_t after = cursor;
 	size_t n;
 
@@ -773,7 +760,7 @@ static int ship_slot(struct es_shipper *sh, const struct store_slot *slot)
 		          store_error_get(sh->store));
 		return rc;
 	}
-	uint64_t now = wall_ms(), written = (uint64_t)slot->written_at_s * 1000u;
+	uint64_t now = clock_ms(CLOCK_REALTIME), written = (uint64_t)slot->written_at_s * 1000u;
 	pthread_mutex_lock(&sh->mu);
 	sh->st.slots_shipped++;
 	sh->st.cursor_seq = slot->seq;
@@ -881,7 +868,7 @@ void es_shipper_stop(struct es_shipper *sh, uint64_t grace_ms)
 		return;
 	pthread_mutex_lock(&sh->mu);
 	sh->stop_requested = true;
-	atomic_store(&sh->deadline_ms, mono_ms() + grace_ms);
+	atomic_store(&sh->deadline_ms, clock_ms(CLOCK_MONOTONIC) + grace_ms);
 	pthread_cond_broadcast(&sh->cv);
 	pthread_mutex_unlock(&sh->mu);
 	pthread_join(sh->thread, NULL);
@@ -895,7 +882,7 @@ int es_shipper_drain(struct es_shipper *sh, uint64_t timeout_ms)
 
 	if (sh->thread_running)
 		return -EBUSY;
-	atomic_store(&sh->deadline_ms, mono_ms() + timeout_ms);
+	atomic_store(&sh->deadline_ms, clock_ms(CLOCK_MONOTONIC) + timeout_ms);
 	rc = ship_backlog(sh);
 	atomic_store(&sh->deadline_ms, UINT64_MAX);
 	return rc;

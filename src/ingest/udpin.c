@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "nfsentry/clock.h"
 #include "nfsentry/log.h"
 
 struct udpin_sock {
@@ -51,14 +52,6 @@ struct udpin {
 	size_t n_open; /* handles not yet through their close callback */
 	struct udpin_sock s[];
 };
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* On Unix a libuv error is -errno: say it the way strerror() does. */
 static const char *errstr(int uv_err)
@@ -116,7 +109,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	struct datagram dg;
 
 	if (nread < 0) {
-		uint64_t now = wall_ms();
+		uint64_t now = clock_ms(CLOCK_REALTIME);
 
 		s->st.recv_errors++;
 		if (log_ratelimit_ok(&s->err_log_ms, now, 10000))
@@ -139,7 +132,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	dg.to = s->local;
 	dg.p = (const uint8_t *)buf->base;
 	dg.len = (size_t)nread;
-	dg.ts_ms = wall_ms();
+	dg.ts_ms = clock_ms(CLOCK_REALTIME);
 	s->st.datagrams++;
 	s->st.bytes += (uint64_t)nread;
 	(void)s->u->fn(s->u->ud, &dg);

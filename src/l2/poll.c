@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nfsentry/clock.h"
 #include "nfsentry/log.h"
 #include "nfsentry/slot.h"
 
@@ -57,22 +58,6 @@ struct l2poll {
 	struct dev_state *devs;
 	size_t n_devs;
 };
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void l2poll_result_format(const struct l2poll_result *r, char *buf, size_t len)
 {
@@ -130,7 +115,7 @@ int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs
                   const volatile bool *cancel, struct l2poll_result *res)
 {
 	struct l2ssh_output out[SITE_DEVICE_CMDS_MAX];
-	uint64_t t0 = mono_ms();
+	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -149,8 +134,8 @@ int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs
 	}
 	l2ssh_output_free(out, dev->n_commands);
 	res->rc = rc;
-	res->ts_ms = wall_ms();
-	res->took_ms = mono_ms() - t0;
+	res->ts_ms = clock_ms(CLOCK_REALTIME);
+	res->took_ms = clock_ms(CLOCK_MONOTONIC) - t0;
 	return rc;
 }
 
@@ -313,12 +298,12 @@ static void *dev_thread(void *arg)
 {
 	struct dev_state *d = arg;
 	struct l2poll *p = d->p;
-	uint64_t last_start = 0, due = next_due(d->dev, wall_ms(), 0, true);
+	uint64_t last_start = 0, due = next_due(d->dev, clock_ms(CLOCK_REALTIME), 0, true);
 	char line[1024];
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
-		uint64_t now = wall_ms();
+		uint64_t now = clock_ms(CLOCK_REALTIME);
 		if (now < due) {
 			struct timespec ts = {.tv_sec = (time_t)(due / 1000),
 			                      .tv_nsec = (long)(due % 1000) * 1000000};
@@ -345,7 +330,7 @@ static void *dev_thread(void *arg)
 		if (r.rc == 0)
 			keep_poll(d, r.ts_ms, &obs);
 		l2_obs_list_free(&obs);
-		due = next_due(d->dev, wall_ms(), last_start, false);
+		due = next_due(d->dev, clock_ms(CLOCK_REALTIME), last_start, false);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;

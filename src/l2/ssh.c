@@ -24,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "nfsentry/clock.h"
+
 #define L2SSH_SLICE_MS 200
 #define L2SSH_READ_CHUNK 16384
 
@@ -62,14 +64,6 @@ const char *l2ssh_error_name(int err)
 	}
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 __attribute__((format(printf, 3, 4))) static int fail(struct poll_ctx *c, int code, const char *fmt,
                                                       ...)
 {
@@ -86,7 +80,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct poll_ctx *c, int co
 /* Remaining budget in ms (<= 0: spent). */
 static int64_t left_ms(const struct poll_ctx *c)
 {
-	return c->deadline_ms - mono_ms();
+	return c->deadline_ms - (int64_t)clock_ms(CLOCK_MONOTONIC);
 }
 
 /* Give libssh's next blocking call what is left of the budget (at least 1 ms). */
@@ -371,7 +365,7 @@ int l2ssh_poll(const struct site_device *dev, struct l2ssh_output *out, const vo
                char *err, size_t errlen)
 {
 	struct poll_ctx c = {.dev = dev,
-	                     .deadline_ms = mono_ms() + (int64_t)dev->timeout_s * 1000,
+	                     .deadline_ms = (int64_t)clock_ms(CLOCK_MONOTONIC) + (int64_t)dev->timeout_s * 1000,
 	                     .cancel = cancel,
 	                     .err = err,
 	                     .errlen = errlen};
