@@ -91,6 +91,7 @@ static void process(struct closer *c, struct job *j)
 {
 	uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	const struct slot_view *cv = slot_finish(j->slot);
+	uint64_t fc = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
 	struct judge_result jr;
 	struct doc_batch b = {0};
 	struct doc_health h = {j->health, j->n_health};
@@ -168,6 +169,7 @@ out:;
 	uint64_t dt = clock_us(CLOCK_MONOTONIC) - t0, dc = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
 	pthread_mutex_lock(&c->mu);
 	c->st.cpu_us += dc;
+	c->st.finish_cpu_us += fc;
 	c->st.slots++;
 	c->st.documents += b.n;
 	c->st.doc_errors += doc_err;

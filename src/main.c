@@ -662,6 +662,7 @@ static int cmd_replay(int argc, char **argv)
 	}
 	struct pcapin_opts popts = {.ports = c.ports, .n_ports = c.n_ports};
 	struct pcapin_stats pst;
+	pipeline_mark_reading(pl);
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;

@@ -46,6 +46,7 @@ struct closer_stats {
 	uint64_t last_close_us; /* finish + judge + documents + store of the last slot */
 	uint64_t max_close_us;
 	uint64_t cpu_us;        /* CPU time of the slots processed, on whichever thread */
+	uint64_t finish_cpu_us; /* the part of cpu_us in slot_finish (arrays A, B, C built) */
 	uint64_t queued_max;
 };
 
