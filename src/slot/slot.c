@@ -67,6 +67,7 @@ struct pacc {
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct pacc) == 64, "a conversation is one cache line");
+_Static_assert(sizeof(struct slot_pair) == 64, "a finished pair is one cache line");
 
 /* The ingress packets by class of a conversation that mixed protocols. */
 struct pspill {
@@ -802,7 +803,6 @@ struct finish_scratch {
 	struct vmem of;     /* 2 * n uint32: inside (first-appearance), outside index */
 	uint32_t *rin;      /* first-appearance index -> address order */
 	uint32_t *gix;      /* outside group -> first appearance, then outside index */
-	struct vmem tp;     /* the pairs in outside order, before their final sort */
 	uint32_t *group_first; /* outside groups (only when max_outside cuts) */
 };
 
@@ -814,7 +814,6 @@ static void finish_scratch_free(struct finish_scratch *f)
 	vmem_free(&f->of);
 	free(f->rin);
 	free(f->gix);
-	vmem_free(&f->tp);
 	free(f->group_first);
 }
 
@@ -867,7 +866,7 @@ static int outside_cap_select(struct finish_scratch *f, const uint32_t *first, s
  * but the few that vary (five for a campus slot), where a raw time next to
  * UINT64_MAX made all eight bytes of k1 vary. Left as they are otherwise.
  */
-static void pair_keys_pack(struct rkey *pk, size_t m, size_t n_in)
+static bool pair_keys_pack(struct rkey *pk, size_t m, size_t n_in)
 {
 	uint64_t lo = UINT64_MAX, hi = 0;
 
@@ -882,13 +881,14 @@ static void pair_keys_pack(struct rkey *pk, size_t m, size_t n_in)
 	}
 	const uint64_t span = (uint64_t)1 << 40;
 	if (n_in >= ((size_t)1 << 24) || (lo <= hi && hi - lo >= span - 1))
-		return;
+		return false;
 	uint64_t none = lo <= hi ? hi - lo + 1 : 0;
 	for (size_t j = 0; j < m; j++) {
 		uint64_t t = pk[j].k1;
 		pk[j].k1 = pk[j].k0 << 40 | (t == UINT64_MAX ? none : t - lo);
 		pk[j].k0 = 0;
 	}
+	return true;
 }
 
 /*
@@ -1051,14 +1051,12 @@ const struct slot_view *slot_finish(struct slot *s)
 	if (scratch_alloc(&s->inside_mem, n_in, sizeof(*inside)) ||
 	    scratch_alloc(&s->outside_mem, n_out, sizeof(*outside)) ||
 	    scratch_alloc(&s->pairs_mem, m, sizeof(*pairs)) ||
-	    scratch_alloc(&s->order_mem, m, sizeof(uint32_t)) ||
-	    scratch_alloc(&f.tp, m, sizeof(struct slot_pair)))
+	    scratch_alloc(&s->order_mem, m, sizeof(uint32_t)))
 		goto nomem;
 	inside = s->inside_mem.base;
 	outside = s->outside_mem.base;
 	pairs = s->pairs_mem.base;
 	by_out = s->order_mem.base;
-	struct slot_pair *tp = f.tp.base;
 	cnt_out = calloc(n_out + 1, sizeof(uint32_t));
 	f.rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
 	struct rkey *ibuf = malloc((n_in ? n_in : 1) * sizeof(*ibuf));
@@ -1079,18 +1077,14 @@ const struct slot_view *slot_finish(struct slot *s)
 
 	/*
 	 * 5. Array B, in address order, and every per-outside figure. On the
-	 * way, each kept conversation is copied out as a pair (tp, in outside
-	 * order) with its key for step 6: the only pass that reads the
-	 * conversations at random (pk's half is free again).
+	 * way, each kept conversation gets its pair key for step 6 (pk's half
+	 * is free again), carrying the conversation and its outside index.
 	 */
 	struct rkey *pkeys = pk;
 	size_t j = 0, g = 0;
 	for (size_t k = 0; k < n; k++) {
-		if (k + GPF < n) {
-			const char *q = (const char *)conv(s, byo[k + GPF].idx);
-			__builtin_prefetch(q);
-			__builtin_prefetch(q + 64);
-		}
+		if (k + GPF < n)
+			__builtin_prefetch(conv(s, byo[k + GPF].idx));
 		if (k > 0 && (byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1))
 			g++;
 		uint32_t c = byo[k].idx, o = gix[g], ifa = byo[k].aux;
@@ -1103,35 +1097,29 @@ const struct slot_view *slot_finish(struct slot *s)
 		if (ifa == UINT32_MAX)
 			continue;
 		const struct pacc *p = conv(s, c);
-		struct slot_pair *q = &tp[j];
-		q->inside = f.rin[ifa];
-		q->outside = o;
-		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
-		q->ingress = (struct slot_totals){p->ig_flows, p->ig_packets, p->ig_octets};
+		struct slot_totals eg = {p->eg_flows, p->eg_packets, p->eg_octets};
+		struct slot_totals ig = {p->ig_flows, p->ig_packets, p->ig_octets};
 		if (p->spill) {
 			for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++)
 				out->proto_packets[pc] += s->spill[p->spill - 1].pk[pc];
 		} else if (p->pclass) {
 			out->proto_packets[p->pclass - 1] += p->ig_packets;
 		}
-		q->first_ms = ~p->first_inv;
-		q->o_started = (p->flags & PACC_O_STARTED) != 0;
-		pkeys[j] = (struct rkey){.k0 = q->inside, .k1 = q->first_ms, .idx = (uint32_t)j};
-		j++;
+		pkeys[j++] = (struct rkey){.k0 = f.rin[ifa], .k1 = ~p->first_inv, .idx = c, .aux = o};
 		cnt_out[o + 1]++;
-		totals_sum(&out->to, &q->egress);
-		totals_sum(&out->from, &q->ingress);
-		if (q->egress.flows)
+		totals_sum(&out->to, &eg);
+		totals_sum(&out->from, &ig);
+		if (eg.flows)
 			out->refs++;
-		if (!q->ingress.flows)
+		if (!ig.flows)
 			continue;
-		if (!q->egress.flows) {
+		if (!eg.flows) {
 			if (f.ia[ifa].active) {
 				/* Case 2/3, example 1: an active host that did not answer o. */
-				out->unanswered_flows += q->ingress.flows;
+				out->unanswered_flows += ig.flows;
 			} else {
 				/* Case 2/3, example 2: o probes an address the site does not use. */
-				totals_sum(&out->unused, &q->ingress);
+				totals_sum(&out->unused, &ig);
 				out->touch_unused++;
 				out->in_c = true;
 			}
@@ -1144,37 +1132,38 @@ const struct slot_view *slot_finish(struct slot *s)
 		 * say, or DNS/NTP/memcached reflection floods (sent from port 53,
 		 * 123, 11211) would never be judged.
 		 */
-		if (q->o_started || !q->egress.flows) {
+		if ((p->flags & PACC_O_STARTED) || !eg.flows) {
 			out->started_targets++;
-			totals_sum(&out->started_in, &q->ingress);
-			totals_sum(&out->started_back, &q->egress);
+			totals_sum(&out->started_in, &ig);
+			totals_sum(&out->started_back, &eg);
 		}
 	}
-	/* The open slot's tables are done with: back to the pool for the next slot. */
-	vmem_free(&s->acc_mem);
+	/* The open slot's addresses are done with: back to the pool for the next slot. */
 	vmem_free(&s->v6_mem);
 	index_free(&s->pair_idx);
-	free(s->spill);
-	s->spill = NULL;
-	s->n_acc = s->n_v6 = s->n_spill = s->cap_spill = 0;
 
 	/*
 	 * 6. The pairs by (inside, first-switched, outside): they were keyed in
 	 * outside order and the sort is stable. byo is done with.
 	 */
-	pair_keys_pack(pkeys, m, n_in);
+	bool packed = pair_keys_pack(pkeys, m, n_in);
 	struct rkey *sp = rkey_sort(pkeys, byo, m);
 
-	/* 7. The pairs in that order; every per-inside figure on the way. */
+	/*
+	 * 7. The pairs written in that order, from their conversations (one
+	 * cache line each); every per-inside figure on the way.
+	 */
 	for (size_t k = 0; k < m; k++) {
-		if (k + GPF < m) {
-			/* A 72-byte pair may straddle two lines. */
-			const char *q = (const char *)&tp[sp[k + GPF].idx];
-			__builtin_prefetch(q);
-			__builtin_prefetch(q + sizeof(*tp) - 1);
-		}
+		if (k + GPF < m)
+			__builtin_prefetch(conv(s, sp[k + GPF].idx));
+		const struct pacc *p = conv(s, sp[k].idx);
 		struct slot_pair *q = &pairs[k];
-		*q = tp[sp[k].idx];
+		q->inside = (uint32_t)(packed ? sp[k].k1 >> 40 : sp[k].k0);
+		q->outside = sp[k].aux;
+		q->o_started = (p->flags & PACC_O_STARTED) != 0;
+		q->egress = (struct slot_totals){p->eg_flows, p->eg_packets, p->eg_octets};
+		q->ingress = (struct slot_totals){p->ig_flows, p->ig_packets, p->ig_octets};
+		q->first_ms = ~p->first_inv;
 		struct slot_inside *in = &inside[q->inside];
 		if (in->pair_count++ == 0)
 			in->pair_first = (uint32_t)k;
@@ -1195,6 +1184,11 @@ const struct slot_view *slot_finish(struct slot *s)
 			totals_sum(&in->unused_in, &q->ingress);
 		}
 	}
+	/* The conversations are done with: back to the pool for the next slot. */
+	vmem_free(&s->acc_mem);
+	free(s->spill);
+	s->spill = NULL;
+	s->n_acc = s->n_v6 = s->n_spill = s->cap_spill = 0;
 
 	/* 8. Pairs grouped by outside: stable, so inside order holds. */
 	for (size_t o = 0; o < n_out; o++) {
