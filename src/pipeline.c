@@ -313,11 +313,12 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 		struct closer_stats cs;
 		closer_stats_get(pl->closer, &cs);
 		uint64_t now = clock_us(CLOCK_THREAD_CPUTIME_ID), start = pl->start_cpu_us;
-		fprintf(out,
-		        "cpu: %.3f s starting (loading, configuration), %.3f s reading, decoding and "
-		        "summing records (this thread), %.3f s closing %llu slots (%.3f s of it "
-		        "finishing arrays A, B and C; judge, documents, store)\n",
-		        (double)start / 1e6, (double)(now - start) / 1e6, (double)cs.cpu_us / 1e6,
-		        (unsigned long long)cs.slots, (double)cs.finish_cpu_us / 1e6);
+		fprintf(
+		    out,
+		    "cpu: %.3f s starting (loading, configuration), %.3f s reading, decoding and "
+		    "summing records (this thread), %.3f s closing %llu slots (%.3f s of it "
+		    "finishing arrays A, B and C; judge, documents, store)\n",
+		    (double)start / 1e6, (double)(now - start) / 1e6, (double)cs.cpu_us / 1e6,
+		    (unsigned long long)cs.slots, (double)cs.finish_cpu_us / 1e6);
 	}
 }

@@ -62,10 +62,10 @@ struct slot_verdict {
 
 /* One conversation (inside i, outside o) in the finished slot. */
 struct slot_pair {
-	uint32_t inside;        /* index into slot_view.inside */
-	uint32_t outside : 31;  /* index into slot_view.outside (caps.max_outside <= 2^31) */
-	uint32_t o_started : 1; /* 1: an ingress flow o evidently started, or one
-	                           nothing tells about (METHOD §5, decided) */
+	uint32_t inside;            /* index into slot_view.inside */
+	uint32_t outside : 31;      /* index into slot_view.outside (caps.max_outside <= 2^31) */
+	uint32_t o_started : 1;     /* 1: an ingress flow o evidently started, or one
+	                               nothing tells about (METHOD §5, decided) */
 	struct slot_totals egress;  /* i -> o */
 	struct slot_totals ingress; /* o -> i */
 	uint64_t first_ms;          /* earliest first-switched of the egress, else of any record */

@@ -1105,7 +1105,8 @@ const struct slot_view *slot_finish(struct slot *s)
 		} else if (p->pclass) {
 			out->proto_packets[p->pclass - 1] += p->ig_packets;
 		}
-		pkeys[j++] = (struct rkey){.k0 = f.rin[ifa], .k1 = ~p->first_inv, .idx = c, .aux = o};
+		pkeys[j++] =
+		    (struct rkey){.k0 = f.rin[ifa], .k1 = ~p->first_inv, .idx = c, .aux = o};
 		cnt_out[o + 1]++;
 		totals_sum(&out->to, &eg);
 		totals_sum(&out->from, &ig);
