@@ -282,6 +282,15 @@ static inline uint32_t addr_v4(const struct flow_addr *a)
 }
 
 /* A conversation's inside and outside address. */
+/* The IPv4-mapped address of a, four address bytes as a conversation keeps them. */
+static inline void v4_mapped(struct flow_addr *m, uint32_t a)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	memcpy(m->b, mapped, 12);
+	memcpy(m->b + 12, &a, 4);
+}
+
 static inline void conv_addrs(const struct slot *s, const struct pacc *p, struct flow_addr *in,
                               struct flow_addr *out)
 {
@@ -290,11 +299,8 @@ static inline void conv_addrs(const struct slot *s, const struct pacc *p, struct
 		*out = *v6_addr(s, p->a_in + 1);
 		return;
 	}
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	memcpy(in->b, mapped, 12);
-	memcpy(in->b + 12, &p->a_in, 4);
-	memcpy(out->b, mapped, 12);
-	memcpy(out->b + 12, &p->a_out, 4);
+	v4_mapped(in, p->a_in);
+	v4_mapped(out, p->a_out);
 }
 
 /*
@@ -778,6 +784,50 @@ static uint32_t intern_addr(struct index *x, void **arr, size_t *n, size_t *cap,
 	return (uint32_t)(*n)++;
 }
 
+/* An inside IP while A is built: its address and whether it sent anything. */
+struct ient {
+	struct flow_addr addr;
+	uint8_t active;
+};
+
+/*
+ * Where IPv4 address a (as the conversation stores it) starts its probe in
+ * x: one multiply where hash_addr takes four, keyed by the slot's seed.
+ */
+static inline uint32_t v4_pos(const struct index *x, uint32_t a, uint64_t seed)
+{
+	return (uint32_t)((((uint64_t)(a ^ (uint32_t)seed) | seed << 32) * 0x9e3779b97f4a7c15ull) >>
+	                  32) &
+	       x->mask;
+}
+
+/*
+ * intern_addr for an IPv4 inside address: the index word holds the address
+ * itself (a << 32 | entry + 1), so a probe never reads the array. x has
+ * room for limit entries (never grows). Same returns as intern_addr.
+ */
+static uint32_t intern_v4(struct index *x, struct ient **arr, size_t *n, size_t *cap,
+                          uint32_t limit, uint32_t a, uint64_t seed)
+{
+	uint32_t pos = v4_pos(x, a, seed);
+
+	for (;;) {
+		uint64_t e = x->w[pos];
+		if (!e)
+			break;
+		if ((uint32_t)(e >> 32) == a)
+			return (uint32_t)e - 1;
+		pos = (pos + 1) & x->mask;
+	}
+	if (*n >= limit)
+		return UINT32_MAX;
+	if (grow_array((void **)arr, cap, *n + 1, sizeof(**arr), limit))
+		return UINT32_MAX - 1;
+	v4_mapped(&(*arr)[*n].addr, a);
+	x->w[pos] = (uint64_t)a << 32 | (uint64_t)(*n + 1);
+	return (uint32_t)(*n)++;
+}
+
 /* Smallest power of two >= 2 * n (and >= INDEX_MIN_SLOTS): load <= 1/2. */
 static uint32_t index_slots_for(size_t n)
 {
@@ -788,15 +838,10 @@ static uint32_t index_slots_for(size_t n)
 	return slots;
 }
 
-/* An inside IP while A is built: its address and whether it sent anything. */
-struct ient {
-	struct flow_addr addr;
-	uint8_t active;
-};
-
 /* Scratch of one slot_finish: what it frees whether it succeeds or not. */
 struct finish_scratch {
-	struct index ii;
+	struct index i4;    /* IPv4 inside IPs (intern_v4) */
+	struct index ii;    /* IPv6 ones, only when the slot has any */
 	struct ient *ia;    /* inside IPs in order of first appearance */
 	size_t n_ia, cap_ia;
 	struct vmem keys;   /* 2 * max(n, ...) rkeys: sort input and buffer */
@@ -808,6 +853,7 @@ struct finish_scratch {
 
 static void finish_scratch_free(struct finish_scratch *f)
 {
+	index_free(&f->i4);
 	index_free(&f->ii);
 	free(f->ia);
 	vmem_free(&f->keys);
@@ -956,23 +1002,24 @@ static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rk
  * the arrays are far larger than the caches and a scattered update waits
  * for memory:
  *   1. one pass in arrival order: inside IPs interned by hash (they are
- *      few), in first-appearance order so that max_inside keeps the first
- *      ones, as a cap applied while the records came in would have; the
- *      outside sort keys; inside activity;
+ *      few; an IPv4 one in an index whose words hold the address), in
+ *      first-appearance order so that max_inside keeps the first ones, as a
+ *      cap applied while the records came in would have; the outside sort
+ *      keys; inside activity;
  *   2. conversations sorted by outside address: array B is built in order
  *      from the runs;
  *   3. only when a cap cuts (finish_caps): max_outside keeps the first to
  *      appear, caps counted, activity over the kept conversations;
  *   4. everything allocated; A sorted by address;
  *   5. every per-outside figure summed in one pass over the runs (B is
- *      written in order), each kept conversation copied out as a pair --
- *      the one pass that reads the conversations at random;
- *   6. the pairs sorted by (inside, first-switched, outside): the input is
- *      in outside order and the sort is stable;
- *   7. the pairs written in that order, every per-inside figure on the way
- *      (A is written in order);
- *   8. pairs grouped by outside (counting sort, stable), activity, the
- *      allow-list and the peer cap.
+ *      written in order), each kept conversation keyed for its pair;
+ *   6. the pair keys sorted by (inside, first-switched, outside): the input
+ *      is in outside order and the sort is stable;
+ *   7. the pairs written in that order from their conversations (the second
+ *      and last pass that reads them at random), every per-inside figure on
+ *      the way (A is written in order), each pair's place in its outside
+ *      IP's group (a counting sort, stable, so inside order holds);
+ *   8. activity, the allow-list and the peer cap.
  */
 const struct slot_view *slot_finish(struct slot *s)
 {
@@ -996,9 +1043,10 @@ const struct slot_view *slot_finish(struct slot *s)
 	 * inside IP (aux) so that the passes over the sorted keys need not look
 	 * it up at random; which inside IPs sent anything.
 	 */
+	uint32_t islots = index_slots_for(n < caps->max_inside ? n : caps->max_inside);
 	if (scratch_alloc(&f.of, 2 * n, sizeof(uint32_t)) ||
-	    scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)) ||
-	    index_init(&f.ii, index_slots_for(n < caps->max_inside ? n : caps->max_inside)))
+	    scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)) || index_init(&f.i4, islots) ||
+	    (s->n_v6 && index_init(&f.ii, islots)))
 		goto nomem;
 	uint32_t *in_of = f.of.base; /* and out_of after it: finish_caps */
 	struct rkey *keys = f.keys.base;
@@ -1006,13 +1054,27 @@ const struct slot_view *slot_finish(struct slot *s)
 	for (size_t k = 0; k < n; k++) {
 		struct flow_addr ain, aout;
 		if (k + PF < n) {
-			conv_addrs(s, conv(s, k + PF), &ain, &aout);
-			__builtin_prefetch(&f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) & f.ii.mask]);
+			const struct pacc *q = conv(s, k + PF);
+			if (!(q->flags & PACC_V6)) {
+				__builtin_prefetch(&f.i4.w[v4_pos(&f.i4, q->a_in, s->seed)]);
+			} else {
+				conv_addrs(s, q, &ain, &aout);
+				__builtin_prefetch(
+				    &f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) &
+				            f.ii.mask]);
+			}
 		}
 		const struct pacc *p = conv(s, k);
-		conv_addrs(s, p, &ain, &aout);
-		uint32_t i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
-		                         caps->max_inside, &ain, s->seed);
+		uint32_t i;
+		if (!(p->flags & PACC_V6)) {
+			i = intern_v4(&f.i4, &f.ia, &f.n_ia, &f.cap_ia, caps->max_inside, p->a_in,
+			              s->seed);
+			v4_mapped(&aout, p->a_out);
+		} else {
+			conv_addrs(s, p, &ain, &aout);
+			i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
+			                caps->max_inside, &ain, s->seed);
+		}
 		if (i == UINT32_MAX - 1)
 			goto nomem;
 		in_of[k] = i;
@@ -1023,6 +1085,7 @@ const struct slot_view *slot_finish(struct slot *s)
 		else if (p->eg_flows)
 			f.ia[i].active = 1;
 	}
+	index_free(&f.i4);
 	index_free(&f.ii);
 
 	/* 2. Conversations by outside address; its runs are array B. */
@@ -1152,12 +1215,22 @@ const struct slot_view *slot_finish(struct slot *s)
 
 	/*
 	 * 7. The pairs written in that order, from their conversations (one
-	 * cache line each); every per-inside figure on the way.
+	 * cache line each); every per-inside figure on the way; each pair's
+	 * place in its outside IP's group (by_out: pairs grouped by outside,
+	 * in inside order within a group, as k rises).
 	 */
+	for (size_t o = 0; o < n_out; o++) {
+		outside[o].pair_first = cnt_out[o];
+		outside[o].pair_count = cnt_out[o + 1];
+		cnt_out[o + 1] += cnt_out[o];
+	}
 	for (size_t k = 0; k < m; k++) {
-		if (k + GPF < m)
+		if (k + GPF < m) {
 			__builtin_prefetch(conv(s, sp[k + GPF].idx));
+			__builtin_prefetch(&cnt_out[sp[k + GPF].aux], 1);
+		}
 		const struct pacc *p = conv(s, sp[k].idx);
+		by_out[cnt_out[sp[k].aux]++] = (uint32_t)k;
 		struct slot_pair *q = &pairs[k];
 		q->inside = (uint32_t)(packed ? sp[k].k1 >> 40 : sp[k].k0);
 		q->outside = sp[k].aux;
@@ -1191,14 +1264,6 @@ const struct slot_view *slot_finish(struct slot *s)
 	s->spill = NULL;
 	s->n_acc = s->n_v6 = s->n_spill = s->cap_spill = 0;
 
-	/* 8. Pairs grouped by outside: stable, so inside order holds. */
-	for (size_t o = 0; o < n_out; o++) {
-		outside[o].pair_first = cnt_out[o];
-		outside[o].pair_count = cnt_out[o + 1];
-		cnt_out[o + 1] += cnt_out[o];
-	}
-	for (size_t k = 0; k < m; k++)
-		by_out[cnt_out[pairs[k].outside]++] = (uint32_t)k;
 	free(cnt_out);
 	finish_scratch_free(&f);
 
