@@ -36,11 +36,13 @@ struct closer {
 	struct closer_stats st;
 };
 
-static void print_label(FILE *f, const char *who, const char *ip, const struct slot_verdict *vd)
+/* One report line: an entry and its n labels, lv[0 ..n). */
+static void print_label(FILE *f, const char *who, const char *ip, const struct slot_label *lv,
+                        unsigned n)
 {
 	fprintf(f, "  %s %s:", who, ip);
-	for (unsigned k = 0; k < vd->n; k++) {
-		const struct slot_label *l = &vd->v[k];
+	for (unsigned k = 0; k < n; k++) {
+		const struct slot_label *l = &lv[k];
 		fprintf(f, "%s %s (%.6g vs threshold %.6g)", k ? "," : "",
 		        judge_label_name(l->id), l->value, l->threshold);
 	}
@@ -73,16 +75,18 @@ static void report(FILE *f, const struct slot_view *v, const struct judge_result
 		        (unsigned long long)s->caps_hit.pairs);
 	fputc('\n', f);
 	for (size_t k = 0; k < v->n_inside; k++) {
-		if (!v->inside[k].verdict.n)
+		const struct slot_inside *in = &v->inside[k];
+		if (!in->n_labels)
 			continue;
-		flow_addr_format(&v->inside[k].addr, ip, sizeof(ip));
-		print_label(f, "inside", ip, &v->inside[k].verdict);
+		flow_addr_format(&in->addr, ip, sizeof(ip));
+		print_label(f, "inside", ip, slot_labels_of(v, in->label_first), in->n_labels);
 	}
 	for (size_t k = 0; k < v->n_outside; k++) {
-		if (!v->outside[k].verdict.n)
+		const struct slot_outside *o = &v->outside[k];
+		if (!o->n_labels)
 			continue;
-		flow_addr_format(&v->outside[k].addr, ip, sizeof(ip));
-		print_label(f, "outside", ip, &v->outside[k].verdict);
+		flow_addr_format(&o->addr, ip, sizeof(ip));
+		print_label(f, "outside", ip, slot_labels_of(v, o->label_first), o->n_labels);
 	}
 }
 
@@ -114,7 +118,12 @@ static void process(struct closer *c, struct job *j)
 		l2_judge_bind(l2m, &jl2);
 		l2 = &jl2;
 	}
-	judge_slot_l2(v, l2, &jr);
+	if (judge_slot_l2(v, l2, &jr) != 0) {
+		log_error("out of memory judging site %s slot %lld: its documents are lost",
+		          v->site->name, (long long)v->time_slot);
+		doc_err = true;
+		goto out;
+	}
 	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
 	    (l2m && l2_doc_build(l2m, &b) != 0)) {
 		log_error("out of memory building documents of site %s slot %lld",

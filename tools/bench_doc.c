@@ -237,7 +237,11 @@ int main(int argc, char **argv)
 	struct slot_view *v = slot_view_mut(s);
 	struct judge_l2 l2 = {.unresolved = stub_unresolved, .inside_fields = stub_fields};
 	struct judge_result jr;
-	judge_slot_l2(v, &l2, &jr);
+	if (judge_slot_l2(v, &l2, &jr) != 0) {
+		fprintf(stderr, "bench_doc: out of memory judging the slot\n");
+		slot_destroy(s);
+		return 1;
+	}
 
 	struct doc_counter hc[] = {{"datagrams", 33344}, {"records", 1000000}, {"set_length", 0}};
 	struct doc_health h = {hc, 3};

@@ -166,8 +166,14 @@ static int one_run(const struct config *cfg, const struct synth_opts *so, const 
 	}
 	struct slot_view *v = slot_view_mut(cl.s);
 	struct judge_result jr;
-	judge_slot(v, &jr);
+	rc = judge_slot(v, &jr);
 	double t2 = now_s(), c2 = cpu_s();
+	if (rc) {
+		fprintf(stderr, "bench_slot: judge_slot: %s\n", strerror(-rc));
+		slot_destroy(cl.s);
+		store_close(st);
+		return -1;
+	}
 	struct doc_batch b = {0};
 	struct doc_opts dopts = {.outside_all = cfg->docs_outside_all,
 	                         .outside_top = cfg->docs_outside_top};

@@ -4,7 +4,7 @@
  * The slot module has already computed every feature (who started which
  * conversation, totals both ways, peers, array C membership); the judge only
  * compares them with the site's thresholds and writes labels into the
- * verdict fields of the view. Each label carries the figure that crossed the
+ * view's label array (slot.h). Each label carries the figure that crossed the
  * threshold and the threshold; the document writer adds the context figures.
  *
  * Rule III (the network-wide offender database) is the reputation module's.
@@ -44,10 +44,16 @@ struct judge_result {
 
 /*
  * Judge every inside and outside entry of v with v->site's thresholds,
- * replacing any earlier verdicts. Outside IPs labelled malicious join array C
- * (in_c). Fills *res. Never fails.
+ * replacing any earlier labels: v->labels is refilled from the start, each
+ * entry's labels contiguous, and grown as needed (the slot keeps and frees
+ * it). Outside IPs labelled malicious join array C (in_c). Fills *res.
+ *
+ * Returns 0, or -ENOMEM when the label array cannot grow (or would outgrow
+ * label_first's 32 bits). Then every entry is unlabelled, v->n_labels is 0
+ * and *res is zero; in_c may already be set on outside IPs judged before
+ * the failure, as success would have set it.
  */
-void judge_slot(struct slot_view *v, struct judge_result *res);
+int judge_slot(struct slot_view *v, struct judge_result *res);
 
 /*
  * Layer-2 knowledge of the slot's site (METHOD §8), lent by the l2 module
@@ -66,9 +72,9 @@ struct judge_l2 {
  * judge_slot plus the L2 rule: an outside IP whose ingress reached at least
  * one inside IP that l2->unresolved() says nobody answered ARP for gets
  * arpUnused (value: how many such IPs) and joins array C. l2 NULL: exactly
- * judge_slot.
+ * judge_slot. Returns as judge_slot does.
  */
-void judge_slot_l2(struct slot_view *v, const struct judge_l2 *l2, struct judge_result *res);
+int judge_slot_l2(struct slot_view *v, const struct judge_l2 *l2, struct judge_result *res);
 
 /* Protocol named in a flood label: the class with most packets. */
 enum slot_proto judge_flood_proto(const struct slot_outside *o);

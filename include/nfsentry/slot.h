@@ -7,7 +7,8 @@
  * When the slot closes, slot_finish() takes the decisions METHOD §4 makes on
  * the slot's complete egress (return traffic, examples 1 and 2, array C),
  * applies the peer cap, and computes every feature the judge needs. The
- * finished slot is read-only; the judge writes only the label fields.
+ * finished slot is read-only; the judge writes only the label fields and
+ * the view's label array.
  *
  * Memory is bounded by struct site_caps; a record that would need a new
  * entry beyond a cap still counts in the totals, and the loss of detail is
@@ -42,10 +43,14 @@ enum slot_proto {
 };
 
 /*
- * Judge output, written into the finished arrays (METHOD §5 II). Room for
- * every label one entry can get (five for an outside IP, four for an inside
- * one; judge.c checks this at compile time), and no more: a finished slot
- * holds hundreds of thousands of entries.
+ * Judge output (METHOD §5 II). The labels of all entries are in one array
+ * of the view (slot_view.labels), each entry's contiguous; an entry holds
+ * only where its labels start there and how many it has. Almost no entry is
+ * labelled, and room for labels in every entry was a third or more of the
+ * finished arrays' bytes, all written when the slot closes.
+ *
+ * SLOT_LABELS_MAX is the most labels one entry can get (five for an outside
+ * IP, four for an inside one; judge.c checks this at compile time).
  */
 #define SLOT_LABELS_MAX 5
 
@@ -53,11 +58,6 @@ struct slot_label {
 	uint8_t id;        /* enum judge_label (judge.h) */
 	double value;      /* the figure that crossed the threshold */
 	double threshold;  /* the threshold it crossed */
-};
-
-struct slot_verdict {
-	uint8_t n;
-	struct slot_label v[SLOT_LABELS_MAX];
 };
 
 /* One conversation (inside i, outside o) in the finished slot. */
@@ -86,7 +86,8 @@ struct slot_inside {
 	bool active;             /* sent egress in the slot: it is in A proper */
 	bool allowed;            /* on the site's allow-list */
 	bool peer_cap_hit;
-	struct slot_verdict verdict;
+	uint8_t n_labels;        /* its labels: slot_labels_of(view, label_first)[0 ..n_labels) */
+	uint32_t label_first;
 };
 
 /* An outside IP: array B when it received egress, array C when labelled. */
@@ -107,7 +108,8 @@ struct slot_outside {
 	uint32_t touch_unused;         /* silent inside IPs touched (touchPeers of C) */
 	struct slot_totals unused;     /* the traffic to them */
 	bool in_c;                     /* in array C */
-	struct slot_verdict verdict;
+	uint8_t n_labels;              /* its labels: slot_labels_of(view, label_first)[0 ..n_labels) */
+	uint32_t label_first;
 };
 
 /* What the caps cost: records whose detail was not kept. */
@@ -137,7 +139,23 @@ struct slot_view {
 	uint32_t *pairs_by_outside;   /* indexes into pairs, grouped by outside */
 	size_t n_active;              /* inside IPs with egress (|A|) */
 	struct slot_summary sum;
+	/*
+	 * Every entry's labels, n_labels of cap_labels: written by the judge
+	 * (judge.h), owned by the slot, freed by slot_destroy(). NULL until a
+	 * label is written.
+	 */
+	struct slot_label *labels;
+	size_t n_labels, cap_labels;
 };
+
+/*
+ * The labels of an entry whose label_first is first. Only for an entry with
+ * n_labels > 0: an unlabelled one may have no array behind it.
+ */
+static inline const struct slot_label *slot_labels_of(const struct slot_view *v, uint32_t first)
+{
+	return v->labels + first;
+}
 
 struct slot;
 

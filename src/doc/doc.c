@@ -476,16 +476,16 @@ static void reason_inside(struct jw *w, const struct slot_view *v, const struct 
 }
 
 /*
- * "labels": the label names in verdict order. The "reasons" object that
- * follows is keyed by the same names; a verdict holds each label at most
- * once (judge.c), so no key repeats.
+ * "labels": an entry's n label names (from first in v's label array), in
+ * the judge's order. The "reasons" object that follows is keyed by the same
+ * names; an entry gets each label at most once (judge.c), so no key repeats.
  */
-static void set_labels(struct jw *w, const struct slot_verdict *vd)
+static void set_labels(struct jw *w, const struct slot_view *v, uint32_t first, unsigned n)
 {
 	JW_KEY(w, "labels");
 	jw_open(w, '[');
-	for (unsigned k = 0; k < vd->n; k++)
-		jw_str(w, judge_label_name(vd->v[k].id));
+	for (unsigned k = 0; k < n; k++)
+		jw_str(w, judge_label_name(slot_labels_of(v, first)[k].id));
 	jw_close(w, ']');
 }
 
@@ -578,11 +578,11 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 	SET_BOOL(w, "allowListed", in->allowed);
 	if (l2 && l2->inside_fields)
 		l2_fields(w, l2, &in->addr);
-	set_labels(w, &in->verdict);
+	set_labels(w, v, in->label_first, in->n_labels);
 	JW_KEY(w, "reasons");
 	jw_open(w, '{');
-	for (unsigned k = 0; k < in->verdict.n; k++)
-		reason_inside(w, v, in, &in->verdict.v[k]);
+	for (unsigned k = 0; k < in->n_labels; k++)
+		reason_inside(w, v, in, &slot_labels_of(v, in->label_first)[k]);
 	jw_close(w, '}');
 	return emit(b, "inside", ip, w);
 }
@@ -618,8 +618,8 @@ static void outside_reasons(struct jw *w, const struct slot_view *v, const struc
 {
 	JW_KEY(w, "reasons");
 	jw_open(w, '{');
-	for (unsigned k = 0; k < o->verdict.n; k++)
-		reason_outside(w, v, o, &o->verdict.v[k], l2);
+	for (unsigned k = 0; k < o->n_labels; k++)
+		reason_outside(w, v, o, &slot_labels_of(v, o->label_first)[k], l2);
 	jw_close(w, '}');
 }
 
@@ -639,7 +639,7 @@ static int outside_doc(const struct slot_view *v, const struct slot_outside *o, 
 	SET_U64(w, "startedTargets", o->started_targets);
 	SET_U64(w, "unansweredFlows", o->unanswered_flows);
 	SET_BOOL(w, "offender", o->in_c);
-	set_labels(w, &o->verdict);
+	set_labels(w, v, o->label_first, o->n_labels);
 	outside_reasons(w, v, o, l2);
 	return emit(b, "outside", ip, w);
 }
@@ -661,7 +661,7 @@ static int offender_doc(const struct slot_view *v, const struct slot_outside *o,
 	SET_STR(w, "protocol", proto_names[judge_flood_proto(o)]);
 	JW_KEY(w, "ipList");
 	outside_peers(w, v, o, false);
-	set_labels(w, &o->verdict);
+	set_labels(w, v, o->label_first, o->n_labels);
 	outside_reasons(w, v, o, l2);
 	return emit(b, "offender", ip, w);
 }
@@ -780,9 +780,9 @@ static size_t outside_select(const struct slot_view *v, const struct doc_opts *o
 			sel[0] = o;
 			heap_down(sel, top, 0);
 			/* Pushed out of the top: kept anyway when labelled. */
-			if (out->verdict.n)
+			if (out->n_labels)
 				sel[h++] = out;
-		} else if (o->verdict.n) {
+		} else if (o->n_labels) {
 			sel[h++] = o;
 		}
 	}

@@ -4,6 +4,8 @@
  */
 #include "nfsentry/judge.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const label_names[JUDGE__COUNT] = {
@@ -19,11 +21,20 @@ const char *judge_label_name(enum judge_label l)
 	return (unsigned)l < JUDGE__COUNT ? label_names[l] : "unknown";
 }
 
+/*
+ * One entry's labels while it is judged. They join the view's array only
+ * when the entry is done, all at once, so that they are contiguous there.
+ */
+struct verdict {
+	uint8_t n;
+	struct slot_label v[SLOT_LABELS_MAX];
+};
+
 _Static_assert(JUDGE_FANOUT - JUDGE_NOPAYLOAD <= SLOT_LABELS_MAX,
                "a verdict holds every outside label");
 _Static_assert(JUDGE__COUNT - JUDGE_FANOUT <= SLOT_LABELS_MAX, "a verdict holds every inside label");
 
-static void verdict_add(struct slot_verdict *vd, enum judge_label l, double value, double threshold,
+static void verdict_add(struct verdict *vd, enum judge_label l, double value, double threshold,
                         struct judge_result *res)
 {
 	if (vd->n >= SLOT_LABELS_MAX)
@@ -67,9 +78,37 @@ static uint32_t arp_unused_touched(const struct slot_view *v, const struct slot_
 	return n;
 }
 
+/*
+ * Append vd's labels to v's label array and point *first at them; the array
+ * doubles when full. On -ENOMEM nothing is changed.
+ */
+static int verdict_store(struct slot_view *v, const struct verdict *vd, uint32_t *first)
+{
+	size_t need;
+
+	/* label_first is 32 bits: more labels than that cannot be referred to. */
+	if (__builtin_add_overflow(v->n_labels, vd->n, &need) || need > UINT32_MAX)
+		return -ENOMEM;
+	if (need > v->cap_labels) {
+		size_t ncap, bytes;
+		if (__builtin_mul_overflow(v->cap_labels ? v->cap_labels : 32, 2, &ncap) ||
+		    __builtin_mul_overflow(ncap, sizeof(*v->labels), &bytes))
+			return -ENOMEM;
+		struct slot_label *nl = realloc(v->labels, bytes);
+		if (!nl)
+			return -ENOMEM;
+		v->labels = nl;
+		v->cap_labels = ncap;
+	}
+	memcpy(v->labels + v->n_labels, vd->v, vd->n * sizeof(*vd->v));
+	*first = (uint32_t)v->n_labels;
+	v->n_labels = need;
+	return 0;
+}
+
 /* Rule I: an outside IP, over the conversations it started. */
 static void judge_outside(const struct slot_view *v, struct slot_outside *o,
-                          const struct judge_l2 *l2, struct judge_result *res)
+                          const struct judge_l2 *l2, struct verdict *vd, struct judge_result *res)
 {
 	const struct site_thresholds *th = &v->site->th;
 	uint64_t pk_in = o->started_in.packets, pk_back = o->started_back.packets;
@@ -78,38 +117,37 @@ static void judge_outside(const struct slot_view *v, struct slot_outside *o,
 	if (o->started_targets > 0 && pk_in >= th->min_packets) {
 		double avg = ratio(o->started_in.octets + o->started_back.octets, pk_both);
 		if (avg <= th->nopayload_max_avg)
-			verdict_add(&o->verdict, JUDGE_NOPAYLOAD, avg, th->nopayload_max_avg, res);
+			verdict_add(vd, JUDGE_NOPAYLOAD, avg, th->nopayload_max_avg, res);
 
 		double answered = ratio(pk_back, pk_in);
 		if (o->started_targets <= th->flood_max_targets && pk_in >= th->flood_min_packets &&
 		    answered <= th->flood_max_answer)
-			verdict_add(&o->verdict, JUDGE_FLOOD, (double)pk_in,
-			            (double)th->flood_min_packets, res);
+			verdict_add(vd, JUDGE_FLOOD, (double)pk_in, (double)th->flood_min_packets,
+			            res);
 
 		double need = th->scan_min_share * (double)v->n_active;
 		if (need < th->scan_min_targets)
 			need = th->scan_min_targets;
 		if ((double)o->started_targets >= need)
-			verdict_add(&o->verdict, JUDGE_SCAN, (double)o->started_targets, need, res);
+			verdict_add(vd, JUDGE_SCAN, (double)o->started_targets, need, res);
 	}
 	if (o->in_c && o->touch_unused >= th->probe_min_targets)
-		verdict_add(&o->verdict, JUDGE_PROBEUNUSED, o->touch_unused, th->probe_min_targets,
-		            res);
+		verdict_add(vd, JUDGE_PROBEUNUSED, o->touch_unused, th->probe_min_targets, res);
 	if (l2 && l2->unresolved) {
 		uint32_t n = arp_unused_touched(v, o, l2);
 		if (n)
-			verdict_add(&o->verdict, JUDGE_ARPUNUSED, n, 1, res);
+			verdict_add(vd, JUDGE_ARPUNUSED, n, 1, res);
 	}
 	/* Any rule I label makes it an offender; example 2 alone already did. */
-	if (o->verdict.n)
+	if (vd->n)
 		o->in_c = true;
 	if (o->in_c)
 		res->offenders++;
 }
 
 /* Rule II: an inside IP. */
-static void judge_inside(const struct site_config *site, struct slot_inside *in,
-                         struct judge_result *res)
+static void judge_inside(const struct site_config *site, const struct slot_inside *in,
+                         struct verdict *vd, struct judge_result *res)
 {
 	const struct site_thresholds *th = &site->th;
 	const struct slot_totals *e = &in->egress, *i = &in->ingress;
@@ -117,44 +155,79 @@ static void judge_inside(const struct site_config *site, struct slot_inside *in,
 	if (!in->active)
 		return;
 	if (in->peer_cap_hit && !in->allowed)
-		verdict_add(&in->verdict, JUDGE_FANOUT, in->peers, site->peer_cap, res);
+		verdict_add(vd, JUDGE_FANOUT, in->peers, site->peer_cap, res);
 	if (e->packets < th->inside_min_packets)
 		return;
 
 	double avg_both = ratio(e->octets + i->octets, e->packets + i->packets);
 	if (e->octets >= th->p2p_min_octets && i->octets >= th->p2p_min_octets &&
 	    avg_both <= th->p2p_max_avg && in->peers >= th->p2p_min_peers && !in->allowed)
-		verdict_add(&in->verdict, JUDGE_P2P, in->peers, th->p2p_min_peers, res);
+		verdict_add(vd, JUDGE_P2P, in->peers, th->p2p_min_peers, res);
 
 	double avg_out = ratio(e->octets, e->packets);
 	double back = ratio(i->octets, e->octets);
 	if (in->peers >= th->scanout_min_peers && avg_out <= th->scanout_max_avg &&
 	    back <= th->scanout_max_return)
-		verdict_add(&in->verdict, JUDGE_SCANOUT, in->peers, th->scanout_min_peers, res);
+		verdict_add(vd, JUDGE_SCANOUT, in->peers, th->scanout_min_peers, res);
 
 	double back_pk = ratio(i->packets, e->packets);
 	if (e->packets >= th->floodout_min_packets && in->peers <= th->floodout_max_peers &&
 	    back_pk <= th->floodout_max_return)
-		verdict_add(&in->verdict, JUDGE_FLOODOUT, (double)e->packets,
+		verdict_add(vd, JUDGE_FLOODOUT, (double)e->packets,
 		            (double)th->floodout_min_packets, res);
 }
 
-void judge_slot(struct slot_view *v, struct judge_result *res)
+int judge_slot(struct slot_view *v, struct judge_result *res)
 {
-	judge_slot_l2(v, NULL, res);
+	return judge_slot_l2(v, NULL, res);
 }
 
-void judge_slot_l2(struct slot_view *v, const struct judge_l2 *l2, struct judge_result *res)
+/* Every entry unlabelled, the label array empty (its memory kept). */
+static void labels_clear(struct slot_view *v)
 {
-	memset(res, 0, sizeof(*res));
 	for (size_t k = 0; k < v->n_inside; k++) {
-		v->inside[k].verdict.n = 0;
-		judge_inside(v->site, &v->inside[k], res);
+		v->inside[k].n_labels = 0;
+		v->inside[k].label_first = 0;
+	}
+	for (size_t k = 0; k < v->n_outside; k++) {
+		v->outside[k].n_labels = 0;
+		v->outside[k].label_first = 0;
+	}
+	v->n_labels = 0;
+}
+
+int judge_slot_l2(struct slot_view *v, const struct judge_l2 *l2, struct judge_result *res)
+{
+	struct verdict vd;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	/* Judged again, the array starts over; every entry's fields are rewritten below. */
+	v->n_labels = 0;
+	for (size_t k = 0; k < v->n_inside; k++) {
+		struct slot_inside *in = &v->inside[k];
+		vd.n = 0;
+		judge_inside(v->site, in, &vd, res);
+		in->n_labels = vd.n;
+		in->label_first = 0;
+		if (vd.n && (rc = verdict_store(v, &vd, &in->label_first)) != 0)
+			goto fail;
 	}
 	for (size_t k = 0; k < v->n_outside; k++) {
 		struct slot_outside *o = &v->outside[k];
-		o->verdict.n = 0;
+		vd.n = 0;
 		/* in_c from example 2 is the slot's; a label only adds to it. */
-		judge_outside(v, o, l2, res);
+		judge_outside(v, o, l2, &vd, res);
+		o->n_labels = vd.n;
+		o->label_first = 0;
+		if (vd.n && (rc = verdict_store(v, &vd, &o->label_first)) != 0)
+			goto fail;
 	}
+	return 0;
+
+fail:
+	/* The entries after this one still point at an earlier judgement's labels. */
+	labels_clear(v);
+	memset(res, 0, sizeof(*res));
+	return rc;
 }

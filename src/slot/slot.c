@@ -256,6 +256,7 @@ void slot_destroy(struct slot *s)
 	vmem_free(&s->outside_mem);
 	vmem_free(&s->pairs_mem);
 	vmem_free(&s->order_mem);
+	free(s->view.labels);
 	free(s);
 }
 

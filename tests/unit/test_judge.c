@@ -2,8 +2,11 @@
  * Unit tests for src/judge/judge.c: each label of rules I and II on a slot
  * built from records, the "(decided)" points of METHOD §5 (a popular resolver
  * is not a scanner; RSTs from an inside scanner's victims are not noPayload;
- * thin evidence gives no label), and the allow-list.
+ * thin evidence gives no label), and the allow-list; the view's label array
+ * (each entry's labels contiguous, refilled when judged again, emptied when
+ * it cannot grow).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,19 +17,35 @@
 #include "nfsentry/judge.h"
 #include "slot_helpers.h"
 
-static bool has_label(const struct slot_verdict *vd, enum judge_label l)
+/*
+ * realloc() fails once realloc_fail_after more have succeeded (< 0: never).
+ * The test is linked with -Wl,--wrap=realloc (tests/unit/meson.build); the
+ * judge's only allocation is the realloc growing the view's label array.
+ */
+static long realloc_fail_after = -1;
+
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+void *__wrap_realloc(void *p, size_t n)
 {
-	for (unsigned k = 0; k < vd->n; k++)
-		if (vd->v[k].id == l)
-			return true;
-	return false;
+	if (realloc_fail_after == 0)
+		return NULL;
+	if (realloc_fail_after > 0)
+		realloc_fail_after--;
+	return __real_realloc(p, n);
 }
 
-static const struct slot_label *get_label(const struct slot_verdict *vd, enum judge_label l)
+/* Entry e's label l (e: an inside or outside entry of view v), or NULL. */
+#define get_label(v, e, l) find_label(v, (e)->label_first, (e)->n_labels, l)
+#define has_label(v, e, l) (get_label(v, e, l) != NULL)
+
+static const struct slot_label *find_label(const struct slot_view *v, uint32_t first, unsigned n,
+                                           enum judge_label l)
 {
-	for (unsigned k = 0; k < vd->n; k++)
-		if (vd->v[k].id == l)
-			return &vd->v[k];
+	for (unsigned k = 0; k < n; k++)
+		if (slot_labels_of(v, first)[k].id == l)
+			return &slot_labels_of(v, first)[k];
 	return NULL;
 }
 
@@ -55,7 +74,7 @@ static struct slot_view *judged(struct slot *s, struct judge_result *res)
 {
 	assert_non_null(slot_finish(s));
 	struct slot_view *v = slot_view_mut(s);
-	judge_slot(v, res);
+	assert_int_equal(judge_slot(v, res), 0);
 	return v;
 }
 
@@ -70,9 +89,9 @@ static void test_normal_traffic_unlabelled(void **state)
 	normal_clients(s, 40);
 	struct slot_view *v = judged(s, &res);
 	for (size_t k = 0; k < v->n_inside; k++)
-		assert_int_equal(v->inside[k].verdict.n, 0);
+		assert_int_equal(v->inside[k].n_labels, 0);
 	for (size_t k = 0; k < v->n_outside; k++) {
-		assert_int_equal(v->outside[k].verdict.n, 0);
+		assert_int_equal(v->outside[k].n_labels, 0);
 		assert_false(v->outside[k].in_c);
 	}
 	assert_int_equal(res.offenders, 0);
@@ -99,14 +118,14 @@ static void test_scan_and_nopayload(void **state)
 	}
 	struct slot_view *v = judged(s, &res);
 	struct slot_outside *o = &v->outside[find_outside(v, "45.33.1.1")];
-	assert_true(has_label(&o->verdict, JUDGE_SCAN));
-	const struct slot_label *l = get_label(&o->verdict, JUDGE_SCAN);
+	assert_true(has_label(v, o, JUDGE_SCAN));
+	const struct slot_label *l = get_label(v, o, JUDGE_SCAN);
 	assert_true(l->value == 25.0);
 	assert_true(l->threshold == 20.0); /* max(0.5 x 40, scan_min_targets 20) */
-	assert_true(has_label(&o->verdict, JUDGE_NOPAYLOAD));
-	assert_true(get_label(&o->verdict, JUDGE_NOPAYLOAD)->value == 44.0);
+	assert_true(has_label(v, o, JUDGE_NOPAYLOAD));
+	assert_true(get_label(v, o, JUDGE_NOPAYLOAD)->value == 44.0);
 	assert_true(o->in_c);
-	assert_false(has_label(&o->verdict, JUDGE_PROBEUNUSED));
+	assert_false(has_label(v, o, JUDGE_PROBEUNUSED));
 	assert_int_equal(res.labels[JUDGE_SCAN], 1);
 	assert_int_equal(res.offenders, 1);
 	slot_destroy(s);
@@ -121,8 +140,8 @@ static void test_scan_and_nopayload(void **state)
 	}
 	v = judged(s, &res);
 	o = &v->outside[find_outside(v, "45.33.1.1")];
-	assert_false(has_label(&o->verdict, JUDGE_SCAN));
-	assert_true(has_label(&o->verdict, JUDGE_NOPAYLOAD));
+	assert_false(has_label(v, o, JUDGE_SCAN));
+	assert_true(has_label(v, o, JUDGE_NOPAYLOAD));
 	slot_destroy(s);
 }
 
@@ -149,13 +168,13 @@ static void test_probe_unused(void **state)
 	}
 	struct slot_view *v = judged(s, &res);
 	struct slot_outside *o = &v->outside[find_outside(v, "45.33.2.2")];
-	assert_true(has_label(&o->verdict, JUDGE_PROBEUNUSED));
-	assert_true(get_label(&o->verdict, JUDGE_PROBEUNUSED)->value == 3.0);
+	assert_true(has_label(v, o, JUDGE_PROBEUNUSED));
+	assert_true(get_label(v, o, JUDGE_PROBEUNUSED)->value == 3.0);
 	assert_true(o->in_c);
 	/* 3 packets total: too little for noPayload. */
-	assert_false(has_label(&o->verdict, JUDGE_NOPAYLOAD));
+	assert_false(has_label(v, o, JUDGE_NOPAYLOAD));
 	struct slot_outside *o3 = &v->outside[find_outside(v, "45.33.3.3")];
-	assert_int_equal(o3->verdict.n, 0);
+	assert_int_equal(o3->n_labels, 0);
 	assert_true(o3->in_c);
 	assert_int_equal(res.offenders, 2);
 	slot_destroy(s);
@@ -178,8 +197,8 @@ static void test_flood_one_way_at_active_host(void **state)
 	}
 	struct slot_view *v = judged(s, &res);
 	struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.66")];
-	assert_true(has_label(&o->verdict, JUDGE_FLOOD));
-	assert_true(get_label(&o->verdict, JUDGE_FLOOD)->value == 50000.0);
+	assert_true(has_label(v, o, JUDGE_FLOOD));
+	assert_true(get_label(v, o, JUDGE_FLOOD)->value == 50000.0);
 	assert_int_equal(judge_flood_proto(o), SLOT_PROTO_UDP);
 	assert_true(o->in_c);
 	assert_int_equal(o->unanswered_flows, 50);
@@ -195,7 +214,7 @@ static void test_flood_one_way_at_active_host(void **state)
 	           80000ull * 1500, T0_MS);
 	slot_add(s, SLOT_EGRESS, &f);
 	v = judged(s, &res);
-	assert_int_equal(v->outside[find_outside(v, "198.51.100.67")].verdict.n, 0);
+	assert_int_equal(v->outside[find_outside(v, "198.51.100.67")].n_labels, 0);
 	slot_destroy(s);
 }
 
@@ -220,14 +239,14 @@ static void test_inside_scanner(void **state)
 	}
 	struct slot_view *v = judged(s, &res);
 	struct slot_inside *in = &v->inside[find_inside(v, "10.0.0.99")];
-	assert_true(has_label(&in->verdict, JUDGE_SCANOUT));
-	assert_true(has_label(&in->verdict, JUDGE_FANOUT));
-	assert_true(get_label(&in->verdict, JUDGE_FANOUT)->value == 200.0);
-	assert_true(get_label(&in->verdict, JUDGE_FANOUT)->threshold == 150.0);
+	assert_true(has_label(v, in, JUDGE_SCANOUT));
+	assert_true(has_label(v, in, JUDGE_FANOUT));
+	assert_true(get_label(v, in, JUDGE_FANOUT)->value == 200.0);
+	assert_true(get_label(v, in, JUDGE_FANOUT)->threshold == 150.0);
 	assert_int_equal(in->peers_kept, 150);
 	/* The victims' RSTs are answers: no outside IP is labelled. */
 	for (size_t k = 0; k < v->n_outside; k++)
-		assert_int_equal(v->outside[k].verdict.n, 0);
+		assert_int_equal(v->outside[k].n_labels, 0);
 	assert_int_equal(res.offenders, 0);
 	slot_destroy(s);
 
@@ -244,7 +263,7 @@ static void test_inside_scanner(void **state)
 	v = judged(s, &res);
 	in = &v->inside[find_inside(v, "10.0.0.99")];
 	assert_true(in->allowed);
-	assert_false(has_label(&in->verdict, JUDGE_FANOUT));
+	assert_false(has_label(v, in, JUDGE_FANOUT));
 	slot_destroy(s);
 }
 
@@ -272,11 +291,11 @@ static void test_p2p_and_floodout(void **state)
 	slot_add(s, SLOT_EGRESS, &f);
 	struct slot_view *v = judged(s, &res);
 	struct slot_inside *p2p = &v->inside[find_inside(v, "10.0.0.50")];
-	assert_true(has_label(&p2p->verdict, JUDGE_P2P));
-	assert_false(has_label(&p2p->verdict, JUDGE_SCANOUT));
+	assert_true(has_label(v, p2p, JUDGE_P2P));
+	assert_false(has_label(v, p2p, JUDGE_SCANOUT));
 	struct slot_inside *fo = &v->inside[find_inside(v, "10.0.0.60")];
-	assert_true(has_label(&fo->verdict, JUDGE_FLOODOUT));
-	assert_int_equal(fo->verdict.n, 1);
+	assert_true(has_label(v, fo, JUDGE_FLOODOUT));
+	assert_int_equal(fo->n_labels, 1);
 	assert_int_equal(res.labels[JUDGE_P2P], 1);
 	assert_int_equal(res.labels[JUDGE_FLOODOUT], 1);
 	slot_destroy(s);
@@ -292,6 +311,138 @@ static void test_label_names(void **state)
 	assert_string_equal(judge_label_name(JUDGE__COUNT), "unknown");
 }
 
+/*
+ * 40 SYN scanners (scan and noPayload each) and an inside scanner (fanout
+ * and scanOut): 82 labels, more than the label array's first two sizes.
+ */
+#define MANY_LABELS 82
+
+static struct slot *many_labels(struct site_config *site)
+{
+	char in[32], out[32];
+
+	test_site(site);
+	site->peer_cap = 150;
+	struct slot *s = slot_create(site, 0, 5890752, 7);
+	normal_clients(s, 40);
+	for (int o = 0; o < 40; o++) {
+		snprintf(out, sizeof(out), "45.33.1.%d", o);
+		for (int k = 0; k < 25; k++) {
+			snprintf(in, sizeof(in), "10.0.0.%d", 10 + k);
+			struct flow f = mkflow(out, in, TCP, 61000, 22, SYN, 2, 88, T0_MS);
+			slot_add(s, SLOT_INGRESS, &f);
+		}
+	}
+	for (int k = 0; k < 200; k++) {
+		snprintf(out, sizeof(out), "172.16.%d.1", k);
+		struct flow f = mkflow("10.0.0.99", out, TCP, 44444, 23, SYN, 1, 60, T0_MS);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+	assert_non_null(slot_finish(s));
+	return s;
+}
+
+/* No entry labelled, no label in the array, nothing counted. */
+static void assert_unlabelled(const struct slot_view *v, const struct judge_result *res)
+{
+	assert_int_equal(v->n_labels, 0);
+	for (size_t k = 0; k < v->n_inside; k++)
+		assert_int_equal(v->inside[k].n_labels, 0);
+	for (size_t k = 0; k < v->n_outside; k++)
+		assert_int_equal(v->outside[k].n_labels, 0);
+	for (int l = 0; l < JUDGE__COUNT; l++)
+		assert_int_equal(res->labels[l], 0);
+	assert_int_equal(res->offenders, 0);
+}
+
+/*
+ * Entries' labels are contiguous and follow each other in the array, inside
+ * IPs first, both in address order; returns how many labels that is.
+ */
+static size_t assert_labels_packed(const struct slot_view *v)
+{
+	size_t next = 0;
+
+	for (size_t k = 0; k < v->n_inside; k++) {
+		if (!v->inside[k].n_labels)
+			continue;
+		assert_int_equal(v->inside[k].label_first, next);
+		next += v->inside[k].n_labels;
+	}
+	for (size_t k = 0; k < v->n_outside; k++) {
+		if (!v->outside[k].n_labels)
+			continue;
+		assert_int_equal(v->outside[k].label_first, next);
+		next += v->outside[k].n_labels;
+	}
+	assert_int_equal(next, v->n_labels);
+	assert_true(v->n_labels <= v->cap_labels);
+	return next;
+}
+
+static void test_labels_packed_and_rejudged(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct judge_result res, res2;
+	struct slot *s = many_labels(&site);
+	struct slot_view *v = slot_view_mut(s);
+
+	assert_int_equal(judge_slot(v, &res), 0);
+	assert_int_equal(assert_labels_packed(v), MANY_LABELS);
+	assert_int_equal(res.labels[JUDGE_SCAN], 40);
+	assert_int_equal(res.labels[JUDGE_NOPAYLOAD], 40);
+	assert_int_equal(res.labels[JUDGE_FANOUT], 1);
+	assert_int_equal(res.labels[JUDGE_SCANOUT], 1);
+	assert_int_equal(res.offenders, 40);
+	struct slot_inside *in = &v->inside[find_inside(v, "10.0.0.99")];
+	assert_int_equal(in->n_labels, 2);
+	assert_true(get_label(v, in, JUDGE_FANOUT)->value == 200.0);
+	struct slot_label saved[MANY_LABELS];
+	for (size_t k = 0; k < MANY_LABELS; k++)
+		saved[k] = v->labels[k];
+
+	/* Judged again: the same labels in the same places, not appended twice. */
+	assert_int_equal(judge_slot(v, &res2), 0);
+	assert_int_equal(assert_labels_packed(v), MANY_LABELS);
+	for (size_t k = 0; k < MANY_LABELS; k++) {
+		assert_int_equal(v->labels[k].id, saved[k].id);
+		assert_true(v->labels[k].value == saved[k].value);
+		assert_true(v->labels[k].threshold == saved[k].threshold);
+	}
+	for (int l = 0; l < JUDGE__COUNT; l++)
+		assert_int_equal(res2.labels[l], res.labels[l]);
+	assert_int_equal(res2.offenders, res.offenders);
+	slot_destroy(s);
+}
+
+static void test_out_of_memory_leaves_unlabelled(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct judge_result res;
+	struct slot *s = many_labels(&site);
+	struct slot_view *v = slot_view_mut(s);
+
+	/* The first growth fails: nothing was stored. */
+	realloc_fail_after = 0;
+	assert_int_equal(judge_slot(v, &res), -ENOMEM);
+	realloc_fail_after = -1;
+	assert_unlabelled(v, &res);
+
+	/* The second fails: the 64 labels stored before it go too. */
+	realloc_fail_after = 1;
+	assert_int_equal(judge_slot(v, &res), -ENOMEM);
+	realloc_fail_after = -1;
+	assert_unlabelled(v, &res);
+
+	/* The view is fit to be judged again. */
+	assert_int_equal(judge_slot(v, &res), 0);
+	assert_int_equal(assert_labels_packed(v), MANY_LABELS);
+	assert_int_equal(res.offenders, 40);
+	slot_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +453,8 @@ int main(void)
 		cmocka_unit_test(test_inside_scanner),
 		cmocka_unit_test(test_p2p_and_floodout),
 		cmocka_unit_test(test_label_names),
+		cmocka_unit_test(test_labels_packed_and_rejudged),
+		cmocka_unit_test(test_out_of_memory_leaves_unlabelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

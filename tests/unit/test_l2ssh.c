@@ -244,17 +244,18 @@ static void test_judge_arp_unused(void **state)
 		struct judge_result jr;
 		struct judge_l2 l2;
 		l2_judge_bind(m, &l2);
-		judge_slot_l2(v, with_l2 ? &l2 : NULL, &jr);
+		assert_int_equal(judge_slot_l2(v, with_l2 ? &l2 : NULL, &jr), 0);
 		long k = find_outside(v, "198.51.100.7");
 		assert_true(k >= 0);
 		const struct slot_outside *o = &v->outside[k];
 		bool found = false;
-		for (unsigned i = 0; i < o->verdict.n; i++) {
-			if (o->verdict.v[i].id != JUDGE_ARPUNUSED)
+		for (unsigned i = 0; i < o->n_labels; i++) {
+			const struct slot_label *l = &slot_labels_of(v, o->label_first)[i];
+			if (l->id != JUDGE_ARPUNUSED)
 				continue;
 			found = true;
-			assert_true(o->verdict.v[i].value == 1.0);
-			assert_true(o->verdict.v[i].threshold == 1.0);
+			assert_true(l->value == 1.0);
+			assert_true(l->threshold == 1.0);
 		}
 		assert_int_equal(found, with_l2);
 		/* In C either way: 10.10.1.166 sent nothing (METHOD §4 example 2). */
@@ -262,7 +263,7 @@ static void test_judge_arp_unused(void **state)
 		assert_int_equal(jr.labels[JUDGE_ARPUNUSED], with_l2 ? 1 : 0);
 		long k2 = find_outside(v, "203.0.113.9");
 		assert_true(k2 >= 0);
-		assert_int_equal(v->outside[k2].verdict.n, 0);
+		assert_int_equal(v->outside[k2].n_labels, 0);
 
 		struct doc_batch b = {0};
 		struct doc_opts opts = {.outside_all = true};
