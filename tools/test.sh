@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 tools/setup.sh --test || exit 1
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# A sanitizer report is a failure, not a line in a log nobody reads: UBSan
+# otherwise prints "runtime error" and lets the test pass.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0
 failed=0
 
