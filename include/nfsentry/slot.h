@@ -221,7 +221,7 @@ uint64_t slot_records(const struct slot *s);
  */
 const struct slot_view *slot_finish(struct slot *s);
 
-/* The view for the judge to write verdicts into (same pointer, writable). */
+/* The view for the judge to write labels into (same pointer, writable). */
 struct slot_view *slot_view_mut(struct slot *s);
 
 /* Bytes the slot holds now (tables and arrays), for /metrics and benchmarks. */

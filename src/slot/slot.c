@@ -651,7 +651,8 @@ size_t slot_memory(const struct slot *s)
 	                          &s->outside_mem,  &s->pairs_mem,   &s->order_mem};
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++)
 		b += m[k]->committed;
-	return b + s->cap_spill * sizeof(struct pspill);
+	return b + s->cap_spill * sizeof(struct pspill) +
+	       s->view.cap_labels * sizeof(*s->view.labels);
 }
 
 /* ---- finish ------------------------------------------------------------- */
