@@ -846,7 +846,6 @@ struct finish_scratch {
 	struct index ii;    /* IPv6 ones, only when the slot has any */
 	struct ient *ia;    /* inside IPs in order of first appearance */
 	size_t n_ia, cap_ia;
-	struct vmem keys;   /* 2 * max(n, ...) rkeys: sort input and buffer */
 	struct vmem of;     /* 2 * n uint32: inside (first-appearance), outside index */
 	uint32_t *rin;      /* first-appearance index -> address order */
 	uint32_t *gix;      /* outside group -> first appearance, then outside index */
@@ -858,7 +857,6 @@ static void finish_scratch_free(struct finish_scratch *f)
 	index_free(&f->i4);
 	index_free(&f->ii);
 	free(f->ia);
-	vmem_free(&f->keys);
 	vmem_free(&f->of);
 	free(f->rin);
 	free(f->gix);
@@ -1047,11 +1045,25 @@ const struct slot_view *slot_finish(struct slot *s)
 	 */
 	uint32_t islots = index_slots_for(n < caps->max_inside ? n : caps->max_inside);
 	if (scratch_alloc(&f.of, 2 * n, sizeof(uint32_t)) ||
-	    scratch_alloc(&f.keys, 2 * n, sizeof(struct rkey)) || index_init(&f.i4, islots) ||
+	    scratch_alloc(&s->pairs_mem, n + 1, sizeof(*pairs)) || index_init(&f.i4, islots) ||
 	    (s->n_v6 && index_init(&f.ii, islots)))
 		goto nomem;
 	uint32_t *in_of = f.of.base; /* and out_of after it: finish_caps */
-	struct rkey *keys = f.keys.base;
+	/*
+	 * The sort keys live in the pairs' own memory until step 7 overwrites
+	 * them with the pairs: no scratch of their size to clear and fault in.
+	 * Two halves of n keys in n + 1 pairs' room (P bytes a pair, R a key):
+	 * lo at the start, khi at (P - R) n + P, so that the pair written at k
+	 * ends at or below khi[k] for every k < n (P (k + 1) <= (P - R) n + P +
+	 * R k): step 7 never overwrites a key it has yet to read. lo (R n bytes)
+	 * ends below khi when P >= 2 R.
+	 */
+	_Static_assert(sizeof(struct slot_pair) >= 2 * sizeof(struct rkey),
+	               "two key halves fit in the pairs' memory");
+	struct rkey *keys = s->pairs_mem.base;
+	struct rkey *khi = (struct rkey *)((char *)s->pairs_mem.base +
+	                                   n * (sizeof(struct slot_pair) - sizeof(struct rkey)) +
+	                                   sizeof(struct slot_pair));
 	bool inside_cut = false;
 	for (size_t k = 0; k < n; k++) {
 		struct flow_addr ain, aout;
@@ -1091,8 +1103,8 @@ const struct slot_view *slot_finish(struct slot *s)
 	index_free(&f.ii);
 
 	/* 2. Conversations by outside address; its runs are array B. */
-	struct rkey *byo = rkey_sort(keys, keys + n, n);
-	struct rkey *pk = byo == keys ? keys + n : keys; /* the other half */
+	struct rkey *byo = rkey_sort(keys, khi, n);
+	struct rkey *pk = byo == keys ? khi : keys; /* the other half */
 	size_t ng = 0;
 	for (size_t k = 0; k < n; k++)
 		ng += k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1;
@@ -1115,7 +1127,6 @@ const struct slot_view *slot_finish(struct slot *s)
 	size_t n_in = f.n_ia;
 	if (scratch_alloc(&s->inside_mem, n_in, sizeof(*inside)) ||
 	    scratch_alloc(&s->outside_mem, n_out, sizeof(*outside)) ||
-	    scratch_alloc(&s->pairs_mem, m, sizeof(*pairs)) ||
 	    scratch_alloc(&s->order_mem, m, sizeof(uint32_t)))
 		goto nomem;
 	inside = s->inside_mem.base;
@@ -1214,6 +1225,10 @@ const struct slot_view *slot_finish(struct slot *s)
 	 */
 	bool packed = pair_keys_pack(pkeys, m, n_in);
 	struct rkey *sp = rkey_sort(pkeys, byo, m);
+	if (sp != khi) {
+		memcpy(khi, sp, m * sizeof(*sp));
+		sp = khi;
+	}
 
 	/*
 	 * 7. The pairs written in that order, from their conversations (one
