@@ -236,6 +236,7 @@ int closer_start(const struct closer_opts *opts, struct closer **out)
 		free(c);
 		return -rc;
 	}
+	pthread_setname_np(c->thread, "nfs-closer"); /* top -H, perf --comm */
 	*out = c;
 	return 0;
 }

@@ -858,6 +858,7 @@ int es_shipper_start(struct es_shipper *sh)
 	rc = pthread_create(&sh->thread, NULL, shipper_main, sh);
 	if (rc != 0)
 		return -rc;
+	pthread_setname_np(sh->thread, "nfs-es"); /* top -H, perf --comm */
 	sh->thread_running = true;
 	return 0;
 }

@@ -385,6 +385,7 @@ int l2poll_start(const struct config *cfg, struct l2poll **out)
 			l2poll_stop(p);
 			return -rc;
 		}
+		pthread_setname_np(p->devs[i].th, "nfs-l2poll"); /* top -H, perf --comm */
 		p->devs[i].th_started = true;
 	}
 	*out = p;
