@@ -16,6 +16,7 @@
 
 #include "nfsentry/decoder.h"
 #include "nfsentry/flow.h"
+#include "nfsentry/wire.h"
 
 /*
  * Limits. Each bounds work or memory that wire data could otherwise choose.
@@ -39,32 +40,6 @@
 
 /* NTP era 0 starts 70 years (incl. 17 leap days) before the Unix epoch. */
 #define DEC_NTP_UNIX_OFFSET_S 2208988800ull
-
-/* Wire readers: never cast a packet offset to a struct pointer. */
-static inline uint16_t get_u16be(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get_u32be(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t get_u64be(const uint8_t *p)
-{
-	return (uint64_t)get_u32be(p) << 32 | get_u32be(p + 4);
-}
-
-/* Unsigned of 1..8 bytes: RFC 7011 §6.2 reduced-size encoding. */
-static inline uint64_t get_uNbe(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* Negative return code of a decoder step for a drop reason. */
 #define DEC_ERR(why) (-(1 + (int)(why)))

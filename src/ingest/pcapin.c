@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/wire.h"
+
 /* Link types not named by every libpcap header (values are the LINKTYPE_*). */
 #ifndef DLT_LINUX_SLL2
 #define DLT_LINUX_SLL2 276
@@ -83,21 +85,6 @@ struct pcapin_ctx {
 	unsigned n_live; /* sets not FREE */
 	struct frag_set sets[PCAPIN_FRAG_MAX_SETS];
 };
-
-static uint16_t get_u16be(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint32_t get_u32be(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t get_u32le(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
 
 static bool port_wanted(const struct pcapin_opts *o, uint16_t port)
 {
