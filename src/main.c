@@ -716,17 +716,13 @@ static int cmd_send(int argc, char **argv)
 	const char *why;
 	if (flow_endpoint_parse(c.to, &ep, &why) != 0)
 		return usage_error("--to: %s: \"%s\"", why, c.to);
-	char host[64];
-	flow_addr_format(&ep.addr, host, sizeof(host));
-
 	struct sender_opts so = {
-		.path = c.file,
-		.to_host = host,
-		.to_port = ep.port,
-		.rate_dps = c.rate,
-		.speed = c.speed,
-		.loops = c.loops,
-		.filter = {.ports = c.ports, .n_ports = c.n_ports},
+	    .path = c.file,
+	    .to = ep,
+	    .rate_dps = c.rate,
+	    .speed = c.speed,
+	    .loops = c.loops,
+	    .filter = {.ports = c.ports, .n_ports = c.n_ports},
 	};
 	struct sender_result res;
 	memset(&res, 0, sizeof(res));

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/flow.h"
 #include "nfsentry/pcapin.h"
 
 #define SENDER_BATCH 64                       /* datagrams per sendmmsg call */
@@ -24,8 +25,7 @@
 
 struct sender_opts {
 	const char *path;    /* capture to read (borrowed) */
-	const char *to_host; /* literal IPv4 or IPv6 address (borrowed) */
-	uint16_t to_port;
+	struct flow_endpoint to; /* destination (flow_endpoint_parse: "HOST:PORT", "[v6]:PORT") */
 	double rate_dps; /* > 0: datagrams per second */
 	double speed;    /* > 0: capture timing divided by this factor */
 	uint64_t loops;  /* times to send the capture; 0 is taken as 1 */

@@ -115,16 +115,6 @@ static int load_one(void *ud, const struct datagram *dg)
 }
 
 /* Literal address + port into ss. Returns 0 or -EINVAL. */
-static int parse_dest(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	struct flow_endpoint ep = {.port = port};
-
-	if (flow_addr_parse(host, &ep.addr) < 0)
-		return -EINVAL;
-	*sl = flow_endpoint_to_sockaddr(&ep, (struct sockaddr *)ss);
-	return 0;
-}
-
 struct sender_run_state {
 	const struct sender_opts *o;
 	const struct sender_load *l;
@@ -307,8 +297,10 @@ int sender_run(const struct sender_opts *o, struct sender_result *res_out, char 
 	memset(&l, 0, sizeof(l));
 	if (err && errlen)
 		err[0] = '\0';
-	snprintf(dest, sizeof(dest), "%s%s%s:%u", strchr(o->to_host, ':') ? "[" : "", o->to_host,
-	         strchr(o->to_host, ':') ? "]" : "", o->to_port);
+	char host[64];
+	flow_addr_format(&o->to.addr, host, sizeof(host));
+	snprintf(dest, sizeof(dest), "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+	         strchr(host, ':') ? "]" : "", o->to.port);
 	if (o->rate_dps > 0 && o->speed > 0) {
 		snprintf(err, errlen, "send: give --rate or --speed, not both");
 		return -EINVAL;
@@ -317,11 +309,11 @@ int sender_run(const struct sender_opts *o, struct sender_result *res_out, char 
 		snprintf(err, errlen, "send: --rate and --speed must be positive");
 		return -EINVAL;
 	}
-	if (parse_dest(o->to_host, o->to_port, &ss, &sl) < 0 || o->to_port == 0) {
-		snprintf(err, errlen, "send: destination %s is not a literal address and port",
-		         dest);
+	if (o->to.port == 0) {
+		snprintf(err, errlen, "send: destination %s has no port", dest);
 		return -EINVAL;
 	}
+	sl = flow_endpoint_to_sockaddr(&o->to, (struct sockaddr *)&ss);
 
 	l.max_bytes = o->max_bytes ? o->max_bytes : SENDER_MAX_BYTES_DEFAULT;
 	rc = pcapin_read(o->path, &o->filter, load_one, &l, &res->load, err, errlen);

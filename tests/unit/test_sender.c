@@ -31,6 +31,15 @@
 
 static char tmp_dir[64];
 
+/* A destination for sender_opts.to: a literal address and a port. */
+static struct flow_endpoint ep_of(const char *addr, uint16_t port)
+{
+	struct flow_endpoint ep = {.port = port};
+
+	assert_int_equal(flow_addr_parse(addr, &ep.addr), 0);
+	return ep;
+}
+
 /* ---- capture writer: raw IPv4/UDP frames with payload "dg-<i>-..." ---- */
 
 static size_t payload_of(unsigned i, uint8_t *out, size_t want)
@@ -215,7 +224,7 @@ static void test_rate_v4_order_and_pacing(void **state)
 	r.n_per_loop = n;
 	rx_start(&r, AF_INET, n);
 	struct sender_opts o = {
-	    .path = path, .to_host = "127.0.0.1", .to_port = r.port, .rate_dps = rate, .loops = 1};
+	    .path = path, .to = ep_of("127.0.0.1", r.port), .rate_dps = rate, .loops = 1};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	assert_int_equal(res.datagrams_loaded, n);
@@ -254,7 +263,7 @@ static void fast_v6_loops(bool no_gso)
 	r.n_per_loop = n;
 	rx_start(&r, AF_INET6, 3 * n);
 	struct sender_opts o = {
-	    .path = path, .to_host = "::1", .to_port = r.port, .loops = 3, .no_gso = no_gso};
+	    .path = path, .to = ep_of("::1", r.port), .loops = 3, .no_gso = no_gso};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	vary = false;
@@ -306,8 +315,7 @@ static void test_speed_factor(void **state)
 	r.plen = 50;
 	r.n_per_loop = 4;
 	rx_start(&r, AF_INET, 4);
-	struct sender_opts o = {
-	    .path = path, .to_host = "127.0.0.1", .to_port = r.port, .speed = 2.0};
+	struct sender_opts o = {.path = path, .to = ep_of("127.0.0.1", r.port), .speed = 2.0};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
 	rx_join(&r);
 	assert_int_equal(r.got, 4);
@@ -328,15 +336,15 @@ static void test_errors(void **state)
 	snprintf(path, sizeof(path), "%s/err.pcap", tmp_dir);
 	write_capture(path, 10, 100, NULL);
 	struct sender_opts o = {
-	    .path = path, .to_host = "127.0.0.1", .to_port = 9, .rate_dps = 10, .speed = 2};
+	    .path = path, .to = ep_of("127.0.0.1", 9), .rate_dps = 10, .speed = 2};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), -EINVAL);
 	assert_non_null(strstr(ERR, "not both"));
 	o.speed = 0;
-	o.to_host = "collector.example";
+	o.to.port = 0;
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), -EINVAL);
-	assert_non_null(strstr(ERR, "collector.example:9"));
+	assert_non_null(strstr(ERR, "127.0.0.1:0 has no port"));
 	/* 10 x 100 bytes of payload do not fit in 900. */
-	o.to_host = "::1";
+	o.to = ep_of("::1", 9);
 	o.max_bytes = 900;
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), -EFBIG);
 	assert_non_null(strstr(ERR, path));
@@ -376,8 +384,7 @@ static void test_throughput(void **state)
 	r.spin = getenv("NFSENTRY_BENCH_SPIN") != NULL;
 	rx_start(&r, AF_INET, (unsigned)n * 5);
 	struct sender_opts o = {.path = path,
-	                        .to_host = "127.0.0.1",
-	                        .to_port = r.port,
+	                        .to = ep_of("127.0.0.1", r.port),
 	                        .loops = 5,
 	                        .no_gso = getenv("NFSENTRY_BENCH_NO_GSO") != NULL};
 	assert_int_equal(sender_run(&o, &res, ERR, sizeof(ERR)), 0);
