@@ -10,14 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-void flow_addr_from_v4(struct flow_addr *a, const uint8_t v4[4])
-{
-	memcpy(a->b, v4_mapped_prefix, 12);
-	memcpy(a->b + 12, v4, 4);
-}
-
 void flow_addr_from_v6(struct flow_addr *a, const uint8_t v6[16])
 {
 	memcpy(a->b, v6, 16);

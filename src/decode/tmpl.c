@@ -594,8 +594,6 @@ static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const ui
 	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], (uint32_t)rate);
 }
 
-static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
 /* One op of a fixed-layout record; q points at the field. */
 static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len, uint64_t *v,
                             struct flow *f)
@@ -616,13 +614,9 @@ static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t le
 	case K_UN:
 		v[op->tgt] = get_uNbe(q, len);
 		break;
-	case K_V4: {
-		/* flow_addr_from_v4, inline: IPv4-mapped IPv6. */
-		uint8_t *a = op->tgt == TGT_SRC ? f->src.b : f->dst.b;
-		memcpy(a, v4_mapped, 12);
-		memcpy(a + 12, q, 4);
+	case K_V4:
+		flow_addr_from_v4(op->tgt == TGT_SRC ? &f->src : &f->dst, q);
 		break;
-	}
 	case K_V6:
 		memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, q, 16);
 		break;
@@ -677,11 +671,8 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
 			v[op->tgt] = get_u64be(p + op->off);
 		for (; op < e_un; op++)
 			v[op->tgt] = get_uNbe(p + op->off, op->len);
-		for (; op < e_v4; op++) {
-			uint8_t *a = op->tgt == TGT_SRC ? f->src.b : f->dst.b;
-			memcpy(a, v4_mapped, 12);
-			memcpy(a + 12, p + op->off, 4);
-		}
+		for (; op < e_v4; op++)
+			flow_addr_from_v4(op->tgt == TGT_SRC ? &f->src : &f->dst, p + op->off);
 		for (; op < end; op++)
 			memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, p + op->off, 16);
 		if (t->options) {

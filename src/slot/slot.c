@@ -282,16 +282,13 @@ static inline uint32_t addr_v4(const struct flow_addr *a)
 	return v;
 }
 
-/* A conversation's inside and outside address. */
 /* The IPv4-mapped address of a, four address bytes as a conversation keeps them. */
 static inline void v4_mapped(struct flow_addr *m, uint32_t a)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-	memcpy(m->b, mapped, 12);
-	memcpy(m->b + 12, &a, 4);
+	flow_addr_from_v4(m, (const uint8_t *)&a);
 }
 
+/* A conversation's inside and outside address. */
 static inline void conv_addrs(const struct slot *s, const struct pacc *p, struct flow_addr *in,
                               struct flow_addr *out)
 {
