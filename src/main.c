@@ -662,7 +662,6 @@ static int cmd_replay(int argc, char **argv)
 	}
 	struct pcapin_opts popts = {.ports = c.ports, .n_ports = c.n_ports};
 	struct pcapin_stats pst;
-	pipeline_mark_reading(pl);
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
@@ -717,12 +716,12 @@ static int cmd_send(int argc, char **argv)
 	if (flow_endpoint_parse(c.to, &ep, &why) != 0)
 		return usage_error("--to: %s: \"%s\"", why, c.to);
 	struct sender_opts so = {
-	    .path = c.file,
-	    .to = ep,
-	    .rate_dps = c.rate,
-	    .speed = c.speed,
-	    .loops = c.loops,
-	    .filter = {.ports = c.ports, .n_ports = c.n_ports},
+		.path = c.file,
+		.to = ep,
+		.rate_dps = c.rate,
+		.speed = c.speed,
+		.loops = c.loops,
+		.filter = {.ports = c.ports, .n_ports = c.n_ports},
 	};
 	struct sender_result res;
 	memset(&res, 0, sizeof(res));

@@ -41,7 +41,7 @@ struct pipeline {
 	size_t n_extra;
 	pipeline_counters_fn counters_fn;
 	void *counters_ud;
-	uint64_t start_cpu_us; /* thread CPU at pipeline_mark_reading; 0: not marked */
+	uint64_t start_cpu_us; /* the creating thread's CPU when the pipeline was made */
 };
 
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
@@ -101,6 +101,8 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	}
 	if (pl->flows == FLOWOUT_CSV)
 		fputs(flowout_csv_header, pl->out);
+	/* What the thread has spent so far (loading, configuration, this) is start-up. */
+	pl->start_cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	*out = pl;
 	return 0;
 fail:
@@ -234,11 +236,6 @@ int pipeline_datagram(void *ud, const struct datagram *dg)
 
 	decoder_feed(pl->dec, &dg->from, dg->p, dg->len, dg->ts_ms, pipeline_sink, pl);
 	return 0;
-}
-
-void pipeline_mark_reading(struct pipeline *pl)
-{
-	pl->start_cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID);
 }
 
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms)

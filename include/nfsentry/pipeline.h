@@ -57,13 +57,6 @@ void pipeline_destroy(struct pipeline *pl);
  */
 int pipeline_datagram(void *ud, const struct datagram *dg);
 
-/*
- * Replay: the calling thread starts reading now. What its CPU clock shows
- * until here (loading, linking, configuration) is reported apart from the
- * per-record work by pipeline_report.
- */
-void pipeline_mark_reading(struct pipeline *pl);
-
 /* Live: move the slot clock to the wall clock now_ms. */
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
 

@@ -114,7 +114,6 @@ static int load_one(void *ud, const struct datagram *dg)
 	return 0;
 }
 
-/* Literal address + port into ss. Returns 0 or -EINVAL. */
 struct sender_run_state {
 	const struct sender_opts *o;
 	const struct sender_load *l;
