@@ -332,7 +332,7 @@ static int es_open(const struct config *cfg, struct es_shipper **out)
 	*out = NULL;
 	if (!cfg->es.enabled)
 		return 0;
-	rc = es_shipper_create(cfg, out, err, sizeof(err));
+	rc = es_shipper_create(&cfg->es, cfg->store_path, out, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		return rc;

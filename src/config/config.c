@@ -1343,7 +1343,7 @@ static void p_secret_inline(struct cfg_ctx *c, const char *path, const struct yt
 static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
                  const struct cfg_key *k, void *base)
 {
-	struct config_es *es = &((struct config *)base)->es;
+	struct es_config *es = &((struct config *)base)->es;
 
 	es->enabled = true;
 	if (!map_read_clean(c, path, v, k, base))
@@ -1636,16 +1636,16 @@ static const struct cfg_key documents_keys[] = {
 
 #define ES_PATH_KEY(field)                                                                         \
 	{.name = #field, .parse = p_path, .off = offsetof(struct config, es.field),                \
-	 .max = CONFIG_STORE_PATH_MAX}
+	 .max = ES_PATH_MAX}
 #define ES_ENV_KEY(field)                                                                          \
 	{.name = #field, .parse = p_env_name, .off = offsetof(struct config, es.field),            \
-	 .max = CONFIG_ES_NAME_MAX}
+	 .max = ES_NAME_MAX}
 
 static const struct cfg_key es_keys[] = {
     {.name = "url",
      .parse = p_es_url,
      .off = offsetof(struct config, es.url),
-     .max = CONFIG_ES_URL_MAX,
+     .max = ES_URL_MAX,
      .required = true},
     {.name = "index_prefix",
      .parse = p_es_prefix,
@@ -1654,7 +1654,7 @@ static const struct cfg_key es_keys[] = {
     {.name = "username",
      .parse = p_es_user,
      .off = offsetof(struct config, es.username),
-     .max = CONFIG_ES_NAME_MAX},
+     .max = ES_NAME_MAX},
     {.name = "password", .parse = p_secret_inline},
     ES_PATH_KEY(password_file),
     ES_ENV_KEY(password_env),
