@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "nfsentry/l2.h"
+#include "nfsentry/prefix.h"
 #include "ytree.h"
 
 /* Longest key path we print, e.g. "exporters.sampling[4095].exporter". */
@@ -452,62 +453,43 @@ static void p_addr(struct cfg_ctx *c, const char *path, const struct ytree *v,
 }
 
 /*
- * "ADDR/LEN" or "ADDR" into *addr and *len. IPv4 is stored mapped, so its
- * length is 96 + LEN. Bits set beyond the length are refused: they usually
- * mean a typo, and silently masking them would widen or move the range
- * without telling anyone. Returns false after reporting a problem.
+ * "ADDR/LEN" or "ADDR" into *addr and *len, read by prefix_parse() (the
+ * prefix module's parser, so the file and the prefix table read prefixes
+ * alike). IPv4 is stored mapped, so its length is 96 + LEN; LEN counts the
+ * bits of the address as written ("::ffff:0:0/96" is every IPv4 address).
+ * Bits set beyond the length are refused: they usually mean a typo, and
+ * silently masking them would widen or move the range without telling
+ * anyone. Returns false after reporting a problem.
  */
 static bool parse_prefix(struct cfg_ctx *c, const char *path, const struct ytree *v,
                          struct flow_addr *addr, uint8_t *len)
 {
 	const char *s = scalar_of(c, path, v, "an IP prefix");
-	const char *slash;
-	char tmp[64], shown[INET6_ADDRSTRLEN];
-	uint64_t n = 128;
-	unsigned bits;
-	size_t alen;
+	char shown[INET6_ADDRSTRLEN];
+	struct flow_addr net;
+	unsigned n, bits;
 
 	if (!s)
 		return false;
-	slash = strchr(s, '/');
-	alen = slash ? (size_t)(slash - s) : strlen(s);
-	if (alen >= sizeof(tmp)) {
-		cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
+	switch (prefix_parse(s, &net, &n, &bits)) {
+	case 0:
+		*addr = net;
+		*len = (uint8_t)n;
+		return true;
+	case -EDOM:
+		/* net is the network with the stray bits cleared: suggest it. */
+		n -= 128 - bits;
+		flow_addr_format(&net, shown, sizeof(shown));
+		cfg_err(c, v->line, path, v, "address bits set beyond /%u; did you mean %s/%u?", n,
+		        shown, n);
+		return false;
+	default:
+		if (bits)
+			cfg_err(c, v->line, path, v, "prefix length not 0..%u", bits);
+		else
+			cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
 		return false;
 	}
-	memcpy(tmp, s, alen);
-	tmp[alen] = '\0';
-	if (flow_addr_parse(tmp, addr) < 0) {
-		cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
-		return false;
-	}
-	/*
-	 * The length counts bits of the address as written: "::ffff:0:0/96"
-	 * is IPv6 notation for every IPv4 address and means the same as
-	 * "0.0.0.0/0" (prefix_parse() in site/prefix.c reads it the same way).
-	 */
-	bits = strchr(tmp, ':') ? 128 : 32;
-	if (slash && (parse_uint(slash + 1, &n, NULL) < 0 || n > bits)) {
-		cfg_err(c, v->line, path, v, "prefix length not 0..%u", bits);
-		return false;
-	}
-	if (!slash)
-		n = bits;
-	*len = (uint8_t)(n + (128 - bits));
-	for (unsigned i = *len; i < 128; i++) {
-		if (addr->b[i / 8] & (0x80u >> (i % 8))) {
-			struct flow_addr net = *addr;
-
-			for (unsigned j = *len; j < 128; j++)
-				net.b[j / 8] &= (uint8_t) ~(0x80u >> (j % 8));
-			flow_addr_format(&net, shown, sizeof(shown));
-			cfg_err(c, v->line, path, v,
-			        "address bits set beyond /%u; did you mean %s/%u?", (unsigned)n,
-			        shown, (unsigned)n);
-			return false;
-		}
-	}
-	return true;
 }
 
 /* A prefix into struct decoder_prefix (exporters.allow). */
