@@ -829,16 +829,6 @@ static void check_sampling(struct cfg_ctx *c, const char *path, const struct ytr
 
 /* ---- sites ------------------------------------------------------------- */
 
-/* True when a lies inside p (the bits past p->len are clear in p->addr). */
-static bool prefix_covers(const struct site_prefix *p, const struct flow_addr *a)
-{
-	unsigned full = p->len / 8, rem = p->len % 8;
-
-	if (memcmp(p->addr.b, a->b, full) != 0)
-		return false;
-	return rem == 0 || ((p->addr.b[full] ^ a->b[full]) & (uint8_t)(0xffu << (8 - rem))) == 0;
-}
-
 static void site_item_init(void *item)
 {
 	site_config_defaults(item);
@@ -868,7 +858,7 @@ static void p_site(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		size_t j;
 
 		for (j = 0; j < s->n_inside; j++) {
-			if (prefix_covers(&s->inside[j], &s->allow[i]))
+			if (flow_addr_in_prefix(&s->allow[i], &s->inside[j].addr, s->inside[j].len))
 				break;
 		}
 		if (j < s->n_inside)
