@@ -1076,7 +1076,20 @@ static void p_device_kind(struct cfg_ctx *c, const char *path, const struct ytre
 		return;
 	kind = l2_kind_from_name(s);
 	if (kind < 0) {
-		cfg_err(c, v->line, path, v, "not one of ios, ios-xe, ios-xr, nxos, junos, eos");
+		/* Every name and alias of the kind table, in its order. */
+		char names[256];
+		size_t n = 0;
+		const struct l2_kind_row *r;
+		names[0] = '\0';
+		for (int i = 0; (r = l2_kind_get(i)) != NULL; i++) {
+			const char *both[2] = {r->name, r->alias};
+			for (int j = 0; j < 2 && both[j] && n < sizeof(names); j++) {
+				int w = snprintf(names + n, sizeof(names) - n, "%s%s",
+				                 n ? ", " : "", both[j]);
+				n = w < 0 ? sizeof(names) : n + (size_t)w;
+			}
+		}
+		cfg_err(c, v->line, path, v, "not one of %s", names);
 		return;
 	}
 	*(int *)((char *)base + k->off) = kind;
