@@ -332,7 +332,7 @@ static int es_open(const struct config *cfg, struct es_shipper **out)
 	*out = NULL;
 	if (!cfg->es.enabled)
 		return 0;
-	rc = es_shipper_create(cfg, out, err, sizeof(err));
+	rc = es_shipper_create(&cfg->es, cfg->store_path, out, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		return rc;
@@ -503,7 +503,7 @@ static int cmd_run(int argc, char **argv)
 	memset(&rs, 0, sizeof(rs));
 	/* Device polls run on their own threads, never on the loop (docs/l2.md). */
 	struct l2poll *l2 = NULL;
-	rc = l2poll_start(&cfg, &l2);
+	rc = l2poll_start(cfg.sites, cfg.n_sites, &l2);
 	if (rc != 0) {
 		log_error("cannot start the device pollers: %s", strerror(-rc));
 		config_free(&cfg);
@@ -615,7 +615,7 @@ static int cmd_replay(int argc, char **argv)
 	}
 	/* Replay has no live devices: their tables come from files (docs/l2.md). */
 	struct l2poll *l2 = NULL;
-	if (c.arp && l2poll_load_dir(&cfg, c.arp, &l2, err, sizeof(err)) != 0) {
+	if (c.arp && l2poll_load_dir(cfg.sites, cfg.n_sites, c.arp, &l2, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nfsentry: %s\n", err);
 		config_free(&cfg);
 		return 1;
@@ -785,7 +785,8 @@ static int cmd_poll(int argc, char **argv)
 	struct l2poll_result *res = NULL;
 	size_t n_res = 0, failed = 0;
 	int64_t time_slot = (int64_t)time(NULL) / SLOT_SECONDS;
-	if (!merges || l2poll_once(&cfg, c.site, c.device, time_slot, merges, &res, &n_res) != 0) {
+	if (!merges || l2poll_once(cfg.sites, cfg.n_sites, c.site, c.device, time_slot, merges,
+	                           &res, &n_res) != 0) {
 		fprintf(stderr, "nfsentry poll: out of memory\n");
 		free(merges);
 		config_free(&cfg);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "nfsentry/l2.h"
+#include "nfsentry/prefix.h"
 #include "ytree.h"
 
 /* Longest key path we print, e.g. "exporters.sampling[4095].exporter". */
@@ -452,62 +453,43 @@ static void p_addr(struct cfg_ctx *c, const char *path, const struct ytree *v,
 }
 
 /*
- * "ADDR/LEN" or "ADDR" into *addr and *len. IPv4 is stored mapped, so its
- * length is 96 + LEN. Bits set beyond the length are refused: they usually
- * mean a typo, and silently masking them would widen or move the range
- * without telling anyone. Returns false after reporting a problem.
+ * "ADDR/LEN" or "ADDR" into *addr and *len, read by prefix_parse() (the
+ * prefix module's parser, so the file and the prefix table read prefixes
+ * alike). IPv4 is stored mapped, so its length is 96 + LEN; LEN counts the
+ * bits of the address as written ("::ffff:0:0/96" is every IPv4 address).
+ * Bits set beyond the length are refused: they usually mean a typo, and
+ * silently masking them would widen or move the range without telling
+ * anyone. Returns false after reporting a problem.
  */
 static bool parse_prefix(struct cfg_ctx *c, const char *path, const struct ytree *v,
                          struct flow_addr *addr, uint8_t *len)
 {
 	const char *s = scalar_of(c, path, v, "an IP prefix");
-	const char *slash;
-	char tmp[64], shown[INET6_ADDRSTRLEN];
-	uint64_t n = 128;
-	unsigned bits;
-	size_t alen;
+	char shown[INET6_ADDRSTRLEN];
+	struct flow_addr net;
+	unsigned n, bits;
 
 	if (!s)
 		return false;
-	slash = strchr(s, '/');
-	alen = slash ? (size_t)(slash - s) : strlen(s);
-	if (alen >= sizeof(tmp)) {
-		cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
+	switch (prefix_parse(s, &net, &n, &bits)) {
+	case 0:
+		*addr = net;
+		*len = (uint8_t)n;
+		return true;
+	case -EDOM:
+		/* net is the network with the stray bits cleared: suggest it. */
+		n -= 128 - bits;
+		flow_addr_format(&net, shown, sizeof(shown));
+		cfg_err(c, v->line, path, v, "address bits set beyond /%u; did you mean %s/%u?", n,
+		        shown, n);
+		return false;
+	default:
+		if (bits)
+			cfg_err(c, v->line, path, v, "prefix length not 0..%u", bits);
+		else
+			cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
 		return false;
 	}
-	memcpy(tmp, s, alen);
-	tmp[alen] = '\0';
-	if (flow_addr_parse(tmp, addr) < 0) {
-		cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
-		return false;
-	}
-	/*
-	 * The length counts bits of the address as written: "::ffff:0:0/96"
-	 * is IPv6 notation for every IPv4 address and means the same as
-	 * "0.0.0.0/0" (prefix_parse() in site/prefix.c reads it the same way).
-	 */
-	bits = strchr(tmp, ':') ? 128 : 32;
-	if (slash && (parse_uint(slash + 1, &n, NULL) < 0 || n > bits)) {
-		cfg_err(c, v->line, path, v, "prefix length not 0..%u", bits);
-		return false;
-	}
-	if (!slash)
-		n = bits;
-	*len = (uint8_t)(n + (128 - bits));
-	for (unsigned i = *len; i < 128; i++) {
-		if (addr->b[i / 8] & (0x80u >> (i % 8))) {
-			struct flow_addr net = *addr;
-
-			for (unsigned j = *len; j < 128; j++)
-				net.b[j / 8] &= (uint8_t) ~(0x80u >> (j % 8));
-			flow_addr_format(&net, shown, sizeof(shown));
-			cfg_err(c, v->line, path, v,
-			        "address bits set beyond /%u; did you mean %s/%u?", (unsigned)n,
-			        shown, (unsigned)n);
-			return false;
-		}
-	}
-	return true;
 }
 
 /* A prefix into struct decoder_prefix (exporters.allow). */
@@ -847,16 +829,6 @@ static void check_sampling(struct cfg_ctx *c, const char *path, const struct ytr
 
 /* ---- sites ------------------------------------------------------------- */
 
-/* True when a lies inside p (the bits past p->len are clear in p->addr). */
-static bool prefix_covers(const struct site_prefix *p, const struct flow_addr *a)
-{
-	unsigned full = p->len / 8, rem = p->len % 8;
-
-	if (memcmp(p->addr.b, a->b, full) != 0)
-		return false;
-	return rem == 0 || ((p->addr.b[full] ^ a->b[full]) & (uint8_t)(0xffu << (8 - rem))) == 0;
-}
-
 static void site_item_init(void *item)
 {
 	site_config_defaults(item);
@@ -886,7 +858,7 @@ static void p_site(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		size_t j;
 
 		for (j = 0; j < s->n_inside; j++) {
-			if (prefix_covers(&s->inside[j], &s->allow[i]))
+			if (flow_addr_in_prefix(&s->allow[i], &s->inside[j].addr, s->inside[j].len))
 				break;
 		}
 		if (j < s->n_inside)
@@ -1104,7 +1076,20 @@ static void p_device_kind(struct cfg_ctx *c, const char *path, const struct ytre
 		return;
 	kind = l2_kind_from_name(s);
 	if (kind < 0) {
-		cfg_err(c, v->line, path, v, "not one of ios, ios-xe, ios-xr, nxos, junos, eos");
+		/* Every name and alias of the kind table, in its order. */
+		char names[256];
+		size_t n = 0;
+		const struct l2_kind_row *r;
+		names[0] = '\0';
+		for (int i = 0; (r = l2_kind_get(i)) != NULL; i++) {
+			const char *both[2] = {r->name, r->alias};
+			for (int j = 0; j < 2 && both[j] && n < sizeof(names); j++) {
+				int w = snprintf(names + n, sizeof(names) - n, "%s%s",
+				                 n ? ", " : "", both[j]);
+				n = w < 0 ? sizeof(names) : n + (size_t)w;
+			}
+		}
+		cfg_err(c, v->line, path, v, "not one of %s", names);
 		return;
 	}
 	*(int *)((char *)base + k->off) = kind;
@@ -1343,7 +1328,7 @@ static void p_secret_inline(struct cfg_ctx *c, const char *path, const struct yt
 static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
                  const struct cfg_key *k, void *base)
 {
-	struct config_es *es = &((struct config *)base)->es;
+	struct es_config *es = &((struct config *)base)->es;
 
 	es->enabled = true;
 	if (!map_read_clean(c, path, v, k, base))
@@ -1636,16 +1621,16 @@ static const struct cfg_key documents_keys[] = {
 
 #define ES_PATH_KEY(field)                                                                         \
 	{.name = #field, .parse = p_path, .off = offsetof(struct config, es.field),                \
-	 .max = CONFIG_STORE_PATH_MAX}
+	 .max = ES_PATH_MAX}
 #define ES_ENV_KEY(field)                                                                          \
 	{.name = #field, .parse = p_env_name, .off = offsetof(struct config, es.field),            \
-	 .max = CONFIG_ES_NAME_MAX}
+	 .max = ES_NAME_MAX}
 
 static const struct cfg_key es_keys[] = {
     {.name = "url",
      .parse = p_es_url,
      .off = offsetof(struct config, es.url),
-     .max = CONFIG_ES_URL_MAX,
+     .max = ES_URL_MAX,
      .required = true},
     {.name = "index_prefix",
      .parse = p_es_prefix,
@@ -1654,7 +1639,7 @@ static const struct cfg_key es_keys[] = {
     {.name = "username",
      .parse = p_es_user,
      .off = offsetof(struct config, es.username),
-     .max = CONFIG_ES_NAME_MAX},
+     .max = ES_NAME_MAX},
     {.name = "password", .parse = p_secret_inline},
     ES_PATH_KEY(password_file),
     ES_ENV_KEY(password_env),

@@ -149,22 +149,6 @@ size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_in
 	return d->n_exp;
 }
 
-/* True when a lies inside the prefix. */
-static bool prefix_match(const struct decoder_prefix *pf, const struct flow_addr *a)
-{
-	unsigned bits = pf->len > 128 ? 128 : pf->len;
-	unsigned whole = bits / 8, rest = bits % 8;
-
-	if (memcmp(pf->addr.b, a->b, whole) != 0)
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xffu << (8 - rest));
-		if ((pf->addr.b[whole] & mask) != (a->b[whole] & mask))
-			return false;
-	}
-	return true;
-}
-
 static uint32_t exporter_hash(const struct flow_endpoint *from, uint32_t domain, uint8_t version)
 {
 	/* FNV-1a over the key: exporters are few and this runs once per datagram. */
@@ -415,7 +399,7 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	if (d->cfg.n_allow) {
 		size_t i;
 		for (i = 0; i < d->cfg.n_allow; i++)
-			if (prefix_match(&d->allow[i], &from->addr))
+			if (flow_addr_in_prefix(&from->addr, &d->allow[i].addr, d->allow[i].len))
 				break;
 		if (i == d->cfg.n_allow) {
 			d->st.drops[DECODER_DROP_NOT_ALLOWED]++;

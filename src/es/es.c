@@ -42,7 +42,7 @@
 #define ES_BACKLOG_EVERY_MS 1000
 
 struct es_shipper {
-	struct config_es cfg;
+	struct es_config cfg;
 	struct store *store;
 	struct es_http *http;
 	FILE *dead;      /* dead-letter file, opened at the first refusal */
@@ -211,14 +211,15 @@ static int secret_read(const char *file, const char *env, const char *what, char
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen)
+int es_shipper_create(const struct es_config *es, const char *store_path, struct es_shipper **out,
+                      char *err, size_t errlen)
 {
 	struct es_shipper *sh;
 	char *password = NULL, *api_key = NULL;
 	int rc;
 
 	*out = NULL;
-	if (!cfg->es.enabled || !cfg->es.url[0]) {
+	if (!es->enabled || !es->url[0]) {
 		snprintf(err, errlen, "elasticsearch: not configured");
 		return -EINVAL;
 	}
@@ -233,7 +234,7 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		curl_global_cleanup();
 		return -ENOMEM;
 	}
-	sh->cfg = cfg->es;
+	sh->cfg = *es;
 	sh->rng = clock_ms(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)sh;
 	if (!sh->rng)
 		sh->rng = 1;
@@ -247,21 +248,20 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		pthread_cond_init(&sh->cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	rc = secret_read(cfg->es.password_file, cfg->es.password_env, "password", &password, err,
-	                 errlen);
+	rc = secret_read(es->password_file, es->password_env, "password", &password, err, errlen);
 	if (rc == 0)
-		rc = secret_read(cfg->es.api_key_file, cfg->es.api_key_env, "api_key", &api_key,
-		                 err, errlen);
+		rc = secret_read(es->api_key_file, es->api_key_env, "api_key", &api_key, err,
+		                 errlen);
 	if (rc == 0) {
 		struct es_http_opts ho = {
-		    .url = cfg->es.url,
-		    .username = cfg->es.username,
+		    .url = es->url,
+		    .username = es->username,
 		    .password = password,
 		    .api_key = api_key,
-		    .ca_file = cfg->es.ca_file,
-		    .verify_tls = cfg->es.verify_tls,
-		    .gzip = cfg->es.gzip,
-		    .timeout_s = cfg->es.timeout_s,
+		    .ca_file = es->ca_file,
+		    .verify_tls = es->verify_tls,
+		    .gzip = es->gzip,
+		    .timeout_s = es->timeout_s,
 		    .max_response_bytes = ES_RESPONSE_MAX_BYTES,
 		    .abort_fn = abort_check,
 		    .abort_ud = sh,
@@ -277,7 +277,7 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		 */
 		so.retention_days = 0;
 		so.cache_kib = 4096;
-		rc = store_open(cfg->store_path, &so, &sh->store, err, errlen);
+		rc = store_open(store_path, &so, &sh->store, err, errlen);
 	}
 	if (rc != 0) {
 		es_shipper_destroy(sh);
