@@ -330,7 +330,8 @@ int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *he
 	struct job *j = &c->ring[(c->head + c->n) % c->cap];
 	j->slot = s;
 	j->n_health = n_health;
-	memcpy(j->health, health, n_health * sizeof(*health));
+	if (n_health)
+		memcpy(j->health, health, n_health * sizeof(*health));
 	c->n++;
 	if (c->n > c->st.queued_max)
 		c->st.queued_max = c->n;
