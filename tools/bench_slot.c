@@ -49,7 +49,7 @@ static const char *const phase_name[P__COUNT] = {
 
 struct run {
 	double t[P__COUNT]; /* wall seconds */
-	double c[P__COUNT]; /* CPU seconds of the thread doing it (feed: this one; the rest: the closer's) */
+	double c[P__COUNT]; /* CPU seconds of the working thread (feed: this one) */
 	size_t mem_open, mem_finished;
 	size_t n_inside, n_outside, n_pairs, n_active;
 	size_t docs, doc_bytes;
@@ -177,7 +177,8 @@ static int one_run(const struct config *cfg, const struct synth_opts *so, const 
 	/* The closer as replay runs it: backpressure on, this run's store, no L2. */
 	struct closer_sink sink = {"bench_slot", bench_sink, r};
 	struct closer_opts co = {
-		.docs = {.outside_all = cfg->docs_outside_all, .outside_top = cfg->docs_outside_top},
+		.docs = {.outside_all = cfg->docs_outside_all,
+		         .outside_top = cfg->docs_outside_top},
 		.store = st,
 		.wait_when_busy = true,
 		.sinks = &sink,
@@ -200,7 +201,7 @@ static int one_run(const struct config *cfg, const struct synth_opts *so, const 
 	closer_stop(c);
 	store_close(st);
 	if (cs.slots != 1 || cs.doc_errors || cs.store_errors) {
-		fprintf(stderr, "bench_slot: the closer did not write the slot (see its log above)\n");
+		fprintf(stderr, "bench_slot: the closer did not write the slot (see its log)\n");
 		return -1;
 	}
 	r->mem_finished = sp.slot_bytes;

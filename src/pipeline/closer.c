@@ -140,7 +140,8 @@ static int store_batch(struct closer *c, const struct slot_view *v, const struct
 		if (rrc != 0)
 			log_warn("store: retention: %s", strerror(-rrc));
 		else if (deleted)
-			log_info("store: retention removed %llu slots", (unsigned long long)deleted);
+			log_info("store: retention removed %llu slots",
+			         (unsigned long long)deleted);
 	}
 	return rc;
 }
@@ -188,8 +189,8 @@ static void process(struct closer *c, struct job *j)
 	step_end(&sp, CLOSER_STEP_JUDGE, &w, &cpu);
 	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
 	    (l2m && l2_doc_build(l2m, &b) != 0)) {
-		log_error("out of memory building documents of site %s slot %lld",
-		          v->site->name, (long long)v->time_slot);
+		log_error("out of memory building documents of site %s slot %lld", v->site->name,
+		          (long long)v->time_slot);
 		doc_err = true;
 		goto out;
 	}
@@ -320,10 +321,11 @@ int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *he
 		pthread_mutex_unlock(&c->mu);
 		/* The view's site and slot are set when the slot is made. */
 		const struct slot_view *v = slot_view_mut(s);
-		log_error("closer: queue full (%zu slots being closed or waiting): site %s slot %lld "
-		          "dropped unwritten with its %llu records",
-		          c->cap, v->site->name, (long long)v->time_slot,
-		          (unsigned long long)slot_records(s));
+		log_error(
+		    "closer: queue full (%zu slots being closed or waiting): site %s slot %lld "
+		    "dropped unwritten with its %llu records",
+		    c->cap, v->site->name, (long long)v->time_slot,
+		    (unsigned long long)slot_records(s));
 		slot_destroy(s);
 		return -ENOSPC;
 	}

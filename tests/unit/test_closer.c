@@ -155,8 +155,8 @@ static struct slot *mkslot(int si, int64_t k, unsigned n)
 
 	assert_non_null(s);
 	for (unsigned r = 0; r < n; r++) {
-		struct flow f = mkflow("10.0.0.1", "198.51.100.7", TCP, 40000, (uint16_t)(1 + r), SYN,
-		                       1, 60, T0_MS + r);
+		struct flow f = mkflow("10.0.0.1", "198.51.100.7", TCP, 40000, (uint16_t)(1 + r),
+		                       SYN, 1, 60, T0_MS + r);
 		slot_add(s, SLOT_EGRESS, &f);
 	}
 	return s;
@@ -210,7 +210,8 @@ static void test_order_store_and_sinks(void **state)
 
 	assert_int_equal(closer_start(&o, &c), 0);
 	for (int i = 0; i < 6; i++)
-		assert_int_equal(closer_submit(c, mkslot(site[i], k[i], 3 + (unsigned)i), health, 2), 0);
+		assert_int_equal(
+		    closer_submit(c, mkslot(site[i], k[i], 3 + (unsigned)i), health, 2), 0);
 	closer_drain(c);
 	struct closer_stats cs;
 	closer_stats_get(c, &cs);
@@ -274,7 +275,8 @@ static void test_backpressure(void **state)
 	seen_init(&s);
 	gate_init(&g, &s);
 	struct closer_sink sink = {"gate", gate_sink, &g};
-	struct closer_opts o = {.wait_when_busy = true, .queue_max = 2, .sinks = &sink, .n_sinks = 1};
+	struct closer_opts o = {
+	    .wait_when_busy = true, .queue_max = 2, .sinks = &sink, .n_sinks = 1};
 	struct submitter sb = {.n = 5};
 	pthread_t t;
 

@@ -89,8 +89,8 @@ static void v5(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32
 		b_v4(b, 0, 0, 0, 0);
 		b_u16(b, 1);
 		b_u16(b, 2);
-		b_u32(b, 3);     /* packets */
-		b_u32(b, 180);   /* octets */
+		b_u32(b, 3);   /* packets */
+		b_u32(b, 180); /* octets */
 		b_u32(b, uptime - 2000);
 		b_u32(b, uptime - 1000);
 		b_u16(b, 40000);
