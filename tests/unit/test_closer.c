@@ -372,6 +372,8 @@ static void test_backpressure_set(void **state)
 	closer_backpressure_set(sb.c, true);
 	assert_int_equal(pthread_create(&t, NULL, submit_thread, &sb), 0);
 	gate_wait_entered(&g, 1);
+	for (int i = 0; i < 400 && atomic_load(&sb.done) < 1; i++)
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
 	assert_int_equal(atomic_load(&sb.done), 1);
 	gate_open(&g);
