@@ -11,6 +11,7 @@
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/doc.h"
+#include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
 
@@ -49,7 +50,7 @@ static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
 int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
                     struct pipeline **out, char *err, size_t errlen)
 {
-	struct pipeline *pl = calloc(1, sizeof(*pl));
+	struct pipeline *pl = fault_calloc(1, sizeof(*pl));
 	int rc = -ENOMEM;
 
 	snprintf(err, errlen, "out of memory starting the pipeline");
@@ -63,12 +64,12 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	pl->flows = opts->flows;
 	pl->out = opts->flows_out ? opts->flows_out : stdout;
 	if (pl->flows != FLOWOUT_NONE) {
-		pl->outbuf = malloc(PIPELINE_OUTBUF_BYTES);
+		pl->outbuf = fault_malloc(PIPELINE_OUTBUF_BYTES);
 		if (!pl->outbuf)
 			goto fail;
 	}
 	if (cfg->n_sites) {
-		pl->marks = calloc(cfg->n_sites, sizeof(*pl->marks));
+		pl->marks = fault_calloc(cfg->n_sites, sizeof(*pl->marks));
 		if (!pl->marks)
 			goto fail;
 		rc = engine_create(cfg->sites, cfg->n_sites, (uint64_t)cfg->grace_s * 1000,
@@ -92,6 +93,10 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.wait_when_busy = opts->replay,
 			.skip_empty = true,
 			.l2 = opts->l2,
+			/* Room for two rounds: every site closes its slot at the same tick. */
+			.queue_max = opts->closer_queue ? opts->closer_queue : 2 * cfg->n_sites,
+			.sinks = opts->sinks,
+			.n_sinks = opts->n_sinks,
 		};
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {
@@ -136,6 +141,8 @@ void pipeline_close_slots(struct pipeline *pl)
 {
 	if (!pl->eng)
 		return;
+	/* Nothing is received any more: the last slots are waited for, not dropped. */
+	closer_backpressure_set(pl->closer, true);
 	engine_close_all(pl->eng);
 	closer_drain(pl->closer);
 }
