@@ -45,6 +45,7 @@ enum decoder_drop {
 	                            */
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
+	DECODER_DROP_NO_ADDRESS, /* record: no usable source and destination (docs/decoding.md) */
 	DECODER_DROP__COUNT
 };
 

@@ -30,6 +30,7 @@ static const char *const drop_names[DECODER_DROP__COUNT] = {
     [DECODER_DROP_SET_RESERVED] = "set_reserved",
     [DECODER_DROP_TEMPLATE_UNKNOWN] = "template_unknown",
     [DECODER_DROP_NO_MEMORY] = "no_memory",
+    [DECODER_DROP_NO_ADDRESS] = "no_address",
 };
 
 /*

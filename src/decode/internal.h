@@ -79,14 +79,36 @@ enum dec_tgt {
 	TGT_ICMP_TC,           /* 32 icmpTypeCodeIPv4, 139 icmpTypeCodeIPv6: type << 8 | code */
 	TGT_ICMP_TYPE,         /* 176 icmpTypeIPv4, 178 icmpTypeIPv6 */
 	TGT_ICMP_CODE,         /* 177 icmpCodeIPv4, 179 icmpCodeIPv6 */
+	TGT_IPVER,             /* 60 ipVersion / IP_PROTOCOL_VERSION */
 	TGT__NUM,              /* integer targets end here */
-	TGT_SRC = TGT__NUM,
-	TGT_DST,
+	/*
+	 * Address fields: not values but places in the record, one slot each
+	 * (DEC_ASLOT()); which pair becomes the flow's source and destination
+	 * is chosen per record from the pairs the template has (dec_addr_pick).
+	 */
+	TGT_SRC4 = TGT__NUM, /* 8 sourceIPv4Address: the flow's own (inner) */
+	TGT_DST4,            /* 12 destinationIPv4Address */
+	TGT_SRC6,            /* 27 sourceIPv6Address */
+	TGT_DST6,            /* 28 destinationIPv6Address */
+	TGT_TSRC4,           /* VMware 6876/893 tunnelSourceIPv4Address: outer */
+	TGT_TDST4,           /* VMware 6876/894 tunnelDestinationIPv4Address */
 	TGT_NONE,
 };
 
 #define TGT_BIT(t) (1u << (t))
 _Static_assert(TGT__NUM <= 32, "integer targets must fit the 32-bit present mask");
+
+/* Address slot of an address target, and how many there are. */
+#define DEC_ASLOT(t) ((unsigned)(t) - (unsigned)TGT_SRC4)
+#define DEC_ASLOTS 6u
+
+/*
+ * Address pairs a record may be attributed to, in the order they are
+ * preferred (docs/decoding.md, "Addresses"): the flow's own IPv4 pair, its
+ * own IPv6 pair, then the tunnel's (outer) IPv4 pair. Bit k of
+ * dec_tmpl.pairs says the template has both fields of pair k.
+ */
+enum dec_pair { DEC_PAIR_IN4, DEC_PAIR_IN6, DEC_PAIR_OUT4, DEC_PAIR__COUNT };
 
 enum dec_kind {
 	K_U8,
@@ -125,7 +147,9 @@ struct dec_tmpl {
 	 */
 	uint16_t kind_end[K_SKIP];
 	uint32_t present; /* TGT_BIT of every integer target filled */
-	bool has_src4, has_src6, has_dst4, has_dst6;
+	uint8_t pairs;    /* bit DEC_PAIR_*: both fields of that address pair present */
+	/* Fixed-length templates: offset of each address field (DEC_ASLOT). */
+	uint16_t aoff[DEC_ASLOTS];
 	uint64_t refreshed_ms;
 	size_t def_len; /* wire definition, kept to spot identical resends */
 	const uint8_t *def;

@@ -50,6 +50,11 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	uint32_t rate = dec_rate(e, false, 0);
 	const uint8_t *r = p + V5_HEADER_LEN;
 	for (uint16_t i = 0; i < count; i++, r += V5_RECORD_LEN) {
+		/* 0.0.0.0 is no address to attribute a flow to (docs/decoding.md). */
+		if (!get_u32be(r) || !get_u32be(r + 4)) {
+			dec_drop(&c, DECODER_DROP_NO_ADDRESS, "source or destination 0.0.0.0");
+			continue;
+		}
 		struct flow *f = dec_flow_next(d);
 
 		memset(f, 0, sizeof(*f));
@@ -68,8 +73,9 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 		f->tcp_flags = r[37];
 		f->proto = r[38];
 		dec_scale(f, rate);
+		c.delivered++;
 	}
 	dec_seq_commit(&c, seq, count);
-	e->records += count;
-	return count;
+	e->records += c.delivered;
+	return (int)c.delivered;
 }
