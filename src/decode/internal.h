@@ -161,27 +161,46 @@ struct dec_sampler {
 	uint32_t rate;
 };
 
-/* One exporter: (address, port, domain, version). */
-struct dec_exporter {
-	struct flow_endpoint from;
+/*
+ * What templates and sampler state belong to (templates.scope): by default
+ * the exporter, (address, domain, version), shared by every source port it
+ * sends from; with DECODER_SCOPE_SESSION the transport session, (address,
+ * port, domain, version), as RFC 7011 §8 has it. Owned by the decoder,
+ * shared by the sessions that map to it (refs); freed with the last one.
+ */
+struct dec_scope {
+	struct flow_endpoint from; /* port 0 unless the scope is the session */
 	uint32_t domain;
 	uint8_t version;
+	uint32_t refs;          /* sessions (struct dec_exporter) using it */
 	uint32_t override_rate; /* from configuration, 0 = none */
 	uint32_t default_rate;  /* from v5 header / options data, 0 = none */
 	struct dec_sampler samplers[DEC_SAMPLERS];
 	uint32_t n_samplers, next_sampler;
 	bool has_sys_init;
 	uint64_t sys_init_ms; /* IPFIX IE 160 */
-	/* Sequence tracking. */
-	bool seq_valid;
-	uint32_t seq_next;
-	bool has_uptime;
-	uint32_t last_uptime;
 	/* Templates: open addressing on template ID, linear probing, backward
 	 * shift deletion, capacity a power of two grown up to the cap. */
 	struct dec_tmpl **tslots;
 	uint32_t tcap, ntmpl;
 	struct dec_tmpl *last;
+};
+
+/*
+ * One transport session of an exporter: (address, port, domain, version).
+ * Sequence numbers are per session: each socket numbers its own datagrams,
+ * so sessions that share templates never show each other's as loss.
+ */
+struct dec_exporter {
+	struct flow_endpoint from;
+	uint32_t domain;
+	uint8_t version;
+	struct dec_scope *sc; /* its templates and samplers; shared, see refs */
+	/* Sequence tracking. */
+	bool seq_valid;
+	uint32_t seq_next;
+	bool has_uptime;
+	uint32_t last_uptime;
 	/* Counters for decoder_exporters_get. */
 	uint64_t datagrams, records, lost_datagrams, lost_records, restarts;
 	uint64_t last_seen_ms;
@@ -199,6 +218,11 @@ struct decoder {
 	struct dec_exporter **eslots;
 	uint32_t ecap;
 	struct dec_exporter *last_exp;
+	/* Template scopes: an open addressing index (at most one per session,
+	 * so never more than max_exporters), kept at most half full. */
+	struct dec_scope **sslots;
+	uint32_t scap;
+	size_t n_scope;
 	uint64_t last_sweep_ms; /* when the full table was last swept for idle exporters */
 	/* Output batch. */
 	decoder_sink_fn sink;
@@ -212,6 +236,7 @@ struct decoder {
 struct dec_ctx {
 	struct decoder *d;
 	struct dec_exporter *e;
+	struct dec_scope *sc; /* = e->sc */
 	uint64_t now_ms;
 	uint64_t export_ms; /* v5: with nsecs; v9/IPFIX: seconds * 1000 */
 	uint32_t uptime_ms; /* v5/v9 header sysUptime */
@@ -248,7 +273,7 @@ void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
 void dec_flush(struct decoder *d);
-void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t rate);
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate);
 
 /* The per-record helpers are inline: they run ~10^7 times a second. */
 
@@ -261,7 +286,7 @@ static inline struct flow *dec_flow_next(struct decoder *d)
 }
 
 /* Rate in force: override, then the named sampler, then the exporter's. */
-static inline uint32_t dec_rate(const struct dec_exporter *e, bool has_id, uint64_t id)
+static inline uint32_t dec_rate(const struct dec_scope *e, bool has_id, uint64_t id)
 {
 	if (e->override_rate)
 		return e->override_rate;
@@ -287,7 +312,7 @@ static inline void dec_scale(struct flow *f, uint32_t rate)
 
 /* tmpl.c */
 /*
- * Compile and store a template for exporter e. fields points at field
+ * Compile and store a template in the scope of c->e. fields points at field
  * specifiers: n_fields of (id, len[, enterprise]) with enterprise numbers only
  * when ipfix. n_scope leading fields are scope fields (v9: never mapped).
  * Returns bytes of field specifiers consumed or a negative DEC_ERR().
@@ -295,10 +320,10 @@ static inline void dec_scale(struct flow *f, uint32_t rate)
 int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, const uint8_t *fields,
                     size_t avail, uint32_t n_fields, uint32_t n_scope);
 /* Remove one template; returns true if it existed. */
-bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id);
+bool dec_tmpl_withdraw(struct dec_scope *e, uint16_t id);
 /* Remove all (options == -1) or all data (0) / options (1) templates. */
-uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options);
-void dec_tmpl_free_all(struct dec_exporter *e);
+uint32_t dec_tmpl_withdraw_all(struct dec_scope *e, int options);
+void dec_tmpl_free_all(struct dec_scope *e);
 /*
  * Decode the records of a data set body [p, p+len) with template id. Counts
  * and drops bad records, and the whole set when the template is unknown or

@@ -176,7 +176,7 @@ static uint32_t tslot_home(uint16_t id, uint32_t cap)
 	return ((uint32_t)id * 2654435761u >> 16) & (cap - 1);
 }
 
-static struct dec_tmpl **tslot_find(struct dec_exporter *e, uint16_t id)
+static struct dec_tmpl **tslot_find(struct dec_scope *e, uint16_t id)
 {
 	if (!e->tcap)
 		return NULL;
@@ -200,7 +200,7 @@ static void tslot_put(struct dec_tmpl **slots, uint32_t cap, struct dec_tmpl *t)
 }
 
 /* Remove the entry at slot i, shifting back followers of its probe run. */
-static void tslot_remove_at(struct dec_exporter *e, uint32_t i)
+static void tslot_remove_at(struct dec_scope *e, uint32_t i)
 {
 	uint32_t m = e->tcap - 1, j = i;
 
@@ -223,7 +223,7 @@ static void tslot_remove_at(struct dec_exporter *e, uint32_t i)
 	e->last = NULL;
 }
 
-bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id)
+bool dec_tmpl_withdraw(struct dec_scope *e, uint16_t id)
 {
 	struct dec_tmpl **s = tslot_find(e, id);
 
@@ -233,7 +233,7 @@ bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id)
 	return true;
 }
 
-uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options)
+uint32_t dec_tmpl_withdraw_all(struct dec_scope *e, int options)
 {
 	uint32_t n = 0;
 
@@ -250,7 +250,7 @@ uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options)
 	return n;
 }
 
-void dec_tmpl_free_all(struct dec_exporter *e)
+void dec_tmpl_free_all(struct dec_scope *e)
 {
 	for (uint32_t i = 0; i < e->tcap; i++)
 		free(e->tslots[i]);
@@ -269,7 +269,7 @@ static bool tmpl_expired(const struct dec_ctx *c, const struct dec_tmpl *t)
 
 static void tmpl_expire_sweep(struct dec_ctx *c)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 
 	for (uint32_t i = 0; i < e->tcap;) {
 		if (e->tslots[i] && tmpl_expired(c, e->tslots[i])) {
@@ -284,7 +284,7 @@ static void tmpl_expire_sweep(struct dec_ctx *c)
 /* Template for id, or NULL (an expired one is removed and counted). */
 static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 	struct dec_tmpl *t = e->last;
 
 	if (!t || t->id != id) {
@@ -305,7 +305,7 @@ static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 /* Make room for one more template; grows the slot array up to the cap. */
 static int tmpl_reserve(struct dec_ctx *c)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 
 	if (e->ntmpl >= c->d->cfg.max_templates_per_exporter) {
 		tmpl_expire_sweep(c);
@@ -372,7 +372,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		n_ops = n_fields;
 
 	/* Identical resend: only refresh its age. */
-	struct dec_tmpl **s = tslot_find(c->e, id);
+	struct dec_tmpl **s = tslot_find(c->sc, id);
 	if (s && (*s)->options == options && (*s)->def_len == pos &&
 	    memcmp((*s)->def, fields, pos) == 0) {
 		(*s)->refreshed_ms = c->now_ms;
@@ -455,7 +455,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	if (s) {
 		free(*s);
 		*s = t;
-		c->e->last = NULL;
+		c->sc->last = NULL;
 	} else {
 		int rc = tmpl_reserve(c);
 		if (rc < 0) {
@@ -463,8 +463,8 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 			dec_drop(c, DEC_REASON(rc), "template table");
 			return (int)pos; /* well-formed: the set parser may go on */
 		}
-		tslot_put(c->e->tslots, c->e->tcap, t);
-		c->e->ntmpl++;
+		tslot_put(c->sc->tslots, c->sc->tcap, t);
+		c->sc->ntmpl++;
 	}
 	c->d->st.templates_added++;
 	return (int)pos;
@@ -504,9 +504,9 @@ static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, stru
 				last = dec_uptime_to_ms(c, lu);
 			hf = pf;
 			hl = pl;
-		} else if (c->e->has_sys_init) {
-			first = c->e->sys_init_ms + fu;
-			last = c->e->sys_init_ms + lu;
+		} else if (c->sc->has_sys_init) {
+			first = c->sc->sys_init_ms + fu;
+			last = c->sc->sys_init_ms + lu;
 			hf = pf;
 			hl = pl;
 		} else if (pf && pl) {
@@ -593,18 +593,18 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 	if (pr & TIME_BITS)
 		record_times(c, t, f, v);
 	uint32_t rate;
-	if (!c->e->override_rate && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) &&
+	if (!c->sc->override_rate && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) &&
 	    v[TGT_SAMPLING_INTERVAL] && v[TGT_SAMPLING_INTERVAL] <= UINT32_MAX)
 		rate = (uint32_t)v[TGT_SAMPLING_INTERVAL];
 	else
-		rate = dec_rate(c->e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID]);
+		rate = dec_rate(c->sc, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID]);
 	dec_scale(f, rate);
 }
 
 /* Options data: learn sampling rates and the IPFIX system init time. */
 static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const uint64_t *v)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 	uint32_t pr = t->present;
 	uint64_t rate = 0;
 

@@ -276,9 +276,10 @@ static void test_alloc_failure(void **state)
 		assert_int_equal(feed(d, &a, &b, 0, &sb), 3);
 		decoder_destroy(d);
 	}
-	/* create: 2 allocations; feed: index, list, exporter, template slots, template. */
-	assert_int_equal(nth, 8);
-	assert_int_equal(failed_feeds, 5);
+	/* create: 2 allocations; feed: index, list, scope index, scope, exporter,
+	 * template slots, template. */
+	assert_int_equal(nth, 10);
+	assert_int_equal(failed_feeds, 7);
 }
 
 /* Crash inputs found by the fuzzers, kept as files: each must be handled. */

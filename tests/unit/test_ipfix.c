@@ -866,6 +866,121 @@ static void test_ipfix_addr_missing(void **state)
 }
 
 /*
+ * Templates and samplers belong to the exporter (address, observation
+ * domain), not to the source port (issue 11 §2): a Cisco exporter that
+ * sends templates and sampler options from one socket and data from two
+ * others decodes every record, scaled by the sampler; each socket keeps its
+ * own sequence numbers, so interleaved streams show no loss. With
+ * templates.scope: session the data sockets have no templates.
+ */
+static int scope_run(enum decoder_template_scope scope, struct decoder **out)
+{
+	struct decoder_config cfg;
+	static const uint16_t of[][2] = {{302, 4}, {305, 4}, {306, 4}};
+	static const uint16_t df[][2] = {{8, 4}, {12, 4}, {2, 4}, {302, 4}};
+	struct flow_endpoint ctl = ep_v4(198, 18, 0, 1, 4739);
+	struct flow_endpoint dp[2] = {ep_v4(198, 18, 0, 1, 50001), ep_v4(198, 18, 0, 1, 50002)};
+	uint32_t seq[2] = {0, 7000};
+	int got = 0;
+
+	decoder_config_defaults(&cfg);
+	cfg.template_scope = scope;
+	struct decoder *d = decoder_create(&cfg);
+	assert_non_null(d);
+	memset(&sb, 0, sizeof(sb));
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	opt_tmpl(&b, 500, of, 3, 1);
+	tmpl(&b, 510, df, 4);
+	size_t s = b_set_begin(&b, 500);
+	b_u32(&b, 7);
+	b_u32(&b, 1);
+	b_u32(&b, 99); /* selector 7: 1 in 100 */
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &ctl, &b, 0, &sb), 0);
+	/* Data from the two sockets, interleaved, three records a message. */
+	for (int round = 0; round < 4; round++) {
+		for (int k = 0; k < 2; k++) {
+			b_ipfix_header(&b, SECS, seq[k], DOMAIN);
+			s = b_set_begin(&b, 510);
+			for (int r = 0; r < 3; r++) {
+				b_addrs(&b);
+				b_u32(&b, 2);
+				b_u32(&b, 7);
+			}
+			b_set_end(&b, s);
+			b_ipfix_end(&b);
+			got += feed(d, &dp[k], &b, 0, &sb);
+			seq[k] += 3;
+		}
+	}
+	*out = d;
+	return got;
+}
+
+static void test_ipfix_scope_exporter(void **state)
+{
+	(void)state;
+	struct decoder *d;
+
+	assert_int_equal(scope_run(DECODER_SCOPE_EXPORTER, &d), 24);
+	assert_int_equal(sb.n, 24);
+	for (size_t i = 0; i < sb.n; i++) {
+		assert_int_equal(sb.f[i].sampling, 100);
+		assert_int_equal(sb.f[i].packets, 200);
+	}
+	assert_int_equal(drops_total(d), 0);
+	assert_int_equal(stats(d).lost_records, 0);
+	assert_int_equal(stats(d).reordered, 0);
+	assert_int_equal(stats(d).exporter_restarts, 0);
+	/* Three sessions, one set of templates: each reports it. */
+	struct decoder_exporter_info info[4];
+	assert_int_equal(decoder_exporters_get(d, info, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(info[i].templates, 2);
+		assert_int_equal(info[i].records, i == 0 ? 0 : 12);
+	}
+	/* A withdrawal from any socket of the exporter withdraws for all. */
+	struct flow_endpoint dp = ep_v4(198, 18, 0, 1, 50001);
+	b_ipfix_header(&b, SECS, 12, DOMAIN);
+	size_t s = b_set_begin(&b, 2);
+	b_u16(&b, 510);
+	b_u16(&b, 0);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &dp, &b, 0, &sb), 0);
+	decoder_exporters_get(d, info, 4);
+	assert_int_equal(info[0].templates, 1);
+	/* Another observation domain of the same address is another exporter. */
+	b_ipfix_header(&b, SECS, 0, DOMAIN + 1);
+	s = b_set_begin(&b, 500);
+	b_u32(&b, 7);
+	b_u32(&b, 1);
+	b_u32(&b, 1);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &dp, &b, 0, &sb), 0);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 1);
+	decoder_destroy(d);
+}
+
+static void test_ipfix_scope_session(void **state)
+{
+	(void)state;
+	struct decoder *d;
+
+	assert_int_equal(scope_run(DECODER_SCOPE_SESSION, &d), 0);
+	assert_int_equal(sb.calls, 0);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 8);
+	struct decoder_exporter_info info[4];
+	assert_int_equal(decoder_exporters_get(d, info, 4), 3);
+	assert_int_equal(info[0].templates, 2);
+	assert_int_equal(info[1].templates, 0);
+	assert_int_equal(info[2].templates, 0);
+	decoder_destroy(d);
+}
+
+/*
  * The template table against a model: random defines (two layouts, so a
  * redefinition is visible), single and all withdrawals over a pool of 160
  * random template IDs, with the cap at 48 so the table stays crowded and
@@ -1224,6 +1339,8 @@ int main(void)
 	    cmocka_unit_test(test_ipfix_addr_ip_version),
 	    cmocka_unit_test(test_ipfix_addr_tunnel),
 	    cmocka_unit_test(test_ipfix_addr_missing),
+	    cmocka_unit_test(test_ipfix_scope_exporter),
+	    cmocka_unit_test(test_ipfix_scope_session),
 	    cmocka_unit_test(test_ipfix_template_table_model),
 	    cmocka_unit_test(test_ipfix_template_wraparound),
 	    cmocka_unit_test(test_ipfix_malformed_table),
