@@ -79,13 +79,13 @@ enum decoder_template_scope {
 
 struct decoder_config {
 	uint32_t template_lifetime_s;        /* default 1800 */
-	enum decoder_template_scope template_scope; /* default DECODER_SCOPE_EXPORTER */
 	uint32_t max_templates_per_exporter; /* default 1024, per template scope */
 	uint32_t max_exporters;              /* default 4096 (exporter = addr, port, domain) */
 	const struct decoder_prefix *allow;  /* NULL/0: every exporter allowed */
 	size_t n_allow;
 	const struct decoder_sampling_override *sampling;
 	size_t n_sampling;
+	enum decoder_template_scope template_scope; /* default DECODER_SCOPE_EXPORTER */
 };
 
 /* Fill *cfg with the documented defaults. */

@@ -51,7 +51,7 @@ static const struct {
 static uint8_t field_target(uint32_t pen, uint16_t id)
 {
 	if (pen == PEN_VMWARE) {
-		/* Open vSwitch: the tunnel's outer header (ofproto/ipfix-enterprise-entities.def). */
+		/* Open vSwitch's tunnel (outer) header: ipfix-enterprise-entities.def. */
 		if (id == 893)
 			return TGT_TSRC4;
 		if (id == 894)
@@ -357,8 +357,9 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		} else {
 			rec_len += flen;
 		}
-		uint8_t tgt =
-		    (!ipfix && i < n_scope) ? TGT_NONE : field_target(pen, ent ? fid & 0x7fffu : fid);
+		uint8_t tgt = (!ipfix && i < n_scope)
+		                  ? TGT_NONE
+		                  : field_target(pen, ent ? fid & 0x7fffu : fid);
 		if (field_kind(flen, tgt) != K_SKIP)
 			n_ops++;
 	}
@@ -403,8 +404,9 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		bool ent = ipfix && (fid & 0x8000);
 		uint32_t pen = ent ? get_u32be(fields + q + 4) : 0;
 		q += ent ? 8 : 4;
-		uint8_t tgt =
-		    (!ipfix && i < n_scope) ? TGT_NONE : field_target(pen, ent ? fid & 0x7fffu : fid);
+		uint8_t tgt = (!ipfix && i < n_scope)
+		                  ? TGT_NONE
+		                  : field_target(pen, ent ? fid & 0x7fffu : fid);
 		bool var = ipfix && flen == 65535;
 		uint8_t kind = var ? K_SKIP : field_kind(flen, tgt);
 		bool addr = kind == K_V4 || kind == K_V6;

@@ -246,8 +246,8 @@ static void test_ipfix_varlen(void **state)
 {
 	(void)state;
 	struct decoder *d = mk();
-	static const uint16_t f[][2] = {{27, 16}, {28, 16}, {96, 65535},
-	                                {2, 4},   {0x8000 | 7, 65535}, {1, 4}};
+	static const uint16_t f[][2] = {
+	    {27, 16}, {28, 16}, {96, 65535}, {2, 4}, {0x8000 | 7, 65535}, {1, 4}};
 	uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x10};
 	uint8_t d6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x20};
 	uint8_t big[300];

@@ -321,8 +321,7 @@ int main(void)
 	    cmocka_unit_test(test_v5_normal),          cmocka_unit_test(test_v5_uptime_wrap),
 	    cmocka_unit_test(test_v5_sampling_header), cmocka_unit_test(test_v5_sampling_override),
 	    cmocka_unit_test(test_v5_sequence),        cmocka_unit_test(test_v5_malformed_table),
-	    cmocka_unit_test(test_v5_zero_address),
-	    cmocka_unit_test(test_v5_every_prefix),
+	    cmocka_unit_test(test_v5_zero_address),    cmocka_unit_test(test_v5_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
