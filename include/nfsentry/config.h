@@ -60,7 +60,7 @@ struct config {
 
 	/*
 	 * Decoder settings: templates.lifetime_s, templates.max_per_exporter,
-	 * limits.max_exporters, exporters.allow (prefix list),
+	 * templates.scope, limits.max_exporters, exporters.allow (prefix list),
 	 * exporters.sampling (list of {exporter, rate}). decoder.allow and
 	 * decoder.sampling point at allow_owned and sampling_owned below.
 	 */

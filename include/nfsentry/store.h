@@ -102,6 +102,7 @@ struct store_slot {
 struct store_stats {
 	uint64_t slots_written;             /* store_slot_write() successes, this handle */
 	uint64_t docs_written;              /* documents in them */
+	uint64_t docs_duplicate;            /* left out as a repeated (kind, key), this handle */
 	uint64_t slots_stored;              /* rows in slots now */
 	uint64_t docs_stored;               /* sum of their n_docs */
 	uint64_t retention_slots_deleted;   /* slots removed by retention, ever */
@@ -147,11 +148,17 @@ const char *store_error_get(const struct store *s);
  * consumer reading store_slot_list() sees the rewrite again. info may be
  * NULL (closed_at_s = now, not partial). All inputs are borrowed.
  *
- * Errors: -EINVAL (empty or too long site/kind/key, NULL pointers,
- * duplicate (kind, key), time_slot < 0), -E2BIG (a document over
- * STORE_DOC_MAX_BYTES), -EBUSY (locked past busy_timeout_ms, or called from
- * a store callback), -ENOSPC, -EIO, -ENOMEM. On any error the store is
- * unchanged: the slot keeps what it held before.
+ * Documents that repeat a (kind, key) given earlier in docs are not
+ * stored; the others are, and the call returns -EEXIST with the number
+ * left out and the first such key in store_error_get(), and counts them
+ * in docs_duplicate (a duplicate never costs the rest of the slot).
+ *
+ * Errors: -EEXIST (written, but without the duplicates, as above),
+ * -EINVAL (empty or too long site/kind/key, NULL pointers, time_slot < 0),
+ * -E2BIG (a document over STORE_DOC_MAX_BYTES), -EBUSY (locked past
+ * busy_timeout_ms, or called from a store callback), -ENOSPC, -EIO,
+ * -ENOMEM. On any error but -EEXIST the store is unchanged: the slot keeps
+ * what it held before.
  */
 int store_slot_write(struct store *s, const char *site, int64_t time_slot,
                      const struct store_doc *docs, size_t n, const struct store_slot_info *info);

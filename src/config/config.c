@@ -411,6 +411,22 @@ static void p_log_level(struct cfg_ctx *c, const char *path, const struct ytree 
 	cfg_err(c, v->line, path, v, "not one of error, warn, info, debug");
 }
 
+/* templates.scope: what templates and samplers are keyed by (decoder.h). */
+static void p_template_scope(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                             const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "exporter or session");
+
+	if (!s)
+		return;
+	if (strcmp(s, "exporter") == 0)
+		*(enum decoder_template_scope *)((char *)base + k->off) = DECODER_SCOPE_EXPORTER;
+	else if (strcmp(s, "session") == 0)
+		*(enum decoder_template_scope *)((char *)base + k->off) = DECODER_SCOPE_SESSION;
+	else
+		cfg_err(c, v->line, path, v, "not one of exporter, session");
+}
+
 /* "A.B.C.D:PORT" or "[V6]:PORT" into struct udpin_listen (flow_endpoint_parse). */
 static void p_listen_addr(struct cfg_ctx *c, const char *path, const struct ytree *v,
                           const struct cfg_key *k, void *base)
@@ -1408,6 +1424,10 @@ static const struct cfg_key templates_keys[] = {
      .off = offsetof(struct config, decoder.max_templates_per_exporter),
      .min = 1,
      .max = 65280},
+    /* exporter (default): any source port of an exporter; session: per port. */
+    {.name = "scope",
+     .parse = p_template_scope,
+     .off = offsetof(struct config, decoder.template_scope)},
     {NULL},
 };
 

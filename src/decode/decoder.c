@@ -30,6 +30,7 @@ static const char *const drop_names[DECODER_DROP__COUNT] = {
     [DECODER_DROP_SET_RESERVED] = "set_reserved",
     [DECODER_DROP_TEMPLATE_UNKNOWN] = "template_unknown",
     [DECODER_DROP_NO_MEMORY] = "no_memory",
+    [DECODER_DROP_NO_ADDRESS] = "no_address",
 };
 
 /*
@@ -106,16 +107,79 @@ fail:
 	return NULL;
 }
 
+/* The scope's key: the exporter's address, and its port only per session. */
+static struct flow_endpoint scope_from(const struct decoder *d, const struct flow_endpoint *from)
+{
+	struct flow_endpoint k = {.addr = from->addr};
+
+	if (d->cfg.template_scope == DECODER_SCOPE_SESSION)
+		k.port = from->port;
+	return k;
+}
+
+static uint32_t exporter_hash(const struct flow_endpoint *from, uint32_t domain, uint8_t version);
+
+static void scope_index_put(struct dec_scope **slots, uint32_t cap, struct dec_scope *sc)
+{
+	uint32_t i = exporter_hash(&sc->from, sc->domain, sc->version) & (cap - 1);
+
+	while (slots[i]) {
+		if (slots[i] == sc)
+			return; /* already there (an index rebuilt from the sessions) */
+		i = (i + 1) & (cap - 1);
+	}
+	slots[i] = sc;
+}
+
+/* The scope of key (from, domain, version), or NULL. */
+static struct dec_scope *scope_find(const struct decoder *d, const struct flow_endpoint *from,
+                                    uint32_t domain, uint8_t version)
+{
+	if (!d->scap)
+		return NULL;
+	uint32_t i = exporter_hash(from, domain, version) & (d->scap - 1);
+	struct dec_scope *sc;
+
+	while ((sc = d->sslots[i])) {
+		if (sc->domain == domain && sc->version == version && sc->from.port == from->port &&
+		    memcmp(sc->from.addr.b, from->addr.b, 16) == 0)
+			return sc;
+		i = (i + 1) & (d->scap - 1);
+	}
+	return NULL;
+}
+
+/* Rebuild the scope index from the sessions (after some were removed). */
+static void scope_index_rebuild(struct decoder *d)
+{
+	if (!d->scap)
+		return;
+	memset(d->sslots, 0, d->scap * sizeof(*d->sslots));
+	for (size_t i = 0; i < d->n_exp; i++)
+		scope_index_put(d->sslots, d->scap, d->list[i]->sc);
+}
+
+/* One session less for sc: freed with its templates when it was the last. */
+static void scope_release(struct decoder *d, struct dec_scope *sc)
+{
+	if (--sc->refs)
+		return;
+	dec_tmpl_free_all(sc);
+	free(sc);
+	d->n_scope--;
+}
+
 void decoder_destroy(struct decoder *d)
 {
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->n_exp; i++) {
-		dec_tmpl_free_all(d->list[i]);
+		scope_release(d, d->list[i]->sc);
 		free(d->list[i]);
 	}
 	free(d->list);
 	free(d->eslots);
+	free(d->sslots);
 	free(d->allow);
 	free(d->sampling);
 	free(d);
@@ -137,8 +201,8 @@ size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_in
 		o->from = e->from;
 		o->domain = e->domain;
 		o->version = e->version;
-		o->sampling = dec_rate(e, false, 0);
-		o->templates = e->ntmpl;
+		o->sampling = dec_rate(e->sc, false, 0);
+		o->templates = e->sc->ntmpl;
 		o->datagrams = e->datagrams;
 		o->records = e->records;
 		o->lost_datagrams = e->lost_datagrams;
@@ -221,7 +285,7 @@ static void exporter_sweep(struct decoder *d, uint64_t now_ms)
 	for (size_t i = 0; i < d->n_exp; i++) {
 		struct dec_exporter *e = d->list[i];
 		if (now_ms > e->last_seen_ms && now_ms - e->last_seen_ms > idle_ms) {
-			dec_tmpl_free_all(e);
+			scope_release(d, e->sc);
 			free(e);
 			d->st.exporters_expired++;
 			continue;
@@ -235,6 +299,7 @@ static void exporter_sweep(struct decoder *d, uint64_t now_ms)
 	memset(d->eslots, 0, d->ecap * sizeof(*d->eslots));
 	for (size_t i = 0; i < d->n_exp; i++)
 		exporter_index_put(d->eslots, d->ecap, d->list[i]);
+	scope_index_rebuild(d);
 }
 
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
@@ -266,13 +331,43 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		d->list = nl;
 		d->list_cap = ncap;
 	}
+	/* Its scope: shared with the exporter's other sessions, or new. */
+	struct flow_endpoint sk = scope_from(d, from);
+	struct dec_scope *sc = scope_find(d, &sk, domain, version);
+	if (!sc) {
+		/* At most one scope per session: the index stays within 2 * cap. */
+		if ((d->n_scope + 1) * 2 > d->scap) {
+			uint32_t ncap = d->scap ? d->scap * 2 : 16;
+			struct dec_scope **ns = dec_calloc(ncap, sizeof(*ns));
+			if (!ns)
+				return DEC_ERR(DECODER_DROP_NO_MEMORY);
+			free(d->sslots);
+			d->sslots = ns;
+			d->scap = ncap;
+			scope_index_rebuild(d);
+		}
+		sc = dec_calloc(1, sizeof(*sc));
+		if (!sc)
+			return DEC_ERR(DECODER_DROP_NO_MEMORY);
+		sc->from = sk;
+		sc->domain = domain;
+		sc->version = version;
+		sc->override_rate = override_rate(d, &from->addr);
+	}
 	e = dec_calloc(1, sizeof(*e));
-	if (!e)
+	if (!e) {
+		if (!sc->refs)
+			free(sc);
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	}
+	if (!sc->refs++) {
+		scope_index_put(d->sslots, d->scap, sc);
+		d->n_scope++;
+	}
 	e->from = *from;
 	e->domain = domain;
 	e->version = version;
-	e->override_rate = override_rate(d, &from->addr);
+	e->sc = sc;
 	d->list[d->n_exp++] = e;
 	exporter_index_put(d->eslots, d->ecap, e);
 found:
@@ -362,7 +457,7 @@ void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n)
 	e->seq_next = seq + n;
 }
 
-void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t rate)
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate)
 {
 	if (rate == 0)
 		return;

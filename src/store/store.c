@@ -153,6 +153,7 @@ struct store {
 	bool in_callback; /* inside store_doc_foreach's fn: refuse re-entry */
 	uint64_t slots_written;
 	uint64_t docs_written;
+	uint64_t docs_duplicate;
 	char err[STORE_ERR_MAX];
 	char path[]; /* as given to store_open() */
 };
@@ -568,28 +569,42 @@ static int store_doc_cmp(const struct store_doc *a, const struct store_doc *b)
 	return c ? c : strcmp(a->key, b->key);
 }
 
+/* (kind, key), then input order: of equal keys the first given sorts first. */
 static int store_idx_cmp(const void *pa, const void *pb, void *base)
 {
 	const struct store_doc *docs = base;
 	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+	int c = store_doc_cmp(&docs[a], &docs[b]);
 
-	return store_doc_cmp(&docs[a], &docs[b]);
+	return c ? c : (a > b) - (a < b);
 }
+
+/* What store_batch_check found besides the order. */
+struct store_batch {
+	uint32_t *order; /* insertion order, duplicates left out; NULL: as given */
+	size_t n;        /* documents to insert */
+	size_t dup;      /* documents left out: a (kind, key) given before */
+	const struct store_doc *first_dup;
+};
 
 /*
  * Check the batch and produce the insertion order. Inserting in primary-key
  * order makes every leaf page fill once, at the right edge of the b-tree;
  * random order splits pages all over the slot's range and was measured 2-4x
  * slower (docs/internals/store.md). Sorting also puts duplicates side by
- * side. *order is NULL when the input is already in order.
+ * side: of documents with one (kind, key) the first given is kept and the
+ * others are left out of the order and counted in bt->dup (the primary key
+ * would refuse them, and with them the whole transaction). bt->order is
+ * NULL when the input is already in strict order.
  */
 static int store_batch_check(struct store *s, const char *site, int64_t time_slot,
-			     const struct store_doc *docs, size_t n, uint32_t **order)
+			     const struct store_doc *docs, size_t n, struct store_batch *bt)
 {
 	bool sorted = true;
 	uint32_t *idx;
 
-	*order = NULL;
+	memset(bt, 0, sizeof(*bt));
+	bt->n = n;
 	if (!store_str_ok(site, STORE_SITE_MAX, false))
 		return store_fail(s, -EINVAL, "site name missing, empty or over %d bytes",
 				  STORE_SITE_MAX - 1);
@@ -630,17 +645,18 @@ static int store_batch_check(struct store *s, const char *site, int64_t time_slo
 		idx[i] = (uint32_t)i;
 	/* qsort_r (glibc): the array travels as the user pointer, no file-scope state. */
 	qsort_r(idx, n, sizeof(*idx), store_idx_cmp, (void *)docs);
+	size_t kept = n ? 1 : 0;
 	for (size_t i = 1; i < n; i++) {
-		const struct store_doc *a = &docs[idx[i - 1]], *b = &docs[idx[i]];
+		const struct store_doc *a = &docs[idx[kept - 1]], *b = &docs[idx[i]];
 		if (store_doc_cmp(a, b) == 0) {
-			int e = store_fail(s, -EINVAL,
-					   "site %s slot %lld: duplicate document kind %s key \"%s\"",
-					   site, (long long)time_slot, b->kind, b->key);
-			free(idx);
-			return e;
+			if (!bt->dup++)
+				bt->first_dup = b;
+			continue;
 		}
+		idx[kept++] = idx[i];
 	}
-	*order = idx;
+	bt->order = idx;
+	bt->n = kept;
 	return 0;
 }
 
@@ -648,14 +664,16 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
                      const struct store_doc *docs, size_t n, const struct store_slot_info *info)
 {
 	sqlite3_stmt *ins, *sl;
+	struct store_batch bt;
 	uint32_t *order = NULL;
 	int64_t now = store_now_s();
 	int rc;
 
 	if ((rc = store_enter(s)))
 		return rc;
-	if ((rc = store_batch_check(s, site, time_slot, docs, n, &order)))
+	if ((rc = store_batch_check(s, site, time_slot, docs, n, &bt)))
 		return rc;
+	order = bt.order;
 	if ((rc = store_exec(s, ST_BEGIN, "begin slot transaction")))
 		goto out;
 
@@ -671,7 +689,7 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	ins = s->st[ST_DOC_INSERT];
 	sqlite3_bind_int64(ins, 1, time_slot);
 	sqlite3_bind_text(ins, 2, site, -1, SQLITE_STATIC);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < bt.n; i++) {
 		const struct store_doc *d = &docs[order ? order[i] : i];
 		sqlite3_bind_text(ins, 3, d->kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 4, d->key, -1, SQLITE_STATIC);
@@ -692,13 +710,22 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	sqlite3_bind_int64(sl, 2, time_slot);
 	sqlite3_bind_int64(sl, 3, info ? info->closed_at_s : now);
 	sqlite3_bind_int64(sl, 4, now);
-	sqlite3_bind_int64(sl, 5, (int64_t)n);
+	sqlite3_bind_int64(sl, 5, (int64_t)bt.n);
 	sqlite3_bind_int(sl, 6, info && info->partial);
 	if ((rc = store_exec(s, ST_SLOT_INSERT, "insert slot row")) ||
 	    (rc = store_exec(s, ST_COMMIT, "commit slot")))
 		goto fail;
 	s->slots_written++;
-	s->docs_written += n;
+	s->docs_written += bt.n;
+	if (bt.dup) {
+		/* Stored without them: an error all the same, never a silent loss. */
+		s->docs_duplicate += bt.dup;
+		rc = store_fail(s, -EEXIST,
+				"site %s slot %lld: %zu documents not stored (duplicate kind and "
+				"key; first: kind %s key \"%s\"); %zu stored",
+				site, (long long)time_slot, bt.dup, bt.first_dup->kind,
+				bt.first_dup->key, bt.n);
+	}
 	goto out;
 fail:
 	store_rollback(s);
@@ -938,6 +965,7 @@ int store_stats_get(struct store *s, struct store_stats *stp)
 		return store_fail(s, -EINVAL, "stats: no output");
 	st.slots_written = s->slots_written;
 	st.docs_written = s->docs_written;
+	st.docs_duplicate = s->docs_duplicate;
 	/* Both reads in one snapshot, so stored and counters agree. */
 	if ((rc = store_exec_sql(s, "BEGIN", "begin stats read")))
 		return rc;

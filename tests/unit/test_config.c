@@ -107,6 +107,7 @@ static void assert_defaults_but_sites(const struct config *c)
 	assert_int_equal(c->rcvbuf_bytes, 33554432);
 	assert_int_equal(c->decoder.template_lifetime_s, 1800);
 	assert_int_equal(c->decoder.max_templates_per_exporter, 1024);
+	assert_int_equal(c->decoder.template_scope, DECODER_SCOPE_EXPORTER);
 	assert_int_equal(c->decoder.max_exporters, 4096);
 	assert_null(c->decoder.allow);
 	assert_int_equal(c->decoder.n_allow, 0);
@@ -479,6 +480,10 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.lifetime_s: not a whole number (got \" 600\")"}},
     {"templates:\n  lifetime_s: +600\n",
      {":2: templates.lifetime_s: not a whole number (got \"+600\")"}},
+    {"templates:\n  scope: port\n",
+     {":2: templates.scope: not one of exporter, session (got \"port\")"}},
+    {"templates:\n  scope: Session\n",
+     {":2: templates.scope: not one of exporter, session (got \"Session\")"}},
     {"templates:\n  max_per_exporter: 0\n",
      {":2: templates.max_per_exporter: must be 1..65280 (got \"0\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
@@ -804,7 +809,8 @@ static void test_edges_accepted(void **state)
 	                           "  allow: [0.0.0.0/0, \"::/0\", 10.0.0.0/8]\n"
 	                           "  sampling: [{ exporter: 10.1.1.1, rate: 4294967295 }, { rate: "
 	                           "1, exporter: \"::1\" }]\n"
-	                           "templates: { lifetime_s: 60, max_per_exporter: 65280 }\n"
+	                           "templates: { lifetime_s: 60, max_per_exporter: 65280, scope: "
+	                           "session }\n"
 	                           "limits: { max_exporters: 1048576 }\n";
 	int rc;
 
@@ -833,6 +839,7 @@ static void test_edges_accepted(void **state)
 	assert_int_equal(c.decoder.sampling[1].rate, 1);
 	assert_int_equal(c.decoder.template_lifetime_s, 60);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 65280);
+	assert_int_equal(c.decoder.template_scope, DECODER_SCOPE_SESSION);
 	assert_int_equal(c.decoder.max_exporters, 1048576);
 	config_free(&c);
 	config_errors_free(&e);
