@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/slot.h"
 
@@ -49,6 +50,9 @@ struct closer_stats {
 	uint64_t finish_cpu_us; /* the part of cpu_us in slot_finish (arrays A, B, C built) */
 	uint64_t queued_max;
 };
+
+/* struct closer_stats described (counter.h), every field. */
+extern const struct counter_table closer_counters;
 
 struct closer;
 

@@ -302,3 +302,28 @@ void closer_stats_get(struct closer *c, struct closer_stats *out)
 	*out = c->st;
 	pthread_mutex_unlock(&c->mu);
 }
+
+static const struct counter_def closer_counter_defs[] = {
+    COUNTER_DEF(closer_stats, slots, "closerSlots", COUNTER_TOTAL, "Slots closed and written."),
+    COUNTER_DEF(closer_stats, documents, "closerDocuments", COUNTER_TOTAL, "Documents built."),
+    COUNTER_DEF(closer_stats, store_errors, "closerStoreErrors", COUNTER_TOTAL,
+                "Slots the store refused (their documents lost from the store)."),
+    COUNTER_DEF(closer_stats, doc_errors, "closerDocErrors", COUNTER_TOTAL,
+                "Slots whose documents could not be built."),
+    COUNTER_DEF(closer_stats, last_close_us, "closerLastCloseUs", COUNTER_GAUGE,
+                "Microseconds the last slot took: finish, judge, documents, store."),
+    COUNTER_DEF(closer_stats, max_close_us, "closerMaxCloseUs", COUNTER_GAUGE,
+                "The longest a slot took, in microseconds."),
+    COUNTER_DEF(closer_stats, cpu_us, "closerCpuUs", COUNTER_TOTAL,
+                "CPU microseconds spent closing slots."),
+    COUNTER_DEF(closer_stats, finish_cpu_us, "closerFinishCpuUs", COUNTER_TOTAL,
+                "The part of it building arrays A, B and C."),
+    COUNTER_DEF(closer_stats, queued_max, "closerQueuedMax", COUNTER_GAUGE,
+                "The most slots that waited in the queue at once."),
+};
+_Static_assert(sizeof(closer_counter_defs) / sizeof(closer_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct closer_stats),
+               "one counter per field of struct closer_stats");
+
+const struct counter_table closer_counters =
+    COUNTER_TABLE("closer", closer_counter_defs, closer_stats);
