@@ -22,6 +22,7 @@
 #include "nfsentry/flowout.h"
 
 struct l2poll;
+struct closer_sink;
 
 struct pipeline;
 
@@ -33,6 +34,14 @@ struct pipeline_opts {
 	bool use_store;            /* open cfg->store_path and write every slot */
 	bool replay;               /* capture time is the clock; closes may apply backpressure */
 	struct l2poll *l2;         /* borrowed: each slot's ARP/MAC observations, or NULL */
+	/*
+	 * Most closed slots the closer holds (closer_opts.queue_max); 0 = two
+	 * per site. Replay waits for room; live drops a slot that finds no room
+	 * (counted, closer.h).
+	 */
+	size_t closer_queue;
+	const struct closer_sink *sinks; /* borrowed array, called per judged slot (closer.h) */
+	size_t n_sinks;
 };
 
 /*
@@ -61,7 +70,10 @@ int pipeline_datagram(void *ud, const struct datagram *dg);
 /* Live: move the slot clock to the wall clock now_ms. */
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
 
-/* Close every open slot and wait until all are written (end of replay, SIGTERM). */
+/*
+ * Close every open slot and wait until all are written (end of replay,
+ * SIGTERM). From then on the closer waits for room rather than dropping.
+ */
 void pipeline_close_slots(struct pipeline *pl);
 
 /* Flush buffered record output. Returns 0 or -errno from the stream. */

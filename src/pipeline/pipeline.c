@@ -12,6 +12,7 @@
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
+#include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
 
@@ -64,7 +65,7 @@ static void engine_snapshot(void *ud, void *stats)
 int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
                     struct pipeline **out, char *err, size_t errlen)
 {
-	struct pipeline *pl = calloc(1, sizeof(*pl));
+	struct pipeline *pl = fault_calloc(1, sizeof(*pl));
 	int rc = -ENOMEM;
 
 	snprintf(err, errlen, "out of memory starting the pipeline");
@@ -78,7 +79,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	pl->flows = opts->flows;
 	pl->out = opts->flows_out ? opts->flows_out : stdout;
 	if (pl->flows != FLOWOUT_NONE) {
-		pl->outbuf = malloc(PIPELINE_OUTBUF_BYTES);
+		pl->outbuf = fault_malloc(PIPELINE_OUTBUF_BYTES);
 		if (!pl->outbuf)
 			goto fail;
 	}
@@ -112,6 +113,10 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.wait_when_busy = opts->replay,
 			.skip_empty = true,
 			.l2 = opts->l2,
+			/* Room for two rounds: every site closes its slot at the same tick. */
+			.queue_max = opts->closer_queue ? opts->closer_queue : 2 * cfg->n_sites,
+			.sinks = opts->sinks,
+			.n_sinks = opts->n_sinks,
 		};
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {
@@ -157,6 +162,8 @@ void pipeline_close_slots(struct pipeline *pl)
 {
 	if (!pl->eng)
 		return;
+	/* Nothing is received any more: the last slots are waited for, not dropped. */
+	closer_backpressure_set(pl->closer, true);
 	engine_close_all(pl->eng);
 	closer_drain(pl->closer);
 }
@@ -178,6 +185,9 @@ void pipeline_destroy(struct pipeline *pl)
 	free(pl);
 }
 
+/* The closer copies every counter of a slot. */
+_Static_assert(PIPELINE_COUNTERS_MAX <= CLOSER_HEALTH_MAX, "the closer cuts the collector object");
+
 int pipeline_counter_source_add(struct pipeline *pl, const struct counter_table *t,
                                 counter_snapshot_fn fn, void *ud)
 {
@@ -187,7 +197,7 @@ int pipeline_counter_source_add(struct pipeline *pl, const struct counter_table 
 		return -ENOSPC;
 	c = &pl->src[pl->n_src];
 	/* Zeroed: a site's first slot carries the totals since start. */
-	c->prev = calloc(pl->n_sites + 1, t->stats_bytes);
+	c->prev = fault_calloc(pl->n_sites + 1, t->stats_bytes);
 	if (!c->prev)
 		return -ENOMEM;
 	c->t = t;
