@@ -10,8 +10,16 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
+#include "nfsentry/decoder.h"
 #include "nfsentry/doc.h"
+#include "nfsentry/engine.h"
+#include "nfsentry/es.h"
+#include "nfsentry/l2.h"
+#include "nfsentry/pcapin.h"
+#include "nfsentry/store.h"
+#include "nfsentry/udpin.h"
 
 struct demo_stats {
 	uint32_t pad; /* offsets must be taken, not assumed */
@@ -160,12 +168,69 @@ static void test_prom_format(void **state)
 	assert_int_equal(counter_prom_format(&demo_table, &after, NULL, 0), strlen(want));
 }
 
+/*
+ * Every module's table: names lower camelCase and unique over all tables
+ * (they share the "collector" object and /metrics), offsets inside the
+ * struct and distinct, help one line, Prometheus names distinct.
+ */
+static void test_module_tables(void **state)
+{
+	const struct counter_table *all[] = {
+	    &decoder_counters, &engine_counters,   &udpin_counters,
+	    &pcapin_counters,  &store_counters,    &es_counters,
+	    &closer_counters,  &l2_parse_counters, &l2_merge_counters,
+	};
+	const size_t n_all = sizeof(all) / sizeof(all[0]);
+	static char prom[256][128];
+	size_t n_prom = 0;
+
+	(void)state;
+	for (size_t a = 0; a < n_all; a++) {
+		const struct counter_table *t = all[a];
+		assert_true(t->n > 0);
+		for (const char *p = t->module; *p; p++)
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'));
+		for (size_t i = 0; i < t->n; i++) {
+			const struct counter_def *d = &t->v[i];
+			assert_true(d->name[0] >= 'a' && d->name[0] <= 'z');
+			for (const char *p = d->name; *p; p++)
+				assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+				            (*p >= '0' && *p <= '9'));
+			assert_true(d->offset + sizeof(uint64_t) <= t->stats_bytes);
+			assert_true(d->help[0] != '\0');
+			assert_null(strchr(d->help, '\n'));
+			assert_null(strchr(d->help, '\\'));
+			assert_true(d->kind == COUNTER_TOTAL || d->kind == COUNTER_GAUGE);
+			for (size_t j = 0; j < i; j++)
+				assert_int_not_equal(d->offset, t->v[j].offset);
+			for (size_t b = 0; b <= a; b++)
+				for (size_t j = 0; j < (b == a ? i : all[b]->n); j++)
+					assert_string_not_equal(d->name, all[b]->v[j].name);
+			assert_true(n_prom < 256);
+			assert_true(counter_prom_name(t, i, prom[n_prom], sizeof(prom[0])) <
+			            sizeof(prom[0]));
+			for (size_t j = 0; j < n_prom; j++)
+				assert_string_not_equal(prom[n_prom], prom[j]);
+			n_prom++;
+		}
+	}
+	/* A few names as the documents and /metrics spell them. */
+	char buf[128];
+	counter_prom_name(&udpin_counters, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "nfsentry_udp_kernel_drops_total");
+	counter_prom_name(&es_counters, 6, buf, sizeof(buf));
+	assert_string_equal(buf, "nfsentry_es_backlog_slots");
+	counter_prom_name(&decoder_counters, 8, buf, sizeof(buf));
+	assert_string_equal(buf, "nfsentry_decoder_exporters");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table_shape), cmocka_unit_test(test_get_and_period),
-	    cmocka_unit_test(test_list),        cmocka_unit_test(test_format),
-	    cmocka_unit_test(test_prom_name),   cmocka_unit_test(test_prom_format),
+	    cmocka_unit_test(test_table_shape),   cmocka_unit_test(test_get_and_period),
+	    cmocka_unit_test(test_list),          cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_prom_name),     cmocka_unit_test(test_prom_format),
+	    cmocka_unit_test(test_module_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
