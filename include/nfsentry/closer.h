@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/slot.h"
@@ -126,6 +127,9 @@ struct closer_steps {
 	uint64_t cpu_us[CLOSER_STEP__COUNT]; /* the worker thread's CPU */
 	uint64_t slot_bytes;                 /* slot_memory() once finished; 0 if finish failed */
 };
+
+/* struct closer_stats described (counter.h), every field. */
+extern const struct counter_table closer_counters;
 
 struct closer;
 

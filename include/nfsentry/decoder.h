@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/flow.h"
 
 /*
@@ -51,7 +52,10 @@ enum decoder_drop {
 	DECODER_DROP__COUNT
 };
 
-/* Stable snake_case name of a drop reason, e.g. "set_length". */
+/*
+ * Stable lower camelCase name of a drop reason, e.g. "setLength": the name
+ * of its counter in decoder_counters. "unknown" out of range.
+ */
 const char *decoder_drop_name(enum decoder_drop why);
 
 /* A prefix in an exporter allow-list. */
@@ -108,6 +112,9 @@ struct decoder_stats {
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
+
+/* struct decoder_stats described (counter.h): every field, drops by reason. */
+extern const struct counter_table decoder_counters;
 
 struct decoder;
 

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
+
 /* Longest last-error message kept in struct es_stats, NUL included. */
 #define ES_ERROR_MAX 256
 /* Sizes of the inline strings of struct es_config, NUL included. */
@@ -90,9 +92,15 @@ struct es_stats {
 	uint64_t backlog_docs;         /* their documents */
 	uint64_t last_ack_latency_ms;  /* store write of the last shipped slot -> acknowledged */
 	int64_t cursor_seq;            /* the cursor: last slot seq handled (-1 unknown) */
-	int64_t last_error_at_s;       /* Unix time of last_error; 0 = none yet */
+	uint64_t last_error_at_s;      /* Unix time of last_error; 0 = none yet */
 	char last_error[ES_ERROR_MAX]; /* "" or the last failure, with no secrets in it */
 };
+
+/*
+ * The numeric fields of struct es_stats described (counter.h): all but
+ * cursor_seq (a position, -1 when unknown) and last_error (text).
+ */
+extern const struct counter_table es_counters;
 
 /*
  * Create a shipper for the settings es (copied; es->enabled must be true)
@@ -143,17 +151,6 @@ int es_shipper_drain(struct es_shipper *sh, uint64_t timeout_ms);
 
 /* A consistent copy of the counters. Thread-safe. */
 void es_stats_get(struct es_shipper *sh, struct es_stats *out);
-
-/*
- * The counters for the slot document's "collector" object (DESIGN:
- * collector health per slot): esShipped, esRetried, esDeadLettered,
- * esRequestFailures (totals since start), esBacklogSlots, esBacklogDocs
- * (now) and esLastErrorAt (Unix s, 0 = none). sh is a struct es_shipper,
- * typed void * to serve as a pipeline_counters_fn. Writes at most max to
- * out; returns how many. Thread-safe.
- */
-struct doc_counter;
-size_t es_doc_counters(void *sh, struct doc_counter *out, size_t max);
 
 /* Stop (if running), close the store and free. NULL is a no-op. */
 void es_shipper_destroy(struct es_shipper *sh);

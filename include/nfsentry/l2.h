@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/flow.h"
 
@@ -118,6 +119,9 @@ struct l2_parse_stats {
 	uint64_t pager_marks;      /* pager markers removed (also from lines that parsed) */
 	uint64_t truncated_fields; /* interface or state word cut to fit */
 };
+
+/* struct l2_parse_stats described (counter.h), every field. */
+extern const struct counter_table l2_parse_counters;
 
 /* A line parser of parse.c; opaque (only whether a kind has one matters outside). */
 struct l2_parser;
@@ -252,6 +256,9 @@ struct l2_merge_stats {
 	uint64_t list_full;    /* values left out of a list at L2_LIST_MAX */
 	uint64_t devices_full; /* l2_merge_add calls refused at L2_MAX_DEVICES */
 };
+
+/* struct l2_merge_stats described (counter.h), every field. */
+extern const struct counter_table l2_merge_counters;
 
 struct l2_merge;
 

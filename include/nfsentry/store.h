@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
+
 /* Version of the schema this build creates and reads (meta.schema_version). */
 #define STORE_SCHEMA_VERSION 1
 
@@ -110,6 +112,9 @@ struct store_stats {
 	uint64_t retention_unshipped_slots; /* of those, slots some cursor had not passed */
 	uint64_t retention_unshipped_docs;  /* their documents: lost before being shipped */
 };
+
+/* struct store_stats described (counter.h), every field. */
+extern const struct counter_table store_counters;
 
 /*
  * Open (creating if missing) the store at path. The parent directory is

@@ -12,26 +12,81 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/counter.h"
 #include "nfsentry/log.h"
 
-static const char *const drop_names[DECODER_DROP__COUNT] = {
-    [DECODER_DROP_NOT_ALLOWED] = "not_allowed",
-    [DECODER_DROP_SHORT_HEADER] = "short_header",
-    [DECODER_DROP_BAD_VERSION] = "bad_version",
-    [DECODER_DROP_BAD_LENGTH] = "bad_length",
-    [DECODER_DROP_EXPORTER_LIMIT] = "exporter_limit",
-    [DECODER_DROP_SET_LENGTH] = "set_length",
-    [DECODER_DROP_TEMPLATE_INVALID] = "template_invalid",
-    [DECODER_DROP_TEMPLATE_LIMIT] = "template_limit",
-    [DECODER_DROP_NO_TEMPLATE] = "no_template",
-    [DECODER_DROP_RECORD_INVALID] = "record_invalid",
-    [DECODER_DROP_SET_SHORT] = "set_short",
-    [DECODER_DROP_VARLEN] = "varlen",
-    [DECODER_DROP_SET_RESERVED] = "set_reserved",
-    [DECODER_DROP_TEMPLATE_UNKNOWN] = "template_unknown",
-    [DECODER_DROP_NO_MEMORY] = "no_memory",
-    [DECODER_DROP_NO_ADDRESS] = "no_address",
+/*
+ * The decoder's counters, in the order documents list them. The drop
+ * reasons are the entries from DECODER_COUNTER_DROPS on, in enum order;
+ * decoder_drop_name() reads its names from here.
+ */
+#define DROP(k, nm, help) COUNTER_DEF(decoder_stats, drops[k], nm, COUNTER_TOTAL, help)
+static const struct counter_def decoder_counter_defs[] = {
+    COUNTER_DEF(decoder_stats, datagrams, "datagrams", COUNTER_TOTAL,
+                "Export datagrams handed to the decoder."),
+    COUNTER_DEF(decoder_stats, datagrams_v5, "datagramsV5", COUNTER_TOTAL,
+                "NetFlow v5 datagrams decoded."),
+    COUNTER_DEF(decoder_stats, datagrams_v9, "datagramsV9", COUNTER_TOTAL,
+                "NetFlow v9 datagrams decoded."),
+    COUNTER_DEF(decoder_stats, datagrams_ipfix, "datagramsIpfix", COUNTER_TOTAL,
+                "IPFIX messages decoded."),
+    COUNTER_DEF(decoder_stats, records, "records", COUNTER_TOTAL, "Flow records decoded."),
+    COUNTER_DEF(decoder_stats, lost_datagrams, "lostDatagrams", COUNTER_TOTAL,
+                "Datagrams lost, estimated from NetFlow v9 sequence numbers."),
+    COUNTER_DEF(decoder_stats, lost_records, "lostRecords", COUNTER_TOTAL,
+                "Records lost, estimated from NetFlow v5 and IPFIX sequence numbers."),
+    COUNTER_DEF(decoder_stats, exporter_restarts, "exporterRestarts", COUNTER_TOTAL,
+                "Exporter restarts seen in sequence numbers or uptime."),
+    COUNTER_DEF(decoder_stats, exporters, "exporters", COUNTER_GAUGE,
+                "Exporters (address, port, observation domain) known now."),
+    COUNTER_DEF(decoder_stats, exporters_expired, "exportersExpired", COUNTER_TOTAL,
+                "Idle exporters forgotten to make room in a full exporter table."),
+    COUNTER_DEF(decoder_stats, reordered, "reordered", COUNTER_TOTAL,
+                "Datagrams slightly behind the expected sequence number."),
+    COUNTER_DEF(decoder_stats, templates_added, "templatesAdded", COUNTER_TOTAL,
+                "Templates new or redefined."),
+    COUNTER_DEF(decoder_stats, templates_refreshed, "templatesRefreshed", COUNTER_TOTAL,
+                "Identical templates resent: only their age reset."),
+    COUNTER_DEF(decoder_stats, templates_withdrawn, "templatesWithdrawn", COUNTER_TOTAL,
+                "Templates withdrawn by their exporter."),
+    COUNTER_DEF(decoder_stats, templates_expired, "templatesExpired", COUNTER_TOTAL,
+                "Templates expired after the template lifetime."),
+    DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
+         "Datagrams dropped: exporter not in the allow-list."),
+    DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
+    DROP(DECODER_DROP_BAD_VERSION, "badVersion", "Datagrams dropped: not version 5, 9 or 10."),
+    DROP(DECODER_DROP_BAD_LENGTH, "badLength",
+         "Datagrams dropped: header length or count disagrees with the size."),
+    DROP(DECODER_DROP_EXPORTER_LIMIT, "exporterLimit", "Datagrams dropped: exporter table full."),
+    DROP(DECODER_DROP_SET_LENGTH, "setLength",
+         "Sets longer than what remains of their datagram (rest dropped)."),
+    DROP(DECODER_DROP_TEMPLATE_INVALID, "templateInvalid",
+         "Templates dropped: field count or length beyond limits."),
+    DROP(DECODER_DROP_TEMPLATE_LIMIT, "templateLimit",
+         "Templates dropped: per-exporter cap reached."),
+    DROP(DECODER_DROP_NO_TEMPLATE, "noTemplate", "Data sets dropped: template unknown."),
+    DROP(DECODER_DROP_RECORD_INVALID, "recordInvalid",
+         "Sets ending in a truncated record (the trailing bytes dropped)."),
+    DROP(DECODER_DROP_SET_SHORT, "setShort",
+         "Sets shorter than 4 bytes (rest of datagram dropped)."),
+    DROP(DECODER_DROP_VARLEN, "varlen",
+         "Records whose variable length runs past the set (rest of set dropped)."),
+    DROP(DECODER_DROP_SET_RESERVED, "setReserved", "Sets with a reserved set ID, skipped."),
+    DROP(DECODER_DROP_TEMPLATE_UNKNOWN, "templateUnknown", "Withdrawals of templates not held."),
+    DROP(DECODER_DROP_NO_MEMORY, "noMemory", "Datagrams or templates dropped: allocation failed."),
+    DROP(DECODER_DROP_NO_ADDRESS, "noAddress",
+         "Records dropped: no usable source and destination address."),
 };
+#undef DROP
+
+/* Where the drop reasons start in decoder_counter_defs. */
+#define DECODER_COUNTER_DROPS 15
+_Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
+                   DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
+               "one decoder counter per field of struct decoder_stats");
+
+const struct counter_table decoder_counters =
+    COUNTER_TABLE("decoder", decoder_counter_defs, decoder_stats);
 
 /*
  * Fault injection (SQLite's sqlite3FaultSim idea): when armed, the n-th
@@ -65,7 +120,7 @@ const char *decoder_drop_name(enum decoder_drop why)
 {
 	if ((unsigned)why >= DECODER_DROP__COUNT)
 		return "unknown";
-	return drop_names[why];
+	return decoder_counter_defs[DECODER_COUNTER_DROPS + why].name;
 }
 
 void decoder_config_defaults(struct decoder_config *cfg)

@@ -93,7 +93,7 @@ __attribute__((format(printf, 2, 3))) static void set_error(struct es_shipper *s
 	pthread_mutex_lock(&sh->mu);
 	bool same = strcmp(sh->st.last_error, msg) == 0;
 	memcpy(sh->st.last_error, msg, sizeof(msg));
-	sh->st.last_error_at_s = (int64_t)(clock_ms(CLOCK_REALTIME) / 1000);
+	sh->st.last_error_at_s = clock_ms(CLOCK_REALTIME) / 1000;
 	pthread_mutex_unlock(&sh->mu);
 	/* The same failure repeating (an outage) is logged once, not once per retry. */
 	if (!same)
@@ -309,23 +309,31 @@ void es_stats_get(struct es_shipper *sh, struct es_stats *out)
 	pthread_mutex_unlock(&sh->mu);
 }
 
-size_t es_doc_counters(void *ud, struct doc_counter *out, size_t max)
-{
-	struct es_stats st;
-	es_stats_get(ud, &st);
-	const struct doc_counter v[] = {
-	    {"esShipped", st.docs_shipped},
-	    {"esRetried", st.docs_retried},
-	    {"esDeadLettered", st.docs_dead_lettered},
-	    {"esRequestFailures", st.request_failures},
-	    {"esBacklogSlots", st.backlog_slots},
-	    {"esBacklogDocs", st.backlog_docs},
-	    {"esLastErrorAt", (uint64_t)st.last_error_at_s},
-	};
-	size_t n = sizeof(v) / sizeof(v[0]) < max ? sizeof(v) / sizeof(v[0]) : max;
-	memcpy(out, v, n * sizeof(v[0]));
-	return n;
-}
+static const struct counter_def es_counter_defs[] = {
+    COUNTER_DEF(es_stats, docs_shipped, "esShipped", COUNTER_TOTAL,
+                "Documents acknowledged by Elasticsearch (2xx, or 409: already stored)."),
+    COUNTER_DEF(es_stats, docs_retried, "esRetried", COUNTER_TOTAL,
+                "Document sends repeated after a transient failure."),
+    COUNTER_DEF(es_stats, docs_dead_lettered, "esDeadLettered", COUNTER_TOTAL,
+                "Documents refused for good, written to the dead-letter file."),
+    COUNTER_DEF(es_stats, slots_shipped, "esSlotsShipped", COUNTER_TOTAL,
+                "Slots whose every document is acknowledged."),
+    COUNTER_DEF(es_stats, requests, "esRequests", COUNTER_TOTAL,
+                "HTTP requests sent (templates and _bulk)."),
+    COUNTER_DEF(es_stats, request_failures, "esRequestFailures", COUNTER_TOTAL,
+                "Requests that failed: transport error or non-2xx status."),
+    COUNTER_DEF(es_stats, backlog_slots, "esBacklogSlots", COUNTER_GAUGE,
+                "Slots in the store not yet shipped."),
+    COUNTER_DEF(es_stats, backlog_docs, "esBacklogDocs", COUNTER_GAUGE,
+                "Documents in those slots."),
+    COUNTER_DEF(
+        es_stats, last_ack_latency_ms, "esLastAckLatencyMs", COUNTER_GAUGE,
+        "Milliseconds from the store write of the last shipped slot to its acknowledgement."),
+    COUNTER_DEF(es_stats, last_error_at_s, "esLastErrorAt", COUNTER_GAUGE,
+                "Unix time of the last error, 0 if none."),
+};
+
+const struct counter_table es_counters = COUNTER_TABLE("es", es_counter_defs, es_stats);
 
 /* ---- one request ---------------------------------------------------------- */
 

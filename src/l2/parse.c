@@ -1072,3 +1072,30 @@ int l2_parse(enum l2_kind kind, enum l2_cmd cmd, const char *text, size_t len,
 	free(ln);
 	return added;
 }
+
+#define SKIP(k, nm, help) COUNTER_DEF(l2_parse_stats, skipped[k], nm, COUNTER_TOTAL, help)
+static const struct counter_def l2_parse_counter_defs[] = {
+    COUNTER_DEF(l2_parse_stats, lines, "lines", COUNTER_TOTAL, "Lines of device output read."),
+    COUNTER_DEF(l2_parse_stats, parsed, "parsed", COUNTER_TOTAL, "Lines that gave an entry."),
+    SKIP(L2_SKIP_BLANK, "skippedBlank", "Lines skipped: empty or whitespace only."),
+    SKIP(L2_SKIP_HEADER, "skippedHeader",
+         "Lines skipped: header, legend, separator, totals or title."),
+    SKIP(L2_SKIP_PROMPT, "skippedPrompt", "Lines skipped: a prompt."),
+    SKIP(L2_SKIP_PAGER, "skippedPager", "Lines skipped: nothing left without the pager marker."),
+    SKIP(L2_SKIP_MALFORMED, "skippedMalformed",
+         "Lines skipped: an entry with a bad or missing field."),
+    SKIP(L2_SKIP_UNKNOWN, "skippedUnknown", "Lines skipped: nothing recognised."),
+    SKIP(L2_SKIP_TOO_LONG, "skippedTooLong", "Lines skipped: longer than L2_LINE_MAX."),
+    SKIP(L2_SKIP_LIMIT, "skippedLimit", "Entries skipped: the list is at its cap."),
+    COUNTER_DEF(l2_parse_stats, pager_marks, "pagerMarks", COUNTER_TOTAL, "Pager markers removed."),
+    COUNTER_DEF(l2_parse_stats, truncated_fields, "truncatedFields", COUNTER_TOTAL,
+                "Interface or state words cut to fit."),
+};
+#undef SKIP
+_Static_assert(sizeof(l2_parse_counter_defs) / sizeof(l2_parse_counter_defs[0]) *
+                       sizeof(uint64_t) ==
+                   sizeof(struct l2_parse_stats),
+               "one counter per field of struct l2_parse_stats");
+
+const struct counter_table l2_parse_counters =
+    COUNTER_TABLE("l2parse", l2_parse_counter_defs, l2_parse_stats);

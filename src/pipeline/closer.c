@@ -388,3 +388,39 @@ void closer_steps_get(struct closer *c, struct closer_steps *out)
 	*out = c->steps;
 	pthread_mutex_unlock(&c->mu);
 }
+
+static const struct counter_def closer_counter_defs[] = {
+    COUNTER_DEF(closer_stats, slots, "closerSlots", COUNTER_TOTAL,
+                "Slots processed (written, or lost to document or store errors)."),
+    COUNTER_DEF(closer_stats, documents, "closerDocuments", COUNTER_TOTAL, "Documents built."),
+    COUNTER_DEF(closer_stats, store_errors, "closerStoreErrors", COUNTER_TOTAL,
+                "Slots the store refused (their documents lost from the store)."),
+    COUNTER_DEF(closer_stats, doc_errors, "closerDocErrors", COUNTER_TOTAL,
+                "Slots whose documents could not be built."),
+    COUNTER_DEF(closer_stats, last_close_us, "closerLastCloseUs", COUNTER_GAUGE,
+                "Microseconds the last slot took: finish, judge, documents, store."),
+    COUNTER_DEF(closer_stats, max_close_us, "closerMaxCloseUs", COUNTER_GAUGE,
+                "The longest a slot took, in microseconds."),
+    COUNTER_DEF(closer_stats, cpu_us, "closerCpuUs", COUNTER_TOTAL,
+                "CPU microseconds of the worker spent closing slots."),
+    COUNTER_DEF(closer_stats, finish_cpu_us, "closerFinishCpuUs", COUNTER_TOTAL,
+                "The part of it building arrays A, B and C."),
+    COUNTER_DEF(closer_stats, queued, "closerQueued", COUNTER_GAUGE,
+                "Slots held now: waiting, plus the one being closed."),
+    COUNTER_DEF(closer_stats, queued_max, "closerQueuedMax", COUNTER_GAUGE,
+                "The most slots held at once."),
+    COUNTER_DEF(closer_stats, queue_capacity, "closerQueueCapacity", COUNTER_GAUGE,
+                "Slots the queue can hold."),
+    COUNTER_DEF(closer_stats, slots_dropped, "closerSlotsDropped", COUNTER_TOTAL,
+                "Live: slots freed unwritten because the queue was full."),
+    COUNTER_DEF(closer_stats, submit_waits, "closerSubmitWaits", COUNTER_TOTAL,
+                "Replay: slots that had to wait for room in the queue."),
+    COUNTER_DEF(closer_stats, sink_us, "closerSinkUs", COUNTER_TOTAL,
+                "Microseconds spent in the sinks of judged slots."),
+};
+_Static_assert(sizeof(closer_counter_defs) / sizeof(closer_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct closer_stats),
+               "one counter per field of struct closer_stats");
+
+const struct counter_table closer_counters =
+    COUNTER_TABLE("closer", closer_counter_defs, closer_stats);

@@ -1006,3 +1006,29 @@ out:
 	store_rollback(s);
 	return rc;
 }
+
+static const struct counter_def store_counter_defs[] = {
+    COUNTER_DEF(store_stats, slots_written, "storeSlotsWritten", COUNTER_TOTAL,
+                "Slots written by this process."),
+    COUNTER_DEF(store_stats, docs_written, "storeDocsWritten", COUNTER_TOTAL,
+                "Documents in those slots."),
+    COUNTER_DEF(store_stats, docs_duplicate, "storeDocsDuplicate", COUNTER_TOTAL,
+                "Documents left out of a slot as a repeated (kind, key)."),
+    COUNTER_DEF(store_stats, slots_stored, "storeSlotsStored", COUNTER_GAUGE,
+                "Slots the store holds now."),
+    COUNTER_DEF(store_stats, docs_stored, "storeDocsStored", COUNTER_GAUGE,
+                "Documents the store holds now."),
+    COUNTER_DEF(store_stats, retention_slots_deleted, "storeRetentionSlotsDeleted", COUNTER_TOTAL,
+                "Slots removed by retention, ever."),
+    COUNTER_DEF(store_stats, retention_docs_deleted, "storeRetentionDocsDeleted", COUNTER_TOTAL,
+                "Documents removed by retention, ever."),
+    COUNTER_DEF(store_stats, retention_unshipped_slots, "storeRetentionUnshippedSlots",
+                COUNTER_TOTAL, "Slots removed by retention before every cursor passed them."),
+    COUNTER_DEF(store_stats, retention_unshipped_docs, "storeRetentionUnshippedDocs", COUNTER_TOTAL,
+                "Their documents: lost before being shipped."),
+};
+_Static_assert(sizeof(store_counter_defs) / sizeof(store_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct store_stats),
+               "one counter per field of struct store_stats");
+
+const struct counter_table store_counters = COUNTER_TABLE("store", store_counter_defs, store_stats);

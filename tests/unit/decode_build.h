@@ -65,7 +65,7 @@ static inline void b_v4(struct bld *b, uint8_t a, uint8_t c, uint8_t d, uint8_t 
 /*
  * A record's source 10.0.0.1 and destination 192.0.2.1, for tests whose
  * templates start with fields 8 and 12 (a record needs a usable address
- * or it is dropped as no_address).
+ * or it is dropped as noAddress).
  */
 static inline void b_addrs(struct bld *b)
 {

@@ -214,14 +214,60 @@ static void test_drop_names(void **state)
 		assert_non_null(n);
 		assert_true(strlen(n) > 0);
 		assert_string_not_equal(n, "unknown");
+		/* lower camelCase, as documents spell it */
+		assert_true(n[0] >= 'a' && n[0] <= 'z');
 		for (const char *p = n; *p; p++)
-			assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'));
 		for (int j = 0; j < i; j++)
 			assert_string_not_equal(n, decoder_drop_name((enum decoder_drop)j));
 	}
-	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_TEMPLATE), "no_template");
-	assert_string_equal(decoder_drop_name(DECODER_DROP_SET_LENGTH), "set_length");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NOT_ALLOWED), "notAllowed");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_TEMPLATE), "noTemplate");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_SET_LENGTH), "setLength");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_MEMORY), "noMemory");
 	assert_string_equal(decoder_drop_name(DECODER_DROP__COUNT), "unknown");
+}
+
+/*
+ * The counter table covers every field of struct decoder_stats once, and
+ * each drop reason's entry reads drops[reason] under decoder_drop_name().
+ */
+static void test_counter_table(void **state)
+{
+	(void)state;
+	const struct counter_table *t = &decoder_counters;
+	assert_string_equal(t->module, "decoder");
+	assert_int_equal(t->stats_bytes, sizeof(struct decoder_stats));
+	assert_int_equal(t->n * sizeof(uint64_t), sizeof(struct decoder_stats));
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t j = 0; j < i; j++) {
+			assert_int_not_equal(t->v[i].offset, t->v[j].offset);
+			assert_string_not_equal(t->v[i].name, t->v[j].name);
+		}
+	struct decoder_stats st;
+	memset(&st, 0, sizeof(st));
+	for (int k = 0; k < DECODER_DROP__COUNT; k++)
+		st.drops[k] = 100 + (uint64_t)k;
+	st.exporters = 7;
+	st.lost_records = 9;
+	int found = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		uint64_t v = counter_get(t, i, &st);
+		if (v >= 100) {
+			assert_string_equal(t->v[i].name,
+			                    decoder_drop_name((enum decoder_drop)(v - 100)));
+			assert_int_equal(t->v[i].kind, COUNTER_TOTAL);
+			found++;
+		} else if (strcmp(t->v[i].name, "exporters") == 0) {
+			assert_int_equal(v, 7);
+			assert_int_equal(t->v[i].kind, COUNTER_GAUGE);
+		} else if (strcmp(t->v[i].name, "lostRecords") == 0) {
+			assert_int_equal(v, 9);
+		} else {
+			assert_int_equal(v, 0);
+		}
+	}
+	assert_int_equal(found, DECODER_DROP__COUNT);
 }
 
 static void test_config_defaults(void **state)
@@ -335,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(test_many_exporters),
 	    cmocka_unit_test(test_batching),
 	    cmocka_unit_test(test_drop_names),
+	    cmocka_unit_test(test_counter_table),
 	    cmocka_unit_test(test_config_defaults),
 	    cmocka_unit_test(test_alloc_failure),
 	    cmocka_unit_test(test_fuzz_regress),

@@ -398,12 +398,19 @@ static void test_drain_unreachable(void **state)
 	assert_non_null(strstr(st.last_error, "template nfsentry-common"));
 	assert_true(st.last_error_at_s > 0);
 
-	/* The counters for the slot document. */
+	/* The counter table reads these fields under their document names. */
 	struct doc_counter dc[16];
-	assert_int_equal(es_doc_counters(sh, dc, 16), 7);
-	assert_string_equal(dc[4].name, "esBacklogSlots");
-	assert_int_equal(dc[4].value, 2);
-	assert_int_equal(es_doc_counters(sh, dc, 3), 3);
+	assert_int_equal(counter_list(&es_counters, &st, NULL, dc, 16), 10);
+	assert_string_equal(dc[0].name, "esShipped");
+	assert_string_equal(dc[5].name, "esRequestFailures");
+	assert_int_equal(dc[5].value, st.request_failures);
+	assert_string_equal(dc[6].name, "esBacklogSlots");
+	assert_int_equal(dc[6].value, 2);
+	assert_int_equal(es_counters.v[6].kind, COUNTER_GAUGE);
+	assert_string_equal(dc[7].name, "esBacklogDocs");
+	assert_int_equal(dc[7].value, 15);
+	assert_string_equal(dc[9].name, "esLastErrorAt");
+	assert_int_equal(dc[9].value, st.last_error_at_s);
 	es_shipper_destroy(sh);
 
 	/* The cursor registered at 0: nothing was marked shipped. */

@@ -614,7 +614,7 @@ static void test_ipfix_sequence(void **state)
  * IPv4 (8/12) and the IPv6 (27/28) pair, as Cisco's v9 template 313 and
  * the IOS XR IPFIX ones have, in both orders of fields: each record goes
  * under the family whose two addresses are set; a record with no complete
- * pair set is dropped as no_address and never delivered as :: or 0.0.0.0.
+ * pair set is dropped as noAddress and never delivered as :: or 0.0.0.0.
  */
 static const uint8_t A6S[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x01};
 static const uint8_t A6D[16] = {0x20, 0x01, 0x0d, 0xb8, [14] = 0x01, [15] = 0x02};
@@ -651,7 +651,7 @@ static void test_ipfix_addr_both_families(void **state)
 		size_t s = b_set_begin(&b, 313);
 		rec_both(&b, v6_first, true, false, 1);  /* IPv4 flow: IPv6 fields zero */
 		rec_both(&b, v6_first, false, true, 2);  /* IPv6 flow: IPv4 fields zero */
-		rec_both(&b, v6_first, false, false, 3); /* nothing set: no_address */
+		rec_both(&b, v6_first, false, false, 3); /* nothing set: noAddress */
 		rec_both(&b, v6_first, true, true, 4);   /* both set: IPv4 first */
 		b_set_end(&b, s);
 		b_ipfix_end(&b);
@@ -743,8 +743,8 @@ static void test_ipfix_addr_ip_version(void **state)
 	} rec[] = {
 	    {6, true, true},  /* both set, version 6: IPv6 */
 	    {4, true, true},  /* both set, version 4: IPv4 */
-	    {6, true, false}, /* version 6 but only IPv4 set: no_address */
-	    {4, false, true}, /* version 4 but only IPv6 set: no_address */
+	    {6, true, false}, /* version 6 but only IPv4 set: noAddress */
+	    {4, false, true}, /* version 4 but only IPv6 set: noAddress */
 	    {0, false, true}, /* no version: the family that is set */
 	};
 
@@ -830,7 +830,7 @@ static void test_ipfix_addr_tunnel(void **state)
 	decoder_destroy(d);
 }
 
-/* Templates without a complete address pair: every record is no_address. */
+/* Templates without a complete address pair: every record is noAddress. */
 static void test_ipfix_addr_missing(void **state)
 {
 	(void)state;
@@ -861,7 +861,7 @@ static void test_ipfix_addr_missing(void **state)
 	assert_int_equal(sb.calls, 0);
 	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 3);
 	assert_int_equal(drops_total(d), 3);
-	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_ADDRESS), "no_address");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_ADDRESS), "noAddress");
 	decoder_destroy(d);
 }
 

@@ -2,7 +2,8 @@
  * Unit tests for src/pipeline/pipeline.c: NetFlow v5 datagrams through
  * decoder, engine and closer to the store and the sinks, in slot order;
  * shutdown with a queue smaller than one round of closes (waited for, not
- * dropped); an allocation failing at each step of pipeline_create().
+ * dropped); an allocation failing at each step of pipeline_create(); the
+ * "collector" object from the counter sources, per site and slot.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "nfsentry/closer.h"
@@ -208,6 +211,127 @@ static void test_live_shutdown_waits(void **state)
 	free(b);
 }
 
+/* A counter source of the test's own: one counter, one gauge. */
+struct probe_stats {
+	uint64_t hits;
+	uint64_t level;
+};
+static const struct counter_def probe_defs[] = {
+    COUNTER_DEF(probe_stats, hits, "probeHits", COUNTER_TOTAL, "Hits."),
+    COUNTER_DEF(probe_stats, level, "probeLevel", COUNTER_GAUGE, "Level now."),
+};
+static const struct counter_table probe_counters = COUNTER_TABLE("probe", probe_defs, probe_stats);
+
+static void probe_snapshot(void *ud, void *stats)
+{
+	*(struct probe_stats *)stats = *(const struct probe_stats *)ud;
+}
+
+struct collectors {
+	int n;
+	char site[8][64];
+	int64_t slot[8];
+	char text[8][2048]; /* the slot summary from "collector": on */
+};
+
+static void keep_collector(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                           const struct doc_batch *docs)
+{
+	struct collectors *c = ud;
+	const char *p;
+
+	(void)jr;
+	if (c->n >= 8 || docs->n == 0 || strcmp(docs->v[0].kind, "slot") != 0)
+		return;
+	p = strstr(docs->v[0].json, "\"collector\":");
+	snprintf(c->site[c->n], sizeof(c->site[0]), "%s", v->site->name);
+	c->slot[c->n] = v->time_slot;
+	snprintf(c->text[c->n], sizeof(c->text[0]), "%s", p ? p : "");
+	c->n++;
+}
+
+/*
+ * The "collector" object: decoder, engine, then added sources, each in its
+ * table's order; counters are per-slot deltas kept per site, gauges the
+ * value now. Too many sources or counters are refused.
+ */
+static void test_counter_sources(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct collectors c = {0};
+	struct closer_sink sink = {"collectors", keep_collector, &c};
+	struct pipeline_opts po = {.replay = true, .sinks = &sink, .n_sinks = 1};
+	struct probe_stats probe = {0, 0};
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000);
+
+	assert_non_null(b);
+	mkconfig(&cfg, 2, "counters.db");
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
+	                 0);
+	/* 30 decoder + 7 engine + 2 probe counters: 30 more do not fit in 64. */
+	assert_int_equal(pipeline_counter_source_add(pl, &decoder_counters, probe_snapshot, &probe),
+	                 -ENOSPC);
+
+	/* Slot K0: campus and lab; the export of slot K0 + 1 closes both. */
+	v5(b, t0 + 60, 0, 2, 0);
+	feed_dg(pl, b, t0 + 60);
+	v5(b, t0 + 61, 1, 3, 0);
+	feed_dg(pl, b, t0 + 61);
+	probe = (struct probe_stats){5, 7};
+	v5(b, t0 + 300 + 60, 0, 1, 2);
+	feed_dg(pl, b, t0 + 300 + 60);
+	probe = (struct probe_stats){9, 2};
+	pipeline_close_slots(pl);
+	pipeline_destroy(pl);
+	free(b);
+
+	assert_int_equal(c.n, 4);
+	assert_string_equal(c.site[0], "campus");
+	assert_int_equal(c.slot[0], K0);
+	/*
+	 * Start and end of the object. The datagram that closed the slot is
+	 * counted, its record (decoded after the clock moved) is not yet.
+	 */
+	assert_non_null(strstr(c.text[0], "\"collector\":{\"datagrams\":3,\"datagramsV5\":3,"));
+	assert_non_null(strstr(c.text[0], "\"records\":5,"));
+	assert_non_null(strstr(c.text[0], "\"engineRecords\":5,"));
+	assert_non_null(strstr(c.text[0], "\"slotAllocFailures\":0,\"probeHits\":5,"
+	                                  "\"probeLevel\":7}}"));
+	/* lab's first slot: its own previous snapshot, so the totals again. */
+	assert_string_equal(c.site[1], "lab");
+	assert_int_equal(c.slot[1], K0);
+	assert_non_null(strstr(c.text[1], "\"collector\":{\"datagrams\":3,"));
+	assert_non_null(strstr(c.text[1], "\"probeHits\":5,\"probeLevel\":7}}"));
+	/* campus K0 + 1: deltas since its K0 closed; the gauge as it is now. */
+	assert_string_equal(c.site[2], "campus");
+	assert_int_equal(c.slot[2], K0 + 1);
+	assert_non_null(strstr(c.text[2], "\"collector\":{\"datagrams\":0,"));
+	assert_non_null(strstr(c.text[2], "\"records\":1,"));
+	assert_non_null(strstr(c.text[2], "\"exporters\":1,"));
+	assert_non_null(strstr(c.text[2], "\"probeHits\":4,\"probeLevel\":2}}"));
+	/* lab K0 + 1 (empty): the same deltas, from lab's own K0 snapshot. */
+	assert_string_equal(c.site[3], "lab");
+	assert_int_equal(c.slot[3], K0 + 1);
+	assert_non_null(strstr(c.text[3], "\"records\":1,"));
+	assert_non_null(strstr(c.text[3], "\"probeHits\":4,\"probeLevel\":2}}"));
+
+	/* At most PIPELINE_SOURCES_MAX sources. */
+	po.sinks = NULL;
+	po.n_sinks = 0;
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	for (int k = 2; k < PIPELINE_SOURCES_MAX; k++)
+		assert_int_equal(
+		    pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe), 0);
+	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
+	                 -ENOSPC);
+	pipeline_destroy(pl);
+}
+
 /* Each allocation of pipeline_create() failing in turn: a clean -ENOMEM. */
 static void test_create_alloc_fail(void **state)
 {
@@ -236,7 +360,7 @@ static void test_create_alloc_fail(void **state)
 		assert_int_equal(rc, -ENOMEM);
 		assert_true(err[0] != '\0');
 	}
-	/* The pipeline, its output buffer, its marks, the closer and its queue. */
+	/* The pipeline, its output buffer, its counter snapshots, the closer and its queue. */
 	assert_true(after >= 5);
 	pipeline_destroy(pl);
 	fclose(out);
@@ -245,9 +369,10 @@ static void test_create_alloc_fail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_replay_slots_in_order),
-		cmocka_unit_test(test_live_shutdown_waits),
-		cmocka_unit_test(test_create_alloc_fail),
+	    cmocka_unit_test(test_replay_slots_in_order),
+	    cmocka_unit_test(test_live_shutdown_waits),
+	    cmocka_unit_test(test_create_alloc_fail),
+	    cmocka_unit_test(test_counter_sources),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

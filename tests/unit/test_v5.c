@@ -226,7 +226,7 @@ static void test_v5_sequence(void **state)
 	decoder_destroy(d);
 }
 
-/* 0.0.0.0 as source or destination: no_address, counted, the rest delivered. */
+/* 0.0.0.0 as source or destination: noAddress, counted, the rest delivered. */
 static void test_v5_zero_address(void **state)
 {
 	(void)state;

@@ -434,7 +434,7 @@ static void test_v9_addr_template_313(void **state)
 	b_u32(&b, 0);
 	b_u8(&b, 6);
 	b_u32(&b, 2);
-	b_bytes(&b, z, 16); /* nothing: no_address */
+	b_bytes(&b, z, 16); /* nothing: noAddress */
 	b_bytes(&b, z, 16);
 	b_u32(&b, 0);
 	b_u32(&b, 0);
