@@ -684,6 +684,11 @@ static int cmd_replay(int argc, char **argv)
 	struct pcapin_stats pst;
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
+	uint64_t lost = pipeline_slots_lost(pl);
+	if (lost)
+		log_error("%llu slots were not written whole (store, documents or a full queue: "
+		          "the errors above); exiting 1",
+		          (unsigned long long)lost);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);
 	int frc = pipeline_flush(pl);
@@ -704,7 +709,7 @@ static int cmd_replay(int argc, char **argv)
 		frc = -EIO;
 	}
 	config_free(&cfg);
-	return (rc < 0 || frc != 0 || erc != 0) ? 1 : 0;
+	return (rc < 0 || frc != 0 || erc != 0 || lost) ? 1 : 0;
 }
 
 /* ---- send --------------------------------------------------------------- */

@@ -83,6 +83,15 @@ int pipeline_flush(struct pipeline *pl);
 const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
+/*
+ * Slots closed but not (fully) written: the closer's store errors, document
+ * errors and dropped slots added up (closer.h). 0 without sites. Call after
+ * pipeline_close_slots() for the final figure: replay exits non-zero when it
+ * is not 0, since a capture replayed into a store that lost part of it must
+ * not look like a success.
+ */
+uint64_t pipeline_slots_lost(const struct pipeline *pl);
+
 /* Counter sources and counters a pipeline takes (the closer copies as many). */
 #define PIPELINE_SOURCES_MAX 8
 #define PIPELINE_COUNTERS_MAX 64

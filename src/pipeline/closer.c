@@ -134,7 +134,8 @@ static int store_batch(struct closer *c, const struct slot_view *v, const struct
 	struct store_slot_info info = {.closed_at_s = end_s};
 	int rc = store_slot_write(c->o.store, v->site->name, v->time_slot, sd, b->n, &info);
 	free(sd);
-	if (rc == 0) {
+	/* -EEXIST: written without its duplicate documents; retention still applies. */
+	if (rc == 0 || rc == -EEXIST) {
 		uint64_t deleted = 0;
 		int rrc = store_retention_apply(c->o.store, end_s, &deleted);
 		if (rrc != 0)
@@ -197,9 +198,16 @@ static void process(struct closer *c, struct job *j)
 	step_end(&sp, CLOSER_STEP_DOCS, &w, &cpu);
 	if (c->o.store) {
 		int rc = store_batch(c, v, &b);
-		if (rc != 0) {
-			log_error("store: site %s slot %lld: %d documents not stored (%s)",
-			          v->site->name, (long long)v->time_slot, (int)b.n, strerror(-rc));
+		if (rc == -EEXIST) {
+			/* The store's message counts what was left out and names a key. */
+			log_error("store: site %s slot %lld: %s", v->site->name,
+			          (long long)v->time_slot, store_error_get(c->o.store));
+			store_err = true;
+		} else if (rc != 0) {
+			const char *why = rc == -ENOMEM ? "" : store_error_get(c->o.store);
+			log_error("store: site %s slot %lld: %zu documents not stored (%s%s%s)",
+			          v->site->name, (long long)v->time_slot, b.n, strerror(-rc),
+			          *why ? ": " : "", why);
 			store_err = true;
 		}
 	}

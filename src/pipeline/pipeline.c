@@ -270,6 +270,16 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl)
 	return pl->dec;
 }
 
+uint64_t pipeline_slots_lost(const struct pipeline *pl)
+{
+	struct closer_stats cs;
+
+	if (!pl->closer)
+		return 0;
+	closer_stats_get(pl->closer, &cs);
+	return cs.store_errors + cs.doc_errors + cs.slots_dropped;
+}
+
 const struct engine *pipeline_engine(const struct pipeline *pl)
 {
 	return pl->eng;
