@@ -22,12 +22,15 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "nfsentry/l2.h"
 #include "nfsentry/prefix.h"
@@ -1736,6 +1739,40 @@ static const struct cfg_key top_keys[] = {
 
 static const struct cfg_key root_key = {.parse = p_map, .sub = top_keys};
 
+/*
+ * The dead-letter file is created when first needed, its directory is not:
+ * a missing directory would only show when the first document is refused,
+ * hours into a run (or make `ship` fail). The store's own directory is the
+ * exception: the store creates it at start (store_open()).
+ */
+static void check_dead_letter_dir(struct cfg_ctx *c, const struct ytree *root,
+                                  const struct config *cfg)
+{
+	const char *f = cfg->es.dead_letter_path, *slash = strrchr(f, '/');
+	const struct ytree *sec = map_get(root, "elasticsearch");
+	const struct ytree *node = sec ? map_get(sec, "dead_letter_path") : NULL;
+	unsigned line = node ? node->line : (sec ? sec->line : 1);
+	char dir[ES_PATH_MAX], store_dir[sizeof(cfg->store_path)];
+	const char *ss = strrchr(cfg->store_path, '/');
+	struct stat sb;
+
+	if (!slash)
+		return; /* the working directory */
+	snprintf(dir, sizeof(dir), "%.*s", slash == f ? 1 : (int)(slash - f), f);
+	snprintf(store_dir, sizeof(store_dir), "%.*s", ss ? (int)(ss - cfg->store_path) : 0,
+	         cfg->store_path);
+	if (stat(dir, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode))
+			cfg_err(c, line, "elasticsearch.dead_letter_path", node,
+			        "%s is not a directory", dir);
+		return;
+	}
+	if (errno == ENOENT && strcmp(dir, store_dir) == 0)
+		return;
+	cfg_err(c, line, "elasticsearch.dead_letter_path", node, "directory %s: %s", dir,
+	        strerror(errno));
+}
+
 /* ---- public ------------------------------------------------------------ */
 
 void config_defaults(struct config *cfg)
@@ -1797,16 +1834,38 @@ void config_errors_free(struct config_errors *errs)
 	errs->n = 0;
 }
 
-/* Whole file into a new buffer, at most CONFIG_MAX_FILE_BYTES. */
+/*
+ * Whole file into a new buffer, at most CONFIG_MAX_FILE_BYTES. Only a
+ * regular file (or a link to one): a FIFO or a device would block the
+ * start or never end, a directory reads as an error anyway. Opened without
+ * blocking so that a FIFO with no writer is refused, not waited on.
+ * -EINVAL: not a regular file.
+ */
 static int read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb;
+	FILE *f;
 	char *buf;
 	size_t n;
 	int rc = 0;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &sb) != 0)
+		rc = -errno;
+	else if (!S_ISREG(sb.st_mode))
+		rc = S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	f = fdopen(fd, "rb");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	buf = config_alloc(CONFIG_MAX_FILE_BYTES + 1);
 	if (!buf) {
 		fclose(f);
@@ -1846,6 +1905,10 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 		if (rc == -EFBIG)
 			snprintf(msg, sizeof(msg), "%s: cannot read: larger than %d bytes", path,
 			         CONFIG_MAX_FILE_BYTES);
+		else if (rc == -EINVAL)
+			snprintf(msg, sizeof(msg),
+			         "%s: cannot read: not a regular file (a FIFO, socket or device)",
+			         path);
 		else
 			snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(-rc));
 		errs_push(&c, msg);
@@ -1866,6 +1929,8 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	config_defaults(&scratch);
 	if (root)
 		root_key.parse(&c, "", root, &root_key, &scratch);
+	if (root && errs->n == 0 && scratch.es.enabled)
+		check_dead_letter_dir(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {
 		scratch.path = config_strdup(path);

@@ -8,6 +8,7 @@
  */
 #include "nfsentry/decoder.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -540,6 +541,33 @@ void dec_flush(struct decoder *d)
 	d->nbatch = 0;
 }
 
+/*
+ * A whole datagram dropped (allow-list, header, version, length, exporter
+ * table): counted, and at most one log line per reason per minute naming
+ * the sender and the first bytes in hex (never trusted as text), so that a
+ * misconfigured exporter (sFlow or NetFlow v1 sent to our port, a length
+ * field it gets wrong) shows in the log and not only as a counter.
+ */
+static void datagram_dropped(struct decoder *d, const struct flow_endpoint *from,
+                             enum decoder_drop why, const uint8_t *p, size_t len,
+                             uint64_t now_ms)
+{
+	d->st.drops[why]++;
+	if (log_level_cur < LOG_LVL_INFO ||
+	    !log_ratelimit_ok(&d->log_last_ms[why], now_ms, 60000))
+		return;
+	char a[64], hex[3 * 16 + 1] = "";
+	size_t n = len < 16 ? len : 16;
+	flow_addr_format(&from->addr, a, sizeof(a));
+	for (size_t k = 0; k < n; k++)
+		snprintf(hex + 3 * k, sizeof(hex) - 3 * k, "%02x ", p[k]);
+	if (n)
+		hex[3 * n - 1] = '\0';
+	log_info("decoder: datagram from %s port %u dropped: %s (%zu bytes%s%s%s); %llu so far",
+	         a, from->port, decoder_drop_name(why), len, n ? ": " : "", hex, len > n ? " ..." : "",
+	         (unsigned long long)d->st.drops[why]);
+}
+
 int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
                  uint64_t now_ms, decoder_sink_fn sink, void *ud)
 {
@@ -552,12 +580,12 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 			if (flow_addr_in_prefix(&from->addr, &d->allow[i].addr, d->allow[i].len))
 				break;
 		if (i == d->cfg.n_allow) {
-			d->st.drops[DECODER_DROP_NOT_ALLOWED]++;
+			datagram_dropped(d, from, DECODER_DROP_NOT_ALLOWED, p, len, now_ms);
 			return DEC_ERR(DECODER_DROP_NOT_ALLOWED);
 		}
 	}
 	if (len < 2) {
-		d->st.drops[DECODER_DROP_SHORT_HEADER]++;
+		datagram_dropped(d, from, DECODER_DROP_SHORT_HEADER, p, len, now_ms);
 		return DEC_ERR(DECODER_DROP_SHORT_HEADER);
 	}
 	d->sink = sink;
@@ -584,6 +612,6 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	d->sink = NULL;
 	d->ud = NULL;
 	if (rc < 0 && DEC_REASON(rc) < DECODER_DROP__COUNT)
-		d->st.drops[DEC_REASON(rc)]++;
+		datagram_dropped(d, from, (enum decoder_drop)DEC_REASON(rc), p, len, now_ms);
 	return rc;
 }

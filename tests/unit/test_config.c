@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -746,7 +747,7 @@ static void test_elasticsearch(void **state)
 	                           "  retry_initial_ms: 20\n"
 	                           "  retry_max_s: 2\n"
 	                           "  drain_timeout_s: 9\n"
-	                           "  dead_letter_path: /var/lib/nfsentry/dead.jsonl\n";
+	                           "  dead_letter_path: /tmp/nfsentry-dead.jsonl\n";
 	static const char minimal[] = "elasticsearch:\n  url: http://127.0.0.1:9200\n"
 	                              "  api_key_env: ES_KEY\n";
 	struct config c;
@@ -782,7 +783,7 @@ static void test_elasticsearch(void **state)
 	assert_int_equal(c.es.retry_initial_ms, 20);
 	assert_int_equal(c.es.retry_max_s, 2);
 	assert_int_equal(c.es.drain_timeout_s, 9);
-	assert_string_equal(c.es.dead_letter_path, "/var/lib/nfsentry/dead.jsonl");
+	assert_string_equal(c.es.dead_letter_path, "/tmp/nfsentry-dead.jsonl");
 	config_free(&c);
 	config_errors_free(&e);
 
@@ -793,6 +794,79 @@ static void test_elasticsearch(void **state)
 	assert_string_equal(c.es.api_key_env, "ES_KEY");
 	assert_string_equal(c.es.index_prefix, "nfsentry");
 	assert_true(c.es.verify_tls);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/*
+ * elasticsearch.dead_letter_path: its directory must exist (the file is
+ * made when first needed, the directory never), except the store's own
+ * directory, which the store creates at start.
+ */
+static void test_dead_letter_dir(void **state)
+{
+	static const char missing[] = "elasticsearch:\n"
+	                              "  url: http://127.0.0.1:9200\n"
+	                              "  dead_letter_path: /nonexistent-nfsentry/dl.jsonl\n";
+	static const char not_dir[] = "elasticsearch:\n"
+	                              "  url: http://127.0.0.1:9200\n"
+	                              "  dead_letter_path: /etc/hostname/dl.jsonl\n";
+	static const char store_dir[] = "store:\n  path: /nonexistent-nfsentry/s.db\n"
+	                                "elasticsearch:\n"
+	                                "  url: http://127.0.0.1:9200\n"
+	                                "  dead_letter_path: /nonexistent-nfsentry/dl.jsonl\n";
+	static const char dflt[] = "elasticsearch:\n  url: http://127.0.0.1:9200\n";
+	struct config c;
+	struct config_errors e;
+	char prefix[256];
+
+	(void)state;
+	snprintf(prefix, sizeof(prefix), "%s:3: elasticsearch.dead_letter_path: ", tmpfile_path);
+	write_tmp(missing, strlen(missing));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, prefix,
+	           "directory /nonexistent-nfsentry: No such file or directory "
+	           "(got \"/nonexistent-nfsentry/dl.jsonl\")");
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(not_dir, strlen(not_dir));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, prefix,
+	           "/etc/hostname is not a directory (got \"/etc/hostname/dl.jsonl\")");
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(store_dir, strlen(store_dir));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	config_free(&c);
+	config_errors_free(&e);
+	write_tmp(dflt, strlen(dflt)); /* data/ beside data/nfsentry.db */
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/* A FIFO (or any file that is not regular) is refused at once, not read forever. */
+static void test_not_regular(void **state)
+{
+	struct config c;
+	struct config_errors e;
+	char fifo[160];
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", tmpdir);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(config_load(fifo, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, fifo, ": cannot read: not a regular file (a FIFO, socket or device)");
+	config_free(&c);
+	config_errors_free(&e);
+	unlink(fifo);
+	assert_int_equal(config_load("/dev/null", &c, &e), -EINVAL);
 	config_free(&c);
 	config_errors_free(&e);
 }
@@ -1316,6 +1390,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_cases),
 	    cmocka_unit_test(test_edges_accepted),
 	    cmocka_unit_test(test_elasticsearch),
+	    cmocka_unit_test(test_dead_letter_dir),
+	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),

@@ -12,6 +12,10 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "nfsentry/log.h"
 
 #include "decode_build.h"
 
@@ -71,6 +75,55 @@ static void test_bad_version_and_tiny(void **state)
 	assert_int_equal(sb.calls, 0);
 	decoder_destroy(d);
 	decoder_destroy(NULL);
+}
+
+/*
+ * Whole-datagram drops reach the log: one line per reason per minute, with
+ * the sender and the first bytes in hex; the second drop within the minute
+ * is only counted.
+ */
+static void test_datagram_drops_logged(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	struct flow_endpoint from = ep_v4(192, 0, 2, 7, 4242);
+	static const uint8_t v7[20] = {0, 7, 0xde, 0xad, 0xbe, 0xef};
+	static const uint8_t v5_none[24] = {0, 5, 0, 0}; /* count 0 */
+	char path[] = "/tmp/nfsentry-test-decoder-log.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	log_init(LOG_LVL_INFO, false, "test");
+
+	decoder_config_defaults(&cfg);
+	struct decoder *d = mk_cfg(&cfg);
+	decoder_feed(d, &from, v7, sizeof(v7), 1000, sink_collect, &sb);
+	decoder_feed(d, &from, v7, sizeof(v7), 2000, sink_collect, &sb); /* same minute */
+	decoder_feed(d, &from, v5_none, sizeof(v5_none), 3000, sink_collect, &sb);
+	decoder_feed(d, &from, v7, sizeof(v7), 62000, sink_collect, &sb); /* a minute on */
+	decoder_destroy(d);
+
+	log_init(LOG_LVL_WARN, false, "test");
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	char buf[4096];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	int lines = 0;
+	for (char *q = buf; (q = strstr(q, "decoder: datagram from 192.0.2.7 port 4242")); q++)
+		lines++;
+	assert_int_equal(lines, 3);
+	assert_non_null(strstr(buf, "dropped: badVersion (20 bytes: 00 07 de ad be ef 00 00 00 00 "
+	                            "00 00 00 00 00 00 ...); 1 so far"));
+	assert_non_null(strstr(buf, "dropped: badVersion (20 bytes: 00 07 de ad be ef"
+	                            " 00 00 00 00 00 00 00 00 00 00 ...); 3 so far"));
+	assert_non_null(strstr(buf, "dropped: badLength (24 bytes: 00 05 00 00 00 00 00 00 00 00 00 00 "
+	                            "00 00 00 00 ...); 1 so far"));
 }
 
 static void test_allow_list(void **state)
@@ -375,6 +428,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bad_version_and_tiny),
+	    cmocka_unit_test(test_datagram_drops_logged),
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_exporter_cap),
 	    cmocka_unit_test(test_exporter_idle_expiry),
