@@ -135,9 +135,11 @@ function showError(e) {
   box.textContent = 'Could not read the collector: ' + e.message;
 }
 function siteInfo() { return state.sites.find((s) => s.site === state.site); }
+// The range ends with the selected slot, or with the site's latest one.
 function rangeOf() {
   const s = siteInfo();
-  const end = s ? (s.timeSlot + 1) * SLOT_S - 1 : Math.floor(Date.now() / 1000);
+  const last = state.slot !== null ? state.slot : s ? s.timeSlot : null;
+  const end = last !== null ? (last + 1) * SLOT_S - 1 : Math.floor(Date.now() / 1000);
   return { from: end - state.range + 1, to: end };
 }
 
