@@ -19,12 +19,12 @@
 
 #include "nfsentry/udpin.h"
 
-#define WEB_MAX_LISTEN 8              /* web.listen entries: one daemon thread each */
-#define WEB_PATH_MAX 4096             /* token_file, cert_file, key_file, NUL included */
-#define WEB_TOKEN_MAX_BYTES 1024      /* a longer token file is refused */
-#define WEB_PEM_MAX_BYTES 1048576     /* a certificate chain or key file */
-#define WEB_BODY_MAX_BYTES 67108864   /* one API answer; past it: 400, narrow the range */
-#define WEB_RANGE_MAX_S (31 * 86400)  /* from..to of one request */
+#define WEB_MAX_LISTEN 8               /* web.listen entries: one daemon thread each */
+#define WEB_PATH_MAX 4096              /* token_file, cert_file, key_file, NUL included */
+#define WEB_TOKEN_MAX_BYTES 1024       /* a longer token file is refused */
+#define WEB_PEM_MAX_BYTES 1048576      /* a certificate chain or key file */
+#define WEB_BODY_MAX_BYTES 67108864    /* one API answer; past it: 400, narrow the range */
+#define WEB_RANGE_MAX_S (31 * 86400)   /* from..to of one request */
 #define WEB_REQUEST_MEMORY_BYTES 32768 /* per connection: request line and headers */
 
 /*
@@ -34,11 +34,11 @@
 struct web_config {
 	struct udpin_listen listen[WEB_MAX_LISTEN]; /* default 127.0.0.1:8080 */
 	size_t n_listen;                            /* 0: the web server is off */
-	char token_file[WEB_PATH_MAX];  /* bearer token; when set, required on all but /healthz */
-	char cert_file[WEB_PATH_MAX];   /* PEM certificate (chain): HTTPS; with key_file */
-	char key_file[WEB_PATH_MAX];    /* PEM private key */
-	uint32_t max_connections;       /* per listen address, default 64 */
-	uint32_t timeout_s;             /* idle connection closed after, default 30 */
+	char token_file[WEB_PATH_MAX]; /* bearer token; when set, required on all but /healthz */
+	char cert_file[WEB_PATH_MAX];  /* PEM certificate (chain): HTTPS; with key_file */
+	char key_file[WEB_PATH_MAX];   /* PEM private key */
+	uint32_t max_connections;      /* per listen address, default 64 */
+	uint32_t timeout_s;            /* idle connection closed after, default 30 */
 };
 
 struct web;
@@ -61,7 +61,8 @@ int web_start(const struct web_config *wc, const char *store_path, struct web **
 /* Stop every daemon thread (waits for requests in flight), close the store, free w. NULL ok. */
 void web_stop(struct web *w);
 
-/* The port listen address i is bound to (the configured one, or the kernel's for port 0); 0 if none. */
+/* The port listen address i is bound to (the configured one, or the kernel's for port 0); 0 if
+ * none. */
 uint16_t web_port(const struct web *w, size_t i);
 
 #endif

@@ -35,10 +35,10 @@
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
 
-#define WEB_SITES_MAX 1024   /* sites listed by /api/v1/sites */
-#define WEB_PATH_SEGMENTS 8  /* /api/v1/sites/S/slots/T/labelled is 7 */
-#define WEB_URL_MAX 1024     /* longer paths are 404 without a look */
-#define WEB_TOP_MAX 100      /* ?n= of the top talkers */
+#define WEB_SITES_MAX 1024  /* sites listed by /api/v1/sites */
+#define WEB_PATH_SEGMENTS 8 /* /api/v1/sites/S/slots/T/labelled is 7 */
+#define WEB_URL_MAX 1024    /* longer paths are 404 without a look */
+#define WEB_TOP_MAX 100     /* ?n= of the top talkers */
 
 /*
  * Every answer carries these. The page is our own files only: no inline
@@ -47,8 +47,8 @@
  * which style-src does not govern.
  */
 static const char web_csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-			      "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
-			      "form-action 'none'; frame-ancestors 'none'";
+                              "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                              "form-action 'none'; frame-ancestors 'none'";
 
 /* Cache-Control of an answer about a closed slot named by its timeSlot: it never changes. */
 static const char web_cache_immutable[] = "private, max-age=31536000, immutable";
@@ -173,22 +173,29 @@ static void web_headers(struct MHD_Response *r)
 /* Does the request's If-None-Match name etag? ("*" and lists included.) */
 static bool web_not_modified(struct MHD_Connection *c, const char *etag)
 {
-	const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						      MHD_HTTP_HEADER_IF_NONE_MATCH);
+	const char *inm =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
 
 	return inm && (strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL);
 }
 
+/* How web_reply() holds a body: MHD must keep a pointer only to static data. */
+enum web_body {
+	WEB_BODY_STATIC, /* lives as long as the program (assets, literals) */
+	WEB_BODY_FREE,   /* malloc'd: handed to MHD, which frees it (or freed here on failure) */
+	WEB_BODY_COPY,   /* caller's (stack) memory: MHD copies it */
+};
+
 /*
- * Queue an answer. body: len bytes; with free_body the buffer is handed to
- * MHD (freed by it, or here on failure). cache: Cache-Control, or NULL for
+ * Queue an answer. body: len bytes, held as mem says. cache: Cache-Control, or NULL for
  * "no-store" (errors, health). A 200 with a cache policy carries an ETag
  * and becomes a bodiless 304 when the client already holds it.
  */
 static enum MHD_Result web_reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-				 char *body, size_t len, bool free_body, const char *cache,
-				 const char *etag_given)
+                                 char *body, size_t len, enum web_body mem, const char *cache,
+                                 const char *etag_given)
 {
+	bool free_body = mem == WEB_BODY_FREE;
 	struct MHD_Response *r;
 	char etag[24];
 	enum MHD_Result ret;
@@ -213,8 +220,9 @@ static enum MHD_Result web_reply(struct MHD_Connection *c, unsigned status, cons
 		}
 	}
 	r = MHD_create_response_from_buffer(len, body,
-					    free_body ? MHD_RESPMEM_MUST_FREE
-						      : MHD_RESPMEM_PERSISTENT);
+	                                    mem == WEB_BODY_FREE   ? MHD_RESPMEM_MUST_FREE
+	                                    : mem == WEB_BODY_COPY ? MHD_RESPMEM_MUST_COPY
+	                                                           : MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		if (free_body)
 			free(body);
@@ -230,9 +238,9 @@ static enum MHD_Result web_reply(struct MHD_Connection *c, unsigned status, cons
 	if (status == MHD_HTTP_UNAUTHORIZED) {
 		/* Bearer for API clients; Basic so a browser asks for the token by itself. */
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"Bearer realm=\"nfsentry\"");
+		                        "Bearer realm=\"nfsentry\"");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"Basic realm=\"nfsentry\", charset=\"UTF-8\"");
+		                        "Basic realm=\"nfsentry\", charset=\"UTF-8\"");
 	}
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
@@ -244,16 +252,16 @@ static enum MHD_Result web_reply(struct MHD_Connection *c, unsigned status, cons
 
 /* A JSON error; code and message are ours, never request text. */
 static enum MHD_Result web_error(struct MHD_Connection *c, unsigned status, const char *code,
-				 const char *message)
+                                 const char *message)
 {
 	char buf[512];
 	int k = snprintf(buf, sizeof(buf),
-			 "{\"error\":{\"status\":%u,\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
-			 code, message);
+	                 "{\"error\":{\"status\":%u,\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
+	                 code, message);
 
 	if (k < 0 || (size_t)k >= sizeof(buf))
 		k = snprintf(buf, sizeof(buf), "{\"error\":{\"status\":%u}}\n", status);
-	return web_reply(c, status, "application/json", buf, (size_t)k, false, NULL, NULL);
+	return web_reply(c, status, "application/json", buf, (size_t)k, WEB_BODY_COPY, NULL, NULL);
 }
 
 static enum MHD_Result web_json(struct MHD_Connection *c, struct wbuf *b, const char *cache)
@@ -265,9 +273,10 @@ static enum MHD_Result web_json(struct MHD_Connection *c, struct wbuf *b, const 
 	if (b->over) {
 		free(b->p);
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
-				 "the answer would exceed the size limit; narrow from/to");
+		                 "the answer would exceed the size limit; narrow from/to");
 	}
-	return web_reply(c, MHD_HTTP_OK, "application/json", b->p, b->len, true, cache, NULL);
+	return web_reply(c, MHD_HTTP_OK, "application/json", b->p, b->len, WEB_BODY_FREE, cache,
+	                 NULL);
 }
 
 /* ---- authentication ----------------------------------------------------- */
@@ -465,10 +474,10 @@ static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
 		wbuf_str(&b, i ? ",\n{\"site\":" : "\n{\"site\":");
 		wbuf_json_str(&b, sl[i].site);
 		wbuf_fmt(&b,
-			 ",\"timeSlot\":%lld,\"@timestamp\":\"%s\",\"closedAt\":\"%s\","
-			 "\"closedAtS\":%lld,\"docs\":%llu,\"partial\":%s}",
-			 (long long)sl[i].time_slot, start, closed, (long long)sl[i].closed_at_s,
-			 (unsigned long long)sl[i].n_docs, sl[i].partial ? "true" : "false");
+		         ",\"timeSlot\":%lld,\"@timestamp\":\"%s\",\"closedAt\":\"%s\","
+		         "\"closedAtS\":%lld,\"docs\":%llu,\"partial\":%s}",
+		         (long long)sl[i].time_slot, start, closed, (long long)sl[i].closed_at_s,
+		         (unsigned long long)sl[i].n_docs, sl[i].partial ? "true" : "false");
 	}
 	wbuf_str(&b, n ? "\n]\n" : "]\n");
 	free(sl);
@@ -484,7 +493,7 @@ static enum MHD_Result api_slots(struct web *w, struct MHD_Connection *c, const 
 
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
-				 "from and to are Unix seconds, from <= to, at most 31 days apart");
+		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
 	if ((rc = store_slot_latest(w->store, site, &latest)))
 		return web_store_error(w, c, rc);
 	rc = store_doc_range(w->store, site, "slot", from, to, doc_list_add, &l);
@@ -497,8 +506,7 @@ static enum MHD_Result api_slots(struct web *w, struct MHD_Connection *c, const 
 }
 
 /* {timeSlot|latest} of site into *ts; false when it names no stored slot. */
-static int web_slot_of(struct web *w, const char *site, const char *seg, int64_t *ts,
-		       bool *named)
+static int web_slot_of(struct web *w, const char *site, const char *seg, int64_t *ts, bool *named)
 {
 	struct store_slot sl;
 
@@ -511,7 +519,7 @@ static int web_slot_of(struct web *w, const char *site, const char *seg, int64_t
 }
 
 static enum MHD_Result api_labelled(struct web *w, struct MHD_Connection *c, const char *site,
-				    const char *slot_seg)
+                                    const char *slot_seg)
 {
 	struct wbuf b = {0};
 	struct doc_list l = {.b = &b};
@@ -521,7 +529,7 @@ static enum MHD_Result api_labelled(struct web *w, struct MHD_Connection *c, con
 
 	if (rc == -EINVAL)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
-				 "the slot is a timeSlot (Unix seconds / 300) or latest");
+		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
 	if (rc)
 		return web_store_error(w, c, rc);
 	rc = store_labelled_foreach(w->store, site, ts, doc_list_add, &l);
@@ -534,11 +542,11 @@ static enum MHD_Result api_labelled(struct web *w, struct MHD_Connection *c, con
 }
 
 static enum MHD_Result api_top(struct web *w, struct MHD_Connection *c, const char *site,
-			       const char *slot_seg)
+                               const char *slot_seg)
 {
 	static const char *const kinds[] = {"inside", "outside", "offender"};
-	static const char *const fields[] = {"octets",    "packets",    "flows",     "inOctets",
-					     "fromOctets", "fromPackets", "peers", "touchPeers"};
+	static const char *const fields[] = {"octets",     "packets",     "flows", "inOctets",
+	                                     "fromOctets", "fromPackets", "peers", "touchPeers"};
 	const char *kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
 	const char *by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by");
 	const char *ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
@@ -556,12 +564,12 @@ static enum MHD_Result api_top(struct web *w, struct MHD_Connection *c, const ch
 		by_ok |= strcmp(by, fields[i]) == 0;
 	if (!kind_ok || !by_ok || (ns && !web_parse_i64(ns, 1, WEB_TOP_MAX, &n)))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-				 "kind is inside, outside or offender; by is a counter field; "
-				 "n is 1..100");
+		                 "kind is inside, outside or offender; by is a counter field; "
+		                 "n is 1..100");
 	rc = web_slot_of(w, site, slot_seg, &ts, &named);
 	if (rc == -EINVAL)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
-				 "the slot is a timeSlot (Unix seconds / 300) or latest");
+		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
 	if (rc)
 		return web_store_error(w, c, rc);
 	rc = store_doc_top(w->store, site, ts, kind, by, (size_t)n, doc_list_add, &l);
@@ -582,13 +590,14 @@ static enum MHD_Result api_ip(struct web *w, struct MHD_Connection *c, const cha
 	int64_t from, to;
 	int rc;
 
-	/* The key as the documents spell it: IPv4 dotted (also from ::ffff:a.b.c.d), IPv6 canonical. */
+	/* The key as the documents spell it: IPv4 dotted (also from ::ffff:a.b.c.d), IPv6
+	 * canonical. */
 	if (strlen(ip) >= sizeof(key) || flow_addr_parse(ip, &a) < 0 ||
 	    flow_addr_format(&a, key, sizeof(key)) == 0)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_ip", "not an IPv4 or IPv6 address");
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
-				 "from and to are Unix seconds, from <= to, at most 31 days apart");
+		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
 	rc = store_key_range(w->store, key, from, to, doc_list_add, &l);
 	if (rc < 0) {
 		free(b.p);
@@ -597,7 +606,7 @@ static enum MHD_Result api_ip(struct web *w, struct MHD_Connection *c, const cha
 	if (l.n == 0 && !b.over) {
 		free(b.p);
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
-				 "no document of this IP in the range");
+		                 "no document of this IP in the range");
 	}
 	doc_list_end(&l);
 	return web_json(c, &b, web_cache_revalidate);
@@ -631,8 +640,8 @@ static enum MHD_Result web_api(struct web *w, struct MHD_Connection *c, char **s
 /* ---- dispatch ----------------------------------------------------------- */
 
 static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct web *w = cls;
 	char path[WEB_URL_MAX], *seg[WEB_PATH_SEGMENTS];
@@ -645,22 +654,22 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return web_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method", "only GET and HEAD");
 	/* MHD calls first with the headers only: a body announced there is refused unread. */
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (*upload_data_size != 0 || (cl && strcmp(cl, "0") != 0) ||
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
 		return web_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body", "requests carry no body");
 	if (strcmp(url, "/healthz") == 0)
-		return web_reply(c, MHD_HTTP_OK, "application/json", (char *)"{\"status\":\"ok\"}\n",
-				 16, false, NULL, NULL);
+		return web_reply(c, MHD_HTTP_OK, "application/json",
+		                 (char *)"{\"status\":\"ok\"}\n", 16, WEB_BODY_STATIC, NULL, NULL);
 	if (!web_authorized(w, c))
 		return web_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-				 "a valid token is required (Authorization: Bearer TOKEN)");
+		                 "a valid token is required (Authorization: Bearer TOKEN)");
 	for (size_t i = 0; i < web_assets_n; i++) {
 		const struct web_asset *a = &web_assets[i];
 		if (strcmp(url, a->path) == 0)
-			return web_reply(c, MHD_HTTP_OK, a->ctype, (char *)a->data, a->len, false,
-					 web_cache_revalidate, a->etag);
+			return web_reply(c, MHD_HTTP_OK, a->ctype, (char *)a->data, a->len,
+			                 WEB_BODY_STATIC, web_cache_revalidate, a->etag);
 	}
 	if (strncmp(url, "/api/", 5) != 0 || strlen(url) >= sizeof(path))
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
@@ -703,7 +712,7 @@ static void web_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- start / stop ------------------------------------------------------- */
 
 static int web_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int web_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -761,22 +770,22 @@ static int web_token_load(struct web *w, const char *path, char *err, size_t err
 
 	if (rc)
 		return web_fail(err, errlen, rc, "web token_file %s: %s", path,
-				rc == -EFBIG ? "larger than 1024 bytes" : strerror(-rc));
+		                rc == -EFBIG ? "larger than 1024 bytes" : strerror(-rc));
 	while (len > 0 && (w->token[len - 1] == '\n' || w->token[len - 1] == '\r' ||
-			   w->token[len - 1] == ' ' || w->token[len - 1] == '\t'))
+	                   w->token[len - 1] == ' ' || w->token[len - 1] == '\t'))
 		w->token[--len] = '\0';
 	if (len == 0 || strlen(w->token) != len)
-		return web_fail(err, errlen, -EINVAL, "web token_file %s: empty or holds a NUL byte",
-				path);
+		return web_fail(err, errlen, -EINVAL,
+		                "web token_file %s: empty or holds a NUL byte", path);
 	w->token_len = len;
 	if (stat(path, &sb) == 0 && (sb.st_mode & 077))
 		log_warn("web: token_file %s is readable by group or others (mode %03o)", path,
-			 (unsigned)(sb.st_mode & 0777));
+		         (unsigned)(sb.st_mode & 0777));
 	return 0;
 }
 
-static int web_listen_one(struct web *w, const struct web_config *wc,
-			  const struct udpin_listen *l, char *err, size_t errlen)
+static int web_listen_one(struct web *w, const struct web_config *wc, const struct udpin_listen *l,
+                          char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
@@ -798,29 +807,29 @@ static int web_listen_one(struct web *w, const struct web_config *wc,
 		flags |= MHD_USE_TLS;
 	/* The logger first, so MHD's start-up complaints go through it too. */
 	struct MHD_OptionItem ops[] = {
-		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)web_mhd_log, NULL},
-		{MHD_OPTION_SOCK_ADDR, 0, &ss},
-		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)wc->max_connections, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)wc->timeout_s, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)WEB_REQUEST_MEMORY_BYTES, NULL},
-		{w->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, w->cert},
-		{w->cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, w->key},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)web_mhd_log, NULL},
+	    {MHD_OPTION_SOCK_ADDR, 0, &ss},
+	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)wc->max_connections, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)wc->timeout_s, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)WEB_REQUEST_MEMORY_BYTES, NULL},
+	    {w->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, w->cert},
+	    {w->cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, w->key},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	d = MHD_start_daemon(flags, l->port, NULL, NULL, web_handle, w, MHD_OPTION_ARRAY, ops,
-			     MHD_OPTION_END);
+	                     MHD_OPTION_END);
 	if (!d)
 		return web_fail(err, errlen, -EADDRNOTAVAIL,
-				"web listen %s%s%s:%u: cannot start the HTTP server (address in "
-				"use or not local?)",
-				ss.ss_family == AF_INET6 ? "[" : "", l->host,
-				ss.ss_family == AF_INET6 ? "]" : "", l->port);
+		                "web listen %s%s%s:%u: cannot start the HTTP server (address in "
+		                "use or not local?)",
+		                ss.ss_family == AF_INET6 ? "[" : "", l->host,
+		                ss.ss_family == AF_INET6 ? "]" : "", l->port);
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	w->port[w->n] = info ? info->port : l->port;
 	w->d[w->n++] = d;
 	log_info("web: dashboard and API on %s://%s%s%s:%u/%s", w->cert ? "https" : "http",
-		 ss.ss_family == AF_INET6 ? "[" : "", l->host, ss.ss_family == AF_INET6 ? "]" : "",
-		 w->port[w->n - 1], w->token ? " (token required)" : "");
+	         ss.ss_family == AF_INET6 ? "[" : "", l->host, ss.ss_family == AF_INET6 ? "]" : "",
+	         w->port[w->n - 1], w->token ? " (token required)" : "");
 	return 0;
 }
 
@@ -851,17 +860,17 @@ int web_start(const struct web_config *wc, const char *store_path, struct web **
 	if (wc->cert_file[0]) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			rc = web_fail(err, errlen, -ENOTSUP,
-				      "web: cert_file given but libmicrohttpd has no TLS");
+			              "web: cert_file given but libmicrohttpd has no TLS");
 			goto fail;
 		}
 		if ((rc = web_read_file(wc->cert_file, WEB_PEM_MAX_BYTES, &w->cert, NULL))) {
 			web_fail(err, errlen, rc, "web cert_file %s: %s", wc->cert_file,
-				 strerror(-rc));
+			         strerror(-rc));
 			goto fail;
 		}
 		if ((rc = web_read_file(wc->key_file, WEB_PEM_MAX_BYTES, &w->key, NULL))) {
 			web_fail(err, errlen, rc, "web key_file %s: %s", wc->key_file,
-				 strerror(-rc));
+			         strerror(-rc));
 			goto fail;
 		}
 	}

@@ -15,6 +15,8 @@
 #    charts are drawn, and a screenshot is saved (web-1440x900.png in the
 #    work directory, and in $WEB_SCREENSHOT_DIR when set). Without chromium
 #    that part is skipped with a message (WEB_REQUIRE_BROWSER=1 fails instead).
+# 4. `nfsentry run` with cert_file/key_file (a self-signed certificate from
+#    openssl): the API answers over HTTPS, and plain HTTP is not served.
 #
 # Environment: NFSENTRY, SOURCE_DIR (from meson); WEB_KEEP=1 keeps the work
 # directory. Only loopback traffic.
@@ -72,12 +74,13 @@ N_LAB=$(SQL "SELECT count(*) FROM documents WHERE labelled = 1")
 log "replayed: $(SQL "SELECT count(*) FROM slots") slots, $N_LAB labelled documents"
 
 RUN_PID=
+CURL_TLS=()
 start_run() {
 	"$NFSENTRY" run -c "$T/$1.yaml" 2>"$T/run-$1.log" &
 	RUN_PID=$!
 	PIDS+=("$RUN_PID")
 	for _ in $(seq 100); do
-		curl -sf "$BASE/healthz" >/dev/null 2>&1 && return 0
+		curl -sf ${CURL_TLS[@]+"${CURL_TLS[@]}"} "$BASE/healthz" >/dev/null 2>&1 && return 0
 		proc_alive "$RUN_PID" || die "nfsentry run exited: $(cat "$T/run-$1.log")"
 		sleep 0.1
 	done
@@ -233,4 +236,22 @@ if [ -n "${WEB_SCREENSHOT_DIR:-}" ]; then
 fi
 stop_pid "$RUN_PID"
 log "page: loads without console errors, labelled IPs with reasons, charts, screenshot $T/web-1440x900.png"
+
+# ---------------------------------------------------------------- HTTPS
+if command -v openssl >/dev/null 2>&1; then
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$T/key.pem" -out "$T/cert.pem" 2>"$T/openssl.log" ||
+		die "openssl: $(cat "$T/openssl.log")"
+	config tls "  cert_file: $T/cert.pem"$'\n'"  key_file: $T/key.pem"
+	BASE=https://127.0.0.1:$WPORT
+	CURL_TLS=(--cacert "$T/cert.pem")
+	start_run tls
+	[ "$(code --cacert "$T/cert.pem" "$BASE/api/v1/sites")" = 200 ] || die "https: $(cat "$T/body")"
+	grep -q '"site":"campus"' "$T/body" || die "https sites: $(cat "$T/body")"
+	[ "$(code "http://127.0.0.1:$WPORT/healthz")" = 200 ] && die "plain HTTP answered on the HTTPS port"
+	stop_pid "$RUN_PID"
+	log "https: served with the configured certificate"
+else
+	log "openssl not found: HTTPS part skipped (tools/setup.sh --test installs it)"
+fi
 OK=1

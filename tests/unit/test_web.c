@@ -63,22 +63,34 @@ static void put(struct store *s, const char *site, int64_t ts, const char *const
 }
 
 static const char *const campus100[] = {
-	"slot", "", "{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"scan\":1}}",
-	"inside", "10.0.0.1", "{\"kind\":\"inside\",\"ip\":\"10.0.0.1\",\"octets\":10,\"labels\":[]}",
-	"inside", "10.0.0.2",
-	"{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]}",
-	"offender", "192.0.2.9", "{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]}",
-	"outside", "192.0.2.9",
-	"{\"kind\":\"outside\",\"ip\":\"192.0.2.9\",\"fromOctets\":5,\"labels\":[\"scan\"],"
-	"\"note\":\"<script>alert(1)</script>\"}",
+    "slot",
+    "",
+    "{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"scan\":1}}",
+    "inside",
+    "10.0.0.1",
+    "{\"kind\":\"inside\",\"ip\":\"10.0.0.1\",\"octets\":10,\"labels\":[]}",
+    "inside",
+    "10.0.0.2",
+    "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]}",
+    "offender",
+    "192.0.2.9",
+    "{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]}",
+    "outside",
+    "192.0.2.9",
+    "{\"kind\":\"outside\",\"ip\":\"192.0.2.9\",\"fromOctets\":5,\"labels\":[\"scan\"],"
+    "\"note\":\"<script>alert(1)</script>\"}",
 };
 static const char *const campus101[] = {
-	"slot", "", "{\"kind\":\"slot\",\"timeSlot\":101}",
-	"inside", "10.0.0.2", "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}",
+    "slot",   "",         "{\"kind\":\"slot\",\"timeSlot\":101}",
+    "inside", "10.0.0.2", "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}",
 };
 static const char *const lab100[] = {
-	"slot", "", "{\"kind\":\"slot\",\"site\":\"lab\",\"timeSlot\":100}",
-	"inside", "2001:db8::1", "{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}",
+    "slot",
+    "",
+    "{\"kind\":\"slot\",\"site\":\"lab\",\"timeSlot\":100}",
+    "inside",
+    "2001:db8::1",
+    "{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}",
 };
 
 static void fx_start(struct fx *f, const char *token, uint32_t max_conn, uint32_t timeout_s)
@@ -183,11 +195,15 @@ static int raw(struct fx *f, const char *req, size_t req_len)
 	return status;
 }
 
+/* A literal request, its length counted by the compiler. */
+#define RAW(f, lit) raw((f), (lit), sizeof(lit) - 1)
+
 static int get(struct fx *f, const char *path, const char *headers)
 {
 	char req[8192];
-	int k = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n",
-			 path, headers ? headers : "");
+	int k =
+	    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n",
+	             path, headers ? headers : "");
 
 	assert_true(k > 0 && (size_t)k < sizeof(req));
 	return raw(f, req, (size_t)k);
@@ -221,19 +237,22 @@ static void test_api_answers(void **state)
 
 	assert_int_equal(get(f, "/api/v1/sites", NULL), 200);
 	assert_string_equal(
-		f->body,
-		"[\n{\"site\":\"campus\",\"timeSlot\":101,\"@timestamp\":\"1970-01-01T08:25:00Z\","
-		"\"closedAt\":\"1970-01-01T08:30:10Z\",\"closedAtS\":30610,\"docs\":2,\"partial\":false},"
-		"\n{\"site\":\"lab\",\"timeSlot\":100,\"@timestamp\":\"1970-01-01T08:20:00Z\","
-		"\"closedAt\":\"1970-01-01T08:25:10Z\",\"closedAtS\":30310,\"docs\":2,\"partial\":false}"
-		"\n]\n");
+	    f->body,
+	    "[\n{\"site\":\"campus\",\"timeSlot\":101,\"@timestamp\":\"1970-01-01T08:25:00Z\","
+	    "\"closedAt\":\"1970-01-01T08:30:10Z\",\"closedAtS\":30610,\"docs\":2,\"partial\":"
+	    "false},"
+	    "\n{\"site\":\"lab\",\"timeSlot\":100,\"@timestamp\":\"1970-01-01T08:20:00Z\","
+	    "\"closedAt\":\"1970-01-01T08:25:10Z\",\"closedAtS\":30310,\"docs\":2,\"partial\":"
+	    "false}"
+	    "\n]\n");
 	assert_string_equal(header(f, "Content-Type", h, sizeof(h)), "application/json");
 	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)), "private, no-cache");
 
 	/* Slot documents in the range: start in [from, to]. */
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots?from=30000&to=30300", NULL), 200);
-	assert_string_equal(f->body, "[\n{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"scan\":1}},\n"
-				     "{\"kind\":\"slot\",\"timeSlot\":101}\n]\n");
+	assert_string_equal(f->body,
+	                    "[\n{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"scan\":1}},\n"
+	                    "{\"kind\":\"slot\",\"timeSlot\":101}\n]\n");
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots?from=30001&to=30300", NULL), 200);
 	assert_string_equal(f->body, "[\n{\"kind\":\"slot\",\"timeSlot\":101}\n]\n");
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots?from=0&to=299", NULL), 200);
@@ -242,13 +261,13 @@ static void test_api_answers(void **state)
 	/* Labelled documents of a named slot, as stored, with immutable caching. */
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled", NULL), 200);
 	assert_string_equal(
-		f->body,
-		"[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]},\n"
-		"{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]},\n"
-		"{\"kind\":\"outside\",\"ip\":\"192.0.2.9\",\"fromOctets\":5,\"labels\":[\"scan\"],"
-		"\"note\":\"<script>alert(1)</script>\"}\n]\n");
+	    f->body,
+	    "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]},\n"
+	    "{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]},\n"
+	    "{\"kind\":\"outside\",\"ip\":\"192.0.2.9\",\"fromOctets\":5,\"labels\":[\"scan\"],"
+	    "\"note\":\"<script>alert(1)</script>\"}\n]\n");
 	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)),
-			    "private, max-age=31536000, immutable");
+	                    "private, max-age=31536000, immutable");
 	header(f, "ETag", etag, sizeof(etag));
 	assert_int_equal(strlen(etag), 18);
 	assert_int_equal(etag[0], '"');
@@ -257,8 +276,8 @@ static void test_api_answers(void **state)
 	assert_string_equal(f->body, "");
 	assert_string_equal(header(f, "ETag", h, sizeof(h)), etag);
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled",
-			     "If-None-Match: \"0000000000000000\"\r\n"),
-			 200);
+	                     "If-None-Match: \"0000000000000000\"\r\n"),
+	                 200);
 
 	/* latest: the same route, but it moves, so it is revalidated. */
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots/latest/labelled", NULL), 200);
@@ -267,27 +286,25 @@ static void test_api_answers(void **state)
 
 	/* Top talkers. */
 	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/top?kind=inside&n=1", NULL), 200);
-	assert_string_equal(
-		f->body,
-		"[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]}\n]\n");
+	assert_string_equal(f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,"
+	                             "\"labels\":[\"fanout\"]}\n]\n");
 
 	/* One IP across slots and sites; ::ffff:a.b.c.d is the same key; IPv6 canonical. */
 	assert_int_equal(get(f, "/api/v1/ip/10.0.0.2?from=30000&to=30300", NULL), 200);
 	assert_string_equal(
-		f->body,
-		"[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]},\n"
-		"{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}\n]\n");
+	    f->body,
+	    "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]},\n"
+	    "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}\n]\n");
 	assert_int_equal(get(f, "/api/v1/ip/::ffff:10.0.0.2?from=30300&to=30300", NULL), 200);
-	assert_string_equal(f->body,
-			    "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}\n]\n");
+	assert_string_equal(
+	    f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}\n]\n");
 	assert_int_equal(get(f, "/api/v1/ip/2001:0db8:0::1?from=30000&to=30000", NULL), 200);
 	assert_string_equal(f->body,
-			    "[\n{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}\n]\n");
+	                    "[\n{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}\n]\n");
 
 	/* HEAD: headers only. */
-	assert_int_equal(raw(f, "HEAD /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-			     62),
-			 200);
+	assert_int_equal(
+	    RAW(f, "HEAD /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), 200);
 	assert_string_equal(f->body, "");
 }
 
@@ -323,8 +340,10 @@ static void test_errors(void **state)
 	expect_error(f, "/api/v1/sites/campus/slots?from=0&to=2678401", 400, "bad_range");
 	expect_error(f, "/api/v1/sites/campus/slots?from=99999999999999999999", 400, "bad_range");
 	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=slot", 400, "bad_parameter");
-	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=inside&by=ip", 400, "bad_parameter");
-	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=inside&n=101", 400, "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=inside&by=ip", 400,
+	             "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=inside&n=101", 400,
+	             "bad_parameter");
 	expect_error(f, "/api/v1/ip/10.0.0.256", 400, "bad_ip");
 	expect_error(f, "/api/v1/ip/%3Cscript%3E", 400, "bad_ip");
 	/* The path is decoded before routing: an encoded slash is a slash. */
@@ -339,18 +358,18 @@ static void test_errors(void **state)
 	expect_error(f, "/nosuch", 404, "not_found");
 
 	/* Methods other than GET and HEAD; a body on a GET. */
-	assert_int_equal(raw(f, "POST /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-				"Content-Length: 3\r\n\r\nabc", 83),
-			 405);
+	assert_int_equal(RAW(f, "POST /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	                        "Content-Length: 3\r\n\r\nabc"),
+	                 405);
 	assert_string_equal(header(f, "Allow", h, sizeof(h)), "GET, HEAD");
-	assert_int_equal(raw(f, "GET /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-				"Content-Length: 3\r\n\r\nabc", 82),
-			 413);
+	assert_int_equal(RAW(f, "GET /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	                        "Content-Length: 3\r\n\r\nabc"),
+	                 413);
 
 	/* Malformed requests and an oversized header: refused, and the server stays up. */
-	assert_true(raw(f, "GARBAGE\r\n\r\n", 11) != 200);
-	assert_true(raw(f, "GET /healthz HTTP/9.9\r\n\r\n", 25) != 200);
-	assert_true(raw(f, "\x01\x02\x03\xff\r\n\r\n", 8) != 200);
+	assert_true(RAW(f, "GARBAGE\r\n\r\n") != 200);
+	assert_true(RAW(f, "GET /healthz HTTP/9.9\r\n\r\n") != 200);
+	assert_true(RAW(f, "\x01\x02\x03\xff\r\n\r\n") != 200);
 	k = snprintf(big, sizeof(big), "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ");
 	memset(big + k, 'a', 40000);
 	memcpy(big + k + 40000, "\r\n\r\n", 5);
@@ -408,7 +427,8 @@ static void test_page(void **state)
 	assert_string_equal(header(f, "X-Frame-Options", h, sizeof(h)), "DENY");
 
 	assert_int_equal(get(f, "/vendor/chart.min.js", NULL), 200);
-	assert_string_equal(header(f, "Content-Type", h, sizeof(h)), "text/javascript; charset=utf-8");
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)),
+	                    "text/javascript; charset=utf-8");
 	assert_true(strlen(f->body) > 100000);
 	assert_non_null(strstr(f->body, "Chart.js"));
 	header(f, "ETag", etag, sizeof(etag));
@@ -494,12 +514,12 @@ static void test_connections_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_api_answers, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_token, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_api_answers, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_token, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
