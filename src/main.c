@@ -33,6 +33,7 @@
 #include "nfsentry/pipeline.h"
 #include "nfsentry/sender.h"
 #include "nfsentry/udpin.h"
+#include "nfsentry/web.h"
 #include "nfsentry_version.h"
 
 #define EXIT_USAGE 2
@@ -552,8 +553,19 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* The dashboard reads the store the pipeline just opened, through its own connection. */
+	struct web *web = NULL;
+	if (web_start(&cfg.web, cfg.store_path, &web, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		es_shipper_destroy(es);
+		pipeline_destroy(rs.pl);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
+		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		l2poll_stop(l2);
@@ -571,6 +583,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc != 0) {
 		log_error("%s", err);
 		uv_loop_close(&rs.loop);
+		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		l2poll_stop(l2);
@@ -601,6 +614,7 @@ static int cmd_run(int argc, char **argv)
 	rc = uv_loop_close(&rs.loop);
 	if (rc != 0)
 		log_error("event loop did not close cleanly: %s", uv_strerror(rc));
+	web_stop(web);
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
 	l2poll_stop(l2);

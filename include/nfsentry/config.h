@@ -10,8 +10,8 @@
  *
  * Sections: log, listen, receive_buffer_bytes, exporters, templates,
  * limits (the decoder's), sites, slots, store, documents (the slot
- * engine's), elasticsearch (the shipper's) and sites[].devices (the SSH
- * poller's, docs/l2.md).
+ * engine's), elasticsearch (the shipper's), sites[].devices (the SSH
+ * poller's, docs/l2.md) and web (the dashboard's, docs/api.md).
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -25,6 +25,7 @@
 #include "nfsentry/log.h"
 #include "nfsentry/site.h"
 #include "nfsentry/udpin.h"
+#include "nfsentry/web.h"
 
 /*
  * Limits on what one configuration may hold. Each keeps a hostile or
@@ -102,6 +103,12 @@ struct config {
 	uint32_t docs_outside_top;
 
 	struct es_config es; /* elasticsearch: (es.h) */
+
+	/*
+	 * web: listen (default 127.0.0.1:8080; an empty list turns the server
+	 * off), token_file, cert_file + key_file, max_connections, timeout_s.
+	 */
+	struct web_config web;
 };
 
 /*

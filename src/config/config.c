@@ -1369,6 +1369,18 @@ static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		cfg_err(c, v->line, path, NULL, "an API key and a username exclude each other");
 }
 
+/* web: cert_file and key_file come together (HTTPS) or not at all. */
+static void p_web(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                  const struct cfg_key *k, void *base)
+{
+	const struct web_config *wc = &((const struct config *)base)->web;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (!!wc->cert_file[0] != !!wc->key_file[0])
+		cfg_err(c, v->line, path, NULL, "cert_file and key_file go together (HTTPS)");
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1702,6 +1714,42 @@ static const struct cfg_key es_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key web_keys[] = {
+    {.name = "listen",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, web.listen),
+     .off_n = offsetof(struct config, web.n_listen),
+     .item = &listen_item,
+     .item_size = sizeof(struct udpin_listen),
+     .min = 0,
+     .max = WEB_MAX_LISTEN,
+     .check = check_listen},
+    {.name = "token_file",
+     .parse = p_path,
+     .off = offsetof(struct config, web.token_file),
+     .max = WEB_PATH_MAX},
+    {.name = "cert_file",
+     .parse = p_path,
+     .off = offsetof(struct config, web.cert_file),
+     .max = WEB_PATH_MAX},
+    {.name = "key_file",
+     .parse = p_path,
+     .off = offsetof(struct config, web.key_file),
+     .max = WEB_PATH_MAX},
+    /* Per listen address; each connection holds WEB_REQUEST_MEMORY_BYTES at most. */
+    {.name = "max_connections",
+     .parse = p_u32,
+     .off = offsetof(struct config, web.max_connections),
+     .min = 1,
+     .max = 4096},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, web.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1734,6 +1782,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "store", .parse = p_map, .sub = store_keys},
     {.name = "documents", .parse = p_map, .sub = documents_keys},
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
+    {.name = "web", .parse = p_web, .sub = web_keys},
     {NULL},
 };
 
@@ -1809,6 +1858,12 @@ void config_defaults(struct config *cfg)
 	cfg->es.drain_timeout_s = 300;
 	snprintf(cfg->es.dead_letter_path, sizeof(cfg->es.dead_letter_path),
 	         "data/es-dead-letter.jsonl");
+	/* The dashboard binds to loopback unless told otherwise (DESIGN: security rules). */
+	snprintf(cfg->web.listen[0].host, sizeof(cfg->web.listen[0].host), "127.0.0.1");
+	cfg->web.listen[0].port = 8080;
+	cfg->web.n_listen = 1;
+	cfg->web.max_connections = 64;
+	cfg->web.timeout_s = 30;
 }
 
 void config_free(struct config *cfg)

@@ -76,6 +76,8 @@ store:
   path: $T/store/nfsentry.db
   # The capture is from 2026-01-01: keep its slots whatever the wall clock says.
   retention_days: 3650
+# No dashboard: this test's runs must not depend on port 8080 being free.
+web: {listen: []}
 elasticsearch:
   url: $URL
   dead_letter_path: $T/dead-letter.jsonl

@@ -871,6 +871,82 @@ static void test_not_regular(void **state)
 	config_errors_free(&e);
 }
 
+/* The web section: defaults, every key, the off switch, and its errors. */
+static void test_web(void **state)
+{
+	static const char text[] = "web:\n"
+	                           "  listen: [127.0.0.1:9090, \"[::1]:9091\"]\n"
+	                           "  token_file: /etc/nfsentry/web-token\n"
+	                           "  cert_file: /etc/nfsentry/web.pem\n"
+	                           "  key_file: /etc/nfsentry/web-key.pem\n"
+	                           "  max_connections: 4096\n"
+	                           "  timeout_s: 1\n";
+	static const char off[] = "web:\n  listen: []\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"web:\n  cert_file: /a.pem\n", ":2: web: cert_file and key_file go together (HTTPS)"},
+	    {"web:\n  key_file: /a.pem\n", ":2: web: cert_file and key_file go together (HTTPS)"},
+	    {"web:\n  listen: [localhost:80]\n",
+	     ":2: web.listen[0]: not a numeric IPv4 address (host names are not resolved) (got "
+	     "\"localhost:80\")"},
+	    {"web:\n  listen: [127.0.0.1:80, 127.0.0.1:80]\n",
+	     ":2: web.listen[1]: same address and port as web.listen[0] (got \"127.0.0.1:80\")"},
+	    {"web:\n  max_connections: 0\n",
+	     ":2: web.max_connections: must be 1..4096 (got \"0\")"},
+	    {"web:\n  timeout_s: 3601\n", ":2: web.timeout_s: must be 1..3600 (got \"3601\")"},
+	    {"web:\n  token_file: \"\"\n", ":2: web.token_file: empty; expected a file path"},
+	    {"web:\n  tokenfile: /x\n", ":2: web.tokenfile: unknown key; did you mean \"token_file\"?"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.web.n_listen, 1);
+	assert_string_equal(c.web.listen[0].host, "127.0.0.1");
+	assert_int_equal(c.web.listen[0].port, 8080);
+	assert_string_equal(c.web.token_file, "");
+	assert_string_equal(c.web.cert_file, "");
+	assert_int_equal(c.web.max_connections, 64);
+	assert_int_equal(c.web.timeout_s, 30);
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.web.n_listen, 2);
+	assert_string_equal(c.web.listen[0].host, "127.0.0.1");
+	assert_int_equal(c.web.listen[0].port, 9090);
+	assert_string_equal(c.web.listen[1].host, "::1");
+	assert_int_equal(c.web.listen[1].port, 9091);
+	assert_string_equal(c.web.token_file, "/etc/nfsentry/web-token");
+	assert_string_equal(c.web.cert_file, "/etc/nfsentry/web.pem");
+	assert_string_equal(c.web.key_file, "/etc/nfsentry/web-key.pem");
+	assert_int_equal(c.web.max_connections, 4096);
+	assert_int_equal(c.web.timeout_s, 1);
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(off, strlen(off));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.web.n_listen, 0);
+	assert_int_equal(c.web.max_connections, 64);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		if (rc != -EINVAL || e.n != 1)
+			for (size_t j = 0; j < e.n; j++)
+				print_error("case %zu: %s\n", i, e.msg[j]);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -1392,6 +1468,7 @@ int main(void)
 	    cmocka_unit_test(test_elasticsearch),
 	    cmocka_unit_test(test_dead_letter_dir),
 	    cmocka_unit_test(test_not_regular),
+	    cmocka_unit_test(test_web),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
