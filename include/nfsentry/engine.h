@@ -68,6 +68,23 @@ void engine_destroy(struct engine *e);
 /* Move the clock to now_ms (ignored if earlier) and close what is due. */
 void engine_clock(struct engine *e, uint64_t now_ms);
 
+/*
+ * A reader of every record the engine matched, with the sites the match
+ * found: site_src[i] / site_dst[i] is the site index of v[i]'s source /
+ * destination, or < 0 outside every site (a record with neither is passed
+ * too). Called on the engine's thread once per chunk of at most
+ * ENGINE_TAP_CHUNK records, before they are summed into their slots; every
+ * pointer is borrowed for the call. The attack detector is one
+ * (attack_records(), attack.h): it reuses the engine's match instead of
+ * making a second.
+ */
+#define ENGINE_TAP_CHUNK 64
+typedef void (*engine_record_tap_fn)(void *ud, const struct flow *v, size_t n,
+                                     const int64_t *site_src, const int64_t *site_dst);
+
+/* Set (or, with fn NULL, remove) the engine's one record tap. */
+void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud);
+
 /* Route records. Matches the decoder's sink signature when ud is the engine. */
 void engine_flows(void *engine, const struct flow *v, size_t n);
 

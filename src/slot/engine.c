@@ -33,6 +33,8 @@ struct engine {
 	void *ud;
 	struct engine_stats stats;
 	struct slot_pipe *pipe; /* records on their way into the slots (slot.h) */
+	engine_record_tap_fn tap; /* engine_record_tap_set(), or NULL */
+	void *tap_ud;
 };
 
 int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
@@ -226,7 +228,7 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 {
 	struct engine *e = engine;
 	/* In chunks: first every record's sites (the prefix table is small and hot). */
-	enum { CHUNK = 64 };
+	enum { CHUNK = ENGINE_TAP_CHUNK };
 	int64_t ss[CHUNK], sd[CHUNK];
 
 	if (e->n_sites == 0)
@@ -236,9 +238,17 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 		const struct flow *c = v + base;
 		prefix_table_lookup_n(e->pt, &c[0].src, sizeof(*c), m, ss);
 		prefix_table_lookup_n(e->pt, &c[0].dst, sizeof(*c), m, sd);
+		if (e->tap)
+			e->tap(e->tap_ud, c, m, ss, sd);
 		for (size_t j = 0; j < m; j++)
 			route_record(e, &c[j], ss[j], sd[j]);
 	}
+}
+
+void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud)
+{
+	e->tap = fn;
+	e->tap_ud = ud;
 }
 
 void engine_close_all(struct engine *e)

@@ -1,0 +1,270 @@
+/*
+ * attack: the fast path for large floods. Per-host packet, bit and flow
+ * rates over a few seconds of the collector's clock, for every inside IP of
+ * every site, in both directions and per traffic class; thresholds with
+ * hysteresis; attack events (start, updates, end) handed to a callback.
+ *
+ * Where it sits: the slot engine hands every chunk of records it has
+ * matched to sites to attack_records() (engine_record_tap_set(), engine.h),
+ * so no second prefix lookup is made. The clock is the engine's: the export
+ * time in replay, the wall clock live (attack_clock()). Each time the clock
+ * enters a new second the module evaluates every tracked host over the
+ * window of the last window_s complete seconds and calls the event callback
+ * on the same thread. Formatting, storing and alerting are the caller's
+ * (pipeline.c: documents of kind "attack", the hook in attack_hook_*).
+ *
+ * Rates: a record covering [first, last] over d seconds (at least 1) adds
+ * packets/d, octets*8/d bits and 1/d flows to each of the min(d, window_s)
+ * seconds ending at the clock's current second. The record's span is
+ * shifted to end now (records arrive after they end, by the exporter's
+ * timeouts): a record whose flow ended a minute ago still counts now, and a
+ * record of a long active timeout (60 s, 1800 s) adds its average rate,
+ * never its whole count at once. The work per record is bounded by
+ * window_s. Packets and octets are the sampling-scaled ones (flow.h).
+ *
+ * Memory: a pool of max_hosts host entries (each a ring of window_s
+ * seconds), indexed per site by a dense array for IPv4 prefixes of /16 or
+ * longer and by one bounded hash for everything else. A host with an empty
+ * window and no event is freed at the next evaluation. A record of a host
+ * that finds the pool full is counted (hostOverflow) and not rated. At
+ * most max_events events are open at once (eventOverflow).
+ *
+ * One struct attack belongs to one thread (the engine's).
+ * docs/attacks.md is the operator's page; docs/internals/attack.md the
+ * design.
+ */
+#ifndef NFSENTRY_ATTACK_H
+#define NFSENTRY_ATTACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/counter.h"
+#include "nfsentry/flow.h"
+#include "nfsentry/site.h"
+
+enum attack_dir {
+	ATTACK_IN,  /* into the inside IP: it is the victim */
+	ATTACK_OUT, /* from the inside IP: it is the source */
+	ATTACK_DIR__COUNT,
+};
+
+/*
+ * Traffic classes. Every record is one of SYN..OTHER; TOTAL is their sum.
+ * SYN: TCP whose flags have SYN without ACK (a handshake never answered,
+ * or a flood); TCP: every other TCP record.
+ */
+enum attack_class {
+	ATTACK_CLASS_TOTAL,
+	ATTACK_CLASS_SYN,
+	ATTACK_CLASS_TCP,
+	ATTACK_CLASS_UDP,
+	ATTACK_CLASS_ICMP,
+	ATTACK_CLASS_OTHER,
+	ATTACK_CLASS__COUNT,
+};
+
+enum attack_metric {
+	ATTACK_PPS, /* packets per second */
+	ATTACK_BPS, /* bits per second */
+	ATTACK_FPS, /* flow records per second */
+	ATTACK_METRIC__COUNT,
+};
+
+/* "in"/"out", "total"/"syn"/..., "pps"/"bps"/"fps"; "?" when out of range. */
+const char *attack_dir_name(enum attack_dir d);
+const char *attack_class_name(enum attack_class c);
+const char *attack_metric_name(enum attack_metric m);
+
+/* A threshold the configuration did not set: inherited from the level above. */
+#define ATTACK_UNSET UINT64_MAX
+
+/* Rates per direction, class and metric; 0 = no threshold. */
+struct attack_thresholds {
+	uint64_t v[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][ATTACK_METRIC__COUNT];
+};
+
+/* Limits of the configuration (config.c checks them). */
+#define ATTACK_WINDOW_MAX_S 60
+#define ATTACK_SITES_MAX 256  /* attack.sites entries */
+#define ATTACK_GROUPS_MAX 256 /* groups of one site */
+#define ATTACK_HOSTS_MAX (1u << 22)
+#define ATTACK_EVENTS_MAX 4096
+#define ATTACK_HOOK_MAX 1024 /* hook path, NUL included */
+#define ATTACK_TOP_MAX 10    /* sources, ports, protocols listed per event */
+
+/* A prefix of a site with its own thresholds (unset ones: the site's). */
+struct attack_group {
+	struct site_prefix prefix;
+	struct attack_thresholds th;
+};
+
+/* One site's overrides (unset ones: the defaults). */
+struct attack_site {
+	char site[SITE_NAME_MAX];
+	struct attack_thresholds th;
+	struct attack_group *groups; /* owned by whoever built the struct (config) */
+	size_t n_groups;
+};
+
+struct attack_config {
+	bool enabled;                /* default true */
+	uint32_t window_s;           /* sliding window, 1..60, default 5 */
+	uint32_t start_windows;      /* start after this many evaluations above, default 2 */
+	uint32_t end_windows;        /* end after this many below, default 5 */
+	uint32_t update_s;           /* an update document at most every update_s, default 10 */
+	uint32_t max_hosts;          /* host entries, default 65536 */
+	uint32_t max_events;         /* open events, default 256 */
+	struct attack_thresholds th; /* defaults of every site (docs/attacks.md) */
+	struct attack_site *sites;   /* owned by whoever built the struct (config) */
+	size_t n_sites;
+	char hook[ATTACK_HOOK_MAX]; /* command run per event, JSON on stdin; "" = none */
+	uint32_t hook_timeout_ms;   /* default 5000 */
+};
+
+/* Fill *c with the documented defaults (no sites, no hook). */
+void attack_config_defaults(struct attack_config *c);
+
+/* A top-N entry of an event: an outside address, a port or a protocol. */
+struct attack_top {
+	struct flow_addr addr; /* sources only */
+	uint32_t key;          /* port or protocol number */
+	uint64_t packets;      /* counted while the event was open (an estimate) */
+};
+
+enum attack_phase {
+	ATTACK_START,
+	ATTACK_UPDATE,
+	ATTACK_END,
+};
+
+/* "start", "update", "end". */
+const char *attack_phase_name(enum attack_phase p);
+
+/* An attack event as the callback sees it. */
+struct attack_event {
+	const char *site; /* the site's name (borrowed from the site table) */
+	uint32_t site_index;
+	struct flow_addr ip; /* the victim (in) or the inside source (out) */
+	enum attack_dir dir;
+	enum attack_class cls;
+	uint64_t start_ms;    /* clock second whose window first went above */
+	uint64_t detected_ms; /* clock second the start was decided */
+	uint64_t end_ms;      /* ATTACK_END: first second of the quiet windows; else 0 */
+	uint64_t now_ms;      /* clock second of this callback */
+	uint32_t seq;         /* 0 at start, +1 per callback of this event */
+	double cur[ATTACK_METRIC__COUNT];  /* rates of the latest window */
+	double peak[ATTACK_METRIC__COUNT]; /* highest window rates while open */
+	double threshold[ATTACK_METRIC__COUNT];
+	uint64_t packets, octets; /* records counted to the event while open */
+	double flows;
+	/* Largest first; at most ATTACK_TOP_MAX each. sources: outside ends. */
+	struct attack_top sources[ATTACK_TOP_MAX], ports[ATTACK_TOP_MAX], protocols[ATTACK_TOP_MAX];
+	size_t n_sources, n_ports, n_protocols;
+};
+
+/* Called on the engine's thread; ev is borrowed for the call. */
+typedef void (*attack_event_fn)(void *ud, const struct attack_event *ev, enum attack_phase p);
+
+struct attack_stats {
+	uint64_t records;       /* record ends rated (a record may count twice: in and out) */
+	uint64_t hosts;         /* gauge: host entries in use */
+	uint64_t host_overflow; /* record ends not rated: host pool full */
+	uint64_t evaluations;   /* clock seconds evaluated */
+	uint64_t events_started;
+	uint64_t events_ended;
+	uint64_t events_open;    /* gauge */
+	uint64_t event_overflow; /* starts refused: max_events open */
+	uint64_t hook_runs;      /* filled by the caller from attack_hook_stats */
+	uint64_t hook_failures;  /* the hook exited non-zero, was killed, or did not start */
+	uint64_t hook_timeouts;  /* of those, killed at hook_timeout_ms */
+	uint64_t hook_dropped;   /* events not handed to the hook: its queue was full */
+};
+
+/* struct attack_stats described (counter.h), every field. */
+extern const struct counter_table attack_counters;
+
+struct attack;
+
+/*
+ * Create the detector for the sites (borrowed: must outlive it) and cfg
+ * (copied; its site overrides are read now, by site name -- a name that is
+ * not a site is ignored). fn may be NULL. Returns 0, -EINVAL (window_s 0 or
+ * over ATTACK_WINDOW_MAX_S, start/end windows 0, max_hosts or max_events 0
+ * or over their maximum) or -ENOMEM; *out is set only on success.
+ */
+int attack_create(const struct attack_config *cfg, const struct site_config *sites, size_t n_sites,
+                  attack_event_fn fn, void *ud, struct attack **out);
+
+/* Free everything; open events are dropped without an end callback. NULL is a no-op. */
+void attack_destroy(struct attack *a);
+
+/*
+ * Move the clock to now_ms (ignored if earlier). For every second entered,
+ * evaluate the hosts (at most window_s + end_windows evaluations per call;
+ * a longer jump finds empty windows) and call the event callback.
+ */
+void attack_clock(struct attack *a, uint64_t now_ms);
+
+/*
+ * Rate n records (borrowed). site_src[i] / site_dst[i]: the site index of
+ * v[i]'s source / destination, or < 0 when outside every site -- exactly
+ * what the engine's prefix match found (engine_record_tap_fn). The source
+ * of a record inside a site counts as egress (out) of that host, the
+ * destination as ingress (in). Records are credited at the clock's current
+ * second: the caller moves the clock first.
+ */
+void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
+                    const int64_t *site_dst);
+
+/*
+ * Close every open event now (end of replay, shutdown): one ATTACK_END
+ * callback each, end_ms the clock's current second.
+ */
+void attack_close_all(struct attack *a);
+
+/* The counters (the hook_* fields are 0: attack_hook_stats_get fills them). */
+void attack_stats_get(const struct attack *a, struct attack_stats *out);
+
+/*
+ * The rates of one host in the last evaluated window (for tests and the
+ * dashboard): rates[dir][class][metric]. Returns 0, or -ENOENT when the
+ * host has no entry.
+ */
+int attack_host_rates(const struct attack *a, uint32_t site, const struct flow_addr *ip,
+                      double rates[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][ATTACK_METRIC__COUNT]);
+
+/*
+ * The hook: one thread that runs cfg->hook with an event's JSON on its
+ * standard input, one event at a time, killing it after hook_timeout_ms.
+ * A failure (cannot start, non-zero exit, killed) is logged and counted;
+ * nothing ever waits for the hook on the caller's thread.
+ */
+#define ATTACK_HOOK_QUEUE 64 /* events waiting for the hook; more are dropped, counted */
+
+struct attack_hook;
+
+/*
+ * Start the hook thread for command (copied; "" or NULL: *out = NULL,
+ * returns 0, nothing runs). Returns 0, -ENOMEM or -errno of pthread_create.
+ */
+int attack_hook_start(const char *command, uint32_t timeout_ms, struct attack_hook **out);
+
+/*
+ * Queue json (copied, len bytes) for the hook. Never blocks. Returns 0, or
+ * -ENOSPC when ATTACK_HOOK_QUEUE events wait already (counted in
+ * hook_dropped), -ENOMEM. NULL hook: 0, nothing done.
+ */
+int attack_hook_submit(struct attack_hook *h, const char *json, size_t len);
+
+/* Wait until every queued event has been handed to a run that ended. */
+void attack_hook_drain(struct attack_hook *h);
+
+/* Drain, stop the thread, free. NULL is a no-op. */
+void attack_hook_stop(struct attack_hook *h);
+
+/* Fill the hook_* fields of *st (others untouched). NULL hook: leaves them. */
+void attack_hook_stats_get(struct attack_hook *h, struct attack_stats *st);
+
+#endif

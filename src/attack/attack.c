@@ -1,0 +1,943 @@
+/*
+ * attack: per-host rates over seconds, thresholds with hysteresis, attack
+ * events. See attack.h; the design is in docs/internals/attack.md.
+ */
+#include "nfsentry/attack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nfsentry/fault.h"
+#include "nfsentry/log.h"
+
+/* Classes kept per second: SYN..OTHER; TOTAL is their sum. */
+#define NCLS (ATTACK_CLASS__COUNT - 1)
+#define NMET ATTACK_METRIC__COUNT
+/* Dense index arrays: IPv4 prefixes of /16 or longer, this many entries in all. */
+#define DENSE_MAX_ENTRIES (1u << 22)
+#define DENSE_MIN_LEN (96u + 16u)
+#define DENSE_PER_SITE 8
+/* Heavy-hitter table of one event list (sources, ports, protocols). */
+#define TOPK_SLOTS 64
+#define NO_HOST UINT32_MAX
+
+static const char *const dir_names[] = {"in", "out"};
+static const char *const class_names[] = {"total", "syn", "tcp", "udp", "icmp", "other"};
+static const char *const metric_names[] = {"pps", "bps", "fps"};
+static const char *const phase_names[] = {"start", "update", "end"};
+
+const char *attack_dir_name(enum attack_dir d)
+{
+	return (unsigned)d < ATTACK_DIR__COUNT ? dir_names[d] : "?";
+}
+
+const char *attack_class_name(enum attack_class c)
+{
+	return (unsigned)c < ATTACK_CLASS__COUNT ? class_names[c] : "?";
+}
+
+const char *attack_metric_name(enum attack_metric m)
+{
+	return (unsigned)m < NMET ? metric_names[m] : "?";
+}
+
+const char *attack_phase_name(enum attack_phase p)
+{
+	return (unsigned)p <= ATTACK_END ? phase_names[p] : "?";
+}
+
+void attack_config_defaults(struct attack_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = true;
+	c->window_s = 5;
+	c->start_windows = 2;
+	c->end_windows = 5;
+	c->update_s = 10;
+	c->max_hosts = 65536;
+	c->max_events = 256;
+	c->hook_timeout_ms = 5000;
+	/*
+	 * docs/attacks.md explains these. Ingress: unanswered SYNs, UDP and
+	 * ICMP floods are caught far below what answered TCP may legitimately
+	 * carry; flows/s only where a flood makes many (spoofed sources).
+	 */
+	uint64_t(*in)[NMET] = c->th.v[ATTACK_IN], (*out)[NMET] = c->th.v[ATTACK_OUT];
+	in[ATTACK_CLASS_TOTAL][ATTACK_PPS] = 200000;
+	in[ATTACK_CLASS_TOTAL][ATTACK_BPS] = 4000000000ull;
+	in[ATTACK_CLASS_SYN][ATTACK_PPS] = 20000;
+	in[ATTACK_CLASS_SYN][ATTACK_FPS] = 10000;
+	in[ATTACK_CLASS_TCP][ATTACK_PPS] = 500000;
+	in[ATTACK_CLASS_UDP][ATTACK_PPS] = 100000;
+	in[ATTACK_CLASS_UDP][ATTACK_BPS] = 1000000000ull;
+	in[ATTACK_CLASS_ICMP][ATTACK_PPS] = 20000;
+	in[ATTACK_CLASS_ICMP][ATTACK_BPS] = 200000000ull;
+	in[ATTACK_CLASS_OTHER][ATTACK_PPS] = 50000;
+	out[ATTACK_CLASS_TOTAL][ATTACK_PPS] = 200000;
+	out[ATTACK_CLASS_TOTAL][ATTACK_BPS] = 4000000000ull;
+	out[ATTACK_CLASS_SYN][ATTACK_PPS] = 10000;
+	out[ATTACK_CLASS_SYN][ATTACK_FPS] = 5000;
+	out[ATTACK_CLASS_TCP][ATTACK_PPS] = 500000;
+	out[ATTACK_CLASS_UDP][ATTACK_PPS] = 50000;
+	out[ATTACK_CLASS_UDP][ATTACK_BPS] = 1000000000ull;
+	out[ATTACK_CLASS_ICMP][ATTACK_PPS] = 10000;
+	out[ATTACK_CLASS_ICMP][ATTACK_BPS] = 100000000ull;
+	out[ATTACK_CLASS_OTHER][ATTACK_PPS] = 50000;
+}
+
+/* ---- heavy hitters of an event ------------------------------------------ */
+
+/*
+ * A bounded table of (key, packets) that keeps the heaviest keys: each key
+ * has two candidate slots; a new key takes an empty one, or else wears down
+ * the lighter occupant and takes its place once it reaches zero (a
+ * Misra-Gries summary in pairs). Counts are estimates from below.
+ */
+struct topk_entry {
+	struct flow_addr addr;
+	uint32_t key;
+	bool used;
+	uint64_t packets;
+};
+
+struct topk {
+	struct topk_entry e[TOPK_SLOTS];
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+static uint64_t addr_hash(const struct flow_addr *a, uint64_t salt)
+{
+	uint64_t lo, hi;
+
+	memcpy(&lo, a->b, 8);
+	memcpy(&hi, a->b + 8, 8);
+	return mix64(lo ^ mix64(hi ^ salt));
+}
+
+static void topk_add(struct topk *t, const struct flow_addr *addr, uint32_t key, uint64_t packets)
+{
+	static const struct flow_addr zero;
+	const struct flow_addr *a = addr ? addr : &zero;
+	uint64_t h = addr_hash(a, key);
+	struct topk_entry *x = &t->e[h % TOPK_SLOTS], *y = &t->e[(h >> 32) % TOPK_SLOTS];
+
+	for (int k = 0; k < 2; k++) {
+		struct topk_entry *e = k ? y : x;
+		if (e->used && e->key == key && memcmp(&e->addr, a, sizeof(*a)) == 0) {
+			e->packets += packets;
+			return;
+		}
+	}
+	struct topk_entry *e = !x->used ? x : !y->used ? y : x->packets <= y->packets ? x : y;
+	if (e->used && e->packets > packets) {
+		e->packets -= packets;
+		return;
+	}
+	e->packets = e->used ? packets - e->packets : packets;
+	e->used = true;
+	e->key = key;
+	e->addr = *a;
+}
+
+static int top_cmp(const void *pa, const void *pb)
+{
+	const struct attack_top *a = pa, *b = pb;
+
+	if (a->packets != b->packets)
+		return a->packets < b->packets ? 1 : -1;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return memcmp(&a->addr, &b->addr, sizeof(a->addr));
+}
+
+/* The heaviest ATTACK_TOP_MAX of t into out, largest first. Returns how many. */
+static size_t topk_list(const struct topk *t, struct attack_top *out)
+{
+	struct attack_top all[TOPK_SLOTS];
+	size_t n = 0;
+
+	for (size_t k = 0; k < TOPK_SLOTS; k++)
+		if (t->e[k].used && t->e[k].packets)
+			all[n++] = (struct attack_top){t->e[k].addr, t->e[k].key, t->e[k].packets};
+	qsort(all, n, sizeof(all[0]), top_cmp);
+	if (n > ATTACK_TOP_MAX)
+		n = ATTACK_TOP_MAX;
+	memcpy(out, all, n * sizeof(all[0]));
+	return n;
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+struct event {
+	bool used;
+	uint32_t host;
+	uint64_t last_emit_ms;
+	struct attack_event e; /* the public view, its lists filled at each callback */
+	struct topk sources, ports, protos;
+};
+
+/*
+ * One tracked inside IP. The ring of window_s seconds follows the header in
+ * the pool: for each (direction, class), window_s buckets of (packets,
+ * bits, flows), so one record's spread touches one short run of memory.
+ */
+struct host {
+	struct flow_addr addr;
+	uint32_t site;
+	uint32_t tset; /* thresholds: index into struct attack's tsets */
+	int64_t sec;   /* the ring holds seconds (sec - window_s, sec] */
+	/*
+	 * Upper bound of what the window can hold: everything credited in
+	 * the current epoch (window_s seconds) and the one before, over all
+	 * directions and classes. A host whose bound is under every threshold
+	 * is not evaluated in full.
+	 */
+	int64_t epoch;
+	float acc_new[NMET], acc_old[NMET];
+	uint32_t live_pos; /* index in live[] */
+	uint32_t hslot;    /* hash slot, or NO_HOST for a dense entry */
+	bool busy;         /* an above count or an event is open: always evaluate */
+	uint8_t above[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT];
+	uint8_t below[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT];
+	uint16_t ev[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT]; /* event index + 1 */
+};
+
+struct dense {
+	uint32_t net, size; /* IPv4, host order */
+	uint32_t *idx;      /* size entries: host index + 1, 0 = none; owned */
+};
+
+struct site_idx {
+	struct dense d[DENSE_PER_SITE];
+	size_t n;
+	uint32_t tset;                /* the site's own thresholds */
+	const struct attack_site *ov; /* its overrides (groups), or NULL */
+	uint32_t group_tset;          /* first group's threshold set */
+};
+
+struct hslot {
+	uint32_t tag;  /* high bits of the hash */
+	uint32_t host; /* index + 1, 0 = empty */
+};
+
+struct attack {
+	struct attack_config cfg;
+	const struct site_config *sites;
+	size_t n_sites;
+	attack_event_fn fn;
+	void *ud;
+	uint32_t w;          /* window_s */
+	size_t stride;       /* bytes per host entry */
+	unsigned char *pool; /* max_hosts entries; owned */
+	uint32_t *live;      /* indices of the hosts in use; owned */
+	uint32_t n_live;
+	uint32_t *free_list; /* owned */
+	uint32_t n_free;
+	struct hslot *hash; /* owned; hcap slots */
+	uint32_t hcap;
+	struct site_idx *si;                                          /* owned */
+	float (*tsets)[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET]; /* owned */
+	size_t n_tsets;
+	float min_th[NMET]; /* smallest threshold of each metric, 0 = none */
+	struct event *ev;   /* max_events; owned */
+	int64_t now_s;      /* 0 until the first clock */
+	struct attack_stats st;
+};
+
+static struct host *host_at(const struct attack *a, uint32_t i)
+{
+	return (struct host *)(a->pool + (size_t)i * a->stride);
+}
+
+static float *host_cells(const struct attack *a, struct host *h, unsigned dir, unsigned cls)
+{
+	float *ring = (float *)(h + 1);
+	return ring + ((size_t)(dir * NCLS + (cls - 1)) * a->w) * NMET;
+}
+
+static uint32_t v4_of(const struct flow_addr *x)
+{
+	return (uint32_t)x->b[12] << 24 | (uint32_t)x->b[13] << 16 | (uint32_t)x->b[14] << 8 |
+	       x->b[15];
+}
+
+/* Resolve one threshold: group, else site, else default; as a float rate. */
+static void tset_fill(struct attack *a, size_t k, const struct attack_thresholds *site,
+                      const struct attack_thresholds *group)
+{
+	for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++)
+		for (unsigned c = 0; c < ATTACK_CLASS__COUNT; c++)
+			for (unsigned m = 0; m < NMET; m++) {
+				uint64_t v = a->cfg.th.v[d][c][m];
+				if (site && site->v[d][c][m] != ATTACK_UNSET)
+					v = site->v[d][c][m];
+				if (group && group->v[d][c][m] != ATTACK_UNSET)
+					v = group->v[d][c][m];
+				if (v == ATTACK_UNSET)
+					v = 0;
+				a->tsets[k][d][c][m] = (float)v;
+				if (v && (a->min_th[m] == 0 || (float)v < a->min_th[m]))
+					a->min_th[m] = (float)v;
+			}
+}
+
+static int build_tables(struct attack *a)
+{
+	size_t n_tsets = a->n_sites, dense_total = 0;
+
+	a->si = fault_calloc(a->n_sites ? a->n_sites : 1, sizeof(*a->si));
+	if (!a->si)
+		return -ENOMEM;
+	for (size_t s = 0; s < a->n_sites; s++) {
+		for (size_t k = 0; k < a->cfg.n_sites; k++)
+			if (strcmp(a->cfg.sites[k].site, a->sites[s].name) == 0)
+				a->si[s].ov = &a->cfg.sites[k];
+		a->si[s].tset = (uint32_t)s;
+		a->si[s].group_tset = (uint32_t)n_tsets;
+		if (a->si[s].ov)
+			n_tsets += a->si[s].ov->n_groups;
+	}
+	a->tsets = fault_calloc(n_tsets ? n_tsets : 1, sizeof(*a->tsets));
+	if (!a->tsets)
+		return -ENOMEM;
+	a->n_tsets = n_tsets;
+	for (size_t s = 0; s < a->n_sites; s++) {
+		const struct attack_site *ov = a->si[s].ov;
+		tset_fill(a, s, ov ? &ov->th : NULL, NULL);
+		for (size_t g = 0; ov && g < ov->n_groups; g++)
+			tset_fill(a, a->si[s].group_tset + g, &ov->th, &ov->groups[g].th);
+	}
+	/* Dense arrays for IPv4 prefixes of /16 or longer, within a total. */
+	for (size_t s = 0; s < a->n_sites; s++) {
+		const struct site_config *sc = &a->sites[s];
+		for (size_t j = 0; j < sc->n_inside && a->si[s].n < DENSE_PER_SITE; j++) {
+			const struct site_prefix *p = &sc->inside[j];
+			if (!flow_addr_is_v4(&p->addr) || p->len < DENSE_MIN_LEN || p->len > 128)
+				continue;
+			uint32_t size = 1u << (128 - p->len);
+			if (size > DENSE_MAX_ENTRIES - dense_total)
+				continue;
+			struct dense *d = &a->si[s].d[a->si[s].n];
+			d->idx = fault_calloc(size, sizeof(uint32_t));
+			if (!d->idx)
+				return -ENOMEM;
+			d->size = size;
+			d->net = v4_of(&p->addr) & ~(size - 1);
+			a->si[s].n++;
+			dense_total += size;
+		}
+	}
+	return 0;
+}
+
+int attack_create(const struct attack_config *cfg, const struct site_config *sites, size_t n_sites,
+                  attack_event_fn fn, void *ud, struct attack **out)
+{
+	if (cfg->window_s == 0 || cfg->window_s > ATTACK_WINDOW_MAX_S || !cfg->start_windows ||
+	    !cfg->end_windows || cfg->start_windows > 255 || cfg->end_windows > 255 ||
+	    !cfg->max_hosts || cfg->max_hosts > ATTACK_HOSTS_MAX || !cfg->max_events ||
+	    cfg->max_events > ATTACK_EVENTS_MAX)
+		return -EINVAL;
+	struct attack *a = fault_calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->cfg = *cfg;
+	a->sites = sites;
+	a->n_sites = n_sites;
+	a->fn = fn;
+	a->ud = ud;
+	a->w = cfg->window_s;
+	a->stride = (sizeof(struct host) +
+	             (size_t)ATTACK_DIR__COUNT * NCLS * a->w * NMET * sizeof(float) + 63) &
+	            ~(size_t)63;
+	a->hcap = 1024;
+	while (a->hcap < 2 * cfg->max_hosts)
+		a->hcap *= 2;
+	/* calloc: pages of the pool are touched only as hosts are used. */
+	a->pool = fault_calloc(cfg->max_hosts, a->stride);
+	a->live = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
+	a->free_list = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
+	a->hash = fault_calloc(a->hcap, sizeof(*a->hash));
+	a->ev = fault_calloc(cfg->max_events, sizeof(*a->ev));
+	if (!a->pool || !a->live || !a->free_list || !a->hash || !a->ev || build_tables(a) != 0) {
+		attack_destroy(a);
+		return -ENOMEM;
+	}
+	/* Lowest index first out of the free list: used entries stay packed. */
+	for (uint32_t i = 0; i < cfg->max_hosts; i++)
+		a->free_list[i] = cfg->max_hosts - 1 - i;
+	a->n_free = cfg->max_hosts;
+	*out = a;
+	return 0;
+}
+
+void attack_destroy(struct attack *a)
+{
+	if (!a)
+		return;
+	for (size_t s = 0; a->si && s < a->n_sites; s++)
+		for (size_t k = 0; k < a->si[s].n; k++)
+			free(a->si[s].d[k].idx);
+	free(a->si);
+	free(a->tsets);
+	free(a->pool);
+	free(a->live);
+	free(a->free_list);
+	free(a->hash);
+	free(a->ev);
+	free(a);
+}
+
+/* ---- host table ---------------------------------------------------------- */
+
+static uint64_t host_key_hash(uint32_t site, const struct flow_addr *ip)
+{
+	return addr_hash(ip, 0x9e3779b97f4a7c15ull * (site + 1));
+}
+
+/* Where ip's index lives: a dense entry, or NULL (then the hash). */
+static uint32_t *dense_slot(struct attack *a, uint32_t site, const struct flow_addr *ip)
+{
+	const struct site_idx *si = &a->si[site];
+
+	if (!si->n || !flow_addr_is_v4(ip))
+		return NULL;
+	uint32_t v = v4_of(ip);
+	for (size_t k = 0; k < si->n; k++)
+		if (v - si->d[k].net < si->d[k].size)
+			return &si->d[k].idx[v - si->d[k].net];
+	return NULL;
+}
+
+/* The hash slot holding (site, ip), or the empty slot where it would go. */
+static uint32_t hash_find(const struct attack *a, uint32_t site, const struct flow_addr *ip,
+                          uint64_t h)
+{
+	uint32_t mask = a->hcap - 1, i = (uint32_t)h & mask, tag = (uint32_t)(h >> 32);
+
+	for (;;) {
+		const struct hslot *e = &a->hash[i];
+		if (!e->host)
+			return i;
+		if (e->tag == tag) {
+			const struct host *x = host_at(a, e->host - 1);
+			if (x->site == site && memcmp(&x->addr, ip, sizeof(*ip)) == 0)
+				return i;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+/* Linear probing, deletion by backward shift (no tombstones). */
+static void hash_remove(struct attack *a, uint32_t i)
+{
+	uint32_t mask = a->hcap - 1, j = i;
+
+	a->hash[i].host = 0;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!a->hash[j].host)
+			return;
+		const struct host *x = host_at(a, a->hash[j].host - 1);
+		uint32_t home = (uint32_t)host_key_hash(x->site, &x->addr) & mask;
+		/* Move j back to i when its home is not in (i, j] (cyclically). */
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		a->hash[i] = a->hash[j];
+		host_at(a, a->hash[i].host - 1)->hslot = i;
+		a->hash[j].host = 0;
+		i = j;
+	}
+}
+
+/* The thresholds of ip in site: its most specific group, else the site's. */
+static uint32_t tset_of(const struct attack *a, uint32_t site, const struct flow_addr *ip)
+{
+	const struct attack_site *ov = a->si[site].ov;
+	uint32_t best = a->si[site].tset;
+	int best_len = -1;
+
+	for (size_t g = 0; ov && g < ov->n_groups; g++) {
+		const struct site_prefix *p = &ov->groups[g].prefix;
+		if ((int)p->len > best_len && flow_addr_in_prefix(ip, &p->addr, p->len)) {
+			best_len = p->len;
+			best = a->si[site].group_tset + (uint32_t)g;
+		}
+	}
+	return best;
+}
+
+/* The entry of (site, ip), made when missing. NULL: the pool is full (counted). */
+static struct host *host_get(struct attack *a, uint32_t site, const struct flow_addr *ip)
+{
+	uint32_t *dslot = dense_slot(a, site, ip), hs = NO_HOST;
+	uint64_t h = 0;
+
+	if (dslot) {
+		if (*dslot)
+			return host_at(a, *dslot - 1);
+	} else {
+		h = host_key_hash(site, ip);
+		hs = hash_find(a, site, ip, h);
+		if (a->hash[hs].host)
+			return host_at(a, a->hash[hs].host - 1);
+	}
+	if (!a->n_free) {
+		a->st.host_overflow++;
+		return NULL;
+	}
+	uint32_t idx = a->free_list[--a->n_free];
+	struct host *x = host_at(a, idx);
+	memset(x, 0, a->stride);
+	x->addr = *ip;
+	x->site = site;
+	x->tset = tset_of(a, site, ip);
+	x->sec = a->now_s;
+	x->epoch = a->now_s / a->w;
+	x->live_pos = a->n_live;
+	a->live[a->n_live++] = idx;
+	if (dslot) {
+		*dslot = idx + 1;
+		x->hslot = NO_HOST;
+	} else {
+		a->hash[hs] = (struct hslot){(uint32_t)(h >> 32), idx + 1};
+		x->hslot = hs;
+	}
+	return x;
+}
+
+static void host_free(struct attack *a, struct host *x)
+{
+	uint32_t idx = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+
+	if (x->hslot == NO_HOST) {
+		uint32_t *d = dense_slot(a, x->site, &x->addr);
+		if (d)
+			*d = 0;
+	} else {
+		hash_remove(a, x->hslot);
+	}
+	uint32_t last = a->live[--a->n_live];
+	a->live[x->live_pos] = last;
+	host_at(a, last)->live_pos = x->live_pos;
+	a->free_list[a->n_free++] = idx;
+}
+
+/* Bring x's ring and bound to second s: seconds after x->sec start empty. */
+static void host_advance(struct attack *a, struct host *x, int64_t s)
+{
+	int64_t ep = s / a->w;
+
+	if (ep != x->epoch) {
+		bool next = ep == x->epoch + 1;
+		for (unsigned m = 0; m < NMET; m++) {
+			x->acc_old[m] = next ? x->acc_new[m] : 0;
+			x->acc_new[m] = 0;
+		}
+		x->epoch = ep;
+	}
+	if (s <= x->sec)
+		return;
+	int64_t gap = s - x->sec;
+	if (gap > a->w)
+		gap = a->w;
+	for (int64_t u = s - gap + 1; u <= s; u++) {
+		unsigned b = (unsigned)(u % a->w);
+		for (unsigned c = 0; c < ATTACK_DIR__COUNT * NCLS; c++) {
+			float *cell = (float *)(x + 1) + ((size_t)c * a->w + b) * NMET;
+			cell[0] = cell[1] = cell[2] = 0;
+		}
+	}
+	x->sec = s;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static unsigned class_of(const struct flow *f)
+{
+	switch (f->proto) {
+	case 6:
+		/* SYN without ACK over the whole record: never answered. */
+		return (f->tcp_flags & 0x12) == 0x02 ? ATTACK_CLASS_SYN : ATTACK_CLASS_TCP;
+	case 17:
+		return ATTACK_CLASS_UDP;
+	case 1:
+	case 58:
+		return ATTACK_CLASS_ICMP;
+	default:
+		return ATTACK_CLASS_OTHER;
+	}
+}
+
+static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
+                       const struct flow_addr *outside)
+{
+	struct event *e = &a->ev[evi - 1];
+
+	e->e.packets += f->packets;
+	e->e.octets += f->octets;
+	e->e.flows += 1;
+	topk_add(&e->sources, outside, 0, f->packets);
+	topk_add(&e->ports, NULL, f->dport, f->packets);
+	topk_add(&e->protos, NULL, f->proto, f->packets);
+}
+
+/* One end of one record: spread over min(d, window) seconds ending now. */
+static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, unsigned dir,
+                   unsigned cls, const struct flow *f, const struct flow_addr *outside,
+                   const float amt[NMET], unsigned k)
+{
+	struct host *x = host_get(a, site, ip);
+
+	if (!x)
+		return;
+	a->st.records++;
+	host_advance(a, x, a->now_s);
+	float *cells = host_cells(a, x, dir, cls);
+	unsigned b = (unsigned)(a->now_s % a->w);
+	for (unsigned j = 0; j < k; j++) {
+		float *cell = cells + (size_t)b * NMET;
+		cell[0] += amt[0];
+		cell[1] += amt[1];
+		cell[2] += amt[2];
+		b = b ? b - 1 : a->w - 1;
+	}
+	for (unsigned m = 0; m < NMET; m++)
+		x->acc_new[m] += amt[m] * (float)k;
+	if (x->busy) {
+		if (x->ev[dir][cls])
+			event_feed(a, x->ev[dir][cls], f, outside);
+		if (x->ev[dir][ATTACK_CLASS_TOTAL])
+			event_feed(a, x->ev[dir][ATTACK_CLASS_TOTAL], f, outside);
+	}
+}
+
+void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
+                    const int64_t *site_dst)
+{
+	struct attack *a = attack;
+
+	if (a->now_s == 0)
+		return; /* no clock yet: the engine moves it before routing */
+	for (size_t i = 0; i < n; i++) {
+		const struct flow *f = &v[i];
+		if (site_src[i] < 0 && site_dst[i] < 0)
+			continue;
+		/* Seconds the record covers, at least one; spread over at most the window. */
+		uint64_t span_ms =
+		    f->first_ms && f->last_ms > f->first_ms ? f->last_ms - f->first_ms : 0;
+		uint64_t d = span_ms / 1000 + 1;
+		unsigned k = d < a->w ? (unsigned)d : a->w;
+		float amt[NMET] = {(float)f->packets / (float)d, (float)f->octets * 8.0f / (float)d,
+		                   1.0f / (float)d};
+		unsigned cls = class_of(f);
+		if (site_src[i] >= 0)
+			credit(a, (uint32_t)site_src[i], &f->src, ATTACK_OUT, cls, f, &f->dst, amt,
+			       k);
+		if (site_dst[i] >= 0)
+			credit(a, (uint32_t)site_dst[i], &f->dst, ATTACK_IN, cls, f, &f->src, amt,
+			       k);
+	}
+}
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+/* Rates of x over the window of seconds (s - w, s]; x advanced to s first. */
+static void host_rates(const struct attack *a, struct host *x,
+                       double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET])
+{
+	for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++) {
+		double tot[NMET] = {0, 0, 0};
+		for (unsigned c = 1; c < ATTACK_CLASS__COUNT; c++) {
+			const float *cell = host_cells(a, x, d, c);
+			double sum[NMET] = {0, 0, 0};
+			for (unsigned b = 0; b < a->w; b++, cell += NMET) {
+				sum[0] += cell[0];
+				sum[1] += cell[1];
+				sum[2] += cell[2];
+			}
+			for (unsigned m = 0; m < NMET; m++) {
+				r[d][c][m] = sum[m] / a->w;
+				tot[m] += r[d][c][m];
+			}
+		}
+		for (unsigned m = 0; m < NMET; m++)
+			r[d][ATTACK_CLASS_TOTAL][m] = tot[m];
+	}
+}
+
+static void emit(struct attack *a, struct event *e, enum attack_phase p, int64_t s)
+{
+	e->e.now_ms = (uint64_t)s * 1000;
+	e->e.n_sources = topk_list(&e->sources, e->e.sources);
+	e->e.n_ports = topk_list(&e->ports, e->e.ports);
+	e->e.n_protocols = topk_list(&e->protos, e->e.protocols);
+	e->last_emit_ms = e->e.now_ms;
+	if (p == ATTACK_START || p == ATTACK_END) {
+		char ip[64];
+		flow_addr_format(&e->e.ip, ip, sizeof(ip));
+		if (p == ATTACK_START)
+			log_warn("attack: site %s %s %s %s started: %.0f pps %.0f bps %.0f flows/s "
+			         "(thresholds %.0f / %.0f / %.0f)",
+			         e->e.site, ip, attack_dir_name(e->e.dir),
+			         attack_class_name(e->e.cls), e->e.cur[0], e->e.cur[1], e->e.cur[2],
+			         e->e.threshold[0], e->e.threshold[1], e->e.threshold[2]);
+		else
+			log_warn(
+			    "attack: site %s %s %s %s ended after %llu s: peak %.0f pps %.0f bps "
+			    "%.0f flows/s, %llu packets",
+			    e->e.site, ip, attack_dir_name(e->e.dir), attack_class_name(e->e.cls),
+			    (unsigned long long)((e->e.end_ms - e->e.start_ms) / 1000),
+			    e->e.peak[0], e->e.peak[1], e->e.peak[2],
+			    (unsigned long long)e->e.packets);
+	}
+	if (a->fn)
+		a->fn(a->ud, &e->e, p);
+	e->e.seq++;
+}
+
+static void event_end(struct attack *a, struct host *x, unsigned d, unsigned c, int64_t s,
+                      uint64_t end_ms)
+{
+	struct event *e = &a->ev[x->ev[d][c] - 1];
+
+	e->e.end_ms = end_ms;
+	emit(a, e, ATTACK_END, s);
+	e->used = false;
+	x->ev[d][c] = 0;
+	a->st.events_ended++;
+	a->st.events_open--;
+}
+
+static bool event_start(struct attack *a, struct host *x, unsigned d, unsigned c, int64_t s,
+                        const double r[NMET], const float th[NMET])
+{
+	uint32_t k;
+
+	for (k = 0; k < a->cfg.max_events && a->ev[k].used; k++)
+		;
+	if (k == a->cfg.max_events) {
+		a->st.event_overflow++;
+		return false;
+	}
+	struct event *e = &a->ev[k];
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->host = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	e->e.site = a->sites[x->site].name;
+	e->e.site_index = x->site;
+	e->e.ip = x->addr;
+	e->e.dir = d;
+	e->e.cls = c;
+	e->e.start_ms = (uint64_t)(s - (int64_t)a->cfg.start_windows + 1) * 1000;
+	e->e.detected_ms = (uint64_t)s * 1000;
+	for (unsigned m = 0; m < NMET; m++) {
+		e->e.cur[m] = e->e.peak[m] = r[m];
+		e->e.threshold[m] = th[m];
+	}
+	x->ev[d][c] = (uint16_t)(k + 1);
+	a->st.events_started++;
+	a->st.events_open++;
+	emit(a, e, ATTACK_START, s);
+	return true;
+}
+
+/* Hysteresis of one (direction, class) of x at second s. */
+static void judge_one(struct attack *a, struct host *x, unsigned d, unsigned c, int64_t s,
+                      const double r[NMET])
+{
+	const float *th = a->tsets[x->tset][d][c];
+	bool above = false;
+
+	for (unsigned m = 0; m < NMET; m++)
+		if (th[m] > 0 && r[m] >= th[m])
+			above = true;
+	if (!x->ev[d][c]) {
+		if (!above) {
+			x->above[d][c] = 0;
+			return;
+		}
+		if (x->above[d][c] < 255)
+			x->above[d][c]++;
+		if (x->above[d][c] >= a->cfg.start_windows && event_start(a, x, d, c, s, r, th)) {
+			x->above[d][c] = 0;
+			x->below[d][c] = 0;
+		}
+		return;
+	}
+	struct event *e = &a->ev[x->ev[d][c] - 1];
+	for (unsigned m = 0; m < NMET; m++) {
+		e->e.cur[m] = r[m];
+		if (r[m] > e->e.peak[m])
+			e->e.peak[m] = r[m];
+	}
+	if (above) {
+		x->below[d][c] = 0;
+	} else if (++x->below[d][c] >= a->cfg.end_windows) {
+		event_end(a, x, d, c, s, (uint64_t)(s - (int64_t)a->cfg.end_windows + 1) * 1000);
+		x->below[d][c] = 0;
+		return;
+	}
+	if (e->e.now_ms + (uint64_t)a->cfg.update_s * 1000 <= (uint64_t)s * 1000)
+		emit(a, e, ATTACK_UPDATE, s);
+}
+
+/* Could any rate of x reach a threshold? The epoch bound says no cheaply. */
+static bool host_may_exceed(const struct attack *a, const struct host *x)
+{
+	for (unsigned m = 0; m < NMET; m++)
+		if (a->min_th[m] > 0 &&
+		    x->acc_new[m] + x->acc_old[m] >= a->min_th[m] * (float)a->w * 0.999f)
+			return true;
+	return false;
+}
+
+/* Evaluate every host over the window ending with second s - 1. */
+static void evaluate(struct attack *a, int64_t s)
+{
+	a->st.evaluations++;
+	for (uint32_t i = 0; i < a->n_live;) {
+		struct host *x = host_at(a, a->live[i]);
+		host_advance(a, x, s - 1);
+		bool idle = x->acc_new[0] == 0 && x->acc_old[0] == 0 && x->acc_new[2] == 0 &&
+		            x->acc_old[2] == 0;
+		if (!x->busy && idle) {
+			/* Nothing credited for a whole window: the entry goes. */
+			host_free(a, x);
+			continue; /* live[i] is now another host */
+		}
+		i++;
+		if (!x->busy && !host_may_exceed(a, x))
+			continue;
+		double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET];
+		host_rates(a, x, r);
+		bool busy = false;
+		for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++)
+			for (unsigned c = 0; c < ATTACK_CLASS__COUNT; c++) {
+				judge_one(a, x, d, c, s, r[d][c]);
+				busy |= x->above[d][c] || x->ev[d][c];
+			}
+		x->busy = busy;
+	}
+}
+
+void attack_clock(struct attack *a, uint64_t now_ms)
+{
+	int64_t s = (int64_t)(now_ms / 1000);
+
+	if (s <= a->now_s)
+		return;
+	if (a->now_s == 0) {
+		a->now_s = s;
+		return;
+	}
+	/* After window + end_windows quiet seconds every window is empty and every event over. */
+	int64_t steps = s - a->now_s, max = (int64_t)a->w + a->cfg.end_windows + 1;
+	int64_t from = a->now_s;
+	for (int64_t k = 1; k <= steps && k <= max; k++) {
+		a->now_s = from + k;
+		evaluate(a, from + k);
+	}
+	a->now_s = s;
+}
+
+void attack_close_all(struct attack *a)
+{
+	for (uint32_t i = 0; i < a->n_live; i++) {
+		struct host *x = host_at(a, a->live[i]);
+		for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++)
+			for (unsigned c = 0; c < ATTACK_CLASS__COUNT; c++)
+				if (x->ev[d][c])
+					event_end(a, x, d, c, a->now_s, (uint64_t)a->now_s * 1000);
+		x->busy = false;
+		memset(x->above, 0, sizeof(x->above));
+		memset(x->below, 0, sizeof(x->below));
+	}
+}
+
+void attack_stats_get(const struct attack *a, struct attack_stats *out)
+{
+	*out = a->st;
+	out->hosts = a->n_live;
+}
+
+int attack_host_rates(const struct attack *a, uint32_t site, const struct flow_addr *ip,
+                      double rates[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][ATTACK_METRIC__COUNT])
+{
+	struct attack *m = (struct attack *)a; /* lookups do not change the table */
+	uint32_t *d = site < a->n_sites ? dense_slot(m, site, ip) : NULL;
+	uint32_t idx = 0;
+
+	if (site >= a->n_sites)
+		return -ENOENT;
+	if (d) {
+		idx = *d;
+	} else {
+		uint32_t hs = hash_find(a, site, ip, host_key_hash(site, ip));
+		idx = a->hash[hs].host;
+	}
+	if (!idx)
+		return -ENOENT;
+	struct host *x = host_at(a, idx - 1);
+	/* The last evaluated window: seconds up to now - 1. */
+	if (x->sec < a->now_s - 1)
+		host_advance(m, x, a->now_s - 1);
+	if (x->sec == a->now_s - 1) {
+		host_rates(a, x, rates);
+		return 0;
+	}
+	/* Credited this second already: read the window as it stood without it. */
+	struct host *copy = malloc(a->stride);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, x, a->stride);
+	unsigned b = (unsigned)(a->now_s % a->w);
+	for (unsigned c = 0; c < ATTACK_DIR__COUNT * NCLS; c++) {
+		float *cell = (float *)(copy + 1) + ((size_t)c * a->w + b) * NMET;
+		cell[0] = cell[1] = cell[2] = 0;
+	}
+	host_rates(a, copy, rates);
+	free(copy);
+	return 0;
+}
+
+static const struct counter_def attack_counter_defs[] = {
+    COUNTER_DEF(attack_stats, records, "attackRecords", COUNTER_TOTAL,
+                "Record ends rated by the attack detector (in and out count apart)."),
+    COUNTER_DEF(attack_stats, hosts, "attackHosts", COUNTER_GAUGE,
+                "Inside IPs the attack detector tracks now."),
+    COUNTER_DEF(attack_stats, host_overflow, "attackHostOverflow", COUNTER_TOTAL,
+                "Record ends not rated: the attack detector's host table was full."),
+    COUNTER_DEF(attack_stats, evaluations, "attackEvaluations", COUNTER_TOTAL,
+                "Seconds of the clock the attack detector evaluated."),
+    COUNTER_DEF(attack_stats, events_started, "attacksStarted", COUNTER_TOTAL,
+                "Attack events started."),
+    COUNTER_DEF(attack_stats, events_ended, "attacksEnded", COUNTER_TOTAL, "Attack events ended."),
+    COUNTER_DEF(attack_stats, events_open, "attacksOpen", COUNTER_GAUGE, "Attack events open now."),
+    COUNTER_DEF(attack_stats, event_overflow, "attackEventOverflow", COUNTER_TOTAL,
+                "Attack starts refused because max_events were open (once per second)."),
+    COUNTER_DEF(attack_stats, hook_runs, "attackHookRuns", COUNTER_TOTAL,
+                "Runs of the attack hook."),
+    COUNTER_DEF(attack_stats, hook_failures, "attackHookFailures", COUNTER_TOTAL,
+                "Attack hook runs that failed (exit status, signal, time-out, no start)."),
+    COUNTER_DEF(attack_stats, hook_timeouts, "attackHookTimeouts", COUNTER_TOTAL,
+                "Attack hook runs killed at the time-out."),
+    COUNTER_DEF(attack_stats, hook_dropped, "attackHookDropped", COUNTER_TOTAL,
+                "Attack events not given to the hook: its queue was full."),
+};
+_Static_assert(sizeof(attack_counter_defs) / sizeof(attack_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct attack_stats),
+               "one counter per field of struct attack_stats");
+
+const struct counter_table attack_counters =
+    COUNTER_TABLE("attack", attack_counter_defs, attack_stats);

@@ -1,0 +1,646 @@
+/*
+ * Unit tests for src/attack/: the rate window (spreading over a record's
+ * span, long active timeouts, sampling-scaled counts), thresholds with
+ * hysteresis, groups, outbound events, the bounded host and event tables,
+ * the engine tap, and the hook runner's failure and time-out handling.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "nfsentry/attack.h"
+#include "nfsentry/clock.h"
+#include "nfsentry/engine.h"
+#include "nfsentry/fault.h"
+
+#define T0 1767225600000ull /* a second boundary */
+
+static struct site_config sites[1];
+static struct site_prefix inside[2];
+
+static struct site_prefix pfx(const char *a, unsigned len)
+{
+	struct site_prefix p;
+	flow_addr_parse(a, &p.addr);
+	p.len = (uint8_t)(flow_addr_is_v4(&p.addr) ? 96 + len : len);
+	return p;
+}
+
+static void make_site(void)
+{
+	memset(sites, 0, sizeof(sites));
+	site_config_defaults(&sites[0]);
+	snprintf(sites[0].name, sizeof(sites[0].name), "campus");
+	inside[0] = pfx("10.0.0.0", 16);   /* dense */
+	inside[1] = pfx("2001:db8::", 32); /* hash */
+	sites[0].inside = inside;
+	sites[0].n_inside = 2;
+}
+
+struct seen {
+	int n;
+	struct attack_event ev[64];
+	enum attack_phase ph[64];
+};
+
+static void on_event(void *ud, const struct attack_event *e, enum attack_phase p)
+{
+	struct seen *s = ud;
+	assert_true(s->n < 64);
+	s->ev[s->n] = *e;
+	s->ph[s->n] = p;
+	s->n++;
+}
+
+static struct flow rec(const char *src, const char *dst, uint8_t proto, uint8_t flags,
+                       uint64_t packets, uint64_t octets, uint64_t span_ms, uint64_t now_ms)
+{
+	struct flow f;
+	memset(&f, 0, sizeof(f));
+	flow_addr_parse(src, &f.src);
+	flow_addr_parse(dst, &f.dst);
+	f.proto = proto;
+	f.tcp_flags = flags;
+	f.packets = packets;
+	f.octets = octets;
+	f.last_ms = now_ms;
+	f.first_ms = now_ms - span_ms;
+	f.export_ms = now_ms;
+	f.sampling = 1;
+	f.sport = 40000;
+	f.dport = 80;
+	return f;
+}
+
+/* Feed one record whose destination (in) or source (out) is inside site 0. */
+static void feed(struct attack *a, const struct flow *f, bool dst_inside, bool src_inside)
+{
+	int64_t ss = src_inside ? 0 : -1, sd = dst_inside ? 0 : -1;
+	attack_records(a, f, 1, &ss, &sd);
+}
+
+static struct attack *make(struct attack_config *c, struct seen *seen)
+{
+	struct attack *a = NULL;
+	make_site();
+	assert_int_equal(attack_create(c, sites, 1, on_event, seen, &a), 0);
+	attack_clock(a, T0);
+	return a;
+}
+
+static double rate_of(struct attack *a, const char *ip, unsigned dir, unsigned cls, unsigned m)
+{
+	double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][ATTACK_METRIC__COUNT];
+	struct flow_addr x;
+	flow_addr_parse(ip, &x);
+	if (attack_host_rates(a, 0, &x, r) != 0)
+		return -1;
+	return r[dir][cls][m];
+}
+
+/* A record of a 10-second span adds a tenth of its count per second. */
+static void test_spread(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	struct attack *a = make(&c, &seen);
+
+	/* 1000 packets over 10 s (span 9.999 s) into 10.0.1.1: 100 pps in each second. */
+	struct flow f = rec("192.0.2.1", "10.0.1.1", 17, 0, 1000, 1000 * 100, 9999, T0);
+	feed(a, &f, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_true(fabs(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 100) <
+	            0.01);
+	assert_true(
+	    fabs(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_TOTAL, ATTACK_BPS) - 80000) < 1);
+	assert_true(fabs(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_FPS) - 0.1) <
+	            1e-4);
+	assert_true(rate_of(a, "10.0.1.1", ATTACK_OUT, ATTACK_CLASS_TOTAL, ATTACK_PPS) == 0);
+	/* A one-second record counts whole in its second: 5 packets over a 5 s window. */
+	struct flow g = rec("192.0.2.1", "10.0.1.2", 1, 0, 5, 500, 0, T0 + 1000);
+	feed(a, &g, true, false);
+	attack_clock(a, T0 + 2000);
+	assert_true(fabs(rate_of(a, "10.0.1.2", ATTACK_IN, ATTACK_CLASS_ICMP, ATTACK_PPS) - 1) <
+	            1e-4);
+	/* 10.0.1.1's spread ran over 5 seconds ending at T0: gone from the window at T0+5 s. */
+	attack_clock(a, T0 + 5000);
+	assert_true(fabs(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 20) <
+	            0.01);
+	attack_clock(a, T0 + 6000);
+	assert_true(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) == 0 ||
+	            rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) < 0);
+	/* Idle hosts are freed once their window is empty. */
+	attack_clock(a, T0 + 20000);
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.hosts, 0);
+	assert_int_equal(st.records, 2);
+	assert_int_equal(seen.n, 0);
+	attack_destroy(a);
+}
+
+/*
+ * Records of long active timeouts: 60 s and 1800 s spans at an average of
+ * 50 000 pps (half the UDP threshold). Crediting them at export time would
+ * put 3 M and 90 M packets into a 5-second window; spread, the rate stays
+ * at the average and no event starts.
+ */
+static void test_long_records(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+
+	for (int k = 0; k < 120; k++) {
+		t += 1000;
+		attack_clock(a, t);
+		/* Every 60 s a 60-second record, every 1800 s... once: an 1800-second one. */
+		if (k % 60 == 0) {
+			struct flow f = rec("192.0.2.7", "10.0.2.1", 17, 0, 50000ull * 60,
+			                    50000ull * 60 * 100, 59999, t);
+			feed(a, &f, true, false);
+		}
+		if (k == 30) {
+			struct flow g = rec("192.0.2.8", "10.0.2.2", 17, 0, 50000ull * 1800,
+			                    50000ull * 1800 * 100, 1799999, t);
+			feed(a, &g, true, false);
+		}
+	}
+	attack_clock(a, t + 1000);
+	double r1 = rate_of(a, "10.0.2.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS);
+	/* The last 60-second record arrived at k = 60, more than a window ago: nothing now. */
+	assert_true(r1 <= 0);
+	assert_int_equal(seen.n, 0);
+	/* Right after a 60-second record the rate is its average, not its count / window. */
+	struct flow f = rec("192.0.2.7", "10.0.2.1", 17, 0, 50000ull * 60, 50000ull * 60 * 100,
+	                    59999, t + 1000);
+	feed(a, &f, true, false);
+	attack_clock(a, t + 2000);
+	double r = rate_of(a, "10.0.2.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS);
+	assert_true(fabs(r - 50000) < 5);
+	assert_int_equal(seen.n, 0);
+	attack_destroy(a);
+}
+
+/*
+ * Sampled exports: the decoder has scaled packets and octets (flow.h); a
+ * 1:1000 record of 30 sampled packets is 30 000 packets here and rates as
+ * such, enough for the SYN threshold (20 000 pps).
+ */
+static void test_sampled_counts(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+
+	for (int k = 0; k < 5; k++) {
+		/* Per second: 30 records of 1 sampled SYN each, scaled 1000x. */
+		for (int j = 0; j < 30; j++) {
+			char src[32];
+			snprintf(src, sizeof(src), "198.51.100.%d", j);
+			struct flow f = rec(src, "10.0.3.3", 6, 0x02, 1000, 40000, 0, t);
+			f.sampling = 1000;
+			feed(a, &f, true, false);
+		}
+		t += 1000;
+		attack_clock(a, t);
+	}
+	assert_true(seen.n >= 1);
+	assert_int_equal(seen.ph[0], ATTACK_START);
+	assert_int_equal(seen.ev[0].cls, ATTACK_CLASS_SYN);
+	/* Above from the fourth window (24 000 pps), started at the fifth (30 000). */
+	assert_true(fabs(seen.ev[0].cur[ATTACK_PPS] - 30000) < 1);
+	assert_int_equal(seen.ev[0].start_ms, T0 + 4000);
+	attack_destroy(a);
+}
+
+/* N windows above start; M below end; start, end and peak as documented. */
+static void test_hysteresis(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.window_s = 2;
+	c.start_windows = 3;
+	c.end_windows = 2;
+	c.update_s = 3;
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+
+	/* 100 000 SYN/s from 2000 sources for 10 s. */
+	for (int k = 0; k < 10; k++) {
+		for (int j = 0; j < 2000; j++) {
+			char src[32];
+			snprintf(src, sizeof(src), "203.0.%d.%d", j / 250, j % 250 + 1);
+			struct flow f =
+			    rec(src, "10.0.9.9", 6, 0x02, j < 10 ? 410 : 40, 40 * 40, 0, t);
+			f.dport = 443;
+			feed(a, &f, true, false);
+		}
+		t += 1000;
+		attack_clock(a, t);
+		if (k == 1) /* two windows above, three needed */
+			assert_int_equal(seen.n, 0);
+		if (k == 2) {
+			assert_int_equal(seen.n, 1);
+			assert_int_equal(seen.ph[0], ATTACK_START);
+		}
+	}
+	const struct attack_event *s = &seen.ev[0];
+	assert_string_equal(s->site, "campus");
+	char ip[64];
+	flow_addr_format(&s->ip, ip, sizeof(ip));
+	assert_string_equal(ip, "10.0.9.9");
+	assert_int_equal(s->dir, ATTACK_IN);
+	/* SYN is the class above first (its threshold is lower than total's). */
+	assert_int_equal(s->cls, ATTACK_CLASS_SYN);
+	/* Windows evaluated at T0+1, +2, +3 s were above: start = the first of them. */
+	assert_int_equal(s->start_ms, T0 + 1000);
+	assert_int_equal(s->detected_ms, T0 + 3000);
+	assert_int_equal(s->seq, 0);
+	/* 83 700 pps is under the total's 200 000: only SYN opened. */
+	int starts = 0, ends = 0, updates = 0;
+	for (int k = 0; k < seen.n; k++) {
+		starts += seen.ph[k] == ATTACK_START;
+		updates += seen.ph[k] == ATTACK_UPDATE;
+	}
+	assert_int_equal(starts, 1);
+	/* Updates every 3 s after T0+3: at T0+6 and T0+9. */
+	assert_int_equal(updates, 2);
+	/* Quiet: the window still holds the last flood second at T0+11, below from T0+12. */
+	for (int k = 0; k < 4; k++) {
+		t += 1000;
+		attack_clock(a, t);
+	}
+	for (int k = 0; k < seen.n; k++)
+		if (seen.ph[k] == ATTACK_END) {
+			ends++;
+			const struct attack_event *e = &seen.ev[k];
+			assert_int_equal(e->cls, ATTACK_CLASS_SYN);
+			assert_int_equal(e->end_ms, T0 + 12000);
+			assert_int_equal(e->now_ms, T0 + 13000);
+			/* 10 heavy sources (410 packets/s) lead the list. */
+			assert_int_equal(e->n_sources, ATTACK_TOP_MAX);
+			char top[64];
+			flow_addr_format(&e->sources[0].addr, top, sizeof(top));
+			assert_true(strncmp(top, "203.0.0.", 8) == 0);
+			assert_true(atoi(top + 8) <= 10);
+			assert_true(e->sources[0].packets >= 410);
+			assert_int_equal(e->n_ports, 1);
+			assert_int_equal(e->ports[0].key, 443);
+			assert_int_equal(e->n_protocols, 1);
+			assert_int_equal(e->protocols[0].key, 6);
+			assert_true(fabs(e->peak[ATTACK_PPS] - 83700) < 1);
+			assert_true(e->packets > 0);
+		}
+	assert_int_equal(ends, 1);
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.events_started, 1);
+	assert_int_equal(st.events_ended, 1);
+	assert_int_equal(st.events_open, 0);
+	attack_destroy(a);
+}
+
+/* A rate that dips for fewer than M windows keeps the event open. */
+static void test_hysteresis_dip(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.window_s = 1;
+	c.start_windows = 1;
+	c.end_windows = 3;
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+	/* Seconds: flood, flood, quiet, quiet, flood, then quiet. */
+	const int on[] = {1, 1, 0, 0, 1, 0, 0, 0, 0};
+	for (size_t k = 0; k < sizeof(on) / sizeof(on[0]); k++) {
+		if (on[k]) {
+			struct flow f = rec("192.0.2.1", "10.0.4.4", 1, 0, 30000, 30000 * 64, 0, t);
+			feed(a, &f, true, false);
+		}
+		t += 1000;
+		attack_clock(a, t);
+	}
+	int starts = 0, ends = 0;
+	for (int k = 0; k < seen.n; k++) {
+		starts += seen.ph[k] == ATTACK_START;
+		ends += seen.ph[k] == ATTACK_END;
+	}
+	assert_int_equal(starts, 1);
+	assert_int_equal(ends, 1);
+	assert_int_equal(seen.ev[seen.n - 1].end_ms, T0 + 6000);
+	attack_destroy(a);
+}
+
+/* Outbound: an inside host sending a UDP flood is a source event. */
+static void test_outbound(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+	for (int k = 0; k < 5; k++) {
+		struct flow f = rec("2001:db8::66", "198.18.0.1", 17, 0, 80000, 80000 * 500, 0, t);
+		feed(a, &f, false, true);
+		t += 1000;
+		attack_clock(a, t);
+	}
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.ev[0].dir, ATTACK_OUT);
+	assert_int_equal(seen.ev[0].cls, ATTACK_CLASS_UDP);
+	char ip[64];
+	flow_addr_format(&seen.ev[0].ip, ip, sizeof(ip));
+	assert_string_equal(ip, "2001:db8::66");
+	/* 80 000 pps over the 50 000 of outbound UDP; 320 Mbit/s is under 1 Gbit/s. */
+	assert_true(fabs(seen.ev[0].cur[ATTACK_PPS] - 80000) < 1);
+	attack_close_all(a);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.ph[1], ATTACK_END);
+	attack_destroy(a);
+}
+
+/* Group thresholds beat the site's; the site's beat the defaults. */
+static void test_groups(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.window_s = 1;
+	c.start_windows = 1;
+	struct attack_site ov;
+	struct attack_group grp;
+	memset(&ov, 0, sizeof(ov));
+	memset(&ov.th, 0xff, sizeof(ov.th));
+	memset(&grp.th, 0xff, sizeof(grp.th));
+	snprintf(ov.site, sizeof(ov.site), "campus");
+	ov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 100; /* the whole site */
+	grp.prefix = pfx("10.0.7.0", 24);
+	grp.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 0; /* off for these */
+	ov.groups = &grp;
+	ov.n_groups = 1;
+	c.sites = &ov;
+	c.n_sites = 1;
+	struct attack *a = make(&c, &seen);
+	struct flow f1 = rec("192.0.2.1", "10.0.7.7", 1, 0, 500, 500 * 64, 0, T0);
+	struct flow f2 = rec("192.0.2.1", "10.0.8.8", 1, 0, 500, 500 * 64, 0, T0);
+	feed(a, &f1, true, false);
+	feed(a, &f2, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_int_equal(seen.n, 1);
+	char ip[64];
+	flow_addr_format(&seen.ev[0].ip, ip, sizeof(ip));
+	assert_string_equal(ip, "10.0.8.8");
+	assert_true(seen.ev[0].threshold[ATTACK_PPS] == 100);
+	attack_destroy(a);
+}
+
+/* The host pool and the event table are bounded; overflow is counted. */
+static void test_bounds(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.max_hosts = 4;
+	c.max_events = 1;
+	c.window_s = 1;
+	c.start_windows = 1;
+	c.end_windows = 1;
+	struct attack *a = make(&c, &seen);
+	const char *ips[] = {"10.0.0.1",    "2001:db8::1", "10.0.0.2",
+	                     "2001:db8::2", "10.0.0.3",    "2001:db8::3"};
+	for (int k = 0; k < 6; k++) {
+		struct flow f = rec("192.0.2.1", ips[k], 1, 0, 50000, 50000 * 64, 0, T0);
+		feed(a, &f, true, false);
+	}
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.hosts, 4);
+	assert_int_equal(st.host_overflow, 2);
+	assert_int_equal(st.records, 4);
+	attack_clock(a, T0 + 1000);
+	attack_stats_get(a, &st);
+	assert_int_equal(st.events_started, 1);
+	assert_int_equal(st.events_open, 1);
+	assert_int_equal(st.event_overflow, 3);
+	/* Idle: the three without events are freed; the pool takes new hosts again. */
+	attack_clock(a, T0 + 3000);
+	attack_stats_get(a, &st);
+	assert_int_equal(st.events_open, 0);
+	attack_clock(a, T0 + 6000);
+	attack_stats_get(a, &st);
+	assert_int_equal(st.hosts, 0);
+	for (int k = 4; k < 6; k++) {
+		struct flow f = rec("192.0.2.1", ips[k], 1, 0, 5, 5 * 64, 0, T0 + 6000);
+		feed(a, &f, true, false);
+	}
+	attack_stats_get(a, &st);
+	assert_int_equal(st.hosts, 2);
+	assert_int_equal(st.host_overflow, 2);
+	/* Many IPv6 hosts in and out of the hash: lookups stay right after deletions. */
+	attack_destroy(a);
+	c.max_hosts = 128;
+	a = make(&c, &seen);
+	uint64_t t = T0;
+	for (int round = 0; round < 20; round++) {
+		for (int k = 0; k < 50; k++) {
+			char ip[64];
+			snprintf(ip, sizeof(ip), "2001:db8::%x", (round * 37 + k * 11) % 300 + 1);
+			struct flow f = rec("192.0.2.1", ip, 17, 0, 1, 100, 0, t);
+			feed(a, &f, true, false);
+		}
+		attack_stats_get(a, &st);
+		assert_true(st.hosts <= 128);
+		t += 1000 * (uint64_t)(1 + round % 3);
+		attack_clock(a, t);
+	}
+	attack_stats_get(a, &st);
+	assert_int_equal(st.host_overflow, 0);
+	/* After all the deletions a lookup still finds its own entry. */
+	for (int k = 0; k < 10; k++) {
+		struct flow f = rec("192.0.2.1", "2001:db8::abc", 17, 0, 7, 700, 0, t);
+		feed(a, &f, true, false);
+	}
+	attack_clock(a, t + 1000);
+	assert_true(
+	    fabs(rate_of(a, "2001:db8::abc", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 70) < 1e-3);
+	attack_destroy(a);
+}
+
+static void test_create_errors(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct attack *a = NULL;
+	make_site();
+	attack_config_defaults(&c);
+	c.window_s = 0;
+	assert_int_equal(attack_create(&c, sites, 1, NULL, NULL, &a), -EINVAL);
+	attack_config_defaults(&c);
+	c.max_hosts = 0;
+	assert_int_equal(attack_create(&c, sites, 1, NULL, NULL, &a), -EINVAL);
+	attack_config_defaults(&c);
+	/* Every allocation failing in turn: -ENOMEM and nothing leaked (ASan), then success. */
+	unsigned long k;
+	for (k = 0; k < 20; k++) {
+		fault_arm(k, FAULT_ONCE);
+		int rc = attack_create(&c, sites, 1, NULL, NULL, &a);
+		fault_disarm();
+		if (rc == 0) {
+			attack_destroy(a);
+			break;
+		}
+		assert_int_equal(rc, -ENOMEM);
+	}
+	assert_true(k > 3 && k < 20);
+}
+
+/* The engine hands its matches to the tap: the attack detector sees both ends. */
+static void on_close(void *ud, struct slot *s, uint32_t site)
+{
+	(void)ud;
+	(void)site;
+	slot_destroy(s);
+}
+
+static void test_engine_tap(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	struct engine *e;
+	char err[128];
+	attack_config_defaults(&c);
+	struct attack *a = make(&c, &seen);
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, NULL, &e, err, sizeof(err)), 0);
+	engine_record_tap_set(e, attack_records, a);
+	engine_clock(e, T0);
+	struct flow v[3] = {
+	    rec("192.0.2.1", "10.0.5.5", 17, 0, 10, 1000, 0, T0),
+	    rec("10.0.5.6", "192.0.2.1", 17, 0, 20, 2000, 0, T0),
+	    rec("192.0.2.1", "192.0.2.2", 17, 0, 30, 3000, 0, T0),
+	};
+	engine_flows(e, v, 3);
+	attack_clock(a, T0 + 1000);
+	assert_true(fabs(rate_of(a, "10.0.5.5", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 2) <
+	            1e-4);
+	assert_true(fabs(rate_of(a, "10.0.5.6", ATTACK_OUT, ATTACK_CLASS_UDP, ATTACK_PPS) - 4) <
+	            1e-4);
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.records, 2);
+	engine_destroy(e);
+	attack_destroy(a);
+}
+
+/* The hook: a good run, a failing one, one past its time-out; none blocks the caller. */
+static void test_hook(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_attack_hookXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char cmd[1024], out[128];
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(cmd, sizeof(cmd),
+	         "in=$(cat); printf '%%s\\n' \"$in\" >> %s; case $in in *fail*) exit 3;; esac",
+	         out);
+	struct attack_hook *h;
+	assert_int_equal(attack_hook_start(cmd, 2000, &h), 0);
+	assert_int_equal(attack_hook_submit(h, "{\"a\":1}", 7), 0);
+	assert_int_equal(attack_hook_submit(h, "{\"b\":\"fail\"}", 12), 0); /* exits 3 */
+	attack_hook_drain(h);
+	struct attack_stats st = {0};
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs, 2);
+	assert_int_equal(st.hook_failures, 1);
+	assert_int_equal(st.hook_timeouts, 0);
+	FILE *f = fopen(out, "r");
+	assert_non_null(f);
+	char buf[64] = {0};
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	assert_int_equal(n, 21);
+	assert_string_equal(buf, "{\"a\":1}\n{\"b\":\"fail\"}\n");
+	attack_hook_stop(h);
+
+	/* Time-out: the hook and what it started are killed; submit never waits. */
+	assert_int_equal(attack_hook_start("sleep 30; echo late", 20, &h), 0);
+	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+	for (int k = 0; k < ATTACK_HOOK_QUEUE + 3; k++) {
+		int rc = attack_hook_submit(h, "{}", 2);
+		assert_true(rc == 0 || rc == -ENOSPC);
+	}
+	assert_true(clock_ms(CLOCK_MONOTONIC) - t0 < 100);
+	attack_hook_stats_get(h, &st);
+	assert_true(st.hook_dropped >= 2);
+	attack_hook_stop(h); /* runs what is queued: each killed at 20 ms */
+	/* A missing program is a failure, logged and counted. */
+	assert_int_equal(attack_hook_start("/nonexistent/hook", 1000, &h), 0);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs, 1);
+	assert_int_equal(st.hook_failures, 1);
+	attack_hook_stop(h);
+	/* No command: nothing runs. */
+	assert_int_equal(attack_hook_start("", 1000, &h), 0);
+	assert_null(h);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	unlink(out);
+	rmdir(dir);
+}
+
+static void test_hook_timeout(void **state)
+{
+	(void)state;
+	struct attack_hook *h;
+	assert_int_equal(attack_hook_start("sleep 30", 150, &h), 0);
+	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	uint64_t dt = clock_ms(CLOCK_MONOTONIC) - t0;
+	struct attack_stats st = {0};
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs, 2);
+	assert_int_equal(st.hook_failures, 2);
+	assert_int_equal(st.hook_timeouts, 2);
+	assert_true(dt >= 300 && dt < 5000);
+	attack_hook_stop(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_spread),         cmocka_unit_test(test_long_records),
+	    cmocka_unit_test(test_sampled_counts), cmocka_unit_test(test_hysteresis),
+	    cmocka_unit_test(test_hysteresis_dip), cmocka_unit_test(test_outbound),
+	    cmocka_unit_test(test_groups),         cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_create_errors),  cmocka_unit_test(test_engine_tap),
+	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
