@@ -171,7 +171,6 @@ struct attack_stats {
 	uint64_t records;       /* record ends rated (a record may count twice: in and out) */
 	uint64_t hosts;         /* gauge: host entries in use */
 	uint64_t host_overflow; /* record ends not rated: host pool full */
-	uint64_t evaluations;   /* clock seconds evaluated */
 	uint64_t events_started;
 	uint64_t events_ended;
 	uint64_t events_open;    /* gauge */

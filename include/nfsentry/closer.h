@@ -154,6 +154,16 @@ int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *he
                   size_t n_health);
 
 /*
+ * closer_submit() with documents made outside the slot (the attack
+ * events of its period, attack.h) to be stored, printed and shown to sinks
+ * with the slot's own, after them. extra may be NULL; its documents pass
+ * to the closer in every case (extra is left empty), freed with the slot's
+ * batch, or with the slot when it is dropped.
+ */
+int closer_submit_docs(struct closer *c, struct slot *s, const struct doc_counter *health,
+                       size_t n_health, struct doc_batch *extra);
+
+/*
  * Turn backpressure on or off (closer_opts.wait_when_busy) from now on. The
  * live loop turns it on once it no longer receives (shutdown), so that the
  * last slots are waited for rather than dropped.

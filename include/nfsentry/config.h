@@ -11,7 +11,8 @@
  * Sections: log, listen, receive_buffer_bytes, exporters, templates,
  * limits (the decoder's), sites, slots, store, documents (the slot
  * engine's), elasticsearch (the shipper's), sites[].devices (the SSH
- * poller's, docs/l2.md) and web (the dashboard's, docs/api.md).
+ * poller's, docs/l2.md), web (the dashboard's, docs/api.md) and attack
+ * (the flood detector's, docs/attacks.md).
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -20,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/attack.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -109,6 +111,13 @@ struct config {
 	 * off), token_file, cert_file + key_file, max_connections, timeout_s.
 	 */
 	struct web_config web;
+
+	/*
+	 * attack: the fast path for floods (attack.h, docs/attacks.md). The
+	 * per-site overrides (attack.sites) and their groups are owned and
+	 * freed by config_free().
+	 */
+	struct attack_config attack;
 };
 
 /*

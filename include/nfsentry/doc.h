@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/attack.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/slot.h"
 
@@ -73,6 +74,23 @@ int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
                       const struct judge_l2 *l2, struct doc_batch *out);
 
 void doc_batch_free(struct doc_batch *b);
+
+/*
+ * Append the document of one attack event callback (kind "attack",
+ * docs/documents.md) to out, stored in slot time_slot of the event's site.
+ * Its key, "<id>-<seq>", is unique within the slot: id is 16 hex digits
+ * derived from (site, ip, direction, class, start), the same in every
+ * replay of the same export; seq counts the event's documents from 0 (the
+ * start). Returns 0 or -ENOMEM (out keeps what it held).
+ */
+int doc_attack_build(const struct attack_event *ev, enum attack_phase p, int64_t time_slot,
+                     struct doc_batch *out);
+
+/*
+ * Move every document of src to the end of dst; src is left empty (its
+ * array freed). Returns 0, or -ENOMEM with both unchanged.
+ */
+int doc_batch_move(struct doc_batch *dst, struct doc_batch *src);
 
 /* Format the start of time_slot as "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */
 void doc_timestamp(int64_t time_slot, char *buf, size_t len);

@@ -805,7 +805,6 @@ static bool host_may_exceed(const struct attack *a, const struct host *x)
 /* Evaluate every host over the window ending with second s - 1. */
 static void evaluate(struct attack *a, int64_t s)
 {
-	a->st.evaluations++;
 	for (uint32_t i = 0; i < a->n_live;) {
 		struct host *x = host_at(a, a->live[i]);
 		host_advance(a, x, s - 1);
@@ -918,8 +917,6 @@ static const struct counter_def attack_counter_defs[] = {
                 "Inside IPs the attack detector tracks now."),
     COUNTER_DEF(attack_stats, host_overflow, "attackHostOverflow", COUNTER_TOTAL,
                 "Record ends not rated: the attack detector's host table was full."),
-    COUNTER_DEF(attack_stats, evaluations, "attackEvaluations", COUNTER_TOTAL,
-                "Seconds of the clock the attack detector evaluated."),
     COUNTER_DEF(attack_stats, events_started, "attacksStarted", COUNTER_TOTAL,
                 "Attack events started."),
     COUNTER_DEF(attack_stats, events_ended, "attacksEnded", COUNTER_TOTAL, "Attack events ended."),

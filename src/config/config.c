@@ -1864,6 +1864,7 @@ void config_defaults(struct config *cfg)
 	cfg->web.n_listen = 1;
 	cfg->web.max_connections = 64;
 	cfg->web.timeout_s = 30;
+	attack_config_defaults(&cfg->attack);
 }
 
 void config_free(struct config *cfg)
@@ -1877,6 +1878,9 @@ void config_free(struct config *cfg)
 		free(cfg->sites[i].devices);
 	}
 	free(cfg->sites);
+	for (size_t i = 0; i < cfg->attack.n_sites; i++)
+		free(cfg->attack.sites[i].groups);
+	free(cfg->attack.sites);
 	config_defaults(cfg);
 }
 

@@ -845,3 +845,123 @@ void doc_batch_free(struct doc_batch *b)
 	free(b->v);
 	memset(b, 0, sizeof(*b));
 }
+
+/* ---- attack events ------------------------------------------------------- */
+
+static void rates_obj(struct jw *w, const double r[ATTACK_METRIC__COUNT])
+{
+	jw_open(w, '{');
+	SET_REAL(w, "pps", r[ATTACK_PPS]);
+	SET_REAL(w, "bps", r[ATTACK_BPS]);
+	SET_REAL(w, "fps", r[ATTACK_FPS]);
+	jw_close(w, '}');
+}
+
+/* ISO 8601 UTC with milliseconds of a Unix ms time. */
+static void ms_timestamp(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char s[32];
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03uZ", s, (unsigned)(ms % 1000));
+}
+
+int doc_attack_build(const struct attack_event *ev, enum attack_phase p, int64_t time_slot,
+                     struct doc_batch *out)
+{
+	struct jw w = {0};
+	char ts[40], id[17], key[DOC_KEY_MAX];
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	/* FNV-1a over what makes the event: the same in every replay. */
+	for (const char *c = ev->site; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+	for (size_t k = 0; k < sizeof(ev->ip.b); k++)
+		h = (h ^ ev->ip.b[k]) * 0x100000001b3ull;
+	h = (h ^ (uint64_t)ev->dir) * 0x100000001b3ull;
+	h = (h ^ (uint64_t)ev->cls) * 0x100000001b3ull;
+	h = (h ^ ev->start_ms) * 0x100000001b3ull;
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)h);
+	snprintf(key, sizeof(key), "%s-%u", id, ev->seq);
+	ms_timestamp(ev->now_ms, ts, sizeof(ts));
+	jw_open(&w, '{');
+	SET_STR(&w, "kind", "attack");
+	SET_STR(&w, "site", ev->site);
+	JW_KEY(&w, "timeSlot");
+	jw_i64(&w, time_slot);
+	SET_STR(&w, "@timestamp", ts);
+	SET_STR(&w, "id", id);
+	SET_U64(&w, "seq", ev->seq);
+	SET_STR(&w, "state", attack_phase_name(p));
+	JW_KEY(&w, "ip");
+	jw_addr(&w, &ev->ip);
+	SET_STR(&w, "direction", attack_dir_name(ev->dir));
+	SET_STR(&w, "class", attack_class_name(ev->cls));
+	SET_U64(&w, "start", ev->start_ms);
+	SET_U64(&w, "detected", ev->detected_ms);
+	if (p == ATTACK_END)
+		SET_U64(&w, "end", ev->end_ms);
+	SET_U64(&w, "updated", ev->now_ms);
+	JW_KEY(&w, "current");
+	rates_obj(&w, ev->cur);
+	JW_KEY(&w, "peak");
+	rates_obj(&w, ev->peak);
+	JW_KEY(&w, "thresholds");
+	rates_obj(&w, ev->threshold);
+	SET_U64(&w, "packets", ev->packets);
+	SET_U64(&w, "octets", ev->octets);
+	SET_REAL(&w, "flows", ev->flows);
+	JW_KEY(&w, "sources");
+	jw_open(&w, '[');
+	for (size_t k = 0; k < ev->n_sources; k++) {
+		jw_open(&w, '{');
+		JW_KEY(&w, "ip");
+		jw_addr(&w, &ev->sources[k].addr);
+		SET_U64(&w, "packets", ev->sources[k].packets);
+		jw_close(&w, '}');
+	}
+	jw_close(&w, ']');
+	JW_KEY(&w, "ports");
+	jw_open(&w, '[');
+	for (size_t k = 0; k < ev->n_ports; k++) {
+		jw_open(&w, '{');
+		SET_U64(&w, "port", ev->ports[k].key);
+		SET_U64(&w, "packets", ev->ports[k].packets);
+		jw_close(&w, '}');
+	}
+	jw_close(&w, ']');
+	JW_KEY(&w, "protocols");
+	jw_open(&w, '[');
+	for (size_t k = 0; k < ev->n_protocols; k++) {
+		jw_open(&w, '{');
+		SET_U64(&w, "proto", ev->protocols[k].key);
+		SET_U64(&w, "packets", ev->protocols[k].packets);
+		jw_close(&w, '}');
+	}
+	jw_close(&w, ']');
+	int rc = emit(out, "attack", key, &w);
+	free(w.p);
+	return rc;
+}
+
+int doc_batch_move(struct doc_batch *dst, struct doc_batch *src)
+{
+	if (!src->n)
+		return 0;
+	if (dst->cap - dst->n < src->n) {
+		size_t ncap = dst->n + src->n;
+		struct doc *nv = realloc(dst->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		dst->v = nv;
+		dst->cap = ncap;
+	}
+	memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
+	free(src->v);
+	memset(src, 0, sizeof(*src));
+	return 0;
+}

@@ -20,6 +20,7 @@ struct job {
 	struct slot *slot;
 	struct doc_counter health[CLOSER_HEALTH_MAX];
 	size_t n_health;
+	struct doc_batch extra; /* documents made outside the slot (attack events); owned */
 };
 
 /*
@@ -189,7 +190,7 @@ static void process(struct closer *c, struct job *j)
 	}
 	step_end(&sp, CLOSER_STEP_JUDGE, &w, &cpu);
 	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
-	    (l2m && l2_doc_build(l2m, &b) != 0)) {
+	    (l2m && l2_doc_build(l2m, &b) != 0) || doc_batch_move(&b, &j->extra) != 0) {
 		log_error("out of memory building documents of site %s slot %lld", v->site->name,
 		          (long long)v->time_slot);
 		doc_err = true;
@@ -240,6 +241,7 @@ out:;
 	w = clock_us(CLOCK_MONOTONIC);
 	cpu = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	doc_batch_free(&b);
+	doc_batch_free(&j->extra);
 	l2_merge_destroy(l2m);
 	slot_destroy(j->slot);
 	j->slot = NULL;
@@ -316,6 +318,16 @@ int closer_start(const struct closer_opts *opts, struct closer **out)
 int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *health,
                   size_t n_health)
 {
+	return closer_submit_docs(c, s, health, n_health, NULL);
+}
+
+int closer_submit_docs(struct closer *c, struct slot *s, const struct doc_counter *health,
+                       size_t n_health, struct doc_batch *extra)
+{
+	struct doc_batch none = {0};
+
+	if (!extra)
+		extra = &none;
 	if (n_health > CLOSER_HEALTH_MAX)
 		n_health = CLOSER_HEALTH_MAX;
 	pthread_mutex_lock(&c->mu);
@@ -335,10 +347,13 @@ int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *he
 		    c->cap, v->site->name, (long long)v->time_slot,
 		    (unsigned long long)slot_records(s));
 		slot_destroy(s);
+		doc_batch_free(extra);
 		return -ENOSPC;
 	}
 	struct job *j = &c->ring[(c->head + c->n) % c->cap];
 	j->slot = s;
+	j->extra = *extra;
+	memset(extra, 0, sizeof(*extra));
 	j->n_health = n_health;
 	if (n_health)
 		memcpy(j->health, health, n_health * sizeof(*health));

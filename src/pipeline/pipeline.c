@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/attack.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
@@ -48,6 +49,19 @@ struct pipeline {
 	size_t n_counters;                                /* over every source */
 	struct doc_counter health[PIPELINE_COUNTERS_MAX]; /* a slot's "collector" */
 	uint64_t start_cpu_us; /* the creating thread's CPU when the pipeline was made */
+	/*
+	 * The attack detector (attack.h) on the engine's record tap, its hook,
+	 * and per site the attack documents waiting for the slot they belong
+	 * to: pend[site] in emission order, pend_k[site][i] the slot of
+	 * document i (the clock's slot when it was made). Bounded by the
+	 * detector: max_events events, one document per update_s each.
+	 */
+	struct attack *atk;
+	struct attack_hook *hook;
+	struct doc_batch *pend;
+	int64_t **pend_k;
+	size_t *pend_kcap;
+	uint64_t attack_doc_errors;
 };
 
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
@@ -60,6 +74,89 @@ static void decoder_snapshot(void *ud, void *stats)
 static void engine_snapshot(void *ud, void *stats)
 {
 	engine_stats_get(ud, stats);
+}
+
+static void attack_snapshot(void *ud, void *stats)
+{
+	struct pipeline *pl = ud;
+
+	attack_stats_get(pl->atk, stats);
+	attack_hook_stats_get(pl->hook, stats);
+}
+
+/*
+ * attack_event_fn (engine thread): the event's document waits for its
+ * site's slot to close; its JSON goes to the hook now.
+ */
+static void on_attack_event(void *ud, const struct attack_event *ev, enum attack_phase p)
+{
+	struct pipeline *pl = ud;
+	uint32_t site = ev->site_index;
+	struct doc_batch *b = &pl->pend[site];
+	int64_t k = (int64_t)(ev->now_ms / 1000 / SLOT_SECONDS);
+
+	if (b->n == pl->pend_kcap[site]) {
+		size_t ncap = pl->pend_kcap[site] ? 2 * pl->pend_kcap[site] : 16;
+		int64_t *nk = fault_reallocarray(pl->pend_k[site], ncap, sizeof(*nk));
+		if (!nk) {
+			pl->attack_doc_errors++;
+			log_error("attack: out of memory: a document of site %s is lost", ev->site);
+			return;
+		}
+		pl->pend_k[site] = nk;
+		pl->pend_kcap[site] = ncap;
+	}
+	if (doc_attack_build(ev, p, k, b) != 0) {
+		pl->attack_doc_errors++;
+		log_error("attack: out of memory: a document of site %s is lost", ev->site);
+		return;
+	}
+	pl->pend_k[site][b->n - 1] = k;
+	attack_hook_submit(pl->hook, b->v[b->n - 1].json, b->v[b->n - 1].len);
+}
+
+/* Start the attack detector and its hook on the engine (sites configured). */
+static int attack_open(struct pipeline *pl, const struct config *cfg, char *err, size_t errlen)
+{
+	int rc;
+
+	pl->pend = fault_calloc(cfg->n_sites, sizeof(*pl->pend));
+	pl->pend_k = fault_calloc(cfg->n_sites, sizeof(*pl->pend_k));
+	pl->pend_kcap = fault_calloc(cfg->n_sites, sizeof(*pl->pend_kcap));
+	if (!pl->pend || !pl->pend_k || !pl->pend_kcap) {
+		snprintf(err, errlen, "out of memory starting the attack detector");
+		return -ENOMEM;
+	}
+	rc = attack_create(&cfg->attack, cfg->sites, cfg->n_sites, on_attack_event, pl, &pl->atk);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the attack detector: %s", strerror(-rc));
+		return rc;
+	}
+	rc = attack_hook_start(cfg->attack.hook, cfg->attack.hook_timeout_ms, &pl->hook);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the attack hook: %s", strerror(-rc));
+		return rc;
+	}
+	rc = pipeline_counter_source_add(pl, &attack_counters, attack_snapshot, pl);
+	if (rc != 0) {
+		snprintf(err, errlen, "out of memory starting the pipeline");
+		return rc;
+	}
+	engine_record_tap_set(pl->eng, attack_records, pl->atk);
+	return 0;
+}
+
+static void attack_close(struct pipeline *pl)
+{
+	attack_hook_stop(pl->hook);
+	attack_destroy(pl->atk);
+	for (size_t i = 0; pl->pend && i < pl->n_sites; i++)
+		doc_batch_free(&pl->pend[i]);
+	for (size_t i = 0; pl->pend_k && i < pl->n_sites; i++)
+		free(pl->pend_k[i]);
+	free(pl->pend);
+	free(pl->pend_k);
+	free(pl->pend_kcap);
 }
 
 int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
@@ -96,6 +193,11 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			snprintf(err, errlen, "out of memory starting the pipeline");
 			goto fail;
 		}
+		if (cfg->attack.enabled) {
+			rc = attack_open(pl, cfg, err, errlen);
+			if (rc != 0)
+				goto fail;
+		}
 		if (opts->use_store) {
 			struct store_opts so;
 			store_opts_defaults(&so);
@@ -131,6 +233,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	*out = pl;
 	return 0;
 fail:
+	attack_close(pl);
 	engine_destroy(pl->eng);
 	store_close(pl->store);
 	decoder_destroy(pl->dec);
@@ -164,6 +267,9 @@ void pipeline_close_slots(struct pipeline *pl)
 		return;
 	/* Nothing is received any more: the last slots are waited for, not dropped. */
 	closer_backpressure_set(pl->closer, true);
+	/* Open attacks end now: their end documents go with the last slots. */
+	if (pl->atk)
+		attack_close_all(pl->atk);
 	engine_close_all(pl->eng);
 	closer_drain(pl->closer);
 }
@@ -174,6 +280,7 @@ void pipeline_destroy(struct pipeline *pl)
 		return;
 	pipeline_close_slots(pl);
 	closer_stop(pl->closer);
+	attack_close(pl);
 	engine_destroy(pl->eng);
 	store_close(pl->store);
 	if (pl->flows != FLOWOUT_NONE)
@@ -224,7 +331,30 @@ static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
 		n += counter_list(c->t, now, prev, pl->health + n, PIPELINE_COUNTERS_MAX - n);
 		memcpy(prev, now, bytes);
 	}
-	closer_submit(pl->closer, s, pl->health, n);
+	/* The attack documents of this slot's period and earlier go with it. */
+	struct doc_batch extra = {0};
+	if (pl->pend && pl->pend[site].n) {
+		struct doc_batch *b = &pl->pend[site];
+		int64_t k = slot_view_mut(s)->time_slot;
+		size_t m = 0;
+		while (m < b->n && pl->pend_k[site][m] <= k)
+			m++;
+		if (m == b->n) {
+			extra = *b;
+			memset(b, 0, sizeof(*b));
+		} else if (m) {
+			extra.v = fault_malloc(m * sizeof(*extra.v));
+			if (extra.v) {
+				memcpy(extra.v, b->v, m * sizeof(*b->v));
+				extra.n = extra.cap = m;
+				memmove(b->v, b->v + m, (b->n - m) * sizeof(*b->v));
+				memmove(pl->pend_k[site], pl->pend_k[site] + m,
+				        (b->n - m) * sizeof(int64_t));
+				b->n -= m;
+			}
+		}
+	}
+	closer_submit_docs(pl->closer, s, pl->health, n, &extra);
 }
 
 static void pipeline_sink(void *ud, const struct flow *v, size_t n)
@@ -238,8 +368,11 @@ static void pipeline_sink(void *ud, const struct flow *v, size_t n)
 		 * capture replayed months later still gives the same slots. One
 		 * datagram's records share its export time.
 		 */
-		if (pl->replay && n)
+		if (pl->replay && n) {
 			engine_clock(pl->eng, v[0].export_ms);
+			if (pl->atk)
+				attack_clock(pl->atk, v[0].export_ms);
+		}
 		engine_flows(pl->eng, v, n);
 	}
 	if (pl->flows == FLOWOUT_NONE)
@@ -263,6 +396,8 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms)
 {
 	if (pl->eng)
 		engine_clock(pl->eng, now_ms);
+	if (pl->atk)
+		attack_clock(pl->atk, now_ms);
 }
 
 const struct decoder *pipeline_decoder(const struct pipeline *pl)
@@ -325,6 +460,11 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 		struct engine_stats es;
 		engine_stats_get(pl->eng, &es);
 		report_table(out, "engine", &engine_counters, &es);
+	}
+	if (pl->atk) {
+		struct attack_stats as;
+		attack_snapshot((void *)pl, &as);
+		report_table(out, "attack", &attack_counters, &as);
 	}
 	if (pl->closer) {
 		/* Where the time went: the per-core rates of docs/benchmarks.md. */

@@ -273,7 +273,7 @@ static void test_counter_sources(void **state)
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
 	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
 	                 0);
-	/* 30 decoder + 7 engine + 2 probe counters: 30 more do not fit in 64. */
+	/* 30 decoder + 7 engine + 11 attack + 2 probe counters: 30 more do not fit in 64. */
 	assert_int_equal(pipeline_counter_source_add(pl, &decoder_counters, probe_snapshot, &probe),
 	                 -ENOSPC);
 
@@ -300,7 +300,9 @@ static void test_counter_sources(void **state)
 	assert_non_null(strstr(c.text[0], "\"collector\":{\"datagrams\":3,\"datagramsV5\":3,"));
 	assert_non_null(strstr(c.text[0], "\"records\":5,"));
 	assert_non_null(strstr(c.text[0], "\"engineRecords\":5,"));
-	assert_non_null(strstr(c.text[0], "\"slotAllocFailures\":0,\"probeHits\":5,"
+	assert_non_null(strstr(c.text[0], "\"slotAllocFailures\":0,\"attackRecords\":5,"
+	                                  "\"attackHosts\":"));
+	assert_non_null(strstr(c.text[0], "\"attackHookDropped\":0,\"probeHits\":5,"
 	                                  "\"probeLevel\":7}}"));
 	/* lab's first slot: its own previous snapshot, so the totals again. */
 	assert_string_equal(c.site[1], "lab");
@@ -320,11 +322,11 @@ static void test_counter_sources(void **state)
 	assert_non_null(strstr(c.text[3], "\"records\":1,"));
 	assert_non_null(strstr(c.text[3], "\"probeHits\":4,\"probeLevel\":2}}"));
 
-	/* At most PIPELINE_SOURCES_MAX sources. */
+	/* At most PIPELINE_SOURCES_MAX sources: decoder, engine, attack, then these. */
 	po.sinks = NULL;
 	po.n_sinks = 0;
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
-	for (int k = 2; k < PIPELINE_SOURCES_MAX; k++)
+	for (int k = 3; k < PIPELINE_SOURCES_MAX; k++)
 		assert_int_equal(
 		    pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe), 0);
 	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
