@@ -272,9 +272,9 @@ static void test_templates(void **state)
 	assert_int_equal(components, 1);
 	/*
 	 * inside: ip, arrayPeer; outside: ip, arrayPeer; offender: ip, ipList,
-	 * insideList; arpIp: ip; arpMac: ipList.
+	 * insideList; arpIp: ip; arpMac: ipList; attack: ip.
 	 */
-	assert_int_equal(ip_fields, 9);
+	assert_int_equal(ip_fields, 10);
 }
 
 static void es_config(struct config *c, const char *url)
