@@ -19,13 +19,35 @@
  * size for IPFIX), flow start and end (IPFIX 152/153 milliseconds, v9 22/21
  * uptime), input and output interface (2 bytes).
  *
+ * --plant SPEC (repeatable) adds planted behaviours to the model's records,
+ * merged in export-time order (tests/integration/attack.sh, docs/attacks.md).
+ * SPEC is KIND,key=value,... with times in seconds from --start:
+ *   flood,ip=V,start=S,dur=D,pps=P,sources=N[,proto=syn|udp|icmp][,sample=K]
+ *       N spoofed sources (203.0.113.0 + j, wrapping into 198.51.0.0/16)
+ *       send P packets/s in all at V; a router with a 5-second active
+ *       timeout exports each source's flow every 5 s (staggered by source),
+ *       covering those 5 s. sample=K: the export is sampled 1:K (packets
+ *       divided by K, at least one sampled packet per record kept by
+ *       chance); the collector scales them back (exporters.sampling).
+ *   transfer,ip=V,start=S,dur=D,bps=B
+ *       one answered TCP download to V at B bits/s from 192.0.2.80:443 and
+ *       its ACKs back, exported every 10 s in both directions.
+ *   server,ip=V,start=S,dur=D,cps=C
+ *       C short TCP connections per second from distinct clients to V:443,
+ *       each 12 packets in and 10 out, answered (SYN, ACK, FIN).
+ *   long,ip=V,start=S,dur=D,pps=P,timeout=T
+ *       one UDP flow of P packets/s to V exported every T seconds (an active
+ *       timeout of T), each record covering T seconds.
+ *
  * The same options and seed always give the same file. It only writes a
  * file; `nfsentry send` puts it on the wire.
  *
  * usage: genexport -o FILE [--records N] [--slots S] [--inside-hosts H]
  *        [--outside-hosts O] [--inside A.B.C.D/LEN]... [--seed X]
  *        [--version 9|10] [--exporters E] [--start UNIX_S] [--template-every S]
+ *        [--plant SPEC]...
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -261,7 +283,204 @@ static int send_data(struct gen *g, unsigned ex, const struct flow *r, unsigned 
 static const char usage_text[] =
 	"usage: genexport -o FILE [--records N] [--slots S] [--inside-hosts H]\n"
 	"       [--outside-hosts O] [--inside A.B.C.D/LEN]... [--seed X] [--version 9|10]\n"
-	"       [--exporters E] [--start UNIX_S] [--template-every S]\n";
+	"       [--exporters E] [--start UNIX_S] [--template-every S] [--plant SPEC]...\n";
+
+/* ---- planted behaviours (--plant) ---- */
+
+#define PLANT_MAX_RECORDS (20u * 1000u * 1000u)
+
+struct plant {
+	struct flow *v; /* sorted by export time once all are made */
+	size_t n, cap;
+};
+
+static int plant_push(struct plant *p, const struct flow *f)
+{
+	if (p->n == p->cap) {
+		size_t ncap = p->cap ? 2 * p->cap : 4096;
+		if (ncap > PLANT_MAX_RECORDS)
+			return -E2BIG;
+		struct flow *nv = realloc(p->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		p->v = nv;
+		p->cap = ncap;
+	}
+	p->v[p->n++] = *f;
+	return 0;
+}
+
+static void v4_set(struct flow_addr *a, uint32_t ip)
+{
+	uint8_t b[4] = {(uint8_t)(ip >> 24), (uint8_t)(ip >> 16), (uint8_t)(ip >> 8), (uint8_t)ip};
+	flow_addr_from_v4(a, b);
+}
+
+static struct flow plant_rec(uint32_t src, uint32_t dst, uint8_t proto, uint8_t flags,
+                             uint64_t packets, uint64_t octets, uint64_t first_ms, uint64_t last_ms)
+{
+	struct flow f;
+	memset(&f, 0, sizeof(f));
+	v4_set(&f.src, src);
+	v4_set(&f.dst, dst);
+	f.proto = proto;
+	f.tcp_flags = flags;
+	f.packets = packets;
+	f.octets = octets;
+	f.first_ms = first_ms;
+	f.last_ms = last_ms;
+	/* Exported a little after the flow's last packet, as a router does. */
+	f.export_ms = last_ms + 500;
+	f.in_if = 1;
+	f.out_if = 2;
+	return f;
+}
+
+static int flow_export_cmp(const void *pa, const void *pb)
+{
+	const struct flow *a = pa, *b = pb;
+	return a->export_ms < b->export_ms ? -1 : a->export_ms > b->export_ms;
+}
+
+/* Parse and plan one --plant SPEC. Returns 0 or -EINVAL (bad spec). */
+static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_t *rng)
+{
+	char kind[16] = "", proto[32] = "syn", ipbuf[32] = "";
+	uint64_t st = 0, dur = 0, pps = 0, n_src = 1000, sample = 1, bps = 0, cps = 0, timeout = 60;
+	const char *q = strchr(spec, ',');
+	size_t kl = q ? (size_t)(q - spec) : strlen(spec);
+
+	if (kl >= sizeof(kind))
+		return -EINVAL;
+	memcpy(kind, spec, kl);
+	while (q && *q == ',') {
+		const char *k = q + 1, *eq = strchr(k, '=');
+		q = strchr(k, ',');
+		if (!eq || (q && eq > q))
+			return -EINVAL;
+		size_t klen = (size_t)(eq - k), vlen = q ? (size_t)(q - eq - 1) : strlen(eq + 1);
+		char val[32];
+		if (vlen >= sizeof(val))
+			return -EINVAL;
+		memcpy(val, eq + 1, vlen);
+		val[vlen] = 0;
+#define KEY(name) (klen == strlen(name) && memcmp(k, name, klen) == 0)
+		int bad = 0;
+		if (KEY("ip"))
+			snprintf(ipbuf, sizeof(ipbuf), "%s", val);
+		else if (KEY("proto"))
+			snprintf(proto, sizeof(proto), "%s", val);
+		else if (KEY("start"))
+			bad = synth_parse_u64(val, 0, 7 * 86400, &st);
+		else if (KEY("dur"))
+			bad = synth_parse_u64(val, 1, 86400, &dur);
+		else if (KEY("pps"))
+			bad = synth_parse_u64(val, 1, 100000000, &pps);
+		else if (KEY("sources"))
+			bad = synth_parse_u64(val, 1, 60000, &n_src);
+		else if (KEY("sample"))
+			bad = synth_parse_u64(val, 1, 1000000, &sample);
+		else if (KEY("bps"))
+			bad = synth_parse_u64(val, 1, 100000000000ull, &bps);
+		else if (KEY("cps"))
+			bad = synth_parse_u64(val, 1, 100000, &cps);
+		else if (KEY("timeout"))
+			bad = synth_parse_u64(val, 1, 86400, &timeout);
+		else
+			return -EINVAL;
+#undef KEY
+		if (bad)
+			return -EINVAL;
+	}
+	struct in_addr ia;
+	if (!dur || inet_pton(AF_INET, ipbuf, &ia) != 1)
+		return -EINVAL;
+	uint32_t ip = ntohl(ia.s_addr);
+	uint64_t t0 = ((uint64_t)start_s + st) * 1000, t1 = t0 + dur * 1000;
+	int rc = 0;
+
+	if (strcmp(kind, "flood") == 0) {
+		uint8_t pr = strcmp(proto, "udp") == 0 ? 17 : strcmp(proto, "icmp") == 0 ? 1 : 6;
+		if (!pps || (pr == 6 && strcmp(proto, "syn") != 0))
+			return -EINVAL;
+		uint32_t size = pr == 6 ? 40 : pr == 17 ? 512 : 64;
+		/* Packets of one source in one 5-second record, before sampling. */
+		double per = (double)pps * 5.0 / (double)n_src;
+		for (uint64_t j = 0; j < n_src && rc == 0; j++) {
+			uint32_t src = j < 256 ? 0xcb007100u + (uint32_t)j
+			                       : 0xc6330000u + (uint32_t)(j - 256);
+			/* Staggered: source j's records end at t0 + (j % 5) + 5 m seconds. */
+			for (uint64_t end = t0 + (j % 5 + 1) * 1000; end <= t1 + 4000 && rc == 0;
+			     end += 5000) {
+				uint64_t first = end > t0 + 5000 ? end - 5000 : t0;
+				uint64_t last = end < t1 ? end : t1;
+				if (last <= first)
+					continue;
+				double pk = per * (double)(last - first) / 5000.0 / (double)sample;
+				uint64_t n = (uint64_t)pk;
+				/* The fraction of a sampled packet left: kept by chance. */
+				*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+				if ((double)(*rng >> 11) * 0x1.0p-53 < pk - (double)n)
+					n++;
+				if (!n)
+					continue;
+				struct flow f = plant_rec(src, ip, pr, pr == 6 ? 0x02 : 0, n, n * size,
+				                          first, last - 1);
+				f.sport = (uint16_t)(1024 + j % 60000);
+				f.dport = pr == 6 ? 80 : pr == 17 ? 53 : 0;
+				rc = plant_push(p, &f);
+			}
+		}
+	} else if (strcmp(kind, "transfer") == 0) {
+		if (!bps)
+			return -EINVAL;
+		for (uint64_t a = t0; a < t1 && rc == 0; a += 10000) {
+			uint64_t b = a + 10000 < t1 ? a + 10000 : t1;
+			uint64_t octets = bps / 8 * (b - a) / 1000, pk = octets / 1500 + 1;
+			struct flow in = plant_rec(0xc0000250u, ip, 6, 0x18, pk, octets, a, b - 1);
+			in.sport = 443;
+			in.dport = 50000;
+			struct flow out = plant_rec(ip, 0xc0000250u, 6, 0x10, pk / 2 + 1, (pk / 2 + 1) * 52,
+			                            a, b - 1);
+			out.sport = 50000;
+			out.dport = 443;
+			rc = plant_push(p, &in);
+			if (!rc)
+				rc = plant_push(p, &out);
+		}
+	} else if (strcmp(kind, "server") == 0) {
+		if (!cps)
+			return -EINVAL;
+		uint64_t c = 0;
+		for (uint64_t sec = t0; sec < t1 && rc == 0; sec += 1000)
+			for (uint64_t k = 0; k < cps && rc == 0; k++, c++) {
+				uint32_t cl = 0xc6120000u + (uint32_t)(c % 120000);
+				uint64_t first = sec + k * 1000 / cps, last = first + 300;
+				struct flow in = plant_rec(cl, ip, 6, 0x1b, 12, 12 * 200, first, last);
+				in.sport = (uint16_t)(1024 + c % 60000);
+				in.dport = 443;
+				struct flow out = plant_rec(ip, cl, 6, 0x1b, 10, 10 * 1200, first, last);
+				out.sport = 443;
+				out.dport = in.sport;
+				rc = plant_push(p, &in);
+				if (!rc)
+					rc = plant_push(p, &out);
+			}
+	} else if (strcmp(kind, "long") == 0) {
+		if (!pps)
+			return -EINVAL;
+		for (uint64_t a = t0; a + timeout * 1000 <= t1 && rc == 0; a += timeout * 1000) {
+			struct flow f = plant_rec(0xc0000251u, ip, 17, 0, pps * timeout,
+			                          pps * timeout * 1200, a, a + timeout * 1000 - 1);
+			f.sport = 4500;
+			f.dport = 4500;
+			rc = plant_push(p, &f);
+		}
+	} else {
+		return -EINVAL;
+	}
+	return rc == -EINVAL ? -E2BIG : rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -270,12 +489,15 @@ int main(int argc, char **argv)
 		{"version", required_argument, NULL, 'v'},
 		{"exporters", required_argument, NULL, 'e'},
 		{"template-every", required_argument, NULL, 'T'},
+		{"plant", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct synth_opts so;
 	struct gen g = {.version = 10, .n_ex = 2, .template_every_ms = 60000};
 	const char *path = NULL;
+	const char *plants[16];
+	size_t n_plants = 0;
 	uint64_t v;
 	int c;
 
@@ -297,6 +519,11 @@ int main(int argc, char **argv)
 		case 'T':
 			bad = synth_parse_u64(optarg, 1, 86400, &v);
 			g.template_every_ms = v * 1000;
+			break;
+		case 'P':
+			bad = n_plants == sizeof(plants) / sizeof(plants[0]);
+			if (!bad)
+				plants[n_plants++] = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -332,10 +559,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "genexport: %s\n", rc == -ENOMEM ? "out of memory" : err);
 		return 2;
 	}
+	struct plant pl = {0};
+	uint64_t prng = so.seed;
+	for (size_t k = 0; k < n_plants; k++) {
+		rc = plant_add(&pl, plants[k], so.start_s, &prng);
+		if (rc) {
+			fprintf(stderr, "genexport: --plant %s: %s\n", plants[k],
+			        rc == -EINVAL ? "bad specification" : strerror(-rc));
+			synth_destroy(sy);
+			free(pl.v);
+			return 2;
+		}
+	}
+	qsort(pl.v, pl.n, sizeof(*pl.v), flow_export_cmp);
+	size_t pi = 0;
 	g.out = fopen(path, "wb");
 	if (!g.out) {
 		fprintf(stderr, "genexport: %s: %s\n", path, strerror(errno));
 		synth_destroy(sy);
+		free(pl.v);
 		return 1;
 	}
 	static char obuf[1 << 20];
@@ -350,18 +592,32 @@ int main(int argc, char **argv)
 	struct flow recs[GEN_RECORDS_PER_DGRAM], f;
 	unsigned n = 0, ex = 0;
 	uint32_t slot, cur_slot = 0;
-	while (rc == 0 && synth_next(sy, &f, &slot)) {
-		if (n && (n == GEN_RECORDS_PER_DGRAM || slot != cur_slot)) {
+	/* Merge the model's records and the planted ones in export-time order. */
+	bool have = synth_next(sy, &f, &slot);
+	while (rc == 0 && (have || pi < pl.n)) {
+		struct flow r;
+		uint32_t rslot;
+		if (pi < pl.n && (!have || pl.v[pi].export_ms <= f.export_ms)) {
+			r = pl.v[pi++];
+			int64_t rel = (int64_t)(r.export_ms / 1000) - so.start_s;
+			rslot = rel > 0 ? (uint32_t)(rel / 300) : 0;
+		} else {
+			r = f;
+			rslot = slot;
+			have = synth_next(sy, &f, &slot);
+		}
+		if (n && (n == GEN_RECORDS_PER_DGRAM || rslot != cur_slot)) {
 			rc = send_data(&g, ex, recs, n);
 			ex = (ex + 1) % g.n_ex;
 			n = 0;
 		}
-		cur_slot = slot;
-		recs[n++] = f;
+		cur_slot = rslot;
+		recs[n++] = r;
 	}
 	if (rc == 0 && n)
 		rc = send_data(&g, ex, recs, n);
 	synth_destroy(sy);
+	free(pl.v);
 	if (fclose(g.out) != 0 && rc == 0)
 		rc = -errno;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -18,6 +18,8 @@
 #define DENSE_MAX_ENTRIES (1u << 22)
 #define DENSE_MIN_LEN (96u + 16u)
 #define DENSE_PER_SITE 8
+/* Records longer than the window whose rate a host keeps until they end. */
+#define SUS_MAX 8
 /* Heavy-hitter table of one event list (sources, ports, protocols). */
 #define TOPK_SLOTS 64
 #define NO_HOST UINT32_MAX
@@ -185,24 +187,38 @@ struct event {
 	struct topk sources, ports, protos;
 };
 
+/* A record longer than the window: its rate holds for the host until `until`. */
+struct sus {
+	int64_t until; /* clock second it stops counting */
+	uint8_t cell;  /* dir * NCLS + class - 1 */
+	float r[NMET];
+};
+
 /*
- * One tracked inside IP. The ring of window_s seconds follows the header in
- * the pool: for each (direction, class), window_s buckets of (packets,
- * bits, flows), so one record's spread touches one short run of memory.
+ * One tracked inside IP. The ring follows the header in the pool: for each
+ * (direction, class), 2 x window_s buckets of (packets, bits, flows), one
+ * per second from sec - window_s to sec + window_s - 1 (the window behind,
+ * the spread of recent records ahead), so one record's spread touches one
+ * short run of memory.
  */
 struct host {
 	struct flow_addr addr;
 	uint32_t site;
 	uint32_t tset; /* thresholds: index into struct attack's tsets */
-	int64_t sec;   /* the ring holds seconds (sec - window_s, sec] */
+	int64_t sec;   /* the second the ring was brought to */
 	/*
-	 * Upper bound of what the window can hold: everything credited in
-	 * the current epoch (window_s seconds) and the one before, over all
-	 * directions and classes. A host whose bound is under every threshold
-	 * is not evaluated in full.
+	 * Upper bound of what the window can hold: everything credited to the
+	 * ring in the current epoch (2 x window_s seconds) and the one before,
+	 * over all directions and classes. A host whose bound and sustained
+	 * rates are under every threshold is not evaluated in full.
 	 */
 	int64_t epoch;
 	float acc_new[NMET], acc_old[NMET];
+	/* Records longer than the window, and their rates summed per cell. */
+	struct sus sus[SUS_MAX];
+	uint8_t n_sus;
+	float sus_rate[ATTACK_DIR__COUNT * NCLS][NMET];
+	float sus_tot[NMET];
 	uint32_t live_pos; /* index in live[] */
 	uint32_t hslot;    /* hash slot, or NO_HOST for a dense entry */
 	bool busy;         /* an above count or an event is open: always evaluate */
@@ -258,10 +274,11 @@ static struct host *host_at(const struct attack *a, uint32_t i)
 	return (struct host *)(a->pool + (size_t)i * a->stride);
 }
 
+/* The 2 x window_s buckets of (dir, cls); second u is bucket u % (2 x window_s). */
 static float *host_cells(const struct attack *a, struct host *h, unsigned dir, unsigned cls)
 {
 	float *ring = (float *)(h + 1);
-	return ring + ((size_t)(dir * NCLS + (cls - 1)) * a->w) * NMET;
+	return ring + ((size_t)(dir * NCLS + (cls - 1)) * 2 * a->w) * NMET;
 }
 
 static uint32_t v4_of(const struct flow_addr *x)
@@ -357,7 +374,7 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 	a->ud = ud;
 	a->w = cfg->window_s;
 	a->stride = (sizeof(struct host) +
-	             (size_t)ATTACK_DIR__COUNT * NCLS * a->w * NMET * sizeof(float) + 63) &
+	             (size_t)ATTACK_DIR__COUNT * NCLS * 2 * a->w * NMET * sizeof(float) + 63) &
 	            ~(size_t)63;
 	a->hcap = 1024;
 	while (a->hcap < 2 * cfg->max_hosts)
@@ -503,7 +520,7 @@ static struct host *host_get(struct attack *a, uint32_t site, const struct flow_
 	x->site = site;
 	x->tset = tset_of(a, site, ip);
 	x->sec = a->now_s;
-	x->epoch = a->now_s / a->w;
+	x->epoch = a->now_s / (2 * a->w);
 	x->live_pos = a->n_live;
 	a->live[a->n_live++] = idx;
 	if (dslot) {
@@ -533,10 +550,14 @@ static void host_free(struct attack *a, struct host *x)
 	a->free_list[a->n_free++] = idx;
 }
 
-/* Bring x's ring and bound to second s: seconds after x->sec start empty. */
+/*
+ * Bring x to second s: the buckets of seconds that left the window are
+ * emptied for the seconds ahead, sustained rates that ended are taken off.
+ */
 static void host_advance(struct attack *a, struct host *x, int64_t s)
 {
-	int64_t ep = s / a->w;
+	int64_t ep = s / (2 * a->w);
+	unsigned r = 2 * a->w;
 
 	if (ep != x->epoch) {
 		bool next = ep == x->epoch + 1;
@@ -549,16 +570,33 @@ static void host_advance(struct attack *a, struct host *x, int64_t s)
 	if (s <= x->sec)
 		return;
 	int64_t gap = s - x->sec;
-	if (gap > a->w)
-		gap = a->w;
+	if (gap > r)
+		gap = r;
+	/* Second u's arrival makes u + w - 1 valid; it reuses the bucket of u - w - 1. */
 	for (int64_t u = s - gap + 1; u <= s; u++) {
-		unsigned b = (unsigned)(u % a->w);
+		unsigned b = (unsigned)((u + a->w - 1) % r);
 		for (unsigned c = 0; c < ATTACK_DIR__COUNT * NCLS; c++) {
-			float *cell = (float *)(x + 1) + ((size_t)c * a->w + b) * NMET;
+			float *cell = (float *)(x + 1) + ((size_t)c * r + b) * NMET;
 			cell[0] = cell[1] = cell[2] = 0;
 		}
 	}
 	x->sec = s;
+	for (unsigned k = 0; k < x->n_sus;) {
+		struct sus *e = &x->sus[k];
+		if (e->until > s) {
+			k++;
+			continue;
+		}
+		for (unsigned m = 0; m < NMET; m++) {
+			x->sus_rate[e->cell][m] -= e->r[m];
+			x->sus_tot[m] -= e->r[m];
+		}
+		*e = x->sus[--x->n_sus];
+	}
+	if (!x->n_sus) { /* no drift left behind by the float sums */
+		memset(x->sus_rate, 0, sizeof(x->sus_rate));
+		memset(x->sus_tot, 0, sizeof(x->sus_tot));
+	}
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -592,10 +630,15 @@ static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
 	topk_add(&e->protos, NULL, f->proto, f->packets);
 }
 
-/* One end of one record: spread over min(d, window) seconds ending now. */
+/*
+ * One end of one record of d seconds, at rate amt per second: a record no
+ * longer than the window adds amt to each of the d seconds from now on; a
+ * longer one holds amt for d seconds as a sustained rate (SUS_MAX per
+ * host; beyond, it is clipped to the window's seconds like a short one).
+ */
 static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, unsigned dir,
                    unsigned cls, const struct flow *f, const struct flow_addr *outside,
-                   const float amt[NMET], unsigned k)
+                   const float amt[NMET], uint64_t d)
 {
 	struct host *x = host_get(a, site, ip);
 
@@ -603,17 +646,30 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 		return;
 	a->st.records++;
 	host_advance(a, x, a->now_s);
-	float *cells = host_cells(a, x, dir, cls);
-	unsigned b = (unsigned)(a->now_s % a->w);
-	for (unsigned j = 0; j < k; j++) {
-		float *cell = cells + (size_t)b * NMET;
-		cell[0] += amt[0];
-		cell[1] += amt[1];
-		cell[2] += amt[2];
-		b = b ? b - 1 : a->w - 1;
+	unsigned cell = dir * NCLS + cls - 1;
+	if (d > a->w && x->n_sus < SUS_MAX) {
+		struct sus *e = &x->sus[x->n_sus++];
+		e->until = a->now_s + (int64_t)d;
+		e->cell = (uint8_t)cell;
+		for (unsigned m = 0; m < NMET; m++) {
+			e->r[m] = amt[m];
+			x->sus_rate[cell][m] += amt[m];
+			x->sus_tot[m] += amt[m];
+		}
+	} else {
+		unsigned k = d < a->w ? (unsigned)d : a->w, r = 2 * a->w;
+		float *cells = host_cells(a, x, dir, cls);
+		unsigned b = (unsigned)(a->now_s % r);
+		for (unsigned j = 0; j < k; j++) {
+			float *c = cells + (size_t)b * NMET;
+			c[0] += amt[0];
+			c[1] += amt[1];
+			c[2] += amt[2];
+			b = b + 1 == r ? 0 : b + 1;
+		}
+		for (unsigned m = 0; m < NMET; m++)
+			x->acc_new[m] += amt[m] * (float)k;
 	}
-	for (unsigned m = 0; m < NMET; m++)
-		x->acc_new[m] += amt[m] * (float)k;
 	if (x->busy) {
 		if (x->ev[dir][cls])
 			event_feed(a, x->ev[dir][cls], f, outside);
@@ -637,37 +693,43 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
 		uint64_t span_ms =
 		    f->first_ms && f->last_ms > f->first_ms ? f->last_ms - f->first_ms : 0;
 		uint64_t d = span_ms / 1000 + 1;
-		unsigned k = d < a->w ? (unsigned)d : a->w;
 		float amt[NMET] = {(float)f->packets / (float)d, (float)f->octets * 8.0f / (float)d,
 		                   1.0f / (float)d};
 		unsigned cls = class_of(f);
 		if (site_src[i] >= 0)
 			credit(a, (uint32_t)site_src[i], &f->src, ATTACK_OUT, cls, f, &f->dst, amt,
-			       k);
+			       d);
 		if (site_dst[i] >= 0)
 			credit(a, (uint32_t)site_dst[i], &f->dst, ATTACK_IN, cls, f, &f->src, amt,
-			       k);
+			       d);
 	}
 }
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-/* Rates of x over the window of seconds (s - w, s]; x advanced to s first. */
-static void host_rates(const struct attack *a, struct host *x,
+/*
+ * Rates of x over the window of seconds [s - w, s - 1] (x brought to s - 1
+ * or s): the ring's buckets averaged, plus the sustained rates.
+ */
+static void host_rates(const struct attack *a, struct host *x, int64_t s,
                        double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET])
 {
+	unsigned rl = 2 * a->w, b0 = (unsigned)((s - (int64_t)a->w) % rl);
+
 	for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++) {
 		double tot[NMET] = {0, 0, 0};
 		for (unsigned c = 1; c < ATTACK_CLASS__COUNT; c++) {
-			const float *cell = host_cells(a, x, d, c);
+			const float *cells = host_cells(a, x, d, c);
+			const float *sus = x->sus_rate[d * NCLS + c - 1];
 			double sum[NMET] = {0, 0, 0};
-			for (unsigned b = 0; b < a->w; b++, cell += NMET) {
+			for (unsigned j = 0, b = b0; j < a->w; j++, b = b + 1 == rl ? 0 : b + 1) {
+				const float *cell = cells + (size_t)b * NMET;
 				sum[0] += cell[0];
 				sum[1] += cell[1];
 				sum[2] += cell[2];
 			}
 			for (unsigned m = 0; m < NMET; m++) {
-				r[d][c][m] = sum[m] / a->w;
+				r[d][c][m] = sum[m] / a->w + sus[m];
 				tot[m] += r[d][c][m];
 			}
 		}
@@ -797,7 +859,8 @@ static bool host_may_exceed(const struct attack *a, const struct host *x)
 {
 	for (unsigned m = 0; m < NMET; m++)
 		if (a->min_th[m] > 0 &&
-		    x->acc_new[m] + x->acc_old[m] >= a->min_th[m] * (float)a->w * 0.999f)
+		    (x->acc_new[m] + x->acc_old[m]) / (float)a->w + x->sus_tot[m] >=
+		        a->min_th[m] * 0.999f)
 			return true;
 	return false;
 }
@@ -809,7 +872,7 @@ static void evaluate(struct attack *a, int64_t s)
 		struct host *x = host_at(a, a->live[i]);
 		host_advance(a, x, s - 1);
 		bool idle = x->acc_new[0] == 0 && x->acc_old[0] == 0 && x->acc_new[2] == 0 &&
-		            x->acc_old[2] == 0;
+		            x->acc_old[2] == 0 && !x->n_sus;
 		if (!x->busy && idle) {
 			/* Nothing credited for a whole window: the entry goes. */
 			host_free(a, x);
@@ -819,7 +882,7 @@ static void evaluate(struct attack *a, int64_t s)
 		if (!x->busy && !host_may_exceed(a, x))
 			continue;
 		double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET];
-		host_rates(a, x, r);
+		host_rates(a, x, s, r);
 		bool busy = false;
 		for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++)
 			for (unsigned c = 0; c < ATTACK_CLASS__COUNT; c++) {
@@ -888,25 +951,10 @@ int attack_host_rates(const struct attack *a, uint32_t site, const struct flow_a
 	if (!idx)
 		return -ENOENT;
 	struct host *x = host_at(a, idx - 1);
-	/* The last evaluated window: seconds up to now - 1. */
+	/* The last evaluated window: seconds up to now - 1, valid while x is at now - 1 or now. */
 	if (x->sec < a->now_s - 1)
 		host_advance(m, x, a->now_s - 1);
-	if (x->sec == a->now_s - 1) {
-		host_rates(a, x, rates);
-		return 0;
-	}
-	/* Credited this second already: read the window as it stood without it. */
-	struct host *copy = malloc(a->stride);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, x, a->stride);
-	unsigned b = (unsigned)(a->now_s % a->w);
-	for (unsigned c = 0; c < ATTACK_DIR__COUNT * NCLS; c++) {
-		float *cell = (float *)(copy + 1) + ((size_t)c * a->w + b) * NMET;
-		cell[0] = cell[1] = cell[2] = 0;
-	}
-	host_rates(a, copy, rates);
-	free(copy);
+	host_rates(a, x, a->now_s, rates);
 	return 0;
 }
 

@@ -115,7 +115,10 @@ static void test_spread(void **state)
 	attack_config_defaults(&c);
 	struct attack *a = make(&c, &seen);
 
-	/* 1000 packets over 10 s (span 9.999 s) into 10.0.1.1: 100 pps in each second. */
+	/*
+	 * 1000 packets over 10 s (span 9.999 s) into 10.0.1.1: longer than the
+	 * window, a sustained 100 pps for the next 10 seconds.
+	 */
 	struct flow f = rec("192.0.2.1", "10.0.1.1", 17, 0, 1000, 1000 * 100, 9999, T0);
 	feed(a, &f, true, false);
 	attack_clock(a, T0 + 1000);
@@ -129,22 +132,31 @@ static void test_spread(void **state)
 	/* A one-second record counts whole in its second: 5 packets over a 5 s window. */
 	struct flow g = rec("192.0.2.1", "10.0.1.2", 1, 0, 5, 500, 0, T0 + 1000);
 	feed(a, &g, true, false);
+	/* A 3-second record adds a third of its 30 packets to this second and the next two. */
+	struct flow h = rec("192.0.2.1", "10.0.1.3", 1, 0, 30, 3000, 2999, T0 + 1000);
+	feed(a, &h, true, false);
 	attack_clock(a, T0 + 2000);
 	assert_true(fabs(rate_of(a, "10.0.1.2", ATTACK_IN, ATTACK_CLASS_ICMP, ATTACK_PPS) - 1) <
 	            1e-4);
-	/* 10.0.1.1's spread ran over 5 seconds ending at T0: gone from the window at T0+5 s. */
-	attack_clock(a, T0 + 5000);
-	assert_true(fabs(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 20) <
+	assert_true(fabs(rate_of(a, "10.0.1.3", ATTACK_IN, ATTACK_CLASS_ICMP, ATTACK_PPS) - 2) <
+	            1e-4);
+	attack_clock(a, T0 + 4000);
+	assert_true(fabs(rate_of(a, "10.0.1.3", ATTACK_IN, ATTACK_CLASS_ICMP, ATTACK_PPS) - 6) <
+	            1e-4);
+	/* Out of the window five seconds later. */
+	attack_clock(a, T0 + 9000);
+	assert_true(rate_of(a, "10.0.1.3", ATTACK_IN, ATTACK_CLASS_ICMP, ATTACK_PPS) <= 0);
+	/* 10.0.1.1's record holds its rate for its 10 seconds, then stops. */
+	assert_true(fabs(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 100) <
 	            0.01);
-	attack_clock(a, T0 + 6000);
-	assert_true(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) == 0 ||
-	            rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) < 0);
-	/* Idle hosts are freed once their window is empty. */
-	attack_clock(a, T0 + 20000);
+	attack_clock(a, T0 + 11000);
+	assert_true(rate_of(a, "10.0.1.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) <= 0);
+	/* Idle hosts are freed once nothing was credited for two epochs (2 x 2 x window). */
+	attack_clock(a, T0 + 30000);
 	struct attack_stats st;
 	attack_stats_get(a, &st);
 	assert_int_equal(st.hosts, 0);
-	assert_int_equal(st.records, 2);
+	assert_int_equal(st.records, 3);
 	assert_int_equal(seen.n, 0);
 	attack_destroy(a);
 }
@@ -164,10 +176,14 @@ static void test_long_records(void **state)
 	struct attack *a = make(&c, &seen);
 	uint64_t t = T0;
 
-	for (int k = 0; k < 120; k++) {
+	/*
+	 * 200 s. To 10.0.2.1 one flow exported every 60 s (a 60-second active
+	 * timeout), each record covering the 60 s before; to 10.0.2.2 one record
+	 * covering 1800 s, exported at 30 s.
+	 */
+	for (int k = 0; k < 200; k++) {
 		t += 1000;
 		attack_clock(a, t);
-		/* Every 60 s a 60-second record, every 1800 s... once: an 1800-second one. */
 		if (k % 60 == 0) {
 			struct flow f = rec("192.0.2.7", "10.0.2.1", 17, 0, 50000ull * 60,
 			                    50000ull * 60 * 100, 59999, t);
@@ -178,19 +194,25 @@ static void test_long_records(void **state)
 			                    50000ull * 1800 * 100, 1799999, t);
 			feed(a, &g, true, false);
 		}
+		/* Every second the rate is the records' average: never a spike, never a gap. */
+		if (k > 0) {
+			double r1 = rate_of(a, "10.0.2.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS);
+			assert_true(fabs(r1 - 50000) < 5);
+		}
+		if (k > 30) {
+			double r2 = rate_of(a, "10.0.2.2", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS);
+			assert_true(fabs(r2 - 50000) < 5);
+		}
 	}
-	attack_clock(a, t + 1000);
-	double r1 = rate_of(a, "10.0.2.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS);
-	/* The last 60-second record arrived at k = 60, more than a window ago: nothing now. */
-	assert_true(r1 <= 0);
 	assert_int_equal(seen.n, 0);
-	/* Right after a 60-second record the rate is its average, not its count / window. */
-	struct flow f = rec("192.0.2.7", "10.0.2.1", 17, 0, 50000ull * 60, 50000ull * 60 * 100,
-	                    59999, t + 1000);
-	feed(a, &f, true, false);
-	attack_clock(a, t + 2000);
-	double r = rate_of(a, "10.0.2.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS);
-	assert_true(fabs(r - 50000) < 5);
+	/* The 60-second flow stops: its last record's rate ends 60 s after it came. */
+	for (int k = 0; k < 60; k++) {
+		t += 1000;
+		attack_clock(a, t);
+	}
+	assert_true(rate_of(a, "10.0.2.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) <= 0);
+	assert_true(fabs(rate_of(a, "10.0.2.2", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 50000) <
+	            5);
 	assert_int_equal(seen.n, 0);
 	attack_destroy(a);
 }
@@ -462,7 +484,7 @@ static void test_bounds(void **state)
 	assert_int_equal(st.host_overflow, 2);
 	/* Many IPv6 hosts in and out of the hash: lookups stay right after deletions. */
 	attack_destroy(a);
-	c.max_hosts = 128;
+	c.max_hosts = 256;
 	a = make(&c, &seen);
 	uint64_t t = T0;
 	for (int round = 0; round < 20; round++) {
@@ -473,7 +495,7 @@ static void test_bounds(void **state)
 			feed(a, &f, true, false);
 		}
 		attack_stats_get(a, &st);
-		assert_true(st.hosts <= 128);
+		assert_true(st.hosts <= 256);
 		t += 1000 * (uint64_t)(1 + round % 3);
 		attack_clock(a, t);
 	}
