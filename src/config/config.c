@@ -1750,6 +1750,180 @@ static const struct cfg_key web_keys[] = {
     {NULL},
 };
 
+
+/* ---- attack ------------------------------------------------------------ */
+
+/*
+ * attack.thresholds, attack.sites[].thresholds and their groups' share one
+ * shape: in|out -> class -> pps|bps|fps, each a rate (0 = none). The three
+ * tables differ only in where struct attack_thresholds sits in the base.
+ * 10^12 covers a terabit per second.
+ */
+#define CFG_MAX_RATE 1000000000000ull
+#define ATK_METRIC(base, th, d, c, m, nm)                                                        \
+	{.name = nm, .parse = p_u64,                                                                   \
+	 .off = offsetof(struct base, th) + offsetof(struct attack_thresholds, v[d][c][m]), .min = 0, \
+	 .max = CFG_MAX_RATE}
+#define ATK_CLASS(pre, base, th, d, c)                                                             \
+	static const struct cfg_key pre##_##d##_##c[] = {                                          \
+	    ATK_METRIC(base, th, d, c, ATTACK_PPS, "pps"),                                             \
+	    ATK_METRIC(base, th, d, c, ATTACK_BPS, "bps"),                                             \
+	    ATK_METRIC(base, th, d, c, ATTACK_FPS, "fps"),                                             \
+	    {NULL},                                                                                    \
+	}
+#define ATK_DIR(pre, base, th, d)                                                                  \
+	ATK_CLASS(pre, base, th, d, 0);                                                            \
+	ATK_CLASS(pre, base, th, d, 1);                                                            \
+	ATK_CLASS(pre, base, th, d, 2);                                                            \
+	ATK_CLASS(pre, base, th, d, 3);                                                            \
+	ATK_CLASS(pre, base, th, d, 4);                                                            \
+	ATK_CLASS(pre, base, th, d, 5);                                                            \
+	static const struct cfg_key pre##_##d[] = {                                                \
+	    {.name = "total", .parse = p_map, .sub = pre##_##d##_0},                               \
+	    {.name = "syn", .parse = p_map, .sub = pre##_##d##_1},                                 \
+	    {.name = "tcp", .parse = p_map, .sub = pre##_##d##_2},                                 \
+	    {.name = "udp", .parse = p_map, .sub = pre##_##d##_3},                                 \
+	    {.name = "icmp", .parse = p_map, .sub = pre##_##d##_4},                                \
+	    {.name = "other", .parse = p_map, .sub = pre##_##d##_5},                               \
+	    {NULL},                                                                                    \
+	}
+#define ATK_TABLE(pre, base, th)                                                                   \
+	ATK_DIR(pre, base, th, 0);                                                                 \
+	ATK_DIR(pre, base, th, 1);                                                                 \
+	static const struct cfg_key pre[] = {                                                      \
+	    {.name = "in", .parse = p_map, .sub = pre##_0},                                        \
+	    {.name = "out", .parse = p_map, .sub = pre##_1},                                       \
+	    {NULL},                                                                                    \
+	}
+
+_Static_assert(ATTACK_IN == 0 && ATTACK_OUT == 1 && ATTACK_CLASS_TOTAL == 0 &&
+                   ATTACK_CLASS_SYN == 1 && ATTACK_CLASS_TCP == 2 && ATTACK_CLASS_UDP == 3 &&
+                   ATTACK_CLASS_ICMP == 4 && ATTACK_CLASS_OTHER == 5,
+               "the threshold tables spell the enums' order");
+
+ATK_TABLE(atk_th_default, config, attack.th);
+ATK_TABLE(atk_th_site, attack_site, th);
+ATK_TABLE(atk_th_group, attack_group, th);
+
+/* A threshold left out of an override is inherited (ATTACK_UNSET). */
+static void atk_site_init(void *item)
+{
+	struct attack_site *s = item;
+	memset(&s->th, 0xff, sizeof(s->th));
+}
+
+static void atk_group_init(void *item)
+{
+	struct attack_group *g = item;
+	memset(&g->th, 0xff, sizeof(g->th));
+}
+
+static const struct cfg_key atk_group_keys[] = {
+    {.name = "prefix",
+     .parse = p_site_prefix,
+     .off = offsetof(struct attack_group, prefix),
+     .required = true},
+    {.name = "thresholds", .parse = p_map, .sub = atk_th_group},
+    {NULL},
+};
+
+static const struct cfg_key atk_group_item = {.parse = p_map, .sub = atk_group_keys};
+
+static const struct cfg_key atk_site_keys[] = {
+    {.name = "site", .parse = p_site_name, .off = offsetof(struct attack_site, site),
+     .required = true},
+    {.name = "thresholds", .parse = p_map, .sub = atk_th_site},
+    {.name = "groups",
+     .parse = p_list,
+     .off = offsetof(struct attack_site, groups),
+     .off_n = offsetof(struct attack_site, n_groups),
+     .item = &atk_group_item,
+     .item_size = sizeof(struct attack_group),
+     .max = ATTACK_GROUPS_MAX,
+     .init = atk_group_init},
+    {NULL},
+};
+
+static const struct cfg_key atk_site_item = {.parse = p_map, .sub = atk_site_keys};
+
+#define ATK_U32(field, lo, hi)                                                                     \
+	{.name = #field, .parse = p_u32, .off = offsetof(struct config, attack.field), .min = (lo), \
+	 .max = (hi)}
+
+static const struct cfg_key attack_keys[] = {
+    {.name = "enabled", .parse = p_bool, .off = offsetof(struct config, attack.enabled)},
+    ATK_U32(window_s, 1, ATTACK_WINDOW_MAX_S),
+    ATK_U32(start_windows, 1, 255),
+    ATK_U32(end_windows, 1, 255),
+    ATK_U32(update_s, 1, 3600),
+    ATK_U32(max_hosts, 1, ATTACK_HOSTS_MAX),
+    ATK_U32(max_events, 1, ATTACK_EVENTS_MAX),
+    {.name = "hook", .parse = p_path, .off = offsetof(struct config, attack.hook),
+     .max = ATTACK_HOOK_MAX},
+    ATK_U32(hook_timeout_ms, 1, 600000),
+    {.name = "thresholds", .parse = p_map, .sub = atk_th_default},
+    {.name = "sites",
+     .parse = p_list,
+     .off = offsetof(struct config, attack.sites),
+     .off_n = offsetof(struct config, attack.n_sites),
+     .item = &atk_site_item,
+     .item_size = sizeof(struct attack_site),
+     .max = ATTACK_SITES_MAX,
+     .init = atk_site_init},
+    {NULL},
+};
+
+/*
+ * attack.sites[] must name configured sites, once each, and every group
+ * must lie inside one of its site's prefixes: anything else would never
+ * apply, which is almost certainly a typo.
+ */
+static void check_attack_sites(struct cfg_ctx *c, const struct ytree *root,
+                               const struct config *cfg)
+{
+	const struct ytree *sec = map_get(root, "attack");
+	const struct ytree *list = sec ? map_get(sec, "sites") : NULL;
+	char path[64], gpath[CFG_PATH_MAX];
+
+	if (!list || list->kind != YTREE_SEQ)
+		return;
+	for (size_t i = 0; i < cfg->attack.n_sites && i < list->n; i++) {
+		const struct attack_site *as = &cfg->attack.sites[i];
+		const struct ytree *item = list->items[i];
+		const struct site_config *sc = NULL;
+		snprintf(path, sizeof(path), "attack.sites[%zu]", i);
+		for (size_t k = 0; k < cfg->n_sites; k++)
+			if (strcmp(cfg->sites[k].name, as->site) == 0)
+				sc = &cfg->sites[k];
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->attack.sites[j].site, as->site) == 0) {
+				cfg_err(c, item->line, path, NULL, "site %s already has overrides in "
+				        "attack.sites[%zu]", as->site, j);
+				break;
+			}
+		if (!sc) {
+			cfg_err(c, item->line, path, NULL, "no site named %s in sites", as->site);
+			continue;
+		}
+		const struct ytree *groups = map_get(item, "groups");
+		for (size_t g = 0; g < as->n_groups; g++) {
+			const struct site_prefix *p = &as->groups[g].prefix;
+			size_t j;
+			for (j = 0; j < sc->n_inside; j++)
+				if (p->len >= sc->inside[j].len &&
+				    flow_addr_in_prefix(&p->addr, &sc->inside[j].addr, sc->inside[j].len))
+					break;
+			if (j < sc->n_inside)
+				continue;
+			snprintf(gpath, sizeof(gpath), "%s.groups[%zu].prefix", path, g);
+			cfg_err(c, groups && groups->kind == YTREE_SEQ && g < groups->n
+			               ? groups->items[g]->line
+			               : item->line,
+			        gpath, NULL, "not inside any prefix of site %s", sc->name);
+		}
+	}
+}
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1783,6 +1957,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "documents", .parse = p_map, .sub = documents_keys},
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {.name = "web", .parse = p_web, .sub = web_keys},
+    {.name = "attack", .parse = p_map, .sub = attack_keys},
     {NULL},
 };
 
@@ -1990,6 +2165,8 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 		root_key.parse(&c, "", root, &root_key, &scratch);
 	if (root && errs->n == 0 && scratch.es.enabled)
 		check_dead_letter_dir(&c, root, &scratch);
+	if (root && errs->n == 0)
+		check_attack_sites(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {
 		scratch.path = config_strdup(path);

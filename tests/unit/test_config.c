@@ -872,6 +872,123 @@ static void test_not_regular(void **state)
 }
 
 /* The web section: defaults, every key, the off switch, and its errors. */
+/* attack: defaults, every key, overrides with inheritance, and what is refused. */
+static void test_attack(void **state)
+{
+	static const char text[] = "sites:\n"
+	                           "  - name: campus\n"
+	                           "    inside: [10.0.0.0/16, 2001:db8::/32]\n"
+	                           "attack:\n"
+	                           "  enabled: true\n"
+	                           "  window_s: 3\n"
+	                           "  start_windows: 1\n"
+	                           "  end_windows: 4\n"
+	                           "  update_s: 30\n"
+	                           "  max_hosts: 1000\n"
+	                           "  max_events: 8\n"
+	                           "  hook: /usr/local/bin/block --now\n"
+	                           "  hook_timeout_ms: 2500\n"
+	                           "  thresholds:\n"
+	                           "    in:\n"
+	                           "      syn: {pps: 5000, fps: 0}\n"
+	                           "    out:\n"
+	                           "      udp: {bps: 300000000}\n"
+	                           "  sites:\n"
+	                           "    - site: campus\n"
+	                           "      thresholds:\n"
+	                           "        in: {icmp: {pps: 1000}}\n"
+	                           "      groups:\n"
+	                           "        - prefix: 10.0.5.0/24\n"
+	                           "          thresholds: {in: {udp: {pps: 900000}}}\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"attack:\n  window_s: 61\n", ":2: attack.window_s: must be 1..60 (got \"61\")"},
+	    {"attack:\n  start_windows: 0\n", ":2: attack.start_windows: must be 1..255 (got \"0\")"},
+	    {"attack:\n  thresholds: {in: {synn: {pps: 1}}}\n",
+	     ":2: attack.thresholds.in.synn: unknown key; did you mean \"syn\"?"},
+	    {"attack:\n  thresholds: {up: {}}\n", ":2: attack.thresholds.up: unknown key"},
+	    {"attack:\n  thresholds: {in: {udp: {pps: -1}}}\n",
+	     ":2: attack.thresholds.in.udp.pps: not a whole number (got \"-1\")"},
+	    {"attack:\n  thresholds: {out: {udp: {bps: 1000000000001}}}\n",
+	     ":2: attack.thresholds.out.udp.bps: must be 0..1000000000000 (got \"1000000000001\")"},
+	    {"attack:\n  sites:\n    - site: nowhere\n",
+	     ":3: attack.sites[0]: no site named nowhere in sites"},
+	    {"sites:\n  - name: campus\n    inside: [10.0.0.0/16]\n"
+	     "attack:\n  sites:\n    - site: campus\n      groups:\n        - prefix: 10.9.0.0/24\n",
+	     ":8: attack.sites[0].groups[0].prefix: not inside any prefix of site campus"},
+	    {"sites:\n  - name: campus\n    inside: [10.0.0.0/16]\n"
+	     "attack:\n  sites:\n    - site: campus\n    - site: campus\n",
+	     ":7: attack.sites[1]: site campus already has overrides in attack.sites[0]"},
+	    {"attack:\n  sites:\n    - thresholds: {}\n", ":3: attack.sites[0]: missing key \"site\""},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.attack.enabled);
+	assert_int_equal(c.attack.window_s, 5);
+	assert_int_equal(c.attack.start_windows, 2);
+	assert_int_equal(c.attack.end_windows, 5);
+	assert_int_equal(c.attack.update_s, 10);
+	assert_int_equal(c.attack.max_hosts, 65536);
+	assert_int_equal(c.attack.max_events, 256);
+	assert_string_equal(c.attack.hook, "");
+	assert_int_equal(c.attack.hook_timeout_ms, 5000);
+	/* The documented defaults (docs/attacks.md), as literal numbers. */
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 20000);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 10000);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_UDP][ATTACK_PPS], 100000);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_TOTAL][ATTACK_BPS], 4000000000ull);
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_PPS], 50000);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_TCP][ATTACK_BPS], 0);
+
+	write_tmp(text, strlen(text));
+	int rc = config_load(tmpfile_path, &c, &e);
+	for (size_t j = 0; j < e.n; j++)
+		print_error("%s\n", e.msg[j]);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c.attack.window_s, 3);
+	assert_int_equal(c.attack.start_windows, 1);
+	assert_int_equal(c.attack.end_windows, 4);
+	assert_int_equal(c.attack.update_s, 30);
+	assert_int_equal(c.attack.max_hosts, 1000);
+	assert_int_equal(c.attack.max_events, 8);
+	assert_string_equal(c.attack.hook, "/usr/local/bin/block --now");
+	assert_int_equal(c.attack.hook_timeout_ms, 2500);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 5000);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 0);
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_BPS], 300000000);
+	/* Keys not given keep their defaults. */
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_PPS], 50000);
+	assert_int_equal(c.attack.n_sites, 1);
+	const struct attack_site *as = &c.attack.sites[0];
+	assert_string_equal(as->site, "campus");
+	assert_int_equal(as->th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS], 1000);
+	/* An override leaves the rest unset: inherited. */
+	assert_true(as->th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS] == ATTACK_UNSET);
+	assert_int_equal(as->n_groups, 1);
+	assert_int_equal(as->groups[0].prefix.len, 96 + 24);
+	assert_int_equal(as->groups[0].th.v[ATTACK_IN][ATTACK_CLASS_UDP][ATTACK_PPS], 900000);
+	assert_true(as->groups[0].th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] == ATTACK_UNSET);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		rc = config_load(tmpfile_path, &c, &e);
+		if (rc != -EINVAL || e.n != 1)
+			for (size_t j = 0; j < e.n; j++)
+				print_error("case %zu: %s\n", i, e.msg[j]);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 static void test_web(void **state)
 {
 	static const char text[] = "web:\n"
@@ -1469,6 +1586,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_letter_dir),
 	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_web),
+	    cmocka_unit_test(test_attack),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
