@@ -428,6 +428,8 @@ static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_
 				                          first, last - 1);
 				f.sport = (uint16_t)(1024 + j % 60000);
 				f.dport = pr == 6 ? 80 : pr == 17 ? 53 : 0;
+				/* Exported on the source's schedule, also after the flood ends. */
+				f.export_ms = end - 1 + 500;
 				rc = plant_push(p, &f);
 			}
 		}

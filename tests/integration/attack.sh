@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# attack: the fast path end to end (docs/attacks.md). tools/genexport writes
+# IPFIX export of a campus (10.0.0.0/16, 2000 active hosts, seven slots)
+# with planted behaviours (--plant):
+#   - a SYN flood of 100 000 packets/s from 5 000 spoofed sources at
+#     10.0.77.7 from 600 s to 630 s, exported every 5 s per source;
+#   - an answered 800 Mbit/s download to 10.0.5.5 (300 s .. 900 s);
+#   - a busy server 10.0.6.6 with 2 000 new clients a second (900 .. 1020 s);
+#   - a 60 000 packets/s UDP flow to 10.0.8.8 exported once, as one record
+#     of an 1800-second active timeout, and one to 10.0.8.9 exported every
+#     60 s (a 60-second active timeout).
+# `nfsentry replay --docs -` must give exactly one attack event: 10.0.77.7,
+# in, syn, detected within 8 s of export time of the flood's start, ended
+# after it stopped (within 15 s), the spoofed sources on top, its peak near
+# 100 000 packets/s; nothing for the transfer, the server or the long
+# records. The hook receives every attack document. The same flood exported
+# with 1:1000 sampling (the collector scales it back, exporters.sampling) is
+# detected at the same rate. A hook that hangs is killed at its time-out and
+# a failing one is counted; the replay still succeeds.
+set -euo pipefail
+PROG=attack
+. "$SOURCE_DIR/tests/integration/lib.sh"
+: "${BUILD_DIR:?}"
+GENEXPORT=${GENEXPORT:-$BUILD_DIR/tools/genexport}
+PY=/usr/bin/python3
+[ -x "$GENEXPORT" ] || die "genexport not built: $GENEXPORT"
+lib_init attack "${ATTACK_KEEP:-0}"
+OK=0
+
+START=1767225600 # 2026-01-01T00:00:00Z, a slot boundary
+FLOOD_S=600
+FLOOD_DUR=30
+
+"$GENEXPORT" -o "$T/export.pcap" --records 70000 --slots 7 --inside 10.0.0.0/16 \
+	--inside-hosts 2000 --start $START \
+	--plant flood,ip=10.0.77.7,start=$FLOOD_S,dur=$FLOOD_DUR,pps=100000,sources=5000,proto=syn \
+	--plant transfer,ip=10.0.5.5,start=300,dur=600,bps=800000000 \
+	--plant server,ip=10.0.6.6,start=900,dur=120,cps=2000 \
+	--plant long,ip=10.0.8.8,start=0,dur=2000,pps=60000,timeout=1800 \
+	--plant long,ip=10.0.8.9,start=0,dur=2000,pps=60000,timeout=60 \
+	2>"$T/genexport.log" || die "genexport: $(cat "$T/genexport.log")"
+log "$(cat "$T/genexport.log")"
+
+cat >"$T/a.yaml" <<EOF
+log:
+  level: warn
+sites:
+  - name: campus
+    inside: [10.0.0.0/16]
+store:
+  path: $T/store.db
+attack:
+  hook: cat >> $T/hook.out
+EOF
+
+"$NFSENTRY" replay "$T/export.pcap" -c "$T/a.yaml" --docs - >"$T/docs.jsonl" 2>"$T/replay.err" ||
+	die "replay failed: $(tail -5 "$T/replay.err")"
+grep '"kind":"attack"' "$T/docs.jsonl" >"$T/attack.jsonl" || die "no attack document"
+
+# Check one event's documents against what was planted; prints the figures.
+check_event() { # FILE START_S DUR_S TOLERANCE_PCT
+	"$PY" - "$@" <<'PYEOF'
+import json, sys
+path, start_s, dur_s, tol = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+docs = [json.loads(l) for l in open(path)]
+bad = []
+ids = {d["id"] for d in docs}
+if len(ids) != 1:
+    bad.append("want one event, got %d: %s" % (len(ids), sorted({(d["ip"], d["direction"], d["class"]) for d in docs})))
+d0 = docs[0]
+if (d0["ip"], d0["direction"], d0["class"]) != ("10.0.77.7", "in", "syn"):
+    bad.append("event is %s %s %s" % (d0["ip"], d0["direction"], d0["class"]))
+states = [d["state"] for d in docs]
+if states[0] != "start" or states[-1] != "end" or states.count("end") != 1:
+    bad.append("states %s" % states)
+if [d["seq"] for d in docs] != list(range(len(docs))):
+    bad.append("seq %s" % [d["seq"] for d in docs])
+att0, att1 = start_s * 1000, (start_s + dur_s) * 1000
+lat = d0["detected"] - att0
+if not 0 <= lat <= 8000:
+    bad.append("detected %d ms after the flood started" % lat)
+end = docs[-1]
+if not att1 <= end["end"] <= att1 + 15000:
+    bad.append("end %d ms after the flood stopped" % (end["end"] - att1))
+peak = end["peak"]["pps"]
+if abs(peak - 100000) > 100000 * tol / 100:
+    bad.append("peak %.0f pps, want 100000 +- %g %%" % (peak, tol))
+src = end["sources"]
+if len(src) != 10 or not all(s["ip"].startswith(("203.0.113.", "198.51.")) for s in src):
+    bad.append("sources %s" % src)
+if end["ports"][0]["port"] != 80 or end["protocols"][0]["proto"] != 6:
+    bad.append("ports %s protocols %s" % (end["ports"], end["protocols"]))
+for b in bad:
+    print("MISMATCH " + b)
+print("event %s: detected %.1f s after the flood's start (start %+.1f s), ended %.1f s after it stopped, peak %.0f pps, %d documents"
+      % (d0["id"], lat / 1000, (d0["start"] - att0) / 1000, (end["end"] - att1) / 1000, peak, len(docs)))
+sys.exit(1 if bad else 0)
+PYEOF
+}
+
+out=$(check_event "$T/attack.jsonl" $((START + FLOOD_S)) $FLOOD_DUR 5) || die "$out"
+log "unsampled: $out"
+grep -q 'warn: attack: site campus 10.0.77.7 in syn started' "$T/replay.err" || die "no start log line"
+grep -q 'warn: attack: site campus 10.0.77.7 in syn ended' "$T/replay.err" || die "no end log line"
+# The hook got every document, in order (the replay waits for it at exit).
+cmp -s "$T/attack.jsonl" "$T/hook.out" || die "the hook's input differs from the attack documents"
+# The store holds them too: the documents of kind attack, by slot.
+n_store=$("$PY" -c "
+import sqlite3,sys
+c=sqlite3.connect(sys.argv[1])
+print(c.execute(\"select count(*) from documents where kind='attack'\").fetchone()[0])" "$T/store.db")
+[ "$n_store" = "$(wc -l <"$T/attack.jsonl")" ] || die "store holds $n_store attack documents"
+
+# --- the same flood, sampled 1:1000 -------------------------------------------
+"$GENEXPORT" -o "$T/sampled.pcap" --records 200 --slots 1 --inside 10.0.0.0/16 --start $START \
+	--plant flood,ip=10.0.77.7,start=120,dur=$FLOOD_DUR,pps=100000,sources=5000,proto=syn,sample=1000 \
+	2>>"$T/genexport.log" || die "genexport (sampled) failed"
+cat >"$T/s.yaml" <<EOF
+log:
+  level: warn
+exporters:
+  sampling:
+    - {exporter: 127.0.0.1, rate: 1000}
+    - {exporter: 127.0.0.2, rate: 1000}
+sites:
+  - name: campus
+    inside: [10.0.0.0/16]
+EOF
+"$NFSENTRY" replay "$T/sampled.pcap" -c "$T/s.yaml" --no-store --docs - >"$T/sdocs.jsonl" \
+	2>"$T/sreplay.err" || die "replay (sampled) failed"
+grep '"kind":"attack"' "$T/sdocs.jsonl" >"$T/sattack.jsonl" || die "sampled: no attack document"
+out=$(check_event "$T/sattack.jsonl" $((START + 120)) $FLOOD_DUR 15) || die "sampled: $out"
+log "sampled 1:1000: $out"
+
+# --- hooks that hang or fail ----------------------------------------------------
+sed "s#  hook: .*#  hook: sleep 30\n  hook_timeout_ms: 200#" "$T/a.yaml" >"$T/h.yaml"
+sed -i "s#path: $T/store.db#path: $T/store2.db#" "$T/h.yaml"
+t0=$(date +%s)
+"$NFSENTRY" replay "$T/export.pcap" -c "$T/h.yaml" --quiet 2>"$T/hang.err" ||
+	die "replay with a hanging hook failed: $(tail -3 "$T/hang.err")"
+n_docs=$(wc -l <"$T/attack.jsonl")
+n_kill=$(grep -c 'attack hook: sleep 30: killed after 200 ms' "$T/hang.err" || true)
+[ "$n_kill" = "$n_docs" ] || die "hanging hook: $n_kill kills for $n_docs documents"
+[ $(($(date +%s) - t0)) -lt 60 ] || die "the hanging hook held the replay up"
+sed "s#  hook: .*#  hook: exit 7#" "$T/a.yaml" >"$T/f.yaml"
+sed -i "s#path: $T/store.db#path: $T/store3.db#" "$T/f.yaml"
+"$NFSENTRY" replay "$T/export.pcap" -c "$T/f.yaml" --quiet 2>"$T/fail.err" ||
+	die "replay with a failing hook failed"
+n_fail=$(grep -c 'attack hook: exit 7: exit status 7' "$T/fail.err" || true)
+[ "$n_fail" = "$n_docs" ] || die "failing hook: $n_fail failures logged for $n_docs documents"
+log "hook: hanging one killed $n_kill times at 200 ms, failing one logged $n_fail times"
+
+OK=1
+log "ok"
