@@ -355,6 +355,99 @@ static void test_live_overflow(void **state)
 	assert_int_equal(cs.slots_dropped, 4);
 }
 
+/* A sink that keeps the kinds and keys of the attack documents it is shown. */
+struct kinds {
+	int n;
+	char key[8][48];
+	size_t total[8];
+};
+
+static void kinds_sink(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                       const struct doc_batch *docs)
+{
+	struct kinds *k = ud;
+
+	(void)v, (void)jr;
+	for (size_t i = 0; i < docs->n; i++)
+		if (strcmp(docs->v[i].kind, "attack") == 0 && k->n < 8) {
+			snprintf(k->key[k->n], sizeof(k->key[0]), "%s", docs->v[i].key);
+			k->total[k->n++] = docs->n;
+		}
+}
+
+/*
+ * Documents made outside the slot (attack events) go after the slot's own:
+ * stored, printed and shown to sinks with it; freed with a dropped slot.
+ */
+static void test_submit_docs(void **state)
+{
+	(void)state;
+	struct kinds k = {0};
+	struct closer_sink sink = {"kinds", kinds_sink, &k};
+	struct store *st = open_store("extra.db");
+	char path[160];
+	snprintf(path, sizeof(path), "%s/extra.jsonl", tmpdir);
+	FILE *out = fopen(path, "w");
+	assert_non_null(out);
+	struct closer_opts o = {.store = st, .docs_out = out, .sinks = &sink, .n_sinks = 1};
+	struct closer *c;
+	struct attack_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.site = "campus";
+	flow_addr_parse("10.0.0.9", &ev.ip);
+	ev.cls = ATTACK_CLASS_UDP;
+	ev.start_ms = ev.now_ms = T0_MS;
+
+	assert_int_equal(closer_start(&o, &c), 0);
+	struct doc_batch extra = {0};
+	assert_int_equal(doc_attack_build(&ev, ATTACK_START, K0, &extra), 0);
+	ev.seq = 1;
+	assert_int_equal(doc_attack_build(&ev, ATTACK_END, K0, &extra), 0);
+	assert_int_equal(closer_submit_docs(c, mkslot(0, 0, 2), health, 2, &extra), 0);
+	/* Ownership passed: the caller's batch is empty. */
+	assert_int_equal(extra.n, 0);
+	assert_null(extra.v);
+	closer_drain(c);
+	closer_stop(c);
+	fclose(out);
+	assert_int_equal(k.n, 2);
+	assert_true(strstr(k.key[0], "-0") != NULL);
+	assert_true(strstr(k.key[1], "-1") != NULL);
+	/* The store holds them with the slot's documents. */
+	struct store_slot row;
+	assert_int_equal(store_slot_get(st, "campus", K0, &row), 0);
+	assert_int_equal(row.n_docs, k.total[0]);
+	store_close(st);
+	/* --docs printed them last, after the slot's own. */
+	FILE *in = fopen(path, "r");
+	char line[4096], last[4096] = "";
+	int n = 0;
+	while (fgets(line, sizeof(line), in)) {
+		n++;
+		snprintf(last, sizeof(last), "%s", line);
+	}
+	fclose(in);
+	assert_int_equal((size_t)n, k.total[0]);
+	assert_non_null(strstr(last, "\"kind\":\"attack\""));
+	assert_non_null(strstr(last, "\"state\":\"end\""));
+
+	/* A dropped slot frees its extra documents too (ASan checks). */
+	struct gate g;
+	struct seen s;
+	seen_init(&s);
+	gate_init(&g, &s);
+	struct closer_sink gs = {"gate", gate_sink, &g};
+	struct closer_opts o2 = {.queue_max = 1, .sinks = &gs, .n_sinks = 1};
+	assert_int_equal(closer_start(&o2, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 0, 1), health, 2), 0);
+	gate_wait_entered(&g, 1);
+	assert_int_equal(doc_attack_build(&ev, ATTACK_START, K0, &extra), 0);
+	assert_int_equal(closer_submit_docs(c, mkslot(0, 1, 1), health, 2, &extra), -ENOSPC);
+	assert_int_equal(extra.n, 0);
+	gate_open(&g);
+	closer_stop(c);
+}
+
 /* Backpressure turned on later (shutdown): a full queue then waits instead of dropping. */
 static void test_backpressure_set(void **state)
 {
@@ -556,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_start_alloc_fail),
 		cmocka_unit_test(test_close_alloc_fail),
 		cmocka_unit_test(test_steps),
+		cmocka_unit_test(test_submit_docs),
 	};
 	/* A test that blocks where it must not (a submit that waits) fails here. */
 	alarm(100);

@@ -537,6 +537,75 @@ static void test_outside_top_random(void **state)
 	free(order);
 }
 
+/* An attack event's document: every field, its key, and a batch moved onto another. */
+static void test_attack_doc(void **state)
+{
+	(void)state;
+	struct attack_event ev;
+	struct doc_batch a = {0}, b = {0};
+
+	memset(&ev, 0, sizeof(ev));
+	ev.site = "campus";
+	flow_addr_parse("10.0.77.7", &ev.ip);
+	ev.dir = ATTACK_IN;
+	ev.cls = ATTACK_CLASS_SYN;
+	ev.start_ms = 1767226205000ull;
+	ev.detected_ms = 1767226206000ull;
+	ev.end_ms = 1767226240000ull;
+	ev.now_ms = 1767226244000ull;
+	ev.seq = 4;
+	ev.cur[ATTACK_PPS] = 0;
+	ev.peak[ATTACK_PPS] = 100084;
+	ev.peak[ATTACK_BPS] = 32026880;
+	ev.peak[ATTACK_FPS] = 1400.5;
+	ev.threshold[ATTACK_PPS] = 20000;
+	ev.threshold[ATTACK_FPS] = 10000;
+	ev.packets = 2700000;
+	ev.octets = 108000000;
+	ev.flows = 29000;
+	flow_addr_parse("198.51.12.11", &ev.sources[0].addr);
+	ev.sources[0].packets = 60;
+	ev.n_sources = 1;
+	ev.ports[0].key = 80;
+	ev.ports[0].packets = 2700000;
+	ev.n_ports = 1;
+	ev.protocols[0].key = 6;
+	ev.protocols[0].packets = 2700000;
+	ev.n_protocols = 1;
+	assert_int_equal(doc_attack_build(&ev, ATTACK_END, 5890754, &a), 0);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.v[0].kind, "attack");
+	assert_string_equal(
+	    a.v[0].json,
+	    "{\"kind\":\"attack\",\"site\":\"campus\",\"timeSlot\":5890754,"
+	    "\"@timestamp\":\"2026-01-01T00:10:44.000Z\",\"id\":\"0cecffce720f88d5\",\"seq\":4,"
+	    "\"state\":\"end\",\"ip\":\"10.0.77.7\",\"direction\":\"in\",\"class\":\"syn\","
+	    "\"start\":1767226205000,\"detected\":1767226206000,\"end\":1767226240000,"
+	    "\"updated\":1767226244000,\"current\":{\"pps\":0.0,\"bps\":0.0,\"fps\":0.0},"
+	    "\"peak\":{\"pps\":100084.0,\"bps\":3.20269e7,\"fps\":1400.5},"
+	    "\"thresholds\":{\"pps\":20000.0,\"bps\":0.0,\"fps\":10000.0},\"packets\":2700000,"
+	    "\"octets\":108000000,\"flows\":29000.0,"
+	    "\"sources\":[{\"ip\":\"198.51.12.11\",\"packets\":60}],"
+	    "\"ports\":[{\"port\":80,\"packets\":2700000}],"
+	    "\"protocols\":[{\"proto\":6,\"packets\":2700000}]}");
+	assert_string_equal(a.v[0].key, "0cecffce720f88d5-4");
+	/* The start has no end field; the same event keeps its id. */
+	ev.seq = 0;
+	assert_int_equal(doc_attack_build(&ev, ATTACK_START, 5890754, &b), 0);
+	assert_null(strstr(b.v[0].json, "\"end\""));
+	assert_non_null(strstr(b.v[0].json, "\"id\":\"0cecffce720f88d5\""));
+	assert_string_equal(b.v[0].key, "0cecffce720f88d5-0");
+	/* Moving appends and empties the source. */
+	assert_int_equal(doc_batch_move(&a, &b), 0);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(b.n, 0);
+	assert_null(b.v);
+	assert_string_equal(a.v[1].key, "0cecffce720f88d5-0");
+	assert_int_equal(doc_batch_move(&a, &b), 0);
+	assert_int_equal(a.n, 2);
+	doc_batch_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_escapes_like_jansson),
 		cmocka_unit_test(test_l2_fields),
 		cmocka_unit_test(test_outside_top_random),
+		cmocka_unit_test(test_attack_doc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
