@@ -5,6 +5,7 @@
 #include "nfsentry/attack.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,36 +196,41 @@ struct sus {
 };
 
 /*
- * One tracked inside IP. The ring follows the header in the pool: for each
- * (direction, class), 2 x window_s buckets of (packets, bits, flows), one
- * per second from sec - window_s to sec + window_s - 1 (the window behind,
- * the spread of recent records ahead), so one record's spread touches one
- * short run of memory.
+ * One tracked inside IP; the fields a record and the sweep read come first.
+ * A host that may reach a threshold (hot) also has a ring from the ring
+ * pool: 2 x window_s one-second buckets, seconds sec - window_s .. sec +
+ * window_s - 1 (the window behind, the spread of recent records ahead),
+ * each holding (packets, bits, flows) of every (direction, class): one
+ * bucket is 120 contiguous bytes. A cold host keeps only its bound.
  */
 struct host {
-	struct flow_addr addr;
-	uint32_t site;
-	uint32_t tset; /* thresholds: index into struct attack's tsets */
-	int64_t sec;   /* the second the ring was brought to */
 	/*
 	 * Upper bound of what the window can hold: everything credited to the
 	 * ring in the current epoch (2 x window_s seconds) and the one before,
-	 * over all directions and classes. A host whose bound and sustained
-	 * rates are under every threshold is not evaluated in full.
+	 * over all directions and classes, plus the sustained total. A host
+	 * whose bound is under every threshold is not evaluated.
 	 */
 	int64_t epoch;
 	float acc_new[NMET], acc_old[NMET];
-	/* Records longer than the window, and their rates summed per cell. */
-	struct sus sus[SUS_MAX];
-	uint8_t n_sus;
-	float sus_rate[ATTACK_DIR__COUNT * NCLS][NMET];
 	float sus_tot[NMET];
-	uint32_t live_pos; /* index in live[] */
-	uint32_t hslot;    /* hash slot, or NO_HOST for a dense entry */
+	uint8_t n_sus;
 	bool busy;         /* an above count or an event is open: always evaluate */
+	bool hot;          /* in hot[]: evaluated every second */
+	uint32_t live_pos; /* index in live[] */
+	uint32_t hot_pos;  /* index in hot[] when hot */
+	int64_t sec;       /* the second the ring was brought to */
+	uint32_t ring;     /* ring pool index + 1, 0 = none (cold) */
+	struct flow_addr addr;
+	uint32_t site;
+	uint32_t tset;  /* thresholds: index into struct attack's tsets */
+	uint32_t hslot; /* hash slot, or NO_HOST for a dense entry */
+	/* Sustained rates summed per cell (dir * NCLS + class - 1). */
+	float sus_rate[ATTACK_DIR__COUNT * NCLS][NMET];
 	uint8_t above[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT];
 	uint8_t below[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT];
 	uint16_t ev[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT]; /* event index + 1 */
+	/* Records longer than the window: the first n_sus are used (last: not zeroed). */
+	struct sus sus[SUS_MAX];
 };
 
 struct dense {
@@ -256,6 +262,12 @@ struct attack {
 	unsigned char *pool; /* max_hosts entries; owned */
 	uint32_t *live;      /* indices of the hosts in use; owned */
 	uint32_t n_live;
+	float *rings;        /* max_rings rings of 2 x window_s buckets; owned */
+	uint32_t *ring_free; /* owned */
+	uint32_t n_ring_free, max_rings;
+	uint32_t *hot; /* hosts that may be above a threshold: evaluated each second; owned */
+	uint32_t n_hot;
+	int64_t next_scan;   /* second of the next sweep over every host (idle ones freed) */
 	uint32_t *free_list; /* owned */
 	uint32_t n_free;
 	struct hslot *hash; /* owned; hcap slots */
@@ -274,11 +286,12 @@ static struct host *host_at(const struct attack *a, uint32_t i)
 	return (struct host *)(a->pool + (size_t)i * a->stride);
 }
 
-/* The 2 x window_s buckets of (dir, cls); second u is bucket u % (2 x window_s). */
-static float *host_cells(const struct attack *a, struct host *h, unsigned dir, unsigned cls)
+#define NCELL (ATTACK_DIR__COUNT * NCLS * NMET) /* floats of one bucket */
+
+/* Bucket b (second u is bucket u % (2 x window_s)) of x's ring (x->ring != 0). */
+static float *host_bucket(const struct attack *a, const struct host *x, unsigned b)
 {
-	float *ring = (float *)(h + 1);
-	return ring + ((size_t)(dir * NCLS + (cls - 1)) * 2 * a->w) * NMET;
+	return a->rings + ((size_t)(x->ring - 1) * 2 * a->w + b) * NCELL;
 }
 
 static uint32_t v4_of(const struct flow_addr *x)
@@ -373,19 +386,25 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 	a->fn = fn;
 	a->ud = ud;
 	a->w = cfg->window_s;
-	a->stride = (sizeof(struct host) +
-	             (size_t)ATTACK_DIR__COUNT * NCLS * 2 * a->w * NMET * sizeof(float) + 63) &
-	            ~(size_t)63;
+	a->stride = (sizeof(struct host) + 63) & ~(size_t)63;
+	/* Rings for the hosts that may reach a threshold: a few of all. */
+	a->max_rings = cfg->max_hosts < 4096 ? cfg->max_hosts : cfg->max_hosts / 8;
+	if (a->max_rings < 4096 && cfg->max_hosts >= 4096)
+		a->max_rings = 4096;
 	a->hcap = 1024;
 	while (a->hcap < 2 * cfg->max_hosts)
 		a->hcap *= 2;
 	/* calloc: pages of the pool are touched only as hosts are used. */
 	a->pool = fault_calloc(cfg->max_hosts, a->stride);
 	a->live = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
+	a->hot = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
+	a->rings = fault_calloc((size_t)a->max_rings * 2 * a->w, NCELL * sizeof(float));
+	a->ring_free = fault_calloc(a->max_rings, sizeof(uint32_t));
 	a->free_list = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
 	a->hash = fault_calloc(a->hcap, sizeof(*a->hash));
 	a->ev = fault_calloc(cfg->max_events, sizeof(*a->ev));
-	if (!a->pool || !a->live || !a->free_list || !a->hash || !a->ev || build_tables(a) != 0) {
+	if (!a->pool || !a->live || !a->hot || !a->rings || !a->ring_free || !a->free_list ||
+	    !a->hash || !a->ev || build_tables(a) != 0) {
 		attack_destroy(a);
 		return -ENOMEM;
 	}
@@ -393,6 +412,9 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 	for (uint32_t i = 0; i < cfg->max_hosts; i++)
 		a->free_list[i] = cfg->max_hosts - 1 - i;
 	a->n_free = cfg->max_hosts;
+	for (uint32_t i = 0; i < a->max_rings; i++)
+		a->ring_free[i] = a->max_rings - 1 - i;
+	a->n_ring_free = a->max_rings;
 	*out = a;
 	return 0;
 }
@@ -408,6 +430,9 @@ void attack_destroy(struct attack *a)
 	free(a->tsets);
 	free(a->pool);
 	free(a->live);
+	free(a->hot);
+	free(a->rings);
+	free(a->ring_free);
 	free(a->free_list);
 	free(a->hash);
 	free(a->ev);
@@ -515,7 +540,7 @@ static struct host *host_get(struct attack *a, uint32_t site, const struct flow_
 	}
 	uint32_t idx = a->free_list[--a->n_free];
 	struct host *x = host_at(a, idx);
-	memset(x, 0, a->stride);
+	memset(x, 0, offsetof(struct host, sus));
 	x->addr = *ip;
 	x->site = site;
 	x->tset = tset_of(a, site, ip);
@@ -544,6 +569,13 @@ static void host_free(struct attack *a, struct host *x)
 	} else {
 		hash_remove(a, x->hslot);
 	}
+	if (x->ring)
+		a->ring_free[a->n_ring_free++] = x->ring - 1;
+	if (x->hot) {
+		uint32_t h = a->hot[--a->n_hot];
+		a->hot[x->hot_pos] = h;
+		host_at(a, h)->hot_pos = x->hot_pos;
+	}
 	uint32_t last = a->live[--a->n_live];
 	a->live[x->live_pos] = last;
 	host_at(a, last)->live_pos = x->live_pos;
@@ -551,13 +583,12 @@ static void host_free(struct attack *a, struct host *x)
 }
 
 /*
- * Bring x to second s: the buckets of seconds that left the window are
- * emptied for the seconds ahead, sustained rates that ended are taken off.
+ * Bring x's bound and sustained rates to second s: a new epoch moves the
+ * bound on, sustained rates that ended are taken off. Header only.
  */
-static void host_advance(struct attack *a, struct host *x, int64_t s)
+static void host_advance_head(struct attack *a, struct host *x, int64_t s)
 {
 	int64_t ep = s / (2 * a->w);
-	unsigned r = 2 * a->w;
 
 	if (ep != x->epoch) {
 		bool next = ep == x->epoch + 1;
@@ -567,20 +598,6 @@ static void host_advance(struct attack *a, struct host *x, int64_t s)
 		}
 		x->epoch = ep;
 	}
-	if (s <= x->sec)
-		return;
-	int64_t gap = s - x->sec;
-	if (gap > r)
-		gap = r;
-	/* Second u's arrival makes u + w - 1 valid; it reuses the bucket of u - w - 1. */
-	for (int64_t u = s - gap + 1; u <= s; u++) {
-		unsigned b = (unsigned)((u + a->w - 1) % r);
-		for (unsigned c = 0; c < ATTACK_DIR__COUNT * NCLS; c++) {
-			float *cell = (float *)(x + 1) + ((size_t)c * r + b) * NMET;
-			cell[0] = cell[1] = cell[2] = 0;
-		}
-	}
-	x->sec = s;
 	for (unsigned k = 0; k < x->n_sus;) {
 		struct sus *e = &x->sus[k];
 		if (e->until > s) {
@@ -592,11 +609,67 @@ static void host_advance(struct attack *a, struct host *x, int64_t s)
 			x->sus_tot[m] -= e->r[m];
 		}
 		*e = x->sus[--x->n_sus];
+		if (!x->n_sus) { /* no drift left behind by the float sums */
+			memset(x->sus_rate, 0, sizeof(x->sus_rate));
+			memset(x->sus_tot, 0, sizeof(x->sus_tot));
+		}
 	}
-	if (!x->n_sus) { /* no drift left behind by the float sums */
-		memset(x->sus_rate, 0, sizeof(x->sus_rate));
-		memset(x->sus_tot, 0, sizeof(x->sus_tot));
+}
+
+/*
+ * Bring x to second s: header as above, and the buckets of the seconds that
+ * left the window emptied for the seconds ahead.
+ */
+static void host_advance(struct attack *a, struct host *x, int64_t s)
+{
+	unsigned r = 2 * a->w;
+
+	host_advance_head(a, x, s);
+	if (s <= x->sec || !x->ring)
+		return;
+	int64_t gap = s - x->sec;
+	if (gap >= r) {
+		memset(host_bucket(a, x, 0), 0, (size_t)r * NCELL * sizeof(float));
+	} else {
+		/* Second u's arrival makes u + w - 1 valid; it reuses the bucket of u - w - 1. */
+		for (int64_t u = s - gap + 1; u <= s; u++)
+			memset(host_bucket(a, x, (unsigned)((u + a->w - 1) % r)), 0,
+			       NCELL * sizeof(float));
 	}
+	x->sec = s;
+}
+
+/* Could any rate of x reach a threshold? The epoch bound says no cheaply. */
+static bool host_may_exceed(const struct attack *a, const struct host *x)
+{
+	for (unsigned m = 0; m < NMET; m++)
+		if (a->min_th[m] > 0 &&
+		    (x->acc_new[m] + x->acc_old[m]) / (float)a->w + x->sus_tot[m] >=
+		        a->min_th[m] * 0.999f)
+			return true;
+	return false;
+}
+
+/*
+ * Make x hot: evaluated every second, with a ring (empty: what x got while
+ * cold is only in its bound, under every threshold). False when no ring is
+ * free (counted in hostOverflow; x stays cold and is tried again).
+ */
+static bool hot_add(struct attack *a, struct host *x)
+{
+	if (!x->ring) {
+		if (!a->n_ring_free) {
+			a->st.host_overflow++;
+			return false;
+		}
+		x->ring = a->ring_free[--a->n_ring_free] + 1;
+		memset(host_bucket(a, x, 0), 0, (size_t)2 * a->w * NCELL * sizeof(float));
+		x->sec = a->now_s;
+	}
+	x->hot = true;
+	x->hot_pos = a->n_hot;
+	a->hot[a->n_hot++] = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	return true;
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -656,19 +729,22 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 			x->sus_rate[cell][m] += amt[m];
 			x->sus_tot[m] += amt[m];
 		}
+		if (!x->hot && host_may_exceed(a, x))
+			hot_add(a, x);
 	} else {
 		unsigned k = d < a->w ? (unsigned)d : a->w, r = 2 * a->w;
-		float *cells = host_cells(a, x, dir, cls);
+		for (unsigned m = 0; m < NMET; m++)
+			x->acc_new[m] += amt[m] * (float)k;
+		if (!x->hot && host_may_exceed(a, x))
+			hot_add(a, x);
 		unsigned b = (unsigned)(a->now_s % r);
-		for (unsigned j = 0; j < k; j++) {
-			float *c = cells + (size_t)b * NMET;
+		for (unsigned j = 0; x->ring && j < k; j++) {
+			float *c = host_bucket(a, x, b) + cell * NMET;
 			c[0] += amt[0];
 			c[1] += amt[1];
 			c[2] += amt[2];
 			b = b + 1 == r ? 0 : b + 1;
 		}
-		for (unsigned m = 0; m < NMET; m++)
-			x->acc_new[m] += amt[m] * (float)k;
 	}
 	if (x->busy) {
 		if (x->ev[dir][cls])
@@ -678,6 +754,9 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 	}
 }
 
+static void credit_records(struct attack *a, const struct flow *v, size_t n,
+                           const int64_t *site_src, const int64_t *site_dst);
+
 void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
                     const int64_t *site_dst)
 {
@@ -685,6 +764,42 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
 
 	if (a->now_s == 0)
 		return; /* no clock yet: the engine moves it before routing */
+	/*
+	 * The host entries are far larger than the caches: fetch each record
+	 * end's index entry, then its host's header, for the whole chunk before
+	 * crediting, so that the misses overlap instead of queueing.
+	 */
+	enum { PF = 64 };
+	for (size_t base = 0; base < n; base += PF) {
+		size_t m = n - base < PF ? n - base : PF;
+		uint32_t *slot[2 * PF];
+		for (size_t i = 0; i < m; i++) {
+			size_t j = base + i;
+			slot[2 * i] = site_src[j] >= 0
+			                  ? dense_slot(a, (uint32_t)site_src[j], &v[j].src)
+			                  : NULL;
+			slot[2 * i + 1] = site_dst[j] >= 0
+			                      ? dense_slot(a, (uint32_t)site_dst[j], &v[j].dst)
+			                      : NULL;
+			if (slot[2 * i])
+				__builtin_prefetch(slot[2 * i]);
+			if (slot[2 * i + 1])
+				__builtin_prefetch(slot[2 * i + 1]);
+		}
+		for (size_t i = 0; i < 2 * m; i++)
+			if (slot[i] && *slot[i]) {
+				const char *x = (const char *)host_at(a, *slot[i] - 1);
+				__builtin_prefetch(x);
+				__builtin_prefetch(x + 64);
+			}
+		credit_records(a, v + base, m, site_src + base, site_dst + base);
+	}
+}
+
+/* Credit both ends of n records (attack_records, after its prefetch). */
+static void credit_records(struct attack *a, const struct flow *v, size_t n,
+                           const int64_t *site_src, const int64_t *site_dst)
+{
 	for (size_t i = 0; i < n; i++) {
 		const struct flow *f = &v[i];
 		if (site_src[i] < 0 && site_dst[i] < 0)
@@ -714,22 +829,24 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
 static void host_rates(const struct attack *a, struct host *x, int64_t s,
                        double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET])
 {
-	unsigned rl = 2 * a->w, b0 = (unsigned)((s - (int64_t)a->w) % rl);
+	unsigned rl = 2 * a->w, b = (unsigned)((s - (int64_t)a->w) % rl);
+	double sum[ATTACK_DIR__COUNT * NCLS][NMET];
 
+	memset(sum, 0, sizeof(sum));
+	for (unsigned j = 0; x->ring && j < a->w; j++, b = b + 1 == rl ? 0 : b + 1) {
+		const float *cell = host_bucket(a, x, b);
+		for (unsigned c = 0; c < ATTACK_DIR__COUNT * NCLS; c++, cell += NMET) {
+			sum[c][0] += cell[0];
+			sum[c][1] += cell[1];
+			sum[c][2] += cell[2];
+		}
+	}
 	for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++) {
 		double tot[NMET] = {0, 0, 0};
 		for (unsigned c = 1; c < ATTACK_CLASS__COUNT; c++) {
-			const float *cells = host_cells(a, x, d, c);
-			const float *sus = x->sus_rate[d * NCLS + c - 1];
-			double sum[NMET] = {0, 0, 0};
-			for (unsigned j = 0, b = b0; j < a->w; j++, b = b + 1 == rl ? 0 : b + 1) {
-				const float *cell = cells + (size_t)b * NMET;
-				sum[0] += cell[0];
-				sum[1] += cell[1];
-				sum[2] += cell[2];
-			}
+			unsigned k = d * NCLS + c - 1;
 			for (unsigned m = 0; m < NMET; m++) {
-				r[d][c][m] = sum[m] / a->w + sus[m];
+				r[d][c][m] = sum[k][m] / a->w + x->sus_rate[k][m];
 				tot[m] += r[d][c][m];
 			}
 		}
@@ -854,33 +971,27 @@ static void judge_one(struct attack *a, struct host *x, unsigned d, unsigned c, 
 		emit(a, e, ATTACK_UPDATE, s);
 }
 
-/* Could any rate of x reach a threshold? The epoch bound says no cheaply. */
-static bool host_may_exceed(const struct attack *a, const struct host *x)
-{
-	for (unsigned m = 0; m < NMET; m++)
-		if (a->min_th[m] > 0 &&
-		    (x->acc_new[m] + x->acc_old[m]) / (float)a->w + x->sus_tot[m] >=
-		        a->min_th[m] * 0.999f)
-			return true;
-	return false;
-}
-
-/* Evaluate every host over the window ending with second s - 1. */
+/*
+ * Second s: evaluate the hot hosts over the window ending with second
+ * s - 1; a host that can no longer reach a threshold leaves the hot list.
+ * Every 2 x window_s seconds, sweep every host and free the idle ones
+ * (nothing credited for a whole epoch, nothing sustained, nothing open).
+ */
 static void evaluate(struct attack *a, int64_t s)
 {
-	for (uint32_t i = 0; i < a->n_live;) {
-		struct host *x = host_at(a, a->live[i]);
+	for (uint32_t i = 0; i < a->n_hot;) {
+		struct host *x = host_at(a, a->hot[i]);
 		host_advance(a, x, s - 1);
-		bool idle = x->acc_new[0] == 0 && x->acc_old[0] == 0 && x->acc_new[2] == 0 &&
-		            x->acc_old[2] == 0 && !x->n_sus;
-		if (!x->busy && idle) {
-			/* Nothing credited for a whole window: the entry goes. */
-			host_free(a, x);
-			continue; /* live[i] is now another host */
+		if (!x->busy && !host_may_exceed(a, x)) {
+			x->hot = false;
+			a->ring_free[a->n_ring_free++] = x->ring - 1;
+			x->ring = 0;
+			uint32_t h = a->hot[--a->n_hot];
+			a->hot[i] = h;
+			host_at(a, h)->hot_pos = i;
+			continue; /* hot[i] is now another host */
 		}
 		i++;
-		if (!x->busy && !host_may_exceed(a, x))
-			continue;
 		double r[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET];
 		host_rates(a, x, s, r);
 		bool busy = false;
@@ -890,6 +1001,21 @@ static void evaluate(struct attack *a, int64_t s)
 				busy |= x->above[d][c] || x->ev[d][c];
 			}
 		x->busy = busy;
+	}
+	if (s < a->next_scan)
+		return;
+	a->next_scan = s + 2 * (int64_t)a->w;
+	for (uint32_t i = 0; i < a->n_live;) {
+		struct host *x = host_at(a, a->live[i]);
+		host_advance_head(a, x, s - 1);
+		bool idle = x->acc_new[0] == 0 && x->acc_old[0] == 0 && x->acc_new[2] == 0 &&
+		            x->acc_old[2] == 0 && !x->n_sus;
+		if (!x->busy && idle) {
+			host_free(a, x);
+			continue; /* live[i] is now another host */
+		}
+		/* Sustained rates may have ended: whether x could still be above is decided hot. */
+		i++;
 	}
 }
 

@@ -91,6 +91,13 @@ static struct attack *make(struct attack_config *c, struct seen *seen)
 {
 	struct attack *a = NULL;
 	make_site();
+	/*
+	 * A threshold of 1 pps on a class no test sends makes every host with
+	 * traffic hot: its window is kept and read exactly (a cold host keeps
+	 * only its bound). Tests that need the defaults set it back.
+	 */
+	if (c->th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] == 50000)
+		c->th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] = 1;
 	assert_int_equal(attack_create(c, sites, 1, on_event, seen, &a), 0);
 	attack_clock(a, T0);
 	return a;
@@ -439,6 +446,49 @@ static void test_groups(void **state)
 	attack_destroy(a);
 }
 
+/*
+ * A cold host keeps only its bound; it gets a window (a ring) once it may
+ * reach a threshold, from then on. Rings are bounded: a host that finds
+ * none free stays cold, counted.
+ */
+static void test_cold_hot(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] = 50001; /* not make()'s 1 pps */
+	struct attack *a = make(&c, &seen);
+	/* 5 000 packets in one second: a bound of 1 000 pps, under every threshold. */
+	struct flow f = rec("192.0.2.1", "10.0.1.9", 17, 0, 5000, 5000 * 100, 0, T0);
+	feed(a, &f, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_true(rate_of(a, "10.0.1.9", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) == 0);
+	/* 60 000 more: the bound reaches 13 000 pps (over the smallest, 10 000): hot. */
+	struct flow g = rec("192.0.2.1", "10.0.1.9", 17, 0, 60000, 60000 * 100, 0, T0 + 1000);
+	feed(a, &g, true, false);
+	attack_clock(a, T0 + 2000);
+	assert_true(fabs(rate_of(a, "10.0.1.9", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 12000) <
+	            0.01);
+	attack_destroy(a);
+
+	/* 8 192 hosts: 4 096 rings. The 4 097th host that needs one stays cold. */
+	attack_config_defaults(&c);
+	c.max_hosts = 8192;
+	a = make(&c, &seen);
+	for (int k = 0; k < 4100; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.0.%d.%d", 20 + k / 250, 1 + k % 250);
+		struct flow h = rec("192.0.2.1", ip, 17, 0, 1000, 1000 * 100, 0, T0);
+		feed(a, &h, true, false);
+	}
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.hosts, 4100);
+	assert_int_equal(st.host_overflow, 4);
+	attack_destroy(a);
+}
+
 /* The host pool and the event table are bounded; overflow is counted. */
 static void test_bounds(void **state)
 {
@@ -661,8 +711,9 @@ int main(void)
 	    cmocka_unit_test(test_sampled_counts), cmocka_unit_test(test_hysteresis),
 	    cmocka_unit_test(test_hysteresis_dip), cmocka_unit_test(test_outbound),
 	    cmocka_unit_test(test_groups),         cmocka_unit_test(test_bounds),
-	    cmocka_unit_test(test_create_errors),  cmocka_unit_test(test_engine_tap),
-	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook),
+	    cmocka_unit_test(test_cold_hot),       cmocka_unit_test(test_create_errors),
+	    cmocka_unit_test(test_engine_tap),     cmocka_unit_test(test_hook_timeout),
+	    cmocka_unit_test(test_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
