@@ -110,6 +110,7 @@ struct decoder_stats {
 	uint64_t exporters_expired;   /* forgotten when the table was full: idle > template lifetime */
 	uint64_t reordered;           /* datagrams slightly behind the expected sequence number */
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
+	uint64_t unscaled_records;    /* delivered unscaled: sampler rate unknown */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 

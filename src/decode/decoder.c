@@ -52,6 +52,9 @@ static const struct counter_def decoder_counter_defs[] = {
                 "Templates withdrawn by their exporter."),
     COUNTER_DEF(decoder_stats, templates_expired, "templatesExpired", COUNTER_TOTAL,
                 "Templates expired after the template lifetime."),
+    COUNTER_DEF(decoder_stats, unscaled_records, "unscaledRecords", COUNTER_TOTAL,
+                "Records of a sampling exporter delivered unscaled: their sampler's rate "
+                "not yet announced."),
     DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
          "Datagrams dropped: exporter not in the allow-list."),
     DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
@@ -81,7 +84,7 @@ static const struct counter_def decoder_counter_defs[] = {
 #undef DROP
 
 /* Where the drop reasons start in decoder_counter_defs. */
-#define DECODER_COUNTER_DROPS 15
+#define DECODER_COUNTER_DROPS 16
 _Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
                    DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
                "one decoder counter per field of struct decoder_stats");
@@ -257,7 +260,7 @@ size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_in
 		o->from = e->from;
 		o->domain = e->domain;
 		o->version = e->version;
-		o->sampling = dec_rate(e->sc, false, 0);
+		o->sampling = dec_rate_none(e->sc);
 		o->templates = e->sc->ntmpl;
 		o->datagrams = e->datagrams;
 		o->records = e->records;
@@ -409,6 +412,7 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		sc->domain = domain;
 		sc->version = version;
 		sc->override_rate = override_rate(d, &from->addr);
+		dec_scope_rate_update(sc);
 	}
 	e = dec_calloc(1, sizeof(*e));
 	if (!e) {
@@ -513,17 +517,40 @@ void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n)
 	e->seq_next = seq + n;
 }
 
+void dec_scope_rate_update(struct dec_scope *e)
+{
+	if (e->override_rate)
+		e->rate_none = e->override_rate;
+	else if (e->default_rate)
+		e->rate_none = e->default_rate;
+	else if (e->n_samplers == 0)
+		e->rate_none = 1; /* nothing announced: an unsampled exporter */
+	else if (e->n_samplers == 1)
+		e->rate_none = e->samplers[0].rate;
+	else
+		e->rate_none = 0; /* which of several? (unscaledRecords) */
+}
+
+void dec_default_rate_set(struct dec_scope *e, uint32_t rate)
+{
+	if (e->default_rate == rate)
+		return;
+	e->default_rate = rate;
+	dec_scope_rate_update(e);
+}
+
 void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate)
 {
 	if (rate == 0)
 		return;
 	if (!has_id) {
-		e->default_rate = rate;
+		dec_default_rate_set(e, rate);
 		return;
 	}
 	for (uint32_t i = 0; i < e->n_samplers; i++) {
 		if (e->samplers[i].id == id) {
 			e->samplers[i].rate = rate;
+			dec_scope_rate_update(e);
 			return;
 		}
 	}
@@ -531,6 +558,23 @@ void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rat
 	    e->n_samplers < DEC_SAMPLERS ? e->n_samplers++ : e->next_sampler++ % DEC_SAMPLERS;
 	e->samplers[i].id = id;
 	e->samplers[i].rate = rate;
+	dec_scope_rate_update(e);
+}
+
+uint32_t dec_sampler_rate(struct dec_scope *e, uint64_t id)
+{
+	uint32_t i = e->sampler_last;
+
+	/* Records of one sampler come in runs: try the last hit first. */
+	if (i < e->n_samplers && e->samplers[i].id == id)
+		return e->samplers[i].rate;
+	for (i = 0; i < e->n_samplers; i++) {
+		if (e->samplers[i].id == id) {
+			e->sampler_last = i;
+			return e->samplers[i].rate;
+		}
+	}
+	return 0;
 }
 
 void dec_flush(struct decoder *d)

@@ -75,6 +75,11 @@ enum dec_tgt {
 	TGT_SAMPLER_RANDOM,    /* 50 */
 	TGT_SPI,               /* 305 samplingPacketInterval */
 	TGT_SPS,               /* 306 samplingPacketSpace */
+	TGT_SEL_ALGO,          /* 304 selectorAlgorithm (RFC 5477) */
+	TGT_SSIZE,             /* 309 samplingSize */
+	TGT_SPOP,              /* 310 samplingPopulation */
+	TGT_SPROB,             /* 311 samplingProbability, float64 bits */
+	TGT_SPROB32,           /* 311 in 4 bytes: float32 bits (RFC 7011 §6.2) */
 	TGT_SYSINIT,           /* 160 systemInitTimeMilliseconds */
 	TGT_ICMP_TC,           /* 32 icmpTypeCodeIPv4, 139 icmpTypeCodeIPv6: type << 8 | code */
 	TGT_ICMP_TYPE,         /* 176 icmpTypeIPv4, 178 icmpTypeIPv6 */
@@ -95,8 +100,18 @@ enum dec_tgt {
 	TGT_NONE,
 };
 
-#define TGT_BIT(t) (1u << (t))
-_Static_assert(TGT__NUM <= 32, "integer targets must fit the 32-bit present mask");
+#define TGT_BIT(t) (1ull << (t))
+_Static_assert(TGT__NUM <= 64, "integer targets must fit the 64-bit present mask");
+
+/*
+ * Targets that carry a sampling rate (docs/decoding.md, "Sampling") or name
+ * a sampler. A data template with none of them scales its records by the
+ * scope's precomputed rate_none and pays nothing else per record.
+ */
+#define DEC_RATE_BITS                                                                              \
+	(TGT_BIT(TGT_SAMPLING_INTERVAL) | TGT_BIT(TGT_SAMPLER_RANDOM) | TGT_BIT(TGT_SPI) |         \
+	 TGT_BIT(TGT_SSIZE) | TGT_BIT(TGT_SPROB) | TGT_BIT(TGT_SPROB32))
+#define DEC_SAMP_BITS (DEC_RATE_BITS | TGT_BIT(TGT_SAMPLER_ID))
 
 /* Address slot of an address target, and how many there are. */
 #define DEC_ASLOT(t) ((unsigned)(t) - (unsigned)TGT_SRC4)
@@ -146,7 +161,7 @@ struct dec_tmpl {
 	 * of kind k, so a record is a few tight loops with no switch per field.
 	 */
 	uint16_t kind_end[K_SKIP];
-	uint32_t present; /* TGT_BIT of every integer target filled */
+	uint64_t present; /* TGT_BIT of every integer target filled */
 	uint8_t pairs;    /* bit DEC_PAIR_*: both fields of that address pair present */
 	/* Fixed-length templates: offset of each address field (DEC_ASLOT). */
 	uint16_t aoff[DEC_ASLOTS];
@@ -174,9 +189,17 @@ struct dec_scope {
 	uint8_t version;
 	uint32_t refs;          /* sessions (struct dec_exporter) using it */
 	uint32_t override_rate; /* from configuration, 0 = none */
-	uint32_t default_rate;  /* from v5 header / options data, 0 = none */
+	uint32_t default_rate;  /* from v5 header / options data without an ID, 0 = none */
+	/*
+	 * Rate of a record that names no sampler (dec_scope_rate_update): the
+	 * override, else default_rate, else the single known sampler's, else 1
+	 * when none is known; 0 when several are known and none is
+	 * exporter-wide (the record cannot be scaled: unscaledRecords).
+	 */
+	uint32_t rate_none;
 	struct dec_sampler samplers[DEC_SAMPLERS];
 	uint32_t n_samplers, next_sampler;
+	uint32_t sampler_last; /* index of the last sampler a record named */
 	bool has_sys_init;
 	uint64_t sys_init_ms; /* IPFIX IE 160 */
 	/* Templates: open addressing on template ID, linear probing, backward
@@ -273,7 +296,20 @@ void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
 void dec_flush(struct decoder *d);
+/*
+ * Remember a sampler's rate (has_id) or the exporter-wide rate (!has_id)
+ * in scope e; rate 0 is ignored. A full table replaces its oldest entry.
+ */
 void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate);
+/* Set the exporter-wide rate (v5 header: 0 = unsampled). */
+void dec_default_rate_set(struct dec_scope *e, uint32_t rate);
+/* Recompute e->rate_none after the override, default or samplers changed. */
+void dec_scope_rate_update(struct dec_scope *e);
+/*
+ * Rate of a record naming sampler id in scope e (0 when no such sampler
+ * is known, the exporter-wide rate set or not). Caches the hit.
+ */
+uint32_t dec_sampler_rate(struct dec_scope *e, uint64_t id);
 
 /* The per-record helpers are inline: they run ~10^7 times a second. */
 
@@ -285,17 +321,10 @@ static inline struct flow *dec_flow_next(struct decoder *d)
 	return &d->batch[d->nbatch++];
 }
 
-/* Rate in force: override, then the named sampler, then the exporter's. */
-static inline uint32_t dec_rate(const struct dec_scope *e, bool has_id, uint64_t id)
+/* Rate of a record that names no sampler, 1 when it cannot be known. */
+static inline uint32_t dec_rate_none(const struct dec_scope *e)
 {
-	if (e->override_rate)
-		return e->override_rate;
-	if (has_id) {
-		for (uint32_t i = 0; i < e->n_samplers; i++)
-			if (e->samplers[i].id == id)
-				return e->samplers[i].rate;
-	}
-	return e->default_rate ? e->default_rate : 1;
+	return e->rate_none ? e->rate_none : 1;
 }
 
 /* Apply a sampling rate to a record, saturating. */
