@@ -295,10 +295,4 @@ const char *l2_label_name(enum l2_label l);
  */
 int l2_doc_build(const struct l2_merge *m, struct doc_batch *out);
 
-/*
- * For tests: make the nth allocation of this module from now on fail
- * (once); 0 disarms. Process-wide and not thread-safe.
- */
-void l2_fault_inject(unsigned nth);
-
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 
 static const char *const drop_names[DECODER_DROP__COUNT] = {
@@ -32,34 +33,6 @@ static const char *const drop_names[DECODER_DROP__COUNT] = {
     [DECODER_DROP_NO_MEMORY] = "no_memory",
 };
 
-/*
- * Fault injection (SQLite's sqlite3FaultSim idea): when armed, the n-th
- * allocation from now fails once. Process-wide; unit tests only.
- */
-static unsigned fault_countdown;
-
-void decoder_fault_inject(unsigned nth)
-{
-	fault_countdown = nth;
-}
-
-static bool fault_now(void)
-{
-	if (fault_countdown == 0)
-		return false;
-	return --fault_countdown == 0;
-}
-
-void *dec_calloc(size_t n, size_t size)
-{
-	return fault_now() ? NULL : calloc(n, size);
-}
-
-void *dec_realloc(void *p, size_t size)
-{
-	return fault_now() ? NULL : realloc(p, size);
-}
-
 const char *decoder_drop_name(enum decoder_drop why)
 {
 	if ((unsigned)why >= DECODER_DROP__COUNT)
@@ -77,7 +50,7 @@ void decoder_config_defaults(struct decoder_config *cfg)
 
 struct decoder *decoder_create(const struct decoder_config *cfg)
 {
-	struct decoder *d = dec_calloc(1, sizeof(*d));
+	struct decoder *d = fault_calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
@@ -87,13 +60,13 @@ struct decoder *decoder_create(const struct decoder_config *cfg)
 	if (d->cfg.max_templates_per_exporter == 0)
 		d->cfg.max_templates_per_exporter = 1;
 	if (cfg->n_allow) {
-		d->allow = dec_calloc(cfg->n_allow, sizeof(*d->allow));
+		d->allow = fault_calloc(cfg->n_allow, sizeof(*d->allow));
 		if (!d->allow)
 			goto fail;
 		memcpy(d->allow, cfg->allow, cfg->n_allow * sizeof(*d->allow));
 	}
 	if (cfg->n_sampling) {
-		d->sampling = dec_calloc(cfg->n_sampling, sizeof(*d->sampling));
+		d->sampling = fault_calloc(cfg->n_sampling, sizeof(*d->sampling));
 		if (!d->sampling)
 			goto fail;
 		memcpy(d->sampling, cfg->sampling, cfg->n_sampling * sizeof(*d->sampling));
@@ -198,7 +171,7 @@ static void exporter_index_put(struct dec_exporter **slots, uint32_t cap, struct
 static int exporter_index_grow(struct decoder *d)
 {
 	uint32_t ncap = d->ecap ? d->ecap * 2 : 16;
-	struct dec_exporter **ns = dec_calloc(ncap, sizeof(*ns));
+	struct dec_exporter **ns = fault_calloc(ncap, sizeof(*ns));
 
 	if (!ns)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
@@ -276,13 +249,13 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
 	if (d->n_exp == d->list_cap) {
 		size_t ncap = d->list_cap ? d->list_cap * 2 : 16;
-		struct dec_exporter **nl = dec_realloc(d->list, ncap * sizeof(*nl));
+		struct dec_exporter **nl = fault_realloc(d->list, ncap * sizeof(*nl));
 		if (!nl)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
 		d->list = nl;
 		d->list_cap = ncap;
 	}
-	e = dec_calloc(1, sizeof(*e));
+	e = fault_calloc(1, sizeof(*e));
 	if (!e)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
 	e->from = *from;

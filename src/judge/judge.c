@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/fault.h"
+
 static const char *const label_names[JUDGE__COUNT] = {
 	[JUDGE_NOPAYLOAD] = "noPayload", [JUDGE_FLOOD] = "flood",
 	[JUDGE_SCAN] = "scan",           [JUDGE_PROBEUNUSED] = "probeUnused",
@@ -94,7 +96,7 @@ static int verdict_store(struct slot_view *v, const struct verdict *vd, uint32_t
 		if (__builtin_mul_overflow(v->cap_labels ? v->cap_labels : 32, 2, &ncap) ||
 		    __builtin_mul_overflow(ncap, sizeof(*v->labels), &bytes))
 			return -ENOMEM;
-		struct slot_label *nl = realloc(v->labels, bytes);
+		struct slot_label *nl = fault_realloc(v->labels, bytes);
 		if (!nl)
 			return -ENOMEM;
 		v->labels = nl;

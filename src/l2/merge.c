@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nfsentry/fault.h"
 
 struct l2_merge {
 	char site[SITE_NAME_MAX];
@@ -75,7 +75,7 @@ struct l2_merge *l2_merge_create(const char *site, int64_t time_slot,
 {
 	if (!site || !*site || strlen(site) >= SITE_NAME_MAX)
 		return NULL;
-	struct l2_merge *m = l2_calloc(1, sizeof(*m));
+	struct l2_merge *m = fault_calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
 	snprintf(m->site, sizeof(m->site), "%s", site);
@@ -195,7 +195,7 @@ static int reserve(void **arr, uint32_t *cap, size_t elem, uint32_t n, uint32_t 
 {
 	if (n == *cap) {
 		uint32_t ncap = *cap ? *cap * 2 : 64;
-		void *nv = l2_realloc(*arr, (size_t)ncap * elem);
+		void *nv = fault_realloc(*arr, (size_t)ncap * elem);
 		if (!nv)
 			return -ENOMEM;
 		*arr = nv;
@@ -203,7 +203,7 @@ static int reserve(void **arr, uint32_t *cap, size_t elem, uint32_t n, uint32_t 
 	}
 	if ((uint64_t)(n + 1) * 2 > *hsize) {
 		uint32_t nsize = *hsize ? *hsize * 2 : 128;
-		uint32_t *nh = l2_calloc(nsize, sizeof(*nh));
+		uint32_t *nh = fault_calloc(nsize, sizeof(*nh));
 		if (!nh)
 			return -ENOMEM;
 		free(*hash);
@@ -289,7 +289,7 @@ static int set_add(struct l2_merge *m, void **arr, uint32_t *n, size_t elem, con
 	/* Capacities are the powers of two from 4: grow when n is one. */
 	if (*n == 0 || (*n >= 4 && (*n & (*n - 1)) == 0)) {
 		uint32_t ncap = *n == 0 ? 4 : *n * 2;
-		void *na = l2_realloc(*arr, (size_t)ncap * elem);
+		void *na = fault_realloc(*arr, (size_t)ncap * elem);
 		if (!na)
 			return -ENOMEM;
 		*arr = a = na;
@@ -309,7 +309,7 @@ static int ifname_add(struct l2_merge *m, struct l2_mac *o, const char *name)
 		return 0;
 	}
 	size_t len = strnlen(name, L2_IFNAME_MAX - 1);
-	char *copy = l2_calloc(1, len + 1);
+	char *copy = fault_calloc(1, len + 1);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, name, len);
@@ -332,7 +332,7 @@ static int device_index(struct l2_merge *m, const char *device, uint16_t *out)
 	}
 	if (m->n_devs == m->cap_devs) {
 		uint32_t ncap = m->cap_devs ? m->cap_devs * 2 : 8;
-		void *nv = l2_realloc(m->devs, (size_t)ncap * sizeof(*m->devs));
+		void *nv = fault_realloc(m->devs, (size_t)ncap * sizeof(*m->devs));
 		if (!nv)
 			return -ENOMEM;
 		m->devs = nv;
@@ -598,7 +598,7 @@ static int emit(struct doc_batch *b, const char *kind, const char *key, json_t *
 		return -ENOMEM;
 	if (b->n == b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 256;
-		struct doc *nv = l2_realloc(b->v, ncap * sizeof(*nv));
+		struct doc *nv = fault_realloc(b->v, ncap * sizeof(*nv));
 		if (!nv) {
 			json_decref(o);
 			return -ENOMEM;

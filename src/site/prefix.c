@@ -15,7 +15,7 @@
  */
 #include "nfsentry/prefix.h"
 
-#include "internal.h"
+#include "nfsentry/fault.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -93,31 +93,6 @@ struct prefix_table {
 };
 
 static const uint8_t pt_v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-/* Fault simulation; see internal.h. */
-static long pt_fault_countdown = -1;
-
-void prefix_fault_after(long n)
-{
-	pt_fault_countdown = n;
-}
-
-static bool pt_fault(void)
-{
-	if (pt_fault_countdown < 0)
-		return false;
-	return pt_fault_countdown-- == 0;
-}
-
-static void *pt_calloc(size_t n, size_t size)
-{
-	return pt_fault() ? NULL : calloc(n, size);
-}
-
-static void *pt_reallocarray(void *p, size_t n, size_t size)
-{
-	return pt_fault() ? NULL : reallocarray(p, n, size);
-}
 
 static uint64_t pt_load_be64(const uint8_t *p)
 {
@@ -201,15 +176,15 @@ static uint32_t *pt_hash_slot(uint32_t *hash, uint32_t size, const struct pt_pre
 
 struct prefix_table *prefix_table_create(void)
 {
-	struct prefix_table *t = pt_calloc(1, sizeof(*t));
+	struct prefix_table *t = fault_calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
-	t->root4 = pt_calloc(PT_ROOT_SIZE, sizeof(*t->root4));
-	t->root6 = pt_calloc(PT_ROOT_SIZE, sizeof(*t->root6));
-	t->leaves = pt_calloc(1, sizeof(*t->leaves));
+	t->root4 = fault_calloc(PT_ROOT_SIZE, sizeof(*t->root4));
+	t->root6 = fault_calloc(PT_ROOT_SIZE, sizeof(*t->root6));
+	t->leaves = fault_calloc(1, sizeof(*t->leaves));
 	t->hash_size = 64;
-	t->hash = pt_calloc(t->hash_size, sizeof(*t->hash));
+	t->hash = fault_calloc(t->hash_size, sizeof(*t->hash));
 	if (!t->root4 || !t->root6 || !t->leaves || !t->hash) {
 		prefix_table_destroy(t);
 		return NULL;
@@ -250,7 +225,7 @@ int prefix_table_add(struct prefix_table *t, const struct flow_addr *addr, unsig
 
 	if (t->n_pfx == t->cap_pfx) {
 		uint32_t cap = t->cap_pfx ? t->cap_pfx * 2 : 64;
-		struct pt_prefix *p = pt_reallocarray(t->pfx, cap, sizeof(*p));
+		struct pt_prefix *p = fault_reallocarray(t->pfx, cap, sizeof(*p));
 		if (!p)
 			return -ENOMEM;
 		t->pfx = p;
@@ -259,7 +234,7 @@ int prefix_table_add(struct prefix_table *t, const struct flow_addr *addr, unsig
 	/* Keep the set at most half full so probes stay short. */
 	if ((t->n_pfx + 1) * 2 > t->hash_size) {
 		uint32_t size = t->hash_size * 2;
-		uint32_t *h = pt_calloc(size, sizeof(*h));
+		uint32_t *h = fault_calloc(size, sizeof(*h));
 		if (!h)
 			return -ENOMEM;
 		for (uint32_t i = 0; i < t->n_pfx; i++)
@@ -288,7 +263,7 @@ static int64_t pt_tnode_new(struct pt_build *b, uint32_t fill)
 {
 	if (b->n_tn == b->cap_tn) {
 		uint32_t cap = b->cap_tn ? b->cap_tn * 2 : 256;
-		struct pt_tnode *tn = pt_reallocarray(b->tn, cap, sizeof(*tn));
+		struct pt_tnode *tn = fault_reallocarray(b->tn, cap, sizeof(*tn));
 		if (!tn)
 			return -1;
 		b->tn = tn;
@@ -406,9 +381,9 @@ static int pt_compress(struct prefix_table *t, struct pt_build *b, struct pt_nod
 		}
 	}
 
-	struct pt_node *nodes = pt_calloc(b->n_tn ? b->n_tn : 1, sizeof(*nodes));
-	uint32_t *f2t = pt_calloc(b->n_tn ? b->n_tn : 1, sizeof(*f2t));
-	uint64_t *leaves = pt_calloc(n_leaves, sizeof(*leaves));
+	struct pt_node *nodes = fault_calloc(b->n_tn ? b->n_tn : 1, sizeof(*nodes));
+	uint32_t *f2t = fault_calloc(b->n_tn ? b->n_tn : 1, sizeof(*f2t));
+	uint64_t *leaves = fault_calloc(n_leaves, sizeof(*leaves));
 	if (!nodes || !f2t || !leaves) {
 		free(nodes);
 		free(f2t);
@@ -495,9 +470,9 @@ int prefix_table_build(struct prefix_table *t)
 		return -EBUSY;
 
 	struct pt_build b = {0};
-	uint32_t *order = pt_calloc(t->n_pfx ? t->n_pfx : 1, sizeof(*order));
-	b.root4 = pt_calloc(PT_ROOT_SIZE, sizeof(*b.root4));
-	b.root6 = pt_calloc(PT_ROOT_SIZE, sizeof(*b.root6));
+	uint32_t *order = fault_calloc(t->n_pfx ? t->n_pfx : 1, sizeof(*order));
+	b.root4 = fault_calloc(PT_ROOT_SIZE, sizeof(*b.root4));
+	b.root6 = fault_calloc(PT_ROOT_SIZE, sizeof(*b.root6));
 	int rc = -ENOMEM;
 	if (!order || !b.root4 || !b.root6)
 		goto out;
