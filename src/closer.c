@@ -102,6 +102,7 @@ static void process(struct closer *c, struct job *j)
 	bool doc_err = false, store_err = false;
 	struct l2_merge *l2m = NULL;
 	struct judge_l2 jl2, *l2 = NULL;
+	struct doc_l2 dl2, *dl = NULL;
 
 	if (!cv) {
 		log_error("out of memory finishing a slot: its documents are lost");
@@ -117,6 +118,8 @@ static void process(struct closer *c, struct job *j)
 	if (l2m) {
 		l2_judge_bind(l2m, &jl2);
 		l2 = &jl2;
+		l2_merge_doc_bind(l2m, &dl2);
+		dl = &dl2;
 	}
 	if (judge_slot_l2(v, l2, &jr) != 0) {
 		log_error("out of memory judging site %s slot %lld: its documents are lost",
@@ -124,7 +127,7 @@ static void process(struct closer *c, struct job *j)
 		doc_err = true;
 		goto out;
 	}
-	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
+	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, dl, &b) != 0 ||
 	    (l2m && l2_doc_build(l2m, &b) != 0)) {
 		log_error("out of memory building documents of site %s slot %lld",
 		          v->site->name, (long long)v->time_slot);
