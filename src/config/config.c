@@ -83,16 +83,10 @@ static void errs_push(struct cfg_ctx *c, const char *line)
 
 	if (c->oom || c->full)
 		return;
-	if (c->errs->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 8;
-		char **v = fault_realloc(c->errs->msg, cap * sizeof(*v));
-
-		if (!v) {
-			c->oom = true;
-			return;
-		}
-		c->errs->msg = v;
-		c->cap = cap;
+	if (grow_array((void **)&c->errs->msg, &c->cap, c->errs->n + 1, sizeof(char *), 8,
+	               SIZE_MAX / sizeof(char *)) != 0) {
+		c->oom = true;
+		return;
 	}
 	m = fault_strdup(line);
 	if (!m) {

@@ -68,18 +68,9 @@ static struct ytree *node_new(enum ytree_kind kind, const yaml_mark_t *m)
 /* Append child to parent; on failure child is not adopted. */
 static int node_add(struct ytree *parent, struct ytree *child)
 {
-	if (parent->n == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 8;
-		struct ytree **v;
-
-		if (cap > SIZE_MAX / sizeof(*v))
-			return -ENOMEM;
-		v = fault_realloc(parent->items, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		parent->items = v;
-		parent->cap = cap;
-	}
+	if (grow_array((void **)&parent->items, &parent->cap, parent->n + 1, sizeof(struct ytree *),
+	               8, SIZE_MAX / sizeof(struct ytree *)) != 0)
+		return -ENOMEM;
 	parent->items[parent->n++] = child;
 	return 0;
 }

@@ -22,10 +22,12 @@
 
 /*
  * Everything this directory keeps (tree and configuration) is allocated
- * through fault.h (fault_malloc, fault_realloc, fault_strdup), so that a
- * test can make any of those allocations fail.
+ * through fault.h (fault_malloc, fault_realloc, fault_strdup; its lists
+ * grow with grow.h, which does too), so that a test can make any of those
+ * allocations fail.
  */
 #include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 /* A configuration has three levels today; 32 leaves room and stops runaway input. */
 #define YTREE_MAX_DEPTH 32

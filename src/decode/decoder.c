@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 #include "nfsentry/log.h"
 
 static const char *const drop_names[DECODER_DROP__COUNT] = {
@@ -247,14 +248,9 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		return DEC_ERR(DECODER_DROP_EXPORTER_LIMIT);
 	if ((d->n_exp + 1) * 2 > d->ecap && exporter_index_grow(d) != 0)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
-	if (d->n_exp == d->list_cap) {
-		size_t ncap = d->list_cap ? d->list_cap * 2 : 16;
-		struct dec_exporter **nl = fault_realloc(d->list, ncap * sizeof(*nl));
-		if (!nl)
-			return DEC_ERR(DECODER_DROP_NO_MEMORY);
-		d->list = nl;
-		d->list_cap = ncap;
-	}
+	if (grow_array((void **)&d->list, &d->list_cap, d->n_exp + 1, sizeof(*d->list), 16,
+	               d->cfg.max_exporters) != 0)
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
 	e = fault_calloc(1, sizeof(*e));
 	if (!e)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);

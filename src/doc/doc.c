@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 /*
  * Hard limit on one document. The largest realistic one is an inside IP at
@@ -72,24 +73,17 @@ static bool jw_reserve(struct jw *w, size_t n)
 
 	if (w->failed)
 		return false;
-	if (__builtin_add_overflow(w->len, n, &need) || need > DOC_JSON_MAX_BYTES) {
+	if (__builtin_add_overflow(w->len, n, &need)) {
 		w->failed = true;
 		return false;
 	}
 	if (need <= w->cap)
 		return true;
-	size_t ncap = w->cap ? w->cap : DOC_JSON_INITIAL_BYTES;
-	while (ncap < need)
-		ncap *= 2;
-	if (ncap > DOC_JSON_MAX_BYTES)
-		ncap = DOC_JSON_MAX_BYTES;
-	char *np = fault_realloc(w->p, ncap);
-	if (!np) {
+	if (grow_array((void **)&w->p, &w->cap, need, 1, DOC_JSON_INITIAL_BYTES,
+	               DOC_JSON_MAX_BYTES) != 0) {
 		w->failed = true;
 		return false;
 	}
-	w->p = np;
-	w->cap = ncap;
 	return true;
 }
 
@@ -557,14 +551,9 @@ static int emit(struct doc_batch *b, const char *kind, const char *key, struct j
 	jw_close(w, '}');
 	if (w->failed)
 		return -ENOMEM;
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		struct doc *nv = fault_realloc(b->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		b->v = nv;
-		b->cap = ncap;
-	}
+	if (grow_array((void **)&b->v, &b->cap, b->n + 1, sizeof(*b->v), 256,
+	               SIZE_MAX / sizeof(*b->v)) != 0)
+		return -ENOMEM;
 	char *s = fault_malloc(w->len + 1);
 	if (!s)
 		return -ENOMEM;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 struct l2_merge {
 	char site[SITE_NAME_MAX];
@@ -31,15 +32,18 @@ struct l2_merge {
 	bool finished;
 
 	char (*devs)[L2_DEVICE_NAME_MAX];
-	uint32_t n_devs, cap_devs;
+	uint32_t n_devs;
+	size_t cap_devs;
 
 	struct l2_ip *ips;
-	uint32_t n_ips, cap_ips;
+	uint32_t n_ips;
+	size_t cap_ips;
 	uint32_t *ip_hash; /* object index + 1; 0 empty */
 	uint32_t ip_hash_size;
 
 	struct l2_mac *macs;
-	uint32_t n_macs, cap_macs;
+	uint32_t n_macs;
+	size_t cap_macs;
 	uint32_t *mac_hash;
 	uint32_t mac_hash_size;
 };
@@ -190,17 +194,11 @@ static void mac_rehash(struct l2_merge *m)
  * Make room for one more object: array and hash table (kept at load <=
  * 1/2). On failure nothing changed.
  */
-static int reserve(void **arr, uint32_t *cap, size_t elem, uint32_t n, uint32_t **hash,
+static int reserve(void **arr, size_t *cap, size_t elem, uint32_t n, uint32_t **hash,
                    uint32_t *hsize)
 {
-	if (n == *cap) {
-		uint32_t ncap = *cap ? *cap * 2 : 64;
-		void *nv = fault_realloc(*arr, (size_t)ncap * elem);
-		if (!nv)
-			return -ENOMEM;
-		*arr = nv;
-		*cap = ncap;
-	}
+	if (grow_array(arr, cap, (size_t)n + 1, elem, 64, UINT32_MAX) != 0)
+		return -ENOMEM;
 	if ((uint64_t)(n + 1) * 2 > *hsize) {
 		uint32_t nsize = *hsize ? *hsize * 2 : 128;
 		uint32_t *nh = fault_calloc(nsize, sizeof(*nh));
@@ -330,14 +328,9 @@ static int device_index(struct l2_merge *m, const char *device, uint16_t *out)
 		m->st.devices_full++;
 		return -ENOSPC;
 	}
-	if (m->n_devs == m->cap_devs) {
-		uint32_t ncap = m->cap_devs ? m->cap_devs * 2 : 8;
-		void *nv = fault_realloc(m->devs, (size_t)ncap * sizeof(*m->devs));
-		if (!nv)
-			return -ENOMEM;
-		m->devs = nv;
-		m->cap_devs = ncap;
-	}
+	if (grow_array((void **)&m->devs, &m->cap_devs, (size_t)m->n_devs + 1, sizeof(*m->devs), 8,
+	               L2_MAX_DEVICES) != 0)
+		return -ENOMEM;
 	snprintf(m->devs[m->n_devs], sizeof(m->devs[0]), "%s", device);
 	*out = (uint16_t)m->n_devs++;
 	return 0;

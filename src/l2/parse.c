@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 /* Names */
 
@@ -148,16 +149,8 @@ void l2_obs_list_free(struct l2_obs_list *l)
 
 static int list_push(struct l2_obs_list *l, const struct l2_obs *o)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		if (ncap > l->max)
-			ncap = l->max;
-		struct l2_obs *nv = fault_realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
+	if (grow_array((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v), 64, l->max) != 0)
+		return -ENOMEM;
 	l->v[l->n++] = *o;
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include "nfsentry/prefix.h"
 
 #include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -87,7 +88,7 @@ struct prefix_table {
 	/* Collected prefixes and an open-addressing set over them (index + 1; 0 = empty). */
 	struct pt_prefix *pfx;
 	uint32_t n_pfx;
-	uint32_t cap_pfx;
+	size_t cap_pfx;
 	uint32_t *hash;
 	uint32_t hash_size; /* a power of two, at least twice n_pfx */
 };
@@ -223,14 +224,9 @@ int prefix_table_add(struct prefix_table *t, const struct flow_addr *addr, unsig
 	if (t->n_pfx >= PREFIX_TABLE_MAX_PREFIXES)
 		return -ENOSPC;
 
-	if (t->n_pfx == t->cap_pfx) {
-		uint32_t cap = t->cap_pfx ? t->cap_pfx * 2 : 64;
-		struct pt_prefix *p = fault_reallocarray(t->pfx, cap, sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		t->pfx = p;
-		t->cap_pfx = cap;
-	}
+	if (grow_array((void **)&t->pfx, &t->cap_pfx, (size_t)t->n_pfx + 1, sizeof(*t->pfx), 64,
+	               PREFIX_TABLE_MAX_PREFIXES) != 0)
+		return -ENOMEM;
 	/* Keep the set at most half full so probes stay short. */
 	if ((t->n_pfx + 1) * 2 > t->hash_size) {
 		uint32_t size = t->hash_size * 2;
@@ -255,20 +251,15 @@ struct pt_build {
 	uint32_t *root6;
 	struct pt_tnode *tn;
 	uint32_t n_tn;
-	uint32_t cap_tn;
+	size_t cap_tn;
 };
 
 /* A new temporary node with every entry set to fill; its index, or -1. */
 static int64_t pt_tnode_new(struct pt_build *b, uint32_t fill)
 {
-	if (b->n_tn == b->cap_tn) {
-		uint32_t cap = b->cap_tn ? b->cap_tn * 2 : 256;
-		struct pt_tnode *tn = fault_reallocarray(b->tn, cap, sizeof(*tn));
-		if (!tn)
-			return -1;
-		b->tn = tn;
-		b->cap_tn = cap;
-	}
+	if (grow_array((void **)&b->tn, &b->cap_tn, (size_t)b->n_tn + 1, sizeof(*b->tn), 256,
+	               UINT32_MAX) != 0)
+		return -1;
 	for (unsigned i = 0; i < PT_FANOUT; i++)
 		b->tn[b->n_tn].e[i] = fill;
 	return b->n_tn++;
