@@ -33,6 +33,7 @@
 #include "nfsentry/pipeline.h"
 #include "nfsentry/sender.h"
 #include "nfsentry/udpin.h"
+#include "nfsentry/web.h"
 #include "nfsentry_version.h"
 
 #define EXIT_USAGE 2
@@ -332,7 +333,7 @@ static int es_open(const struct config *cfg, struct es_shipper **out)
 	*out = NULL;
 	if (!cfg->es.enabled)
 		return 0;
-	rc = es_shipper_create(cfg, out, err, sizeof(err));
+	rc = es_shipper_create(&cfg->es, cfg->store_path, out, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		return rc;
@@ -360,15 +361,12 @@ static int es_open(const struct config *cfg, struct es_shipper **out)
 static void es_report(struct es_shipper *sh, FILE *out)
 {
 	struct es_stats st;
+	char line[1024];
 
 	es_stats_get(sh, &st);
-	fprintf(out,
-	        "elasticsearch: %llu documents shipped, %llu retried, %llu dead-lettered, "
-	        "%llu slots shipped; backlog %llu slots (%llu documents)%s%s\n",
-	        (unsigned long long)st.docs_shipped, (unsigned long long)st.docs_retried,
-	        (unsigned long long)st.docs_dead_lettered, (unsigned long long)st.slots_shipped,
-	        (unsigned long long)st.backlog_slots, (unsigned long long)st.backlog_docs,
-	        st.last_error[0] ? "; last error: " : "", st.last_error);
+	counter_format(&es_counters, &st, NULL, 0, line, sizeof(line));
+	fprintf(out, "elasticsearch: %s%s%s\n", line, st.last_error[0] ? "; last error: " : "",
+	        st.last_error);
 }
 
 /* Drain on this thread; on failure say what is left. Returns 0 or 1. */
@@ -422,30 +420,43 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
-	struct decoder_stats last;
 	int stopping;
 };
 
+/* counter_snapshot_fn of the listeners: their final counters once stopped. */
+static void run_udp_snapshot(void *ud, void *stats)
+{
+	struct run_state *rs = ud;
+
+	if (rs->udp)
+		udpin_stats_get(rs->udp, stats);
+	else
+		*(struct udpin_stats *)stats = rs->udp_final;
+}
+
+static void run_es_snapshot(void *ud, void *stats)
+{
+	es_stats_get(ud, stats);
+}
+
+/* The totals since start that are not 0: listeners, decoder, engine. */
 static void run_log_stats(struct run_state *rs)
 {
-	struct decoder_stats st;
 	struct udpin_stats us;
-	uint64_t drops = 0;
+	struct decoder_stats ds;
+	struct engine_stats es;
+	char u[512], d[1536], e[512];
 
-	decoder_stats_get(pipeline_decoder(rs->pl), &st);
-	if (rs->udp)
-		udpin_stats_get(rs->udp, &us);
-	else
-		us = rs->udp_final;
-	for (int i = 0; i < DECODER_DROP__COUNT; i++)
-		drops += st.drops[i];
-	log_info("received %llu datagrams (%llu truncated, %llu dropped by the kernel), "
-	         "decoded %llu records (+%llu), %llu drops, %llu exporters",
-	         (unsigned long long)us.datagrams, (unsigned long long)us.partial,
-	         (unsigned long long)us.kernel_drops, (unsigned long long)st.records,
-	         (unsigned long long)(st.records - rs->last.records), (unsigned long long)drops,
-	         (unsigned long long)st.exporters);
-	rs->last = st;
+	run_udp_snapshot(rs, &us);
+	decoder_stats_get(pipeline_decoder(rs->pl), &ds);
+	counter_format(&udpin_counters, &us, NULL, COUNTER_NONZERO, u, sizeof(u));
+	counter_format(&decoder_counters, &ds, NULL, COUNTER_NONZERO, d, sizeof(d));
+	e[0] = '\0';
+	if (pipeline_engine(rs->pl)) {
+		engine_stats_get(pipeline_engine(rs->pl), &es);
+		counter_format(&engine_counters, &es, NULL, COUNTER_NONZERO, e, sizeof(e));
+	}
+	log_info("udp: %s; decoder: %s; engine: %s", u, d, e);
 }
 
 static void run_stats_cb(uv_timer_t *t)
@@ -503,7 +514,7 @@ static int cmd_run(int argc, char **argv)
 	memset(&rs, 0, sizeof(rs));
 	/* Device polls run on their own threads, never on the loop (docs/l2.md). */
 	struct l2poll *l2 = NULL;
-	rc = l2poll_start(&cfg, &l2);
+	rc = l2poll_start(cfg.sites, cfg.n_sites, &l2);
 	if (rc != 0) {
 		log_error("cannot start the device pollers: %s", strerror(-rc));
 		config_free(&cfg);
@@ -530,10 +541,31 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (es)
-		pipeline_set_counter_source(rs.pl, es_doc_counters, es);
+	/* Every slot document carries what the listeners received (docs/documents.md). */
+	rc = pipeline_counter_source_add(rs.pl, &udpin_counters, run_udp_snapshot, &rs);
+	if (rc == 0 && es)
+		rc = pipeline_counter_source_add(rs.pl, &es_counters, run_es_snapshot, es);
+	if (rc != 0) {
+		log_error("cannot add the collector counters: %s", strerror(-rc));
+		es_shipper_destroy(es);
+		pipeline_destroy(rs.pl);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	/* The dashboard reads the store the pipeline just opened, through its own connection. */
+	struct web *web = NULL;
+	if (web_start(&cfg.web, cfg.store_path, &web, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		es_shipper_destroy(es);
+		pipeline_destroy(rs.pl);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
+		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		l2poll_stop(l2);
@@ -551,6 +583,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc != 0) {
 		log_error("%s", err);
 		uv_loop_close(&rs.loop);
+		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		l2poll_stop(l2);
@@ -581,6 +614,7 @@ static int cmd_run(int argc, char **argv)
 	rc = uv_loop_close(&rs.loop);
 	if (rc != 0)
 		log_error("event loop did not close cleanly: %s", uv_strerror(rc));
+	web_stop(web);
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
 	l2poll_stop(l2);
@@ -615,7 +649,7 @@ static int cmd_replay(int argc, char **argv)
 	}
 	/* Replay has no live devices: their tables come from files (docs/l2.md). */
 	struct l2poll *l2 = NULL;
-	if (c.arp && l2poll_load_dir(&cfg, c.arp, &l2, err, sizeof(err)) != 0) {
+	if (c.arp && l2poll_load_dir(cfg.sites, cfg.n_sites, c.arp, &l2, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nfsentry: %s\n", err);
 		config_free(&cfg);
 		return 1;
@@ -664,6 +698,11 @@ static int cmd_replay(int argc, char **argv)
 	struct pcapin_stats pst;
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
+	uint64_t lost = pipeline_slots_lost(pl);
+	if (lost)
+		log_error("%llu slots were not written whole (store, documents or a full queue: "
+		          "the errors above); exiting 1",
+		          (unsigned long long)lost);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);
 	int frc = pipeline_flush(pl);
@@ -672,16 +711,9 @@ static int cmd_replay(int argc, char **argv)
 	if (frc != 0)
 		log_error("writing records to standard output: %s", strerror(-frc));
 	if (!c.quiet) {
-		fprintf(stderr,
-		        "capture %s: %llu frames, %llu UDP datagrams, %llu not IP, %llu not UDP, "
-		        "%llu other ports, %llu truncated, %llu bad headers, %llu reassembled, "
-		        "%llu fragment sets dropped\n",
-		        c.file, (unsigned long long)pst.packets, (unsigned long long)pst.datagrams,
-		        (unsigned long long)pst.not_ip, (unsigned long long)pst.not_udp,
-		        (unsigned long long)pst.port_filtered, (unsigned long long)pst.truncated,
-		        (unsigned long long)pst.bad_header,
-		        (unsigned long long)pst.frag_reassembled,
-		        (unsigned long long)pst.frag_dropped);
+		char line[1024];
+		counter_format(&pcapin_counters, &pst, NULL, 0, line, sizeof(line));
+		fprintf(stderr, "capture %s: %s\n", c.file, line);
 		pipeline_report(pl, stderr);
 	}
 	pipeline_destroy(pl);
@@ -691,7 +723,7 @@ static int cmd_replay(int argc, char **argv)
 		frc = -EIO;
 	}
 	config_free(&cfg);
-	return (rc < 0 || frc != 0 || erc != 0) ? 1 : 0;
+	return (rc < 0 || frc != 0 || erc != 0 || lost) ? 1 : 0;
 }
 
 /* ---- send --------------------------------------------------------------- */
@@ -785,7 +817,8 @@ static int cmd_poll(int argc, char **argv)
 	struct l2poll_result *res = NULL;
 	size_t n_res = 0, failed = 0;
 	int64_t time_slot = (int64_t)time(NULL) / SLOT_SECONDS;
-	if (!merges || l2poll_once(&cfg, c.site, c.device, time_slot, merges, &res, &n_res) != 0) {
+	if (!merges || l2poll_once(cfg.sites, cfg.n_sites, c.site, c.device, time_slot, merges,
+	                           &res, &n_res) != 0) {
 		fprintf(stderr, "nfsentry poll: out of memory\n");
 		free(merges);
 		config_free(&cfg);

@@ -370,7 +370,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct doc_counter hc[] = {{"datagrams", 33344}, {"records", 1000000}, {"set_length", 0}};
+	struct doc_counter hc[] = {{"datagrams", 33344}, {"records", 1000000}, {"setLength", 0}};
 	struct doc_health h = {hc, 3};
 	struct doc_opts o = {.outside_all = false, .outside_top = 1000};
 	double wall[MAX_RUNS], cpu[MAX_RUNS], free_ms[MAX_RUNS];

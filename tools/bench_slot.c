@@ -5,11 +5,13 @@
  * Records come from tools/synthflow.c, the same model tools/genexport puts
  * in captures, all in one 300-second slot of the first site of CONFIG. They
  * are generated in batches outside the timed region and fed to
- * engine_flows() (site match + slot_add); then the slot is closed and the
- * closer's steps are timed one by one, on this thread: slot_finish()
- * (METHOD §4 decisions, sorting), judge_slot(), doc_slot_build(),
- * store_slot_write() + store_retention_apply() (a fresh SQLite file per run),
- * and freeing. The figures are the median over --runs runs.
+ * engine_flows() (site match + slot_add); then the slot is submitted to the
+ * closer (closer.h, as replay runs it, with a fresh SQLite file per run) and
+ * the closer's own timings of its steps are read back (closer_steps_get):
+ * slot_finish() (METHOD §4 decisions, sorting), judging, building the
+ * documents, store_slot_write() + store_retention_apply(), and freeing; the
+ * wall time and the closer thread's CPU time of each. The figures are the
+ * median over --runs runs.
  *
  * Not decoding: `nfsentry replay` on a genexport capture measures that, end
  * to end (tools/bench_slot, the script).
@@ -27,10 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/engine.h"
-#include "nfsentry/judge.h"
 #include "nfsentry/log.h"
 #include "nfsentry/slot.h"
 #include "nfsentry/store.h"
@@ -47,7 +49,7 @@ static const char *const phase_name[P__COUNT] = {
 
 struct run {
 	double t[P__COUNT]; /* wall seconds */
-	double c[P__COUNT]; /* CPU seconds of this (the only) thread */
+	double c[P__COUNT]; /* CPU seconds of the working thread (feed: this one) */
 	size_t mem_open, mem_finished;
 	size_t n_inside, n_outside, n_pairs, n_active;
 	size_t docs, doc_bytes;
@@ -88,6 +90,23 @@ static void on_close(void *ud, struct slot *s, uint32_t site)
 	}
 	c->s = s;
 	c->n++;
+}
+
+/* Sink (closer.h): the judged slot's sizes and documents, on the closer's thread. */
+static void bench_sink(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                       const struct doc_batch *docs)
+{
+	struct run *r = ud;
+
+	(void)jr;
+	r->n_inside = v->n_inside;
+	r->n_outside = v->n_outside;
+	r->n_pairs = v->n_pairs;
+	r->n_active = v->n_active;
+	r->caps = v->sum.caps_hit;
+	r->docs = docs->n;
+	for (size_t k = 0; k < docs->n; k++)
+		r->doc_bytes += docs->v[k].len;
 }
 
 static void remove_store(const char *path)
@@ -155,85 +174,46 @@ static int one_run(const struct config *cfg, const struct synth_opts *so, const 
 		return -1;
 	}
 
-	double c0 = cpu_s(), t0 = now_s();
-	const struct slot_view *cv = slot_finish(cl.s);
-	double t1 = now_s(), c1 = cpu_s();
-	if (!cv) {
-		fprintf(stderr, "bench_slot: slot_finish: out of memory\n");
-		slot_destroy(cl.s);
-		store_close(st);
-		return -1;
-	}
-	struct slot_view *v = slot_view_mut(cl.s);
-	struct judge_result jr;
-	rc = judge_slot(v, &jr);
-	double t2 = now_s(), c2 = cpu_s();
+	/* The closer as replay runs it: backpressure on, this run's store, no L2. */
+	struct closer_sink sink = {"bench_slot", bench_sink, r};
+	struct closer_opts co = {
+		.docs = {.outside_all = cfg->docs_outside_all,
+		         .outside_top = cfg->docs_outside_top},
+		.store = st,
+		.wait_when_busy = true,
+		.sinks = &sink,
+		.n_sinks = 1,
+	};
+	struct closer *c;
+	rc = closer_start(&co, &c);
 	if (rc) {
-		fprintf(stderr, "bench_slot: judge_slot: %s\n", strerror(-rc));
+		fprintf(stderr, "bench_slot: closer_start: %s\n", strerror(-rc));
 		slot_destroy(cl.s);
 		store_close(st);
 		return -1;
 	}
-	struct doc_batch b = {0};
-	struct doc_opts dopts = {.outside_all = cfg->docs_outside_all,
-	                         .outside_top = cfg->docs_outside_top};
-	struct doc_health h = {NULL, 0};
-	rc = doc_slot_build(v, &jr, &dopts, &h, &b);
-	double t3 = now_s(), c3 = cpu_s();
-	if (rc) {
-		fprintf(stderr, "bench_slot: doc_slot_build: %s\n", strerror(-rc));
-		doc_batch_free(&b);
-		slot_destroy(cl.s);
-		store_close(st);
-		return -1;
-	}
-	/* As the closer does it (src/closer.c, process()). */
-	struct store_doc *sd = malloc((b.n ? b.n : 1) * sizeof(*sd));
-	if (!sd)
-		rc = -ENOMEM;
-	for (size_t k = 0; sd && k < b.n; k++)
-		sd[k] = (struct store_doc){
-			.kind = b.v[k].kind, .key = b.v[k].key, .json = b.v[k].json, .json_len = b.v[k].len};
-	int64_t end_s = (v->time_slot + 1) * SLOT_SECONDS;
-	struct store_slot_info info = {.closed_at_s = end_s};
-	if (sd)
-		rc = store_slot_write(st, v->site->name, v->time_slot, sd, b.n, &info);
-	uint64_t deleted;
-	if (rc == 0)
-		rc = store_retention_apply(st, end_s, &deleted);
-	free(sd);
-	double t4 = now_s(), c4 = cpu_s();
-	if (rc) {
-		fprintf(stderr, "bench_slot: store: %s (%s)\n", strerror(-rc), store_error_get(st));
-		doc_batch_free(&b);
-		slot_destroy(cl.s);
-		store_close(st);
-		return -1;
-	}
-	r->mem_finished = slot_memory(cl.s);
-	r->n_inside = v->n_inside;
-	r->n_outside = v->n_outside;
-	r->n_pairs = v->n_pairs;
-	r->n_active = v->n_active;
-	r->caps = v->sum.caps_hit;
-	r->docs = b.n;
-	for (size_t k = 0; k < b.n; k++)
-		r->doc_bytes += b.v[k].len;
-	double t5 = now_s(), c5 = cpu_s();
-	doc_batch_free(&b);
-	slot_destroy(cl.s);
-	double t6 = now_s(), c6 = cpu_s();
+	closer_submit(c, cl.s, NULL, 0);
+	closer_drain(c);
+	struct closer_stats cs;
+	struct closer_steps sp;
+	closer_stats_get(c, &cs);
+	closer_steps_get(c, &sp);
+	closer_stop(c);
 	store_close(st);
-	r->t[P_FINISH] = t1 - t0;
-	r->t[P_JUDGE] = t2 - t1;
-	r->t[P_DOCS] = t3 - t2;
-	r->t[P_STORE] = t4 - t3;
-	r->t[P_FREE] = t6 - t5;
-	r->c[P_FINISH] = c1 - c0;
-	r->c[P_JUDGE] = c2 - c1;
-	r->c[P_DOCS] = c3 - c2;
-	r->c[P_STORE] = c4 - c3;
-	r->c[P_FREE] = c6 - c5;
+	if (cs.slots != 1 || cs.doc_errors || cs.store_errors) {
+		fprintf(stderr, "bench_slot: the closer did not write the slot (see its log)\n");
+		return -1;
+	}
+	r->mem_finished = sp.slot_bytes;
+	static const enum closer_step step[P__COUNT] = {
+		[P_FINISH] = CLOSER_STEP_FINISH, [P_JUDGE] = CLOSER_STEP_JUDGE,
+		[P_DOCS] = CLOSER_STEP_DOCS,     [P_STORE] = CLOSER_STEP_STORE,
+		[P_FREE] = CLOSER_STEP_FREE,
+	};
+	for (int ph = P_FINISH; ph < P__COUNT; ph++) {
+		r->t[ph] = (double)sp.wall_us[step[ph]] / 1e6;
+		r->c[ph] = (double)sp.cpu_us[step[ph]] / 1e6;
+	}
 	return 0;
 }
 

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Install what nfsentry needs from Debian 12's packages (run as root).
 #   tools/setup.sh          build and run dependencies
-#   tools/setup.sh --test   also the test peers (softflowd, nfdump, tshark, clang's fuzzer runtime)
+#   tools/setup.sh --test   also the test peers (softflowd, nfdump, tshark, clang's fuzzer runtime,
+#                           chromium for the dashboard's browser test)
 # Only missing packages are installed; apt-get update runs only when needed.
 set -euo pipefail
 
 build_pkgs=(
 	gcc make pkg-config meson ninja-build
 	libuv1-dev libjansson-dev libpcap-dev libyaml-dev libsqlite3-dev
-	libcurl4-openssl-dev libssh-dev libmicrohttpd-dev
+	libcurl4-openssl-dev libssh-dev libmicrohttpd-dev libjs-chart.js
 )
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
 	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
-	openssh-server openssh-client
+	openssh-server openssh-client chromium curl
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -1,18 +1,29 @@
 /*
- * closer: the worker that turns closed slots into judged documents.
+ * closer: the worker that turns closed slots into judged documents, and the
+ * hand-off of each judged slot to the modules that read it (sinks).
  *
  * The loop (or replay's main thread) submits each slot the engine closes;
  * one worker thread finishes it (METHOD §4 decisions), judges it (§5),
  * joins the site's ARP/MAC observations of that slot (§8, l2poll.h: the
  * latest poll of each device completed in the slot; a poll still running is
  * not waited for), builds its documents (§6) -- arpIp and arpMac included --
- * writes them to the store in one transaction,
- * optionally prints them (--docs) or a human report, and frees the slot.
- * Slots are processed in submission order.
+ * writes them to the store in one transaction, optionally prints them
+ * (--docs) or a human report, hands the judged slot to each sink, and frees
+ * the slot. Slots are processed one at a time, in submission order.
  *
- * The queue holds slots that are already detached from the engine, so the
- * loop never waits in live mode; replay sets wait_when_busy so that a fast
- * reader cannot pile up more than two closed slots (memory stays bounded).
+ * The queue is a fixed ring of queue_max entries allocated by
+ * closer_start(): submitting never allocates and never runs a slot on the
+ * caller's thread. When the ring is full, what gives depends on the mode
+ * (docs/internals/pipeline.md):
+ *   - backpressure on (replay, and shutdown): closer_submit() waits for
+ *     room, so memory stays bounded by queue_max slots;
+ *   - backpressure off (live): closer_submit() never waits; the slot is
+ *     dropped whole (freed on the caller's thread, its documents lost), an
+ *     error naming its site and slot is logged and slots_dropped counts it.
+ *
+ * Not here: deciding when a slot closes (engine.h), the counters of the
+ * collector object (the caller passes them in), what a sink does with the
+ * slot.
  */
 #ifndef NFSENTRY_CLOSER_H
 #define NFSENTRY_CLOSER_H
@@ -22,48 +33,134 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
+#include "nfsentry/judge.h"
 #include "nfsentry/slot.h"
 
 struct store;
 struct l2poll;
+
+/*
+ * Default queue_max: the slot being closed and one more waiting. The
+ * pipeline sizes its queue from the number of sites (pipeline.h).
+ */
+#define CLOSER_QUEUE_DEFAULT 2
+
+/* Most collector counters a slot carries to its document (more are cut). */
+#define CLOSER_HEALTH_MAX 64
+
+/*
+ * A consumer of judged slots (the dashboard, the offender database, the
+ * daily analysis). fn is called on the closer's worker thread for every
+ * slot that was judged and whose documents were built, after the store
+ * write (successful or not: a store failure is counted in store_errors, not
+ * hidden from sinks) and after --docs / report output, in submission order,
+ * one slot at a time and one sink after another in array order.
+ *
+ * Everything fn gets is borrowed for the call only and read-only: v (the
+ * finished, judged view; its arrays and labels are freed with the slot right
+ * after the last sink returns), jr (the judge's totals) and docs (the slot's
+ * documents, exactly as stored). fn copies what it keeps. fn must not call
+ * back into the closer (submit, drain, stop: they would deadlock). Slots
+ * that never reach this point are not shown to sinks: those dropped at a
+ * full queue (slots_dropped) and those whose finish, judge or documents ran
+ * out of memory (doc_errors).
+ *
+ * fn's time is the closer's time: a slow sink delays every later slot and,
+ * live, makes the queue overflow (slots_dropped). Work longer than a few
+ * milliseconds belongs on the sink's own thread, fed by what fn copies.
+ */
+struct closer_sink {
+	const char *name; /* static, for logs */
+	void (*fn)(void *ud, const struct slot_view *v, const struct judge_result *jr,
+	           const struct doc_batch *docs);
+	void *ud; /* passed back unchanged */
+};
 
 struct closer_opts {
 	struct doc_opts docs;
 	FILE *docs_out;        /* borrowed; every document as a JSON line, or NULL */
 	FILE *report_out;      /* borrowed; human report per slot, or NULL */
 	struct store *store;   /* borrowed, used only by the worker; NULL = no store */
-	bool wait_when_busy;   /* replay: submit blocks while 2 slots are queued */
+	bool wait_when_busy;   /* backpressure: submit waits while the queue is full */
 	bool skip_empty;       /* do not report (but still store) slots without records */
 	struct l2poll *l2;     /* borrowed: the slot's ARP/MAC observations, or NULL */
+	/* Most slots held at once, the one being closed included; 0 = CLOSER_QUEUE_DEFAULT. */
+	size_t queue_max;
+	const struct closer_sink *sinks; /* borrowed array (must outlive the closer), or NULL */
+	size_t n_sinks;
 };
 
 struct closer_stats {
-	uint64_t slots;         /* slots written */
-	uint64_t documents;     /* documents built */
-	uint64_t store_errors;  /* slots the store refused (documents lost from the store) */
-	uint64_t doc_errors;    /* slots whose documents could not be built (ENOMEM) */
-	uint64_t last_close_us; /* finish + judge + documents + store of the last slot */
+	uint64_t slots;          /* slots processed (written, or lost to doc/store errors) */
+	uint64_t documents;      /* documents built */
+	uint64_t store_errors;   /* slots the store refused (documents lost from the store) */
+	uint64_t doc_errors;     /* slots whose documents could not be built (ENOMEM) */
+	uint64_t last_close_us;  /* finish + judge + documents + store of the last slot */
 	uint64_t max_close_us;
-	uint64_t cpu_us;        /* CPU time of the slots processed, on whichever thread */
-	uint64_t finish_cpu_us; /* the part of cpu_us in slot_finish (arrays A, B, C built) */
-	uint64_t queued_max;
+	uint64_t cpu_us;         /* CPU time of the worker for the slots processed */
+	uint64_t finish_cpu_us;  /* the part of cpu_us in slot_finish (arrays A, B, C built) */
+	uint64_t queued;         /* gauge: slots held now (waiting plus the one being closed) */
+	uint64_t queued_max;     /* the most slots held at once */
+	uint64_t queue_capacity; /* gauge: queue_max in effect */
+	uint64_t slots_dropped;  /* live: slots freed unwritten because the queue was full */
+	uint64_t submit_waits;   /* backpressure: submits that had to wait for room */
+	uint64_t sink_us;        /* wall time spent in sinks, all slots */
 };
+
+/* The steps of closing one slot, as timed in struct closer_steps. */
+enum closer_step {
+	CLOSER_STEP_FINISH, /* slot_finish: METHOD §4, arrays A, B, C */
+	CLOSER_STEP_JUDGE,  /* ARP/MAC join and judge */
+	CLOSER_STEP_DOCS,   /* documents (arpIp/arpMac included) */
+	CLOSER_STEP_STORE,  /* store_slot_write + store_retention_apply */
+	CLOSER_STEP_OUTPUT, /* --docs lines and the report */
+	CLOSER_STEP_SINKS,  /* every sink */
+	CLOSER_STEP_FREE,   /* documents, ARP/MAC join and slot freed */
+	CLOSER_STEP__COUNT
+};
+
+/* Where the time of the last processed slot went (benchmarks, diagnosis). */
+struct closer_steps {
+	uint64_t wall_us[CLOSER_STEP__COUNT];
+	uint64_t cpu_us[CLOSER_STEP__COUNT]; /* the worker thread's CPU */
+	uint64_t slot_bytes;                 /* slot_memory() once finished; 0 if finish failed */
+};
+
+/* struct closer_stats described (counter.h), every field. */
+extern const struct counter_table closer_counters;
 
 struct closer;
 
-/* Start the worker thread. Returns 0, -ENOMEM or -errno from pthread. */
+/*
+ * Start the worker thread with a copy of opts (the pointers in it stay
+ * borrowed) and its queue of queue_max entries, allocated here. Returns 0,
+ * -ENOMEM or -errno from pthread; on failure nothing is allocated and no
+ * thread runs.
+ */
 int closer_start(const struct closer_opts *opts, struct closer **out);
 
 /*
- * Queue a closed slot (ownership passes to the closer) with the collector
- * counters for its slot document (copied). Never fails: if memory for the
- * queue entry cannot be had, the slot is processed on the calling thread.
+ * Queue a closed slot with the collector counters for its slot document
+ * (copied; at most CLOSER_HEALTH_MAX, the rest cut). Ownership of s passes
+ * to the closer in every case. Allocates nothing. Returns 0 when the slot
+ * is queued; -ENOSPC when the queue is full and backpressure is off: the
+ * slot has been freed unwritten (logged, counted in slots_dropped). With
+ * backpressure on it waits for room and returns 0.
+ * Not to be called from a sink or concurrently with closer_stop().
  */
-void closer_submit(struct closer *c, struct slot *s, const struct doc_counter *health,
-                   size_t n_health);
+int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *health,
+                  size_t n_health);
 
-/* Wait until every queued slot has been written. */
+/*
+ * Turn backpressure on or off (closer_opts.wait_when_busy) from now on. The
+ * live loop turns it on once it no longer receives (shutdown), so that the
+ * last slots are waited for rather than dropped.
+ */
+void closer_backpressure_set(struct closer *c, bool on);
+
+/* Wait until every queued slot has been processed (and its sinks called). */
 void closer_drain(struct closer *c);
 
 /* Drain, stop the thread and free. NULL is accepted. */
@@ -71,5 +168,11 @@ void closer_stop(struct closer *c);
 
 /* A consistent copy of the counters (taken under the closer's lock). */
 void closer_stats_get(struct closer *c, struct closer_stats *out);
+
+/* The step timings of the last slot processed (zeros before the first). */
+void closer_steps_get(struct closer *c, struct closer_steps *out);
+
+/* The step's name ("finish", "judge", "docs", "store", "output", "sinks", "free"). */
+const char *closer_step_name(enum closer_step step);
 
 #endif

@@ -10,8 +10,8 @@
  *
  * Sections: log, listen, receive_buffer_bytes, exporters, templates,
  * limits (the decoder's), sites, slots, store, documents (the slot
- * engine's), elasticsearch (the shipper's) and sites[].devices (the SSH
- * poller's, docs/l2.md).
+ * engine's), elasticsearch (the shipper's), sites[].devices (the SSH
+ * poller's, docs/l2.md) and web (the dashboard's, docs/api.md).
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -21,9 +21,11 @@
 #include <stdint.h>
 
 #include "nfsentry/decoder.h"
+#include "nfsentry/es.h"
 #include "nfsentry/log.h"
 #include "nfsentry/site.h"
 #include "nfsentry/udpin.h"
+#include "nfsentry/web.h"
 
 /*
  * Limits on what one configuration may hold. Each keeps a hostile or
@@ -45,39 +47,6 @@
 #define CONFIG_MAX_SITE_DEVICES 256   /* sites[].devices: SSH polls of one site */
 /* store.path, including its NUL: PATH_MAX on Linux. */
 #define CONFIG_STORE_PATH_MAX 4096
-/* elasticsearch: sizes of its inline strings, NUL included. */
-#define CONFIG_ES_URL_MAX 1024   /* url: scheme, host, port, optional path */
-#define CONFIG_ES_PREFIX_MAX 64  /* index_prefix: index names stay far below 255 */
-#define CONFIG_ES_NAME_MAX 256   /* username, environment variable names */
-
-/*
- * elasticsearch: (docs/elasticsearch.md). Absent section: enabled false,
- * store only. Secrets are never held here: only where to read them (a file
- * or an environment variable); the es module reads them at start. At most
- * one of password_file/password_env, at most one of api_key_file/
- * api_key_env, and not both a password and an API key. Empty string = not
- * set.
- */
-struct config_es {
-	bool enabled;                                /* the section is present */
-	char url[CONFIG_ES_URL_MAX];                 /* http(s)://host[:port][/path], no trailing / */
-	char index_prefix[CONFIG_ES_PREFIX_MAX];     /* default "nfsentry" */
-	char username[CONFIG_ES_NAME_MAX];           /* basic auth user */
-	char password_file[CONFIG_STORE_PATH_MAX];   /* file holding the password */
-	char password_env[CONFIG_ES_NAME_MAX];       /* variable holding the password */
-	char api_key_file[CONFIG_STORE_PATH_MAX];    /* file holding the API key (base64 id:key) */
-	char api_key_env[CONFIG_ES_NAME_MAX];        /* variable holding the API key */
-	char ca_file[CONFIG_STORE_PATH_MAX];         /* PEM CA bundle; "" = system CAs */
-	bool verify_tls;                             /* default true */
-	int bulk_max_bytes;                          /* one _bulk body, default 5 MiB */
-	bool gzip;                                   /* gzip request bodies, default false */
-	uint32_t timeout_s;                          /* one HTTP request, default 30 */
-	uint32_t retry_initial_ms;                   /* first backoff, default 500 */
-	uint32_t retry_max_s;                        /* backoff ceiling, default 60 */
-	uint32_t drain_timeout_s;                    /* ship/replay give up after, default 300 */
-	char dead_letter_path[CONFIG_STORE_PATH_MAX]; /* default "data/es-dead-letter.jsonl" */
-};
-
 struct config {
 	char *path; /* the file read, owned */
 
@@ -92,7 +61,7 @@ struct config {
 
 	/*
 	 * Decoder settings: templates.lifetime_s, templates.max_per_exporter,
-	 * limits.max_exporters, exporters.allow (prefix list),
+	 * templates.scope, limits.max_exporters, exporters.allow (prefix list),
 	 * exporters.sampling (list of {exporter, rate}). decoder.allow and
 	 * decoder.sampling point at allow_owned and sampling_owned below.
 	 */
@@ -133,7 +102,13 @@ struct config {
 	bool docs_outside_all;
 	uint32_t docs_outside_top;
 
-	struct config_es es; /* elasticsearch: */
+	struct es_config es; /* elasticsearch: (es.h) */
+
+	/*
+	 * web: listen (default 127.0.0.1:8080; an empty list turns the server
+	 * off), token_file, cert_file + key_file, max_connections, timeout_s.
+	 */
+	struct web_config web;
 };
 
 /*

@@ -3,8 +3,10 @@
  * datagrams in, normalized struct flow records out.
  *
  * One struct decoder holds all per-exporter state: template caches keyed by
- * (exporter address, exporter port, source ID / observation domain, template
- * ID), sequence-number tracking, sampling learnt from options data, and the
+ * (exporter address, source ID / observation domain, template ID) -- or
+ * with the exporter's port too, when template_scope is
+ * DECODER_SCOPE_SESSION -- and sampling learnt from options data in the
+ * same scope, sequence-number tracking per (address, port, domain), and the
  * drop counters. It is not thread-safe: one decoder belongs to one thread
  * (the loop thread live, the main thread in replay).
  *
@@ -20,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/flow.h"
 
 /*
@@ -45,10 +48,14 @@ enum decoder_drop {
 	                            */
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
+	DECODER_DROP_NO_ADDRESS, /* record: no usable source and destination (docs/decoding.md) */
 	DECODER_DROP__COUNT
 };
 
-/* Stable snake_case name of a drop reason, e.g. "set_length". */
+/*
+ * Stable lower camelCase name of a drop reason, e.g. "setLength": the name
+ * of its counter in decoder_counters. "unknown" out of range.
+ */
 const char *decoder_drop_name(enum decoder_drop why);
 
 /* A prefix in an exporter allow-list. */
@@ -63,14 +70,26 @@ struct decoder_sampling_override {
 	uint32_t rate; /* >= 1 */
 };
 
+/*
+ * What templates and sampler state are keyed by, besides the source ID /
+ * observation domain: the exporter's address (default: templates sent from
+ * one source port decode data sent from another), or its transport session
+ * (address and port, RFC 7011 §8's strict reading; templates.scope: session).
+ */
+enum decoder_template_scope {
+	DECODER_SCOPE_EXPORTER = 0,
+	DECODER_SCOPE_SESSION,
+};
+
 struct decoder_config {
 	uint32_t template_lifetime_s;        /* default 1800 */
-	uint32_t max_templates_per_exporter; /* default 1024 */
+	uint32_t max_templates_per_exporter; /* default 1024, per template scope */
 	uint32_t max_exporters;              /* default 4096 (exporter = addr, port, domain) */
 	const struct decoder_prefix *allow;  /* NULL/0: every exporter allowed */
 	size_t n_allow;
 	const struct decoder_sampling_override *sampling;
 	size_t n_sampling;
+	enum decoder_template_scope template_scope; /* default DECODER_SCOPE_EXPORTER */
 };
 
 /* Fill *cfg with the documented defaults. */
@@ -93,6 +112,9 @@ struct decoder_stats {
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
+
+/* struct decoder_stats described (counter.h): every field, drops by reason. */
+extern const struct counter_table decoder_counters;
 
 struct decoder;
 

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/site.h"
 #include "nfsentry/slot.h"
@@ -46,6 +47,9 @@ struct engine_stats {
 	uint64_t slots_skipped;    /* empty slots of long clock gaps */
 	uint64_t alloc_failures;   /* a slot could not be created: records counted here */
 };
+
+/* struct engine_stats described (counter.h), every field. */
+extern const struct counter_table engine_counters;
 
 struct engine;
 

@@ -30,13 +30,48 @@
 #ifndef NFSENTRY_ES_H
 #define NFSENTRY_ES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nfsentry/config.h"
+#include "nfsentry/counter.h"
 
 /* Longest last-error message kept in struct es_stats, NUL included. */
 #define ES_ERROR_MAX 256
+/* Sizes of the inline strings of struct es_config, NUL included. */
+#define ES_URL_MAX 1024  /* url: scheme, host, port, optional path */
+#define ES_PREFIX_MAX 64 /* index_prefix: index names stay far below 255 */
+#define ES_NAME_MAX 256  /* username, environment variable names */
+#define ES_PATH_MAX 4096 /* files: PATH_MAX on Linux */
+
+/*
+ * The shipper's settings: the configuration's elasticsearch: section
+ * (docs/elasticsearch.md), which struct config embeds. Absent section:
+ * enabled false, store only. Secrets are never held here: only where to
+ * read them (a file or an environment variable); es_shipper_create() reads
+ * them. At most one of password_file/password_env, at most one of
+ * api_key_file/api_key_env, and not both a password and an API key. Empty
+ * string = not set. Plain data, inline strings: a struct copy stays valid.
+ */
+struct es_config {
+	bool enabled;                       /* the section is present */
+	char url[ES_URL_MAX];               /* http(s)://host[:port][/path], no trailing / */
+	char index_prefix[ES_PREFIX_MAX];   /* default "nfsentry" */
+	char username[ES_NAME_MAX];         /* basic auth user */
+	char password_file[ES_PATH_MAX];    /* file holding the password */
+	char password_env[ES_NAME_MAX];     /* variable holding the password */
+	char api_key_file[ES_PATH_MAX];     /* file holding the API key (base64 id:key) */
+	char api_key_env[ES_NAME_MAX];      /* variable holding the API key */
+	char ca_file[ES_PATH_MAX];          /* PEM CA bundle; "" = system CAs */
+	bool verify_tls;                    /* default true */
+	int bulk_max_bytes;                 /* one _bulk body, default 5 MiB */
+	bool gzip;                          /* gzip request bodies, default false */
+	uint32_t timeout_s;                 /* one HTTP request, default 30 */
+	uint32_t retry_initial_ms;          /* first backoff, default 500 */
+	uint32_t retry_max_s;               /* backoff ceiling, default 60 */
+	uint32_t drain_timeout_s;           /* ship/replay give up after, default 300 */
+	char dead_letter_path[ES_PATH_MAX]; /* default "data/es-dead-letter.jsonl" */
+};
 
 struct es_shipper;
 
@@ -57,20 +92,28 @@ struct es_stats {
 	uint64_t backlog_docs;         /* their documents */
 	uint64_t last_ack_latency_ms;  /* store write of the last shipped slot -> acknowledged */
 	int64_t cursor_seq;            /* the cursor: last slot seq handled (-1 unknown) */
-	int64_t last_error_at_s;       /* Unix time of last_error; 0 = none yet */
+	uint64_t last_error_at_s;      /* Unix time of last_error; 0 = none yet */
 	char last_error[ES_ERROR_MAX]; /* "" or the last failure, with no secrets in it */
 };
 
 /*
- * Create a shipper for cfg->es (copied; cfg->es.enabled must be true) and
- * the store at cfg->store_path (opened here: a connection of its own).
+ * The numeric fields of struct es_stats described (counter.h): all but
+ * cursor_seq (a position, -1 when unknown) and last_error (text).
+ */
+extern const struct counter_table es_counters;
+
+/*
+ * Create a shipper for the settings es (copied; es->enabled must be true)
+ * and the store at store_path (borrowed; opened here: a connection of its
+ * own).
  * Reads the password or API key from its file or environment variable.
  * Contacts nobody. On failure *out is NULL and err names what failed
  * ("elasticsearch: password_file /x: No such file or directory").
  * Errors: -EINVAL (bad option, empty secret), -ENOMEM, -errno of a file,
  * or the store's error.
  */
-int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen);
+int es_shipper_create(const struct es_config *es, const char *store_path, struct es_shipper **out,
+                      char *err, size_t errlen);
 
 /*
  * Install the index templates, trying for up to wait_ms (0: one attempt with
@@ -108,17 +151,6 @@ int es_shipper_drain(struct es_shipper *sh, uint64_t timeout_ms);
 
 /* A consistent copy of the counters. Thread-safe. */
 void es_stats_get(struct es_shipper *sh, struct es_stats *out);
-
-/*
- * The counters for the slot document's "collector" object (DESIGN:
- * collector health per slot): esShipped, esRetried, esDeadLettered,
- * esRequestFailures (totals since start), esBacklogSlots, esBacklogDocs
- * (now) and esLastErrorAt (Unix s, 0 = none). sh is a struct es_shipper,
- * typed void * to serve as a pipeline_counters_fn. Writes at most max to
- * out; returns how many. Thread-safe.
- */
-struct doc_counter;
-size_t es_doc_counters(void *sh, struct doc_counter *out, size_t max);
 
 /* Stop (if running), close the store and free. NULL is a no-op. */
 void es_shipper_destroy(struct es_shipper *sh);

@@ -61,6 +61,23 @@ static inline bool flow_addr_is_v4(const struct flow_addr *a)
 	return memcmp(a->b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0;
 }
 /*
+ * True when a lies inside the prefix net/len: its first len bits equal
+ * net's. len counts the 128 bits (an IPv4 /n is 96 + n); more than 128 is
+ * read as 128. Bits of net past len are ignored, set or not. The one
+ * prefix test for lists of prefixes (the decoder's exporter allow-list, the
+ * configuration's checks); matching against many prefixes is the prefix
+ * table's job (prefix.h). Inline: the decoder asks it per datagram.
+ */
+static inline bool flow_addr_in_prefix(const struct flow_addr *a, const struct flow_addr *net,
+                                       unsigned len)
+{
+	unsigned bits = len > 128 ? 128 : len, whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(net->b, a->b, whole) != 0)
+		return false;
+	return rest == 0 || ((net->b[whole] ^ a->b[whole]) & (uint8_t)(0xffu << (8 - rest))) == 0;
+}
+/*
  * Normal text form ("192.0.2.1", "2001:db8::1") into buf (>= 46 bytes).
  * Returns the length written.
  */

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/flow.h"
 
@@ -41,7 +42,11 @@
 #define L2_DEVICE_NAME_MAX 64 /* device name, NUL included */
 #define L2_MAX_DEVICES 1024   /* devices of one merge */
 
-/* Device kinds, as named in the configuration (l2_kind_name). */
+/*
+ * Device kinds, as named in the configuration (l2_kind_name). Each value is
+ * one row of the kind table (struct l2_kind_row, l2_kind_get): adding a
+ * kind is a value here, a row and its parser(s) in parse.c.
+ */
 enum l2_kind {
 	L2_KIND_IOS,   /* "ios": Cisco IOS / IOS-XE */
 	L2_KIND_IOSXR, /* "ios-xr": Cisco IOS-XR */
@@ -115,8 +120,34 @@ struct l2_parse_stats {
 	uint64_t truncated_fields; /* interface or state word cut to fit */
 };
 
+/* struct l2_parse_stats described (counter.h), every field. */
+extern const struct counter_table l2_parse_counters;
+
+/* A line parser of parse.c; opaque (only whether a kind has one matters outside). */
+struct l2_parser;
+
+/*
+ * One row of the kind table: everything a device kind is. Static; never
+ * freed.
+ */
+struct l2_kind_row {
+	const char *name;            /* as in the configuration: "ios" */
+	const char *alias;           /* another name accepted for it ("ios-xe"), or NULL */
+	const char *const *commands; /* commands polled by default, NULL-terminated */
+	const char *pager_off;       /* turns the pager off on an interactive shell, or NULL */
+	const struct l2_parser *arp; /* reads its `show arp` output, or NULL */
+	const struct l2_parser *mac; /* reads its `show mac address-table` output, or NULL */
+};
+
+/*
+ * The row of kind (an enum l2_kind), or NULL when there is none. Rows are
+ * numbered from 0 without gaps, so `for (k = 0; l2_kind_get(k); k++)` visits
+ * every kind (the configuration lists the names this way).
+ */
+const struct l2_kind_row *l2_kind_get(int kind);
+/* The row's name; "unknown" when kind has no row. */
 const char *l2_kind_name(enum l2_kind kind);
-/* "ios", "ios-xe" (= ios), "ios-xr", "nxos", "junos", "eos"; -1 if unknown. */
+/* The kind whose name or alias is name (exact case); -1 if none or NULL. */
 int l2_kind_from_name(const char *name);
 const char *l2_state_name(enum l2_state st);
 const char *l2_skip_name(enum l2_skip why);
@@ -130,12 +161,13 @@ const char *l2_skip_name(enum l2_skip why);
 int l2_cmd_classify(enum l2_kind kind, const char *command);
 
 /*
- * The default commands of a kind, NULL-terminated, static. Every one runs
- * without a pager (Junos: "| no-more"); other kinds need "terminal length 0"
- * only on an interactive shell, see l2_pager_off().
+ * The default commands of a kind (its row's), NULL-terminated, static; an
+ * empty list when kind has no row. Every one runs without a pager (Junos:
+ * "| no-more"); other kinds need "terminal length 0" only on an
+ * interactive shell, see l2_pager_off().
  */
 const char *const *l2_kind_commands(enum l2_kind kind);
-/* The command that turns the pager off on an interactive shell, or NULL. */
+/* The row's command that turns the pager off on an interactive shell, or NULL. */
 const char *l2_pager_off(enum l2_kind kind);
 
 /* Initialise an empty list holding at most max entries (0: L2_MAX_ENTRIES). */
@@ -224,6 +256,9 @@ struct l2_merge_stats {
 	uint64_t list_full;    /* values left out of a list at L2_LIST_MAX */
 	uint64_t devices_full; /* l2_merge_add calls refused at L2_MAX_DEVICES */
 };
+
+/* struct l2_merge_stats described (counter.h), every field. */
+extern const struct counter_table l2_merge_counters;
 
 struct l2_merge;
 

@@ -24,10 +24,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "nfsentry/config.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/l2.h"
 #include "nfsentry/l2ssh.h"
+#include "nfsentry/site.h"
 
 /* Slots per device whose latest poll is kept (the closing one and its neighbours). */
 #define L2POLL_KEEP_SLOTS 3
@@ -59,36 +59,39 @@ int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs
                   const volatile bool *cancel, struct l2poll_result *res);
 
 /*
- * `nfsentry poll`: poll every device of cfg (or only those of site and/or
- * named device, either may be NULL) in parallel, each on its own thread,
- * and merge per site into slot time_slot. merges gets cfg->n_sites entries
- * (NULL for a site not polled); res gets one entry per device polled, *n_res
- * of them, in configuration order (free(*res)). Returns 0 or -ENOMEM.
+ * `nfsentry poll`: poll every device of the n_sites sites (borrowed for
+ * the call; or only those of site and/or named device, either may be NULL)
+ * in parallel, each on its own thread, and merge per site into slot
+ * time_slot. merges gets n_sites entries (NULL for a site not polled); res
+ * gets one entry per device polled, *n_res of them, in configuration order
+ * (free(*res); its site and dev point into sites). Returns 0 or -ENOMEM.
  */
-int l2poll_once(const struct config *cfg, const char *site, const char *device, int64_t time_slot,
-                struct l2_merge **merges, struct l2poll_result **res, size_t *n_res);
+int l2poll_once(const struct site_config *sites, size_t n_sites, const char *site,
+                const char *device, int64_t time_slot, struct l2_merge **merges,
+                struct l2poll_result **res, size_t *n_res);
 
 struct l2poll;
 
 /*
- * Live polling of every device of cfg (borrowed: must outlive the poller):
- * one thread per device. Devices with interval 0 are polled once per slot,
- * starting L2POLL_MARGIN_S + timeout seconds before its end; the others
- * every interval seconds. Each result is logged: info for the first
- * success and each recovery, warn when a failure starts or changes kind,
- * debug otherwise. Returns 0,
- * -ENOMEM or -errno from pthread; *out is NULL when cfg has no devices.
+ * Live polling of every device of the n_sites sites (borrowed: the array
+ * and its devices must outlive the poller): one thread per device. Devices
+ * with interval 0 are polled once per slot, starting L2POLL_MARGIN_S +
+ * timeout seconds before its end; the others every interval seconds. Each
+ * result is logged: info for the first success and each recovery, warn
+ * when a failure starts or changes kind, debug otherwise. Returns 0,
+ * -ENOMEM or -errno from pthread; *out is NULL when no site has a device.
+ * Site indexes (l2poll_slot_merge) are positions in sites.
  */
-int l2poll_start(const struct config *cfg, struct l2poll **out);
+int l2poll_start(const struct site_config *sites, size_t n_sites, struct l2poll **out);
 
 /*
  * Replay: read DIR/<device>/<command file> for every command of every
- * device (l2poll_command_file) once; attach them to every slot of the
- * device's site. A missing file is an error (err names it). Returns 0,
- * -ENOENT/-errno, -ENOMEM.
+ * device of the n_sites sites (borrowed, as for l2poll_start) once; attach
+ * them to every slot of the device's site. A missing file, or no device at
+ * all, is an error (err names it). Returns 0, -ENOENT/-errno, -ENOMEM.
  */
-int l2poll_load_dir(const struct config *cfg, const char *dir, struct l2poll **out, char *err,
-                    size_t errlen);
+int l2poll_load_dir(const struct site_config *sites, size_t n_sites, const char *dir,
+                    struct l2poll **out, char *err, size_t errlen);
 
 /* The file name of a command's fixture: "show arp" -> "show_arp.txt". */
 void l2poll_command_file(const char *command, char *buf, size_t len);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/flow.h"
 
 /* Limits of the reassembly table; see docs/internals/ingest.md. */
@@ -50,6 +51,9 @@ struct pcapin_stats {
 	uint64_t payload_short;    /* delivered with fewer bytes than the UDP length says
 	                            * (snaplen or IP length): counted in datagrams too */
 };
+
+/* struct pcapin_stats described (counter.h), every field. */
+extern const struct counter_table pcapin_counters;
 
 struct pcapin_opts {
 	const uint16_t *ports; /* destination UDP ports to keep (borrowed); NULL/0 = all */

@@ -15,12 +15,14 @@
 #include <stdio.h>
 
 #include "nfsentry/config.h"
+#include "nfsentry/counter.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/engine.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/flowout.h"
 
 struct l2poll;
+struct closer_sink;
 
 struct pipeline;
 
@@ -32,6 +34,14 @@ struct pipeline_opts {
 	bool use_store;            /* open cfg->store_path and write every slot */
 	bool replay;               /* capture time is the clock; closes may apply backpressure */
 	struct l2poll *l2;         /* borrowed: each slot's ARP/MAC observations, or NULL */
+	/*
+	 * Most closed slots the closer holds (closer_opts.queue_max); 0 = two
+	 * per site. Replay waits for room; live drops a slot that finds no room
+	 * (counted, closer.h).
+	 */
+	size_t closer_queue;
+	const struct closer_sink *sinks; /* borrowed array, called per judged slot (closer.h) */
+	size_t n_sinks;
 };
 
 /*
@@ -60,7 +70,10 @@ int pipeline_datagram(void *ud, const struct datagram *dg);
 /* Live: move the slot clock to the wall clock now_ms. */
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
 
-/* Close every open slot and wait until all are written (end of replay, SIGTERM). */
+/*
+ * Close every open slot and wait until all are written (end of replay,
+ * SIGTERM). From then on the closer waits for room rather than dropping.
+ */
 void pipeline_close_slots(struct pipeline *pl);
 
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
@@ -70,24 +83,42 @@ int pipeline_flush(struct pipeline *pl);
 const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
-/* Write a human summary of decoder totals, drops and exporters to out. */
+/*
+ * Slots closed but not (fully) written: the closer's store errors, document
+ * errors and dropped slots added up (closer.h). 0 without sites. Call after
+ * pipeline_close_slots() for the final figure: replay exits non-zero when it
+ * is not 0, since a capture replayed into a store that lost part of it must
+ * not look like a success.
+ */
+uint64_t pipeline_slots_lost(const struct pipeline *pl);
+
+/* Counter sources and counters a pipeline takes (the closer copies as many). */
+#define PIPELINE_SOURCES_MAX 8
+#define PIPELINE_COUNTERS_MAX 64
+
+/*
+ * Add a source of counters to every slot document's "collector" object:
+ * fn(ud, stats) fills a struct that t describes. pipeline_create() adds the
+ * decoder's and (with sites) the engine's; a caller adds its own after them
+ * (run: the UDP listeners', the Elasticsearch shipper's). The object lists
+ * the sources in the order they were added, each in its table's order.
+ * fn is called on the pipeline's thread at each slot close, once per site
+ * closing, so it must be safe there (the shipper's es_stats_get locks).
+ * Counters carry the change since the same site's previous slot closed (a
+ * site's first slot: since start), gauges their value now. t and ud are
+ * borrowed and must outlive the pipeline. Add sources before datagrams
+ * flow. Returns 0, -ENOSPC beyond PIPELINE_SOURCES_MAX sources or
+ * PIPELINE_COUNTERS_MAX counters in all, or -ENOMEM; on failure nothing
+ * was added.
+ */
+int pipeline_counter_source_add(struct pipeline *pl, const struct counter_table *t,
+                                counter_snapshot_fn fn, void *ud);
+
+/*
+ * Write the totals to out, "what: name=value ..." per counter table
+ * (decoder, engine, closer; every entry), one line per exporter, and where
+ * the CPU time went.
+ */
 void pipeline_report(const struct pipeline *pl, FILE *out);
-
-/*
- * Extra counters the caller owns (the UDP listeners' or the capture
- * reader's), copied into every slot document's "collector" object. The
- * array is borrowed and read on the pipeline's thread at each slot close.
- */
-struct doc_counter;
-void pipeline_set_extra_counters(struct pipeline *pl, const struct doc_counter *v, size_t n);
-
-/*
- * A source of more counters for the "collector" object, asked at each slot
- * close on the pipeline's thread: fn writes at most max counters to out
- * and returns how many (fn must be thread-safe against its own module,
- * e.g. the Elasticsearch shipper's es_doc_counters()). NULL fn removes it.
- */
-typedef size_t (*pipeline_counters_fn)(void *ud, struct doc_counter *out, size_t max);
-void pipeline_set_counter_source(struct pipeline *pl, pipeline_counters_fn fn, void *ud);
 
 #endif

@@ -107,7 +107,13 @@ size_t prefix_table_memory(const struct prefix_table *t);
  * the caller can say "host bits set, did you mean 10.0.0.0/8"; -EINVAL for
  * anything else (bad address, missing/non-decimal/out-of-range length,
  * spaces, signs, more than 3 length digits), leaving *addr and *len untouched.
+ *
+ * text_bits (NULL: not wanted) says how the address part reads, whatever
+ * the result: 32 for IPv4 text, 128 for IPv6 text, 0 when it is no address.
+ * So on -EINVAL a non-zero *text_bits means the length is what is wrong
+ * (it must be 0..*text_bits), and the length as written is *len minus
+ * (128 - *text_bits). The configuration's messages are built from it.
  */
-int prefix_parse(const char *s, struct flow_addr *addr, unsigned *len);
+int prefix_parse(const char *s, struct flow_addr *addr, unsigned *len, unsigned *text_bits);
 
 #endif

@@ -34,8 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/counter.h"
+
 /* Version of the schema this build creates and reads (meta.schema_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Limits; each is checked on write and reported as -EINVAL / -E2BIG. */
 #define STORE_SITE_MAX 64              /* bytes of a site name, NUL included (= SITE_NAME_MAX) */
@@ -54,6 +56,8 @@ struct store_opts {
 	uint32_t retention_days;  /* slots older than this are deleted; default 30; 0 = keep all */
 	uint32_t busy_timeout_ms; /* wait for another writer's transaction; default 5000 */
 	uint32_t cache_kib;       /* SQLite page cache of this connection; default 16384 */
+	bool read_only;           /* a reader (the dashboard): opens an existing store at
+	                             STORE_SCHEMA_VERSION without writing to it; default false */
 };
 
 /* Fill *o with the defaults above. */
@@ -102,6 +106,7 @@ struct store_slot {
 struct store_stats {
 	uint64_t slots_written;             /* store_slot_write() successes, this handle */
 	uint64_t docs_written;              /* documents in them */
+	uint64_t docs_duplicate;            /* left out as a repeated (kind, key), this handle */
 	uint64_t slots_stored;              /* rows in slots now */
 	uint64_t docs_stored;               /* sum of their n_docs */
 	uint64_t retention_slots_deleted;   /* slots removed by retention, ever */
@@ -109,6 +114,9 @@ struct store_stats {
 	uint64_t retention_unshipped_slots; /* of those, slots some cursor had not passed */
 	uint64_t retention_unshipped_docs;  /* their documents: lost before being shipped */
 };
+
+/* struct store_stats described (counter.h), every field. */
+extern const struct counter_table store_counters;
 
 /*
  * Open (creating if missing) the store at path. The parent directory is
@@ -126,6 +134,11 @@ struct store_stats {
  */
 int store_open(const char *path, const struct store_opts *opts, struct store **out, char *err,
                size_t errlen);
+/*
+ * With opts->read_only: the file must exist and be at STORE_SCHEMA_VERSION
+ * (an older one: -EPROTONOSUPPORT, "open it read-write once"); nothing is
+ * created or written, and every write call fails (-EROFS).
+ */
 
 /*
  * Close the connection and free s (NULL is a no-op). Any statement state is
@@ -147,11 +160,17 @@ const char *store_error_get(const struct store *s);
  * consumer reading store_slot_list() sees the rewrite again. info may be
  * NULL (closed_at_s = now, not partial). All inputs are borrowed.
  *
- * Errors: -EINVAL (empty or too long site/kind/key, NULL pointers,
- * duplicate (kind, key), time_slot < 0), -E2BIG (a document over
- * STORE_DOC_MAX_BYTES), -EBUSY (locked past busy_timeout_ms, or called from
- * a store callback), -ENOSPC, -EIO, -ENOMEM. On any error the store is
- * unchanged: the slot keeps what it held before.
+ * Documents that repeat a (kind, key) given earlier in docs are not
+ * stored; the others are, and the call returns -EEXIST with the number
+ * left out and the first such key in store_error_get(), and counts them
+ * in docs_duplicate (a duplicate never costs the rest of the slot).
+ *
+ * Errors: -EEXIST (written, but without the duplicates, as above),
+ * -EINVAL (empty or too long site/kind/key, NULL pointers, time_slot < 0),
+ * -E2BIG (a document over STORE_DOC_MAX_BYTES), -EBUSY (locked past
+ * busy_timeout_ms, or called from a store callback), -ENOSPC, -EIO,
+ * -ENOMEM. On any error but -EEXIST the store is unchanged: the slot keeps
+ * what it held before.
  */
 int store_slot_write(struct store *s, const char *site, int64_t time_slot,
                      const struct store_doc *docs, size_t n, const struct store_slot_info *info);
@@ -203,6 +222,56 @@ int store_cursor_set(struct store *s, const char *name, int64_t seq);
 
 /* Latest (highest) time_slot written for site, or -ENOENT if none. */
 int store_slot_latest(struct store *s, const char *site, int64_t *time_slot);
+
+/*
+ * Readers for the dashboard (docs/api.md). Each reads one snapshot. The
+ * walking ones call fn as store_doc_foreach() does (d valid only during the
+ * call, fn must not call into s, a non-zero return stops the walk and is
+ * returned, errors may come after some calls).
+ */
+
+/*
+ * Each site's latest slot (the row with the highest time_slot), by site
+ * name, into out[0..*n_out). -E2BIG when there are more than max sites
+ * (out then holds the first max).
+ */
+int store_site_list(struct store *s, struct store_slot *out, size_t max, size_t *n_out);
+
+/* The slot row of (site, time_slot) into *out; -ENOENT when not stored. */
+int store_slot_get(struct store *s, const char *site, int64_t time_slot, struct store_slot *out);
+
+/*
+ * Documents of one kind of site in the slots from_slot..to_slot (both
+ * included), by time_slot then key. Reads only that site's slots, whatever
+ * other sites hold in the range.
+ */
+int store_doc_range(struct store *s, const char *site, const char *kind, int64_t from_slot,
+                    int64_t to_slot, int (*fn)(void *ud, const struct store_doc *d), void *ud);
+
+/*
+ * Documents whose key is key (an IP, a MAC), of every site and kind, in the
+ * slots from_slot..to_slot, by time_slot, site, kind (index documents_key).
+ */
+int store_key_range(struct store *s, const char *key, int64_t from_slot, int64_t to_slot,
+                    int (*fn)(void *ud, const struct store_doc *d), void *ud);
+
+/*
+ * The labelled documents of (site, time_slot): inside, outside and offender
+ * documents whose "labels" array is not empty (marked at write time), by
+ * kind then key. Reads only those, through a partial index.
+ */
+int store_labelled_foreach(struct store *s, const char *site, int64_t time_slot,
+                           int (*fn)(void *ud, const struct store_doc *d), void *ud);
+
+/*
+ * The n documents of kind in (site, time_slot) with the largest numeric
+ * top-level field (1..31 ASCII letters, e.g. "octets"; -EINVAL otherwise),
+ * largest first, ties by key. Parses every document of that kind: meant
+ * for the bounded kinds (inside, the top-N outside, offender).
+ */
+int store_doc_top(struct store *s, const char *site, int64_t time_slot, const char *kind,
+                  const char *field, size_t n, int (*fn)(void *ud, const struct store_doc *d),
+                  void *ud);
 
 /* Fill *st (see struct store_stats). Queries the file: returns an error code. */
 int store_stats_get(struct store *s, struct store_stats *st);

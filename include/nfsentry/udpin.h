@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "nfsentry/counter.h"
 #include "nfsentry/flow.h"
 
 /* libuv 1.44 hands at most 20 datagrams of up to 64 KiB to one recvmmsg. */
@@ -43,6 +44,9 @@ struct udpin_stats {
 	uint64_t recv_errors;
 	uint64_t kernel_drops; /* from /proc/net/udp{,6}: dropped before we read */
 };
+
+/* struct udpin_stats described (counter.h), every field. */
+extern const struct counter_table udpin_counters;
 
 /* One bound socket, as the kernel sees it. */
 struct udpin_listener_info {

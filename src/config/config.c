@@ -22,14 +22,18 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "nfsentry/l2.h"
+#include "nfsentry/prefix.h"
 #include "ytree.h"
 
 /* Longest key path we print, e.g. "exporters.sampling[4095].exporter". */
@@ -404,6 +408,22 @@ static void p_log_level(struct cfg_ctx *c, const char *path, const struct ytree 
 	cfg_err(c, v->line, path, v, "not one of error, warn, info, debug");
 }
 
+/* templates.scope: what templates and samplers are keyed by (decoder.h). */
+static void p_template_scope(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                             const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "exporter or session");
+
+	if (!s)
+		return;
+	if (strcmp(s, "exporter") == 0)
+		*(enum decoder_template_scope *)((char *)base + k->off) = DECODER_SCOPE_EXPORTER;
+	else if (strcmp(s, "session") == 0)
+		*(enum decoder_template_scope *)((char *)base + k->off) = DECODER_SCOPE_SESSION;
+	else
+		cfg_err(c, v->line, path, v, "not one of exporter, session");
+}
+
 /* "A.B.C.D:PORT" or "[V6]:PORT" into struct udpin_listen (flow_endpoint_parse). */
 static void p_listen_addr(struct cfg_ctx *c, const char *path, const struct ytree *v,
                           const struct cfg_key *k, void *base)
@@ -446,62 +466,43 @@ static void p_addr(struct cfg_ctx *c, const char *path, const struct ytree *v,
 }
 
 /*
- * "ADDR/LEN" or "ADDR" into *addr and *len. IPv4 is stored mapped, so its
- * length is 96 + LEN. Bits set beyond the length are refused: they usually
- * mean a typo, and silently masking them would widen or move the range
- * without telling anyone. Returns false after reporting a problem.
+ * "ADDR/LEN" or "ADDR" into *addr and *len, read by prefix_parse() (the
+ * prefix module's parser, so the file and the prefix table read prefixes
+ * alike). IPv4 is stored mapped, so its length is 96 + LEN; LEN counts the
+ * bits of the address as written ("::ffff:0:0/96" is every IPv4 address).
+ * Bits set beyond the length are refused: they usually mean a typo, and
+ * silently masking them would widen or move the range without telling
+ * anyone. Returns false after reporting a problem.
  */
 static bool parse_prefix(struct cfg_ctx *c, const char *path, const struct ytree *v,
                          struct flow_addr *addr, uint8_t *len)
 {
 	const char *s = scalar_of(c, path, v, "an IP prefix");
-	const char *slash;
-	char tmp[64], shown[INET6_ADDRSTRLEN];
-	uint64_t n = 128;
-	unsigned bits;
-	size_t alen;
+	char shown[INET6_ADDRSTRLEN];
+	struct flow_addr net;
+	unsigned n, bits;
 
 	if (!s)
 		return false;
-	slash = strchr(s, '/');
-	alen = slash ? (size_t)(slash - s) : strlen(s);
-	if (alen >= sizeof(tmp)) {
-		cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
+	switch (prefix_parse(s, &net, &n, &bits)) {
+	case 0:
+		*addr = net;
+		*len = (uint8_t)n;
+		return true;
+	case -EDOM:
+		/* net is the network with the stray bits cleared: suggest it. */
+		n -= 128 - bits;
+		flow_addr_format(&net, shown, sizeof(shown));
+		cfg_err(c, v->line, path, v, "address bits set beyond /%u; did you mean %s/%u?", n,
+		        shown, n);
+		return false;
+	default:
+		if (bits)
+			cfg_err(c, v->line, path, v, "prefix length not 0..%u", bits);
+		else
+			cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
 		return false;
 	}
-	memcpy(tmp, s, alen);
-	tmp[alen] = '\0';
-	if (flow_addr_parse(tmp, addr) < 0) {
-		cfg_err(c, v->line, path, v, "not an IPv4 or IPv6 prefix");
-		return false;
-	}
-	/*
-	 * The length counts bits of the address as written: "::ffff:0:0/96"
-	 * is IPv6 notation for every IPv4 address and means the same as
-	 * "0.0.0.0/0" (prefix_parse() in site/prefix.c reads it the same way).
-	 */
-	bits = strchr(tmp, ':') ? 128 : 32;
-	if (slash && (parse_uint(slash + 1, &n, NULL) < 0 || n > bits)) {
-		cfg_err(c, v->line, path, v, "prefix length not 0..%u", bits);
-		return false;
-	}
-	if (!slash)
-		n = bits;
-	*len = (uint8_t)(n + (128 - bits));
-	for (unsigned i = *len; i < 128; i++) {
-		if (addr->b[i / 8] & (0x80u >> (i % 8))) {
-			struct flow_addr net = *addr;
-
-			for (unsigned j = *len; j < 128; j++)
-				net.b[j / 8] &= (uint8_t) ~(0x80u >> (j % 8));
-			flow_addr_format(&net, shown, sizeof(shown));
-			cfg_err(c, v->line, path, v,
-			        "address bits set beyond /%u; did you mean %s/%u?", (unsigned)n,
-			        shown, (unsigned)n);
-			return false;
-		}
-	}
-	return true;
 }
 
 /* A prefix into struct decoder_prefix (exporters.allow). */
@@ -841,16 +842,6 @@ static void check_sampling(struct cfg_ctx *c, const char *path, const struct ytr
 
 /* ---- sites ------------------------------------------------------------- */
 
-/* True when a lies inside p (the bits past p->len are clear in p->addr). */
-static bool prefix_covers(const struct site_prefix *p, const struct flow_addr *a)
-{
-	unsigned full = p->len / 8, rem = p->len % 8;
-
-	if (memcmp(p->addr.b, a->b, full) != 0)
-		return false;
-	return rem == 0 || ((p->addr.b[full] ^ a->b[full]) & (uint8_t)(0xffu << (8 - rem))) == 0;
-}
-
 static void site_item_init(void *item)
 {
 	site_config_defaults(item);
@@ -880,7 +871,7 @@ static void p_site(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		size_t j;
 
 		for (j = 0; j < s->n_inside; j++) {
-			if (prefix_covers(&s->inside[j], &s->allow[i]))
+			if (flow_addr_in_prefix(&s->allow[i], &s->inside[j].addr, s->inside[j].len))
 				break;
 		}
 		if (j < s->n_inside)
@@ -1098,7 +1089,20 @@ static void p_device_kind(struct cfg_ctx *c, const char *path, const struct ytre
 		return;
 	kind = l2_kind_from_name(s);
 	if (kind < 0) {
-		cfg_err(c, v->line, path, v, "not one of ios, ios-xe, ios-xr, nxos, junos, eos");
+		/* Every name and alias of the kind table, in its order. */
+		char names[256];
+		size_t n = 0;
+		const struct l2_kind_row *r;
+		names[0] = '\0';
+		for (int i = 0; (r = l2_kind_get(i)) != NULL; i++) {
+			const char *both[2] = {r->name, r->alias};
+			for (int j = 0; j < 2 && both[j] && n < sizeof(names); j++) {
+				int w = snprintf(names + n, sizeof(names) - n, "%s%s",
+				                 n ? ", " : "", both[j]);
+				n = w < 0 ? sizeof(names) : n + (size_t)w;
+			}
+		}
+		cfg_err(c, v->line, path, v, "not one of %s", names);
 		return;
 	}
 	*(int *)((char *)base + k->off) = kind;
@@ -1337,7 +1341,7 @@ static void p_secret_inline(struct cfg_ctx *c, const char *path, const struct yt
 static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
                  const struct cfg_key *k, void *base)
 {
-	struct config_es *es = &((struct config *)base)->es;
+	struct es_config *es = &((struct config *)base)->es;
 
 	es->enabled = true;
 	if (!map_read_clean(c, path, v, k, base))
@@ -1357,6 +1361,18 @@ static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		        "username needs password_file or password_env");
 	if (key && es->username[0])
 		cfg_err(c, v->line, path, NULL, "an API key and a username exclude each other");
+}
+
+/* web: cert_file and key_file come together (HTTPS) or not at all. */
+static void p_web(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                  const struct cfg_key *k, void *base)
+{
+	const struct web_config *wc = &((const struct config *)base)->web;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (!!wc->cert_file[0] != !!wc->key_file[0])
+		cfg_err(c, v->line, path, NULL, "cert_file and key_file go together (HTTPS)");
 }
 
 static const struct cfg_key log_keys[] = {
@@ -1417,6 +1433,10 @@ static const struct cfg_key templates_keys[] = {
      .off = offsetof(struct config, decoder.max_templates_per_exporter),
      .min = 1,
      .max = 65280},
+    /* exporter (default): any source port of an exporter; session: per port. */
+    {.name = "scope",
+     .parse = p_template_scope,
+     .off = offsetof(struct config, decoder.template_scope)},
     {NULL},
 };
 
@@ -1630,16 +1650,16 @@ static const struct cfg_key documents_keys[] = {
 
 #define ES_PATH_KEY(field)                                                                         \
 	{.name = #field, .parse = p_path, .off = offsetof(struct config, es.field),                \
-	 .max = CONFIG_STORE_PATH_MAX}
+	 .max = ES_PATH_MAX}
 #define ES_ENV_KEY(field)                                                                          \
 	{.name = #field, .parse = p_env_name, .off = offsetof(struct config, es.field),            \
-	 .max = CONFIG_ES_NAME_MAX}
+	 .max = ES_NAME_MAX}
 
 static const struct cfg_key es_keys[] = {
     {.name = "url",
      .parse = p_es_url,
      .off = offsetof(struct config, es.url),
-     .max = CONFIG_ES_URL_MAX,
+     .max = ES_URL_MAX,
      .required = true},
     {.name = "index_prefix",
      .parse = p_es_prefix,
@@ -1648,7 +1668,7 @@ static const struct cfg_key es_keys[] = {
     {.name = "username",
      .parse = p_es_user,
      .off = offsetof(struct config, es.username),
-     .max = CONFIG_ES_NAME_MAX},
+     .max = ES_NAME_MAX},
     {.name = "password", .parse = p_secret_inline},
     ES_PATH_KEY(password_file),
     ES_ENV_KEY(password_env),
@@ -1688,6 +1708,42 @@ static const struct cfg_key es_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key web_keys[] = {
+    {.name = "listen",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, web.listen),
+     .off_n = offsetof(struct config, web.n_listen),
+     .item = &listen_item,
+     .item_size = sizeof(struct udpin_listen),
+     .min = 0,
+     .max = WEB_MAX_LISTEN,
+     .check = check_listen},
+    {.name = "token_file",
+     .parse = p_path,
+     .off = offsetof(struct config, web.token_file),
+     .max = WEB_PATH_MAX},
+    {.name = "cert_file",
+     .parse = p_path,
+     .off = offsetof(struct config, web.cert_file),
+     .max = WEB_PATH_MAX},
+    {.name = "key_file",
+     .parse = p_path,
+     .off = offsetof(struct config, web.key_file),
+     .max = WEB_PATH_MAX},
+    /* Per listen address; each connection holds WEB_REQUEST_MEMORY_BYTES at most. */
+    {.name = "max_connections",
+     .parse = p_u32,
+     .off = offsetof(struct config, web.max_connections),
+     .min = 1,
+     .max = 4096},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, web.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1720,10 +1776,45 @@ static const struct cfg_key top_keys[] = {
     {.name = "store", .parse = p_map, .sub = store_keys},
     {.name = "documents", .parse = p_map, .sub = documents_keys},
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
+    {.name = "web", .parse = p_web, .sub = web_keys},
     {NULL},
 };
 
 static const struct cfg_key root_key = {.parse = p_map, .sub = top_keys};
+
+/*
+ * The dead-letter file is created when first needed, its directory is not:
+ * a missing directory would only show when the first document is refused,
+ * hours into a run (or make `ship` fail). The store's own directory is the
+ * exception: the store creates it at start (store_open()).
+ */
+static void check_dead_letter_dir(struct cfg_ctx *c, const struct ytree *root,
+                                  const struct config *cfg)
+{
+	const char *f = cfg->es.dead_letter_path, *slash = strrchr(f, '/');
+	const struct ytree *sec = map_get(root, "elasticsearch");
+	const struct ytree *node = sec ? map_get(sec, "dead_letter_path") : NULL;
+	unsigned line = node ? node->line : (sec ? sec->line : 1);
+	char dir[ES_PATH_MAX], store_dir[sizeof(cfg->store_path)];
+	const char *ss = strrchr(cfg->store_path, '/');
+	struct stat sb;
+
+	if (!slash)
+		return; /* the working directory */
+	snprintf(dir, sizeof(dir), "%.*s", slash == f ? 1 : (int)(slash - f), f);
+	snprintf(store_dir, sizeof(store_dir), "%.*s", ss ? (int)(ss - cfg->store_path) : 0,
+	         cfg->store_path);
+	if (stat(dir, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode))
+			cfg_err(c, line, "elasticsearch.dead_letter_path", node,
+			        "%s is not a directory", dir);
+		return;
+	}
+	if (errno == ENOENT && strcmp(dir, store_dir) == 0)
+		return;
+	cfg_err(c, line, "elasticsearch.dead_letter_path", node, "directory %s: %s", dir,
+	        strerror(errno));
+}
 
 /* ---- public ------------------------------------------------------------ */
 
@@ -1761,6 +1852,12 @@ void config_defaults(struct config *cfg)
 	cfg->es.drain_timeout_s = 300;
 	snprintf(cfg->es.dead_letter_path, sizeof(cfg->es.dead_letter_path),
 	         "data/es-dead-letter.jsonl");
+	/* The dashboard binds to loopback unless told otherwise (DESIGN: security rules). */
+	snprintf(cfg->web.listen[0].host, sizeof(cfg->web.listen[0].host), "127.0.0.1");
+	cfg->web.listen[0].port = 8080;
+	cfg->web.n_listen = 1;
+	cfg->web.max_connections = 64;
+	cfg->web.timeout_s = 30;
 }
 
 void config_free(struct config *cfg)
@@ -1786,16 +1883,38 @@ void config_errors_free(struct config_errors *errs)
 	errs->n = 0;
 }
 
-/* Whole file into a new buffer, at most CONFIG_MAX_FILE_BYTES. */
+/*
+ * Whole file into a new buffer, at most CONFIG_MAX_FILE_BYTES. Only a
+ * regular file (or a link to one): a FIFO or a device would block the
+ * start or never end, a directory reads as an error anyway. Opened without
+ * blocking so that a FIFO with no writer is refused, not waited on.
+ * -EINVAL: not a regular file.
+ */
 static int read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb;
+	FILE *f;
 	char *buf;
 	size_t n;
 	int rc = 0;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &sb) != 0)
+		rc = -errno;
+	else if (!S_ISREG(sb.st_mode))
+		rc = S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	f = fdopen(fd, "rb");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	buf = fault_malloc(CONFIG_MAX_FILE_BYTES + 1);
 	if (!buf) {
 		fclose(f);
@@ -1835,6 +1954,10 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 		if (rc == -EFBIG)
 			snprintf(msg, sizeof(msg), "%s: cannot read: larger than %d bytes", path,
 			         CONFIG_MAX_FILE_BYTES);
+		else if (rc == -EINVAL)
+			snprintf(msg, sizeof(msg),
+			         "%s: cannot read: not a regular file (a FIFO, socket or device)",
+			         path);
 		else
 			snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(-rc));
 		errs_push(&c, msg);
@@ -1855,6 +1978,8 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	config_defaults(&scratch);
 	if (root)
 		root_key.parse(&c, "", root, &root_key, &scratch);
+	if (root && errs->n == 0 && scratch.es.enabled)
+		check_dead_letter_dir(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {
 		scratch.path = fault_strdup(path);

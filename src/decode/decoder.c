@@ -8,37 +8,94 @@
  */
 #include "nfsentry/decoder.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/counter.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/grow.h"
 #include "nfsentry/log.h"
 
-static const char *const drop_names[DECODER_DROP__COUNT] = {
-    [DECODER_DROP_NOT_ALLOWED] = "not_allowed",
-    [DECODER_DROP_SHORT_HEADER] = "short_header",
-    [DECODER_DROP_BAD_VERSION] = "bad_version",
-    [DECODER_DROP_BAD_LENGTH] = "bad_length",
-    [DECODER_DROP_EXPORTER_LIMIT] = "exporter_limit",
-    [DECODER_DROP_SET_LENGTH] = "set_length",
-    [DECODER_DROP_TEMPLATE_INVALID] = "template_invalid",
-    [DECODER_DROP_TEMPLATE_LIMIT] = "template_limit",
-    [DECODER_DROP_NO_TEMPLATE] = "no_template",
-    [DECODER_DROP_RECORD_INVALID] = "record_invalid",
-    [DECODER_DROP_SET_SHORT] = "set_short",
-    [DECODER_DROP_VARLEN] = "varlen",
-    [DECODER_DROP_SET_RESERVED] = "set_reserved",
-    [DECODER_DROP_TEMPLATE_UNKNOWN] = "template_unknown",
-    [DECODER_DROP_NO_MEMORY] = "no_memory",
+/*
+ * The decoder's counters, in the order documents list them. The drop
+ * reasons are the entries from DECODER_COUNTER_DROPS on, in enum order;
+ * decoder_drop_name() reads its names from here.
+ */
+#define DROP(k, nm, help) COUNTER_DEF(decoder_stats, drops[k], nm, COUNTER_TOTAL, help)
+static const struct counter_def decoder_counter_defs[] = {
+    COUNTER_DEF(decoder_stats, datagrams, "datagrams", COUNTER_TOTAL,
+                "Export datagrams handed to the decoder."),
+    COUNTER_DEF(decoder_stats, datagrams_v5, "datagramsV5", COUNTER_TOTAL,
+                "NetFlow v5 datagrams decoded."),
+    COUNTER_DEF(decoder_stats, datagrams_v9, "datagramsV9", COUNTER_TOTAL,
+                "NetFlow v9 datagrams decoded."),
+    COUNTER_DEF(decoder_stats, datagrams_ipfix, "datagramsIpfix", COUNTER_TOTAL,
+                "IPFIX messages decoded."),
+    COUNTER_DEF(decoder_stats, records, "records", COUNTER_TOTAL, "Flow records decoded."),
+    COUNTER_DEF(decoder_stats, lost_datagrams, "lostDatagrams", COUNTER_TOTAL,
+                "Datagrams lost, estimated from NetFlow v9 sequence numbers."),
+    COUNTER_DEF(decoder_stats, lost_records, "lostRecords", COUNTER_TOTAL,
+                "Records lost, estimated from NetFlow v5 and IPFIX sequence numbers."),
+    COUNTER_DEF(decoder_stats, exporter_restarts, "exporterRestarts", COUNTER_TOTAL,
+                "Exporter restarts seen in sequence numbers or uptime."),
+    COUNTER_DEF(decoder_stats, exporters, "exporters", COUNTER_GAUGE,
+                "Exporters (address, port, observation domain) known now."),
+    COUNTER_DEF(decoder_stats, exporters_expired, "exportersExpired", COUNTER_TOTAL,
+                "Idle exporters forgotten to make room in a full exporter table."),
+    COUNTER_DEF(decoder_stats, reordered, "reordered", COUNTER_TOTAL,
+                "Datagrams slightly behind the expected sequence number."),
+    COUNTER_DEF(decoder_stats, templates_added, "templatesAdded", COUNTER_TOTAL,
+                "Templates new or redefined."),
+    COUNTER_DEF(decoder_stats, templates_refreshed, "templatesRefreshed", COUNTER_TOTAL,
+                "Identical templates resent: only their age reset."),
+    COUNTER_DEF(decoder_stats, templates_withdrawn, "templatesWithdrawn", COUNTER_TOTAL,
+                "Templates withdrawn by their exporter."),
+    COUNTER_DEF(decoder_stats, templates_expired, "templatesExpired", COUNTER_TOTAL,
+                "Templates expired after the template lifetime."),
+    DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
+         "Datagrams dropped: exporter not in the allow-list."),
+    DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
+    DROP(DECODER_DROP_BAD_VERSION, "badVersion", "Datagrams dropped: not version 5, 9 or 10."),
+    DROP(DECODER_DROP_BAD_LENGTH, "badLength",
+         "Datagrams dropped: header length or count disagrees with the size."),
+    DROP(DECODER_DROP_EXPORTER_LIMIT, "exporterLimit", "Datagrams dropped: exporter table full."),
+    DROP(DECODER_DROP_SET_LENGTH, "setLength",
+         "Sets longer than what remains of their datagram (rest dropped)."),
+    DROP(DECODER_DROP_TEMPLATE_INVALID, "templateInvalid",
+         "Templates dropped: field count or length beyond limits."),
+    DROP(DECODER_DROP_TEMPLATE_LIMIT, "templateLimit",
+         "Templates dropped: per-exporter cap reached."),
+    DROP(DECODER_DROP_NO_TEMPLATE, "noTemplate", "Data sets dropped: template unknown."),
+    DROP(DECODER_DROP_RECORD_INVALID, "recordInvalid",
+         "Sets ending in a truncated record (the trailing bytes dropped)."),
+    DROP(DECODER_DROP_SET_SHORT, "setShort",
+         "Sets shorter than 4 bytes (rest of datagram dropped)."),
+    DROP(DECODER_DROP_VARLEN, "varlen",
+         "Records whose variable length runs past the set (rest of set dropped)."),
+    DROP(DECODER_DROP_SET_RESERVED, "setReserved", "Sets with a reserved set ID, skipped."),
+    DROP(DECODER_DROP_TEMPLATE_UNKNOWN, "templateUnknown", "Withdrawals of templates not held."),
+    DROP(DECODER_DROP_NO_MEMORY, "noMemory", "Datagrams or templates dropped: allocation failed."),
+    DROP(DECODER_DROP_NO_ADDRESS, "noAddress",
+         "Records dropped: no usable source and destination address."),
 };
+#undef DROP
+
+/* Where the drop reasons start in decoder_counter_defs. */
+#define DECODER_COUNTER_DROPS 15
+_Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
+                   DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
+               "one decoder counter per field of struct decoder_stats");
+
+const struct counter_table decoder_counters =
+    COUNTER_TABLE("decoder", decoder_counter_defs, decoder_stats);
 
 const char *decoder_drop_name(enum decoder_drop why)
 {
 	if ((unsigned)why >= DECODER_DROP__COUNT)
 		return "unknown";
-	return drop_names[why];
+	return decoder_counter_defs[DECODER_COUNTER_DROPS + why].name;
 }
 
 void decoder_config_defaults(struct decoder_config *cfg)
@@ -80,16 +137,79 @@ fail:
 	return NULL;
 }
 
+/* The scope's key: the exporter's address, and its port only per session. */
+static struct flow_endpoint scope_from(const struct decoder *d, const struct flow_endpoint *from)
+{
+	struct flow_endpoint k = {.addr = from->addr};
+
+	if (d->cfg.template_scope == DECODER_SCOPE_SESSION)
+		k.port = from->port;
+	return k;
+}
+
+static uint32_t exporter_hash(const struct flow_endpoint *from, uint32_t domain, uint8_t version);
+
+static void scope_index_put(struct dec_scope **slots, uint32_t cap, struct dec_scope *sc)
+{
+	uint32_t i = exporter_hash(&sc->from, sc->domain, sc->version) & (cap - 1);
+
+	while (slots[i]) {
+		if (slots[i] == sc)
+			return; /* already there (an index rebuilt from the sessions) */
+		i = (i + 1) & (cap - 1);
+	}
+	slots[i] = sc;
+}
+
+/* The scope of key (from, domain, version), or NULL. */
+static struct dec_scope *scope_find(const struct decoder *d, const struct flow_endpoint *from,
+                                    uint32_t domain, uint8_t version)
+{
+	if (!d->scap)
+		return NULL;
+	uint32_t i = exporter_hash(from, domain, version) & (d->scap - 1);
+	struct dec_scope *sc;
+
+	while ((sc = d->sslots[i])) {
+		if (sc->domain == domain && sc->version == version && sc->from.port == from->port &&
+		    memcmp(sc->from.addr.b, from->addr.b, 16) == 0)
+			return sc;
+		i = (i + 1) & (d->scap - 1);
+	}
+	return NULL;
+}
+
+/* Rebuild the scope index from the sessions (after some were removed). */
+static void scope_index_rebuild(struct decoder *d)
+{
+	if (!d->scap)
+		return;
+	memset(d->sslots, 0, d->scap * sizeof(*d->sslots));
+	for (size_t i = 0; i < d->n_exp; i++)
+		scope_index_put(d->sslots, d->scap, d->list[i]->sc);
+}
+
+/* One session less for sc: freed with its templates when it was the last. */
+static void scope_release(struct decoder *d, struct dec_scope *sc)
+{
+	if (--sc->refs)
+		return;
+	dec_tmpl_free_all(sc);
+	free(sc);
+	d->n_scope--;
+}
+
 void decoder_destroy(struct decoder *d)
 {
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->n_exp; i++) {
-		dec_tmpl_free_all(d->list[i]);
+		scope_release(d, d->list[i]->sc);
 		free(d->list[i]);
 	}
 	free(d->list);
 	free(d->eslots);
+	free(d->sslots);
 	free(d->allow);
 	free(d->sampling);
 	free(d);
@@ -111,8 +231,8 @@ size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_in
 		o->from = e->from;
 		o->domain = e->domain;
 		o->version = e->version;
-		o->sampling = dec_rate(e, false, 0);
-		o->templates = e->ntmpl;
+		o->sampling = dec_rate(e->sc, false, 0);
+		o->templates = e->sc->ntmpl;
 		o->datagrams = e->datagrams;
 		o->records = e->records;
 		o->lost_datagrams = e->lost_datagrams;
@@ -121,22 +241,6 @@ size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_in
 		o->last_seen_ms = e->last_seen_ms;
 	}
 	return d->n_exp;
-}
-
-/* True when a lies inside the prefix. */
-static bool prefix_match(const struct decoder_prefix *pf, const struct flow_addr *a)
-{
-	unsigned bits = pf->len > 128 ? 128 : pf->len;
-	unsigned whole = bits / 8, rest = bits % 8;
-
-	if (memcmp(pf->addr.b, a->b, whole) != 0)
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xffu << (8 - rest));
-		if ((pf->addr.b[whole] & mask) != (a->b[whole] & mask))
-			return false;
-	}
-	return true;
 }
 
 static uint32_t exporter_hash(const struct flow_endpoint *from, uint32_t domain, uint8_t version)
@@ -211,7 +315,7 @@ static void exporter_sweep(struct decoder *d, uint64_t now_ms)
 	for (size_t i = 0; i < d->n_exp; i++) {
 		struct dec_exporter *e = d->list[i];
 		if (now_ms > e->last_seen_ms && now_ms - e->last_seen_ms > idle_ms) {
-			dec_tmpl_free_all(e);
+			scope_release(d, e->sc);
 			free(e);
 			d->st.exporters_expired++;
 			continue;
@@ -225,6 +329,7 @@ static void exporter_sweep(struct decoder *d, uint64_t now_ms)
 	memset(d->eslots, 0, d->ecap * sizeof(*d->eslots));
 	for (size_t i = 0; i < d->n_exp; i++)
 		exporter_index_put(d->eslots, d->ecap, d->list[i]);
+	scope_index_rebuild(d);
 }
 
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
@@ -251,13 +356,43 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 	if (grow_array((void **)&d->list, &d->list_cap, d->n_exp + 1, sizeof(*d->list), 16,
 	               d->cfg.max_exporters) != 0)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	/* Its scope: shared with the exporter's other sessions, or new. */
+	struct flow_endpoint sk = scope_from(d, from);
+	struct dec_scope *sc = scope_find(d, &sk, domain, version);
+	if (!sc) {
+		/* At most one scope per session: the index stays within 2 * cap. */
+		if ((d->n_scope + 1) * 2 > d->scap) {
+			uint32_t ncap = d->scap ? d->scap * 2 : 16;
+			struct dec_scope **ns = fault_calloc(ncap, sizeof(*ns));
+			if (!ns)
+				return DEC_ERR(DECODER_DROP_NO_MEMORY);
+			free(d->sslots);
+			d->sslots = ns;
+			d->scap = ncap;
+			scope_index_rebuild(d);
+		}
+		sc = fault_calloc(1, sizeof(*sc));
+		if (!sc)
+			return DEC_ERR(DECODER_DROP_NO_MEMORY);
+		sc->from = sk;
+		sc->domain = domain;
+		sc->version = version;
+		sc->override_rate = override_rate(d, &from->addr);
+	}
 	e = fault_calloc(1, sizeof(*e));
-	if (!e)
+	if (!e) {
+		if (!sc->refs)
+			free(sc);
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	}
+	if (!sc->refs++) {
+		scope_index_put(d->sslots, d->scap, sc);
+		d->n_scope++;
+	}
 	e->from = *from;
 	e->domain = domain;
 	e->version = version;
-	e->override_rate = override_rate(d, &from->addr);
+	e->sc = sc;
 	d->list[d->n_exp++] = e;
 	exporter_index_put(d->eslots, d->ecap, e);
 found:
@@ -347,7 +482,7 @@ void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n)
 	e->seq_next = seq + n;
 }
 
-void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t rate)
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate)
 {
 	if (rate == 0)
 		return;
@@ -375,6 +510,33 @@ void dec_flush(struct decoder *d)
 	d->nbatch = 0;
 }
 
+/*
+ * A whole datagram dropped (allow-list, header, version, length, exporter
+ * table): counted, and at most one log line per reason per minute naming
+ * the sender and the first bytes in hex (never trusted as text), so that a
+ * misconfigured exporter (sFlow or NetFlow v1 sent to our port, a length
+ * field it gets wrong) shows in the log and not only as a counter.
+ */
+static void datagram_dropped(struct decoder *d, const struct flow_endpoint *from,
+                             enum decoder_drop why, const uint8_t *p, size_t len,
+                             uint64_t now_ms)
+{
+	d->st.drops[why]++;
+	if (log_level_cur < LOG_LVL_INFO ||
+	    !log_ratelimit_ok(&d->log_last_ms[why], now_ms, 60000))
+		return;
+	char a[64], hex[3 * 16 + 1] = "";
+	size_t n = len < 16 ? len : 16;
+	flow_addr_format(&from->addr, a, sizeof(a));
+	for (size_t k = 0; k < n; k++)
+		snprintf(hex + 3 * k, sizeof(hex) - 3 * k, "%02x ", p[k]);
+	if (n)
+		hex[3 * n - 1] = '\0';
+	log_info("decoder: datagram from %s port %u dropped: %s (%zu bytes%s%s%s); %llu so far",
+	         a, from->port, decoder_drop_name(why), len, n ? ": " : "", hex, len > n ? " ..." : "",
+	         (unsigned long long)d->st.drops[why]);
+}
+
 int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p, size_t len,
                  uint64_t now_ms, decoder_sink_fn sink, void *ud)
 {
@@ -384,15 +546,15 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	if (d->cfg.n_allow) {
 		size_t i;
 		for (i = 0; i < d->cfg.n_allow; i++)
-			if (prefix_match(&d->allow[i], &from->addr))
+			if (flow_addr_in_prefix(&from->addr, &d->allow[i].addr, d->allow[i].len))
 				break;
 		if (i == d->cfg.n_allow) {
-			d->st.drops[DECODER_DROP_NOT_ALLOWED]++;
+			datagram_dropped(d, from, DECODER_DROP_NOT_ALLOWED, p, len, now_ms);
 			return DEC_ERR(DECODER_DROP_NOT_ALLOWED);
 		}
 	}
 	if (len < 2) {
-		d->st.drops[DECODER_DROP_SHORT_HEADER]++;
+		datagram_dropped(d, from, DECODER_DROP_SHORT_HEADER, p, len, now_ms);
 		return DEC_ERR(DECODER_DROP_SHORT_HEADER);
 	}
 	d->sink = sink;
@@ -419,6 +581,6 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	d->sink = NULL;
 	d->ud = NULL;
 	if (rc < 0 && DEC_REASON(rc) < DECODER_DROP__COUNT)
-		d->st.drops[DEC_REASON(rc)]++;
+		datagram_dropped(d, from, (enum decoder_drop)DEC_REASON(rc), p, len, now_ms);
 	return rc;
 }

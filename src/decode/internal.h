@@ -79,14 +79,36 @@ enum dec_tgt {
 	TGT_ICMP_TC,           /* 32 icmpTypeCodeIPv4, 139 icmpTypeCodeIPv6: type << 8 | code */
 	TGT_ICMP_TYPE,         /* 176 icmpTypeIPv4, 178 icmpTypeIPv6 */
 	TGT_ICMP_CODE,         /* 177 icmpCodeIPv4, 179 icmpCodeIPv6 */
+	TGT_IPVER,             /* 60 ipVersion / IP_PROTOCOL_VERSION */
 	TGT__NUM,              /* integer targets end here */
-	TGT_SRC = TGT__NUM,
-	TGT_DST,
+	/*
+	 * Address fields: not values but places in the record, one slot each
+	 * (DEC_ASLOT()); which pair becomes the flow's source and destination
+	 * is chosen per record from the pairs the template has (dec_addr_pick).
+	 */
+	TGT_SRC4 = TGT__NUM, /* 8 sourceIPv4Address: the flow's own (inner) */
+	TGT_DST4,            /* 12 destinationIPv4Address */
+	TGT_SRC6,            /* 27 sourceIPv6Address */
+	TGT_DST6,            /* 28 destinationIPv6Address */
+	TGT_TSRC4,           /* VMware 6876/893 tunnelSourceIPv4Address: outer */
+	TGT_TDST4,           /* VMware 6876/894 tunnelDestinationIPv4Address */
 	TGT_NONE,
 };
 
 #define TGT_BIT(t) (1u << (t))
 _Static_assert(TGT__NUM <= 32, "integer targets must fit the 32-bit present mask");
+
+/* Address slot of an address target, and how many there are. */
+#define DEC_ASLOT(t) ((unsigned)(t) - (unsigned)TGT_SRC4)
+#define DEC_ASLOTS 6u
+
+/*
+ * Address pairs a record may be attributed to, in the order they are
+ * preferred (docs/decoding.md, "Addresses"): the flow's own IPv4 pair, its
+ * own IPv6 pair, then the tunnel's (outer) IPv4 pair. Bit k of
+ * dec_tmpl.pairs says the template has both fields of pair k.
+ */
+enum dec_pair { DEC_PAIR_IN4, DEC_PAIR_IN6, DEC_PAIR_OUT4, DEC_PAIR__COUNT };
 
 enum dec_kind {
 	K_U8,
@@ -125,7 +147,9 @@ struct dec_tmpl {
 	 */
 	uint16_t kind_end[K_SKIP];
 	uint32_t present; /* TGT_BIT of every integer target filled */
-	bool has_src4, has_src6, has_dst4, has_dst6;
+	uint8_t pairs;    /* bit DEC_PAIR_*: both fields of that address pair present */
+	/* Fixed-length templates: offset of each address field (DEC_ASLOT). */
+	uint16_t aoff[DEC_ASLOTS];
 	uint64_t refreshed_ms;
 	size_t def_len; /* wire definition, kept to spot identical resends */
 	const uint8_t *def;
@@ -137,27 +161,46 @@ struct dec_sampler {
 	uint32_t rate;
 };
 
-/* One exporter: (address, port, domain, version). */
-struct dec_exporter {
-	struct flow_endpoint from;
+/*
+ * What templates and sampler state belong to (templates.scope): by default
+ * the exporter, (address, domain, version), shared by every source port it
+ * sends from; with DECODER_SCOPE_SESSION the transport session, (address,
+ * port, domain, version), as RFC 7011 §8 has it. Owned by the decoder,
+ * shared by the sessions that map to it (refs); freed with the last one.
+ */
+struct dec_scope {
+	struct flow_endpoint from; /* port 0 unless the scope is the session */
 	uint32_t domain;
 	uint8_t version;
+	uint32_t refs;          /* sessions (struct dec_exporter) using it */
 	uint32_t override_rate; /* from configuration, 0 = none */
 	uint32_t default_rate;  /* from v5 header / options data, 0 = none */
 	struct dec_sampler samplers[DEC_SAMPLERS];
 	uint32_t n_samplers, next_sampler;
 	bool has_sys_init;
 	uint64_t sys_init_ms; /* IPFIX IE 160 */
-	/* Sequence tracking. */
-	bool seq_valid;
-	uint32_t seq_next;
-	bool has_uptime;
-	uint32_t last_uptime;
 	/* Templates: open addressing on template ID, linear probing, backward
 	 * shift deletion, capacity a power of two grown up to the cap. */
 	struct dec_tmpl **tslots;
 	uint32_t tcap, ntmpl;
 	struct dec_tmpl *last;
+};
+
+/*
+ * One transport session of an exporter: (address, port, domain, version).
+ * Sequence numbers are per session: each socket numbers its own datagrams,
+ * so sessions that share templates never show each other's as loss.
+ */
+struct dec_exporter {
+	struct flow_endpoint from;
+	uint32_t domain;
+	uint8_t version;
+	struct dec_scope *sc; /* its templates and samplers; shared, see refs */
+	/* Sequence tracking. */
+	bool seq_valid;
+	uint32_t seq_next;
+	bool has_uptime;
+	uint32_t last_uptime;
 	/* Counters for decoder_exporters_get. */
 	uint64_t datagrams, records, lost_datagrams, lost_records, restarts;
 	uint64_t last_seen_ms;
@@ -175,6 +218,11 @@ struct decoder {
 	struct dec_exporter **eslots;
 	uint32_t ecap;
 	struct dec_exporter *last_exp;
+	/* Template scopes: an open addressing index (at most one per session,
+	 * so never more than max_exporters), kept at most half full. */
+	struct dec_scope **sslots;
+	uint32_t scap;
+	size_t n_scope;
 	uint64_t last_sweep_ms; /* when the full table was last swept for idle exporters */
 	/* Output batch. */
 	decoder_sink_fn sink;
@@ -188,6 +236,7 @@ struct decoder {
 struct dec_ctx {
 	struct decoder *d;
 	struct dec_exporter *e;
+	struct dec_scope *sc; /* = e->sc */
 	uint64_t now_ms;
 	uint64_t export_ms; /* v5: with nsecs; v9/IPFIX: seconds * 1000 */
 	uint32_t uptime_ms; /* v5/v9 header sysUptime */
@@ -221,7 +270,7 @@ void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
 void dec_flush(struct decoder *d);
-void dec_sampler_set(struct dec_exporter *e, bool has_id, uint64_t id, uint32_t rate);
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate);
 
 /* The per-record helpers are inline: they run ~10^7 times a second. */
 
@@ -234,7 +283,7 @@ static inline struct flow *dec_flow_next(struct decoder *d)
 }
 
 /* Rate in force: override, then the named sampler, then the exporter's. */
-static inline uint32_t dec_rate(const struct dec_exporter *e, bool has_id, uint64_t id)
+static inline uint32_t dec_rate(const struct dec_scope *e, bool has_id, uint64_t id)
 {
 	if (e->override_rate)
 		return e->override_rate;
@@ -260,7 +309,7 @@ static inline void dec_scale(struct flow *f, uint32_t rate)
 
 /* tmpl.c */
 /*
- * Compile and store a template for exporter e. fields points at field
+ * Compile and store a template in the scope of c->e. fields points at field
  * specifiers: n_fields of (id, len[, enterprise]) with enterprise numbers only
  * when ipfix. n_scope leading fields are scope fields (v9: never mapped).
  * Returns bytes of field specifiers consumed or a negative DEC_ERR().
@@ -268,10 +317,10 @@ static inline void dec_scale(struct flow *f, uint32_t rate)
 int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, const uint8_t *fields,
                     size_t avail, uint32_t n_fields, uint32_t n_scope);
 /* Remove one template; returns true if it existed. */
-bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id);
+bool dec_tmpl_withdraw(struct dec_scope *e, uint16_t id);
 /* Remove all (options == -1) or all data (0) / options (1) templates. */
-uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options);
-void dec_tmpl_free_all(struct dec_exporter *e);
+uint32_t dec_tmpl_withdraw_all(struct dec_scope *e, int options);
+void dec_tmpl_free_all(struct dec_scope *e);
 /*
  * Decode the records of a data set body [p, p+len) with template id. Counts
  * and drops bad records, and the whole set when the template is unknown or

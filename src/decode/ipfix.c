@@ -24,14 +24,14 @@ static bool ipfix_withdraw(struct dec_ctx *c, uint16_t set_id, uint16_t tid)
 {
 	if (tid == set_id) {
 		c->d->st.templates_withdrawn +=
-		    dec_tmpl_withdraw_all(c->e, set_id == IPFIX_SET_OPTIONS ? 1 : 0);
+		    dec_tmpl_withdraw_all(c->sc, set_id == IPFIX_SET_OPTIONS ? 1 : 0);
 		return true;
 	}
 	if (tid < 256) {
 		dec_drop(c, DECODER_DROP_TEMPLATE_INVALID, "withdrawal of template ID below 256");
 		return false;
 	}
-	if (dec_tmpl_withdraw(c->e, tid))
+	if (dec_tmpl_withdraw(c->sc, tid))
 		c->d->st.templates_withdrawn++;
 	else
 		dec_drop(c, DECODER_DROP_TEMPLATE_UNKNOWN, "withdrawal of unknown template");
@@ -98,6 +98,7 @@ int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t
 	int rc = dec_exporter_get(d, from, get_u32be(p + 12), 10, now_ms, &c.e);
 	if (rc < 0)
 		return rc;
+	c.sc = c.e->sc;
 	c.e->datagrams++;
 	c.export_ms = (uint64_t)get_u32be(p + 4) * 1000;
 	uint32_t seq = get_u32be(p + 8);

@@ -29,12 +29,38 @@
 
 #define ICMP_BITS (TGT_BIT(TGT_ICMP_TC) | TGT_BIT(TGT_ICMP_TYPE) | TGT_BIT(TGT_ICMP_CODE))
 
+/* The two address slots of each pair (enum dec_pair), and its family. */
+static const struct {
+	uint8_t src, dst;
+	bool v6;
+} pair_slot[DEC_PAIR__COUNT] = {
+    [DEC_PAIR_IN4] = {DEC_ASLOT(TGT_SRC4), DEC_ASLOT(TGT_DST4), false},
+    [DEC_PAIR_IN6] = {DEC_ASLOT(TGT_SRC6), DEC_ASLOT(TGT_DST6), true},
+    [DEC_PAIR_OUT4] = {DEC_ASLOT(TGT_TSRC4), DEC_ASLOT(TGT_TDST4), false},
+};
+
 /* First byte after the last named field of struct flow (its tail padding). */
 #define FLOW_TAIL (offsetof(struct flow, tcp_flags) + sizeof(((struct flow *)0)->tcp_flags))
 
-/* Field ID -> target. IPFIX IEs below 128 share their numbers with v9. */
-static uint8_t field_target(uint16_t id)
+/* IANA private enterprise number of VMware, whose Open vSwitch exports tunnels. */
+#define PEN_VMWARE 6876u
+
+/*
+ * Field -> target. pen is the enterprise number (0: none, and always for
+ * v9); IPFIX IEs below 128 share their numbers with v9.
+ */
+static uint8_t field_target(uint32_t pen, uint16_t id)
 {
+	if (pen == PEN_VMWARE) {
+		/* Open vSwitch's tunnel (outer) header: ipfix-enterprise-entities.def. */
+		if (id == 893)
+			return TGT_TSRC4;
+		if (id == 894)
+			return TGT_TDST4;
+		return TGT_NONE;
+	}
+	if (pen)
+		return TGT_NONE;
 	switch (id) {
 	case 1:
 		return TGT_OCTS;
@@ -47,13 +73,13 @@ static uint8_t field_target(uint16_t id)
 	case 7:
 		return TGT_SPORT;
 	case 8:
-		return TGT_SRC;
+		return TGT_SRC4;
 	case 10:
 		return TGT_INIF;
 	case 11:
 		return TGT_DPORT;
 	case 12:
-		return TGT_DST;
+		return TGT_DST4;
 	case 14:
 		return TGT_OUTIF;
 	case 21:
@@ -61,9 +87,9 @@ static uint8_t field_target(uint16_t id)
 	case 22:
 		return TGT_FIRST_UP;
 	case 27:
-		return TGT_SRC;
+		return TGT_SRC6;
 	case 28:
-		return TGT_DST;
+		return TGT_DST6;
 	case 32:
 	case 139:
 		return TGT_ICMP_TC;
@@ -73,6 +99,8 @@ static uint8_t field_target(uint16_t id)
 		return TGT_SAMPLER_ID;
 	case 50:
 		return TGT_SAMPLER_RANDOM;
+	case 60:
+		return TGT_IPVER;
 	case 85:
 		return TGT_OCTS_TOTAL;
 	case 86:
@@ -113,19 +141,16 @@ static uint8_t field_target(uint16_t id)
 }
 
 /*
- * Kind for a field of this id and length, or K_SKIP when we do not use it
- * or the length makes no sense for it (e.g. a 3-byte IPv4 address).
+ * Kind for a field of this target and length, or K_SKIP when we do not use
+ * it or the length makes no sense for it (e.g. a 3-byte IPv4 address).
  */
-static uint8_t field_kind(uint16_t id, uint16_t len, uint8_t tgt)
+static uint8_t field_kind(uint16_t len, uint8_t tgt)
 {
 	if (tgt == TGT_NONE)
 		return K_SKIP;
-	if (tgt == TGT_SRC || tgt == TGT_DST) {
-		if ((id == 8 || id == 12) && len == 4)
-			return K_V4;
-		if ((id == 27 || id == 28) && len == 16)
-			return K_V6;
-		return K_SKIP;
+	if (tgt >= TGT_SRC4) {
+		bool v6 = tgt == TGT_SRC6 || tgt == TGT_DST6;
+		return len == (v6 ? 16 : 4) ? (v6 ? K_V6 : K_V4) : K_SKIP;
 	}
 	switch (len) {
 	case 1:
@@ -152,7 +177,7 @@ static uint32_t tslot_home(uint16_t id, uint32_t cap)
 	return ((uint32_t)id * 2654435761u >> 16) & (cap - 1);
 }
 
-static struct dec_tmpl **tslot_find(struct dec_exporter *e, uint16_t id)
+static struct dec_tmpl **tslot_find(struct dec_scope *e, uint16_t id)
 {
 	if (!e->tcap)
 		return NULL;
@@ -176,7 +201,7 @@ static void tslot_put(struct dec_tmpl **slots, uint32_t cap, struct dec_tmpl *t)
 }
 
 /* Remove the entry at slot i, shifting back followers of its probe run. */
-static void tslot_remove_at(struct dec_exporter *e, uint32_t i)
+static void tslot_remove_at(struct dec_scope *e, uint32_t i)
 {
 	uint32_t m = e->tcap - 1, j = i;
 
@@ -199,7 +224,7 @@ static void tslot_remove_at(struct dec_exporter *e, uint32_t i)
 	e->last = NULL;
 }
 
-bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id)
+bool dec_tmpl_withdraw(struct dec_scope *e, uint16_t id)
 {
 	struct dec_tmpl **s = tslot_find(e, id);
 
@@ -209,7 +234,7 @@ bool dec_tmpl_withdraw(struct dec_exporter *e, uint16_t id)
 	return true;
 }
 
-uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options)
+uint32_t dec_tmpl_withdraw_all(struct dec_scope *e, int options)
 {
 	uint32_t n = 0;
 
@@ -226,7 +251,7 @@ uint32_t dec_tmpl_withdraw_all(struct dec_exporter *e, int options)
 	return n;
 }
 
-void dec_tmpl_free_all(struct dec_exporter *e)
+void dec_tmpl_free_all(struct dec_scope *e)
 {
 	for (uint32_t i = 0; i < e->tcap; i++)
 		free(e->tslots[i]);
@@ -245,7 +270,7 @@ static bool tmpl_expired(const struct dec_ctx *c, const struct dec_tmpl *t)
 
 static void tmpl_expire_sweep(struct dec_ctx *c)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 
 	for (uint32_t i = 0; i < e->tcap;) {
 		if (e->tslots[i] && tmpl_expired(c, e->tslots[i])) {
@@ -260,7 +285,7 @@ static void tmpl_expire_sweep(struct dec_ctx *c)
 /* Template for id, or NULL (an expired one is removed and counted). */
 static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 	struct dec_tmpl *t = e->last;
 
 	if (!t || t->id != id) {
@@ -281,7 +306,7 @@ static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 /* Make room for one more template; grows the slot array up to the cap. */
 static int tmpl_reserve(struct dec_ctx *c)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 
 	if (e->ntmpl >= c->d->cfg.max_templates_per_exporter) {
 		tmpl_expire_sweep(c);
@@ -319,10 +344,12 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 			goto truncated;
 		uint16_t fid = get_u16be(fields + pos), flen = get_u16be(fields + pos + 2);
 		bool ent = ipfix && (fid & 0x8000);
+		uint32_t pen = 0;
 		pos += 4;
 		if (ent) {
 			if (avail - pos < 4)
 				goto truncated;
+			pen = get_u32be(fields + pos);
 			pos += 4;
 		}
 		if (ipfix && flen == 65535) {
@@ -331,8 +358,10 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		} else {
 			rec_len += flen;
 		}
-		uint8_t tgt = (ent || (!ipfix && i < n_scope)) ? TGT_NONE : field_target(fid);
-		if (field_kind(fid, flen, tgt) != K_SKIP)
+		uint8_t tgt = (!ipfix && i < n_scope)
+		                  ? TGT_NONE
+		                  : field_target(pen, ent ? fid & 0x7fffu : fid);
+		if (field_kind(flen, tgt) != K_SKIP)
 			n_ops++;
 	}
 	/* A record must fit in a set (65535 - 4) and may not be empty, or a
@@ -345,7 +374,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		n_ops = n_fields;
 
 	/* Identical resend: only refresh its age. */
-	struct dec_tmpl **s = tslot_find(c->e, id);
+	struct dec_tmpl **s = tslot_find(c->sc, id);
 	if (s && (*s)->options == options && (*s)->def_len == pos &&
 	    memcmp((*s)->def, fields, pos) == 0) {
 		(*s)->refreshed_ms = c->now_ms;
@@ -370,22 +399,28 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 
 	/* Pass 2: the ops. Offsets fit in 16 bits since rec_len <= 65531. */
 	size_t off = 0, q = 0, k = 0;
+	unsigned aseen = 0; /* bit per address slot the template fills */
 	for (uint32_t i = 0; i < n_fields; i++) {
 		uint16_t fid = get_u16be(fields + q), flen = get_u16be(fields + q + 2);
 		bool ent = ipfix && (fid & 0x8000);
+		uint32_t pen = ent ? get_u32be(fields + q + 4) : 0;
 		q += ent ? 8 : 4;
-		uint8_t tgt = (ent || (!ipfix && i < n_scope)) ? TGT_NONE : field_target(fid);
+		uint8_t tgt = (!ipfix && i < n_scope)
+		                  ? TGT_NONE
+		                  : field_target(pen, ent ? fid & 0x7fffu : fid);
 		bool var = ipfix && flen == 65535;
-		uint8_t kind = var ? K_SKIP : field_kind(fid, flen, tgt);
+		uint8_t kind = var ? K_SKIP : field_kind(flen, tgt);
+		bool addr = kind == K_V4 || kind == K_V6;
 		if (kind != K_SKIP) {
 			if (tgt < TGT__NUM)
 				t->present |= TGT_BIT(tgt);
-			else if (tgt == TGT_SRC)
-				*(kind == K_V4 ? &t->has_src4 : &t->has_src6) = true;
 			else
-				*(kind == K_V4 ? &t->has_dst4 : &t->has_dst6) = true;
+				aseen |= 1u << DEC_ASLOT(tgt);
 		}
-		if (varlen || kind != K_SKIP) {
+		/* A fixed-length record's addresses are read where they stand (aoff). */
+		if (addr && !varlen)
+			t->aoff[DEC_ASLOT(tgt)] = (uint16_t)off;
+		if (varlen || (kind != K_SKIP && !addr)) {
 			t->ops[k].off = (uint16_t)off;
 			t->ops[k].len = flen;
 			t->ops[k].kind = kind;
@@ -396,6 +431,11 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 			off += flen;
 	}
 	t->n_ops = (uint16_t)k;
+	for (unsigned pk = 0; pk < DEC_PAIR__COUNT; pk++) {
+		unsigned both = 1u << pair_slot[pk].src | 1u << pair_slot[pk].dst;
+		if ((aseen & both) == both)
+			t->pairs |= (uint8_t)(1u << pk);
+	}
 	if (!varlen) {
 		/* Group by kind, stable (insertion sort: at most a few hundred ops). */
 		for (size_t i = 1; i < k; i++) {
@@ -418,7 +458,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	if (s) {
 		free(*s);
 		*s = t;
-		c->e->last = NULL;
+		c->sc->last = NULL;
 	} else {
 		int rc = tmpl_reserve(c);
 		if (rc < 0) {
@@ -426,8 +466,8 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 			dec_drop(c, DEC_REASON(rc), "template table");
 			return (int)pos; /* well-formed: the set parser may go on */
 		}
-		tslot_put(c->e->tslots, c->e->tcap, t);
-		c->e->ntmpl++;
+		tslot_put(c->sc->tslots, c->sc->tcap, t);
+		c->sc->ntmpl++;
 	}
 	c->d->st.templates_added++;
 	return (int)pos;
@@ -467,9 +507,9 @@ static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, stru
 				last = dec_uptime_to_ms(c, lu);
 			hf = pf;
 			hl = pl;
-		} else if (c->e->has_sys_init) {
-			first = c->e->sys_init_ms + fu;
-			last = c->e->sys_init_ms + lu;
+		} else if (c->sc->has_sys_init) {
+			first = c->sc->sys_init_ms + fu;
+			last = c->sc->sys_init_ms + lu;
 			hf = pf;
 			hl = pl;
 		} else if (pf && pl) {
@@ -526,12 +566,8 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 {
 	uint32_t pr = t->present;
 
-	/* The ops wrote the addresses; every other field is set here, so the
-	 * slot needs no clearing first (a memset was 20% of decode time). */
-	if (!t->has_src4 && !t->has_src6)
-		memset(f->src.b, 0, sizeof(f->src.b));
-	if (!t->has_dst4 && !t->has_dst6)
-		memset(f->dst.b, 0, sizeof(f->dst.b));
+	/* addr_pick wrote the addresses; every other field is set here, so
+	 * the slot needs no clearing first (a memset was 20% of decode time). */
 	memset((uint8_t *)f + FLOW_TAIL, 0, sizeof(*f) - FLOW_TAIL); /* padding */
 	f->exporter = c->e->from.addr;
 	f->export_ms = c->export_ms;
@@ -560,18 +596,18 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 	if (pr & TIME_BITS)
 		record_times(c, t, f, v);
 	uint32_t rate;
-	if (!c->e->override_rate && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) &&
+	if (!c->sc->override_rate && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) &&
 	    v[TGT_SAMPLING_INTERVAL] && v[TGT_SAMPLING_INTERVAL] <= UINT32_MAX)
 		rate = (uint32_t)v[TGT_SAMPLING_INTERVAL];
 	else
-		rate = dec_rate(c->e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID]);
+		rate = dec_rate(c->sc, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID]);
 	dec_scale(f, rate);
 }
 
 /* Options data: learn sampling rates and the IPFIX system init time. */
 static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const uint64_t *v)
 {
-	struct dec_exporter *e = c->e;
+	struct dec_scope *e = c->sc;
 	uint32_t pr = t->present;
 	uint64_t rate = 0;
 
@@ -595,9 +631,69 @@ static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const ui
 	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], (uint32_t)rate);
 }
 
-/* One op of a fixed-layout record; q points at the field. */
-static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len, uint64_t *v,
-                            struct flow *f)
+static inline bool v4_set(const uint8_t *a)
+{
+	uint32_t x;
+
+	memcpy(&x, a, 4);
+	return x != 0;
+}
+
+static inline bool v6_set(const uint8_t *a)
+{
+	uint64_t x, y;
+
+	memcpy(&x, a, 8);
+	memcpy(&y, a + 8, 8);
+	return (x | y) != 0;
+}
+
+/*
+ * The record's source and destination (docs/decoding.md, "Addresses"):
+ * the first pair the template has, in enum dec_pair order, whose two
+ * addresses are both set (not all zero); the IP version field, when the
+ * record carries 4 or 6, rules out the flow's other family. Which pairs
+ * exist was settled when the template was compiled; per record this is
+ * the zero test of one pair (two when the first is empty). rec is the
+ * record, aoff the offset of each address slot in it. Returns false when
+ * no pair qualifies: the record has no usable address (noAddress).
+ */
+static inline bool addr_pick(const struct dec_tmpl *t, const uint8_t *rec, const uint16_t *aoff,
+                             uint64_t ipver, struct flow *f)
+{
+	unsigned m = t->pairs;
+
+	if (ipver == 4)
+		m &= ~(1u << DEC_PAIR_IN6);
+	else if (ipver == 6)
+		m &= ~(1u << DEC_PAIR_IN4);
+	for (; m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+		const uint8_t *s = rec + aoff[pair_slot[k].src], *d = rec + aoff[pair_slot[k].dst];
+		if (pair_slot[k].v6) {
+			if (v6_set(s) && v6_set(d)) {
+				memcpy(f->src.b, s, 16);
+				memcpy(f->dst.b, d, 16);
+				return true;
+			}
+		} else if (v4_set(s) && v4_set(d)) {
+			flow_addr_from_v4(&f->src, s);
+			flow_addr_from_v4(&f->dst, d);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A data record dropped for want of an address: its batch slot given back. */
+static void addr_none(struct dec_ctx *c)
+{
+	c->d->nbatch--;
+	dec_drop(c, DECODER_DROP_NO_ADDRESS, "no usable source and destination address");
+}
+
+/* One op of a record with variable-length fields; q points at the field. */
+static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t len, uint64_t *v)
 {
 	switch (op->kind) {
 	case K_U8:
@@ -614,12 +710,6 @@ static inline void op_apply(const struct dec_op *op, const uint8_t *q, size_t le
 		break;
 	case K_UN:
 		v[op->tgt] = get_uNbe(q, len);
-		break;
-	case K_V4:
-		flow_addr_from_v4(op->tgt == TGT_SRC ? &f->src : &f->dst, q);
-		break;
-	case K_V6:
-		memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, q, 16);
 		break;
 	default:
 		break;
@@ -643,13 +733,14 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
                                size_t len)
 {
 	size_t rl = t->rec_len, nrec = len / rl;
-	const struct dec_op *ops = t->ops, *end = t->ops + t->n_ops;
+	const struct dec_op *ops = t->ops;
 	uint64_t v[TGT__NUM];
 	struct flow scratch;
 
+	/* No op reads an address here: addr_pick reads them where they stand. */
 	const struct dec_op *e_u8 = ops + t->kind_end[K_U8], *e_u16 = ops + t->kind_end[K_U16],
 			    *e_u32 = ops + t->kind_end[K_U32], *e_u64 = ops + t->kind_end[K_U64],
-			    *e_un = ops + t->kind_end[K_UN], *e_v4 = ops + t->kind_end[K_V4];
+			    *e_un = ops + t->kind_end[K_UN];
 
 	/*
 	 * Only the targets the template lacks need zeroes: every present one is
@@ -672,15 +763,13 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
 			v[op->tgt] = get_u64be(p + op->off);
 		for (; op < e_un; op++)
 			v[op->tgt] = get_uNbe(p + op->off, op->len);
-		for (; op < e_v4; op++)
-			flow_addr_from_v4(op->tgt == TGT_SRC ? &f->src : &f->dst, p + op->off);
-		for (; op < end; op++)
-			memcpy(op->tgt == TGT_SRC ? f->src.b : f->dst.b, p + op->off, 16);
 		if (t->options) {
 			options_record(c, t, v);
-		} else {
+		} else if (addr_pick(t, p, t->aoff, v[TGT_IPVER], f)) {
 			record_finish(c, t, f, v);
 			c->delivered++;
+		} else {
+			addr_none(c);
 		}
 	}
 	set_trailer(c, p, len % rl);
@@ -701,6 +790,7 @@ static uint32_t data_set_varlen(struct dec_ctx *c, const struct dec_tmpl *t, con
 		const uint8_t *q = p + pos;
 		size_t rem = len - pos, o = 0;
 		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
+		uint16_t aoff[DEC_ASLOTS] = {0};
 
 		for (uint16_t i = 0; i < t->n_ops; i++) {
 			const struct dec_op *op = &t->ops[i];
@@ -718,16 +808,22 @@ static uint32_t data_set_varlen(struct dec_ctx *c, const struct dec_tmpl *t, con
 			}
 			if (l > rem - o)
 				goto bad;
-			op_apply(op, q + o, l, v, f);
+			/* A record is at most 65531 bytes: its offsets fit. */
+			if (op->kind == K_V4 || op->kind == K_V6)
+				aoff[DEC_ASLOT(op->tgt)] = (uint16_t)o;
+			else
+				op_apply(op, q + o, l, v);
 			o += l;
 		}
 		pos += o;
 		n++;
 		if (t->options) {
 			options_record(c, t, v);
-		} else {
+		} else if (addr_pick(t, q, aoff, v[TGT_IPVER], f)) {
 			record_finish(c, t, f, v);
 			c->delivered++;
+		} else {
+			addr_none(c);
 		}
 	}
 	set_trailer(c, p + pos, len - pos);

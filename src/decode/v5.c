@@ -35,6 +35,7 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	int rc = dec_exporter_get(d, from, domain, 5, now_ms, &c.e);
 	if (rc < 0)
 		return rc;
+	c.sc = c.e->sc;
 	struct dec_exporter *e = c.e;
 	e->datagrams++;
 
@@ -44,12 +45,17 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	uint16_t samp = get_u16be(p + 22);
 	/* Mode (top 2 bits) is informational; the interval is what we scale
 	 * by. Each header is authoritative: 0 means unsampled (again). */
-	e->default_rate = samp & 0x3fffu;
+	c.sc->default_rate = samp & 0x3fffu;
 	dec_seq_check(&c, seq, false);
 
-	uint32_t rate = dec_rate(e, false, 0);
+	uint32_t rate = dec_rate(c.sc, false, 0);
 	const uint8_t *r = p + V5_HEADER_LEN;
 	for (uint16_t i = 0; i < count; i++, r += V5_RECORD_LEN) {
+		/* 0.0.0.0 is no address to attribute a flow to (docs/decoding.md). */
+		if (!get_u32be(r) || !get_u32be(r + 4)) {
+			dec_drop(&c, DECODER_DROP_NO_ADDRESS, "source or destination 0.0.0.0");
+			continue;
+		}
 		struct flow *f = dec_flow_next(d);
 
 		memset(f, 0, sizeof(*f));
@@ -68,8 +74,9 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 		f->tcp_flags = r[37];
 		f->proto = r[38];
 		dec_scale(f, rate);
+		c.delivered++;
 	}
 	dec_seq_commit(&c, seq, count);
-	e->records += count;
-	return count;
+	e->records += c.delivered;
+	return (int)c.delivered;
 }

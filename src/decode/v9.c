@@ -68,6 +68,7 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	int rc = dec_exporter_get(d, from, get_u32be(p + 16), 9, now_ms, &c.e);
 	if (rc < 0)
 		return rc;
+	c.sc = c.e->sc;
 	c.e->datagrams++;
 	c.uptime_ms = get_u32be(p + 4);
 	c.export_ms = (uint64_t)get_u32be(p + 8) * 1000;

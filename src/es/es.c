@@ -42,7 +42,7 @@
 #define ES_BACKLOG_EVERY_MS 1000
 
 struct es_shipper {
-	struct config_es cfg;
+	struct es_config cfg;
 	struct store *store;
 	struct es_http *http;
 	FILE *dead;      /* dead-letter file, opened at the first refusal */
@@ -93,7 +93,7 @@ __attribute__((format(printf, 2, 3))) static void set_error(struct es_shipper *s
 	pthread_mutex_lock(&sh->mu);
 	bool same = strcmp(sh->st.last_error, msg) == 0;
 	memcpy(sh->st.last_error, msg, sizeof(msg));
-	sh->st.last_error_at_s = (int64_t)(clock_ms(CLOCK_REALTIME) / 1000);
+	sh->st.last_error_at_s = clock_ms(CLOCK_REALTIME) / 1000;
 	pthread_mutex_unlock(&sh->mu);
 	/* The same failure repeating (an outage) is logged once, not once per retry. */
 	if (!same)
@@ -211,14 +211,15 @@ static int secret_read(const char *file, const char *env, const char *what, char
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *err, size_t errlen)
+int es_shipper_create(const struct es_config *es, const char *store_path, struct es_shipper **out,
+                      char *err, size_t errlen)
 {
 	struct es_shipper *sh;
 	char *password = NULL, *api_key = NULL;
 	int rc;
 
 	*out = NULL;
-	if (!cfg->es.enabled || !cfg->es.url[0]) {
+	if (!es->enabled || !es->url[0]) {
 		snprintf(err, errlen, "elasticsearch: not configured");
 		return -EINVAL;
 	}
@@ -233,7 +234,7 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		curl_global_cleanup();
 		return -ENOMEM;
 	}
-	sh->cfg = cfg->es;
+	sh->cfg = *es;
 	sh->rng = clock_ms(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)sh;
 	if (!sh->rng)
 		sh->rng = 1;
@@ -247,21 +248,20 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		pthread_cond_init(&sh->cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	rc = secret_read(cfg->es.password_file, cfg->es.password_env, "password", &password, err,
-	                 errlen);
+	rc = secret_read(es->password_file, es->password_env, "password", &password, err, errlen);
 	if (rc == 0)
-		rc = secret_read(cfg->es.api_key_file, cfg->es.api_key_env, "api_key", &api_key,
-		                 err, errlen);
+		rc = secret_read(es->api_key_file, es->api_key_env, "api_key", &api_key, err,
+		                 errlen);
 	if (rc == 0) {
 		struct es_http_opts ho = {
-		    .url = cfg->es.url,
-		    .username = cfg->es.username,
+		    .url = es->url,
+		    .username = es->username,
 		    .password = password,
 		    .api_key = api_key,
-		    .ca_file = cfg->es.ca_file,
-		    .verify_tls = cfg->es.verify_tls,
-		    .gzip = cfg->es.gzip,
-		    .timeout_s = cfg->es.timeout_s,
+		    .ca_file = es->ca_file,
+		    .verify_tls = es->verify_tls,
+		    .gzip = es->gzip,
+		    .timeout_s = es->timeout_s,
 		    .max_response_bytes = ES_RESPONSE_MAX_BYTES,
 		    .abort_fn = abort_check,
 		    .abort_ud = sh,
@@ -277,7 +277,7 @@ int es_shipper_create(const struct config *cfg, struct es_shipper **out, char *e
 		 */
 		so.retention_days = 0;
 		so.cache_kib = 4096;
-		rc = store_open(cfg->store_path, &so, &sh->store, err, errlen);
+		rc = store_open(store_path, &so, &sh->store, err, errlen);
 	}
 	if (rc != 0) {
 		es_shipper_destroy(sh);
@@ -309,23 +309,31 @@ void es_stats_get(struct es_shipper *sh, struct es_stats *out)
 	pthread_mutex_unlock(&sh->mu);
 }
 
-size_t es_doc_counters(void *ud, struct doc_counter *out, size_t max)
-{
-	struct es_stats st;
-	es_stats_get(ud, &st);
-	const struct doc_counter v[] = {
-	    {"esShipped", st.docs_shipped},
-	    {"esRetried", st.docs_retried},
-	    {"esDeadLettered", st.docs_dead_lettered},
-	    {"esRequestFailures", st.request_failures},
-	    {"esBacklogSlots", st.backlog_slots},
-	    {"esBacklogDocs", st.backlog_docs},
-	    {"esLastErrorAt", (uint64_t)st.last_error_at_s},
-	};
-	size_t n = sizeof(v) / sizeof(v[0]) < max ? sizeof(v) / sizeof(v[0]) : max;
-	memcpy(out, v, n * sizeof(v[0]));
-	return n;
-}
+static const struct counter_def es_counter_defs[] = {
+    COUNTER_DEF(es_stats, docs_shipped, "esShipped", COUNTER_TOTAL,
+                "Documents acknowledged by Elasticsearch (2xx, or 409: already stored)."),
+    COUNTER_DEF(es_stats, docs_retried, "esRetried", COUNTER_TOTAL,
+                "Document sends repeated after a transient failure."),
+    COUNTER_DEF(es_stats, docs_dead_lettered, "esDeadLettered", COUNTER_TOTAL,
+                "Documents refused for good, written to the dead-letter file."),
+    COUNTER_DEF(es_stats, slots_shipped, "esSlotsShipped", COUNTER_TOTAL,
+                "Slots whose every document is acknowledged."),
+    COUNTER_DEF(es_stats, requests, "esRequests", COUNTER_TOTAL,
+                "HTTP requests sent (templates and _bulk)."),
+    COUNTER_DEF(es_stats, request_failures, "esRequestFailures", COUNTER_TOTAL,
+                "Requests that failed: transport error or non-2xx status."),
+    COUNTER_DEF(es_stats, backlog_slots, "esBacklogSlots", COUNTER_GAUGE,
+                "Slots in the store not yet shipped."),
+    COUNTER_DEF(es_stats, backlog_docs, "esBacklogDocs", COUNTER_GAUGE,
+                "Documents in those slots."),
+    COUNTER_DEF(
+        es_stats, last_ack_latency_ms, "esLastAckLatencyMs", COUNTER_GAUGE,
+        "Milliseconds from the store write of the last shipped slot to its acknowledgement."),
+    COUNTER_DEF(es_stats, last_error_at_s, "esLastErrorAt", COUNTER_GAUGE,
+                "Unix time of the last error, 0 if none."),
+};
+
+const struct counter_table es_counters = COUNTER_TABLE("es", es_counter_defs, es_stats);
 
 /* ---- one request ---------------------------------------------------------- */
 

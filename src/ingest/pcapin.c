@@ -612,6 +612,37 @@ static void ctx_free(struct pcapin_ctx *c)
 	free(c);
 }
 
+static const struct counter_def pcapin_counter_defs[] = {
+    COUNTER_DEF(pcapin_stats, packets, "captureFrames", COUNTER_TOTAL,
+                "Frames read from the capture."),
+    COUNTER_DEF(pcapin_stats, datagrams, "captureDatagrams", COUNTER_TOTAL,
+                "UDP datagrams handed on."),
+    COUNTER_DEF(pcapin_stats, not_ip, "captureNotIp", COUNTER_TOTAL,
+                "Frames that carry no IPv4 or IPv6."),
+    COUNTER_DEF(pcapin_stats, not_udp, "captureNotUdp", COUNTER_TOTAL,
+                "IP packets that are not UDP."),
+    COUNTER_DEF(pcapin_stats, port_filtered, "captureOtherPorts", COUNTER_TOTAL,
+                "UDP datagrams to a port not asked for."),
+    COUNTER_DEF(pcapin_stats, truncated, "captureTruncated", COUNTER_TOTAL,
+                "Frames cut before the end of their IP/UDP headers, dropped."),
+    COUNTER_DEF(pcapin_stats, bad_header, "captureBadHeaders", COUNTER_TOTAL,
+                "Frames with impossible IP/UDP header values, dropped."),
+    COUNTER_DEF(pcapin_stats, fragments, "captureFragments", COUNTER_TOTAL,
+                "IP fragments taken into the reassembly table."),
+    COUNTER_DEF(pcapin_stats, frag_reassembled, "captureReassembled", COUNTER_TOTAL,
+                "Datagrams rebuilt from fragments."),
+    COUNTER_DEF(pcapin_stats, frag_dropped, "captureFragmentSetsDropped", COUNTER_TOTAL,
+                "Fragment sets given up (timeout, overlap, bad, table full)."),
+    COUNTER_DEF(pcapin_stats, payload_short, "capturePayloadShort", COUNTER_TOTAL,
+                "Datagrams handed on with fewer bytes than their UDP length."),
+};
+_Static_assert(sizeof(pcapin_counter_defs) / sizeof(pcapin_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct pcapin_stats),
+               "one counter per field of struct pcapin_stats");
+
+const struct counter_table pcapin_counters =
+    COUNTER_TABLE("capture", pcapin_counter_defs, pcapin_stats);
+
 int pcapin_read(const char *path, const struct pcapin_opts *opts, datagram_fn fn, void *ud,
                 struct pcapin_stats *st, char *err, size_t errlen)
 {

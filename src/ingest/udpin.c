@@ -339,6 +339,23 @@ void udpin_stats_get(const struct udpin *u, struct udpin_stats *out)
 	}
 }
 
+static const struct counter_def udpin_counter_defs[] = {
+    COUNTER_DEF(udpin_stats, datagrams, "udpDatagrams", COUNTER_TOTAL,
+                "UDP datagrams received on the listeners."),
+    COUNTER_DEF(udpin_stats, bytes, "udpBytes", COUNTER_TOTAL, "Bytes of those datagrams."),
+    COUNTER_DEF(udpin_stats, partial, "udpTruncated", COUNTER_TOTAL,
+                "Datagrams truncated by the receive buffer, dropped."),
+    COUNTER_DEF(udpin_stats, recv_errors, "udpRecvErrors", COUNTER_TOTAL,
+                "Receive calls that failed."),
+    COUNTER_DEF(udpin_stats, kernel_drops, "udpKernelDrops", COUNTER_TOTAL,
+                "Datagrams the kernel dropped before they were read (/proc/net/udp)."),
+};
+_Static_assert(sizeof(udpin_counter_defs) / sizeof(udpin_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct udpin_stats),
+               "one counter per field of struct udpin_stats");
+
+const struct counter_table udpin_counters = COUNTER_TABLE("udp", udpin_counter_defs, udpin_stats);
+
 size_t udpin_listener_count(const struct udpin *u)
 {
 	return u ? u->n : 0;

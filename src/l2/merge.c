@@ -486,6 +486,24 @@ void l2_merge_stats_get(const struct l2_merge *m, struct l2_merge_stats *out)
 	*out = m->st;
 }
 
+static const struct counter_def l2_merge_counter_defs[] = {
+    COUNTER_DEF(l2_merge_stats, ips_dropped, "ipsDropped", COUNTER_TOTAL,
+                "Observations whose IP found the by-IP table full."),
+    COUNTER_DEF(l2_merge_stats, macs_dropped, "macsDropped", COUNTER_TOTAL,
+                "Observations whose MAC found the by-MAC table full."),
+    COUNTER_DEF(l2_merge_stats, list_full, "listFull", COUNTER_TOTAL,
+                "Values left out of a list at L2_LIST_MAX."),
+    COUNTER_DEF(l2_merge_stats, devices_full, "devicesFull", COUNTER_TOTAL,
+                "Devices refused at L2_MAX_DEVICES."),
+};
+_Static_assert(sizeof(l2_merge_counter_defs) / sizeof(l2_merge_counter_defs[0]) *
+                       sizeof(uint64_t) ==
+                   sizeof(struct l2_merge_stats),
+               "one counter per field of struct l2_merge_stats");
+
+const struct counter_table l2_merge_counters =
+    COUNTER_TABLE("l2merge", l2_merge_counter_defs, l2_merge_stats);
+
 const char *l2_merge_site(const struct l2_merge *m)
 {
 	return m->site;

@@ -28,28 +28,10 @@
 
 /* Names */
 
-static const char *const kind_names[L2_KIND__COUNT] = {"ios", "ios-xr", "nxos", "junos", "eos"};
 static const char *const state_names[L2_STATE__COUNT] = {"Dynamic",    "Static",  "Interface",
                                                          "Incomplete", "Deleted", "Other"};
 static const char *const skip_names[L2_SKIP__COUNT] = {"blank",     "header",  "prompt",   "pager",
                                                        "malformed", "unknown", "too_long", "limit"};
-
-const char *l2_kind_name(enum l2_kind kind)
-{
-	return (unsigned)kind < L2_KIND__COUNT ? kind_names[kind] : "unknown";
-}
-
-int l2_kind_from_name(const char *name)
-{
-	if (!name)
-		return -1;
-	for (int k = 0; k < L2_KIND__COUNT; k++)
-		if (strcmp(name, kind_names[k]) == 0)
-			return k;
-	if (strcmp(name, "ios-xe") == 0)
-		return L2_KIND_IOS;
-	return -1;
-}
 
 const char *l2_state_name(enum l2_state st)
 {
@@ -59,72 +41,6 @@ const char *l2_state_name(enum l2_state st)
 const char *l2_skip_name(enum l2_skip why)
 {
 	return (unsigned)why < L2_SKIP__COUNT ? skip_names[why] : "unknown";
-}
-
-/* Which (kind, command) pairs have a parser. */
-static bool has_parser(enum l2_kind kind, enum l2_cmd cmd)
-{
-	if ((unsigned)kind >= L2_KIND__COUNT || (unsigned)cmd >= L2_CMD__COUNT)
-		return false;
-	if (cmd == L2_CMD_ARP)
-		return true;
-	/* MAC tables: NX-OS, and the IOS / EOS "Vlan Mac Address Type Ports" shape. */
-	return kind == L2_KIND_NXOS || kind == L2_KIND_IOS || kind == L2_KIND_EOS;
-}
-
-int l2_cmd_classify(enum l2_kind kind, const char *command)
-{
-	enum l2_cmd cmd;
-
-	if (!command)
-		return -EINVAL;
-	if (strcasestr(command, "mac address-table") || strcasestr(command, "mac-address-table"))
-		cmd = L2_CMD_MAC;
-	else if (strcasestr(command, "arp"))
-		cmd = L2_CMD_ARP;
-	else
-		return -EINVAL;
-	return has_parser(kind, cmd) ? (int)cmd : -EINVAL;
-}
-
-const char *const *l2_kind_commands(enum l2_kind kind)
-{
-	static const char *const ios[] = {"show arp", NULL};
-	static const char *const iosxr[] = {"show arp", NULL};
-	static const char *const nxos[] = {"show ip arp", "show mac address-table", NULL};
-	static const char *const junos[] = {"show arp no-resolve | no-more", NULL};
-	static const char *const eos[] = {"show arp", NULL};
-	static const char *const none[] = {NULL};
-
-	switch (kind) {
-	case L2_KIND_IOS:
-		return ios;
-	case L2_KIND_IOSXR:
-		return iosxr;
-	case L2_KIND_NXOS:
-		return nxos;
-	case L2_KIND_JUNOS:
-		return junos;
-	case L2_KIND_EOS:
-		return eos;
-	default:
-		return none;
-	}
-}
-
-const char *l2_pager_off(enum l2_kind kind)
-{
-	switch (kind) {
-	case L2_KIND_IOS:
-	case L2_KIND_IOSXR:
-	case L2_KIND_NXOS:
-	case L2_KIND_EOS:
-		return "terminal length 0";
-	case L2_KIND_JUNOS:
-		return "set cli screen-length 0";
-	default:
-		return NULL;
-	}
 }
 
 /* Lists */
@@ -565,8 +481,6 @@ enum res {
 };
 
 struct pstate {
-	enum l2_kind kind;
-	enum l2_cmd cmd;
 	bool junos_name_col; /* the header had a "Name" column (show arp without no-resolve) */
 	struct l2_parse_stats *st;
 };
@@ -776,12 +690,12 @@ static int parse_nxos_mac(struct pstate *ps, const struct line *ln, struct l2_ob
 }
 
 /*
- * Cisco IOS `show mac address-table` (Vlan Mac-Address Type Ports:
- * "  10    0050.7966.6800    DYNAMIC     Gi0/1", "All 0100.0ccc.cccc STATIC CPU")
- * and Arista EOS (Vlan Mac-Address Type Ports Moves Last-Move:
- * "  10    001c.7300.0001    DYNAMIC     Et1   1   0:00:05 ago").
+ * The "Vlan Mac-Address Type Ports ..." MAC table of IOS and EOS. The port
+ * is the rest of the line (port_rest) or one token that other columns
+ * follow.
  */
-static int parse_vlan_mac(struct pstate *ps, const struct line *ln, struct l2_obs *o)
+static int parse_vlan_mac(struct pstate *ps, const struct line *ln, struct l2_obs *o,
+                          bool port_rest)
 {
 	if (ln->n < 2 || !vlan_tok(&ln->t[0], &o->vlan) || tok_is(&ln->t[0], "-"))
 		return RES_NOT_ENTRY;
@@ -792,11 +706,29 @@ static int parse_vlan_mac(struct pstate *ps, const struct line *ln, struct l2_ob
 	o->has_mac = true;
 	o->state = (uint8_t)mac_type_state(&ln->t[2]);
 	set_raw(ps, o, &ln->t[2]);
-	if (ps->kind == L2_KIND_EOS)
-		set_if_tok(ps, o, &ln->t[3]);
-	else
+	if (port_rest)
 		set_if(ps, o, ln, 3);
+	else
+		set_if_tok(ps, o, &ln->t[3]);
 	return RES_ENTRY;
+}
+
+/*
+ * Cisco IOS `show mac address-table` (Vlan Mac-Address Type Ports:
+ * "  10    0050.7966.6800    DYNAMIC     Gi0/1", "All 0100.0ccc.cccc STATIC CPU").
+ */
+static int parse_ios_mac(struct pstate *ps, const struct line *ln, struct l2_obs *o)
+{
+	return parse_vlan_mac(ps, ln, o, true);
+}
+
+/*
+ * Arista EOS `show mac address-table` (Vlan Mac-Address Type Ports Moves
+ * Last-Move: "  10    001c.7300.0001    DYNAMIC     Et1   1   0:00:05 ago").
+ */
+static int parse_eos_mac(struct pstate *ps, const struct line *ln, struct l2_obs *o)
+{
+	return parse_vlan_mac(ps, ln, o, false);
 }
 
 static bool junos_flag(const struct tok *t)
@@ -839,6 +771,13 @@ static int parse_junos_arp(struct pstate *ps, const struct line *ln, struct l2_o
 		                                                           : L2_STATE_DYNAMIC);
 	}
 	return RES_ENTRY;
+}
+
+/* A Junos ARP header with a "Name" column: show arp without no-resolve. */
+static void junos_arp_header(struct pstate *ps, const struct line *ln)
+{
+	if (strcasestr(ln->s, "MAC Address") && strstr(ln->s, " Name "))
+		ps->junos_name_col = true;
 }
 
 /*
@@ -919,44 +858,138 @@ static enum l2_skip classify_noise(const struct line *ln)
 	return L2_SKIP_UNKNOWN;
 }
 
-static int parse_line(struct pstate *ps, struct line *ln, struct l2_obs *o)
+/* ---- the kind table ------------------------------------------------------ */
+
+/* A line parser and, when it needs one, what it learns from header lines. */
+struct l2_parser {
+	int (*line)(struct pstate *ps, const struct line *ln, struct l2_obs *o);
+	void (*header)(struct pstate *ps, const struct line *ln); /* or NULL */
+};
+
+static const struct l2_parser ios_arp = {parse_ios_arp, NULL};
+static const struct l2_parser xr_arp = {parse_xr_arp, NULL};
+static const struct l2_parser nxos_arp = {parse_nxos_arp, NULL};
+static const struct l2_parser junos_arp = {parse_junos_arp, junos_arp_header};
+static const struct l2_parser eos_arp = {parse_eos_arp, NULL};
+static const struct l2_parser ios_mac = {parse_ios_mac, NULL};
+static const struct l2_parser nxos_mac = {parse_nxos_mac, NULL};
+static const struct l2_parser eos_mac = {parse_eos_mac, NULL};
+
+static const char *const ios_cmds[] = {"show arp", NULL};
+static const char *const xr_cmds[] = {"show arp", NULL};
+static const char *const eos_cmds[] = {"show arp", NULL};
+static const char *const nxos_cmds[] = {"show ip arp", "show mac address-table", NULL};
+static const char *const junos_cmds[] = {"show arp no-resolve | no-more", NULL};
+
+/*
+ * One row per device kind: everything a kind is. Every default command
+ * runs without a pager (Junos: "| no-more"); pager_off is for an
+ * interactive shell only.
+ */
+static const struct l2_kind_row kinds[] = {
+    [L2_KIND_IOS] = {.name = "ios",
+                     .alias = "ios-xe",
+                     .commands = ios_cmds,
+                     .pager_off = "terminal length 0",
+                     .arp = &ios_arp,
+                     .mac = &ios_mac},
+    [L2_KIND_IOSXR] = {.name = "ios-xr",
+                       .commands = xr_cmds,
+                       .pager_off = "terminal length 0",
+                       .arp = &xr_arp},
+    [L2_KIND_NXOS] = {.name = "nxos",
+                      .commands = nxos_cmds,
+                      .pager_off = "terminal length 0",
+                      .arp = &nxos_arp,
+                      .mac = &nxos_mac},
+    [L2_KIND_JUNOS] = {.name = "junos",
+                       .commands = junos_cmds,
+                       .pager_off = "set cli screen-length 0",
+                       .arp = &junos_arp},
+    [L2_KIND_EOS] = {.name = "eos",
+                     .commands = eos_cmds,
+                     .pager_off = "terminal length 0",
+                     .arp = &eos_arp,
+                     .mac = &eos_mac},
+};
+_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == L2_KIND__COUNT, "one row per enum l2_kind");
+
+const struct l2_kind_row *l2_kind_get(int kind)
 {
-	obs_blank(o);
-	switch (ps->cmd) {
-	case L2_CMD_ARP:
-		switch (ps->kind) {
-		case L2_KIND_IOS:
-			return parse_ios_arp(ps, ln, o);
-		case L2_KIND_IOSXR:
-			return parse_xr_arp(ps, ln, o);
-		case L2_KIND_NXOS:
-			return parse_nxos_arp(ps, ln, o);
-		case L2_KIND_JUNOS:
-			return parse_junos_arp(ps, ln, o);
-		case L2_KIND_EOS:
-			return parse_eos_arp(ps, ln, o);
-		default:
-			return RES_NOT_ENTRY;
-		}
-	case L2_CMD_MAC:
-		if (ps->kind == L2_KIND_NXOS)
-			return parse_nxos_mac(ps, ln, o);
-		return parse_vlan_mac(ps, ln, o);
-	default:
-		return RES_NOT_ENTRY;
-	}
+	return kind >= 0 && kind < L2_KIND__COUNT ? &kinds[kind] : NULL;
 }
+
+const char *l2_kind_name(enum l2_kind kind)
+{
+	const struct l2_kind_row *r = l2_kind_get((int)kind);
+
+	return r ? r->name : "unknown";
+}
+
+int l2_kind_from_name(const char *name)
+{
+	if (!name)
+		return -1;
+	for (int k = 0; k < L2_KIND__COUNT; k++)
+		if (strcmp(name, kinds[k].name) == 0 ||
+		    (kinds[k].alias && strcmp(name, kinds[k].alias) == 0))
+			return k;
+	return -1;
+}
+
+const char *const *l2_kind_commands(enum l2_kind kind)
+{
+	static const char *const none[] = {NULL};
+	const struct l2_kind_row *r = l2_kind_get((int)kind);
+
+	return r ? r->commands : none;
+}
+
+const char *l2_pager_off(enum l2_kind kind)
+{
+	const struct l2_kind_row *r = l2_kind_get((int)kind);
+
+	return r ? r->pager_off : NULL;
+}
+
+/* The parser of (kind, command), or NULL when there is none. */
+static const struct l2_parser *parser_of(enum l2_kind kind, enum l2_cmd cmd)
+{
+	const struct l2_kind_row *r = l2_kind_get((int)kind);
+
+	if (!r)
+		return NULL;
+	return cmd == L2_CMD_ARP ? r->arp : cmd == L2_CMD_MAC ? r->mac : NULL;
+}
+
+int l2_cmd_classify(enum l2_kind kind, const char *command)
+{
+	enum l2_cmd cmd;
+
+	if (!command)
+		return -EINVAL;
+	if (strcasestr(command, "mac address-table") || strcasestr(command, "mac-address-table"))
+		cmd = L2_CMD_MAC;
+	else if (strcasestr(command, "arp"))
+		cmd = L2_CMD_ARP;
+	else
+		return -EINVAL;
+	return parser_of(kind, cmd) ? (int)cmd : -EINVAL;
+}
+
+/* ---- parse ------------------------------------------------------------------ */
 
 int l2_parse(enum l2_kind kind, enum l2_cmd cmd, const char *text, size_t len,
              struct l2_obs_list *out, struct l2_parse_stats *st)
 {
-	struct pstate ps = {.kind = kind, .cmd = cmd, .st = st};
+	const struct l2_parser *parser = parser_of(kind, cmd);
+	struct pstate ps = {.st = st};
 	struct line *ln;
 	struct l2_obs o;
 	size_t pos = 0;
 	int added = 0;
 
-	if (!has_parser(kind, cmd) || !out || !st || (!text && len))
+	if (!parser || !out || !st || (!text && len))
 		return -EINVAL;
 	/* The line buffer is 2 KiB: off the stack of a worker thread. */
 	ln = fault_calloc(1, sizeof(*ln));
@@ -980,13 +1013,12 @@ int l2_parse(enum l2_kind kind, enum l2_cmd cmd, const char *text, size_t len,
 			if (ln->n == 0) {
 				r = marks ? L2_SKIP_PAGER : L2_SKIP_BLANK;
 			} else {
-				r = parse_line(&ps, ln, &o);
+				obs_blank(&o);
+				r = parser->line(&ps, ln, &o);
 				if (r == RES_NOT_ENTRY) {
 					r = classify_noise(ln);
-					if (kind == L2_KIND_JUNOS && r == L2_SKIP_HEADER &&
-					    strcasestr(ln->s, "MAC Address") &&
-					    strstr(ln->s, " Name "))
-						ps.junos_name_col = true;
+					if (r == L2_SKIP_HEADER && parser->header)
+						parser->header(&ps, ln);
 				}
 			}
 		}
@@ -1008,3 +1040,30 @@ int l2_parse(enum l2_kind kind, enum l2_cmd cmd, const char *text, size_t len,
 	free(ln);
 	return added;
 }
+
+#define SKIP(k, nm, help) COUNTER_DEF(l2_parse_stats, skipped[k], nm, COUNTER_TOTAL, help)
+static const struct counter_def l2_parse_counter_defs[] = {
+    COUNTER_DEF(l2_parse_stats, lines, "lines", COUNTER_TOTAL, "Lines of device output read."),
+    COUNTER_DEF(l2_parse_stats, parsed, "parsed", COUNTER_TOTAL, "Lines that gave an entry."),
+    SKIP(L2_SKIP_BLANK, "skippedBlank", "Lines skipped: empty or whitespace only."),
+    SKIP(L2_SKIP_HEADER, "skippedHeader",
+         "Lines skipped: header, legend, separator, totals or title."),
+    SKIP(L2_SKIP_PROMPT, "skippedPrompt", "Lines skipped: a prompt."),
+    SKIP(L2_SKIP_PAGER, "skippedPager", "Lines skipped: nothing left without the pager marker."),
+    SKIP(L2_SKIP_MALFORMED, "skippedMalformed",
+         "Lines skipped: an entry with a bad or missing field."),
+    SKIP(L2_SKIP_UNKNOWN, "skippedUnknown", "Lines skipped: nothing recognised."),
+    SKIP(L2_SKIP_TOO_LONG, "skippedTooLong", "Lines skipped: longer than L2_LINE_MAX."),
+    SKIP(L2_SKIP_LIMIT, "skippedLimit", "Entries skipped: the list is at its cap."),
+    COUNTER_DEF(l2_parse_stats, pager_marks, "pagerMarks", COUNTER_TOTAL, "Pager markers removed."),
+    COUNTER_DEF(l2_parse_stats, truncated_fields, "truncatedFields", COUNTER_TOTAL,
+                "Interface or state words cut to fit."),
+};
+#undef SKIP
+_Static_assert(sizeof(l2_parse_counter_defs) / sizeof(l2_parse_counter_defs[0]) *
+                       sizeof(uint64_t) ==
+                   sizeof(struct l2_parse_stats),
+               "one counter per field of struct l2_parse_stats");
+
+const struct counter_table l2_parse_counters =
+    COUNTER_TABLE("l2parse", l2_parse_counter_defs, l2_parse_stats);

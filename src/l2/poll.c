@@ -50,7 +50,7 @@ struct dev_state {
 };
 
 struct l2poll {
-	const struct config *cfg;
+	size_t n_sites; /* of the sites array given to poller_new */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	volatile bool stopping; /* written under mu; read by polls as their cancel flag */
@@ -158,20 +158,21 @@ static void *once_thread(void *arg)
 	return NULL;
 }
 
-int l2poll_once(const struct config *cfg, const char *site, const char *device, int64_t time_slot,
-                struct l2_merge **merges, struct l2poll_result **res, size_t *n_res)
+int l2poll_once(const struct site_config *sites, size_t n_sites, const char *site,
+                const char *device, int64_t time_slot, struct l2_merge **merges,
+                struct l2poll_result **res, size_t *n_res)
 {
 	size_t n = 0, k = 0;
 	int rc = 0;
 
 	*res = NULL;
 	*n_res = 0;
-	for (size_t s = 0; s < cfg->n_sites; s++) {
+	for (size_t s = 0; s < n_sites; s++) {
 		merges[s] = NULL;
-		if (site && strcmp(site, cfg->sites[s].name) != 0)
+		if (site && strcmp(site, sites[s].name) != 0)
 			continue;
-		for (size_t d = 0; d < cfg->sites[s].n_devices; d++)
-			if (!device || strcmp(device, cfg->sites[s].devices[d].name) == 0)
+		for (size_t d = 0; d < sites[s].n_devices; d++)
+			if (!device || strcmp(device, sites[s].devices[d].name) == 0)
 				n++;
 	}
 	if (n == 0)
@@ -183,15 +184,15 @@ int l2poll_once(const struct config *cfg, const char *site, const char *device, 
 		free(r);
 		return -ENOMEM;
 	}
-	for (size_t s = 0; s < cfg->n_sites; s++) {
-		if (site && strcmp(site, cfg->sites[s].name) != 0)
+	for (size_t s = 0; s < n_sites; s++) {
+		if (site && strcmp(site, sites[s].name) != 0)
 			continue;
-		for (size_t d = 0; d < cfg->sites[s].n_devices; d++) {
-			const struct site_device *dev = &cfg->sites[s].devices[d];
+		for (size_t d = 0; d < sites[s].n_devices; d++) {
+			const struct site_device *dev = &sites[s].devices[d];
 			if (device && strcmp(device, dev->name) != 0)
 				continue;
 			struct once_job *j = &jobs[k];
-			j->site = cfg->sites[s].name;
+			j->site = sites[s].name;
 			j->dev = dev;
 			j->site_index = (uint32_t)s;
 			j->res = &r[k++];
@@ -223,7 +224,7 @@ int l2poll_once(const struct config *cfg, const char *site, const char *device, 
 	for (size_t i = 0; i < n; i++)
 		l2_obs_list_free(&jobs[i].obs);
 	free(jobs);
-	for (size_t s = 0; s < cfg->n_sites; s++) {
+	for (size_t s = 0; s < n_sites; s++) {
 		if (!merges[s])
 			continue;
 		if (rc != 0) {
@@ -335,13 +336,13 @@ static void *dev_thread(void *arg)
 	return NULL;
 }
 
-static int poller_new(const struct config *cfg, struct l2poll **out)
+static int poller_new(const struct site_config *sites, size_t n_sites, struct l2poll **out)
 {
 	size_t n = 0, k = 0;
 
 	*out = NULL;
-	for (size_t s = 0; s < cfg->n_sites; s++)
-		n += cfg->sites[s].n_devices;
+	for (size_t s = 0; s < n_sites; s++)
+		n += sites[s].n_devices;
 	if (n == 0)
 		return 0;
 	struct l2poll *p = calloc(1, sizeof(*p));
@@ -352,17 +353,17 @@ static int poller_new(const struct config *cfg, struct l2poll **out)
 		free(p);
 		return -ENOMEM;
 	}
-	p->cfg = cfg;
+	p->n_sites = n_sites;
 	p->n_devs = n;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	for (size_t s = 0; s < cfg->n_sites; s++) {
-		for (size_t i = 0; i < cfg->sites[s].n_devices; i++) {
+	for (size_t s = 0; s < n_sites; s++) {
+		for (size_t i = 0; i < sites[s].n_devices; i++) {
 			struct dev_state *d = &p->devs[k++];
 			d->p = p;
 			d->site = (uint32_t)s;
-			d->site_name = cfg->sites[s].name;
-			d->dev = &cfg->sites[s].devices[i];
+			d->site_name = sites[s].name;
+			d->dev = &sites[s].devices[i];
 			l2_obs_list_init(&d->fixed_obs, 0);
 		}
 	}
@@ -370,10 +371,10 @@ static int poller_new(const struct config *cfg, struct l2poll **out)
 	return 0;
 }
 
-int l2poll_start(const struct config *cfg, struct l2poll **out)
+int l2poll_start(const struct site_config *sites, size_t n_sites, struct l2poll **out)
 {
 	struct l2poll *p;
-	int rc = poller_new(cfg, &p);
+	int rc = poller_new(sites, n_sites, &p);
 
 	*out = NULL;
 	if (rc != 0 || !p)
@@ -431,11 +432,11 @@ static int read_fixture(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-int l2poll_load_dir(const struct config *cfg, const char *dir, struct l2poll **out, char *err,
-                    size_t errlen)
+int l2poll_load_dir(const struct site_config *sites, size_t n_sites, const char *dir,
+                    struct l2poll **out, char *err, size_t errlen)
 {
 	struct l2poll *p;
-	int rc = poller_new(cfg, &p);
+	int rc = poller_new(sites, n_sites, &p);
 
 	*out = NULL;
 	snprintf(err, errlen, "out of memory");
@@ -510,7 +511,7 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 	int rc = 0;
 
 	*out = NULL;
-	if (!p || site_index >= p->cfg->n_sites)
+	if (!p || site_index >= p->n_sites)
 		return 0;
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->n_devs && rc == 0; i++) {

@@ -646,13 +646,15 @@ size_t prefix_table_memory(const struct prefix_table *t)
 	       (size_t)t->hash_size * sizeof(uint32_t);
 }
 
-int prefix_parse(const char *s, struct flow_addr *addr, unsigned *len)
+int prefix_parse(const char *s, struct flow_addr *addr, unsigned *len, unsigned *text_bits)
 {
 	/* The longest address text is 45 characters ("ffff:...:255.255.255.255"). */
 	char buf[48];
 	const char *slash = strchr(s, '/');
 	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
 
+	if (text_bits)
+		*text_bits = 0;
 	if (alen == 0 || alen >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, s, alen);
@@ -664,6 +666,9 @@ int prefix_parse(const char *s, struct flow_addr *addr, unsigned *len)
 	/* The text's family, not the address's, decides how the length reads. */
 	bool v6_text = memchr(buf, ':', alen) != NULL;
 	unsigned max = v6_text ? 128 : 32, n = max;
+
+	if (text_bits)
+		*text_bits = max;
 
 	if (slash) {
 		/* Decimal digits only: strtoul would take signs, spaces and "0x". */

@@ -254,6 +254,28 @@ void engine_stats_get(const struct engine *e, struct engine_stats *out)
 	*out = e->stats;
 }
 
+static const struct counter_def engine_counter_defs[] = {
+    COUNTER_DEF(engine_stats, records, "engineRecords", COUNTER_TOTAL,
+                "Records offered to the site/slot engine."),
+    COUNTER_DEF(engine_stats, unmatched, "unmatchedRecords", COUNTER_TOTAL,
+                "Records with neither end inside any site."),
+    COUNTER_DEF(engine_stats, late, "lateRecords", COUNTER_TOTAL,
+                "Records for a slot already closed, folded into the current one."),
+    COUNTER_DEF(engine_stats, future, "futureRecords", COUNTER_TOTAL,
+                "Records for a slot beyond the current one, folded into it."),
+    COUNTER_DEF(engine_stats, slots_closed, "slotsClosed", COUNTER_TOTAL, "Slots closed."),
+    COUNTER_DEF(engine_stats, slots_skipped, "slotsSkipped", COUNTER_TOTAL,
+                "Empty slots of long clock gaps, not closed."),
+    COUNTER_DEF(engine_stats, alloc_failures, "slotAllocFailures", COUNTER_TOTAL,
+                "Records lost because a slot could not be created."),
+};
+_Static_assert(sizeof(engine_counter_defs) / sizeof(engine_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct engine_stats),
+               "one counter per field of struct engine_stats");
+
+const struct counter_table engine_counters =
+    COUNTER_TABLE("engine", engine_counter_defs, engine_stats);
+
 size_t engine_memory(const struct engine *e)
 {
 	size_t b = 0;

@@ -1060,9 +1060,13 @@ const struct slot_view *slot_finish(struct slot *s)
 				__builtin_prefetch(&f.i4.w[v4_pos(&f.i4, q->a_in, s->seed)]);
 			} else {
 				conv_addrs(s, q, &ain, &aout);
-				__builtin_prefetch(
-				    &f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) &
-				            f.ii.mask]);
+				if (flow_addr_is_v4(&ain))
+					__builtin_prefetch(
+					    &f.i4.w[v4_pos(&f.i4, addr_v4(&ain), s->seed)]);
+				else
+					__builtin_prefetch(
+					    &f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) &
+					            f.ii.mask]);
 			}
 		}
 		const struct pacc *p = conv(s, k);
@@ -1073,8 +1077,19 @@ const struct slot_view *slot_finish(struct slot *s)
 			v4_mapped(&aout, p->a_out);
 		} else {
 			conv_addrs(s, p, &ain, &aout);
-			i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia, sizeof(*f.ia),
-			                caps->max_inside, &ain, s->seed);
+			/*
+			 * An IPv4 inside address whose peer is IPv6 is kept with the
+			 * whole addresses, but it is the same inside IP as in its
+			 * IPv4 conversations: one identity, one index, whatever the
+			 * peer's family (or A would hold it twice, two documents of
+			 * one key).
+			 */
+			if (flow_addr_is_v4(&ain))
+				i = intern_v4(&f.i4, &f.ia, &f.n_ia, &f.cap_ia, caps->max_inside,
+				              addr_v4(&ain), s->seed);
+			else
+				i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia,
+				                sizeof(*f.ia), caps->max_inside, &ain, s->seed);
 		}
 		if (i == UINT32_MAX - 1)
 			goto nomem;

@@ -59,6 +59,12 @@ enum store_stmt {
 	ST_COUNTER_ADD,
 	ST_COUNTER_GET,
 	ST_STORED,
+	ST_SITE_LIST,
+	ST_SLOT_GET,
+	ST_RANGE_KIND,
+	ST_KEY_RANGE,
+	ST_LABELLED,
+	ST_TOP,
 	ST_COUNT
 };
 
@@ -66,8 +72,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_DOC_INSERT] = "INSERT INTO documents(time_slot, site, kind, key, doc) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* labelled: read by the dashboard's index (store_labelled_foreach). */
+	[ST_DOC_INSERT] = "INSERT INTO documents(time_slot, site, kind, key, doc, labelled) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, nfs_labelled(?3, ?5))",
 	[ST_DOC_DELETE_SLOT] = "DELETE FROM documents WHERE time_slot = ?1 AND site = ?2",
 	[ST_SLOT_DELETE] = "DELETE FROM slots WHERE site = ?1 AND time_slot = ?2",
 	[ST_SLOT_INSERT] = "INSERT INTO slots(site, time_slot, closed_at, written_at, n_docs, partial) "
@@ -100,6 +107,29 @@ static const char *const store_sql[ST_COUNT] = {
 			   "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
 	[ST_COUNTER_GET] = "SELECT name, value FROM counters",
 	[ST_STORED] = "SELECT count(*), coalesce(sum(n_docs), 0) FROM slots",
+	/* Bare columns with max(): SQLite takes them from the row holding the maximum. */
+	[ST_SITE_LIST] = "SELECT seq, site, max(time_slot), closed_at, written_at, n_docs, partial "
+			 "FROM slots GROUP BY site ORDER BY site",
+	[ST_SLOT_GET] = "SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial "
+			"FROM slots WHERE site = ?1 AND time_slot = ?2",
+	/*
+	 * The slots of the site (its UNIQUE index) drive the loop and each looks
+	 * up its documents by primary-key prefix; CROSS JOIN keeps that order, so
+	 * the other sites' documents in the range are never read.
+	 */
+	[ST_RANGE_KIND] = "SELECT d.kind, d.key, d.doc FROM slots s CROSS JOIN documents d "
+			  "ON d.time_slot = s.time_slot AND d.site = s.site AND d.kind = ?4 "
+			  "WHERE s.site = ?1 AND s.time_slot BETWEEN ?2 AND ?3 "
+			  "ORDER BY s.time_slot, d.key",
+	[ST_KEY_RANGE] = "SELECT kind, key, doc FROM documents INDEXED BY documents_key "
+			 "WHERE key = ?1 AND time_slot BETWEEN ?2 AND ?3 "
+			 "ORDER BY time_slot, site, kind",
+	[ST_LABELLED] = "SELECT kind, key, doc FROM documents INDEXED BY documents_labelled "
+			"WHERE time_slot = ?1 AND site = ?2 AND labelled = 1 ORDER BY kind, key",
+	/* Parses each document of the kind: for the bounded kinds (A, the B top N, C). */
+	[ST_TOP] = "SELECT kind, key, doc FROM documents "
+		   "WHERE time_slot = ?1 AND site = ?2 AND kind = ?3 "
+		   "ORDER BY json_extract(doc, ?4) DESC, key LIMIT ?5",
 };
 
 /*
@@ -144,6 +174,16 @@ static const char *const store_migration[STORE_SCHEMA_VERSION] = {
 	"  value INTEGER NOT NULL"
 	") WITHOUT ROWID;"
 	"INSERT INTO meta(name, value) VALUES ('schema_version', '0');",
+	/*
+	 * 1 -> 2: what the dashboard reads without scanning a slot. labelled
+	 * marks the inside/outside/offender documents with a label (filled by
+	 * nfs_labelled() at write time), and a partial index holds only those;
+	 * documents_key finds one IP's documents across slots and sites.
+	 */
+	"ALTER TABLE documents ADD COLUMN labelled INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE documents SET labelled = 1 WHERE nfs_labelled(kind, doc);"
+	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
+	"CREATE INDEX documents_key ON documents(key, time_slot);",
 };
 
 struct store {
@@ -153,6 +193,7 @@ struct store {
 	bool in_callback; /* inside store_doc_foreach's fn: refuse re-entry */
 	uint64_t slots_written;
 	uint64_t docs_written;
+	uint64_t docs_duplicate;
 	char err[STORE_ERR_MAX];
 	char path[]; /* as given to store_open() */
 };
@@ -162,6 +203,7 @@ void store_opts_defaults(struct store_opts *o)
 	o->retention_days = 30;
 	o->busy_timeout_ms = 5000;
 	o->cache_kib = 16384;
+	o->read_only = false;
 }
 
 /* Map a SQLite result code to a negative errno. */
@@ -341,7 +383,8 @@ static int store_migrate(struct store *s)
 	int rc;
 
 	/* IMMEDIATE: two processes opening a new file must not both create it. */
-	rc = store_exec_sql(s, "BEGIN IMMEDIATE", "begin schema transaction");
+	rc = store_exec_sql(s, s->opts.read_only ? "BEGIN" : "BEGIN IMMEDIATE",
+			    "begin schema transaction");
 	if (rc)
 		return rc;
 	if ((rc = store_query_int(s, "PRAGMA application_id", &app, "read application_id")) ||
@@ -385,6 +428,15 @@ static int store_migrate(struct store *s)
 		store_rollback(s); /* nothing written: end the read transaction */
 		return 0;
 	}
+	if (s->opts.read_only) {
+		rc = has_meta ? store_fail(s, -EPROTONOSUPPORT,
+					   "schema version %lld is older than this nfsentry reads "
+					   "(%d); open it read-write once (nfsentry run or replay) "
+					   "to upgrade it",
+					   (long long)ver, STORE_SCHEMA_VERSION)
+			      : store_fail(s, -EINVAL, "not an nfsentry store (no tables)");
+		goto fail;
+	}
 	for (int64_t v = ver; v < STORE_SCHEMA_VERSION; v++) {
 		snprintf(sql, sizeof(sql), "migrate schema %lld to %lld", (long long)v,
 			 (long long)v + 1);
@@ -416,6 +468,14 @@ static int store_configure(struct store *s)
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, (int)s->opts.busy_timeout_ms);
 	/*
+	 * A reader takes the file as the writer made it: page size and WAL mode
+	 * are the writer's to set (and cannot be set read-only).
+	 */
+	if (s->opts.read_only) {
+		snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%u", s->opts.cache_kib);
+		return store_exec_sql(s, sql, "set pragmas");
+	}
+	/*
 	 * page_size only takes effect on an empty file and not once it is in
 	 * WAL mode, so it goes first; on an existing file it is a no-op.
 	 */
@@ -441,6 +501,57 @@ static int store_configure(struct store *s)
 		 "PRAGMA journal_size_limit = %d",
 		 s->opts.cache_kib, STORE_WAL_LIMIT_BYTES);
 	return store_exec_sql(s, sql, "set pragmas");
+}
+
+/*
+ * Does this stored document carry a label? True for an inside, outside or
+ * offender document whose top-level "labels" array is not empty. A scan for
+ * the key rather than a JSON parse: the doc module writes compact JSON and
+ * "labels" only as a top-level key (docs/documents.md), and inside a JSON
+ * string a quote is escaped, so the bytes "labels": cannot occur there.
+ */
+static bool store_doc_labelled(const char *kind, const char *json, size_t len)
+{
+	static const char key[] = "\"labels\":";
+	const char *p, *end = json + len;
+
+	if (!kind || !json ||
+	    (strcmp(kind, "inside") != 0 && strcmp(kind, "outside") != 0 &&
+	     strcmp(kind, "offender") != 0))
+		return false;
+	p = memmem(json, len, key, sizeof(key) - 1);
+	if (!p)
+		return false;
+	p += sizeof(key) - 1;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	if (p >= end || *p++ != '[')
+		return false;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p < end && *p != ']';
+}
+
+/* SQL nfs_labelled(kind, doc): store_doc_labelled() for the insert and the 1 -> 2 migration. */
+static void store_sql_labelled(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *kind = (const char *)sqlite3_value_text(argv[0]);
+	const char *doc = (const char *)sqlite3_value_text(argv[1]);
+	int len = sqlite3_value_bytes(argv[1]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, store_doc_labelled(kind, doc, len > 0 ? (size_t)len : 0));
+}
+
+static int store_functions_add(struct store *s)
+{
+	int rc = sqlite3_create_function_v2(s->db, "nfs_labelled", 2,
+					    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+					    NULL, store_sql_labelled, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_fail_sql(s, rc, "register nfs_labelled()");
+	return 0;
 }
 
 int store_open(const char *path, const struct store_opts *opts, struct store **out, char *err,
@@ -485,7 +596,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 				s->opts.busy_timeout_ms, s->opts.cache_kib, INT_MAX / 2);
 		goto fail;
 	}
-	rc = store_mkdir_parent(path, err, errlen);
+	rc = s->opts.read_only ? 0 : store_mkdir_parent(path, err, errlen);
 	if (rc) {
 		free(s);
 		return rc;
@@ -495,7 +606,10 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 	 * SQLite's per-connection mutex is pure overhead.
 	 */
 	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+			     (s->opts.read_only ? SQLITE_OPEN_READONLY
+						: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		if (!s->db) {
 			rc = store_fail(s, -ENOMEM, "open: out of memory");
@@ -504,7 +618,7 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 		rc = store_fail_sql(s, rc, "open");
 		goto fail;
 	}
-	if ((rc = store_configure(s)) || (rc = store_migrate(s)))
+	if ((rc = store_configure(s)) || (rc = store_functions_add(s)) || (rc = store_migrate(s)))
 		goto fail;
 	for (int k = 0; k < ST_COUNT; k++) {
 		int r = sqlite3_prepare_v3(s->db, store_sql[k], -1, SQLITE_PREPARE_PERSISTENT,
@@ -568,28 +682,42 @@ static int store_doc_cmp(const struct store_doc *a, const struct store_doc *b)
 	return c ? c : strcmp(a->key, b->key);
 }
 
+/* (kind, key), then input order: of equal keys the first given sorts first. */
 static int store_idx_cmp(const void *pa, const void *pb, void *base)
 {
 	const struct store_doc *docs = base;
 	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+	int c = store_doc_cmp(&docs[a], &docs[b]);
 
-	return store_doc_cmp(&docs[a], &docs[b]);
+	return c ? c : (a > b) - (a < b);
 }
+
+/* What store_batch_check found besides the order. */
+struct store_batch {
+	uint32_t *order; /* insertion order, duplicates left out; NULL: as given */
+	size_t n;        /* documents to insert */
+	size_t dup;      /* documents left out: a (kind, key) given before */
+	const struct store_doc *first_dup;
+};
 
 /*
  * Check the batch and produce the insertion order. Inserting in primary-key
  * order makes every leaf page fill once, at the right edge of the b-tree;
  * random order splits pages all over the slot's range and was measured 2-4x
  * slower (docs/internals/store.md). Sorting also puts duplicates side by
- * side. *order is NULL when the input is already in order.
+ * side: of documents with one (kind, key) the first given is kept and the
+ * others are left out of the order and counted in bt->dup (the primary key
+ * would refuse them, and with them the whole transaction). bt->order is
+ * NULL when the input is already in strict order.
  */
 static int store_batch_check(struct store *s, const char *site, int64_t time_slot,
-			     const struct store_doc *docs, size_t n, uint32_t **order)
+			     const struct store_doc *docs, size_t n, struct store_batch *bt)
 {
 	bool sorted = true;
 	uint32_t *idx;
 
-	*order = NULL;
+	memset(bt, 0, sizeof(*bt));
+	bt->n = n;
 	if (!store_str_ok(site, STORE_SITE_MAX, false))
 		return store_fail(s, -EINVAL, "site name missing, empty or over %d bytes",
 				  STORE_SITE_MAX - 1);
@@ -630,17 +758,18 @@ static int store_batch_check(struct store *s, const char *site, int64_t time_slo
 		idx[i] = (uint32_t)i;
 	/* qsort_r (glibc): the array travels as the user pointer, no file-scope state. */
 	qsort_r(idx, n, sizeof(*idx), store_idx_cmp, (void *)docs);
+	size_t kept = n ? 1 : 0;
 	for (size_t i = 1; i < n; i++) {
-		const struct store_doc *a = &docs[idx[i - 1]], *b = &docs[idx[i]];
+		const struct store_doc *a = &docs[idx[kept - 1]], *b = &docs[idx[i]];
 		if (store_doc_cmp(a, b) == 0) {
-			int e = store_fail(s, -EINVAL,
-					   "site %s slot %lld: duplicate document kind %s key \"%s\"",
-					   site, (long long)time_slot, b->kind, b->key);
-			free(idx);
-			return e;
+			if (!bt->dup++)
+				bt->first_dup = b;
+			continue;
 		}
+		idx[kept++] = idx[i];
 	}
-	*order = idx;
+	bt->order = idx;
+	bt->n = kept;
 	return 0;
 }
 
@@ -648,14 +777,16 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
                      const struct store_doc *docs, size_t n, const struct store_slot_info *info)
 {
 	sqlite3_stmt *ins, *sl;
+	struct store_batch bt;
 	uint32_t *order = NULL;
 	int64_t now = store_now_s();
 	int rc;
 
 	if ((rc = store_enter(s)))
 		return rc;
-	if ((rc = store_batch_check(s, site, time_slot, docs, n, &order)))
+	if ((rc = store_batch_check(s, site, time_slot, docs, n, &bt)))
 		return rc;
+	order = bt.order;
 	if ((rc = store_exec(s, ST_BEGIN, "begin slot transaction")))
 		goto out;
 
@@ -671,7 +802,7 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	ins = s->st[ST_DOC_INSERT];
 	sqlite3_bind_int64(ins, 1, time_slot);
 	sqlite3_bind_text(ins, 2, site, -1, SQLITE_STATIC);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < bt.n; i++) {
 		const struct store_doc *d = &docs[order ? order[i] : i];
 		sqlite3_bind_text(ins, 3, d->kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 4, d->key, -1, SQLITE_STATIC);
@@ -692,13 +823,22 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	sqlite3_bind_int64(sl, 2, time_slot);
 	sqlite3_bind_int64(sl, 3, info ? info->closed_at_s : now);
 	sqlite3_bind_int64(sl, 4, now);
-	sqlite3_bind_int64(sl, 5, (int64_t)n);
+	sqlite3_bind_int64(sl, 5, (int64_t)bt.n);
 	sqlite3_bind_int(sl, 6, info && info->partial);
 	if ((rc = store_exec(s, ST_SLOT_INSERT, "insert slot row")) ||
 	    (rc = store_exec(s, ST_COMMIT, "commit slot")))
 		goto fail;
 	s->slots_written++;
-	s->docs_written += n;
+	s->docs_written += bt.n;
+	if (bt.dup) {
+		/* Stored without them: an error all the same, never a silent loss. */
+		s->docs_duplicate += bt.dup;
+		rc = store_fail(s, -EEXIST,
+				"site %s slot %lld: %zu documents not stored (duplicate kind and "
+				"key; first: kind %s key \"%s\"); %zu stored",
+				site, (long long)time_slot, bt.dup, bt.first_dup->kind,
+				bt.first_dup->key, bt.n);
+	}
 	goto out;
 fail:
 	store_rollback(s);
@@ -938,6 +1078,7 @@ int store_stats_get(struct store *s, struct store_stats *stp)
 		return store_fail(s, -EINVAL, "stats: no output");
 	st.slots_written = s->slots_written;
 	st.docs_written = s->docs_written;
+	st.docs_duplicate = s->docs_duplicate;
 	/* Both reads in one snapshot, so stored and counters agree. */
 	if ((rc = store_exec_sql(s, "BEGIN", "begin stats read")))
 		return rc;
@@ -978,3 +1119,204 @@ out:
 	store_rollback(s);
 	return rc;
 }
+
+/* The slot row at the statement's current result (columns as ST_SLOT_LIST). */
+static void store_slot_row(sqlite3_stmt *st, struct store_slot *o)
+{
+	const char *site = (const char *)sqlite3_column_text(st, 1);
+
+	o->seq = sqlite3_column_int64(st, 0);
+	snprintf(o->site, sizeof(o->site), "%s", site ? site : "");
+	o->time_slot = sqlite3_column_int64(st, 2);
+	o->closed_at_s = sqlite3_column_int64(st, 3);
+	o->written_at_s = sqlite3_column_int64(st, 4);
+	o->n_docs = (uint64_t)sqlite3_column_int64(st, 5);
+	o->partial = sqlite3_column_int(st, 6) != 0;
+}
+
+int store_site_list(struct store *s, struct store_slot *out, size_t max, size_t *n_out)
+{
+	sqlite3_stmt *st = s->st[ST_SITE_LIST];
+	size_t n = 0;
+	int rc;
+
+	if (n_out)
+		*n_out = 0;
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!n_out || (max > 0 && !out))
+		return store_fail(s, -EINVAL, "site list: no output array");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == max) {
+			sqlite3_reset(st);
+			*n_out = n;
+			return store_fail(s, -E2BIG, "site list: more than %zu sites", max);
+		}
+		store_slot_row(st, &out[n++]);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail_sql(s, rc, "list sites");
+	*n_out = n;
+	return 0;
+}
+
+int store_slot_get(struct store *s, const char *site, int64_t time_slot, struct store_slot *out)
+{
+	sqlite3_stmt *st = s->st[ST_SLOT_GET];
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!site || !out)
+		return store_fail(s, -EINVAL, "slot get: no site or output");
+	sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, time_slot);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		store_slot_row(st, out);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE)
+		return store_fail(s, -ENOENT, "no slot %lld for site \"%s\"", (long long)time_slot,
+				  site);
+	if (rc != SQLITE_ROW)
+		return store_fail_sql(s, rc, "read slot");
+	return 0;
+}
+
+/*
+ * Step a bound statement whose columns are (kind, key, doc) and hand each
+ * row to fn, as store_doc_foreach() does; resets and unbinds it after.
+ */
+static int store_walk(struct store *s, sqlite3_stmt *st,
+		      int (*fn)(void *ud, const struct store_doc *d), void *ud, const char *what)
+{
+	int rc, stop = 0;
+
+	s->in_callback = true;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_doc d;
+		d.kind = (const char *)sqlite3_column_text(st, 0);
+		d.key = (const char *)sqlite3_column_text(st, 1);
+		d.json = (const char *)sqlite3_column_text(st, 2);
+		d.json_len = (size_t)sqlite3_column_bytes(st, 2);
+		if (!d.kind || !d.key || !d.json) {
+			rc = SQLITE_NOMEM; /* text conversion is the only way these are NULL */
+			break;
+		}
+		if ((stop = fn(ud, &d)) != 0)
+			break;
+	}
+	s->in_callback = false;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (stop)
+		return stop;
+	if (rc != SQLITE_DONE)
+		return store_fail_sql(s, rc, what);
+	return 0;
+}
+
+int store_doc_range(struct store *s, const char *site, const char *kind, int64_t from_slot,
+                    int64_t to_slot, int (*fn)(void *ud, const struct store_doc *d), void *ud)
+{
+	sqlite3_stmt *st = s->st[ST_RANGE_KIND];
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!site || !kind || !fn)
+		return store_fail(s, -EINVAL, "document range: no site, kind or callback");
+	sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, from_slot);
+	sqlite3_bind_int64(st, 3, to_slot);
+	sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
+	return store_walk(s, st, fn, ud, "read documents of a slot range");
+}
+
+int store_key_range(struct store *s, const char *key, int64_t from_slot, int64_t to_slot,
+                    int (*fn)(void *ud, const struct store_doc *d), void *ud)
+{
+	sqlite3_stmt *st = s->st[ST_KEY_RANGE];
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!key || !fn)
+		return store_fail(s, -EINVAL, "key range: no key or callback");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, from_slot);
+	sqlite3_bind_int64(st, 3, to_slot);
+	return store_walk(s, st, fn, ud, "read documents of a key");
+}
+
+int store_labelled_foreach(struct store *s, const char *site, int64_t time_slot,
+                           int (*fn)(void *ud, const struct store_doc *d), void *ud)
+{
+	sqlite3_stmt *st = s->st[ST_LABELLED];
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!site || !fn)
+		return store_fail(s, -EINVAL, "labelled documents: no site or callback");
+	sqlite3_bind_int64(st, 1, time_slot);
+	sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+	return store_walk(s, st, fn, ud, "read labelled documents");
+}
+
+int store_doc_top(struct store *s, const char *site, int64_t time_slot, const char *kind,
+                  const char *field, size_t n, int (*fn)(void *ud, const struct store_doc *d),
+                  void *ud)
+{
+	sqlite3_stmt *st = s->st[ST_TOP];
+	char path[40];
+	size_t flen;
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!site || !kind || !field || !fn)
+		return store_fail(s, -EINVAL, "top documents: no site, kind, field or callback");
+	flen = strnlen(field, 32);
+	for (size_t i = 0; i < flen; i++) {
+		if (!((field[i] >= 'a' && field[i] <= 'z') || (field[i] >= 'A' && field[i] <= 'Z')))
+			flen = 0; /* a plain top-level name only: nothing SQLite's path syntax reads */
+	}
+	if (flen == 0 || flen >= 32)
+		return store_fail(s, -EINVAL, "top documents: field must be 1..31 letters");
+	snprintf(path, sizeof(path), "$.%s", field);
+	sqlite3_bind_int64(st, 1, time_slot);
+	sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, n > INT64_MAX ? INT64_MAX : (int64_t)n);
+	return store_walk(s, st, fn, ud, "read top documents");
+}
+
+static const struct counter_def store_counter_defs[] = {
+    COUNTER_DEF(store_stats, slots_written, "storeSlotsWritten", COUNTER_TOTAL,
+                "Slots written by this process."),
+    COUNTER_DEF(store_stats, docs_written, "storeDocsWritten", COUNTER_TOTAL,
+                "Documents in those slots."),
+    COUNTER_DEF(store_stats, docs_duplicate, "storeDocsDuplicate", COUNTER_TOTAL,
+                "Documents left out of a slot as a repeated (kind, key)."),
+    COUNTER_DEF(store_stats, slots_stored, "storeSlotsStored", COUNTER_GAUGE,
+                "Slots the store holds now."),
+    COUNTER_DEF(store_stats, docs_stored, "storeDocsStored", COUNTER_GAUGE,
+                "Documents the store holds now."),
+    COUNTER_DEF(store_stats, retention_slots_deleted, "storeRetentionSlotsDeleted", COUNTER_TOTAL,
+                "Slots removed by retention, ever."),
+    COUNTER_DEF(store_stats, retention_docs_deleted, "storeRetentionDocsDeleted", COUNTER_TOTAL,
+                "Documents removed by retention, ever."),
+    COUNTER_DEF(store_stats, retention_unshipped_slots, "storeRetentionUnshippedSlots",
+                COUNTER_TOTAL, "Slots removed by retention before every cursor passed them."),
+    COUNTER_DEF(store_stats, retention_unshipped_docs, "storeRetentionUnshippedDocs", COUNTER_TOTAL,
+                "Their documents: lost before being shipped."),
+};
+_Static_assert(sizeof(store_counter_defs) / sizeof(store_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct store_stats),
+               "one counter per field of struct store_stats");
+
+const struct counter_table store_counters = COUNTER_TABLE("store", store_counter_defs, store_stats);

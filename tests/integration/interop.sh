@@ -8,7 +8,8 @@
 #    exports to nfcapd on a loopback port while dumpcap records the export
 #    datagrams on `lo` into export-vN.pcap.
 # 3. nfdump -R gives the reference: record count, packets, octets, the same
-#    per source address, and the individual records.
+#    per source address and per destination address, and the individual
+#    records.
 # 4. `nfsentry replay export-vN.pcap --flows csv` must give exactly the same.
 #
 # What is known about softflowd 1.1.0 reading a file, and how this script
@@ -98,6 +99,7 @@ export_version() {
 # Both sides are reduced to the same three files per version:
 #   totals   "records packets octets"
 #   bysrc    "src records packets octets", one line per source address, sorted
+#   bydst    "dst records packets octets", the same per destination address
 #   records  "proto src dst sport dport packets octets first_ms last_ms", sorted
 # Ports are compared for TCP and UDP only. ICMP type and code (as dport =
 # type * 256 + code, the NetFlow v5 convention nfdump follows) are compared
@@ -154,12 +156,16 @@ nfsentry_side() {
 	summarize "$d/nfsentry.records" "$d/nfsentry"
 }
 
-# summarize RECORDS PREFIX -> PREFIX.totals, PREFIX.bysrc
+# summarize RECORDS PREFIX -> PREFIX.totals, PREFIX.bysrc, PREFIX.bydst
 summarize() {
 	awk '{ n++; p += $6; o += $7 } END { printf "%.0f %.0f %.0f\n", n, p, o }' "$1" >"$2.totals"
-	awk '{ n[$2]++; p[$2] += $6; o[$2] += $7 }
-		END { for (s in n) printf "%s %.0f %.0f %.0f\n", s, n[s], p[s], o[s] }' "$1" |
-		LC_ALL=C sort >"$2.bysrc"
+	local col name
+	for col in 2 3; do
+		name=$([ "$col" = 2 ] && echo bysrc || echo bydst)
+		awk -v c="$col" '{ n[$c]++; p[$c] += $6; o[$c] += $7 }
+			END { for (s in n) printf "%s %.0f %.0f %.0f\n", s, n[s], p[s], o[s] }' "$1" |
+			LC_ALL=C sort >"$2.$name"
+	done
 }
 
 # ---------------------------------------------------------------- main
@@ -203,6 +209,11 @@ for v in $VERSIONS; do
 		head -40 "$d/bysrc.diff" >&2
 		bad=1
 	fi
+	if ! diff -u "$d/nfdump.bydst" "$d/nfsentry.bydst" >"$d/bydst.diff"; then
+		log "$name: per-destination totals differ (dst records packets octets):"
+		head -40 "$d/bydst.diff" >&2
+		bad=1
+	fi
 	if ! diff -u "$d/nfdump.records" "$d/nfsentry.records" >"$d/records.diff"; then
 		log "$name: records differ (proto src dst sport dport packets octets first_ms last_ms):"
 		head -40 "$d/records.diff" >&2
@@ -221,9 +232,10 @@ for v in $VERSIONS; do
 	fi
 	read -r s_rec s_pkt s_oct <"$d/nfsentry.totals"
 	nsrc=$(wc -l <"$d/nfdump.bysrc")
+	ndst=$(wc -l <"$d/nfdump.bydst")
 	if [ "$bad" = 0 ]; then
-		printf '%s: %-5s ok: %d datagrams, %d records, %d packets, %d octets, %d sources match nfdump (%d s)\n' \
-			"$PROG" "$name" "$n_dg" "$n_rec" "$n_pkt" "$n_oct" "$nsrc" $((SECONDS - vstart))
+		printf '%s: %-5s ok: %d datagrams, %d records, %d packets, %d octets, %d sources, %d destinations match nfdump (%d s)\n' \
+			"$PROG" "$name" "$n_dg" "$n_rec" "$n_pkt" "$n_oct" "$nsrc" "$ndst" $((SECONDS - vstart))
 	else
 		printf '%s: %-5s MISMATCH: nfdump %d/%d/%d, nfsentry %d/%d/%d (records/packets/octets)\n' \
 			"$PROG" "$name" "$n_rec" "$n_pkt" "$n_oct" "$s_rec" "$s_pkt" "$s_oct"

@@ -67,7 +67,8 @@ pid=
 [ "$rc" -eq 0 ] || fail "collector exited with status $rc"
 
 want=$((RECORDS * 2))
-decoded=$(sed -n 's/.*decoded \([0-9]*\) records.*/\1/p' "$work/run.log" | tail -1)
+# The last periodic log line (at SIGTERM): "udp: ...; decoder: ... records=N ...".
+decoded=$(grep 'udp: ' "$work/run.log" | sed -n 's/.*; decoder: .* records=\([0-9]*\).*/\1/p' | tail -1)
 [ "$decoded" = "$want" ] || fail "collector decoded ${decoded:-?} records, want $want"
 grep -q "exporter 127.0.0.1 " "$work/run.log" || fail "no IPv4 exporter in the report"
 grep -q "exporter ::1 " "$work/run.log" || fail "no IPv6 exporter in the report"
@@ -78,6 +79,14 @@ records=$(sqlite3 "$db" "select coalesce(sum(json_extract(doc,'\$.records')),0) 
 late=$(sqlite3 "$db" "select coalesce(sum(json_extract(doc,'\$.lateRecords')),0) from documents where kind='slot'")
 [ "$records" = "$want" ] || fail "slot documents count $records records, want $want"
 [ "$late" = "$want" ] || fail "slot documents count $late late records, want $want"
+# Every slot document carries the listeners' counters: per slot, so they add up.
+sent=$(($(sed -n 's/^sent \([0-9]*\) datagrams.*/\1/p' "$work/send4.log") + $(sed -n 's/^sent \([0-9]*\) datagrams.*/\1/p' "$work/send6.log")))
+udp=$(sqlite3 "$db" "select coalesce(sum(json_extract(doc,'\$.collector.udpDatagrams')),0) from documents where kind='slot'")
+[ "$udp" = "$sent" ] || fail "slot documents count $udp received datagrams (collector.udpDatagrams), sent $sent"
+missing=$(sqlite3 "$db" "select count(*) from documents where kind='slot' and (json_type(doc,'\$.collector.udpTruncated') is not 'integer' or json_type(doc,'\$.collector.udpKernelDrops') is not 'integer' or json_type(doc,'\$.collector.notAllowed') is not 'integer')")
+[ "$missing" = 0 ] || fail "$missing slot documents lack collector.udpTruncated, udpKernelDrops or notAllowed"
+dec=$(sqlite3 "$db" "select coalesce(sum(json_extract(doc,'\$.collector.records')),0) from documents where kind='slot'")
+[ "$dec" = "$want" ] || fail "slot documents count $dec decoded records (collector.records), want $want"
 inside=$(sqlite3 "$db" "select count(*) from documents where kind='inside'")
 [ "$inside" -gt 0 ] || fail "no inside documents in the store"
 

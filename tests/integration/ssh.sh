@@ -125,6 +125,7 @@ config() {
 		echo "    devices:"
 		printf '%s' "$@"
 		echo "store: {path: $T/store/nfsentry.db}"
+		echo "web: {listen: []}"
 	} >"$f"
 }
 

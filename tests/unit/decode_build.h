@@ -62,6 +62,17 @@ static inline void b_v4(struct bld *b, uint8_t a, uint8_t c, uint8_t d, uint8_t 
 	b_u8(b, e);
 }
 
+/*
+ * A record's source 10.0.0.1 and destination 192.0.2.1, for tests whose
+ * templates start with fields 8 and 12 (a record needs a usable address
+ * or it is dropped as noAddress).
+ */
+static inline void b_addrs(struct bld *b)
+{
+	b_v4(b, 10, 0, 0, 1);
+	b_v4(b, 192, 0, 2, 1);
+}
+
 /* Start a set/flowset: returns its offset for b_set_end. */
 static inline size_t b_set_begin(struct bld *b, uint16_t id)
 {

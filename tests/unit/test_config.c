@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -105,6 +106,7 @@ static void assert_defaults_but_sites(const struct config *c)
 	assert_int_equal(c->rcvbuf_bytes, 33554432);
 	assert_int_equal(c->decoder.template_lifetime_s, 1800);
 	assert_int_equal(c->decoder.max_templates_per_exporter, 1024);
+	assert_int_equal(c->decoder.template_scope, DECODER_SCOPE_EXPORTER);
 	assert_int_equal(c->decoder.max_exporters, 4096);
 	assert_null(c->decoder.allow);
 	assert_int_equal(c->decoder.n_allow, 0);
@@ -477,6 +479,10 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.lifetime_s: not a whole number (got \" 600\")"}},
     {"templates:\n  lifetime_s: +600\n",
      {":2: templates.lifetime_s: not a whole number (got \"+600\")"}},
+    {"templates:\n  scope: port\n",
+     {":2: templates.scope: not one of exporter, session (got \"port\")"}},
+    {"templates:\n  scope: Session\n",
+     {":2: templates.scope: not one of exporter, session (got \"Session\")"}},
     {"templates:\n  max_per_exporter: 0\n",
      {":2: templates.max_per_exporter: must be 1..65280 (got \"0\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
@@ -739,7 +745,7 @@ static void test_elasticsearch(void **state)
 	                           "  retry_initial_ms: 20\n"
 	                           "  retry_max_s: 2\n"
 	                           "  drain_timeout_s: 9\n"
-	                           "  dead_letter_path: /var/lib/nfsentry/dead.jsonl\n";
+	                           "  dead_letter_path: /tmp/nfsentry-dead.jsonl\n";
 	static const char minimal[] = "elasticsearch:\n  url: http://127.0.0.1:9200\n"
 	                              "  api_key_env: ES_KEY\n";
 	struct config c;
@@ -775,7 +781,7 @@ static void test_elasticsearch(void **state)
 	assert_int_equal(c.es.retry_initial_ms, 20);
 	assert_int_equal(c.es.retry_max_s, 2);
 	assert_int_equal(c.es.drain_timeout_s, 9);
-	assert_string_equal(c.es.dead_letter_path, "/var/lib/nfsentry/dead.jsonl");
+	assert_string_equal(c.es.dead_letter_path, "/tmp/nfsentry-dead.jsonl");
 	config_free(&c);
 	config_errors_free(&e);
 
@@ -790,6 +796,155 @@ static void test_elasticsearch(void **state)
 	config_errors_free(&e);
 }
 
+/*
+ * elasticsearch.dead_letter_path: its directory must exist (the file is
+ * made when first needed, the directory never), except the store's own
+ * directory, which the store creates at start.
+ */
+static void test_dead_letter_dir(void **state)
+{
+	static const char missing[] = "elasticsearch:\n"
+	                              "  url: http://127.0.0.1:9200\n"
+	                              "  dead_letter_path: /nonexistent-nfsentry/dl.jsonl\n";
+	static const char not_dir[] = "elasticsearch:\n"
+	                              "  url: http://127.0.0.1:9200\n"
+	                              "  dead_letter_path: /etc/hostname/dl.jsonl\n";
+	static const char store_dir[] = "store:\n  path: /nonexistent-nfsentry/s.db\n"
+	                                "elasticsearch:\n"
+	                                "  url: http://127.0.0.1:9200\n"
+	                                "  dead_letter_path: /nonexistent-nfsentry/dl.jsonl\n";
+	static const char dflt[] = "elasticsearch:\n  url: http://127.0.0.1:9200\n";
+	struct config c;
+	struct config_errors e;
+	char prefix[256];
+
+	(void)state;
+	snprintf(prefix, sizeof(prefix), "%s:3: elasticsearch.dead_letter_path: ", tmpfile_path);
+	write_tmp(missing, strlen(missing));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, prefix,
+	           "directory /nonexistent-nfsentry: No such file or directory "
+	           "(got \"/nonexistent-nfsentry/dl.jsonl\")");
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(not_dir, strlen(not_dir));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, prefix,
+	           "/etc/hostname is not a directory (got \"/etc/hostname/dl.jsonl\")");
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(store_dir, strlen(store_dir));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	config_free(&c);
+	config_errors_free(&e);
+	write_tmp(dflt, strlen(dflt)); /* data/ beside data/nfsentry.db */
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/* A FIFO (or any file that is not regular) is refused at once, not read forever. */
+static void test_not_regular(void **state)
+{
+	struct config c;
+	struct config_errors e;
+	char fifo[160];
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", tmpdir);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(config_load(fifo, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, fifo, ": cannot read: not a regular file (a FIFO, socket or device)");
+	config_free(&c);
+	config_errors_free(&e);
+	unlink(fifo);
+	assert_int_equal(config_load("/dev/null", &c, &e), -EINVAL);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/* The web section: defaults, every key, the off switch, and its errors. */
+static void test_web(void **state)
+{
+	static const char text[] = "web:\n"
+	                           "  listen: [127.0.0.1:9090, \"[::1]:9091\"]\n"
+	                           "  token_file: /etc/nfsentry/web-token\n"
+	                           "  cert_file: /etc/nfsentry/web.pem\n"
+	                           "  key_file: /etc/nfsentry/web-key.pem\n"
+	                           "  max_connections: 4096\n"
+	                           "  timeout_s: 1\n";
+	static const char off[] = "web:\n  listen: []\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"web:\n  cert_file: /a.pem\n", ":2: web: cert_file and key_file go together (HTTPS)"},
+	    {"web:\n  key_file: /a.pem\n", ":2: web: cert_file and key_file go together (HTTPS)"},
+	    {"web:\n  listen: [localhost:80]\n",
+	     ":2: web.listen[0]: not a numeric IPv4 address (host names are not resolved) (got "
+	     "\"localhost:80\")"},
+	    {"web:\n  listen: [127.0.0.1:80, 127.0.0.1:80]\n",
+	     ":2: web.listen[1]: same address and port as web.listen[0] (got \"127.0.0.1:80\")"},
+	    {"web:\n  max_connections: 0\n",
+	     ":2: web.max_connections: must be 1..4096 (got \"0\")"},
+	    {"web:\n  timeout_s: 3601\n", ":2: web.timeout_s: must be 1..3600 (got \"3601\")"},
+	    {"web:\n  token_file: \"\"\n", ":2: web.token_file: empty; expected a file path"},
+	    {"web:\n  tokenfile: /x\n", ":2: web.tokenfile: unknown key; did you mean \"token_file\"?"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.web.n_listen, 1);
+	assert_string_equal(c.web.listen[0].host, "127.0.0.1");
+	assert_int_equal(c.web.listen[0].port, 8080);
+	assert_string_equal(c.web.token_file, "");
+	assert_string_equal(c.web.cert_file, "");
+	assert_int_equal(c.web.max_connections, 64);
+	assert_int_equal(c.web.timeout_s, 30);
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.web.n_listen, 2);
+	assert_string_equal(c.web.listen[0].host, "127.0.0.1");
+	assert_int_equal(c.web.listen[0].port, 9090);
+	assert_string_equal(c.web.listen[1].host, "::1");
+	assert_int_equal(c.web.listen[1].port, 9091);
+	assert_string_equal(c.web.token_file, "/etc/nfsentry/web-token");
+	assert_string_equal(c.web.cert_file, "/etc/nfsentry/web.pem");
+	assert_string_equal(c.web.key_file, "/etc/nfsentry/web-key.pem");
+	assert_int_equal(c.web.max_connections, 4096);
+	assert_int_equal(c.web.timeout_s, 1);
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp(off, strlen(off));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.web.n_listen, 0);
+	assert_int_equal(c.web.max_connections, 64);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		if (rc != -EINVAL || e.n != 1)
+			for (size_t j = 0; j < e.n; j++)
+				print_error("case %zu: %s\n", i, e.msg[j]);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -802,7 +957,8 @@ static void test_edges_accepted(void **state)
 	                           "  allow: [0.0.0.0/0, \"::/0\", 10.0.0.0/8]\n"
 	                           "  sampling: [{ exporter: 10.1.1.1, rate: 4294967295 }, { rate: "
 	                           "1, exporter: \"::1\" }]\n"
-	                           "templates: { lifetime_s: 60, max_per_exporter: 65280 }\n"
+	                           "templates: { lifetime_s: 60, max_per_exporter: 65280, scope: "
+	                           "session }\n"
 	                           "limits: { max_exporters: 1048576 }\n";
 	int rc;
 
@@ -831,6 +987,7 @@ static void test_edges_accepted(void **state)
 	assert_int_equal(c.decoder.sampling[1].rate, 1);
 	assert_int_equal(c.decoder.template_lifetime_s, 60);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 65280);
+	assert_int_equal(c.decoder.template_scope, DECODER_SCOPE_SESSION);
 	assert_int_equal(c.decoder.max_exporters, 1048576);
 	config_free(&c);
 	config_errors_free(&e);
@@ -1307,6 +1464,9 @@ int main(void)
 	    cmocka_unit_test(test_bad_cases),
 	    cmocka_unit_test(test_edges_accepted),
 	    cmocka_unit_test(test_elasticsearch),
+	    cmocka_unit_test(test_dead_letter_dir),
+	    cmocka_unit_test(test_not_regular),
+	    cmocka_unit_test(test_web),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),

@@ -12,6 +12,10 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "nfsentry/log.h"
 
 #include "decode_build.h"
 #include "nfsentry/fault.h"
@@ -32,13 +36,19 @@ static void ipfix_small(uint32_t domain, int nrec)
 	b_ipfix_header(&b, 1700000000u, 0, domain);
 	size_t s = b_set_begin(&b, 2);
 	b_u16(&b, 256);
-	b_u16(&b, 1);
+	b_u16(&b, 3);
+	b_u16(&b, 8);
+	b_u16(&b, 4);
+	b_u16(&b, 12);
+	b_u16(&b, 4);
 	b_u16(&b, 2);
 	b_u16(&b, 4);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 256);
-	for (int i = 0; i < nrec; i++)
+	for (int i = 0; i < nrec; i++) {
+		b_addrs(&b);
 		b_u32(&b, (uint32_t)i);
+	}
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 }
@@ -66,6 +76,55 @@ static void test_bad_version_and_tiny(void **state)
 	assert_int_equal(sb.calls, 0);
 	decoder_destroy(d);
 	decoder_destroy(NULL);
+}
+
+/*
+ * Whole-datagram drops reach the log: one line per reason per minute, with
+ * the sender and the first bytes in hex; the second drop within the minute
+ * is only counted.
+ */
+static void test_datagram_drops_logged(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	struct flow_endpoint from = ep_v4(192, 0, 2, 7, 4242);
+	static const uint8_t v7[20] = {0, 7, 0xde, 0xad, 0xbe, 0xef};
+	static const uint8_t v5_none[24] = {0, 5, 0, 0}; /* count 0 */
+	char path[] = "/tmp/nfsentry-test-decoder-log.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	log_init(LOG_LVL_INFO, false, "test");
+
+	decoder_config_defaults(&cfg);
+	struct decoder *d = mk_cfg(&cfg);
+	decoder_feed(d, &from, v7, sizeof(v7), 1000, sink_collect, &sb);
+	decoder_feed(d, &from, v7, sizeof(v7), 2000, sink_collect, &sb); /* same minute */
+	decoder_feed(d, &from, v5_none, sizeof(v5_none), 3000, sink_collect, &sb);
+	decoder_feed(d, &from, v7, sizeof(v7), 62000, sink_collect, &sb); /* a minute on */
+	decoder_destroy(d);
+
+	log_init(LOG_LVL_WARN, false, "test");
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	char buf[4096];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	int lines = 0;
+	for (char *q = buf; (q = strstr(q, "decoder: datagram from 192.0.2.7 port 4242")); q++)
+		lines++;
+	assert_int_equal(lines, 3);
+	assert_non_null(strstr(buf, "dropped: badVersion (20 bytes: 00 07 de ad be ef 00 00 00 00 "
+	                            "00 00 00 00 00 00 ...); 1 so far"));
+	assert_non_null(strstr(buf, "dropped: badVersion (20 bytes: 00 07 de ad be ef"
+	                            " 00 00 00 00 00 00 00 00 00 00 ...); 3 so far"));
+	assert_non_null(strstr(buf, "dropped: badLength (24 bytes: 00 05 00 00 00 00 00 00 00 00 00 00 "
+	                            "00 00 00 00 ...); 1 so far"));
 }
 
 static void test_allow_list(void **state)
@@ -209,14 +268,60 @@ static void test_drop_names(void **state)
 		assert_non_null(n);
 		assert_true(strlen(n) > 0);
 		assert_string_not_equal(n, "unknown");
+		/* lower camelCase, as documents spell it */
+		assert_true(n[0] >= 'a' && n[0] <= 'z');
 		for (const char *p = n; *p; p++)
-			assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
+			assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'));
 		for (int j = 0; j < i; j++)
 			assert_string_not_equal(n, decoder_drop_name((enum decoder_drop)j));
 	}
-	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_TEMPLATE), "no_template");
-	assert_string_equal(decoder_drop_name(DECODER_DROP_SET_LENGTH), "set_length");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NOT_ALLOWED), "notAllowed");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_TEMPLATE), "noTemplate");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_SET_LENGTH), "setLength");
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_MEMORY), "noMemory");
 	assert_string_equal(decoder_drop_name(DECODER_DROP__COUNT), "unknown");
+}
+
+/*
+ * The counter table covers every field of struct decoder_stats once, and
+ * each drop reason's entry reads drops[reason] under decoder_drop_name().
+ */
+static void test_counter_table(void **state)
+{
+	(void)state;
+	const struct counter_table *t = &decoder_counters;
+	assert_string_equal(t->module, "decoder");
+	assert_int_equal(t->stats_bytes, sizeof(struct decoder_stats));
+	assert_int_equal(t->n * sizeof(uint64_t), sizeof(struct decoder_stats));
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t j = 0; j < i; j++) {
+			assert_int_not_equal(t->v[i].offset, t->v[j].offset);
+			assert_string_not_equal(t->v[i].name, t->v[j].name);
+		}
+	struct decoder_stats st;
+	memset(&st, 0, sizeof(st));
+	for (int k = 0; k < DECODER_DROP__COUNT; k++)
+		st.drops[k] = 100 + (uint64_t)k;
+	st.exporters = 7;
+	st.lost_records = 9;
+	int found = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		uint64_t v = counter_get(t, i, &st);
+		if (v >= 100) {
+			assert_string_equal(t->v[i].name,
+			                    decoder_drop_name((enum decoder_drop)(v - 100)));
+			assert_int_equal(t->v[i].kind, COUNTER_TOTAL);
+			found++;
+		} else if (strcmp(t->v[i].name, "exporters") == 0) {
+			assert_int_equal(v, 7);
+			assert_int_equal(t->v[i].kind, COUNTER_GAUGE);
+		} else if (strcmp(t->v[i].name, "lostRecords") == 0) {
+			assert_int_equal(v, 9);
+		} else {
+			assert_int_equal(v, 0);
+		}
+	}
+	assert_int_equal(found, DECODER_DROP__COUNT);
 }
 
 static void test_config_defaults(void **state)
@@ -271,9 +376,10 @@ static void test_alloc_failure(void **state)
 		assert_int_equal(feed(d, &a, &b, 0, &sb), 3);
 		decoder_destroy(d);
 	}
-	/* create: 2 allocations; feed: index, list, exporter, template slots, template. */
-	assert_int_equal(nth, 8);
-	assert_int_equal(failed_feeds, 5);
+	/* create: 2 allocations; feed: index, list, scope index, scope, exporter,
+	 * template slots, template. */
+	assert_int_equal(nth, 10);
+	assert_int_equal(failed_feeds, 7);
 }
 
 /* Crash inputs found by the fuzzers, kept as files: each must be handled. */
@@ -323,12 +429,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bad_version_and_tiny),
+	    cmocka_unit_test(test_datagram_drops_logged),
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_exporter_cap),
 	    cmocka_unit_test(test_exporter_idle_expiry),
 	    cmocka_unit_test(test_many_exporters),
 	    cmocka_unit_test(test_batching),
 	    cmocka_unit_test(test_drop_names),
+	    cmocka_unit_test(test_counter_table),
 	    cmocka_unit_test(test_config_defaults),
 	    cmocka_unit_test(test_alloc_failure),
 	    cmocka_unit_test(test_fuzz_regress),

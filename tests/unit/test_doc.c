@@ -83,7 +83,7 @@ static void test_documents(void **state)
 	struct slot *s = build(&site);
 	struct judge_result jr;
 	struct doc_batch b = {0};
-	struct doc_counter hc[] = {{"datagrams", 12}, {"set_length", 1}};
+	struct doc_counter hc[] = {{"datagrams", 12}, {"setLength", 1}};
 	struct doc_health h = {hc, 2};
 	struct doc_opts o = {.outside_all = true};
 
@@ -143,7 +143,7 @@ static void test_documents(void **state)
 	assert_int_equal(
 		json_integer_value(json_object_get(json_object_get(sd, "labels"), "probeUnused")), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(sd, "collector"),
-	                                                    "set_length")),
+	                                                    "setLength")),
 	                 1);
 	json_decref(sd);
 

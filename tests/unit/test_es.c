@@ -299,7 +299,7 @@ static void test_secrets(void **state)
 	es_config(&c, "http://127.0.0.1:1");
 	snprintf(c.es.username, sizeof(c.es.username), "u");
 	snprintf(c.es.password_file, sizeof(c.es.password_file), "%s/missing", tmpdir);
-	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), -ENOENT);
+	assert_int_equal(es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)), -ENOENT);
 	assert_null(sh);
 	snprintf(path, sizeof(path),
 	         "elasticsearch: password_file %s/missing: No such file or directory", tmpdir);
@@ -312,25 +312,25 @@ static void test_secrets(void **state)
 	fputs("hunter2\n", f);
 	fclose(f);
 	snprintf(c.es.password_file, sizeof(c.es.password_file), "%s", path);
-	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), 0);
+	assert_int_equal(es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)), 0);
 	es_shipper_destroy(sh);
 
 	/* Two lines are refused, and the message does not show the content. */
 	f = fopen(path, "w");
 	fputs("hunter2\nmore\n", f);
 	fclose(f);
-	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), -EINVAL);
+	assert_int_equal(es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)), -EINVAL);
 	assert_null(strstr(err, "hunter2"));
 	unlink(path);
 
 	c.es.password_file[0] = '\0';
 	snprintf(c.es.password_env, sizeof(c.es.password_env), "NFSENTRY_TEST_ES_PW");
 	unsetenv("NFSENTRY_TEST_ES_PW");
-	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), -EINVAL);
+	assert_int_equal(es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err,
 	                    "elasticsearch: password_env: variable NFSENTRY_TEST_ES_PW is not set");
 	setenv("NFSENTRY_TEST_ES_PW", "s3cret", 1);
-	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), 0);
+	assert_int_equal(es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)), 0);
 	es_shipper_destroy(sh);
 	unsetenv("NFSENTRY_TEST_ES_PW");
 	snprintf(path, sizeof(path), "%s/store.db", tmpdir);
@@ -382,7 +382,7 @@ static void test_drain_unreachable(void **state)
 	es_config(&c, "http://127.0.0.1:1");
 	write_slot(c.store_path, "campus", 5890752, 10);
 	write_slot(c.store_path, "campus", 5890753, 5);
-	assert_int_equal(es_shipper_create(&c, &sh, err, sizeof(err)), 0);
+	assert_int_equal(es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)), 0);
 	assert_int_equal(es_templates_install(sh, 0, err, sizeof(err)), -EAGAIN);
 	assert_non_null(strstr(err, "template nfsentry-common"));
 	uint64_t t0 = (uint64_t)time(NULL);
@@ -398,12 +398,19 @@ static void test_drain_unreachable(void **state)
 	assert_non_null(strstr(st.last_error, "template nfsentry-common"));
 	assert_true(st.last_error_at_s > 0);
 
-	/* The counters for the slot document. */
+	/* The counter table reads these fields under their document names. */
 	struct doc_counter dc[16];
-	assert_int_equal(es_doc_counters(sh, dc, 16), 7);
-	assert_string_equal(dc[4].name, "esBacklogSlots");
-	assert_int_equal(dc[4].value, 2);
-	assert_int_equal(es_doc_counters(sh, dc, 3), 3);
+	assert_int_equal(counter_list(&es_counters, &st, NULL, dc, 16), 10);
+	assert_string_equal(dc[0].name, "esShipped");
+	assert_string_equal(dc[5].name, "esRequestFailures");
+	assert_int_equal(dc[5].value, st.request_failures);
+	assert_string_equal(dc[6].name, "esBacklogSlots");
+	assert_int_equal(dc[6].value, 2);
+	assert_int_equal(es_counters.v[6].kind, COUNTER_GAUGE);
+	assert_string_equal(dc[7].name, "esBacklogDocs");
+	assert_int_equal(dc[7].value, 15);
+	assert_string_equal(dc[9].name, "esLastErrorAt");
+	assert_int_equal(dc[9].value, st.last_error_at_s);
 	es_shipper_destroy(sh);
 
 	/* The cursor registered at 0: nothing was marked shipped. */
@@ -432,7 +439,7 @@ static void bench(void)
 	if (getenv("ES_BENCH_GZIP"))
 		c.es.gzip = true;
 	write_slot(c.store_path, "bench", 5890752, n);
-	if (es_shipper_create(&c, &sh, err, sizeof(err)) != 0 ||
+	if (es_shipper_create(&c.es, c.store_path, &sh, err, sizeof(err)) != 0 ||
 	    es_templates_install(sh, 5000, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bench: %s\n", err);
 		exit(1);

@@ -268,6 +268,88 @@ static void test_format_small_buffer(void **state)
 	assert_int_equal(flow_addr_format(&a, buf, 46), 39);
 }
 
+/* Reference for flow_addr_in_prefix: compare bit by bit. */
+static bool in_prefix_ref(const struct flow_addr *a, const struct flow_addr *net, unsigned len)
+{
+	for (unsigned i = 0; i < len && i < 128; i++) {
+		unsigned m = 0x80u >> (i % 8);
+		if ((a->b[i / 8] & m) != (net->b[i / 8] & m))
+			return false;
+	}
+	return true;
+}
+
+static void test_in_prefix(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *addr, *net;
+		unsigned len;
+		bool want;
+	} cases[] = {
+	    /* IPv4 lengths are 96 + n. */
+	    {"192.0.2.1", "192.0.2.0", 120, true},
+	    {"192.0.3.1", "192.0.2.0", 120, false},
+	    {"192.0.2.255", "192.0.2.128", 121, true},
+	    {"192.0.2.127", "192.0.2.128", 121, false},
+	    /* Partial bytes at every offset of the last byte. */
+	    {"10.0.0.1", "10.0.0.0", 127, true},
+	    {"10.0.0.2", "10.0.0.0", 127, false},
+	    {"10.0.0.3", "10.0.0.3", 128, true},
+	    {"10.0.0.3", "10.0.0.2", 128, false},
+	    {"10.127.0.0", "10.0.0.0", 105, true},
+	    {"10.128.0.0", "10.0.0.0", 105, false},
+	    /* 0.0.0.0/0 is every IPv4 address and no IPv6 one. */
+	    {"198.51.100.7", "0.0.0.0", 96, true},
+	    {"2001:db8::1", "0.0.0.0", 96, false},
+	    /* ::/0 is everything; length 0 ignores the address entirely. */
+	    {"2001:db8::1", "::", 0, true},
+	    {"192.0.2.1", "2001:db8::", 0, true},
+	    {"2001:db8:ffff::1", "2001:db8::", 32, true},
+	    {"2001:db9::1", "2001:db8::", 32, false},
+	    {"2001:db8::1", "2001:db8::", 31, true},
+	    {"2001:db9::1", "2001:db8::", 31, true},
+	    {"2001:dba::1", "2001:db8::", 31, false},
+	    /* Bits of net past len do not count. */
+	    {"10.0.0.200", "10.0.0.1", 120, true},
+	    {"10.0.1.0", "10.0.255.255", 112, true},
+	    {"10.1.0.0", "10.0.255.255", 112, false},
+	    /* More than 128 is read as 128. */
+	    {"2001:db8::1", "2001:db8::1", 200, true},
+	    {"2001:db8::2", "2001:db8::1", 200, false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct flow_addr a, net;
+		assert_int_equal(flow_addr_parse(cases[i].addr, &a), 0);
+		assert_int_equal(flow_addr_parse(cases[i].net, &net), 0);
+		if (flow_addr_in_prefix(&a, &net, cases[i].len) != cases[i].want)
+			fail_msg("%s in %s/%u: want %d", cases[i].addr, cases[i].net, cases[i].len,
+			         cases[i].want);
+	}
+
+	/* Random pairs that share a random number of leading bits, every length. */
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (int k = 0; k < 20000; k++) {
+		struct flow_addr a, net;
+		for (int j = 0; j < 16; j++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			a.b[j] = (uint8_t)x;
+			net.b[j] = (uint8_t)(x >> 8);
+		}
+		unsigned same = (unsigned)(x >> 32) % 129;
+		for (unsigned i = 0; i < same; i++) {
+			unsigned m = 0x80u >> (i % 8);
+			net.b[i / 8] = (uint8_t)((net.b[i / 8] & ~m) | (a.b[i / 8] & m));
+		}
+		unsigned len = (unsigned)(x >> 48) % 131;
+		if (flow_addr_in_prefix(&a, &net, len) != in_prefix_ref(&a, &net, len))
+			fail_msg("random case %d: len %u, %u bits shared", k, len, same);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_format_zero_patterns),
 		cmocka_unit_test(test_format_random),
 		cmocka_unit_test(test_format_small_buffer),
+		cmocka_unit_test(test_in_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

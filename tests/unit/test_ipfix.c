@@ -134,7 +134,7 @@ static void test_ipfix_reduced_size(void **state)
 {
 	(void)state;
 	struct decoder *d = mk();
-	static const uint16_t f[][2] = {{1, 3}, {2, 1}, {10, 2}, {14, 1}, {7, 2}};
+	static const uint16_t f[][2] = {{1, 3}, {2, 1}, {10, 2}, {14, 1}, {7, 2}, {8, 4}, {12, 4}};
 
 	/* Dirty the batch: a full record with addresses and times first. */
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
@@ -147,7 +147,7 @@ static void test_ipfix_reduced_size(void **state)
 	memset(&sb, 0, sizeof(sb));
 
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
-	tmpl(&b, 301, f, 5);
+	tmpl(&b, 301, f, 7);
 	size_t s = b_set_begin(&b, 301);
 	b_u8(&b, 0x01);
 	b_u16(&b, 0x0203); /* 3-byte octets = 0x010203 */
@@ -155,6 +155,7 @@ static void test_ipfix_reduced_size(void **state)
 	b_u16(&b, 65000);
 	b_u8(&b, 9);
 	b_u16(&b, 22);
+	b_addrs(&b);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
@@ -163,10 +164,9 @@ static void test_ipfix_reduced_size(void **state)
 	assert_int_equal(sb.f[0].in_if, 65000);
 	assert_int_equal(sb.f[0].out_if, 9);
 	assert_int_equal(sb.f[0].sport, 22);
+	assert_true(is_v4(&sb.f[0].src, 10, 0, 0, 1));
+	assert_true(is_v4(&sb.f[0].dst, 192, 0, 2, 1));
 	/* Absent fields are zero even though the batch slot is reused. */
-	static const uint8_t zero16[16];
-	assert_memory_equal(sb.f[0].src.b, zero16, 16);
-	assert_memory_equal(sb.f[0].dst.b, zero16, 16);
 	assert_int_equal(sb.f[0].dport, 0);
 	assert_int_equal(sb.f[0].proto, 0);
 	assert_int_equal(sb.f[0].first_ms, 0);
@@ -178,11 +178,12 @@ static void test_ipfix_total_counts_fallback(void **state)
 {
 	(void)state;
 	struct decoder *d = mk();
-	static const uint16_t f[][2] = {{85, 8}, {86, 8}};
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {85, 8}, {86, 8}};
 
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
-	tmpl(&b, 302, f, 2);
+	tmpl(&b, 302, f, 4);
 	size_t s = b_set_begin(&b, 302);
+	b_addrs(&b);
 	b_u64(&b, 9000);
 	b_u64(&b, 6);
 	b_set_end(&b, s);
@@ -202,27 +203,31 @@ static void test_ipfix_icmp_type_code(void **state)
 {
 	(void)state;
 	struct decoder *d = mk();
-	static const uint16_t tc[][2] = {{4, 1}, {11, 2}, {32, 2}};
-	static const uint16_t tc6[][2] = {{4, 1}, {139, 2}};
-	static const uint16_t sep[][2] = {{4, 1}, {176, 1}, {177, 1}};
+	static const uint16_t tc[][2] = {{8, 4}, {12, 4}, {4, 1}, {11, 2}, {32, 2}};
+	static const uint16_t tc6[][2] = {{8, 4}, {12, 4}, {4, 1}, {139, 2}};
+	static const uint16_t sep[][2] = {{8, 4}, {12, 4}, {4, 1}, {176, 1}, {177, 1}};
 
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
-	tmpl(&b, 310, tc, 3);
-	tmpl(&b, 311, tc6, 2);
-	tmpl(&b, 312, sep, 3);
+	tmpl(&b, 310, tc, 5);
+	tmpl(&b, 311, tc6, 4);
+	tmpl(&b, 312, sep, 5);
 	size_t s = b_set_begin(&b, 310);
+	b_addrs(&b);
 	b_u8(&b, 1);
 	b_u16(&b, 0);
 	b_u16(&b, 0x0800); /* echo request */
+	b_addrs(&b);
 	b_u8(&b, 1);
 	b_u16(&b, 0x0303); /* dport field set: kept */
 	b_u16(&b, 0x0000);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 311);
+	b_addrs(&b);
 	b_u8(&b, 58);
 	b_u16(&b, 0x8000); /* ICMPv6 echo request, type 128 */
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 312);
+	b_addrs(&b);
 	b_u8(&b, 1);
 	b_u8(&b, 11); /* time exceeded */
 	b_u8(&b, 1);
@@ -241,15 +246,18 @@ static void test_ipfix_varlen(void **state)
 {
 	(void)state;
 	struct decoder *d = mk();
-	static const uint16_t f[][2] = {{27, 16}, {96, 65535}, {2, 4}, {0x8000 | 7, 65535}, {1, 4}};
+	static const uint16_t f[][2] = {
+	    {27, 16}, {28, 16}, {96, 65535}, {2, 4}, {0x8000 | 7, 65535}, {1, 4}};
 	uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x10};
+	uint8_t d6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x20};
 	uint8_t big[300];
 
 	memset(big, 0x41, sizeof(big));
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
-	tmpl(&b, 310, f, 5);
+	tmpl(&b, 310, f, 6);
 	size_t s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
+	b_bytes(&b, d6, 16);
 	b_u8(&b, 3);
 	b_bytes(&b, "eth", 3); /* applicationName, short form */
 	b_u32(&b, 11);
@@ -258,6 +266,7 @@ static void test_ipfix_varlen(void **state)
 	b_bytes(&b, big, 300); /* long form */
 	b_u32(&b, 1100);
 	b_bytes(&b, a6, 16);
+	b_bytes(&b, d6, 16);
 	b_u8(&b, 0); /* empty string */
 	b_u32(&b, 12);
 	b_u8(&b, 0);
@@ -266,6 +275,8 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
 	assert_memory_equal(sb.f[0].src.b, a6, 16);
+	assert_memory_equal(sb.f[0].dst.b, d6, 16);
+	assert_memory_equal(sb.f[1].dst.b, d6, 16);
 	assert_false(flow_addr_is_v4(&sb.f[0].src));
 	assert_int_equal(sb.f[0].packets, 11);
 	assert_int_equal(sb.f[0].octets, 1100);
@@ -277,6 +288,7 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_header(&b, SECS, 2, DOMAIN);
 	s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
+	b_bytes(&b, d6, 16);
 	b_u8(&b, 200);
 	b_bytes(&b, "xx", 2);
 	b_u32(&b, 1);
@@ -292,6 +304,7 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_header(&b, SECS, 2, DOMAIN);
 	s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
+	b_bytes(&b, d6, 16);
 	b_u8(&b, 255);
 	b_u8(&b, 1);
 	b_u8(&b, 0); /* 256 bytes announced */
@@ -306,6 +319,7 @@ static void test_ipfix_varlen(void **state)
 	b_ipfix_header(&b, SECS, 2, DOMAIN);
 	s = b_set_begin(&b, 310);
 	b_bytes(&b, a6, 16);
+	b_bytes(&b, d6, 16);
 	b_u8(&b, 1);
 	b_u8(&b, 'x');
 	b_u32(&b, 1);
@@ -388,12 +402,18 @@ static void test_ipfix_withdrawal(void **state)
 	decoder_destroy(d);
 }
 
+/* One record of fields f (after addresses 8 and 12) with values rec. */
 static void feed_one_record_with(struct decoder *d, uint16_t tid, const uint16_t (*f)[2], int n,
                                  const uint8_t *rec, size_t rlen)
 {
+	uint16_t fa[8][2] = {{8, 4}, {12, 4}};
+
+	assert_true(n <= 6);
+	memcpy(fa + 2, f, (size_t)n * sizeof(*f));
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
-	tmpl(&b, tid, f, n);
+	tmpl(&b, tid, (const uint16_t(*)[2])fa, n + 2);
 	size_t s = b_set_begin(&b, tid);
+	b_addrs(&b);
 	b_bytes(&b, rec, rlen);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
@@ -462,6 +482,7 @@ static void test_ipfix_times(void **state)
 	b_u64(&b, EXPORT_MS - 3600000);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 404);
+	b_addrs(&b);
 	b_u32(&b, 5000);
 	b_u32(&b, 9000);
 	b_set_end(&b, s);
@@ -484,15 +505,15 @@ static void test_ipfix_options_sampling(void **state)
 	static const uint16_t of2[][2] = {{149, 4}, {34, 4}};
 	/* samplerRandomInterval with samplerId scope. */
 	static const uint16_t of3[][2] = {{48, 1}, {50, 4}};
-	static const uint16_t df[][2] = {{2, 4}, {1, 4}, {302, 4}};
-	static const uint16_t df48[][2] = {{2, 4}, {1, 4}, {48, 1}};
+	static const uint16_t df[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}, {302, 4}};
+	static const uint16_t df48[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}, {48, 1}};
 
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
 	opt_tmpl(&b, 500, of, 3, 1);
 	opt_tmpl(&b, 501, of2, 2, 1);
 	opt_tmpl(&b, 502, of3, 2, 1);
-	tmpl(&b, 510, df, 3);
-	tmpl(&b, 511, df48, 3);
+	tmpl(&b, 510, df, 5);
+	tmpl(&b, 511, df48, 5);
 	size_t s = b_set_begin(&b, 500);
 	b_u32(&b, 7);
 	b_u32(&b, 1);
@@ -507,14 +528,17 @@ static void test_ipfix_options_sampling(void **state)
 	b_u32(&b, 2000);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 510);
+	b_addrs(&b);
 	b_u32(&b, 3);
 	b_u32(&b, 300);
 	b_u32(&b, 7); /* selector 7: x100 */
+	b_addrs(&b);
 	b_u32(&b, 3);
 	b_u32(&b, 300);
 	b_u32(&b, 8); /* unknown selector: domain-wide x16 */
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 511);
+	b_addrs(&b);
 	b_u32(&b, 3);
 	b_u32(&b, 300);
 	b_u8(&b, 5); /* sampler 5: x2000 */
@@ -537,13 +561,15 @@ static void test_ipfix_options_sampling(void **state)
 
 static void feed_seq(struct decoder *d, uint32_t seq, int nrec)
 {
-	static const uint16_t f[][2] = {{2, 4}};
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {2, 4}};
 
 	b_ipfix_header(&b, SECS, seq, DOMAIN);
-	tmpl(&b, 256, f, 1);
+	tmpl(&b, 256, f, 3);
 	size_t s = b_set_begin(&b, 256);
-	for (int i = 0; i < nrec; i++)
+	for (int i = 0; i < nrec; i++) {
+		b_addrs(&b);
 		b_u32(&b, 1);
+	}
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), nrec);
@@ -584,6 +610,377 @@ static void test_ipfix_sequence(void **state)
 }
 
 /*
+ * Addresses (docs/decoding.md, "Addresses"). A template with both the
+ * IPv4 (8/12) and the IPv6 (27/28) pair, as Cisco's v9 template 313 and
+ * the IOS XR IPFIX ones have, in both orders of fields: each record goes
+ * under the family whose two addresses are set; a record with no complete
+ * pair set is dropped as noAddress and never delivered as :: or 0.0.0.0.
+ */
+static const uint8_t A6S[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x01};
+static const uint8_t A6D[16] = {0x20, 0x01, 0x0d, 0xb8, [14] = 0x01, [15] = 0x02};
+static const uint8_t Z16[16];
+
+/* One record of the 4-address layout: v4 pair then v6 pair, or the other way round. */
+static void rec_both(struct bld *x, bool v6_first, bool v4, bool v6, uint32_t pkts)
+{
+	for (int half = 0; half < 2; half++) {
+		if ((half == 0) == v6_first) {
+			b_bytes(x, v6 ? A6S : Z16, 16);
+			b_bytes(x, v6 ? A6D : Z16, 16);
+		} else if (v4) {
+			b_addrs(x);
+		} else {
+			b_u32(x, 0);
+			b_u32(x, 0);
+		}
+	}
+	b_u32(x, pkts);
+}
+
+static void test_ipfix_addr_both_families(void **state)
+{
+	(void)state;
+	static const uint16_t f46[][2] = {{8, 4}, {12, 4}, {27, 16}, {28, 16}, {2, 4}};
+	static const uint16_t f64[][2] = {{27, 16}, {28, 16}, {8, 4}, {12, 4}, {2, 4}};
+
+	for (int order = 0; order < 2; order++) {
+		struct decoder *d = mk();
+		bool v6_first = order == 1;
+		b_ipfix_header(&b, SECS, 0, DOMAIN);
+		tmpl(&b, 313, v6_first ? f64 : f46, 5);
+		size_t s = b_set_begin(&b, 313);
+		rec_both(&b, v6_first, true, false, 1);  /* IPv4 flow: IPv6 fields zero */
+		rec_both(&b, v6_first, false, true, 2);  /* IPv6 flow: IPv4 fields zero */
+		rec_both(&b, v6_first, false, false, 3); /* nothing set: noAddress */
+		rec_both(&b, v6_first, true, true, 4);   /* both set: IPv4 first */
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		assert_int_equal(feed(d, &from, &b, 0, &sb), 3);
+		assert_int_equal(sb.n, 3);
+		assert_int_equal(sb.f[0].packets, 1);
+		assert_true(is_v4(&sb.f[0].src, 10, 0, 0, 1));
+		assert_true(is_v4(&sb.f[0].dst, 192, 0, 2, 1));
+		assert_int_equal(sb.f[1].packets, 2);
+		assert_memory_equal(sb.f[1].src.b, A6S, 16);
+		assert_memory_equal(sb.f[1].dst.b, A6D, 16);
+		assert_int_equal(sb.f[2].packets, 4);
+		assert_true(is_v4(&sb.f[2].src, 10, 0, 0, 1));
+		assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 1);
+		assert_int_equal(drops_total(d), 1);
+		/* The dropped record was decoded: the sequence expects all four. */
+		b_ipfix_header(&b, SECS, 4, DOMAIN);
+		s = b_set_begin(&b, 313);
+		rec_both(&b, v6_first, true, false, 5);
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		memset(&sb, 0, sizeof(sb));
+		assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+		assert_int_equal(stats(d).lost_records, 0);
+		assert_int_equal(stats(d).records, 4);
+		struct decoder_exporter_info info;
+		decoder_exporters_get(d, &info, 1);
+		assert_int_equal(info.records, 4);
+		decoder_destroy(d);
+		memset(&sb, 0, sizeof(sb));
+	}
+}
+
+/* The same choice in a template with a variable-length field (walked per record). */
+static void test_ipfix_addr_varlen(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t f[][2] = {{27, 16}, {96, 65535}, {28, 16}, {8, 4}, {12, 4}, {2, 4}};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, 320, f, 6);
+	size_t s = b_set_begin(&b, 320);
+	/* IPv4 flow. */
+	b_bytes(&b, Z16, 16);
+	b_u8(&b, 2);
+	b_bytes(&b, "ab", 2);
+	b_bytes(&b, Z16, 16);
+	b_addrs(&b);
+	b_u32(&b, 1);
+	/* IPv6 flow. */
+	b_bytes(&b, A6S, 16);
+	b_u8(&b, 0);
+	b_bytes(&b, A6D, 16);
+	b_u32(&b, 0);
+	b_u32(&b, 0);
+	b_u32(&b, 2);
+	/* IPv6 source, no destination of either family. */
+	b_bytes(&b, A6S, 16);
+	b_u8(&b, 1);
+	b_u8(&b, 'c');
+	b_bytes(&b, Z16, 16);
+	b_v4(&b, 10, 0, 0, 1);
+	b_u32(&b, 0);
+	b_u32(&b, 3);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_true(is_v4(&sb.f[0].src, 10, 0, 0, 1));
+	assert_true(is_v4(&sb.f[0].dst, 192, 0, 2, 1));
+	assert_int_equal(sb.f[0].packets, 1);
+	assert_memory_equal(sb.f[1].src.b, A6S, 16);
+	assert_memory_equal(sb.f[1].dst.b, A6D, 16);
+	assert_int_equal(sb.f[1].packets, 2);
+	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 1);
+	assert_int_equal(drops_total(d), 1);
+	decoder_destroy(d);
+}
+
+/* ipVersion (60) decides the family when it says 4 or 6. */
+static void test_ipfix_addr_ip_version(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t f[][2] = {{60, 1}, {8, 4}, {12, 4}, {27, 16}, {28, 16}, {2, 4}};
+	const struct {
+		uint8_t ver;
+		bool v4, v6;
+	} rec[] = {
+	    {6, true, true},  /* both set, version 6: IPv6 */
+	    {4, true, true},  /* both set, version 4: IPv4 */
+	    {6, true, false}, /* version 6 but only IPv4 set: noAddress */
+	    {4, false, true}, /* version 4 but only IPv6 set: noAddress */
+	    {0, false, true}, /* no version: the family that is set */
+	};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, 330, f, 6);
+	size_t s = b_set_begin(&b, 330);
+	for (uint32_t i = 0; i < 5; i++) {
+		b_u8(&b, rec[i].ver);
+		rec_both(&b, false, rec[i].v4, rec[i].v6, i);
+	}
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 3);
+	assert_int_equal(sb.f[0].packets, 0);
+	assert_memory_equal(sb.f[0].src.b, A6S, 16);
+	assert_int_equal(sb.f[1].packets, 1);
+	assert_true(is_v4(&sb.f[1].src, 10, 0, 0, 1));
+	assert_int_equal(sb.f[2].packets, 4);
+	assert_memory_equal(sb.f[2].dst.b, A6D, 16);
+	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 2);
+	decoder_destroy(d);
+}
+
+/* An IPFIX template whose fields carry their own enterprise numbers. */
+static void tmpl_pen(struct bld *x, uint16_t tid, const uint32_t (*f)[3], int n)
+{
+	size_t s = b_set_begin(x, 2);
+	b_u16(x, tid);
+	b_u16(x, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		b_u16(x, (uint16_t)(f[i][0] | (f[i][2] ? 0x8000u : 0)));
+		b_u16(x, (uint16_t)f[i][1]);
+		if (f[i][2])
+			b_u32(x, f[i][2]);
+	}
+	b_set_end(x, s);
+}
+
+/*
+ * Tunnel (outer) and flow (inner) addresses in one template, as Open
+ * vSwitch exports them (VMware 6876/893, 894): the inner pair is the
+ * record's; the outer only when the inner is not set. The same element
+ * numbers under another enterprise are not addresses.
+ */
+static void test_ipfix_addr_tunnel(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint32_t f[][3] = {
+	    {893, 4, 6876}, {894, 4, 6876}, {8, 4, 0}, {12, 4, 0}, {2, 4, 0}};
+	static const uint32_t other[][3] = {
+	    {893, 4, 9}, {894, 4, 9}, {8, 4, 0}, {12, 4, 0}, {2, 4, 0}};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl_pen(&b, 340, f, 5);
+	tmpl_pen(&b, 341, other, 5);
+	size_t s = b_set_begin(&b, 340);
+	b_v4(&b, 172, 16, 0, 1); /* VTEP -> VTEP */
+	b_v4(&b, 172, 16, 0, 2);
+	b_addrs(&b); /* the tenant's flow */
+	b_u32(&b, 1);
+	b_v4(&b, 172, 16, 0, 1);
+	b_v4(&b, 172, 16, 0, 2);
+	b_u32(&b, 0); /* no inner IPv4 (say, ARP in the tunnel) */
+	b_u32(&b, 0);
+	b_u32(&b, 2);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 341);
+	b_v4(&b, 172, 16, 0, 1);
+	b_v4(&b, 172, 16, 0, 2);
+	b_u32(&b, 0);
+	b_u32(&b, 0);
+	b_u32(&b, 3);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_true(is_v4(&sb.f[0].src, 10, 0, 0, 1));
+	assert_true(is_v4(&sb.f[0].dst, 192, 0, 2, 1));
+	assert_true(is_v4(&sb.f[1].src, 172, 16, 0, 1));
+	assert_true(is_v4(&sb.f[1].dst, 172, 16, 0, 2));
+	assert_int_equal(sb.f[1].packets, 2);
+	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 1);
+	decoder_destroy(d);
+}
+
+/* Templates without a complete address pair: every record is noAddress. */
+static void test_ipfix_addr_missing(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t none[][2] = {{2, 4}, {1, 4}};
+	static const uint16_t src_only[][2] = {{8, 4}, {2, 4}};
+	static const uint16_t mixed[][2] = {{8, 4}, {28, 16}, {2, 4}};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, 350, none, 2);
+	tmpl(&b, 351, src_only, 2);
+	tmpl(&b, 352, mixed, 3);
+	size_t s = b_set_begin(&b, 350);
+	b_u32(&b, 1);
+	b_u32(&b, 100);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 351);
+	b_v4(&b, 10, 0, 0, 1);
+	b_u32(&b, 1);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 352);
+	b_v4(&b, 10, 0, 0, 1);
+	b_bytes(&b, A6D, 16);
+	b_u32(&b, 1);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
+	assert_int_equal(sb.calls, 0);
+	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 3);
+	assert_int_equal(drops_total(d), 3);
+	assert_string_equal(decoder_drop_name(DECODER_DROP_NO_ADDRESS), "noAddress");
+	decoder_destroy(d);
+}
+
+/*
+ * Templates and samplers belong to the exporter (address, observation
+ * domain), not to the source port (issue 11 §2): a Cisco exporter that
+ * sends templates and sampler options from one socket and data from two
+ * others decodes every record, scaled by the sampler; each socket keeps its
+ * own sequence numbers, so interleaved streams show no loss. With
+ * templates.scope: session the data sockets have no templates.
+ */
+static int scope_run(enum decoder_template_scope scope, struct decoder **out)
+{
+	struct decoder_config cfg;
+	static const uint16_t of[][2] = {{302, 4}, {305, 4}, {306, 4}};
+	static const uint16_t df[][2] = {{8, 4}, {12, 4}, {2, 4}, {302, 4}};
+	struct flow_endpoint ctl = ep_v4(198, 18, 0, 1, 4739);
+	struct flow_endpoint dp[2] = {ep_v4(198, 18, 0, 1, 50001), ep_v4(198, 18, 0, 1, 50002)};
+	uint32_t seq[2] = {0, 7000};
+	int got = 0;
+
+	decoder_config_defaults(&cfg);
+	cfg.template_scope = scope;
+	struct decoder *d = decoder_create(&cfg);
+	assert_non_null(d);
+	memset(&sb, 0, sizeof(sb));
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	opt_tmpl(&b, 500, of, 3, 1);
+	tmpl(&b, 510, df, 4);
+	size_t s = b_set_begin(&b, 500);
+	b_u32(&b, 7);
+	b_u32(&b, 1);
+	b_u32(&b, 99); /* selector 7: 1 in 100 */
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &ctl, &b, 0, &sb), 0);
+	/* Data from the two sockets, interleaved, three records a message. */
+	for (int round = 0; round < 4; round++) {
+		for (int k = 0; k < 2; k++) {
+			b_ipfix_header(&b, SECS, seq[k], DOMAIN);
+			s = b_set_begin(&b, 510);
+			for (int r = 0; r < 3; r++) {
+				b_addrs(&b);
+				b_u32(&b, 2);
+				b_u32(&b, 7);
+			}
+			b_set_end(&b, s);
+			b_ipfix_end(&b);
+			got += feed(d, &dp[k], &b, 0, &sb);
+			seq[k] += 3;
+		}
+	}
+	*out = d;
+	return got;
+}
+
+static void test_ipfix_scope_exporter(void **state)
+{
+	(void)state;
+	struct decoder *d;
+
+	assert_int_equal(scope_run(DECODER_SCOPE_EXPORTER, &d), 24);
+	assert_int_equal(sb.n, 24);
+	for (size_t i = 0; i < sb.n; i++) {
+		assert_int_equal(sb.f[i].sampling, 100);
+		assert_int_equal(sb.f[i].packets, 200);
+	}
+	assert_int_equal(drops_total(d), 0);
+	assert_int_equal(stats(d).lost_records, 0);
+	assert_int_equal(stats(d).reordered, 0);
+	assert_int_equal(stats(d).exporter_restarts, 0);
+	/* Three sessions, one set of templates: each reports it. */
+	struct decoder_exporter_info info[4];
+	assert_int_equal(decoder_exporters_get(d, info, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(info[i].templates, 2);
+		assert_int_equal(info[i].records, i == 0 ? 0 : 12);
+	}
+	/* A withdrawal from any socket of the exporter withdraws for all. */
+	struct flow_endpoint dp = ep_v4(198, 18, 0, 1, 50001);
+	b_ipfix_header(&b, SECS, 12, DOMAIN);
+	size_t s = b_set_begin(&b, 2);
+	b_u16(&b, 510);
+	b_u16(&b, 0);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &dp, &b, 0, &sb), 0);
+	decoder_exporters_get(d, info, 4);
+	assert_int_equal(info[0].templates, 1);
+	/* Another observation domain of the same address is another exporter. */
+	b_ipfix_header(&b, SECS, 0, DOMAIN + 1);
+	s = b_set_begin(&b, 500);
+	b_u32(&b, 7);
+	b_u32(&b, 1);
+	b_u32(&b, 1);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &dp, &b, 0, &sb), 0);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 1);
+	decoder_destroy(d);
+}
+
+static void test_ipfix_scope_session(void **state)
+{
+	(void)state;
+	struct decoder *d;
+
+	assert_int_equal(scope_run(DECODER_SCOPE_SESSION, &d), 0);
+	assert_int_equal(sb.calls, 0);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 8);
+	struct decoder_exporter_info info[4];
+	assert_int_equal(decoder_exporters_get(d, info, 4), 3);
+	assert_int_equal(info[0].templates, 2);
+	assert_int_equal(info[1].templates, 0);
+	assert_int_equal(info[2].templates, 0);
+	decoder_destroy(d);
+}
+
+/*
  * The template table against a model: random defines (two layouts, so a
  * redefinition is visible), single and all withdrawals over a pool of 160
  * random template IDs, with the cap at 48 so the table stays crowded and
@@ -595,8 +992,8 @@ static void test_ipfix_template_table_model(void **state)
 {
 	(void)state;
 	struct decoder_config cfg;
-	static const uint16_t f4[][2] = {{2, 4}};
-	static const uint16_t f8[][2] = {{2, 8}};
+	static const uint16_t f4[][2] = {{8, 4}, {12, 4}, {2, 4}};
+	static const uint16_t f8[][2] = {{8, 4}, {12, 4}, {2, 8}};
 	uint16_t ids[POOL];
 	int model[POOL]; /* 0 absent, 4 or 8: packet field length */
 	int held = 0;
@@ -617,7 +1014,7 @@ static void test_ipfix_template_table_model(void **state)
 		b_ipfix_header(&b, SECS, 0, DOMAIN);
 		if (op < 12) {
 			int w = (rnd >> 4) & 1 ? 8 : 4;
-			tmpl(&b, ids[id], w == 8 ? f8 : f4, 1);
+			tmpl(&b, ids[id], w == 8 ? f8 : f4, 3);
 			if (model[id] || held < 48) {
 				held += model[id] ? 0 : 1;
 				model[id] = w;
@@ -642,17 +1039,19 @@ static void test_ipfix_template_table_model(void **state)
 		for (int k = 0; k < POOL; k++) {
 			b_ipfix_header(&b, SECS, 0, DOMAIN);
 			size_t s = b_set_begin(&b, ids[k]);
-			b_u64(&b, 0x0000000700000009ull); /* as u32: 7, 9; as u64: one record */
+			/* 48 bytes of 0x01: four 12-byte records or three of 16. */
+			for (int q = 0; q < 48; q++)
+				b_u8(&b, 1);
 			b_set_end(&b, s);
 			b_ipfix_end(&b);
 			memset(&sb, 0, sizeof(sb));
 			int rc = feed(d, &from, &b, 0, &sb);
-			int want = model[k] == 4 ? 2 : model[k] == 8 ? 1 : 0;
+			int want = model[k] == 4 ? 4 : model[k] == 8 ? 3 : 0;
 			if (rc != want)
 				fail_msg("step %d id %u: got %d records, model says %d", step,
 				         ids[k], rc, want);
-			if (want == 1)
-				assert_int_equal(sb.f[0].packets, 0x0000000700000009ull);
+			if (want == 3)
+				assert_int_equal(sb.f[0].packets, 0x0101010101010101ull);
 		}
 		struct decoder_exporter_info info;
 		decoder_exporters_get(d, &info, 1);
@@ -675,7 +1074,7 @@ static uint32_t home16(uint16_t id)
 static void test_ipfix_template_wraparound(void **state)
 {
 	(void)state;
-	static const uint16_t f[][2] = {{2, 4}};
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {2, 4}};
 	uint16_t a = 0, c = 0;
 	struct decoder *d = mk();
 
@@ -686,16 +1085,18 @@ static void test_ipfix_template_wraparound(void **state)
 			c = (uint16_t)id;
 	}
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
-	tmpl(&b, a, f, 1);
-	tmpl(&b, c, f, 1);
+	tmpl(&b, a, f, 3);
+	tmpl(&b, c, f, 3);
 	size_t s = b_set_begin(&b, 2);
 	b_u16(&b, a);
 	b_u16(&b, 0);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, c);
+	b_addrs(&b);
 	b_u32(&b, 77);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, a);
+	b_addrs(&b);
 	b_u32(&b, 78);
 	b_set_end(&b, s);
 	b_ipfix_end(&b);
@@ -725,6 +1126,7 @@ enum bad_kind {
 static void build_bad(enum bad_kind k)
 {
 	static const uint16_t f[][2] = {{2, 4}, {96, 65535}};
+	static const uint16_t fa[][2] = {{8, 4}, {12, 4}, {2, 4}};
 	size_t s;
 
 	b_ipfix_header(&b, SECS, 0, DOMAIN);
@@ -798,8 +1200,9 @@ static void build_bad(enum bad_kind k)
 		b_set_end(&b, s);
 		break;
 	case BAD_RECORD_SHORT:
-		tmpl(&b, 256, f, 1);
+		tmpl(&b, 256, fa, 3);
 		s = b_set_begin(&b, 256);
+		b_addrs(&b);
 		b_u32(&b, 1);
 		b_u16(&b, 7);
 		b_set_end(&b, s);
@@ -931,6 +1334,13 @@ int main(void)
 	    cmocka_unit_test(test_ipfix_times),
 	    cmocka_unit_test(test_ipfix_options_sampling),
 	    cmocka_unit_test(test_ipfix_sequence),
+	    cmocka_unit_test(test_ipfix_addr_both_families),
+	    cmocka_unit_test(test_ipfix_addr_varlen),
+	    cmocka_unit_test(test_ipfix_addr_ip_version),
+	    cmocka_unit_test(test_ipfix_addr_tunnel),
+	    cmocka_unit_test(test_ipfix_addr_missing),
+	    cmocka_unit_test(test_ipfix_scope_exporter),
+	    cmocka_unit_test(test_ipfix_scope_session),
 	    cmocka_unit_test(test_ipfix_template_table_model),
 	    cmocka_unit_test(test_ipfix_template_wraparound),
 	    cmocka_unit_test(test_ipfix_malformed_table),

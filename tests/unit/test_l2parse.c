@@ -740,6 +740,54 @@ static void test_names(void **state)
 	}
 }
 
+/* The kind table: one complete row per kind, and every lookup agrees with it. */
+static void test_kind_table(void **state)
+{
+	(void)state;
+	const struct l2_kind_row *r;
+	int n = 0;
+
+	assert_null(l2_kind_get(-1));
+	assert_null(l2_kind_get(L2_KIND__COUNT));
+	for (int k = 0; (r = l2_kind_get(k)) != NULL; k++, n++) {
+		assert_non_null(r->name);
+		assert_string_equal(l2_kind_name((enum l2_kind)k), r->name);
+		assert_int_equal(l2_kind_from_name(r->name), k);
+		if (r->alias)
+			assert_int_equal(l2_kind_from_name(r->alias), k);
+		assert_ptr_equal(l2_kind_commands((enum l2_kind)k), r->commands);
+		assert_non_null(r->commands[0]);
+		assert_ptr_equal(l2_pager_off((enum l2_kind)k), r->pager_off);
+		assert_non_null(r->arp);
+		/* A MAC parser exactly when the MAC table command classifies. */
+		assert_int_equal(l2_cmd_classify((enum l2_kind)k, "show mac address-table"),
+		                 r->mac ? L2_CMD_MAC : -EINVAL);
+		/* Names and aliases are unique across the table. */
+		for (int j = 0; j < k; j++) {
+			const struct l2_kind_row *o = l2_kind_get(j);
+			assert_string_not_equal(o->name, r->name);
+			if (r->alias)
+				assert_string_not_equal(o->name, r->alias);
+			if (o->alias)
+				assert_string_not_equal(o->alias, r->name);
+		}
+	}
+	assert_int_equal(n, L2_KIND__COUNT);
+	assert_string_equal(l2_kind_get(L2_KIND_IOS)->alias, "ios-xe");
+	assert_null(l2_kind_get(L2_KIND_IOSXR)->mac);
+	assert_null(l2_kind_get(L2_KIND_JUNOS)->mac);
+	assert_non_null(l2_kind_get(L2_KIND_NXOS)->mac);
+	assert_non_null(l2_kind_get(L2_KIND_EOS)->mac);
+	assert_string_equal(l2_kind_get(L2_KIND_JUNOS)->pager_off, "set cli screen-length 0");
+	assert_string_equal(l2_kind_get(L2_KIND_NXOS)->commands[1], "show mac address-table");
+	/* No row: empty defaults, no pager command, no parser. */
+	assert_string_equal(l2_kind_name((enum l2_kind)L2_KIND__COUNT), "unknown");
+	assert_null(l2_kind_commands((enum l2_kind)L2_KIND__COUNT)[0]);
+	assert_null(l2_pager_off((enum l2_kind)L2_KIND__COUNT));
+	assert_int_equal(l2_cmd_classify((enum l2_kind)L2_KIND__COUNT, "show arp"), -EINVAL);
+	assert_int_equal(l2_kind_from_name(""), -1);
+}
+
 /* Allocation failures: the line buffer, then the list's first and a later growth. */
 static void test_alloc_failure(void **state)
 {
@@ -795,6 +843,7 @@ int main(void)
 	    cmocka_unit_test(test_binary_junk),   cmocka_unit_test(test_every_prefix),
 	    cmocka_unit_test(test_entry_cap),     cmocka_unit_test(test_bad_args),
 	    cmocka_unit_test(test_names),         cmocka_unit_test(test_alloc_failure),
+	    cmocka_unit_test(test_kind_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

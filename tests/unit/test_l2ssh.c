@@ -142,7 +142,6 @@ static void test_cancel(void **state)
 
 /* One site "campus" with gw1 (ios-xr, show arp) and sw1 (nxos, both tables). */
 struct fixture_cfg {
-	struct config cfg;
 	struct site_config site;
 	struct site_device dev[2];
 };
@@ -160,8 +159,6 @@ static void fixture_cfg(struct fixture_cfg *f)
 	f->dev[1].n_commands = 2;
 	f->site.devices = f->dev;
 	f->site.n_devices = 2;
-	f->cfg.sites = &f->site;
-	f->cfg.n_sites = 1;
 }
 
 static void test_load_dir(void **state)
@@ -174,7 +171,8 @@ static void test_load_dir(void **state)
 
 	(void)state;
 	fixture_cfg(&f);
-	assert_int_equal(l2poll_load_dir(&f.cfg, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)), 0);
+	assert_int_equal(l2poll_load_dir(&f.site, 1, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)),
+	                 0);
 	assert_non_null(p);
 	assert_int_equal(l2poll_slot_merge(p, 0, 5890752, &m), 0);
 	assert_non_null(m);
@@ -199,10 +197,55 @@ static void test_load_dir(void **state)
 	l2poll_stop(p);
 
 	p = NULL;
-	assert_int_equal(l2poll_load_dir(&f.cfg, "/nonexistent", &p, err, sizeof(err)), -ENOENT);
+	assert_int_equal(l2poll_load_dir(&f.site, 1, "/nonexistent", &p, err, sizeof(err)),
+	                 -ENOENT);
 	assert_null(p);
 	assert_string_equal(err, "--arp: /nonexistent/gw1/show_arp.txt (device gw1, command \"show "
 	                         "arp\"): No such file or directory");
+}
+
+/*
+ * The poller takes the sites, not the configuration: site indexes are
+ * positions in the array, sites without devices are skipped, and no device
+ * at all is an error for --arp.
+ */
+static void test_load_dir_sites(void **state)
+{
+	struct fixture_cfg f;
+	struct site_config sites[2];
+	struct l2poll *p = NULL;
+	struct l2_merge *m = NULL;
+	char err[512];
+
+	(void)state;
+	fixture_cfg(&f);
+	test_site(&sites[0]);
+	snprintf(sites[0].name, sizeof(sites[0].name), "lab");
+	sites[1] = f.site;
+	assert_int_equal(l2poll_load_dir(sites, 2, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)),
+	                 0);
+	assert_int_equal(l2poll_slot_merge(p, 0, 5890752, &m), 0);
+	assert_null(m);
+	assert_int_equal(l2poll_slot_merge(p, 1, 5890752, &m), 0);
+	assert_non_null(m);
+	assert_string_equal(l2_merge_site(m), "campus");
+	size_t n_ips = 0;
+	l2_merge_ips(m, &n_ips);
+	assert_int_equal(n_ips, 7);
+	l2_merge_destroy(m);
+	assert_int_equal(l2poll_slot_merge(p, 2, 5890752, &m), 0);
+	assert_null(m);
+	l2poll_stop(p);
+
+	p = NULL;
+	assert_int_equal(l2poll_load_dir(sites, 1, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)),
+	                 -ENOENT);
+	assert_null(p);
+	assert_string_equal(err,
+	                    "--arp " TEST_DATA_DIR "/l2/ssh: the configuration has no devices");
+	assert_int_equal(l2poll_load_dir(NULL, 0, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)),
+	                 -ENOENT);
+	assert_null(p);
 }
 
 static void add1(struct slot *s, enum slot_dir dir, struct flow f)
@@ -225,7 +268,8 @@ static void test_judge_arp_unused(void **state)
 
 	(void)state;
 	fixture_cfg(&f);
-	assert_int_equal(l2poll_load_dir(&f.cfg, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)), 0);
+	assert_int_equal(l2poll_load_dir(&f.site, 1, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)),
+	                 0);
 	assert_int_equal(l2poll_slot_merge(p, 0, 5890752, &m), 0);
 
 	for (int with_l2 = 0; with_l2 < 2; with_l2++) {
@@ -310,9 +354,10 @@ static void test_judge_arp_unused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_command_file), cmocka_unit_test(test_connect_refused),
-	    cmocka_unit_test(test_mute_timeout), cmocka_unit_test(test_cancel),
-	    cmocka_unit_test(test_load_dir),     cmocka_unit_test(test_judge_arp_unused),
+	    cmocka_unit_test(test_command_file),     cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_mute_timeout),     cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_load_dir),         cmocka_unit_test(test_load_dir_sites),
+	    cmocka_unit_test(test_judge_arp_unused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ static int add(struct prefix_table *t, const char *s, uint32_t value)
 	struct flow_addr a;
 	unsigned len;
 
-	assert_int_equal(prefix_parse(s, &a, &len), 0);
+	assert_int_equal(prefix_parse(s, &a, &len, NULL), 0);
 	return prefix_table_add(t, &a, len, value);
 }
 
@@ -319,7 +319,7 @@ static void test_parse_ok(void **state)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		struct flow_addr a, want = addr_of(ok[i].addr);
 		unsigned len = 999;
-		assert_int_equal(prefix_parse(ok[i].in, &a, &len), 0);
+		assert_int_equal(prefix_parse(ok[i].in, &a, &len, NULL), 0);
 		assert_memory_equal(a.b, want.b, 16);
 		assert_int_equal(len, ok[i].len);
 	}
@@ -358,7 +358,7 @@ static void test_parse_errors(void **state)
 		unsigned len = 999;
 		memset(&a, 0xa5, sizeof(a));
 		sentinel = a;
-		if (prefix_parse(bad[i], &a, &len) != -EINVAL)
+		if (prefix_parse(bad[i], &a, &len, NULL) != -EINVAL)
 			fail_msg("accepted or misreported: \"%s\"", bad[i]);
 		assert_memory_equal(a.b, sentinel.b, 16);
 		assert_int_equal(len, 999);
@@ -371,27 +371,74 @@ static void test_parse_host_bits(void **state)
 	struct flow_addr a, want;
 	unsigned len = 0;
 
-	assert_int_equal(prefix_parse("10.0.0.1/8", &a, &len), -EDOM);
+	assert_int_equal(prefix_parse("10.0.0.1/8", &a, &len, NULL), -EDOM);
 	want = addr_of("10.0.0.0");
 	assert_memory_equal(a.b, want.b, 16);
 	assert_int_equal(len, 104);
 
-	assert_int_equal(prefix_parse("2001:db8::1/32", &a, &len), -EDOM);
+	assert_int_equal(prefix_parse("2001:db8::1/32", &a, &len, NULL), -EDOM);
 	want = addr_of("2001:db8::");
 	assert_memory_equal(a.b, want.b, 16);
 	assert_int_equal(len, 32);
 
-	assert_int_equal(prefix_parse("192.0.2.1/0", &a, &len), -EDOM);
+	assert_int_equal(prefix_parse("192.0.2.1/0", &a, &len, NULL), -EDOM);
 	want = addr_of("0.0.0.0");
 	assert_memory_equal(a.b, want.b, 16);
 	assert_int_equal(len, 96);
 
 	/* /31 with the last bit set: one host bit. */
-	assert_int_equal(prefix_parse("192.0.2.3/31", &a, &len), -EDOM);
+	assert_int_equal(prefix_parse("192.0.2.3/31", &a, &len, NULL), -EDOM);
 	want = addr_of("192.0.2.2");
 	assert_memory_equal(a.b, want.b, 16);
 	assert_int_equal(len, 127);
-	assert_int_equal(prefix_parse("192.0.2.2/31", &a, &len), 0);
+	assert_int_equal(prefix_parse("192.0.2.2/31", &a, &len, NULL), 0);
+}
+
+/*
+ * text_bits: how the address part reads, whatever the result, so the
+ * configuration can say which of address or length is wrong.
+ */
+static void test_parse_text_bits(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int rc;
+		unsigned bits;
+	} cases[] = {
+	    {"192.0.2.0/24", 0, 32},
+	    {"192.0.2.1", 0, 32},
+	    {"2001:db8::/32", 0, 128},
+	    {"::ffff:192.0.2.0/120", 0, 128},
+	    {"192.0.2.0/33", -EINVAL, 32},
+	    {"192.0.2.0/", -EINVAL, 32},
+	    {"192.0.2.0/0008", -EINVAL, 32},
+	    {"192.0.2.0/x", -EINVAL, 32},
+	    {"2001:db8::/129", -EINVAL, 128},
+	    {"10.0.0.1/8", -EDOM, 32},
+	    {"2001:db8::1/32", -EDOM, 128},
+	    {"hello", -EINVAL, 0},
+	    {"hello/24", -EINVAL, 0},
+	    {"", -EINVAL, 0},
+	    {"/24", -EINVAL, 0},
+	    {"999.0.0.0/8", -EINVAL, 0},
+	    {"1111:2222:3333:4444:5555:6666:7777:8888888888888888888888888888888888/64", -EINVAL,
+	     0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct flow_addr a;
+		unsigned len = 999, bits = 999;
+		if (prefix_parse(cases[i].in, &a, &len, &bits) != cases[i].rc)
+			fail_msg("wrong result for \"%s\"", cases[i].in);
+		if (bits != cases[i].bits)
+			fail_msg("\"%s\": text_bits %u, want %u", cases[i].in, bits, cases[i].bits);
+	}
+	/* -EDOM: the length as written is len - (128 - text_bits). */
+	struct flow_addr a;
+	unsigned len = 0, bits = 0;
+	assert_int_equal(prefix_parse("10.0.0.1/8", &a, &len, &bits), -EDOM);
+	assert_int_equal(len - (128 - bits), 8);
 }
 
 /* xorshift64*: fixed seeds make every run the same. */
@@ -748,7 +795,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_ok),        cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_parse_host_bits), cmocka_unit_test(test_random_vs_reference),
 	    cmocka_unit_test(test_random_small),    cmocka_unit_test(test_alloc_failure),
-	    cmocka_unit_test(test_memory_bound),
+	    cmocka_unit_test(test_memory_bound),    cmocka_unit_test(test_parse_text_bits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -602,6 +602,49 @@ static void test_late_and_internal(void **state)
 	slot_destroy(s);
 }
 
+/*
+ * Issue 12 item 1: an IPv4 inside address with a peer of the other family
+ * (an IPv6 outside address; before the decoder's address rule, the `::`
+ * of a template without a destination) is one inside IP, whichever
+ * conversation interned it first: one entry in array A, with the sums of
+ * both conversations, never two entries of the same address (two
+ * `inside` documents with one key, which the store refused).
+ */
+static void test_inside_one_identity_across_families(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	for (int order = 0; order < 2; order++) {
+		struct slot *s = slot_create(&site, 0, 5890752, 1);
+		struct flow f4 = mkflow("10.0.0.7", "8.8.8.8", UDP, 40000, 53, 0, 1, 60, T0_MS + 5);
+		struct flow f6 = mkflow("10.0.0.7", "2001:db8::1", UDP, 40001, 53, 0, 2, 140,
+		                        T0_MS + 3);
+		struct flow back =
+		    mkflow("2001:db8::1", "10.0.0.7", UDP, 53, 40001, 0, 4, 400, T0_MS + 4);
+		slot_add(s, SLOT_EGRESS, order ? &f6 : &f4);
+		slot_add(s, SLOT_EGRESS, order ? &f4 : &f6);
+		slot_add(s, SLOT_INGRESS, &back);
+		const struct slot_view *v = slot_finish(s);
+		assert_non_null(v);
+		assert_int_equal(v->n_inside, 1);
+		assert_int_equal(find_inside(v, "10.0.0.7"), 0);
+		assert_int_equal(v->n_outside, 2);
+		assert_int_equal(v->n_pairs, 2);
+		const struct slot_inside *in = &v->inside[0];
+		assert_int_equal(in->egress.flows, 2);
+		assert_int_equal(in->egress.packets, 3);
+		assert_int_equal(in->ingress.packets, 4);
+		assert_int_equal(in->peers, 2);
+		assert_int_equal(in->pair_count, 2);
+		assert_true(in->active);
+		/* Every pair refers to that one entry. */
+		for (size_t k = 0; k < v->n_pairs; k++)
+			assert_int_equal(v->pairs[k].inside, 0);
+		slot_destroy(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_tight_address_space),
 		cmocka_unit_test(test_unsolicited_answers_are_starts),
 		cmocka_unit_test(test_late_and_internal),
+		cmocka_unit_test(test_inside_one_identity_across_families),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

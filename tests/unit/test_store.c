@@ -3,7 +3,9 @@
  * schemas and foreign files, slot writes read back exactly, idempotent
  * rewrites, write order and cursors across reopen, retention and its
  * unshipped counters, error messages that name the file, and one timed
- * 100k-document slot (STORE_BENCH_DOCS=N runs N instead).
+ * 100k-document slot (STORE_BENCH_DOCS=N runs N instead); the dashboard's
+ * readers (sites, slot ranges, one key across sites, labelled documents,
+ * top N), the read-only connection and the 1 -> 2 migration.
  *
  * Every test works in its own mkdtemp() directory, removed at the end. The
  * file is also inspected with plain sqlite3 calls, so the schema the docs
@@ -155,7 +157,7 @@ static void test_open_creates_dir_and_schema(void **state)
 
 	assert_string_equal(raw_text(f->path, "SELECT value FROM meta WHERE name='schema_version'",
 				     buf, sizeof(buf)),
-			    "1");
+			    "2");
 	assert_string_equal(raw_text(f->path, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x6e667365);
 	assert_int_equal(raw_int(f->path, "PRAGMA page_size"), 16384);
@@ -185,7 +187,7 @@ static void test_open_newer_schema_refused(void **state)
 	assert_int_equal(store_open(f->path, NULL, &s, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_null(s);
 	assert_non_null(strstr(err, f->path));
-	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (1)"));
+	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (2)"));
 	/* Refusal must not touch the file. */
 	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 99);
 }
@@ -403,14 +405,6 @@ static void test_bad_batch_leaves_slot_unchanged(void **state)
 	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 1, NULL), 0);
 
 	doc(&d[0], "inside", "192.0.2.9", "{}");
-	doc(&d[1], "slot", "", "{}");
-	doc(&d[2], "inside", "192.0.2.9", "{}");
-	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 3, NULL), -EINVAL);
-	assert_non_null(strstr(store_error_get(f->s), f->path));
-	assert_non_null(strstr(store_error_get(f->s),
-			       "site campus slot 7: duplicate document kind inside key "
-			       "\"192.0.2.9\""));
-
 	doc(&d[1], "", "x", "{}");
 	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 2, NULL), -EINVAL);
 	d[1].kind = "slot";
@@ -427,6 +421,45 @@ static void test_bad_batch_leaves_slot_unchanged(void **state)
 	assert_int_equal(store_doc_foreach(f->s, "campus", 7, NULL, collect, &w), 0);
 	assert_string_equal(w.buf, "inside|192.0.2.1|{\"old\":1}\n");
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slots"), 2);
+}
+
+/*
+ * Two documents with one (kind, key) never cost the slot (issue 12 item
+ * 1): the rest is stored, the later duplicates are not, and the call says
+ * so with -EEXIST, the count and the first key, and counts them.
+ */
+static void test_duplicate_key_stores_the_rest(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d[5];
+	struct seen w = {0};
+	struct store_stats st;
+	struct store_slot sl[2];
+	size_t n = 0;
+
+	f->s = open_ok(f->path, NULL);
+	doc(&d[0], "inside", "192.0.2.9", "{\"first\":1}");
+	doc(&d[1], "slot", "", "{}");
+	doc(&d[2], "inside", "192.0.2.9", "{\"second\":1}");
+	doc(&d[3], "outside", "198.51.100.1", "{}");
+	doc(&d[4], "inside", "192.0.2.9", "{\"third\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 7, d, 5, NULL), -EEXIST);
+	assert_non_null(strstr(store_error_get(f->s), f->path));
+	assert_non_null(strstr(store_error_get(f->s),
+			       "site campus slot 7: 2 documents not stored (duplicate kind and "
+			       "key; first: kind inside key \"192.0.2.9\"); 3 stored"));
+	assert_int_equal(store_doc_foreach(f->s, "campus", 7, NULL, collect, &w), 0);
+	assert_string_equal(w.buf, "inside|192.0.2.9|{\"first\":1}\n"
+				   "outside|198.51.100.1|{}\n"
+				   "slot||{}\n");
+	assert_int_equal(store_slot_list(f->s, 0, sl, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl[0].n_docs, 3);
+	assert_int_equal(store_stats_get(f->s, &st), 0);
+	assert_int_equal(st.slots_written, 1);
+	assert_int_equal(st.docs_written, 3);
+	assert_int_equal(st.docs_duplicate, 2);
+	assert_int_equal(st.docs_stored, 3);
 }
 
 static void test_slot_list_order_and_cursor_persist(void **state)
@@ -624,6 +657,187 @@ static void test_reader_sees_writer(void **state)
 	store_close(r);
 }
 
+/* Documents of two sites and slots, labelled and not, for the reader tests. */
+static void fill_readers(struct store *s)
+{
+	struct store_doc d[7];
+
+	doc(&d[0], "slot", "", "{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"flood\":1}}");
+	doc(&d[1], "inside", "10.0.0.1", "{\"kind\":\"inside\",\"octets\":50,\"labels\":[]}");
+	doc(&d[2], "inside", "10.0.0.2",
+	    "{\"kind\":\"inside\",\"octets\":900,\"labels\":[\"fanout\"],\"reasons\":{}}");
+	doc(&d[3], "outside", "192.0.2.9",
+	    "{\"kind\":\"outside\",\"octets\":7,\"labels\": [ \"scan\" ]}");
+	doc(&d[4], "offender", "192.0.2.9", "{\"kind\":\"offender\",\"labels\":[\"scan\"]}");
+	doc(&d[5], "arpIp", "10.0.0.2", "{\"kind\":\"arpIp\",\"labels\":[\"x\"]}");
+	doc(&d[6], "inside", "10.0.0.3", "{\"kind\":\"inside\",\"octets\":300,\"labels\":[ ]}");
+	assert_int_equal(store_slot_write(s, "campus", 100, d, 7, NULL), 0);
+	doc(&d[0], "slot", "", "{\"kind\":\"slot\",\"timeSlot\":101}");
+	doc(&d[1], "inside", "10.0.0.2", "{\"kind\":\"inside\",\"t\":101,\"labels\":[]}");
+	assert_int_equal(store_slot_write(s, "campus", 101, d, 2, NULL), 0);
+	doc(&d[0], "slot", "", "{\"kind\":\"slot\",\"site\":\"lab\",\"timeSlot\":100}");
+	doc(&d[1], "outside", "10.0.0.2", "{\"site\":\"lab\",\"labels\":[\"flood\"]}");
+	assert_int_equal(store_slot_write(s, "lab", 100, d, 2, NULL), 0);
+	doc(&d[0], "slot", "", "{\"kind\":\"slot\",\"site\":\"lab\",\"timeSlot\":99}");
+	assert_int_equal(store_slot_write(s, "lab", 99, d, 1, NULL), 0);
+}
+
+static const char labelled_100[] =
+	"inside|10.0.0.2|{\"kind\":\"inside\",\"octets\":900,\"labels\":[\"fanout\"],\"reasons\":{}}\n"
+	"offender|192.0.2.9|{\"kind\":\"offender\",\"labels\":[\"scan\"]}\n"
+	"outside|192.0.2.9|{\"kind\":\"outside\",\"octets\":7,\"labels\": [ \"scan\" ]}\n";
+
+static void test_readers(void **state)
+{
+	struct fx *f = *state;
+	struct store_slot sl[4];
+	struct seen w = {0};
+	size_t n = 99;
+
+	f->s = open_ok(f->path, NULL);
+	fill_readers(f->s);
+
+	assert_int_equal(store_site_list(f->s, sl, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(sl[0].site, "campus");
+	assert_int_equal(sl[0].time_slot, 101);
+	assert_int_equal(sl[0].n_docs, 2);
+	assert_string_equal(sl[1].site, "lab");
+	assert_int_equal(sl[1].time_slot, 100);
+	assert_int_equal(sl[1].n_docs, 2);
+	assert_int_equal(store_site_list(f->s, sl, 1, &n), -E2BIG);
+	assert_int_equal(n, 1);
+
+	memset(sl, 0, sizeof(sl));
+	assert_int_equal(store_slot_get(f->s, "lab", 99, &sl[0]), 0);
+	assert_int_equal(sl[0].n_docs, 1);
+	assert_int_equal(sl[0].seq, 4);
+	assert_int_equal(store_slot_get(f->s, "lab", 98, &sl[0]), -ENOENT);
+	assert_int_equal(store_slot_get(f->s, "nosuch", 100, &sl[0]), -ENOENT);
+
+	/* Only campus's slot documents, in slot order; lab's in the same range are not read. */
+	assert_int_equal(store_doc_range(f->s, "campus", "slot", 0, 1000, collect, &w), 0);
+	assert_string_equal(w.buf, "slot||{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"flood\":1}}\n"
+				   "slot||{\"kind\":\"slot\",\"timeSlot\":101}\n");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_doc_range(f->s, "lab", "slot", 100, 100, collect, &w), 0);
+	assert_string_equal(w.buf, "slot||{\"kind\":\"slot\",\"site\":\"lab\",\"timeSlot\":100}\n");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_doc_range(f->s, "campus", "slot", 102, 1000, collect, &w), 0);
+	assert_int_equal(w.calls, 0);
+
+	/* One key across sites and kinds, by slot then site then kind. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_key_range(f->s, "10.0.0.2", 0, 1000, collect, &w), 0);
+	assert_string_equal(
+		w.buf,
+		"arpIp|10.0.0.2|{\"kind\":\"arpIp\",\"labels\":[\"x\"]}\n"
+		"inside|10.0.0.2|{\"kind\":\"inside\",\"octets\":900,\"labels\":[\"fanout\"],\"reasons\":{}}\n"
+		"outside|10.0.0.2|{\"site\":\"lab\",\"labels\":[\"flood\"]}\n"
+		"inside|10.0.0.2|{\"kind\":\"inside\",\"t\":101,\"labels\":[]}\n");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_key_range(f->s, "10.0.0.2", 101, 101, collect, &w), 0);
+	assert_int_equal(w.calls, 1);
+
+	/* Labelled: non-empty "labels" arrays of inside/outside/offender only. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 0);
+	assert_string_equal(w.buf, labelled_100);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_labelled_foreach(f->s, "campus", 101, collect, &w), 0);
+	assert_int_equal(w.calls, 0);
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 2;
+	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 7);
+	assert_int_equal(w.calls, 2);
+
+	/* Top N by a numeric field. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_doc_top(f->s, "campus", 100, "inside", "octets", 2, collect, &w), 0);
+	assert_string_equal(
+		w.buf,
+		"inside|10.0.0.2|{\"kind\":\"inside\",\"octets\":900,\"labels\":[\"fanout\"],\"reasons\":{}}\n"
+		"inside|10.0.0.3|{\"kind\":\"inside\",\"octets\":300,\"labels\":[ ]}\n");
+	assert_int_equal(store_doc_top(f->s, "campus", 100, "inside", "oc.tets", 2, collect, &w),
+			 -EINVAL);
+	assert_int_equal(store_doc_top(f->s, "campus", 100, "inside", "", 2, collect, &w), -EINVAL);
+	/* A rewrite that drops the label drops it from the index too. */
+	struct store_doc d;
+	doc(&d, "inside", "10.0.0.2", "{\"labels\":[]}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, &d, 1, NULL), 0);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 0);
+	assert_int_equal(w.calls, 0);
+}
+
+static void test_read_only(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store *r = (struct store *)&r;
+	struct store_doc d;
+	struct seen w = {0};
+	struct stat sb;
+	char err[512];
+	int64_t ts;
+
+	store_opts_defaults(&o);
+	assert_false(o.read_only);
+	o.read_only = true;
+	/* A reader creates nothing: no file, no directory. */
+	assert_int_not_equal(store_open(f->path, &o, &r, err, sizeof(err)), 0);
+	assert_null(r);
+	assert_non_null(strstr(err, f->path));
+	assert_int_equal(stat(f->path, &sb), -1);
+
+	f->s = open_ok(f->path, NULL);
+	fill_readers(f->s);
+	r = open_ok(f->path, &o);
+	assert_int_equal(store_labelled_foreach(r, "campus", 100, collect, &w), 0);
+	assert_string_equal(w.buf, labelled_100);
+	doc(&d, "slot", "", "{}");
+	assert_int_equal(store_slot_write(r, "campus", 5, &d, 1, NULL), -EROFS);
+	assert_int_equal(store_cursor_set(r, "x", 1), -EROFS);
+	/* The writer goes on while the reader is open, and the reader sees it. */
+	assert_int_equal(store_slot_write(f->s, "campus", 500, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_latest(r, "campus", &ts), 0);
+	assert_int_equal(ts, 500);
+	store_close(r);
+}
+
+/* A schema 1 file (the 2 -> 1 inverse, by hand) is migrated and its labelled rows marked. */
+static void test_migrate_1_to_2(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store *r = NULL;
+	struct seen w = {0};
+	char err[512];
+
+	f->s = open_ok(f->path, NULL);
+	fill_readers(f->s);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(raw_int(f->path, "DROP INDEX documents_labelled"), -12345);
+	assert_int_equal(raw_int(f->path, "DROP INDEX documents_key"), -12345);
+	assert_int_equal(raw_int(f->path, "ALTER TABLE documents DROP COLUMN labelled"), -12345);
+	assert_int_equal(raw_int(f->path, "UPDATE meta SET value='1' WHERE name='schema_version'"),
+			 -12345);
+
+	/* A reader cannot migrate: it says so and leaves the file alone. */
+	store_opts_defaults(&o);
+	o.read_only = true;
+	assert_int_equal(store_open(f->path, &o, &r, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "schema version 1 is older than this nfsentry reads (2)"));
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 1);
+
+	f->s = open_ok(f->path, NULL);
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM documents WHERE labelled = 1"), 4);
+	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 0);
+	assert_string_equal(w.buf, labelled_100);
+}
+
 static double mono_s(void)
 {
 	struct timespec t;
@@ -706,6 +920,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_read_back, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_callback_may_not_reenter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rewrite_is_idempotent, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_key_stores_the_rest, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_batch_leaves_slot_unchanged, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_slot_list_order_and_cursor_persist, fx_setup,
@@ -714,6 +930,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retention_without_cursor_counts_nothing_unshipped,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reader_sees_writer, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_readers, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_1_to_2, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_slot_write, fx_setup, fx_teardown),
 	};
 	umask(022);

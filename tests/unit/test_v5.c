@@ -226,6 +226,35 @@ static void test_v5_sequence(void **state)
 	decoder_destroy(d);
 }
 
+/* 0.0.0.0 as source or destination: noAddress, counted, the rest delivered. */
+static void test_v5_zero_address(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	struct bld b;
+	struct flow_endpoint from = ep_v4(192, 0, 2, 1, 2055);
+
+	v5_header(&b, 3, T_UPTIME, 50, 0);
+	v5_record(&b, 1, 10, 1500, T_UPTIME - 10, T_UPTIME);
+	v5_record(&b, 2, 20, 3000, T_UPTIME - 10, T_UPTIME);
+	v5_record(&b, 3, 30, 4500, T_UPTIME - 10, T_UPTIME);
+	memset(b.b + 24, 0, 4);          /* record 1: source 0.0.0.0 */
+	memset(b.b + 24 + 48 + 4, 0, 4); /* record 2: destination 0.0.0.0 */
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.n, 1);
+	assert_int_equal(sb.f[0].packets, 30);
+	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 2);
+	assert_int_equal(stats(d).records, 1);
+	/* The sequence counted all three: the next datagram shows no loss. */
+	build_two(&b, 53, T_UPTIME + 1000, 0);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_int_equal(stats(d).lost_records, 0);
+	struct decoder_exporter_info info;
+	decoder_exporters_get(d, &info, 1);
+	assert_int_equal(info.records, 3);
+	decoder_destroy(d);
+}
+
 struct bad_case {
 	const char *name;
 	size_t len; /* bytes fed */
@@ -292,7 +321,7 @@ int main(void)
 	    cmocka_unit_test(test_v5_normal),          cmocka_unit_test(test_v5_uptime_wrap),
 	    cmocka_unit_test(test_v5_sampling_header), cmocka_unit_test(test_v5_sampling_override),
 	    cmocka_unit_test(test_v5_sequence),        cmocka_unit_test(test_v5_malformed_table),
-	    cmocka_unit_test(test_v5_every_prefix),
+	    cmocka_unit_test(test_v5_zero_address),    cmocka_unit_test(test_v5_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

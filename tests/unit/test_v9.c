@@ -146,13 +146,14 @@ static void test_v9_data_before_template(void **state)
 	data_std(&b, 256, 2);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
 	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 2);
-	/* And so is another port. */
+	/* Another port of the same exporter is another session, but shares the
+	 * exporter's templates (templates.scope: exporter, the default). */
 	struct flow_endpoint other = from;
 	other.port++;
 	b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
 	data_std(&b, 256, 2);
-	assert_int_equal(decoder_feed(d, &other, b.b, b.n, 0, sink_collect, &sb), 0);
-	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 3);
+	assert_int_equal(decoder_feed(d, &other, b.b, b.n, 0, sink_collect, &sb), 2);
+	assert_int_equal(drops(d, DECODER_DROP_NO_TEMPLATE), 2);
 	assert_int_equal(stats(d).exporters, 3);
 	decoder_destroy(d);
 }
@@ -293,7 +294,11 @@ static void test_v9_sampler_id(void **state)
 	/* Data template with a FLOW_SAMPLER_ID per record. */
 	s = b_set_begin(&b, 0);
 	b_u16(&b, 257);
-	b_u16(&b, 3);
+	b_u16(&b, 5);
+	b_u16(&b, 8);
+	b_u16(&b, 4);
+	b_u16(&b, 12);
+	b_u16(&b, 4);
 	b_u16(&b, 2);
 	b_u16(&b, 4);
 	b_u16(&b, 1);
@@ -302,12 +307,15 @@ static void test_v9_sampler_id(void **state)
 	b_u16(&b, 1);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 257);
+	b_addrs(&b);
 	b_u32(&b, 2);
 	b_u32(&b, 100);
 	b_u8(&b, 3);
+	b_addrs(&b);
 	b_u32(&b, 2);
 	b_u32(&b, 100);
 	b_u8(&b, 4);
+	b_addrs(&b);
 	b_u32(&b, 2);
 	b_u32(&b, 100);
 	b_u8(&b, 9); /* unknown sampler: unsampled */
@@ -362,13 +370,18 @@ static void test_v9_uptime_wrap(void **state)
 	b_v9_header(&b, 2000, SECS, 0, SRC_ID);
 	size_t s = b_set_begin(&b, 0);
 	b_u16(&b, 256);
-	b_u16(&b, 2);
+	b_u16(&b, 4);
+	b_u16(&b, 8);
+	b_u16(&b, 4);
+	b_u16(&b, 12);
+	b_u16(&b, 4);
 	b_u16(&b, 22);
 	b_u16(&b, 4);
 	b_u16(&b, 21);
 	b_u16(&b, 4);
 	b_set_end(&b, s);
 	s = b_set_begin(&b, 256);
+	b_addrs(&b);
 	b_u32(&b, 0xfffff448u); /* 2^32 - 3000 */
 	b_u32(&b, 1500);
 	b_set_end(&b, s);
@@ -383,6 +396,63 @@ static void feed_seq(struct decoder *d, uint32_t seq, uint32_t uptime)
 	b_v9_header(&b, uptime, SECS, seq, SRC_ID);
 	tmpl_std(&b, 256);
 	assert_int_equal(feed(d, &from, &b, 0, &sb), 0);
+}
+
+/*
+ * Cisco's template 313 layout: IPV6_SRC/DST_ADDR (27/28) and IPV4_SRC/DST
+ * _ADDR (8/12) in one template, with IP_PROTOCOL_VERSION (60). An IPv4
+ * flow has its IPv6 fields zero and the other way round; each record goes
+ * under its own family, never under ::.
+ */
+static void test_v9_addr_template_313(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t f[][2] = {{27, 16}, {28, 16}, {8, 4}, {12, 4}, {60, 1}, {2, 4}};
+	static const uint8_t s6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 5};
+	static const uint8_t d6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 6};
+	static const uint8_t z[16];
+
+	b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
+	size_t s = b_set_begin(&b, 0);
+	b_u16(&b, 313);
+	b_u16(&b, 6);
+	for (int i = 0; i < 6; i++) {
+		b_u16(&b, f[i][0]);
+		b_u16(&b, f[i][1]);
+	}
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 313);
+	b_bytes(&b, z, 16); /* IPv4 flow */
+	b_bytes(&b, z, 16);
+	b_addrs(&b);
+	b_u8(&b, 4);
+	b_u32(&b, 1);
+	b_bytes(&b, s6, 16); /* IPv6 flow */
+	b_bytes(&b, d6, 16);
+	b_u32(&b, 0);
+	b_u32(&b, 0);
+	b_u8(&b, 6);
+	b_u32(&b, 2);
+	b_bytes(&b, z, 16); /* nothing: noAddress */
+	b_bytes(&b, z, 16);
+	b_u32(&b, 0);
+	b_u32(&b, 0);
+	b_u8(&b, 4);
+	b_u32(&b, 3);
+	while ((b.n - s) % 4)
+		b_u8(&b, 0);
+	b_set_end(&b, s);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_true(is_v4(&sb.f[0].src, 10, 0, 0, 1));
+	assert_true(is_v4(&sb.f[0].dst, 192, 0, 2, 1));
+	assert_int_equal(sb.f[0].packets, 1);
+	assert_memory_equal(sb.f[1].src.b, s6, 16);
+	assert_memory_equal(sb.f[1].dst.b, d6, 16);
+	assert_int_equal(sb.f[1].packets, 2);
+	assert_int_equal(drops(d, DECODER_DROP_NO_ADDRESS), 1);
+	assert_int_equal(drops_total(d), 1);
+	decoder_destroy(d);
 }
 
 static void test_v9_sequence(void **state)
@@ -687,6 +757,7 @@ int main(void)
 	    cmocka_unit_test(test_v9_sampler_id),
 	    cmocka_unit_test(test_v9_override_beats_options),
 	    cmocka_unit_test(test_v9_uptime_wrap),
+	    cmocka_unit_test(test_v9_addr_template_313),
 	    cmocka_unit_test(test_v9_sequence),
 	    cmocka_unit_test(test_v9_sequence_after_drop),
 	    cmocka_unit_test(test_v9_sequence_wrap),

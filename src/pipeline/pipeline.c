@@ -10,18 +10,24 @@
 
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
+#include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
+#include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
 
 /* Rows are gathered here and written with one fwrite per buffer. */
 #define PIPELINE_OUTBUF_BYTES (256u * 1024u)
-#define PIPELINE_HEALTH_MAX 48
 
-/* Counter values at a site's previous slot close, for per-slot deltas. */
-struct site_mark {
-	struct decoder_stats dec;
-	struct engine_stats eng;
+/*
+ * A counter source: its table, how to take a snapshot, and the snapshot
+ * taken at each site's previous slot close (per-slot deltas of counters).
+ */
+struct counter_source {
+	const struct counter_table *t;
+	counter_snapshot_fn fn;
+	void *ud;
+	unsigned char *prev; /* n_sites snapshots, then one scratch for now; owned */
 };
 
 struct pipeline {
@@ -30,26 +36,36 @@ struct pipeline {
 	struct engine *eng;
 	struct closer *closer;
 	struct store *store;
-	struct site_mark *marks; /* one per site */
 	bool replay;
 	enum flowout_format flows;
 	FILE *out;
 	int out_err; /* first write error, -errno */
 	size_t out_len;
 	char *outbuf;
-	const struct doc_counter *extra;
-	size_t n_extra;
-	pipeline_counters_fn counters_fn;
-	void *counters_ud;
+	size_t n_sites;
+	struct counter_source src[PIPELINE_SOURCES_MAX];
+	size_t n_src;
+	size_t n_counters;                                /* over every source */
+	struct doc_counter health[PIPELINE_COUNTERS_MAX]; /* a slot's "collector" */
 	uint64_t start_cpu_us; /* the creating thread's CPU when the pipeline was made */
 };
 
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
 
+static void decoder_snapshot(void *ud, void *stats)
+{
+	decoder_stats_get(ud, stats);
+}
+
+static void engine_snapshot(void *ud, void *stats)
+{
+	engine_stats_get(ud, stats);
+}
+
 int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
                     struct pipeline **out, char *err, size_t errlen)
 {
-	struct pipeline *pl = calloc(1, sizeof(*pl));
+	struct pipeline *pl = fault_calloc(1, sizeof(*pl));
 	int rc = -ENOMEM;
 
 	snprintf(err, errlen, "out of memory starting the pipeline");
@@ -63,18 +79,23 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	pl->flows = opts->flows;
 	pl->out = opts->flows_out ? opts->flows_out : stdout;
 	if (pl->flows != FLOWOUT_NONE) {
-		pl->outbuf = malloc(PIPELINE_OUTBUF_BYTES);
+		pl->outbuf = fault_malloc(PIPELINE_OUTBUF_BYTES);
 		if (!pl->outbuf)
 			goto fail;
 	}
+	pl->n_sites = cfg->n_sites;
+	if (pipeline_counter_source_add(pl, &decoder_counters, decoder_snapshot, pl->dec) != 0)
+		goto fail;
 	if (cfg->n_sites) {
-		pl->marks = calloc(cfg->n_sites, sizeof(*pl->marks));
-		if (!pl->marks)
-			goto fail;
 		rc = engine_create(cfg->sites, cfg->n_sites, (uint64_t)cfg->grace_s * 1000,
 		                   on_slot_closed, pl, &pl->eng, err, errlen);
 		if (rc != 0)
 			goto fail;
+		rc = pipeline_counter_source_add(pl, &engine_counters, engine_snapshot, pl->eng);
+		if (rc != 0) {
+			snprintf(err, errlen, "out of memory starting the pipeline");
+			goto fail;
+		}
 		if (opts->use_store) {
 			struct store_opts so;
 			store_opts_defaults(&so);
@@ -92,6 +113,10 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.wait_when_busy = opts->replay,
 			.skip_empty = true,
 			.l2 = opts->l2,
+			/* Room for two rounds: every site closes its slot at the same tick. */
+			.queue_max = opts->closer_queue ? opts->closer_queue : 2 * cfg->n_sites,
+			.sinks = opts->sinks,
+			.n_sinks = opts->n_sinks,
 		};
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {
@@ -109,7 +134,8 @@ fail:
 	engine_destroy(pl->eng);
 	store_close(pl->store);
 	decoder_destroy(pl->dec);
-	free(pl->marks);
+	for (size_t i = 0; i < pl->n_src; i++)
+		free(pl->src[i].prev);
 	free(pl->outbuf);
 	free(pl);
 	return rc;
@@ -136,6 +162,8 @@ void pipeline_close_slots(struct pipeline *pl)
 {
 	if (!pl->eng)
 		return;
+	/* Nothing is received any more: the last slots are waited for, not dropped. */
+	closer_backpressure_set(pl->closer, true);
 	engine_close_all(pl->eng);
 	closer_drain(pl->closer);
 }
@@ -151,59 +179,52 @@ void pipeline_destroy(struct pipeline *pl)
 	if (pl->flows != FLOWOUT_NONE)
 		pipeline_flush(pl);
 	decoder_destroy(pl->dec);
-	free(pl->marks);
+	for (size_t i = 0; i < pl->n_src; i++)
+		free(pl->src[i].prev);
 	free(pl->outbuf);
 	free(pl);
 }
 
-void pipeline_set_extra_counters(struct pipeline *pl, const struct doc_counter *v, size_t n)
-{
-	pl->extra = v;
-	pl->n_extra = n;
-}
+/* The closer copies every counter of a slot. */
+_Static_assert(PIPELINE_COUNTERS_MAX <= CLOSER_HEALTH_MAX, "the closer cuts the collector object");
 
-void pipeline_set_counter_source(struct pipeline *pl, pipeline_counters_fn fn, void *ud)
+int pipeline_counter_source_add(struct pipeline *pl, const struct counter_table *t,
+                                counter_snapshot_fn fn, void *ud)
 {
-	pl->counters_fn = fn;
-	pl->counters_ud = ud;
-}
+	struct counter_source *c;
 
-static void add_counter(struct doc_counter *h, size_t *n, const char *name, uint64_t v)
-{
-	if (*n < PIPELINE_HEALTH_MAX)
-		h[(*n)++] = (struct doc_counter){name, v};
+	if (pl->n_src == PIPELINE_SOURCES_MAX || t->n > PIPELINE_COUNTERS_MAX - pl->n_counters)
+		return -ENOSPC;
+	c = &pl->src[pl->n_src];
+	/* Zeroed: a site's first slot carries the totals since start. */
+	c->prev = fault_calloc(pl->n_sites + 1, t->stats_bytes);
+	if (!c->prev)
+		return -ENOMEM;
+	c->t = t;
+	c->fn = fn;
+	c->ud = ud;
+	pl->n_src++;
+	pl->n_counters += t->n;
+	return 0;
 }
 
 /* Engine callback (pipeline thread): snapshot counters, hand the slot on. */
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
 {
 	struct pipeline *pl = ud;
-	struct site_mark now, *m = &pl->marks[site];
-	struct doc_counter h[PIPELINE_HEALTH_MAX];
 	size_t n = 0;
 
-	decoder_stats_get(pl->dec, &now.dec);
-	engine_stats_get(pl->eng, &now.eng);
 	/* Counters over the period since this site's previous slot closed. */
-	add_counter(h, &n, "datagrams", now.dec.datagrams - m->dec.datagrams);
-	add_counter(h, &n, "records", now.dec.records - m->dec.records);
-	add_counter(h, &n, "lostDatagrams", now.dec.lost_datagrams - m->dec.lost_datagrams);
-	add_counter(h, &n, "lostRecords", now.dec.lost_records - m->dec.lost_records);
-	add_counter(h, &n, "exporterRestarts",
-	            now.dec.exporter_restarts - m->dec.exporter_restarts);
-	add_counter(h, &n, "exporters", now.dec.exporters);
-	add_counter(h, &n, "exportersExpired", now.dec.exporters_expired - m->dec.exporters_expired);
-	for (int k = 0; k < DECODER_DROP__COUNT; k++)
-		add_counter(h, &n, decoder_drop_name((enum decoder_drop)k),
-		            now.dec.drops[k] - m->dec.drops[k]);
-	add_counter(h, &n, "unmatchedRecords", now.eng.unmatched - m->eng.unmatched);
-	add_counter(h, &n, "slotAllocFailures", now.eng.alloc_failures - m->eng.alloc_failures);
-	for (size_t k = 0; k < pl->n_extra; k++)
-		add_counter(h, &n, pl->extra[k].name, pl->extra[k].value);
-	if (pl->counters_fn)
-		n += pl->counters_fn(pl->counters_ud, h + n, PIPELINE_HEALTH_MAX - n);
-	*m = now;
-	closer_submit(pl->closer, s, h, n);
+	for (size_t i = 0; i < pl->n_src; i++) {
+		struct counter_source *c = &pl->src[i];
+		size_t bytes = c->t->stats_bytes;
+		unsigned char *prev = c->prev + (size_t)site * bytes,
+		              *now = c->prev + pl->n_sites * bytes;
+		c->fn(c->ud, now);
+		n += counter_list(c->t, now, prev, pl->health + n, PIPELINE_COUNTERS_MAX - n);
+		memcpy(prev, now, bytes);
+	}
+	closer_submit(pl->closer, s, pl->health, n);
 }
 
 static void pipeline_sink(void *ud, const struct flow *v, size_t n)
@@ -249,9 +270,29 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl)
 	return pl->dec;
 }
 
+uint64_t pipeline_slots_lost(const struct pipeline *pl)
+{
+	struct closer_stats cs;
+
+	if (!pl->closer)
+		return 0;
+	closer_stats_get(pl->closer, &cs);
+	return cs.store_errors + cs.doc_errors + cs.slots_dropped;
+}
+
 const struct engine *pipeline_engine(const struct pipeline *pl)
 {
 	return pl->eng;
+}
+
+/* "what: name=value ..." for one table, every entry, totals since start. */
+static void report_table(FILE *out, const char *what, const struct counter_table *t,
+                         const void *stats)
+{
+	char line[4096];
+
+	counter_format(t, stats, NULL, 0, line, sizeof(line));
+	fprintf(out, "%s: %s\n", what, line);
 }
 
 void pipeline_report(const struct pipeline *pl, FILE *out)
@@ -259,22 +300,7 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 	struct decoder_stats st;
 
 	decoder_stats_get(pl->dec, &st);
-	fprintf(out,
-	        "decoder: %llu datagrams (v5 %llu, v9 %llu, ipfix %llu), %llu records, "
-	        "%llu templates added, %llu withdrawn, %llu expired\n",
-	        (unsigned long long)st.datagrams, (unsigned long long)st.datagrams_v5,
-	        (unsigned long long)st.datagrams_v9, (unsigned long long)st.datagrams_ipfix,
-	        (unsigned long long)st.records, (unsigned long long)st.templates_added,
-	        (unsigned long long)st.templates_withdrawn,
-	        (unsigned long long)st.templates_expired);
-	fprintf(out, "sequence: %llu datagrams lost, %llu records lost, %llu exporter restarts\n",
-	        (unsigned long long)st.lost_datagrams, (unsigned long long)st.lost_records,
-	        (unsigned long long)st.exporter_restarts);
-	for (int i = 0; i < DECODER_DROP__COUNT; i++) {
-		if (st.drops[i])
-			fprintf(out, "dropped %s: %llu\n", decoder_drop_name((enum decoder_drop)i),
-			        (unsigned long long)st.drops[i]);
-	}
+	report_table(out, "decoder", &decoder_counters, &st);
 
 	struct decoder_exporter_info info[64];
 	size_t n = decoder_exporters_get(pl->dec, info, 64);
@@ -298,17 +324,13 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 	if (pl->eng) {
 		struct engine_stats es;
 		engine_stats_get(pl->eng, &es);
-		fprintf(out,
-		        "slots: %llu closed, %llu records matched no site, %llu late, %llu future, "
-		        "%llu empty slots skipped\n",
-		        (unsigned long long)es.slots_closed, (unsigned long long)es.unmatched,
-		        (unsigned long long)es.late, (unsigned long long)es.future,
-		        (unsigned long long)es.slots_skipped);
+		report_table(out, "engine", &engine_counters, &es);
 	}
 	if (pl->closer) {
 		/* Where the time went: the per-core rates of docs/benchmarks.md. */
 		struct closer_stats cs;
 		closer_stats_get(pl->closer, &cs);
+		report_table(out, "closer", &closer_counters, &cs);
 		uint64_t now = clock_us(CLOCK_THREAD_CPUTIME_ID), start = pl->start_cpu_us;
 		fprintf(
 		    out,

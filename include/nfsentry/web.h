@@ -1,0 +1,68 @@
+/*
+ * web: the HTTP server of the operator's view: the JSON API under /api/v1/
+ * (docs/api.md), the dashboard page and /healthz.
+ *
+ * It runs on libmicrohttpd's own thread (one per listen address) and reads
+ * the store through its own read-only connection (store_opts.read_only),
+ * never the writer's and never the live slot tables, so nothing it does
+ * slows receive. Connections are bounded in number, idle time and request
+ * size; only GET and HEAD are served.
+ *
+ * Not this module's job: /metrics, alerts, the snapshot of the last closed
+ * slot (later increments, docs/api.md "Not there yet").
+ */
+#ifndef NFSENTRY_WEB_H
+#define NFSENTRY_WEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/udpin.h"
+
+#define WEB_MAX_LISTEN 8               /* web.listen entries: one daemon thread each */
+#define WEB_PATH_MAX 4096              /* token_file, cert_file, key_file, NUL included */
+#define WEB_TOKEN_MAX_BYTES 1024       /* a longer token file is refused */
+#define WEB_PEM_MAX_BYTES 1048576      /* a certificate chain or key file */
+#define WEB_BODY_MAX_BYTES 67108864    /* one API answer; past it: 400, narrow the range */
+#define WEB_RANGE_MAX_S (31 * 86400)   /* from..to of one request */
+#define WEB_REQUEST_MEMORY_BYTES 32768 /* per connection: request line and headers */
+
+/*
+ * web: section of the configuration (docs/configuration.md). Held inline
+ * so struct config stays a plain copyable struct. Empty strings = not set.
+ */
+struct web_config {
+	struct udpin_listen listen[WEB_MAX_LISTEN]; /* default 127.0.0.1:8080 */
+	size_t n_listen;                            /* 0: the web server is off */
+	char token_file[WEB_PATH_MAX]; /* bearer token; when set, required on all but /healthz */
+	char cert_file[WEB_PATH_MAX];  /* PEM certificate (chain): HTTPS; with key_file */
+	char key_file[WEB_PATH_MAX];   /* PEM private key */
+	uint32_t max_connections;      /* per listen address, default 64 */
+	uint32_t timeout_s;            /* idle connection closed after, default 30 */
+};
+
+struct web;
+
+/*
+ * Start serving. wc and store_path are borrowed (copied where kept). The
+ * store must exist at the current schema (nfsentry run opens its writer
+ * first). Reads the token and TLS files now; the token is never logged.
+ * With wc->n_listen == 0 nothing starts and *out is NULL (returns 0).
+ * On failure nothing is left running, *out is NULL and err holds
+ * "web ...: what failed" naming the file or address.
+ *
+ * Errors: -EINVAL (bad config, empty token), -ENOTSUP (TLS asked, library
+ * built without it), -EADDRINUSE and other bind errors, -ENOMEM, or the
+ * errno of a file or the store.
+ */
+int web_start(const struct web_config *wc, const char *store_path, struct web **out, char *err,
+              size_t errlen);
+
+/* Stop every daemon thread (waits for requests in flight), close the store, free w. NULL ok. */
+void web_stop(struct web *w);
+
+/* The port listen address i is bound to (the configured one, or the kernel's for port 0); 0 if
+ * none. */
+uint16_t web_port(const struct web *w, size_t i);
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * closer: worker thread for closed slots. See closer.h.
+ */
+#include "nfsentry/closer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nfsentry/clock.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/l2poll.h"
+#include "nfsentry/log.h"
+#include "nfsentry/store.h"
+
+/* One queue entry: a slot and its collector counters, copied at submit. */
+struct job {
+	struct slot *slot;
+	struct doc_counter health[CLOSER_HEALTH_MAX];
+	size_t n_health;
+};
+
+/*
+ * The queue is a ring of cap entries: ring[head] is the slot being closed
+ * (or next to be), the n entries from head are held. The worker reads
+ * ring[head] without the lock while it processes it; submitters only write
+ * entries outside the n held ones, and n only shrinks when the worker is
+ * done with its entry, so nobody writes an entry that is being read.
+ */
+struct closer {
+	struct closer_opts o;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work; /* worker waits for jobs */
+	pthread_cond_t cv_done; /* submitters/drainers wait for progress */
+	struct job *ring;       /* owned, cap entries */
+	size_t cap, head, n;
+	bool stopping;
+	struct closer_stats st;
+	struct closer_steps steps; /* of the last slot processed */
+};
+
+static const char *const step_names[CLOSER_STEP__COUNT] = {
+	"finish", "judge", "docs", "store", "output", "sinks", "free",
+};
+
+const char *closer_step_name(enum closer_step step)
+{
+	return (unsigned)step < CLOSER_STEP__COUNT ? step_names[step] : "?";
+}
+
+/* One report line: an entry and its n labels, lv[0 ..n). */
+static void print_label(FILE *f, const char *who, const char *ip, const struct slot_label *lv,
+                        unsigned n)
+{
+	fprintf(f, "  %s %s:", who, ip);
+	for (unsigned k = 0; k < n; k++) {
+		const struct slot_label *l = &lv[k];
+		fprintf(f, "%s %s (%.6g vs threshold %.6g)", k ? "," : "",
+		        judge_label_name(l->id), l->value, l->threshold);
+	}
+	fputc('\n', f);
+}
+
+static void report(FILE *f, const struct slot_view *v, const struct judge_result *jr)
+{
+	char ts[32], ip[64];
+	const struct slot_summary *s = &v->sum;
+
+	doc_timestamp(v->time_slot, ts, sizeof(ts));
+	fprintf(f,
+	        "slot %lld %s site %s: %llu records; egress %llu flows %llu packets %llu octets; "
+	        "ingress %llu flows %llu packets %llu octets; %zu inside active, %zu outside, "
+	        "%llu offenders",
+	        (long long)v->time_slot, ts, v->site->name,
+	        (unsigned long long)(s->egress.flows + s->ingress.flows + s->internal.flows),
+	        (unsigned long long)s->egress.flows, (unsigned long long)s->egress.packets,
+	        (unsigned long long)s->egress.octets, (unsigned long long)s->ingress.flows,
+	        (unsigned long long)s->ingress.packets, (unsigned long long)s->ingress.octets,
+	        v->n_active, v->n_outside, (unsigned long long)jr->offenders);
+	if (s->late_records || s->future_records)
+		fprintf(f, "; %llu late, %llu future records", (unsigned long long)s->late_records,
+		        (unsigned long long)s->future_records);
+	if (s->caps_hit.inside || s->caps_hit.outside || s->caps_hit.pairs)
+		fprintf(f, "; caps hit: inside %llu, outside %llu, pairs %llu",
+		        (unsigned long long)s->caps_hit.inside,
+		        (unsigned long long)s->caps_hit.outside,
+		        (unsigned long long)s->caps_hit.pairs);
+	fputc('\n', f);
+	for (size_t k = 0; k < v->n_inside; k++) {
+		const struct slot_inside *in = &v->inside[k];
+		if (!in->n_labels)
+			continue;
+		flow_addr_format(&in->addr, ip, sizeof(ip));
+		print_label(f, "inside", ip, slot_labels_of(v, in->label_first), in->n_labels);
+	}
+	for (size_t k = 0; k < v->n_outside; k++) {
+		const struct slot_outside *o = &v->outside[k];
+		if (!o->n_labels)
+			continue;
+		flow_addr_format(&o->addr, ip, sizeof(ip));
+		print_label(f, "outside", ip, slot_labels_of(v, o->label_first), o->n_labels);
+	}
+}
+
+
+/* Close the running step k of sp: its wall and CPU time since *w, *cpu. */
+static void step_end(struct closer_steps *sp, enum closer_step k, uint64_t *w, uint64_t *cpu)
+{
+	uint64_t w1 = clock_us(CLOCK_MONOTONIC), c1 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+
+	sp->wall_us[k] = w1 - *w;
+	sp->cpu_us[k] = c1 - *cpu;
+	*w = w1;
+	*cpu = c1;
+}
+
+/* Write the batch b of view v to the store. Returns 0 or a negative code. */
+static int store_batch(struct closer *c, const struct slot_view *v, const struct doc_batch *b)
+{
+	struct store_doc *sd = fault_malloc((b->n ? b->n : 1) * sizeof(*sd));
+
+	if (!sd)
+		return -ENOMEM;
+	for (size_t k = 0; k < b->n; k++)
+		sd[k] = (struct store_doc){.kind = b->v[k].kind,
+		                           .key = b->v[k].key,
+		                           .json = b->v[k].json,
+		                           .json_len = b->v[k].len};
+	/* Slot time, not wall time: replay keeps its own clock. */
+	int64_t end_s = (v->time_slot + 1) * SLOT_SECONDS;
+	struct store_slot_info info = {.closed_at_s = end_s};
+	int rc = store_slot_write(c->o.store, v->site->name, v->time_slot, sd, b->n, &info);
+	free(sd);
+	/* -EEXIST: written without its duplicate documents; retention still applies. */
+	if (rc == 0 || rc == -EEXIST) {
+		uint64_t deleted = 0;
+		int rrc = store_retention_apply(c->o.store, end_s, &deleted);
+		if (rrc != 0)
+			log_warn("store: retention: %s", strerror(-rrc));
+		else if (deleted)
+			log_info("store: retention removed %llu slots",
+			         (unsigned long long)deleted);
+	}
+	return rc;
+}
+
+/*
+ * Finish, judge, document, store, print and hand on one slot; frees it.
+ * Worker thread only.
+ */
+static void process(struct closer *c, struct job *j)
+{
+	struct closer_steps sp = {0};
+	uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t w = t0, cpu = c0;
+	const struct slot_view *cv = slot_finish(j->slot);
+	step_end(&sp, CLOSER_STEP_FINISH, &w, &cpu);
+	struct judge_result jr;
+	struct doc_batch b = {0};
+	struct doc_health h = {j->health, j->n_health};
+	bool doc_err = false, store_err = false;
+	struct l2_merge *l2m = NULL;
+	struct judge_l2 jl2, *l2 = NULL;
+	struct doc_l2 dl2, *dl = NULL;
+	struct slot_view *v = slot_view_mut(j->slot);
+
+	if (!cv) {
+		log_error("out of memory finishing site %s slot %lld: its documents are lost",
+		          v->site->name, (long long)v->time_slot);
+		doc_err = true;
+		goto out;
+	}
+	/* Only polls already completed: a slow device never holds the slot. */
+	if (c->o.l2 && l2poll_slot_merge(c->o.l2, v->site_index, v->time_slot, &l2m) != 0)
+		log_error("out of memory joining the ARP/MAC observations of site %s slot %lld: "
+		          "judged without them",
+		          v->site->name, (long long)v->time_slot);
+	if (l2m) {
+		l2_judge_bind(l2m, &jl2);
+		l2 = &jl2;
+		l2_merge_doc_bind(l2m, &dl2);
+		dl = &dl2;
+	}
+	if (judge_slot_l2(v, l2, &jr) != 0) {
+		log_error("out of memory judging site %s slot %lld: its documents are lost",
+		          v->site->name, (long long)v->time_slot);
+		doc_err = true;
+		goto out;
+	}
+	step_end(&sp, CLOSER_STEP_JUDGE, &w, &cpu);
+	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, dl, &b) != 0 ||
+	    (l2m && l2_doc_build(l2m, &b) != 0)) {
+		log_error("out of memory building documents of site %s slot %lld", v->site->name,
+		          (long long)v->time_slot);
+		doc_err = true;
+		goto out;
+	}
+	step_end(&sp, CLOSER_STEP_DOCS, &w, &cpu);
+	if (c->o.store) {
+		int rc = store_batch(c, v, &b);
+		if (rc == -EEXIST) {
+			/* The store's message counts what was left out and names a key. */
+			log_error("store: site %s slot %lld: %s", v->site->name,
+			          (long long)v->time_slot, store_error_get(c->o.store));
+			store_err = true;
+		} else if (rc != 0) {
+			const char *why = rc == -ENOMEM ? "" : store_error_get(c->o.store);
+			log_error("store: site %s slot %lld: %zu documents not stored (%s%s%s)",
+			          v->site->name, (long long)v->time_slot, b.n, strerror(-rc),
+			          *why ? ": " : "", why);
+			store_err = true;
+		}
+	}
+	step_end(&sp, CLOSER_STEP_STORE, &w, &cpu);
+	bool empty = v->sum.egress.flows + v->sum.ingress.flows + v->sum.internal.flows == 0;
+	if (c->o.docs_out && !(empty && c->o.skip_empty)) {
+		for (size_t k = 0; k < b.n; k++) {
+			fwrite(b.v[k].json, 1, b.v[k].len, c->o.docs_out);
+			fputc('\n', c->o.docs_out);
+		}
+		fflush(c->o.docs_out);
+	}
+	if (c->o.report_out && !(empty && c->o.skip_empty)) {
+		report(c->o.report_out, v, &jr);
+		fflush(c->o.report_out);
+	}
+	step_end(&sp, CLOSER_STEP_OUTPUT, &w, &cpu);
+out:;
+	uint64_t dt = clock_us(CLOCK_MONOTONIC) - t0, dc = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+	if (cv)
+		sp.slot_bytes = slot_memory(j->slot);
+	if (!doc_err) {
+		w = clock_us(CLOCK_MONOTONIC);
+		cpu = clock_us(CLOCK_THREAD_CPUTIME_ID);
+		for (size_t k = 0; k < c->o.n_sinks; k++)
+			c->o.sinks[k].fn(c->o.sinks[k].ud, v, &jr, &b);
+		step_end(&sp, CLOSER_STEP_SINKS, &w, &cpu);
+	}
+	size_t n_docs = b.n;
+	w = clock_us(CLOCK_MONOTONIC);
+	cpu = clock_us(CLOCK_THREAD_CPUTIME_ID);
+	doc_batch_free(&b);
+	l2_merge_destroy(l2m);
+	slot_destroy(j->slot);
+	j->slot = NULL;
+	step_end(&sp, CLOSER_STEP_FREE, &w, &cpu);
+	pthread_mutex_lock(&c->mu);
+	c->st.cpu_us += dc;
+	c->st.finish_cpu_us += sp.cpu_us[CLOSER_STEP_FINISH];
+	c->st.slots++;
+	c->st.documents += n_docs;
+	c->st.doc_errors += doc_err;
+	c->st.store_errors += store_err;
+	c->st.last_close_us = dt;
+	if (dt > c->st.max_close_us)
+		c->st.max_close_us = dt;
+	c->st.sink_us += sp.wall_us[CLOSER_STEP_SINKS];
+	c->steps = sp;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void *worker(void *arg)
+{
+	struct closer *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->n && !c->stopping)
+			pthread_cond_wait(&c->cv_work, &c->mu);
+		if (!c->n)
+			break;
+		struct job *j = &c->ring[c->head];
+		pthread_mutex_unlock(&c->mu);
+		process(c, j);
+		pthread_mutex_lock(&c->mu);
+		c->head = (c->head + 1) % c->cap;
+		c->n--;
+		pthread_cond_broadcast(&c->cv_done);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int closer_start(const struct closer_opts *opts, struct closer **out)
+{
+	struct closer *c = fault_calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->o = *opts;
+	c->cap = opts->queue_max ? opts->queue_max : CLOSER_QUEUE_DEFAULT;
+	c->ring = fault_calloc(c->cap, sizeof(*c->ring));
+	if (!c->ring) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->st.queue_capacity = c->cap;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv_work, NULL);
+	pthread_cond_init(&c->cv_done, NULL);
+	rc = pthread_create(&c->thread, NULL, worker, c);
+	if (rc != 0) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv_work);
+		pthread_cond_destroy(&c->cv_done);
+		free(c->ring);
+		free(c);
+		return -rc;
+	}
+	pthread_setname_np(c->thread, "nfs-closer"); /* top -H, perf --comm */
+	*out = c;
+	return 0;
+}
+
+int closer_submit(struct closer *c, struct slot *s, const struct doc_counter *health,
+                  size_t n_health)
+{
+	if (n_health > CLOSER_HEALTH_MAX)
+		n_health = CLOSER_HEALTH_MAX;
+	pthread_mutex_lock(&c->mu);
+	if (c->n == c->cap && c->o.wait_when_busy) {
+		c->st.submit_waits++;
+		while (c->n == c->cap)
+			pthread_cond_wait(&c->cv_done, &c->mu);
+	}
+	if (c->n == c->cap) {
+		c->st.slots_dropped++;
+		pthread_mutex_unlock(&c->mu);
+		/* The view's site and slot are set when the slot is made. */
+		const struct slot_view *v = slot_view_mut(s);
+		log_error(
+		    "closer: queue full (%zu slots being closed or waiting): site %s slot %lld "
+		    "dropped unwritten with its %llu records",
+		    c->cap, v->site->name, (long long)v->time_slot,
+		    (unsigned long long)slot_records(s));
+		slot_destroy(s);
+		return -ENOSPC;
+	}
+	struct job *j = &c->ring[(c->head + c->n) % c->cap];
+	j->slot = s;
+	j->n_health = n_health;
+	if (n_health)
+		memcpy(j->health, health, n_health * sizeof(*health));
+	c->n++;
+	if (c->n > c->st.queued_max)
+		c->st.queued_max = c->n;
+	pthread_cond_signal(&c->cv_work);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+void closer_backpressure_set(struct closer *c, bool on)
+{
+	pthread_mutex_lock(&c->mu);
+	c->o.wait_when_busy = on;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void closer_drain(struct closer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	while (c->n > 0)
+		pthread_cond_wait(&c->cv_done, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void closer_stop(struct closer *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stopping = true;
+	pthread_cond_signal(&c->cv_work);
+	pthread_mutex_unlock(&c->mu);
+	/* The worker empties the queue before it sees stopping. */
+	pthread_join(c->thread, NULL);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv_work);
+	pthread_cond_destroy(&c->cv_done);
+	free(c->ring);
+	free(c);
+}
+
+void closer_stats_get(struct closer *c, struct closer_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->st;
+	out->queued = c->n;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void closer_steps_get(struct closer *c, struct closer_steps *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->steps;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static const struct counter_def closer_counter_defs[] = {
+    COUNTER_DEF(closer_stats, slots, "closerSlots", COUNTER_TOTAL,
+                "Slots processed (written, or lost to document or store errors)."),
+    COUNTER_DEF(closer_stats, documents, "closerDocuments", COUNTER_TOTAL, "Documents built."),
+    COUNTER_DEF(closer_stats, store_errors, "closerStoreErrors", COUNTER_TOTAL,
+                "Slots the store refused (their documents lost from the store)."),
+    COUNTER_DEF(closer_stats, doc_errors, "closerDocErrors", COUNTER_TOTAL,
+                "Slots whose documents could not be built."),
+    COUNTER_DEF(closer_stats, last_close_us, "closerLastCloseUs", COUNTER_GAUGE,
+                "Microseconds the last slot took: finish, judge, documents, store."),
+    COUNTER_DEF(closer_stats, max_close_us, "closerMaxCloseUs", COUNTER_GAUGE,
+                "The longest a slot took, in microseconds."),
+    COUNTER_DEF(closer_stats, cpu_us, "closerCpuUs", COUNTER_TOTAL,
+                "CPU microseconds of the worker spent closing slots."),
+    COUNTER_DEF(closer_stats, finish_cpu_us, "closerFinishCpuUs", COUNTER_TOTAL,
+                "The part of it building arrays A, B and C."),
+    COUNTER_DEF(closer_stats, queued, "closerQueued", COUNTER_GAUGE,
+                "Slots held now: waiting, plus the one being closed."),
+    COUNTER_DEF(closer_stats, queued_max, "closerQueuedMax", COUNTER_GAUGE,
+                "The most slots held at once."),
+    COUNTER_DEF(closer_stats, queue_capacity, "closerQueueCapacity", COUNTER_GAUGE,
+                "Slots the queue can hold."),
+    COUNTER_DEF(closer_stats, slots_dropped, "closerSlotsDropped", COUNTER_TOTAL,
+                "Live: slots freed unwritten because the queue was full."),
+    COUNTER_DEF(closer_stats, submit_waits, "closerSubmitWaits", COUNTER_TOTAL,
+                "Replay: slots that had to wait for room in the queue."),
+    COUNTER_DEF(closer_stats, sink_us, "closerSinkUs", COUNTER_TOTAL,
+                "Microseconds spent in the sinks of judged slots."),
+};
+_Static_assert(sizeof(closer_counter_defs) / sizeof(closer_counter_defs[0]) * sizeof(uint64_t) ==
+                   sizeof(struct closer_stats),
+               "one counter per field of struct closer_stats");
+
+const struct counter_table closer_counters =
+    COUNTER_TABLE("closer", closer_counter_defs, closer_stats);

@@ -1,0 +1,914 @@
+/*
+ * web: libmicrohttpd daemons, authentication, routing, the JSON API and the
+ * embedded dashboard files.
+ *
+ * Each listen address is one MHD daemon with its own polling thread. All
+ * daemons share one read-only store connection behind a mutex (a struct
+ * store is one-thread-at-a-time, store.h); answers are built in a bounded
+ * buffer and handed to MHD, which frees it. Everything taken from the
+ * request (path segments, query values) is validated against a narrow
+ * grammar before use and never echoed back or logged raw.
+ *
+ * Not responsible for: the page's logic (src/web/www/app.js), /metrics.
+ */
+#include "nfsentry/web.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "internal.h"
+#include "nfsentry/flow.h"
+#include "nfsentry/log.h"
+#include "nfsentry/store.h"
+
+#define WEB_SITES_MAX 1024  /* sites listed by /api/v1/sites */
+#define WEB_PATH_SEGMENTS 8 /* /api/v1/sites/S/slots/T/labelled is 7 */
+#define WEB_URL_MAX 1024    /* longer paths are 404 without a look */
+#define WEB_TOP_MAX 100     /* ?n= of the top talkers */
+
+/*
+ * Every answer carries these. The page is our own files only: no inline
+ * script or style, no framing, nothing fetched from elsewhere (DASHBOARD.md
+ * rules); Chart.js draws on canvas and sets element styles from script,
+ * which style-src does not govern.
+ */
+static const char web_csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
+                              "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                              "form-action 'none'; frame-ancestors 'none'";
+
+/* Cache-Control of an answer about a closed slot named by its timeSlot: it never changes. */
+static const char web_cache_immutable[] = "private, max-age=31536000, immutable";
+/* Everything else may change at the next slot close: revalidate (ETag) every time. */
+static const char web_cache_revalidate[] = "private, no-cache";
+
+struct web {
+	struct MHD_Daemon *d[WEB_MAX_LISTEN];
+	uint16_t port[WEB_MAX_LISTEN];
+	size_t n;
+	pthread_mutex_t lock; /* guards store */
+	struct store *store;
+	char *token; /* NULL: no authentication */
+	size_t token_len;
+	char *cert, *key; /* PEM, kept for the daemons' lifetime */
+};
+
+/* ---- bounded output buffer ---------------------------------------------- */
+
+struct wbuf {
+	char *p;
+	size_t len, cap;
+	bool over; /* WEB_BODY_MAX_BYTES reached (or out of memory): answer refused */
+	bool oom;
+};
+
+static bool wbuf_add(struct wbuf *b, const char *s, size_t n)
+{
+	size_t need;
+
+	if (b->over)
+		return false;
+	if (__builtin_add_overflow(b->len, n, &need) || need > WEB_BODY_MAX_BYTES) {
+		b->over = true;
+		return false;
+	}
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+		while (cap < need)
+			cap *= 2;
+		if (cap > WEB_BODY_MAX_BYTES)
+			cap = WEB_BODY_MAX_BYTES;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->over = b->oom = true;
+			return false;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len = need;
+	return true;
+}
+
+static bool wbuf_str(struct wbuf *b, const char *s)
+{
+	return wbuf_add(b, s, strlen(s));
+}
+
+static bool wbuf_fmt(struct wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool wbuf_fmt(struct wbuf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(tmp)) {
+		b->over = true;
+		return false;
+	}
+	return wbuf_add(b, tmp, (size_t)k);
+}
+
+/* s as a JSON string, quotes included; control bytes and non-ASCII escaped. */
+static bool wbuf_json_str(struct wbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	wbuf_add(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			char e[2] = {'\\', (char)*p};
+			wbuf_add(b, e, 2);
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+			wbuf_add(b, e, 6);
+		} else {
+			wbuf_add(b, (const char *)p, 1);
+		}
+	}
+	return wbuf_add(b, "\"", 1);
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+/* FNV-1a 64 of the body: a strong validator for If-None-Match. */
+static void web_etag(const char *p, size_t n, char out[20])
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ull;
+	}
+	snprintf(out, 20, "\"%016llx\"", (unsigned long long)h);
+}
+
+static void web_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy", web_csp);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
+/* Does the request's If-None-Match name etag? ("*" and lists included.) */
+static bool web_not_modified(struct MHD_Connection *c, const char *etag)
+{
+	const char *inm =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+
+	return inm && (strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL);
+}
+
+/* How web_reply() holds a body: MHD must keep a pointer only to static data. */
+enum web_body {
+	WEB_BODY_STATIC, /* lives as long as the program (assets, literals) */
+	WEB_BODY_FREE,   /* malloc'd: handed to MHD, which frees it (or freed here on failure) */
+	WEB_BODY_COPY,   /* caller's (stack) memory: MHD copies it */
+};
+
+/*
+ * Queue an answer. body: len bytes, held as mem says. cache: Cache-Control, or NULL for
+ * "no-store" (errors, health). A 200 with a cache policy carries an ETag
+ * and becomes a bodiless 304 when the client already holds it.
+ */
+static enum MHD_Result web_reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                 char *body, size_t len, enum web_body mem, const char *cache,
+                                 const char *etag_given)
+{
+	bool free_body = mem == WEB_BODY_FREE;
+	struct MHD_Response *r;
+	char etag[24];
+	enum MHD_Result ret;
+
+	if (status == MHD_HTTP_OK && cache) {
+		if (etag_given)
+			snprintf(etag, sizeof(etag), "%s", etag_given);
+		else
+			web_etag(body, len, etag);
+		if (web_not_modified(c, etag)) {
+			if (free_body)
+				free(body);
+			r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+			if (!r)
+				return MHD_NO;
+			MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+			MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+			web_headers(r);
+			ret = MHD_queue_response(c, MHD_HTTP_NOT_MODIFIED, r);
+			MHD_destroy_response(r);
+			return ret;
+		}
+	}
+	r = MHD_create_response_from_buffer(len, body,
+	                                    mem == WEB_BODY_FREE   ? MHD_RESPMEM_MUST_FREE
+	                                    : mem == WEB_BODY_COPY ? MHD_RESPMEM_MUST_COPY
+	                                                           : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		if (free_body)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (status == MHD_HTTP_OK && cache) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	} else {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
+	if (status == MHD_HTTP_UNAUTHORIZED) {
+		/* Bearer for API clients; Basic so a browser asks for the token by itself. */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                        "Bearer realm=\"nfsentry\"");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                        "Basic realm=\"nfsentry\", charset=\"UTF-8\"");
+	}
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	web_headers(r);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* A JSON error; code and message are ours, never request text. */
+static enum MHD_Result web_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                 const char *message)
+{
+	char buf[512];
+	int k = snprintf(buf, sizeof(buf),
+	                 "{\"error\":{\"status\":%u,\"code\":\"%s\",\"message\":\"%s\"}}\n", status,
+	                 code, message);
+
+	if (k < 0 || (size_t)k >= sizeof(buf))
+		k = snprintf(buf, sizeof(buf), "{\"error\":{\"status\":%u}}\n", status);
+	return web_reply(c, status, "application/json", buf, (size_t)k, WEB_BODY_COPY, NULL, NULL);
+}
+
+static enum MHD_Result web_json(struct MHD_Connection *c, struct wbuf *b, const char *cache)
+{
+	if (b->oom) {
+		free(b->p);
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	}
+	if (b->over) {
+		free(b->p);
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "the answer would exceed the size limit; narrow from/to");
+	}
+	return web_reply(c, MHD_HTTP_OK, "application/json", b->p, b->len, WEB_BODY_FREE, cache,
+	                 NULL);
+}
+
+/* ---- authentication ----------------------------------------------------- */
+
+/* Compare in time that depends on the expected token's length only. */
+static bool web_token_eq(const struct web *w, const char *got, size_t got_len)
+{
+	unsigned char d = got_len != w->token_len;
+
+	for (size_t i = 0; i < w->token_len; i++)
+		d |= (unsigned char)(w->token[i] ^ (i < got_len ? got[i] : 0));
+	return d == 0;
+}
+
+static int b64_val(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Base64 of at most outlen bytes; -1 on bad input. */
+static long b64_decode(const char *s, char *out, size_t outlen)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	for (; *s && *s != '='; s++) {
+		int v = b64_val((unsigned char)*s);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= outlen)
+				return -1;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	return (long)n;
+}
+
+/* "Bearer TOKEN", or "Basic base64(ANY:TOKEN)" (a browser's own login prompt). */
+static bool web_authorized(const struct web *w, struct MHD_Connection *c)
+{
+	const char *h;
+
+	if (!w->token)
+		return true;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h)
+		return false;
+	if (strncasecmp(h, "Bearer ", 7) == 0) {
+		h += 7;
+		return web_token_eq(w, h, strnlen(h, WEB_TOKEN_MAX_BYTES + 1));
+	}
+	if (strncasecmp(h, "Basic ", 6) == 0) {
+		char dec[WEB_TOKEN_MAX_BYTES + 256];
+		long n = b64_decode(h + 6, dec, sizeof(dec));
+		char *colon = n > 0 ? memchr(dec, ':', (size_t)n) : NULL;
+		bool ok = colon && web_token_eq(w, colon + 1, (size_t)(dec + n - colon - 1));
+		memset(dec, 0, sizeof(dec));
+		return ok;
+	}
+	return false;
+}
+
+/* ---- request parameters ------------------------------------------------- */
+
+/* A decimal int64 in [min, max], nothing else (no sign but '-', no space). */
+static bool web_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A site name as the configuration allows them (config.c name_word). */
+static bool web_site_ok(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+
+	return n > 0 && s[n] == '\0' && n < STORE_SITE_MAX;
+}
+
+/*
+ * ?from=&to= (Unix seconds) into the slots whose start lies in [from, to].
+ * Defaults: to = now, from = to - 24 h. Returns false (400) when a value is
+ * not a number, from > to, or the span is over WEB_RANGE_MAX_S.
+ */
+static bool web_range(struct MHD_Connection *c, int64_t *from_slot, int64_t *to_slot)
+{
+	const char *fs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+	const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to");
+	const int64_t max_s = (int64_t)1 << 40; /* far beyond any clock, far from overflow */
+	int64_t from, to;
+
+	if (ts) {
+		if (!web_parse_i64(ts, 0, max_s, &to))
+			return false;
+	} else {
+		to = (int64_t)time(NULL);
+	}
+	if (fs) {
+		if (!web_parse_i64(fs, 0, max_s, &from))
+			return false;
+	} else {
+		from = to >= 86400 ? to - 86400 : 0;
+	}
+	if (from > to || to - from > WEB_RANGE_MAX_S)
+		return false;
+	*from_slot = (from + STORE_SLOT_SECONDS - 1) / STORE_SLOT_SECONDS;
+	*to_slot = to / STORE_SLOT_SECONDS;
+	return true;
+}
+
+/* ---- API ---------------------------------------------------------------- */
+
+/* Appends documents as a JSON array: '[' before the first, ',' between. */
+struct doc_list {
+	struct wbuf *b;
+	size_t n;
+};
+
+static int doc_list_add(void *ud, const struct store_doc *d)
+{
+	struct doc_list *l = ud;
+
+	if (!wbuf_add(l->b, l->n ? ",\n" : "[\n", 2) || !wbuf_add(l->b, d->json, d->json_len))
+		return 1;
+	l->n++;
+	return 0;
+}
+
+static void doc_list_end(struct doc_list *l)
+{
+	wbuf_str(l->b, l->n ? "\n]\n" : "[]\n");
+}
+
+/* A store failure: 404 for what does not exist, 500 (logged) for the rest. */
+static enum MHD_Result web_store_error(struct web *w, struct MHD_Connection *c, int rc)
+{
+	if (rc == -ENOENT)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site or slot");
+	log_warn("web: store read failed: %s", store_error_get(w->store));
+	return web_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store", "the store could not be read");
+}
+
+static void iso_time(int64_t t, char out[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, 32, "?");
+}
+
+static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
+{
+	struct store_slot *sl = calloc(WEB_SITES_MAX, sizeof(*sl));
+	struct wbuf b = {0};
+	size_t n = 0;
+	int rc;
+
+	if (!sl)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	rc = store_site_list(w->store, sl, WEB_SITES_MAX, &n);
+	if (rc != 0 && rc != -E2BIG) {
+		free(sl);
+		return web_store_error(w, c, rc);
+	}
+	wbuf_str(&b, "[");
+	for (size_t i = 0; i < n; i++) {
+		char start[32], closed[32];
+		iso_time(sl[i].time_slot * STORE_SLOT_SECONDS, start);
+		iso_time(sl[i].closed_at_s, closed);
+		wbuf_str(&b, i ? ",\n{\"site\":" : "\n{\"site\":");
+		wbuf_json_str(&b, sl[i].site);
+		wbuf_fmt(&b,
+		         ",\"timeSlot\":%lld,\"@timestamp\":\"%s\",\"closedAt\":\"%s\","
+		         "\"closedAtS\":%lld,\"docs\":%llu,\"partial\":%s}",
+		         (long long)sl[i].time_slot, start, closed, (long long)sl[i].closed_at_s,
+		         (unsigned long long)sl[i].n_docs, sl[i].partial ? "true" : "false");
+	}
+	wbuf_str(&b, n ? "\n]\n" : "]\n");
+	free(sl);
+	return web_json(c, &b, web_cache_revalidate);
+}
+
+static enum MHD_Result api_slots(struct web *w, struct MHD_Connection *c, const char *site)
+{
+	struct wbuf b = {0};
+	struct doc_list l = {.b = &b};
+	int64_t from, to, latest;
+	int rc;
+
+	if (!web_range(c, &from, &to))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
+		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
+	if ((rc = store_slot_latest(w->store, site, &latest)))
+		return web_store_error(w, c, rc);
+	rc = store_doc_range(w->store, site, "slot", from, to, doc_list_add, &l);
+	if (rc < 0) {
+		free(b.p);
+		return web_store_error(w, c, rc);
+	}
+	doc_list_end(&l);
+	return web_json(c, &b, web_cache_revalidate);
+}
+
+/* {timeSlot|latest} of site into *ts; false when it names no stored slot. */
+static int web_slot_of(struct web *w, const char *site, const char *seg, int64_t *ts, bool *named)
+{
+	struct store_slot sl;
+
+	*named = strcmp(seg, "latest") != 0;
+	if (!*named)
+		return store_slot_latest(w->store, site, ts);
+	if (!web_parse_i64(seg, 0, INT64_MAX / STORE_SLOT_SECONDS, ts))
+		return -EINVAL;
+	return store_slot_get(w->store, site, *ts, &sl);
+}
+
+static enum MHD_Result api_labelled(struct web *w, struct MHD_Connection *c, const char *site,
+                                    const char *slot_seg)
+{
+	struct wbuf b = {0};
+	struct doc_list l = {.b = &b};
+	int64_t ts;
+	bool named;
+	int rc = web_slot_of(w, site, slot_seg, &ts, &named);
+
+	if (rc == -EINVAL)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
+		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
+	if (rc)
+		return web_store_error(w, c, rc);
+	rc = store_labelled_foreach(w->store, site, ts, doc_list_add, &l);
+	if (rc < 0) {
+		free(b.p);
+		return web_store_error(w, c, rc);
+	}
+	doc_list_end(&l);
+	return web_json(c, &b, named ? web_cache_immutable : web_cache_revalidate);
+}
+
+static enum MHD_Result api_top(struct web *w, struct MHD_Connection *c, const char *site,
+                               const char *slot_seg)
+{
+	static const char *const kinds[] = {"inside", "outside", "offender"};
+	static const char *const fields[] = {"octets",     "packets",     "flows", "inOctets",
+	                                     "fromOctets", "fromPackets", "peers", "touchPeers"};
+	const char *kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
+	const char *by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by");
+	const char *ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
+	struct wbuf b = {0};
+	struct doc_list l = {.b = &b};
+	bool kind_ok = false, by_ok = false, named;
+	int64_t n = 10, ts;
+	int rc;
+
+	if (!by)
+		by = "octets";
+	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		kind_ok |= strcmp(kind, kinds[i]) == 0;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		by_ok |= strcmp(by, fields[i]) == 0;
+	if (!kind_ok || !by_ok || (ns && !web_parse_i64(ns, 1, WEB_TOP_MAX, &n)))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+		                 "kind is inside, outside or offender; by is a counter field; "
+		                 "n is 1..100");
+	rc = web_slot_of(w, site, slot_seg, &ts, &named);
+	if (rc == -EINVAL)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
+		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
+	if (rc)
+		return web_store_error(w, c, rc);
+	rc = store_doc_top(w->store, site, ts, kind, by, (size_t)n, doc_list_add, &l);
+	if (rc < 0) {
+		free(b.p);
+		return web_store_error(w, c, rc);
+	}
+	doc_list_end(&l);
+	return web_json(c, &b, named ? web_cache_immutable : web_cache_revalidate);
+}
+
+static enum MHD_Result api_ip(struct web *w, struct MHD_Connection *c, const char *ip)
+{
+	struct wbuf b = {0};
+	struct doc_list l = {.b = &b};
+	struct flow_addr a;
+	char key[64];
+	int64_t from, to;
+	int rc;
+
+	/* The key as the documents spell it: IPv4 dotted (also from ::ffff:a.b.c.d), IPv6
+	 * canonical. */
+	if (strlen(ip) >= sizeof(key) || flow_addr_parse(ip, &a) < 0 ||
+	    flow_addr_format(&a, key, sizeof(key)) == 0)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_ip", "not an IPv4 or IPv6 address");
+	if (!web_range(c, &from, &to))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
+		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
+	rc = store_key_range(w->store, key, from, to, doc_list_add, &l);
+	if (rc < 0) {
+		free(b.p);
+		return web_store_error(w, c, rc);
+	}
+	if (l.n == 0 && !b.over) {
+		free(b.p);
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		                 "no document of this IP in the range");
+	}
+	doc_list_end(&l);
+	return web_json(c, &b, web_cache_revalidate);
+}
+
+/*
+ * /api/v1/... split into segments (seg[0] = "api"). Sites are checked
+ * against the configuration's name grammar before any store call.
+ */
+static enum MHD_Result web_api(struct web *w, struct MHD_Connection *c, char **seg, size_t n)
+{
+	if (n < 3 || strcmp(seg[1], "v1") != 0)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
+	if (strcmp(seg[2], "sites") == 0) {
+		if (n == 3)
+			return api_sites(w, c);
+		if (!web_site_ok(seg[3]))
+			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
+		if (n == 5 && strcmp(seg[4], "slots") == 0)
+			return api_slots(w, c, seg[3]);
+		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "labelled") == 0)
+			return api_labelled(w, c, seg[3], seg[5]);
+		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "top") == 0)
+			return api_top(w, c, seg[3], seg[5]);
+	} else if (strcmp(seg[2], "ip") == 0 && n == 4) {
+		return api_ip(w, c, seg[3]);
+	}
+	return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct web *w = cls;
+	char path[WEB_URL_MAX], *seg[WEB_PATH_SEGMENTS];
+	size_t n = 0;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)upload_data;
+	(void)con_cls;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return web_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method", "only GET and HEAD");
+	/* MHD calls first with the headers only: a body announced there is refused unread. */
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (*upload_data_size != 0 || (cl && strcmp(cl, "0") != 0) ||
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		return web_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body", "requests carry no body");
+	if (strcmp(url, "/healthz") == 0)
+		return web_reply(c, MHD_HTTP_OK, "application/json",
+		                 (char *)"{\"status\":\"ok\"}\n", 16, WEB_BODY_STATIC, NULL, NULL);
+	if (!web_authorized(w, c))
+		return web_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		                 "a valid token is required (Authorization: Bearer TOKEN)");
+	for (size_t i = 0; i < web_assets_n; i++) {
+		const struct web_asset *a = &web_assets[i];
+		if (strcmp(url, a->path) == 0)
+			return web_reply(c, MHD_HTTP_OK, a->ctype, (char *)a->data, a->len,
+			                 WEB_BODY_STATIC, web_cache_revalidate, a->etag);
+	}
+	if (strncmp(url, "/api/", 5) != 0 || strlen(url) >= sizeof(path))
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
+	/* Segments of the decoded path; an empty one (//, trailing /) is no route. */
+	memcpy(path, url, strlen(url) + 1);
+	for (char *p = path + 1; n < WEB_PATH_SEGMENTS;) {
+		char *slash = strchr(p, '/');
+		seg[n++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+		if (n == WEB_PATH_SEGMENTS)
+			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (seg[i][0] == '\0')
+			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
+	}
+	pthread_mutex_lock(&w->lock);
+	ret = web_api(w, c, seg, n);
+	pthread_mutex_unlock(&w->lock);
+	return ret;
+}
+
+/* libmicrohttpd's own complaints (bind failures, TLS errors) into our log. */
+static void web_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warn("web: %s", msg);
+}
+
+/* ---- start / stop ------------------------------------------------------- */
+
+static int web_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int web_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* Whole file of at most max bytes into a new NUL-terminated buffer. */
+static int web_read_file(const char *path, size_t max, char **out, size_t *len_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	char *buf;
+	size_t len = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > max) {
+		int e = S_ISREG(sb.st_mode) ? -EFBIG : -EINVAL;
+		close(fd);
+		return e;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < (size_t)sb.st_size) {
+		ssize_t k = read(fd, buf + len, (size_t)sb.st_size - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	if (len_out)
+		*len_out = len;
+	return 0;
+}
+
+static int web_token_load(struct web *w, const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	size_t len;
+	int rc = web_read_file(path, WEB_TOKEN_MAX_BYTES, &w->token, &len);
+
+	if (rc)
+		return web_fail(err, errlen, rc, "web token_file %s: %s", path,
+		                rc == -EFBIG ? "larger than 1024 bytes" : strerror(-rc));
+	while (len > 0 && (w->token[len - 1] == '\n' || w->token[len - 1] == '\r' ||
+	                   w->token[len - 1] == ' ' || w->token[len - 1] == '\t'))
+		w->token[--len] = '\0';
+	if (len == 0 || strlen(w->token) != len)
+		return web_fail(err, errlen, -EINVAL,
+		                "web token_file %s: empty or holds a NUL byte", path);
+	w->token_len = len;
+	if (stat(path, &sb) == 0 && (sb.st_mode & 077))
+		log_warn("web: token_file %s is readable by group or others (mode %03o)", path,
+		         (unsigned)(sb.st_mode & 0777));
+	return 0;
+}
+
+static int web_listen_one(struct web *w, const struct web_config *wc, const struct udpin_listen *l,
+                          char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, l->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		ss.ss_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons(l->port);
+	} else if (inet_pton(AF_INET6, l->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		ss.ss_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(l->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		return web_fail(err, errlen, -EINVAL, "web listen %s: not an IP address", l->host);
+	}
+	if (w->cert)
+		flags |= MHD_USE_TLS;
+	/* The logger first, so MHD's start-up complaints go through it too. */
+	struct MHD_OptionItem ops[] = {
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)web_mhd_log, NULL},
+	    {MHD_OPTION_SOCK_ADDR, 0, &ss},
+	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)wc->max_connections, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)wc->timeout_s, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)WEB_REQUEST_MEMORY_BYTES, NULL},
+	    {w->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, w->cert},
+	    {w->cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, w->key},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	d = MHD_start_daemon(flags, l->port, NULL, NULL, web_handle, w, MHD_OPTION_ARRAY, ops,
+	                     MHD_OPTION_END);
+	if (!d)
+		return web_fail(err, errlen, -EADDRNOTAVAIL,
+		                "web listen %s%s%s:%u: cannot start the HTTP server (address in "
+		                "use or not local?)",
+		                ss.ss_family == AF_INET6 ? "[" : "", l->host,
+		                ss.ss_family == AF_INET6 ? "]" : "", l->port);
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	w->port[w->n] = info ? info->port : l->port;
+	w->d[w->n++] = d;
+	log_info("web: dashboard and API on %s://%s%s%s:%u/%s", w->cert ? "https" : "http",
+	         ss.ss_family == AF_INET6 ? "[" : "", l->host, ss.ss_family == AF_INET6 ? "]" : "",
+	         w->port[w->n - 1], w->token ? " (token required)" : "");
+	return 0;
+}
+
+int web_start(const struct web_config *wc, const char *store_path, struct web **out, char *err,
+              size_t errlen)
+{
+	struct store_opts so;
+	struct web *w;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!wc || !store_path || !out || wc->n_listen > WEB_MAX_LISTEN ||
+	    wc->max_connections == 0 || wc->timeout_s == 0)
+		return web_fail(err, errlen, -EINVAL, "web: bad configuration");
+	if (wc->n_listen == 0)
+		return 0;
+	if (!!wc->cert_file[0] != !!wc->key_file[0])
+		return web_fail(err, errlen, -EINVAL, "web: cert_file and key_file go together");
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return web_fail(err, errlen, -ENOMEM, "web: out of memory");
+	pthread_mutex_init(&w->lock, NULL);
+	if (wc->token_file[0] && (rc = web_token_load(w, wc->token_file, err, errlen)))
+		goto fail;
+	if (wc->cert_file[0]) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			rc = web_fail(err, errlen, -ENOTSUP,
+			              "web: cert_file given but libmicrohttpd has no TLS");
+			goto fail;
+		}
+		if ((rc = web_read_file(wc->cert_file, WEB_PEM_MAX_BYTES, &w->cert, NULL))) {
+			web_fail(err, errlen, rc, "web cert_file %s: %s", wc->cert_file,
+			         strerror(-rc));
+			goto fail;
+		}
+		if ((rc = web_read_file(wc->key_file, WEB_PEM_MAX_BYTES, &w->key, NULL))) {
+			web_fail(err, errlen, rc, "web key_file %s: %s", wc->key_file,
+			         strerror(-rc));
+			goto fail;
+		}
+	}
+	store_opts_defaults(&so);
+	so.read_only = true;
+	so.cache_kib = 8192;
+	if ((rc = store_open(store_path, &so, &w->store, err, errlen)))
+		goto fail;
+	for (size_t i = 0; i < wc->n_listen; i++) {
+		if ((rc = web_listen_one(w, wc, &wc->listen[i], err, errlen)))
+			goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	web_stop(w);
+	return rc;
+}
+
+void web_stop(struct web *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		MHD_stop_daemon(w->d[i]);
+	store_close(w->store);
+	pthread_mutex_destroy(&w->lock);
+	if (w->token)
+		memset(w->token, 0, w->token_len);
+	free(w->token);
+	free(w->cert);
+	if (w->key)
+		memset(w->key, 0, strlen(w->key));
+	free(w->key);
+	free(w);
+}
+
+uint16_t web_port(const struct web *w, size_t i)
+{
+	return w && i < w->n ? w->port[i] : 0;
+}

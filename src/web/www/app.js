@@ -1,0 +1,445 @@
+// nfsentry dashboard: reads the JSON API (/api/v1/, docs/api.md) and draws the site overview
+// and the IP page. Every value from the API is network data: it reaches the page only through
+// textContent or attributes set from code, never as HTML. The view's state lives in the address
+// (?site=&slot=&range=&ip=&label=&kind=&sort=), so a view can be pasted into a ticket.
+'use strict';
+
+const SLOT_S = 300;
+const $ = (id) => document.getElementById(id);
+const nf = new Intl.NumberFormat('en-US');
+const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity' };
+let charts = {};
+let slotDocs = [];
+let lastLatest = null;
+
+// ---- labels: order of severity, reasons in words, advice ------------------------------------
+const LABELS = {
+  flood: { sev: 3, advice: 'Rate-limit or block the source at the border; check the target is still reachable.' },
+  floodOut: { sev: 3, advice: 'An inside host is flooding: isolate it and look for malware or a misused service.' },
+  scan: { sev: 2, advice: 'Block the scanner at the border; check which targets answered.' },
+  scanOut: { sev: 2, advice: 'An inside host scans outward: likely compromised; isolate and inspect it.' },
+  probeUnused: { sev: 2, advice: 'Probing unused addresses: block the source; nothing legitimate asks for them.' },
+  arpUnused: { sev: 2, advice: 'Traffic to addresses no device answers for: block the source.' },
+  noPayload: { sev: 1, advice: 'Headers-only conversations: a scan or failed handshakes; watch it, block if it repeats.' },
+  fanout: { sev: 1, advice: 'Many outside peers: check whether this host is a server that belongs on the allow-list.' },
+  p2p: { sev: 1, advice: 'Peer-to-peer pattern: check it against the site policy.' },
+};
+
+function num(v, digits) {
+  if (typeof v !== 'number' || !isFinite(v)) return String(v);
+  return digits === undefined ? nf.format(Math.round(v * 100) / 100) : v.toFixed(digits);
+}
+function bytes(v) {
+  if (typeof v !== 'number') return String(v);
+  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
+  return (i ? v.toFixed(1) : String(v)) + ' ' + u[i];
+}
+function pct(v) { return typeof v === 'number' ? (v * 100).toFixed(1) + ' %' : String(v); }
+
+function reasonText(label, r) {
+  if (!r || typeof r !== 'object') return label;
+  const th = ' — threshold ' + num(r.threshold);
+  switch (label) {
+    case 'noPayload': return 'average ' + num(r.avgPacketBytes) + ' bytes per packet over ' + num(r.packets) + ' packets' + th + ' bytes';
+    case 'flood': return num(r.packets) + ' packets (' + bytes(r.octets) + ', ' + r.protocol + ') at ' + num(r.targets) + ' target(s), ' + pct(r.answeredRatio) + ' answered' + th + ' packets';
+    case 'scan': return 'started conversations with ' + num(r.startedTargets) + ' of ' + num(r.activeInside) + ' active inside hosts' + th;
+    case 'probeUnused': return 'touched ' + num(r.unusedTouched) + ' unused inside addresses (' + num(r.packets) + ' packets)' + th;
+    case 'arpUnused': return 'reached ' + num(Array.isArray(r.ipList) ? r.ipList.length : r.value) + ' addresses that ARP shows unresolved (' + num(r.packets) + ' packets)' + th;
+    case 'fanout': return 'talked to ' + num(r.peers) + ' outside peers' + th + ' (peer cap ' + num(r.peerCap) + ')';
+    case 'p2p': return num(r.peers) + ' peers, ' + bytes(r.octetsOut) + ' out and ' + bytes(r.octetsIn) + ' in, ' + num(r.avgPacketBytes) + ' bytes per packet' + th + ' peers';
+    case 'scanOut': return 'contacted ' + num(r.peers) + ' outside peers, ' + num(r.answeredPeers) + ' answered (return ratio ' + num(r.returnRatio) + ')' + th;
+    case 'floodOut': return num(r.packetsOut) + ' packets out against ' + num(r.packetsIn) + ' in, to ' + num(r.peers) + ' peer(s)' + th + ' packets';
+    default: return label + ': value ' + num(r.value) + th;
+  }
+}
+function severity(doc) {
+  let s = 0;
+  for (const l of doc.labels || []) s = Math.max(s, (LABELS[l] || { sev: 1 }).sev);
+  return s;
+}
+function sevClass(s) { return s >= 3 ? 'sev-high' : s === 2 ? 'sev-mid' : 'sev-low'; }
+function sevWord(s) { return s >= 3 ? 'high' : s === 2 ? 'medium' : 'low'; }
+
+// ---- DOM helpers: text only ----------------------------------------------------------------
+function el(tag, props, ...kids) {
+  const e = document.createElement(tag);
+  if (props) for (const k of Object.keys(props)) {
+    if (k === 'class') e.className = props[k];
+    else if (k === 'text') e.textContent = props[k];
+    else e.setAttribute(k, props[k]);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }
+function tile(k, v, cls) { return el('div', { class: 'tile' + (cls ? ' ' + cls : '') }, el('span', { class: 'k', text: k }), el('span', { class: 'v', text: v })); }
+function chips(labels) {
+  const f = document.createDocumentFragment();
+  for (const l of labels || []) f.append(el('span', { class: 'chip ' + sevClass((LABELS[l] || { sev: 1 }).sev), text: l }));
+  return f;
+}
+function ipLink(ip) {
+  const q = new URLSearchParams({ site: state.site, ip: ip, range: String(state.range) });
+  if (state.slot !== null) q.set('slot', String(state.slot));
+  return el('a', { href: '/?' + q.toString(), 'data-ip': ip, text: ip });
+}
+function fmtTime(ts) {
+  const d = new Date(ts * 1000);
+  return d.toLocaleString() + ' (' + d.toISOString().replace('.000Z', 'Z').replace('T', ' ') + ')';
+}
+function slotLabel(ts) { return new Date(ts * SLOT_S * 1000).toISOString().slice(5, 16).replace('T', ' ') + 'Z'; }
+
+// ---- URL state ------------------------------------------------------------------------------
+function readUrl() {
+  const q = new URLSearchParams(location.search);
+  state.site = q.get('site') || localStorage.getItem('nfsentry.site') || '';
+  const slot = q.get('slot');
+  state.slot = slot !== null && /^[0-9]+$/.test(slot) ? Number(slot) : null;
+  const range = q.get('range');
+  state.range = range && /^[0-9]+$/.test(range) ? Math.min(Number(range), 31 * 86400) : 86400;
+  state.ip = q.get('ip') || '';
+  state.label = q.get('label') || '';
+  state.kind = q.get('kind') || '';
+  state.sort = q.get('sort') || 'severity';
+}
+function writeUrl(push) {
+  const q = new URLSearchParams();
+  if (state.site) q.set('site', state.site);
+  if (state.slot !== null) q.set('slot', String(state.slot));
+  if (state.range !== 86400) q.set('range', String(state.range));
+  if (state.ip) q.set('ip', state.ip);
+  if (state.label) q.set('label', state.label);
+  if (state.kind) q.set('kind', state.kind);
+  if (state.sort !== 'severity') q.set('sort', state.sort);
+  const url = '/' + (q.toString() ? '?' + q.toString() : '');
+  if (push) history.pushState(null, '', url); else history.replaceState(null, '', url);
+}
+
+// ---- API -------------------------------------------------------------------------------------
+async function api(path) {
+  const r = await fetch('/api/v1/' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  if (r.status === 404) return null;
+  if (!r.ok) {
+    let msg = 'HTTP ' + r.status;
+    try { const j = await r.json(); if (j && j.error && j.error.message) msg += ': ' + j.error.message; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r.json();
+}
+function showError(e) {
+  const box = $('error');
+  if (!e) { box.hidden = true; return; }
+  box.hidden = false;
+  box.textContent = 'Could not read the collector: ' + e.message;
+}
+function siteInfo() { return state.sites.find((s) => s.site === state.site); }
+// The range ends with the selected slot, or with the site's latest one.
+function rangeOf() {
+  const s = siteInfo();
+  const last = state.slot !== null ? state.slot : s ? s.timeSlot : null;
+  const end = last !== null ? (last + 1) * SLOT_S - 1 : Math.floor(Date.now() / 1000);
+  return { from: end - state.range + 1, to: end };
+}
+
+// ---- overview --------------------------------------------------------------------------------
+function drawStatus(slotDoc, site) {
+  const box = $('status');
+  clear(box);
+  if (!slotDoc || !site) { box.append(tile('Status', 'no slot stored yet for this site')); return; }
+  const c = slotDoc.collector || {};
+  const lost = (c.lostDatagrams || 0);
+  const reasons = ['not_allowed', 'short_header', 'bad_version', 'bad_length', 'exporter_limit', 'set_length', 'template_invalid', 'template_limit', 'no_template', 'record_invalid', 'set_short', 'varlen', 'set_reserved', 'template_unknown', 'no_memory'];
+  let malformed = 0;
+  for (const k of reasons) malformed += c[k] || 0;
+  const caps = slotDoc.capsHit || {};
+  const capsHit = (caps.inside || 0) + (caps.outside || 0) + (caps.pairs || 0);
+  const late = (slotDoc.lateRecords || 0) + (slotDoc.futureRecords || 0);
+  const backlog = c.esBacklogSlots || 0;
+  const problems = [];
+  if (lost) problems.push(num(lost) + ' datagrams lost');
+  if (malformed) problems.push(num(malformed) + ' malformed');
+  if (capsHit) problems.push(num(capsHit) + ' records past a memory cap');
+  if (backlog) problems.push(num(backlog) + ' slots not yet in Elasticsearch');
+  const health = problems.length ? 'degraded' : 'healthy';
+  const ago = Math.max(0, Math.round(Date.now() / 1000 - site.closedAtS));
+  const labelled = Object.values(slotDoc.labels || {}).reduce((a, b) => a + b, 0);
+  box.append(
+    tile('Selected slot', slotLabel(slotDoc.timeSlot) + (state.slot === null ? ' (latest)' : '')),
+    tile('Latest slot closed', fmtTime(site.closedAtS) + ' — ' + num(ago) + ' s ago'),
+    tile('Records in slot', num(slotDoc.records)),
+    tile('Egress (inside → outside)', bytes(slotDoc.egress ? slotDoc.egress.octets : 0)),
+    tile('Ingress (outside → inside)', bytes(slotDoc.ingress ? slotDoc.ingress.octets : 0)),
+    tile('Labels in slot', num(labelled), labelled ? 'bad' : 'ok'),
+    tile('Collector health', health + (problems.length ? ': ' + problems.join(', ') : ''), problems.length ? 'warn' : 'ok'),
+    tile('Late records', num(late), late ? 'warn' : ''),
+    tile('Exporters', num(c.exporters || 0)),
+  );
+}
+
+function chartClick(evt, elements, chart) {
+  if (!elements || !elements.length) return;
+  const doc = slotDocs[elements[0].index];
+  if (!doc) return;
+  state.slot = doc.timeSlot;
+  writeUrl(true);
+  loadSlot();
+}
+
+function drawCharts() {
+  if (typeof Chart === 'undefined') return;
+  const labels = slotDocs.map((d) => slotLabel(d.timeSlot));
+  const egress = slotDocs.map((d) => (d.egress ? d.egress.octets : 0));
+  const ingress = slotDocs.map((d) => (d.ingress ? d.ingress.octets : 0));
+  const names = Object.keys(LABELS);
+  const colours = ['#b3261e', '#d9480f', '#9a5b00', '#c2185b', '#6a1b9a', '#1565c0', '#00838f', '#2e7d32', '#5d4037'];
+  const common = { animation: false, responsive: true, maintainAspectRatio: false, onClick: chartClick, interaction: { mode: 'index', intersect: false } };
+  for (const k of Object.keys(charts)) charts[k].destroy();
+  charts.traffic = new Chart($('chart-traffic'), {
+    type: 'line',
+    data: { labels, datasets: [
+      { label: 'egress octets (inside → outside)', data: egress, borderColor: '#1565c0', backgroundColor: '#1565c0', pointRadius: 2 },
+      { label: 'ingress octets (outside → inside)', data: ingress, borderColor: '#2e7d32', backgroundColor: '#2e7d32', borderDash: [6, 3], pointRadius: 2 },
+    ] },
+    options: Object.assign({}, common, { scales: { y: { ticks: { callback: (v) => bytes(v) } } } }),
+  });
+  charts.labels = new Chart($('chart-labels'), {
+    type: 'bar',
+    data: { labels, datasets: names.map((n, i) => ({ label: n, data: slotDocs.map((d) => (d.labels && d.labels[n]) || 0), backgroundColor: colours[i % colours.length] })) },
+    options: Object.assign({}, common, { scales: { x: { stacked: true }, y: { stacked: true, ticks: { precision: 0 } } } }),
+  });
+}
+
+function fillSlotPicker() {
+  const sel = $('slot');
+  clear(sel);
+  sel.append(el('option', { value: '', text: 'latest' }));
+  for (let i = slotDocs.length - 1; i >= 0; i--) {
+    const d = slotDocs[i];
+    const n = Object.values(d.labels || {}).reduce((a, b) => a + b, 0);
+    sel.append(el('option', { value: String(d.timeSlot), text: slotLabel(d.timeSlot) + (n ? ' — ' + n + ' labelled' : '') }));
+  }
+  sel.value = state.slot === null ? '' : String(state.slot);
+}
+
+let labelledRows = [];
+function drawLabelled() {
+  const tb = $('labelled').tBodies[0];
+  clear(tb);
+  const seenLabels = new Set();
+  for (const r of labelledRows) for (const l of r.doc.labels || []) seenLabels.add(l);
+  const lf = $('label-filter');
+  const keep = state.label;
+  clear(lf);
+  lf.append(el('option', { value: '', text: 'all' }));
+  for (const l of [...seenLabels].sort()) lf.append(el('option', { value: l, text: l }));
+  lf.value = seenLabels.has(keep) ? keep : '';
+  $('kind-filter').value = state.kind;
+  let rows = labelledRows.filter((r) => (!state.label || (r.doc.labels || []).includes(state.label)) && (!state.kind || r.doc.kind === state.kind));
+  const key = state.sort;
+  rows.sort((a, b) => {
+    if (key === 'ip') return a.doc.ip < b.doc.ip ? -1 : a.doc.ip > b.doc.ip ? 1 : 0;
+    if (key === 'kind') return a.doc.kind.localeCompare(b.doc.kind);
+    if (key === 'labels') return (b.doc.labels || []).length - (a.doc.labels || []).length;
+    if (key === 'seen') return (b.seen || 0) - (a.seen || 0);
+    return b.sev - a.sev || b.ratio - a.ratio;
+  });
+  for (const th of $('labelled').tHead.rows[0].cells) th.classList.toggle('sorted', th.dataset.sort === key);
+  for (const r of rows) {
+    const d = r.doc;
+    const reasons = el('td');
+    const advice = el('td');
+    for (const l of d.labels || []) {
+      reasons.append(el('span', { class: 'reason' }, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l])));
+      advice.append(el('span', { class: 'reason', text: (LABELS[l] || { advice: 'Look at the IP page.' }).advice }));
+    }
+    tb.append(el('tr', { 'data-ip': d.ip, 'data-kind': d.kind },
+      el('td', null, el('span', { class: 'chip ' + sevClass(r.sev), text: sevWord(r.sev) })),
+      el('td', null, ipLink(d.ip)),
+      el('td', { text: d.kind }),
+      el('td', null, chips(d.labels)),
+      reasons, advice,
+      el('td', { class: 'num', text: r.seen === undefined ? '…' : num(r.seen) + ' of ' + num(slotDocs.length) })));
+  }
+  $('labelled-count').textContent = '(' + rows.length + (rows.length !== labelledRows.length ? ' of ' + labelledRows.length : '') + ')';
+  $('labelled-empty').hidden = labelledRows.length !== 0;
+}
+
+async function countSeen() {
+  // How many slots of the range labelled each IP: one /ip/ request per row, at most 40.
+  const { from, to } = rangeOf();
+  for (const r of labelledRows.slice(0, 40)) {
+    const docs = await api('ip/' + encodeURIComponent(r.doc.ip) + '?from=' + from + '&to=' + to);
+    const slots = new Set();
+    for (const d of docs || []) if (d.site === state.site && (d.labels || []).length) slots.add(d.timeSlot);
+    r.seen = slots.size;
+  }
+  drawLabelled();
+}
+
+function drawTop(id, docs, cols) {
+  const tb = $(id).tBodies[0];
+  clear(tb);
+  for (const d of docs || []) {
+    tb.append(el('tr', null, el('td', null, ipLink(d.ip)), ...cols.map((c) => el('td', { class: 'num', text: c(d) })), el('td', null, chips(d.labels))));
+  }
+}
+
+async function loadSlot() {
+  const site = encodeURIComponent(state.site);
+  const slot = state.slot === null ? 'latest' : String(state.slot);
+  fillSlotPicker();
+  const slotDoc = state.slot === null ? slotDocs[slotDocs.length - 1] : slotDocs.find((d) => d.timeSlot === state.slot);
+  drawStatus(slotDoc, siteInfo());
+  if (state.ip) return loadIp();
+  const docs = (await api('sites/' + site + '/slots/' + slot + '/labelled')) || [];
+  labelledRows = docs.map((d) => {
+    let ratio = 0;
+    for (const l of d.labels || []) {
+      const r = d.reasons && d.reasons[l];
+      if (r && r.threshold) ratio = Math.max(ratio, r.value / r.threshold);
+    }
+    return { doc: d, sev: severity(d), ratio };
+  });
+  drawLabelled();
+  const [ins, outs] = await Promise.all([
+    api('sites/' + site + '/slots/' + slot + '/top?kind=inside&by=octets&n=10'),
+    api('sites/' + site + '/slots/' + slot + '/top?kind=outside&by=fromOctets&n=10'),
+  ]);
+  drawTop('top-inside', ins, [(d) => bytes(d.octets), (d) => num(d.packets), (d) => num(d.flows), (d) => num(d.peers)]);
+  drawTop('top-outside', outs, [(d) => bytes(d.fromOctets), (d) => num(d.fromPackets), (d) => num(d.touchPeers)]);
+  document.body.dataset.loaded = 'overview';
+  countSeen().catch(showError);
+}
+
+// ---- IP page ---------------------------------------------------------------------------------
+async function loadIp() {
+  $('overview').hidden = true;
+  $('ipview').hidden = false;
+  $('ip-title').textContent = state.ip;
+  $('ipinput').value = state.ip;
+  const q = new URLSearchParams({ site: state.site });
+  if (state.slot !== null) q.set('slot', String(state.slot));
+  $('back').setAttribute('href', '/?' + q.toString());
+  const { from, to } = rangeOf();
+  const docs = (await api('ip/' + encodeURIComponent(state.ip) + '?from=' + from + '&to=' + to)) || [];
+  const summary = $('ip-summary');
+  clear(summary);
+  const mine = docs.filter((d) => d.site === state.site);
+  const sites = [...new Set(docs.map((d) => d.site))];
+  const labelledSlots = new Set(mine.filter((d) => (d.labels || []).length).map((d) => d.timeSlot));
+  summary.append(tile('Documents in range', num(docs.length)), tile('Sites where seen', sites.join(', ') || 'none'),
+    tile('Slots labelled (this site)', num(labelledSlots.size) + ' of ' + num(slotDocs.length), labelledSlots.size ? 'bad' : 'ok'));
+  // The strip: one cell per slot of the range.
+  const strip = $('ip-strip');
+  clear(strip);
+  const bySlot = new Map();
+  for (const d of mine) { if (!bySlot.has(d.timeSlot)) bySlot.set(d.timeSlot, []); bySlot.get(d.timeSlot).push(d); }
+  const sel = state.slot === null ? (slotDocs.length ? slotDocs[slotDocs.length - 1].timeSlot : null) : state.slot;
+  for (const s of slotDocs) {
+    const ds = bySlot.get(s.timeSlot) || [];
+    const labs = [...new Set(ds.flatMap((d) => d.labels || []))];
+    const cell = el('a', { class: 'cell' + (labs.length ? ' lab' : '') + (s.timeSlot === sel ? ' sel' : ''), href: '/?' + new URLSearchParams({ site: state.site, ip: state.ip, slot: String(s.timeSlot) }).toString() },
+      el('div', { text: slotLabel(s.timeSlot) }), el('div', { text: labs.length ? labs.join(', ') : ds.length ? 'seen' : '—' }));
+    strip.append(cell);
+  }
+  // The selected slot: each document's figures, peers, ARP facts.
+  const box = $('ip-slot');
+  clear(box);
+  const cur = bySlot.get(sel) || [];
+  if (!cur.length) box.append(el('p', { class: 'muted', text: 'No document of this IP in the selected slot.' }));
+  for (const d of cur) {
+    box.append(el('h3', null, d.kind + ' document ', chips(d.labels)));
+    const figs = el('div', { class: 'status' });
+    for (const k of ['flows', 'packets', 'octets', 'fromFlows', 'fromPackets', 'fromOctets', 'inOctets', 'peers', 'answeredPeers', 'touchPeers', 'startedTargets', 'unusedTouched', 'protocol']) {
+      if (d[k] !== undefined) figs.append(tile(k, /ctets$/.test(k) ? bytes(d[k]) : num(d[k])));
+    }
+    box.append(figs);
+    for (const l of d.labels || []) box.append(el('p', null, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l]), el('br'), el('i', { text: (LABELS[l] || { advice: '' }).advice })));
+    const peers = d.arrayPeer || d.ipList;
+    if (Array.isArray(peers) && peers.length) {
+      const p = el('p', null, el('b', { text: 'Peers (' + peers.length + (d.peerCapHit ? ', capped' : '') + '): ' }));
+      peers.slice(0, 200).forEach((ip, i) => { if (i) p.append(', '); p.append(/^[0-9a-fA-F.:]+$/.test(ip) ? ipLink(ip) : String(ip)); });
+      box.append(p);
+    }
+    if (Array.isArray(d.arpLocations)) {
+      const t = el('table', { class: 'data' }, el('thead', null, el('tr', null, el('th', { text: 'MAC' }), el('th', { text: 'Device' }), el('th', { text: 'Interfaces' }))));
+      const tb = el('tbody');
+      for (const a of d.arpLocations) tb.append(el('tr', null, el('td', { text: a.mac }), el('td', { text: a.device }), el('td', { text: (a.interfaceList || []).join(', ') })));
+      t.append(tb);
+      box.append(el('h3', { text: 'ARP / MAC facts' }), t);
+    }
+  }
+  const raw = $('ip-raw');
+  clear(raw);
+  raw.append(el('pre', { class: 'json', text: cur.map((d) => JSON.stringify(d, null, 2)).join('\n') || '(none)' }));
+  document.body.dataset.loaded = 'ip';
+}
+
+// ---- load and refresh ------------------------------------------------------------------------
+async function loadSites() {
+  state.sites = (await api('sites')) || [];
+  const sel = $('site');
+  clear(sel);
+  for (const s of state.sites) sel.append(el('option', { value: s.site, text: s.site }));
+  if (!state.sites.find((s) => s.site === state.site) && state.sites.length) state.site = state.sites[0].site;
+  sel.value = state.site;
+  if (state.site) localStorage.setItem('nfsentry.site', state.site);
+}
+
+async function loadAll() {
+  try {
+    showError(null);
+    await loadSites();
+    $('range').value = String(state.range);
+    writeUrl(false);
+    $('overview').hidden = !!state.ip;
+    $('ipview').hidden = !state.ip;
+    if (!state.site) { drawStatus(null, null); document.body.dataset.loaded = 'empty'; return; }
+    const { from, to } = rangeOf();
+    slotDocs = (await api('sites/' + encodeURIComponent(state.site) + '/slots?from=' + from + '&to=' + to)) || [];
+    lastLatest = siteInfo() ? siteInfo().timeSlot : null;
+    if (!state.ip) drawCharts();
+    await loadSlot();
+  } catch (e) { showError(e); }
+}
+
+// After each slot close the latest slot moves: reload what depends on it (the rest is cached).
+async function poll() {
+  try {
+    const sites = (await api('sites')) || [];
+    const s = sites.find((x) => x.site === state.site);
+    $('refresh').textContent = 'checked ' + new Date().toLocaleTimeString();
+    if (s && s.timeSlot !== lastLatest) await loadAll();
+  } catch (e) { showError(e); }
+}
+
+function bind() {
+  $('site').addEventListener('change', (e) => { state.site = e.target.value; state.slot = null; state.ip = ''; writeUrl(true); loadAll(); });
+  $('slot').addEventListener('change', (e) => { state.slot = e.target.value === '' ? null : Number(e.target.value); writeUrl(true); loadSlot().catch(showError); });
+  $('range').addEventListener('change', (e) => { state.range = Number(e.target.value); writeUrl(true); loadAll(); });
+  $('label-filter').addEventListener('change', (e) => { state.label = e.target.value; writeUrl(false); drawLabelled(); });
+  $('kind-filter').addEventListener('change', (e) => { state.kind = e.target.value; writeUrl(false); drawLabelled(); });
+  for (const th of $('labelled').tHead.rows[0].cells) {
+    if (th.dataset.sort) th.addEventListener('click', () => { state.sort = th.dataset.sort; writeUrl(false); drawLabelled(); });
+  }
+  $('ipform').addEventListener('submit', (e) => { e.preventDefault(); const v = $('ipinput').value.trim(); if (v) { state.ip = v; writeUrl(true); loadAll(); } });
+  // Links inside the page change the state without a reload.
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest('a');
+    if (!a || a.origin !== location.origin || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    history.pushState(null, '', a.getAttribute('href'));
+    readUrl();
+    loadAll();
+  });
+  window.addEventListener('popstate', () => { readUrl(); loadAll(); });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  readUrl();
+  bind();
+  loadAll();
+  setInterval(poll, 30000);
+});

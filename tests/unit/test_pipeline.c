@@ -1,0 +1,378 @@
+/*
+ * Unit tests for src/pipeline/pipeline.c: NetFlow v5 datagrams through
+ * decoder, engine and closer to the store and the sinks, in slot order;
+ * shutdown with a queue smaller than one round of closes (waited for, not
+ * dropped); an allocation failing at each step of pipeline_create(); the
+ * "collector" object from the counter sources, per site and slot.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "nfsentry/closer.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/pipeline.h"
+#include "nfsentry/store.h"
+#include "decode_build.h"
+
+#define T0_MS 1767225600000ull /* 2026-01-01T00:00:00Z */
+#define K0 ((int64_t)(T0_MS / 300000ull))
+
+static char tmpdir[64];
+static struct site_config sites[2];
+static struct site_prefix pfx[2];
+
+struct seen {
+	int n;
+	char site[16][64];
+	int64_t slot[16];
+	uint64_t egress[16];
+	size_t docs[16];
+};
+
+/* Sink: runs on the closer's worker; the test reads it after the drain. */
+static void observe(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                    const struct doc_batch *docs)
+{
+	struct seen *s = ud;
+
+	(void)jr;
+	if (s->n >= 16)
+		return;
+	snprintf(s->site[s->n], sizeof(s->site[0]), "%s", v->site->name);
+	s->slot[s->n] = v->time_slot;
+	s->egress[s->n] = v->sum.egress.flows;
+	s->docs[s->n] = docs->n;
+	s->n++;
+}
+
+/* Two sites: campus 10.0.0.0/16, lab 10.1.0.0/16; the store in tmpdir. */
+static void mkconfig(struct config *cfg, size_t n_sites, const char *db)
+{
+	config_defaults(cfg);
+	for (size_t k = 0; k < 2; k++) {
+		memset(&sites[k], 0, sizeof(sites[k]));
+		site_config_defaults(&sites[k]);
+		memcpy(sites[k].name, "campus", 7);
+		flow_addr_parse(k ? "10.1.0.0" : "10.0.0.0", &pfx[k].addr);
+		pfx[k].len = 96 + 16;
+		sites[k].inside = &pfx[k];
+		sites[k].n_inside = 1;
+	}
+	memcpy(sites[1].name, "lab", 4);
+	cfg->sites = sites;
+	cfg->n_sites = n_sites;
+	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s/%s", tmpdir, db);
+}
+
+/* A v5 datagram exported at export_s with n records from 10.<net>.0.k to 198.51.100.7. */
+static void v5(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32_t seq)
+{
+	const uint32_t uptime = 1000000;
+
+	b_reset(b);
+	b_u16(b, 5);
+	b_u16(b, (uint16_t)n);
+	b_u32(b, uptime);
+	b_u32(b, export_s);
+	b_u32(b, 0);
+	b_u32(b, seq);
+	b_u8(b, 0);
+	b_u8(b, 0);
+	b_u16(b, 0);
+	for (unsigned k = 0; k < n; k++) {
+		b_v4(b, 10, net, 0, (uint8_t)(1 + k));
+		b_v4(b, 198, 51, 100, 7);
+		b_v4(b, 0, 0, 0, 0);
+		b_u16(b, 1);
+		b_u16(b, 2);
+		b_u32(b, 3);   /* packets */
+		b_u32(b, 180); /* octets */
+		b_u32(b, uptime - 2000);
+		b_u32(b, uptime - 1000);
+		b_u16(b, 40000);
+		b_u16(b, 443);
+		b_u8(b, 0);
+		b_u8(b, 0x02);
+		b_u8(b, 6);
+		b_u8(b, 0);
+		b_u16(b, 0);
+		b_u16(b, 0);
+		b_u8(b, 0);
+		b_u8(b, 0);
+		b_u16(b, 0);
+	}
+}
+
+static void feed_dg(struct pipeline *pl, const struct bld *b, uint32_t export_s)
+{
+	struct datagram dg = {.p = b->b, .len = b->n, .ts_ms = (uint64_t)export_s * 1000};
+
+	flow_addr_parse("192.0.2.1", &dg.from.addr);
+	dg.from.port = 2055;
+	assert_int_equal(pipeline_datagram(pl, &dg), 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_pipeline.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Replay: three slots of one site, in order, to the store and to the sink. */
+static void test_replay_slots_in_order(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct seen s = {0};
+	struct closer_sink sink = {"observe", observe, &s};
+	struct pipeline_opts po = {.use_store = true, .replay = true, .sinks = &sink, .n_sinks = 1};
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000);
+
+	assert_non_null(b);
+	mkconfig(&cfg, 1, "replay.db");
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	for (uint32_t k = 0; k < 3; k++) {
+		v5(b, t0 + 300 * k + 60, 0, 2 + k, 10 * k);
+		feed_dg(pl, b, t0 + 300 * k + 60);
+	}
+	pipeline_close_slots(pl);
+	assert_int_equal(s.n, 3);
+	for (int k = 0; k < 3; k++) {
+		assert_string_equal(s.site[k], "campus");
+		assert_int_equal(s.slot[k], K0 + k);
+		assert_int_equal(s.egress[k], 2 + k);
+	}
+	pipeline_destroy(pl);
+
+	struct store *st;
+	struct store_slot ls[4];
+	size_t n;
+	assert_int_equal(store_open(cfg.store_path, NULL, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_slot_list(st, 0, ls, 4, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t k = 0; k < n; k++) {
+		assert_int_equal(ls[k].time_slot, K0 + (int64_t)k);
+		assert_int_equal(ls[k].n_docs, s.docs[k]);
+	}
+	store_close(st);
+	free(b);
+}
+
+/*
+ * Live, a queue of one slot, two sites: the shutdown closes both sites'
+ * slots at once, and both are written (waited for, not dropped).
+ */
+static void test_live_shutdown_waits(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct seen s = {0};
+	struct closer_sink sink = {"observe", observe, &s};
+	struct pipeline_opts po = {.closer_queue = 1, .sinks = &sink, .n_sinks = 1};
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000);
+
+	assert_non_null(b);
+	mkconfig(&cfg, 2, "live.db");
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	pipeline_tick(pl, T0_MS + 60000);
+	v5(b, t0 + 60, 0, 3, 0);
+	feed_dg(pl, b, t0 + 60);
+	v5(b, t0 + 61, 1, 4, 3);
+	feed_dg(pl, b, t0 + 61);
+	pipeline_close_slots(pl);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.egress[0] + s.egress[1], 7);
+	assert_int_equal(s.slot[0], K0);
+	assert_int_equal(s.slot[1], K0);
+	pipeline_destroy(pl);
+	free(b);
+}
+
+/* A counter source of the test's own: one counter, one gauge. */
+struct probe_stats {
+	uint64_t hits;
+	uint64_t level;
+};
+static const struct counter_def probe_defs[] = {
+    COUNTER_DEF(probe_stats, hits, "probeHits", COUNTER_TOTAL, "Hits."),
+    COUNTER_DEF(probe_stats, level, "probeLevel", COUNTER_GAUGE, "Level now."),
+};
+static const struct counter_table probe_counters = COUNTER_TABLE("probe", probe_defs, probe_stats);
+
+static void probe_snapshot(void *ud, void *stats)
+{
+	*(struct probe_stats *)stats = *(const struct probe_stats *)ud;
+}
+
+struct collectors {
+	int n;
+	char site[8][64];
+	int64_t slot[8];
+	char text[8][2048]; /* the slot summary from "collector": on */
+};
+
+static void keep_collector(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                           const struct doc_batch *docs)
+{
+	struct collectors *c = ud;
+	const char *p;
+
+	(void)jr;
+	if (c->n >= 8 || docs->n == 0 || strcmp(docs->v[0].kind, "slot") != 0)
+		return;
+	p = strstr(docs->v[0].json, "\"collector\":");
+	snprintf(c->site[c->n], sizeof(c->site[0]), "%s", v->site->name);
+	c->slot[c->n] = v->time_slot;
+	snprintf(c->text[c->n], sizeof(c->text[0]), "%s", p ? p : "");
+	c->n++;
+}
+
+/*
+ * The "collector" object: decoder, engine, then added sources, each in its
+ * table's order; counters are per-slot deltas kept per site, gauges the
+ * value now. Too many sources or counters are refused.
+ */
+static void test_counter_sources(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct collectors c = {0};
+	struct closer_sink sink = {"collectors", keep_collector, &c};
+	struct pipeline_opts po = {.replay = true, .sinks = &sink, .n_sinks = 1};
+	struct probe_stats probe = {0, 0};
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000);
+
+	assert_non_null(b);
+	mkconfig(&cfg, 2, "counters.db");
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
+	                 0);
+	/* 30 decoder + 7 engine + 2 probe counters: 30 more do not fit in 64. */
+	assert_int_equal(pipeline_counter_source_add(pl, &decoder_counters, probe_snapshot, &probe),
+	                 -ENOSPC);
+
+	/* Slot K0: campus and lab; the export of slot K0 + 1 closes both. */
+	v5(b, t0 + 60, 0, 2, 0);
+	feed_dg(pl, b, t0 + 60);
+	v5(b, t0 + 61, 1, 3, 0);
+	feed_dg(pl, b, t0 + 61);
+	probe = (struct probe_stats){5, 7};
+	v5(b, t0 + 300 + 60, 0, 1, 2);
+	feed_dg(pl, b, t0 + 300 + 60);
+	probe = (struct probe_stats){9, 2};
+	pipeline_close_slots(pl);
+	pipeline_destroy(pl);
+	free(b);
+
+	assert_int_equal(c.n, 4);
+	assert_string_equal(c.site[0], "campus");
+	assert_int_equal(c.slot[0], K0);
+	/*
+	 * Start and end of the object. The datagram that closed the slot is
+	 * counted, its record (decoded after the clock moved) is not yet.
+	 */
+	assert_non_null(strstr(c.text[0], "\"collector\":{\"datagrams\":3,\"datagramsV5\":3,"));
+	assert_non_null(strstr(c.text[0], "\"records\":5,"));
+	assert_non_null(strstr(c.text[0], "\"engineRecords\":5,"));
+	assert_non_null(strstr(c.text[0], "\"slotAllocFailures\":0,\"probeHits\":5,"
+	                                  "\"probeLevel\":7}}"));
+	/* lab's first slot: its own previous snapshot, so the totals again. */
+	assert_string_equal(c.site[1], "lab");
+	assert_int_equal(c.slot[1], K0);
+	assert_non_null(strstr(c.text[1], "\"collector\":{\"datagrams\":3,"));
+	assert_non_null(strstr(c.text[1], "\"probeHits\":5,\"probeLevel\":7}}"));
+	/* campus K0 + 1: deltas since its K0 closed; the gauge as it is now. */
+	assert_string_equal(c.site[2], "campus");
+	assert_int_equal(c.slot[2], K0 + 1);
+	assert_non_null(strstr(c.text[2], "\"collector\":{\"datagrams\":0,"));
+	assert_non_null(strstr(c.text[2], "\"records\":1,"));
+	assert_non_null(strstr(c.text[2], "\"exporters\":1,"));
+	assert_non_null(strstr(c.text[2], "\"probeHits\":4,\"probeLevel\":2}}"));
+	/* lab K0 + 1 (empty): the same deltas, from lab's own K0 snapshot. */
+	assert_string_equal(c.site[3], "lab");
+	assert_int_equal(c.slot[3], K0 + 1);
+	assert_non_null(strstr(c.text[3], "\"records\":1,"));
+	assert_non_null(strstr(c.text[3], "\"probeHits\":4,\"probeLevel\":2}}"));
+
+	/* At most PIPELINE_SOURCES_MAX sources. */
+	po.sinks = NULL;
+	po.n_sinks = 0;
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	for (int k = 2; k < PIPELINE_SOURCES_MAX; k++)
+		assert_int_equal(
+		    pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe), 0);
+	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
+	                 -ENOSPC);
+	pipeline_destroy(pl);
+}
+
+/* Each allocation of pipeline_create() failing in turn: a clean -ENOMEM. */
+static void test_create_alloc_fail(void **state)
+{
+	(void)state;
+	struct config cfg;
+	FILE *out = fopen("/dev/null", "w");
+	struct pipeline_opts po = {.flows = FLOWOUT_CSV, .flows_out = out, .use_store = true};
+	struct pipeline *pl = NULL;
+	char err[256];
+	unsigned long after;
+	int rc;
+
+	assert_non_null(out);
+	mkconfig(&cfg, 2, "fault.db");
+	for (after = 0;; after++) {
+		assert_true(after < 10000);
+		err[0] = '\0';
+		fault_arm(after, FAULT_ONCE);
+		rc = pipeline_create(&cfg, &po, &pl, err, sizeof(err));
+		unsigned long count = fault_count();
+		fault_disarm();
+		if (rc == 0) {
+			assert_true(count <= after);
+			break;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_true(err[0] != '\0');
+	}
+	/* The pipeline, its output buffer, its counter snapshots, the closer and its queue. */
+	assert_true(after >= 5);
+	pipeline_destroy(pl);
+	fclose(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_replay_slots_in_order),
+	    cmocka_unit_test(test_live_shutdown_waits),
+	    cmocka_unit_test(test_create_alloc_fail),
+	    cmocka_unit_test(test_counter_sources),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,526 @@
+/*
+ * Unit tests for src/web/web.c: a server on 127.0.0.1 port 0 over a store
+ * filled by store_slot_write(), spoken to with raw HTTP/1.1 over a socket
+ * (so malformed requests can be sent too). Routing and exact answers of the
+ * API, 400/404/405/413 errors as JSON, caching headers and 304s, the token
+ * (Bearer and Basic; /healthz open), the embedded page and its security
+ * headers, start-up refusals, and bounded, timed-out connections.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "nfsentry/store.h"
+#include "nfsentry/web.h"
+
+#define RESP_MAX (1 << 20)
+
+struct fx {
+	char dir[64];
+	char path[128];
+	char token[128];
+	struct store *s;
+	struct web *w;
+	uint16_t port;
+	char *resp; /* last answer, headers and body */
+	const char *body;
+};
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void put(struct store *s, const char *site, int64_t ts, const char *const *kv, size_t n)
+{
+	struct store_doc d[8];
+	struct store_slot_info info = {.closed_at_s = ts * 300 + 310, .partial = false};
+
+	for (size_t i = 0; i < n; i++) {
+		d[i].kind = kv[3 * i];
+		d[i].key = kv[3 * i + 1];
+		d[i].json = kv[3 * i + 2];
+		d[i].json_len = strlen(kv[3 * i + 2]);
+	}
+	assert_int_equal(store_slot_write(s, site, ts, d, n, &info), 0);
+}
+
+static const char *const campus100[] = {
+    "slot",
+    "",
+    "{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"scan\":1}}",
+    "inside",
+    "10.0.0.1",
+    "{\"kind\":\"inside\",\"ip\":\"10.0.0.1\",\"octets\":10,\"labels\":[]}",
+    "inside",
+    "10.0.0.2",
+    "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]}",
+    "offender",
+    "192.0.2.9",
+    "{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]}",
+    "outside",
+    "192.0.2.9",
+    "{\"kind\":\"outside\",\"ip\":\"192.0.2.9\",\"fromOctets\":5,\"labels\":[\"scan\"],"
+    "\"note\":\"<script>alert(1)</script>\"}",
+};
+static const char *const campus101[] = {
+    "slot",   "",         "{\"kind\":\"slot\",\"timeSlot\":101}",
+    "inside", "10.0.0.2", "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}",
+};
+static const char *const lab100[] = {
+    "slot",
+    "",
+    "{\"kind\":\"slot\",\"site\":\"lab\",\"timeSlot\":100}",
+    "inside",
+    "2001:db8::1",
+    "{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}",
+};
+
+static void fx_start(struct fx *f, const char *token, uint32_t max_conn, uint32_t timeout_s)
+{
+	struct web_config wc;
+	char err[512];
+	int rc;
+
+	memset(&wc, 0, sizeof(wc));
+	snprintf(wc.listen[0].host, sizeof(wc.listen[0].host), "127.0.0.1");
+	wc.listen[0].port = 0;
+	wc.n_listen = 1;
+	wc.max_connections = max_conn;
+	wc.timeout_s = timeout_s;
+	if (token) {
+		FILE *fp;
+		snprintf(wc.token_file, sizeof(wc.token_file), "%s/token", f->dir);
+		fp = fopen(wc.token_file, "w");
+		assert_non_null(fp);
+		fprintf(fp, "%s\n", token);
+		fclose(fp);
+		chmod(wc.token_file, 0600);
+	}
+	rc = web_start(&wc, f->path, &f->w, err, sizeof(err));
+	if (rc)
+		fail_msg("web_start: %d %s", rc, err);
+	f->port = web_port(f->w, 0);
+	assert_int_not_equal(f->port, 0);
+	assert_int_equal(web_port(f->w, 1), 0);
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[512];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/nfsentry-web-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+	assert_int_equal(store_open(f->path, NULL, &f->s, err, sizeof(err)), 0);
+	put(f->s, "campus", 100, campus100, 5);
+	put(f->s, "campus", 101, campus101, 2);
+	put(f->s, "lab", 100, lab100, 2);
+	f->resp = malloc(RESP_MAX);
+	assert_non_null(f->resp);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	web_stop(f->w);
+	store_close(f->s);
+	assert_int_equal(nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+	free(f->resp);
+	free(f);
+	return 0;
+}
+
+static int connect_to(uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Send raw bytes, read until the server closes; returns the status code (0: none). */
+static int raw(struct fx *f, const char *req, size_t req_len)
+{
+	int fd = connect_to(f->port), status = 0;
+	size_t got = 0;
+	char *hdr_end;
+
+	for (size_t off = 0; off < req_len;) {
+		ssize_t k = send(fd, req + off, req_len - off, MSG_NOSIGNAL);
+		if (k <= 0)
+			break; /* the server may answer and close before reading it all */
+		off += (size_t)k;
+	}
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t k;
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		k = recv(fd, f->resp + got, RESP_MAX - 1 - got, 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		assert_true(got < RESP_MAX - 1);
+	}
+	close(fd);
+	f->resp[got] = '\0';
+	sscanf(f->resp, "HTTP/1.1 %d", &status);
+	hdr_end = strstr(f->resp, "\r\n\r\n");
+	f->body = hdr_end ? hdr_end + 4 : "";
+	return status;
+}
+
+/* A literal request, its length counted by the compiler. */
+#define RAW(f, lit) raw((f), (lit), sizeof(lit) - 1)
+
+static int get(struct fx *f, const char *path, const char *headers)
+{
+	char req[8192];
+	int k =
+	    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n",
+	             path, headers ? headers : "");
+
+	assert_true(k > 0 && (size_t)k < sizeof(req));
+	return raw(f, req, (size_t)k);
+}
+
+/* The value of header name in the last answer ("" if absent), into buf. */
+static const char *header(struct fx *f, const char *name, char *buf, size_t len)
+{
+	char pat[128];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\r\n%s: ", name);
+	buf[0] = '\0';
+	p = strcasestr(f->resp, pat);
+	if (!p || p > f->body)
+		return buf;
+	p += strlen(pat);
+	e = strstr(p, "\r\n");
+	snprintf(buf, len, "%.*s", (int)(e - p), p);
+	return buf;
+}
+
+static void test_api_answers(void **state)
+{
+	struct fx *f = *state;
+	char h[256], etag[64], inm[128];
+
+	fx_start(f, NULL, 16, 5);
+	assert_int_equal(get(f, "/healthz", NULL), 200);
+	assert_string_equal(f->body, "{\"status\":\"ok\"}\n");
+
+	assert_int_equal(get(f, "/api/v1/sites", NULL), 200);
+	assert_string_equal(
+	    f->body,
+	    "[\n{\"site\":\"campus\",\"timeSlot\":101,\"@timestamp\":\"1970-01-01T08:25:00Z\","
+	    "\"closedAt\":\"1970-01-01T08:30:10Z\",\"closedAtS\":30610,\"docs\":2,\"partial\":"
+	    "false},"
+	    "\n{\"site\":\"lab\",\"timeSlot\":100,\"@timestamp\":\"1970-01-01T08:20:00Z\","
+	    "\"closedAt\":\"1970-01-01T08:25:10Z\",\"closedAtS\":30310,\"docs\":2,\"partial\":"
+	    "false}"
+	    "\n]\n");
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)), "application/json");
+	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)), "private, no-cache");
+
+	/* Slot documents in the range: start in [from, to]. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots?from=30000&to=30300", NULL), 200);
+	assert_string_equal(f->body,
+	                    "[\n{\"kind\":\"slot\",\"timeSlot\":100,\"labels\":{\"scan\":1}},\n"
+	                    "{\"kind\":\"slot\",\"timeSlot\":101}\n]\n");
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots?from=30001&to=30300", NULL), 200);
+	assert_string_equal(f->body, "[\n{\"kind\":\"slot\",\"timeSlot\":101}\n]\n");
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots?from=0&to=299", NULL), 200);
+	assert_string_equal(f->body, "[]\n");
+
+	/* Labelled documents of a named slot, as stored, with immutable caching. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled", NULL), 200);
+	assert_string_equal(
+	    f->body,
+	    "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]},\n"
+	    "{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]},\n"
+	    "{\"kind\":\"outside\",\"ip\":\"192.0.2.9\",\"fromOctets\":5,\"labels\":[\"scan\"],"
+	    "\"note\":\"<script>alert(1)</script>\"}\n]\n");
+	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)),
+	                    "private, max-age=31536000, immutable");
+	header(f, "ETag", etag, sizeof(etag));
+	assert_int_equal(strlen(etag), 18);
+	assert_int_equal(etag[0], '"');
+	snprintf(inm, sizeof(inm), "If-None-Match: %s\r\n", etag);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled", inm), 304);
+	assert_string_equal(f->body, "");
+	assert_string_equal(header(f, "ETag", h, sizeof(h)), etag);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled",
+	                     "If-None-Match: \"0000000000000000\"\r\n"),
+	                 200);
+
+	/* latest: the same route, but it moves, so it is revalidated. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/latest/labelled", NULL), 200);
+	assert_string_equal(f->body, "[]\n");
+	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)), "private, no-cache");
+
+	/* Top talkers. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/top?kind=inside&n=1", NULL), 200);
+	assert_string_equal(f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,"
+	                             "\"labels\":[\"fanout\"]}\n]\n");
+
+	/* One IP across slots and sites; ::ffff:a.b.c.d is the same key; IPv6 canonical. */
+	assert_int_equal(get(f, "/api/v1/ip/10.0.0.2?from=30000&to=30300", NULL), 200);
+	assert_string_equal(
+	    f->body,
+	    "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"octets\":99,\"labels\":[\"fanout\"]},\n"
+	    "{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}\n]\n");
+	assert_int_equal(get(f, "/api/v1/ip/::ffff:10.0.0.2?from=30300&to=30300", NULL), 200);
+	assert_string_equal(
+	    f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\",\"t\":101,\"labels\":[]}\n]\n");
+	assert_int_equal(get(f, "/api/v1/ip/2001:0db8:0::1?from=30000&to=30000", NULL), 200);
+	assert_string_equal(f->body,
+	                    "[\n{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}\n]\n");
+
+	/* HEAD: headers only. */
+	assert_int_equal(
+	    RAW(f, "HEAD /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), 200);
+	assert_string_equal(f->body, "");
+}
+
+static void expect_error(struct fx *f, const char *path, int status, const char *code)
+{
+	char want[64], h[128];
+
+	if (get(f, path, NULL) != status)
+		fail_msg("%s: status %d, want %d: %s", path, get(f, path, NULL), status, f->resp);
+	snprintf(want, sizeof(want), "{\"error\":{\"status\":%d,\"code\":\"%s\"", status, code);
+	if (strncmp(f->body, want, strlen(want)) != 0)
+		fail_msg("%s: body %s, want %s...", path, f->body, want);
+	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)), "no-store");
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)), "application/json");
+}
+
+static void test_errors(void **state)
+{
+	struct fx *f = *state;
+	char big[40000 + 64], h[64];
+	int k;
+
+	fx_start(f, NULL, 16, 5);
+	expect_error(f, "/api/v1/sites/nosuch/slots", 404, "not_found");
+	expect_error(f, "/api/v1/sites/nosuch/slots/latest/labelled", 404, "not_found");
+	expect_error(f, "/api/v1/sites/campus/slots/99/labelled", 404, "not_found");
+	expect_error(f, "/api/v1/sites/camp%3Cus%3E/slots", 404, "not_found");
+	expect_error(f, "/api/v1/sites/campus/slots/1x/labelled", 400, "bad_slot");
+	expect_error(f, "/api/v1/sites/campus/slots/-1/labelled", 400, "bad_slot");
+	expect_error(f, "/api/v1/sites/campus/slots?from=10&to=5", 400, "bad_range");
+	expect_error(f, "/api/v1/sites/campus/slots?from=abc", 400, "bad_range");
+	expect_error(f, "/api/v1/sites/campus/slots?from=%2B5&to=9", 400, "bad_range");
+	expect_error(f, "/api/v1/sites/campus/slots?from=0&to=2678401", 400, "bad_range");
+	expect_error(f, "/api/v1/sites/campus/slots?from=99999999999999999999", 400, "bad_range");
+	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=slot", 400, "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=inside&by=ip", 400,
+	             "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/top?kind=inside&n=101", 400,
+	             "bad_parameter");
+	expect_error(f, "/api/v1/ip/10.0.0.256", 400, "bad_ip");
+	expect_error(f, "/api/v1/ip/%3Cscript%3E", 400, "bad_ip");
+	/* The path is decoded before routing: an encoded slash is a slash. */
+	expect_error(f, "/api/v1/ip/10.0.0.0%2F8", 404, "not_found");
+	expect_error(f, "/api/v1/ip/10.9.9.9?from=0&to=1000000", 404, "not_found");
+	expect_error(f, "/api/v1/ip/10.0.0.2?from=0&to=1000", 404, "not_found");
+	expect_error(f, "/api/v2/sites", 404, "not_found");
+	expect_error(f, "/api/v1/sites/", 404, "not_found");
+	expect_error(f, "/api/v1//sites", 404, "not_found");
+	expect_error(f, "/api/v1/sites/campus/../lab/slots", 404, "not_found");
+	expect_error(f, "/api/v1/sites/campus/slots/100/labelled/x/y/z", 404, "not_found");
+	expect_error(f, "/nosuch", 404, "not_found");
+
+	/* Methods other than GET and HEAD; a body on a GET. */
+	assert_int_equal(RAW(f, "POST /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	                        "Content-Length: 3\r\n\r\nabc"),
+	                 405);
+	assert_string_equal(header(f, "Allow", h, sizeof(h)), "GET, HEAD");
+	assert_int_equal(RAW(f, "GET /api/v1/sites HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	                        "Content-Length: 3\r\n\r\nabc"),
+	                 413);
+
+	/* Malformed requests and an oversized header: refused, and the server stays up. */
+	assert_true(RAW(f, "GARBAGE\r\n\r\n") != 200);
+	assert_true(RAW(f, "GET /healthz HTTP/9.9\r\n\r\n") != 200);
+	assert_true(RAW(f, "\x01\x02\x03\xff\r\n\r\n") != 200);
+	k = snprintf(big, sizeof(big), "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ");
+	memset(big + k, 'a', 40000);
+	memcpy(big + k + 40000, "\r\n\r\n", 5);
+	assert_true(raw(f, big, strlen(big)) != 200);
+	assert_int_equal(get(f, "/healthz", NULL), 200);
+}
+
+static void test_token(void **state)
+{
+	struct fx *f = *state;
+	char h[256];
+
+	fx_start(f, "s3cret-token", 16, 5);
+	/* /healthz stays open for container health checks. */
+	assert_int_equal(get(f, "/healthz", NULL), 200);
+	expect_error(f, "/api/v1/sites", 401, "unauthorized");
+	assert_non_null(strstr(f->resp, "WWW-Authenticate: Bearer realm=\"nfsentry\""));
+	assert_non_null(strstr(f->resp, "WWW-Authenticate: Basic realm=\"nfsentry\""));
+	expect_error(f, "/", 401, "unauthorized");
+	expect_error(f, "/api/v1/sites/nosuch/slots", 401, "unauthorized");
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-toke\r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-token2\r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer S3cret-token\r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer \r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: s3cret-token\r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-token\r\n"), 200);
+	assert_non_null(strstr(f->body, "\"site\":\"campus\""));
+	/* Basic: any user name, the token as password ("op:s3cret-token"). */
+	assert_int_equal(get(f, "/", "Authorization: Basic b3A6czNjcmV0LXRva2Vu\r\n"), 200);
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)), "text/html; charset=utf-8");
+	/* "op:s3cret-tokex" and garbage. */
+	assert_int_equal(get(f, "/", "Authorization: Basic b3A6czNjcmV0LXRva2V4\r\n"), 401);
+	assert_int_equal(get(f, "/", "Authorization: Basic !!!!\r\n"), 401);
+	/* The token never appears in an answer. */
+	assert_null(strstr(f->resp, "s3cret"));
+}
+
+static void test_page(void **state)
+{
+	struct fx *f = *state;
+	char h[512], etag[64], inm[128];
+
+	fx_start(f, NULL, 16, 5);
+	assert_int_equal(get(f, "/", NULL), 200);
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)), "text/html; charset=utf-8");
+	assert_non_null(strstr(f->body, "<script src=\"/app.js\" defer></script>"));
+	/* No inline script: every <script has a src. */
+	for (const char *p = f->body; (p = strstr(p, "<script")) != NULL; p++)
+		assert_true(strncmp(p, "<script src=", 12) == 0);
+	header(f, "Content-Security-Policy", h, sizeof(h));
+	assert_non_null(strstr(h, "script-src 'self'"));
+	assert_non_null(strstr(h, "default-src 'none'"));
+	assert_null(strstr(h, "unsafe"));
+	assert_string_equal(header(f, "X-Content-Type-Options", h, sizeof(h)), "nosniff");
+	assert_string_equal(header(f, "X-Frame-Options", h, sizeof(h)), "DENY");
+
+	assert_int_equal(get(f, "/vendor/chart.min.js", NULL), 200);
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)),
+	                    "text/javascript; charset=utf-8");
+	assert_true(strlen(f->body) > 100000);
+	assert_non_null(strstr(f->body, "Chart.js"));
+	header(f, "ETag", etag, sizeof(etag));
+	snprintf(inm, sizeof(inm), "If-None-Match: %s\r\n", etag);
+	assert_int_equal(get(f, "/vendor/chart.min.js", inm), 304);
+	assert_int_equal(get(f, "/app.js", NULL), 200);
+	/* The page writes network data as text, never as HTML. */
+	assert_null(strstr(f->body, "innerHTML"));
+	assert_int_equal(get(f, "/app.css", NULL), 200);
+}
+
+static void test_start_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct web_config wc;
+	struct web *w = (struct web *)&w;
+	char err[512], p[160];
+	FILE *fp;
+
+	memset(&wc, 0, sizeof(wc));
+	wc.max_connections = 4;
+	wc.timeout_s = 5;
+	/* Off: nothing starts. */
+	assert_int_equal(web_start(&wc, f->path, &w, err, sizeof(err)), 0);
+	assert_null(w);
+
+	snprintf(wc.listen[0].host, sizeof(wc.listen[0].host), "127.0.0.1");
+	wc.n_listen = 1;
+	snprintf(p, sizeof(p), "%s/none.db", f->dir);
+	assert_int_not_equal(web_start(&wc, p, &w, err, sizeof(err)), 0);
+	assert_null(w);
+	assert_non_null(strstr(err, "none.db"));
+
+	snprintf(wc.token_file, sizeof(wc.token_file), "%s/empty", f->dir);
+	fp = fopen(wc.token_file, "w");
+	assert_non_null(fp);
+	fputs("\n", fp);
+	fclose(fp);
+	assert_int_equal(web_start(&wc, f->path, &w, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "empty"));
+	snprintf(wc.token_file, sizeof(wc.token_file), "%s/missing", f->dir);
+	assert_int_equal(web_start(&wc, f->path, &w, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "missing"));
+	wc.token_file[0] = '\0';
+
+	snprintf(wc.cert_file, sizeof(wc.cert_file), "%s/cert.pem", f->dir);
+	assert_int_equal(web_start(&wc, f->path, &w, err, sizeof(err)), -EINVAL);
+	wc.cert_file[0] = '\0';
+
+	/* A port already taken. */
+	fx_start(f, NULL, 4, 5);
+	wc.listen[0].port = f->port;
+	assert_int_not_equal(web_start(&wc, f->path, &w, err, sizeof(err)), 0);
+	assert_null(w);
+	snprintf(p, sizeof(p), "127.0.0.1:%u", f->port);
+	assert_non_null(strstr(err, p));
+	assert_int_equal(get(f, "/healthz", NULL), 200);
+}
+
+static void test_connections_bounded(void **state)
+{
+	struct fx *f = *state;
+	int fds[12], slow;
+	char c;
+
+	fx_start(f, NULL, 4, 1);
+	/* More idle connections than allowed, and one that sends half a request. */
+	for (size_t i = 0; i < 12; i++)
+		fds[i] = connect_to(f->port);
+	slow = connect_to(f->port);
+	assert_int_equal(send(slow, "GET /healthz HT", 15, MSG_NOSIGNAL), 15);
+	/* Idle ones are dropped after timeout_s; then the server answers again. */
+	sleep(3);
+	assert_int_equal(get(f, "/healthz", NULL), 200);
+	struct pollfd p = {.fd = slow, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_true(recv(slow, &c, 1, 0) <= 0);
+	close(slow);
+	for (size_t i = 0; i < 12; i++)
+		close(fds[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_api_answers, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_token, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
