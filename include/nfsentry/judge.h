@@ -57,14 +57,12 @@ int judge_slot(struct slot_view *v, struct judge_result *res);
 
 /*
  * Layer-2 knowledge of the slot's site (METHOD §8), lent by the l2 module
- * (l2poll.h: l2_judge_bind) so that the judge and the document writer need
- * not link it. Borrowed; ud is passed back unchanged.
+ * (l2poll.h: l2_judge_bind) so that the judge need not link it. Borrowed;
+ * ud is passed back unchanged.
  */
 struct judge_l2 {
 	/* True when the site's devices showed ip in this slot only as unresolved. */
 	bool (*unresolved)(const void *ud, const struct flow_addr *ip);
-	/* Add inside IP ip's L2 fields to json, a jansson json_t object; NULL: none. */
-	void (*inside_fields)(const void *ud, const struct flow_addr *ip, void *json);
 	const void *ud;
 };
 

@@ -331,9 +331,11 @@ const char *l2_label_name(enum l2_label l);
 int l2_doc_build(const struct l2_merge *m, struct doc_batch *out);
 
 /*
- * For tests: make the nth allocation of this module from now on fail
- * (once); 0 disarms. Process-wide and not thread-safe.
+ * Lend the finished merge m to the slot's documents (doc_slot_build_l2):
+ * unresolved() is l2_merge_unresolved, macs() the MACs of an IP's by-IP
+ * object, place() the device and interfaces of each by-(MAC, device)
+ * object of a MAC. m must outlive the use of *out.
  */
-void l2_fault_inject(unsigned nth);
+void l2_merge_doc_bind(const struct l2_merge *m, struct doc_l2 *out);
 
 #endif

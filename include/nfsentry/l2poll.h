@@ -14,7 +14,7 @@
  *
  * l2poll_slot_merge is what the closer calls when a slot closes: it never
  * waits for a poll still running; a poll belongs to the slot in which it
- * completed. l2_judge_bind lends a merge to the judge and the documents.
+ * completed. l2_judge_bind lends a merge to the judge.
  */
 #ifndef NFSENTRY_L2POLL_H
 #define NFSENTRY_L2POLL_H
@@ -113,10 +113,9 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
                       struct l2_merge **out);
 
 /*
- * Lend the finished merge m to the judge and the documents: unresolved()
- * is l2_merge_unresolved, inside_fields() adds "arpMacList" and
- * "arpLocations" [{mac, device, interfaceList}] for an IP the devices
- * showed with a MAC. m must outlive the use of *out.
+ * Lend the finished merge m to the judge: unresolved() is
+ * l2_merge_unresolved. (The documents get theirs from l2_merge_doc_bind,
+ * l2.h.) m must outlive the use of *out.
  */
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out);
 

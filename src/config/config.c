@@ -87,18 +87,12 @@ static void errs_push(struct cfg_ctx *c, const char *line)
 
 	if (c->oom || c->full)
 		return;
-	if (c->errs->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 8;
-		char **v = config_realloc(c->errs->msg, cap * sizeof(*v));
-
-		if (!v) {
-			c->oom = true;
-			return;
-		}
-		c->errs->msg = v;
-		c->cap = cap;
+	if (grow_array((void **)&c->errs->msg, &c->cap, c->errs->n + 1, sizeof(char *), 8,
+	               SIZE_MAX / sizeof(char *)) != 0) {
+		c->oom = true;
+		return;
 	}
-	m = config_strdup(line);
+	m = fault_strdup(line);
 	if (!m) {
 		c->oom = true;
 		return;
@@ -772,7 +766,7 @@ static void list_read(struct cfg_ctx *c, const char *path, const struct ytree *v
 	if (inline_array) {
 		items = (unsigned char *)base + k->off;
 	} else if (n > 0) {
-		items = config_alloc(n * k->item_size);
+		items = fault_malloc(n * k->item_size);
 		if (!items) {
 			c->oom = true;
 			return;
@@ -975,9 +969,9 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 		c->oom = true;
 		return;
 	}
-	dups = config_alloc(bytes);
+	dups = fault_malloc(bytes);
 	if (total > 0)
-		refs = config_alloc(total * sizeof(*refs));
+		refs = fault_malloc(total * sizeof(*refs));
 	if (!dups || (total > 0 && !refs)) {
 		free(refs);
 		free(dups);
@@ -1921,7 +1915,7 @@ static int read_file(const char *path, char **out, size_t *len)
 		close(fd);
 		return rc;
 	}
-	buf = config_alloc(CONFIG_MAX_FILE_BYTES + 1);
+	buf = fault_malloc(CONFIG_MAX_FILE_BYTES + 1);
 	if (!buf) {
 		fclose(f);
 		return -ENOMEM;
@@ -1988,7 +1982,7 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 		check_dead_letter_dir(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {
-		scratch.path = config_strdup(path);
+		scratch.path = fault_strdup(path);
 		if (!scratch.path)
 			c.oom = true;
 	}

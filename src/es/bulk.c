@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "nfsentry/grow.h"
 
 void es_slotbuf_free(struct es_slotbuf *b)
 {
@@ -54,22 +56,11 @@ int es_doc_id(char *out, size_t outlen, const char *site, const char *kind, int6
 /* Make room for need more bytes in *p (len used, cap allocated). */
 static int grow(char **p, size_t *cap, size_t len, size_t need)
 {
-	size_t want, c = *cap ? *cap : 65536;
-	char *q;
+	size_t want;
 
-	if (__builtin_add_overflow(len, need, &want))
+	if (__builtin_add_overflow(len, need, &want) ||
+	    grow_array((void **)p, cap, want, 1, 65536, SIZE_MAX) != 0)
 		return -ENOMEM;
-	if (want <= *cap)
-		return 0;
-	while (c < want) {
-		if (__builtin_mul_overflow(c, 2, &c))
-			return -ENOMEM;
-	}
-	q = realloc(*p, c);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
 	return 0;
 }
 
@@ -126,14 +117,9 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	if (grow(&b->buf, &b->cap, b->len, need) ||
 	    grow(&b->meta, &b->meta_cap, b->meta_len, mneed))
 		return -ENOMEM;
-	if (b->n == b->items_cap) {
-		size_t c = b->items_cap ? b->items_cap * 2 : 1024;
-		struct es_item *v = realloc(b->items, c * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		b->items = v;
-		b->items_cap = c;
-	}
+	if (grow_array((void **)&b->items, &b->items_cap, b->n + 1, sizeof(*b->items), 1024,
+	               SIZE_MAX / sizeof(*b->items)) != 0)
+		return -ENOMEM;
 	it = &b->items[b->n++];
 	memset(it, 0, sizeof(*it));
 	it->off = b->len;

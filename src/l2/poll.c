@@ -13,7 +13,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,45 +557,15 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 	return 0;
 }
 
-/* ---- judge and documents ------------------------------------------------ */
+/* ---- judge ---------------------------------------------------------------- */
 
 static bool bind_unresolved(const void *ud, const struct flow_addr *ip)
 {
 	return l2_merge_unresolved(ud, ip);
 }
 
-static void bind_inside_fields(const void *ud, const struct flow_addr *ip, void *json)
-{
-	const struct l2_merge *m = ud;
-	const struct l2_ip *o = l2_merge_ip_find(m, ip);
-	char mac[18];
-
-	if (!o || o->n_macs == 0)
-		return;
-	json_t *macs = json_array(), *locs = json_array();
-	for (uint32_t i = 0; i < o->n_macs; i++) {
-		size_t n = 0;
-		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
-		l2_mac_format(o->macs[i], mac, sizeof(mac));
-		json_array_append_new(macs, json_string(mac));
-		for (size_t k = 0; bm && k < n; k++) {
-			json_t *loc = json_object(), *ifs = json_array();
-			json_object_set_new(loc, "mac", json_string(mac));
-			json_object_set_new(loc, "device",
-			                    json_string(l2_merge_device_name(m, bm[k].device)));
-			for (uint32_t f = 0; f < bm[k].n_ifnames; f++)
-				json_array_append_new(ifs, json_string(bm[k].ifnames[f]));
-			json_object_set_new(loc, "interfaceList", ifs);
-			json_array_append_new(locs, loc);
-		}
-	}
-	json_object_set_new(json, "arpMacList", macs);
-	json_object_set_new(json, "arpLocations", locs);
-}
-
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
 {
 	out->unresolved = bind_unresolved;
-	out->inside_fields = bind_inside_fields;
 	out->ud = m;
 }

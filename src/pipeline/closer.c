@@ -164,6 +164,7 @@ static void process(struct closer *c, struct job *j)
 	bool doc_err = false, store_err = false;
 	struct l2_merge *l2m = NULL;
 	struct judge_l2 jl2, *l2 = NULL;
+	struct doc_l2 dl2, *dl = NULL;
 	struct slot_view *v = slot_view_mut(j->slot);
 
 	if (!cv) {
@@ -180,6 +181,8 @@ static void process(struct closer *c, struct job *j)
 	if (l2m) {
 		l2_judge_bind(l2m, &jl2);
 		l2 = &jl2;
+		l2_merge_doc_bind(l2m, &dl2);
+		dl = &dl2;
 	}
 	if (judge_slot_l2(v, l2, &jr) != 0) {
 		log_error("out of memory judging site %s slot %lld: its documents are lost",
@@ -188,7 +191,7 @@ static void process(struct closer *c, struct job *j)
 		goto out;
 	}
 	step_end(&sp, CLOSER_STEP_JUDGE, &w, &cpu);
-	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
+	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, dl, &b) != 0 ||
 	    (l2m && l2_doc_build(l2m, &b) != 0)) {
 		log_error("out of memory building documents of site %s slot %lld", v->site->name,
 		          (long long)v->time_slot);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/grow.h"
 #include "nfsentry/vmem.h"
 
 /* Load factor: an index is grown when entries exceed half its slots. */
@@ -185,25 +186,14 @@ static int index_grow(struct index *x)
 	return 0;
 }
 
-/* Grow arrays by doubling up to a limit. Returns 0 or -1. */
-static int grow_array(void **arr, size_t *cap, size_t need, size_t elem, size_t limit)
+/* grow_array() from 256 up to limit, the new room zeroed. Returns 0 or -1. */
+static int grow_zeroed(void **arr, size_t *cap, size_t need, size_t elem, size_t limit)
 {
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 256;
-	if (ncap > limit)
-		ncap = limit;
-	if (ncap < need)
+	size_t old = *cap;
+
+	if (grow_array(arr, cap, need, elem, 256, limit) != 0)
 		return -1;
-	size_t bytes;
-	if (__builtin_mul_overflow(ncap, elem, &bytes))
-		return -1;
-	void *n = realloc(*arr, bytes);
-	if (!n)
-		return -1;
-	memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-	*arr = n;
-	*cap = ncap;
+	memset((char *)*arr + old * elem, 0, (*cap - old) * elem);
 	return 0;
 }
 
@@ -549,8 +539,8 @@ static inline void op_apply(const struct op *op)
 	uint8_t pc = (uint8_t)(op->pclass + 1);
 	if (p->pclass && p->pclass != pc && !p->spill) {
 		/* A second protocol: the split from here on needs the spill. */
-		if (grow_array((void **)&s->spill, &s->cap_spill, s->n_spill + 1,
-		               sizeof(struct pspill), s->site->caps.max_pairs)) {
+		if (grow_zeroed((void **)&s->spill, &s->cap_spill, s->n_spill + 1,
+		                sizeof(struct pspill), s->site->caps.max_pairs)) {
 			s->view.sum.caps_hit.pairs++;
 			return;
 		}
@@ -776,7 +766,7 @@ static uint32_t intern_addr(struct index *x, void **arr, size_t *n, size_t *cap,
 	}
 	if (*n >= limit)
 		return UINT32_MAX;
-	if (grow_array(arr, cap, *n + 1, elem, limit))
+	if (grow_zeroed(arr, cap, *n + 1, elem, limit))
 		return UINT32_MAX - 1;
 	memcpy((char *)*arr + *n * elem, a->b, 16);
 	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(*n + 1);
@@ -820,7 +810,7 @@ static uint32_t intern_v4(struct index *x, struct ient **arr, size_t *n, size_t 
 	}
 	if (*n >= limit)
 		return UINT32_MAX;
-	if (grow_array((void **)arr, cap, *n + 1, sizeof(**arr), limit))
+	if (grow_zeroed((void **)arr, cap, *n + 1, sizeof(**arr), limit))
 		return UINT32_MAX - 1;
 	v4_mapped(&(*arr)[*n].addr, a);
 	x->w[pos] = (uint64_t)a << 32 | (uint64_t)(*n + 1);

@@ -21,10 +21,8 @@
 #include <cmocka.h>
 
 #include "nfsentry/config.h"
+#include "nfsentry/fault.h"
 #include "nfsentry/l2.h"
-
-/* Private test hook from src/config/ytree.h. */
-void config_fault_set(long n);
 
 #define DATA TEST_DATA_DIR "/config/"
 #define SHIPPED TEST_DATA_DIR "/../../config/nfsentry.yaml"
@@ -1111,9 +1109,9 @@ static void test_alloc_failures(void **state)
 			struct config_errors e;
 			int rc;
 
-			config_fault_set(n);
+			fault_arm((unsigned long)n, FAULT_STICKY);
 			rc = config_load(files[fi], &c, &e);
-			config_fault_set(-1);
+			fault_disarm();
 			if (rc == want_final) {
 				config_free(&c);
 				config_errors_free(&e);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/l2.h"
 
 #define DYN L2_STATE_DYNAMIC
@@ -798,14 +799,14 @@ static void test_alloc_failure(void **state)
 
 	l2_obs_list_init(&l, 0);
 	memset(&st, 0, sizeof(st));
-	l2_fault_inject(1);
+	fault_arm(0, FAULT_ONCE);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, text, len, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 0);
 	assert_int_equal(st.lines, 0);
-	l2_fault_inject(2);
+	fault_arm(1, FAULT_ONCE);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, text, len, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 0);
-	l2_fault_inject(0);
+	fault_disarm();
 
 	/* 100 entries: the second growth (64 -> 128) fails, the first 64 stay. */
 	size_t cap = 100 * 80;
@@ -816,10 +817,10 @@ static void test_alloc_failure(void **state)
 		n += (size_t)snprintf(big + n, cap - n,
 		                      "10.0.%d.1 00:00:01 0011.2233.44%02x Dynamic ARPA Te0\n", k,
 		                      k);
-	l2_fault_inject(3);
+	fault_arm(2, FAULT_ONCE);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, big, n, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 64);
-	l2_fault_inject(0);
+	fault_disarm();
 	l2_obs_list_free(&l);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, big, n, &l, &st), 100);
 	l2_obs_list_free(&l);

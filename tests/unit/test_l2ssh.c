@@ -287,7 +287,9 @@ static void test_judge_arp_unused(void **state)
 		struct slot_view *v = slot_view_mut(s);
 		struct judge_result jr;
 		struct judge_l2 l2;
+		struct doc_l2 dl2;
 		l2_judge_bind(m, &l2);
+		l2_merge_doc_bind(m, &dl2);
 		assert_int_equal(judge_slot_l2(v, with_l2 ? &l2 : NULL, &jr), 0);
 		long k = find_outside(v, "198.51.100.7");
 		assert_true(k >= 0);
@@ -311,7 +313,7 @@ static void test_judge_arp_unused(void **state)
 
 		struct doc_batch b = {0};
 		struct doc_opts opts = {.outside_all = true};
-		assert_int_equal(doc_slot_build_l2(v, &jr, &opts, NULL, with_l2 ? &l2 : NULL, &b),
+		assert_int_equal(doc_slot_build_l2(v, &jr, &opts, NULL, with_l2 ? &dl2 : NULL, &b),
 		                 0);
 		bool offender = false, inside80 = false;
 		for (size_t i = 0; i < b.n; i++) {
