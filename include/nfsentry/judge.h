@@ -7,7 +7,8 @@
  * view's label array (slot.h). Each label carries the figure that crossed the
  * threshold and the threshold; the document writer adds the context figures.
  *
- * Rule III (the network-wide offender database) is the reputation module's.
+ * Rule III (the network-wide offender database across slots and sites) is
+ * not the judge's: each slot is judged on its own here.
  */
 #ifndef NFSENTRY_JUDGE_H
 #define NFSENTRY_JUDGE_H

@@ -52,13 +52,6 @@ struct l2poll_result {
 void l2poll_result_format(const struct l2poll_result *r, char *buf, size_t len);
 
 /*
- * Poll one device now (blocking; bounded by its timeout) and parse its
- * outputs into obs (appended). Fills *res. Returns res->rc.
- */
-int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
-                  const volatile bool *cancel, struct l2poll_result *res);
-
-/*
  * `nfsentry poll`: poll every device of the n_sites sites (borrowed for
  * the call; or only those of site and/or named device, either may be NULL)
  * in parallel, each on its own thread, and merge per site into slot

@@ -13,9 +13,9 @@
  * as the bytes given), talking to Elasticsearch, deciding when slots close.
  *
  * Threads: one struct store is one SQLite connection and must not be used
- * by two threads at the same time. Handing it from thread to thread (for
- * example between uv_queue_work() runs) is fine when the hand-over itself
- * synchronises, as libuv's work queue does. The file is in WAL mode: one
+ * by two threads at the same time. Handing it from thread to thread is fine
+ * when the hand-over itself synchronises (a mutex, a thread join); the
+ * closer's worker is the only thread that writes the collector's store. The file is in WAL mode: one
  * writer and any number of readers, each with its own struct store (its own
  * store_open()), in this process or another, run concurrently; readers see
  * whole slots only, never half a transaction. A writer that finds another

@@ -384,8 +384,8 @@ static void set_u64_key(struct jw *w, const char *k, uint64_t v)
 }
 
 /*
- * A real member. jansson's json_real() refuses NaN and infinities and the
- * earlier version then left the member out; so does this.
+ * A real member, left out when v is NaN or infinite: JSON has no spelling
+ * for them, and a member that is absent reads better than a made-up number.
  */
 static void set_real(struct jw *w, const char *qk, size_t n, double v)
 {

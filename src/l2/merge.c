@@ -56,13 +56,14 @@ static bool only_unresolved(uint32_t types)
 	return types && (types & ~unresolved_types) == 0;
 }
 
-void l2_merge_limits_defaults(struct l2_merge_limits *lim)
+static void l2_merge_limits_defaults(struct l2_merge_limits *lim)
 {
 	lim->max_ips = 1u << 20;
 	lim->max_macs = 1u << 20;
 }
 
-const char *l2_label_name(enum l2_label l)
+/* Stable label name: "unresolved", "zeroMac". */
+static const char *l2_label_name(enum l2_label l)
 {
 	switch (l) {
 	case L2_LABEL_UNRESOLVED:

@@ -945,13 +945,6 @@ const char *const *l2_kind_commands(enum l2_kind kind)
 	return r ? r->commands : none;
 }
 
-const char *l2_pager_off(enum l2_kind kind)
-{
-	const struct l2_kind_row *r = l2_kind_get((int)kind);
-
-	return r ? r->pager_off : NULL;
-}
-
 /* The parser of (kind, command), or NULL when there is none. */
 static const struct l2_parser *parser_of(enum l2_kind kind, enum l2_cmd cmd)
 {

@@ -110,8 +110,13 @@ static int parse_output(const struct site_device *dev, const char *cmd, const ch
 	return 0;
 }
 
-int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
-                  const volatile bool *cancel, struct l2poll_result *res)
+/*
+ * Poll one device now (blocking; bounded by its timeout) and parse its
+ * outputs into obs (appended). Fills *res. Returns res->rc.
+ */
+static int l2poll_device(const char *site, const struct site_device *dev,
+                         struct l2_obs_list *obs, const volatile bool *cancel,
+                         struct l2poll_result *res)
 {
 	struct l2ssh_output out[SITE_DEVICE_CMDS_MAX];
 	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);

@@ -668,7 +668,8 @@ static inline uint64_t load_be64(const uint8_t *p)
  * skipping every byte all keys share (IPv4-mapped addresses share 12, the
  * times of one slot most of their high bytes), so an IPv4 address costs
  * four passes. Returns the buffer that holds the result: a or tmp (n each).
- * glibc's qsort with a memcmp callback was once most of slot_finish.
+ * A comparison sort (qsort with a memcmp callback) was most of the close's
+ * time at a million keys (docs/benchmarks.md, the slot engine's history).
  */
 static struct rkey *rkey_sort(struct rkey *a, struct rkey *tmp, size_t n)
 {

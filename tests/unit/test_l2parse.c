@@ -736,7 +736,7 @@ static void test_names(void **state)
 		assert_non_null(c[0]);
 		for (; *c; c++)
 			assert_true(l2_cmd_classify((enum l2_kind)k, *c) >= 0);
-		assert_non_null(l2_pager_off((enum l2_kind)k));
+		assert_non_null(l2_kind_get(k)->pager_off);
 	}
 }
 
@@ -757,7 +757,7 @@ static void test_kind_table(void **state)
 			assert_int_equal(l2_kind_from_name(r->alias), k);
 		assert_ptr_equal(l2_kind_commands((enum l2_kind)k), r->commands);
 		assert_non_null(r->commands[0]);
-		assert_ptr_equal(l2_pager_off((enum l2_kind)k), r->pager_off);
+		assert_non_null(r->pager_off);
 		assert_non_null(r->arp);
 		/* A MAC parser exactly when the MAC table command classifies. */
 		assert_int_equal(l2_cmd_classify((enum l2_kind)k, "show mac address-table"),
@@ -780,10 +780,10 @@ static void test_kind_table(void **state)
 	assert_non_null(l2_kind_get(L2_KIND_EOS)->mac);
 	assert_string_equal(l2_kind_get(L2_KIND_JUNOS)->pager_off, "set cli screen-length 0");
 	assert_string_equal(l2_kind_get(L2_KIND_NXOS)->commands[1], "show mac address-table");
-	/* No row: empty defaults, no pager command, no parser. */
+	/* No row: empty defaults, no row to read a pager command or parser from. */
 	assert_string_equal(l2_kind_name((enum l2_kind)L2_KIND__COUNT), "unknown");
 	assert_null(l2_kind_commands((enum l2_kind)L2_KIND__COUNT)[0]);
-	assert_null(l2_pager_off((enum l2_kind)L2_KIND__COUNT));
+	assert_null(l2_kind_get(L2_KIND__COUNT));
 	assert_int_equal(l2_cmd_classify((enum l2_kind)L2_KIND__COUNT, "show arp"), -EINVAL);
 	assert_int_equal(l2_kind_from_name(""), -1);
 }
