@@ -216,6 +216,12 @@ int store_cursor_set(struct store *s, const char *name, int64_t seq);
 /* Latest (highest) time_slot written for site, or -ENOENT if none. */
 int store_slot_latest(struct store *s, const char *site, int64_t *time_slot);
 
+/*
+ * The catalogue row of (site, time_slot) copied into *out: 0, or -ENOENT
+ * when the store holds no such slot (*out untouched).
+ */
+int store_slot_get(struct store *s, const char *site, int64_t time_slot, struct store_slot *out);
+
 /* Fill *st (see struct store_stats). Queries the file: returns an error code. */
 int store_stats_get(struct store *s, struct store_stats *st);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -334,6 +335,44 @@ static int store_mkdir_parent(const char *path, char *err, size_t errlen)
 	}
 }
 
+/*
+ * After open or the first statements failed: is the file or its directory
+ * not writable? SQLite falls back to opening read-only when it cannot
+ * create the file, and then reports the fallback's ENOENT, which hides the
+ * real cause (EACCES, EROFS). The store needs to create the file and its
+ * -wal and -shm beside it, so the directory must be writable too. Writes
+ * the cause to s->err and returns -errno, or 0 when both are writable.
+ */
+static int store_diagnose_access(struct store *s)
+{
+	const char *slash = strrchr(s->path, '/');
+	char dir[PATH_MAX];
+	int e;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == s->path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - s->path), s->path);
+	struct stat st;
+	/* Not there, or not a directory: SQLite's own message already says so. */
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (access(dir, W_OK | X_OK) != 0) {
+		e = errno;
+		return store_fail(s, -e,
+				  "directory %s is not writable (%s): the store creates its file "
+				  "and the -wal and -shm files there",
+				  dir, strerror(e));
+	}
+	if (access(s->path, F_OK) == 0 && access(s->path, R_OK | W_OK) != 0) {
+		e = errno;
+		return store_fail(s, -e, "the file is not writable (%s)", strerror(e));
+	}
+	return 0;
+}
+
 /* Create or migrate the schema in one write transaction. */
 static int store_migrate(struct store *s)
 {
@@ -503,9 +542,16 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 			goto fail;
 		}
 		rc = store_fail_sql(s, rc, "open");
+		int acc = store_diagnose_access(s);
+		rc = acc ? acc : rc;
 		goto fail;
 	}
-	if ((rc = store_configure(s)) || (rc = store_migrate(s)))
+	if ((rc = store_configure(s))) {
+		int acc = store_diagnose_access(s);
+		rc = acc ? acc : rc;
+		goto fail;
+	}
+	if ((rc = store_migrate(s)))
 		goto fail;
 	for (int k = 0; k < ST_COUNT; k++) {
 		int r = sqlite3_prepare_v3(s->db, store_sql[k], -1, SQLITE_PREPARE_PERSISTENT,
@@ -951,6 +997,45 @@ int store_slot_latest(struct store *s, const char *site, int64_t *time_slot)
 	if (!found)
 		return store_fail(s, -ENOENT, "no slot for site \"%s\"", site);
 	return 0;
+}
+
+int store_slot_get(struct store *s, const char *site, int64_t time_slot, struct store_slot *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!site || !out)
+		return store_fail(s, -EINVAL, "slot get: no site or output");
+	/* Prepared per call: it serves the spool's rare re-inserts only. */
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT seq, closed_at, written_at, n_docs, partial FROM slots "
+				"WHERE site = ?1 AND time_slot = ?2",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail_sql(s, rc, "read slot row");
+	sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, time_slot);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->seq = sqlite3_column_int64(st, 0);
+		snprintf(out->site, sizeof(out->site), "%s", site);
+		out->time_slot = time_slot;
+		out->closed_at_s = sqlite3_column_int64(st, 1);
+		out->written_at_s = sqlite3_column_int64(st, 2);
+		out->n_docs = (uint64_t)sqlite3_column_int64(st, 3);
+		out->partial = sqlite3_column_int(st, 4) != 0;
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = store_fail(s, -ENOENT, "no slot %lld for site \"%s\"", (long long)time_slot,
+				site);
+	} else {
+		rc = store_fail_sql(s, rc, "read slot row");
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 int store_stats_get(struct store *s, struct store_stats *stp)
