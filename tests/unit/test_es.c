@@ -423,7 +423,7 @@ static void test_drain_unreachable(void **state)
 
 	/* The counter table reads these fields under their document names. */
 	struct doc_counter dc[16];
-	assert_int_equal(counter_list(&es_counters, &st, NULL, dc, 16), 10);
+	assert_int_equal(counter_list(&es_counters, &st, NULL, dc, 16), 11);
 	assert_string_equal(dc[0].name, "esShipped");
 	assert_string_equal(dc[5].name, "esRequestFailures");
 	assert_int_equal(dc[5].value, st.request_failures);
