@@ -7,7 +7,8 @@
  * joins the site's ARP/MAC observations of that slot (§8, l2poll.h: the
  * latest poll of each device completed in the slot; a poll still running is
  * not waited for), builds its documents (§6) -- arpIp and arpMac included --
- * writes them to the store in one transaction, optionally prints them
+ * writes them to the store in one transaction (retried, then spooled when
+ * the store cannot write: store_retry_ms, spool), optionally prints them
  * (--docs) or a human report, hands the judged slot to each sink, and frees
  * the slot. Slots are processed one at a time, in submission order.
  *

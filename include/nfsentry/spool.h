@@ -75,11 +75,11 @@ int spool_slot_put(struct spool *sp, const char *site, int64_t time_slot,
 
 /* What spool_slot_restore() did with the oldest spooled slot. */
 enum spool_outcome {
-	SPOOL_EMPTY,    /* nothing spooled */
-	SPOOL_STORED,   /* written to the store (also when its duplicates were left out) */
-	SPOOL_STALE,    /* the store holds a newer write of that slot: file deleted */
-	SPOOL_CORRUPT,  /* unreadable, or a batch the store refuses (-EINVAL, -E2BIG):
-	                   renamed to NAME.bad, left for the operator; err says why */
+	SPOOL_EMPTY,   /* nothing spooled */
+	SPOOL_STORED,  /* written to the store (also when its duplicates were left out) */
+	SPOOL_STALE,   /* the store holds a newer write of that slot: file deleted */
+	SPOOL_CORRUPT, /* unreadable, or a batch the store refuses (-EINVAL, -E2BIG):
+	                  renamed to NAME.bad, left for the operator; err says why */
 };
 
 /* The restored slot, for the caller's log line. */

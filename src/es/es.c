@@ -752,10 +752,10 @@ static int delete_stale(struct es_shipper *sh, const struct store_slot *slot)
 
 	if (es_index_name(idx, sizeof(idx), sh->cfg.index_prefix, "*", slot->time_slot) < 0)
 		return -ENAMETOOLONG;
-	json_t *q = json_pack("{s:{s:{s:[{s:{s:s}},{s:{s:I}}],s:[{s:{s:I}}]}}}", "query", "bool",
-	                      "filter", "term", "site", slot->site, "term", "timeSlot",
-	                      (json_int_t)slot->time_slot, "must_not", "term", "writeSeq",
-	                      (json_int_t)slot->seq);
+	json_t *q =
+	    json_pack("{s:{s:{s:[{s:{s:s}},{s:{s:I}}],s:[{s:{s:I}}]}}}", "query", "bool", "filter",
+	              "term", "site", slot->site, "term", "timeSlot", (json_int_t)slot->time_slot,
+	              "must_not", "term", "writeSeq", (json_int_t)slot->seq);
 	char *body = q ? json_dumps(q, JSON_COMPACT) : NULL;
 	json_decref(q);
 	if (!body)
@@ -764,30 +764,34 @@ static int delete_stale(struct es_shipper *sh, const struct store_slot *slot)
 	         (long long)slot->time_slot);
 	int ret = 0;
 	for (unsigned attempt = 1;; attempt++) {
-		snprintf(path, sizeof(path), "/%s/_refresh?ignore_unavailable=true&allow_no_indices=true",
-		         idx);
-		enum es_status_class c = send_req(sh, "POST", path, "application/json", NULL, 0, &r, what);
+		snprintf(path, sizeof(path),
+		         "/%s/_refresh?ignore_unavailable=true&allow_no_indices=true", idx);
+		enum es_status_class c =
+		    send_req(sh, "POST", path, "application/json", NULL, 0, &r, what);
 		if (c == ES_STATUS_OK) {
 			snprintf(path, sizeof(path),
 			         "/%s/_delete_by_query?conflicts=proceed&ignore_unavailable=true"
 			         "&allow_no_indices=true",
 			         idx);
-			c = send_req(sh, "POST", path, "application/json", body, strlen(body), &r, what);
+			c = send_req(sh, "POST", path, "application/json", body, strlen(body), &r,
+			             what);
 		}
 		if (c == ES_STATUS_OK) {
 			json_t *a = json_loadb(r.body, r.body_len, 0, NULL);
 			json_t *f = a ? json_object_get(a, "failures") : NULL;
 			json_t *d = a ? json_object_get(a, "deleted") : NULL;
-			bool ok = json_is_array(f) && json_array_size(f) == 0 && json_is_integer(d) &&
-			          json_integer_value(d) >= 0;
+			bool ok = json_is_array(f) && json_array_size(f) == 0 &&
+			          json_is_integer(d) && json_integer_value(d) >= 0;
 			if (ok)
-				count(sh, &sh->st.docs_stale_deleted, (uint64_t)json_integer_value(d));
+				count(sh, &sh->st.docs_stale_deleted,
+				      (uint64_t)json_integer_value(d));
 			json_decref(a);
 			if (ok)
 				break;
 			set_error(sh, "%s: the answer lists failures or no deleted count", what);
 		} else if (c == ES_STATUS_DEAD) {
-			/* A protocol or privilege problem: retried at the slowest pace, never skipped. */
+			/* A protocol or privilege problem: retried at the slowest pace, never
+			 * skipped. */
 			attempt = attempt < 30 ? 30 : attempt;
 		}
 		uint64_t d = es_backoff_ms(attempt, sh->cfg.retry_initial_ms,

@@ -169,9 +169,10 @@ static void unspool(struct closer *c)
 			         r.site, (long long)r.time_slot, r.n_docs);
 			bump(c, &c->st.slots_unspooled, 1);
 		} else if (r.outcome == SPOOL_STALE) {
-			log_warn("store: site %s slot %lld: spooled copy dropped, the store holds a "
-			         "newer write of the slot",
-			         r.site, (long long)r.time_slot);
+			log_warn(
+			    "store: site %s slot %lld: spooled copy dropped, the store holds a "
+			    "newer write of the slot",
+			    r.site, (long long)r.time_slot);
 			bump(c, &c->st.spool_stale, 1);
 		} else {
 			log_error("store: %s", err);

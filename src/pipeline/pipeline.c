@@ -106,10 +106,11 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			if (rc != 0)
 				goto fail;
 			char sp[CONFIG_STORE_PATH_MAX + 8];
-			snprintf(sp, sizeof(sp), "%s%s", cfg->spool_path[0] ? cfg->spool_path : cfg->store_path,
+			snprintf(sp, sizeof(sp), "%s%s",
+			         cfg->spool_path[0] ? cfg->spool_path : cfg->store_path,
 			         cfg->spool_path[0] ? "" : ".spool");
-			rc = spool_open(sp, (uint64_t)cfg->spool_max_mib * 1024 * 1024, &pl->spool, err,
-			                errlen);
+			rc = spool_open(sp, (uint64_t)cfg->spool_max_mib * 1024 * 1024, &pl->spool,
+			                err, errlen);
 			if (rc != 0)
 				goto fail;
 		}

@@ -66,7 +66,8 @@ int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *er
 	}
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 		int e = errno;
-		snprintf(err, errlen, "spool %s: cannot create the directory: %s", dir, strerror(e));
+		snprintf(err, errlen, "spool %s: cannot create the directory: %s", dir,
+		         strerror(e));
 		return -e;
 	}
 	sp = fault_calloc(1, sizeof(*sp) + dlen + 1);
@@ -380,8 +381,8 @@ static int parse(char *buf, size_t len, struct parsed *pf)
 	for (int64_t i = 0; i < n; i++) {
 		if (!rd_num(&r, &kl, ' ') || !rd_num(&r, &yl, ' ') || !rd_num(&r, &jl, '\n') ||
 		    kl <= 0 || kl >= STORE_KIND_MAX || yl < 0 || yl >= STORE_KEY_MAX ||
-		    jl > STORE_DOC_MAX_BYTES || !rd_bytes(&r, kl, &kind) || !rd_bytes(&r, yl, &key) ||
-		    !rd_bytes(&r, jl, &json) || !rd_lit(&r, "\n"))
+		    jl > STORE_DOC_MAX_BYTES || !rd_bytes(&r, kl, &kind) ||
+		    !rd_bytes(&r, yl, &key) || !rd_bytes(&r, jl, &json) || !rd_lit(&r, "\n"))
 			goto bad;
 		char *ks = pf->strs + o;
 		memcpy(ks, kind, (size_t)kl);

@@ -63,12 +63,12 @@ static void test_render_write_seq(void **state)
 	static const char d1[] = "{\"kind\":\"inside\"}";
 
 	(void)state;
-	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "inside", "10.0.0.1", d1,
-	                                strlen(d1)),
-	                 0);
+	assert_int_equal(
+	    es_slotbuf_add(&b, "nfs", "campus", 5890752, "inside", "10.0.0.1", d1, strlen(d1)), 0);
 	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "slot", "", "{}", 2), 0);
 	/* Not an object: the field has nowhere to go. */
-	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "slot", "", "[1]", 3), -EINVAL);
+	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "slot", "", "[1]", 3),
+	                 -EINVAL);
 	assert_int_equal(b.n, 2);
 	static const char doc0[] = "{\"writeSeq\":42,\"kind\":\"inside\"}";
 	assert_int_equal(b.items[0].doc_len, strlen(doc0));
@@ -503,11 +503,11 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_index_and_id), cmocka_unit_test(test_render),
-	    cmocka_unit_test(test_render_write_seq),
-	    cmocka_unit_test(test_classify),     cmocka_unit_test(test_response),
-	    cmocka_unit_test(test_backoff),      cmocka_unit_test(test_templates),
-	    cmocka_unit_test(test_secrets),      cmocka_unit_test(test_drain_unreachable),
+	    cmocka_unit_test(test_index_and_id),      cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_render_write_seq),  cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_response),          cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_templates),         cmocka_unit_test(test_secrets),
+	    cmocka_unit_test(test_drain_unreachable),
 	};
 
 	if (getenv("ES_BENCH_URL")) {

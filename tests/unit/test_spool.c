@@ -93,9 +93,8 @@ static void test_round_trip_and_replace(void **state)
 	assert_int_equal(spool_open(dir, 0, &sp, err, sizeof(err)), 0);
 	assert_int_equal(store_open(db, NULL, &st, err, sizeof(err)), 0);
 	/* An older version with one document, then the slot again with three. */
-	assert_int_equal(spool_slot_put(sp, "campus", 5890752, &info, docs, 1, NULL, 0, err,
-	                                sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    spool_slot_put(sp, "campus", 5890752, &info, docs, 1, NULL, 0, err, sizeof(err)), 0);
 	assert_int_equal(spool_slot_put(sp, "campus", 5890752, &info, docs, 3, path, sizeof(path),
 	                                err, sizeof(err)),
 	                 0);
@@ -103,8 +102,8 @@ static void test_round_trip_and_replace(void **state)
 	spool_stats_get(sp, &ss);
 	assert_int_equal(ss.slots, 1);
 	assert_int_equal(count_files(dir, ".slot"), 1);
-	assert_int_equal(spool_slot_put(sp, "lab", 5890751, NULL, docs, 2, NULL, 0, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    spool_slot_put(sp, "lab", 5890751, NULL, docs, 2, NULL, 0, err, sizeof(err)), 0);
 
 	/* Oldest slot first: lab 5890751, then campus 5890752. */
 	assert_int_equal(spool_slot_restore(sp, st, &r, err, sizeof(err)), 0);
