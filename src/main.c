@@ -700,8 +700,9 @@ static int cmd_replay(int argc, char **argv)
 	pipeline_close_slots(pl);
 	uint64_t lost = pipeline_slots_lost(pl);
 	if (lost)
-		log_error("%llu slots were not written whole (store, documents or a full queue: "
-		          "the errors above); exiting 1",
+		log_error("%llu slots were not stored whole (store, spool, documents or a full "
+		          "queue: the errors above; a slot waiting in the spool counts too); "
+		          "exiting 1",
 		          (unsigned long long)lost);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);

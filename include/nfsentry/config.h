@@ -92,6 +92,13 @@ struct config {
 	 */
 	char store_path[CONFIG_STORE_PATH_MAX];
 	uint32_t retention_days; /* store.retention_days, 1..3650, default 30 */
+	/*
+	 * store.spool_path: directory for slots the store cannot write
+	 * (spool.h); "" (default) = store_path with ".spool" appended.
+	 */
+	char spool_path[CONFIG_STORE_PATH_MAX];
+	uint32_t spool_max_mib; /* store.spool_max_mib, 1..1048576, default 1024 */
+	uint32_t write_retry_s; /* store.write_retry_s, 0..290, default 30 */
 
 	/*
 	 * documents.outside: "all" (docs_outside_all true) writes a document

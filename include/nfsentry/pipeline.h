@@ -84,8 +84,11 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
- * Slots closed but not (fully) written: the closer's store errors, document
- * errors and dropped slots added up (closer.h). 0 without sites. Call after
+ * Slots closed but not (fully) stored: the closer's document errors,
+ * dropped slots, slots stored without their duplicates, slots lost from
+ * the store, and slots waiting in the spool (closer.h) added up; a slot
+ * spooled and put back into the store before the call is stored. 0
+ * without sites. Call after
  * pipeline_close_slots() for the final figure: replay exits non-zero when it
  * is not 0, since a capture replayed into a store that lost part of it must
  * not look like a success.

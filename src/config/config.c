@@ -1635,6 +1635,22 @@ static const struct cfg_key store_keys[] = {
      .off = offsetof(struct config, retention_days),
      .min = 1,
      .max = 3650},
+    {.name = "spool_path",
+     .parse = p_path,
+     .off = offsetof(struct config, spool_path),
+     .max = CONFIG_STORE_PATH_MAX},
+    /* Up to 1 TiB; the cap exists so that a failing store never fills a disk. */
+    {.name = "spool_max_mib",
+     .parse = p_u32,
+     .off = offsetof(struct config, spool_max_mib),
+     .min = 1,
+     .max = 1048576},
+    /* Below a slot's length: a closer that waits longer falls a whole slot behind. */
+    {.name = "write_retry_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, write_retry_s),
+     .min = 0,
+     .max = 290},
     {NULL},
 };
 
@@ -1839,6 +1855,9 @@ void config_defaults(struct config *cfg)
 	cfg->grace_s = 10;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "data/nfsentry.db");
 	cfg->retention_days = 30;
+	cfg->spool_path[0] = '\0';
+	cfg->spool_max_mib = 1024;
+	cfg->write_retry_s = 30;
 	cfg->docs_outside_all = false;
 	cfg->docs_outside_top = 1000;
 	cfg->es.enabled = false;

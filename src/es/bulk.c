@@ -109,10 +109,20 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	/* NDJSON: one document, one line. jansson's compact output never breaks lines. */
 	if (json_len == 0 || memchr(json, '\n', json_len) || memchr(json, '\r', json_len))
 		return -EINVAL;
+	/* "writeSeq" goes first: {"writeSeq":N,REST or {"writeSeq":N} for "{}". */
+	char ws[48] = "";
+	size_t wlen = 0;
+	if (b->write_seq > 0) {
+		if (json[0] != '{' || json_len < 2)
+			return -EINVAL;
+		wlen = (size_t)snprintf(ws, sizeof(ws), "{\"writeSeq\":%lld%s",
+		                        (long long)b->write_seq, json[1] == '}' ? "" : ",");
+		json++, json_len--;
+	}
 	elen = json_escape(esc, id, (size_t)idlen);
 	/* Index names hold only [a-z0-9._-] (config checks the prefix): no escaping. */
-	need =
-	    sizeof(a1) - 1 + (size_t)ilen + sizeof(a2) - 1 + elen + sizeof(a3) - 1 + json_len + 1;
+	need = sizeof(a1) - 1 + (size_t)ilen + sizeof(a2) - 1 + elen + sizeof(a3) - 1 + wlen +
+	       json_len + 1;
 	mneed = (size_t)idlen + 1 + (size_t)ilen + 1;
 	if (grow(&b->buf, &b->cap, b->len, need) ||
 	    grow(&b->meta, &b->meta_cap, b->meta_len, mneed))
@@ -130,7 +140,8 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	memcpy(p, esc, elen), p += elen;
 	memcpy(p, a3, sizeof(a3) - 1), p += sizeof(a3) - 1;
 	it->doc_off = (size_t)(p - b->buf);
-	it->doc_len = json_len;
+	it->doc_len = wlen + json_len;
+	memcpy(p, ws, wlen), p += wlen;
 	memcpy(p, json, json_len), p += json_len;
 	*p++ = '\n';
 	it->len = (size_t)(p - b->buf) - it->off;

@@ -14,6 +14,7 @@
 #include "nfsentry/doc.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/log.h"
+#include "nfsentry/spool.h"
 #include "nfsentry/store.h"
 
 /* Rows are gathered here and written with one fwrite per buffer. */
@@ -36,6 +37,7 @@ struct pipeline {
 	struct engine *eng;
 	struct closer *closer;
 	struct store *store;
+	struct spool *spool;
 	bool replay;
 	enum flowout_format flows;
 	FILE *out;
@@ -103,6 +105,14 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			rc = store_open(cfg->store_path, &so, &pl->store, err, errlen);
 			if (rc != 0)
 				goto fail;
+			char sp[CONFIG_STORE_PATH_MAX + 8];
+			snprintf(sp, sizeof(sp), "%s%s",
+			         cfg->spool_path[0] ? cfg->spool_path : cfg->store_path,
+			         cfg->spool_path[0] ? "" : ".spool");
+			rc = spool_open(sp, (uint64_t)cfg->spool_max_mib * 1024 * 1024, &pl->spool,
+			                err, errlen);
+			if (rc != 0)
+				goto fail;
 		}
 		struct closer_opts co = {
 			.docs = {.outside_all = cfg->docs_outside_all,
@@ -117,6 +127,9 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.queue_max = opts->closer_queue ? opts->closer_queue : 2 * cfg->n_sites,
 			.sinks = opts->sinks,
 			.n_sinks = opts->n_sinks,
+			.store_retry_ms = cfg->write_retry_s * 1000u,
+			.spool = pl->spool,
+			.retention_wall_clock = !opts->replay,
 		};
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {
@@ -132,6 +145,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	return 0;
 fail:
 	engine_destroy(pl->eng);
+	spool_close(pl->spool);
 	store_close(pl->store);
 	decoder_destroy(pl->dec);
 	for (size_t i = 0; i < pl->n_src; i++)
@@ -175,6 +189,7 @@ void pipeline_destroy(struct pipeline *pl)
 	pipeline_close_slots(pl);
 	closer_stop(pl->closer);
 	engine_destroy(pl->eng);
+	spool_close(pl->spool);
 	store_close(pl->store);
 	if (pl->flows != FLOWOUT_NONE)
 		pipeline_flush(pl);
@@ -277,7 +292,9 @@ uint64_t pipeline_slots_lost(const struct pipeline *pl)
 	if (!pl->closer)
 		return 0;
 	closer_stats_get(pl->closer, &cs);
-	return cs.store_errors + cs.doc_errors + cs.slots_dropped;
+	/* Spooled and not yet put back counts as not stored: the store lacks it. */
+	return cs.doc_errors + cs.slots_dropped + cs.slots_partial + cs.slots_store_lost +
+	       cs.spool_slots;
 }
 
 const struct engine *pipeline_engine(const struct pipeline *pl)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -375,6 +376,44 @@ static int store_mkdir_parent(const char *path, char *err, size_t errlen)
 	}
 }
 
+/*
+ * After open or the first statements failed: is the file or its directory
+ * not writable? SQLite falls back to opening read-only when it cannot
+ * create the file, and then reports the fallback's ENOENT, which hides the
+ * real cause (EACCES, EROFS). The store needs to create the file and its
+ * -wal and -shm beside it, so the directory must be writable too. Writes
+ * the cause to s->err and returns -errno, or 0 when both are writable.
+ */
+static int store_diagnose_access(struct store *s)
+{
+	const char *slash = strrchr(s->path, '/');
+	char dir[PATH_MAX];
+	int e;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == s->path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - s->path), s->path);
+	struct stat st;
+	/* Not there, or not a directory: SQLite's own message already says so. */
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (access(dir, W_OK | X_OK) != 0) {
+		e = errno;
+		return store_fail(s, -e,
+				  "directory %s is not writable (%s): the store creates its file "
+				  "and the -wal and -shm files there",
+				  dir, strerror(e));
+	}
+	if (access(s->path, F_OK) == 0 && access(s->path, R_OK | W_OK) != 0) {
+		e = errno;
+		return store_fail(s, -e, "the file is not writable (%s)", strerror(e));
+	}
+	return 0;
+}
+
 /* Create or migrate the schema in one write transaction. */
 static int store_migrate(struct store *s)
 {
@@ -616,9 +655,16 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 			goto fail;
 		}
 		rc = store_fail_sql(s, rc, "open");
+		int acc = store_diagnose_access(s);
+		rc = acc ? acc : rc;
 		goto fail;
 	}
-	if ((rc = store_configure(s)) || (rc = store_functions_add(s)) || (rc = store_migrate(s)))
+	if ((rc = store_configure(s))) {
+		int acc = store_diagnose_access(s);
+		rc = acc ? acc : rc;
+		goto fail;
+	}
+	if ((rc = store_functions_add(s)) || (rc = store_migrate(s)))
 		goto fail;
 	for (int k = 0; k < ST_COUNT; k++) {
 		int r = sqlite3_prepare_v3(s->db, store_sql[k], -1, SQLITE_PREPARE_PERSISTENT,

@@ -85,6 +85,9 @@ static void assert_engine_defaults(const struct config *c)
 	assert_int_equal(c->grace_s, 10);
 	assert_string_equal(c->store_path, "data/nfsentry.db");
 	assert_int_equal(c->retention_days, 30);
+	assert_string_equal(c->spool_path, "");
+	assert_int_equal(c->spool_max_mib, 1024);
+	assert_int_equal(c->write_retry_s, 30);
 	assert_false(c->docs_outside_all);
 	assert_int_equal(c->docs_outside_top, 1000);
 	assert_false(c->es.enabled);
@@ -608,6 +611,10 @@ static const struct bad_case bad_cases[] = {
     {"store:\n  retention_days: 0\n", {":2: store.retention_days: must be 1..3650 (got \"0\")"}},
     {"store:\n  retention_days: 3651\n",
      {":2: store.retention_days: must be 1..3650 (got \"3651\")"}},
+    {"store:\n  spool_max_mib: 0\n",
+     {":2: store.spool_max_mib: must be 1..1048576 (got \"0\")"}},
+    {"store:\n  write_retry_s: 291\n", {":2: store.write_retry_s: must be 0..290 (got \"291\")"}},
+    {"store:\n  spool_path: \"\"\n", {":2: store.spool_path: empty; expected a file path"}},
     {"store:\n  path: \"\"\n", {":2: store.path: empty; expected a file path"}},
     {"store:\n  path:\n", {":2: store.path: no value; expected a file path"}},
     {"store:\n  path: [a, b]\n", {":2: store.path: expected a file path, got a list"}},
@@ -1185,7 +1192,8 @@ static void test_sites_edges_accepted(void **state)
 	    "    thresholds: { scan_min_share: 1.0 }\n"
 	    "    allow:\n"
 	    "slots: { grace_s: 0 }\n"
-	    "store: { path: x, retention_days: 3650 }\n"
+	    "store: { path: x, retention_days: 3650, spool_path: /s, spool_max_mib: 1048576,\n"
+	    "         write_retry_s: 0 }\n"
 	    "documents: { outside: top, outside_top: 0 }\n";
 	struct config c;
 	struct config_errors e;
@@ -1233,6 +1241,9 @@ static void test_sites_edges_accepted(void **state)
 	assert_int_equal(c.grace_s, 0);
 	assert_string_equal(c.store_path, "x");
 	assert_int_equal(c.retention_days, 3650);
+	assert_string_equal(c.spool_path, "/s");
+	assert_int_equal(c.spool_max_mib, 1048576);
+	assert_int_equal(c.write_retry_s, 0);
 	assert_false(c.docs_outside_all);
 	assert_int_equal(c.docs_outside_top, 0);
 	config_free(&c);
