@@ -24,7 +24,8 @@ MNT=$T/full
 RO=$T/ro
 mkdir -p "$MNT" "$RO"
 mount -t tmpfs -o size=256k nfsentry-storefull "$MNT" || { log "skipped: cannot mount a tmpfs"; exit 77; }
-trap 'umount "$MNT" 2>/dev/null || true; umount "$RO" 2>/dev/null || true; lib_cleanup' EXIT
+# lib_cleanup exits with the status it finds in $?: keep the test's, not umount's.
+trap 'rc=$?; umount "$MNT" 2>/dev/null; umount "$RO" 2>/dev/null; (exit $rc); lib_cleanup' EXIT
 CAP=$SOURCE_DIR/tests/data/replay/ipfix-campus.pcap
 
 store_conf() { # PATH [SPOOL]
