@@ -131,7 +131,10 @@ static int store_batch(struct closer *c, const struct slot_view *v, const struct
 		                           .json_len = b->v[k].len};
 	/* Slot time, not wall time: replay keeps its own clock. */
 	int64_t end_s = (v->time_slot + 1) * SLOT_SECONDS;
-	struct store_slot_info info = {.closed_at_s = end_s};
+	struct store_slot_info info = {.closed_at_s = end_s,
+	                               .partial = v->partial,
+	                               .covered_from_s = v->covered_from_s,
+	                               .covered_to_s = v->covered_to_s ? v->covered_to_s : end_s};
 	int rc = store_slot_write(c->o.store, v->site->name, v->time_slot, sd, b->n, &info);
 	free(sd);
 	/* -EEXIST: written without its duplicate documents; retention still applies. */
