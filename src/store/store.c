@@ -242,6 +242,55 @@ static const char *const store_migration[STORE_SCHEMA_VERSION] = {
 	"CREATE INDEX documents_key ON documents(key, time_slot);",
 };
 
+/*
+ * The schema a new file gets: what the migrations above make of an empty
+ * file, written out (docs/internals/store.md "Schema"). Change it together
+ * with a new migration.
+ */
+static const char store_schema_current[] =
+	"CREATE TABLE meta ("
+	"  name TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE slots ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  site TEXT NOT NULL,"
+	"  time_slot INTEGER NOT NULL,"
+	"  closed_at INTEGER NOT NULL,"
+	"  written_at INTEGER NOT NULL,"
+	"  n_docs INTEGER NOT NULL,"
+	"  partial INTEGER NOT NULL DEFAULT 0,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  covered_from INTEGER NOT NULL DEFAULT 0,"
+	"  covered_to INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (site, time_slot, part)"
+	");"
+	"CREATE INDEX slots_time_slot ON slots(time_slot);"
+	"CREATE TABLE documents ("
+	"  time_slot INTEGER NOT NULL,"
+	"  site TEXT NOT NULL,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  kind TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  labelled INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (time_slot, site, part, kind, key)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
+	"CREATE INDEX documents_key ON documents(key, time_slot);"
+	"CREATE TABLE cursors ("
+	"  name TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  dropped_slots INTEGER NOT NULL DEFAULT 0,"
+	"  dropped_docs INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE TABLE counters ("
+	"  name TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO meta(name, value) VALUES ('schema_version', '0');";
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
@@ -494,7 +543,14 @@ static int store_migrate(struct store *s)
 			      : store_fail(s, -EINVAL, "not an nfsentry store (no tables)");
 		goto fail;
 	}
-	for (int64_t v = ver; v < STORE_SCHEMA_VERSION; v++) {
+	/*
+	 * A new file gets the current schema at once: running every migration
+	 * would make tables only to copy and drop them, pages a nearly full
+	 * filesystem may not have.
+	 */
+	if (!has_meta && (rc = store_exec_sql(s, store_schema_current, "create schema")))
+		goto fail;
+	for (int64_t v = has_meta ? ver : STORE_SCHEMA_VERSION; v < STORE_SCHEMA_VERSION; v++) {
 		snprintf(sql, sizeof(sql), "migrate schema %lld to %lld", (long long)v,
 			 (long long)v + 1);
 		if ((rc = store_exec_sql(s, store_migration[v], sql)))
