@@ -525,6 +525,7 @@ static int cmd_run(int argc, char **argv)
 		.flows_out = stdout,
 		.use_store = true,
 		.l2 = l2,
+		.restart_state = true,
 	};
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
@@ -604,11 +605,14 @@ static int cmd_run(int argc, char **argv)
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
 
 	run_log_stats(&rs);
-	/* SIGTERM/SIGINT: the open slots are closed and written before exit. */
-	pipeline_close_slots(rs.pl);
+	/*
+	 * SIGTERM/SIGINT: the open slots are saved for a restart, then closed
+	 * and written before exit (docs/manual.md "Restarts").
+	 */
+	pipeline_stop(rs.pl);
 	if (es) {
-		/* A few seconds to ship the slots just written; the rest waits in the store. */
-		es_shipper_stop(es, 5000);
+		/* Up to drain_timeout_s to ship what is written; the rest waits in the store. */
+		es_shipper_stop(es, (uint64_t)cfg.es.drain_timeout_s * 1000u);
 		es_report(es, stderr);
 	}
 	rc = uv_loop_close(&rs.loop);

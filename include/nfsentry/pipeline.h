@@ -42,6 +42,13 @@ struct pipeline_opts {
 	size_t closer_queue;
 	const struct closer_sink *sinks; /* borrowed array, called per judged slot (closer.h) */
 	size_t n_sinks;
+	/*
+	 * run: keep state across restarts in STORE_PATH.state/ (docs/manual.md
+	 * "Restarts"): at create, restore the open slots a clean stop saved
+	 * (pipeline_stop) and note a previous run that did not stop cleanly;
+	 * mark slots opened after now_ms as seen from then. Needs use_store.
+	 */
+	bool restart_state;
 };
 
 /*
@@ -75,6 +82,17 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
  * SIGTERM). From then on the closer waits for room rather than dropping.
  */
 void pipeline_close_slots(struct pipeline *pl);
+
+/*
+ * The graceful stop of run (SIGTERM): with restart_state, save every open
+ * slot to STORE_PATH.state/slots (a temporary file, fsync, rename) before
+ * closing and writing them as pipeline_close_slots() does (each then says
+ * partial, covered up to now), record that the stop was clean, and save the
+ * decoder's templates and sampling rates. Without restart_state it is
+ * pipeline_close_slots(). A failure to save is logged; the slots are
+ * written all the same.
+ */
+void pipeline_stop(struct pipeline *pl);
 
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
 int pipeline_flush(struct pipeline *pl);

@@ -50,6 +50,16 @@ void doc_timestamp(int64_t time_slot, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Unix seconds t as "YYYY-MM-DDTHH:MM:SSZ" (a partial slot's coverage). */
+static void doc_time(int64_t t_s, char *buf, size_t len)
+{
+	time_t t = (time_t)t_s;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* ---- the JSON writer ---------------------------------------------------- */
 
 /*
@@ -753,6 +763,19 @@ static int slot_doc(const struct slot_view *v, const struct judge_result *jr,
 	const struct slot_summary *s = &v->sum;
 
 	base(w, v, "slot", ts);
+	if (v->partial) {
+		/*
+		 * The collector saw only part of the slot (docs/manual.md
+		 * "Restarts"); a whole slot has none of these fields.
+		 */
+		char from[32], to[32];
+		int64_t end = (v->time_slot + 1) * SLOT_SECONDS;
+		doc_time(v->covered_from_s, from, sizeof(from));
+		doc_time(v->covered_to_s ? v->covered_to_s : end, to, sizeof(to));
+		SET_BOOL(w, "partial", true);
+		SET_STR(w, "coveredFrom", from);
+		SET_STR(w, "coveredTo", to);
+	}
 	SET_U64(w, "records", s->egress.flows + s->ingress.flows + s->internal.flows);
 	JW_KEY(w, "egress");
 	totals_obj(w, &s->egress);

@@ -46,7 +46,15 @@ int es_index_name(char *out, size_t outlen, const char *prefix, const char *kind
 int es_doc_id(char *out, size_t outlen, const char *site, const char *kind, int64_t time_slot,
               const char *key)
 {
-	int n = snprintf(out, outlen, "%s|%s|%lld|%s", site, kind, (long long)time_slot, key);
+	return es_doc_id_part(out, outlen, site, kind, time_slot, 0, key);
+}
+
+int es_doc_id_part(char *out, size_t outlen, const char *site, const char *kind,
+                   int64_t time_slot, uint32_t part, const char *key)
+{
+	int n = part ? snprintf(out, outlen, "%s|%s|%lld|%s|p%u", site, kind, (long long)time_slot,
+	                        key, part)
+	             : snprintf(out, outlen, "%s|%s|%lld|%s", site, kind, (long long)time_slot, key);
 
 	if (n < 0 || (size_t)n >= outlen || n >= ES_ID_MAX)
 		return -ENAMETOOLONG;
@@ -98,7 +106,7 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	                  a3[] = "\"}}\n";
 	char index[ES_INDEX_MAX], id[ES_ID_MAX], esc[ES_ID_MAX * 6];
 	int ilen = es_index_name(index, sizeof(index), prefix, kind, time_slot);
-	int idlen = es_doc_id(id, sizeof(id), site, kind, time_slot, key);
+	int idlen = es_doc_id_part(id, sizeof(id), site, kind, time_slot, b->part, key);
 	size_t elen, need, mneed;
 	struct es_item *it;
 
@@ -109,14 +117,19 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	/* NDJSON: one document, one line. jansson's compact output never breaks lines. */
 	if (json_len == 0 || memchr(json, '\n', json_len) || memchr(json, '\r', json_len))
 		return -EINVAL;
-	/* "writeSeq" goes first: {"writeSeq":N,REST or {"writeSeq":N} for "{}". */
-	char ws[48] = "";
+	/*
+	 * "writeSeq" and "writePart" go first: {"writeSeq":N,"writePart":P,REST
+	 * (or no comma for "{}"). The part keeps the stale-document delete of one
+	 * part of a slot away from the slot's other parts.
+	 */
+	char ws[80] = "";
 	size_t wlen = 0;
 	if (b->write_seq > 0) {
 		if (json[0] != '{' || json_len < 2)
 			return -EINVAL;
-		wlen = (size_t)snprintf(ws, sizeof(ws), "{\"writeSeq\":%lld%s",
-		                        (long long)b->write_seq, json[1] == '}' ? "" : ",");
+		wlen = (size_t)snprintf(ws, sizeof(ws), "{\"writeSeq\":%lld,\"writePart\":%u%s",
+		                        (long long)b->write_seq, (unsigned)b->part,
+		                        json[1] == '}' ? "" : ",");
 		json++, json_len--;
 	}
 	elen = json_escape(esc, id, (size_t)idlen);

@@ -505,7 +505,8 @@ static int load_doc(void *ud, const struct store_doc *d)
 		char index[ES_INDEX_MAX] = "", id[ES_ID_MAX] = "";
 		es_index_name(index, sizeof(index), lc->sh->cfg.index_prefix, d->kind,
 		              lc->slot->time_slot);
-		es_doc_id(id, sizeof(id), lc->slot->site, d->kind, lc->slot->time_slot, d->key);
+		es_doc_id_part(id, sizeof(id), lc->slot->site, d->kind, lc->slot->time_slot,
+		               lc->slot->part, d->key);
 		rc = dead_letter(lc->sh, lc->slot, index, id, d->json, d->json_len, 0,
 		                 rc == -EINVAL ? "\"document is not one line of JSON\""
 		                               : "\"index name or _id too long\"");
@@ -752,10 +753,11 @@ static int delete_stale(struct es_shipper *sh, const struct store_slot *slot)
 
 	if (es_index_name(idx, sizeof(idx), sh->cfg.index_prefix, "*", slot->time_slot) < 0)
 		return -ENAMETOOLONG;
-	json_t *q =
-	    json_pack("{s:{s:{s:[{s:{s:s}},{s:{s:I}}],s:[{s:{s:I}}]}}}", "query", "bool", "filter",
-	              "term", "site", slot->site, "term", "timeSlot", (json_int_t)slot->time_slot,
-	              "must_not", "term", "writeSeq", (json_int_t)slot->seq);
+	json_t *q = json_pack("{s:{s:{s:[{s:{s:s}},{s:{s:I}},{s:{s:I}}],s:[{s:{s:I}}]}}}", "query",
+	                      "bool", "filter", "term", "site", slot->site, "term", "timeSlot",
+	                      (json_int_t)slot->time_slot, "term", "writePart",
+	                      (json_int_t)slot->part, "must_not", "term", "writeSeq",
+	                      (json_int_t)slot->seq);
 	char *body = q ? json_dumps(q, JSON_COMPACT) : NULL;
 	json_decref(q);
 	if (!body)
@@ -813,7 +815,9 @@ static int ship_slot(struct es_shipper *sh, const struct store_slot *slot)
 	int rc;
 
 	/* Copy the slot out and end the read: no statement stays open across network waits. */
-	rc = store_doc_foreach(sh->store, slot->site, slot->time_slot, NULL, load_doc, &lc);
+	b.part = slot->part;
+	rc = store_part_doc_foreach(sh->store, slot->site, slot->time_slot, slot->part, NULL,
+	                            load_doc, &lc);
 	if (rc != 0) {
 		if (lc.err == 0)
 			set_error(sh, "reading site %s slot %lld: %s", slot->site,

@@ -56,6 +56,7 @@ struct es_slotbuf {
 	 * earlier write of the slot can be found and deleted); 0: sent as given.
 	 */
 	int64_t write_seq;
+	uint32_t part; /* the store part its documents come from (es_doc_id_part) */
 };
 
 void es_slotbuf_free(struct es_slotbuf *b);
@@ -74,6 +75,15 @@ int es_index_name(char *out, size_t outlen, const char *prefix, const char *kind
  */
 int es_doc_id(char *out, size_t outlen, const char *site, const char *kind, int64_t time_slot,
               const char *key);
+
+/*
+ * The _id of a document of store part part (store.h): es_doc_id() for part
+ * 0, "SITE|KIND|TIMESLOT|KEY|pPART" beyond, so that a second part of a slot
+ * (docs/store.md "Partial slots and parts") never overwrites the first in
+ * Elasticsearch. Returns the length or -ENAMETOOLONG.
+ */
+int es_doc_id_part(char *out, size_t outlen, const char *site, const char *kind,
+                   int64_t time_slot, uint32_t part, const char *key);
 
 /*
  * Append one document as an "index" item. json (json_len bytes) is copied;

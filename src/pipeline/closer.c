@@ -235,7 +235,10 @@ static bool store_batch(struct closer *c, const struct slot_view *v, const struc
 		                           .json_len = b->v[i].len};
 	/* Slot time, not wall time: replay keeps its own clock. */
 	int64_t end_s = (v->time_slot + 1) * SLOT_SECONDS;
-	struct store_slot_info info = {.closed_at_s = end_s};
+	struct store_slot_info info = {.closed_at_s = end_s,
+	                               .partial = v->partial,
+	                               .covered_from_s = v->covered_from_s,
+	                               .covered_to_s = v->covered_to_s ? v->covered_to_s : end_s};
 	int rc = store_slot_write(c->o.store, site, v->time_slot, sd, b->n, &info);
 	uint64_t waited = 0, wait = CLOSER_RETRY_FIRST_MS;
 	while (store_transient(rc) && !c->store_failing && waited < c->o.store_retry_ms) {

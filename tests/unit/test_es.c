@@ -56,10 +56,10 @@ static void test_index_and_id(void **state)
 	                 -ENAMETOOLONG);
 }
 
-/* With write_seq set, "writeSeq" is the first field of every document sent. */
+/* With write_seq set, "writeSeq" and "writePart" come first in every document sent. */
 static void test_render_write_seq(void **state)
 {
-	struct es_slotbuf b = {.write_seq = 42};
+	struct es_slotbuf b = {.write_seq = 42, .part = 3};
 	static const char d1[] = "{\"kind\":\"inside\"}";
 
 	(void)state;
@@ -70,10 +70,10 @@ static void test_render_write_seq(void **state)
 	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "slot", "", "[1]", 3),
 	                 -EINVAL);
 	assert_int_equal(b.n, 2);
-	static const char doc0[] = "{\"writeSeq\":42,\"kind\":\"inside\"}";
+	static const char doc0[] = "{\"writeSeq\":42,\"writePart\":3,\"kind\":\"inside\"}";
 	assert_int_equal(b.items[0].doc_len, strlen(doc0));
 	assert_memory_equal(b.buf + b.items[0].doc_off, doc0, strlen(doc0));
-	static const char doc1[] = "{\"writeSeq\":42}\n";
+	static const char doc1[] = "{\"writeSeq\":42,\"writePart\":3}\n";
 	assert_memory_equal(b.buf + b.items[1].doc_off, doc1, strlen(doc1));
 	assert_int_equal(b.items[0].len + b.items[1].len, b.len);
 	es_slotbuf_free(&b);
