@@ -84,6 +84,12 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
+ * counter_snapshot_fn of the closer (closer_counters): ud is the pipeline,
+ * stats a struct closer_stats (zeros without sites). Any thread.
+ */
+void pipeline_closer_stats(void *pl, void *stats);
+
+/*
  * Slots closed but not (fully) written: the closer's store errors, document
  * errors and dropped slots added up (closer.h). 0 without sites. Call after
  * pipeline_close_slots() for the final figure: replay exits non-zero when it
