@@ -23,6 +23,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/config.h"
@@ -479,6 +480,11 @@ static void run_tick_cb(uv_timer_t *t)
 		web_feed_refresh(rs->feed, clock_ms(CLOCK_MONOTONIC), false);
 }
 
+static void run_alert_snapshot(void *ud, void *stats)
+{
+	alert_stats_get(ud, stats);
+}
+
 static void run_decoder_snapshot(void *ud, void *stats)
 {
 	decoder_stats_get(pipeline_decoder(ud), stats);
@@ -567,20 +573,34 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	struct closer_sink sinks[] = {
-		{"web", web_feed_sink, rs.feed},
-	};
+	/* Alerts: a warn line per labelled IP at each slot close, and the hook (docs/alerts.md). */
+	struct alerter *alerter = NULL;
+	rc = alert_start(&cfg.alerts, &alerter);
+	if (rc != 0) {
+		log_error("cannot start the alerts: %s", strerror(-rc));
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	struct closer_sink sinks[2];
+	size_t n_sinks = 0;
+	sinks[n_sinks++] = (struct closer_sink){"alert", alert_sink, alerter};
+	if (rs.feed)
+		sinks[n_sinks++] = (struct closer_sink){"web", web_feed_sink, rs.feed};
 	struct pipeline_opts po = {
 		.flows = c.flows,
 		.flows_out = stdout,
 		.use_store = true,
 		.l2 = l2,
 		.sinks = sinks,
-		.n_sinks = rs.feed ? 1 : 0,
+		.n_sinks = n_sinks,
 	};
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		alert_stop(alerter);
 		web_feed_destroy(rs.feed);
 		l2poll_stop(l2);
 		config_free(&cfg);
@@ -591,6 +611,7 @@ static int cmd_run(int argc, char **argv)
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -602,12 +623,16 @@ static int cmd_run(int argc, char **argv)
 	if (rc == 0 && rs.feed) {
 		web_feed_decoder_set(rs.feed, pipeline_decoder(rs.pl));
 		rc = run_feed_sources(&rs, es);
+		if (rc == 0)
+			rc = web_feed_source_add(rs.feed, &alert_counters, run_alert_snapshot,
+			                         alerter);
 	}
 	if (rc != 0) {
 		log_error("cannot add the collector counters: %s", strerror(-rc));
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -619,6 +644,7 @@ static int cmd_run(int argc, char **argv)
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -629,6 +655,7 @@ static int cmd_run(int argc, char **argv)
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -648,6 +675,7 @@ static int cmd_run(int argc, char **argv)
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -680,6 +708,8 @@ static int cmd_run(int argc, char **argv)
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
 	web_feed_destroy(rs.feed);
+	/* The hook gets the summaries of the last slots (each bounded by alerts.timeout_s). */
+	alert_stop(alerter);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
 	config_free(&cfg);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -109,6 +110,9 @@ struct config {
 	 * off), token_file, cert_file + key_file, max_connections, timeout_s.
 	 */
 	struct web_config web;
+
+	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
+	struct alert_config alerts;
 };
 
 /*

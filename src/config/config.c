@@ -1381,6 +1381,20 @@ static void p_web(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		cfg_err(c, v->line, path, NULL, "cert_file and key_file go together (HTTPS)");
 }
 
+/* alerts: the hook's program is an absolute path (run without a shell, no PATH search). */
+static void p_alerts(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                     const struct cfg_key *k, void *base)
+{
+	const struct alert_config *ac = &((const struct config *)base)->alerts;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (ac->n_hook && ac->hook[0][0] != '/')
+		cfg_err(c, v->line, path, NULL,
+		        "hook: the program (first entry) must be an absolute path; it runs without "
+		        "a shell");
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1750,6 +1764,30 @@ static const struct cfg_key web_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key alert_hook_item = {.parse = p_word, .max = ALERT_ARG_MAX};
+
+static const struct cfg_key alerts_keys[] = {
+    {.name = "hook",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, alerts.hook),
+     .off_n = offsetof(struct config, alerts.n_hook),
+     .item = &alert_hook_item,
+     .item_size = ALERT_ARG_MAX,
+     .min = 1,
+     .max = ALERT_ARGV_MAX},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {.name = "rate_limit_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.rate_limit_s),
+     .min = 0,
+     .max = 31 * 86400},
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1783,6 +1821,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "documents", .parse = p_map, .sub = documents_keys},
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {.name = "web", .parse = p_web, .sub = web_keys},
+    {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
     {NULL},
 };
 
@@ -1864,6 +1903,7 @@ void config_defaults(struct config *cfg)
 	cfg->web.n_listen = 1;
 	cfg->web.max_connections = 64;
 	cfg->web.timeout_s = 30;
+	alert_config_defaults(&cfg->alerts);
 }
 
 void config_free(struct config *cfg)

@@ -10,6 +10,12 @@
 # must be a series, and /api/v1/collector must say the same. (The per-site
 # series need a slot to close while the server runs; test_web checks them.)
 #
+# Alerts (docs/alerts.md): SIGTERM closes the slot, in which the peer cap of 8
+# labels the busier inside hosts fanout: the log must hold one warn line per
+# labelled IP, and the hook (a shell writing its standard input to a file) must
+# get the JSON summary of those verdicts. Two more short runs: a hook that sleeps
+# past alerts.timeout_s is killed and counted, a hook that exits 1 is counted.
+#
 # Environment: NFSENTRY, SOURCE_DIR (from meson); METRICS_KEEP=1 keeps the work
 # directory. Only loopback traffic.
 set -euo pipefail
@@ -45,6 +51,9 @@ store:
   retention_days: 3650
 web:
   listen: [127.0.0.1:$WPORT]
+alerts:
+  hook: [/bin/sh, -c, "cat > $T/alert.json"]
+  timeout_s: 5
 EOF
 "$NFSENTRY" check-config "$T/run.yaml" >/dev/null || die "check-config refused run.yaml"
 
@@ -119,4 +128,48 @@ EOF
 
 stop_pid "$RUN_PID"
 log "ok: /metrics and /api/v1/collector count the $SENT datagrams and $RECORDS records sent"
+
+# ---------------------------------------------------------------- alerts
+[ -s "$T/alert.json" ] || die "the hook got no summary: $(grep alert "$T/run.log")"
+N_WARN=$(grep -c 'warn: alert: site=campus slot=[0-9]* kind=[a-z]* ip=[0-9a-f.:]* labels=' "$T/run.log" || true)
+[ "$N_WARN" -gt 0 ] || die "no alert warn line: $(tail -20 "$T/run.log")"
+"$PY" - "$T/alert.json" "$N_WARN" "$T/run.log" <<'EOF' || die "alert summary: $(head -c 800 "$T/alert.json")"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert d["site"] == "campus" and d["omitted"] == 0, d
+ips = {v["ip"] for v in d["verdicts"]}
+assert len(d["verdicts"]) == int(sys.argv[2]), (len(d["verdicts"]), sys.argv[2])
+warned = set(re.findall(r"warn: alert: site=campus slot=%d kind=\w+ ip=(\S+) " % d["timeSlot"],
+                        open(sys.argv[3]).read()))
+assert ips == warned, (ips ^ warned)
+fan = [v for v in d["verdicts"] if "fanout" in v["labels"]]
+assert fan and all(v["figures"]["fanout"]["threshold"] == 8 for v in fan), fan
+EOF
+grep -q 'alert: .*alertHookOk=1' "$T/run.log" || die "the hook's run was not counted: $(grep 'alert:' "$T/run.log" | tail -3)"
+
+# alert_run NAME HOOK_SCRIPT: one short run whose slot closes at SIGTERM.
+alert_run() {
+	sed -e "s|hook: .*|hook: [/bin/sh, -c, \"$2\"]|" -e 's|timeout_s: 5|timeout_s: 1|' \
+		"$T/run.yaml" >"$T/$1.yaml"
+	"$NFSENTRY" run -c "$T/$1.yaml" 2>"$T/$1.log" &
+	RUN_PID=$!
+	PIDS+=("$RUN_PID")
+	for _ in $(seq 100); do
+		grep -q 'listening on udp' "$T/$1.log" && break
+		proc_alive "$RUN_PID" || die "nfsentry run exited: $(cat "$T/$1.log")"
+		sleep 0.1
+	done
+	"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$UPORT" --rate 5000 2>/dev/null || die "send failed"
+	sleep 0.5
+	local t0=$SECONDS
+	stop_pid "$RUN_PID"
+	[ $((SECONDS - t0)) -le 4 ] || die "$1: the collector took $((SECONDS - t0)) s to stop"
+}
+alert_run slow "cat >/dev/null; sleep 30"
+grep -q 'alert hook /bin/sh: killed after the time-out of 1 s' "$T/slow.log" || die "slow hook not killed: $(grep alert "$T/slow.log" | tail -3)"
+grep -q 'alert: .*alertHookTimeouts=1' "$T/slow.log" || die "slow hook not counted"
+alert_run failing "exit 1"
+grep -q 'alert hook /bin/sh: exited with status 1' "$T/failing.log" || die "failing hook not logged"
+grep -q 'alert: .*alertHookFailures=1' "$T/failing.log" || die "failing hook not counted"
+log "ok: warn lines, the hook's summary, a slow hook killed and a failing one counted"
 OK=1

@@ -947,6 +947,54 @@ static void test_web(void **state)
 	}
 }
 
+/* The alerts section: defaults, every key, and its errors. */
+static void test_alerts(void **state)
+{
+	static const char text[] = "alerts:\n"
+	                           "  hook: [/usr/local/bin/alert, --to, noc]\n"
+	                           "  timeout_s: 30\n"
+	                           "  rate_limit_s: 0\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"alerts:\n  hook: [curl, -d, x]\n",
+	     ":2: alerts: hook: the program (first entry) must be an absolute path; it runs "
+	     "without a shell"},
+	    {"alerts:\n  hook: []\n", ":2: alerts.hook: needs at least 1 entry"},
+	    {"alerts:\n  timeout_s: 0\n", ":2: alerts.timeout_s: must be 1..3600 (got \"0\")"},
+	    {"alerts:\n  hook: /bin/true\n", ":2: alerts.hook: expected a list (\"- item\" lines or [a, b]), got a single value (got "
+	     "\"/bin/true\")"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.alerts.n_hook, 0);
+	assert_int_equal(c.alerts.timeout_s, 10);
+	assert_int_equal(c.alerts.rate_limit_s, 3600);
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.alerts.n_hook, 3);
+	assert_string_equal(c.alerts.hook[0], "/usr/local/bin/alert");
+	assert_string_equal(c.alerts.hook[2], "noc");
+	assert_int_equal(c.alerts.timeout_s, 30);
+	assert_int_equal(c.alerts.rate_limit_s, 0);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -1469,6 +1517,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_letter_dir),
 	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_web),
+	    cmocka_unit_test(test_alerts),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
