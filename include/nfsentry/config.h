@@ -111,6 +111,9 @@ struct config {
 	 */
 	struct web_config web;
 
+	/* advice: the handling advice per label for every site (sites[].advice overrides). */
+	char advice[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+
 	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
 	struct alert_config alerts;
 };

@@ -102,6 +102,13 @@ int web_feed_prometheus(struct web_feed *f, const struct counter_table *xt, cons
 int web_feed_collector_json(struct web_feed *f, const struct counter_table *xt, const void *xstats,
                             uint64_t now_ms, char **out, size_t *len);
 
+/*
+ * The site's handling advice ({"flood":"...", ...}, every label, from the
+ * configuration) into a new buffer (caller frees). Returns 0, -ENOENT (no
+ * such site) or -ENOMEM.
+ */
+int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len);
+
 /* An immutable copy of a site's last judged slot's conversations. */
 struct web_feed_slot;
 

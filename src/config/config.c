@@ -1588,11 +1588,39 @@ static const struct cfg_key device_keys[] = {
 
 static const struct cfg_key device_item = {.parse = p_device, .sub = device_keys};
 
+/* advice: and sites[].advice: one text per label, keys as the labels are spelled (judge.h order). */
+static const struct cfg_key advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct config, advice[8]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
+static const struct cfg_key site_advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct site_config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct site_config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct site_config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct site_config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct site_config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct site_config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct site_config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct site_config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct site_config, advice[8]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
 static const struct cfg_key site_keys[] = {
     {.name = "name",
      .parse = p_site_name,
      .off = offsetof(struct site_config, name),
      .required = true},
+    {.name = "advice", .parse = p_map, .sub = site_advice_keys},
     {.name = "inside",
      .parse = p_list,
      .off = offsetof(struct site_config, inside),
@@ -1822,6 +1850,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {.name = "web", .parse = p_web, .sub = web_keys},
     {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
+    {.name = "advice", .parse = p_map, .sub = advice_keys},
     {NULL},
 };
 
@@ -2038,6 +2067,15 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	}
 	scratch.decoder.allow = scratch.allow_owned;
 	scratch.decoder.sampling = scratch.sampling_owned;
+	/* Every site's advice: its own, else the top-level one, else the built-in. */
+	for (size_t i = 0; i < scratch.n_sites; i++) {
+		for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++) {
+			char *a = scratch.sites[i].advice[l];
+			if (!a[0])
+				snprintf(a, SITE_ADVICE_MAX, "%s",
+				         scratch.advice[l][0] ? scratch.advice[l] : site_advice_default(l));
+		}
+	}
 	*cfg = scratch;
 	return 0;
 }

@@ -410,6 +410,33 @@ int web_feed_peers_json(const struct web_feed_slot *s, const struct flow_addr *i
 	return 0;
 }
 
+int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len)
+{
+	const struct site_config *s = NULL;
+	struct wbuf b = {0};
+
+	for (size_t i = 0; i < f->o.n_sites && !s; i++)
+		if (strcmp(f->o.sites[i].name, site) == 0)
+			s = &f->o.sites[i];
+	if (!s)
+		return -ENOENT;
+	wbuf_str(&b, "{");
+	for (unsigned l = 0; l < JUDGE__COUNT; l++) {
+		wbuf_fmt(&b, "%s\n\"%s\":", l ? "," : "", judge_label_name((enum judge_label)l));
+		wbuf_json_str(&b, s->advice[l]);
+	}
+	wbuf_str(&b, "\n}\n");
+	if (wbuf_add(&b, "", 1))
+		b.len--;
+	if (b.over) {
+		free(b.p);
+		return -ENOMEM;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
 /* ---- Prometheus ----------------------------------------------------------- */
 
 /* A label value: backslash, double quote and newline escaped (text format 0.0.4). */

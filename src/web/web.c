@@ -593,6 +593,24 @@ static enum MHD_Result api_collector(struct web *w, struct MHD_Connection *c)
 	                 web_cache_revalidate, NULL);
 }
 
+/* /api/v1/sites/{site}/advice: what to do about each label, from the configuration. */
+static enum MHD_Result api_advice(struct web *w, struct MHD_Connection *c, const char *site)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!w->feed)
+		return web_no_feed(c);
+	rc = web_feed_advice_json(w->feed, site, &text, &len);
+	if (rc == -ENOENT)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
+	if (rc)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	return web_reply(c, MHD_HTTP_OK, "application/json", text, len, WEB_BODY_FREE,
+	                 web_cache_revalidate, NULL);
+}
+
 /* /api/v1/sites/{site}/slots/latest/peers/{ip}: from the feed's copy of the last slot. */
 static enum MHD_Result api_peers(struct web *w, struct MHD_Connection *c, const char *site,
                                  const char *slot_seg, const char *ip)
@@ -644,6 +662,8 @@ static enum MHD_Result web_api(struct web *w, struct MHD_Connection *c, char **s
 			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
 		if (n == 5 && strcmp(seg[4], "slots") == 0)
 			return api_slots(w, c, seg[3]);
+		if (n == 5 && strcmp(seg[4], "advice") == 0)
+			return api_advice(w, c, seg[3]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "labelled") == 0)
 			return api_labelled(w, c, seg[3], seg[5]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "top") == 0)

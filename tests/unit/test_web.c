@@ -566,6 +566,11 @@ static void test_feed_routes(void **state)
 	assert_non_null(strstr(f->body, "\nnfsentry_store_slots_stored 3\n"));
 	assert_null(strstr(f->body, "nfsentry_store_slots_written"));
 
+	snprintf(site.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call \"upstream\".");
+	assert_int_equal(get(f, "/api/v1/sites/campus/advice", "Authorization: Bearer tok\r\n"), 200);
+	assert_non_null(strstr(f->body, "{\n\"noPayload\":\""));
+	assert_non_null(strstr(f->body, ",\n\"flood\":\"Call \\\"upstream\\\".\",\n"));
+	assert_int_equal(get(f, "/api/v1/sites/lab/advice", "Authorization: Bearer tok\r\n"), 404);
 	assert_int_equal(get(f, "/api/v1/collector", "Authorization: Bearer tok\r\n"), 200);
 	assert_non_null(strstr(f->body, "\"storeSlotsStored\":3"));
 	assert_non_null(strstr(f->body, "\"sites\":[\n{\"site\":\"campus\",\"slots\":1,"));
