@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -116,6 +117,12 @@ struct config {
 	 * off), token_file, cert_file + key_file, max_connections, timeout_s.
 	 */
 	struct web_config web;
+
+	/* advice: the handling advice per label for every site (sites[].advice overrides). */
+	char advice[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+
+	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
+	struct alert_config alerts;
 };
 
 /*

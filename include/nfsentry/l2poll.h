@@ -112,4 +112,20 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
  */
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out);
 
+/* What a live device's polls came to so far (l2poll_status_get). */
+struct l2poll_status {
+	struct l2poll_result last; /* the last completed poll; site and dev always set */
+	bool polled;               /* false: no poll completed yet (last is empty) */
+	uint64_t polls;            /* completed polls (cancelled ones at stop excluded) */
+	uint64_t failures;         /* of those, the ones with rc != 0 */
+};
+
+/*
+ * Copy the status of up to max devices into out, in configuration order;
+ * returns how many devices there are (0 for NULL p). Thread-safe against
+ * the pollers (the web server's feed calls it each second). Fixture
+ * devices (replay) are never polled: polled stays false.
+ */
+size_t l2poll_status_get(struct l2poll *p, struct l2poll_status *out, size_t max);
+
 #endif

@@ -102,6 +102,12 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
+ * counter_snapshot_fn of the closer (closer_counters): ud is the pipeline,
+ * stats a struct closer_stats (zeros without sites). Any thread.
+ */
+void pipeline_closer_stats(void *pl, void *stats);
+
+/*
  * Slots closed but not (fully) stored: the closer's document errors,
  * dropped slots, slots stored without their duplicates, slots lost from
  * the store, and slots waiting in the spool (closer.h) added up; a slot

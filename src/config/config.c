@@ -1375,6 +1375,20 @@ static void p_web(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		cfg_err(c, v->line, path, NULL, "cert_file and key_file go together (HTTPS)");
 }
 
+/* alerts: the hook's program is an absolute path (run without a shell, no PATH search). */
+static void p_alerts(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                     const struct cfg_key *k, void *base)
+{
+	const struct alert_config *ac = &((const struct config *)base)->alerts;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (ac->n_hook && ac->hook[0][0] != '/')
+		cfg_err(c, v->line, path, NULL,
+		        "hook: the program (first entry) must be an absolute path; it runs without "
+		        "a shell");
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1568,11 +1582,39 @@ static const struct cfg_key device_keys[] = {
 
 static const struct cfg_key device_item = {.parse = p_device, .sub = device_keys};
 
+/* advice: and sites[].advice: one text per label, keys as the labels are spelled (judge.h order). */
+static const struct cfg_key advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct config, advice[8]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
+static const struct cfg_key site_advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct site_config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct site_config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct site_config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct site_config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct site_config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct site_config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct site_config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct site_config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct site_config, advice[8]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
 static const struct cfg_key site_keys[] = {
     {.name = "name",
      .parse = p_site_name,
      .off = offsetof(struct site_config, name),
      .required = true},
+    {.name = "advice", .parse = p_map, .sub = site_advice_keys},
     {.name = "inside",
      .parse = p_list,
      .off = offsetof(struct site_config, inside),
@@ -1760,6 +1802,30 @@ static const struct cfg_key web_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key alert_hook_item = {.parse = p_word, .max = ALERT_ARG_MAX};
+
+static const struct cfg_key alerts_keys[] = {
+    {.name = "hook",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, alerts.hook),
+     .off_n = offsetof(struct config, alerts.n_hook),
+     .item = &alert_hook_item,
+     .item_size = ALERT_ARG_MAX,
+     .min = 1,
+     .max = ALERT_ARGV_MAX},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {.name = "rate_limit_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.rate_limit_s),
+     .min = 0,
+     .max = 31 * 86400},
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1793,6 +1859,8 @@ static const struct cfg_key top_keys[] = {
     {.name = "documents", .parse = p_map, .sub = documents_keys},
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {.name = "web", .parse = p_web, .sub = web_keys},
+    {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
+    {.name = "advice", .parse = p_map, .sub = advice_keys},
     {NULL},
 };
 
@@ -1877,6 +1945,7 @@ void config_defaults(struct config *cfg)
 	cfg->web.n_listen = 1;
 	cfg->web.max_connections = 64;
 	cfg->web.timeout_s = 30;
+	alert_config_defaults(&cfg->alerts);
 }
 
 void config_free(struct config *cfg)
@@ -2011,6 +2080,15 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	}
 	scratch.decoder.allow = scratch.allow_owned;
 	scratch.decoder.sampling = scratch.sampling_owned;
+	/* Every site's advice: its own, else the top-level one, else the built-in. */
+	for (size_t i = 0; i < scratch.n_sites; i++) {
+		for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++) {
+			char *a = scratch.sites[i].advice[l];
+			if (!a[0])
+				snprintf(a, SITE_ADVICE_MAX, "%s",
+				         scratch.advice[l][0] ? scratch.advice[l] : site_advice_default(l));
+		}
+	}
 	*cfg = scratch;
 	return 0;
 }

@@ -18,6 +18,8 @@ static const char *const label_names[JUDGE__COUNT] = {
 	[JUDGE_SCANOUT] = "scanOut",     [JUDGE_FLOODOUT] = "floodOut",
 };
 
+_Static_assert(JUDGE__COUNT == SITE_ADVICE_LABELS, "one handling advice per label (site.h)");
+
 const char *judge_label_name(enum judge_label l)
 {
 	return (unsigned)l < JUDGE__COUNT ? label_names[l] : "unknown";

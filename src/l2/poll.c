@@ -41,6 +41,7 @@ struct dev_state {
 	bool th_started;
 	/* Guarded by p->mu. */
 	struct kept_poll keep[L2POLL_KEEP_SLOTS];
+	struct l2poll_status status; /* the last completed poll, for l2poll_status_get() */
 	/* Replay: the fixtures, attached to every slot. */
 	bool fixed;
 	struct l2_obs_list fixed_obs;
@@ -332,6 +333,12 @@ static void *dev_thread(void *arg)
 		d->polled = true;
 		d->last_rc = r.rc;
 		pthread_mutex_lock(&p->mu);
+		if (r.rc != L2SSH_E_CANCELLED) {
+			d->status.last = r;
+			d->status.polled = true;
+			d->status.polls++;
+			d->status.failures += r.rc != 0;
+		}
 		if (r.rc == 0)
 			keep_poll(d, r.ts_ms, &obs);
 		l2_obs_list_free(&obs);
@@ -573,4 +580,18 @@ void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
 {
 	out->unresolved = bind_unresolved;
 	out->ud = m;
+}
+
+size_t l2poll_status_get(struct l2poll *p, struct l2poll_status *out, size_t max)
+{
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n_devs && i < max; i++) {
+		out[i] = p->devs[i].status;
+		out[i].last.site = p->devs[i].site_name;
+		out[i].last.dev = p->devs[i].dev;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return p->n_devs;
 }

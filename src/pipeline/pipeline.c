@@ -315,6 +315,16 @@ const struct engine *pipeline_engine(const struct pipeline *pl)
 	return pl->eng;
 }
 
+void pipeline_closer_stats(void *pl_ud, void *stats)
+{
+	struct pipeline *pl = pl_ud;
+
+	if (pl->closer)
+		closer_stats_get(pl->closer, stats);
+	else
+		memset(stats, 0, sizeof(struct closer_stats));
+}
+
 /* "what: name=value ..." for one table, every entry, totals since start. */
 static void report_table(FILE *out, const char *what, const struct counter_table *t,
                          const void *stats)

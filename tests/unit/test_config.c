@@ -20,6 +20,10 @@
 
 #include <cmocka.h>
 
+/* Positions in the judge enum (config does not link the judge). */
+#define JUDGE_ADV_FLOOD 1
+#define JUDGE_ADV_SCANOUT 7
+
 #include "nfsentry/config.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/l2.h"
@@ -952,6 +956,88 @@ static void test_web(void **state)
 	}
 }
 
+/* The alerts section: defaults, every key, and its errors. */
+static void test_alerts(void **state)
+{
+	static const char text[] = "alerts:\n"
+	                           "  hook: [/usr/local/bin/alert, --to, noc]\n"
+	                           "  timeout_s: 30\n"
+	                           "  rate_limit_s: 0\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"alerts:\n  hook: [curl, -d, x]\n",
+	     ":2: alerts: hook: the program (first entry) must be an absolute path; it runs "
+	     "without a shell"},
+	    {"alerts:\n  hook: []\n", ":2: alerts.hook: needs at least 1 entry"},
+	    {"alerts:\n  timeout_s: 0\n", ":2: alerts.timeout_s: must be 1..3600 (got \"0\")"},
+	    {"alerts:\n  hook: /bin/true\n", ":2: alerts.hook: expected a list (\"- item\" lines or [a, b]), got a single value (got "
+	     "\"/bin/true\")"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.alerts.n_hook, 0);
+	assert_int_equal(c.alerts.timeout_s, 10);
+	assert_int_equal(c.alerts.rate_limit_s, 3600);
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.alerts.n_hook, 3);
+	assert_string_equal(c.alerts.hook[0], "/usr/local/bin/alert");
+	assert_string_equal(c.alerts.hook[2], "noc");
+	assert_int_equal(c.alerts.timeout_s, 30);
+	assert_int_equal(c.alerts.rate_limit_s, 0);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
+/* advice: built-in defaults, the top-level map, a site's own overriding it. */
+static void test_advice(void **state)
+{
+	static const char text[] = "advice:\n"
+	                           "  flood: Call the upstream provider.\n"
+	                           "sites:\n"
+	                           "  - name: a\n"
+	                           "    inside: [10.0.0.0/8]\n"
+	                           "    advice: {flood: Page the on-call engineer., scanOut: Unplug it.}\n"
+	                           "  - name: b\n"
+	                           "    inside: [192.168.0.0/16]\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_string_equal(c.sites[0].advice[JUDGE_ADV_FLOOD], "Page the on-call engineer.");
+	assert_string_equal(c.sites[0].advice[JUDGE_ADV_SCANOUT], "Unplug it.");
+	assert_string_equal(c.sites[1].advice[JUDGE_ADV_FLOOD], "Call the upstream provider.");
+	assert_string_equal(c.sites[1].advice[JUDGE_ADV_SCANOUT], site_advice_default(JUDGE_ADV_SCANOUT));
+	for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++)
+		assert_true(c.sites[1].advice[l][0] != '\0');
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp("advice: {flod: x}\n", 18);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, tmpfile_path, ":1: advice.flod: unknown key; did you mean \"flood\"?");
+	config_free(&c);
+	config_errors_free(&e);
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -1478,6 +1564,8 @@ int main(void)
 	    cmocka_unit_test(test_dead_letter_dir),
 	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_web),
+	    cmocka_unit_test(test_alerts),
+	    cmocka_unit_test(test_advice),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
