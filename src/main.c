@@ -7,6 +7,7 @@
  *   ship          send the store's backlog to Elasticsearch, then exit
  *   poll          poll the configured devices' ARP / MAC tables once
  *   check-config  validate a configuration file
+ *   healthcheck   GET /healthz of a running collector (the container's HEALTHCHECK)
  *
  * This file parses arguments and wires modules together; the work is done in
  * the modules. Exit status: 0 success, 1 runtime failure, 2 bad usage or bad
@@ -27,6 +28,7 @@
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
 #include "nfsentry/flowout.h"
+#include "nfsentry/healthcheck.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
@@ -47,44 +49,47 @@ static const char *const default_config_paths[] = {
 };
 
 static const char usage_text[] =
-	"usage: nfsentry <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  run [-c CONFIG] [--flows csv|json]\n"
-	"        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
-	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
-	"        [--no-store] [--quiet] [--arp DIR]\n"
-	"        process the export datagrams in a pcap/pcapng capture; the slot\n"
-	"        clock is the export time the routers wrote, so a replay gives the\n"
-	"        slots a live run did; with sites configured, judge each slot, write\n"
-	"        the store and print a report per slot (or, with --docs, every\n"
-	"        document as JSON lines)\n"
-	"  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
-	"        [--loop N] [--port N]...\n"
-	"        send the export payloads of a capture to a collector over UDP\n"
-	"  ship [-c CONFIG]\n"
-	"        send every stored slot not yet shipped to Elasticsearch, then exit\n"
-	"        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
-	"        when elasticsearch.drain_timeout_s passes first\n"
-	"  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
-	"        poll the configured devices over SSH once; print the merged arpIp and\n"
-	"        arpMac documents as JSON lines and one result line per device on\n"
-	"        standard error; exit 1 when a device failed\n"
-	"  check-config FILE\n"
-	"        validate a configuration file; errors as FILE:LINE: key: problem\n"
-	"\n"
-	"options:\n"
-	"  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
-	"                      then /etc/nfsentry/nfsentry.yaml)\n"
-	"  --flows csv|json    print every decoded record on standard output\n"
-	"  --port N            only UDP datagrams to port N (repeatable)\n"
-	"  --docs -|FILE       print every document of every closed slot as JSON lines\n"
-	"  --no-store          replay without writing the store\n"
-	"  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
-	"                      (docs/l2.md), attached to every slot of the device's site\n"
-	"  --site, --device    poll: only this site / device\n"
-	"  -h, --help          this text\n"
-	"  -V, --version       print the version\n";
+    "usage: nfsentry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run [-c CONFIG] [--flows csv|json]\n"
+    "        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
+    "  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
+    "        [--no-store] [--quiet] [--arp DIR]\n"
+    "        process the export datagrams in a pcap/pcapng capture; the slot\n"
+    "        clock is the export time the routers wrote, so a replay gives the\n"
+    "        slots a live run did; with sites configured, judge each slot, write\n"
+    "        the store and print a report per slot (or, with --docs, every\n"
+    "        document as JSON lines)\n"
+    "  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
+    "        [--loop N] [--port N]...\n"
+    "        send the export payloads of a capture to a collector over UDP\n"
+    "  ship [-c CONFIG]\n"
+    "        send every stored slot not yet shipped to Elasticsearch, then exit\n"
+    "        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
+    "        when elasticsearch.drain_timeout_s passes first\n"
+    "  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
+    "        poll the configured devices over SSH once; print the merged arpIp and\n"
+    "        arpMac documents as JSON lines and one result line per device on\n"
+    "        standard error; exit 1 when a device failed\n"
+    "  check-config FILE\n"
+    "        validate a configuration file; errors as FILE:LINE: key: problem\n"
+    "  healthcheck [-c CONFIG]\n"
+    "        GET /healthz on the first web.listen address (a wildcard as loopback);\n"
+    "        exit 0 when it answers 200 within 5 s, 1 otherwise\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
+    "                      then /etc/nfsentry/nfsentry.yaml)\n"
+    "  --flows csv|json    print every decoded record on standard output\n"
+    "  --port N            only UDP datagrams to port N (repeatable)\n"
+    "  --docs -|FILE       print every document of every closed slot as JSON lines\n"
+    "  --no-store          replay without writing the store\n"
+    "  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
+    "                      (docs/l2.md), attached to every slot of the device's site\n"
+    "  --site, --device    poll: only this site / device\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       print the version\n";
 
 static void usage(FILE *out)
 {
@@ -881,18 +886,52 @@ static int cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* ---- healthcheck -------------------------------------------------------- */
+
+/* How long `nfsentry healthcheck` waits for /healthz. */
+#define HEALTHCHECK_TIMEOUT_MS 5000
+
+static int cmd_healthcheck(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	char url[256], err[512];
+	int rc = start_with_config(argc, argv, "config", "healthcheck", false, &c, &cfg);
+
+	if (rc)
+		return rc;
+	rc = healthcheck_url(&cfg.web, url, sizeof(url));
+	config_free(&cfg);
+	if (rc == -ENOENT) {
+		fprintf(stderr,
+		        "nfsentry healthcheck: the web server is off (web.listen is empty)\n");
+		return EXIT_USAGE;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "nfsentry healthcheck: %s\n", strerror(-rc));
+		return EXIT_USAGE;
+	}
+	if (healthcheck_get(url, HEALTHCHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nfsentry healthcheck: %s\n", err);
+		return 1;
+	}
+	printf("%s: ok\n", url);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"run", cmd_run},
-		{"replay", cmd_replay},
-		{"send", cmd_send},
-		{"ship", cmd_ship},
-		{"poll", cmd_poll},
-		{"check-config", cmd_check_config},
+	    {"run", cmd_run},
+	    {"replay", cmd_replay},
+	    {"send", cmd_send},
+	    {"ship", cmd_ship},
+	    {"poll", cmd_poll},
+	    {"check-config", cmd_check_config},
+	    {"healthcheck", cmd_healthcheck},
 	};
 
 	signal(SIGPIPE, SIG_IGN);
