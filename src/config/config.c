@@ -1981,6 +1981,47 @@ static void apply_env(struct cfg_ctx *c, struct config *cfg)
 	}
 }
 
+/* ---- the list of keys (docs checks) ------------------------------------ */
+
+/* Walk keys under prefix; a list of mappings adds "[]". Refused secret keys are not listed. */
+static void keys_walk(const struct cfg_key *keys, const char *prefix,
+                      void (*fn)(const char *path, void *ud), void *ud)
+{
+	char path[CFG_PATH_MAX];
+
+	for (const struct cfg_key *k = keys; k->name; k++) {
+		if (k->parse == p_secret_inline || k->parse == p_device_secret)
+			continue;
+		path_key(path, prefix, k->name);
+		if (k->item && k->item->sub) {
+			fn(path, ud);
+			char sub[CFG_PATH_MAX];
+			snprintf(sub, sizeof(sub), "%.*s[]", CFG_PATH_MAX - 3, path);
+			keys_walk(k->item->sub, sub, fn, ud);
+		} else if (k->sub && !k->item) {
+			keys_walk(k->sub, path, fn, ud);
+		} else {
+			fn(path, ud);
+		}
+	}
+}
+
+void config_keys_list(void (*fn)(const char *path, void *ud), void *ud)
+{
+	keys_walk(top_keys, "", fn, ud);
+}
+
+void config_env_list(void (*fn)(const char *var, const char *path, void *ud), void *ud)
+{
+	for (size_t i = 0; i < sizeof(env_overrides) / sizeof(env_overrides[0]); i++) {
+		char path[CFG_PATH_MAX];
+		const struct env_override *o = &env_overrides[i];
+		snprintf(path, sizeof(path), "%s%s%s", o->section ? o->section : "",
+		         o->section ? "." : "", o->key);
+		fn(o->var, path, ud);
+	}
+}
+
 /* ---- public ------------------------------------------------------------ */
 
 void config_defaults(struct config *cfg)
