@@ -25,10 +25,13 @@
 #include <uv.h>
 
 #include "nfsentry/clock.h"
+#include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
+#include "nfsentry/exwatch.h"
 #include "nfsentry/flowout.h"
 #include "nfsentry/healthcheck.h"
+#include "nfsentry/judge.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
@@ -425,6 +428,7 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
+	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
 };
 
@@ -472,12 +476,92 @@ static void run_stats_cb(uv_timer_t *t)
 	pipeline_flush(rs->pl);
 }
 
+/* exwatch_fn of `run`: one log line per exporter event, key=value fields. */
+static void run_log_exporter(void *ud, enum exwatch_event ev, const struct decoder_exporter_info *e,
+                             const struct decoder_exporter_info *prev)
+{
+	uint64_t now = *(const uint64_t *)ud;
+	char a[64], extra[160] = "";
+
+	flow_addr_format(&e->from.addr, a, sizeof(a));
+	if (ev == EXWATCH_TEMPLATES)
+		snprintf(extra, sizeof(extra), " templates=%u was=%u", e->templates,
+		         prev->templates);
+	else if (ev == EXWATCH_SAMPLING)
+		snprintf(extra, sizeof(extra), " sampling=%u was=%u", e->sampling, prev->sampling);
+	else if (ev == EXWATCH_QUIET || ev == EXWATCH_GONE)
+		snprintf(extra, sizeof(extra), " silentSeconds=%llu datagrams=%llu records=%llu",
+		         (unsigned long long)(now > e->last_seen_ms ? (now - e->last_seen_ms) / 1000
+		                                                    : 0),
+		         (unsigned long long)e->datagrams, (unsigned long long)e->records);
+	else if (ev == EXWATCH_NEW)
+		snprintf(extra, sizeof(extra), " sampling=%u templates=%u", e->sampling,
+		         e->templates);
+	if (ev == EXWATCH_QUIET)
+		log_warn("%s exporter=%s port=%u domain=%u version=%u%s", exwatch_event_name(ev), a,
+		         e->from.port, e->domain, e->version, extra);
+	else
+		log_info("%s exporter=%s port=%u domain=%u version=%u%s", exwatch_event_name(ev), a,
+		         e->from.port, e->domain, e->version, extra);
+}
+
 static void run_tick_cb(uv_timer_t *t)
 {
 	struct run_state *rs = t->data;
+	uint64_t now = clock_ms(CLOCK_REALTIME);
 
-	pipeline_tick(rs->pl, clock_ms(CLOCK_REALTIME));
+	pipeline_tick(rs->pl, now);
+	if (rs->exw) {
+		size_t max;
+		struct decoder_exporter_info *buf = exwatch_buffer(rs->exw, &max);
+		size_t n = decoder_exporters_get(pipeline_decoder(rs->pl), buf, max);
+		exwatch_update(rs->exw, n, now, run_log_exporter, &now);
+	}
 }
+
+/*
+ * closer_sink of `run`: one log line per closed slot, its totals and label
+ * counts as key=value fields (docs/manual.md, "Logs"). Runs on the closer
+ * thread; log_write() is one write(2) per line.
+ */
+static void run_log_slot(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                         const struct doc_batch *docs)
+{
+	const struct slot_summary *s = &v->sum;
+	char labels[512];
+	size_t off = 0;
+	time_t start = (time_t)(v->time_slot * SLOT_SECONDS);
+	struct tm tm;
+	char when[32];
+
+	(void)ud;
+	labels[0] = '\0';
+	for (int l = 0; l < JUDGE__COUNT; l++) {
+		if (!jr->labels[l] || off >= sizeof(labels))
+			continue;
+		int n = snprintf(labels + off, sizeof(labels) - off, " %s=%llu",
+		                 judge_label_name((enum judge_label)l),
+		                 (unsigned long long)jr->labels[l]);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	gmtime_r(&start, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("slot closed site=%s slot=%lld start=%s records=%llu packetsOut=%llu "
+	         "octetsOut=%llu packetsIn=%llu octetsIn=%llu lateRecords=%llu inside=%zu "
+	         "active=%zu outside=%zu pairs=%zu offenders=%llu documents=%zu labelled=%s%s",
+	         v->site->name, (long long)v->time_slot, when,
+	         (unsigned long long)(s->egress.flows + s->ingress.flows + s->internal.flows),
+	         (unsigned long long)s->egress.packets, (unsigned long long)s->egress.octets,
+	         (unsigned long long)s->ingress.packets, (unsigned long long)s->ingress.octets,
+	         (unsigned long long)s->late_records, v->n_inside, v->n_active, v->n_outside,
+	         v->n_pairs, (unsigned long long)jr->offenders, docs ? docs->n : (size_t)0,
+	         off ? "yes" : "no", labels);
+}
+
+static const struct closer_sink run_sinks[] = {
+    {.name = "log", .fn = run_log_slot, .ud = NULL},
+};
 
 static void run_stop(struct run_state *rs)
 {
@@ -526,10 +610,12 @@ static int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	struct pipeline_opts po = {
-		.flows = c.flows,
-		.flows_out = stdout,
-		.use_store = true,
-		.l2 = l2,
+	    .flows = c.flows,
+	    .flows_out = stdout,
+	    .use_store = true,
+	    .l2 = l2,
+	    .sinks = run_sinks,
+	    .n_sinks = sizeof(run_sinks) / sizeof(run_sinks[0]),
 	};
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
@@ -604,9 +690,15 @@ static int cmd_run(int argc, char **argv)
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
 	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
 	pipeline_tick(rs.pl, clock_ms(CLOCK_REALTIME));
+	rs.exw = exwatch_create(cfg.decoder.max_exporters);
+	if (!rs.exw)
+		log_warn(
+		    "out of memory for the exporter watch: exporters are not logged as they come "
+		    "and go");
 	uv_timer_start(&rs.tick_timer, run_tick_cb, 1000, 1000);
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
+	exwatch_destroy(rs.exw);
 
 	run_log_stats(&rs);
 	/* SIGTERM/SIGINT: the open slots are closed and written before exit. */

@@ -55,7 +55,7 @@ grep -q "listen \[::1\]:$port: bind: .*IPv6 is unavailable on this host" "$work/
 
 "$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$port" --rate 4000 2>"$work/send.log" ||
 	fail "send failed: $(cat "$work/send.log")"
-sleep 0.5
+sleep 1.5 # the exporter watch looks once a second
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -65,4 +65,9 @@ pid=
 records=$(sqlite3 "$work/store/nfsentry.db" \
 	"select coalesce(sum(json_extract(doc,'\$.records')),0) from documents where kind='slot'")
 [ "$records" = "$RECORDS" ] || fail "slot documents count $records records, want $RECORDS"
+# The slot close is one log line with its totals (docs/manual.md, "Logs").
+grep -Eq "info: slot closed site=campus slot=[0-9]+ start=[-0-9T:]+Z records=$RECORDS .* labelled=(yes|no)" "$work/run.log" ||
+	fail "no 'slot closed' log line with records=$RECORDS"
+grep -Eq "info: exporter first seen exporter=127.0.0.1 port=[0-9]+ domain=0 version=10 sampling=1 templates=[1-9]" "$work/run.log" ||
+	fail "no 'exporter first seen' log line"
 echo "noipv6: ok: IPv6 disabled, [::1] left out, $records records received on 127.0.0.1:$port and stored"
