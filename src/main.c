@@ -7,6 +7,7 @@
  *   ship          send the store's backlog to Elasticsearch, then exit
  *   poll          poll the configured devices' ARP / MAC tables once
  *   check-config  validate a configuration file
+ *   healthcheck   GET /healthz of a running collector (the container's HEALTHCHECK)
  *
  * This file parses arguments and wires modules together; the work is done in
  * the modules. Exit status: 0 success, 1 runtime failure, 2 bad usage or bad
@@ -28,7 +29,10 @@
 #include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
+#include "nfsentry/exwatch.h"
 #include "nfsentry/flowout.h"
+#include "nfsentry/healthcheck.h"
+#include "nfsentry/judge.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
@@ -50,44 +54,47 @@ static const char *const default_config_paths[] = {
 };
 
 static const char usage_text[] =
-	"usage: nfsentry <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  run [-c CONFIG] [--flows csv|json]\n"
-	"        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
-	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
-	"        [--no-store] [--quiet] [--arp DIR]\n"
-	"        process the export datagrams in a pcap/pcapng capture; the slot\n"
-	"        clock is the export time the routers wrote, so a replay gives the\n"
-	"        slots a live run did; with sites configured, judge each slot, write\n"
-	"        the store and print a report per slot (or, with --docs, every\n"
-	"        document as JSON lines)\n"
-	"  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
-	"        [--loop N] [--port N]...\n"
-	"        send the export payloads of a capture to a collector over UDP\n"
-	"  ship [-c CONFIG]\n"
-	"        send every stored slot not yet shipped to Elasticsearch, then exit\n"
-	"        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
-	"        when elasticsearch.drain_timeout_s passes first\n"
-	"  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
-	"        poll the configured devices over SSH once; print the merged arpIp and\n"
-	"        arpMac documents as JSON lines and one result line per device on\n"
-	"        standard error; exit 1 when a device failed\n"
-	"  check-config FILE\n"
-	"        validate a configuration file; errors as FILE:LINE: key: problem\n"
-	"\n"
-	"options:\n"
-	"  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
-	"                      then /etc/nfsentry/nfsentry.yaml)\n"
-	"  --flows csv|json    print every decoded record on standard output\n"
-	"  --port N            only UDP datagrams to port N (repeatable)\n"
-	"  --docs -|FILE       print every document of every closed slot as JSON lines\n"
-	"  --no-store          replay without writing the store\n"
-	"  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
-	"                      (docs/l2.md), attached to every slot of the device's site\n"
-	"  --site, --device    poll: only this site / device\n"
-	"  -h, --help          this text\n"
-	"  -V, --version       print the version\n";
+    "usage: nfsentry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run [-c CONFIG] [--flows csv|json]\n"
+    "        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
+    "  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
+    "        [--no-store] [--quiet] [--arp DIR]\n"
+    "        process the export datagrams in a pcap/pcapng capture; the slot\n"
+    "        clock is the export time the routers wrote, so a replay gives the\n"
+    "        slots a live run did; with sites configured, judge each slot, write\n"
+    "        the store and print a report per slot (or, with --docs, every\n"
+    "        document as JSON lines)\n"
+    "  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
+    "        [--loop N] [--port N]...\n"
+    "        send the export payloads of a capture to a collector over UDP\n"
+    "  ship [-c CONFIG]\n"
+    "        send every stored slot not yet shipped to Elasticsearch, then exit\n"
+    "        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
+    "        when elasticsearch.drain_timeout_s passes first\n"
+    "  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
+    "        poll the configured devices over SSH once; print the merged arpIp and\n"
+    "        arpMac documents as JSON lines and one result line per device on\n"
+    "        standard error; exit 1 when a device failed\n"
+    "  check-config FILE\n"
+    "        validate a configuration file; errors as FILE:LINE: key: problem\n"
+    "  healthcheck [-c CONFIG]\n"
+    "        GET /healthz on the first web.listen address (a wildcard as loopback);\n"
+    "        exit 0 when it answers 200 within 5 s, 1 otherwise\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
+    "                      then /etc/nfsentry/nfsentry.yaml)\n"
+    "  --flows csv|json    print every decoded record on standard output\n"
+    "  --port N            only UDP datagrams to port N (repeatable)\n"
+    "  --docs -|FILE       print every document of every closed slot as JSON lines\n"
+    "  --no-store          replay without writing the store\n"
+    "  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
+    "                      (docs/l2.md), attached to every slot of the device's site\n"
+    "  --site, --device    poll: only this site / device\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       print the version\n";
 
 static void usage(FILE *out)
 {
@@ -424,6 +431,7 @@ struct run_state {
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
+	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
 };
 
@@ -471,11 +479,47 @@ static void run_stats_cb(uv_timer_t *t)
 	pipeline_flush(rs->pl);
 }
 
+/* exwatch_fn of `run`: one log line per exporter event, key=value fields. */
+static void run_log_exporter(void *ud, enum exwatch_event ev, const struct decoder_exporter_info *e,
+                             const struct decoder_exporter_info *prev)
+{
+	uint64_t now = *(const uint64_t *)ud;
+	char a[64], extra[160] = "";
+
+	flow_addr_format(&e->from.addr, a, sizeof(a));
+	if (ev == EXWATCH_TEMPLATES)
+		snprintf(extra, sizeof(extra), " templates=%u was=%u", e->templates,
+		         prev->templates);
+	else if (ev == EXWATCH_SAMPLING)
+		snprintf(extra, sizeof(extra), " sampling=%u was=%u", e->sampling, prev->sampling);
+	else if (ev == EXWATCH_QUIET || ev == EXWATCH_GONE)
+		snprintf(extra, sizeof(extra), " silentSeconds=%llu datagrams=%llu records=%llu",
+		         (unsigned long long)(now > e->last_seen_ms ? (now - e->last_seen_ms) / 1000
+		                                                    : 0),
+		         (unsigned long long)e->datagrams, (unsigned long long)e->records);
+	else if (ev == EXWATCH_NEW)
+		snprintf(extra, sizeof(extra), " sampling=%u templates=%u", e->sampling,
+		         e->templates);
+	if (ev == EXWATCH_QUIET)
+		log_warn("%s exporter=%s port=%u domain=%u version=%u%s", exwatch_event_name(ev), a,
+		         e->from.port, e->domain, e->version, extra);
+	else
+		log_info("%s exporter=%s port=%u domain=%u version=%u%s", exwatch_event_name(ev), a,
+		         e->from.port, e->domain, e->version, extra);
+}
+
 static void run_tick_cb(uv_timer_t *t)
 {
 	struct run_state *rs = t->data;
+	uint64_t now = clock_ms(CLOCK_REALTIME);
 
-	pipeline_tick(rs->pl, clock_ms(CLOCK_REALTIME));
+	pipeline_tick(rs->pl, now);
+	if (rs->exw) {
+		size_t max;
+		struct decoder_exporter_info *buf = exwatch_buffer(rs->exw, &max);
+		size_t n = decoder_exporters_get(pipeline_decoder(rs->pl), buf, max);
+		exwatch_update(rs->exw, n, now, run_log_exporter, &now);
+	}
 	if (rs->feed)
 		web_feed_refresh(rs->feed, clock_ms(CLOCK_MONOTONIC), false);
 }
@@ -518,6 +562,47 @@ static int run_feed_sources(struct run_state *rs, struct es_shipper *es)
 		rc = web_feed_source_add(f, &es_counters, run_es_snapshot, es);
 	return rc;
 }
+
+/*
+ * closer_sink of `run`: one log line per closed slot, its totals and label
+ * counts as key=value fields (docs/manual.md, "Logs"). Runs on the closer
+ * thread; log_write() is one write(2) per line.
+ */
+static void run_log_slot(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                         const struct doc_batch *docs)
+{
+	const struct slot_summary *s = &v->sum;
+	char labels[512];
+	size_t off = 0;
+	time_t start = (time_t)(v->time_slot * SLOT_SECONDS);
+	struct tm tm;
+	char when[32];
+
+	(void)ud;
+	labels[0] = '\0';
+	for (int l = 0; l < JUDGE__COUNT; l++) {
+		if (!jr->labels[l] || off >= sizeof(labels))
+			continue;
+		int n = snprintf(labels + off, sizeof(labels) - off, " %s=%llu",
+		                 judge_label_name((enum judge_label)l),
+		                 (unsigned long long)jr->labels[l]);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	gmtime_r(&start, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("slot closed site=%s slot=%lld start=%s records=%llu packetsOut=%llu "
+	         "octetsOut=%llu packetsIn=%llu octetsIn=%llu lateRecords=%llu inside=%zu "
+	         "active=%zu outside=%zu pairs=%zu offenders=%llu documents=%zu labelled=%s%s",
+	         v->site->name, (long long)v->time_slot, when,
+	         (unsigned long long)(s->egress.flows + s->ingress.flows + s->internal.flows),
+	         (unsigned long long)s->egress.packets, (unsigned long long)s->egress.octets,
+	         (unsigned long long)s->ingress.packets, (unsigned long long)s->ingress.octets,
+	         (unsigned long long)s->late_records, v->n_inside, v->n_active, v->n_outside,
+	         v->n_pairs, (unsigned long long)jr->offenders, docs ? docs->n : (size_t)0,
+	         off ? "yes" : "no", labels);
+}
+
 
 static void run_stop(struct run_state *rs)
 {
@@ -584,8 +669,9 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	struct closer_sink sinks[2];
+	struct closer_sink sinks[3];
 	size_t n_sinks = 0;
+	sinks[n_sinks++] = (struct closer_sink){"log", run_log_slot, NULL};
 	sinks[n_sinks++] = (struct closer_sink){"alert", alert_sink, alerter};
 	if (rs.feed)
 		sinks[n_sinks++] = (struct closer_sink){"web", web_feed_sink, rs.feed};
@@ -690,9 +776,15 @@ static int cmd_run(int argc, char **argv)
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
 	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
 	pipeline_tick(rs.pl, clock_ms(CLOCK_REALTIME));
+	rs.exw = exwatch_create(cfg.decoder.max_exporters);
+	if (!rs.exw)
+		log_warn(
+		    "out of memory for the exporter watch: exporters are not logged as they come "
+		    "and go");
 	uv_timer_start(&rs.tick_timer, run_tick_cb, 1000, 1000);
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
+	exwatch_destroy(rs.exw);
 
 	run_log_stats(&rs);
 	/*
@@ -979,18 +1071,52 @@ static int cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* ---- healthcheck -------------------------------------------------------- */
+
+/* How long `nfsentry healthcheck` waits for /healthz. */
+#define HEALTHCHECK_TIMEOUT_MS 5000
+
+static int cmd_healthcheck(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	char url[256], err[512];
+	int rc = start_with_config(argc, argv, "config", "healthcheck", false, &c, &cfg);
+
+	if (rc)
+		return rc;
+	rc = healthcheck_url(&cfg.web, url, sizeof(url));
+	config_free(&cfg);
+	if (rc == -ENOENT) {
+		fprintf(stderr,
+		        "nfsentry healthcheck: the web server is off (web.listen is empty)\n");
+		return EXIT_USAGE;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "nfsentry healthcheck: %s\n", strerror(-rc));
+		return EXIT_USAGE;
+	}
+	if (healthcheck_get(url, HEALTHCHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nfsentry healthcheck: %s\n", err);
+		return 1;
+	}
+	printf("%s: ok\n", url);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"run", cmd_run},
-		{"replay", cmd_replay},
-		{"send", cmd_send},
-		{"ship", cmd_ship},
-		{"poll", cmd_poll},
-		{"check-config", cmd_check_config},
+	    {"run", cmd_run},
+	    {"replay", cmd_replay},
+	    {"send", cmd_send},
+	    {"ship", cmd_ship},
+	    {"poll", cmd_poll},
+	    {"check-config", cmd_check_config},
+	    {"healthcheck", cmd_healthcheck},
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -164,4 +164,18 @@ void config_free(struct config *cfg);
 /* Release the messages and zero *errs. */
 void config_errors_free(struct config_errors *errs);
 
+/*
+ * Call fn once per key of the schema, in table order, with its path:
+ * "log.level", "sites[].thresholds.min_packets" (a list of mappings adds
+ * "[]"). The refused secret keys (password, api_key) are not listed. For
+ * the documentation checks (tools/configkeys); path is valid during the call.
+ */
+void config_keys_list(void (*fn)(const char *path, void *ud), void *ud);
+
+/*
+ * Call fn once per environment override (docs/configuration.md): the
+ * variable and the key path it sets.
+ */
+void config_env_list(void (*fn)(const char *var, const char *path, void *ud), void *ud);
+
 #endif

@@ -47,6 +47,8 @@ struct cfg_ctx {
 	size_t cap;
 	bool oom;
 	bool full; /* CONFIG_MAX_ERRORS reached and said */
+	/* Set while an environment override is read: messages name it, not FILE:LINE. */
+	const char *env;
 };
 
 struct cfg_key;
@@ -129,13 +131,14 @@ static void cfg_err(struct cfg_ctx *c, unsigned line, const char *path, const st
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /*
- * One message: "FILE:LINE: PATH: what (got "value")". The value part is
- * added when val is a non-empty scalar.
+ * One message: "FILE:LINE: PATH: what (got "value")" ("environment VAR: ..."
+ * for an environment override). The value part is added when val is a
+ * non-empty scalar.
  */
 static void cfg_err(struct cfg_ctx *c, unsigned line, const char *path, const struct ytree *val,
                     const char *fmt, ...)
 {
-	char what[512], shown[CFG_VALUE_SHOW * 4 + 8], msg[1024];
+	char what[512], shown[CFG_VALUE_SHOW * 4 + 8], msg[2048];
 	va_list ap;
 
 	if (c->errs->n + 1 == CONFIG_MAX_ERRORS && !c->full) {
@@ -147,13 +150,17 @@ static void cfg_err(struct cfg_ctx *c, unsigned line, const char *path, const st
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	char where[300];
+	if (c->env)
+		snprintf(where, sizeof(where), "environment %s", c->env);
+	else
+		snprintf(where, sizeof(where), "%s:%u", c->file, line);
 	if (val && val->kind == YTREE_SCALAR && val->len > 0) {
 		quote_value(shown, sizeof(shown), val->str);
-		snprintf(msg, sizeof(msg), "%s:%u: %s: %s (got \"%s\")", c->file, line,
+		snprintf(msg, sizeof(msg), "%s: %s: %s (got \"%s\")", where,
 		         path[0] ? path : "top level", what, shown);
 	} else {
-		snprintf(msg, sizeof(msg), "%s:%u: %s: %s", c->file, line,
-		         path[0] ? path : "top level", what);
+		snprintf(msg, sizeof(msg), "%s: %s: %s", where, path[0] ? path : "top level", what);
 	}
 	errs_push(c, msg);
 }
@@ -1338,6 +1345,9 @@ static void p_secret_inline(struct cfg_ctx *c, const char *path, const struct yt
  * The elasticsearch: section. Its presence turns the shipper on; the checks
  * that span keys run after its keys are read.
  */
+static void check_es(struct cfg_ctx *c, unsigned line, const char *path,
+                     const struct es_config *es);
+
 static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
                  const struct cfg_key *k, void *base)
 {
@@ -1346,21 +1356,26 @@ static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	es->enabled = true;
 	if (!map_read_clean(c, path, v, k, base))
 		return;
+	check_es(c, v->line, path, es);
+}
+
+/* The elasticsearch: checks that span keys (after the file, and after the environment). */
+static void check_es(struct cfg_ctx *c, unsigned line, const char *path, const struct es_config *es)
+{
 	if (es->password_file[0] && es->password_env[0])
-		cfg_err(c, v->line, path, NULL, "password_file and password_env exclude each other");
+		cfg_err(c, line, path, NULL, "password_file and password_env exclude each other");
 	if (es->api_key_file[0] && es->api_key_env[0])
-		cfg_err(c, v->line, path, NULL, "api_key_file and api_key_env exclude each other");
+		cfg_err(c, line, path, NULL, "api_key_file and api_key_env exclude each other");
 	bool pw = es->password_file[0] || es->password_env[0];
 	bool key = es->api_key_file[0] || es->api_key_env[0];
 	if (pw && key)
-		cfg_err(c, v->line, path, NULL, "a password and an API key exclude each other");
+		cfg_err(c, line, path, NULL, "a password and an API key exclude each other");
 	if (pw && !es->username[0])
-		cfg_err(c, v->line, path, NULL, "a password needs a username");
+		cfg_err(c, line, path, NULL, "a password needs a username");
 	if (es->username[0] && !pw)
-		cfg_err(c, v->line, path, NULL,
-		        "username needs password_file or password_env");
+		cfg_err(c, line, path, NULL, "username needs password_file or password_env");
 	if (key && es->username[0])
-		cfg_err(c, v->line, path, NULL, "an API key and a username exclude each other");
+		cfg_err(c, line, path, NULL, "an API key and a username exclude each other");
 }
 
 /* web: cert_file and key_file come together (HTTPS) or not at all. */
@@ -1876,7 +1891,7 @@ static void check_dead_letter_dir(struct cfg_ctx *c, const struct ytree *root,
                                   const struct config *cfg)
 {
 	const char *f = cfg->es.dead_letter_path, *slash = strrchr(f, '/');
-	const struct ytree *sec = map_get(root, "elasticsearch");
+	const struct ytree *sec = root ? map_get(root, "elasticsearch") : NULL;
 	const struct ytree *node = sec ? map_get(sec, "dead_letter_path") : NULL;
 	unsigned line = node ? node->line : (sec ? sec->line : 1);
 	char dir[ES_PATH_MAX], store_dir[sizeof(cfg->store_path)];
@@ -1898,6 +1913,191 @@ static void check_dead_letter_dir(struct cfg_ctx *c, const struct ytree *root,
 		return;
 	cfg_err(c, line, "elasticsearch.dead_letter_path", node, "directory %s: %s", dir,
 	        strerror(errno));
+}
+
+/* ---- environment overrides --------------------------------------------- */
+
+/*
+ * The keys a container or a unit most often sets from outside, each from one
+ * environment variable, applied after the file (docs/configuration.md,
+ * "Environment overrides"). A variable that is unset or empty changes
+ * nothing. Values are read by the key's own parser, so they are checked
+ * exactly as in the file; messages start "environment VAR:" instead of
+ * FILE:LINE. A list (listen, web.listen) is its entries separated by commas
+ * or spaces and replaces the file's list whole.
+ */
+struct env_override {
+	const char *var;
+	const char *section; /* top-level key, or NULL for a top-level value */
+	const char *key;
+	bool list;
+	/*
+	 * A credential given by the environment replaces the file's choice of
+	 * credential: these other elasticsearch fields are cleared first.
+	 */
+	size_t clear[4];
+};
+
+#define ENV_ES_FIELD(f) (offsetof(struct config, es.f) + 1) /* + 1: 0 ends the list */
+
+static const struct env_override env_overrides[] = {
+    {"NFSENTRY_LOG_LEVEL", "log", "level", false, {0}},
+    {"NFSENTRY_LISTEN", NULL, "listen", true, {0}},
+    {"NFSENTRY_STORE_PATH", "store", "path", false, {0}},
+    {"NFSENTRY_WEB_LISTEN", "web", "listen", true, {0}},
+    {"NFSENTRY_WEB_TOKEN_FILE", "web", "token_file", false, {0}},
+    {"NFSENTRY_ES_URL", "elasticsearch", "url", false, {0}},
+    /* Before the username: an API key drops the file's user, not the environment's. */
+    {"NFSENTRY_ES_API_KEY_FILE",
+     "elasticsearch",
+     "api_key_file",
+     false,
+     {ENV_ES_FIELD(api_key_env), ENV_ES_FIELD(password_file), ENV_ES_FIELD(password_env),
+      ENV_ES_FIELD(username)}},
+    {"NFSENTRY_ES_USERNAME", "elasticsearch", "username", false, {0}},
+    {"NFSENTRY_ES_PASSWORD_FILE",
+     "elasticsearch",
+     "password_file",
+     false,
+     {ENV_ES_FIELD(password_env), ENV_ES_FIELD(api_key_file), ENV_ES_FIELD(api_key_env)}},
+    {"NFSENTRY_ES_CA_FILE", "elasticsearch", "ca_file", false, {0}},
+};
+
+/* The row of name in keys, or NULL. */
+static const struct cfg_key *key_find(const struct cfg_key *keys, const char *name)
+{
+	for (const struct cfg_key *k = keys; k->name; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+/* Longest environment value read; longer is an error, not a cut. */
+#define ENV_VALUE_MAX 4096
+/* List entries read from one variable: the longest list (listen) and one more for its error. */
+#define ENV_LIST_MAX (CONFIG_MAX_LISTEN + 1)
+
+/*
+ * Apply one override of value to cfg through the key's parser. The scalar
+ * nodes are built on the stack (line 0); nothing is allocated.
+ */
+static void env_apply_one(struct cfg_ctx *c, const struct env_override *o, const char *value,
+                          struct config *cfg)
+{
+	const struct cfg_key *sec = o->section ? key_find(top_keys, o->section) : NULL;
+	const struct cfg_key *k = key_find(sec ? sec->sub : top_keys, o->key);
+	char buf[ENV_VALUE_MAX], path[CFG_PATH_MAX];
+	struct ytree items[ENV_LIST_MAX], seq, *ptrs[ENV_LIST_MAX];
+	size_t len = strlen(value);
+
+	c->env = o->var;
+	snprintf(path, sizeof(path), "%s%s%s", o->section ? o->section : "", o->section ? "." : "",
+	         o->key);
+	if (!k) { /* a table row renamed without this one: a bug, said plainly */
+		cfg_err(c, 0, path, NULL, "no such key (nfsentry's own mistake)");
+		c->env = NULL;
+		return;
+	}
+	if (len >= sizeof(buf)) {
+		cfg_err(c, 0, path, NULL, "longer than %zu bytes", sizeof(buf) - 1);
+		c->env = NULL;
+		return;
+	}
+	memcpy(buf, value, len + 1);
+	memset(&seq, 0, sizeof(seq));
+	seq.kind = YTREE_SEQ;
+	seq.items = ptrs;
+	if (o->list) {
+		char *save = NULL;
+		for (char *tok = strtok_r(buf, ", \t\n", &save); tok && seq.n < ENV_LIST_MAX;
+		     tok = strtok_r(NULL, ", \t\n", &save)) {
+			items[seq.n] =
+			    (struct ytree){.kind = YTREE_SCALAR, .str = tok, .len = strlen(tok)};
+			ptrs[seq.n] = &items[seq.n];
+			seq.n++;
+		}
+	} else {
+		items[0] = (struct ytree){.kind = YTREE_SCALAR, .str = buf, .len = len};
+	}
+	if (o->section && strcmp(o->section, "elasticsearch") == 0) {
+		cfg->es.enabled = true;
+		for (size_t i = 0; i < sizeof(o->clear) / sizeof(o->clear[0]) && o->clear[i]; i++)
+			((char *)cfg)[o->clear[i] - 1] = '\0';
+	}
+	k->parse(c, path, o->list ? &seq : &items[0], k, cfg);
+	c->env = NULL;
+}
+
+/*
+ * Every override that is set, in table order, then the elasticsearch checks
+ * that span keys when one of them touched that section. Problems go to c
+ * like the file's.
+ */
+static void apply_env(struct cfg_ctx *c, struct config *cfg)
+{
+	char es_vars[512] = "";
+	size_t es_len = 0;
+
+	for (size_t i = 0; i < sizeof(env_overrides) / sizeof(env_overrides[0]); i++) {
+		const struct env_override *o = &env_overrides[i];
+		const char *value = getenv(o->var);
+
+		if (!value || !value[0])
+			continue;
+		env_apply_one(c, o, value, cfg);
+		if (o->section && strcmp(o->section, "elasticsearch") == 0) {
+			int n = snprintf(es_vars + es_len, sizeof(es_vars) - es_len, "%s%s",
+			                 es_len ? ", " : "", o->var);
+			if (n > 0 && (size_t)n < sizeof(es_vars) - es_len)
+				es_len += (size_t)n;
+		}
+	}
+	if (es_len) {
+		c->env = es_vars;
+		check_es(c, 0, "elasticsearch", &cfg->es);
+		c->env = NULL;
+	}
+}
+
+/* ---- the list of keys (docs checks) ------------------------------------ */
+
+/* Walk keys under prefix; a list of mappings adds "[]". Refused secret keys are not listed. */
+static void keys_walk(const struct cfg_key *keys, const char *prefix,
+                      void (*fn)(const char *path, void *ud), void *ud)
+{
+	char path[CFG_PATH_MAX];
+
+	for (const struct cfg_key *k = keys; k->name; k++) {
+		if (k->parse == p_secret_inline || k->parse == p_device_secret)
+			continue;
+		path_key(path, prefix, k->name);
+		if (k->item && k->item->sub) {
+			fn(path, ud);
+			char sub[CFG_PATH_MAX];
+			snprintf(sub, sizeof(sub), "%.*s[]", CFG_PATH_MAX - 3, path);
+			keys_walk(k->item->sub, sub, fn, ud);
+		} else if (k->sub && !k->item) {
+			keys_walk(k->sub, path, fn, ud);
+		} else {
+			fn(path, ud);
+		}
+	}
+}
+
+void config_keys_list(void (*fn)(const char *path, void *ud), void *ud)
+{
+	keys_walk(top_keys, "", fn, ud);
+}
+
+void config_env_list(void (*fn)(const char *var, const char *path, void *ud), void *ud)
+{
+	for (size_t i = 0; i < sizeof(env_overrides) / sizeof(env_overrides[0]); i++) {
+		char path[CFG_PATH_MAX];
+		const struct env_override *o = &env_overrides[i];
+		snprintf(path, sizeof(path), "%s%s%s", o->section ? o->section : "",
+		         o->section ? "." : "", o->key);
+		fn(o->var, path, ud);
+	}
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -2066,7 +2266,8 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	config_defaults(&scratch);
 	if (root)
 		root_key.parse(&c, "", root, &root_key, &scratch);
-	if (root && errs->n == 0 && scratch.es.enabled)
+	apply_env(&c, &scratch);
+	if (errs->n == 0 && scratch.es.enabled)
 		check_dead_letter_dir(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {

@@ -880,6 +880,164 @@ static void test_not_regular(void **state)
 	config_errors_free(&e);
 }
 
+static const char *const env_vars[] = {
+    "NFSENTRY_LOG_LEVEL",   "NFSENTRY_LISTEN",           "NFSENTRY_STORE_PATH",
+    "NFSENTRY_WEB_LISTEN",  "NFSENTRY_WEB_TOKEN_FILE",   "NFSENTRY_ES_URL",
+    "NFSENTRY_ES_USERNAME", "NFSENTRY_ES_PASSWORD_FILE", "NFSENTRY_ES_API_KEY_FILE",
+    "NFSENTRY_ES_CA_FILE",
+};
+
+static void env_clear(void)
+{
+	for (size_t i = 0; i < NWANT(env_vars); i++)
+		assert_int_equal(unsetenv(env_vars[i]), 0);
+}
+
+/* Whatever test_env_overrides set is gone before the next test, even when it failed. */
+static int env_teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NWANT(env_vars); i++)
+		unsetenv(env_vars[i]);
+	return 0;
+}
+
+/* Load the temporary file, which must fail with exactly the n messages want. */
+static void assert_env_fails(const char *const *want, size_t n)
+{
+	struct config c;
+	struct config_errors e;
+
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	for (size_t i = 0; e.n != n && i < e.n; i++)
+		print_error("%s\n", e.msg[i]);
+	assert_int_equal(e.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(e.msg[i], want[i]);
+	assert_defaults(&c);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/*
+ * Environment overrides (docs/configuration.md): applied after the file,
+ * read by the same parsers, errors naming the variable.
+ */
+static void test_env_overrides(void **state)
+{
+	static const char text[] = "listen: [127.0.0.1:2055]\n"
+	                           "web:\n  listen: [127.0.0.1:8080]\n"
+	                           "elasticsearch:\n"
+	                           "  url: http://127.0.0.1:9200\n"
+	                           "  username: nfsentry\n"
+	                           "  password_env: ES_PASSWORD\n"
+	                           "  index_prefix: fromfile\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	env_clear();
+	write_tmp(text, strlen(text));
+	setenv("NFSENTRY_LISTEN", "0.0.0.0:2055, [::]:2055 0.0.0.0:4739", 1);
+	setenv("NFSENTRY_WEB_LISTEN", "0.0.0.0:8080", 1);
+	setenv("NFSENTRY_ES_URL", "https://elasticsearch:9200/", 1);
+	setenv("NFSENTRY_ES_USERNAME", "elastic", 1);
+	setenv("NFSENTRY_ES_PASSWORD_FILE", "/run/secrets/es-password", 1);
+	setenv("NFSENTRY_ES_CA_FILE", "/etc/nfsentry/certs/ca.crt", 1);
+	setenv("NFSENTRY_LOG_LEVEL", "debug", 1);
+	setenv("NFSENTRY_STORE_PATH", "data/env.db", 1);
+	setenv("NFSENTRY_WEB_TOKEN_FILE", "/etc/nfsentry/web-token", 1);
+	setenv("NFSENTRY_ES_API_KEY_FILE", "", 1); /* empty: not set */
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(c.n_listen, 3);
+	assert_string_equal(c.listen[0].host, "0.0.0.0");
+	assert_string_equal(c.listen[1].host, "::");
+	assert_int_equal(c.listen[1].port, 2055);
+	assert_int_equal(c.listen[2].port, 4739);
+	assert_int_equal(c.web.n_listen, 1);
+	assert_string_equal(c.web.listen[0].host, "0.0.0.0");
+	assert_string_equal(c.web.token_file, "/etc/nfsentry/web-token");
+	assert_true(c.es.enabled);
+	assert_string_equal(c.es.url, "https://elasticsearch:9200");
+	assert_string_equal(c.es.username, "elastic");
+	assert_string_equal(c.es.password_file, "/run/secrets/es-password");
+	assert_string_equal(c.es.password_env, ""); /* the environment's credential replaces it */
+	assert_string_equal(c.es.ca_file, "/etc/nfsentry/certs/ca.crt");
+	assert_string_equal(c.es.index_prefix, "fromfile"); /* not overridden: the file's */
+	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+	assert_string_equal(c.store_path, "data/env.db");
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* An API key from the environment replaces the file's user and password ... */
+	env_clear();
+	setenv("NFSENTRY_ES_API_KEY_FILE", "/run/secrets/es-api-key", 1);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_string_equal(c.es.api_key_file, "/run/secrets/es-api-key");
+	assert_string_equal(c.es.username, "");
+	assert_string_equal(c.es.password_env, "");
+	config_free(&c);
+	config_errors_free(&e);
+	/* ... but not a user the environment gives too: the two conflict. */
+	setenv("NFSENTRY_ES_USERNAME", "elastic", 1);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.msg[0],
+	                    "environment NFSENTRY_ES_API_KEY_FILE, NFSENTRY_ES_USERNAME: "
+	                    "elasticsearch: username needs password_file or password_env");
+	assert_string_equal(e.msg[1],
+	                    "environment NFSENTRY_ES_API_KEY_FILE, NFSENTRY_ES_USERNAME: "
+	                    "elasticsearch: an API key and a username exclude each other");
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* With no elasticsearch section, the URL alone turns the shipper on. */
+	env_clear();
+	write_tmp("log:\n", 5);
+	setenv("NFSENTRY_ES_URL", "http://127.0.0.1:9200", 1);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_true(c.es.enabled);
+	assert_string_equal(c.es.url, "http://127.0.0.1:9200");
+	assert_int_equal(c.n_listen, 6); /* the defaults stay */
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* Errors: the parsers' own messages, each naming its variable; nothing applied. */
+	env_clear();
+	setenv("NFSENTRY_ES_URL", "ftp://es", 1);
+	setenv("NFSENTRY_LISTEN", "127.0.0.1:2055,127.0.0.1", 1);
+	setenv("NFSENTRY_WEB_LISTEN", "127.0.0.1:8080 127.0.0.1:8080", 1);
+	setenv("NFSENTRY_LOG_LEVEL", "loud", 1);
+	setenv("NFSENTRY_ES_USERNAME", "a:b", 1);
+	static const char *const want[] = {
+	    "environment NFSENTRY_LOG_LEVEL: log.level: not one of error, warn, info, debug "
+	    "(got \"loud\")",
+	    "environment NFSENTRY_LISTEN: listen[1]: not ADDR:PORT (got \"127.0.0.1\")",
+	    "environment NFSENTRY_WEB_LISTEN: web.listen[1]: same address and port as "
+	    "web.listen[0] (got \"127.0.0.1:8080\")",
+	    "environment NFSENTRY_ES_URL: elasticsearch.url: not an http:// or https:// URL "
+	    "(got \"ftp://es\")",
+	    "environment NFSENTRY_ES_USERNAME: elasticsearch.username: must be 1..255 "
+	    "characters without ':' (got \"a:b\")",
+	};
+	assert_env_fails(want, NWANT(want));
+
+	/* The file's errors and the environment's are all reported. */
+	env_clear();
+	write_tmp("listen: [nowhere]\n", 18);
+	setenv("NFSENTRY_ES_PASSWORD_FILE", "/run/secrets/es-password", 1);
+	char first[512];
+	snprintf(first, sizeof(first), "%s:1: listen[0]: not ADDR:PORT (got \"nowhere\")",
+	         tmpfile_path);
+	const char *const want2[] = {
+	    first,
+	    "environment NFSENTRY_ES_PASSWORD_FILE: elasticsearch: a password needs a username",
+	};
+	assert_env_fails(want2, NWANT(want2));
+	env_clear();
+}
+
 /* The web section: defaults, every key, the off switch, and its errors. */
 static void test_web(void **state)
 {
@@ -1566,6 +1724,7 @@ int main(void)
 	    cmocka_unit_test(test_web),
 	    cmocka_unit_test(test_alerts),
 	    cmocka_unit_test(test_advice),
+	    cmocka_unit_test_teardown(test_env_overrides, env_teardown),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),
