@@ -739,7 +739,8 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 }
 
 /* libmicrohttpd's own complaints (bind failures, TLS errors) into our log. */
-static void web_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void web_mhd_log(void *cls, const char *fmt,
+                                                              va_list ap)
 {
 	char msg[256];
 	size_t n;
