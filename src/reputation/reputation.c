@@ -495,6 +495,7 @@ static int expire(struct reputation *r, int64_t now_s, struct events *evs)
 		free(ips);
 		return rc == SQLITE_NOMEM ? -ENOMEM : rep_db_err(r->db->h, rc);
 	}
+	rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct row w;
 		if (row_load(r, ips[i], &w) != 1)
