@@ -463,6 +463,7 @@ static int rep_open(const struct config *cfg, bool replay, bool use_store, struc
 		.blocklist_path = w->blocklist,
 		.store_path = cfg->store_path,
 		.run_hook = !replay,
+		.wait_for_watch = replay,
 		.grace_ms = (uint64_t)cfg->grace_s * 1000,
 	};
 	if (reputation_open(&ro, &w->r, err, sizeof(err)) != 0) {

@@ -128,7 +128,8 @@ struct reputation_entry {
 struct reputation_db;
 
 /*
- * Open (creating when missing and not read_only) the database at path.
+ * Open (creating when missing and not read_only) the database at path; its
+ * parent directory is created (0750, one level) when missing.
  * Returns 0 or a negative code with err filled ("reputation PATH: ...").
  */
 int reputation_db_open(const char *path, bool read_only, struct reputation_db **out, char *err,
@@ -156,30 +157,31 @@ int reputation_blocklist_write(struct reputation_db *db, int64_t now_s, FILE *ou
 /* ---- the running module -------------------------------------------------- */
 
 struct reputation_stats {
-	uint64_t slots;              /* judged slots taken in */
-	uint64_t offences;           /* (IP, site, slot) offences recorded */
-	uint64_t offences_repeated;  /* skipped: that site's slot was recorded before */
-	uint64_t exempt;             /* offences of never-blocked addresses */
-	uint64_t blocks;             /* blocks given */
-	uint64_t repeat_blocks;      /* of those, escalated repeats */
-	uint64_t unblocks;           /* blocks expired */
-	uint64_t blocked;            /* gauge: blocked now */
-	uint64_t offenders;          /* gauge: records in the database */
-	uint64_t offenders_refused;  /* new records refused at max_offenders */
-	uint64_t db_errors;          /* database statements that failed */
-	uint64_t blocklist_writes;   /* block-list files written */
-	uint64_t blocklist_errors;   /* block-list files not written */
-	uint64_t hook_runs;          /* hook runs finished */
-	uint64_t hook_failures;      /* exit status not 0, or could not start */
-	uint64_t hook_timeouts;      /* killed at hook_timeout_s */
-	uint64_t hook_dropped;       /* events dropped at a full hook queue */
-	uint64_t watched;            /* gauge: IPs on the published watch list */
-	uint64_t watch_over_cap;     /* watch candidates left off at watch_max */
-	uint64_t footprint_records;  /* records summed into footprints (loop thread) */
-	uint64_t footprint_over_cap; /* records of watched IPs beyond footprint_max */
-	uint64_t footprint_docs;     /* footprint documents written */
-	uint64_t network_slots;      /* network slots written to the store */
-	uint64_t store_errors;       /* network slots the store refused */
+	uint64_t slots;                 /* judged slots taken in */
+	uint64_t offences;              /* (IP, site, slot) offences recorded */
+	uint64_t offences_repeated;     /* skipped: that site's slot was recorded before */
+	uint64_t exempt;                /* offences of never-blocked addresses */
+	uint64_t blocks;                /* blocks given */
+	uint64_t repeat_blocks;         /* of those, escalated repeats */
+	uint64_t unblocks;              /* blocks expired */
+	uint64_t blocked;               /* gauge: blocked now */
+	uint64_t offenders;             /* gauge: records in the database */
+	uint64_t offenders_refused;     /* new records refused at max_offenders */
+	uint64_t db_errors;             /* database statements that failed */
+	uint64_t blocklist_writes;      /* block-list files written */
+	uint64_t blocklist_errors;      /* block-list files not written */
+	uint64_t hook_runs;             /* hook runs finished */
+	uint64_t hook_failures;         /* exit status not 0, or could not start */
+	uint64_t hook_timeouts;         /* killed at hook_timeout_s */
+	uint64_t hook_dropped;          /* events dropped at a full hook queue */
+	uint64_t watched;               /* gauge: IPs on the published watch list */
+	uint64_t watch_over_cap;        /* watch candidates left off at watch_max */
+	uint64_t watch_waits_timed_out; /* replay: a watch list not published in time */
+	uint64_t footprint_records;     /* records summed into footprints (loop thread) */
+	uint64_t footprint_over_cap;    /* records of watched IPs beyond footprint_max */
+	uint64_t footprint_docs;        /* footprint documents written */
+	uint64_t network_slots;         /* network slots written to the store */
+	uint64_t store_errors;          /* network slots the store refused */
 };
 
 /* struct reputation_stats described (counter.h), every field. */
@@ -197,7 +199,17 @@ struct reputation_opts {
 	bool run_hook;              /* false: hook events are only counted (replay) */
 	uint64_t grace_ms;          /* footprint slots close as the engine's do */
 	FILE *docs_out;             /* borrowed; network documents as JSON lines, or NULL */
+	/*
+	 * Replay: once a footprint slot closes, the next reputation_records()
+	 * waits (at most REPUTATION_REPLAY_WAIT_S) until every site's slot of
+	 * that time is judged and the watch list published, so footprints do
+	 * not depend on how fast the closer runs. Live never waits.
+	 */
+	bool wait_for_watch;
 };
+
+/* Longest a replay waits for a slot's watch list before going on (counted). */
+#define REPUTATION_REPLAY_WAIT_S 30
 
 struct reputation;
 

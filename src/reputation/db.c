@@ -79,6 +79,19 @@ int reputation_db_open(const char *path, bool read_only, struct reputation_db **
 		snprintf(err, errlen, "reputation %s: out of memory", path);
 		return -ENOMEM;
 	}
+	/* As the store does: its directory is created when missing (one level, 0750). */
+	const char *slash = strrchr(path, '/');
+	if (!read_only && slash && slash != path) {
+		char dir[REPUTATION_PATH_MAX];
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+			rc = -errno;
+			snprintf(err, errlen, "reputation %s: cannot create directory %s: %s", path,
+			         dir, strerror(errno));
+			free(db);
+			return rc;
+		}
+	}
 	rc = sqlite3_open_v2(path, &db->h, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "reputation %s: cannot open: %s", path,

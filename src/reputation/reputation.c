@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -186,8 +187,19 @@ struct reputation {
 	uint64_t now_ms;
 	uint64_t fp_records, fp_over_cap; /* published to stats at each hand-over */
 
+	/*
+	 * Replay: the slot whose watch list the loop waits for (-1: none), and
+	 * the one it will wait for from the next call on: the pipeline calls
+	 * the watcher before the engine, so a slot handed over in this call has
+	 * its sites closed only after it. Loop only.
+	 */
+	int64_t await_k, await_next;
+	/* The newest network slot written (its watch list published); under mu. */
+	int64_t published_k;
+	pthread_cond_t pub_cv;
+
 	/* Footprint slots handed from the loop to the worker. */
-	pthread_mutex_t mu; /* guards done, st and the hook queue */
+	pthread_mutex_t mu; /* guards done, st, published_k and the hook queue */
 	struct fp_slot *done;
 	struct reputation_stats st;
 
@@ -1092,6 +1104,11 @@ static void pending_finish(struct reputation *r, size_t i)
 		fs = nx;
 	}
 	network_write(r, p.k, &p, fs && fs->k == p.k ? fs : NULL);
+	pthread_mutex_lock(&r->mu);
+	if (p.k > r->published_k)
+		r->published_k = p.k;
+	pthread_cond_broadcast(&r->pub_cv);
+	pthread_mutex_unlock(&r->mu);
 	while (fs) {
 		struct fp_slot *nx = fs->next;
 		fp_slot_free(fs);
@@ -1262,6 +1279,9 @@ static void fp_hand_over(struct reputation *r, struct fp_slot *fs)
 {
 	if (!fs)
 		return;
+	/* Its sites' slots close now: replay waits for their watch list (reputation_records). */
+	if (r->o.wait_for_watch && fs->k > r->await_next)
+		r->await_next = fs->k;
 	pthread_mutex_lock(&r->mu);
 	r->st.footprint_records += r->fp_records;
 	r->st.footprint_over_cap += r->fp_over_cap;
@@ -1371,6 +1391,31 @@ void reputation_records(void *ud, const struct flow *v, size_t n)
 {
 	struct reputation *r = ud;
 
+	if (r->await_k >= 0) {
+		/*
+		 * Replay: the slots just closed are judged before more records
+		 * are summed, so the watch list changes at the same point of the
+		 * capture in every run (docs/internals/reputation.md).
+		 */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += REPUTATION_REPLAY_WAIT_S;
+		pthread_mutex_lock(&r->mu);
+		while (r->published_k < r->await_k &&
+		       pthread_cond_timedwait(&r->pub_cv, &r->mu, &until) == 0)
+			;
+		bool late = r->published_k < r->await_k;
+		r->st.watch_waits_timed_out += late;
+		pthread_mutex_unlock(&r->mu);
+		if (late)
+			log_warn(
+			    "reputation: slot %lld not judged within %d s; footprints go on with "
+			    "the watch list at hand",
+			    (long long)r->await_k, REPUTATION_REPLAY_WAIT_S);
+		r->await_k = -1;
+	}
+	r->await_k = r->await_next;
+	r->await_next = -1;
 	/* A new watch list, published by the worker: take it, free the one it replaces. */
 	if (atomic_load_explicit(&r->next_watch, memory_order_relaxed)) {
 		struct watch_set *w =
@@ -1411,6 +1456,8 @@ int reputation_open(const struct reputation_opts *o, struct reputation **out, ch
 		r->cfg.min_offences = 1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->hook_cv, NULL);
+	pthread_cond_init(&r->pub_cv, NULL);
+	r->await_k = r->await_next = r->published_k = -1;
 	atomic_init(&r->next_watch, NULL);
 	r->pt = prefix_table_create();
 	if (!r->pt)
@@ -1472,6 +1519,7 @@ fail:
 	prefix_table_destroy(r->pt);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->hook_cv);
+	pthread_cond_destroy(&r->pub_cv);
 	free(r);
 	return rc;
 }
@@ -1514,6 +1562,7 @@ void reputation_close(struct reputation *r)
 	prefix_table_destroy(r->pt);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->hook_cv);
+	pthread_cond_destroy(&r->pub_cv);
 	free(r);
 }
 
@@ -1561,6 +1610,8 @@ static const struct counter_def reputation_counter_defs[] = {
                 "Addresses on the watch list."),
     COUNTER_DEF(reputation_stats, watch_over_cap, "reputationWatchOverCap", COUNTER_TOTAL,
                 "Watch lists cut at reputation.watch_max."),
+    COUNTER_DEF(reputation_stats, watch_waits_timed_out, "reputationWatchWaitsTimedOut",
+                COUNTER_TOTAL, "Replay: watch lists not published within the wait."),
     COUNTER_DEF(reputation_stats, footprint_records, "footprintRecords", COUNTER_TOTAL,
                 "Records of watched addresses summed into footprints."),
     COUNTER_DEF(reputation_stats, footprint_over_cap, "footprintOverCap", COUNTER_TOTAL,

@@ -109,8 +109,8 @@ static void vb_add(struct vb *b, const char *ip, ...)
 	o->label_first = (uint32_t)b->v.n_labels;
 	va_start(ap, ip);
 	while ((l = va_arg(ap, int)) != JUDGE__COUNT) {
-		b->lab[b->v.n_labels++] = (struct slot_label){.id = (uint8_t)l, .value = 100,
-		                                              .threshold = 10};
+		b->lab[b->v.n_labels++] =
+		    (struct slot_label){.id = (uint8_t)l, .value = 100, .threshold = 10};
 		o->n_labels++;
 	}
 	va_end(ap);
@@ -124,14 +124,14 @@ static struct reputation *rep_open(const struct sites *t, const char *db, const 
 	char err[512];
 	struct reputation *r;
 	struct reputation_opts o = {
-		.cfg = &rcfg,
-		.sites = t->s,
-		.n_sites = 2,
-		.db_path = db,
-		.blocklist_path = bl,
-		.store_path = store,
-		.run_hook = hook,
-		.grace_ms = 10000,
+	    .cfg = &rcfg,
+	    .sites = t->s,
+	    .n_sites = 2,
+	    .db_path = db,
+	    .blocklist_path = bl,
+	    .store_path = store,
+	    .run_hook = hook,
+	    .grace_ms = 10000,
 	};
 	int rc = reputation_open(&o, &r, err, sizeof(err));
 	if (rc != 0)
@@ -395,7 +395,8 @@ static void feed(struct reputation **r, const struct sites *t, const char *db, i
 				vb_init(&b, t, site, k);
 				for (int i = 0; i < 4; i++)
 					if ((k / 5 + i * 7 + site * 3) % 41 == 0)
-						vb_add(&b, ips[i], i % 2 ? JUDGE_SCAN : JUDGE_NOPAYLOAD,
+						vb_add(&b, ips[i],
+						       i % 2 ? JUDGE_SCAN : JUDGE_NOPAYLOAD,
 						       JUDGE_FLOOD, JUDGE__COUNT);
 				sink(*r, &b);
 			}
@@ -469,8 +470,8 @@ static void *poll_main(void *arg)
 			blocked = strtol(c + 3, NULL, 10);
 		for (const char *q = buf; *q; q++)
 			lines += *q == '\n';
-		if (strncmp(buf, "# nfsentry block-list", 21) != 0 || n == 0 || buf[n - 1] != '\n' ||
-		    lines != blocked + 3) {
+		if (strncmp(buf, "# nfsentry block-list", 21) != 0 || n == 0 ||
+		    buf[n - 1] != '\n' || lines != blocked + 3) {
 			p->bad++;
 			snprintf(p->last_bad, sizeof(p->last_bad), "%.200s", buf);
 		}
@@ -510,7 +511,8 @@ static void test_blocklist_atomic(void **state)
 	atomic_store(&p.stop, true);
 	pthread_join(th, NULL);
 	if (p.bad)
-		fail_msg("%lu of %lu reads saw a partial block-list: %s", p.bad, p.reads, p.last_bad);
+		fail_msg("%lu of %lu reads saw a partial block-list: %s", p.bad, p.reads,
+		         p.last_bad);
 	assert_true(p.reads > 10);
 
 	/* The final file: the header and the 96 blocked addresses of the last hour. */
@@ -564,13 +566,13 @@ static void test_hook_run(void **state)
 {
 	char hook[300], out[300], body[1024];
 	struct reputation_event ev = {
-		.block = true,
-		.ip = "198.51.100.7",
-		.reason = "scan 100 >= 10 at campus",
-		.labels = "scan,noPayload",
-		.sites = "campus,lab",
-		.duration_s = 3600,
-		.until_s = 1767229200,
+	    .block = true,
+	    .ip = "198.51.100.7",
+	    .reason = "scan 100 >= 10 at campus",
+	    .labels = "scan,noPayload",
+	    .sites = "campus,lab",
+	    .duration_s = 3600,
+	    .until_s = 1767229200,
 	};
 	int status;
 
@@ -647,7 +649,8 @@ static void test_hook_module(void **state)
 	path_in(hook, sizeof(hook), "hookmod.sh");
 	path_in(out, sizeof(out), "hookmod.out");
 	snprintf(body, sizeof(body),
-	         "echo \"$1 $2 $3 $NFSENTRY_SITES\" >> %s\n[ \"$1\" = block ] && exit 1\nexit 0", out);
+	         "echo \"$1 $2 $3 $NFSENTRY_SITES\" >> %s\n[ \"$1\" = block ] && exit 1\nexit 0",
+	         out);
 	write_script(hook, body);
 	snprintf(rcfg.hook, sizeof(rcfg.hook), "%s", hook);
 	rcfg.hook_timeout_s = 5;
@@ -782,8 +785,8 @@ static void test_footprint(void **state)
 	    rec("192.0.2.2", "198.51.100.7", "203.0.113.5", 22, t1),
 	    rec("192.0.2.2", "198.51.100.7", "203.0.113.6", 23, t1),
 	    rec("192.0.2.2", "198.51.100.7", "203.0.114.9", 22, t1),
-	    rec("192.0.2.1", "198.51.100.7", "10.20.4.4", 22, t1), /* the lab */
-	    rec("192.0.2.2", "203.0.113.5", "198.51.100.7", 0, t1), /* an answer */
+	    rec("192.0.2.1", "198.51.100.7", "10.20.4.4", 22, t1),   /* the lab */
+	    rec("192.0.2.2", "203.0.113.5", "198.51.100.7", 0, t1),  /* an answer */
 	    rec("192.0.2.2", "198.51.100.8", "203.0.113.5", 22, t1), /* not watched */
 	};
 	v[4].sport = 22;
@@ -805,14 +808,15 @@ static void test_footprint(void **state)
 	assert_int_equal(f.n, 1);
 	char *s = json_dumps(f.docs[0], JSON_COMPACT | JSON_PRESERVE_ORDER);
 	assert_string_equal(
-	    s, "{\"@timestamp\":\"2026-01-01T00:05:00Z\",\"kind\":\"footprint\",\"site\":\"_network\","
-	       "\"timeSlot\":5890753,\"ip\":\"198.51.100.7\","
-	       "\"exporters\":[\"192.0.2.2\",\"192.0.2.1\"],\"exportersMore\":0,"
-	       "\"prefixes\":[\"203.0.113.0/24\",\"203.0.114.0/24\",\"10.20.4.0/24\"],"
-	       "\"prefixesMore\":0,\"noSitePrefixes\":[\"203.0.113.0/24\",\"203.0.114.0/24\"],"
-	       "\"noSiteRecords\":4,\"sites\":[\"lab\"],\"ports\":[22,23],\"portsMore\":0,"
-	       "\"protocols\":[6],\"sent\":{\"flows\":4,\"packets\":4,\"octets\":160},"
-	       "\"received\":{\"flows\":1,\"packets\":1,\"octets\":40}}");
+	    s,
+	    "{\"@timestamp\":\"2026-01-01T00:05:00Z\",\"kind\":\"footprint\",\"site\":\"_network\","
+	    "\"timeSlot\":5890753,\"ip\":\"198.51.100.7\","
+	    "\"exporters\":[\"192.0.2.2\",\"192.0.2.1\"],\"exportersMore\":0,"
+	    "\"prefixes\":[\"203.0.113.0/24\",\"203.0.114.0/24\",\"10.20.4.0/24\"],"
+	    "\"prefixesMore\":0,\"noSitePrefixes\":[\"203.0.113.0/24\",\"203.0.114.0/24\"],"
+	    "\"noSiteRecords\":4,\"sites\":[\"lab\"],\"ports\":[22,23],\"portsMore\":0,"
+	    "\"protocols\":[6],\"sent\":{\"flows\":4,\"packets\":4,\"octets\":160},"
+	    "\"received\":{\"flows\":1,\"packets\":1,\"octets\":40}}");
 	free(s);
 	json_decref(f.docs[0]);
 
@@ -857,11 +861,11 @@ static void test_watch_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_escalation),     cmocka_unit_test(test_never_blocked),
-	    cmocka_unit_test(test_min_offences),   cmocka_unit_test(test_restart_and_replay),
+	    cmocka_unit_test(test_escalation),       cmocka_unit_test(test_never_blocked),
+	    cmocka_unit_test(test_min_offences),     cmocka_unit_test(test_restart_and_replay),
 	    cmocka_unit_test(test_blocklist_atomic), cmocka_unit_test(test_hook_run),
-	    cmocka_unit_test(test_hook_module),    cmocka_unit_test(test_hook_counters),
-	    cmocka_unit_test(test_footprint),      cmocka_unit_test(test_watch_cap),
+	    cmocka_unit_test(test_hook_module),      cmocka_unit_test(test_hook_counters),
+	    cmocka_unit_test(test_footprint),        cmocka_unit_test(test_watch_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
