@@ -263,7 +263,7 @@ void reputation_stats_get(struct reputation *r, struct reputation_stats *out);
 struct reputation_event {
 	bool block; /* false: unblock */
 	char ip[48];
-	char reason[256];
+	char reason[384];
 	char labels[128];   /* comma-separated */
 	char sites[256];    /* comma-separated */
 	int64_t duration_s; /* block: its length; unblock: how long it lasted */

@@ -25,7 +25,7 @@ extern char **environ;
 int reputation_hook_run(const char *program, const struct reputation_event *ev, uint64_t timeout_ms,
                         int *status)
 {
-	char dur[32], until[32], e_action[32], e_ip[64], e_reason[300], e_labels[160], e_sites[300],
+	char dur[32], until[32], e_action[32], e_ip[64], e_reason[420], e_labels[160], e_sites[300],
 	    e_dur[64], e_until[64];
 	size_t n_env = 0;
 	int rc;

@@ -310,7 +310,7 @@ static bool is_exempt(const struct reputation *r, const struct flow_addr *a)
 struct row {
 	int64_t first_slot, last_slot, offences, last_offence_slot, recent, last_bad_slot;
 	int64_t strikes, blocks, blocked, exempt, blocked_until;
-	char reason[256];
+	char reason[384];
 	json_t *labels, *sites, *history; /* owned while the row is in hand */
 };
 
