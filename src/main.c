@@ -443,7 +443,10 @@ struct rep_wiring {
 /*
  * Open the offender database for cfg and hang it on po (sink and watcher).
  * replay: the hook is not run (a replayed week must not block addresses
- * again; docs/offenders.md). Returns 0 or 1 after logging why.
+ * again; docs/offenders.md). Without the store (replay --no-store) the
+ * database lives in memory for the run and no file is written: the rule
+ * still runs, footprints included, so that benchmarks count its cost.
+ * Returns 0 or 1 after logging why.
  */
 static int rep_open(const struct config *cfg, bool replay, bool use_store, struct rep_wiring *w,
                     struct pipeline_opts *po)
@@ -451,17 +454,20 @@ static int rep_open(const struct config *cfg, bool replay, bool use_store, struc
 	char err[512];
 
 	memset(w, 0, sizeof(*w));
-	if (!cfg->n_sites || !cfg->reputation.enabled || !use_store)
+	if (!cfg->n_sites || !cfg->reputation.enabled)
 		return 0;
-	reputation_paths(&cfg->reputation, cfg->store_path, w->db, sizeof(w->db), w->blocklist,
-	                 sizeof(w->blocklist));
+	if (use_store)
+		reputation_paths(&cfg->reputation, cfg->store_path, w->db, sizeof(w->db),
+		                 w->blocklist, sizeof(w->blocklist));
+	else
+		snprintf(w->db, sizeof(w->db), ":memory:");
 	struct reputation_opts ro = {
 		.cfg = &cfg->reputation,
 		.sites = cfg->sites,
 		.n_sites = cfg->n_sites,
 		.db_path = w->db,
-		.blocklist_path = w->blocklist,
-		.store_path = cfg->store_path,
+		.blocklist_path = use_store ? w->blocklist : NULL,
+		.store_path = use_store ? cfg->store_path : NULL,
 		.run_hook = !replay,
 		.wait_for_watch = replay,
 		.grace_ms = (uint64_t)cfg->grace_s * 1000,
@@ -830,6 +836,9 @@ static int cmd_replay(int argc, char **argv)
 		pipeline_report(pl, stderr);
 	}
 	pipeline_destroy(pl);
+	if (!c.quiet)
+		rep_report(&rep, stderr);
+	reputation_close(rep.r);
 	l2poll_stop(l2);
 	if (docs_out && docs_out != stdout && fclose(docs_out) != 0) {
 		fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));

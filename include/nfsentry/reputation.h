@@ -129,7 +129,8 @@ struct reputation_db;
 
 /*
  * Open (creating when missing and not read_only) the database at path; its
- * parent directory is created (0750, one level) when missing.
+ * parent directory is created (0750, one level) when missing. ":memory:"
+ * is a database that lives as long as the handle (replay --no-store).
  * Returns 0 or a negative code with err filled ("reputation PATH: ...").
  */
 int reputation_db_open(const char *path, bool read_only, struct reputation_db **out, char *err,
