@@ -27,8 +27,15 @@
 #include "nfsentry/store.h"
 
 #define SLOT_MS ((uint64_t)SLOT_SECONDS * 1000u)
-/* Network slots waiting for the rest of their sites; more: the oldest is written. */
-#define NET_PENDING_MAX 8
+/*
+ * Network slots waiting for the rest of their sites; more: the oldest is
+ * written. A slot is also written once a site reports one NET_STALE_SLOTS
+ * later: the engine closes up to ENGINE_MAX_GAP_SLOTS empty slots of one
+ * site before the next site's, so a shorter wait would write a slot before
+ * every site had reported it.
+ */
+#define NET_PENDING_MAX 16
+#define NET_STALE_SLOTS 14
 
 /* ---- the watch list: an immutable hash set ------------------------------ */
 
@@ -174,6 +181,7 @@ struct reputation {
 	struct prefix_table *pt; /* every site's inside prefixes; read-only once built */
 
 	/* Worker only. */
+	uint64_t n_rows; /* records in the database, kept by the worker */
 	struct net_pending pend[NET_PENDING_MAX];
 	size_t n_pend;
 	int64_t clock_s; /* latest slot end seen */
@@ -735,54 +743,63 @@ static int blocklist_file(struct reputation *r, int64_t now_s)
 
 static void watch_publish(struct reputation *r, int64_t k)
 {
-	sqlite3_stmt *st;
+	/*
+	 * Blocked ones first, then the most recent offenders, up to watch_max:
+	 * two indexed queries (offenders_blocked, offenders_recent) rather than
+	 * one scan of the whole table per slot.
+	 */
+	static const char *const sql[2] = {
+	    "SELECT ip FROM offenders WHERE blocked=1 AND exempt=0 ORDER BY ip",
+	    "SELECT ip FROM offenders WHERE last_offence_slot>?1 AND blocked=0 AND exempt=0 "
+	    "ORDER BY last_offence_slot DESC, ip",
+	};
 	int64_t since = k - (int64_t)(r->cfg.watch_window_s / SLOT_SECONDS);
-	int rc = sqlite3_prepare_v2(r->db->h,
-	                            "SELECT ip FROM offenders WHERE exempt=0 AND "
-	                            "(blocked=1 OR last_offence_slot>?1) "
-	                            "ORDER BY blocked DESC, last_offence_slot DESC, ip LIMIT ?2",
-	                            -1, &st, NULL);
-
-	if (rc != SQLITE_OK) {
-		STAT_INC(r, db_errors);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, (int64_t)r->cfg.watch_max + 1);
 	struct watch_set *w = watch_set_new(r->cfg.watch_max < 4096 ? r->cfg.watch_max : 4096);
 	size_t cap_hint = w ? (w->mask + 1) / 2 : 0;
 	uint64_t over = 0;
-	while (w && sqlite3_step(st) == SQLITE_ROW) {
-		struct flow_addr a;
-		if (w->n == r->cfg.watch_max) {
-			over = 1;
-			break;
-		}
-		if (flow_addr_parse((const char *)sqlite3_column_text(st, 0), &a) != 0)
-			continue;
-		if (w->n + 1 > cap_hint) {
-			/* Grow: rebuild into a set twice the size. */
-			struct watch_set *g = watch_set_new(cap_hint * 2);
-			if (!g)
-				break;
-			for (size_t i = 0; i <= w->mask; i++)
-				if (!addr_zero(&w->key[i]))
-					watch_set_add(g, &w->key[i]);
+
+	for (int q = 0; w && q < 2 && !over; q++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(r->db->h, sql[q], -1, &st, NULL) != SQLITE_OK) {
+			STAT_INC(r, db_errors);
 			watch_set_free(w);
-			w = g;
-			cap_hint = (w->mask + 1) / 2;
+			return;
 		}
-		watch_set_add(w, &a);
+		if (q == 1)
+			sqlite3_bind_int64(st, 1, since);
+		while (w && sqlite3_step(st) == SQLITE_ROW) {
+			struct flow_addr a;
+			if (w->n == r->cfg.watch_max) {
+				over = 1;
+				break;
+			}
+			if (flow_addr_parse((const char *)sqlite3_column_text(st, 0), &a) != 0)
+				continue;
+			if (w->n + 1 > cap_hint) {
+				/* Grow: rebuild into a set twice the size. */
+				struct watch_set *g = watch_set_new(cap_hint * 2);
+				if (g)
+					for (size_t i = 0; i <= w->mask; i++)
+						if (!addr_zero(&w->key[i]))
+							watch_set_add(g, &w->key[i]);
+				watch_set_free(w);
+				w = g;
+				if (!w)
+					break;
+				cap_hint = (w->mask + 1) / 2;
+			}
+			watch_set_add(w, &a);
+		}
+		sqlite3_finalize(st);
 	}
-	sqlite3_finalize(st);
-	if (!w)
+	if (!w) {
+		log_error(
+		    "reputation: out of memory building the watch list; the previous one stays");
 		return;
-	if (over) {
-		int64_t all = db_count(r, "SELECT count(*) FROM offenders WHERE exempt=0");
+	}
+	if (over)
 		log_warn("reputation: watch list capped at %u addresses (reputation.watch_max)",
 		         r->cfg.watch_max);
-		(void)all;
-	}
 	pthread_mutex_lock(&r->mu);
 	r->st.watched = w->n;
 	r->st.watch_over_cap += over;
@@ -1209,13 +1226,14 @@ void reputation_slot_sink(void *ud, const struct slot_view *v, const struct judg
 		}
 	}
 	watch_publish(r, k);
+	r->n_rows = (uint64_t)db_count(r, "SELECT count(*) FROM offenders");
 	pthread_mutex_lock(&r->mu);
 	r->st.blocked = (uint64_t)db_count(r, "SELECT count(*) FROM offenders WHERE blocked=1");
-	r->st.offenders = (uint64_t)db_count(r, "SELECT count(*) FROM offenders");
+	r->st.offenders = r->n_rows;
 	pthread_mutex_unlock(&r->mu);
 	/* Network slots are written once every site has reported them, or once they are stale. */
 	for (size_t i = 0; i < r->n_pend;) {
-		if (r->pend[i].reported >= r->o.n_sites || r->pend[i].k + 1 < k)
+		if (r->pend[i].reported >= r->o.n_sites || r->pend[i].k + NET_STALE_SLOTS < k)
 			pending_finish(r, i);
 		else
 			i++;
@@ -1502,8 +1520,9 @@ int reputation_open(const struct reputation_opts *o, struct reputation **out, ch
 		}
 		r->hook_started = true;
 	}
+	r->n_rows = (uint64_t)db_count(r, "SELECT count(*) FROM offenders");
 	pthread_mutex_lock(&r->mu);
-	r->st.offenders = (uint64_t)db_count(r, "SELECT count(*) FROM offenders");
+	r->st.offenders = r->n_rows;
 	r->st.blocked = (uint64_t)db_count(r, "SELECT count(*) FROM offenders WHERE blocked=1");
 	pthread_mutex_unlock(&r->mu);
 	/* A restart watches what the database says at once, not after the first slot. */

@@ -856,6 +856,20 @@ static void test_watch_cap(void **state)
 	assert_int_equal(st.watched, 3);
 	assert_int_equal(st.watch_over_cap, 1);
 	reputation_close(r);
+
+	/* The database's cap: new records beyond max_offenders are refused, counted. */
+	rcfg.max_offenders = 4;
+	path_in(db, sizeof(db), "cap2.db");
+	r = rep_open(&t, db, NULL, NULL, false);
+	sink(r, &b);
+	b.v.time_slot++;
+	sink(r, &b); /* known ones are still updated */
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.offenders, 4);
+	assert_int_equal(st.offenders_refused, 2);
+	reputation_close(r);
+	assert_int_equal(lookup(db, "198.51.100.4").e.offences, 2);
+	assert_false(lookup(db, "198.51.100.5").found);
 }
 
 int main(void)
