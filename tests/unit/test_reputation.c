@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/reputation.h"
 #include "nfsentry/slot.h"
@@ -872,6 +873,68 @@ static void test_watch_cap(void **state)
 	assert_false(lookup(db, "198.51.100.5").found);
 }
 
+/*
+ * Each allocation of opening failing in turn: -ENOMEM and nothing left
+ * (ASan checks), or an open without a watch list yet; then every
+ * allocation of a slot failing in turn: the slot is lost or partly
+ * recorded, never a crash, and the next slot goes through whole.
+ */
+static void test_alloc_fail(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], hook[300];
+	struct reputation *r = NULL;
+	unsigned long after;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(hook, sizeof(hook), "true.sh");
+	write_script(hook, "exit 0");
+	snprintf(rcfg.hook, sizeof(rcfg.hook), "%s", hook);
+	path_in(db, sizeof(db), "fault.db");
+	struct reputation_opts o = {
+	    .cfg = &rcfg, .sites = t.s, .n_sites = 2, .db_path = db, .run_hook = true};
+	int failed = 0;
+	for (after = 0;; after++) {
+		char err[256];
+		assert_true(after < 1000);
+		fault_arm(after, FAULT_ONCE);
+		int rc = reputation_open(&o, &r, err, sizeof(err));
+		unsigned long seen = fault_count();
+		fault_disarm();
+		if (rc == 0 && seen <= after)
+			break;
+		if (rc == 0) {
+			reputation_close(r);
+			continue;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_null(r);
+		failed++;
+	}
+	assert_true(failed >= 2); /* the module, the hook ring */
+	for (after = 0; after < 200; after++) {
+		vb_init(&b, &t, 0, K0 + (int64_t)after);
+		vb_add(&b, "198.51.100.1", JUDGE_SCAN, JUDGE__COUNT);
+		vb_add(&b, "198.51.100.2", JUDGE_FLOOD, JUDGE__COUNT);
+		fault_arm(after, FAULT_STICKY);
+		sink(r, &b);
+		unsigned long seen = fault_count();
+		fault_disarm();
+		if (seen <= after)
+			break;
+	}
+	assert_true(after > 2);
+	vb_init(&b, &t, 0, K0 + 1000);
+	vb_add(&b, "198.51.100.3", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	reputation_close(r);
+	assert_true(lookup(db, "198.51.100.3").e.blocked);
+	rcfg.hook[0] = '\0';
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -880,6 +943,7 @@ int main(void)
 	    cmocka_unit_test(test_blocklist_atomic), cmocka_unit_test(test_hook_run),
 	    cmocka_unit_test(test_hook_module),      cmocka_unit_test(test_hook_counters),
 	    cmocka_unit_test(test_footprint),        cmocka_unit_test(test_watch_cap),
+	    cmocka_unit_test(test_alloc_fail),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
