@@ -462,21 +462,22 @@ static int rep_open(const struct config *cfg, bool replay, bool use_store, struc
 	else
 		snprintf(w->db, sizeof(w->db), ":memory:");
 	struct reputation_opts ro = {
-		.cfg = &cfg->reputation,
-		.sites = cfg->sites,
-		.n_sites = cfg->n_sites,
-		.db_path = w->db,
-		.blocklist_path = use_store ? w->blocklist : NULL,
-		.store_path = use_store ? cfg->store_path : NULL,
-		.run_hook = !replay,
-		.wait_for_watch = replay,
-		.grace_ms = (uint64_t)cfg->grace_s * 1000,
+	    .cfg = &cfg->reputation,
+	    .sites = cfg->sites,
+	    .n_sites = cfg->n_sites,
+	    .db_path = w->db,
+	    .blocklist_path = use_store ? w->blocklist : NULL,
+	    .store_path = use_store ? cfg->store_path : NULL,
+	    .run_hook = !replay,
+	    .wait_for_watch = replay,
+	    .grace_ms = (uint64_t)cfg->grace_s * 1000,
 	};
 	if (reputation_open(&ro, &w->r, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;
 	}
-	w->sink = (struct closer_sink){.name = "reputation", .fn = reputation_slot_sink, .ud = w->r};
+	w->sink =
+	    (struct closer_sink){.name = "reputation", .fn = reputation_slot_sink, .ud = w->r};
 	w->watch = (struct pipeline_watch){.records = reputation_records,
 	                                   .clock = reputation_clock,
 	                                   .flush = reputation_flush,

@@ -1423,8 +1423,9 @@ static void p_reputation(struct cfg_ctx *c, const char *path, const struct ytree
 	if (!map_read_clean(c, path, v, k, base))
 		return;
 	if (rc->block_max_s < rc->block_base_s)
-		cfg_err(c, v->line, path, NULL, "block_max_s (%u) is shorter than block_base_s (%u)",
-		        rc->block_max_s, rc->block_base_s);
+		cfg_err(c, v->line, path, NULL,
+		        "block_max_s (%u) is shorter than block_base_s (%u)", rc->block_max_s,
+		        rc->block_base_s);
 }
 
 static const struct cfg_key log_keys[] = {

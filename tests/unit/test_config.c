@@ -983,7 +983,8 @@ static void test_reputation(void **state)
 	    {"reputation:\n  block_factor: 0\n",
 	     ":2: reputation.block_factor: must be 1..100 (got \"0\")"},
 	    {"reputation:\n  allow: [192.0.2.1/24]\n",
-	     ":2: reputation.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? (got "
+	     ":2: reputation.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? "
+	     "(got "
 	     "\"192.0.2.1/24\")"},
 	    {"reputation:\n  hook: \"\"\n", ":2: reputation.hook: empty; expected a file path"},
 	    {"reputation:\n  watch_maxx: 3\n",
