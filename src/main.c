@@ -6,6 +6,7 @@
  *   send FILE     send the export payloads of a capture to a live collector
  *   ship          send the store's backlog to Elasticsearch, then exit
  *   poll          poll the configured devices' ARP / MAC tables once
+ *   offenders     print the offender database (rule III, docs/offenders.md)
  *   check-config  validate a configuration file
  *   healthcheck   GET /healthz of a running collector (the container's HEALTHCHECK)
  *
@@ -37,6 +38,7 @@
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
 #include "nfsentry/pipeline.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/sender.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/web.h"
@@ -77,6 +79,10 @@ static const char usage_text[] =
     "        poll the configured devices over SSH once; print the merged arpIp and\n"
     "        arpMac documents as JSON lines and one result line per device on\n"
     "        standard error; exit 1 when a device failed\n"
+    "  offenders [-c CONFIG] [--blocked] [--json] [IP]\n"
+    "        print the offender database: every outside IP that was in array C\n"
+    "        of any site, its offences, sites, labels and block; --json: one\n"
+    "        JSON object per line\n"
     "  check-config FILE\n"
     "        validate a configuration file; errors as FILE:LINE: key: problem\n"
     "  healthcheck [-c CONFIG]\n"
@@ -93,6 +99,8 @@ static const char usage_text[] =
     "  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
     "                      (docs/l2.md), attached to every slot of the device's site\n"
     "  --site, --device    poll: only this site / device\n"
+    "  --blocked           offenders: only the blocked ones\n"
+    "  --json              offenders: JSON lines\n"
     "  -h, --help          this text\n"
     "  -V, --version       print the version\n";
 
@@ -210,6 +218,8 @@ enum {
 	OPT_ARP,
 	OPT_SITE,
 	OPT_DEVICE,
+	OPT_BLOCKED,
+	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -226,6 +236,8 @@ static const struct option long_opts[] = {
 	{"arp", required_argument, NULL, OPT_ARP},
 	{"site", required_argument, NULL, OPT_SITE},
 	{"device", required_argument, NULL, OPT_DEVICE},
+	{"blocked", no_argument, NULL, OPT_BLOCKED},
+	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -243,6 +255,7 @@ struct cli {
 	const char *docs;
 	int no_store;
 	const char *arp, *site, *device;
+	int blocked, json;
 	const char *file;
 };
 
@@ -312,6 +325,12 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 			break;
 		case OPT_DEVICE:
 			c->device = optarg;
+			break;
+		case OPT_BLOCKED:
+			c->blocked = 1;
+			break;
+		case OPT_JSON:
+			c->json = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -418,6 +437,76 @@ static int start_with_config(int argc, char **argv, const char *accepted, const 
 		return rc;
 	log_init(cfg->log_level, use_syslog && cfg->log_syslog, "nfsentry");
 	return 0;
+}
+
+/* ---- reputation --------------------------------------------------------- */
+
+/* The offender database of a pipeline: its sink, its record watcher, its files. */
+struct rep_wiring {
+	struct reputation *r; /* NULL when off (no sites, disabled, replay --no-store) */
+	struct closer_sink sink;
+	struct pipeline_watch watch;
+	char db[REPUTATION_PATH_MAX], blocklist[REPUTATION_PATH_MAX];
+};
+
+/*
+ * Open the offender database for cfg and hang its record watcher on po; its
+ * closer sink is w->sink, for the caller to list with its other sinks.
+ * replay: the hook is not run (a replayed week must not block addresses
+ * again; docs/offenders.md). Without the store (replay --no-store) the
+ * database lives in memory for the run and no file is written: the rule
+ * still runs, footprints included, so that benchmarks count its cost.
+ * Returns 0 or 1 after logging why.
+ */
+static int rep_open(const struct config *cfg, bool replay, bool use_store, struct rep_wiring *w,
+                    struct pipeline_opts *po)
+{
+	char err[512];
+
+	memset(w, 0, sizeof(*w));
+	if (!cfg->n_sites || !cfg->reputation.enabled)
+		return 0;
+	if (use_store)
+		reputation_paths(&cfg->reputation, cfg->store_path, w->db, sizeof(w->db),
+		                 w->blocklist, sizeof(w->blocklist));
+	else
+		snprintf(w->db, sizeof(w->db), ":memory:");
+	struct reputation_opts ro = {
+	    .cfg = &cfg->reputation,
+	    .sites = cfg->sites,
+	    .n_sites = cfg->n_sites,
+	    .db_path = w->db,
+	    .blocklist_path = use_store ? w->blocklist : NULL,
+	    .store_path = use_store ? cfg->store_path : NULL,
+	    .run_hook = !replay,
+	    .wait_for_watch = replay,
+	    .grace_ms = (uint64_t)cfg->grace_s * 1000,
+	};
+	if (reputation_open(&ro, &w->r, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	w->sink =
+	    (struct closer_sink){.name = "reputation", .fn = reputation_slot_sink, .ud = w->r};
+	w->watch = (struct pipeline_watch){.records = reputation_records,
+	                                   .clock = reputation_clock,
+	                                   .flush = reputation_flush,
+	                                   .ud = w->r};
+	po->watch = &w->watch;
+	return 0;
+}
+
+/* One line of what the offender database did. */
+static void rep_report(struct rep_wiring *w, FILE *out)
+{
+	struct reputation_stats st;
+	char line[2048];
+
+	if (!w->r)
+		return;
+	reputation_stats_get(w->r, &st);
+	counter_format(&reputation_counters, &st, NULL, 0, line, sizeof(line));
+	fprintf(out, "reputation: %s\n", line);
 }
 
 /* ---- run ---------------------------------------------------------------- */
@@ -669,7 +758,7 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	struct closer_sink sinks[3];
+	struct closer_sink sinks[4];
 	size_t n_sinks = 0;
 	sinks[n_sinks++] = (struct closer_sink){"log", run_log_slot, NULL};
 	sinks[n_sinks++] = (struct closer_sink){"alert", alert_sink, alerter};
@@ -684,11 +773,22 @@ static int cmd_run(int argc, char **argv)
 		.sinks = sinks,
 		.n_sinks = n_sinks,
 	};
+	static struct rep_wiring rep; /* static: two paths of 4 KiB */
+	if (rep_open(&cfg, false, true, &rep, &po) != 0) {
+		alert_stop(alerter);
+		web_feed_destroy(rs.feed);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	if (rep.r)
+		sinks[po.n_sinks++] = rep.sink;
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		alert_stop(alerter);
 		web_feed_destroy(rs.feed);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -699,6 +799,7 @@ static int cmd_run(int argc, char **argv)
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
 		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -720,6 +821,7 @@ static int cmd_run(int argc, char **argv)
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
 		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -732,6 +834,7 @@ static int cmd_run(int argc, char **argv)
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
 		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -743,6 +846,7 @@ static int cmd_run(int argc, char **argv)
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
 		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -763,6 +867,7 @@ static int cmd_run(int argc, char **argv)
 		pipeline_destroy(rs.pl);
 		web_feed_destroy(rs.feed);
 		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -792,6 +897,8 @@ static int cmd_run(int argc, char **argv)
 	 * and written before exit (docs/manual.md "Restarts").
 	 */
 	pipeline_stop(rs.pl);
+	if (rep.r)
+		reputation_pending_write(rep.r);
 	if (es) {
 		/* Up to drain_timeout_s to ship what is written; the rest waits in the store. */
 		es_shipper_stop(es, (uint64_t)cfg.es.drain_timeout_s * 1000u);
@@ -806,6 +913,8 @@ static int cmd_run(int argc, char **argv)
 	web_feed_destroy(rs.feed);
 	/* The hook gets the summaries of the last slots (each bounded by alerts.timeout_s). */
 	alert_stop(alerter);
+	rep_report(&rep, stderr);
+	reputation_close(rep.r);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
 	config_free(&cfg);
@@ -863,10 +972,23 @@ static int cmd_replay(int argc, char **argv)
 		.replay = true,
 		.l2 = l2,
 	};
+	static struct rep_wiring rep; /* static: two paths of 4 KiB */
+	if (rep_open(&cfg, true, !c.no_store, &rep, &po) != 0) {
+		if (docs_out && docs_out != stdout)
+			fclose(docs_out);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	if (rep.r) {
+		po.sinks = &rep.sink;
+		po.n_sinks = 1;
+	}
 	struct pipeline *pl;
 	rc = pipeline_create(&cfg, &po, &pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		reputation_close(rep.r);
 		if (docs_out && docs_out != stdout)
 			fclose(docs_out);
 		l2poll_stop(l2);
@@ -877,6 +999,7 @@ static int cmd_replay(int argc, char **argv)
 	struct es_shipper *es = NULL;
 	if (!c.no_store && cfg.n_sites && es_open(&cfg, &es) != 0) {
 		pipeline_destroy(pl);
+		reputation_close(rep.r);
 		if (docs_out && docs_out != stdout)
 			fclose(docs_out);
 		l2poll_stop(l2);
@@ -887,6 +1010,9 @@ static int cmd_replay(int argc, char **argv)
 	struct pcapin_stats pst;
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
+	/* The network slots still waiting go to the store before the shipper drains it. */
+	if (rep.r)
+		reputation_pending_write(rep.r);
 	uint64_t lost = pipeline_slots_lost(pl);
 	if (lost)
 		log_error("%llu slots were not stored whole (store, spool, documents or a full "
@@ -907,6 +1033,9 @@ static int cmd_replay(int argc, char **argv)
 		pipeline_report(pl, stderr);
 	}
 	pipeline_destroy(pl);
+	if (!c.quiet)
+		rep_report(&rep, stderr);
+	reputation_close(rep.r);
 	l2poll_stop(l2);
 	if (docs_out && docs_out != stdout && fclose(docs_out) != 0) {
 		fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
@@ -1050,6 +1179,86 @@ static int cmd_poll(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
+/* ---- offenders ---------------------------------------------------------- */
+
+struct offenders_out {
+	bool json;
+	uint64_t n;
+};
+
+static int offenders_print(void *ud, const struct reputation_entry *e)
+{
+	struct offenders_out *o = ud;
+	char line[65536];
+
+	o->n++;
+	if (o->json) {
+		if (reputation_entry_json(e, line, sizeof(line)) != 0)
+			return -ENOMEM;
+		printf("%s\n", line);
+		return 0;
+	}
+	char until[32] = "-";
+	if (e->blocked_until_s) {
+		time_t t = (time_t)e->blocked_until_s;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	printf("%-39s %8llu  %-7s %-20s  %s  %s\n", e->ip, (unsigned long long)e->offences,
+	       e->blocked ? "blocked" : (e->exempt ? "exempt" : "-"), until, e->labels_json,
+	       e->sites_json);
+	return 0;
+}
+
+/*
+ * Print the offender database (read-only: it may be in use by `run`).
+ * Exit 1 when it cannot be read, 0 otherwise (also when IP is not in it,
+ * which prints nothing: "not an offender" is an answer).
+ */
+static int cmd_offenders(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	char db[REPUTATION_PATH_MAX], bl[REPUTATION_PATH_MAX], err[512];
+	struct reputation_db *h;
+	int rc = parse_cli(argc, argv, &c, "config blocked json");
+
+	if (rc)
+		return rc;
+	if (!c.config)
+		c.config = find_default_config();
+	rc = load_config(c.config, &cfg);
+	if (rc)
+		return rc;
+	struct flow_addr a;
+	if (c.file && flow_addr_parse(c.file, &a) != 0) {
+		config_free(&cfg);
+		return usage_error("offenders: not an IP address: \"%s\"", c.file);
+	}
+	char ip[64];
+	if (c.file)
+		flow_addr_format(&a, ip, sizeof(ip)); /* the database's spelling */
+	reputation_paths(&cfg.reputation, cfg.store_path, db, sizeof(db), bl, sizeof(bl));
+	config_free(&cfg);
+	if (reputation_db_open(db, true, &h, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nfsentry offenders: %s\n", err);
+		return 1;
+	}
+	struct offenders_out o = {.json = c.json};
+	if (!c.json)
+		printf("%-39s %8s  %-7s %-20s  %s  %s\n", "ip", "offences", "state", "blockedUntil",
+		       "labels", "sites");
+	rc = reputation_db_foreach(h, c.blocked, c.file ? ip : NULL, offenders_print, &o);
+	reputation_db_close(h);
+	if (rc != 0) {
+		fprintf(stderr, "nfsentry offenders: %s: %s\n", db, strerror(rc < 0 ? -rc : EIO));
+		return 1;
+	}
+	fflush(stdout);
+	return 0;
+}
+
 /* ---- check-config ------------------------------------------------------- */
 
 static int cmd_check_config(int argc, char **argv)
@@ -1115,6 +1324,7 @@ int main(int argc, char **argv)
 	    {"send", cmd_send},
 	    {"ship", cmd_ship},
 	    {"poll", cmd_poll},
+	    {"offenders", cmd_offenders},
 	    {"check-config", cmd_check_config},
 	    {"healthcheck", cmd_healthcheck},
 	};

@@ -11,7 +11,8 @@
  * Sections: log, listen, receive_buffer_bytes, exporters, templates,
  * limits (the decoder's), sites, slots, store, documents (the slot
  * engine's), elasticsearch (the shipper's), sites[].devices (the SSH
- * poller's, docs/l2.md) and web (the dashboard's, docs/api.md).
+ * poller's, docs/l2.md), web (the dashboard's, docs/api.md) and reputation
+ * (the offender database's, docs/offenders.md).
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -24,6 +25,7 @@
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/site.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/web.h"
@@ -123,6 +125,12 @@ struct config {
 
 	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
 	struct alert_config alerts;
+	/*
+	 * reputation: the offender database, block-list, hook and footprints
+	 * (reputation.h, docs/offenders.md). reputation.allow is owned (freed by
+	 * config_free()); NULL when empty.
+	 */
+	struct reputation_config reputation;
 };
 
 /*

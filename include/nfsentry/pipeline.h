@@ -26,6 +26,22 @@ struct closer_sink;
 
 struct pipeline;
 
+/*
+ * A watcher of every decoded record (the reputation module's footprints,
+ * reputation.h), called on the pipeline's thread: records(ud, v, n) with
+ * each batch, whether its records match a site or not, before the engine
+ * sees it; clock(ud, now_ms) with the collector's clock just before the
+ * engine's clock moves (so what the watcher hands on for a slot is there
+ * before that slot's sites close); flush(ud) just before the last slots
+ * close. Every function is required; ud is passed back unchanged.
+ */
+struct pipeline_watch {
+	void (*records)(void *ud, const struct flow *v, size_t n);
+	void (*clock)(void *ud, uint64_t now_ms);
+	void (*flush)(void *ud);
+	void *ud;
+};
+
 struct pipeline_opts {
 	enum flowout_format flows; /* FLOWOUT_NONE: print no records */
 	FILE *flows_out;           /* borrowed; where --flows rows go */
@@ -49,6 +65,7 @@ struct pipeline_opts {
 	 * mark slots opened after now_ms as seen from then. Needs use_store.
 	 */
 	bool restart_state;
+	const struct pipeline_watch *watch; /* copied; NULL = no record watcher */
 };
 
 /*

@@ -554,12 +554,15 @@ static void name_word(struct cfg_ctx *c, const char *path, const struct ytree *v
 /*
  * A site name into char[SITE_NAME_MAX]. The name ends up in every document
  * (field "site"), in document ids and in file names, so it is kept to
- * characters that need no quoting anywhere.
+ * characters that need no quoting anywhere. REPUTATION_SITE is taken: the
+ * network-wide documents are stored under it (docs/offenders.md).
  */
 static void p_site_name(struct cfg_ctx *c, const char *path, const struct ytree *v,
                         const struct cfg_key *k, void *base)
 {
 	name_word(c, path, v, k, base, "a site name", SITE_NAME_MAX);
+	if (strcmp((char *)base + k->off, REPUTATION_SITE) == 0)
+		cfg_err(c, v->line, path, v, "reserved for the network-wide documents");
 }
 
 /* A file path into a char array of k->max bytes. */
@@ -1404,6 +1407,50 @@ static void p_alerts(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		        "a shell");
 }
 
+/* reputation.block_labels: a list of rule I label names, into a bit mask. */
+static void p_block_labels(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                           const struct cfg_key *k, void *base)
+{
+	uint32_t *dst = (uint32_t *)((char *)base + k->off), bits = 0;
+	char child[CFG_PATH_MAX];
+
+	if (v->kind == YTREE_SCALAR && ytree_is_null(v)) {
+		*dst = 0; /* "block_labels:" alone: nothing blocks */
+		return;
+	}
+	if (v->kind != YTREE_SEQ) {
+		cfg_err(c, v->line, path, v, "expected a list of labels, got %s", kind_name(v));
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		uint32_t bit;
+		path_index(child, path, i);
+		const char *s = scalar_of(c, child, v->items[i], "a label name");
+		if (!s)
+			continue;
+		if (reputation_label_bit(s, &bit) != 0)
+			cfg_err(c, v->items[i]->line, child, v->items[i],
+			        "not one of noPayload, flood, scan, probeUnused, arpUnused");
+		else
+			bits |= bit;
+	}
+	*dst = bits;
+}
+
+/* reputation: a block never ends before it starts growing. */
+static void p_reputation(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                         const struct cfg_key *k, void *base)
+{
+	const struct reputation_config *rc = &((const struct config *)base)->reputation;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (rc->block_max_s < rc->block_base_s)
+		cfg_err(c, v->line, path, NULL,
+		        "block_max_s (%u) is shorter than block_base_s (%u)", rc->block_max_s,
+		        rc->block_base_s);
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1841,6 +1888,53 @@ static const struct cfg_key alerts_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key reputation_prefix_item = {.parse = p_site_prefix, .off = 0};
+
+#define REP_U32_KEY(field, lo, hi)                                                                 \
+	{.name = #field, .parse = p_u32, .off = offsetof(struct config, reputation.field),          \
+	 .min = (lo), .max = (hi)}
+
+static const struct cfg_key reputation_keys[] = {
+    {.name = "enabled", .parse = p_bool, .off = offsetof(struct config, reputation.enabled)},
+    {.name = "path",
+     .parse = p_path,
+     .off = offsetof(struct config, reputation.path),
+     .max = REPUTATION_PATH_MAX},
+    {.name = "blocklist",
+     .parse = p_path,
+     .off = offsetof(struct config, reputation.blocklist_path),
+     .max = REPUTATION_PATH_MAX},
+    {.name = "block_labels",
+     .parse = p_block_labels,
+     .off = offsetof(struct config, reputation.block_labels)},
+    REP_U32_KEY(min_offences, 1, 10000),
+    /* A minute to a year; the factor up to 100; the longest block ten years. */
+    REP_U32_KEY(block_base_s, 60, 31536000),
+    REP_U32_KEY(block_factor, 1, 100),
+    REP_U32_KEY(block_max_s, 60, 315360000),
+    REP_U32_KEY(memory_s, 300, 315360000),
+    REP_U32_KEY(history_max, 1, 1000),
+    REP_U32_KEY(max_offenders, 1, 100000000),
+    {.name = "allow",
+     .parse = p_list,
+     .off = offsetof(struct config, reputation.allow),
+     .off_n = offsetof(struct config, reputation.n_allow),
+     .item = &reputation_prefix_item,
+     .item_size = sizeof(struct site_prefix),
+     .max = REPUTATION_ALLOW_MAX},
+    {.name = "hook",
+     .parse = p_path,
+     .off = offsetof(struct config, reputation.hook),
+     .max = REPUTATION_PATH_MAX},
+    REP_U32_KEY(hook_timeout_s, 1, 3600),
+    REP_U32_KEY(hook_queue, 1, 1000000),
+    /* 0: only blocked addresses are watched. */
+    REP_U32_KEY(watch_window_s, 0, 31536000),
+    REP_U32_KEY(watch_max, 0, 10000000),
+    REP_U32_KEY(footprint_max, 1, 1000000),
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1876,6 +1970,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "web", .parse = p_web, .sub = web_keys},
     {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
     {.name = "advice", .parse = p_map, .sub = advice_keys},
+    {.name = "reputation", .parse = p_reputation, .sub = reputation_keys},
     {NULL},
 };
 
@@ -2146,6 +2241,7 @@ void config_defaults(struct config *cfg)
 	cfg->web.max_connections = 64;
 	cfg->web.timeout_s = 30;
 	alert_config_defaults(&cfg->alerts);
+	reputation_config_defaults(&cfg->reputation);
 }
 
 void config_free(struct config *cfg)
@@ -2159,6 +2255,7 @@ void config_free(struct config *cfg)
 		free(cfg->sites[i].devices);
 	}
 	free(cfg->sites);
+	free(cfg->reputation.allow);
 	config_defaults(cfg);
 }
 

@@ -54,6 +54,7 @@ struct pipeline {
 	struct doc_counter health[PIPELINE_COUNTERS_MAX]; /* a slot's "collector" */
 	uint64_t start_cpu_us; /* the creating thread's CPU when the pipeline was made */
 	char *state_dir;       /* STORE_PATH.state with restart_state, else NULL; owned */
+	struct pipeline_watch watch; /* records is NULL when there is none */
 };
 
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
@@ -80,6 +81,8 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 		return rc;
 	pl->cfg = cfg;
 	pl->replay = opts->replay;
+	if (opts->watch)
+		pl->watch = *opts->watch;
 	pl->dec = decoder_create(&cfg->decoder);
 	if (!pl->dec)
 		goto fail;
@@ -190,6 +193,8 @@ void pipeline_close_slots(struct pipeline *pl)
 		return;
 	/* Nothing is received any more: the last slots are waited for, not dropped. */
 	closer_backpressure_set(pl->closer, true);
+	if (pl->watch.records)
+		pl->watch.flush(pl->watch.ud);
 	engine_close_all(pl->eng);
 	closer_drain(pl->closer);
 }
@@ -259,6 +264,12 @@ static void pipeline_sink(void *ud, const struct flow *v, size_t n)
 {
 	struct pipeline *pl = ud;
 
+	/* The watch list's footprints: a separate call from the engine's, every record. */
+	if (pl->watch.records) {
+		if (pl->replay && n)
+			pl->watch.clock(pl->watch.ud, v[0].export_ms);
+		pl->watch.records(pl->watch.ud, v, n);
+	}
 	if (pl->eng) {
 		/*
 		 * Replay's clock is the export time the routers wrote (DESIGN
@@ -289,6 +300,8 @@ int pipeline_datagram(void *ud, const struct datagram *dg)
 
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms)
 {
+	if (pl->watch.records)
+		pl->watch.clock(pl->watch.ud, now_ms);
 	if (pl->eng)
 		engine_clock(pl->eng, now_ms);
 }

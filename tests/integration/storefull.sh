@@ -28,6 +28,8 @@ mount -t tmpfs -o size=256k nfsentry-storefull "$MNT" || { log "skipped: cannot 
 trap 'rc=$?; umount "$MNT" 2>/dev/null; umount "$RO" 2>/dev/null; (exit $rc); lib_cleanup' EXIT
 CAP=$SOURCE_DIR/tests/data/replay/ipfix-campus.pcap
 
+# The offender database lives in the work directory, so that only the store
+# itself is on the small (or read-only) filesystem under test.
 store_conf() { # PATH [SPOOL]
 	local extra="  write_retry_s: 1"
 	[ -n "${2:-}" ] && extra="$extra
@@ -35,6 +37,7 @@ store_conf() { # PATH [SPOOL]
 	awk -v p="$1" -v extra="$extra" '
 		/^  path: campus-store.db$/ { print "  path: " p; print extra; next } { print }' \
 		"$SOURCE_DIR/tests/integration/campus.yaml"
+	printf 'reputation:\n  path: %s\n  blocklist: %s\n' "$T/rep-$RANDOM.db" "$T/blocklist.txt"
 }
 store_conf "$MNT/store.db" "$T/spool" >"$T/full.yaml"
 store_conf "$T/roomy/store.db" >"$T/roomy.yaml"

@@ -1196,6 +1196,114 @@ static void test_advice(void **state)
 	config_errors_free(&e);
 }
 
+/* reputation: defaults, every key, and its errors (docs/offenders.md). */
+static void test_reputation(void **state)
+{
+	static const char text[] = "reputation:\n"
+	                           "  enabled: false\n"
+	                           "  path: /var/lib/nfsentry/rep.db\n"
+	                           "  blocklist: /run/nfsentry/block.txt\n"
+	                           "  block_labels: [scan, noPayload]\n"
+	                           "  min_offences: 2\n"
+	                           "  block_base_s: 600\n"
+	                           "  block_factor: 3\n"
+	                           "  block_max_s: 86400\n"
+	                           "  memory_s: 604800\n"
+	                           "  history_max: 8\n"
+	                           "  max_offenders: 1000\n"
+	                           "  allow: [192.0.2.0/24, 2001:db8::53]\n"
+	                           "  hook: /usr/local/bin/block.sh\n"
+	                           "  hook_timeout_s: 3\n"
+	                           "  hook_queue: 10\n"
+	                           "  watch_window_s: 0\n"
+	                           "  watch_max: 100\n"
+	                           "  footprint_max: 50\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"reputation:\n  block_labels: [scan, fanout]\n",
+	     ":2: reputation.block_labels[1]: not one of noPayload, flood, scan, probeUnused, "
+	     "arpUnused (got \"fanout\")"},
+	    {"reputation:\n  block_labels: scan\n",
+	     ":2: reputation.block_labels: expected a list of labels, got a single value (got "
+	     "\"scan\")"},
+	    {"reputation:\n  block_base_s: 7200\n  block_max_s: 3600\n",
+	     ":2: reputation: block_max_s (3600) is shorter than block_base_s (7200)"},
+	    {"reputation:\n  block_factor: 0\n",
+	     ":2: reputation.block_factor: must be 1..100 (got \"0\")"},
+	    {"reputation:\n  allow: [192.0.2.1/24]\n",
+	     ":2: reputation.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? "
+	     "(got "
+	     "\"192.0.2.1/24\")"},
+	    {"reputation:\n  hook: \"\"\n", ":2: reputation.hook: empty; expected a file path"},
+	    {"reputation:\n  watch_maxx: 3\n",
+	     ":2: reputation.watch_maxx: unknown key; did you mean \"watch_max\"?"},
+	    {"sites:\n  - name: _network\n    inside: [10.0.0.0/8]\n",
+	     ":2: sites[0].name: reserved for the network-wide documents (got \"_network\")"},
+	};
+	struct config c;
+	struct config_errors e;
+	uint32_t bit;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.reputation.enabled);
+	assert_string_equal(c.reputation.path, "");
+	assert_int_equal(reputation_label_bit("scan", &bit), 0);
+	assert_true(c.reputation.block_labels & bit);
+	assert_int_equal(reputation_label_bit("noPayload", &bit), 0);
+	assert_false(c.reputation.block_labels & bit);
+	assert_int_equal(c.reputation.block_base_s, 3600);
+	assert_int_equal(c.reputation.block_factor, 4);
+	assert_int_equal(c.reputation.watch_window_s, 86400);
+	char db[REPUTATION_PATH_MAX], bl[REPUTATION_PATH_MAX];
+	reputation_paths(&c.reputation, c.store_path, db, sizeof(db), bl, sizeof(bl));
+	assert_string_equal(db, "data/reputation.db");
+	assert_string_equal(bl, "data/blocklist.txt");
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_false(c.reputation.enabled);
+	uint32_t scan, nopayload;
+	reputation_label_bit("scan", &scan);
+	reputation_label_bit("noPayload", &nopayload);
+	assert_int_equal(c.reputation.block_labels, scan | nopayload);
+	assert_int_equal(c.reputation.min_offences, 2);
+	assert_int_equal(c.reputation.block_base_s, 600);
+	assert_int_equal(c.reputation.block_factor, 3);
+	assert_int_equal(c.reputation.block_max_s, 86400);
+	assert_int_equal(c.reputation.memory_s, 604800);
+	assert_int_equal(c.reputation.history_max, 8);
+	assert_int_equal(c.reputation.max_offenders, 1000);
+	assert_int_equal(c.reputation.n_allow, 2);
+	assert_int_equal(c.reputation.allow[0].len, 96 + 24);
+	assert_int_equal(c.reputation.allow[1].len, 128);
+	assert_string_equal(c.reputation.hook, "/usr/local/bin/block.sh");
+	assert_int_equal(c.reputation.hook_timeout_s, 3);
+	assert_int_equal(c.reputation.hook_queue, 10);
+	assert_int_equal(c.reputation.watch_window_s, 0);
+	assert_int_equal(c.reputation.watch_max, 100);
+	assert_int_equal(c.reputation.footprint_max, 50);
+	reputation_paths(&c.reputation, c.store_path, db, sizeof(db), bl, sizeof(bl));
+	assert_string_equal(db, "/var/lib/nfsentry/rep.db");
+	assert_string_equal(bl, "/run/nfsentry/block.txt");
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		if (rc != -EINVAL || e.n != 1)
+			for (size_t j = 0; j < e.n; j++)
+				print_error("case %zu: %s\n", i, e.msg[j]);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -1725,6 +1833,7 @@ int main(void)
 	    cmocka_unit_test(test_alerts),
 	    cmocka_unit_test(test_advice),
 	    cmocka_unit_test_teardown(test_env_overrides, env_teardown),
+	    cmocka_unit_test(test_reputation),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),

@@ -295,9 +295,10 @@ static void test_templates(void **state)
 	assert_int_equal(components, 1);
 	/*
 	 * inside: ip, arrayPeer; outside: ip, arrayPeer; offender: ip, ipList,
-	 * insideList; arpIp: ip; arpMac: ipList.
+	 * insideList; arpIp: ip; arpMac: ipList; reputation: ip; footprint: ip,
+	 * exporters.
 	 */
-	assert_int_equal(ip_fields, 9);
+	assert_int_equal(ip_fields, 12);
 }
 
 static void es_config(struct config *c, const char *url)
