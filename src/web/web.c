@@ -407,7 +407,21 @@ static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
 		         (long long)sl[i].time_slot, start, closed, (long long)sl[i].closed_at_s,
 		         (unsigned long long)sl[i].n_docs, sl[i].partial ? "true" : "false");
 	}
-	wbuf_str(&b, n ? "\n]\n" : "]\n");
+	/* A configured site with no stored slot yet is listed too, so the page can say so. */
+	size_t listed = n;
+	for (size_t i = 0; w->feed && web_feed_site_name(w->feed, i); i++) {
+		const char *name = web_feed_site_name(w->feed, i);
+		bool stored = false;
+		for (size_t j = 0; j < n && !stored; j++)
+			stored = strcmp(sl[j].site, name) == 0;
+		if (stored)
+			continue;
+		wbuf_str(&b, listed++ ? ",\n{\"site\":" : "\n{\"site\":");
+		wbuf_json_str(&b, name);
+		wbuf_str(&b, ",\"timeSlot\":null,\"@timestamp\":null,\"closedAt\":null,"
+		             "\"closedAtS\":null,\"docs\":0,\"partial\":false}");
+	}
+	wbuf_str(&b, listed ? "\n]\n" : "]\n");
 	free(sl);
 	return web_json(c, &b, web_cache_revalidate);
 }
