@@ -418,6 +418,7 @@ async function loadSlot() {
   drawTop('top-inside', ins, [(d) => bytes(d.octets), (d) => num(d.packets), (d) => num(d.flows), (d) => num(d.peers)]);
   drawTop('top-outside', outs, [(d) => bytes(d.fromOctets), (d) => num(d.fromPackets), (d) => num(d.touchPeers)]);
   document.body.dataset.loaded = 'overview';
+  markTiming();
   countSeen().catch(showError);
 }
 
@@ -613,6 +614,15 @@ function drawCollector() {
   clear(all);
   for (const m of Object.keys(k)) all.append(el('div', null, el('h3', { text: m }), counterTable(k[m])));
   document.body.dataset.loaded = 'collector';
+}
+
+// The page's own timing, as attributes a headless browser's --dump-dom shows (tools/bench_web):
+// first contentful paint and the moment the overview's tables were filled, in ms from navigation.
+function markTiming() {
+  if (document.body.dataset.readyMs || typeof performance === 'undefined') return;
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
+  const fcp = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+  if (fcp) document.body.dataset.fcpMs = String(Math.round(fcp.startTime));
 }
 
 // ---- load and refresh ------------------------------------------------------------------------
