@@ -109,6 +109,13 @@ int web_feed_collector_json(struct web_feed *f, const struct counter_table *xt, 
  */
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len);
 
+/*
+ * The name of configured site i (0-based, the configuration's order), or
+ * NULL past the last. Borrowed from the configuration (struct
+ * web_feed_opts.sites); any thread may call it, the list never changes.
+ */
+const char *web_feed_site_name(const struct web_feed *f, size_t i);
+
 /* An immutable copy of a site's last judged slot's conversations. */
 struct web_feed_slot;
 

@@ -294,6 +294,11 @@ void web_feed_sink(void *ud, const struct slot_view *v, const struct judge_resul
 	web_feed_slot_put(old);
 }
 
+const char *web_feed_site_name(const struct web_feed *f, size_t i)
+{
+	return i < f->o.n_sites ? f->o.sites[i].name : NULL;
+}
+
 struct web_feed_slot *web_feed_latest(struct web_feed *f, const char *site)
 {
 	struct web_feed_slot *s = NULL;

@@ -38,6 +38,7 @@
 #include "internal.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/log.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
 #include "nfsentry/webfeed.h"
 
@@ -395,11 +396,15 @@ static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
 		return web_store_error(w, c, rc);
 	}
 	wbuf_str(&b, "[");
+	size_t listed = 0;
 	for (size_t i = 0; i < n; i++) {
 		char start[32], closed[32];
+		/* The network-wide documents (rule III) are not a site an operator picks. */
+		if (strcmp(sl[i].site, REPUTATION_SITE) == 0)
+			continue;
 		iso_time(sl[i].time_slot * STORE_SLOT_SECONDS, start);
 		iso_time(sl[i].closed_at_s, closed);
-		wbuf_str(&b, i ? ",\n{\"site\":" : "\n{\"site\":");
+		wbuf_str(&b, listed++ ? ",\n{\"site\":" : "\n{\"site\":");
 		wbuf_json_str(&b, sl[i].site);
 		wbuf_fmt(&b,
 		         ",\"timeSlot\":%lld,\"@timestamp\":\"%s\",\"closedAt\":\"%s\","
@@ -407,7 +412,20 @@ static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
 		         (long long)sl[i].time_slot, start, closed, (long long)sl[i].closed_at_s,
 		         (unsigned long long)sl[i].n_docs, sl[i].partial ? "true" : "false");
 	}
-	wbuf_str(&b, n ? "\n]\n" : "]\n");
+	/* A configured site with no stored slot yet is listed too, so the page can say so. */
+	for (size_t i = 0; w->feed && web_feed_site_name(w->feed, i); i++) {
+		const char *name = web_feed_site_name(w->feed, i);
+		bool stored = false;
+		for (size_t j = 0; j < n && !stored; j++)
+			stored = strcmp(sl[j].site, name) == 0;
+		if (stored)
+			continue;
+		wbuf_str(&b, listed++ ? ",\n{\"site\":" : "\n{\"site\":");
+		wbuf_json_str(&b, name);
+		wbuf_str(&b, ",\"timeSlot\":null,\"@timestamp\":null,\"closedAt\":null,"
+		             "\"closedAtS\":null,\"docs\":0,\"partial\":false}");
+	}
+	wbuf_str(&b, listed ? "\n]\n" : "]\n");
 	free(sl);
 	return web_json(c, &b, web_cache_revalidate);
 }

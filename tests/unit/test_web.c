@@ -523,7 +523,7 @@ static void test_connections_bounded(void **state)
 static void test_feed_routes(void **state)
 {
 	struct fx *f = *state;
-	struct site_config site;
+	struct site_config sites[2], *site = &sites[0];
 	struct web_feed_opts o;
 	struct web_feed *feed;
 	struct judge_result jr = {.labels = {[JUDGE_FANOUT] = 1}};
@@ -539,12 +539,15 @@ static void test_feed_routes(void **state)
 	assert_int_equal(get(f, "/api/v1/collector", NULL), 404);
 	web_stop(f->w);
 
-	memset(&site, 0, sizeof(site));
-	site_config_defaults(&site);
-	snprintf(site.name, sizeof(site.name), "campus");
-	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	memset(sites, 0, sizeof(sites));
+	site_config_defaults(&sites[0]);
+	snprintf(sites[0].name, sizeof(sites[0].name), "campus");
+	/* Configured, no slot stored yet: listed by /api/v1/sites with a null timeSlot. */
+	site_config_defaults(&sites[1]);
+	snprintf(sites[1].name, sizeof(sites[1].name), "dorm");
+	o = (struct web_feed_opts){.sites = sites, .n_sites = 2};
 	assert_int_equal(web_feed_create(&o, &feed), 0);
-	s = slot_create(&site, 0, 101, 1);
+	s = slot_create(site, 0, 101, 1);
 	assert_non_null(s);
 	flow_addr_parse("10.0.0.1", &a);
 	flow_addr_parse("192.0.2.7", &b);
@@ -566,8 +569,23 @@ static void test_feed_routes(void **state)
 	assert_non_null(strstr(f->body, "\nnfsentry_store_slots_stored 3\n"));
 	assert_null(strstr(f->body, "nfsentry_store_slots_written"));
 
-	snprintf(site.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call \"upstream\".");
-	assert_int_equal(get(f, "/api/v1/sites/campus/advice", "Authorization: Bearer tok\r\n"), 200);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer tok\r\n"), 200);
+	assert_string_equal(
+	    f->body,
+	    "[\n{\"site\":\"campus\",\"timeSlot\":101,\"@timestamp\":\"1970-01-01T08:25:00Z\","
+	    "\"closedAt\":\"1970-01-01T08:30:10Z\",\"closedAtS\":30610,\"docs\":2,\"partial\":"
+	    "false},"
+	    "\n{\"site\":\"lab\",\"timeSlot\":100,\"@timestamp\":\"1970-01-01T08:20:00Z\","
+	    "\"closedAt\":\"1970-01-01T08:25:10Z\",\"closedAtS\":30310,\"docs\":2,\"partial\":"
+	    "false},"
+	    "\n{\"site\":\"dorm\",\"timeSlot\":null,\"@timestamp\":null,\"closedAt\":null,"
+	    "\"closedAtS\":null,\"docs\":0,\"partial\":false}"
+	    "\n]\n");
+	assert_int_equal(get(f, "/api/v1/sites/dorm/advice", "Authorization: Bearer tok\r\n"), 200);
+
+	snprintf(site->advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call \"upstream\".");
+	assert_int_equal(get(f, "/api/v1/sites/campus/advice", "Authorization: Bearer tok\r\n"),
+	                 200);
 	assert_non_null(strstr(f->body, "{\n\"noPayload\":\""));
 	assert_non_null(strstr(f->body, ",\n\"flood\":\"Call \\\"upstream\\\".\",\n"));
 	assert_int_equal(get(f, "/api/v1/sites/lab/advice", "Authorization: Bearer tok\r\n"), 404);
