@@ -469,6 +469,8 @@ static void run_stats_cb(uv_timer_t *t)
 
 	run_log_stats(rs);
 	pipeline_flush(rs->pl);
+	/* Templates for a restart, kept across a crash too (docs/manual.md "Restarts"). */
+	pipeline_templates_save(rs->pl, clock_ms(CLOCK_REALTIME), false);
 }
 
 static void run_tick_cb(uv_timer_t *t)

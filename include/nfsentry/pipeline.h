@@ -94,6 +94,15 @@ void pipeline_close_slots(struct pipeline *pl);
  */
 void pipeline_stop(struct pipeline *pl);
 
+/*
+ * With restart_state: save the decoder's templates and sampler rates to
+ * STORE_PATH.state/templates (decoder_state_save), when they changed since
+ * the last save or always. Run's stats timer calls it once a minute, so
+ * that a crash keeps them too; pipeline_stop() calls it always. A failure
+ * is logged. Without restart_state it does nothing.
+ */
+void pipeline_templates_save(struct pipeline *pl, uint64_t now_ms, bool always);
+
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
 int pipeline_flush(struct pipeline *pl);
 
