@@ -46,7 +46,9 @@ struct pipeline_opts {
 	 * run: keep state across restarts in STORE_PATH.state/ (docs/manual.md
 	 * "Restarts"): at create, restore the open slots a clean stop saved
 	 * (pipeline_stop) and note a previous run that did not stop cleanly;
-	 * mark slots opened after now_ms as seen from then. Needs use_store.
+	 * load the decoder's saved templates and sampler rates
+	 * (pipeline_templates_save); mark slots opened after now_ms as seen
+	 * from then. Needs use_store.
 	 */
 	bool restart_state;
 };
