@@ -566,6 +566,8 @@ static void run_stats_cb(uv_timer_t *t)
 
 	run_log_stats(rs);
 	pipeline_flush(rs->pl);
+	/* Templates for a restart, kept across a crash too (docs/manual.md "Restarts"). */
+	pipeline_templates_save(rs->pl, clock_ms(CLOCK_REALTIME), false);
 }
 
 /* exwatch_fn of `run`: one log line per exporter event, key=value fields. */

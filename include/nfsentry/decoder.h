@@ -19,6 +19,7 @@
 #ifndef NFSENTRY_DECODER_H
 #define NFSENTRY_DECODER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,6 +112,9 @@ struct decoder_stats {
 	uint64_t reordered;           /* datagrams slightly behind the expected sequence number */
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t unscaled_records;    /* delivered unscaled: sampler rate unknown */
+	uint64_t templates_restored;  /* loaded from the restart file (decoder_state_load) */
+	uint64_t templates_stale;     /* in the restart file but older than the lifetime */
+	uint64_t samplers_restored;   /* sampler rates loaded from the restart file */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 
@@ -164,5 +168,45 @@ struct decoder_exporter_info {
  */
 size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out,
                              size_t max);
+
+/*
+ * Restart file (docs/internals/decoder.md, "Restart file"): every template
+ * scope of NetFlow v9 and IPFIX with its templates' wire definitions and
+ * their last-refresh times, its sampler rates with theirs, the
+ * exporter-wide rate and the IPFIX system init time.
+ *
+ * decoder_state_save() writes path + ".tmp", fsyncs it and renames it to
+ * path (the caller fsyncs the directory); now_ms (wall clock) is recorded
+ * as the time of the save. Returns 0, or -errno (nothing but the temporary
+ * file, removed, was touched; path is left as it was). Borrows d.
+ */
+int decoder_state_save(struct decoder *d, const char *path, uint64_t now_ms);
+
+/* True when something decoder_state_save() writes changed since the last save or load. */
+bool decoder_state_changed(const struct decoder *d);
+
+/* What decoder_state_load() found. */
+struct decoder_restore {
+	uint64_t saved_at_ms;   /* when the file was written */
+	size_t scopes;          /* template scopes restored */
+	size_t templates;       /* = templatesRestored */
+	size_t templates_stale; /* = templatesStale */
+	size_t samplers;        /* = samplersRestored */
+	bool scope_changed;     /* written under another templates.scope: nothing loaded */
+};
+
+/*
+ * Load the restart file at path into d, which must not have decoded
+ * anything yet (-EBUSY otherwise). now_ms is the wall clock: templates
+ * and sampler rates older than the template lifetime are skipped. Each
+ * template is compiled as a received one would be. The scopes wait
+ * without a session for their exporters; those none came back for within
+ * a template lifetime are freed. Returns 0 (res filled; a missing file is
+ * -ENOENT), -EBADMSG for a truncated or corrupt file, -EPROTONOSUPPORT for
+ * another format version, -E2BIG for more scopes or templates than the
+ * caps allow, -ENOMEM, or -errno of the read; on any error d is unchanged.
+ */
+int decoder_state_load(struct decoder *d, const char *path, uint64_t now_ms,
+                       struct decoder_restore *res);
 
 #endif

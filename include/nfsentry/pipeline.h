@@ -62,7 +62,9 @@ struct pipeline_opts {
 	 * run: keep state across restarts in STORE_PATH.state/ (docs/manual.md
 	 * "Restarts"): at create, restore the open slots a clean stop saved
 	 * (pipeline_stop) and note a previous run that did not stop cleanly;
-	 * mark slots opened after now_ms as seen from then. Needs use_store.
+	 * load the decoder's saved templates and sampler rates
+	 * (pipeline_templates_save); mark slots opened after now_ms as seen
+	 * from then. Needs use_store.
 	 */
 	bool restart_state;
 	const struct pipeline_watch *watch; /* copied; NULL = no record watcher */
@@ -110,6 +112,15 @@ void pipeline_close_slots(struct pipeline *pl);
  * written all the same.
  */
 void pipeline_stop(struct pipeline *pl);
+
+/*
+ * With restart_state: save the decoder's templates and sampler rates to
+ * STORE_PATH.state/templates (decoder_state_save), when they changed since
+ * the last save or always. Run's stats timer calls it once a minute, so
+ * that a crash keeps them too; pipeline_stop() calls it always. A failure
+ * is logged. Without restart_state it does nothing.
+ */
+void pipeline_templates_save(struct pipeline *pl, uint64_t now_ms, bool always);
 
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
 int pipeline_flush(struct pipeline *pl);

@@ -57,6 +57,12 @@ static const struct counter_def decoder_counter_defs[] = {
     COUNTER_DEF(decoder_stats, unscaled_records, "unscaledRecords", COUNTER_TOTAL,
                 "Records of a sampling exporter delivered unscaled: their sampler's rate "
                 "not yet announced."),
+    COUNTER_DEF(decoder_stats, templates_restored, "templatesRestored", COUNTER_TOTAL,
+                "Templates loaded at start from the restart file."),
+    COUNTER_DEF(decoder_stats, templates_stale, "templatesStale", COUNTER_TOTAL,
+                "Templates in the restart file older than the template lifetime: not loaded."),
+    COUNTER_DEF(decoder_stats, samplers_restored, "samplersRestored", COUNTER_TOTAL,
+                "Sampler rates loaded at start from the restart file."),
     DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
          "Datagrams dropped: exporter not in the allow-list."),
     DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
@@ -86,7 +92,7 @@ static const struct counter_def decoder_counter_defs[] = {
 #undef DROP
 
 /* Where the drop reasons start in decoder_counter_defs. */
-#define DECODER_COUNTER_DROPS 16
+#define DECODER_COUNTER_DROPS 19
 _Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
                    DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
                "one decoder counter per field of struct decoder_stats");
@@ -151,6 +157,7 @@ static struct flow_endpoint scope_from(const struct decoder *d, const struct flo
 }
 
 static uint32_t exporter_hash(const struct flow_endpoint *from, uint32_t domain, uint8_t version);
+static uint32_t override_rate(const struct decoder *d, const struct flow_addr *a);
 
 static void scope_index_put(struct dec_scope **slots, uint32_t cap, struct dec_scope *sc)
 {
@@ -190,6 +197,8 @@ static void scope_index_rebuild(struct decoder *d)
 	memset(d->sslots, 0, d->scap * sizeof(*d->sslots));
 	for (size_t i = 0; i < d->n_exp; i++)
 		scope_index_put(d->sslots, d->scap, d->list[i]->sc);
+	for (size_t i = 0; i < d->n_restored; i++)
+		scope_index_put(d->sslots, d->scap, d->restored[i]);
 }
 
 /* One session less for sc: freed with its templates when it was the last. */
@@ -206,6 +215,9 @@ void decoder_destroy(struct decoder *d)
 {
 	if (!d)
 		return;
+	for (size_t i = 0; i < d->n_restored; i++)
+		scope_release(d, d->restored[i]);
+	free(d->restored);
 	for (size_t i = 0; i < d->n_exp; i++) {
 		scope_release(d, d->list[i]->sc);
 		free(d->list[i]);
@@ -216,6 +228,57 @@ void decoder_destroy(struct decoder *d)
 	free(d->allow);
 	free(d->sampling);
 	free(d);
+}
+
+struct dec_scope *dec_scope_find(const struct decoder *d, const struct flow_endpoint *from,
+                                 uint32_t domain, uint8_t version)
+{
+	return scope_find(d, from, domain, version);
+}
+
+int dec_scope_index_reserve(struct decoder *d, size_t n)
+{
+	uint32_t ncap = d->scap ? d->scap : 16;
+
+	while ((d->n_scope + n) * 2 > ncap) {
+		if (ncap > UINT32_MAX / 2)
+			return DEC_ERR(DECODER_DROP_NO_MEMORY);
+		ncap *= 2;
+	}
+	if (ncap == d->scap)
+		return 0;
+	struct dec_scope **ns = fault_calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	free(d->sslots);
+	d->sslots = ns;
+	d->scap = ncap;
+	scope_index_rebuild(d);
+	return 0;
+}
+
+void dec_scope_restore(struct decoder *d, struct dec_scope *sc)
+{
+	sc->override_rate = override_rate(d, &sc->from.addr);
+	dec_scope_rate_update(sc);
+	sc->refs = 1; /* the restored list's */
+	d->restored[d->n_restored++] = sc;
+	scope_index_put(d->sslots, d->scap, sc);
+	d->n_scope++;
+}
+
+void dec_restored_release(struct decoder *d)
+{
+	size_t n = d->n_restored;
+
+	/* Emptied first: the rebuild below must not put the freed ones back. */
+	d->n_restored = 0;
+	for (size_t i = 0; i < n; i++)
+		scope_release(d, d->restored[i]);
+	free(d->restored);
+	d->restored = NULL;
+	scope_index_rebuild(d);
+	d->persist_gen++;
 }
 
 void decoder_stats_get(const struct decoder *d, struct decoder_stats *out)
@@ -508,17 +571,19 @@ void dec_default_rate_set(struct dec_scope *e, uint32_t rate)
 	dec_scope_rate_update(e);
 }
 
-void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate)
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate, uint64_t now_ms)
 {
 	if (rate == 0)
 		return;
 	if (!has_id) {
+		e->options_ms = now_ms;
 		dec_default_rate_set(e, rate);
 		return;
 	}
 	for (uint32_t i = 0; i < e->n_samplers; i++) {
 		if (e->samplers[i].id == id) {
 			e->samplers[i].rate = rate;
+			e->samplers[i].seen_ms = now_ms;
 			dec_scope_rate_update(e);
 			return;
 		}
@@ -527,6 +592,7 @@ void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rat
 	    e->n_samplers < DEC_SAMPLERS ? e->n_samplers++ : e->next_sampler++ % DEC_SAMPLERS;
 	e->samplers[i].id = id;
 	e->samplers[i].rate = rate;
+	e->samplers[i].seen_ms = now_ms;
 	dec_scope_rate_update(e);
 }
 
@@ -601,6 +667,9 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 		datagram_dropped(d, from, DECODER_DROP_SHORT_HEADER, p, len, now_ms);
 		return DEC_ERR(DECODER_DROP_SHORT_HEADER);
 	}
+	/* Restored scopes no exporter came back for: freed after a template lifetime. */
+	if (__builtin_expect(d->n_restored != 0, 0) && now_ms >= d->restored_until_ms)
+		dec_restored_release(d);
 	d->sink = sink;
 	d->ud = ud;
 	d->nbatch = 0;

@@ -155,6 +155,8 @@ struct dec_tmpl {
 	bool varlen;
 	uint16_t rec_len; /* fixed length, or minimum length when varlen */
 	uint16_t n_ops;
+	/* As defined on the wire (def), for the restart file (persist.c). */
+	uint16_t n_fields, n_scope;
 	/*
 	 * Fixed-length templates: ops are grouped by kind (stable, so fields of
 	 * one kind keep template order) and kind_end[k] is one past the last op
@@ -174,6 +176,7 @@ struct dec_tmpl {
 struct dec_sampler {
 	uint64_t id;
 	uint32_t rate;
+	uint64_t seen_ms; /* collector clock when options data last stated it */
 };
 
 /*
@@ -202,6 +205,7 @@ struct dec_scope {
 	uint32_t sampler_last; /* index of the last sampler a record named */
 	bool has_sys_init;
 	uint64_t sys_init_ms; /* IPFIX IE 160 */
+	uint64_t options_ms;  /* when options data last set default_rate or sys_init_ms */
 	/* Templates: open addressing on template ID, linear probing, backward
 	 * shift deletion, capacity a power of two grown up to the cap. */
 	struct dec_tmpl **tslots;
@@ -247,6 +251,16 @@ struct decoder {
 	uint32_t scap;
 	size_t n_scope;
 	uint64_t last_sweep_ms; /* when the full table was last swept for idle exporters */
+	/*
+	 * Scopes loaded from the restart file (persist.c), each holding one
+	 * reference so that it waits for its first session; all released at
+	 * restored_until_ms (load time + template lifetime). Owned.
+	 */
+	struct dec_scope **restored;
+	size_t n_restored;
+	uint64_t restored_until_ms;
+	uint64_t persist_gen; /* bumped by changes the stats do not show (options data) */
+	uint64_t persist_fp;  /* dec_persist_fp() when the state was last saved or loaded */
 	/* Output batch. */
 	decoder_sink_fn sink;
 	void *ud;
@@ -297,7 +311,7 @@ void dec_flush(struct decoder *d);
  * Remember a sampler's rate (has_id) or the exporter-wide rate (!has_id)
  * in scope e; rate 0 is ignored. A full table replaces its oldest entry.
  */
-void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate);
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate, uint64_t now_ms);
 /* Set the exporter-wide rate (v5 header: 0 = unsampled). */
 void dec_default_rate_set(struct dec_scope *e, uint32_t rate);
 /* Recompute e->rate_none after the override, default or samplers changed. */
@@ -307,6 +321,20 @@ void dec_scope_rate_update(struct dec_scope *e);
  * is known, the exporter-wide rate set or not). Caches the hit.
  */
 uint32_t dec_sampler_rate(struct dec_scope *e, uint64_t id);
+/*
+ * For the restart file (persist.c). dec_scope_find: the scope of key
+ * (from, domain, version), or NULL. dec_scope_index_reserve: room in the
+ * scope index for n more scopes (0 or DEC_ERR(NO_MEMORY)). dec_scope_restore:
+ * add sc (a scope with no session, taken over) to the index and to
+ * d->restored, which must have room; cannot fail after the reserve.
+ * dec_restored_release: drop the references the restored list holds; the
+ * scopes no session took are freed.
+ */
+struct dec_scope *dec_scope_find(const struct decoder *d, const struct flow_endpoint *from,
+                                 uint32_t domain, uint8_t version);
+int dec_scope_index_reserve(struct decoder *d, size_t n);
+void dec_scope_restore(struct decoder *d, struct dec_scope *sc);
+void dec_restored_release(struct decoder *d);
 
 /* The per-record helpers are inline: they run ~10^7 times a second. */
 

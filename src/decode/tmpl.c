@@ -416,6 +416,8 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	t->options = options;
 	t->varlen = varlen;
 	t->rec_len = (uint16_t)rec_len;
+	t->n_fields = (uint16_t)n_fields; /* <= DEC_MAX_FIELDS */
+	t->n_scope = (uint16_t)n_scope;
 	t->refreshed_ms = c->now_ms;
 	t->def_len = pos;
 	t->def = (const uint8_t *)&t->ops[n_ops];
@@ -745,10 +747,13 @@ static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const ui
 	if (pr & TGT_BIT(TGT_SYSINIT)) {
 		e->has_sys_init = true;
 		e->sys_init_ms = v[TGT_SYSINIT];
+		e->options_ms = c->now_ms;
 	}
 	/* With a sampler ID (a scope or option field) the rate is that
 	 * sampler's; without one it is the exporter's. */
-	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], rate_fields(pr, v));
+	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], rate_fields(pr, v),
+	                c->now_ms);
+	c->d->persist_gen++; /* the restart file's ages (persist.c) */
 }
 
 static inline bool v4_set(const uint8_t *a)

@@ -398,6 +398,7 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 /* ---- state across restarts (docs/manual.md "Restarts") -------------------- */
 
 #define STATE_SLOTS "slots"
+#define STATE_TEMPLATES "templates"
 #define STATE_MARKER "running"
 
 /* dir/name into buf. Returns 0, or -ENAMETOOLONG. */
@@ -460,6 +461,63 @@ static void state_load_slots(struct pipeline *pl, uint64_t now_ms)
 }
 
 /*
+ * The decoder's templates and sampler rates, if saved: loaded before the
+ * first datagram. The file stays (a crash before the next save leaves it
+ * as the best there is); a damaged one is moved aside.
+ */
+static void state_load_templates(struct pipeline *pl, uint64_t now_ms)
+{
+	char path[CONFIG_STORE_PATH_MAX + 64], bad[CONFIG_STORE_PATH_MAX + 72];
+	struct decoder_restore res;
+
+	if (state_path(pl, STATE_TEMPLATES, path, sizeof(path)))
+		return;
+	int rc = decoder_state_load(pl->dec, path, now_ms, &res);
+	if (rc == -ENOENT)
+		return;
+	if (rc == -EBADMSG || rc == -EPROTONOSUPPORT || rc == -E2BIG) {
+		snprintf(bad, sizeof(bad), "%s.bad", path);
+		rename(path, bad);
+		log_error("restart: %s: %s: moved to %s; templates are learnt afresh", path,
+		          rc == -EBADMSG           ? "truncated or corrupt"
+		          : rc == -EPROTONOSUPPORT ? "written by another nfsentry build"
+		                                   : "more than the decoder's caps allow",
+		          bad);
+		return;
+	}
+	if (rc != 0) {
+		log_error("restart: %s: %s: templates are learnt afresh", path, strerror(-rc));
+		return;
+	}
+	if (res.scope_changed) {
+		log_warn("restart: %s: saved under another templates.scope: templates are learnt "
+		         "afresh",
+		         path);
+		return;
+	}
+	log_info("restart: templates saved %.1f s ago: %zu restored in %zu scopes, %zu older "
+	         "than the template lifetime skipped; %zu sampler rates restored",
+	         now_ms > res.saved_at_ms ? (double)(now_ms - res.saved_at_ms) / 1000.0 : 0.0,
+	         res.templates, res.scopes, res.templates_stale, res.samplers);
+}
+
+void pipeline_templates_save(struct pipeline *pl, uint64_t now_ms, bool always)
+{
+	char path[CONFIG_STORE_PATH_MAX + 64];
+
+	if (!pl->state_dir || (!always && !decoder_state_changed(pl->dec)))
+		return;
+	if (state_path(pl, STATE_TEMPLATES, path, sizeof(path)))
+		return;
+	int rc = decoder_state_save(pl->dec, path, now_ms);
+	if (rc != 0) {
+		log_error("restart: cannot save the templates to %s: %s", path, strerror(-rc));
+		return;
+	}
+	state_dir_sync(pl);
+}
+
+/*
  * At create: the state directory, the marker of the previous run (present:
  * it did not stop cleanly), the saved slots, coverage from now on, and this
  * run's marker. Returns 0 or a negative code with err set.
@@ -498,6 +556,7 @@ static int state_start(struct pipeline *pl, uint64_t now_ms, char *err, size_t e
 		         line[0] ? line : "no details");
 	}
 	state_load_slots(pl, now_ms);
+	state_load_templates(pl, now_ms);
 	engine_cover_from(pl->eng, now_ms);
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "pid %ld started %llu\n", (long)getpid(),
@@ -547,6 +606,7 @@ void pipeline_stop(struct pipeline *pl)
 		return;
 	}
 	uint64_t now_ms = clock_ms(CLOCK_REALTIME);
+	pipeline_templates_save(pl, now_ms, true);
 	int fd = state_save_slots(pl, now_ms, tmp, sizeof(tmp));
 	if (fd < 0)
 		log_error("restart: cannot save the open slots in %s: %s; they are written (partial) "
