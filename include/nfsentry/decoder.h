@@ -49,6 +49,7 @@ enum decoder_drop {
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
 	DECODER_DROP_NO_ADDRESS, /* record: no usable source and destination (docs/decoding.md) */
+	DECODER_DROP_TEMPLATE_MEMORY, /* template: all templates together at max_template_bytes */
 	DECODER_DROP__COUNT
 };
 
@@ -81,6 +82,14 @@ enum decoder_template_scope {
 	DECODER_SCOPE_SESSION,
 };
 
+/*
+ * Default of decoder_config.max_template_bytes: 256 MiB. A large site's
+ * exporters hold tens of templates of under 1 KiB compiled each (4 096
+ * exporters x 20 templates x 1 KiB is 80 MiB); the per-exporter cap alone
+ * would allow 4 096 x 1 024 templates of 512 fields (about 30 GiB).
+ */
+#define DECODER_TEMPLATE_BYTES_DEFAULT (256ull << 20)
+
 struct decoder_config {
 	uint32_t template_lifetime_s;        /* default 1800 */
 	uint32_t max_templates_per_exporter; /* default 1024, per template scope */
@@ -90,6 +99,12 @@ struct decoder_config {
 	const struct decoder_sampling_override *sampling;
 	size_t n_sampling;
 	enum decoder_template_scope template_scope; /* default DECODER_SCOPE_EXPORTER */
+	/*
+	 * Bytes of compiled templates (and their slot arrays) held across every
+	 * scope; a template that would take the total past it is refused
+	 * (templateMemory). Default 256 MiB; 0 is taken as 1 (refuse all).
+	 */
+	uint64_t max_template_bytes;
 };
 
 /* Fill *cfg with the documented defaults. */
@@ -111,6 +126,7 @@ struct decoder_stats {
 	uint64_t reordered;           /* datagrams slightly behind the expected sequence number */
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t unscaled_records;    /* delivered unscaled: sampler rate unknown */
+	uint64_t template_bytes;      /* gauge: bytes of templates held (max_template_bytes) */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 

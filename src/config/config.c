@@ -345,8 +345,8 @@ static void p_decimal(struct cfg_ctx *c, const char *path, const struct ytree *v
  * the binary suffixes KiB, MiB, GiB. Decimal "MB"/"M" are refused on
  * purpose: they are ambiguous, and the kernel counts SO_RCVBUF in bytes.
  */
-static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
-                    const struct cfg_key *k, void *base)
+static bool bytes_in_range(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                           const struct cfg_key *k, uint64_t *out)
 {
 	static const struct {
 		const char *name;
@@ -358,7 +358,7 @@ static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	int rc;
 
 	if (!s)
-		return;
+		return false;
 	rc = parse_uint(s, &n, &e);
 	if (rc == 0) {
 		size_t i;
@@ -377,14 +377,34 @@ static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	if (rc == -EINVAL) {
 		cfg_err(c, v->line, path, v,
 		        "not a byte count (a whole number, or one ending in KiB, MiB or GiB)");
-		return;
+		return false;
 	}
 	if (rc < 0 || bytes < k->min || bytes > k->max) {
 		cfg_err(c, v->line, path, v, "must be %llu..%llu bytes", (unsigned long long)k->min,
 		        (unsigned long long)k->max);
-		return;
+		return false;
 	}
-	*(int *)((char *)base + k->off) = (int)bytes;
+	*out = bytes;
+	return true;
+}
+
+static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                    const struct cfg_key *k, void *base)
+{
+	uint64_t bytes;
+
+	if (bytes_in_range(c, path, v, k, &bytes))
+		*(int *)((char *)base + k->off) = (int)bytes;
+}
+
+/* As p_bytes, into a uint64_t (sizes past 2 GiB). */
+static void p_bytes64(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                      const struct cfg_key *k, void *base)
+{
+	uint64_t bytes;
+
+	if (bytes_in_range(c, path, v, k, &bytes))
+		*(uint64_t *)((char *)base + k->off) = bytes;
 }
 
 static void p_log_level(struct cfg_ctx *c, const char *path, const struct ytree *v,
@@ -1447,6 +1467,13 @@ static const struct cfg_key templates_keys[] = {
      .off = offsetof(struct config, decoder.max_templates_per_exporter),
      .min = 1,
      .max = 65280},
+    /* All templates together, every exporter: 1 MiB (a few hundred large
+     * templates) to 64 GiB. */
+    {.name = "max_bytes",
+     .parse = p_bytes64,
+     .off = offsetof(struct config, decoder.max_template_bytes),
+     .min = 1048576,
+     .max = 68719476736ull},
     /* exporter (default): any source port of an exporter; session: per port. */
     {.name = "scope",
      .parse = p_template_scope,
@@ -1920,6 +1947,7 @@ void config_defaults(struct config *cfg)
 	cfg->decoder.template_lifetime_s = 1800;
 	cfg->decoder.max_templates_per_exporter = 1024;
 	cfg->decoder.max_exporters = 4096;
+	cfg->decoder.max_template_bytes = DECODER_TEMPLATE_BYTES_DEFAULT;
 	cfg->grace_s = 10;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "data/nfsentry.db");
 	cfg->retention_days = 30;

@@ -57,6 +57,8 @@ static const struct counter_def decoder_counter_defs[] = {
     COUNTER_DEF(decoder_stats, unscaled_records, "unscaledRecords", COUNTER_TOTAL,
                 "Records of a sampling exporter delivered unscaled: their sampler's rate "
                 "not yet announced."),
+    COUNTER_DEF(decoder_stats, template_bytes, "templateBytes", COUNTER_GAUGE,
+                "Bytes of templates held now, across every exporter."),
     DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
          "Datagrams dropped: exporter not in the allow-list."),
     DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
@@ -82,11 +84,13 @@ static const struct counter_def decoder_counter_defs[] = {
     DROP(DECODER_DROP_NO_MEMORY, "noMemory", "Datagrams or templates dropped: allocation failed."),
     DROP(DECODER_DROP_NO_ADDRESS, "noAddress",
          "Records dropped: no usable source and destination address."),
+    DROP(DECODER_DROP_TEMPLATE_MEMORY, "templateMemory",
+         "Templates dropped: template memory cap (all exporters) reached."),
 };
 #undef DROP
 
 /* Where the drop reasons start in decoder_counter_defs. */
-#define DECODER_COUNTER_DROPS 16
+#define DECODER_COUNTER_DROPS 17
 _Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
                    DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
                "one decoder counter per field of struct decoder_stats");
@@ -107,6 +111,7 @@ void decoder_config_defaults(struct decoder_config *cfg)
 	cfg->template_lifetime_s = 1800;
 	cfg->max_templates_per_exporter = 1024;
 	cfg->max_exporters = 4096;
+	cfg->max_template_bytes = DECODER_TEMPLATE_BYTES_DEFAULT;
 }
 
 struct decoder *decoder_create(const struct decoder_config *cfg)
@@ -120,6 +125,8 @@ struct decoder *decoder_create(const struct decoder_config *cfg)
 		d->cfg.max_exporters = 1;
 	if (d->cfg.max_templates_per_exporter == 0)
 		d->cfg.max_templates_per_exporter = 1;
+	if (d->cfg.max_template_bytes == 0)
+		d->cfg.max_template_bytes = 1;
 	if (cfg->n_allow) {
 		d->allow = fault_calloc(cfg->n_allow, sizeof(*d->allow));
 		if (!d->allow)
@@ -222,6 +229,7 @@ void decoder_stats_get(const struct decoder *d, struct decoder_stats *out)
 {
 	*out = d->st;
 	out->exporters = d->n_exp;
+	out->template_bytes = d->tmpl_bytes;
 }
 
 size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out, size_t max)
@@ -378,6 +386,7 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		if (!sc)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
 		sc->from = sk;
+		sc->bytes_total = &d->tmpl_bytes;
 		sc->domain = domain;
 		sc->version = version;
 		sc->override_rate = override_rate(d, &from->addr);

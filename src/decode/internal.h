@@ -166,6 +166,7 @@ struct dec_tmpl {
 	/* Fixed-length templates: offset of each address field (DEC_ASLOT). */
 	uint16_t aoff[DEC_ASLOTS];
 	uint64_t refreshed_ms;
+	uint32_t bytes; /* its allocation, accounted in the decoder's template bytes */
 	size_t def_len; /* wire definition, kept to spot identical resends */
 	const uint8_t *def;
 	struct dec_op ops[];
@@ -207,6 +208,9 @@ struct dec_scope {
 	struct dec_tmpl **tslots;
 	uint32_t tcap, ntmpl;
 	struct dec_tmpl *last;
+	/* The decoder's total of template bytes (templates and tslots), which
+	 * every allocation and free of this scope's templates updates. */
+	uint64_t *bytes_total;
 };
 
 /*
@@ -247,6 +251,7 @@ struct decoder {
 	uint32_t scap;
 	size_t n_scope;
 	uint64_t last_sweep_ms; /* when the full table was last swept for idle exporters */
+	uint64_t tmpl_bytes; /* templates and their slot arrays, every scope (max_template_bytes) */
 	/* Output batch. */
 	decoder_sink_fn sink;
 	void *ud;

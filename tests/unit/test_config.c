@@ -115,6 +115,7 @@ static void assert_defaults_but_sites(const struct config *c)
 	assert_int_equal(c->decoder.max_templates_per_exporter, 1024);
 	assert_int_equal(c->decoder.template_scope, DECODER_SCOPE_EXPORTER);
 	assert_int_equal(c->decoder.max_exporters, 4096);
+	assert_int_equal(c->decoder.max_template_bytes, 256u << 20);
 	assert_null(c->decoder.allow);
 	assert_int_equal(c->decoder.n_allow, 0);
 	assert_null(c->decoder.sampling);
@@ -492,6 +493,8 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.scope: not one of exporter, session (got \"Session\")"}},
     {"templates:\n  max_per_exporter: 0\n",
      {":2: templates.max_per_exporter: must be 1..65280 (got \"0\")"}},
+    {"templates:\n  max_bytes: 1023 KiB\n",
+     {":2: templates.max_bytes: must be 1048576..68719476736 bytes (got \"1023 KiB\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
      {":2: limits.max_exporters: must be 1..1048576 (got \"4294967296\")"}},
     /* Exporters. */
@@ -1051,7 +1054,7 @@ static void test_edges_accepted(void **state)
 	                           "  sampling: [{ exporter: 10.1.1.1, rate: 4294967295 }, { rate: "
 	                           "1, exporter: \"::1\" }]\n"
 	                           "templates: { lifetime_s: 60, max_per_exporter: 65280, scope: "
-	                           "session }\n"
+	                           "session, max_bytes: 64 GiB }\n"
 	                           "limits: { max_exporters: 1048576 }\n";
 	int rc;
 
@@ -1078,6 +1081,7 @@ static void test_edges_accepted(void **state)
 	assert_int_equal(c.decoder.sampling[0].rate, UINT32_MAX);
 	addr_is(&c.decoder.sampling[1].exporter, "::1");
 	assert_int_equal(c.decoder.sampling[1].rate, 1);
+	assert_int_equal(c.decoder.max_template_bytes, 68719476736ull);
 	assert_int_equal(c.decoder.template_lifetime_s, 60);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 65280);
 	assert_int_equal(c.decoder.template_scope, DECODER_SCOPE_SESSION);

@@ -243,6 +243,101 @@ static void test_many_exporters(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * IPFIX message from domain with n templates (IDs 256..) of nf fields each:
+ * 8 and 12 (addresses), then packet counts padded out with enterprise-free
+ * unknown elements (IE 210, paddingOctets) of 1 byte.
+ */
+static void ipfix_tmpl_flood(uint32_t domain, uint16_t n, uint16_t nf)
+{
+	b_ipfix_header(&b, 1700000000u, 0, domain);
+	size_t s = b_set_begin(&b, 2);
+	for (uint16_t t = 0; t < n; t++) {
+		b_u16(&b, (uint16_t)(256 + t));
+		b_u16(&b, nf);
+		b_u16(&b, 8);
+		b_u16(&b, 4);
+		b_u16(&b, 12);
+		b_u16(&b, 4);
+		for (uint16_t f = 2; f < nf; f++) {
+			b_u16(&b, 210);
+			b_u16(&b, 1);
+		}
+	}
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+}
+
+/*
+ * A template flood from one sender (many domains x many templates x many
+ * fields) stops at max_template_bytes: the decoder's accounted bytes stay
+ * under the cap, every template past it is refused and counted
+ * (templateMemory), an exporter that came first keeps decoding, and the
+ * bytes go back to 0 when the templates are withdrawn.
+ */
+static void test_template_memory_cap(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	const uint64_t cap = 2u << 20;
+	const uint32_t domains = 256;
+	const uint16_t per = 20, nf = 300;
+
+	decoder_config_defaults(&cfg);
+	cfg.max_template_bytes = cap;
+	struct decoder *d = mk_cfg(&cfg);
+	struct flow_endpoint real = ep_v4(192, 0, 2, 1, 1000), bad = ep_v4(198, 51, 100, 7, 4000);
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &real, &b, 0, &sb), 1);
+	uint64_t base = stats(d).template_bytes;
+	assert_true(base > 0);
+
+	uint64_t offered = 0;
+	for (uint32_t dom = 0; dom < domains; dom++) {
+		ipfix_tmpl_flood(1000 + dom, per, nf);
+		assert_int_equal(feed(d, &bad, &b, 0, &sb), 0);
+		offered += per;
+		/* Never above the cap, after any datagram. */
+		assert_true(stats(d).template_bytes <= cap);
+	}
+	struct decoder_stats st = stats(d);
+	/* Every template was either held or refused and counted. */
+	assert_int_equal(st.templates_added - 1 + st.drops[DECODER_DROP_TEMPLATE_MEMORY], offered);
+	assert_true(st.drops[DECODER_DROP_TEMPLATE_MEMORY] > offered / 2);
+	/* Filled to within one template (and a slot array) of the cap. */
+	uint64_t one = sizeof(void *) * 64 + (uint64_t)nf * 4 + 2 * 1024;
+	assert_true(st.template_bytes + one > cap);
+	/* Uncapped the flood would have taken more than the cap holds. */
+	assert_true(offered * (uint64_t)nf * 4 > cap);
+
+	/* The exporter that came first still decodes. */
+	ipfix_small(1, 2);
+	b.b[8] = 0;
+	b.b[11] = 1;
+	assert_int_equal(feed(d, &real, &b, 0, &sb), 2);
+
+	/* Withdrawing every template of a kind gives the template bytes back. */
+	for (uint32_t dom = 0; dom < domains; dom++) {
+		b_ipfix_header(&b, 1700000000u, 0, 1000 + dom);
+		size_t s = b_set_begin(&b, 2);
+		b_u16(&b, 2);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		feed(d, &bad, &b, 0, &sb);
+	}
+	st = stats(d);
+	assert_int_equal(st.templates_withdrawn, st.templates_added - 1);
+	/* Left: the real exporter's template and the slot arrays of each scope. */
+	assert_true(st.template_bytes < base + (domains + 1) * 64 * sizeof(void *));
+	/* Room again: a new template is accepted. */
+	ipfix_tmpl_flood(1000, 1, nf);
+	assert_int_equal(feed(d, &bad, &b, 0, &sb), 0);
+	assert_int_equal(stats(d).drops[DECODER_DROP_TEMPLATE_MEMORY],
+	                 st.drops[DECODER_DROP_TEMPLATE_MEMORY]);
+	decoder_destroy(d);
+}
+
 static void test_batching(void **state)
 {
 	(void)state;
@@ -332,6 +427,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.template_lifetime_s, 1800);
 	assert_int_equal(cfg.max_templates_per_exporter, 1024);
 	assert_int_equal(cfg.max_exporters, 4096);
+	assert_int_equal(cfg.max_template_bytes, 256u << 20);
 	assert_null(cfg.allow);
 	assert_null(cfg.sampling);
 }
@@ -434,6 +530,7 @@ int main(void)
 	    cmocka_unit_test(test_exporter_cap),
 	    cmocka_unit_test(test_exporter_idle_expiry),
 	    cmocka_unit_test(test_many_exporters),
+	    cmocka_unit_test(test_template_memory_cap),
 	    cmocka_unit_test(test_batching),
 	    cmocka_unit_test(test_drop_names),
 	    cmocka_unit_test(test_counter_table),
