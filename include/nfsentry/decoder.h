@@ -35,7 +35,7 @@ enum decoder_drop {
 	DECODER_DROP_SHORT_HEADER,     /* datagram: shorter than its header */
 	DECODER_DROP_BAD_VERSION,      /* datagram: not version 5, 9 or 10 */
 	DECODER_DROP_BAD_LENGTH,       /* datagram: header length/count disagrees with size */
-	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: exporter table full */
+	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: decoded in probation, every place taken */
 	DECODER_DROP_SET_LENGTH,       /* set: length beyond the datagram (rest dropped) */
 	DECODER_DROP_TEMPLATE_INVALID, /* template: field count/length beyond limits */
 	DECODER_DROP_TEMPLATE_LIMIT,   /* template: per-exporter cap reached */
@@ -49,7 +49,8 @@ enum decoder_drop {
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
 	DECODER_DROP_NO_ADDRESS, /* record: no usable source and destination (docs/decoding.md) */
-	DECODER_DROP_TEMPLATE_MEMORY, /* template: all templates together at max_template_bytes */
+	DECODER_DROP_TEMPLATE_MEMORY,  /* template: all templates together at max_template_bytes */
+	DECODER_DROP_EXPORTER_ADDRESS, /* datagram: its address at its domain or port limit */
 	DECODER_DROP__COUNT
 };
 
@@ -93,8 +94,13 @@ enum decoder_template_scope {
 struct decoder_config {
 	uint32_t template_lifetime_s;        /* default 1800 */
 	uint32_t max_templates_per_exporter; /* default 1024, per template scope */
-	uint32_t max_exporters;              /* default 4096 (exporter = addr, port, domain) */
-	const struct decoder_prefix *allow;  /* NULL/0: every exporter allowed */
+	/*
+	 * Default 4096 sessions (address, port, domain) that have decoded
+	 * something; besides them max_exporters / 16 (at least 1) sessions in
+	 * probation, which have not yet (docs/decoding.md "Exporters").
+	 */
+	uint32_t max_exporters;
+	const struct decoder_prefix *allow; /* NULL/0: every exporter allowed */
 	size_t n_allow;
 	const struct decoder_sampling_override *sampling;
 	size_t n_sampling;
@@ -105,6 +111,15 @@ struct decoder_config {
 	 * (templateMemory). Default 256 MiB; 0 is taken as 1 (refuse all).
 	 */
 	uint64_t max_template_bytes;
+	/*
+	 * Per exporter address: distinct source IDs / observation domains
+	 * (with the version) and distinct source ports its sessions may use
+	 * (defaults 64 and 16; 0 is taken as 1). A new session beyond either
+	 * is refused (exporterAddressLimit) unless a session of that address
+	 * in probation can make room.
+	 */
+	uint32_t max_domains_per_address;
+	uint32_t max_ports_per_address;
 };
 
 /* Fill *cfg with the documented defaults. */
@@ -127,6 +142,8 @@ struct decoder_stats {
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
 	uint64_t unscaled_records;    /* delivered unscaled: sampler rate unknown */
 	uint64_t template_bytes;      /* gauge: bytes of templates held (max_template_bytes) */
+	uint64_t exporters_probation; /* gauge: sessions that have not yet decoded anything */
+	uint64_t exporters_evicted;   /* sessions in probation evicted to make room */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 

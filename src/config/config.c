@@ -1487,6 +1487,18 @@ static const struct cfg_key limits_keys[] = {
      .off = offsetof(struct config, decoder.max_exporters),
      .min = 1,
      .max = 1048576},
+    /* Per exporter address (docs/decoding.md "Exporters"): a router's line
+     * cards each use a domain and a socket, a few dozen at most. */
+    {.name = "max_domains_per_address",
+     .parse = p_u32,
+     .off = offsetof(struct config, decoder.max_domains_per_address),
+     .min = 1,
+     .max = 65536},
+    {.name = "max_ports_per_address",
+     .parse = p_u32,
+     .off = offsetof(struct config, decoder.max_ports_per_address),
+     .min = 1,
+     .max = 65536},
     {NULL},
 };
 
@@ -1948,6 +1960,8 @@ void config_defaults(struct config *cfg)
 	cfg->decoder.max_templates_per_exporter = 1024;
 	cfg->decoder.max_exporters = 4096;
 	cfg->decoder.max_template_bytes = DECODER_TEMPLATE_BYTES_DEFAULT;
+	cfg->decoder.max_domains_per_address = 64;
+	cfg->decoder.max_ports_per_address = 16;
 	cfg->grace_s = 10;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "data/nfsentry.db");
 	cfg->retention_days = 30;

@@ -421,6 +421,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	    memcmp((*s)->def, fields, pos) == 0) {
 		(*s)->refreshed_ms = c->now_ms;
 		c->d->st.templates_refreshed++;
+		c->decoded = true;
 		return (int)pos;
 	}
 
@@ -528,6 +529,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	}
 	*total += sz;
 	c->d->st.templates_added++;
+	c->decoded = true;
 	return (int)pos;
 
 truncated:

@@ -116,6 +116,8 @@ static void assert_defaults_but_sites(const struct config *c)
 	assert_int_equal(c->decoder.template_scope, DECODER_SCOPE_EXPORTER);
 	assert_int_equal(c->decoder.max_exporters, 4096);
 	assert_int_equal(c->decoder.max_template_bytes, 256u << 20);
+	assert_int_equal(c->decoder.max_domains_per_address, 64);
+	assert_int_equal(c->decoder.max_ports_per_address, 16);
 	assert_null(c->decoder.allow);
 	assert_int_equal(c->decoder.n_allow, 0);
 	assert_null(c->decoder.sampling);
@@ -497,6 +499,8 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.max_bytes: must be 1048576..68719476736 bytes (got \"1023 KiB\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
      {":2: limits.max_exporters: must be 1..1048576 (got \"4294967296\")"}},
+    {"limits:\n  max_ports_per_address: 0\n",
+     {":2: limits.max_ports_per_address: must be 1..65536 (got \"0\")"}},
     /* Exporters. */
     {"exporters:\n  allow:\n    - 192.0.2.1/24\n",
      {":3: exporters.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? (got "
@@ -1055,7 +1059,8 @@ static void test_edges_accepted(void **state)
 	                           "1, exporter: \"::1\" }]\n"
 	                           "templates: { lifetime_s: 60, max_per_exporter: 65280, scope: "
 	                           "session, max_bytes: 64 GiB }\n"
-	                           "limits: { max_exporters: 1048576 }\n";
+	                           "limits: { max_exporters: 1048576, max_domains_per_address: 1, "
+	                           "max_ports_per_address: 65536 }\n";
 	int rc;
 
 	(void)state;
@@ -1082,6 +1087,8 @@ static void test_edges_accepted(void **state)
 	addr_is(&c.decoder.sampling[1].exporter, "::1");
 	assert_int_equal(c.decoder.sampling[1].rate, 1);
 	assert_int_equal(c.decoder.max_template_bytes, 68719476736ull);
+	assert_int_equal(c.decoder.max_domains_per_address, 1);
+	assert_int_equal(c.decoder.max_ports_per_address, 65536);
 	assert_int_equal(c.decoder.template_lifetime_s, 60);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 65280);
 	assert_int_equal(c.decoder.template_scope, DECODER_SCOPE_SESSION);
