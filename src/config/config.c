@@ -1742,6 +1742,17 @@ static const struct cfg_key documents_keys[] = {
      .off = offsetof(struct config, docs_outside_top),
      .min = 0,
      .max = CFG_MAX_IPS},
+    /* Caps on documents per slot (docs/store.md "Retention and size"). */
+    {.name = "outside_max",
+     .parse = p_u32,
+     .off = offsetof(struct config, docs_outside_max),
+     .min = 1,
+     .max = CFG_MAX_IPS},
+    {.name = "offender_max",
+     .parse = p_u32,
+     .off = offsetof(struct config, docs_offender_max),
+     .min = 1,
+     .max = CFG_MAX_IPS},
     {NULL},
 };
 
@@ -1970,6 +1981,8 @@ void config_defaults(struct config *cfg)
 	cfg->write_retry_s = 30;
 	cfg->docs_outside_all = false;
 	cfg->docs_outside_top = 1000;
+	cfg->docs_outside_max = 2000;
+	cfg->docs_offender_max = 1000;
 	cfg->es.enabled = false;
 	snprintf(cfg->es.index_prefix, sizeof(cfg->es.index_prefix), "nfsentry");
 	cfg->es.verify_tls = true;

@@ -94,6 +94,8 @@ static void assert_engine_defaults(const struct config *c)
 	assert_int_equal(c->write_retry_s, 30);
 	assert_false(c->docs_outside_all);
 	assert_int_equal(c->docs_outside_top, 1000);
+	assert_int_equal(c->docs_outside_max, 2000);
+	assert_int_equal(c->docs_offender_max, 1000);
 	assert_false(c->es.enabled);
 }
 
@@ -499,6 +501,8 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.max_bytes: must be 1048576..68719476736 bytes (got \"1023 KiB\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
      {":2: limits.max_exporters: must be 1..1048576 (got \"4294967296\")"}},
+    {"documents:\n  offender_max: 0\n",
+     {":2: documents.offender_max: must be 1..2147483648 (got \"0\")"}},
     {"limits:\n  max_ports_per_address: 0\n",
      {":2: limits.max_ports_per_address: must be 1..65536 (got \"0\")"}},
     /* Exporters. */
