@@ -111,6 +111,10 @@ struct config {
 	 */
 	bool docs_outside_all;
 	uint32_t docs_outside_top;
+	/* documents.outside_max (2000), documents.offender_max (1000): caps on
+	 * outside and offender documents per slot (doc.h, doc_opts). */
+	uint32_t docs_outside_max;
+	uint32_t docs_offender_max;
 
 	struct es_config es; /* elasticsearch: (es.h) */
 

@@ -36,7 +36,7 @@ enum decoder_drop {
 	DECODER_DROP_SHORT_HEADER,     /* datagram: shorter than its header */
 	DECODER_DROP_BAD_VERSION,      /* datagram: not version 5, 9 or 10 */
 	DECODER_DROP_BAD_LENGTH,       /* datagram: header length/count disagrees with size */
-	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: exporter table full */
+	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: decoded in probation, every place taken */
 	DECODER_DROP_SET_LENGTH,       /* set: length beyond the datagram (rest dropped) */
 	DECODER_DROP_TEMPLATE_INVALID, /* template: field count/length beyond limits */
 	DECODER_DROP_TEMPLATE_LIMIT,   /* template: per-exporter cap reached */
@@ -50,6 +50,8 @@ enum decoder_drop {
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
 	DECODER_DROP_NO_ADDRESS, /* record: no usable source and destination (docs/decoding.md) */
+	DECODER_DROP_TEMPLATE_MEMORY,  /* template: all templates together at max_template_bytes */
+	DECODER_DROP_EXPORTER_ADDRESS, /* datagram: its address at its domain or port limit */
 	DECODER_DROP__COUNT
 };
 
@@ -82,15 +84,43 @@ enum decoder_template_scope {
 	DECODER_SCOPE_SESSION,
 };
 
+/*
+ * Default of decoder_config.max_template_bytes: 256 MiB. A large site's
+ * exporters hold tens of templates of under 1 KiB compiled each (4 096
+ * exporters x 20 templates x 1 KiB is 80 MiB); the per-exporter cap alone
+ * would allow 4 096 x 1 024 templates of 512 fields (about 30 GiB).
+ */
+#define DECODER_TEMPLATE_BYTES_DEFAULT (256ull << 20)
+
 struct decoder_config {
 	uint32_t template_lifetime_s;        /* default 1800 */
 	uint32_t max_templates_per_exporter; /* default 1024, per template scope */
-	uint32_t max_exporters;              /* default 4096 (exporter = addr, port, domain) */
-	const struct decoder_prefix *allow;  /* NULL/0: every exporter allowed */
+	/*
+	 * Default 4096 sessions (address, port, domain) that have decoded
+	 * something; besides them max_exporters / 16 (at least 1) sessions in
+	 * probation, which have not yet (docs/decoding.md "Exporters").
+	 */
+	uint32_t max_exporters;
+	const struct decoder_prefix *allow; /* NULL/0: every exporter allowed */
 	size_t n_allow;
 	const struct decoder_sampling_override *sampling;
 	size_t n_sampling;
 	enum decoder_template_scope template_scope; /* default DECODER_SCOPE_EXPORTER */
+	/*
+	 * Bytes of compiled templates (and their slot arrays) held across every
+	 * scope; a template that would take the total past it is refused
+	 * (templateMemory). Default 256 MiB; 0 is taken as 1 (refuse all).
+	 */
+	uint64_t max_template_bytes;
+	/*
+	 * Per exporter address: distinct source IDs / observation domains
+	 * (with the version) and distinct source ports its sessions may use
+	 * (defaults 64 and 16; 0 is taken as 1). A new session beyond either
+	 * is refused (exporterAddressLimit) unless a session of that address
+	 * in probation can make room.
+	 */
+	uint32_t max_domains_per_address;
+	uint32_t max_ports_per_address;
 };
 
 /* Fill *cfg with the documented defaults. */
@@ -115,6 +145,9 @@ struct decoder_stats {
 	uint64_t templates_restored;  /* loaded from the restart file (decoder_state_load) */
 	uint64_t templates_stale;     /* in the restart file but older than the lifetime */
 	uint64_t samplers_restored;   /* sampler rates loaded from the restart file */
+	uint64_t template_bytes;      /* gauge: bytes of templates held (max_template_bytes) */
+	uint64_t exporters_probation; /* gauge: sessions that have not yet decoded anything */
+	uint64_t exporters_evicted;   /* sessions in probation evicted to make room */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 

@@ -45,6 +45,15 @@ struct doc_batch {
 struct doc_opts {
 	bool outside_all;      /* write every outside IP */
 	uint32_t outside_top;  /* else: labelled ones plus the top N by octets */
+	/*
+	 * Caps on documents per slot (0: none). Of the outside IPs chosen
+	 * above, and of the offenders (array C), at most this many get a
+	 * document: the labelled first, by how far their labels crossed the
+	 * thresholds, then by octets. The slot document's documentsLeftOut
+	 * counts and sums the rest.
+	 */
+	uint32_t outside_max;
+	uint32_t offender_max;
 };
 
 /* A named counter for the slot summary's "collector" object. */

@@ -352,8 +352,8 @@ static void p_decimal(struct cfg_ctx *c, const char *path, const struct ytree *v
  * the binary suffixes KiB, MiB, GiB. Decimal "MB"/"M" are refused on
  * purpose: they are ambiguous, and the kernel counts SO_RCVBUF in bytes.
  */
-static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
-                    const struct cfg_key *k, void *base)
+static bool bytes_in_range(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                           const struct cfg_key *k, uint64_t *out)
 {
 	static const struct {
 		const char *name;
@@ -365,7 +365,7 @@ static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	int rc;
 
 	if (!s)
-		return;
+		return false;
 	rc = parse_uint(s, &n, &e);
 	if (rc == 0) {
 		size_t i;
@@ -384,14 +384,34 @@ static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	if (rc == -EINVAL) {
 		cfg_err(c, v->line, path, v,
 		        "not a byte count (a whole number, or one ending in KiB, MiB or GiB)");
-		return;
+		return false;
 	}
 	if (rc < 0 || bytes < k->min || bytes > k->max) {
 		cfg_err(c, v->line, path, v, "must be %llu..%llu bytes", (unsigned long long)k->min,
 		        (unsigned long long)k->max);
-		return;
+		return false;
 	}
-	*(int *)((char *)base + k->off) = (int)bytes;
+	*out = bytes;
+	return true;
+}
+
+static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                    const struct cfg_key *k, void *base)
+{
+	uint64_t bytes;
+
+	if (bytes_in_range(c, path, v, k, &bytes))
+		*(int *)((char *)base + k->off) = (int)bytes;
+}
+
+/* As p_bytes, into a uint64_t (sizes past 2 GiB). */
+static void p_bytes64(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                      const struct cfg_key *k, void *base)
+{
+	uint64_t bytes;
+
+	if (bytes_in_range(c, path, v, k, &bytes))
+		*(uint64_t *)((char *)base + k->off) = bytes;
 }
 
 static void p_log_level(struct cfg_ctx *c, const char *path, const struct ytree *v,
@@ -1509,6 +1529,13 @@ static const struct cfg_key templates_keys[] = {
      .off = offsetof(struct config, decoder.max_templates_per_exporter),
      .min = 1,
      .max = 65280},
+    /* All templates together, every exporter: 1 MiB (a few hundred large
+     * templates) to 64 GiB. */
+    {.name = "max_bytes",
+     .parse = p_bytes64,
+     .off = offsetof(struct config, decoder.max_template_bytes),
+     .min = 1048576,
+     .max = 68719476736ull},
     /* exporter (default): any source port of an exporter; session: per port. */
     {.name = "scope",
      .parse = p_template_scope,
@@ -1522,6 +1549,18 @@ static const struct cfg_key limits_keys[] = {
      .off = offsetof(struct config, decoder.max_exporters),
      .min = 1,
      .max = 1048576},
+    /* Per exporter address (docs/decoding.md "Exporters"): a router's line
+     * cards each use a domain and a socket, a few dozen at most. */
+    {.name = "max_domains_per_address",
+     .parse = p_u32,
+     .off = offsetof(struct config, decoder.max_domains_per_address),
+     .min = 1,
+     .max = 65536},
+    {.name = "max_ports_per_address",
+     .parse = p_u32,
+     .off = offsetof(struct config, decoder.max_ports_per_address),
+     .min = 1,
+     .max = 65536},
     {NULL},
 };
 
@@ -1764,6 +1803,17 @@ static const struct cfg_key documents_keys[] = {
      .parse = p_u32,
      .off = offsetof(struct config, docs_outside_top),
      .min = 0,
+     .max = CFG_MAX_IPS},
+    /* Caps on documents per slot (docs/store.md "Retention and size"). */
+    {.name = "outside_max",
+     .parse = p_u32,
+     .off = offsetof(struct config, docs_outside_max),
+     .min = 1,
+     .max = CFG_MAX_IPS},
+    {.name = "offender_max",
+     .parse = p_u32,
+     .off = offsetof(struct config, docs_offender_max),
+     .min = 1,
      .max = CFG_MAX_IPS},
     {NULL},
 };
@@ -2215,6 +2265,9 @@ void config_defaults(struct config *cfg)
 	cfg->decoder.template_lifetime_s = 1800;
 	cfg->decoder.max_templates_per_exporter = 1024;
 	cfg->decoder.max_exporters = 4096;
+	cfg->decoder.max_template_bytes = DECODER_TEMPLATE_BYTES_DEFAULT;
+	cfg->decoder.max_domains_per_address = 64;
+	cfg->decoder.max_ports_per_address = 16;
 	cfg->grace_s = 10;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "data/nfsentry.db");
 	cfg->retention_days = 30;
@@ -2223,6 +2276,8 @@ void config_defaults(struct config *cfg)
 	cfg->write_retry_s = 30;
 	cfg->docs_outside_all = false;
 	cfg->docs_outside_top = 1000;
+	cfg->docs_outside_max = 2000;
+	cfg->docs_offender_max = 1000;
 	cfg->es.enabled = false;
 	snprintf(cfg->es.index_prefix, sizeof(cfg->es.index_prefix), "nfsentry");
 	cfg->es.verify_tls = true;

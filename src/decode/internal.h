@@ -168,6 +168,7 @@ struct dec_tmpl {
 	/* Fixed-length templates: offset of each address field (DEC_ASLOT). */
 	uint16_t aoff[DEC_ASLOTS];
 	uint64_t refreshed_ms;
+	uint32_t bytes; /* its allocation, accounted in the decoder's template bytes */
 	size_t def_len; /* wire definition, kept to spot identical resends */
 	const uint8_t *def;
 	struct dec_op ops[];
@@ -211,6 +212,9 @@ struct dec_scope {
 	struct dec_tmpl **tslots;
 	uint32_t tcap, ntmpl;
 	struct dec_tmpl *last;
+	/* The decoder's total of template bytes (templates and tslots), which
+	 * every allocation and free of this scope's templates updates. */
+	uint64_t *bytes_total;
 };
 
 /*
@@ -231,6 +235,28 @@ struct dec_exporter {
 	/* Counters for decoder_exporters_get. */
 	uint64_t datagrams, records, lost_datagrams, lost_records, restarts;
 	uint64_t last_seen_ms;
+	/*
+	 * Admission (docs/decoding.md "Exporters"): a session is in probation
+	 * until it has sent something that decodes (a template or a record);
+	 * only then may it take one of the max_exporters places.
+	 */
+	bool proven;
+	uint32_t list_i;            /* its index in decoder.list */
+	uint32_t prob_i;            /* its index in decoder.prob while !proven */
+	struct dec_addr *ad;        /* its address's entry */
+	struct dec_exporter *anext; /* the next session of the same address */
+};
+
+/*
+ * One exporter address: its sessions (a list through dec_exporter.anext)
+ * and how many distinct domains (with version) and source ports they use,
+ * for the per-address limits. Freed with its last session.
+ */
+struct dec_addr {
+	struct flow_addr addr;
+	uint32_t sessions, domains, ports;
+	uint64_t refused; /* new sessions refused by the per-address limits */
+	struct dec_exporter *head;
 };
 
 struct decoder {
@@ -261,6 +287,18 @@ struct decoder {
 	uint64_t restored_until_ms;
 	uint64_t persist_gen; /* bumped by changes the stats do not show (options data) */
 	uint64_t persist_fp;  /* dec_persist_fp() when the state was last saved or loaded */
+	/* Sessions in probation (!proven): a dense array, at most prob_max,
+	 * evicted round robin from prob_hand when a newcomer needs room. */
+	struct dec_exporter **prob;
+	uint32_t n_prob, prob_max, prob_hand;
+	size_t n_proven;
+	/* Exporter addresses: open addressing on the address, kept at most
+	 * half full (at most one entry per session). */
+	struct dec_addr **aslots;
+	uint32_t acap, n_addr;
+	uint64_t log_full_ms; /* rate limit of the table-full line */
+	uint64_t refused_since_log, evicted_since_log;
+	uint64_t tmpl_bytes; /* templates and their slot arrays, every scope (max_template_bytes) */
 	/* Output batch. */
 	decoder_sink_fn sink;
 	void *ud;
@@ -281,6 +319,7 @@ struct dec_ctx {
 	uint16_t set_id;    /* set being parsed, for log lines */
 	bool late;          /* sequence says this datagram is reordered */
 	bool incomplete;    /* some data could not be decoded: records uncounted */
+	bool decoded;       /* a template was accepted (the session is a real exporter) */
 	uint32_t nrecords;  /* data records decoded (IPFIX sequence) */
 	uint32_t delivered; /* records given to the batch */
 };
@@ -303,6 +342,12 @@ static inline uint64_t dec_uptime_to_ms(const struct dec_ctx *c, uint32_t t)
 /* decoder.c */
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
                      uint8_t version, uint64_t now_ms, struct dec_exporter **out);
+/*
+ * End of a datagram: a session in probation that delivered a record or had
+ * a template accepted (c->decoded) takes a place in the exporter table,
+ * when there is one. No allocation.
+ */
+void dec_exporter_decoded(struct dec_ctx *c);
 void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);

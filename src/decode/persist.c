@@ -389,6 +389,8 @@ static int scope_load(struct decoder *d, struct rd *r, uint64_t now_ms, struct d
 		return -ENOMEM;
 	memcpy(sc->from.addr.b, h, 16);
 	sc->from.port = port;
+	/* Restored templates count against the decoder's template memory cap too. */
+	sc->bytes_total = &d->tmpl_bytes;
 	sc->version = version;
 	sc->domain = get_u32be(h + 20);
 	uint64_t opt_ms = get_u64be(h + 32);

@@ -226,12 +226,21 @@ static void tslot_put(struct dec_tmpl **slots, uint32_t cap, struct dec_tmpl *t)
 	slots[i] = t;
 }
 
+/* Free template t of scope e and take its bytes off the decoder's total. */
+static void tmpl_free(struct dec_scope *e, struct dec_tmpl *t)
+{
+	if (!t)
+		return;
+	*e->bytes_total -= t->bytes;
+	free(t);
+}
+
 /* Remove the entry at slot i, shifting back followers of its probe run. */
 static void tslot_remove_at(struct dec_scope *e, uint32_t i)
 {
 	uint32_t m = e->tcap - 1, j = i;
 
-	free(e->tslots[i]);
+	tmpl_free(e, e->tslots[i]);
 	e->tslots[i] = NULL;
 	e->ntmpl--;
 	for (;;) {
@@ -280,7 +289,8 @@ uint32_t dec_tmpl_withdraw_all(struct dec_scope *e, int options)
 void dec_tmpl_free_all(struct dec_scope *e)
 {
 	for (uint32_t i = 0; i < e->tcap; i++)
-		free(e->tslots[i]);
+		tmpl_free(e, e->tslots[i]);
+	*e->bytes_total -= (uint64_t)e->tcap * sizeof(*e->tslots);
 	free(e->tslots);
 	e->tslots = NULL;
 	e->tcap = e->ntmpl = 0;
@@ -329,8 +339,12 @@ static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 	return t;
 }
 
-/* Make room for one more template; grows the slot array up to the cap. */
-static int tmpl_reserve(struct dec_ctx *c)
+/*
+ * Make room for one more template of need bytes; grows the slot array up
+ * to the cap. Refuses (templateMemory) when the slot array's growth and
+ * need would take the decoder's template bytes past max_template_bytes.
+ */
+static int tmpl_reserve(struct dec_ctx *c, uint64_t need)
 {
 	struct dec_scope *e = c->sc;
 
@@ -341,6 +355,9 @@ static int tmpl_reserve(struct dec_ctx *c)
 	}
 	if ((e->ntmpl + 1) * 2 > e->tcap) {
 		uint32_t ncap = e->tcap ? e->tcap * 2 : 16;
+		uint64_t grow = (uint64_t)(ncap - e->tcap) * sizeof(*e->tslots);
+		if (*e->bytes_total + grow + need > c->d->cfg.max_template_bytes)
+			return DEC_ERR(DECODER_DROP_TEMPLATE_MEMORY);
 		struct dec_tmpl **ns = fault_calloc(ncap, sizeof(*ns));
 		if (!ns)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
@@ -350,6 +367,7 @@ static int tmpl_reserve(struct dec_ctx *c)
 		free(e->tslots);
 		e->tslots = ns;
 		e->tcap = ncap;
+		*e->bytes_total += grow;
 	}
 	return 0;
 }
@@ -403,10 +421,27 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	    memcmp((*s)->def, fields, pos) == 0) {
 		(*s)->refreshed_ms = c->now_ms;
 		c->d->st.templates_refreshed++;
+		c->decoded = true;
 		return (int)pos;
 	}
 
 	size_t sz = sizeof(struct dec_tmpl) + n_ops * sizeof(struct dec_op) + pos;
+	/*
+	 * The memory cap across every scope: this scope's expired templates
+	 * go first; a redefinition that still does not fit withdraws the old
+	 * definition too (data in the new layout must not decode with it).
+	 */
+	uint64_t *total = c->sc->bytes_total, cap = c->d->cfg.max_template_bytes;
+	if (*total - (s ? (*s)->bytes : 0) + sz > cap) {
+		tmpl_expire_sweep(c);
+		s = tslot_find(c->sc, id);
+		if (*total - (s ? (*s)->bytes : 0) + sz > cap) {
+			if (s)
+				dec_tmpl_withdraw(c->sc, id);
+			dec_drop(c, DECODER_DROP_TEMPLATE_MEMORY, "template memory cap");
+			return (int)pos; /* well-formed: the set parser may go on */
+		}
+	}
 	struct dec_tmpl *t = fault_calloc(1, sz);
 	if (!t) {
 		dec_drop(c, DECODER_DROP_NO_MEMORY, "template");
@@ -419,6 +454,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	t->n_fields = (uint16_t)n_fields; /* <= DEC_MAX_FIELDS */
 	t->n_scope = (uint16_t)n_scope;
 	t->refreshed_ms = c->now_ms;
+	t->bytes = (uint32_t)sz;
 	t->def_len = pos;
 	t->def = (const uint8_t *)&t->ops[n_ops];
 	memcpy((uint8_t *)&t->ops[n_ops], fields, pos);
@@ -480,11 +516,11 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	}
 
 	if (s) {
-		free(*s);
+		tmpl_free(c->sc, *s);
 		*s = t;
 		c->sc->last = NULL;
 	} else {
-		int rc = tmpl_reserve(c);
+		int rc = tmpl_reserve(c, sz);
 		if (rc < 0) {
 			free(t);
 			dec_drop(c, DEC_REASON(rc), "template table");
@@ -493,7 +529,9 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		tslot_put(c->sc->tslots, c->sc->tcap, t);
 		c->sc->ntmpl++;
 	}
+	*total += sz;
 	c->d->st.templates_added++;
+	c->decoded = true;
 	return (int)pos;
 
 truncated:

@@ -78,5 +78,6 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	}
 	dec_seq_commit(&c, seq, count);
 	e->records += c.delivered;
+	dec_exporter_decoded(&c);
 	return (int)c.delivered;
 }

@@ -17,6 +17,7 @@
 #include "nfsentry/doc.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -757,8 +758,34 @@ static int offender_doc(const struct slot_view *v, const struct slot_outside *o,
 	return emit(b, "offender", ip, w);
 }
 
+/*
+ * What the caps on documents per slot (doc_opts.outside_max, offender_max)
+ * left out: how many, their totals (outside: both directions; offender:
+ * what it sent) and how many carried each label.
+ */
+struct doc_left {
+	uint64_t count;
+	struct slot_totals t;
+	uint64_t labels[JUDGE__COUNT];
+};
+
+static void left_obj(struct jw *w, const struct doc_left *l)
+{
+	jw_open(w, '{');
+	SET_U64(w, "documents", l->count);
+	SET_TOTALS(w, "flows", "packets", "octets", &l->t);
+	JW_KEY(w, "labels");
+	jw_open(w, '{');
+	for (int k = 0; k < JUDGE__COUNT; k++)
+		set_u64_key(w, judge_label_name((enum judge_label)k), l->labels[k]);
+	jw_close(w, '}');
+	jw_close(w, '}');
+}
+
 static int slot_doc(const struct slot_view *v, const struct judge_result *jr,
-                    const struct doc_health *h, const char *ts, struct jw *w, struct doc_batch *b)
+                    const struct doc_health *h, const struct doc_left *left_outside,
+                    const struct doc_left *left_offender, const char *ts, struct jw *w,
+                    struct doc_batch *b)
 {
 	const struct slot_summary *s = &v->sum;
 
@@ -800,6 +827,13 @@ static int slot_doc(const struct slot_view *v, const struct judge_result *jr,
 	SET_U64(w, "inside", s->caps_hit.inside);
 	SET_U64(w, "outside", s->caps_hit.outside);
 	SET_U64(w, "pairs", s->caps_hit.pairs);
+	jw_close(w, '}');
+	JW_KEY(w, "documentsLeftOut");
+	jw_open(w, '{');
+	JW_KEY(w, "outside");
+	left_obj(w, left_outside);
+	JW_KEY(w, "offender");
+	left_obj(w, left_offender);
 	jw_close(w, '}');
 	/* Counter names are static and distinct (pipeline.c), so no key repeats. */
 	JW_KEY(w, "collector");
@@ -894,6 +928,135 @@ static size_t outside_select(const struct slot_view *v, const struct doc_opts *o
 	return h;
 }
 
+/*
+ * How far an entry's labels crossed their thresholds: the largest, over
+ * its labels, of value / threshold, or threshold / value for a label that
+ * fires below its threshold (noPayload: small packets). A label with a
+ * zero on either side counts as crossed by far (DBL_MAX); unlabelled: 0.
+ */
+static double label_excess(const struct slot_view *v, const struct slot_outside *o)
+{
+	double best = 0;
+
+	for (unsigned k = 0; k < o->n_labels; k++) {
+		const struct slot_label *l = &slot_labels_of(v, o->label_first)[k];
+		double hi = l->value > l->threshold ? l->value : l->threshold;
+		double lo = l->value > l->threshold ? l->threshold : l->value;
+		double x = lo > 0 ? hi / lo : (hi > 0 ? DBL_MAX : 1);
+		if (x > best)
+			best = x;
+	}
+	return best;
+}
+
+/* An entry ranked for a cap on documents. */
+struct ranked {
+	double excess;
+	uint64_t octets;
+	const struct slot_outside *o;
+};
+
+/*
+ * The cap order: labelled first, by how far their labels crossed the
+ * thresholds (label_excess), then by octets, then by address. < 0: p
+ * keeps its document before q.
+ */
+static int rank_cmp(const struct ranked *p, const struct ranked *q)
+{
+	bool lp = p->o->n_labels > 0, lq = q->o->n_labels > 0;
+
+	if (lp != lq)
+		return lp ? -1 : 1;
+	if (p->excess != q->excess)
+		return p->excess > q->excess ? -1 : 1;
+	if (p->octets != q->octets)
+		return p->octets > q->octets ? -1 : 1;
+	return memcmp(p->o->addr.b, q->o->addr.b, 16);
+}
+
+/* Restore the heap below h[k], whose root is the entry ranked last. */
+static void rank_down(struct ranked *h, size_t n, size_t k)
+{
+	for (;;) {
+		size_t c = 2 * k + 1;
+		if (c >= n)
+			return;
+		if (c + 1 < n && rank_cmp(&h[c + 1], &h[c]) > 0)
+			c++;
+		if (rank_cmp(&h[c], &h[k]) <= 0)
+			return;
+		struct ranked t = h[k];
+		h[k] = h[c];
+		h[c] = t;
+		k = c;
+	}
+}
+
+static void left_add(const struct slot_view *v, struct doc_left *l, const struct slot_outside *o,
+                     bool offender)
+{
+	l->count++;
+	l->t.flows += o->from.flows + (offender ? 0 : o->to.flows);
+	l->t.packets += o->from.packets + (offender ? 0 : o->to.packets);
+	l->t.octets += o->from.octets + (offender ? 0 : o->to.octets);
+	for (unsigned k = 0; k < o->n_labels; k++) {
+		uint8_t id = slot_labels_of(v, o->label_first)[k].id;
+		if (id < JUDGE__COUNT)
+			l->labels[id]++;
+	}
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	const struct slot_outside *p = *(const struct slot_outside *const *)a;
+	const struct slot_outside *q = *(const struct slot_outside *const *)b;
+	return (p > q) - (p < q);
+}
+
+/*
+ * At most max (0: no cap) of the n entries in sel keep a document: the
+ * first in the cap order (rank_cmp), found with a heap of max in one pass.
+ * They stay in sel in the order cmp gives; the rest are summed into left.
+ * Returns how many are kept, or -ENOMEM (sel unchanged).
+ */
+static ptrdiff_t cap_select(const struct slot_view *v, const struct slot_outside **sel, size_t n,
+                            size_t max, bool offender, int (*cmp)(const void *, const void *),
+                            struct doc_left *left)
+{
+	if (max == 0 || n <= max)
+		return (ptrdiff_t)n;
+	struct ranked *h = fault_malloc(max * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct slot_outside *o = sel[k];
+		struct ranked r = {label_excess(v, o), o->to.octets + o->from.octets, o};
+		if (m < max) {
+			h[m] = r;
+			for (size_t c = m++; c > 0 && rank_cmp(&h[(c - 1) / 2], &h[c]) < 0;
+			     c = (c - 1) / 2) {
+				struct ranked t = h[c];
+				h[c] = h[(c - 1) / 2];
+				h[(c - 1) / 2] = t;
+			}
+			continue;
+		}
+		const struct slot_outside *out = o;
+		if (rank_cmp(&r, &h[0]) < 0) {
+			out = h[0].o;
+			h[0] = r;
+			rank_down(h, m, 0);
+		}
+		left_add(v, left, out, offender);
+	}
+	for (size_t k = 0; k < m; k++)
+		sel[k] = h[k].o;
+	free(h);
+	qsort(sel, m, sizeof(*sel), cmp);
+	return (ptrdiff_t)m;
+}
+
 int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
                    const struct doc_opts *opts, const struct doc_health *health,
                    struct doc_batch *out)
@@ -906,28 +1069,46 @@ static int build_all(const struct slot_view *v, const struct judge_result *jr,
                      const struct doc_l2 *l2, struct jw *w, struct doc_batch *out)
 {
 	char ts[32];
-	int rc;
+	int rc = 0;
+	struct doc_left left_out = {0}, left_off = {0};
 
 	doc_timestamp(v->time_slot, ts, sizeof(ts));
-	rc = slot_doc(v, jr, health, ts, w, out);
+	/*
+	 * Which outside IPs and offenders get a document is settled first: the
+	 * slot document says what the caps left out. Outside: B plus one-way
+	 * senders, all or labelled + top N by octets, then at most outside_max;
+	 * offenders: array C, at most offender_max (in the order of the view).
+	 */
+	size_t room = v->n_outside ? v->n_outside : 1;
+	const struct slot_outside **sel = fault_malloc(room * sizeof(*sel));
+	const struct slot_outside **offs = fault_malloc(room * sizeof(*offs));
+	if (!sel || !offs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	ptrdiff_t n = cap_select(v, sel, outside_select(v, opts, sel), opts->outside_max, false,
+	                         ptr_addr_cmp, &left_out);
+	size_t n_off = 0;
+	for (size_t k = 0; k < v->n_outside; k++)
+		if (v->outside[k].in_c)
+			offs[n_off++] = &v->outside[k];
+	ptrdiff_t m = cap_select(v, offs, n_off, opts->offender_max, true, ptr_cmp, &left_off);
+	if (n < 0 || m < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	rc = slot_doc(v, jr, health, &left_out, &left_off, ts, w, out);
 	for (size_t k = 0; rc == 0 && k < v->n_inside; k++)
 		if (v->inside[k].active)
 			rc = inside_doc(v, &v->inside[k], ts, l2, w, out);
-	if (rc)
-		return rc;
-
-	/* Outside: B plus one-way senders; all, or labelled + top N by octets. */
-	const struct slot_outside **sel =
-	    fault_malloc((v->n_outside ? v->n_outside : 1) * sizeof(*sel));
-	if (!sel)
-		return -ENOMEM;
-	size_t n = outside_select(v, opts, sel);
-	for (size_t k = 0; rc == 0 && k < n; k++)
+	for (ptrdiff_t k = 0; rc == 0 && k < n; k++)
 		rc = outside_doc(v, sel[k], ts, l2, w, out);
+	for (ptrdiff_t k = 0; rc == 0 && k < m; k++)
+		rc = offender_doc(v, offs[k], ts, l2, w, out);
+out:
 	free(sel);
-	for (size_t k = 0; rc == 0 && k < v->n_outside; k++)
-		if (v->outside[k].in_c)
-			rc = offender_doc(v, &v->outside[k], ts, l2, w, out);
+	free(offs);
 	return rc;
 }
 

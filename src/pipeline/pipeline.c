@@ -124,7 +124,9 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 		}
 		struct closer_opts co = {
 			.docs = {.outside_all = cfg->docs_outside_all,
-			         .outside_top = cfg->docs_outside_top},
+			         .outside_top = cfg->docs_outside_top,
+			         .outside_max = cfg->docs_outside_max,
+			         .offender_max = cfg->docs_offender_max},
 			.docs_out = opts->docs_out,
 			.report_out = opts->report_out,
 			.store = pl->store,

@@ -94,6 +94,8 @@ static void assert_engine_defaults(const struct config *c)
 	assert_int_equal(c->write_retry_s, 30);
 	assert_false(c->docs_outside_all);
 	assert_int_equal(c->docs_outside_top, 1000);
+	assert_int_equal(c->docs_outside_max, 2000);
+	assert_int_equal(c->docs_offender_max, 1000);
 	assert_false(c->es.enabled);
 }
 
@@ -115,6 +117,9 @@ static void assert_defaults_but_sites(const struct config *c)
 	assert_int_equal(c->decoder.max_templates_per_exporter, 1024);
 	assert_int_equal(c->decoder.template_scope, DECODER_SCOPE_EXPORTER);
 	assert_int_equal(c->decoder.max_exporters, 4096);
+	assert_int_equal(c->decoder.max_template_bytes, 256u << 20);
+	assert_int_equal(c->decoder.max_domains_per_address, 64);
+	assert_int_equal(c->decoder.max_ports_per_address, 16);
 	assert_null(c->decoder.allow);
 	assert_int_equal(c->decoder.n_allow, 0);
 	assert_null(c->decoder.sampling);
@@ -492,8 +497,14 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.scope: not one of exporter, session (got \"Session\")"}},
     {"templates:\n  max_per_exporter: 0\n",
      {":2: templates.max_per_exporter: must be 1..65280 (got \"0\")"}},
+    {"templates:\n  max_bytes: 1023 KiB\n",
+     {":2: templates.max_bytes: must be 1048576..68719476736 bytes (got \"1023 KiB\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
      {":2: limits.max_exporters: must be 1..1048576 (got \"4294967296\")"}},
+    {"documents:\n  offender_max: 0\n",
+     {":2: documents.offender_max: must be 1..2147483648 (got \"0\")"}},
+    {"limits:\n  max_ports_per_address: 0\n",
+     {":2: limits.max_ports_per_address: must be 1..65536 (got \"0\")"}},
     /* Exporters. */
     {"exporters:\n  allow:\n    - 192.0.2.1/24\n",
      {":3: exporters.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? (got "
@@ -1317,8 +1328,9 @@ static void test_edges_accepted(void **state)
 	                           "  sampling: [{ exporter: 10.1.1.1, rate: 4294967295 }, { rate: "
 	                           "1, exporter: \"::1\" }]\n"
 	                           "templates: { lifetime_s: 60, max_per_exporter: 65280, scope: "
-	                           "session }\n"
-	                           "limits: { max_exporters: 1048576 }\n";
+	                           "session, max_bytes: 64 GiB }\n"
+	                           "limits: { max_exporters: 1048576, max_domains_per_address: 1, "
+	                           "max_ports_per_address: 65536 }\n";
 	int rc;
 
 	(void)state;
@@ -1344,6 +1356,9 @@ static void test_edges_accepted(void **state)
 	assert_int_equal(c.decoder.sampling[0].rate, UINT32_MAX);
 	addr_is(&c.decoder.sampling[1].exporter, "::1");
 	assert_int_equal(c.decoder.sampling[1].rate, 1);
+	assert_int_equal(c.decoder.max_template_bytes, 68719476736ull);
+	assert_int_equal(c.decoder.max_domains_per_address, 1);
+	assert_int_equal(c.decoder.max_ports_per_address, 65536);
 	assert_int_equal(c.decoder.template_lifetime_s, 60);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 65280);
 	assert_int_equal(c.decoder.template_scope, DECODER_SCOPE_SESSION);

@@ -197,6 +197,8 @@ static void test_round_trip(void **state)
 {
 	(void)state;
 	struct decoder *d = learnt(DECODER_SCOPE_EXPORTER);
+	uint64_t bytes = stats(d).template_bytes;
+	assert_true(bytes > 0);
 	assert_true(decoder_state_changed(d));
 	assert_int_equal(decoder_state_save(d, path, T0 + 1000), 0);
 	assert_false(decoder_state_changed(d));
@@ -223,6 +225,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(st.samplers_restored, 2);
 	assert_int_equal(st.templates_added, 0);
 	assert_int_equal(st.exporters, 0);
+	/* Restored templates count against the template memory cap as learnt ones do. */
+	assert_int_equal(st.template_bytes, bytes);
 	assert_false(decoder_state_changed(d2));
 	/* A second load would double the scopes. */
 	assert_int_equal(decoder_state_load(d2, path, T0 + 60000, &res), -EBUSY);

@@ -174,6 +174,122 @@ static void test_outside_top(void **state)
 	slot_destroy(s);
 }
 
+/*
+ * Issue 12 item 2: a spoofed-source flood, 1 000 000 sources in one slot,
+ * each sending 20 SYNs to one of ten inside addresses: every source is
+ * labelled noPayload and becomes an offender. Before the cap each one got a
+ * document (855 MB of store per slot at 5 M); now offender_max of them do,
+ * the ones whose label was crossed furthest (smallest packets) first, and
+ * the slot document counts and sums the rest exactly.
+ */
+static void test_spoofed_flood_capped(void **state)
+{
+	(void)state;
+	enum { N = 1000000, CAP = 1000, STRONG = 300 };
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 7);
+	assert_non_null(s);
+	struct flow f = mkflow("1.0.0.0", "10.0.0.1", TCP, 1024, 80, SYN, 20, 800, T0_MS);
+	uint64_t packets = 0, octets = 0;
+	for (uint32_t k = 0; k < N; k++) {
+		/* Sources 11.0.0.0 on; every 3333rd (STRONG of them) sends 20-byte packets. */
+		uint8_t src[4] = {(uint8_t)(11 + (k >> 24)), (uint8_t)(k >> 16), (uint8_t)(k >> 8),
+		                  (uint8_t)k};
+		uint8_t dst[4] = {10, 0, 0, (uint8_t)(1 + k % 10)};
+		flow_addr_from_v4(&f.src, src);
+		flow_addr_from_v4(&f.dst, dst);
+		f.octets = k % 3333 == 0 ? 400 : 800;
+		packets += f.packets;
+		octets += f.octets;
+		slot_add(s, SLOT_INGRESS, &f);
+	}
+	struct judge_result jr;
+	struct doc_batch b = {0};
+	struct doc_opts o = {.outside_top = 1000, .outside_max = 2000, .offender_max = CAP};
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot(slot_view_mut(s), &jr), 0);
+	assert_int_equal(jr.offenders, N);
+	assert_int_equal(jr.labels[JUDGE_NOPAYLOAD], N);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+
+	assert_int_equal(count_kind(&b, "offender"), CAP);
+	assert_int_equal(count_kind(&b, "outside"), 2000);
+	size_t bytes = 0;
+	for (size_t k = 0; k < b.n; k++)
+		bytes += b.v[k].len;
+	/* The slot's documents, all kinds: under 2 MB (docs/store.md). */
+	assert_true(bytes < 2000000);
+	print_message("spoofed flood, %u sources: %zu documents, %zu bytes of JSON\n", (unsigned)N,
+	              b.n, bytes);
+
+	/* The strongest (20-byte packets: value 20, threshold 48) are all kept. */
+	size_t strong = 0;
+	for (size_t k = 0; k < b.n; k++) {
+		if (strcmp(b.v[k].kind, "offender") != 0)
+			continue;
+		json_t *d = parse(&b.v[k]);
+		strong += json_integer_value(json_object_get(d, "octets")) == 400;
+		json_decref(d);
+	}
+	assert_int_equal(strong, STRONG + 1);
+
+	/* The slot document: what was left out, counted and summed. */
+	json_t *sd = parse(&b.v[0]);
+	json_t *lo = json_object_get(json_object_get(sd, "documentsLeftOut"), "offender");
+	assert_int_equal(json_integer_value(json_object_get(lo, "documents")), N - CAP);
+	assert_int_equal(json_integer_value(json_object_get(lo, "flows")), N - CAP);
+	assert_int_equal(json_integer_value(json_object_get(lo, "packets")), packets - 20 * CAP);
+	assert_int_equal(json_integer_value(json_object_get(lo, "octets")),
+	                 octets - 400 * (STRONG + 1) - 800 * (CAP - STRONG - 1));
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(lo, "labels"), "noPayload")),
+	    N - CAP);
+	json_t *lout = json_object_get(json_object_get(sd, "documentsLeftOut"), "outside");
+	assert_int_equal(json_integer_value(json_object_get(lout, "documents")), N - 2000);
+	assert_int_equal(json_integer_value(json_object_get(sd, "offenders")), N);
+	json_decref(sd);
+	doc_batch_free(&b);
+	slot_destroy(s);
+}
+
+/* Below the caps nothing changes, and documentsLeftOut is all zero. */
+static void test_caps_not_reached(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.peer_cap = 3;
+	struct slot *s = build(&site);
+	struct judge_result jr;
+	struct doc_batch b = {0}, c = {0};
+	struct doc_opts o = {.outside_all = true},
+	                capped = {.outside_all = true, .outside_max = 6, .offender_max = 1};
+
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot(slot_view_mut(s), &jr), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &capped, NULL, &c), 0);
+	assert_int_equal(b.n, c.n);
+	for (size_t k = 0; k < b.n; k++)
+		assert_string_equal(b.v[k].json, c.v[k].json);
+	assert_non_null(
+	    strstr(b.v[0].json, "\"documentsLeftOut\":{\"outside\":{\"documents\":0,\"flows\":0,"));
+	doc_batch_free(&c);
+	/* One outside document fewer: the labelled prober stays, the least octets go. */
+	capped.outside_max = 5;
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &capped, NULL, &c), 0);
+	assert_int_equal(count_kind(&c, "outside"), 5);
+	assert_non_null(find(&c, "outside", "45.33.9.9"));
+	json_t *sd = parse(&c.v[0]);
+	json_t *lout = json_object_get(json_object_get(sd, "documentsLeftOut"), "outside");
+	assert_int_equal(json_integer_value(json_object_get(lout, "documents")), 1);
+	json_decref(sd);
+	doc_batch_free(&b);
+	doc_batch_free(&c);
+	slot_destroy(s);
+}
+
 static void test_timestamp(void **state)
 {
 	(void)state;
@@ -693,6 +809,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_documents),
 	    cmocka_unit_test(test_outside_top),
+	    cmocka_unit_test(test_spoofed_flood_capped),
+	    cmocka_unit_test(test_caps_not_reached),
 	    cmocka_unit_test(test_timestamp),
 	    cmocka_unit_test(test_documents_order_independent),
 	    cmocka_unit_test(test_reals_like_jansson),
