@@ -6,7 +6,9 @@
  *   send FILE     send the export payloads of a capture to a live collector
  *   ship          send the store's backlog to Elasticsearch, then exit
  *   poll          poll the configured devices' ARP / MAC tables once
+ *   offenders     print the offender database (rule III, docs/offenders.md)
  *   check-config  validate a configuration file
+ *   healthcheck   GET /healthz of a running collector (the container's HEALTHCHECK)
  *
  * This file parses arguments and wires modules together; the work is done in
  * the modules. Exit status: 0 success, 1 runtime failure, 2 bad usage or bad
@@ -23,17 +25,24 @@
 #include <time.h>
 #include <uv.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/clock.h"
+#include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
+#include "nfsentry/exwatch.h"
 #include "nfsentry/flowout.h"
+#include "nfsentry/healthcheck.h"
+#include "nfsentry/judge.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
 #include "nfsentry/pcapin.h"
 #include "nfsentry/pipeline.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/sender.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/web.h"
+#include "nfsentry/webfeed.h"
 #include "nfsentry_version.h"
 
 #define EXIT_USAGE 2
@@ -47,44 +56,53 @@ static const char *const default_config_paths[] = {
 };
 
 static const char usage_text[] =
-	"usage: nfsentry <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  run [-c CONFIG] [--flows csv|json]\n"
-	"        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
-	"  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
-	"        [--no-store] [--quiet] [--arp DIR]\n"
-	"        process the export datagrams in a pcap/pcapng capture; the slot\n"
-	"        clock is the export time the routers wrote, so a replay gives the\n"
-	"        slots a live run did; with sites configured, judge each slot, write\n"
-	"        the store and print a report per slot (or, with --docs, every\n"
-	"        document as JSON lines)\n"
-	"  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
-	"        [--loop N] [--port N]...\n"
-	"        send the export payloads of a capture to a collector over UDP\n"
-	"  ship [-c CONFIG]\n"
-	"        send every stored slot not yet shipped to Elasticsearch, then exit\n"
-	"        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
-	"        when elasticsearch.drain_timeout_s passes first\n"
-	"  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
-	"        poll the configured devices over SSH once; print the merged arpIp and\n"
-	"        arpMac documents as JSON lines and one result line per device on\n"
-	"        standard error; exit 1 when a device failed\n"
-	"  check-config FILE\n"
-	"        validate a configuration file; errors as FILE:LINE: key: problem\n"
-	"\n"
-	"options:\n"
-	"  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
-	"                      then /etc/nfsentry/nfsentry.yaml)\n"
-	"  --flows csv|json    print every decoded record on standard output\n"
-	"  --port N            only UDP datagrams to port N (repeatable)\n"
-	"  --docs -|FILE       print every document of every closed slot as JSON lines\n"
-	"  --no-store          replay without writing the store\n"
-	"  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
-	"                      (docs/l2.md), attached to every slot of the device's site\n"
-	"  --site, --device    poll: only this site / device\n"
-	"  -h, --help          this text\n"
-	"  -V, --version       print the version\n";
+    "usage: nfsentry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run [-c CONFIG] [--flows csv|json]\n"
+    "        receive NetFlow v5/v9/IPFIX on the configured UDP listeners\n"
+    "  replay FILE [-c CONFIG] [--port N]... [--flows csv|json] [--docs -|FILE]\n"
+    "        [--no-store] [--quiet] [--arp DIR]\n"
+    "        process the export datagrams in a pcap/pcapng capture; the slot\n"
+    "        clock is the export time the routers wrote, so a replay gives the\n"
+    "        slots a live run did; with sites configured, judge each slot, write\n"
+    "        the store and print a report per slot (or, with --docs, every\n"
+    "        document as JSON lines)\n"
+    "  send FILE --to HOST:PORT [--rate DATAGRAMS_PER_S | --speed FACTOR]\n"
+    "        [--loop N] [--port N]...\n"
+    "        send the export payloads of a capture to a collector over UDP\n"
+    "  ship [-c CONFIG]\n"
+    "        send every stored slot not yet shipped to Elasticsearch, then exit\n"
+    "        (after an outage, or to fill a new cluster); exit 1 with what is left\n"
+    "        when elasticsearch.drain_timeout_s passes first\n"
+    "  poll [-c CONFIG] [--site NAME] [--device NAME]\n"
+    "        poll the configured devices over SSH once; print the merged arpIp and\n"
+    "        arpMac documents as JSON lines and one result line per device on\n"
+    "        standard error; exit 1 when a device failed\n"
+    "  offenders [-c CONFIG] [--blocked] [--json] [IP]\n"
+    "        print the offender database: every outside IP that was in array C\n"
+    "        of any site, its offences, sites, labels and block; --json: one\n"
+    "        JSON object per line\n"
+    "  check-config FILE\n"
+    "        validate a configuration file; errors as FILE:LINE: key: problem\n"
+    "  healthcheck [-c CONFIG]\n"
+    "        GET /healthz on the first web.listen address (a wildcard as loopback);\n"
+    "        exit 0 when it answers 200 within 5 s, 1 otherwise\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration (run: default config/nfsentry.yaml,\n"
+    "                      then /etc/nfsentry/nfsentry.yaml)\n"
+    "  --flows csv|json    print every decoded record on standard output\n"
+    "  --port N            only UDP datagrams to port N (repeatable)\n"
+    "  --docs -|FILE       print every document of every closed slot as JSON lines\n"
+    "  --no-store          replay without writing the store\n"
+    "  --arp DIR           replay: device outputs from DIR/DEVICE/COMMAND.txt\n"
+    "                      (docs/l2.md), attached to every slot of the device's site\n"
+    "  --site, --device    poll: only this site / device\n"
+    "  --blocked           offenders: only the blocked ones\n"
+    "  --json              offenders: JSON lines\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       print the version\n";
 
 static void usage(FILE *out)
 {
@@ -200,6 +218,8 @@ enum {
 	OPT_ARP,
 	OPT_SITE,
 	OPT_DEVICE,
+	OPT_BLOCKED,
+	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -216,6 +236,8 @@ static const struct option long_opts[] = {
 	{"arp", required_argument, NULL, OPT_ARP},
 	{"site", required_argument, NULL, OPT_SITE},
 	{"device", required_argument, NULL, OPT_DEVICE},
+	{"blocked", no_argument, NULL, OPT_BLOCKED},
+	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -233,6 +255,7 @@ struct cli {
 	const char *docs;
 	int no_store;
 	const char *arp, *site, *device;
+	int blocked, json;
 	const char *file;
 };
 
@@ -302,6 +325,12 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 			break;
 		case OPT_DEVICE:
 			c->device = optarg;
+			break;
+		case OPT_BLOCKED:
+			c->blocked = 1;
+			break;
+		case OPT_JSON:
+			c->json = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -410,6 +439,76 @@ static int start_with_config(int argc, char **argv, const char *accepted, const 
 	return 0;
 }
 
+/* ---- reputation --------------------------------------------------------- */
+
+/* The offender database of a pipeline: its sink, its record watcher, its files. */
+struct rep_wiring {
+	struct reputation *r; /* NULL when off (no sites, disabled, replay --no-store) */
+	struct closer_sink sink;
+	struct pipeline_watch watch;
+	char db[REPUTATION_PATH_MAX], blocklist[REPUTATION_PATH_MAX];
+};
+
+/*
+ * Open the offender database for cfg and hang its record watcher on po; its
+ * closer sink is w->sink, for the caller to list with its other sinks.
+ * replay: the hook is not run (a replayed week must not block addresses
+ * again; docs/offenders.md). Without the store (replay --no-store) the
+ * database lives in memory for the run and no file is written: the rule
+ * still runs, footprints included, so that benchmarks count its cost.
+ * Returns 0 or 1 after logging why.
+ */
+static int rep_open(const struct config *cfg, bool replay, bool use_store, struct rep_wiring *w,
+                    struct pipeline_opts *po)
+{
+	char err[512];
+
+	memset(w, 0, sizeof(*w));
+	if (!cfg->n_sites || !cfg->reputation.enabled)
+		return 0;
+	if (use_store)
+		reputation_paths(&cfg->reputation, cfg->store_path, w->db, sizeof(w->db),
+		                 w->blocklist, sizeof(w->blocklist));
+	else
+		snprintf(w->db, sizeof(w->db), ":memory:");
+	struct reputation_opts ro = {
+	    .cfg = &cfg->reputation,
+	    .sites = cfg->sites,
+	    .n_sites = cfg->n_sites,
+	    .db_path = w->db,
+	    .blocklist_path = use_store ? w->blocklist : NULL,
+	    .store_path = use_store ? cfg->store_path : NULL,
+	    .run_hook = !replay,
+	    .wait_for_watch = replay,
+	    .grace_ms = (uint64_t)cfg->grace_s * 1000,
+	};
+	if (reputation_open(&ro, &w->r, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	w->sink =
+	    (struct closer_sink){.name = "reputation", .fn = reputation_slot_sink, .ud = w->r};
+	w->watch = (struct pipeline_watch){.records = reputation_records,
+	                                   .clock = reputation_clock,
+	                                   .flush = reputation_flush,
+	                                   .ud = w->r};
+	po->watch = &w->watch;
+	return 0;
+}
+
+/* One line of what the offender database did. */
+static void rep_report(struct rep_wiring *w, FILE *out)
+{
+	struct reputation_stats st;
+	char line[2048];
+
+	if (!w->r)
+		return;
+	reputation_stats_get(w->r, &st);
+	counter_format(&reputation_counters, &st, NULL, 0, line, sizeof(line));
+	fprintf(out, "reputation: %s\n", line);
+}
+
 /* ---- run ---------------------------------------------------------------- */
 
 struct run_state {
@@ -420,6 +519,8 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
+	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
+	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
 };
 
@@ -465,14 +566,134 @@ static void run_stats_cb(uv_timer_t *t)
 
 	run_log_stats(rs);
 	pipeline_flush(rs->pl);
+	/* Templates for a restart, kept across a crash too (docs/manual.md "Restarts"). */
+	pipeline_templates_save(rs->pl, clock_ms(CLOCK_REALTIME), false);
+}
+
+/* exwatch_fn of `run`: one log line per exporter event, key=value fields. */
+static void run_log_exporter(void *ud, enum exwatch_event ev, const struct decoder_exporter_info *e,
+                             const struct decoder_exporter_info *prev)
+{
+	uint64_t now = *(const uint64_t *)ud;
+	char a[64], extra[160] = "";
+
+	flow_addr_format(&e->from.addr, a, sizeof(a));
+	if (ev == EXWATCH_TEMPLATES)
+		snprintf(extra, sizeof(extra), " templates=%u was=%u", e->templates,
+		         prev->templates);
+	else if (ev == EXWATCH_SAMPLING)
+		snprintf(extra, sizeof(extra), " sampling=%u was=%u", e->sampling, prev->sampling);
+	else if (ev == EXWATCH_QUIET || ev == EXWATCH_GONE)
+		snprintf(extra, sizeof(extra), " silentSeconds=%llu datagrams=%llu records=%llu",
+		         (unsigned long long)(now > e->last_seen_ms ? (now - e->last_seen_ms) / 1000
+		                                                    : 0),
+		         (unsigned long long)e->datagrams, (unsigned long long)e->records);
+	else if (ev == EXWATCH_NEW)
+		snprintf(extra, sizeof(extra), " sampling=%u templates=%u", e->sampling,
+		         e->templates);
+	if (ev == EXWATCH_QUIET)
+		log_warn("%s exporter=%s port=%u domain=%u version=%u%s", exwatch_event_name(ev), a,
+		         e->from.port, e->domain, e->version, extra);
+	else
+		log_info("%s exporter=%s port=%u domain=%u version=%u%s", exwatch_event_name(ev), a,
+		         e->from.port, e->domain, e->version, extra);
 }
 
 static void run_tick_cb(uv_timer_t *t)
 {
 	struct run_state *rs = t->data;
+	uint64_t now = clock_ms(CLOCK_REALTIME);
 
-	pipeline_tick(rs->pl, clock_ms(CLOCK_REALTIME));
+	pipeline_tick(rs->pl, now);
+	if (rs->exw) {
+		size_t max;
+		struct decoder_exporter_info *buf = exwatch_buffer(rs->exw, &max);
+		size_t n = decoder_exporters_get(pipeline_decoder(rs->pl), buf, max);
+		exwatch_update(rs->exw, n, now, run_log_exporter, &now);
+	}
+	if (rs->feed)
+		web_feed_refresh(rs->feed, clock_ms(CLOCK_MONOTONIC), false);
 }
+
+static void run_alert_snapshot(void *ud, void *stats)
+{
+	alert_stats_get(ud, stats);
+}
+
+static void run_decoder_snapshot(void *ud, void *stats)
+{
+	decoder_stats_get(pipeline_decoder(ud), stats);
+}
+
+static void run_engine_snapshot(void *ud, void *stats)
+{
+	if (pipeline_engine(ud))
+		engine_stats_get(pipeline_engine(ud), stats);
+	else
+		memset(stats, 0, sizeof(struct engine_stats));
+}
+
+/*
+ * The web server's feed (webfeed.h): every counter table the collector
+ * has, published by the loop's tick; the closer hands it each judged slot
+ * (sink). Returns 0 or a negative code.
+ */
+static int run_feed_sources(struct run_state *rs, struct es_shipper *es)
+{
+	struct web_feed *f = rs->feed;
+	int rc = web_feed_source_add(f, &udpin_counters, run_udp_snapshot, rs);
+
+	if (rc == 0)
+		rc = web_feed_source_add(f, &decoder_counters, run_decoder_snapshot, rs->pl);
+	if (rc == 0)
+		rc = web_feed_source_add(f, &engine_counters, run_engine_snapshot, rs->pl);
+	if (rc == 0)
+		rc = web_feed_source_add(f, &closer_counters, pipeline_closer_stats, rs->pl);
+	if (rc == 0 && es)
+		rc = web_feed_source_add(f, &es_counters, run_es_snapshot, es);
+	return rc;
+}
+
+/*
+ * closer_sink of `run`: one log line per closed slot, its totals and label
+ * counts as key=value fields (docs/manual.md, "Logs"). Runs on the closer
+ * thread; log_write() is one write(2) per line.
+ */
+static void run_log_slot(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                         const struct doc_batch *docs)
+{
+	const struct slot_summary *s = &v->sum;
+	char labels[512];
+	size_t off = 0;
+	time_t start = (time_t)(v->time_slot * SLOT_SECONDS);
+	struct tm tm;
+	char when[32];
+
+	(void)ud;
+	labels[0] = '\0';
+	for (int l = 0; l < JUDGE__COUNT; l++) {
+		if (!jr->labels[l] || off >= sizeof(labels))
+			continue;
+		int n = snprintf(labels + off, sizeof(labels) - off, " %s=%llu",
+		                 judge_label_name((enum judge_label)l),
+		                 (unsigned long long)jr->labels[l]);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	gmtime_r(&start, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("slot closed site=%s slot=%lld start=%s records=%llu packetsOut=%llu "
+	         "octetsOut=%llu packetsIn=%llu octetsIn=%llu lateRecords=%llu inside=%zu "
+	         "active=%zu outside=%zu pairs=%zu offenders=%llu documents=%zu labelled=%s%s",
+	         v->site->name, (long long)v->time_slot, when,
+	         (unsigned long long)(s->egress.flows + s->ingress.flows + s->internal.flows),
+	         (unsigned long long)s->egress.packets, (unsigned long long)s->egress.octets,
+	         (unsigned long long)s->ingress.packets, (unsigned long long)s->ingress.octets,
+	         (unsigned long long)s->late_records, v->n_inside, v->n_active, v->n_outside,
+	         v->n_pairs, (unsigned long long)jr->offenders, docs ? docs->n : (size_t)0,
+	         off ? "yes" : "no", labels);
+}
+
 
 static void run_stop(struct run_state *rs)
 {
@@ -520,15 +741,56 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* The decoder is set once the pipeline exists; nothing is published before. */
+	struct web_feed_opts fo = {.sites = cfg.sites, .n_sites = cfg.n_sites, .l2 = l2};
+	if (cfg.web.n_listen && web_feed_create(&fo, &rs.feed) != 0) {
+		log_error("cannot start the web server's feed: out of memory");
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	/* Alerts: a warn line per labelled IP at each slot close, and the hook (docs/alerts.md). */
+	struct alerter *alerter = NULL;
+	rc = alert_start(&cfg.alerts, &alerter);
+	if (rc != 0) {
+		log_error("cannot start the alerts: %s", strerror(-rc));
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	struct closer_sink sinks[4];
+	size_t n_sinks = 0;
+	sinks[n_sinks++] = (struct closer_sink){"log", run_log_slot, NULL};
+	sinks[n_sinks++] = (struct closer_sink){"alert", alert_sink, alerter};
+	if (rs.feed)
+		sinks[n_sinks++] = (struct closer_sink){"web", web_feed_sink, rs.feed};
 	struct pipeline_opts po = {
 		.flows = c.flows,
 		.flows_out = stdout,
 		.use_store = true,
 		.l2 = l2,
+		.restart_state = true,
+		.sinks = sinks,
+		.n_sinks = n_sinks,
 	};
+	static struct rep_wiring rep; /* static: two paths of 4 KiB */
+	if (rep_open(&cfg, false, true, &rep, &po) != 0) {
+		alert_stop(alerter);
+		web_feed_destroy(rs.feed);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	if (rep.r)
+		sinks[po.n_sinks++] = rep.sink;
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		alert_stop(alerter);
+		web_feed_destroy(rs.feed);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -537,6 +799,9 @@ static int cmd_run(int argc, char **argv)
 	if (es_open(&cfg, &es) != 0 || (es && es_shipper_start(es) != 0)) {
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -545,20 +810,33 @@ static int cmd_run(int argc, char **argv)
 	rc = pipeline_counter_source_add(rs.pl, &udpin_counters, run_udp_snapshot, &rs);
 	if (rc == 0 && es)
 		rc = pipeline_counter_source_add(rs.pl, &es_counters, run_es_snapshot, es);
+	if (rc == 0 && rs.feed) {
+		web_feed_decoder_set(rs.feed, pipeline_decoder(rs.pl));
+		rc = run_feed_sources(&rs, es);
+		if (rc == 0)
+			rc = web_feed_source_add(rs.feed, &alert_counters, run_alert_snapshot,
+			                         alerter);
+	}
 	if (rc != 0) {
 		log_error("cannot add the collector counters: %s", strerror(-rc));
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
 	/* The dashboard reads the store the pipeline just opened, through its own connection. */
 	struct web *web = NULL;
-	if (web_start(&cfg.web, cfg.store_path, &web, err, sizeof(err)) != 0) {
+	if (web_start_feed(&cfg.web, cfg.store_path, rs.feed, &web, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -568,6 +846,9 @@ static int cmd_run(int argc, char **argv)
 		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -586,6 +867,9 @@ static int cmd_run(int argc, char **argv)
 		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		reputation_close(rep.r);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -599,16 +883,27 @@ static int cmd_run(int argc, char **argv)
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
 	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
 	pipeline_tick(rs.pl, clock_ms(CLOCK_REALTIME));
+	rs.exw = exwatch_create(cfg.decoder.max_exporters);
+	if (!rs.exw)
+		log_warn(
+		    "out of memory for the exporter watch: exporters are not logged as they come "
+		    "and go");
 	uv_timer_start(&rs.tick_timer, run_tick_cb, 1000, 1000);
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
+	exwatch_destroy(rs.exw);
 
 	run_log_stats(&rs);
-	/* SIGTERM/SIGINT: the open slots are closed and written before exit. */
-	pipeline_close_slots(rs.pl);
+	/*
+	 * SIGTERM/SIGINT: the open slots are saved for a restart, then closed
+	 * and written before exit (docs/manual.md "Restarts").
+	 */
+	pipeline_stop(rs.pl);
+	if (rep.r)
+		reputation_pending_write(rep.r);
 	if (es) {
-		/* A few seconds to ship the slots just written; the rest waits in the store. */
-		es_shipper_stop(es, 5000);
+		/* Up to drain_timeout_s to ship what is written; the rest waits in the store. */
+		es_shipper_stop(es, (uint64_t)cfg.es.drain_timeout_s * 1000u);
 		es_report(es, stderr);
 	}
 	rc = uv_loop_close(&rs.loop);
@@ -617,6 +912,11 @@ static int cmd_run(int argc, char **argv)
 	web_stop(web);
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
+	web_feed_destroy(rs.feed);
+	/* The hook gets the summaries of the last slots (each bounded by alerts.timeout_s). */
+	alert_stop(alerter);
+	rep_report(&rep, stderr);
+	reputation_close(rep.r);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
 	config_free(&cfg);
@@ -674,10 +974,23 @@ static int cmd_replay(int argc, char **argv)
 		.replay = true,
 		.l2 = l2,
 	};
+	static struct rep_wiring rep; /* static: two paths of 4 KiB */
+	if (rep_open(&cfg, true, !c.no_store, &rep, &po) != 0) {
+		if (docs_out && docs_out != stdout)
+			fclose(docs_out);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	if (rep.r) {
+		po.sinks = &rep.sink;
+		po.n_sinks = 1;
+	}
 	struct pipeline *pl;
 	rc = pipeline_create(&cfg, &po, &pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		reputation_close(rep.r);
 		if (docs_out && docs_out != stdout)
 			fclose(docs_out);
 		l2poll_stop(l2);
@@ -688,6 +1001,7 @@ static int cmd_replay(int argc, char **argv)
 	struct es_shipper *es = NULL;
 	if (!c.no_store && cfg.n_sites && es_open(&cfg, &es) != 0) {
 		pipeline_destroy(pl);
+		reputation_close(rep.r);
 		if (docs_out && docs_out != stdout)
 			fclose(docs_out);
 		l2poll_stop(l2);
@@ -698,10 +1012,14 @@ static int cmd_replay(int argc, char **argv)
 	struct pcapin_stats pst;
 	rc = pcapin_read(c.file, &popts, pipeline_datagram, pl, &pst, err, sizeof(err));
 	pipeline_close_slots(pl);
+	/* The network slots still waiting go to the store before the shipper drains it. */
+	if (rep.r)
+		reputation_pending_write(rep.r);
 	uint64_t lost = pipeline_slots_lost(pl);
 	if (lost)
-		log_error("%llu slots were not written whole (store, documents or a full queue: "
-		          "the errors above); exiting 1",
+		log_error("%llu slots were not stored whole (store, spool, documents or a full "
+		          "queue: the errors above; a slot waiting in the spool counts too); "
+		          "exiting 1",
 		          (unsigned long long)lost);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);
@@ -717,6 +1035,9 @@ static int cmd_replay(int argc, char **argv)
 		pipeline_report(pl, stderr);
 	}
 	pipeline_destroy(pl);
+	if (!c.quiet)
+		rep_report(&rep, stderr);
+	reputation_close(rep.r);
 	l2poll_stop(l2);
 	if (docs_out && docs_out != stdout && fclose(docs_out) != 0) {
 		fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
@@ -860,6 +1181,86 @@ static int cmd_poll(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
+/* ---- offenders ---------------------------------------------------------- */
+
+struct offenders_out {
+	bool json;
+	uint64_t n;
+};
+
+static int offenders_print(void *ud, const struct reputation_entry *e)
+{
+	struct offenders_out *o = ud;
+	char line[65536];
+
+	o->n++;
+	if (o->json) {
+		if (reputation_entry_json(e, line, sizeof(line)) != 0)
+			return -ENOMEM;
+		printf("%s\n", line);
+		return 0;
+	}
+	char until[32] = "-";
+	if (e->blocked_until_s) {
+		time_t t = (time_t)e->blocked_until_s;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	printf("%-39s %8llu  %-7s %-20s  %s  %s\n", e->ip, (unsigned long long)e->offences,
+	       e->blocked ? "blocked" : (e->exempt ? "exempt" : "-"), until, e->labels_json,
+	       e->sites_json);
+	return 0;
+}
+
+/*
+ * Print the offender database (read-only: it may be in use by `run`).
+ * Exit 1 when it cannot be read, 0 otherwise (also when IP is not in it,
+ * which prints nothing: "not an offender" is an answer).
+ */
+static int cmd_offenders(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	char db[REPUTATION_PATH_MAX], bl[REPUTATION_PATH_MAX], err[512];
+	struct reputation_db *h;
+	int rc = parse_cli(argc, argv, &c, "config blocked json");
+
+	if (rc)
+		return rc;
+	if (!c.config)
+		c.config = find_default_config();
+	rc = load_config(c.config, &cfg);
+	if (rc)
+		return rc;
+	struct flow_addr a;
+	if (c.file && flow_addr_parse(c.file, &a) != 0) {
+		config_free(&cfg);
+		return usage_error("offenders: not an IP address: \"%s\"", c.file);
+	}
+	char ip[64];
+	if (c.file)
+		flow_addr_format(&a, ip, sizeof(ip)); /* the database's spelling */
+	reputation_paths(&cfg.reputation, cfg.store_path, db, sizeof(db), bl, sizeof(bl));
+	config_free(&cfg);
+	if (reputation_db_open(db, true, &h, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nfsentry offenders: %s\n", err);
+		return 1;
+	}
+	struct offenders_out o = {.json = c.json};
+	if (!c.json)
+		printf("%-39s %8s  %-7s %-20s  %s  %s\n", "ip", "offences", "state", "blockedUntil",
+		       "labels", "sites");
+	rc = reputation_db_foreach(h, c.blocked, c.file ? ip : NULL, offenders_print, &o);
+	reputation_db_close(h);
+	if (rc != 0) {
+		fprintf(stderr, "nfsentry offenders: %s: %s\n", db, strerror(rc < 0 ? -rc : EIO));
+		return 1;
+	}
+	fflush(stdout);
+	return 0;
+}
+
 /* ---- check-config ------------------------------------------------------- */
 
 static int cmd_check_config(int argc, char **argv)
@@ -881,18 +1282,53 @@ static int cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* ---- healthcheck -------------------------------------------------------- */
+
+/* How long `nfsentry healthcheck` waits for /healthz. */
+#define HEALTHCHECK_TIMEOUT_MS 5000
+
+static int cmd_healthcheck(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	char url[256], err[512];
+	int rc = start_with_config(argc, argv, "config", "healthcheck", false, &c, &cfg);
+
+	if (rc)
+		return rc;
+	rc = healthcheck_url(&cfg.web, url, sizeof(url));
+	config_free(&cfg);
+	if (rc == -ENOENT) {
+		fprintf(stderr,
+		        "nfsentry healthcheck: the web server is off (web.listen is empty)\n");
+		return EXIT_USAGE;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "nfsentry healthcheck: %s\n", strerror(-rc));
+		return EXIT_USAGE;
+	}
+	if (healthcheck_get(url, HEALTHCHECK_TIMEOUT_MS, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nfsentry healthcheck: %s\n", err);
+		return 1;
+	}
+	printf("%s: ok\n", url);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"run", cmd_run},
-		{"replay", cmd_replay},
-		{"send", cmd_send},
-		{"ship", cmd_ship},
-		{"poll", cmd_poll},
-		{"check-config", cmd_check_config},
+	    {"run", cmd_run},
+	    {"replay", cmd_replay},
+	    {"send", cmd_send},
+	    {"ship", cmd_ship},
+	    {"poll", cmd_poll},
+	    {"offenders", cmd_offenders},
+	    {"check-config", cmd_check_config},
+	    {"healthcheck", cmd_healthcheck},
 	};
 
 	signal(SIGPIPE, SIG_IGN);

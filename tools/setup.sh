@@ -7,14 +7,15 @@
 set -euo pipefail
 
 build_pkgs=(
-	gcc make pkg-config meson ninja-build
+	gcc make pkg-config meson ninja-build python3
 	libuv1-dev libjansson-dev libpcap-dev libyaml-dev libsqlite3-dev
 	libcurl4-openssl-dev libssh-dev libmicrohttpd-dev libjs-chart.js
 )
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
 	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
-	openssh-server openssh-client chromium curl
+	openssh-server openssh-client chromium curl python3-prometheus-client
+	debootstrap python3-yaml systemd
 )
 
 pkgs=("${build_pkgs[@]}")

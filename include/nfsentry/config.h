@@ -11,8 +11,9 @@
  * Sections: log, listen, receive_buffer_bytes, exporters, templates,
  * limits (the decoder's), sites, slots, store, documents (the slot
  * engine's), elasticsearch (the shipper's), sites[].devices (the SSH
- * poller's, docs/l2.md), web (the dashboard's, docs/api.md) and attack
- * (the flood detector's, docs/attacks.md).
+ * poller's, docs/l2.md), web (the dashboard's, docs/api.md), reputation
+ * (the offender database's, docs/offenders.md) and attack (the flood
+ * detector's, docs/attacks.md).
  */
 #ifndef NFSENTRY_CONFIG_H
 #define NFSENTRY_CONFIG_H
@@ -21,10 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/attack.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/site.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/web.h"
@@ -94,6 +97,13 @@ struct config {
 	 */
 	char store_path[CONFIG_STORE_PATH_MAX];
 	uint32_t retention_days; /* store.retention_days, 1..3650, default 30 */
+	/*
+	 * store.spool_path: directory for slots the store cannot write
+	 * (spool.h); "" (default) = store_path with ".spool" appended.
+	 */
+	char spool_path[CONFIG_STORE_PATH_MAX];
+	uint32_t spool_max_mib; /* store.spool_max_mib, 1..1048576, default 1024 */
+	uint32_t write_retry_s; /* store.write_retry_s, 0..290, default 30 */
 
 	/*
 	 * documents.outside: "all" (docs_outside_all true) writes a document
@@ -103,6 +113,10 @@ struct config {
 	 */
 	bool docs_outside_all;
 	uint32_t docs_outside_top;
+	/* documents.outside_max (2000), documents.offender_max (1000): caps on
+	 * outside and offender documents per slot (doc.h, doc_opts). */
+	uint32_t docs_outside_max;
+	uint32_t docs_offender_max;
 
 	struct es_config es; /* elasticsearch: (es.h) */
 
@@ -118,6 +132,18 @@ struct config {
 	 * freed by config_free().
 	 */
 	struct attack_config attack;
+
+	/* advice: the handling advice per label for every site (sites[].advice overrides). */
+	char advice[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+
+	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
+	struct alert_config alerts;
+	/*
+	 * reputation: the offender database, block-list, hook and footprints
+	 * (reputation.h, docs/offenders.md). reputation.allow is owned (freed by
+	 * config_free()); NULL when empty.
+	 */
+	struct reputation_config reputation;
 };
 
 /*
@@ -158,5 +184,19 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 void config_free(struct config *cfg);
 /* Release the messages and zero *errs. */
 void config_errors_free(struct config_errors *errs);
+
+/*
+ * Call fn once per key of the schema, in table order, with its path:
+ * "log.level", "sites[].thresholds.min_packets" (a list of mappings adds
+ * "[]"). The refused secret keys (password, api_key) are not listed. For
+ * the documentation checks (tools/configkeys); path is valid during the call.
+ */
+void config_keys_list(void (*fn)(const char *path, void *ud), void *ud);
+
+/*
+ * Call fn once per environment override (docs/configuration.md): the
+ * variable and the key path it sets.
+ */
+void config_env_list(void (*fn)(const char *var, const char *path, void *ud), void *ud);
 
 #endif

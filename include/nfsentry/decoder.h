@@ -19,6 +19,7 @@
 #ifndef NFSENTRY_DECODER_H
 #define NFSENTRY_DECODER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +36,7 @@ enum decoder_drop {
 	DECODER_DROP_SHORT_HEADER,     /* datagram: shorter than its header */
 	DECODER_DROP_BAD_VERSION,      /* datagram: not version 5, 9 or 10 */
 	DECODER_DROP_BAD_LENGTH,       /* datagram: header length/count disagrees with size */
-	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: exporter table full */
+	DECODER_DROP_EXPORTER_LIMIT,   /* datagram: decoded in probation, every place taken */
 	DECODER_DROP_SET_LENGTH,       /* set: length beyond the datagram (rest dropped) */
 	DECODER_DROP_TEMPLATE_INVALID, /* template: field count/length beyond limits */
 	DECODER_DROP_TEMPLATE_LIMIT,   /* template: per-exporter cap reached */
@@ -49,6 +50,8 @@ enum decoder_drop {
 	DECODER_DROP_TEMPLATE_UNKNOWN, /* template: withdrawal of a template we do not hold */
 	DECODER_DROP_NO_MEMORY,        /* datagram/template: allocation failed */
 	DECODER_DROP_NO_ADDRESS, /* record: no usable source and destination (docs/decoding.md) */
+	DECODER_DROP_TEMPLATE_MEMORY,  /* template: all templates together at max_template_bytes */
+	DECODER_DROP_EXPORTER_ADDRESS, /* datagram: its address at its domain or port limit */
 	DECODER_DROP__COUNT
 };
 
@@ -81,15 +84,43 @@ enum decoder_template_scope {
 	DECODER_SCOPE_SESSION,
 };
 
+/*
+ * Default of decoder_config.max_template_bytes: 256 MiB. A large site's
+ * exporters hold tens of templates of under 1 KiB compiled each (4 096
+ * exporters x 20 templates x 1 KiB is 80 MiB); the per-exporter cap alone
+ * would allow 4 096 x 1 024 templates of 512 fields (about 30 GiB).
+ */
+#define DECODER_TEMPLATE_BYTES_DEFAULT (256ull << 20)
+
 struct decoder_config {
 	uint32_t template_lifetime_s;        /* default 1800 */
 	uint32_t max_templates_per_exporter; /* default 1024, per template scope */
-	uint32_t max_exporters;              /* default 4096 (exporter = addr, port, domain) */
-	const struct decoder_prefix *allow;  /* NULL/0: every exporter allowed */
+	/*
+	 * Default 4096 sessions (address, port, domain) that have decoded
+	 * something; besides them max_exporters / 16 (at least 1) sessions in
+	 * probation, which have not yet (docs/decoding.md "Exporters").
+	 */
+	uint32_t max_exporters;
+	const struct decoder_prefix *allow; /* NULL/0: every exporter allowed */
 	size_t n_allow;
 	const struct decoder_sampling_override *sampling;
 	size_t n_sampling;
 	enum decoder_template_scope template_scope; /* default DECODER_SCOPE_EXPORTER */
+	/*
+	 * Bytes of compiled templates (and their slot arrays) held across every
+	 * scope; a template that would take the total past it is refused
+	 * (templateMemory). Default 256 MiB; 0 is taken as 1 (refuse all).
+	 */
+	uint64_t max_template_bytes;
+	/*
+	 * Per exporter address: distinct source IDs / observation domains
+	 * (with the version) and distinct source ports its sessions may use
+	 * (defaults 64 and 16; 0 is taken as 1). A new session beyond either
+	 * is refused (exporterAddressLimit) unless a session of that address
+	 * in probation can make room.
+	 */
+	uint32_t max_domains_per_address;
+	uint32_t max_ports_per_address;
 };
 
 /* Fill *cfg with the documented defaults. */
@@ -110,6 +141,13 @@ struct decoder_stats {
 	uint64_t exporters_expired;   /* forgotten when the table was full: idle > template lifetime */
 	uint64_t reordered;           /* datagrams slightly behind the expected sequence number */
 	uint64_t templates_refreshed; /* identical template resent: only its age reset */
+	uint64_t unscaled_records;    /* delivered unscaled: sampler rate unknown */
+	uint64_t templates_restored;  /* loaded from the restart file (decoder_state_load) */
+	uint64_t templates_stale;     /* in the restart file but older than the lifetime */
+	uint64_t samplers_restored;   /* sampler rates loaded from the restart file */
+	uint64_t template_bytes;      /* gauge: bytes of templates held (max_template_bytes) */
+	uint64_t exporters_probation; /* gauge: sessions that have not yet decoded anything */
+	uint64_t exporters_evicted;   /* sessions in probation evicted to make room */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 
@@ -146,12 +184,6 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 /* Copy the totals into *out. */
 void decoder_stats_get(const struct decoder *d, struct decoder_stats *out);
 
-/*
- * For tests: make the nth allocation the decoder makes from now on fail
- * (once); 0 disarms. Process-wide and not thread-safe.
- */
-void decoder_fault_inject(unsigned nth);
-
 /* Per exporter (address, port, domain) state, for /metrics and logs. */
 struct decoder_exporter_info {
 	struct flow_endpoint from;
@@ -169,5 +201,45 @@ struct decoder_exporter_info {
  */
 size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out,
                              size_t max);
+
+/*
+ * Restart file (docs/internals/decoder.md, "Restart file"): every template
+ * scope of NetFlow v9 and IPFIX with its templates' wire definitions and
+ * their last-refresh times, its sampler rates with theirs, the
+ * exporter-wide rate and the IPFIX system init time.
+ *
+ * decoder_state_save() writes path + ".tmp", fsyncs it and renames it to
+ * path (the caller fsyncs the directory); now_ms (wall clock) is recorded
+ * as the time of the save. Returns 0, or -errno (nothing but the temporary
+ * file, removed, was touched; path is left as it was). Borrows d.
+ */
+int decoder_state_save(struct decoder *d, const char *path, uint64_t now_ms);
+
+/* True when something decoder_state_save() writes changed since the last save or load. */
+bool decoder_state_changed(const struct decoder *d);
+
+/* What decoder_state_load() found. */
+struct decoder_restore {
+	uint64_t saved_at_ms;   /* when the file was written */
+	size_t scopes;          /* template scopes restored */
+	size_t templates;       /* = templatesRestored */
+	size_t templates_stale; /* = templatesStale */
+	size_t samplers;        /* = samplersRestored */
+	bool scope_changed;     /* written under another templates.scope: nothing loaded */
+};
+
+/*
+ * Load the restart file at path into d, which must not have decoded
+ * anything yet (-EBUSY otherwise). now_ms is the wall clock: templates
+ * and sampler rates older than the template lifetime are skipped. Each
+ * template is compiled as a received one would be. The scopes wait
+ * without a session for their exporters; those none came back for within
+ * a template lifetime are freed. Returns 0 (res filled; a missing file is
+ * -ENOENT), -EBADMSG for a truncated or corrupt file, -EPROTONOSUPPORT for
+ * another format version, -E2BIG for more scopes or templates than the
+ * caps allow, -ENOMEM, or -errno of the read; on any error d is unchanged.
+ */
+int decoder_state_load(struct decoder *d, const char *path, uint64_t now_ms,
+                       struct decoder_restore *res);
 
 #endif

@@ -26,6 +26,22 @@ struct closer_sink;
 
 struct pipeline;
 
+/*
+ * A watcher of every decoded record (the reputation module's footprints,
+ * reputation.h), called on the pipeline's thread: records(ud, v, n) with
+ * each batch, whether its records match a site or not, before the engine
+ * sees it; clock(ud, now_ms) with the collector's clock just before the
+ * engine's clock moves (so what the watcher hands on for a slot is there
+ * before that slot's sites close); flush(ud) just before the last slots
+ * close. Every function is required; ud is passed back unchanged.
+ */
+struct pipeline_watch {
+	void (*records)(void *ud, const struct flow *v, size_t n);
+	void (*clock)(void *ud, uint64_t now_ms);
+	void (*flush)(void *ud);
+	void *ud;
+};
+
 struct pipeline_opts {
 	enum flowout_format flows; /* FLOWOUT_NONE: print no records */
 	FILE *flows_out;           /* borrowed; where --flows rows go */
@@ -42,6 +58,16 @@ struct pipeline_opts {
 	size_t closer_queue;
 	const struct closer_sink *sinks; /* borrowed array, called per judged slot (closer.h) */
 	size_t n_sinks;
+	/*
+	 * run: keep state across restarts in STORE_PATH.state/ (docs/manual.md
+	 * "Restarts"): at create, restore the open slots a clean stop saved
+	 * (pipeline_stop) and note a previous run that did not stop cleanly;
+	 * load the decoder's saved templates and sampler rates
+	 * (pipeline_templates_save); mark slots opened after now_ms as seen
+	 * from then. Needs use_store.
+	 */
+	bool restart_state;
+	const struct pipeline_watch *watch; /* copied; NULL = no record watcher */
 };
 
 /*
@@ -76,6 +102,26 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
  */
 void pipeline_close_slots(struct pipeline *pl);
 
+/*
+ * The graceful stop of run (SIGTERM): with restart_state, save every open
+ * slot to STORE_PATH.state/slots (a temporary file, fsync, rename) before
+ * closing and writing them as pipeline_close_slots() does (each then says
+ * partial, covered up to now), record that the stop was clean, and save the
+ * decoder's templates and sampling rates. Without restart_state it is
+ * pipeline_close_slots(). A failure to save is logged; the slots are
+ * written all the same.
+ */
+void pipeline_stop(struct pipeline *pl);
+
+/*
+ * With restart_state: save the decoder's templates and sampler rates to
+ * STORE_PATH.state/templates (decoder_state_save), when they changed since
+ * the last save or always. Run's stats timer calls it once a minute, so
+ * that a crash keeps them too; pipeline_stop() calls it always. A failure
+ * is logged. Without restart_state it does nothing.
+ */
+void pipeline_templates_save(struct pipeline *pl, uint64_t now_ms, bool always);
+
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
 int pipeline_flush(struct pipeline *pl);
 
@@ -84,8 +130,17 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
- * Slots closed but not (fully) written: the closer's store errors, document
- * errors and dropped slots added up (closer.h). 0 without sites. Call after
+ * counter_snapshot_fn of the closer (closer_counters): ud is the pipeline,
+ * stats a struct closer_stats (zeros without sites). Any thread.
+ */
+void pipeline_closer_stats(void *pl, void *stats);
+
+/*
+ * Slots closed but not (fully) stored: the closer's document errors,
+ * dropped slots, slots stored without their duplicates, slots lost from
+ * the store, and slots waiting in the spool (closer.h) added up; a slot
+ * spooled and put back into the store before the call is stored. 0
+ * without sites. Call after
  * pipeline_close_slots() for the final figure: replay exits non-zero when it
  * is not 0, since a capture replayed into a store that lost part of it must
  * not look like a success.
@@ -94,7 +149,7 @@ uint64_t pipeline_slots_lost(const struct pipeline *pl);
 
 /* Counter sources and counters a pipeline takes (the closer copies as many). */
 #define PIPELINE_SOURCES_MAX 8
-#define PIPELINE_COUNTERS_MAX 64
+#define PIPELINE_COUNTERS_MAX 96
 
 /*
  * Add a source of counters to every slot document's "collector" object:

@@ -10,6 +10,11 @@
  *
  * IPv6 sockets are bound IPV6_V6ONLY, so "0.0.0.0" and "::" can share a
  * port: IPv4 exporters arrive on the first, IPv6 ones on the second.
+ *
+ * On a host without IPv6 (no IPv6 in the kernel, or
+ * net.ipv6.conf.all.disable_ipv6=1) an IPv6 listener that cannot be opened
+ * is logged and left out, and the others go on; the start fails only when
+ * no listener is left.
  */
 #ifndef NFSENTRY_UDPIN_H
 #define NFSENTRY_UDPIN_H
@@ -59,7 +64,10 @@ struct udpin_listener_info {
 struct udpin;
 
 /*
- * Bind every listener and start receiving. On failure nothing stays bound,
+ * Bind every listener and start receiving. An IPv6 listener that fails
+ * because the host has no IPv6 (EAFNOSUPPORT, EPROTONOSUPPORT, or
+ * EADDRNOTAVAIL while IPv6 is disabled) is skipped with a warning; any
+ * other failure, or every listener skipped, fails the start. On failure nothing stays bound,
  * *out is untouched, err names the address and the reason, and the return
  * value is a libuv error code (UV_EADDRINUSE, ...) or -EINVAL for an address
  * that is not a literal. Handles opened before the failure are closed; the
@@ -83,10 +91,16 @@ void udpin_stop(struct udpin *u);
  */
 void udpin_stats_get(const struct udpin *u, struct udpin_stats *out);
 
-/* Number of listeners, in udpin_config order. */
+/* Number of listeners, in udpin_config order, skipped ones included. */
 size_t udpin_listener_count(const struct udpin *u);
 
-/* Details of listener i. Returns 0, or -EINVAL when i is out of range. */
+/* Number of listeners receiving (the count minus those skipped at start). */
+size_t udpin_listener_up(const struct udpin *u);
+
+/*
+ * Details of listener i. Returns 0, -EINVAL when i is out of range, or
+ * -ENOTCONN for a listener skipped at start (IPv6 unavailable).
+ */
 int udpin_listener_info(const struct udpin *u, size_t i, struct udpin_listener_info *out);
 
 #endif

@@ -47,6 +47,8 @@ struct cfg_ctx {
 	size_t cap;
 	bool oom;
 	bool full; /* CONFIG_MAX_ERRORS reached and said */
+	/* Set while an environment override is read: messages name it, not FILE:LINE. */
+	const char *env;
 };
 
 struct cfg_key;
@@ -87,18 +89,12 @@ static void errs_push(struct cfg_ctx *c, const char *line)
 
 	if (c->oom || c->full)
 		return;
-	if (c->errs->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 8;
-		char **v = config_realloc(c->errs->msg, cap * sizeof(*v));
-
-		if (!v) {
-			c->oom = true;
-			return;
-		}
-		c->errs->msg = v;
-		c->cap = cap;
+	if (grow_array((void **)&c->errs->msg, &c->cap, c->errs->n + 1, sizeof(char *), 8,
+	               SIZE_MAX / sizeof(char *)) != 0) {
+		c->oom = true;
+		return;
 	}
-	m = config_strdup(line);
+	m = fault_strdup(line);
 	if (!m) {
 		c->oom = true;
 		return;
@@ -135,13 +131,14 @@ static void cfg_err(struct cfg_ctx *c, unsigned line, const char *path, const st
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /*
- * One message: "FILE:LINE: PATH: what (got "value")". The value part is
- * added when val is a non-empty scalar.
+ * One message: "FILE:LINE: PATH: what (got "value")" ("environment VAR: ..."
+ * for an environment override). The value part is added when val is a
+ * non-empty scalar.
  */
 static void cfg_err(struct cfg_ctx *c, unsigned line, const char *path, const struct ytree *val,
                     const char *fmt, ...)
 {
-	char what[512], shown[CFG_VALUE_SHOW * 4 + 8], msg[1024];
+	char what[512], shown[CFG_VALUE_SHOW * 4 + 8], msg[2048];
 	va_list ap;
 
 	if (c->errs->n + 1 == CONFIG_MAX_ERRORS && !c->full) {
@@ -153,13 +150,17 @@ static void cfg_err(struct cfg_ctx *c, unsigned line, const char *path, const st
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	char where[300];
+	if (c->env)
+		snprintf(where, sizeof(where), "environment %s", c->env);
+	else
+		snprintf(where, sizeof(where), "%s:%u", c->file, line);
 	if (val && val->kind == YTREE_SCALAR && val->len > 0) {
 		quote_value(shown, sizeof(shown), val->str);
-		snprintf(msg, sizeof(msg), "%s:%u: %s: %s (got \"%s\")", c->file, line,
+		snprintf(msg, sizeof(msg), "%s: %s: %s (got \"%s\")", where,
 		         path[0] ? path : "top level", what, shown);
 	} else {
-		snprintf(msg, sizeof(msg), "%s:%u: %s: %s", c->file, line,
-		         path[0] ? path : "top level", what);
+		snprintf(msg, sizeof(msg), "%s: %s: %s", where, path[0] ? path : "top level", what);
 	}
 	errs_push(c, msg);
 }
@@ -351,8 +352,8 @@ static void p_decimal(struct cfg_ctx *c, const char *path, const struct ytree *v
  * the binary suffixes KiB, MiB, GiB. Decimal "MB"/"M" are refused on
  * purpose: they are ambiguous, and the kernel counts SO_RCVBUF in bytes.
  */
-static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
-                    const struct cfg_key *k, void *base)
+static bool bytes_in_range(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                           const struct cfg_key *k, uint64_t *out)
 {
 	static const struct {
 		const char *name;
@@ -364,7 +365,7 @@ static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	int rc;
 
 	if (!s)
-		return;
+		return false;
 	rc = parse_uint(s, &n, &e);
 	if (rc == 0) {
 		size_t i;
@@ -383,14 +384,34 @@ static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	if (rc == -EINVAL) {
 		cfg_err(c, v->line, path, v,
 		        "not a byte count (a whole number, or one ending in KiB, MiB or GiB)");
-		return;
+		return false;
 	}
 	if (rc < 0 || bytes < k->min || bytes > k->max) {
 		cfg_err(c, v->line, path, v, "must be %llu..%llu bytes", (unsigned long long)k->min,
 		        (unsigned long long)k->max);
-		return;
+		return false;
 	}
-	*(int *)((char *)base + k->off) = (int)bytes;
+	*out = bytes;
+	return true;
+}
+
+static void p_bytes(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                    const struct cfg_key *k, void *base)
+{
+	uint64_t bytes;
+
+	if (bytes_in_range(c, path, v, k, &bytes))
+		*(int *)((char *)base + k->off) = (int)bytes;
+}
+
+/* As p_bytes, into a uint64_t (sizes past 2 GiB). */
+static void p_bytes64(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                      const struct cfg_key *k, void *base)
+{
+	uint64_t bytes;
+
+	if (bytes_in_range(c, path, v, k, &bytes))
+		*(uint64_t *)((char *)base + k->off) = bytes;
 }
 
 static void p_log_level(struct cfg_ctx *c, const char *path, const struct ytree *v,
@@ -553,12 +574,15 @@ static void name_word(struct cfg_ctx *c, const char *path, const struct ytree *v
 /*
  * A site name into char[SITE_NAME_MAX]. The name ends up in every document
  * (field "site"), in document ids and in file names, so it is kept to
- * characters that need no quoting anywhere.
+ * characters that need no quoting anywhere. REPUTATION_SITE is taken: the
+ * network-wide documents are stored under it (docs/offenders.md).
  */
 static void p_site_name(struct cfg_ctx *c, const char *path, const struct ytree *v,
                         const struct cfg_key *k, void *base)
 {
 	name_word(c, path, v, k, base, "a site name", SITE_NAME_MAX);
+	if (strcmp((char *)base + k->off, REPUTATION_SITE) == 0)
+		cfg_err(c, v->line, path, v, "reserved for the network-wide documents");
 }
 
 /* A file path into a char array of k->max bytes. */
@@ -772,7 +796,7 @@ static void list_read(struct cfg_ctx *c, const char *path, const struct ytree *v
 	if (inline_array) {
 		items = (unsigned char *)base + k->off;
 	} else if (n > 0) {
-		items = config_alloc(n * k->item_size);
+		items = fault_malloc(n * k->item_size);
 		if (!items) {
 			c->oom = true;
 			return;
@@ -975,9 +999,9 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 		c->oom = true;
 		return;
 	}
-	dups = config_alloc(bytes);
+	dups = fault_malloc(bytes);
 	if (total > 0)
-		refs = config_alloc(total * sizeof(*refs));
+		refs = fault_malloc(total * sizeof(*refs));
 	if (!dups || (total > 0 && !refs)) {
 		free(refs);
 		free(dups);
@@ -1344,6 +1368,9 @@ static void p_secret_inline(struct cfg_ctx *c, const char *path, const struct yt
  * The elasticsearch: section. Its presence turns the shipper on; the checks
  * that span keys run after its keys are read.
  */
+static void check_es(struct cfg_ctx *c, unsigned line, const char *path,
+                     const struct es_config *es);
+
 static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
                  const struct cfg_key *k, void *base)
 {
@@ -1352,21 +1379,26 @@ static void p_es(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	es->enabled = true;
 	if (!map_read_clean(c, path, v, k, base))
 		return;
+	check_es(c, v->line, path, es);
+}
+
+/* The elasticsearch: checks that span keys (after the file, and after the environment). */
+static void check_es(struct cfg_ctx *c, unsigned line, const char *path, const struct es_config *es)
+{
 	if (es->password_file[0] && es->password_env[0])
-		cfg_err(c, v->line, path, NULL, "password_file and password_env exclude each other");
+		cfg_err(c, line, path, NULL, "password_file and password_env exclude each other");
 	if (es->api_key_file[0] && es->api_key_env[0])
-		cfg_err(c, v->line, path, NULL, "api_key_file and api_key_env exclude each other");
+		cfg_err(c, line, path, NULL, "api_key_file and api_key_env exclude each other");
 	bool pw = es->password_file[0] || es->password_env[0];
 	bool key = es->api_key_file[0] || es->api_key_env[0];
 	if (pw && key)
-		cfg_err(c, v->line, path, NULL, "a password and an API key exclude each other");
+		cfg_err(c, line, path, NULL, "a password and an API key exclude each other");
 	if (pw && !es->username[0])
-		cfg_err(c, v->line, path, NULL, "a password needs a username");
+		cfg_err(c, line, path, NULL, "a password needs a username");
 	if (es->username[0] && !pw)
-		cfg_err(c, v->line, path, NULL,
-		        "username needs password_file or password_env");
+		cfg_err(c, line, path, NULL, "username needs password_file or password_env");
 	if (key && es->username[0])
-		cfg_err(c, v->line, path, NULL, "an API key and a username exclude each other");
+		cfg_err(c, line, path, NULL, "an API key and a username exclude each other");
 }
 
 /* web: cert_file and key_file come together (HTTPS) or not at all. */
@@ -1379,6 +1411,64 @@ static void p_web(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		return;
 	if (!!wc->cert_file[0] != !!wc->key_file[0])
 		cfg_err(c, v->line, path, NULL, "cert_file and key_file go together (HTTPS)");
+}
+
+/* alerts: the hook's program is an absolute path (run without a shell, no PATH search). */
+static void p_alerts(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                     const struct cfg_key *k, void *base)
+{
+	const struct alert_config *ac = &((const struct config *)base)->alerts;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (ac->n_hook && ac->hook[0][0] != '/')
+		cfg_err(c, v->line, path, NULL,
+		        "hook: the program (first entry) must be an absolute path; it runs without "
+		        "a shell");
+}
+
+/* reputation.block_labels: a list of rule I label names, into a bit mask. */
+static void p_block_labels(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                           const struct cfg_key *k, void *base)
+{
+	uint32_t *dst = (uint32_t *)((char *)base + k->off), bits = 0;
+	char child[CFG_PATH_MAX];
+
+	if (v->kind == YTREE_SCALAR && ytree_is_null(v)) {
+		*dst = 0; /* "block_labels:" alone: nothing blocks */
+		return;
+	}
+	if (v->kind != YTREE_SEQ) {
+		cfg_err(c, v->line, path, v, "expected a list of labels, got %s", kind_name(v));
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		uint32_t bit;
+		path_index(child, path, i);
+		const char *s = scalar_of(c, child, v->items[i], "a label name");
+		if (!s)
+			continue;
+		if (reputation_label_bit(s, &bit) != 0)
+			cfg_err(c, v->items[i]->line, child, v->items[i],
+			        "not one of noPayload, flood, scan, probeUnused, arpUnused");
+		else
+			bits |= bit;
+	}
+	*dst = bits;
+}
+
+/* reputation: a block never ends before it starts growing. */
+static void p_reputation(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                         const struct cfg_key *k, void *base)
+{
+	const struct reputation_config *rc = &((const struct config *)base)->reputation;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (rc->block_max_s < rc->block_base_s)
+		cfg_err(c, v->line, path, NULL,
+		        "block_max_s (%u) is shorter than block_base_s (%u)", rc->block_max_s,
+		        rc->block_base_s);
 }
 
 static const struct cfg_key log_keys[] = {
@@ -1439,6 +1529,13 @@ static const struct cfg_key templates_keys[] = {
      .off = offsetof(struct config, decoder.max_templates_per_exporter),
      .min = 1,
      .max = 65280},
+    /* All templates together, every exporter: 1 MiB (a few hundred large
+     * templates) to 64 GiB. */
+    {.name = "max_bytes",
+     .parse = p_bytes64,
+     .off = offsetof(struct config, decoder.max_template_bytes),
+     .min = 1048576,
+     .max = 68719476736ull},
     /* exporter (default): any source port of an exporter; session: per port. */
     {.name = "scope",
      .parse = p_template_scope,
@@ -1452,6 +1549,18 @@ static const struct cfg_key limits_keys[] = {
      .off = offsetof(struct config, decoder.max_exporters),
      .min = 1,
      .max = 1048576},
+    /* Per exporter address (docs/decoding.md "Exporters"): a router's line
+     * cards each use a domain and a socket, a few dozen at most. */
+    {.name = "max_domains_per_address",
+     .parse = p_u32,
+     .off = offsetof(struct config, decoder.max_domains_per_address),
+     .min = 1,
+     .max = 65536},
+    {.name = "max_ports_per_address",
+     .parse = p_u32,
+     .off = offsetof(struct config, decoder.max_ports_per_address),
+     .min = 1,
+     .max = 65536},
     {NULL},
 };
 
@@ -1574,11 +1683,39 @@ static const struct cfg_key device_keys[] = {
 
 static const struct cfg_key device_item = {.parse = p_device, .sub = device_keys};
 
+/* advice: and sites[].advice: one text per label, keys as the labels are spelled (judge.h order). */
+static const struct cfg_key advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct config, advice[8]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
+static const struct cfg_key site_advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct site_config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct site_config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct site_config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct site_config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct site_config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct site_config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct site_config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct site_config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct site_config, advice[8]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
 static const struct cfg_key site_keys[] = {
     {.name = "name",
      .parse = p_site_name,
      .off = offsetof(struct site_config, name),
      .required = true},
+    {.name = "advice", .parse = p_map, .sub = site_advice_keys},
     {.name = "inside",
      .parse = p_list,
      .off = offsetof(struct site_config, inside),
@@ -1641,6 +1778,22 @@ static const struct cfg_key store_keys[] = {
      .off = offsetof(struct config, retention_days),
      .min = 1,
      .max = 3650},
+    {.name = "spool_path",
+     .parse = p_path,
+     .off = offsetof(struct config, spool_path),
+     .max = CONFIG_STORE_PATH_MAX},
+    /* Up to 1 TiB; the cap exists so that a failing store never fills a disk. */
+    {.name = "spool_max_mib",
+     .parse = p_u32,
+     .off = offsetof(struct config, spool_max_mib),
+     .min = 1,
+     .max = 1048576},
+    /* Below a slot's length: a closer that waits longer falls a whole slot behind. */
+    {.name = "write_retry_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, write_retry_s),
+     .min = 0,
+     .max = 290},
     {NULL},
 };
 
@@ -1650,6 +1803,17 @@ static const struct cfg_key documents_keys[] = {
      .parse = p_u32,
      .off = offsetof(struct config, docs_outside_top),
      .min = 0,
+     .max = CFG_MAX_IPS},
+    /* Caps on documents per slot (docs/store.md "Retention and size"). */
+    {.name = "outside_max",
+     .parse = p_u32,
+     .off = offsetof(struct config, docs_outside_max),
+     .min = 1,
+     .max = CFG_MAX_IPS},
+    {.name = "offender_max",
+     .parse = p_u32,
+     .off = offsetof(struct config, docs_offender_max),
+     .min = 1,
      .max = CFG_MAX_IPS},
     {NULL},
 };
@@ -1924,6 +2088,77 @@ static void check_attack_sites(struct cfg_ctx *c, const struct ytree *root,
 	}
 }
 
+static const struct cfg_key alert_hook_item = {.parse = p_word, .max = ALERT_ARG_MAX};
+
+static const struct cfg_key alerts_keys[] = {
+    {.name = "hook",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, alerts.hook),
+     .off_n = offsetof(struct config, alerts.n_hook),
+     .item = &alert_hook_item,
+     .item_size = ALERT_ARG_MAX,
+     .min = 1,
+     .max = ALERT_ARGV_MAX},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {.name = "rate_limit_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.rate_limit_s),
+     .min = 0,
+     .max = 31 * 86400},
+    {NULL},
+};
+
+static const struct cfg_key reputation_prefix_item = {.parse = p_site_prefix, .off = 0};
+
+#define REP_U32_KEY(field, lo, hi)                                                                 \
+	{.name = #field, .parse = p_u32, .off = offsetof(struct config, reputation.field),          \
+	 .min = (lo), .max = (hi)}
+
+static const struct cfg_key reputation_keys[] = {
+    {.name = "enabled", .parse = p_bool, .off = offsetof(struct config, reputation.enabled)},
+    {.name = "path",
+     .parse = p_path,
+     .off = offsetof(struct config, reputation.path),
+     .max = REPUTATION_PATH_MAX},
+    {.name = "blocklist",
+     .parse = p_path,
+     .off = offsetof(struct config, reputation.blocklist_path),
+     .max = REPUTATION_PATH_MAX},
+    {.name = "block_labels",
+     .parse = p_block_labels,
+     .off = offsetof(struct config, reputation.block_labels)},
+    REP_U32_KEY(min_offences, 1, 10000),
+    /* A minute to a year; the factor up to 100; the longest block ten years. */
+    REP_U32_KEY(block_base_s, 60, 31536000),
+    REP_U32_KEY(block_factor, 1, 100),
+    REP_U32_KEY(block_max_s, 60, 315360000),
+    REP_U32_KEY(memory_s, 300, 315360000),
+    REP_U32_KEY(history_max, 1, 1000),
+    REP_U32_KEY(max_offenders, 1, 100000000),
+    {.name = "allow",
+     .parse = p_list,
+     .off = offsetof(struct config, reputation.allow),
+     .off_n = offsetof(struct config, reputation.n_allow),
+     .item = &reputation_prefix_item,
+     .item_size = sizeof(struct site_prefix),
+     .max = REPUTATION_ALLOW_MAX},
+    {.name = "hook",
+     .parse = p_path,
+     .off = offsetof(struct config, reputation.hook),
+     .max = REPUTATION_PATH_MAX},
+    REP_U32_KEY(hook_timeout_s, 1, 3600),
+    REP_U32_KEY(hook_queue, 1, 1000000),
+    /* 0: only blocked addresses are watched. */
+    REP_U32_KEY(watch_window_s, 0, 31536000),
+    REP_U32_KEY(watch_max, 0, 10000000),
+    REP_U32_KEY(footprint_max, 1, 1000000),
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1958,6 +2193,9 @@ static const struct cfg_key top_keys[] = {
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {.name = "web", .parse = p_web, .sub = web_keys},
     {.name = "attack", .parse = p_map, .sub = attack_keys},
+    {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
+    {.name = "advice", .parse = p_map, .sub = advice_keys},
+    {.name = "reputation", .parse = p_reputation, .sub = reputation_keys},
     {NULL},
 };
 
@@ -1973,7 +2211,7 @@ static void check_dead_letter_dir(struct cfg_ctx *c, const struct ytree *root,
                                   const struct config *cfg)
 {
 	const char *f = cfg->es.dead_letter_path, *slash = strrchr(f, '/');
-	const struct ytree *sec = map_get(root, "elasticsearch");
+	const struct ytree *sec = root ? map_get(root, "elasticsearch") : NULL;
 	const struct ytree *node = sec ? map_get(sec, "dead_letter_path") : NULL;
 	unsigned line = node ? node->line : (sec ? sec->line : 1);
 	char dir[ES_PATH_MAX], store_dir[sizeof(cfg->store_path)];
@@ -1997,6 +2235,191 @@ static void check_dead_letter_dir(struct cfg_ctx *c, const struct ytree *root,
 	        strerror(errno));
 }
 
+/* ---- environment overrides --------------------------------------------- */
+
+/*
+ * The keys a container or a unit most often sets from outside, each from one
+ * environment variable, applied after the file (docs/configuration.md,
+ * "Environment overrides"). A variable that is unset or empty changes
+ * nothing. Values are read by the key's own parser, so they are checked
+ * exactly as in the file; messages start "environment VAR:" instead of
+ * FILE:LINE. A list (listen, web.listen) is its entries separated by commas
+ * or spaces and replaces the file's list whole.
+ */
+struct env_override {
+	const char *var;
+	const char *section; /* top-level key, or NULL for a top-level value */
+	const char *key;
+	bool list;
+	/*
+	 * A credential given by the environment replaces the file's choice of
+	 * credential: these other elasticsearch fields are cleared first.
+	 */
+	size_t clear[4];
+};
+
+#define ENV_ES_FIELD(f) (offsetof(struct config, es.f) + 1) /* + 1: 0 ends the list */
+
+static const struct env_override env_overrides[] = {
+    {"NFSENTRY_LOG_LEVEL", "log", "level", false, {0}},
+    {"NFSENTRY_LISTEN", NULL, "listen", true, {0}},
+    {"NFSENTRY_STORE_PATH", "store", "path", false, {0}},
+    {"NFSENTRY_WEB_LISTEN", "web", "listen", true, {0}},
+    {"NFSENTRY_WEB_TOKEN_FILE", "web", "token_file", false, {0}},
+    {"NFSENTRY_ES_URL", "elasticsearch", "url", false, {0}},
+    /* Before the username: an API key drops the file's user, not the environment's. */
+    {"NFSENTRY_ES_API_KEY_FILE",
+     "elasticsearch",
+     "api_key_file",
+     false,
+     {ENV_ES_FIELD(api_key_env), ENV_ES_FIELD(password_file), ENV_ES_FIELD(password_env),
+      ENV_ES_FIELD(username)}},
+    {"NFSENTRY_ES_USERNAME", "elasticsearch", "username", false, {0}},
+    {"NFSENTRY_ES_PASSWORD_FILE",
+     "elasticsearch",
+     "password_file",
+     false,
+     {ENV_ES_FIELD(password_env), ENV_ES_FIELD(api_key_file), ENV_ES_FIELD(api_key_env)}},
+    {"NFSENTRY_ES_CA_FILE", "elasticsearch", "ca_file", false, {0}},
+};
+
+/* The row of name in keys, or NULL. */
+static const struct cfg_key *key_find(const struct cfg_key *keys, const char *name)
+{
+	for (const struct cfg_key *k = keys; k->name; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+/* Longest environment value read; longer is an error, not a cut. */
+#define ENV_VALUE_MAX 4096
+/* List entries read from one variable: the longest list (listen) and one more for its error. */
+#define ENV_LIST_MAX (CONFIG_MAX_LISTEN + 1)
+
+/*
+ * Apply one override of value to cfg through the key's parser. The scalar
+ * nodes are built on the stack (line 0); nothing is allocated.
+ */
+static void env_apply_one(struct cfg_ctx *c, const struct env_override *o, const char *value,
+                          struct config *cfg)
+{
+	const struct cfg_key *sec = o->section ? key_find(top_keys, o->section) : NULL;
+	const struct cfg_key *k = key_find(sec ? sec->sub : top_keys, o->key);
+	char buf[ENV_VALUE_MAX], path[CFG_PATH_MAX];
+	struct ytree items[ENV_LIST_MAX], seq, *ptrs[ENV_LIST_MAX];
+	size_t len = strlen(value);
+
+	c->env = o->var;
+	snprintf(path, sizeof(path), "%s%s%s", o->section ? o->section : "", o->section ? "." : "",
+	         o->key);
+	if (!k) { /* a table row renamed without this one: a bug, said plainly */
+		cfg_err(c, 0, path, NULL, "no such key (nfsentry's own mistake)");
+		c->env = NULL;
+		return;
+	}
+	if (len >= sizeof(buf)) {
+		cfg_err(c, 0, path, NULL, "longer than %zu bytes", sizeof(buf) - 1);
+		c->env = NULL;
+		return;
+	}
+	memcpy(buf, value, len + 1);
+	memset(&seq, 0, sizeof(seq));
+	seq.kind = YTREE_SEQ;
+	seq.items = ptrs;
+	if (o->list) {
+		char *save = NULL;
+		for (char *tok = strtok_r(buf, ", \t\n", &save); tok && seq.n < ENV_LIST_MAX;
+		     tok = strtok_r(NULL, ", \t\n", &save)) {
+			items[seq.n] =
+			    (struct ytree){.kind = YTREE_SCALAR, .str = tok, .len = strlen(tok)};
+			ptrs[seq.n] = &items[seq.n];
+			seq.n++;
+		}
+	} else {
+		items[0] = (struct ytree){.kind = YTREE_SCALAR, .str = buf, .len = len};
+	}
+	if (o->section && strcmp(o->section, "elasticsearch") == 0) {
+		cfg->es.enabled = true;
+		for (size_t i = 0; i < sizeof(o->clear) / sizeof(o->clear[0]) && o->clear[i]; i++)
+			((char *)cfg)[o->clear[i] - 1] = '\0';
+	}
+	k->parse(c, path, o->list ? &seq : &items[0], k, cfg);
+	c->env = NULL;
+}
+
+/*
+ * Every override that is set, in table order, then the elasticsearch checks
+ * that span keys when one of them touched that section. Problems go to c
+ * like the file's.
+ */
+static void apply_env(struct cfg_ctx *c, struct config *cfg)
+{
+	char es_vars[512] = "";
+	size_t es_len = 0;
+
+	for (size_t i = 0; i < sizeof(env_overrides) / sizeof(env_overrides[0]); i++) {
+		const struct env_override *o = &env_overrides[i];
+		const char *value = getenv(o->var);
+
+		if (!value || !value[0])
+			continue;
+		env_apply_one(c, o, value, cfg);
+		if (o->section && strcmp(o->section, "elasticsearch") == 0) {
+			int n = snprintf(es_vars + es_len, sizeof(es_vars) - es_len, "%s%s",
+			                 es_len ? ", " : "", o->var);
+			if (n > 0 && (size_t)n < sizeof(es_vars) - es_len)
+				es_len += (size_t)n;
+		}
+	}
+	if (es_len) {
+		c->env = es_vars;
+		check_es(c, 0, "elasticsearch", &cfg->es);
+		c->env = NULL;
+	}
+}
+
+/* ---- the list of keys (docs checks) ------------------------------------ */
+
+/* Walk keys under prefix; a list of mappings adds "[]". Refused secret keys are not listed. */
+static void keys_walk(const struct cfg_key *keys, const char *prefix,
+                      void (*fn)(const char *path, void *ud), void *ud)
+{
+	char path[CFG_PATH_MAX];
+
+	for (const struct cfg_key *k = keys; k->name; k++) {
+		if (k->parse == p_secret_inline || k->parse == p_device_secret)
+			continue;
+		path_key(path, prefix, k->name);
+		if (k->item && k->item->sub) {
+			fn(path, ud);
+			char sub[CFG_PATH_MAX];
+			snprintf(sub, sizeof(sub), "%.*s[]", CFG_PATH_MAX - 3, path);
+			keys_walk(k->item->sub, sub, fn, ud);
+		} else if (k->sub && !k->item) {
+			keys_walk(k->sub, path, fn, ud);
+		} else {
+			fn(path, ud);
+		}
+	}
+}
+
+void config_keys_list(void (*fn)(const char *path, void *ud), void *ud)
+{
+	keys_walk(top_keys, "", fn, ud);
+}
+
+void config_env_list(void (*fn)(const char *var, const char *path, void *ud), void *ud)
+{
+	for (size_t i = 0; i < sizeof(env_overrides) / sizeof(env_overrides[0]); i++) {
+		char path[CFG_PATH_MAX];
+		const struct env_override *o = &env_overrides[i];
+		snprintf(path, sizeof(path), "%s%s%s", o->section ? o->section : "",
+		         o->section ? "." : "", o->key);
+		fn(o->var, path, ud);
+	}
+}
+
 /* ---- public ------------------------------------------------------------ */
 
 void config_defaults(struct config *cfg)
@@ -2017,11 +2440,19 @@ void config_defaults(struct config *cfg)
 	cfg->decoder.template_lifetime_s = 1800;
 	cfg->decoder.max_templates_per_exporter = 1024;
 	cfg->decoder.max_exporters = 4096;
+	cfg->decoder.max_template_bytes = DECODER_TEMPLATE_BYTES_DEFAULT;
+	cfg->decoder.max_domains_per_address = 64;
+	cfg->decoder.max_ports_per_address = 16;
 	cfg->grace_s = 10;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "data/nfsentry.db");
 	cfg->retention_days = 30;
+	cfg->spool_path[0] = '\0';
+	cfg->spool_max_mib = 1024;
+	cfg->write_retry_s = 30;
 	cfg->docs_outside_all = false;
 	cfg->docs_outside_top = 1000;
+	cfg->docs_outside_max = 2000;
+	cfg->docs_offender_max = 1000;
 	cfg->es.enabled = false;
 	snprintf(cfg->es.index_prefix, sizeof(cfg->es.index_prefix), "nfsentry");
 	cfg->es.verify_tls = true;
@@ -2040,6 +2471,8 @@ void config_defaults(struct config *cfg)
 	cfg->web.max_connections = 64;
 	cfg->web.timeout_s = 30;
 	attack_config_defaults(&cfg->attack);
+	alert_config_defaults(&cfg->alerts);
+	reputation_config_defaults(&cfg->reputation);
 }
 
 void config_free(struct config *cfg)
@@ -2056,6 +2489,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->attack.n_sites; i++)
 		free(cfg->attack.sites[i].groups);
 	free(cfg->attack.sites);
+	free(cfg->reputation.allow);
 	config_defaults(cfg);
 }
 
@@ -2100,7 +2534,7 @@ static int read_file(const char *path, char **out, size_t *len)
 		close(fd);
 		return rc;
 	}
-	buf = config_alloc(CONFIG_MAX_FILE_BYTES + 1);
+	buf = fault_malloc(CONFIG_MAX_FILE_BYTES + 1);
 	if (!buf) {
 		fclose(f);
 		return -ENOMEM;
@@ -2163,13 +2597,14 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	config_defaults(&scratch);
 	if (root)
 		root_key.parse(&c, "", root, &root_key, &scratch);
-	if (root && errs->n == 0 && scratch.es.enabled)
+	apply_env(&c, &scratch);
+	if (errs->n == 0 && scratch.es.enabled)
 		check_dead_letter_dir(&c, root, &scratch);
 	if (root && errs->n == 0)
 		check_attack_sites(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {
-		scratch.path = config_strdup(path);
+		scratch.path = fault_strdup(path);
 		if (!scratch.path)
 			c.oom = true;
 	}
@@ -2179,6 +2614,15 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	}
 	scratch.decoder.allow = scratch.allow_owned;
 	scratch.decoder.sampling = scratch.sampling_owned;
+	/* Every site's advice: its own, else the top-level one, else the built-in. */
+	for (size_t i = 0; i < scratch.n_sites; i++) {
+		for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++) {
+			char *a = scratch.sites[i].advice[l];
+			if (!a[0])
+				snprintf(a, SITE_ADVICE_MAX, "%s",
+				         scratch.advice[l][0] ? scratch.advice[l] : site_advice_default(l));
+		}
+	}
 	*cfg = scratch;
 	return 0;
 }

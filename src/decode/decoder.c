@@ -14,6 +14,8 @@
 
 #include "internal.h"
 #include "nfsentry/counter.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 #include "nfsentry/log.h"
 
 /*
@@ -52,13 +54,30 @@ static const struct counter_def decoder_counter_defs[] = {
                 "Templates withdrawn by their exporter."),
     COUNTER_DEF(decoder_stats, templates_expired, "templatesExpired", COUNTER_TOTAL,
                 "Templates expired after the template lifetime."),
+    COUNTER_DEF(decoder_stats, unscaled_records, "unscaledRecords", COUNTER_TOTAL,
+                "Records of a sampling exporter delivered unscaled: their sampler's rate "
+                "not yet announced."),
+    COUNTER_DEF(decoder_stats, templates_restored, "templatesRestored", COUNTER_TOTAL,
+                "Templates loaded at start from the restart file."),
+    COUNTER_DEF(decoder_stats, templates_stale, "templatesStale", COUNTER_TOTAL,
+                "Templates in the restart file older than the template lifetime: not loaded."),
+    COUNTER_DEF(decoder_stats, samplers_restored, "samplersRestored", COUNTER_TOTAL,
+                "Sampler rates loaded at start from the restart file."),
+    COUNTER_DEF(decoder_stats, template_bytes, "templateBytes", COUNTER_GAUGE,
+                "Bytes of templates held now, across every exporter."),
+    COUNTER_DEF(decoder_stats, exporters_probation, "exportersProbation", COUNTER_GAUGE,
+                "Exporter sessions in probation: nothing decoded from them yet."),
+    COUNTER_DEF(decoder_stats, exporters_evicted, "exportersEvicted", COUNTER_TOTAL,
+                "Exporter sessions in probation evicted to make room for a new one."),
     DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
          "Datagrams dropped: exporter not in the allow-list."),
     DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
     DROP(DECODER_DROP_BAD_VERSION, "badVersion", "Datagrams dropped: not version 5, 9 or 10."),
     DROP(DECODER_DROP_BAD_LENGTH, "badLength",
          "Datagrams dropped: header length or count disagrees with the size."),
-    DROP(DECODER_DROP_EXPORTER_LIMIT, "exporterLimit", "Datagrams dropped: exporter table full."),
+    DROP(DECODER_DROP_EXPORTER_LIMIT, "exporterLimit",
+         "Datagrams that decoded from a session in probation that found every place of the "
+         "exporter table taken (it stays in probation)."),
     DROP(DECODER_DROP_SET_LENGTH, "setLength",
          "Sets longer than what remains of their datagram (rest dropped)."),
     DROP(DECODER_DROP_TEMPLATE_INVALID, "templateInvalid",
@@ -77,45 +96,21 @@ static const struct counter_def decoder_counter_defs[] = {
     DROP(DECODER_DROP_NO_MEMORY, "noMemory", "Datagrams or templates dropped: allocation failed."),
     DROP(DECODER_DROP_NO_ADDRESS, "noAddress",
          "Records dropped: no usable source and destination address."),
+    DROP(DECODER_DROP_TEMPLATE_MEMORY, "templateMemory",
+         "Templates dropped: template memory cap (all exporters) reached."),
+    DROP(DECODER_DROP_EXPORTER_ADDRESS, "exporterAddressLimit",
+         "Datagrams dropped: new exporter session beyond its address's domain or port limit."),
 };
 #undef DROP
 
 /* Where the drop reasons start in decoder_counter_defs. */
-#define DECODER_COUNTER_DROPS 15
+#define DECODER_COUNTER_DROPS 22
 _Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
                    DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
                "one decoder counter per field of struct decoder_stats");
 
 const struct counter_table decoder_counters =
     COUNTER_TABLE("decoder", decoder_counter_defs, decoder_stats);
-
-/*
- * Fault injection (SQLite's sqlite3FaultSim idea): when armed, the n-th
- * allocation from now fails once. Process-wide; unit tests only.
- */
-static unsigned fault_countdown;
-
-void decoder_fault_inject(unsigned nth)
-{
-	fault_countdown = nth;
-}
-
-static bool fault_now(void)
-{
-	if (fault_countdown == 0)
-		return false;
-	return --fault_countdown == 0;
-}
-
-void *dec_calloc(size_t n, size_t size)
-{
-	return fault_now() ? NULL : calloc(n, size);
-}
-
-void *dec_realloc(void *p, size_t size)
-{
-	return fault_now() ? NULL : realloc(p, size);
-}
 
 const char *decoder_drop_name(enum decoder_drop why)
 {
@@ -130,11 +125,14 @@ void decoder_config_defaults(struct decoder_config *cfg)
 	cfg->template_lifetime_s = 1800;
 	cfg->max_templates_per_exporter = 1024;
 	cfg->max_exporters = 4096;
+	cfg->max_template_bytes = DECODER_TEMPLATE_BYTES_DEFAULT;
+	cfg->max_domains_per_address = 64;
+	cfg->max_ports_per_address = 16;
 }
 
 struct decoder *decoder_create(const struct decoder_config *cfg)
 {
-	struct decoder *d = dec_calloc(1, sizeof(*d));
+	struct decoder *d = fault_calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
@@ -143,14 +141,21 @@ struct decoder *decoder_create(const struct decoder_config *cfg)
 		d->cfg.max_exporters = 1;
 	if (d->cfg.max_templates_per_exporter == 0)
 		d->cfg.max_templates_per_exporter = 1;
+	if (d->cfg.max_template_bytes == 0)
+		d->cfg.max_template_bytes = 1;
+	if (d->cfg.max_domains_per_address == 0)
+		d->cfg.max_domains_per_address = 1;
+	if (d->cfg.max_ports_per_address == 0)
+		d->cfg.max_ports_per_address = 1;
+	d->prob_max = d->cfg.max_exporters / 16 ? d->cfg.max_exporters / 16 : 1;
 	if (cfg->n_allow) {
-		d->allow = dec_calloc(cfg->n_allow, sizeof(*d->allow));
+		d->allow = fault_calloc(cfg->n_allow, sizeof(*d->allow));
 		if (!d->allow)
 			goto fail;
 		memcpy(d->allow, cfg->allow, cfg->n_allow * sizeof(*d->allow));
 	}
 	if (cfg->n_sampling) {
-		d->sampling = dec_calloc(cfg->n_sampling, sizeof(*d->sampling));
+		d->sampling = fault_calloc(cfg->n_sampling, sizeof(*d->sampling));
 		if (!d->sampling)
 			goto fail;
 		memcpy(d->sampling, cfg->sampling, cfg->n_sampling * sizeof(*d->sampling));
@@ -174,6 +179,7 @@ static struct flow_endpoint scope_from(const struct decoder *d, const struct flo
 }
 
 static uint32_t exporter_hash(const struct flow_endpoint *from, uint32_t domain, uint8_t version);
+static uint32_t override_rate(const struct decoder *d, const struct flow_addr *a);
 
 static void scope_index_put(struct dec_scope **slots, uint32_t cap, struct dec_scope *sc)
 {
@@ -213,6 +219,49 @@ static void scope_index_rebuild(struct decoder *d)
 	memset(d->sslots, 0, d->scap * sizeof(*d->sslots));
 	for (size_t i = 0; i < d->n_exp; i++)
 		scope_index_put(d->sslots, d->scap, d->list[i]->sc);
+	for (size_t i = 0; i < d->n_restored; i++)
+		scope_index_put(d->sslots, d->scap, d->restored[i]);
+}
+
+/*
+ * Delete the entry at slot i of an open-addressing index of cap slots,
+ * shifting back the followers of its probe run (no tombstones); home gives
+ * an entry's home slot.
+ */
+static void index_delete(void **slots, uint32_t cap, uint32_t i, uint32_t (*home)(const void *))
+{
+	uint32_t m = cap - 1, j = i;
+
+	slots[i] = NULL;
+	for (;;) {
+		j = (j + 1) & m;
+		if (!slots[j])
+			return;
+		uint32_t k = home(slots[j]) & m;
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		bool stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+		if (!stays) {
+			slots[i] = slots[j];
+			slots[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+/* Delete p from the index, where it is known to be. */
+static void index_remove(void **slots, uint32_t cap, const void *p, uint32_t (*home)(const void *))
+{
+	uint32_t i = home(p) & (cap - 1);
+
+	while (slots[i] != p)
+		i = (i + 1) & (cap - 1);
+	index_delete(slots, cap, i, home);
+}
+
+static uint32_t scope_home(const void *p)
+{
+	const struct dec_scope *sc = p;
+	return exporter_hash(&sc->from, sc->domain, sc->version);
 }
 
 /* One session less for sc: freed with its templates when it was the last. */
@@ -220,6 +269,7 @@ static void scope_release(struct decoder *d, struct dec_scope *sc)
 {
 	if (--sc->refs)
 		return;
+	index_remove((void **)d->sslots, d->scap, sc, scope_home);
 	dec_tmpl_free_all(sc);
 	free(sc);
 	d->n_scope--;
@@ -229,10 +279,17 @@ void decoder_destroy(struct decoder *d)
 {
 	if (!d)
 		return;
+	for (size_t i = 0; i < d->n_restored; i++)
+		scope_release(d, d->restored[i]);
+	free(d->restored);
 	for (size_t i = 0; i < d->n_exp; i++) {
 		scope_release(d, d->list[i]->sc);
 		free(d->list[i]);
 	}
+	for (uint32_t i = 0; i < d->acap; i++)
+		free(d->aslots[i]);
+	free(d->aslots);
+	free(d->prob);
 	free(d->list);
 	free(d->eslots);
 	free(d->sslots);
@@ -241,10 +298,63 @@ void decoder_destroy(struct decoder *d)
 	free(d);
 }
 
+struct dec_scope *dec_scope_find(const struct decoder *d, const struct flow_endpoint *from,
+                                 uint32_t domain, uint8_t version)
+{
+	return scope_find(d, from, domain, version);
+}
+
+int dec_scope_index_reserve(struct decoder *d, size_t n)
+{
+	uint32_t ncap = d->scap ? d->scap : 16;
+
+	while ((d->n_scope + n) * 2 > ncap) {
+		if (ncap > UINT32_MAX / 2)
+			return DEC_ERR(DECODER_DROP_NO_MEMORY);
+		ncap *= 2;
+	}
+	if (ncap == d->scap)
+		return 0;
+	struct dec_scope **ns = fault_calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	free(d->sslots);
+	d->sslots = ns;
+	d->scap = ncap;
+	scope_index_rebuild(d);
+	return 0;
+}
+
+void dec_scope_restore(struct decoder *d, struct dec_scope *sc)
+{
+	sc->override_rate = override_rate(d, &sc->from.addr);
+	dec_scope_rate_update(sc);
+	sc->refs = 1; /* the restored list's */
+	d->restored[d->n_restored++] = sc;
+	scope_index_put(d->sslots, d->scap, sc);
+	d->n_scope++;
+}
+
+void dec_restored_release(struct decoder *d)
+{
+	size_t n = d->n_restored;
+
+	/* Emptied first: the rebuild below must not put the freed ones back. */
+	d->n_restored = 0;
+	for (size_t i = 0; i < n; i++)
+		scope_release(d, d->restored[i]);
+	free(d->restored);
+	d->restored = NULL;
+	scope_index_rebuild(d);
+	d->persist_gen++;
+}
+
 void decoder_stats_get(const struct decoder *d, struct decoder_stats *out)
 {
 	*out = d->st;
 	out->exporters = d->n_exp;
+	out->template_bytes = d->tmpl_bytes;
+	out->exporters_probation = d->n_prob;
 }
 
 size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_info *out, size_t max)
@@ -257,7 +367,7 @@ size_t decoder_exporters_get(const struct decoder *d, struct decoder_exporter_in
 		o->from = e->from;
 		o->domain = e->domain;
 		o->version = e->version;
-		o->sampling = dec_rate(e->sc, false, 0);
+		o->sampling = dec_rate_none(e->sc);
 		o->templates = e->sc->ntmpl;
 		o->datagrams = e->datagrams;
 		o->records = e->records;
@@ -298,11 +408,17 @@ static void exporter_index_put(struct dec_exporter **slots, uint32_t cap, struct
 	slots[i] = e;
 }
 
-/* Keep the index at most half full; capacity never exceeds 2 * cap rounded up. */
+static uint32_t exporter_home(const void *p)
+{
+	const struct dec_exporter *e = p;
+	return exporter_hash(&e->from, e->domain, e->version);
+}
+
+/* Keep the index at most half full; capacity never exceeds 2 * sessions rounded up. */
 static int exporter_index_grow(struct decoder *d)
 {
 	uint32_t ncap = d->ecap ? d->ecap * 2 : 16;
-	struct dec_exporter **ns = dec_calloc(ncap, sizeof(*ns));
+	struct dec_exporter **ns = fault_calloc(ncap, sizeof(*ns));
 
 	if (!ns)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
@@ -314,6 +430,91 @@ static int exporter_index_grow(struct decoder *d)
 	return 0;
 }
 
+static uint32_t addr_hash(const struct flow_addr *a)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < 16; i++)
+		h = (h ^ a->b[i]) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static uint32_t addr_home(const void *p)
+{
+	return addr_hash(&((const struct dec_addr *)p)->addr);
+}
+
+static void addr_index_put(struct dec_addr **slots, uint32_t cap, struct dec_addr *a)
+{
+	uint32_t i = addr_hash(&a->addr) & (cap - 1);
+
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = a;
+}
+
+/* The entry of address a, or NULL. */
+static struct dec_addr *addr_find(const struct decoder *d, const struct flow_addr *a)
+{
+	if (!d->acap)
+		return NULL;
+	uint32_t i = addr_hash(a) & (d->acap - 1);
+	struct dec_addr *ad;
+
+	while ((ad = d->aslots[i])) {
+		if (memcmp(ad->addr.b, a->b, 16) == 0)
+			return ad;
+		i = (i + 1) & (d->acap - 1);
+	}
+	return NULL;
+}
+
+/* The entry of address a, created when new; NULL on ENOMEM. */
+static struct dec_addr *addr_get(struct decoder *d, const struct flow_addr *a)
+{
+	struct dec_addr *ad = addr_find(d, a);
+
+	if (ad)
+		return ad;
+	if ((d->n_addr + 1) * 2 > d->acap) {
+		uint32_t ncap = d->acap ? d->acap * 2 : 16;
+		struct dec_addr **ns = fault_calloc(ncap, sizeof(*ns));
+		if (!ns)
+			return NULL;
+		for (uint32_t i = 0; i < d->acap; i++)
+			if (d->aslots[i])
+				addr_index_put(ns, ncap, d->aslots[i]);
+		free(d->aslots);
+		d->aslots = ns;
+		d->acap = ncap;
+	}
+	ad = fault_calloc(1, sizeof(*ad));
+	if (!ad)
+		return NULL;
+	ad->addr = *a;
+	addr_index_put(d->aslots, d->acap, ad);
+	d->n_addr++;
+	return ad;
+}
+
+/* Does a session of ad other than skip use this domain (and version) / port? */
+static bool addr_has_domain(const struct dec_addr *ad, const struct dec_exporter *skip,
+                            uint32_t domain, uint8_t version)
+{
+	for (const struct dec_exporter *o = ad->head; o; o = o->anext)
+		if (o != skip && o->domain == domain && o->version == version)
+			return true;
+	return false;
+}
+
+static bool addr_has_port(const struct dec_addr *ad, const struct dec_exporter *skip, uint16_t port)
+{
+	for (const struct dec_exporter *o = ad->head; o; o = o->anext)
+		if (o != skip && o->from.port == port)
+			return true;
+	return false;
+}
+
 static uint32_t override_rate(const struct decoder *d, const struct flow_addr *a)
 {
 	for (size_t i = 0; i < d->cfg.n_sampling; i++)
@@ -322,40 +523,184 @@ static uint32_t override_rate(const struct decoder *d, const struct flow_addr *a
 	return 0;
 }
 
+/* Take session e out of the probation array. */
+static void prob_remove(struct decoder *d, struct dec_exporter *e)
+{
+	struct dec_exporter *last = d->prob[--d->n_prob];
+
+	d->prob[e->prob_i] = last;
+	last->prob_i = e->prob_i;
+}
+
+/*
+ * Forget session e: out of the index, the list, probation and its
+ * address's list; its scope released (freed with the last session). Every
+ * step is O(1) but the address's list, which the per-address limits keep
+ * short.
+ */
+static void exporter_remove(struct decoder *d, struct dec_exporter *e)
+{
+	struct dec_addr *ad = e->ad;
+
+	index_remove((void **)d->eslots, d->ecap, e, exporter_home);
+	struct dec_exporter *last = d->list[--d->n_exp];
+	d->list[e->list_i] = last;
+	last->list_i = e->list_i;
+	if (e->proven)
+		d->n_proven--;
+	else
+		prob_remove(d, e);
+	struct dec_exporter **pp = &ad->head;
+	while (*pp != e)
+		pp = &(*pp)->anext;
+	*pp = e->anext;
+	ad->sessions--;
+	if (!addr_has_domain(ad, NULL, e->domain, e->version))
+		ad->domains--;
+	if (!addr_has_port(ad, NULL, e->from.port))
+		ad->ports--;
+	if (!ad->sessions) {
+		index_remove((void **)d->aslots, d->acap, ad, addr_home);
+		d->n_addr--;
+		free(ad);
+	}
+	scope_release(d, e->sc);
+	if (d->last_exp == e)
+		d->last_exp = NULL;
+	free(e);
+}
+
 /*
  * The table is full: drop exporters silent for longer than a template
  * lifetime (their templates have expired anyway), so that a burst of
- * spoofed sources cannot lock real exporters out until a restart. Runs at
- * most once a second of collector clock, so a flood that keeps the table
- * full costs one O(n) pass a second, not one per datagram. The index is
- * rebuilt rather than edited: open addressing has no cheap delete.
+ * sources that once decoded cannot lock real exporters out until a
+ * restart. Runs at most once a second of collector clock, so a flood that
+ * keeps the table full costs one O(n) pass a second, not one per datagram.
+ * The list is walked backwards: removal moves the last entry into the hole.
  */
 static void exporter_sweep(struct decoder *d, uint64_t now_ms)
 {
 	uint64_t idle_ms = (uint64_t)d->cfg.template_lifetime_s * 1000u;
-	size_t kept = 0;
 
 	if (d->last_sweep_ms && now_ms - d->last_sweep_ms < 1000 && now_ms >= d->last_sweep_ms)
 		return;
 	d->last_sweep_ms = now_ms ? now_ms : 1;
-	for (size_t i = 0; i < d->n_exp; i++) {
+	for (size_t i = d->n_exp; i-- > 0;) {
 		struct dec_exporter *e = d->list[i];
 		if (now_ms > e->last_seen_ms && now_ms - e->last_seen_ms > idle_ms) {
-			scope_release(d, e->sc);
-			free(e);
+			exporter_remove(d, e);
 			d->st.exporters_expired++;
-			continue;
 		}
-		d->list[kept++] = e;
 	}
-	if (kept == d->n_exp)
+}
+
+/*
+ * Evict one session in probation, round robin from prob_hand: of the two
+ * under the hand the one seen longer ago, so that a session still sending
+ * (a real exporter whose template is yet to come) outlasts a spoofed one.
+ */
+static void prob_evict(struct decoder *d)
+{
+	struct dec_exporter *e = d->prob[d->prob_hand % d->n_prob];
+
+	if (d->n_prob > 1) {
+		struct dec_exporter *o = d->prob[(d->prob_hand + 1) % d->n_prob];
+		if (o->last_seen_ms < e->last_seen_ms)
+			e = o;
+	}
+	d->prob_hand++;
+	exporter_remove(d, e);
+	d->st.exporters_evicted++;
+	d->evicted_since_log++;
+}
+
+/*
+ * At most once a minute while new sessions are refused or evicted: the
+ * table's state and the three addresses with the most sessions (one pass
+ * over the address index, only when the line is printed).
+ */
+static void exporter_full_log(struct decoder *d, uint64_t now_ms)
+{
+	if (log_level_cur < LOG_LVL_WARN || !log_ratelimit_ok(&d->log_full_ms, now_ms, 60000))
 		return;
-	d->n_exp = kept;
-	d->last_exp = NULL;
-	memset(d->eslots, 0, d->ecap * sizeof(*d->eslots));
-	for (size_t i = 0; i < d->n_exp; i++)
-		exporter_index_put(d->eslots, d->ecap, d->list[i]);
-	scope_index_rebuild(d);
+	const struct dec_addr *top[3] = {NULL, NULL, NULL};
+	for (uint32_t i = 0; i < d->acap; i++) {
+		const struct dec_addr *ad = d->aslots[i];
+		if (!ad)
+			continue;
+		for (int k = 0; k < 3; k++) {
+			if (!top[k] ||
+			    ad->sessions + ad->refused > top[k]->sessions + top[k]->refused) {
+				for (int m = 2; m > k; m--)
+					top[m] = top[m - 1];
+				top[k] = ad;
+				break;
+			}
+		}
+	}
+	char list[3 * 96] = "";
+	size_t off = 0;
+	for (int k = 0; k < 3 && top[k]; k++) {
+		char a[64];
+		flow_addr_format(&top[k]->addr, a, sizeof(a));
+		int n = snprintf(list + off, sizeof(list) - off,
+		                 "%s%s (%u sessions: %u domains, %u ports; %llu refused)",
+		                 k ? ", " : "", a, top[k]->sessions, top[k]->domains, top[k]->ports,
+		                 (unsigned long long)top[k]->refused);
+		if (n < 0 || (size_t)n >= sizeof(list) - off)
+			break;
+		off += (size_t)n;
+	}
+	log_warn("decoder: exporter table full (or an address at its limit): %zu decoding sessions "
+	         "of %u, %u of %u in probation; "
+	         "%llu new sessions refused and %llu evicted from probation since the last line; "
+	         "top addresses: %s",
+	         d->n_proven, d->cfg.max_exporters, d->n_prob, d->prob_max,
+	         (unsigned long long)d->refused_since_log, (unsigned long long)d->evicted_since_log,
+	         off ? list : "none");
+	d->refused_since_log = 0;
+	d->evicted_since_log = 0;
+}
+
+/*
+ * A new session from ad (NULL: a new address) within the per-address
+ * limits? At a limit, sessions of that address in probation are evicted
+ * until there is room, so that a flood from an address cannot keep its
+ * real exporter's new domain out; sessions that decode are never touched.
+ */
+static bool addr_admit(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
+                       uint8_t version, uint64_t now_ms)
+{
+	for (;;) {
+		struct dec_addr *ad = addr_find(d, &from->addr);
+		if (!ad)
+			return true;
+		bool dom_full = ad->domains >= d->cfg.max_domains_per_address &&
+		                !addr_has_domain(ad, NULL, domain, version);
+		bool port_full = ad->ports >= d->cfg.max_ports_per_address &&
+		                 !addr_has_port(ad, NULL, from->port);
+		if (!dom_full && !port_full)
+			return true;
+		/* The victim must free what is full: a domain or port no other session uses. */
+		struct dec_exporter *v = NULL;
+		unsigned tried = 0;
+		for (struct dec_exporter *o = ad->head; o && !v && tried < 16; o = o->anext) {
+			if (o->proven)
+				continue;
+			tried++; /* bounds the search: each candidate costs a walk of the list */
+			if ((!dom_full || !addr_has_domain(ad, o, o->domain, o->version)) &&
+			    (!port_full || !addr_has_port(ad, o, o->from.port)))
+				v = o;
+		}
+		if (!v) {
+			ad->refused++;
+			return false;
+		}
+		exporter_full_log(d, now_ms);
+		exporter_remove(d, v);
+		d->st.exporters_evicted++;
+		d->evicted_since_log++;
+	}
 }
 
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
@@ -373,48 +718,62 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 			i = (i + 1) & (d->ecap - 1);
 		}
 	}
-	if (d->n_exp >= d->cfg.max_exporters)
-		exporter_sweep(d, now_ms);
-	if (d->n_exp >= d->cfg.max_exporters)
-		return DEC_ERR(DECODER_DROP_EXPORTER_LIMIT);
+	/*
+	 * A new session starts in probation (docs/decoding.md "Exporters"):
+	 * the per-address limits first, then room in probation, made by
+	 * evicting another session in probation; sessions that have decoded
+	 * something are never pushed out by a newcomer.
+	 */
+	if (!addr_admit(d, from, domain, version, now_ms)) {
+		d->refused_since_log++;
+		exporter_full_log(d, now_ms);
+		return DEC_ERR(DECODER_DROP_EXPORTER_ADDRESS);
+	}
+	if (d->n_prob >= d->prob_max) {
+		exporter_full_log(d, now_ms);
+		prob_evict(d);
+	}
+	size_t max_sessions = (size_t)d->cfg.max_exporters + d->prob_max;
 	if ((d->n_exp + 1) * 2 > d->ecap && exporter_index_grow(d) != 0)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
-	if (d->n_exp == d->list_cap) {
-		size_t ncap = d->list_cap ? d->list_cap * 2 : 16;
-		struct dec_exporter **nl = dec_realloc(d->list, ncap * sizeof(*nl));
-		if (!nl)
-			return DEC_ERR(DECODER_DROP_NO_MEMORY);
-		d->list = nl;
-		d->list_cap = ncap;
-	}
+	if (grow_array((void **)&d->list, &d->list_cap, d->n_exp + 1, sizeof(*d->list), 16,
+	               max_sessions) != 0)
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	if (!d->prob && !(d->prob = fault_calloc(d->prob_max, sizeof(*d->prob))))
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+	struct dec_addr *ad = addr_get(d, &from->addr);
+	if (!ad)
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
 	/* Its scope: shared with the exporter's other sessions, or new. */
 	struct flow_endpoint sk = scope_from(d, from);
 	struct dec_scope *sc = scope_find(d, &sk, domain, version);
 	if (!sc) {
-		/* At most one scope per session: the index stays within 2 * cap. */
+		/* At most one scope per session: the index stays within 2 * sessions. */
 		if ((d->n_scope + 1) * 2 > d->scap) {
 			uint32_t ncap = d->scap ? d->scap * 2 : 16;
-			struct dec_scope **ns = dec_calloc(ncap, sizeof(*ns));
+			struct dec_scope **ns = fault_calloc(ncap, sizeof(*ns));
 			if (!ns)
-				return DEC_ERR(DECODER_DROP_NO_MEMORY);
+				goto fail_addr;
 			free(d->sslots);
 			d->sslots = ns;
 			d->scap = ncap;
 			scope_index_rebuild(d);
 		}
-		sc = dec_calloc(1, sizeof(*sc));
+		sc = fault_calloc(1, sizeof(*sc));
 		if (!sc)
-			return DEC_ERR(DECODER_DROP_NO_MEMORY);
+			goto fail_addr;
 		sc->from = sk;
+		sc->bytes_total = &d->tmpl_bytes;
 		sc->domain = domain;
 		sc->version = version;
 		sc->override_rate = override_rate(d, &from->addr);
+		dec_scope_rate_update(sc);
 	}
-	e = dec_calloc(1, sizeof(*e));
+	e = fault_calloc(1, sizeof(*e));
 	if (!e) {
 		if (!sc->refs)
 			free(sc);
-		return DEC_ERR(DECODER_DROP_NO_MEMORY);
+		goto fail_addr;
 	}
 	if (!sc->refs++) {
 		scope_index_put(d->sslots, d->scap, sc);
@@ -424,13 +783,52 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 	e->domain = domain;
 	e->version = version;
 	e->sc = sc;
+	e->list_i = (uint32_t)d->n_exp;
 	d->list[d->n_exp++] = e;
 	exporter_index_put(d->eslots, d->ecap, e);
+	e->prob_i = d->n_prob;
+	d->prob[d->n_prob++] = e;
+	if (!addr_has_domain(ad, NULL, domain, version))
+		ad->domains++;
+	if (!addr_has_port(ad, NULL, from->port))
+		ad->ports++;
+	ad->sessions++;
+	e->ad = ad;
+	e->anext = ad->head;
+	ad->head = e;
 found:
 	d->last_exp = e;
 	e->last_seen_ms = now_ms;
 	*out = e;
 	return 0;
+fail_addr:
+	if (!ad->sessions) {
+		index_remove((void **)d->aslots, d->acap, ad, addr_home);
+		d->n_addr--;
+		free(ad);
+	}
+	return DEC_ERR(DECODER_DROP_NO_MEMORY);
+}
+
+void dec_exporter_decoded(struct dec_ctx *c)
+{
+	struct decoder *d = c->d;
+	struct dec_exporter *e = c->e;
+
+	if (e->proven || (!c->delivered && !c->decoded))
+		return;
+	if (d->n_proven >= d->cfg.max_exporters)
+		exporter_sweep(d, c->now_ms);
+	/* No place (every one decoding and recently seen): it stays in
+	 * probation, decoding as before, and tries again next datagram. */
+	if (d->n_proven >= d->cfg.max_exporters) {
+		d->st.drops[DECODER_DROP_EXPORTER_LIMIT]++;
+		exporter_full_log(d, c->now_ms);
+		return;
+	}
+	prob_remove(d, e);
+	e->proven = true;
+	d->n_proven++;
 }
 
 void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail)
@@ -513,17 +911,42 @@ void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n)
 	e->seq_next = seq + n;
 }
 
-void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate)
+void dec_scope_rate_update(struct dec_scope *e)
+{
+	if (e->override_rate)
+		e->rate_none = e->override_rate;
+	else if (e->default_rate)
+		e->rate_none = e->default_rate;
+	else if (e->n_samplers == 0)
+		e->rate_none = 1; /* nothing announced: an unsampled exporter */
+	else if (e->n_samplers == 1)
+		e->rate_none = e->samplers[0].rate;
+	else
+		e->rate_none = 0; /* which of several? (unscaledRecords) */
+}
+
+void dec_default_rate_set(struct dec_scope *e, uint32_t rate)
+{
+	if (e->default_rate == rate)
+		return;
+	e->default_rate = rate;
+	dec_scope_rate_update(e);
+}
+
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate, uint64_t now_ms)
 {
 	if (rate == 0)
 		return;
 	if (!has_id) {
-		e->default_rate = rate;
+		e->options_ms = now_ms;
+		dec_default_rate_set(e, rate);
 		return;
 	}
 	for (uint32_t i = 0; i < e->n_samplers; i++) {
 		if (e->samplers[i].id == id) {
 			e->samplers[i].rate = rate;
+			e->samplers[i].seen_ms = now_ms;
+			dec_scope_rate_update(e);
 			return;
 		}
 	}
@@ -531,6 +954,24 @@ void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rat
 	    e->n_samplers < DEC_SAMPLERS ? e->n_samplers++ : e->next_sampler++ % DEC_SAMPLERS;
 	e->samplers[i].id = id;
 	e->samplers[i].rate = rate;
+	e->samplers[i].seen_ms = now_ms;
+	dec_scope_rate_update(e);
+}
+
+uint32_t dec_sampler_rate(struct dec_scope *e, uint64_t id)
+{
+	uint32_t i = e->sampler_last;
+
+	/* Records of one sampler come in runs: try the last hit first. */
+	if (i < e->n_samplers && e->samplers[i].id == id)
+		return e->samplers[i].rate;
+	for (i = 0; i < e->n_samplers; i++) {
+		if (e->samplers[i].id == id) {
+			e->sampler_last = i;
+			return e->samplers[i].rate;
+		}
+	}
+	return 0;
 }
 
 void dec_flush(struct decoder *d)
@@ -588,6 +1029,9 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 		datagram_dropped(d, from, DECODER_DROP_SHORT_HEADER, p, len, now_ms);
 		return DEC_ERR(DECODER_DROP_SHORT_HEADER);
 	}
+	/* Restored scopes no exporter came back for: freed after a template lifetime. */
+	if (__builtin_expect(d->n_restored != 0, 0) && now_ms >= d->restored_until_ms)
+		dec_restored_release(d);
 	d->sink = sink;
 	d->ud = ud;
 	d->nbatch = 0;

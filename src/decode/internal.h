@@ -75,6 +75,11 @@ enum dec_tgt {
 	TGT_SAMPLER_RANDOM,    /* 50 */
 	TGT_SPI,               /* 305 samplingPacketInterval */
 	TGT_SPS,               /* 306 samplingPacketSpace */
+	TGT_SEL_ALGO,          /* 304 selectorAlgorithm (RFC 5477) */
+	TGT_SSIZE,             /* 309 samplingSize */
+	TGT_SPOP,              /* 310 samplingPopulation */
+	TGT_SPROB,             /* 311 samplingProbability, float64 bits */
+	TGT_SPROB32,           /* 311 in 4 bytes: float32 bits (RFC 7011 §6.2) */
 	TGT_SYSINIT,           /* 160 systemInitTimeMilliseconds */
 	TGT_ICMP_TC,           /* 32 icmpTypeCodeIPv4, 139 icmpTypeCodeIPv6: type << 8 | code */
 	TGT_ICMP_TYPE,         /* 176 icmpTypeIPv4, 178 icmpTypeIPv6 */
@@ -95,8 +100,18 @@ enum dec_tgt {
 	TGT_NONE,
 };
 
-#define TGT_BIT(t) (1u << (t))
-_Static_assert(TGT__NUM <= 32, "integer targets must fit the 32-bit present mask");
+#define TGT_BIT(t) (1ull << (t))
+_Static_assert(TGT__NUM <= 64, "integer targets must fit the 64-bit present mask");
+
+/*
+ * Targets that carry a sampling rate (docs/decoding.md, "Sampling") or name
+ * a sampler. A data template with none of them scales its records by the
+ * scope's precomputed rate_none and pays nothing else per record.
+ */
+#define DEC_RATE_BITS                                                                              \
+	(TGT_BIT(TGT_SAMPLING_INTERVAL) | TGT_BIT(TGT_SAMPLER_RANDOM) | TGT_BIT(TGT_SPI) |         \
+	 TGT_BIT(TGT_SSIZE) | TGT_BIT(TGT_SPROB) | TGT_BIT(TGT_SPROB32))
+#define DEC_SAMP_BITS (DEC_RATE_BITS | TGT_BIT(TGT_SAMPLER_ID))
 
 /* Address slot of an address target, and how many there are. */
 #define DEC_ASLOT(t) ((unsigned)(t) - (unsigned)TGT_SRC4)
@@ -140,17 +155,20 @@ struct dec_tmpl {
 	bool varlen;
 	uint16_t rec_len; /* fixed length, or minimum length when varlen */
 	uint16_t n_ops;
+	/* As defined on the wire (def), for the restart file (persist.c). */
+	uint16_t n_fields, n_scope;
 	/*
 	 * Fixed-length templates: ops are grouped by kind (stable, so fields of
 	 * one kind keep template order) and kind_end[k] is one past the last op
 	 * of kind k, so a record is a few tight loops with no switch per field.
 	 */
 	uint16_t kind_end[K_SKIP];
-	uint32_t present; /* TGT_BIT of every integer target filled */
+	uint64_t present; /* TGT_BIT of every integer target filled */
 	uint8_t pairs;    /* bit DEC_PAIR_*: both fields of that address pair present */
 	/* Fixed-length templates: offset of each address field (DEC_ASLOT). */
 	uint16_t aoff[DEC_ASLOTS];
 	uint64_t refreshed_ms;
+	uint32_t bytes; /* its allocation, accounted in the decoder's template bytes */
 	size_t def_len; /* wire definition, kept to spot identical resends */
 	const uint8_t *def;
 	struct dec_op ops[];
@@ -159,6 +177,7 @@ struct dec_tmpl {
 struct dec_sampler {
 	uint64_t id;
 	uint32_t rate;
+	uint64_t seen_ms; /* collector clock when options data last stated it */
 };
 
 /*
@@ -174,16 +193,28 @@ struct dec_scope {
 	uint8_t version;
 	uint32_t refs;          /* sessions (struct dec_exporter) using it */
 	uint32_t override_rate; /* from configuration, 0 = none */
-	uint32_t default_rate;  /* from v5 header / options data, 0 = none */
+	uint32_t default_rate;  /* from v5 header / options data without an ID, 0 = none */
+	/*
+	 * Rate of a record that names no sampler (dec_scope_rate_update): the
+	 * override, else default_rate, else the single known sampler's, else 1
+	 * when none is known; 0 when several are known and none is
+	 * exporter-wide (the record cannot be scaled: unscaledRecords).
+	 */
+	uint32_t rate_none;
 	struct dec_sampler samplers[DEC_SAMPLERS];
 	uint32_t n_samplers, next_sampler;
+	uint32_t sampler_last; /* index of the last sampler a record named */
 	bool has_sys_init;
 	uint64_t sys_init_ms; /* IPFIX IE 160 */
+	uint64_t options_ms;  /* when options data last set default_rate or sys_init_ms */
 	/* Templates: open addressing on template ID, linear probing, backward
 	 * shift deletion, capacity a power of two grown up to the cap. */
 	struct dec_tmpl **tslots;
 	uint32_t tcap, ntmpl;
 	struct dec_tmpl *last;
+	/* The decoder's total of template bytes (templates and tslots), which
+	 * every allocation and free of this scope's templates updates. */
+	uint64_t *bytes_total;
 };
 
 /*
@@ -204,6 +235,28 @@ struct dec_exporter {
 	/* Counters for decoder_exporters_get. */
 	uint64_t datagrams, records, lost_datagrams, lost_records, restarts;
 	uint64_t last_seen_ms;
+	/*
+	 * Admission (docs/decoding.md "Exporters"): a session is in probation
+	 * until it has sent something that decodes (a template or a record);
+	 * only then may it take one of the max_exporters places.
+	 */
+	bool proven;
+	uint32_t list_i;            /* its index in decoder.list */
+	uint32_t prob_i;            /* its index in decoder.prob while !proven */
+	struct dec_addr *ad;        /* its address's entry */
+	struct dec_exporter *anext; /* the next session of the same address */
+};
+
+/*
+ * One exporter address: its sessions (a list through dec_exporter.anext)
+ * and how many distinct domains (with version) and source ports they use,
+ * for the per-address limits. Freed with its last session.
+ */
+struct dec_addr {
+	struct flow_addr addr;
+	uint32_t sessions, domains, ports;
+	uint64_t refused; /* new sessions refused by the per-address limits */
+	struct dec_exporter *head;
 };
 
 struct decoder {
@@ -224,6 +277,28 @@ struct decoder {
 	uint32_t scap;
 	size_t n_scope;
 	uint64_t last_sweep_ms; /* when the full table was last swept for idle exporters */
+	/*
+	 * Scopes loaded from the restart file (persist.c), each holding one
+	 * reference so that it waits for its first session; all released at
+	 * restored_until_ms (load time + template lifetime). Owned.
+	 */
+	struct dec_scope **restored;
+	size_t n_restored;
+	uint64_t restored_until_ms;
+	uint64_t persist_gen; /* bumped by changes the stats do not show (options data) */
+	uint64_t persist_fp;  /* dec_persist_fp() when the state was last saved or loaded */
+	/* Sessions in probation (!proven): a dense array, at most prob_max,
+	 * evicted round robin from prob_hand when a newcomer needs room. */
+	struct dec_exporter **prob;
+	uint32_t n_prob, prob_max, prob_hand;
+	size_t n_proven;
+	/* Exporter addresses: open addressing on the address, kept at most
+	 * half full (at most one entry per session). */
+	struct dec_addr **aslots;
+	uint32_t acap, n_addr;
+	uint64_t log_full_ms; /* rate limit of the table-full line */
+	uint64_t refused_since_log, evicted_since_log;
+	uint64_t tmpl_bytes; /* templates and their slot arrays, every scope (max_template_bytes) */
 	/* Output batch. */
 	decoder_sink_fn sink;
 	void *ud;
@@ -244,6 +319,7 @@ struct dec_ctx {
 	uint16_t set_id;    /* set being parsed, for log lines */
 	bool late;          /* sequence says this datagram is reordered */
 	bool incomplete;    /* some data could not be decoded: records uncounted */
+	bool decoded;       /* a template was accepted (the session is a real exporter) */
 	uint32_t nrecords;  /* data records decoded (IPFIX sequence) */
 	uint32_t delivered; /* records given to the batch */
 };
@@ -264,16 +340,46 @@ static inline uint64_t dec_uptime_to_ms(const struct dec_ctx *c, uint32_t t)
 }
 
 /* decoder.c */
-/* calloc/realloc that decoder_fault_inject() can make fail. */
-void *dec_calloc(size_t n, size_t size);
-void *dec_realloc(void *p, size_t size);
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
                      uint8_t version, uint64_t now_ms, struct dec_exporter **out);
+/*
+ * End of a datagram: a session in probation that delivered a record or had
+ * a template accepted (c->decoded) takes a place in the exporter table,
+ * when there is one. No allocation.
+ */
+void dec_exporter_decoded(struct dec_ctx *c);
 void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
 void dec_flush(struct decoder *d);
-void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate);
+/*
+ * Remember a sampler's rate (has_id) or the exporter-wide rate (!has_id)
+ * in scope e; rate 0 is ignored. A full table replaces its oldest entry.
+ */
+void dec_sampler_set(struct dec_scope *e, bool has_id, uint64_t id, uint32_t rate, uint64_t now_ms);
+/* Set the exporter-wide rate (v5 header: 0 = unsampled). */
+void dec_default_rate_set(struct dec_scope *e, uint32_t rate);
+/* Recompute e->rate_none after the override, default or samplers changed. */
+void dec_scope_rate_update(struct dec_scope *e);
+/*
+ * Rate of a record naming sampler id in scope e (0 when no such sampler
+ * is known, the exporter-wide rate set or not). Caches the hit.
+ */
+uint32_t dec_sampler_rate(struct dec_scope *e, uint64_t id);
+/*
+ * For the restart file (persist.c). dec_scope_find: the scope of key
+ * (from, domain, version), or NULL. dec_scope_index_reserve: room in the
+ * scope index for n more scopes (0 or DEC_ERR(NO_MEMORY)). dec_scope_restore:
+ * add sc (a scope with no session, taken over) to the index and to
+ * d->restored, which must have room; cannot fail after the reserve.
+ * dec_restored_release: drop the references the restored list holds; the
+ * scopes no session took are freed.
+ */
+struct dec_scope *dec_scope_find(const struct decoder *d, const struct flow_endpoint *from,
+                                 uint32_t domain, uint8_t version);
+int dec_scope_index_reserve(struct decoder *d, size_t n);
+void dec_scope_restore(struct decoder *d, struct dec_scope *sc);
+void dec_restored_release(struct decoder *d);
 
 /* The per-record helpers are inline: they run ~10^7 times a second. */
 
@@ -285,17 +391,10 @@ static inline struct flow *dec_flow_next(struct decoder *d)
 	return &d->batch[d->nbatch++];
 }
 
-/* Rate in force: override, then the named sampler, then the exporter's. */
-static inline uint32_t dec_rate(const struct dec_scope *e, bool has_id, uint64_t id)
+/* Rate of a record that names no sampler, 1 when it cannot be known. */
+static inline uint32_t dec_rate_none(const struct dec_scope *e)
 {
-	if (e->override_rate)
-		return e->override_rate;
-	if (has_id) {
-		for (uint32_t i = 0; i < e->n_samplers; i++)
-			if (e->samplers[i].id == id)
-				return e->samplers[i].rate;
-	}
-	return e->default_rate ? e->default_rate : 1;
+	return e->rate_none ? e->rate_none : 1;
 }
 
 /* Apply a sampling rate to a record, saturating. */

@@ -139,5 +139,6 @@ int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t
 	}
 	dec_seq_commit(&c, seq, c.nrecords);
 	c.e->records += c.delivered;
+	dec_exporter_decoded(&c);
 	return (int)c.delivered;
 }

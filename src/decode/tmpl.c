@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/fault.h"
 
 #define TIME_BITS                                                                                  \
 	(TGT_BIT(TGT_FIRST_UP) | TGT_BIT(TGT_LAST_UP) | TGT_BIT(TGT_START_S) |                     \
@@ -130,13 +131,39 @@ static uint8_t field_target(uint32_t pen, uint16_t id)
 		return TGT_ICMP_CODE;
 	case 302:
 		return TGT_SAMPLER_ID;
+	case 304:
+		return TGT_SEL_ALGO;
 	case 305:
 		return TGT_SPI;
 	case 306:
 		return TGT_SPS;
+	case 309:
+		return TGT_SSIZE;
+	case 310:
+		return TGT_SPOP;
+	case 311:
+		return TGT_SPROB;
 	default:
 		return TGT_NONE;
 	}
+}
+
+/*
+ * Target of the i-th field specifier of a template. NetFlow v9 scope
+ * fields have their own numbering (RFC 3954 §6.1: 1 System, 2 Interface,
+ * 3 Line Card, 4 Cache, 5 Template), so only the sampler IDs, which no
+ * scope type uses, are read there. samplingProbability (311) is float64,
+ * or float32 in 4 bytes (reduced-size encoding); any other length is
+ * unusable.
+ */
+static uint8_t field_map(bool ipfix, bool scope, uint32_t pen, uint16_t id, uint16_t len)
+{
+	if (!ipfix && scope)
+		return id == 48 || id == 302 ? TGT_SAMPLER_ID : TGT_NONE;
+	uint8_t tgt = field_target(pen, id);
+	if (tgt == TGT_SPROB && len != 8)
+		return len == 4 ? TGT_SPROB32 : TGT_NONE;
+	return tgt;
 }
 
 /*
@@ -199,12 +226,21 @@ static void tslot_put(struct dec_tmpl **slots, uint32_t cap, struct dec_tmpl *t)
 	slots[i] = t;
 }
 
+/* Free template t of scope e and take its bytes off the decoder's total. */
+static void tmpl_free(struct dec_scope *e, struct dec_tmpl *t)
+{
+	if (!t)
+		return;
+	*e->bytes_total -= t->bytes;
+	free(t);
+}
+
 /* Remove the entry at slot i, shifting back followers of its probe run. */
 static void tslot_remove_at(struct dec_scope *e, uint32_t i)
 {
 	uint32_t m = e->tcap - 1, j = i;
 
-	free(e->tslots[i]);
+	tmpl_free(e, e->tslots[i]);
 	e->tslots[i] = NULL;
 	e->ntmpl--;
 	for (;;) {
@@ -253,7 +289,8 @@ uint32_t dec_tmpl_withdraw_all(struct dec_scope *e, int options)
 void dec_tmpl_free_all(struct dec_scope *e)
 {
 	for (uint32_t i = 0; i < e->tcap; i++)
-		free(e->tslots[i]);
+		tmpl_free(e, e->tslots[i]);
+	*e->bytes_total -= (uint64_t)e->tcap * sizeof(*e->tslots);
 	free(e->tslots);
 	e->tslots = NULL;
 	e->tcap = e->ntmpl = 0;
@@ -302,8 +339,12 @@ static struct dec_tmpl *dec_tmpl_find(struct dec_ctx *c, uint16_t id)
 	return t;
 }
 
-/* Make room for one more template; grows the slot array up to the cap. */
-static int tmpl_reserve(struct dec_ctx *c)
+/*
+ * Make room for one more template of need bytes; grows the slot array up
+ * to the cap. Refuses (templateMemory) when the slot array's growth and
+ * need would take the decoder's template bytes past max_template_bytes.
+ */
+static int tmpl_reserve(struct dec_ctx *c, uint64_t need)
 {
 	struct dec_scope *e = c->sc;
 
@@ -314,7 +355,10 @@ static int tmpl_reserve(struct dec_ctx *c)
 	}
 	if ((e->ntmpl + 1) * 2 > e->tcap) {
 		uint32_t ncap = e->tcap ? e->tcap * 2 : 16;
-		struct dec_tmpl **ns = dec_calloc(ncap, sizeof(*ns));
+		uint64_t grow = (uint64_t)(ncap - e->tcap) * sizeof(*e->tslots);
+		if (*e->bytes_total + grow + need > c->d->cfg.max_template_bytes)
+			return DEC_ERR(DECODER_DROP_TEMPLATE_MEMORY);
+		struct dec_tmpl **ns = fault_calloc(ncap, sizeof(*ns));
 		if (!ns)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
 		for (uint32_t i = 0; i < e->tcap; i++)
@@ -323,6 +367,7 @@ static int tmpl_reserve(struct dec_ctx *c)
 		free(e->tslots);
 		e->tslots = ns;
 		e->tcap = ncap;
+		*e->bytes_total += grow;
 	}
 	return 0;
 }
@@ -357,9 +402,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		} else {
 			rec_len += flen;
 		}
-		uint8_t tgt = (!ipfix && i < n_scope)
-		                  ? TGT_NONE
-		                  : field_target(pen, ent ? fid & 0x7fffu : fid);
+		uint8_t tgt = field_map(ipfix, i < n_scope, pen, ent ? fid & 0x7fffu : fid, flen);
 		if (field_kind(flen, tgt) != K_SKIP)
 			n_ops++;
 	}
@@ -378,11 +421,28 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	    memcmp((*s)->def, fields, pos) == 0) {
 		(*s)->refreshed_ms = c->now_ms;
 		c->d->st.templates_refreshed++;
+		c->decoded = true;
 		return (int)pos;
 	}
 
 	size_t sz = sizeof(struct dec_tmpl) + n_ops * sizeof(struct dec_op) + pos;
-	struct dec_tmpl *t = dec_calloc(1, sz);
+	/*
+	 * The memory cap across every scope: this scope's expired templates
+	 * go first; a redefinition that still does not fit withdraws the old
+	 * definition too (data in the new layout must not decode with it).
+	 */
+	uint64_t *total = c->sc->bytes_total, cap = c->d->cfg.max_template_bytes;
+	if (*total - (s ? (*s)->bytes : 0) + sz > cap) {
+		tmpl_expire_sweep(c);
+		s = tslot_find(c->sc, id);
+		if (*total - (s ? (*s)->bytes : 0) + sz > cap) {
+			if (s)
+				dec_tmpl_withdraw(c->sc, id);
+			dec_drop(c, DECODER_DROP_TEMPLATE_MEMORY, "template memory cap");
+			return (int)pos; /* well-formed: the set parser may go on */
+		}
+	}
+	struct dec_tmpl *t = fault_calloc(1, sz);
 	if (!t) {
 		dec_drop(c, DECODER_DROP_NO_MEMORY, "template");
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
@@ -391,7 +451,10 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	t->options = options;
 	t->varlen = varlen;
 	t->rec_len = (uint16_t)rec_len;
+	t->n_fields = (uint16_t)n_fields; /* <= DEC_MAX_FIELDS */
+	t->n_scope = (uint16_t)n_scope;
 	t->refreshed_ms = c->now_ms;
+	t->bytes = (uint32_t)sz;
 	t->def_len = pos;
 	t->def = (const uint8_t *)&t->ops[n_ops];
 	memcpy((uint8_t *)&t->ops[n_ops], fields, pos);
@@ -404,9 +467,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		bool ent = ipfix && (fid & 0x8000);
 		uint32_t pen = ent ? get_u32be(fields + q + 4) : 0;
 		q += ent ? 8 : 4;
-		uint8_t tgt = (!ipfix && i < n_scope)
-		                  ? TGT_NONE
-		                  : field_target(pen, ent ? fid & 0x7fffu : fid);
+		uint8_t tgt = field_map(ipfix, i < n_scope, pen, ent ? fid & 0x7fffu : fid, flen);
 		bool var = ipfix && flen == 65535;
 		uint8_t kind = var ? K_SKIP : field_kind(flen, tgt);
 		bool addr = kind == K_V4 || kind == K_V6;
@@ -455,11 +516,11 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	}
 
 	if (s) {
-		free(*s);
+		tmpl_free(c->sc, *s);
 		*s = t;
 		c->sc->last = NULL;
 	} else {
-		int rc = tmpl_reserve(c);
+		int rc = tmpl_reserve(c, sz);
 		if (rc < 0) {
 			free(t);
 			dec_drop(c, DEC_REASON(rc), "template table");
@@ -468,7 +529,9 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 		tslot_put(c->sc->tslots, c->sc->tcap, t);
 		c->sc->ntmpl++;
 	}
+	*total += sz;
 	c->d->st.templates_added++;
+	c->decoded = true;
 	return (int)pos;
 
 truncated:
@@ -492,7 +555,7 @@ static uint64_t ntp_to_ms(uint64_t v)
 static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
                          const uint64_t *v)
 {
-	uint32_t pr = t->present;
+	uint64_t pr = t->present;
 	bool hf = false, hl = false;
 	uint64_t first = 0, last = 0;
 
@@ -560,10 +623,121 @@ static void record_times(const struct dec_ctx *c, const struct dec_tmpl *t, stru
 	f->last_ms = hl ? last : first;
 }
 
-static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
+/*
+ * n / d rounded to the nearest integer and capped at UINT32_MAX: a sampling
+ * rate "one in n / d". 0 (no rate) when d is 0 or n < d (more selected
+ * than observed).
+ */
+static uint32_t rate_ratio(uint64_t n, uint64_t d)
+{
+	if (d == 0 || n < d)
+		return 0;
+	uint64_t q = n / d, r = n % d;
+
+	if (r >= d - r) /* r / d >= 1/2, without computing 2 * r */
+		q++;
+	return q > UINT32_MAX ? UINT32_MAX : (uint32_t)q;
+}
+
+/* 1 / p rounded, for a probability in (0, 1]; 0 for anything else (NaN too). */
+static uint32_t rate_probability(double p)
+{
+	if (!(p > 0.0 && p <= 1.0))
+		return 0;
+	double r = 1.0 / p + 0.5;
+	return r >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)r;
+}
+
+static uint32_t rate_clamp(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/*
+ * The sampling rate a record states with its own fields (options data or a
+ * data record; docs/decoding.md, "Sampling"), or 0 when it states none.
+ * PSAMP parameters first (RFC 5477 §8.2): when selectorAlgorithm (304) is
+ * present it says which of them describe the selector (1 systematic
+ * count-based: 305/306, 3 random n-out-of-N: 309/310, 4 uniform
+ * probabilistic: 311); then samplingInterval (34) and
+ * samplerRandomInterval (50). samplingPacketInterval without
+ * samplingPacketSpace states no rate (pmacct reads it the same way).
+ */
+static uint32_t rate_fields(uint64_t pr, const uint64_t *v)
+{
+	uint64_t algo = (pr & TGT_BIT(TGT_SEL_ALGO)) ? v[TGT_SEL_ALGO] : 0;
+	uint32_t r = 0;
+
+	if ((algo == 0 || algo == 1) && (pr & TGT_BIT(TGT_SPI)) && (pr & TGT_BIT(TGT_SPS))) {
+		/* interval packets selected out of interval + space */
+		uint64_t sum;
+		if (__builtin_add_overflow(v[TGT_SPI], v[TGT_SPS], &sum))
+			sum = UINT64_MAX;
+		r = rate_ratio(sum, v[TGT_SPI]);
+	}
+	if (!r && (algo == 0 || algo == 3) && (pr & TGT_BIT(TGT_SSIZE)) && (pr & TGT_BIT(TGT_SPOP)))
+		r = rate_ratio(v[TGT_SPOP], v[TGT_SSIZE]);
+	if (!r && (algo == 0 || algo == 4)) {
+		if (pr & TGT_BIT(TGT_SPROB)) {
+			uint64_t bits = v[TGT_SPROB];
+			double p;
+			memcpy(&p, &bits, sizeof(p));
+			r = rate_probability(p);
+		} else if (pr & TGT_BIT(TGT_SPROB32)) {
+			uint32_t bits = (uint32_t)v[TGT_SPROB32];
+			float p;
+			memcpy(&p, &bits, sizeof(p));
+			r = rate_probability((double)p);
+		}
+	}
+	if (!r && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)))
+		r = rate_clamp(v[TGT_SAMPLING_INTERVAL]);
+	if (!r && (pr & TGT_BIT(TGT_SAMPLER_RANDOM)))
+		r = rate_clamp(v[TGT_SAMPLER_RANDOM]);
+	return r;
+}
+
+/*
+ * Rate of a data record whose template carries sampling fields, or whose
+ * scope cannot say the rate of a record naming no sampler (rate_none 0):
+ * the override; the record's own rate fields; the sampler it names; the
+ * exporter-wide rate. A record naming a sampler not (yet) announced, or
+ * naming none when several are known, is delivered unscaled and counted
+ * (unscaledRecords). Sampler ID 0 named but unknown counts as naming none
+ * (Cisco fills 0 for flows no sampler selected; pmacct files options
+ * without an ID under 0). Kept out of line so that record_finish stays
+ * small for the templates that never get here.
+ */
+__attribute__((noinline)) static uint32_t record_rate(struct dec_ctx *c, uint64_t pr,
+                                                      const uint64_t *v)
+{
+	struct dec_scope *sc = c->sc;
+	uint32_t r;
+
+	if (sc->override_rate)
+		return sc->override_rate;
+	if ((pr & DEC_RATE_BITS) && (r = rate_fields(pr, v)) != 0)
+		return r;
+	if (pr & TGT_BIT(TGT_SAMPLER_ID)) {
+		uint64_t id = v[TGT_SAMPLER_ID];
+		if ((r = dec_sampler_rate(sc, id)) != 0)
+			return r;
+		if (sc->default_rate)
+			return sc->default_rate;
+		if (id != 0)
+			goto unscaled;
+	}
+	if (sc->rate_none)
+		return sc->rate_none;
+unscaled:
+	c->d->st.unscaled_records++;
+	return 1;
+}
+
+static void record_finish(struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
                           const uint64_t *v)
 {
-	uint32_t pr = t->present;
+	uint64_t pr = t->present;
 
 	/* addr_pick wrote the addresses; every other field is set here, so
 	 * the slot needs no clearing first (a memset was 20% of decode time). */
@@ -594,12 +768,11 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 	f->first_ms = f->last_ms = 0;
 	if (pr & TIME_BITS)
 		record_times(c, t, f, v);
-	uint32_t rate;
-	if (!c->sc->override_rate && (pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) &&
-	    v[TGT_SAMPLING_INTERVAL] && v[TGT_SAMPLING_INTERVAL] <= UINT32_MAX)
-		rate = (uint32_t)v[TGT_SAMPLING_INTERVAL];
-	else
-		rate = dec_rate(c->sc, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID]);
+	/* A template without sampling fields, from an exporter whose rate for
+	 * such records is known, costs one load and one test here. */
+	uint32_t rate = c->sc->rate_none;
+	if (__builtin_expect((pr & DEC_SAMP_BITS) || !rate, 0))
+		rate = record_rate(c, pr, v);
 	dec_scale(f, rate);
 }
 
@@ -607,27 +780,18 @@ static void record_finish(const struct dec_ctx *c, const struct dec_tmpl *t, str
 static void options_record(struct dec_ctx *c, const struct dec_tmpl *t, const uint64_t *v)
 {
 	struct dec_scope *e = c->sc;
-	uint32_t pr = t->present;
-	uint64_t rate = 0;
+	uint64_t pr = t->present;
 
 	if (pr & TGT_BIT(TGT_SYSINIT)) {
 		e->has_sys_init = true;
 		e->sys_init_ms = v[TGT_SYSINIT];
+		e->options_ms = c->now_ms;
 	}
-	if ((pr & TGT_BIT(TGT_SPI)) && v[TGT_SPI]) {
-		/* RFC 5477: interval packets selected out of interval + space. */
-		uint64_t sum;
-		if (__builtin_add_overflow(v[TGT_SPI], v[TGT_SPS], &sum))
-			sum = UINT64_MAX;
-		rate = sum / v[TGT_SPI];
-	} else if ((pr & TGT_BIT(TGT_SAMPLING_INTERVAL)) && v[TGT_SAMPLING_INTERVAL]) {
-		rate = v[TGT_SAMPLING_INTERVAL];
-	} else if (pr & TGT_BIT(TGT_SAMPLER_RANDOM)) {
-		rate = v[TGT_SAMPLER_RANDOM];
-	}
-	if (rate > UINT32_MAX)
-		rate = UINT32_MAX;
-	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], (uint32_t)rate);
+	/* With a sampler ID (a scope or option field) the rate is that
+	 * sampler's; without one it is the exporter's. */
+	dec_sampler_set(e, pr & TGT_BIT(TGT_SAMPLER_ID), v[TGT_SAMPLER_ID], rate_fields(pr, v),
+	                c->now_ms);
+	c->d->persist_gen++; /* the restart file's ages (persist.c) */
 }
 
 static inline bool v4_set(const uint8_t *a)
@@ -746,8 +910,8 @@ static uint32_t data_set_fixed(struct dec_ctx *c, const struct dec_tmpl *t, cons
 	 * written by each record before it is read. (A memset of the whole
 	 * array compiled to rep stos, ~5 % of replay's time.)
 	 */
-	for (uint32_t m = ~t->present & ((1u << TGT__NUM) - 1); m; m &= m - 1)
-		v[__builtin_ctz(m)] = 0;
+	for (uint64_t m = ~t->present & ((1ull << TGT__NUM) - 1); m; m &= m - 1)
+		v[__builtin_ctzll(m)] = 0;
 	for (size_t r = 0; r < nrec; r++, p += rl) {
 		struct flow *f = t->options ? &scratch : dec_flow_next(c->d);
 		const struct dec_op *op = ops;

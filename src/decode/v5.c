@@ -45,10 +45,10 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	uint16_t samp = get_u16be(p + 22);
 	/* Mode (top 2 bits) is informational; the interval is what we scale
 	 * by. Each header is authoritative: 0 means unsampled (again). */
-	c.sc->default_rate = samp & 0x3fffu;
+	dec_default_rate_set(c.sc, samp & 0x3fffu);
 	dec_seq_check(&c, seq, false);
 
-	uint32_t rate = dec_rate(c.sc, false, 0);
+	uint32_t rate = dec_rate_none(c.sc);
 	const uint8_t *r = p + V5_HEADER_LEN;
 	for (uint16_t i = 0; i < count; i++, r += V5_RECORD_LEN) {
 		/* 0.0.0.0 is no address to attribute a flow to (docs/decoding.md). */
@@ -78,5 +78,6 @@ int dec_v5(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	}
 	dec_seq_commit(&c, seq, count);
 	e->records += c.delivered;
+	dec_exporter_decoded(&c);
 	return (int)c.delivered;
 }

@@ -117,5 +117,6 @@ int dec_v9(struct decoder *d, const struct flow_endpoint *from, const uint8_t *p
 	c.incomplete = false;
 	dec_seq_commit(&c, seq, 1);
 	c.e->records += c.delivered;
+	dec_exporter_decoded(&c);
 	return (int)c.delivered;
 }

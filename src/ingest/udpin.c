@@ -35,6 +35,7 @@ struct udpin_sock {
 	uv_udp_t h; /* h.data points back here */
 	struct udpin *u;
 	bool open;     /* uv_udp_init_ex succeeded: must be closed */
+	bool skipped;  /* IPv6 listener left out at start: IPv6 unavailable here */
 	char name[80]; /* "addr:port" as configured, for messages */
 	struct flow_endpoint local;
 	int rcvbuf_bytes;
@@ -49,6 +50,7 @@ struct udpin {
 	datagram_fn fn;
 	void *ud;
 	size_t n;
+	size_t n_up;   /* listeners receiving (n minus the skipped ones) */
 	size_t n_open; /* handles not yet through their close callback */
 	struct udpin_sock s[];
 };
@@ -231,11 +233,60 @@ static int sock_open(struct udpin *u, struct udpin_sock *s, const struct udpin_l
 	return 0;
 }
 
+/*
+ * True when IPv6 is switched off on this host: no IPv6 in the kernel
+ * (ipv6.disable=1: no /proc/sys/net/ipv6) or net.ipv6.conf.all.disable_ipv6
+ * set (then no interface, loopback included, holds an IPv6 address).
+ */
+static bool ipv6_disabled(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv6/conf/all/disable_ipv6", "re");
+	int c;
+
+	if (!f)
+		return errno == ENOENT;
+	c = fgetc(f);
+	fclose(f);
+	return c == '1';
+}
+
+/*
+ * Whether a listener that failed to open with libuv error r is left out
+ * rather than stopping the start: an IPv6 one, when the host has no IPv6
+ * (the socket cannot be made, or its address cannot exist here). Any other
+ * failure (port in use, an IPv4 address not on this host) is the
+ * configuration's mistake and stops the start.
+ */
+static bool skippable(const struct udpin_listen *l, int r)
+{
+	if (!strchr(l->host, ':'))
+		return false;
+	if (r == UV_EAFNOSUPPORT || r == UV_EPROTONOSUPPORT)
+		return true;
+	return r == UV_EADDRNOTAVAIL && ipv6_disabled();
+}
+
+/* Leave listener s out: close what sock_open() opened, keep its slot (config order). */
+static void sock_skip(struct udpin_sock *s, const char *why)
+{
+	log_warn("%s; IPv6 is unavailable on this host: this listener is left out, the others go "
+	         "on",
+	         why);
+	s->skipped = true;
+	free(s->buf);
+	s->buf = NULL;
+	if (s->open) {
+		s->open = false;
+		/* u stays valid: n_open counts this handle until its close callback. */
+		uv_close((uv_handle_t *)&s->h, on_close);
+	}
+}
+
 int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg, datagram_fn fn, void *ud,
                 struct udpin **out, char *err, size_t errlen)
 {
 	struct udpin *u;
-	int r;
+	int r, last = 0;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -255,11 +306,24 @@ int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg, datagram_fn fn,
 	u->n = cfg->n_listen;
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		r = sock_open(u, &u->s[i], &cfg->listen[i], cfg->rcvbuf_bytes, err, errlen);
+		if (r < 0 && skippable(&cfg->listen[i], r)) {
+			sock_skip(&u->s[i], err);
+			last = r;
+			continue;
+		}
 		if (r < 0) {
 			close_all(u);
 			return r;
 		}
+		u->n_up++;
 	}
+	if (u->n_up == 0) {
+		size_t len = strlen(err);
+		snprintf(err + len, errlen - len, "; no listener left");
+		close_all(u);
+		return last;
+	}
+	err[0] = '\0';
 	*out = u;
 	return 0;
 }
@@ -361,12 +425,19 @@ size_t udpin_listener_count(const struct udpin *u)
 	return u ? u->n : 0;
 }
 
+size_t udpin_listener_up(const struct udpin *u)
+{
+	return u ? u->n_up : 0;
+}
+
 int udpin_listener_info(const struct udpin *u, size_t i, struct udpin_listener_info *out)
 {
 	uint64_t drops[UDPIN_MAX_LISTEN];
 
 	if (!u || i >= u->n)
 		return -EINVAL;
+	if (u->s[i].skipped)
+		return -ENOTCONN;
 	memset(out, 0, sizeof(*out));
 	out->local = u->s[i].local;
 	out->rcvbuf_bytes = u->s[i].rcvbuf_bytes;

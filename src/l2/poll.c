@@ -13,7 +13,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@ struct dev_state {
 	bool th_started;
 	/* Guarded by p->mu. */
 	struct kept_poll keep[L2POLL_KEEP_SLOTS];
+	struct l2poll_status status; /* the last completed poll, for l2poll_status_get() */
 	/* Replay: the fixtures, attached to every slot. */
 	bool fixed;
 	struct l2_obs_list fixed_obs;
@@ -111,8 +111,13 @@ static int parse_output(const struct site_device *dev, const char *cmd, const ch
 	return 0;
 }
 
-int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
-                  const volatile bool *cancel, struct l2poll_result *res)
+/*
+ * Poll one device now (blocking; bounded by its timeout) and parse its
+ * outputs into obs (appended). Fills *res. Returns res->rc.
+ */
+static int l2poll_device(const char *site, const struct site_device *dev,
+                         struct l2_obs_list *obs, const volatile bool *cancel,
+                         struct l2poll_result *res)
 {
 	struct l2ssh_output out[SITE_DEVICE_CMDS_MAX];
 	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
@@ -328,6 +333,12 @@ static void *dev_thread(void *arg)
 		d->polled = true;
 		d->last_rc = r.rc;
 		pthread_mutex_lock(&p->mu);
+		if (r.rc != L2SSH_E_CANCELLED) {
+			d->status.last = r;
+			d->status.polled = true;
+			d->status.polls++;
+			d->status.failures += r.rc != 0;
+		}
 		if (r.rc == 0)
 			keep_poll(d, r.ts_ms, &obs);
 		l2_obs_list_free(&obs);
@@ -558,45 +569,29 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 	return 0;
 }
 
-/* ---- judge and documents ------------------------------------------------ */
+/* ---- judge ---------------------------------------------------------------- */
 
 static bool bind_unresolved(const void *ud, const struct flow_addr *ip)
 {
 	return l2_merge_unresolved(ud, ip);
 }
 
-static void bind_inside_fields(const void *ud, const struct flow_addr *ip, void *json)
-{
-	const struct l2_merge *m = ud;
-	const struct l2_ip *o = l2_merge_ip_find(m, ip);
-	char mac[18];
-
-	if (!o || o->n_macs == 0)
-		return;
-	json_t *macs = json_array(), *locs = json_array();
-	for (uint32_t i = 0; i < o->n_macs; i++) {
-		size_t n = 0;
-		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
-		l2_mac_format(o->macs[i], mac, sizeof(mac));
-		json_array_append_new(macs, json_string(mac));
-		for (size_t k = 0; bm && k < n; k++) {
-			json_t *loc = json_object(), *ifs = json_array();
-			json_object_set_new(loc, "mac", json_string(mac));
-			json_object_set_new(loc, "device",
-			                    json_string(l2_merge_device_name(m, bm[k].device)));
-			for (uint32_t f = 0; f < bm[k].n_ifnames; f++)
-				json_array_append_new(ifs, json_string(bm[k].ifnames[f]));
-			json_object_set_new(loc, "interfaceList", ifs);
-			json_array_append_new(locs, loc);
-		}
-	}
-	json_object_set_new(json, "arpMacList", macs);
-	json_object_set_new(json, "arpLocations", locs);
-}
-
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
 {
 	out->unresolved = bind_unresolved;
-	out->inside_fields = bind_inside_fields;
 	out->ud = m;
+}
+
+size_t l2poll_status_get(struct l2poll *p, struct l2poll_status *out, size_t max)
+{
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n_devs && i < max; i++) {
+		out[i] = p->devs[i].status;
+		out[i].last.site = p->devs[i].site_name;
+		out[i].last.dev = p->devs[i].dev;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return p->n_devs;
 }

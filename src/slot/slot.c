@@ -19,9 +19,12 @@
  */
 #include "nfsentry/slot.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "nfsentry/grow.h"
 #include "nfsentry/vmem.h"
 
 /* Load factor: an index is grown when entries exceed half its slots. */
@@ -185,25 +188,14 @@ static int index_grow(struct index *x)
 	return 0;
 }
 
-/* Grow arrays by doubling up to a limit. Returns 0 or -1. */
-static int grow_array(void **arr, size_t *cap, size_t need, size_t elem, size_t limit)
+/* grow_array() from 256 up to limit, the new room zeroed. Returns 0 or -1. */
+static int grow_zeroed(void **arr, size_t *cap, size_t need, size_t elem, size_t limit)
 {
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 256;
-	if (ncap > limit)
-		ncap = limit;
-	if (ncap < need)
+	size_t old = *cap;
+
+	if (grow_array(arr, cap, need, elem, 256, limit) != 0)
 		return -1;
-	size_t bytes;
-	if (__builtin_mul_overflow(ncap, elem, &bytes))
-		return -1;
-	void *n = realloc(*arr, bytes);
-	if (!n)
-		return -1;
-	memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-	*arr = n;
-	*cap = ncap;
+	memset((char *)*arr + old * elem, 0, (*cap - old) * elem);
 	return 0;
 }
 
@@ -549,8 +541,8 @@ static inline void op_apply(const struct op *op)
 	uint8_t pc = (uint8_t)(op->pclass + 1);
 	if (p->pclass && p->pclass != pc && !p->spill) {
 		/* A second protocol: the split from here on needs the spill. */
-		if (grow_array((void **)&s->spill, &s->cap_spill, s->n_spill + 1,
-		               sizeof(struct pspill), s->site->caps.max_pairs)) {
+		if (grow_zeroed((void **)&s->spill, &s->cap_spill, s->n_spill + 1,
+		                sizeof(struct pspill), s->site->caps.max_pairs)) {
 			s->view.sum.caps_hit.pairs++;
 			return;
 		}
@@ -678,7 +670,8 @@ static inline uint64_t load_be64(const uint8_t *p)
  * skipping every byte all keys share (IPv4-mapped addresses share 12, the
  * times of one slot most of their high bytes), so an IPv4 address costs
  * four passes. Returns the buffer that holds the result: a or tmp (n each).
- * glibc's qsort with a memcmp callback was once most of slot_finish.
+ * A comparison sort (qsort with a memcmp callback) was most of the close's
+ * time at a million keys (docs/benchmarks.md, the slot engine's history).
  */
 static struct rkey *rkey_sort(struct rkey *a, struct rkey *tmp, size_t n)
 {
@@ -776,7 +769,7 @@ static uint32_t intern_addr(struct index *x, void **arr, size_t *n, size_t *cap,
 	}
 	if (*n >= limit)
 		return UINT32_MAX;
-	if (grow_array(arr, cap, *n + 1, elem, limit))
+	if (grow_zeroed(arr, cap, *n + 1, elem, limit))
 		return UINT32_MAX - 1;
 	memcpy((char *)*arr + *n * elem, a->b, 16);
 	x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(*n + 1);
@@ -820,7 +813,7 @@ static uint32_t intern_v4(struct index *x, struct ient **arr, size_t *n, size_t 
 	}
 	if (*n >= limit)
 		return UINT32_MAX;
-	if (grow_array((void **)arr, cap, *n + 1, sizeof(**arr), limit))
+	if (grow_zeroed((void **)arr, cap, *n + 1, sizeof(**arr), limit))
 		return UINT32_MAX - 1;
 	v4_mapped(&(*arr)[*n].addr, a);
 	x->w[pos] = (uint64_t)a << 32 | (uint64_t)(*n + 1);
@@ -837,16 +830,32 @@ static uint32_t index_slots_for(size_t n)
 	return slots;
 }
 
-/* Scratch of one slot_finish: what it frees whether it succeeds or not. */
+/*
+ * The state of one slot_finish, handed from step to step. The arrays it
+ * owns are freed by finish_scratch_free() whether the close succeeds or
+ * not; the key pointers borrow s->pairs_mem.
+ */
 struct finish_scratch {
-	struct index i4;    /* IPv4 inside IPs (intern_v4) */
-	struct index ii;    /* IPv6 ones, only when the slot has any */
-	struct ient *ia;    /* inside IPs in order of first appearance */
+	struct index i4; /* IPv4 inside IPs (intern_v4) */
+	struct index ii; /* IPv6 ones, only when the slot has any */
+	struct ient *ia; /* inside IPs in order of first appearance */
 	size_t n_ia, cap_ia;
-	struct vmem of;     /* 2 * n uint32: inside (first-appearance), outside index */
-	uint32_t *rin;      /* first-appearance index -> address order */
-	uint32_t *gix;      /* outside group -> first appearance, then outside index */
+	struct vmem of;        /* 2 * n uint32: inside (first-appearance), outside index */
+	uint32_t *rin;         /* first-appearance index -> address order */
+	uint32_t *gix;         /* outside group -> first appearance, then outside index */
 	uint32_t *group_first; /* outside groups (only when max_outside cuts) */
+	uint32_t *cnt_out;     /* pairs per outside index (at o + 1), then places in by_out */
+	struct rkey *ibuf;     /* the inside sort's other buffer (step 4 only) */
+	/*
+	 * The sort keys, in two halves of s->pairs_mem (finish_intern): keys,
+	 * then byo (the outside keys sorted: keys or khi) and pk (the other
+	 * half: A's keys, then the pair keys); the sorted pair keys end in khi.
+	 */
+	struct rkey *keys, *khi, *byo, *pk;
+	bool inside_cut; /* max_inside left a conversation out */
+	bool packed;     /* the pair keys are packed into k1 (pair_keys_pack) */
+	size_t ng;       /* outside groups: runs of one address in byo */
+	size_t n_out, m; /* outside IPs and conversations kept */
 };
 
 static void finish_scratch_free(struct finish_scratch *f)
@@ -858,6 +867,8 @@ static void finish_scratch_free(struct finish_scratch *f)
 	free(f->rin);
 	free(f->gix);
 	free(f->group_first);
+	free(f->cnt_out);
+	free(f->ibuf);
 }
 
 /* A zeroed array of n entries of elem bytes (at least one): m->base, or -1. */
@@ -935,17 +946,151 @@ static bool pair_keys_pack(struct rkey *pk, size_t m, size_t n_in)
 }
 
 /*
- * The caps of slot_finish, when one cuts (steps 2 and 3): which outside
- * runs max_outside keeps (the first addresses to appear), what the caps
- * cost (capsHit), and the inside IPs' activity over the kept conversations
- * only. f->gix gets run -> outside index or UINT32_MAX. Returns 0 or -1
- * (ENOMEM; the slot unchanged but for the counts, which the caller resets).
+ * The close, slot_finish(), in eight steps, one function each. The
+ * conversations are in arrival order in acc_mem; arrays A and B and the
+ * pairs are built from them with sorts and sequential passes wherever the
+ * data allows, because at a million records the arrays are far larger than
+ * the caches and a scattered update waits for memory. Steps 1 to 4 (up to
+ * finish_alloc) may fail (ENOMEM), and change nothing that slot_finish's
+ * clean-up does not undo; nothing after finish_alloc fails. Each step is
+ * static and called once, so the compiler inlines it into slot_finish.
  */
-static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rkey *byo, size_t ng,
-                       size_t *n_out, size_t *m)
+
+/* Prefetch distances of the close: FINISH_GPF for gathers of conversations in sorted order. */
+enum { FINISH_PF = 8, FINISH_GPF = 24 };
+
+/*
+ * Step 1: one pass over the conversations in arrival order. Allocates
+ * f->of, s->pairs_mem (n + 1 pairs, whose room holds the sort keys until
+ * step 7 writes the pairs over them), f->i4 and, when the slot has IPv6
+ * conversations, f->ii. Interns the inside IPs in f->ia, first appearance
+ * first, so that max_inside keeps the first ones as a cap applied while the
+ * records came in would have; marks those that sent anything (active).
+ * Writes f->of's first half (conversation -> inside IP, UINT32_MAX when
+ * max_inside cut it), f->inside_cut, f->keys and f->khi, and one outside
+ * sort key per conversation in f->keys carrying its inside IP (aux), so
+ * that the passes over the sorted keys need not look it up at random.
+ * Frees the two indexes on success. Returns 0, or -1 (ENOMEM) with what it
+ * allocated left for slot_finish's clean-up.
+ */
+static int finish_intern(struct slot *s, struct finish_scratch *f)
 {
 	const struct site_caps *caps = &s->site->caps;
 	size_t n = s->n_acc;
+	uint32_t islots = index_slots_for(n < caps->max_inside ? n : caps->max_inside);
+
+	if (scratch_alloc(&f->of, 2 * n, sizeof(uint32_t)) ||
+	    scratch_alloc(&s->pairs_mem, n + 1, sizeof(struct slot_pair)) ||
+	    index_init(&f->i4, islots) || (s->n_v6 && index_init(&f->ii, islots)))
+		return -1;
+	uint32_t *in_of = f->of.base; /* and out_of after it: finish_caps */
+	/*
+	 * Two halves of n keys in n + 1 pairs' room (P bytes a pair, R a key):
+	 * keys at the start, khi at (P - R) n + P, so that the pair written at
+	 * k ends at or below khi[k] for every k < n (P (k + 1) <= (P - R) n + P
+	 * + R k): step 7 never overwrites a key it has yet to read. keys (R n
+	 * bytes) ends below khi when P >= 2 R. No scratch of their size to
+	 * clear and fault in.
+	 */
+	_Static_assert(sizeof(struct slot_pair) >= 2 * sizeof(struct rkey),
+	               "two key halves fit in the pairs' memory");
+	struct rkey *keys = s->pairs_mem.base;
+	f->keys = keys;
+	f->khi = (struct rkey *)((char *)s->pairs_mem.base +
+	                         n * (sizeof(struct slot_pair) - sizeof(struct rkey)) +
+	                         sizeof(struct slot_pair));
+	bool inside_cut = false;
+	for (size_t k = 0; k < n; k++) {
+		struct flow_addr ain, aout;
+		if (k + FINISH_PF < n) {
+			const struct pacc *q = conv(s, k + FINISH_PF);
+			if (!(q->flags & PACC_V6)) {
+				__builtin_prefetch(&f->i4.w[v4_pos(&f->i4, q->a_in, s->seed)]);
+			} else {
+				conv_addrs(s, q, &ain, &aout);
+				if (flow_addr_is_v4(&ain))
+					__builtin_prefetch(
+					    &f->i4.w[v4_pos(&f->i4, addr_v4(&ain), s->seed)]);
+				else
+					__builtin_prefetch(
+					    &f->ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) &
+					             f->ii.mask]);
+			}
+		}
+		const struct pacc *p = conv(s, k);
+		uint32_t i;
+		if (!(p->flags & PACC_V6)) {
+			i = intern_v4(&f->i4, &f->ia, &f->n_ia, &f->cap_ia, caps->max_inside,
+			              p->a_in, s->seed);
+			v4_mapped(&aout, p->a_out);
+		} else {
+			conv_addrs(s, p, &ain, &aout);
+			/*
+			 * An IPv4 inside address whose peer is IPv6 is kept with the
+			 * whole addresses, but it is the same inside IP as in its
+			 * IPv4 conversations: one identity, one index, whatever the
+			 * peer's family (or A would hold it twice, two documents of
+			 * one key).
+			 */
+			if (flow_addr_is_v4(&ain))
+				i = intern_v4(&f->i4, &f->ia, &f->n_ia, &f->cap_ia,
+				              caps->max_inside, addr_v4(&ain), s->seed);
+			else
+				i = intern_addr(&f->ii, (void **)&f->ia, &f->n_ia, &f->cap_ia,
+				                sizeof(*f->ia), caps->max_inside, &ain, s->seed);
+		}
+		if (i == UINT32_MAX - 1)
+			return -1;
+		in_of[k] = i;
+		rkey_addr(&keys[k], &aout, (uint32_t)k);
+		keys[k].aux = i;
+		if (i == UINT32_MAX)
+			inside_cut = true;
+		else if (p->eg_flows)
+			f->ia[i].active = 1;
+	}
+	f->inside_cut = inside_cut;
+	index_free(&f->i4);
+	index_free(&f->ii);
+	return 0;
+}
+
+/*
+ * Step 2: the conversations radix-sorted by outside address; the runs of
+ * one address are array B. Reads f->keys (n = s->n_acc of them); sets
+ * f->byo (the sorted keys, in one half), f->pk (the other half, free from
+ * here), f->ng (the runs) and allocates f->gix (one entry a run). Returns
+ * 0, or -1 (ENOMEM) with f->gix NULL.
+ */
+static int finish_outside_sort(const struct slot *s, struct finish_scratch *f)
+{
+	size_t n = s->n_acc;
+	struct rkey *byo = rkey_sort(f->keys, f->khi, n);
+	size_t ng = 0;
+
+	f->byo = byo;
+	f->pk = byo == f->keys ? f->khi : f->keys;
+	for (size_t k = 0; k < n; k++)
+		ng += k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1;
+	f->ng = ng;
+	f->gix = malloc((ng ? ng : 1) * sizeof(uint32_t));
+	return f->gix ? 0 : -1;
+}
+
+/*
+ * Step 3, when a cap cuts (finish_keep): which outside runs max_outside
+ * keeps (the first addresses to appear), what the caps cost (capsHit, in
+ * s->view.sum), and the inside IPs' activity (f->ia) over the kept
+ * conversations only. Reads f->byo, f->ng and f->of's first half; writes
+ * f->of's second half (conversation -> run), f->gix (run -> outside index
+ * or UINT32_MAX), f->n_out and f->m. Returns 0 or -1 (ENOMEM; the slot
+ * unchanged but for the counts, which slot_finish's clean-up resets).
+ */
+static int finish_caps(struct slot *s, struct finish_scratch *f)
+{
+	const struct site_caps *caps = &s->site->caps;
+	const struct rkey *byo = f->byo;
+	size_t n = s->n_acc, ng = f->ng;
 	uint32_t *in_of = f->of.base, *out_of = in_of + n, *gix = f->gix;
 	uint8_t *kept = malloc(ng ? ng : 1);
 
@@ -969,14 +1114,15 @@ static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rk
 		memset(kept, 1, ng);
 	}
 	/* Kept runs numbered in address order: the outside index. */
-	*n_out = 0;
+	size_t n_out = 0;
 	for (g = 0; g < ng; g++)
-		gix[g] = kept[g] ? (uint32_t)(*n_out)++ : UINT32_MAX;
+		gix[g] = kept[g] ? (uint32_t)n_out++ : UINT32_MAX;
 	free(kept);
+	f->n_out = n_out;
 	/* A cap stops the conversation's detail, not its count in the totals. */
 	for (size_t i = 0; i < f->n_ia; i++)
 		f->ia[i].active = 0;
-	*m = 0;
+	size_t m = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct pacc *p = conv(s, k);
 		if (in_of[k] == UINT32_MAX) {
@@ -984,195 +1130,103 @@ static int finish_caps(struct slot *s, struct finish_scratch *f, const struct rk
 		} else if (gix[out_of[k]] == UINT32_MAX) {
 			s->view.sum.caps_hit.outside += (uint64_t)p->eg_flows + p->ig_flows;
 		} else {
-			(*m)++;
+			m++;
 			if (p->eg_flows)
 				f->ia[in_of[k]].active = 1;
 		}
 	}
+	f->m = m;
 	return 0;
 }
 
 /*
- * Close the open slot. The conversations are in arrival order in acc_mem;
- * arrays A and B and the pairs are built from them with sorts and
- * sequential passes wherever the data allows, because at a million records
- * the arrays are far larger than the caches and a scattered update waits
- * for memory:
- *   1. one pass in arrival order: inside IPs interned by hash (they are
- *      few; an IPv4 one in an index whose words hold the address), in
- *      first-appearance order so that max_inside keeps the first ones, as a
- *      cap applied while the records came in would have; the outside sort
- *      keys; inside activity;
- *   2. conversations sorted by outside address: array B is built in order
- *      from the runs;
- *   3. only when a cap cuts (finish_caps): max_outside keeps the first to
- *      appear, caps counted, activity over the kept conversations;
- *   4. everything allocated; A sorted by address;
- *   5. every per-outside figure summed in one pass over the runs (B is
- *      written in order), each kept conversation keyed for its pair;
- *   6. the pair keys sorted by (inside, first-switched, outside): the input
- *      is in outside order and the sort is stable;
- *   7. the pairs written in that order from their conversations (the second
- *      and last pass that reads them at random), every per-inside figure on
- *      the way (A is written in order), each pair's place in its outside
- *      IP's group (a counting sort, stable, so inside order holds);
- *   8. activity, the allow-list and the peer cap.
+ * Step 3: which outside runs and conversations are kept. When no cap cuts
+ * (the usual case), every one: f->gix numbers the runs in order, f->n_out
+ * = f->ng, f->m = s->n_acc. Otherwise finish_caps(), with its returns;
+ * this returns 0 or -1 (ENOMEM) as it does.
  */
-const struct slot_view *slot_finish(struct slot *s)
+static int finish_keep(struct slot *s, struct finish_scratch *f)
 {
-	struct slot_view *v = &s->view;
-	const struct site_caps *caps = &s->site->caps;
-	size_t n = s->n_acc;
-	struct finish_scratch f;
-	struct slot_inside *inside = NULL;
-	struct slot_outside *outside = NULL;
-	struct slot_pair *pairs = NULL;
-	uint32_t *by_out = NULL, *cnt_out = NULL;
-	enum { PF = 8, GPF = 24 }; /* GPF: gathers of conversations in sorted order */
+	if (f->inside_cut || f->ng > s->site->caps.max_outside)
+		return finish_caps(s, f);
+	for (size_t g = 0; g < f->ng; g++)
+		f->gix[g] = (uint32_t)g;
+	f->n_out = f->ng;
+	f->m = s->n_acc;
+	return 0;
+}
 
-	if (s->finished)
-		return v;
-	memset(&f, 0, sizeof(f));
+/*
+ * Step 4: everything the rest of the close needs, allocated before anything
+ * is changed: the view's arrays s->inside_mem (f->n_ia), s->outside_mem
+ * (f->n_out) and s->order_mem (f->m), and f->cnt_out, f->rin, f->ibuf.
+ * Returns 0, or -1 (ENOMEM) with what it allocated left for slot_finish's
+ * clean-up.
+ */
+static int finish_alloc(struct slot *s, struct finish_scratch *f)
+{
+	size_t n_in = f->n_ia;
 
-	/*
-	 * 1. One pass over the conversations: inside IPs interned, first
-	 * appearance first; each conversation's outside key, carrying its
-	 * inside IP (aux) so that the passes over the sorted keys need not look
-	 * it up at random; which inside IPs sent anything.
-	 */
-	uint32_t islots = index_slots_for(n < caps->max_inside ? n : caps->max_inside);
-	if (scratch_alloc(&f.of, 2 * n, sizeof(uint32_t)) ||
-	    scratch_alloc(&s->pairs_mem, n + 1, sizeof(*pairs)) || index_init(&f.i4, islots) ||
-	    (s->n_v6 && index_init(&f.ii, islots)))
-		goto nomem;
-	uint32_t *in_of = f.of.base; /* and out_of after it: finish_caps */
-	/*
-	 * The sort keys live in the pairs' own memory until step 7 overwrites
-	 * them with the pairs: no scratch of their size to clear and fault in.
-	 * Two halves of n keys in n + 1 pairs' room (P bytes a pair, R a key):
-	 * lo at the start, khi at (P - R) n + P, so that the pair written at k
-	 * ends at or below khi[k] for every k < n (P (k + 1) <= (P - R) n + P +
-	 * R k): step 7 never overwrites a key it has yet to read. lo (R n bytes)
-	 * ends below khi when P >= 2 R.
-	 */
-	_Static_assert(sizeof(struct slot_pair) >= 2 * sizeof(struct rkey),
-	               "two key halves fit in the pairs' memory");
-	struct rkey *keys = s->pairs_mem.base;
-	struct rkey *khi = (struct rkey *)((char *)s->pairs_mem.base +
-	                                   n * (sizeof(struct slot_pair) - sizeof(struct rkey)) +
-	                                   sizeof(struct slot_pair));
-	bool inside_cut = false;
-	for (size_t k = 0; k < n; k++) {
-		struct flow_addr ain, aout;
-		if (k + PF < n) {
-			const struct pacc *q = conv(s, k + PF);
-			if (!(q->flags & PACC_V6)) {
-				__builtin_prefetch(&f.i4.w[v4_pos(&f.i4, q->a_in, s->seed)]);
-			} else {
-				conv_addrs(s, q, &ain, &aout);
-				if (flow_addr_is_v4(&ain))
-					__builtin_prefetch(
-					    &f.i4.w[v4_pos(&f.i4, addr_v4(&ain), s->seed)]);
-				else
-					__builtin_prefetch(
-					    &f.ii.w[(uint32_t)(hash_addr(&ain, s->seed) >> 32) &
-					            f.ii.mask]);
-			}
-		}
-		const struct pacc *p = conv(s, k);
-		uint32_t i;
-		if (!(p->flags & PACC_V6)) {
-			i = intern_v4(&f.i4, &f.ia, &f.n_ia, &f.cap_ia, caps->max_inside, p->a_in,
-			              s->seed);
-			v4_mapped(&aout, p->a_out);
-		} else {
-			conv_addrs(s, p, &ain, &aout);
-			/*
-			 * An IPv4 inside address whose peer is IPv6 is kept with the
-			 * whole addresses, but it is the same inside IP as in its
-			 * IPv4 conversations: one identity, one index, whatever the
-			 * peer's family (or A would hold it twice, two documents of
-			 * one key).
-			 */
-			if (flow_addr_is_v4(&ain))
-				i = intern_v4(&f.i4, &f.ia, &f.n_ia, &f.cap_ia, caps->max_inside,
-				              addr_v4(&ain), s->seed);
-			else
-				i = intern_addr(&f.ii, (void **)&f.ia, &f.n_ia, &f.cap_ia,
-				                sizeof(*f.ia), caps->max_inside, &ain, s->seed);
-		}
-		if (i == UINT32_MAX - 1)
-			goto nomem;
-		in_of[k] = i;
-		rkey_addr(&keys[k], &aout, (uint32_t)k);
-		keys[k].aux = i;
-		if (i == UINT32_MAX)
-			inside_cut = true;
-		else if (p->eg_flows)
-			f.ia[i].active = 1;
-	}
-	index_free(&f.i4);
-	index_free(&f.ii);
+	if (scratch_alloc(&s->inside_mem, n_in, sizeof(struct slot_inside)) ||
+	    scratch_alloc(&s->outside_mem, f->n_out, sizeof(struct slot_outside)) ||
+	    scratch_alloc(&s->order_mem, f->m, sizeof(uint32_t)))
+		return -1;
+	f->cnt_out = calloc(f->n_out + 1, sizeof(uint32_t));
+	f->rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
+	f->ibuf = malloc((n_in ? n_in : 1) * sizeof(*f->ibuf));
+	if (!f->cnt_out || !f->rin || !f->ibuf)
+		return -1;
+	return 0;
+}
 
-	/* 2. Conversations by outside address; its runs are array B. */
-	struct rkey *byo = rkey_sort(keys, khi, n);
-	struct rkey *pk = byo == keys ? khi : keys; /* the other half */
-	size_t ng = 0;
-	for (size_t k = 0; k < n; k++)
-		ng += k == 0 || byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1;
-	f.gix = malloc((ng ? ng : 1) * sizeof(uint32_t));
-	if (!f.gix)
-		goto nomem;
-	uint32_t *gix = f.gix; /* outside group (run) -> outside index, UINT32_MAX if cut */
-	size_t n_out, m;
-	if (!inside_cut && ng <= caps->max_outside) {
-		/* No cap cuts (the usual case): every run and every conversation is kept. */
-		for (size_t g = 0; g < ng; g++)
-			gix[g] = (uint32_t)g;
-		n_out = ng;
-		m = n;
-	} else if (finish_caps(s, &f, byo, ng, &n_out, &m)) {
-		goto nomem;
-	}
+/*
+ * Step 4, after finish_alloc: array A sorted by address. Sorts f->ia's
+ * addresses in f->pk's half (n_ia <= n keys fit, and it is still unused)
+ * and f->ibuf; writes A's addresses and activity in s->inside_mem, and
+ * f->rin (first appearance -> place in A). Frees f->ibuf. Cannot fail.
+ */
+static void finish_inside(struct slot *s, struct finish_scratch *f)
+{
+	struct slot_inside *inside = s->inside_mem.base;
+	const struct ient *ia = f->ia;
+	struct rkey *pk = f->pk;
+	uint32_t *rin = f->rin;
+	size_t n_in = f->n_ia;
 
-	/* 4. Everything the close needs, allocated before anything is changed. */
-	size_t n_in = f.n_ia;
-	if (scratch_alloc(&s->inside_mem, n_in, sizeof(*inside)) ||
-	    scratch_alloc(&s->outside_mem, n_out, sizeof(*outside)) ||
-	    scratch_alloc(&s->order_mem, m, sizeof(uint32_t)))
-		goto nomem;
-	inside = s->inside_mem.base;
-	outside = s->outside_mem.base;
-	pairs = s->pairs_mem.base;
-	by_out = s->order_mem.base;
-	cnt_out = calloc(n_out + 1, sizeof(uint32_t));
-	f.rin = malloc((n_in ? n_in : 1) * sizeof(uint32_t));
-	struct rkey *ibuf = malloc((n_in ? n_in : 1) * sizeof(*ibuf));
-	if (!cnt_out || !f.rin || !ibuf) {
-		free(ibuf);
-		goto nomem;
-	}
-	/* Array A by address (n_in <= n keys fit in pk's half, still unused). */
 	for (size_t k = 0; k < n_in; k++)
-		rkey_addr(&pk[k], &f.ia[k].addr, (uint32_t)k);
-	struct rkey *si = rkey_sort(pk, ibuf, n_in);
+		rkey_addr(&pk[k], &ia[k].addr, (uint32_t)k);
+	struct rkey *si = rkey_sort(pk, f->ibuf, n_in);
 	for (size_t k = 0; k < n_in; k++) {
-		f.rin[si[k].idx] = (uint32_t)k;
-		inside[k].addr = f.ia[si[k].idx].addr;
-		inside[k].active = f.ia[si[k].idx].active;
+		rin[si[k].idx] = (uint32_t)k;
+		inside[k].addr = ia[si[k].idx].addr;
+		inside[k].active = ia[si[k].idx].active;
 	}
-	free(ibuf);
+	free(f->ibuf);
+	f->ibuf = NULL;
+}
 
-	/*
-	 * 5. Array B, in address order, and every per-outside figure. On the
-	 * way, each kept conversation gets its pair key for step 6 (pk's half
-	 * is free again), carrying the conversation and its outside index.
-	 */
-	struct rkey *pkeys = pk;
-	size_t j = 0, g = 0;
+/*
+ * Step 5: array B in address order (s->outside_mem), every per-outside
+ * figure summed in one pass over the runs of f->byo, reading the kept
+ * conversations at random (prefetched FINISH_GPF ahead). On the way each
+ * kept conversation gets its pair key (inside's place in A, first-switched)
+ * in f->pk's half, carrying the conversation and its outside index, and
+ * f->cnt_out[o + 1] counts outside IP o's pairs. Frees the open slot's
+ * IPv6 addresses and conversation index (back to the pool). Cannot fail.
+ */
+static void finish_outside(struct slot *s, struct finish_scratch *f)
+{
+	struct slot_outside *outside = s->outside_mem.base;
+	const struct rkey *byo = f->byo;
+	const uint32_t *gix = f->gix, *rin = f->rin;
+	const struct ient *ia = f->ia;
+	uint32_t *cnt_out = f->cnt_out;
+	struct rkey *pkeys = f->pk;
+	size_t n = s->n_acc, j = 0, g = 0;
+
 	for (size_t k = 0; k < n; k++) {
-		if (k + GPF < n)
-			__builtin_prefetch(conv(s, byo[k + GPF].idx));
+		if (k + FINISH_GPF < n)
+			__builtin_prefetch(conv(s, byo[k + FINISH_GPF].idx));
 		if (k > 0 && (byo[k].k0 != byo[k - 1].k0 || byo[k].k1 != byo[k - 1].k1))
 			g++;
 		uint32_t c = byo[k].idx, o = gix[g], ifa = byo[k].aux;
@@ -1193,8 +1247,7 @@ const struct slot_view *slot_finish(struct slot *s)
 		} else if (p->pclass) {
 			out->proto_packets[p->pclass - 1] += p->ig_packets;
 		}
-		pkeys[j++] =
-		    (struct rkey){.k0 = f.rin[ifa], .k1 = ~p->first_inv, .idx = c, .aux = o};
+		pkeys[j++] = (struct rkey){.k0 = rin[ifa], .k1 = ~p->first_inv, .idx = c, .aux = o};
 		cnt_out[o + 1]++;
 		totals_sum(&out->to, &eg);
 		totals_sum(&out->from, &ig);
@@ -1203,7 +1256,7 @@ const struct slot_view *slot_finish(struct slot *s)
 		if (!ig.flows)
 			continue;
 		if (!eg.flows) {
-			if (f.ia[ifa].active) {
+			if (ia[ifa].active) {
 				/* Case 2/3, example 1: an active host that did not answer o. */
 				out->unanswered_flows += ig.flows;
 			} else {
@@ -1230,33 +1283,53 @@ const struct slot_view *slot_finish(struct slot *s)
 	/* The open slot's addresses are done with: back to the pool for the next slot. */
 	vmem_free(&s->v6_mem);
 	index_free(&s->pair_idx);
+}
 
-	/*
-	 * 6. The pairs by (inside, first-switched, outside): they were keyed in
-	 * outside order and the sort is stable. byo is done with.
-	 */
-	bool packed = pair_keys_pack(pkeys, m, n_in);
-	struct rkey *sp = rkey_sort(pkeys, byo, m);
-	if (sp != khi) {
-		memcpy(khi, sp, m * sizeof(*sp));
-		sp = khi;
-	}
+/*
+ * Step 6: the f->m pair keys in f->pk sorted by (inside, first-switched,
+ * outside): they were keyed in outside order and the sort is stable.
+ * Packs them first when they fit (f->packed, pair_keys_pack). Sorts with
+ * f->byo's half (done with) as the other buffer and leaves the result in
+ * f->khi. Cannot fail.
+ */
+static void finish_pair_sort(struct finish_scratch *f)
+{
+	f->packed = pair_keys_pack(f->pk, f->m, f->n_ia);
+	struct rkey *sp = rkey_sort(f->pk, f->byo, f->m);
+	if (sp != f->khi)
+		memcpy(f->khi, sp, f->m * sizeof(*sp));
+}
 
-	/*
-	 * 7. The pairs written in that order, from their conversations (one
-	 * cache line each); every per-inside figure on the way; each pair's
-	 * place in its outside IP's group (by_out: pairs grouped by outside,
-	 * in inside order within a group, as k rises).
-	 */
+/*
+ * Step 7: the pairs written in the order of f->khi over the keys in
+ * s->pairs_mem, each from its conversation (one cache line, read at random,
+ * prefetched FINISH_GPF ahead); every per-inside figure on the way (A,
+ * s->inside_mem, written in order); each pair's place in its outside IP's
+ * group in s->order_mem (by_out: pairs grouped by outside, in inside order
+ * within a group, as k rises), placed through f->cnt_out (a counting sort);
+ * each outside IP's pair_first and pair_count. Then frees the open slot's
+ * conversations and spill (back to the pool) and zeroes their counts.
+ * Cannot fail.
+ */
+static void finish_pairs(struct slot *s, struct finish_scratch *f)
+{
+	struct slot_inside *inside = s->inside_mem.base;
+	struct slot_outside *outside = s->outside_mem.base;
+	struct slot_pair *pairs = s->pairs_mem.base;
+	uint32_t *by_out = s->order_mem.base, *cnt_out = f->cnt_out;
+	const struct rkey *sp = f->khi;
+	size_t n_out = f->n_out, m = f->m;
+	bool packed = f->packed;
+
 	for (size_t o = 0; o < n_out; o++) {
 		outside[o].pair_first = cnt_out[o];
 		outside[o].pair_count = cnt_out[o + 1];
 		cnt_out[o + 1] += cnt_out[o];
 	}
 	for (size_t k = 0; k < m; k++) {
-		if (k + GPF < m) {
-			__builtin_prefetch(conv(s, sp[k + GPF].idx));
-			__builtin_prefetch(&cnt_out[sp[k + GPF].aux], 1);
+		if (k + FINISH_GPF < m) {
+			__builtin_prefetch(conv(s, sp[k + FINISH_GPF].idx));
+			__builtin_prefetch(&cnt_out[sp[k + FINISH_GPF].aux], 1);
 		}
 		const struct pacc *p = conv(s, sp[k].idx);
 		by_out[cnt_out[sp[k].aux]++] = (uint32_t)k;
@@ -1292,17 +1365,26 @@ const struct slot_view *slot_finish(struct slot *s)
 	free(s->spill);
 	s->spill = NULL;
 	s->n_acc = s->n_v6 = s->n_spill = s->cap_spill = 0;
+}
 
-	free(cnt_out);
-	finish_scratch_free(&f);
+/*
+ * Step 8: the view published (its arrays and counts, from s's view memory
+ * and f's counts) and each inside IP's activity count, allow-list flag and
+ * peer cap; the slot marked finished. Cannot fail.
+ */
+static void finish_view(struct slot *s, const struct finish_scratch *f)
+{
+	struct slot_view *v = &s->view;
+	struct slot_inside *inside = s->inside_mem.base;
+	size_t n_in = f->n_ia;
 
 	v->inside = inside;
 	v->n_inside = n_in;
-	v->outside = outside;
-	v->n_outside = n_out;
-	v->pairs = pairs;
-	v->n_pairs = m;
-	v->pairs_by_outside = by_out;
+	v->outside = s->outside_mem.base;
+	v->n_outside = f->n_out;
+	v->pairs = s->pairs_mem.base;
+	v->n_pairs = f->m;
+	v->pairs_by_outside = s->order_mem.base;
 
 	v->n_active = 0;
 	uint32_t cap = s->site->peer_cap;
@@ -1314,12 +1396,34 @@ const struct slot_view *slot_finish(struct slot *s)
 		in->peers_kept = (cap > 0 && in->peers > cap) ? cap : in->peers;
 	}
 	s->finished = true;
-	return v;
+}
+
+/*
+ * See slot.h. The steps in order; on ENOMEM from steps 1 to 4 the clean-up
+ * at nomem frees the view's arrays and the scratch and resets the counts
+ * of caps hit: the slot stays open as it was.
+ */
+const struct slot_view *slot_finish(struct slot *s)
+{
+	struct finish_scratch f;
+
+	if (s->finished)
+		return &s->view;
+	memset(&f, 0, sizeof(f));
+	if (finish_intern(s, &f) || finish_outside_sort(s, &f) || finish_keep(s, &f) ||
+	    finish_alloc(s, &f))
+		goto nomem;
+	finish_inside(s, &f);
+	finish_outside(s, &f);
+	finish_pair_sort(&f);
+	finish_pairs(s, &f);
+	finish_view(s, &f);
+	finish_scratch_free(&f);
+	return &s->view;
 
 nomem:
 	/* The slot stays open and intact: only the counts of this attempt go. */
-	v->sum.caps_hit.inside = v->sum.caps_hit.outside = 0;
-	free(cnt_out);
+	s->view.sum.caps_hit.inside = s->view.sum.caps_hit.outside = 0;
 	vmem_free(&s->inside_mem);
 	vmem_free(&s->outside_mem);
 	vmem_free(&s->pairs_mem);
@@ -1331,4 +1435,270 @@ nomem:
 struct slot_view *slot_view_mut(struct slot *s)
 {
 	return &s->view;
+}
+
+/* ---- coverage and saved state ------------------------------------------ */
+
+void slot_cover_set(struct slot *s, int64_t from_s, int64_t to_s)
+{
+	int64_t start = s->view.time_slot * SLOT_SECONDS, end = start + SLOT_SECONDS;
+
+	if (from_s < start)
+		from_s = start;
+	s->view.covered_from_s = from_s;
+	s->view.covered_to_s = to_s;
+	s->view.partial = from_s > start || (to_s != 0 && to_s < end);
+}
+
+size_t slot_conversations(const struct slot *s)
+{
+	return s->n_acc;
+}
+
+/*
+ * The record's header. Native byte order and layout: a state file is read
+ * back by the same build on the same machine (the file header says which,
+ * engine.c), never shipped elsewhere.
+ */
+struct slot_rec {
+	char magic[8]; /* "NFSSLOT" */
+	uint32_t version;
+	uint32_t pacc_bytes; /* sizeof(struct pacc): a layout change is another version */
+	int64_t time_slot;
+	uint64_t records;
+	int64_t covered_from_s, covered_to_s;
+	struct slot_summary sum;
+	uint64_t n_acc, n_v6, n_spill;
+};
+
+static const char slot_rec_magic[8] = "NFSSLOT";
+
+/*
+ * A checksum of the record's bytes: four independent multiply-xor lanes
+ * over 8-byte words (a 64 MB table sums in a few milliseconds), folded at
+ * the end. Catches truncation, bit flips and swapped blocks; it is not a
+ * defence against a forger, which is why slot_load also checks every
+ * entry's consistency.
+ */
+struct rec_sum {
+	uint64_t h[4];
+	uint64_t bytes;
+};
+
+static void rec_sum_init(struct rec_sum *c)
+{
+	c->h[0] = 0x243f6a8885a308d3ull;
+	c->h[1] = 0x13198a2e03707344ull;
+	c->h[2] = 0xa4093822299f31d0ull;
+	c->h[3] = 0x082efa98ec4e6c89ull;
+	c->bytes = 0;
+}
+
+/* Add n bytes (n a multiple of 8: every part of a record is). */
+static void rec_sum_add(struct rec_sum *c, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t k = 0;
+
+	for (; k + 32 <= n; k += 32) {
+		uint64_t w[4];
+		memcpy(w, b + k, 32);
+		for (int l = 0; l < 4; l++)
+			c->h[l] = (c->h[l] ^ w[l]) * 0x9e3779b97f4a7c15ull + (c->h[l] >> 29);
+	}
+	for (; k + 8 <= n; k += 8) {
+		uint64_t w;
+		memcpy(&w, b + k, 8);
+		c->h[0] = (c->h[0] ^ w) * 0x9e3779b97f4a7c15ull + (c->h[0] >> 29);
+	}
+	c->bytes += n;
+}
+
+static uint64_t rec_sum_end(const struct rec_sum *c)
+{
+	return mix64(c->h[0] ^ mix64(c->h[1] ^ mix64(c->h[2] ^ mix64(c->h[3] ^ c->bytes))));
+}
+
+/* Write all n bytes (retrying short writes and EINTR). Returns 0 or -errno. */
+static int write_all(int fd, const void *p, size_t n, struct rec_sum *c)
+{
+	const char *b = p;
+
+	if (c)
+		rec_sum_add(c, p, n);
+	while (n) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes. Returns 0, -EBADMSG at end of file, or -errno. */
+static int read_all(int fd, void *p, size_t n, struct rec_sum *c)
+{
+	char *b = p;
+	size_t left = n;
+
+	while (left) {
+		ssize_t r = read(fd, b, left);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EBADMSG;
+		b += r;
+		left -= (size_t)r;
+	}
+	if (c)
+		rec_sum_add(c, p, n);
+	return 0;
+}
+
+int slot_save(const struct slot *s, int fd)
+{
+	struct slot_rec h;
+	struct rec_sum c;
+	int rc;
+
+	if (s->finished)
+		return -EINVAL;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, slot_rec_magic, sizeof(h.magic));
+	h.version = SLOT_STATE_VERSION;
+	h.pacc_bytes = sizeof(struct pacc);
+	h.time_slot = s->view.time_slot;
+	h.records = s->records;
+	h.covered_from_s = s->view.covered_from_s;
+	h.covered_to_s = s->view.covered_to_s;
+	h.sum = s->view.sum;
+	h.n_acc = s->n_acc;
+	h.n_v6 = s->n_v6;
+	h.n_spill = s->n_spill;
+	rec_sum_init(&c);
+	/* The arrays go out as they lie in memory: one write each. */
+	if ((rc = write_all(fd, &h, sizeof(h), &c)) ||
+	    (rc = write_all(fd, s->acc_mem.base, s->n_acc * sizeof(struct pacc), &c)) ||
+	    (rc = write_all(fd, s->v6_mem.base, s->n_v6 * sizeof(struct flow_addr), &c)) ||
+	    (rc = write_all(fd, s->spill, s->n_spill * sizeof(struct pspill), &c)))
+		return rc;
+	uint64_t sum = rec_sum_end(&c);
+	return write_all(fd, &sum, sizeof(sum), NULL);
+}
+
+/* Is every loaded conversation consistent with the arrays it points into? */
+static bool load_check(const struct slot *s)
+{
+	for (size_t k = 0; k < s->n_acc; k++) {
+		const struct pacc *p = conv(s, k);
+		if (p->flags & ~(PACC_V6 | PACC_O_STARTED) || p->pclass > SLOT_PROTO__COUNT ||
+		    p->spill > s->n_spill || (p->spill && !p->pclass))
+			return false;
+		if ((p->flags & PACC_V6) && ((uint64_t)p->a_in + 1 >= s->n_v6 || p->a_out != 0))
+			return false;
+	}
+	return true;
+}
+
+/* Place every conversation in a fresh index sized to hold them at half load. */
+static int load_index(struct slot *s)
+{
+	uint32_t slots = INDEX_MIN_SLOTS;
+
+	while ((uint64_t)slots < 2 * (uint64_t)s->n_acc + 2)
+		slots *= 2;
+	index_free(&s->pair_idx);
+	if (index_init(&s->pair_idx, slots))
+		return -ENOMEM;
+	struct index *x = &s->pair_idx;
+	for (size_t k = 0; k < s->n_acc; k++) {
+		const struct pacc *p = conv(s, k);
+		uint64_t h;
+		if (p->flags & PACC_V6)
+			h = hash_conv(v6_addr(s, p->a_in), v6_addr(s, p->a_in + 1), s->seed);
+		else
+			h = hash_conv4(p->a_in, p->a_out, s->seed);
+		uint32_t tag = (uint32_t)(h >> 32), pos = tag & x->mask;
+		while (x->w[pos])
+			pos = (pos + 1) & x->mask;
+		x->w[pos] = (uint64_t)tag << 32 | (uint64_t)(k + 1);
+	}
+	x->used = (uint32_t)s->n_acc;
+	return 0;
+}
+
+int slot_load(const struct site_config *site, uint32_t site_index, uint64_t hash_seed, int fd,
+              struct slot **out)
+{
+	struct slot_rec h;
+	struct rec_sum c;
+	struct slot *s = NULL;
+	uint64_t want;
+	int rc;
+
+	*out = NULL;
+	rec_sum_init(&c);
+	if ((rc = read_all(fd, &h, sizeof(h), &c)))
+		return rc;
+	if (memcmp(h.magic, slot_rec_magic, sizeof(h.magic)) != 0)
+		return -EBADMSG;
+	if (h.version != SLOT_STATE_VERSION || h.pacc_bytes != sizeof(struct pacc))
+		return -EPROTONOSUPPORT;
+	if (h.n_v6 > 2 * h.n_acc || h.n_v6 % 2 || h.n_spill > h.n_acc || h.time_slot < 0 ||
+	    h.n_acc > UINT32_MAX / 2)
+		return -EBADMSG;
+	if (h.n_acc > site->caps.max_pairs)
+		return -E2BIG;
+	s = slot_create(site, site_index, h.time_slot, hash_seed);
+	if (!s)
+		return -ENOMEM;
+	if (h.n_acc * sizeof(struct pacc) > s->acc_mem.reserved ||
+	    h.n_v6 * sizeof(struct flow_addr) > s->v6_mem.reserved) {
+		rc = -E2BIG; /* a tight address space: fewer than the cap fit */
+		goto fail;
+	}
+	if (vmem_commit(&s->acc_mem, h.n_acc * sizeof(struct pacc)) ||
+	    vmem_commit(&s->v6_mem, h.n_v6 * sizeof(struct flow_addr))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (h.n_spill) {
+		s->spill = calloc(h.n_spill, sizeof(struct pspill));
+		if (!s->spill) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		s->cap_spill = h.n_spill;
+	}
+	s->n_acc = h.n_acc;
+	s->n_v6 = h.n_v6;
+	s->n_spill = h.n_spill;
+	if ((rc = read_all(fd, s->acc_mem.base, h.n_acc * sizeof(struct pacc), &c)) ||
+	    (rc = read_all(fd, s->v6_mem.base, h.n_v6 * sizeof(struct flow_addr), &c)) ||
+	    (rc = read_all(fd, s->spill, h.n_spill * sizeof(struct pspill), &c)) ||
+	    (rc = read_all(fd, &want, sizeof(want), NULL)))
+		goto fail;
+	if (want != rec_sum_end(&c) || !load_check(s)) {
+		rc = -EBADMSG;
+		goto fail;
+	}
+	if ((rc = load_index(s)))
+		goto fail;
+	s->records = h.records;
+	s->view.sum = h.sum;
+	s->view.covered_from_s = h.covered_from_s;
+	s->view.covered_to_s = h.covered_to_s;
+	slot_cover_set(s, h.covered_from_s, h.covered_to_s);
+	*out = s;
+	return 0;
+fail:
+	slot_destroy(s);
+	return rc;
 }

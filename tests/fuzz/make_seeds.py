@@ -137,3 +137,53 @@ reg('ipfix-scope-over.bin', ipfix(0, [fset(3, u16(256) + u16(1) + u16(9) + field
 # Many templates: cap and sweep paths (fuzz build caps at 8).
 reg('ipfix-many-templates.bin', ipfix(0, [fset(2, b''.join(u16(256 + i) + u16(1) + u16(2) + u16(4)
                                                           for i in range(40)))]))
+
+
+# pcapin: whole capture files. The reader's own fixtures (Ethernet with
+# VLAN tags, IPv4 and IPv6; BSD null with IPv4 fragments; raw IPv6
+# fragments in pcapng with nanosecond stamps), and small hand-built ones
+# for the other link types.
+import shutil
+ING = os.path.join(HERE, '..', 'data', 'ingest')
+for name in sorted(os.listdir(ING)):
+    if name.endswith('.pcap') or name.endswith('.pcapng'):
+        d = os.path.join(HERE, 'corpus', 'pcapin')
+        os.makedirs(d, exist_ok=True)
+        shutil.copyfile(os.path.join(ING, name), os.path.join(d, name))
+
+
+def le16(v): return struct.pack('<H', v)
+def le32(v): return struct.pack('<I', v)
+
+
+def pcap(linktype, frames):
+    out = le32(0xa1b2c3d4) + le16(2) + le16(4) + le32(0) + le32(0) + le32(65535) + le32(linktype)
+    for i, fr in enumerate(frames):
+        out += le32(1700000000 + i) + le32(0) + le32(len(fr)) + le32(len(fr)) + fr
+    return out
+
+
+def ip4_udp(payload, dport=2055):
+    udp = u16(40000) + u16(dport) + u16(8 + len(payload)) + u16(0) + payload
+    return (bytes([0x45, 0]) + u16(20 + len(udp)) + u16(1) + u16(0) + bytes([64, 17]) + u16(0) +
+            bytes([192, 0, 2, 1, 192, 0, 2, 2]) + udp)
+
+
+def ip6_udp(payload, dport=4739):
+    udp = u16(40000) + u16(dport) + u16(8 + len(payload)) + u16(0) + payload
+    return (bytes([0x60, 0, 0, 0]) + u16(len(udp)) + bytes([17, 64]) +
+            bytes([0x20, 0x01, 0x0d, 0xb8] + [0] * 11 + [1]) +
+            bytes([0x20, 0x01, 0x0d, 0xb8] + [0] * 11 + [2]) + udp)
+
+
+V5 = u16(5) + u16(1) + u32(1) + u32(1700000000) + u32(0) + u32(0) + u32(0) + v5rec(1)
+eth = bytes(6) + bytes([2, 0, 0, 0, 0, 1]) + u16(0x0800)
+put('pcapin', 'eth_v4.pcap', pcap(1, [eth + ip4_udp(V5), eth + ip4_udp(V5, 9996)]))
+# Linux cooked v1 (113) and v2 (276), IPv6.
+sll = u16(0) + u16(1) + u16(6) + bytes(8) + u16(0x86dd)
+put('pcapin', 'sll_v6.pcap', pcap(113, [sll + ip6_udp(V5)]))
+sll2 = u16(0x86dd) + u16(0) + le32(1)[::-1] + u16(1) + bytes([0, 6]) + bytes(8)
+put('pcapin', 'sll2_v6.pcap', pcap(276, [sll2 + ip6_udp(V5)]))
+# Raw IPv4 (LINKTYPE_IPV4 228) and a link type the reader refuses (DLT 105).
+put('pcapin', 'ipv4.pcap', pcap(228, [ip4_udp(V5)]))
+put('pcapin', 'unsupported.pcap', pcap(105, [ip4_udp(V5)]))

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run each decoder fuzz target for SECONDS over a scratch copy of its seed
+# Run each fuzz target for SECONDS over a scratch copy of its seed
 # corpus (tests/fuzz/corpus/<name>/ is never written to).
 # usage: tests/fuzz/run.sh BUILD_DIR SECONDS [target...]
 # Crashes land in BUILD_DIR/fuzz-artifacts/; copy each into
@@ -9,7 +9,7 @@ build=${1:?usage: run.sh BUILD_DIR SECONDS [target...]}
 secs=${2:?usage: run.sh BUILD_DIR SECONDS [target...]}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-v5 v9 ipfix l2parse}
+targets=${*:-v5 v9 ipfix l2parse pcapin}
 mkdir -p "$build/fuzz-artifacts"
 status=0
 for t in $targets; do

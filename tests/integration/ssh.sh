@@ -234,8 +234,14 @@ grep -q 'device mute .*FAILED (timeout) after 2[0-9][0-9][0-9] ms: .*connect: no
 	die "mute port: $(cat "$T/to.err")"
 grep -q 'device stall .*FAILED (timeout) after 2[0-9][0-9][0-9] ms: .*"show arp" did not finish within the timeout of 2 s' "$T/to.err" ||
 	die "stalled session: $(cat "$T/to.err")"
-# In parallel: about one timeout, not the sum of them.
-[ "$ms" -lt 3500 ] || die "polling took $ms ms: the devices were not polled in parallel"
+# In parallel: the whole poll takes less than the two timed-out devices' own
+# durations added up (as the poll reports them), which a poll one device after
+# the other could not; compared with the sum rather than a fixed figure, so a
+# loaded machine that slows every step alike does not fail it.
+sum=$(sed -n 's/.*device \(mute\|stall\) .*FAILED (timeout) after \([0-9]*\) ms.*/\2/p' "$T/to.err" |
+	awk '{s += $1} END {print s + 0}')
+[ "$ms" -lt "$sum" ] ||
+	die "polling took $ms ms, the timed-out devices $sum ms together: not polled in parallel"
 grep -q '"ip":"10.10.1.166"' "$T/to.out" || die "gw1's documents missing next to dead devices"
 
 # --- live: the slot closes without waiting for dead devices -------------------

@@ -20,11 +20,13 @@
 
 #include <cmocka.h>
 
-#include "nfsentry/config.h"
-#include "nfsentry/l2.h"
+/* Positions in the judge enum (config does not link the judge). */
+#define JUDGE_ADV_FLOOD 1
+#define JUDGE_ADV_SCANOUT 7
 
-/* Private test hook from src/config/ytree.h. */
-void config_fault_set(long n);
+#include "nfsentry/config.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/l2.h"
 
 #define DATA TEST_DATA_DIR "/config/"
 #define SHIPPED TEST_DATA_DIR "/../../config/nfsentry.yaml"
@@ -87,8 +89,13 @@ static void assert_engine_defaults(const struct config *c)
 	assert_int_equal(c->grace_s, 10);
 	assert_string_equal(c->store_path, "data/nfsentry.db");
 	assert_int_equal(c->retention_days, 30);
+	assert_string_equal(c->spool_path, "");
+	assert_int_equal(c->spool_max_mib, 1024);
+	assert_int_equal(c->write_retry_s, 30);
 	assert_false(c->docs_outside_all);
 	assert_int_equal(c->docs_outside_top, 1000);
+	assert_int_equal(c->docs_outside_max, 2000);
+	assert_int_equal(c->docs_offender_max, 1000);
 	assert_false(c->es.enabled);
 }
 
@@ -110,6 +117,9 @@ static void assert_defaults_but_sites(const struct config *c)
 	assert_int_equal(c->decoder.max_templates_per_exporter, 1024);
 	assert_int_equal(c->decoder.template_scope, DECODER_SCOPE_EXPORTER);
 	assert_int_equal(c->decoder.max_exporters, 4096);
+	assert_int_equal(c->decoder.max_template_bytes, 256u << 20);
+	assert_int_equal(c->decoder.max_domains_per_address, 64);
+	assert_int_equal(c->decoder.max_ports_per_address, 16);
 	assert_null(c->decoder.allow);
 	assert_int_equal(c->decoder.n_allow, 0);
 	assert_null(c->decoder.sampling);
@@ -487,8 +497,14 @@ static const struct bad_case bad_cases[] = {
      {":2: templates.scope: not one of exporter, session (got \"Session\")"}},
     {"templates:\n  max_per_exporter: 0\n",
      {":2: templates.max_per_exporter: must be 1..65280 (got \"0\")"}},
+    {"templates:\n  max_bytes: 1023 KiB\n",
+     {":2: templates.max_bytes: must be 1048576..68719476736 bytes (got \"1023 KiB\")"}},
     {"limits:\n  max_exporters: 4294967296\n",
      {":2: limits.max_exporters: must be 1..1048576 (got \"4294967296\")"}},
+    {"documents:\n  offender_max: 0\n",
+     {":2: documents.offender_max: must be 1..2147483648 (got \"0\")"}},
+    {"limits:\n  max_ports_per_address: 0\n",
+     {":2: limits.max_ports_per_address: must be 1..65536 (got \"0\")"}},
     /* Exporters. */
     {"exporters:\n  allow:\n    - 192.0.2.1/24\n",
      {":3: exporters.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? (got "
@@ -610,6 +626,10 @@ static const struct bad_case bad_cases[] = {
     {"store:\n  retention_days: 0\n", {":2: store.retention_days: must be 1..3650 (got \"0\")"}},
     {"store:\n  retention_days: 3651\n",
      {":2: store.retention_days: must be 1..3650 (got \"3651\")"}},
+    {"store:\n  spool_max_mib: 0\n",
+     {":2: store.spool_max_mib: must be 1..1048576 (got \"0\")"}},
+    {"store:\n  write_retry_s: 291\n", {":2: store.write_retry_s: must be 0..290 (got \"291\")"}},
+    {"store:\n  spool_path: \"\"\n", {":2: store.spool_path: empty; expected a file path"}},
     {"store:\n  path: \"\"\n", {":2: store.path: empty; expected a file path"}},
     {"store:\n  path:\n", {":2: store.path: no value; expected a file path"}},
     {"store:\n  path: [a, b]\n", {":2: store.path: expected a file path, got a list"}},
@@ -871,6 +891,164 @@ static void test_not_regular(void **state)
 	config_errors_free(&e);
 }
 
+static const char *const env_vars[] = {
+    "NFSENTRY_LOG_LEVEL",   "NFSENTRY_LISTEN",           "NFSENTRY_STORE_PATH",
+    "NFSENTRY_WEB_LISTEN",  "NFSENTRY_WEB_TOKEN_FILE",   "NFSENTRY_ES_URL",
+    "NFSENTRY_ES_USERNAME", "NFSENTRY_ES_PASSWORD_FILE", "NFSENTRY_ES_API_KEY_FILE",
+    "NFSENTRY_ES_CA_FILE",
+};
+
+static void env_clear(void)
+{
+	for (size_t i = 0; i < NWANT(env_vars); i++)
+		assert_int_equal(unsetenv(env_vars[i]), 0);
+}
+
+/* Whatever test_env_overrides set is gone before the next test, even when it failed. */
+static int env_teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NWANT(env_vars); i++)
+		unsetenv(env_vars[i]);
+	return 0;
+}
+
+/* Load the temporary file, which must fail with exactly the n messages want. */
+static void assert_env_fails(const char *const *want, size_t n)
+{
+	struct config c;
+	struct config_errors e;
+
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	for (size_t i = 0; e.n != n && i < e.n; i++)
+		print_error("%s\n", e.msg[i]);
+	assert_int_equal(e.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(e.msg[i], want[i]);
+	assert_defaults(&c);
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/*
+ * Environment overrides (docs/configuration.md): applied after the file,
+ * read by the same parsers, errors naming the variable.
+ */
+static void test_env_overrides(void **state)
+{
+	static const char text[] = "listen: [127.0.0.1:2055]\n"
+	                           "web:\n  listen: [127.0.0.1:8080]\n"
+	                           "elasticsearch:\n"
+	                           "  url: http://127.0.0.1:9200\n"
+	                           "  username: nfsentry\n"
+	                           "  password_env: ES_PASSWORD\n"
+	                           "  index_prefix: fromfile\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	env_clear();
+	write_tmp(text, strlen(text));
+	setenv("NFSENTRY_LISTEN", "0.0.0.0:2055, [::]:2055 0.0.0.0:4739", 1);
+	setenv("NFSENTRY_WEB_LISTEN", "0.0.0.0:8080", 1);
+	setenv("NFSENTRY_ES_URL", "https://elasticsearch:9200/", 1);
+	setenv("NFSENTRY_ES_USERNAME", "elastic", 1);
+	setenv("NFSENTRY_ES_PASSWORD_FILE", "/run/secrets/es-password", 1);
+	setenv("NFSENTRY_ES_CA_FILE", "/etc/nfsentry/certs/ca.crt", 1);
+	setenv("NFSENTRY_LOG_LEVEL", "debug", 1);
+	setenv("NFSENTRY_STORE_PATH", "data/env.db", 1);
+	setenv("NFSENTRY_WEB_TOKEN_FILE", "/etc/nfsentry/web-token", 1);
+	setenv("NFSENTRY_ES_API_KEY_FILE", "", 1); /* empty: not set */
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(c.n_listen, 3);
+	assert_string_equal(c.listen[0].host, "0.0.0.0");
+	assert_string_equal(c.listen[1].host, "::");
+	assert_int_equal(c.listen[1].port, 2055);
+	assert_int_equal(c.listen[2].port, 4739);
+	assert_int_equal(c.web.n_listen, 1);
+	assert_string_equal(c.web.listen[0].host, "0.0.0.0");
+	assert_string_equal(c.web.token_file, "/etc/nfsentry/web-token");
+	assert_true(c.es.enabled);
+	assert_string_equal(c.es.url, "https://elasticsearch:9200");
+	assert_string_equal(c.es.username, "elastic");
+	assert_string_equal(c.es.password_file, "/run/secrets/es-password");
+	assert_string_equal(c.es.password_env, ""); /* the environment's credential replaces it */
+	assert_string_equal(c.es.ca_file, "/etc/nfsentry/certs/ca.crt");
+	assert_string_equal(c.es.index_prefix, "fromfile"); /* not overridden: the file's */
+	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+	assert_string_equal(c.store_path, "data/env.db");
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* An API key from the environment replaces the file's user and password ... */
+	env_clear();
+	setenv("NFSENTRY_ES_API_KEY_FILE", "/run/secrets/es-api-key", 1);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_string_equal(c.es.api_key_file, "/run/secrets/es-api-key");
+	assert_string_equal(c.es.username, "");
+	assert_string_equal(c.es.password_env, "");
+	config_free(&c);
+	config_errors_free(&e);
+	/* ... but not a user the environment gives too: the two conflict. */
+	setenv("NFSENTRY_ES_USERNAME", "elastic", 1);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.msg[0],
+	                    "environment NFSENTRY_ES_API_KEY_FILE, NFSENTRY_ES_USERNAME: "
+	                    "elasticsearch: username needs password_file or password_env");
+	assert_string_equal(e.msg[1],
+	                    "environment NFSENTRY_ES_API_KEY_FILE, NFSENTRY_ES_USERNAME: "
+	                    "elasticsearch: an API key and a username exclude each other");
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* With no elasticsearch section, the URL alone turns the shipper on. */
+	env_clear();
+	write_tmp("log:\n", 5);
+	setenv("NFSENTRY_ES_URL", "http://127.0.0.1:9200", 1);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_true(c.es.enabled);
+	assert_string_equal(c.es.url, "http://127.0.0.1:9200");
+	assert_int_equal(c.n_listen, 6); /* the defaults stay */
+	config_free(&c);
+	config_errors_free(&e);
+
+	/* Errors: the parsers' own messages, each naming its variable; nothing applied. */
+	env_clear();
+	setenv("NFSENTRY_ES_URL", "ftp://es", 1);
+	setenv("NFSENTRY_LISTEN", "127.0.0.1:2055,127.0.0.1", 1);
+	setenv("NFSENTRY_WEB_LISTEN", "127.0.0.1:8080 127.0.0.1:8080", 1);
+	setenv("NFSENTRY_LOG_LEVEL", "loud", 1);
+	setenv("NFSENTRY_ES_USERNAME", "a:b", 1);
+	static const char *const want[] = {
+	    "environment NFSENTRY_LOG_LEVEL: log.level: not one of error, warn, info, debug "
+	    "(got \"loud\")",
+	    "environment NFSENTRY_LISTEN: listen[1]: not ADDR:PORT (got \"127.0.0.1\")",
+	    "environment NFSENTRY_WEB_LISTEN: web.listen[1]: same address and port as "
+	    "web.listen[0] (got \"127.0.0.1:8080\")",
+	    "environment NFSENTRY_ES_URL: elasticsearch.url: not an http:// or https:// URL "
+	    "(got \"ftp://es\")",
+	    "environment NFSENTRY_ES_USERNAME: elasticsearch.username: must be 1..255 "
+	    "characters without ':' (got \"a:b\")",
+	};
+	assert_env_fails(want, NWANT(want));
+
+	/* The file's errors and the environment's are all reported. */
+	env_clear();
+	write_tmp("listen: [nowhere]\n", 18);
+	setenv("NFSENTRY_ES_PASSWORD_FILE", "/run/secrets/es-password", 1);
+	char first[512];
+	snprintf(first, sizeof(first), "%s:1: listen[0]: not ADDR:PORT (got \"nowhere\")",
+	         tmpfile_path);
+	const char *const want2[] = {
+	    first,
+	    "environment NFSENTRY_ES_PASSWORD_FILE: elasticsearch: a password needs a username",
+	};
+	assert_env_fails(want2, NWANT(want2));
+	env_clear();
+}
+
 /* The web section: defaults, every key, the off switch, and its errors. */
 /* attack: defaults, every key, overrides with inheritance, and what is refused. */
 static void test_attack(void **state)
@@ -1064,6 +1242,196 @@ static void test_web(void **state)
 	}
 }
 
+/* The alerts section: defaults, every key, and its errors. */
+static void test_alerts(void **state)
+{
+	static const char text[] = "alerts:\n"
+	                           "  hook: [/usr/local/bin/alert, --to, noc]\n"
+	                           "  timeout_s: 30\n"
+	                           "  rate_limit_s: 0\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"alerts:\n  hook: [curl, -d, x]\n",
+	     ":2: alerts: hook: the program (first entry) must be an absolute path; it runs "
+	     "without a shell"},
+	    {"alerts:\n  hook: []\n", ":2: alerts.hook: needs at least 1 entry"},
+	    {"alerts:\n  timeout_s: 0\n", ":2: alerts.timeout_s: must be 1..3600 (got \"0\")"},
+	    {"alerts:\n  hook: /bin/true\n", ":2: alerts.hook: expected a list (\"- item\" lines or [a, b]), got a single value (got "
+	     "\"/bin/true\")"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.alerts.n_hook, 0);
+	assert_int_equal(c.alerts.timeout_s, 10);
+	assert_int_equal(c.alerts.rate_limit_s, 3600);
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.alerts.n_hook, 3);
+	assert_string_equal(c.alerts.hook[0], "/usr/local/bin/alert");
+	assert_string_equal(c.alerts.hook[2], "noc");
+	assert_int_equal(c.alerts.timeout_s, 30);
+	assert_int_equal(c.alerts.rate_limit_s, 0);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
+/* advice: built-in defaults, the top-level map, a site's own overriding it. */
+static void test_advice(void **state)
+{
+	static const char text[] = "advice:\n"
+	                           "  flood: Call the upstream provider.\n"
+	                           "sites:\n"
+	                           "  - name: a\n"
+	                           "    inside: [10.0.0.0/8]\n"
+	                           "    advice: {flood: Page the on-call engineer., scanOut: Unplug it.}\n"
+	                           "  - name: b\n"
+	                           "    inside: [192.168.0.0/16]\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_string_equal(c.sites[0].advice[JUDGE_ADV_FLOOD], "Page the on-call engineer.");
+	assert_string_equal(c.sites[0].advice[JUDGE_ADV_SCANOUT], "Unplug it.");
+	assert_string_equal(c.sites[1].advice[JUDGE_ADV_FLOOD], "Call the upstream provider.");
+	assert_string_equal(c.sites[1].advice[JUDGE_ADV_SCANOUT], site_advice_default(JUDGE_ADV_SCANOUT));
+	for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++)
+		assert_true(c.sites[1].advice[l][0] != '\0');
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp("advice: {flod: x}\n", 18);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, tmpfile_path, ":1: advice.flod: unknown key; did you mean \"flood\"?");
+	config_free(&c);
+	config_errors_free(&e);
+}
+
+/* reputation: defaults, every key, and its errors (docs/offenders.md). */
+static void test_reputation(void **state)
+{
+	static const char text[] = "reputation:\n"
+	                           "  enabled: false\n"
+	                           "  path: /var/lib/nfsentry/rep.db\n"
+	                           "  blocklist: /run/nfsentry/block.txt\n"
+	                           "  block_labels: [scan, noPayload]\n"
+	                           "  min_offences: 2\n"
+	                           "  block_base_s: 600\n"
+	                           "  block_factor: 3\n"
+	                           "  block_max_s: 86400\n"
+	                           "  memory_s: 604800\n"
+	                           "  history_max: 8\n"
+	                           "  max_offenders: 1000\n"
+	                           "  allow: [192.0.2.0/24, 2001:db8::53]\n"
+	                           "  hook: /usr/local/bin/block.sh\n"
+	                           "  hook_timeout_s: 3\n"
+	                           "  hook_queue: 10\n"
+	                           "  watch_window_s: 0\n"
+	                           "  watch_max: 100\n"
+	                           "  footprint_max: 50\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"reputation:\n  block_labels: [scan, fanout]\n",
+	     ":2: reputation.block_labels[1]: not one of noPayload, flood, scan, probeUnused, "
+	     "arpUnused (got \"fanout\")"},
+	    {"reputation:\n  block_labels: scan\n",
+	     ":2: reputation.block_labels: expected a list of labels, got a single value (got "
+	     "\"scan\")"},
+	    {"reputation:\n  block_base_s: 7200\n  block_max_s: 3600\n",
+	     ":2: reputation: block_max_s (3600) is shorter than block_base_s (7200)"},
+	    {"reputation:\n  block_factor: 0\n",
+	     ":2: reputation.block_factor: must be 1..100 (got \"0\")"},
+	    {"reputation:\n  allow: [192.0.2.1/24]\n",
+	     ":2: reputation.allow[0]: address bits set beyond /24; did you mean 192.0.2.0/24? "
+	     "(got "
+	     "\"192.0.2.1/24\")"},
+	    {"reputation:\n  hook: \"\"\n", ":2: reputation.hook: empty; expected a file path"},
+	    {"reputation:\n  watch_maxx: 3\n",
+	     ":2: reputation.watch_maxx: unknown key; did you mean \"watch_max\"?"},
+	    {"sites:\n  - name: _network\n    inside: [10.0.0.0/8]\n",
+	     ":2: sites[0].name: reserved for the network-wide documents (got \"_network\")"},
+	};
+	struct config c;
+	struct config_errors e;
+	uint32_t bit;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.reputation.enabled);
+	assert_string_equal(c.reputation.path, "");
+	assert_int_equal(reputation_label_bit("scan", &bit), 0);
+	assert_true(c.reputation.block_labels & bit);
+	assert_int_equal(reputation_label_bit("noPayload", &bit), 0);
+	assert_false(c.reputation.block_labels & bit);
+	assert_int_equal(c.reputation.block_base_s, 3600);
+	assert_int_equal(c.reputation.block_factor, 4);
+	assert_int_equal(c.reputation.watch_window_s, 86400);
+	char db[REPUTATION_PATH_MAX], bl[REPUTATION_PATH_MAX];
+	reputation_paths(&c.reputation, c.store_path, db, sizeof(db), bl, sizeof(bl));
+	assert_string_equal(db, "data/reputation.db");
+	assert_string_equal(bl, "data/blocklist.txt");
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_false(c.reputation.enabled);
+	uint32_t scan, nopayload;
+	reputation_label_bit("scan", &scan);
+	reputation_label_bit("noPayload", &nopayload);
+	assert_int_equal(c.reputation.block_labels, scan | nopayload);
+	assert_int_equal(c.reputation.min_offences, 2);
+	assert_int_equal(c.reputation.block_base_s, 600);
+	assert_int_equal(c.reputation.block_factor, 3);
+	assert_int_equal(c.reputation.block_max_s, 86400);
+	assert_int_equal(c.reputation.memory_s, 604800);
+	assert_int_equal(c.reputation.history_max, 8);
+	assert_int_equal(c.reputation.max_offenders, 1000);
+	assert_int_equal(c.reputation.n_allow, 2);
+	assert_int_equal(c.reputation.allow[0].len, 96 + 24);
+	assert_int_equal(c.reputation.allow[1].len, 128);
+	assert_string_equal(c.reputation.hook, "/usr/local/bin/block.sh");
+	assert_int_equal(c.reputation.hook_timeout_s, 3);
+	assert_int_equal(c.reputation.hook_queue, 10);
+	assert_int_equal(c.reputation.watch_window_s, 0);
+	assert_int_equal(c.reputation.watch_max, 100);
+	assert_int_equal(c.reputation.footprint_max, 50);
+	reputation_paths(&c.reputation, c.store_path, db, sizeof(db), bl, sizeof(bl));
+	assert_string_equal(db, "/var/lib/nfsentry/rep.db");
+	assert_string_equal(bl, "/run/nfsentry/block.txt");
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		if (rc != -EINVAL || e.n != 1)
+			for (size_t j = 0; j < e.n; j++)
+				print_error("case %zu: %s\n", i, e.msg[j]);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -1077,8 +1445,9 @@ static void test_edges_accepted(void **state)
 	                           "  sampling: [{ exporter: 10.1.1.1, rate: 4294967295 }, { rate: "
 	                           "1, exporter: \"::1\" }]\n"
 	                           "templates: { lifetime_s: 60, max_per_exporter: 65280, scope: "
-	                           "session }\n"
-	                           "limits: { max_exporters: 1048576 }\n";
+	                           "session, max_bytes: 64 GiB }\n"
+	                           "limits: { max_exporters: 1048576, max_domains_per_address: 1, "
+	                           "max_ports_per_address: 65536 }\n";
 	int rc;
 
 	(void)state;
@@ -1104,6 +1473,9 @@ static void test_edges_accepted(void **state)
 	assert_int_equal(c.decoder.sampling[0].rate, UINT32_MAX);
 	addr_is(&c.decoder.sampling[1].exporter, "::1");
 	assert_int_equal(c.decoder.sampling[1].rate, 1);
+	assert_int_equal(c.decoder.max_template_bytes, 68719476736ull);
+	assert_int_equal(c.decoder.max_domains_per_address, 1);
+	assert_int_equal(c.decoder.max_ports_per_address, 65536);
 	assert_int_equal(c.decoder.template_lifetime_s, 60);
 	assert_int_equal(c.decoder.max_templates_per_exporter, 65280);
 	assert_int_equal(c.decoder.template_scope, DECODER_SCOPE_SESSION);
@@ -1228,9 +1600,9 @@ static void test_alloc_failures(void **state)
 			struct config_errors e;
 			int rc;
 
-			config_fault_set(n);
+			fault_arm((unsigned long)n, FAULT_STICKY);
 			rc = config_load(files[fi], &c, &e);
-			config_fault_set(-1);
+			fault_disarm();
 			if (rc == want_final) {
 				config_free(&c);
 				config_errors_free(&e);
@@ -1304,7 +1676,8 @@ static void test_sites_edges_accepted(void **state)
 	    "    thresholds: { scan_min_share: 1.0 }\n"
 	    "    allow:\n"
 	    "slots: { grace_s: 0 }\n"
-	    "store: { path: x, retention_days: 3650 }\n"
+	    "store: { path: x, retention_days: 3650, spool_path: /s, spool_max_mib: 1048576,\n"
+	    "         write_retry_s: 0 }\n"
 	    "documents: { outside: top, outside_top: 0 }\n";
 	struct config c;
 	struct config_errors e;
@@ -1352,6 +1725,9 @@ static void test_sites_edges_accepted(void **state)
 	assert_int_equal(c.grace_s, 0);
 	assert_string_equal(c.store_path, "x");
 	assert_int_equal(c.retention_days, 3650);
+	assert_string_equal(c.spool_path, "/s");
+	assert_int_equal(c.spool_max_mib, 1048576);
+	assert_int_equal(c.write_retry_s, 0);
 	assert_false(c.docs_outside_all);
 	assert_int_equal(c.docs_outside_top, 0);
 	config_free(&c);
@@ -1587,6 +1963,10 @@ int main(void)
 	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_web),
 	    cmocka_unit_test(test_attack),
+	    cmocka_unit_test(test_alerts),
+	    cmocka_unit_test(test_advice),
+	    cmocka_unit_test_teardown(test_env_overrides, env_teardown),
+	    cmocka_unit_test(test_reputation),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),

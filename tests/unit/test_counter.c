@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/alert.h"
+#include "nfsentry/attack.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
 #include "nfsentry/decoder.h"
@@ -18,6 +20,7 @@
 #include "nfsentry/es.h"
 #include "nfsentry/l2.h"
 #include "nfsentry/pcapin.h"
+#include "nfsentry/pipeline.h"
 #include "nfsentry/store.h"
 #include "nfsentry/udpin.h"
 
@@ -176,9 +179,9 @@ static void test_prom_format(void **state)
 static void test_module_tables(void **state)
 {
 	const struct counter_table *all[] = {
-	    &decoder_counters, &engine_counters,   &udpin_counters,
-	    &pcapin_counters,  &store_counters,    &es_counters,
-	    &closer_counters,  &l2_parse_counters, &l2_merge_counters,
+	    &decoder_counters,  &engine_counters, &udpin_counters,  &pcapin_counters,
+	    &store_counters,    &es_counters,     &closer_counters, &l2_parse_counters,
+	    &l2_merge_counters, &alert_counters,  &attack_counters,
 	};
 	const size_t n_all = sizeof(all) / sizeof(all[0]);
 	static char prom[256][128];
@@ -224,13 +227,28 @@ static void test_module_tables(void **state)
 	assert_string_equal(buf, "nfsentry_decoder_exporters");
 }
 
+/*
+ * The collector object of run's slot documents: the decoder's, the
+ * engine's and the attack detector's counters (pipeline_create()), the UDP
+ * listeners' and the shipper's (run) must fit PIPELINE_COUNTERS_MAX, or the
+ * shipper's source is refused at start.
+ */
+static void test_collector_budget(void **state)
+{
+	(void)state;
+	size_t n = decoder_counters.n + engine_counters.n + attack_counters.n + udpin_counters.n +
+	           es_counters.n;
+	assert_true(n <= PIPELINE_COUNTERS_MAX);
+	assert_true(PIPELINE_COUNTERS_MAX <= CLOSER_HEALTH_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table_shape),   cmocka_unit_test(test_get_and_period),
 	    cmocka_unit_test(test_list),          cmocka_unit_test(test_format),
 	    cmocka_unit_test(test_prom_name),     cmocka_unit_test(test_prom_format),
-	    cmocka_unit_test(test_module_tables),
+	    cmocka_unit_test(test_module_tables), cmocka_unit_test(test_collector_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

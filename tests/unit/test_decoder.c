@@ -18,6 +18,7 @@
 #include "nfsentry/log.h"
 
 #include "decode_build.h"
+#include "nfsentry/fault.h"
 
 static struct sinkbuf sb;
 static struct bld b;
@@ -160,29 +161,42 @@ static void test_exporter_cap(void **state)
 	struct decoder_config cfg;
 
 	decoder_config_defaults(&cfg);
-	cfg.max_exporters = 2;
+	cfg.max_exporters = 2; /* and 2 / 16 -> 1 place in probation */
 	struct decoder *d = mk_cfg(&cfg);
-	struct flow_endpoint a = ep_v4(192, 0, 2, 1, 1000), c = ep_v4(192, 0, 2, 2, 1000);
+	struct flow_endpoint a = ep_v4(192, 0, 2, 1, 1000), c = ep_v4(192, 0, 2, 2, 1000),
+	                     e = ep_v4(192, 0, 2, 3, 1000);
 	ipfix_small(1, 1);
 	assert_int_equal(feed(d, &a, &b, 0, &sb), 1);
 	ipfix_small(2, 1); /* same address, other domain: second exporter */
 	assert_int_equal(feed(d, &a, &b, 0, &sb), 1);
+	assert_int_equal(stats(d).exporters_probation, 0);
+	/* Every place taken: c decodes, but from probation. */
 	ipfix_small(1, 1);
-	assert_int_equal(feed(d, &c, &b, 0, &sb), -(1 + DECODER_DROP_EXPORTER_LIMIT));
+	assert_int_equal(feed(d, &c, &b, 0, &sb), 1);
 	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_LIMIT), 1);
+	assert_int_equal(stats(d).exporters_probation, 1);
+	assert_int_equal(stats(d).exporters, 3);
+	/* A newcomer takes c's place in probation, never one of a's. */
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &e, &b, 0, &sb), 1);
+	assert_int_equal(stats(d).exporters_evicted, 1);
+	assert_int_equal(stats(d).exporters, 3);
 	/* Known exporters keep working at the cap. */
 	ipfix_small(2, 1);
 	assert_int_equal(feed(d, &a, &b, 0, &sb), 1);
-	struct decoder_exporter_info info[1];
-	assert_int_equal(decoder_exporters_get(d, info, 1), 2);
+	struct decoder_exporter_info info[3];
+	assert_int_equal(decoder_exporters_get(d, info, 3), 3);
 	assert_int_equal(info[0].domain, 1);
-	assert_int_equal(stats(d).exporters, 2);
+	assert_true(is_v4(&info[0].from.addr, 192, 0, 2, 1));
+	assert_int_equal(info[1].domain, 2);
+	assert_true(is_v4(&info[2].from.addr, 192, 0, 2, 3));
 	decoder_destroy(d);
 }
 
 /*
  * A full table forgets exporters idle for longer than a template lifetime,
- * so a burst of spoofed sources cannot lock real exporters out for good.
+ * so sessions that once decoded cannot lock real exporters out for good:
+ * the session waiting in probation takes the place.
  */
 static void test_exporter_idle_expiry(void **state)
 {
@@ -199,18 +213,23 @@ static void test_exporter_idle_expiry(void **state)
 	ipfix_small(2, 1);
 	assert_int_equal(feed(d, &a, &b, 1000, &sb), 1);
 	ipfix_small(1, 1);
-	assert_int_equal(feed(d, &c, &b, 30000, &sb), -(1 + DECODER_DROP_EXPORTER_LIMIT));
+	assert_int_equal(feed(d, &c, &b, 30000, &sb), 1);
+	assert_int_equal(stats(d).exporters_probation, 1);
 	/* Domain 1 stays busy; domain 2 falls silent. */
 	ipfix_small(1, 1);
 	b.b[8] = 0;
 	assert_int_equal(feed(d, &a, &b, 50000, &sb), 1);
 	/* 59 s after domain 2's last datagram: not idle long enough yet. */
 	ipfix_small(1, 1);
-	assert_int_equal(feed(d, &c, &b, 60000, &sb), -(1 + DECODER_DROP_EXPORTER_LIMIT));
+	b.b[11] = 1;
+	assert_int_equal(feed(d, &c, &b, 60000, &sb), 1);
+	assert_int_equal(stats(d).exporters_probation, 1);
 	/* 69 s: domain 2 is forgotten and c gets its place. */
 	ipfix_small(1, 1);
+	b.b[11] = 2;
 	assert_int_equal(feed(d, &c, &b, 70000, &sb), 1);
 	assert_int_equal(stats(d).exporters_expired, 1);
+	assert_int_equal(stats(d).exporters_probation, 0);
 	assert_int_equal(stats(d).exporters, 2);
 	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_LIMIT), 2);
 	/* The busy one is still known: its data decodes with its template. */
@@ -218,6 +237,139 @@ static void test_exporter_idle_expiry(void **state)
 	b.b[8] = 0;
 	assert_int_equal(feed(d, &a, &b, 71000, &sb), 1);
 	decoder_destroy(d);
+}
+
+/* An IPFIX message with one data record for template 300, never defined. */
+static void ipfix_junk(uint32_t domain)
+{
+	b_ipfix_header(&b, 1700000000u, 0, domain);
+	size_t s = b_set_begin(&b, 300);
+	b_addrs(&b);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+}
+
+/*
+ * Issue 12 item 4: the exporter table flooded the way a spoofing sender
+ * fills it in under a second -- one address with ever new observation
+ * domains and source ports, then many addresses -- and a real exporter
+ * that appears next decodes its first datagram at once. Sessions that
+ * decode are never pushed out; the flood churns only the probation area,
+ * and everything is counted.
+ */
+static void test_exporter_flood(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	char path[] = "/tmp/nfsentry-test-decoder-flood.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = dup(2);
+	assert_int_equal(dup2(fd, 2), 2);
+	log_init(LOG_LVL_WARN, false, "test");
+
+	decoder_config_defaults(&cfg);
+	struct decoder *d = mk_cfg(&cfg);
+	const uint32_t prob = cfg.max_exporters / 16;
+	struct flow_endpoint real1 = ep_v4(198, 51, 100, 1, 2055);
+	ipfix_small(1, 2);
+	assert_int_equal(feed(d, &real1, &b, 1000, &sb), 2);
+
+	/* One address: 20 000 datagrams, each a new domain and port. */
+	uint64_t t = 2000;
+	for (uint32_t i = 0; i < 20000; i++) {
+		struct flow_endpoint f = ep_v4(203, 0, 113, 9, (uint16_t)(10000 + i % 50000));
+		ipfix_junk(100000 + i);
+		assert_int_equal(feed(d, &f, &b, t, &sb), 0);
+		assert_true(stats(d).exporters_probation <= prob);
+	}
+	/* The address's own sessions in probation made room: never more than
+	 * its domain and port limits, nothing decoding touched. */
+	assert_true(stats(d).exporters <= 1 + 16);
+	assert_int_equal(stats(d).exporters_evicted, 20000 - 16);
+	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_ADDRESS), 0);
+
+	/* Many addresses, one datagram each. */
+	for (uint32_t i = 0; i < 50000; i++) {
+		struct flow_endpoint f =
+		    ep_v4(10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i, 4739);
+		ipfix_junk(i);
+		assert_int_equal(feed(d, &f, &b, t + 500, &sb), 0);
+	}
+	struct decoder_stats st = stats(d);
+	assert_int_equal(st.exporters_probation, prob);
+	assert_int_equal(st.exporters, 1 + prob);
+	assert_int_equal(st.exporters_evicted, 20000 - 16 + 50000 + 16 - prob);
+	assert_int_equal(st.drops[DECODER_DROP_NO_TEMPLATE], 70000);
+
+	/* A real exporter that appears now decodes its first datagram. */
+	struct flow_endpoint real2 = ep_v4(192, 0, 2, 50, 4739);
+	ipfix_small(7, 3);
+	memset(&sb, 0, sizeof(sb));
+	assert_int_equal(feed(d, &real2, &b, t + 600, &sb), 3);
+	assert_int_equal(sb.n, 3);
+	assert_int_equal(stats(d).exporters_probation, prob - 1);
+	/* ... and stays through more flood: it has decoded. */
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct flow_endpoint f = ep_v4(10, 9, (uint8_t)(i >> 8), (uint8_t)i, 4739);
+		ipfix_junk(i);
+		feed(d, &f, &b, t + 700, &sb);
+	}
+	ipfix_small(7, 1);
+	b.b[11] = 3; /* IPFIX sequence: 3 records so far */
+	memset(&sb, 0, sizeof(sb));
+	assert_int_equal(feed(d, &real2, &b, t + 800, &sb), 1);
+	assert_int_equal(stats(d).templates_added, 2);
+	/* The first real exporter kept its template all along. */
+	ipfix_small(1, 1);
+	b.b[11] = 2;
+	assert_int_equal(feed(d, &real1, &b, t + 900, &sb), 1);
+	assert_int_equal(stats(d).lost_records, 0);
+
+	/*
+	 * A flood that decodes (a valid template under ever new domains from
+	 * one address) stops at the address's domain limit: refused and
+	 * counted, and the table keeps room for others.
+	 */
+	struct flow_endpoint tf = ep_v4(203, 0, 113, 77, 9000);
+	for (uint32_t i = 0; i < 1000; i++) {
+		ipfix_small(5000 + i, 1);
+		int rc = feed(d, &tf, &b, t + 1000, &sb);
+		assert_int_equal(rc, i < 64 ? 1 : -(1 + DECODER_DROP_EXPORTER_ADDRESS));
+	}
+	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_ADDRESS), 1000 - 64);
+	/* From many ports of one address: its port limit. */
+	struct flow_endpoint pf = ep_v4(203, 0, 113, 78, 0);
+	for (uint32_t i = 0; i < 100; i++) {
+		pf.port = (uint16_t)(20000 + i);
+		ipfix_small(1, 1);
+		int rc = feed(d, &pf, &b, t + 1100, &sb);
+		assert_int_equal(rc, i < 16 ? 1 : -(1 + DECODER_DROP_EXPORTER_ADDRESS));
+	}
+	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_ADDRESS), 1000 - 64 + 100 - 16);
+	struct flow_endpoint real3 = ep_v4(192, 0, 2, 51, 4739);
+	ipfix_small(8, 2);
+	assert_int_equal(feed(d, &real3, &b, t + 1200, &sb), 2);
+	decoder_destroy(d);
+
+	log_init(LOG_LVL_WARN, false, "test");
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	/* One line for the minute of flood (rate-limited), naming the sender. */
+	int lines = 0;
+	for (char *q = buf; (q = strstr(q, "decoder: exporter table full")); q++)
+		lines++;
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(buf,
+	                       "0 new sessions refused and 0 evicted from probation since the "
+	                       "last line; top addresses: 203.0.113.9 (16 sessions: 16 domains, "
+	                       "16 ports; 0 refused), 198.51.100.1 (1 sessions"));
 }
 
 /* Many exporters: the index grows and every one is found again. */
@@ -239,6 +391,102 @@ static void test_many_exporters(void **state)
 	assert_int_equal(stats(d).exporters, 1000);
 	assert_int_equal(stats(d).templates_added, 1000);
 	assert_int_equal(stats(d).templates_refreshed, 1000);
+	decoder_destroy(d);
+}
+
+/*
+ * IPFIX message from domain with n templates (IDs 256..) of nf fields each:
+ * 8 and 12 (addresses), then packet counts padded out with enterprise-free
+ * unknown elements (IE 210, paddingOctets) of 1 byte.
+ */
+static void ipfix_tmpl_flood(uint32_t domain, uint16_t n, uint16_t nf)
+{
+	b_ipfix_header(&b, 1700000000u, 0, domain);
+	size_t s = b_set_begin(&b, 2);
+	for (uint16_t t = 0; t < n; t++) {
+		b_u16(&b, (uint16_t)(256 + t));
+		b_u16(&b, nf);
+		b_u16(&b, 8);
+		b_u16(&b, 4);
+		b_u16(&b, 12);
+		b_u16(&b, 4);
+		for (uint16_t f = 2; f < nf; f++) {
+			b_u16(&b, 210);
+			b_u16(&b, 1);
+		}
+	}
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+}
+
+/*
+ * A template flood from one sender (many domains x many templates x many
+ * fields) stops at max_template_bytes: the decoder's accounted bytes stay
+ * under the cap, every template past it is refused and counted
+ * (templateMemory), an exporter that came first keeps decoding, and the
+ * bytes go back to 0 when the templates are withdrawn.
+ */
+static void test_template_memory_cap(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	const uint64_t cap = 2u << 20;
+	const uint32_t domains = 256;
+	const uint16_t per = 20, nf = 300;
+
+	decoder_config_defaults(&cfg);
+	cfg.max_template_bytes = cap;
+	cfg.max_domains_per_address = domains; /* this test is about memory alone */
+	struct decoder *d = mk_cfg(&cfg);
+	struct flow_endpoint real = ep_v4(192, 0, 2, 1, 1000), bad = ep_v4(198, 51, 100, 7, 4000);
+	ipfix_small(1, 1);
+	assert_int_equal(feed(d, &real, &b, 0, &sb), 1);
+	uint64_t base = stats(d).template_bytes;
+	assert_true(base > 0);
+
+	uint64_t offered = 0;
+	for (uint32_t dom = 0; dom < domains; dom++) {
+		ipfix_tmpl_flood(1000 + dom, per, nf);
+		assert_int_equal(feed(d, &bad, &b, 0, &sb), 0);
+		offered += per;
+		/* Never above the cap, after any datagram. */
+		assert_true(stats(d).template_bytes <= cap);
+	}
+	struct decoder_stats st = stats(d);
+	/* Every template was either held or refused and counted. */
+	assert_int_equal(st.templates_added - 1 + st.drops[DECODER_DROP_TEMPLATE_MEMORY], offered);
+	assert_true(st.drops[DECODER_DROP_TEMPLATE_MEMORY] > offered / 2);
+	/* Filled to within one template (and a slot array) of the cap. */
+	uint64_t one = sizeof(void *) * 64 + (uint64_t)nf * 4 + 2 * 1024;
+	assert_true(st.template_bytes + one > cap);
+	/* Uncapped the flood would have taken more than the cap holds. */
+	assert_true(offered * (uint64_t)nf * 4 > cap);
+
+	/* The exporter that came first still decodes. */
+	ipfix_small(1, 2);
+	b.b[8] = 0;
+	b.b[11] = 1;
+	assert_int_equal(feed(d, &real, &b, 0, &sb), 2);
+
+	/* Withdrawing every template of a kind gives the template bytes back. */
+	for (uint32_t dom = 0; dom < domains; dom++) {
+		b_ipfix_header(&b, 1700000000u, 0, 1000 + dom);
+		size_t s = b_set_begin(&b, 2);
+		b_u16(&b, 2);
+		b_u16(&b, 0);
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		feed(d, &bad, &b, 0, &sb);
+	}
+	st = stats(d);
+	assert_int_equal(st.templates_withdrawn, st.templates_added - 1);
+	/* Left: the real exporter's template and the slot arrays of each scope. */
+	assert_true(st.template_bytes < base + (domains + 1) * 64 * sizeof(void *));
+	/* Room again: a new template is accepted. */
+	ipfix_tmpl_flood(1000, 1, nf);
+	assert_int_equal(feed(d, &bad, &b, 0, &sb), 0);
+	assert_int_equal(stats(d).drops[DECODER_DROP_TEMPLATE_MEMORY],
+	                 st.drops[DECODER_DROP_TEMPLATE_MEMORY]);
 	decoder_destroy(d);
 }
 
@@ -331,6 +579,9 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.template_lifetime_s, 1800);
 	assert_int_equal(cfg.max_templates_per_exporter, 1024);
 	assert_int_equal(cfg.max_exporters, 4096);
+	assert_int_equal(cfg.max_template_bytes, 256u << 20);
+	assert_int_equal(cfg.max_domains_per_address, 64);
+	assert_int_equal(cfg.max_ports_per_address, 16);
 	assert_null(cfg.allow);
 	assert_null(cfg.sampling);
 }
@@ -355,14 +606,14 @@ static void test_alloc_failure(void **state)
 	unsigned nth;
 	for (nth = 1; nth < 100; nth++) {
 		memset(&sb, 0, sizeof(sb));
-		decoder_fault_inject(nth);
+		fault_arm(nth - 1, FAULT_ONCE); /* the nth allocation from now fails */
 		struct decoder *d = decoder_create(&cfg);
 		if (!d)
 			continue;
 		ipfix_small(1, 3);
 		int rc = feed(d, &a, &b, 0, &sb);
 		bool fired = drops(d, DECODER_DROP_NO_MEMORY) > 0;
-		decoder_fault_inject(0);
+		fault_disarm();
 		if (!fired && rc == 3) {
 			decoder_destroy(d);
 			break; /* past the last allocation */
@@ -375,10 +626,10 @@ static void test_alloc_failure(void **state)
 		assert_int_equal(feed(d, &a, &b, 0, &sb), 3);
 		decoder_destroy(d);
 	}
-	/* create: 2 allocations; feed: index, list, scope index, scope, exporter,
-	 * template slots, template. */
-	assert_int_equal(nth, 10);
-	assert_int_equal(failed_feeds, 7);
+	/* create: 2 allocations; feed: index, list, probation, address index,
+	 * address, scope index, scope, exporter, template slots, template. */
+	assert_int_equal(nth, 13);
+	assert_int_equal(failed_feeds, 10);
 }
 
 /* Crash inputs found by the fuzzers, kept as files: each must be handled. */
@@ -432,7 +683,9 @@ int main(void)
 	    cmocka_unit_test(test_allow_list),
 	    cmocka_unit_test(test_exporter_cap),
 	    cmocka_unit_test(test_exporter_idle_expiry),
+	    cmocka_unit_test(test_exporter_flood),
 	    cmocka_unit_test(test_many_exporters),
+	    cmocka_unit_test(test_template_memory_cap),
 	    cmocka_unit_test(test_batching),
 	    cmocka_unit_test(test_drop_names),
 	    cmocka_unit_test(test_counter_table),

@@ -2,11 +2,13 @@
  * Unit tests for src/doc/doc.c: the documents of a judged slot -- every kind
  * present with the common fields, exact figures, labels with reasons, the
  * peer cap on arrayPeer, and the outside selection (all / top N + labelled).
- * doc.c writes JSON by hand; the text must stay what jansson printed
+ * doc.c writes JSON by hand; the text must stay what jansson prints
  * (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)), so reals,
- * string escapes and the spliced layer-2 fields are compared with jansson's
- * own output byte for byte.
+ * string escapes and the UTF-8 check on text from outside are compared with
+ * jansson's own output byte for byte. The writer other modules use
+ * (doc_writer_*) is tested here too.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <math.h>
 
 #include "nfsentry/doc.h"
+#include "nfsentry/fault.h"
 #include "slot_helpers.h"
 
 static json_t *parse(const struct doc *d)
@@ -168,6 +171,122 @@ static void test_outside_top(void **state)
 	assert_non_null(find(&b, "outside", "93.184.0.2"));
 	assert_non_null(find(&b, "outside", "45.33.9.9"));
 	doc_batch_free(&b);
+	slot_destroy(s);
+}
+
+/*
+ * Issue 12 item 2: a spoofed-source flood, 1 000 000 sources in one slot,
+ * each sending 20 SYNs to one of ten inside addresses: every source is
+ * labelled noPayload and becomes an offender. Before the cap each one got a
+ * document (855 MB of store per slot at 5 M); now offender_max of them do,
+ * the ones whose label was crossed furthest (smallest packets) first, and
+ * the slot document counts and sums the rest exactly.
+ */
+static void test_spoofed_flood_capped(void **state)
+{
+	(void)state;
+	enum { N = 1000000, CAP = 1000, STRONG = 300 };
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 7);
+	assert_non_null(s);
+	struct flow f = mkflow("1.0.0.0", "10.0.0.1", TCP, 1024, 80, SYN, 20, 800, T0_MS);
+	uint64_t packets = 0, octets = 0;
+	for (uint32_t k = 0; k < N; k++) {
+		/* Sources 11.0.0.0 on; every 3333rd (STRONG of them) sends 20-byte packets. */
+		uint8_t src[4] = {(uint8_t)(11 + (k >> 24)), (uint8_t)(k >> 16), (uint8_t)(k >> 8),
+		                  (uint8_t)k};
+		uint8_t dst[4] = {10, 0, 0, (uint8_t)(1 + k % 10)};
+		flow_addr_from_v4(&f.src, src);
+		flow_addr_from_v4(&f.dst, dst);
+		f.octets = k % 3333 == 0 ? 400 : 800;
+		packets += f.packets;
+		octets += f.octets;
+		slot_add(s, SLOT_INGRESS, &f);
+	}
+	struct judge_result jr;
+	struct doc_batch b = {0};
+	struct doc_opts o = {.outside_top = 1000, .outside_max = 2000, .offender_max = CAP};
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot(slot_view_mut(s), &jr), 0);
+	assert_int_equal(jr.offenders, N);
+	assert_int_equal(jr.labels[JUDGE_NOPAYLOAD], N);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+
+	assert_int_equal(count_kind(&b, "offender"), CAP);
+	assert_int_equal(count_kind(&b, "outside"), 2000);
+	size_t bytes = 0;
+	for (size_t k = 0; k < b.n; k++)
+		bytes += b.v[k].len;
+	/* The slot's documents, all kinds: under 2 MB (docs/store.md). */
+	assert_true(bytes < 2000000);
+	print_message("spoofed flood, %u sources: %zu documents, %zu bytes of JSON\n", (unsigned)N,
+	              b.n, bytes);
+
+	/* The strongest (20-byte packets: value 20, threshold 48) are all kept. */
+	size_t strong = 0;
+	for (size_t k = 0; k < b.n; k++) {
+		if (strcmp(b.v[k].kind, "offender") != 0)
+			continue;
+		json_t *d = parse(&b.v[k]);
+		strong += json_integer_value(json_object_get(d, "octets")) == 400;
+		json_decref(d);
+	}
+	assert_int_equal(strong, STRONG + 1);
+
+	/* The slot document: what was left out, counted and summed. */
+	json_t *sd = parse(&b.v[0]);
+	json_t *lo = json_object_get(json_object_get(sd, "documentsLeftOut"), "offender");
+	assert_int_equal(json_integer_value(json_object_get(lo, "documents")), N - CAP);
+	assert_int_equal(json_integer_value(json_object_get(lo, "flows")), N - CAP);
+	assert_int_equal(json_integer_value(json_object_get(lo, "packets")), packets - 20 * CAP);
+	assert_int_equal(json_integer_value(json_object_get(lo, "octets")),
+	                 octets - 400 * (STRONG + 1) - 800 * (CAP - STRONG - 1));
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(lo, "labels"), "noPayload")),
+	    N - CAP);
+	json_t *lout = json_object_get(json_object_get(sd, "documentsLeftOut"), "outside");
+	assert_int_equal(json_integer_value(json_object_get(lout, "documents")), N - 2000);
+	assert_int_equal(json_integer_value(json_object_get(sd, "offenders")), N);
+	json_decref(sd);
+	doc_batch_free(&b);
+	slot_destroy(s);
+}
+
+/* Below the caps nothing changes, and documentsLeftOut is all zero. */
+static void test_caps_not_reached(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	site.peer_cap = 3;
+	struct slot *s = build(&site);
+	struct judge_result jr;
+	struct doc_batch b = {0}, c = {0};
+	struct doc_opts o = {.outside_all = true},
+	                capped = {.outside_all = true, .outside_max = 6, .offender_max = 1};
+
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot(slot_view_mut(s), &jr), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &capped, NULL, &c), 0);
+	assert_int_equal(b.n, c.n);
+	for (size_t k = 0; k < b.n; k++)
+		assert_string_equal(b.v[k].json, c.v[k].json);
+	assert_non_null(
+	    strstr(b.v[0].json, "\"documentsLeftOut\":{\"outside\":{\"documents\":0,\"flows\":0,"));
+	doc_batch_free(&c);
+	/* One outside document fewer: the labelled prober stays, the least octets go. */
+	capped.outside_max = 5;
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &capped, NULL, &c), 0);
+	assert_int_equal(count_kind(&c, "outside"), 5);
+	assert_non_null(find(&c, "outside", "45.33.9.9"));
+	json_t *sd = parse(&c.v[0]);
+	json_t *lout = json_object_get(json_object_get(sd, "documentsLeftOut"), "outside");
+	assert_int_equal(json_integer_value(json_object_get(lout, "documents")), 1);
+	json_decref(sd);
+	doc_batch_free(&b);
+	doc_batch_free(&c);
 	slot_destroy(s);
 }
 
@@ -369,28 +488,45 @@ static void test_escapes_like_jansson(void **state)
 	slot_destroy(s);
 }
 
-/* Layer-2 fields come from a jansson object; they are spliced in verbatim. */
-static void l2_fields_cb(const void *ud, const struct flow_addr *ip, void *json)
+/*
+ * Layer-2 facts of the stub: 10.0.0.1 has one MAC, seen on two devices; the
+ * second device's name and one interface name are not UTF-8 and are left
+ * out, as jansson's json_string() refused them.
+ */
+static const uint8_t stub_macs_v[1][6] = {{0x02, 0, 0, 0, 0, 0x01}};
+
+static uint32_t l2_macs_cb(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6])
 {
 	(void)ud;
-	(void)ip;
-	json_t *macs = json_array(), *locs = json_array(), *loc = json_object(), *ifs = json_array();
-	json_array_append_new(macs, json_string("02:00:00:00:00:01"));
-	json_object_set_new(loc, "mac", json_string("02:00:00:00:00:01"));
-	json_object_set_new(loc, "device", json_string("sw\"1"));
-	json_array_append_new(ifs, json_string("Gi1/0/1"));
-	json_object_set_new(loc, "interfaceList", ifs);
-	json_object_set_new(loc, "share", json_real(0.25));
-	json_array_append_new(locs, loc);
-	json_object_set_new(json, "arpMacList", macs);
-	json_object_set_new(json, "arpLocations", locs);
+	if (ip->b[15] != 1 || ip->b[14] != 0)
+		return 0;
+	*out = stub_macs_v;
+	return 1;
 }
 
-static void l2_none_cb(const void *ud, const struct flow_addr *ip, void *json)
+static char if_a[] = "Gi1/0/1", if_bad[] = "Gi1/0/\xff", if_b[] = "Te1/1";
+static char *const ifs_one[] = {if_a, if_bad};
+static char *const ifs_two[] = {if_b};
+
+static bool l2_place_cb(const void *ud, const uint8_t mac[6], uint32_t k, struct doc_l2_place *out)
+{
+	(void)ud;
+	assert_memory_equal(mac, stub_macs_v[0], 6);
+	if (k == 0)
+		*out = (struct doc_l2_place){"sw\"1", ifs_one, 2};
+	else if (k == 1)
+		*out = (struct doc_l2_place){"sw\xc0\xaf", ifs_two, 1};
+	else
+		return false;
+	return true;
+}
+
+static uint32_t l2_none_cb(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6])
 {
 	(void)ud;
 	(void)ip;
-	(void)json;
+	(void)out;
+	return 0;
 }
 
 static void test_l2_fields(void **state)
@@ -401,7 +537,7 @@ static void test_l2_fields(void **state)
 	struct slot *s = build(&site);
 	struct judge_result jr;
 	struct doc_opts o = {.outside_all = true};
-	struct judge_l2 l2 = {.inside_fields = l2_fields_cb};
+	struct doc_l2 l2 = {.macs = l2_macs_cb, .place = l2_place_cb};
 	struct doc_batch b = {0};
 
 	assert_non_null(slot_finish(s));
@@ -409,16 +545,18 @@ static void test_l2_fields(void **state)
 	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
 	const struct doc *d = find(&b, "inside", "10.0.0.1");
 	assert_non_null(d);
-	assert_non_null(strstr(d->json, "\"allowListed\":false,\"arpMacList\":[\"02:00:00:00:00:01\"],"
-	                                 "\"arpLocations\":[{\"mac\":\"02:00:00:00:00:01\","
-	                                 "\"device\":\"sw\\\"1\",\"interfaceList\":[\"Gi1/0/1\"],"
-	                                 "\"share\":0.25}],\"labels\":[],"));
+	assert_non_null(strstr(d->json,
+	                       "\"allowListed\":false,\"arpMacList\":[\"02:00:00:00:00:01\"],"
+	                       "\"arpLocations\":[{\"mac\":\"02:00:00:00:00:01\","
+	                       "\"device\":\"sw\\\"1\",\"interfaceList\":[\"Gi1/0/1\"]},"
+	                       "{\"mac\":\"02:00:00:00:00:01\",\"interfaceList\":"
+	                       "[\"Te1/1\"]}],\"labels\":[],"));
 	json_decref(parse(d));
 	doc_batch_free(&b);
 
-	/* A callback that adds nothing leaves the document as without layer 2. */
+	/* An IP without MACs leaves the document as without layer 2. */
 	struct doc_batch plain = {0};
-	l2.inside_fields = l2_none_cb;
+	l2.macs = l2_none_cb;
 	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
 	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &plain), 0);
 	assert_int_equal(b.n, plain.n);
@@ -427,6 +565,135 @@ static void test_l2_fields(void **state)
 	doc_batch_free(&b);
 	doc_batch_free(&plain);
 	slot_destroy(s);
+}
+
+/*
+ * Text from outside is written exactly when jansson's json_string() takes
+ * it, and then as jansson dumps it: valid and invalid UTF-8 of every kind
+ * (overlong, surrogate, past U+10FFFF, cut short, stray continuation).
+ */
+static void test_writer_text_like_jansson(void **state)
+{
+	static const char *const texts[] = {
+	    "Gi1/0/1",
+	    "",
+	    "caf\xc3\xa9",
+	    "\xe2\x82\xac",
+	    "\xf0\x9f\x98\x80",
+	    "\xf4\x8f\xbf\xbf",
+	    "\xc3",
+	    "\xe2\x82",
+	    "\xf0\x9f\x98",
+	    "\x80",
+	    "a\xbf",
+	    "\xc0\xaf",
+	    "\xc1\xbf",
+	    "\xc0",
+	    "\xc1",
+	    "\xe0\x80\xaf",
+	    "\xf0\x80\x80\xaf",
+	    "\xed\xa0\x80",
+	    "\xed\xbf\xbf",
+	    "\xf4\x90\x80\x80",
+	    "\xf5\x80\x80\x80",
+	    "\xff",
+	    "\xc3\x28",
+	    "tab\there",
+	    "q\"b\\s",
+	    "\x7f",
+	    "\xef\xbb\xbf",
+	};
+	(void)state;
+	struct doc_writer *w = doc_writer_create();
+	assert_non_null(w);
+	for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+		struct doc_batch b = {0};
+		json_t *o = json_object(), *a = json_array(), *js = json_string(texts[k]);
+		json_array_append_new(a, json_string("x"));
+		if (js) {
+			json_array_append(a, js);
+			json_object_set(o, "m", js);
+			json_decref(js);
+		}
+		json_object_set_new(o, "a", a);
+		char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		assert_non_null(want);
+		json_decref(o);
+
+		/* The writer's document has the base members: compare what follows them. */
+		doc_writer_begin(w, "t", "s", 1, "ts");
+		doc_writer_member_text(w, "m", texts[k]);
+		doc_writer_key(w, "a");
+		doc_writer_open(w, '[');
+		doc_writer_str(w, "x");
+		assert_int_equal(doc_writer_text(w, texts[k]), js != NULL);
+		doc_writer_close(w, ']');
+		assert_int_equal(doc_writer_emit(w, "t", "k", &b), 0);
+		const char *head =
+		    "{\"kind\":\"t\",\"site\":\"s\",\"timeSlot\":1,\"@timestamp\":\"ts\",";
+		assert_int_equal(strncmp(b.v[0].json, head, strlen(head)), 0);
+		assert_string_equal(b.v[0].json + strlen(head), want + 1);
+		free(want);
+		doc_batch_free(&b);
+	}
+	doc_writer_destroy(w);
+}
+
+/* Every kind of value, exactly; a failed allocation leaves the batch as it was. */
+static void test_writer(void **state)
+{
+	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+	struct doc_writer *w = doc_writer_create();
+	struct doc_batch b = {0};
+	struct flow_addr a6;
+	uint8_t b6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+
+	(void)state;
+	assert_non_null(w);
+	flow_addr_from_v6(&a6, b6);
+	doc_writer_begin(w, "arpX", "campus", -5, "2026-01-01T00:00:00Z");
+	doc_writer_key(w, "n");
+	doc_writer_null(w);
+	doc_writer_key(w, "i");
+	doc_writer_i64(w, INT64_MIN);
+	doc_writer_key(w, "l");
+	doc_writer_open(w, '[');
+	doc_writer_mac(w, mac);
+	doc_writer_addr(w, &a6);
+	doc_writer_i64(w, 0);
+	doc_writer_open(w, '{');
+	doc_writer_close(w, '}');
+	doc_writer_close(w, ']');
+	doc_writer_member_text(w, "gone", NULL);
+	assert_int_equal(doc_writer_emit(w, "arpX", "the key", &b), 0);
+	assert_int_equal(b.n, 1);
+	assert_string_equal(b.v[0].kind, "arpX");
+	assert_string_equal(b.v[0].key, "the key");
+	assert_string_equal(b.v[0].json, "{\"kind\":\"arpX\",\"site\":\"campus\",\"timeSlot\":-5,"
+	                                 "\"@timestamp\":\"2026-01-01T00:00:00Z\",\"n\":null,"
+	                                 "\"i\":-9223372036854775808,\"l\":[\"52:54:00:ab:cd:ef\","
+	                                 "\"2001:db8::1\",0,{}]}");
+	assert_int_equal(b.v[0].len, strlen(b.v[0].json));
+
+	/* The copy fails: -ENOMEM, the batch still holds one document. */
+	doc_writer_begin(w, "arpX", "campus", 1, "t");
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(doc_writer_emit(w, "arpX", "k2", &b), -ENOMEM);
+	fault_disarm();
+	assert_int_equal(b.n, 1);
+	/* The next document starts clean. */
+	doc_writer_begin(w, "arpX", "campus", 1, "t");
+	assert_int_equal(doc_writer_emit(w, "arpX", "k2", &b), 0);
+	assert_int_equal(b.n, 2);
+	assert_string_equal(
+	    b.v[1].json,
+	    "{\"kind\":\"arpX\",\"site\":\"campus\",\"timeSlot\":1,\"@timestamp\":\"t\"}");
+	doc_batch_free(&b);
+	doc_writer_destroy(w);
+
+	fault_arm(0, FAULT_ONCE);
+	assert_null(doc_writer_create());
+	fault_disarm();
 }
 
 struct ranked {
@@ -609,15 +876,19 @@ static void test_attack_doc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_documents),
-		cmocka_unit_test(test_outside_top),
-		cmocka_unit_test(test_timestamp),
-		cmocka_unit_test(test_documents_order_independent),
-		cmocka_unit_test(test_reals_like_jansson),
-		cmocka_unit_test(test_escapes_like_jansson),
-		cmocka_unit_test(test_l2_fields),
-		cmocka_unit_test(test_outside_top_random),
-		cmocka_unit_test(test_attack_doc),
+	    cmocka_unit_test(test_documents),
+	    cmocka_unit_test(test_outside_top),
+	    cmocka_unit_test(test_spoofed_flood_capped),
+	    cmocka_unit_test(test_caps_not_reached),
+	    cmocka_unit_test(test_timestamp),
+	    cmocka_unit_test(test_documents_order_independent),
+	    cmocka_unit_test(test_reals_like_jansson),
+	    cmocka_unit_test(test_escapes_like_jansson),
+	    cmocka_unit_test(test_writer_text_like_jansson),
+	    cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_l2_fields),
+	    cmocka_unit_test(test_outside_top_random),
+	    cmocka_unit_test(test_attack_doc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -559,6 +559,336 @@ static void test_ipfix_options_sampling(void **state)
 	decoder_destroy(d);
 }
 
+/* Write v big-endian in len (1..8) bytes. */
+static void b_uint(struct bld *x, uint64_t v, uint16_t len)
+{
+	for (int i = len - 1; i >= 0; i--)
+		b_u8(x, (uint8_t)(v >> (8 * i)));
+}
+
+static uint64_t unscaled(struct decoder *d)
+{
+	return stats(d).unscaled_records;
+}
+
+/* Data template 510: addresses, packets, octets (4 bytes each), selectorId (4). */
+static const uint16_t samp_df[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}, {302, 4}};
+
+static void samp_rec(struct bld *x, uint32_t pkts, uint32_t octs, uint32_t selector)
+{
+	b_addrs(x);
+	b_u32(x, pkts);
+	b_u32(x, octs);
+	b_u32(x, selector);
+}
+
+/*
+ * Cisco IOS XR IPFIX (issue 11): the sampler is announced in an options
+ * template scoped by selectorId (302, 8 bytes here) with
+ * samplingPacketInterval (305 = 1, no 306), selectorAlgorithm (304 = 3,
+ * random n-out-of-N), samplingSize (309 = 1) and samplingPopulation
+ * (310 = 256); each data record carries its selectorId. 1:256.
+ */
+static void test_ipfix_sampling_iosxr(void **state)
+{
+	(void)state;
+	static const uint16_t of[][2] = {{302, 8}, {305, 4}, {304, 2}, {309, 4}, {310, 4}};
+	static const uint16_t df[][2] = {{8, 4}, {12, 4}, {2, 8}, {1, 8}, {302, 8}};
+
+	for (int with_algo = 0; with_algo < 2; with_algo++) {
+		struct decoder *d = mk();
+		b_ipfix_header(&b, SECS, 0, DOMAIN);
+		/* Without 304 the template is the same minus that field. */
+		if (with_algo) {
+			opt_tmpl(&b, 600, of, 5, 1);
+		} else {
+			static const uint16_t of2[][2] = {{302, 8}, {305, 4}, {309, 4}, {310, 4}};
+			opt_tmpl(&b, 600, of2, 4, 1);
+		}
+		tmpl(&b, 610, df, 5);
+		size_t s = b_set_begin(&b, 600);
+		b_u64(&b, 0x100000002ull); /* selector */
+		b_u32(&b, 1);              /* samplingPacketInterval */
+		if (with_algo)
+			b_u16(&b, 3); /* random n-out-of-N */
+		b_u32(&b, 1);         /* samplingSize */
+		b_u32(&b, 256);       /* samplingPopulation */
+		b_set_end(&b, s);
+		s = b_set_begin(&b, 610);
+		b_addrs(&b);
+		b_u64(&b, 3);
+		b_u64(&b, 1500);
+		b_u64(&b, 0x100000002ull);
+		b_addrs(&b);
+		b_u64(&b, 1);
+		b_u64(&b, 40);
+		b_u64(&b, 0x100000002ull);
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+		assert_int_equal(sb.f[0].sampling, 256);
+		assert_int_equal(sb.f[0].packets, 768);
+		assert_int_equal(sb.f[0].octets, 384000);
+		assert_int_equal(sb.f[1].sampling, 256);
+		assert_int_equal(sb.f[1].packets, 256);
+		assert_int_equal(sb.f[1].octets, 10240);
+		assert_int_equal(unscaled(d), 0);
+		assert_int_equal(drops_total(d), 0);
+		/* The one sampler is the exporter's rate too. */
+		struct decoder_exporter_info info;
+		decoder_exporters_get(d, &info, 1);
+		assert_int_equal(info.sampling, 256);
+		decoder_destroy(d);
+	}
+}
+
+/*
+ * Every options layout that announces a rate, each on a fresh decoder:
+ * the options record for selector 7, then one data record naming
+ * selector 7 (3 packets, 100 octets) must be scaled by the rate.
+ */
+struct samp_layout {
+	const char *name;
+	int n, scope;
+	uint16_t f[5][2];
+	uint64_t val[5];
+	uint32_t rate;     /* 1: the record is not scaled */
+	uint64_t unscaled; /* unscaledRecords after the record */
+};
+
+static const struct samp_layout samp_layouts[] = {
+    {"305/306 (Nokia SR OS)", 3, 1, {{302, 4}, {305, 4}, {306, 4}}, {7, 1, 99}, 100, 0},
+    {"304=1, 305/306", 4, 1, {{302, 4}, {304, 1}, {305, 4}, {306, 4}}, {7, 1, 2, 1998}, 1000, 0},
+    {"309/310 without 304", 3, 1, {{302, 2}, {309, 4}, {310, 4}}, {7, 1, 256}, 256, 0},
+    {"304=3, 309/310", 4, 1, {{302, 4}, {304, 2}, {309, 4}, {310, 4}}, {7, 3, 2, 1001}, 501, 0},
+    {"311 float64 0.001", 2, 1, {{302, 4}, {311, 8}}, {7, 0x3f50624dd2f1a9fcull}, 1000, 0},
+    {"304=4, 311 f32", 3, 1, {{302, 1}, {304, 1}, {311, 4}}, {7, 4, 0x3c23d70aull}, 100, 0},
+    {"311 float64 1/3", 2, 1, {{302, 4}, {311, 8}}, {7, 0x3fd5555555555555ull}, 3, 0},
+    {"34/35 (Juniper)", 3, 1, {{149, 4}, {34, 4}, {35, 1}}, {DOMAIN, 512, 2}, 512, 0},
+    {"48 scope, 49/50 (samplerId)", 3, 1, {{48, 2}, {49, 1}, {50, 4}}, {7, 2, 64}, 64, 0},
+    {"34 beside 302", 2, 1, {{302, 4}, {34, 4}}, {7, 2000}, 2000, 0},
+    /* Stated no rate: the record names a sampler with no known rate. */
+    {"305 alone", 2, 1, {{302, 4}, {305, 4}}, {7, 100}, 1, 1},
+    {"304=2, 305/306", 4, 1, {{302, 4}, {304, 1}, {305, 4}, {306, 4}}, {7, 2, 1, 99}, 1, 1},
+    {"304=1 with 309/310", 4, 1, {{302, 4}, {304, 1}, {309, 4}, {310, 4}}, {7, 1, 1, 256}, 1, 1},
+    {"311 = 0", 2, 1, {{302, 4}, {311, 8}}, {7, 0}, 1, 1},
+    {"311 = 1.5", 2, 1, {{302, 4}, {311, 8}}, {7, 0x3ff8000000000000ull}, 1, 1},
+    {"311 in 2 bytes", 2, 1, {{302, 4}, {311, 2}}, {7, 1}, 1, 1},
+    {"310 < 309", 3, 1, {{302, 4}, {309, 4}, {310, 4}}, {7, 10, 5}, 1, 1},
+};
+
+static void test_ipfix_sampling_layouts(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(samp_layouts) / sizeof(samp_layouts[0]); k++) {
+		const struct samp_layout *l = &samp_layouts[k];
+		struct decoder *d = mk();
+		b_ipfix_header(&b, SECS, 0, DOMAIN);
+		opt_tmpl(&b, 600, l->f, l->n, l->scope);
+		tmpl(&b, 510, samp_df, 5);
+		size_t s = b_set_begin(&b, 600);
+		for (int i = 0; i < l->n; i++)
+			b_uint(&b, l->val[i], l->f[i][1]);
+		b_set_end(&b, s);
+		s = b_set_begin(&b, 510);
+		samp_rec(&b, 3, 100, 7);
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		if (feed(d, &from, &b, 0, &sb) != 1 || drops_total(d) != 0)
+			fail_msg("%s: not decoded", l->name);
+		if (sb.f[0].sampling != l->rate || sb.f[0].packets != 3ull * l->rate ||
+		    sb.f[0].octets != 100ull * l->rate || unscaled(d) != l->unscaled)
+			fail_msg("%s: rate %u packets %llu octets %llu unscaled %llu, want rate %u",
+			         l->name, sb.f[0].sampling, (unsigned long long)sb.f[0].packets,
+			         (unsigned long long)sb.f[0].octets,
+			         (unsigned long long)unscaled(d), l->rate);
+		decoder_destroy(d);
+	}
+}
+
+/*
+ * Two samplers of different rates in one datagram: each data record is
+ * scaled by the sampler it names. A template without a sampler ID then
+ * has no single rate to use: its records are delivered unscaled and
+ * counted.
+ */
+static void test_ipfix_sampling_two_samplers(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t of[][2] = {{302, 4}, {305, 4}, {306, 4}};
+	static const uint16_t plain[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	opt_tmpl(&b, 600, of, 3, 1);
+	tmpl(&b, 510, samp_df, 5);
+	tmpl(&b, 511, plain, 4);
+	size_t s = b_set_begin(&b, 600);
+	b_u32(&b, 1);
+	b_u32(&b, 1);
+	b_u32(&b, 99); /* selector 1: 1:100 */
+	b_u32(&b, 2);
+	b_u32(&b, 1);
+	b_u32(&b, 999); /* selector 2: 1:1000 */
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 510);
+	samp_rec(&b, 2, 80, 1);
+	samp_rec(&b, 5, 300, 2);
+	samp_rec(&b, 7, 700, 1);
+	samp_rec(&b, 1, 60, 2);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 511);
+	b_addrs(&b);
+	b_u32(&b, 4);
+	b_u32(&b, 400);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 5);
+	static const uint64_t want[][3] = {
+	    {100, 200, 8000},    {1000, 5000, 300000}, {100, 700, 70000},
+	    {1000, 1000, 60000}, {1, 4, 400},
+	};
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(sb.f[i].sampling, want[i][0]);
+		assert_int_equal(sb.f[i].packets, want[i][1]);
+		assert_int_equal(sb.f[i].octets, want[i][2]);
+	}
+	assert_int_equal(unscaled(d), 1);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+}
+
+/*
+ * Data before its sampler's options: delivered unscaled and counted as
+ * unscaledRecords; once the options arrive the same sampler's records are
+ * scaled, and so are records naming no sampler (the one known sampler is
+ * the exporter's rate).
+ */
+static void test_ipfix_sampling_after_data(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t of[][2] = {{302, 4}, {304, 2}, {309, 4}, {310, 4}};
+	static const uint16_t plain[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}};
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	opt_tmpl(&b, 600, of, 4, 1);
+	tmpl(&b, 510, samp_df, 5);
+	tmpl(&b, 511, plain, 4);
+	size_t s = b_set_begin(&b, 510);
+	samp_rec(&b, 3, 300, 9);
+	samp_rec(&b, 4, 400, 9);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 511);
+	b_addrs(&b);
+	b_u32(&b, 5);
+	b_u32(&b, 500);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 3);
+	assert_int_equal(sb.f[0].sampling, 1);
+	assert_int_equal(sb.f[0].packets, 3);
+	assert_int_equal(sb.f[0].octets, 300);
+	assert_int_equal(sb.f[1].packets, 4);
+	/* Nothing announced yet: a record naming no sampler is unsampled. */
+	assert_int_equal(sb.f[2].sampling, 1);
+	assert_int_equal(sb.f[2].packets, 5);
+	assert_int_equal(unscaled(d), 2);
+
+	b_ipfix_header(&b, SECS, 3, DOMAIN);
+	s = b_set_begin(&b, 600);
+	b_u32(&b, 9);
+	b_u16(&b, 3);
+	b_u32(&b, 1);
+	b_u32(&b, 4000); /* selector 9: 1:4000 */
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 510);
+	samp_rec(&b, 3, 300, 9);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 511);
+	b_addrs(&b);
+	b_u32(&b, 5);
+	b_u32(&b, 500);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	memset(&sb, 0, sizeof(sb));
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_int_equal(sb.f[0].sampling, 4000);
+	assert_int_equal(sb.f[0].packets, 12000);
+	assert_int_equal(sb.f[0].octets, 1200000);
+	assert_int_equal(sb.f[1].sampling, 4000);
+	assert_int_equal(sb.f[1].packets, 20000);
+	assert_int_equal(sb.f[1].octets, 2000000);
+	assert_int_equal(unscaled(d), 2);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+}
+
+/*
+ * Rates carried in the data records themselves (305/306, 309/310, 311,
+ * 34 per record), and the configured override winning over all of them
+ * and over the selector named.
+ */
+static void test_ipfix_sampling_in_data_and_override(void **state)
+{
+	(void)state;
+	static const uint16_t of[][2] = {{302, 4}, {309, 4}, {310, 4}};
+	static const uint16_t df[][2] = {{8, 4},   {12, 4},  {2, 4},   {1, 4},
+	                                 {302, 4}, {305, 4}, {306, 4}, {311, 8}};
+
+	for (int ov = 0; ov < 2; ov++) {
+		struct decoder_config cfg;
+		struct decoder_sampling_override o = {.rate = 3};
+		decoder_config_defaults(&cfg);
+		from = ep_v4(198, 18, 0, 1, 4739);
+		o.exporter = from.addr;
+		if (ov) {
+			cfg.sampling = &o;
+			cfg.n_sampling = 1;
+		}
+		struct decoder *d = decoder_create(&cfg);
+		assert_non_null(d);
+		memset(&sb, 0, sizeof(sb));
+		b_ipfix_header(&b, SECS, 0, DOMAIN);
+		opt_tmpl(&b, 600, of, 3, 1);
+		tmpl(&b, 510, df, 8);
+		tmpl(&b, 511, samp_df, 5);
+		size_t s = b_set_begin(&b, 600);
+		b_u32(&b, 7);
+		b_u32(&b, 1);
+		b_u32(&b, 256);
+		b_set_end(&b, s);
+		s = b_set_begin(&b, 510);
+		samp_rec(&b, 2, 100, 7); /* 305/306 = 1/49: 1:50 */
+		b_u32(&b, 1);
+		b_u32(&b, 49);
+		b_u64(&b, 0);
+		samp_rec(&b, 2, 100, 7); /* 311 = 0.5: 1:2 */
+		b_u32(&b, 0);
+		b_u32(&b, 0);
+		b_u64(&b, 0x3fe0000000000000ull);
+		samp_rec(&b, 2, 100, 7); /* no rate of its own: selector 7, 1:256 */
+		b_u32(&b, 0);
+		b_u32(&b, 0);
+		b_u64(&b, 0);
+		b_set_end(&b, s);
+		s = b_set_begin(&b, 511);
+		samp_rec(&b, 2, 100, 7);
+		b_set_end(&b, s);
+		b_ipfix_end(&b);
+		assert_int_equal(feed(d, &from, &b, 0, &sb), 4);
+		static const uint32_t want[2][4] = {{50, 2, 256, 256}, {3, 3, 3, 3}};
+		for (int i = 0; i < 4; i++) {
+			assert_int_equal(sb.f[i].sampling, want[ov][i]);
+			assert_int_equal(sb.f[i].packets, 2ull * want[ov][i]);
+			assert_int_equal(sb.f[i].octets, 100ull * want[ov][i]);
+		}
+		assert_int_equal(unscaled(d), 0);
+		assert_int_equal(drops_total(d), 0);
+		decoder_destroy(d);
+	}
+}
+
 static void feed_seq(struct decoder *d, uint32_t seq, int nrec)
 {
 	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {2, 4}};
@@ -1333,6 +1663,11 @@ int main(void)
 	    cmocka_unit_test(test_ipfix_withdrawal),
 	    cmocka_unit_test(test_ipfix_times),
 	    cmocka_unit_test(test_ipfix_options_sampling),
+	    cmocka_unit_test(test_ipfix_sampling_iosxr),
+	    cmocka_unit_test(test_ipfix_sampling_layouts),
+	    cmocka_unit_test(test_ipfix_sampling_two_samplers),
+	    cmocka_unit_test(test_ipfix_sampling_after_data),
+	    cmocka_unit_test(test_ipfix_sampling_in_data_and_override),
 	    cmocka_unit_test(test_ipfix_sequence),
 	    cmocka_unit_test(test_ipfix_addr_both_families),
 	    cmocka_unit_test(test_ipfix_addr_varlen),

@@ -273,7 +273,7 @@ static void test_counter_sources(void **state)
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
 	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
 	                 0);
-	/* 30 decoder + 7 engine + 11 attack + 2 probe counters: 30 more do not fit in 64. */
+	/* 40 decoder + 7 engine + 11 attack + 2 probe counters: 40 more do not fit in 96. */
 	assert_int_equal(pipeline_counter_source_add(pl, &decoder_counters, probe_snapshot, &probe),
 	                 -ENOSPC);
 

@@ -16,7 +16,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <uv.h>
 #include <cmocka.h>
 
@@ -271,6 +273,100 @@ static void test_bind_errors(void **state)
 }
 
 /*
+ * An IPv6 address that is not on this host fails the start while the host
+ * has IPv6: only an IPv6-less host makes it a listener to leave out.
+ */
+static void test_v6_address_missing_is_an_error(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct udpin *u = NULL;
+	char err[256];
+	struct udpin_listen l[2] = {{"127.0.0.1", 0}, {"2001:db8::1", 0}};
+	struct udpin_config cfg = {l, 2, 0};
+	FILE *f = fopen("/proc/sys/net/ipv6/conf/all/disable_ipv6", "r");
+
+	if (!f || fgetc(f) != '0') {
+		if (f)
+			fclose(f);
+		skip(); /* this host has IPv6 off: the case below does not exist here */
+	}
+	fclose(f);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(udpin_start(&loop, &cfg, collect, &G, &u, err, sizeof(err)),
+	                 UV_EADDRNOTAVAIL);
+	assert_null(u);
+	assert_non_null(strstr(err, "[2001:db8::1]:0"));
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* In the child of test_ipv6_disabled: say which check failed and exit 1. */
+#define CHILD_CHECK(cond)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			_exit(1);                                                                  \
+		}                                                                                  \
+	} while (0)
+
+static void ipv6_disabled_child(void)
+{
+	uv_loop_t loop;
+	struct udpin *u = NULL;
+	char err[256];
+	struct udpin_listen l[3] = {{"0.0.0.0", 0}, {"::", 0}, {"::1", 0}};
+	struct udpin_config cfg = {l, 3, 0};
+	struct udpin_listener_info li;
+	FILE *f = fopen("/proc/sys/net/ipv6/conf/all/disable_ipv6", "w");
+
+	CHILD_CHECK(f && fputs("1\n", f) >= 0 && fclose(f) == 0);
+	CHILD_CHECK(uv_loop_init(&loop) == 0);
+	/* "::" still binds with IPv6 disabled; "::1" no longer exists: left out. */
+	CHILD_CHECK(udpin_start(&loop, &cfg, collect, &G, &u, err, sizeof(err)) == 0);
+	CHILD_CHECK(u != NULL);
+	CHILD_CHECK(udpin_listener_count(u) == 3);
+	CHILD_CHECK(udpin_listener_up(u) == 2);
+	CHILD_CHECK(udpin_listener_info(u, 0, &li) == 0 && li.local.port != 0);
+	CHILD_CHECK(udpin_listener_info(u, 2, &li) == -ENOTCONN);
+	udpin_stop(u);
+	CHILD_CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+	/* Nothing left to listen on: the start fails and says so. */
+	cfg = (struct udpin_config){l + 2, 1, 0};
+	u = NULL;
+	CHILD_CHECK(udpin_start(&loop, &cfg, collect, &G, &u, err, sizeof(err)) ==
+	            UV_EADDRNOTAVAIL);
+	CHILD_CHECK(u == NULL && strstr(err, "[::1]:0") && strstr(err, "no listener left"));
+	CHILD_CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+	CHILD_CHECK(uv_loop_close(&loop) == 0);
+	_exit(0);
+}
+
+/*
+ * A host with IPv6 disabled, made in a network namespace of a child
+ * process (needs root; skipped otherwise).
+ */
+static void test_ipv6_disabled(void **state)
+{
+	(void)state;
+	int st;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(200);
+		ipv6_disabled_child();
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 200)
+		skip();
+	if (WEXITSTATUS(st) != 0)
+		fail_msg("the child's check failed (its message is above)");
+}
+
+/*
  * A tiny receive buffer and a loop that does not run: the kernel drops what
  * does not fit, and /proc/net/udp accounts for every datagram not received.
  */
@@ -381,6 +477,8 @@ int main(void)
 	    cmocka_unit_test(test_v4_and_v6_loopback),
 	    cmocka_unit_test(test_dual_stack_same_port),
 	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_v6_address_missing_is_an_error),
+	    cmocka_unit_test(test_ipv6_disabled),
 	    cmocka_unit_test(test_rcvbuf_and_kernel_drops),
 	    cmocka_unit_test(test_rcvbuf_capped),
 	    cmocka_unit_test(test_many_batches),

@@ -333,6 +333,218 @@ static void test_v9_sampler_id(void **state)
 	decoder_destroy(d);
 }
 
+/* Write v big-endian in len (1..8) bytes. */
+static void b_uint(struct bld *x, uint64_t v, uint16_t len)
+{
+	for (int i = len - 1; i >= 0; i--)
+		b_u8(x, (uint8_t)(v >> (8 * i)));
+}
+
+/* Data template tid: addresses, IN_PKTS, IN_BYTES (4 each), FLOW_SAMPLER_ID (id_len). */
+static void tmpl_sampled(struct bld *x, uint16_t tid, uint16_t id_len)
+{
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}};
+	size_t s = b_set_begin(x, 0);
+	b_u16(x, tid);
+	b_u16(x, 5);
+	for (int i = 0; i < 4; i++) {
+		b_u16(x, f[i][0]);
+		b_u16(x, f[i][1]);
+	}
+	b_u16(x, 48);
+	b_u16(x, id_len);
+	b_set_end(x, s);
+}
+
+static void rec_sampled(struct bld *x, uint32_t pkts, uint32_t octs, uint64_t id, uint16_t id_len)
+{
+	b_addrs(x);
+	b_u32(x, pkts);
+	b_u32(x, octs);
+	b_uint(x, id, id_len);
+}
+
+static void pad32(struct bld *x, size_t s)
+{
+	while ((x->n - s) % 4)
+		b_u8(x, 0);
+}
+
+/*
+ * Sampler options as Cisco IOS XE and IOS XR send them in v9 (scope
+ * System; FLOW_SAMPLER_ID, FLOW_SAMPLER_MODE, FLOW_SAMPLER_RANDOM_INTERVAL)
+ * with sampler IDs of 1, 2 and 4 bytes: two samplers of different rates,
+ * and records naming each in one datagram. A template without
+ * FLOW_SAMPLER_ID then has no single rate: unscaled and counted.
+ */
+static void test_v9_sampler_id_sizes(void **state)
+{
+	(void)state;
+	static const uint16_t lens[] = {1, 2, 4};
+
+	for (size_t k = 0; k < 3; k++) {
+		uint16_t il = lens[k];
+		/* IDs that need the whole field: 1 and 2 fit any size. */
+		uint64_t id_a = 1, id_b = il == 1 ? 0xfe : il == 2 ? 0xfe01 : 0xfe010203ull;
+		uint16_t of[][2] = {{48, il}, {49, 1}, {50, 4}};
+		struct decoder *d = mk();
+
+		b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
+		opt_tmpl(&b, 300, of, 3);
+		size_t s = b_set_begin(&b, 300);
+		b_u32(&b, 0);
+		b_uint(&b, id_a, il);
+		b_u8(&b, 2);
+		b_u32(&b, 100); /* sampler a: random 1 out-of 100 */
+		b_u32(&b, 0);
+		b_uint(&b, id_b, il);
+		b_u8(&b, 2);
+		b_u32(&b, 2000); /* sampler b: 1 out-of 2000 */
+		pad32(&b, s);
+		b_set_end(&b, s);
+		tmpl_sampled(&b, 257, il);
+		tmpl_std(&b, 256);
+		s = b_set_begin(&b, 257);
+		rec_sampled(&b, 2, 100, id_a, il);
+		rec_sampled(&b, 3, 120, id_b, il);
+		rec_sampled(&b, 5, 500, id_a, il);
+		pad32(&b, s);
+		b_set_end(&b, s);
+		data_std(&b, 256, 1);
+		assert_int_equal(feed(d, &from, &b, 0, &sb), 4);
+		assert_int_equal(sb.f[0].sampling, 100);
+		assert_int_equal(sb.f[0].packets, 200);
+		assert_int_equal(sb.f[0].octets, 10000);
+		assert_int_equal(sb.f[1].sampling, 2000);
+		assert_int_equal(sb.f[1].packets, 6000);
+		assert_int_equal(sb.f[1].octets, 240000);
+		assert_int_equal(sb.f[2].sampling, 100);
+		assert_int_equal(sb.f[2].packets, 500);
+		assert_int_equal(sb.f[2].octets, 50000);
+		assert_int_equal(sb.f[3].sampling, 1);
+		assert_int_equal(sb.f[3].packets, 100);
+		assert_int_equal(sb.f[3].octets, 5000);
+		assert_int_equal(stats(d).unscaled_records, 1);
+		assert_int_equal(drops_total(d), 0);
+		decoder_destroy(d);
+	}
+}
+
+/*
+ * FLOW_SAMPLER_ID as the options template's scope field (not one of RFC
+ * 3954's scope types, but it names the sampler): the rate is that
+ * sampler's, not the exporter's, so a record naming another one is
+ * unscaled; the one sampler known scales records that name none (or 0).
+ */
+static void test_v9_sampler_id_scope(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+
+	b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
+	size_t s = b_set_begin(&b, 1);
+	b_u16(&b, 300);
+	b_u16(&b, 4); /* scope: FLOW_SAMPLER_ID, 2 bytes */
+	b_u16(&b, 8); /* options: SAMPLING_INTERVAL 4, SAMPLING_ALGORITHM 1 */
+	b_u16(&b, 48);
+	b_u16(&b, 2);
+	b_u16(&b, 34);
+	b_u16(&b, 4);
+	b_u16(&b, 35);
+	b_u16(&b, 1);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 300);
+	b_u16(&b, 6);
+	b_u32(&b, 64);
+	b_u8(&b, 1); /* deterministic */
+	pad32(&b, s);
+	b_set_end(&b, s);
+	tmpl_sampled(&b, 257, 2);
+	tmpl_std(&b, 256);
+	s = b_set_begin(&b, 257);
+	rec_sampled(&b, 2, 100, 6, 2);
+	rec_sampled(&b, 2, 100, 0, 2); /* 0: no sampler named */
+	rec_sampled(&b, 2, 100, 9, 2); /* another sampler, not announced */
+	pad32(&b, s);
+	b_set_end(&b, s);
+	data_std(&b, 256, 1);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 4);
+	assert_int_equal(sb.f[0].sampling, 64);
+	assert_int_equal(sb.f[0].packets, 128);
+	assert_int_equal(sb.f[0].octets, 6400);
+	assert_int_equal(sb.f[1].sampling, 64);
+	assert_int_equal(sb.f[1].packets, 128);
+	assert_int_equal(sb.f[2].sampling, 1);
+	assert_int_equal(sb.f[2].packets, 2);
+	assert_int_equal(sb.f[2].octets, 100);
+	assert_int_equal(sb.f[3].sampling, 64);
+	assert_int_equal(sb.f[3].packets, 100 * 64);
+	assert_int_equal(sb.f[3].octets, 5000 * 64);
+	assert_int_equal(stats(d).unscaled_records, 1);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+}
+
+/*
+ * SAMPLING_INTERVAL in each data record (Huawei NetStream), and records
+ * naming a sampler before its options arrive: unscaled and counted, then
+ * scaled once the options are known.
+ */
+static void test_v9_sampling_in_data_and_late_options(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t sampler[][2] = {{48, 4}, {50, 4}};
+
+	b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
+	size_t s = b_set_begin(&b, 0);
+	b_u16(&b, 258);
+	b_u16(&b, 5);
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {2, 4}, {1, 4}, {34, 4}};
+	for (int i = 0; i < 5; i++) {
+		b_u16(&b, f[i][0]);
+		b_u16(&b, f[i][1]);
+	}
+	b_set_end(&b, s);
+	tmpl_sampled(&b, 257, 4);
+	s = b_set_begin(&b, 258);
+	b_addrs(&b);
+	b_u32(&b, 7);
+	b_u32(&b, 700);
+	b_u32(&b, 1000); /* 1:1000 in the record */
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 257);
+	rec_sampled(&b, 3, 90, 5, 4); /* sampler 5: not announced yet */
+	b_set_end(&b, s);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 2);
+	assert_int_equal(sb.f[0].sampling, 1000);
+	assert_int_equal(sb.f[0].packets, 7000);
+	assert_int_equal(sb.f[0].octets, 700000);
+	assert_int_equal(sb.f[1].sampling, 1);
+	assert_int_equal(sb.f[1].packets, 3);
+	assert_int_equal(sb.f[1].octets, 90);
+	assert_int_equal(stats(d).unscaled_records, 1);
+
+	b_v9_header(&b, UPTIME + 1000, SECS + 1, 1, SRC_ID);
+	opt_tmpl(&b, 300, sampler, 2);
+	s = b_set_begin(&b, 300);
+	b_u32(&b, 0);
+	b_u32(&b, 5);
+	b_u32(&b, 512);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 257);
+	rec_sampled(&b, 3, 90, 5, 4);
+	b_set_end(&b, s);
+	memset(&sb, 0, sizeof(sb));
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.f[0].sampling, 512);
+	assert_int_equal(sb.f[0].packets, 1536);
+	assert_int_equal(sb.f[0].octets, 46080);
+	assert_int_equal(stats(d).unscaled_records, 1);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+}
+
 static void test_v9_override_beats_options(void **state)
 {
 	(void)state;
@@ -355,9 +567,33 @@ static void test_v9_override_beats_options(void **state)
 	b_set_end(&b, s);
 	tmpl_std(&b, 256);
 	data_std(&b, 256, 1);
-	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	/* Records naming a sampler the options announce, and one the
+	 * exporter never announced: the override wins for both. */
+	static const uint16_t sampler[][2] = {{48, 1}, {50, 4}};
+	opt_tmpl(&b, 301, sampler, 2);
+	s = b_set_begin(&b, 301);
+	b_u32(&b, 0);
+	b_u8(&b, 4);
+	b_u32(&b, 1000);
+	pad32(&b, s);
+	b_set_end(&b, s);
+	tmpl_sampled(&b, 257, 1);
+	s = b_set_begin(&b, 257);
+	rec_sampled(&b, 2, 50, 4, 1);
+	rec_sampled(&b, 2, 50, 9, 1);
+	pad32(&b, s);
+	b_set_end(&b, s);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 3);
 	assert_int_equal(sb.f[0].sampling, 3);
 	assert_int_equal(sb.f[0].packets, 300);
+	assert_int_equal(sb.f[0].octets, 15000);
+	for (int i = 1; i < 3; i++) {
+		assert_int_equal(sb.f[i].sampling, 3);
+		assert_int_equal(sb.f[i].packets, 6);
+		assert_int_equal(sb.f[i].octets, 150);
+	}
+	assert_int_equal(stats(d).unscaled_records, 0);
+	assert_int_equal(drops_total(d), 0);
 	decoder_destroy(d);
 }
 
@@ -755,6 +991,9 @@ int main(void)
 	    cmocka_unit_test(test_v9_expiry),
 	    cmocka_unit_test(test_v9_options_sampling),
 	    cmocka_unit_test(test_v9_sampler_id),
+	    cmocka_unit_test(test_v9_sampler_id_sizes),
+	    cmocka_unit_test(test_v9_sampler_id_scope),
+	    cmocka_unit_test(test_v9_sampling_in_data_and_late_options),
 	    cmocka_unit_test(test_v9_override_beats_options),
 	    cmocka_unit_test(test_v9_uptime_wrap),
 	    cmocka_unit_test(test_v9_addr_template_313),

@@ -1,28 +1,37 @@
 // nfsentry dashboard: reads the JSON API (/api/v1/, docs/api.md) and draws the site overview
 // and the IP page. Every value from the API is network data: it reaches the page only through
 // textContent or attributes set from code, never as HTML. The view's state lives in the address
-// (?site=&slot=&range=&ip=&label=&kind=&sort=), so a view can be pasted into a ticket.
+// (?site=&slot=&range=&ip=&label=&kind=&sort=&page=), so a view can be pasted into a ticket.
 'use strict';
 
 const SLOT_S = 300;
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat('en-US');
-const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity' };
+const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity', page: '' };
 let charts = {};
 let slotDocs = [];
 let lastLatest = null;
 
 // ---- labels: order of severity, reasons in words, advice ------------------------------------
+// The advice per label comes from the configuration (/api/v1/sites/{site}/advice).
+// A label not listed here (a newer collector's) is shown with its name, severity low, and its
+// reason's figures as the document gives them.
+let advice = {};
+const adviceOf = (l) => advice[l] || 'Look at the IP page.';
 const LABELS = {
-  flood: { sev: 3, advice: 'Rate-limit or block the source at the border; check the target is still reachable.' },
-  floodOut: { sev: 3, advice: 'An inside host is flooding: isolate it and look for malware or a misused service.' },
-  scan: { sev: 2, advice: 'Block the scanner at the border; check which targets answered.' },
-  scanOut: { sev: 2, advice: 'An inside host scans outward: likely compromised; isolate and inspect it.' },
-  probeUnused: { sev: 2, advice: 'Probing unused addresses: block the source; nothing legitimate asks for them.' },
-  arpUnused: { sev: 2, advice: 'Traffic to addresses no device answers for: block the source.' },
-  noPayload: { sev: 1, advice: 'Headers-only conversations: a scan or failed handshakes; watch it, block if it repeats.' },
-  fanout: { sev: 1, advice: 'Many outside peers: check whether this host is a server that belongs on the allow-list.' },
-  p2p: { sev: 1, advice: 'Peer-to-peer pattern: check it against the site policy.' },
+  flood: { sev: 3 },
+  floodOut: { sev: 3 },
+  synFlood: { sev: 3 },
+  underAttack: { sev: 3 },
+  scan: { sev: 2 },
+  arpMissing: { sev: 2 },
+  zeroMac: { sev: 2 },
+  scanOut: { sev: 2 },
+  probeUnused: { sev: 2 },
+  arpUnused: { sev: 2 },
+  noPayload: { sev: 1 },
+  fanout: { sev: 1 },
+  p2p: { sev: 1 },
 };
 
 function num(v, digits) {
@@ -51,8 +60,23 @@ function reasonText(label, r) {
     case 'p2p': return num(r.peers) + ' peers, ' + bytes(r.octetsOut) + ' out and ' + bytes(r.octetsIn) + ' in, ' + num(r.avgPacketBytes) + ' bytes per packet' + th + ' peers';
     case 'scanOut': return 'contacted ' + num(r.peers) + ' outside peers, ' + num(r.answeredPeers) + ' answered (return ratio ' + num(r.returnRatio) + ')' + th;
     case 'floodOut': return num(r.packetsOut) + ' packets out against ' + num(r.packetsIn) + ' in, to ' + num(r.peers) + ' peer(s)' + th + ' packets';
-    default: return label + ': value ' + num(r.value) + th;
+    default: return genericReason(r);
   }
+}
+// A camelCase field name in words: "answeredRatio" -> "answered ratio".
+function words(k) { return k.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase(); }
+function figure(k, v) {
+  if (Array.isArray(v)) return num(v.length) + ' (' + v.slice(0, 5).map(String).join(', ') + (v.length > 5 ? ', …' : '') + ')';
+  if (typeof v === 'number') return /ctets$/.test(k) ? bytes(v) : /Ratio$|Share$/.test(k) ? pct(v) : num(v);
+  if (v && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+// Any reason object in words: its figures by name, then the value against the threshold.
+function genericReason(r) {
+  const parts = [];
+  for (const k of Object.keys(r)) if (k !== 'value' && k !== 'threshold') parts.push(words(k) + ' ' + figure(k, r[k]));
+  const vt = r.value !== undefined ? 'value ' + num(r.value) + (r.threshold !== undefined ? ' — threshold ' + num(r.threshold) : '') : '';
+  return parts.concat(vt ? [vt] : []).join(', ') || '(no figures in the document)';
 }
 function severity(doc) {
   let s = 0;
@@ -103,6 +127,7 @@ function readUrl() {
   state.label = q.get('label') || '';
   state.kind = q.get('kind') || '';
   state.sort = q.get('sort') || 'severity';
+  state.page = q.get('page') === 'collector' ? 'collector' : '';
 }
 function writeUrl(push) {
   const q = new URLSearchParams();
@@ -113,6 +138,7 @@ function writeUrl(push) {
   if (state.label) q.set('label', state.label);
   if (state.kind) q.set('kind', state.kind);
   if (state.sort !== 'severity') q.set('sort', state.sort);
+  if (state.page) q.set('page', state.page);
   const url = '/' + (q.toString() ? '?' + q.toString() : '');
   if (push) history.pushState(null, '', url); else history.replaceState(null, '', url);
 }
@@ -135,47 +161,113 @@ function showError(e) {
   box.textContent = 'Could not read the collector: ' + e.message;
 }
 function siteInfo() { return state.sites.find((s) => s.site === state.site); }
-// The range ends with the selected slot, or with the site's latest one.
+// The overview's range ends with the selected slot, or with the site's latest one. The IP
+// page's is centred on the selected slot (up to the latest), so that its strip shows what came
+// before and after.
 function rangeOf() {
   const s = siteInfo();
-  const last = state.slot !== null ? state.slot : s ? s.timeSlot : null;
-  const end = last !== null ? (last + 1) * SLOT_S - 1 : Math.floor(Date.now() / 1000);
+  const latest = s && s.timeSlot !== null ? s.timeSlot : null;
+  const last = state.slot !== null ? state.slot : latest;
+  let end = last !== null ? (last + 1) * SLOT_S - 1 : Math.floor(Date.now() / 1000);
+  if (state.ip && state.slot !== null && latest !== null) end = Math.min((latest + 1) * SLOT_S - 1, end + Math.floor(state.range / 2));
   return { from: end - state.range + 1, to: end };
 }
 
 // ---- overview --------------------------------------------------------------------------------
+// The decoder's drop reasons (docs/documents.md, the collector object), in words.
+const DROPS = {
+  notAllowed: 'datagrams: exporter not in the allow-list',
+  shortHeader: 'datagrams: shorter than their header',
+  badVersion: 'datagrams: not NetFlow v5, v9 or IPFIX',
+  badLength: 'datagrams: length or count disagrees with the size',
+  exporterLimit: 'datagrams: exporter table full',
+  setLength: 'sets longer than their datagram',
+  templateInvalid: 'templates beyond the limits',
+  templateLimit: 'templates past the per-exporter cap',
+  noTemplate: 'data sets whose template is unknown',
+  recordInvalid: 'sets ending in a truncated record',
+  setShort: 'sets shorter than 4 bytes',
+  varlen: 'records whose variable length runs past the set',
+  setReserved: 'sets with a reserved set ID',
+  templateUnknown: 'withdrawals of templates not held',
+  noMemory: 'datagrams or templates: allocation failed',
+  noAddress: 'records with no usable address',
+};
+let collectorLive = null; // /api/v1/collector, or null when no collector runs with the server
+
+function sumOf(obj, keys) { let n = 0; for (const k of keys) n += (obj && obj[k]) || 0; return n; }
+function plural(n, one, many) { return num(n) + ' ' + (n === 1 ? one : many); }
+
+// The figures behind the health word, from the selected slot's collector object (counters
+// over that slot) and the live devices' polls. Each: [tile name, text, problem?].
+function healthFigures(slotDoc) {
+  const c = slotDoc.collector || {};
+  const caps = slotDoc.capsHit || {};
+  const f = [];
+  const lostD = c.lostDatagrams || 0, lostR = c.lostRecords || 0;
+  f.push(['Sequence loss', lostD || lostR ? plural(lostD, 'datagram', 'datagrams') + ', ' + plural(lostR, 'record', 'records') : 'none', !!(lostD || lostR)]);
+  const kernel = (c.udpKernelDrops || 0) + (c.udpTruncated || 0);
+  const malformed = sumOf(c, Object.keys(DROPS));
+  f.push(['Drops', kernel || malformed ? plural(kernel, 'datagram', 'datagrams') + ' by the receive buffer, ' + num(malformed) + ' malformed' : 'none', !!(kernel || malformed)]);
+  const late = (slotDoc.lateRecords || 0) + (slotDoc.futureRecords || 0);
+  f.push(['Late records', late ? plural(late, 'record', 'records') + ' folded into the slot' : 'none', late > 0]);
+  const capsHit = (caps.inside || 0) + (caps.outside || 0) + (caps.pairs || 0);
+  f.push(['Memory caps hit', capsHit ? plural(capsHit, 'record', 'records') + ' past a cap' : 'none', capsHit > 0]);
+  if (c.esBacklogSlots !== undefined) {
+    f.push(['Elasticsearch backlog', c.esBacklogSlots ? plural(c.esBacklogSlots, 'slot', 'slots') + ' not yet shipped' : 'none', c.esBacklogSlots > 0]);
+  } else {
+    f.push(['Elasticsearch backlog', 'not configured', false]);
+  }
+  const devs = ((collectorLive && collectorLive.devices) || []).filter((d) => d.site === state.site);
+  if (!collectorLive) f.push(['SSH polls', 'no live collector', false]);
+  else if (!devs.length) f.push(['SSH polls', 'no device configured', false]);
+  else {
+    const failed = devs.filter((d) => d.polled && !d.ok).length;
+    const waiting = devs.filter((d) => !d.polled).length;
+    f.push(['SSH polls', failed ? num(failed) + ' of ' + num(devs.length) + ' devices failing' : num(devs.length - waiting) + ' of ' + num(devs.length) + ' devices ok' + (waiting ? ', ' + num(waiting) + ' not polled yet' : ''), failed > 0]);
+  }
+  return f;
+}
+
+function collectorHref() {
+  const q = new URLSearchParams({ page: 'collector' });
+  if (state.site) q.set('site', state.site);
+  return '/?' + q.toString();
+}
+
 function drawStatus(slotDoc, site) {
   const box = $('status');
   clear(box);
-  if (!slotDoc || !site) { box.append(tile('Status', 'no slot stored yet for this site')); return; }
-  const c = slotDoc.collector || {};
-  const lost = (c.lostDatagrams || 0);
-  const reasons = ['not_allowed', 'short_header', 'bad_version', 'bad_length', 'exporter_limit', 'set_length', 'template_invalid', 'template_limit', 'no_template', 'record_invalid', 'set_short', 'varlen', 'set_reserved', 'template_unknown', 'no_memory'];
-  let malformed = 0;
-  for (const k of reasons) malformed += c[k] || 0;
-  const caps = slotDoc.capsHit || {};
-  const capsHit = (caps.inside || 0) + (caps.outside || 0) + (caps.pairs || 0);
-  const late = (slotDoc.lateRecords || 0) + (slotDoc.futureRecords || 0);
-  const backlog = c.esBacklogSlots || 0;
-  const problems = [];
-  if (lost) problems.push(num(lost) + ' datagrams lost');
-  if (malformed) problems.push(num(malformed) + ' malformed');
-  if (capsHit) problems.push(num(capsHit) + ' records past a memory cap');
-  if (backlog) problems.push(num(backlog) + ' slots not yet in Elasticsearch');
-  const health = problems.length ? 'degraded' : 'healthy';
+  if (!site) { box.append(tile('Status', 'no site has a stored slot yet')); return; }
+  if (site.timeSlot === null || !slotDoc) {
+    box.append(tile('Status', 'no slot yet: the site is configured, its first slot has not closed', 'warn'));
+    return;
+  }
+  const figs = healthFigures(slotDoc);
+  const problems = figs.filter((x) => x[2]);
+  const word = problems.length ? 'degraded' : 'healthy';
   const ago = Math.max(0, Math.round(Date.now() / 1000 - site.closedAtS));
   const labelled = Object.values(slotDoc.labels || {}).reduce((a, b) => a + b, 0);
+  const health = el('div', { class: 'tile ' + (problems.length ? 'warn' : 'ok'), id: 'health' },
+    el('span', { class: 'k', text: 'Collector health' }),
+    el('a', { class: 'v', href: collectorHref(), id: 'health-word', text: word }),
+    el('span', { class: 'sub', text: problems.length ? problems.map((x) => x[0].toLowerCase() + ': ' + x[1]).join('; ') : 'no loss, drop, late record, cap or backlog' }));
   box.append(
+    health,
     tile('Selected slot', slotLabel(slotDoc.timeSlot) + (state.slot === null ? ' (latest)' : '')),
-    tile('Latest slot closed', fmtTime(site.closedAtS) + ' — ' + num(ago) + ' s ago'),
+    tile('Latest slot closed', fmtTime(site.closedAtS) + ' — ' + fmtAgo(ago)),
     tile('Records in slot', num(slotDoc.records)),
     tile('Egress (inside → outside)', bytes(slotDoc.egress ? slotDoc.egress.octets : 0)),
     tile('Ingress (outside → inside)', bytes(slotDoc.ingress ? slotDoc.ingress.octets : 0)),
-    tile('Labels in slot', num(labelled), labelled ? 'bad' : 'ok'),
-    tile('Collector health', health + (problems.length ? ': ' + problems.join(', ') : ''), problems.length ? 'warn' : 'ok'),
-    tile('Late records', num(late), late ? 'warn' : ''),
-    tile('Exporters', num(c.exporters || 0)),
+    tile('Labelled IPs in slot', num(labelled), labelled ? 'bad' : 'ok'),
   );
+  for (const [k, v, bad] of figs) box.append(tile(k, v, bad ? 'warn' : ''));
+}
+function fmtAgo(s) {
+  if (s < 120) return num(s) + ' s ago';
+  if (s < 7200) return num(Math.round(s / 60)) + ' min ago';
+  if (s < 172800) return num(Math.round(s / 3600)) + ' h ago';
+  return num(Math.round(s / 86400)) + ' days ago';
 }
 
 function chartClick(evt, elements, chart) {
@@ -192,8 +284,11 @@ function drawCharts() {
   const labels = slotDocs.map((d) => slotLabel(d.timeSlot));
   const egress = slotDocs.map((d) => (d.egress ? d.egress.octets : 0));
   const ingress = slotDocs.map((d) => (d.ingress ? d.ingress.octets : 0));
-  const names = Object.keys(LABELS);
-  const colours = ['#b3261e', '#d9480f', '#9a5b00', '#c2185b', '#6a1b9a', '#1565c0', '#00838f', '#2e7d32', '#5d4037'];
+  // Every label counted in the range, the known ones in severity order first.
+  const counted = new Set();
+  for (const d of slotDocs) for (const [l, n] of Object.entries(d.labels || {})) if (n) counted.add(l);
+  const names = Object.keys(LABELS).filter((l) => counted.has(l)).concat([...counted].filter((l) => !LABELS[l]).sort());
+  const colours = ['#b3261e', '#d9480f', '#9a5b00', '#c2185b', '#6a1b9a', '#1565c0', '#00838f', '#2e7d32', '#5d4037', '#455a64', '#827717', '#ad1457', '#283593'];
   const common = { animation: false, responsive: true, maintainAspectRatio: false, onClick: chartClick, interaction: { mode: 'index', intersect: false } };
   for (const k of Object.keys(charts)) charts[k].destroy();
   charts.traffic = new Chart($('chart-traffic'), {
@@ -236,11 +331,11 @@ function drawLabelled() {
   for (const l of [...seenLabels].sort()) lf.append(el('option', { value: l, text: l }));
   lf.value = seenLabels.has(keep) ? keep : '';
   $('kind-filter').value = state.kind;
-  let rows = labelledRows.filter((r) => (!state.label || (r.doc.labels || []).includes(state.label)) && (!state.kind || r.doc.kind === state.kind));
+  let rows = labelledRows.filter((r) => (!state.label || (r.doc.labels || []).includes(state.label)) && (!state.kind || r.kinds.includes(state.kind)));
   const key = state.sort;
   rows.sort((a, b) => {
     if (key === 'ip') return a.doc.ip < b.doc.ip ? -1 : a.doc.ip > b.doc.ip ? 1 : 0;
-    if (key === 'kind') return a.doc.kind.localeCompare(b.doc.kind);
+    if (key === 'kind') return a.kinds.join().localeCompare(b.kinds.join());
     if (key === 'labels') return (b.doc.labels || []).length - (a.doc.labels || []).length;
     if (key === 'seen') return (b.seen || 0) - (a.seen || 0);
     return b.sev - a.sev || b.ratio - a.ratio;
@@ -249,17 +344,17 @@ function drawLabelled() {
   for (const r of rows) {
     const d = r.doc;
     const reasons = el('td');
-    const advice = el('td');
+    const adviceCell = el('td');
     for (const l of d.labels || []) {
       reasons.append(el('span', { class: 'reason' }, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l])));
-      advice.append(el('span', { class: 'reason', text: (LABELS[l] || { advice: 'Look at the IP page.' }).advice }));
+      adviceCell.append(el('span', { class: 'reason', text: adviceOf(l) }));
     }
-    tb.append(el('tr', { 'data-ip': d.ip, 'data-kind': d.kind },
+    tb.append(el('tr', { 'data-ip': d.ip, 'data-kind': r.kinds.join(' ') },
       el('td', null, el('span', { class: 'chip ' + sevClass(r.sev), text: sevWord(r.sev) })),
       el('td', null, ipLink(d.ip)),
-      el('td', { text: d.kind }),
+      el('td', { text: r.kinds.join(' + ') }),
       el('td', null, chips(d.labels)),
-      reasons, advice,
+      reasons, adviceCell,
       el('td', { class: 'num', text: r.seen === undefined ? '…' : num(r.seen) + ' of ' + num(slotDocs.length) })));
   }
   $('labelled-count').textContent = '(' + rows.length + (rows.length !== labelledRows.length ? ' of ' + labelledRows.length : '') + ')';
@@ -294,14 +389,27 @@ async function loadSlot() {
   drawStatus(slotDoc, siteInfo());
   if (state.ip) return loadIp();
   const docs = (await api('sites/' + site + '/slots/' + slot + '/labelled')) || [];
-  labelledRows = docs.map((d) => {
+  // An outside IP that is also an offender is one row (the outside document's figures, both kinds).
+  const byIp = new Map();
+  labelledRows = [];
+  for (const d of docs) {
+    const key = (d.kind === 'inside' ? 'i ' : 'o ') + d.ip;
+    const had = byIp.get(key);
+    if (had) {
+      had.kinds.push(d.kind);
+      if (d.kind === 'outside') had.doc = d;
+      continue;
+    }
     let ratio = 0;
     for (const l of d.labels || []) {
       const r = d.reasons && d.reasons[l];
       if (r && r.threshold) ratio = Math.max(ratio, r.value / r.threshold);
     }
-    return { doc: d, sev: severity(d), ratio };
-  });
+    const row = { doc: d, kinds: [d.kind], sev: severity(d), ratio };
+    byIp.set(key, row);
+    labelledRows.push(row);
+  }
+  for (const r of labelledRows) r.kinds.sort((a, b) => (a === 'outside' ? -1 : b === 'outside' ? 1 : a.localeCompare(b)));
   drawLabelled();
   const [ins, outs] = await Promise.all([
     api('sites/' + site + '/slots/' + slot + '/top?kind=inside&by=octets&n=10'),
@@ -310,6 +418,7 @@ async function loadSlot() {
   drawTop('top-inside', ins, [(d) => bytes(d.octets), (d) => num(d.packets), (d) => num(d.flows), (d) => num(d.peers)]);
   drawTop('top-outside', outs, [(d) => bytes(d.fromOctets), (d) => num(d.fromPackets), (d) => num(d.touchPeers)]);
   document.body.dataset.loaded = 'overview';
+  markTiming();
   countSeen().catch(showError);
 }
 
@@ -356,7 +465,7 @@ async function loadIp() {
       if (d[k] !== undefined) figs.append(tile(k, /ctets$/.test(k) ? bytes(d[k]) : num(d[k])));
     }
     box.append(figs);
-    for (const l of d.labels || []) box.append(el('p', null, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l]), el('br'), el('i', { text: (LABELS[l] || { advice: '' }).advice })));
+    for (const l of d.labels || []) box.append(el('p', null, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l]), el('br'), el('i', { text: adviceOf(l) })));
     const peers = d.arrayPeer || d.ipList;
     if (Array.isArray(peers) && peers.length) {
       const p = el('p', null, el('b', { text: 'Peers (' + peers.length + (d.peerCapHit ? ', capped' : '') + '): ' }));
@@ -371,10 +480,149 @@ async function loadIp() {
       box.append(el('h3', { text: 'ARP / MAC facts' }), t);
     }
   }
+  await drawPeers(sel);
   const raw = $('ip-raw');
   clear(raw);
   raw.append(el('pre', { class: 'json', text: cur.map((d) => JSON.stringify(d, null, 2)).join('\n') || '(none)' }));
   document.body.dataset.loaded = 'ip';
+}
+
+// The IP's peers with volumes: kept by the collector for the latest slot it judged only.
+async function drawPeers(sel) {
+  const box = $('ip-peers');
+  clear(box);
+  const latest = slotDocs.length ? slotDocs[slotDocs.length - 1].timeSlot : null;
+  if (sel === null || sel !== latest) {
+    box.append(el('p', { class: 'muted', text: 'Peer volumes are kept for the latest slot only: select it to see them.' }));
+    return;
+  }
+  const p = await api('sites/' + encodeURIComponent(state.site) + '/slots/latest/peers/' + encodeURIComponent(state.ip) + '?n=50');
+  if (!p || p.timeSlot !== sel) {
+    box.append(el('p', { class: 'muted', text: 'No conversation of this IP in the latest slot judged since the collector started.' }));
+    return;
+  }
+  const t = el('table', { class: 'data', id: 'peers' }, el('thead', null, el('tr', null,
+    el('th', { text: 'Peer' }), el('th', { text: 'Octets sent' }), el('th', { text: 'Packets sent' }),
+    el('th', { text: 'Octets received' }), el('th', { text: 'Packets received' }), el('th', { text: 'Flows' }))));
+  const tb = el('tbody');
+  for (const x of p.peers) {
+    tb.append(el('tr', null, el('td', null, ipLink(x.ip)), el('td', { class: 'num', text: bytes(x.sent.octets) }),
+      el('td', { class: 'num', text: num(x.sent.packets) }), el('td', { class: 'num', text: bytes(x.received.octets) }),
+      el('td', { class: 'num', text: num(x.received.packets) }), el('td', { class: 'num', text: num(x.sent.flows + x.received.flows) })));
+  }
+  t.append(tb);
+  box.append(el('p', { class: 'muted', text: 'Slot ' + slotLabel(p.timeSlot) + ': ' + num(p.peerCount) + ' peers as ' + p.kind + ' IP' + (p.peerCount > p.peers.length ? ', the ' + p.peers.length + ' with most octets shown' : '') + '.' }), t);
+}
+
+// ---- collector page ----------------------------------------------------------------------------
+function counterTable(obj, names) {
+  const t = el('table', { class: 'data' }, el('thead', null, el('tr', null, el('th', { text: 'Counter' }), el('th', { text: 'Value' }))));
+  const tb = el('tbody');
+  for (const k of names || Object.keys(obj || {})) {
+    const v = obj[k];
+    tb.append(el('tr', null, el('td', { text: words(k) }), el('td', { class: 'num', text: /Bytes$|Octets$/.test(k) ? bytes(v) : /Us$/.test(k) ? num(v / 1000) + ' ms' : /Ms$/.test(k) ? num(v) + ' ms' : num(v) })));
+  }
+  t.append(tb);
+  return t;
+}
+function fillRows(id, rows) {
+  const tb = $(id).tBodies[0];
+  clear(tb);
+  for (const r of rows) tb.append(r);
+}
+function stateCell(word, cls) { return el('td', null, el('span', { class: cls, text: word })); }
+
+async function refreshCollector() {
+  collectorLive = await api('collector');
+  drawCollector();
+}
+
+function drawCollector() {
+  document.title = 'nfsentry — collector';
+  $('collector-back').setAttribute('href', '/?' + new URLSearchParams(state.site ? { site: state.site } : {}).toString());
+  const c = collectorLive;
+  const sum = $('collector-summary');
+  clear(sum);
+  if (!c) {
+    sum.append(tile('Collector', 'no live collector runs with this server: only stored slots are shown', 'warn'));
+    for (const id of ['exporters', 'drops', 'csites', 'devices', 'cstore', 'ces']) fillRows(id, []);
+    clear($('ccounters'));
+    document.body.dataset.loaded = 'collector';
+    return;
+  }
+  const now = c.nowS, k = c.counters || {};
+  const udp = k.udp || {}, dec = k.decoder || {}, eng = k.engine || {};
+  $('collector-age').textContent = '(counters since start, published ' + fmtAgo(Math.max(0, now - c.publishedAtS)) + ')';
+  const kernel = (udp.udpKernelDrops || 0) + (udp.udpTruncated || 0);
+  const malformed = sumOf(dec, Object.keys(DROPS));
+  const lost = (dec.lostDatagrams || 0) + (dec.lostRecords || 0);
+  const devs = c.devices || [];
+  const failed = devs.filter((d) => d.polled && !d.ok).length;
+  sum.append(
+    tile('UDP datagrams received', num(udp.udpDatagrams || 0) + ' (' + bytes(udp.udpBytes || 0) + ')'),
+    tile('Receive-buffer drops', kernel ? num(kernel) + ' datagrams dropped' : 'none', kernel ? 'warn' : 'ok'),
+    tile('Datagrams decoded', num(dec.datagrams || 0)),
+    tile('Records decoded', num(dec.records || 0)),
+    tile('Sequence loss', lost ? plural(dec.lostDatagrams || 0, 'datagram', 'datagrams') + ', ' + plural(dec.lostRecords || 0, 'record', 'records') : 'none', lost ? 'warn' : 'ok'),
+    tile('Malformed (all reasons)', malformed ? num(malformed) + ' dropped' : 'none', malformed ? 'warn' : 'ok'),
+    tile('Late records', num((eng.lateRecords || 0) + (eng.futureRecords || 0)), (eng.lateRecords || eng.futureRecords) ? 'warn' : ''),
+    tile('Exporters known', num(c.exportersKnown || 0)),
+    tile('SSH polls', devs.length ? (failed ? num(failed) + ' of ' + num(devs.length) + ' devices failing' : num(devs.length) + ' devices') : 'no device configured', failed ? 'bad' : ''),
+  );
+  // Exporters, most datagrams first.
+  const ex = (c.exporters || []).slice().sort((a, b) => b.datagrams - a.datagrams);
+  $('exporters-count').textContent = '(' + num(c.exportersKnown || 0) + (c.exportersKnown > ex.length ? ', ' + num(ex.length) + ' listed' : '') + ')';
+  fillRows('exporters', ex.map((e) => el('tr', { 'data-exporter': e.exporter + ':' + e.port + '/' + e.domain },
+    el('td', { text: e.exporter }), el('td', { class: 'num', text: String(e.port) }), el('td', { class: 'num', text: String(e.domain) }),
+    el('td', { text: e.version === 10 ? 'IPFIX' : 'NetFlow v' + e.version }),
+    el('td', { class: 'num', text: num(e.datagrams) }), el('td', { class: 'num', text: num(e.records) }),
+    el('td', { class: 'num', text: num(e.lostDatagrams) }), el('td', { class: 'num', text: num(e.lostRecords) }),
+    el('td', { class: 'num', text: num(e.restarts) }), el('td', { class: 'num', text: num(e.templates) }),
+    el('td', { class: 'num', text: e.samplingRate > 1 ? '1 in ' + num(e.samplingRate) : 'unsampled (1)' }),
+    el('td', { text: e.lastSeenS ? fmtAgo(Math.max(0, now - e.lastSeenS)) : 'never' }))));
+  $('exporters-empty').hidden = ex.length !== 0;
+  // Drops by reason: the receive buffer's, then every decoder reason, then the engine's.
+  const drops = [['udpKernelDrops', udp.udpKernelDrops, 'datagrams the kernel dropped before they were read'],
+    ['udpTruncated', udp.udpTruncated, 'datagrams truncated by the receive buffer']];
+  for (const r of Object.keys(DROPS)) drops.push([r, dec[r], DROPS[r]]);
+  drops.push(['unmatchedRecords', eng.unmatchedRecords, 'records with neither end inside a site'],
+    ['slotAllocFailures', eng.slotAllocFailures, 'records lost: a slot could not be created']);
+  drops.sort((a, b) => (b[1] || 0) - (a[1] || 0));
+  fillRows('drops', drops.map(([r, v, what]) => el('tr', { 'data-reason': r, class: v ? 'nonzero' : '' },
+    el('td', { text: r }), el('td', { class: 'num', text: v === undefined ? '—' : num(v) }), el('td', { text: what }))));
+  fillRows('csites', (c.sites || []).map((x) => el('tr', null,
+    el('td', null, el('a', { href: '/?' + new URLSearchParams({ site: x.site }).toString(), text: x.site })),
+    el('td', { class: 'num', text: num(x.slots) }),
+    el('td', { text: x.slots ? slotLabel(x.timeSlot) : 'none since start' }),
+    el('td', { text: x.slots ? fmtAgo(Math.max(0, now - x.closedAtS)) : '—' }),
+    el('td', { class: 'num', text: num(x.insideIps) }), el('td', { class: 'num', text: num(x.outsideIps) }),
+    el('td', { class: 'num', text: num(x.conversations) }), el('td', { class: 'num', text: num(x.records) }),
+    el('td', { class: 'num', text: (x.capsHit.inside + x.capsHit.outside + x.capsHit.pairs) ? 'inside ' + num(x.capsHit.inside) + ', outside ' + num(x.capsHit.outside) + ', pairs ' + num(x.capsHit.pairs) : 'none' }))));
+  fillRows('devices', devs.map((d) => el('tr', null,
+    el('td', { text: d.site }), el('td', { text: d.device }),
+    !d.polled ? stateCell('not polled yet', 'state-warn') : d.ok ? stateCell('ok', 'state-ok') : stateCell('failed', 'state-bad'),
+    el('td', { text: d.polled ? fmtTime(d.lastPollS) + ' — ' + fmtAgo(Math.max(0, now - d.lastPollS)) : '—' }),
+    el('td', { class: 'num', text: d.polled ? num(d.tookMs) + ' ms' : '—' }),
+    el('td', { class: 'num', text: num(d.entries) }), el('td', { class: 'num', text: num(d.polls) }),
+    el('td', { class: 'num', text: num(d.failures) }), el('td', { text: d.message || '' }))));
+  $('devices-empty').hidden = devs.length !== 0;
+  const st = $('cstore'), es = $('ces');
+  st.replaceWith(Object.assign(counterTable(k.store || {}), { id: 'cstore' }));
+  es.replaceWith(Object.assign(counterTable(k.es || {}), { id: 'ces', hidden: !k.es }));
+  $('ces-none').hidden = !!k.es;
+  const all = $('ccounters');
+  clear(all);
+  for (const m of Object.keys(k)) all.append(el('div', null, el('h3', { text: m }), counterTable(k[m])));
+  document.body.dataset.loaded = 'collector';
+}
+
+// The page's own timing, as attributes a headless browser's --dump-dom shows (tools/bench_web):
+// first contentful paint and the moment the overview's tables were filled, in ms from navigation.
+function markTiming() {
+  if (document.body.dataset.readyMs || typeof performance === 'undefined') return;
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
+  const fcp = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+  if (fcp) document.body.dataset.fcpMs = String(Math.round(fcp.startTime));
 }
 
 // ---- load and refresh ------------------------------------------------------------------------
@@ -382,7 +630,7 @@ async function loadSites() {
   state.sites = (await api('sites')) || [];
   const sel = $('site');
   clear(sel);
-  for (const s of state.sites) sel.append(el('option', { value: s.site, text: s.site }));
+  for (const s of state.sites) sel.append(el('option', { value: s.site, text: s.site + (s.timeSlot === null ? ' (no slot yet)' : '') }));
   if (!state.sites.find((s) => s.site === state.site) && state.sites.length) state.site = state.sites[0].site;
   sel.value = state.site;
   if (state.site) localStorage.setItem('nfsentry.site', state.site);
@@ -394,10 +642,31 @@ async function loadAll() {
     await loadSites();
     $('range').value = String(state.range);
     writeUrl(false);
-    $('overview').hidden = !!state.ip;
-    $('ipview').hidden = !state.ip;
+    collectorLive = await api('collector');
+    $('nav-collector').setAttribute('href', collectorHref());
+    $('overview').hidden = !!state.ip || state.page === 'collector';
+    $('ipview').hidden = !state.ip || state.page === 'collector';
+    $('collectorview').hidden = state.page !== 'collector';
+    $('slot-picker').hidden = $('range-picker').hidden = state.page === 'collector';
+    if (state.page === 'collector') return drawCollector();
     if (!state.site) { drawStatus(null, null); document.body.dataset.loaded = 'empty'; return; }
+    if (siteInfo().timeSlot === null) {
+      // Configured, nothing stored yet: say so rather than ask for slots that do not exist.
+      slotDocs = [];
+      labelledRows = [];
+      fillSlotPicker();
+      drawStatus(null, siteInfo());
+      drawCharts();
+      drawLabelled();
+      drawTop('top-inside', [], []);
+      drawTop('top-outside', [], []);
+      $('labelled-empty').textContent = 'No slot of this site has closed yet.';
+      document.body.dataset.loaded = 'overview';
+      return;
+    }
+    $('labelled-empty').textContent = 'No labelled IP in this slot.';
     const { from, to } = rangeOf();
+    advice = (await api('sites/' + encodeURIComponent(state.site) + '/advice')) || {};
     slotDocs = (await api('sites/' + encodeURIComponent(state.site) + '/slots?from=' + from + '&to=' + to)) || [];
     lastLatest = siteInfo() ? siteInfo().timeSlot : null;
     if (!state.ip) drawCharts();
@@ -411,6 +680,7 @@ async function poll() {
     const sites = (await api('sites')) || [];
     const s = sites.find((x) => x.site === state.site);
     $('refresh').textContent = 'checked ' + new Date().toLocaleTimeString();
+    if (state.page === 'collector') return;
     if (s && s.timeSlot !== lastLatest) await loadAll();
   } catch (e) { showError(e); }
 }
@@ -442,4 +712,6 @@ document.addEventListener('DOMContentLoaded', () => {
   bind();
   loadAll();
   setInterval(poll, 30000);
+  // The collector page's figures are at most a second old on the server: follow them.
+  setInterval(() => { if (state.page === 'collector') refreshCollector().catch(showError); }, 5000);
 });

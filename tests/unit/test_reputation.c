@@ -1,0 +1,949 @@
+/*
+ * test_reputation: rule III -- the offender database and its escalation
+ * over many slots and days on slot time, the allow-lists, restart and
+ * replay, the block-list file's atomic rewrite, the hook (arguments,
+ * environment, time-out, failure) and the footprints of watched IPs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nfsentry/fault.h"
+#include "nfsentry/judge.h"
+#include "nfsentry/reputation.h"
+#include "nfsentry/slot.h"
+#include "nfsentry/store.h"
+
+#define K0 5890752 /* 2026-01-01T00:00:00Z / 300 */
+#define HOUR_SLOTS 12
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_reputation.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void path_in(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s", tmpdir, name);
+}
+
+/* Two sites: campus 10.10.0.0/16 (10.10.0.5 allow-listed), lab 10.20.0.0/16. */
+struct sites {
+	struct site_config s[2];
+	struct site_prefix in[2];
+	struct flow_addr allow[1];
+};
+
+static void sites_init(struct sites *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int i = 0; i < 2; i++) {
+		site_config_defaults(&t->s[i]);
+		snprintf(t->s[i].name, sizeof(t->s[i].name), "%s", i ? "lab" : "campus");
+		assert_int_equal(flow_addr_parse(i ? "10.20.0.0" : "10.10.0.0", &t->in[i].addr), 0);
+		t->in[i].len = 96 + 16;
+		t->s[i].inside = &t->in[i];
+		t->s[i].n_inside = 1;
+	}
+	assert_int_equal(flow_addr_parse("10.10.0.5", &t->allow[0]), 0);
+	t->s[0].allow = t->allow;
+	t->s[0].n_allow = 1;
+}
+
+/* A judged view with up to 8 offenders, built by hand. */
+struct vb {
+	struct slot_view v;
+	struct slot_outside out[8];
+	struct slot_label lab[32];
+};
+
+static void vb_init(struct vb *b, const struct sites *t, uint32_t site, int64_t k)
+{
+	memset(b, 0, sizeof(*b));
+	b->v.site = &t->s[site];
+	b->v.site_index = site;
+	b->v.time_slot = k;
+	b->v.outside = b->out;
+	b->v.labels = b->lab;
+	b->v.cap_labels = 32;
+}
+
+/* Add an offender in C with the given labels (JUDGE__COUNT ends the list). */
+static void vb_add(struct vb *b, const char *ip, ...)
+{
+	struct slot_outside *o = &b->out[b->v.n_outside++];
+	va_list ap;
+	int l;
+
+	assert_int_equal(flow_addr_parse(ip, &o->addr), 0);
+	o->in_c = true;
+	o->label_first = (uint32_t)b->v.n_labels;
+	va_start(ap, ip);
+	while ((l = va_arg(ap, int)) != JUDGE__COUNT) {
+		b->lab[b->v.n_labels++] =
+		    (struct slot_label){.id = (uint8_t)l, .value = 100, .threshold = 10};
+		o->n_labels++;
+	}
+	va_end(ap);
+}
+
+static struct reputation_config rcfg;
+
+static struct reputation *rep_open(const struct sites *t, const char *db, const char *bl,
+                                   const char *store, bool hook)
+{
+	char err[512];
+	struct reputation *r;
+	struct reputation_opts o = {
+	    .cfg = &rcfg,
+	    .sites = t->s,
+	    .n_sites = 2,
+	    .db_path = db,
+	    .blocklist_path = bl,
+	    .store_path = store,
+	    .run_hook = hook,
+	    .grace_ms = 10000,
+	};
+	int rc = reputation_open(&o, &r, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("reputation_open: %s", err);
+	return r;
+}
+
+static void sink(struct reputation *r, struct vb *b)
+{
+	reputation_slot_sink(r, &b->v, NULL, NULL);
+}
+
+/* The entry of ip (copied) into *e; false when not in the database. */
+struct got {
+	bool found;
+	struct reputation_entry e;
+	char sites[512], labels[256];
+};
+
+static int got_fn(void *ud, const struct reputation_entry *e)
+{
+	struct got *g = ud;
+	g->found = true;
+	g->e = *e;
+	snprintf(g->sites, sizeof(g->sites), "%s", e->sites_json);
+	snprintf(g->labels, sizeof(g->labels), "%s", e->labels_json);
+	g->e.sites_json = g->e.labels_json = g->e.history_json = g->e.reason = NULL;
+	return 0;
+}
+
+static struct got lookup(const char *db, const char *ip)
+{
+	struct reputation_db *h;
+	char err[256];
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(reputation_db_open(db, true, &h, err, sizeof(err)), 0);
+	assert_int_equal(reputation_db_foreach(h, false, ip, got_fn, &g), 0);
+	reputation_db_close(h);
+	return g;
+}
+
+/* The whole database as JSON lines (for replay = live comparisons). */
+static int dump_fn(void *ud, const struct reputation_entry *e)
+{
+	char line[8192];
+	assert_int_equal(reputation_entry_json(e, line, sizeof(line)), 0);
+	fprintf(ud, "%s\n", line);
+	return 0;
+}
+
+static char *dump(const char *db)
+{
+	struct reputation_db *h;
+	char err[256], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_int_equal(reputation_db_open(db, true, &h, err, sizeof(err)), 0);
+	assert_int_equal(reputation_db_foreach(h, false, NULL, dump_fn, f), 0);
+	reputation_db_close(h);
+	fclose(f);
+	return buf;
+}
+
+static int64_t until_of(int64_t k, int64_t dur_s)
+{
+	return (k + 1) * SLOT_SECONDS + dur_s;
+}
+
+/* First block, same-slot second site, expiry, repeat with a longer block, cap. */
+static void test_escalation(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300];
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	rcfg.block_max_s = 4 * 3600 * 4; /* 1 h, 4 h, 16 h, then 16 h */
+	path_in(db, sizeof(db), "esc.db");
+	struct reputation *r = rep_open(&t, db, NULL, NULL, false);
+
+	/* Slot K0: a scan at campus blocks for the base hour. */
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE_NOPAYLOAD, JUDGE__COUNT);
+	sink(r, &b);
+	struct got g = lookup(db, "198.51.100.7");
+	assert_true(g.found);
+	assert_true(g.e.blocked);
+	assert_int_equal(g.e.offences, 1);
+	assert_int_equal(g.e.blocks, 1);
+	assert_int_equal(g.e.strikes, 0);
+	assert_int_equal(g.e.blocked_until_s, until_of(K0, 3600));
+
+	/* The same slot at the lab: recorded, one offence, no second block. */
+	vb_init(&b, &t, 1, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_FLOOD, JUDGE__COUNT);
+	sink(r, &b);
+	g = lookup(db, "198.51.100.7");
+	assert_int_equal(g.e.offences, 1);
+	assert_int_equal(g.e.blocks, 1);
+	assert_int_equal(g.e.blocked_until_s, until_of(K0, 3600));
+	assert_non_null(strstr(g.sites, "\"campus\""));
+	assert_non_null(strstr(g.sites, "\"lab\""));
+	assert_non_null(strstr(g.labels, "flood"));
+
+	/* One slot short of the hour: still blocked; at the hour: lifted. */
+	vb_init(&b, &t, 0, K0 + HOUR_SLOTS - 1);
+	sink(r, &b);
+	assert_true(lookup(db, "198.51.100.7").e.blocked);
+	vb_init(&b, &t, 0, K0 + HOUR_SLOTS);
+	sink(r, &b);
+	g = lookup(db, "198.51.100.7");
+	assert_false(g.e.blocked);
+
+	/* Back a day later: a repeat, four hours. */
+	int64_t k = K0 + 24 * HOUR_SLOTS;
+	vb_init(&b, &t, 1, k);
+	vb_add(&b, "198.51.100.7", JUDGE_PROBEUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	g = lookup(db, "198.51.100.7");
+	assert_true(g.e.blocked);
+	assert_int_equal(g.e.offences, 2);
+	assert_int_equal(g.e.blocks, 2);
+	assert_int_equal(g.e.strikes, 1);
+	assert_int_equal(g.e.blocked_until_s, until_of(k, 4 * 3600));
+
+	/* Offending again while blocked: the block runs on, not escalated. */
+	vb_init(&b, &t, 0, k + 2);
+	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	g = lookup(db, "198.51.100.7");
+	assert_int_equal(g.e.blocks, 2);
+	assert_int_equal(g.e.blocked_until_s, until_of(k + 2, 4 * 3600));
+
+	/* Expired, then the third and fourth blocks: 16 h, then capped at 16 h. */
+	for (int rep = 0; rep < 2; rep++) {
+		k += 2 * 24 * HOUR_SLOTS;
+		vb_init(&b, &t, 0, k);
+		vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
+		sink(r, &b);
+		g = lookup(db, "198.51.100.7");
+		assert_int_equal(g.e.strikes, 2 + rep);
+		assert_int_equal(g.e.blocked_until_s, until_of(k, 16 * 3600));
+	}
+
+	/* Beyond the memory window (30 days): a first offence again. */
+	k += 31 * 24 * HOUR_SLOTS;
+	vb_init(&b, &t, 0, k);
+	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	g = lookup(db, "198.51.100.7");
+	assert_int_equal(g.e.strikes, 0);
+	assert_int_equal(g.e.blocked_until_s, until_of(k, 3600));
+
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.blocks, 5);
+	assert_int_equal(st.repeat_blocks, 3);
+	assert_int_equal(st.unblocks, 4);
+	assert_int_equal(st.offences, 7);
+	reputation_close(r);
+}
+
+/* noPayload alone records; inside space, site allow and operator allow never block. */
+static void test_never_blocked(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300];
+	struct site_prefix allow;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	assert_int_equal(flow_addr_parse("192.0.2.0", &allow.addr), 0);
+	allow.len = 96 + 24;
+	rcfg.allow = &allow;
+	rcfg.n_allow = 1;
+	path_in(db, sizeof(db), "allow.db");
+	struct reputation *r = rep_open(&t, db, NULL, NULL, false);
+
+	vb_init(&b, &t, 1, K0);
+	vb_add(&b, "203.0.113.1", JUDGE_NOPAYLOAD, JUDGE__COUNT);
+	vb_add(&b, "10.10.3.3", JUDGE_SCAN, JUDGE__COUNT);  /* campus inside, seen from lab */
+	vb_add(&b, "10.10.0.5", JUDGE_FLOOD, JUDGE__COUNT); /* campus allow list */
+	vb_add(&b, "192.0.2.77", JUDGE_SCAN, JUDGE__COUNT); /* operator allow prefix */
+	vb_add(&b, "192.0.3.1", JUDGE_SCAN, JUDGE__COUNT);  /* just outside it */
+	for (int i = 0; i < 3; i++) {
+		b.v.time_slot = K0 + i;
+		sink(r, &b);
+	}
+	struct got g = lookup(db, "203.0.113.1");
+	assert_true(g.found);
+	assert_int_equal(g.e.offences, 3);
+	assert_false(g.e.blocked);
+	assert_false(g.e.exempt);
+	const char *never[] = {"10.10.3.3", "10.10.0.5", "192.0.2.77"};
+	for (int i = 0; i < 3; i++) {
+		g = lookup(db, never[i]);
+		assert_true(g.found);
+		assert_int_equal(g.e.offences, 3);
+		assert_false(g.e.blocked);
+		assert_true(g.e.exempt);
+		assert_int_equal(g.e.blocks, 0);
+	}
+	assert_true(lookup(db, "192.0.3.1").e.blocked);
+	reputation_close(r);
+	rcfg.allow = NULL;
+	rcfg.n_allow = 0;
+}
+
+/* min_offences: blocked at the second offending slot within the window only. */
+static void test_min_offences(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300];
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	rcfg.min_offences = 2;
+	rcfg.memory_s = 86400;
+	path_in(db, sizeof(db), "min.db");
+	struct reputation *r = rep_open(&t, db, NULL, NULL, false);
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "198.51.100.9", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	b.v.site = &t.s[1];
+	b.v.site_index = 1;
+	sink(r, &b); /* the same slot elsewhere is not a second offence */
+	assert_false(lookup(db, "198.51.100.9").e.blocked);
+	b.v.time_slot = K0 + 2 * 24 * HOUR_SLOTS; /* beyond memory: counts from 1 again */
+	sink(r, &b);
+	assert_false(lookup(db, "198.51.100.9").e.blocked);
+	b.v.time_slot += 1;
+	sink(r, &b);
+	assert_true(lookup(db, "198.51.100.9").e.blocked);
+	reputation_close(r);
+}
+
+/*
+ * A scripted fortnight of offences: run straight through, run with a
+ * restart every few slots, and run twice into the same database (a replay
+ * of what was already recorded): the three databases are the same.
+ */
+static void feed(struct reputation **r, const struct sites *t, const char *db, int restart_every,
+                 int passes)
+{
+	static const char *ips[] = {"198.51.100.1", "198.51.100.2", "2001:db8:ff::3", "10.20.9.9"};
+	struct vb b;
+	int n = 0;
+
+	for (int pass = 0; pass < passes; pass++)
+		for (int64_t k = K0; k < K0 + 14 * 24 * HOUR_SLOTS; k += 5) {
+			for (uint32_t site = 0; site < 2; site++) {
+				vb_init(&b, t, site, k);
+				for (int i = 0; i < 4; i++)
+					if ((k / 5 + i * 7 + site * 3) % 41 == 0)
+						vb_add(&b, ips[i],
+						       i % 2 ? JUDGE_SCAN : JUDGE_NOPAYLOAD,
+						       JUDGE_FLOOD, JUDGE__COUNT);
+				sink(*r, &b);
+			}
+			if (restart_every && ++n % restart_every == 0) {
+				reputation_close(*r);
+				*r = rep_open(t, db, NULL, NULL, false);
+			}
+		}
+}
+
+static void test_restart_and_replay(void **state)
+{
+	struct sites t;
+	char db[3][300];
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	rcfg.memory_s = 7 * 86400;
+	path_in(db[0], sizeof(db[0]), "live.db");
+	path_in(db[1], sizeof(db[1]), "restart.db");
+	path_in(db[2], sizeof(db[2]), "twice.db");
+	for (int i = 0; i < 3; i++) {
+		struct reputation *r = rep_open(&t, db[i], NULL, NULL, false);
+		feed(&r, &t, db[i], i == 1 ? 7 : 0, i == 2 ? 2 : 1);
+		if (i == 2) {
+			struct reputation_stats st;
+			reputation_stats_get(r, &st);
+			assert_true(st.offences_repeated > 0);
+			assert_int_equal(st.offences_repeated, st.offences);
+		}
+		reputation_close(r);
+	}
+	char *a = dump(db[0]), *b = dump(db[1]), *c = dump(db[2]);
+	assert_true(strlen(a) > 100);
+	assert_non_null(strstr(a, "\"blocks\":"));
+	assert_string_equal(a, b);
+	assert_string_equal(a, c);
+	free(a);
+	free(b);
+	free(c);
+}
+
+/* ---- block-list ---------------------------------------------------------- */
+
+struct poller {
+	const char *path;
+	atomic_bool stop;
+	unsigned long reads, bad;
+	char last_bad[256];
+};
+
+/* A reader polling the file: every read must be a whole block-list. */
+static void *poll_main(void *arg)
+{
+	struct poller *p = arg;
+	char buf[65536];
+
+	while (!atomic_load(&p->stop)) {
+		FILE *f = fopen(p->path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		p->reads++;
+		long blocked = -1, lines = 0;
+		const char *c = strstr(buf, "\n# ");
+		c = c ? strstr(c + 1, "\n# ") : NULL;
+		if (c)
+			blocked = strtol(c + 3, NULL, 10);
+		for (const char *q = buf; *q; q++)
+			lines += *q == '\n';
+		if (strncmp(buf, "# nfsentry block-list", 21) != 0 || n == 0 ||
+		    buf[n - 1] != '\n' || lines != blocked + 3) {
+			p->bad++;
+			snprintf(p->last_bad, sizeof(p->last_bad), "%.200s", buf);
+		}
+	}
+	return NULL;
+}
+
+static void test_blocklist_atomic(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], bl[300];
+	pthread_t th;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "bl.db");
+	path_in(bl, sizeof(bl), "blocklist.txt");
+	struct reputation *r = rep_open(&t, db, bl, NULL, false);
+	/* A first file, so the reader starts on something. */
+	vb_init(&b, &t, 0, K0);
+	sink(r, &b);
+	struct poller p = {.path = bl};
+	atomic_init(&p.stop, false);
+	assert_int_equal(pthread_create(&th, NULL, poll_main, &p), 0);
+	for (int i = 1; i < 300; i++) {
+		vb_init(&b, &t, 0, K0 + i);
+		/* Blocks come and go: an hour each, eight new ones a slot. */
+		for (int j = 0; j < 8; j++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "198.%d.%d.%d", 18 + j, i / 256, i % 256);
+			vb_add(&b, ip, JUDGE_SCAN, JUDGE__COUNT);
+		}
+		sink(r, &b);
+	}
+	atomic_store(&p.stop, true);
+	pthread_join(th, NULL);
+	if (p.bad)
+		fail_msg("%lu of %lu reads saw a partial block-list: %s", p.bad, p.reads,
+		         p.last_bad);
+	assert_true(p.reads > 10);
+
+	/* The final file: the header and the 96 blocked addresses of the last hour. */
+	FILE *f = fopen(bl, "r");
+	char line[256];
+	int n = 0;
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "# generated 2026-01-02T01:00:00Z (slot time)\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(strstr(line, "# 96 blocked addresses"));
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	assert_int_equal(n, 96);
+	char tmp[320];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", bl);
+	assert_int_equal(access(tmp, F_OK), -1);
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.blocklist_writes, 300);
+	assert_int_equal(st.blocklist_errors, 0);
+	reputation_close(r);
+}
+
+/* ---- hook --------------------------------------------------------------- */
+
+static void write_script(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+	if (f) {
+		size_t n = fread(buf, 1, 65535, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+static void test_hook_run(void **state)
+{
+	char hook[300], out[300], body[1024];
+	struct reputation_event ev = {
+	    .block = true,
+	    .ip = "198.51.100.7",
+	    .reason = "scan 100 >= 10 at campus",
+	    .labels = "scan,noPayload",
+	    .sites = "campus,lab",
+	    .duration_s = 3600,
+	    .until_s = 1767229200,
+	};
+	int status;
+
+	(void)state;
+	path_in(hook, sizeof(hook), "hook.sh");
+	path_in(out, sizeof(out), "hook.out");
+	snprintf(body, sizeof(body),
+	         "for a in \"$@\"; do echo \"arg=$a\"; done > %s\n"
+	         "env | grep ^NFSENTRY_ | sort >> %s\n"
+	         "read x && echo stdin-not-empty >> %s\n"
+	         "exit 0",
+	         out, out, out);
+	write_script(hook, body);
+	assert_int_equal(reputation_hook_run(hook, &ev, 5000, &status), 0);
+	char *got = slurp(out);
+	assert_string_equal(got, "arg=block\n"
+	                         "arg=198.51.100.7\n"
+	                         "arg=3600\n"
+	                         "arg=scan 100 >= 10 at campus\n"
+	                         "arg=scan,noPayload\n"
+	                         "arg=campus,lab\n"
+	                         "NFSENTRY_ACTION=block\n"
+	                         "NFSENTRY_DURATION_S=3600\n"
+	                         "NFSENTRY_IP=198.51.100.7\n"
+	                         "NFSENTRY_LABELS=scan,noPayload\n"
+	                         "NFSENTRY_REASON=scan 100 >= 10 at campus\n"
+	                         "NFSENTRY_SITES=campus,lab\n"
+	                         "NFSENTRY_UNTIL=2026-01-01T01:00:00Z\n");
+	free(got);
+
+	/* A failing hook: -ECHILD with its status. */
+	write_script(hook, "exit 3");
+	assert_int_equal(reputation_hook_run(hook, &ev, 5000, &status), -ECHILD);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 3);
+
+	/* A hanging hook and what it started are killed at the time-out. */
+	path_in(out, sizeof(out), "hook.child");
+	snprintf(body, sizeof(body), "sleep 30 & echo $! > %s\nsleep 30", out);
+	write_script(hook, body);
+	uint64_t t0 = (uint64_t)time(NULL);
+	assert_int_equal(reputation_hook_run(hook, &ev, 300, &status), -ETIMEDOUT);
+	assert_true((uint64_t)time(NULL) - t0 < 5);
+	got = slurp(out);
+	pid_t child = (pid_t)strtol(got, NULL, 10);
+	free(got);
+	assert_true(child > 0);
+	usleep(100000);
+	/* Its process group went with it: gone, or a zombie waiting for init. */
+	char proc[64], *stat;
+	snprintf(proc, sizeof(proc), "/proc/%d/stat", (int)child);
+	stat = slurp(proc);
+	const char *paren = strrchr(stat, ')');
+	if (paren)
+		assert_int_equal(paren[2], 'Z');
+	free(stat);
+
+	/* A hook that is not there. */
+	path_in(hook, sizeof(hook), "no-such-hook");
+	assert_int_equal(reputation_hook_run(hook, &ev, 1000, &status), -ENOENT);
+}
+
+/* Through the module: block and unblock run the hook off the caller's thread. */
+static void test_hook_module(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], hook[300], out[300], body[600];
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "hookmod.db");
+	path_in(hook, sizeof(hook), "hookmod.sh");
+	path_in(out, sizeof(out), "hookmod.out");
+	snprintf(body, sizeof(body),
+	         "echo \"$1 $2 $3 $NFSENTRY_SITES\" >> %s\n[ \"$1\" = block ] && exit 1\nexit 0",
+	         out);
+	write_script(hook, body);
+	snprintf(rcfg.hook, sizeof(rcfg.hook), "%s", hook);
+	rcfg.hook_timeout_s = 5;
+	struct reputation *r = rep_open(&t, db, NULL, NULL, true);
+	vb_init(&b, &t, 1, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	vb_init(&b, &t, 0, K0 + HOUR_SLOTS);
+	sink(r, &b);
+	reputation_close(r); /* waits for the queued runs */
+	char *got = slurp(out);
+	assert_string_equal(got, "block 198.51.100.7 3600 lab\nunblock 198.51.100.7 3600 lab\n");
+	free(got);
+
+	/* Replay: run_hook false, nothing runs. */
+	unlink(out);
+	path_in(db, sizeof(db), "hookmod2.db");
+	r = rep_open(&t, db, NULL, NULL, false);
+	vb_init(&b, &t, 1, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.blocks, 1);
+	assert_int_equal(st.hook_runs, 0);
+	reputation_close(r);
+	assert_int_equal(access(out, F_OK), -1);
+	rcfg.hook[0] = '\0';
+}
+
+static void test_hook_counters(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], hook[300];
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "hookcnt.db");
+	path_in(hook, sizeof(hook), "hookcnt.sh");
+	write_script(hook, "[ \"$2\" = 198.51.100.1 ] && exit 2\n[ \"$2\" = 198.51.100.2 ] && "
+	                   "sleep 10\nexit 0");
+	snprintf(rcfg.hook, sizeof(rcfg.hook), "%s", hook);
+	rcfg.hook_timeout_s = 1;
+	struct reputation *r = rep_open(&t, db, NULL, NULL, true);
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "198.51.100.1", JUDGE_SCAN, JUDGE__COUNT);
+	vb_add(&b, "198.51.100.2", JUDGE_SCAN, JUDGE__COUNT);
+	vb_add(&b, "198.51.100.3", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b); /* returns at once: the hook runs on its own thread */
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	assert_true(st.hook_runs < 3);
+	/* The three runs: one fails, one is killed at 1 s, one succeeds. */
+	for (int i = 0; i < 500 && st.hook_runs < 3; i++) {
+		usleep(10000);
+		reputation_stats_get(r, &st);
+	}
+	assert_int_equal(st.hook_runs, 3);
+	assert_int_equal(st.hook_failures, 1);
+	assert_int_equal(st.hook_timeouts, 1);
+	assert_int_equal(st.hook_dropped, 0);
+	reputation_close(r);
+	rcfg.hook[0] = '\0';
+	/* Hook failures leave the database as it was. */
+	assert_true(lookup(db, "198.51.100.1").e.blocked);
+	assert_true(lookup(db, "198.51.100.2").e.blocked);
+}
+
+/* ---- footprints --------------------------------------------------------- */
+
+struct fpdocs {
+	int n;
+	json_t *docs[16];
+};
+
+static int fp_fn(void *ud, const struct store_doc *d)
+{
+	struct fpdocs *f = ud;
+	if (f->n < 16)
+		f->docs[f->n++] = json_loads(d->json, 0, NULL);
+	return 0;
+}
+
+static struct flow rec(const char *exp, const char *src, const char *dst, uint16_t dport,
+                       uint64_t export_ms)
+{
+	struct flow f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(flow_addr_parse(exp, &f.exporter), 0);
+	assert_int_equal(flow_addr_parse(src, &f.src), 0);
+	assert_int_equal(flow_addr_parse(dst, &f.dst), 0);
+	f.dport = dport;
+	f.sport = 40000;
+	f.proto = 6;
+	f.packets = 1;
+	f.octets = 40;
+	f.export_ms = export_ms;
+	return f;
+}
+
+static void test_footprint(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], store[300];
+	const uint64_t t1 = (uint64_t)(K0 + 1) * 300000 + 1000; /* slot K0 + 1 */
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "fp.db");
+	path_in(store, sizeof(store), "fp-store.db");
+	struct reputation *r = rep_open(&t, db, NULL, store, false);
+
+	/* Before any offence nothing is watched: records are not summed. */
+	struct flow pre = rec("192.0.2.1", "198.51.100.7", "10.10.1.1", 22, t1 - 300000);
+	reputation_clock(r, t1 - 300000);
+	reputation_records(r, &pre, 1);
+
+	/* Campus finds the scanner in slot K0. */
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	vb_init(&b, &t, 1, K0);
+	sink(r, &b); /* the lab's slot K0: the network slot K0 is complete */
+
+	/* Slot K0 + 1: the scanner, through another exporter, scans space of no site. */
+	reputation_clock(r, t1);
+	struct flow v[6] = {
+	    rec("192.0.2.2", "198.51.100.7", "203.0.113.5", 22, t1),
+	    rec("192.0.2.2", "198.51.100.7", "203.0.113.6", 23, t1),
+	    rec("192.0.2.2", "198.51.100.7", "203.0.114.9", 22, t1),
+	    rec("192.0.2.1", "198.51.100.7", "10.20.4.4", 22, t1),   /* the lab */
+	    rec("192.0.2.2", "203.0.113.5", "198.51.100.7", 0, t1),  /* an answer */
+	    rec("192.0.2.2", "198.51.100.8", "203.0.113.5", 22, t1), /* not watched */
+	};
+	v[4].sport = 22;
+	v[4].dport = 40000;
+	reputation_records(r, v, 6);
+	/* Past K0 + 1's end and grace: it is handed to the worker. */
+	reputation_clock(r, t1 + 300000 + 11000);
+	for (uint32_t s = 0; s < 2; s++) {
+		vb_init(&b, &t, s, K0 + 1);
+		sink(r, &b);
+	}
+	reputation_close(r);
+
+	struct store *st;
+	char err[256];
+	assert_int_equal(store_open(store, NULL, &st, err, sizeof(err)), 0);
+	struct fpdocs f = {0};
+	assert_int_equal(store_doc_foreach(st, REPUTATION_SITE, K0 + 1, "footprint", fp_fn, &f), 0);
+	assert_int_equal(f.n, 1);
+	char *s = json_dumps(f.docs[0], JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(
+	    s,
+	    "{\"@timestamp\":\"2026-01-01T00:05:00Z\",\"kind\":\"footprint\",\"site\":\"_network\","
+	    "\"timeSlot\":5890753,\"ip\":\"198.51.100.7\","
+	    "\"exporters\":[\"192.0.2.2\",\"192.0.2.1\"],\"exportersMore\":0,"
+	    "\"prefixes\":[\"203.0.113.0/24\",\"203.0.114.0/24\",\"10.20.4.0/24\"],"
+	    "\"prefixesMore\":0,\"noSitePrefixes\":[\"203.0.113.0/24\",\"203.0.114.0/24\"],"
+	    "\"noSiteRecords\":4,\"sites\":[\"lab\"],\"ports\":[22,23],\"portsMore\":0,"
+	    "\"protocols\":[6],\"sent\":{\"flows\":4,\"packets\":4,\"octets\":160},"
+	    "\"received\":{\"flows\":1,\"packets\":1,\"octets\":40}}");
+	free(s);
+	json_decref(f.docs[0]);
+
+	/* Slot K0's network slot: the reputation document, no footprint (not yet watched). */
+	f.n = 0;
+	assert_int_equal(store_doc_foreach(st, REPUTATION_SITE, K0, NULL, fp_fn, &f), 0);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(json_string_value(json_object_get(f.docs[0], "kind")), "reputation");
+	assert_int_equal(json_integer_value(json_object_get(f.docs[0], "offences")), 1);
+	assert_true(json_is_true(json_object_get(f.docs[0], "blocked")));
+	json_decref(f.docs[0]);
+	store_close(st);
+}
+
+/* The watch list is capped; the cap is counted. */
+static void test_watch_cap(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300];
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	rcfg.watch_max = 3;
+	path_in(db, sizeof(db), "cap.db");
+	struct reputation *r = rep_open(&t, db, NULL, NULL, false);
+	vb_init(&b, &t, 0, K0);
+	for (int i = 0; i < 5; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+		vb_add(&b, ip, JUDGE_NOPAYLOAD, JUDGE__COUNT);
+	}
+	sink(r, &b);
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.watched, 3);
+	assert_int_equal(st.watch_over_cap, 1);
+	reputation_close(r);
+
+	/* The database's cap: new records beyond max_offenders are refused, counted. */
+	rcfg.max_offenders = 4;
+	path_in(db, sizeof(db), "cap2.db");
+	r = rep_open(&t, db, NULL, NULL, false);
+	sink(r, &b);
+	b.v.time_slot++;
+	sink(r, &b); /* known ones are still updated */
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.offenders, 4);
+	assert_int_equal(st.offenders_refused, 2);
+	reputation_close(r);
+	assert_int_equal(lookup(db, "198.51.100.4").e.offences, 2);
+	assert_false(lookup(db, "198.51.100.5").found);
+}
+
+/*
+ * Each allocation of opening failing in turn: -ENOMEM and nothing left
+ * (ASan checks), or an open without a watch list yet; then every
+ * allocation of a slot failing in turn: the slot is lost or partly
+ * recorded, never a crash, and the next slot goes through whole.
+ */
+static void test_alloc_fail(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], hook[300];
+	struct reputation *r = NULL;
+	unsigned long after;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(hook, sizeof(hook), "true.sh");
+	write_script(hook, "exit 0");
+	snprintf(rcfg.hook, sizeof(rcfg.hook), "%s", hook);
+	path_in(db, sizeof(db), "fault.db");
+	struct reputation_opts o = {
+	    .cfg = &rcfg, .sites = t.s, .n_sites = 2, .db_path = db, .run_hook = true};
+	int failed = 0;
+	for (after = 0;; after++) {
+		char err[256];
+		assert_true(after < 1000);
+		fault_arm(after, FAULT_ONCE);
+		int rc = reputation_open(&o, &r, err, sizeof(err));
+		unsigned long seen = fault_count();
+		fault_disarm();
+		if (rc == 0 && seen <= after)
+			break;
+		if (rc == 0) {
+			reputation_close(r);
+			continue;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_null(r);
+		failed++;
+	}
+	assert_true(failed >= 2); /* the module, the hook ring */
+	for (after = 0; after < 200; after++) {
+		vb_init(&b, &t, 0, K0 + (int64_t)after);
+		vb_add(&b, "198.51.100.1", JUDGE_SCAN, JUDGE__COUNT);
+		vb_add(&b, "198.51.100.2", JUDGE_FLOOD, JUDGE__COUNT);
+		fault_arm(after, FAULT_STICKY);
+		sink(r, &b);
+		unsigned long seen = fault_count();
+		fault_disarm();
+		if (seen <= after)
+			break;
+	}
+	assert_true(after > 2);
+	vb_init(&b, &t, 0, K0 + 1000);
+	vb_add(&b, "198.51.100.3", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	reputation_close(r);
+	assert_true(lookup(db, "198.51.100.3").e.blocked);
+	rcfg.hook[0] = '\0';
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_escalation),       cmocka_unit_test(test_never_blocked),
+	    cmocka_unit_test(test_min_offences),     cmocka_unit_test(test_restart_and_replay),
+	    cmocka_unit_test(test_blocklist_atomic), cmocka_unit_test(test_hook_run),
+	    cmocka_unit_test(test_hook_module),      cmocka_unit_test(test_hook_counters),
+	    cmocka_unit_test(test_footprint),        cmocka_unit_test(test_watch_cap),
+	    cmocka_unit_test(test_alloc_fail),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
