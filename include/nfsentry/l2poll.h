@@ -114,7 +114,8 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 
 /*
  * Lend the finished merge m to the judge and the documents: unresolved()
- * is l2_merge_unresolved, inside_fields() adds "arpMacList" and
+ * is l2_merge_unresolved, arp() the facts of an IP with the site's gateways
+ * (site_device.gateway) marked, inside_fields() adds "arpMacList" and
  * "arpLocations" [{mac, device, interfaceList}] for an IP the devices
  * showed with a MAC. m must outlive the use of *out.
  */

@@ -594,8 +594,68 @@ static void bind_inside_fields(const void *ud, const struct flow_addr *ip, void 
 	json_object_set_new(json, "arpLocations", locs);
 }
 
+/* Whether the device named name is one of site's gateways. */
+static bool is_gateway(const struct site_config *site, const char *name)
+{
+	for (size_t k = 0; site && name && k < site->n_devices; k++)
+		if (site->devices[k].gateway && strcmp(site->devices[k].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool mac_zero(const uint8_t mac[6])
+{
+	static const uint8_t z[6];
+	return memcmp(mac, z, 6) == 0;
+}
+
+/* judge_l2.arp: the merge's facts of ip, with the site's gateways marked. */
+static void bind_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
+                     struct judge_arp *out)
+{
+	const struct l2_merge *m = ud;
+	const char *name;
+	const uint32_t resolved = 1u << L2_STATE_DYNAMIC | 1u << L2_STATE_STATIC |
+	                          1u << L2_STATE_INTERFACE;
+
+	memset(out, 0, sizeof(*out));
+	out->min_age_s = -1;
+	for (unsigned d = 0; (name = l2_merge_device_name(m, d)) != NULL; d++)
+		if (is_gateway(site, name))
+			out->gateway_polled = true;
+	const struct l2_ip *o = l2_merge_ip_find(m, ip);
+	if (!o)
+		return;
+	out->types = o->types;
+	out->min_age_s = o->min_age_s;
+	out->devices = o->n_devices;
+	out->resolved = (o->types & resolved) != 0;
+	for (uint32_t k = 0; k < o->n_devices; k++)
+		if (is_gateway(site, l2_merge_device_name(m, o->devices[k])))
+			out->on_gateway = true;
+	out->incomplete_gw = out->on_gateway && (o->types & 1u << L2_STATE_INCOMPLETE);
+	bool zero = o->n_macs > 0;
+	for (uint32_t i = 0; i < o->n_macs; i++) {
+		if (mac_zero(o->macs[i]))
+			continue;
+		zero = false;
+		size_t n = 0;
+		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
+		for (size_t k = 0; bm && k < n; k++)
+			if ((bm[k].types & resolved) &&
+			    is_gateway(site, l2_merge_device_name(m, bm[k].device)))
+				out->resolved_gw = true;
+	}
+	/*
+	 * Only MAC zero on an entry a device calls resolved: IOS-XR shows
+	 * every Incomplete entry with 0000.0000.0000, which says nothing more.
+	 */
+	out->zero_mac = zero && out->resolved;
+}
+
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
 {
+	out->arp = bind_arp;
 	out->unresolved = bind_unresolved;
 	out->inside_fields = bind_inside_fields;
 	out->ud = m;

@@ -129,7 +129,7 @@ config() {
 	} >"$f"
 }
 
-GW1=$(device gw1 ios-xr "$SSH_PORT" "key: $T/gw1" "        timeout: 10\n")
+GW1=$(device gw1 ios-xr "$SSH_PORT" "key: $T/gw1" "        timeout: 10\n        gateway: true\n")
 SW1=$(device sw1 nxos "$SSH_PORT" "key: $T/sw1" "        timeout: 10\n")
 
 # --- poll ------------------------------------------------------------------

@@ -151,6 +151,7 @@ static void fixture_cfg(struct fixture_cfg *f)
 	memset(f, 0, sizeof(*f));
 	test_site(&f->site);
 	test_device(&f->dev[0], 22, 20);
+	f->dev[0].gateway = true; /* gw1: its ARP table is evidence */
 	test_device(&f->dev[1], 22, 20);
 	snprintf(f->dev[1].name, sizeof(f->dev[1].name), "sw1");
 	f->dev[1].kind = L2_KIND_NXOS;
