@@ -64,7 +64,8 @@ int judge_slot(struct slot_view *v, struct judge_result *res);
  * not link it. Borrowed; ud is passed back unchanged.
  */
 struct judge_arp {
-	bool gateway_polled; /* a device marked gateway was polled in the slot */
+	bool gateway_polled; /* a gateway polled in the slot shows addresses of ip's
+	                        subnet (/24, /64): ip belongs in its table */
 	bool on_gateway;     /* a gateway showed ip, in any state */
 	bool resolved_gw;    /* a gateway showed ip resolved, with a MAC other than zero */
 	bool resolved;       /* some device showed it Dynamic, Static or Interface */

@@ -294,7 +294,7 @@ static void judge_inside_l2(const struct slot_view *v, const struct slot_inside 
 		return;
 	l2->arp(l2->ud, v->site, &in->addr, &a);
 	if (in->active && in->egress.packets && a.gateway_polled && !a.resolved_gw)
-		verdict_add(vd, JUDGE_ARPMISSING, a.on_gateway, 0, res);
+		verdict_add(vd, JUDGE_ARPMISSING, 0, 1, res); /* resolved entries: 0, need 1 */
 	if (a.zero_mac)
 		verdict_add(vd, JUDGE_ZEROMAC, a.devices, 1, res);
 }

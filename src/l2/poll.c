@@ -609,6 +609,36 @@ static bool mac_zero(const uint8_t mac[6])
 	return memcmp(mac, z, 6) == 0;
 }
 
+/*
+ * Whether a gateway showed some address of ip's subnet (its /24, or /64 for
+ * IPv6): then ip is on a network that gateway serves, and its ARP table is
+ * where ip must be. An inside network routed behind another router shows up
+ * in no gateway's table at all. The merge's IPs are sorted by address.
+ */
+static bool gateway_serves(const struct l2_merge *m, const struct site_config *site,
+                           const struct flow_addr *ip)
+{
+	size_t n = 0, lo = 0, hi;
+	const struct l2_ip *v = l2_merge_ips(m, &n);
+	size_t plen = flow_addr_is_v4(ip) ? 15 : 8; /* bytes of the subnet */
+	struct flow_addr first = *ip;
+
+	memset(first.b + plen, 0, sizeof(first.b) - plen);
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(v[mid].ip.b, first.b, sizeof(first.b)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < n && memcmp(v[k].ip.b, first.b, plen) == 0; k++)
+		for (uint32_t d = 0; d < v[k].n_devices; d++)
+			if (is_gateway(site, l2_merge_device_name(m, v[k].devices[d])))
+				return true;
+	return false;
+}
+
 /* judge_l2.arp: the merge's facts of ip, with the site's gateways marked. */
 static void bind_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
                      struct judge_arp *out)
@@ -620,9 +650,11 @@ static void bind_arp(const void *ud, const struct site_config *site, const struc
 
 	memset(out, 0, sizeof(*out));
 	out->min_age_s = -1;
+	bool polled = false;
 	for (unsigned d = 0; (name = l2_merge_device_name(m, d)) != NULL; d++)
 		if (is_gateway(site, name))
-			out->gateway_polled = true;
+			polled = true;
+	out->gateway_polled = polled && gateway_serves(m, site, ip);
 	const struct l2_ip *o = l2_merge_ip_find(m, ip);
 	if (!o)
 		return;
