@@ -1312,7 +1312,8 @@ static void detect_note(struct gen *g, const char *what, const char *role, const
 		fprintf(g->manifest, "%s %s %s %s %s\n", what, role, label,
 		        inside ? "inside" : "outside", buf);
 	else
-		fprintf(g->manifest, "%s %s %s %s\n", what, role, inside ? "inside" : "outside", buf);
+		fprintf(g->manifest, "%s %s %s %s\n", what, role, inside ? "inside" : "outside",
+		        buf);
 }
 
 /* One UDP conversation of n packets of len bytes from c to s (dir 0) over [a, a + dur). */
@@ -1456,7 +1457,8 @@ static int detect_inside_bad(struct gen *g, uint64_t a, uint64_t b)
 		cv.sport = (uint16_t)rng_range(&g->rng, 49152, 65535);
 		if ((rc = gen_conv_add(g, &cv, &ci)) < 0)
 			return rc;
-		uint64_t left[2] = {rng_range(&g->rng, 55000, 75000), rng_range(&g->rng, 55000, 75000)};
+		uint64_t left[2] = {rng_range(&g->rng, 55000, 75000),
+		                    rng_range(&g->rng, 55000, 75000)};
 		uint64_t t = campus_when(g, a, b - 100000000);
 		while (left[0] + left[1] > 0) {
 			uint8_t dir = rng_below(&g->rng, left[0] + left[1]) < left[0] ? 0 : 1;
@@ -1489,7 +1491,9 @@ static int detect_inside_bad(struct gen *g, uint64_t a, uint64_t b)
 		unsigned x = (unsigned)rng_below(&g->rng, 100);
 		campus_outside(&peer, 3, n * 7);
 		if ((rc = campus_probe(g, &me, &peer, true, 23, a + (b - a) / 2 * n / peers,
-		                       x < 55 ? 1 : x < 60 ? 2 : 0)) < 0)
+		                       x < 55   ? 1
+		                       : x < 60 ? 2
+		                                : 0)) < 0)
 			return rc;
 	}
 	/* floodOut: one way at one outside host. */
@@ -1515,17 +1519,18 @@ static int detect_normal(struct gen *g, uint64_t a, uint64_t b)
 		for (uint32_t k = 0; k < 3; k++) {
 			campus_outside(&srv, 0, rng_skewed(&g->rng, CAMPUS_SERVERS, 3.0));
 			uint64_t resp = (uint64_t)rng_pareto(&g->rng, 2000, 1.2, 250000);
-			if ((rc = campus_web(g, &h, &srv, true, false, 443, campus_when(g, a, b - 20000000),
+			if ((rc = campus_web(g, &h, &srv, true, false, 443,
+			                     campus_when(g, a, b - 20000000),
 			                     1 + (uint32_t)rng_below(&g->rng, 3), resp)) < 0)
 				return rc;
 		}
 		for (uint32_t k = 0; k < 20; k++)
-			if ((rc = campus_dns(g, &h, &resolver, true, false, campus_when(g, a, b), 28, 70,
-			                     400)) < 0)
+			if ((rc = campus_dns(g, &h, &resolver, true, false, campus_when(g, a, b),
+			                     28, 70, 400)) < 0)
 				return rc;
-		if (i < 200 && (rc = campus_web(g, &h, &cdn, true, false, 443,
-		                                campus_when(g, a, b - 60000000), 1,
-		                                rng_range(&g->rng, 500000, 3000000))) < 0)
+		if (i < 200 &&
+		    (rc = campus_web(g, &h, &cdn, true, false, 443, campus_when(g, a, b - 60000000),
+		                     1, rng_range(&g->rng, 500000, 3000000))) < 0)
 			return rc;
 	}
 	/* The site's servers and their outside clients; one busy client of both. */
@@ -1537,10 +1542,11 @@ static int detect_normal(struct gen *g, uint64_t a, uint64_t b)
 	for (uint32_t n = 0; n < 100; n++) {
 		campus_oclient(&oc, n);
 		detect_note(g, "normal", "outsideClient", NULL, false, &oc);
-		if ((rc = campus_web(g, &oc, &web, false, false, 443, campus_when(g, a, b - 20000000),
-		                     1, rng_range(&g->rng, 2000, 20000))) < 0 ||
-		    (rc = campus_dns(g, &oc, &dns, false, false, campus_when(g, a, b), 30, 80, 450)) <
-		        0)
+		if ((rc = campus_web(g, &oc, &web, false, false, 443,
+		                     campus_when(g, a, b - 20000000), 1,
+		                     rng_range(&g->rng, 2000, 20000))) < 0 ||
+		    (rc = campus_dns(g, &oc, &dns, false, false, campus_when(g, a, b), 30, 80,
+		                     450)) < 0)
 			return rc;
 	}
 	memset(&oc, 0, sizeof(oc));
@@ -1548,12 +1554,13 @@ static int detect_normal(struct gen *g, uint64_t a, uint64_t b)
 	memcpy(oc.mac, router_mac, 6);
 	detect_note(g, "normal", "busyClient", NULL, false, &oc);
 	for (uint32_t n = 0; n < 200; n++)
-		if ((rc = campus_web(g, &oc, &web, false, false, 443, campus_when(g, a, b - 20000000),
-		                     1, rng_range(&g->rng, 2000, 20000))) < 0)
+		if ((rc = campus_web(g, &oc, &web, false, false, 443,
+		                     campus_when(g, a, b - 20000000), 1,
+		                     rng_range(&g->rng, 2000, 20000))) < 0)
 			return rc;
 	for (uint32_t n = 0; n < 100; n++)
-		if ((rc = campus_dns(g, &oc, &dns, false, false, campus_when(g, a, b), 30, 80, 450)) <
-		    0)
+		if ((rc = campus_dns(g, &oc, &dns, false, false, campus_when(g, a, b), 30, 80,
+		                     450)) < 0)
 			return rc;
 
 	/* Backup upload: 100 MB to one server, ACKed. */
@@ -1930,7 +1937,7 @@ static void usage(FILE *f)
 	        "      --list-scenarios  print the scenarios and exit\n"
 	        "      --manifest FILE   write the roles and addresses a scenario planted\n"
 	        "                        (campus), one \"role address\" per line\n"
-	        "      --intensity PCT   detect: planted behaviours at PCT %% of nominal (default 100)\n"
+	        "      --intensity PCT   detect: behaviours at PCT %% of nominal (default 100)\n"
 	        "  -v, --verbose         print counts to stderr\n"
 	        "  -h, --help\n",
 	        GEN_MAX_HOSTS);

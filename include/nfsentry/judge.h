@@ -26,10 +26,10 @@ enum judge_label {
 	JUDGE_PROBEUNUSED, /* reached inside addresses that sent nothing (METHOD §4 ex. 2) */
 	JUDGE_ARPUNUSED,   /* reached inside IPs the site's ARP shows unresolved (METHOD §8) */
 	/* inside IPs (rule II) */
-	JUDGE_FANOUT,   /* peer cap reached, not allow-listed */
-	JUDGE_P2P,      /* large volume both ways, small packets, many peers */
-	JUDGE_SCANOUT,  /* many outside peers, tiny packets, almost nothing back */
-	JUDGE_FLOODOUT, /* many packets to few outside peers, nothing back */
+	JUDGE_FANOUT,      /* peer cap reached, not allow-listed */
+	JUDGE_P2P,         /* large volume both ways, small packets, many peers */
+	JUDGE_SCANOUT,     /* many outside peers, tiny packets, almost nothing back */
+	JUDGE_FLOODOUT,    /* many packets to few outside peers, nothing back */
 	JUDGE_UNDERATTACK, /* a large unanswered volume from many outside IPs */
 	JUDGE_ARPMISSING,  /* sent to the outside, not resolved on its gateway (spoofed?) */
 	JUDGE_ZEROMAC,     /* the devices showed it only with MAC 00:00:00:00:00:00 */
@@ -117,8 +117,8 @@ enum judge_flood_signal {
 /* Flood figures of o under v's thresholds; reasons and the judge share them. */
 struct judge_flood {
 	enum judge_flood_signal signal;
-	double seconds;      /* active time counted: at least flood_min_seconds */
-	double rate;         /* started_in packets / seconds */
+	double seconds;        /* active time counted: at least flood_min_seconds */
+	double rate;           /* started_in packets / seconds */
 	double half_open_rate; /* half-open packets / seconds */
 };
 void judge_flood_figures(const struct slot_view *v, const struct slot_outside *o,

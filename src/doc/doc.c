@@ -869,7 +869,8 @@ static int build_all(const struct slot_view *v, const struct judge_result *jr,
 	doc_timestamp(v->time_slot, ts, sizeof(ts));
 	rc = slot_doc(v, jr, health, ts, w, out);
 	for (size_t k = 0; rc == 0 && k < v->n_inside; k++)
-		if (v->inside[k].active)
+		/* A silent host gets one only for a label (underAttack, zeroMac). */
+		if (v->inside[k].active || v->inside[k].n_labels)
 			rc = inside_doc(v, &v->inside[k], ts, l2, w, out);
 	if (rc)
 		return rc;

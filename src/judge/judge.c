@@ -14,7 +14,8 @@ static const char *const label_names[JUDGE__COUNT] = {
 	[JUDGE_ARPUNUSED] = "arpUnused",
 	[JUDGE_FANOUT] = "fanout",       [JUDGE_P2P] = "p2p",
 	[JUDGE_SCANOUT] = "scanOut",     [JUDGE_FLOODOUT] = "floodOut",
-	[JUDGE_UNDERATTACK] = "underAttack", [JUDGE_ARPMISSING] = "arpMissing",
+	[JUDGE_UNDERATTACK] = "underAttack",
+	[JUDGE_ARPMISSING] = "arpMissing",
 	[JUDGE_ZEROMAC] = "zeroMac",
 };
 
@@ -176,8 +177,10 @@ static uint32_t arp_unused_touched(const struct slot_view *v, const struct slot_
 {
 	uint32_t n = 0;
 
-	for (uint32_t k = 0; k < o->pair_count; k++)
-		n += judge_arp_unused_pair(v, &v->pairs[v->pairs_by_outside[o->pair_first + k]], l2);
+	for (uint32_t k = 0; k < o->pair_count; k++) {
+		const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
+		n += judge_arp_unused_pair(v, p, l2);
+	}
 	return n;
 }
 
@@ -285,8 +288,7 @@ static void judge_victim(const struct site_config *site, const struct slot_insid
  * active, yet not resolved on a gateway polled in the slot (arpMissing).
  */
 static void judge_inside_l2(const struct slot_view *v, const struct slot_inside *in,
-                            const struct judge_l2 *l2, struct verdict *vd,
-                            struct judge_result *res)
+                            const struct judge_l2 *l2, struct verdict *vd, struct judge_result *res)
 {
 	struct judge_arp a;
 

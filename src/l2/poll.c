@@ -645,8 +645,8 @@ static void bind_arp(const void *ud, const struct site_config *site, const struc
 {
 	const struct l2_merge *m = ud;
 	const char *name;
-	const uint32_t resolved = 1u << L2_STATE_DYNAMIC | 1u << L2_STATE_STATIC |
-	                          1u << L2_STATE_INTERFACE;
+	const uint32_t resolved =
+	    1u << L2_STATE_DYNAMIC | 1u << L2_STATE_STATIC | 1u << L2_STATE_INTERFACE;
 
 	memset(out, 0, sizeof(*out));
 	out->min_age_s = -1;

@@ -504,8 +504,8 @@ struct op {
 	struct flow_addr in, out;  /* the conversation */
 	uint64_t packets, octets;
 	union {
-		uint32_t first_inv;   /* egress: first-switched (else export time), as pacc keeps it */
-		uint16_t t16[2];      /* ingress: first- and last-switched (slot_t16) */
+		uint32_t first_inv; /* egress: first-switched (else export time), as pacc */
+		uint16_t t16[2];    /* ingress: first- and last-switched (slot_t16) */
 	};
 	uint8_t egress;            /* 1: in -> out; 0: out -> in */
 	uint8_t starter;           /* enum starter */

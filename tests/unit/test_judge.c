@@ -458,8 +458,8 @@ static void test_under_attack(void **state)
 		normal_clients(s, 10);
 		for (int k = 0; k < n; k++) {
 			snprintf(src, sizeof(src), "203.0.113.%d", k + 1);
-			add_timed(s, SLOT_INGRESS, src, "10.0.0.10", UDP, 53, 3074, 0, 1500, 1500 * 500,
-			          0, 280);
+			add_timed(s, SLOT_INGRESS, src, "10.0.0.10", UDP, 53, 3074, 0, 1500,
+			          1500 * 500, 0, 280);
 		}
 		struct slot_view *v = judged(s, &res);
 		const struct slot_inside *in = &v->inside[find_inside(v, "10.0.0.10")];
@@ -489,19 +489,23 @@ struct fake_arp {
 
 static const struct fake_arp fake_table[] = {
     /* active hosts: resolved on the gateway, missing, MAC zero */
-    {"10.0.0.10", {.on_gateway = true, .resolved_gw = true, .resolved = true, .types = 1,
-                   .devices = 1, .min_age_s = 30}},
-    {"10.0.0.12", {.resolved = true, .zero_mac = true, .types = 1, .devices = 1,
-                   .min_age_s = 5}},
+    {"10.0.0.10",
+     {.on_gateway = true,
+      .resolved_gw = true,
+      .resolved = true,
+      .types = 1,
+      .devices = 1,
+      .min_age_s = 30}},
+    {"10.0.0.12", {.resolved = true, .zero_mac = true, .types = 1, .devices = 1, .min_age_s = 5}},
     /* silent addresses: Incomplete just now, Incomplete long ago, Deleted */
-    {"10.0.9.1", {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1,
-                  .min_age_s = 4}},
-    {"10.0.9.2", {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1,
-                  .min_age_s = 500}},
+    {"10.0.9.1",
+     {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1, .min_age_s = 4}},
+    {"10.0.9.2",
+     {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1, .min_age_s = 500}},
     {"10.0.9.3", {.on_gateway = true, .types = 1u << 4, .devices = 1, .min_age_s = 2}},
     /* an active client the gateway shows Incomplete */
-    {"10.0.0.13", {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1,
-                   .min_age_s = 1}},
+    {"10.0.0.13",
+     {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1, .min_age_s = 1}},
 };
 
 static void fake_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
@@ -551,10 +555,10 @@ static void test_arp_rules(void **state)
 		const struct slot_label *l = get_label(v, o, JUDGE_ARPUNUSED);
 		assert_non_null(l);
 		assert_true(l->value == 1.0);
-		assert_false(has_label(v, &v->outside[find_outside(v, "198.51.100.101")],
-		                       JUDGE_ARPUNUSED));
-		assert_false(has_label(v, &v->outside[find_outside(v, "198.51.100.102")],
-		                       JUDGE_ARPUNUSED));
+		assert_false(
+		    has_label(v, &v->outside[find_outside(v, "198.51.100.101")], JUDGE_ARPUNUSED));
+		assert_false(
+		    has_label(v, &v->outside[find_outside(v, "198.51.100.102")], JUDGE_ARPUNUSED));
 		/* 10.0.0.13's web server answered it: no evidence against the server. */
 		for (size_t k = 0; k < v->n_outside; k++)
 			if (memcmp(&v->outside[k].addr, &o->addr, 16) != 0)
@@ -562,13 +566,16 @@ static void test_arp_rules(void **state)
 		assert_int_equal(res.labels[JUDGE_ARPUNUSED], 1);
 
 		const char *missing[] = {"10.0.0.11", "10.0.0.12", "10.0.0.13"};
-		assert_false(has_label(v, &v->inside[find_inside(v, "10.0.0.10")], JUDGE_ARPMISSING));
+		assert_false(
+		    has_label(v, &v->inside[find_inside(v, "10.0.0.10")], JUDGE_ARPMISSING));
 		for (int k = 0; k < 3; k++)
 			assert_int_equal(
-			    has_label(v, &v->inside[find_inside(v, missing[k])], JUDGE_ARPMISSING), gw);
+			    has_label(v, &v->inside[find_inside(v, missing[k])], JUDGE_ARPMISSING),
+			    gw);
 		assert_int_equal(res.labels[JUDGE_ARPMISSING], gw ? 3 : 0);
 		/* Silent addresses sent nothing out: never arpMissing. */
-		assert_false(has_label(v, &v->inside[find_inside(v, "10.0.9.1")], JUDGE_ARPMISSING));
+		assert_false(
+		    has_label(v, &v->inside[find_inside(v, "10.0.9.1")], JUDGE_ARPMISSING));
 		assert_true(has_label(v, &v->inside[find_inside(v, "10.0.0.12")], JUDGE_ZEROMAC));
 		assert_int_equal(res.labels[JUDGE_ZEROMAC], 1);
 		slot_destroy(s);
