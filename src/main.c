@@ -23,7 +23,9 @@
 #include <time.h>
 #include <uv.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/clock.h"
+#include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/es.h"
 #include "nfsentry/flowout.h"
@@ -34,6 +36,7 @@
 #include "nfsentry/sender.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/web.h"
+#include "nfsentry/webfeed.h"
 #include "nfsentry_version.h"
 
 #define EXIT_USAGE 2
@@ -420,6 +423,7 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
+	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	int stopping;
 };
 
@@ -472,6 +476,47 @@ static void run_tick_cb(uv_timer_t *t)
 	struct run_state *rs = t->data;
 
 	pipeline_tick(rs->pl, clock_ms(CLOCK_REALTIME));
+	if (rs->feed)
+		web_feed_refresh(rs->feed, clock_ms(CLOCK_MONOTONIC), false);
+}
+
+static void run_alert_snapshot(void *ud, void *stats)
+{
+	alert_stats_get(ud, stats);
+}
+
+static void run_decoder_snapshot(void *ud, void *stats)
+{
+	decoder_stats_get(pipeline_decoder(ud), stats);
+}
+
+static void run_engine_snapshot(void *ud, void *stats)
+{
+	if (pipeline_engine(ud))
+		engine_stats_get(pipeline_engine(ud), stats);
+	else
+		memset(stats, 0, sizeof(struct engine_stats));
+}
+
+/*
+ * The web server's feed (webfeed.h): every counter table the collector
+ * has, published by the loop's tick; the closer hands it each judged slot
+ * (sink). Returns 0 or a negative code.
+ */
+static int run_feed_sources(struct run_state *rs, struct es_shipper *es)
+{
+	struct web_feed *f = rs->feed;
+	int rc = web_feed_source_add(f, &udpin_counters, run_udp_snapshot, rs);
+
+	if (rc == 0)
+		rc = web_feed_source_add(f, &decoder_counters, run_decoder_snapshot, rs->pl);
+	if (rc == 0)
+		rc = web_feed_source_add(f, &engine_counters, run_engine_snapshot, rs->pl);
+	if (rc == 0)
+		rc = web_feed_source_add(f, &closer_counters, pipeline_closer_stats, rs->pl);
+	if (rc == 0 && es)
+		rc = web_feed_source_add(f, &es_counters, run_es_snapshot, es);
+	return rc;
 }
 
 static void run_stop(struct run_state *rs)
@@ -520,15 +565,44 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* The decoder is set once the pipeline exists; nothing is published before. */
+	struct web_feed_opts fo = {.sites = cfg.sites, .n_sites = cfg.n_sites, .l2 = l2};
+	if (cfg.web.n_listen && web_feed_create(&fo, &rs.feed) != 0) {
+		log_error("cannot start the web server's feed: out of memory");
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	/* Alerts: a warn line per labelled IP at each slot close, and the hook (docs/alerts.md). */
+	struct alerter *alerter = NULL;
+	rc = alert_start(&cfg.alerts, &alerter);
+	if (rc != 0) {
+		log_error("cannot start the alerts: %s", strerror(-rc));
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
+		l2poll_stop(l2);
+		config_free(&cfg);
+		return 1;
+	}
+	struct closer_sink sinks[2];
+	size_t n_sinks = 0;
+	sinks[n_sinks++] = (struct closer_sink){"alert", alert_sink, alerter};
+	if (rs.feed)
+		sinks[n_sinks++] = (struct closer_sink){"web", web_feed_sink, rs.feed};
 	struct pipeline_opts po = {
 		.flows = c.flows,
 		.flows_out = stdout,
 		.use_store = true,
 		.l2 = l2,
+		.restart_state = true,
+		.sinks = sinks,
+		.n_sinks = n_sinks,
 	};
 	rc = pipeline_create(&cfg, &po, &rs.pl, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		alert_stop(alerter);
+		web_feed_destroy(rs.feed);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -537,6 +611,8 @@ static int cmd_run(int argc, char **argv)
 	if (es_open(&cfg, &es) != 0 || (es && es_shipper_start(es) != 0)) {
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -545,20 +621,31 @@ static int cmd_run(int argc, char **argv)
 	rc = pipeline_counter_source_add(rs.pl, &udpin_counters, run_udp_snapshot, &rs);
 	if (rc == 0 && es)
 		rc = pipeline_counter_source_add(rs.pl, &es_counters, run_es_snapshot, es);
+	if (rc == 0 && rs.feed) {
+		web_feed_decoder_set(rs.feed, pipeline_decoder(rs.pl));
+		rc = run_feed_sources(&rs, es);
+		if (rc == 0)
+			rc = web_feed_source_add(rs.feed, &alert_counters, run_alert_snapshot,
+			                         alerter);
+	}
 	if (rc != 0) {
 		log_error("cannot add the collector counters: %s", strerror(-rc));
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
 	}
 	/* The dashboard reads the store the pipeline just opened, through its own connection. */
 	struct web *web = NULL;
-	if (web_start(&cfg.web, cfg.store_path, &web, err, sizeof(err)) != 0) {
+	if (web_start_feed(&cfg.web, cfg.store_path, rs.feed, &web, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -568,6 +655,8 @@ static int cmd_run(int argc, char **argv)
 		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -586,6 +675,8 @@ static int cmd_run(int argc, char **argv)
 		web_stop(web);
 		es_shipper_destroy(es);
 		pipeline_destroy(rs.pl);
+		web_feed_destroy(rs.feed);
+		alert_stop(alerter);
 		l2poll_stop(l2);
 		config_free(&cfg);
 		return 1;
@@ -604,11 +695,14 @@ static int cmd_run(int argc, char **argv)
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
 
 	run_log_stats(&rs);
-	/* SIGTERM/SIGINT: the open slots are closed and written before exit. */
-	pipeline_close_slots(rs.pl);
+	/*
+	 * SIGTERM/SIGINT: the open slots are saved for a restart, then closed
+	 * and written before exit (docs/manual.md "Restarts").
+	 */
+	pipeline_stop(rs.pl);
 	if (es) {
-		/* A few seconds to ship the slots just written; the rest waits in the store. */
-		es_shipper_stop(es, 5000);
+		/* Up to drain_timeout_s to ship what is written; the rest waits in the store. */
+		es_shipper_stop(es, (uint64_t)cfg.es.drain_timeout_s * 1000u);
 		es_report(es, stderr);
 	}
 	rc = uv_loop_close(&rs.loop);
@@ -617,6 +711,9 @@ static int cmd_run(int argc, char **argv)
 	web_stop(web);
 	pipeline_report(rs.pl, stderr);
 	pipeline_destroy(rs.pl);
+	web_feed_destroy(rs.feed);
+	/* The hook gets the summaries of the last slots (each bounded by alerts.timeout_s). */
+	alert_stop(alerter);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
 	config_free(&cfg);
@@ -700,8 +797,9 @@ static int cmd_replay(int argc, char **argv)
 	pipeline_close_slots(pl);
 	uint64_t lost = pipeline_slots_lost(pl);
 	if (lost)
-		log_error("%llu slots were not written whole (store, documents or a full queue: "
-		          "the errors above); exiting 1",
+		log_error("%llu slots were not stored whole (store, spool, documents or a full "
+		          "queue: the errors above; a slot waiting in the spool counts too); "
+		          "exiting 1",
 		          (unsigned long long)lost);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);

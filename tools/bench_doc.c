@@ -17,14 +17,20 @@
  * plus the labelled ones. The slot engine builds and judges it
  * (slot_add, slot_finish, judge_slot_l2) before anything is timed.
  *
+ * With --arp N it also times the layer-2 documents (l2_doc_build): a merge
+ * of N inside IPv4 hosts as a gateway's ARP table shows them (one in twenty
+ * incomplete, the rest with a MAC on VLAN interface "Vlan10") and as two
+ * access switches' MAC tables show the same MACs (port "Gi1/0/<k>"), so
+ * N arpIp and about 2 N arpMac documents. --out then writes them after the
+ * slot's.
+ *
  * Under callgrind, count only the builds:
  *   valgrind --tool=callgrind --toggle-collect=doc_slot_build_l2 bench_doc --runs 1
  *
- * usage: bench_doc [--inside N] [--scanners N] [--seed X] [--runs R] [--out FILE]
+ * usage: bench_doc [--inside N] [--scanners N] [--seed X] [--runs R] [--arp N] [--out FILE]
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +39,7 @@
 
 #include "nfsentry/doc.h"
 #include "nfsentry/judge.h"
+#include "nfsentry/l2.h"
 #include "nfsentry/site.h"
 #include "nfsentry/slot.h"
 
@@ -153,24 +160,87 @@ static bool stub_unresolved(const void *ud, const struct flow_addr *ip)
 	return flow_addr_is_v4(ip) && ip->b[14] >= 0x80 && ip->b[15] % 5 == 0;
 }
 
-static void stub_fields(const void *ud, const struct flow_addr *ip, void *json)
-{
-	char mac[18];
+/* One MAC per host, kept here between the calls (the build is single-threaded). */
+static uint8_t stub_mac[1][6];
 
+static uint32_t stub_macs(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6])
+{
 	(void)ud;
 	if (ip->b[15] % 7)
-		return;
-	snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", ip->b[14], ip->b[15]);
-	json_t *macs = json_array(), *locs = json_array(), *loc = json_object(),
-	       *ifs = json_array();
-	json_array_append_new(macs, json_string(mac));
-	json_object_set_new(loc, "mac", json_string(mac));
-	json_object_set_new(loc, "device", json_string("core-sw1"));
-	json_array_append_new(ifs, json_string("Gi1/0/7"));
-	json_object_set_new(loc, "interfaceList", ifs);
-	json_array_append_new(locs, loc);
-	json_object_set_new(json, "arpMacList", macs);
-	json_object_set_new(json, "arpLocations", locs);
+		return 0;
+	uint8_t mac[6] = {0x02, 0, 0, 0, ip->b[14], ip->b[15]};
+	memcpy(stub_mac[0], mac, 6);
+	*out = (const uint8_t(*)[6])stub_mac;
+	return 1;
+}
+
+static char stub_ifname[] = "Gi1/0/7";
+static char *const stub_ifnames[] = {stub_ifname};
+
+static bool stub_place(const void *ud, const uint8_t mac[6], uint32_t k, struct doc_l2_place *out)
+{
+	(void)ud;
+	(void)mac;
+	if (k > 0)
+		return false;
+	out->device = "core-sw1";
+	out->ifnames = stub_ifnames;
+	out->n_ifnames = 1;
+	return true;
+}
+
+/* The merge of --arp: n hosts on a gateway and two access switches. */
+static struct l2_merge *build_arp(uint32_t n)
+{
+	struct l2_merge *m = l2_merge_create("campus", 5890752, NULL);
+	struct l2_obs *gw = calloc(n, sizeof(*gw)), *sw = calloc((size_t)n + 2, sizeof(*sw));
+	size_t n_gw = 0, n_sw[2] = {0, 0};
+
+	if (!m || !gw || !sw) {
+		free(gw);
+		free(sw);
+		l2_merge_destroy(m);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct l2_obs *o = &gw[n_gw++];
+		v4(&o->ip, 0x0a000000u + 256 + i);
+		o->has_ip = true;
+		o->vlan = -1;
+		o->age_s = i % 600;
+		if (i % 20 == 7) {
+			o->state = L2_STATE_INCOMPLETE;
+			snprintf(o->state_raw, sizeof(o->state_raw), "Incomplete");
+			continue;
+		}
+		uint8_t mac[6] = {0x02, 0, 0, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+		memcpy(o->mac, mac, 6);
+		o->has_mac = true;
+		o->state = L2_STATE_DYNAMIC;
+		snprintf(o->ifname, sizeof(o->ifname), "Vlan10");
+		/* The switch rows: halves of the hosts on each, all on VLAN 10. */
+		struct l2_obs *r = &sw[(i & 1) * (n / 2 + 1) + n_sw[i & 1]++];
+		memcpy(r->mac, mac, 6);
+		r->has_mac = true;
+		r->state = L2_STATE_DYNAMIC;
+		r->age_s = -1;
+		r->vlan = 10;
+		snprintf(r->ifname, sizeof(r->ifname), "Gi1/0/%u", 1 + i % 48);
+	}
+	int rc = l2_merge_add(m, "gw", T0_MS + 10000, gw, n_gw);
+	if (rc == 0)
+		rc = l2_merge_add(m, "access-sw1", T0_MS + 11000, sw, n_sw[0]);
+	if (rc == 0)
+		rc = l2_merge_add(m, "access-sw2", T0_MS + 12000, sw + n / 2 + 1, n_sw[1]);
+	if (rc == 0)
+		rc = l2_merge_finish(m);
+	free(gw);
+	free(sw);
+	if (rc != 0) {
+		l2_merge_destroy(m);
+		return NULL;
+	}
+	return m;
 }
 
 static double ms_since(const struct timespec *a, clockid_t clk)
@@ -197,14 +267,69 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+/* --arp: time l2_doc_build on the merge of build_arp(n). */
+static int bench_arp(uint32_t n, uint32_t runs, const char *out_path)
+{
+	struct l2_merge *m = build_arp(n);
+	double wall[MAX_RUNS], cpu[MAX_RUNS];
+	size_t n_docs = 0, bytes = 0;
+
+	if (!m) {
+		fprintf(stderr, "bench_doc: out of memory building the ARP merge\n");
+		return 1;
+	}
+	for (uint32_t r = 0; r < runs; r++) {
+		struct doc_batch b = {0};
+		struct timespec t0, c0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+		int rc = l2_doc_build(m, &b);
+		wall[r] = ms_since(&t0, CLOCK_MONOTONIC);
+		cpu[r] = ms_since(&c0, CLOCK_PROCESS_CPUTIME_ID);
+		if (rc) {
+			fprintf(stderr, "bench_doc: l2_doc_build: %s\n", strerror(-rc));
+			l2_merge_destroy(m);
+			return 1;
+		}
+		n_docs = b.n;
+		bytes = 0;
+		for (size_t k = 0; k < b.n; k++)
+			bytes += b.v[k].len;
+		if (r == 0 && out_path) {
+			FILE *f = fopen(out_path, "a");
+			if (!f) {
+				fprintf(stderr, "bench_doc: %s: %s\n", out_path, strerror(errno));
+				l2_merge_destroy(m);
+				return 1;
+			}
+			for (size_t k = 0; k < b.n; k++)
+				fprintf(f, "%s %s %s\n", b.v[k].kind, b.v[k].key, b.v[k].json);
+			if (fclose(f) != 0) {
+				fprintf(stderr, "bench_doc: %s: %s\n", out_path, strerror(errno));
+				l2_merge_destroy(m);
+				return 1;
+			}
+		}
+		doc_batch_free(&b);
+	}
+	l2_merge_destroy(m);
+	qsort(wall, runs, sizeof(double), dcmp);
+	qsort(cpu, runs, sizeof(double), dcmp);
+	printf("layer-2 documents: %zu, %zu bytes of JSON\n", n_docs, bytes);
+	printf("l2_doc_build, median of %u: %.2f ms wall, %.2f ms CPU (min %.2f / %.2f)\n", runs,
+	       wall[runs / 2], cpu[runs / 2], wall[0], cpu[0]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"inside", required_argument, NULL, 'i'}, {"scanners", required_argument, NULL, 'c'},
 		{"seed", required_argument, NULL, 's'},   {"runs", required_argument, NULL, 'r'},
-		{"out", required_argument, NULL, 'o'},    {NULL, 0, NULL, 0},
+		{"out", required_argument, NULL, 'o'},    {"arp", required_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0},
 	};
-	uint32_t n_inside = 4000, n_scanners = 200, runs = 5, seed32 = 1;
+	uint32_t n_inside = 4000, n_scanners = 200, runs = 5, seed32 = 1, n_arp = 0;
 	const char *out_path = NULL;
 	int c;
 
@@ -216,11 +341,12 @@ int main(int argc, char **argv)
 		case 's': rc = parse_u32(optarg, 1, UINT32_MAX, &seed32); break;
 		case 'r': rc = parse_u32(optarg, 1, MAX_RUNS, &runs); break;
 		case 'o': out_path = optarg; break;
+		case 'a': rc = parse_u32(optarg, 1, 1000000, &n_arp); break;
 		default: rc = -EINVAL; break;
 		}
 		if (rc) {
 			fprintf(stderr, "usage: bench_doc [--inside N] [--scanners N] [--seed X] "
-			                "[--runs R] [--out FILE]\n");
+			                "[--runs R] [--arp N] [--out FILE]\n");
 			return 2;
 		}
 	}
@@ -235,7 +361,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct slot_view *v = slot_view_mut(s);
-	struct judge_l2 l2 = {.unresolved = stub_unresolved, .inside_fields = stub_fields};
+	struct judge_l2 l2 = {.unresolved = stub_unresolved};
+	struct doc_l2 dl2 = {.unresolved = stub_unresolved, .macs = stub_macs, .place = stub_place};
 	struct judge_result jr;
 	if (judge_slot_l2(v, &l2, &jr) != 0) {
 		fprintf(stderr, "bench_doc: out of memory judging the slot\n");
@@ -254,7 +381,7 @@ int main(int argc, char **argv)
 		struct timespec t0, c0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
-		int rc = doc_slot_build_l2(v, &jr, &o, &h, &l2, &b);
+		int rc = doc_slot_build_l2(v, &jr, &o, &h, &dl2, &b);
 		wall[r] = ms_since(&t0, CLOCK_MONOTONIC);
 		cpu[r] = ms_since(&c0, CLOCK_PROCESS_CPUTIME_ID);
 		if (rc) {
@@ -295,5 +422,5 @@ int main(int argc, char **argv)
 	       "doc_batch_free %.2f ms\n",
 	       runs, wall[runs / 2], cpu[runs / 2], wall[0], cpu[0], free_ms[runs / 2]);
 	slot_destroy(s);
-	return 0;
+	return n_arp ? bench_arp(n_arp, runs, out_path) : 0;
 }

@@ -14,7 +14,7 @@ build_pkgs=(
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
 	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
-	openssh-server openssh-client chromium curl
+	openssh-server openssh-client chromium curl python3-prometheus-client
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -7,7 +7,8 @@
  * joins the site's ARP/MAC observations of that slot (§8, l2poll.h: the
  * latest poll of each device completed in the slot; a poll still running is
  * not waited for), builds its documents (§6) -- arpIp and arpMac included --
- * writes them to the store in one transaction, optionally prints them
+ * writes them to the store in one transaction (retried, then spooled when
+ * the store cannot write: store_retry_ms, spool), optionally prints them
  * (--docs) or a human report, hands the judged slot to each sink, and frees
  * the slot. Slots are processed one at a time, in submission order.
  *
@@ -39,6 +40,7 @@
 #include "nfsentry/slot.h"
 
 struct store;
+struct spool;
 struct l2poll;
 
 /*
@@ -46,6 +48,21 @@ struct l2poll;
  * pipeline sizes its queue from the number of sites (pipeline.h).
  */
 #define CLOSER_QUEUE_DEFAULT 2
+
+/*
+ * A slot that ends more than this after the wall clock is "in the future"
+ * (a capture whose exporter clock jumped): it is stored and counted in
+ * future_slots, but retention's clock does not follow it. An hour covers
+ * exporter clocks that are off by minutes and a capture replayed on a
+ * machine whose clock is a little behind.
+ */
+#define CLOSER_FUTURE_TOLERANCE_S 3600
+
+/* Longest the closer spends re-inserting spooled slots after one slot's write. */
+#define CLOSER_UNSPOOL_BUDGET_MS 30000
+
+/* First wait before a store write is retried; each further wait doubles. */
+#define CLOSER_RETRY_FIRST_MS 100
 
 /* Most collector counters a slot carries to its document (more are cut). */
 #define CLOSER_HEALTH_MAX 64
@@ -90,12 +107,35 @@ struct closer_opts {
 	size_t queue_max;
 	const struct closer_sink *sinks; /* borrowed array (must outlive the closer), or NULL */
 	size_t n_sinks;
+	/*
+	 * A store write that fails with -EBUSY, -ENOSPC, -EDQUOT or -EIO is
+	 * tried again after 100 ms, 200 ms, 400 ms ... until store_retry_ms have
+	 * been waited in all (0: no retry). While the store keeps failing (a
+	 * slot has used up its waits and no write has succeeded since), later
+	 * slots are tried once, without waits, so one failure costs the closer
+	 * store_retry_ms at most, not that much per slot.
+	 */
+	uint32_t store_retry_ms;
+	/*
+	 * Borrowed, used only by the worker; NULL = none. A slot the store
+	 * refuses (after the retries) is written here; spooled slots are put
+	 * back into the store, oldest first, at start and after every
+	 * successful write (spool.h).
+	 */
+	struct spool *spool;
+	/*
+	 * Retention's clock. true (live): the wall clock. false (replay): the
+	 * end of the newest slot written by this closer that does not end more
+	 * than CLOSER_FUTURE_TOLERANCE_S after the wall clock, so that one
+	 * datagram stamped years ahead cannot make every stored slot look old.
+	 */
+	bool retention_wall_clock;
 };
 
 struct closer_stats {
 	uint64_t slots;          /* slots processed (written, or lost to doc/store errors) */
 	uint64_t documents;      /* documents built */
-	uint64_t store_errors;   /* slots the store refused (documents lost from the store) */
+	uint64_t store_errors;   /* slots not stored whole at their close (then spooled or lost) */
 	uint64_t doc_errors;     /* slots whose documents could not be built (ENOMEM) */
 	uint64_t last_close_us;  /* finish + judge + documents + store of the last slot */
 	uint64_t max_close_us;
@@ -107,6 +147,15 @@ struct closer_stats {
 	uint64_t slots_dropped;  /* live: slots freed unwritten because the queue was full */
 	uint64_t submit_waits;   /* backpressure: submits that had to wait for room */
 	uint64_t sink_us;        /* wall time spent in sinks, all slots */
+	uint64_t store_retries;    /* store writes tried again after a transient error */
+	uint64_t slots_partial;    /* stored without their duplicate documents (-EEXIST) */
+	uint64_t slots_spooled;    /* refused by the store, written to the spool */
+	uint64_t slots_unspooled;  /* spooled slots put back into the store */
+	uint64_t spool_stale;      /* spooled slots dropped: the store held a newer write */
+	uint64_t slots_store_lost; /* refused by the store and not spooled (spool full...) */
+	uint64_t spool_slots;      /* gauge: slots waiting in the spool */
+	uint64_t spool_bytes;      /* gauge: their bytes */
+	uint64_t future_slots;     /* slots ending past the wall clock + tolerance */
 };
 
 /* The steps of closing one slot, as timed in struct closer_steps. */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -92,6 +93,13 @@ struct config {
 	 */
 	char store_path[CONFIG_STORE_PATH_MAX];
 	uint32_t retention_days; /* store.retention_days, 1..3650, default 30 */
+	/*
+	 * store.spool_path: directory for slots the store cannot write
+	 * (spool.h); "" (default) = store_path with ".spool" appended.
+	 */
+	char spool_path[CONFIG_STORE_PATH_MAX];
+	uint32_t spool_max_mib; /* store.spool_max_mib, 1..1048576, default 1024 */
+	uint32_t write_retry_s; /* store.write_retry_s, 0..290, default 30 */
 
 	/*
 	 * documents.outside: "all" (docs_outside_all true) writes a document
@@ -109,6 +117,12 @@ struct config {
 	 * off), token_file, cert_file + key_file, max_connections, timeout_s.
 	 */
 	struct web_config web;
+
+	/* advice: the handling advice per label for every site (sites[].advice overrides). */
+	char advice[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+
+	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
+	struct alert_config alerts;
 };
 
 /*

@@ -147,12 +147,6 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 /* Copy the totals into *out. */
 void decoder_stats_get(const struct decoder *d, struct decoder_stats *out);
 
-/*
- * For tests: make the nth allocation the decoder makes from now on fail
- * (once); 0 disarms. Process-wide and not thread-safe.
- */
-void decoder_fault_inject(unsigned nth);
-
 /* Per exporter (address, port, domain) state, for /metrics and logs. */
 struct decoder_exporter_info {
 	struct flow_endpoint from;

@@ -76,6 +76,49 @@ void engine_close_all(struct engine *e);
 
 void engine_stats_get(const struct engine *e, struct engine_stats *out);
 
+/*
+ * Coverage (slot.h, covered_from_s): from now on, a slot the engine opens
+ * that began before start_ms is marked as seen only from start_ms. run
+ * calls it once with its start time; replay never does (a capture's slots
+ * are what it holds). Restored slots keep the coverage they were saved with.
+ */
+void engine_cover_from(struct engine *e, uint64_t start_ms);
+
+/*
+ * Saved state of the open slots across a restart (docs/manual.md
+ * "Restarts", docs/internals/slot.md "Saved state").
+ *
+ * engine_state_save() writes every site's open slots (the current one and
+ * one still in its grace period) to fd: a header (format version, byte
+ * order, the sites' names and prefixes hash, now_ms, written) then each
+ * slot as slot_save() writes it, marked as covered up to now_ms. The slots
+ * stay open (the caller closes them next). written is a byte of the header
+ * at ENGINE_STATE_WRITTEN_OFFSET that the caller may set to 1 afterwards
+ * (pwrite) once those slots are in the store. *n_slots (may be NULL) gets
+ * the slots saved. Returns 0 or -errno from write(2).
+ *
+ * engine_state_load() reads such a file at start, before any record, with
+ * now_ms the clock now. A slot of a site of the same name whose slot is
+ * still open at now_ms (the current slot, or the previous one within its
+ * grace period) is restored and goes on when the sites hash matches. Every
+ * other slot is handed to the close callback as it was saved (partial when
+ * its coverage says so) unless the header says written; a slot whose site
+ * is gone is dropped and logged. Counts go to *res. Returns 0, or -EBADMSG
+ * / -EPROTONOSUPPORT for a file it cannot read whole (slots already handed
+ * on or restored before the bad one stay so), -ENOMEM, -errno.
+ */
+#define ENGINE_STATE_WRITTEN_OFFSET 12
+struct engine_restore {
+	size_t restored;     /* slots going on */
+	size_t closed;       /* slots handed to the close callback */
+	size_t already;      /* closed slots the previous run had already stored */
+	size_t dropped;      /* site gone: lost */
+	bool config_changed; /* the sites hash differs: nothing restored */
+	uint64_t saved_at_ms;
+};
+int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots);
+int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_restore *res);
+
 /* Bytes held by open slots, for /metrics. */
 size_t engine_memory(const struct engine *e);
 

@@ -91,6 +91,7 @@ struct es_stats {
 	uint64_t backlog_slots;        /* slots in the store after the cursor */
 	uint64_t backlog_docs;         /* their documents */
 	uint64_t last_ack_latency_ms;  /* store write of the last shipped slot -> acknowledged */
+	uint64_t docs_stale_deleted;   /* left by an earlier write of a slot, deleted by query */
 	int64_t cursor_seq;            /* the cursor: last slot seq handled (-1 unknown) */
 	uint64_t last_error_at_s;      /* Unix time of last_error; 0 = none yet */
 	char last_error[ES_ERROR_MAX]; /* "" or the last failure, with no secrets in it */

@@ -7,7 +7,8 @@
  * view's label array (slot.h). Each label carries the figure that crossed the
  * threshold and the threshold; the document writer adds the context figures.
  *
- * Rule III (the network-wide offender database) is the reputation module's.
+ * Rule III (the network-wide offender database across slots and sites) is
+ * not the judge's: each slot is judged on its own here.
  */
 #ifndef NFSENTRY_JUDGE_H
 #define NFSENTRY_JUDGE_H
@@ -60,8 +61,8 @@ int judge_slot(struct slot_view *v, struct judge_result *res);
 
 /*
  * Layer-2 knowledge of the slot's site (METHOD §8), lent by the l2 module
- * (l2poll.h: l2_judge_bind) so that the judge and the document writer need
- * not link it. Borrowed; ud is passed back unchanged.
+ * (l2poll.h: l2_judge_bind) so that the judge need not link it. Borrowed;
+ * ud is passed back unchanged.
  */
 struct judge_arp {
 	bool gateway_polled; /* a gateway polled in the slot shows addresses of ip's
@@ -86,8 +87,6 @@ struct judge_l2 {
 	 */
 	void (*arp)(const void *ud, const struct site_config *site, const struct flow_addr *ip,
 	            struct judge_arp *out);
-	/* Add inside IP ip's L2 fields to json, a jansson json_t object; NULL: none. */
-	void (*inside_fields)(const void *ud, const struct flow_addr *ip, void *json);
 	const void *ud;
 };
 

@@ -164,11 +164,9 @@ int l2_cmd_classify(enum l2_kind kind, const char *command);
  * The default commands of a kind (its row's), NULL-terminated, static; an
  * empty list when kind has no row. Every one runs without a pager (Junos:
  * "| no-more"); other kinds need "terminal length 0" only on an
- * interactive shell, see l2_pager_off().
+ * interactive shell: the row's pager_off (l2_kind_get()).
  */
 const char *const *l2_kind_commands(enum l2_kind kind);
-/* The row's command that turns the pager off on an interactive shell, or NULL. */
-const char *l2_pager_off(enum l2_kind kind);
 
 /* Initialise an empty list holding at most max entries (0: L2_MAX_ENTRIES). */
 void l2_obs_list_init(struct l2_obs_list *l, size_t max);
@@ -262,9 +260,6 @@ extern const struct counter_table l2_merge_counters;
 
 struct l2_merge;
 
-/* Defaults into *lim. */
-void l2_merge_limits_defaults(struct l2_merge_limits *lim);
-
 /*
  * A merge for one site (copied) and one slot. lim NULL: defaults. Returns
  * NULL on allocation failure or an empty/too long site name.
@@ -319,9 +314,6 @@ const struct l2_mac *l2_merge_mac_find(const struct l2_merge *m, const uint8_t m
  */
 bool l2_merge_unresolved(const struct l2_merge *m, const struct flow_addr *addr);
 
-/* Stable label name: "unresolved", "zeroMac". */
-const char *l2_label_name(enum l2_label l);
-
 /*
  * Append the documents of a finished merge to out: `arpIp` (key: the IP) by
  * address, then `arpMac` (key: "mac@device", see docs/internals/l2.md) by
@@ -331,9 +323,22 @@ const char *l2_label_name(enum l2_label l);
 int l2_doc_build(const struct l2_merge *m, struct doc_batch *out);
 
 /*
- * For tests: make the nth allocation of this module from now on fail
- * (once); 0 disarms. Process-wide and not thread-safe.
+ * The judge's question about ip, after finish (judge.h, struct judge_arp):
+ * what the site's devices showed of it, with the devices site marks as
+ * gateways (site_device.gateway) told apart; *out zeroed first, min_age_s
+ * -1 when unknown. gateway_polled holds when a gateway was polled in the
+ * slot and shows some address of ip's /24 (IPv6: /64). site NULL: no
+ * gateways.
  */
-void l2_fault_inject(unsigned nth);
+void l2_merge_arp(const struct l2_merge *m, const struct site_config *site,
+                  const struct flow_addr *ip, struct judge_arp *out);
+
+/*
+ * Lend the finished merge m to the slot's documents (doc_slot_build_l2):
+ * unresolved() is l2_merge_unresolved, arp() l2_merge_arp, macs() the MACs of an IP's by-IP
+ * object, place() the device and interfaces of each by-(MAC, device)
+ * object of a MAC. m must outlive the use of *out.
+ */
+void l2_merge_doc_bind(const struct l2_merge *m, struct doc_l2 *out);
 
 #endif

@@ -14,7 +14,7 @@
  *
  * l2poll_slot_merge is what the closer calls when a slot closes: it never
  * waits for a poll still running; a poll belongs to the slot in which it
- * completed. l2_judge_bind lends a merge to the judge and the documents.
+ * completed. l2_judge_bind lends a merge to the judge.
  */
 #ifndef NFSENTRY_L2POLL_H
 #define NFSENTRY_L2POLL_H
@@ -50,13 +50,6 @@ struct l2poll_result {
 
 /* One line for logs and `nfsentry poll`'s standard error (no newline). */
 void l2poll_result_format(const struct l2poll_result *r, char *buf, size_t len);
-
-/*
- * Poll one device now (blocking; bounded by its timeout) and parse its
- * outputs into obs (appended). Fills *res. Returns res->rc.
- */
-int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
-                  const volatile bool *cancel, struct l2poll_result *res);
 
 /*
  * `nfsentry poll`: poll every device of the n_sites sites (borrowed for
@@ -113,12 +106,27 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
                       struct l2_merge **out);
 
 /*
- * Lend the finished merge m to the judge and the documents: unresolved()
- * is l2_merge_unresolved, arp() the facts of an IP with the site's gateways
- * (site_device.gateway) marked, inside_fields() adds "arpMacList" and
- * "arpLocations" [{mac, device, interfaceList}] for an IP the devices
- * showed with a MAC. m must outlive the use of *out.
+ * Lend the finished merge m to the judge: unresolved() is
+ * l2_merge_unresolved, arp() is l2_merge_arp (the facts of an IP with the
+ * site's gateways, site_device.gateway, marked). (The documents get theirs
+ * from l2_merge_doc_bind, l2.h.) m must outlive the use of *out.
  */
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out);
+
+/* What a live device's polls came to so far (l2poll_status_get). */
+struct l2poll_status {
+	struct l2poll_result last; /* the last completed poll; site and dev always set */
+	bool polled;               /* false: no poll completed yet (last is empty) */
+	uint64_t polls;            /* completed polls (cancelled ones at stop excluded) */
+	uint64_t failures;         /* of those, the ones with rc != 0 */
+};
+
+/*
+ * Copy the status of up to max devices into out, in configuration order;
+ * returns how many devices there are (0 for NULL p). Thread-safe against
+ * the pollers (the web server's feed calls it each second). Fixture
+ * devices (replay) are never polled: polled stays false.
+ */
+size_t l2poll_status_get(struct l2poll *p, struct l2poll_status *out, size_t max);
 
 #endif

@@ -42,6 +42,13 @@ struct pipeline_opts {
 	size_t closer_queue;
 	const struct closer_sink *sinks; /* borrowed array, called per judged slot (closer.h) */
 	size_t n_sinks;
+	/*
+	 * run: keep state across restarts in STORE_PATH.state/ (docs/manual.md
+	 * "Restarts"): at create, restore the open slots a clean stop saved
+	 * (pipeline_stop) and note a previous run that did not stop cleanly;
+	 * mark slots opened after now_ms as seen from then. Needs use_store.
+	 */
+	bool restart_state;
 };
 
 /*
@@ -76,6 +83,17 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
  */
 void pipeline_close_slots(struct pipeline *pl);
 
+/*
+ * The graceful stop of run (SIGTERM): with restart_state, save every open
+ * slot to STORE_PATH.state/slots (a temporary file, fsync, rename) before
+ * closing and writing them as pipeline_close_slots() does (each then says
+ * partial, covered up to now), record that the stop was clean, and save the
+ * decoder's templates and sampling rates. Without restart_state it is
+ * pipeline_close_slots(). A failure to save is logged; the slots are
+ * written all the same.
+ */
+void pipeline_stop(struct pipeline *pl);
+
 /* Flush buffered record output. Returns 0 or -errno from the stream. */
 int pipeline_flush(struct pipeline *pl);
 
@@ -84,8 +102,17 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
- * Slots closed but not (fully) written: the closer's store errors, document
- * errors and dropped slots added up (closer.h). 0 without sites. Call after
+ * counter_snapshot_fn of the closer (closer_counters): ud is the pipeline,
+ * stats a struct closer_stats (zeros without sites). Any thread.
+ */
+void pipeline_closer_stats(void *pl, void *stats);
+
+/*
+ * Slots closed but not (fully) stored: the closer's document errors,
+ * dropped slots, slots stored without their duplicates, slots lost from
+ * the store, and slots waiting in the spool (closer.h) added up; a slot
+ * spooled and put back into the store before the call is stored. 0
+ * without sites. Call after
  * pipeline_close_slots() for the final figure: replay exits non-zero when it
  * is not 0, since a capture replayed into a store that lost part of it must
  * not look like a success.

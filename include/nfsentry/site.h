@@ -96,6 +96,10 @@ struct site_device {
 	uint32_t timeout_s;  /* connect + authenticate + every command, default 20 */
 };
 
+/* Handling advice: one text per label, in judge.h's enum order (judge.c checks the count). */
+#define SITE_ADVICE_LABELS 12
+#define SITE_ADVICE_MAX 256 /* bytes of one text, NUL included */
+
 struct site_config {
 	char name[SITE_NAME_MAX];
 	struct site_prefix *inside; /* owned by whoever built the struct (config) */
@@ -107,7 +111,16 @@ struct site_config {
 	struct site_caps caps;
 	struct site_device *devices; /* owned by whoever built the struct (config) */
 	size_t n_devices;
+	/*
+	 * What to do about each label (enum judge_label order), shown by the
+	 * dashboard. The configuration fills every entry: sites[].advice, else
+	 * the top-level advice:, else site_advice_default().
+	 */
+	char advice[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
 };
+
+/* The built-in advice for label (enum judge_label), static; "" past the last. */
+const char *site_advice_default(unsigned label);
 
 /* Fill th and caps (and peer_cap) with the documented defaults. */
 void site_config_defaults(struct site_config *s);

@@ -173,6 +173,16 @@ struct slot_view {
 	size_t n_active;              /* inside IPs with egress (|A|) */
 	struct slot_summary sum;
 	/*
+	 * What part of the slot the collector saw (docs/manual.md "Restarts"):
+	 * covered_from_s is when collection of this slot began (the slot's
+	 * start, or later when the collector started during the slot and had
+	 * nothing saved of it); covered_to_s is when it stopped (0: it ran to
+	 * the slot's close). partial: the slot's documents say so, with both.
+	 * Set by the engine (slot_cover_set), never by the close.
+	 */
+	int64_t covered_from_s, covered_to_s;
+	bool partial;
+	/*
 	 * Every entry's labels, n_labels of cap_labels: written by the judge
 	 * (judge.h), owned by the slot, freed by slot_destroy(). NULL until a
 	 * label is written.
@@ -259,5 +269,40 @@ struct slot_view *slot_view_mut(struct slot *s);
 
 /* Bytes the slot holds now (tables and arrays), for /metrics and benchmarks. */
 size_t slot_memory(const struct slot *s);
+
+/*
+ * Record what the collector saw of the open slot: from_s (Unix seconds;
+ * clamped to the slot's start) to to_s (0: up to its close). Sets
+ * view.partial when that is less than the whole slot.
+ */
+void slot_cover_set(struct slot *s, int64_t from_s, int64_t to_s);
+
+/*
+ * Open-slot state across a restart (docs/internals/slot.md "Saved state").
+ *
+ * slot_save() writes the open slot s to fd at its position: a header (format
+ * version, time slot, records, summary counters, coverage, array sizes),
+ * the conversation table, the IPv6 side array and the protocol spill, each
+ * dumped whole, then a 64-bit checksum of all of it. The hash index is not
+ * written: slot_load() rebuilds it. s is only read (queued pipe updates
+ * must be drained first). Returns 0, -EINVAL for a finished slot, or
+ * -errno from write(2) (the file then holds a partial record).
+ *
+ * slot_load() reads one such record from fd into a new open slot for site
+ * (borrowed, must outlive the slot) with hash_seed, as slot_create() does.
+ * The slot finishes into the same view as the saved one would have.
+ * Returns 0 with *out owned by the caller, or a negative code with *out
+ * NULL and nothing held: -EBADMSG (not a slot record, a truncated file, a
+ * checksum or consistency failure), -EPROTONOSUPPORT (another format
+ * version), -E2BIG (more conversations than site's caps hold), -ENOMEM,
+ * or -errno from read(2).
+ */
+#define SLOT_STATE_VERSION 2 /* 2: pacc with the ingress active time and TCP flags */
+int slot_save(const struct slot *s, int fd);
+int slot_load(const struct site_config *site, uint32_t site_index, uint64_t hash_seed, int fd,
+              struct slot **out);
+
+/* Conversations in the open slot (the table's entries). */
+size_t slot_conversations(const struct slot *s);
 
 #endif

@@ -13,9 +13,9 @@
  * as the bytes given), talking to Elasticsearch, deciding when slots close.
  *
  * Threads: one struct store is one SQLite connection and must not be used
- * by two threads at the same time. Handing it from thread to thread (for
- * example between uv_queue_work() runs) is fine when the hand-over itself
- * synchronises, as libuv's work queue does. The file is in WAL mode: one
+ * by two threads at the same time. Handing it from thread to thread is fine
+ * when the hand-over itself synchronises (a mutex, a thread join); the
+ * closer's worker is the only thread that writes the collector's store. The file is in WAL mode: one
  * writer and any number of readers, each with its own struct store (its own
  * store_open()), in this process or another, run concurrently; readers see
  * whole slots only, never half a transaction. A writer that finds another
@@ -37,7 +37,7 @@
 #include "nfsentry/counter.h"
 
 /* Version of the schema this build creates and reads (meta.schema_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Limits; each is checked on write and reported as -EINVAL / -E2BIG. */
 #define STORE_SITE_MAX 64              /* bytes of a site name, NUL included (= SITE_NAME_MAX) */
@@ -83,7 +83,13 @@ struct store_doc {
 /* What the writer knows about the slot besides its documents. */
 struct store_slot_info {
 	int64_t closed_at_s; /* collector clock at close (capture time in replay), Unix s */
-	bool partial;        /* closed early (shutdown) rather than at its end */
+	/*
+	 * The collector saw only covered_from_s .. covered_to_s (Unix s) of the
+	 * slot: it started during it, or stopped before its end. Not partial:
+	 * the whole slot, and the covered_* fields are not read.
+	 */
+	bool partial;
+	int64_t covered_from_s, covered_to_s;
 };
 
 /* One written slot, as listed by store_slot_list(). */
@@ -95,6 +101,9 @@ struct store_slot {
 	int64_t written_at_s;     /* wall clock when the transaction was written */
 	uint64_t n_docs;
 	bool partial;
+	uint32_t part;            /* 0, or the n-th part stored beside it (store_slot_write) */
+	int64_t covered_from_s;   /* what the part covers, Unix s (the whole slot unless partial) */
+	int64_t covered_to_s;
 };
 
 /*
@@ -154,11 +163,18 @@ void store_close(struct store *s);
 const char *store_error_get(const struct store *s);
 
 /*
- * Write the n documents of (site, time_slot) in one transaction, replacing
- * whatever that slot held before: a replay of the same capture leaves one
- * copy. The slot gets a new seq (higher than every seq before), so a
- * consumer reading store_slot_list() sees the rewrite again. info may be
- * NULL (closed_at_s = now, not partial). All inputs are borrowed.
+ * Write the n documents of (site, time_slot) in one transaction. The part
+ * rule (docs/store.md "Partial slots and parts"): the write covers the
+ * whole slot, or info's covered_from_s .. covered_to_s when info->partial.
+ * When that contains what every part the slot holds covers, it replaces
+ * them all and is stored as part 0: a replay of the same capture leaves
+ * one copy, and a run that knows more replaces what an earlier stop of it
+ * stored. Otherwise nothing is replaced and the documents are stored as
+ * the next part (1 + the highest): a slot is never replaced by one that
+ * knows less. store_last_part() says which part was stored. The written
+ * part gets a new seq (higher than every seq before), so a consumer
+ * reading store_slot_list() sees it. info may be NULL (closed_at_s = now,
+ * not partial). All inputs are borrowed.
  *
  * Documents that repeat a (kind, key) given earlier in docs are not
  * stored; the others are, and the call returns -EEXIST with the number
@@ -210,6 +226,17 @@ int store_slot_list(struct store *s, int64_t after_seq, struct store_slot *out, 
  */
 int store_doc_foreach(struct store *s, const char *site, int64_t time_slot, const char *kind,
                       int (*fn)(void *ud, const struct store_doc *d), void *ud);
+
+/*
+ * store_doc_foreach() of one part of the slot; store_doc_foreach() reads
+ * part 0, as do the dashboard readers below.
+ */
+int store_part_doc_foreach(struct store *s, const char *site, int64_t time_slot, uint32_t part,
+                           const char *kind, int (*fn)(void *ud, const struct store_doc *d),
+                           void *ud);
+
+/* The part the last successful store_slot_write() on s stored (0 before any). */
+uint32_t store_last_part(const struct store *s);
 
 /*
  * Named cursors: the last seq a consumer has handled. get: -ENOENT (and

@@ -8,8 +8,12 @@
  * slows receive. Connections are bounded in number, idle time and request
  * size; only GET and HEAD are served.
  *
- * Not this module's job: /metrics, alerts, the snapshot of the last closed
- * slot (later increments, docs/api.md "Not there yet").
+ * /metrics, the collector page's counters and the peers of the latest slot
+ * come from a struct web_feed (webfeed.h) that the collector's threads
+ * publish into; the server never reads their live structures.
+ *
+ * Not this module's job: taking the collector's snapshots (webfeed.h),
+ * alerts (alert.h).
  */
 #ifndef NFSENTRY_WEB_H
 #define NFSENTRY_WEB_H
@@ -57,6 +61,16 @@ struct web;
  */
 int web_start(const struct web_config *wc, const char *store_path, struct web **out, char *err,
               size_t errlen);
+
+struct web_feed;
+
+/*
+ * web_start with the collector's feed (borrowed: must outlive w, may be
+ * NULL): /metrics, /api/v1/collector and the latest slot's peers read it;
+ * without it they answer 404.
+ */
+int web_start_feed(const struct web_config *wc, const char *store_path, struct web_feed *feed,
+                   struct web **out, char *err, size_t errlen);
 
 /* Stop every daemon thread (waits for requests in flight), close the store, free w. NULL ok. */
 void web_stop(struct web *w);

@@ -87,18 +87,12 @@ static void errs_push(struct cfg_ctx *c, const char *line)
 
 	if (c->oom || c->full)
 		return;
-	if (c->errs->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 8;
-		char **v = config_realloc(c->errs->msg, cap * sizeof(*v));
-
-		if (!v) {
-			c->oom = true;
-			return;
-		}
-		c->errs->msg = v;
-		c->cap = cap;
+	if (grow_array((void **)&c->errs->msg, &c->cap, c->errs->n + 1, sizeof(char *), 8,
+	               SIZE_MAX / sizeof(char *)) != 0) {
+		c->oom = true;
+		return;
 	}
-	m = config_strdup(line);
+	m = fault_strdup(line);
 	if (!m) {
 		c->oom = true;
 		return;
@@ -772,7 +766,7 @@ static void list_read(struct cfg_ctx *c, const char *path, const struct ytree *v
 	if (inline_array) {
 		items = (unsigned char *)base + k->off;
 	} else if (n > 0) {
-		items = config_alloc(n * k->item_size);
+		items = fault_malloc(n * k->item_size);
 		if (!items) {
 			c->oom = true;
 			return;
@@ -975,9 +969,9 @@ static void check_sites(struct cfg_ctx *c, const char *path, const struct ytree 
 		c->oom = true;
 		return;
 	}
-	dups = config_alloc(bytes);
+	dups = fault_malloc(bytes);
 	if (total > 0)
-		refs = config_alloc(total * sizeof(*refs));
+		refs = fault_malloc(total * sizeof(*refs));
 	if (!dups || (total > 0 && !refs)) {
 		free(refs);
 		free(dups);
@@ -1381,6 +1375,20 @@ static void p_web(struct cfg_ctx *c, const char *path, const struct ytree *v,
 		cfg_err(c, v->line, path, NULL, "cert_file and key_file go together (HTTPS)");
 }
 
+/* alerts: the hook's program is an absolute path (run without a shell, no PATH search). */
+static void p_alerts(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                     const struct cfg_key *k, void *base)
+{
+	const struct alert_config *ac = &((const struct config *)base)->alerts;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (ac->n_hook && ac->hook[0][0] != '/')
+		cfg_err(c, v->line, path, NULL,
+		        "hook: the program (first entry) must be an absolute path; it runs without "
+		        "a shell");
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1584,11 +1592,45 @@ static const struct cfg_key device_keys[] = {
 
 static const struct cfg_key device_item = {.parse = p_device, .sub = device_keys};
 
+/* advice: and sites[].advice: one text per label, keys as the labels are spelled (judge.h order). */
+static const struct cfg_key advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct config, advice[8]), .max = SITE_ADVICE_MAX},
+    {.name = "underAttack", .parse = p_word, .off = offsetof(struct config, advice[9]), .max = SITE_ADVICE_MAX},
+    {.name = "arpMissing", .parse = p_word, .off = offsetof(struct config, advice[10]), .max = SITE_ADVICE_MAX},
+    {.name = "zeroMac", .parse = p_word, .off = offsetof(struct config, advice[11]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
+static const struct cfg_key site_advice_keys[] = {
+    {.name = "noPayload", .parse = p_word, .off = offsetof(struct site_config, advice[0]), .max = SITE_ADVICE_MAX},
+    {.name = "flood", .parse = p_word, .off = offsetof(struct site_config, advice[1]), .max = SITE_ADVICE_MAX},
+    {.name = "scan", .parse = p_word, .off = offsetof(struct site_config, advice[2]), .max = SITE_ADVICE_MAX},
+    {.name = "probeUnused", .parse = p_word, .off = offsetof(struct site_config, advice[3]), .max = SITE_ADVICE_MAX},
+    {.name = "arpUnused", .parse = p_word, .off = offsetof(struct site_config, advice[4]), .max = SITE_ADVICE_MAX},
+    {.name = "fanout", .parse = p_word, .off = offsetof(struct site_config, advice[5]), .max = SITE_ADVICE_MAX},
+    {.name = "p2p", .parse = p_word, .off = offsetof(struct site_config, advice[6]), .max = SITE_ADVICE_MAX},
+    {.name = "scanOut", .parse = p_word, .off = offsetof(struct site_config, advice[7]), .max = SITE_ADVICE_MAX},
+    {.name = "floodOut", .parse = p_word, .off = offsetof(struct site_config, advice[8]), .max = SITE_ADVICE_MAX},
+    {.name = "underAttack", .parse = p_word, .off = offsetof(struct site_config, advice[9]), .max = SITE_ADVICE_MAX},
+    {.name = "arpMissing", .parse = p_word, .off = offsetof(struct site_config, advice[10]), .max = SITE_ADVICE_MAX},
+    {.name = "zeroMac", .parse = p_word, .off = offsetof(struct site_config, advice[11]), .max = SITE_ADVICE_MAX},
+    {NULL},
+};
+
 static const struct cfg_key site_keys[] = {
     {.name = "name",
      .parse = p_site_name,
      .off = offsetof(struct site_config, name),
      .required = true},
+    {.name = "advice", .parse = p_map, .sub = site_advice_keys},
     {.name = "inside",
      .parse = p_list,
      .off = offsetof(struct site_config, inside),
@@ -1651,6 +1693,22 @@ static const struct cfg_key store_keys[] = {
      .off = offsetof(struct config, retention_days),
      .min = 1,
      .max = 3650},
+    {.name = "spool_path",
+     .parse = p_path,
+     .off = offsetof(struct config, spool_path),
+     .max = CONFIG_STORE_PATH_MAX},
+    /* Up to 1 TiB; the cap exists so that a failing store never fills a disk. */
+    {.name = "spool_max_mib",
+     .parse = p_u32,
+     .off = offsetof(struct config, spool_max_mib),
+     .min = 1,
+     .max = 1048576},
+    /* Below a slot's length: a closer that waits longer falls a whole slot behind. */
+    {.name = "write_retry_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, write_retry_s),
+     .min = 0,
+     .max = 290},
     {NULL},
 };
 
@@ -1760,6 +1818,30 @@ static const struct cfg_key web_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key alert_hook_item = {.parse = p_word, .max = ALERT_ARG_MAX};
+
+static const struct cfg_key alerts_keys[] = {
+    {.name = "hook",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, alerts.hook),
+     .off_n = offsetof(struct config, alerts.n_hook),
+     .item = &alert_hook_item,
+     .item_size = ALERT_ARG_MAX,
+     .min = 1,
+     .max = ALERT_ARGV_MAX},
+    {.name = "timeout_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.timeout_s),
+     .min = 1,
+     .max = 3600},
+    {.name = "rate_limit_s",
+     .parse = p_u32,
+     .off = offsetof(struct config, alerts.rate_limit_s),
+     .min = 0,
+     .max = 31 * 86400},
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -1793,6 +1875,8 @@ static const struct cfg_key top_keys[] = {
     {.name = "documents", .parse = p_map, .sub = documents_keys},
     {.name = "elasticsearch", .parse = p_es, .sub = es_keys},
     {.name = "web", .parse = p_web, .sub = web_keys},
+    {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
+    {.name = "advice", .parse = p_map, .sub = advice_keys},
     {NULL},
 };
 
@@ -1855,6 +1939,9 @@ void config_defaults(struct config *cfg)
 	cfg->grace_s = 10;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "data/nfsentry.db");
 	cfg->retention_days = 30;
+	cfg->spool_path[0] = '\0';
+	cfg->spool_max_mib = 1024;
+	cfg->write_retry_s = 30;
 	cfg->docs_outside_all = false;
 	cfg->docs_outside_top = 1000;
 	cfg->es.enabled = false;
@@ -1874,6 +1961,7 @@ void config_defaults(struct config *cfg)
 	cfg->web.n_listen = 1;
 	cfg->web.max_connections = 64;
 	cfg->web.timeout_s = 30;
+	alert_config_defaults(&cfg->alerts);
 }
 
 void config_free(struct config *cfg)
@@ -1931,7 +2019,7 @@ static int read_file(const char *path, char **out, size_t *len)
 		close(fd);
 		return rc;
 	}
-	buf = config_alloc(CONFIG_MAX_FILE_BYTES + 1);
+	buf = fault_malloc(CONFIG_MAX_FILE_BYTES + 1);
 	if (!buf) {
 		fclose(f);
 		return -ENOMEM;
@@ -1998,7 +2086,7 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 		check_dead_letter_dir(&c, root, &scratch);
 	ytree_free(root);
 	if (!c.oom && errs->n == 0) {
-		scratch.path = config_strdup(path);
+		scratch.path = fault_strdup(path);
 		if (!scratch.path)
 			c.oom = true;
 	}
@@ -2008,6 +2096,15 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	}
 	scratch.decoder.allow = scratch.allow_owned;
 	scratch.decoder.sampling = scratch.sampling_owned;
+	/* Every site's advice: its own, else the top-level one, else the built-in. */
+	for (size_t i = 0; i < scratch.n_sites; i++) {
+		for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++) {
+			char *a = scratch.sites[i].advice[l];
+			if (!a[0])
+				snprintf(a, SITE_ADVICE_MAX, "%s",
+				         scratch.advice[l][0] ? scratch.advice[l] : site_advice_default(l));
+		}
+	}
 	*cfg = scratch;
 	return 0;
 }

@@ -15,39 +15,6 @@
 #include <string.h>
 #include <yaml.h>
 
-/* Fault injection: allocations left before failing; < 0 = never fail. */
-static long fault_countdown = -1;
-
-void config_fault_set(long n)
-{
-	fault_countdown = n;
-}
-
-static bool fault_hit(void)
-{
-	if (fault_countdown < 0)
-		return false;
-	if (fault_countdown == 0)
-		return true; /* stays at 0: every later allocation fails too */
-	fault_countdown--;
-	return false;
-}
-
-void *config_alloc(size_t n)
-{
-	return fault_hit() ? NULL : malloc(n);
-}
-
-void *config_realloc(void *p, size_t n)
-{
-	return fault_hit() ? NULL : realloc(p, n);
-}
-
-char *config_strdup(const char *s)
-{
-	return fault_hit() ? NULL : strdup(s);
-}
-
 void ytree_free(struct ytree *t)
 {
 	if (!t)
@@ -87,7 +54,7 @@ static void set_err(struct ytree_error *err, const yaml_mark_t *m, const char *f
 
 static struct ytree *node_new(enum ytree_kind kind, const yaml_mark_t *m)
 {
-	struct ytree *t = config_alloc(sizeof(*t));
+	struct ytree *t = fault_malloc(sizeof(*t));
 
 	if (!t)
 		return NULL;
@@ -101,18 +68,9 @@ static struct ytree *node_new(enum ytree_kind kind, const yaml_mark_t *m)
 /* Append child to parent; on failure child is not adopted. */
 static int node_add(struct ytree *parent, struct ytree *child)
 {
-	if (parent->n == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 8;
-		struct ytree **v;
-
-		if (cap > SIZE_MAX / sizeof(*v))
-			return -ENOMEM;
-		v = config_realloc(parent->items, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		parent->items = v;
-		parent->cap = cap;
-	}
+	if (grow_array((void **)&parent->items, &parent->cap, parent->n + 1, sizeof(struct ytree *),
+	               8, SIZE_MAX / sizeof(struct ytree *)) != 0)
+		return -ENOMEM;
 	parent->items[parent->n++] = child;
 	return 0;
 }
@@ -215,7 +173,7 @@ int ytree_parse(const char *buf, size_t len, struct ytree **out, struct ytree_er
 			}
 			node = node_new(YTREE_SCALAR, &ev.start_mark);
 			if (node) {
-				node->str = config_strdup((const char *)ev.data.scalar.value);
+				node->str = fault_strdup((const char *)ev.data.scalar.value);
 				node->len = ev.data.scalar.length;
 				node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 				if (!node->str) {

@@ -20,6 +20,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * Everything this directory keeps (tree and configuration) is allocated
+ * through fault.h (fault_malloc, fault_realloc, fault_strdup; its lists
+ * grow with grow.h, which does too), so that a test can make any of those
+ * allocations fail.
+ */
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
+
 /* A configuration has three levels today; 32 leaves room and stops runaway input. */
 #define YTREE_MAX_DEPTH 32
 
@@ -66,20 +75,5 @@ void ytree_free(struct ytree *t);
 
 /* True for a plain scalar that YAML reads as null: empty, "~", "null". */
 bool ytree_is_null(const struct ytree *t);
-
-/*
- * Allocation used for everything this directory keeps (tree and config), so
- * that one hook can make any of them fail in tests. Same contract as
- * malloc/realloc/strdup.
- */
-void *config_alloc(size_t n);
-void *config_realloc(void *p, size_t n);
-char *config_strdup(const char *s);
-
-/*
- * Test hook: make the n-th allocation from now (0 = the next one) and
- * every one after it fail; n < 0 turns failure off. Not thread-safe; tests only.
- */
-void config_fault_set(long n);
 
 #endif

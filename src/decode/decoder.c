@@ -14,6 +14,8 @@
 
 #include "internal.h"
 #include "nfsentry/counter.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 #include "nfsentry/log.h"
 
 /*
@@ -92,34 +94,6 @@ _Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
 const struct counter_table decoder_counters =
     COUNTER_TABLE("decoder", decoder_counter_defs, decoder_stats);
 
-/*
- * Fault injection (SQLite's sqlite3FaultSim idea): when armed, the n-th
- * allocation from now fails once. Process-wide; unit tests only.
- */
-static unsigned fault_countdown;
-
-void decoder_fault_inject(unsigned nth)
-{
-	fault_countdown = nth;
-}
-
-static bool fault_now(void)
-{
-	if (fault_countdown == 0)
-		return false;
-	return --fault_countdown == 0;
-}
-
-void *dec_calloc(size_t n, size_t size)
-{
-	return fault_now() ? NULL : calloc(n, size);
-}
-
-void *dec_realloc(void *p, size_t size)
-{
-	return fault_now() ? NULL : realloc(p, size);
-}
-
 const char *decoder_drop_name(enum decoder_drop why)
 {
 	if ((unsigned)why >= DECODER_DROP__COUNT)
@@ -137,7 +111,7 @@ void decoder_config_defaults(struct decoder_config *cfg)
 
 struct decoder *decoder_create(const struct decoder_config *cfg)
 {
-	struct decoder *d = dec_calloc(1, sizeof(*d));
+	struct decoder *d = fault_calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
@@ -147,13 +121,13 @@ struct decoder *decoder_create(const struct decoder_config *cfg)
 	if (d->cfg.max_templates_per_exporter == 0)
 		d->cfg.max_templates_per_exporter = 1;
 	if (cfg->n_allow) {
-		d->allow = dec_calloc(cfg->n_allow, sizeof(*d->allow));
+		d->allow = fault_calloc(cfg->n_allow, sizeof(*d->allow));
 		if (!d->allow)
 			goto fail;
 		memcpy(d->allow, cfg->allow, cfg->n_allow * sizeof(*d->allow));
 	}
 	if (cfg->n_sampling) {
-		d->sampling = dec_calloc(cfg->n_sampling, sizeof(*d->sampling));
+		d->sampling = fault_calloc(cfg->n_sampling, sizeof(*d->sampling));
 		if (!d->sampling)
 			goto fail;
 		memcpy(d->sampling, cfg->sampling, cfg->n_sampling * sizeof(*d->sampling));
@@ -305,7 +279,7 @@ static void exporter_index_put(struct dec_exporter **slots, uint32_t cap, struct
 static int exporter_index_grow(struct decoder *d)
 {
 	uint32_t ncap = d->ecap ? d->ecap * 2 : 16;
-	struct dec_exporter **ns = dec_calloc(ncap, sizeof(*ns));
+	struct dec_exporter **ns = fault_calloc(ncap, sizeof(*ns));
 
 	if (!ns)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
@@ -382,14 +356,9 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		return DEC_ERR(DECODER_DROP_EXPORTER_LIMIT);
 	if ((d->n_exp + 1) * 2 > d->ecap && exporter_index_grow(d) != 0)
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);
-	if (d->n_exp == d->list_cap) {
-		size_t ncap = d->list_cap ? d->list_cap * 2 : 16;
-		struct dec_exporter **nl = dec_realloc(d->list, ncap * sizeof(*nl));
-		if (!nl)
-			return DEC_ERR(DECODER_DROP_NO_MEMORY);
-		d->list = nl;
-		d->list_cap = ncap;
-	}
+	if (grow_array((void **)&d->list, &d->list_cap, d->n_exp + 1, sizeof(*d->list), 16,
+	               d->cfg.max_exporters) != 0)
+		return DEC_ERR(DECODER_DROP_NO_MEMORY);
 	/* Its scope: shared with the exporter's other sessions, or new. */
 	struct flow_endpoint sk = scope_from(d, from);
 	struct dec_scope *sc = scope_find(d, &sk, domain, version);
@@ -397,7 +366,7 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		/* At most one scope per session: the index stays within 2 * cap. */
 		if ((d->n_scope + 1) * 2 > d->scap) {
 			uint32_t ncap = d->scap ? d->scap * 2 : 16;
-			struct dec_scope **ns = dec_calloc(ncap, sizeof(*ns));
+			struct dec_scope **ns = fault_calloc(ncap, sizeof(*ns));
 			if (!ns)
 				return DEC_ERR(DECODER_DROP_NO_MEMORY);
 			free(d->sslots);
@@ -405,7 +374,7 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 			d->scap = ncap;
 			scope_index_rebuild(d);
 		}
-		sc = dec_calloc(1, sizeof(*sc));
+		sc = fault_calloc(1, sizeof(*sc));
 		if (!sc)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
 		sc->from = sk;
@@ -414,7 +383,7 @@ int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32
 		sc->override_rate = override_rate(d, &from->addr);
 		dec_scope_rate_update(sc);
 	}
-	e = dec_calloc(1, sizeof(*e));
+	e = fault_calloc(1, sizeof(*e));
 	if (!e) {
 		if (!sc->refs)
 			free(sc);

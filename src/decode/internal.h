@@ -287,9 +287,6 @@ static inline uint64_t dec_uptime_to_ms(const struct dec_ctx *c, uint32_t t)
 }
 
 /* decoder.c */
-/* calloc/realloc that decoder_fault_inject() can make fail. */
-void *dec_calloc(size_t n, size_t size);
-void *dec_realloc(void *p, size_t size);
 int dec_exporter_get(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
                      uint8_t version, uint64_t now_ms, struct dec_exporter **out);
 void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);

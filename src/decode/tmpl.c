@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/fault.h"
 
 #define TIME_BITS                                                                                  \
 	(TGT_BIT(TGT_FIRST_UP) | TGT_BIT(TGT_LAST_UP) | TGT_BIT(TGT_START_S) |                     \
@@ -340,7 +341,7 @@ static int tmpl_reserve(struct dec_ctx *c)
 	}
 	if ((e->ntmpl + 1) * 2 > e->tcap) {
 		uint32_t ncap = e->tcap ? e->tcap * 2 : 16;
-		struct dec_tmpl **ns = dec_calloc(ncap, sizeof(*ns));
+		struct dec_tmpl **ns = fault_calloc(ncap, sizeof(*ns));
 		if (!ns)
 			return DEC_ERR(DECODER_DROP_NO_MEMORY);
 		for (uint32_t i = 0; i < e->tcap; i++)
@@ -406,7 +407,7 @@ int dec_tmpl_define(struct dec_ctx *c, uint16_t id, bool options, bool ipfix, co
 	}
 
 	size_t sz = sizeof(struct dec_tmpl) + n_ops * sizeof(struct dec_op) + pos;
-	struct dec_tmpl *t = dec_calloc(1, sz);
+	struct dec_tmpl *t = fault_calloc(1, sz);
 	if (!t) {
 		dec_drop(c, DECODER_DROP_NO_MEMORY, "template");
 		return DEC_ERR(DECODER_DROP_NO_MEMORY);

@@ -3,25 +3,28 @@
  *
  * The documents are written by hand into one growable buffer per build (a
  * small JSON writer, below) and copied out one document at a time. The text
- * is byte for byte what the earlier jansson version printed with
- * JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6): same key
- * order, same escapes, same reals. jansson is still used for the one part
- * that arrives as a jansson object, the layer-2 fields of an inside IP
- * (judge_l2.inside_fields), which is serialised by jansson and spliced in.
- * Building a jansson tree per document, with one heap string per peer IP,
- * cost 2/3 of the slot close (docs/benchmarks.md).
+ * is byte for byte what jansson prints with JSON_COMPACT |
+ * JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6): same key order, same
+ * escapes, same reals. Building a jansson tree per document, with one heap
+ * string per peer IP, cost 2/3 of the slot close, and building the layer-2
+ * documents with jansson took 3.4 times as long as with this writer
+ * (docs/benchmarks.md). The same writer serves the l2 module's documents
+ * through the doc_writer calls (doc.h).
  *
- * Not this file's job: deciding labels (judge.c) or shipping (es, store).
+ * Not this file's job: deciding labels (judge.c), what the layer-2
+ * documents say (src/l2/merge.c) or shipping (es, store).
  */
 #include "nfsentry/doc.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 /*
  * Hard limit on one document. The largest realistic one is an inside IP at
@@ -36,9 +39,6 @@
 /* First size of the build buffer; it doubles up to the limit. */
 #define DOC_JSON_INITIAL_BYTES (64u * 1024)
 
-/* The jansson flags of the earlier version, for the spliced layer-2 fields. */
-#define DOC_JANSSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))
-
 static const char *const proto_names[SLOT_PROTO__COUNT] = {"tcp", "udp", "icmp", "other"};
 /* ARP states as l2.md names them, by enum l2_state (the judge's types bits). */
 static const char *const arp_type_names[] = {"Dynamic",    "Static",  "Interface",
@@ -47,6 +47,16 @@ static const char *const arp_type_names[] = {"Dynamic",    "Static",  "Interface
 void doc_timestamp(int64_t time_slot, char *buf, size_t len)
 {
 	time_t t = (time_t)(time_slot * SLOT_SECONDS);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Unix seconds t as "YYYY-MM-DDTHH:MM:SSZ" (a partial slot's coverage). */
+static void doc_time(int64_t t_s, char *buf, size_t len)
+{
+	time_t t = (time_t)t_s;
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
@@ -76,24 +86,17 @@ static bool jw_reserve(struct jw *w, size_t n)
 
 	if (w->failed)
 		return false;
-	if (__builtin_add_overflow(w->len, n, &need) || need > DOC_JSON_MAX_BYTES) {
+	if (__builtin_add_overflow(w->len, n, &need)) {
 		w->failed = true;
 		return false;
 	}
 	if (need <= w->cap)
 		return true;
-	size_t ncap = w->cap ? w->cap : DOC_JSON_INITIAL_BYTES;
-	while (ncap < need)
-		ncap *= 2;
-	if (ncap > DOC_JSON_MAX_BYTES)
-		ncap = DOC_JSON_MAX_BYTES;
-	char *np = realloc(w->p, ncap);
-	if (!np) {
+	if (grow_array((void **)&w->p, &w->cap, need, 1, DOC_JSON_INITIAL_BYTES,
+	               DOC_JSON_MAX_BYTES) != 0) {
 		w->failed = true;
 		return false;
 	}
-	w->p = np;
-	w->cap = ncap;
 	return true;
 }
 
@@ -293,6 +296,69 @@ static void jw_addr(struct jw *w, const struct flow_addr *a)
 	w->comma = true;
 }
 
+/* A MAC as l2_mac_format() writes it: lower-case hex, colons. */
+static void jw_mac(struct jw *w, const uint8_t mac[6])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	/* 17 characters, one comma and two quotes. */
+	if (!jw_reserve(w, 17 + 3))
+		return;
+	char *p = w->p + w->len;
+	if (w->comma)
+		*p++ = ',';
+	*p++ = '"';
+	for (int k = 0; k < 6; k++) {
+		if (k)
+			*p++ = ':';
+		*p++ = hex[mac[k] >> 4];
+		*p++ = hex[mac[k] & 0xf];
+	}
+	*p++ = '"';
+	w->len = (size_t)(p - w->p);
+	w->comma = true;
+}
+
+/*
+ * Valid UTF-8 as jansson's utf8_check_string() (utf.c) sees it: RFC 3629,
+ * no overlong forms, no surrogates, nothing past U+10FFFF. jansson's
+ * json_string() refuses anything else, and the member or element it was
+ * meant for is then left out; the writer does the same with text from
+ * outside.
+ */
+static bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char u = p[i];
+		size_t len;
+		uint32_t cp;
+		if (u < 0x80)
+			continue;
+		if (u >= 0xc2 && u <= 0xdf)
+			len = 2, cp = u & 0x1f;
+		else if (u >= 0xe0 && u <= 0xef)
+			len = 3, cp = u & 0x0f;
+		else if (u >= 0xf0 && u <= 0xf4)
+			len = 4, cp = u & 0x07;
+		else
+			return false; /* a continuation byte, 0xc0/0xc1, or past 0xf4 */
+		if (len > n - i)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (len == 2 && cp < 0x80) ||
+		    (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+			return false;
+		i += len - 1;
+	}
+	return true;
+}
+
 /* ---- members ------------------------------------------------------------- */
 
 /*
@@ -331,8 +397,8 @@ static void set_u64_key(struct jw *w, const char *k, uint64_t v)
 }
 
 /*
- * A real member. jansson's json_real() refuses NaN and infinities and the
- * earlier version then left the member out; so does this.
+ * A real member, left out when v is NaN or infinite: JSON has no spelling
+ * for them, and a member that is absent reads better than a made-up number.
  */
 static void set_real(struct jw *w, const char *qk, size_t n, double v)
 {
@@ -387,7 +453,7 @@ static void base(struct jw *w, const struct slot_view *v, const char *kind, cons
 
 /* The reason object of one label: figure, threshold and the context. */
 static void reason_outside(struct jw *w, const struct slot_view *v, const struct slot_outside *o,
-                           const struct slot_label *l, const struct judge_l2 *l2)
+                           const struct slot_label *l, const struct doc_l2 *l2)
 {
 	uint64_t pk = o->started_in.packets + o->started_back.packets;
 
@@ -434,13 +500,19 @@ static void reason_outside(struct jw *w, const struct slot_view *v, const struct
 		SET_U64(w, "packets", o->unused.packets);
 		break;
 	case JUDGE_ARPUNUSED: {
-		/* The inside IPs it reached that nobody answered ARP for. */
+		/* The silent inside IPs it started with that its gateway showed Incomplete. */
 		uint64_t touched_pk = 0;
+		struct judge_l2 jl = {0};
+		if (l2) {
+			jl.unresolved = l2->unresolved;
+			jl.arp = l2->arp;
+			jl.ud = l2->ud;
+		}
 		JW_KEY(w, "ipList");
 		jw_open(w, '[');
 		for (uint32_t k = 0; k < o->pair_count; k++) {
 			const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
-			if (!judge_arp_unused_pair(v, p, l2))
+			if (!judge_arp_unused_pair(v, p, l2 ? &jl : NULL))
 				continue;
 			jw_addr(w, &v->inside[p->inside].addr);
 			touched_pk += p->ingress.packets;
@@ -457,7 +529,7 @@ static void reason_outside(struct jw *w, const struct slot_view *v, const struct
 
 /* What the site's devices showed of ip (arpMissing, zeroMac). */
 static void reason_arp(struct jw *w, const struct slot_view *v, const struct flow_addr *ip,
-                       const struct judge_l2 *l2)
+                       const struct doc_l2 *l2)
 {
 	struct judge_arp a;
 
@@ -479,7 +551,7 @@ static void reason_arp(struct jw *w, const struct slot_view *v, const struct flo
 }
 
 static void reason_inside(struct jw *w, const struct slot_view *v, const struct slot_inside *in,
-                          const struct slot_label *l, const struct judge_l2 *l2)
+                          const struct slot_label *l, const struct doc_l2 *l2)
 {
 	const struct slot_totals *e = &in->egress, *i = &in->ingress;
 
@@ -557,15 +629,10 @@ static int emit(struct doc_batch *b, const char *kind, const char *key, struct j
 	jw_close(w, '}');
 	if (w->failed)
 		return -ENOMEM;
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		struct doc *nv = realloc(b->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		b->v = nv;
-		b->cap = ncap;
-	}
-	char *s = malloc(w->len + 1);
+	if (grow_array((void **)&b->v, &b->cap, b->n + 1, sizeof(*b->v), 256,
+	               SIZE_MAX / sizeof(*b->v)) != 0)
+		return -ENOMEM;
+	char *s = fault_malloc(w->len + 1);
 	if (!s)
 		return -ENOMEM;
 	memcpy(s, w->p, w->len);
@@ -578,38 +645,68 @@ static int emit(struct doc_batch *b, const char *kind, const char *key, struct j
 	return 0;
 }
 
-/*
- * The layer-2 fields of an inside IP: the callback fills a jansson object,
- * whose members are appended as they are (the callback adds keys the
- * document does not have, "arpMacList" and "arpLocations").
- */
-static void l2_fields(struct jw *w, const struct judge_l2 *l2, const struct flow_addr *ip)
+/* Text from outside: written when valid UTF-8 (utf8_valid); false when left out. */
+static bool jw_text(struct jw *w, const char *s)
 {
-	json_t *o = json_object();
+	size_t len = strlen(s);
 
-	if (!o) {
-		w->failed = true;
+	if (!utf8_valid(s, len))
+		return false;
+	jw_sep(w);
+	jw_string(w, s, len);
+	w->comma = true;
+	return true;
+}
+
+/* Key and text, or neither when the text is NULL or not valid UTF-8. */
+static void member_text(struct jw *w, const char *k, const char *s)
+{
+	if (!s || !utf8_valid(s, strlen(s)))
 		return;
-	}
-	l2->inside_fields(l2->ud, ip, o);
-	if (json_object_size(o) > 0) {
-		char *s = json_dumps(o, DOC_JANSSON_FLAGS);
-		size_t n = s ? strlen(s) : 0;
-		if (n < 2) {
-			w->failed = true;
-		} else {
-			/* "{members}": the members without the braces. */
-			jw_sep(w);
-			jw_raw(w, s + 1, n - 2);
-			w->comma = true;
+	jw_key(w, k);
+	jw_text(w, s);
+}
+
+/*
+ * The layer-2 fields of an inside IP the devices showed with a MAC:
+ * "arpMacList" (its MACs) and "arpLocations", one {mac, device,
+ * interfaceList} per device that saw each MAC. Interface names are the
+ * devices' text, hence the UTF-8 check.
+ */
+static void l2_fields(struct jw *w, const struct doc_l2 *l2, const struct flow_addr *ip)
+{
+	const uint8_t(*macs)[6] = NULL;
+	uint32_t n = l2->macs(l2->ud, ip, &macs);
+	struct doc_l2_place pl;
+
+	if (n == 0)
+		return;
+	JW_KEY(w, "arpMacList");
+	jw_open(w, '[');
+	for (uint32_t i = 0; i < n; i++)
+		jw_mac(w, macs[i]);
+	jw_close(w, ']');
+	JW_KEY(w, "arpLocations");
+	jw_open(w, '[');
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t k = 0; l2->place && l2->place(l2->ud, macs[i], k, &pl); k++) {
+			jw_open(w, '{');
+			JW_KEY(w, "mac");
+			jw_mac(w, macs[i]);
+			member_text(w, "device", pl.device);
+			JW_KEY(w, "interfaceList");
+			jw_open(w, '[');
+			for (uint32_t f = 0; f < pl.n_ifnames; f++)
+				jw_text(w, pl.ifnames[f]);
+			jw_close(w, ']');
+			jw_close(w, '}');
 		}
-		free(s);
 	}
-	json_decref(o);
+	jw_close(w, ']');
 }
 
 static int inside_doc(const struct slot_view *v, const struct slot_inside *in, const char *ts,
-                      const struct judge_l2 *l2, struct jw *w, struct doc_batch *b)
+                      const struct doc_l2 *l2, struct jw *w, struct doc_batch *b)
 {
 	char ip[64];
 
@@ -638,7 +735,7 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 	}
 	jw_close(w, ']');
 	SET_BOOL(w, "allowListed", in->allowed);
-	if (l2 && l2->inside_fields)
+	if (l2 && l2->macs)
 		l2_fields(w, l2, &in->addr);
 	set_labels(w, v, in->label_first, in->n_labels);
 	JW_KEY(w, "reasons");
@@ -676,7 +773,7 @@ static uint32_t outside_peers(struct jw *w, const struct slot_view *v, const str
 }
 
 static void outside_reasons(struct jw *w, const struct slot_view *v, const struct slot_outside *o,
-                            const struct judge_l2 *l2)
+                            const struct doc_l2 *l2)
 {
 	JW_KEY(w, "reasons");
 	jw_open(w, '{');
@@ -686,7 +783,7 @@ static void outside_reasons(struct jw *w, const struct slot_view *v, const struc
 }
 
 static int outside_doc(const struct slot_view *v, const struct slot_outside *o, const char *ts,
-                       const struct judge_l2 *l2, struct jw *w, struct doc_batch *b)
+                       const struct doc_l2 *l2, struct jw *w, struct doc_batch *b)
 {
 	char ip[64];
 
@@ -707,7 +804,7 @@ static int outside_doc(const struct slot_view *v, const struct slot_outside *o, 
 }
 
 static int offender_doc(const struct slot_view *v, const struct slot_outside *o, const char *ts,
-                        const struct judge_l2 *l2, struct jw *w, struct doc_batch *b)
+                        const struct doc_l2 *l2, struct jw *w, struct doc_batch *b)
 {
 	char ip[64];
 
@@ -734,6 +831,19 @@ static int slot_doc(const struct slot_view *v, const struct judge_result *jr,
 	const struct slot_summary *s = &v->sum;
 
 	base(w, v, "slot", ts);
+	if (v->partial) {
+		/*
+		 * The collector saw only part of the slot (docs/manual.md
+		 * "Restarts"); a whole slot has none of these fields.
+		 */
+		char from[32], to[32];
+		int64_t end = (v->time_slot + 1) * SLOT_SECONDS;
+		doc_time(v->covered_from_s, from, sizeof(from));
+		doc_time(v->covered_to_s ? v->covered_to_s : end, to, sizeof(to));
+		SET_BOOL(w, "partial", true);
+		SET_STR(w, "coveredFrom", from);
+		SET_STR(w, "coveredTo", to);
+	}
 	SET_U64(w, "records", s->egress.flows + s->ingress.flows + s->internal.flows);
 	JW_KEY(w, "egress");
 	totals_obj(w, &s->egress);
@@ -861,7 +971,7 @@ int doc_slot_build(const struct slot_view *v, const struct judge_result *jr,
 
 static int build_all(const struct slot_view *v, const struct judge_result *jr,
                      const struct doc_opts *opts, const struct doc_health *health,
-                     const struct judge_l2 *l2, struct jw *w, struct doc_batch *out)
+                     const struct doc_l2 *l2, struct jw *w, struct doc_batch *out)
 {
 	char ts[32];
 	int rc;
@@ -876,7 +986,8 @@ static int build_all(const struct slot_view *v, const struct judge_result *jr,
 		return rc;
 
 	/* Outside: B plus one-way senders; all, or labelled + top N by octets. */
-	const struct slot_outside **sel = malloc((v->n_outside ? v->n_outside : 1) * sizeof(*sel));
+	const struct slot_outside **sel =
+	    fault_malloc((v->n_outside ? v->n_outside : 1) * sizeof(*sel));
 	if (!sel)
 		return -ENOMEM;
 	size_t n = outside_select(v, opts, sel);
@@ -891,7 +1002,7 @@ static int build_all(const struct slot_view *v, const struct judge_result *jr,
 
 int doc_slot_build_l2(const struct slot_view *v, const struct judge_result *jr,
                       const struct doc_opts *opts, const struct doc_health *health,
-                      const struct judge_l2 *l2, struct doc_batch *out)
+                      const struct doc_l2 *l2, struct doc_batch *out)
 {
 	/* One buffer for every document of the build; each is copied out. */
 	struct jw w = {0};
@@ -907,4 +1018,96 @@ void doc_batch_free(struct doc_batch *b)
 		free(b->v[k].json);
 	free(b->v);
 	memset(b, 0, sizeof(*b));
+}
+
+/* ---- the writer for other modules' documents (doc.h) --------------------- */
+
+struct doc_writer {
+	struct jw w;
+};
+
+struct doc_writer *doc_writer_create(void)
+{
+	return fault_calloc(1, sizeof(struct doc_writer));
+}
+
+void doc_writer_destroy(struct doc_writer *w)
+{
+	if (!w)
+		return;
+	free(w->w.p);
+	free(w);
+}
+
+void doc_writer_begin(struct doc_writer *w, const char *kind, const char *site, int64_t time_slot,
+                      const char *timestamp)
+{
+	struct jw *j = &w->w;
+
+	j->len = 0;
+	j->failed = false;
+	j->comma = false;
+	jw_open(j, '{');
+	SET_STR(j, "kind", kind);
+	SET_STR(j, "site", site);
+	JW_KEY(j, "timeSlot");
+	jw_i64(j, time_slot);
+	SET_STR(j, "@timestamp", timestamp);
+}
+
+void doc_writer_key(struct doc_writer *w, const char *key)
+{
+	jw_key(&w->w, key);
+}
+
+void doc_writer_open(struct doc_writer *w, char bracket)
+{
+	jw_open(&w->w, bracket);
+}
+
+void doc_writer_close(struct doc_writer *w, char bracket)
+{
+	jw_close(&w->w, bracket);
+}
+
+void doc_writer_i64(struct doc_writer *w, int64_t v)
+{
+	jw_i64(&w->w, v);
+}
+
+void doc_writer_null(struct doc_writer *w)
+{
+	jw_sep(&w->w);
+	JW_LIT(&w->w, "null");
+	w->w.comma = true;
+}
+
+void doc_writer_str(struct doc_writer *w, const char *s)
+{
+	jw_str(&w->w, s);
+}
+
+void doc_writer_addr(struct doc_writer *w, const struct flow_addr *a)
+{
+	jw_addr(&w->w, a);
+}
+
+void doc_writer_mac(struct doc_writer *w, const uint8_t mac[6])
+{
+	jw_mac(&w->w, mac);
+}
+
+bool doc_writer_text(struct doc_writer *w, const char *s)
+{
+	return jw_text(&w->w, s);
+}
+
+void doc_writer_member_text(struct doc_writer *w, const char *key, const char *s)
+{
+	member_text(&w->w, key, s);
+}
+
+int doc_writer_emit(struct doc_writer *w, const char *kind, const char *key, struct doc_batch *out)
+{
+	return emit(out, kind, key, &w->w);
 }

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "nfsentry/grow.h"
 
 void es_slotbuf_free(struct es_slotbuf *b)
 {
@@ -44,7 +46,15 @@ int es_index_name(char *out, size_t outlen, const char *prefix, const char *kind
 int es_doc_id(char *out, size_t outlen, const char *site, const char *kind, int64_t time_slot,
               const char *key)
 {
-	int n = snprintf(out, outlen, "%s|%s|%lld|%s", site, kind, (long long)time_slot, key);
+	return es_doc_id_part(out, outlen, site, kind, time_slot, 0, key);
+}
+
+int es_doc_id_part(char *out, size_t outlen, const char *site, const char *kind,
+                   int64_t time_slot, uint32_t part, const char *key)
+{
+	int n = part ? snprintf(out, outlen, "%s|%s|%lld|%s|p%u", site, kind, (long long)time_slot,
+	                        key, part)
+	             : snprintf(out, outlen, "%s|%s|%lld|%s", site, kind, (long long)time_slot, key);
 
 	if (n < 0 || (size_t)n >= outlen || n >= ES_ID_MAX)
 		return -ENAMETOOLONG;
@@ -54,22 +64,11 @@ int es_doc_id(char *out, size_t outlen, const char *site, const char *kind, int6
 /* Make room for need more bytes in *p (len used, cap allocated). */
 static int grow(char **p, size_t *cap, size_t len, size_t need)
 {
-	size_t want, c = *cap ? *cap : 65536;
-	char *q;
+	size_t want;
 
-	if (__builtin_add_overflow(len, need, &want))
+	if (__builtin_add_overflow(len, need, &want) ||
+	    grow_array((void **)p, cap, want, 1, 65536, SIZE_MAX) != 0)
 		return -ENOMEM;
-	if (want <= *cap)
-		return 0;
-	while (c < want) {
-		if (__builtin_mul_overflow(c, 2, &c))
-			return -ENOMEM;
-	}
-	q = realloc(*p, c);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
 	return 0;
 }
 
@@ -107,7 +106,7 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	                  a3[] = "\"}}\n";
 	char index[ES_INDEX_MAX], id[ES_ID_MAX], esc[ES_ID_MAX * 6];
 	int ilen = es_index_name(index, sizeof(index), prefix, kind, time_slot);
-	int idlen = es_doc_id(id, sizeof(id), site, kind, time_slot, key);
+	int idlen = es_doc_id_part(id, sizeof(id), site, kind, time_slot, b->part, key);
 	size_t elen, need, mneed;
 	struct es_item *it;
 
@@ -118,22 +117,32 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	/* NDJSON: one document, one line. jansson's compact output never breaks lines. */
 	if (json_len == 0 || memchr(json, '\n', json_len) || memchr(json, '\r', json_len))
 		return -EINVAL;
+	/*
+	 * "writeSeq" and "writePart" go first: {"writeSeq":N,"writePart":P,REST
+	 * (or no comma for "{}"). The part keeps the stale-document delete of one
+	 * part of a slot away from the slot's other parts.
+	 */
+	char ws[80] = "";
+	size_t wlen = 0;
+	if (b->write_seq > 0) {
+		if (json[0] != '{' || json_len < 2)
+			return -EINVAL;
+		wlen = (size_t)snprintf(ws, sizeof(ws), "{\"writeSeq\":%lld,\"writePart\":%u%s",
+		                        (long long)b->write_seq, (unsigned)b->part,
+		                        json[1] == '}' ? "" : ",");
+		json++, json_len--;
+	}
 	elen = json_escape(esc, id, (size_t)idlen);
 	/* Index names hold only [a-z0-9._-] (config checks the prefix): no escaping. */
-	need =
-	    sizeof(a1) - 1 + (size_t)ilen + sizeof(a2) - 1 + elen + sizeof(a3) - 1 + json_len + 1;
+	need = sizeof(a1) - 1 + (size_t)ilen + sizeof(a2) - 1 + elen + sizeof(a3) - 1 + wlen +
+	       json_len + 1;
 	mneed = (size_t)idlen + 1 + (size_t)ilen + 1;
 	if (grow(&b->buf, &b->cap, b->len, need) ||
 	    grow(&b->meta, &b->meta_cap, b->meta_len, mneed))
 		return -ENOMEM;
-	if (b->n == b->items_cap) {
-		size_t c = b->items_cap ? b->items_cap * 2 : 1024;
-		struct es_item *v = realloc(b->items, c * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		b->items = v;
-		b->items_cap = c;
-	}
+	if (grow_array((void **)&b->items, &b->items_cap, b->n + 1, sizeof(*b->items), 1024,
+	               SIZE_MAX / sizeof(*b->items)) != 0)
+		return -ENOMEM;
 	it = &b->items[b->n++];
 	memset(it, 0, sizeof(*it));
 	it->off = b->len;
@@ -144,7 +153,8 @@ int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, i
 	memcpy(p, esc, elen), p += elen;
 	memcpy(p, a3, sizeof(a3) - 1), p += sizeof(a3) - 1;
 	it->doc_off = (size_t)(p - b->buf);
-	it->doc_len = json_len;
+	it->doc_len = wlen + json_len;
+	memcpy(p, ws, wlen), p += wlen;
 	memcpy(p, json, json_len), p += json_len;
 	*p++ = '\n';
 	it->len = (size_t)(p - b->buf) - it->off;

@@ -331,6 +331,8 @@ static const struct counter_def es_counter_defs[] = {
         "Milliseconds from the store write of the last shipped slot to its acknowledgement."),
     COUNTER_DEF(es_stats, last_error_at_s, "esLastErrorAt", COUNTER_GAUGE,
                 "Unix time of the last error, 0 if none."),
+    COUNTER_DEF(es_stats, docs_stale_deleted, "esStaleDeleted", COUNTER_TOTAL,
+                "Documents of an earlier write of a slot deleted after it was shipped again."),
 };
 
 const struct counter_table es_counters = COUNTER_TABLE("es", es_counter_defs, es_stats);
@@ -503,7 +505,8 @@ static int load_doc(void *ud, const struct store_doc *d)
 		char index[ES_INDEX_MAX] = "", id[ES_ID_MAX] = "";
 		es_index_name(index, sizeof(index), lc->sh->cfg.index_prefix, d->kind,
 		              lc->slot->time_slot);
-		es_doc_id(id, sizeof(id), lc->slot->site, d->kind, lc->slot->time_slot, d->key);
+		es_doc_id_part(id, sizeof(id), lc->slot->site, d->kind, lc->slot->time_slot,
+		               lc->slot->part, d->key);
 		rc = dead_letter(lc->sh, lc->slot, index, id, d->json, d->json_len, 0,
 		                 rc == -EINVAL ? "\"document is not one line of JSON\""
 		                               : "\"index name or _id too long\"");
@@ -732,15 +735,89 @@ out:
 	return ret;
 }
 
+/*
+ * After every document of this write of the slot is acknowledged: delete
+ * what an earlier write of the same (site, slot) left behind, i.e. the
+ * slot's documents whose writeSeq is not this write's seq (a rewrite with
+ * fewer documents would otherwise leave the union in the cluster). The
+ * slot's indices are PREFIX-*-DATE (every kind of the slot's day). They
+ * are refreshed first, so that documents shipped within the refresh
+ * interval are seen by the query. Retried like a _bulk until the deadline:
+ * the cursor must not pass the slot before the delete is done. Returns 0,
+ * -ETIMEDOUT or -ENOMEM.
+ */
+static int delete_stale(struct es_shipper *sh, const struct store_slot *slot)
+{
+	char idx[ES_INDEX_MAX], path[ES_INDEX_MAX + 128], what[160];
+	struct es_http_resp r;
+
+	if (es_index_name(idx, sizeof(idx), sh->cfg.index_prefix, "*", slot->time_slot) < 0)
+		return -ENAMETOOLONG;
+	json_t *q = json_pack("{s:{s:{s:[{s:{s:s}},{s:{s:I}},{s:{s:I}}],s:[{s:{s:I}}]}}}", "query",
+	                      "bool", "filter", "term", "site", slot->site, "term", "timeSlot",
+	                      (json_int_t)slot->time_slot, "term", "writePart",
+	                      (json_int_t)slot->part, "must_not", "term", "writeSeq",
+	                      (json_int_t)slot->seq);
+	char *body = q ? json_dumps(q, JSON_COMPACT) : NULL;
+	json_decref(q);
+	if (!body)
+		return -ENOMEM;
+	snprintf(what, sizeof(what), "deleting earlier documents of site %s slot %lld", slot->site,
+	         (long long)slot->time_slot);
+	int ret = 0;
+	for (unsigned attempt = 1;; attempt++) {
+		snprintf(path, sizeof(path),
+		         "/%s/_refresh?ignore_unavailable=true&allow_no_indices=true", idx);
+		enum es_status_class c =
+		    send_req(sh, "POST", path, "application/json", NULL, 0, &r, what);
+		if (c == ES_STATUS_OK) {
+			snprintf(path, sizeof(path),
+			         "/%s/_delete_by_query?conflicts=proceed&ignore_unavailable=true"
+			         "&allow_no_indices=true",
+			         idx);
+			c = send_req(sh, "POST", path, "application/json", body, strlen(body), &r,
+			             what);
+		}
+		if (c == ES_STATUS_OK) {
+			json_t *a = json_loadb(r.body, r.body_len, 0, NULL);
+			json_t *f = a ? json_object_get(a, "failures") : NULL;
+			json_t *d = a ? json_object_get(a, "deleted") : NULL;
+			bool ok = json_is_array(f) && json_array_size(f) == 0 &&
+			          json_is_integer(d) && json_integer_value(d) >= 0;
+			if (ok)
+				count(sh, &sh->st.docs_stale_deleted,
+				      (uint64_t)json_integer_value(d));
+			json_decref(a);
+			if (ok)
+				break;
+			set_error(sh, "%s: the answer lists failures or no deleted count", what);
+		} else if (c == ES_STATUS_DEAD) {
+			/* A protocol or privilege problem: retried at the slowest pace, never
+			 * skipped. */
+			attempt = attempt < 30 ? 30 : attempt;
+		}
+		uint64_t d = es_backoff_ms(attempt, sh->cfg.retry_initial_ms,
+		                           (uint64_t)sh->cfg.retry_max_s * 1000u, rnd(sh));
+		if (sleep_ms(sh, d) != 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	free(body);
+	return ret;
+}
+
 static int ship_slot(struct es_shipper *sh, const struct store_slot *slot)
 {
-	struct es_slotbuf b = {0};
+	struct es_slotbuf b = {.write_seq = slot->seq};
 	struct load_ctx lc = {.sh = sh, .b = &b, .slot = slot};
 	size_t n_docs;
 	int rc;
 
 	/* Copy the slot out and end the read: no statement stays open across network waits. */
-	rc = store_doc_foreach(sh->store, slot->site, slot->time_slot, NULL, load_doc, &lc);
+	b.part = slot->part;
+	rc = store_part_doc_foreach(sh->store, slot->site, slot->time_slot, slot->part, NULL,
+	                            load_doc, &lc);
 	if (rc != 0) {
 		if (lc.err == 0)
 			set_error(sh, "reading site %s slot %lld: %s", slot->site,
@@ -762,6 +839,10 @@ static int ship_slot(struct es_shipper *sh, const struct store_slot *slot)
 		}
 		sh->dead_dirty = false;
 	}
+	/* Indexed first, then the leftovers deleted: the slot is never missing in between. */
+	rc = delete_stale(sh, slot);
+	if (rc != 0)
+		return rc;
 	rc = store_cursor_set(sh->store, STORE_CURSOR_ELASTICSEARCH, slot->seq);
 	if (rc != 0) {
 		set_error(sh, "moving the cursor to %lld: %s", (long long)slot->seq,

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "nfsentry/grow.h"
 
 struct es_http {
 	CURL *curl;
@@ -50,16 +51,9 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 		h->resp_too_big = true;
 		return 0; /* curl then fails the transfer with CURLE_WRITE_ERROR */
 	}
-	if (h->resp_len + n + 1 > h->resp_cap) {
-		size_t c = h->resp_cap ? h->resp_cap : 65536;
-		while (c < h->resp_len + n + 1)
-			c *= 2;
-		char *q = realloc(h->resp, c);
-		if (!q)
-			return 0;
-		h->resp = q;
-		h->resp_cap = c;
-	}
+	if (grow_array((void **)&h->resp, &h->resp_cap, h->resp_len + n + 1, 1, 65536,
+	               h->resp_max) != 0)
+		return 0;
 	memcpy(h->resp + h->resp_len, p, n);
 	h->resp_len += n;
 	return n;

@@ -50,6 +50,13 @@ struct es_slotbuf {
 	size_t meta_len, meta_cap;
 	struct es_item *items;
 	size_t n, items_cap;
+	/*
+	 * > 0: every document added gets "writeSeq": write_seq as its first
+	 * field (the store seq of the slot's write, so that documents of an
+	 * earlier write of the slot can be found and deleted); 0: sent as given.
+	 */
+	int64_t write_seq;
+	uint32_t part; /* the store part its documents come from (es_doc_id_part) */
 };
 
 void es_slotbuf_free(struct es_slotbuf *b);
@@ -70,10 +77,20 @@ int es_doc_id(char *out, size_t outlen, const char *site, const char *kind, int6
               const char *key);
 
 /*
+ * The _id of a document of store part part (store.h): es_doc_id() for part
+ * 0, "SITE|KIND|TIMESLOT|KEY|pPART" beyond, so that a second part of a slot
+ * (docs/store.md "Partial slots and parts") never overwrites the first in
+ * Elasticsearch. Returns the length or -ENAMETOOLONG.
+ */
+int es_doc_id_part(char *out, size_t outlen, const char *site, const char *kind,
+                   int64_t time_slot, uint32_t part, const char *key);
+
+/*
  * Append one document as an "index" item. json (json_len bytes) is copied;
  * it must be one line of JSON: a document holding a raw newline is refused
- * with -EINVAL (NDJSON would split it). Returns 0, -EINVAL, -ENAMETOOLONG or
- * -ENOMEM.
+ * with -EINVAL (NDJSON would split it), and so is one that is not an
+ * object when b->write_seq is set (the field is put first in the object).
+ * Returns 0, -EINVAL, -ENAMETOOLONG or -ENOMEM.
  */
 int es_slotbuf_add(struct es_slotbuf *b, const char *prefix, const char *site, int64_t time_slot,
                    const char *kind, const char *key, const char *json, size_t json_len);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nfsentry/grow.h"
 #include "nfsentry/log.h"
 
 /* One GSO message: at most this many datagrams and bytes (IP length is 16 bits). */
@@ -82,29 +83,12 @@ static int load_one(void *ud, const struct datagram *dg)
 	if (__builtin_add_overflow(l->used, dg->len + sizeof(struct sender_item), &need) ||
 	    (uint64_t)need + l->n * sizeof(struct sender_item) > l->max_bytes)
 		return -EFBIG;
-	if (l->used + dg->len > l->cap) {
-		size_t ncap = l->cap ? l->cap : (size_t)1 << 20;
-		uint8_t *nd;
-
-		while (ncap < l->used + dg->len)
-			ncap *= 2;
-		if (ncap > l->max_bytes)
-			ncap = (size_t)l->max_bytes;
-		nd = realloc(l->data, ncap);
-		if (!nd)
-			return -ENOMEM;
-		l->data = nd;
-		l->cap = ncap;
-	}
-	if (l->n == l->ncap) {
-		size_t ncap = l->ncap ? l->ncap * 2 : 4096;
-		struct sender_item *ni = realloc(l->items, ncap * sizeof(*ni));
-
-		if (!ni)
-			return -ENOMEM;
-		l->items = ni;
-		l->ncap = ncap;
-	}
+	/* Within max_bytes, checked above: only -ENOMEM can come back. */
+	if (grow_array((void **)&l->data, &l->cap, l->used + dg->len, 1, (size_t)1 << 20,
+	               (size_t)l->max_bytes) != 0 ||
+	    grow_array((void **)&l->items, &l->ncap, l->n + 1, sizeof(*l->items), 4096,
+	               (size_t)(l->max_bytes / sizeof(*l->items))) != 0)
+		return -ENOMEM;
 	memcpy(l->data + l->used, dg->p, dg->len);
 	l->items[l->n].off = l->used;
 	l->items[l->n].len = (uint32_t)dg->len;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfsentry/grow.h"
+
 static const char *const label_names[JUDGE__COUNT] = {
 	[JUDGE_NOPAYLOAD] = "noPayload", [JUDGE_FLOOD] = "flood",
 	[JUDGE_SCAN] = "scan",           [JUDGE_PROBEUNUSED] = "probeUnused",
@@ -18,6 +20,8 @@ static const char *const label_names[JUDGE__COUNT] = {
 	[JUDGE_ARPMISSING] = "arpMissing",
 	[JUDGE_ZEROMAC] = "zeroMac",
 };
+
+_Static_assert(JUDGE__COUNT == SITE_ADVICE_LABELS, "one handling advice per label (site.h)");
 
 const char *judge_label_name(enum judge_label l)
 {
@@ -186,26 +190,17 @@ static uint32_t arp_unused_touched(const struct slot_view *v, const struct slot_
 
 /*
  * Append vd's labels to v's label array and point *first at them; the array
- * doubles when full. On -ENOMEM nothing is changed.
+ * doubles from 64 when full. On -ENOMEM nothing is changed.
  */
 static int verdict_store(struct slot_view *v, const struct verdict *vd, uint32_t *first)
 {
 	size_t need;
 
 	/* label_first is 32 bits: more labels than that cannot be referred to. */
-	if (__builtin_add_overflow(v->n_labels, vd->n, &need) || need > UINT32_MAX)
+	if (__builtin_add_overflow(v->n_labels, vd->n, &need) ||
+	    grow_array((void **)&v->labels, &v->cap_labels, need, sizeof(*v->labels), 64,
+	               UINT32_MAX) != 0)
 		return -ENOMEM;
-	if (need > v->cap_labels) {
-		size_t ncap, bytes;
-		if (__builtin_mul_overflow(v->cap_labels ? v->cap_labels : 32, 2, &ncap) ||
-		    __builtin_mul_overflow(ncap, sizeof(*v->labels), &bytes))
-			return -ENOMEM;
-		struct slot_label *nl = realloc(v->labels, bytes);
-		if (!nl)
-			return -ENOMEM;
-		v->labels = nl;
-		v->cap_labels = ncap;
-	}
 	memcpy(v->labels + v->n_labels, vd->v, vd->n * sizeof(*vd->v));
 	*first = (uint32_t)v->n_labels;
 	v->n_labels = need;

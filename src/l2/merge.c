@@ -1,8 +1,9 @@
 /*
  * l2 merge: the observations of one site's devices in one slot merged by IP
  * and by (MAC, device), the abnormal labels of METHOD §8, the judge's
- * unresolved lookup and the arpIp / arpMac documents. See l2.h and
- * docs/internals/l2.md.
+ * unresolved lookup, the arpIp / arpMac documents (written with doc.h's
+ * writer) and the slot documents' view of the merge (struct doc_l2). See
+ * l2.h and docs/internals/l2.md.
  *
  * Objects live in two growable arrays indexed by two open-addressing hash
  * tables (linear probing, load <= 1/2). Lists inside an object are small
@@ -16,12 +17,12 @@
 #include "nfsentry/site.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 struct l2_merge {
 	char site[SITE_NAME_MAX];
@@ -31,15 +32,18 @@ struct l2_merge {
 	bool finished;
 
 	char (*devs)[L2_DEVICE_NAME_MAX];
-	uint32_t n_devs, cap_devs;
+	uint32_t n_devs;
+	size_t cap_devs;
 
 	struct l2_ip *ips;
-	uint32_t n_ips, cap_ips;
+	uint32_t n_ips;
+	size_t cap_ips;
 	uint32_t *ip_hash; /* object index + 1; 0 empty */
 	uint32_t ip_hash_size;
 
 	struct l2_mac *macs;
-	uint32_t n_macs, cap_macs;
+	uint32_t n_macs;
+	size_t cap_macs;
 	uint32_t *mac_hash;
 	uint32_t mac_hash_size;
 };
@@ -52,13 +56,14 @@ static bool only_unresolved(uint32_t types)
 	return types && (types & ~unresolved_types) == 0;
 }
 
-void l2_merge_limits_defaults(struct l2_merge_limits *lim)
+static void l2_merge_limits_defaults(struct l2_merge_limits *lim)
 {
 	lim->max_ips = 1u << 20;
 	lim->max_macs = 1u << 20;
 }
 
-const char *l2_label_name(enum l2_label l)
+/* Stable label name: "unresolved", "zeroMac". */
+static const char *l2_label_name(enum l2_label l)
 {
 	switch (l) {
 	case L2_LABEL_UNRESOLVED:
@@ -75,7 +80,7 @@ struct l2_merge *l2_merge_create(const char *site, int64_t time_slot,
 {
 	if (!site || !*site || strlen(site) >= SITE_NAME_MAX)
 		return NULL;
-	struct l2_merge *m = l2_calloc(1, sizeof(*m));
+	struct l2_merge *m = fault_calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
 	snprintf(m->site, sizeof(m->site), "%s", site);
@@ -190,20 +195,14 @@ static void mac_rehash(struct l2_merge *m)
  * Make room for one more object: array and hash table (kept at load <=
  * 1/2). On failure nothing changed.
  */
-static int reserve(void **arr, uint32_t *cap, size_t elem, uint32_t n, uint32_t **hash,
+static int reserve(void **arr, size_t *cap, size_t elem, uint32_t n, uint32_t **hash,
                    uint32_t *hsize)
 {
-	if (n == *cap) {
-		uint32_t ncap = *cap ? *cap * 2 : 64;
-		void *nv = l2_realloc(*arr, (size_t)ncap * elem);
-		if (!nv)
-			return -ENOMEM;
-		*arr = nv;
-		*cap = ncap;
-	}
+	if (grow_array(arr, cap, (size_t)n + 1, elem, 64, UINT32_MAX) != 0)
+		return -ENOMEM;
 	if ((uint64_t)(n + 1) * 2 > *hsize) {
 		uint32_t nsize = *hsize ? *hsize * 2 : 128;
-		uint32_t *nh = l2_calloc(nsize, sizeof(*nh));
+		uint32_t *nh = fault_calloc(nsize, sizeof(*nh));
 		if (!nh)
 			return -ENOMEM;
 		free(*hash);
@@ -289,7 +288,7 @@ static int set_add(struct l2_merge *m, void **arr, uint32_t *n, size_t elem, con
 	/* Capacities are the powers of two from 4: grow when n is one. */
 	if (*n == 0 || (*n >= 4 && (*n & (*n - 1)) == 0)) {
 		uint32_t ncap = *n == 0 ? 4 : *n * 2;
-		void *na = l2_realloc(*arr, (size_t)ncap * elem);
+		void *na = fault_realloc(*arr, (size_t)ncap * elem);
 		if (!na)
 			return -ENOMEM;
 		*arr = a = na;
@@ -309,7 +308,7 @@ static int ifname_add(struct l2_merge *m, struct l2_mac *o, const char *name)
 		return 0;
 	}
 	size_t len = strnlen(name, L2_IFNAME_MAX - 1);
-	char *copy = l2_calloc(1, len + 1);
+	char *copy = fault_calloc(1, len + 1);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, name, len);
@@ -330,14 +329,9 @@ static int device_index(struct l2_merge *m, const char *device, uint16_t *out)
 		m->st.devices_full++;
 		return -ENOSPC;
 	}
-	if (m->n_devs == m->cap_devs) {
-		uint32_t ncap = m->cap_devs ? m->cap_devs * 2 : 8;
-		void *nv = l2_realloc(m->devs, (size_t)ncap * sizeof(*m->devs));
-		if (!nv)
-			return -ENOMEM;
-		m->devs = nv;
-		m->cap_devs = ncap;
-	}
+	if (grow_array((void **)&m->devs, &m->cap_devs, (size_t)m->n_devs + 1, sizeof(*m->devs), 8,
+	               L2_MAX_DEVICES) != 0)
+		return -ENOMEM;
 	snprintf(m->devs[m->n_devs], sizeof(m->devs[0]), "%s", device);
 	*out = (uint16_t)m->n_devs++;
 	return 0;
@@ -575,129 +569,125 @@ bool l2_merge_unresolved(const struct l2_merge *m, const struct flow_addr *addr)
 
 /* Documents */
 
-static json_t *base(const struct l2_merge *m, const char *kind, const char *ts)
+/* The members every document has, then the open object's body follows. */
+static void base(struct doc_writer *w, const struct l2_merge *m, const char *kind, const char *ts)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "kind", json_string(kind));
-	json_object_set_new(o, "site", json_string(m->site));
-	json_object_set_new(o, "timeSlot", json_integer(m->time_slot));
-	json_object_set_new(o, "@timestamp", json_string(ts));
-	return o;
+	doc_writer_begin(w, kind, m->site, m->time_slot, ts);
 }
 
-static json_t *types_json(uint32_t types)
+static void types_list(struct doc_writer *w, uint32_t types)
 {
-	json_t *a = json_array();
+	doc_writer_open(w, '[');
 	for (int s = 0; s < L2_STATE__COUNT; s++)
 		if (types & 1u << s)
-			json_array_append_new(a, json_string(l2_state_name((enum l2_state)s)));
-	return a;
+			doc_writer_str(w, l2_state_name((enum l2_state)s));
+	doc_writer_close(w, ']');
 }
 
-static json_t *mac_json(const uint8_t mac[6])
+static void min_age(struct doc_writer *w, int64_t min_age_s)
 {
-	char buf[24];
-	l2_mac_format(mac, buf, sizeof(buf));
-	return json_string(buf);
+	doc_writer_key(w, "minAgeSeconds");
+	if (min_age_s >= 0)
+		doc_writer_i64(w, min_age_s);
+	else
+		doc_writer_null(w);
 }
 
-static json_t *ip_json(const struct flow_addr *a)
+/*
+ * Device names and interface names are written as text from outside
+ * (doc_writer_text: left out unless valid UTF-8), which keeps the documents
+ * what the jansson version of this file printed.
+ */
+static void ip_doc(struct doc_writer *w, const struct l2_merge *m, const struct l2_ip *o,
+                   const char *ts)
 {
-	char buf[64];
-	flow_addr_format(a, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-/* Serialise o into the batch (takes the reference), as doc.c does. */
-static int emit(struct doc_batch *b, const char *kind, const char *key, json_t *o)
-{
-	if (!o)
-		return -ENOMEM;
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		struct doc *nv = l2_realloc(b->v, ncap * sizeof(*nv));
-		if (!nv) {
-			json_decref(o);
-			return -ENOMEM;
-		}
-		b->v = nv;
-		b->cap = ncap;
-	}
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (!s)
-		return -ENOMEM;
-	struct doc *d = &b->v[b->n++];
-	d->kind = kind;
-	snprintf(d->key, sizeof(d->key), "%s", key);
-	d->json = s;
-	d->len = strlen(s);
-	return 0;
-}
-
-static json_t *ip_doc(const struct l2_merge *m, const struct l2_ip *o, const char *ts)
-{
-	json_t *d = base(m, "arpIp", ts);
-	json_t *macs = json_array(), *devs = json_array(), *labels = json_array();
-	json_t *reasons = json_object();
-
-	json_object_set_new(d, "ip", ip_json(&o->ip));
-	json_object_set_new(d, "timestamp", json_integer((json_int_t)o->timestamp_ms));
+	base(w, m, "arpIp", ts);
+	doc_writer_key(w, "ip");
+	doc_writer_addr(w, &o->ip);
+	doc_writer_key(w, "timestamp");
+	doc_writer_i64(w, (int64_t)o->timestamp_ms);
+	doc_writer_key(w, "macList");
+	doc_writer_open(w, '[');
 	for (uint32_t k = 0; k < o->n_macs; k++)
-		json_array_append_new(macs, mac_json(o->macs[k]));
-	json_object_set_new(d, "macList", macs);
-	json_object_set_new(d, "typeList", types_json(o->types));
+		doc_writer_mac(w, o->macs[k]);
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "typeList");
+	types_list(w, o->types);
+	doc_writer_key(w, "deviceList");
+	doc_writer_open(w, '[');
 	for (uint32_t k = 0; k < o->n_devices; k++)
-		json_array_append_new(devs, json_string(m->devs[o->devices[k]]));
-	json_object_set_new(d, "deviceList", devs);
-	json_object_set_new(d, "observations", json_integer(o->observations));
-	json_object_set_new(d, "minAgeSeconds",
-	                    o->min_age_s >= 0 ? json_integer(o->min_age_s) : json_null());
+		doc_writer_text(w, m->devs[o->devices[k]]);
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "observations");
+	doc_writer_i64(w, o->observations);
+	min_age(w, o->min_age_s);
+	doc_writer_key(w, "labels");
+	doc_writer_open(w, '[');
+	if (o->labels & L2_LABEL_UNRESOLVED)
+		doc_writer_str(w, l2_label_name(L2_LABEL_UNRESOLVED));
+	if (o->labels & L2_LABEL_ZEROMAC)
+		doc_writer_str(w, l2_label_name(L2_LABEL_ZEROMAC));
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "reasons");
+	doc_writer_open(w, '{');
 	if (o->labels & L2_LABEL_UNRESOLVED) {
-		json_t *r = json_object();
-		json_array_append_new(labels, json_string(l2_label_name(L2_LABEL_UNRESOLVED)));
-		json_object_set_new(r, "value", json_integer(o->observations));
-		json_object_set_new(r, "types", types_json(o->types));
-		json_object_set_new(r, "devices", json_integer(o->n_devices));
-		json_object_set_new(r, "minAgeSeconds",
-		                    o->min_age_s >= 0 ? json_integer(o->min_age_s) : json_null());
-		json_object_set_new(reasons, l2_label_name(L2_LABEL_UNRESOLVED), r);
+		doc_writer_key(w, l2_label_name(L2_LABEL_UNRESOLVED));
+		doc_writer_open(w, '{');
+		doc_writer_key(w, "value");
+		doc_writer_i64(w, o->observations);
+		doc_writer_key(w, "types");
+		types_list(w, o->types);
+		doc_writer_key(w, "devices");
+		doc_writer_i64(w, o->n_devices);
+		min_age(w, o->min_age_s);
+		doc_writer_close(w, '}');
 	}
 	if (o->labels & L2_LABEL_ZEROMAC) {
-		json_t *r = json_object();
-		json_array_append_new(labels, json_string(l2_label_name(L2_LABEL_ZEROMAC)));
-		json_object_set_new(r, "value", json_integer(o->observations));
-		json_object_set_new(r, "devices", json_integer(o->n_devices));
-		json_object_set_new(reasons, l2_label_name(L2_LABEL_ZEROMAC), r);
+		doc_writer_key(w, l2_label_name(L2_LABEL_ZEROMAC));
+		doc_writer_open(w, '{');
+		doc_writer_key(w, "value");
+		doc_writer_i64(w, o->observations);
+		doc_writer_key(w, "devices");
+		doc_writer_i64(w, o->n_devices);
+		doc_writer_close(w, '}');
 	}
-	json_object_set_new(d, "labels", labels);
-	json_object_set_new(d, "reasons", reasons);
-	return d;
+	doc_writer_close(w, '}');
 }
 
-static json_t *mac_doc(const struct l2_merge *m, const struct l2_mac *o, const char *ts)
+static void mac_doc(struct doc_writer *w, const struct l2_merge *m, const struct l2_mac *o,
+                    const char *ts)
 {
-	json_t *d = base(m, "arpMac", ts);
-	json_t *ips = json_array(), *ifs = json_array(), *vlans = json_array();
-
-	json_object_set_new(d, "mac", mac_json(o->mac));
-	json_object_set_new(d, "device", json_string(m->devs[o->device]));
-	json_object_set_new(d, "timestamp", json_integer((json_int_t)o->timestamp_ms));
+	base(w, m, "arpMac", ts);
+	doc_writer_key(w, "mac");
+	doc_writer_mac(w, o->mac);
+	doc_writer_member_text(w, "device", m->devs[o->device]);
+	doc_writer_key(w, "timestamp");
+	doc_writer_i64(w, (int64_t)o->timestamp_ms);
+	doc_writer_key(w, "ipList");
+	doc_writer_open(w, '[');
 	for (uint32_t k = 0; k < o->n_ips; k++)
-		json_array_append_new(ips, ip_json(&o->ips[k]));
-	json_object_set_new(d, "ipList", ips);
+		doc_writer_addr(w, &o->ips[k]);
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "interfaceList");
+	doc_writer_open(w, '[');
 	for (uint32_t k = 0; k < o->n_ifnames; k++)
-		json_array_append_new(ifs, json_string(o->ifnames[k]));
-	json_object_set_new(d, "interfaceList", ifs);
+		doc_writer_text(w, o->ifnames[k]);
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "vlanList");
+	doc_writer_open(w, '[');
 	for (uint32_t k = 0; k < o->n_vlans; k++)
-		json_array_append_new(vlans, json_integer(o->vlans[k]));
-	json_object_set_new(d, "vlanList", vlans);
-	json_object_set_new(d, "typeList", types_json(o->types));
-	json_object_set_new(d, "observations", json_integer(o->observations));
-	json_object_set_new(d, "labels", json_array());
-	json_object_set_new(d, "reasons", json_object());
-	return d;
+		doc_writer_i64(w, o->vlans[k]);
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "typeList");
+	types_list(w, o->types);
+	doc_writer_key(w, "observations");
+	doc_writer_i64(w, o->observations);
+	doc_writer_key(w, "labels");
+	doc_writer_open(w, '[');
+	doc_writer_close(w, ']');
+	doc_writer_key(w, "reasons");
+	doc_writer_open(w, '{');
+	doc_writer_close(w, '}');
 }
 
 /*
@@ -725,20 +715,162 @@ static void mac_key(const struct l2_merge *m, const struct l2_mac *o, char *key,
 int l2_doc_build(const struct l2_merge *m, struct doc_batch *out)
 {
 	char ts[32], key[DOC_KEY_MAX];
-	int rc;
+	int rc = 0;
 
 	if (!m->finished)
 		return -EINVAL;
+	struct doc_writer *w = doc_writer_create();
+	if (!w)
+		return -ENOMEM;
 	doc_timestamp(m->time_slot, ts, sizeof(ts));
-	for (uint32_t k = 0; k < m->n_ips; k++) {
+	for (uint32_t k = 0; rc == 0 && k < m->n_ips; k++) {
 		flow_addr_format(&m->ips[k].ip, key, sizeof(key));
-		if ((rc = emit(out, "arpIp", key, ip_doc(m, &m->ips[k], ts))) != 0)
-			return rc;
+		ip_doc(w, m, &m->ips[k], ts);
+		rc = doc_writer_emit(w, "arpIp", key, out);
 	}
-	for (uint32_t k = 0; k < m->n_macs; k++) {
+	for (uint32_t k = 0; rc == 0 && k < m->n_macs; k++) {
 		mac_key(m, &m->macs[k], key, sizeof(key));
-		if ((rc = emit(out, "arpMac", key, mac_doc(m, &m->macs[k], ts))) != 0)
-			return rc;
+		mac_doc(w, m, &m->macs[k], ts);
+		rc = doc_writer_emit(w, "arpMac", key, out);
 	}
-	return 0;
+	doc_writer_destroy(w);
+	return rc;
+}
+
+/* ---- the judge's facts of an IP (judge.h: struct judge_arp) ---------------- */
+
+/* Whether the device named name is one of site's gateways. */
+static bool is_gateway(const struct site_config *site, const char *name)
+{
+	for (size_t k = 0; site && name && k < site->n_devices; k++)
+		if (site->devices[k].gateway && strcmp(site->devices[k].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool mac_zero(const uint8_t mac[6])
+{
+	static const uint8_t z[6];
+	return memcmp(mac, z, 6) == 0;
+}
+
+/*
+ * Whether a gateway showed some address of ip's subnet (its /24, or /64 for
+ * IPv6): then ip is on a network that gateway serves, and its ARP table is
+ * where ip must be. An inside network routed behind another router shows up
+ * in no gateway's table at all. The merge's IPs are sorted by address.
+ */
+static bool gateway_serves(const struct l2_merge *m, const struct site_config *site,
+                           const struct flow_addr *ip)
+{
+	size_t n = 0, lo = 0, hi;
+	const struct l2_ip *v = l2_merge_ips(m, &n);
+	size_t plen = flow_addr_is_v4(ip) ? 15 : 8; /* bytes of the subnet */
+	struct flow_addr first = *ip;
+
+	memset(first.b + plen, 0, sizeof(first.b) - plen);
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(v[mid].ip.b, first.b, sizeof(first.b)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < n && memcmp(v[k].ip.b, first.b, plen) == 0; k++)
+		for (uint32_t d = 0; d < v[k].n_devices; d++)
+			if (is_gateway(site, l2_merge_device_name(m, v[k].devices[d])))
+				return true;
+	return false;
+}
+
+void l2_merge_arp(const struct l2_merge *m, const struct site_config *site,
+                  const struct flow_addr *ip, struct judge_arp *out)
+{
+	const char *name;
+	const uint32_t resolved =
+	    1u << L2_STATE_DYNAMIC | 1u << L2_STATE_STATIC | 1u << L2_STATE_INTERFACE;
+
+	memset(out, 0, sizeof(*out));
+	out->min_age_s = -1;
+	bool polled = false;
+	for (unsigned d = 0; (name = l2_merge_device_name(m, d)) != NULL; d++)
+		if (is_gateway(site, name))
+			polled = true;
+	out->gateway_polled = polled && gateway_serves(m, site, ip);
+	const struct l2_ip *o = l2_merge_ip_find(m, ip);
+	if (!o)
+		return;
+	out->types = o->types;
+	out->min_age_s = o->min_age_s;
+	out->devices = o->n_devices;
+	out->resolved = (o->types & resolved) != 0;
+	for (uint32_t k = 0; k < o->n_devices; k++)
+		if (is_gateway(site, l2_merge_device_name(m, o->devices[k])))
+			out->on_gateway = true;
+	out->incomplete_gw = out->on_gateway && (o->types & 1u << L2_STATE_INCOMPLETE);
+	bool zero = o->n_macs > 0;
+	for (uint32_t i = 0; i < o->n_macs; i++) {
+		if (mac_zero(o->macs[i]))
+			continue;
+		zero = false;
+		size_t n = 0;
+		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
+		for (size_t k = 0; bm && k < n; k++)
+			if ((bm[k].types & resolved) &&
+			    is_gateway(site, l2_merge_device_name(m, bm[k].device)))
+				out->resolved_gw = true;
+	}
+	/*
+	 * Only MAC zero on an entry a device calls resolved: IOS-XR shows
+	 * every Incomplete entry with 0000.0000.0000, which says nothing more.
+	 */
+	out->zero_mac = zero && out->resolved;
+}
+
+
+/* ---- the documents' view of the merge (doc.h: struct doc_l2) -------------- */
+
+static void doc_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
+                    struct judge_arp *out)
+{
+	l2_merge_arp(ud, site, ip, out);
+}
+
+static bool doc_unresolved(const void *ud, const struct flow_addr *ip)
+{
+	return l2_merge_unresolved(ud, ip);
+}
+
+static uint32_t doc_macs(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6])
+{
+	const struct l2_ip *o = l2_merge_ip_find(ud, ip);
+
+	if (!o)
+		return 0;
+	*out = (const uint8_t(*)[6])o->macs;
+	return o->n_macs;
+}
+
+static bool doc_place(const void *ud, const uint8_t mac[6], uint32_t k, struct doc_l2_place *out)
+{
+	const struct l2_merge *m = ud;
+	size_t n = 0;
+	const struct l2_mac *bm = l2_merge_mac_find(m, mac, &n);
+
+	if (!bm || k >= n)
+		return false;
+	out->device = m->devs[bm[k].device];
+	out->ifnames = bm[k].ifnames;
+	out->n_ifnames = bm[k].n_ifnames;
+	return true;
+}
+
+void l2_merge_doc_bind(const struct l2_merge *m, struct doc_l2 *out)
+{
+	out->unresolved = doc_unresolved;
+	out->arp = doc_arp;
+	out->macs = doc_macs;
+	out->place = doc_place;
+	out->ud = m;
 }

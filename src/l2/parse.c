@@ -23,32 +23,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
-
-/* Fault injection, after sqlite3FaultSim: tests make one allocation fail. */
-static unsigned fault_countdown;
-
-void l2_fault_inject(unsigned nth)
-{
-	fault_countdown = nth;
-}
-
-static bool fault_now(void)
-{
-	if (fault_countdown == 0)
-		return false;
-	return --fault_countdown == 0;
-}
-
-void *l2_calloc(size_t n, size_t size)
-{
-	return fault_now() ? NULL : calloc(n, size);
-}
-
-void *l2_realloc(void *p, size_t size)
-{
-	return fault_now() ? NULL : realloc(p, size);
-}
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 /* Names */
 
@@ -89,16 +65,8 @@ void l2_obs_list_free(struct l2_obs_list *l)
 
 static int list_push(struct l2_obs_list *l, const struct l2_obs *o)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		if (ncap > l->max)
-			ncap = l->max;
-		struct l2_obs *nv = l2_realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
+	if (grow_array((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v), 64, l->max) != 0)
+		return -ENOMEM;
 	l->v[l->n++] = *o;
 	return 0;
 }
@@ -977,13 +945,6 @@ const char *const *l2_kind_commands(enum l2_kind kind)
 	return r ? r->commands : none;
 }
 
-const char *l2_pager_off(enum l2_kind kind)
-{
-	const struct l2_kind_row *r = l2_kind_get((int)kind);
-
-	return r ? r->pager_off : NULL;
-}
-
 /* The parser of (kind, command), or NULL when there is none. */
 static const struct l2_parser *parser_of(enum l2_kind kind, enum l2_cmd cmd)
 {
@@ -1024,7 +985,7 @@ int l2_parse(enum l2_kind kind, enum l2_cmd cmd, const char *text, size_t len,
 	if (!parser || !out || !st || (!text && len))
 		return -EINVAL;
 	/* The line buffer is 2 KiB: off the stack of a worker thread. */
-	ln = l2_calloc(1, sizeof(*ln));
+	ln = fault_calloc(1, sizeof(*ln));
 	if (!ln)
 		return -ENOMEM;
 	while (pos < len) {

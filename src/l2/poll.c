@@ -13,7 +13,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@ struct dev_state {
 	bool th_started;
 	/* Guarded by p->mu. */
 	struct kept_poll keep[L2POLL_KEEP_SLOTS];
+	struct l2poll_status status; /* the last completed poll, for l2poll_status_get() */
 	/* Replay: the fixtures, attached to every slot. */
 	bool fixed;
 	struct l2_obs_list fixed_obs;
@@ -111,8 +111,13 @@ static int parse_output(const struct site_device *dev, const char *cmd, const ch
 	return 0;
 }
 
-int l2poll_device(const char *site, const struct site_device *dev, struct l2_obs_list *obs,
-                  const volatile bool *cancel, struct l2poll_result *res)
+/*
+ * Poll one device now (blocking; bounded by its timeout) and parse its
+ * outputs into obs (appended). Fills *res. Returns res->rc.
+ */
+static int l2poll_device(const char *site, const struct site_device *dev,
+                         struct l2_obs_list *obs, const volatile bool *cancel,
+                         struct l2poll_result *res)
 {
 	struct l2ssh_output out[SITE_DEVICE_CMDS_MAX];
 	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
@@ -328,6 +333,12 @@ static void *dev_thread(void *arg)
 		d->polled = true;
 		d->last_rc = r.rc;
 		pthread_mutex_lock(&p->mu);
+		if (r.rc != L2SSH_E_CANCELLED) {
+			d->status.last = r;
+			d->status.polled = true;
+			d->status.polls++;
+			d->status.failures += r.rc != 0;
+		}
 		if (r.rc == 0)
 			keep_poll(d, r.ts_ms, &obs);
 		l2_obs_list_free(&obs);
@@ -558,137 +569,36 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 	return 0;
 }
 
-/* ---- judge and documents ------------------------------------------------ */
+/* ---- judge ---------------------------------------------------------------- */
 
 static bool bind_unresolved(const void *ud, const struct flow_addr *ip)
 {
 	return l2_merge_unresolved(ud, ip);
 }
 
-static void bind_inside_fields(const void *ud, const struct flow_addr *ip, void *json)
-{
-	const struct l2_merge *m = ud;
-	const struct l2_ip *o = l2_merge_ip_find(m, ip);
-	char mac[18];
-
-	if (!o || o->n_macs == 0)
-		return;
-	json_t *macs = json_array(), *locs = json_array();
-	for (uint32_t i = 0; i < o->n_macs; i++) {
-		size_t n = 0;
-		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
-		l2_mac_format(o->macs[i], mac, sizeof(mac));
-		json_array_append_new(macs, json_string(mac));
-		for (size_t k = 0; bm && k < n; k++) {
-			json_t *loc = json_object(), *ifs = json_array();
-			json_object_set_new(loc, "mac", json_string(mac));
-			json_object_set_new(loc, "device",
-			                    json_string(l2_merge_device_name(m, bm[k].device)));
-			for (uint32_t f = 0; f < bm[k].n_ifnames; f++)
-				json_array_append_new(ifs, json_string(bm[k].ifnames[f]));
-			json_object_set_new(loc, "interfaceList", ifs);
-			json_array_append_new(locs, loc);
-		}
-	}
-	json_object_set_new(json, "arpMacList", macs);
-	json_object_set_new(json, "arpLocations", locs);
-}
-
-/* Whether the device named name is one of site's gateways. */
-static bool is_gateway(const struct site_config *site, const char *name)
-{
-	for (size_t k = 0; site && name && k < site->n_devices; k++)
-		if (site->devices[k].gateway && strcmp(site->devices[k].name, name) == 0)
-			return true;
-	return false;
-}
-
-static bool mac_zero(const uint8_t mac[6])
-{
-	static const uint8_t z[6];
-	return memcmp(mac, z, 6) == 0;
-}
-
-/*
- * Whether a gateway showed some address of ip's subnet (its /24, or /64 for
- * IPv6): then ip is on a network that gateway serves, and its ARP table is
- * where ip must be. An inside network routed behind another router shows up
- * in no gateway's table at all. The merge's IPs are sorted by address.
- */
-static bool gateway_serves(const struct l2_merge *m, const struct site_config *site,
-                           const struct flow_addr *ip)
-{
-	size_t n = 0, lo = 0, hi;
-	const struct l2_ip *v = l2_merge_ips(m, &n);
-	size_t plen = flow_addr_is_v4(ip) ? 15 : 8; /* bytes of the subnet */
-	struct flow_addr first = *ip;
-
-	memset(first.b + plen, 0, sizeof(first.b) - plen);
-	hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (memcmp(v[mid].ip.b, first.b, sizeof(first.b)) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t k = lo; k < n && memcmp(v[k].ip.b, first.b, plen) == 0; k++)
-		for (uint32_t d = 0; d < v[k].n_devices; d++)
-			if (is_gateway(site, l2_merge_device_name(m, v[k].devices[d])))
-				return true;
-	return false;
-}
-
-/* judge_l2.arp: the merge's facts of ip, with the site's gateways marked. */
 static void bind_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
                      struct judge_arp *out)
 {
-	const struct l2_merge *m = ud;
-	const char *name;
-	const uint32_t resolved =
-	    1u << L2_STATE_DYNAMIC | 1u << L2_STATE_STATIC | 1u << L2_STATE_INTERFACE;
-
-	memset(out, 0, sizeof(*out));
-	out->min_age_s = -1;
-	bool polled = false;
-	for (unsigned d = 0; (name = l2_merge_device_name(m, d)) != NULL; d++)
-		if (is_gateway(site, name))
-			polled = true;
-	out->gateway_polled = polled && gateway_serves(m, site, ip);
-	const struct l2_ip *o = l2_merge_ip_find(m, ip);
-	if (!o)
-		return;
-	out->types = o->types;
-	out->min_age_s = o->min_age_s;
-	out->devices = o->n_devices;
-	out->resolved = (o->types & resolved) != 0;
-	for (uint32_t k = 0; k < o->n_devices; k++)
-		if (is_gateway(site, l2_merge_device_name(m, o->devices[k])))
-			out->on_gateway = true;
-	out->incomplete_gw = out->on_gateway && (o->types & 1u << L2_STATE_INCOMPLETE);
-	bool zero = o->n_macs > 0;
-	for (uint32_t i = 0; i < o->n_macs; i++) {
-		if (mac_zero(o->macs[i]))
-			continue;
-		zero = false;
-		size_t n = 0;
-		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
-		for (size_t k = 0; bm && k < n; k++)
-			if ((bm[k].types & resolved) &&
-			    is_gateway(site, l2_merge_device_name(m, bm[k].device)))
-				out->resolved_gw = true;
-	}
-	/*
-	 * Only MAC zero on an entry a device calls resolved: IOS-XR shows
-	 * every Incomplete entry with 0000.0000.0000, which says nothing more.
-	 */
-	out->zero_mac = zero && out->resolved;
+	l2_merge_arp(ud, site, ip, out);
 }
 
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
 {
 	out->arp = bind_arp;
 	out->unresolved = bind_unresolved;
-	out->inside_fields = bind_inside_fields;
 	out->ud = m;
+}
+
+size_t l2poll_status_get(struct l2poll *p, struct l2poll_status *out, size_t max)
+{
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n_devs && i < max; i++) {
+		out[i] = p->devs[i].status;
+		out[i].last.site = p->devs[i].site_name;
+		out[i].last.dev = p->devs[i].dev;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return p->n_devs;
 }

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "nfsentry/clock.h"
+#include "nfsentry/grow.h"
 
 #define L2SSH_SLICE_MS 200
 #define L2SSH_READ_CHUNK 16384
@@ -285,16 +286,8 @@ static int out_append(struct l2ssh_output *o, size_t *cap, const char *p, size_t
 		o->truncated = true;
 		n = L2SSH_OUTPUT_MAX - o->len;
 	}
-	if (o->len + n + 1 > *cap) {
-		size_t ncap = *cap ? *cap : 65536;
-		while (ncap < o->len + n + 1)
-			ncap *= 2;
-		char *nt = realloc(o->text, ncap);
-		if (!nt)
-			return L2SSH_E_NOMEM;
-		o->text = nt;
-		*cap = ncap;
-	}
+	if (grow_array((void **)&o->text, cap, o->len + n + 1, 1, 65536, L2SSH_OUTPUT_MAX + 1) != 0)
+		return L2SSH_E_NOMEM;
 	if (n)
 		memcpy(o->text + o->len, p, n);
 	o->len += n;

@@ -13,6 +13,7 @@
 #include "nfsentry/fault.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
+#include "nfsentry/spool.h"
 #include "nfsentry/store.h"
 
 /* One queue entry: a slot and its collector counters, copied at submit. */
@@ -40,6 +41,10 @@ struct closer {
 	bool stopping;
 	struct closer_stats st;
 	struct closer_steps steps; /* of the last slot processed */
+	/* Worker only: */
+	bool start_done;     /* the spool left by an earlier run has been gone through */
+	bool store_failing;  /* a slot used up its retries; no write has succeeded since */
+	int64_t ret_clock_s; /* replay: end of the newest slot stored, not in the future */
 };
 
 static const char *const step_names[CLOSER_STEP__COUNT] = {
@@ -117,34 +122,183 @@ static void step_end(struct closer_steps *sp, enum closer_step k, uint64_t *w, u
 	*cpu = c1;
 }
 
-/* Write the batch b of view v to the store. Returns 0 or a negative code. */
-static int store_batch(struct closer *c, const struct slot_view *v, const struct doc_batch *b)
+/* Add n to a counter (the worker's, read by others under the lock). */
+static void bump(struct closer *c, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&c->mu);
+	*field += n;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Copy the spool's gauges into the counters. */
+static void spool_gauges(struct closer *c)
+{
+	struct spool_stats ss = {0};
+
+	if (c->o.spool)
+		spool_stats_get(c->o.spool, &ss);
+	pthread_mutex_lock(&c->mu);
+	c->st.spool_slots = ss.slots;
+	c->st.spool_bytes = ss.bytes;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * Put spooled slots back into the store, oldest first, for at most
+ * CLOSER_UNSPOOL_BUDGET_MS (the rest after the next slot). Stops at the
+ * first failure: the store is still failing.
+ */
+static void unspool(struct closer *c)
+{
+	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+	char err[512];
+
+	if (!c->o.spool || !c->o.store)
+		return;
+	do {
+		struct spool_restored r;
+		int rc = spool_slot_restore(c->o.spool, c->o.store, &r, err, sizeof(err));
+		if (rc != 0) {
+			log_warn("store: spooled slots stay in %s: %s", spool_dir(c->o.spool), err);
+			break;
+		}
+		if (r.outcome == SPOOL_EMPTY)
+			break;
+		if (r.outcome == SPOOL_STORED) {
+			log_info("store: site %s slot %lld: %zu documents put back from the spool",
+			         r.site, (long long)r.time_slot, r.n_docs);
+			bump(c, &c->st.slots_unspooled, 1);
+		} else if (r.outcome == SPOOL_STALE) {
+			log_warn(
+			    "store: site %s slot %lld: spooled copy dropped, the store holds a "
+			    "newer write of the slot",
+			    r.site, (long long)r.time_slot);
+			bump(c, &c->st.spool_stale, 1);
+		} else {
+			log_error("store: %s", err);
+			bump(c, &c->st.slots_store_lost, 1);
+		}
+	} while (clock_ms(CLOCK_MONOTONIC) - t0 < CLOSER_UNSPOOL_BUDGET_MS);
+	spool_gauges(c);
+}
+
+/* Errors a later try may not see: a lock, a full disk, an I/O error. */
+static bool store_transient(int rc)
+{
+	return rc == -EBUSY || rc == -ENOSPC || rc == -EDQUOT || rc == -EIO || rc == -EAGAIN;
+}
+
+/* Retention after a write, by the clock retention_wall_clock chooses. */
+static void retention(struct closer *c, int64_t end_s, bool future)
+{
+	int64_t now_s;
+	uint64_t deleted = 0;
+
+	if (c->o.retention_wall_clock) {
+		now_s = (int64_t)(clock_ms(CLOCK_REALTIME) / 1000);
+	} else {
+		if (!future && end_s > c->ret_clock_s)
+			c->ret_clock_s = end_s;
+		now_s = c->ret_clock_s;
+		if (now_s == 0)
+			return; /* only future slots so far: no clock to go by */
+	}
+	int rrc = store_retention_apply(c->o.store, now_s, &deleted);
+	if (rrc != 0)
+		log_warn("store: retention: %s", store_error_get(c->o.store));
+	else if (deleted)
+		log_info("store: retention removed %llu slots", (unsigned long long)deleted);
+}
+
+/*
+ * Write the batch b of view v to the store: retried while the error is
+ * transient (closer_opts.store_retry_ms), then spooled, and logged. Returns
+ * true when the slot is stored whole.
+ */
+static bool store_batch(struct closer *c, const struct slot_view *v, const struct doc_batch *b,
+                        bool future)
 {
 	struct store_doc *sd = fault_malloc((b->n ? b->n : 1) * sizeof(*sd));
+	const char *site = v->site->name;
+	long long k = (long long)v->time_slot;
 
-	if (!sd)
-		return -ENOMEM;
-	for (size_t k = 0; k < b->n; k++)
-		sd[k] = (struct store_doc){.kind = b->v[k].kind,
-		                           .key = b->v[k].key,
-		                           .json = b->v[k].json,
-		                           .json_len = b->v[k].len};
+	if (!sd) {
+		log_error("store: site %s slot %lld: out of memory: %zu documents not stored", site,
+		          k, b->n);
+		bump(c, &c->st.slots_store_lost, 1);
+		return false;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		sd[i] = (struct store_doc){.kind = b->v[i].kind,
+		                           .key = b->v[i].key,
+		                           .json = b->v[i].json,
+		                           .json_len = b->v[i].len};
 	/* Slot time, not wall time: replay keeps its own clock. */
 	int64_t end_s = (v->time_slot + 1) * SLOT_SECONDS;
-	struct store_slot_info info = {.closed_at_s = end_s};
-	int rc = store_slot_write(c->o.store, v->site->name, v->time_slot, sd, b->n, &info);
-	free(sd);
-	/* -EEXIST: written without its duplicate documents; retention still applies. */
-	if (rc == 0 || rc == -EEXIST) {
-		uint64_t deleted = 0;
-		int rrc = store_retention_apply(c->o.store, end_s, &deleted);
-		if (rrc != 0)
-			log_warn("store: retention: %s", strerror(-rrc));
-		else if (deleted)
-			log_info("store: retention removed %llu slots",
-			         (unsigned long long)deleted);
+	struct store_slot_info info = {.closed_at_s = end_s,
+	                               .partial = v->partial,
+	                               .covered_from_s = v->covered_from_s,
+	                               .covered_to_s = v->covered_to_s ? v->covered_to_s : end_s};
+	int rc = store_slot_write(c->o.store, site, v->time_slot, sd, b->n, &info);
+	uint64_t waited = 0, wait = CLOSER_RETRY_FIRST_MS;
+	while (store_transient(rc) && !c->store_failing && waited < c->o.store_retry_ms) {
+		if (wait > c->o.store_retry_ms - waited)
+			wait = c->o.store_retry_ms - waited;
+		log_warn("store: site %s slot %lld: %s; trying again in %llu ms", site, k,
+		         store_error_get(c->o.store), (unsigned long long)wait);
+		nanosleep(&(struct timespec){(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L},
+		          NULL);
+		waited += wait;
+		wait *= 2;
+		bump(c, &c->st.store_retries, 1);
+		rc = store_slot_write(c->o.store, site, v->time_slot, sd, b->n, &info);
 	}
-	return rc;
+	bool whole = rc == 0;
+	if (rc == 0 || rc == -EEXIST) {
+		c->store_failing = false;
+		if (rc == -EEXIST) {
+			/* The store's message counts what was left out and names a key. */
+			log_error("store: site %s slot %lld: %s", site, k,
+			          store_error_get(c->o.store));
+			bump(c, &c->st.slots_partial, 1);
+		}
+		retention(c, end_s, future);
+		unspool(c);
+		free(sd);
+		return whole;
+	}
+	/* The store's message, before the spool's calls can overwrite it. */
+	char why[600];
+	snprintf(why, sizeof(why), "%s%s%s", strerror(-rc),
+	         rc == -ENOMEM || !*store_error_get(c->o.store) ? "" : ": ",
+	         rc == -ENOMEM ? "" : store_error_get(c->o.store));
+	if (store_transient(rc) && waited)
+		c->store_failing = true;
+	if (rc == -EINVAL || rc == -E2BIG || !c->o.spool) {
+		/* A batch the store refuses as such cannot be stored later either. */
+		log_error("store: site %s slot %lld: %zu documents not stored (%s)", site, k, b->n,
+		          why);
+		bump(c, &c->st.slots_store_lost, 1);
+		free(sd);
+		return false;
+	}
+	char path[4200], err[600];
+	int src = spool_slot_put(c->o.spool, site, v->time_slot, &info, sd, b->n, path,
+	                         sizeof(path), err, sizeof(err));
+	free(sd);
+	if (src == 0) {
+		log_error("store: site %s slot %lld: %zu documents not stored (%s); spooled to %s, "
+		          "to be stored when the store takes writes again",
+		          site, k, b->n, why, path);
+		bump(c, &c->st.slots_spooled, 1);
+	} else {
+		log_error("store: site %s slot %lld: %zu documents not stored (%s), and not "
+		          "spooled either (%s): the slot is lost from the store",
+		          site, k, b->n, why, err);
+		bump(c, &c->st.slots_store_lost, 1);
+	}
+	spool_gauges(c);
+	return false;
 }
 
 /*
@@ -164,6 +318,7 @@ static void process(struct closer *c, struct job *j)
 	bool doc_err = false, store_err = false;
 	struct l2_merge *l2m = NULL;
 	struct judge_l2 jl2, *l2 = NULL;
+	struct doc_l2 dl2, *dl = NULL;
 	struct slot_view *v = slot_view_mut(j->slot);
 
 	if (!cv) {
@@ -180,6 +335,8 @@ static void process(struct closer *c, struct job *j)
 	if (l2m) {
 		l2_judge_bind(l2m, &jl2);
 		l2 = &jl2;
+		l2_merge_doc_bind(l2m, &dl2);
+		dl = &dl2;
 	}
 	if (judge_slot_l2(v, l2, &jr) != 0) {
 		log_error("out of memory judging site %s slot %lld: its documents are lost",
@@ -188,7 +345,7 @@ static void process(struct closer *c, struct job *j)
 		goto out;
 	}
 	step_end(&sp, CLOSER_STEP_JUDGE, &w, &cpu);
-	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, l2, &b) != 0 ||
+	if (doc_slot_build_l2(v, &jr, &c->o.docs, &h, dl, &b) != 0 ||
 	    (l2m && l2_doc_build(l2m, &b) != 0)) {
 		log_error("out of memory building documents of site %s slot %lld", v->site->name,
 		          (long long)v->time_slot);
@@ -196,21 +353,19 @@ static void process(struct closer *c, struct job *j)
 		goto out;
 	}
 	step_end(&sp, CLOSER_STEP_DOCS, &w, &cpu);
-	if (c->o.store) {
-		int rc = store_batch(c, v, &b);
-		if (rc == -EEXIST) {
-			/* The store's message counts what was left out and names a key. */
-			log_error("store: site %s slot %lld: %s", v->site->name,
-			          (long long)v->time_slot, store_error_get(c->o.store));
-			store_err = true;
-		} else if (rc != 0) {
-			const char *why = rc == -ENOMEM ? "" : store_error_get(c->o.store);
-			log_error("store: site %s slot %lld: %zu documents not stored (%s%s%s)",
-			          v->site->name, (long long)v->time_slot, b.n, strerror(-rc),
-			          *why ? ": " : "", why);
-			store_err = true;
-		}
+	int64_t end_s = (v->time_slot + 1) * SLOT_SECONDS;
+	int64_t wall_s = (int64_t)(clock_ms(CLOCK_REALTIME) / 1000);
+	bool future = end_s > wall_s + CLOSER_FUTURE_TOLERANCE_S;
+	if (future) {
+		char ts[32];
+		doc_timestamp(v->time_slot, ts, sizeof(ts));
+		log_warn("site %s slot %lld (%s) is more than %d s ahead of the wall clock: the "
+		         "exporter's clock jumped; stored, but retention does not follow it",
+		         v->site->name, (long long)v->time_slot, ts, CLOSER_FUTURE_TOLERANCE_S);
+		bump(c, &c->st.future_slots, 1);
 	}
+	if (c->o.store)
+		store_err = !store_batch(c, v, &b, future);
 	step_end(&sp, CLOSER_STEP_STORE, &w, &cpu);
 	bool empty = v->sum.egress.flows + v->sum.ingress.flows + v->sum.internal.flows == 0;
 	if (c->o.docs_out && !(empty && c->o.skip_empty)) {
@@ -263,7 +418,12 @@ static void *worker(void *arg)
 {
 	struct closer *c = arg;
 
+	/* Slots spooled by an earlier run go back first. */
+	spool_gauges(c);
+	unspool(c);
 	pthread_mutex_lock(&c->mu);
+	c->start_done = true;
+	pthread_cond_broadcast(&c->cv_done);
 	for (;;) {
 		while (!c->n && !c->stopping)
 			pthread_cond_wait(&c->cv_work, &c->mu);
@@ -360,7 +520,7 @@ void closer_backpressure_set(struct closer *c, bool on)
 void closer_drain(struct closer *c)
 {
 	pthread_mutex_lock(&c->mu);
-	while (c->n > 0)
+	while (c->n > 0 || !c->start_done)
 		pthread_cond_wait(&c->cv_done, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -402,7 +562,7 @@ static const struct counter_def closer_counter_defs[] = {
                 "Slots processed (written, or lost to document or store errors)."),
     COUNTER_DEF(closer_stats, documents, "closerDocuments", COUNTER_TOTAL, "Documents built."),
     COUNTER_DEF(closer_stats, store_errors, "closerStoreErrors", COUNTER_TOTAL,
-                "Slots the store refused (their documents lost from the store)."),
+                "Slots not stored whole at their close (then spooled, partial or lost)."),
     COUNTER_DEF(closer_stats, doc_errors, "closerDocErrors", COUNTER_TOTAL,
                 "Slots whose documents could not be built."),
     COUNTER_DEF(closer_stats, last_close_us, "closerLastCloseUs", COUNTER_GAUGE,
@@ -425,6 +585,24 @@ static const struct counter_def closer_counter_defs[] = {
                 "Replay: slots that had to wait for room in the queue."),
     COUNTER_DEF(closer_stats, sink_us, "closerSinkUs", COUNTER_TOTAL,
                 "Microseconds spent in the sinks of judged slots."),
+    COUNTER_DEF(closer_stats, store_retries, "closerStoreRetries", COUNTER_TOTAL,
+                "Store writes tried again after a lock, a full disk or an I/O error."),
+    COUNTER_DEF(closer_stats, slots_partial, "closerSlotsPartial", COUNTER_TOTAL,
+                "Slots stored without their duplicate documents."),
+    COUNTER_DEF(closer_stats, slots_spooled, "closerSlotsSpooled", COUNTER_TOTAL,
+                "Slots the store refused, written to the spool."),
+    COUNTER_DEF(closer_stats, slots_unspooled, "closerSlotsUnspooled", COUNTER_TOTAL,
+                "Spooled slots put back into the store."),
+    COUNTER_DEF(closer_stats, spool_stale, "closerSpoolStale", COUNTER_TOTAL,
+                "Spooled slots dropped because the store held a newer write of them."),
+    COUNTER_DEF(closer_stats, slots_store_lost, "closerSlotsStoreLost", COUNTER_TOTAL,
+                "Slots lost from the store: refused and not spooled (spool full or failing)."),
+    COUNTER_DEF(closer_stats, spool_slots, "closerSpoolSlots", COUNTER_GAUGE,
+                "Slots waiting in the spool."),
+    COUNTER_DEF(closer_stats, spool_bytes, "closerSpoolBytes", COUNTER_GAUGE,
+                "Bytes of the slots waiting in the spool."),
+    COUNTER_DEF(closer_stats, future_slots, "closerFutureSlots", COUNTER_TOTAL,
+                "Slots ending more than an hour after the wall clock (retention ignores them)."),
 };
 _Static_assert(sizeof(closer_counter_defs) / sizeof(closer_counter_defs[0]) * sizeof(uint64_t) ==
                    sizeof(struct closer_stats),

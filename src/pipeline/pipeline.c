@@ -5,8 +5,11 @@
 #include "nfsentry/pipeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
@@ -14,6 +17,7 @@
 #include "nfsentry/doc.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/log.h"
+#include "nfsentry/spool.h"
 #include "nfsentry/store.h"
 
 /* Rows are gathered here and written with one fwrite per buffer. */
@@ -36,6 +40,7 @@ struct pipeline {
 	struct engine *eng;
 	struct closer *closer;
 	struct store *store;
+	struct spool *spool;
 	bool replay;
 	enum flowout_format flows;
 	FILE *out;
@@ -48,9 +53,11 @@ struct pipeline {
 	size_t n_counters;                                /* over every source */
 	struct doc_counter health[PIPELINE_COUNTERS_MAX]; /* a slot's "collector" */
 	uint64_t start_cpu_us; /* the creating thread's CPU when the pipeline was made */
+	char *state_dir;       /* STORE_PATH.state with restart_state, else NULL; owned */
 };
 
 static void on_slot_closed(void *ud, struct slot *s, uint32_t site);
+static int state_start(struct pipeline *pl, uint64_t now_ms, char *err, size_t errlen);
 
 static void decoder_snapshot(void *ud, void *stats)
 {
@@ -103,6 +110,14 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			rc = store_open(cfg->store_path, &so, &pl->store, err, errlen);
 			if (rc != 0)
 				goto fail;
+			char sp[CONFIG_STORE_PATH_MAX + 8];
+			snprintf(sp, sizeof(sp), "%s%s",
+			         cfg->spool_path[0] ? cfg->spool_path : cfg->store_path,
+			         cfg->spool_path[0] ? "" : ".spool");
+			rc = spool_open(sp, (uint64_t)cfg->spool_max_mib * 1024 * 1024, &pl->spool,
+			                err, errlen);
+			if (rc != 0)
+				goto fail;
 		}
 		struct closer_opts co = {
 			.docs = {.outside_all = cfg->docs_outside_all,
@@ -117,11 +132,19 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.queue_max = opts->closer_queue ? opts->closer_queue : 2 * cfg->n_sites,
 			.sinks = opts->sinks,
 			.n_sinks = opts->n_sinks,
+			.store_retry_ms = cfg->write_retry_s * 1000u,
+			.spool = pl->spool,
+			.retention_wall_clock = !opts->replay,
 		};
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {
 			snprintf(err, errlen, "cannot start the slot worker: %s", strerror(-rc));
 			goto fail;
+		}
+		if (opts->restart_state && pl->store) {
+			rc = state_start(pl, clock_ms(CLOCK_REALTIME), err, errlen);
+			if (rc != 0)
+				goto fail;
 		}
 	}
 	if (pl->flows == FLOWOUT_CSV)
@@ -131,8 +154,11 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	*out = pl;
 	return 0;
 fail:
+	closer_stop(pl->closer);
 	engine_destroy(pl->eng);
+	spool_close(pl->spool);
 	store_close(pl->store);
+	free(pl->state_dir);
 	decoder_destroy(pl->dec);
 	for (size_t i = 0; i < pl->n_src; i++)
 		free(pl->src[i].prev);
@@ -175,6 +201,7 @@ void pipeline_destroy(struct pipeline *pl)
 	pipeline_close_slots(pl);
 	closer_stop(pl->closer);
 	engine_destroy(pl->eng);
+	spool_close(pl->spool);
 	store_close(pl->store);
 	if (pl->flows != FLOWOUT_NONE)
 		pipeline_flush(pl);
@@ -182,6 +209,7 @@ void pipeline_destroy(struct pipeline *pl)
 	for (size_t i = 0; i < pl->n_src; i++)
 		free(pl->src[i].prev);
 	free(pl->outbuf);
+	free(pl->state_dir);
 	free(pl);
 }
 
@@ -277,12 +305,24 @@ uint64_t pipeline_slots_lost(const struct pipeline *pl)
 	if (!pl->closer)
 		return 0;
 	closer_stats_get(pl->closer, &cs);
-	return cs.store_errors + cs.doc_errors + cs.slots_dropped;
+	/* Spooled and not yet put back counts as not stored: the store lacks it. */
+	return cs.doc_errors + cs.slots_dropped + cs.slots_partial + cs.slots_store_lost +
+	       cs.spool_slots;
 }
 
 const struct engine *pipeline_engine(const struct pipeline *pl)
 {
 	return pl->eng;
+}
+
+void pipeline_closer_stats(void *pl_ud, void *stats)
+{
+	struct pipeline *pl = pl_ud;
+
+	if (pl->closer)
+		closer_stats_get(pl->closer, stats);
+	else
+		memset(stats, 0, sizeof(struct closer_stats));
 }
 
 /* "what: name=value ..." for one table, every entry, totals since start. */
@@ -340,4 +380,178 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 		    (double)start / 1e6, (double)(now - start) / 1e6, (double)cs.cpu_us / 1e6,
 		    (unsigned long long)cs.slots, (double)cs.finish_cpu_us / 1e6);
 	}
+}
+
+/* ---- state across restarts (docs/manual.md "Restarts") -------------------- */
+
+#define STATE_SLOTS "slots"
+#define STATE_MARKER "running"
+
+/* dir/name into buf. Returns 0, or -ENAMETOOLONG. */
+static int state_path(const struct pipeline *pl, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", pl->state_dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* fsync the state directory, so that a rename in it survives a power cut. */
+static void state_dir_sync(const struct pipeline *pl)
+{
+	int fd = open(pl->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* The saved slots, if any: restored, handed on or dropped; the file removed. */
+static void state_load_slots(struct pipeline *pl, uint64_t now_ms)
+{
+	char path[CONFIG_STORE_PATH_MAX + 64], bad[CONFIG_STORE_PATH_MAX + 72];
+	struct engine_restore res;
+
+	if (state_path(pl, STATE_SLOTS, path, sizeof(path)))
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_error("restart: %s: %s: the saved slots are not restored", path,
+			          strerror(errno));
+		return;
+	}
+	uint64_t t0 = clock_us(CLOCK_MONOTONIC);
+	int rc = engine_state_load(pl->eng, fd, now_ms, &res);
+	close(fd);
+	if (rc != 0) {
+		/* Kept aside for a look, never read again. */
+		snprintf(bad, sizeof(bad), "%s.bad", path);
+		rename(path, bad);
+		log_error("restart: %s: %s: moved to %s; %zu slots restored and %zu written "
+		          "from it before the fault",
+		          path,
+		          rc == -EBADMSG         ? "truncated or corrupt"
+		          : rc == -EPROTONOSUPPORT ? "written by another nfsentry build"
+		                                   : strerror(-rc),
+		          bad, res.restored, res.closed);
+		return;
+	}
+	unlink(path);
+	log_info("restart: open slots saved %.1f s ago: %zu restored (going on), %zu written now "
+	         "as saved, %zu already stored at the stop, %zu dropped (site gone)%s; %.3f s",
+	         now_ms > res.saved_at_ms ? (double)(now_ms - res.saved_at_ms) / 1000.0 : 0.0,
+	         res.restored, res.closed, res.already, res.dropped,
+	         res.config_changed ? "; the sites changed since, so nothing was restored" : "",
+	         (double)(clock_us(CLOCK_MONOTONIC) - t0) / 1e6);
+}
+
+/*
+ * At create: the state directory, the marker of the previous run (present:
+ * it did not stop cleanly), the saved slots, coverage from now on, and this
+ * run's marker. Returns 0 or a negative code with err set.
+ */
+static int state_start(struct pipeline *pl, uint64_t now_ms, char *err, size_t errlen)
+{
+	size_t n = strlen(pl->cfg->store_path) + sizeof(".state");
+	char path[CONFIG_STORE_PATH_MAX + 64];
+
+	pl->state_dir = fault_malloc(n);
+	if (!pl->state_dir) {
+		snprintf(err, errlen, "out of memory starting the pipeline");
+		return -ENOMEM;
+	}
+	snprintf(pl->state_dir, n, "%s.state", pl->cfg->store_path);
+	if (mkdir(pl->state_dir, 0750) != 0 && errno != EEXIST) {
+		int e = errno;
+		snprintf(err, errlen, "restart state %s: cannot create: %s", pl->state_dir,
+		         strerror(e));
+		return -e;
+	}
+	if (state_path(pl, STATE_MARKER, path, sizeof(path))) {
+		snprintf(err, errlen, "restart state %s: path too long", pl->state_dir);
+		return -ENAMETOOLONG;
+	}
+	FILE *f = fopen(path, "r");
+	if (f) {
+		char line[128] = "";
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		log_warn("restart: the previous run (%s) did not stop cleanly: what it had counted "
+		         "in its open slots is lost; this run's first slots are partial (they say "
+		         "so, with the time collection started)",
+		         line[0] ? line : "no details");
+	}
+	state_load_slots(pl, now_ms);
+	engine_cover_from(pl->eng, now_ms);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "pid %ld started %llu\n", (long)getpid(),
+	                  (unsigned long long)(now_ms / 1000)) < 0 ||
+	    fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		int e = errno;
+		if (f)
+			fclose(f);
+		snprintf(err, errlen, "restart state %s: cannot write: %s", path, strerror(e));
+		return -e;
+	}
+	fclose(f);
+	state_dir_sync(pl);
+	return 0;
+}
+
+/* Save the open slots to slots.tmp; returns its fd (for the written flag) or -errno. */
+static int state_save_slots(struct pipeline *pl, uint64_t now_ms, char *tmp, size_t len)
+{
+	size_t n = 0;
+
+	if (state_path(pl, STATE_SLOTS ".tmp", tmp, len))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	uint64_t t0 = clock_us(CLOCK_MONOTONIC);
+	int rc = engine_state_save(pl->eng, fd, now_ms, &n);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
+	log_info("restart: %zu open slots saved to %s in %.3f s", n, tmp,
+	         (double)(clock_us(CLOCK_MONOTONIC) - t0) / 1e6);
+	return fd;
+}
+
+void pipeline_stop(struct pipeline *pl)
+{
+	char tmp[CONFIG_STORE_PATH_MAX + 64], path[CONFIG_STORE_PATH_MAX + 64];
+
+	if (!pl->eng || !pl->state_dir) {
+		pipeline_close_slots(pl);
+		return;
+	}
+	uint64_t now_ms = clock_ms(CLOCK_REALTIME);
+	int fd = state_save_slots(pl, now_ms, tmp, sizeof(tmp));
+	if (fd < 0)
+		log_error("restart: cannot save the open slots in %s: %s; they are written (partial) "
+		          "but a restart within the slot starts it afresh",
+		          pl->state_dir, strerror(-fd));
+	uint64_t lost = pipeline_slots_lost(pl);
+	pipeline_close_slots(pl);
+	if (fd >= 0) {
+		/* Stored whole: a start after these slots closed has nothing to write. */
+		static const uint8_t one = 1;
+		if (pipeline_slots_lost(pl) == lost)
+			if (pwrite(fd, &one, 1, ENGINE_STATE_WRITTEN_OFFSET) != 1 || fsync(fd) != 0)
+				log_warn("restart: %s: %s", tmp, strerror(errno));
+		close(fd);
+		if (state_path(pl, STATE_SLOTS, path, sizeof(path)) == 0 && rename(tmp, path) != 0)
+			log_error("restart: rename %s: %s", tmp, strerror(errno));
+	}
+	if (state_path(pl, STATE_MARKER, path, sizeof(path)) == 0)
+		unlink(path);
+	state_dir_sync(pl);
 }

@@ -15,7 +15,8 @@
  */
 #include "nfsentry/prefix.h"
 
-#include "internal.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/grow.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -87,37 +88,12 @@ struct prefix_table {
 	/* Collected prefixes and an open-addressing set over them (index + 1; 0 = empty). */
 	struct pt_prefix *pfx;
 	uint32_t n_pfx;
-	uint32_t cap_pfx;
+	size_t cap_pfx;
 	uint32_t *hash;
 	uint32_t hash_size; /* a power of two, at least twice n_pfx */
 };
 
 static const uint8_t pt_v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-/* Fault simulation; see internal.h. */
-static long pt_fault_countdown = -1;
-
-void prefix_fault_after(long n)
-{
-	pt_fault_countdown = n;
-}
-
-static bool pt_fault(void)
-{
-	if (pt_fault_countdown < 0)
-		return false;
-	return pt_fault_countdown-- == 0;
-}
-
-static void *pt_calloc(size_t n, size_t size)
-{
-	return pt_fault() ? NULL : calloc(n, size);
-}
-
-static void *pt_reallocarray(void *p, size_t n, size_t size)
-{
-	return pt_fault() ? NULL : reallocarray(p, n, size);
-}
 
 static uint64_t pt_load_be64(const uint8_t *p)
 {
@@ -201,15 +177,15 @@ static uint32_t *pt_hash_slot(uint32_t *hash, uint32_t size, const struct pt_pre
 
 struct prefix_table *prefix_table_create(void)
 {
-	struct prefix_table *t = pt_calloc(1, sizeof(*t));
+	struct prefix_table *t = fault_calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
-	t->root4 = pt_calloc(PT_ROOT_SIZE, sizeof(*t->root4));
-	t->root6 = pt_calloc(PT_ROOT_SIZE, sizeof(*t->root6));
-	t->leaves = pt_calloc(1, sizeof(*t->leaves));
+	t->root4 = fault_calloc(PT_ROOT_SIZE, sizeof(*t->root4));
+	t->root6 = fault_calloc(PT_ROOT_SIZE, sizeof(*t->root6));
+	t->leaves = fault_calloc(1, sizeof(*t->leaves));
 	t->hash_size = 64;
-	t->hash = pt_calloc(t->hash_size, sizeof(*t->hash));
+	t->hash = fault_calloc(t->hash_size, sizeof(*t->hash));
 	if (!t->root4 || !t->root6 || !t->leaves || !t->hash) {
 		prefix_table_destroy(t);
 		return NULL;
@@ -248,18 +224,13 @@ int prefix_table_add(struct prefix_table *t, const struct flow_addr *addr, unsig
 	if (t->n_pfx >= PREFIX_TABLE_MAX_PREFIXES)
 		return -ENOSPC;
 
-	if (t->n_pfx == t->cap_pfx) {
-		uint32_t cap = t->cap_pfx ? t->cap_pfx * 2 : 64;
-		struct pt_prefix *p = pt_reallocarray(t->pfx, cap, sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		t->pfx = p;
-		t->cap_pfx = cap;
-	}
+	if (grow_array((void **)&t->pfx, &t->cap_pfx, (size_t)t->n_pfx + 1, sizeof(*t->pfx), 64,
+	               PREFIX_TABLE_MAX_PREFIXES) != 0)
+		return -ENOMEM;
 	/* Keep the set at most half full so probes stay short. */
 	if ((t->n_pfx + 1) * 2 > t->hash_size) {
 		uint32_t size = t->hash_size * 2;
-		uint32_t *h = pt_calloc(size, sizeof(*h));
+		uint32_t *h = fault_calloc(size, sizeof(*h));
 		if (!h)
 			return -ENOMEM;
 		for (uint32_t i = 0; i < t->n_pfx; i++)
@@ -280,20 +251,15 @@ struct pt_build {
 	uint32_t *root6;
 	struct pt_tnode *tn;
 	uint32_t n_tn;
-	uint32_t cap_tn;
+	size_t cap_tn;
 };
 
 /* A new temporary node with every entry set to fill; its index, or -1. */
 static int64_t pt_tnode_new(struct pt_build *b, uint32_t fill)
 {
-	if (b->n_tn == b->cap_tn) {
-		uint32_t cap = b->cap_tn ? b->cap_tn * 2 : 256;
-		struct pt_tnode *tn = pt_reallocarray(b->tn, cap, sizeof(*tn));
-		if (!tn)
-			return -1;
-		b->tn = tn;
-		b->cap_tn = cap;
-	}
+	if (grow_array((void **)&b->tn, &b->cap_tn, (size_t)b->n_tn + 1, sizeof(*b->tn), 256,
+	               UINT32_MAX) != 0)
+		return -1;
 	for (unsigned i = 0; i < PT_FANOUT; i++)
 		b->tn[b->n_tn].e[i] = fill;
 	return b->n_tn++;
@@ -406,9 +372,9 @@ static int pt_compress(struct prefix_table *t, struct pt_build *b, struct pt_nod
 		}
 	}
 
-	struct pt_node *nodes = pt_calloc(b->n_tn ? b->n_tn : 1, sizeof(*nodes));
-	uint32_t *f2t = pt_calloc(b->n_tn ? b->n_tn : 1, sizeof(*f2t));
-	uint64_t *leaves = pt_calloc(n_leaves, sizeof(*leaves));
+	struct pt_node *nodes = fault_calloc(b->n_tn ? b->n_tn : 1, sizeof(*nodes));
+	uint32_t *f2t = fault_calloc(b->n_tn ? b->n_tn : 1, sizeof(*f2t));
+	uint64_t *leaves = fault_calloc(n_leaves, sizeof(*leaves));
 	if (!nodes || !f2t || !leaves) {
 		free(nodes);
 		free(f2t);
@@ -495,9 +461,9 @@ int prefix_table_build(struct prefix_table *t)
 		return -EBUSY;
 
 	struct pt_build b = {0};
-	uint32_t *order = pt_calloc(t->n_pfx ? t->n_pfx : 1, sizeof(*order));
-	b.root4 = pt_calloc(PT_ROOT_SIZE, sizeof(*b.root4));
-	b.root6 = pt_calloc(PT_ROOT_SIZE, sizeof(*b.root6));
+	uint32_t *order = fault_calloc(t->n_pfx ? t->n_pfx : 1, sizeof(*order));
+	b.root4 = fault_calloc(PT_ROOT_SIZE, sizeof(*b.root4));
+	b.root6 = fault_calloc(PT_ROOT_SIZE, sizeof(*b.root6));
 	int rc = -ENOMEM;
 	if (!order || !b.root4 || !b.root6)
 		goto out;

@@ -6,6 +6,28 @@
 
 #include <string.h>
 
+/* In judge.h's enum order: noPayload, flood, scan, probeUnused, arpUnused, fanout, p2p,
+ * scanOut, floodOut, underAttack, arpMissing, zeroMac. */
+static const char *const advice_default[SITE_ADVICE_LABELS] = {
+    "Headers-only conversations: a scan or failed handshakes; watch it, block if it repeats.",
+    "Rate-limit or block the source at the border; check the target is still reachable.",
+    "Block the scanner at the border; check which targets answered.",
+    "Probing unused addresses: block the source; nothing legitimate asks for them.",
+    "Traffic to addresses no device answers for: block the source.",
+    "Many outside peers: check whether this host is a server that belongs on the allow-list.",
+    "Peer-to-peer pattern: check it against the site policy.",
+    "An inside host scans outward: likely compromised; isolate and inspect it.",
+    "An inside host is flooding: isolate it and look for malware or a misused service.",
+    "An inside host is under a distributed flood: ask upstream to filter; rate-limit at the border.",
+    "Traffic from an address its gateway does not know: look for a spoofed source or a rogue host.",
+    "An address seen only with MAC 00:00:00:00:00:00: check the device's ARP entry and the port.",
+};
+
+const char *site_advice_default(unsigned label)
+{
+	return label < SITE_ADVICE_LABELS ? advice_default[label] : "";
+}
+
 void site_config_defaults(struct site_config *s)
 {
 	s->peer_cap = 1000;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "nfsentry/log.h"
 #include "nfsentry/prefix.h"
@@ -33,6 +34,7 @@ struct engine {
 	void *ud;
 	struct engine_stats stats;
 	struct slot_pipe *pipe; /* records on their way into the slots (slot.h) */
+	int64_t cover_from_s;   /* engine_cover_from(); 0: slots are whole */
 };
 
 int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
@@ -116,6 +118,8 @@ static struct slot *open_slot(struct engine *e, uint32_t site, int64_t k)
 
 	if (!s)
 		e->stats.alloc_failures++;
+	else if (e->cover_from_s > k * SLOT_SECONDS)
+		slot_cover_set(s, e->cover_from_s, 0);
 	return s;
 }
 
@@ -287,4 +291,222 @@ size_t engine_memory(const struct engine *e)
 			b += slot_memory(e->st[k].prev);
 	}
 	return b;
+}
+
+void engine_cover_from(struct engine *e, uint64_t start_ms)
+{
+	e->cover_from_s = (int64_t)(start_ms / 1000);
+}
+
+/* ---- saved state ---------------------------------------------------------- */
+
+/*
+ * The state file's header. written sits at ENGINE_STATE_WRITTEN_OFFSET so
+ * that the caller can set it in place after the slots were stored.
+ */
+struct state_hdr {
+	char magic[8];      /* "NFSSTATE" */
+	uint32_t version;   /* ENGINE_STATE_VERSION */
+	uint8_t written;    /* 1: these slots were stored by the run that saved them */
+	uint8_t pad[3];
+	uint32_t byte_order; /* 0x01020304 as written by this machine */
+	uint32_t n_slots;
+	uint64_t sites_hash;
+	uint64_t saved_at_ms;
+};
+
+/* One saved slot: its site by name, then slot_save()'s record. */
+struct state_slot {
+	char site[SITE_NAME_MAX];
+};
+
+#define ENGINE_STATE_VERSION 1
+_Static_assert(offsetof(struct state_hdr, written) == ENGINE_STATE_WRITTEN_OFFSET,
+               "the written flag is where the header says");
+
+/* FNV-1a over the sites' names and inside prefixes: what decides where a record goes. */
+static uint64_t sites_hash(const struct site_config *sites, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+#define FNV(p, len)                                                                          \
+	do {                                                                                 \
+		const unsigned char *b_ = (const unsigned char *)(p);                         \
+		for (size_t i_ = 0; i_ < (len); i_++)                                        \
+			h = (h ^ b_[i_]) * 0x100000001b3ull;                                  \
+	} while (0)
+	FNV(&n, sizeof(n));
+	for (size_t k = 0; k < n; k++) {
+		FNV(sites[k].name, strlen(sites[k].name) + 1);
+		FNV(&sites[k].n_inside, sizeof(sites[k].n_inside));
+		for (size_t j = 0; j < sites[k].n_inside; j++) {
+			FNV(sites[k].inside[j].addr.b, 16);
+			FNV(&sites[k].inside[j].len, 1);
+		}
+	}
+#undef FNV
+	return h;
+}
+
+static int state_write(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int state_read(int fd, void *p, size_t n)
+{
+	char *b = p;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EBADMSG;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots)
+{
+	struct state_hdr h;
+	int64_t now_s = (int64_t)(now_ms / 1000);
+	int rc;
+
+	slot_pipe_drain(e->pipe); /* every record given is in the saved tables */
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, "NFSSTATE", 8);
+	h.version = ENGINE_STATE_VERSION;
+	h.byte_order = 0x01020304u;
+	h.sites_hash = sites_hash(e->sites, e->n_sites);
+	h.saved_at_ms = now_ms;
+	for (size_t k = 0; k < e->n_sites; k++)
+		h.n_slots += (e->st[k].prev != NULL) + (e->st[k].cur != NULL);
+	if ((rc = state_write(fd, &h, sizeof(h))))
+		return rc;
+	for (size_t k = 0; k < e->n_sites; k++) {
+		struct slot *v[2] = {e->st[k].prev, e->st[k].cur};
+		for (int j = 0; j < 2; j++) {
+			if (!v[j])
+				continue;
+			struct state_slot ss;
+			memset(&ss, 0, sizeof(ss));
+			snprintf(ss.site, sizeof(ss.site), "%s", e->sites[k].name);
+			/* What it holds ends now: as saved, and as closed next. */
+			slot_cover_set(v[j], slot_view_mut(v[j])->covered_from_s, now_s);
+			if ((rc = state_write(fd, &ss, sizeof(ss))) || (rc = slot_save(v[j], fd)))
+				return rc;
+		}
+	}
+	if (n_slots)
+		*n_slots = h.n_slots;
+	return 0;
+}
+
+static int site_by_name(const struct engine *e, const char *name)
+{
+	for (size_t k = 0; k < e->n_sites; k++)
+		if (strcmp(e->sites[k].name, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* Install restored slot s of site at its place, or hand it on; owns s. */
+static void state_place(struct engine *e, uint32_t site, struct slot *s, bool same,
+                        bool written, uint64_t now_ms, struct engine_restore *res)
+{
+	struct site_state *st = &e->st[site];
+	int64_t k = slot_view_mut(s)->time_slot;
+	uint64_t grace_end = (uint64_t)(k + 1) * SLOT_MS + e->grace_ms;
+	int64_t c = (int64_t)(now_ms / SLOT_MS);
+	/* Only before the first clock: afterwards the engine's places are taken. */
+	bool open = same && e->now_ms == 0 && (k == c || (k == c - 1 && now_ms < grace_end));
+
+	if (open && k == c && !st->cur) {
+		st->cur = s;
+		st->cur_k = k;
+	} else if (open && k == c - 1 && !st->prev) {
+		st->prev = s;
+		st->prev_k = k;
+	} else {
+		open = false;
+	}
+	if (open) {
+		/* It goes on: its coverage runs to its close again. */
+		slot_cover_set(s, slot_view_mut(s)->covered_from_s, 0);
+		res->restored++;
+		return;
+	}
+	if (written) {
+		res->already++;
+		slot_destroy(s);
+		return;
+	}
+	res->closed++;
+	e->stats.slots_closed++;
+	e->close_fn(e->ud, s, site);
+}
+
+int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_restore *res)
+{
+	struct state_hdr h;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = state_read(fd, &h, sizeof(h))))
+		return rc;
+	if (memcmp(h.magic, "NFSSTATE", 8) != 0)
+		return -EBADMSG;
+	if (h.version != ENGINE_STATE_VERSION || h.byte_order != 0x01020304u)
+		return -EPROTONOSUPPORT;
+	res->saved_at_ms = h.saved_at_ms;
+	bool same = h.sites_hash == sites_hash(e->sites, e->n_sites);
+	res->config_changed = !same;
+	/*
+	 * Before the first clock: restored slots take the places the first
+	 * clock at now_ms would give (it then opens only what is missing).
+	 */
+	for (uint32_t i = 0; i < h.n_slots; i++) {
+		struct state_slot ss;
+		if ((rc = state_read(fd, &ss, sizeof(ss))))
+			return rc;
+		ss.site[sizeof(ss.site) - 1] = '\0';
+		int site = site_by_name(e, ss.site);
+		if (site < 0) {
+			/* Its records cannot be judged without the site: read past them. */
+			static const struct site_config gone = {.caps = {.max_pairs = UINT32_MAX}};
+			struct slot *s;
+			if ((rc = slot_load(&gone, 0, e->seed, fd, &s)))
+				return rc;
+			log_error("restart: site %s of saved slot %lld is no longer configured: "
+			          "its %llu records are dropped",
+			          ss.site, (long long)slot_view_mut(s)->time_slot,
+			          (unsigned long long)slot_records(s));
+			slot_destroy(s);
+			res->dropped++;
+			continue;
+		}
+		struct slot *s;
+		if ((rc = slot_load(&e->sites[site], (uint32_t)site, e->seed, fd, &s)))
+			return rc;
+		state_place(e, (uint32_t)site, s, same, h.written, now_ms, res);
+	}
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -65,6 +66,7 @@ enum store_stmt {
 	ST_KEY_RANGE,
 	ST_LABELLED,
 	ST_TOP,
+	ST_PARTS,
 	ST_COUNT
 };
 
@@ -73,19 +75,21 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	/* labelled: read by the dashboard's index (store_labelled_foreach). */
-	[ST_DOC_INSERT] = "INSERT INTO documents(time_slot, site, kind, key, doc, labelled) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5, nfs_labelled(?3, ?5))",
+	[ST_DOC_INSERT] = "INSERT INTO documents(time_slot, site, kind, key, doc, labelled, part) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, nfs_labelled(?3, ?5), ?6)",
 	[ST_DOC_DELETE_SLOT] = "DELETE FROM documents WHERE time_slot = ?1 AND site = ?2",
 	[ST_SLOT_DELETE] = "DELETE FROM slots WHERE site = ?1 AND time_slot = ?2",
-	[ST_SLOT_INSERT] = "INSERT INTO slots(site, time_slot, closed_at, written_at, n_docs, partial) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_SLOT_LIST] = "SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial "
+	[ST_SLOT_INSERT] = "INSERT INTO slots(site, time_slot, closed_at, written_at, n_docs, partial, "
+			   "part, covered_from, covered_to) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[ST_SLOT_LIST] = "SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial, "
+			 "part, covered_from, covered_to "
 			 "FROM slots WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	[ST_SLOT_LATEST] = "SELECT max(time_slot) FROM slots WHERE site = ?1",
 	[ST_DOC_ALL] = "SELECT kind, key, doc FROM documents WHERE time_slot = ?1 AND site = ?2 "
-		       "ORDER BY kind, key",
+		       "AND part = ?4 ORDER BY kind, key",
 	[ST_DOC_KIND] = "SELECT kind, key, doc FROM documents "
-			"WHERE time_slot = ?1 AND site = ?2 AND kind = ?3 ORDER BY key",
+			"WHERE time_slot = ?1 AND site = ?2 AND part = ?4 AND kind = ?3 ORDER BY key",
 	[ST_CURSOR_GET] = "SELECT seq FROM cursors WHERE name = ?1",
 	[ST_CURSOR_SET] = "INSERT INTO cursors(name, seq, updated_at) VALUES (?1, ?2, ?3) "
 			  "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, "
@@ -108,18 +112,21 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_COUNTER_GET] = "SELECT name, value FROM counters",
 	[ST_STORED] = "SELECT count(*), coalesce(sum(n_docs), 0) FROM slots",
 	/* Bare columns with max(): SQLite takes them from the row holding the maximum. */
-	[ST_SITE_LIST] = "SELECT seq, site, max(time_slot), closed_at, written_at, n_docs, partial "
-			 "FROM slots GROUP BY site ORDER BY site",
-	[ST_SLOT_GET] = "SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial "
-			"FROM slots WHERE site = ?1 AND time_slot = ?2",
+	[ST_SITE_LIST] = "SELECT seq, site, max(time_slot), closed_at, written_at, n_docs, partial, "
+			 "part, covered_from, covered_to "
+			 "FROM slots WHERE part = 0 GROUP BY site ORDER BY site",
+	[ST_SLOT_GET] = "SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial, "
+			"part, covered_from, covered_to "
+			"FROM slots WHERE site = ?1 AND time_slot = ?2 AND part = 0",
 	/*
 	 * The slots of the site (its UNIQUE index) drive the loop and each looks
 	 * up its documents by primary-key prefix; CROSS JOIN keeps that order, so
 	 * the other sites' documents in the range are never read.
 	 */
 	[ST_RANGE_KIND] = "SELECT d.kind, d.key, d.doc FROM slots s CROSS JOIN documents d "
-			  "ON d.time_slot = s.time_slot AND d.site = s.site AND d.kind = ?4 "
-			  "WHERE s.site = ?1 AND s.time_slot BETWEEN ?2 AND ?3 "
+			  "ON d.time_slot = s.time_slot AND d.site = s.site AND d.part = s.part "
+			  "AND d.kind = ?4 "
+			  "WHERE s.site = ?1 AND s.time_slot BETWEEN ?2 AND ?3 AND s.part = 0 "
 			  "ORDER BY s.time_slot, d.key",
 	[ST_KEY_RANGE] = "SELECT kind, key, doc FROM documents INDEXED BY documents_key "
 			 "WHERE key = ?1 AND time_slot BETWEEN ?2 AND ?3 "
@@ -130,6 +137,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_TOP] = "SELECT kind, key, doc FROM documents "
 		   "WHERE time_slot = ?1 AND site = ?2 AND kind = ?3 "
 		   "ORDER BY json_extract(doc, ?4) DESC, key LIMIT ?5",
+	/* The parts a slot holds already, for the part rule of store_slot_write. */
+	[ST_PARTS] = "SELECT part, covered_from, covered_to FROM slots "
+		     "WHERE site = ?1 AND time_slot = ?2",
 };
 
 /*
@@ -184,7 +194,103 @@ static const char *const store_migration[STORE_SCHEMA_VERSION] = {
 	"UPDATE documents SET labelled = 1 WHERE nfs_labelled(kind, doc);"
 	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
 	"CREATE INDEX documents_key ON documents(key, time_slot);",
+	/*
+	 * 2 -> 3: parts (docs/store.md "Partial slots and parts"). A slot may be
+	 * stored in several parts, each what one run of the collector saw of it
+	 * (covered_from .. covered_to, Unix seconds); part is in both keys, so
+	 * both tables are made anew and copied (every existing slot is part 0,
+	 * covering its whole 300 s). The slots' seq sequence is carried over, so
+	 * cursors keep their meaning.
+	 */
+	"CREATE TABLE slots3 ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  site TEXT NOT NULL,"
+	"  time_slot INTEGER NOT NULL,"
+	"  closed_at INTEGER NOT NULL,"
+	"  written_at INTEGER NOT NULL,"
+	"  n_docs INTEGER NOT NULL,"
+	"  partial INTEGER NOT NULL DEFAULT 0,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  covered_from INTEGER NOT NULL DEFAULT 0,"
+	"  covered_to INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (site, time_slot, part)"
+	");"
+	"INSERT INTO slots3(seq, site, time_slot, closed_at, written_at, n_docs, partial, part,"
+	"  covered_from, covered_to) "
+	"SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial, 0,"
+	"  time_slot * 300, time_slot * 300 + 300 FROM slots;"
+	"DELETE FROM sqlite_sequence WHERE name = 'slots3';"
+	"INSERT INTO sqlite_sequence(name, seq) SELECT 'slots3', seq FROM sqlite_sequence "
+	"  WHERE name = 'slots';"
+	"DROP TABLE slots;"
+	"ALTER TABLE slots3 RENAME TO slots;"
+	"CREATE INDEX slots_time_slot ON slots(time_slot);"
+	"CREATE TABLE documents3 ("
+	"  time_slot INTEGER NOT NULL,"
+	"  site TEXT NOT NULL,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  kind TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  labelled INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (time_slot, site, part, kind, key)"
+	") WITHOUT ROWID;"
+	"INSERT INTO documents3(time_slot, site, part, kind, key, doc, labelled) "
+	"SELECT time_slot, site, 0, kind, key, doc, labelled FROM documents;"
+	"DROP TABLE documents;"
+	"ALTER TABLE documents3 RENAME TO documents;"
+	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
+	"CREATE INDEX documents_key ON documents(key, time_slot);",
 };
+
+/*
+ * The schema a new file gets: what the migrations above make of an empty
+ * file, written out (docs/internals/store.md "Schema"). Change it together
+ * with a new migration.
+ */
+static const char store_schema_current[] =
+	"CREATE TABLE meta ("
+	"  name TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE slots ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  site TEXT NOT NULL,"
+	"  time_slot INTEGER NOT NULL,"
+	"  closed_at INTEGER NOT NULL,"
+	"  written_at INTEGER NOT NULL,"
+	"  n_docs INTEGER NOT NULL,"
+	"  partial INTEGER NOT NULL DEFAULT 0,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  covered_from INTEGER NOT NULL DEFAULT 0,"
+	"  covered_to INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (site, time_slot, part)"
+	");"
+	"CREATE INDEX slots_time_slot ON slots(time_slot);"
+	"CREATE TABLE documents ("
+	"  time_slot INTEGER NOT NULL,"
+	"  site TEXT NOT NULL,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  kind TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  labelled INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (time_slot, site, part, kind, key)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
+	"CREATE INDEX documents_key ON documents(key, time_slot);"
+	"CREATE TABLE cursors ("
+	"  name TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  dropped_slots INTEGER NOT NULL DEFAULT 0,"
+	"  dropped_docs INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE TABLE counters ("
+	"  name TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO meta(name, value) VALUES ('schema_version', '0');";
 
 struct store {
 	sqlite3 *db;
@@ -194,6 +300,7 @@ struct store {
 	uint64_t slots_written;
 	uint64_t docs_written;
 	uint64_t docs_duplicate;
+	uint32_t last_part; /* the part the last store_slot_write() stored */
 	char err[STORE_ERR_MAX];
 	char path[]; /* as given to store_open() */
 };
@@ -375,6 +482,44 @@ static int store_mkdir_parent(const char *path, char *err, size_t errlen)
 	}
 }
 
+/*
+ * After open or the first statements failed: is the file or its directory
+ * not writable? SQLite falls back to opening read-only when it cannot
+ * create the file, and then reports the fallback's ENOENT, which hides the
+ * real cause (EACCES, EROFS). The store needs to create the file and its
+ * -wal and -shm beside it, so the directory must be writable too. Writes
+ * the cause to s->err and returns -errno, or 0 when both are writable.
+ */
+static int store_diagnose_access(struct store *s)
+{
+	const char *slash = strrchr(s->path, '/');
+	char dir[PATH_MAX];
+	int e;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == s->path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - s->path), s->path);
+	struct stat st;
+	/* Not there, or not a directory: SQLite's own message already says so. */
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (access(dir, W_OK | X_OK) != 0) {
+		e = errno;
+		return store_fail(s, -e,
+				  "directory %s is not writable (%s): the store creates its file "
+				  "and the -wal and -shm files there",
+				  dir, strerror(e));
+	}
+	if (access(s->path, F_OK) == 0 && access(s->path, R_OK | W_OK) != 0) {
+		e = errno;
+		return store_fail(s, -e, "the file is not writable (%s)", strerror(e));
+	}
+	return 0;
+}
+
 /* Create or migrate the schema in one write transaction. */
 static int store_migrate(struct store *s)
 {
@@ -437,7 +582,14 @@ static int store_migrate(struct store *s)
 			      : store_fail(s, -EINVAL, "not an nfsentry store (no tables)");
 		goto fail;
 	}
-	for (int64_t v = ver; v < STORE_SCHEMA_VERSION; v++) {
+	/*
+	 * A new file gets the current schema at once: running every migration
+	 * would make tables only to copy and drop them, pages a nearly full
+	 * filesystem may not have.
+	 */
+	if (!has_meta && (rc = store_exec_sql(s, store_schema_current, "create schema")))
+		goto fail;
+	for (int64_t v = has_meta ? ver : STORE_SCHEMA_VERSION; v < STORE_SCHEMA_VERSION; v++) {
 		snprintf(sql, sizeof(sql), "migrate schema %lld to %lld", (long long)v,
 			 (long long)v + 1);
 		if ((rc = store_exec_sql(s, store_migration[v], sql)))
@@ -616,9 +768,16 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 			goto fail;
 		}
 		rc = store_fail_sql(s, rc, "open");
+		int acc = store_diagnose_access(s);
+		rc = acc ? acc : rc;
 		goto fail;
 	}
-	if ((rc = store_configure(s)) || (rc = store_functions_add(s)) || (rc = store_migrate(s)))
+	if ((rc = store_configure(s))) {
+		int acc = store_diagnose_access(s);
+		rc = acc ? acc : rc;
+		goto fail;
+	}
+	if ((rc = store_functions_add(s)) || (rc = store_migrate(s)))
 		goto fail;
 	for (int k = 0; k < ST_COUNT; k++) {
 		int r = sqlite3_prepare_v3(s->db, store_sql[k], -1, SQLITE_PREPARE_PERSISTENT,
@@ -790,18 +949,52 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	if ((rc = store_exec(s, ST_BEGIN, "begin slot transaction")))
 		goto out;
 
+	/*
+	 * The part rule (docs/store.md "Partial slots and parts"): the write
+	 * replaces what the slot holds only when it covers at least the time
+	 * every stored part covers; otherwise it is stored beside them as the
+	 * next part and nothing is replaced.
+	 */
+	int64_t from = time_slot * STORE_SLOT_SECONDS, to = from + STORE_SLOT_SECONDS;
+	if (info && info->partial) {
+		from = info->covered_from_s;
+		to = info->covered_to_s;
+	}
+	int64_t part = 0;
+	bool replace = true;
+	sqlite3_stmt *pq = s->st[ST_PARTS];
+	sqlite3_bind_text(pq, 1, site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(pq, 2, time_slot);
+	while ((rc = sqlite3_step(pq)) == SQLITE_ROW) {
+		int64_t p = sqlite3_column_int64(pq, 0);
+		if (sqlite3_column_int64(pq, 1) < from || sqlite3_column_int64(pq, 2) > to)
+			replace = false;
+		if (p + 1 > part)
+			part = p + 1;
+	}
+	sqlite3_reset(pq);
+	sqlite3_clear_bindings(pq);
+	if (rc != SQLITE_DONE) {
+		rc = store_fail_sql(s, rc, "read the slot's parts");
+		goto fail;
+	}
+	if (replace)
+		part = 0;
+
 	sqlite3_bind_int64(s->st[ST_DOC_DELETE_SLOT], 1, time_slot);
 	sqlite3_bind_text(s->st[ST_DOC_DELETE_SLOT], 2, site, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->st[ST_SLOT_DELETE], 1, site, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->st[ST_SLOT_DELETE], 2, time_slot);
-	if ((rc = store_exec(s, ST_DOC_DELETE_SLOT, "delete previous documents of slot")) ||
-	    (rc = store_exec(s, ST_SLOT_DELETE, "delete previous slot row")))
+	if (replace &&
+	    ((rc = store_exec(s, ST_DOC_DELETE_SLOT, "delete previous documents of slot")) ||
+	     (rc = store_exec(s, ST_SLOT_DELETE, "delete previous slot row"))))
 		goto fail;
 
 	/* Site and slot are the same for every row: bound once, kept across resets. */
 	ins = s->st[ST_DOC_INSERT];
 	sqlite3_bind_int64(ins, 1, time_slot);
 	sqlite3_bind_text(ins, 2, site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 6, part);
 	for (size_t i = 0; i < bt.n; i++) {
 		const struct store_doc *d = &docs[order ? order[i] : i];
 		sqlite3_bind_text(ins, 3, d->kind, -1, SQLITE_STATIC);
@@ -825,11 +1018,15 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	sqlite3_bind_int64(sl, 4, now);
 	sqlite3_bind_int64(sl, 5, (int64_t)bt.n);
 	sqlite3_bind_int(sl, 6, info && info->partial);
+	sqlite3_bind_int64(sl, 7, part);
+	sqlite3_bind_int64(sl, 8, from);
+	sqlite3_bind_int64(sl, 9, to);
 	if ((rc = store_exec(s, ST_SLOT_INSERT, "insert slot row")) ||
 	    (rc = store_exec(s, ST_COMMIT, "commit slot")))
 		goto fail;
 	s->slots_written++;
 	s->docs_written += bt.n;
+	s->last_part = (uint32_t)part;
 	if (bt.dup) {
 		/* Stored without them: an error all the same, never a silent loss. */
 		s->docs_duplicate += bt.dup;
@@ -954,6 +1151,12 @@ int store_slot_list(struct store *s, int64_t after_seq, struct store_slot *out, 
 		o->written_at_s = sqlite3_column_int64(st, 4);
 		o->n_docs = (uint64_t)sqlite3_column_int64(st, 5);
 		o->partial = sqlite3_column_int(st, 6) != 0;
+	o->part = (uint32_t)sqlite3_column_int64(st, 7);
+	o->covered_from_s = sqlite3_column_int64(st, 8);
+	o->covered_to_s = sqlite3_column_int64(st, 9);
+		o->part = (uint32_t)sqlite3_column_int64(st, 7);
+		o->covered_from_s = sqlite3_column_int64(st, 8);
+		o->covered_to_s = sqlite3_column_int64(st, 9);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -964,6 +1167,13 @@ int store_slot_list(struct store *s, int64_t after_seq, struct store_slot *out, 
 
 int store_doc_foreach(struct store *s, const char *site, int64_t time_slot, const char *kind,
                       int (*fn)(void *ud, const struct store_doc *d), void *ud)
+{
+	return store_part_doc_foreach(s, site, time_slot, 0, kind, fn, ud);
+}
+
+int store_part_doc_foreach(struct store *s, const char *site, int64_t time_slot, uint32_t part,
+                           const char *kind, int (*fn)(void *ud, const struct store_doc *d),
+                           void *ud)
 {
 	sqlite3_stmt *st = s->st[kind ? ST_DOC_KIND : ST_DOC_ALL];
 	int rc, stop = 0;
@@ -976,6 +1186,7 @@ int store_doc_foreach(struct store *s, const char *site, int64_t time_slot, cons
 	sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
 	if (kind)
 		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, part);
 	s->in_callback = true;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_doc d;
@@ -1132,6 +1343,9 @@ static void store_slot_row(sqlite3_stmt *st, struct store_slot *o)
 	o->written_at_s = sqlite3_column_int64(st, 4);
 	o->n_docs = (uint64_t)sqlite3_column_int64(st, 5);
 	o->partial = sqlite3_column_int(st, 6) != 0;
+	o->part = (uint32_t)sqlite3_column_int64(st, 7);
+	o->covered_from_s = sqlite3_column_int64(st, 8);
+	o->covered_to_s = sqlite3_column_int64(st, 9);
 }
 
 int store_site_list(struct store *s, struct store_slot *out, size_t max, size_t *n_out)
@@ -1320,3 +1534,8 @@ _Static_assert(sizeof(store_counter_defs) / sizeof(store_counter_defs[0]) * size
                "one counter per field of struct store_stats");
 
 const struct counter_table store_counters = COUNTER_TABLE("store", store_counter_defs, store_stats);
+
+uint32_t store_last_part(const struct store *s)
+{
+	return s->last_part;
+}

@@ -9,7 +9,12 @@
  * request (path segments, query values) is validated against a narrow
  * grammar before use and never echoed back or logged raw.
  *
- * Not responsible for: the page's logic (src/web/www/app.js), /metrics.
+ * /metrics, /api/v1/collector and the latest slot's peers come from the
+ * feed (webfeed.h), published by the collector's own threads; the store's
+ * file-wide counters come from the server's own connection.
+ *
+ * Not responsible for: the page's logic (src/web/www/app.js), taking the
+ * collector's snapshots (feed.c).
  */
 #include "nfsentry/web.h"
 
@@ -34,9 +39,10 @@
 #include "nfsentry/flow.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
+#include "nfsentry/webfeed.h"
 
 #define WEB_SITES_MAX 1024  /* sites listed by /api/v1/sites */
-#define WEB_PATH_SEGMENTS 8 /* /api/v1/sites/S/slots/T/labelled is 7 */
+#define WEB_PATH_SEGMENTS 9 /* /api/v1/sites/S/slots/T/peers/IP is 8 */
 #define WEB_URL_MAX 1024    /* longer paths are 404 without a look */
 #define WEB_TOP_MAX 100     /* ?n= of the top talkers */
 
@@ -63,90 +69,12 @@ struct web {
 	struct store *store;
 	char *token; /* NULL: no authentication */
 	size_t token_len;
-	char *cert, *key; /* PEM, kept for the daemons' lifetime */
+	char *cert, *key;      /* PEM, kept for the daemons' lifetime */
+	struct web_feed *feed; /* borrowed, or NULL: no /metrics, collector or peers */
+	/* The store's counters that describe the file (not the writer's handle). */
+	struct counter_def store_defs[16];
+	struct counter_table store_table;
 };
-
-/* ---- bounded output buffer ---------------------------------------------- */
-
-struct wbuf {
-	char *p;
-	size_t len, cap;
-	bool over; /* WEB_BODY_MAX_BYTES reached (or out of memory): answer refused */
-	bool oom;
-};
-
-static bool wbuf_add(struct wbuf *b, const char *s, size_t n)
-{
-	size_t need;
-
-	if (b->over)
-		return false;
-	if (__builtin_add_overflow(b->len, n, &need) || need > WEB_BODY_MAX_BYTES) {
-		b->over = true;
-		return false;
-	}
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-		while (cap < need)
-			cap *= 2;
-		if (cap > WEB_BODY_MAX_BYTES)
-			cap = WEB_BODY_MAX_BYTES;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->over = b->oom = true;
-			return false;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len = need;
-	return true;
-}
-
-static bool wbuf_str(struct wbuf *b, const char *s)
-{
-	return wbuf_add(b, s, strlen(s));
-}
-
-static bool wbuf_fmt(struct wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool wbuf_fmt(struct wbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int k;
-
-	va_start(ap, fmt);
-	k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (k < 0 || (size_t)k >= sizeof(tmp)) {
-		b->over = true;
-		return false;
-	}
-	return wbuf_add(b, tmp, (size_t)k);
-}
-
-/* s as a JSON string, quotes included; control bytes and non-ASCII escaped. */
-static bool wbuf_json_str(struct wbuf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	wbuf_add(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			char e[2] = {'\\', (char)*p};
-			wbuf_add(b, e, 2);
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-			wbuf_add(b, e, 6);
-		} else {
-			wbuf_add(b, (const char *)p, 1);
-		}
-	}
-	return wbuf_add(b, "\"", 1);
-}
 
 /* ---- answers ------------------------------------------------------------ */
 
@@ -612,6 +540,113 @@ static enum MHD_Result api_ip(struct web *w, struct MHD_Connection *c, const cha
 	return web_json(c, &b, web_cache_revalidate);
 }
 
+/* The feed's answers need it; without one (replay-only tests) they are 404. */
+static enum MHD_Result web_no_feed(struct MHD_Connection *c)
+{
+	return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+	                 "no collector runs with this server (no live counters)");
+}
+
+/* The store's file-wide counters through our connection; false when unreadable (logged). */
+static bool web_store_stats(struct web *w, struct store_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (store_stats_get(w->store, st) == 0)
+		return true;
+	log_warn("web: store counters: %s", store_error_get(w->store));
+	return false;
+}
+
+static enum MHD_Result web_metrics(struct web *w, struct MHD_Connection *c)
+{
+	struct store_stats st;
+	char *text = NULL;
+	size_t len = 0;
+	bool ok;
+
+	if (!w->feed)
+		return web_no_feed(c);
+	pthread_mutex_lock(&w->lock);
+	ok = web_store_stats(w, &st);
+	pthread_mutex_unlock(&w->lock);
+	if (web_feed_prometheus(w->feed, ok ? &w->store_table : NULL, &st, &text, &len) != 0)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	return web_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len,
+	                 WEB_BODY_FREE, NULL, NULL);
+}
+
+static enum MHD_Result api_collector(struct web *w, struct MHD_Connection *c)
+{
+	struct store_stats st;
+	char *text = NULL;
+	size_t len = 0;
+	struct timespec now;
+
+	if (!w->feed)
+		return web_no_feed(c);
+	clock_gettime(CLOCK_REALTIME, &now);
+	bool ok = web_store_stats(w, &st);
+	if (web_feed_collector_json(w->feed, ok ? &w->store_table : NULL, &st,
+	                            (uint64_t)now.tv_sec * 1000, &text, &len) != 0)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	return web_reply(c, MHD_HTTP_OK, "application/json", text, len, WEB_BODY_FREE,
+	                 web_cache_revalidate, NULL);
+}
+
+/* /api/v1/sites/{site}/advice: what to do about each label, from the configuration. */
+static enum MHD_Result api_advice(struct web *w, struct MHD_Connection *c, const char *site)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!w->feed)
+		return web_no_feed(c);
+	rc = web_feed_advice_json(w->feed, site, &text, &len);
+	if (rc == -ENOENT)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
+	if (rc)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	return web_reply(c, MHD_HTTP_OK, "application/json", text, len, WEB_BODY_FREE,
+	                 web_cache_revalidate, NULL);
+}
+
+/* /api/v1/sites/{site}/slots/latest/peers/{ip}: from the feed's copy of the last slot. */
+static enum MHD_Result api_peers(struct web *w, struct MHD_Connection *c, const char *site,
+                                 const char *slot_seg, const char *ip)
+{
+	const char *ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
+	struct web_feed_slot *s;
+	struct flow_addr a;
+	int64_t n = 100;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!w->feed)
+		return web_no_feed(c);
+	if (strcmp(slot_seg, "latest") != 0)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		                 "peers are kept for the latest slot only");
+	if (strlen(ip) >= 64 || flow_addr_parse(ip, &a) < 0)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_ip", "not an IPv4 or IPv6 address");
+	if (ns && !web_parse_i64(ns, 1, WEB_FEED_PEERS_MAX, &n))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter", "n is 1..10000");
+	s = web_feed_latest(w->feed, site);
+	if (!s)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		                 "no slot of this site closed since the collector started");
+	rc = web_feed_peers_json(s, &a, (size_t)n, &text, &len);
+	web_feed_slot_put(s);
+	if (rc == -ENOENT)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		                 "the IP has no conversation in the latest slot");
+	if (rc)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	return web_reply(c, MHD_HTTP_OK, "application/json", text, len, WEB_BODY_FREE,
+	                 web_cache_revalidate, NULL);
+}
+
 /*
  * /api/v1/... split into segments (seg[0] = "api"). Sites are checked
  * against the configuration's name grammar before any store call.
@@ -627,10 +662,16 @@ static enum MHD_Result web_api(struct web *w, struct MHD_Connection *c, char **s
 			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
 		if (n == 5 && strcmp(seg[4], "slots") == 0)
 			return api_slots(w, c, seg[3]);
+		if (n == 5 && strcmp(seg[4], "advice") == 0)
+			return api_advice(w, c, seg[3]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "labelled") == 0)
 			return api_labelled(w, c, seg[3], seg[5]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "top") == 0)
 			return api_top(w, c, seg[3], seg[5]);
+		if (n == 8 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "peers") == 0)
+			return api_peers(w, c, seg[3], seg[5], seg[7]);
+	} else if (strcmp(seg[2], "collector") == 0 && n == 3) {
+		return api_collector(w, c);
 	} else if (strcmp(seg[2], "ip") == 0 && n == 4) {
 		return api_ip(w, c, seg[3]);
 	}
@@ -671,6 +712,8 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 			return web_reply(c, MHD_HTTP_OK, a->ctype, (char *)a->data, a->len,
 			                 WEB_BODY_STATIC, web_cache_revalidate, a->etag);
 	}
+	if (strcmp(url, "/metrics") == 0)
+		return web_metrics(w, c);
 	if (strncmp(url, "/api/", 5) != 0 || strlen(url) >= sizeof(path))
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
 	/* Segments of the decoded path; an empty one (//, trailing /) is no route. */
@@ -836,6 +879,31 @@ static int web_listen_one(struct web *w, const struct web_config *wc, const stru
 int web_start(const struct web_config *wc, const char *store_path, struct web **out, char *err,
               size_t errlen)
 {
+	return web_start_feed(wc, store_path, NULL, out, err, errlen);
+}
+
+/* Entries of store_counters about the file, not about the writer's handle. */
+static void web_store_table(struct web *w)
+{
+	size_t n = 0;
+
+	for (size_t i = 0;
+	     i < store_counters.n && n < sizeof(w->store_defs) / sizeof(w->store_defs[0]); i++) {
+		size_t off = store_counters.v[i].offset;
+		if (off == offsetof(struct store_stats, slots_written) ||
+		    off == offsetof(struct store_stats, docs_written) ||
+		    off == offsetof(struct store_stats, docs_duplicate))
+			continue;
+		w->store_defs[n++] = store_counters.v[i];
+	}
+	w->store_table = store_counters;
+	w->store_table.v = w->store_defs;
+	w->store_table.n = n;
+}
+
+int web_start_feed(const struct web_config *wc, const char *store_path, struct web_feed *feed,
+                   struct web **out, char *err, size_t errlen)
+{
 	struct store_opts so;
 	struct web *w;
 	int rc;
@@ -855,6 +923,8 @@ int web_start(const struct web_config *wc, const char *store_path, struct web **
 	if (!w)
 		return web_fail(err, errlen, -ENOMEM, "web: out of memory");
 	pthread_mutex_init(&w->lock, NULL);
+	w->feed = feed;
+	web_store_table(w);
 	if (wc->token_file[0] && (rc = web_token_load(w, wc->token_file, err, errlen)))
 		goto fail;
 	if (wc->cert_file[0]) {

@@ -10,6 +10,10 @@
 #            single items, one item refused by the mapping): every document is on the
 #            server exactly once by _id, the refused one is in the dead-letter file; a
 #            rewrite of already shipped slots overwrites, adding nothing.
+#   rewrite  a slot shipped with every outside document, then written again with only
+#            the labelled ones: the server holds exactly the new set (the earlier
+#            documents deleted by query after the new ones are indexed, the first
+#            delete failing once and retried before the cursor moves).
 #   restart  `nfsentry run` drains a backlog to a slow server and is SIGKILLed mid-way;
 #            started again it resumes from the cursor: all documents, none twice, gzip on.
 #   tls      https with a CA made here (openssl) and basic auth from a password file;
@@ -19,7 +23,7 @@
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
-MODE=${1:?usage: es.sh outage|restart|tls}
+MODE=${1:?usage: es.sh outage|rewrite|restart|tls}
 PROG="es-$MODE"
 # shellcheck source=lib.sh
 . "$SOURCE_DIR/tests/integration/lib.sh"
@@ -207,6 +211,38 @@ outage)
 	after=$(json_field "$(es_get /_fake/state)" 'd["items"]')
 	[ "$after" -gt "$before" ] || die "the rewritten slots were not shipped again"
 	check_complete 1 2
+	;;
+
+rewrite)
+	# A slot written again with fewer documents: the server ends with exactly the new set.
+	start_server
+	config all campus "  drain_timeout_s: 60"
+	printf 'documents:\n  outside: all\n' >>"$T/all.yaml"
+	config few campus "  drain_timeout_s: 60"
+	printf 'documents:\n  outside: top\n  outside_top: 0\n' >>"$T/few.yaml"
+	"$NFSENTRY" replay "$FIXTURE" -c "$T/all.yaml" --quiet 2>"$T/all.log" ||
+		die "replay with every outside document failed: $(cat "$T/all.log")"
+	check_complete 0
+	n_all=$(wc -l <"$T/have.ids")
+	# The first delete after the rewrite fails: the cursor must wait for the retry.
+	es_faults '{"dbq_fail": 1}'
+	"$NFSENTRY" replay "$FIXTURE" -c "$T/few.yaml" --quiet 2>"$T/few.log" ||
+		die "replay with fewer documents failed: $(cat "$T/few.log")"
+	check_complete 0
+	n_few=$(wc -l <"$T/have.ids")
+	[ "$n_few" -lt "$n_all" ] || die "the rewrite did not have fewer documents ($n_few vs $n_all)"
+	state=$(es_get /_fake/state)
+	[ "$(json_field "$state" 'd["dbq_fail_left"]')" = 0 ] || die "the failing delete was not met"
+	[ "$(json_field "$state" 'd["deleted"]')" = $((n_all - n_few)) ] ||
+		die "deleted $(json_field "$state" 'd["deleted"]'), expected $((n_all - n_few))"
+	grep -q 'esStaleDeleted='$((n_all - n_few)) "$T/few.log" || die "esStaleDeleted not reported"
+	[ "$(cursor_seq)" = "$(max_seq)" ] || die "cursor $(cursor_seq) is not at the last slot $(max_seq)"
+	# A held document carries the seq of the write it came from.
+	doc=$(es_get "/nfsentry-slot-2026.01.01/_doc/campus%7Cslot%7C5890752%7Csummary")
+	want=$(sqlite3 "$T/store/nfsentry.db" "SELECT seq FROM slots WHERE time_slot = 5890752")
+	[ "$(json_field "$doc" 'd["_source"]["writeSeq"]')" = "$want" ] ||
+		die "the slot document does not carry writeSeq $want: $doc"
+	log "rewrite: $n_all documents, then $n_few; $((n_all - n_few)) stale ones deleted"
 	;;
 
 restart)

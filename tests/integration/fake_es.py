@@ -3,7 +3,11 @@
 
 Implements what nfsentry uses, strictly: PUT _component_template/NAME and
 _index_template/NAME, POST _bulk (NDJSON, per-item results, gzip request
-bodies), GET _count, GET INDEX/_doc/ID. Every request is validated (content
+bodies), GET _count, GET INDEX/_doc/ID, POST PATTERN/_refresh and POST
+PATTERN/_delete_by_query (PATTERN: index names with * wildcards, comma
+separated; the query must be a bool of "term" filters and "must_not" terms
+on top-level fields, and conflicts=proceed is required, since nfsentry
+deletes while it may overwrite). Every request is validated (content
 type, NDJSON framing, action lines, trailing newline, templates installed
 before documents, ip-typed fields hold IPs); a violation is answered 400
 and recorded in protocol_errors, which the tests require to stay empty.
@@ -16,7 +20,8 @@ Test control (not Elasticsearch):
       item_429: the next N items answer 429 inside an otherwise good bulk;
       reject_nth: the N-th item from now is refused with a mapping error;
       delay_ms: every _bulk waits this long first (slow cluster);
-      template_status: answer template PUTs with this status (0 = normally).
+      template_status: answer template PUTs with this status (0 = normally);
+      dbq_fail: the next N _delete_by_query requests answer 500.
   GET /_fake/state[?ids=1]  counters, protocol errors (ids: writes per _id,
       held: the _ids held per index)
 
@@ -65,6 +70,9 @@ class State:
         self.hang_s = 30.0
         self.delay_ms = 0
         self.template_status = 0
+        self.dbq_fail = 0
+        self.dbq_requests = 0
+        self.deleted = 0
         self.faults_served = {}
 
     def save(self, path):
@@ -190,7 +198,8 @@ class Handler(BaseHTTPRequestHandler):
                      'protocol_errors': STATE.protocol_errors,
                      'components': sorted(STATE.components), 'templates': sorted(STATE.templates),
                      'rejected': STATE.rejected, 'faults_served': STATE.faults_served,
-                     'faults_left': STATE.faults,
+                     'faults_left': STATE.faults, 'dbq_requests': STATE.dbq_requests,
+                     'deleted': STATE.deleted, 'dbq_fail_left': STATE.dbq_fail,
                      'max_writes': max(STATE.writes.values(), default=0)}
                 if 'ids=1' in query:
                     s['ids'] = STATE.writes
@@ -270,10 +279,13 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.item_429 += f.get('item_429', 0)
                 if f.get('reject_nth'):
                     STATE.reject_nth = STATE.items + f['reject_nth']
-                for k in ('hang_s', 'delay_ms', 'template_status'):
+                for k in ('hang_s', 'delay_ms', 'template_status', 'dbq_fail'):
                     if k in f:
                         setattr(STATE, k, f[k])
             return self.reply(200, {'acknowledged': True})
+        m = re.fullmatch(r'/([^/?]+)/_(refresh|delete_by_query)(?:\?(.*))?', self.path)
+        if m:
+            return self.by_query(m.group(1), m.group(2), m.group(3) or '', body)
         if self.path != '/_bulk':
             return self.bad('no POST route %s' % self.path)
         ct = self.headers.get('Content-Type', '').split(';')[0].strip()
@@ -371,6 +383,59 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.writes[rid] = STATE.writes.get(rid, 0) + 1
         parts = [b'{"%s":{"_index":"%s","_id":"%s","status":201,"result":"created"}}' % p for p in pairs]
         self.reply(200, b'{"took":1,"errors":false,"items":[' + b','.join(parts) + b']}')
+
+    def by_query(self, pattern, action, query, body):
+        import fnmatch
+        from urllib.parse import parse_qs
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        pats = pattern.split(',')
+        if not all(re.fullmatch(r'[a-z0-9*][a-z0-9._*-]*', p) for p in pats):
+            return self.bad('bad index pattern %r' % pattern)
+        if action == 'refresh':
+            if body:
+                return self.bad('_refresh with a body')
+            return self.reply(200, {'_shards': {'total': 1, 'successful': 1, 'failed': 0}})
+        if self.headers.get('Content-Type', '').split(';')[0].strip() != 'application/json':
+            return self.bad('_delete_by_query Content-Type is not application/json')
+        if params.get('conflicts') != 'proceed':
+            return self.bad('_delete_by_query without conflicts=proceed')
+        try:
+            q = json.loads(body)
+            b = q['query']['bool']
+            if set(q) != {'query'} or set(q['query']) != {'bool'} or not set(b) <= {'filter', 'must_not'}:
+                raise ValueError('only query.bool.filter/must_not')
+
+            def terms(lst):
+                out = []
+                for t in lst:
+                    (field, value), = t['term'].items()
+                    if set(t) != {'term'} or isinstance(value, (dict, list)):
+                        raise ValueError('only term queries')
+                    out.append((field, value))
+                return out
+            must, must_not = terms(b.get('filter', [])), terms(b.get('must_not', []))
+            if not must:
+                raise ValueError('no filter: would delete every document')
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            return self.bad('_delete_by_query body: %s' % e)
+        with STATE.lock:
+            STATE.dbq_requests += 1
+            if STATE.dbq_fail > 0:
+                STATE.dbq_fail -= 1
+                return self.reply(500, {'error': {'type': 'fake_failure', 'reason': 'told to fail'},
+                                        'status': 500})
+            n = 0
+            for index, docs in STATE.docs.items():
+                if not any(fnmatch.fnmatchcase(index, p) for p in pats):
+                    continue
+                for did in [d for d, src in docs.items()
+                            if all(src.get(f) == v for f, v in must)
+                            and not any(src.get(f) == v for f, v in must_not)]:
+                    del docs[did]
+                    n += 1
+            STATE.deleted += n
+        self.reply(200, {'took': 1, 'timed_out': False, 'total': n, 'deleted': n,
+                         'version_conflicts': 0, 'failures': []})
 
     def parse_bulk(self, body):
         if not body:

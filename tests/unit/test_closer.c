@@ -3,7 +3,9 @@
  * (store and sinks), backpressure (submit waits at a full queue), live
  * overflow (submit never waits, drops are counted exactly), drain on stop,
  * stop while a slot is being closed, and an allocation failing at each step
- * of closer_start() and of closing a slot (fault.h).
+ * of closer_start() and of closing a slot (fault.h); a store that cannot
+ * write (retries, spool, put back), and retention that a slot far in the
+ * future does not move.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,9 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "nfsentry/closer.h"
 #include "nfsentry/fault.h"
+#include "nfsentry/spool.h"
 #include "nfsentry/store.h"
 #include "slot_helpers.h"
 
@@ -520,6 +524,203 @@ static void test_close_alloc_fail(void **state)
 	store_close(st);
 }
 
+/* A slot's documents in the store (-1 when the store does not hold it). */
+static long stored_docs(struct store *st, int si, int64_t k)
+{
+	struct store_slot row;
+
+	if (store_slot_get(st, sites[si].name, K0 + k, &row) != 0)
+		return -1;
+	return (long)row.n_docs;
+}
+
+/*
+ * The store locked by another connection (-EBUSY): the first slot is tried
+ * again after 100 and 200 ms, then spooled; the next slot, while the store
+ * still fails, is tried once and spooled; once the lock is gone the next
+ * write succeeds and both spooled slots are put back, oldest first, with
+ * their documents. Replay would count spooled slots as not stored.
+ */
+static void test_store_busy_spools_and_restores(void **state)
+{
+	(void)state;
+	struct seen s;
+	seen_init(&s);
+	char path[128], sdir[160], err[256];
+	struct store_opts so;
+	struct store *st;
+	struct spool *sp;
+	sqlite3 *lock;
+
+	snprintf(path, sizeof(path), "%s/busy.db", tmpdir);
+	store_opts_defaults(&so);
+	so.busy_timeout_ms = 10;
+	assert_int_equal(store_open(path, &so, &st, err, sizeof(err)), 0);
+	snprintf(sdir, sizeof(sdir), "%s.spool", path);
+	assert_int_equal(spool_open(sdir, 0, &sp, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	struct closer_sink sink = {"observe", observe, &s};
+	struct closer_opts o = {.store = st,
+	                        .queue_max = 4,
+	                        .sinks = &sink,
+	                        .n_sinks = 1,
+	                        .store_retry_ms = 300,
+	                        .spool = sp};
+	struct closer *c;
+	struct closer_stats cs;
+	assert_int_equal(closer_start(&o, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 0, 3), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	assert_int_equal(cs.store_retries, 2); /* 100 + 200 ms = the 300 ms budget */
+	assert_int_equal(cs.slots_spooled, 1);
+	assert_int_equal(cs.store_errors, 1);
+	assert_int_equal(cs.spool_slots, 1);
+	assert_true(cs.spool_bytes > 0);
+	assert_int_equal(cs.slots_store_lost, 0);
+
+	assert_int_equal(closer_submit(c, mkslot(1, 0, 4), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	assert_int_equal(cs.store_retries, 2); /* still failing: no more waits */
+	assert_int_equal(cs.slots_spooled, 2);
+	assert_int_equal(cs.spool_slots, 2);
+	assert_int_equal(stored_docs(st, 0, 0), -1);
+
+	assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(closer_submit(c, mkslot(0, 1, 5), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	closer_stop(c);
+	assert_int_equal(cs.slots_unspooled, 2);
+	assert_int_equal(cs.spool_slots, 0);
+	assert_int_equal(cs.spool_bytes, 0);
+	assert_int_equal(cs.store_errors, 2);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(stored_docs(st, 0, 0), (long)s.docs[0]);
+	assert_int_equal(stored_docs(st, 1, 0), (long)s.docs[1]);
+	assert_int_equal(stored_docs(st, 0, 1), (long)s.docs[2]);
+	/* Put back oldest first: after the slot that succeeded, site order of spooling. */
+	struct store_slot ls[4];
+	size_t n;
+	assert_int_equal(store_slot_list(st, 0, ls, 4, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(ls[0].time_slot, K0 + 1);
+	assert_int_equal(ls[1].time_slot, K0);
+	assert_int_equal(ls[2].time_slot, K0);
+	sqlite3_close(lock);
+	spool_close(sp);
+	store_close(st);
+}
+
+/*
+ * A spool too small for the slot: the slot is lost from the store and
+ * counted (never an unbounded spool). Without a spool the same holds.
+ * A spool left by an earlier run is put back when the closer starts.
+ */
+static void test_spool_full_and_start(void **state)
+{
+	(void)state;
+	char path[128], sdir[160], err[256];
+	struct store_opts so;
+	struct store *st;
+	struct spool *sp;
+	sqlite3 *lock;
+	struct closer *c;
+	struct closer_stats cs;
+
+	snprintf(path, sizeof(path), "%s/small.db", tmpdir);
+	store_opts_defaults(&so);
+	so.busy_timeout_ms = 10;
+	assert_int_equal(store_open(path, &so, &st, err, sizeof(err)), 0);
+	snprintf(sdir, sizeof(sdir), "%s/small.spool", tmpdir);
+	assert_int_equal(spool_open(sdir, 64, &sp, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	struct closer_opts o = {.store = st, .queue_max = 2, .spool = sp};
+	assert_int_equal(closer_start(&o, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 0, 3), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	closer_stop(c);
+	spool_close(sp);
+	assert_int_equal(cs.slots_spooled, 0);
+	assert_int_equal(cs.slots_store_lost, 1);
+	assert_int_equal(cs.spool_slots, 0);
+
+	/* A roomy spool now; the slot goes there; the closer stops while the store fails. */
+	assert_int_equal(spool_open(sdir, 0, &sp, err, sizeof(err)), 0);
+	o.spool = sp;
+	assert_int_equal(closer_start(&o, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 1, 3), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	closer_stop(c);
+	spool_close(sp);
+	assert_int_equal(cs.slots_spooled, 1);
+	assert_int_equal(cs.spool_slots, 1);
+
+	/* Next start with the store working: the spooled slot is stored before any new one. */
+	assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(spool_open(sdir, 0, &sp, err, sizeof(err)), 0);
+	o.spool = sp;
+	assert_int_equal(closer_start(&o, &c), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	closer_stop(c);
+	assert_int_equal(cs.slots_unspooled, 1);
+	assert_int_equal(cs.spool_slots, 0);
+	assert_true(stored_docs(st, 0, 1) > 0);
+	assert_int_equal(stored_docs(st, 0, 0), -1);
+	sqlite3_close(lock);
+	spool_close(sp);
+	store_close(st);
+}
+
+/*
+ * Replay's retention clock: a slot a century ahead is stored and counted
+ * in future_slots, and deletes nothing; a slot 31 days after the first
+ * does move the clock and retention removes the first.
+ */
+static void test_future_slot_keeps_retention(void **state)
+{
+	(void)state;
+	struct store *st = open_store("future.db");
+	struct closer_opts o = {.store = st, .queue_max = 2, .wait_when_busy = true};
+	struct closer *c;
+	struct closer_stats cs;
+	const int64_t century = 100LL * 365 * 288;
+
+	assert_int_equal(closer_start(&o, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 0, 2), health, 2), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 1, 2), health, 2), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, century, 2), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	assert_int_equal(cs.future_slots, 1);
+	assert_true(stored_docs(st, 0, 0) > 0);
+	assert_true(stored_docs(st, 0, 1) > 0);
+	assert_true(stored_docs(st, 0, century) > 0);
+	struct store_stats ss;
+	assert_int_equal(store_stats_get(st, &ss), 0);
+	assert_int_equal(ss.retention_slots_deleted, 0);
+
+	/* 31 days on: the clock follows a real slot, and retention applies by it. */
+	assert_int_equal(closer_submit(c, mkslot(0, 31 * 288, 2), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	closer_stop(c);
+	assert_int_equal(cs.future_slots, 1);
+	assert_int_equal(stored_docs(st, 0, 0), -1);
+	assert_int_equal(stored_docs(st, 0, 1), -1);
+	assert_true(stored_docs(st, 0, century) > 0);
+	assert_int_equal(store_stats_get(st, &ss), 0);
+	assert_int_equal(ss.retention_slots_deleted, 2);
+	store_close(st);
+}
+
 /* The step timings and the slot's size are those of the last slot. */
 static void test_steps(void **state)
 {
@@ -556,6 +757,9 @@ int main(void)
 		cmocka_unit_test(test_start_alloc_fail),
 		cmocka_unit_test(test_close_alloc_fail),
 		cmocka_unit_test(test_steps),
+		cmocka_unit_test(test_store_busy_spools_and_restores),
+		cmocka_unit_test(test_spool_full_and_start),
+		cmocka_unit_test(test_future_slot_keeps_retention),
 	};
 	/* A test that blocks where it must not (a submit that waits) fails here. */
 	alarm(100);

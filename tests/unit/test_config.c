@@ -20,11 +20,13 @@
 
 #include <cmocka.h>
 
-#include "nfsentry/config.h"
-#include "nfsentry/l2.h"
+/* Positions in the judge enum (config does not link the judge). */
+#define JUDGE_ADV_FLOOD 1
+#define JUDGE_ADV_SCANOUT 7
 
-/* Private test hook from src/config/ytree.h. */
-void config_fault_set(long n);
+#include "nfsentry/config.h"
+#include "nfsentry/fault.h"
+#include "nfsentry/l2.h"
 
 #define DATA TEST_DATA_DIR "/config/"
 #define SHIPPED TEST_DATA_DIR "/../../config/nfsentry.yaml"
@@ -96,6 +98,9 @@ static void assert_engine_defaults(const struct config *c)
 	assert_int_equal(c->grace_s, 10);
 	assert_string_equal(c->store_path, "data/nfsentry.db");
 	assert_int_equal(c->retention_days, 30);
+	assert_string_equal(c->spool_path, "");
+	assert_int_equal(c->spool_max_mib, 1024);
+	assert_int_equal(c->write_retry_s, 30);
 	assert_false(c->docs_outside_all);
 	assert_int_equal(c->docs_outside_top, 1000);
 	assert_false(c->es.enabled);
@@ -628,6 +633,10 @@ static const struct bad_case bad_cases[] = {
     {"store:\n  retention_days: 0\n", {":2: store.retention_days: must be 1..3650 (got \"0\")"}},
     {"store:\n  retention_days: 3651\n",
      {":2: store.retention_days: must be 1..3650 (got \"3651\")"}},
+    {"store:\n  spool_max_mib: 0\n",
+     {":2: store.spool_max_mib: must be 1..1048576 (got \"0\")"}},
+    {"store:\n  write_retry_s: 291\n", {":2: store.write_retry_s: must be 0..290 (got \"291\")"}},
+    {"store:\n  spool_path: \"\"\n", {":2: store.spool_path: empty; expected a file path"}},
     {"store:\n  path: \"\"\n", {":2: store.path: empty; expected a file path"}},
     {"store:\n  path:\n", {":2: store.path: no value; expected a file path"}},
     {"store:\n  path: [a, b]\n", {":2: store.path: expected a file path, got a list"}},
@@ -965,6 +974,88 @@ static void test_web(void **state)
 	}
 }
 
+/* The alerts section: defaults, every key, and its errors. */
+static void test_alerts(void **state)
+{
+	static const char text[] = "alerts:\n"
+	                           "  hook: [/usr/local/bin/alert, --to, noc]\n"
+	                           "  timeout_s: 30\n"
+	                           "  rate_limit_s: 0\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"alerts:\n  hook: [curl, -d, x]\n",
+	     ":2: alerts: hook: the program (first entry) must be an absolute path; it runs "
+	     "without a shell"},
+	    {"alerts:\n  hook: []\n", ":2: alerts.hook: needs at least 1 entry"},
+	    {"alerts:\n  timeout_s: 0\n", ":2: alerts.timeout_s: must be 1..3600 (got \"0\")"},
+	    {"alerts:\n  hook: /bin/true\n", ":2: alerts.hook: expected a list (\"- item\" lines or [a, b]), got a single value (got "
+	     "\"/bin/true\")"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.alerts.n_hook, 0);
+	assert_int_equal(c.alerts.timeout_s, 10);
+	assert_int_equal(c.alerts.rate_limit_s, 3600);
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_int_equal(c.alerts.n_hook, 3);
+	assert_string_equal(c.alerts.hook[0], "/usr/local/bin/alert");
+	assert_string_equal(c.alerts.hook[2], "noc");
+	assert_int_equal(c.alerts.timeout_s, 30);
+	assert_int_equal(c.alerts.rate_limit_s, 0);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
+/* advice: built-in defaults, the top-level map, a site's own overriding it. */
+static void test_advice(void **state)
+{
+	static const char text[] = "advice:\n"
+	                           "  flood: Call the upstream provider.\n"
+	                           "sites:\n"
+	                           "  - name: a\n"
+	                           "    inside: [10.0.0.0/8]\n"
+	                           "    advice: {flood: Page the on-call engineer., scanOut: Unplug it.}\n"
+	                           "  - name: b\n"
+	                           "    inside: [192.168.0.0/16]\n";
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_string_equal(c.sites[0].advice[JUDGE_ADV_FLOOD], "Page the on-call engineer.");
+	assert_string_equal(c.sites[0].advice[JUDGE_ADV_SCANOUT], "Unplug it.");
+	assert_string_equal(c.sites[1].advice[JUDGE_ADV_FLOOD], "Call the upstream provider.");
+	assert_string_equal(c.sites[1].advice[JUDGE_ADV_SCANOUT], site_advice_default(JUDGE_ADV_SCANOUT));
+	for (unsigned l = 0; l < SITE_ADVICE_LABELS; l++)
+		assert_true(c.sites[1].advice[l][0] != '\0');
+	config_free(&c);
+	config_errors_free(&e);
+
+	write_tmp("advice: {flod: x}\n", 18);
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, tmpfile_path, ":1: advice.flod: unknown key; did you mean \"flood\"?");
+	config_free(&c);
+	config_errors_free(&e);
+}
+
 /* Values at the edges of their ranges are accepted. */
 static void test_edges_accepted(void **state)
 {
@@ -1129,9 +1220,9 @@ static void test_alloc_failures(void **state)
 			struct config_errors e;
 			int rc;
 
-			config_fault_set(n);
+			fault_arm((unsigned long)n, FAULT_STICKY);
 			rc = config_load(files[fi], &c, &e);
-			config_fault_set(-1);
+			fault_disarm();
 			if (rc == want_final) {
 				config_free(&c);
 				config_errors_free(&e);
@@ -1205,7 +1296,8 @@ static void test_sites_edges_accepted(void **state)
 	    "    thresholds: { scan_min_share: 1.0 }\n"
 	    "    allow:\n"
 	    "slots: { grace_s: 0 }\n"
-	    "store: { path: x, retention_days: 3650 }\n"
+	    "store: { path: x, retention_days: 3650, spool_path: /s, spool_max_mib: 1048576,\n"
+	    "         write_retry_s: 0 }\n"
 	    "documents: { outside: top, outside_top: 0 }\n";
 	struct config c;
 	struct config_errors e;
@@ -1253,6 +1345,9 @@ static void test_sites_edges_accepted(void **state)
 	assert_int_equal(c.grace_s, 0);
 	assert_string_equal(c.store_path, "x");
 	assert_int_equal(c.retention_days, 3650);
+	assert_string_equal(c.spool_path, "/s");
+	assert_int_equal(c.spool_max_mib, 1048576);
+	assert_int_equal(c.write_retry_s, 0);
 	assert_false(c.docs_outside_all);
 	assert_int_equal(c.docs_outside_top, 0);
 	config_free(&c);
@@ -1490,6 +1585,8 @@ int main(void)
 	    cmocka_unit_test(test_dead_letter_dir),
 	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_web),
+	    cmocka_unit_test(test_alerts),
+	    cmocka_unit_test(test_advice),
 	    cmocka_unit_test(test_list_limits),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_too_big),

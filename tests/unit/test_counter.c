@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/alert.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
 #include "nfsentry/decoder.h"
@@ -176,9 +177,9 @@ static void test_prom_format(void **state)
 static void test_module_tables(void **state)
 {
 	const struct counter_table *all[] = {
-	    &decoder_counters, &engine_counters,   &udpin_counters,
-	    &pcapin_counters,  &store_counters,    &es_counters,
-	    &closer_counters,  &l2_parse_counters, &l2_merge_counters,
+	    &decoder_counters,  &engine_counters, &udpin_counters,  &pcapin_counters,
+	    &store_counters,    &es_counters,     &closer_counters, &l2_parse_counters,
+	    &l2_merge_counters, &alert_counters,
 	};
 	const size_t n_all = sizeof(all) / sizeof(all[0]);
 	static char prom[256][128];

@@ -18,6 +18,7 @@
 #include "nfsentry/log.h"
 
 #include "decode_build.h"
+#include "nfsentry/fault.h"
 
 static struct sinkbuf sb;
 static struct bld b;
@@ -355,14 +356,14 @@ static void test_alloc_failure(void **state)
 	unsigned nth;
 	for (nth = 1; nth < 100; nth++) {
 		memset(&sb, 0, sizeof(sb));
-		decoder_fault_inject(nth);
+		fault_arm(nth - 1, FAULT_ONCE); /* the nth allocation from now fails */
 		struct decoder *d = decoder_create(&cfg);
 		if (!d)
 			continue;
 		ipfix_small(1, 3);
 		int rc = feed(d, &a, &b, 0, &sb);
 		bool fired = drops(d, DECODER_DROP_NO_MEMORY) > 0;
-		decoder_fault_inject(0);
+		fault_disarm();
 		if (!fired && rc == 3) {
 			decoder_destroy(d);
 			break; /* past the last allocation */

@@ -2,11 +2,13 @@
  * Unit tests for src/doc/doc.c: the documents of a judged slot -- every kind
  * present with the common fields, exact figures, labels with reasons, the
  * peer cap on arrayPeer, and the outside selection (all / top N + labelled).
- * doc.c writes JSON by hand; the text must stay what jansson printed
+ * doc.c writes JSON by hand; the text must stay what jansson prints
  * (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)), so reals,
- * string escapes and the spliced layer-2 fields are compared with jansson's
- * own output byte for byte.
+ * string escapes and the UTF-8 check on text from outside are compared with
+ * jansson's own output byte for byte. The writer other modules use
+ * (doc_writer_*) is tested here too.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <math.h>
 
 #include "nfsentry/doc.h"
+#include "nfsentry/fault.h"
 #include "slot_helpers.h"
 
 static json_t *parse(const struct doc *d)
@@ -369,28 +372,45 @@ static void test_escapes_like_jansson(void **state)
 	slot_destroy(s);
 }
 
-/* Layer-2 fields come from a jansson object; they are spliced in verbatim. */
-static void l2_fields_cb(const void *ud, const struct flow_addr *ip, void *json)
+/*
+ * Layer-2 facts of the stub: 10.0.0.1 has one MAC, seen on two devices; the
+ * second device's name and one interface name are not UTF-8 and are left
+ * out, as jansson's json_string() refused them.
+ */
+static const uint8_t stub_macs_v[1][6] = {{0x02, 0, 0, 0, 0, 0x01}};
+
+static uint32_t l2_macs_cb(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6])
 {
 	(void)ud;
-	(void)ip;
-	json_t *macs = json_array(), *locs = json_array(), *loc = json_object(), *ifs = json_array();
-	json_array_append_new(macs, json_string("02:00:00:00:00:01"));
-	json_object_set_new(loc, "mac", json_string("02:00:00:00:00:01"));
-	json_object_set_new(loc, "device", json_string("sw\"1"));
-	json_array_append_new(ifs, json_string("Gi1/0/1"));
-	json_object_set_new(loc, "interfaceList", ifs);
-	json_object_set_new(loc, "share", json_real(0.25));
-	json_array_append_new(locs, loc);
-	json_object_set_new(json, "arpMacList", macs);
-	json_object_set_new(json, "arpLocations", locs);
+	if (ip->b[15] != 1 || ip->b[14] != 0)
+		return 0;
+	*out = stub_macs_v;
+	return 1;
 }
 
-static void l2_none_cb(const void *ud, const struct flow_addr *ip, void *json)
+static char if_a[] = "Gi1/0/1", if_bad[] = "Gi1/0/\xff", if_b[] = "Te1/1";
+static char *const ifs_one[] = {if_a, if_bad};
+static char *const ifs_two[] = {if_b};
+
+static bool l2_place_cb(const void *ud, const uint8_t mac[6], uint32_t k, struct doc_l2_place *out)
+{
+	(void)ud;
+	assert_memory_equal(mac, stub_macs_v[0], 6);
+	if (k == 0)
+		*out = (struct doc_l2_place){"sw\"1", ifs_one, 2};
+	else if (k == 1)
+		*out = (struct doc_l2_place){"sw\xc0\xaf", ifs_two, 1};
+	else
+		return false;
+	return true;
+}
+
+static uint32_t l2_none_cb(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6])
 {
 	(void)ud;
 	(void)ip;
-	(void)json;
+	(void)out;
+	return 0;
 }
 
 static void test_l2_fields(void **state)
@@ -401,7 +421,7 @@ static void test_l2_fields(void **state)
 	struct slot *s = build(&site);
 	struct judge_result jr;
 	struct doc_opts o = {.outside_all = true};
-	struct judge_l2 l2 = {.inside_fields = l2_fields_cb};
+	struct doc_l2 l2 = {.macs = l2_macs_cb, .place = l2_place_cb};
 	struct doc_batch b = {0};
 
 	assert_non_null(slot_finish(s));
@@ -409,16 +429,18 @@ static void test_l2_fields(void **state)
 	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
 	const struct doc *d = find(&b, "inside", "10.0.0.1");
 	assert_non_null(d);
-	assert_non_null(strstr(d->json, "\"allowListed\":false,\"arpMacList\":[\"02:00:00:00:00:01\"],"
-	                                 "\"arpLocations\":[{\"mac\":\"02:00:00:00:00:01\","
-	                                 "\"device\":\"sw\\\"1\",\"interfaceList\":[\"Gi1/0/1\"],"
-	                                 "\"share\":0.25}],\"labels\":[],"));
+	assert_non_null(strstr(d->json,
+	                       "\"allowListed\":false,\"arpMacList\":[\"02:00:00:00:00:01\"],"
+	                       "\"arpLocations\":[{\"mac\":\"02:00:00:00:00:01\","
+	                       "\"device\":\"sw\\\"1\",\"interfaceList\":[\"Gi1/0/1\"]},"
+	                       "{\"mac\":\"02:00:00:00:00:01\",\"interfaceList\":"
+	                       "[\"Te1/1\"]}],\"labels\":[],"));
 	json_decref(parse(d));
 	doc_batch_free(&b);
 
-	/* A callback that adds nothing leaves the document as without layer 2. */
+	/* An IP without MACs leaves the document as without layer 2. */
 	struct doc_batch plain = {0};
-	l2.inside_fields = l2_none_cb;
+	l2.macs = l2_none_cb;
 	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
 	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &plain), 0);
 	assert_int_equal(b.n, plain.n);
@@ -429,7 +451,136 @@ static void test_l2_fields(void **state)
 	slot_destroy(s);
 }
 
-/* judge_l2.arp for test_new_reasons: a polled gateway that shows nothing. */
+/*
+ * Text from outside is written exactly when jansson's json_string() takes
+ * it, and then as jansson dumps it: valid and invalid UTF-8 of every kind
+ * (overlong, surrogate, past U+10FFFF, cut short, stray continuation).
+ */
+static void test_writer_text_like_jansson(void **state)
+{
+	static const char *const texts[] = {
+	    "Gi1/0/1",
+	    "",
+	    "caf\xc3\xa9",
+	    "\xe2\x82\xac",
+	    "\xf0\x9f\x98\x80",
+	    "\xf4\x8f\xbf\xbf",
+	    "\xc3",
+	    "\xe2\x82",
+	    "\xf0\x9f\x98",
+	    "\x80",
+	    "a\xbf",
+	    "\xc0\xaf",
+	    "\xc1\xbf",
+	    "\xc0",
+	    "\xc1",
+	    "\xe0\x80\xaf",
+	    "\xf0\x80\x80\xaf",
+	    "\xed\xa0\x80",
+	    "\xed\xbf\xbf",
+	    "\xf4\x90\x80\x80",
+	    "\xf5\x80\x80\x80",
+	    "\xff",
+	    "\xc3\x28",
+	    "tab\there",
+	    "q\"b\\s",
+	    "\x7f",
+	    "\xef\xbb\xbf",
+	};
+	(void)state;
+	struct doc_writer *w = doc_writer_create();
+	assert_non_null(w);
+	for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+		struct doc_batch b = {0};
+		json_t *o = json_object(), *a = json_array(), *js = json_string(texts[k]);
+		json_array_append_new(a, json_string("x"));
+		if (js) {
+			json_array_append(a, js);
+			json_object_set(o, "m", js);
+			json_decref(js);
+		}
+		json_object_set_new(o, "a", a);
+		char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		assert_non_null(want);
+		json_decref(o);
+
+		/* The writer's document has the base members: compare what follows them. */
+		doc_writer_begin(w, "t", "s", 1, "ts");
+		doc_writer_member_text(w, "m", texts[k]);
+		doc_writer_key(w, "a");
+		doc_writer_open(w, '[');
+		doc_writer_str(w, "x");
+		assert_int_equal(doc_writer_text(w, texts[k]), js != NULL);
+		doc_writer_close(w, ']');
+		assert_int_equal(doc_writer_emit(w, "t", "k", &b), 0);
+		const char *head =
+		    "{\"kind\":\"t\",\"site\":\"s\",\"timeSlot\":1,\"@timestamp\":\"ts\",";
+		assert_int_equal(strncmp(b.v[0].json, head, strlen(head)), 0);
+		assert_string_equal(b.v[0].json + strlen(head), want + 1);
+		free(want);
+		doc_batch_free(&b);
+	}
+	doc_writer_destroy(w);
+}
+
+/* Every kind of value, exactly; a failed allocation leaves the batch as it was. */
+static void test_writer(void **state)
+{
+	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+	struct doc_writer *w = doc_writer_create();
+	struct doc_batch b = {0};
+	struct flow_addr a6;
+	uint8_t b6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+
+	(void)state;
+	assert_non_null(w);
+	flow_addr_from_v6(&a6, b6);
+	doc_writer_begin(w, "arpX", "campus", -5, "2026-01-01T00:00:00Z");
+	doc_writer_key(w, "n");
+	doc_writer_null(w);
+	doc_writer_key(w, "i");
+	doc_writer_i64(w, INT64_MIN);
+	doc_writer_key(w, "l");
+	doc_writer_open(w, '[');
+	doc_writer_mac(w, mac);
+	doc_writer_addr(w, &a6);
+	doc_writer_i64(w, 0);
+	doc_writer_open(w, '{');
+	doc_writer_close(w, '}');
+	doc_writer_close(w, ']');
+	doc_writer_member_text(w, "gone", NULL);
+	assert_int_equal(doc_writer_emit(w, "arpX", "the key", &b), 0);
+	assert_int_equal(b.n, 1);
+	assert_string_equal(b.v[0].kind, "arpX");
+	assert_string_equal(b.v[0].key, "the key");
+	assert_string_equal(b.v[0].json, "{\"kind\":\"arpX\",\"site\":\"campus\",\"timeSlot\":-5,"
+	                                 "\"@timestamp\":\"2026-01-01T00:00:00Z\",\"n\":null,"
+	                                 "\"i\":-9223372036854775808,\"l\":[\"52:54:00:ab:cd:ef\","
+	                                 "\"2001:db8::1\",0,{}]}");
+	assert_int_equal(b.v[0].len, strlen(b.v[0].json));
+
+	/* The copy fails: -ENOMEM, the batch still holds one document. */
+	doc_writer_begin(w, "arpX", "campus", 1, "t");
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(doc_writer_emit(w, "arpX", "k2", &b), -ENOMEM);
+	fault_disarm();
+	assert_int_equal(b.n, 1);
+	/* The next document starts clean. */
+	doc_writer_begin(w, "arpX", "campus", 1, "t");
+	assert_int_equal(doc_writer_emit(w, "arpX", "k2", &b), 0);
+	assert_int_equal(b.n, 2);
+	assert_string_equal(
+	    b.v[1].json,
+	    "{\"kind\":\"arpX\",\"site\":\"campus\",\"timeSlot\":1,\"@timestamp\":\"t\"}");
+	doc_batch_free(&b);
+	doc_writer_destroy(w);
+
+	fault_arm(0, FAULT_ONCE);
+	assert_null(doc_writer_create());
+	fault_disarm();
+}
+
+/* judge_l2.arp and doc_l2.arp for test_new_reasons: a polled gateway that shows nothing. */
 static void arp_none_cb(const void *ud, const struct site_config *site,
                         const struct flow_addr *ip, struct judge_arp *out)
 {
@@ -471,11 +622,12 @@ static void test_new_reasons(void **state)
 	}
 	struct judge_result jr;
 	struct judge_l2 l2 = {.arp = arp_none_cb};
+	struct doc_l2 dl2 = {.arp = arp_none_cb};
 	struct doc_opts o = {.outside_all = true};
 	struct doc_batch b = {0};
 	assert_non_null(slot_finish(s));
 	assert_int_equal(judge_slot_l2(slot_view_mut(s), &l2, &jr), 0);
-	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &l2, &b), 0);
+	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &dl2, &b), 0);
 
 	const struct doc *d = find(&b, "offender", "198.51.100.80");
 	assert_non_null(d);
@@ -623,15 +775,17 @@ static void test_outside_top_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_documents),
-		cmocka_unit_test(test_outside_top),
-		cmocka_unit_test(test_timestamp),
-		cmocka_unit_test(test_documents_order_independent),
-		cmocka_unit_test(test_reals_like_jansson),
-		cmocka_unit_test(test_escapes_like_jansson),
-		cmocka_unit_test(test_l2_fields),
-		cmocka_unit_test(test_new_reasons),
-		cmocka_unit_test(test_outside_top_random),
+	    cmocka_unit_test(test_documents),
+	    cmocka_unit_test(test_outside_top),
+	    cmocka_unit_test(test_timestamp),
+	    cmocka_unit_test(test_documents_order_independent),
+	    cmocka_unit_test(test_reals_like_jansson),
+	    cmocka_unit_test(test_escapes_like_jansson),
+	    cmocka_unit_test(test_writer_text_like_jansson),
+	    cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_l2_fields),
+	    cmocka_unit_test(test_new_reasons),
+	    cmocka_unit_test(test_outside_top_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "nfsentry/engine.h"
 #include "slot_helpers.h"
@@ -197,10 +198,136 @@ static void test_bad_prefixes(void **state)
 	assert_string_equal(err, "site lab: inside prefix 10.0.0.0/8: already belongs to another site");
 }
 
+/* Feed records of 10.0.0.x -> 198.51.100.y at export time t_ms. */
+static void feed_at(struct engine *e, uint64_t t_ms, int from, int to)
+{
+	for (int k = from; k < to; k++) {
+		char a[32], b[32];
+		snprintf(a, sizeof(a), "10.0.0.%d", k % 50);
+		snprintf(b, sizeof(b), "198.51.100.%d", k % 37);
+		struct flow f = at(a, b, t_ms);
+		engine_flows(e, &f, 1);
+	}
+}
+
+/*
+ * Saved state: a start within the slot restores it and it closes with what
+ * an uninterrupted engine counted; a start after it closed hands it on as
+ * saved (partial, covered up to the stop); one that the stop stored is not
+ * handed on again; a change of sites restores nothing.
+ */
+static void test_state_save_load(void **state)
+{
+	(void)state;
+	struct engine *e, *r;
+	struct closed c = {0}, u = {0}, c2 = {0};
+	char err[128];
+	const uint64_t t = T0_MS + 30000, stop = T0_MS + 100000, back = T0_MS + 120000;
+
+	make_sites();
+	/* Uninterrupted: started at t, records before and after the stop time. */
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &u, &e, err, sizeof(err)), 0);
+	engine_cover_from(e, t);
+	engine_clock(e, t);
+	feed_at(e, t, 0, 400);
+	feed_at(e, back, 400, 700);
+	engine_close_all(e);
+	engine_destroy(e);
+	assert_int_equal(u.n, 1);
+
+	/* Stopped at stop, saved, started again within the slot. */
+	FILE *tf = tmpfile();
+	int fd = fileno(tf);
+	size_t n = 0;
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c, &e, err, sizeof(err)), 0);
+	engine_cover_from(e, t);
+	engine_clock(e, t);
+	feed_at(e, t, 0, 400);
+	assert_int_equal(engine_state_save(e, fd, stop, &n), 0);
+	assert_int_equal(n, 1);
+	engine_destroy(e);
+	assert_int_equal(c.n, 0);
+
+	struct engine_restore res;
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c, &r, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_state_load(r, fd, back, &res), 0);
+	assert_int_equal(res.restored, 1);
+	assert_int_equal(res.closed + res.already + res.dropped, 0);
+	assert_false(res.config_changed);
+	assert_int_equal(res.saved_at_ms, stop);
+	engine_cover_from(r, back);
+	engine_clock(r, back);
+	feed_at(r, back, 400, 700);
+	engine_close_all(r);
+	engine_destroy(r);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.k[0], u.k[0]);
+	assert_int_equal(c.records[0], u.records[0]);
+	assert_memory_equal(&c.sum[0], &u.sum[0], sizeof(u.sum[0]));
+
+	/* Started after the slot and its grace ended: handed on as saved. */
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c2, &r, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_state_load(r, fd, T0_MS + SLOT_MS + 10000, &res), 0);
+	assert_int_equal(res.restored, 0);
+	assert_int_equal(res.closed, 1);
+	assert_int_equal(c2.n, 1);
+	assert_int_equal(c2.records[0], 400);
+	engine_destroy(r);
+
+	/* Within the grace period it is restored as the previous slot. */
+	c2.n = 0;
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c2, &r, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_state_load(r, fd, T0_MS + SLOT_MS + 5000, &res), 0);
+	assert_int_equal(res.restored, 1);
+	engine_clock(r, T0_MS + SLOT_MS + 5000);
+	assert_int_equal(c2.n, 0);
+	engine_clock(r, T0_MS + SLOT_MS + 10000);
+	assert_int_equal(c2.n, 1);
+	assert_int_equal(c2.k[0], (int64_t)K0);
+	engine_destroy(r);
+
+	/* The sites changed: nothing restored, the slot written as saved. */
+	c2.n = 0;
+	struct site_config other = sites[0];
+	other.n_inside = 1;
+	assert_int_equal(engine_create(&other, 1, 10000, on_close, &c2, &r, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_state_load(r, fd, back, &res), 0);
+	assert_true(res.config_changed);
+	assert_int_equal(res.restored, 0);
+	assert_int_equal(res.closed, 1);
+	assert_int_equal(c2.n, 1);
+	engine_destroy(r);
+
+	/* The stop stored it: nothing handed on again. */
+	c2.n = 0;
+	static const uint8_t one = 1;
+	assert_int_equal(pwrite(fd, &one, 1, ENGINE_STATE_WRITTEN_OFFSET), 1);
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c2, &r, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_state_load(r, fd, T0_MS + SLOT_MS + 10000, &res), 0);
+	assert_int_equal(res.already, 1);
+	assert_int_equal(c2.n, 0);
+	engine_destroy(r);
+
+	/* Not a state file. */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(write(fd, "NFSSTATX", 8), 8);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_create(sites, 1, 10000, on_close, &c2, &r, err, sizeof(err)), 0);
+	assert_int_equal(engine_state_load(r, fd, back, &res), -EBADMSG);
+	engine_destroy(r);
+	fclose(tf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_direction_and_lpm),
+		cmocka_unit_test(test_state_save_load),
 		cmocka_unit_test(test_clock_grace_late_future),
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_bad_prefixes),

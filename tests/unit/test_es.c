@@ -56,6 +56,29 @@ static void test_index_and_id(void **state)
 	                 -ENAMETOOLONG);
 }
 
+/* With write_seq set, "writeSeq" and "writePart" come first in every document sent. */
+static void test_render_write_seq(void **state)
+{
+	struct es_slotbuf b = {.write_seq = 42, .part = 3};
+	static const char d1[] = "{\"kind\":\"inside\"}";
+
+	(void)state;
+	assert_int_equal(
+	    es_slotbuf_add(&b, "nfs", "campus", 5890752, "inside", "10.0.0.1", d1, strlen(d1)), 0);
+	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "slot", "", "{}", 2), 0);
+	/* Not an object: the field has nowhere to go. */
+	assert_int_equal(es_slotbuf_add(&b, "nfs", "campus", 5890752, "slot", "", "[1]", 3),
+	                 -EINVAL);
+	assert_int_equal(b.n, 2);
+	static const char doc0[] = "{\"writeSeq\":42,\"writePart\":3,\"kind\":\"inside\"}";
+	assert_int_equal(b.items[0].doc_len, strlen(doc0));
+	assert_memory_equal(b.buf + b.items[0].doc_off, doc0, strlen(doc0));
+	static const char doc1[] = "{\"writeSeq\":42,\"writePart\":3}\n";
+	assert_memory_equal(b.buf + b.items[1].doc_off, doc1, strlen(doc1));
+	assert_int_equal(b.items[0].len + b.items[1].len, b.len);
+	es_slotbuf_free(&b);
+}
+
 static void test_render(void **state)
 {
 	struct es_slotbuf b = {0};
@@ -400,7 +423,7 @@ static void test_drain_unreachable(void **state)
 
 	/* The counter table reads these fields under their document names. */
 	struct doc_counter dc[16];
-	assert_int_equal(counter_list(&es_counters, &st, NULL, dc, 16), 10);
+	assert_int_equal(counter_list(&es_counters, &st, NULL, dc, 16), 11);
 	assert_string_equal(dc[0].name, "esShipped");
 	assert_string_equal(dc[5].name, "esRequestFailures");
 	assert_int_equal(dc[5].value, st.request_failures);
@@ -480,10 +503,11 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_index_and_id), cmocka_unit_test(test_render),
-	    cmocka_unit_test(test_classify),     cmocka_unit_test(test_response),
-	    cmocka_unit_test(test_backoff),      cmocka_unit_test(test_templates),
-	    cmocka_unit_test(test_secrets),      cmocka_unit_test(test_drain_unreachable),
+	    cmocka_unit_test(test_index_and_id),      cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_render_write_seq),  cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_response),          cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_templates),         cmocka_unit_test(test_secrets),
+	    cmocka_unit_test(test_drain_unreachable),
 	};
 
 	if (getenv("ES_BENCH_URL")) {

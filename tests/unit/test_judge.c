@@ -14,27 +14,9 @@
 #include <stdio.h>
 #include <cmocka.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/judge.h"
 #include "slot_helpers.h"
-
-/*
- * realloc() fails once realloc_fail_after more have succeeded (< 0: never).
- * The test is linked with -Wl,--wrap=realloc (tests/unit/meson.build); the
- * judge's only allocation is the realloc growing the view's label array.
- */
-static long realloc_fail_after = -1;
-
-void *__real_realloc(void *p, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	if (realloc_fail_after == 0)
-		return NULL;
-	if (realloc_fail_after > 0)
-		realloc_fail_after--;
-	return __real_realloc(p, n);
-}
 
 /* Entry e's label l (e: an inside or outside entry of view v), or NULL. */
 #define get_label(v, e, l) find_label(v, (e)->label_first, (e)->n_labels, l)
@@ -788,16 +770,19 @@ static void test_out_of_memory_leaves_unlabelled(void **state)
 	struct slot *s = many_labels(&site);
 	struct slot_view *v = slot_view_mut(s);
 
-	/* The first growth fails: nothing was stored. */
-	realloc_fail_after = 0;
+	/*
+	 * The first growth fails: nothing was stored. The judge's only
+	 * allocation is the one growing the view's label array.
+	 */
+	fault_arm(0, FAULT_STICKY);
 	assert_int_equal(judge_slot(v, &res), -ENOMEM);
-	realloc_fail_after = -1;
+	fault_disarm();
 	assert_unlabelled(v, &res);
 
 	/* The second fails: the 64 labels stored before it go too. */
-	realloc_fail_after = 1;
+	fault_arm(1, FAULT_STICKY);
 	assert_int_equal(judge_slot(v, &res), -ENOMEM);
-	realloc_fail_after = -1;
+	fault_disarm();
 	assert_unlabelled(v, &res);
 
 	/* The view is fit to be judged again. */

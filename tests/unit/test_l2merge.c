@@ -16,6 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/l2.h"
 
 #define SLOT 5648278
@@ -499,7 +500,7 @@ static void test_alloc_failures(void **state)
 		struct doc_batch b = {0};
 		bool failed = false;
 
-		l2_fault_inject(nth);
+		fault_arm(nth - 1, FAULT_ONCE);
 		struct l2_merge *m = l2_merge_create("campus", SLOT, NULL);
 		if (!m) {
 			failures++;
@@ -518,7 +519,7 @@ static void test_alloc_failures(void **state)
 			assert_int_equal(rc, -ENOMEM);
 			failed = true;
 		}
-		l2_fault_inject(0);
+		fault_disarm();
 		free_batch(&b);
 		l2_merge_destroy(m);
 		if (!failed) {

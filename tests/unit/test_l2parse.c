@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/l2.h"
 
 #define DYN L2_STATE_DYNAMIC
@@ -735,7 +736,7 @@ static void test_names(void **state)
 		assert_non_null(c[0]);
 		for (; *c; c++)
 			assert_true(l2_cmd_classify((enum l2_kind)k, *c) >= 0);
-		assert_non_null(l2_pager_off((enum l2_kind)k));
+		assert_non_null(l2_kind_get(k)->pager_off);
 	}
 }
 
@@ -756,7 +757,7 @@ static void test_kind_table(void **state)
 			assert_int_equal(l2_kind_from_name(r->alias), k);
 		assert_ptr_equal(l2_kind_commands((enum l2_kind)k), r->commands);
 		assert_non_null(r->commands[0]);
-		assert_ptr_equal(l2_pager_off((enum l2_kind)k), r->pager_off);
+		assert_non_null(r->pager_off);
 		assert_non_null(r->arp);
 		/* A MAC parser exactly when the MAC table command classifies. */
 		assert_int_equal(l2_cmd_classify((enum l2_kind)k, "show mac address-table"),
@@ -779,10 +780,10 @@ static void test_kind_table(void **state)
 	assert_non_null(l2_kind_get(L2_KIND_EOS)->mac);
 	assert_string_equal(l2_kind_get(L2_KIND_JUNOS)->pager_off, "set cli screen-length 0");
 	assert_string_equal(l2_kind_get(L2_KIND_NXOS)->commands[1], "show mac address-table");
-	/* No row: empty defaults, no pager command, no parser. */
+	/* No row: empty defaults, no row to read a pager command or parser from. */
 	assert_string_equal(l2_kind_name((enum l2_kind)L2_KIND__COUNT), "unknown");
 	assert_null(l2_kind_commands((enum l2_kind)L2_KIND__COUNT)[0]);
-	assert_null(l2_pager_off((enum l2_kind)L2_KIND__COUNT));
+	assert_null(l2_kind_get(L2_KIND__COUNT));
 	assert_int_equal(l2_cmd_classify((enum l2_kind)L2_KIND__COUNT, "show arp"), -EINVAL);
 	assert_int_equal(l2_kind_from_name(""), -1);
 }
@@ -798,14 +799,14 @@ static void test_alloc_failure(void **state)
 
 	l2_obs_list_init(&l, 0);
 	memset(&st, 0, sizeof(st));
-	l2_fault_inject(1);
+	fault_arm(0, FAULT_ONCE);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, text, len, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 0);
 	assert_int_equal(st.lines, 0);
-	l2_fault_inject(2);
+	fault_arm(1, FAULT_ONCE);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, text, len, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 0);
-	l2_fault_inject(0);
+	fault_disarm();
 
 	/* 100 entries: the second growth (64 -> 128) fails, the first 64 stay. */
 	size_t cap = 100 * 80;
@@ -816,10 +817,10 @@ static void test_alloc_failure(void **state)
 		n += (size_t)snprintf(big + n, cap - n,
 		                      "10.0.%d.1 00:00:01 0011.2233.44%02x Dynamic ARPA Te0\n", k,
 		                      k);
-	l2_fault_inject(3);
+	fault_arm(2, FAULT_ONCE);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, big, n, &l, &st), -ENOMEM);
 	assert_int_equal(l.n, 64);
-	l2_fault_inject(0);
+	fault_disarm();
 	l2_obs_list_free(&l);
 	assert_int_equal(l2_parse(L2_KIND_IOSXR, L2_CMD_ARP, big, n, &l, &st), 100);
 	l2_obs_list_free(&l);

@@ -121,6 +121,42 @@ static void test_mute_timeout(void **state)
 	close(fd);
 }
 
+/* l2poll_status_get: a live device's polls and failures, and its last result. */
+static void test_status(void **state)
+{
+	struct site_config site;
+	struct l2poll *p = NULL;
+	struct l2poll_status st[2];
+	uint16_t port;
+	int fd = mute_listener(&port);
+
+	(void)state;
+	close(fd); /* refused at once */
+	test_site(&site);
+	site.devices = calloc(1, sizeof(*site.devices));
+	assert_non_null(site.devices);
+	test_device(&site.devices[0], port, 2);
+	site.devices[0].interval_s = 1;
+	site.n_devices = 1;
+	assert_int_equal(l2poll_status_get(NULL, st, 2), 0);
+	assert_int_equal(l2poll_start(&site, 1, &p), 0);
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(l2poll_status_get(p, st, 2), 1);
+		if (st[0].polls >= 2)
+			break;
+		usleep(10000);
+	}
+	l2poll_stop(p);
+	assert_true(st[0].polled);
+	assert_true(st[0].polls >= 2);
+	assert_int_equal(st[0].failures, st[0].polls);
+	assert_int_equal(st[0].last.rc, L2SSH_E_CONNECT);
+	assert_string_equal(st[0].last.site, "campus");
+	assert_string_equal(st[0].last.dev->name, "gw1");
+	assert_true(st[0].last.ts_ms > 0);
+	free(site.devices);
+}
+
 static void test_cancel(void **state)
 {
 	struct site_device d;
@@ -349,7 +385,9 @@ static void test_judge_arp_unused(void **state)
 		struct slot_view *v = slot_view_mut(s);
 		struct judge_result jr;
 		struct judge_l2 l2;
+		struct doc_l2 dl2;
 		l2_judge_bind(m, &l2);
+		l2_merge_doc_bind(m, &dl2);
 		assert_int_equal(judge_slot_l2(v, with_l2 ? &l2 : NULL, &jr), 0);
 		long k = find_outside(v, "198.51.100.7");
 		assert_true(k >= 0);
@@ -373,7 +411,7 @@ static void test_judge_arp_unused(void **state)
 
 		struct doc_batch b = {0};
 		struct doc_opts opts = {.outside_all = true};
-		assert_int_equal(doc_slot_build_l2(v, &jr, &opts, NULL, with_l2 ? &l2 : NULL, &b),
+		assert_int_equal(doc_slot_build_l2(v, &jr, &opts, NULL, with_l2 ? &dl2 : NULL, &b),
 		                 0);
 		bool offender = false, inside80 = false;
 		for (size_t i = 0; i < b.n; i++) {
@@ -414,10 +452,11 @@ static void test_judge_arp_unused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_command_file),     cmocka_unit_test(test_connect_refused),
-	    cmocka_unit_test(test_mute_timeout),     cmocka_unit_test(test_cancel),
-	    cmocka_unit_test(test_load_dir),         cmocka_unit_test(test_load_dir_sites),
-	    cmocka_unit_test(test_judge_arp_unused), cmocka_unit_test(test_judge_arp_facts),
+	    cmocka_unit_test(test_command_file),   cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_mute_timeout),   cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_status),         cmocka_unit_test(test_load_dir),
+	    cmocka_unit_test(test_load_dir_sites), cmocka_unit_test(test_judge_arp_unused),
+	    cmocka_unit_test(test_judge_arp_facts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/prefix.h"
-#include "../../src/site/internal.h"
 
 static struct flow_addr addr_of(const char *s)
 {
@@ -713,7 +713,7 @@ static void test_alloc_failure(void **state)
 	unsigned failures = 0;
 
 	for (n = 0; n < 10000; n++) {
-		prefix_fault_after(n);
+		fault_arm((unsigned long)n, FAULT_ONCE);
 		struct prefix_table *t = prefix_table_create();
 		if (!t) {
 			failures++;
@@ -730,7 +730,7 @@ static void test_alloc_failure(void **state)
 				/* Unchanged: the prefix is not there, a retry succeeds. */
 				assert_int_equal(prefix_table_count(t), i);
 				failed = true;
-				prefix_fault_after(-1);
+				fault_disarm();
 				rc = prefix_table_add(t, &a, len, i);
 			}
 			assert_int_equal(rc, 0);
@@ -739,7 +739,7 @@ static void test_alloc_failure(void **state)
 		if (rc == -ENOMEM) {
 			failed = true;
 			assert_int_equal(look(t, "10.3.64.5"), -1);
-			prefix_fault_after(-1);
+			fault_disarm();
 			rc = prefix_table_build(t);
 		}
 		assert_int_equal(rc, 0);
@@ -752,7 +752,7 @@ static void test_alloc_failure(void **state)
 			break;
 		failures++;
 	}
-	prefix_fault_after(-1);
+	fault_disarm();
 	/* Create makes 5 allocations, adds grow twice each array, build ~8. */
 	assert_true(failures > 15);
 	assert_true(n < 10000);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -707,6 +708,227 @@ static void test_inside_one_identity_across_families(void **state)
 	}
 }
 
+/* ---- saved state (slot_save / slot_load) ---------------------------------- */
+
+/* A temporary file holding n bytes of b, at offset 0. */
+static int fd_of(const void *b, size_t n)
+{
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	int fd = dup(fileno(f));
+	fclose(f);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* slot_save(s) into a malloc'd buffer (*len bytes). */
+static unsigned char *save_buf(const struct slot *s, size_t *len)
+{
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	int fd = fileno(f);
+	assert_int_equal(slot_save(s, fd), 0);
+	off_t end = lseek(fd, 0, SEEK_CUR);
+	assert_true(end > 0);
+	unsigned char *b = malloc((size_t)end);
+	assert_int_equal(pread(fd, b, (size_t)end, 0), (ssize_t)end);
+	fclose(f);
+	*len = (size_t)end;
+	return b;
+}
+
+static int load_buf(const struct site_config *site, const void *b, size_t n, struct slot **out)
+{
+	int fd = fd_of(b, n);
+	int rc = slot_load(site, 0, 777, fd, out);
+	close(fd);
+	return rc;
+}
+
+/*
+ * A slot saved halfway, loaded (another hash seed: the index is rebuilt)
+ * and fed the rest finishes into exactly the view of the slot that was
+ * never saved: IPv4 and IPv6 conversations, the protocol spill, late and
+ * future counts, coverage; with and without caps cutting.
+ */
+static void test_save_load_round_trip(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	struct flow *recs = calloc(N, sizeof(*recs));
+	size_t *order = calloc(N, sizeof(*order));
+	uint64_t rng_state = 7;
+
+	gen_records(&rng_state, recs, N);
+	for (size_t k = 0; k < N; k++)
+		order[k] = k;
+	for (int capped = 0; capped < 2; capped++) {
+		struct site_config site;
+		test_site(&site);
+		site.peer_cap = 25;
+		if (capped) {
+			site.caps.max_pairs = 3000;
+			site.caps.max_outside = 500;
+		}
+		struct slot *base = slot_create(&site, 0, 5890752, 11);
+		struct slot *half = slot_create(&site, 0, 5890752, 12);
+		feed(base, recs, order, N);
+		feed(half, recs, order, N / 2);
+		slot_count_late(base, false);
+		slot_count_late(base, true);
+		slot_count_late(half, false);
+		slot_count_late(half, true);
+		slot_cover_set(base, 5890752 * 300 + 20, 0);
+		slot_cover_set(half, 5890752 * 300 + 20, 0);
+
+		size_t len;
+		unsigned char *b = save_buf(half, &len);
+		struct slot *back = NULL;
+		assert_int_equal(load_buf(&site, b, len, &back), 0);
+		assert_non_null(back);
+		assert_int_equal(slot_records(back), slot_records(half));
+		assert_int_equal(slot_conversations(back), slot_conversations(half));
+		/* Saved again unchanged, it is the same bytes. */
+		size_t len2;
+		unsigned char *b2 = save_buf(back, &len2);
+		assert_int_equal(len2, len);
+		assert_memory_equal(b2, b, len);
+		free(b2);
+		feed(back, recs, order + N / 2, N - N / 2);
+
+		const struct slot_view *vb = slot_finish(base), *vr = slot_finish(back);
+		assert_non_null(vb);
+		assert_non_null(vr);
+		assert_true(vb->n_pairs > (capped ? 1000u : 3000u));
+		if (capped)
+			assert_true(vb->sum.caps_hit.pairs + vb->sum.caps_hit.outside > 0);
+		assert_views_equal(vb, vr);
+		assert_true(vr->partial);
+		assert_int_equal(vr->covered_from_s, vb->covered_from_s);
+		assert_int_equal(vr->covered_to_s, 0);
+		/* A finished slot has no open state to save. */
+		assert_int_equal(slot_save(back, 1), -EINVAL);
+		free(b);
+		slot_destroy(base);
+		slot_destroy(half);
+		slot_destroy(back);
+	}
+	free(recs);
+	free(order);
+}
+
+/*
+ * Offsets in the record's header (struct slot_rec, slot.c): magic 0,
+ * version 8, pacc_bytes 12, time_slot 16, records 24, coverage 32 and 40,
+ * summary 48 (112 bytes), n_acc 160, n_v6 168, n_spill 176; 184 in all.
+ */
+enum { REC_VERSION = 8, REC_PACC = 12, REC_RECORDS = 24, REC_LATE = 48 + 72, REC_N_ACC = 160,
+       REC_N_V6 = 168, REC_N_SPILL = 176, REC_HDR = 184 };
+
+static void put_u64(unsigned char *b, size_t off, uint64_t v)
+{
+	memcpy(b + off, &v, 8);
+}
+
+/*
+ * Damaged records are refused with the right code and nothing held (ASan
+ * checks the latter): every truncation, a table of bit flips and bad counts.
+ */
+static void test_load_refuses_damage(void **state)
+{
+	(void)state;
+	enum { N = 300 };
+	struct flow recs[N];
+	size_t order[N];
+	uint64_t rng_state = 3;
+	struct site_config site;
+	struct slot *out = (struct slot *)&out;
+
+	test_site(&site);
+	gen_records(&rng_state, recs, N);
+	for (size_t k = 0; k < N; k++)
+		order[k] = k;
+	struct slot *s = slot_create(&site, 0, 5890752, 1);
+	feed(s, recs, order, N);
+	size_t len;
+	unsigned char *good = save_buf(s, &len);
+	uint64_t n_acc, n_v6, n_spill;
+	memcpy(&n_acc, good + REC_N_ACC, 8);
+	memcpy(&n_v6, good + REC_N_V6, 8);
+	memcpy(&n_spill, good + REC_N_SPILL, 8);
+	assert_true(n_acc > 50 && n_v6 > 0 && n_spill > 0); /* every array has something */
+	assert_int_equal(len, REC_HDR + n_acc * 64 + n_v6 * 16 + n_spill * 32 + 8);
+	assert_int_equal(load_buf(&site, good, len, &out), 0);
+	slot_destroy(out);
+
+	/* Every prefix (each length up to the header's end and past it, then a stride). */
+	for (size_t cut = 0; cut < len; cut += cut < REC_HDR + 80 ? 1 : 37) {
+		out = (struct slot *)&out;
+		assert_int_equal(load_buf(&site, good, cut, &out), -EBADMSG);
+		assert_null(out);
+	}
+
+	unsigned char *b = malloc(len);
+	const size_t spill_at = REC_HDR + n_acc * 64 + n_v6 * 16;
+	const struct {
+		const char *what;
+		size_t off;
+		uint8_t flip;
+		int rc;
+	} flips[] = {
+		{"magic", 0, 0x01, -EBADMSG},
+		{"version", REC_VERSION, 0x02, -EPROTONOSUPPORT},
+		{"entry size", REC_PACC, 0x40, -EPROTONOSUPPORT},
+		{"records", REC_RECORDS, 0x01, -EBADMSG},
+		{"late count", REC_LATE, 0x80, -EBADMSG},
+		{"first entry's address", REC_HDR, 0x10, -EBADMSG},
+		{"an entry's flags", REC_HDR + 64 * (n_acc / 2) + 56, 0x04, -EBADMSG},
+		{"an IPv6 address", REC_HDR + n_acc * 64 + 3, 0xff, -EBADMSG},
+		{"the spill", spill_at + 9, 0x01, -EBADMSG},
+		{"the checksum", len - 1, 0x20, -EBADMSG},
+	};
+	for (size_t k = 0; k < sizeof(flips) / sizeof(flips[0]); k++) {
+		memcpy(b, good, len);
+		b[flips[k].off] ^= flips[k].flip;
+		out = (struct slot *)&out;
+		int rc = load_buf(&site, b, len, &out);
+		if (rc != flips[k].rc)
+			fail_msg("%s: %d, want %d", flips[k].what, rc, flips[k].rc);
+		assert_null(out);
+	}
+	/* Counts that cannot be: refused before anything is read or allocated for them. */
+	const struct {
+		const char *what;
+		size_t off;
+		uint64_t v;
+		int rc;
+	} counts[] = {
+		{"odd IPv6 count", REC_N_V6, 3, -EBADMSG},
+		{"IPv6 beyond two a conversation", REC_N_V6, 2 * n_acc + 2, -EBADMSG},
+		{"spill beyond the conversations", REC_N_SPILL, n_acc + 1, -EBADMSG},
+		{"huge table", REC_N_ACC, UINT64_MAX / 64, -EBADMSG},
+		{"more than the cap", REC_N_ACC, (uint64_t)site.caps.max_pairs + 1, -E2BIG},
+		{"a longer table than the file", REC_N_ACC, n_acc + 1000, -EBADMSG},
+	};
+	for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		memcpy(b, good, len);
+		put_u64(b, counts[k].off, counts[k].v);
+		out = (struct slot *)&out;
+		int rc = load_buf(&site, b, len, &out);
+		if (rc != counts[k].rc)
+			fail_msg("%s: %d, want %d", counts[k].what, rc, counts[k].rc);
+		assert_null(out);
+	}
+	/* A site whose cap is now below what was saved. */
+	struct site_config small = site;
+	small.caps.max_pairs = (uint32_t)n_acc - 1;
+	assert_int_equal(load_buf(&small, good, len, &out), -E2BIG);
+	free(b);
+	free(good);
+	slot_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -725,6 +947,8 @@ int main(void)
 		cmocka_unit_test(test_unsolicited_answers_are_starts),
 		cmocka_unit_test(test_late_and_internal),
 		cmocka_unit_test(test_inside_one_identity_across_families),
+		cmocka_unit_test(test_save_load_round_trip),
+		cmocka_unit_test(test_load_refuses_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,6 +96,45 @@ static long long raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* Run a script of several statements on the file, outside the store. */
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "raw_exec: %s\n", msg ? msg : "?");
+	sqlite3_free(msg);
+	assert_int_equal(rc, SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* Schema 3 -> 2 by hand (the inverse of migration 2 -> 3), parts beyond 0 dropped. */
+static const char downgrade_3_to_2[] =
+	"BEGIN;"
+	"CREATE TABLE slots2 (seq INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL,"
+	" time_slot INTEGER NOT NULL, closed_at INTEGER NOT NULL, written_at INTEGER NOT NULL,"
+	" n_docs INTEGER NOT NULL, partial INTEGER NOT NULL DEFAULT 0, UNIQUE (site, time_slot));"
+	"INSERT INTO slots2 SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial"
+	" FROM slots WHERE part = 0;"
+	"INSERT INTO sqlite_sequence(name, seq) SELECT 'slots2', seq FROM sqlite_sequence"
+	" WHERE name = 'slots';"
+	"DROP TABLE slots; ALTER TABLE slots2 RENAME TO slots;"
+	"CREATE INDEX slots_time_slot ON slots(time_slot);"
+	"CREATE TABLE documents2 (time_slot INTEGER NOT NULL, site TEXT NOT NULL,"
+	" kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,"
+	" labelled INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (time_slot, site, kind, key)) WITHOUT ROWID;"
+	"INSERT INTO documents2 SELECT time_slot, site, kind, key, doc, labelled FROM documents"
+	" WHERE part = 0;"
+	"DROP TABLE documents; ALTER TABLE documents2 RENAME TO documents;"
+	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
+	"CREATE INDEX documents_key ON documents(key, time_slot);"
+	"UPDATE meta SET value = '2' WHERE name = 'schema_version';"
+	"COMMIT;";
+
 static const char *raw_text(const char *path, const char *sql, char *buf, size_t len)
 {
 	sqlite3 *db = NULL;
@@ -157,7 +196,7 @@ static void test_open_creates_dir_and_schema(void **state)
 
 	assert_string_equal(raw_text(f->path, "SELECT value FROM meta WHERE name='schema_version'",
 				     buf, sizeof(buf)),
-			    "2");
+			    "3");
 	assert_string_equal(raw_text(f->path, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x6e667365);
 	assert_int_equal(raw_int(f->path, "PRAGMA page_size"), 16384);
@@ -187,7 +226,7 @@ static void test_open_newer_schema_refused(void **state)
 	assert_int_equal(store_open(f->path, NULL, &s, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_null(s);
 	assert_non_null(strstr(err, f->path));
-	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (2)"));
+	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (3)"));
 	/* Refusal must not touch the file. */
 	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 99);
 }
@@ -818,6 +857,7 @@ static void test_migrate_1_to_2(void **state)
 	fill_readers(f->s);
 	store_close(f->s);
 	f->s = NULL;
+	raw_exec(f->path, downgrade_3_to_2);
 	assert_int_equal(raw_int(f->path, "DROP INDEX documents_labelled"), -12345);
 	assert_int_equal(raw_int(f->path, "DROP INDEX documents_key"), -12345);
 	assert_int_equal(raw_int(f->path, "ALTER TABLE documents DROP COLUMN labelled"), -12345);
@@ -828,14 +868,141 @@ static void test_migrate_1_to_2(void **state)
 	store_opts_defaults(&o);
 	o.read_only = true;
 	assert_int_equal(store_open(f->path, &o, &r, err, sizeof(err)), -EPROTONOSUPPORT);
-	assert_non_null(strstr(err, "schema version 1 is older than this nfsentry reads (2)"));
+	assert_non_null(strstr(err, "schema version 1 is older than this nfsentry reads (3)"));
 	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 1);
 
 	f->s = open_ok(f->path, NULL);
-	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 3);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM documents WHERE labelled = 1"), 4);
 	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 0);
 	assert_string_equal(w.buf, labelled_100);
+}
+
+/* A schema 2 file migrates to 3: every slot part 0 covering its whole 300 s, seq carried on. */
+static void test_migrate_2_to_3(void **state)
+{
+	struct fx *f = *state;
+	struct store_slot sl[8];
+	struct store_doc d;
+	struct seen w = {0};
+	size_t n = 0;
+
+	f->s = open_ok(f->path, NULL);
+	fill_readers(f->s);
+	assert_int_equal(store_cursor_set(f->s, "elasticsearch", 3), 0);
+	store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->path, downgrade_3_to_2);
+	/* Retention had deleted newer rows once: the sequence is ahead of max(seq). */
+	raw_exec(f->path, "UPDATE sqlite_sequence SET seq = 50 WHERE name = 'slots'");
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 2);
+
+	f->s = open_ok(f->path, NULL);
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 3);
+	assert_int_equal(store_slot_list(f->s, 0, sl, 8, &n), 0);
+	assert_int_equal(n, 4);
+	for (size_t k = 0; k < n; k++) {
+		assert_int_equal(sl[k].part, 0);
+		assert_int_equal(sl[k].covered_from_s, sl[k].time_slot * 300);
+		assert_int_equal(sl[k].covered_to_s, sl[k].time_slot * 300 + 300);
+	}
+	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 0);
+	assert_string_equal(w.buf, labelled_100);
+	doc(&d, "slot", "", "{}");
+	assert_int_equal(store_slot_write(f->s, "campus", 300, &d, 1, NULL), 0);
+	assert_int_equal(store_slot_list(f->s, 50, sl, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl[0].seq, 51);
+}
+
+static int64_t part_count(const char *path)
+{
+	return raw_int(path, "SELECT count(*) FROM slots WHERE site = 'campus' AND time_slot = 100");
+}
+
+/* One part's documents as "kind|key|json" lines. */
+static const char *part_docs(struct store *s, uint32_t part, struct seen *w)
+{
+	memset(w, 0, sizeof(*w));
+	assert_int_equal(store_part_doc_foreach(s, "campus", 100, part, NULL, collect, w), 0);
+	return w->buf;
+}
+
+/*
+ * The part rule: a write replaces the slot only when it covers at least what
+ * every stored part covers; otherwise it is the next part, nothing replaced.
+ */
+static void test_parts(void **state)
+{
+	struct fx *f = *state;
+	struct store_doc d[2];
+	struct store_slot sl[8];
+	struct seen w;
+	size_t n = 0;
+	const int64_t t0 = 100 * 300;
+
+	f->s = open_ok(f->path, NULL);
+	doc(&d[0], "slot", "", "{\"whole\":1}");
+	doc(&d[1], "inside", "10.0.0.1", "{\"whole\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 2, NULL), 0);
+	assert_int_equal(store_last_part(f->s), 0);
+
+	/* Less than the whole slot: beside it, as part 1. */
+	struct store_slot_info a = {.closed_at_s = t0 + 300, .partial = true,
+				    .covered_from_s = t0 + 100, .covered_to_s = t0 + 200};
+	doc(&d[0], "slot", "", "{\"a\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 1, &a), 0);
+	assert_int_equal(store_last_part(f->s), 1);
+	assert_int_equal(part_count(f->path), 2);
+	assert_string_equal(part_docs(f->s, 0, &w),
+			    "inside|10.0.0.1|{\"whole\":1}\nslot||{\"whole\":1}\n");
+	assert_string_equal(part_docs(f->s, 1, &w), "slot||{\"a\":1}\n");
+	/* store_doc_foreach reads part 0. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_doc_foreach(f->s, "campus", 100, "slot", collect, &w), 0);
+	assert_string_equal(w.buf, "slot||{\"whole\":1}\n");
+
+	/* More than part 1, less than part 0: still nothing replaced. */
+	struct store_slot_info b = a;
+	b.covered_from_s = t0 + 50;
+	b.covered_to_s = t0 + 250;
+	doc(&d[0], "slot", "", "{\"b\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 1, &b), 0);
+	assert_int_equal(store_last_part(f->s), 2);
+	assert_int_equal(part_count(f->path), 3);
+	assert_string_equal(part_docs(f->s, 1, &w), "slot||{\"a\":1}\n");
+	assert_int_equal(store_slot_list(f->s, 0, sl, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(sl[2].part, 2);
+	assert_true(sl[2].partial);
+	assert_int_equal(sl[2].covered_from_s, t0 + 50);
+	assert_int_equal(sl[2].covered_to_s, t0 + 250);
+	assert_false(sl[0].partial);
+	assert_int_equal(sl[0].covered_from_s, t0);
+	assert_int_equal(sl[0].covered_to_s, t0 + 300);
+
+	/* The whole slot again (a replay): it replaces every part, as part 0. */
+	doc(&d[0], "slot", "", "{\"again\":1}");
+	assert_int_equal(store_slot_write(f->s, "campus", 100, d, 1, NULL), 0);
+	assert_int_equal(store_last_part(f->s), 0);
+	assert_int_equal(part_count(f->path), 1);
+	assert_string_equal(part_docs(f->s, 0, &w), "slot||{\"again\":1}\n");
+
+	/* Partial over partial: the one that covers more replaces, the one that covers less not. */
+	assert_int_equal(store_slot_write(f->s, "campus", 101, d, 1, &(struct store_slot_info){
+			     .partial = true, .covered_from_s = 101 * 300 + 100,
+			     .covered_to_s = 101 * 300 + 150}), 0);
+	assert_int_equal(store_slot_write(f->s, "campus", 101, d, 1, &(struct store_slot_info){
+			     .partial = true, .covered_from_s = 101 * 300 + 100,
+			     .covered_to_s = 101 * 300 + 200}), 0);
+	assert_int_equal(store_last_part(f->s), 0);
+	assert_int_equal(store_slot_write(f->s, "campus", 101, d, 1, &(struct store_slot_info){
+			     .partial = true, .covered_from_s = 101 * 300 + 120,
+			     .covered_to_s = 101 * 300 + 200}), 0);
+	assert_int_equal(store_last_part(f->s), 1);
+	assert_int_equal(
+	    raw_int(f->path, "SELECT count(*) FROM slots WHERE site = 'campus' AND time_slot = 101"),
+	    2);
 }
 
 static double mono_s(void)
@@ -933,6 +1100,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readers, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_1_to_2, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_2_to_3, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_parts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_slot_write, fx_setup, fx_teardown),
 	};
 	umask(022);

@@ -4,7 +4,8 @@
  * (so malformed requests can be sent too). Routing and exact answers of the
  * API, 400/404/405/413 errors as JSON, caching headers and 304s, the token
  * (Bearer and Basic; /healthz open), the embedded page and its security
- * headers, start-up refusals, and bounded, timed-out connections.
+ * headers, start-up refusals, and bounded, timed-out connections; /metrics,
+ * the collector object and the latest slot's peers served from a feed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 
 #include "nfsentry/store.h"
 #include "nfsentry/web.h"
+#include "nfsentry/webfeed.h"
 
 #define RESP_MAX (1 << 20)
 
@@ -93,7 +95,8 @@ static const char *const lab100[] = {
     "{\"kind\":\"inside\",\"ip\":\"2001:db8::1\",\"labels\":[]}",
 };
 
-static void fx_start(struct fx *f, const char *token, uint32_t max_conn, uint32_t timeout_s)
+static void fx_start_feed(struct fx *f, const char *token, uint32_t max_conn, uint32_t timeout_s,
+                          struct web_feed *feed)
 {
 	struct web_config wc;
 	char err[512];
@@ -114,12 +117,17 @@ static void fx_start(struct fx *f, const char *token, uint32_t max_conn, uint32_
 		fclose(fp);
 		chmod(wc.token_file, 0600);
 	}
-	rc = web_start(&wc, f->path, &f->w, err, sizeof(err));
+	rc = web_start_feed(&wc, f->path, feed, &f->w, err, sizeof(err));
 	if (rc)
 		fail_msg("web_start: %d %s", rc, err);
 	f->port = web_port(f->w, 0);
 	assert_int_not_equal(f->port, 0);
 	assert_int_equal(web_port(f->w, 1), 0);
+}
+
+static void fx_start(struct fx *f, const char *token, uint32_t max_conn, uint32_t timeout_s)
+{
+	fx_start_feed(f, token, max_conn, timeout_s, NULL);
 }
 
 static int fx_setup(void **state)
@@ -511,6 +519,88 @@ static void test_connections_bounded(void **state)
 		close(fds[i]);
 }
 
+/* /metrics, /api/v1/collector and the peers route, from a feed with one judged slot. */
+static void test_feed_routes(void **state)
+{
+	struct fx *f = *state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct web_feed *feed;
+	struct judge_result jr = {.labels = {[JUDGE_FANOUT] = 1}};
+	struct doc_batch docs = {.n = 3};
+	struct slot *s;
+	struct flow_addr a, b;
+	struct flow fl = {.packets = 2, .octets = 1234, .sampling = 1, .export_ms = 1};
+	char h[128];
+
+	/* Without a feed these routes do not exist. */
+	fx_start(f, NULL, 16, 5);
+	assert_int_equal(get(f, "/metrics", NULL), 404);
+	assert_int_equal(get(f, "/api/v1/collector", NULL), 404);
+	web_stop(f->w);
+
+	memset(&site, 0, sizeof(site));
+	site_config_defaults(&site);
+	snprintf(site.name, sizeof(site.name), "campus");
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &feed), 0);
+	s = slot_create(&site, 0, 101, 1);
+	assert_non_null(s);
+	flow_addr_parse("10.0.0.1", &a);
+	flow_addr_parse("192.0.2.7", &b);
+	fl.src = a;
+	fl.dst = b;
+	slot_add(s, SLOT_EGRESS, &fl);
+	assert_non_null(slot_finish(s));
+	web_feed_sink(feed, slot_view_mut(s), &jr, &docs);
+	slot_destroy(s);
+
+	fx_start_feed(f, "tok", 16, 5, feed);
+	assert_int_equal(get(f, "/metrics", NULL), 401);
+	assert_int_equal(get(f, "/metrics", "Authorization: Bearer tok\r\n"), 200);
+	assert_string_equal(header(f, "Content-Type", h, sizeof(h)),
+	                    "text/plain; version=0.0.4; charset=utf-8");
+	assert_non_null(strstr(f->body, "\nnfsentry_site_labelled_ips{site=\"campus\","
+	                                "label=\"fanout\"} 1\n"));
+	/* The store's file-wide counters through the server's connection: 3 slots, 9 docs. */
+	assert_non_null(strstr(f->body, "\nnfsentry_store_slots_stored 3\n"));
+	assert_null(strstr(f->body, "nfsentry_store_slots_written"));
+
+	snprintf(site.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call \"upstream\".");
+	assert_int_equal(get(f, "/api/v1/sites/campus/advice", "Authorization: Bearer tok\r\n"), 200);
+	assert_non_null(strstr(f->body, "{\n\"noPayload\":\""));
+	assert_non_null(strstr(f->body, ",\n\"flood\":\"Call \\\"upstream\\\".\",\n"));
+	assert_int_equal(get(f, "/api/v1/sites/lab/advice", "Authorization: Bearer tok\r\n"), 404);
+	assert_int_equal(get(f, "/api/v1/collector", "Authorization: Bearer tok\r\n"), 200);
+	assert_non_null(strstr(f->body, "\"storeSlotsStored\":3"));
+	assert_non_null(strstr(f->body, "\"sites\":[\n{\"site\":\"campus\",\"slots\":1,"));
+
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/latest/peers/10.0.0.1",
+	                     "Authorization: Bearer tok\r\n"),
+	                 200);
+	assert_non_null(strstr(f->body, "\"timeSlot\":101,\"ip\":\"10.0.0.1\""));
+	assert_non_null(strstr(f->body, "{\"ip\":\"192.0.2.7\",\"sent\":{\"flows\":1,"
+	                                "\"packets\":2,\"octets\":1234}"));
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/latest/peers/10.0.0.9",
+	                     "Authorization: Bearer tok\r\n"),
+	                 404);
+	assert_int_equal(get(f, "/api/v1/sites/lab/slots/latest/peers/10.0.0.1",
+	                     "Authorization: Bearer tok\r\n"),
+	                 404);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/101/peers/10.0.0.1",
+	                     "Authorization: Bearer tok\r\n"),
+	                 404);
+	assert_int_equal(
+	    get(f, "/api/v1/sites/campus/slots/latest/peers/x", "Authorization: Bearer tok\r\n"),
+	    400);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/latest/peers/10.0.0.1?n=0",
+	                     "Authorization: Bearer tok\r\n"),
+	                 400);
+	web_stop(f->w);
+	f->w = NULL;
+	web_feed_destroy(feed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +610,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_feed_routes, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,16 +13,22 @@ let slotDocs = [];
 let lastLatest = null;
 
 // ---- labels: order of severity, reasons in words, advice ------------------------------------
+// The advice per label comes from the configuration (/api/v1/sites/{site}/advice).
+let advice = {};
+const adviceOf = (l) => advice[l] || 'Look at the IP page.';
 const LABELS = {
-  flood: { sev: 3, advice: 'Rate-limit or block the source at the border; check the target is still reachable.' },
-  floodOut: { sev: 3, advice: 'An inside host is flooding: isolate it and look for malware or a misused service.' },
-  scan: { sev: 2, advice: 'Block the scanner at the border; check which targets answered.' },
-  scanOut: { sev: 2, advice: 'An inside host scans outward: likely compromised; isolate and inspect it.' },
-  probeUnused: { sev: 2, advice: 'Probing unused addresses: block the source; nothing legitimate asks for them.' },
-  arpUnused: { sev: 2, advice: 'Traffic to addresses no device answers for: block the source.' },
-  noPayload: { sev: 1, advice: 'Headers-only conversations: a scan or failed handshakes; watch it, block if it repeats.' },
-  fanout: { sev: 1, advice: 'Many outside peers: check whether this host is a server that belongs on the allow-list.' },
-  p2p: { sev: 1, advice: 'Peer-to-peer pattern: check it against the site policy.' },
+  flood: { sev: 3 },
+  floodOut: { sev: 3 },
+  underAttack: { sev: 3 },
+  arpMissing: { sev: 2 },
+  zeroMac: { sev: 1 },
+  scan: { sev: 2 },
+  scanOut: { sev: 2 },
+  probeUnused: { sev: 2 },
+  arpUnused: { sev: 2 },
+  noPayload: { sev: 1 },
+  fanout: { sev: 1 },
+  p2p: { sev: 1 },
 };
 
 function num(v, digits) {
@@ -43,14 +49,17 @@ function reasonText(label, r) {
   const th = ' — threshold ' + num(r.threshold);
   switch (label) {
     case 'noPayload': return 'average ' + num(r.avgPacketBytes) + ' bytes per packet over ' + num(r.packets) + ' packets' + th + ' bytes';
-    case 'flood': return num(r.packets) + ' packets (' + bytes(r.octets) + ', ' + r.protocol + ') at ' + num(r.targets) + ' target(s), ' + pct(r.answeredRatio) + ' answered' + th + ' packets';
-    case 'scan': return 'started conversations with ' + num(r.startedTargets) + ' of ' + num(r.activeInside) + ' active inside hosts' + th;
+    case 'flood': return (r.signal === 'synFlood' ? num(r.halfOpenPackets) + ' half-open SYN packets, ' + num(r.halfOpenPerSecond) + '/s; ' : r.signal === 'rate' ? num(r.packetsPerSecond) + ' packets/s over ' + num(r.activeSeconds) + ' s; ' : '') + num(r.packets) + ' packets (' + bytes(r.octets) + ', ' + r.protocol + ') at ' + num(r.targets) + ' target(s), ' + pct(r.answeredRatio) + ' answered' + th;
+    case 'scan': return 'probed ' + num(r.probedTargets) + ' inside hosts (' + num(r.probedSilent) + ' silent) of ' + num(r.activeInside) + ' active' + th;
     case 'probeUnused': return 'touched ' + num(r.unusedTouched) + ' unused inside addresses (' + num(r.packets) + ' packets)' + th;
     case 'arpUnused': return 'reached ' + num(Array.isArray(r.ipList) ? r.ipList.length : r.value) + ' addresses that ARP shows unresolved (' + num(r.packets) + ' packets)' + th;
     case 'fanout': return 'talked to ' + num(r.peers) + ' outside peers' + th + ' (peer cap ' + num(r.peerCap) + ')';
     case 'p2p': return num(r.peers) + ' peers, ' + bytes(r.octetsOut) + ' out and ' + bytes(r.octetsIn) + ' in, ' + num(r.avgPacketBytes) + ' bytes per packet' + th + ' peers';
     case 'scanOut': return 'contacted ' + num(r.peers) + ' outside peers, ' + num(r.answeredPeers) + ' answered (return ratio ' + num(r.returnRatio) + ')' + th;
     case 'floodOut': return num(r.packetsOut) + ' packets out against ' + num(r.packetsIn) + ' in, to ' + num(r.peers) + ' peer(s)' + th + ' packets';
+    case 'underAttack': return num(r.packets) + ' unanswered packets (' + bytes(r.octets) + ') from ' + num(r.sources) + ' sources, ' + pct(r.answeredShare) + ' of its ingress answered' + th + ' packets';
+    case 'arpMissing': return 'sent to the outside but not resolved on its gateway (' + (r.onGateway ? (r.typeList || []).join(', ') : 'absent') + ')';
+    case 'zeroMac': return 'seen only with MAC 00:00:00:00:00:00 on ' + num(r.devices) + ' device(s)';
     default: return label + ': value ' + num(r.value) + th;
   }
 }
@@ -249,17 +258,17 @@ function drawLabelled() {
   for (const r of rows) {
     const d = r.doc;
     const reasons = el('td');
-    const advice = el('td');
+    const adviceCell = el('td');
     for (const l of d.labels || []) {
       reasons.append(el('span', { class: 'reason' }, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l])));
-      advice.append(el('span', { class: 'reason', text: (LABELS[l] || { advice: 'Look at the IP page.' }).advice }));
+      adviceCell.append(el('span', { class: 'reason', text: adviceOf(l) }));
     }
     tb.append(el('tr', { 'data-ip': d.ip, 'data-kind': d.kind },
       el('td', null, el('span', { class: 'chip ' + sevClass(r.sev), text: sevWord(r.sev) })),
       el('td', null, ipLink(d.ip)),
       el('td', { text: d.kind }),
       el('td', null, chips(d.labels)),
-      reasons, advice,
+      reasons, adviceCell,
       el('td', { class: 'num', text: r.seen === undefined ? '…' : num(r.seen) + ' of ' + num(slotDocs.length) })));
   }
   $('labelled-count').textContent = '(' + rows.length + (rows.length !== labelledRows.length ? ' of ' + labelledRows.length : '') + ')';
@@ -356,7 +365,7 @@ async function loadIp() {
       if (d[k] !== undefined) figs.append(tile(k, /ctets$/.test(k) ? bytes(d[k]) : num(d[k])));
     }
     box.append(figs);
-    for (const l of d.labels || []) box.append(el('p', null, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l]), el('br'), el('i', { text: (LABELS[l] || { advice: '' }).advice })));
+    for (const l of d.labels || []) box.append(el('p', null, el('b', { text: l + ': ' }), reasonText(l, d.reasons && d.reasons[l]), el('br'), el('i', { text: adviceOf(l) })));
     const peers = d.arrayPeer || d.ipList;
     if (Array.isArray(peers) && peers.length) {
       const p = el('p', null, el('b', { text: 'Peers (' + peers.length + (d.peerCapHit ? ', capped' : '') + '): ' }));
@@ -371,10 +380,38 @@ async function loadIp() {
       box.append(el('h3', { text: 'ARP / MAC facts' }), t);
     }
   }
+  await drawPeers(sel);
   const raw = $('ip-raw');
   clear(raw);
   raw.append(el('pre', { class: 'json', text: cur.map((d) => JSON.stringify(d, null, 2)).join('\n') || '(none)' }));
   document.body.dataset.loaded = 'ip';
+}
+
+// The IP's peers with volumes: kept by the collector for the latest slot it judged only.
+async function drawPeers(sel) {
+  const box = $('ip-peers');
+  clear(box);
+  const latest = slotDocs.length ? slotDocs[slotDocs.length - 1].timeSlot : null;
+  if (sel === null || sel !== latest) {
+    box.append(el('p', { class: 'muted', text: 'Peer volumes are kept for the latest slot only: select it to see them.' }));
+    return;
+  }
+  const p = await api('sites/' + encodeURIComponent(state.site) + '/slots/latest/peers/' + encodeURIComponent(state.ip) + '?n=50');
+  if (!p || p.timeSlot !== sel) {
+    box.append(el('p', { class: 'muted', text: 'No conversation of this IP in the latest slot judged since the collector started.' }));
+    return;
+  }
+  const t = el('table', { class: 'data', id: 'peers' }, el('thead', null, el('tr', null,
+    el('th', { text: 'Peer' }), el('th', { text: 'Octets sent' }), el('th', { text: 'Packets sent' }),
+    el('th', { text: 'Octets received' }), el('th', { text: 'Packets received' }), el('th', { text: 'Flows' }))));
+  const tb = el('tbody');
+  for (const x of p.peers) {
+    tb.append(el('tr', null, el('td', null, ipLink(x.ip)), el('td', { class: 'num', text: bytes(x.sent.octets) }),
+      el('td', { class: 'num', text: num(x.sent.packets) }), el('td', { class: 'num', text: bytes(x.received.octets) }),
+      el('td', { class: 'num', text: num(x.received.packets) }), el('td', { class: 'num', text: num(x.sent.flows + x.received.flows) })));
+  }
+  t.append(tb);
+  box.append(el('p', { class: 'muted', text: 'Slot ' + slotLabel(p.timeSlot) + ': ' + num(p.peerCount) + ' peers as ' + p.kind + ' IP' + (p.peerCount > p.peers.length ? ', the ' + p.peers.length + ' with most octets shown' : '') + '.' }), t);
 }
 
 // ---- load and refresh ------------------------------------------------------------------------
@@ -398,6 +435,7 @@ async function loadAll() {
     $('ipview').hidden = !state.ip;
     if (!state.site) { drawStatus(null, null); document.body.dataset.loaded = 'empty'; return; }
     const { from, to } = rangeOf();
+    advice = (await api('sites/' + encodeURIComponent(state.site) + '/advice')) || {};
     slotDocs = (await api('sites/' + encodeURIComponent(state.site) + '/slots?from=' + from + '&to=' + to)) || [];
     lastLatest = siteInfo() ? siteInfo().timeSlot : null;
     if (!state.ip) drawCharts();

@@ -1,0 +1,300 @@
+/*
+ * webfeed: what the owners publish and what readers see (webfeed.h):
+ * refresh at most once a second, readers see the published copy and not
+ * the live value, per-site facts from the closer sink, the latest slot's
+ * peers (and a held reference surviving later slots), the collector JSON.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "nfsentry/decoder.h"
+#include "nfsentry/udpin.h"
+#include "nfsentry/webfeed.h"
+#include "slot_helpers.h"
+
+/* A source whose live value the test moves: counts snapshots taken. */
+struct live {
+	struct udpin_stats st;
+	unsigned snapshots;
+};
+
+static void live_snapshot(void *ud, void *stats)
+{
+	struct live *l = ud;
+
+	l->snapshots++;
+	*(struct udpin_stats *)stats = l->st;
+}
+
+static char *prom(struct web_feed *f)
+{
+	char *t = NULL;
+	size_t n = 0;
+
+	assert_int_equal(web_feed_prometheus(f, NULL, NULL, &t, &n), 0);
+	assert_non_null(t);
+	assert_int_equal(strlen(t), n);
+	return t;
+}
+
+/* The value of the sample line that starts with series (name and labels), or -1. */
+static long long sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return atoll(p + n + 1);
+	}
+	return -1;
+}
+
+static void test_refresh_publishes_at_most_once_a_second(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct web_feed *f;
+	struct live l = {.st = {.datagrams = 7, .kernel_drops = 2}};
+	char *t;
+
+	test_site(&site);
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), 0);
+
+	/* Nothing published yet: zeros, not the live value. */
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_udp_datagrams_total"), 0);
+	free(t);
+
+	assert_true(web_feed_refresh(f, 10000, false));
+	l.st.datagrams = 9;
+	assert_false(web_feed_refresh(f, 10999, false));
+	assert_int_equal(l.snapshots, 1);
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_udp_datagrams_total"), 7);
+	assert_int_equal(sample(t, "nfsentry_udp_kernel_drops_total"), 2);
+	assert_non_null(strstr(t, "# TYPE nfsentry_udp_datagrams_total counter\n"));
+	free(t);
+
+	assert_true(web_feed_refresh(f, 11000, false));
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_udp_datagrams_total"), 9);
+	free(t);
+	l.st.datagrams = 10;
+	assert_true(web_feed_refresh(f, 11001, true));
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_udp_datagrams_total"), 10);
+	free(t);
+	assert_int_equal(l.snapshots, 3);
+
+	for (size_t i = 1; i < WEB_FEED_SOURCES_MAX; i++)
+		assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), 0);
+	assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), -ENOSPC);
+	web_feed_destroy(f);
+}
+
+/*
+ * Slot 5890752 of "campus": 10.0.0.1 talks to three outside IPs (octets
+ * 300, 100, 200 each way plus 1 back), 10.0.0.2 to one of them.
+ */
+static struct slot *make_slot(const struct site_config *site, int64_t ts, uint64_t scale)
+{
+	struct slot *s = slot_create(site, 0, ts, 1);
+	struct flow f;
+
+	assert_non_null(s);
+	f = mkflow("10.0.0.1", "198.51.100.1", TCP, 1000, 80, ACK, 3, 300 * scale, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	f = mkflow("10.0.0.1", "198.51.100.2", TCP, 1000, 80, ACK, 1, 100 * scale, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	f = mkflow("10.0.0.1", "198.51.100.3", TCP, 1000, 80, ACK, 2, 200 * scale, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	f = mkflow("198.51.100.3", "10.0.0.1", TCP, 80, 1000, ACK, 1, 1, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("10.0.0.2", "198.51.100.3", UDP, 53, 53, 0, 1, 50, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	assert_non_null(slot_finish(s));
+	return s;
+}
+
+static char *peers(const struct web_feed_slot *s, const char *ip, size_t n, int *rc)
+{
+	struct flow_addr a;
+	char *t = NULL;
+	size_t len = 0;
+
+	assert_int_equal(flow_addr_parse(ip, &a), 0);
+	*rc = web_feed_peers_json(s, &a, n, &t, &len);
+	if (*rc == 0)
+		assert_int_equal(strlen(t), len);
+	return t;
+}
+
+static void test_sink_site_facts_and_peers(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct web_feed *f;
+	struct judge_result jr = {0};
+	struct doc_batch docs = {.n = 12};
+	struct slot *s1, *s2;
+	struct web_feed_slot *held, *now;
+	char *t;
+	int rc;
+
+	test_site(&site);
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	assert_null(web_feed_latest(f, "campus"));
+	t = prom(f);
+	assert_null(strstr(t, "{site=\"campus\""));
+	free(t);
+
+	s1 = make_slot(&site, 5890752, 1);
+	slot_view_mut(s1)->sum.caps_hit.pairs = 4;
+	jr.labels[JUDGE_FANOUT] = 2;
+	jr.labels[JUDGE_SCAN] = 1;
+	web_feed_sink(f, slot_view_mut(s1), &jr, &docs);
+	slot_destroy(s1); /* the feed kept a copy, not the slot */
+
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"campus\"}"), 1);
+	assert_int_equal(sample(t, "nfsentry_site_slot_time_slot{site=\"campus\"}"), 5890752);
+	assert_int_equal(sample(t, "nfsentry_site_inside_ips{site=\"campus\"}"), 2);
+	assert_int_equal(sample(t, "nfsentry_site_outside_ips{site=\"campus\"}"), 3);
+	assert_int_equal(sample(t, "nfsentry_site_conversations{site=\"campus\"}"), 4);
+	assert_int_equal(sample(t, "nfsentry_site_slot_records{site=\"campus\"}"), 5);
+	assert_int_equal(sample(t, "nfsentry_site_slot_documents{site=\"campus\"}"), 12);
+	assert_int_equal(sample(t, "nfsentry_site_caps_hit_total{site=\"campus\",array=\"pairs\"}"),
+	                 4);
+	assert_int_equal(sample(t, "nfsentry_site_labels_total{site=\"campus\",label=\"fanout\"}"),
+	                 2);
+	assert_int_equal(sample(t, "nfsentry_site_labelled_ips{site=\"campus\",label=\"scan\"}"),
+	                 1);
+	assert_true(sample(t, "nfsentry_site_slot_closed_timestamp_seconds{site=\"campus\"}") > 0);
+	free(t);
+
+	held = web_feed_latest(f, "campus");
+	assert_non_null(held);
+	assert_null(web_feed_latest(f, "lab"));
+	assert_int_equal(web_feed_slot_time(held), 5890752);
+
+	/* Peers of the inside IP, most octets both ways first. */
+	t = peers(held, "10.0.0.1", 100, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(
+	    t, "{\"site\":\"campus\",\"timeSlot\":5890752,\"ip\":\"10.0.0.1\",\"kind\":\"inside\","
+	       "\"peerCount\":3,\"peers\":[\n"
+	       "{\"ip\":\"198.51.100.1\",\"sent\":{\"flows\":1,\"packets\":3,\"octets\":300},"
+	       "\"received\":{\"flows\":0,\"packets\":0,\"octets\":0}},\n"
+	       "{\"ip\":\"198.51.100.3\",\"sent\":{\"flows\":1,\"packets\":2,\"octets\":200},"
+	       "\"received\":{\"flows\":1,\"packets\":1,\"octets\":1}},\n"
+	       "{\"ip\":\"198.51.100.2\",\"sent\":{\"flows\":1,\"packets\":1,\"octets\":100},"
+	       "\"received\":{\"flows\":0,\"packets\":0,\"octets\":0}}\n]}\n");
+	free(t);
+	t = peers(held, "10.0.0.1", 1, &rc);
+	assert_non_null(strstr(t, "\"peerCount\":3,"));
+	assert_non_null(strstr(t, "198.51.100.1"));
+	assert_null(strstr(t, "198.51.100.3"));
+	free(t);
+	/* An outside IP: its inside peers, from its side. */
+	t = peers(held, "198.51.100.3", 100, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(t, "\"kind\":\"outside\",\"peerCount\":2,"));
+	assert_non_null(strstr(t, "{\"ip\":\"10.0.0.1\",\"sent\":{\"flows\":1,\"packets\":1,"
+	                          "\"octets\":1},\"received\":{\"flows\":1,\"packets\":2,"
+	                          "\"octets\":200}}"));
+	assert_true(strstr(t, "10.0.0.1") < strstr(t, "10.0.0.2"));
+	free(t);
+	assert_null(peers(held, "192.0.2.9", 100, &rc));
+	assert_int_equal(rc, -ENOENT);
+
+	/* A second slot replaces the latest; the held reference is unchanged. */
+	s2 = make_slot(&site, 5890753, 10);
+	web_feed_sink(f, slot_view_mut(s2), &jr, &docs);
+	slot_destroy(s2);
+	now = web_feed_latest(f, "campus");
+	assert_int_equal(web_feed_slot_time(now), 5890753);
+	assert_int_equal(web_feed_slot_time(held), 5890752);
+	t = peers(held, "10.0.0.1", 100, &rc);
+	assert_non_null(strstr(t, "\"octets\":300}"));
+	free(t);
+	t = peers(now, "10.0.0.1", 100, &rc);
+	assert_non_null(strstr(t, "\"octets\":3000}"));
+	free(t);
+	web_feed_slot_put(held);
+	web_feed_slot_put(now);
+
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"campus\"}"), 2);
+	assert_int_equal(sample(t, "nfsentry_site_caps_hit_total{site=\"campus\",array=\"pairs\"}"),
+	                 4);
+	assert_int_equal(sample(t, "nfsentry_site_labels_total{site=\"campus\",label=\"fanout\"}"),
+	                 4);
+	assert_int_equal(sample(t, "nfsentry_site_labelled_ips{site=\"campus\",label=\"fanout\"}"),
+	                 2);
+	free(t);
+	web_feed_destroy(f);
+}
+
+static void test_collector_json(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct web_feed *f;
+	struct live l = {.st = {.datagrams = 5}};
+	struct decoder_config dc;
+	struct decoder *dec;
+	char *t = NULL;
+	size_t n = 0;
+	json_error_t je;
+	json_t *j;
+
+	test_site(&site);
+	decoder_config_defaults(&dc);
+	dec = decoder_create(&dc);
+	assert_non_null(dec);
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1, .dec = dec};
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), 0);
+	assert_true(web_feed_refresh(f, 1, false));
+	assert_int_equal(web_feed_collector_json(f, NULL, NULL, 5000, &t, &n), 0);
+	j = json_loadb(t, n, 0, &je);
+	if (!j)
+		fail_msg("not JSON (%s): %s", je.text, t);
+	assert_true(json_is_true(json_object_get(j, "published")));
+	assert_int_equal(json_integer_value(json_object_get(j, "nowS")), 5);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(j, "counters"), "udp"), "udpDatagrams")),
+	    5);
+	assert_int_equal(json_array_size(json_object_get(j, "exporters")), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "sites")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "devices")), 0);
+	json_decref(j);
+	free(t);
+	web_feed_destroy(f);
+	decoder_destroy(dec);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_refresh_publishes_at_most_once_a_second),
+	    cmocka_unit_test(test_sink_site_facts_and_peers),
+	    cmocka_unit_test(test_collector_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
