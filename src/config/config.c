@@ -1599,9 +1599,16 @@ static const struct cfg_key thresholds_keys[] = {
     TH_IPS(flood_max_targets),
     TH_COUNT(flood_min_packets),
     TH_RATIO(flood_max_answer),
+    TH_IPS(flood_min_pps),
+    TH_IPS(flood_min_seconds),
+    TH_COUNT(synflood_min_packets),
+    TH_IPS(synflood_min_pps),
     TH_SHARE(scan_min_share),
     TH_IPS(scan_min_targets),
+    TH_IPS(scan_min_unused),
+    TH_AVG(scan_probe_max_avg),
     TH_IPS(probe_min_targets),
+    TH_IPS(arp_max_age),
     TH_COUNT(inside_min_packets),
     TH_COUNT(p2p_min_octets),
     TH_AVG(p2p_max_avg),
@@ -1612,6 +1619,8 @@ static const struct cfg_key thresholds_keys[] = {
     TH_COUNT(floodout_min_packets),
     TH_IPS(floodout_max_peers),
     TH_RATIO(floodout_max_return),
+    TH_COUNT(attack_min_packets),
+    TH_IPS(attack_min_sources),
     {NULL},
 };
 
@@ -1666,6 +1675,7 @@ static const struct cfg_key device_keys[] = {
      .max = SITE_DEVICE_PATH_MAX,
      .required = true},
     {.name = "accept_new", .parse = p_bool, .off = offsetof(struct site_device, accept_new)},
+    {.name = "gateway", .parse = p_bool, .off = offsetof(struct site_device, gateway)},
     {.name = "commands",
      .parse = p_list_inline,
      .off = offsetof(struct site_device, commands),
@@ -1694,6 +1704,9 @@ static const struct cfg_key advice_keys[] = {
     {.name = "p2p", .parse = p_word, .off = offsetof(struct config, advice[6]), .max = SITE_ADVICE_MAX},
     {.name = "scanOut", .parse = p_word, .off = offsetof(struct config, advice[7]), .max = SITE_ADVICE_MAX},
     {.name = "floodOut", .parse = p_word, .off = offsetof(struct config, advice[8]), .max = SITE_ADVICE_MAX},
+    {.name = "underAttack", .parse = p_word, .off = offsetof(struct config, advice[9]), .max = SITE_ADVICE_MAX},
+    {.name = "arpMissing", .parse = p_word, .off = offsetof(struct config, advice[10]), .max = SITE_ADVICE_MAX},
+    {.name = "zeroMac", .parse = p_word, .off = offsetof(struct config, advice[11]), .max = SITE_ADVICE_MAX},
     {NULL},
 };
 
@@ -1707,6 +1720,9 @@ static const struct cfg_key site_advice_keys[] = {
     {.name = "p2p", .parse = p_word, .off = offsetof(struct site_config, advice[6]), .max = SITE_ADVICE_MAX},
     {.name = "scanOut", .parse = p_word, .off = offsetof(struct site_config, advice[7]), .max = SITE_ADVICE_MAX},
     {.name = "floodOut", .parse = p_word, .off = offsetof(struct site_config, advice[8]), .max = SITE_ADVICE_MAX},
+    {.name = "underAttack", .parse = p_word, .off = offsetof(struct site_config, advice[9]), .max = SITE_ADVICE_MAX},
+    {.name = "arpMissing", .parse = p_word, .off = offsetof(struct site_config, advice[10]), .max = SITE_ADVICE_MAX},
+    {.name = "zeroMac", .parse = p_word, .off = offsetof(struct site_config, advice[11]), .max = SITE_ADVICE_MAX},
     {NULL},
 };
 

@@ -65,9 +65,18 @@ static void assert_site_defaults(const struct site_config *s)
 	assert_int_equal(s->th.flood_max_targets, 3);
 	assert_int_equal(s->th.flood_min_packets, 30000);
 	assert_true(s->th.flood_max_answer == 0.2);
+	assert_int_equal(s->th.flood_min_pps, 100);
+	assert_int_equal(s->th.flood_min_seconds, 30);
+	assert_int_equal(s->th.synflood_min_packets, 3000);
+	assert_int_equal(s->th.synflood_min_pps, 10);
 	assert_true(s->th.scan_min_share == 0.5);
-	assert_int_equal(s->th.scan_min_targets, 20);
+	assert_int_equal(s->th.scan_min_targets, 2);
+	assert_int_equal(s->th.scan_min_unused, 10);
+	assert_int_equal(s->th.scan_probe_max_avg, 80);
 	assert_int_equal(s->th.probe_min_targets, 3);
+	assert_int_equal(s->th.arp_max_age, 120);
+	assert_int_equal(s->th.attack_min_packets, 30000);
+	assert_int_equal(s->th.attack_min_sources, 20);
 	assert_int_equal(s->th.inside_min_packets, 20);
 	assert_int_equal(s->th.p2p_min_octets, 5000000);
 	assert_int_equal(s->th.p2p_max_avg, 800);
@@ -261,6 +270,15 @@ static void test_good_file(void **state)
 		assert_true(s->th.scan_min_share == 0.75);
 		assert_int_equal(s->th.scan_min_targets, 30);
 		assert_int_equal(s->th.probe_min_targets, 5);
+		assert_int_equal(s->th.flood_min_pps, 150);
+		assert_int_equal(s->th.flood_min_seconds, 20);
+		assert_int_equal(s->th.synflood_min_packets, 4000);
+		assert_int_equal(s->th.synflood_min_pps, 12);
+		assert_int_equal(s->th.scan_min_unused, 12);
+		assert_int_equal(s->th.scan_probe_max_avg, 70);
+		assert_int_equal(s->th.arp_max_age, 60);
+		assert_int_equal(s->th.attack_min_packets, 40000);
+		assert_int_equal(s->th.attack_min_sources, 25);
 		assert_int_equal(s->th.inside_min_packets, 25);
 		assert_int_equal(s->th.p2p_min_octets, 10000000);
 		assert_int_equal(s->th.p2p_max_avg, 700);
@@ -1593,7 +1611,7 @@ static void test_sites_edges_accepted(void **state)
 	assert_true(c.sites[0].th.scanout_max_return == 0.000001);
 	assert_true(c.sites[0].th.floodout_max_return == 7.5);
 	/* Keys not given in a thresholds mapping keep their defaults. */
-	assert_int_equal(c.sites[0].th.scan_min_targets, 20);
+	assert_int_equal(c.sites[0].th.scan_min_targets, 2);
 	assert_int_equal(c.sites[0].caps.max_inside, 1);
 	assert_int_equal(c.sites[0].caps.max_outside, 2147483648u);
 	assert_int_equal(c.sites[0].caps.max_pairs, 2147483648u);
@@ -1714,6 +1732,7 @@ static void test_devices(void **state)
 	                           "        key: /etc/nfsentry/id_ed25519\n"
 	                           "        known_hosts: /etc/nfsentry/known_hosts\n"
 	                           "        accept_new: true\n"
+	                           "        gateway: true\n"
 	                           "        commands: [show arp]\n"
 	                           "        interval: 300\n"
 	                           "        timeout: 5\n"
@@ -1741,6 +1760,7 @@ static void test_devices(void **state)
 	assert_string_equal(d->password_file, "");
 	assert_string_equal(d->known_hosts, "/etc/nfsentry/known_hosts");
 	assert_true(d->accept_new);
+	assert_true(d->gateway);
 	assert_int_equal(d->n_commands, 1);
 	assert_string_equal(d->commands[0], "show arp");
 	assert_int_equal(d->interval_s, 300);
@@ -1749,6 +1769,7 @@ static void test_devices(void **state)
 	assert_int_equal(d->kind, L2_KIND_NXOS);
 	assert_int_equal(d->port, 22);
 	assert_false(d->accept_new);
+	assert_false(d->gateway);
 	assert_int_equal(d->interval_s, 0);
 	assert_int_equal(d->timeout_s, 20);
 	assert_string_equal(d->password_file, "/etc/nfsentry/sw1.pw");
