@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "nfsentry/alert.h"
+#include "nfsentry/daily.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -123,6 +124,9 @@ struct config {
 
 	/* alerts: hook (argv list), timeout_s, rate_limit_s (alert.h, docs/alerts.md). */
 	struct alert_config alerts;
+
+	/* daily: the long-range analysis (daily.h, docs/daily.md). */
+	struct daily_config daily;
 };
 
 /*
