@@ -909,6 +909,8 @@ static int cmd_replay(int argc, char **argv)
 		          "queue: the errors above; a slot waiting in the spool counts too); "
 		          "exiting 1",
 		          (unsigned long long)lost);
+	/* The daily analysis of the capture's days, shipped with the slots. */
+	int drc = c.no_store ? 0 : replay_daily(&cfg, seq0);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);
 	int frc = pipeline_flush(pl);
@@ -924,7 +926,6 @@ static int cmd_replay(int argc, char **argv)
 	}
 	pipeline_destroy(pl);
 	l2poll_stop(l2);
-	int drc = c.no_store ? 0 : replay_daily(&cfg, seq0);
 	if (docs_out && docs_out != stdout && fclose(docs_out) != 0) {
 		fprintf(stderr, "nfsentry: %s: %s\n", c.docs, strerror(errno));
 		frc = -EIO;
