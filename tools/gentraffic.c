@@ -1612,6 +1612,100 @@ static int detect_normal(struct gen *g, uint64_t a, uint64_t b)
 	return 0;
 }
 
+/*
+ * "daily": a quiet site over days, for the daily analysis (docs/daily.md,
+ * tests/integration/daily.sh). Every 300-second slot of the capture, three
+ * of ten ordinary clients (10.10.1.1-10) each ask the resolver 192.0.2.53
+ * and fetch a page from one of 2 000 web servers. Planted:
+ * - beacon 10.10.5.5: every hour at :02:30 one short HTTPS connection to
+ *   203.0.113.50 (equal spacing: 12 slots);
+ * - receiver 10.10.5.6: at 03:30 and 15:30 UTC, 198.51.100.7 sends it two
+ *   UDP packets (port 61000 to 40001); it never answers, never sends;
+ * - quiet host 10.10.3.3: every two hours at :31 one page from a different
+ *   web server each time (quiet, but many outside IPs);
+ * - scanner 192.0.2.66: at 12:00 UTC SYNs to port 23 of the silent hosts
+ *   10.10.8.1-6, which answer RST, and of 10 unused addresses
+ *   10.10.200.1-10.
+ * --manifest lists the roles.
+ */
+static int plan_daily(struct gen *g)
+{
+	struct host h, srv, resolver, beacon, cc, rcv, sender, quiet, scanner;
+	uint64_t slot_us = 300000000ull, hour_us = 3600000000ull;
+	uint32_t quiet_k = 0;
+	int rc;
+
+	campus_special(&resolver, CAMPUS_RESOLVER);
+	campus_inside(&beacon, 5, 5, 0x505);
+	campus_oclient(&cc, 49); /* 203.0.113.50 */
+	campus_inside(&rcv, 5, 6, 0x506);
+	campus_oclient(&sender, 254 + 6); /* 198.51.100.7 */
+	campus_inside(&quiet, 3, 3, 0x303);
+	campus_special(&scanner, CAMPUS_SCANNER);
+	campus_note(g, "beacon", &beacon, false);
+	campus_note(g, "beaconPeer", &cc, false);
+	campus_note(g, "receiver", &rcv, false);
+	campus_note(g, "sender", &sender, false);
+	campus_note(g, "quiet", &quiet, false);
+	campus_note(g, "scanner", &scanner, false);
+	for (uint32_t i = 1; i <= 10; i++) {
+		campus_inside(&h, 1, (uint8_t)i, i);
+		campus_note(g, "client", &h, false);
+	}
+	for (uint32_t i = 1; i <= 6; i++) {
+		campus_inside(&h, 8, (uint8_t)i, 0x800 + i);
+		campus_note(g, "scanned", &h, false);
+	}
+	for (uint64_t a = g->t0_us / slot_us * slot_us; a < g->t1_us; a += slot_us) {
+		uint64_t lo = a < g->t0_us ? g->t0_us : a, hi = a + slot_us - 10000000;
+		if (hi <= lo)
+			continue;
+		for (uint32_t k = 0; k < 3; k++) {
+			campus_inside(&h, 1, (uint8_t)(1 + rng_below(&g->rng, 10)), 0);
+			campus_outside(&srv, 0, rng_skewed(&g->rng, CAMPUS_SERVERS, 3.0));
+			if ((rc = campus_dns(g, &h, &resolver, true, false, campus_when(g, lo, hi),
+			                     28, 70, 400)) < 0 ||
+			    (rc = campus_web(g, &h, &srv, true, false, 443, campus_when(g, lo, hi),
+			                     1, rng_range(&g->rng, 2000, 20000))) < 0)
+				return rc;
+		}
+		uint64_t in_hour = a % hour_us, sec_of_day = a / 1000000 % 86400;
+		if (in_hour == 0 &&
+		    (rc = campus_web(g, &beacon, &cc, true, false, 443, a + 150000000, 1, 300)) < 0)
+			return rc;
+		if (in_hour == 30 * 60000000ull && (a / hour_us) % 2 == 0) {
+			campus_outside(&srv, 1, quiet_k++);
+			if ((rc = campus_web(g, &quiet, &srv, true, false, 443, a + 60000000, 1,
+			                     5000)) < 0)
+				return rc;
+		}
+		if (sec_of_day == 3 * 3600 + 1800 || sec_of_day == 15 * 3600 + 1800) {
+			struct conv cv;
+			uint32_t ci;
+			campus_conv(g, &cv, CONV_UDP, false, &sender, &rcv, false);
+			cv.cport = 61000;
+			cv.sport = 40001;
+			if ((rc = gen_conv_add(g, &cv, &ci)) < 0 ||
+			    (rc = gen_emit(g, ci, a + 20000000, 0, 0, 0, 0, 40)) < 0 ||
+			    (rc = gen_emit(g, ci, a + 21000000, 0, 0, 0, 0, 40)) < 0)
+				return rc;
+		}
+		if (sec_of_day == 12 * 3600) {
+			for (uint32_t i = 1; i <= 16; i++) {
+				if (i <= 6)
+					campus_inside(&h, 8, (uint8_t)i, 0x800 + i);
+				else
+					campus_inside(&h, CAMPUS_UNUSED_NET, (uint8_t)(i - 6), i);
+				if ((rc = campus_probe(g, &scanner, &h, false, 23,
+				                       a + 30000000 + i * 2000000ull,
+				                       i <= 6 ? 1 : 0)) < 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
 static int plan_detect(struct gen *g)
 {
 	uint64_t slot_us = 300000000ull;
@@ -1655,6 +1749,9 @@ static const struct scenario {
      "detection benchmark: one slot of a --hosts site, every planted behaviour at"
      " --intensity % and the hosts never to label (--duration 300 from a slot start)",
      plan_detect},
+    {"daily",
+     "a quiet site over days: beacon, receive-only host, quiet host, daily scan (daily.sh)",
+     plan_daily},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 

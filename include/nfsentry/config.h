@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "nfsentry/alert.h"
+#include "nfsentry/daily.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -135,6 +136,9 @@ struct config {
 	 * config_free()); NULL when empty.
 	 */
 	struct reputation_config reputation;
+
+	/* daily: the long-range analysis (daily.h, docs/daily.md). */
+	struct daily_config daily;
 };
 
 /*

@@ -735,6 +735,22 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 		kept++;
 	}
 	jw_close(w, ']');
+	/*
+	 * Of arrayPeer, the conversations the outside IP started: this IP only
+	 * answered (a scanned host's RSTs). The daily analysis (docs/daily.md)
+	 * does not count them as the host's own contacts.
+	 */
+	JW_KEY(w, "repliedTo");
+	jw_open(w, '[');
+	for (uint32_t k = 0, kept = 0; k < in->pair_count && kept < in->peers_kept; k++) {
+		const struct slot_pair *p = &v->pairs[in->pair_first + k];
+		if (!p->egress.flows)
+			continue;
+		kept++;
+		if (p->o_started)
+			jw_addr(w, &v->outside[p->outside].addr);
+	}
+	jw_close(w, ']');
 	SET_BOOL(w, "allowListed", in->allowed);
 	if (l2 && l2->macs)
 		l2_fields(w, l2, &in->addr);

@@ -1143,6 +1143,96 @@ static void test_web(void **state)
 	}
 }
 
+/* The daily section: defaults, every key, and its errors. */
+static void test_daily(void **state)
+{
+	static const char text[] = "daily:\n"
+	                           "  enabled: false\n"
+	                           "  tz: Europe/Berlin\n"
+	                           "  run_hour: 3\n"
+	                           "  max_peers: 1\n"
+	                           "  max_flows: 10\n"
+	                           "  max_packets: 100\n"
+	                           "  probe_targets: 5\n"
+	                           "  beacon_max_cv: 0.25\n"
+	                           "  beacon_min_contacts: 4\n"
+	                           "  mac_min_ips: 3\n"
+	                           "  exclude_macs: [0011.2233.4455, \"aa:bb:cc:dd:ee:ff\"]\n"
+	                           "  exclude_prefixes: [10.20.0.0/16]\n"
+	                           "  report_dir: /tmp\n"
+	                           "  hook: [/usr/local/bin/mail-report, noc]\n"
+	                           "  timeout_s: 60\n"
+	                           "  hook_timeout_s: 5\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"daily:\n  tz: Mars/Olympus\n",
+	     ":2: daily: tz: \"Mars/Olympus\" is not a time zone (a TZ database name such as "
+	     "Europe/Berlin, found under /usr/share/zoneinfo)"},
+	    {"daily:\n  report_dir: /tmp\n  hook: [mail]\n",
+	     ":2: daily: hook: the program (first entry) must be an absolute path; it runs "
+	     "without a shell"},
+	    {"daily:\n  hook: [/bin/true]\n",
+	     ":2: daily: hook: needs report_dir (the hook gets the report file)"},
+	    {"daily:\n  max_peers: 9\n", ":2: daily.max_peers: must be 1..8 (got \"9\")"},
+	    {"daily:\n  run_hour: 24\n", ":2: daily.run_hour: must be 0..23 (got \"24\")"},
+	    {"daily:\n  exclude_macs: [router]\n",
+	     ":2: daily.exclude_macs[0]: not a MAC address (like aa:bb:cc:dd:ee:ff) (got "
+	     "\"router\")"},
+	    {"daily:\n  beacon_max_cv: 11\n", ":2: daily.beacon_max_cv: must be 0..10 (got \"11\")"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.daily.enabled);
+	assert_string_equal(c.daily.tz, "UTC");
+	assert_int_equal(c.daily.run_hour, 1);
+	assert_int_equal(c.daily.max_peers, 2);
+	assert_int_equal(c.daily.max_flows, 48);
+	assert_int_equal(c.daily.max_packets, 500);
+	assert_int_equal(c.daily.probe_targets, 3);
+	assert_true(c.daily.beacon_max_cv == 0.1);
+	assert_int_equal(c.daily.n_hook, 0);
+	assert_string_equal(c.daily.report_dir, "");
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_false(c.daily.enabled);
+	assert_string_equal(c.daily.tz, "Europe/Berlin");
+	assert_int_equal(c.daily.run_hour, 3);
+	assert_int_equal(c.daily.max_peers, 1);
+	assert_int_equal(c.daily.max_flows, 10);
+	assert_int_equal(c.daily.max_packets, 100);
+	assert_int_equal(c.daily.probe_targets, 5);
+	assert_true(c.daily.beacon_max_cv == 0.25);
+	assert_int_equal(c.daily.beacon_min_contacts, 4);
+	assert_int_equal(c.daily.mac_min_ips, 3);
+	assert_int_equal(c.daily.n_exclude_macs, 2);
+	assert_memory_equal(c.daily.exclude_macs[0], "\x00\x11\x22\x33\x44\x55", 6);
+	assert_memory_equal(c.daily.exclude_macs[1], "\xaa\xbb\xcc\xdd\xee\xff", 6);
+	assert_int_equal(c.daily.n_exclude_prefixes, 1);
+	assert_int_equal(c.daily.exclude_prefixes[0].len, 96 + 16);
+	assert_string_equal(c.daily.report_dir, "/tmp");
+	assert_int_equal(c.daily.n_hook, 2);
+	assert_string_equal(c.daily.hook[0], "/usr/local/bin/mail-report");
+	assert_int_equal(c.daily.timeout_s, 60);
+	assert_int_equal(c.daily.hook_timeout_s, 5);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* The alerts section: defaults, every key, and its errors. */
 static void test_alerts(void **state)
 {
@@ -1867,6 +1957,7 @@ int main(void)
 	    cmocka_unit_test(test_not_regular),
 	    cmocka_unit_test(test_web),
 	    cmocka_unit_test(test_alerts),
+	    cmocka_unit_test(test_daily),
 	    cmocka_unit_test(test_advice),
 	    cmocka_unit_test_teardown(test_env_overrides, env_teardown),
 	    cmocka_unit_test(test_reputation),

@@ -529,6 +529,46 @@ static uint32_t l2_none_cb(const void *ud, const struct flow_addr *ip, const uin
 	return 0;
 }
 
+/*
+ * repliedTo: of arrayPeer, the peers whose conversation the outside IP
+ * started (a scanner's SYN answered with an RST); the client's own
+ * conversation is not in it.
+ */
+static void test_replied_to(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 7);
+	struct judge_result jr;
+	struct doc_opts o = {.outside_all = true};
+	struct doc_batch b = {0};
+	struct flow f;
+
+	/* Its own conversation with a web server. */
+	f = mkflow("10.0.0.1", "93.184.0.1", TCP, 40000, 443, SYN | ACK | PSH, 10, 1000, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	f = mkflow("93.184.0.1", "10.0.0.1", TCP, 443, 40000, SYN | ACK | PSH, 10, 9000, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* A scanner's SYN, answered with an RST. */
+	f = mkflow("45.33.9.9", "10.0.0.1", TCP, 55555, 23, SYN, 1, 60, T0_MS + 5);
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("10.0.0.1", "45.33.9.9", TCP, 23, 55555, RST | ACK, 1, 40, T0_MS + 6);
+	slot_add(s, SLOT_EGRESS, &f);
+
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot(slot_view_mut(s), &jr), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+	json_t *in = parse(find(&b, "inside", "10.0.0.1"));
+	assert_int_equal(json_array_size(json_object_get(in, "arrayPeer")), 2);
+	json_t *rt = json_object_get(in, "repliedTo");
+	assert_int_equal(json_array_size(rt), 1);
+	assert_string_equal(json_string_value(json_array_get(rt, 0)), "45.33.9.9");
+	json_decref(in);
+	doc_batch_free(&b);
+	slot_destroy(s);
+}
+
 static void test_l2_fields(void **state)
 {
 	(void)state;
@@ -901,6 +941,7 @@ int main(void)
 	    cmocka_unit_test(test_escapes_like_jansson),
 	    cmocka_unit_test(test_writer_text_like_jansson),
 	    cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_replied_to),
 	    cmocka_unit_test(test_l2_fields),
 	    cmocka_unit_test(test_new_reasons),
 	    cmocka_unit_test(test_outside_top_random),
