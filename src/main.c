@@ -7,6 +7,7 @@
  *   ship          send the store's backlog to Elasticsearch, then exit
  *   poll          poll the configured devices' ARP / MAC tables once
  *   offenders     print the offender database (rule III, docs/offenders.md)
+ *   daily         the long-range analysis of a day (docs/daily.md)
  *   check-config  validate a configuration file
  *   healthcheck   GET /healthz of a running collector (the container's HEALTHCHECK)
  *
@@ -29,6 +30,7 @@
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/config.h"
+#include "nfsentry/daily.h"
 #include "nfsentry/es.h"
 #include "nfsentry/exwatch.h"
 #include "nfsentry/flowout.h"
@@ -40,6 +42,7 @@
 #include "nfsentry/pipeline.h"
 #include "nfsentry/reputation.h"
 #include "nfsentry/sender.h"
+#include "nfsentry/store.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/web.h"
 #include "nfsentry/webfeed.h"
@@ -83,6 +86,9 @@ static const char usage_text[] =
     "        print the offender database: every outside IP that was in array C\n"
     "        of any site, its offences, sites, labels and block; --json: one\n"
     "        JSON object per line\n"
+    "  daily [-c CONFIG] [--date YYYY-MM-DD] [--site NAME] [--json]\n"
+    "        analyse a stored day (default: yesterday in daily.tz): possible\n"
+    "        command-and-control contacts and MACs with several IPs, per site\n"
     "  check-config FILE\n"
     "        validate a configuration file; errors as FILE:LINE: key: problem\n"
     "  healthcheck [-c CONFIG]\n"
@@ -219,6 +225,7 @@ enum {
 	OPT_SITE,
 	OPT_DEVICE,
 	OPT_BLOCKED,
+	OPT_DATE,
 	OPT_JSON,
 };
 
@@ -237,6 +244,7 @@ static const struct option long_opts[] = {
 	{"site", required_argument, NULL, OPT_SITE},
 	{"device", required_argument, NULL, OPT_DEVICE},
 	{"blocked", no_argument, NULL, OPT_BLOCKED},
+	{"date", required_argument, NULL, OPT_DATE},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -255,6 +263,7 @@ struct cli {
 	const char *docs;
 	int no_store;
 	const char *arp, *site, *device;
+	const char *date;
 	int blocked, json;
 	const char *file;
 };
@@ -328,6 +337,9 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 			break;
 		case OPT_BLOCKED:
 			c->blocked = 1;
+			break;
+		case OPT_DATE:
+			c->date = optarg;
 			break;
 		case OPT_JSON:
 			c->json = 1;
@@ -890,8 +902,21 @@ static int cmd_run(int argc, char **argv)
 		    "and go");
 	uv_timer_start(&rs.tick_timer, run_tick_cb, 1000, 1000);
 
+	/* The daily analysis: a thread and store connections of its own (docs/daily.md). */
+	struct daily_runner *daily = NULL;
+	if (cfg.daily.enabled && cfg.n_sites) {
+		const char *names[CONFIG_MAX_SITES];
+		for (size_t k = 0; k < cfg.n_sites; k++)
+			names[k] = cfg.sites[k].name;
+		if ((rc = daily_runner_start(&cfg.daily, cfg.store_path, names, cfg.n_sites,
+		                             &daily)) != 0)
+			log_error("daily analysis not started: %s", strerror(-rc));
+	}
+
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
 	exwatch_destroy(rs.exw);
+
+	daily_runner_stop(daily);
 
 	run_log_stats(&rs);
 	/*
@@ -921,6 +946,81 @@ static int cmd_run(int argc, char **argv)
 	es_shipper_destroy(es);
 	config_free(&cfg);
 	return rc == 0 ? 0 : 1;
+}
+
+/* ---- daily -------------------------------------------------------------- */
+
+/*
+ * Replay: the daily analysis of every day (daily.tz) the slots this replay
+ * wrote (seq > seq0) touch, for each site, stored as daily documents
+ * (docs/daily.md). Returns 0 or 1 (logged).
+ */
+static int replay_daily(const struct config *cfg, int64_t seq0)
+{
+	struct store_opts wo;
+	struct store *st = NULL;
+	char err[512];
+	struct store_slot batch[512];
+	size_t n;
+	int64_t after = seq0, lo[CONFIG_MAX_SITES], hi[CONFIG_MAX_SITES];
+	int rc = 0;
+
+	if (!cfg->daily.enabled || cfg->n_sites == 0)
+		return 0;
+	store_opts_defaults(&wo);
+	wo.retention_days = 0;
+	if (store_open(cfg->store_path, &wo, &st, err, sizeof(err)) != 0) {
+		log_error("daily: %s", err);
+		return 1;
+	}
+	for (size_t k = 0; k < cfg->n_sites; k++)
+		lo[k] = INT64_MAX, hi[k] = -1;
+	while (store_slot_list(st, after, batch, 512, &n) == 0 && n > 0) {
+		for (size_t i = 0; i < n; i++) {
+			after = batch[i].seq;
+			for (size_t k = 0; k < cfg->n_sites; k++) {
+				if (strcmp(batch[i].site, cfg->sites[k].name) != 0)
+					continue;
+				lo[k] = batch[i].time_slot < lo[k] ? batch[i].time_slot : lo[k];
+				hi[k] = batch[i].time_slot > hi[k] ? batch[i].time_slot : hi[k];
+			}
+		}
+	}
+	struct daily_stats ds = {0};
+	for (size_t k = 0; k < cfg->n_sites; k++) {
+		struct daily_day day;
+		if (hi[k] < 0 ||
+		    daily_day_of(lo[k] * STORE_SLOT_SECONDS, cfg->daily.tz, &day) != 0)
+			continue;
+		while (day.start_s <= hi[k] * STORE_SLOT_SECONDS) {
+			if (daily_run_one(st, st, &cfg->daily, cfg->sites[k].name, &day, &ds) != 0)
+				rc = 1;
+			if (daily_day_of(day.end_s, cfg->daily.tz, &day) != 0)
+				break;
+		}
+	}
+	store_close(st);
+	return rc;
+}
+
+/* The highest seq in the store at path, 0 when there is none (yet). */
+static int64_t store_seq_now(const char *path)
+{
+	struct store_opts ro;
+	struct store *st = NULL;
+	char err[512];
+	struct store_slot batch[512];
+	size_t n;
+	int64_t after = 0;
+
+	store_opts_defaults(&ro);
+	ro.read_only = true;
+	if (store_open(path, &ro, &st, err, sizeof(err)) != 0)
+		return 0;
+	while (store_slot_list(st, after, batch, 512, &n) == 0 && n > 0)
+		after = batch[n - 1].seq;
+	store_close(st);
+	return after;
 }
 
 /* ---- replay ------------------------------------------------------------- */
@@ -974,6 +1074,8 @@ static int cmd_replay(int argc, char **argv)
 		.replay = true,
 		.l2 = l2,
 	};
+	/* The daily analysis covers the days of the slots this replay writes. */
+	int64_t seq0 = c.no_store ? 0 : store_seq_now(cfg.store_path);
 	static struct rep_wiring rep; /* static: two paths of 4 KiB */
 	if (rep_open(&cfg, true, !c.no_store, &rep, &po) != 0) {
 		if (docs_out && docs_out != stdout)
@@ -1021,6 +1123,8 @@ static int cmd_replay(int argc, char **argv)
 		          "queue: the errors above; a slot waiting in the spool counts too); "
 		          "exiting 1",
 		          (unsigned long long)lost);
+	/* The daily analysis of the capture's days, shipped with the slots. */
+	int drc = c.no_store ? 0 : replay_daily(&cfg, seq0);
 	int erc = es ? es_drain_report(es, &cfg, stderr) : 0;
 	es_shipper_destroy(es);
 	int frc = pipeline_flush(pl);
@@ -1044,7 +1148,7 @@ static int cmd_replay(int argc, char **argv)
 		frc = -EIO;
 	}
 	config_free(&cfg);
-	return (rc < 0 || frc != 0 || erc != 0 || lost) ? 1 : 0;
+	return (rc < 0 || frc != 0 || erc != 0 || drc != 0 || lost) ? 1 : 0;
 }
 
 /* ---- send --------------------------------------------------------------- */
@@ -1263,6 +1367,65 @@ static int cmd_offenders(int argc, char **argv)
 
 /* ---- check-config ------------------------------------------------------- */
 
+static int cmd_daily(int argc, char **argv)
+{
+	struct cli c;
+	struct config cfg;
+	struct daily_day day;
+	char err[512];
+	int rc = start_with_config(argc, argv, "config site date json", "daily", false, &c, &cfg);
+
+	if (rc)
+		return rc;
+	if (c.date)
+		rc = daily_day_resolve(c.date, cfg.daily.tz, &day);
+	else if ((rc = daily_day_of((int64_t)time(NULL), cfg.daily.tz, &day)) == 0)
+		rc = daily_day_of(day.start_s - 1, cfg.daily.tz, &day);
+	if (rc) {
+		config_free(&cfg);
+		return usage_error("--date: not a day (YYYY-MM-DD): \"%s\"", c.date ? c.date : "");
+	}
+	bool found = false;
+	for (size_t k = 0; k < cfg.n_sites; k++)
+		found |= !c.site || strcmp(c.site, cfg.sites[k].name) == 0;
+	if (!found) {
+		config_free(&cfg);
+		return usage_error("no site %s in the configuration", c.site ? c.site : "at all");
+	}
+	struct store_opts ro;
+	struct store *st = NULL;
+	store_opts_defaults(&ro);
+	ro.read_only = true;
+	if (store_open(cfg.store_path, &ro, &st, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		config_free(&cfg);
+		return 1;
+	}
+	rc = 0;
+	for (size_t k = 0; k < cfg.n_sites; k++) {
+		struct daily_result *r;
+		if (c.site && strcmp(c.site, cfg.sites[k].name) != 0)
+			continue;
+		if (daily_analyse(st, cfg.sites[k].name, &day, &cfg.daily, &r, err, sizeof(err)) !=
+		    0) {
+			log_error("%s", err);
+			rc = 1;
+			continue;
+		}
+		int orc = c.json ? daily_result_ndjson(r, stdout) : daily_result_text(r, stdout);
+		if (!c.json && k + 1 < cfg.n_sites)
+			fputs("\n", stdout);
+		if (orc)
+			rc = 1;
+		daily_result_free(r);
+	}
+	store_close(st);
+	config_free(&cfg);
+	if (fflush(stdout) != 0)
+		rc = 1;
+	return rc;
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
 	struct cli c;
@@ -1327,6 +1490,7 @@ int main(int argc, char **argv)
 	    {"ship", cmd_ship},
 	    {"poll", cmd_poll},
 	    {"offenders", cmd_offenders},
+	    {"daily", cmd_daily},
 	    {"check-config", cmd_check_config},
 	    {"healthcheck", cmd_healthcheck},
 	};

@@ -216,6 +216,7 @@ struct gen_opts {
 	uint32_t split_s;  /* 0: one file */
 	uint32_t snaplen;  /* 0: whole frames */
 	uint32_t max_flow_bytes;
+	uint32_t intensity_pct; /* detect: strength of the planted behaviours, % of nominal */
 	const char *scenarios; /* comma-separated names */
 	const char *manifest;  /* NULL: none */
 	bool verbose;
@@ -1238,6 +1239,494 @@ static int plan_reflect(struct gen *g)
 }
 
 /*
+ * "detect": one 300-second slot of a site of --hosts active hosts with every
+ * behaviour the judge must label planted at --intensity percent of its
+ * nominal strength, and the hosts it must not label (tools/detect-eval,
+ * tests/integration/detect.sh, docs/detection.md). Meant for --start at a
+ * slot boundary, --duration 300, --split 60. The site is the campus
+ * (10.10.0.0/16): clients 10.10.1.1 .. (inside_client), the web and DNS
+ * servers 10.10.0.80 and 10.10.0.53 (to be allow-listed), special inside
+ * hosts in 10.10.100.0/24 (clients reach 10.10.9.x at most), silent space
+ * 10.10.128.0/17. --manifest writes
+ * "planted BEHAVIOUR LABEL inside|outside ADDRESS" for what must be
+ * labelled, "normal ROLE inside|outside ADDRESS" for what must not, and the
+ * "window W0 SLOT START END" line.
+ *
+ * Nominal strengths (intensity 100), each scaled by intensity / 100:
+ * - synFloodOpen 192.0.2.101: SYNs at client 1 port 80, 150/s for 60 s, unanswered;
+ * - synFloodAnswered 192.0.2.102: the same at client 2, each answered SYN-ACK;
+ * - udpBurst 192.0.2.103: 300 UDP packets/s for 60 s at client 3, one way;
+ * - fastScan 192.0.2.104: SYNs to 3 ports of 60 % of the site's active hosts
+ *   (clients, servers, special hosts; capped at all) within 60 s, answered by RST;
+ * - slowScan 192.0.2.105: SYNs to 2 ports of 30 silent addresses, evenly over the slot;
+ * - reflection 192.0.2.106: DNS answers of 1 200 bytes from port 53 at client 4,
+ *   200/s for 120 s;
+ * - distributed 100.64.0.0/16: 200 spoofed sources, 250 UDP packets each over the
+ *   slot, at client 5 (underAttack on the client);
+ * - p2p 10.10.100.10: 90 peers, about 65 KB each way with each;
+ * - fanout 10.10.100.20: a page from each of 320 outside servers;
+ * - scanOut 10.10.100.30: SYNs to port 23 of 160 outside hosts;
+ * - floodOut 10.10.100.40: 40 000 UDP packets at one outside host, one way.
+ * Never labelled: every client (web, DNS), the busy resolver 192.0.2.53, the
+ * CDN node 192.0.2.200 (a download of 0.5-3 MB to up to 200 clients), the
+ * backup host 10.10.100.50 (100 MB over TCP to one outside server), the video
+ * call 10.10.100.60 <-> 198.19.50.1 (UDP, 100 packets/s each way), the two
+ * servers and their outside clients, among them the busy client
+ * 203.0.113.250 (200 requests to the web server, 100 to the DNS server).
+ */
+#define DETECT_NET 100 /* special inside hosts: 10.10.100.N */
+
+/* Active inside host k of the site: the clients, the two servers, six special hosts. */
+static uint32_t detect_active(const struct gen *g)
+{
+	return g->o->hosts + 2 + 6;
+}
+
+static void detect_active_host(const struct gen *g, uint32_t k, struct host *h)
+{
+	if (k < g->o->hosts)
+		inside_client(h, k);
+	else if (k == g->o->hosts)
+		campus_web_server(h);
+	else if (k == g->o->hosts + 1)
+		campus_dns_server(h);
+	else
+		campus_inside(h, DETECT_NET, (uint8_t)(10 * (k - g->o->hosts - 1)),
+		              10 * (k - g->o->hosts - 1));
+}
+
+static uint32_t detect_scaled(struct gen *g, double nominal)
+{
+	double v = nominal * g->o->intensity_pct / 100.0;
+	return v < 1.0 ? 1u : (uint32_t)(v + 0.5);
+}
+
+static void detect_note(struct gen *g, const char *what, const char *role, const char *label,
+                        bool inside, const struct host *h)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (!g->manifest || !inet_ntop(AF_INET, h->v4, buf, sizeof(buf)))
+		return;
+	if (label)
+		fprintf(g->manifest, "%s %s %s %s %s\n", what, role, label,
+		        inside ? "inside" : "outside", buf);
+	else
+		fprintf(g->manifest, "%s %s %s %s\n", what, role, inside ? "inside" : "outside",
+		        buf);
+}
+
+/* One UDP conversation of n packets of len bytes from c to s (dir 0) over [a, a + dur). */
+static int detect_udp_stream(struct gen *g, const struct host *c, const struct host *s,
+                             bool c_inside, uint16_t sport, uint32_t n, uint16_t len, uint64_t a,
+                             uint64_t dur, uint8_t dir)
+{
+	struct conv cv;
+	uint32_t ci;
+	int rc;
+
+	campus_conv(g, &cv, CONV_UDP, false, c, s, c_inside);
+	cv.sport = sport;
+	if ((rc = gen_conv_add(g, &cv, &ci)) < 0)
+		return rc;
+	for (uint32_t k = 0; k < n; k++)
+		if ((rc = gen_emit(g, ci, a + dur * k / n, dir, 0, k, 0, len)) < 0)
+			return rc;
+	return 0;
+}
+
+/* A SYN flood: n SYNs from new source ports over [a, a + dur); answered: SYN-ACK each. */
+static int detect_synflood(struct gen *g, const struct host *from, const struct host *to,
+                           uint32_t n, uint64_t a, uint64_t dur, bool answered)
+{
+	int rc;
+
+	for (uint32_t k = 0; k < n; k++) {
+		struct conv cv;
+		uint32_t ci;
+		campus_conv(g, &cv, CONV_TCP, false, from, to, false);
+		cv.sport = 80;
+		if ((rc = gen_conv_add(g, &cv, &ci)) < 0)
+			return rc;
+		uint64_t t = a + dur * k / n;
+		if ((rc = gen_emit(g, ci, t, 0, TCPF_SYN, cv.isn_c, 0, 0)) < 0)
+			return rc;
+		if (answered && (rc = gen_emit(g, ci, t + 500, 1, TCPF_SYN | TCPF_ACK, cv.isn_s,
+		                               cv.isn_c + 1, 0)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int detect_attacks(struct gen *g, uint64_t a, uint64_t b)
+{
+	static const uint16_t ports[] = {22, 23, 445};
+	uint32_t hosts = g->o->hosts;
+	struct host at, to;
+	int rc;
+
+	/* Floods at clients 1 .. 5 (or the last client on a smaller site). */
+#define VICTIM(k) ((k) < hosts ? (k) : hosts - 1)
+	campus_special(&at, 101);
+	inside_client(&to, VICTIM(1));
+	detect_note(g, "planted", "synFloodOpen", "flood", false, &at);
+	if ((rc = detect_synflood(g, &at, &to, detect_scaled(g, 150 * 60), a + 30000000, 60000000,
+	                          false)) < 0)
+		return rc;
+	campus_special(&at, 102);
+	inside_client(&to, VICTIM(2));
+	detect_note(g, "planted", "synFloodAnswered", "flood", false, &at);
+	if ((rc = detect_synflood(g, &at, &to, detect_scaled(g, 150 * 60), a + 100000000, 60000000,
+	                          true)) < 0)
+		return rc;
+	campus_special(&at, 103);
+	inside_client(&to, VICTIM(3));
+	detect_note(g, "planted", "udpBurst", "flood", false, &at);
+	if ((rc = detect_udp_stream(g, &at, &to, false, 80, detect_scaled(g, 300 * 60), 64,
+	                            a + 150000000, 60000000, 0)) < 0)
+		return rc;
+	campus_special(&at, 106);
+	inside_client(&to, VICTIM(4));
+	detect_note(g, "planted", "reflection", "flood", false, &at);
+	/* The victim is the "client" of port 53: every packet is an unasked answer. */
+	if ((rc = detect_udp_stream(g, &to, &at, true, 53, detect_scaled(g, 200 * 120), 1200,
+	                            a + 60000000, 120000000, 1)) < 0)
+		return rc;
+
+	/* The distributed flood: spoofed sources, each far below the flood rule. */
+	inside_client(&to, VICTIM(5));
+	detect_note(g, "planted", "distributed", "underAttack", true, &to);
+	uint32_t per = detect_scaled(g, 250);
+	for (uint32_t s = 0; s < 200; s++) {
+		memset(&at, 0, sizeof(at));
+		host_v4(&at, 100, 64, (uint8_t)(s / 250), (uint8_t)(1 + s % 250));
+		memcpy(at.mac, router_mac, 6);
+		uint64_t off = rng_below(&g->rng, 10000000);
+		if ((rc = detect_udp_stream(g, &at, &to, false, 3074, per, 100, a + off,
+		                            b - a - 20000000, 0)) < 0)
+			return rc;
+	}
+#undef VICTIM
+
+	/* Fast scan: a hit list of the active clients, within 60 s. */
+	campus_special(&at, 104);
+	detect_note(g, "planted", "fastScan", "scan", false, &at);
+	double share = 0.6 * g->o->intensity_pct / 100.0;
+	uint32_t act = detect_active(g);
+	uint32_t n = share >= 1.0 ? act : (uint32_t)(share * act + 0.5);
+	for (uint32_t k = 0; k < n; k++) {
+		detect_active_host(g, (uint32_t)((uint64_t)k * act / n), &to);
+		for (size_t p = 0; p < 3; p++) {
+			uint64_t t = a + 200000000 + 60000000ull * (k * 3 + p) / (n * 3);
+			if ((rc = campus_probe(g, &at, &to, false, ports[p], t, 1)) < 0)
+				return rc;
+		}
+	}
+	/* Slow scan: silent addresses, evenly over the slot. */
+	campus_special(&at, 105);
+	detect_note(g, "planted", "slowScan", "scan", false, &at);
+	n = detect_scaled(g, 30);
+	for (uint32_t k = 0; k < n; k++) {
+		memset(&to, 0, sizeof(to));
+		uint32_t x = (uint32_t)rng_below(&g->rng, 32768);
+		host_v4(&to, 10, 10, (uint8_t)(128 + x / 256), (uint8_t)(x % 256 ? x % 256 : 1));
+		for (size_t p = 0; p < 2; p++) {
+			uint64_t t = a + 5000000 + (b - a - 20000000) * (k * 2 + p) / (n * 2);
+			if ((rc = campus_probe(g, &at, &to, false, ports[p], t, 0)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int detect_inside_bad(struct gen *g, uint64_t a, uint64_t b)
+{
+	struct host me, peer;
+	int rc;
+
+	/* p2p, as in campus: 800-1 400 bytes each way, each answered by a small ack. */
+	campus_inside(&me, DETECT_NET, 10, 10);
+	detect_note(g, "planted", "p2p", "p2p", true, &me);
+	uint32_t peers = detect_scaled(g, 90);
+	for (uint32_t n = 0; n < peers; n++) {
+		struct conv cv;
+		uint32_t ci;
+		campus_outside(&peer, 2, n);
+		campus_conv(g, &cv, CONV_UDP, false, &me, &peer, true);
+		cv.cport = CAMPUS_P2P_PORT;
+		cv.sport = (uint16_t)rng_range(&g->rng, 49152, 65535);
+		if ((rc = gen_conv_add(g, &cv, &ci)) < 0)
+			return rc;
+		uint64_t left[2] = {rng_range(&g->rng, 55000, 75000),
+		                    rng_range(&g->rng, 55000, 75000)};
+		uint64_t t = campus_when(g, a, b - 100000000);
+		while (left[0] + left[1] > 0) {
+			uint8_t dir = rng_below(&g->rng, left[0] + left[1]) < left[0] ? 0 : 1;
+			uint16_t len = (uint16_t)rng_range(&g->rng, 800, 1400);
+			if (len > left[dir])
+				len = (uint16_t)left[dir];
+			left[dir] -= len;
+			if ((rc = gen_emit(g, ci, t, dir, 0, 0, 0, len)) < 0 ||
+			    (rc = gen_emit(g, ci, t + 20000, (uint8_t)!dir, 0, 0, 0, 20)) < 0)
+				return rc;
+			t += rng_range(&g->rng, 100000, 1000000);
+		}
+	}
+	/* fan-out: one page from each of many servers. */
+	campus_inside(&me, DETECT_NET, 20, 20);
+	detect_note(g, "planted", "fanout", "fanout", true, &me);
+	peers = detect_scaled(g, 320);
+	for (uint32_t n = 0; n < peers; n++) {
+		campus_outside(&peer, 1, n);
+		if ((rc = campus_web(g, &me, &peer, true, false, 443,
+		                     a + (b - a - 30000000) * n / peers, 1,
+		                     rng_range(&g->rng, 2000, 15000))) < 0)
+			return rc;
+	}
+	/* scanOut: SYNs to port 23 of many outside hosts. */
+	campus_inside(&me, DETECT_NET, 30, 30);
+	detect_note(g, "planted", "scanOut", "scanOut", true, &me);
+	peers = detect_scaled(g, 160);
+	for (uint32_t n = 0; n < peers; n++) {
+		unsigned x = (unsigned)rng_below(&g->rng, 100);
+		campus_outside(&peer, 3, n * 7);
+		if ((rc = campus_probe(g, &me, &peer, true, 23, a + (b - a) / 2 * n / peers,
+		                       x < 55   ? 1
+		                       : x < 60 ? 2
+		                                : 0)) < 0)
+			return rc;
+	}
+	/* floodOut: one way at one outside host. */
+	campus_inside(&me, DETECT_NET, 40, 40);
+	detect_note(g, "planted", "floodOut", "floodOut", true, &me);
+	campus_outside(&peer, 3, 9000);
+	return detect_udp_stream(g, &me, &peer, true, 27015, detect_scaled(g, 40000), 64,
+	                         a + 50000000, 150000000, 0);
+}
+
+static int detect_normal(struct gen *g, uint64_t a, uint64_t b)
+{
+	struct host h, srv, resolver, cdn;
+	int rc;
+
+	campus_special(&resolver, CAMPUS_RESOLVER);
+	detect_note(g, "normal", "resolver", NULL, false, &resolver);
+	campus_special(&cdn, 200);
+	detect_note(g, "normal", "cdn", NULL, false, &cdn);
+	for (uint32_t i = 0; i < g->o->hosts; i++) {
+		inside_client(&h, i);
+		detect_note(g, "normal", "client", NULL, true, &h);
+		for (uint32_t k = 0; k < 3; k++) {
+			campus_outside(&srv, 0, rng_skewed(&g->rng, CAMPUS_SERVERS, 3.0));
+			uint64_t resp = (uint64_t)rng_pareto(&g->rng, 2000, 1.2, 250000);
+			if ((rc = campus_web(g, &h, &srv, true, false, 443,
+			                     campus_when(g, a, b - 20000000),
+			                     1 + (uint32_t)rng_below(&g->rng, 3), resp)) < 0)
+				return rc;
+		}
+		for (uint32_t k = 0; k < 20; k++)
+			if ((rc = campus_dns(g, &h, &resolver, true, false, campus_when(g, a, b),
+			                     28, 70, 400)) < 0)
+				return rc;
+		if (i < 200 &&
+		    (rc = campus_web(g, &h, &cdn, true, false, 443, campus_when(g, a, b - 60000000),
+		                     1, rng_range(&g->rng, 500000, 3000000))) < 0)
+			return rc;
+	}
+	/* The site's servers and their outside clients; one busy client of both. */
+	struct host web, dns, oc;
+	campus_web_server(&web);
+	campus_dns_server(&dns);
+	detect_note(g, "normal", "webServer", NULL, true, &web);
+	detect_note(g, "normal", "dnsServer", NULL, true, &dns);
+	for (uint32_t n = 0; n < 100; n++) {
+		campus_oclient(&oc, n);
+		detect_note(g, "normal", "outsideClient", NULL, false, &oc);
+		if ((rc = campus_web(g, &oc, &web, false, false, 443,
+		                     campus_when(g, a, b - 20000000), 1,
+		                     rng_range(&g->rng, 2000, 20000))) < 0 ||
+		    (rc = campus_dns(g, &oc, &dns, false, false, campus_when(g, a, b), 30, 80,
+		                     450)) < 0)
+			return rc;
+	}
+	memset(&oc, 0, sizeof(oc));
+	host_v4(&oc, 203, 0, 113, 250);
+	memcpy(oc.mac, router_mac, 6);
+	detect_note(g, "normal", "busyClient", NULL, false, &oc);
+	for (uint32_t n = 0; n < 200; n++)
+		if ((rc = campus_web(g, &oc, &web, false, false, 443,
+		                     campus_when(g, a, b - 20000000), 1,
+		                     rng_range(&g->rng, 2000, 20000))) < 0)
+			return rc;
+	for (uint32_t n = 0; n < 100; n++)
+		if ((rc = campus_dns(g, &oc, &dns, false, false, campus_when(g, a, b), 30, 80,
+		                     450)) < 0)
+			return rc;
+
+	/* Backup upload: 100 MB to one server, ACKed. */
+	struct host me;
+	campus_inside(&me, DETECT_NET, 50, 50);
+	detect_note(g, "normal", "backup", NULL, true, &me);
+	campus_outside(&srv, 3, 9100);
+	detect_note(g, "normal", "backupServer", NULL, false, &srv);
+	{
+		struct conv cv;
+		struct tcp_plan p = {0};
+		uint32_t ci;
+		campus_conv(g, &cv, CONV_TCP, false, &me, &srv, true);
+		cv.sport = 22;
+		if ((rc = gen_conv_add(g, &cv, &ci)) < 0)
+			return rc;
+		p.t_us = a + 10000000;
+		p.rtt_us = 20000;
+		p.rate_Bps = 400e3;
+		p.exchanges = 1;
+		p.req_bytes = 100000000;
+		p.resp_bytes = 200;
+		if ((rc = tcp_conversation(g, ci, &p)) < 0)
+			return rc;
+	}
+	/* A video call: UDP both ways, 100 packets/s of about 1 000 bytes. */
+	campus_inside(&me, DETECT_NET, 60, 60);
+	detect_note(g, "normal", "videoCall", NULL, true, &me);
+	host_v4(&srv, 198, 19, 50, 1);
+	detect_note(g, "normal", "videoPeer", NULL, false, &srv);
+	{
+		struct conv cv;
+		uint32_t ci;
+		campus_conv(g, &cv, CONV_UDP, false, &me, &srv, true);
+		cv.cport = 50000;
+		cv.sport = 50001;
+		if ((rc = gen_conv_add(g, &cv, &ci)) < 0)
+			return rc;
+		uint64_t dur = b - a - 20000000;
+		for (uint32_t k = 0; k < 100 * 280; k++) {
+			uint64_t t = a + 10000000 + dur * k / (100 * 280);
+			uint16_t l1 = (uint16_t)rng_range(&g->rng, 700, 1200);
+			uint16_t l2 = (uint16_t)rng_range(&g->rng, 700, 1200);
+			if ((rc = gen_emit(g, ci, t, 0, 0, k, 0, l1)) < 0 ||
+			    (rc = gen_emit(g, ci, t + 3000, 1, 0, k, 0, l2)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * "daily": a quiet site over days, for the daily analysis (docs/daily.md,
+ * tests/integration/daily.sh). Every 300-second slot of the capture, three
+ * of ten ordinary clients (10.10.1.1-10) each ask the resolver 192.0.2.53
+ * and fetch a page from one of 2 000 web servers. Planted:
+ * - beacon 10.10.5.5: every hour at :02:30 one short HTTPS connection to
+ *   203.0.113.50 (equal spacing: 12 slots);
+ * - receiver 10.10.5.6: at 03:30 and 15:30 UTC, 198.51.100.7 sends it two
+ *   UDP packets (port 61000 to 40001); it never answers, never sends;
+ * - quiet host 10.10.3.3: every two hours at :31 one page from a different
+ *   web server each time (quiet, but many outside IPs);
+ * - scanner 192.0.2.66: at 12:00 UTC SYNs to port 23 of the silent hosts
+ *   10.10.8.1-6, which answer RST, and of 10 unused addresses
+ *   10.10.200.1-10.
+ * --manifest lists the roles.
+ */
+static int plan_daily(struct gen *g)
+{
+	struct host h, srv, resolver, beacon, cc, rcv, sender, quiet, scanner;
+	uint64_t slot_us = 300000000ull, hour_us = 3600000000ull;
+	uint32_t quiet_k = 0;
+	int rc;
+
+	campus_special(&resolver, CAMPUS_RESOLVER);
+	campus_inside(&beacon, 5, 5, 0x505);
+	campus_oclient(&cc, 49); /* 203.0.113.50 */
+	campus_inside(&rcv, 5, 6, 0x506);
+	campus_oclient(&sender, 254 + 6); /* 198.51.100.7 */
+	campus_inside(&quiet, 3, 3, 0x303);
+	campus_special(&scanner, CAMPUS_SCANNER);
+	campus_note(g, "beacon", &beacon, false);
+	campus_note(g, "beaconPeer", &cc, false);
+	campus_note(g, "receiver", &rcv, false);
+	campus_note(g, "sender", &sender, false);
+	campus_note(g, "quiet", &quiet, false);
+	campus_note(g, "scanner", &scanner, false);
+	for (uint32_t i = 1; i <= 10; i++) {
+		campus_inside(&h, 1, (uint8_t)i, i);
+		campus_note(g, "client", &h, false);
+	}
+	for (uint32_t i = 1; i <= 6; i++) {
+		campus_inside(&h, 8, (uint8_t)i, 0x800 + i);
+		campus_note(g, "scanned", &h, false);
+	}
+	for (uint64_t a = g->t0_us / slot_us * slot_us; a < g->t1_us; a += slot_us) {
+		uint64_t lo = a < g->t0_us ? g->t0_us : a, hi = a + slot_us - 10000000;
+		if (hi <= lo)
+			continue;
+		for (uint32_t k = 0; k < 3; k++) {
+			campus_inside(&h, 1, (uint8_t)(1 + rng_below(&g->rng, 10)), 0);
+			campus_outside(&srv, 0, rng_skewed(&g->rng, CAMPUS_SERVERS, 3.0));
+			if ((rc = campus_dns(g, &h, &resolver, true, false, campus_when(g, lo, hi),
+			                     28, 70, 400)) < 0 ||
+			    (rc = campus_web(g, &h, &srv, true, false, 443, campus_when(g, lo, hi),
+			                     1, rng_range(&g->rng, 2000, 20000))) < 0)
+				return rc;
+		}
+		uint64_t in_hour = a % hour_us, sec_of_day = a / 1000000 % 86400;
+		if (in_hour == 0 &&
+		    (rc = campus_web(g, &beacon, &cc, true, false, 443, a + 150000000, 1, 300)) < 0)
+			return rc;
+		if (in_hour == 30 * 60000000ull && (a / hour_us) % 2 == 0) {
+			campus_outside(&srv, 1, quiet_k++);
+			if ((rc = campus_web(g, &quiet, &srv, true, false, 443, a + 60000000, 1,
+			                     5000)) < 0)
+				return rc;
+		}
+		if (sec_of_day == 3 * 3600 + 1800 || sec_of_day == 15 * 3600 + 1800) {
+			struct conv cv;
+			uint32_t ci;
+			campus_conv(g, &cv, CONV_UDP, false, &sender, &rcv, false);
+			cv.cport = 61000;
+			cv.sport = 40001;
+			if ((rc = gen_conv_add(g, &cv, &ci)) < 0 ||
+			    (rc = gen_emit(g, ci, a + 20000000, 0, 0, 0, 0, 40)) < 0 ||
+			    (rc = gen_emit(g, ci, a + 21000000, 0, 0, 0, 0, 40)) < 0)
+				return rc;
+		}
+		if (sec_of_day == 12 * 3600) {
+			for (uint32_t i = 1; i <= 16; i++) {
+				if (i <= 6)
+					campus_inside(&h, 8, (uint8_t)i, 0x800 + i);
+				else
+					campus_inside(&h, CAMPUS_UNUSED_NET, (uint8_t)(i - 6), i);
+				if ((rc = campus_probe(g, &scanner, &h, false, 23,
+				                       a + 30000000 + i * 2000000ull,
+				                       i <= 6 ? 1 : 0)) < 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+static int plan_detect(struct gen *g)
+{
+	uint64_t slot_us = 300000000ull;
+	uint64_t a = g->t0_us, b = g->t1_us;
+	int rc;
+
+	if (a % slot_us || b - a != slot_us) {
+		fprintf(stderr, "gentraffic: detect is one slot: --start at a slot boundary "
+		                "(a multiple of 300), --duration 300\n");
+		return -EINVAL;
+	}
+	if (g->manifest)
+		fprintf(g->manifest, "window W0 %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", a / slot_us,
+		        a / 1000000, b / 1000000);
+	if ((rc = detect_normal(g, a, b)) < 0 || (rc = detect_attacks(g, a, b)) < 0 ||
+	    (rc = detect_inside_bad(g, a, b)) < 0)
+		return rc;
+	return 0;
+}
+
+/*
  * The scenario table. Each plan function appends conversations and packets
  * to the generator, drawing only from g->rng so that output stays a function
  * of the options. Scenarios run in table order, whatever order they were
@@ -1256,6 +1745,13 @@ static const struct scenario {
      plan_campus},
     {"reflect", "with campus: a DNS reflection flood at one client in the second slot",
      plan_reflect},
+    {"detect",
+     "detection benchmark: one slot of a --hosts site, every planted behaviour at"
+     " --intensity % and the hosts never to label (--duration 300 from a slot start)",
+     plan_detect},
+    {"daily",
+     "a quiet site over days: beacon, receive-only host, quiet host, daily scan (daily.sh)",
+     plan_daily},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -1538,6 +2034,7 @@ static void usage(FILE *f)
 	        "      --list-scenarios  print the scenarios and exit\n"
 	        "      --manifest FILE   write the roles and addresses a scenario planted\n"
 	        "                        (campus), one \"role address\" per line\n"
+	        "      --intensity PCT   detect: behaviours at PCT %% of nominal (default 100)\n"
 	        "  -v, --verbose         print counts to stderr\n"
 	        "  -h, --help\n",
 	        GEN_MAX_HOSTS);
@@ -1595,7 +2092,7 @@ static int scenarios_select(const char *list, bool sel[N_SCENARIOS])
 
 int main(int argc, char **argv)
 {
-	enum { O_SERVERS = 256, O_V6, O_SPLIT, O_SNAP, O_SCEN, O_LIST, O_MAXB, O_MANIFEST };
+	enum { O_SERVERS = 256, O_V6, O_SPLIT, O_SNAP, O_SCEN, O_LIST, O_MAXB, O_MANIFEST, O_INTENS };
 	static const struct option lopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"seed", required_argument, NULL, 's'},
@@ -1611,6 +2108,7 @@ int main(int argc, char **argv)
 		{"scenario", required_argument, NULL, O_SCEN},
 		{"list-scenarios", no_argument, NULL, O_LIST},
 		{"manifest", required_argument, NULL, O_MANIFEST},
+		{"intensity", required_argument, NULL, O_INTENS},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1618,7 +2116,7 @@ int main(int argc, char **argv)
 	struct gen_opts o = {
 		.seed = 1, .start_s = 1767225600, .duration_s = 600, .flows = 2000,
 		.hosts = 200, .servers = 500, .v6_pct = 30, .max_flow_bytes = 4000000,
-		.scenarios = "normal",
+		.scenarios = "normal", .intensity_pct = 100,
 	};
 	bool sel[N_SCENARIOS] = {false};
 	int c, rc = 0;
@@ -1639,6 +2137,7 @@ int main(int argc, char **argv)
 		case O_SNAP: rc = parse_u32("snaplen", optarg, 64, 65535, &o.snaplen); break;
 		case O_SCEN: o.scenarios = optarg; break;
 		case O_MANIFEST: o.manifest = optarg; break;
+		case O_INTENS: rc = parse_u32("intensity", optarg, 1, 1000, &o.intensity_pct); break;
 		case O_LIST:
 			for (size_t i = 0; i < N_SCENARIOS; i++)
 				printf("%-10s %s\n", scenarios[i].name, scenarios[i].help);

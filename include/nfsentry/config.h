@@ -24,6 +24,7 @@
 
 #include "nfsentry/alert.h"
 #include "nfsentry/attack.h"
+#include "nfsentry/daily.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/es.h"
 #include "nfsentry/log.h"
@@ -144,6 +145,9 @@ struct config {
 	 * config_free()); NULL when empty.
 	 */
 	struct reputation_config reputation;
+
+	/* daily: the long-range analysis (daily.h, docs/daily.md). */
+	struct daily_config daily;
 };
 
 /*

@@ -83,6 +83,9 @@ struct doc_l2_place {
 struct doc_l2 {
 	/* True when the site's devices showed ip in this slot only as unresolved. */
 	bool (*unresolved)(const void *ud, const struct flow_addr *ip);
+	/* As judge_l2.arp (judge.h): the facts of ip, for arpUnused, arpMissing, zeroMac. */
+	void (*arp)(const void *ud, const struct site_config *site, const struct flow_addr *ip,
+	            struct judge_arp *out);
 	/* The MACs the devices showed for ip (sorted, 6 bytes each) into *out; how many. */
 	uint32_t (*macs)(const void *ud, const struct flow_addr *ip, const uint8_t (**out)[6]);
 	/* Place k (from 0) of mac into *out: true, or false past the last. */

@@ -323,8 +323,19 @@ bool l2_merge_unresolved(const struct l2_merge *m, const struct flow_addr *addr)
 int l2_doc_build(const struct l2_merge *m, struct doc_batch *out);
 
 /*
+ * The judge's question about ip, after finish (judge.h, struct judge_arp):
+ * what the site's devices showed of it, with the devices site marks as
+ * gateways (site_device.gateway) told apart; *out zeroed first, min_age_s
+ * -1 when unknown. gateway_polled holds when a gateway was polled in the
+ * slot and shows some address of ip's /24 (IPv6: /64). site NULL: no
+ * gateways.
+ */
+void l2_merge_arp(const struct l2_merge *m, const struct site_config *site,
+                  const struct flow_addr *ip, struct judge_arp *out);
+
+/*
  * Lend the finished merge m to the slot's documents (doc_slot_build_l2):
- * unresolved() is l2_merge_unresolved, macs() the MACs of an IP's by-IP
+ * unresolved() is l2_merge_unresolved, arp() l2_merge_arp, macs() the MACs of an IP's by-IP
  * object, place() the device and interfaces of each by-(MAC, device)
  * object of a MAC. m must outlive the use of *out.
  */

@@ -107,8 +107,9 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 
 /*
  * Lend the finished merge m to the judge: unresolved() is
- * l2_merge_unresolved. (The documents get theirs from l2_merge_doc_bind,
- * l2.h.) m must outlive the use of *out.
+ * l2_merge_unresolved, arp() is l2_merge_arp (the facts of an IP with the
+ * site's gateways, site_device.gateway, marked). (The documents get theirs
+ * from l2_merge_doc_bind, l2.h.) m must outlive the use of *out.
  */
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out);
 

@@ -40,7 +40,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 
 /*
  * Rate limiter for summaries of per-packet problems: returns true at most
- * once per interval_ms for a given *last_ms slot, updating it.
+ * once per interval_ms for a given *last_ms slot, updating it. A clock that
+ * goes back restarts the interval from the earlier time (no line then).
  */
 bool log_ratelimit_ok(uint64_t *last_ms, uint64_t now_ms, uint64_t interval_ms);
 

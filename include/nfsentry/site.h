@@ -35,9 +35,16 @@ struct site_thresholds {
 	uint32_t flood_max_targets;    /* flood: linked to at most this many inside IPs */
 	uint64_t flood_min_packets;    /* flood: at least this many packets into the site */
 	double flood_max_answer;       /* flood: answered packets / packets in <= this */
-	double scan_min_share;         /* scan: linked >= share x active inside IPs */
-	uint32_t scan_min_targets;     /* scan: and linked >= this */
+	uint32_t flood_min_pps;        /* flood: or packets in / active seconds >= this */
+	uint32_t flood_min_seconds;    /* flood: active time counted as at least this (s) */
+	uint64_t synflood_min_packets; /* flood (synFlood): half-open packets >= this ... */
+	uint32_t synflood_min_pps;     /* ... at >= this per active second */
+	double scan_min_share;         /* scan: probed >= share x active inside IPs */
+	uint32_t scan_min_targets;     /* scan: and probed >= this */
+	uint32_t scan_min_unused;      /* scan: or probed >= this many silent inside IPs */
+	uint32_t scan_probe_max_avg;   /* scan: a probe's average packet size <= this */
 	uint32_t probe_min_targets;    /* probeUnused: unused inside IPs touched >= this */
+	uint32_t arp_max_age;          /* arpUnused: gateway Incomplete entry age <= this (s) */
 	/* Rule II: inside IPs. */
 	uint64_t inside_min_packets;   /* any inside label needs this many egress packets */
 	uint64_t p2p_min_octets;       /* p2p: octets out and octets in each >= this */
@@ -49,6 +56,8 @@ struct site_thresholds {
 	uint64_t floodout_min_packets; /* floodOut: egress packets >= this */
 	uint32_t floodout_max_peers;   /* floodOut: to at most this many peers */
 	double floodout_max_return;    /* floodOut: packets in / packets out <= this */
+	uint64_t attack_min_packets;   /* underAttack: flooded packets in >= this */
+	uint32_t attack_min_sources;   /* underAttack: from >= this many outside IPs */
 };
 
 /* Memory caps for one slot of one site; reaching one is counted, never fatal. */
@@ -80,6 +89,7 @@ struct site_device {
 	char password_file[SITE_DEVICE_PATH_MAX]; /* file holding the password, or "" */
 	char known_hosts[SITE_DEVICE_PATH_MAX];   /* OpenSSH known_hosts file */
 	bool accept_new;                          /* trust an unknown host key once, default false */
+	bool gateway; /* the site's gateway: its ARP table is evidence (arpUnused, arpMissing) */
 	char commands[SITE_DEVICE_CMDS_MAX][SITE_DEVICE_CMD_MAX]; /* default l2_kind_commands() */
 	size_t n_commands;
 	uint32_t interval_s; /* 0 (default): once per slot, just before it ends */
@@ -87,7 +97,7 @@ struct site_device {
 };
 
 /* Handling advice: one text per label, in judge.h's enum order (judge.c checks the count). */
-#define SITE_ADVICE_LABELS 9
+#define SITE_ADVICE_LABELS 12
 #define SITE_ADVICE_MAX 256 /* bytes of one text, NUL included */
 
 struct site_config {

@@ -29,6 +29,21 @@
 
 #define SLOT_SECONDS 300
 
+/*
+ * A time of the slot in 16 bits: whole seconds from the slot's start plus
+ * SLOT_T16_BIAS, clamped to 1 .. 65535 (9 hours either side), so that 0
+ * can mean "none". Flow times are Unix ms.
+ */
+#define SLOT_T16_BIAS 32768
+
+static inline uint16_t slot_t16(int64_t time_slot, uint64_t ms)
+{
+	int64_t t = ms > (uint64_t)INT64_MAX ? INT64_MAX / 2 : (int64_t)(ms / 1000);
+
+	t = t - time_slot * SLOT_SECONDS + SLOT_T16_BIAS;
+	return (uint16_t)(t < 1 ? 1 : t > 65535 ? 65535 : t);
+}
+
 struct slot_totals {
 	uint64_t flows, packets, octets;
 };
@@ -50,9 +65,9 @@ enum slot_proto {
  * finished arrays' bytes, all written when the slot closes.
  *
  * SLOT_LABELS_MAX is the most labels one entry can get (five for an outside
- * IP, four for an inside one; judge.c checks this at compile time).
+ * IP, seven for an inside one; judge.c checks this at compile time).
  */
-#define SLOT_LABELS_MAX 5
+#define SLOT_LABELS_MAX 7
 
 struct slot_label {
 	uint8_t id;        /* enum judge_label (judge.h) */
@@ -83,6 +98,15 @@ struct slot_inside {
 	uint32_t answered_peers; /* peers that sent something back */
 	uint32_t pair_first;     /* its pairs: view.pairs[pair_first ..+pair_count) */
 	uint32_t pair_count;     /* ordered by (first_ms, outside address) */
+	/*
+	 * Flood aimed at it (underAttack, docs/judge.md): the ingress of the
+	 * conversations it did not answer (no egress to that outside IP) or
+	 * whose outside IP never completed a TCP handshake (half-open), by
+	 * protocol class, and how many outside IPs sent it.
+	 */
+	struct slot_totals flooded;
+	uint64_t flooded_proto[SLOT_PROTO__COUNT];
+	uint32_t flooded_peers;
 	bool active;             /* sent egress in the slot: it is in A proper */
 	bool allowed;            /* on the site's allow-list */
 	bool peer_cap_hit;
@@ -103,6 +127,15 @@ struct slot_outside {
 	struct slot_totals started_in; /* its packets into the site */
 	struct slot_totals started_back; /* what the inside hosts answered */
 	uint64_t proto_packets[SLOT_PROTO__COUNT]; /* started_in packets by protocol */
+	/* When the started conversations' ingress was active (slot_t16; 0 0: never). */
+	uint16_t started_first, started_last;
+	/*
+	 * Half-open: started TCP conversations whose ingress carries SYN and
+	 * never ACK, whatever the inside answered: how many (= inside IPs) and
+	 * their ingress.
+	 */
+	uint32_t half_open_targets;
+	struct slot_totals half_open;
 	/* METHOD §4 example 1 and 2. */
 	uint64_t unanswered_flows;     /* one-way flows to active inside IPs */
 	uint32_t touch_unused;         /* silent inside IPs touched (touchPeers of C) */
@@ -264,7 +297,7 @@ void slot_cover_set(struct slot *s, int64_t from_s, int64_t to_s);
  * version), -E2BIG (more conversations than site's caps hold), -ENOMEM,
  * or -errno from read(2).
  */
-#define SLOT_STATE_VERSION 1
+#define SLOT_STATE_VERSION 2 /* 2: pacc with the ingress active time and TCP flags */
 int slot_save(const struct slot *s, int fd);
 int slot_load(const struct site_config *site, uint32_t site_index, uint64_t hash_seed, int fd,
               struct slot **out);

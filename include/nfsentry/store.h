@@ -260,7 +260,8 @@ int store_slot_latest(struct store *s, const char *site, int64_t *time_slot);
 /*
  * Each site's latest slot (the row with the highest time_slot), by site
  * name, into out[0..*n_out). -E2BIG when there are more than max sites
- * (out then holds the first max).
+ * (out then holds the first max). Pseudo-sites (a name with '@', such as
+ * the daily analysis's "SITE@daily", docs/daily.md) are not sites: left out.
  */
 int store_site_list(struct store *s, struct store_slot *out, size_t max, size_t *n_out);
 

@@ -1471,6 +1471,37 @@ static void p_reputation(struct cfg_ctx *c, const char *path, const struct ytree
 		        rc->block_base_s);
 }
 
+/* A MAC address in any notation l2_mac_parse() reads, into uint8_t[6]. */
+static void p_mac(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                  const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a MAC address");
+
+	if (s && l2_mac_parse(s, strlen(s), (uint8_t *)base + k->off) != 0)
+		cfg_err(c, v->line, path, v, "not a MAC address (like aa:bb:cc:dd:ee:ff)");
+}
+
+/* daily: a time zone the C library can use, and a hook that runs without a shell. */
+static void p_daily(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                    const struct cfg_key *k, void *base)
+{
+	const struct daily_config *dc = &((const struct config *)base)->daily;
+
+	if (!map_read_clean(c, path, v, k, base))
+		return;
+	if (!daily_tz_valid(dc->tz))
+		cfg_err(c, v->line, path, NULL,
+		        "tz: \"%s\" is not a time zone (a TZ database name such as "
+		        "Europe/Berlin, found under /usr/share/zoneinfo)",
+		        dc->tz);
+	if (dc->n_hook && dc->hook[0][0] != '/')
+		cfg_err(c, v->line, path, NULL,
+		        "hook: the program (first entry) must be an absolute path; it runs without "
+		        "a shell");
+	if (dc->n_hook && !dc->report_dir[0])
+		cfg_err(c, v->line, path, NULL, "hook: needs report_dir (the hook gets the report file)");
+}
+
 static const struct cfg_key log_keys[] = {
     {.name = "level", .parse = p_log_level, .off = offsetof(struct config, log_level)},
     {.name = "syslog", .parse = p_bool, .off = offsetof(struct config, log_syslog)},
@@ -1599,9 +1630,16 @@ static const struct cfg_key thresholds_keys[] = {
     TH_IPS(flood_max_targets),
     TH_COUNT(flood_min_packets),
     TH_RATIO(flood_max_answer),
+    TH_IPS(flood_min_pps),
+    TH_IPS(flood_min_seconds),
+    TH_COUNT(synflood_min_packets),
+    TH_IPS(synflood_min_pps),
     TH_SHARE(scan_min_share),
     TH_IPS(scan_min_targets),
+    TH_IPS(scan_min_unused),
+    TH_AVG(scan_probe_max_avg),
     TH_IPS(probe_min_targets),
+    TH_IPS(arp_max_age),
     TH_COUNT(inside_min_packets),
     TH_COUNT(p2p_min_octets),
     TH_AVG(p2p_max_avg),
@@ -1612,6 +1650,8 @@ static const struct cfg_key thresholds_keys[] = {
     TH_COUNT(floodout_min_packets),
     TH_IPS(floodout_max_peers),
     TH_RATIO(floodout_max_return),
+    TH_COUNT(attack_min_packets),
+    TH_IPS(attack_min_sources),
     {NULL},
 };
 
@@ -1666,6 +1706,7 @@ static const struct cfg_key device_keys[] = {
      .max = SITE_DEVICE_PATH_MAX,
      .required = true},
     {.name = "accept_new", .parse = p_bool, .off = offsetof(struct site_device, accept_new)},
+    {.name = "gateway", .parse = p_bool, .off = offsetof(struct site_device, gateway)},
     {.name = "commands",
      .parse = p_list_inline,
      .off = offsetof(struct site_device, commands),
@@ -1694,6 +1735,9 @@ static const struct cfg_key advice_keys[] = {
     {.name = "p2p", .parse = p_word, .off = offsetof(struct config, advice[6]), .max = SITE_ADVICE_MAX},
     {.name = "scanOut", .parse = p_word, .off = offsetof(struct config, advice[7]), .max = SITE_ADVICE_MAX},
     {.name = "floodOut", .parse = p_word, .off = offsetof(struct config, advice[8]), .max = SITE_ADVICE_MAX},
+    {.name = "underAttack", .parse = p_word, .off = offsetof(struct config, advice[9]), .max = SITE_ADVICE_MAX},
+    {.name = "arpMissing", .parse = p_word, .off = offsetof(struct config, advice[10]), .max = SITE_ADVICE_MAX},
+    {.name = "zeroMac", .parse = p_word, .off = offsetof(struct config, advice[11]), .max = SITE_ADVICE_MAX},
     {NULL},
 };
 
@@ -1707,6 +1751,9 @@ static const struct cfg_key site_advice_keys[] = {
     {.name = "p2p", .parse = p_word, .off = offsetof(struct site_config, advice[6]), .max = SITE_ADVICE_MAX},
     {.name = "scanOut", .parse = p_word, .off = offsetof(struct site_config, advice[7]), .max = SITE_ADVICE_MAX},
     {.name = "floodOut", .parse = p_word, .off = offsetof(struct site_config, advice[8]), .max = SITE_ADVICE_MAX},
+    {.name = "underAttack", .parse = p_word, .off = offsetof(struct site_config, advice[9]), .max = SITE_ADVICE_MAX},
+    {.name = "arpMissing", .parse = p_word, .off = offsetof(struct site_config, advice[10]), .max = SITE_ADVICE_MAX},
+    {.name = "zeroMac", .parse = p_word, .off = offsetof(struct site_config, advice[11]), .max = SITE_ADVICE_MAX},
     {NULL},
 };
 
@@ -2159,6 +2206,68 @@ static const struct cfg_key reputation_keys[] = {
     {NULL},
 };
 
+static const struct cfg_key daily_hook_item = {.parse = p_word, .max = DAILY_HOOK_ARG_MAX};
+static const struct cfg_key daily_mac_item = {.parse = p_mac, .off = 0};
+static const struct cfg_key daily_prefix_item = {.parse = p_site_prefix, .off = 0};
+
+#define DAILY_U32(key, field, lo, hi)                                                             \
+	{.name = key, .parse = p_u32, .off = offsetof(struct config, daily.field), .min = lo,     \
+	 .max = hi}
+
+static const struct cfg_key daily_keys[] = {
+    {.name = "enabled", .parse = p_bool, .off = offsetof(struct config, daily.enabled)},
+    {.name = "tz", .parse = p_word, .off = offsetof(struct config, daily.tz), .max = DAILY_TZ_MAX},
+    DAILY_U32("run_hour", run_hour, 0, 23),
+    DAILY_U32("max_peers", max_peers, 1, DAILY_PEERS_MAX),
+    DAILY_U32("max_flows", max_flows, 1, 1000000),
+    {.name = "max_packets",
+     .parse = p_u64,
+     .off = offsetof(struct config, daily.max_packets),
+     .min = 1,
+     .max = UINT64_C(1) << 40},
+    DAILY_U32("probe_targets", probe_targets, 1, DAILY_PROBE_MAX),
+    {.name = "beacon_max_cv",
+     .parse = p_decimal,
+     .off = offsetof(struct config, daily.beacon_max_cv),
+     .dmin = 0,
+     .dmax = 10},
+    DAILY_U32("beacon_min_contacts", beacon_min_contacts, 3, 300),
+    DAILY_U32("max_suspects", max_suspects, 1, 1000000),
+    DAILY_U32("max_inside", max_inside, 1, 100000000),
+    DAILY_U32("max_outside", max_outside, 1, 100000000),
+    DAILY_U32("max_macs", max_macs, 1, 100000000),
+    DAILY_U32("mac_min_ips", mac_min_ips, 2, DAILY_MAC_IPS_MAX),
+    {.name = "exclude_macs",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, daily.exclude_macs),
+     .off_n = offsetof(struct config, daily.n_exclude_macs),
+     .item = &daily_mac_item,
+     .item_size = 6,
+     .max = DAILY_EXCLUDE_MAX},
+    {.name = "exclude_prefixes",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, daily.exclude_prefixes),
+     .off_n = offsetof(struct config, daily.n_exclude_prefixes),
+     .item = &daily_prefix_item,
+     .item_size = sizeof(struct site_prefix),
+     .max = DAILY_EXCLUDE_MAX},
+    {.name = "report_dir",
+     .parse = p_path,
+     .off = offsetof(struct config, daily.report_dir),
+     .max = DAILY_PATH_MAX},
+    {.name = "hook",
+     .parse = p_list_inline,
+     .off = offsetof(struct config, daily.hook),
+     .off_n = offsetof(struct config, daily.n_hook),
+     .item = &daily_hook_item,
+     .item_size = DAILY_HOOK_ARG_MAX,
+     .min = 1,
+     .max = DAILY_HOOK_ARGV_MAX - 1},
+    DAILY_U32("timeout_s", timeout_s, 1, 86400),
+    DAILY_U32("hook_timeout_s", hook_timeout_s, 1, 3600),
+    {NULL},
+};
+
 static const struct cfg_key top_keys[] = {
     {.name = "log", .parse = p_map, .sub = log_keys},
     {.name = "listen",
@@ -2194,6 +2303,7 @@ static const struct cfg_key top_keys[] = {
     {.name = "web", .parse = p_web, .sub = web_keys},
     {.name = "attack", .parse = p_map, .sub = attack_keys},
     {.name = "alerts", .parse = p_alerts, .sub = alerts_keys},
+    {.name = "daily", .parse = p_daily, .sub = daily_keys},
     {.name = "advice", .parse = p_map, .sub = advice_keys},
     {.name = "reputation", .parse = p_reputation, .sub = reputation_keys},
     {NULL},
@@ -2473,6 +2583,7 @@ void config_defaults(struct config *cfg)
 	attack_config_defaults(&cfg->attack);
 	alert_config_defaults(&cfg->alerts);
 	reputation_config_defaults(&cfg->reputation);
+	daily_config_defaults(&cfg->daily);
 }
 
 void config_free(struct config *cfg)

@@ -96,7 +96,16 @@ void log_write(enum log_level level, const char *fmt, ...)
 
 bool log_ratelimit_ok(uint64_t *last_ms, uint64_t now_ms, uint64_t interval_ms)
 {
-	if (*last_ms != 0 && now_ms - *last_ms < interval_ms && now_ms >= *last_ms)
+	if (*last_ms != 0 && now_ms < *last_ms) {
+		/*
+		 * The clock went back (a replayed capture whose pieces were
+		 * recorded out of order, a wall clock stepped back): start the
+		 * interval again from here rather than let every call through.
+		 */
+		*last_ms = now_ms ? now_ms : 1;
+		return false;
+	}
+	if (*last_ms != 0 && now_ms - *last_ms < interval_ms)
 		return false;
 	*last_ms = now_ms ? now_ms : 1;
 	return true;

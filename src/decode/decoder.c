@@ -666,8 +666,11 @@ static void exporter_full_log(struct decoder *d, uint64_t now_ms)
  * A new session from ad (NULL: a new address) within the per-address
  * limits? At a limit, sessions of that address in probation are evicted
  * until there is room, so that a flood from an address cannot keep its
- * real exporter's new domain out; sessions that decode are never touched.
+ * real exporter's new domain out; then decoding sessions of that address
+ * silent for DEC_ADDR_IDLE_MS (an exporter's earlier socket); sessions
+ * that decoded recently are never touched.
  */
+#define DEC_ADDR_IDLE_MS 60000u
 static bool addr_admit(struct decoder *d, const struct flow_endpoint *from, uint32_t domain,
                        uint8_t version, uint64_t now_ms)
 {
@@ -688,6 +691,22 @@ static bool addr_admit(struct decoder *d, const struct flow_endpoint *from, uint
 			if (o->proven)
 				continue;
 			tried++; /* bounds the search: each candidate costs a walk of the list */
+			if ((!dom_full || !addr_has_domain(ad, o, o->domain, o->version)) &&
+			    (!port_full || !addr_has_port(ad, o, o->from.port)))
+				v = o;
+		}
+		/*
+		 * No session in probation to give way: the least recently seen
+		 * decoding session of this address that has been silent for
+		 * DEC_ADDR_IDLE_MS does. An exporter that restarts binds a new
+		 * source port (softflowd, a router's flow process), and its old
+		 * session, silent since, must not keep the new one out until the
+		 * idle sweep; a flood of live sessions is still refused.
+		 */
+		for (struct dec_exporter *o = ad->head; o && !v; o = o->anext) {
+			if (!o->proven || now_ms < o->last_seen_ms ||
+			    now_ms - o->last_seen_ms < DEC_ADDR_IDLE_MS)
+				continue;
 			if ((!dom_full || !addr_has_domain(ad, o, o->domain, o->version)) &&
 			    (!port_full || !addr_has_port(ad, o, o->from.port)))
 				v = o;

@@ -41,6 +41,9 @@
 #define DOC_JSON_INITIAL_BYTES (64u * 1024)
 
 static const char *const proto_names[SLOT_PROTO__COUNT] = {"tcp", "udp", "icmp", "other"};
+/* ARP states as l2.md names them, by enum l2_state (the judge's types bits). */
+static const char *const arp_type_names[] = {"Dynamic",    "Static",  "Interface",
+                                             "Incomplete", "Deleted", "Other"};
 
 void doc_timestamp(int64_t time_slot, char *buf, size_t len)
 {
@@ -466,31 +469,51 @@ static void reason_outside(struct jw *w, const struct slot_view *v, const struct
 		SET_U64(w, "packets", pk);
 		SET_U64(w, "octets", o->started_in.octets + o->started_back.octets);
 		break;
-	case JUDGE_FLOOD:
+	case JUDGE_FLOOD: {
+		struct judge_flood fl;
+		judge_flood_figures(v, o, &fl);
 		SET_U64(w, "packets", o->started_in.packets);
 		SET_U64(w, "octets", o->started_in.octets);
 		SET_U64(w, "targets", o->started_targets);
 		SET_REAL(w, "answeredRatio", ratio(o->started_back.packets, o->started_in.packets));
 		SET_STR(w, "protocol", proto_names[judge_flood_proto(o)]);
+		SET_STR(w, "signal", judge_flood_signal_name(fl.signal));
+		SET_REAL(w, "activeSeconds", fl.seconds);
+		SET_REAL(w, "packetsPerSecond", fl.rate);
+		SET_U64(w, "halfOpenTargets", o->half_open_targets);
+		SET_U64(w, "halfOpenPackets", o->half_open.packets);
+		SET_U64(w, "halfOpenFlows", o->half_open.flows);
+		SET_REAL(w, "halfOpenPerSecond", fl.half_open_rate);
 		break;
-	case JUDGE_SCAN:
+	}
+	case JUDGE_SCAN: {
+		uint32_t probed, silent;
+		judge_scan_probes(v, o, &probed, &silent);
 		SET_U64(w, "startedTargets", o->started_targets);
+		SET_U64(w, "probedTargets", probed);
+		SET_U64(w, "probedSilent", silent);
 		SET_U64(w, "activeInside", v->n_active);
 		SET_REAL(w, "minShare", v->site->th.scan_min_share);
 		break;
+	}
 	case JUDGE_PROBEUNUSED:
 		SET_U64(w, "unusedTouched", o->touch_unused);
 		SET_U64(w, "packets", o->unused.packets);
 		break;
 	case JUDGE_ARPUNUSED: {
-		/* The inside IPs it reached that nobody answered ARP for. */
+		/* The silent inside IPs it started with that its gateway showed Incomplete. */
 		uint64_t touched_pk = 0;
+		struct judge_l2 jl = {0};
+		if (l2) {
+			jl.unresolved = l2->unresolved;
+			jl.arp = l2->arp;
+			jl.ud = l2->ud;
+		}
 		JW_KEY(w, "ipList");
 		jw_open(w, '[');
-		for (uint32_t k = 0; l2 && l2->unresolved && k < o->pair_count; k++) {
+		for (uint32_t k = 0; k < o->pair_count; k++) {
 			const struct slot_pair *p = &v->pairs[v->pairs_by_outside[o->pair_first + k]];
-			if (!p->ingress.flows ||
-			    !l2->unresolved(l2->ud, &v->inside[p->inside].addr))
+			if (!judge_arp_unused_pair(v, p, l2 ? &jl : NULL))
 				continue;
 			jw_addr(w, &v->inside[p->inside].addr);
 			touched_pk += p->ingress.packets;
@@ -505,8 +528,31 @@ static void reason_outside(struct jw *w, const struct slot_view *v, const struct
 	jw_close(w, '}');
 }
 
+/* What the site's devices showed of ip (arpMissing, zeroMac). */
+static void reason_arp(struct jw *w, const struct slot_view *v, const struct flow_addr *ip,
+                       const struct doc_l2 *l2)
+{
+	struct judge_arp a;
+
+	if (!l2 || !l2->arp)
+		return;
+	l2->arp(l2->ud, v->site, ip, &a);
+	SET_BOOL(w, "gatewayPolled", a.gateway_polled);
+	SET_BOOL(w, "onGateway", a.on_gateway);
+	SET_BOOL(w, "resolvedOnGateway", a.resolved_gw);
+	SET_U64(w, "devices", a.devices);
+	JW_KEY(w, "typeList");
+	jw_open(w, '[');
+	for (unsigned t = 0; t < sizeof(arp_type_names) / sizeof(*arp_type_names); t++)
+		if (a.types & 1u << t)
+			jw_str(w, arp_type_names[t]);
+	jw_close(w, ']');
+	if (a.min_age_s >= 0)
+		SET_U64(w, "minAgeSeconds", (uint64_t)a.min_age_s);
+}
+
 static void reason_inside(struct jw *w, const struct slot_view *v, const struct slot_inside *in,
-                          const struct slot_label *l)
+                          const struct slot_label *l, const struct doc_l2 *l2)
 {
 	const struct slot_totals *e = &in->egress, *i = &in->ingress;
 
@@ -535,6 +581,28 @@ static void reason_inside(struct jw *w, const struct slot_view *v, const struct 
 		SET_U64(w, "packetsOut", e->packets);
 		SET_U64(w, "packetsIn", i->packets);
 		SET_U64(w, "peers", in->peers);
+		break;
+	case JUDGE_UNDERATTACK: {
+		/* Every packet it received: answered, flooded, or while silent. */
+		uint64_t all = i->packets + in->unanswered.packets + in->unused_in.packets;
+		SET_U64(w, "packets", in->flooded.packets);
+		SET_U64(w, "octets", in->flooded.octets);
+		SET_U64(w, "flows", in->flooded.flows);
+		SET_U64(w, "sources", in->flooded_peers);
+		JW_KEY(w, "protocols");
+		jw_open(w, '{');
+		for (int pc = 0; pc < SLOT_PROTO__COUNT; pc++)
+			if (in->flooded_proto[pc])
+				set_u64_key(w, proto_names[pc], in->flooded_proto[pc]);
+		jw_close(w, '}');
+		SET_REAL(w, "answeredShare",
+		         all > in->flooded.packets ? ratio(all - in->flooded.packets, all) : 0.0);
+		break;
+	}
+	case JUDGE_ARPMISSING:
+	case JUDGE_ZEROMAC:
+		SET_U64(w, "packetsOut", e->packets);
+		reason_arp(w, v, &in->addr, l2);
 		break;
 	default:
 		break;
@@ -667,6 +735,22 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 		kept++;
 	}
 	jw_close(w, ']');
+	/*
+	 * Of arrayPeer, the conversations the outside IP started: this IP only
+	 * answered (a scanned host's RSTs). The daily analysis (docs/daily.md)
+	 * does not count them as the host's own contacts.
+	 */
+	JW_KEY(w, "repliedTo");
+	jw_open(w, '[');
+	for (uint32_t k = 0, kept = 0; k < in->pair_count && kept < in->peers_kept; k++) {
+		const struct slot_pair *p = &v->pairs[in->pair_first + k];
+		if (!p->egress.flows)
+			continue;
+		kept++;
+		if (p->o_started)
+			jw_addr(w, &v->outside[p->outside].addr);
+	}
+	jw_close(w, ']');
 	SET_BOOL(w, "allowListed", in->allowed);
 	if (l2 && l2->macs)
 		l2_fields(w, l2, &in->addr);
@@ -674,7 +758,7 @@ static int inside_doc(const struct slot_view *v, const struct slot_inside *in, c
 	JW_KEY(w, "reasons");
 	jw_open(w, '{');
 	for (unsigned k = 0; k < in->n_labels; k++)
-		reason_inside(w, v, in, &slot_labels_of(v, in->label_first)[k]);
+		reason_inside(w, v, in, &slot_labels_of(v, in->label_first)[k], l2);
 	jw_close(w, '}');
 	return emit(b, "inside", ip, w);
 }
@@ -1100,7 +1184,8 @@ static int build_all(const struct slot_view *v, const struct judge_result *jr,
 
 	rc = slot_doc(v, jr, health, &left_out, &left_off, ts, w, out);
 	for (size_t k = 0; rc == 0 && k < v->n_inside; k++)
-		if (v->inside[k].active)
+		/* A silent host gets one only for a label (underAttack, zeroMac). */
+		if (v->inside[k].active || v->inside[k].n_labels)
 			rc = inside_doc(v, &v->inside[k], ts, l2, w, out);
 	for (ptrdiff_t k = 0; rc == 0 && k < n; k++)
 		rc = outside_doc(v, sel[k], ts, l2, w, out);

@@ -737,7 +737,105 @@ int l2_doc_build(const struct l2_merge *m, struct doc_batch *out)
 	return rc;
 }
 
+/* ---- the judge's facts of an IP (judge.h: struct judge_arp) ---------------- */
+
+/* Whether the device named name is one of site's gateways. */
+static bool is_gateway(const struct site_config *site, const char *name)
+{
+	for (size_t k = 0; site && name && k < site->n_devices; k++)
+		if (site->devices[k].gateway && strcmp(site->devices[k].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool mac_zero(const uint8_t mac[6])
+{
+	static const uint8_t z[6];
+	return memcmp(mac, z, 6) == 0;
+}
+
+/*
+ * Whether a gateway showed some address of ip's subnet (its /24, or /64 for
+ * IPv6): then ip is on a network that gateway serves, and its ARP table is
+ * where ip must be. An inside network routed behind another router shows up
+ * in no gateway's table at all. The merge's IPs are sorted by address.
+ */
+static bool gateway_serves(const struct l2_merge *m, const struct site_config *site,
+                           const struct flow_addr *ip)
+{
+	size_t n = 0, lo = 0, hi;
+	const struct l2_ip *v = l2_merge_ips(m, &n);
+	size_t plen = flow_addr_is_v4(ip) ? 15 : 8; /* bytes of the subnet */
+	struct flow_addr first = *ip;
+
+	memset(first.b + plen, 0, sizeof(first.b) - plen);
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(v[mid].ip.b, first.b, sizeof(first.b)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < n && memcmp(v[k].ip.b, first.b, plen) == 0; k++)
+		for (uint32_t d = 0; d < v[k].n_devices; d++)
+			if (is_gateway(site, l2_merge_device_name(m, v[k].devices[d])))
+				return true;
+	return false;
+}
+
+void l2_merge_arp(const struct l2_merge *m, const struct site_config *site,
+                  const struct flow_addr *ip, struct judge_arp *out)
+{
+	const char *name;
+	const uint32_t resolved =
+	    1u << L2_STATE_DYNAMIC | 1u << L2_STATE_STATIC | 1u << L2_STATE_INTERFACE;
+
+	memset(out, 0, sizeof(*out));
+	out->min_age_s = -1;
+	bool polled = false;
+	for (unsigned d = 0; (name = l2_merge_device_name(m, d)) != NULL; d++)
+		if (is_gateway(site, name))
+			polled = true;
+	out->gateway_polled = polled && gateway_serves(m, site, ip);
+	const struct l2_ip *o = l2_merge_ip_find(m, ip);
+	if (!o)
+		return;
+	out->types = o->types;
+	out->min_age_s = o->min_age_s;
+	out->devices = o->n_devices;
+	out->resolved = (o->types & resolved) != 0;
+	for (uint32_t k = 0; k < o->n_devices; k++)
+		if (is_gateway(site, l2_merge_device_name(m, o->devices[k])))
+			out->on_gateway = true;
+	out->incomplete_gw = out->on_gateway && (o->types & 1u << L2_STATE_INCOMPLETE);
+	bool zero = o->n_macs > 0;
+	for (uint32_t i = 0; i < o->n_macs; i++) {
+		if (mac_zero(o->macs[i]))
+			continue;
+		zero = false;
+		size_t n = 0;
+		const struct l2_mac *bm = l2_merge_mac_find(m, o->macs[i], &n);
+		for (size_t k = 0; bm && k < n; k++)
+			if ((bm[k].types & resolved) &&
+			    is_gateway(site, l2_merge_device_name(m, bm[k].device)))
+				out->resolved_gw = true;
+	}
+	/*
+	 * Only MAC zero on an entry a device calls resolved: IOS-XR shows
+	 * every Incomplete entry with 0000.0000.0000, which says nothing more.
+	 */
+	out->zero_mac = zero && out->resolved;
+}
+
+
 /* ---- the documents' view of the merge (doc.h: struct doc_l2) -------------- */
+
+static void doc_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
+                    struct judge_arp *out)
+{
+	l2_merge_arp(ud, site, ip, out);
+}
 
 static bool doc_unresolved(const void *ud, const struct flow_addr *ip)
 {
@@ -771,6 +869,7 @@ static bool doc_place(const void *ud, const uint8_t mac[6], uint32_t k, struct d
 void l2_merge_doc_bind(const struct l2_merge *m, struct doc_l2 *out)
 {
 	out->unresolved = doc_unresolved;
+	out->arp = doc_arp;
 	out->macs = doc_macs;
 	out->place = doc_place;
 	out->ud = m;

@@ -576,8 +576,15 @@ static bool bind_unresolved(const void *ud, const struct flow_addr *ip)
 	return l2_merge_unresolved(ud, ip);
 }
 
+static void bind_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
+                     struct judge_arp *out)
+{
+	l2_merge_arp(ud, site, ip, out);
+}
+
 void l2_judge_bind(const struct l2_merge *m, struct judge_l2 *out)
 {
+	out->arp = bind_arp;
 	out->unresolved = bind_unresolved;
 	out->ud = m;
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* In judge.h's enum order: noPayload, flood, scan, probeUnused, arpUnused, fanout, p2p,
- * scanOut, floodOut. */
+ * scanOut, floodOut, underAttack, arpMissing, zeroMac. */
 static const char *const advice_default[SITE_ADVICE_LABELS] = {
     "Headers-only conversations: a scan or failed handshakes; watch it, block if it repeats.",
     "Rate-limit or block the source at the border; check the target is still reachable.",
@@ -18,6 +18,9 @@ static const char *const advice_default[SITE_ADVICE_LABELS] = {
     "Peer-to-peer pattern: check it against the site policy.",
     "An inside host scans outward: likely compromised; isolate and inspect it.",
     "An inside host is flooding: isolate it and look for malware or a misused service.",
+    "An inside host is under a distributed flood: ask upstream to filter; rate-limit at the border.",
+    "Traffic from an address its gateway does not know: look for a spoofed source or a rogue host.",
+    "An address seen only with MAC 00:00:00:00:00:00: check the device's ARP entry and the port.",
 };
 
 const char *site_advice_default(unsigned label)
@@ -34,9 +37,16 @@ void site_config_defaults(struct site_config *s)
 		.flood_max_targets = 3,
 		.flood_min_packets = 30000,
 		.flood_max_answer = 0.2,
+		.flood_min_pps = 100,
+		.flood_min_seconds = 30,
+		.synflood_min_packets = 3000,
+		.synflood_min_pps = 10,
 		.scan_min_share = 0.5,
-		.scan_min_targets = 20,
+		.scan_min_targets = 2,
+		.scan_min_unused = 10,
+		.scan_probe_max_avg = 80,
 		.probe_min_targets = 3,
+		.arp_max_age = 120,
 		.inside_min_packets = 20,
 		.p2p_min_octets = 5000000,
 		.p2p_max_avg = 800,
@@ -47,6 +57,8 @@ void site_config_defaults(struct site_config *s)
 		.floodout_min_packets = 30000,
 		.floodout_max_peers = 3,
 		.floodout_max_return = 0.05,
+		.attack_min_packets = 30000,
+		.attack_min_sources = 20,
 	};
 	s->caps = (struct site_caps){
 		.max_inside = 262144,

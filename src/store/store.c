@@ -114,7 +114,8 @@ static const char *const store_sql[ST_COUNT] = {
 	/* Bare columns with max(): SQLite takes them from the row holding the maximum. */
 	[ST_SITE_LIST] = "SELECT seq, site, max(time_slot), closed_at, written_at, n_docs, partial, "
 			 "part, covered_from, covered_to "
-			 "FROM slots WHERE part = 0 GROUP BY site ORDER BY site",
+			 "FROM slots WHERE part = 0 AND instr(site, '@') = 0 "
+			 "GROUP BY site ORDER BY site",
 	[ST_SLOT_GET] = "SELECT seq, site, time_slot, closed_at, written_at, n_docs, partial, "
 			"part, covered_from, covered_to "
 			"FROM slots WHERE site = ?1 AND time_slot = ?2 AND part = 0",

@@ -417,6 +417,7 @@ for k in (W0, W1):
 # --- the store holds the same documents, and says how many per slot ------------
 try:
     db = sqlite3.connect("file:%s?mode=ro" % store, uri=True)
+    # The daily analysis's pseudo-site (docs/daily.md) is not the judge's.
     stored = [json.loads(r[0]) for r in db.execute("SELECT doc FROM documents WHERE site = 'campus'")]
     per_slot = dict(db.execute("SELECT time_slot, n_docs FROM slots WHERE site = 'campus'"))
     canon = lambda v: sorted(json.dumps(d, sort_keys=True) for d in v)

@@ -18,8 +18,9 @@
 #   live      nfsentry run with the good and the two dead devices: SIGTERM
 #             closes and stores the slot (with the gateway's arpIp documents)
 #             without waiting for the dead ones
-#   replay    replay --arp: the capture's outside IP that reaches the
-#             addresses the gateway shows Incomplete is in C with arpUnused
+#   replay    replay --arp: the active hosts the gateway (gateway: true)
+#             shows Incomplete get arpMissing; the outside server they
+#             talked to is not arpUnused (it started nothing)
 # Everything it starts is stopped on exit (lib.sh); only 127.0.0.1 is used.
 set -euo pipefail
 
@@ -129,7 +130,7 @@ config() {
 	} >"$f"
 }
 
-GW1=$(device gw1 ios-xr "$SSH_PORT" "key: $T/gw1" "        timeout: 10\n")
+GW1=$(device gw1 ios-xr "$SSH_PORT" "key: $T/gw1" "        timeout: 10\n        gateway: true\n")
 SW1=$(device sw1 nxos "$SSH_PORT" "key: $T/sw1" "        timeout: 10\n")
 
 # --- poll ------------------------------------------------------------------
@@ -289,18 +290,23 @@ import json, sys
 docs = [json.loads(l) for l in open(sys.argv[1])]
 slots = sorted({d["timeSlot"] for d in docs})
 assert slots == [5890752, 5890753], slots
-want = {5890752: ["10.10.1.166"], 5890753: ["10.10.1.109"]}
+# 198.18.23.234 only answered 10.10.1.166 and 10.10.1.109, which sent to it:
+# no arpUnused (METHOD §8: only for conversations the outside IP started, to
+# silent addresses). The two hosts are active yet Incomplete on the gateway:
+# arpMissing. 10.10.1.96 and 10.10.1.80 are resolved there.
+want = {5890752: "10.10.1.166", 5890753: "10.10.1.109"}
 for s in slots:
     off = [d for d in docs if d["kind"] == "offender" and d["timeSlot"] == s
            and "arpUnused" in d["labels"]]
-    assert [d["ip"] for d in off] == ["198.18.23.234"], (s, [d["ip"] for d in off])
-    r = off[0]["reasons"]["arpUnused"]
-    assert r["ipList"] == want[s] and r["value"] == 1 and r["threshold"] == 1, r
-    out = [d for d in docs if d["kind"] == "outside" and d["timeSlot"] == s
-           and d["ip"] == "198.18.23.234"]
-    assert not out or out[0]["offender"] is True
+    assert off == [], (s, [d["ip"] for d in off])
     summary = [d for d in docs if d["kind"] == "slot" and d["timeSlot"] == s][0]
-    assert summary["labels"]["arpUnused"] == 1, summary["labels"]
+    assert summary["labels"]["arpUnused"] == 0, summary["labels"]
+    ins = {d["ip"]: d for d in docs if d["kind"] == "inside" and d["timeSlot"] == s}
+    r = ins[want[s]]["reasons"]["arpMissing"]
+    assert r["onGateway"] is True and r["resolvedOnGateway"] is False, r
+    assert r["typeList"] == ["Incomplete"] and r["gatewayPolled"] is True, r
+    for ok in ("10.10.1.96", "10.10.1.80"):
+        assert ok not in ins or "arpMissing" not in ins[ok]["labels"], ins[ok]
     arp = [d for d in docs if d["kind"] == "arpIp" and d["timeSlot"] == s]
     assert len(arp) == 7, len(arp)
     assert len([d for d in docs if d["kind"] == "arpMac" and d["timeSlot"] == s]) == 7

@@ -38,6 +38,8 @@ store_conf() { # PATH [SPOOL]
 		/^  path: campus-store.db$/ { print "  path: " p; print extra; next } { print }' \
 		"$SOURCE_DIR/tests/integration/campus.yaml"
 	printf 'reputation:\n  path: %s\n  blocklist: %s\n' "$T/rep-$RANDOM.db" "$T/blocklist.txt"
+	# The slot counts below are the closer's; the daily pseudo-slots are daily.sh's.
+	echo "daily: {enabled: false}"
 }
 store_conf "$MNT/store.db" "$T/spool" >"$T/full.yaml"
 store_conf "$T/roomy/store.db" >"$T/roomy.yaml"

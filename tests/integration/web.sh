@@ -265,7 +265,7 @@ def expect(label, r):
     th = " — threshold " + f(r["threshold"])
     return {
         "flood": lambda: f"{f(r['packets'])} packets (",
-        "scan": lambda: f"started conversations with {f(r['startedTargets'])} of {f(r['activeInside'])} active inside hosts{th}",
+        "scan": lambda: f"probed {f(r['probedTargets'])} inside hosts ({f(r['probedSilent'])} silent) of {f(r['activeInside'])} active{th}",
         "probeUnused": lambda: f"touched {f(r['unusedTouched'])} unused inside addresses ({f(r['packets'])} packets){th}",
         "noPayload": lambda: f"average {f(r['avgPacketBytes'])} bytes per packet over {f(r['packets'])} packets{th} bytes",
         "fanout": lambda: f"talked to {f(r['peers'])} outside peers{th} (peer cap {f(r['peerCap'])})",

@@ -65,9 +65,18 @@ static void assert_site_defaults(const struct site_config *s)
 	assert_int_equal(s->th.flood_max_targets, 3);
 	assert_int_equal(s->th.flood_min_packets, 30000);
 	assert_true(s->th.flood_max_answer == 0.2);
+	assert_int_equal(s->th.flood_min_pps, 100);
+	assert_int_equal(s->th.flood_min_seconds, 30);
+	assert_int_equal(s->th.synflood_min_packets, 3000);
+	assert_int_equal(s->th.synflood_min_pps, 10);
 	assert_true(s->th.scan_min_share == 0.5);
-	assert_int_equal(s->th.scan_min_targets, 20);
+	assert_int_equal(s->th.scan_min_targets, 2);
+	assert_int_equal(s->th.scan_min_unused, 10);
+	assert_int_equal(s->th.scan_probe_max_avg, 80);
 	assert_int_equal(s->th.probe_min_targets, 3);
+	assert_int_equal(s->th.arp_max_age, 120);
+	assert_int_equal(s->th.attack_min_packets, 30000);
+	assert_int_equal(s->th.attack_min_sources, 20);
 	assert_int_equal(s->th.inside_min_packets, 20);
 	assert_int_equal(s->th.p2p_min_octets, 5000000);
 	assert_int_equal(s->th.p2p_max_avg, 800);
@@ -261,6 +270,15 @@ static void test_good_file(void **state)
 		assert_true(s->th.scan_min_share == 0.75);
 		assert_int_equal(s->th.scan_min_targets, 30);
 		assert_int_equal(s->th.probe_min_targets, 5);
+		assert_int_equal(s->th.flood_min_pps, 150);
+		assert_int_equal(s->th.flood_min_seconds, 20);
+		assert_int_equal(s->th.synflood_min_packets, 4000);
+		assert_int_equal(s->th.synflood_min_pps, 12);
+		assert_int_equal(s->th.scan_min_unused, 12);
+		assert_int_equal(s->th.scan_probe_max_avg, 70);
+		assert_int_equal(s->th.arp_max_age, 60);
+		assert_int_equal(s->th.attack_min_packets, 40000);
+		assert_int_equal(s->th.attack_min_sources, 25);
 		assert_int_equal(s->th.inside_min_packets, 25);
 		assert_int_equal(s->th.p2p_min_octets, 10000000);
 		assert_int_equal(s->th.p2p_max_avg, 700);
@@ -1242,6 +1260,96 @@ static void test_web(void **state)
 	}
 }
 
+/* The daily section: defaults, every key, and its errors. */
+static void test_daily(void **state)
+{
+	static const char text[] = "daily:\n"
+	                           "  enabled: false\n"
+	                           "  tz: Europe/Berlin\n"
+	                           "  run_hour: 3\n"
+	                           "  max_peers: 1\n"
+	                           "  max_flows: 10\n"
+	                           "  max_packets: 100\n"
+	                           "  probe_targets: 5\n"
+	                           "  beacon_max_cv: 0.25\n"
+	                           "  beacon_min_contacts: 4\n"
+	                           "  mac_min_ips: 3\n"
+	                           "  exclude_macs: [0011.2233.4455, \"aa:bb:cc:dd:ee:ff\"]\n"
+	                           "  exclude_prefixes: [10.20.0.0/16]\n"
+	                           "  report_dir: /tmp\n"
+	                           "  hook: [/usr/local/bin/mail-report, noc]\n"
+	                           "  timeout_s: 60\n"
+	                           "  hook_timeout_s: 5\n";
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"daily:\n  tz: Mars/Olympus\n",
+	     ":2: daily: tz: \"Mars/Olympus\" is not a time zone (a TZ database name such as "
+	     "Europe/Berlin, found under /usr/share/zoneinfo)"},
+	    {"daily:\n  report_dir: /tmp\n  hook: [mail]\n",
+	     ":2: daily: hook: the program (first entry) must be an absolute path; it runs "
+	     "without a shell"},
+	    {"daily:\n  hook: [/bin/true]\n",
+	     ":2: daily: hook: needs report_dir (the hook gets the report file)"},
+	    {"daily:\n  max_peers: 9\n", ":2: daily.max_peers: must be 1..8 (got \"9\")"},
+	    {"daily:\n  run_hour: 24\n", ":2: daily.run_hour: must be 0..23 (got \"24\")"},
+	    {"daily:\n  exclude_macs: [router]\n",
+	     ":2: daily.exclude_macs[0]: not a MAC address (like aa:bb:cc:dd:ee:ff) (got "
+	     "\"router\")"},
+	    {"daily:\n  beacon_max_cv: 11\n", ":2: daily.beacon_max_cv: must be 0..10 (got \"11\")"},
+	};
+	struct config c;
+	struct config_errors e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.daily.enabled);
+	assert_string_equal(c.daily.tz, "UTC");
+	assert_int_equal(c.daily.run_hour, 1);
+	assert_int_equal(c.daily.max_peers, 2);
+	assert_int_equal(c.daily.max_flows, 48);
+	assert_int_equal(c.daily.max_packets, 500);
+	assert_int_equal(c.daily.probe_targets, 3);
+	assert_true(c.daily.beacon_max_cv == 0.1);
+	assert_int_equal(c.daily.n_hook, 0);
+	assert_string_equal(c.daily.report_dir, "");
+
+	write_tmp(text, strlen(text));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), 0);
+	assert_false(c.daily.enabled);
+	assert_string_equal(c.daily.tz, "Europe/Berlin");
+	assert_int_equal(c.daily.run_hour, 3);
+	assert_int_equal(c.daily.max_peers, 1);
+	assert_int_equal(c.daily.max_flows, 10);
+	assert_int_equal(c.daily.max_packets, 100);
+	assert_int_equal(c.daily.probe_targets, 5);
+	assert_true(c.daily.beacon_max_cv == 0.25);
+	assert_int_equal(c.daily.beacon_min_contacts, 4);
+	assert_int_equal(c.daily.mac_min_ips, 3);
+	assert_int_equal(c.daily.n_exclude_macs, 2);
+	assert_memory_equal(c.daily.exclude_macs[0], "\x00\x11\x22\x33\x44\x55", 6);
+	assert_memory_equal(c.daily.exclude_macs[1], "\xaa\xbb\xcc\xdd\xee\xff", 6);
+	assert_int_equal(c.daily.n_exclude_prefixes, 1);
+	assert_int_equal(c.daily.exclude_prefixes[0].len, 96 + 16);
+	assert_string_equal(c.daily.report_dir, "/tmp");
+	assert_int_equal(c.daily.n_hook, 2);
+	assert_string_equal(c.daily.hook[0], "/usr/local/bin/mail-report");
+	assert_int_equal(c.daily.timeout_s, 60);
+	assert_int_equal(c.daily.hook_timeout_s, 5);
+	config_free(&c);
+	config_errors_free(&e);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(bad[i].yaml, strlen(bad[i].yaml));
+		int rc = config_load(tmpfile_path, &c, &e);
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(e.n, 1);
+		assert_msg(&e, 0, tmpfile_path, bad[i].want);
+		config_free(&c);
+		config_errors_free(&e);
+	}
+}
+
 /* The alerts section: defaults, every key, and its errors. */
 static void test_alerts(void **state)
 {
@@ -1710,7 +1818,7 @@ static void test_sites_edges_accepted(void **state)
 	assert_true(c.sites[0].th.scanout_max_return == 0.000001);
 	assert_true(c.sites[0].th.floodout_max_return == 7.5);
 	/* Keys not given in a thresholds mapping keep their defaults. */
-	assert_int_equal(c.sites[0].th.scan_min_targets, 20);
+	assert_int_equal(c.sites[0].th.scan_min_targets, 2);
 	assert_int_equal(c.sites[0].caps.max_inside, 1);
 	assert_int_equal(c.sites[0].caps.max_outside, 2147483648u);
 	assert_int_equal(c.sites[0].caps.max_pairs, 2147483648u);
@@ -1831,6 +1939,7 @@ static void test_devices(void **state)
 	                           "        key: /etc/nfsentry/id_ed25519\n"
 	                           "        known_hosts: /etc/nfsentry/known_hosts\n"
 	                           "        accept_new: true\n"
+	                           "        gateway: true\n"
 	                           "        commands: [show arp]\n"
 	                           "        interval: 300\n"
 	                           "        timeout: 5\n"
@@ -1858,6 +1967,7 @@ static void test_devices(void **state)
 	assert_string_equal(d->password_file, "");
 	assert_string_equal(d->known_hosts, "/etc/nfsentry/known_hosts");
 	assert_true(d->accept_new);
+	assert_true(d->gateway);
 	assert_int_equal(d->n_commands, 1);
 	assert_string_equal(d->commands[0], "show arp");
 	assert_int_equal(d->interval_s, 300);
@@ -1866,6 +1976,7 @@ static void test_devices(void **state)
 	assert_int_equal(d->kind, L2_KIND_NXOS);
 	assert_int_equal(d->port, 22);
 	assert_false(d->accept_new);
+	assert_false(d->gateway);
 	assert_int_equal(d->interval_s, 0);
 	assert_int_equal(d->timeout_s, 20);
 	assert_string_equal(d->password_file, "/etc/nfsentry/sw1.pw");
@@ -1964,6 +2075,7 @@ int main(void)
 	    cmocka_unit_test(test_web),
 	    cmocka_unit_test(test_attack),
 	    cmocka_unit_test(test_alerts),
+	    cmocka_unit_test(test_daily),
 	    cmocka_unit_test(test_advice),
 	    cmocka_unit_test_teardown(test_env_overrides, env_teardown),
 	    cmocka_unit_test(test_reputation),

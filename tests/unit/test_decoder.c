@@ -257,6 +257,42 @@ static void ipfix_junk(uint32_t domain)
  * decode are never pushed out; the flood churns only the probation area,
  * and everything is counted.
  */
+/*
+ * An exporter that restarts binds a new source port each time: once its
+ * earlier sessions have been silent a minute they give way, so the
+ * per-address port limit never locks it out; sessions still sending are
+ * not evicted, and a new port beyond the limit is then refused.
+ */
+static void test_exporter_restarts_new_ports(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+
+	decoder_config_defaults(&cfg);
+	struct decoder *d = mk_cfg(&cfg);
+	uint64_t t = 1000;
+	for (uint16_t i = 0; i < 3 * cfg.max_ports_per_address; i++) {
+		struct flow_endpoint f = ep_v4(198, 51, 100, 7, (uint16_t)(40000 + i));
+		ipfix_small(1, 2);
+		assert_int_equal(feed(d, &f, &b, t, &sb), 2);
+		t += 61000; /* the previous socket has been silent over a minute */
+	}
+	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_ADDRESS), 0);
+	assert_true(stats(d).exporters <= cfg.max_ports_per_address);
+
+	/* Live sessions on every allowed port: one more port is refused. */
+	for (uint16_t i = 0; i < cfg.max_ports_per_address; i++) {
+		struct flow_endpoint f = ep_v4(192, 0, 2, 8, (uint16_t)(50000 + i));
+		ipfix_small(1, 1);
+		assert_int_equal(feed(d, &f, &b, t, &sb), 1);
+	}
+	struct flow_endpoint extra = ep_v4(192, 0, 2, 8, 60000);
+	ipfix_small(1, 1);
+	assert_true(feed(d, &extra, &b, t + 1000, &sb) < 0);
+	assert_int_equal(drops(d, DECODER_DROP_EXPORTER_ADDRESS), 1);
+	decoder_destroy(d);
+}
+
 static void test_exporter_flood(void **state)
 {
 	(void)state;
@@ -684,6 +720,7 @@ int main(void)
 	    cmocka_unit_test(test_exporter_cap),
 	    cmocka_unit_test(test_exporter_idle_expiry),
 	    cmocka_unit_test(test_exporter_flood),
+	    cmocka_unit_test(test_exporter_restarts_new_ports),
 	    cmocka_unit_test(test_many_exporters),
 	    cmocka_unit_test(test_template_memory_cap),
 	    cmocka_unit_test(test_batching),

@@ -529,6 +529,46 @@ static uint32_t l2_none_cb(const void *ud, const struct flow_addr *ip, const uin
 	return 0;
 }
 
+/*
+ * repliedTo: of arrayPeer, the peers whose conversation the outside IP
+ * started (a scanner's SYN answered with an RST); the client's own
+ * conversation is not in it.
+ */
+static void test_replied_to(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 7);
+	struct judge_result jr;
+	struct doc_opts o = {.outside_all = true};
+	struct doc_batch b = {0};
+	struct flow f;
+
+	/* Its own conversation with a web server. */
+	f = mkflow("10.0.0.1", "93.184.0.1", TCP, 40000, 443, SYN | ACK | PSH, 10, 1000, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	f = mkflow("93.184.0.1", "10.0.0.1", TCP, 443, 40000, SYN | ACK | PSH, 10, 9000, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	/* A scanner's SYN, answered with an RST. */
+	f = mkflow("45.33.9.9", "10.0.0.1", TCP, 55555, 23, SYN, 1, 60, T0_MS + 5);
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("10.0.0.1", "45.33.9.9", TCP, 23, 55555, RST | ACK, 1, 40, T0_MS + 6);
+	slot_add(s, SLOT_EGRESS, &f);
+
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot(slot_view_mut(s), &jr), 0);
+	assert_int_equal(doc_slot_build(slot_view_mut(s), &jr, &o, NULL, &b), 0);
+	json_t *in = parse(find(&b, "inside", "10.0.0.1"));
+	assert_int_equal(json_array_size(json_object_get(in, "arrayPeer")), 2);
+	json_t *rt = json_object_get(in, "repliedTo");
+	assert_int_equal(json_array_size(rt), 1);
+	assert_string_equal(json_string_value(json_array_get(rt, 0)), "45.33.9.9");
+	json_decref(in);
+	doc_batch_free(&b);
+	slot_destroy(s);
+}
+
 static void test_l2_fields(void **state)
 {
 	(void)state;
@@ -694,6 +734,90 @@ static void test_writer(void **state)
 	fault_arm(0, FAULT_ONCE);
 	assert_null(doc_writer_create());
 	fault_disarm();
+}
+
+/* judge_l2.arp and doc_l2.arp for test_new_reasons: a polled gateway that shows nothing. */
+static void arp_none_cb(const void *ud, const struct site_config *site,
+                        const struct flow_addr *ip, struct judge_arp *out)
+{
+	(void)ud;
+	(void)site;
+	(void)ip;
+	memset(out, 0, sizeof(*out));
+	out->gateway_polled = true;
+	out->min_age_s = -1;
+}
+
+/*
+ * The reasons of the labels issue 13 added: flood's signal and half-open
+ * figures (an answered SYN flood), underAttack on a silent host (its
+ * document exists for the label), arpMissing with the devices' facts.
+ */
+static void test_new_reasons(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 3);
+	char src[32];
+
+	struct flow f = mkflow("10.0.0.1", "93.184.0.1", TCP, 40000, 443, SYN | ACK, 10, 5000, T0_MS);
+	slot_add(s, SLOT_EGRESS, &f);
+	for (int k = 0; k < 10; k++) {
+		f = mkflow("198.51.100.80", "10.0.0.1", TCP, (uint16_t)(1000 + k), 80, SYN, 500,
+		           500 * 60, T0_MS + 10000 * (uint64_t)k);
+		slot_add(s, SLOT_INGRESS, &f);
+		f = mkflow("10.0.0.1", "198.51.100.80", TCP, 80, (uint16_t)(1000 + k), SYN | ACK, 500,
+		           500 * 60, T0_MS + 10000 * (uint64_t)k);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+	for (int k = 0; k < 25; k++) {
+		snprintf(src, sizeof(src), "203.0.113.%d", k + 1);
+		f = mkflow(src, "10.0.0.99", UDP, 53, 3074, 0, 1300, 1300 * 100, T0_MS);
+		slot_add(s, SLOT_INGRESS, &f);
+	}
+	struct judge_result jr;
+	struct judge_l2 l2 = {.arp = arp_none_cb};
+	struct doc_l2 dl2 = {.arp = arp_none_cb};
+	struct doc_opts o = {.outside_all = true};
+	struct doc_batch b = {0};
+	assert_non_null(slot_finish(s));
+	assert_int_equal(judge_slot_l2(slot_view_mut(s), &l2, &jr), 0);
+	assert_int_equal(doc_slot_build_l2(slot_view_mut(s), &jr, &o, NULL, &dl2, &b), 0);
+
+	const struct doc *d = find(&b, "offender", "198.51.100.80");
+	assert_non_null(d);
+	json_t *j = parse(d);
+	json_t *r = json_object_get(json_object_get(j, "reasons"), "flood");
+	assert_string_equal(json_string_value(json_object_get(r, "signal")), "synFlood");
+	assert_int_equal(json_integer_value(json_object_get(r, "halfOpenPackets")), 5000);
+	assert_true(json_real_value(json_object_get(r, "activeSeconds")) == 91.0);
+	assert_true(json_real_value(json_object_get(r, "answeredRatio")) == 1.0);
+	json_decref(j);
+
+	d = find(&b, "inside", "10.0.0.99");
+	assert_non_null(d);
+	j = parse(d);
+	r = json_object_get(json_object_get(j, "reasons"), "underAttack");
+	assert_int_equal(json_integer_value(json_object_get(r, "packets")), 32500);
+	assert_int_equal(json_integer_value(json_object_get(r, "sources")), 25);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(r, "protocols"), "udp")), 32500);
+	assert_null(json_object_get(json_object_get(r, "protocols"), "tcp"));
+	assert_true(json_real_value(json_object_get(r, "answeredShare")) == 0.0);
+	json_decref(j);
+
+	d = find(&b, "inside", "10.0.0.1");
+	assert_non_null(d);
+	j = parse(d);
+	r = json_object_get(json_object_get(j, "reasons"), "arpMissing");
+	assert_true(json_is_true(json_object_get(r, "gatewayPolled")));
+	assert_true(json_is_false(json_object_get(r, "onGateway")));
+	assert_int_equal(json_array_size(json_object_get(r, "typeList")), 0);
+	assert_null(json_object_get(r, "minAgeSeconds"));
+	json_decref(j);
+	doc_batch_free(&b);
+	slot_destroy(s);
 }
 
 struct ranked {
@@ -886,7 +1010,9 @@ int main(void)
 	    cmocka_unit_test(test_escapes_like_jansson),
 	    cmocka_unit_test(test_writer_text_like_jansson),
 	    cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_replied_to),
 	    cmocka_unit_test(test_l2_fields),
+	    cmocka_unit_test(test_new_reasons),
 	    cmocka_unit_test(test_outside_top_random),
 	    cmocka_unit_test(test_attack_doc),
 	};

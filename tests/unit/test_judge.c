@@ -200,6 +200,370 @@ static void test_flood_one_way_at_active_host(void **state)
 	slot_destroy(s);
 }
 
+/* A record of o -> i (or i -> o) lasting from first_s to last_s seconds into the slot. */
+static void add_timed(struct slot *s, enum slot_dir dir, const char *src, const char *dst,
+                      uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags,
+                      uint64_t packets, uint64_t octets, unsigned first_s, unsigned last_s)
+{
+	struct flow f = mkflow(src, dst, proto, sport, dport, flags, packets, octets,
+	                       T0_MS + first_s * 1000ull);
+	f.last_ms = T0_MS + last_s * 1000ull;
+	slot_add(s, dir, &f);
+}
+
+/*
+ * A short burst below the slot's packet floor is a flood on its rate: 200
+ * packets/s for 90 s (18 000 packets, under flood_min_packets 30 000),
+ * nothing answered. At 50/s it is not; nor is one record of 2 000 packets
+ * within a second: its active time counts as flood_min_seconds (30 s), 67/s.
+ */
+static void test_flood_rate_burst(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct judge_result res;
+	const unsigned pps[] = {200, 50};
+
+	for (int r = 0; r < 2; r++) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		normal_clients(s, 10);
+		/* Nine 10-second records, 100 s .. 190 s. */
+		for (unsigned k = 0; k < 9; k++)
+			add_timed(s, SLOT_INGRESS, "198.51.100.70", "10.0.0.10", UDP,
+			          (uint16_t)(2000 + k), 80, 0, pps[r] * 10ull, pps[r] * 10ull * 92,
+			          100 + 10 * k, 110 + 10 * k);
+		struct slot_view *v = judged(s, &res);
+		struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.70")];
+		assert_int_equal(o->started_last - o->started_first, 90);
+		struct judge_flood fl;
+		judge_flood_figures(v, o, &fl);
+		assert_true(fl.seconds == 90.0);
+		if (r == 0) {
+			const struct slot_label *l = get_label(v, o, JUDGE_FLOOD);
+			assert_non_null(l);
+			assert_int_equal(fl.signal, JUDGE_FLOOD_RATE);
+			assert_true(l->value == 200.0);
+			assert_true(l->threshold == 100.0);
+			assert_true(o->in_c);
+		} else {
+			assert_false(has_label(v, o, JUDGE_FLOOD));
+		}
+		slot_destroy(s);
+	}
+
+	struct slot *s = slot_create(&site, 0, 5890752, 4);
+	normal_clients(s, 10);
+	add_timed(s, SLOT_INGRESS, "198.51.100.71", "10.0.0.10", UDP, 2000, 80, 0, 2000, 2000 * 92,
+	          100, 101);
+	struct slot_view *v = judged(s, &res);
+	struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.71")];
+	struct judge_flood fl;
+	judge_flood_figures(v, o, &fl);
+	assert_true(fl.seconds == 30.0);
+	assert_false(has_label(v, o, JUDGE_FLOOD));
+	slot_destroy(s);
+}
+
+/*
+ * An answered SYN flood: 20 000 SYNs over 120 s at one host, each answered
+ * with a SYN-ACK (answered share 1, 60-byte packets: neither the volume
+ * rule nor noPayload holds). Half-open: flood with signal synFlood. The
+ * same packets with the handshake completed (ACK from outside) are a busy
+ * client, not a flood.
+ */
+static void test_syn_flood_answered(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct judge_result res;
+
+	for (int ack = 0; ack < 2; ack++) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		normal_clients(s, 10);
+		uint8_t fl_in = (uint8_t)(ack ? SYN | ACK | PSH | FIN : SYN);
+		for (unsigned k = 0; k < 100; k++) {
+			add_timed(s, SLOT_INGRESS, "198.51.100.80", "10.0.0.10", TCP,
+			          (uint16_t)(10000 + k), 80, fl_in, 200, 200 * 60, 10 + k, 11 + k);
+			add_timed(s, SLOT_EGRESS, "10.0.0.10", "198.51.100.80", TCP, 80,
+			          (uint16_t)(10000 + k), SYN | ACK, 200, 200 * 60, 10 + k, 11 + k);
+		}
+		struct slot_view *v = judged(s, &res);
+		struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.80")];
+		if (!ack) {
+			assert_int_equal(o->half_open_targets, 1);
+			assert_int_equal(o->half_open.packets, 20000);
+			const struct slot_label *l = get_label(v, o, JUDGE_FLOOD);
+			assert_non_null(l);
+			struct judge_flood fl;
+			judge_flood_figures(v, o, &fl);
+			assert_int_equal(fl.signal, JUDGE_FLOOD_SYN);
+			assert_string_equal(judge_flood_signal_name(fl.signal), "synFlood");
+			assert_true(l->value == 20000.0);
+			assert_true(l->threshold == 3000.0);
+		} else {
+			assert_int_equal(o->half_open_targets, 0);
+			assert_false(has_label(v, o, JUDGE_FLOOD));
+		}
+		slot_destroy(s);
+	}
+}
+
+/* Outside IP o probes inside IP i on five ports: two SYNs each, refused with an RST. */
+static void probe(struct slot *s, const char *o, const char *i, bool refused)
+{
+	for (int p = 0; p < 5; p++) {
+		struct flow f = mkflow(o, i, TCP, 50000, (uint16_t)(22 + p), SYN, 2, 120, T0_MS);
+		slot_add(s, SLOT_INGRESS, &f);
+		if (!refused)
+			continue;
+		f = mkflow(i, o, TCP, (uint16_t)(22 + p), 50000, RST | ACK, 1, 40, T0_MS);
+		slot_add(s, SLOT_EGRESS, &f);
+	}
+}
+
+/*
+ * Scans of a small site: with ten active hosts, probing six of them is a
+ * scan (over half), probing four is not. On a site whose only active hosts
+ * are two servers, an outside client that uses both (requests answered
+ * with pages) is no scanner, while one that probes both is.
+ */
+static void test_scan_small_sites(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct judge_result res;
+	char in[32];
+
+	for (int n = 4; n <= 6; n += 2) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		normal_clients(s, 10);
+		for (int k = 0; k < n; k++) {
+			snprintf(in, sizeof(in), "10.0.0.%d", 10 + k);
+			probe(s, "198.51.100.90", in, true);
+		}
+		struct slot_view *v = judged(s, &res);
+		assert_int_equal(v->n_active, 10);
+		struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.90")];
+		const struct slot_label *l = get_label(v, o, JUDGE_SCAN);
+		if (n == 6) {
+			assert_non_null(l);
+			assert_true(l->value == 6.0);
+			assert_true(l->threshold == 5.0);
+		} else {
+			assert_null(l);
+		}
+		slot_destroy(s);
+	}
+
+	for (int scanner = 0; scanner < 2; scanner++) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		const char *srv[2] = {"10.0.0.80", "10.0.0.53"};
+		for (int k = 0; k < 2; k++) {
+			if (scanner) {
+				probe(s, "198.51.100.91", srv[k], true);
+				continue;
+			}
+			/* Many requests, answered by larger responses. */
+			struct flow f = mkflow("198.51.100.91", srv[k], TCP, 40000, 443,
+			                       SYN | ACK | PSH | FIN, 400, 400 * 70, T0_MS);
+			slot_add(s, SLOT_INGRESS, &f);
+			f = mkflow(srv[k], "198.51.100.91", TCP, 443, 40000, SYN | ACK | PSH | FIN,
+			           600, 600 * 1200, T0_MS);
+			slot_add(s, SLOT_EGRESS, &f);
+		}
+		struct slot_view *v = judged(s, &res);
+		assert_int_equal(v->n_active, 2);
+		struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.91")];
+		assert_int_equal(o->started_targets, 2);
+		assert_int_equal(has_label(v, o, JUDGE_SCAN), scanner);
+		slot_destroy(s);
+	}
+}
+
+/*
+ * A scan of silent addresses on a large site: twelve addresses that sent
+ * nothing all slot (scan_min_unused 10) among 40 active hosts, far from
+ * half of them. Nine are not enough.
+ */
+static void test_scan_silent_addresses(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct judge_result res;
+	char in[32];
+
+	for (int n = 9; n <= 12; n += 3) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		normal_clients(s, 40);
+		for (int k = 0; k < n; k++) {
+			snprintf(in, sizeof(in), "10.0.9.%d", k);
+			probe(s, "198.51.100.92", in, false);
+		}
+		struct slot_view *v = judged(s, &res);
+		struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.92")];
+		uint32_t probed, silent;
+		judge_scan_probes(v, o, &probed, &silent);
+		assert_int_equal(probed, n);
+		assert_int_equal(silent, n);
+		const struct slot_label *l = get_label(v, o, JUDGE_SCAN);
+		if (n == 12) {
+			assert_non_null(l);
+			assert_true(l->value == 12.0);
+			assert_true(l->threshold == 10.0);
+		} else {
+			assert_null(l);
+		}
+		slot_destroy(s);
+	}
+}
+
+/*
+ * A distributed flood: 30 outside IPs each send 1 500 unanswered UDP
+ * packets to 10.0.0.10 (45 000 in all), each far below the flood rule:
+ * underAttack on the inside IP, no label on the sources. From 10 sources
+ * (attack_min_sources 20) it is not.
+ */
+static void test_under_attack(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct judge_result res;
+	char src[32];
+
+	for (int n = 10; n <= 30; n += 20) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		normal_clients(s, 10);
+		for (int k = 0; k < n; k++) {
+			snprintf(src, sizeof(src), "203.0.113.%d", k + 1);
+			add_timed(s, SLOT_INGRESS, src, "10.0.0.10", UDP, 53, 3074, 0, 1500,
+			          1500 * 500, 0, 280);
+		}
+		struct slot_view *v = judged(s, &res);
+		const struct slot_inside *in = &v->inside[find_inside(v, "10.0.0.10")];
+		assert_int_equal(in->flooded_peers, n);
+		assert_int_equal(in->flooded.packets, 1500ull * n);
+		assert_int_equal(in->flooded_proto[SLOT_PROTO_UDP], 1500ull * n);
+		const struct slot_label *l = get_label(v, in, JUDGE_UNDERATTACK);
+		if (n == 30) {
+			assert_non_null(l);
+			assert_true(l->value == 45000.0);
+			assert_true(l->threshold == 30000.0);
+			assert_int_equal(res.labels[JUDGE_UNDERATTACK], 1);
+		} else {
+			assert_null(l);
+		}
+		assert_int_equal(res.labels[JUDGE_FLOOD], 0);
+		slot_destroy(s);
+	}
+}
+
+/* ---- layer 2: a fake gateway table -------------------------------------- */
+
+struct fake_arp {
+	const char *ip;
+	struct judge_arp a;
+};
+
+static const struct fake_arp fake_table[] = {
+    /* active hosts: resolved on the gateway, missing, MAC zero */
+    {"10.0.0.10",
+     {.on_gateway = true,
+      .resolved_gw = true,
+      .resolved = true,
+      .types = 1,
+      .devices = 1,
+      .min_age_s = 30}},
+    {"10.0.0.12", {.resolved = true, .zero_mac = true, .types = 1, .devices = 1, .min_age_s = 5}},
+    /* silent addresses: Incomplete just now, Incomplete long ago, Deleted */
+    {"10.0.9.1",
+     {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1, .min_age_s = 4}},
+    {"10.0.9.2",
+     {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1, .min_age_s = 500}},
+    {"10.0.9.3", {.on_gateway = true, .types = 1u << 4, .devices = 1, .min_age_s = 2}},
+    /* an active client the gateway shows Incomplete */
+    {"10.0.0.13",
+     {.on_gateway = true, .incomplete_gw = true, .types = 1u << 3, .devices = 1, .min_age_s = 1}},
+};
+
+static void fake_arp(const void *ud, const struct site_config *site, const struct flow_addr *ip,
+                     struct judge_arp *out)
+{
+	struct flow_addr a;
+
+	(void)site;
+	memset(out, 0, sizeof(*out));
+	out->min_age_s = -1;
+	for (size_t k = 0; k < sizeof(fake_table) / sizeof(*fake_table); k++) {
+		flow_addr_parse(fake_table[k].ip, &a);
+		if (memcmp(&a, ip, sizeof(a)) == 0)
+			*out = fake_table[k].a;
+	}
+	out->gateway_polled = ud != NULL;
+}
+
+/*
+ * arpUnused only for a conversation the outside IP started, to a silent
+ * address a gateway showed Incomplete recently: 10.0.9.1 yes; 10.0.9.2
+ * (500 s old), 10.0.9.3 (Deleted only) no; the server an active client
+ * talked to (10.0.0.13, Incomplete) no. arpMissing on active hosts the
+ * polled gateway does not show resolved (10.0.0.11, .12, .13, not .10);
+ * none when no gateway was polled. zeroMac on 10.0.0.12.
+ */
+static void test_arp_rules(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct judge_result res;
+	static const int polled = 1;
+
+	for (int gw = 0; gw < 2; gw++) {
+		struct slot *s = slot_create(&site, 0, 5890752, 4);
+		normal_clients(s, 4); /* 10.0.0.10 .. 10.0.0.13 */
+		probe(s, "198.51.100.100", "10.0.9.1", false);
+		probe(s, "198.51.100.101", "10.0.9.2", false);
+		probe(s, "198.51.100.102", "10.0.9.3", false);
+		struct judge_l2 l2 = {.arp = fake_arp, .ud = gw ? &polled : NULL};
+		assert_non_null(slot_finish(s));
+		struct slot_view *v = slot_view_mut(s);
+		assert_int_equal(judge_slot_l2(v, &l2, &res), 0);
+
+		const struct slot_outside *o = &v->outside[find_outside(v, "198.51.100.100")];
+		const struct slot_label *l = get_label(v, o, JUDGE_ARPUNUSED);
+		assert_non_null(l);
+		assert_true(l->value == 1.0);
+		assert_false(
+		    has_label(v, &v->outside[find_outside(v, "198.51.100.101")], JUDGE_ARPUNUSED));
+		assert_false(
+		    has_label(v, &v->outside[find_outside(v, "198.51.100.102")], JUDGE_ARPUNUSED));
+		/* 10.0.0.13's web server answered it: no evidence against the server. */
+		for (size_t k = 0; k < v->n_outside; k++)
+			if (memcmp(&v->outside[k].addr, &o->addr, 16) != 0)
+				assert_false(has_label(v, &v->outside[k], JUDGE_ARPUNUSED));
+		assert_int_equal(res.labels[JUDGE_ARPUNUSED], 1);
+
+		const char *missing[] = {"10.0.0.11", "10.0.0.12", "10.0.0.13"};
+		assert_false(
+		    has_label(v, &v->inside[find_inside(v, "10.0.0.10")], JUDGE_ARPMISSING));
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(
+			    has_label(v, &v->inside[find_inside(v, missing[k])], JUDGE_ARPMISSING),
+			    gw);
+		assert_int_equal(res.labels[JUDGE_ARPMISSING], gw ? 3 : 0);
+		/* Silent addresses sent nothing out: never arpMissing. */
+		assert_false(
+		    has_label(v, &v->inside[find_inside(v, "10.0.9.1")], JUDGE_ARPMISSING));
+		assert_true(has_label(v, &v->inside[find_inside(v, "10.0.0.12")], JUDGE_ZEROMAC));
+		assert_int_equal(res.labels[JUDGE_ZEROMAC], 1);
+		slot_destroy(s);
+	}
+}
+
 static void test_inside_scanner(void **state)
 {
 	(void)state;
@@ -435,6 +799,12 @@ int main(void)
 		cmocka_unit_test(test_scan_and_nopayload),
 		cmocka_unit_test(test_probe_unused),
 		cmocka_unit_test(test_flood_one_way_at_active_host),
+		cmocka_unit_test(test_flood_rate_burst),
+		cmocka_unit_test(test_syn_flood_answered),
+		cmocka_unit_test(test_scan_small_sites),
+		cmocka_unit_test(test_scan_silent_addresses),
+		cmocka_unit_test(test_under_attack),
+		cmocka_unit_test(test_arp_rules),
 		cmocka_unit_test(test_inside_scanner),
 		cmocka_unit_test(test_p2p_and_floodout),
 		cmocka_unit_test(test_label_names),

@@ -187,6 +187,7 @@ static void fixture_cfg(struct fixture_cfg *f)
 	memset(f, 0, sizeof(*f));
 	test_site(&f->site);
 	test_device(&f->dev[0], 22, 20);
+	f->dev[0].gateway = true; /* gw1: its ARP table is evidence */
 	test_device(&f->dev[1], 22, 20);
 	snprintf(f->dev[1].name, sizeof(f->dev[1].name), "sw1");
 	f->dev[1].kind = L2_KIND_NXOS;
@@ -287,6 +288,67 @@ static void test_load_dir_sites(void **state)
 static void add1(struct slot *s, enum slot_dir dir, struct flow f)
 {
 	slot_add(s, dir, &f);
+}
+
+/*
+ * judge_l2.arp over the fixtures: gw1 (gateway: true) shows 10.10.1.96
+ * resolved, 10.10.1.166 Incomplete (aged 4 s), 10.10.1.250 Deleted. An
+ * address of 10.10.1.0/24 it does not show is still in its subnet (polled,
+ * missing); one of 10.10.7.0/24 is not (a network it does not serve). With
+ * gw1 not marked gateway, nothing is gateway evidence.
+ */
+static void test_judge_arp_facts(void **state)
+{
+	struct fixture_cfg f;
+	struct l2poll *p = NULL;
+	struct l2_merge *m = NULL;
+	struct judge_l2 l2;
+	struct judge_arp a;
+	struct flow_addr ip;
+	char err[512];
+
+	(void)state;
+	fixture_cfg(&f);
+	assert_int_equal(l2poll_load_dir(&f.site, 1, TEST_DATA_DIR "/l2/ssh", &p, err, sizeof(err)),
+	                 0);
+	assert_int_equal(l2poll_slot_merge(p, 0, 5890752, &m), 0);
+	l2_judge_bind(m, &l2);
+	assert_non_null(l2.arp);
+
+	flow_addr_parse("10.10.1.96", &ip);
+	l2.arp(l2.ud, &f.site, &ip, &a);
+	assert_true(a.gateway_polled && a.on_gateway && a.resolved_gw && a.resolved);
+	assert_false(a.incomplete_gw || a.zero_mac);
+
+	flow_addr_parse("10.10.1.166", &ip);
+	l2.arp(l2.ud, &f.site, &ip, &a);
+	assert_true(a.gateway_polled && a.on_gateway && a.incomplete_gw);
+	assert_false(a.resolved_gw || a.resolved || a.zero_mac);
+	assert_int_equal(a.min_age_s, 4);
+
+	flow_addr_parse("10.10.1.250", &ip);
+	l2.arp(l2.ud, &f.site, &ip, &a);
+	assert_true(a.on_gateway);
+	assert_false(a.incomplete_gw);
+	assert_int_equal(a.types, 1u << L2_STATE_DELETED);
+
+	flow_addr_parse("10.10.1.77", &ip);
+	l2.arp(l2.ud, &f.site, &ip, &a);
+	assert_true(a.gateway_polled);
+	assert_false(a.on_gateway || a.resolved_gw);
+	assert_int_equal(a.min_age_s, -1);
+
+	flow_addr_parse("10.10.7.1", &ip);
+	l2.arp(l2.ud, &f.site, &ip, &a);
+	assert_false(a.gateway_polled);
+
+	f.dev[0].gateway = false;
+	flow_addr_parse("10.10.1.166", &ip);
+	l2.arp(l2.ud, &f.site, &ip, &a);
+	assert_false(a.gateway_polled || a.on_gateway || a.incomplete_gw);
+
+	l2_merge_destroy(m);
+	l2poll_stop(p);
 }
 
 /*
@@ -394,6 +456,7 @@ int main(void)
 	    cmocka_unit_test(test_mute_timeout),   cmocka_unit_test(test_cancel),
 	    cmocka_unit_test(test_status),         cmocka_unit_test(test_load_dir),
 	    cmocka_unit_test(test_load_dir_sites), cmocka_unit_test(test_judge_arp_unused),
+	    cmocka_unit_test(test_judge_arp_facts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

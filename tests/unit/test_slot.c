@@ -369,6 +369,68 @@ static void test_starter(void **state)
 	slot_destroy(s);
 }
 
+/*
+ * The conversation line's time and TCP facts: the egress first-switched
+ * kept to the millisecond (32 bits from the slot's base); the started
+ * ingress's active time in seconds (earliest first to latest last, over
+ * records in any order); half-open (SYN, never ACK) per outside IP; the
+ * flooded ingress of an inside IP (unanswered, or half-open although
+ * answered), by protocol.
+ */
+static void test_activity_and_half_open(void **state)
+{
+	(void)state;
+	struct site_config site;
+	test_site(&site);
+	struct slot *s = slot_create(&site, 0, 5890752, 5);
+	struct flow f;
+
+	f = mkflow("10.0.1.1", "203.0.113.1", TCP, 40000, 443, SYN | ACK, 3, 300, T0_MS + 1234567);
+	slot_add(s, SLOT_EGRESS, &f);
+	/* 203.0.113.9: SYNs only, at 10.0.1.1 (which answers) and 10.0.1.2, 40 s .. 100 s. */
+	f = mkflow("203.0.113.9", "10.0.1.1", TCP, 1000, 80, SYN, 100, 6000, T0_MS + 70000);
+	f.last_ms = T0_MS + 100000;
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("203.0.113.9", "10.0.1.2", TCP, 1001, 80, SYN, 50, 3000, T0_MS + 40000);
+	f.last_ms = T0_MS + 41000;
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("10.0.1.1", "203.0.113.9", TCP, 80, 1000, SYN | ACK, 100, 6000, T0_MS + 70000);
+	slot_add(s, SLOT_EGRESS, &f);
+	/* 203.0.113.10: a completed handshake, UDP too. */
+	f = mkflow("203.0.113.10", "10.0.1.2", TCP, 1002, 80, SYN | ACK, 10, 600, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+	f = mkflow("203.0.113.10", "10.0.1.2", UDP, 1003, 53, 0, 5, 300, T0_MS);
+	slot_add(s, SLOT_INGRESS, &f);
+
+	const struct slot_view *v = slot_finish(s);
+	const struct slot_inside *i1 = &v->inside[find_inside(v, "10.0.1.1")];
+	assert_int_equal(i1->pair_count, 2);
+	assert_int_equal(v->pairs[i1->pair_first].first_ms, T0_MS + 70000);
+	assert_int_equal(v->pairs[i1->pair_first + 1].first_ms, T0_MS + 1234567);
+	const struct slot_outside *o = &v->outside[find_outside(v, "203.0.113.9")];
+	assert_int_equal(o->started_first, SLOT_T16_BIAS + 40);
+	assert_int_equal(o->started_last, SLOT_T16_BIAS + 100);
+	assert_int_equal(o->half_open_targets, 2);
+	assert_int_equal(o->half_open.packets, 150);
+	const struct slot_outside *o2 = &v->outside[find_outside(v, "203.0.113.10")];
+	assert_int_equal(o2->half_open_targets, 0);
+	assert_int_equal(o2->started_first, SLOT_T16_BIAS);
+	/* 10.0.1.1 answered, but the SYNs never completed: flooded all the same. */
+	assert_int_equal(i1->flooded.packets, 100);
+	assert_int_equal(i1->flooded_peers, 1);
+	const struct slot_inside *i2 = &v->inside[find_inside(v, "10.0.1.2")];
+	assert_int_equal(i2->flooded.packets, 65);
+	assert_int_equal(i2->flooded_peers, 2);
+	assert_int_equal(i2->flooded_proto[SLOT_PROTO_TCP], 60);
+	assert_int_equal(i2->flooded_proto[SLOT_PROTO_UDP], 5);
+	slot_destroy(s);
+
+	/* Times far from the slot clamp; none is still "none". */
+	assert_int_equal(slot_t16(5890752, T0_MS), SLOT_T16_BIAS);
+	assert_int_equal(slot_t16(5890752, 0), 1);
+	assert_int_equal(slot_t16(5890752, UINT64_MAX), 65535);
+}
+
 /* ---- order independence (property) -------------------------------------- */
 
 static void assert_views_equal(const struct slot_view *a, const struct slot_view *b)
@@ -878,6 +940,7 @@ int main(void)
 		cmocka_unit_test(test_caps_inside_outside),
 		cmocka_unit_test(test_caps_keep_first_seen),
 		cmocka_unit_test(test_starter),
+		cmocka_unit_test(test_activity_and_half_open),
 		cmocka_unit_test(test_order_independence),
 		cmocka_unit_test(test_reference_sums),
 		cmocka_unit_test(test_tight_address_space),

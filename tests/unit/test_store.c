@@ -735,6 +735,10 @@ static void test_readers(void **state)
 
 	f->s = open_ok(f->path, NULL);
 	fill_readers(f->s);
+	/* A pseudo-site (the daily analysis's) is no site of the list. */
+	struct store_doc pd;
+	doc(&pd, "daily", "summary", "{\"kind\":\"daily\"}");
+	assert_int_equal(store_slot_write(f->s, "campus@daily", 50, &pd, 1, NULL), 0);
 
 	assert_int_equal(store_site_list(f->s, sl, 4, &n), 0);
 	assert_int_equal(n, 2);

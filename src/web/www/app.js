@@ -23,6 +23,8 @@ const LABELS = {
   floodOut: { sev: 3 },
   synFlood: { sev: 3 },
   underAttack: { sev: 3 },
+  arpMissing: { sev: 2 },
+  zeroMac: { sev: 1 },
   scan: { sev: 2 },
   arpMissing: { sev: 2 },
   zeroMac: { sev: 2 },
@@ -52,14 +54,17 @@ function reasonText(label, r) {
   const th = ' — threshold ' + num(r.threshold);
   switch (label) {
     case 'noPayload': return 'average ' + num(r.avgPacketBytes) + ' bytes per packet over ' + num(r.packets) + ' packets' + th + ' bytes';
-    case 'flood': return num(r.packets) + ' packets (' + bytes(r.octets) + ', ' + r.protocol + ') at ' + num(r.targets) + ' target(s), ' + pct(r.answeredRatio) + ' answered' + th + ' packets';
-    case 'scan': return 'started conversations with ' + num(r.startedTargets) + ' of ' + num(r.activeInside) + ' active inside hosts' + th;
+    case 'flood': return (r.signal === 'synFlood' ? num(r.halfOpenPackets) + ' half-open SYN packets, ' + num(r.halfOpenPerSecond) + '/s; ' : r.signal === 'rate' ? num(r.packetsPerSecond) + ' packets/s over ' + num(r.activeSeconds) + ' s; ' : '') + num(r.packets) + ' packets (' + bytes(r.octets) + ', ' + r.protocol + ') at ' + num(r.targets) + ' target(s), ' + pct(r.answeredRatio) + ' answered' + th;
+    case 'scan': return 'probed ' + num(r.probedTargets) + ' inside hosts (' + num(r.probedSilent) + ' silent) of ' + num(r.activeInside) + ' active' + th;
     case 'probeUnused': return 'touched ' + num(r.unusedTouched) + ' unused inside addresses (' + num(r.packets) + ' packets)' + th;
     case 'arpUnused': return 'reached ' + num(Array.isArray(r.ipList) ? r.ipList.length : r.value) + ' addresses that ARP shows unresolved (' + num(r.packets) + ' packets)' + th;
     case 'fanout': return 'talked to ' + num(r.peers) + ' outside peers' + th + ' (peer cap ' + num(r.peerCap) + ')';
     case 'p2p': return num(r.peers) + ' peers, ' + bytes(r.octetsOut) + ' out and ' + bytes(r.octetsIn) + ' in, ' + num(r.avgPacketBytes) + ' bytes per packet' + th + ' peers';
     case 'scanOut': return 'contacted ' + num(r.peers) + ' outside peers, ' + num(r.answeredPeers) + ' answered (return ratio ' + num(r.returnRatio) + ')' + th;
     case 'floodOut': return num(r.packetsOut) + ' packets out against ' + num(r.packetsIn) + ' in, to ' + num(r.peers) + ' peer(s)' + th + ' packets';
+    case 'underAttack': return num(r.packets) + ' unanswered packets (' + bytes(r.octets) + ') from ' + num(r.sources) + ' sources, ' + pct(r.answeredShare) + ' of its ingress answered' + th + ' packets';
+    case 'arpMissing': return 'sent to the outside but not resolved on its gateway (' + (r.onGateway ? (r.typeList || []).join(', ') : 'absent') + ')';
+    case 'zeroMac': return 'seen only with MAC 00:00:00:00:00:00 on ' + num(r.devices) + ' device(s)';
     default: return genericReason(r);
   }
 }

@@ -1,0 +1,1068 @@
+/*
+ * daily: the analysis of one site's day (daily.h, docs/daily.md).
+ *
+ * One pass over the day's offender documents and one over its inside
+ * documents decide, per inside IP, which outside IPs it had contact with:
+ * the peers of its own conversations (arrayPeer less repliedTo), the peers
+ * it only answered, and the offenders whose ipList holds it. Answers and
+ * receptions do not count when the outside IP probed: it started
+ * conversations with more than probe_targets inside IPs that day, or got a
+ * rule I label. An inside IP with more own peers than max_peers in any
+ * slot is dropped at once, so only the quiet ones are held. The few
+ * candidates left are then read again through the key index (every
+ * document of that IP in the day) for their exact figures and contact
+ * slots, and kept when those stay under the thresholds.
+ *
+ * Not this file's job: output formats and the collector's schedule
+ * (report.c, runner.c).
+ */
+#include "nfsentry/daily.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jscan.h"
+#include "nfsentry/clock.h"
+#include "nfsentry/grow.h"
+#include "nfsentry/l2.h"
+#include "nfsentry/store.h"
+
+/* ---- days and time zones -------------------------------------------------- */
+
+/* setenv("TZ") + tzset() change the process; one caller at a time. */
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Local midnight of (y, m, d) in tz as Unix time: mktime() under TZ=tz,
+ * the previous TZ restored after. tm_isdst = -1 lets the zone decide.
+ */
+static int64_t local_midnight(int y, int m, int d, const char *tz, int *wy, int *wm, int *wd)
+{
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_isdst = -1};
+	char old[256];
+	const char *o;
+	bool had;
+	time_t t;
+
+	pthread_mutex_lock(&tz_lock);
+	o = getenv("TZ");
+	had = o != NULL;
+	snprintf(old, sizeof(old), "%s", o ? o : "");
+	setenv("TZ", tz && *tz ? tz : "UTC", 1);
+	tzset();
+	t = mktime(&tm);
+	if (had)
+		setenv("TZ", old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	pthread_mutex_unlock(&tz_lock);
+	/* mktime normalised the date (day 32 is the 1st of the next month). */
+	*wy = tm.tm_year + 1900, *wm = tm.tm_mon + 1, *wd = tm.tm_mday;
+	return (int64_t)t;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+	return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+static int day_fill(int y, int m, int d, const char *tz, struct daily_day *out)
+{
+	int y0, m0, d0, y1, m1, d1;
+	int64_t a = local_midnight(y, m, d, tz, &y0, &m0, &d0);
+	int64_t b = local_midnight(y, m, d + 1, tz, &y1, &m1, &d1);
+
+	if (a == -1 || b <= a || y0 != y || m0 != m || d0 != d)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->date, sizeof(out->date), "%04d-%02d-%02d", y, m, d);
+	out->start_s = a;
+	out->end_s = b;
+	out->from_slot = ceil_div(a, STORE_SLOT_SECONDS);
+	out->to_slot = ceil_div(b, STORE_SLOT_SECONDS) - 1;
+	out->n_slots = (uint32_t)(out->to_slot - out->from_slot + 1);
+	return 0;
+}
+
+int daily_day_resolve(const char *date, const char *tz, struct daily_day *out)
+{
+	int y, m, d, n = 0;
+
+	if (!date || !daily_tz_valid(tz) || strlen(date) != 10 ||
+	    sscanf(date, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 || y < 1970 || y > 9999 ||
+	    m < 1 || m > 12 || d < 1 || d > 31)
+		return -EINVAL;
+	return day_fill(y, m, d, tz, out);
+}
+
+int daily_day_of(int64_t t_s, const char *tz, struct daily_day *out)
+{
+	time_t t = (time_t)t_s;
+	struct tm tm;
+	char old[256];
+	const char *o;
+	bool had;
+
+	if (!daily_tz_valid(tz))
+		return -EINVAL;
+	pthread_mutex_lock(&tz_lock);
+	o = getenv("TZ");
+	had = o != NULL;
+	snprintf(old, sizeof(old), "%s", o ? o : "");
+	setenv("TZ", tz && *tz ? tz : "UTC", 1);
+	tzset();
+	localtime_r(&t, &tm);
+	if (had)
+		setenv("TZ", old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	pthread_mutex_unlock(&tz_lock);
+	return day_fill(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tz, out);
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+/* An inside IP of the day. */
+struct din {
+	struct flow_addr ip;
+	uint32_t own[DAILY_PEERS_MAX]; /* outside indexes: its own conversations */
+	uint32_t rep[DAILY_PEERS_MAX]; /* answered */
+	uint32_t rcv[DAILY_PEERS_MAX]; /* received from an offender */
+	uint8_t n_own, n_rep, n_rcv;
+	bool dropped;  /* too busy to be a suspect */
+	bool overflow; /* more answered / received peers than kept: they count as probers */
+	bool sent;     /* it had an inside document (sent something) */
+};
+
+/* An outside IP of the day. */
+struct dout {
+	struct flow_addr ip;
+	uint32_t tgt[DAILY_PROBE_MAX + 1]; /* inside indexes it started conversations with */
+	uint8_t n_tgt;
+	bool prober;   /* more than probe_targets targets, or a rule I label */
+	bool offender; /* an offender document that day */
+	uint32_t off_slots, off_max_targets;
+	uint64_t off_packets;
+	char labels[96];
+};
+
+/* Open addressing over 16-byte addresses; slots hold index + 1. */
+struct addr_index {
+	uint32_t *slot;
+	size_t cap; /* power of two */
+};
+
+static uint64_t addr_hash(const struct flow_addr *a)
+{
+	uint64_t x, y;
+	memcpy(&x, a->b, 8);
+	memcpy(&y, a->b + 8, 8);
+	x ^= y * 0x9e3779b97f4a7c15ull;
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 29);
+}
+
+struct table {
+	struct addr_index ix;
+	void *v;
+	size_t n, cap, elem, max;
+	uint64_t dropped;
+};
+
+/* Index of a in t (inserting a zeroed entry when add), or -1 (absent, or the cap). */
+static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
+{
+	if (t->ix.cap == 0 || (add && (t->n + 1) * 2 > t->ix.cap)) {
+		if (!add)
+			return -1;
+		size_t nc = t->ix.cap ? t->ix.cap * 2 : 1024;
+		uint32_t *ns = calloc(nc, sizeof(*ns));
+		if (!ns)
+			return -1;
+		for (size_t k = 0; k < t->ix.cap; k++) {
+			if (!t->ix.slot[k])
+				continue;
+			const struct flow_addr *e =
+			    (const struct flow_addr *)((char *)t->v +
+			                               (t->ix.slot[k] - 1) * t->elem);
+			size_t h = addr_hash(e) & (nc - 1);
+			while (ns[h])
+				h = (h + 1) & (nc - 1);
+			ns[h] = t->ix.slot[k];
+		}
+		free(t->ix.slot);
+		t->ix.slot = ns;
+		t->ix.cap = nc;
+	}
+	size_t h = addr_hash(a) & (t->ix.cap - 1);
+	while (t->ix.slot[h]) {
+		uint32_t i = t->ix.slot[h] - 1;
+		if (memcmp((char *)t->v + i * t->elem, a->b, 16) == 0)
+			return i;
+		h = (h + 1) & (t->ix.cap - 1);
+	}
+	if (!add)
+		return -1;
+	if (t->n >= t->max) {
+		t->dropped++;
+		return -1;
+	}
+	if (grow_array(&t->v, &t->cap, t->n + 1, t->elem, 1024, t->max) != 0)
+		return -1;
+	char *e = (char *)t->v + t->n * t->elem;
+	memset(e, 0, t->elem);
+	memcpy(e, a->b, 16);
+	t->ix.slot[h] = (uint32_t)++t->n;
+	return (int64_t)(t->n - 1);
+}
+
+static void table_free(struct table *t)
+{
+	free(t->ix.slot);
+	free(t->v);
+}
+
+/* ---- the analysis --------------------------------------------------------- */
+
+struct an {
+	struct store *s;
+	const char *site;
+	const struct daily_config *cfg;
+	const struct daily_day *day;
+	struct daily_result *r;
+	struct table in, out;
+	uint64_t deadline_ms;
+	uint64_t docs;
+	int err;
+	/* MACs (pass 3). */
+	struct mac_ent *macs;
+	size_t n_macs, cap_macs;
+	uint32_t *mac_ix;
+	size_t mac_ix_cap;
+};
+
+static struct din *din_at(struct an *a, int64_t i)
+{
+	return &((struct din *)a->in.v)[i];
+}
+
+static struct dout *dout_at(struct an *a, int64_t i)
+{
+	return &((struct dout *)a->out.v)[i];
+}
+
+/* Is this document of the analysed site? (store_key_range reads every site) */
+static bool doc_site_is(const struct store_doc *d, const char *site)
+{
+	struct jval v;
+	char buf[STORE_SITE_MAX];
+	return jscan_get(d->json, d->json_len, "site", &v) && jscan_str(&v, buf, sizeof(buf)) &&
+	       strcmp(buf, site) == 0;
+}
+
+static bool val_addr(const struct jval *v, struct flow_addr *ip)
+{
+	char buf[64];
+	return jscan_str(v, buf, sizeof(buf)) && flow_addr_parse(buf, ip) == 0;
+}
+
+static int check_time(struct an *a)
+{
+	if ((++a->docs & 1023) == 0 && clock_ms(CLOCK_MONOTONIC) > a->deadline_ms) {
+		a->err = -ETIMEDOUT;
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Add inside index i to o's targets; o becomes a prober past probe_targets. */
+static void target_add(struct an *a, struct dout *o, uint32_t i)
+{
+	if (o->prober)
+		return;
+	for (unsigned k = 0; k < o->n_tgt; k++)
+		if (o->tgt[k] == i)
+			return;
+	o->tgt[o->n_tgt++] = i;
+	if (o->n_tgt > a->cfg->probe_targets)
+		o->prober = true;
+}
+
+static void set_add(uint32_t *set, uint8_t *n, uint32_t v, bool *overflow)
+{
+	for (unsigned k = 0; k < *n; k++)
+		if (set[k] == v)
+			return;
+	if (*n >= DAILY_PEERS_MAX) {
+		*overflow = true;
+		return;
+	}
+	set[(*n)++] = v;
+}
+
+static void labels_add(char *dst, size_t len, const struct jval *arr)
+{
+	struct jval e;
+	size_t pos = 0;
+	char name[32];
+
+	while (jscan_next(arr, &pos, &e) == 1) {
+		if (!jscan_str(&e, name, sizeof(name)))
+			continue;
+		size_t nl = strlen(name), dl = strlen(dst);
+		bool have = false;
+		for (const char *p = dst; (p = strstr(p, name)); p += nl)
+			if ((p == dst || p[-1] == ',') && (p[nl] == ',' || p[nl] == '\0'))
+				have = true;
+		if (!have && dl + nl + 2 < len)
+			snprintf(dst + dl, len - dl, "%s%s", dl ? "," : "", name);
+	}
+}
+
+/* Pass 1: offender documents. */
+static int on_offender(void *ud, const struct store_doc *d)
+{
+	struct an *a = ud;
+	struct jval v, list;
+	struct flow_addr ip;
+	int64_t tp = 0, pk = 0;
+
+	if (check_time(a))
+		return a->err;
+	a->r->docs_offender++;
+	if (!jscan_get(d->json, d->json_len, "ip", &v) || !val_addr(&v, &ip) ||
+	    !jscan_get(d->json, d->json_len, "ipList", &list)) {
+		a->r->docs_bad++;
+		return 0;
+	}
+	int64_t oi = table_find(&a->out, &ip, true);
+	if (oi < 0)
+		return 0;
+	struct dout *o = dout_at(a, oi);
+	o->offender = true;
+	o->off_slots++;
+	if (jscan_get(d->json, d->json_len, "touchPeers", &v) && jscan_i64(&v, &tp) &&
+	    (uint64_t)tp > o->off_max_targets)
+		o->off_max_targets = (uint32_t)tp;
+	if (jscan_get(d->json, d->json_len, "packets", &v) && jscan_i64(&v, &pk) && pk > 0)
+		o->off_packets += (uint64_t)pk;
+	if (jscan_get(d->json, d->json_len, "labels", &v) && v.n > 2) {
+		o->prober = true;
+		labels_add(o->labels, sizeof(o->labels), &v);
+	}
+	if (tp > (int64_t)a->cfg->probe_targets)
+		o->prober = true;
+	if (o->prober)
+		return 0;
+	struct jval e;
+	size_t pos = 0;
+	while (jscan_next(&list, &pos, &e) == 1) {
+		struct flow_addr t;
+		if (!val_addr(&e, &t))
+			continue;
+		int64_t ii = table_find(&a->in, &t, true);
+		if (ii < 0)
+			continue;
+		o = dout_at(a, oi);
+		struct din *in = din_at(a, ii);
+		set_add(in->rcv, &in->n_rcv, (uint32_t)oi, &in->overflow);
+		target_add(a, o, (uint32_t)ii);
+		if (o->prober)
+			break;
+	}
+	return 0;
+}
+
+/* Pass 2: inside documents. */
+static int on_inside(void *ud, const struct store_doc *d)
+{
+	struct an *a = ud;
+	struct jval v, peers, replied;
+	struct flow_addr ip;
+	int64_t np = 0;
+
+	if (check_time(a))
+		return a->err;
+	a->r->docs_inside++;
+	if (!jscan_get(d->json, d->json_len, "ip", &v) || !val_addr(&v, &ip) ||
+	    !jscan_get(d->json, d->json_len, "arrayPeer", &peers)) {
+		a->r->docs_bad++;
+		return 0;
+	}
+	int64_t ii = table_find(&a->in, &ip, true);
+	if (ii < 0)
+		return 0;
+	struct din *in = din_at(a, ii);
+	in->sent = true;
+	if (in->dropped)
+		return 0;
+	bool have_rep = jscan_get(d->json, d->json_len, "repliedTo", &replied);
+	if ((jscan_get(d->json, d->json_len, "allowListed", &v) && jscan_true(&v)) ||
+	    (jscan_get(d->json, d->json_len, "peerCapHit", &v) && jscan_true(&v))) {
+		in->dropped = true;
+		return 0;
+	}
+	/* Own peers = peers less answered ones; more than max_peers drops it now. */
+	size_t n_rep = 0, pos = 0;
+	struct jval e;
+	if (have_rep)
+		while (jscan_next(&replied, &pos, &e) == 1)
+			n_rep++;
+	if (jscan_get(d->json, d->json_len, "peers", &v) && jscan_i64(&v, &np) &&
+	    np - (int64_t)n_rep > (int64_t)a->cfg->max_peers) {
+		in->dropped = true;
+		return 0;
+	}
+	/* repliedTo lists a subsequence of arrayPeer in its order: one merge walk. */
+	size_t rp = 0;
+	struct jval r;
+	int have_r = have_rep ? jscan_next(&replied, &rp, &r) : 0;
+	pos = 0;
+	while (jscan_next(&peers, &pos, &e) == 1) {
+		struct flow_addr o;
+		bool answered = have_r == 1 && r.n == e.n && memcmp(r.p, e.p, e.n) == 0;
+		if (answered)
+			have_r = jscan_next(&replied, &rp, &r);
+		if (!val_addr(&e, &o))
+			continue;
+		int64_t oi = table_find(&a->out, &o, true);
+		if (oi < 0) {
+			in = din_at(a, ii);
+			in->overflow = true;
+			continue;
+		}
+		in = din_at(a, ii);
+		struct dout *od = dout_at(a, oi);
+		if (answered) {
+			set_add(in->rep, &in->n_rep, (uint32_t)oi, &in->overflow);
+			target_add(a, od, (uint32_t)ii);
+		} else {
+			bool over = false;
+			set_add(in->own, &in->n_own, (uint32_t)oi, &over);
+			if (over || in->n_own > a->cfg->max_peers) {
+				in->dropped = true;
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- pass 4: the candidates' figures ------------------------------------- */
+
+struct cand {
+	struct an *a;
+	struct daily_suspect *sp;
+	uint32_t *contact_out;                  /* outside index per contact */
+	uint64_t slotbits[(300 * 2 + 63) / 64]; /* contact slots of the day */
+	uint64_t rcv_flows;                     /* received-only flows */
+	const char *ipstr;
+	struct flow_addr ip;
+};
+
+static void slot_mark(struct cand *c, struct daily_contact *ct, int64_t ts)
+{
+	int64_t k = ts - c->a->day->from_slot;
+	if (k < 0 || k >= (int64_t)(sizeof(c->slotbits) * 8))
+		return;
+	if (!ct->slots || ts < ct->first_slot)
+		ct->first_slot = ts;
+	if (!ct->slots || ts > ct->last_slot)
+		ct->last_slot = ts;
+	ct->slots++;
+	c->slotbits[k / 64] |= 1ull << (k % 64);
+}
+
+static int contact_of(struct cand *c, const struct flow_addr *o)
+{
+	for (uint32_t k = 0; k < c->sp->n_contacts; k++)
+		if (memcmp(c->sp->contacts[k].ip.b, o->b, 16) == 0)
+			return (int)k;
+	return -1;
+}
+
+static void add_figure(uint64_t *dst, const struct store_doc *d, const char *key)
+{
+	struct jval v;
+	int64_t x;
+	if (jscan_get(d->json, d->json_len, key, &v) && jscan_i64(&v, &x) && x > 0)
+		*dst += (uint64_t)x;
+}
+
+/* The candidate's inside documents of the day. */
+static int cand_inside(void *ud, const struct store_doc *d)
+{
+	struct cand *c = ud;
+	struct jval v, peers;
+	int64_t ts;
+
+	if (strcmp(d->kind, "inside") != 0 || !doc_site_is(d, c->a->site) ||
+	    !jscan_get(d->json, d->json_len, "timeSlot", &v) || !jscan_i64(&v, &ts) ||
+	    !jscan_get(d->json, d->json_len, "arrayPeer", &peers))
+		return 0;
+	bool any = false;
+	struct jval e;
+	size_t pos = 0;
+	while (jscan_next(&peers, &pos, &e) == 1) {
+		struct flow_addr o;
+		int k;
+		if (val_addr(&e, &o) && (k = contact_of(c, &o)) >= 0 &&
+		    c->sp->contacts[k].how != DAILY_RECEIVED) {
+			slot_mark(c, &c->sp->contacts[k], ts);
+			any = true;
+		}
+	}
+	if (!any)
+		return 0;
+	add_figure(&c->sp->flows, d, "flows");
+	add_figure(&c->sp->packets, d, "packets");
+	add_figure(&c->sp->octets, d, "octets");
+	add_figure(&c->sp->in_flows, d, "inFlows");
+	add_figure(&c->sp->in_packets, d, "inPackets");
+	add_figure(&c->sp->in_octets, d, "inOctets");
+	return 0;
+}
+
+/* A received contact's offender documents: the slots whose ipList holds the candidate. */
+static int cand_offender(void *ud, const struct store_doc *d)
+{
+	struct cand *c = ud;
+	struct jval v, list, e;
+	int64_t ts, tp = 1;
+	char want[64];
+
+	if (strcmp(d->kind, "offender") != 0 || !doc_site_is(d, c->a->site) ||
+	    !jscan_get(d->json, d->json_len, "timeSlot", &v) || !jscan_i64(&v, &ts) ||
+	    !jscan_get(d->json, d->json_len, "ipList", &list) ||
+	    !jscan_get(d->json, d->json_len, "ip", &v))
+		return 0;
+	struct flow_addr o;
+	int k;
+	if (!val_addr(&v, &o) || (k = contact_of(c, &o)) < 0 ||
+	    c->sp->contacts[k].how != DAILY_RECEIVED)
+		return 0;
+	snprintf(want, sizeof(want), "\"%s\"", c->ipstr);
+	size_t pos = 0;
+	bool found = false;
+	while (!found && jscan_next(&list, &pos, &e) == 1)
+		found = e.n == strlen(want) && memcmp(e.p, want, e.n) == 0;
+	if (!found)
+		return 0;
+	slot_mark(c, &c->sp->contacts[k], ts);
+	/* The sender's figures of the slot, shared evenly among the IPs it touched. */
+	if (jscan_get(d->json, d->json_len, "touchPeers", &v) && jscan_i64(&v, &tp) && tp < 1)
+		tp = 1;
+	uint64_t f = 0, p = 0, oc = 0;
+	add_figure(&f, d, "flows");
+	add_figure(&p, d, "packets");
+	add_figure(&oc, d, "octets");
+	c->sp->in_flows += f / (uint64_t)tp;
+	c->sp->in_packets += p / (uint64_t)tp;
+	c->sp->in_octets += oc / (uint64_t)tp;
+	c->rcv_flows += f / (uint64_t)tp;
+	return 0;
+}
+
+static void regularity(struct cand *c)
+{
+	struct daily_suspect *sp = c->sp;
+	int64_t prev = -1, n = 0;
+	double sum = 0, sq = 0;
+	uint32_t gaps = 0;
+
+	for (size_t k = 0; k < sizeof(c->slotbits) * 8; k++) {
+		if (!(c->slotbits[k / 64] >> (k % 64) & 1))
+			continue;
+		int64_t ts = c->a->day->from_slot + (int64_t)k;
+		if (n == 0)
+			sp->first_slot = ts;
+		sp->last_slot = ts;
+		if (prev >= 0) {
+			double g = (double)(ts - prev);
+			sum += g;
+			sq += g * g;
+			gaps++;
+		}
+		prev = ts;
+		n++;
+	}
+	sp->contact_slots = (uint32_t)n;
+	sp->mean_gap_slots = gaps ? sum / gaps : 0;
+	sp->gap_cv = -1;
+	if (gaps >= 2) {
+		double mean = sum / gaps, var = sq / gaps - mean * mean;
+		sp->gap_cv = mean > 0 ? sqrt(var > 0 ? var : 0) / mean : -1;
+	}
+	sp->beacon = n >= (int64_t)c->a->cfg->beacon_min_contacts && sp->gap_cv >= 0 &&
+	             sp->gap_cv <= c->a->cfg->beacon_max_cv;
+}
+
+/* Decide one inside IP; appends a suspect to the result when it is one. */
+static int candidate(struct an *a, int64_t ii)
+{
+	struct din in = *din_at(a, ii);
+	struct daily_suspect sp;
+	char ipstr[64];
+
+	if (in.dropped)
+		return 0;
+	memset(&sp, 0, sizeof(sp));
+	sp.ip = in.ip;
+	/* Contacts: own, then answered / received from non-probers (no repeats). */
+	const uint32_t *sets[3] = {in.own, in.rep, in.rcv};
+	const uint8_t ns[3] = {in.n_own, in.n_rep, in.n_rcv};
+	uint32_t idx[DAILY_PEERS_MAX];
+	for (int s = 0; s < 3; s++) {
+		for (unsigned k = 0; k < ns[s]; k++) {
+			struct dout *o = dout_at(a, sets[s][k]);
+			if (s > 0 && o->prober)
+				continue;
+			bool dup = false;
+			for (uint32_t j = 0; j < sp.n_contacts; j++)
+				dup |= idx[j] == sets[s][k];
+			if (dup)
+				continue;
+			if (sp.n_contacts >= a->cfg->max_peers)
+				return 0;
+			idx[sp.n_contacts] = sets[s][k];
+			sp.contacts[sp.n_contacts++] = (struct daily_contact){
+			    .ip = o->ip, .how = (enum daily_how)s, .offender = o->offender};
+		}
+	}
+	if (sp.n_contacts == 0)
+		return 0;
+	sp.received_only = !in.sent;
+	struct cand c = {.a = a, .sp = &sp, .contact_out = idx, .ip = in.ip, .ipstr = ipstr};
+	flow_addr_format(&in.ip, ipstr, sizeof(ipstr));
+	int rc = store_key_range(a->s, ipstr, a->day->from_slot, a->day->to_slot, cand_inside, &c);
+	for (uint32_t k = 0; rc == 0 && k < sp.n_contacts; k++) {
+		if (sp.contacts[k].how != DAILY_RECEIVED)
+			continue;
+		char os[64];
+		flow_addr_format(&sp.contacts[k].ip, os, sizeof(os));
+		rc = store_key_range(a->s, os, a->day->from_slot, a->day->to_slot, cand_offender,
+		                     &c);
+	}
+	if (rc)
+		return rc;
+	regularity(&c);
+	if (sp.contact_slots == 0 || sp.flows + c.rcv_flows > a->cfg->max_flows ||
+	    sp.packets + sp.in_packets > a->cfg->max_packets)
+		return 0;
+	struct daily_result *r = a->r;
+	if (r->n_suspects >= a->cfg->max_suspects) {
+		r->suspects_dropped++;
+		return 0;
+	}
+	size_t cap = r->n_suspects;
+	if (grow_array((void **)&r->suspects, &cap, r->n_suspects + 1, sizeof(sp), 16,
+	               a->cfg->max_suspects) != 0)
+		return -ENOMEM;
+	r->suspects[r->n_suspects++] = sp;
+	return 0;
+}
+
+static int suspect_cmp(const void *x, const void *y)
+{
+	const struct daily_suspect *p = x, *q = y;
+	uint64_t fp = p->flows + p->in_flows, fq = q->flows + q->in_flows;
+	if (fp != fq)
+		return fp < fq ? -1 : 1;
+	if (p->packets + p->in_packets != q->packets + q->in_packets)
+		return p->packets + p->in_packets < q->packets + q->in_packets ? -1 : 1;
+	return memcmp(p->ip.b, q->ip.b, 16);
+}
+
+/* ---- slots of the day: coverage and labels ------------------------------- */
+
+static int on_slot(void *ud, const struct store_doc *d)
+{
+	struct an *a = ud;
+	struct daily_result *r = a->r;
+	struct jval v, key, val;
+
+	r->slots_present++;
+	if (jscan_get(d->json, d->json_len, "partial", &v) && jscan_true(&v))
+		r->slots_partial++;
+	if (!jscan_get(d->json, d->json_len, "labels", &v))
+		return 0;
+	size_t pos = 0;
+	while (jscan_member(&v, &pos, &key, &val) == 1) {
+		char name[24];
+		int64_t x;
+		struct jval ks = key;
+		if (!jscan_str(&ks, name, sizeof(name)) || !jscan_i64(&val, &x) || x < 0)
+			continue;
+		size_t k = 0;
+		while (k < r->n_labels && strcmp(r->label_names[k], name) != 0)
+			k++;
+		if (k == r->n_labels) {
+			if (k >= sizeof(r->labels) / sizeof(r->labels[0]))
+				continue;
+			snprintf(r->label_names[k], sizeof(r->label_names[k]), "%s", name);
+			r->n_labels++;
+		}
+		r->labels[k] += (uint64_t)x;
+	}
+	return 0;
+}
+
+/* ---- MACs with several IPs ------------------------------------------------- */
+
+struct mac_ent {
+	uint8_t mac[6];
+	bool used;
+	struct daily_mac_ip *ips;
+	size_t n_ips, cap_ips;
+	uint32_t ips_dropped;
+	char (*places)[96];
+	size_t n_places, cap_places;
+};
+
+static bool mac_excluded(const struct daily_config *cfg, const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+	if (memcmp(mac, zero, 6) == 0)
+		return true;
+	for (size_t k = 0; k < cfg->n_exclude_macs; k++)
+		if (memcmp(cfg->exclude_macs[k], mac, 6) == 0)
+			return true;
+	return false;
+}
+
+static bool ip_excluded(const struct daily_config *cfg, const struct flow_addr *ip)
+{
+	for (size_t k = 0; k < cfg->n_exclude_prefixes; k++)
+		if (flow_addr_in_prefix(ip, &cfg->exclude_prefixes[k].addr,
+		                        cfg->exclude_prefixes[k].len))
+			return true;
+	return false;
+}
+
+static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
+{
+	if (a->mac_ix_cap == 0 || (a->n_macs + 1) * 2 > a->mac_ix_cap) {
+		size_t nc = a->mac_ix_cap ? a->mac_ix_cap * 2 : 1024;
+		uint32_t *ns = calloc(nc, sizeof(*ns));
+		if (!ns)
+			return NULL;
+		for (size_t k = 0; k < a->mac_ix_cap; k++) {
+			if (!a->mac_ix[k])
+				continue;
+			uint64_t h = 0;
+			memcpy(&h, a->macs[a->mac_ix[k] - 1].mac, 6);
+			h = (h * 0x9e3779b97f4a7c15ull) >> 17;
+			while (ns[h & (nc - 1)])
+				h++;
+			ns[h & (nc - 1)] = a->mac_ix[k];
+		}
+		free(a->mac_ix);
+		a->mac_ix = ns;
+		a->mac_ix_cap = nc;
+	}
+	uint64_t h = 0;
+	memcpy(&h, mac, 6);
+	h = (h * 0x9e3779b97f4a7c15ull) >> 17;
+	while (a->mac_ix[h & (a->mac_ix_cap - 1)]) {
+		struct mac_ent *m = &a->macs[a->mac_ix[h & (a->mac_ix_cap - 1)] - 1];
+		if (memcmp(m->mac, mac, 6) == 0)
+			return m;
+		h++;
+	}
+	if (a->n_macs >= a->cfg->max_macs) {
+		a->r->macs_dropped++;
+		return NULL;
+	}
+	if (grow_array((void **)&a->macs, &a->cap_macs, a->n_macs + 1, sizeof(*a->macs), 256,
+	               a->cfg->max_macs) != 0)
+		return NULL;
+	struct mac_ent *m = &a->macs[a->n_macs];
+	memset(m, 0, sizeof(*m));
+	memcpy(m->mac, mac, 6);
+	a->mac_ix[h & (a->mac_ix_cap - 1)] = (uint32_t)++a->n_macs;
+	return m;
+}
+
+static void mac_place(struct mac_ent *m, const char *place)
+{
+	for (size_t k = 0; k < m->n_places; k++)
+		if (strcmp(m->places[k], place) == 0)
+			return;
+	if (grow_array((void **)&m->places, &m->cap_places, m->n_places + 1, sizeof(*m->places), 4,
+	               DAILY_MAC_PLACES_MAX) != 0)
+		return;
+	snprintf(m->places[m->n_places++], sizeof(m->places[0]), "%s", place);
+}
+
+static int on_arpmac(void *ud, const struct store_doc *d)
+{
+	struct an *a = ud;
+	struct jval v, list, e;
+	char buf[256], dev[64] = "";
+	uint8_t mac[6];
+	int64_t ts;
+
+	if (check_time(a))
+		return a->err;
+	a->r->docs_arp++;
+	if (!jscan_get(d->json, d->json_len, "mac", &v) || !jscan_str(&v, buf, sizeof(buf)) ||
+	    l2_mac_parse(buf, strlen(buf), mac) != 0 ||
+	    !jscan_get(d->json, d->json_len, "timeSlot", &v) || !jscan_i64(&v, &ts) ||
+	    !jscan_get(d->json, d->json_len, "ipList", &list)) {
+		a->r->docs_bad++;
+		return 0;
+	}
+	if (mac_excluded(a->cfg, mac))
+		return 0;
+	/* A device's own addresses (every state Interface) are not hosts. */
+	if (jscan_get(d->json, d->json_len, "typeList", &v)) {
+		size_t pos = 0;
+		bool own = true, any = false;
+		while (jscan_next(&v, &pos, &e) == 1) {
+			any = true;
+			own &= e.n == 11 && memcmp(e.p, "\"Interface\"", 11) == 0;
+		}
+		if (any && own)
+			return 0;
+	}
+	if (list.n <= 2)
+		return 0; /* a MAC-table row: no IP */
+	struct mac_ent *m = mac_find(a, mac);
+	if (!m)
+		return 0;
+	size_t pos = 0;
+	while (jscan_next(&list, &pos, &e) == 1) {
+		struct flow_addr ip;
+		if (!val_addr(&e, &ip) || ip_excluded(a->cfg, &ip))
+			continue;
+		size_t k = 0;
+		while (k < m->n_ips && memcmp(m->ips[k].ip.b, ip.b, 16) != 0)
+			k++;
+		if (k == m->n_ips) {
+			if (grow_array((void **)&m->ips, &m->cap_ips, m->n_ips + 1, sizeof(*m->ips),
+			               4, DAILY_MAC_IPS_MAX) != 0) {
+				m->ips_dropped++;
+				continue;
+			}
+			m->ips[m->n_ips++] = (struct daily_mac_ip){ip, ts, ts};
+		}
+		if (ts < m->ips[k].first_slot)
+			m->ips[k].first_slot = ts;
+		if (ts > m->ips[k].last_slot)
+			m->ips[k].last_slot = ts;
+	}
+	if (jscan_get(d->json, d->json_len, "device", &v))
+		jscan_str(&v, dev, sizeof(dev));
+	if (jscan_get(d->json, d->json_len, "interfaceList", &list)) {
+		pos = 0;
+		bool any = false;
+		while (jscan_next(&list, &pos, &e) == 1) {
+			char ifn[64], place[160];
+			if (!jscan_str(&e, ifn, sizeof(ifn)))
+				continue;
+			snprintf(place, sizeof(place), "%s %s", dev, ifn);
+			mac_place(m, place);
+			any = true;
+		}
+		if (!any)
+			mac_place(m, dev);
+	}
+	return 0;
+}
+
+static int mac_ip_cmp(const void *x, const void *y)
+{
+	return memcmp(((const struct daily_mac_ip *)x)->ip.b,
+	              ((const struct daily_mac_ip *)y)->ip.b, 16);
+}
+
+static int daily_mac_cmp(const void *x, const void *y)
+{
+	return memcmp(((const struct daily_mac *)x)->mac, ((const struct daily_mac *)y)->mac, 6);
+}
+
+/* Move the MACs with enough IPs into the result; frees the working table. */
+static int macs_collect(struct an *a)
+{
+	struct daily_result *r = a->r;
+	size_t cap = 0;
+	int rc = 0;
+
+	for (size_t k = 0; k < a->n_macs; k++) {
+		struct mac_ent *m = &a->macs[k];
+		if (rc == 0 && m->n_ips >= a->cfg->mac_min_ips && m->n_ips >= 2) {
+			if (grow_array((void **)&r->macs, &cap, r->n_macs + 1, sizeof(*r->macs), 16,
+			               SIZE_MAX / sizeof(*r->macs)) != 0) {
+				rc = -ENOMEM;
+			} else {
+				struct daily_mac *dm = &r->macs[r->n_macs++];
+				memcpy(dm->mac, m->mac, 6);
+				qsort(m->ips, m->n_ips, sizeof(*m->ips), mac_ip_cmp);
+				dm->ips = m->ips;
+				dm->n_ips = (uint32_t)m->n_ips;
+				dm->ips_dropped = m->ips_dropped;
+				dm->places = m->places;
+				dm->n_places = (uint32_t)m->n_places;
+				m->ips = NULL;
+				m->places = NULL;
+			}
+		}
+		free(m->ips);
+		free(m->places);
+	}
+	free(a->macs);
+	free(a->mac_ix);
+	a->macs = NULL;
+	a->mac_ix = NULL;
+	if (r->n_macs)
+		qsort(r->macs, r->n_macs, sizeof(*r->macs), daily_mac_cmp);
+	return rc;
+}
+
+/* ---- the day's offenders for the report ----------------------------------- */
+
+static int offender_cmp(const void *x, const void *y)
+{
+	const struct daily_offender *p = x, *q = y;
+	if (p->slots != q->slots)
+		return p->slots > q->slots ? -1 : 1;
+	if (p->packets != q->packets)
+		return p->packets > q->packets ? -1 : 1;
+	return memcmp(p->ip.b, q->ip.b, 16);
+}
+
+static void offenders_collect(struct an *a)
+{
+	struct daily_result *r = a->r;
+	for (size_t k = 0; k < a->out.n; k++) {
+		struct dout *o = dout_at(a, (int64_t)k);
+		if (!o->offender)
+			continue;
+		r->offenders_day++;
+		struct daily_offender e = {.ip = o->ip,
+		                           .slots = o->off_slots,
+		                           .packets = o->off_packets,
+		                           .max_targets = o->off_max_targets};
+		snprintf(e.labels, sizeof(e.labels), "%s", o->labels);
+		/* Keep the top DAILY_OFFENDERS_MAX: replace the last when better, re-sort. */
+		if (r->n_offenders < DAILY_OFFENDERS_MAX) {
+			r->offenders[r->n_offenders++] = e;
+		} else if (offender_cmp(&e, &r->offenders[DAILY_OFFENDERS_MAX - 1]) < 0) {
+			r->offenders[DAILY_OFFENDERS_MAX - 1] = e;
+		} else {
+			continue;
+		}
+		qsort(r->offenders, r->n_offenders, sizeof(r->offenders[0]), offender_cmp);
+	}
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+int daily_analyse(struct store *s, const char *site, const struct daily_day *day,
+                  const struct daily_config *cfg, struct daily_result **out, char *err,
+                  size_t errlen)
+{
+	struct an a;
+	int rc;
+	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+
+	*out = NULL;
+	if (!s || !site || !day || !cfg || strlen(site) >= sizeof(a.r->site) ||
+	    cfg->max_peers == 0 || cfg->max_peers > DAILY_PEERS_MAX ||
+	    cfg->probe_targets > DAILY_PROBE_MAX) {
+		snprintf(err, errlen, "daily: bad arguments");
+		return -EINVAL;
+	}
+	memset(&a, 0, sizeof(a));
+	a.s = s;
+	a.site = site;
+	a.cfg = cfg;
+	a.day = day;
+	a.deadline_ms = t0 + (uint64_t)(cfg->timeout_s ? cfg->timeout_s : 86400) * 1000u;
+	a.in = (struct table){.elem = sizeof(struct din), .max = cfg->max_inside};
+	a.out = (struct table){.elem = sizeof(struct dout), .max = cfg->max_outside};
+	a.r = calloc(1, sizeof(*a.r));
+	if (!a.r) {
+		snprintf(err, errlen, "daily %s %s: out of memory", site, day->date);
+		return -ENOMEM;
+	}
+	snprintf(a.r->site, sizeof(a.r->site), "%s", site);
+	snprintf(a.r->tz, sizeof(a.r->tz), "%s", cfg->tz[0] ? cfg->tz : "UTC");
+	a.r->day = *day;
+
+	const char *what = "slot documents";
+	rc = store_doc_range(s, site, "slot", day->from_slot, day->to_slot, on_slot, &a);
+	if (rc == 0) {
+		what = "offender documents";
+		rc = store_doc_range(s, site, "offender", day->from_slot, day->to_slot, on_offender,
+		                     &a);
+	}
+	if (rc == 0) {
+		what = "inside documents";
+		rc =
+		    store_doc_range(s, site, "inside", day->from_slot, day->to_slot, on_inside, &a);
+	}
+	if (rc == 0) {
+		what = "arpMac documents";
+		rc =
+		    store_doc_range(s, site, "arpMac", day->from_slot, day->to_slot, on_arpmac, &a);
+	}
+	if (rc == 0) {
+		what = "candidates";
+		for (size_t k = 0; rc == 0 && k < a.in.n; k++) {
+			if (!din_at(&a, (int64_t)k)->dropped)
+				rc = candidate(&a, (int64_t)k);
+			if (rc == 0 && (k & 255) == 0 && clock_ms(CLOCK_MONOTONIC) > a.deadline_ms)
+				rc = -ETIMEDOUT;
+		}
+	}
+	if (rc == 0)
+		rc = macs_collect(&a);
+	else
+		macs_collect(&a);
+	if (rc == 0)
+		offenders_collect(&a);
+	a.r->inside_ips = a.in.n;
+	a.r->inside_dropped = a.in.dropped;
+	a.r->outside_dropped = a.out.dropped;
+	table_free(&a.in);
+	table_free(&a.out);
+	if (rc != 0) {
+		if (a.err)
+			rc = a.err;
+		snprintf(err, errlen, "daily %s %s: reading %s: %s%s%s", site, day->date, what,
+		         strerror(-rc), rc == -ETIMEDOUT ? " (daily.timeout_s)" : "",
+		         rc == -ETIMEDOUT ? "" : "");
+		daily_result_free(a.r);
+		return rc;
+	}
+	if (a.r->n_suspects)
+		qsort(a.r->suspects, a.r->n_suspects, sizeof(*a.r->suspects), suspect_cmp);
+	a.r->partial = a.r->slots_present < day->n_slots || a.r->slots_partial > 0;
+	a.r->elapsed_s = (double)(clock_ms(CLOCK_MONOTONIC) - t0) / 1000.0;
+	*out = a.r;
+	return 0;
+}
+
+void daily_result_free(struct daily_result *r)
+{
+	if (!r)
+		return;
+	for (size_t k = 0; k < r->n_macs; k++) {
+		free(r->macs[k].ips);
+		free(r->macs[k].places);
+	}
+	free(r->macs);
+	free(r->suspects);
+	free(r);
+}

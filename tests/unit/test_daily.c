@@ -1,0 +1,447 @@
+/*
+ * test_daily: the daily analysis (src/daily/) on a store written by hand.
+ *
+ * Each test builds a day of documents in the shape doc.c and the l2 merge
+ * write them (only the fields the analysis reads, plus kind, site and
+ * timeSlot), stores them slot by slot in a store in its own mkdtemp()
+ * directory, and checks exactly what the analysis finds: the planted
+ * suspects with their figures and regularity, nothing for the busy,
+ * quiet-but-many-peers, scanned and allow-listed hosts, the MAC with
+ * several IPs (not the excluded or the router's own), the day's bounds in
+ * time zones (DST days) and the partial day.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "nfsentry/daily.h"
+#include "nfsentry/l2.h"
+#include "nfsentry/store.h"
+
+/* 2026-01-01T00:00:00Z */
+#define DAY0 5890752
+
+struct pend {
+	char kind[16], key[64];
+	char *json;
+};
+
+struct fixture {
+	char dir[64], path[128];
+	struct store *st;
+	struct pend *p[300];
+	size_t n[300];
+	int64_t base;
+};
+
+static int rm_cb(const char *p, const struct stat *sb, int f, struct FTW *w)
+{
+	(void)sb, (void)f, (void)w;
+	return remove(p);
+}
+
+static void fx_open(struct fixture *fx, int64_t base)
+{
+	char err[256];
+	memset(fx, 0, sizeof(*fx));
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_daily.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->path, sizeof(fx->path), "%s/s.db", fx->dir);
+	assert_int_equal(store_open(fx->path, NULL, &fx->st, err, sizeof(err)), 0);
+	fx->base = base;
+}
+
+__attribute__((format(printf, 5, 6))) static void
+add(struct fixture *fx, int64_t ts, const char *kind, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	char body[2048], *json;
+	size_t k = (size_t)(ts - fx->base);
+
+	assert_true(k < 300);
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	assert_true(asprintf(&json, "{\"kind\":\"%s\",\"site\":\"campus\",\"timeSlot\":%lld%s%s}",
+	                     kind, (long long)ts, body[0] ? "," : "", body) > 0);
+	fx->p[k] = realloc(fx->p[k], (fx->n[k] + 1) * sizeof(struct pend));
+	struct pend *e = &fx->p[k][fx->n[k]++];
+	snprintf(e->kind, sizeof(e->kind), "%s", kind);
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->json = json;
+}
+
+static void inside(struct fixture *fx, int64_t ts, const char *ip, const char *peers,
+                   const char *replied, int npeers, int flows, int packets, bool allow)
+{
+	add(fx, ts, "inside", ip,
+	    "\"ip\":\"%s\",\"flows\":%d,\"packets\":%d,\"octets\":%d,\"inFlows\":%d,"
+	    "\"inPackets\":%d,\"inOctets\":%d,\"peers\":%d,\"peerCapHit\":false,"
+	    "\"arrayPeer\":[%s],\"repliedTo\":[%s],\"allowListed\":%s,\"labels\":[],"
+	    "\"reasons\":{}",
+	    ip, flows, packets, packets * 100, flows, packets, packets * 50, npeers, peers, replied,
+	    allow ? "true" : "false");
+}
+
+static void offender(struct fixture *fx, int64_t ts, const char *ip, const char *iplist,
+                     int targets, int packets, const char *labels)
+{
+	add(fx, ts, "offender", ip,
+	    "\"ip\":\"%s\",\"flows\":%d,\"packets\":%d,\"octets\":%d,\"touchPeers\":%d,"
+	    "\"ipList\":[%s],\"labels\":[%s]",
+	    ip, targets, packets, packets * 60, targets, iplist, labels);
+}
+
+/* Every slot of [from, to) gets its slot document (partial ones marked). */
+static void slots(struct fixture *fx, int64_t from, int64_t to, int64_t partial_at)
+{
+	for (int64_t ts = from; ts < to; ts++)
+		add(fx, ts, "slot", "", "%s\"labels\":{\"scan\":%d,\"flood\":0}",
+		    ts == partial_at ? "\"partial\":true," : "", ts == DAY0 + 50);
+}
+
+static void fx_flush(struct fixture *fx)
+{
+	for (size_t k = 0; k < 300; k++) {
+		if (!fx->n[k])
+			continue;
+		struct store_doc d[64];
+		assert_true(fx->n[k] <= 64);
+		for (size_t i = 0; i < fx->n[k]; i++)
+			d[i] = (struct store_doc){fx->p[k][i].kind, fx->p[k][i].key,
+			                          fx->p[k][i].json, strlen(fx->p[k][i].json)};
+		assert_int_equal(
+		    store_slot_write(fx->st, "campus", fx->base + (int64_t)k, d, fx->n[k], NULL),
+		    0);
+		for (size_t i = 0; i < fx->n[k]; i++)
+			free(fx->p[k][i].json);
+		free(fx->p[k]);
+		fx->p[k] = NULL;
+		fx->n[k] = 0;
+	}
+}
+
+static void fx_close(struct fixture *fx)
+{
+	store_close(fx->st);
+	nftw(fx->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static const struct daily_suspect *suspect(const struct daily_result *r, const char *ip)
+{
+	struct flow_addr a;
+	assert_int_equal(flow_addr_parse(ip, &a), 0);
+	for (size_t k = 0; k < r->n_suspects; k++)
+		if (memcmp(r->suspects[k].ip.b, a.b, 16) == 0)
+			return &r->suspects[k];
+	return NULL;
+}
+
+/* The planted day: see the file comment. */
+static void plant_day(struct fixture *fx)
+{
+	/* Slot before the day: must not count. */
+	inside(fx, DAY0 - 1, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	/* The beacon: a few packets to one outside IP every hour (12 slots). */
+	for (int h = 0; h < 24; h++)
+		inside(fx, DAY0 + 3 + 12 * h, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	/* Receives only: a few packets from one outside IP, twice. */
+	offender(fx, DAY0 + 10, "198.51.100.7", "\"10.10.5.6\"", 1, 3, "");
+	offender(fx, DAY0 + 100, "198.51.100.7", "\"10.10.5.6\"", 1, 3, "");
+	/* Answers one outside IP that probes nobody else. */
+	inside(fx, DAY0 + 20, "10.10.5.7", "\"203.0.113.60\"", "\"203.0.113.60\"", 1, 1, 2, false);
+	inside(fx, DAY0 + 90, "10.10.5.7", "\"203.0.113.60\"", "\"203.0.113.60\"", 1, 1, 2, false);
+	/* A scanner (labelled) and its victims, who answer it and do nothing else. */
+	offender(fx, DAY0 + 50, "192.0.2.66",
+	         "\"10.10.1.1\",\"10.10.1.2\",\"10.10.1.3\",\"10.10.1.4\",\"10.10.200.1\"", 5, 20,
+	         "\"scan\"");
+	for (int k = 1; k <= 4; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.10.1.%d", k);
+		inside(fx, DAY0 + 50, ip, "\"192.0.2.66\"", "\"192.0.2.66\"", 1, 1, 1, false);
+	}
+	/* A slow, unlabelled scanner: four hosts answer it, in different slots. */
+	for (int k = 1; k <= 4; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.10.7.%d", k);
+		inside(fx, DAY0 + 60 + k, ip, "\"192.0.2.77\"", "\"192.0.2.77\"", 1, 1, 1, false);
+	}
+	/* A busy client: many peers. */
+	inside(fx, DAY0 + 5, "10.10.2.2",
+	       "\"198.18.0.1\",\"198.18.0.2\",\"198.18.0.3\",\"198.18.0.4\"", "", 4, 40, 400,
+	       false);
+	/* A quiet host that uses a different outside IP each time. */
+	for (int k = 0; k < 6; k++) {
+		char peer[32];
+		snprintf(peer, sizeof(peer), "\"198.18.1.%d\"", k + 1);
+		inside(fx, DAY0 + 30 + 20 * k, "10.10.3.3", peer, "", 1, 1, 3, false);
+	}
+	/* One contact, but far too many packets. */
+	inside(fx, DAY0 + 7, "10.10.3.4", "\"198.18.2.1\"", "", 1, 2, 5000, false);
+	/* An allow-listed server with one client. */
+	inside(fx, DAY0 + 8, "10.10.0.80", "\"203.0.113.9\"", "\"203.0.113.9\"", 1, 1, 3, true);
+	/* ARP: one MAC with two IPs; the router's MAC (excluded) and own addresses. */
+	add(fx, DAY0 + 5, "arpMac", "02:00:00:00:00:aa@gw1",
+	    "\"mac\":\"02:00:00:00:00:aa\",\"device\":\"gw1\",\"ipList\":[\"10.10.5.8\"],"
+	    "\"interfaceList\":[\"Vlan10\"],\"typeList\":[\"Dynamic\"]");
+	add(fx, DAY0 + 200, "arpMac", "02:00:00:00:00:aa@gw1",
+	    "\"mac\":\"02:00:00:00:00:aa\",\"device\":\"gw1\",\"ipList\":[\"10.10.5.9\"],"
+	    "\"interfaceList\":[\"Vlan10\"],\"typeList\":[\"Dynamic\"]");
+	add(fx, DAY0 + 201, "arpMac", "02:00:00:00:00:aa@gw1",
+	    "\"mac\":\"02:00:00:00:00:aa\",\"device\":\"gw1\",\"ipList\":[\"10.10.5.9\"],"
+	    "\"interfaceList\":[\"Vlan10\"],\"typeList\":[\"Dynamic\"]");
+	add(fx, DAY0 + 5, "arpMac", "02:00:5e:00:00:01@gw1",
+	    "\"mac\":\"02:00:5e:00:00:01\",\"device\":\"gw1\",\"ipList\":[\"10.10.9.1\","
+	    "\"10.10.9.2\"],\"interfaceList\":[\"Vlan9\"],\"typeList\":[\"Dynamic\"]");
+	add(fx, DAY0 + 5, "arpMac", "02:00:00:00:00:bb@gw1",
+	    "\"mac\":\"02:00:00:00:00:bb\",\"device\":\"gw1\",\"ipList\":[\"10.10.0.1\","
+	    "\"10.10.1.254\"],\"interfaceList\":[\"Vlan1\"],\"typeList\":[\"Interface\"]");
+	/* A MAC whose second IP lies in the DHCP segment (excluded). */
+	add(fx, DAY0 + 6, "arpMac", "02:00:00:00:00:cc@gw1",
+	    "\"mac\":\"02:00:00:00:00:cc\",\"device\":\"gw1\",\"ipList\":[\"10.10.6.1\","
+	    "\"10.20.0.5\"],\"interfaceList\":[\"Vlan6\"],\"typeList\":[\"Dynamic\"]");
+}
+
+static void test_cfg(struct daily_config *c)
+{
+	daily_config_defaults(c);
+	assert_int_equal(l2_mac_parse("02:00:5e:00:00:01", 17, c->exclude_macs[0]), 0);
+	c->n_exclude_macs = 1;
+	assert_int_equal(flow_addr_parse("10.20.0.0", &c->exclude_prefixes[0].addr), 0);
+	c->exclude_prefixes[0].len = 96 + 16;
+	c->n_exclude_prefixes = 1;
+}
+
+static void test_day(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(day.from_slot, DAY0);
+	assert_int_equal(day.n_slots, 288);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+
+	assert_false(r->partial);
+	assert_int_equal(r->slots_present, 288);
+	assert_int_equal(r->n_suspects, 3);
+	/* Fewest flows first: the receiver (2), the answerer (2 out + 2 in), the beacon (24). */
+	const struct daily_suspect *b = suspect(r, "10.10.5.5");
+	assert_non_null(b);
+	assert_ptr_equal(b, &r->suspects[2]);
+	assert_int_equal(b->n_contacts, 1);
+	assert_int_equal(b->contacts[0].how, DAILY_STARTED);
+	assert_int_equal(b->contacts[0].slots, 24);
+	assert_int_equal(b->contact_slots, 24);
+	assert_int_equal(b->flows, 24);
+	assert_int_equal(b->packets, 96);
+	assert_int_equal(b->octets, 9600);
+	assert_int_equal(b->first_slot, DAY0 + 3);
+	assert_int_equal(b->last_slot, DAY0 + 3 + 12 * 23);
+	assert_true(b->mean_gap_slots == 12.0);
+	assert_true(b->gap_cv == 0.0);
+	assert_true(b->beacon);
+	assert_false(b->received_only);
+
+	const struct daily_suspect *rcv = suspect(r, "10.10.5.6");
+	assert_non_null(rcv);
+	assert_true(rcv->received_only);
+	assert_int_equal(rcv->contacts[0].how, DAILY_RECEIVED);
+	assert_true(rcv->contacts[0].offender);
+	assert_int_equal(rcv->contact_slots, 2);
+	assert_int_equal(rcv->in_packets, 6);
+	assert_int_equal(rcv->flows, 0);
+	assert_false(rcv->beacon);
+
+	const struct daily_suspect *ans = suspect(r, "10.10.5.7");
+	assert_non_null(ans);
+	assert_int_equal(ans->contacts[0].how, DAILY_ANSWERED);
+	assert_false(ans->contacts[0].offender);
+	assert_int_equal(ans->contact_slots, 2);
+
+	/* Not suspects: scanned, slowly scanned, busy, many peers, too many packets, allowed. */
+	assert_null(suspect(r, "10.10.1.1"));
+	assert_null(suspect(r, "10.10.7.1"));
+	assert_null(suspect(r, "10.10.2.2"));
+	assert_null(suspect(r, "10.10.3.3"));
+	assert_null(suspect(r, "10.10.3.4"));
+	assert_null(suspect(r, "10.10.0.80"));
+	assert_null(suspect(r, "10.10.200.1"));
+
+	/* MACs: only 02:00:00:00:00:aa, its IPs with their first and last slots. */
+	assert_int_equal(r->n_macs, 1);
+	char mac[32];
+	l2_mac_format(r->macs[0].mac, mac, sizeof(mac));
+	assert_string_equal(mac, "02:00:00:00:00:aa");
+	assert_int_equal(r->macs[0].n_ips, 2);
+	assert_int_equal(r->macs[0].ips[0].first_slot, DAY0 + 5);
+	assert_int_equal(r->macs[0].ips[1].first_slot, DAY0 + 200);
+	assert_int_equal(r->macs[0].ips[1].last_slot, DAY0 + 201);
+	assert_int_equal(r->macs[0].n_places, 1);
+	assert_string_equal(r->macs[0].places[0], "gw1 Vlan10");
+
+	/* The day's offenders and labels. */
+	assert_int_equal(r->offenders_day, 2);
+	assert_int_equal(r->labels[0], 1);
+	assert_string_equal(r->label_names[0], "scan");
+
+	/* Stored as daily documents, and read back as the latest. */
+	assert_int_equal(daily_store_write(fx.st, r), 0);
+	int64_t ds = 0;
+	struct store_slot sl;
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", DAY0, &sl), 0);
+	assert_int_equal(sl.n_docs, 1 + 3 + 1);
+	assert_int_equal(store_slot_latest(fx.st, "campus@daily", &ds), 0);
+	assert_int_equal(ds, DAY0);
+
+	/* JSON lines: one per finding, then the summary. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(daily_result_ndjson(r, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "{\"kind\":\"ccSuspect\",\"site\":\"campus\",\"date\":"
+	                            "\"2026-01-01\",\"timeZone\":\"UTC\""));
+	assert_non_null(strstr(buf, "\"ip\":\"10.10.5.5\""));
+	assert_non_null(strstr(buf, "\"beacon\":true"));
+	assert_non_null(strstr(buf, "{\"kind\":\"macMultiIp\""));
+	assert_non_null(strstr(buf, "\"partial\":false"));
+	size_t lines = 0;
+	for (char *p = buf; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 3 + 1 + 1);
+	free(buf);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
+/* A day with slots missing (collector down) and one partial slot. */
+static void test_partial(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	fx_open(&fx, DAY0);
+	slots(&fx, DAY0, DAY0 + 100, DAY0 + 99);
+	slots(&fx, DAY0 + 150, DAY0 + 288, -1);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	assert_int_equal(daily_day_resolve("2026-01-01", NULL, &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_true(r->partial);
+	assert_int_equal(r->slots_present, 238);
+	assert_int_equal(r->slots_partial, 1);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(daily_result_text(r, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "slots: 238 of 288 stored, 1 of them partial -- PARTIAL DAY"));
+	free(buf);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
+/* Days in time zones: DST days are 23 and 25 hours, bounds at local midnight. */
+static void test_days(void **state)
+{
+	(void)state;
+	struct daily_day d;
+
+	assert_int_equal(daily_day_resolve("2026-03-29", "Europe/Berlin", &d), 0);
+	assert_int_equal(d.start_s, 1774738800); /* 2026-03-28T23:00:00Z */
+	assert_int_equal(d.end_s - d.start_s, 23 * 3600);
+	assert_int_equal(d.n_slots, 276);
+	assert_int_equal(daily_day_resolve("2026-10-25", "Europe/Berlin", &d), 0);
+	assert_int_equal(d.end_s - d.start_s, 25 * 3600);
+	assert_int_equal(d.n_slots, 300);
+	assert_int_equal(daily_day_resolve("2026-01-01", "America/New_York", &d), 0);
+	assert_int_equal(d.start_s, 1767243600); /* 05:00Z */
+	assert_int_equal(d.from_slot, 1767243600 / 300);
+	/* Nepal is 5:45 ahead of UTC. */
+	assert_int_equal(daily_day_resolve("2026-01-01", "Asia/Kathmandu", &d), 0);
+	assert_int_equal(d.start_s, 1767204900);
+	assert_int_equal(d.from_slot, 1767204900 / 300);
+	/* The day that holds a time, on both sides of local midnight. */
+	assert_int_equal(daily_day_of(1767243600 - 1, "America/New_York", &d), 0);
+	assert_string_equal(d.date, "2025-12-31");
+	assert_int_equal(daily_day_of(1767243600, "America/New_York", &d), 0);
+	assert_string_equal(d.date, "2026-01-01");
+	/* TZ is left as it was. */
+	assert_int_equal(setenv("TZ", "Asia/Tokyo", 1), 0);
+	assert_int_equal(daily_day_of(0, "UTC", &d), 0);
+	assert_string_equal(getenv("TZ"), "Asia/Tokyo");
+	unsetenv("TZ");
+	/* Refused: bad dates and unknown zones (the C library would take them as UTC). */
+	assert_int_equal(daily_day_resolve("2026-02-30", "UTC", &d), -EINVAL);
+	assert_int_equal(daily_day_resolve("2026-1-01", "UTC", &d), -EINVAL);
+	assert_int_equal(daily_day_resolve("2026-01-01", "Mars/Olympus", &d), -EINVAL);
+	assert_int_equal(daily_day_resolve("2026-01-01", "../etc/passwd", &d), -EINVAL);
+	assert_false(daily_tz_valid("/etc/localtime"));
+	assert_true(daily_tz_valid("Europe/Berlin"));
+}
+
+/* The day in New York takes the UTC slots from 05:00 to 05:00 the next day. */
+static void test_day_in_zone(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+	int64_t ny0 = 1767243600 / 300; /* 2026-01-01T00:00-05:00 */
+
+	fx_open(&fx, ny0 - 10);
+	/* Beacon contacts just before the local day, and three within it. */
+	for (int k = 0; k < 10; k += 3)
+		inside(&fx, ny0 - 10 + k, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	for (int k = 0; k < 3; k++)
+		inside(&fx, ny0 + 5 + 10 * k, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	snprintf(cfg.tz, sizeof(cfg.tz), "America/New_York");
+	assert_int_equal(daily_day_resolve("2026-01-01", cfg.tz, &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->n_suspects, 1);
+	assert_int_equal(r->suspects[0].contact_slots, 3);
+	assert_int_equal(r->suspects[0].first_slot, ny0 + 5);
+	assert_true(r->suspects[0].beacon);
+	assert_true(r->partial); /* no slot documents */
+	assert_int_equal(r->slots_present, 0);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_day),
+	    cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),
+	    cmocka_unit_test(test_day_in_zone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
