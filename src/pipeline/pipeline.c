@@ -35,8 +35,13 @@ struct counter_source {
 	unsigned char *prev; /* n_sites snapshots, then one scratch for now; owned */
 };
 
+/* How far past the wall clock an export time may be before replay stops following it. */
+#define PIPELINE_FUTURE_MS (3600u * 1000u)
+
 struct pipeline {
 	const struct config *cfg;
+	uint64_t future_limit_ms;  /* replay: wall clock at create + PIPELINE_FUTURE_MS */
+	uint64_t future_datagrams; /* replay: datagrams past it (their records: future) */
 	struct decoder *dec;
 	struct engine *eng;
 	struct closer *closer;
@@ -257,6 +262,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	if (pl->flows == FLOWOUT_CSV)
 		fputs(flowout_csv_header, pl->out);
 	/* What the thread has spent so far (loading, configuration, this) is start-up. */
+	pl->future_limit_ms = clock_ms(CLOCK_REALTIME) + PIPELINE_FUTURE_MS;
 	pl->start_cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	*out = pl;
 	return 0;
@@ -396,20 +402,30 @@ static void pipeline_sink(void *ud, const struct flow *v, size_t n)
 {
 	struct pipeline *pl = ud;
 
+	/*
+	 * Replay's clock is the export time the routers wrote (DESIGN "Clock
+	 * and slots"), not when the capture saw the datagram: a capture
+	 * replayed months later still gives the same slots. One datagram's
+	 * records share its export time. A datagram stamped past the wall
+	 * clock (plus PIPELINE_FUTURE_MS) is an exporter's clock gone wrong: it
+	 * does not move the clock, so its records count as future in the
+	 * current slot (engine_stats.future) instead of dragging every later
+	 * record into a slot years ahead as late.
+	 */
+	bool tick = pl->replay && n && v[0].export_ms <= pl->future_limit_ms;
+	if (pl->replay && n && !tick && pl->future_datagrams++ == 0)
+		log_warn("replay: a datagram exported at %llu s (Unix) is more than %u s past the wall "
+		         "clock: the exporter's clock is wrong; the slot clock does not follow it and "
+		         "its records count as future (every such datagram: pipeline report)",
+		         (unsigned long long)(v[0].export_ms / 1000), PIPELINE_FUTURE_MS / 1000);
 	/* The watch list's footprints: a separate call from the engine's, every record. */
 	if (pl->watch.records) {
-		if (pl->replay && n)
+		if (tick)
 			pl->watch.clock(pl->watch.ud, v[0].export_ms);
 		pl->watch.records(pl->watch.ud, v, n);
 	}
 	if (pl->eng) {
-		/*
-		 * Replay's clock is the export time the routers wrote (DESIGN
-		 * "Clock and slots"), not when the capture saw the datagram: a
-		 * capture replayed months later still gives the same slots. One
-		 * datagram's records share its export time.
-		 */
-		if (pl->replay && n) {
+		if (tick) {
 			engine_clock(pl->eng, v[0].export_ms);
 			if (pl->atk)
 				attack_clock(pl->atk, v[0].export_ms);
@@ -491,6 +507,10 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 
 	decoder_stats_get(pl->dec, &st);
 	report_table(out, "decoder", &decoder_counters, &st);
+	if (pl->future_datagrams)
+		fprintf(out, "replay: %llu datagrams stamped past the wall clock did not move the slot "
+		        "clock (their records: futureRecords)\n",
+		        (unsigned long long)pl->future_datagrams);
 
 	struct decoder_exporter_info info[64];
 	size_t n = decoder_exporters_get(pl->dec, info, 64);
