@@ -542,7 +542,7 @@ struct run_state {
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
-	/* SIGHUP (run_reload): the file, the configuration everything started with, the one in force. */
+	/* SIGHUP (run_reload): the file, the start's configuration, the one in force. */
 	const char *config_path; /* NULL: built-in defaults, nothing to reload */
 	const struct config *start_cfg;
 	const struct config *cur_cfg;
