@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "nfsentry/alert.h"
+#include "nfsentry/cfgreload.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/config.h"
@@ -523,9 +524,16 @@ static void rep_report(struct rep_wiring *w, FILE *out)
 
 /* ---- run ---------------------------------------------------------------- */
 
+/*
+ * Configurations a reload applied, kept until exit: slots opened under one
+ * may still be open or waiting in the closer's queue, and nothing counts
+ * them. Past this many, a reload is refused until a restart.
+ */
+#define RUN_RELOAD_KEEP_MAX 32
+
 struct run_state {
 	uv_loop_t loop;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t stats_timer;
 	uv_timer_t tick_timer;
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
@@ -534,6 +542,12 @@ struct run_state {
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
+	/* SIGHUP (run_reload): the file, the start's configuration, the one in force. */
+	const char *config_path; /* NULL: built-in defaults, nothing to reload */
+	const struct config *start_cfg;
+	const struct config *cur_cfg;
+	struct config *kept[RUN_RELOAD_KEEP_MAX]; /* owned: applied by reloads */
+	size_t n_kept;
 };
 
 /* counter_snapshot_fn of the listeners: their final counters once stopped. */
@@ -721,6 +735,7 @@ static void run_stop(struct run_state *rs)
 	uv_close((uv_handle_t *)&rs->tick_timer, NULL);
 	uv_close((uv_handle_t *)&rs->sigint, NULL);
 	uv_close((uv_handle_t *)&rs->sigterm, NULL);
+	uv_close((uv_handle_t *)&rs->sighup, NULL);
 }
 
 static void run_signal_cb(uv_signal_t *s, int signum)
@@ -729,6 +744,123 @@ static void run_signal_cb(uv_signal_t *s, int signum)
 
 	log_info("signal %d: stopping", signum);
 	run_stop(rs);
+}
+
+/* Append " (key, key, ...)" of the changes whose time is (or is not, when !is) w. */
+static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when w, bool is,
+                            char *out, size_t len)
+{
+	size_t off = 0, n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < d->n && off < len; i++) {
+		if ((d->v[i].when == w) != is)
+			continue;
+		int k = snprintf(out + off, len - off, "%s%s", n++ ? ", " : " (", d->v[i].key);
+		if (k > 0)
+			off += (size_t)k;
+	}
+	if (n && off < len)
+		snprintf(out + off, len - off, ")");
+}
+
+/*
+ * SIGHUP: load the configuration file again (docs/manual.md "Reloading the
+ * configuration"). An invalid file changes nothing. A valid one: the keys
+ * that need a restart are compared with the configuration everything
+ * started with and keep their running value; the others, compared with the
+ * configuration in force, apply now (log.level, exporters.allow) or from
+ * the next slot (the sites' thresholds, allow-lists, peer caps and caps).
+ * Ends in exactly one line saying what happened. Runs on the loop thread,
+ * between two datagrams.
+ */
+static void run_reload(struct run_state *rs)
+{
+	struct config *n;
+	struct config_errors errs = {0};
+	struct cfgreload_diff *dr = NULL, *da = NULL;
+	size_t n_apply = 0, n_restart = 0;
+	bool sites = false, allow = false, level = false;
+	char la[2048], lr[2048];
+	int rc;
+
+	if (!rs->config_path) {
+		log_warn("configuration not reloaded: running on the built-in defaults (no file)");
+		return;
+	}
+	if (rs->n_kept == RUN_RELOAD_KEEP_MAX) {
+		log_error("configuration not reloaded: %d reloads applied since the start; restart "
+		          "to apply more",
+		          RUN_RELOAD_KEEP_MAX);
+		return;
+	}
+	n = calloc(1, sizeof(*n));
+	dr = malloc(sizeof(*dr));
+	da = malloc(sizeof(*da));
+	if (!n || !dr || !da) {
+		log_error("configuration not reloaded: out of memory; the running configuration is "
+		          "unchanged");
+		goto out;
+	}
+	rc = config_load(rs->config_path, n, &errs);
+	if (rc != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("%s", errs.msg[i]);
+		log_error("configuration not reloaded: %zu errors in %s; the running configuration "
+		          "is unchanged",
+		          errs.n, rs->config_path);
+		config_free(n);
+		goto out;
+	}
+	/* Restart keys against what started; the rest against what is in force. */
+	cfgreload_compare(rs->start_cfg, n, dr);
+	cfgreload_compare(rs->cur_cfg, n, da);
+	for (size_t i = 0; i < dr->n; i++) {
+		if (dr->v[i].when != CFGRELOAD_RESTART)
+			continue;
+		n_restart++;
+		log_warn("%s changed: needs a restart; keeping the running value", dr->v[i].key);
+	}
+	for (size_t i = 0; i < da->n; i++) {
+		if (da->v[i].when == CFGRELOAD_RESTART)
+			continue;
+		n_apply++;
+		sites |= da->v[i].when == CFGRELOAD_NEXT_SLOT;
+		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
+		level |= strcmp(da->v[i].key, "log.level") == 0;
+	}
+	if (n_apply && (sites || allow) && (rc = pipeline_reload(rs->pl, n, sites, allow)) != 0) {
+		log_error("configuration not reloaded from %s: %s; the running configuration is "
+		          "unchanged",
+		          rs->config_path, strerror(-rc));
+		config_free(n);
+		goto out;
+	}
+	if (level)
+		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
+	run_reload_list(da, CFGRELOAD_RESTART, false, la, sizeof(la));
+	run_reload_list(dr, CFGRELOAD_RESTART, true, lr, sizeof(lr));
+	log_info("configuration reloaded from %s: %zu keys changed%s, %zu need a restart%s",
+	         rs->config_path, n_apply, la, n_restart, lr);
+	if (n_apply) {
+		/* The previous one stays: slots opened under it are still open or queued. */
+		rs->kept[rs->n_kept++] = n;
+		rs->cur_cfg = n;
+		n = NULL;
+	} else {
+		config_free(n);
+	}
+out:
+	config_errors_free(&errs);
+	free(n);
+	free(dr);
+	free(da);
+}
+
+static void run_sighup_cb(uv_signal_t *s, int signum)
+{
+	(void)signum;
+	run_reload(s->data);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -888,11 +1020,16 @@ static int cmd_run(int argc, char **argv)
 	}
 	uv_signal_init(&rs.loop, &rs.sigint);
 	uv_signal_init(&rs.loop, &rs.sigterm);
+	uv_signal_init(&rs.loop, &rs.sighup);
 	uv_timer_init(&rs.loop, &rs.stats_timer);
 	uv_timer_init(&rs.loop, &rs.tick_timer);
 	rs.sigint.data = rs.sigterm.data = rs.stats_timer.data = rs.tick_timer.data = &rs;
+	rs.sighup.data = &rs;
+	rs.config_path = c.config;
+	rs.start_cfg = rs.cur_cfg = &cfg;
 	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
+	uv_signal_start(&rs.sighup, run_sighup_cb, SIGHUP);
 	uv_timer_start(&rs.stats_timer, run_stats_cb, 60000, 60000);
 	pipeline_tick(rs.pl, clock_ms(CLOCK_REALTIME));
 	rs.exw = exwatch_create(cfg.decoder.max_exporters);
@@ -944,6 +1081,10 @@ static int cmd_run(int argc, char **argv)
 	reputation_close(rep.r);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
+	for (size_t i = 0; i < rs.n_kept; i++) {
+		config_free(rs.kept[i]);
+		free(rs.kept[i]);
+	}
 	config_free(&cfg);
 	return rc == 0 ? 0 : 1;
 }

@@ -172,6 +172,15 @@ struct decoder *decoder_create(const struct decoder_config *cfg);
 void decoder_destroy(struct decoder *d);
 
 /*
+ * Replace the exporter allow-list (decoder_config.allow, copied; NULL/0:
+ * every exporter allowed), for a configuration reload. Takes effect with
+ * the next datagram; sessions already admitted of an exporter no longer
+ * allowed stay in the tables until they expire, but its datagrams are
+ * dropped (notAllowed). Returns 0, or -ENOMEM with the old list kept.
+ */
+int decoder_allow_set(struct decoder *d, const struct decoder_prefix *allow, size_t n_allow);
+
+/*
  * Decode one datagram from exporter `from`. now_ms is the collector's clock
  * (wall clock live, capture time in replay) and drives template expiry.
  * Records go to sink. Returns the number of records delivered (>= 0), or a

@@ -102,6 +102,18 @@ void engine_stats_get(const struct engine *e, struct engine_stats *out);
 void engine_cover_from(struct engine *e, uint64_t start_ms);
 
 /*
+ * The configuration reload (docs/manual.md "Reloading the configuration"):
+ * slots the engine opens from now on take their site from sites (borrowed:
+ * must outlive the engine and every slot opened with it); slots already
+ * open keep the site they were opened with (their thresholds, allow-list
+ * and caps), so the caller keeps the old table alive until they are
+ * judged. sites must hold the same sites in the same order with the same
+ * names and inside prefixes: the prefix table is not rebuilt. Returns 0,
+ * or -EINVAL (nothing changed) when they differ.
+ */
+int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites);
+
+/*
  * Saved state of the open slots across a restart (docs/manual.md
  * "Restarts", docs/internals/slot.md "Saved state").
  *

@@ -130,6 +130,19 @@ const struct decoder *pipeline_decoder(const struct pipeline *pl);
 const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
+ * The configuration reload (docs/manual.md "Reloading the configuration"),
+ * on the pipeline's thread between two datagrams. sites: the engine opens
+ * its next slots with cfg's sites (engine_sites_set(): same names and
+ * prefixes, or -EINVAL); allow: the decoder takes cfg's exporters.allow at
+ * once (copied; -ENOMEM keeps the old list and leaves the sites alone).
+ * cfg's sites are borrowed as pipeline_create()'s are: cfg must outlive
+ * the pipeline. The pipeline's other settings (store, grace, documents,
+ * decoder caps) stay what pipeline_create() was given. Returns 0 or a
+ * negative code.
+ */
+int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow);
+
+/*
  * counter_snapshot_fn of the closer (closer_counters): ud is the pipeline,
  * stats a struct closer_stats (zeros without sites). Any thread.
  */

@@ -8,6 +8,7 @@
  */
 #include "nfsentry/decoder.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1077,4 +1078,21 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	if (rc < 0 && DEC_REASON(rc) < DECODER_DROP__COUNT)
 		datagram_dropped(d, from, (enum decoder_drop)DEC_REASON(rc), p, len, now_ms);
 	return rc;
+}
+
+int decoder_allow_set(struct decoder *d, const struct decoder_prefix *allow, size_t n_allow)
+{
+	struct decoder_prefix *v = NULL;
+
+	if (n_allow) {
+		v = fault_calloc(n_allow, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, allow, n_allow * sizeof(*v));
+	}
+	free(d->allow);
+	d->allow = v;
+	d->cfg.allow = v;
+	d->cfg.n_allow = n_allow;
+	return 0;
 }

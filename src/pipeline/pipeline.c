@@ -790,3 +790,15 @@ void pipeline_stop(struct pipeline *pl)
 		unlink(path);
 	state_dir_sync(pl);
 }
+
+int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow)
+{
+	int rc = 0;
+
+	/* The allow-list first: it cannot fail after the sites were taken. */
+	if (allow && (rc = decoder_allow_set(pl->dec, cfg->decoder.allow, cfg->decoder.n_allow)))
+		return rc;
+	if (sites && pl->eng)
+		rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites);
+	return rc;
+}

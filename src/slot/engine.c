@@ -520,3 +520,15 @@ int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_r
 	}
 	return 0;
 }
+
+int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites)
+{
+	/* The prefix table and the saved state are built on the names and prefixes. */
+	if (n_sites != e->n_sites || sites_hash(sites, n_sites) != sites_hash(e->sites, e->n_sites))
+		return -EINVAL;
+	for (size_t k = 0; k < n_sites; k++)
+		if (strcmp(sites[k].name, e->sites[k].name) != 0)
+			return -EINVAL;
+	e->sites = sites;
+	return 0;
+}

@@ -152,6 +152,18 @@ static void test_allow_list(void **state)
 	assert_int_equal(feed(d, &ten, &b, 0, &sb), 2);
 	assert_int_equal(drops(d, DECODER_DROP_NOT_ALLOWED), 1);
 	assert_int_equal(stats(d).exporters, 2);
+
+	/* A reload's list applies from the next datagram: out now, 10/8 no longer. */
+	struct decoder_prefix only = {.addr = out.addr, .len = 128};
+	assert_int_equal(decoder_allow_set(d, &only, 1), 0);
+	only.len = 0; /* copied: no effect */
+	assert_int_equal(feed(d, &out, &b, 0, &sb), 2);
+	assert_int_equal(feed(d, &ten, &b, 0, &sb), -(1 + DECODER_DROP_NOT_ALLOWED));
+	assert_int_equal(drops(d, DECODER_DROP_NOT_ALLOWED), 2);
+	/* An empty list allows every exporter. */
+	assert_int_equal(decoder_allow_set(d, NULL, 0), 0);
+	assert_int_equal(feed(d, &ten, &b, 0, &sb), 2);
+	assert_int_equal(drops(d, DECODER_DROP_NOT_ALLOWED), 2);
 	decoder_destroy(d);
 }
 

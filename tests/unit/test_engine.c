@@ -25,6 +25,7 @@ struct closed {
 	uint64_t records[64];
 	uint64_t late[64], future[64];
 	struct slot_summary sum[64];
+	uint64_t min_packets[64]; /* the judge's threshold: v->site->th (judge.c) */
 };
 
 static void on_close(void *ud, struct slot *s, uint32_t site)
@@ -40,6 +41,7 @@ static void on_close(void *ud, struct slot *s, uint32_t site)
 	c->late[c->n] = v->sum.late_records;
 	c->future[c->n] = v->sum.future_records;
 	c->sum[c->n] = v->sum;
+	c->min_packets[c->n] = v->site->th.min_packets;
 	c->n++;
 	slot_destroy(s);
 }
@@ -323,6 +325,63 @@ static void test_state_save_load(void **state)
 	fclose(tf);
 }
 
+/*
+ * The configuration reload: engine_sites_set() between two records of an
+ * open slot leaves that slot with the thresholds it was opened with (its
+ * records all stay in it); the slot the engine opens next, live at the
+ * boundary, has the new ones. A table of other sites is refused.
+ */
+static void test_sites_set(void **state)
+{
+	(void)state;
+	struct closed c = {0};
+	struct engine *e;
+	char err[128];
+	struct site_config next[2];
+
+	make_sites();
+	sites[0].th.min_packets = 10;
+	sites[1].th.min_packets = 10;
+	memcpy(next, sites, sizeof(next));
+	next[0].th.min_packets = 2;
+	next[1].th.min_packets = 3;
+	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c, &e, err, sizeof(err)), 0);
+	engine_clock(e, T0_MS + 1000);
+	feed_at(e, T0_MS + 1000, 0, 100);
+	assert_int_equal(engine_sites_set(e, next, 2), 0);
+	feed_at(e, T0_MS + 2000, 100, 250);
+	/* The next slot opens at the boundary; the old one closes after its grace. */
+	engine_clock(e, T0_MS + SLOT_MS + 1000);
+	feed_at(e, T0_MS + SLOT_MS + 1000, 0, 10);
+	engine_clock(e, T0_MS + SLOT_MS + 10000);
+	assert_int_equal(c.n, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(c.k[i], (int64_t)K0);
+		assert_int_equal(c.min_packets[i], 10);
+	}
+	assert_int_equal(c.records[0] + c.records[1], 250);
+	engine_close_all(e);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.k[2], (int64_t)K0 + 1);
+	assert_int_equal(c.min_packets[2] + c.min_packets[3], 5);
+	assert_int_equal(c.records[2] + c.records[3], 10);
+
+	/* Other prefixes, another name, another count: refused, the table kept. */
+	struct site_config bad[2];
+	memcpy(bad, next, sizeof(bad));
+	bad[1].n_inside = 0;
+	assert_int_equal(engine_sites_set(e, bad, 2), -EINVAL);
+	memcpy(bad, next, sizeof(bad));
+	memcpy(bad[1].name, "lbb", 4);
+	assert_int_equal(engine_sites_set(e, bad, 2), -EINVAL);
+	assert_int_equal(engine_sites_set(e, next, 1), -EINVAL);
+	engine_clock(e, T0_MS + 2 * SLOT_MS + 1000);
+	feed_at(e, T0_MS + 2 * SLOT_MS + 1000, 0, 10);
+	engine_close_all(e);
+	assert_int_equal(c.min_packets[c.n - 1] + c.min_packets[c.n - 2], 5);
+	engine_destroy(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_clock_grace_late_future),
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_bad_prefixes),
+		cmocka_unit_test(test_sites_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
