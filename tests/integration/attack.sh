@@ -50,6 +50,7 @@ sites:
 store:
   path: $T/store.db
 attack:
+  enabled: true
   hook: cat >> $T/hook.out
 EOF
 
@@ -125,6 +126,8 @@ exporters:
 sites:
   - name: campus
     inside: [10.0.0.0/16]
+attack:
+  enabled: true
 EOF
 "$NFSENTRY" replay "$T/sampled.pcap" -c "$T/s.yaml" --no-store --docs - >"$T/sdocs.jsonl" \
 	2>"$T/sreplay.err" || die "replay (sampled) failed"

@@ -270,6 +270,7 @@ static void test_counter_sources(void **state)
 
 	assert_non_null(b);
 	mkconfig(&cfg, 2, "counters.db");
+	cfg.attack.enabled = true; /* its 11 counters count against the budget below */
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
 	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
 	                 0);
