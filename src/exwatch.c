@@ -78,7 +78,8 @@ void exwatch_update(struct exwatch *w, size_t n, uint64_t now_ms, exwatch_fn fn,
 
 	if (n > w->max)
 		n = w->max;
-	qsort(w->cur, n, sizeof(*w->cur), sort_cmp);
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(w->cur, n, sizeof(*w->cur), sort_cmp);
 	while (i < n || j < w->n_prev) {
 		const struct decoder_exporter_info *c = i < n ? &w->cur[i] : NULL;
 		const struct decoder_exporter_info *p = j < w->n_prev ? &w->prev[j] : NULL;

@@ -573,7 +573,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	qsort(pl.v, pl.n, sizeof(*pl.v), flow_export_cmp);
+	if (pl.n) /* qsort(NULL, 0, ...) is undefined; UBSan says so */
+		qsort(pl.v, pl.n, sizeof(*pl.v), flow_export_cmp);
 	size_t pi = 0;
 	g.out = fopen(path, "wb");
 	if (!g.out) {

@@ -172,7 +172,8 @@ static size_t topk_list(const struct topk *t, struct attack_top *out)
 	for (size_t k = 0; k < TOPK_SLOTS; k++)
 		if (t->e[k].used && t->e[k].packets)
 			all[n++] = (struct attack_top){t->e[k].addr, t->e[k].key, t->e[k].packets};
-	qsort(all, n, sizeof(all[0]), top_cmp);
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(all, n, sizeof(all[0]), top_cmp);
 	if (n > ATTACK_TOP_MAX)
 		n = ATTACK_TOP_MAX;
 	memcpy(out, all, n * sizeof(all[0]));

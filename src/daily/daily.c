@@ -907,7 +907,8 @@ static int macs_collect(struct an *a)
 			} else {
 				struct daily_mac *dm = &r->macs[r->n_macs++];
 				memcpy(dm->mac, m->mac, 6);
-				qsort(m->ips, m->n_ips, sizeof(*m->ips), mac_ip_cmp);
+				if (m->n_ips > 1) /* qsort(NULL, 0, ...) is undefined */
+					qsort(m->ips, m->n_ips, sizeof(*m->ips), mac_ip_cmp);
 				dm->ips = m->ips;
 				dm->n_ips = (uint32_t)m->n_ips;
 				dm->ips_dropped = m->ips_dropped;
@@ -962,7 +963,8 @@ static void offenders_collect(struct an *a)
 		} else {
 			continue;
 		}
-		qsort(r->offenders, r->n_offenders, sizeof(r->offenders[0]), offender_cmp);
+		if (r->n_offenders > 1) /* qsort(NULL, 0, ...) is undefined */
+			qsort(r->offenders, r->n_offenders, sizeof(r->offenders[0]), offender_cmp);
 	}
 }
 

@@ -464,7 +464,8 @@ static int body_load(struct decoder *d, struct rd *r, uint32_t n_scopes, uint64_
 		goto fail;
 	}
 	/* One scope per key: a repeat is no file we write. */
-	qsort(scopes, *n, sizeof(*scopes), key_cmp);
+	if (*n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(scopes, *n, sizeof(*scopes), key_cmp);
 	for (size_t i = 1; i < *n; i++)
 		if (key_cmp(&scopes[i - 1], &scopes[i]) == 0) {
 			rc = -EBADMSG;

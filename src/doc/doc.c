@@ -1008,7 +1008,8 @@ static size_t outside_select(const struct slot_view *v, const struct doc_opts *o
 			sel[h++] = o;
 		}
 	}
-	qsort(sel, h, sizeof(*sel), ptr_addr_cmp);
+	if (h > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(sel, h, sizeof(*sel), ptr_addr_cmp);
 	return h;
 }
 
@@ -1137,7 +1138,8 @@ static ptrdiff_t cap_select(const struct slot_view *v, const struct slot_outside
 	for (size_t k = 0; k < m; k++)
 		sel[k] = h[k].o;
 	free(h);
-	qsort(sel, m, sizeof(*sel), cmp);
+	if (m > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(sel, m, sizeof(*sel), cmp);
 	return (ptrdiff_t)m;
 }
 

@@ -964,7 +964,8 @@ static void footprint_docs(struct reputation *r, struct netdocs *d, struct fp_sl
 	for (size_t i = 0; fs->tab && i <= fs->mask; i++)
 		if (fs->tab[i])
 			v[n++] = fs->tab[i];
-	qsort(v, n, sizeof(*v), entry_cmp);
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(v, n, sizeof(*v), entry_cmp);
 	for (size_t i = 0; i < n; i++) {
 		const struct fp_entry *e = v[i];
 		char ip[48], buf[64];
@@ -1050,7 +1051,8 @@ static void network_write(struct reputation *r, int64_t k, struct net_pending *p
 	struct netdocs d = {0};
 
 	if (p && p->n) {
-		qsort(p->v, p->n, sizeof(*p->v), pair_cmp);
+		if (p->n > 1) /* qsort(NULL, 0, ...) is undefined */
+			qsort(p->v, p->n, sizeof(*p->v), pair_cmp);
 		for (size_t i = 0; i < p->n;) {
 			size_t j = i;
 			json_t *sites = json_array();

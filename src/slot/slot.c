@@ -972,7 +972,8 @@ static int outside_cap_select(struct finish_scratch *f, const uint32_t *first, s
 	if (!f->group_first)
 		return -1;
 	memcpy(f->group_first, first, ng * sizeof(uint32_t));
-	qsort(f->group_first, ng, sizeof(uint32_t), u32_cmp);
+	if (ng > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(f->group_first, ng, sizeof(uint32_t), u32_cmp);
 	uint32_t last = f->group_first[limit - 1]; /* firsts are distinct */
 	for (size_t g = 0; g < ng; g++)
 		kept[g] = first[g] <= last;

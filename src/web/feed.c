@@ -381,7 +381,8 @@ int web_feed_peers_json(const struct web_feed_slot *s, const struct flow_addr *i
 		refs[k].pair = p;
 		refs[k].octets = s->pairs[p].egress.octets + s->pairs[p].ingress.octets;
 	}
-	qsort(refs, count, sizeof(*refs), peer_cmp);
+	if (count > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(refs, count, sizeof(*refs), peer_cmp);
 	flow_addr_format(ip, a, sizeof(a));
 	wbuf_str(&b, "{\"site\":");
 	wbuf_json_str(&b, s->site);
