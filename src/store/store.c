@@ -1166,6 +1166,9 @@ int store_slot_list(struct store *s, int64_t after_seq, struct store_slot *out, 
 	return 0;
 }
 
+static int store_walk(struct store *s, sqlite3_stmt *st,
+		      int (*fn)(void *ud, const struct store_doc *d), void *ud, const char *what);
+
 int store_doc_foreach(struct store *s, const char *site, int64_t time_slot, const char *kind,
                       int (*fn)(void *ud, const struct store_doc *d), void *ud)
 {
@@ -1177,7 +1180,7 @@ int store_part_doc_foreach(struct store *s, const char *site, int64_t time_slot,
                            void *ud)
 {
 	sqlite3_stmt *st = s->st[kind ? ST_DOC_KIND : ST_DOC_ALL];
-	int rc, stop = 0;
+	int rc;
 
 	if ((rc = store_enter(s)))
 		return rc;
@@ -1188,28 +1191,7 @@ int store_part_doc_foreach(struct store *s, const char *site, int64_t time_slot,
 	if (kind)
 		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, part);
-	s->in_callback = true;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_doc d;
-		d.kind = (const char *)sqlite3_column_text(st, 0);
-		d.key = (const char *)sqlite3_column_text(st, 1);
-		d.json = (const char *)sqlite3_column_text(st, 2);
-		d.json_len = (size_t)sqlite3_column_bytes(st, 2);
-		if (!d.kind || !d.key || !d.json) {
-			rc = SQLITE_NOMEM; /* text conversion is the only way these are NULL */
-			break;
-		}
-		if ((stop = fn(ud, &d)) != 0)
-			break;
-	}
-	s->in_callback = false;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (stop)
-		return stop;
-	if (rc != SQLITE_DONE)
-		return store_fail_sql(s, rc, "read documents");
-	return 0;
+	return store_walk(s, st, fn, ud, "read documents");
 }
 
 int store_cursor_get(struct store *s, const char *name, int64_t *seq)
