@@ -41,7 +41,28 @@ struct flow {
 	uint16_t sport, dport;
 	uint8_t proto;
 	uint8_t tcp_flags;
+	uint8_t frag; /* FLOW_FRAG_* bits; 0 when the record says nothing of fragments */
 };
+
+/*
+ * struct flow's fragment bits, from IPFIX fragmentFlags (197) and
+ * fragmentOffset (88; NetFlow v9 FRAGMENT_OFFSET). NetFlow v5 has neither.
+ */
+#define FLOW_FRAG_MORE 0x01   /* MF: more fragments follow (fragmentFlags bit 2) */
+#define FLOW_FRAG_OFFSET 0x02 /* a non-zero fragment offset: not the first fragment */
+#define FLOW_FRAG_DF 0x04     /* DF: don't fragment (fragmentFlags bit 1) */
+
+/* The fragment byte sits in what was padding: the record did not grow. */
+_Static_assert(sizeof(struct flow) == 112, "struct flow is 112 bytes");
+
+/*
+ * True for a fragment record: its packets were IP fragments (a non-zero
+ * offset, or more fragments to come after a first one).
+ */
+static inline bool flow_is_fragment(const struct flow *f)
+{
+	return (f->frag & (FLOW_FRAG_MORE | FLOW_FRAG_OFFSET)) != 0;
+}
 
 /*
  * Set *a from 4 bytes of IPv4 (network order). Inline: the decoders and the

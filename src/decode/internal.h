@@ -85,6 +85,8 @@ enum dec_tgt {
 	TGT_ICMP_TYPE,         /* 176 icmpTypeIPv4, 178 icmpTypeIPv6 */
 	TGT_ICMP_CODE,         /* 177 icmpCodeIPv4, 179 icmpCodeIPv6 */
 	TGT_IPVER,             /* 60 ipVersion / IP_PROTOCOL_VERSION */
+	TGT_FRAG_OFF,          /* 88 fragmentOffset / FRAGMENT_OFFSET, 1 or 2 bytes */
+	TGT_FRAG_FLAGS,        /* 197 fragmentFlags, 1 byte */
 	TGT__NUM,              /* integer targets end here */
 	/*
 	 * Address fields: not values but places in the record, one slot each

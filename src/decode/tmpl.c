@@ -29,6 +29,19 @@
 
 #define ICMP_BITS (TGT_BIT(TGT_ICMP_TC) | TGT_BIT(TGT_ICMP_TYPE) | TGT_BIT(TGT_ICMP_CODE))
 
+#define FRAG_BITS (TGT_BIT(TGT_FRAG_OFF) | TGT_BIT(TGT_FRAG_FLAGS))
+
+/*
+ * fragmentFlags (RFC 7012 IE 197) numbers its bits from the most
+ * significant, as the IPv4 header does: bit 1 DF, bit 2 MF, bits 3-7
+ * don't care. fragmentOffset (IE 88) is the 13-bit offset field; an
+ * exporter that copies the whole 16-bit flags-and-offset word into it
+ * must not turn DF into an offset, so only the low 13 bits are read.
+ */
+#define IPFIX_FRAG_DF 0x40u
+#define IPFIX_FRAG_MF 0x20u
+#define FRAG_OFFSET_MASK 0x1fffu
+
 /* The two address slots of each pair (enum dec_pair), and its family. */
 static const struct {
 	uint8_t src, dst;
@@ -40,7 +53,7 @@ static const struct {
 };
 
 /* First byte after the last named field of struct flow (its tail padding). */
-#define FLOW_TAIL (offsetof(struct flow, tcp_flags) + sizeof(((struct flow *)0)->tcp_flags))
+#define FLOW_TAIL (offsetof(struct flow, frag) + sizeof(((struct flow *)0)->frag))
 
 /* IANA private enterprise number of VMware, whose Open vSwitch exports tunnels. */
 #define PEN_VMWARE 6876u
@@ -105,6 +118,8 @@ static uint8_t field_target(uint32_t pen, uint16_t id)
 		return TGT_OCTS_TOTAL;
 	case 86:
 		return TGT_PKTS_TOTAL;
+	case 88:
+		return TGT_FRAG_OFF;
 	case 150:
 		return TGT_START_S;
 	case 151:
@@ -129,6 +144,8 @@ static uint8_t field_target(uint32_t pen, uint16_t id)
 	case 177:
 	case 179:
 		return TGT_ICMP_CODE;
+	case 197:
+		return TGT_FRAG_FLAGS;
 	case 302:
 		return TGT_SAMPLER_ID;
 	case 304:
@@ -163,6 +180,13 @@ static uint8_t field_map(bool ipfix, bool scope, uint32_t pen, uint16_t id, uint
 	uint8_t tgt = field_target(pen, id);
 	if (tgt == TGT_SPROB && len != 8)
 		return len == 4 ? TGT_SPROB32 : TGT_NONE;
+	/*
+	 * fragmentFlags is unsigned8 and fragmentOffset unsigned16 (1 byte
+	 * with reduced-size encoding, RFC 7011 §6.2); a longer field is not
+	 * theirs to read, and is skipped like an unknown one.
+	 */
+	if ((tgt == TGT_FRAG_FLAGS && len != 1) || (tgt == TGT_FRAG_OFF && len > 2))
+		return TGT_NONE;
 	return tgt;
 }
 
@@ -734,6 +758,16 @@ unscaled:
 	return 1;
 }
 
+/* struct flow's FLOW_FRAG_* bits from fields 88 and 197 (absent ones read 0). */
+static uint8_t frag_bits(const uint64_t *v)
+{
+	uint8_t fl = (uint8_t)v[TGT_FRAG_FLAGS];
+
+	return (uint8_t)(((fl & IPFIX_FRAG_MF) ? FLOW_FRAG_MORE : 0) |
+	                 ((fl & IPFIX_FRAG_DF) ? FLOW_FRAG_DF : 0) |
+	                 ((v[TGT_FRAG_OFF] & FRAG_OFFSET_MASK) ? FLOW_FRAG_OFFSET : 0));
+}
+
 static void record_finish(struct dec_ctx *c, const struct dec_tmpl *t, struct flow *f,
                           const uint64_t *v)
 {
@@ -761,6 +795,9 @@ static void record_finish(struct dec_ctx *c, const struct dec_tmpl *t, struct fl
 			                      (v[TGT_ICMP_CODE] & 0xff));
 	}
 	f->tcp_flags = (uint8_t)v[TGT_TCPFLAGS];
+	f->frag = 0;
+	if (__builtin_expect((pr & FRAG_BITS) != 0, 0))
+		f->frag = frag_bits(v);
 	f->in_if = (uint32_t)v[TGT_INIF];
 	f->out_if = (uint32_t)v[TGT_OUTIF];
 	f->packets = (pr & TGT_BIT(TGT_PKTS)) ? v[TGT_PKTS] : v[TGT_PKTS_TOTAL];

@@ -129,6 +129,116 @@ static void test_ipfix_template_and_data(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * fragmentOffset (88) and fragmentFlags (197, RFC 7012: bit 1 DF = 0x40,
+ * bit 2 MF = 0x20, the rest don't care) into struct flow's FLOW_FRAG_*
+ * bits; a reduced-size offset; lengths that are not theirs are skipped
+ * without disturbing the rest of the record; a template with a
+ * variable-length field reads them too; a template without them gives 0.
+ */
+static void test_ipfix_fragments(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	static const uint16_t ff[][2] = {{8, 4}, {12, 4}, {4, 1}, {2, 4}, {88, 2}, {197, 1}};
+	static const struct {
+		uint16_t off;
+		uint8_t flags, want;
+		bool frag;
+	} rec[] = {
+	    {0, 0x00, 0, false},                                    /* not fragmented */
+	    {0, 0x40, FLOW_FRAG_DF, false},                         /* DF */
+	    {0, 0x20, FLOW_FRAG_MORE, true},                        /* first fragment */
+	    {185, 0x00, FLOW_FRAG_OFFSET, true},                    /* last fragment */
+	    {185, 0x3f, FLOW_FRAG_MORE | FLOW_FRAG_OFFSET, true},   /* middle, DC bits set */
+	    {0x4000, 0x00, 0, false},     /* the whole flags word copied into 88: DF is no offset */
+	    {0xe000, 0x80, 0, false},     /* reserved bit and flag bits only */
+	};
+	size_t n = sizeof(rec) / sizeof(rec[0]);
+
+	b_ipfix_header(&b, SECS, 0, DOMAIN);
+	tmpl(&b, 310, ff, 6);
+	size_t s = b_set_begin(&b, 310);
+	for (size_t i = 0; i < n; i++) {
+		b_addrs(&b);
+		b_u8(&b, 17);
+		b_u32(&b, 10 + (uint32_t)i);
+		b_u16(&b, rec[i].off);
+		b_u8(&b, rec[i].flags);
+	}
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), (int)n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(sb.f[i].frag, rec[i].want);
+		assert_int_equal(flow_is_fragment(&sb.f[i]), rec[i].frag);
+		assert_int_equal(sb.f[i].packets, 10 + i);
+	}
+
+	/* Reduced size: an offset in one byte, no flags. */
+	static const uint16_t f1[][2] = {{8, 4}, {12, 4}, {88, 1}, {2, 4}};
+	memset(&sb, 0, sizeof(sb));
+	b_ipfix_header(&b, SECS, 1, DOMAIN);
+	tmpl(&b, 311, f1, 4);
+	s = b_set_begin(&b, 311);
+	b_addrs(&b);
+	b_u8(&b, 3);
+	b_u32(&b, 7);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.f[0].frag, FLOW_FRAG_OFFSET);
+	assert_int_equal(sb.f[0].packets, 7);
+
+	/* Lengths that are not theirs: flags in 2 bytes, offset in 4: skipped. */
+	static const uint16_t f2[][2] = {{8, 4}, {12, 4}, {197, 2}, {88, 4}, {2, 4}};
+	memset(&sb, 0, sizeof(sb));
+	b_ipfix_header(&b, SECS, 2, DOMAIN);
+	tmpl(&b, 312, f2, 5);
+	s = b_set_begin(&b, 312);
+	b_addrs(&b);
+	b_u16(&b, 0x2020);
+	b_u32(&b, 185);
+	b_u32(&b, 9);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.f[0].frag, 0);
+	assert_int_equal(sb.f[0].packets, 9);
+
+	/* A variable-length field before them (interfaceName, 82). */
+	static const uint16_t f3[][2] = {{8, 4}, {12, 4}, {82, 65535}, {88, 2}, {197, 1}, {2, 4}};
+	memset(&sb, 0, sizeof(sb));
+	b_ipfix_header(&b, SECS, 3, DOMAIN);
+	tmpl(&b, 313, f3, 6);
+	s = b_set_begin(&b, 313);
+	b_addrs(&b);
+	b_u8(&b, 3);
+	b_bytes(&b, "et0", 3);
+	b_u16(&b, 0);
+	b_u8(&b, 0x20);
+	b_u32(&b, 11);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.f[0].frag, FLOW_FRAG_MORE);
+	assert_int_equal(sb.f[0].packets, 11);
+
+	/* Without the fields: no bits, even in a slot that held some before. */
+	static const uint16_t f4[][2] = {{8, 4}, {12, 4}, {2, 4}};
+	b_ipfix_header(&b, SECS, 4, DOMAIN);
+	tmpl(&b, 314, f4, 3);
+	s = b_set_begin(&b, 314);
+	b_addrs(&b);
+	b_u32(&b, 12);
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 1);
+	assert_int_equal(sb.f[1].frag, 0);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+}
+
 /* RFC 7011 §6.2: reduced-size encoding of unsigned fields. */
 static void test_ipfix_reduced_size(void **state)
 {
@@ -1656,6 +1766,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ipfix_template_and_data),
+	    cmocka_unit_test(test_ipfix_fragments),
 	    cmocka_unit_test(test_ipfix_reduced_size),
 	    cmocka_unit_test(test_ipfix_total_counts_fallback),
 	    cmocka_unit_test(test_ipfix_icmp_type_code),

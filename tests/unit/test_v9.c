@@ -691,6 +691,73 @@ static void test_v9_addr_template_313(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * FRAGMENT_OFFSET (88) and fragmentFlags (197, IPFIX's number, which v9
+ * exporters that export it use): FLOW_FRAG_* bits; an offset of a length
+ * that is not its own (4 bytes) is skipped and the record still decodes.
+ */
+static void test_v9_fragments(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+
+	b_v9_header(&b, UPTIME, SECS, 0, SRC_ID);
+	size_t s = b_set_begin(&b, 0);
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {4, 1}, {88, 2}, {197, 1}, {2, 4}};
+	b_u16(&b, 260);
+	b_u16(&b, 6);
+	for (int i = 0; i < 6; i++) {
+		b_u16(&b, f[i][0]);
+		b_u16(&b, f[i][1]);
+	}
+	static const uint16_t g[][2] = {{8, 4}, {12, 4}, {88, 4}, {2, 4}};
+	b_u16(&b, 261);
+	b_u16(&b, 4);
+	for (int i = 0; i < 4; i++) {
+		b_u16(&b, g[i][0]);
+		b_u16(&b, g[i][1]);
+	}
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 260);
+	static const struct {
+		uint16_t off;
+		uint8_t flags, want;
+	} rec[] = {
+	    {0, 0x00, 0},
+	    {0, 0x20, FLOW_FRAG_MORE},
+	    {370, 0x00, FLOW_FRAG_OFFSET},
+	    {0, 0x40, FLOW_FRAG_DF},
+	};
+	for (size_t i = 0; i < 4; i++) {
+		b_addrs(&b);
+		b_u8(&b, 17);
+		b_u16(&b, rec[i].off);
+		b_u8(&b, rec[i].flags);
+		b_u32(&b, 20 + (uint32_t)i);
+	}
+	while ((b.n - s) % 4)
+		b_u8(&b, 0);
+	b_set_end(&b, s);
+	s = b_set_begin(&b, 261);
+	b_addrs(&b);
+	b_u32(&b, 185);
+	b_u32(&b, 30);
+	b_set_end(&b, s);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), 5);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(sb.f[i].frag, rec[i].want);
+		assert_int_equal(sb.f[i].packets, 20 + i);
+	}
+	assert_false(flow_is_fragment(&sb.f[0]));
+	assert_true(flow_is_fragment(&sb.f[1]));
+	assert_true(flow_is_fragment(&sb.f[2]));
+	assert_false(flow_is_fragment(&sb.f[3]));
+	assert_int_equal(sb.f[4].frag, 0);
+	assert_int_equal(sb.f[4].packets, 30);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+}
+
 static void test_v9_sequence(void **state)
 {
 	(void)state;
@@ -997,6 +1064,7 @@ int main(void)
 	    cmocka_unit_test(test_v9_override_beats_options),
 	    cmocka_unit_test(test_v9_uptime_wrap),
 	    cmocka_unit_test(test_v9_addr_template_313),
+	    cmocka_unit_test(test_v9_fragments),
 	    cmocka_unit_test(test_v9_sequence),
 	    cmocka_unit_test(test_v9_sequence_after_drop),
 	    cmocka_unit_test(test_v9_sequence_wrap),
