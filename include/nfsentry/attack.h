@@ -53,7 +53,9 @@ enum attack_dir {
 /*
  * Traffic classes. Every record is one of SYN..OTHER; TOTAL is their sum.
  * SYN: TCP whose flags have SYN without ACK (a handshake never answered,
- * or a flood); TCP: every other TCP record.
+ * or a flood); TCP: every other TCP record. FRAG: fragment records
+ * (flow_is_fragment(), flow.h), counted in addition to their protocol's
+ * class and not again in TOTAL.
  */
 enum attack_class {
 	ATTACK_CLASS_TOTAL,
@@ -62,6 +64,7 @@ enum attack_class {
 	ATTACK_CLASS_UDP,
 	ATTACK_CLASS_ICMP,
 	ATTACK_CLASS_OTHER,
+	ATTACK_CLASS_FRAG,
 	ATTACK_CLASS__COUNT,
 };
 
@@ -72,7 +75,7 @@ enum attack_metric {
 	ATTACK_METRIC__COUNT,
 };
 
-/* "in"/"out", "total"/"syn"/..., "pps"/"bps"/"fps"; "?" when out of range. */
+/* "in"/"out", "total"/"syn"/.../"fragments", "pps"/"bps"/"fps"; "?" when out of range. */
 const char *attack_dir_name(enum attack_dir d);
 const char *attack_class_name(enum attack_class c);
 const char *attack_metric_name(enum attack_metric m);

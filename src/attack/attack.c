@@ -12,7 +12,7 @@
 #include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 
-/* Classes kept per second: SYN..OTHER; TOTAL is their sum. */
+/* Classes kept per second: SYN..FRAG; TOTAL is the sum of SYN..OTHER. */
 #define NCLS (ATTACK_CLASS__COUNT - 1)
 #define NMET ATTACK_METRIC__COUNT
 /* Dense index arrays: IPv4 prefixes of /16 or longer, this many entries in all. */
@@ -26,7 +26,8 @@
 #define NO_HOST UINT32_MAX
 
 static const char *const dir_names[] = {"in", "out"};
-static const char *const class_names[] = {"total", "syn", "tcp", "udp", "icmp", "other"};
+static const char *const class_names[] = {"total", "syn", "tcp", "udp", "icmp", "other",
+                                              "fragments"};
 static const char *const metric_names[] = {"pps", "bps", "fps"};
 static const char *const phase_names[] = {"start", "update", "end"};
 
@@ -78,6 +79,8 @@ void attack_config_defaults(struct attack_config *c)
 	in[ATTACK_CLASS_ICMP][ATTACK_PPS] = 20000;
 	in[ATTACK_CLASS_ICMP][ATTACK_BPS] = 200000000ull;
 	in[ATTACK_CLASS_OTHER][ATTACK_PPS] = 50000;
+	in[ATTACK_CLASS_FRAG][ATTACK_PPS] = 10000;
+	in[ATTACK_CLASS_FRAG][ATTACK_BPS] = 200000000ull;
 	out[ATTACK_CLASS_TOTAL][ATTACK_PPS] = 200000;
 	out[ATTACK_CLASS_TOTAL][ATTACK_BPS] = 4000000000ull;
 	out[ATTACK_CLASS_SYN][ATTACK_PPS] = 10000;
@@ -88,6 +91,8 @@ void attack_config_defaults(struct attack_config *c)
 	out[ATTACK_CLASS_ICMP][ATTACK_PPS] = 10000;
 	out[ATTACK_CLASS_ICMP][ATTACK_BPS] = 100000000ull;
 	out[ATTACK_CLASS_OTHER][ATTACK_PPS] = 50000;
+	out[ATTACK_CLASS_FRAG][ATTACK_PPS] = 10000;
+	out[ATTACK_CLASS_FRAG][ATTACK_BPS] = 100000000ull;
 }
 
 /* ---- heavy hitters of an event ------------------------------------------ */
@@ -203,7 +208,7 @@ struct sus {
  * pool: 2 x window_s one-second buckets, seconds sec - window_s .. sec +
  * window_s - 1 (the window behind, the spread of recent records ahead),
  * each holding (packets, bits, flows) of every (direction, class): one
- * bucket is 120 contiguous bytes. A cold host keeps only its bound.
+ * bucket is 144 contiguous bytes. A cold host keeps only its bound.
  */
 struct host {
 	/*
@@ -705,14 +710,30 @@ static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
 	topk_add(&e->protos, NULL, f->proto, f->packets);
 }
 
+/* Hold rate amt in cell for d seconds from now (a record longer than the window). */
+static void sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET],
+                    uint64_t d)
+{
+	struct sus *e = &x->sus[x->n_sus++];
+
+	e->until = a->now_s + (int64_t)d;
+	e->cell = (uint8_t)cell;
+	for (unsigned m = 0; m < NMET; m++) {
+		e->r[m] = amt[m];
+		x->sus_rate[cell][m] += amt[m];
+		x->sus_tot[m] += amt[m];
+	}
+}
+
 /*
  * One end of one record of d seconds, at rate amt per second: a record no
  * longer than the window adds amt to each of the d seconds from now on; a
  * longer one holds amt for d seconds as a sustained rate (SUS_MAX per
  * host; beyond, it is clipped to the window's seconds like a short one).
+ * A fragment record (frag) also credits the fragments class the same way.
  */
 static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, unsigned dir,
-                   unsigned cls, const struct flow *f, const struct flow_addr *outside,
+                   unsigned cls, bool frag, const struct flow *f, const struct flow_addr *outside,
                    const float amt[NMET], uint64_t d)
 {
 	struct host *x = host_get(a, site, ip);
@@ -721,19 +742,16 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 		return;
 	a->st.records++;
 	host_advance(a, x, a->now_s);
-	unsigned cell = dir * NCLS + cls - 1;
+	unsigned cell = dir * NCLS + cls - 1, fcell = dir * NCLS + ATTACK_CLASS_FRAG - 1;
 	if (d > a->w && x->n_sus < SUS_MAX) {
-		struct sus *e = &x->sus[x->n_sus++];
-		e->until = a->now_s + (int64_t)d;
-		e->cell = (uint8_t)cell;
-		for (unsigned m = 0; m < NMET; m++) {
-			e->r[m] = amt[m];
-			x->sus_rate[cell][m] += amt[m];
-			x->sus_tot[m] += amt[m];
-		}
+		sus_add(a, x, cell, amt, d);
+		/* No room for the fragments' own: their rate is in the protocol's already. */
+		if (frag && x->n_sus < SUS_MAX)
+			sus_add(a, x, fcell, amt, d);
 		if (!x->hot && host_may_exceed(a, x))
 			hot_add(a, x);
 	} else {
+		/* The bound covers the fragments' cell: its rate is part of the protocol's. */
 		unsigned k = d < a->w ? (unsigned)d : a->w, r = 2 * a->w;
 		for (unsigned m = 0; m < NMET; m++)
 			x->acc_new[m] += amt[m] * (float)k;
@@ -745,6 +763,12 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 			c[0] += amt[0];
 			c[1] += amt[1];
 			c[2] += amt[2];
+			if (frag) {
+				c = host_bucket(a, x, b) + fcell * NMET;
+				c[0] += amt[0];
+				c[1] += amt[1];
+				c[2] += amt[2];
+			}
 			b = b + 1 == r ? 0 : b + 1;
 		}
 	}
@@ -753,6 +777,8 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 			event_feed(a, x->ev[dir][cls], f, outside);
 		if (x->ev[dir][ATTACK_CLASS_TOTAL])
 			event_feed(a, x->ev[dir][ATTACK_CLASS_TOTAL], f, outside);
+		if (frag && x->ev[dir][ATTACK_CLASS_FRAG])
+			event_feed(a, x->ev[dir][ATTACK_CLASS_FRAG], f, outside);
 	}
 }
 
@@ -813,12 +839,13 @@ static void credit_records(struct attack *a, const struct flow *v, size_t n,
 		float amt[NMET] = {(float)f->packets / (float)d, (float)f->octets * 8.0f / (float)d,
 		                   1.0f / (float)d};
 		unsigned cls = class_of(f);
+		bool frag = flow_is_fragment(f);
 		if (site_src[i] >= 0)
-			credit(a, (uint32_t)site_src[i], &f->src, ATTACK_OUT, cls, f, &f->dst, amt,
-			       d);
+			credit(a, (uint32_t)site_src[i], &f->src, ATTACK_OUT, cls, frag, f, &f->dst,
+			       amt, d);
 		if (site_dst[i] >= 0)
-			credit(a, (uint32_t)site_dst[i], &f->dst, ATTACK_IN, cls, f, &f->src, amt,
-			       d);
+			credit(a, (uint32_t)site_dst[i], &f->dst, ATTACK_IN, cls, frag, f, &f->src,
+			       amt, d);
 	}
 }
 
@@ -849,7 +876,9 @@ static void host_rates(const struct attack *a, struct host *x, int64_t s,
 			unsigned k = d * NCLS + c - 1;
 			for (unsigned m = 0; m < NMET; m++) {
 				r[d][c][m] = sum[k][m] / a->w + x->sus_rate[k][m];
-				tot[m] += r[d][c][m];
+				/* Fragments are in their protocol's class already. */
+				if (c != ATTACK_CLASS_FRAG)
+					tot[m] += r[d][c][m];
 			}
 		}
 		for (unsigned m = 0; m < NMET; m++)

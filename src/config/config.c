@@ -1989,6 +1989,7 @@ static const struct cfg_key web_keys[] = {
 	ATK_CLASS(pre, base, th, d, 3);                                                            \
 	ATK_CLASS(pre, base, th, d, 4);                                                            \
 	ATK_CLASS(pre, base, th, d, 5);                                                            \
+	ATK_CLASS(pre, base, th, d, 6);                                                            \
 	static const struct cfg_key pre##_##d[] = {                                                \
 	    {.name = "total", .parse = p_map, .sub = pre##_##d##_0},                               \
 	    {.name = "syn", .parse = p_map, .sub = pre##_##d##_1},                                 \
@@ -1996,6 +1997,7 @@ static const struct cfg_key web_keys[] = {
 	    {.name = "udp", .parse = p_map, .sub = pre##_##d##_3},                                 \
 	    {.name = "icmp", .parse = p_map, .sub = pre##_##d##_4},                                \
 	    {.name = "other", .parse = p_map, .sub = pre##_##d##_5},                               \
+	    {.name = "fragments", .parse = p_map, .sub = pre##_##d##_6},                           \
 	    {NULL},                                                                                    \
 	}
 #define ATK_TABLE(pre, base, th)                                                                   \
@@ -2009,7 +2011,8 @@ static const struct cfg_key web_keys[] = {
 
 _Static_assert(ATTACK_IN == 0 && ATTACK_OUT == 1 && ATTACK_CLASS_TOTAL == 0 &&
                    ATTACK_CLASS_SYN == 1 && ATTACK_CLASS_TCP == 2 && ATTACK_CLASS_UDP == 3 &&
-                   ATTACK_CLASS_ICMP == 4 && ATTACK_CLASS_OTHER == 5,
+                   ATTACK_CLASS_ICMP == 4 && ATTACK_CLASS_OTHER == 5 &&
+                   ATTACK_CLASS_FRAG == 6 && ATTACK_CLASS__COUNT == 7,
                "the threshold tables spell the enums' order");
 
 ATK_TABLE(atk_th_default, config, attack.th);

@@ -381,6 +381,95 @@ static void test_hysteresis_dip(void **state)
 	attack_destroy(a);
 }
 
+/*
+ * Fragments: a fragment record counts in its protocol's class and in
+ * fragments, and once in total; a flood of UDP fragments under the UDP
+ * thresholds is a fragments event, the same flood unfragmented none.
+ */
+static void test_fragments(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+
+	/* Rates: 500 fragments in one second, 100 unfragmented, 1000 over 10 s fragmented. */
+	struct flow f = rec("192.0.2.1", "10.0.7.1", 17, 0, 500, 500 * 1500, 0, t);
+	f.frag = FLOW_FRAG_OFFSET;
+	feed(a, &f, true, false);
+	struct flow g = rec("192.0.2.1", "10.0.7.1", 17, 0, 100, 100 * 1500, 0, t);
+	g.frag = FLOW_FRAG_DF; /* DF alone is no fragment */
+	feed(a, &g, true, false);
+	struct flow h = rec("192.0.2.2", "10.0.7.1", 17, 0, 1000, 1000 * 1500, 9999, t);
+	h.frag = FLOW_FRAG_MORE;
+	feed(a, &h, true, false);
+	attack_clock(a, t + 1000);
+	/* Window 5 s: 600 and 500 packets of the second over 5, plus 100/s sustained. */
+	assert_true(fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 220) <
+	            0.01);
+	assert_true(fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_FRAG, ATTACK_PPS) - 200) <
+	            0.01);
+	assert_true(
+	    fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_TOTAL, ATTACK_PPS) - 220) < 0.01);
+	assert_true(fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_FRAG, ATTACK_FPS) - 0.3) <
+	            1e-4);
+	assert_true(rate_of(a, "10.0.7.1", ATTACK_OUT, ATTACK_CLASS_FRAG, ATTACK_PPS) == 0);
+	attack_destroy(a);
+
+	/*
+	 * 30 000 packets/s of 1500-byte UDP fragments from 100 sources for 10 s:
+	 * under UDP's 100 000 pps and 1 Gbit/s, over fragments' 10 000 pps.
+	 */
+	for (int frag = 1; frag >= 0; frag--) {
+		memset(&seen, 0, sizeof(seen));
+		attack_config_defaults(&c);
+		a = make(&c, &seen);
+		t = T0;
+		for (int k = 0; k < 10; k++) {
+			for (int j = 0; j < 100; j++) {
+				char src[32];
+				snprintf(src, sizeof(src), "198.51.100.%d", j + 1);
+				f = rec(src, "10.0.7.7", 17, 0, 300, 300 * 1500, 0, t);
+				f.sport = f.dport = 0;
+				f.frag = frag ? (j % 2 ? FLOW_FRAG_OFFSET : FLOW_FRAG_MORE) : 0;
+				feed(a, &f, true, false);
+			}
+			t += 1000;
+			attack_clock(a, t);
+		}
+		for (int k = 0; k < 12; k++) {
+			t += 1000;
+			attack_clock(a, t);
+		}
+		if (!frag) {
+			assert_int_equal(seen.n, 0);
+			attack_destroy(a);
+			continue;
+		}
+		int starts = 0, ends = 0;
+		for (int k = 0; k < seen.n; k++) {
+			assert_int_equal(seen.ev[k].cls, ATTACK_CLASS_FRAG);
+			assert_int_equal(seen.ev[k].dir, ATTACK_IN);
+			starts += seen.ph[k] == ATTACK_START;
+			ends += seen.ph[k] == ATTACK_END;
+		}
+		assert_int_equal(starts, 1);
+		assert_int_equal(ends, 1);
+		const struct attack_event *e = &seen.ev[seen.n - 1];
+		assert_string_equal(attack_class_name(e->cls), "fragments");
+		assert_true(fabs(e->peak[ATTACK_PPS] - 30000) < 1);
+		assert_true(fabs(e->threshold[ATTACK_PPS] - 10000) < 1);
+		/* Fed from its start: the sources and protocol of the fragments. */
+		assert_int_equal(e->n_sources, ATTACK_TOP_MAX);
+		assert_int_equal(e->n_protocols, 1);
+		assert_int_equal(e->protocols[0].key, 17);
+		assert_true(e->packets > 0);
+		attack_destroy(a);
+	}
+}
+
 /* Outbound: an inside host sending a UDP flood is a source event. */
 static void test_outbound(void **state)
 {
@@ -713,7 +802,7 @@ int main(void)
 	    cmocka_unit_test(test_groups),         cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_cold_hot),       cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_engine_tap),     cmocka_unit_test(test_hook_timeout),
-	    cmocka_unit_test(test_hook),
+	    cmocka_unit_test(test_hook),           cmocka_unit_test(test_fragments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1089,6 +1089,7 @@ static void test_attack(void **state)
 	                           "      syn: {pps: 5000, fps: 0}\n"
 	                           "    out:\n"
 	                           "      udp: {bps: 300000000}\n"
+	                           "      fragments: {pps: 2500}\n"
 	                           "  sites:\n"
 	                           "    - site: campus\n"
 	                           "      thresholds:\n"
@@ -1139,6 +1140,10 @@ static void test_attack(void **state)
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_TOTAL][ATTACK_BPS], 4000000000ull);
 	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_PPS], 50000);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_TCP][ATTACK_BPS], 0);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_FRAG][ATTACK_PPS], 10000);
+	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_FRAG][ATTACK_BPS], 200000000);
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_FRAG][ATTACK_PPS], 10000);
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_FRAG][ATTACK_BPS], 100000000);
 
 	write_tmp(text, strlen(text));
 	int rc = config_load(tmpfile_path, &c, &e);
@@ -1156,6 +1161,8 @@ static void test_attack(void **state)
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 5000);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 0);
 	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_BPS], 300000000);
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_FRAG][ATTACK_PPS], 2500);
+	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_FRAG][ATTACK_BPS], 100000000);
 	/* Keys not given keep their defaults. */
 	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_PPS], 50000);
 	assert_int_equal(c.attack.n_sites, 1);
