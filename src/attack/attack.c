@@ -26,8 +26,8 @@
 #define NO_HOST UINT32_MAX
 
 static const char *const dir_names[] = {"in", "out"};
-static const char *const class_names[] = {"total", "syn", "tcp", "udp", "icmp", "other",
-                                              "fragments"};
+static const char *const class_names[] = {"total", "syn",   "tcp",      "udp",
+                                          "icmp",  "other", "fragments"};
 static const char *const metric_names[] = {"pps", "bps", "fps"};
 static const char *const phase_names[] = {"start", "update", "end"};
 

@@ -411,8 +411,8 @@ static void test_fragments(void **state)
 	            0.01);
 	assert_true(fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_FRAG, ATTACK_PPS) - 200) <
 	            0.01);
-	assert_true(
-	    fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_TOTAL, ATTACK_PPS) - 220) < 0.01);
+	assert_true(fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_TOTAL, ATTACK_PPS) - 220) <
+	            0.01);
 	assert_true(fabs(rate_of(a, "10.0.7.1", ATTACK_IN, ATTACK_CLASS_FRAG, ATTACK_FPS) - 0.3) <
 	            1e-4);
 	assert_true(rate_of(a, "10.0.7.1", ATTACK_OUT, ATTACK_CLASS_FRAG, ATTACK_PPS) == 0);
