@@ -17,18 +17,26 @@
  * Template (both versions): source and destination IPv4 address, ports,
  * protocol, TCP flags, packets and octets (4 bytes each: RFC 7011 reduced
  * size for IPFIX), flow start and end (IPFIX 152/153 milliseconds, v9 22/21
- * uptime), input and output interface (2 bytes).
+ * uptime), input and output interface (2 bytes); with a proto=frag plant
+ * also fragmentOffset (88, 2 bytes) and fragmentFlags (197, 1 byte; v9
+ * uses the IPFIX numbers).
  *
  * --plant SPEC (repeatable) adds planted behaviours to the model's records,
  * merged in export-time order (tests/integration/attack.sh, docs/attacks.md).
  * SPEC is KIND,key=value,... with times in seconds from --start:
- *   flood,ip=V,start=S,dur=D,pps=P,sources=N[,proto=syn|udp|icmp][,sample=K]
+ *   flood,ip=V,start=S,dur=D,pps=P,sources=N[,proto=syn|udp|icmp|frag][,sample=K]
  *       N spoofed sources (203.0.113.0 + j, wrapping into 198.51.0.0/16)
  *       send P packets/s in all at V; a router with a 5-second active
  *       timeout exports each source's flow every 5 s (staggered by source),
  *       covering those 5 s. sample=K: the export is sampled 1:K (packets
  *       divided by K, at least one sampled packet per record kept by
  *       chance); the collector scales them back (exporters.sampling).
+ *       proto=frag: UDP answers of 2 960 bytes from port 53, each in two
+ *       IP fragments; per source and 5 s, one record of the first
+ *       fragments (ports, MF set, offset 0, 1 500 bytes) and one of the
+ *       second ones (no ports: they have no UDP header; offset 185, 1 480
+ *       bytes), half of P each. Only a capture with such a plant carries
+ *       fragmentOffset (88) and fragmentFlags (197) in its template.
  *   transfer,ip=V,start=S,dur=D,bps=B
  *       one answered TCP download to V at B bits/s from 192.0.2.80:443 and
  *       its ACKs back, exported every 10 s in both directions.
@@ -76,6 +84,11 @@ static const uint16_t v9_fields[][2] = {
 	{2, 4}, {1, 4}, {22, 4}, {21, 4}, {10, 2}, {14, 2},
 };
 #define N_FIELDS (sizeof(ipfix_fields) / sizeof(ipfix_fields[0]))
+/* Appended when a plant makes fragments: fragmentOffset, fragmentFlags (RFC 7012). */
+static const uint16_t frag_fields[][2] = {{88, 2}, {197, 1}};
+#define N_FRAG_FIELDS (sizeof(frag_fields) / sizeof(frag_fields[0]))
+/* fragmentFlags bit 2, MF, counted from the most significant bit. */
+#define GEN_FRAG_MF 0x20
 
 struct wbuf {
 	uint8_t b[GEN_BUF];
@@ -132,6 +145,7 @@ struct gen {
 	int version;
 	uint64_t boot_ms; /* v9 sysUptime origin */
 	uint64_t template_every_ms;
+	bool frag_fields; /* the template carries 88 and 197 (a proto=frag plant) */
 	struct exporter ex[GEN_MAX_EXPORTERS];
 	unsigned n_ex;
 	uint64_t datagrams, records, bytes;
@@ -218,10 +232,14 @@ static int send_template(struct gen *g, unsigned ex, uint64_t export_ms)
 	w16(&w, g->version == 10 ? 2 : 0);
 	w16(&w, 0);
 	w16(&w, TEMPLATE_ID);
-	w16(&w, N_FIELDS);
+	w16(&w, (uint16_t)(N_FIELDS + (g->frag_fields ? N_FRAG_FIELDS : 0)));
 	for (size_t k = 0; k < N_FIELDS; k++) {
 		w16(&w, f[k][0]);
 		w16(&w, f[k][1]);
+	}
+	for (size_t k = 0; g->frag_fields && k < N_FRAG_FIELDS; k++) {
+		w16(&w, frag_fields[k][0]);
+		w16(&w, frag_fields[k][1]);
 	}
 	put16(w.b + set + 2, w.n - set);
 	finish_header(g, &w, 1);
@@ -266,6 +284,11 @@ static int send_data(struct gen *g, unsigned ex, const struct flow *r, unsigned 
 		}
 		w16(&w, (uint16_t)f->in_if);
 		w16(&w, (uint16_t)f->out_if);
+		if (g->frag_fields) {
+			/* The offset in 8-byte units: the second half of a 2 960-byte answer. */
+			w16(&w, (f->frag & FLOW_FRAG_OFFSET) ? 185 : 0);
+			w8(&w, (f->frag & FLOW_FRAG_MORE) ? GEN_FRAG_MF : 0);
+		}
 	}
 	/* v9 flowsets are padded to 32 bits (RFC 3954 §5.3); IPFIX needs none here. */
 	while (g->version == 9 && (w.n - set) % 4)
@@ -342,8 +365,12 @@ static int flow_export_cmp(const void *pa, const void *pb)
 	return a->export_ms < b->export_ms ? -1 : a->export_ms > b->export_ms;
 }
 
-/* Parse and plan one --plant SPEC. Returns 0 or -EINVAL (bad spec). */
-static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_t *rng)
+/*
+ * Parse and plan one --plant SPEC. Returns 0 or -EINVAL (bad spec); sets
+ * *frags when the plant makes fragment records.
+ */
+static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_t *rng,
+                     bool *frags)
 {
 	char kind[16] = "", proto[32] = "syn", ipbuf[32] = "";
 	uint64_t st = 0, dur = 0, pps = 0, n_src = 1000, sample = 1, bps = 0, cps = 0, timeout = 60;
@@ -400,10 +427,13 @@ static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_
 	int rc = 0;
 
 	if (strcmp(kind, "flood") == 0) {
-		uint8_t pr = strcmp(proto, "udp") == 0 ? 17 : strcmp(proto, "icmp") == 0 ? 1 : 6;
+		bool frag = strcmp(proto, "frag") == 0;
+		uint8_t pr = strcmp(proto, "udp") == 0 || frag ? 17 : strcmp(proto, "icmp") == 0 ? 1 : 6;
 		if (!pps || (pr == 6 && strcmp(proto, "syn") != 0))
 			return -EINVAL;
-		uint32_t size = pr == 6 ? 40 : pr == 17 ? 512 : 64;
+		uint32_t size = pr == 6 ? 40 : frag ? 1500 : pr == 17 ? 512 : 64;
+		if (frag)
+			*frags = true;
 		/* Packets of one source in one 5-second record, before sampling. */
 		double per = (double)pps * 5.0 / (double)n_src;
 		for (uint64_t j = 0; j < n_src && rc == 0; j++) {
@@ -430,6 +460,24 @@ static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_
 				f.dport = pr == 6 ? 80 : pr == 17 ? 53 : 0;
 				/* Exported on the source's schedule, also after the flood ends. */
 				f.export_ms = end - 1 + 500;
+				if (frag) {
+					/* Half the packets are first fragments, half second ones. */
+					uint64_t n1 = n / 2 + (n & 1), n2 = n / 2;
+					f.sport = 53;
+					f.dport = (uint16_t)(1024 + j % 60000);
+					f.packets = n1;
+					f.octets = n1 * 1500;
+					f.frag = FLOW_FRAG_MORE;
+					struct flow s2 = f;
+					s2.sport = s2.dport = 0;
+					s2.packets = n2;
+					s2.octets = n2 * 1480;
+					s2.frag = FLOW_FRAG_OFFSET;
+					rc = plant_push(p, &f);
+					if (!rc && n2)
+						rc = plant_push(p, &s2);
+					continue;
+				}
 				rc = plant_push(p, &f);
 			}
 		}
@@ -564,7 +612,7 @@ int main(int argc, char **argv)
 	struct plant pl = {0};
 	uint64_t prng = so.seed;
 	for (size_t k = 0; k < n_plants; k++) {
-		rc = plant_add(&pl, plants[k], so.start_s, &prng);
+		rc = plant_add(&pl, plants[k], so.start_s, &prng, &g.frag_fields);
 		if (rc) {
 			fprintf(stderr, "genexport: --plant %s: %s\n", plants[k],
 			        rc == -EINVAL ? "bad specification" : strerror(-rc));
