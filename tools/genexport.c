@@ -369,8 +369,7 @@ static int flow_export_cmp(const void *pa, const void *pb)
  * Parse and plan one --plant SPEC. Returns 0 or -EINVAL (bad spec); sets
  * *frags when the plant makes fragment records.
  */
-static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_t *rng,
-                     bool *frags)
+static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_t *rng, bool *frags)
 {
 	char kind[16] = "", proto[32] = "syn", ipbuf[32] = "";
 	uint64_t st = 0, dur = 0, pps = 0, n_src = 1000, sample = 1, bps = 0, cps = 0, timeout = 60;
@@ -428,7 +427,9 @@ static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_
 
 	if (strcmp(kind, "flood") == 0) {
 		bool frag = strcmp(proto, "frag") == 0;
-		uint8_t pr = strcmp(proto, "udp") == 0 || frag ? 17 : strcmp(proto, "icmp") == 0 ? 1 : 6;
+		uint8_t pr = strcmp(proto, "udp") == 0 || frag ? 17
+		             : strcmp(proto, "icmp") == 0      ? 1
+		                                               : 6;
 		if (!pps || (pr == 6 && strcmp(proto, "syn") != 0))
 			return -EINVAL;
 		uint32_t size = pr == 6 ? 40 : frag ? 1500 : pr == 17 ? 512 : 64;
@@ -461,7 +462,8 @@ static int plant_add(struct plant *p, const char *spec, int64_t start_s, uint64_
 				/* Exported on the source's schedule, also after the flood ends. */
 				f.export_ms = end - 1 + 500;
 				if (frag) {
-					/* Half the packets are first fragments, half second ones. */
+					/* Half the packets are first fragments, half second ones.
+					 */
 					uint64_t n1 = n / 2 + (n & 1), n2 = n / 2;
 					f.sport = 53;
 					f.dport = (uint16_t)(1024 + j % 60000);
