@@ -178,6 +178,8 @@ struct attack_stats {
 	uint64_t events_ended;
 	uint64_t events_open;    /* gauge */
 	uint64_t event_overflow; /* starts refused: max_events open */
+	uint64_t events_restored; /* open events taken back from the restart state */
+	uint64_t state_rejected;  /* restart states refused (corrupt, truncated, foreign) */
 	uint64_t hook_runs;      /* filled by the caller from attack_hook_stats */
 	uint64_t hook_failures;  /* the hook exited non-zero, was killed, or did not start */
 	uint64_t hook_timeouts;  /* of those, killed at hook_timeout_ms */
@@ -225,6 +227,56 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
  * callback each, end_ms the clock's current second.
  */
 void attack_close_all(struct attack *a);
+
+/*
+ * Restart state (docs/attacks.md "Across a restart"): the open events, each
+ * with its top lists and its count of quiet windows, so that an attack
+ * going on across a restart keeps its event (same id, same start) and one
+ * that stopped while the collector was down ends with an end document.
+ */
+#define ATTACK_STATE_VERSION 1
+/* A restart longer than this ends the saved events at load instead of resuming them. */
+#define ATTACK_RESUME_MAX_S 300
+
+/* What attack_state_load() did. */
+struct attack_restore {
+	uint64_t saved_at_ms; /* when the file was written */
+	size_t resumed;       /* events open again, going on (= attacksRestored) */
+	size_t ended;         /* saved more than ATTACK_RESUME_MAX_S ago: ended at load */
+	size_t dropped;       /* site gone, no room (max_events, max_hosts) or twice in the file */
+};
+
+/*
+ * Write the open events to path + ".tmp", fsync it and rename it to path
+ * (the caller fsyncs the directory); now_ms is recorded as the time of the
+ * save. *n_events (may be NULL) gets their number. Returns 0 or -errno;
+ * on error path is left as it was and the temporary file is removed. The
+ * events stay open: attack_events_drop() forgets them when they are to go
+ * on in the next run. Borrows a.
+ */
+int attack_state_save(struct attack *a, const char *path, uint64_t now_ms, size_t *n_events);
+
+/*
+ * Forget every open event without an end callback (they were saved and go
+ * on in the next run). Hosts and rates stay.
+ */
+void attack_events_drop(struct attack *a);
+
+/*
+ * Load the restart state at path into a, before its first clock (the clock
+ * starts at now_ms, the wall clock). Each saved event is taken back open
+ * (its host evaluated at once; no quiet window counts until its window has
+ * filled again) or, when saved more than ATTACK_RESUME_MAX_S before now_ms,
+ * ended now with one ATTACK_END callback whose end_ms is when the last run
+ * saw it go quiet (or stopped). An event that is not seen above again
+ * after the start ends the same way once its quiet windows are counted.
+ * Returns 0 (res filled; the file is not removed), -ENOENT (no file),
+ * -EBADMSG (truncated, corrupt or inconsistent), -EPROTONOSUPPORT (another
+ * format version), -ENOMEM or -errno of the read; on an error nothing is
+ * taken, and -EBADMSG and -EPROTONOSUPPORT count in attackStateRejected.
+ */
+int attack_state_load(struct attack *a, const char *path, uint64_t now_ms,
+                      struct attack_restore *res);
 
 /* The counters (the hook_* fields are 0: attack_hook_stats_get fills them). */
 void attack_stats_get(const struct attack *a, struct attack_stats *out);

@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 
@@ -189,9 +191,16 @@ static size_t topk_list(const struct topk *t, struct attack_top *out)
 
 struct event {
 	bool used;
+	/*
+	 * Taken back from the restart state and not seen above since: it ends
+	 * at quiet_from_ms, when the last run saw it going quiet (or stopped).
+	 */
+	bool resumed;
 	uint32_t host;
 	uint64_t last_emit_ms;
-	struct attack_event e; /* the public view, its lists filled at each callback */
+	int64_t grace_s;        /* restored: no below count before this second (window filling) */
+	uint64_t quiet_from_ms; /* restored: see resumed */
+	struct attack_event e;  /* the public view, its lists filled at each callback */
 	struct topk sources, ports, protos;
 };
 
@@ -993,8 +1002,12 @@ static void judge_one(struct attack *a, struct host *x, unsigned d, unsigned c, 
 	}
 	if (above) {
 		x->below[d][c] = 0;
+		e->resumed = false;
+	} else if (s < e->grace_s) {
+		/* Restored at this start: its window is still filling (attack_saved_put). */
 	} else if (++x->below[d][c] >= a->cfg.end_windows) {
-		event_end(a, x, d, c, s, (uint64_t)(s - (int64_t)a->cfg.end_windows + 1) * 1000);
+		uint64_t end_ms = (uint64_t)(s - (int64_t)a->cfg.end_windows + 1) * 1000;
+		event_end(a, x, d, c, s, e->resumed ? e->quiet_from_ms : end_ms);
 		x->below[d][c] = 0;
 		return;
 	}
@@ -1115,6 +1128,125 @@ int attack_host_rates(const struct attack *a, uint32_t site, const struct flow_a
 	return 0;
 }
 
+/* ---- restart state (state.c) ----------------------------------------------- */
+
+size_t attack_saved_get(struct attack *a, struct attack_saved *out, size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t k = 0; k < a->cfg.max_events && n < max; k++) {
+		struct event *e = &a->ev[k];
+		if (!e->used)
+			continue;
+		const struct host *x = host_at(a, e->host);
+		struct attack_saved *o = &out[n++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->site, sizeof(o->site), "%s", e->e.site);
+		o->ev = e->e;
+		o->ev.site = NULL;
+		o->ev.n_sources = topk_list(&e->sources, o->ev.sources);
+		o->ev.n_ports = topk_list(&e->ports, o->ev.ports);
+		o->ev.n_protocols = topk_list(&e->protos, o->ev.protocols);
+		o->below = x->below[e->e.dir][e->e.cls];
+		/* Quiet since the first of its below evaluations, or still going on now. */
+		if (e->resumed)
+			o->quiet_from_ms = e->quiet_from_ms;
+		else
+			o->quiet_from_ms = (uint64_t)(a->now_s - (int64_t)o->below + 1) * 1000;
+		if (!o->below && !e->resumed)
+			o->quiet_from_ms = (uint64_t)a->now_s * 1000;
+	}
+	return n;
+}
+
+void attack_events_drop(struct attack *a)
+{
+	for (uint32_t i = 0; i < a->n_live; i++) {
+		struct host *x = host_at(a, a->live[i]);
+		for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++)
+			for (unsigned c = 0; c < ATTACK_CLASS__COUNT; c++)
+				if (x->ev[d][c]) {
+					a->ev[x->ev[d][c] - 1].used = false;
+					x->ev[d][c] = 0;
+					a->st.events_open--;
+				}
+		x->busy = false;
+		memset(x->above, 0, sizeof(x->above));
+		memset(x->below, 0, sizeof(x->below));
+	}
+}
+
+int attack_saved_put(struct attack *a, const struct attack_saved *sv, uint64_t saved_at_ms,
+                     uint64_t now_ms)
+{
+	uint32_t site;
+	unsigned d = sv->ev.dir, c = sv->ev.cls;
+
+	for (site = 0; site < a->n_sites; site++)
+		if (strcmp(a->sites[site].name, sv->site) == 0)
+			break;
+	if (site == a->n_sites)
+		return -ENOENT;
+	uint32_t k;
+	for (k = 0; k < a->cfg.max_events && a->ev[k].used; k++)
+		;
+	if (k == a->cfg.max_events)
+		return -ENOSPC;
+	if (a->now_s == 0) /* the clock starts here: live, the wall clock of the start */
+		a->now_s = (int64_t)(now_ms / 1000);
+	bool resume = now_ms <= saved_at_ms + (uint64_t)ATTACK_RESUME_MAX_S * 1000;
+	struct host *x = NULL;
+	if (resume) {
+		x = host_get(a, site, &sv->ev.ip);
+		if (!x)
+			return -ENOSPC;
+		if (x->ev[d][c])
+			return -EEXIST;
+		if (!x->hot && !hot_add(a, x))
+			return -ENOSPC;
+	}
+	struct event *e = &a->ev[k];
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->e = sv->ev;
+	e->e.site = a->sites[site].name;
+	e->e.site_index = site;
+	e->e.end_ms = 0;
+	e->last_emit_ms = e->e.now_ms;
+	for (size_t j = 0; j < sv->ev.n_sources; j++)
+		topk_add(&e->sources, &sv->ev.sources[j].addr, 0, sv->ev.sources[j].packets);
+	for (size_t j = 0; j < sv->ev.n_ports; j++)
+		topk_add(&e->ports, NULL, sv->ev.ports[j].key, sv->ev.ports[j].packets);
+	for (size_t j = 0; j < sv->ev.n_protocols; j++)
+		topk_add(&e->protos, NULL, sv->ev.protocols[j].key, sv->ev.protocols[j].packets);
+	a->st.events_open++;
+	if (!resume) {
+		/* Down too long to go on: it ended when the last run saw it quiet or stopped. */
+		e->e.end_ms = sv->quiet_from_ms;
+		memset(e->e.cur, 0, sizeof(e->e.cur));
+		emit(a, e, ATTACK_END, a->now_s);
+		e->used = false;
+		a->st.events_ended++;
+		a->st.events_open--;
+		return 0;
+	}
+	e->host = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	e->resumed = true;
+	e->quiet_from_ms = sv->quiet_from_ms;
+	e->grace_s = a->now_s + (int64_t)a->w + 1;
+	x->ev[d][c] = (uint16_t)(k + 1);
+	x->below[d][c] =
+	    sv->below < a->cfg.end_windows ? sv->below : (uint8_t)(a->cfg.end_windows - 1);
+	x->busy = true;
+	a->st.events_restored++;
+	return 1;
+}
+
+void attack_state_rejected(struct attack *a)
+{
+	a->st.state_rejected++;
+}
+
 static const struct counter_def attack_counter_defs[] = {
     COUNTER_DEF(attack_stats, records, "attackRecords", COUNTER_TOTAL,
                 "Record ends rated by the attack detector (in and out count apart)."),
@@ -1128,6 +1260,10 @@ static const struct counter_def attack_counter_defs[] = {
     COUNTER_DEF(attack_stats, events_open, "attacksOpen", COUNTER_GAUGE, "Attack events open now."),
     COUNTER_DEF(attack_stats, event_overflow, "attackEventOverflow", COUNTER_TOTAL,
                 "Attack starts refused because max_events were open (once per second)."),
+    COUNTER_DEF(attack_stats, events_restored, "attacksRestored", COUNTER_TOTAL,
+                "Open attack events taken back from the restart state, going on."),
+    COUNTER_DEF(attack_stats, state_rejected, "attackStateRejected", COUNTER_TOTAL,
+                "Restart states of the attack detector refused: corrupt, truncated or foreign."),
     COUNTER_DEF(attack_stats, hook_runs, "attackHookRuns", COUNTER_TOTAL,
                 "Runs of the attack hook."),
     COUNTER_DEF(attack_stats, hook_failures, "attackHookFailures", COUNTER_TOTAL,

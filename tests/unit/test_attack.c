@@ -793,6 +793,269 @@ static void test_hook_timeout(void **state)
 	attack_hook_stop(h);
 }
 
+/* ---- restart state ---------------------------------------------------------- */
+
+static char state_path[64];
+
+/* A UDP flood of 80 000 pps into 10.0.3.3 from second t for n seconds (window 2). */
+static uint64_t flood_secs(struct attack *a, uint64_t t, int n)
+{
+	for (int k = 0; k < n; k++) {
+		for (int j = 0; j < 4; j++) {
+			char src[32];
+			snprintf(src, sizeof(src), "198.51.100.%d", j + 1);
+			struct flow f = rec(src, "10.0.3.3", 17, 0, 20000, 20000 * 500, 0, t);
+			f.dport = 123;
+			feed(a, &f, true, false);
+		}
+		t += 1000;
+		attack_clock(a, t);
+	}
+	return t;
+}
+
+static uint64_t quiet_secs(struct attack *a, uint64_t t, int n)
+{
+	for (int k = 0; k < n; k++) {
+		t += 1000;
+		attack_clock(a, t);
+	}
+	return t;
+}
+
+static void state_config(struct attack_config *c)
+{
+	attack_config_defaults(c);
+	c->window_s = 2;
+	c->start_windows = 1;
+	c->end_windows = 3;
+	c->update_s = 3600;
+	memset(c->th.v, 0, sizeof(c->th.v));
+	c->th.v[ATTACK_IN][ATTACK_CLASS_UDP][ATTACK_PPS] = 50000;
+}
+
+static int count_phase(const struct seen *s, enum attack_phase p)
+{
+	int n = 0;
+	for (int k = 0; k < s->n; k++)
+		n += s->ph[k] == p;
+	return n;
+}
+
+/* Run one: a flood opens an event; saved at the stop and forgotten, no end callback. */
+static uint64_t state_first_run(struct attack_event *start)
+{
+	struct attack_config c;
+	struct seen seen = {0};
+	state_config(&c);
+	struct attack *a = make(&c, &seen);
+	uint64_t t = flood_secs(a, T0, 4);
+	assert_int_equal(count_phase(&seen, ATTACK_START), 1);
+	*start = seen.ev[0];
+	size_t n = 0;
+	assert_int_equal(attack_state_save(a, state_path, t, &n), 0);
+	assert_int_equal(n, 1);
+	attack_events_drop(a);
+	attack_close_all(a);
+	assert_int_equal(seen.n, 1); /* no end: it goes on in the next run */
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.events_open, 0);
+	attack_destroy(a);
+	return t;
+}
+
+/*
+ * An attack going on across a restart keeps its event: same start, the
+ * seq and counts go on, no second start; it ends once the flood stops.
+ */
+static void test_state_resume(void **state)
+{
+	(void)state;
+	struct attack_event st0;
+	snprintf(state_path, sizeof(state_path), "/tmp/nfsentry-atkstate-%d", (int)getpid());
+	uint64_t t = state_first_run(&st0);
+
+	struct attack_config c;
+	struct seen seen = {0};
+	state_config(&c);
+	struct attack *a = NULL;
+	make_site();
+	assert_int_equal(attack_create(&c, sites, 1, on_event, &seen, &a), 0);
+	struct attack_restore res;
+	t += 3000; /* down for 3 s */
+	assert_int_equal(attack_state_load(a, state_path, t, &res), 0);
+	assert_int_equal(res.saved_at_ms, t - 3000);
+	assert_int_equal(res.resumed, 1);
+	assert_int_equal(res.ended, 0);
+	assert_int_equal(res.dropped, 0);
+	assert_int_equal(seen.n, 0);
+	/* The flood goes on for 6 s: no new event. */
+	t = flood_secs(a, t, 6);
+	assert_int_equal(count_phase(&seen, ATTACK_START), 0);
+	t = quiet_secs(a, t, 6);
+	assert_int_equal(count_phase(&seen, ATTACK_END), 1);
+	const struct attack_event *e = &seen.ev[seen.n - 1];
+	assert_int_equal(e->start_ms, st0.start_ms);
+	assert_int_equal(e->detected_ms, st0.detected_ms);
+	assert_int_equal(e->dir, ATTACK_IN);
+	assert_int_equal(e->cls, ATTACK_CLASS_UDP);
+	assert_int_equal(e->seq, 1); /* the start was 0 in the first run */
+	/* Ends like any other: after the last flood second, three quiet windows. */
+	assert_true(e->end_ms > t - 6000 && e->end_ms <= t);
+	assert_true(fabs(e->peak[ATTACK_PPS] - 80000) < 1);
+	assert_true(e->packets > st0.packets);
+	assert_int_equal(e->n_ports, 1);
+	assert_int_equal(e->ports[0].key, 123);
+	assert_int_equal(e->n_sources, 4);
+	struct attack_stats stt;
+	attack_stats_get(a, &stt);
+	assert_int_equal(stt.events_restored, 1);
+	assert_int_equal(stt.events_started, 0);
+	assert_int_equal(stt.events_ended, 1);
+	assert_int_equal(stt.events_open, 0);
+	attack_destroy(a);
+	unlink(state_path);
+}
+
+/*
+ * An attack that stopped while the collector was down: taken back, never
+ * above again, it ends with the time the first run last saw it; a restart
+ * longer than ATTACK_RESUME_MAX_S ends it at load.
+ */
+static void test_state_ended_while_down(void **state)
+{
+	(void)state;
+	struct attack_event st0;
+	snprintf(state_path, sizeof(state_path), "/tmp/nfsentry-atkstate-%d", (int)getpid());
+	for (int late = 0; late < 2; late++) {
+		uint64_t saved = state_first_run(&st0);
+		struct attack_config c;
+		struct seen seen = {0};
+		state_config(&c);
+		struct attack *a = NULL;
+		make_site();
+		assert_int_equal(attack_create(&c, sites, 1, on_event, &seen, &a), 0);
+		struct attack_restore res;
+		uint64_t t = saved + (late ? (ATTACK_RESUME_MAX_S + 1) * 1000ull : 2000);
+		assert_int_equal(attack_state_load(a, state_path, t, &res), 0);
+		assert_int_equal(res.resumed, late ? 0 : 1);
+		assert_int_equal(res.ended, late ? 1 : 0);
+		if (late) {
+			assert_int_equal(seen.n, 1);
+		} else {
+			assert_int_equal(seen.n, 0);
+			/*
+			 * Its window refills (no count at the first two evaluations),
+			 * then three quiet windows: the end at the fifth.
+			 */
+			quiet_secs(a, t, 4);
+			assert_int_equal(seen.n, 0);
+			quiet_secs(a, t + 4000, 1);
+		}
+		assert_int_equal(seen.n, 1);
+		assert_int_equal(seen.ph[0], ATTACK_END);
+		assert_int_equal(seen.ev[0].start_ms, st0.start_ms);
+		/* Still above when the first run stopped: it ended then, as far as anyone saw. */
+		assert_int_equal(seen.ev[0].end_ms, saved);
+		struct attack_stats st;
+		attack_stats_get(a, &st);
+		assert_int_equal(st.events_open, 0);
+		assert_int_equal(st.events_ended, 1);
+		attack_destroy(a);
+	}
+	unlink(state_path);
+}
+
+/* Files that are no restart state of this build are refused, counted, nothing taken. */
+static void test_state_refused(void **state)
+{
+	(void)state;
+	struct attack_event st0;
+	snprintf(state_path, sizeof(state_path), "/tmp/nfsentry-atkstate-%d", (int)getpid());
+	uint64_t saved = state_first_run(&st0);
+	FILE *f = fopen(state_path, "rb");
+	assert_non_null(f);
+	static uint8_t good[8192];
+	size_t len = fread(good, 1, sizeof(good), f);
+	fclose(f);
+	assert_true(len > 100 && len < sizeof(good));
+
+	struct {
+		size_t off, cut; /* flip byte off (when < len), or keep cut bytes */
+		int want;
+	} bad[] = {
+	    {30, len, -EBADMSG},           /* a byte of the event: checksum */
+	    {len - 1, len, -EBADMSG},      /* the checksum itself */
+	    {0, len, -EBADMSG},            /* magic */
+	    {11, len, -EPROTONOSUPPORT},   /* version */
+	    {SIZE_MAX, len - 1, -EBADMSG}, /* truncated */
+	    {SIZE_MAX, 10, -EBADMSG},
+	    {SIZE_MAX, 0, -EBADMSG},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		static uint8_t b[8192];
+		memcpy(b, good, len);
+		if (bad[i].off < len)
+			b[bad[i].off] ^= 0x01;
+		f = fopen(state_path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(b, 1, bad[i].cut, f), bad[i].cut);
+		fclose(f);
+		struct attack_config c;
+		struct seen seen = {0};
+		state_config(&c);
+		struct attack *a = NULL;
+		make_site();
+		assert_int_equal(attack_create(&c, sites, 1, on_event, &seen, &a), 0);
+		struct attack_restore res;
+		assert_int_equal(attack_state_load(a, state_path, saved + 1000, &res), bad[i].want);
+		struct attack_stats st;
+		attack_stats_get(a, &st);
+		assert_int_equal(st.state_rejected, 1);
+		assert_int_equal(st.events_open, 0);
+		assert_int_equal(st.events_restored, 0);
+		assert_int_equal(seen.n, 0);
+		attack_destroy(a);
+	}
+	/* No file: -ENOENT, not a refusal. A site that is gone: dropped. */
+	struct attack_config c;
+	struct seen seen = {0};
+	state_config(&c);
+	struct attack *a = NULL;
+	make_site();
+	f = fopen(state_path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(good, 1, len, f), len);
+	fclose(f);
+	snprintf(sites[0].name, sizeof(sites[0].name), "elsewhere");
+	assert_int_equal(attack_create(&c, sites, 1, on_event, &seen, &a), 0);
+	struct attack_restore res;
+	assert_int_equal(attack_state_load(a, state_path, saved + 1000, &res), 0);
+	assert_int_equal(res.dropped, 1);
+	assert_int_equal(res.resumed, 0);
+	unlink(state_path);
+	assert_int_equal(attack_state_load(a, state_path, saved + 1000, &res), -ENOENT);
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.state_rejected, 0);
+	assert_int_equal(st.events_open, 0);
+	attack_destroy(a);
+
+	/* Out of memory while saving: an error, no file, nothing temporary left. */
+	state_config(&c);
+	a = make(&c, &seen);
+	flood_secs(a, T0, 3);
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(attack_state_save(a, state_path, T0 + 3000, NULL), -ENOMEM);
+	fault_disarm();
+	assert_int_equal(access(state_path, F_OK), -1);
+	char tmp[80];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", state_path);
+	assert_int_equal(access(tmp, F_OK), -1);
+	attack_destroy(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -803,6 +1066,8 @@ int main(void)
 	    cmocka_unit_test(test_cold_hot),       cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_engine_tap),     cmocka_unit_test(test_hook_timeout),
 	    cmocka_unit_test(test_hook),           cmocka_unit_test(test_fragments),
+	    cmocka_unit_test(test_state_resume),   cmocka_unit_test(test_state_ended_while_down),
+	    cmocka_unit_test(test_state_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
