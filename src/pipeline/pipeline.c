@@ -561,6 +561,7 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 
 #define STATE_SLOTS "slots"
 #define STATE_TEMPLATES "templates"
+#define STATE_ATTACKS "attacks"
 #define STATE_MARKER "running"
 
 /* dir/name into buf. Returns 0, or -ENAMETOOLONG. */
@@ -663,6 +664,69 @@ static void state_load_templates(struct pipeline *pl, uint64_t now_ms)
 	         res.templates, res.scopes, res.templates_stale, res.samplers);
 }
 
+/*
+ * The attack detector's open events, if saved: taken back (going on) or
+ * ended, before the first datagram; the file is removed. A damaged one is
+ * moved aside (counted in attackStateRejected).
+ */
+static void state_load_attacks(struct pipeline *pl, uint64_t now_ms)
+{
+	char path[CONFIG_STORE_PATH_MAX + 64], bad[CONFIG_STORE_PATH_MAX + 72];
+	struct attack_restore res;
+
+	if (state_path(pl, STATE_ATTACKS, path, sizeof(path)))
+		return;
+	if (!pl->atk) {
+		if (unlink(path) == 0)
+			log_warn("restart: %s: attack.enabled is false: the saved attack events "
+			         "are dropped without an end",
+			         path);
+		return;
+	}
+	int rc = attack_state_load(pl->atk, path, now_ms, &res);
+	if (rc == -ENOENT)
+		return;
+	if (rc == -EBADMSG || rc == -EPROTONOSUPPORT) {
+		snprintf(bad, sizeof(bad), "%s.bad", path);
+		rename(path, bad);
+		log_error("restart: %s: %s: moved to %s; open attacks start afresh", path,
+		          rc == -EBADMSG ? "truncated or corrupt" : "written by another nfsentry build",
+		          bad);
+		return;
+	}
+	if (rc != 0) {
+		log_error("restart: %s: %s: open attacks start afresh", path, strerror(-rc));
+		return;
+	}
+	unlink(path);
+	log_info("restart: attack events saved %.1f s ago: %zu going on, %zu ended (down more "
+	         "than %d s), %zu dropped (site gone, or no room)",
+	         now_ms > res.saved_at_ms ? (double)(now_ms - res.saved_at_ms) / 1000.0 : 0.0,
+	         res.resumed, res.ended, ATTACK_RESUME_MAX_S, res.dropped);
+}
+
+/*
+ * At a stop: the open attack events to the state directory, then forgotten
+ * (no end: the next run goes on with them). If they cannot be saved they
+ * end now, as without restart state.
+ */
+static void state_save_attacks(struct pipeline *pl, uint64_t now_ms)
+{
+	char path[CONFIG_STORE_PATH_MAX + 64];
+	size_t n = 0;
+
+	if (!pl->atk || state_path(pl, STATE_ATTACKS, path, sizeof(path)))
+		return;
+	int rc = attack_state_save(pl->atk, path, now_ms, &n);
+	if (rc != 0) {
+		log_error("restart: cannot save the open attack events to %s: %s; they end now", path,
+		          strerror(-rc));
+		return;
+	}
+	attack_events_drop(pl->atk);
+	log_info("restart: %zu open attack events saved to %s", n, path);
+}
+
 void pipeline_templates_save(struct pipeline *pl, uint64_t now_ms, bool always)
 {
 	char path[CONFIG_STORE_PATH_MAX + 64];
@@ -719,6 +783,7 @@ static int state_start(struct pipeline *pl, uint64_t now_ms, char *err, size_t e
 	}
 	state_load_slots(pl, now_ms);
 	state_load_templates(pl, now_ms);
+	state_load_attacks(pl, now_ms);
 	engine_cover_from(pl->eng, now_ms);
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "pid %ld started %llu\n", (long)getpid(),
@@ -775,6 +840,7 @@ void pipeline_stop(struct pipeline *pl)
 		          "but a restart within the slot starts it afresh",
 		          pl->state_dir, strerror(-fd));
 	uint64_t lost = pipeline_slots_lost(pl);
+	state_save_attacks(pl, now_ms);
 	pipeline_close_slots(pl);
 	if (fd >= 0) {
 		/* Stored whole: a start after these slots closed has nothing to write. */

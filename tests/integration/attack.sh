@@ -17,7 +17,9 @@
 # with 1:1000 sampling (the collector scales it back, exporters.sampling) is
 # detected at the same rate. A flood of UDP fragments under the UDP thresholds is a
 # fragments event, from NetFlow v9 and from IPFIX. A hook that hangs is killed at its time-out and
-# a failing one is counted; the replay still succeeds.
+# a failing one is counted; the replay still succeeds. Live, an attack going on across a
+# restart of `nfsentry run` keeps its event, and one that stopped while the collector was
+# down ends.
 set -euo pipefail
 PROG=attack
 . "$SOURCE_DIR/tests/integration/lib.sh"
@@ -183,6 +185,116 @@ sed -i "s#path: $T/store.db#path: $T/store3.db#" "$T/f.yaml"
 n_fail=$(grep -c 'attack hook: exit 7: exit status 7' "$T/fail.err" || true)
 [ "$n_fail" = "$n_docs" ] || die "failing hook: $n_fail failures logged for $n_docs documents"
 log "hook: hanging one killed $n_kill times at 200 ms, failing one logged $n_fail times"
+
+# --- across a restart (live) --------------------------------------------------------
+# `nfsentry run` with a store keeps its open attack events across a stop and a start
+# (docs/attacks.md, "Across a restart"). A SYN flood sent at 60x the capture's pace
+# (about 120 000 packets/s on the collector's clock) opens an event; a stop during it
+# saves it. (1) The flood sent again right after the start: the same event goes on --
+# the hook sees one start and one end, all with one id, seq counting on across the
+# restart. (2) A stop during the flood and a start with no more flood: the saved event
+# ends, with an end no later than the stop.
+port=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 40000))
+	if ! ss -Hlun "( sport = :$p )" | grep -q .; then port=$p; break; fi
+done
+[ -n "$port" ] || die "no free UDP port found"
+"$GENEXPORT" -o "$T/live.pcap" --records 1 --slots 1 --inside 10.0.0.0/16 --start $START \
+	--plant flood,ip=10.0.66.6,start=0,dur=600,pps=2000,sources=200,proto=syn \
+	2>>"$T/genexport.log" || die "genexport (live flood) failed"
+cat >"$T/live.yaml" <<EOF
+log:
+  level: info
+listen:
+  - 127.0.0.1:$port
+sites:
+  - name: campus
+    inside: [10.0.0.0/16]
+store:
+  path: $T/live/store.db
+web:
+  listen: []
+attack:
+  enabled: true
+  hook: cat >> $T/live-hook.out
+EOF
+mkdir -p "$T/live"
+lpid=
+live_start() { # LOG
+	"$NFSENTRY" run -c "$T/live.yaml" 2>"$T/$1.log" &
+	lpid=$!
+	PIDS+=("$lpid")
+	for _ in $(seq 1 100); do
+		grep -q 'listening on udp' "$T/$1.log" && return 0
+		proc_alive "$lpid" || die "collector exited at start ($1): $(tail -3 "$T/$1.log")"
+		sleep 0.1
+	done
+	die "collector did not start listening ($1)"
+}
+live_stop() {
+	kill -TERM "$lpid"
+	local rc=0
+	wait "$lpid" || rc=$?
+	forget_pid "$lpid"
+	[ "$rc" -eq 0 ] || die "collector exited with status $rc"
+}
+live_send() {
+	"$NFSENTRY" send "$T/live.pcap" --to "127.0.0.1:$port" --speed 60 >/dev/null 2>>"$T/send.log" ||
+		die "send failed: $(tail -3 "$T/send.log")"
+}
+# Check the hook's documents of one run pair: one event, one start, one end; prints its id.
+check_live() { # FILE MAX_END_MS
+	"$PY" - "$@" <<'PYEOF'
+import json, sys
+docs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+max_end = int(sys.argv[2])
+ids = {d["id"] for d in docs}
+states = [d["state"] for d in docs]
+bad = []
+if len(ids) != 1:
+    bad.append("want one event, got %d: %s" % (len(ids), [(d["id"], d["state"], d["seq"]) for d in docs]))
+if states.count("start") != 1 or states.count("end") != 1 or states[0] != "start" or states[-1] != "end":
+    bad.append("states %s" % states)
+if [d["seq"] for d in docs] != list(range(len(docs))):
+    bad.append("seq %s" % [d["seq"] for d in docs])
+if len({d["start"] for d in docs}) != 1:
+    bad.append("starts %s" % sorted({d["start"] for d in docs}))
+if (docs[0]["ip"], docs[0]["class"]) != ("10.0.66.6", "syn"):
+    bad.append("event %s %s" % (docs[0]["ip"], docs[0]["class"]))
+if max_end and docs[-1].get("end", 0) > max_end:
+    bad.append("end %d after the stop %d" % (docs[-1]["end"], max_end))
+for b in bad:
+    print("MISMATCH " + b)
+print("%s: %d documents, %s" % (docs[0]["id"], len(docs), " ".join(states)))
+sys.exit(1 if bad else 0)
+PYEOF
+}
+# (1) going on across the restart
+live_start live1
+live_send
+live_stop
+grep -q 'restart: 1 open attack events saved' "$T/live1.log" || die "the stop did not save the open event: $(grep -i attack "$T/live1.log" | tail -3)"
+grep -q 'in syn ended' "$T/live1.log" && die "the stop ended the event"
+live_start live2
+grep -q 'restart: attack events saved .*: 1 going on' "$T/live2.log" || die "the start did not take the event back: $(grep restart "$T/live2.log")"
+live_send
+sleep 14 # the flood's tail (5 s), the windows to go quiet (5 s), margin
+live_stop
+grep -q 'in syn started' "$T/live2.log" && die "the restarted run opened a new event"
+out=$(check_live "$T/live-hook.out" 0) || die "across a restart: $out"
+log "across a restart, going on: $out"
+# (2) ended while down
+mv "$T/live-hook.out" "$T/live-hook1.out"
+live_start live3
+live_send
+stop_ms=$(($(date +%s%3N) + 1000))
+live_stop
+live_start live4
+sleep 13 # the window refilling (6 s), five quiet windows, margin
+live_stop
+out=$(check_live "$T/live-hook.out" "$stop_ms") || die "ended while down: $out"
+log "across a restart, ended while down: $out"
 
 OK=1
 log "ok"
