@@ -9,8 +9,8 @@
  * (127.0.0.1 .. 127.0.0.E, source port 40000 + k, observation domain /
  * source id k + 1) sends its template in a datagram of its own before its
  * first data and again every --template-every seconds of export time; data
- * datagrams carry up to 30 records (IPFIX: 1280 bytes of payload, v9: 1044)
- * and never straddle a slot. A datagram's export time (IPFIX Export Time,
+ * datagrams carry up to 30 records (IPFIX: 1280 bytes of payload, v9: 1044;
+ * 1370 and 1136 with the fragment fields) and never straddle a slot. A datagram's export time (IPFIX Export Time,
  * v9 unix_secs) and its capture timestamp are the export time of its last
  * record, so `nfsentry replay` sees the slots the generator meant.
  *
