@@ -382,6 +382,8 @@ int web_daily_build(struct store *s, const char *site, const char *date, struct 
 			return rc;
 	}
 	rc = store_doc_foreach(s, ds, slot, "daily", daily_part, &p);
+	if (rc > 0)
+		rc = 0; /* daily_part stopped at a full buffer: said below */
 	if (rc == 0 && (sus.oom || macs.oom || sum.oom))
 		rc = -ENOMEM;
 	if (rc == 0 && (sus.over || macs.over || sum.over))

@@ -766,8 +766,9 @@ static enum MHD_Result api_daily(struct web *w, struct MHD_Connection *c, const 
 	int rc = web_daily_build(w->store, site, date && *date ? date : NULL, &b);
 
 	return web_page_answer(c, rc, &b, "application/json",
-	                       rc == -EINVAL ? "date is YYYY-MM-DD"
-	                                     : "no daily analysis of this site (and day) is stored");
+	                       rc == -EINVAL
+	                           ? "date is YYYY-MM-DD"
+	                           : "no daily analysis of this site (and day) is stored");
 }
 
 /*
