@@ -985,6 +985,8 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* The offenders page reads the database the reputation module writes (none when off). */
+	web_reputation_set(web, rep.r ? rep.db : NULL);
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
 		web_stop(web);

@@ -72,6 +72,13 @@ struct web_feed;
 int web_start_feed(const struct web_config *wc, const char *store_path, struct web_feed *feed,
                    struct web **out, char *err, size_t errlen);
 
+/*
+ * The offender database the offenders page and /blocklist.txt read
+ * (reputation_paths(); copied, opened read-only per request); NULL or ""
+ * (the default) = none: those routes answer 404. Any thread; NULL w ok.
+ */
+void web_reputation_set(struct web *w, const char *db_path);
+
 /* Stop every daemon thread (waits for requests in flight), close the store, free w. NULL ok. */
 void web_stop(struct web *w);
 

@@ -75,6 +75,7 @@ struct web {
 	/* The store's counters that describe the file (not the writer's handle). */
 	struct counter_def store_defs[16];
 	struct counter_table store_table;
+	char rep_db[REPUTATION_PATH_MAX]; /* offender database (guarded by lock); "" = none */
 };
 
 /* ---- answers ------------------------------------------------------------ */
@@ -665,6 +666,111 @@ static enum MHD_Result api_peers(struct web *w, struct MHD_Connection *c, const 
 	                 web_cache_revalidate, NULL);
 }
 
+/* ---- offenders, block-list, attacks, daily (pages.c) ---------------------- */
+
+/* A pages.c result as an answer: b (JSON or text) on 0, else the error the code names. */
+static enum MHD_Result web_page_answer(struct MHD_Connection *c, int rc, struct wbuf *b,
+                                       const char *ctype, const char *what)
+{
+	if (rc == 0)
+		return web_reply(c, MHD_HTTP_OK, ctype, b->p, b->len, WEB_BODY_FREE,
+		                 web_cache_revalidate, NULL);
+	free(b->p);
+	if (rc == -EINVAL)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter", what);
+	if (rc == -ENOENT)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", what);
+	if (rc == -E2BIG)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "the answer would exceed the size limit; narrow the request");
+	if (rc == -ENOMEM)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	log_warn("web: %s: read failed (%s)", what, strerror(-rc));
+	return web_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store", "the data could not be read");
+}
+
+/* ?blocked= as a boolean: absent, "", "0", "false" or "1", "true". */
+static bool web_parse_bool(const char *s, bool *out)
+{
+	if (!s || !*s || strcmp(s, "0") == 0 || strcmp(s, "false") == 0) {
+		*out = false;
+		return true;
+	}
+	if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0) {
+		*out = true;
+		return true;
+	}
+	return false;
+}
+
+/* An IP parameter in the documents' spelling into key; false when it is not an address. */
+static bool web_ip_key(const char *ip, char key[64])
+{
+	struct flow_addr a;
+
+	return strlen(ip) < 64 && flow_addr_parse(ip, &a) == 0 && flow_addr_format(&a, key, 64) > 0;
+}
+
+static enum MHD_Result api_offenders(struct web *w, struct MHD_Connection *c)
+{
+	const char *bs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "blocked");
+	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
+	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	struct wbuf b = {0};
+	char key[64];
+	int64_t limit = 10000;
+	bool blocked;
+
+	if (!web_parse_bool(bs, &blocked) || (ip && *ip && !web_ip_key(ip, key)) ||
+	    (ls && !web_parse_i64(ls, 1, 1000000, &limit)))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+		                 "blocked is 1 or 0, ip an IPv4 or IPv6 address, limit 1..1000000");
+	int rc = web_offenders_build(w->rep_db, blocked, ip && *ip ? key : NULL, (size_t)limit, &b);
+	return web_page_answer(c, rc, &b, "application/json",
+	                       "no offender database (reputation off, or nothing recorded yet)");
+}
+
+static enum MHD_Result web_blocklist(struct web *w, struct MHD_Connection *c)
+{
+	struct wbuf b = {0};
+	int rc = web_blocklist_build(w->rep_db, (int64_t)time(NULL), &b);
+
+	return web_page_answer(c, rc, &b, "text/plain; charset=utf-8",
+	                       "no offender database (reputation off, or nothing recorded yet)");
+}
+
+static enum MHD_Result api_attacks(struct web *w, struct MHD_Connection *c)
+{
+	const char *site = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "site");
+	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
+	struct wbuf b = {0};
+	int64_t from, to;
+	char key[64];
+
+	if (site && *site && !web_site_ok(site))
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
+	if (ip && *ip && !web_ip_key(ip, key))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_ip", "not an IPv4 or IPv6 address");
+	if (!web_range(c, &from, &to))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
+		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
+	int rc = web_attacks_build(w->store, site && *site ? site : NULL, ip && *ip ? key : NULL,
+	                           from, to, &b);
+	return web_page_answer(c, rc, &b, "application/json", "attacks");
+}
+
+static enum MHD_Result api_daily(struct web *w, struct MHD_Connection *c, const char *site)
+{
+	const char *date = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "date");
+	struct wbuf b = {0};
+	int rc = web_daily_build(w->store, site, date && *date ? date : NULL, &b);
+
+	return web_page_answer(c, rc, &b, "application/json",
+	                       rc == -EINVAL
+	                           ? "date is YYYY-MM-DD"
+	                           : "no daily analysis of this site (and day) is stored");
+}
+
 /*
  * /api/v1/... split into segments (seg[0] = "api"). Sites are checked
  * against the configuration's name grammar before any store call.
@@ -688,6 +794,12 @@ static enum MHD_Result web_api(struct web *w, struct MHD_Connection *c, char **s
 			return api_top(w, c, seg[3], seg[5]);
 		if (n == 8 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "peers") == 0)
 			return api_peers(w, c, seg[3], seg[5], seg[7]);
+		if (n == 6 && strcmp(seg[4], "daily") == 0 && strcmp(seg[5], "latest") == 0)
+			return api_daily(w, c, seg[3]);
+	} else if (strcmp(seg[2], "offenders") == 0 && n == 3) {
+		return api_offenders(w, c);
+	} else if (strcmp(seg[2], "attacks") == 0 && n == 3) {
+		return api_attacks(w, c);
 	} else if (strcmp(seg[2], "collector") == 0 && n == 3) {
 		return api_collector(w, c);
 	} else if (strcmp(seg[2], "ip") == 0 && n == 4) {
@@ -732,6 +844,12 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return web_metrics(w, c);
+	if (strcmp(url, "/blocklist.txt") == 0) {
+		pthread_mutex_lock(&w->lock);
+		ret = web_blocklist(w, c);
+		pthread_mutex_unlock(&w->lock);
+		return ret;
+	}
 	if (strncmp(url, "/api/", 5) != 0 || strlen(url) >= sizeof(path))
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
 	/* Segments of the decoded path; an empty one (//, trailing /) is no route. */
@@ -995,6 +1113,15 @@ void web_stop(struct web *w)
 		memset(w->key, 0, strlen(w->key));
 	free(w->key);
 	free(w);
+}
+
+void web_reputation_set(struct web *w, const char *db_path)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->rep_db, sizeof(w->rep_db), "%s", db_path ? db_path : "");
+	pthread_mutex_unlock(&w->lock);
 }
 
 uint16_t web_port(const struct web *w, size_t i)

@@ -1,13 +1,15 @@
 // nfsentry dashboard: reads the JSON API (/api/v1/, docs/api.md) and draws the site overview
 // and the IP page. Every value from the API is network data: it reaches the page only through
 // textContent or attributes set from code, never as HTML. The view's state lives in the address
-// (?site=&slot=&range=&ip=&label=&kind=&sort=&page=), so a view can be pasted into a ticket.
+// (?site=&slot=&range=&ip=&label=&kind=&sort=&page=&blocked=&osort=&date=&all=), so a view can be
+// pasted into a ticket.
 'use strict';
 
 const SLOT_S = 300;
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat('en-US');
-const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity', page: '' };
+const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity', page: '', blocked: false, osort: 'offences', date: '', all: false };
+const PAGES = ['collector', 'offenders', 'daily', 'attacks'];
 let charts = {};
 let slotDocs = [];
 let lastLatest = null;
@@ -132,7 +134,12 @@ function readUrl() {
   state.label = q.get('label') || '';
   state.kind = q.get('kind') || '';
   state.sort = q.get('sort') || 'severity';
-  state.page = q.get('page') === 'collector' ? 'collector' : '';
+  state.page = PAGES.includes(q.get('page')) ? q.get('page') : '';
+  state.blocked = q.get('blocked') === '1';
+  state.osort = ['ip', 'offences', 'sites', 'labels', 'until'].includes(q.get('osort')) ? q.get('osort') : 'offences';
+  const date = q.get('date') || '';
+  state.date = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(date) ? date : '';
+  state.all = q.get('all') === '1';
 }
 function writeUrl(push) {
   const q = new URLSearchParams();
@@ -144,6 +151,10 @@ function writeUrl(push) {
   if (state.kind) q.set('kind', state.kind);
   if (state.sort !== 'severity') q.set('sort', state.sort);
   if (state.page) q.set('page', state.page);
+  if (state.blocked) q.set('blocked', '1');
+  if (state.osort !== 'offences') q.set('osort', state.osort);
+  if (state.date) q.set('date', state.date);
+  if (state.all) q.set('all', '1');
   const url = '/' + (q.toString() ? '?' + q.toString() : '');
   if (push) history.pushState(null, '', url); else history.replaceState(null, '', url);
 }
@@ -234,11 +245,12 @@ function healthFigures(slotDoc) {
   return f;
 }
 
-function collectorHref() {
-  const q = new URLSearchParams({ page: 'collector' });
+function pageHref(page) {
+  const q = new URLSearchParams({ page: page });
   if (state.site) q.set('site', state.site);
   return '/?' + q.toString();
 }
+function collectorHref() { return pageHref('collector'); }
 
 function drawStatus(slotDoc, site) {
   const box = $('status');
@@ -485,6 +497,7 @@ async function loadIp() {
       box.append(el('h3', { text: 'ARP / MAC facts' }), t);
     }
   }
+  await drawIpExtras();
   await drawPeers(sel);
   const raw = $('ip-raw');
   clear(raw);
@@ -517,6 +530,245 @@ async function drawPeers(sel) {
   }
   t.append(tb);
   box.append(el('p', { class: 'muted', text: 'Slot ' + slotLabel(p.timeSlot) + ': ' + num(p.peerCount) + ' peers as ' + p.kind + ' IP' + (p.peerCount > p.peers.length ? ', the ' + p.peers.length + ' with most octets shown' : '') + '.' }), t);
+}
+
+// ---- attacks, offenders, daily report ---------------------------------------------------------
+const PROTOS = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 47: 'GRE', 50: 'ESP', 58: 'ICMPv6', 132: 'SCTP' };
+function rate(v, unit) {
+  if (typeof v !== 'number' || !isFinite(v)) return String(v);
+  const u = ['', 'k', 'M', 'G', 'T'];
+  let i = 0;
+  while (Math.abs(v) >= 1000 && i < u.length - 1) { v /= 1000; i++; }
+  return (i ? v.toFixed(1) : num(v)) + ' ' + u[i] + unit;
+}
+function fmtMs(ms) { return typeof ms === 'number' ? fmtTime(Math.floor(ms / 1000)) : '—'; }
+function fmtDur(s) {
+  if (s < 120) return num(Math.round(s)) + ' s';
+  if (s < 7200) return num(Math.round(s / 60)) + ' min';
+  return num(Math.round(s / 360) / 10) + ' h';
+}
+function dirWord(d) { return d.direction === 'out' ? 'outbound (inside source)' : 'inbound (victim)'; }
+// An IP of another site links to its own site's IP page.
+function siteIpLink(ip, site) {
+  const q = new URLSearchParams({ site: site || state.site, ip: ip, range: String(state.range) });
+  return el('a', { href: '/?' + q.toString(), 'data-ip': ip, text: ip });
+}
+function topList(list, key, fmt, max) {
+  if (!Array.isArray(list) || !list.length) return el('span', { class: 'muted', text: 'none counted yet' });
+  const f = document.createDocumentFragment();
+  list.slice(0, max).forEach((x, i) => {
+    if (i) f.append(', ');
+    f.append(fmt(x[key]), ' (' + num(x.packets) + ' packets)');
+  });
+  if (list.length > max) f.append(', …');
+  return f;
+}
+const protoName = (p) => PROTOS[p] || 'protocol ' + p;
+function attacksQuery(extra) {
+  const { from, to } = rangeOf();
+  return 'attacks?from=' + from + '&to=' + to + (extra || '');
+}
+
+// One ongoing event as a card: who, what, since when, how hard, from where.
+function attackCard(a) {
+  const since = Math.max(0, (a.updated || a.detected || a.start) - a.start) / 1000;
+  const p = a.peak || {}, c = a.current || {}, th = a.thresholds || {};
+  return el('div', { class: 'attack', 'data-attack': a.id, 'data-ip': a.ip },
+    el('div', { class: 'attack-head' }, el('span', { class: 'chip sev-high', text: 'ONGOING' }), ' ',
+      siteIpLink(a.ip, a.site), ' — ' + dirWord(a) + ', class ' + a['class'] + ', site ' + a.site),
+    el('div', { class: 'status' },
+      tile('Started', fmtMs(a.start)),
+      tile('Going on for', fmtDur(since) + ' (last update ' + fmtMs(a.updated || a.detected) + ')'),
+      tile('Peak', rate(p.pps, 'packets/s') + ', ' + rate(p.bps, 'bit/s') + ', ' + rate(p.fps, 'flows/s'), 'bad'),
+      tile('Now', rate(c.pps, 'packets/s') + ', ' + rate(c.bps, 'bit/s')),
+      tile('Thresholds', [[th.pps, 'packets/s'], [th.bps, 'bit/s'], [th.fps, 'flows/s']].map(([v, u]) => (v ? rate(v, u) : u + ' off')).join(', '))),
+    el('p', null, el('b', { text: 'Top sources: ' }), topList(a.sources, 'ip', (ip) => siteIpLink(ip, a.site), 10)),
+    el('p', null, el('b', { text: 'Ports: ' }), topList(a.ports, 'port', String, 8), el('b', { text: ' · Protocols: ' }), topList(a.protocols, 'proto', protoName, 4)));
+}
+function attackRow(a) {
+  const p = a.peak || {};
+  return el('tr', { 'data-attack': a.id, 'data-ip': a.ip },
+    el('td', null, siteIpLink(a.ip, a.site)), el('td', { text: a.site }), el('td', { text: dirWord(a) }), el('td', { text: a['class'] }),
+    el('td', { text: fmtMs(a.start) }), el('td', { class: 'num', text: a.end ? fmtDur((a.end - a.start) / 1000) : '—' }),
+    el('td', { class: 'num', text: rate(p.pps, 'packets/s') }), el('td', { class: 'num', text: rate(p.bps, 'bit/s') }),
+    el('td', { class: 'num', text: rate(p.fps, 'flows/s') }), el('td', { class: 'num', text: num(a.packets) }),
+    el('td', null, topList(a.sources, 'ip', (ip) => siteIpLink(ip, a.site), 5)),
+    el('td', null, topList(a.ports, 'port', String, 4)), el('td', null, topList(a.protocols, 'proto', protoName, 3)));
+}
+
+async function loadAttacks() {
+  document.title = 'nfsentry — attacks';
+  $('attacks-all').checked = state.all;
+  const { from, to } = rangeOf();
+  const list = (await api(attacksQuery(state.all ? '' : '&site=' + encodeURIComponent(state.site)))) || [];
+  $('attacks-scope').textContent = '(' + (state.all ? 'every site' : 'site ' + state.site) + ', ' + fmtTime(from) + ' to ' + fmtTime(to) + ')';
+  const ongoing = list.filter((a) => a.end === undefined), ended = list.filter((a) => a.end !== undefined);
+  const box = $('ongoing');
+  clear(box);
+  for (const a of ongoing) box.append(attackCard(a));
+  $('ongoing-count').textContent = '(' + ongoing.length + ')';
+  $('ongoing-empty').hidden = ongoing.length !== 0;
+  fillRows('recent', ended.map(attackRow));
+  $('recent-count').textContent = '(' + ended.length + ', most recent first)';
+  $('recent-empty').hidden = ended.length !== 0;
+  document.body.dataset.loaded = 'attacks';
+}
+
+// The overview's banner: the site's events with no end yet, in the overview's range.
+async function drawBanner() {
+  const box = $('attack-banner');
+  clear(box);
+  const list = (await api(attacksQuery('&site=' + encodeURIComponent(state.site)))) || [];
+  const ongoing = list.filter((a) => a.end === undefined);
+  box.hidden = ongoing.length === 0;
+  if (!ongoing.length) return;
+  box.append(el('b', { text: plural(ongoing.length, 'ongoing attack', 'ongoing attacks') + ': ' }));
+  ongoing.slice(0, 5).forEach((a, i) => {
+    if (i) box.append('; ');
+    box.append(siteIpLink(a.ip, a.site), ' ' + dirWord(a) + ' ' + a['class'] + ', peak ' + rate((a.peak || {}).pps, 'packets/s') + ' since ' + fmtMs(a.start));
+  });
+  box.append(' — ', el('a', { href: pageHref('attacks'), text: 'see the attacks page' }));
+}
+
+let offenderRows = [];
+const OFFENDERS_LIMIT = 5000;
+async function loadOffenders() {
+  document.title = 'nfsentry — offenders';
+  $('blocked-only').checked = state.blocked;
+  const list = await api('offenders?limit=' + OFFENDERS_LIMIT + (state.blocked ? '&blocked=1' : ''));
+  offenderRows = list || [];
+  $('offenders-empty').textContent = list === null ? 'No offender database: rule III is off (reputation.enabled: false) or nothing was recorded yet.' : state.blocked ? 'No address is blocked.' : 'No offender recorded.';
+  drawOffenders();
+  document.body.dataset.loaded = 'offenders';
+}
+function drawOffenders() {
+  const key = state.osort;
+  const until = (o) => (o.blocked && o.blockedUntil ? o.blockedUntil : '');
+  const rows = offenderRows.slice().sort((a, b) => {
+    if (key === 'ip') return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0;
+    if (key === 'sites') return b.sites.length - a.sites.length || b.offences - a.offences;
+    if (key === 'labels') return b.labels.length - a.labels.length || b.offences - a.offences;
+    if (key === 'until') return until(b).localeCompare(until(a)) || b.offences - a.offences;
+    return b.offences - a.offences || (a.ip < b.ip ? -1 : 1);
+  });
+  for (const th of $('offenders').tHead.rows[0].cells) th.classList.toggle('sorted', th.dataset.sort === key);
+  fillRows('offenders', rows.map((o) => {
+    const site = o.sites.includes(state.site) ? state.site : o.sites[0];
+    const per = Object.entries(o.siteSlots || {}).map(([s, v]) => s + ' (' + plural(v.slots, 'slot', 'slots') + ')').join(', ');
+    return el('tr', { 'data-ip': o.ip, class: o.blocked ? 'blocked' : '' },
+      el('td', null, siteIpLink(o.ip, site)),
+      el('td', { class: 'num', text: num(o.offences) + (o.blocks > 1 ? ' (' + num(o.blocks) + ' blocks)' : '') }),
+      el('td', { text: per || o.sites.join(', ') }),
+      el('td', null, chips(o.labels)),
+      o.exempt ? stateCell('never blocked (allow-listed or inside)', 'state-ok')
+        : o.blocked ? el('td', null, el('span', { class: 'state-bad', text: 'blocked' }), ' until ' + fmtTime(Date.parse(o.blockedUntil) / 1000))
+          : el('td', { text: o.blockedUntil ? 'not blocked (last block ended ' + fmtTime(Date.parse(o.blockedUntil) / 1000) + ')' : 'not blocked' }),
+      el('td', { text: o.reason || '—' }));
+  }));
+  $('offenders-count').textContent = '(' + num(rows.length) + (rows.length === OFFENDERS_LIMIT ? ', the first ' + num(OFFENDERS_LIMIT) + ' by address' : '') + (state.blocked ? ' blocked' : '') + ')';
+  $('offenders-empty').hidden = rows.length !== 0;
+}
+
+function slotTime(iso) { return typeof iso === 'string' ? iso.slice(5, 16).replace('T', ' ') + 'Z' : '—'; }
+async function loadDaily() {
+  document.title = 'nfsentry — daily report';
+  $('daily-date').value = state.date;
+  const d = state.site ? await api('sites/' + encodeURIComponent(state.site) + '/daily/latest' + (state.date ? '?date=' + state.date : '')) : null;
+  const sum = $('daily-summary');
+  clear(sum);
+  for (const e of document.querySelectorAll('#daily-offenders')) e.remove();
+  if (!d) {
+    $('daily-title').textContent = '(site ' + state.site + ')';
+    sum.append(tile('Daily report', 'none stored for ' + (state.date || 'any day') + ': the analysis runs after each day ends (docs/daily.md)', 'warn'));
+    fillRows('cc', []);
+    fillRows('macs', []);
+    $('cc-empty').hidden = $('macs-empty').hidden = false;
+    document.body.dataset.loaded = 'daily';
+    return;
+  }
+  const s = d.summary;
+  $('daily-title').textContent = '(site ' + d.site + ', ' + s.date + ', ' + s.timeZone + ')';
+  sum.append(
+    tile('Day', s.date + ' (' + s.timeZone + ')'),
+    tile('Seen whole?', s.partial ? 'PARTIAL: ' + num(s.slotsPresent) + ' of ' + num(s.slotsExpected) + ' slots stored' + (s.slotsPartial ? ', ' + num(s.slotsPartial) + ' partial' : '') + ' — figures cover the stored slots only' : 'yes: ' + num(s.slotsPresent) + ' of ' + num(s.slotsExpected) + ' slots', s.partial ? 'warn' : 'ok'),
+    tile('Possible C&C contact', num(s.ccSuspects) + (s.ccSuspectsDropped ? ' (' + num(s.ccSuspectsDropped) + ' more not listed)' : ''), s.ccSuspects ? 'bad' : 'ok'),
+    tile('MACs with several IPs', num(s.macMultiIp), s.macMultiIp ? 'warn' : 'ok'),
+    tile('Offenders that day', num(s.offenders)),
+    tile('Inside IPs seen', num(s.insideIps)));
+  if (Array.isArray(s.topOffenders) && s.topOffenders.length) {
+    const p = el('p', { id: 'daily-offenders' }, el('b', { text: 'Most active offenders: ' }));
+    s.topOffenders.slice(0, 10).forEach((o, i) => { if (i) p.append('; '); p.append(siteIpLink(o.ip, d.site), ' ' + o.labels + ', ' + plural(o.slots, 'slot', 'slots') + ', ' + num(o.packets) + ' packets'); });
+    sum.after(p);
+  }
+  const sus = d.ccSuspect.slice().sort((a, b) => a.flows - b.flows || (a.ip < b.ip ? -1 : 1));
+  fillRows('cc', sus.map((x) => {
+    const contacts = el('td');
+    for (const c of x.contacts || []) contacts.append(el('span', { class: 'reason' }, siteIpLink(c.ip, d.site), ' — ' + c.how + ', ' + plural(c.slots, 'slot', 'slots') + (c.offender ? ', ' : ''), c.offender ? el('span', { class: 'state-bad', text: 'an offender' }) : ''));
+    const reg = x.beacon ? 'REGULAR (beacon): every ' + fmtDur(x.meanGapSlots * SLOT_S) + ', variation ' + num(x.gapCv, 2)
+      : x.gapCv === null ? (x.contactSlots > 1 ? 'every ' + fmtDur(x.meanGapSlots * SLOT_S) + ' on average; too few contacts to judge' : 'one contact slot')
+        : 'every ' + fmtDur(x.meanGapSlots * SLOT_S) + ' on average, variation ' + num(x.gapCv, 2);
+    return el('tr', { 'data-ip': x.ip, class: x.beacon ? 'beacon' : '' },
+      el('td', null, siteIpLink(x.ip, d.site), x.receivedOnly ? el('span', { class: 'reason muted', text: 'received only' }) : ''),
+      contacts, el('td', { class: 'num', text: num(x.contactSlots) }),
+      el('td', { class: 'num', text: num(x.flows) + ' / ' + num(x.inFlows) }),
+      el('td', { class: 'num', text: num(x.packets) + ' / ' + num(x.inPackets) }),
+      el('td', { class: 'num', text: bytes(x.octets) + ' / ' + bytes(x.inOctets) }),
+      el('td', { text: slotTime(x.first) + ' – ' + slotTime(x.last) }),
+      el('td', null, x.beacon ? el('span', { class: 'state-bad', text: reg }) : reg));
+  }));
+  $('cc-count').textContent = '(' + sus.length + ', fewest flows first)';
+  $('cc-empty').hidden = sus.length !== 0;
+  fillRows('macs', d.macMultiIp.map((m) => {
+    const ips = el('td');
+    for (const x of m.ips || []) ips.append(el('span', { class: 'reason' }, siteIpLink(x.ip, d.site), ' ' + slotTime(x.first) + ' – ' + slotTime(x.last)));
+    if (m.ipCount > (m.ips || []).length) ips.append(el('span', { class: 'reason muted', text: num(m.ipCount - m.ips.length) + ' more not kept' }));
+    return el('tr', { 'data-mac': m.mac }, el('td', { text: m.mac }), ips, el('td', { text: (m.places || []).join(', ') || '—' }));
+  }));
+  $('mac-count').textContent = '(' + d.macMultiIp.length + ')';
+  $('macs-empty').hidden = d.macMultiIp.length !== 0;
+  document.body.dataset.loaded = 'daily';
+}
+
+// The IP page's offender record and attack events, when they exist.
+async function drawIpExtras() {
+  const [off, atk] = await Promise.all([
+    api('offenders?ip=' + encodeURIComponent(state.ip)),
+    api(attacksQuery('&ip=' + encodeURIComponent(state.ip))),
+  ]);
+  const o = off && off[0];
+  const ob = $('ip-offender-body');
+  clear(ob);
+  $('ip-offender').hidden = !o;
+  if (o) {
+    ob.append(el('div', { class: 'status' },
+      tile('Offences', num(o.offences) + ' slots' + (o.blocks ? ', ' + plural(o.blocks, 'block', 'blocks') : '')),
+      tile('Block state', o.exempt ? 'never blocked (allow-listed)' : o.blocked ? 'BLOCKED until ' + fmtTime(Date.parse(o.blockedUntil) / 1000) : 'not blocked', o.blocked ? 'bad' : 'ok'),
+      tile('Sites', Object.entries(o.siteSlots || {}).map(([s, v]) => s + ' (' + plural(v.slots, 'slot', 'slots') + ')').join(', ') || o.sites.join(', ')),
+      tile('First – last slot', slotLabel(o.firstSlot) + ' – ' + slotLabel(o.lastSlot))),
+    el('p', null, el('b', { text: 'Labels: ' }), chips(o.labels), el('b', { text: ' Why: ' }), o.reason || '—'));
+    const hist = (o.history || []).slice(-10).reverse();
+    if (hist.length) {
+      const t = el('table', { class: 'data', id: 'ip-history' }, el('thead', null, el('tr', null, el('th', { text: 'Slot' }), el('th', { text: 'Site' }), el('th', { text: 'Labels' }), el('th', { text: 'Reason' }))));
+      const tb = el('tbody');
+      for (const h of hist) tb.append(el('tr', null, el('td', { text: slotLabel(h.timeSlot) }), el('td', { text: h.site }), el('td', null, chips(h.labels)), el('td', { text: h.reason || '' })));
+      t.append(tb);
+      ob.append(el('p', { class: 'muted', text: 'Latest offences (at most 10):' }), t);
+    }
+  }
+  const ab = $('ip-attacks-body');
+  clear(ab);
+  $('ip-attacks').hidden = !atk || !atk.length;
+  if (atk && atk.length) {
+    for (const a of atk.filter((x) => x.end === undefined)) ab.append(attackCard(a));
+    const ended = atk.filter((x) => x.end !== undefined);
+    if (ended.length) {
+      const t = $('recent').cloneNode(true);
+      t.id = 'ip-attacks-table';
+      clear(t.tBodies[0]);
+      for (const a of ended) t.tBodies[0].append(attackRow(a));
+      ab.append(t);
+    }
+  }
 }
 
 // ---- collector page ----------------------------------------------------------------------------
@@ -648,12 +900,17 @@ async function loadAll() {
     $('range').value = String(state.range);
     writeUrl(false);
     collectorLive = await api('collector');
-    $('nav-collector').setAttribute('href', collectorHref());
-    $('overview').hidden = !!state.ip || state.page === 'collector';
-    $('ipview').hidden = !state.ip || state.page === 'collector';
-    $('collectorview').hidden = state.page !== 'collector';
-    $('slot-picker').hidden = $('range-picker').hidden = state.page === 'collector';
+    for (const p of PAGES) $('nav-' + p).setAttribute('href', pageHref(p));
+    $('overview').hidden = !!state.ip || !!state.page;
+    $('ipview').hidden = !state.ip || !!state.page;
+    for (const p of PAGES) $(p + 'view').hidden = state.page !== p;
+    $('slot-picker').hidden = !!state.page;
+    $('range-picker').hidden = !!state.page && state.page !== 'attacks';
+    lastLatest = siteInfo() ? siteInfo().timeSlot : null;
     if (state.page === 'collector') return drawCollector();
+    if (state.page === 'offenders') return await loadOffenders();
+    if (state.page === 'daily') return await loadDaily();
+    if (state.page === 'attacks') return await loadAttacks();
     if (!state.site) { drawStatus(null, null); document.body.dataset.loaded = 'empty'; return; }
     if (siteInfo().timeSlot === null) {
       // Configured, nothing stored yet: say so rather than ask for slots that do not exist.
@@ -674,7 +931,7 @@ async function loadAll() {
     advice = (await api('sites/' + encodeURIComponent(state.site) + '/advice')) || {};
     slotDocs = (await api('sites/' + encodeURIComponent(state.site) + '/slots?from=' + from + '&to=' + to)) || [];
     lastLatest = siteInfo() ? siteInfo().timeSlot : null;
-    if (!state.ip) drawCharts();
+    if (!state.ip) { drawCharts(); await drawBanner(); }
     await loadSlot();
   } catch (e) { showError(e); }
 }
@@ -699,6 +956,12 @@ function bind() {
   for (const th of $('labelled').tHead.rows[0].cells) {
     if (th.dataset.sort) th.addEventListener('click', () => { state.sort = th.dataset.sort; writeUrl(false); drawLabelled(); });
   }
+  $('blocked-only').addEventListener('change', (e) => { state.blocked = e.target.checked; writeUrl(true); loadAll(); });
+  for (const th of $('offenders').tHead.rows[0].cells) {
+    if (th.dataset.sort) th.addEventListener('click', () => { state.osort = th.dataset.sort; writeUrl(false); drawOffenders(); });
+  }
+  $('daily-date').addEventListener('change', (e) => { state.date = e.target.value; writeUrl(true); loadAll(); });
+  $('attacks-all').addEventListener('change', (e) => { state.all = e.target.checked; writeUrl(true); loadAll(); });
   $('ipform').addEventListener('submit', (e) => { e.preventDefault(); const v = $('ipinput').value.trim(); if (v) { state.ip = v; writeUrl(true); loadAll(); } });
   // Links inside the page change the state without a reload.
   document.addEventListener('click', (e) => {
