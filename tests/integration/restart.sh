@@ -6,7 +6,8 @@
 # 2. the slot written at each stop says partial, with coveredFrom and coveredTo;
 # 3. SIGKILL then start: the start says the previous run did not stop cleanly, its slot is
 #    partial from the time collection started and is stored as part 1 beside part 0, which
-#    stays as it was.
+#    stays as it was;
+# 4. a stop with nothing received writes no slot.
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
@@ -73,4 +74,12 @@ stop
 from=$(q rs "select json_extract(doc,'\$.coveredFrom') from documents where kind='slot' and part = 1")
 [ "$(q rs "select json_extract(doc,'\$.partial') from documents where kind='slot' and part = 1")" = 1 ] || fail "part 1 does not say partial"
 [ "$(date -u -d "$from" +%s)" -ge $((t4 - 2)) ] || fail "part 1 covered from $from, before its run started"
-echo "restart: ok: restart within slot $slot equals the uninterrupted run ($n_ips inside IPs); SIGKILL stored part 1 beside part 0"
+# A stop with nothing received: its partial slot is not written (docs/documents.md
+# "Slots at a stop"), so the site's latest slot stays the last one with traffic.
+config quiet
+start quiet q1
+stop
+grep -q 'stop: 1 partial slots without a record not written' "$work/q1.log" || fail "the stop did not leave out the empty partial slot"
+[ "$(q quiet "select count(*) from slots")" = 0 ] || fail "a stop with nothing received stored $(q quiet "select count(*) from slots") slots, want 0"
+
+echo "restart: ok: restart within slot $slot equals the uninterrupted run ($n_ips inside IPs); SIGKILL stored part 1 beside part 0; an empty stop wrote nothing"
