@@ -254,6 +254,7 @@ fail() {
 live_same_slot() {
 	local left=$((300 - $(date +%s) % 300))
 	if [ "$left" -lt "$1" ]; then sleep $((left + 1)); fi
+	# shellcheck disable=SC2034 # read by the test
 	slot=$(($(date +%s) / 300))
 }
 
