@@ -148,6 +148,7 @@ struct decoder_stats {
 	uint64_t template_bytes;      /* gauge: bytes of templates held (max_template_bytes) */
 	uint64_t exporters_probation; /* gauge: sessions that have not yet decoded anything */
 	uint64_t exporters_evicted;   /* sessions in probation evicted to make room */
+	uint64_t seq_inclusive;       /* IPFIX sessions switched to inclusive sequence numbers */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 

@@ -88,8 +88,14 @@ void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud);
 /* Route records. Matches the decoder's sink signature when ud is the engine. */
 void engine_flows(void *engine, const struct flow *v, size_t n);
 
-/* Close every open slot now (end of replay, SIGTERM), oldest first. */
-void engine_close_all(struct engine *e);
+/*
+ * Close every open slot now (end of replay, SIGTERM), oldest first. A slot
+ * that is partial (slot_view.partial: its coverage was cut by
+ * engine_state_save() at a stop, or began after its start) and got no
+ * record is destroyed instead of closed: the close callback never sees
+ * it. Returns the number of those.
+ */
+size_t engine_close_all(struct engine *e);
 
 void engine_stats_get(const struct engine *e, struct engine_stats *out);
 
@@ -131,7 +137,8 @@ int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n
  * still open at now_ms (the current slot, or the previous one within its
  * grace period) is restored and goes on when the sites hash matches. Every
  * other slot is handed to the close callback as it was saved (partial when
- * its coverage says so) unless the header says written; a slot whose site
+ * its coverage says so) unless the header says written or it is partial
+ * with no record (as engine_close_all() leaves those out); a slot whose site
  * is gone is dropped and logged. Counts go to *res. Returns 0, or -EBADMSG
  * / -EPROTONOSUPPORT for a file it cannot read whole (slots already handed
  * on or restored before the bad one stay so), -ENOMEM, -errno.
@@ -141,6 +148,7 @@ struct engine_restore {
 	size_t restored;     /* slots going on */
 	size_t closed;       /* slots handed to the close callback */
 	size_t already;      /* closed slots the previous run had already stored */
+	size_t left_out;     /* closed, partial and without a record: not handed on */
 	size_t dropped;      /* site gone: lost */
 	bool config_changed; /* the sites hash differs: nothing restored */
 	uint64_t saved_at_ms;

@@ -98,7 +98,9 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
 
 /*
  * Close every open slot and wait until all are written (end of replay,
- * SIGTERM). From then on the closer waits for room rather than dropping.
+ * SIGTERM); a partial slot that got no record is not written (logged,
+ * engine_close_all()). From then on the closer waits for room rather than
+ * dropping.
  */
 void pipeline_close_slots(struct pipeline *pl);
 
@@ -106,8 +108,9 @@ void pipeline_close_slots(struct pipeline *pl);
  * The graceful stop of run (SIGTERM): with restart_state, save every open
  * slot to STORE_PATH.state/slots (a temporary file, fsync, rename) before
  * closing and writing them as pipeline_close_slots() does (each then says
- * partial, covered up to now), record that the stop was clean, and save the
- * decoder's templates and sampling rates. Without restart_state it is
+ * partial, covered up to now; those without a record are not written),
+ * record that the stop was clean, and save the decoder's templates and
+ * sampling rates. Without restart_state it is
  * pipeline_close_slots(). A failure to save is logged; the slots are
  * written all the same.
  */

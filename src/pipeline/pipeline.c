@@ -309,7 +309,11 @@ void pipeline_close_slots(struct pipeline *pl)
 		attack_close_all(pl->atk);
 	if (pl->watch.records)
 		pl->watch.flush(pl->watch.ud);
-	engine_close_all(pl->eng);
+	size_t n = engine_close_all(pl->eng);
+	if (n)
+		log_info("stop: %zu partial slots without a record not written (docs/documents.md "
+		         "\"Slots at a stop\")",
+		         n);
 	closer_drain(pl->closer);
 }
 
@@ -616,9 +620,10 @@ static void state_load_slots(struct pipeline *pl, uint64_t now_ms)
 	}
 	unlink(path);
 	log_info("restart: open slots saved %.1f s ago: %zu restored (going on), %zu written now "
-	         "as saved, %zu already stored at the stop, %zu dropped (site gone)%s; %.3f s",
+	         "as saved, %zu already stored at the stop, %zu empty and partial (not written), "
+	         "%zu dropped (site gone)%s; %.3f s",
 	         now_ms > res.saved_at_ms ? (double)(now_ms - res.saved_at_ms) / 1000.0 : 0.0,
-	         res.restored, res.closed, res.already, res.dropped,
+	         res.restored, res.closed, res.already, res.left_out, res.dropped,
 	         res.config_changed ? "; the sites changed since, so nothing was restored" : "",
 	         (double)(clock_us(CLOCK_MONOTONIC) - t0) / 1e6);
 }

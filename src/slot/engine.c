@@ -255,12 +255,35 @@ void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud)
 	e->tap_ud = ud;
 }
 
-void engine_close_all(struct engine *e)
+/*
+ * A slot the collector saw only part of and that got no record says
+ * nothing but "the collector stopped (or started)": it is not written
+ * (docs/documents.md "Slots at a stop").
+ */
+static bool slot_empty_partial(struct slot *s)
 {
+	return slot_records(s) == 0 && slot_view_mut(s)->partial;
+}
+
+size_t engine_close_all(struct engine *e)
+{
+	size_t left_out = 0;
+
+	slot_pipe_drain(e->pipe); /* a record still queued makes its slot non-empty */
 	for (size_t k = 0; k < e->n_sites; k++) {
-		close_slot(e, &e->st[k].prev, (uint32_t)k);
-		close_slot(e, &e->st[k].cur, (uint32_t)k);
+		struct site_state *st = &e->st[k];
+		struct slot **v[2] = {&st->prev, &st->cur};
+		for (int j = 0; j < 2; j++) {
+			if (*v[j] && slot_empty_partial(*v[j])) {
+				slot_destroy(*v[j]);
+				*v[j] = NULL;
+				left_out++;
+			} else {
+				close_slot(e, v[j], (uint32_t)k);
+			}
+		}
 	}
+	return left_out;
 }
 
 void engine_stats_get(const struct engine *e, struct engine_stats *out)
@@ -464,8 +487,9 @@ static void state_place(struct engine *e, uint32_t site, struct slot *s, bool sa
 		res->restored++;
 		return;
 	}
-	if (written) {
-		res->already++;
+	if (written || slot_empty_partial(s)) {
+		res->already += written;
+		res->left_out += !written;
 		slot_destroy(s);
 		return;
 	}

@@ -13,55 +13,12 @@ set -euo pipefail
 FIXTURE="$SOURCE_DIR/tests/data/replay/ipfix-campus.pcap"
 RECORDS=4216 # nfdump's count for the fixture (tests/data/replay/README.md)
 
-work=$(mktemp -d /tmp/nfsentry-reload.XXXXXX)
-pid=
-spid=
-cleanup() {
-	if [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null; then kill -KILL "$spid" 2>/dev/null || true; fi
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-	if [ "${failed:-0}" = 1 ]; then echo "reload: work files kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() {
-	failed=1
-	echo "reload: FAIL: $*"
-	for f in "$work"/*.log; do echo "--- $f:"; cat "$f"; done
-	exit 1
-}
-
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if ! ss -Hlun "( sport = :$p )" | grep -q .; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no free UDP port found"
-
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+live_init reload
 # Everything must happen within one 300-s slot: start early in one.
-left=$((300 - $(date +%s) % 300))
-if [ "$left" -lt 40 ]; then sleep $((left + 1)); fi
-slot=$(($(date +%s) / 300))
+live_same_slot 40
 
-config() { # config NAME: live.yaml with its store in $work/NAME/
-	mkdir -p "$work/$1"
-	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" "$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
-}
-start() { # start NAME
-	"$NFSENTRY" run -c "$work/$1.yaml" 2>"$work/$1.log" &
-	pid=$!
-	for _ in $(seq 1 100); do
-		[ "$(grep -c 'listening on udp' "$work/$1.log" || true)" -ge 2 ] && return 0
-		kill -0 "$pid" 2>/dev/null || fail "collector exited at start ($1)"
-		sleep 0.1
-	done
-	fail "collector did not start listening ($1)"
-}
-stop() {
-	kill -TERM "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
-	pid=
-	[ "$rc" -eq 0 ] || fail "collector exited with status $rc"
-}
 decoded() { # decoded LOG: the decoder's records in the last statistics line
 	grep 'udp: ' "$work/$1.log" | sed -n 's/.*; decoder: .* records=\([0-9]*\).*/\1/p' | tail -1
 }
