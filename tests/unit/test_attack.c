@@ -608,7 +608,7 @@ static void test_engine_tap(void **state)
 	attack_config_defaults(&c);
 	struct attack *a = make(&c, &seen);
 	assert_int_equal(engine_create(sites, 1, 10000, on_close, NULL, &e, err, sizeof(err)), 0);
-	engine_record_tap_set(e, attack_records, a);
+	engine_record_tap_set(e, attack_records, attack_records_ahead, a);
 	engine_clock(e, T0);
 	struct flow v[3] = {
 	    rec("192.0.2.1", "10.0.5.5", 17, 0, 10, 1000, 0, T0),
