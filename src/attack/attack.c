@@ -800,9 +800,9 @@ void attack_records_ahead(void *attack, const struct flow *v, size_t n, const in
 	/*
 	 * The host entries are far larger than the caches: fetch each record
 	 * end's index entry, then its host's first line (all a cold host's
-	 * record touches) and its first sustained records, so that the misses
-	 * overlap each other and the slots' work on the same chunk. The dense
-	 * slots found are kept for attack_records().
+	 * record touches), so that the misses overlap each other and the
+	 * slots' work on the same chunk. The dense slots found are kept for
+	 * attack_records().
 	 */
 	uint32_t **slot = a->pend;
 	for (size_t i = 0; i < 2 * n; i++) {
@@ -831,7 +831,6 @@ void attack_records_ahead(void *attack, const struct flow *v, size_t n, const in
 		else
 			continue;
 		__builtin_prefetch(x, 1);
-		__builtin_prefetch(x + 64, 1);
 	}
 	a->pend_v = v;
 	a->pend_n = n;
