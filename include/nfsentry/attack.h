@@ -110,7 +110,7 @@ struct attack_site {
 };
 
 struct attack_config {
-	bool enabled;                /* default false (docs/attacks.md, "Cost") */
+	bool enabled;                /* default true (docs/attacks.md, "Cost") */
 	uint32_t window_s;           /* sliding window, 1..60, default 5 */
 	uint32_t start_windows;      /* start after this many evaluations above, default 2 */
 	uint32_t end_windows;        /* end after this many below, default 5 */
