@@ -73,7 +73,7 @@ void engine_clock(struct engine *e, uint64_t now_ms);
  * found: site_src[i] / site_dst[i] is the site index of v[i]'s source /
  * destination, or < 0 outside every site (a record with neither is passed
  * too). Called on the engine's thread once per chunk of at most
- * ENGINE_TAP_CHUNK records, before they are summed into their slots; every
+ * ENGINE_TAP_CHUNK records, after they are handed to their slots; every
  * pointer is borrowed for the call. The attack detector is one
  * (attack_records(), attack.h): it reuses the engine's match instead of
  * making a second.
@@ -82,8 +82,14 @@ void engine_clock(struct engine *e, uint64_t now_ms);
 typedef void (*engine_record_tap_fn)(void *ud, const struct flow *v, size_t n,
                                      const int64_t *site_src, const int64_t *site_dst);
 
-/* Set (or, with fn NULL, remove) the engine's one record tap. */
-void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud);
+/*
+ * Set (or, with fn NULL, remove) the engine's one record tap. ahead, when
+ * not NULL, is called with the same arguments before the chunk is handed
+ * to its slots: a tap asks for its memory there, and it arrives while the
+ * slots work (attack_records_ahead()).
+ */
+void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, engine_record_tap_fn ahead,
+                           void *ud);
 
 /* Route records. Matches the decoder's sink signature when ud is the engine. */
 void engine_flows(void *engine, const struct flow *v, size_t n);

@@ -155,7 +155,7 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 		snprintf(err, errlen, "out of memory starting the pipeline");
 		return rc;
 	}
-	engine_record_tap_set(pl->eng, attack_records, pl->atk);
+	engine_record_tap_set(pl->eng, attack_records, attack_records_ahead, pl->atk);
 	return 0;
 }
 

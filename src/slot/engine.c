@@ -33,8 +33,9 @@ struct engine {
 	engine_close_fn close_fn;
 	void *ud;
 	struct engine_stats stats;
-	struct slot_pipe *pipe;   /* records on their way into the slots (slot.h) */
-	engine_record_tap_fn tap; /* engine_record_tap_set(), or NULL */
+	struct slot_pipe *pipe;         /* records on their way into the slots (slot.h) */
+	engine_record_tap_fn tap;       /* engine_record_tap_set(), or NULL */
+	engine_record_tap_fn tap_ahead; /* its call before the slots, or NULL */
 	void *tap_ud;
 	int64_t cover_from_s; /* engine_cover_from(); 0: slots are whole */
 };
@@ -242,16 +243,20 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 		const struct flow *c = v + base;
 		prefix_table_lookup_n(e->pt, &c[0].src, sizeof(*c), m, ss);
 		prefix_table_lookup_n(e->pt, &c[0].dst, sizeof(*c), m, sd);
-		if (e->tap)
-			e->tap(e->tap_ud, c, m, ss, sd);
+		if (e->tap_ahead)
+			e->tap_ahead(e->tap_ud, c, m, ss, sd);
 		for (size_t j = 0; j < m; j++)
 			route_record(e, &c[j], ss[j], sd[j]);
+		if (e->tap)
+			e->tap(e->tap_ud, c, m, ss, sd);
 	}
 }
 
-void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud)
+void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, engine_record_tap_fn ahead,
+                           void *ud)
 {
 	e->tap = fn;
+	e->tap_ahead = fn ? ahead : NULL;
 	e->tap_ud = ud;
 }
 
