@@ -7,7 +7,8 @@
  * (store_opts.read_only, WEB_STORE_CONNS of them, one per request at a
  * time), never the writer's and never the live slot tables, so nothing it
  * does slows receive. The slot-wide answers (labelled, top) are built once
- * per slot and kept in a bounded cache that follows the store's writes;
+ * per slot and kept in a bounded cache that follows the store's writes (a
+ * warm-up thread builds the latest slot's at start and when a slot lands);
  * large answers go gzip-compressed to clients that accept it. Connections
  * are bounded in number, idle time and request size; only GET and HEAD are
  * served.
@@ -93,6 +94,7 @@ struct web_cache_stats {
 	uint64_t invalidated; /* dropped because their slot was written again */
 	uint64_t entries;     /* held now */
 	uint64_t bytes;       /* their size now */
+	uint64_t warm_passes; /* times the warm-up thread built the latest slots' answers */
 };
 
 /* The cache's counters into *st (all 0 for w == NULL). */

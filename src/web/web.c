@@ -51,6 +51,7 @@
 #define WEB_URL_MAX 1024    /* longer paths are 404 without a look */
 #define WEB_TOP_MAX 100     /* ?n= of the top talkers */
 #define WEB_GZIP_MIN 1024   /* smaller answers go uncompressed */
+#define WEB_WARM_EVERY_S 1  /* the warm-up thread looks for new slots this often */
 
 /*
  * Every answer carries these. The page is our own files only: no inline
@@ -81,7 +82,14 @@ struct web {
 	size_t n_conn;
 	unsigned next_conn;      /* __atomic: where a request waits when all are taken */
 	struct web_cache *cache; /* labelled and top answers */
-	char *token;             /* NULL: no authentication */
+	/* The warm-up thread: builds each site's latest answers once a new slot is stored. */
+	pthread_t warm;
+	bool warm_started;
+	pthread_mutex_t warm_mu; /* guards warm_stop */
+	pthread_cond_t warm_cv;
+	bool warm_stop;
+	uint64_t warm_passes; /* __atomic */
+	char *token;          /* NULL: no authentication */
 	size_t token_len;
 	char *cert, *key;      /* PEM, kept for the daemons' lifetime */
 	struct web_feed *feed; /* borrowed, or NULL: no /metrics, collector or peers */
@@ -647,6 +655,102 @@ static int walk_labelled(struct store *s, const char *site, int64_t ts, const vo
 	return store_labelled_foreach(s, site, ts, web_answer_add, a);
 }
 
+/* The cache keys of the labelled and top answers. */
+static void labelled_key(char *key, size_t n, const char *site, int64_t ts)
+{
+	snprintf(key, n, "labelled/%s/%lld", site, (long long)ts);
+}
+
+struct top_args {
+	const char *kind, *by;
+	size_t n;
+};
+
+static void top_key(char *key, size_t n, const char *site, int64_t ts, const struct top_args *t)
+{
+	snprintf(key, n, "top/%s/%lld/%s/%s/%zu", site, (long long)ts, t->kind, t->by, t->n);
+}
+
+static int walk_top(struct store *s, const char *site, int64_t ts, const void *arg,
+                    struct web_answer *a)
+{
+	const struct top_args *t = arg;
+
+	return store_doc_top(s, site, ts, t->kind, t->by, t->n, web_answer_add, a);
+}
+
+/* What the page asks for first (src/web/www/app.js): built ahead of its first request. */
+static const struct top_args web_warm_tops[] = {
+    {.kind = "inside", .by = "octets", .n = 10},
+    {.kind = "outside", .by = "fromOctets", .n = 10},
+};
+
+/*
+ * Build (and gzip) the latest slot's labelled and top answers of every
+ * stored site that the cache lacks, through s. Errors are left to the
+ * requests, which will meet them again and report them.
+ */
+static void web_warm_once(struct web *w, struct store *s)
+{
+	struct store_slot *sl = calloc(WEB_SITES_MAX, sizeof(*sl));
+	struct web_answer *a;
+	const unsigned char *z;
+	char key[sizeof(a->key)];
+	size_t n = 0, zl;
+
+	if (!sl)
+		return;
+	if (store_site_list(s, sl, WEB_SITES_MAX, &n) != 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(sl[i].site, REPUTATION_SITE) == 0)
+			continue;
+		labelled_key(key, sizeof(key), sl[i].site, sl[i].time_slot);
+		if (web_answer_of(w, s, key, sl[i].site, sl[i].time_slot, walk_labelled, NULL,
+		                  &a) == 0) {
+			if (a->b.len >= WEB_GZIP_MIN)
+				web_answer_gzip(w->cache, a, &z, &zl);
+			web_answer_put(a);
+		}
+		for (size_t t = 0; t < sizeof(web_warm_tops) / sizeof(web_warm_tops[0]); t++) {
+			top_key(key, sizeof(key), sl[i].site, sl[i].time_slot, &web_warm_tops[t]);
+			if (web_answer_of(w, s, key, sl[i].site, sl[i].time_slot, walk_top,
+			                  &web_warm_tops[t], &a) == 0)
+				web_answer_put(a);
+		}
+	}
+	free(sl);
+}
+
+/* Warm-up thread: at start, then whenever the store has been written since the last look. */
+static void *web_warm_main(void *ud)
+{
+	struct web *w = ud;
+	int64_t seen = -1, gen;
+
+	pthread_setname_np(pthread_self(), "nfs-webwarm");
+	pthread_mutex_lock(&w->warm_mu);
+	while (!w->warm_stop) {
+		pthread_mutex_unlock(&w->warm_mu);
+		struct web_conn *k = web_conn_get(w);
+		if (web_cache_sync(w->cache, k->store, &gen) == 0 && gen != seen) {
+			web_warm_once(w, k->store);
+			seen = gen;
+			__atomic_add_fetch(&w->warm_passes, 1, __ATOMIC_RELEASE);
+		}
+		web_conn_put(k);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WEB_WARM_EVERY_S;
+		pthread_mutex_lock(&w->warm_mu);
+		while (!w->warm_stop &&
+		       pthread_cond_timedwait(&w->warm_cv, &w->warm_mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->warm_mu);
+	return NULL;
+}
+
 static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_Connection *c,
                                     const char *site, const char *slot_seg)
 {
@@ -668,24 +772,11 @@ static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_C
 		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
 	if (rc)
 		return web_store_error(s, c, rc);
-	snprintf(key, sizeof(key), "labelled/%s/%lld", site, (long long)ts);
+	labelled_key(key, sizeof(key), site, ts);
 	if ((rc = web_answer_of(w, s, key, site, ts, walk_labelled, NULL, &a)))
 		return web_answer_error(s, c, rc);
 	return web_send_answer(w, c, a, os || ls, (size_t)offset, (size_t)limit,
 	                       named ? web_cache_immutable : web_cache_revalidate);
-}
-
-struct top_args {
-	const char *kind, *by;
-	size_t n;
-};
-
-static int walk_top(struct store *s, const char *site, int64_t ts, const void *arg,
-                    struct web_answer *a)
-{
-	const struct top_args *t = arg;
-
-	return store_doc_top(s, site, ts, t->kind, t->by, t->n, web_answer_add, a);
 }
 
 static enum MHD_Result api_top(struct web *w, struct store *s, struct MHD_Connection *c,
@@ -720,9 +811,8 @@ static enum MHD_Result api_top(struct web *w, struct store *s, struct MHD_Connec
 	if (rc)
 		return web_store_error(s, c, rc);
 	/* kind and by are from the lists above: the key holds no request text. */
-	snprintf(key, sizeof(key), "top/%s/%lld/%s/%s/%lld", site, (long long)ts, kind, by,
-	         (long long)n);
 	struct top_args t = {.kind = kind, .by = by, .n = (size_t)n};
+	top_key(key, sizeof(key), site, ts, &t);
 	if ((rc = web_answer_of(w, s, key, site, ts, walk_top, &t, &a)))
 		return web_answer_error(s, c, rc);
 	return web_send_answer(w, c, a, false, 0, 0,
@@ -1161,6 +1251,8 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 		return web_fail(err, errlen, -ENOMEM, "web: out of memory");
 	for (size_t i = 0; i < WEB_STORE_CONNS; i++)
 		pthread_mutex_init(&w->conn[i].lock, NULL);
+	pthread_mutex_init(&w->warm_mu, NULL);
+	pthread_cond_init(&w->warm_cv, NULL);
 	w->feed = feed;
 	web_store_table(w);
 	if (wc->token_file[0] && (rc = web_token_load(w, wc->token_file, err, errlen)))
@@ -1203,6 +1295,12 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 		if ((rc = web_listen_one(w, wc, &wc->listen[i], err, errlen)))
 			goto fail;
 	}
+	if ((rc = -pthread_create(&w->warm, NULL, web_warm_main, w))) {
+		web_fail(err, errlen, rc, "web: cannot start the warm-up thread: %s",
+		         strerror(-rc));
+		goto fail;
+	}
+	w->warm_started = true;
 	*out = w;
 	return 0;
 fail:
@@ -1214,12 +1312,21 @@ void web_stop(struct web *w)
 {
 	if (!w)
 		return;
+	if (w->warm_started) {
+		pthread_mutex_lock(&w->warm_mu);
+		w->warm_stop = true;
+		pthread_cond_signal(&w->warm_cv);
+		pthread_mutex_unlock(&w->warm_mu);
+		pthread_join(w->warm, NULL);
+	}
 	for (size_t i = 0; i < w->n; i++)
 		MHD_stop_daemon(w->d[i]);
 	for (size_t i = 0; i < w->n_conn; i++)
 		store_close(w->conn[i].store);
 	for (size_t i = 0; i < WEB_STORE_CONNS; i++)
 		pthread_mutex_destroy(&w->conn[i].lock);
+	pthread_cond_destroy(&w->warm_cv);
+	pthread_mutex_destroy(&w->warm_mu);
 	web_cache_destroy(w->cache);
 	if (w->token)
 		memset(w->token, 0, w->token_len);
@@ -1234,8 +1341,10 @@ void web_stop(struct web *w)
 void web_cache_stats(struct web *w, struct web_cache_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	if (w && w->cache)
+	if (w && w->cache) {
 		web_cache_stats_get(w->cache, st);
+		st->warm_passes = __atomic_load_n(&w->warm_passes, __ATOMIC_ACQUIRE);
+	}
 }
 
 uint16_t web_port(const struct web *w, size_t i)
