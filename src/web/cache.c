@@ -128,6 +128,19 @@ int web_answer_end(struct web_answer *a)
 		return -ENOMEM;
 	if (a->b.over)
 		return -E2BIG;
+	/* Kept for long: give back what the doubling left unused (up to half). */
+	char *p = realloc(a->b.p, a->b.len);
+	if (p) {
+		a->b.p = p;
+		a->b.cap = a->b.len;
+	}
+	if (a->n_docs) {
+		size_t *e = realloc(a->doc_end, a->n_docs * sizeof(*e));
+		if (e) {
+			a->doc_end = e;
+			a->cap_docs = a->n_docs;
+		}
+	}
 	web_etag_make(a->b.p, a->b.len, NULL, a->etag);
 	return 0;
 }
@@ -300,11 +313,22 @@ out:
 	return kept;
 }
 
+/* Is a one of the cache's entries? (under mu) */
+static bool cache_holds(const struct web_cache *c, const struct web_answer *a)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i] == a)
+			return true;
+	}
+	return false;
+}
+
 int web_answer_gzip(struct web_cache *c, struct web_answer *a, const unsigned char **gz,
                     size_t *gz_len)
 {
 	unsigned char *z;
 	size_t zl;
+	bool cached;
 	int rc;
 
 	pthread_mutex_lock(&c->mu);
@@ -314,15 +338,18 @@ int web_answer_gzip(struct web_cache *c, struct web_answer *a, const unsigned ch
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
+	cached = cache_holds(c, a);
 	pthread_mutex_unlock(&c->mu);
-	/* Once per answer, so the better ratio is worth it; outside mu: it takes a while. */
-	if ((rc = web_gzip(a->b.p, a->b.len, 6, &z, &zl)))
+	/*
+	 * A kept answer is compressed once and sent many times: the better ratio is
+	 * worth the time. One the cache could not keep is compressed for each request:
+	 * the fastest level. Outside mu: it takes a while.
+	 */
+	if ((rc = web_gzip(a->b.p, a->b.len, cached ? 6 : 1, &z, &zl)))
 		return rc;
 	pthread_mutex_lock(&c->mu);
 	if (!a->gz) {
-		bool cached = false;
-		for (size_t i = 0; i < c->n && !cached; i++)
-			cached = c->v[i] == a;
+		cached = cache_holds(c, a);
 		a->gz = z;
 		a->gz_len = zl;
 		/* The identity's validator with a 'g' before the closing quote. */

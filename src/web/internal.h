@@ -119,8 +119,9 @@ struct web_answer *web_cache_get(struct web_cache *c, const char *key);
  */
 bool web_cache_put(struct web_cache *c, struct web_answer *a, int64_t gen);
 /*
- * a's bytes gzip-compressed (level 6), built at the first call and kept
- * with a (a->gz_etag set then). *gz points into a. 0 or -ENOMEM.
+ * a's bytes gzip-compressed, built at the first call and kept with a
+ * (a->gz_etag set then): level 6 when the cache holds a, else level 1 (a
+ * is built anew for each request then). *gz points into a. 0 or -ENOMEM.
  */
 int web_answer_gzip(struct web_cache *c, struct web_answer *a, const unsigned char **gz,
                     size_t *gz_len);

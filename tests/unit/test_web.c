@@ -31,6 +31,8 @@
 #include "nfsentry/web.h"
 #include "nfsentry/webfeed.h"
 
+#include "../../src/web/internal.h"
+
 #define RESP_MAX (1 << 20)
 
 struct fx {
@@ -684,6 +686,91 @@ static void test_cache_pages_gzip(void **state)
 	free(unz);
 }
 
+/* An answer of n documents {"i":K} under key, for slot ts of campus. */
+static struct web_answer *answer(const char *key, int64_t ts, size_t n)
+{
+	struct web_answer *a = web_answer_new(key, "campus", ts);
+	char json[32];
+
+	assert_non_null(a);
+	for (size_t i = 0; i < n; i++) {
+		struct store_doc d = {.kind = "inside", .key = "k", .json = json};
+		d.json_len = (size_t)snprintf(json, sizeof(json), "{\"i\":%zu}", i);
+		assert_int_equal(web_answer_add(a, &d), 0);
+	}
+	assert_int_equal(web_answer_end(a), 0);
+	return a;
+}
+
+/* The cache by itself: bounds, least recently used first, the write generation, slices. */
+static void test_cache_bounds(void **state)
+{
+	struct fx *f = *state;
+	struct web_cache *c;
+	struct web_cache_stats st;
+	struct web_answer *a, *b, *big, *got;
+	const char *p;
+	size_t len;
+	int64_t gen;
+
+	assert_int_equal(web_cache_create(2, 64 * 1024, &c), 0);
+	assert_int_equal(web_cache_sync(c, f->s, &gen), 0);
+	assert_true(gen > 0); /* the fixture wrote three slots */
+
+	a = answer("a", 100, 3);
+	assert_string_equal(a->b.p, "[\n{\"i\":0},\n{\"i\":1},\n{\"i\":2}\n]\n");
+	assert_int_equal(web_answer_slice(a, 1, 5, &p, &len), 0);
+	assert_int_equal(len, strlen("{\"i\":1},\n{\"i\":2}"));
+	assert_int_equal(strncmp(p, "{\"i\":1},\n{\"i\":2}", len), 0);
+	assert_int_equal(web_answer_slice(a, 3, 1, &p, &len), -ENOENT);
+	assert_int_equal(web_answer_slice(a, 0, 0, &p, &len), -ENOENT);
+
+	/* A write seen since the build's sync: not kept. */
+	assert_false(web_cache_put(c, a, gen - 1));
+	assert_true(web_cache_put(c, a, gen));
+	assert_false(web_cache_put(c, a, gen)); /* the key is there already */
+	b = answer("b", 101, 1);
+	assert_true(web_cache_put(c, b, gen));
+	/* a is used, so b is the least recently used when a third comes. */
+	got = web_cache_get(c, "a");
+	assert_ptr_equal(got, a);
+	web_answer_put(got);
+	web_answer_put(b);
+	b = answer("c", 101, 1);
+	assert_true(web_cache_put(c, b, gen));
+	web_answer_put(b);
+	assert_null(web_cache_get(c, "b"));
+	got = web_cache_get(c, "c");
+	assert_non_null(got);
+	web_answer_put(got);
+	/* Over a quarter of the byte budget: sent, never kept. */
+	big = answer("big", 100, 2000);
+	assert_true(big->b.len > 16 * 1024);
+	assert_false(web_cache_put(c, big, gen));
+	web_answer_put(big);
+	web_cache_stats_get(c, &st);
+	assert_int_equal(st.entries, 2);
+	assert_int_equal(st.evicted, 1);
+	assert_int_equal(st.stored, 3);
+	assert_int_equal(st.hits, 2);
+	assert_int_equal(st.misses, 1);
+	assert_true(st.bytes >= a->b.len && st.bytes < 16 * 1024);
+
+	/* A rewrite of campus 100 drops "a" only; the caller's reference stays good. */
+	put(f->s, "campus", 100, campus101, 2);
+	assert_int_equal(web_cache_sync(c, f->s, &gen), 0);
+	assert_null(web_cache_get(c, "a"));
+	got = web_cache_get(c, "c");
+	assert_non_null(got);
+	web_answer_put(got);
+	web_cache_stats_get(c, &st);
+	assert_int_equal(st.invalidated, 1);
+	assert_int_equal(st.entries, 1);
+	assert_string_equal(a->b.p, "[\n{\"i\":0},\n{\"i\":1},\n{\"i\":2}\n]\n");
+	web_answer_put(a);
+	web_cache_destroy(c);
+}
+
 static void test_connections_bounded(void **state)
 {
 	struct fx *f = *state;
@@ -816,6 +903,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_pages_gzip, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_bounds, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_routes, fx_setup, fx_teardown),
 	};
