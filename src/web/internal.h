@@ -68,7 +68,7 @@ struct web_answer {
 	char key[160]; /* what the cache finds it by: route, site, slot, variant */
 	char site[STORE_SITE_MAX];
 	int64_t time_slot; /* a store write of (site, time_slot) drops it */
-	struct wbuf b;     /* "[\n" d0 ",\n" d1 ... "\n]\n", or "[]\n" */
+	struct wbuf b;     /* "[\n" d0 ",\n" d1 ... "\n]\n", or "[]\n"; b.len bytes, no NUL */
 	size_t *doc_end;   /* offset in b.p just past document i */
 	size_t n_docs, cap_docs;
 	char etag[WEB_ETAG_MAX];
