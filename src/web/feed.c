@@ -1,7 +1,9 @@
 /*
  * feed: the snapshots the web server reads (webfeed.h). Owners write into
  * private buffers and swap them in under f->mu; readers format under f->mu
- * or hold a reference to an immutable slot copy.
+ * or hold a reference to an immutable slot copy. The loop (receive) never
+ * waits for a reader: its refresh only tries the lock and publishes at a
+ * later tick when a reader holds it.
  */
 #include "nfsentry/webfeed.h"
 
@@ -16,6 +18,9 @@
 #include "nfsentry/closer.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/l2poll.h"
+
+/* Refreshes in a row that may find a reader holding mu before the next one waits for it. */
+#define FEED_BUSY_MAX 5
 
 struct feed_source {
 	const struct counter_table *t;
@@ -70,6 +75,8 @@ struct web_feed {
 	uint64_t refreshed_at_ms; /* wall clock of the published snapshot */
 	struct feed_site *sites;  /* n_sites, guarded by mu */
 	uint64_t snapshot_failures;
+	unsigned busy_run;      /* refreshes in a row deferred (refresh caller's) */
+	uint64_t busy_deferred; /* __atomic: refreshes deferred because a reader held mu */
 };
 
 static uint64_t wall_ms(void)
@@ -157,13 +164,26 @@ bool web_feed_refresh(struct web_feed *f, uint64_t now_ms, bool force)
 
 	if (!force && f->published && now_ms - f->last_refresh_ms < WEB_FEED_REFRESH_MS)
 		return false;
-	f->last_refresh_ms = now_ms;
 	for (size_t i = 0; i < f->n_src; i++)
 		f->src[i].fn(f->src[i].ud, f->src[i].back);
 	f->n_exp_back =
 	    f->o.dec ? decoder_exporters_get(f->o.dec, f->exp_back, WEB_FEED_EXPORTERS_MAX) : 0;
 	f->n_dev_back = l2poll_status_get(f->o.l2, f->dev_back, WEB_FEED_DEVICES_MAX);
-	pthread_mutex_lock(&f->mu);
+	/*
+	 * A reader formats under mu; on a busy machine it can be preempted there for
+	 * milliseconds, and receive must not stand still meanwhile: try again at the
+	 * next tick, and wait only after FEED_BUSY_MAX tries, so a stream of readers
+	 * cannot keep the figures from being published.
+	 */
+	if (pthread_mutex_trylock(&f->mu) != 0) {
+		if (++f->busy_run < FEED_BUSY_MAX) {
+			__atomic_add_fetch(&f->busy_deferred, 1, __ATOMIC_RELAXED);
+			return false;
+		}
+		pthread_mutex_lock(&f->mu);
+	}
+	f->busy_run = 0;
+	f->last_refresh_ms = now_ms;
 	for (size_t i = 0; i < f->n_src; i++) {
 		tmp = f->src[i].pub;
 		f->src[i].pub = f->src[i].back;
@@ -694,6 +714,10 @@ int web_feed_prometheus(struct web_feed *f, const struct counter_table *xt, cons
 	          "Slot copies for the dashboard that could not be allocated");
 	wbuf_fmt(&b, "nfsentry_web_snapshot_failures_total %llu\n",
 	         (unsigned long long)f->snapshot_failures);
+	prom_head(&b, "nfsentry_web_feed_refresh_deferred_total", "counter",
+	          "Publications of the counters put off to a later tick: a reader held the feed");
+	wbuf_fmt(&b, "nfsentry_web_feed_refresh_deferred_total %llu\n",
+	         (unsigned long long)__atomic_load_n(&f->busy_deferred, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&f->mu);
 	free(text);
 	if (wbuf_add(&b, "", 1)) /* NUL-terminated for the callers that print it */

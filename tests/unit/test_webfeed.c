@@ -2,12 +2,16 @@
  * webfeed: what the owners publish and what readers see (webfeed.h):
  * refresh at most once a second, readers see the published copy and not
  * the live value, per-site facts from the closer sink, the latest slot's
- * peers (and a held reference surviving later slots), the collector JSON.
+ * peers (and a held reference surviving later slots), the collector JSON;
+ * a refresh that finds a reader formatting does not wait (but for the
+ * fifth in a row) and is counted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +104,73 @@ static void test_refresh_publishes_at_most_once_a_second(void **state)
 		assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), 0);
 	assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), -ENOSPC);
 	web_feed_destroy(f);
+}
+
+struct reader {
+	struct web_feed *f;
+	int stop; /* __atomic */
+	unsigned answers;
+};
+
+/* Formats /metrics again and again, as a busy scraper would. */
+static void *reader_main(void *ud)
+{
+	struct reader *r = ud;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		free(prom(r->f));
+		r->answers++;
+	}
+	return NULL;
+}
+
+static void test_refresh_does_not_wait_for_readers(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct live l = {.st = {.datagrams = 1}};
+	struct reader r = {0};
+	struct timespec t0, now;
+	pthread_t th;
+	unsigned deferred = 0, run = 0, max_run = 0, published = 0;
+	char *t;
+
+	test_site(&site);
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &r.f), 0);
+	assert_int_equal(web_feed_source_add(r.f, &udpin_counters, live_snapshot, &l), 0);
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Until some refreshes have found the reader at work (5 s at most). */
+	do {
+		l.st.datagrams++;
+		if (web_feed_refresh(r.f, 0, true)) {
+			published++;
+			run = 0;
+		} else {
+			deferred++;
+			max_run = ++run > max_run ? run : max_run;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (deferred < 20 && now.tv_sec - t0.tv_sec < 5);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(r.answers > 0);
+	assert_true(deferred > 0);
+	/* The fifth in a row waits for the reader and publishes. */
+	assert_true(max_run <= 4);
+	t = prom(r.f);
+	assert_int_equal(sample(t, "nfsentry_web_feed_refresh_deferred_total"), deferred);
+	free(t);
+	/* With no reader it publishes at once, the latest value. */
+	l.st.datagrams = 12345;
+	assert_true(web_feed_refresh(r.f, 0, true));
+	t = prom(r.f);
+	assert_int_equal(sample(t, "nfsentry_udp_datagrams_total"), 12345);
+	free(t);
+	assert_int_equal(l.snapshots, published + deferred + 1);
+	web_feed_destroy(r.f);
 }
 
 /*
@@ -292,6 +363,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_refresh_publishes_at_most_once_a_second),
+	    cmocka_unit_test(test_refresh_does_not_wait_for_readers),
 	    cmocka_unit_test(test_sink_site_facts_and_peers),
 	    cmocka_unit_test(test_collector_json),
 	};
