@@ -290,16 +290,43 @@ struct daily_stats {
 	uint64_t runs;     /* site-days analysed and stored */
 	uint64_t failures; /* analyses, stores or reports that failed */
 	uint64_t hook_runs, hook_failures, hook_timeouts;
+	uint64_t checks; /* schedule checks the runner finished */
 };
+
+/* Days before yesterday that a collector back from a downtime still analyses. */
+#define DAILY_CATCHUP_DAYS 7
+
+/*
+ * The runner's schedule for one site: which day is due at now_s. Day D's
+ * run time is run_hour hours after the local midnight that ends it (in
+ * tz). done_start_s is the start of the latest day already analysed (run
+ * or found stored), INT64_MIN when none. Returns 1 with *due set to the
+ * oldest day that starts after done_start_s and whose run time has come,
+ * going back at most DAILY_CATCHUP_DAYS days before the latest such day;
+ * 0 when no day is due; -EINVAL for a bad tz. Pure: no store, no clock.
+ */
+int daily_schedule_due(const char *tz, uint32_t run_hour, int64_t now_s, int64_t done_start_s,
+                       struct daily_day *due);
+
+/*
+ * Test hook of the runner's clock: when the environment variable
+ * NFSENTRY_DAILY_NOW holds a Unix time at daily_runner_start(), the runner's
+ * clock starts there and runs on with the real one (tests/integration
+ * daily.sh). Not for production use.
+ */
+#define DAILY_NOW_ENV "NFSENTRY_DAILY_NOW"
 
 /*
  * Start the runner. sites (n_sites names, copied), store_path and cfg are
- * copied. Returns 0, or -ENOMEM / -errno of pthread_create.
+ * copied. Each site's last analysed day is read from the store (its latest
+ * daily documents) on the thread, which then checks at once and every
+ * minute for due days (daily_schedule_due()). Returns 0, or -ENOMEM /
+ * -EINVAL (a bad DAILY_NOW_ENV) / -errno of pthread_create.
  */
 int daily_runner_start(const struct daily_config *cfg, const char *store_path,
                        const char *const *sites, size_t n_sites, struct daily_runner **out);
 
-/* Ask the runner to analyse every site's day now (tests; replay). */
+/* Ask the runner to analyse every site's yesterday now, done or not (tests). */
 void daily_runner_poke(struct daily_runner *r);
 
 /* Stop the thread (an analysis under way finishes first) and free. NULL ok. */
@@ -311,8 +338,9 @@ void daily_runner_stats(struct daily_runner *r, struct daily_stats *st);
 /*
  * One site-day done the runner's way, on the calling thread: analyse with
  * rd, store with wr (NULL: not stored), write the report into
- * cfg->report_dir and run the hook. Used by the runner and by replay.
- * Returns 0 or a negative code (logged).
+ * cfg->report_dir and run the hook. A day with no document of the site
+ * stored is left alone (nothing stored, no report, no hook; returns 0).
+ * Used by the runner and by replay. Returns 0 or a negative code (logged).
  */
 int daily_run_one(struct store *rd, struct store *wr, const struct daily_config *cfg,
                   const char *site, const struct daily_day *day, struct daily_stats *st);

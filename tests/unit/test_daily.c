@@ -435,13 +435,163 @@ static void test_day_in_zone(void **state)
 	fx_close(&fx);
 }
 
+/* 2026-01-02T00:00:00Z */
+#define JAN2 1767312000
+
+/* The runner's schedule: which day is due, never twice, catch-up after a downtime. */
+static void test_schedule(void **state)
+{
+	(void)state;
+	struct daily_day d, done;
+
+	/* Before run_hour (1) yesterday is not due yet; the day before it is. */
+	assert_int_equal(daily_day_resolve("2025-12-31", "UTC", &done), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 3599, done.start_s, &d), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 3600, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-01-01");
+	assert_int_equal(d.from_slot, DAY0);
+	/* Done: not twice, all that day and the next until its run hour. */
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 3600, d.start_s, &d), 0);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &done), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 86400 + 3599, done.start_s, &d), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 86400 + 3600, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-01-02");
+	/* run_hour 0: due at midnight. */
+	assert_int_equal(daily_schedule_due("UTC", 0, JAN2, done.start_s - 86400, &d), 1);
+	assert_string_equal(d.date, "2026-01-01");
+
+	/* Down from 2025-12-28 to 2026-01-02T05:00Z: the days missed, oldest first. */
+	assert_int_equal(daily_day_resolve("2025-12-28", "UTC", &done), 0);
+	const char *want[] = {"2025-12-29", "2025-12-30", "2025-12-31", "2026-01-01"};
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, done.start_s, &d),
+		                 1);
+		assert_string_equal(d.date, want[k]);
+		done = d;
+	}
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, done.start_s, &d), 0);
+	/* A long downtime, or none done: back DAILY_CATCHUP_DAYS days before the latest. */
+	assert_int_equal(daily_day_resolve("2025-11-01", "UTC", &done), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2025-12-25");
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, INT64_MIN, &d), 1);
+	assert_string_equal(d.date, "2025-12-25");
+
+	/* Berlin, run_hour 2, the DST day: 2026-03-28 ends at 23:00Z, runs at 01:00Z. */
+	assert_int_equal(daily_day_resolve("2026-03-27", "Europe/Berlin", &done), 0);
+	assert_int_equal(daily_schedule_due("Europe/Berlin", 2, 1774746000 - 1, done.start_s, &d),
+	                 0);
+	assert_int_equal(daily_schedule_due("Europe/Berlin", 2, 1774746000, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-03-28");
+	assert_int_equal(d.start_s, 1774652400); /* 2026-03-27T23:00:00Z */
+	/* The 23-hour day itself, once over. */
+	assert_int_equal(
+	    daily_schedule_due("Europe/Berlin", 0, 1774738800 + 23 * 3600, d.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-03-29");
+	assert_int_equal(d.n_slots, 276);
+
+	assert_int_equal(daily_schedule_due("Mars/Olympus", 1, JAN2, INT64_MIN, &d), -EINVAL);
+}
+
+static bool file_has(const char *path, const char *text)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/* Wait (at most 30 s) until the runner finished `checks` schedule checks. */
+static void wait_checks(struct daily_runner *dr, uint64_t checks, struct daily_stats *st)
+{
+	for (int k = 0; k < 3000; k++) {
+		daily_runner_stats(dr, st);
+		if (st->checks >= checks)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the runner made %llu checks, want %llu", (unsigned long long)st->checks,
+	         (unsigned long long)checks);
+}
+
+/*
+ * The runner on its own thread, its clock set through DAILY_NOW_ENV to
+ * 2026-01-02T01:00:05Z: it analyses 2026-01-01 (the days before it in the
+ * catch-up window have nothing stored), stores the daily documents, writes
+ * the report and runs the hook; restarted, it finds the day stored and
+ * does nothing.
+ */
+static void test_runner(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_runner *dr;
+	struct daily_stats st;
+	const char *sites[] = {"campus"};
+	char report[160], hooked[160];
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	snprintf(cfg.hook[0], sizeof(cfg.hook[0]), "/bin/sh");
+	snprintf(cfg.hook[1], sizeof(cfg.hook[1]), "-c");
+	snprintf(cfg.hook[2], sizeof(cfg.hook[2]), "cp \"$0\" %s/hooked.txt", fx.dir);
+	cfg.n_hook = 3;
+	snprintf(report, sizeof(report), "%s/campus-2026-01-01.txt", fx.dir);
+	snprintf(hooked, sizeof(hooked), "%s/hooked.txt", fx.dir);
+
+	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	daily_runner_stop(dr);
+	/* 2025-12-31 (its last slot only: partial), then 2026-01-01. */
+	assert_int_equal(st.runs, 2);
+	assert_int_equal(st.failures, 0);
+	assert_int_equal(st.hook_runs, 2);
+	assert_int_equal(st.hook_failures, 0);
+	assert_true(file_has(report, "nfsentry daily report: site campus, 2026-01-01 (UTC)"));
+	assert_true(file_has(report, "10.10.5.5"));
+	assert_true(file_has(hooked, "2026-01-01 (UTC)"));
+	snprintf(hooked, sizeof(hooked), "%s/campus-2025-12-31.txt", fx.dir);
+	assert_true(file_has(hooked, "PARTIAL DAY"));
+	int64_t ds = 0;
+	assert_int_equal(store_slot_latest(fx.st, "campus@daily", &ds), 0);
+	assert_int_equal(ds, DAY0);
+	struct store_slot sl;
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", DAY0 - 288, &sl), 0);
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", DAY0 - 2 * 288, &sl), -ENOENT);
+
+	/* Restarted the same morning: the stored analysis marks the day done. */
+	assert_int_equal(unlink(report), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	daily_runner_stop(dr);
+	assert_int_equal(st.runs, 0);
+	assert_int_equal(st.hook_runs, 0);
+	assert_int_equal(access(report, F_OK), -1);
+
+	/* A bad clock is refused. */
+	assert_int_equal(setenv(DAILY_NOW_ENV, "soon", 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), -EINVAL);
+	assert_null(dr);
+	unsetenv(DAILY_NOW_ENV);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_day),
-	    cmocka_unit_test(test_partial),
-	    cmocka_unit_test(test_days),
-	    cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_day),      cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),     cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_schedule), cmocka_unit_test(test_runner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
