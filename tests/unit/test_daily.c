@@ -27,6 +27,8 @@
 #include "nfsentry/l2.h"
 #include "nfsentry/store.h"
 
+#include "../../src/daily/jscan.h"
+
 /* 2026-01-01T00:00:00Z */
 #define DAY0 5890752
 
@@ -435,6 +437,70 @@ static void test_day_in_zone(void **state)
 	fx_close(&fx);
 }
 
+/* An outside IP answered by n inside hosts, each in its own slot and doing nothing else. */
+static size_t answered_by(int n, uint32_t probe_targets)
+{
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	fx_open(&fx, DAY0);
+	for (int k = 1; k <= n; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.10.8.%d", k);
+		inside(&fx, DAY0 + 10 * k, ip, "\"192.0.2.88\"", "\"192.0.2.88\"", 1, 1, 1, false);
+	}
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	cfg.probe_targets = probe_targets;
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	size_t found = r->n_suspects;
+	daily_result_free(r);
+	fx_close(&fx);
+	return found;
+}
+
+/* probe_targets decides who probes, also above the targets an entry keeps inline. */
+static void test_probe_targets(void **state)
+{
+	(void)state;
+	assert_int_equal(answered_by(3, 3), 3);
+	assert_int_equal(answered_by(4, 3), 0);
+	assert_int_equal(answered_by(6, 6), 6);
+	assert_int_equal(answered_by(7, 6), 0);
+	assert_int_equal(answered_by(10, DAILY_PROBE_MAX), 10);
+}
+
+/* jscan_getv: several members in one walk, absent ones NULL, nested ones not top-level. */
+static void test_jscan_getv(void **state)
+{
+	(void)state;
+	static const char doc[] =
+	    "{\"kind\":\"inside\",\"a\":{\"ip\":\"x\"},\"ip\":\"10.0.0.1\",\"list\":[\"a,b\",2],"
+	    "\"n\":-7,\"ok\":true}";
+	static const char *const keys[] = {"n", "ip", "missing", "list", "ok"};
+	struct jval v[5];
+	char buf[32];
+	int64_t n;
+
+	assert_int_equal(jscan_getv(doc, strlen(doc), keys, 5, v), 4);
+	assert_true(jscan_i64(&v[0], &n));
+	assert_int_equal(n, -7);
+	assert_true(jscan_str(&v[1], buf, sizeof(buf)));
+	assert_string_equal(buf, "10.0.0.1");
+	assert_null(v[2].p);
+	assert_int_equal(v[3].n, strlen("[\"a,b\",2]"));
+	assert_true(jscan_true(&v[4]));
+	/* A malformed tail: what came before it is found, the rest is not. */
+	static const char bad[] = "{\"ip\":\"10.0.0.1\",\"n\":\"7}";
+	assert_int_equal(jscan_getv(bad, strlen(bad), keys, 5, v), 1);
+	assert_non_null(v[1].p);
+	assert_null(v[0].p);
+}
+
 /* 2026-01-02T00:00:00Z */
 #define JAN2 1767312000
 
@@ -589,9 +655,10 @@ static void test_runner(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_day),      cmocka_unit_test(test_partial),
-	    cmocka_unit_test(test_days),     cmocka_unit_test(test_day_in_zone),
-	    cmocka_unit_test(test_schedule), cmocka_unit_test(test_runner),
+	    cmocka_unit_test(test_day),           cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),          cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_probe_targets), cmocka_unit_test(test_jscan_getv),
+	    cmocka_unit_test(test_schedule),      cmocka_unit_test(test_runner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
