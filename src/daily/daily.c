@@ -32,6 +32,7 @@
 #include "nfsentry/clock.h"
 #include "nfsentry/grow.h"
 #include "nfsentry/l2.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
 
 /* ---- days and time zones -------------------------------------------------- */
@@ -699,8 +700,11 @@ static int candidate(struct an *a, int64_t ii)
 			if (sp.n_contacts >= a->cfg->max_peers)
 				return 0;
 			idx[sp.n_contacts] = sets[s][k];
-			sp.contacts[sp.n_contacts++] = (struct daily_contact){
-			    .ip = o->ip, .how = (enum daily_how)s, .offender = o->offender};
+			sp.contacts[sp.n_contacts++] =
+			    (struct daily_contact){.ip = o->ip,
+			                           .how = (enum daily_how)s,
+			                           .offender = o->offender,
+			                           .offender_day = o->offender};
 		}
 	}
 	if (sp.n_contacts == 0)
@@ -745,6 +749,56 @@ static int suspect_cmp(const void *x, const void *y)
 	if (p->packets + p->in_packets != q->packets + q->in_packets)
 		return p->packets + p->in_packets < q->packets + q->in_packets ? -1 : 1;
 	return memcmp(p->ip.b, q->ip.b, 16);
+}
+
+/* ---- the offender database (rule III) ------------------------------------ */
+
+struct rep_look {
+	int64_t to_slot;
+	bool found;
+};
+
+static int rep_entry(void *ud, const struct reputation_entry *e)
+{
+	struct rep_look *l = ud;
+	/* An offence after the analysed day does not count (a rerun of an old day). */
+	if (e->first_slot <= l->to_slot)
+		l->found = true;
+	return 0;
+}
+
+/*
+ * Flag the suspects' contacts whose outside IP the offender database holds
+ * with a first offence by the day's end: an IP that offended on an earlier
+ * day, at this or any other site. Only the suspects' few contacts are
+ * looked up (one indexed query each).
+ */
+static int reputation_flag(struct an *a)
+{
+	struct reputation_db *db;
+	char err[256], ip[64];
+	struct daily_result *r = a->r;
+
+	if (!a->cfg->reputation_db[0] ||
+	    reputation_db_open(a->cfg->reputation_db, true, &db, err, sizeof(err)) != 0)
+		return 0;
+	r->reputation_read = true;
+	for (size_t k = 0; k < r->n_suspects; k++) {
+		struct daily_suspect *sp = &r->suspects[k];
+		for (uint32_t c = 0; c < sp->n_contacts; c++) {
+			struct rep_look l = {.to_slot = a->day->to_slot};
+			flow_addr_format(&sp->contacts[c].ip, ip, sizeof(ip));
+			int rc = reputation_db_foreach(db, false, ip, rep_entry, &l);
+			if (rc < 0) {
+				reputation_db_close(db);
+				return rc;
+			}
+			sp->contacts[c].offender_db = l.found;
+			sp->contacts[c].offender |= l.found;
+		}
+	}
+	reputation_db_close(db);
+	return 0;
 }
 
 /* ---- slots of the day: coverage and labels ------------------------------- */
@@ -1106,6 +1160,10 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 		macs_collect(&a);
 	if (rc == 0)
 		offenders_collect(&a);
+	if (rc == 0) {
+		what = "the offender database";
+		rc = reputation_flag(&a);
+	}
 	a.r->inside_ips = a.in.n;
 	a.r->inside_dropped = a.in.dropped;
 	a.r->outside_dropped = a.out.dropped;

@@ -22,9 +22,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "nfsentry/daily.h"
 #include "nfsentry/l2.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
 
 #include "../../src/daily/jscan.h"
@@ -501,6 +503,85 @@ static void test_jscan_getv(void **state)
 	assert_null(v[0].p);
 }
 
+/*
+ * Rule III: a contact's outside IP that the offender database holds from an
+ * earlier day is flagged offenderDb, though it sent no offender document
+ * that day; an offence after the day does not count.
+ */
+static void test_offender_db(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	struct reputation_db *db;
+	char err[256], path[160], *sql;
+	sqlite3 *h;
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	snprintf(path, sizeof(path), "%s/reputation.db", fx.dir);
+	assert_int_equal(reputation_db_open(path, false, &db, err, sizeof(err)), 0);
+	reputation_db_close(db);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_true(asprintf(&sql,
+	                     "INSERT INTO offenders VALUES ('203.0.113.50', %d, %d, 3, %d, 0, 0, "
+	                     "0, 0, 0, 0, 0, '', '[\"scan\"]', '{}', '[]'),"
+	                     "('203.0.113.60', %d, %d, 1, %d, 0, 0, 0, 0, 0, 0, 0, '', '[]', "
+	                     "'{}', '[]')",
+	                     DAY0 - 200, DAY0 - 100, DAY0 - 100, DAY0 + 288, DAY0 + 288,
+	                     DAY0 + 288) > 0);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	sqlite3_close(h);
+
+	test_cfg(&cfg);
+	snprintf(cfg.reputation_db, sizeof(cfg.reputation_db), "%s", path);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_true(r->reputation_read);
+	const struct daily_suspect *b = suspect(r, "10.10.5.5");
+	assert_non_null(b);
+	assert_true(b->contacts[0].offender_db);
+	assert_false(b->contacts[0].offender_day);
+	assert_true(b->contacts[0].offender);
+	const struct daily_suspect *ans = suspect(r, "10.10.5.7");
+	assert_non_null(ans);
+	assert_false(ans->contacts[0].offender_db);
+	assert_false(ans->contacts[0].offender);
+	const struct daily_suspect *rcv = suspect(r, "10.10.5.6");
+	assert_non_null(rcv);
+	assert_true(rcv->contacts[0].offender_day);
+	assert_false(rcv->contacts[0].offender_db);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(daily_result_ndjson(r, f), 0);
+	assert_int_equal(daily_result_text(r, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf,
+	                       "{\"ip\":\"203.0.113.50\",\"how\":\"started\",\"offender\":true,"
+	                       "\"offenderDay\":false,\"offenderDb\":true"));
+	assert_non_null(strstr(buf, "\"offenderDb\":true,\"labels\""));
+	assert_non_null(strstr(buf, "203.0.113.50    started, 24 slots, 2026-01-01T00:15:00Z .. "
+	                            "2026-01-01T23:20:00Z, in the offender database"));
+	free(buf);
+	daily_result_free(r);
+
+	/* No database yet: no error, flags from the day's documents only. */
+	snprintf(cfg.reputation_db, sizeof(cfg.reputation_db), "%s/none.db", fx.dir);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_false(r->reputation_read);
+	b = suspect(r, "10.10.5.5");
+	assert_non_null(b);
+	assert_false(b->contacts[0].offender);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
 /* 2026-01-02T00:00:00Z */
 #define JAN2 1767312000
 
@@ -655,10 +736,11 @@ static void test_runner(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_day),           cmocka_unit_test(test_partial),
-	    cmocka_unit_test(test_days),          cmocka_unit_test(test_day_in_zone),
-	    cmocka_unit_test(test_probe_targets), cmocka_unit_test(test_jscan_getv),
-	    cmocka_unit_test(test_schedule),      cmocka_unit_test(test_runner),
+	    cmocka_unit_test(test_day),         cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),        cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_offender_db), cmocka_unit_test(test_probe_targets),
+	    cmocka_unit_test(test_jscan_getv),  cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_runner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
