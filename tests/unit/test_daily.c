@@ -582,6 +582,54 @@ static void test_offender_db(void **state)
 	fx_close(&fx);
 }
 
+/*
+ * A 25-hour day (Berlin, DST ends): whole with its 300 slots, not partial;
+ * its first and last slot belong to it, the slots either side do not.
+ */
+static void test_dst_day(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	test_cfg(&cfg);
+	snprintf(cfg.tz, sizeof(cfg.tz), "Europe/Berlin");
+	assert_int_equal(daily_day_resolve("2026-10-25", cfg.tz, &day), 0);
+	assert_int_equal(day.n_slots, 300);
+	assert_int_equal(day.start_s, 1792879200); /* 2026-10-24T22:00:00Z */
+	/* The day before's last slot: a slot document and a contact, not of this day. */
+	fx_open(&fx, day.from_slot - 1);
+	add(&fx, day.from_slot - 1, "slot", "", "\"labels\":{}");
+	inside(&fx, day.from_slot - 1, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	/* The day's 300 slot documents, a contact every hour ending in its last slot. */
+	fx.base = day.from_slot;
+	for (int64_t ts = day.from_slot; ts <= day.to_slot; ts++)
+		add(&fx, ts, "slot", "", "\"labels\":{}");
+	for (int64_t ts = day.from_slot + 11; ts <= day.to_slot; ts += 12)
+		inside(&fx, ts, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	/* The next day's first slot. */
+	fx.base = day.to_slot + 1;
+	add(&fx, day.to_slot + 1, "slot", "", "\"labels\":{}");
+	inside(&fx, day.to_slot + 1, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_false(r->partial);
+	assert_int_equal(r->slots_present, 300);
+	assert_int_equal(r->n_suspects, 1);
+	/* from_slot + 11, + 23, ..., + 299 = to_slot. */
+	assert_int_equal(r->suspects[0].contact_slots, 25);
+	assert_true(r->suspects[0].beacon);
+	assert_int_equal(r->suspects[0].first_slot, day.from_slot + 11);
+	assert_int_equal(r->suspects[0].last_slot, day.to_slot);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
 /* 2026-01-02T00:00:00Z */
 #define JAN2 1767312000
 
@@ -740,7 +788,7 @@ int main(void)
 	    cmocka_unit_test(test_days),        cmocka_unit_test(test_day_in_zone),
 	    cmocka_unit_test(test_offender_db), cmocka_unit_test(test_probe_targets),
 	    cmocka_unit_test(test_jscan_getv),  cmocka_unit_test(test_schedule),
-	    cmocka_unit_test(test_runner),
+	    cmocka_unit_test(test_runner),      cmocka_unit_test(test_dst_day),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
