@@ -217,8 +217,10 @@ static int runner_open(struct daily_runner *dr, struct store **rd, struct store 
 
 /*
  * Each site's latest stored daily analysis marks its day done, so a
- * restart neither repeats a day nor misses one. A store that cannot be
- * read yet (a first start) leaves every site at "none".
+ * restart neither repeats a day nor misses one; one written before its day
+ * ended (a replay of a capture that reached into the day) marks only the
+ * days before it. A store that cannot be read yet (a first start) leaves
+ * every site at "none".
  */
 static void runner_load_done(struct daily_runner *dr)
 {
@@ -234,9 +236,11 @@ static void runner_load_done(struct daily_runner *dr)
 		int64_t ts;
 		struct daily_day d;
 		daily_store_site(dr->sites[k], name, sizeof(name));
+		struct store_slot sl;
 		if (store_slot_latest(s, name, &ts) == 0 &&
-		    daily_day_of(ts * STORE_SLOT_SECONDS, dr->cfg.tz, &d) == 0)
-			dr->done[k] = d.start_s;
+		    daily_day_of(ts * STORE_SLOT_SECONDS, dr->cfg.tz, &d) == 0 &&
+		    store_slot_get(s, name, ts, &sl) == 0)
+			dr->done[k] = sl.written_at_s >= d.end_s ? d.start_s : d.start_s - 1;
 	}
 	store_close(s);
 }

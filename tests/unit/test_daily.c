@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -781,14 +782,56 @@ static void test_runner(void **state)
 	fx_close(&fx);
 }
 
+/*
+ * A stored analysis written before its day ended (a replay that reached
+ * into the day) does not mark the day done: the runner analyses it again
+ * once it is over. 2027-01-01 has not ended when this test runs.
+ */
+static void test_runner_early(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_runner *dr;
+	struct daily_stats st = {0};
+	struct daily_day day;
+	const char *sites[] = {"campus"};
+	int64_t d0 = 1798761600 / 300; /* 2027-01-01T00:00:00Z */
+	struct store_slot sl;
+
+	assert_true((int64_t)time(NULL) < 1798761600 + 86400);
+	fx_open(&fx, d0);
+	for (int h = 0; h < 12; h++)
+		inside(&fx, d0 + 3 + 12 * h, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	assert_int_equal(daily_day_resolve("2027-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_run_one(fx.st, fx.st, &cfg, "campus", &day, &st), 0);
+	assert_int_equal(st.runs, 1);
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", d0, &sl), 0);
+	int64_t seq0 = sl.seq;
+
+	assert_int_equal(setenv(DAILY_NOW_ENV, "1798851605", 1), 0); /* 2027-01-02T01:00:05Z */
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	daily_runner_stop(dr);
+	unsetenv(DAILY_NOW_ENV);
+	assert_int_equal(st.runs, 1);
+	assert_int_equal(st.failures, 0);
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", d0, &sl), 0);
+	assert_true(sl.seq > seq0); /* written again */
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_day),         cmocka_unit_test(test_partial),
-	    cmocka_unit_test(test_days),        cmocka_unit_test(test_day_in_zone),
-	    cmocka_unit_test(test_offender_db), cmocka_unit_test(test_probe_targets),
-	    cmocka_unit_test(test_jscan_getv),  cmocka_unit_test(test_schedule),
-	    cmocka_unit_test(test_runner),      cmocka_unit_test(test_dst_day),
+	    cmocka_unit_test(test_day),          cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),         cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_offender_db),  cmocka_unit_test(test_probe_targets),
+	    cmocka_unit_test(test_jscan_getv),   cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_runner),       cmocka_unit_test(test_dst_day),
+	    cmocka_unit_test(test_runner_early),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
