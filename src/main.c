@@ -863,6 +863,21 @@ static void run_sighup_cb(uv_signal_t *s, int signum)
 	run_reload(s->data);
 }
 
+/*
+ * cfg's daily section with the offender database to read (rule III: the
+ * contacts' offender flag), when the reputation is on, into *out.
+ */
+static void daily_cfg_get(const struct config *cfg, struct daily_config *out)
+{
+	char bl[REPUTATION_PATH_MAX];
+
+	*out = cfg->daily;
+	out->reputation_db[0] = '\0';
+	if (cfg->reputation.enabled && cfg->n_sites)
+		reputation_paths(&cfg->reputation, cfg->store_path, out->reputation_db,
+		                 sizeof(out->reputation_db), bl, sizeof(bl));
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct cli c;
@@ -1047,8 +1062,9 @@ static int cmd_run(int argc, char **argv)
 		const char *names[CONFIG_MAX_SITES];
 		for (size_t k = 0; k < cfg.n_sites; k++)
 			names[k] = cfg.sites[k].name;
-		if ((rc = daily_runner_start(&cfg.daily, cfg.store_path, names, cfg.n_sites,
-		                             &daily)) != 0)
+		static struct daily_config dc; /* large; one collector per process */
+		daily_cfg_get(&cfg, &dc);
+		if ((rc = daily_runner_start(&dc, cfg.store_path, names, cfg.n_sites, &daily)) != 0)
 			log_error("daily analysis not started: %s", strerror(-rc));
 	}
 
@@ -1130,13 +1146,15 @@ static int replay_daily(const struct config *cfg, int64_t seq0)
 		}
 	}
 	struct daily_stats ds = {0};
+	static struct daily_config dc; /* large; replay runs once per process */
+	daily_cfg_get(cfg, &dc);
 	for (size_t k = 0; k < cfg->n_sites; k++) {
 		struct daily_day day;
 		if (hi[k] < 0 ||
 		    daily_day_of(lo[k] * STORE_SLOT_SECONDS, cfg->daily.tz, &day) != 0)
 			continue;
 		while (day.start_s <= hi[k] * STORE_SLOT_SECONDS) {
-			if (daily_run_one(st, st, &cfg->daily, cfg->sites[k].name, &day, &ds) != 0)
+			if (daily_run_one(st, st, &dc, cfg->sites[k].name, &day, &ds) != 0)
 				rc = 1;
 			if (daily_day_of(day.end_s, cfg->daily.tz, &day) != 0)
 				break;
@@ -1545,11 +1563,13 @@ static int cmd_daily(int argc, char **argv)
 		return 1;
 	}
 	rc = 0;
+	static struct daily_config dc; /* large; one command per process */
+	daily_cfg_get(&cfg, &dc);
 	for (size_t k = 0; k < cfg.n_sites; k++) {
 		struct daily_result *r;
 		if (c.site && strcmp(c.site, cfg.sites[k].name) != 0)
 			continue;
-		if (daily_analyse(st, cfg.sites[k].name, &day, &cfg.daily, &r, err, sizeof(err)) !=
+		if (daily_analyse(st, cfg.sites[k].name, &day, &dc, &r, err, sizeof(err)) !=
 		    0) {
 			log_error("%s", err);
 			rc = 1;
