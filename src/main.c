@@ -525,11 +525,15 @@ static void rep_report(struct rep_wiring *w, FILE *out)
 /* ---- run ---------------------------------------------------------------- */
 
 /*
- * Configurations a reload applied, kept until exit: slots opened under one
- * may still be open or waiting in the closer's queue, and nothing counts
- * them. Past this many, a reload is refused until a restart.
+ * A configuration a reload applied. It stays while it is in force or the
+ * pipeline still reads it (slots opened with its sites are open, waiting
+ * or being judged: pipeline_config_in_use()), and is freed by
+ * run_reload_release() after that, so reloads are not limited in number.
  */
-#define RUN_RELOAD_KEEP_MAX 32
+struct run_cfg {
+	struct run_cfg *next;
+	struct config cfg;
+};
 
 struct run_state {
 	uv_loop_t loop;
@@ -546,8 +550,7 @@ struct run_state {
 	const char *config_path; /* NULL: built-in defaults, nothing to reload */
 	const struct config *start_cfg;
 	const struct config *cur_cfg;
-	struct config *kept[RUN_RELOAD_KEEP_MAX]; /* owned: applied by reloads */
-	size_t n_kept;
+	struct run_cfg *kept; /* owned list: applied by reloads, newest first */
 };
 
 /* counter_snapshot_fn of the listeners: their final counters once stopped. */
@@ -625,12 +628,15 @@ static void run_log_exporter(void *ud, enum exwatch_event ev, const struct decod
 		         e->from.port, e->domain, e->version, extra);
 }
 
+static void run_reload_release(struct run_state *rs);
+
 static void run_tick_cb(uv_timer_t *t)
 {
 	struct run_state *rs = t->data;
 	uint64_t now = clock_ms(CLOCK_REALTIME);
 
 	pipeline_tick(rs->pl, now);
+	run_reload_release(rs);
 	if (rs->exw) {
 		size_t max;
 		struct decoder_exporter_info *buf = exwatch_buffer(rs->exw, &max);
@@ -746,6 +752,26 @@ static void run_signal_cb(uv_signal_t *s, int signum)
 	run_stop(rs);
 }
 
+/*
+ * Free every configuration a reload replaced that the pipeline no longer
+ * reads. Loop thread: at each reload and each tick.
+ */
+static void run_reload_release(struct run_state *rs)
+{
+	struct run_cfg **pp = &rs->kept;
+
+	while (*pp) {
+		struct run_cfg *k = *pp;
+		if (&k->cfg == rs->cur_cfg || pipeline_config_in_use(rs->pl, &k->cfg)) {
+			pp = &k->next;
+			continue;
+		}
+		*pp = k->next;
+		config_free(&k->cfg);
+		free(k);
+	}
+}
+
 /* Append " (key, key, ...)" of the changes whose time is (or is not, when !is) w. */
 static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when w, bool is,
                             char *out, size_t len)
@@ -776,6 +802,7 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
  */
 static void run_reload(struct run_state *rs)
 {
+	struct run_cfg *rc_node;
 	struct config *n;
 	struct config_errors errs = {0};
 	struct cfgreload_diff *dr = NULL, *da = NULL;
@@ -788,13 +815,8 @@ static void run_reload(struct run_state *rs)
 		log_warn("configuration not reloaded: running on the built-in defaults (no file)");
 		return;
 	}
-	if (rs->n_kept == RUN_RELOAD_KEEP_MAX) {
-		log_error("configuration not reloaded: %d reloads applied since the start; restart "
-		          "to apply more",
-		          RUN_RELOAD_KEEP_MAX);
-		return;
-	}
-	n = calloc(1, sizeof(*n));
+	rc_node = calloc(1, sizeof(*rc_node));
+	n = rc_node ? &rc_node->cfg : NULL;
 	dr = malloc(sizeof(*dr));
 	da = malloc(sizeof(*da));
 	if (!n || !dr || !da) {
@@ -825,10 +847,14 @@ static void run_reload(struct run_state *rs)
 		if (da->v[i].when == CFGRELOAD_RESTART)
 			continue;
 		n_apply++;
-		sites |= da->v[i].when == CFGRELOAD_NEXT_SLOT;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
+	/*
+	 * The engine takes every applied configuration's sites it can, so that
+	 * the configurations before it are freed once their slots are written.
+	 */
+	sites = cfgreload_sites_same_shape(rs->start_cfg, n);
 	if (n_apply && (sites || allow) && (rc = pipeline_reload(rs->pl, n, sites, allow)) != 0) {
 		log_error("configuration not reloaded from %s: %s; the running configuration is "
 		          "unchanged",
@@ -838,21 +864,27 @@ static void run_reload(struct run_state *rs)
 	}
 	if (level)
 		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
-	run_reload_list(da, CFGRELOAD_RESTART, false, la, sizeof(la));
-	run_reload_list(dr, CFGRELOAD_RESTART, true, lr, sizeof(lr));
-	log_info("configuration reloaded from %s: %zu keys changed%s, %zu need a restart%s",
-	         rs->config_path, n_apply, la, n_restart, lr);
 	if (n_apply) {
-		/* The previous one stays: slots opened under it are still open or queued. */
-		rs->kept[rs->n_kept++] = n;
+		/* The previous one stays while slots opened under it are open or queued. */
+		rc_node->next = rs->kept;
+		rs->kept = rc_node;
 		rs->cur_cfg = n;
-		n = NULL;
+		rc_node = NULL;
+		run_reload_release(rs);
 	} else {
 		config_free(n);
 	}
+	size_t held = 0;
+	for (const struct run_cfg *k = rs->kept; k; k = k->next)
+		held++;
+	run_reload_list(da, CFGRELOAD_RESTART, false, la, sizeof(la));
+	run_reload_list(dr, CFGRELOAD_RESTART, true, lr, sizeof(lr));
+	log_info("configuration reloaded from %s: %zu keys changed%s, %zu need a restart%s "
+	         "held=%zu",
+	         rs->config_path, n_apply, la, n_restart, lr, held);
 out:
 	config_errors_free(&errs);
-	free(n);
+	free(rc_node);
 	free(dr);
 	free(da);
 }
@@ -1081,9 +1113,11 @@ static int cmd_run(int argc, char **argv)
 	reputation_close(rep.r);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
-	for (size_t i = 0; i < rs.n_kept; i++) {
-		config_free(rs.kept[i]);
-		free(rs.kept[i]);
+	while (rs.kept) {
+		struct run_cfg *k = rs.kept;
+		rs.kept = k->next;
+		config_free(&k->cfg);
+		free(k);
 	}
 	config_free(&cfg);
 	return rc == 0 ? 0 : 1;

@@ -6,7 +6,8 @@
 # (as many as the uninterrupted reference run), one stored slot (the slot went on), the log
 # lines of each reload, the listen change kept at its running value (the old port still
 # receives). That the new threshold applies from the next slot is tests/unit/test_engine.c
-# (test_sites_set): a live slot boundary is 5 minutes away.
+# (test_sites_set): a live slot boundary is 5 minutes away. Then 100 reloads during a send:
+# no record lost, replaced configurations freed (held=, resident memory flat).
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
@@ -111,4 +112,40 @@ want=$(decoded ref)
 [ "$(decoded rl)" = "$RECORDS" ] || fail "the reloaded run decoded $(decoded rl) records, want $RECORDS: records lost"
 [ "$(q rl "select count(*) from slots")" = 1 ] || fail "the reloaded run stored $(q rl "select count(*) from slots") slots, want 1 (the slot must go on)"
 [ "$(q rl "$tot")" = "$(q ref "$tot")" ] || fail "slot totals differ from the reference: $(q rl "$tot") vs $(q ref "$tot")"
-echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them"
+
+# 100 reloads, each changing a threshold, during a send: no record lost, and a replaced
+# configuration is freed once nothing reads it (held= on each reloaded line stays small,
+# the resident memory flat), so reloads are not limited in number.
+config many
+start many
+cp "$work/many.yaml" "$work/many.0"
+sed -e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds:\n      min_packets: 1|' "$work/many.0" >"$work/many.1"
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
+reloads() { grep -c 'configuration reloaded from' "$work/many.log" || true; }
+hup() { # hup N: N more reloads, each waited for
+	local want
+	for _ in $(seq 1 "$1"); do
+		want=$(($(reloads) + 1))
+		cp "$work/many.$((want % 2))" "$work/many.yaml"
+		kill -HUP "$pid"
+		for _ in $(seq 1 200); do [ "$(reloads)" -ge "$want" ] && break; sleep 0.01; done
+		[ "$(reloads)" -ge "$want" ] || fail "reload $want was not logged"
+	done
+}
+"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$port" --rate 200 >/dev/null 2>"$work/send-many.log" &
+spid=$!
+hup 20
+rss20=$(rss)
+hup 80
+rss100=$(rss)
+wait "$spid" || fail "send failed: $(cat "$work/send-many.log")"
+spid=
+sleep 0.5
+stop
+[ "$(reloads)" = 100 ] || fail "want 100 reloaded lines, got $(reloads)"
+grep -q 'configuration not reloaded' "$work/many.log" && fail "a reload was refused"
+maxheld=$(sed -n 's/.*configuration reloaded from .* held=\([0-9]*\)$/\1/p' "$work/many.log" | sort -n | tail -1)
+[ "${maxheld:-99}" -le 2 ] || fail "up to $maxheld replaced configurations held, want at most 2"
+[ $((rss100 - rss20)) -lt 2048 ] || fail "resident memory grew by $((rss100 - rss20)) kB over 80 reloads"
+[ "$(decoded many)" = "$RECORDS" ] || fail "the run with 100 reloads decoded $(decoded many) records, want $RECORDS"
+echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB"
