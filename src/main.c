@@ -543,6 +543,7 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
+	struct l2poll *l2; /* borrowed: the device pollers, or NULL without sites */
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -807,7 +808,7 @@ static void run_reload(struct run_state *rs)
 	struct config_errors errs = {0};
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
-	bool sites = false, allow = false, level = false;
+	bool sites = false, allow = false, level = false, devices = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -848,6 +849,7 @@ static void run_reload(struct run_state *rs)
 			continue;
 		n_apply++;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
+		devices |= strstr(da->v[i].key, "].devices") != NULL;
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
@@ -864,6 +866,11 @@ static void run_reload(struct run_state *rs)
 	}
 	if (level)
 		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
+	/* Devices last: nothing after them can fail, and their old threads are not waited for. */
+	size_t dev_sites = 0;
+	if (devices && sites && (rc = l2poll_devices_set(rs->l2, n->sites, n->n_sites, &dev_sites)))
+		log_error("sites[].devices not applied: %s; the running devices stay until a restart",
+		          rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));
 	if (n_apply) {
 		/* The previous one stays while slots opened under it are open or queued. */
 		rc_node->next = rs->kept;
@@ -1058,6 +1065,7 @@ static int cmd_run(int argc, char **argv)
 	rs.sigint.data = rs.sigterm.data = rs.stats_timer.data = rs.tick_timer.data = &rs;
 	rs.sighup.data = &rs;
 	rs.config_path = c.config;
+	rs.l2 = l2;
 	rs.start_cfg = rs.cur_cfg = &cfg;
 	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);

@@ -111,10 +111,10 @@ static void sites_compare(const struct config *old, const struct config *new_cfg
 		/* The dashboard serves the advice from the sites it started with. */
 		if (memcmp(a->advice, b->advice, sizeof(a->advice)) != 0)
 			add(d, CFGRELOAD_RESTART, "advice", a->name);
-		/* The pollers' threads hold their devices (l2poll.h). */
+		/* The site's pollers restart with the new devices (l2poll_devices_set). */
 		if (arr_differ(a->devices, a->n_devices, b->devices, b->n_devices,
 		               sizeof(*a->devices)))
-			add(d, CFGRELOAD_RESTART, "devices", a->name);
+			add(d, CFGRELOAD_AT_ONCE, "devices", a->name);
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SIGHUP reload during a live send (docs/manual.md "Reloading the configuration"), loopback,
 # within one wall-clock slot (the capture's old export times are folded into the open slot
-# as late): a valid changed file (a lowered threshold, another listen port) then an invalid
+# as late): a valid changed file (a lowered threshold, a device added, another listen port) then an invalid
 # one arrive while `nfsentry send` is sending. Asserted: every record decoded and in the slot
 # (as many as the uninterrupted reference run), one stored slot (the slot went on), the log
 # lines of each reload, the listen change kept at its running value (the old port still
@@ -84,8 +84,11 @@ spid=$!
 sleep 0.5
 cp "$work/rl.yaml" "$work/rl.orig"
 other=$((port == 65535 ? port - 1 : port + 1))
+# A device added: its poller starts at once (port 1 refuses: one failed poll is logged).
+dev='    devices:\n      - {name: gw9, kind: ios-xr, host: 127.0.0.1, port: 1, user: noc, key: /nonexistent/key, known_hosts: /nonexistent/known_hosts, interval: 60, timeout: 2}'
 sed -e "s|127.0.0.1:$port|127.0.0.1:$other|" \
 	-e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds:\n      min_packets: 1|' \
+	-e "s|^    allow: \\[10.10.0.80, 10.10.0.53\\]|&\\n$dev|" \
 	"$work/rl.orig" >"$work/rl.yaml"
 "$NFSENTRY" check-config "$work/rl.yaml" >/dev/null || fail "the changed configuration is not valid"
 kill -HUP "$pid"
@@ -101,7 +104,8 @@ stop
 
 log="$work/rl.log"
 grep -q "listen changed: needs a restart; keeping the running value" "$log" || fail "no restart line for listen"
-grep -q "configuration reloaded from $work/rl.yaml: 1 keys changed (sites\[campus\].thresholds), 1 need a restart (listen)" "$log" || fail "no (or another) reloaded line for the valid file"
+grep -q "configuration reloaded from $work/rl.yaml: 2 keys changed (sites\[campus\].thresholds, sites\[campus\].devices), 1 need a restart (listen)" "$log" || fail "no (or another) reloaded line for the valid file"
+grep -q "poll: site campus device gw9 (ios-xr noc@127.0.0.1:1): FAILED (connect)" "$log" || fail "the device added by the reload was not polled"
 grep -q "$work/rl.yaml:[0-9]*: bogus_key: " "$log" || fail "the invalid file's error is not logged as FILE:LINE"
 grep -q "configuration not reloaded: 1 errors in $work/rl.yaml; the running configuration is unchanged" "$log" || fail "no refusal line for the invalid file"
 [ "$(grep -c 'configuration reloaded from\|configuration not reloaded' "$log")" = 2 ] || fail "want exactly one final line per reload"

@@ -132,6 +132,25 @@ static void test_site_allow_and_caps(void **state)
 	assert_diff("allow: [10.10.0.80]", "allow: [10.10.0.81]\n    peer_cap: 50", k, w, 2);
 }
 
+/* A site's devices added (or changed): at once, for that site only. */
+static void test_devices_at_once(void **state)
+{
+	static const char *const k[] = {"sites[lab].devices"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("inside: [10.20.0.0/16]\n",
+	            "inside: [10.20.0.0/16]\n"
+	            "    devices:\n"
+	            "      - name: gw1\n"
+	            "        kind: ios-xr\n"
+	            "        host: 192.0.2.254\n"
+	            "        user: noc\n"
+	            "        key: /etc/nfsentry/id_ed25519\n"
+	            "        known_hosts: /var/lib/nfsentry/known_hosts\n",
+	            k, w, 1);
+}
+
 /* A site added, renamed or with other inside prefixes: one "sites" key, restart. */
 static void test_sites_shape_restart(void **state)
 {
@@ -234,6 +253,7 @@ int main(void)
 	    cmocka_unit_test(test_listen_and_store_restart),
 	    cmocka_unit_test(test_at_once_keys),
 	    cmocka_unit_test(test_site_allow_and_caps),
+	    cmocka_unit_test(test_devices_at_once),
 	    cmocka_unit_test(test_sites_shape_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
