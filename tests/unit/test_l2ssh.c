@@ -2,7 +2,8 @@
  * Tests for src/l2/ssh.c and src/l2/poll.c without an SSH server: fixture
  * names, failures that need no server (refused connection, a port that
  * accepts and never speaks, cancellation), the replay fixtures joined to a
- * slot, a reload's new devices (l2poll_devices_set), and the judge's arpUnused rule with its reason in the offender
+ * slot, a reload's new devices (l2poll_devices_set), and the judge's
+ * arpUnused rule with its reason in the offender
  * document. tests/integration/ssh.sh runs the same code against sshd.
  */
 #include <arpa/inet.h>
