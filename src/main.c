@@ -544,6 +544,7 @@ struct run_state {
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
 	struct l2poll *l2; /* borrowed: the device pollers, or NULL without sites */
+	struct web *web;   /* borrowed: the web server, or NULL when off */
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -753,6 +754,15 @@ static void run_signal_cb(uv_signal_t *s, int signum)
 	run_stop(rs);
 }
 
+/* Whether d lists key. */
+static bool run_diff_has(const struct cfgreload_diff *d, const char *key)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].key, key) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Free every configuration a reload replaced that the pipeline no longer
  * reads. Loop thread: at each reload and each tick.
@@ -838,6 +848,27 @@ static void run_reload(struct run_state *rs)
 	/* Restart keys against what started; the rest against what is in force. */
 	cfgreload_compare(rs->start_cfg, n, dr);
 	cfgreload_compare(rs->cur_cfg, n, da);
+	/*
+	 * The token file is read at every reload, so that a token rewritten in
+	 * the same file is taken too; one that cannot be read refuses the
+	 * reload. First, since it is the step most likely to fail (only an
+	 * allocation can fail after it).
+	 */
+	bool token = false;
+	char terr[512];
+	if (rs->web && (rc = web_token_reload(rs->web, n->web.token_file, &token, terr,
+	                                      sizeof(terr))) != 0) {
+		log_error("%s", terr);
+		log_error("configuration not reloaded from %s: the web token cannot be read; the "
+		          "running configuration is unchanged",
+		          rs->config_path);
+		config_free(n);
+		goto out;
+	}
+	if (token && !run_diff_has(da, "web.token_file") && da->n < CFGRELOAD_MAX_CHANGES) {
+		snprintf(da->v[da->n].key, sizeof(da->v[da->n].key), "web.token_file");
+		da->v[da->n++].when = CFGRELOAD_AT_ONCE;
+	}
 	for (size_t i = 0; i < dr->n; i++) {
 		if (dr->v[i].when != CFGRELOAD_RESTART)
 			continue;
@@ -1024,6 +1055,7 @@ static int cmd_run(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	rs.web = web;
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
 		web_stop(web);

@@ -190,8 +190,9 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 	if (arr_differ(old->web.listen, old->web.n_listen, new_cfg->web.listen,
 	               new_cfg->web.n_listen, sizeof(old->web.listen[0])))
 		add(d, CFGRELOAD_RESTART, "web.listen", NULL);
+	/* The server checks each request against the token in force (web_token_reload). */
 	if (strcmp(old->web.token_file, new_cfg->web.token_file) != 0)
-		add(d, CFGRELOAD_RESTART, "web.token_file", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "web.token_file", NULL);
 	if (strcmp(old->web.cert_file, new_cfg->web.cert_file) != 0 ||
 	    strcmp(old->web.key_file, new_cfg->web.key_file) != 0 ||
 	    old->web.max_connections != new_cfg->web.max_connections ||

@@ -119,8 +119,21 @@ want=$(decoded ref)
 
 # 100 reloads, each changing a threshold, during a send: no record lost, and a replaced
 # configuration is freed once nothing reads it (held= on each reloaded line stays small,
-# the resident memory flat), so reloads are not limited in number.
+# the resident memory flat), so reloads are not limited in number. Then the web token
+# rewritten in its file: the next request needs the new one.
+wport=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 40000))
+	if ! ss -Hltn "( sport = :$p )" | grep -q .; then wport=$p; break; fi
+done
+[ -n "$wport" ] || fail "no free TCP port found"
+printf 'first-token-%s\n' "$RANDOM" >"$work/token"
+chmod 600 "$work/token"
 config many
+sed -i -e "s|^  listen: \[\]|  listen: [127.0.0.1:$wport]\n  token_file: $work/token|" "$work/many.yaml"
+api() { # api TOKEN: the HTTP status of /api/v1/sites with that token
+	curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$wport/api/v1/sites"
+}
 start many
 cp "$work/many.yaml" "$work/many.0"
 sed -e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds:\n      min_packets: 1|' "$work/many.0" >"$work/many.1"
@@ -142,14 +155,24 @@ hup 20
 rss20=$(rss)
 hup 80
 rss100=$(rss)
+old=$(cat "$work/token")
+[ "$(api "$old")" = 200 ] || fail "the first token is refused: $(api "$old")"
+printf 'second-token-%s\n' "$RANDOM" >"$work/token"
+new=$(cat "$work/token")
+hup 1
+[ "$(api "$old")" = 401 ] || fail "the replaced token is still accepted: $(api "$old")"
+[ "$(api "$new")" = 200 ] || fail "the new token is refused: $(api "$new")"
 wait "$spid" || fail "send failed: $(cat "$work/send-many.log")"
 spid=
 sleep 0.5
 stop
-[ "$(reloads)" = 100 ] || fail "want 100 reloaded lines, got $(reloads)"
+[ "$(reloads)" = 101 ] || fail "want 101 reloaded lines, got $(reloads)"
+grep -q "configuration reloaded from $work/many.yaml: 2 keys changed (sites\[campus\].thresholds, web.token_file)" "$work/many.log" ||
+	fail "the token change is not in the last reloaded line"
+grep -q "$new\|$old" "$work/many.log" && fail "a token was logged"
 grep -q 'configuration not reloaded' "$work/many.log" && fail "a reload was refused"
 maxheld=$(sed -n 's/.*configuration reloaded from .* held=\([0-9]*\)$/\1/p' "$work/many.log" | sort -n | tail -1)
 [ "${maxheld:-99}" -le 2 ] || fail "up to $maxheld replaced configurations held, want at most 2"
 [ $((rss100 - rss20)) -lt 2048 ] || fail "resident memory grew by $((rss100 - rss20)) kB over 80 reloads"
-[ "$(decoded many)" = "$RECORDS" ] || fail "the run with 100 reloads decoded $(decoded many) records, want $RECORDS"
-echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB"
+[ "$(decoded many)" = "$RECORDS" ] || fail "the run with 101 reloads decoded $(decoded many) records, want $RECORDS"
+echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB; the web token rewritten and taken"

@@ -151,6 +151,16 @@ static void test_devices_at_once(void **state)
 	            k, w, 1);
 }
 
+/* Another token file: at once (the server checks each request against the token in force). */
+static void test_token_at_once(void **state)
+{
+	static const char *const k[] = {"web.token_file"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("  listen: []\n", "  listen: []\n  token_file: /etc/nfsentry/token\n", k, w, 1);
+}
+
 /* A site added, renamed or with other inside prefixes: one "sites" key, restart. */
 static void test_sites_shape_restart(void **state)
 {
@@ -254,6 +264,7 @@ int main(void)
 	    cmocka_unit_test(test_at_once_keys),
 	    cmocka_unit_test(test_site_allow_and_caps),
 	    cmocka_unit_test(test_devices_at_once),
+	    cmocka_unit_test(test_token_at_once),
 	    cmocka_unit_test(test_sites_shape_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
