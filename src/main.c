@@ -543,8 +543,11 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
-	struct l2poll *l2; /* borrowed: the device pollers, or NULL without sites */
-	struct web *web;   /* borrowed: the web server, or NULL when off */
+	/* Borrowed, for reloads: the device pollers (NULL without sites), the web server (NULL
+	 * when off), the alerts. */
+	struct l2poll *l2;
+	struct web *web;
+	struct alerter *alerter;
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -818,7 +821,7 @@ static void run_reload(struct run_state *rs)
 	struct config_errors errs = {0};
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
-	bool sites = false, allow = false, level = false, devices = false;
+	bool sites = false, allow = false, level = false, devices = false, alerts = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -856,8 +859,8 @@ static void run_reload(struct run_state *rs)
 	 */
 	bool token = false;
 	char terr[512];
-	if (rs->web && (rc = web_token_reload(rs->web, n->web.token_file, &token, terr,
-	                                      sizeof(terr))) != 0) {
+	if (rs->web &&
+	    (rc = web_token_reload(rs->web, n->web.token_file, &token, terr, sizeof(terr))) != 0) {
 		log_error("%s", terr);
 		log_error("configuration not reloaded from %s: the web token cannot be read; the "
 		          "running configuration is unchanged",
@@ -881,6 +884,7 @@ static void run_reload(struct run_state *rs)
 		n_apply++;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
 		devices |= strstr(da->v[i].key, "].devices") != NULL;
+		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
@@ -897,11 +901,16 @@ static void run_reload(struct run_state *rs)
 	}
 	if (level)
 		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
+	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
+	if (alerts && (rc = alert_config_set(rs->alerter, &n->alerts)) != 0)
+		log_error("alerts not applied: %s; the running alerts stay until a restart",
+		          strerror(-rc));
 	/* Devices last: nothing after them can fail, and their old threads are not waited for. */
 	size_t dev_sites = 0;
 	if (devices && sites && (rc = l2poll_devices_set(rs->l2, n->sites, n->n_sites, &dev_sites)))
-		log_error("sites[].devices not applied: %s; the running devices stay until a restart",
-		          rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));
+		log_error(
+		    "sites[].devices not applied: %s; the running devices stay until a restart",
+		    rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));
 	if (n_apply) {
 		/* The previous one stays while slots opened under it are open or queued. */
 		rc_node->next = rs->kept;
@@ -1056,6 +1065,7 @@ static int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	rs.web = web;
+	rs.alerter = alerter;
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
 		web_stop(web);

@@ -18,7 +18,7 @@
 #include "nfsentry/config.h"
 
 enum cfgreload_when {
-	CFGRELOAD_AT_ONCE = 0, /* log.level, exporters.allow, sites[NAME].devices, web.token_file */
+	CFGRELOAD_AT_ONCE = 0, /* log.level, exporters.allow, devices, web.token_file, alerts */
 	CFGRELOAD_NEXT_SLOT,   /* sites[NAME].thresholds, allow, peer_cap, caps, advice */
 	CFGRELOAD_RESTART,     /* everything else: the running value is kept */
 };

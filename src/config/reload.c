@@ -198,12 +198,13 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 	    old->web.max_connections != new_cfg->web.max_connections ||
 	    old->web.timeout_s != new_cfg->web.timeout_s)
 		add(d, CFGRELOAD_RESTART, "web", NULL);
+	/* The alerter takes a new copy; its hook thread reads it at each run (alert_config_set). */
 	if (old->alerts.n_hook != new_cfg->alerts.n_hook ||
 	    memcmp(old->alerts.hook, new_cfg->alerts.hook, sizeof(old->alerts.hook)) != 0)
-		add(d, CFGRELOAD_RESTART, "alerts.hook", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "alerts.hook", NULL);
 	if (old->alerts.timeout_s != new_cfg->alerts.timeout_s ||
 	    old->alerts.rate_limit_s != new_cfg->alerts.rate_limit_s)
-		add(d, CFGRELOAD_RESTART, "alerts", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "alerts", NULL);
 	if (memcmp(old->advice, new_cfg->advice, sizeof(old->advice)) != 0)
 		add(d, CFGRELOAD_RESTART, "advice", NULL);
 	{

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGHUP reload during a live send (docs/manual.md "Reloading the configuration"), loopback,
 # within one wall-clock slot (the capture's old export times are folded into the open slot
-# as late): a valid changed file (a lowered threshold, a device added, another listen port) then an invalid
+# as late): a valid changed file (a lowered threshold, a device, an alert hook added, another
+# listen port) then an invalid
 # one arrive while `nfsentry send` is sending. Asserted: every record decoded and in the slot
 # (as many as the uninterrupted reference run), one stored slot (the slot went on), the log
 # lines of each reload, the listen change kept at its running value (the old port still
@@ -42,9 +43,11 @@ left=$((300 - $(date +%s) % 300))
 if [ "$left" -lt 40 ]; then sleep $((left + 1)); fi
 slot=$(($(date +%s) / 300))
 
-config() { # config NAME: live.yaml with its store in $work/NAME/
+config() { # config NAME: live.yaml with its store in $work/NAME/; thresholds that label IPs
 	mkdir -p "$work/$1"
-	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" "$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
+	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" \
+		-e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds: {min_packets: 1, nopayload_max_avg: 1500}|' \
+		"$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
 }
 start() { # start NAME
 	# Under AddressSanitizer freed memory waits in a quarantine: none, so that RSS says what is kept.
@@ -89,9 +92,11 @@ other=$((port == 65535 ? port - 1 : port + 1))
 # A device added: its poller starts at once (port 1 refuses: one failed poll is logged).
 dev='    devices:\n      - {name: gw9, kind: ios-xr, host: 127.0.0.1, port: 1, user: noc, key: /nonexistent/key, known_hosts: /nonexistent/known_hosts, interval: 60, timeout: 2}'
 sed -e "s|127.0.0.1:$port|127.0.0.1:$other|" \
-	-e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds:\n      min_packets: 1|' \
+	-e 's|min_packets: 1,|min_packets: 2,|' \
 	-e "s|^    allow: \\[10.10.0.80, 10.10.0.53\\]|&\\n$dev|" \
 	"$work/rl.orig" >"$work/rl.yaml"
+# An alert hook added: it gets the summary of the slot, which closes at the stop.
+printf 'alerts:\n  hook: [/bin/sh, -c, "cat > %s/hook.json"]\n' "$work" >>"$work/rl.yaml"
 "$NFSENTRY" check-config "$work/rl.yaml" >/dev/null || fail "the changed configuration is not valid"
 kill -HUP "$pid"
 sleep 0.5
@@ -106,7 +111,9 @@ stop
 
 log="$work/rl.log"
 grep -q "listen changed: needs a restart; keeping the running value" "$log" || fail "no restart line for listen"
-grep -q "configuration reloaded from $work/rl.yaml: 2 keys changed (sites\[campus\].thresholds, sites\[campus\].devices), 1 need a restart (listen)" "$log" || fail "no (or another) reloaded line for the valid file"
+grep -q "configuration reloaded from $work/rl.yaml: 3 keys changed (sites\[campus\].thresholds, sites\[campus\].devices, alerts.hook), 1 need a restart (listen)" "$log" || fail "no (or another) reloaded line for the valid file"
+grep -q 'warn: alert: site=campus' "$log" || fail "no labelled IP in the slot: the hook has nothing to say"
+grep -q '"site":"campus"' "$work/hook.json" 2>/dev/null || fail "the alert hook added by the reload did not get the slot's summary"
 grep -q "poll: site campus device gw9 (ios-xr noc@127.0.0.1:1): FAILED (connect)" "$log" || fail "the device added by the reload was not polled"
 grep -q "$work/rl.yaml:[0-9]*: bogus_key: " "$log" || fail "the invalid file's error is not logged as FILE:LINE"
 grep -q "configuration not reloaded: 1 errors in $work/rl.yaml; the running configuration is unchanged" "$log" || fail "no refusal line for the invalid file"
@@ -116,7 +123,8 @@ grep -q "listening on udp 127.0.0.1:$other" "$log" && fail "the changed listen a
 want=$(decoded ref)
 [ "$want" = "$RECORDS" ] || fail "the reference run decoded ${want:-?} records, want $RECORDS"
 [ "$(decoded rl)" = "$RECORDS" ] || fail "the reloaded run decoded $(decoded rl) records, want $RECORDS: records lost"
-[ "$(q rl "select count(*) from slots")" = 1 ] || fail "the reloaded run stored $(q rl "select count(*) from slots") slots, want 1 (the slot must go on)"
+campus="select count(*) from slots where site='campus'"
+[ "$(q rl "$campus")" = 1 ] || fail "the reloaded run stored $(q rl "$campus") campus slots, want 1 (the slot must go on)"
 [ "$(q rl "$tot")" = "$(q ref "$tot")" ] || fail "slot totals differ from the reference: $(q rl "$tot") vs $(q ref "$tot")"
 
 # 100 reloads, each changing a threshold, during a send: no record lost, and a replaced
@@ -138,7 +146,7 @@ api() { # api TOKEN: the HTTP status of /api/v1/sites with that token
 }
 start many
 cp "$work/many.yaml" "$work/many.0"
-sed -e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds:\n      min_packets: 1|' "$work/many.0" >"$work/many.1"
+sed -e 's|min_packets: 1,|min_packets: 3,|' "$work/many.0" >"$work/many.1"
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
 reloads() { grep -c 'configuration reloaded from' "$work/many.log" || true; }
 hup() { # hup N: N more reloads, each waited for

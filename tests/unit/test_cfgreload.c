@@ -161,6 +161,19 @@ static void test_token_at_once(void **state)
 	assert_diff("  listen: []\n", "  listen: []\n  token_file: /etc/nfsentry/token\n", k, w, 1);
 }
 
+/* The alert hook and its limits: at once (the alerter takes a copy). */
+static void test_alerts_at_once(void **state)
+{
+	static const char *const k[] = {"alerts.hook", "alerts"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE, CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("  listen: []\n",
+	            "  listen: []\nalerts:\n  hook: [/usr/local/bin/notify, --slot]\n"
+	            "  rate_limit_s: 60\n",
+	            k, w, 2);
+}
+
 /* A site added, renamed or with other inside prefixes: one "sites" key, restart. */
 static void test_sites_shape_restart(void **state)
 {
@@ -265,6 +278,7 @@ int main(void)
 	    cmocka_unit_test(test_site_allow_and_caps),
 	    cmocka_unit_test(test_devices_at_once),
 	    cmocka_unit_test(test_token_at_once),
+	    cmocka_unit_test(test_alerts_at_once),
 	    cmocka_unit_test(test_sites_shape_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
