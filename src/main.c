@@ -822,6 +822,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
+	bool sampling = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -885,6 +886,7 @@ static void run_reload(struct run_state *rs)
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
 		devices |= strstr(da->v[i].key, "].devices") != NULL;
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
+		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
@@ -901,6 +903,10 @@ static void run_reload(struct run_state *rs)
 	}
 	if (level)
 		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
+	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
+		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
+		          "restart",
+		          strerror(-rc));
 	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
 	if (alerts && (rc = alert_config_set(rs->alerter, &n->alerts)) != 0)
 		log_error("alerts not applied: %s; the running alerts stay until a restart",

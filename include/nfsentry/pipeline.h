@@ -143,6 +143,14 @@ const struct engine *pipeline_engine(const struct pipeline *pl);
 int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow);
 
 /*
+ * The configuration reload of exporters.sampling: the decoder takes cfg's
+ * overrides (copied) for every session from the next datagram on
+ * (decoder_sampling_set()). Returns 0, or -ENOMEM with the old ones kept.
+ * Pipeline's thread.
+ */
+int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg);
+
+/*
  * Whether the pipeline still reads cfg (borrowed for the call): it is the
  * configuration the pipeline was created with, or the one whose sites the
  * engine opens its slots with (the last pipeline_reload() with sites), or

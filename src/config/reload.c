@@ -157,10 +157,10 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		add(d, CFGRELOAD_RESTART, "receive_buffer_bytes", NULL);
 	if (arr_differ(od->allow, od->n_allow, nd->allow, nd->n_allow, sizeof(*od->allow)))
 		add(d, CFGRELOAD_AT_ONCE, "exporters.allow", NULL);
-	/* Each exporter session takes its override when it is created (decoder.c). */
+	/* Every session, running ones too, takes the new override (decoder_sampling_set). */
 	if (arr_differ(od->sampling, od->n_sampling, nd->sampling, nd->n_sampling,
 	               sizeof(*od->sampling)))
-		add(d, CFGRELOAD_RESTART, "exporters.sampling", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "exporters.sampling", NULL);
 	if (od->template_lifetime_s != nd->template_lifetime_s ||
 	    od->max_templates_per_exporter != nd->max_templates_per_exporter ||
 	    od->max_template_bytes != nd->max_template_bytes ||

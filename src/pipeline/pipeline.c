@@ -805,6 +805,11 @@ int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, b
 	return rc;
 }
 
+int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg)
+{
+	return decoder_sampling_set(pl->dec, cfg->decoder.sampling, cfg->decoder.n_sampling);
+}
+
 bool pipeline_config_in_use(const struct pipeline *pl, const struct config *cfg)
 {
 	if (cfg == pl->cfg || cfg == pl->sites_cfg)

@@ -147,6 +147,9 @@ api() { # api TOKEN: the HTTP status of /api/v1/sites with that token
 start many
 cp "$work/many.yaml" "$work/many.0"
 sed -e 's|min_packets: 1,|min_packets: 3,|' "$work/many.0" >"$work/many.1"
+# And a sampling override of the sender (1:2) in every other file: the running session's
+# records are scaled while it is in force.
+printf 'exporters:\n  sampling:\n    - {exporter: 127.0.0.1, rate: 2}\n' >>"$work/many.1"
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
 reloads() { grep -c 'configuration reloaded from' "$work/many.log" || true; }
 hup() { # hup N: N more reloads, each waited for
@@ -177,7 +180,7 @@ spid=
 sleep 0.5
 stop
 [ "$(reloads)" = 101 ] || fail "want 101 reloaded lines, got $(reloads)"
-grep -q "configuration reloaded from $work/many.yaml: 2 keys changed (sites\[campus\].thresholds, web.token_file)" "$work/many.log" ||
+grep -q "configuration reloaded from $work/many.yaml: 3 keys changed (exporters.sampling, sites\[campus\].thresholds, web.token_file)" "$work/many.log" ||
 	fail "the token change is not in the last reloaded line"
 grep -q "$new\|$old" "$work/many.log" && fail "a token was logged"
 grep -q 'configuration not reloaded' "$work/many.log" && fail "a reload was refused"
@@ -185,4 +188,10 @@ maxheld=$(sed -n 's/.*configuration reloaded from .* held=\([0-9]*\)$/\1/p' "$wo
 [ "${maxheld:-99}" -le 2 ] || fail "up to $maxheld replaced configurations held, want at most 2"
 [ $((rss100 - rss20)) -lt 2048 ] || fail "resident memory grew by $((rss100 - rss20)) kB over 80 reloads"
 [ "$(decoded many)" = "$RECORDS" ] || fail "the run with 101 reloads decoded $(decoded many) records, want $RECORDS"
+pk="select sum(json_extract(doc,'\$.records')), sum(json_extract(doc,'\$.egress.packets') + json_extract(doc,'\$.ingress.packets') + json_extract(doc,'\$.internal.packets')) from documents where kind='slot' and json_extract(doc,'\$.site')='campus'"
+IFS='|' read -r rrec rpk <<<"$(q ref "$pk")"
+IFS='|' read -r mrec mpk <<<"$(q many "$pk")"
+[ "$mrec" = "$rrec" ] || fail "the run with reloads has $mrec records in its slots, the reference $rrec"
+[ "$mpk" -gt "$rpk" ] && [ "$mpk" -lt $((2 * rpk)) ] ||
+	fail "packets $mpk with the sampling override in force half the time, $rpk without: want between"
 echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB; the web token rewritten and taken"

@@ -161,6 +161,18 @@ static void test_token_at_once(void **state)
 	assert_diff("  listen: []\n", "  listen: []\n  token_file: /etc/nfsentry/token\n", k, w, 1);
 }
 
+/* A sampling override: at once, for running sessions too. */
+static void test_sampling_at_once(void **state)
+{
+	static const char *const k[] = {"exporters.sampling"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("  allow: [10.0.0.0/8]\n",
+	            "  allow: [10.0.0.0/8]\n  sampling:\n    - {exporter: 10.1.1.1, rate: 100}\n", k,
+	            w, 1);
+}
+
 /* The alert hook and its limits: at once (the alerter takes a copy). */
 static void test_alerts_at_once(void **state)
 {
@@ -279,6 +291,7 @@ int main(void)
 	    cmocka_unit_test(test_devices_at_once),
 	    cmocka_unit_test(test_token_at_once),
 	    cmocka_unit_test(test_alerts_at_once),
+	    cmocka_unit_test(test_sampling_at_once),
 	    cmocka_unit_test(test_sites_shape_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
