@@ -822,7 +822,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false;
+	bool sampling = false, advice = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -887,6 +887,7 @@ static void run_reload(struct run_state *rs)
 		devices |= strstr(da->v[i].key, "].devices") != NULL;
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
+		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
@@ -906,6 +907,10 @@ static void run_reload(struct run_state *rs)
 	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
 		          "restart",
+		          strerror(-rc));
+	if (advice && sites && rs->feed &&
+	    (rc = web_feed_advice_set(rs->feed, n->sites, n->n_sites)) != 0)
+		log_error("advice not applied: %s; the dashboard keeps the running texts",
 		          strerror(-rc));
 	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
 	if (alerts && (rc = alert_config_set(rs->alerter, &n->alerts)) != 0)

@@ -108,9 +108,9 @@ static void sites_compare(const struct config *old, const struct config *new_cfg
 		    a->caps.max_outside != b->caps.max_outside ||
 		    a->caps.max_pairs != b->caps.max_pairs)
 			add(d, CFGRELOAD_NEXT_SLOT, "caps", a->name);
-		/* The dashboard serves the advice from the sites it started with. */
+		/* The dashboard takes a copy of the texts (web_feed_advice_set). */
 		if (memcmp(a->advice, b->advice, sizeof(a->advice)) != 0)
-			add(d, CFGRELOAD_RESTART, "advice", a->name);
+			add(d, CFGRELOAD_AT_ONCE, "advice", a->name);
 		/* The site's pollers restart with the new devices (l2poll_devices_set). */
 		if (arr_differ(a->devices, a->n_devices, b->devices, b->n_devices,
 		               sizeof(*a->devices)))
@@ -205,8 +205,9 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 	if (old->alerts.timeout_s != new_cfg->alerts.timeout_s ||
 	    old->alerts.rate_limit_s != new_cfg->alerts.rate_limit_s)
 		add(d, CFGRELOAD_AT_ONCE, "alerts", NULL);
+	/* What the sites' texts default to; they are what the dashboard serves. */
 	if (memcmp(old->advice, new_cfg->advice, sizeof(old->advice)) != 0)
-		add(d, CFGRELOAD_RESTART, "advice", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "advice", NULL);
 	{
 		const struct reputation_config *a = &old->reputation, *b = &new_cfg->reputation;
 		struct reputation_config ac = *a, bc = *b;

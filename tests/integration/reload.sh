@@ -146,7 +146,8 @@ api() { # api TOKEN: the HTTP status of /api/v1/sites with that token
 }
 start many
 cp "$work/many.yaml" "$work/many.0"
-sed -e 's|min_packets: 1,|min_packets: 3,|' "$work/many.0" >"$work/many.1"
+sed -e 's|min_packets: 1,|min_packets: 3,|' \
+	-e 's|^    thresholds: .*|&\n    advice: {flood: Reloaded flood advice.}|' "$work/many.0" >"$work/many.1"
 # And a sampling override of the sender (1:2) in every other file: the running session's
 # records are scaled while it is in force.
 printf 'exporters:\n  sampling:\n    - {exporter: 127.0.0.1, rate: 2}\n' >>"$work/many.1"
@@ -175,12 +176,14 @@ new=$(cat "$work/token")
 hup 1
 [ "$(api "$old")" = 401 ] || fail "the replaced token is still accepted: $(api "$old")"
 [ "$(api "$new")" = 200 ] || fail "the new token is refused: $(api "$new")"
+curl -s -H "Authorization: Bearer $new" "http://127.0.0.1:$wport/api/v1/sites/campus/advice" | grep -q '"flood":"Reloaded flood advice."' ||
+	fail "the dashboard does not serve the reloaded advice"
 wait "$spid" || fail "send failed: $(cat "$work/send-many.log")"
 spid=
 sleep 0.5
 stop
 [ "$(reloads)" = 101 ] || fail "want 101 reloaded lines, got $(reloads)"
-grep -q "configuration reloaded from $work/many.yaml: 3 keys changed (exporters.sampling, sites\[campus\].thresholds, web.token_file)" "$work/many.log" ||
+grep -q "configuration reloaded from $work/many.yaml: 4 keys changed (exporters.sampling, sites\[campus\].thresholds, sites\[campus\].advice, web.token_file)" "$work/many.log" ||
 	fail "the token change is not in the last reloaded line"
 grep -q "$new\|$old" "$work/many.log" && fail "a token was logged"
 grep -q 'configuration not reloaded' "$work/many.log" && fail "a reload was refused"

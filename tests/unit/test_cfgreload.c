@@ -173,6 +173,20 @@ static void test_sampling_at_once(void **state)
 	            w, 1);
 }
 
+/* Advice: at once (the dashboard takes a copy); the top-level texts change every site's. */
+static void test_advice_at_once(void **state)
+{
+	static const char *const k[] = {"sites[campus].advice"};
+	static const char *const k2[] = {"sites[campus].advice", "sites[lab].advice", "advice"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE, CFGRELOAD_AT_ONCE,
+	                                        CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("    allow: [10.10.0.80]\n",
+	            "    allow: [10.10.0.80]\n    advice:\n      flood: Call upstream.\n", k, w, 1);
+	assert_diff("  listen: []\n", "  listen: []\nadvice:\n  scan: Block it.\n", k2, w, 3);
+}
+
 /* The alert hook and its limits: at once (the alerter takes a copy). */
 static void test_alerts_at_once(void **state)
 {
@@ -292,6 +306,7 @@ int main(void)
 	    cmocka_unit_test(test_token_at_once),
 	    cmocka_unit_test(test_alerts_at_once),
 	    cmocka_unit_test(test_sampling_at_once),
+	    cmocka_unit_test(test_advice_at_once),
 	    cmocka_unit_test(test_sites_shape_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
