@@ -143,6 +143,15 @@ const struct engine *pipeline_engine(const struct pipeline *pl);
 int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow);
 
 /*
+ * The configuration reload of the attack thresholds: the detector (when
+ * attack.enabled at create) evaluates with cfg's attack thresholds from its
+ * next second on (attack_thresholds_set(), copied). Returns 0 (also
+ * without a detector), -EINVAL (other attack.sites, groups or prefixes) or
+ * -ENOMEM, the thresholds in force kept. Pipeline's thread.
+ */
+int pipeline_attack_set(struct pipeline *pl, const struct config *cfg);
+
+/*
  * The configuration reload of exporters.sampling: the decoder takes cfg's
  * overrides (copied) for every session from the next datagram on
  * (decoder_sampling_set()). Returns 0, or -ENOMEM with the old ones kept.

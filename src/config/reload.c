@@ -118,7 +118,11 @@ static void sites_compare(const struct config *old, const struct config *new_cfg
 	}
 }
 
-/* The attack sections differ: the scalars and thresholds, then the per-site overrides. */
+/*
+ * The attack sections differ other than in their thresholds: the scalars,
+ * or the per-site overrides' sites, groups or group prefixes (the shape
+ * the detector's tables are built on).
+ */
 static bool attack_differ(const struct attack_config *a, const struct attack_config *b)
 {
 	struct attack_config ac, bc;
@@ -128,13 +132,34 @@ static bool attack_differ(const struct attack_config *a, const struct attack_con
 	memcpy(&bc, b, sizeof(bc));
 	ac.sites = bc.sites = NULL;
 	ac.n_sites = bc.n_sites = 0;
+	memset(&ac.th, 0, sizeof(ac.th));
+	memset(&bc.th, 0, sizeof(bc.th));
 	if (memcmp(&ac, &bc, sizeof(ac)) != 0 || a->n_sites != b->n_sites)
 		return true;
 	for (size_t k = 0; k < a->n_sites; k++) {
 		const struct attack_site *x = &a->sites[k], *y = &b->sites[k];
-		if (strcmp(x->site, y->site) != 0 || memcmp(&x->th, &y->th, sizeof(x->th)) != 0 ||
-		    arr_differ(x->groups, x->n_groups, y->groups, y->n_groups, sizeof(*x->groups)))
+		if (strcmp(x->site, y->site) != 0 || x->n_groups != y->n_groups)
 			return true;
+		for (size_t g = 0; g < x->n_groups; g++)
+			if (memcmp(&x->groups[g].prefix, &y->groups[g].prefix,
+			           sizeof(x->groups[g].prefix)) != 0)
+				return true;
+	}
+	return false;
+}
+
+/* The thresholds differ: the defaults, a site's or a group's (same shape assumed). */
+static bool attack_th_differ(const struct attack_config *a, const struct attack_config *b)
+{
+	if (memcmp(&a->th, &b->th, sizeof(a->th)) != 0)
+		return true;
+	for (size_t k = 0; k < a->n_sites && k < b->n_sites; k++) {
+		const struct attack_site *x = &a->sites[k], *y = &b->sites[k];
+		if (memcmp(&x->th, &y->th, sizeof(x->th)) != 0)
+			return true;
+		for (size_t g = 0; g < x->n_groups && g < y->n_groups; g++)
+			if (memcmp(&x->groups[g].th, &y->groups[g].th, sizeof(x->groups[g].th)))
+				return true;
 	}
 	return false;
 }
@@ -220,7 +245,13 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 	}
 	if (DIFFER(daily))
 		add(d, CFGRELOAD_RESTART, "daily", NULL);
-	/* The detector and its hook are built once, on the engine (pipeline.c). */
+	/*
+	 * The detector and its hook are built once, on the engine (pipeline.c);
+	 * its threshold table is replaced whole (attack_thresholds_set) when
+	 * the rest of the section keeps its shape.
+	 */
 	if (attack_differ(&old->attack, &new_cfg->attack))
 		add(d, CFGRELOAD_RESTART, "attack", NULL);
+	else if (attack_th_differ(&old->attack, &new_cfg->attack))
+		add(d, CFGRELOAD_AT_ONCE, "attack.thresholds", NULL);
 }

@@ -805,6 +805,11 @@ int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, b
 	return rc;
 }
 
+int pipeline_attack_set(struct pipeline *pl, const struct config *cfg)
+{
+	return pl->atk ? attack_thresholds_set(pl->atk, &cfg->attack) : 0;
+}
+
 int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg)
 {
 	return decoder_sampling_set(pl->dec, cfg->decoder.sampling, cfg->decoder.n_sampling);

@@ -141,13 +141,15 @@ printf 'first-token-%s\n' "$RANDOM" >"$work/token"
 chmod 600 "$work/token"
 config many
 sed -i -e "s|^  listen: \[\]|  listen: [127.0.0.1:$wport]\n  token_file: $work/token|" "$work/many.yaml"
+printf 'attack:\n  enabled: true\n' >>"$work/many.yaml"
 api() { # api TOKEN: the HTTP status of /api/v1/sites with that token
 	curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$wport/api/v1/sites"
 }
 start many
 cp "$work/many.yaml" "$work/many.0"
 sed -e 's|min_packets: 1,|min_packets: 3,|' \
-	-e 's|^    thresholds: .*|&\n    advice: {flood: Reloaded flood advice.}|' "$work/many.0" >"$work/many.1"
+	-e 's|^    thresholds: .*|&\n    advice: {flood: Reloaded flood advice.}|' \
+	-e 's|^  enabled: true|&\n  thresholds: {in: {icmp: {pps: 12345}}}|' "$work/many.0" >"$work/many.1"
 # And a sampling override of the sender (1:2) in every other file: the running session's
 # records are scaled while it is in force.
 printf 'exporters:\n  sampling:\n    - {exporter: 127.0.0.1, rate: 2}\n' >>"$work/many.1"
@@ -183,10 +185,11 @@ spid=
 sleep 0.5
 stop
 [ "$(reloads)" = 101 ] || fail "want 101 reloaded lines, got $(reloads)"
-grep -q "configuration reloaded from $work/many.yaml: 4 keys changed (exporters.sampling, sites\[campus\].thresholds, sites\[campus\].advice, web.token_file)" "$work/many.log" ||
+grep -q "configuration reloaded from $work/many.yaml: 5 keys changed (exporters.sampling, sites\[campus\].thresholds, sites\[campus\].advice, attack.thresholds, web.token_file)" "$work/many.log" ||
 	fail "the token change is not in the last reloaded line"
 grep -q "$new\|$old" "$work/many.log" && fail "a token was logged"
 grep -q 'configuration not reloaded' "$work/many.log" && fail "a reload was refused"
+grep -q 'not applied' "$work/many.log" && fail "a key was not applied: $(grep 'not applied' "$work/many.log" | head -1)"
 maxheld=$(sed -n 's/.*configuration reloaded from .* held=\([0-9]*\)$/\1/p' "$work/many.log" | sort -n | tail -1)
 [ "${maxheld:-99}" -le 2 ] || fail "up to $maxheld replaced configurations held, want at most 2"
 [ $((rss100 - rss20)) -lt 2048 ] || fail "resident memory grew by $((rss100 - rss20)) kB over 80 reloads"

@@ -218,7 +218,9 @@ static void test_sites_shape_restart(void **state)
 static void test_attack_restart(void **state)
 {
 	static const char *const k[] = {"attack"};
+	static const char *const kt[] = {"attack.thresholds"};
 	static const enum cfgreload_when w[] = {CFGRELOAD_RESTART};
+	static const enum cfgreload_when wt[] = {CFGRELOAD_AT_ONCE};
 	static const char site[] =
 	    "web:\n  listen: []\nattack:\n  sites:\n    - site: campus\n"
 	    "      thresholds: {in: {icmp: {pps: 10000}}}\n"
@@ -228,10 +230,14 @@ static void test_attack_restart(void **state)
 
 	(void)state;
 	assert_diff("listen: []\n", "listen: []\nattack:\n  window_s: 7\n", k, w, 1);
+	/* Thresholds alone: the detector's table is replaced at once. */
 	assert_diff("listen: []\n", "listen: []\nattack:\n  thresholds: {out: {udp: {bps: 5}}}\n",
-	            k, w, 1);
+	            kt, wt, 1);
 	assert_diff("listen: []\n", "listen: []\nattack:\n  hook: /bin/true\n", k, w, 1);
-	/* The same overrides twice: no change; a group's threshold or prefix: a change. */
+	/*
+	 * The same overrides twice: no change; a group's threshold: the
+	 * thresholds, at once; a group's prefix: a restart.
+	 */
 	struct config a, b;
 	struct cfgreload_diff *d = malloc(sizeof(*d));
 	assert_non_null(d);
@@ -245,13 +251,16 @@ static void test_attack_restart(void **state)
 	load_edited("web:\n  listen: []\n", other, &b);
 	cfgreload_compare(&a, &b, d);
 	assert_int_equal(d->n, 1);
-	assert_string_equal(d->v[0].key, "attack");
+	assert_string_equal(d->v[0].key, "attack.thresholds");
+	assert_int_equal(d->v[0].when, CFGRELOAD_AT_ONCE);
 	config_free(&b);
 	snprintf(other, sizeof(other), "%s", site);
 	memcpy(strstr(other, "10.10.1.0"), "10.10.2.0", 9);
 	load_edited("web:\n  listen: []\n", other, &b);
 	cfgreload_compare(&a, &b, d);
 	assert_int_equal(d->n, 1);
+	assert_string_equal(d->v[0].key, "attack");
+	assert_int_equal(d->v[0].when, CFGRELOAD_RESTART);
 	config_free(&b);
 	config_free(&a);
 	free(d);
