@@ -809,10 +809,15 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
  * configuration"). An invalid file changes nothing. A valid one: the keys
  * that need a restart are compared with the configuration everything
  * started with and keep their running value; the others, compared with the
- * configuration in force, apply now (log.level, exporters.allow) or from
- * the next slot (the sites' thresholds, allow-lists, peer caps and caps).
- * Ends in exactly one line saying what happened. Runs on the loop thread,
- * between two datagrams.
+ * configuration in force, apply now (cfgreload.h CFGRELOAD_AT_ONCE: the
+ * decoder's allow-list and sampling, the devices, the web token, the
+ * alerts, the advice, the attack thresholds) or from the next slot (the
+ * sites' thresholds, allow-lists, peer caps and caps). The web token file
+ * is read at every reload; one that cannot be read refuses the reload. A
+ * key whose module cannot take it (out of memory) logs an error and keeps
+ * its running value. Ends in exactly one line saying what happened, with
+ * held=N configurations kept (run_reload_release). Runs on the loop
+ * thread, between two datagrams.
  */
 static void run_reload(struct run_state *rs)
 {
