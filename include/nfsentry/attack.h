@@ -202,6 +202,18 @@ struct attack;
 int attack_create(const struct attack_config *cfg, const struct site_config *sites, size_t n_sites,
                   attack_event_fn fn, void *ud, struct attack **out);
 
+/*
+ * The configuration reload of the thresholds: cfg's default, per-site and
+ * per-group thresholds (borrowed for the call, copied) replace the table
+ * the detector evaluates with, from its next evaluation (the next second's
+ * window) on; open events keep the thresholds they started with in their
+ * documents. cfg must have the same attack.sites, in the same order, with
+ * the same groups and prefixes as the detector was created with, else
+ * -EINVAL; its other keys are ignored. Returns 0, -EINVAL or -ENOMEM
+ * (the table in force stays). The engine's thread, between two calls.
+ */
+int attack_thresholds_set(struct attack *a, const struct attack_config *cfg);
+
 /* Free everything; open events are dropped without an end callback. NULL is a no-op. */
 void attack_destroy(struct attack *a);
 

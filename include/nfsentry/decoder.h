@@ -182,6 +182,17 @@ void decoder_destroy(struct decoder *d);
 int decoder_allow_set(struct decoder *d, const struct decoder_prefix *allow, size_t n_allow);
 
 /*
+ * Replace the sampling overrides (decoder_config.sampling, copied; NULL/0:
+ * none), for a configuration reload. Every exporter session, those
+ * running included, takes its override (or, without one, the rate its
+ * exporter announced) for the records decoded from the next datagram on;
+ * records already decoded keep the rate they were scaled by. Returns 0, or
+ * -ENOMEM with the old overrides kept.
+ */
+int decoder_sampling_set(struct decoder *d, const struct decoder_sampling_override *sampling,
+                         size_t n_sampling);
+
+/*
  * Decode one datagram from exporter `from`. now_ms is the collector's clock
  * (wall clock live, capture time in replay) and drives template expiry.
  * Records go to sink. Returns the number of records delivered (>= 0), or a

@@ -23,6 +23,7 @@
 #ifndef NFSENTRY_ENGINE_H
 #define NFSENTRY_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,6 +125,14 @@ void engine_cover_from(struct engine *e, uint64_t start_ms);
  * or -EINVAL (nothing changed) when they differ.
  */
 int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites);
+
+/*
+ * Whether a slot the engine holds open was opened with a site of the
+ * array sites[0 .. n_sites) (borrowed for the call; compared by address,
+ * never read). A reload frees a replaced site table once neither the
+ * engine nor the closer (closer_sites_held()) holds a slot of it.
+ */
+bool engine_sites_in_use(const struct engine *e, const struct site_config *sites, size_t n_sites);
 
 /*
  * Saved state of the open slots across a restart (docs/manual.md

@@ -23,6 +23,7 @@
 #ifndef NFSENTRY_WEB_H
 #define NFSENTRY_WEB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,19 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
  * (the default) = none: those routes answer 404. Any thread; NULL w ok.
  */
 void web_reputation_set(struct web *w, const char *db_path);
+
+/*
+ * The configuration reload: read path (web.token_file; "" = no token, the
+ * API open to whoever reaches web.listen) as web_start() does and make it
+ * the token every request checks from now on; a request being checked
+ * finishes with the token it started with. path is borrowed for the
+ * call. *changed says whether the token (or its absence) differs from
+ * the one in force; a token the same as before changes nothing. Errors
+ * (the file's errno, -EFBIG, -EINVAL for an empty one, -ENOMEM; err names
+ * the file, never the token): nothing changed. Any thread but w's own;
+ * one caller at a time.
+ */
+int web_token_reload(struct web *w, const char *path, bool *changed, char *err, size_t errlen);
 
 /* Stop every daemon thread (waits for requests in flight), close the store, free w. NULL ok. */
 void web_stop(struct web *w);

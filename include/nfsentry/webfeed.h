@@ -113,6 +113,14 @@ int web_feed_collector_json(struct web_feed *f, const struct counter_table *xt, 
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len);
 
 /*
+ * The configuration reload: the advice texts of sites (borrowed for the
+ * call, copied; the same sites in the same order as the feed's) answer
+ * from the next request on. Returns 0, -EINVAL (another number of sites)
+ * or -ENOMEM (the texts in force stay). Any thread.
+ */
+int web_feed_advice_set(struct web_feed *f, const struct site_config *sites, size_t n_sites);
+
+/*
  * The name of configured site i (0-based, the configuration's order), or
  * NULL past the last. Borrowed from the configuration (struct
  * web_feed_opts.sites); any thread may call it, the list never changes.

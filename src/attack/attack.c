@@ -1358,3 +1358,36 @@ _Static_assert(sizeof(attack_counter_defs) / sizeof(attack_counter_defs[0]) * si
 
 const struct counter_table attack_counters =
     COUNTER_TABLE("attack", attack_counter_defs, attack_stats);
+
+int attack_thresholds_set(struct attack *a, const struct attack_config *cfg)
+{
+	if (cfg->n_sites != a->cfg.n_sites)
+		return -EINVAL;
+	for (size_t k = 0; k < cfg->n_sites; k++) {
+		const struct attack_site *x = &a->cfg.sites[k], *y = &cfg->sites[k];
+		if (strcmp(x->site, y->site) != 0 || x->n_groups != y->n_groups)
+			return -EINVAL;
+		for (size_t g = 0; g < x->n_groups; g++)
+			if (memcmp(&x->groups[g].prefix, &y->groups[g].prefix,
+			           sizeof(x->groups[g].prefix)))
+				return -EINVAL;
+	}
+	float(*t)[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET] =
+	    fault_calloc(a->n_tsets ? a->n_tsets : 1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	/* The engine's thread evaluates with a->tsets: swapped between two evaluations. */
+	free(a->tsets);
+	a->tsets = t;
+	memset(a->min_th, 0, sizeof(a->min_th));
+	a->cfg.th = cfg->th;
+	for (size_t s = 0; s < a->n_sites; s++) {
+		/* Same shape: the override at the same index as the one the site was built with. */
+		const struct attack_site *ov =
+		    a->si[s].ov ? &cfg->sites[a->si[s].ov - a->cfg.sites] : NULL;
+		tset_fill(a, s, ov ? &ov->th : NULL, NULL);
+		for (size_t g = 0; ov && g < ov->n_groups; g++)
+			tset_fill(a, a->si[s].group_tset + g, &ov->th, &ov->groups[g].th);
+	}
+	return 0;
+}

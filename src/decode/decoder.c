@@ -1149,6 +1149,32 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	return rc;
 }
 
+int decoder_sampling_set(struct decoder *d, const struct decoder_sampling_override *sampling,
+                         size_t n_sampling)
+{
+	struct decoder_sampling_override *v = NULL;
+
+	if (n_sampling) {
+		v = fault_calloc(n_sampling, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, sampling, n_sampling * sizeof(*v));
+	}
+	free(d->sampling);
+	d->sampling = v;
+	d->cfg.sampling = v;
+	d->cfg.n_sampling = n_sampling;
+	/* Every scope in the index (live sessions and restored ones) takes the new override. */
+	for (uint32_t i = 0; i < d->scap; i++) {
+		struct dec_scope *sc = d->sslots[i];
+		if (sc) {
+			sc->override_rate = override_rate(d, &sc->from.addr);
+			dec_scope_rate_update(sc);
+		}
+	}
+	return 0;
+}
+
 int decoder_allow_set(struct decoder *d, const struct decoder_prefix *allow, size_t n_allow)
 {
 	struct decoder_prefix *v = NULL;

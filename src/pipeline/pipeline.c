@@ -40,6 +40,8 @@ struct counter_source {
 
 struct pipeline {
 	const struct config *cfg;
+	/* The configuration whose sites the engine opens slots with (pipeline_reload()). */
+	const struct config *sites_cfg;
 	uint64_t future_limit_ms;  /* replay: wall clock at create + PIPELINE_FUTURE_MS */
 	uint64_t future_datagrams; /* replay: datagrams past it (their records: future) */
 	struct decoder *dec;
@@ -181,7 +183,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	snprintf(err, errlen, "out of memory starting the pipeline");
 	if (!pl)
 		return rc;
-	pl->cfg = cfg;
+	pl->cfg = pl->sites_cfg = cfg;
 	pl->replay = opts->replay;
 	if (opts->watch)
 		pl->watch = *opts->watch;
@@ -869,7 +871,26 @@ int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, b
 	/* The allow-list first: it cannot fail after the sites were taken. */
 	if (allow && (rc = decoder_allow_set(pl->dec, cfg->decoder.allow, cfg->decoder.n_allow)))
 		return rc;
-	if (sites && pl->eng)
-		rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites);
+	if (sites && pl->eng && (rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites)) == 0)
+		pl->sites_cfg = cfg;
 	return rc;
+}
+
+int pipeline_attack_set(struct pipeline *pl, const struct config *cfg)
+{
+	return pl->atk ? attack_thresholds_set(pl->atk, &cfg->attack) : 0;
+}
+
+int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg)
+{
+	return decoder_sampling_set(pl->dec, cfg->decoder.sampling, cfg->decoder.n_sampling);
+}
+
+bool pipeline_config_in_use(const struct pipeline *pl, const struct config *cfg)
+{
+	if (cfg == pl->cfg || cfg == pl->sites_cfg)
+		return true;
+	/* Slots move from the engine to the closer on this thread: none is in between. */
+	return pl->eng && (engine_sites_in_use(pl->eng, cfg->sites, cfg->n_sites) ||
+	                   closer_sites_held(pl->closer, cfg->sites, cfg->n_sites));
 }

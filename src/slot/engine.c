@@ -561,3 +561,20 @@ int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n
 	e->sites = sites;
 	return 0;
 }
+
+/* s was opened with a site of sites[0 .. n). */
+static bool slot_of(struct slot *s, const struct site_config *sites, size_t n)
+{
+	uintptr_t a = (uintptr_t)slot_view_mut(s)->site, lo = (uintptr_t)sites;
+
+	return a >= lo && a < lo + n * sizeof(*sites);
+}
+
+bool engine_sites_in_use(const struct engine *e, const struct site_config *sites, size_t n_sites)
+{
+	for (size_t k = 0; k < e->n_sites; k++)
+		if ((e->st[k].cur && slot_of(e->st[k].cur, sites, n_sites)) ||
+		    (e->st[k].prev && slot_of(e->st[k].prev, sites, n_sites)))
+			return true;
+	return false;
+}

@@ -77,6 +77,8 @@ struct web_feed {
 	uint64_t snapshot_failures;
 	unsigned busy_run;      /* refreshes in a row deferred (refresh caller's) */
 	uint64_t busy_deferred; /* __atomic: refreshes deferred because a reader held mu */
+	/* n_sites advice tables a reload set, guarded by mu; NULL: o.sites' texts. */
+	char (*advice)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
 };
 
 static uint64_t wall_ms(void)
@@ -124,6 +126,7 @@ void web_feed_destroy(struct web_feed *f)
 	free(f->exp_pub);
 	free(f->dev_back);
 	free(f->dev_pub);
+	free(f->advice);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
 }
@@ -436,21 +439,43 @@ int web_feed_peers_json(const struct web_feed_slot *s, const struct flow_addr *i
 	return 0;
 }
 
+int web_feed_advice_set(struct web_feed *f, const struct site_config *sites, size_t n_sites)
+{
+	char(*v)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX], (*old)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+
+	if (n_sites != f->o.n_sites)
+		return -EINVAL;
+	v = calloc(n_sites ? n_sites : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_sites; i++)
+		memcpy(v[i], sites[i].advice, sizeof(v[i]));
+	pthread_mutex_lock(&f->mu);
+	old = f->advice;
+	f->advice = v;
+	pthread_mutex_unlock(&f->mu);
+	free(old);
+	return 0;
+}
+
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len)
 {
-	const struct site_config *s = NULL;
+	size_t k = f->o.n_sites;
 	struct wbuf b = {0};
 
-	for (size_t i = 0; i < f->o.n_sites && !s; i++)
+	for (size_t i = 0; i < f->o.n_sites && k == f->o.n_sites; i++)
 		if (strcmp(f->o.sites[i].name, site) == 0)
-			s = &f->o.sites[i];
-	if (!s)
+			k = i;
+	if (k == f->o.n_sites)
 		return -ENOENT;
 	wbuf_str(&b, "{");
+	/* A reload may replace the texts: they are read under the lock. */
+	pthread_mutex_lock(&f->mu);
 	for (unsigned l = 0; l < JUDGE__COUNT; l++) {
 		wbuf_fmt(&b, "%s\n\"%s\":", l ? "," : "", judge_label_name((enum judge_label)l));
-		wbuf_json_str(&b, s->advice[l]);
+		wbuf_json_str(&b, f->advice ? f->advice[k][l] : f->o.sites[k].advice[l]);
 	}
+	pthread_mutex_unlock(&f->mu);
 	wbuf_str(&b, "\n}\n");
 	if (wbuf_add(&b, "", 1))
 		b.len--;

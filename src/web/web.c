@@ -89,7 +89,9 @@ struct web {
 	pthread_cond_t warm_cv;
 	bool warm_stop;
 	uint64_t warm_passes; /* __atomic */
-	char *token;          /* NULL: no authentication */
+	/* Guarded by token_lock: each request reads them, a reload swaps them. */
+	pthread_mutex_t token_lock;
+	char *token; /* NULL: no authentication */
 	size_t token_len;
 	char *cert, *key;      /* PEM, kept for the daemons' lifetime */
 	struct web_feed *feed; /* borrowed, or NULL: no /metrics, collector or peers */
@@ -289,7 +291,7 @@ static long b64_decode(const char *s, char *out, size_t outlen)
 }
 
 /* "Bearer TOKEN", or "Basic base64(ANY:TOKEN)" (a browser's own login prompt). */
-static bool web_authorized(const struct web *w, struct MHD_Connection *c)
+static bool web_authorized_locked(const struct web *w, struct MHD_Connection *c)
 {
 	const char *h;
 
@@ -311,6 +313,15 @@ static bool web_authorized(const struct web *w, struct MHD_Connection *c)
 		return ok;
 	}
 	return false;
+}
+
+/* The token in force for this request: a reload may swap it between two requests. */
+static bool web_authorized(struct web *w, struct MHD_Connection *c)
+{
+	pthread_mutex_lock(&w->token_lock);
+	bool ok = web_authorized_locked(w, c);
+	pthread_mutex_unlock(&w->token_lock);
+	return ok;
 }
 
 /* ---- request parameters ------------------------------------------------- */
@@ -1256,25 +1267,65 @@ static int web_read_file(const char *path, size_t max, char **out, size_t *len_o
 	return 0;
 }
 
-static int web_token_load(struct web *w, const char *path, char *err, size_t errlen)
+/* Read and check a token file into *tok (owned, NUL-terminated), *tok_len; *tok NULL on error. */
+static int web_token_read(const char *path, char **tok, size_t *tok_len, char *err, size_t errlen)
 {
 	struct stat sb;
 	size_t len;
-	int rc = web_read_file(path, WEB_TOKEN_MAX_BYTES, &w->token, &len);
+	char *t = NULL;
+	int rc = web_read_file(path, WEB_TOKEN_MAX_BYTES, &t, &len);
 
+	*tok = NULL;
 	if (rc)
 		return web_fail(err, errlen, rc, "web token_file %s: %s", path,
 		                rc == -EFBIG ? "larger than 1024 bytes" : strerror(-rc));
-	while (len > 0 && (w->token[len - 1] == '\n' || w->token[len - 1] == '\r' ||
-	                   w->token[len - 1] == ' ' || w->token[len - 1] == '\t'))
-		w->token[--len] = '\0';
-	if (len == 0 || strlen(w->token) != len)
+	while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' ' ||
+	                   t[len - 1] == '\t'))
+		t[--len] = '\0';
+	if (len == 0 || strlen(t) != len) {
+		memset(t, 0, len);
+		free(t);
 		return web_fail(err, errlen, -EINVAL,
 		                "web token_file %s: empty or holds a NUL byte", path);
-	w->token_len = len;
+	}
 	if (stat(path, &sb) == 0 && (sb.st_mode & 077))
 		log_warn("web: token_file %s is readable by group or others (mode %03o)", path,
 		         (unsigned)(sb.st_mode & 0777));
+	*tok = t;
+	*tok_len = len;
+	return 0;
+}
+
+static int web_token_load(struct web *w, const char *path, char *err, size_t errlen)
+{
+	return web_token_read(path, &w->token, &w->token_len, err, errlen);
+}
+
+int web_token_reload(struct web *w, const char *path, bool *changed, char *err, size_t errlen)
+{
+	char *t = NULL, *old;
+	size_t len = 0, old_len;
+	int rc;
+
+	*changed = false;
+	if (path[0] && (rc = web_token_read(path, &t, &len, err, errlen)))
+		return rc;
+	pthread_mutex_lock(&w->token_lock);
+	old = w->token;
+	old_len = w->token_len;
+	*changed =
+	    (old == NULL) != (t == NULL) || (t && (old_len != len || memcmp(old, t, len) != 0));
+	if (*changed) {
+		w->token = t;
+		w->token_len = len;
+	}
+	pthread_mutex_unlock(&w->token_lock);
+	/* Whichever is not in force now: no request reads it any more. */
+	if (*changed)
+		t = old, len = old_len;
+	if (t)
+		memset(t, 0, len);
+	free(t);
 	return 0;
 }
 
@@ -1383,6 +1434,7 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 	pthread_mutex_init(&w->warm_mu, NULL);
 	pthread_mutex_init(&w->rep_mu, NULL);
 	pthread_cond_init(&w->warm_cv, NULL);
+	pthread_mutex_init(&w->token_lock, NULL);
 	w->feed = feed;
 	web_store_table(w);
 	if (wc->token_file[0] && (rc = web_token_load(w, wc->token_file, err, errlen)))
@@ -1459,6 +1511,7 @@ void web_stop(struct web *w)
 	pthread_mutex_destroy(&w->warm_mu);
 	pthread_mutex_destroy(&w->rep_mu);
 	web_cache_destroy(w->cache);
+	pthread_mutex_destroy(&w->token_lock);
 	if (w->token)
 		memset(w->token, 0, w->token_len);
 	free(w->token);

@@ -537,6 +537,63 @@ static void test_groups(void **state)
 }
 
 /*
+ * A reload's thresholds apply from the next evaluation: the site's ICMP
+ * threshold raised above what a new host sends (no event), the group's
+ * set below it (an event, with the new threshold). Another group prefix
+ * is refused and changes nothing.
+ */
+static void test_thresholds_set(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.window_s = 1;
+	c.start_windows = 1;
+	struct attack_site ov;
+	struct attack_group grp;
+	memset(&ov, 0, sizeof(ov));
+	memset(&ov.th, 0xff, sizeof(ov.th));
+	memset(&grp.th, 0xff, sizeof(grp.th));
+	snprintf(ov.site, sizeof(ov.site), "campus");
+	ov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 100;
+	grp.prefix = pfx("10.0.7.0", 24);
+	grp.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 0;
+	ov.groups = &grp;
+	ov.n_groups = 1;
+	c.sites = &ov;
+	c.n_sites = 1;
+	struct attack *a = make(&c, &seen);
+
+	struct attack_config n = c;
+	struct attack_site nov = ov;
+	struct attack_group ngrp = grp;
+	nov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 1000;
+	ngrp.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 200;
+	nov.groups = &ngrp;
+	n.sites = &nov;
+	struct attack_group other = ngrp;
+	other.prefix = pfx("10.0.6.0", 24);
+	nov.groups = &other;
+	assert_int_equal(attack_thresholds_set(a, &n), -EINVAL);
+	nov.groups = &ngrp;
+	assert_int_equal(attack_thresholds_set(a, &n), 0);
+	nov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 1; /* copied: no effect */
+
+	struct flow f1 = rec("192.0.2.1", "10.0.7.7", 1, 0, 500, 500 * 64, 0, T0);
+	struct flow f2 = rec("192.0.2.1", "10.0.8.8", 1, 0, 500, 500 * 64, 0, T0);
+	feed(a, &f1, true, false);
+	feed(a, &f2, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_int_equal(seen.n, 1);
+	char ip[64];
+	flow_addr_format(&seen.ev[0].ip, ip, sizeof(ip));
+	assert_string_equal(ip, "10.0.7.7");
+	assert_true(seen.ev[0].threshold[ATTACK_PPS] == 200);
+	attack_destroy(a);
+}
+
+/*
  * A cold host keeps only its bound; it gets a window (a ring) once it may
  * reach a threshold, from then on. Rings are bounded: a host that finds
  * none free stays cold, counted.
@@ -1166,6 +1223,7 @@ int main(void)
 	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook),
 	    cmocka_unit_test(test_fragments),      cmocka_unit_test(test_state_resume),
 	    cmocka_unit_test(test_state_ended_while_down), cmocka_unit_test(test_state_refused),
+	    cmocka_unit_test(test_thresholds_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

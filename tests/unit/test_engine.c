@@ -416,13 +416,22 @@ static void test_sites_set(void **state)
 	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c, &e, err, sizeof(err)), 0);
 	engine_clock(e, T0_MS + 1000);
 	feed_at(e, T0_MS + 1000, 0, 100);
+	assert_false(engine_sites_in_use(e, next, 2));
 	assert_int_equal(engine_sites_set(e, next, 2), 0);
+	/* The open slots were opened with the old table: it is in use, the new one not yet. */
+	assert_true(engine_sites_in_use(e, sites, 2));
+	assert_true(engine_sites_in_use(e, sites + 1, 1));
+	assert_false(engine_sites_in_use(e, next, 2));
 	feed_at(e, T0_MS + 2000, 100, 250);
 	/* The next slot opens at the boundary; the old one closes after its grace. */
 	engine_clock(e, T0_MS + SLOT_MS + 1000);
 	feed_at(e, T0_MS + SLOT_MS + 1000, 0, 10);
+	assert_true(engine_sites_in_use(e, sites, 2)); /* in its grace period */
+	assert_true(engine_sites_in_use(e, next, 2));
 	engine_clock(e, T0_MS + SLOT_MS + 10000);
 	assert_int_equal(c.n, 2);
+	assert_false(engine_sites_in_use(e, sites, 2));
+	assert_true(engine_sites_in_use(e, next, 2));
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(c.k[i], (int64_t)K0);
 		assert_int_equal(c.min_packets[i], 10);

@@ -421,6 +421,59 @@ static void test_token(void **state)
 	assert_null(strstr(f->resp, "s3cret"));
 }
 
+/* Write text to DIR/name (0600); its path into out. */
+static void token_file(const struct fx *f, const char *name, const char *text, char *out,
+                       size_t len)
+{
+	snprintf(out, len, "%s/%s", f->dir, name);
+	FILE *fp = fopen(out, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	chmod(out, 0600);
+}
+
+/*
+ * A reload's token: a new file's token is checked from the next request on
+ * and the old one is refused; the same token changes nothing; an unreadable
+ * or empty file changes nothing; no file turns the check off.
+ */
+static void test_token_reload(void **state)
+{
+	struct fx *f = *state;
+	char path[256], err[512];
+	bool changed = true;
+
+	fx_start(f, "s3cret-token", 16, 5);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-token\r\n"), 200);
+	token_file(f, "new", "n3w-token\n", path, sizeof(path));
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), 0);
+	assert_true(changed);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-token\r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer n3w-token\r\n"), 200);
+	/* The same token in another file: nothing changes. */
+	token_file(f, "same", "n3w-token", path, sizeof(path));
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), 0);
+	assert_false(changed);
+	/* Refused files keep the token in force. */
+	token_file(f, "empty", "\n", path, sizeof(path));
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), -EINVAL);
+	assert_false(changed);
+	assert_non_null(strstr(err, "empty"));
+	snprintf(path, sizeof(path), "%s/missing", f->dir);
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, path));
+	assert_null(strstr(err, "n3w"));
+	assert_int_equal(get(f, "/api/v1/sites", NULL), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer n3w-token\r\n"), 200);
+	/* No token file: the check is off. */
+	assert_int_equal(web_token_reload(f->w, "", &changed, err, sizeof(err)), 0);
+	assert_true(changed);
+	assert_int_equal(get(f, "/api/v1/sites", NULL), 200);
+	assert_int_equal(web_token_reload(f->w, "", &changed, err, sizeof(err)), 0);
+	assert_false(changed);
+}
+
 static void test_page(void **state)
 {
 	struct fx *f = *state;
@@ -907,6 +960,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_api_answers, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_token, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_token_reload, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_pages_gzip, fx_setup, fx_teardown),

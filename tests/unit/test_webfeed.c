@@ -6,12 +6,14 @@
  * a refresh that finds a reader formatting does not wait (but for the
  * fifth in a row) and is counted.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +320,55 @@ static void test_sink_site_facts_and_peers(void **state)
 	web_feed_destroy(f);
 }
 
+/* The flood advice of site in f's advice JSON (a new string, caller frees). */
+static char *flood_advice(struct web_feed *f, const char *site)
+{
+	char *t = NULL;
+	size_t n = 0;
+	json_error_t je;
+
+	assert_int_equal(web_feed_advice_json(f, site, &t, &n), 0);
+	json_t *j = json_loadb(t, n, 0, &je);
+	assert_non_null(j);
+	char *r = strdup(json_string_value(json_object_get(j, "flood")));
+	json_decref(j);
+	free(t);
+	return r;
+}
+
+/* A reload's advice answers from the next request; the caller's texts are copied. */
+static void test_advice_set(void **state)
+{
+	(void)state;
+	struct site_config site, next;
+	struct web_feed_opts o;
+	struct web_feed *f;
+	char *a;
+
+	test_site(&site);
+	snprintf(site.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call upstream.");
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Call upstream.");
+	free(a);
+	next = site;
+	snprintf(next.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Block at the edge.");
+	assert_int_equal(web_feed_advice_set(f, &next, 1), 0);
+	memset(next.advice, 0, sizeof(next.advice)); /* copied: no effect */
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Block at the edge.");
+	free(a);
+	assert_int_equal(web_feed_advice_set(f, &next, 2), -EINVAL);
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Block at the edge.");
+	free(a);
+	char *t = NULL;
+	size_t n = 0;
+	assert_int_equal(web_feed_advice_json(f, "lab", &t, &n), -ENOENT);
+	web_feed_destroy(f);
+}
+
 static void test_collector_json(void **state)
 {
 	(void)state;
@@ -366,6 +417,7 @@ int main(void)
 	    cmocka_unit_test(test_refresh_does_not_wait_for_readers),
 	    cmocka_unit_test(test_sink_site_facts_and_peers),
 	    cmocka_unit_test(test_collector_json),
+	    cmocka_unit_test(test_advice_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
