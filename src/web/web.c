@@ -754,8 +754,8 @@ static enum MHD_Result api_attacks(struct web *w, struct MHD_Connection *c)
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
 		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
-	int rc = web_attacks_build(w->store, site && *site ? site : NULL, ip && *ip ? key : NULL,
-	                           from, to, &b);
+	int rc = web_attacks_build(w->store, web_feed_attacks(w->feed), site && *site ? site : NULL,
+	                           ip && *ip ? key : NULL, from, to, &b);
 	return web_page_answer(c, rc, &b, "application/json", "attacks");
 }
 
