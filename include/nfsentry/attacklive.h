@@ -30,8 +30,8 @@
 #include "nfsentry/counter.h"
 #include "nfsentry/site.h"
 
-#define ATTACK_LIVE_DOC_MAX 8192  /* one document's JSON; an attack document is ~3 KiB at most */
-#define ATTACK_LIVE_ID_MAX 24     /* an event id ("id" of the document), NUL included */
+#define ATTACK_LIVE_DOC_MAX 8192     /* one document's JSON; an attack document is ~3 KiB at most */
+#define ATTACK_LIVE_ID_MAX 24        /* an event id ("id" of the document), NUL included */
 #define ATTACK_LIVE_ENTRIES_MAX 8192 /* 2 x ATTACK_EVENTS_MAX: open plus recently ended */
 
 /* One event's latest document. In a snapshot json points into the snapshot. */

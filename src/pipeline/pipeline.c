@@ -73,7 +73,7 @@ struct pipeline {
 	int64_t **pend_k;
 	size_t *pend_kcap;
 	uint64_t attack_doc_errors;
-	struct attack_live *live; /* borrowed (pipeline_opts.attack_live), or NULL */
+	struct attack_live *live;    /* borrowed (pipeline_opts.attack_live), or NULL */
 	char *state_dir;             /* STORE_PATH.state with restart_state, else NULL; owned */
 	struct pipeline_watch watch; /* records is NULL when there is none */
 };
@@ -137,8 +137,8 @@ static void on_attack_event(void *ud, const struct attack_event *ev, enum attack
 		if (n < sizeof(id)) {
 			memcpy(id, d->key, n);
 			id[n] = '\0';
-			attack_live_put(pl->live, ev->site, id, ev->seq, p == ATTACK_END, k, d->json,
-			                d->len);
+			attack_live_put(pl->live, ev->site, id, ev->seq, p == ATTACK_END, k,
+			                d->json, d->len);
 		}
 	}
 }

@@ -49,13 +49,13 @@ static void listing(struct attack_live *l, char *out, size_t len)
 		}
 	for (size_t i = 0; i < n; i++) {
 		char want[128];
-		snprintf(want, sizeof(want), "{\"site\":\"%s\",\"id\":\"%s\",\"seq\":%u}", v[i].site,
-		         v[i].id, v[i].seq);
+		snprintf(want, sizeof(want), "{\"site\":\"%s\",\"id\":\"%s\",\"seq\":%u}",
+		         v[i].site, v[i].id, v[i].seq);
 		/* The JSON is the document put, NUL-terminated. */
 		assert_int_equal(v[i].len, strlen(want));
 		assert_string_equal(v[i].json, want);
-		k += (size_t)snprintf(out + k, len - k, "%s%s/%s:%u%s@%lld", i ? "," : "", v[i].site,
-		                      v[i].id, v[i].seq, v[i].ended ? "e" : "",
+		k += (size_t)snprintf(out + k, len - k, "%s%s/%s:%u%s@%lld", i ? "," : "",
+		                      v[i].site, v[i].id, v[i].seq, v[i].ended ? "e" : "",
 		                      (long long)v[i].time_slot);
 		assert_true(k < len);
 	}
@@ -139,8 +139,9 @@ static void test_too_large(void **state)
 	size_t n;
 	assert_int_equal(attack_live_snapshot(l, &v, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(v[0].len + v[1].len, strlen("{\"site\":\"campus\",\"id\":\"a1\",\"seq\":0}") +
-	                                          ATTACK_LIVE_DOC_MAX);
+	assert_int_equal(v[0].len + v[1].len,
+	                 strlen("{\"site\":\"campus\",\"id\":\"a1\",\"seq\":0}") +
+	                     ATTACK_LIVE_DOC_MAX);
 	free(v);
 	attack_live_destroy(l);
 	free(big);
@@ -258,8 +259,9 @@ static void test_threads(void **state)
 		assert_true(n <= 16);
 		for (size_t i = 0; i < n; i++) {
 			char want[128];
-			snprintf(want, sizeof(want), "{\"site\":\"campus\",\"id\":\"%s\",\"seq\":%u}",
-			         v[i].id, v[i].seq);
+			snprintf(want, sizeof(want),
+			         "{\"site\":\"campus\",\"id\":\"%s\",\"seq\":%u}", v[i].id,
+			         v[i].seq);
 			assert_string_equal(v[i].json, want);
 		}
 		free(v);
@@ -273,9 +275,9 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_bounds),     cmocka_unit_test(test_newest_wins),
-	    cmocka_unit_test(test_too_large),         cmocka_unit_test(test_full_and_eviction),
-	    cmocka_unit_test(test_stored),            cmocka_unit_test(test_snapshot_nomem),
+	    cmocka_unit_test(test_create_bounds), cmocka_unit_test(test_newest_wins),
+	    cmocka_unit_test(test_too_large),     cmocka_unit_test(test_full_and_eviction),
+	    cmocka_unit_test(test_stored),        cmocka_unit_test(test_snapshot_nomem),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

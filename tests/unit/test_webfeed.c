@@ -248,7 +248,7 @@ static void test_sink_site_facts_and_peers(void **state)
 	web_feed_destroy(f);
 }
 
-/* The live attack table: owned by the feed, its ended events forgotten once their slot is stored. */
+/* The feed owns the live attack table and forgets ended events once their slot is stored. */
 static void test_sink_forgets_stored_attacks(void **state)
 {
 	(void)state;

@@ -330,7 +330,7 @@ static void test_attacks_live(void **state)
 	assert_int_equal(get(f, "/api/v1/attacks?from=30000&to=30599"), 200);
 	attack_ids(f, ids, sizeof(ids));
 	assert_string_equal(ids, "b2:1,c3:0,a1:1");
-	/* b2 updated (seq 2) and a1's end (stored too) live; e5 new, not stored yet; f6 in slot 102. */
+	/* Live: b2 updated (seq 2), a1's end (stored too), e5 not stored yet, f6 in slot 102. */
 	live_put(l, "campus", "b2", 2, "10.0.0.8", 30000000, 0, 101);
 	live_put(l, "campus", "a1", 1, "10.0.0.7", 30100000, 30300000, 101);
 	live_put(l, "campus", "e5", 0, "10.0.0.9", 30400000, 0, 101);
