@@ -39,7 +39,7 @@ struct attack_live;
 struct decoder;
 struct l2poll;
 
-#define WEB_FEED_SOURCES_MAX 12     /* counter tables published (run: 8 today) */
+#define WEB_FEED_SOURCES_MAX 12     /* counter tables published (run: up to 7) */
 #define WEB_FEED_EXPORTERS_MAX 1024 /* exporters listed; the count says how many exist */
 #define WEB_FEED_DEVICES_MAX 1024   /* devices whose last poll is listed */
 #define WEB_FEED_REFRESH_MS 1000    /* web_feed_refresh() publishes at most this often */
