@@ -10,7 +10,7 @@ FROM debian:12 AS build
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       gcc pkg-config meson ninja-build python3 libuv1-dev libjansson-dev libpcap-dev \
       libyaml-dev libsqlite3-dev libcurl4-openssl-dev libssh-dev libmicrohttpd-dev \
-      libjs-chart.js ca-certificates \
+      libjs-chart.js zlib1g-dev ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

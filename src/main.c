@@ -525,11 +525,15 @@ static void rep_report(struct rep_wiring *w, FILE *out)
 /* ---- run ---------------------------------------------------------------- */
 
 /*
- * Configurations a reload applied, kept until exit: slots opened under one
- * may still be open or waiting in the closer's queue, and nothing counts
- * them. Past this many, a reload is refused until a restart.
+ * A configuration a reload applied. It stays while it is in force or the
+ * pipeline still reads it (slots opened with its sites are open, waiting
+ * or being judged: pipeline_config_in_use()), and is freed by
+ * run_reload_release() after that, so reloads are not limited in number.
  */
-#define RUN_RELOAD_KEEP_MAX 32
+struct run_cfg {
+	struct run_cfg *next;
+	struct config cfg;
+};
 
 struct run_state {
 	uv_loop_t loop;
@@ -539,6 +543,11 @@ struct run_state {
 	struct udpin *udp;         /* NULL once stopped (freed by its close callbacks) */
 	struct udpin_stats udp_final; /* the listeners' counters when they stopped */
 	struct pipeline *pl;
+	/* Borrowed, for reloads: the device pollers (NULL without sites), the web server (NULL
+	 * when off), the alerts. */
+	struct l2poll *l2;
+	struct web *web;
+	struct alerter *alerter;
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -546,8 +555,7 @@ struct run_state {
 	const char *config_path; /* NULL: built-in defaults, nothing to reload */
 	const struct config *start_cfg;
 	const struct config *cur_cfg;
-	struct config *kept[RUN_RELOAD_KEEP_MAX]; /* owned: applied by reloads */
-	size_t n_kept;
+	struct run_cfg *kept; /* owned list: applied by reloads, newest first */
 };
 
 /* counter_snapshot_fn of the listeners: their final counters once stopped. */
@@ -625,12 +633,15 @@ static void run_log_exporter(void *ud, enum exwatch_event ev, const struct decod
 		         e->from.port, e->domain, e->version, extra);
 }
 
+static void run_reload_release(struct run_state *rs);
+
 static void run_tick_cb(uv_timer_t *t)
 {
 	struct run_state *rs = t->data;
 	uint64_t now = clock_ms(CLOCK_REALTIME);
 
 	pipeline_tick(rs->pl, now);
+	run_reload_release(rs);
 	if (rs->exw) {
 		size_t max;
 		struct decoder_exporter_info *buf = exwatch_buffer(rs->exw, &max);
@@ -746,6 +757,35 @@ static void run_signal_cb(uv_signal_t *s, int signum)
 	run_stop(rs);
 }
 
+/* Whether d lists key. */
+static bool run_diff_has(const struct cfgreload_diff *d, const char *key)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Free every configuration a reload replaced that the pipeline no longer
+ * reads. Loop thread: at each reload and each tick.
+ */
+static void run_reload_release(struct run_state *rs)
+{
+	struct run_cfg **pp = &rs->kept;
+
+	while (*pp) {
+		struct run_cfg *k = *pp;
+		if (&k->cfg == rs->cur_cfg || pipeline_config_in_use(rs->pl, &k->cfg)) {
+			pp = &k->next;
+			continue;
+		}
+		*pp = k->next;
+		config_free(&k->cfg);
+		free(k);
+	}
+}
+
 /* Append " (key, key, ...)" of the changes whose time is (or is not, when !is) w. */
 static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when w, bool is,
                             char *out, size_t len)
@@ -769,18 +809,25 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
  * configuration"). An invalid file changes nothing. A valid one: the keys
  * that need a restart are compared with the configuration everything
  * started with and keep their running value; the others, compared with the
- * configuration in force, apply now (log.level, exporters.allow) or from
- * the next slot (the sites' thresholds, allow-lists, peer caps and caps).
- * Ends in exactly one line saying what happened. Runs on the loop thread,
- * between two datagrams.
+ * configuration in force, apply now (cfgreload.h CFGRELOAD_AT_ONCE: the
+ * decoder's allow-list and sampling, the devices, the web token, the
+ * alerts, the advice, the attack thresholds) or from the next slot (the
+ * sites' thresholds, allow-lists, peer caps and caps). The web token file
+ * is read at every reload; one that cannot be read refuses the reload. A
+ * key whose module cannot take it (out of memory) logs an error and keeps
+ * its running value. Ends in exactly one line saying what happened, with
+ * held=N configurations kept (run_reload_release). Runs on the loop
+ * thread, between two datagrams.
  */
 static void run_reload(struct run_state *rs)
 {
+	struct run_cfg *rc_node;
 	struct config *n;
 	struct config_errors errs = {0};
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
-	bool sites = false, allow = false, level = false;
+	bool sites = false, allow = false, level = false, devices = false, alerts = false;
+	bool sampling = false, advice = false, attack = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -788,13 +835,8 @@ static void run_reload(struct run_state *rs)
 		log_warn("configuration not reloaded: running on the built-in defaults (no file)");
 		return;
 	}
-	if (rs->n_kept == RUN_RELOAD_KEEP_MAX) {
-		log_error("configuration not reloaded: %d reloads applied since the start; restart "
-		          "to apply more",
-		          RUN_RELOAD_KEEP_MAX);
-		return;
-	}
-	n = calloc(1, sizeof(*n));
+	rc_node = calloc(1, sizeof(*rc_node));
+	n = rc_node ? &rc_node->cfg : NULL;
 	dr = malloc(sizeof(*dr));
 	da = malloc(sizeof(*da));
 	if (!n || !dr || !da) {
@@ -815,6 +857,27 @@ static void run_reload(struct run_state *rs)
 	/* Restart keys against what started; the rest against what is in force. */
 	cfgreload_compare(rs->start_cfg, n, dr);
 	cfgreload_compare(rs->cur_cfg, n, da);
+	/*
+	 * The token file is read at every reload, so that a token rewritten in
+	 * the same file is taken too; one that cannot be read refuses the
+	 * reload. First, since it is the step most likely to fail (only an
+	 * allocation can fail after it).
+	 */
+	bool token = false;
+	char terr[512];
+	if (rs->web &&
+	    (rc = web_token_reload(rs->web, n->web.token_file, &token, terr, sizeof(terr))) != 0) {
+		log_error("%s", terr);
+		log_error("configuration not reloaded from %s: the web token cannot be read; the "
+		          "running configuration is unchanged",
+		          rs->config_path);
+		config_free(n);
+		goto out;
+	}
+	if (token && !run_diff_has(da, "web.token_file") && da->n < CFGRELOAD_MAX_CHANGES) {
+		snprintf(da->v[da->n].key, sizeof(da->v[da->n].key), "web.token_file");
+		da->v[da->n++].when = CFGRELOAD_AT_ONCE;
+	}
 	for (size_t i = 0; i < dr->n; i++) {
 		if (dr->v[i].when != CFGRELOAD_RESTART)
 			continue;
@@ -825,10 +888,19 @@ static void run_reload(struct run_state *rs)
 		if (da->v[i].when == CFGRELOAD_RESTART)
 			continue;
 		n_apply++;
-		sites |= da->v[i].when == CFGRELOAD_NEXT_SLOT;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
+		devices |= strstr(da->v[i].key, "].devices") != NULL;
+		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
+		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
+		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
+		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
+	/*
+	 * The engine takes every applied configuration's sites it can, so that
+	 * the configurations before it are freed once their slots are written.
+	 */
+	sites = cfgreload_sites_same_shape(rs->start_cfg, n);
 	if (n_apply && (sites || allow) && (rc = pipeline_reload(rs->pl, n, sites, allow)) != 0) {
 		log_error("configuration not reloaded from %s: %s; the running configuration is "
 		          "unchanged",
@@ -838,21 +910,49 @@ static void run_reload(struct run_state *rs)
 	}
 	if (level)
 		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
-	run_reload_list(da, CFGRELOAD_RESTART, false, la, sizeof(la));
-	run_reload_list(dr, CFGRELOAD_RESTART, true, lr, sizeof(lr));
-	log_info("configuration reloaded from %s: %zu keys changed%s, %zu need a restart%s",
-	         rs->config_path, n_apply, la, n_restart, lr);
+	if (attack && (rc = pipeline_attack_set(rs->pl, n)) != 0)
+		log_error("attack.thresholds not applied: %s; the running thresholds stay until a "
+		          "restart",
+		          strerror(-rc));
+	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
+		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
+		          "restart",
+		          strerror(-rc));
+	if (advice && sites && rs->feed &&
+	    (rc = web_feed_advice_set(rs->feed, n->sites, n->n_sites)) != 0)
+		log_error("advice not applied: %s; the dashboard keeps the running texts",
+		          strerror(-rc));
+	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
+	if (alerts && (rc = alert_config_set(rs->alerter, &n->alerts)) != 0)
+		log_error("alerts not applied: %s; the running alerts stay until a restart",
+		          strerror(-rc));
+	/* Devices last: nothing after them can fail, and their old threads are not waited for. */
+	size_t dev_sites = 0;
+	if (devices && sites && (rc = l2poll_devices_set(rs->l2, n->sites, n->n_sites, &dev_sites)))
+		log_error(
+		    "sites[].devices not applied: %s; the running devices stay until a restart",
+		    rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));
 	if (n_apply) {
-		/* The previous one stays: slots opened under it are still open or queued. */
-		rs->kept[rs->n_kept++] = n;
+		/* The previous one stays while slots opened under it are open or queued. */
+		rc_node->next = rs->kept;
+		rs->kept = rc_node;
 		rs->cur_cfg = n;
-		n = NULL;
+		rc_node = NULL;
+		run_reload_release(rs);
 	} else {
 		config_free(n);
 	}
+	size_t held = 0;
+	for (const struct run_cfg *k = rs->kept; k; k = k->next)
+		held++;
+	run_reload_list(da, CFGRELOAD_RESTART, false, la, sizeof(la));
+	run_reload_list(dr, CFGRELOAD_RESTART, true, lr, sizeof(lr));
+	log_info("configuration reloaded from %s: %zu keys changed%s, %zu need a restart%s "
+	         "held=%zu",
+	         rs->config_path, n_apply, la, n_restart, lr, held);
 out:
 	config_errors_free(&errs);
-	free(n);
+	free(rc_node);
 	free(dr);
 	free(da);
 }
@@ -861,6 +961,21 @@ static void run_sighup_cb(uv_signal_t *s, int signum)
 {
 	(void)signum;
 	run_reload(s->data);
+}
+
+/*
+ * cfg's daily section with the offender database to read (rule III: the
+ * contacts' offender flag), when the reputation is on, into *out.
+ */
+static void daily_cfg_get(const struct config *cfg, struct daily_config *out)
+{
+	char bl[REPUTATION_PATH_MAX];
+
+	*out = cfg->daily;
+	out->reputation_db[0] = '\0';
+	if (cfg->reputation.enabled && cfg->n_sites)
+		reputation_paths(&cfg->reputation, cfg->store_path, out->reputation_db,
+		                 sizeof(out->reputation_db), bl, sizeof(bl));
 }
 
 static int cmd_run(int argc, char **argv)
@@ -991,6 +1106,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* The offenders page reads the database the reputation module writes (none when off). */
 	web_reputation_set(web, rep.r ? rep.db : NULL);
+	rs.web = web;
+	rs.alerter = alerter;
 	if (uv_loop_init(&rs.loop) != 0) {
 		log_error("cannot initialise the event loop");
 		web_stop(web);
@@ -1032,6 +1149,7 @@ static int cmd_run(int argc, char **argv)
 	rs.sigint.data = rs.sigterm.data = rs.stats_timer.data = rs.tick_timer.data = &rs;
 	rs.sighup.data = &rs;
 	rs.config_path = c.config;
+	rs.l2 = l2;
 	rs.start_cfg = rs.cur_cfg = &cfg;
 	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
@@ -1051,8 +1169,9 @@ static int cmd_run(int argc, char **argv)
 		const char *names[CONFIG_MAX_SITES];
 		for (size_t k = 0; k < cfg.n_sites; k++)
 			names[k] = cfg.sites[k].name;
-		if ((rc = daily_runner_start(&cfg.daily, cfg.store_path, names, cfg.n_sites,
-		                             &daily)) != 0)
+		static struct daily_config dc; /* large; one collector per process */
+		daily_cfg_get(&cfg, &dc);
+		if ((rc = daily_runner_start(&dc, cfg.store_path, names, cfg.n_sites, &daily)) != 0)
 			log_error("daily analysis not started: %s", strerror(-rc));
 	}
 
@@ -1087,9 +1206,11 @@ static int cmd_run(int argc, char **argv)
 	reputation_close(rep.r);
 	l2poll_stop(l2);
 	es_shipper_destroy(es);
-	for (size_t i = 0; i < rs.n_kept; i++) {
-		config_free(rs.kept[i]);
-		free(rs.kept[i]);
+	while (rs.kept) {
+		struct run_cfg *k = rs.kept;
+		rs.kept = k->next;
+		config_free(&k->cfg);
+		free(k);
 	}
 	config_free(&cfg);
 	return rc == 0 ? 0 : 1;
@@ -1134,13 +1255,15 @@ static int replay_daily(const struct config *cfg, int64_t seq0)
 		}
 	}
 	struct daily_stats ds = {0};
+	static struct daily_config dc; /* large; replay runs once per process */
+	daily_cfg_get(cfg, &dc);
 	for (size_t k = 0; k < cfg->n_sites; k++) {
 		struct daily_day day;
 		if (hi[k] < 0 ||
 		    daily_day_of(lo[k] * STORE_SLOT_SECONDS, cfg->daily.tz, &day) != 0)
 			continue;
 		while (day.start_s <= hi[k] * STORE_SLOT_SECONDS) {
-			if (daily_run_one(st, st, &cfg->daily, cfg->sites[k].name, &day, &ds) != 0)
+			if (daily_run_one(st, st, &dc, cfg->sites[k].name, &day, &ds) != 0)
 				rc = 1;
 			if (daily_day_of(day.end_s, cfg->daily.tz, &day) != 0)
 				break;
@@ -1549,11 +1672,13 @@ static int cmd_daily(int argc, char **argv)
 		return 1;
 	}
 	rc = 0;
+	static struct daily_config dc; /* large; one command per process */
+	daily_cfg_get(&cfg, &dc);
 	for (size_t k = 0; k < cfg.n_sites; k++) {
 		struct daily_result *r;
 		if (c.site && strcmp(c.site, cfg.sites[k].name) != 0)
 			continue;
-		if (daily_analyse(st, cfg.sites[k].name, &day, &cfg.daily, &r, err, sizeof(err)) !=
+		if (daily_analyse(st, cfg.sites[k].name, &day, &dc, &r, err, sizeof(err)) !=
 		    0) {
 			log_error("%s", err);
 			rc = 1;

@@ -69,11 +69,22 @@ extern const struct counter_table alert_counters;
 struct alerter;
 
 /*
- * Start: copies c; with a hook, starts the hook thread. Returns 0, -EINVAL
+ * Start: copies c; starts the hook thread (idle without a hook). Returns 0, -EINVAL
  * (a hook without an absolute program path), -ENOMEM or -errno from
  * pthread; nothing runs on failure.
  */
 int alert_start(const struct alert_config *c, struct alerter **out);
+
+/*
+ * The configuration reload: copy c (borrowed for the call) as the one in
+ * force from now on. The next hook run uses its hook and timeout_s (a
+ * summary already queued too; a run in progress finishes with the old
+ * ones); the next slot's summary uses its rate_limit_s against the
+ * verdicts already remembered; without a hook no summary is made from the
+ * next slot on. Returns 0, or -EINVAL as alert_start() (nothing changed).
+ * Any thread but a sink's.
+ */
+int alert_config_set(struct alerter *a, const struct alert_config *c);
 
 /*
  * Run the summaries still queued (each bounded by timeout_s), stop the

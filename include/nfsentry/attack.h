@@ -5,7 +5,8 @@
  * hysteresis; attack events (start, updates, end) handed to a callback.
  *
  * Where it sits: the slot engine hands every chunk of records it has
- * matched to sites to attack_records() (engine_record_tap_set(), engine.h),
+ * matched to sites to attack_records_ahead() before it sums them into the
+ * slots and to attack_records() after (engine_record_tap_set(), engine.h),
  * so no second prefix lookup is made. The clock is the engine's: the export
  * time in replay, the wall clock live (attack_clock()). Each time the clock
  * enters a new second the module evaluates every tracked host over the
@@ -112,7 +113,7 @@ struct attack_site {
 };
 
 struct attack_config {
-	bool enabled;                /* default false (docs/attacks.md, "Cost") */
+	bool enabled;                /* default true (docs/attacks.md, "Cost") */
 	uint32_t window_s;           /* sliding window, 1..60, default 5 */
 	uint32_t start_windows;      /* start after this many evaluations above, default 2 */
 	uint32_t end_windows;        /* end after this many below, default 5 */
@@ -201,6 +202,18 @@ struct attack;
 int attack_create(const struct attack_config *cfg, const struct site_config *sites, size_t n_sites,
                   attack_event_fn fn, void *ud, struct attack **out);
 
+/*
+ * The configuration reload of the thresholds: cfg's default, per-site and
+ * per-group thresholds (borrowed for the call, copied) replace the table
+ * the detector evaluates with, from its next evaluation (the next second's
+ * window) on; open events keep the thresholds they started with in their
+ * documents. cfg must have the same attack.sites, in the same order, with
+ * the same groups and prefixes as the detector was created with, else
+ * -EINVAL; its other keys are ignored. Returns 0, -EINVAL or -ENOMEM
+ * (the table in force stays). The engine's thread, between two calls.
+ */
+int attack_thresholds_set(struct attack *a, const struct attack_config *cfg);
+
 /* Free everything; open events are dropped without an end callback. NULL is a no-op. */
 void attack_destroy(struct attack *a);
 
@@ -221,6 +234,17 @@ void attack_clock(struct attack *a, uint64_t now_ms);
  */
 void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
                     const int64_t *site_dst);
+
+/*
+ * Ask for the memory attack_records() will touch for the same n records
+ * (index entries, host headers), without changing anything: the engine
+ * calls it before summing a chunk into its slots and attack_records()
+ * after (engine_record_tap_ahead_set()), so the host table's cache misses
+ * overlap the slots' work. Optional: attack_records() alone gives the same
+ * result.
+ */
+void attack_records_ahead(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
+                          const int64_t *site_dst);
 
 /*
  * Close every open event now (end of replay, shutdown): one ATTACK_END

@@ -4,10 +4,11 @@
  *
  * cfgreload_compare() lists the keys whose values differ between the
  * running configuration and a newly loaded one, each with when a change
- * takes effect: at once (between two datagrams, on the loop thread), at
- * the next slot (slots already open finish with the values they were
- * opened with) or only after a restart (the running value is kept). It
- * only compares; applying the changes is the caller's (main.c). The table
+ * takes effect: at once (between two datagrams, on the loop thread: for
+ * the module's next datagram, request, hook run or evaluation), at the
+ * next slot (slots already open finish with the values they were opened
+ * with) or only after a restart (the running value is kept). It only
+ * compares; applying the changes is the caller's (main.c run_reload). The table
  * of keys is docs/configuration.md "Reloading".
  */
 #ifndef NFSENTRY_CFGRELOAD_H
@@ -18,9 +19,13 @@
 #include "nfsentry/config.h"
 
 enum cfgreload_when {
-	CFGRELOAD_AT_ONCE = 0, /* log.level, exporters.allow */
-	CFGRELOAD_NEXT_SLOT,   /* sites[NAME].thresholds, allow, peer_cap, caps, advice */
-	CFGRELOAD_RESTART,     /* everything else: the running value is kept */
+	/*
+	 * log.level, exporters.allow and .sampling, sites[NAME].devices and
+	 * .advice, advice, web.token_file, alerts, attack.thresholds
+	 */
+	CFGRELOAD_AT_ONCE = 0,
+	CFGRELOAD_NEXT_SLOT, /* sites[NAME].thresholds, allow, peer_cap, caps */
+	CFGRELOAD_RESTART,   /* everything else: the running value is kept */
 };
 
 /* A key is "sites[NAME].thresholds" at most: a site name and a short suffix. */

@@ -228,6 +228,15 @@ void closer_stop(struct closer *c);
 /* A consistent copy of the counters (taken under the closer's lock). */
 void closer_stats_get(struct closer *c, struct closer_stats *out);
 
+/*
+ * Whether a slot submitted and not yet freed (waiting, or being closed)
+ * was opened with a site of sites[0 .. n_sites) (borrowed for the call;
+ * compared by address, never read). A configuration reload frees a
+ * replaced site table once this and engine_sites_in_use() say no. Any
+ * thread but a sink's.
+ */
+bool closer_sites_held(struct closer *c, const struct site_config *sites, size_t n_sites);
+
 /* The step timings of the last slot processed (zeros before the first). */
 void closer_steps_get(struct closer *c, struct closer_steps *out);
 

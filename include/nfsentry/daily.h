@@ -9,10 +9,10 @@
  * lines), made into `daily` documents for the store and Elasticsearch, and
  * written as a report file for the site's administrator.
  *
- * Not this module's job: judging slots, the offender database (the
- * `offender` flag of a contact says whether the outside IP was an offender
- * document that day), deciding when the collector runs it (daily_runner
- * below does that on a thread of its own).
+ * Not this module's job: judging slots, keeping the offender database
+ * (rule III, reputation.h: it is only read, to flag contacts whose outside
+ * IP is in it), deciding when the collector runs it (daily_runner below
+ * does that on a thread of its own).
  *
  * Memory: bounded by struct daily_config (max_inside, max_outside,
  * max_macs); what a cap left out is counted in struct daily_result.
@@ -44,6 +44,7 @@ struct store;
 #define DAILY_EXCLUDE_MAX 256 /* exclude_macs / exclude_prefixes entries */
 #define DAILY_TZ_MAX 64       /* bytes of a time zone name, NUL included */
 #define DAILY_PATH_MAX 512
+#define DAILY_REPUTATION_PATH_MAX 4096 /* = REPUTATION_PATH_MAX */
 #define DAILY_HOOK_ARGV_MAX 16
 #define DAILY_HOOK_ARG_MAX 256
 #define DAILY_MAC_IPS_MAX 256   /* IPs kept per MAC (more are counted) */
@@ -90,6 +91,12 @@ struct daily_config {
 	size_t n_hook;
 	uint32_t timeout_s;      /* one site's analysis, at most */
 	uint32_t hook_timeout_s; /* the hook is killed past it */
+	/*
+	 * The offender database read for the contacts' offender flag: not a
+	 * configuration key, set by the program from reputation.path
+	 * (reputation_paths()) when reputation.enabled; "" = not read.
+	 */
+	char reputation_db[DAILY_REPUTATION_PATH_MAX];
 };
 
 /* Fill *c with the defaults above (inline: the configuration sets them without this library). */
@@ -169,8 +176,10 @@ enum daily_how {
 struct daily_contact {
 	struct flow_addr ip; /* the outside IP */
 	enum daily_how how;
-	bool offender;  /* an offender document that day */
-	uint32_t slots; /* slots with this contact */
+	bool offender;     /* offender_day or offender_db */
+	bool offender_day; /* an offender document that day */
+	bool offender_db;  /* in the offender database with a first offence by the day's end */
+	uint32_t slots;    /* slots with this contact */
 	int64_t first_slot, last_slot;
 };
 
@@ -232,6 +241,7 @@ struct daily_result {
 	/* What was read, and what the caps left out. */
 	uint64_t docs_inside, docs_offender, docs_arp, docs_bad;
 	uint64_t inside_ips, inside_dropped, outside_dropped, macs_dropped;
+	bool reputation_read; /* cfg->reputation_db was read for the suspects' contacts */
 	double elapsed_s;
 };
 
@@ -240,6 +250,10 @@ struct daily_result {
  * read only). cfg is borrowed. On success *out is a new result; on failure
  * *out is NULL and err says what failed ("daily SITE DATE: ..."). Errors:
  * -EINVAL, -ENOMEM, -ETIMEDOUT (cfg->timeout_s passed), or the store's.
+ * With cfg->reputation_db set, the suspects' contacts are looked up in that
+ * database (opened read-only for the call); a database that cannot be read
+ * (not made yet) is no error: reputation_read stays false and the offender
+ * flags come from the day's documents only.
  */
 int daily_analyse(struct store *s, const char *site, const struct daily_day *day,
                   const struct daily_config *cfg, struct daily_result **out, char *err,
@@ -290,16 +304,43 @@ struct daily_stats {
 	uint64_t runs;     /* site-days analysed and stored */
 	uint64_t failures; /* analyses, stores or reports that failed */
 	uint64_t hook_runs, hook_failures, hook_timeouts;
+	uint64_t checks; /* schedule checks the runner finished */
 };
+
+/* Days before yesterday that a collector back from a downtime still analyses. */
+#define DAILY_CATCHUP_DAYS 7
+
+/*
+ * The runner's schedule for one site: which day is due at now_s. Day D's
+ * run time is run_hour hours after the local midnight that ends it (in
+ * tz). done_start_s is the start of the latest day already analysed (run
+ * or found stored), INT64_MIN when none. Returns 1 with *due set to the
+ * oldest day that starts after done_start_s and whose run time has come,
+ * going back at most DAILY_CATCHUP_DAYS days before the latest such day;
+ * 0 when no day is due; -EINVAL for a bad tz. Pure: no store, no clock.
+ */
+int daily_schedule_due(const char *tz, uint32_t run_hour, int64_t now_s, int64_t done_start_s,
+                       struct daily_day *due);
+
+/*
+ * Test hook of the runner's clock: when the environment variable
+ * NFSENTRY_DAILY_NOW holds a Unix time at daily_runner_start(), the runner's
+ * clock starts there and runs on with the real one (tests/integration
+ * daily.sh). Not for production use.
+ */
+#define DAILY_NOW_ENV "NFSENTRY_DAILY_NOW"
 
 /*
  * Start the runner. sites (n_sites names, copied), store_path and cfg are
- * copied. Returns 0, or -ENOMEM / -errno of pthread_create.
+ * copied. Each site's last analysed day is read from the store (its latest
+ * daily documents) on the thread, which then checks at once and every
+ * minute for due days (daily_schedule_due()). Returns 0, or -ENOMEM /
+ * -EINVAL (a bad DAILY_NOW_ENV) / -errno of pthread_create.
  */
 int daily_runner_start(const struct daily_config *cfg, const char *store_path,
                        const char *const *sites, size_t n_sites, struct daily_runner **out);
 
-/* Ask the runner to analyse every site's day now (tests; replay). */
+/* Ask the runner to analyse every site's yesterday now, done or not (tests). */
 void daily_runner_poke(struct daily_runner *r);
 
 /* Stop the thread (an analysis under way finishes first) and free. NULL ok. */
@@ -311,8 +352,9 @@ void daily_runner_stats(struct daily_runner *r, struct daily_stats *st);
 /*
  * One site-day done the runner's way, on the calling thread: analyse with
  * rd, store with wr (NULL: not stored), write the report into
- * cfg->report_dir and run the hook. Used by the runner and by replay.
- * Returns 0 or a negative code (logged).
+ * cfg->report_dir and run the hook. A day with no document of the site
+ * stored is left alone (nothing stored, no report, no hook; returns 0).
+ * Used by the runner and by replay. Returns 0 or a negative code (logged).
  */
 int daily_run_one(struct store *rd, struct store *wr, const struct daily_config *cfg,
                   const char *site, const struct daily_day *day, struct daily_stats *st);

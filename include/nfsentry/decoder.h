@@ -148,6 +148,7 @@ struct decoder_stats {
 	uint64_t template_bytes;      /* gauge: bytes of templates held (max_template_bytes) */
 	uint64_t exporters_probation; /* gauge: sessions that have not yet decoded anything */
 	uint64_t exporters_evicted;   /* sessions in probation evicted to make room */
+	uint64_t seq_inclusive;       /* IPFIX sessions switched to inclusive sequence numbers */
 	uint64_t drops[DECODER_DROP__COUNT];
 };
 
@@ -179,6 +180,17 @@ void decoder_destroy(struct decoder *d);
  * dropped (notAllowed). Returns 0, or -ENOMEM with the old list kept.
  */
 int decoder_allow_set(struct decoder *d, const struct decoder_prefix *allow, size_t n_allow);
+
+/*
+ * Replace the sampling overrides (decoder_config.sampling, copied; NULL/0:
+ * none), for a configuration reload. Every exporter session, those
+ * running included, takes its override (or, without one, the rate its
+ * exporter announced) for the records decoded from the next datagram on;
+ * records already decoded keep the rate they were scaled by. Returns 0, or
+ * -ENOMEM with the old overrides kept.
+ */
+int decoder_sampling_set(struct decoder *d, const struct decoder_sampling_override *sampling,
+                         size_t n_sampling);
 
 /*
  * Decode one datagram from exporter `from`. now_ms is the collector's clock

@@ -23,6 +23,7 @@
 #ifndef NFSENTRY_ENGINE_H
 #define NFSENTRY_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,7 +74,7 @@ void engine_clock(struct engine *e, uint64_t now_ms);
  * found: site_src[i] / site_dst[i] is the site index of v[i]'s source /
  * destination, or < 0 outside every site (a record with neither is passed
  * too). Called on the engine's thread once per chunk of at most
- * ENGINE_TAP_CHUNK records, before they are summed into their slots; every
+ * ENGINE_TAP_CHUNK records, after they are handed to their slots; every
  * pointer is borrowed for the call. The attack detector is one
  * (attack_records(), attack.h): it reuses the engine's match instead of
  * making a second.
@@ -82,14 +83,26 @@ void engine_clock(struct engine *e, uint64_t now_ms);
 typedef void (*engine_record_tap_fn)(void *ud, const struct flow *v, size_t n,
                                      const int64_t *site_src, const int64_t *site_dst);
 
-/* Set (or, with fn NULL, remove) the engine's one record tap. */
-void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud);
+/*
+ * Set (or, with fn NULL, remove) the engine's one record tap. ahead, when
+ * not NULL, is called with the same arguments before the chunk is handed
+ * to its slots: a tap asks for its memory there, and it arrives while the
+ * slots work (attack_records_ahead()).
+ */
+void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, engine_record_tap_fn ahead,
+                           void *ud);
 
 /* Route records. Matches the decoder's sink signature when ud is the engine. */
 void engine_flows(void *engine, const struct flow *v, size_t n);
 
-/* Close every open slot now (end of replay, SIGTERM), oldest first. */
-void engine_close_all(struct engine *e);
+/*
+ * Close every open slot now (end of replay, SIGTERM), oldest first. A slot
+ * that is partial (slot_view.partial: its coverage was cut by
+ * engine_state_save() at a stop, or began after its start) and got no
+ * record is destroyed instead of closed: the close callback never sees
+ * it. Returns the number of those.
+ */
+size_t engine_close_all(struct engine *e);
 
 void engine_stats_get(const struct engine *e, struct engine_stats *out);
 
@@ -114,6 +127,14 @@ void engine_cover_from(struct engine *e, uint64_t start_ms);
 int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites);
 
 /*
+ * Whether a slot the engine holds open was opened with a site of the
+ * array sites[0 .. n_sites) (borrowed for the call; compared by address,
+ * never read). A reload frees a replaced site table once neither the
+ * engine nor the closer (closer_sites_held()) holds a slot of it.
+ */
+bool engine_sites_in_use(const struct engine *e, const struct site_config *sites, size_t n_sites);
+
+/*
  * Saved state of the open slots across a restart (docs/manual.md
  * "Restarts", docs/internals/slot.md "Saved state").
  *
@@ -131,7 +152,8 @@ int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n
  * still open at now_ms (the current slot, or the previous one within its
  * grace period) is restored and goes on when the sites hash matches. Every
  * other slot is handed to the close callback as it was saved (partial when
- * its coverage says so) unless the header says written; a slot whose site
+ * its coverage says so) unless the header says written or it is partial
+ * with no record (as engine_close_all() leaves those out); a slot whose site
  * is gone is dropped and logged. Counts go to *res. Returns 0, or -EBADMSG
  * / -EPROTONOSUPPORT for a file it cannot read whole (slots already handed
  * on or restored before the bad one stay so), -ENOMEM, -errno.
@@ -141,6 +163,7 @@ struct engine_restore {
 	size_t restored;     /* slots going on */
 	size_t closed;       /* slots handed to the close callback */
 	size_t already;      /* closed slots the previous run had already stored */
+	size_t left_out;     /* closed, partial and without a record: not handed on */
 	size_t dropped;      /* site gone: lost */
 	bool config_changed; /* the sites hash differs: nothing restored */
 	uint64_t saved_at_ms;

@@ -72,10 +72,37 @@ struct l2poll;
  * timeout seconds before its end; the others every interval seconds. Each
  * result is logged: info for the first success and each recovery, warn
  * when a failure starts or changes kind, debug otherwise. Returns 0,
- * -ENOMEM or -errno from pthread; *out is NULL when no site has a device.
- * Site indexes (l2poll_slot_merge) are positions in sites.
+ * -ENOMEM or -errno from pthread; *out is NULL only when n_sites is 0 (a
+ * poller without devices polls nothing and merges nothing, and takes
+ * devices at a reload, l2poll_devices_set). Site indexes
+ * (l2poll_slot_merge) are positions in sites.
  */
 int l2poll_start(const struct site_config *sites, size_t n_sites, struct l2poll **out);
+
+/* Devices a reload may replace in all before l2poll_stop() (see l2poll_devices_set). */
+#define L2POLL_RETIRED_MAX 1024
+
+/*
+ * The configuration reload (docs/configuration.md "Reloading"): every site
+ * of sites (borrowed for the call; the devices are copied) whose devices
+ * differ from the running ones in number, order or any field gets the new
+ * ones at once: the site's old device threads are told to stop (a poll in
+ * flight is cancelled at its next read slice, at worst its timeout, and
+ * its result dropped; the loop never waits for it) and new threads start
+ * with the new devices. The polls the old devices kept for the open slot
+ * are no longer merged: that slot's ARP/MAC join for the site has the
+ * polls the new devices complete in it. Sites whose devices are the same
+ * keep their threads and polls. *changed gets the sites changed. sites
+ * must be the same sites in the same order (only their count is checked).
+ * A replaced device stays in memory (without its polls) until
+ * l2poll_stop(), since statuses handed out point at its name; at most
+ * L2POLL_RETIRED_MAX are replaced in all. Returns 0; -EINVAL (p NULL, or
+ * another number of sites), -ENOSPC (past L2POLL_RETIRED_MAX), -ENOMEM or
+ * -errno from pthread: then nothing changed (*changed is 0). Loop thread
+ * (one caller at a time, never with l2poll_stop()).
+ */
+int l2poll_devices_set(struct l2poll *p, const struct site_config *sites, size_t n_sites,
+                       size_t *changed);
 
 /*
  * Replay: read DIR/<device>/<command file> for every command of every
@@ -123,7 +150,9 @@ struct l2poll_status {
 
 /*
  * Copy the status of up to max devices into out, in configuration order;
- * returns how many devices there are (0 for NULL p). Thread-safe against
+ * returns how many devices there are (0 for NULL p). last.site and
+ * last.dev point at the poller's copies of the site name and device:
+ * valid until l2poll_stop(), also after a reload replaced the device. Thread-safe against
  * the pollers (the web server's feed calls it each second). Fixture
  * devices (replay) are never polled: polled stays false.
  */

@@ -106,7 +106,9 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
 
 /*
  * Close every open slot and wait until all are written (end of replay,
- * SIGTERM). From then on the closer waits for room rather than dropping.
+ * SIGTERM); a partial slot that got no record is not written (logged,
+ * engine_close_all()). From then on the closer waits for room rather than
+ * dropping.
  */
 void pipeline_close_slots(struct pipeline *pl);
 
@@ -114,8 +116,9 @@ void pipeline_close_slots(struct pipeline *pl);
  * The graceful stop of run (SIGTERM): with restart_state, save every open
  * slot to STORE_PATH.state/slots (a temporary file, fsync, rename) before
  * closing and writing them as pipeline_close_slots() does (each then says
- * partial, covered up to now), record that the stop was clean, and save the
- * decoder's templates and sampling rates. Without restart_state it is
+ * partial, covered up to now; those without a record are not written),
+ * record that the stop was clean, and save the decoder's templates and
+ * sampling rates. Without restart_state it is
  * pipeline_close_slots(). A failure to save is logged; the slots are
  * written all the same.
  */
@@ -143,12 +146,40 @@ const struct engine *pipeline_engine(const struct pipeline *pl);
  * its next slots with cfg's sites (engine_sites_set(): same names and
  * prefixes, or -EINVAL); allow: the decoder takes cfg's exporters.allow at
  * once (copied; -ENOMEM keeps the old list and leaves the sites alone).
- * cfg's sites are borrowed as pipeline_create()'s are: cfg must outlive
- * the pipeline. The pipeline's other settings (store, grace, documents,
- * decoder caps) stay what pipeline_create() was given. Returns 0 or a
- * negative code.
+ * cfg's sites are borrowed as pipeline_create()'s are: cfg must stay
+ * until pipeline_config_in_use() says it is no longer used. The
+ * pipeline's other settings (store, grace, documents, decoder caps) stay
+ * what pipeline_create() was given. Returns 0 or a negative code.
  */
 int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow);
+
+/*
+ * The configuration reload of the attack thresholds: the detector (when
+ * attack.enabled at create) evaluates with cfg's attack thresholds from its
+ * next second on (attack_thresholds_set(), copied). Returns 0 (also
+ * without a detector), -EINVAL (other attack.sites, groups or prefixes) or
+ * -ENOMEM, the thresholds in force kept. Pipeline's thread.
+ */
+int pipeline_attack_set(struct pipeline *pl, const struct config *cfg);
+
+/*
+ * The configuration reload of exporters.sampling: the decoder takes cfg's
+ * overrides (copied) for every session from the next datagram on
+ * (decoder_sampling_set()). Returns 0, or -ENOMEM with the old ones kept.
+ * Pipeline's thread.
+ */
+int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg);
+
+/*
+ * Whether the pipeline still reads cfg (borrowed for the call): it is the
+ * configuration the pipeline was created with, or the one whose sites the
+ * engine opens its slots with (the last pipeline_reload() with sites), or
+ * a slot opened with its sites is still open in the engine or held by the
+ * closer (waiting, or being judged and written). Once it says false for a
+ * configuration replaced by a reload, it says false for good, and the
+ * caller may free it. Pipeline's thread.
+ */
+bool pipeline_config_in_use(const struct pipeline *pl, const struct config *cfg);
 
 /*
  * counter_snapshot_fn of the closer (closer_counters): ud is the pipeline,

@@ -2,11 +2,16 @@
  * web: the HTTP server of the operator's view: the JSON API under /api/v1/
  * (docs/api.md), the dashboard page and /healthz.
  *
- * It runs on libmicrohttpd's own thread (one per listen address) and reads
- * the store through its own read-only connection (store_opts.read_only),
- * never the writer's and never the live slot tables, so nothing it does
- * slows receive. Connections are bounded in number, idle time and request
- * size; only GET and HEAD are served.
+ * It runs on libmicrohttpd's own threads (WEB_THREADS per listen address)
+ * and reads the store through its own read-only connections
+ * (store_opts.read_only, WEB_STORE_CONNS of them, one per request at a
+ * time), never the writer's and never the live slot tables, so nothing it
+ * does slows receive. The slot-wide answers (labelled, top) are built once
+ * per slot and kept in a bounded cache that follows the store's writes (a
+ * warm-up thread builds the latest slot's at start and when a slot lands);
+ * large answers go gzip-compressed to clients that accept it. Connections
+ * are bounded in number, idle time and request size; only GET and HEAD are
+ * served.
  *
  * /metrics, the collector page's counters and the peers of the latest slot
  * come from a struct web_feed (webfeed.h) that the collector's threads
@@ -18,6 +23,7 @@
 #ifndef NFSENTRY_WEB_H
 #define NFSENTRY_WEB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +36,11 @@
 #define WEB_BODY_MAX_BYTES 67108864    /* one API answer; past it: 400, narrow the range */
 #define WEB_RANGE_MAX_S (31 * 86400)   /* from..to of one request */
 #define WEB_REQUEST_MEMORY_BYTES 32768 /* per connection: request line and headers */
+#define WEB_THREADS 4                  /* request threads per listen address */
+#define WEB_STORE_CONNS 4              /* read-only store connections, shared by all threads */
+#define WEB_CACHE_ENTRIES 64           /* slot-wide answers kept */
+#define WEB_CACHE_MAX_BYTES 67108864   /* their bytes (and gzip copies); one answer <= 1/4 */
+#define WEB_PAGE_MAX 100000            /* ?limit= of a labelled page */
 
 /*
  * web: section of the configuration (docs/configuration.md). Held inline
@@ -79,8 +90,36 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
  */
 void web_reputation_set(struct web *w, const char *db_path);
 
+/*
+ * The configuration reload: read path (web.token_file; "" = no token, the
+ * API open to whoever reaches web.listen) as web_start() does and make it
+ * the token every request checks from now on; a request being checked
+ * finishes with the token it started with. path is borrowed for the
+ * call. *changed says whether the token (or its absence) differs from
+ * the one in force; a token the same as before changes nothing. Errors
+ * (the file's errno, -EFBIG, -EINVAL for an empty one, -ENOMEM; err names
+ * the file, never the token): nothing changed. Any thread but w's own;
+ * one caller at a time.
+ */
+int web_token_reload(struct web *w, const char *path, bool *changed, char *err, size_t errlen);
+
 /* Stop every daemon thread (waits for requests in flight), close the store, free w. NULL ok. */
 void web_stop(struct web *w);
+
+/* What the answer cache did since start (web_cache_stats()). */
+struct web_cache_stats {
+	uint64_t hits;        /* answers served from the cache */
+	uint64_t misses;      /* answers built from the store */
+	uint64_t stored;      /* built answers kept */
+	uint64_t evicted;     /* dropped to stay within WEB_CACHE_* */
+	uint64_t invalidated; /* dropped because their slot was written again */
+	uint64_t entries;     /* held now */
+	uint64_t bytes;       /* their size now */
+	uint64_t warm_passes; /* times the warm-up thread built the latest slots' answers */
+};
+
+/* The cache's counters into *st (all 0 for w == NULL). */
+void web_cache_stats(struct web *w, struct web_cache_stats *st);
 
 /* The port listen address i is bound to (the configured one, or the kernel's for port 0); 0 if
  * none. */

@@ -89,7 +89,10 @@ int web_feed_source_add(struct web_feed *f, const struct counter_table *t, count
  * On the thread that owns the sources and the decoder (the loop): when at
  * least WEB_FEED_REFRESH_MS passed since the last publication (or force),
  * take every snapshot and publish it. now_ms: a monotonic or wall clock.
- * Returns true when it published.
+ * It does not wait for a reader that is formatting an answer: then it
+ * publishes nothing, counts it (nfsentry_web_feed_refresh_deferred_total)
+ * and returns false, so the next call tries again; only the fifth such
+ * call in a row waits. Returns true when it published.
  */
 bool web_feed_refresh(struct web_feed *f, uint64_t now_ms, bool force);
 
@@ -123,6 +126,14 @@ int web_feed_collector_json(struct web_feed *f, const struct counter_table *xt, 
  * such site) or -ENOMEM.
  */
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len);
+
+/*
+ * The configuration reload: the advice texts of sites (borrowed for the
+ * call, copied; the same sites in the same order as the feed's) answer
+ * from the next request on. Returns 0, -EINVAL (another number of sites)
+ * or -ENOMEM (the texts in force stay). Any thread.
+ */
+int web_feed_advice_set(struct web_feed *f, const struct site_config *sites, size_t n_sites);
 
 /*
  * The name of configured site i (0-based, the configuration's order), or

@@ -75,8 +75,9 @@ struct rate_entry {
 };
 
 struct alerter {
-	struct alert_config cfg;
-	pthread_mutex_t mu; /* stats, queue */
+	struct alert_config cfg; /* under mu: a reload replaces it (alert_config_set) */
+	uint32_t rate_limit_s;   /* cfg.rate_limit_s, atomic: the sink reads it without mu */
+	pthread_mutex_t mu;      /* stats, queue, cfg */
 	pthread_cond_t cv;
 	struct alert_stats st;
 	char *queue[ALERT_QUEUE_MAX]; /* summaries, ring */
@@ -117,6 +118,11 @@ static struct rate_entry *rate_slot(struct rate_entry *t, uint32_t site, uint8_t
 }
 
 /* Forget what expired (by now_s) once the table is three quarters full. */
+static uint32_t rate_limit(const struct alerter *a)
+{
+	return __atomic_load_n(&a->rate_limit_s, __ATOMIC_RELAXED);
+}
+
 static void rate_sweep(struct alerter *a, int64_t now_s)
 {
 	struct rate_entry *old = a->rate, *t;
@@ -128,7 +134,7 @@ static void rate_sweep(struct alerter *a, int64_t now_s)
 		return;
 	a->rate_used = 0;
 	for (size_t i = 0; i < ALERT_RATE_SLOTS; i++) {
-		if (!old[i].used || now_s - old[i].sent_s >= (int64_t)a->cfg.rate_limit_s)
+		if (!old[i].used || now_s - old[i].sent_s >= (int64_t)rate_limit(a))
 			continue;
 		*rate_slot(t, old[i].site, old[i].label, &old[i].addr) = old[i];
 		a->rate_used++;
@@ -144,7 +150,7 @@ static bool rate_allow(struct alerter *a, uint32_t site, uint8_t label, const st
 	struct rate_entry *e = rate_slot(a->rate, site, label, ip);
 
 	if (e->used) {
-		if (now_s - e->sent_s < (int64_t)a->cfg.rate_limit_s && now_s >= e->sent_s)
+		if (now_s - e->sent_s < (int64_t)rate_limit(a) && now_s >= e->sent_s)
 			return false;
 		e->sent_s = now_s;
 		return true;
@@ -366,8 +372,11 @@ static void hook_feed(int fd, const char *s, size_t n, uint64_t deadline)
 	}
 }
 
-/* Run the hook once with summary on its standard input; counts the outcome. */
-static void hook_run(struct alerter *a, const char *summary)
+/*
+ * Run the hook once with summary on its standard input; counts the
+ * outcome. c: the configuration in force when the run began (a copy).
+ */
+static void hook_run(struct alerter *a, const struct alert_config *c, const char *summary)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -378,9 +387,9 @@ static void hook_run(struct alerter *a, const char *summary)
 	uint64_t deadline;
 	bool timed_out = false;
 
-	for (size_t i = 0; i < a->cfg.n_hook; i++)
-		argv[i] = a->cfg.hook[i];
-	argv[a->cfg.n_hook] = NULL;
+	for (size_t i = 0; i < c->n_hook; i++)
+		argv[i] = (char *)c->hook[i];
+	argv[c->n_hook] = NULL;
 	/* A socket, not a pipe: send(MSG_NOSIGNAL) to a hook gone early raises no SIGPIPE. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		log_warn("alert hook %s: cannot make its input: %s", argv[0], strerror(errno));
@@ -403,7 +412,7 @@ static void hook_run(struct alerter *a, const char *summary)
 	posix_spawnattr_setpgroup(&at, 0); /* its own group: killed whole at the time-out */
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 	                                  POSIX_SPAWN_SETSIGDEF);
-	deadline = mono_ms() + (uint64_t)a->cfg.timeout_s * 1000;
+	deadline = mono_ms() + (uint64_t)c->timeout_s * 1000;
 	rc = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
@@ -446,8 +455,7 @@ static void hook_run(struct alerter *a, const char *summary)
 		a->st.hook_failures++;
 	pthread_mutex_unlock(&a->mu);
 	if (timed_out)
-		log_warn("alert hook %s: killed after the time-out of %u s", argv[0],
-		         a->cfg.timeout_s);
+		log_warn("alert hook %s: killed after the time-out of %u s", argv[0], c->timeout_s);
 	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		log_warn("alert hook %s: exited with status %d", argv[0], WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
@@ -457,6 +465,7 @@ static void hook_run(struct alerter *a, const char *summary)
 static void *hook_thread(void *arg)
 {
 	struct alerter *a = arg;
+	struct alert_config *c = malloc(sizeof(*c)); /* 16 KiB: not on the stack */
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
@@ -468,15 +477,42 @@ static void *hook_thread(void *arg)
 		a->q_head = (a->q_head + 1) % ALERT_QUEUE_MAX;
 		a->q_len--;
 		a->running = true;
+		/* A reload since the summary was queued: it runs with the hook in force now. */
+		bool run = c && a->cfg.n_hook;
+		if (run)
+			*c = a->cfg;
+		else if (a->cfg.n_hook)
+			a->st.hook_failures++; /* no memory for the copy */
 		pthread_mutex_unlock(&a->mu);
-		hook_run(a, s);
+		if (run)
+			hook_run(a, c, s);
 		free(s);
 		pthread_mutex_lock(&a->mu);
 		a->running = false;
 		pthread_cond_broadcast(&a->cv);
 	}
 	pthread_mutex_unlock(&a->mu);
+	free(c);
 	return NULL;
+}
+
+/* The checks of alert_start(): 0 or -EINVAL. */
+static int config_check(const struct alert_config *c)
+{
+	if (c->n_hook > ALERT_ARGV_MAX || (c->n_hook && c->hook[0][0] != '/') || c->timeout_s == 0)
+		return -EINVAL;
+	return 0;
+}
+
+int alert_config_set(struct alerter *a, const struct alert_config *c)
+{
+	if (config_check(c) != 0)
+		return -EINVAL;
+	pthread_mutex_lock(&a->mu);
+	a->cfg = *c;
+	__atomic_store_n(&a->rate_limit_s, c->rate_limit_s, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&a->mu);
+	return 0;
 }
 
 int alert_start(const struct alert_config *c, struct alerter **out)
@@ -485,12 +521,13 @@ int alert_start(const struct alert_config *c, struct alerter **out)
 	int rc;
 
 	*out = NULL;
-	if (c->n_hook > ALERT_ARGV_MAX || (c->n_hook && c->hook[0][0] != '/') || c->timeout_s == 0)
+	if (config_check(c) != 0)
 		return -EINVAL;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->cfg = *c;
+	a->rate_limit_s = c->rate_limit_s;
 	a->rate = calloc(ALERT_RATE_SLOTS, sizeof(*a->rate));
 	if (!a->rate) {
 		free(a);
@@ -498,14 +535,13 @@ int alert_start(const struct alert_config *c, struct alerter **out)
 	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	if (c->n_hook) {
-		rc = pthread_create(&a->th, NULL, hook_thread, a);
-		if (rc) {
-			alert_stop(a);
-			return -rc;
-		}
-		a->th_started = true;
+	/* Also without a hook: a reload may configure one (alert_config_set). */
+	rc = pthread_create(&a->th, NULL, hook_thread, a);
+	if (rc) {
+		alert_stop(a);
+		return -rc;
 	}
+	a->th_started = true;
 	*out = a;
 	return 0;
 }
@@ -592,7 +628,10 @@ void alert_sink(void *ud, const struct slot_view *v, const struct judge_result *
 	a->st.logged += logged;
 	a->st.log_suppressed += suppressed;
 	pthread_mutex_unlock(&a->mu);
-	if (!a->th_started || alert_summary(a, v, &summary) != 0 || !summary)
+	pthread_mutex_lock(&a->mu);
+	bool hook = a->cfg.n_hook > 0;
+	pthread_mutex_unlock(&a->mu);
+	if (!hook || alert_summary(a, v, &summary) != 0 || !summary)
 		return;
 	pthread_mutex_lock(&a->mu);
 	if (a->q_len == ALERT_QUEUE_MAX) {

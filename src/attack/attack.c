@@ -5,6 +5,7 @@
 #include "nfsentry/attack.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 /* Heavy-hitter table of one event list (sources, ports, protocols). */
 #define TOPK_SLOTS 64
 #define NO_HOST UINT32_MAX
+/* Records of one attack_records_ahead() call whose index slots are kept. */
+#define PEND_MAX 64
 
 static const char *const dir_names[] = {"in", "out"};
 static const char *const class_names[] = {"total", "syn",   "tcp",      "udp",
@@ -56,8 +59,8 @@ const char *attack_phase_name(enum attack_phase p)
 void attack_config_defaults(struct attack_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	/* Off until its per-record cost is within 10 % of the receive path (docs/attacks.md). */
-	c->enabled = false;
+	/* On: its cost on the receive path is in docs/attacks.md, "Cost". */
+	c->enabled = true;
 	c->window_s = 5;
 	c->start_windows = 2;
 	c->end_windows = 5;
@@ -212,12 +215,15 @@ struct sus {
 };
 
 /*
- * One tracked inside IP; the fields a record and the sweep read come first.
- * A host that may reach a threshold (hot) also has a ring from the ring
- * pool: 2 x window_s one-second buckets, seconds sec - window_s .. sec +
- * window_s - 1 (the window behind, the spread of recent records ahead),
- * each holding (packets, bits, flows) of every (direction, class): one
- * bucket is 144 contiguous bytes. A cold host keeps only its bound.
+ * One tracked inside IP. Its first cache line is all a record of a cold
+ * host reads and writes (the bound, the sustained total and when the next
+ * sustained rate ends, the flags); the sustained records follow, then what
+ * only the sweep, the index and the events read. A host that may reach a
+ * threshold (hot) also has a ring from the ring pool: 2 x window_s
+ * one-second buckets, seconds sec - window_s .. sec + window_s - 1 (the
+ * window behind, the spread of recent records ahead), each holding
+ * (packets, bits, flows) of every (direction, class): one bucket is 144
+ * contiguous bytes. A cold host keeps only its bound.
  */
 struct host {
 	/*
@@ -226,28 +232,28 @@ struct host {
 	 * over all directions and classes, plus the sustained total. A host
 	 * whose bound is under every threshold is not evaluated.
 	 */
-	int64_t epoch;
+	int64_t sus_next; /* earliest `until` of sus[0 .. n_sus - 1]; INT64_MAX: none */
+	int64_t sec;      /* the second the ring was brought to */
+	int32_t epoch;    /* second / (2 x window_s) of acc_new */
 	float acc_new[NMET], acc_old[NMET];
 	float sus_tot[NMET];
+	uint32_t ring; /* ring pool index + 1, 0 = none (cold) */
 	uint8_t n_sus;
-	bool busy;         /* an above count or an event is open: always evaluate */
-	bool hot;          /* in hot[]: evaluated every second */
+	bool busy; /* an above count or an event is open: always evaluate */
+	bool hot;  /* in hot[]: evaluated every second */
+	/* Records longer than the window: the first n_sus are used (the rest: not zeroed). */
+	struct sus sus[SUS_MAX] __attribute__((aligned(64)));
 	uint32_t live_pos; /* index in live[] */
 	uint32_t hot_pos;  /* index in hot[] when hot */
-	int64_t sec;       /* the second the ring was brought to */
-	uint32_t ring;     /* ring pool index + 1, 0 = none (cold) */
 	struct flow_addr addr;
 	uint32_t site;
 	uint32_t tset;  /* thresholds: index into struct attack's tsets */
 	uint32_t hslot; /* hash slot, or NO_HOST for a dense entry */
-	/* Sustained rates summed per cell (dir * NCLS + class - 1). */
-	float sus_rate[ATTACK_DIR__COUNT * NCLS][NMET];
 	uint8_t above[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT];
 	uint8_t below[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT];
 	uint16_t ev[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT]; /* event index + 1 */
-	/* Records longer than the window: the first n_sus are used (last: not zeroed). */
-	struct sus sus[SUS_MAX];
 };
+_Static_assert(offsetof(struct host, sus) == 64, "a record of a cold host reads one line");
 
 struct dense {
 	uint32_t net, size; /* IPv4, host order */
@@ -292,8 +298,18 @@ struct attack {
 	float (*tsets)[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET]; /* owned */
 	size_t n_tsets;
 	float min_th[NMET]; /* smallest threshold of each metric, 0 = none */
-	struct event *ev;   /* max_events; owned */
-	int64_t now_s;      /* 0 until the first clock */
+	float lim_w[NMET];  /* min_th x 0.999 x window_s; +inf: none (host_may_exceed) */
+	unsigned now_b;     /* now_s % (2 x window_s): the ring bucket of now */
+	/*
+	 * attack_records_ahead()'s dense slots of the chunk pend_v (NULL: none):
+	 * pend[2i] of record i's source, pend[2i + 1] of its destination.
+	 */
+	const struct flow *pend_v;
+	size_t pend_n;
+	uint32_t *pend[2 * PEND_MAX];
+	struct event *ev; /* max_events; owned */
+	int64_t now_s;    /* 0 until the first clock */
+	int32_t now_ep;   /* now_s / (2 x window_s) */
 	struct attack_stats st;
 };
 
@@ -424,6 +440,8 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 		attack_destroy(a);
 		return -ENOMEM;
 	}
+	for (unsigned m = 0; m < NMET; m++)
+		a->lim_w[m] = a->min_th[m] > 0 ? a->min_th[m] * 0.999f * (float)a->w : INFINITY;
 	/* Lowest index first out of the free list: used entries stay packed. */
 	for (uint32_t i = 0; i < cfg->max_hosts; i++)
 		a->free_list[i] = cfg->max_hosts - 1 - i;
@@ -535,10 +553,14 @@ static uint32_t tset_of(const struct attack *a, uint32_t site, const struct flow
 	return best;
 }
 
-/* The entry of (site, ip), made when missing. NULL: the pool is full (counted). */
-static struct host *host_get(struct attack *a, uint32_t site, const struct flow_addr *ip)
+/*
+ * The entry of (site, ip), made when missing; dslot is dense_slot(a, site,
+ * ip) (NULL: the hash). NULL: the pool is full (counted).
+ */
+static struct host *host_get(struct attack *a, uint32_t site, const struct flow_addr *ip,
+                             uint32_t *dslot)
 {
-	uint32_t *dslot = dense_slot(a, site, ip), hs = NO_HOST;
+	uint32_t hs = NO_HOST;
 	uint64_t h = 0;
 
 	if (dslot) {
@@ -557,11 +579,13 @@ static struct host *host_get(struct attack *a, uint32_t site, const struct flow_
 	uint32_t idx = a->free_list[--a->n_free];
 	struct host *x = host_at(a, idx);
 	memset(x, 0, offsetof(struct host, sus));
+	memset(&x->live_pos, 0, sizeof(*x) - offsetof(struct host, live_pos));
+	x->sus_next = INT64_MAX;
 	x->addr = *ip;
 	x->site = site;
 	x->tset = tset_of(a, site, ip);
 	x->sec = a->now_s;
-	x->epoch = a->now_s / (2 * a->w);
+	x->epoch = a->now_ep;
 	x->live_pos = a->n_live;
 	a->live[a->n_live++] = idx;
 	if (dslot) {
@@ -604,7 +628,7 @@ static void host_free(struct attack *a, struct host *x)
  */
 static void host_advance_head(struct attack *a, struct host *x, int64_t s)
 {
-	int64_t ep = s / (2 * a->w);
+	int32_t ep = s == a->now_s ? a->now_ep : (int32_t)(s / (2 * a->w));
 
 	if (ep != x->epoch) {
 		bool next = ep == x->epoch + 1;
@@ -614,22 +638,24 @@ static void host_advance_head(struct attack *a, struct host *x, int64_t s)
 		}
 		x->epoch = ep;
 	}
+	if (s < x->sus_next)
+		return; /* no sustained rate ends yet: the entries are not read */
+	int64_t next = INT64_MAX;
 	for (unsigned k = 0; k < x->n_sus;) {
 		struct sus *e = &x->sus[k];
 		if (e->until > s) {
+			if (e->until < next)
+				next = e->until;
 			k++;
 			continue;
 		}
-		for (unsigned m = 0; m < NMET; m++) {
-			x->sus_rate[e->cell][m] -= e->r[m];
+		for (unsigned m = 0; m < NMET; m++)
 			x->sus_tot[m] -= e->r[m];
-		}
 		*e = x->sus[--x->n_sus];
-		if (!x->n_sus) { /* no drift left behind by the float sums */
-			memset(x->sus_rate, 0, sizeof(x->sus_rate));
+		if (!x->n_sus) /* no drift left behind by the float sums */
 			memset(x->sus_tot, 0, sizeof(x->sus_tot));
-		}
 	}
+	x->sus_next = next;
 }
 
 /*
@@ -655,15 +681,19 @@ static void host_advance(struct attack *a, struct host *x, int64_t s)
 	x->sec = s;
 }
 
-/* Could any rate of x reach a threshold? The epoch bound says no cheaply. */
-static bool host_may_exceed(const struct attack *a, const struct host *x)
+/*
+ * Could any rate of x reach a threshold? The epoch bound says no cheaply:
+ * (acc_new + acc_old) / w + sus_tot >= the smallest threshold (a little
+ * less, for the float sums), multiplied out by w (lim_w).
+ */
+static inline bool host_may_exceed(const struct attack *a, const struct host *x)
 {
+	float w = (float)a->w;
+	bool over = false;
+
 	for (unsigned m = 0; m < NMET; m++)
-		if (a->min_th[m] > 0 &&
-		    (x->acc_new[m] + x->acc_old[m]) / (float)a->w + x->sus_tot[m] >=
-		        a->min_th[m] * 0.999f)
-			return true;
-	return false;
+		over |= x->acc_new[m] + x->acc_old[m] + x->sus_tot[m] * w >= a->lim_w[m];
+	return over;
 }
 
 /*
@@ -727,30 +757,31 @@ static void sus_add(struct attack *a, struct host *x, unsigned cell, const float
 
 	e->until = a->now_s + (int64_t)d;
 	e->cell = (uint8_t)cell;
+	if (e->until < x->sus_next)
+		x->sus_next = e->until;
 	for (unsigned m = 0; m < NMET; m++) {
 		e->r[m] = amt[m];
-		x->sus_rate[cell][m] += amt[m];
 		x->sus_tot[m] += amt[m];
 	}
 }
 
 /*
- * One end of one record of d seconds, at rate amt per second: a record no
- * longer than the window adds amt to each of the d seconds from now on; a
- * longer one holds amt for d seconds as a sustained rate (SUS_MAX per
- * host; beyond, it is clipped to the window's seconds like a short one).
- * A fragment record (frag) also credits the fragments class the same way.
+ * One end of one record of d seconds, at rate amt per second, to host x: a
+ * record no longer than the window adds amt to each of the d seconds from
+ * now on; a longer one holds amt for d seconds as a sustained rate (SUS_MAX
+ * per host; beyond, it is clipped to the window's seconds like a short
+ * one). A fragment record (frag) also credits the fragments class the same
+ * way. A cold host's record reads and writes its first line only.
  */
-static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, unsigned dir,
-                   unsigned cls, bool frag, const struct flow *f, const struct flow_addr *outside,
-                   const float amt[NMET], uint64_t d)
+static inline void credit(struct attack *a, struct host *x, unsigned dir, unsigned cls,
+                          bool frag, const struct flow *f, const struct flow_addr *outside,
+                          const float amt[NMET], uint64_t d)
 {
-	struct host *x = host_get(a, site, ip);
-
-	if (!x)
-		return;
 	a->st.records++;
-	host_advance(a, x, a->now_s);
+	if (x->epoch != a->now_ep || a->now_s >= x->sus_next)
+		host_advance_head(a, x, a->now_s);
+	if (x->ring && x->sec < a->now_s)
+		host_advance(a, x, a->now_s);
 	unsigned cell = dir * NCLS + cls - 1, fcell = dir * NCLS + ATTACK_CLASS_FRAG - 1;
 	if (d > a->w && x->n_sus < SUS_MAX) {
 		sus_add(a, x, cell, amt, d);
@@ -761,27 +792,29 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 			hot_add(a, x);
 	} else {
 		/* The bound covers the fragments' cell: its rate is part of the protocol's. */
-		unsigned k = d < a->w ? (unsigned)d : a->w, r = 2 * a->w;
+		unsigned k = d < a->w ? (unsigned)d : a->w;
 		for (unsigned m = 0; m < NMET; m++)
 			x->acc_new[m] += amt[m] * (float)k;
 		if (!x->hot && host_may_exceed(a, x))
 			hot_add(a, x);
-		unsigned b = (unsigned)(a->now_s % r);
-		for (unsigned j = 0; x->ring && j < k; j++) {
-			float *c = host_bucket(a, x, b) + cell * NMET;
-			c[0] += amt[0];
-			c[1] += amt[1];
-			c[2] += amt[2];
-			if (frag) {
-				c = host_bucket(a, x, b) + fcell * NMET;
+		if (x->ring) {
+			unsigned r = 2 * a->w, b = a->now_b;
+			for (unsigned j = 0; j < k; j++) {
+				float *c = host_bucket(a, x, b) + cell * NMET;
 				c[0] += amt[0];
 				c[1] += amt[1];
 				c[2] += amt[2];
+				if (frag) {
+					c = host_bucket(a, x, b) + fcell * NMET;
+					c[0] += amt[0];
+					c[1] += amt[1];
+					c[2] += amt[2];
+				}
+				b = b + 1 == r ? 0 : b + 1;
 			}
-			b = b + 1 == r ? 0 : b + 1;
 		}
 	}
-	if (x->busy) {
+	if (__builtin_expect(x->busy, 0)) {
 		if (x->ev[dir][cls])
 			event_feed(a, x->ev[dir][cls], f, outside);
 		if (x->ev[dir][ATTACK_CLASS_TOTAL])
@@ -791,52 +824,74 @@ static void credit(struct attack *a, uint32_t site, const struct flow_addr *ip, 
 	}
 }
 
-static void credit_records(struct attack *a, const struct flow *v, size_t n,
-                           const int64_t *site_src, const int64_t *site_dst);
+void attack_records_ahead(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
+                          const int64_t *site_dst)
+{
+	struct attack *a = attack;
+
+	a->pend_v = NULL;
+	if (a->now_s == 0 || n > PEND_MAX)
+		return;
+	/*
+	 * The host entries are far larger than the caches: fetch each record
+	 * end's index entry, then its host's first line (all a cold host's
+	 * record touches), so that the misses overlap each other and the
+	 * slots' work on the same chunk. The dense slots found are kept for
+	 * attack_records().
+	 */
+	uint32_t **slot = a->pend;
+	for (size_t i = 0; i < 2 * n; i++) {
+		size_t j = i / 2;
+		int64_t site = i & 1 ? site_dst[j] : site_src[j];
+		const struct flow_addr *ip = i & 1 ? &v[j].dst : &v[j].src;
+		slot[i] = NULL;
+		if (site < 0)
+			continue;
+		slot[i] = dense_slot(a, (uint32_t)site, ip);
+		if (slot[i])
+			__builtin_prefetch(slot[i]);
+		else
+			__builtin_prefetch(
+			    &a->hash[(uint32_t)host_key_hash((uint32_t)site, ip) & (a->hcap - 1)]);
+	}
+	uint32_t fresh = 0; /* ends without a host: they take the free list's top */
+	for (size_t i = 0; i < 2 * n; i++) {
+		if (!slot[i])
+			continue;
+		const char *x;
+		if (*slot[i])
+			x = (const char *)host_at(a, *slot[i] - 1);
+		else if (fresh < a->n_free)
+			x = (const char *)host_at(a, a->free_list[a->n_free - 1 - fresh++]);
+		else
+			continue;
+		__builtin_prefetch(x, 1);
+	}
+	a->pend_v = v;
+	a->pend_n = n;
+}
+
+/* One end of a record: its host (dslot: its dense slot, NULL: the hash), credited. */
+static inline void credit_end(struct attack *a, uint32_t site, const struct flow_addr *ip,
+                              uint32_t *dslot, unsigned dir, unsigned cls, bool frag,
+                              const struct flow *f, const struct flow_addr *outside,
+                              const float amt[NMET], uint64_t d)
+{
+	struct host *x = dslot && *dslot ? host_at(a, *dslot - 1) : host_get(a, site, ip, dslot);
+
+	if (x)
+		credit(a, x, dir, cls, frag, f, outside, amt, d);
+}
 
 void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
                     const int64_t *site_dst)
 {
 	struct attack *a = attack;
+	bool ahead = a->pend_v == v && a->pend_n == n;
 
+	a->pend_v = NULL;
 	if (a->now_s == 0)
 		return; /* no clock yet: the engine moves it before routing */
-	/*
-	 * The host entries are far larger than the caches: fetch each record
-	 * end's index entry, then its host's header, for the whole chunk before
-	 * crediting, so that the misses overlap instead of queueing.
-	 */
-	enum { PF = 64 };
-	for (size_t base = 0; base < n; base += PF) {
-		size_t m = n - base < PF ? n - base : PF;
-		uint32_t *slot[2 * PF];
-		for (size_t i = 0; i < m; i++) {
-			size_t j = base + i;
-			slot[2 * i] = site_src[j] >= 0
-			                  ? dense_slot(a, (uint32_t)site_src[j], &v[j].src)
-			                  : NULL;
-			slot[2 * i + 1] = site_dst[j] >= 0
-			                      ? dense_slot(a, (uint32_t)site_dst[j], &v[j].dst)
-			                      : NULL;
-			if (slot[2 * i])
-				__builtin_prefetch(slot[2 * i]);
-			if (slot[2 * i + 1])
-				__builtin_prefetch(slot[2 * i + 1]);
-		}
-		for (size_t i = 0; i < 2 * m; i++)
-			if (slot[i] && *slot[i]) {
-				const char *x = (const char *)host_at(a, *slot[i] - 1);
-				__builtin_prefetch(x);
-				__builtin_prefetch(x + 64);
-			}
-		credit_records(a, v + base, m, site_src + base, site_dst + base);
-	}
-}
-
-/* Credit both ends of n records (attack_records, after its prefetch). */
-static void credit_records(struct attack *a, const struct flow *v, size_t n,
-                           const int64_t *site_src, const int64_t *site_dst)
-{
 	for (size_t i = 0; i < n; i++) {
 		const struct flow *f = &v[i];
 		if (site_src[i] < 0 && site_dst[i] < 0)
@@ -845,16 +900,22 @@ static void credit_records(struct attack *a, const struct flow *v, size_t n,
 		uint64_t span_ms =
 		    f->first_ms && f->last_ms > f->first_ms ? f->last_ms - f->first_ms : 0;
 		uint64_t d = span_ms / 1000 + 1;
-		float amt[NMET] = {(float)f->packets / (float)d, (float)f->octets * 8.0f / (float)d,
-		                   1.0f / (float)d};
+		float inv = 1.0f / (float)d;
+		float amt[NMET] = {(float)f->packets * inv, (float)f->octets * 8.0f * inv, inv};
 		unsigned cls = class_of(f);
 		bool frag = flow_is_fragment(f);
-		if (site_src[i] >= 0)
-			credit(a, (uint32_t)site_src[i], &f->src, ATTACK_OUT, cls, frag, f, &f->dst,
-			       amt, d);
-		if (site_dst[i] >= 0)
-			credit(a, (uint32_t)site_dst[i], &f->dst, ATTACK_IN, cls, frag, f, &f->src,
-			       amt, d);
+		if (site_src[i] >= 0) {
+			uint32_t s = (uint32_t)site_src[i];
+			credit_end(a, s, &f->src,
+			           ahead ? a->pend[2 * i] : dense_slot(a, s, &f->src), ATTACK_OUT,
+			           cls, frag, f, &f->dst, amt, d);
+		}
+		if (site_dst[i] >= 0) {
+			uint32_t s = (uint32_t)site_dst[i];
+			credit_end(a, s, &f->dst,
+			           ahead ? a->pend[2 * i + 1] : dense_slot(a, s, &f->dst),
+			           ATTACK_IN, cls, frag, f, &f->src, amt, d);
+		}
 	}
 }
 
@@ -879,12 +940,17 @@ static void host_rates(const struct attack *a, struct host *x, int64_t s,
 			sum[c][2] += cell[2];
 		}
 	}
+	double sus[ATTACK_DIR__COUNT * NCLS][NMET];
+	memset(sus, 0, sizeof(sus));
+	for (unsigned k = 0; k < x->n_sus; k++)
+		for (unsigned m = 0; m < NMET; m++)
+			sus[x->sus[k].cell][m] += x->sus[k].r[m];
 	for (unsigned d = 0; d < ATTACK_DIR__COUNT; d++) {
 		double tot[NMET] = {0, 0, 0};
 		for (unsigned c = 1; c < ATTACK_CLASS__COUNT; c++) {
 			unsigned k = d * NCLS + c - 1;
 			for (unsigned m = 0; m < NMET; m++) {
-				r[d][c][m] = sum[k][m] / a->w + x->sus_rate[k][m];
+				r[d][c][m] = sum[k][m] / a->w + sus[k][m];
 				/* Fragments are in their protocol's class already. */
 				if (c != ATTACK_CLASS_FRAG)
 					tot[m] += r[d][c][m];
@@ -1049,8 +1115,13 @@ static void evaluate(struct attack *a, int64_t s)
 	if (s < a->next_scan)
 		return;
 	a->next_scan = s + 2 * (int64_t)a->w;
+	enum { SWEEP_PF = 8 }; /* headers asked for ahead: the sweep reads every host */
+	for (uint32_t i = 0; i < a->n_live && i < SWEEP_PF; i++)
+		__builtin_prefetch(host_at(a, a->live[i]), 1);
 	for (uint32_t i = 0; i < a->n_live;) {
 		struct host *x = host_at(a, a->live[i]);
+		if (i + SWEEP_PF < a->n_live)
+			__builtin_prefetch(host_at(a, a->live[i + SWEEP_PF]), 1);
 		host_advance_head(a, x, s - 1);
 		bool idle = x->acc_new[0] == 0 && x->acc_old[0] == 0 && x->acc_new[2] == 0 &&
 		            x->acc_old[2] == 0 && !x->n_sus;
@@ -1063,6 +1134,14 @@ static void evaluate(struct attack *a, int64_t s)
 	}
 }
 
+/* Move the clock's second (and its epoch, read by every record) to s. */
+static void clock_set(struct attack *a, int64_t s)
+{
+	a->now_s = s;
+	a->now_ep = (int32_t)(s / (2 * a->w));
+	a->now_b = (unsigned)(s % (2 * a->w));
+}
+
 void attack_clock(struct attack *a, uint64_t now_ms)
 {
 	int64_t s = (int64_t)(now_ms / 1000);
@@ -1070,17 +1149,17 @@ void attack_clock(struct attack *a, uint64_t now_ms)
 	if (s <= a->now_s)
 		return;
 	if (a->now_s == 0) {
-		a->now_s = s;
+		clock_set(a, s);
 		return;
 	}
 	/* After window + end_windows quiet seconds every window is empty and every event over. */
 	int64_t steps = s - a->now_s, max = (int64_t)a->w + a->cfg.end_windows + 1;
 	int64_t from = a->now_s;
 	for (int64_t k = 1; k <= steps && k <= max; k++) {
-		a->now_s = from + k;
+		clock_set(a, from + k);
 		evaluate(a, from + k);
 	}
-	a->now_s = s;
+	clock_set(a, s);
 }
 
 void attack_close_all(struct attack *a)
@@ -1193,11 +1272,11 @@ int attack_saved_put(struct attack *a, const struct attack_saved *sv, uint64_t s
 	if (k == a->cfg.max_events)
 		return -ENOSPC;
 	if (a->now_s == 0) /* the clock starts here: live, the wall clock of the start */
-		a->now_s = (int64_t)(now_ms / 1000);
+		clock_set(a, (int64_t)(now_ms / 1000));
 	bool resume = now_ms <= saved_at_ms + (uint64_t)ATTACK_RESUME_MAX_S * 1000;
 	struct host *x = NULL;
 	if (resume) {
-		x = host_get(a, site, &sv->ev.ip);
+		x = host_get(a, site, &sv->ev.ip, dense_slot(a, site, &sv->ev.ip));
 		if (!x)
 			return -ENOSPC;
 		if (x->ev[d][c])
@@ -1279,3 +1358,36 @@ _Static_assert(sizeof(attack_counter_defs) / sizeof(attack_counter_defs[0]) * si
 
 const struct counter_table attack_counters =
     COUNTER_TABLE("attack", attack_counter_defs, attack_stats);
+
+int attack_thresholds_set(struct attack *a, const struct attack_config *cfg)
+{
+	if (cfg->n_sites != a->cfg.n_sites)
+		return -EINVAL;
+	for (size_t k = 0; k < cfg->n_sites; k++) {
+		const struct attack_site *x = &a->cfg.sites[k], *y = &cfg->sites[k];
+		if (strcmp(x->site, y->site) != 0 || x->n_groups != y->n_groups)
+			return -EINVAL;
+		for (size_t g = 0; g < x->n_groups; g++)
+			if (memcmp(&x->groups[g].prefix, &y->groups[g].prefix,
+			           sizeof(x->groups[g].prefix)))
+				return -EINVAL;
+	}
+	float(*t)[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET] =
+	    fault_calloc(a->n_tsets ? a->n_tsets : 1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	/* The engine's thread evaluates with a->tsets: swapped between two evaluations. */
+	free(a->tsets);
+	a->tsets = t;
+	memset(a->min_th, 0, sizeof(a->min_th));
+	a->cfg.th = cfg->th;
+	for (size_t s = 0; s < a->n_sites; s++) {
+		/* Same shape: the override at the same index as the one the site was built with. */
+		const struct attack_site *ov =
+		    a->si[s].ov ? &cfg->sites[a->si[s].ov - a->cfg.sites] : NULL;
+		tset_fill(a, s, ov ? &ov->th : NULL, NULL);
+		for (size_t g = 0; ov && g < ov->n_groups; g++)
+			tset_fill(a, a->si[s].group_tset + g, &ov->th, &ov->groups[g].th);
+	}
+	return 0;
+}

@@ -108,17 +108,21 @@ static void sites_compare(const struct config *old, const struct config *new_cfg
 		    a->caps.max_outside != b->caps.max_outside ||
 		    a->caps.max_pairs != b->caps.max_pairs)
 			add(d, CFGRELOAD_NEXT_SLOT, "caps", a->name);
-		/* The dashboard serves the advice from the sites it started with. */
+		/* The dashboard takes a copy of the texts (web_feed_advice_set). */
 		if (memcmp(a->advice, b->advice, sizeof(a->advice)) != 0)
-			add(d, CFGRELOAD_RESTART, "advice", a->name);
-		/* The pollers' threads hold their devices (l2poll.h). */
+			add(d, CFGRELOAD_AT_ONCE, "advice", a->name);
+		/* The site's pollers restart with the new devices (l2poll_devices_set). */
 		if (arr_differ(a->devices, a->n_devices, b->devices, b->n_devices,
 		               sizeof(*a->devices)))
-			add(d, CFGRELOAD_RESTART, "devices", a->name);
+			add(d, CFGRELOAD_AT_ONCE, "devices", a->name);
 	}
 }
 
-/* The attack sections differ: the scalars and thresholds, then the per-site overrides. */
+/*
+ * The attack sections differ other than in their thresholds: the scalars,
+ * or the per-site overrides' sites, groups or group prefixes (the shape
+ * the detector's tables are built on).
+ */
 static bool attack_differ(const struct attack_config *a, const struct attack_config *b)
 {
 	struct attack_config ac, bc;
@@ -128,13 +132,34 @@ static bool attack_differ(const struct attack_config *a, const struct attack_con
 	memcpy(&bc, b, sizeof(bc));
 	ac.sites = bc.sites = NULL;
 	ac.n_sites = bc.n_sites = 0;
+	memset(&ac.th, 0, sizeof(ac.th));
+	memset(&bc.th, 0, sizeof(bc.th));
 	if (memcmp(&ac, &bc, sizeof(ac)) != 0 || a->n_sites != b->n_sites)
 		return true;
 	for (size_t k = 0; k < a->n_sites; k++) {
 		const struct attack_site *x = &a->sites[k], *y = &b->sites[k];
-		if (strcmp(x->site, y->site) != 0 || memcmp(&x->th, &y->th, sizeof(x->th)) != 0 ||
-		    arr_differ(x->groups, x->n_groups, y->groups, y->n_groups, sizeof(*x->groups)))
+		if (strcmp(x->site, y->site) != 0 || x->n_groups != y->n_groups)
 			return true;
+		for (size_t g = 0; g < x->n_groups; g++)
+			if (memcmp(&x->groups[g].prefix, &y->groups[g].prefix,
+			           sizeof(x->groups[g].prefix)) != 0)
+				return true;
+	}
+	return false;
+}
+
+/* The thresholds differ: the defaults, a site's or a group's (same shape assumed). */
+static bool attack_th_differ(const struct attack_config *a, const struct attack_config *b)
+{
+	if (memcmp(&a->th, &b->th, sizeof(a->th)) != 0)
+		return true;
+	for (size_t k = 0; k < a->n_sites && k < b->n_sites; k++) {
+		const struct attack_site *x = &a->sites[k], *y = &b->sites[k];
+		if (memcmp(&x->th, &y->th, sizeof(x->th)) != 0)
+			return true;
+		for (size_t g = 0; g < x->n_groups && g < y->n_groups; g++)
+			if (memcmp(&x->groups[g].th, &y->groups[g].th, sizeof(x->groups[g].th)))
+				return true;
 	}
 	return false;
 }
@@ -157,10 +182,10 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		add(d, CFGRELOAD_RESTART, "receive_buffer_bytes", NULL);
 	if (arr_differ(od->allow, od->n_allow, nd->allow, nd->n_allow, sizeof(*od->allow)))
 		add(d, CFGRELOAD_AT_ONCE, "exporters.allow", NULL);
-	/* Each exporter session takes its override when it is created (decoder.c). */
+	/* Every session, running ones too, takes the new override (decoder_sampling_set). */
 	if (arr_differ(od->sampling, od->n_sampling, nd->sampling, nd->n_sampling,
 	               sizeof(*od->sampling)))
-		add(d, CFGRELOAD_RESTART, "exporters.sampling", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "exporters.sampling", NULL);
 	if (od->template_lifetime_s != nd->template_lifetime_s ||
 	    od->max_templates_per_exporter != nd->max_templates_per_exporter ||
 	    od->max_template_bytes != nd->max_template_bytes ||
@@ -190,21 +215,24 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 	if (arr_differ(old->web.listen, old->web.n_listen, new_cfg->web.listen,
 	               new_cfg->web.n_listen, sizeof(old->web.listen[0])))
 		add(d, CFGRELOAD_RESTART, "web.listen", NULL);
+	/* The server checks each request against the token in force (web_token_reload). */
 	if (strcmp(old->web.token_file, new_cfg->web.token_file) != 0)
-		add(d, CFGRELOAD_RESTART, "web.token_file", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "web.token_file", NULL);
 	if (strcmp(old->web.cert_file, new_cfg->web.cert_file) != 0 ||
 	    strcmp(old->web.key_file, new_cfg->web.key_file) != 0 ||
 	    old->web.max_connections != new_cfg->web.max_connections ||
 	    old->web.timeout_s != new_cfg->web.timeout_s)
 		add(d, CFGRELOAD_RESTART, "web", NULL);
+	/* The alerter takes a new copy; its hook thread reads it at each run (alert_config_set). */
 	if (old->alerts.n_hook != new_cfg->alerts.n_hook ||
 	    memcmp(old->alerts.hook, new_cfg->alerts.hook, sizeof(old->alerts.hook)) != 0)
-		add(d, CFGRELOAD_RESTART, "alerts.hook", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "alerts.hook", NULL);
 	if (old->alerts.timeout_s != new_cfg->alerts.timeout_s ||
 	    old->alerts.rate_limit_s != new_cfg->alerts.rate_limit_s)
-		add(d, CFGRELOAD_RESTART, "alerts", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "alerts", NULL);
+	/* What the sites' texts default to; they are what the dashboard serves. */
 	if (memcmp(old->advice, new_cfg->advice, sizeof(old->advice)) != 0)
-		add(d, CFGRELOAD_RESTART, "advice", NULL);
+		add(d, CFGRELOAD_AT_ONCE, "advice", NULL);
 	{
 		const struct reputation_config *a = &old->reputation, *b = &new_cfg->reputation;
 		struct reputation_config ac = *a, bc = *b;
@@ -217,7 +245,13 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 	}
 	if (DIFFER(daily))
 		add(d, CFGRELOAD_RESTART, "daily", NULL);
-	/* The detector and its hook are built once, on the engine (pipeline.c). */
+	/*
+	 * The detector and its hook are built once, on the engine (pipeline.c);
+	 * its threshold table is replaced whole (attack_thresholds_set) when
+	 * the rest of the section keeps its shape.
+	 */
 	if (attack_differ(&old->attack, &new_cfg->attack))
 		add(d, CFGRELOAD_RESTART, "attack", NULL);
+	else if (attack_th_differ(&old->attack, &new_cfg->attack))
+		add(d, CFGRELOAD_AT_ONCE, "attack.thresholds", NULL);
 }

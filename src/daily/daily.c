@@ -32,6 +32,7 @@
 #include "nfsentry/clock.h"
 #include "nfsentry/grow.h"
 #include "nfsentry/l2.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
 
 /* ---- days and time zones -------------------------------------------------- */
@@ -133,26 +134,37 @@ int daily_day_of(int64_t t_s, const char *tz, struct daily_day *out)
 
 /* An inside IP of the day. */
 struct din {
+	/* What every document of the IP touches first, in one cache line with ip. */
 	struct flow_addr ip;
-	uint32_t own[DAILY_PEERS_MAX]; /* outside indexes: its own conversations */
-	uint32_t rep[DAILY_PEERS_MAX]; /* answered */
-	uint32_t rcv[DAILY_PEERS_MAX]; /* received from an offender */
 	uint8_t n_own, n_rep, n_rcv;
 	bool dropped;  /* too busy to be a suspect */
 	bool overflow; /* more answered / received peers than kept: they count as probers */
 	bool sent;     /* it had an inside document (sent something) */
+	uint32_t own[DAILY_PEERS_MAX]; /* outside indexes: its own conversations */
+	uint32_t rep[DAILY_PEERS_MAX]; /* answered */
+	uint32_t rcv[DAILY_PEERS_MAX]; /* received from an offender */
 };
 
-/* An outside IP of the day. */
+/* Targets kept in an outside IP's entry; more (probe_targets > 3) go to tgt_more. */
+#define DOUT_TGT_INLINE 4
+/* Bytes of an outside IP's label list ("scan,flood,..."). */
+#define DOUT_LABELS_LEN 96
+
+/*
+ * An outside IP of the day. A busy site sees a few hundred thousand: the
+ * entry is kept small (72 bytes), the rare parts are allocated apart.
+ */
 struct dout {
+	/* ip, the flags and the first targets share a cache line (target_add). */
 	struct flow_addr ip;
-	uint32_t tgt[DAILY_PROBE_MAX + 1]; /* inside indexes it started conversations with */
 	uint8_t n_tgt;
-	bool prober;   /* more than probe_targets targets, or a rule I label */
-	bool offender; /* an offender document that day */
+	bool prober;                   /* more than probe_targets targets, or a rule I label */
+	bool offender;                 /* an offender document that day */
+	uint32_t tgt[DOUT_TGT_INLINE]; /* inside indexes it started conversations with */
+	uint32_t *tgt_more;            /* the targets after those (malloc), or NULL */
 	uint32_t off_slots, off_max_targets;
 	uint64_t off_packets;
-	char labels[96];
+	char *labels; /* DOUT_LABELS_LEN bytes (malloc) once it had a label, or NULL */
 };
 
 /* Open addressing over 16-byte addresses; slots hold index + 1. */
@@ -161,15 +173,27 @@ struct addr_index {
 	size_t cap; /* power of two */
 };
 
+/*
+ * MurmurHash3's 64-bit finaliser: every input bit reaches the low bits the
+ * tables mask with. Addresses and MACs of one site differ in a few bytes
+ * only (IPv4 in the last four of sixteen); a plain multiply left the low
+ * bits equal for all of them and the probes walked one long cluster.
+ */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
 static uint64_t addr_hash(const struct flow_addr *a)
 {
 	uint64_t x, y;
 	memcpy(&x, a->b, 8);
 	memcpy(&y, a->b + 8, 8);
-	x ^= y * 0x9e3779b97f4a7c15ull;
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	return x ^ (x >> 29);
+	return mix64(x ^ mix64(y));
 }
 
 struct table {
@@ -291,9 +315,22 @@ static void target_add(struct an *a, struct dout *o, uint32_t i)
 	if (o->prober)
 		return;
 	for (unsigned k = 0; k < o->n_tgt; k++)
-		if (o->tgt[k] == i)
+		if ((k < DOUT_TGT_INLINE ? o->tgt[k] : o->tgt_more[k - DOUT_TGT_INLINE]) == i)
 			return;
-	o->tgt[o->n_tgt++] = i;
+	if (o->n_tgt >= DOUT_TGT_INLINE) {
+		/* probe_targets + 1 targets at most: past that it is a prober. */
+		if (!o->tgt_more &&
+		    !(o->tgt_more = malloc((a->cfg->probe_targets + 1 - DOUT_TGT_INLINE) *
+		                           sizeof(*o->tgt_more)))) {
+			/* Out of memory: counted as a prober (its answers never make a suspect). */
+			o->prober = true;
+			return;
+		}
+		o->tgt_more[o->n_tgt - DOUT_TGT_INLINE] = i;
+		o->n_tgt++;
+	} else {
+		o->tgt[o->n_tgt++] = i;
+	}
 	if (o->n_tgt > a->cfg->probe_targets)
 		o->prober = true;
 }
@@ -332,33 +369,37 @@ static void labels_add(char *dst, size_t len, const struct jval *arr)
 /* Pass 1: offender documents. */
 static int on_offender(void *ud, const struct store_doc *d)
 {
+	static const char *const keys[] = {"ip", "ipList", "touchPeers", "packets", "labels"};
+	enum { K_IP, K_LIST, K_TP, K_PK, K_LABELS, K_N };
 	struct an *a = ud;
-	struct jval v, list;
+	struct jval f[K_N], list;
 	struct flow_addr ip;
 	int64_t tp = 0, pk = 0;
 
 	if (check_time(a))
 		return a->err;
 	a->r->docs_offender++;
-	if (!jscan_get(d->json, d->json_len, "ip", &v) || !val_addr(&v, &ip) ||
-	    !jscan_get(d->json, d->json_len, "ipList", &list)) {
+	/* One walk of the document for every member read below. */
+	jscan_getv(d->json, d->json_len, keys, K_N, f);
+	if (!f[K_IP].p || !val_addr(&f[K_IP], &ip) || !f[K_LIST].p) {
 		a->r->docs_bad++;
 		return 0;
 	}
+	list = f[K_LIST];
 	int64_t oi = table_find(&a->out, &ip, true);
 	if (oi < 0)
 		return 0;
 	struct dout *o = dout_at(a, oi);
 	o->offender = true;
 	o->off_slots++;
-	if (jscan_get(d->json, d->json_len, "touchPeers", &v) && jscan_i64(&v, &tp) &&
-	    (uint64_t)tp > o->off_max_targets)
+	if (f[K_TP].p && jscan_i64(&f[K_TP], &tp) && (uint64_t)tp > o->off_max_targets)
 		o->off_max_targets = (uint32_t)tp;
-	if (jscan_get(d->json, d->json_len, "packets", &v) && jscan_i64(&v, &pk) && pk > 0)
+	if (f[K_PK].p && jscan_i64(&f[K_PK], &pk) && pk > 0)
 		o->off_packets += (uint64_t)pk;
-	if (jscan_get(d->json, d->json_len, "labels", &v) && v.n > 2) {
+	if (f[K_LABELS].p && f[K_LABELS].n > 2) {
 		o->prober = true;
-		labels_add(o->labels, sizeof(o->labels), &v);
+		if (o->labels || (o->labels = calloc(1, DOUT_LABELS_LEN)))
+			labels_add(o->labels, DOUT_LABELS_LEN, &f[K_LABELS]);
 	}
 	if (tp > (int64_t)a->cfg->probe_targets)
 		o->prober = true;
@@ -386,16 +427,24 @@ static int on_offender(void *ud, const struct store_doc *d)
 /* Pass 2: inside documents. */
 static int on_inside(void *ud, const struct store_doc *d)
 {
+	static const char *const key_ip[] = {"ip"};
+	static const char *const keys[] = {"arrayPeer", "repliedTo", "allowListed", "peerCapHit",
+	                                   "peers"};
+	enum { K_PEERS, K_REPLIED, K_ALLOW, K_CAP, K_NP, K_N };
 	struct an *a = ud;
-	struct jval v, peers, replied;
+	struct jval v, f[K_N], peers, replied;
 	struct flow_addr ip;
 	int64_t np = 0;
 
 	if (check_time(a))
 		return a->err;
 	a->r->docs_inside++;
-	if (!jscan_get(d->json, d->json_len, "ip", &v) || !val_addr(&v, &ip) ||
-	    !jscan_get(d->json, d->json_len, "arrayPeer", &peers)) {
+	/*
+	 * Most hosts are dropped at their first busy slot: for them only "ip"
+	 * (the fifth member) is read; the rest of the document is walked once,
+	 * and only for hosts still held.
+	 */
+	if (jscan_getv(d->json, d->json_len, key_ip, 1, &v) != 1 || !val_addr(&v, &ip)) {
 		a->r->docs_bad++;
 		return 0;
 	}
@@ -406,19 +455,35 @@ static int on_inside(void *ud, const struct store_doc *d)
 	in->sent = true;
 	if (in->dropped)
 		return 0;
-	bool have_rep = jscan_get(d->json, d->json_len, "repliedTo", &replied);
-	if ((jscan_get(d->json, d->json_len, "allowListed", &v) && jscan_true(&v)) ||
-	    (jscan_get(d->json, d->json_len, "peerCapHit", &v) && jscan_true(&v))) {
+	jscan_getv(d->json, d->json_len, keys, K_N, f);
+	if (!f[K_PEERS].p) {
+		a->r->docs_bad++;
+		return 0;
+	}
+	peers = f[K_PEERS];
+	replied = f[K_REPLIED];
+	bool have_rep = replied.p != NULL;
+	if ((f[K_ALLOW].p && jscan_true(&f[K_ALLOW])) || (f[K_CAP].p && jscan_true(&f[K_CAP]))) {
 		in->dropped = true;
 		return 0;
 	}
-	/* Own peers = peers less answered ones; more than max_peers drops it now. */
+	/*
+	 * Own peers = peers less answered ones; more than max_peers drops it
+	 * now, before any answered peer of this slot counts as a target.
+	 * repliedTo holds address strings (no comma in any), so its length is
+	 * its commas + 1: counted with memchr, not walked twice.
+	 */
 	size_t n_rep = 0, pos = 0;
 	struct jval e;
-	if (have_rep)
-		while (jscan_next(&replied, &pos, &e) == 1)
+	if (have_rep && memchr(replied.p, '"', replied.n)) {
+		const char *p = replied.p, *end = replied.p + replied.n;
+		n_rep = 1;
+		while ((p = memchr(p, ',', (size_t)(end - p))) != NULL) {
 			n_rep++;
-	if (jscan_get(d->json, d->json_len, "peers", &v) && jscan_i64(&v, &np) &&
+			p++;
+		}
+	}
+	if (f[K_NP].p && jscan_i64(&f[K_NP], &np) &&
 	    np - (int64_t)n_rep > (int64_t)a->cfg->max_peers) {
 		in->dropped = true;
 		return 0;
@@ -635,8 +700,11 @@ static int candidate(struct an *a, int64_t ii)
 			if (sp.n_contacts >= a->cfg->max_peers)
 				return 0;
 			idx[sp.n_contacts] = sets[s][k];
-			sp.contacts[sp.n_contacts++] = (struct daily_contact){
-			    .ip = o->ip, .how = (enum daily_how)s, .offender = o->offender};
+			sp.contacts[sp.n_contacts++] =
+			    (struct daily_contact){.ip = o->ip,
+			                           .how = (enum daily_how)s,
+			                           .offender = o->offender,
+			                           .offender_day = o->offender};
 		}
 	}
 	if (sp.n_contacts == 0)
@@ -681,6 +749,56 @@ static int suspect_cmp(const void *x, const void *y)
 	if (p->packets + p->in_packets != q->packets + q->in_packets)
 		return p->packets + p->in_packets < q->packets + q->in_packets ? -1 : 1;
 	return memcmp(p->ip.b, q->ip.b, 16);
+}
+
+/* ---- the offender database (rule III) ------------------------------------ */
+
+struct rep_look {
+	int64_t to_slot;
+	bool found;
+};
+
+static int rep_entry(void *ud, const struct reputation_entry *e)
+{
+	struct rep_look *l = ud;
+	/* An offence after the analysed day does not count (a rerun of an old day). */
+	if (e->first_slot <= l->to_slot)
+		l->found = true;
+	return 0;
+}
+
+/*
+ * Flag the suspects' contacts whose outside IP the offender database holds
+ * with a first offence by the day's end: an IP that offended on an earlier
+ * day, at this or any other site. Only the suspects' few contacts are
+ * looked up (one indexed query each).
+ */
+static int reputation_flag(struct an *a)
+{
+	struct reputation_db *db;
+	char err[256], ip[64];
+	struct daily_result *r = a->r;
+
+	if (!a->cfg->reputation_db[0] ||
+	    reputation_db_open(a->cfg->reputation_db, true, &db, err, sizeof(err)) != 0)
+		return 0;
+	r->reputation_read = true;
+	for (size_t k = 0; k < r->n_suspects; k++) {
+		struct daily_suspect *sp = &r->suspects[k];
+		for (uint32_t c = 0; c < sp->n_contacts; c++) {
+			struct rep_look l = {.to_slot = a->day->to_slot};
+			flow_addr_format(&sp->contacts[c].ip, ip, sizeof(ip));
+			int rc = reputation_db_foreach(db, false, ip, rep_entry, &l);
+			if (rc < 0) {
+				reputation_db_close(db);
+				return rc;
+			}
+			sp->contacts[c].offender_db = l.found;
+			sp->contacts[c].offender |= l.found;
+		}
+	}
+	reputation_db_close(db);
+	return 0;
 }
 
 /* ---- slots of the day: coverage and labels ------------------------------- */
@@ -761,7 +879,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 				continue;
 			uint64_t h = 0;
 			memcpy(&h, a->macs[a->mac_ix[k] - 1].mac, 6);
-			h = (h * 0x9e3779b97f4a7c15ull) >> 17;
+			h = mix64(h);
 			while (ns[h & (nc - 1)])
 				h++;
 			ns[h & (nc - 1)] = a->mac_ix[k];
@@ -772,7 +890,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 	}
 	uint64_t h = 0;
 	memcpy(&h, mac, 6);
-	h = (h * 0x9e3779b97f4a7c15ull) >> 17;
+	h = mix64(h);
 	while (a->mac_ix[h & (a->mac_ix_cap - 1)]) {
 		struct mac_ent *m = &a->macs[a->mac_ix[h & (a->mac_ix_cap - 1)] - 1];
 		if (memcmp(m->mac, mac, 6) == 0)
@@ -806,8 +924,11 @@ static void mac_place(struct mac_ent *m, const char *place)
 
 static int on_arpmac(void *ud, const struct store_doc *d)
 {
+	static const char *const keys[] = {"timeSlot", "mac",           "device",
+	                                   "ipList",   "interfaceList", "typeList"};
+	enum { K_TS, K_MAC, K_DEV, K_IPS, K_IFS, K_TYPES, K_N };
 	struct an *a = ud;
-	struct jval v, list, e;
+	struct jval v, f[K_N], list, e;
 	char buf[256], dev[64] = "";
 	uint8_t mac[6];
 	int64_t ts;
@@ -815,17 +936,18 @@ static int on_arpmac(void *ud, const struct store_doc *d)
 	if (check_time(a))
 		return a->err;
 	a->r->docs_arp++;
-	if (!jscan_get(d->json, d->json_len, "mac", &v) || !jscan_str(&v, buf, sizeof(buf)) ||
-	    l2_mac_parse(buf, strlen(buf), mac) != 0 ||
-	    !jscan_get(d->json, d->json_len, "timeSlot", &v) || !jscan_i64(&v, &ts) ||
-	    !jscan_get(d->json, d->json_len, "ipList", &list)) {
+	jscan_getv(d->json, d->json_len, keys, K_N, f);
+	if (!f[K_MAC].p || !jscan_str(&f[K_MAC], buf, sizeof(buf)) ||
+	    l2_mac_parse(buf, strlen(buf), mac) != 0 || !f[K_TS].p || !jscan_i64(&f[K_TS], &ts) ||
+	    !f[K_IPS].p) {
 		a->r->docs_bad++;
 		return 0;
 	}
+	list = f[K_IPS];
 	if (mac_excluded(a->cfg, mac))
 		return 0;
 	/* A device's own addresses (every state Interface) are not hosts. */
-	if (jscan_get(d->json, d->json_len, "typeList", &v)) {
+	if ((v = f[K_TYPES]).p) {
 		size_t pos = 0;
 		bool own = true, any = false;
 		while (jscan_next(&v, &pos, &e) == 1) {
@@ -861,16 +983,20 @@ static int on_arpmac(void *ud, const struct store_doc *d)
 		if (ts > m->ips[k].last_slot)
 			m->ips[k].last_slot = ts;
 	}
-	if (jscan_get(d->json, d->json_len, "device", &v))
-		jscan_str(&v, dev, sizeof(dev));
-	if (jscan_get(d->json, d->json_len, "interfaceList", &list)) {
+	if (f[K_DEV].p)
+		jscan_str(&f[K_DEV], dev, sizeof(dev));
+	if ((list = f[K_IFS]).p) {
 		pos = 0;
 		bool any = false;
 		while (jscan_next(&list, &pos, &e) == 1) {
 			char ifn[64], place[160];
 			if (!jscan_str(&e, ifn, sizeof(ifn)))
 				continue;
-			snprintf(place, sizeof(place), "%s %s", dev, ifn);
+			/* "device interface" (both < 64 bytes), without a printf per document. */
+			size_t dl = strlen(dev), il = strlen(ifn);
+			memcpy(place, dev, dl);
+			place[dl] = ' ';
+			memcpy(place + dl + 1, ifn, il + 1);
 			mac_place(m, place);
 			any = true;
 		}
@@ -954,7 +1080,7 @@ static void offenders_collect(struct an *a)
 		                           .slots = o->off_slots,
 		                           .packets = o->off_packets,
 		                           .max_targets = o->off_max_targets};
-		snprintf(e.labels, sizeof(e.labels), "%s", o->labels);
+		snprintf(e.labels, sizeof(e.labels), "%s", o->labels ? o->labels : "");
 		/* Keep the top DAILY_OFFENDERS_MAX: replace the last when better, re-sort. */
 		if (r->n_offenders < DAILY_OFFENDERS_MAX) {
 			r->offenders[r->n_offenders++] = e;
@@ -1034,10 +1160,18 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 		macs_collect(&a);
 	if (rc == 0)
 		offenders_collect(&a);
+	if (rc == 0) {
+		what = "the offender database";
+		rc = reputation_flag(&a);
+	}
 	a.r->inside_ips = a.in.n;
 	a.r->inside_dropped = a.in.dropped;
 	a.r->outside_dropped = a.out.dropped;
 	table_free(&a.in);
+	for (size_t k = 0; k < a.out.n; k++) {
+		free(dout_at(&a, (int64_t)k)->tgt_more);
+		free(dout_at(&a, (int64_t)k)->labels);
+	}
 	table_free(&a.out);
 	if (rc != 0) {
 		if (a.err)

@@ -125,6 +125,31 @@ bool jscan_get(const char *text, size_t len, const char *key, struct jval *v)
 	return false;
 }
 
+size_t jscan_getv(const char *text, size_t len, const char *const *keys, size_t n_keys,
+                  struct jval *vals)
+{
+	struct jval obj = {text, len}, k, val;
+	size_t pos = 0, found = 0, kl[JSCAN_KEYS_MAX];
+
+	if (n_keys > JSCAN_KEYS_MAX)
+		n_keys = JSCAN_KEYS_MAX;
+	for (size_t j = 0; j < n_keys; j++) {
+		vals[j] = (struct jval){NULL, 0};
+		kl[j] = strlen(keys[j]);
+	}
+	while (found < n_keys && jscan_member(&obj, &pos, &k, &val) == 1) {
+		for (size_t j = 0; j < n_keys; j++) {
+			if (!vals[j].p && k.n >= 2 && kl[j] == k.n - 2 &&
+			    memcmp(k.p + 1, keys[j], k.n - 2) == 0) {
+				vals[j] = val;
+				found++;
+				break;
+			}
+		}
+	}
+	return found;
+}
+
 bool jscan_i64(const struct jval *v, int64_t *out)
 {
 	char buf[32];

@@ -30,6 +30,17 @@ struct jval {
  */
 bool jscan_get(const char *text, size_t len, const char *key, struct jval *v);
 
+/*
+ * Find several top-level members in one walk of the object: vals[j] gets
+ * the value of keys[j] (no escapes in them), or {NULL, 0} when absent (or
+ * past a malformed part). The walk stops once every key is found. Returns
+ * how many were found. The first of repeated members counts. At most
+ * JSCAN_KEYS_MAX keys (more are not looked for and not set).
+ */
+#define JSCAN_KEYS_MAX 16
+size_t jscan_getv(const char *text, size_t len, const char *const *keys, size_t n_keys,
+                  struct jval *vals);
+
 /* The value as a whole number (false when it is not one). */
 bool jscan_i64(const struct jval *v, int64_t *out);
 

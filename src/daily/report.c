@@ -58,10 +58,12 @@ static json_t *suspect_json(const struct daily_result *r, const struct daily_sus
 		const struct daily_contact *c = &sp->contacts[k];
 		slot_time(c->first_slot, a, sizeof(a));
 		slot_time(c->last_slot, b, sizeof(b));
-		json_array_append_new(cs, json_pack("{s:o, s:s, s:b, s:I, s:s, s:s}", "ip",
-		                                    addr_json(&c->ip), "how", how_names[c->how],
-		                                    "offender", c->offender, "slots",
-		                                    (json_int_t)c->slots, "first", a, "last", b));
+		json_array_append_new(cs, json_pack("{s:o, s:s, s:b, s:b, s:b, s:I, s:s, s:s}",
+		                                    "ip", addr_json(&c->ip), "how",
+		                                    how_names[c->how], "offender", c->offender,
+		                                    "offenderDay", c->offender_day, "offenderDb",
+		                                    c->offender_db, "slots", (json_int_t)c->slots,
+		                                    "first", a, "last", b));
 	}
 	json_object_set_new(o, "outsideIps", json_integer(sp->n_contacts));
 	json_object_set_new(o, "contacts", cs);
@@ -133,6 +135,7 @@ static json_t *summary_json(const struct daily_result *r, const char *kind)
 	json_object_set_new(o, "ccSuspectsDropped", json_integer((json_int_t)r->suspects_dropped));
 	json_object_set_new(o, "macMultiIp", json_integer((json_int_t)r->n_macs));
 	json_object_set_new(o, "offenders", json_integer((json_int_t)r->offenders_day));
+	json_object_set_new(o, "offenderDb", json_boolean(r->reputation_read));
 	for (size_t k = 0; k < r->n_labels; k++)
 		json_object_set_new(lab, r->label_names[k], json_integer((json_int_t)r->labels[k]));
 	json_object_set_new(o, "labels", lab);
@@ -316,7 +319,9 @@ int daily_result_text(const struct daily_result *r, FILE *out)
 			slot_time(ct->last_slot + 1, b, sizeof(b));
 			fprintf(out, "      %-15s %s, %u slot%s, %s .. %s%s\n", ip,
 			        how_names[ct->how], ct->slots, ct->slots == 1 ? "" : "s", a, b,
-			        ct->offender ? ", an offender that day" : "");
+			        ct->offender_db    ? ", in the offender database"
+			        : ct->offender_day ? ", an offender that day"
+			                           : "");
 		}
 	}
 	fprintf(out, "\nMACs with several IPs (%zu)\n", r->n_macs);

@@ -1,12 +1,16 @@
 /*
  * daily runner: the collector's daily analysis (daily.h, docs/daily.md
- * "In the collector"). A thread of its own wakes every minute; once the
- * local time in daily.tz has passed run_hour of a new day, it analyses the
- * day before for every site through its own read connection to the store,
- * stores the result through its own write connection (SQLite serialises it
- * with the closer's writes: WAL, one writer at a time, busy timeout), writes
- * the report file and runs the hook. Never on the loop or the closer's
- * thread; a failure is logged and counted, and the next day is tried anyway.
+ * "In the collector"). A thread of its own checks at start and then every
+ * minute which day is due per site (daily_schedule_due(): once the local
+ * time in daily.tz has passed run_hour of a new day, the day before, and
+ * after a downtime the days missed, oldest first). It analyses a due day
+ * through its own read connection to the store, stores the result through
+ * its own write connection (SQLite serialises it with the closer's writes:
+ * WAL, one writer at a time, busy timeout), writes the report file and runs
+ * the hook. Never on the loop or the closer's thread; a failure is logged
+ * and counted, and the next day is tried anyway (the failed one is not
+ * retried). What was analysed before a restart is known from the stored
+ * daily documents.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,9 +39,20 @@ struct daily_runner {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, poke;
-	int64_t done_day; /* start_s of the last day analysed */
+	int64_t *done;          /* per site: start_s of the last day analysed */
+	int64_t clock_base_s;   /* DAILY_NOW_ENV: the clock's start, or 0 */
+	uint64_t clock_base_ms; /* CLOCK_MONOTONIC then */
 	struct daily_stats st;
 };
+
+/* The runner's wall clock, Unix s (DAILY_NOW_ENV moves it for tests). */
+static int64_t runner_now(const struct daily_runner *dr)
+{
+	if (dr->clock_base_s)
+		return dr->clock_base_s +
+		       (int64_t)((clock_ms(CLOCK_MONOTONIC) - dr->clock_base_ms) / 1000u);
+	return (int64_t)time(NULL);
+}
 
 /* Run the hook: argv + the report path, bounded by hook_timeout_s. */
 static void hook_run(const struct daily_config *cfg, const char *report, struct daily_stats *st)
@@ -119,6 +134,13 @@ int daily_run_one(struct store *rd, struct store *wr, const struct daily_config 
 		st->failures++;
 		return rc;
 	}
+	/* A day with nothing stored (before the store began, a downtime caught up): no report. */
+	if (r->slots_present == 0 && r->docs_inside == 0 && r->docs_offender == 0 &&
+	    r->docs_arp == 0) {
+		log_info("daily %s %s: nothing stored for the day, no analysis", site, day->date);
+		daily_result_free(r);
+		return 0;
+	}
 	if (wr && (rc = daily_store_write(wr, r)) != 0) {
 		log_error("daily %s %s: storing the result: %s", site, day->date,
 		          store_error_get(wr));
@@ -144,31 +166,129 @@ int daily_run_one(struct store *rd, struct store *wr, const struct daily_config 
 	return rc;
 }
 
-/* Analyse day for every site with fresh connections. */
-static void run_day(struct daily_runner *dr, const struct daily_day *day)
+int daily_schedule_due(const char *tz, uint32_t run_hour, int64_t now_s, int64_t done_start_s,
+                       struct daily_day *due)
+{
+	struct daily_day today, d;
+
+	if (daily_day_of(now_s, tz, &today) != 0 || daily_day_of(today.start_s - 1, tz, &d) != 0)
+		return -EINVAL;
+	/* Yesterday's run time is today's run_hour; before it, the day before is the latest. */
+	if (now_s < today.start_s + (int64_t)run_hour * 3600 &&
+	    daily_day_of(d.start_s - 1, tz, &d) != 0)
+		return -EINVAL;
+	if (d.start_s <= done_start_s)
+		return 0;
+	/* Back to the oldest day not done, within the catch-up window. */
+	for (int k = 0; k < DAILY_CATCHUP_DAYS; k++) {
+		struct daily_day prev;
+		if (daily_day_of(d.start_s - 1, tz, &prev) != 0)
+			return -EINVAL;
+		if (prev.start_s <= done_start_s)
+			break;
+		d = prev;
+	}
+	*due = d;
+	return 1;
+}
+
+/* Open the runner's two connections; 0, or -1 (logged, counted). */
+static int runner_open(struct daily_runner *dr, struct store **rd, struct store **wr,
+                       struct daily_stats *st)
 {
 	struct store_opts ro, wo;
-	struct store *rd = NULL, *wr = NULL;
 	char err[512];
+
+	*rd = *wr = NULL;
+	store_opts_defaults(&ro);
+	ro.read_only = true;
+	store_opts_defaults(&wo);
+	wo.retention_days = 0;
+	if (store_open(dr->store_path, &ro, rd, err, sizeof(err)) != 0 ||
+	    store_open(dr->store_path, &wo, wr, err, sizeof(err)) != 0) {
+		log_error("daily: %s", err);
+		st->failures++;
+		store_close(*rd);
+		*rd = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Each site's latest stored daily analysis marks its day done, so a
+ * restart neither repeats a day nor misses one; one written before its day
+ * ended (a replay of a capture that reached into the day) marks only the
+ * days before it. A store that cannot be read yet (a first start) leaves
+ * every site at "none".
+ */
+static void runner_load_done(struct daily_runner *dr)
+{
+	struct store_opts ro;
+	struct store *s = NULL;
+	char err[512], name[STORE_SITE_MAX + 8];
+
+	store_opts_defaults(&ro);
+	ro.read_only = true;
+	if (store_open(dr->store_path, &ro, &s, err, sizeof(err)) != 0)
+		return;
+	for (size_t k = 0; k < dr->n_sites; k++) {
+		int64_t ts;
+		struct daily_day d;
+		daily_store_site(dr->sites[k], name, sizeof(name));
+		struct store_slot sl;
+		if (store_slot_latest(s, name, &ts) == 0 &&
+		    daily_day_of(ts * STORE_SLOT_SECONDS, dr->cfg.tz, &d) == 0 &&
+		    store_slot_get(s, name, ts, &sl) == 0)
+			dr->done[k] = sl.written_at_s >= d.end_s ? d.start_s : d.start_s - 1;
+	}
+	store_close(s);
+}
+
+/*
+ * One check: every site's due days, oldest first, until none is due (a
+ * stop request ends it between two site-days). poke: every site's
+ * yesterday, done or not.
+ */
+static void runner_check(struct daily_runner *dr, bool poke)
+{
+	struct store *rd = NULL, *wr = NULL;
 	struct daily_stats st;
 
 	pthread_mutex_lock(&dr->mu);
 	st = dr->st;
 	pthread_mutex_unlock(&dr->mu);
-	store_opts_defaults(&ro);
-	ro.read_only = true;
-	store_opts_defaults(&wo);
-	wo.retention_days = 0;
-	if (store_open(dr->store_path, &ro, &rd, err, sizeof(err)) != 0 ||
-	    store_open(dr->store_path, &wo, &wr, err, sizeof(err)) != 0) {
-		log_error("daily %s: %s", day->date, err);
-		st.failures++;
-	} else {
-		for (size_t k = 0; k < dr->n_sites; k++)
-			daily_run_one(rd, wr, &dr->cfg, dr->sites[k], day, &st);
+	for (size_t k = 0; k < dr->n_sites; k++) {
+		for (;;) {
+			struct daily_day day;
+			int64_t now = runner_now(dr);
+			if (poke) {
+				struct daily_day today;
+				if (daily_day_of(now, dr->cfg.tz, &today) != 0 ||
+				    daily_day_of(today.start_s - 1, dr->cfg.tz, &day) != 0)
+					break;
+			} else if (daily_schedule_due(dr->cfg.tz, dr->cfg.run_hour, now,
+			                              dr->done[k], &day) != 1) {
+				break;
+			}
+			pthread_mutex_lock(&dr->mu);
+			bool stop = dr->stop;
+			pthread_mutex_unlock(&dr->mu);
+			if (stop || (!rd && runner_open(dr, &rd, &wr, &st) != 0))
+				break;
+			daily_run_one(rd, wr, &dr->cfg, dr->sites[k], &day, &st);
+			if (day.start_s > dr->done[k])
+				dr->done[k] = day.start_s;
+			pthread_mutex_lock(&dr->mu);
+			dr->st = st;
+			pthread_mutex_unlock(&dr->mu);
+			if (poke)
+				break;
+		}
 	}
 	store_close(rd);
 	store_close(wr);
+	st.checks++;
 	pthread_mutex_lock(&dr->mu);
 	dr->st = st;
 	pthread_mutex_unlock(&dr->mu);
@@ -177,7 +297,10 @@ static void run_day(struct daily_runner *dr, const struct daily_day *day)
 static void *runner_main(void *arg)
 {
 	struct daily_runner *dr = arg;
+	bool poke = false;
 
+	runner_load_done(dr);
+	runner_check(dr, false);
 	pthread_mutex_lock(&dr->mu);
 	while (!dr->stop) {
 		struct timespec ts;
@@ -187,19 +310,10 @@ static void *runner_main(void *arg)
 			pthread_cond_timedwait(&dr->cv, &dr->mu, &ts);
 		if (dr->stop)
 			break;
-		bool poke = dr->poke;
+		poke = dr->poke;
 		dr->poke = false;
 		pthread_mutex_unlock(&dr->mu);
-
-		struct daily_day today, yday;
-		int64_t now = (int64_t)time(NULL);
-		if (daily_day_of(now, dr->cfg.tz, &today) == 0 &&
-		    daily_day_of(today.start_s - 1, dr->cfg.tz, &yday) == 0 &&
-		    (poke || (now >= today.start_s + (int64_t)dr->cfg.run_hour * 3600 &&
-		              dr->done_day != yday.start_s))) {
-			run_day(dr, &yday);
-			dr->done_day = yday.start_s;
-		}
+		runner_check(dr, poke);
 		pthread_mutex_lock(&dr->mu);
 	}
 	pthread_mutex_unlock(&dr->mu);
@@ -210,34 +324,47 @@ int daily_runner_start(const struct daily_config *cfg, const char *store_path,
                        const char *const *sites, size_t n_sites, struct daily_runner **out)
 {
 	struct daily_runner *dr = calloc(1, sizeof(*dr));
+	const char *now_env = getenv(DAILY_NOW_ENV);
 	int rc;
 
 	*out = NULL;
 	if (!dr)
 		return -ENOMEM;
+	if (now_env && *now_env) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(now_env, &end, 10);
+		if (errno || *end || v <= 0) {
+			free(dr);
+			return -EINVAL;
+		}
+		dr->clock_base_s = (int64_t)v;
+		dr->clock_base_ms = clock_ms(CLOCK_MONOTONIC);
+		log_warn("daily: the runner's clock starts at %lld (%s, tests only)", v,
+		         DAILY_NOW_ENV);
+	}
 	dr->cfg = *cfg;
 	snprintf(dr->store_path, sizeof(dr->store_path), "%s", store_path);
 	dr->sites = calloc(n_sites ? n_sites : 1, sizeof(*dr->sites));
-	if (!dr->sites) {
+	dr->done = calloc(n_sites ? n_sites : 1, sizeof(*dr->done));
+	if (!dr->sites || !dr->done) {
+		free(dr->sites);
+		free(dr->done);
 		free(dr);
 		return -ENOMEM;
 	}
-	for (size_t k = 0; k < n_sites; k++)
+	for (size_t k = 0; k < n_sites; k++) {
 		snprintf(dr->sites[k], sizeof(dr->sites[k]), "%s", sites[k]);
+		dr->done[k] = INT64_MIN;
+	}
 	dr->n_sites = n_sites;
-	/* A start after run_hour does not analyse yesterday again: the last run did. */
-	struct daily_day today, yday;
-	int64_t now = (int64_t)time(NULL);
-	if (daily_day_of(now, cfg->tz, &today) == 0 &&
-	    daily_day_of(today.start_s - 1, cfg->tz, &yday) == 0 &&
-	    now >= today.start_s + (int64_t)cfg->run_hour * 3600 + 3600)
-		dr->done_day = yday.start_s;
 	pthread_mutex_init(&dr->mu, NULL);
 	pthread_cond_init(&dr->cv, NULL);
 	if ((rc = pthread_create(&dr->th, NULL, runner_main, dr)) != 0) {
 		pthread_mutex_destroy(&dr->mu);
 		pthread_cond_destroy(&dr->cv);
 		free(dr->sites);
+		free(dr->done);
 		free(dr);
 		return -rc;
 	}
@@ -272,5 +399,6 @@ void daily_runner_stop(struct daily_runner *dr)
 	pthread_mutex_destroy(&dr->mu);
 	pthread_cond_destroy(&dr->cv);
 	free(dr->sites);
+	free(dr->done);
 	free(dr);
 }

@@ -70,6 +70,9 @@ static const struct counter_def decoder_counter_defs[] = {
                 "Exporter sessions in probation: nothing decoded from them yet."),
     COUNTER_DEF(decoder_stats, exporters_evicted, "exportersEvicted", COUNTER_TOTAL,
                 "Exporter sessions in probation evicted to make room for a new one."),
+    COUNTER_DEF(decoder_stats, seq_inclusive, "sequenceInclusive", COUNTER_TOTAL,
+                "IPFIX sessions found numbering their messages by the records up to and "
+                "including them (softflowd): their loss is counted that way."),
     DROP(DECODER_DROP_NOT_ALLOWED, "notAllowed",
          "Datagrams dropped: exporter not in the allow-list."),
     DROP(DECODER_DROP_SHORT_HEADER, "shortHeader", "Datagrams dropped: shorter than their header."),
@@ -105,7 +108,7 @@ static const struct counter_def decoder_counter_defs[] = {
 #undef DROP
 
 /* Where the drop reasons start in decoder_counter_defs. */
-#define DECODER_COUNTER_DROPS 22
+#define DECODER_COUNTER_DROPS 23
 _Static_assert(sizeof(decoder_counter_defs) / sizeof(decoder_counter_defs[0]) ==
                    DECODER_COUNTER_DROPS + DECODER_DROP__COUNT,
                "one decoder counter per field of struct decoder_stats");
@@ -931,6 +934,72 @@ void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n)
 	e->seq_next = seq + n;
 }
 
+/* Switch c's session to the inclusive numbering (incl) or back; counted, logged. */
+static void seq_switch(struct dec_ctx *c, bool incl)
+{
+	struct dec_exporter *e = c->e;
+	char a[64];
+
+	e->seq_inclusive = incl;
+	e->seq_votes = 0;
+	if (incl)
+		c->d->st.seq_inclusive++;
+	/* At most one line a minute: a hostile session could switch every few messages. */
+	if (log_level_cur < LOG_LVL_INFO || !log_ratelimit_ok(&c->d->log_seq_ms, c->now_ms, 60000))
+		return;
+	flow_addr_format(&e->from.addr, a, sizeof(a));
+	log_info("decoder: IPFIX exporter %s port %u domain %u numbers its messages by the "
+	         "records %s them; its loss is counted so",
+	         a, e->from.port, e->domain, incl ? "up to and including" : "before");
+}
+
+/*
+ * RFC 7011 §3.1 numbers an IPFIX message by the data records sent before it.
+ * softflowd (1.1.0, ipfix.c) numbers it by the flow records sent up to and
+ * including it (its options data records not counted), so every message
+ * whose record count differs from the previous one's looks like loss or
+ * reordering. A session starts with the RFC numbering; a message that fits
+ * only the other numbering exactly (number minus its flow records = the last
+ * number) is a vote and counts no loss; DEC_SEQ_VOTES of them, with no
+ * message in between that fits only the current numbering, switch the
+ * session (counted in seq_inclusive, logged). The same rule switches back.
+ * Either way the check itself is dec_seq_check() on the number of the
+ * message's first record.
+ */
+void dec_seq_ipfix(struct dec_ctx *c, uint32_t seq)
+{
+	struct dec_exporter *e = c->e;
+	uint32_t n_flow = c->nrecords - c->noptions;
+	bool incl = e->seq_inclusive;
+	uint32_t first = incl ? seq - n_flow : seq;
+	uint32_t n = incl ? n_flow : c->nrecords;
+
+	if (e->seq_valid && !c->incomplete) {
+		bool own = first == e->seq_next;
+		bool other = incl ? seq == e->seq_last + e->seq_last_n
+		                  : n_flow > 0 && seq - n_flow == e->seq_last;
+		if (own && !other) {
+			e->seq_votes = 0;
+		} else if (!own && other) {
+			if (++e->seq_votes >= DEC_SEQ_VOTES)
+				seq_switch(c, !incl);
+			/* In sequence by the other numbering: nothing lost. The next
+			 * message is expected in the session's numbering (switched or not). */
+			c->late = false;
+			e->seq_next = e->seq_inclusive ? seq : seq + c->nrecords;
+			e->seq_last = seq;
+			e->seq_last_n = c->nrecords;
+			return;
+		}
+	}
+	dec_seq_check(c, first, false);
+	dec_seq_commit(c, first, n);
+	if (!c->late) {
+		e->seq_last = seq;
+		e->seq_last_n = c->nrecords;
+	}
+}
+
 void dec_scope_rate_update(struct dec_scope *e)
 {
 	if (e->override_rate)
@@ -1078,6 +1147,32 @@ int decoder_feed(struct decoder *d, const struct flow_endpoint *from, const uint
 	if (rc < 0 && DEC_REASON(rc) < DECODER_DROP__COUNT)
 		datagram_dropped(d, from, (enum decoder_drop)DEC_REASON(rc), p, len, now_ms);
 	return rc;
+}
+
+int decoder_sampling_set(struct decoder *d, const struct decoder_sampling_override *sampling,
+                         size_t n_sampling)
+{
+	struct decoder_sampling_override *v = NULL;
+
+	if (n_sampling) {
+		v = fault_calloc(n_sampling, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, sampling, n_sampling * sizeof(*v));
+	}
+	free(d->sampling);
+	d->sampling = v;
+	d->cfg.sampling = v;
+	d->cfg.n_sampling = n_sampling;
+	/* Every scope in the index (live sessions and restored ones) takes the new override. */
+	for (uint32_t i = 0; i < d->scap; i++) {
+		struct dec_scope *sc = d->sslots[i];
+		if (sc) {
+			sc->override_rate = override_rate(d, &sc->from.addr);
+			dec_scope_rate_update(sc);
+		}
+	}
+	return 0;
 }
 
 int decoder_allow_set(struct decoder *d, const struct decoder_prefix *allow, size_t n_allow)

@@ -37,6 +37,9 @@
 /* A late datagram's sysUptime is behind the newest one by at most this;
  * further back means the exporter restarted (v5/v9). */
 #define DEC_LATE_WINDOW_MS 10000u
+/* IPFIX messages that fit only the other sequence numbering before a session
+ * is switched to it (docs/decoding.md "Sequence numbers"). */
+#define DEC_SEQ_VOTES 3u
 
 /* NTP era 0 starts 70 years (incl. 17 leap days) before the Unix epoch. */
 #define DEC_NTP_UNIX_OFFSET_S 2208988800ull
@@ -231,7 +234,18 @@ struct dec_exporter {
 	struct dec_scope *sc; /* its templates and samplers; shared, see refs */
 	/* Sequence tracking. */
 	bool seq_valid;
-	uint32_t seq_next;
+	uint32_t seq_next; /* records (v5/IPFIX) or datagrams (v9) before the next datagram */
+	/*
+	 * IPFIX only (docs/decoding.md "Sequence numbers"): seq_inclusive when
+	 * the session numbers a message by the flow records sent up to and
+	 * including it (softflowd) instead of before it (RFC 7011 §3.1);
+	 * seq_votes counts messages that fitted only the other numbering since
+	 * the last that fitted only this one; seq_last and seq_last_n are the
+	 * last accepted message's number and data records.
+	 */
+	bool seq_inclusive;
+	uint8_t seq_votes;
+	uint32_t seq_last, seq_last_n;
 	bool has_uptime;
 	uint32_t last_uptime;
 	/* Counters for decoder_exporters_get. */
@@ -306,6 +320,7 @@ struct decoder {
 	void *ud;
 	size_t nbatch;
 	uint64_t log_last_ms[DECODER_DROP__COUNT]; /* rate limit per reason */
+	uint64_t log_seq_ms;                       /* rate limit of dec_seq_ipfix()'s line */
 	struct flow batch[DEC_BATCH];
 };
 
@@ -323,6 +338,7 @@ struct dec_ctx {
 	bool incomplete;    /* some data could not be decoded: records uncounted */
 	bool decoded;       /* a template was accepted (the session is a real exporter) */
 	uint32_t nrecords;  /* data records decoded (IPFIX sequence) */
+	uint32_t noptions;  /* of those, options data records */
 	uint32_t delivered; /* records given to the batch */
 };
 
@@ -353,6 +369,12 @@ void dec_exporter_decoded(struct dec_ctx *c);
 void dec_drop(struct dec_ctx *c, enum decoder_drop why, const char *detail);
 void dec_seq_check(struct dec_ctx *c, uint32_t seq, bool datagrams);
 void dec_seq_commit(struct dec_ctx *c, uint32_t seq, uint32_t n);
+/*
+ * The IPFIX sequence check, after the message's sets were decoded (its
+ * record counts are needed): detects the inclusive numbering, then checks
+ * and commits as dec_seq_check() and dec_seq_commit() do.
+ */
+void dec_seq_ipfix(struct dec_ctx *c, uint32_t seq);
 void dec_flush(struct decoder *d);
 /*
  * Remember a sampler's rate (has_id) or the exporter-wide rate (!has_id)

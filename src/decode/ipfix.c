@@ -3,7 +3,8 @@
  *
  * Message header (16 bytes): version 10, length (whole message), export time
  * (Unix seconds), sequence number (data records sent before this message
- * from this observation domain), observation domain ID. Then sets of
+ * from this observation domain; softflowd counts them up to and including
+ * it, see dec_seq_ipfix()), observation domain ID. Then sets of
  * (ID, length): 2 templates, 3 options templates, 0, 1 and 4..255 reserved,
  * >= 256 data.
  *
@@ -102,7 +103,6 @@ int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t
 	c.e->datagrams++;
 	c.export_ms = (uint64_t)get_u32be(p + 4) * 1000;
 	uint32_t seq = get_u32be(p + 8);
-	dec_seq_check(&c, seq, false);
 
 	size_t pos = IPFIX_HEADER_LEN;
 	bool broken = false;
@@ -137,7 +137,7 @@ int dec_ipfix(struct decoder *d, const struct flow_endpoint *from, const uint8_t
 		c.incomplete = true;
 		dec_drop(&c, DECODER_DROP_SET_SHORT, "partial set header at end of message");
 	}
-	dec_seq_commit(&c, seq, c.nrecords);
+	dec_seq_ipfix(&c, seq);
 	c.e->records += c.delivered;
 	dec_exporter_decoded(&c);
 	return (int)c.delivered;

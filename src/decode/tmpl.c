@@ -1045,5 +1045,8 @@ uint32_t dec_data_set(struct dec_ctx *c, uint16_t id, const uint8_t *p, size_t l
 		dec_drop(c, DECODER_DROP_NO_TEMPLATE, "data before its template");
 		return 0;
 	}
-	return t->varlen ? data_set_varlen(c, t, p, len) : data_set_fixed(c, t, p, len);
+	uint32_t n = t->varlen ? data_set_varlen(c, t, p, len) : data_set_fixed(c, t, p, len);
+	if (t->options)
+		c->noptions += n;
+	return n;
 }

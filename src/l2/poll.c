@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "nfsentry/clock.h"
+#include "nfsentry/config.h"
 #include "nfsentry/log.h"
 #include "nfsentry/slot.h"
 
@@ -35,10 +36,16 @@ struct kept_poll {
 struct dev_state {
 	struct l2poll *p;
 	uint32_t site;
-	const char *site_name;
-	const struct site_device *dev;
+	const char *site_name;         /* site_name_copy */
+	const struct site_device *dev; /* dev_copy */
+	char site_name_copy[SITE_NAME_MAX];
+	struct site_device dev_copy;
 	pthread_t th;
 	bool th_started;
+	struct dev_state *next_retired; /* l2poll.retired */
+	/* Written under p->mu; read by the device's poll as its cancel flag. */
+	volatile bool stop;
+	bool done; /* the thread has left its loop (under p->mu) */
 	/* Guarded by p->mu. */
 	struct kept_poll keep[L2POLL_KEEP_SLOTS];
 	struct l2poll_status status; /* the last completed poll, for l2poll_status_get() */
@@ -54,9 +61,17 @@ struct l2poll {
 	size_t n_sites; /* of the sites array given to poller_new */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	volatile bool stopping; /* written under mu; read by polls as their cancel flag */
-	struct dev_state *devs;
+	/* Owned, each allocated apart (threads hold them); swapped under mu by a reload. */
+	struct dev_state **devs;
 	size_t n_devs;
+	/*
+	 * Devices a reload replaced (l2poll_devices_set): told to stop, joined
+	 * once done; kept until l2poll_stop() because the statuses handed out
+	 * point at their names. Loop thread only, n_retired at most
+	 * L2POLL_RETIRED_MAX.
+	 */
+	struct dev_state *retired;
+	size_t n_retired;
 };
 
 void l2poll_result_format(const struct l2poll_result *r, char *buf, size_t len)
@@ -308,7 +323,7 @@ static void *dev_thread(void *arg)
 	char line[1024];
 
 	pthread_mutex_lock(&p->mu);
-	while (!p->stopping) {
+	while (!d->stop) {
 		uint64_t now = clock_ms(CLOCK_REALTIME);
 		if (now < due) {
 			struct timespec ts = {.tv_sec = (time_t)(due / 1000),
@@ -321,7 +336,7 @@ static void *dev_thread(void *arg)
 		struct l2poll_result r;
 		l2_obs_list_init(&obs, 0);
 		last_start = now;
-		l2poll_device(d->site_name, d->dev, &obs, &p->stopping, &r);
+		l2poll_device(d->site_name, d->dev, &obs, &d->stop, &r);
 		l2poll_result_format(&r, line, sizeof(line));
 		/* A dead device says so once per change, not at every poll. */
 		if (r.rc != 0 && r.rc != L2SSH_E_CANCELLED && (!d->polled || d->last_rc != r.rc))
@@ -344,39 +359,82 @@ static void *dev_thread(void *arg)
 		l2_obs_list_free(&obs);
 		due = next_due(d->dev, clock_ms(CLOCK_REALTIME), last_start, false);
 	}
+	d->done = true;
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
+/* A device of site s (its copies filled), no thread yet; NULL on ENOMEM. */
+static struct dev_state *dev_new(struct l2poll *p, uint32_t s, const char *site_name,
+                                 const struct site_device *dev)
+{
+	struct dev_state *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->p = p;
+	d->site = s;
+	snprintf(d->site_name_copy, sizeof(d->site_name_copy), "%s", site_name);
+	d->dev_copy = *dev;
+	d->site_name = d->site_name_copy;
+	d->dev = &d->dev_copy;
+	l2_obs_list_init(&d->fixed_obs, 0);
+	return d;
+}
+
+/* Join d's thread (if any) and free its observations; d itself stays. */
+static void dev_join(struct dev_state *d)
+{
+	if (d->th_started)
+		pthread_join(d->th, NULL);
+	d->th_started = false;
+	for (size_t k = 0; k < L2POLL_KEEP_SLOTS; k++)
+		if (d->keep[k].used)
+			l2_obs_list_free(&d->keep[k].obs);
+	memset(d->keep, 0, sizeof(d->keep));
+	l2_obs_list_free(&d->fixed_obs);
+}
+
+static int dev_thread_start(struct dev_state *d)
+{
+	int rc = pthread_create(&d->th, NULL, dev_thread, d);
+
+	if (rc != 0)
+		return -rc;
+	pthread_setname_np(d->th, "nfs-l2poll"); /* top -H, perf --comm */
+	d->th_started = true;
+	return 0;
+}
+
 static int poller_new(const struct site_config *sites, size_t n_sites, struct l2poll **out)
 {
-	size_t n = 0, k = 0;
+	size_t n = 0;
 
 	*out = NULL;
 	for (size_t s = 0; s < n_sites; s++)
 		n += sites[s].n_devices;
-	if (n == 0)
+	if (n_sites == 0)
 		return 0;
 	struct l2poll *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->devs = calloc(n, sizeof(*p->devs));
+	p->devs = calloc(n ? n : 1, sizeof(*p->devs));
 	if (!p->devs) {
 		free(p);
 		return -ENOMEM;
 	}
 	p->n_sites = n_sites;
-	p->n_devs = n;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	for (size_t s = 0; s < n_sites; s++) {
 		for (size_t i = 0; i < sites[s].n_devices; i++) {
-			struct dev_state *d = &p->devs[k++];
-			d->p = p;
-			d->site = (uint32_t)s;
-			d->site_name = sites[s].name;
-			d->dev = &sites[s].devices[i];
-			l2_obs_list_init(&d->fixed_obs, 0);
+			struct dev_state *d =
+			    dev_new(p, (uint32_t)s, sites[s].name, &sites[s].devices[i]);
+			if (!d) {
+				l2poll_stop(p);
+				return -ENOMEM;
+			}
+			p->devs[p->n_devs++] = d;
 		}
 	}
 	*out = p;
@@ -392,15 +450,132 @@ int l2poll_start(const struct site_config *sites, size_t n_sites, struct l2poll 
 	if (rc != 0 || !p)
 		return rc;
 	for (size_t i = 0; i < p->n_devs; i++) {
-		rc = pthread_create(&p->devs[i].th, NULL, dev_thread, &p->devs[i]);
+		rc = dev_thread_start(p->devs[i]);
 		if (rc != 0) {
 			l2poll_stop(p);
-			return -rc;
+			return rc;
 		}
-		pthread_setname_np(p->devs[i].th, "nfs-l2poll"); /* top -H, perf --comm */
-		p->devs[i].th_started = true;
 	}
 	*out = p;
+	return 0;
+}
+
+/* Join and keep the retired devices whose threads have ended. Loop thread. */
+static void retired_reap(struct l2poll *p)
+{
+	for (struct dev_state *d = p->retired; d; d = d->next_retired) {
+		pthread_mutex_lock(&p->mu);
+		bool done = d->done;
+		pthread_mutex_unlock(&p->mu);
+		if (done && d->th_started)
+			dev_join(d);
+	}
+}
+
+/* The devices of site s in p (in order) are exactly sites[s]'s. Under mu or loop thread. */
+static bool site_same(const struct l2poll *p, uint32_t s, const struct site_config *site)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < p->n_devs; i++) {
+		const struct dev_state *d = p->devs[i];
+		if (d->site != s)
+			continue;
+		if (j == site->n_devices || memcmp(d->dev, &site->devices[j], sizeof(*d->dev)) != 0)
+			return false;
+		j++;
+	}
+	return j == site->n_devices;
+}
+
+int l2poll_devices_set(struct l2poll *p, const struct site_config *sites, size_t n_sites,
+                       size_t *changed)
+{
+	size_t n = 0, n_old = 0, k = 0;
+	bool same[CONFIG_MAX_SITES];
+	int rc = 0;
+
+	*changed = 0;
+	if (!p || n_sites != p->n_sites || n_sites > CONFIG_MAX_SITES)
+		return -EINVAL;
+	retired_reap(p);
+	for (size_t s = 0; s < n_sites; s++) {
+		same[s] = site_same(p, (uint32_t)s, &sites[s]);
+		*changed += !same[s];
+		n += same[s] ? 0 : sites[s].n_devices;
+	}
+	if (!*changed)
+		return 0;
+	for (size_t i = 0; i < p->n_devs; i++) {
+		if (same[p->devs[i]->site])
+			n++;
+		else
+			n_old++;
+	}
+	if (n_old > L2POLL_RETIRED_MAX - p->n_retired) {
+		*changed = 0;
+		return -ENOSPC;
+	}
+	/* The new table: unchanged sites keep their devices (and threads), the others get new. */
+	struct dev_state **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		*changed = 0;
+		return -ENOMEM;
+	}
+	for (size_t s = 0; s < n_sites && rc == 0; s++) {
+		for (size_t i = 0; same[s] && i < p->n_devs; i++)
+			if (p->devs[i]->site == s)
+				v[k++] = p->devs[i];
+		for (size_t i = 0; !same[s] && i < sites[s].n_devices && rc == 0; i++) {
+			struct dev_state *d =
+			    dev_new(p, (uint32_t)s, sites[s].name, &sites[s].devices[i]);
+			if (!d || (rc = dev_thread_start(d)) != 0) {
+				rc = d ? rc : -ENOMEM;
+				free(d);
+				break;
+			}
+			v[k++] = d;
+		}
+	}
+	if (rc != 0) {
+		/* Nothing changes: the new devices stop again before they were ever seen. */
+		pthread_mutex_lock(&p->mu);
+		for (size_t i = 0; i < k; i++)
+			if (!same[v[i]->site])
+				v[i]->stop = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		for (size_t i = 0; i < k; i++)
+			if (!same[v[i]->site]) {
+				dev_join(v[i]);
+				free(v[i]);
+			}
+		free(v);
+		*changed = 0;
+		return rc;
+	}
+	/*
+	 * The swap: a poll in flight on a replaced device is cancelled (its
+	 * next read slice, at worst its timeout) and its result dropped; its
+	 * thread is joined later (retired_reap, l2poll_stop), never waited for
+	 * here, on the loop thread.
+	 */
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n_devs; i++) {
+		struct dev_state *d = p->devs[i];
+		if (same[d->site])
+			continue;
+		d->stop = true;
+		d->next_retired = p->retired;
+		p->retired = d;
+		p->n_retired++;
+	}
+	struct dev_state **old = p->devs;
+	p->devs = v;
+	p->n_devs = k;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	free(old);
 	return 0;
 }
 
@@ -454,12 +629,13 @@ int l2poll_load_dir(const struct site_config *sites, size_t n_sites, const char 
 	snprintf(err, errlen, "out of memory");
 	if (rc != 0)
 		return rc;
-	if (!p) {
+	if (!p || !p->n_devs) {
+		l2poll_stop(p);
 		snprintf(err, errlen, "--arp %s: the configuration has no devices", dir);
 		return -ENOENT;
 	}
 	for (size_t i = 0; i < p->n_devs && rc == 0; i++) {
-		struct dev_state *d = &p->devs[i];
+		struct dev_state *d = p->devs[i];
 		struct l2poll_result r = {.site = d->site_name, .dev = d->dev};
 		d->fixed = true;
 		for (size_t c = 0; c < d->dev->n_commands && rc == 0; c++) {
@@ -498,17 +674,19 @@ void l2poll_stop(struct l2poll *p)
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->mu);
-	p->stopping = true;
+	for (size_t i = 0; i < p->n_devs; i++)
+		p->devs[i]->stop = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	for (size_t i = 0; i < p->n_devs; i++) {
-		struct dev_state *d = &p->devs[i];
-		if (d->th_started)
-			pthread_join(d->th, NULL);
-		for (size_t k = 0; k < L2POLL_KEEP_SLOTS; k++)
-			if (d->keep[k].used)
-				l2_obs_list_free(&d->keep[k].obs);
-		l2_obs_list_free(&d->fixed_obs);
+		dev_join(p->devs[i]);
+		free(p->devs[i]);
+	}
+	while (p->retired) {
+		struct dev_state *d = p->retired;
+		p->retired = d->next_retired;
+		dev_join(d);
+		free(d);
 	}
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
@@ -527,7 +705,7 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 		return 0;
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->n_devs && rc == 0; i++) {
-		struct dev_state *d = &p->devs[i];
+		struct dev_state *d = p->devs[i];
 		const struct l2_obs_list *obs = NULL;
 		uint64_t ts = 0;
 		if (d->site != site_index)
@@ -595,9 +773,9 @@ size_t l2poll_status_get(struct l2poll *p, struct l2poll_status *out, size_t max
 		return 0;
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->n_devs && i < max; i++) {
-		out[i] = p->devs[i].status;
-		out[i].last.site = p->devs[i].site_name;
-		out[i].last.dev = p->devs[i].dev;
+		out[i] = p->devs[i]->status;
+		out[i].last.site = p->devs[i]->site_name;
+		out[i].last.dev = p->devs[i]->dev;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return p->n_devs;

@@ -19,6 +19,8 @@
 /* One queue entry: a slot and its collector counters, copied at submit. */
 struct job {
 	struct slot *slot;
+	/* The slot's site, set at submit and never changed: closer_sites_held() reads it. */
+	const struct site_config *site;
 	struct doc_counter health[CLOSER_HEALTH_MAX];
 	size_t n_health;
 	struct doc_batch extra; /* documents made outside the slot (attack events); owned */
@@ -512,6 +514,7 @@ int closer_submit_docs(struct closer *c, struct slot *s, const struct doc_counte
 	}
 	struct job *j = &c->ring[(c->head + c->n) % c->cap];
 	j->slot = s;
+	j->site = slot_view_mut(s)->site;
 	j->extra = *extra;
 	memset(extra, 0, sizeof(*extra));
 	j->n_health = n_health;
@@ -555,6 +558,20 @@ void closer_stop(struct closer *c)
 	pthread_cond_destroy(&c->cv_done);
 	free(c->ring);
 	free(c);
+}
+
+bool closer_sites_held(struct closer *c, const struct site_config *sites, size_t n_sites)
+{
+	uintptr_t lo = (uintptr_t)sites, hi = lo + n_sites * sizeof(*sites);
+	bool held = false;
+
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n && !held; i++) {
+		uintptr_t a = (uintptr_t)c->ring[(c->head + i) % c->cap].site;
+		held = a >= lo && a < hi;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return held;
 }
 
 void closer_stats_get(struct closer *c, struct closer_stats *out)

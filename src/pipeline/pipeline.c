@@ -41,6 +41,8 @@ struct counter_source {
 
 struct pipeline {
 	const struct config *cfg;
+	/* The configuration whose sites the engine opens slots with (pipeline_reload()). */
+	const struct config *sites_cfg;
 	uint64_t future_limit_ms;  /* replay: wall clock at create + PIPELINE_FUTURE_MS */
 	uint64_t future_datagrams; /* replay: datagrams past it (their records: future) */
 	struct decoder *dec;
@@ -170,7 +172,7 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 		snprintf(err, errlen, "out of memory starting the pipeline");
 		return rc;
 	}
-	engine_record_tap_set(pl->eng, attack_records, pl->atk);
+	engine_record_tap_set(pl->eng, attack_records, attack_records_ahead, pl->atk);
 	return 0;
 }
 
@@ -196,7 +198,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	snprintf(err, errlen, "out of memory starting the pipeline");
 	if (!pl)
 		return rc;
-	pl->cfg = cfg;
+	pl->cfg = pl->sites_cfg = cfg;
 	pl->replay = opts->replay;
 	pl->live = opts->attack_live;
 	if (opts->watch)
@@ -325,7 +327,11 @@ void pipeline_close_slots(struct pipeline *pl)
 		attack_close_all(pl->atk);
 	if (pl->watch.records)
 		pl->watch.flush(pl->watch.ud);
-	engine_close_all(pl->eng);
+	size_t n = engine_close_all(pl->eng);
+	if (n)
+		log_info("stop: %zu partial slots without a record not written (docs/documents.md "
+		         "\"Slots at a stop\")",
+		         n);
 	closer_drain(pl->closer);
 }
 
@@ -632,9 +638,10 @@ static void state_load_slots(struct pipeline *pl, uint64_t now_ms)
 	}
 	unlink(path);
 	log_info("restart: open slots saved %.1f s ago: %zu restored (going on), %zu written now "
-	         "as saved, %zu already stored at the stop, %zu dropped (site gone)%s; %.3f s",
+	         "as saved, %zu already stored at the stop, %zu empty and partial (not written), "
+	         "%zu dropped (site gone)%s; %.3f s",
 	         now_ms > res.saved_at_ms ? (double)(now_ms - res.saved_at_ms) / 1000.0 : 0.0,
-	         res.restored, res.closed, res.already, res.dropped,
+	         res.restored, res.closed, res.already, res.left_out, res.dropped,
 	         res.config_changed ? "; the sites changed since, so nothing was restored" : "",
 	         (double)(clock_us(CLOCK_MONOTONIC) - t0) / 1e6);
 }
@@ -880,7 +887,26 @@ int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, b
 	/* The allow-list first: it cannot fail after the sites were taken. */
 	if (allow && (rc = decoder_allow_set(pl->dec, cfg->decoder.allow, cfg->decoder.n_allow)))
 		return rc;
-	if (sites && pl->eng)
-		rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites);
+	if (sites && pl->eng && (rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites)) == 0)
+		pl->sites_cfg = cfg;
 	return rc;
+}
+
+int pipeline_attack_set(struct pipeline *pl, const struct config *cfg)
+{
+	return pl->atk ? attack_thresholds_set(pl->atk, &cfg->attack) : 0;
+}
+
+int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg)
+{
+	return decoder_sampling_set(pl->dec, cfg->decoder.sampling, cfg->decoder.n_sampling);
+}
+
+bool pipeline_config_in_use(const struct pipeline *pl, const struct config *cfg)
+{
+	if (cfg == pl->cfg || cfg == pl->sites_cfg)
+		return true;
+	/* Slots move from the engine to the closer on this thread: none is in between. */
+	return pl->eng && (engine_sites_in_use(pl->eng, cfg->sites, cfg->n_sites) ||
+	                   closer_sites_held(pl->closer, cfg->sites, cfg->n_sites));
 }

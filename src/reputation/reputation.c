@@ -40,15 +40,18 @@
 /* ---- the watch list: an immutable hash set ------------------------------ */
 
 /*
- * Open addressing over a power-of-two table, plus a bit filter of 8 bits
- * per bucket that answers most misses from a few KiB: a record whose
- * addresses are not watched costs two filter reads.
+ * Open addressing over a power-of-two table, plus a filter of 8 bits per
+ * bucket that answers most misses from a few KiB: a blocked Bloom filter,
+ * each address setting two bits of one 64-bit word, so a record whose
+ * addresses are not watched costs two word reads and one branch. With 2 to
+ * 4 buckets per address that is 16 to 32 bits per address, and 1.5 % to
+ * 0.4 % of unwatched addresses go on to the table.
  */
 struct watch_set {
 	size_t mask;           /* buckets - 1 */
 	size_t n;              /* addresses */
-	uint64_t fmask;        /* filter bits - 1 */
-	uint64_t *filter;      /* (fmask + 1) / 64 words */
+	unsigned fshift;       /* 64 - log2(filter words) */
+	uint64_t *filter;      /* 1 << (64 - fshift) words */
 	struct flow_addr *key; /* buckets; all-zero = empty (:: is never watched) */
 };
 
@@ -63,6 +66,27 @@ static uint64_t addr_hash(const struct flow_addr *a)
 	x *= 0xbf58476d1ce4e5b9ull;
 	x ^= x >> 32;
 	return x;
+}
+
+/*
+ * The filter's own hash, cheaper than addr_hash() (one multiply): the
+ * address folded to 32 bits, times an odd constant. Only the product's
+ * high half is used (it depends on every bit of the fold): the word from
+ * its top bits, the two bits from bits 32..43.
+ */
+static inline uint64_t filter_hash(const struct flow_addr *a)
+{
+	uint64_t x, y;
+
+	memcpy(&x, a->b, 8);
+	memcpy(&y, a->b + 8, 8);
+	x ^= y;
+	return ((x ^ (x >> 32)) & 0xffffffffull) * 0x9e3779b97f4a7c15ull;
+}
+
+static inline uint64_t filter_bits(uint64_t h)
+{
+	return (1ull << ((h >> 32) & 63)) | (1ull << ((h >> 38) & 63));
 }
 
 static bool addr_zero(const struct flow_addr *a)
@@ -90,9 +114,9 @@ static struct watch_set *watch_set_new(size_t n)
 	while (b < 2 * n)
 		b *= 2;
 	w->mask = b - 1;
-	w->fmask = (uint64_t)b * 8 - 1;
+	w->fshift = (unsigned)__builtin_clzll(b / 8) + 1; /* b / 8 is a power of two >= 2 */
 	w->key = fault_calloc(b, sizeof(*w->key));
-	w->filter = fault_calloc((w->fmask + 1) / 64, sizeof(uint64_t));
+	w->filter = fault_calloc(b / 8, sizeof(uint64_t));
 	if (!w->key || !w->filter) {
 		watch_set_free(w);
 		return NULL;
@@ -115,20 +139,24 @@ static void watch_set_add(struct watch_set *w, const struct flow_addr *a)
 		if (memcmp(&w->key[i], a, sizeof(*a)) == 0)
 			return;
 	}
-	uint64_t f = (h >> 20) & w->fmask;
-	w->filter[f / 64] |= 1ull << (f % 64);
+	uint64_t f = filter_hash(a);
+	w->filter[f >> w->fshift] |= filter_bits(f);
 }
 
-static inline bool watch_set_has(const struct watch_set *w, const struct flow_addr *a)
+/* Whether a (of hash h, addr_hash()) is in the table, once the filter said maybe. */
+static bool watch_set_probe(const struct watch_set *w, const struct flow_addr *a, uint64_t h)
 {
-	uint64_t h = addr_hash(a), f = (h >> 20) & w->fmask;
-
-	if (!(w->filter[f / 64] & (1ull << (f % 64))))
-		return false;
 	for (size_t i = h & w->mask; !addr_zero(&w->key[i]); i = (i + 1) & w->mask)
 		if (memcmp(&w->key[i], a, sizeof(*a)) == 0)
 			return true;
 	return false;
+}
+
+/* Whether the filter lets an address of filter hash f through (f: filter_hash()). */
+static inline bool watch_set_maybe(const struct watch_set *w, uint64_t f)
+{
+	uint64_t m = filter_bits(f);
+	return (w->filter[f >> w->fshift] & m) == m;
 }
 
 /* ---- footprints (loop thread) ------------------------------------------ */
@@ -1449,10 +1477,15 @@ void reputation_records(void *ud, const struct flow *v, size_t n)
 	if (!w || !w->n)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		if (watch_set_has(w, &v[i].src))
-			fp_add(r, &v[i], &v[i].src, &v[i].dst, true);
-		if (watch_set_has(w, &v[i].dst))
-			fp_add(r, &v[i], &v[i].dst, &v[i].src, false);
+		/* Both filter reads before the one branch that is almost never taken. */
+		bool ms = watch_set_maybe(w, filter_hash(&v[i].src));
+		bool md = watch_set_maybe(w, filter_hash(&v[i].dst));
+		if (__builtin_expect(ms | md, 0)) {
+			if (ms && watch_set_probe(w, &v[i].src, addr_hash(&v[i].src)))
+				fp_add(r, &v[i], &v[i].src, &v[i].dst, true);
+			if (md && watch_set_probe(w, &v[i].dst, addr_hash(&v[i].dst)))
+				fp_add(r, &v[i], &v[i].dst, &v[i].src, false);
+		}
 	}
 }
 

@@ -33,8 +33,9 @@ struct engine {
 	engine_close_fn close_fn;
 	void *ud;
 	struct engine_stats stats;
-	struct slot_pipe *pipe;   /* records on their way into the slots (slot.h) */
-	engine_record_tap_fn tap; /* engine_record_tap_set(), or NULL */
+	struct slot_pipe *pipe;         /* records on their way into the slots (slot.h) */
+	engine_record_tap_fn tap;       /* engine_record_tap_set(), or NULL */
+	engine_record_tap_fn tap_ahead; /* its call before the slots, or NULL */
 	void *tap_ud;
 	int64_t cover_from_s; /* engine_cover_from(); 0: slots are whole */
 };
@@ -242,25 +243,52 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 		const struct flow *c = v + base;
 		prefix_table_lookup_n(e->pt, &c[0].src, sizeof(*c), m, ss);
 		prefix_table_lookup_n(e->pt, &c[0].dst, sizeof(*c), m, sd);
-		if (e->tap)
-			e->tap(e->tap_ud, c, m, ss, sd);
+		if (e->tap_ahead)
+			e->tap_ahead(e->tap_ud, c, m, ss, sd);
 		for (size_t j = 0; j < m; j++)
 			route_record(e, &c[j], ss[j], sd[j]);
+		if (e->tap)
+			e->tap(e->tap_ud, c, m, ss, sd);
 	}
 }
 
-void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, void *ud)
+void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, engine_record_tap_fn ahead,
+                           void *ud)
 {
 	e->tap = fn;
+	e->tap_ahead = fn ? ahead : NULL;
 	e->tap_ud = ud;
 }
 
-void engine_close_all(struct engine *e)
+/*
+ * A slot the collector saw only part of and that got no record says
+ * nothing but "the collector stopped (or started)": it is not written
+ * (docs/documents.md "Slots at a stop").
+ */
+static bool slot_empty_partial(struct slot *s)
 {
+	return slot_records(s) == 0 && slot_view_mut(s)->partial;
+}
+
+size_t engine_close_all(struct engine *e)
+{
+	size_t left_out = 0;
+
+	slot_pipe_drain(e->pipe); /* a record still queued makes its slot non-empty */
 	for (size_t k = 0; k < e->n_sites; k++) {
-		close_slot(e, &e->st[k].prev, (uint32_t)k);
-		close_slot(e, &e->st[k].cur, (uint32_t)k);
+		struct site_state *st = &e->st[k];
+		struct slot **v[2] = {&st->prev, &st->cur};
+		for (int j = 0; j < 2; j++) {
+			if (*v[j] && slot_empty_partial(*v[j])) {
+				slot_destroy(*v[j]);
+				*v[j] = NULL;
+				left_out++;
+			} else {
+				close_slot(e, v[j], (uint32_t)k);
+			}
+		}
 	}
+	return left_out;
 }
 
 void engine_stats_get(const struct engine *e, struct engine_stats *out)
@@ -464,8 +492,9 @@ static void state_place(struct engine *e, uint32_t site, struct slot *s, bool sa
 		res->restored++;
 		return;
 	}
-	if (written) {
-		res->already++;
+	if (written || slot_empty_partial(s)) {
+		res->already += written;
+		res->left_out += !written;
 		slot_destroy(s);
 		return;
 	}
@@ -531,4 +560,21 @@ int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n
 			return -EINVAL;
 	e->sites = sites;
 	return 0;
+}
+
+/* s was opened with a site of sites[0 .. n). */
+static bool slot_of(struct slot *s, const struct site_config *sites, size_t n)
+{
+	uintptr_t a = (uintptr_t)slot_view_mut(s)->site, lo = (uintptr_t)sites;
+
+	return a >= lo && a < lo + n * sizeof(*sites);
+}
+
+bool engine_sites_in_use(const struct engine *e, const struct site_config *sites, size_t n_sites)
+{
+	for (size_t k = 0; k < e->n_sites; k++)
+		if ((e->st[k].cur && slot_of(e->st[k].cur, sites, n_sites)) ||
+		    (e->st[k].prev && slot_of(e->st[k].prev, sites, n_sites)))
+			return true;
+	return false;
 }

@@ -1,7 +1,9 @@
 /*
  * feed: the snapshots the web server reads (webfeed.h). Owners write into
  * private buffers and swap them in under f->mu; readers format under f->mu
- * or hold a reference to an immutable slot copy.
+ * or hold a reference to an immutable slot copy. The loop (receive) never
+ * waits for a reader: its refresh only tries the lock and publishes at a
+ * later tick when a reader holds it.
  */
 #include "nfsentry/webfeed.h"
 
@@ -17,6 +19,9 @@
 #include "nfsentry/closer.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/l2poll.h"
+
+/* Refreshes in a row that may find a reader holding mu before the next one waits for it. */
+#define FEED_BUSY_MAX 5
 
 struct feed_source {
 	const struct counter_table *t;
@@ -71,6 +76,10 @@ struct web_feed {
 	uint64_t refreshed_at_ms; /* wall clock of the published snapshot */
 	struct feed_site *sites;  /* n_sites, guarded by mu */
 	uint64_t snapshot_failures;
+	unsigned busy_run;      /* refreshes in a row deferred (refresh caller's) */
+	uint64_t busy_deferred; /* __atomic: refreshes deferred because a reader held mu */
+	/* n_sites advice tables a reload set, guarded by mu; NULL: o.sites' texts. */
+	char (*advice)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
 	struct attack_live *live; /* owned; NULL without attack_live_entries */
 };
 
@@ -129,6 +138,7 @@ void web_feed_destroy(struct web_feed *f)
 	free(f->exp_pub);
 	free(f->dev_back);
 	free(f->dev_pub);
+	free(f->advice);
 	attack_live_destroy(f->live);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
@@ -175,13 +185,26 @@ bool web_feed_refresh(struct web_feed *f, uint64_t now_ms, bool force)
 
 	if (!force && f->published && now_ms - f->last_refresh_ms < WEB_FEED_REFRESH_MS)
 		return false;
-	f->last_refresh_ms = now_ms;
 	for (size_t i = 0; i < f->n_src; i++)
 		f->src[i].fn(f->src[i].ud, f->src[i].back);
 	f->n_exp_back =
 	    f->o.dec ? decoder_exporters_get(f->o.dec, f->exp_back, WEB_FEED_EXPORTERS_MAX) : 0;
 	f->n_dev_back = l2poll_status_get(f->o.l2, f->dev_back, WEB_FEED_DEVICES_MAX);
-	pthread_mutex_lock(&f->mu);
+	/*
+	 * A reader formats under mu; on a busy machine it can be preempted there for
+	 * milliseconds, and receive must not stand still meanwhile: try again at the
+	 * next tick, and wait only after FEED_BUSY_MAX tries, so a stream of readers
+	 * cannot keep the figures from being published.
+	 */
+	if (pthread_mutex_trylock(&f->mu) != 0) {
+		if (++f->busy_run < FEED_BUSY_MAX) {
+			__atomic_add_fetch(&f->busy_deferred, 1, __ATOMIC_RELAXED);
+			return false;
+		}
+		pthread_mutex_lock(&f->mu);
+	}
+	f->busy_run = 0;
+	f->last_refresh_ms = now_ms;
 	for (size_t i = 0; i < f->n_src; i++) {
 		tmp = f->src[i].pub;
 		f->src[i].pub = f->src[i].back;
@@ -437,21 +460,43 @@ int web_feed_peers_json(const struct web_feed_slot *s, const struct flow_addr *i
 	return 0;
 }
 
+int web_feed_advice_set(struct web_feed *f, const struct site_config *sites, size_t n_sites)
+{
+	char(*v)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX], (*old)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+
+	if (n_sites != f->o.n_sites)
+		return -EINVAL;
+	v = calloc(n_sites ? n_sites : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_sites; i++)
+		memcpy(v[i], sites[i].advice, sizeof(v[i]));
+	pthread_mutex_lock(&f->mu);
+	old = f->advice;
+	f->advice = v;
+	pthread_mutex_unlock(&f->mu);
+	free(old);
+	return 0;
+}
+
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len)
 {
-	const struct site_config *s = NULL;
+	size_t k = f->o.n_sites;
 	struct wbuf b = {0};
 
-	for (size_t i = 0; i < f->o.n_sites && !s; i++)
+	for (size_t i = 0; i < f->o.n_sites && k == f->o.n_sites; i++)
 		if (strcmp(f->o.sites[i].name, site) == 0)
-			s = &f->o.sites[i];
-	if (!s)
+			k = i;
+	if (k == f->o.n_sites)
 		return -ENOENT;
 	wbuf_str(&b, "{");
+	/* A reload may replace the texts: they are read under the lock. */
+	pthread_mutex_lock(&f->mu);
 	for (unsigned l = 0; l < JUDGE__COUNT; l++) {
 		wbuf_fmt(&b, "%s\n\"%s\":", l ? "," : "", judge_label_name((enum judge_label)l));
-		wbuf_json_str(&b, s->advice[l]);
+		wbuf_json_str(&b, f->advice ? f->advice[k][l] : f->o.sites[k].advice[l]);
 	}
+	pthread_mutex_unlock(&f->mu);
 	wbuf_str(&b, "\n}\n");
 	if (wbuf_add(&b, "", 1))
 		b.len--;
@@ -715,6 +760,10 @@ int web_feed_prometheus(struct web_feed *f, const struct counter_table *xt, cons
 	          "Slot copies for the dashboard that could not be allocated");
 	wbuf_fmt(&b, "nfsentry_web_snapshot_failures_total %llu\n",
 	         (unsigned long long)f->snapshot_failures);
+	prom_head(&b, "nfsentry_web_feed_refresh_deferred_total", "counter",
+	          "Publications of the counters put off to a later tick: a reader held the feed");
+	wbuf_fmt(&b, "nfsentry_web_feed_refresh_deferred_total %llu\n",
+	         (unsigned long long)__atomic_load_n(&f->busy_deferred, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&f->mu);
 	free(text);
 	if (wbuf_add(&b, "", 1)) /* NUL-terminated for the callers that print it */

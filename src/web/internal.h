@@ -1,8 +1,9 @@
 /*
- * web internals shared by web.c, feed.c, wbuf.c, pages.c and the generated
- * assets.c (embed.py): the dashboard's files, embedded in the binary at
- * build time, the bounded text buffer answers are built in, and the
- * answers of the offender, attack and daily routes.
+ * web internals shared by web.c, feed.c, wbuf.c, cache.c, pages.c and the
+ * generated assets.c (embed.py): the dashboard's files, embedded in the
+ * binary at build time, the bounded text buffer answers are built in, the
+ * cache of the slot-wide answers, and the answers of the offender, attack
+ * and daily routes.
  */
 #ifndef NFSENTRY_WEB_INTERNAL_H
 #define NFSENTRY_WEB_INTERNAL_H
@@ -12,7 +13,8 @@
 #include <stdint.h>
 
 struct attack_live;
-struct store;
+#include "nfsentry/store.h"
+#include "nfsentry/web.h"
 
 struct web_asset {
 	const char *path;  /* URL path: "/", "/app.js", "/vendor/chart.min.js" */
@@ -77,5 +79,89 @@ int web_attacks_build(struct store *s, struct attack_live *live, const char *sit
  * real YYYY-MM-DD day; -ENOENT: no analysis (of that day).
  */
 int web_daily_build(struct store *s, const char *site, const char *date, struct wbuf *b);
+
+/* ---- cache.c ------------------------------------------------------------ */
+
+#define WEB_ETAG_MAX 24 /* "\"" 16 hex digits, a suffix letter, "\"", NUL */
+
+/* FNV-1a 64 of p[0..n) as a quoted strong ETag; suffix (or NULL) goes inside the quotes. */
+void web_etag_make(const char *p, size_t n, const char *suffix, char out[WEB_ETAG_MAX]);
+
+/*
+ * p[0..n) compressed with a gzip wrapper at zlib level (1 fast .. 9 small)
+ * into *out (malloc'd, the caller's to free), *out_len bytes. 0 or -ENOMEM
+ * (then *out is NULL).
+ */
+int web_gzip(const char *p, size_t n, int level, unsigned char **out, size_t *out_len);
+
+/*
+ * One slot-wide answer: a JSON array of stored documents as the API sends
+ * it, shared by reference (refs) between the cache and the responses that
+ * send it. Built by one thread (web_answer_new, _add, _end), then immutable
+ * but for gz, which web_answer_gzip() fills once under the cache's lock.
+ */
+struct web_answer {
+	int refs;      /* __atomic */
+	char key[160]; /* what the cache finds it by: route, site, slot, variant */
+	char site[STORE_SITE_MAX];
+	int64_t time_slot; /* a store write of (site, time_slot) drops it */
+	struct wbuf b;     /* "[\n" d0 ",\n" d1 ... "\n]\n", or "[]\n"; b.len bytes, no NUL */
+	size_t *doc_end;   /* offset in b.p just past document i */
+	size_t n_docs, cap_docs;
+	char etag[WEB_ETAG_MAX];
+	unsigned char *gz; /* b compressed, or NULL until first asked for */
+	size_t gz_len;
+	char gz_etag[WEB_ETAG_MAX];
+	uint64_t used; /* the cache's tick of the last lookup */
+};
+
+/* A new empty answer (one reference, the caller's), or NULL when out of memory. */
+struct web_answer *web_answer_new(const char *key, const char *site, int64_t time_slot);
+/* Store callback: appends d; returns 1 (stop) once the answer is over its limit or OOM. */
+int web_answer_add(void *ud, const struct store_doc *d);
+/* Closes the array and sets etag: 0, -E2BIG past WEB_BODY_MAX_BYTES, -ENOMEM. */
+int web_answer_end(struct web_answer *a);
+/*
+ * Documents [offset, offset + limit) of a, as one slice of its bytes
+ * (documents joined by ",\n", no brackets): *p points into a. -ENOENT
+ * when offset is past the last document or limit is 0.
+ */
+int web_answer_slice(const struct web_answer *a, size_t offset, size_t limit, const char **p,
+                     size_t *len);
+/* Another reference to a. */
+struct web_answer *web_answer_ref(struct web_answer *a);
+/* Drops one reference (ud: a struct web_answer, or NULL); the last frees it. */
+void web_answer_put(void *ud);
+
+/*
+ * The cache: at most max_entries answers and max_bytes of them (an answer
+ * over max_bytes / 4 is not kept). Thread-safe. 0, -EINVAL, -ENOMEM.
+ */
+struct web_cache;
+int web_cache_create(size_t max_entries, size_t max_bytes, struct web_cache **out);
+void web_cache_destroy(struct web_cache *c);
+/*
+ * Catches up with the store's writes through s (the caller's connection):
+ * drops the entries of every (site, slot) written since the last call and
+ * sets *gen to the write the cache is now current with. 0, or the store's
+ * negative code (the cache is unchanged then).
+ */
+int web_cache_sync(struct web_cache *c, struct store *s, int64_t *gen);
+/* The entry of key with a new reference (the caller puts it), or NULL. */
+struct web_answer *web_cache_get(struct web_cache *c, const char *key);
+/*
+ * Keeps a reference to a when no write was seen since the caller's sync
+ * returned gen (a could predate it) and it fits; evicts the least recently
+ * used entries to make room. true when kept. The caller's reference stays its own.
+ */
+bool web_cache_put(struct web_cache *c, struct web_answer *a, int64_t gen);
+/*
+ * a's bytes gzip-compressed, built at the first call and kept with a
+ * (a->gz_etag set then): level 6 when the cache holds a, else level 1 (a
+ * is built anew for each request then). *gz points into a. 0 or -ENOMEM.
+ */
+int web_answer_gzip(struct web_cache *c, struct web_answer *a, const unsigned char **gz,
+                    size_t *gz_len);
+void web_cache_stats_get(struct web_cache *c, struct web_cache_stats *st);
 
 #endif

@@ -2,12 +2,16 @@
  * web: libmicrohttpd daemons, authentication, routing, the JSON API and the
  * embedded dashboard files.
  *
- * Each listen address is one MHD daemon with its own polling thread. All
- * daemons share one read-only store connection behind a mutex (a struct
- * store is one-thread-at-a-time, store.h); answers are built in a bounded
- * buffer and handed to MHD, which frees it. Everything taken from the
- * request (path segments, query values) is validated against a narrow
- * grammar before use and never echoed back or logged raw.
+ * Each listen address is one MHD daemon with a pool of WEB_THREADS
+ * threads. A request that reads the store takes one of WEB_STORE_CONNS
+ * read-only connections, each behind its own mutex (a struct store is
+ * one-thread-at-a-time, store.h): a free one if there is one. Answers are
+ * built in a bounded buffer and handed to MHD, which frees it; the
+ * slot-wide ones (labelled, top) are built once per slot and shared from
+ * the cache (cache.c), paged by ?offset=&limit= and gzip-compressed when
+ * the client accepts it. Everything taken from the request (path
+ * segments, query values) is validated against a narrow grammar before
+ * use and never echoed back or logged raw.
  *
  * /metrics, /api/v1/collector and the latest slot's peers come from the
  * feed (webfeed.h), published by the collector's own threads; the store's
@@ -46,6 +50,8 @@
 #define WEB_PATH_SEGMENTS 9 /* /api/v1/sites/S/slots/T/peers/IP is 8 */
 #define WEB_URL_MAX 1024    /* longer paths are 404 without a look */
 #define WEB_TOP_MAX 100     /* ?n= of the top talkers */
+#define WEB_GZIP_MIN 1024   /* smaller answers go uncompressed */
+#define WEB_WARM_EVERY_S 1  /* the warm-up thread looks for new slots this often */
 
 /*
  * Every answer carries these. The page is our own files only: no inline
@@ -62,12 +68,29 @@ static const char web_cache_immutable[] = "private, max-age=31536000, immutable"
 /* Everything else may change at the next slot close: revalidate (ETag) every time. */
 static const char web_cache_revalidate[] = "private, no-cache";
 
+/* One read-only store connection and the lock that gives it to one request at a time. */
+struct web_conn {
+	pthread_mutex_t lock;
+	struct store *store;
+};
+
 struct web {
 	struct MHD_Daemon *d[WEB_MAX_LISTEN];
 	uint16_t port[WEB_MAX_LISTEN];
 	size_t n;
-	pthread_mutex_t lock; /* guards store */
-	struct store *store;
+	struct web_conn conn[WEB_STORE_CONNS];
+	size_t n_conn;
+	unsigned next_conn;      /* __atomic: where a request waits when all are taken */
+	struct web_cache *cache; /* labelled and top answers */
+	/* The warm-up thread: builds each site's latest answers once a new slot is stored. */
+	pthread_t warm;
+	bool warm_started;
+	pthread_mutex_t warm_mu; /* guards warm_stop */
+	pthread_cond_t warm_cv;
+	bool warm_stop;
+	uint64_t warm_passes; /* __atomic */
+	/* Guarded by token_lock: each request reads them, a reload swaps them. */
+	pthread_mutex_t token_lock;
 	char *token; /* NULL: no authentication */
 	size_t token_len;
 	char *cert, *key;      /* PEM, kept for the daemons' lifetime */
@@ -75,21 +98,29 @@ struct web {
 	/* The store's counters that describe the file (not the writer's handle). */
 	struct counter_def store_defs[16];
 	struct counter_table store_table;
-	char rep_db[REPUTATION_PATH_MAX]; /* offender database (guarded by lock); "" = none */
+	pthread_mutex_t rep_mu;           /* guards rep_db */
+	char rep_db[REPUTATION_PATH_MAX]; /* offender database; "" = none */
 };
 
 /* ---- answers ------------------------------------------------------------ */
 
-/* FNV-1a 64 of the body: a strong validator for If-None-Match. */
-static void web_etag(const char *p, size_t n, char out[20])
+/* A store connection for this request: a free one, else wait for one (round robin). */
+static struct web_conn *web_conn_get(struct web *w)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	struct web_conn *k;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ull;
+	for (size_t i = 0; i < w->n_conn; i++) {
+		if (pthread_mutex_trylock(&w->conn[i].lock) == 0)
+			return &w->conn[i];
 	}
-	snprintf(out, 20, "\"%016llx\"", (unsigned long long)h);
+	k = &w->conn[__atomic_fetch_add(&w->next_conn, 1, __ATOMIC_RELAXED) % w->n_conn];
+	pthread_mutex_lock(&k->lock);
+	return k;
+}
+
+static void web_conn_put(struct web_conn *k)
+{
+	pthread_mutex_unlock(&k->lock);
 }
 
 static void web_headers(struct MHD_Response *r)
@@ -127,14 +158,14 @@ static enum MHD_Result web_reply(struct MHD_Connection *c, unsigned status, cons
 {
 	bool free_body = mem == WEB_BODY_FREE;
 	struct MHD_Response *r;
-	char etag[24];
+	char etag[WEB_ETAG_MAX];
 	enum MHD_Result ret;
 
 	if (status == MHD_HTTP_OK && cache) {
 		if (etag_given)
 			snprintf(etag, sizeof(etag), "%s", etag_given);
 		else
-			web_etag(body, len, etag);
+			web_etag_make(body, len, NULL, etag);
 		if (web_not_modified(c, etag)) {
 			if (free_body)
 				free(body);
@@ -260,7 +291,7 @@ static long b64_decode(const char *s, char *out, size_t outlen)
 }
 
 /* "Bearer TOKEN", or "Basic base64(ANY:TOKEN)" (a browser's own login prompt). */
-static bool web_authorized(const struct web *w, struct MHD_Connection *c)
+static bool web_authorized_locked(const struct web *w, struct MHD_Connection *c)
 {
 	const char *h;
 
@@ -282,6 +313,15 @@ static bool web_authorized(const struct web *w, struct MHD_Connection *c)
 		return ok;
 	}
 	return false;
+}
+
+/* The token in force for this request: a reload may swap it between two requests. */
+static bool web_authorized(struct web *w, struct MHD_Connection *c)
+{
+	pthread_mutex_lock(&w->token_lock);
+	bool ok = web_authorized_locked(w, c);
+	pthread_mutex_unlock(&w->token_lock);
+	return ok;
 }
 
 /* ---- request parameters ------------------------------------------------- */
@@ -365,11 +405,11 @@ static void doc_list_end(struct doc_list *l)
 }
 
 /* A store failure: 404 for what does not exist, 500 (logged) for the rest. */
-static enum MHD_Result web_store_error(struct web *w, struct MHD_Connection *c, int rc)
+static enum MHD_Result web_store_error(struct store *s, struct MHD_Connection *c, int rc)
 {
 	if (rc == -ENOENT)
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site or slot");
-	log_warn("web: store read failed: %s", store_error_get(w->store));
+	log_warn("web: store read failed: %s", store_error_get(s));
 	return web_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store", "the store could not be read");
 }
 
@@ -382,7 +422,7 @@ static void iso_time(int64_t t, char out[32])
 		snprintf(out, 32, "?");
 }
 
-static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
+static enum MHD_Result api_sites(struct web *w, struct store *s, struct MHD_Connection *c)
 {
 	struct store_slot *sl = calloc(WEB_SITES_MAX, sizeof(*sl));
 	struct wbuf b = {0};
@@ -391,10 +431,10 @@ static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
 
 	if (!sl)
 		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
-	rc = store_site_list(w->store, sl, WEB_SITES_MAX, &n);
+	rc = store_site_list(s, sl, WEB_SITES_MAX, &n);
 	if (rc != 0 && rc != -E2BIG) {
 		free(sl);
-		return web_store_error(w, c, rc);
+		return web_store_error(s, c, rc);
 	}
 	wbuf_str(&b, "[");
 	size_t listed = 0;
@@ -431,7 +471,7 @@ static enum MHD_Result api_sites(struct web *w, struct MHD_Connection *c)
 	return web_json(c, &b, web_cache_revalidate);
 }
 
-static enum MHD_Result api_slots(struct web *w, struct MHD_Connection *c, const char *site)
+static enum MHD_Result api_slots(struct store *s, struct MHD_Connection *c, const char *site)
 {
 	struct wbuf b = {0};
 	struct doc_list l = {.b = &b};
@@ -441,55 +481,319 @@ static enum MHD_Result api_slots(struct web *w, struct MHD_Connection *c, const 
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
 		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
-	if ((rc = store_slot_latest(w->store, site, &latest)))
-		return web_store_error(w, c, rc);
-	rc = store_doc_range(w->store, site, "slot", from, to, doc_list_add, &l);
+	if ((rc = store_slot_latest(s, site, &latest)))
+		return web_store_error(s, c, rc);
+	rc = store_doc_range(s, site, "slot", from, to, doc_list_add, &l);
 	if (rc < 0) {
 		free(b.p);
-		return web_store_error(w, c, rc);
+		return web_store_error(s, c, rc);
 	}
 	doc_list_end(&l);
 	return web_json(c, &b, web_cache_revalidate);
 }
 
 /* {timeSlot|latest} of site into *ts; false when it names no stored slot. */
-static int web_slot_of(struct web *w, const char *site, const char *seg, int64_t *ts, bool *named)
+static int web_slot_of(struct store *s, const char *site, const char *seg, int64_t *ts, bool *named)
 {
 	struct store_slot sl;
 
 	*named = strcmp(seg, "latest") != 0;
 	if (!*named)
-		return store_slot_latest(w->store, site, ts);
+		return store_slot_latest(s, site, ts);
 	if (!web_parse_i64(seg, 0, INT64_MAX / STORE_SLOT_SECONDS, ts))
 		return -EINVAL;
-	return store_slot_get(w->store, site, *ts, &sl);
+	return store_slot_get(s, site, *ts, &sl);
 }
 
-static enum MHD_Result api_labelled(struct web *w, struct MHD_Connection *c, const char *site,
-                                    const char *slot_seg)
+/*
+ * The answer cached for key (site, slot), built through s on a miss: fn
+ * walks the documents into it. *out gets a reference (the caller's). 0, or
+ * a store code, -E2BIG (over WEB_BODY_MAX_BYTES), -ENOMEM.
+ */
+static int web_answer_of(struct web *w, struct store *s, const char *key, const char *site,
+                         int64_t ts,
+                         int (*walk)(struct store *s, const char *site, int64_t ts, const void *arg,
+                                     struct web_answer *a),
+                         const void *arg, struct web_answer **out)
 {
-	struct wbuf b = {0};
-	struct doc_list l = {.b = &b};
-	int64_t ts;
-	bool named;
-	int rc = web_slot_of(w, site, slot_seg, &ts, &named);
+	struct web_answer *a;
+	int64_t gen;
+	int rc;
 
+	*out = NULL;
+	if ((rc = web_cache_sync(w->cache, s, &gen)))
+		return rc;
+	if ((*out = web_cache_get(w->cache, key)))
+		return 0;
+	if (!(a = web_answer_new(key, site, ts)))
+		return -ENOMEM;
+	rc = walk(s, site, ts, arg, a);
+	if (rc >= 0 || a->b.over)
+		rc = web_answer_end(a);
+	if (rc) {
+		web_answer_put(a);
+		return rc;
+	}
+	web_cache_put(w->cache, a, gen);
+	*out = a;
+	return 0;
+}
+
+/* Does the client take gzip (Accept-Encoding: gzip or *, q not 0)? */
+static bool web_accepts_gzip(struct MHD_Connection *c)
+{
+	const char *h =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+
+	while (h && *h) {
+		size_t n, name;
+		h += strspn(h, " \t,");
+		n = strcspn(h, ",");
+		name = strcspn(h, "; \t,");
+		if ((name == 4 && strncasecmp(h, "gzip", 4) == 0) || (name == 1 && *h == '*')) {
+			const char *semi = memchr(h, ';', n);
+			const char *q = semi ? semi + 1 + strspn(semi + 1, " \t") : NULL;
+			if (!q || q >= h + n || (q[0] != 'q' && q[0] != 'Q') || q[1] != '=')
+				return true;
+			return strtod(q + 2, NULL) > 0;
+		}
+		h += n;
+	}
+	return false;
+}
+
+/*
+ * Queue a 200 of body p[0..len) (JSON), released by release(cls) when MHD
+ * is done with it (or now, on a 304 or failure). The answer negotiates its
+ * encoding: Vary: Accept-Encoding, and Content-Encoding: gzip when gz.
+ */
+static enum MHD_Result web_reply_held(struct MHD_Connection *c, const char *p, size_t len,
+                                      void (*release)(void *), void *cls, const char *etag,
+                                      const char *cache, bool gz, size_t total)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	unsigned status = MHD_HTTP_OK;
+	char count[24];
+
+	if (web_not_modified(c, etag)) {
+		release(cls);
+		status = MHD_HTTP_NOT_MODIFIED;
+		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	} else {
+		r = MHD_create_response_from_buffer_with_free_callback_cls(
+		    len, (void *)(uintptr_t)p, release, cls);
+		if (!r)
+			release(cls);
+	}
+	if (!r)
+		return MHD_NO;
+	if (status == MHD_HTTP_OK) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		if (gz)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+		snprintf(count, sizeof(count), "%zu", total);
+		MHD_add_response_header(r, "X-Total-Count", count);
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	web_headers(r);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/*
+ * Send a (the caller's reference, consumed), all of it or documents
+ * [offset, offset + limit) when paged, gzip-compressed when the client
+ * takes it and the answer is not small.
+ */
+static enum MHD_Result web_send_answer(struct web *w, struct MHD_Connection *c,
+                                       struct web_answer *a, bool paged, size_t offset,
+                                       size_t limit, const char *cache)
+{
+	bool gz = web_accepts_gzip(c);
+	char etag[WEB_ETAG_MAX];
+	const unsigned char *z;
+	const char *slice;
+	unsigned char *zp;
+	size_t zl, sl, total = a->n_docs;
+	struct wbuf b = {0};
+
+	if (!paged) {
+		if (gz && a->b.len >= WEB_GZIP_MIN && web_answer_gzip(w->cache, a, &z, &zl) == 0)
+			return web_reply_held(c, (const char *)z, zl, web_answer_put, a, a->gz_etag,
+			                      cache, true, total);
+		return web_reply_held(c, a->b.p, a->b.len, web_answer_put, a, a->etag, cache, false,
+		                      total);
+	}
+	if (web_answer_slice(a, offset, limit, &slice, &sl) == 0) {
+		wbuf_add(&b, "[\n", 2);
+		wbuf_add(&b, slice, sl);
+		wbuf_add(&b, "\n]\n", 3);
+	} else {
+		wbuf_add(&b, "[]\n", 3);
+	}
+	web_answer_put(a);
+	if (b.over) {
+		free(b.p);
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	}
+	/* A page is built per request: the fastest level, it is sent once. */
+	if (gz && b.len >= WEB_GZIP_MIN && web_gzip(b.p, b.len, 1, &zp, &zl) == 0) {
+		web_etag_make(b.p, b.len, "g", etag);
+		free(b.p);
+		return web_reply_held(c, (const char *)zp, zl, free, zp, etag, cache, true, total);
+	}
+	web_etag_make(b.p, b.len, NULL, etag);
+	return web_reply_held(c, b.p, b.len, free, b.p, etag, cache, false, total);
+}
+
+/* A failed slot-wide answer: too large, out of memory, or the store's error. */
+static enum MHD_Result web_answer_error(struct store *s, struct MHD_Connection *c, int rc)
+{
+	if (rc == -E2BIG)
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "the answer would exceed the size limit; ask for pages");
+	if (rc == -ENOMEM)
+		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
+	return web_store_error(s, c, rc);
+}
+
+static int walk_labelled(struct store *s, const char *site, int64_t ts, const void *arg,
+                         struct web_answer *a)
+{
+	(void)arg;
+	return store_labelled_foreach(s, site, ts, web_answer_add, a);
+}
+
+/* The cache keys of the labelled and top answers. */
+static void labelled_key(char *key, size_t n, const char *site, int64_t ts)
+{
+	snprintf(key, n, "labelled/%s/%lld", site, (long long)ts);
+}
+
+struct top_args {
+	const char *kind, *by;
+	size_t n;
+};
+
+static void top_key(char *key, size_t n, const char *site, int64_t ts, const struct top_args *t)
+{
+	snprintf(key, n, "top/%s/%lld/%s/%s/%zu", site, (long long)ts, t->kind, t->by, t->n);
+}
+
+static int walk_top(struct store *s, const char *site, int64_t ts, const void *arg,
+                    struct web_answer *a)
+{
+	const struct top_args *t = arg;
+
+	return store_doc_top(s, site, ts, t->kind, t->by, t->n, web_answer_add, a);
+}
+
+/* What the page asks for first (src/web/www/app.js): built ahead of its first request. */
+static const struct top_args web_warm_tops[] = {
+    {.kind = "inside", .by = "octets", .n = 10},
+    {.kind = "outside", .by = "fromOctets", .n = 10},
+};
+
+/*
+ * Build (and gzip) the latest slot's labelled and top answers of every
+ * stored site that the cache lacks, through s. Errors are left to the
+ * requests, which will meet them again and report them.
+ */
+static void web_warm_once(struct web *w, struct store *s)
+{
+	struct store_slot *sl = calloc(WEB_SITES_MAX, sizeof(*sl));
+	struct web_answer *a;
+	const unsigned char *z;
+	char key[sizeof(a->key)];
+	size_t n = 0, zl;
+
+	if (!sl)
+		return;
+	if (store_site_list(s, sl, WEB_SITES_MAX, &n) != 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(sl[i].site, REPUTATION_SITE) == 0)
+			continue;
+		labelled_key(key, sizeof(key), sl[i].site, sl[i].time_slot);
+		if (web_answer_of(w, s, key, sl[i].site, sl[i].time_slot, walk_labelled, NULL,
+		                  &a) == 0) {
+			if (a->b.len >= WEB_GZIP_MIN)
+				web_answer_gzip(w->cache, a, &z, &zl);
+			web_answer_put(a);
+		}
+		for (size_t t = 0; t < sizeof(web_warm_tops) / sizeof(web_warm_tops[0]); t++) {
+			top_key(key, sizeof(key), sl[i].site, sl[i].time_slot, &web_warm_tops[t]);
+			if (web_answer_of(w, s, key, sl[i].site, sl[i].time_slot, walk_top,
+			                  &web_warm_tops[t], &a) == 0)
+				web_answer_put(a);
+		}
+	}
+	free(sl);
+}
+
+/* Warm-up thread: at start, then whenever the store has been written since the last look. */
+static void *web_warm_main(void *ud)
+{
+	struct web *w = ud;
+	int64_t seen = -1, gen;
+
+	pthread_setname_np(pthread_self(), "nfs-webwarm");
+	pthread_mutex_lock(&w->warm_mu);
+	while (!w->warm_stop) {
+		pthread_mutex_unlock(&w->warm_mu);
+		struct web_conn *k = web_conn_get(w);
+		if (web_cache_sync(w->cache, k->store, &gen) == 0 && gen != seen) {
+			web_warm_once(w, k->store);
+			seen = gen;
+			__atomic_add_fetch(&w->warm_passes, 1, __ATOMIC_RELEASE);
+		}
+		web_conn_put(k);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WEB_WARM_EVERY_S;
+		pthread_mutex_lock(&w->warm_mu);
+		while (!w->warm_stop &&
+		       pthread_cond_timedwait(&w->warm_cv, &w->warm_mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->warm_mu);
+	return NULL;
+}
+
+static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_Connection *c,
+                                    const char *site, const char *slot_seg)
+{
+	const char *os = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	int64_t ts, offset = 0, limit = WEB_PAGE_MAX;
+	struct web_answer *a;
+	char key[sizeof(a->key)];
+	bool named;
+	int rc;
+
+	if ((os && !web_parse_i64(os, 0, INT32_MAX, &offset)) ||
+	    (ls && !web_parse_i64(ls, 1, WEB_PAGE_MAX, &limit)))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+		                 "offset is 0 or more; limit is 1..100000");
+	rc = web_slot_of(s, site, slot_seg, &ts, &named);
 	if (rc == -EINVAL)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
 		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
 	if (rc)
-		return web_store_error(w, c, rc);
-	rc = store_labelled_foreach(w->store, site, ts, doc_list_add, &l);
-	if (rc < 0) {
-		free(b.p);
-		return web_store_error(w, c, rc);
-	}
-	doc_list_end(&l);
-	return web_json(c, &b, named ? web_cache_immutable : web_cache_revalidate);
+		return web_store_error(s, c, rc);
+	labelled_key(key, sizeof(key), site, ts);
+	if ((rc = web_answer_of(w, s, key, site, ts, walk_labelled, NULL, &a)))
+		return web_answer_error(s, c, rc);
+	return web_send_answer(w, c, a, os || ls, (size_t)offset, (size_t)limit,
+	                       named ? web_cache_immutable : web_cache_revalidate);
 }
 
-static enum MHD_Result api_top(struct web *w, struct MHD_Connection *c, const char *site,
-                               const char *slot_seg)
+static enum MHD_Result api_top(struct web *w, struct store *s, struct MHD_Connection *c,
+                               const char *site, const char *slot_seg)
 {
 	static const char *const kinds[] = {"inside", "outside", "offender"};
 	static const char *const fields[] = {"octets",     "packets",     "flows", "inOctets",
@@ -497,8 +801,8 @@ static enum MHD_Result api_top(struct web *w, struct MHD_Connection *c, const ch
 	const char *kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
 	const char *by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by");
 	const char *ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
-	struct wbuf b = {0};
-	struct doc_list l = {.b = &b};
+	struct web_answer *a;
+	char key[sizeof(a->key)];
 	bool kind_ok = false, by_ok = false, named;
 	int64_t n = 10, ts;
 	int rc;
@@ -513,22 +817,22 @@ static enum MHD_Result api_top(struct web *w, struct MHD_Connection *c, const ch
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 		                 "kind is inside, outside or offender; by is a counter field; "
 		                 "n is 1..100");
-	rc = web_slot_of(w, site, slot_seg, &ts, &named);
+	rc = web_slot_of(s, site, slot_seg, &ts, &named);
 	if (rc == -EINVAL)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
 		                 "the slot is a timeSlot (Unix seconds / 300) or latest");
 	if (rc)
-		return web_store_error(w, c, rc);
-	rc = store_doc_top(w->store, site, ts, kind, by, (size_t)n, doc_list_add, &l);
-	if (rc < 0) {
-		free(b.p);
-		return web_store_error(w, c, rc);
-	}
-	doc_list_end(&l);
-	return web_json(c, &b, named ? web_cache_immutable : web_cache_revalidate);
+		return web_store_error(s, c, rc);
+	/* kind and by are from the lists above: the key holds no request text. */
+	struct top_args t = {.kind = kind, .by = by, .n = (size_t)n};
+	top_key(key, sizeof(key), site, ts, &t);
+	if ((rc = web_answer_of(w, s, key, site, ts, walk_top, &t, &a)))
+		return web_answer_error(s, c, rc);
+	return web_send_answer(w, c, a, false, 0, 0,
+	                       named ? web_cache_immutable : web_cache_revalidate);
 }
 
-static enum MHD_Result api_ip(struct web *w, struct MHD_Connection *c, const char *ip)
+static enum MHD_Result api_ip(struct store *s, struct MHD_Connection *c, const char *ip)
 {
 	struct wbuf b = {0};
 	struct doc_list l = {.b = &b};
@@ -545,10 +849,10 @@ static enum MHD_Result api_ip(struct web *w, struct MHD_Connection *c, const cha
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
 		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
-	rc = store_key_range(w->store, key, from, to, doc_list_add, &l);
+	rc = store_key_range(s, key, from, to, doc_list_add, &l);
 	if (rc < 0) {
 		free(b.p);
-		return web_store_error(w, c, rc);
+		return web_store_error(s, c, rc);
 	}
 	if (l.n == 0 && !b.over) {
 		free(b.p);
@@ -569,11 +873,16 @@ static enum MHD_Result web_no_feed(struct MHD_Connection *c)
 /* The store's file-wide counters through our connection; false when unreadable (logged). */
 static bool web_store_stats(struct web *w, struct store_stats *st)
 {
+	struct web_conn *k = web_conn_get(w);
+	bool ok = true;
+
 	memset(st, 0, sizeof(*st));
-	if (store_stats_get(w->store, st) == 0)
-		return true;
-	log_warn("web: store counters: %s", store_error_get(w->store));
-	return false;
+	if (store_stats_get(k->store, st) != 0) {
+		log_warn("web: store counters: %s", store_error_get(k->store));
+		ok = false;
+	}
+	web_conn_put(k);
+	return ok;
 }
 
 static enum MHD_Result web_metrics(struct web *w, struct MHD_Connection *c)
@@ -585,9 +894,7 @@ static enum MHD_Result web_metrics(struct web *w, struct MHD_Connection *c)
 
 	if (!w->feed)
 		return web_no_feed(c);
-	pthread_mutex_lock(&w->lock);
 	ok = web_store_stats(w, &st);
-	pthread_mutex_unlock(&w->lock);
 	if (web_feed_prometheus(w->feed, ok ? &w->store_table : NULL, &st, &text, &len) != 0)
 		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
 	return web_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len,
@@ -711,6 +1018,14 @@ static bool web_ip_key(const char *ip, char key[64])
 	return strlen(ip) < 64 && flow_addr_parse(ip, &a) == 0 && flow_addr_format(&a, key, 64) > 0;
 }
 
+/* The offender database's path as set by web_reputation_set(), into db. */
+static void web_rep_db(struct web *w, char db[REPUTATION_PATH_MAX])
+{
+	pthread_mutex_lock(&w->rep_mu);
+	memcpy(db, w->rep_db, REPUTATION_PATH_MAX);
+	pthread_mutex_unlock(&w->rep_mu);
+}
+
 static enum MHD_Result api_offenders(struct web *w, struct MHD_Connection *c)
 {
 	const char *bs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "blocked");
@@ -725,7 +1040,10 @@ static enum MHD_Result api_offenders(struct web *w, struct MHD_Connection *c)
 	    (ls && !web_parse_i64(ls, 1, 1000000, &limit)))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 		                 "blocked is 1 or 0, ip an IPv4 or IPv6 address, limit 1..1000000");
-	int rc = web_offenders_build(w->rep_db, blocked, ip && *ip ? key : NULL, (size_t)limit, &b);
+	char db[REPUTATION_PATH_MAX];
+
+	web_rep_db(w, db);
+	int rc = web_offenders_build(db, blocked, ip && *ip ? key : NULL, (size_t)limit, &b);
 	return web_page_answer(c, rc, &b, "application/json",
 	                       "no offender database (reputation off, or nothing recorded yet)");
 }
@@ -733,13 +1051,16 @@ static enum MHD_Result api_offenders(struct web *w, struct MHD_Connection *c)
 static enum MHD_Result web_blocklist(struct web *w, struct MHD_Connection *c)
 {
 	struct wbuf b = {0};
-	int rc = web_blocklist_build(w->rep_db, (int64_t)time(NULL), &b);
+	char db[REPUTATION_PATH_MAX];
+
+	web_rep_db(w, db);
+	int rc = web_blocklist_build(db, (int64_t)time(NULL), &b);
 
 	return web_page_answer(c, rc, &b, "text/plain; charset=utf-8",
 	                       "no offender database (reputation off, or nothing recorded yet)");
 }
 
-static enum MHD_Result api_attacks(struct web *w, struct MHD_Connection *c)
+static enum MHD_Result api_attacks(struct web *w, struct store *s, struct MHD_Connection *c)
 {
 	const char *site = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "site");
 	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
@@ -754,16 +1075,16 @@ static enum MHD_Result api_attacks(struct web *w, struct MHD_Connection *c)
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
 		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
-	int rc = web_attacks_build(w->store, web_feed_attacks(w->feed), site && *site ? site : NULL,
+	int rc = web_attacks_build(s, web_feed_attacks(w->feed), site && *site ? site : NULL,
 	                           ip && *ip ? key : NULL, from, to, &b);
 	return web_page_answer(c, rc, &b, "application/json", "attacks");
 }
 
-static enum MHD_Result api_daily(struct web *w, struct MHD_Connection *c, const char *site)
+static enum MHD_Result api_daily(struct store *s, struct MHD_Connection *c, const char *site)
 {
 	const char *date = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "date");
 	struct wbuf b = {0};
-	int rc = web_daily_build(w->store, site, date && *date ? date : NULL, &b);
+	int rc = web_daily_build(s, site, date && *date ? date : NULL, &b);
 
 	return web_page_answer(c, rc, &b, "application/json",
 	                       rc == -EINVAL
@@ -775,35 +1096,36 @@ static enum MHD_Result api_daily(struct web *w, struct MHD_Connection *c, const 
  * /api/v1/... split into segments (seg[0] = "api"). Sites are checked
  * against the configuration's name grammar before any store call.
  */
-static enum MHD_Result web_api(struct web *w, struct MHD_Connection *c, char **seg, size_t n)
+static enum MHD_Result web_api(struct web *w, struct store *s, struct MHD_Connection *c, char **seg,
+                               size_t n)
 {
 	if (n < 3 || strcmp(seg[1], "v1") != 0)
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
 	if (strcmp(seg[2], "sites") == 0) {
 		if (n == 3)
-			return api_sites(w, c);
+			return api_sites(w, s, c);
 		if (!web_site_ok(seg[3]))
 			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
 		if (n == 5 && strcmp(seg[4], "slots") == 0)
-			return api_slots(w, c, seg[3]);
+			return api_slots(s, c, seg[3]);
 		if (n == 5 && strcmp(seg[4], "advice") == 0)
 			return api_advice(w, c, seg[3]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "labelled") == 0)
-			return api_labelled(w, c, seg[3], seg[5]);
+			return api_labelled(w, s, c, seg[3], seg[5]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "top") == 0)
-			return api_top(w, c, seg[3], seg[5]);
+			return api_top(w, s, c, seg[3], seg[5]);
 		if (n == 8 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "peers") == 0)
 			return api_peers(w, c, seg[3], seg[5], seg[7]);
 		if (n == 6 && strcmp(seg[4], "daily") == 0 && strcmp(seg[5], "latest") == 0)
-			return api_daily(w, c, seg[3]);
+			return api_daily(s, c, seg[3]);
 	} else if (strcmp(seg[2], "offenders") == 0 && n == 3) {
 		return api_offenders(w, c);
 	} else if (strcmp(seg[2], "attacks") == 0 && n == 3) {
-		return api_attacks(w, c);
+		return api_attacks(w, s, c);
 	} else if (strcmp(seg[2], "collector") == 0 && n == 3) {
 		return api_collector(w, c);
 	} else if (strcmp(seg[2], "ip") == 0 && n == 4) {
-		return api_ip(w, c, seg[3]);
+		return api_ip(s, c, seg[3]);
 	}
 	return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
 }
@@ -816,6 +1138,7 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 {
 	struct web *w = cls;
 	char path[WEB_URL_MAX], *seg[WEB_PATH_SEGMENTS];
+	struct web_conn *k;
 	size_t n = 0;
 	enum MHD_Result ret;
 
@@ -844,12 +1167,8 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return web_metrics(w, c);
-	if (strcmp(url, "/blocklist.txt") == 0) {
-		pthread_mutex_lock(&w->lock);
-		ret = web_blocklist(w, c);
-		pthread_mutex_unlock(&w->lock);
-		return ret;
-	}
+	if (strcmp(url, "/blocklist.txt") == 0)
+		return web_blocklist(w, c);
 	if (strncmp(url, "/api/", 5) != 0 || strlen(url) >= sizeof(path))
 		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
 	/* Segments of the decoded path; an empty one (//, trailing /) is no route. */
@@ -868,9 +1187,15 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 		if (seg[i][0] == '\0')
 			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
 	}
-	pthread_mutex_lock(&w->lock);
-	ret = web_api(w, c, seg, n);
-	pthread_mutex_unlock(&w->lock);
+	/* The feed's routes take no store connection; the rest take one for the request. */
+	if (n >= 3 && strcmp(seg[1], "v1") == 0 &&
+	    (strcmp(seg[2], "collector") == 0 || strcmp(seg[2], "offenders") == 0 ||
+	     (n >= 5 && strcmp(seg[2], "sites") == 0 && strcmp(seg[4], "advice") == 0) ||
+	     (n == 8 && strcmp(seg[2], "sites") == 0 && strcmp(seg[6], "peers") == 0)))
+		return web_api(w, NULL, c, seg, n);
+	k = web_conn_get(w);
+	ret = web_api(w, k->store, c, seg, n);
+	web_conn_put(k);
 	return ret;
 }
 
@@ -942,25 +1267,65 @@ static int web_read_file(const char *path, size_t max, char **out, size_t *len_o
 	return 0;
 }
 
-static int web_token_load(struct web *w, const char *path, char *err, size_t errlen)
+/* Read and check a token file into *tok (owned, NUL-terminated), *tok_len; *tok NULL on error. */
+static int web_token_read(const char *path, char **tok, size_t *tok_len, char *err, size_t errlen)
 {
 	struct stat sb;
 	size_t len;
-	int rc = web_read_file(path, WEB_TOKEN_MAX_BYTES, &w->token, &len);
+	char *t = NULL;
+	int rc = web_read_file(path, WEB_TOKEN_MAX_BYTES, &t, &len);
 
+	*tok = NULL;
 	if (rc)
 		return web_fail(err, errlen, rc, "web token_file %s: %s", path,
 		                rc == -EFBIG ? "larger than 1024 bytes" : strerror(-rc));
-	while (len > 0 && (w->token[len - 1] == '\n' || w->token[len - 1] == '\r' ||
-	                   w->token[len - 1] == ' ' || w->token[len - 1] == '\t'))
-		w->token[--len] = '\0';
-	if (len == 0 || strlen(w->token) != len)
+	while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' ' ||
+	                   t[len - 1] == '\t'))
+		t[--len] = '\0';
+	if (len == 0 || strlen(t) != len) {
+		memset(t, 0, len);
+		free(t);
 		return web_fail(err, errlen, -EINVAL,
 		                "web token_file %s: empty or holds a NUL byte", path);
-	w->token_len = len;
+	}
 	if (stat(path, &sb) == 0 && (sb.st_mode & 077))
 		log_warn("web: token_file %s is readable by group or others (mode %03o)", path,
 		         (unsigned)(sb.st_mode & 0777));
+	*tok = t;
+	*tok_len = len;
+	return 0;
+}
+
+static int web_token_load(struct web *w, const char *path, char *err, size_t errlen)
+{
+	return web_token_read(path, &w->token, &w->token_len, err, errlen);
+}
+
+int web_token_reload(struct web *w, const char *path, bool *changed, char *err, size_t errlen)
+{
+	char *t = NULL, *old;
+	size_t len = 0, old_len;
+	int rc;
+
+	*changed = false;
+	if (path[0] && (rc = web_token_read(path, &t, &len, err, errlen)))
+		return rc;
+	pthread_mutex_lock(&w->token_lock);
+	old = w->token;
+	old_len = w->token_len;
+	*changed =
+	    (old == NULL) != (t == NULL) || (t && (old_len != len || memcmp(old, t, len) != 0));
+	if (*changed) {
+		w->token = t;
+		w->token_len = len;
+	}
+	pthread_mutex_unlock(&w->token_lock);
+	/* Whichever is not in force now: no request reads it any more. */
+	if (*changed)
+		t = old, len = old_len;
+	if (t)
+		memset(t, 0, len);
+	free(t);
 	return 0;
 }
 
@@ -992,6 +1357,10 @@ static int web_listen_one(struct web *w, const struct web_config *wc, const stru
 	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)wc->max_connections, NULL},
 	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)wc->timeout_s, NULL},
 	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)WEB_REQUEST_MEMORY_BYTES, NULL},
+	    /* MHD splits the connection limit between the threads: at least one each. */
+	    {MHD_OPTION_THREAD_POOL_SIZE,
+	     (intptr_t)(wc->max_connections < WEB_THREADS ? wc->max_connections : WEB_THREADS),
+	     NULL},
 	    {w->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, w->cert},
 	    {w->cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, w->key},
 	    {MHD_OPTION_END, 0, NULL},
@@ -1043,6 +1412,7 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 {
 	struct store_opts so;
 	struct web *w;
+	int64_t gen;
 	int rc;
 
 	if (out)
@@ -1059,7 +1429,12 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return web_fail(err, errlen, -ENOMEM, "web: out of memory");
-	pthread_mutex_init(&w->lock, NULL);
+	for (size_t i = 0; i < WEB_STORE_CONNS; i++)
+		pthread_mutex_init(&w->conn[i].lock, NULL);
+	pthread_mutex_init(&w->warm_mu, NULL);
+	pthread_mutex_init(&w->rep_mu, NULL);
+	pthread_cond_init(&w->warm_cv, NULL);
+	pthread_mutex_init(&w->token_lock, NULL);
 	w->feed = feed;
 	web_store_table(w);
 	if (wc->token_file[0] && (rc = web_token_load(w, wc->token_file, err, errlen)))
@@ -1083,13 +1458,31 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 	}
 	store_opts_defaults(&so);
 	so.read_only = true;
-	so.cache_kib = 8192;
-	if ((rc = store_open(store_path, &so, &w->store, err, errlen)))
+	so.cache_kib = 8192 / WEB_STORE_CONNS;
+	for (; w->n_conn < WEB_STORE_CONNS; w->n_conn++) {
+		if ((rc = store_open(store_path, &so, &w->conn[w->n_conn].store, err, errlen)))
+			goto fail;
+	}
+	if ((rc = web_cache_create(WEB_CACHE_ENTRIES, WEB_CACHE_MAX_BYTES, &w->cache))) {
+		web_fail(err, errlen, rc, "web: out of memory");
 		goto fail;
+	}
+	/* Catch up with the store's writes now, so no request pays for reading them all. */
+	if ((rc = web_cache_sync(w->cache, w->conn[0].store, &gen))) {
+		web_fail(err, errlen, rc, "web: %s: %s", store_path,
+		         store_error_get(w->conn[0].store));
+		goto fail;
+	}
 	for (size_t i = 0; i < wc->n_listen; i++) {
 		if ((rc = web_listen_one(w, wc, &wc->listen[i], err, errlen)))
 			goto fail;
 	}
+	if ((rc = -pthread_create(&w->warm, NULL, web_warm_main, w))) {
+		web_fail(err, errlen, rc, "web: cannot start the warm-up thread: %s",
+		         strerror(-rc));
+		goto fail;
+	}
+	w->warm_started = true;
 	*out = w;
 	return 0;
 fail:
@@ -1101,10 +1494,24 @@ void web_stop(struct web *w)
 {
 	if (!w)
 		return;
+	if (w->warm_started) {
+		pthread_mutex_lock(&w->warm_mu);
+		w->warm_stop = true;
+		pthread_cond_signal(&w->warm_cv);
+		pthread_mutex_unlock(&w->warm_mu);
+		pthread_join(w->warm, NULL);
+	}
 	for (size_t i = 0; i < w->n; i++)
 		MHD_stop_daemon(w->d[i]);
-	store_close(w->store);
-	pthread_mutex_destroy(&w->lock);
+	for (size_t i = 0; i < w->n_conn; i++)
+		store_close(w->conn[i].store);
+	for (size_t i = 0; i < WEB_STORE_CONNS; i++)
+		pthread_mutex_destroy(&w->conn[i].lock);
+	pthread_cond_destroy(&w->warm_cv);
+	pthread_mutex_destroy(&w->warm_mu);
+	pthread_mutex_destroy(&w->rep_mu);
+	web_cache_destroy(w->cache);
+	pthread_mutex_destroy(&w->token_lock);
 	if (w->token)
 		memset(w->token, 0, w->token_len);
 	free(w->token);
@@ -1119,9 +1526,18 @@ void web_reputation_set(struct web *w, const char *db_path)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->rep_mu);
 	snprintf(w->rep_db, sizeof(w->rep_db), "%s", db_path ? db_path : "");
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->rep_mu);
+}
+
+void web_cache_stats(struct web *w, struct web_cache_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (w && w->cache) {
+		web_cache_stats_get(w->cache, st);
+		st->warm_passes = __atomic_load_n(&w->warm_passes, __ATOMIC_ACQUIRE);
+	}
 }
 
 uint16_t web_port(const struct web *w, size_t i)

@@ -18,6 +18,13 @@
 #    documents, the report files and the hook are checked.
 # 4. `nfsentry daily --json` gives the same findings; in America/New_York
 #    the day 2026-01-01 runs 05:00Z to 05:00Z and is partial.
+# 5. The collector's daily thread: the same capture replayed into a second
+#    store with daily.enabled: false, then `nfsentry run` on that store with
+#    run_hour 1 and its daily clock set (NFSENTRY_DAILY_NOW) to
+#    2026-01-03T01:00:05Z. It must analyse 2026-01-01 and 2026-01-02 (the
+#    earlier days of its catch-up window have nothing stored), not
+#    2026-01-03, store the daily documents, write the reports and run the
+#    hook; the stored findings of 2026-01-02 must be those of the replay.
 # Exactly the planted hosts and the MAC must be found; no client, scanned
 # host or the quiet host.
 #
@@ -33,7 +40,7 @@ PROG=daily
 NFSENTRY=${NFSENTRY:-$BUILD_DIR/src/nfsentry}
 GENTRAFFIC=${GENTRAFFIC:-$BUILD_DIR/tools/gentraffic}
 HERE=$(cd "$(dirname "$0")" && pwd)
-PORT=$(free_port_base 29165 1)
+PORT=$(free_port_base 29165 2) # the exporter sink, then the collector of step 5
 START=1767304800 # 2026-01-01T22:00:00Z
 DURATION=100800  # 28 h
 PY=/usr/bin/python3
@@ -93,7 +100,7 @@ mkdir -p "$T/reports" "$T/keys"
 : >"$T/keys/id" && : >"$T/keys/known_hosts"
 cat >"$T/hook.sh" <<EOF
 #!/bin/sh
-cp "\$1" "$T/hooked-\$(basename "\$1")"
+cp "\$1" "\$(dirname "\$(dirname "\$1")")/hooked-\$(basename "\$1")"
 EOF
 chmod +x "$T/hook.sh"
 config() { # FILE TZ
@@ -115,11 +122,49 @@ EOF
 }
 config "$T/utc.yaml" UTC
 config "$T/ny.yaml" America/New_York
+# Step 5: the replay without the daily analysis, and the collector that does it.
+mkdir -p "$T/live/reports"
+sed -e "s|$T/store.db|$T/live/store.db|" -e "s|$T/reports|$T/live/reports|" \
+	-e "s|^daily:|daily:\n  enabled: false|" "$T/utc.yaml" >"$T/live/replay.yaml"
+sed -e "s|$T/store.db|$T/live/store.db|" -e "s|$T/reports|$T/live/reports|" \
+	-e "s|^daily:|daily:\n  run_hour: 1|" -e "s|^store: {path: \(.*\)}|store: {path: \1, retention_days: 3650}|" \
+	-e "s|^web:|listen: [127.0.0.1:$((PORT + 1))]\nweb:|" "$T/utc.yaml" >"$T/live/run.yaml"
+"$NFSENTRY" check-config "$T/live/replay.yaml" >/dev/null || die "live/replay.yaml refused"
+"$NFSENTRY" check-config "$T/live/run.yaml" >/dev/null || die "live/run.yaml refused"
 "$NFSENTRY" check-config "$T/utc.yaml" >/dev/null || die "utc.yaml refused"
 
 (cd "$T" && "$NFSENTRY" replay export.pcap -c utc.yaml --quiet \
 	--arp "$HERE/../data/daily/arp" 2>replay.err) || die "replay failed: $(tail -5 "$T/replay.err")"
 log "replay and daily runs done ($SECONDS s)"
+
+(cd "$T" && "$NFSENTRY" replay export.pcap -c live/replay.yaml --quiet \
+	--arp "$HERE/../data/daily/arp" 2>live/replay.err) ||
+	die "replay (live store) failed: $(tail -5 "$T/live/replay.err")"
+[ -z "$(sqlite3 -readonly "$T/live/store.db" "select 1 from documents where site='campus@daily' limit 1")" ] ||
+	die "daily.enabled: false still wrote daily documents"
+port_free "$((PORT + 1))" || die "UDP port $((PORT + 1)) is busy"
+NFSENTRY_DAILY_NOW=1767402005 "$NFSENTRY" run -c "$T/live/run.yaml" 2>"$T/live/run.log" &
+RUN=$!
+PIDS+=("$RUN")
+for _ in $(seq 1 300); do
+	[ -s "$T/live/reports/campus-2026-01-02.txt" ] && [ -s "$T/live/hooked-campus-2026-01-02.txt" ] && break
+	proc_alive "$RUN" || die "the collector exited: $(tail -5 "$T/live/run.log")"
+	sleep 0.1
+done
+stop_pid "$RUN"
+[ -s "$T/live/reports/campus-2026-01-02.txt" ] || die "the collector wrote no report: $(tail -5 "$T/live/run.log")"
+for d in 2026-01-01 2026-01-02; do
+	[ -s "$T/live/reports/campus-$d.txt" ] || die "the collector wrote no report for $d"
+	cmp -s "$T/live/reports/campus-$d.txt" "$T/live/hooked-campus-$d.txt" ||
+		die "the collector's hook did not get $d"
+done
+[ ! -e "$T/live/reports/campus-2026-01-03.txt" ] || die "the collector analysed 2026-01-03 before its run hour"
+[ "$(ls "$T/live/reports" | wc -l)" -eq 2 ] || die "reports: $(ls "$T/live/reports")"
+grep -q "nfsentry daily report: site campus, 2026-01-01 (UTC)" "$T/live/reports/campus-2026-01-01.txt" ||
+	die "report of 2026-01-01: $(head -3 "$T/live/reports/campus-2026-01-01.txt")"
+sqlite3 -readonly "$T/live/store.db" \
+	"select doc from documents where site='campus@daily' order by time_slot, key" >"$T/live/stored.jsonl"
+log "the collector's daily thread done ($SECONDS s)"
 
 for d in 2026-01-01 2026-01-02 2026-01-03; do
 	[ -s "$T/reports/campus-$d.txt" ] || die "no report for $d"
@@ -184,6 +229,12 @@ order = check_day(utc[:-1], "daily --json 2026-01-02", 24, 2)
 need(order[0] in roles["receiver"], "fewest flows first: %s" % order)
 for d in utc[:-1]:
     need(d["site"] == "campus" and d["date"] == "2026-01-02", "json line %s" % d)
+live = [json.loads(l) for l in open(T + "/live/stored.jsonl")]
+need(sorted({d["date"] for d in live}) == ["2026-01-01", "2026-01-02"], "collector's days %s" % sorted({d["date"] for d in live}))
+check_day([d for d in live if d["date"] == "2026-01-02"], "collector 2026-01-02", 24, 2)
+findings = lambda ds: sorted(json.dumps(d, sort_keys=True) for d in ds
+                             if d["date"] == "2026-01-02" and d["finding"] != "summary")
+need(findings(live) == findings(stored), "the collector's findings of 2026-01-02 differ from the replay's")
 ny = [json.loads(l) for l in open(T + "/ny.jsonl")]
 need(ny[-1]["partial"] and ny[-1]["timeZone"] == "America/New_York", "ny summary %s" % ny[-1])
 # 22:00Z .. 05:00Z: seven hourly contacts; the receiver's come at 03:30Z on 2026-01-02.

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # lib.sh: shell helpers shared by the integration tests that drive real
-# programs (interop.sh, campus.sh). Sourced, not run.
+# programs (interop.sh, campus.sh and others) or a live collector
+# (restart.sh, templates.sh, reload.sh: "live collector" below). Sourced,
+# not run.
 #
 # Before sourcing, set PROG (the test's name, printed before every message).
 # After sourcing, call lib_init NAME KEEP: it makes the work directory $T
@@ -193,4 +195,90 @@ run_softflowd() {
 		return 1
 	}
 	return 0
+}
+
+# ---------------------------------------------------------------- live collector
+#
+# The setup of the tests that start `nfsentry run` on loopback, send to it
+# and stop it (restart.sh, templates.sh, reload.sh). They need NFSENTRY and
+# SOURCE_DIR, and call live_init NAME first: it makes the work directory
+# $work (/tmp/nfsentry-NAME.XXXXXX, removed at exit unless a check failed),
+# finds a free UDP port $port, and installs the EXIT trap that kills the
+# collector ($pid) and a background send ($spid) when still running. Then:
+#   fail MSG...        NAME: FAIL: MSG, every $work/*.log, exit 1
+#   live_same_slot S   wait for the next 300-s slot when fewer than S seconds
+#                      of this one are left; $slot is the slot then
+#   config NAME        $work/NAME.yaml: live.yaml with $port and its store in $work/NAME/
+#   start NAME [LOG]   run -c $work/NAME.yaml (stderr in $work/LOG.log, LOG
+#                      defaults to NAME) in the background ($pid), until both
+#                      loopback listeners are up
+#   stop               SIGTERM to $pid; fail unless it exits 0
+# A test that sources lib.sh for the other helpers may define its own
+# config, start or stop: its definition comes later and wins.
+
+live_init() {
+	LIVE_NAME=$1
+	work=$(mktemp -d "/tmp/nfsentry-$1.XXXXXX")
+	pid=
+	spid=
+	failed=0
+	trap live_cleanup EXIT
+	port=
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! ss -Hlun "( sport = :$p )" | grep -q .; then
+			port=$p
+			break
+		fi
+	done
+	[ -n "$port" ] || fail "no free UDP port found"
+}
+
+live_cleanup() {
+	if [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null; then kill -KILL "$spid" 2>/dev/null || true; fi
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+	if [ "$failed" = 1 ]; then echo "$LIVE_NAME: work files kept in $work"; else rm -rf "$work"; fi
+}
+
+fail() {
+	failed=1
+	echo "$LIVE_NAME: FAIL: $*"
+	for f in "$work"/*.log; do
+		echo "--- $f:"
+		cat "$f"
+	done
+	exit 1
+}
+
+live_same_slot() {
+	local left=$((300 - $(date +%s) % 300))
+	if [ "$left" -lt "$1" ]; then sleep $((left + 1)); fi
+	# shellcheck disable=SC2034 # read by the test
+	slot=$(($(date +%s) / 300))
+}
+
+config() {
+	mkdir -p "$work/$1"
+	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" "$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
+}
+
+start() {
+	local logf="$work/${2:-$1}.log"
+	"$NFSENTRY" run -c "$work/$1.yaml" 2>"$logf" &
+	pid=$!
+	for _ in $(seq 1 100); do
+		[ "$(grep -c 'listening on udp' "$logf" || true)" -ge 2 ] && return 0
+		kill -0 "$pid" 2>/dev/null || fail "collector exited at start (${2:-$1})"
+		sleep 0.1
+	done
+	fail "collector did not start listening (${2:-$1})"
+}
+
+stop() {
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	pid=
+	[ "$rc" -eq 0 ] || fail "collector exited with status $rc"
 }

@@ -1,67 +1,36 @@
 #!/usr/bin/env bash
 # SIGHUP reload during a live send (docs/manual.md "Reloading the configuration"), loopback,
 # within one wall-clock slot (the capture's old export times are folded into the open slot
-# as late): a valid changed file (a lowered threshold, another listen port) then an invalid
+# as late): a valid changed file (a lowered threshold, a device, an alert hook added, another
+# listen port) then an invalid
 # one arrive while `nfsentry send` is sending. Asserted: every record decoded and in the slot
 # (as many as the uninterrupted reference run), one stored slot (the slot went on), the log
 # lines of each reload, the listen change kept at its running value (the old port still
 # receives). That the new threshold applies from the next slot is tests/unit/test_engine.c
-# (test_sites_set): a live slot boundary is 5 minutes away.
+# (test_sites_set): a live slot boundary is 5 minutes away. Then 100 reloads during a send:
+# no record lost, replaced configurations freed (held=, resident memory flat).
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
 FIXTURE="$SOURCE_DIR/tests/data/replay/ipfix-campus.pcap"
 RECORDS=4216 # nfdump's count for the fixture (tests/data/replay/README.md)
 
-work=$(mktemp -d /tmp/nfsentry-reload.XXXXXX)
-pid=
-spid=
-cleanup() {
-	if [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null; then kill -KILL "$spid" 2>/dev/null || true; fi
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-	if [ "${failed:-0}" = 1 ]; then echo "reload: work files kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() {
-	failed=1
-	echo "reload: FAIL: $*"
-	for f in "$work"/*.log; do echo "--- $f:"; cat "$f"; done
-	exit 1
-}
-
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if ! ss -Hlun "( sport = :$p )" | grep -q .; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no free UDP port found"
-
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+live_init reload
 # Everything must happen within one 300-s slot: start early in one.
-left=$((300 - $(date +%s) % 300))
-if [ "$left" -lt 40 ]; then sleep $((left + 1)); fi
-slot=$(($(date +%s) / 300))
+live_same_slot 40
 
-config() { # config NAME: live.yaml with its store in $work/NAME/
+# Thresholds that label IPs, on top of lib.sh's live.yaml.
+config() { # config NAME
 	mkdir -p "$work/$1"
-	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" "$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
+	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" \
+		-e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds: {min_packets: 1, nopayload_max_avg: 1500}|' \
+		"$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
 }
-start() { # start NAME
-	"$NFSENTRY" run -c "$work/$1.yaml" 2>"$work/$1.log" &
-	pid=$!
-	for _ in $(seq 1 100); do
-		[ "$(grep -c 'listening on udp' "$work/$1.log" || true)" -ge 2 ] && return 0
-		kill -0 "$pid" 2>/dev/null || fail "collector exited at start ($1)"
-		sleep 0.1
-	done
-	fail "collector did not start listening ($1)"
-}
-stop() {
-	kill -TERM "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
-	pid=
-	[ "$rc" -eq 0 ] || fail "collector exited with status $rc"
-}
+# Under AddressSanitizer freed memory waits in a quarantine: none, so that RSS says what is kept.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0"
+
 decoded() { # decoded LOG: the decoder's records in the last statistics line
 	grep 'udp: ' "$work/$1.log" | sed -n 's/.*; decoder: .* records=\([0-9]*\).*/\1/p' | tail -1
 }
@@ -83,9 +52,14 @@ spid=$!
 sleep 0.5
 cp "$work/rl.yaml" "$work/rl.orig"
 other=$((port == 65535 ? port - 1 : port + 1))
+# A device added: its poller starts at once (port 1 refuses: one failed poll is logged).
+dev='    devices:\n      - {name: gw9, kind: ios-xr, host: 127.0.0.1, port: 1, user: noc, key: /nonexistent/key, known_hosts: /nonexistent/known_hosts, interval: 60, timeout: 2}'
 sed -e "s|127.0.0.1:$port|127.0.0.1:$other|" \
-	-e 's|^    allow: \[10.10.0.80, 10.10.0.53\]|&\n    thresholds:\n      min_packets: 1|' \
+	-e 's|min_packets: 1,|min_packets: 2,|' \
+	-e "s|^    allow: \\[10.10.0.80, 10.10.0.53\\]|&\\n$dev|" \
 	"$work/rl.orig" >"$work/rl.yaml"
+# An alert hook added: it gets the summary of the slot, which closes at the stop.
+printf 'alerts:\n  hook: [/bin/sh, -c, "cat > %s/hook.json"]\n' "$work" >>"$work/rl.yaml"
 "$NFSENTRY" check-config "$work/rl.yaml" >/dev/null || fail "the changed configuration is not valid"
 kill -HUP "$pid"
 sleep 0.5
@@ -100,7 +74,10 @@ stop
 
 log="$work/rl.log"
 grep -q "listen changed: needs a restart; keeping the running value" "$log" || fail "no restart line for listen"
-grep -q "configuration reloaded from $work/rl.yaml: 1 keys changed (sites\[campus\].thresholds), 1 need a restart (listen)" "$log" || fail "no (or another) reloaded line for the valid file"
+grep -q "configuration reloaded from $work/rl.yaml: 3 keys changed (sites\[campus\].thresholds, sites\[campus\].devices, alerts.hook), 1 need a restart (listen)" "$log" || fail "no (or another) reloaded line for the valid file"
+grep -q 'warn: alert: site=campus' "$log" || fail "no labelled IP in the slot: the hook has nothing to say"
+grep -q '"site":"campus"' "$work/hook.json" 2>/dev/null || fail "the alert hook added by the reload did not get the slot's summary"
+grep -q "poll: site campus device gw9 (ios-xr noc@127.0.0.1:1): FAILED (connect)" "$log" || fail "the device added by the reload was not polled"
 grep -q "$work/rl.yaml:[0-9]*: bogus_key: " "$log" || fail "the invalid file's error is not logged as FILE:LINE"
 grep -q "configuration not reloaded: 1 errors in $work/rl.yaml; the running configuration is unchanged" "$log" || fail "no refusal line for the invalid file"
 [ "$(grep -c 'configuration reloaded from\|configuration not reloaded' "$log")" = 2 ] || fail "want exactly one final line per reload"
@@ -109,6 +86,81 @@ grep -q "listening on udp 127.0.0.1:$other" "$log" && fail "the changed listen a
 want=$(decoded ref)
 [ "$want" = "$RECORDS" ] || fail "the reference run decoded ${want:-?} records, want $RECORDS"
 [ "$(decoded rl)" = "$RECORDS" ] || fail "the reloaded run decoded $(decoded rl) records, want $RECORDS: records lost"
-[ "$(q rl "select count(*) from slots")" = 1 ] || fail "the reloaded run stored $(q rl "select count(*) from slots") slots, want 1 (the slot must go on)"
+campus="select count(*) from slots where site='campus'"
+[ "$(q rl "$campus")" = 1 ] || fail "the reloaded run stored $(q rl "$campus") campus slots, want 1 (the slot must go on)"
 [ "$(q rl "$tot")" = "$(q ref "$tot")" ] || fail "slot totals differ from the reference: $(q rl "$tot") vs $(q ref "$tot")"
-echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them"
+
+# 100 reloads, each changing a threshold, during a send: no record lost, and a replaced
+# configuration is freed once nothing reads it (held= on each reloaded line stays small,
+# the resident memory flat), so reloads are not limited in number. Then the web token
+# rewritten in its file: the next request needs the new one.
+wport=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 40000))
+	if ! ss -Hltn "( sport = :$p )" | grep -q .; then wport=$p; break; fi
+done
+[ -n "$wport" ] || fail "no free TCP port found"
+printf 'first-token-%s\n' "$RANDOM" >"$work/token"
+chmod 600 "$work/token"
+config many
+sed -i -e "s|^  listen: \[\]|  listen: [127.0.0.1:$wport]\n  token_file: $work/token|" "$work/many.yaml"
+printf 'attack:\n  enabled: true\n' >>"$work/many.yaml"
+api() { # api TOKEN: the HTTP status of /api/v1/sites with that token
+	curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$wport/api/v1/sites"
+}
+start many
+cp "$work/many.yaml" "$work/many.0"
+sed -e 's|min_packets: 1,|min_packets: 3,|' \
+	-e 's|^    thresholds: .*|&\n    advice: {flood: Reloaded flood advice.}|' \
+	-e 's|^  enabled: true|&\n  thresholds: {in: {icmp: {pps: 12345}}}|' "$work/many.0" >"$work/many.1"
+# And a sampling override of the sender (1:2) in every other file: the running session's
+# records are scaled while it is in force.
+printf 'exporters:\n  sampling:\n    - {exporter: 127.0.0.1, rate: 2}\n' >>"$work/many.1"
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
+reloads() { grep -c 'configuration reloaded from' "$work/many.log" || true; }
+hup() { # hup N: N more reloads, each waited for
+	local want
+	for _ in $(seq 1 "$1"); do
+		want=$(($(reloads) + 1))
+		cp "$work/many.$((want % 2))" "$work/many.yaml"
+		kill -HUP "$pid"
+		for _ in $(seq 1 200); do [ "$(reloads)" -ge "$want" ] && break; sleep 0.01; done
+		[ "$(reloads)" -ge "$want" ] || fail "reload $want was not logged"
+	done
+}
+"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$port" --rate 200 >/dev/null 2>"$work/send-many.log" &
+spid=$!
+hup 20
+rss20=$(rss)
+hup 80
+rss100=$(rss)
+old=$(cat "$work/token")
+[ "$(api "$old")" = 200 ] || fail "the first token is refused: $(api "$old")"
+printf 'second-token-%s\n' "$RANDOM" >"$work/token"
+new=$(cat "$work/token")
+hup 1
+[ "$(api "$old")" = 401 ] || fail "the replaced token is still accepted: $(api "$old")"
+[ "$(api "$new")" = 200 ] || fail "the new token is refused: $(api "$new")"
+curl -s -H "Authorization: Bearer $new" "http://127.0.0.1:$wport/api/v1/sites/campus/advice" | grep -q '"flood":"Reloaded flood advice."' ||
+	fail "the dashboard does not serve the reloaded advice"
+wait "$spid" || fail "send failed: $(cat "$work/send-many.log")"
+spid=
+sleep 0.5
+stop
+[ "$(reloads)" = 101 ] || fail "want 101 reloaded lines, got $(reloads)"
+grep -q "configuration reloaded from $work/many.yaml: 5 keys changed (exporters.sampling, sites\[campus\].thresholds, sites\[campus\].advice, attack.thresholds, web.token_file)" "$work/many.log" ||
+	fail "the token change is not in the last reloaded line"
+grep -q "$new\|$old" "$work/many.log" && fail "a token was logged"
+grep -q 'configuration not reloaded' "$work/many.log" && fail "a reload was refused"
+grep -q 'not applied' "$work/many.log" && fail "a key was not applied: $(grep 'not applied' "$work/many.log" | head -1)"
+maxheld=$(sed -n 's/.*configuration reloaded from .* held=\([0-9]*\)$/\1/p' "$work/many.log" | sort -n | tail -1)
+[ "${maxheld:-99}" -le 2 ] || fail "up to $maxheld replaced configurations held, want at most 2"
+[ $((rss100 - rss20)) -lt 2048 ] || fail "resident memory grew by $((rss100 - rss20)) kB over 80 reloads"
+[ "$(decoded many)" = "$RECORDS" ] || fail "the run with 101 reloads decoded $(decoded many) records, want $RECORDS"
+pk="select sum(json_extract(doc,'\$.records')), sum(json_extract(doc,'\$.egress.packets') + json_extract(doc,'\$.ingress.packets') + json_extract(doc,'\$.internal.packets')) from documents where kind='slot' and json_extract(doc,'\$.site')='campus'"
+IFS='|' read -r rrec rpk <<<"$(q ref "$pk")"
+IFS='|' read -r mrec mpk <<<"$(q many "$pk")"
+[ "$mrec" = "$rrec" ] || fail "the run with reloads has $mrec records in its slots, the reference $rrec"
+[ "$mpk" -gt "$rpk" ] && [ "$mpk" -lt $((2 * rpk)) ] ||
+	fail "packets $mpk with the sampling override in force half the time, $rpk without: want between"
+echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB; the web token rewritten and taken"

@@ -6,59 +6,19 @@
 # 2. the slot written at each stop says partial, with coveredFrom and coveredTo;
 # 3. SIGKILL then start: the start says the previous run did not stop cleanly, its slot is
 #    partial from the time collection started and is stored as part 1 beside part 0, which
-#    stays as it was.
+#    stays as it was;
+# 4. a stop with nothing received writes no slot.
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
 FIXTURE="$SOURCE_DIR/tests/data/replay/ipfix-campus.pcap"
 
-work=$(mktemp -d /tmp/nfsentry-restart.XXXXXX)
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-	if [ "${failed:-0}" = 1 ]; then echo "restart: work files kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() {
-	failed=1
-	echo "restart: FAIL: $*"
-	for f in "$work"/*.log; do echo "--- $f:"; cat "$f"; done
-	exit 1
-}
-
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if ! ss -Hlun "( sport = :$p )" | grep -q .; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no free UDP port found"
-
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+live_init restart
 # Everything must happen within one 300-s slot: start early in one.
-left=$((300 - $(date +%s) % 300))
-if [ "$left" -lt 60 ]; then sleep $((left + 1)); fi
-slot=$(($(date +%s) / 300))
+live_same_slot 60
 
-config() { # config NAME: a configuration whose store is $work/NAME/store/
-	mkdir -p "$work/$1"
-	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" "$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
-}
-start() { # start NAME LOG
-	"$NFSENTRY" run -c "$work/$1.yaml" 2>"$work/$2.log" &
-	pid=$!
-	for _ in $(seq 1 100); do
-		[ "$(grep -c 'listening on udp' "$work/$2.log" || true)" -ge 2 ] && return 0
-		kill -0 "$pid" 2>/dev/null || fail "collector exited at start ($2)"
-		sleep 0.1
-	done
-	fail "collector did not start listening ($2)"
-}
-stop() { # stop: SIGTERM and wait for exit 0
-	kill -TERM "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
-	pid=
-	[ "$rc" -eq 0 ] || fail "collector exited with status $rc"
-}
 send() { # send TO
 	"$NFSENTRY" send "$FIXTURE" --to "$1" --rate 4000 >/dev/null 2>"$work/send.log" || fail "send to $1 failed: $(cat "$work/send.log")"
 	sleep 0.5
@@ -114,4 +74,12 @@ stop
 from=$(q rs "select json_extract(doc,'\$.coveredFrom') from documents where kind='slot' and part = 1")
 [ "$(q rs "select json_extract(doc,'\$.partial') from documents where kind='slot' and part = 1")" = 1 ] || fail "part 1 does not say partial"
 [ "$(date -u -d "$from" +%s)" -ge $((t4 - 2)) ] || fail "part 1 covered from $from, before its run started"
-echo "restart: ok: restart within slot $slot equals the uninterrupted run ($n_ips inside IPs); SIGKILL stored part 1 beside part 0"
+# A stop with nothing received: its partial slot is not written (docs/documents.md
+# "Slots at a stop"), so the site's latest slot stays the last one with traffic.
+config quiet
+start quiet q1
+stop
+grep -q 'stop: 1 partial slots without a record not written' "$work/q1.log" || fail "the stop did not leave out the empty partial slot"
+[ "$(q quiet "select count(*) from slots")" = 0 ] || fail "a stop with nothing received stored $(q quiet "select count(*) from slots") slots, want 0"
+
+echo "restart: ok: restart within slot $slot equals the uninterrupted run ($n_ips inside IPs); SIGKILL stored part 1 beside part 0; an empty stop wrote nothing"

@@ -10,26 +10,9 @@ set -euo pipefail
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
 FIXTURE="$SOURCE_DIR/tests/data/replay/ipfix-campus.pcap"
 
-work=$(mktemp -d /tmp/nfsentry-templates.XXXXXX)
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-	if [ "${failed:-0}" = 1 ]; then echo "templates: work files kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() {
-	failed=1
-	echo "templates: FAIL: $*"
-	for f in "$work"/*.log; do echo "--- $f:"; cat "$f"; done
-	exit 1
-}
-
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if ! ss -Hlun "( sport = :$p )" | grep -q .; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no free UDP port found"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+live_init templates
 
 # The capture without its template and options template sets (IPFIX set IDs 2 and 3):
 # Ethernet, IPv4, UDP; the lengths and the IPv4 checksum are rewritten, the UDP checksum
@@ -71,27 +54,6 @@ assert stripped > 0 and kept > 0
 open(sys.argv[2], 'wb').write(b''.join(out))
 PY
 
-config() { # config NAME: a configuration whose store is $work/NAME/store/
-	mkdir -p "$work/$1"
-	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$work/$1|g" "$SOURCE_DIR/tests/integration/live.yaml" >"$work/$1.yaml"
-}
-start() { # start NAME LOG
-	"$NFSENTRY" run -c "$work/$1.yaml" 2>"$work/$2.log" &
-	pid=$!
-	for _ in $(seq 1 100); do
-		[ "$(grep -c 'listening on udp' "$work/$2.log" || true)" -ge 2 ] && return 0
-		kill -0 "$pid" 2>/dev/null || fail "collector exited at start ($2)"
-		sleep 0.1
-	done
-	fail "collector did not start listening ($2)"
-}
-stop() { # stop: SIGTERM and wait for exit 0
-	kill -TERM "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
-	pid=
-	[ "$rc" -eq 0 ] || fail "collector exited with status $rc"
-}
 send() { # send CAPTURE
 	"$NFSENTRY" send "$1" --to "127.0.0.1:$port" --rate 4000 >/dev/null 2>"$work/send.log" || fail "send failed: $(cat "$work/send.log")"
 	sleep 0.5

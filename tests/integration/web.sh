@@ -159,6 +159,31 @@ EOF
 	[ "$(code "${H[@]}" -H "If-None-Match: $ETAG" "$BASE/api/v1/sites/campus/slots/$ts/labelled")" = 304 ] ||
 		die "If-None-Match did not give 304"
 done
+# The slot with the most labelled documents in pages of 3, and gzip'd: the same documents.
+TS_MOST=$(SQL "SELECT time_slot FROM documents WHERE site = 'campus' AND labelled = 1
+               GROUP BY time_slot ORDER BY count(*) DESC, time_slot LIMIT 1")
+N_MOST=$(SQL "SELECT count(*) FROM documents WHERE site = 'campus' AND time_slot = $TS_MOST AND labelled = 1")
+[ "$(code "${H[@]}" "$BASE/api/v1/sites/campus/slots/$TS_MOST/labelled")" = 200 ] || die "labelled $TS_MOST"
+mv "$T/body" "$T/whole"
+for ((off = 0; off < N_MOST + 3; off += 3)); do
+	[ "$(code "${H[@]}" -D "$T/hdr" "$BASE/api/v1/sites/campus/slots/$TS_MOST/labelled?offset=$off&limit=3")" = 200 ] ||
+		die "page at $off: $(cat "$T/body")"
+	grep -qi "^x-total-count: $N_MOST"$'\r' "$T/hdr" || die "page at $off: no X-Total-Count $N_MOST: $(cat "$T/hdr")"
+	cp "$T/body" "$T/page-$off"
+done
+[ "$(curl -s --compressed -D "$T/hdr" -o "$T/gz" "${H[@]}" "$BASE/api/v1/sites/campus/slots/$TS_MOST/labelled" -w '%{http_code}')" = 200 ] ||
+	die "gzip'd labelled"
+[ "$(wc -c <"$T/whole")" -lt 1024 ] || grep -qi '^content-encoding: gzip' "$T/hdr" || die "not gzip'd: $(cat "$T/hdr")"
+"$PY" - "$T/whole" "$T/gz" "$T"/page-* <<'EOF' || die "pages or gzip differ from the whole answer"
+import json, sys
+whole = json.load(open(sys.argv[1]))
+assert json.load(open(sys.argv[2])) == whole
+pages = sorted(sys.argv[3:], key=lambda p: int(p.rsplit("-", 1)[1]))
+joined = [d for p in pages for d in json.load(open(p))]
+assert joined == whole, (len(joined), len(whole))
+assert json.load(open(pages[-1])) == []
+EOF
+log "labelled of slot $TS_MOST ($N_MOST documents) in pages of 3 and gzip'd: the same"
 
 IP=$(SQL "SELECT key FROM documents WHERE labelled = 1 ORDER BY key LIMIT 1")
 [ "$(code "${H[@]}" "$BASE/api/v1/ip/$IP?from=$FROM&to=$TO")" = 200 ] || die "ip $IP: $(cat "$T/body")"

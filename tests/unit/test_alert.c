@@ -2,7 +2,7 @@
  * alert: the warn line per labelled IP, the JSON summary and its rate limit
  * per (site, ip, label) in slot time, and the hook: its standard input, the
  * time-out (the process group killed, counted), failures counted, the
- * bounded queue.
+ * bounded queue, and a reload's hook and rate limit (alert_config_set).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,6 +231,94 @@ static void test_hook_gets_the_summary(void **state)
 	rmdir(dir);
 }
 
+/* Lines in path (0 when it does not exist). */
+static int count_lines(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	int n = 0, ch;
+
+	if (!fp)
+		return 0;
+	while ((ch = fgetc(fp)) != EOF)
+		n += ch == '\n';
+	fclose(fp);
+	return n;
+}
+
+/*
+ * A reload's alerts: a hook added to an alerter started without one runs
+ * from the next slot; another hook replaces it; the rate limit set to 0
+ * lets the same verdicts through again; without a hook again, no summary.
+ * An invalid configuration changes nothing.
+ */
+static void test_config_set(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct alert_config c;
+	struct sink_call k;
+	struct alert_stats st;
+	char dir[] = "/tmp/nfsentry-alert-XXXXXX", script[256], one[128], two[128];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(one, sizeof(one), "%s/one", dir);
+	snprintf(two, sizeof(two), "%s/two", dir);
+	test_site(&site);
+	alert_config_defaults(&c);
+	assert_int_equal(alert_start(&c, &k.a), 0);
+	k.s = labelled_slot(&site, 5890752);
+	free(capture_stderr(call_sink, &k));
+	alert_flush(k.a);
+	alert_stats_get(k.a, &st);
+	assert_int_equal(st.summaries, 0);
+
+	snprintf(script, sizeof(script), "cat >/dev/null; echo run >> %s", one);
+	hook_config(&c, script, 10);
+	c.rate_limit_s = 3600;
+	assert_int_equal(alert_config_set(k.a, &c), 0);
+	free(capture_stderr(call_sink, &k));
+	alert_flush(k.a);
+	assert_int_equal(count_lines(one), 1);
+	/* The same verdicts again within the rate limit: nothing to send. */
+	free(capture_stderr(call_sink, &k));
+	alert_flush(k.a);
+	alert_stats_get(k.a, &st);
+	assert_int_equal(st.summaries, 1);
+	assert_int_equal(st.rate_limited, 3);
+
+	/* Another hook, and no rate limit: the next slot's verdicts go to it. */
+	snprintf(script, sizeof(script), "cat >/dev/null; echo run >> %s", two);
+	hook_config(&c, script, 10);
+	c.rate_limit_s = 0;
+	assert_int_equal(alert_config_set(k.a, &c), 0);
+	free(capture_stderr(call_sink, &k));
+	alert_flush(k.a);
+	assert_int_equal(count_lines(one), 1);
+	assert_int_equal(count_lines(two), 1);
+
+	/* Invalid (a relative program): refused, the hook in force stays. */
+	struct alert_config bad = c;
+	snprintf(bad.hook[0], ALERT_ARG_MAX, "sh");
+	assert_int_equal(alert_config_set(k.a, &bad), -EINVAL);
+	free(capture_stderr(call_sink, &k));
+	alert_flush(k.a);
+	assert_int_equal(count_lines(two), 2);
+
+	/* No hook: no summary any more. */
+	alert_config_defaults(&c);
+	assert_int_equal(alert_config_set(k.a, &c), 0);
+	free(capture_stderr(call_sink, &k));
+	alert_flush(k.a);
+	alert_stats_get(k.a, &st);
+	assert_int_equal(st.summaries, 3);
+	assert_int_equal(st.hook_ok, 3);
+	slot_destroy(k.s);
+	alert_stop(k.a);
+	unlink(one);
+	unlink(two);
+	rmdir(dir);
+}
+
 static void test_hook_timeout_and_failures(void **state)
 {
 	(void)state;
@@ -319,6 +407,7 @@ int main(void)
 	    cmocka_unit_test(test_hook_gets_the_summary),
 	    cmocka_unit_test(test_hook_timeout_and_failures),
 	    cmocka_unit_test(test_queue_bounded),
+	    cmocka_unit_test(test_config_set),
 	};
 
 	log_init(LOG_LVL_INFO, false, "test");

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -536,6 +537,63 @@ static void test_groups(void **state)
 }
 
 /*
+ * A reload's thresholds apply from the next evaluation: the site's ICMP
+ * threshold raised above what a new host sends (no event), the group's
+ * set below it (an event, with the new threshold). Another group prefix
+ * is refused and changes nothing.
+ */
+static void test_thresholds_set(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.window_s = 1;
+	c.start_windows = 1;
+	struct attack_site ov;
+	struct attack_group grp;
+	memset(&ov, 0, sizeof(ov));
+	memset(&ov.th, 0xff, sizeof(ov.th));
+	memset(&grp.th, 0xff, sizeof(grp.th));
+	snprintf(ov.site, sizeof(ov.site), "campus");
+	ov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 100;
+	grp.prefix = pfx("10.0.7.0", 24);
+	grp.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 0;
+	ov.groups = &grp;
+	ov.n_groups = 1;
+	c.sites = &ov;
+	c.n_sites = 1;
+	struct attack *a = make(&c, &seen);
+
+	struct attack_config n = c;
+	struct attack_site nov = ov;
+	struct attack_group ngrp = grp;
+	nov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 1000;
+	ngrp.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 200;
+	nov.groups = &ngrp;
+	n.sites = &nov;
+	struct attack_group other = ngrp;
+	other.prefix = pfx("10.0.6.0", 24);
+	nov.groups = &other;
+	assert_int_equal(attack_thresholds_set(a, &n), -EINVAL);
+	nov.groups = &ngrp;
+	assert_int_equal(attack_thresholds_set(a, &n), 0);
+	nov.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 1; /* copied: no effect */
+
+	struct flow f1 = rec("192.0.2.1", "10.0.7.7", 1, 0, 500, 500 * 64, 0, T0);
+	struct flow f2 = rec("192.0.2.1", "10.0.8.8", 1, 0, 500, 500 * 64, 0, T0);
+	feed(a, &f1, true, false);
+	feed(a, &f2, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_int_equal(seen.n, 1);
+	char ip[64];
+	flow_addr_format(&seen.ev[0].ip, ip, sizeof(ip));
+	assert_string_equal(ip, "10.0.7.7");
+	assert_true(seen.ev[0].threshold[ATTACK_PPS] == 200);
+	attack_destroy(a);
+}
+
+/*
  * A cold host keeps only its bound; it gets a window (a ring) once it may
  * reach a threshold, from then on. Rings are bounded: a host that finds
  * none free stays cold, counted.
@@ -679,6 +737,103 @@ static void test_create_errors(void **state)
 	assert_true(k > 3 && k < 20);
 }
 
+/*
+ * Every allocation of src/attack goes through the fault hook: each one
+ * failing in turn (once, then from there on) gives -ENOMEM with nothing
+ * made (ASan: nothing leaked), for attack_create() with two sites of dense
+ * prefixes and overrides with groups, for attack_hook_start() and for
+ * attack_hook_submit(); with the hook disarmed the same calls succeed.
+ */
+static void test_alloc_failures(void **state)
+{
+	(void)state;
+	struct site_config two[2];
+	struct site_prefix in2[3] = {pfx("10.1.0.0", 16), pfx("10.2.0.0", 24),
+	                             pfx("2001:db8:1::", 48)};
+	make_site();
+	two[0] = sites[0];
+	two[1] = sites[0];
+	snprintf(two[1].name, sizeof(two[1].name), "lab");
+	two[1].inside = in2;
+	two[1].n_inside = 3;
+	struct attack_config c;
+	attack_config_defaults(&c);
+	c.max_hosts = 1000;
+	struct attack_site ov;
+	struct attack_group grp[2];
+	memset(&ov, 0, sizeof(ov));
+	memset(&ov.th, 0xff, sizeof(ov.th));
+	memset(grp, 0xff, sizeof(grp));
+	snprintf(ov.site, sizeof(ov.site), "lab");
+	grp[0].prefix = pfx("10.1.7.0", 24);
+	grp[1].prefix = pfx("10.2.0.0", 25);
+	ov.groups = grp;
+	ov.n_groups = 2;
+	c.sites = &ov;
+	c.n_sites = 1;
+
+	/* How many allocations a successful create makes. */
+	struct attack *a = NULL;
+	fault_arm(ULONG_MAX - 1, FAULT_ONCE);
+	assert_int_equal(attack_create(&c, two, 2, NULL, NULL, &a), 0);
+	unsigned long n = fault_count();
+	fault_disarm();
+	attack_destroy(a);
+	/* The struct, its 8 tables, the sites' index, the thresholds, 3 dense arrays. */
+	assert_int_equal(n, 14);
+	for (int sticky = 0; sticky < 2; sticky++)
+		for (unsigned long k = 0; k < n; k++) {
+			a = (struct attack *)&a; /* not NULL: a failure must not write *out */
+			struct attack *before = a;
+			fault_arm(k, sticky ? FAULT_STICKY : FAULT_ONCE);
+			int rc = attack_create(&c, two, 2, NULL, NULL, &a);
+			unsigned long seen = fault_count();
+			fault_disarm();
+			assert_int_equal(rc, -ENOMEM);
+			assert_ptr_equal(a, before);
+			assert_true(seen > k); /* allocation k + 1 was the one that failed */
+		}
+	fault_arm(n, FAULT_ONCE); /* one past the last: nothing fails */
+	assert_int_equal(attack_create(&c, two, 2, NULL, NULL, &a), 0);
+	fault_disarm();
+	/* The record path allocates nothing: the pool is made up front. */
+	fault_arm(0, FAULT_STICKY);
+	attack_clock(a, T0);
+	struct flow f = rec("192.0.2.1", "10.1.7.7", 17, 0, 10, 1000, 0, T0);
+	int64_t ss = -1, sd = 1;
+	attack_records_ahead(a, &f, 1, &ss, &sd);
+	attack_records(a, &f, 1, &ss, &sd);
+	attack_clock(a, T0 + 20000);
+	assert_int_equal(fault_count(), 0);
+	fault_disarm();
+	struct attack_stats st;
+	attack_stats_get(a, &st);
+	assert_int_equal(st.records, 1);
+	attack_destroy(a);
+
+	/* The hook: its struct and its command; then a document's copy. */
+	struct attack_hook *h = NULL;
+	for (unsigned long k = 0; k < 2; k++) {
+		fault_arm(k, FAULT_ONCE);
+		assert_int_equal(attack_hook_start("cat >/dev/null", 1000, &h), -ENOMEM);
+		assert_int_equal(fault_count(), k + 1);
+		fault_disarm();
+		assert_null(h);
+	}
+	assert_int_equal(attack_hook_start("cat >/dev/null", 1000, &h), 0);
+	assert_non_null(h);
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), -ENOMEM);
+	fault_disarm();
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	struct attack_stats hs = {0};
+	attack_hook_stats_get(h, &hs);
+	assert_int_equal(hs.hook_runs, 1);
+	assert_int_equal(hs.hook_failures, 0);
+	attack_hook_stop(h);
+}
+
 /* The engine hands its matches to the tap: the attack detector sees both ends. */
 static void on_close(void *ud, struct slot *s, uint32_t site)
 {
@@ -697,7 +852,7 @@ static void test_engine_tap(void **state)
 	attack_config_defaults(&c);
 	struct attack *a = make(&c, &seen);
 	assert_int_equal(engine_create(sites, 1, 10000, on_close, NULL, &e, err, sizeof(err)), 0);
-	engine_record_tap_set(e, attack_records, a);
+	engine_record_tap_set(e, attack_records, attack_records_ahead, a);
 	engine_clock(e, T0);
 	struct flow v[3] = {
 	    rec("192.0.2.1", "10.0.5.5", 17, 0, 10, 1000, 0, T0),
@@ -1064,10 +1219,11 @@ int main(void)
 	    cmocka_unit_test(test_hysteresis_dip), cmocka_unit_test(test_outbound),
 	    cmocka_unit_test(test_groups),         cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_cold_hot),       cmocka_unit_test(test_create_errors),
-	    cmocka_unit_test(test_engine_tap),     cmocka_unit_test(test_hook_timeout),
-	    cmocka_unit_test(test_hook),           cmocka_unit_test(test_fragments),
-	    cmocka_unit_test(test_state_resume),   cmocka_unit_test(test_state_ended_while_down),
-	    cmocka_unit_test(test_state_refused),
+	    cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_engine_tap),
+	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook),
+	    cmocka_unit_test(test_fragments),      cmocka_unit_test(test_state_resume),
+	    cmocka_unit_test(test_state_ended_while_down), cmocka_unit_test(test_state_refused),
+	    cmocka_unit_test(test_thresholds_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

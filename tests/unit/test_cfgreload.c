@@ -132,6 +132,74 @@ static void test_site_allow_and_caps(void **state)
 	assert_diff("allow: [10.10.0.80]", "allow: [10.10.0.81]\n    peer_cap: 50", k, w, 2);
 }
 
+/* A site's devices added (or changed): at once, for that site only. */
+static void test_devices_at_once(void **state)
+{
+	static const char *const k[] = {"sites[lab].devices"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("inside: [10.20.0.0/16]\n",
+	            "inside: [10.20.0.0/16]\n"
+	            "    devices:\n"
+	            "      - name: gw1\n"
+	            "        kind: ios-xr\n"
+	            "        host: 192.0.2.254\n"
+	            "        user: noc\n"
+	            "        key: /etc/nfsentry/id_ed25519\n"
+	            "        known_hosts: /var/lib/nfsentry/known_hosts\n",
+	            k, w, 1);
+}
+
+/* Another token file: at once (the server checks each request against the token in force). */
+static void test_token_at_once(void **state)
+{
+	static const char *const k[] = {"web.token_file"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("  listen: []\n", "  listen: []\n  token_file: /etc/nfsentry/token\n", k, w, 1);
+}
+
+/* A sampling override: at once, for running sessions too. */
+static void test_sampling_at_once(void **state)
+{
+	static const char *const k[] = {"exporters.sampling"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("  allow: [10.0.0.0/8]\n",
+	            "  allow: [10.0.0.0/8]\n  sampling:\n    - {exporter: 10.1.1.1, rate: 100}\n", k,
+	            w, 1);
+}
+
+/* Advice: at once (the dashboard takes a copy); the top-level texts change every site's. */
+static void test_advice_at_once(void **state)
+{
+	static const char *const k[] = {"sites[campus].advice"};
+	static const char *const k2[] = {"sites[campus].advice", "sites[lab].advice", "advice"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE, CFGRELOAD_AT_ONCE,
+	                                        CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("    allow: [10.10.0.80]\n",
+	            "    allow: [10.10.0.80]\n    advice:\n      flood: Call upstream.\n", k, w, 1);
+	assert_diff("  listen: []\n", "  listen: []\nadvice:\n  scan: Block it.\n", k2, w, 3);
+}
+
+/* The alert hook and its limits: at once (the alerter takes a copy). */
+static void test_alerts_at_once(void **state)
+{
+	static const char *const k[] = {"alerts.hook", "alerts"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_AT_ONCE, CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("  listen: []\n",
+	            "  listen: []\nalerts:\n  hook: [/usr/local/bin/notify, --slot]\n"
+	            "  rate_limit_s: 60\n",
+	            k, w, 2);
+}
+
 /* A site added, renamed or with other inside prefixes: one "sites" key, restart. */
 static void test_sites_shape_restart(void **state)
 {
@@ -150,7 +218,9 @@ static void test_sites_shape_restart(void **state)
 static void test_attack_restart(void **state)
 {
 	static const char *const k[] = {"attack"};
+	static const char *const kt[] = {"attack.thresholds"};
 	static const enum cfgreload_when w[] = {CFGRELOAD_RESTART};
+	static const enum cfgreload_when wt[] = {CFGRELOAD_AT_ONCE};
 	static const char site[] =
 	    "web:\n  listen: []\nattack:\n  sites:\n    - site: campus\n"
 	    "      thresholds: {in: {icmp: {pps: 10000}}}\n"
@@ -160,10 +230,14 @@ static void test_attack_restart(void **state)
 
 	(void)state;
 	assert_diff("listen: []\n", "listen: []\nattack:\n  window_s: 7\n", k, w, 1);
+	/* Thresholds alone: the detector's table is replaced at once. */
 	assert_diff("listen: []\n", "listen: []\nattack:\n  thresholds: {out: {udp: {bps: 5}}}\n",
-	            k, w, 1);
+	            kt, wt, 1);
 	assert_diff("listen: []\n", "listen: []\nattack:\n  hook: /bin/true\n", k, w, 1);
-	/* The same overrides twice: no change; a group's threshold or prefix: a change. */
+	/*
+	 * The same overrides twice: no change; a group's threshold: the
+	 * thresholds, at once; a group's prefix: a restart.
+	 */
 	struct config a, b;
 	struct cfgreload_diff *d = malloc(sizeof(*d));
 	assert_non_null(d);
@@ -177,13 +251,16 @@ static void test_attack_restart(void **state)
 	load_edited("web:\n  listen: []\n", other, &b);
 	cfgreload_compare(&a, &b, d);
 	assert_int_equal(d->n, 1);
-	assert_string_equal(d->v[0].key, "attack");
+	assert_string_equal(d->v[0].key, "attack.thresholds");
+	assert_int_equal(d->v[0].when, CFGRELOAD_AT_ONCE);
 	config_free(&b);
 	snprintf(other, sizeof(other), "%s", site);
 	memcpy(strstr(other, "10.10.1.0"), "10.10.2.0", 9);
 	load_edited("web:\n  listen: []\n", other, &b);
 	cfgreload_compare(&a, &b, d);
 	assert_int_equal(d->n, 1);
+	assert_string_equal(d->v[0].key, "attack");
+	assert_int_equal(d->v[0].when, CFGRELOAD_RESTART);
 	config_free(&b);
 	config_free(&a);
 	free(d);
@@ -234,6 +311,11 @@ int main(void)
 	    cmocka_unit_test(test_listen_and_store_restart),
 	    cmocka_unit_test(test_at_once_keys),
 	    cmocka_unit_test(test_site_allow_and_caps),
+	    cmocka_unit_test(test_devices_at_once),
+	    cmocka_unit_test(test_token_at_once),
+	    cmocka_unit_test(test_alerts_at_once),
+	    cmocka_unit_test(test_sampling_at_once),
+	    cmocka_unit_test(test_advice_at_once),
 	    cmocka_unit_test(test_sites_shape_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),

@@ -4,8 +4,9 @@
  * overflow (submit never waits, drops are counted exactly), drain on stop,
  * stop while a slot is being closed, and an allocation failing at each step
  * of closer_start() and of closing a slot (fault.h); a store that cannot
- * write (retries, spool, put back), and retention that a slot far in the
- * future does not move.
+ * write (retries, spool, put back), retention that a slot far in the
+ * future does not move, and which sites the held slots belong to
+ * (closer_sites_held).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -342,9 +343,16 @@ static void test_live_overflow(void **state)
 	assert_int_equal(cs.queued_max, 3);
 	assert_int_equal(cs.submit_waits, 0);
 	assert_int_equal(seen_count(&s), 1);
+	/* Held: the slot in the gate and the two waiting, by the address of their site. */
+	assert_true(closer_sites_held(c, sites, 2));
+	assert_true(closer_sites_held(c, &sites[1], 1));
+	struct site_config other[2];
+	assert_false(closer_sites_held(c, other, 2));
 
 	gate_open(&g);
 	closer_drain(c);
+	/* Every slot freed: nothing holds a site any more. */
+	assert_false(closer_sites_held(c, sites, 2));
 	/* Room again: the next slot is taken. */
 	assert_int_equal(closer_submit(c, mkslot(0, 9, 1), health, 2), 0);
 	closer_drain(c);

@@ -1124,7 +1124,7 @@ static void test_attack(void **state)
 
 	(void)state;
 	config_defaults(&c);
-	assert_false(c.attack.enabled);
+	assert_true(c.attack.enabled);
 	assert_int_equal(c.attack.window_s, 5);
 	assert_int_equal(c.attack.start_windows, 2);
 	assert_int_equal(c.attack.end_windows, 5);

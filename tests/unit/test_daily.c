@@ -19,13 +19,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "nfsentry/daily.h"
 #include "nfsentry/l2.h"
+#include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
+
+#include "../../src/daily/jscan.h"
 
 /* 2026-01-01T00:00:00Z */
 #define DAY0 5890752
@@ -435,13 +440,400 @@ static void test_day_in_zone(void **state)
 	fx_close(&fx);
 }
 
+/* An outside IP answered by n inside hosts, each in its own slot and doing nothing else. */
+static size_t answered_by(int n, uint32_t probe_targets)
+{
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	fx_open(&fx, DAY0);
+	for (int k = 1; k <= n; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.10.8.%d", k);
+		inside(&fx, DAY0 + 10 * k, ip, "\"192.0.2.88\"", "\"192.0.2.88\"", 1, 1, 1, false);
+	}
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	cfg.probe_targets = probe_targets;
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	size_t found = r->n_suspects;
+	daily_result_free(r);
+	fx_close(&fx);
+	return found;
+}
+
+/* probe_targets decides who probes, also above the targets an entry keeps inline. */
+static void test_probe_targets(void **state)
+{
+	(void)state;
+	assert_int_equal(answered_by(3, 3), 3);
+	assert_int_equal(answered_by(4, 3), 0);
+	assert_int_equal(answered_by(6, 6), 6);
+	assert_int_equal(answered_by(7, 6), 0);
+	assert_int_equal(answered_by(10, DAILY_PROBE_MAX), 10);
+}
+
+/* jscan_getv: several members in one walk, absent ones NULL, nested ones not top-level. */
+static void test_jscan_getv(void **state)
+{
+	(void)state;
+	static const char doc[] =
+	    "{\"kind\":\"inside\",\"a\":{\"ip\":\"x\"},\"ip\":\"10.0.0.1\",\"list\":[\"a,b\",2],"
+	    "\"n\":-7,\"ok\":true}";
+	static const char *const keys[] = {"n", "ip", "missing", "list", "ok"};
+	struct jval v[5];
+	char buf[32];
+	int64_t n;
+
+	assert_int_equal(jscan_getv(doc, strlen(doc), keys, 5, v), 4);
+	assert_true(jscan_i64(&v[0], &n));
+	assert_int_equal(n, -7);
+	assert_true(jscan_str(&v[1], buf, sizeof(buf)));
+	assert_string_equal(buf, "10.0.0.1");
+	assert_null(v[2].p);
+	assert_int_equal(v[3].n, strlen("[\"a,b\",2]"));
+	assert_true(jscan_true(&v[4]));
+	/* A malformed tail: what came before it is found, the rest is not. */
+	static const char bad[] = "{\"ip\":\"10.0.0.1\",\"n\":\"7}";
+	assert_int_equal(jscan_getv(bad, strlen(bad), keys, 5, v), 1);
+	assert_non_null(v[1].p);
+	assert_null(v[0].p);
+}
+
+/*
+ * Rule III: a contact's outside IP that the offender database holds from an
+ * earlier day is flagged offenderDb, though it sent no offender document
+ * that day; an offence after the day does not count.
+ */
+static void test_offender_db(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	struct reputation_db *db;
+	char err[256], path[160], *sql;
+	sqlite3 *h;
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	snprintf(path, sizeof(path), "%s/reputation.db", fx.dir);
+	assert_int_equal(reputation_db_open(path, false, &db, err, sizeof(err)), 0);
+	reputation_db_close(db);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_true(asprintf(&sql,
+	                     "INSERT INTO offenders VALUES ('203.0.113.50', %d, %d, 3, %d, 0, 0, "
+	                     "0, 0, 0, 0, 0, '', '[\"scan\"]', '{}', '[]'),"
+	                     "('203.0.113.60', %d, %d, 1, %d, 0, 0, 0, 0, 0, 0, 0, '', '[]', "
+	                     "'{}', '[]')",
+	                     DAY0 - 200, DAY0 - 100, DAY0 - 100, DAY0 + 288, DAY0 + 288,
+	                     DAY0 + 288) > 0);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	sqlite3_close(h);
+
+	test_cfg(&cfg);
+	snprintf(cfg.reputation_db, sizeof(cfg.reputation_db), "%s", path);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_true(r->reputation_read);
+	const struct daily_suspect *b = suspect(r, "10.10.5.5");
+	assert_non_null(b);
+	assert_true(b->contacts[0].offender_db);
+	assert_false(b->contacts[0].offender_day);
+	assert_true(b->contacts[0].offender);
+	const struct daily_suspect *ans = suspect(r, "10.10.5.7");
+	assert_non_null(ans);
+	assert_false(ans->contacts[0].offender_db);
+	assert_false(ans->contacts[0].offender);
+	const struct daily_suspect *rcv = suspect(r, "10.10.5.6");
+	assert_non_null(rcv);
+	assert_true(rcv->contacts[0].offender_day);
+	assert_false(rcv->contacts[0].offender_db);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_int_equal(daily_result_ndjson(r, f), 0);
+	assert_int_equal(daily_result_text(r, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf,
+	                       "{\"ip\":\"203.0.113.50\",\"how\":\"started\",\"offender\":true,"
+	                       "\"offenderDay\":false,\"offenderDb\":true"));
+	assert_non_null(strstr(buf, "\"offenderDb\":true,\"labels\""));
+	assert_non_null(strstr(buf, "203.0.113.50    started, 24 slots, 2026-01-01T00:15:00Z .. "
+	                            "2026-01-01T23:20:00Z, in the offender database"));
+	free(buf);
+	daily_result_free(r);
+
+	/* No database yet: no error, flags from the day's documents only. */
+	snprintf(cfg.reputation_db, sizeof(cfg.reputation_db), "%s/none.db", fx.dir);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_false(r->reputation_read);
+	b = suspect(r, "10.10.5.5");
+	assert_non_null(b);
+	assert_false(b->contacts[0].offender);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
+/*
+ * A 25-hour day (Berlin, DST ends): whole with its 300 slots, not partial;
+ * its first and last slot belong to it, the slots either side do not.
+ */
+static void test_dst_day(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	test_cfg(&cfg);
+	snprintf(cfg.tz, sizeof(cfg.tz), "Europe/Berlin");
+	assert_int_equal(daily_day_resolve("2026-10-25", cfg.tz, &day), 0);
+	assert_int_equal(day.n_slots, 300);
+	assert_int_equal(day.start_s, 1792879200); /* 2026-10-24T22:00:00Z */
+	/* The day before's last slot: a slot document and a contact, not of this day. */
+	fx_open(&fx, day.from_slot - 1);
+	add(&fx, day.from_slot - 1, "slot", "", "\"labels\":{}");
+	inside(&fx, day.from_slot - 1, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	/* The day's 300 slot documents, a contact every hour ending in its last slot. */
+	fx.base = day.from_slot;
+	for (int64_t ts = day.from_slot; ts <= day.to_slot; ts++)
+		add(&fx, ts, "slot", "", "\"labels\":{}");
+	for (int64_t ts = day.from_slot + 11; ts <= day.to_slot; ts += 12)
+		inside(&fx, ts, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	/* The next day's first slot. */
+	fx.base = day.to_slot + 1;
+	add(&fx, day.to_slot + 1, "slot", "", "\"labels\":{}");
+	inside(&fx, day.to_slot + 1, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	assert_false(r->partial);
+	assert_int_equal(r->slots_present, 300);
+	assert_int_equal(r->n_suspects, 1);
+	/* from_slot + 11, + 23, ..., + 299 = to_slot. */
+	assert_int_equal(r->suspects[0].contact_slots, 25);
+	assert_true(r->suspects[0].beacon);
+	assert_int_equal(r->suspects[0].first_slot, day.from_slot + 11);
+	assert_int_equal(r->suspects[0].last_slot, day.to_slot);
+	daily_result_free(r);
+	fx_close(&fx);
+}
+
+/* 2026-01-02T00:00:00Z */
+#define JAN2 1767312000
+
+/* The runner's schedule: which day is due, never twice, catch-up after a downtime. */
+static void test_schedule(void **state)
+{
+	(void)state;
+	struct daily_day d, done;
+
+	/* Before run_hour (1) yesterday is not due yet; the day before it is. */
+	assert_int_equal(daily_day_resolve("2025-12-31", "UTC", &done), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 3599, done.start_s, &d), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 3600, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-01-01");
+	assert_int_equal(d.from_slot, DAY0);
+	/* Done: not twice, all that day and the next until its run hour. */
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 3600, d.start_s, &d), 0);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &done), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 86400 + 3599, done.start_s, &d), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 86400 + 3600, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-01-02");
+	/* run_hour 0: due at midnight. */
+	assert_int_equal(daily_schedule_due("UTC", 0, JAN2, done.start_s - 86400, &d), 1);
+	assert_string_equal(d.date, "2026-01-01");
+
+	/* Down from 2025-12-28 to 2026-01-02T05:00Z: the days missed, oldest first. */
+	assert_int_equal(daily_day_resolve("2025-12-28", "UTC", &done), 0);
+	const char *want[] = {"2025-12-29", "2025-12-30", "2025-12-31", "2026-01-01"};
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, done.start_s, &d),
+		                 1);
+		assert_string_equal(d.date, want[k]);
+		done = d;
+	}
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, done.start_s, &d), 0);
+	/* A long downtime, or none done: back DAILY_CATCHUP_DAYS days before the latest. */
+	assert_int_equal(daily_day_resolve("2025-11-01", "UTC", &done), 0);
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2025-12-25");
+	assert_int_equal(daily_schedule_due("UTC", 1, JAN2 + 5 * 3600, INT64_MIN, &d), 1);
+	assert_string_equal(d.date, "2025-12-25");
+
+	/* Berlin, run_hour 2, the DST day: 2026-03-28 ends at 23:00Z, runs at 01:00Z. */
+	assert_int_equal(daily_day_resolve("2026-03-27", "Europe/Berlin", &done), 0);
+	assert_int_equal(daily_schedule_due("Europe/Berlin", 2, 1774746000 - 1, done.start_s, &d),
+	                 0);
+	assert_int_equal(daily_schedule_due("Europe/Berlin", 2, 1774746000, done.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-03-28");
+	assert_int_equal(d.start_s, 1774652400); /* 2026-03-27T23:00:00Z */
+	/* The 23-hour day itself, once over. */
+	assert_int_equal(
+	    daily_schedule_due("Europe/Berlin", 0, 1774738800 + 23 * 3600, d.start_s, &d), 1);
+	assert_string_equal(d.date, "2026-03-29");
+	assert_int_equal(d.n_slots, 276);
+
+	assert_int_equal(daily_schedule_due("Mars/Olympus", 1, JAN2, INT64_MIN, &d), -EINVAL);
+}
+
+static bool file_has(const char *path, const char *text)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/* Wait (at most 30 s) until the runner finished `checks` schedule checks. */
+static void wait_checks(struct daily_runner *dr, uint64_t checks, struct daily_stats *st)
+{
+	for (int k = 0; k < 3000; k++) {
+		daily_runner_stats(dr, st);
+		if (st->checks >= checks)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the runner made %llu checks, want %llu", (unsigned long long)st->checks,
+	         (unsigned long long)checks);
+}
+
+/*
+ * The runner on its own thread, its clock set through DAILY_NOW_ENV to
+ * 2026-01-02T01:00:05Z: it analyses 2026-01-01 (the days before it in the
+ * catch-up window have nothing stored), stores the daily documents, writes
+ * the report and runs the hook; restarted, it finds the day stored and
+ * does nothing.
+ */
+static void test_runner(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_runner *dr;
+	struct daily_stats st;
+	const char *sites[] = {"campus"};
+	char report[160], hooked[160];
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	snprintf(cfg.hook[0], sizeof(cfg.hook[0]), "/bin/sh");
+	snprintf(cfg.hook[1], sizeof(cfg.hook[1]), "-c");
+	snprintf(cfg.hook[2], sizeof(cfg.hook[2]), "cp \"$0\" %s/hooked.txt", fx.dir);
+	cfg.n_hook = 3;
+	snprintf(report, sizeof(report), "%s/campus-2026-01-01.txt", fx.dir);
+	snprintf(hooked, sizeof(hooked), "%s/hooked.txt", fx.dir);
+
+	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	daily_runner_stop(dr);
+	/* 2025-12-31 (its last slot only: partial), then 2026-01-01. */
+	assert_int_equal(st.runs, 2);
+	assert_int_equal(st.failures, 0);
+	assert_int_equal(st.hook_runs, 2);
+	assert_int_equal(st.hook_failures, 0);
+	assert_true(file_has(report, "nfsentry daily report: site campus, 2026-01-01 (UTC)"));
+	assert_true(file_has(report, "10.10.5.5"));
+	assert_true(file_has(hooked, "2026-01-01 (UTC)"));
+	snprintf(hooked, sizeof(hooked), "%s/campus-2025-12-31.txt", fx.dir);
+	assert_true(file_has(hooked, "PARTIAL DAY"));
+	int64_t ds = 0;
+	assert_int_equal(store_slot_latest(fx.st, "campus@daily", &ds), 0);
+	assert_int_equal(ds, DAY0);
+	struct store_slot sl;
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", DAY0 - 288, &sl), 0);
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", DAY0 - 2 * 288, &sl), -ENOENT);
+
+	/* Restarted the same morning: the stored analysis marks the day done. */
+	assert_int_equal(unlink(report), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	daily_runner_stop(dr);
+	assert_int_equal(st.runs, 0);
+	assert_int_equal(st.hook_runs, 0);
+	assert_int_equal(access(report, F_OK), -1);
+
+	/* A bad clock is refused. */
+	assert_int_equal(setenv(DAILY_NOW_ENV, "soon", 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), -EINVAL);
+	assert_null(dr);
+	unsetenv(DAILY_NOW_ENV);
+	fx_close(&fx);
+}
+
+/*
+ * A stored analysis written before its day ended (a replay that reached
+ * into the day) does not mark the day done: the runner analyses it again
+ * once it is over. The day is the one after tomorrow: not ended yet.
+ */
+static void test_runner_early(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_runner *dr;
+	struct daily_stats st = {0};
+	struct daily_day day;
+	const char *sites[] = {"campus"};
+	struct store_slot sl;
+	char now_env[32];
+
+	assert_int_equal(daily_day_of((int64_t)time(NULL) + 2 * 86400, "UTC", &day), 0);
+	int64_t d0 = day.from_slot;
+	fx_open(&fx, d0);
+	for (int h = 0; h < 12; h++)
+		inside(&fx, d0 + 3 + 12 * h, "10.10.5.5", "\"203.0.113.50\"", "", 1, 1, 4, false);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	assert_int_equal(daily_run_one(fx.st, fx.st, &cfg, "campus", &day, &st), 0);
+	assert_int_equal(st.runs, 1);
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", d0, &sl), 0);
+	int64_t seq0 = sl.seq;
+
+	/* The next day, 01:00:05: the day's run time has come. */
+	snprintf(now_env, sizeof(now_env), "%lld", (long long)day.end_s + 3605);
+	assert_int_equal(setenv(DAILY_NOW_ENV, now_env, 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	daily_runner_stop(dr);
+	unsetenv(DAILY_NOW_ENV);
+	assert_int_equal(st.runs, 1);
+	assert_int_equal(st.failures, 0);
+	assert_int_equal(store_slot_get(fx.st, "campus@daily", d0, &sl), 0);
+	assert_true(sl.seq > seq0); /* written again */
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_day),
-	    cmocka_unit_test(test_partial),
-	    cmocka_unit_test(test_days),
-	    cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_day),          cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),         cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_offender_db),  cmocka_unit_test(test_probe_targets),
+	    cmocka_unit_test(test_jscan_getv),   cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_runner),       cmocka_unit_test(test_dst_day),
+	    cmocka_unit_test(test_runner_early),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,6 +167,45 @@ static void test_allow_list(void **state)
 	decoder_destroy(d);
 }
 
+/*
+ * A reload's sampling override applies to the running session from the
+ * next datagram: records scaled by the new rate; removed, the exporter's
+ * own (none: 1) again. Only the named exporter is affected.
+ */
+static void test_sampling_set(void **state)
+{
+	(void)state;
+	struct decoder_config cfg;
+	struct flow_endpoint a = ep_v4(192, 0, 2, 1, 1000), other = ep_v4(192, 0, 2, 2, 1000);
+
+	decoder_config_defaults(&cfg);
+	struct decoder *d = mk_cfg(&cfg);
+	ipfix_small(1, 2);
+	assert_int_equal(feed(d, &a, &b, 0, &sb), 2);
+	assert_int_equal(feed(d, &other, &b, 0, &sb), 2);
+	assert_int_equal(sb.f[0].sampling, 1);
+	uint64_t pk = sb.f[1].packets;
+
+	struct decoder_sampling_override o = {.exporter = a.addr, .rate = 10};
+	assert_int_equal(decoder_sampling_set(d, &o, 1), 0);
+	o.rate = 7; /* copied: no effect */
+	sb.n = 0;
+	assert_int_equal(feed(d, &a, &b, 0, &sb), 2);
+	assert_int_equal(feed(d, &other, &b, 0, &sb), 2);
+	assert_int_equal(sb.f[0].sampling, 10);
+	assert_int_equal(sb.f[1].sampling, 10);
+	assert_int_equal(sb.f[1].packets, 10 * pk);
+	assert_int_equal(sb.f[2].sampling, 1);
+	assert_int_equal(sb.f[3].packets, pk);
+
+	assert_int_equal(decoder_sampling_set(d, NULL, 0), 0);
+	sb.n = 0;
+	assert_int_equal(feed(d, &a, &b, 0, &sb), 2);
+	assert_int_equal(sb.f[0].sampling, 1);
+	assert_int_equal(sb.f[1].packets, pk);
+	decoder_destroy(d);
+}
+
 static void test_exporter_cap(void **state)
 {
 	(void)state;
@@ -729,6 +768,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_version_and_tiny),
 	    cmocka_unit_test(test_datagram_drops_logged),
 	    cmocka_unit_test(test_allow_list),
+	    cmocka_unit_test(test_sampling_set),
 	    cmocka_unit_test(test_exporter_cap),
 	    cmocka_unit_test(test_exporter_idle_expiry),
 	    cmocka_unit_test(test_exporter_flood),

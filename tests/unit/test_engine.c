@@ -213,6 +213,74 @@ static void feed_at(struct engine *e, uint64_t t_ms, int from, int to)
 }
 
 /*
+ * A stop (docs/documents.md "Slots at a stop"): engine_state_save() cuts
+ * every open slot's coverage at the stop; engine_close_all() then closes
+ * the site that got records in its slot (partial) and the previous slot
+ * (whole, even empty), and leaves out the slot that got no record, which a
+ * load after the slot ended leaves out too. Without the cut (end of a
+ * replay) an empty slot is closed as any other.
+ */
+static void test_stop_empty_partial(void **state)
+{
+	(void)state;
+	struct engine *e;
+	struct closed c = {0};
+	char err[128];
+	const uint64_t t = T0_MS + SLOT_MS + 3000, stop = T0_MS + SLOT_MS + 60000;
+
+	make_sites();
+	/* Campus gets records in slot K0 + 1, lab none; both have slot K0 in its grace. */
+	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c, &e, err, sizeof(err)), 0);
+	engine_clock(e, T0_MS);
+	feed_at(e, T0_MS, 0, 10);
+	engine_clock(e, t);
+	feed_at(e, t, 10, 30);
+	FILE *tf = tmpfile();
+	int fd = fileno(tf);
+	size_t n = 0;
+	assert_int_equal(engine_state_save(e, fd, stop, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(engine_close_all(e), 1);
+	/* Campus K0 and K0 + 1, lab K0 (whole, empty); not lab K0 + 1. */
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.site[0], 0);
+	assert_int_equal(c.k[0], (int64_t)K0);
+	assert_int_equal(c.records[0], 10);
+	assert_int_equal(c.site[1], 0);
+	assert_int_equal(c.k[1], (int64_t)K0 + 1);
+	assert_int_equal(c.records[1], 20);
+	assert_int_equal(c.site[2], 1);
+	assert_int_equal(c.k[2], (int64_t)K0);
+	assert_int_equal(c.records[2], 0);
+	engine_destroy(e);
+
+	/* A start after those slots ended, the saved file not marked written:
+	 * the three are handed on, the empty partial one is not. */
+	struct closed c2 = {0};
+	struct engine_restore res;
+	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c2, &e, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(engine_state_load(e, fd, T0_MS + 3 * SLOT_MS, &res), 0);
+	assert_int_equal(res.closed, 3);
+	assert_int_equal(res.left_out, 1);
+	assert_int_equal(res.restored + res.already + res.dropped, 0);
+	assert_int_equal(c2.n, 3);
+	engine_destroy(e);
+	fclose(tf);
+
+	/* No stop: an empty slot (lab) is closed at the end like any other. */
+	struct closed c3 = {0};
+	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c3, &e, err, sizeof(err)), 0);
+	engine_clock(e, T0_MS);
+	feed_at(e, T0_MS, 0, 10);
+	assert_int_equal(engine_close_all(e), 0);
+	assert_int_equal(c3.n, 2);
+	assert_int_equal(c3.site[1], 1);
+	assert_int_equal(c3.records[1], 0);
+	engine_destroy(e);
+}
+
+/*
  * Saved state: a start within the slot restores it and it closes with what
  * an uninterrupted engine counted; a start after it closed hands it on as
  * saved (partial, covered up to the stop); one that the stop stored is not
@@ -348,13 +416,22 @@ static void test_sites_set(void **state)
 	assert_int_equal(engine_create(sites, 2, 10000, on_close, &c, &e, err, sizeof(err)), 0);
 	engine_clock(e, T0_MS + 1000);
 	feed_at(e, T0_MS + 1000, 0, 100);
+	assert_false(engine_sites_in_use(e, next, 2));
 	assert_int_equal(engine_sites_set(e, next, 2), 0);
+	/* The open slots were opened with the old table: it is in use, the new one not yet. */
+	assert_true(engine_sites_in_use(e, sites, 2));
+	assert_true(engine_sites_in_use(e, sites + 1, 1));
+	assert_false(engine_sites_in_use(e, next, 2));
 	feed_at(e, T0_MS + 2000, 100, 250);
 	/* The next slot opens at the boundary; the old one closes after its grace. */
 	engine_clock(e, T0_MS + SLOT_MS + 1000);
 	feed_at(e, T0_MS + SLOT_MS + 1000, 0, 10);
+	assert_true(engine_sites_in_use(e, sites, 2)); /* in its grace period */
+	assert_true(engine_sites_in_use(e, next, 2));
 	engine_clock(e, T0_MS + SLOT_MS + 10000);
 	assert_int_equal(c.n, 2);
+	assert_false(engine_sites_in_use(e, sites, 2));
+	assert_true(engine_sites_in_use(e, next, 2));
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(c.k[i], (int64_t)K0);
 		assert_int_equal(c.min_packets[i], 10);
@@ -387,6 +464,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_direction_and_lpm),
 		cmocka_unit_test(test_state_save_load),
+		cmocka_unit_test(test_stop_empty_partial),
 		cmocka_unit_test(test_clock_grace_late_future),
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_bad_prefixes),

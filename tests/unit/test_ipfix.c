@@ -1050,6 +1050,113 @@ static void test_ipfix_sequence(void **state)
 }
 
 /*
+ * softflowd numbers a message by the flow records sent up to and including
+ * it, its options data record not counted (docs/decoding.md "Sequence
+ * numbers"). feed_incl() sends nrec records, and the options record when
+ * opt, numbered that way from *total.
+ */
+static void feed_incl(struct decoder *d, uint32_t *total, int nrec, bool opt)
+{
+	static const uint16_t f[][2] = {{8, 4}, {12, 4}, {2, 4}};
+	static const uint16_t o[][2] = {{149, 4}, {34, 4}};
+
+	*total += (uint32_t)nrec;
+	b_ipfix_header(&b, SECS, *total, DOMAIN);
+	tmpl(&b, 256, f, 3);
+	if (opt) {
+		opt_tmpl(&b, 257, o, 2, 1);
+		size_t s = b_set_begin(&b, 257);
+		b_u32(&b, DOMAIN);
+		b_u32(&b, 1);
+		b_set_end(&b, s);
+	}
+	size_t s = b_set_begin(&b, 256);
+	for (int i = 0; i < nrec; i++) {
+		b_addrs(&b);
+		b_u32(&b, 1);
+	}
+	b_set_end(&b, s);
+	b_ipfix_end(&b);
+	assert_int_equal(feed(d, &from, &b, 0, &sb), nrec);
+}
+
+static void test_ipfix_sequence_inclusive(void **state)
+{
+	(void)state;
+	struct decoder *d = mk();
+	uint32_t total = 1000;
+
+	/* Record counts that differ message to message, as softflowd's do. */
+	feed_incl(d, &total, 18, true);
+	feed_incl(d, &total, 22, false);
+	feed_incl(d, &total, 25, false);
+	assert_int_equal(stats(d).seq_inclusive, 0);
+	feed_incl(d, &total, 20, false); /* the third that fits only softflowd's numbering */
+	assert_int_equal(stats(d).seq_inclusive, 1);
+	feed_incl(d, &total, 20, false); /* same count: fits both, stays */
+	feed_incl(d, &total, 16, true);  /* the options record is not in its count */
+	feed_incl(d, &total, 23, false);
+	assert_int_equal(stats(d).lost_records, 0);
+	assert_int_equal(stats(d).reordered, 0);
+	/* A message lost on the way: its 7 records are. */
+	total += 7;
+	feed_incl(d, &total, 21, false);
+	assert_int_equal(stats(d).lost_records, 7);
+	/* Late by that numbering: reordered, no loss, the expectation kept. */
+	uint32_t back = total - 30;
+	feed_incl(d, &back, 4, false);
+	assert_int_equal(stats(d).reordered, 1);
+	feed_incl(d, &total, 24, false);
+	assert_int_equal(stats(d).lost_records, 7);
+	assert_int_equal(stats(d).reordered, 1);
+	assert_int_equal(stats(d).seq_inclusive, 1);
+	assert_int_equal(stats(d).exporter_restarts, 0);
+	assert_int_equal(drops_total(d), 0);
+	decoder_destroy(d);
+
+	/* An RFC 7011 exporter with the same counts is never switched, and
+	 * its loss is counted as before. */
+	d = mk();
+	static const int n[] = {18, 22, 25, 20, 20, 16, 23};
+	uint32_t seq = 50;
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
+		feed_seq(d, seq, n[i]);
+		seq += (uint32_t)n[i];
+	}
+	feed_seq(d, seq + 9, 5);
+	assert_int_equal(stats(d).lost_records, 9);
+	assert_int_equal(stats(d).seq_inclusive, 0);
+	assert_int_equal(stats(d).reordered, 0);
+	decoder_destroy(d);
+
+	/*
+	 * Two chance fits of the other numbering (a loss as long as the
+	 * message's records minus the last's) count no loss, but a message
+	 * that fits only the RFC numbering in between starts the vote over.
+	 */
+	d = mk();
+	seq = 0;
+	feed_seq(d, seq, 5);
+	seq += 5;
+	feed_seq(d, seq + 3, 8); /* 5 + 3 = 8: fits "including" too */
+	seq += 3 + 8;
+	feed_seq(d, seq + 2, 10); /* 8 + 2 = 10 */
+	seq += 2 + 10;
+	feed_seq(d, seq, 4); /* RFC only: the vote starts over */
+	seq += 4;
+	feed_seq(d, seq + 3, 7); /* 4 + 3 */
+	seq += 3 + 7;
+	feed_seq(d, seq + 3, 10); /* 7 + 3 */
+	seq += 3 + 10;
+	assert_int_equal(stats(d).seq_inclusive, 0);
+	assert_int_equal(stats(d).lost_records, 0);
+	feed_seq(d, seq, 5);
+	assert_int_equal(stats(d).lost_records, 0);
+	assert_int_equal(stats(d).seq_inclusive, 0);
+	decoder_destroy(d);
+}
+
+/*
  * Addresses (docs/decoding.md, "Addresses"). A template with both the
  * IPv4 (8/12) and the IPv6 (27/28) pair, as Cisco's v9 template 313 and
  * the IOS XR IPFIX ones have, in both orders of fields: each record goes
@@ -1780,6 +1887,7 @@ int main(void)
 	    cmocka_unit_test(test_ipfix_sampling_after_data),
 	    cmocka_unit_test(test_ipfix_sampling_in_data_and_override),
 	    cmocka_unit_test(test_ipfix_sequence),
+	    cmocka_unit_test(test_ipfix_sequence_inclusive),
 	    cmocka_unit_test(test_ipfix_addr_both_families),
 	    cmocka_unit_test(test_ipfix_addr_varlen),
 	    cmocka_unit_test(test_ipfix_addr_ip_version),

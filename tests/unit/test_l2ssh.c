@@ -2,7 +2,8 @@
  * Tests for src/l2/ssh.c and src/l2/poll.c without an SSH server: fixture
  * names, failures that need no server (refused connection, a port that
  * accepts and never speaks, cancellation), the replay fixtures joined to a
- * slot, and the judge's arpUnused rule with its reason in the offender
+ * slot, a reload's new devices (l2poll_devices_set), and the judge's
+ * arpUnused rule with its reason in the offender
  * document. tests/integration/ssh.sh runs the same code against sshd.
  */
 #include <arpa/inet.h>
@@ -146,15 +147,94 @@ static void test_status(void **state)
 			break;
 		usleep(10000);
 	}
-	l2poll_stop(p);
 	assert_true(st[0].polled);
 	assert_true(st[0].polls >= 2);
 	assert_int_equal(st[0].failures, st[0].polls);
 	assert_int_equal(st[0].last.rc, L2SSH_E_CONNECT);
+	/* The names point into the poller: valid until it stops. */
 	assert_string_equal(st[0].last.site, "campus");
 	assert_string_equal(st[0].last.dev->name, "gw1");
 	assert_true(st[0].last.ts_ms > 0);
+	l2poll_stop(p);
 	free(site.devices);
+}
+
+/* Wait up to 3 s until device 0 of p is named name and has completed min polls. */
+static void wait_polls(struct l2poll *p, const char *name, uint64_t min)
+{
+	struct l2poll_status st[2];
+
+	for (int i = 0; i < 300; i++) {
+		if (l2poll_status_get(p, st, 2) == 1 && strcmp(st[0].last.dev->name, name) == 0 &&
+		    st[0].polls >= min)
+			return;
+		usleep(10000);
+	}
+	fail_msg("device %s did not complete %llu polls", name, (unsigned long long)min);
+}
+
+/*
+ * A reload's devices: a poller started without devices takes one; the
+ * same devices change nothing (the thread and its polls go on); a device
+ * whose poll hangs is replaced without waiting for that poll, and the
+ * stop does not wait for it either; another number of sites is refused.
+ */
+static void test_devices_set(void **state)
+{
+	struct site_config site, next;
+	struct site_device dev[1];
+	struct l2poll *p = NULL;
+	struct l2poll_status st[2];
+	size_t changed = 9;
+	uint16_t refused, mute;
+	int fd = mute_listener(&refused), mfd = mute_listener(&mute);
+
+	(void)state;
+	close(fd); /* refused at once */
+	test_site(&site);
+	assert_int_equal(l2poll_start(&site, 1, &p), 0);
+	assert_non_null(p);
+	assert_int_equal(l2poll_status_get(p, st, 2), 0);
+
+	next = site;
+	test_device(&dev[0], refused, 2);
+	dev[0].interval_s = 1;
+	next.devices = dev;
+	next.n_devices = 1;
+	assert_int_equal(l2poll_devices_set(p, &next, 1, &changed), 0);
+	assert_int_equal(changed, 1);
+	wait_polls(p, "gw1", 2);
+	assert_int_equal(l2poll_devices_set(p, &next, 1, &changed), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(l2poll_status_get(p, st, 2), 1);
+	wait_polls(p, "gw1", st[0].polls + 1); /* the same thread goes on counting */
+
+	/* A poll that hangs (a port that never speaks, 60 s timeout) on gw2. */
+	test_device(&dev[0], mute, 60);
+	snprintf(dev[0].name, sizeof(dev[0].name), "gw2");
+	assert_int_equal(l2poll_devices_set(p, &next, 1, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(l2poll_status_get(p, st, 2), 1);
+	assert_string_equal(st[0].last.dev->name, "gw2");
+	assert_false(st[0].polled);
+	usleep(200000); /* gw2's poll is connected and waiting */
+	test_device(&dev[0], refused, 2);
+	dev[0].interval_s = 1;
+	snprintf(dev[0].name, sizeof(dev[0].name), "gw3");
+	uint64_t t0 = now_ms();
+	assert_int_equal(l2poll_devices_set(p, &next, 1, &changed), 0);
+	assert_true(now_ms() - t0 < 500);
+	assert_int_equal(changed, 1);
+	/* The status taken before still names its device: replaced devices stay until stop. */
+	assert_string_equal(st[0].last.dev->name, "gw2");
+	wait_polls(p, "gw3", 1);
+	assert_int_equal(l2poll_devices_set(p, &next, 2, &changed), -EINVAL);
+	assert_int_equal(changed, 0);
+	t0 = now_ms();
+	l2poll_stop(p);
+	assert_true(now_ms() - t0 < 2000);
+	close(mfd);
+	assert_int_equal(l2poll_devices_set(NULL, &next, 1, &changed), -EINVAL);
 }
 
 static void test_cancel(void **state)
@@ -456,7 +536,7 @@ int main(void)
 	    cmocka_unit_test(test_mute_timeout),   cmocka_unit_test(test_cancel),
 	    cmocka_unit_test(test_status),         cmocka_unit_test(test_load_dir),
 	    cmocka_unit_test(test_load_dir_sites), cmocka_unit_test(test_judge_arp_unused),
-	    cmocka_unit_test(test_judge_arp_facts),
+	    cmocka_unit_test(test_judge_arp_facts), cmocka_unit_test(test_devices_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * decoder, engine and closer to the store and the sinks, in slot order;
  * shutdown with a queue smaller than one round of closes (waited for, not
  * dropped); an allocation failing at each step of pipeline_create(); the
- * "collector" object from the counter sources, per site and slot.
+ * "collector" object from the counter sources, per site and slot; which
+ * configurations a reload replaced are still read (pipeline_config_in_use).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,6 +212,105 @@ static void test_live_shutdown_waits(void **state)
 	free(b);
 }
 
+/*
+ * A reload hands the engine a second configuration: the first stays in use
+ * while the slot opened under it is open, then freeable; a third replaces
+ * the second before any slot used it: the second is freeable at once.
+ */
+static void test_reload_config_in_use(void **state)
+{
+	(void)state;
+	struct config cfg, c2, c3;
+	struct site_config s2[2], s3[2];
+	struct seen s = {0};
+	struct closer_sink sink = {"observe", observe, &s};
+	struct pipeline_opts po = {.sinks = &sink, .n_sinks = 1};
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000);
+
+	assert_non_null(b);
+	mkconfig(&cfg, 2, "reload.db");
+	memcpy(s2, sites, sizeof(s2));
+	memcpy(s3, sites, sizeof(s3));
+	c2 = cfg;
+	c2.sites = s2;
+	c3 = cfg;
+	c3.sites = s3;
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_true(pipeline_config_in_use(pl, &cfg));
+	assert_false(pipeline_config_in_use(pl, &c2));
+	pipeline_tick(pl, T0_MS + 60000);
+	v5(b, t0 + 60, 0, 3, 0);
+	feed_dg(pl, b, t0 + 60);
+
+	/* A reload whose shape differs is refused and changes nothing. */
+	c2.n_sites = 1;
+	assert_int_equal(pipeline_reload(pl, &c2, true, false), -EINVAL);
+	assert_false(pipeline_config_in_use(pl, &c2));
+	c2.n_sites = 2;
+	assert_int_equal(pipeline_reload(pl, &c2, true, false), 0);
+	assert_true(pipeline_config_in_use(pl, &c2));
+	assert_int_equal(pipeline_reload(pl, &c3, true, false), 0);
+	/* c2 opened no slot: nothing reads it any more. */
+	assert_false(pipeline_config_in_use(pl, &c2));
+	assert_true(pipeline_config_in_use(pl, &c3));
+
+	/* The next slot opens with c3; cfg's slots close after their grace and are written. */
+	pipeline_tick(pl, T0_MS + 300000 + 1000);
+	v5(b, t0 + 301, 1, 2, 3);
+	feed_dg(pl, b, t0 + 301);
+	pipeline_tick(pl, T0_MS + 300000 + (uint64_t)cfg.grace_s * 1000 + 1000);
+	pipeline_close_slots(pl);
+	/* The creation's configuration stays in use (store path, state) for the pipeline's life. */
+	assert_true(pipeline_config_in_use(pl, &cfg));
+	pipeline_destroy(pl);
+	assert_int_equal(s.n, 4); /* two sites, two slots each */
+	free(b);
+}
+
+/*
+ * Between the reload and the closing of the slots opened before it, the
+ * replaced configuration is in use; once those slots are written, not.
+ */
+static void test_reload_release_after_close(void **state)
+{
+	(void)state;
+	struct config cfg, c2, c3;
+	struct site_config s2[2], s3[2];
+	struct pipeline_opts po = {0};
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000);
+
+	assert_non_null(b);
+	mkconfig(&cfg, 2, "release.db");
+	memcpy(s2, sites, sizeof(s2));
+	memcpy(s3, sites, sizeof(s3));
+	c2 = cfg;
+	c2.sites = s2;
+	c3 = cfg;
+	c3.sites = s3;
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_int_equal(pipeline_reload(pl, &c2, true, false), 0);
+	pipeline_tick(pl, T0_MS + 60000);
+	v5(b, t0 + 60, 0, 3, 0);
+	feed_dg(pl, b, t0 + 60);
+	/* The slot just opened took c2's sites; a reload to c3 leaves it open under c2. */
+	assert_int_equal(pipeline_reload(pl, &c3, true, false), 0);
+	assert_true(pipeline_config_in_use(pl, &c2));
+	pipeline_tick(pl, T0_MS + 300000 + 1000);
+	assert_true(pipeline_config_in_use(pl, &c2)); /* in its grace period */
+	pipeline_tick(pl, T0_MS + 300000 + (uint64_t)cfg.grace_s * 1000 + 1000);
+	pipeline_close_slots(pl);
+	assert_false(pipeline_config_in_use(pl, &c2));
+	assert_true(pipeline_config_in_use(pl, &c3));
+	pipeline_destroy(pl);
+	free(b);
+}
+
 /* A counter source of the test's own: one counter, one gauge. */
 struct probe_stats {
 	uint64_t hits;
@@ -374,6 +474,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_replay_slots_in_order),
 	    cmocka_unit_test(test_live_shutdown_waits),
+	    cmocka_unit_test(test_reload_config_in_use),
+	    cmocka_unit_test(test_reload_release_after_close),
 	    cmocka_unit_test(test_create_alloc_fail),
 	    cmocka_unit_test(test_counter_sources),
 	};

@@ -5,7 +5,8 @@
  * API, 400/404/405/413 errors as JSON, caching headers and 304s, the token
  * (Bearer and Basic; /healthz open), the embedded page and its security
  * headers, start-up refusals, and bounded, timed-out connections; /metrics,
- * the collector object and the latest slot's peers served from a feed.
+ * the collector object and the latest slot's peers served from a feed; the
+ * answer cache (hits, invalidation by a store write), pages and gzip.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,10 +25,13 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "nfsentry/store.h"
 #include "nfsentry/web.h"
 #include "nfsentry/webfeed.h"
+
+#include "../../src/web/internal.h"
 
 #define RESP_MAX (1 << 20)
 
@@ -39,6 +43,7 @@ struct fx {
 	struct web *w;
 	uint16_t port;
 	char *resp; /* last answer, headers and body */
+	size_t resp_len;
 	const char *body;
 };
 
@@ -200,6 +205,7 @@ static int raw(struct fx *f, const char *req, size_t req_len)
 	sscanf(f->resp, "HTTP/1.1 %d", &status);
 	hdr_end = strstr(f->resp, "\r\n\r\n");
 	f->body = hdr_end ? hdr_end + 4 : "";
+	f->resp_len = got;
 	return status;
 }
 
@@ -415,6 +421,59 @@ static void test_token(void **state)
 	assert_null(strstr(f->resp, "s3cret"));
 }
 
+/* Write text to DIR/name (0600); its path into out. */
+static void token_file(const struct fx *f, const char *name, const char *text, char *out,
+                       size_t len)
+{
+	snprintf(out, len, "%s/%s", f->dir, name);
+	FILE *fp = fopen(out, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	chmod(out, 0600);
+}
+
+/*
+ * A reload's token: a new file's token is checked from the next request on
+ * and the old one is refused; the same token changes nothing; an unreadable
+ * or empty file changes nothing; no file turns the check off.
+ */
+static void test_token_reload(void **state)
+{
+	struct fx *f = *state;
+	char path[256], err[512];
+	bool changed = true;
+
+	fx_start(f, "s3cret-token", 16, 5);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-token\r\n"), 200);
+	token_file(f, "new", "n3w-token\n", path, sizeof(path));
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), 0);
+	assert_true(changed);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer s3cret-token\r\n"), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer n3w-token\r\n"), 200);
+	/* The same token in another file: nothing changes. */
+	token_file(f, "same", "n3w-token", path, sizeof(path));
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), 0);
+	assert_false(changed);
+	/* Refused files keep the token in force. */
+	token_file(f, "empty", "\n", path, sizeof(path));
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), -EINVAL);
+	assert_false(changed);
+	assert_non_null(strstr(err, "empty"));
+	snprintf(path, sizeof(path), "%s/missing", f->dir);
+	assert_int_equal(web_token_reload(f->w, path, &changed, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, path));
+	assert_null(strstr(err, "n3w"));
+	assert_int_equal(get(f, "/api/v1/sites", NULL), 401);
+	assert_int_equal(get(f, "/api/v1/sites", "Authorization: Bearer n3w-token\r\n"), 200);
+	/* No token file: the check is off. */
+	assert_int_equal(web_token_reload(f->w, "", &changed, err, sizeof(err)), 0);
+	assert_true(changed);
+	assert_int_equal(get(f, "/api/v1/sites", NULL), 200);
+	assert_int_equal(web_token_reload(f->w, "", &changed, err, sizeof(err)), 0);
+	assert_false(changed);
+}
+
 static void test_page(void **state)
 {
 	struct fx *f = *state;
@@ -494,6 +553,282 @@ static void test_start_refusals(void **state)
 	snprintf(p, sizeof(p), "127.0.0.1:%u", f->port);
 	assert_non_null(strstr(err, p));
 	assert_int_equal(get(f, "/healthz", NULL), 200);
+}
+
+/* s starts with the literal lit. */
+#define assert_prefix(s, lit) assert_int_equal(strncmp((s), (lit), sizeof(lit) - 1), 0)
+
+/* The last answer's body (f->body, body_len bytes) gunzipped into out; its length. */
+static size_t gunzip_body(struct fx *f, char *out, size_t cap)
+{
+	z_stream z;
+	size_t body_len = f->resp_len - (size_t)(f->body - f->resp);
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)f->body;
+	z.avail_in = (uInt)body_len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)(cap - 1);
+	assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+	assert_int_equal(z.avail_in, 0);
+	out[z.total_out] = '\0';
+	inflateEnd(&z);
+	return (size_t)z.total_out;
+}
+
+/* Slot ts of campus with n labelled inside documents, each about 120 bytes, tagged t. */
+static void put_many(struct store *s, int64_t ts, size_t n, const char *t)
+{
+	struct store_doc *d = calloc(n, sizeof(*d));
+	char(*keys)[32] = calloc(n, 32), (*json)[160] = calloc(n, 160);
+	struct store_slot_info info = {.closed_at_s = ts * 300 + 310};
+
+	assert_true(d && keys && json);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(keys[i], 32, "10.1.%zu.%zu", i / 256, i % 256);
+		snprintf(json[i], 160,
+		         "{\"kind\":\"inside\",\"ip\":\"%s\",\"octets\":%zu,\"t\":\"%s\","
+		         "\"labels\":[\"fanout\"],\"reason\":\"linked to many hosts\"}",
+		         keys[i], 1000 + i, t);
+		d[i] = (struct store_doc){
+		    .kind = "inside", .key = keys[i], .json = json[i], .json_len = strlen(json[i])};
+	}
+	assert_int_equal(store_slot_write(s, "campus", ts, d, n, &info), 0);
+	free(d);
+	free(keys);
+	free(json);
+}
+
+static void test_cache_pages_gzip(void **state)
+{
+	struct fx *f = *state;
+	struct web_cache_stats st;
+	char h[256], etag[64], gzetag[64], inm[128];
+	char *plain = malloc(RESP_MAX), *unz = malloc(RESP_MAX);
+	size_t plain_len;
+
+	assert_true(plain && unz);
+	put_many(f->s, 102, 200, "a");
+	fx_start(f, NULL, 16, 5);
+	/* The warm-up thread builds each site's latest labelled answer and the page's two tops. */
+	for (int i = 0; i < 1000; i++) {
+		web_cache_stats(f->w, &st);
+		if (st.warm_passes)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.warm_passes, 1);
+	assert_int_equal(st.entries, 6);
+	assert_int_equal(st.misses, 6);
+	assert_int_equal(st.stored, 6);
+	assert_int_equal(st.hits, 0);
+
+	/* Served from the cache; slot 100 is not the latest: built at its first request. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/labelled", NULL), 200);
+	plain_len = strlen(f->body);
+	memcpy(plain, f->body, plain_len + 1);
+	assert_true(plain_len > 20000);
+	assert_prefix(plain, "[\n{\"kind\":\"inside\",\"ip\":\"10.1.0.0\"");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "200");
+	assert_string_equal(header(f, "Vary", h, sizeof(h)), "Accept-Encoding");
+	assert_string_equal(header(f, "Content-Encoding", h, sizeof(h)), "");
+	header(f, "ETag", etag, sizeof(etag));
+	web_cache_stats(f->w, &st);
+	assert_int_equal(st.misses, 6);
+	assert_int_equal(st.hits, 1);
+	/* latest is the same slot: the same entry. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/latest/labelled", NULL), 200);
+	assert_string_equal(f->body, plain);
+	assert_string_equal(header(f, "ETag", h, sizeof(h)), etag);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled", NULL), 200);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled", NULL), 200);
+	web_cache_stats(f->w, &st);
+	assert_int_equal(st.misses, 7);
+	assert_int_equal(st.hits, 3);
+	assert_int_equal(st.stored, 7);
+	assert_int_equal(st.entries, 7);
+
+	/* gzip when asked for: the same bytes once inflated, under its own validator. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/labelled",
+	                     "Accept-Encoding: deflate, gzip;q=0.5\r\n"),
+	                 200);
+	assert_string_equal(header(f, "Content-Encoding", h, sizeof(h)), "gzip");
+	assert_true(f->resp_len - (size_t)(f->body - f->resp) < plain_len / 4);
+	assert_int_equal(gunzip_body(f, unz, RESP_MAX), plain_len);
+	assert_string_equal(unz, plain);
+	header(f, "ETag", gzetag, sizeof(gzetag));
+	assert_string_not_equal(gzetag, etag);
+	snprintf(inm, sizeof(inm), "If-None-Match: %s\r\nAccept-Encoding: gzip\r\n", gzetag);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/labelled", inm), 304);
+	/* q=0 refuses it; so does a client that names none. */
+	assert_int_equal(
+	    get(f, "/api/v1/sites/campus/slots/102/labelled", "Accept-Encoding: gzip;q=0\r\n"),
+	    200);
+	assert_string_equal(header(f, "Content-Encoding", h, sizeof(h)), "");
+	assert_string_equal(f->body, plain);
+	/* Small answers stay plain. */
+	assert_int_equal(
+	    get(f, "/api/v1/sites/campus/slots/100/labelled", "Accept-Encoding: gzip\r\n"), 200);
+	assert_string_equal(header(f, "Content-Encoding", h, sizeof(h)), "");
+	assert_prefix(f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.0.0.2\"");
+
+	/* Pages: documents [offset, offset + limit), the total in X-Total-Count. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled?offset=1&limit=1", NULL),
+	                 200);
+	assert_string_equal(
+	    f->body, "[\n{\"kind\":\"offender\",\"ip\":\"192.0.2.9\",\"labels\":[\"scan\"]}\n]\n");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "3");
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled?limit=2", NULL), 200);
+	assert_prefix(f->body, "[\n{\"kind\":\"inside\"");
+	assert_non_null(strstr(f->body, "},\n{\"kind\":\"offender\""));
+	assert_null(strstr(f->body, "outside"));
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled?offset=2&limit=5", NULL),
+	                 200);
+	assert_prefix(f->body, "[\n{\"kind\":\"outside\"");
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled?offset=3", NULL), 200);
+	assert_string_equal(f->body, "[]\n");
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/labelled?offset=199&limit=9", NULL),
+	                 200);
+	assert_prefix(f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.1.0.99\"");
+	assert_int_equal(strcmp(f->body + strlen(f->body) - 4, "}\n]\n"), 0);
+	/* A gzip'd page inflates to the plain page. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/labelled?offset=0&limit=200",
+	                     "Accept-Encoding: gzip\r\n"),
+	                 200);
+	assert_string_equal(header(f, "Content-Encoding", h, sizeof(h)), "gzip");
+	gunzip_body(f, unz, RESP_MAX);
+	assert_string_equal(unz, plain);
+	expect_error(f, "/api/v1/sites/campus/slots/100/labelled?limit=0", 400, "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/labelled?limit=100001", 400,
+	             "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/labelled?offset=-1", 400, "bad_parameter");
+	expect_error(f, "/api/v1/sites/campus/slots/100/labelled?offset=x", 400, "bad_parameter");
+
+	/* Top lists are cached per (kind, by, n). */
+	web_cache_stats(f->w, &st);
+	uint64_t misses = st.misses, hits = st.hits;
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/top?kind=inside&n=2", NULL), 200);
+	assert_prefix(f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.1.0.199\"");
+	assert_non_null(strstr(f->body, "},\n{\"kind\":\"inside\",\"ip\":\"10.1.0.198\""));
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/top?kind=inside&n=2", NULL), 200);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/top?kind=inside&n=1", NULL), 200);
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "1");
+	web_cache_stats(f->w, &st);
+	assert_int_equal(st.misses, misses + 2);
+	assert_int_equal(st.hits, hits + 1);
+
+	/* The slot written again (a replay that knows more): its answers are rebuilt. */
+	put_many(f->s, 102, 3, "b");
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/labelled", NULL), 200);
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "3");
+	assert_non_null(strstr(f->body, "\"t\":\"b\""));
+	assert_null(strstr(f->body, "\"t\":\"a\""));
+	assert_string_not_equal(header(f, "ETag", h, sizeof(h)), etag);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/top?kind=inside&n=1", NULL), 200);
+	assert_prefix(f->body, "[\n{\"kind\":\"inside\",\"ip\":\"10.1.0.2\"");
+	web_cache_stats(f->w, &st);
+	assert_true(st.invalidated >= 3);
+	/* Another slot's write leaves these entries alone. */
+	uint64_t invalidated = st.invalidated;
+	put(f->s, "lab", 101, lab100, 2);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/102/top?kind=inside&n=1", NULL), 200);
+	web_cache_stats(f->w, &st);
+	assert_int_equal(st.invalidated, invalidated);
+	free(plain);
+	free(unz);
+}
+
+/* a's bytes (not NUL-terminated) are the literal lit. */
+#define assert_answer(a, lit)                                                                      \
+	do {                                                                                       \
+		assert_int_equal((a)->b.len, sizeof(lit) - 1);                                     \
+		assert_memory_equal((a)->b.p, (lit), sizeof(lit) - 1);                             \
+	} while (0)
+
+/* An answer of n documents {"i":K} under key, for slot ts of campus. */
+static struct web_answer *answer(const char *key, int64_t ts, size_t n)
+{
+	struct web_answer *a = web_answer_new(key, "campus", ts);
+	char json[32];
+
+	assert_non_null(a);
+	for (size_t i = 0; i < n; i++) {
+		struct store_doc d = {.kind = "inside", .key = "k", .json = json};
+		d.json_len = (size_t)snprintf(json, sizeof(json), "{\"i\":%zu}", i);
+		assert_int_equal(web_answer_add(a, &d), 0);
+	}
+	assert_int_equal(web_answer_end(a), 0);
+	return a;
+}
+
+/* The cache by itself: bounds, least recently used first, the write generation, slices. */
+static void test_cache_bounds(void **state)
+{
+	struct fx *f = *state;
+	struct web_cache *c;
+	struct web_cache_stats st;
+	struct web_answer *a, *b, *big, *got;
+	const char *p;
+	size_t len;
+	int64_t gen;
+
+	assert_int_equal(web_cache_create(2, 64 * 1024, &c), 0);
+	assert_int_equal(web_cache_sync(c, f->s, &gen), 0);
+	assert_true(gen > 0); /* the fixture wrote three slots */
+
+	a = answer("a", 100, 3);
+	assert_answer(a, "[\n{\"i\":0},\n{\"i\":1},\n{\"i\":2}\n]\n");
+	assert_int_equal(web_answer_slice(a, 1, 5, &p, &len), 0);
+	assert_int_equal(len, strlen("{\"i\":1},\n{\"i\":2}"));
+	assert_int_equal(strncmp(p, "{\"i\":1},\n{\"i\":2}", len), 0);
+	assert_int_equal(web_answer_slice(a, 3, 1, &p, &len), -ENOENT);
+	assert_int_equal(web_answer_slice(a, 0, 0, &p, &len), -ENOENT);
+
+	/* A write seen since the build's sync: not kept. */
+	assert_false(web_cache_put(c, a, gen - 1));
+	assert_true(web_cache_put(c, a, gen));
+	assert_false(web_cache_put(c, a, gen)); /* the key is there already */
+	b = answer("b", 101, 1);
+	assert_true(web_cache_put(c, b, gen));
+	/* a is used, so b is the least recently used when a third comes. */
+	got = web_cache_get(c, "a");
+	assert_ptr_equal(got, a);
+	web_answer_put(got);
+	web_answer_put(b);
+	b = answer("c", 101, 1);
+	assert_true(web_cache_put(c, b, gen));
+	web_answer_put(b);
+	assert_null(web_cache_get(c, "b"));
+	got = web_cache_get(c, "c");
+	assert_non_null(got);
+	web_answer_put(got);
+	/* Over a quarter of the byte budget: sent, never kept. */
+	big = answer("big", 100, 2000);
+	assert_true(big->b.len > 16 * 1024);
+	assert_false(web_cache_put(c, big, gen));
+	web_answer_put(big);
+	web_cache_stats_get(c, &st);
+	assert_int_equal(st.entries, 2);
+	assert_int_equal(st.evicted, 1);
+	assert_int_equal(st.stored, 3);
+	assert_int_equal(st.hits, 2);
+	assert_int_equal(st.misses, 1);
+	assert_true(st.bytes >= a->b.len && st.bytes < 16 * 1024);
+
+	/* A rewrite of campus 100 drops "a" only; the caller's reference stays good. */
+	put(f->s, "campus", 100, campus101, 2);
+	assert_int_equal(web_cache_sync(c, f->s, &gen), 0);
+	assert_null(web_cache_get(c, "a"));
+	got = web_cache_get(c, "c");
+	assert_non_null(got);
+	web_answer_put(got);
+	web_cache_stats_get(c, &st);
+	assert_int_equal(st.invalidated, 1);
+	assert_int_equal(st.entries, 1);
+	assert_answer(a, "[\n{\"i\":0},\n{\"i\":1},\n{\"i\":2}\n]\n");
+	web_answer_put(a);
+	web_cache_destroy(c);
 }
 
 static void test_connections_bounded(void **state)
@@ -625,8 +960,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_api_answers, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_token, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_token_reload, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_page, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_start_refusals, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_pages_gzip, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_bounds, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_routes, fx_setup, fx_teardown),
 	};

@@ -2,12 +2,18 @@
  * webfeed: what the owners publish and what readers see (webfeed.h):
  * refresh at most once a second, readers see the published copy and not
  * the live value, per-site facts from the closer sink, the latest slot's
- * peers (and a held reference surviving later slots), the collector JSON.
+ * peers (and a held reference surviving later slots), the collector JSON;
+ * a refresh that finds a reader formatting does not wait (but for the
+ * fifth in a row) and is counted.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +107,73 @@ static void test_refresh_publishes_at_most_once_a_second(void **state)
 		assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), 0);
 	assert_int_equal(web_feed_source_add(f, &udpin_counters, live_snapshot, &l), -ENOSPC);
 	web_feed_destroy(f);
+}
+
+struct reader {
+	struct web_feed *f;
+	int stop; /* __atomic */
+	unsigned answers;
+};
+
+/* Formats /metrics again and again, as a busy scraper would. */
+static void *reader_main(void *ud)
+{
+	struct reader *r = ud;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		free(prom(r->f));
+		r->answers++;
+	}
+	return NULL;
+}
+
+static void test_refresh_does_not_wait_for_readers(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct live l = {.st = {.datagrams = 1}};
+	struct reader r = {0};
+	struct timespec t0, now;
+	pthread_t th;
+	unsigned deferred = 0, run = 0, max_run = 0, published = 0;
+	char *t;
+
+	test_site(&site);
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &r.f), 0);
+	assert_int_equal(web_feed_source_add(r.f, &udpin_counters, live_snapshot, &l), 0);
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Until some refreshes have found the reader at work (5 s at most). */
+	do {
+		l.st.datagrams++;
+		if (web_feed_refresh(r.f, 0, true)) {
+			published++;
+			run = 0;
+		} else {
+			deferred++;
+			max_run = ++run > max_run ? run : max_run;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (deferred < 20 && now.tv_sec - t0.tv_sec < 5);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(r.answers > 0);
+	assert_true(deferred > 0);
+	/* The fifth in a row waits for the reader and publishes. */
+	assert_true(max_run <= 4);
+	t = prom(r.f);
+	assert_int_equal(sample(t, "nfsentry_web_feed_refresh_deferred_total"), deferred);
+	free(t);
+	/* With no reader it publishes at once, the latest value. */
+	l.st.datagrams = 12345;
+	assert_true(web_feed_refresh(r.f, 0, true));
+	t = prom(r.f);
+	assert_int_equal(sample(t, "nfsentry_udp_datagrams_total"), 12345);
+	free(t);
+	assert_int_equal(l.snapshots, published + deferred + 1);
+	web_feed_destroy(r.f);
 }
 
 /*
@@ -292,6 +365,55 @@ static void test_sink_forgets_stored_attacks(void **state)
 	web_feed_destroy(f);
 }
 
+/* The flood advice of site in f's advice JSON (a new string, caller frees). */
+static char *flood_advice(struct web_feed *f, const char *site)
+{
+	char *t = NULL;
+	size_t n = 0;
+	json_error_t je;
+
+	assert_int_equal(web_feed_advice_json(f, site, &t, &n), 0);
+	json_t *j = json_loadb(t, n, 0, &je);
+	assert_non_null(j);
+	char *r = strdup(json_string_value(json_object_get(j, "flood")));
+	json_decref(j);
+	free(t);
+	return r;
+}
+
+/* A reload's advice answers from the next request; the caller's texts are copied. */
+static void test_advice_set(void **state)
+{
+	(void)state;
+	struct site_config site, next;
+	struct web_feed_opts o;
+	struct web_feed *f;
+	char *a;
+
+	test_site(&site);
+	snprintf(site.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call upstream.");
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Call upstream.");
+	free(a);
+	next = site;
+	snprintf(next.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Block at the edge.");
+	assert_int_equal(web_feed_advice_set(f, &next, 1), 0);
+	memset(next.advice, 0, sizeof(next.advice)); /* copied: no effect */
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Block at the edge.");
+	free(a);
+	assert_int_equal(web_feed_advice_set(f, &next, 2), -EINVAL);
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Block at the edge.");
+	free(a);
+	char *t = NULL;
+	size_t n = 0;
+	assert_int_equal(web_feed_advice_json(f, "lab", &t, &n), -ENOENT);
+	web_feed_destroy(f);
+}
+
 static void test_collector_json(void **state)
 {
 	(void)state;
@@ -337,9 +459,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_refresh_publishes_at_most_once_a_second),
+	    cmocka_unit_test(test_refresh_does_not_wait_for_readers),
 	    cmocka_unit_test(test_sink_site_facts_and_peers),
 	    cmocka_unit_test(test_sink_forgets_stored_attacks),
 	    cmocka_unit_test(test_collector_json),
+	    cmocka_unit_test(test_advice_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
