@@ -1002,6 +1002,9 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* The decoder is set once the pipeline exists; nothing is published before. */
 	struct web_feed_opts fo = {.sites = cfg.sites, .n_sites = cfg.n_sites, .l2 = l2};
+	/* Attacks on the dashboard in seconds: every open event and as many recently ended. */
+	if (cfg.attack.enabled && cfg.n_sites)
+		fo.attack_live_entries = 2 * (size_t)cfg.attack.max_events;
 	if (cfg.web.n_listen && web_feed_create(&fo, &rs.feed) != 0) {
 		log_error("cannot start the web server's feed: out of memory");
 		l2poll_stop(l2);
@@ -1033,6 +1036,7 @@ static int cmd_run(int argc, char **argv)
 		.restart_state = true,
 		.sinks = sinks,
 		.n_sinks = n_sinks,
+		.attack_live = web_feed_attacks(rs.feed),
 	};
 	static struct rep_wiring rep; /* static: two paths of 4 KiB */
 	if (rep_open(&cfg, false, true, &rep, &po) != 0) {

@@ -23,6 +23,7 @@
 
 struct l2poll;
 struct closer_sink;
+struct attack_live;
 
 struct pipeline;
 
@@ -68,6 +69,13 @@ struct pipeline_opts {
 	 */
 	bool restart_state;
 	const struct pipeline_watch *watch; /* copied; NULL = no record watcher */
+	/*
+	 * Borrowed, or NULL: every attack document is also put into this live
+	 * table (attacklive.h) as it is made, on the pipeline's thread, so the
+	 * dashboard shows it before its slot is stored. Must outlive the
+	 * pipeline (the last end documents are put by pipeline_destroy()).
+	 */
+	struct attack_live *attack_live;
 };
 
 /*

@@ -35,10 +35,11 @@
 #include "nfsentry/site.h"
 #include "nfsentry/slot.h"
 
+struct attack_live;
 struct decoder;
 struct l2poll;
 
-#define WEB_FEED_SOURCES_MAX 8      /* counter tables published */
+#define WEB_FEED_SOURCES_MAX 12     /* counter tables published (run: up to 7) */
 #define WEB_FEED_EXPORTERS_MAX 1024 /* exporters listed; the count says how many exist */
 #define WEB_FEED_DEVICES_MAX 1024   /* devices whose last poll is listed */
 #define WEB_FEED_REFRESH_MS 1000    /* web_feed_refresh() publishes at most this often */
@@ -49,6 +50,12 @@ struct web_feed_opts {
 	size_t n_sites;
 	const struct decoder *dec; /* borrowed; read on the refresh caller's thread only */
 	struct l2poll *l2;         /* borrowed, or NULL */
+	/*
+	 * Entries of the live attack table (attacklive.h) the feed owns, so
+	 * that /api/v1/attacks shows an attack before its slot is stored;
+	 * 0: none (attacks come from the store only).
+	 */
+	size_t attack_live_entries;
 };
 
 struct web_feed;
@@ -58,6 +65,14 @@ int web_feed_create(const struct web_feed_opts *o, struct web_feed **out);
 
 /* Free the feed (every reference to a slot must be put first). NULL ok. */
 void web_feed_destroy(struct web_feed *f);
+
+/*
+ * The feed's live attack table (owned by the feed, freed with it), or NULL
+ * (none, or f NULL). The pipeline puts attack documents into it
+ * (pipeline_opts.attack_live); web_feed_sink() forgets the ended events of
+ * each stored slot; /api/v1/attacks reads it.
+ */
+struct attack_live *web_feed_attacks(struct web_feed *f);
 
 /* The decoder whose exporters are published (set before the first refresh). */
 void web_feed_decoder_set(struct web_feed *f, const struct decoder *dec);

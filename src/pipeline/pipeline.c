@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "nfsentry/attack.h"
+#include "nfsentry/attacklive.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
@@ -74,6 +75,7 @@ struct pipeline {
 	int64_t **pend_k;
 	size_t *pend_kcap;
 	uint64_t attack_doc_errors;
+	struct attack_live *live;    /* borrowed (pipeline_opts.attack_live), or NULL */
 	char *state_dir;             /* STORE_PATH.state with restart_state, else NULL; owned */
 	struct pipeline_watch watch; /* records is NULL when there is none */
 };
@@ -101,7 +103,8 @@ static void attack_snapshot(void *ud, void *stats)
 
 /*
  * attack_event_fn (engine thread): the event's document waits for its
- * site's slot to close; its JSON goes to the hook now.
+ * site's slot to close; its JSON goes to the hook and to the live table
+ * (the dashboard) now.
  */
 static void on_attack_event(void *ud, const struct attack_event *ev, enum attack_phase p)
 {
@@ -126,8 +129,20 @@ static void on_attack_event(void *ud, const struct attack_event *ev, enum attack
 		log_error("attack: out of memory: a document of site %s is lost", ev->site);
 		return;
 	}
+	const struct doc *d = &b->v[b->n - 1];
 	pl->pend_k[site][b->n - 1] = k;
-	attack_hook_submit(pl->hook, b->v[b->n - 1].json, b->v[b->n - 1].len);
+	attack_hook_submit(pl->hook, d->json, d->len);
+	if (pl->live) {
+		/* The document's key is "<id>-<seq>" (doc_attack_build). */
+		char id[ATTACK_LIVE_ID_MAX];
+		size_t n = strcspn(d->key, "-");
+		if (n < sizeof(id)) {
+			memcpy(id, d->key, n);
+			id[n] = '\0';
+			attack_live_put(pl->live, ev->site, id, ev->seq, p == ATTACK_END, k,
+			                d->json, d->len);
+		}
+	}
 }
 
 /* Start the attack detector and its hook on the engine (sites configured). */
@@ -185,6 +200,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 		return rc;
 	pl->cfg = pl->sites_cfg = cfg;
 	pl->replay = opts->replay;
+	pl->live = opts->attack_live;
 	if (opts->watch)
 		pl->watch = *opts->watch;
 	pl->dec = decoder_create(&cfg->decoder);

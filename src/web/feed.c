@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "nfsentry/attacklive.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/decoder.h"
 #include "nfsentry/l2poll.h"
@@ -79,6 +80,7 @@ struct web_feed {
 	uint64_t busy_deferred; /* __atomic: refreshes deferred because a reader held mu */
 	/* n_sites advice tables a reload set, guarded by mu; NULL: o.sites' texts. */
 	char (*advice)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+	struct attack_live *live; /* owned; NULL without attack_live_entries */
 };
 
 static uint64_t wall_ms(void)
@@ -107,6 +109,16 @@ int web_feed_create(const struct web_feed_opts *o, struct web_feed **out)
 		web_feed_destroy(f);
 		return -ENOMEM;
 	}
+	if (o->attack_live_entries) {
+		int rc = attack_live_create(o->attack_live_entries, &f->live);
+		if (rc == 0)
+			rc = web_feed_source_add(f, &attack_live_counters, attack_live_stats_get,
+			                         f->live);
+		if (rc != 0) {
+			web_feed_destroy(f);
+			return rc;
+		}
+	}
 	*out = f;
 	return 0;
 }
@@ -127,8 +139,14 @@ void web_feed_destroy(struct web_feed *f)
 	free(f->dev_back);
 	free(f->dev_pub);
 	free(f->advice);
+	attack_live_destroy(f->live);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
+}
+
+struct attack_live *web_feed_attacks(struct web_feed *f)
+{
+	return f ? f->live : NULL;
 }
 
 void web_feed_decoder_set(struct web_feed *f, const struct decoder *dec)
@@ -286,6 +304,9 @@ void web_feed_sink(void *ud, const struct slot_view *v, const struct judge_resul
 
 	if (v->site_index >= f->o.n_sites)
 		return;
+	/* The slot is stored: its ended attack events are read from the store from now on. */
+	if (f->live)
+		attack_live_stored(f->live, v->site->name, v->time_slot);
 	copy = slot_copy(v);
 	pthread_mutex_lock(&f->mu);
 	fs = &f->sites[v->site_index];

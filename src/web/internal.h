@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct attack_live;
 #include "nfsentry/store.h"
 #include "nfsentry/web.h"
 
@@ -62,12 +63,14 @@ int web_blocklist_build(const char *db_path, int64_t now_s, struct wbuf *b);
 /*
  * GET /api/v1/attacks: per attack event (site and id) its latest document
  * (highest seq) among the attack documents stored in the slots
- * from_slot..to_slot of site (NULL: every site), only those whose "ip" is
- * ip when ip is not NULL; ongoing events (no "end") first, then the most
- * recent start first. A JSON array of the documents as stored.
+ * from_slot..to_slot of site (NULL: every site) and those of the live
+ * table (attacklive.h; NULL: none) whose slot is in that range, only those
+ * whose "ip" is ip when ip is not NULL; ongoing events (no "end") first,
+ * then the most recent start first. A JSON array of the documents as
+ * stored (or as they will be).
  */
-int web_attacks_build(struct store *s, const char *site, const char *ip, int64_t from_slot,
-                      int64_t to_slot, struct wbuf *b);
+int web_attacks_build(struct store *s, struct attack_live *live, const char *site, const char *ip,
+                      int64_t from_slot, int64_t to_slot, struct wbuf *b);
 /*
  * GET /api/v1/sites/{site}/daily/latest[?date=YYYY-MM-DD]: the stored daily
  * analysis of site (the latest, or that of date) as one object: site,

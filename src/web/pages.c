@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "nfsentry/attacklive.h"
 #include "nfsentry/daily.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/reputation.h"
@@ -213,8 +214,34 @@ static int att_cmp(const void *x, const void *y)
 	return c ? c : strcmp(a->id, b->id);
 }
 
-int web_attacks_build(struct store *s, const char *site, const char *ip, int64_t from_slot,
-                      int64_t to_slot, struct wbuf *b)
+/*
+ * The live table's documents of the range (and of site when not NULL) into
+ * w, after the stored ones: per event the highest seq wins (att_one), so a
+ * document both stored and live is listed once.
+ */
+static int att_live(struct att_walk *w, struct attack_live *live, const char *site,
+                    int64_t from_slot, int64_t to_slot)
+{
+	struct attack_live_doc *v;
+	size_t n;
+	int rc = attack_live_snapshot(live, &v, &n);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if ((site && strcmp(v[i].site, site) != 0) || v[i].time_slot < from_slot ||
+		    v[i].time_slot > to_slot)
+			continue;
+		struct store_doc d = {.kind = "attack", .json = v[i].json, .json_len = v[i].len};
+		w->site = v[i].site;
+		if (att_one(w, &d))
+			rc = w->rc;
+	}
+	w->site = NULL;
+	free(v);
+	return rc;
+}
+
+int web_attacks_build(struct store *s, struct attack_live *live, const char *site, const char *ip,
+                      int64_t from_slot, int64_t to_slot, struct wbuf *b)
 {
 	struct att_walk w = {.ip = ip};
 	struct store_slot *sl = NULL;
@@ -241,6 +268,8 @@ int web_attacks_build(struct store *s, const char *site, const char *ip, int64_t
 	}
 	if (rc > 0 || (rc == 0 && w.rc))
 		rc = w.rc;
+	if (rc == 0 && live)
+		rc = att_live(&w, live, site, from_slot, to_slot);
 	if (rc == 0) {
 		if (w.n > 1)
 			qsort(w.v, w.n, sizeof(*w.v), att_cmp);

@@ -1060,7 +1060,7 @@ static enum MHD_Result web_blocklist(struct web *w, struct MHD_Connection *c)
 	                       "no offender database (reputation off, or nothing recorded yet)");
 }
 
-static enum MHD_Result api_attacks(struct store *s, struct MHD_Connection *c)
+static enum MHD_Result api_attacks(struct web *w, struct store *s, struct MHD_Connection *c)
 {
 	const char *site = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "site");
 	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
@@ -1075,8 +1075,8 @@ static enum MHD_Result api_attacks(struct store *s, struct MHD_Connection *c)
 	if (!web_range(c, &from, &to))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_range",
 		                 "from and to are Unix seconds, from <= to, at most 31 days apart");
-	int rc = web_attacks_build(s, site && *site ? site : NULL, ip && *ip ? key : NULL,
-	                           from, to, &b);
+	int rc = web_attacks_build(s, web_feed_attacks(w->feed), site && *site ? site : NULL,
+	                           ip && *ip ? key : NULL, from, to, &b);
 	return web_page_answer(c, rc, &b, "application/json", "attacks");
 }
 
@@ -1121,7 +1121,7 @@ static enum MHD_Result web_api(struct web *w, struct store *s, struct MHD_Connec
 	} else if (strcmp(seg[2], "offenders") == 0 && n == 3) {
 		return api_offenders(w, c);
 	} else if (strcmp(seg[2], "attacks") == 0 && n == 3) {
-		return api_attacks(s, c);
+		return api_attacks(w, s, c);
 	} else if (strcmp(seg[2], "collector") == 0 && n == 3) {
 		return api_collector(w, c);
 	} else if (strcmp(seg[2], "ip") == 0 && n == 4) {

@@ -19,7 +19,8 @@
 # fragments event, from NetFlow v9 and from IPFIX. A hook that hangs is killed at its time-out and
 # a failing one is counted; the replay still succeeds. Live, an attack going on across a
 # restart of `nfsentry run` keeps its event, and one that stopped while the collector was
-# down ends.
+# down ends; /api/v1/attacks shows an attack within seconds of its start, long before its
+# slot is stored, with its updates and then its end.
 set -euo pipefail
 PROG=attack
 . "$SOURCE_DIR/tests/integration/lib.sh"
@@ -295,6 +296,70 @@ sleep 13 # the window refilling (6 s), five quiet windows, margin
 live_stop
 out=$(check_live "$T/live-hook.out" "$stop_ms") || die "ended while down: $out"
 log "across a restart, ended while down: $out"
+
+# --- on the dashboard in seconds (live) ---------------------------------------------
+# /api/v1/attacks shows an attack while it goes on, from the live table, long before
+# its slot closes (slots.grace_s 290: nothing of the flood is stored until the stop),
+# with its rates as updates arrive, and then its end.
+wport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -e "s|$T/live/store.db|$T/dash/store.db|" -e "s|listen: \[\]|listen: [127.0.0.1:$wport]|" \
+	-e "s|$T/live-hook.out|$T/dash-hook.out|" "$T/live.yaml" >"$T/dash.yaml"
+printf '  update_s: 2\nslots:\n  grace_s: 290\n' >>"$T/dash.yaml" # attack: is the last section
+mkdir -p "$T/dash"
+"$NFSENTRY" run -c "$T/dash.yaml" 2>"$T/dash.log" &
+lpid=$!
+PIDS+=("$lpid")
+for _ in $(seq 1 100); do
+	grep -q 'listening on udp' "$T/dash.log" && break
+	proc_alive "$lpid" || die "collector exited at start (dash): $(tail -3 "$T/dash.log")"
+	sleep 0.1
+done
+"$PY" - "http://127.0.0.1:$wport/api/v1/attacks?site=campus" "$T/dash/store.db" \
+	>"$T/dash.out" 2>&1 <<'PYEOF' &
+import json, sqlite3, sys, time, urllib.request
+url, db = sys.argv[1], sys.argv[2]
+t0 = time.monotonic()
+seen = ended = None
+seqs = []
+while time.monotonic() - t0 < 90 and not ended:
+    try:
+        docs = json.load(urllib.request.urlopen(url, timeout=2))
+    except Exception:
+        docs = []
+    for d in docs:
+        if d.get("ip") != "10.0.66.6" or d.get("class") != "syn":
+            continue
+        if not seqs or seqs[-1] != d["seq"]:
+            seqs.append(d["seq"])
+        if seen is None and "end" not in d:
+            seen = time.monotonic() - t0
+            con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+            stored = con.execute("SELECT count(*) FROM documents WHERE kind='attack'").fetchone()[0]
+            con.close()
+            print("seen %.1f s after the send started, seq %d, current %.0f packets/s, stored attack documents %d"
+                  % (seen, d["seq"], d["current"]["pps"], stored))
+            if stored:
+                print("MISMATCH the event was stored already")
+        if "end" in d:
+            ended = time.monotonic() - t0
+            print("ended, seen %.1f s after the send started, seq %d" % (ended, d["seq"]))
+    time.sleep(0.25)
+if seen is None or seen > 15:
+    print("MISMATCH not shown ongoing within 15 s")
+if ended is None:
+    print("MISMATCH no end shown")
+if len(seqs) < 3 or seqs != sorted(seqs):
+    print("MISMATCH updates not shown in order: %s" % seqs)
+print("seqs shown: %s" % seqs)
+PYEOF
+ppid=$!
+"$NFSENTRY" send "$T/live.pcap" --to "127.0.0.1:$port" --speed 60 >/dev/null 2>>"$T/send.log" ||
+	die "send failed: $(tail -3 "$T/send.log")"
+wait "$ppid" || true
+live_stop
+grep -q MISMATCH "$T/dash.out" && die "dashboard: $(cat "$T/dash.out")"
+grep -q '^seen ' "$T/dash.out" || die "dashboard: $(cat "$T/dash.out")"
+log "dashboard: $(tr '\n' ';' <"$T/dash.out")"
 
 OK=1
 log "ok"

@@ -12,6 +12,7 @@
 
 #include "nfsentry/alert.h"
 #include "nfsentry/attack.h"
+#include "nfsentry/attacklive.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
 #include "nfsentry/decoder.h"
@@ -181,7 +182,7 @@ static void test_module_tables(void **state)
 	const struct counter_table *all[] = {
 	    &decoder_counters,  &engine_counters, &udpin_counters,  &pcapin_counters,
 	    &store_counters,    &es_counters,     &closer_counters, &l2_parse_counters,
-	    &l2_merge_counters, &alert_counters,  &attack_counters,
+	    &l2_merge_counters, &alert_counters,  &attack_counters, &attack_live_counters,
 	};
 	const size_t n_all = sizeof(all) / sizeof(all[0]);
 	static char prom[256][128];

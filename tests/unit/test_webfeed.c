@@ -22,6 +22,7 @@
 
 #include "nfsentry/decoder.h"
 #include "nfsentry/udpin.h"
+#include "nfsentry/attacklive.h"
 #include "nfsentry/webfeed.h"
 #include "slot_helpers.h"
 
@@ -320,6 +321,50 @@ static void test_sink_site_facts_and_peers(void **state)
 	web_feed_destroy(f);
 }
 
+/* The feed owns the live attack table and forgets ended events once their slot is stored. */
+static void test_sink_forgets_stored_attacks(void **state)
+{
+	(void)state;
+	struct site_config site;
+	struct web_feed_opts o;
+	struct web_feed *f;
+	struct judge_result jr = {0};
+	struct doc_batch docs = {0};
+	struct attack_live_doc *v;
+	size_t n;
+	char *t;
+
+	test_site(&site);
+	o = (struct web_feed_opts){.sites = &site, .n_sites = 1};
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	assert_null(web_feed_attacks(f));
+	web_feed_destroy(f);
+	assert_null(web_feed_attacks(NULL));
+	o.attack_live_entries = 4;
+	assert_int_equal(web_feed_create(&o, &f), 0);
+	struct attack_live *l = web_feed_attacks(f);
+	assert_non_null(l);
+	attack_live_put(l, "campus", "a1", 2, true, 5890752, "{}", 2);
+	attack_live_put(l, "campus", "b2", 1, true, 5890753, "{}", 2);
+	attack_live_put(l, "campus", "c3", 0, false, 5890752, "{}", 2);
+	attack_live_put(l, "lab", "d4", 1, true, 5890752, "{}", 2);
+	struct slot *s1 = make_slot(&site, 5890752, 1);
+	web_feed_sink(f, slot_view_mut(s1), &jr, &docs);
+	slot_destroy(s1);
+	assert_int_equal(attack_live_snapshot(l, &v, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_string_not_equal(v[i].id, "a1");
+	free(v);
+	/* Its counters are on /metrics from the next refresh. */
+	assert_true(web_feed_refresh(f, 1000, true));
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_attacklive_attack_live_docs_total"), 4);
+	assert_int_equal(sample(t, "nfsentry_attacklive_attack_live_entries"), 3);
+	free(t);
+	web_feed_destroy(f);
+}
+
 /* The flood advice of site in f's advice JSON (a new string, caller frees). */
 static char *flood_advice(struct web_feed *f, const char *site)
 {
@@ -416,6 +461,7 @@ int main(void)
 	    cmocka_unit_test(test_refresh_publishes_at_most_once_a_second),
 	    cmocka_unit_test(test_refresh_does_not_wait_for_readers),
 	    cmocka_unit_test(test_sink_site_facts_and_peers),
+	    cmocka_unit_test(test_sink_forgets_stored_attacks),
 	    cmocka_unit_test(test_collector_json),
 	    cmocka_unit_test(test_advice_set),
 	};

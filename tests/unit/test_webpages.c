@@ -3,6 +3,7 @@
  * offenders list and /blocklist.txt from an offender database, the attack
  * events (latest document per event, ongoing first, filters) and the daily
  * analysis (latest and by date) from a store filled by store_slot_write(),
+ * the attack events of the feed's live table merged with the stored ones,
  * with their 400/404 answers. Raw HTTP/1.1 over a socket, as test_web.c.
  */
 #include <setjmp.h>
@@ -24,9 +25,11 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "nfsentry/attacklive.h"
 #include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
 #include "nfsentry/web.h"
+#include "nfsentry/webfeed.h"
 
 #define RESP_MAX (1 << 20)
 
@@ -286,6 +289,78 @@ static void test_attacks(void **state)
 	assert_int_equal(get(f, "/api/v1/attacks?from=30599&to=30000"), 400);
 }
 
+/* Put an attack document into the live table: its JSON carries what pages.c reads. */
+static void live_put(struct attack_live *l, const char *site, const char *id, uint32_t seq,
+                     const char *ip, int64_t start_ms, int64_t end_ms, int64_t slot)
+{
+	char j[256];
+	int n = snprintf(j, sizeof(j),
+	                 "{\"kind\":\"attack\",\"site\":\"%s\",\"id\":\"%s\",\"seq\":%u,"
+	                 "\"ip\":\"%s\",\"start\":%lld",
+	                 site, id, seq, ip, (long long)start_ms);
+	if (end_ms)
+		n += snprintf(j + n, sizeof(j) - (size_t)n, ",\"end\":%lld", (long long)end_ms);
+	n += snprintf(j + n, sizeof(j) - (size_t)n, "}");
+	assert_true(n > 0 && (size_t)n < sizeof(j));
+	attack_live_put(l, site, id, seq, end_ms != 0, slot, j, (size_t)n);
+}
+
+/* The live table (attacklive.h) merged with the store: per event the highest seq, once. */
+static void test_attacks_live(void **state)
+{
+	struct fx *f = *state;
+	struct web_feed_opts fo = {.attack_live_entries = 8};
+	struct web_feed *feed;
+	struct web_config wc;
+	char err[512], ids[256];
+
+	web_stop(f->w);
+	assert_int_equal(web_feed_create(&fo, &feed), 0);
+	struct attack_live *l = web_feed_attacks(feed);
+	assert_non_null(l);
+	memset(&wc, 0, sizeof(wc));
+	snprintf(wc.listen[0].host, sizeof(wc.listen[0].host), "127.0.0.1");
+	wc.n_listen = 1;
+	wc.max_connections = 8;
+	wc.timeout_s = 5;
+	if (web_start_feed(&wc, f->path, feed, &f->w, err, sizeof(err)))
+		fail_msg("web_start_feed: %s", err);
+	f->port = web_port(f->w, 0);
+	/* Nothing live yet: the stored events only. */
+	assert_int_equal(get(f, "/api/v1/attacks?from=30000&to=30599"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "b2:1,c3:0,a1:1");
+	/* Live: b2 updated (seq 2), a1's end (stored too), e5 not stored yet, f6 in slot 102. */
+	live_put(l, "campus", "b2", 2, "10.0.0.8", 30000000, 0, 101);
+	live_put(l, "campus", "a1", 1, "10.0.0.7", 30100000, 30300000, 101);
+	live_put(l, "campus", "e5", 0, "10.0.0.9", 30400000, 0, 101);
+	live_put(l, "dorm", "f6", 0, "10.1.0.2", 30700000, 0, 102);
+	assert_int_equal(get(f, "/api/v1/attacks?from=30000&to=30599"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "e5:0,b2:2,c3:0,a1:1");
+	assert_int_equal(get(f, "/api/v1/attacks?site=campus&from=30000&to=30599"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "e5:0,b2:2,a1:1");
+	assert_int_equal(get(f, "/api/v1/attacks?site=dorm&from=30000&to=30899"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "f6:0,c3:0");
+	assert_int_equal(get(f, "/api/v1/attacks?ip=10.0.0.9&from=30000&to=30599"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "e5:0");
+	/* Only slot 100: the live documents (slots 101, 102) are outside the range. */
+	assert_int_equal(get(f, "/api/v1/attacks?from=30000&to=30299"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "a1:0,b2:0");
+	/* b2 ends: it moves among the ended ones, by start. */
+	live_put(l, "campus", "b2", 3, "10.0.0.8", 30000000, 30500000, 101);
+	assert_int_equal(get(f, "/api/v1/attacks?site=campus&from=30000&to=30599"), 200);
+	attack_ids(f, ids, sizeof(ids));
+	assert_string_equal(ids, "e5:0,a1:1,b2:3");
+	web_stop(f->w);
+	f->w = NULL;
+	web_feed_destroy(feed);
+}
+
 static void test_daily(void **state)
 {
 	struct fx *f = *state;
@@ -380,6 +455,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_attacks, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_attacks_live, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_daily, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_offenders, fx_setup, fx_teardown),
 	};

@@ -6,6 +6,7 @@
 'use strict';
 
 const SLOT_S = 300;
+const RANGE_MAX_S = 31 * 86400; // the API's longest from..to (docs/api.md)
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat('en-US');
 const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity', page: '', blocked: false, osort: 'offences', date: '', all: false };
@@ -564,9 +565,12 @@ function topList(list, key, fmt, max) {
   return f;
 }
 const protoName = (p) => PROTOS[p] || 'protocol ' + p;
+// Following the latest slot, the range runs to now: the open slot's attacks (the collector's
+// live table, docs/api.md) are listed before their slot is stored.
 function attacksQuery(extra) {
   const { from, to } = rangeOf();
-  return 'attacks?from=' + from + '&to=' + to + (extra || '');
+  const end = state.slot === null ? Math.max(to, Math.floor(Date.now() / 1000)) : to;
+  return 'attacks?from=' + Math.max(from, end - RANGE_MAX_S + 1) + '&to=' + end + (extra || '');
 }
 
 // One ongoing event as a card: who, what, since when, how hard, from where.
@@ -982,4 +986,11 @@ document.addEventListener('DOMContentLoaded', () => {
   setInterval(poll, 30000);
   // The collector page's figures are at most a second old on the server: follow them.
   setInterval(() => { if (state.page === 'collector') refreshCollector().catch(showError); }, 5000);
+  // Attacks change within seconds (start, updates, end): follow them where they are shown.
+  setInterval(() => {
+    if (state.slot !== null) return;
+    if (state.page === 'attacks') loadAttacks().catch(showError);
+    else if (!state.page && state.ip) drawIpExtras().catch(showError);
+    else if (!state.page && state.site && siteInfo()) drawBanner().catch(showError);
+  }, 5000);
 });
