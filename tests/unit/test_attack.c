@@ -636,6 +636,40 @@ static void test_cold_hot(void **state)
 	attack_destroy(a);
 }
 
+/*
+ * A cold host's first record is long (a sustained rate) and fragmented: its
+ * rate is held in the protocol's cell and in the fragments cell, and the
+ * host turns hot at once, so the fragments flood is an event after
+ * start_windows seconds with no further record.
+ */
+static void test_cold_long(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] = 50001; /* not make()'s 1 pps */
+	struct attack *a = make(&c, &seen);
+	/* 20 s of 30 000 fragments/s: over fragments' 10 000 pps, under UDP's 100 000. */
+	struct flow f =
+	    rec("192.0.2.1", "10.0.1.10", 17, 0, 30000ull * 20, 30000ull * 20 * 1500, 19999, T0);
+	f.frag = FLOW_FRAG_MORE;
+	feed(a, &f, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_true(fabs(rate_of(a, "10.0.1.10", ATTACK_IN, ATTACK_CLASS_UDP, ATTACK_PPS) - 30000) <
+	            0.5);
+	assert_true(
+	    fabs(rate_of(a, "10.0.1.10", ATTACK_IN, ATTACK_CLASS_FRAG, ATTACK_PPS) - 30000) < 0.5);
+	assert_int_equal(seen.n, 0);
+	attack_clock(a, T0 + 2000);
+	attack_clock(a, T0 + 3000);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.ph[0], ATTACK_START);
+	assert_int_equal(seen.ev[0].dir, ATTACK_IN);
+	assert_int_equal(seen.ev[0].cls, ATTACK_CLASS_FRAG);
+	attack_destroy(a);
+}
+
 /* The host pool and the event table are bounded; overflow is counted. */
 static void test_bounds(void **state)
 {
@@ -1223,7 +1257,7 @@ int main(void)
 	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook),
 	    cmocka_unit_test(test_fragments),      cmocka_unit_test(test_state_resume),
 	    cmocka_unit_test(test_state_ended_while_down), cmocka_unit_test(test_state_refused),
-	    cmocka_unit_test(test_thresholds_set),
+	    cmocka_unit_test(test_thresholds_set), cmocka_unit_test(test_cold_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
