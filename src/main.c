@@ -1130,6 +1130,8 @@ static int cmd_run(int argc, char **argv)
 	rc = udpin_start(&rs.loop, &uc, pipeline_datagram, rs.pl, &rs.udp, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		/* The sockets udpin_start() opened are freed by their close callbacks. */
+		uv_run(&rs.loop, UV_RUN_DEFAULT);
 		uv_loop_close(&rs.loop);
 		web_stop(web);
 		es_shipper_destroy(es);

@@ -149,8 +149,11 @@ grep -q 'alert: .*alertHookOk=1' "$T/run.log" || die "the hook's run was not cou
 
 # alert_run NAME HOOK_SCRIPT: one short run whose slot closes at SIGTERM.
 alert_run() {
+	# A port of its own: the run before may still hold the last one for a moment.
+	local up
+	up=$(free_port_base $((UPORT + 1)) 1)
 	sed -e "s|hook: .*|hook: [/bin/sh, -c, \"$2\"]|" -e 's|timeout_s: 5|timeout_s: 1|' \
-		"$T/run.yaml" >"$T/$1.yaml"
+		-e "s|127.0.0.1:$UPORT\]|127.0.0.1:$up]|" "$T/run.yaml" >"$T/$1.yaml"
 	"$NFSENTRY" run -c "$T/$1.yaml" 2>"$T/$1.log" &
 	RUN_PID=$!
 	PIDS+=("$RUN_PID")
@@ -159,7 +162,7 @@ alert_run() {
 		proc_alive "$RUN_PID" || die "nfsentry run exited: $(cat "$T/$1.log")"
 		sleep 0.1
 	done
-	"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$UPORT" --rate 5000 2>/dev/null || die "send failed"
+	"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$up" --rate 5000 2>/dev/null || die "send failed"
 	sleep 0.5
 	local t0=$SECONDS
 	stop_pid "$RUN_PID"
