@@ -1,0 +1,82 @@
+/*
+ * fileio: writing a file whole. fileio_write_all() writes a buffer to a
+ * descriptor through short writes and EINTR; fileio_replace_*() write a new
+ * version of a file under a temporary name beside it and rename it over the
+ * old one, so that a reader (or a restart after a crash) sees the old file
+ * or the new one, never a part of either (docs/internals/fileio.md).
+ *
+ * The temporary name is path + FILEIO_TMP_SUFFIX, in the same directory (a
+ * rename is atomic only within one file system). A leftover from a crash is
+ * truncated by the next write of the same file.
+ *
+ * Not here: what goes into the files (each module's own format), reading
+ * them back, files that are appended to (the Elasticsearch dead letters).
+ */
+#ifndef NFSENTRY_FILEIO_H
+#define NFSENTRY_FILEIO_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define FILEIO_TMP_SUFFIX ".tmp"
+
+/*
+ * Write all n bytes of p to fd, retrying short writes and EINTR. Returns 0
+ * or -errno of the failing write (then an unknown prefix was written).
+ * Borrows p.
+ */
+int fileio_write_all(int fd, const void *p, size_t n);
+
+/*
+ * A file being replaced: the caller embeds it (usually on the stack),
+ * fileio_replace_open() fills it, and exactly one of fileio_replace_commit()
+ * or fileio_replace_abort() releases it. Write through fd (or the stream of
+ * fileio_replace_stream(), not both); do not close either.
+ */
+struct fileio_replace {
+	int fd;                 /* the temporary file, open read-write */
+	FILE *f;                /* its stream once asked for, else NULL; owned here */
+	char path[PATH_MAX];    /* the file to replace */
+	char tmp[PATH_MAX + 8]; /* path + FILEIO_TMP_SUFFIX */
+};
+
+/*
+ * Create (or truncate) path + FILEIO_TMP_SUFFIX with the given mode (before
+ * the umask), O_CLOEXEC. path is copied. Returns 0, -ENOENT (empty path),
+ * -ENAMETOOLONG (path of PATH_MAX - 4 bytes or more) or -errno of open();
+ * on error r holds nothing
+ * and needs no release. The file at path is not touched until the commit.
+ */
+int fileio_replace_open(struct fileio_replace *r, const char *path, mode_t mode);
+
+/*
+ * A stdio stream over the temporary file (made at the first call, the same
+ * one after), owned by r: the commit flushes and closes it. NULL with errno
+ * set when fdopen() fails; r stays open and must still be released.
+ */
+FILE *fileio_replace_stream(struct fileio_replace *r);
+
+/*
+ * Finish the replacement: flush the stream (if any), fsync the temporary
+ * file, close it, rename it over path, then fsync the directory so that the
+ * rename survives a power cut. Releases r in every case. Returns 0, or
+ * -errno of the first step that failed (-EIO when a stream reports an error
+ * without errno); on error the temporary file is removed and the file at
+ * path is as it was. The directory fsync is best effort: once the rename is
+ * done the new file is in place and the function returns 0.
+ */
+int fileio_replace_commit(struct fileio_replace *r);
+
+/* Give up: close and remove the temporary file; path is untouched. Releases r. */
+void fileio_replace_abort(struct fileio_replace *r);
+
+/*
+ * The whole replacement in one call: open, fileio_write_all(buf, n),
+ * commit. Borrows buf. Returns 0 or the first step's error, as above; on
+ * error no temporary file remains and path is as it was.
+ */
+int fileio_replace_write(const char *path, mode_t mode, const void *buf, size_t n);
+
+#endif
