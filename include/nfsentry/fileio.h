@@ -32,12 +32,13 @@ int fileio_write_all(int fd, const void *p, size_t n);
 /*
  * A file being replaced: the caller embeds it (usually on the stack),
  * fileio_replace_open() fills it, and exactly one of fileio_replace_commit()
- * or fileio_replace_abort() releases it. Write through fd (or the stream of
- * fileio_replace_stream(), not both); do not close either.
+ * (or fileio_replace_finish()) or fileio_replace_abort() releases it. Write
+ * through fd, or through f when fileio_replace_fopen() made it (not both);
+ * close neither.
  */
 struct fileio_replace {
 	int fd;                 /* the temporary file, open read-write */
-	FILE *f;                /* its stream once asked for, else NULL; owned here */
+	FILE *f;                /* its stream (fileio_replace_fopen), else NULL; owned here */
 	char path[PATH_MAX];    /* the file to replace */
 	char tmp[PATH_MAX + 8]; /* path + FILEIO_TMP_SUFFIX */
 };
@@ -52,11 +53,11 @@ struct fileio_replace {
 int fileio_replace_open(struct fileio_replace *r, const char *path, mode_t mode);
 
 /*
- * A stdio stream over the temporary file (made at the first call, the same
- * one after), owned by r: the commit flushes and closes it. NULL with errno
- * set when fdopen() fails; r stays open and must still be released.
+ * fileio_replace_open() with a stdio stream over the temporary file in
+ * r->f, owned by r (the commit flushes and closes it). Returns 0 or as
+ * fileio_replace_open(), or -errno of fdopen(); on error r holds nothing.
  */
-FILE *fileio_replace_stream(struct fileio_replace *r);
+int fileio_replace_fopen(struct fileio_replace *r, const char *path, mode_t mode);
 
 /*
  * Finish the replacement: flush the stream (if any), fsync the temporary
@@ -71,6 +72,13 @@ int fileio_replace_commit(struct fileio_replace *r);
 
 /* Give up: close and remove the temporary file; path is untouched. Releases r. */
 void fileio_replace_abort(struct fileio_replace *r);
+
+/*
+ * The end of a replacement whose content came out as rc: commit when rc
+ * is 0, else abort and return rc. For `return fileio_replace_finish(&r,
+ * write_it(r.f));`.
+ */
+int fileio_replace_finish(struct fileio_replace *r, int rc);
 
 /*
  * The whole replacement in one call: open, fileio_write_all(buf, n),

@@ -44,11 +44,15 @@ int fileio_replace_open(struct fileio_replace *r, const char *path, mode_t mode)
 	return r->fd < 0 ? -errno : 0;
 }
 
-FILE *fileio_replace_stream(struct fileio_replace *r)
+int fileio_replace_fopen(struct fileio_replace *r, const char *path, mode_t mode)
 {
-	if (!r->f)
-		r->f = fdopen(r->fd, "w");
-	return r->f;
+	int rc = fileio_replace_open(r, path, mode);
+
+	if (rc == 0 && !(r->f = fdopen(r->fd, "w"))) {
+		rc = -errno;
+		fileio_replace_abort(r);
+	}
+	return rc;
 }
 
 /* Close the temporary file (its stream, if any); 0 or -errno. */
@@ -111,6 +115,14 @@ void fileio_replace_abort(struct fileio_replace *r)
 	unlink(r->tmp);
 }
 
+int fileio_replace_finish(struct fileio_replace *r, int rc)
+{
+	if (rc == 0)
+		return fileio_replace_commit(r);
+	fileio_replace_abort(r);
+	return rc;
+}
+
 int fileio_replace_write(const char *path, mode_t mode, const void *buf, size_t n)
 {
 	struct fileio_replace r;
@@ -118,10 +130,5 @@ int fileio_replace_write(const char *path, mode_t mode, const void *buf, size_t 
 
 	if (rc != 0)
 		return rc;
-	rc = fileio_write_all(r.fd, buf, n);
-	if (rc != 0) {
-		fileio_replace_abort(&r);
-		return rc;
-	}
-	return fileio_replace_commit(&r);
+	return fileio_replace_finish(&r, fileio_write_all(r.fd, buf, n));
 }

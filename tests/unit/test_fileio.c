@@ -267,6 +267,8 @@ static void test_replace_bad_paths(void **state)
 	assert_int_equal(fileio_replace_open(&r, longp, 0600), -ENAMETOOLONG);
 	assert_int_equal(r.fd, -1);
 	assert_int_equal(fileio_replace_open(&r, "", 0600), -ENOENT);
+	assert_int_equal(fileio_replace_fopen(&r, "", 0600), -ENOENT);
+	assert_null(r.f);
 	char missing[160];
 	snprintf(missing, sizeof(missing), "%s/no/such", dir);
 	assert_int_equal(fileio_replace_write(missing, 0600, "x", 1), -ENOENT);
@@ -281,10 +283,9 @@ static void test_replace_stream(void **state)
 	char buf[64];
 
 	put_old();
-	assert_int_equal(fileio_replace_open(&r, path, 0644), 0);
-	FILE *f = fileio_replace_stream(&r);
+	assert_int_equal(fileio_replace_fopen(&r, path, 0644), 0);
+	FILE *f = r.f;
 	assert_non_null(f);
-	assert_ptr_equal(fileio_replace_stream(&r), f);
 	fprintf(f, "line %d\n", 1);
 	fflush(f);
 	/* Written but not committed: a reader sees the old file. */
@@ -297,20 +298,44 @@ static void test_replace_stream(void **state)
 	assert_int_equal(access(tmp, F_OK), -1);
 
 	/* Abort: the temporary file goes, the file stays. */
-	assert_int_equal(fileio_replace_open(&r, path, 0644), 0);
+	assert_int_equal(fileio_replace_fopen(&r, path, 0644), 0);
 	assert_int_equal(access(tmp, F_OK), 0);
-	fputs("never", fileio_replace_stream(&r));
+	fputs("never", r.f);
 	fileio_replace_abort(&r);
 	assert_int_equal(slurp(path, buf, sizeof(buf)), 14);
 	assert_int_equal(access(tmp, F_OK), -1);
 
+	/* Finish with a failed content: that error, as an abort. */
+	assert_int_equal(fileio_replace_fopen(&r, path, 0644), 0);
+	fputs("never", r.f);
+	assert_int_equal(fileio_replace_finish(&r, -EMSGSIZE), -EMSGSIZE);
+	assert_int_equal(w.renames, 1);
+	assert_int_equal(slurp(path, buf, sizeof(buf)), 14);
+	assert_int_equal(access(tmp, F_OK), -1);
+	/* Finish with 0: the commit. */
+	assert_int_equal(fileio_replace_fopen(&r, path, 0644), 0);
+	fputs("finished", r.f);
+	assert_int_equal(fileio_replace_finish(&r, 0), 0);
+	assert_int_equal(slurp(path, buf, sizeof(buf)), 8);
+	assert_string_equal(buf, "finished");
+
+	/* A stream that failed at a write it has forgotten the errno of: -EIO. */
+	assert_int_equal(fileio_replace_fopen(&r, path, 0644), 0);
+	fputs("lost", r.f);
+	__real_close(r.fd);
+	fflush(r.f); /* fails: EBADF, and the stream's error flag set */
+	errno = 0;
+	assert_int_equal(fileio_replace_commit(&r), -EIO);
+	assert_string_equal((slurp(path, buf, sizeof(buf)), buf), "finished");
+	assert_int_equal(access(tmp, F_OK), -1);
+
 	/* A stream whose flush fails (at the commit): its errno, the file as it was. */
-	assert_int_equal(fileio_replace_open(&r, path, 0644), 0);
-	fputs("lost", fileio_replace_stream(&r));
+	assert_int_equal(fileio_replace_fopen(&r, path, 0644), 0);
+	fputs("lost", r.f);
 	__real_close(r.fd); /* the flush's write now fails with EBADF */
 	assert_int_equal(fileio_replace_commit(&r), -EBADF);
-	assert_int_equal(slurp(path, buf, sizeof(buf)), 14);
-	assert_string_equal(buf, "line 1\nline 2\n");
+	assert_int_equal(slurp(path, buf, sizeof(buf)), 8);
+	assert_string_equal(buf, "finished");
 	assert_int_equal(access(tmp, F_OK), -1);
 }
 
