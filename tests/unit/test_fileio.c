@@ -213,34 +213,34 @@ static void test_replace_failures(void **state)
 {
 	(void)state;
 
+	/* Which call fails (its number from 1), with which errno, and the renames tried. */
+	static const struct {
+		unsigned write, fsync, close, rename;
+		int err;
+		unsigned renames;
+	} steps[] = {
+	    {.write = 2, .err = ENOSPC}, /* after a first part was written */
+	    {.fsync = 1, .err = EIO},
+	    {.close = 1, .err = EDQUOT},
+	    {.rename = 1, .err = EXDEV, .renames = 1},
+	};
+
 	put_old();
-	w.fail_errno = ENOSPC;
-	w.write_max = 4;
-	w.write_fail = 2; /* after a first part was written */
-	assert_int_equal(fileio_replace_write(path, 0600, "new content!", 12), -ENOSPC);
-	assert_int_equal(w.renames, 0);
-	assert_old_kept();
-
-	memset(&w, 0, sizeof(w));
-	w.fail_errno = EIO;
-	w.fsync_fail = 1;
-	assert_int_equal(fileio_replace_write(path, 0600, "new content!", 12), -EIO);
-	assert_int_equal(w.renames, 0);
-	assert_old_kept();
-
-	memset(&w, 0, sizeof(w));
-	w.fail_errno = EDQUOT;
-	w.close_fail = 1;
-	assert_int_equal(fileio_replace_write(path, 0600, "new content!", 12), -EDQUOT);
-	assert_int_equal(w.renames, 0);
-	assert_old_kept();
-
-	memset(&w, 0, sizeof(w));
-	w.fail_errno = EXDEV;
-	w.rename_fail = 1;
-	assert_int_equal(fileio_replace_write(path, 0600, "new content!", 12), -EXDEV);
-	assert_int_equal(w.fsyncs, 1); /* the file; not the directory */
-	assert_old_kept();
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		memset(&w, 0, sizeof(w));
+		w.write_max = 4;
+		w.write_fail = steps[k].write;
+		w.fsync_fail = steps[k].fsync;
+		w.close_fail = steps[k].close;
+		w.rename_fail = steps[k].rename;
+		w.fail_errno = steps[k].err;
+		assert_int_equal(fileio_replace_write(path, 0600, "new content!", 12),
+		                 -steps[k].err);
+		assert_int_equal(w.renames, steps[k].renames);
+		/* The directory is fsync'ed only after a rename. */
+		assert_int_equal(w.fsyncs, steps[k].fsync ? 1 : steps[k].write ? 0 : 1);
+		assert_old_kept();
+	}
 
 	/* The directory's fsync failing: the file is replaced all the same. */
 	memset(&w, 0, sizeof(w));
