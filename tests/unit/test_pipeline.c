@@ -529,6 +529,26 @@ static bool live_get(struct attack_live *l, struct live_one *o)
 }
 
 /*
+ * The live table holds exactly one document, of campus's slot K0, in this
+ * phase (ended only for "end") and seq, of event id (id "" the first time:
+ * filled in).
+ */
+static void live_expect(struct attack_live *l, const char *phase, uint32_t seq, char *id)
+{
+	struct live_one o;
+
+	assert_true(live_get(l, &o));
+	assert_string_equal(o.phase, phase);
+	assert_int_equal(o.seq, seq);
+	assert_int_equal(o.ended, strcmp(phase, "end") == 0);
+	assert_string_equal(o.site, "campus");
+	assert_int_equal(o.slot, K0);
+	if (!id[0])
+		snprintf(id, ATTACK_LIVE_ID_MAX, "%s", o.id);
+	assert_string_equal(o.id, id);
+}
+
+/*
  * Live: a flood from 10.0.0.1 starts an attack event, updates it and ends
  * it; the pipeline puts each document into the live table as the clock
  * passes each second (start, updates, end: seq 0, 1, 2, 3, one event),
@@ -541,7 +561,8 @@ static void test_attack_live_table(void **state)
 	struct attack_live *live;
 	struct pipeline *pl;
 	struct bld *b = malloc(sizeof(*b));
-	struct live_one o, first;
+	struct live_one o;
+	char id[ATTACK_LIVE_ID_MAX] = "";
 	char err[256];
 	const uint32_t t0 = (uint32_t)(T0_MS / 1000) + 60;
 
@@ -569,21 +590,12 @@ static void test_attack_live_table(void **state)
 	assert_false(live_get(live, &o));
 	/* Second 1: the window of second 0 is above: the start. */
 	pipeline_tick(pl, (uint64_t)(t0 + 1) * 1000);
-	assert_true(live_get(live, &first));
-	assert_string_equal(first.phase, "start");
-	assert_int_equal(first.seq, 0);
-	assert_false(first.ended);
-	assert_string_equal(first.site, "campus");
-	assert_int_equal(first.slot, K0);
+	live_expect(live, "start", 0, id);
 	/* Still flooding: an update of the same event replaces it. */
 	v5_packets(b, t0 + 1, 0, 1, 1, 100000);
 	feed_dg(pl, b, t0 + 1);
 	pipeline_tick(pl, (uint64_t)(t0 + 2) * 1000);
-	assert_true(live_get(live, &o));
-	assert_string_equal(o.phase, "update");
-	assert_int_equal(o.seq, 1);
-	assert_false(o.ended);
-	assert_string_equal(o.id, first.id);
+	live_expect(live, "update", 1, id);
 	/*
 	 * No more records. The window still holds the last flood second at the
 	 * next evaluation (one more update: the detector's timing is
@@ -591,20 +603,11 @@ static void test_attack_live_table(void **state)
 	 * slot is stored.
 	 */
 	pipeline_tick(pl, (uint64_t)(t0 + 3) * 1000);
-	assert_true(live_get(live, &o));
-	assert_string_equal(o.phase, "update");
-	assert_int_equal(o.seq, 2);
-	assert_false(o.ended);
+	live_expect(live, "update", 2, id);
 	pipeline_tick(pl, (uint64_t)(t0 + 4) * 1000);
-	assert_true(live_get(live, &o));
-	assert_string_equal(o.phase, "end");
-	assert_int_equal(o.seq, 3);
-	assert_true(o.ended);
-	assert_string_equal(o.id, first.id);
-	assert_int_equal(o.slot, K0);
+	live_expect(live, "end", 3, id);
 	pipeline_tick(pl, (uint64_t)(t0 + 5) * 1000);
-	assert_true(live_get(live, &o));
-	assert_int_equal(o.seq, 3);
+	live_expect(live, "end", 3, id);
 
 	/* The slot stored (the sink runs after the store): the ended event is gone. */
 	pipeline_close_slots(pl);
