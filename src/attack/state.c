@@ -25,6 +25,7 @@
 
 #include "internal.h"
 #include "nfsentry/fault.h"
+#include "nfsentry/fileio.h"
 
 /*
  * Layout:
@@ -216,37 +217,18 @@ static int event_decode(const uint8_t *p, struct attack_saved *s)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int attack_state_save(struct attack *a, const char *path, uint64_t now_ms, size_t *n_events)
 {
-	char tmp[4096];
 	struct attack_saved *sv = fault_calloc(ATTACK_EVENTS_MAX, sizeof(*sv));
-	int rc = 0;
 
 	if (!sv)
 		return -ENOMEM;
 	size_t n = attack_saved_get(a, sv, ATTACK_EVENTS_MAX);
 	size_t len = STATE_HDR + n * STATE_EVENT + STATE_SUM;
 	uint8_t *buf = fault_malloc(len);
-	int w = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (!buf || w < 0 || (size_t)w >= sizeof(tmp)) {
-		free(buf);
+	if (!buf) {
 		free(sv);
-		return buf ? -ENAMETOOLONG : -ENOMEM;
+		return -ENOMEM;
 	}
 	memcpy(buf, STATE_MAGIC, 8);
 	put32(buf + 8, ATTACK_STATE_VERSION);
@@ -256,24 +238,10 @@ int attack_state_save(struct attack *a, const char *path, uint64_t now_ms, size_
 		event_encode(buf + STATE_HDR + k * STATE_EVENT, &sv[k]);
 	put64(buf + len - STATE_SUM, fnv64(buf, len - STATE_SUM));
 	free(sv);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = -errno;
-		free(buf);
-		return rc;
-	}
-	rc = write_all(fd, buf, len);
+	int rc = fileio_replace_write(path, 0640, buf, len);
 	free(buf);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0) {
-		unlink(tmp);
+	if (rc != 0)
 		return rc;
-	}
 	if (n_events)
 		*n_events = n;
 	return 0;

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nfsentry/fileio.h"
+
 int log_level_cur = LOG_LVL_INFO;
 static bool log_to_syslog;
 
@@ -81,17 +83,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 	}
 	line[off++] = '\n';
 
-	const char *p = line;
-	while (off > 0) {
-		ssize_t w = write(STDERR_FILENO, p, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		p += w;
-		off -= (size_t)w;
-	}
+	/* Nowhere to report a failure of the log itself. */
+	(void)fileio_write_all(STDERR_FILENO, line, off);
 }
 
 bool log_ratelimit_ok(uint64_t *last_ms, uint64_t now_ms, uint64_t interval_ms)

@@ -27,6 +27,7 @@
 
 #include "nfsentry/clock.h"
 #include "nfsentry/daily.h"
+#include "nfsentry/fileio.h"
 #include "nfsentry/log.h"
 #include "nfsentry/store.h"
 
@@ -101,25 +102,17 @@ static void hook_run(const struct daily_config *cfg, const char *report, struct 
 	}
 }
 
-/* Write the report to DIR/SITE-DATE.txt (through a temporary name); 0 or -errno. */
+/* Write the report to DIR/SITE-DATE.txt (replaced whole, fileio.h); 0 or -errno. */
 static int report_write(const struct daily_config *cfg, const struct daily_result *r, char *path,
                         size_t len)
 {
-	char tmp[DAILY_PATH_MAX + 256];
+	struct fileio_replace fr;
 
 	snprintf(path, len, "%s/%s-%s.txt", cfg->report_dir, r->site, r->day.date);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	int rc = daily_result_text(r, f);
-	if (fclose(f) != 0 && rc == 0)
-		rc = -EIO;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
+	int rc = fileio_replace_fopen(&fr, path, 0666);
+	if (rc != 0)
+		return rc;
+	return fileio_replace_finish(&fr, daily_result_text(r, fr.f));
 }
 
 int daily_run_one(struct store *rd, struct store *wr, const struct daily_config *cfg,

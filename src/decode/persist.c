@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "nfsentry/fault.h"
+#include "nfsentry/fileio.h"
 
 /*
  * Layout (docs/internals/decoder.md):
@@ -147,21 +148,6 @@ static uint8_t *scope_put(const struct dec_scope *sc, uint8_t *p)
 	return p;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int decoder_state_save(struct decoder *d, const char *path, uint64_t now_ms)
 {
 	size_t len = PERSIST_HDR + PERSIST_SUM, n_scopes = 0;
@@ -173,16 +159,9 @@ int decoder_state_save(struct decoder *d, const char *path, uint64_t now_ms)
 			n_scopes++;
 		}
 	}
-	size_t plen = strlen(path);
-	char *tmp = fault_malloc(plen + sizeof(".tmp"));
 	uint8_t *buf = fault_malloc(len);
-	if (!tmp || !buf) {
-		free(tmp);
-		free(buf);
+	if (!buf)
 		return -ENOMEM;
-	}
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp", sizeof(".tmp"));
 
 	uint8_t *p = buf;
 	memcpy(p, PERSIST_MAGIC, 8);
@@ -200,22 +179,9 @@ int decoder_state_save(struct decoder *d, const char *path, uint64_t now_ms)
 	}
 	put64(p, fnv64(buf, len - PERSIST_SUM));
 
-	int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		rc = -errno;
+	int rc = fileio_replace_write(path, 0640, buf, len);
 	if (rc == 0)
-		rc = write_all(fd, buf, len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (fd >= 0 && close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0 && fd >= 0)
-		unlink(tmp);
-	else if (rc == 0)
 		d->persist_fp = persist_fp(d);
-	free(tmp);
 	free(buf);
 	return rc;
 }

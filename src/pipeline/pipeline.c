@@ -18,6 +18,7 @@
 #include "nfsentry/counter.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/fault.h"
+#include "nfsentry/fileio.h"
 #include "nfsentry/log.h"
 #include "nfsentry/spool.h"
 #include "nfsentry/store.h"
@@ -759,11 +760,8 @@ void pipeline_templates_save(struct pipeline *pl, uint64_t now_ms, bool always)
 	if (state_path(pl, STATE_TEMPLATES, path, sizeof(path)))
 		return;
 	int rc = decoder_state_save(pl->dec, path, now_ms);
-	if (rc != 0) {
+	if (rc != 0)
 		log_error("restart: cannot save the templates to %s: %s", path, strerror(-rc));
-		return;
-	}
-	state_dir_sync(pl);
 }
 
 /*
@@ -823,33 +821,38 @@ static int state_start(struct pipeline *pl, uint64_t now_ms, char *err, size_t e
 	return 0;
 }
 
-/* Save the open slots to slots.tmp; returns its fd (for the written flag) or -errno. */
-static int state_save_slots(struct pipeline *pl, uint64_t now_ms, char *tmp, size_t len)
+/*
+ * Save the open slots to slots.tmp, open in fr (kept open for the written
+ * flag, then committed or aborted by the caller). Returns 0 or -errno; on
+ * error fr holds nothing.
+ */
+static int state_save_slots(struct pipeline *pl, uint64_t now_ms, struct fileio_replace *fr)
 {
+	char path[CONFIG_STORE_PATH_MAX + 64];
 	size_t n = 0;
 
-	if (state_path(pl, STATE_SLOTS ".tmp", tmp, len))
+	if (state_path(pl, STATE_SLOTS, path, sizeof(path)))
 		return -ENAMETOOLONG;
-	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
+	int rc = fileio_replace_open(fr, path, 0640);
+	if (rc != 0)
+		return rc;
 	uint64_t t0 = clock_us(CLOCK_MONOTONIC);
-	int rc = engine_state_save(pl->eng, fd, now_ms, &n);
-	if (rc == 0 && fsync(fd) != 0)
+	rc = engine_state_save(pl->eng, fr->fd, now_ms, &n);
+	if (rc == 0 && fsync(fr->fd) != 0)
 		rc = -errno;
 	if (rc != 0) {
-		close(fd);
-		unlink(tmp);
+		fileio_replace_abort(fr);
 		return rc;
 	}
-	log_info("restart: %zu open slots saved to %s in %.3f s", n, tmp,
+	log_info("restart: %zu open slots saved to %s in %.3f s", n, fr->tmp,
 	         (double)(clock_us(CLOCK_MONOTONIC) - t0) / 1e6);
-	return fd;
+	return 0;
 }
 
 void pipeline_stop(struct pipeline *pl)
 {
-	char tmp[CONFIG_STORE_PATH_MAX + 64], path[CONFIG_STORE_PATH_MAX + 64];
+	char path[CONFIG_STORE_PATH_MAX + 64];
+	struct fileio_replace fr;
 
 	if (!pl->eng || !pl->state_dir) {
 		pipeline_close_slots(pl);
@@ -857,23 +860,24 @@ void pipeline_stop(struct pipeline *pl)
 	}
 	uint64_t now_ms = clock_ms(CLOCK_REALTIME);
 	pipeline_templates_save(pl, now_ms, true);
-	int fd = state_save_slots(pl, now_ms, tmp, sizeof(tmp));
-	if (fd < 0)
-		log_error("restart: cannot save the open slots in %s: %s; they are written (partial) "
-		          "but a restart within the slot starts it afresh",
-		          pl->state_dir, strerror(-fd));
+	int rc = state_save_slots(pl, now_ms, &fr);
+	if (rc != 0)
+		log_error(
+		    "restart: cannot save the open slots in %s: %s; they are written (partial) "
+		    "but a restart within the slot starts it afresh",
+		    pl->state_dir, strerror(-rc));
 	uint64_t lost = pipeline_slots_lost(pl);
 	state_save_attacks(pl, now_ms);
 	pipeline_close_slots(pl);
-	if (fd >= 0) {
+	if (rc == 0) {
 		/* Stored whole: a start after these slots closed has nothing to write. */
 		static const uint8_t one = 1;
-		if (pipeline_slots_lost(pl) == lost)
-			if (pwrite(fd, &one, 1, ENGINE_STATE_WRITTEN_OFFSET) != 1 || fsync(fd) != 0)
-				log_warn("restart: %s: %s", tmp, strerror(errno));
-		close(fd);
-		if (state_path(pl, STATE_SLOTS, path, sizeof(path)) == 0 && rename(tmp, path) != 0)
-			log_error("restart: rename %s: %s", tmp, strerror(errno));
+		if (pipeline_slots_lost(pl) == lost &&
+		    pwrite(fr.fd, &one, 1, ENGINE_STATE_WRITTEN_OFFSET) != 1)
+			log_warn("restart: %s: %s", fr.tmp, strerror(errno));
+		if ((rc = fileio_replace_commit(&fr)) != 0)
+			log_error("restart: %s: %s: the open slots are not saved", fr.tmp,
+			          strerror(-rc));
 	}
 	if (state_path(pl, STATE_MARKER, path, sizeof(path)) == 0)
 		unlink(path);

@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/fault.h"
+#include "nfsentry/fileio.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/log.h"
 #include "nfsentry/prefix.h"
@@ -738,33 +739,12 @@ static int forget(struct reputation *r, int64_t k)
  */
 static int blocklist_file(struct reputation *r, int64_t now_s)
 {
-	char tmp[REPUTATION_PATH_MAX + 8];
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", r->o.blocklist_path);
+	struct fileio_replace fr;
+	int rc = fileio_replace_fopen(&fr, r->o.blocklist_path, 0644);
 
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		int e = -errno;
-		close(fd);
-		unlink(tmp);
-		return e;
-	}
-	int rc = reputation_blocklist_write(r->db, now_s, f);
-	if (rc == 0 && fflush(f) != 0)
-		rc = -errno;
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, r->o.blocklist_path) != 0)
-		rc = -errno;
 	if (rc != 0)
-		unlink(tmp);
-	return rc;
+		return rc;
+	return fileio_replace_finish(&fr, reputation_blocklist_write(r->db, now_s, fr.f));
 }
 
 /* ---- watch list (worker builds, loop takes) ----------------------------- */

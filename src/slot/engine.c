@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "nfsentry/fileio.h"
 #include "nfsentry/log.h"
 #include "nfsentry/prefix.h"
 
@@ -386,23 +387,6 @@ static uint64_t sites_hash(const struct site_config *sites, size_t n)
 	return h;
 }
 
-static int state_write(int fd, const void *p, size_t n)
-{
-	const char *b = p;
-
-	while (n) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int state_read(int fd, void *p, size_t n)
 {
 	char *b = p;
@@ -437,7 +421,7 @@ int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots
 	h.saved_at_ms = now_ms;
 	for (size_t k = 0; k < e->n_sites; k++)
 		h.n_slots += (e->st[k].prev != NULL) + (e->st[k].cur != NULL);
-	if ((rc = state_write(fd, &h, sizeof(h))))
+	if ((rc = fileio_write_all(fd, &h, sizeof(h))))
 		return rc;
 	for (size_t k = 0; k < e->n_sites; k++) {
 		struct slot *v[2] = {e->st[k].prev, e->st[k].cur};
@@ -449,7 +433,8 @@ int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots
 			snprintf(ss.site, sizeof(ss.site), "%s", e->sites[k].name);
 			/* What it holds ends now: as saved, and as closed next. */
 			slot_cover_set(v[j], slot_view_mut(v[j])->covered_from_s, now_s);
-			if ((rc = state_write(fd, &ss, sizeof(ss))) || (rc = slot_save(v[j], fd)))
+			if ((rc = fileio_write_all(fd, &ss, sizeof(ss))) ||
+			    (rc = slot_save(v[j], fd)))
 				return rc;
 		}
 	}

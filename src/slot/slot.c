@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nfsentry/fileio.h"
 #include "nfsentry/grow.h"
 #include "nfsentry/vmem.h"
 
@@ -1609,24 +1610,12 @@ static uint64_t rec_sum_end(const struct rec_sum *c)
 	return mix64(c->h[0] ^ mix64(c->h[1] ^ mix64(c->h[2] ^ mix64(c->h[3] ^ c->bytes))));
 }
 
-/* Write all n bytes (retrying short writes and EINTR). Returns 0 or -errno. */
+/* Write all n bytes, adding them to the checksum c when there is one. Returns 0 or -errno. */
 static int write_all(int fd, const void *p, size_t n, struct rec_sum *c)
 {
-	const char *b = p;
-
 	if (c)
 		rec_sum_add(c, p, n);
-	while (n) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return fileio_write_all(fd, p, n);
 }
 
 /* Read exactly n bytes. Returns 0, -EBADMSG at end of file, or -errno. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "nfsentry/fault.h"
+#include "nfsentry/fileio.h"
 
 #define SPOOL_MAGIC "nfsentry-spool 1\n"
 #define STORE_ERR_TEXT 600
@@ -197,11 +198,11 @@ int spool_slot_put(struct spool *sp, const char *site, int64_t time_slot,
                    const struct store_slot_info *info, const struct store_doc *docs, size_t n,
                    char *path, size_t pathlen, char *err, size_t errlen)
 {
-	char name[2 * SPOOL_NAME_MAX], prefix[SPOOL_NAME_MAX], fin[PATH_MAX], tmp[PATH_MAX + 8];
+	char name[2 * SPOOL_NAME_MAX], prefix[SPOOL_NAME_MAX], fin[PATH_MAX];
+	struct fileio_replace fr;
 	struct timespec ts;
 	uint64_t bytes;
-	int fd, e;
-	FILE *f;
+	int e;
 
 	if (path && pathlen)
 		path[0] = '\0';
@@ -227,36 +228,24 @@ int spool_slot_put(struct spool *sp, const char *site, int64_t time_slot,
 		snprintf(err, errlen, "spool %s: path too long", sp->dir);
 		return -ENAMETOOLONG;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", fin);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		e = errno;
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		snprintf(err, errlen, "spool %s: %s", tmp, strerror(e));
-		return -e;
+	e = fileio_replace_fopen(&fr, fin, 0640);
+	if (e != 0) {
+		snprintf(err, errlen, "spool %s%s: %s", fin, FILEIO_TMP_SUFFIX, strerror(-e));
+		return e;
 	}
 	errno = 0;
-	if (write_content(f, site, time_slot, info, (int64_t)ts.tv_sec, docs, n) != 0 ||
-	    fflush(f) != 0 || fsync(fd) != 0) {
+	if (write_content(fr.f, site, time_slot, info, (int64_t)ts.tv_sec, docs, n) != 0 ||
+	    fflush(fr.f) != 0) {
 		e = errno ? errno : EIO;
-		fclose(f);
-		unlink(tmp);
-		snprintf(err, errlen, "spool %s: write: %s", tmp, strerror(e));
+		snprintf(err, errlen, "spool %s: write: %s", fr.tmp, strerror(e));
+		fileio_replace_abort(&fr);
 		return -e;
 	}
-	if (fclose(f) != 0 || rename(tmp, fin) != 0) {
-		e = errno ? errno : EIO;
-		unlink(tmp);
-		snprintf(err, errlen, "spool %s: %s", fin, strerror(e));
-		return -e;
-	}
-	/* The name must survive a crash too. */
-	int dfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
+	/* fsync, rename, and the directory's fsync: the name must survive a crash too. */
+	e = fileio_replace_commit(&fr);
+	if (e != 0) {
+		snprintf(err, errlen, "spool %s: %s", fin, strerror(-e));
+		return e;
 	}
 	sp->st.slots++;
 	sp->st.bytes += bytes;

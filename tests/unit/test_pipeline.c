@@ -4,7 +4,8 @@
  * shutdown with a queue smaller than one round of closes (waited for, not
  * dropped); an allocation failing at each step of pipeline_create(); the
  * "collector" object from the counter sources, per site and slot; which
- * configurations a reload replaced are still read (pipeline_config_in_use).
+ * configurations a reload replaced are still read (pipeline_config_in_use);
+ * attack events put into the live table (attacklive.h) as they are made.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "nfsentry/attack.h"
+#include "nfsentry/attacklive.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/pipeline.h"
@@ -72,8 +75,13 @@ static void mkconfig(struct config *cfg, size_t n_sites, const char *db)
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s/%s", tmpdir, db);
 }
 
-/* A v5 datagram exported at export_s with n records from 10.<net>.0.k to 198.51.100.7. */
-static void v5(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32_t seq)
+/*
+ * A v5 datagram exported at export_s with n TCP SYN records from 10.<net>.0.k
+ * to 198.51.100.7 port 443, each of `packets` packets over the second
+ * before the export.
+ */
+static void v5_packets(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32_t seq,
+                       uint32_t packets)
 {
 	const uint32_t uptime = 1000000;
 
@@ -93,8 +101,8 @@ static void v5(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32
 		b_v4(b, 0, 0, 0, 0);
 		b_u16(b, 1);
 		b_u16(b, 2);
-		b_u32(b, 3);   /* packets */
-		b_u32(b, 180); /* octets */
+		b_u32(b, packets);
+		b_u32(b, 60 * packets); /* octets */
 		b_u32(b, uptime - 2000);
 		b_u32(b, uptime - 1000);
 		b_u16(b, 40000);
@@ -109,6 +117,12 @@ static void v5(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32
 		b_u8(b, 0);
 		b_u16(b, 0);
 	}
+}
+
+/* The same, 3 packets a record. */
+static void v5(struct bld *b, uint32_t export_s, uint8_t net, unsigned n, uint32_t seq)
+{
+	v5_packets(b, export_s, net, n, seq, 3);
 }
 
 static void feed_dg(struct pipeline *pl, const struct bld *b, uint32_t export_s)
@@ -469,6 +483,153 @@ static void test_create_alloc_fail(void **state)
 	fclose(out);
 }
 
+/* Sink: what the web feed does with the live table once a slot is stored. */
+static void live_stored(void *ud, const struct slot_view *v, const struct judge_result *jr,
+                        const struct doc_batch *docs)
+{
+	(void)jr;
+	(void)docs;
+	attack_live_stored(ud, v->site->name, v->time_slot);
+}
+
+static int count_doc(void *ud, const struct store_doc *d)
+{
+	(void)d;
+	++*(int *)ud;
+	return 0;
+}
+
+/* The live table's only entry, copied; false when the table is empty. */
+struct live_one {
+	uint32_t seq;
+	bool ended;
+	int64_t slot;
+	char site[SITE_NAME_MAX], id[ATTACK_LIVE_ID_MAX], phase[16];
+};
+
+static bool live_get(struct attack_live *l, struct live_one *o)
+{
+	struct attack_live_doc *d;
+	size_t n;
+
+	assert_int_equal(attack_live_snapshot(l, &d, &n), 0);
+	if (n == 0)
+		return false;
+	assert_int_equal(n, 1);
+	o->seq = d[0].seq;
+	o->ended = d[0].ended;
+	o->slot = d[0].time_slot;
+	snprintf(o->site, sizeof(o->site), "%s", d[0].site);
+	snprintf(o->id, sizeof(o->id), "%s", d[0].id);
+	const char *ph = strstr(d[0].json, "\"state\":\"");
+	assert_non_null(ph);
+	snprintf(o->phase, sizeof(o->phase), "%.*s", (int)strcspn(ph + 9, "\""), ph + 9);
+	free(d);
+	return true;
+}
+
+/*
+ * The live table holds exactly one document, of campus's slot K0, in this
+ * phase (ended only for "end") and seq, of event id (id "" the first time:
+ * filled in).
+ */
+static void live_expect(struct attack_live *l, const char *phase, uint32_t seq, char *id)
+{
+	struct live_one o;
+
+	assert_true(live_get(l, &o));
+	assert_string_equal(o.phase, phase);
+	assert_int_equal(o.seq, seq);
+	assert_int_equal(o.ended, strcmp(phase, "end") == 0);
+	assert_string_equal(o.site, "campus");
+	assert_int_equal(o.slot, K0);
+	if (!id[0])
+		snprintf(id, ATTACK_LIVE_ID_MAX, "%s", o.id);
+	assert_string_equal(o.id, id);
+}
+
+/*
+ * Live: a flood from 10.0.0.1 starts an attack event, updates it and ends
+ * it; the pipeline puts each document into the live table as the clock
+ * passes each second (start, updates, end: seq 0, 1, 2, 3, one event),
+ * and once the slot is stored the ended event leaves the table.
+ */
+static void test_attack_live_table(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct attack_live *live;
+	struct pipeline *pl;
+	struct bld *b = malloc(sizeof(*b));
+	struct live_one o;
+	char id[ATTACK_LIVE_ID_MAX] = "";
+	char err[256];
+	const uint32_t t0 = (uint32_t)(T0_MS / 1000) + 60;
+
+	assert_non_null(b);
+	assert_int_equal(attack_live_create(8, &live), 0);
+	struct closer_sink sink = {"live", live_stored, live};
+	struct pipeline_opts po = {
+	    .use_store = true, .sinks = &sink, .n_sinks = 1, .attack_live = live};
+	mkconfig(&cfg, 1, "attack.db");
+	cfg.retention_days = 0; /* live retention goes by the wall clock: keep 2026-01-01 */
+	/* One threshold (outbound packets/s), one-second windows, one to start and to end. */
+	memset(&cfg.attack.th, 0, sizeof(cfg.attack.th));
+	cfg.attack.th.v[ATTACK_OUT][ATTACK_CLASS_TOTAL][ATTACK_PPS] = 1000;
+	cfg.attack.enabled = true;
+	cfg.attack.window_s = 1;
+	cfg.attack.start_windows = 1;
+	cfg.attack.end_windows = 1;
+	cfg.attack.update_s = 1;
+	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+
+	/* Second 0: 100 000 packets; nothing decided before the second is over. */
+	pipeline_tick(pl, (uint64_t)t0 * 1000);
+	v5_packets(b, t0, 0, 1, 0, 100000);
+	feed_dg(pl, b, t0);
+	assert_false(live_get(live, &o));
+	/* Second 1: the window of second 0 is above: the start. */
+	pipeline_tick(pl, (uint64_t)(t0 + 1) * 1000);
+	live_expect(live, "start", 0, id);
+	/* Still flooding: an update of the same event replaces it. */
+	v5_packets(b, t0 + 1, 0, 1, 1, 100000);
+	feed_dg(pl, b, t0 + 1);
+	pipeline_tick(pl, (uint64_t)(t0 + 2) * 1000);
+	live_expect(live, "update", 1, id);
+	/*
+	 * No more records. The window still holds the last flood second at the
+	 * next evaluation (one more update: the detector's timing is
+	 * test_attack.c's), then the end, still shown (marked ended) until its
+	 * slot is stored.
+	 */
+	pipeline_tick(pl, (uint64_t)(t0 + 3) * 1000);
+	live_expect(live, "update", 2, id);
+	pipeline_tick(pl, (uint64_t)(t0 + 4) * 1000);
+	live_expect(live, "end", 3, id);
+	pipeline_tick(pl, (uint64_t)(t0 + 5) * 1000);
+	live_expect(live, "end", 3, id);
+
+	/* The slot stored (the sink runs after the store): the ended event is gone. */
+	pipeline_close_slots(pl);
+	assert_false(live_get(live, &o));
+	struct attack_live_stats ls;
+	attack_live_stats_get(live, &ls);
+	assert_int_equal(ls.docs, 4);
+	assert_int_equal(ls.stale, 0);
+	assert_int_equal(ls.entries, 0);
+	pipeline_destroy(pl);
+
+	/* The store holds the event's four documents with the slot. */
+	struct store *st;
+	int n_attack = 0;
+	assert_int_equal(store_open(cfg.store_path, NULL, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_doc_foreach(st, "campus", K0, "attack", count_doc, &n_attack), 0);
+	assert_int_equal(n_attack, 4);
+	store_close(st);
+	attack_live_destroy(live);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +639,7 @@ int main(void)
 	    cmocka_unit_test(test_reload_release_after_close),
 	    cmocka_unit_test(test_create_alloc_fail),
 	    cmocka_unit_test(test_counter_sources),
+	    cmocka_unit_test(test_attack_live_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -204,6 +204,39 @@ static int64_t until_of(int64_t k, int64_t dur_s)
 	return (k + 1) * SLOT_SECONDS + dur_s;
 }
 
+/*
+ * Only a labelled entry of C is an offence: one in C by METHOD §4 example 2
+ * alone (it touched a silent inside address, no rule I label) is not
+ * recorded, not blocked and not watched (docs/offenders.md).
+ */
+static void test_unlabelled_not_recorded(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300];
+	struct reputation_stats st;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "unlabelled.db");
+	struct reputation *r = rep_open(&t, db, NULL, NULL, false);
+
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "198.51.100.7", JUDGE__COUNT);
+	vb_add(&b, "203.0.113.9", JUDGE_NOPAYLOAD, JUDGE__COUNT);
+	sink(r, &b);
+	assert_false(lookup(db, "198.51.100.7").found);
+	struct got g = lookup(db, "203.0.113.9");
+	assert_true(g.found);
+	assert_int_equal(g.e.offences, 1);
+	assert_false(g.e.blocked); /* noPayload alone does not block */
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.offences, 1);
+	assert_int_equal(st.watched, 1);
+	reputation_close(r);
+}
+
 /* First block, same-slot second site, expiry, repeat with a longer block, cap. */
 static void test_escalation(void **state)
 {
@@ -943,7 +976,7 @@ int main(void)
 	    cmocka_unit_test(test_blocklist_atomic), cmocka_unit_test(test_hook_run),
 	    cmocka_unit_test(test_hook_module),      cmocka_unit_test(test_hook_counters),
 	    cmocka_unit_test(test_footprint),        cmocka_unit_test(test_watch_cap),
-	    cmocka_unit_test(test_alloc_fail),
+	    cmocka_unit_test(test_alloc_fail),       cmocka_unit_test(test_unlabelled_not_recorded),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
