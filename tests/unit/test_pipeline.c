@@ -245,14 +245,15 @@ static void test_reload_config_in_use(void **state)
 	v5(b, t0 + 60, 0, 3, 0);
 	feed_dg(pl, b, t0 + 60);
 
-	/* A reload whose shape differs is refused and changes nothing. */
-	c2.n_sites = 1;
-	assert_int_equal(pipeline_reload(pl, &c2, true, false), -EINVAL);
+	/* A reload whose sites the engine refuses (a prefix in two sites) changes nothing. */
+	s2[1].inside = s2[0].inside;
+	assert_int_equal(pipeline_reload(pl, &c2, true, false, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "already belongs to another site"));
 	assert_false(pipeline_config_in_use(pl, &c2));
-	c2.n_sites = 2;
-	assert_int_equal(pipeline_reload(pl, &c2, true, false), 0);
+	s2[1].inside = sites[1].inside;
+	assert_int_equal(pipeline_reload(pl, &c2, true, false, err, sizeof(err)), 0);
 	assert_true(pipeline_config_in_use(pl, &c2));
-	assert_int_equal(pipeline_reload(pl, &c3, true, false), 0);
+	assert_int_equal(pipeline_reload(pl, &c3, true, false, err, sizeof(err)), 0);
 	/* c2 opened no slot: nothing reads it any more. */
 	assert_false(pipeline_config_in_use(pl, &c2));
 	assert_true(pipeline_config_in_use(pl, &c3));
@@ -294,12 +295,12 @@ static void test_reload_release_after_close(void **state)
 	c3 = cfg;
 	c3.sites = s3;
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
-	assert_int_equal(pipeline_reload(pl, &c2, true, false), 0);
+	assert_int_equal(pipeline_reload(pl, &c2, true, false, err, sizeof(err)), 0);
 	pipeline_tick(pl, T0_MS + 60000);
 	v5(b, t0 + 60, 0, 3, 0);
 	feed_dg(pl, b, t0 + 60);
 	/* The slot just opened took c2's sites; a reload to c3 leaves it open under c2. */
-	assert_int_equal(pipeline_reload(pl, &c3, true, false), 0);
+	assert_int_equal(pipeline_reload(pl, &c3, true, false, err, sizeof(err)), 0);
 	assert_true(pipeline_config_in_use(pl, &c2));
 	pipeline_tick(pl, T0_MS + 300000 + 1000);
 	assert_true(pipeline_config_in_use(pl, &c2)); /* in its grace period */
