@@ -137,8 +137,9 @@ void engine_cover_from(struct engine *e, uint64_t start_ms);
  * last slot closes at its end plus the grace period as every slot does,
  * and it opens no more; a new name takes the next unused id and opens its
  * first slot at the boundary. A rename is a removal and an addition.
- * Records of the slots before the boundary are matched with the table they
- * were opened with until their grace period ends. A table staged before
+ * Records of the slot before the boundary are matched with the table it
+ * was opened with while it is open in its grace period; older (late)
+ * records are folded into the open slots, with the table in force. A table staged before
  * and not yet in force is replaced. Returns 0; -ENOSPC when more than
  * ENGINE_MAX_SITE_IDS ids would be needed; a prefix the prefix table
  * refuses (prefix_table_add(): -EEXIST in two sites, -EINVAL) or -ENOMEM;

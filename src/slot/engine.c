@@ -367,14 +367,16 @@ static void route_record(struct engine *e, const struct flow *f, int64_t s_src, 
 }
 
 /*
- * After a swap, records of the slots before it are matched with the table
- * their slots were opened with (sites_swap()).
+ * After a swap, records of the slot before it (open in its grace period)
+ * are matched with the table that slot was opened with (sites_swap()).
+ * Older records are late: they are folded into the slots open now, so they
+ * are matched with the table in force, as those slots were opened with it.
  */
 static void match_old(const struct engine *e, const struct flow *c, size_t m, int64_t *ss,
                       int64_t *sd)
 {
 	for (size_t j = 0; j < m; j++) {
-		if ((int64_t)(c[j].export_ms / SLOT_MS) >= e->old_k)
+		if ((int64_t)(c[j].export_ms / SLOT_MS) != e->old_k - 1)
 			continue;
 		ss[j] = prefix_table_lookup(e->pt_old, &c[j].src);
 		sd[j] = prefix_table_lookup(e->pt_old, &c[j].dst);
