@@ -381,7 +381,9 @@ static struct rep_exempt *exempt_build(const struct site_config *sites, size_t n
 			if (rc != 0 && rc != -EEXIST)
 				goto fail;
 		}
-		memcpy(x->addr + x->n_addr, sites[s].allow, sites[s].n_allow * sizeof(*x->addr));
+		if (sites[s].n_allow)
+			memcpy(x->addr + x->n_addr, sites[s].allow,
+			       sites[s].n_allow * sizeof(*x->addr));
 		x->n_addr += sites[s].n_allow;
 	}
 	if (prefix_table_build(x->inside) != 0)
