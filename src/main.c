@@ -850,13 +850,11 @@ static void run_reload_sites_log(const struct run_state *rs, const struct cfgrel
 	}
 	if (!added && !removed)
 		return;
-	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart an added "
-	         "site has no device polls, no dashboard page and no daily report%s, and a "
-	         "removed one keeps them",
-	         added, removed,
-	         rs->start_cfg->attack.enabled ? ", and the attack detector keeps the sites "
-	                                         "it started with"
-	                                       : "");
+	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart, an added "
+	         "site has no device polls, no dashboard page, no daily report%s and no network "
+	         "documents of the offender database, and a removed one keeps its dashboard page "
+	         "and daily report",
+	         added, removed, rs->start_cfg->attack.enabled ? ", no attack detection" : "");
 }
 
 /*
@@ -867,7 +865,8 @@ static void run_reload_sites_log(const struct run_state *rs, const struct cfgrel
  * configuration in force, apply now (cfgreload.h CFGRELOAD_AT_ONCE: the
  * decoder's allow-list and sampling, the devices, the web token, the
  * alerts, the advice, the attack thresholds) or from the next slot (the
- * sites' thresholds, allow-lists, peer caps and caps). The web token file
+ * sites added, removed or with other prefixes, their thresholds,
+ * allow-lists, peer caps and caps, reputation.allow). The web token file
  * is read at every reload; one that cannot be read refuses the reload. A
  * key whose module cannot take it (out of memory) logs an error and keeps
  * its running value. Ends in exactly one line saying what happened, with

@@ -1359,7 +1359,13 @@ void reputation_slot_sink(void *ud, const struct slot_view *v, const struct judg
 	if (now > r->clock_s)
 		r->clock_s = now;
 	struct net_pending *p = pending_get(r, k);
-	p->reported++;
+	/*
+	 * The network slot waits for the sites of the open (o.sites): one a
+	 * reload added does not count; one it removed no longer reports, and
+	 * the slot is written NET_STALE_SLOTS later.
+	 */
+	if (v->site_index < r->o.n_sites)
+		p->reported++;
 	pthread_mutex_lock(&r->ex_mu);
 	bool ex_changed = r->ex_changed;
 	r->ex_changed = false;
