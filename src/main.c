@@ -881,7 +881,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false, advice = false, attack = false;
+	bool sampling = false, advice = false, attack = false, exempt = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -943,7 +943,12 @@ static void run_reload(struct run_state *rs)
 			continue;
 		n_apply++;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
-		devices |= strstr(da->v[i].key, "].devices") != NULL;
+		/* A removed site's pollers stop (run_sites_by_id). */
+		devices |= strstr(da->v[i].key, "].devices") != NULL ||
+		           strstr(da->v[i].key, "] removed") != NULL;
+		exempt |= strstr(da->v[i].key, "].inside") || strstr(da->v[i].key, "].allow") ||
+		          strstr(da->v[i].key, "] added") || strstr(da->v[i].key, "] removed") ||
+		          strcmp(da->v[i].key, "reputation.allow") == 0;
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
@@ -972,7 +977,7 @@ static void run_reload(struct run_state *rs)
 		log_error("sites[].devices, advice not applied: out of memory; the running ones "
 		          "stay until a restart");
 	run_reload_sites_log(rs, da);
-	if (n_apply && sites && rs->rep &&
+	if (exempt && sites && rs->rep &&
 	    (rc = reputation_exempt_set(rs->rep, n->sites, n->n_sites, &n->reputation)) != 0)
 		log_error("the offender database's exemptions not applied: %s; the running ones "
 		          "stay until a restart",
