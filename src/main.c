@@ -548,6 +548,7 @@ struct run_state {
 	struct l2poll *l2;
 	struct web *web;
 	struct alerter *alerter;
+	struct reputation *rep; /* the offender database (NULL when off), for its exemptions */
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -805,6 +806,58 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
 }
 
 /*
+ * n's sites in the order of the start's, for the modules made at start
+ * that take sites by position and copy what they keep (l2poll_devices_set,
+ * web_feed_advice_set): entry i is n's site whose id (engine.h) is i, or,
+ * for a start site n no longer has, the start's entry without devices (its
+ * pollers stop). A site added by a reload (an id past the start's) is none
+ * of theirs. Shallow copies; returns a malloc'd array of the start's
+ * n_sites entries, or NULL (out of memory). Loop thread, after
+ * pipeline_reload().
+ */
+static struct site_config *run_sites_by_id(struct run_state *rs, const struct config *n)
+{
+	const struct config *s = rs->start_cfg;
+	struct site_config *v = malloc(s->n_sites * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < s->n_sites; i++) {
+		v[i] = s->sites[i];
+		v[i].devices = NULL;
+		v[i].n_devices = 0;
+	}
+	for (size_t k = 0; k < n->n_sites; k++) {
+		int64_t id = pipeline_site_id(rs->pl, n->sites[k].name);
+		if (id >= 0 && (size_t)id < s->n_sites)
+			v[id] = n->sites[k];
+	}
+	return v;
+}
+
+/*
+ * What the modules made at start do with sites a reload added or removed
+ * (docs/configuration.md "Reloading"), one warn line when any was.
+ */
+static void run_reload_sites_log(const struct run_state *rs, const struct cfgreload_diff *d)
+{
+	size_t added = 0, removed = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		size_t len = strlen(d->v[i].key);
+		added += len > 6 && strcmp(d->v[i].key + len - 6, " added") == 0;
+		removed += len > 8 && strcmp(d->v[i].key + len - 8, " removed") == 0;
+	}
+	if (!added && !removed)
+		return;
+	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart, an added "
+	         "site has no device polls, no dashboard page, no daily report%s and no network "
+	         "documents of the offender database, and a removed one keeps its dashboard page "
+	         "and daily report",
+	         added, removed, rs->start_cfg->attack.enabled ? ", no attack detection" : "");
+}
+
+/*
  * SIGHUP: load the configuration file again (docs/manual.md "Reloading the
  * configuration"). An invalid file changes nothing. A valid one: the keys
  * that need a restart are compared with the configuration everything
@@ -812,7 +865,8 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
  * configuration in force, apply now (cfgreload.h CFGRELOAD_AT_ONCE: the
  * decoder's allow-list and sampling, the devices, the web token, the
  * alerts, the advice, the attack thresholds) or from the next slot (the
- * sites' thresholds, allow-lists, peer caps and caps). The web token file
+ * sites added, removed or with other prefixes, their thresholds,
+ * allow-lists, peer caps and caps, reputation.allow). The web token file
  * is read at every reload; one that cannot be read refuses the reload. A
  * key whose module cannot take it (out of memory) logs an error and keeps
  * its running value. Ends in exactly one line saying what happened, with
@@ -827,7 +881,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false, advice = false, attack = false;
+	bool sampling = false, advice = false, attack = false, exempt = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -889,7 +943,12 @@ static void run_reload(struct run_state *rs)
 			continue;
 		n_apply++;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
-		devices |= strstr(da->v[i].key, "].devices") != NULL;
+		/* A removed site's pollers stop (run_sites_by_id). */
+		devices |= strstr(da->v[i].key, "].devices") != NULL ||
+		           strstr(da->v[i].key, "] removed") != NULL;
+		exempt |= strstr(da->v[i].key, "].inside") || strstr(da->v[i].key, "].allow") ||
+		          strstr(da->v[i].key, "] added") || strstr(da->v[i].key, "] removed") ||
+		          strcmp(da->v[i].key, "reputation.allow") == 0;
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
@@ -897,17 +956,32 @@ static void run_reload(struct run_state *rs)
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
-	 * The engine takes every applied configuration's sites it can, so that
-	 * the configurations before it are freed once their slots are written.
+	 * The engine takes every applied configuration's sites (from the next
+	 * slot), so that the configurations before it are freed once their
+	 * slots are written. Without sites at the start (or in n) there is no
+	 * engine to give them to ("sites", restart).
 	 */
-	sites = cfgreload_sites_same_shape(rs->start_cfg, n);
-	if (n_apply && (sites || allow) && (rc = pipeline_reload(rs->pl, n, sites, allow)) != 0) {
+	sites = rs->start_cfg->n_sites && n->n_sites;
+	char perr[256] = "";
+	if (n_apply && (sites || allow) &&
+	    (rc = pipeline_reload(rs->pl, n, sites, allow, perr, sizeof(perr))) != 0) {
 		log_error("configuration not reloaded from %s: %s; the running configuration is "
 		          "unchanged",
-		          rs->config_path, strerror(-rc));
+		          rs->config_path, perr);
 		config_free(n);
 		goto out;
 	}
+	/* The modules made at start with its sites take n's by their ids (engine.h). */
+	struct site_config *by_id = NULL;
+	if (n_apply && sites && (devices || advice) && !(by_id = run_sites_by_id(rs, n)))
+		log_error("sites[].devices, advice not applied: out of memory; the running ones "
+		          "stay until a restart");
+	run_reload_sites_log(rs, da);
+	if (exempt && sites && rs->rep &&
+	    (rc = reputation_exempt_set(rs->rep, n->sites, n->n_sites, &n->reputation)) != 0)
+		log_error("the offender database's exemptions not applied: %s; the running ones "
+		          "stay until a restart",
+		          strerror(-rc));
 	if (level)
 		log_init(n->log_level, rs->start_cfg->log_syslog, "nfsentry");
 	if (attack && (rc = pipeline_attack_set(rs->pl, n)) != 0)
@@ -918,8 +992,8 @@ static void run_reload(struct run_state *rs)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
 		          "restart",
 		          strerror(-rc));
-	if (advice && sites && rs->feed &&
-	    (rc = web_feed_advice_set(rs->feed, n->sites, n->n_sites)) != 0)
+	if (advice && by_id && rs->feed &&
+	    (rc = web_feed_advice_set(rs->feed, by_id, rs->start_cfg->n_sites)) != 0)
 		log_error("advice not applied: %s; the dashboard keeps the running texts",
 		          strerror(-rc));
 	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
@@ -928,10 +1002,12 @@ static void run_reload(struct run_state *rs)
 		          strerror(-rc));
 	/* Devices last: nothing after them can fail, and their old threads are not waited for. */
 	size_t dev_sites = 0;
-	if (devices && sites && (rc = l2poll_devices_set(rs->l2, n->sites, n->n_sites, &dev_sites)))
+	if (devices && by_id &&
+	    (rc = l2poll_devices_set(rs->l2, by_id, rs->start_cfg->n_sites, &dev_sites)))
 		log_error(
 		    "sites[].devices not applied: %s; the running devices stay until a restart",
 		    rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));
+	free(by_id);
 	if (n_apply) {
 		/* The previous one stays while slots opened under it are open or queued. */
 		rc_node->next = rs->kept;
@@ -1153,6 +1229,7 @@ static int cmd_run(int argc, char **argv)
 	rs.config_path = c.config;
 	rs.l2 = l2;
 	rs.start_cfg = rs.cur_cfg = &cfg;
+	rs.rep = rep.r;
 	uv_signal_start(&rs.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&rs.sigterm, run_signal_cb, SIGTERM);
 	uv_signal_start(&rs.sighup, run_sighup_cb, SIGHUP);

@@ -24,8 +24,9 @@ enum cfgreload_when {
 	 * .advice, advice, web.token_file, alerts, attack.thresholds
 	 */
 	CFGRELOAD_AT_ONCE = 0,
-	CFGRELOAD_NEXT_SLOT, /* sites[NAME].thresholds, allow, peer_cap, caps */
-	CFGRELOAD_RESTART,   /* everything else: the running value is kept */
+	/* sites[NAME] added or removed; sites[NAME].inside, thresholds, allow, peer_cap, caps */
+	CFGRELOAD_NEXT_SLOT,
+	CFGRELOAD_RESTART, /* everything else: the running value is kept */
 };
 
 /* A key is "sites[NAME].thresholds" at most: a site name and a short suffix. */
@@ -50,11 +51,12 @@ struct cfgreload_diff {
 /*
  * Fill *out (overwritten) with every key whose value differs between old
  * and new (both borrowed, unchanged), in the order of the configuration
- * file's sections. When the sites differ in number, order, names or inside
- * prefixes, the one key "sites" is listed (restart) and no per-site key:
- * the prefix table, the saved slots, the offender database and the
- * dashboard all know the sites by those. Sites that stay the same list
- * sites[NAME].KEY per changed key.
+ * file's sections. Sites are matched by name (their order does not
+ * matter): a name only in old is "sites[NAME] removed", one only in new
+ * "sites[NAME] added" (both next slot; a rename is both), and a site in
+ * both lists sites[NAME].KEY per changed key. Going from sites to none or
+ * from none to sites is the one key "sites" (restart): a configuration
+ * without sites has no slot engine.
  */
 void cfgreload_compare(const struct config *old, const struct config *new_cfg,
                        struct cfgreload_diff *out);
@@ -64,7 +66,7 @@ const char *cfgreload_when_name(enum cfgreload_when w);
 
 /*
  * Whether old and new hold the same sites in the same order with the same
- * names and inside prefixes (what cfgreload_compare() calls "sites").
+ * names and inside prefixes: the site ids of both are the same (engine.h).
  */
 bool cfgreload_sites_same_shape(const struct config *old, const struct config *new_cfg);
 

@@ -225,6 +225,13 @@ void closer_drain(struct closer *c);
 /* Drain, stop the thread and free. NULL is accepted. */
 void closer_stop(struct closer *c);
 
+/*
+ * Make the queue hold at least n slots (a configuration reload that adds
+ * sites: every site closes its slot at the same tick). Never shrinks.
+ * Returns 0, or -ENOMEM with the queue as it was. Any thread but a sink's.
+ */
+int closer_queue_reserve(struct closer *c, size_t n);
+
 /* A consistent copy of the counters (taken under the closer's lock). */
 void closer_stats_get(struct closer *c, struct closer_stats *out);
 

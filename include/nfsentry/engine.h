@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/config.h"
 #include "nfsentry/counter.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/site.h"
@@ -55,7 +56,8 @@ extern const struct counter_table engine_counters;
 struct engine;
 
 /*
- * Build the prefix table from sites (borrowed: must outlive the engine).
+ * Build the prefix table from sites (borrowed: must outlive the engine, or
+ * a reload's engine_sites_set()); at most ENGINE_MAX_SITE_IDS sites.
  * grace_ms: how long a slot stays open after its end. Returns 0, -EINVAL with
  * err naming the site and prefix when a prefix is rejected, or -ENOMEM.
  */
@@ -87,7 +89,8 @@ typedef void (*engine_record_tap_fn)(void *ud, const struct flow *v, size_t n,
  * Set (or, with fn NULL, remove) the engine's one record tap. ahead, when
  * not NULL, is called with the same arguments before the chunk is handed
  * to its slots: a tap asks for its memory there, and it arrives while the
- * slots work (attack_records_ahead()).
+ * slots work (attack_records_ahead()). The tap is handed the ids given out
+ * when it was set only: a site a reload adds later is -1 to it.
  */
 void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, engine_record_tap_fn ahead,
                            void *ud);
@@ -115,22 +118,53 @@ void engine_stats_get(const struct engine *e, struct engine_stats *out);
 void engine_cover_from(struct engine *e, uint64_t start_ms);
 
 /*
- * The configuration reload (docs/manual.md "Reloading the configuration"):
- * slots the engine opens from now on take their site from sites (borrowed:
- * must outlive the engine and every slot opened with it); slots already
- * open keep the site they were opened with (their thresholds, allow-list
- * and caps), so the caller keeps the old table alive until they are
- * judged. sites must hold the same sites in the same order with the same
- * names and inside prefixes: the prefix table is not rebuilt. Returns 0,
- * or -EINVAL (nothing changed) when they differ.
+ * Site ids: a site's index in the table the engine was created with; a
+ * site a reload adds takes the next id. The close callback, the slots
+ * (slot_view.site_index) and the record tap know sites by id. Ids are not
+ * reused within a run: at most ENGINE_MAX_SITE_IDS are given out, so that
+ * a run of CONFIG_MAX_SITES sites may add as many by reloads.
  */
-int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites);
+#define ENGINE_MAX_SITE_IDS (2 * CONFIG_MAX_SITES)
 
 /*
- * Whether a slot the engine holds open was opened with a site of the
- * array sites[0 .. n_sites) (borrowed for the call; compared by address,
- * never read). A reload frees a replaced site table once neither the
- * engine nor the closer (closer_sites_held()) holds a slot of it.
+ * The configuration reload (docs/manual.md "Reloading the configuration"):
+ * stage sites (borrowed: must outlive the engine, or until
+ * engine_sites_in_use() says no) to take over at the next slot boundary
+ * (the next engine_clock() into a later slot, or the first clock). Then a
+ * site of the same name keeps its id and its open slots (the slot before
+ * the boundary finishes with the site and prefixes it was opened with) and
+ * opens the next slot with its new entry; a site not in sites is gone: its
+ * last slot closes at its end plus the grace period as every slot does,
+ * and it opens no more; a new name takes the next unused id and opens its
+ * first slot at the boundary. A rename is a removal and an addition.
+ * Records of the slot before the boundary are matched with the table it
+ * was opened with while it is open in its grace period; older (late)
+ * records are folded into the open slots, with the table in force. A table staged before
+ * and not yet in force is replaced. Returns 0; -ENOSPC when more than
+ * ENGINE_MAX_SITE_IDS ids would be needed; a prefix the prefix table
+ * refuses (prefix_table_add(): -EEXIST in two sites, -EINVAL) or -ENOMEM;
+ * err names why; on failure nothing changed (a table staged before stays).
+ */
+int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites, char *err,
+                     size_t errlen);
+
+/* Sites of the table in force (the staged one not counted). */
+size_t engine_sites_in_force(const struct engine *e);
+
+/* Ids given out once the staged table (if any) is in force: every id is below. */
+size_t engine_site_ids(const struct engine *e);
+
+/* The id of the site called name in the staged table, else in the one in force; -1: none. */
+int64_t engine_site_id(const struct engine *e, const char *name);
+
+/*
+ * Whether the engine still reads the array sites[0 .. n_sites) (borrowed
+ * for the call; compared by address, never read): it is the table in force
+ * or the staged one, a site not yet retired has its entry there, or a slot
+ * the engine holds open was opened with one of its sites. A reload frees a
+ * replaced site table once neither the engine nor the closer
+ * (closer_sites_held()) holds it; once this says false for a table no
+ * longer given to engine_sites_set(), it says false for good.
  */
 bool engine_sites_in_use(const struct engine *e, const struct site_config *sites, size_t n_sites);
 

@@ -142,16 +142,27 @@ const struct engine *pipeline_engine(const struct pipeline *pl);
 
 /*
  * The configuration reload (docs/manual.md "Reloading the configuration"),
- * on the pipeline's thread between two datagrams. sites: the engine opens
- * its next slots with cfg's sites (engine_sites_set(): same names and
- * prefixes, or -EINVAL); allow: the decoder takes cfg's exporters.allow at
- * once (copied; -ENOMEM keeps the old list and leaves the sites alone).
- * cfg's sites are borrowed as pipeline_create()'s are: cfg must stay
- * until pipeline_config_in_use() says it is no longer used. The
- * pipeline's other settings (store, grace, documents, decoder caps) stay
- * what pipeline_create() was given. Returns 0 or a negative code.
+ * on the pipeline's thread between two datagrams. sites: cfg's sites take
+ * over at the next slot boundary (engine_sites_set(): sites kept by name,
+ * added or removed; the counter sources and the closer's queue make room
+ * for the added ones first); allow: the decoder takes cfg's exporters.allow
+ * at once (copied). cfg's sites are borrowed as pipeline_create()'s are:
+ * cfg must stay until pipeline_config_in_use() says it is no longer used.
+ * The attack detector keeps the sites of the creation: a site added later
+ * is not one of its (engine_record_tap_set()). The pipeline's other
+ * settings (store, grace, documents, decoder caps) stay what
+ * pipeline_create() was given. Returns 0, or a negative code with err set
+ * (-ENOMEM, or engine_sites_set()'s); on failure the sites and the
+ * allow-list in force stay (room made for sites is only room).
  */
-int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow);
+int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow,
+                    char *err, size_t errlen);
+
+/*
+ * The site id (engine.h) of the site called name after the last
+ * pipeline_reload(), or -1 (no such site, or no sites). Pipeline's thread.
+ */
+int64_t pipeline_site_id(const struct pipeline *pl, const char *name);
 
 /*
  * The configuration reload of the attack thresholds: the detector (when
@@ -172,12 +183,12 @@ int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg);
 
 /*
  * Whether the pipeline still reads cfg (borrowed for the call): it is the
- * configuration the pipeline was created with, or the one whose sites the
- * engine opens its slots with (the last pipeline_reload() with sites), or
- * a slot opened with its sites is still open in the engine or held by the
- * closer (waiting, or being judged and written). Once it says false for a
- * configuration replaced by a reload, it says false for good, and the
- * caller may free it. Pipeline's thread.
+ * configuration the pipeline was created with, or its sites are in force
+ * or staged in the engine (engine_sites_in_use()), or a slot opened with
+ * its sites is still open in the engine or held by the closer (waiting,
+ * or being judged and written). Once it says false for a configuration
+ * replaced by a reload, it says false for good, and the caller may free
+ * it. Pipeline's thread.
  */
 bool pipeline_config_in_use(const struct pipeline *pl, const struct config *cfg);
 

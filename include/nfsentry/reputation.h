@@ -237,6 +237,20 @@ void reputation_close(struct reputation *r);
  */
 void reputation_pending_write(struct reputation *r);
 
+/*
+ * The configuration reload: what is never blocked becomes every inside
+ * prefix and allow address of sites and cfg->allow (reputation.allow), all
+ * copied (borrowed for the call). The worker takes it at its next slot:
+ * offences from then on are judged with it, and before that slot's
+ * offences every row blocked or marked exempt is gone through: a blocked
+ * address now exempt is unblocked (an unblock event for the hook and the
+ * block-list), one no longer exempt can be blocked again. Returns 0, or
+ * -ENOMEM with the exemptions in force kept. Loop thread (any thread but
+ * the worker's sink).
+ */
+int reputation_exempt_set(struct reputation *r, const struct site_config *sites, size_t n_sites,
+                          const struct reputation_config *cfg);
+
 /* closer_sink fn: ud is the struct reputation (closer.h). Worker thread. */
 void reputation_slot_sink(void *ud, const struct slot_view *v, const struct judge_result *jr,
                           const struct doc_batch *docs);

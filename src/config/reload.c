@@ -89,33 +89,66 @@ static bool th_differ(const struct site_thresholds *a, const struct site_thresho
 	       a->attack_min_sources != b->attack_min_sources;
 }
 
+/* The site called name in cfg, or NULL. */
+static const struct site_config *site_named(const struct config *cfg, const char *name)
+{
+	for (size_t k = 0; k < cfg->n_sites; k++)
+		if (strcmp(cfg->sites[k].name, name) == 0)
+			return &cfg->sites[k];
+	return NULL;
+}
+
+/* What changed in site a (old) that stays as b (new), one key each. */
+static void site_compare(const struct site_config *a, const struct site_config *b,
+                         struct cfgreload_diff *d)
+{
+	/* The engine's prefix table is swapped at the next slot boundary (engine_sites_set). */
+	if (arr_differ(a->inside, a->n_inside, b->inside, b->n_inside, sizeof(*a->inside)))
+		add(d, CFGRELOAD_NEXT_SLOT, "inside", a->name);
+	if (th_differ(&a->th, &b->th))
+		add(d, CFGRELOAD_NEXT_SLOT, "thresholds", a->name);
+	if (arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
+		add(d, CFGRELOAD_NEXT_SLOT, "allow", a->name);
+	if (a->peer_cap != b->peer_cap)
+		add(d, CFGRELOAD_NEXT_SLOT, "peer_cap", a->name);
+	if (a->caps.max_inside != b->caps.max_inside ||
+	    a->caps.max_outside != b->caps.max_outside || a->caps.max_pairs != b->caps.max_pairs)
+		add(d, CFGRELOAD_NEXT_SLOT, "caps", a->name);
+	/* The dashboard takes a copy of the texts (web_feed_advice_set). */
+	if (memcmp(a->advice, b->advice, sizeof(a->advice)) != 0)
+		add(d, CFGRELOAD_AT_ONCE, "advice", a->name);
+	/* The site's pollers restart with the new devices (l2poll_devices_set). */
+	if (arr_differ(a->devices, a->n_devices, b->devices, b->n_devices, sizeof(*a->devices)))
+		add(d, CFGRELOAD_AT_ONCE, "devices", a->name);
+}
+
+/* "sites[NAME] what" (a site added or removed). */
+static void add_site(struct cfgreload_diff *d, const char *name, const char *what)
+{
+	char k[CFGRELOAD_KEY_MAX];
+
+	snprintf(k, sizeof(k), "sites[%s] %s", name, what);
+	add(d, CFGRELOAD_NEXT_SLOT, k, NULL);
+}
+
 static void sites_compare(const struct config *old, const struct config *new_cfg,
                           struct cfgreload_diff *d)
 {
-	if (!cfgreload_sites_same_shape(old, new_cfg)) {
+	/* Without sites there is no engine (and no store); with none left, nothing to swap to. */
+	if ((old->n_sites == 0) != (new_cfg->n_sites == 0)) {
 		add(d, CFGRELOAD_RESTART, "sites", NULL);
 		return;
 	}
 	for (size_t k = 0; k < old->n_sites; k++) {
-		const struct site_config *a = &old->sites[k], *b = &new_cfg->sites[k];
-		if (th_differ(&a->th, &b->th))
-			add(d, CFGRELOAD_NEXT_SLOT, "thresholds", a->name);
-		if (arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
-			add(d, CFGRELOAD_NEXT_SLOT, "allow", a->name);
-		if (a->peer_cap != b->peer_cap)
-			add(d, CFGRELOAD_NEXT_SLOT, "peer_cap", a->name);
-		if (a->caps.max_inside != b->caps.max_inside ||
-		    a->caps.max_outside != b->caps.max_outside ||
-		    a->caps.max_pairs != b->caps.max_pairs)
-			add(d, CFGRELOAD_NEXT_SLOT, "caps", a->name);
-		/* The dashboard takes a copy of the texts (web_feed_advice_set). */
-		if (memcmp(a->advice, b->advice, sizeof(a->advice)) != 0)
-			add(d, CFGRELOAD_AT_ONCE, "advice", a->name);
-		/* The site's pollers restart with the new devices (l2poll_devices_set). */
-		if (arr_differ(a->devices, a->n_devices, b->devices, b->n_devices,
-		               sizeof(*a->devices)))
-			add(d, CFGRELOAD_AT_ONCE, "devices", a->name);
+		const struct site_config *b = site_named(new_cfg, old->sites[k].name);
+		if (!b)
+			add_site(d, old->sites[k].name, "removed");
+		else
+			site_compare(&old->sites[k], b, d);
 	}
+	for (size_t k = 0; k < new_cfg->n_sites; k++)
+		if (!site_named(old, new_cfg->sites[k].name))
+			add_site(d, new_cfg->sites[k].name, "added");
 }
 
 /*
@@ -239,9 +272,11 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		/* The allow pointers differ always; their contents are compared apart. */
 		ac.allow = bc.allow = NULL;
 		ac.n_allow = bc.n_allow = 0;
-		if (memcmp(&ac, &bc, sizeof(ac)) != 0 ||
-		    arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
+		if (memcmp(&ac, &bc, sizeof(ac)) != 0)
 			add(d, CFGRELOAD_RESTART, "reputation", NULL);
+		/* The offender database takes a copy (reputation_exempt_set). */
+		if (arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
+			add(d, CFGRELOAD_NEXT_SLOT, "reputation.allow", NULL);
 	}
 	if (DIFFER(daily))
 		add(d, CFGRELOAD_RESTART, "daily", NULL);

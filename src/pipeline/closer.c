@@ -433,9 +433,13 @@ static void *worker(void *arg)
 			pthread_cond_wait(&c->cv_work, &c->mu);
 		if (!c->n)
 			break;
-		struct job *j = &c->ring[c->head];
+		/*
+		 * A copy: closer_queue_reserve() may move the ring meanwhile. The
+		 * entry stays held (its site for closer_sites_held()) until done.
+		 */
+		struct job j = c->ring[c->head];
 		pthread_mutex_unlock(&c->mu);
-		process(c, j);
+		process(c, &j);
 		pthread_mutex_lock(&c->mu);
 		c->head = (c->head + 1) % c->cap;
 		c->n--;
@@ -558,6 +562,29 @@ void closer_stop(struct closer *c)
 	pthread_cond_destroy(&c->cv_done);
 	free(c->ring);
 	free(c);
+}
+
+int closer_queue_reserve(struct closer *c, size_t n)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (n > c->cap) {
+		struct job *r = fault_calloc(n, sizeof(*r));
+		if (!r) {
+			rc = -ENOMEM;
+		} else {
+			for (size_t i = 0; i < c->n; i++)
+				r[i] = c->ring[(c->head + i) % c->cap];
+			free(c->ring);
+			c->ring = r;
+			c->head = 0;
+			c->cap = n;
+			c->st.queue_capacity = n;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
 }
 
 bool closer_sites_held(struct closer *c, const struct site_config *sites, size_t n_sites)

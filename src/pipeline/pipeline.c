@@ -34,7 +34,7 @@ struct counter_source {
 	const struct counter_table *t;
 	counter_snapshot_fn fn;
 	void *ud;
-	unsigned char *prev; /* n_sites snapshots, then one scratch for now; owned */
+	unsigned char *prev; /* n_ids snapshots (per site id), then one scratch for now; owned */
 };
 
 /* How far past the wall clock an export time may be before replay stops following it. */
@@ -42,8 +42,6 @@ struct counter_source {
 
 struct pipeline {
 	const struct config *cfg;
-	/* The configuration whose sites the engine opens slots with (pipeline_reload()). */
-	const struct config *sites_cfg;
 	uint64_t future_limit_ms;  /* replay: wall clock at create + PIPELINE_FUTURE_MS */
 	uint64_t future_datagrams; /* replay: datagrams past it (their records: future) */
 	struct decoder *dec;
@@ -57,7 +55,9 @@ struct pipeline {
 	int out_err; /* first write error, -errno */
 	size_t out_len;
 	char *outbuf;
-	size_t n_sites;
+	size_t n_sites;  /* of pipeline_create()'s cfg: the attack detector's sites */
+	size_t n_ids;    /* site ids the counter sources have room for (engine.h) */
+	bool queue_auto; /* the closer's queue follows the number of sites (reloads) */
 	struct counter_source src[PIPELINE_SOURCES_MAX];
 	size_t n_src;
 	size_t n_counters;                                /* over every source */
@@ -199,7 +199,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 	snprintf(err, errlen, "out of memory starting the pipeline");
 	if (!pl)
 		return rc;
-	pl->cfg = pl->sites_cfg = cfg;
+	pl->cfg = cfg;
 	pl->replay = opts->replay;
 	pl->live = opts->attack_live;
 	if (opts->watch)
@@ -214,7 +214,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 		if (!pl->outbuf)
 			goto fail;
 	}
-	pl->n_sites = cfg->n_sites;
+	pl->n_sites = pl->n_ids = cfg->n_sites;
 	if (pipeline_counter_source_add(pl, &decoder_counters, decoder_snapshot, pl->dec) != 0)
 		goto fail;
 	if (cfg->n_sites) {
@@ -267,6 +267,7 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.spool = pl->spool,
 			.retention_wall_clock = !opts->replay,
 		};
+		pl->queue_auto = !opts->closer_queue;
 		rc = closer_start(&co, &pl->closer);
 		if (rc != 0) {
 			snprintf(err, errlen, "cannot start the slot worker: %s", strerror(-rc));
@@ -368,7 +369,7 @@ int pipeline_counter_source_add(struct pipeline *pl, const struct counter_table 
 		return -ENOSPC;
 	c = &pl->src[pl->n_src];
 	/* Zeroed: a site's first slot carries the totals since start. */
-	c->prev = fault_calloc(pl->n_sites + 1, t->stats_bytes);
+	c->prev = fault_calloc(pl->n_ids + 1, t->stats_bytes);
 	if (!c->prev)
 		return -ENOMEM;
 	c->t = t;
@@ -390,14 +391,14 @@ static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
 		struct counter_source *c = &pl->src[i];
 		size_t bytes = c->t->stats_bytes;
 		unsigned char *prev = c->prev + (size_t)site * bytes,
-		              *now = c->prev + pl->n_sites * bytes;
+		              *now = c->prev + pl->n_ids * bytes;
 		c->fn(c->ud, now);
 		n += counter_list(c->t, now, prev, pl->health + n, PIPELINE_COUNTERS_MAX - n);
 		memcpy(prev, now, bytes);
 	}
 	/* The attack documents of this slot's period and earlier go with it. */
 	struct doc_batch extra = {0};
-	if (pl->pend && pl->pend[site].n) {
+	if (pl->pend && site < pl->n_sites && pl->pend[site].n) {
 		struct doc_batch *b = &pl->pend[site];
 		int64_t k = slot_view_mut(s)->time_slot;
 		size_t m = 0;
@@ -884,16 +885,57 @@ void pipeline_stop(struct pipeline *pl)
 	state_dir_sync(pl);
 }
 
-int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow)
+/*
+ * Room in every counter source for n site ids (zeroed: a site's first slot
+ * carries the totals since start). Returns 0 or -ENOMEM, the sources as
+ * they were (a larger array already taken is kept: it is only room).
+ */
+static int ids_grow(struct pipeline *pl, size_t n)
+{
+	for (size_t i = 0; n > pl->n_ids && i < pl->n_src; i++) {
+		struct counter_source *c = &pl->src[i];
+		unsigned char *p = fault_reallocarray(c->prev, n + 1, c->t->stats_bytes);
+		if (!p)
+			return -ENOMEM; /* the sources grown already only have more room */
+		memset(p + pl->n_ids * c->t->stats_bytes, 0,
+		       (n + 1 - pl->n_ids) * c->t->stats_bytes);
+		c->prev = p;
+	}
+	if (n > pl->n_ids)
+		pl->n_ids = n;
+	return 0;
+}
+
+int pipeline_reload(struct pipeline *pl, const struct config *cfg, bool sites, bool allow,
+                    char *err, size_t errlen)
 {
 	int rc = 0;
 
-	/* The allow-list first: it cannot fail after the sites were taken. */
+	snprintf(err, errlen, "out of memory");
+	if (sites && pl->eng) {
+		/* Room first: the engine may give an id to every site of cfg. */
+		size_t n = engine_site_ids(pl->eng) + cfg->n_sites;
+		if (n > ENGINE_MAX_SITE_IDS)
+			n = ENGINE_MAX_SITE_IDS;
+		if ((rc = ids_grow(pl, n)) != 0)
+			return rc;
+		/* Two rounds of closes: the sites in force and cfg's (queue_max's default). */
+		if (pl->queue_auto &&
+		    (rc = closer_queue_reserve(
+		         pl->closer, 2 * (engine_sites_in_force(pl->eng) + cfg->n_sites))))
+			return rc;
+	}
+	/* The allow-list before the sites: it cannot fail after the sites were staged. */
 	if (allow && (rc = decoder_allow_set(pl->dec, cfg->decoder.allow, cfg->decoder.n_allow)))
 		return rc;
-	if (sites && pl->eng && (rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites)) == 0)
-		pl->sites_cfg = cfg;
+	if (sites && pl->eng)
+		rc = engine_sites_set(pl->eng, cfg->sites, cfg->n_sites, err, errlen);
 	return rc;
+}
+
+int64_t pipeline_site_id(const struct pipeline *pl, const char *name)
+{
+	return pl->eng ? engine_site_id(pl->eng, name) : -1;
 }
 
 int pipeline_attack_set(struct pipeline *pl, const struct config *cfg)
@@ -908,7 +950,7 @@ int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg)
 
 bool pipeline_config_in_use(const struct pipeline *pl, const struct config *cfg)
 {
-	if (cfg == pl->cfg || cfg == pl->sites_cfg)
+	if (cfg == pl->cfg)
 		return true;
 	/* Slots move from the engine to the closer on this thread: none is in between. */
 	return pl->eng && (engine_sites_in_use(pl->eng, cfg->sites, cfg->n_sites) ||

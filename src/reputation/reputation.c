@@ -208,6 +208,15 @@ struct reputation {
 	struct reputation_db *db;
 	struct store *store;
 	struct prefix_table *pt; /* every site's inside prefixes; read-only once built */
+	/*
+	 * What is never blocked (is_exempt()): built at open, replaced whole by
+	 * reputation_exempt_set() (loop thread) and read by the worker, under
+	 * ex_mu. ex_changed: replaced since the worker last went through the
+	 * database (reexempt()).
+	 */
+	pthread_mutex_t ex_mu;
+	struct rep_exempt *ex;
+	bool ex_changed;
 
 	/* Worker only. */
 	uint64_t n_rows; /* records in the database, kept by the worker */
@@ -328,19 +337,97 @@ static int64_t block_duration(const struct reputation_config *c, uint32_t strike
 	return (int64_t)(d < c->block_max_s ? d : c->block_max_s);
 }
 
-/* Never blocked: every site's inside space and allow list, the operator's allow list. */
-static bool is_exempt(const struct reputation *r, const struct flow_addr *a)
+/*
+ * Never blocked: every site's inside space and allow list, the operator's
+ * allow list (reputation.allow). A copy of the configuration's, owned.
+ */
+struct rep_exempt {
+	struct prefix_table *inside;
+	struct flow_addr *addr; /* every site's allow */
+	size_t n_addr;
+	struct site_prefix *allow; /* reputation.allow */
+	size_t n_allow;
+};
+
+static void exempt_free(struct rep_exempt *x)
 {
-	if (prefix_table_lookup(r->pt, a) >= 0)
-		return true;
-	for (size_t s = 0; s < r->o.n_sites; s++)
-		for (size_t i = 0; i < r->o.sites[s].n_allow; i++)
-			if (memcmp(&r->o.sites[s].allow[i], a, sizeof(*a)) == 0)
-				return true;
-	for (size_t i = 0; i < r->cfg.n_allow; i++)
-		if (flow_addr_in_prefix(a, &r->cfg.allow[i].addr, r->cfg.allow[i].len))
-			return true;
-	return false;
+	if (!x)
+		return;
+	prefix_table_destroy(x->inside);
+	free(x->addr);
+	free(x->allow);
+	free(x);
+}
+
+/* The exemptions of sites and allow copied; NULL when out of memory. */
+static struct rep_exempt *exempt_build(const struct site_config *sites, size_t n_sites,
+                                       const struct site_prefix *allow, size_t n_allow)
+{
+	struct rep_exempt *x = fault_calloc(1, sizeof(*x));
+	size_t n = 0;
+
+	if (!x)
+		return NULL;
+	for (size_t s = 0; s < n_sites; s++)
+		n += sites[s].n_allow;
+	x->inside = prefix_table_create();
+	x->addr = fault_calloc(n ? n : 1, sizeof(*x->addr));
+	x->allow = fault_calloc(n_allow ? n_allow : 1, sizeof(*x->allow));
+	if (!x->inside || !x->addr || !x->allow)
+		goto fail;
+	for (size_t s = 0; s < n_sites; s++) {
+		for (size_t i = 0; i < sites[s].n_inside; i++) {
+			int rc = prefix_table_add(x->inside, &sites[s].inside[i].addr,
+			                          sites[s].inside[i].len, (uint32_t)s);
+			if (rc != 0 && rc != -EEXIST)
+				goto fail;
+		}
+		if (sites[s].n_allow)
+			memcpy(x->addr + x->n_addr, sites[s].allow,
+			       sites[s].n_allow * sizeof(*x->addr));
+		x->n_addr += sites[s].n_allow;
+	}
+	if (prefix_table_build(x->inside) != 0)
+		goto fail;
+	if (n_allow)
+		memcpy(x->allow, allow, n_allow * sizeof(*allow));
+	x->n_allow = n_allow;
+	return x;
+fail:
+	exempt_free(x);
+	return NULL;
+}
+
+/* Never blocked (struct rep_exempt). Worker. */
+static bool is_exempt(struct reputation *r, const struct flow_addr *a)
+{
+	bool yes = false;
+
+	pthread_mutex_lock(&r->ex_mu);
+	const struct rep_exempt *x = r->ex;
+	yes = prefix_table_lookup(x->inside, a) >= 0;
+	for (size_t i = 0; !yes && i < x->n_addr; i++)
+		yes = memcmp(&x->addr[i], a, sizeof(*a)) == 0;
+	for (size_t i = 0; !yes && i < x->n_allow; i++)
+		yes = flow_addr_in_prefix(a, &x->allow[i].addr, x->allow[i].len);
+	pthread_mutex_unlock(&r->ex_mu);
+	return yes;
+}
+
+int reputation_exempt_set(struct reputation *r, const struct site_config *sites, size_t n_sites,
+                          const struct reputation_config *cfg)
+{
+	struct rep_exempt *x = exempt_build(sites, n_sites, cfg->allow, cfg->n_allow), *old;
+
+	if (!x)
+		return -ENOMEM;
+	pthread_mutex_lock(&r->ex_mu);
+	old = r->ex;
+	r->ex = x;
+	r->ex_changed = true;
+	pthread_mutex_unlock(&r->ex_mu);
+	exempt_free(old);
+	return 0;
 }
 
 /* One offender row while it is being updated. */
@@ -669,10 +756,9 @@ static int offence(struct reputation *r, const struct slot_view *v, const struct
 		json_array_remove(w.history, 0);
 
 	bool exempt = is_exempt(r, &o->addr);
-	if (exempt) {
-		w.exempt = 1;
+	w.exempt = exempt; /* a reload may have taken it off an allow-list */
+	if (exempt)
 		STAT_INC(r, exempt);
-	}
 	if ((bits & r->cfg.block_labels) && !exempt && w.last_bad_slot != k) {
 		/* Several sites in one slot are one offence: only a new slot counts. */
 		if (w.last_bad_slot < 0 || k - w.last_bad_slot > memory_slots)
@@ -713,6 +799,71 @@ static int offence(struct reputation *r, const struct slot_view *v, const struct
 	json_decref(labels);
 	rc = row_save(r, ip, &w);
 	row_free(&w);
+	return rc;
+}
+
+/*
+ * After reputation_exempt_set(): every row blocked or marked exempt takes
+ * the exemptions in force; one blocked that is exempt now is unblocked
+ * (an unblock event, as at the end of a block), one no longer exempt can
+ * be blocked again by its next offence. Worker, in the sink's transaction.
+ */
+static int reexempt(struct reputation *r, int64_t now_s, struct events *evs)
+{
+	sqlite3_stmt *st;
+	char(*ips)[48] = NULL;
+	size_t n = 0, cap = 0;
+	int rc = sqlite3_prepare_v2(
+	    r->db->h, "SELECT ip FROM offenders WHERE blocked=1 OR exempt=1 ORDER BY ip", -1, &st,
+	    NULL);
+
+	if (rc != SQLITE_OK)
+		return rep_db_err(r->db->h, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char(*nv)[48] = fault_reallocarray(ips, nc, sizeof(*ips));
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			ips = nv;
+			cap = nc;
+		}
+		snprintf(ips[n++], 48, "%s", sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(ips);
+		return rc == SQLITE_NOMEM ? -ENOMEM : rep_db_err(r->db->h, rc);
+	}
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct flow_addr a;
+		struct row w;
+		if (flow_addr_parse(ips[i], &a) != 0 || row_load(r, ips[i], &w) != 1)
+			continue;
+		bool ex = is_exempt(r, &a), unblock = ex && w.blocked;
+		if (ex == (w.exempt != 0) && !unblock) {
+			row_free(&w);
+			continue;
+		}
+		int64_t lasted = block_duration(&r->cfg, (uint32_t)w.strikes);
+		w.exempt = ex;
+		if (unblock) {
+			w.blocked = 0;
+			w.blocked_until = now_s;
+		}
+		rc = row_save(r, ips[i], &w);
+		if (rc == 0 && unblock) {
+			struct reputation_event ev;
+			event_fill(&ev, false, ips[i], &w, lasted, now_s);
+			events_push(evs, &ev);
+			STAT_INC(r, unblocks);
+		}
+		row_free(&w);
+	}
+	free(ips);
 	return rc;
 }
 
@@ -1188,17 +1339,31 @@ void reputation_slot_sink(void *ud, const struct slot_view *v, const struct judg
 	if (now > r->clock_s)
 		r->clock_s = now;
 	struct net_pending *p = pending_get(r, k);
-	p->reported++;
+	/*
+	 * The network slot waits for the sites of the open (o.sites): one a
+	 * reload added does not count; one it removed no longer reports, and
+	 * the slot is written NET_STALE_SLOTS later.
+	 */
+	if (v->site_index < r->o.n_sites)
+		p->reported++;
+	pthread_mutex_lock(&r->ex_mu);
+	bool ex_changed = r->ex_changed;
+	r->ex_changed = false;
+	pthread_mutex_unlock(&r->ex_mu);
 	rc = sqlite3_exec(r->db->h, "BEGIN IMMEDIATE", NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = expire(r, now, &evs);
+	if (rc == 0 && ex_changed)
+		rc = reexempt(r, now, &evs);
 	for (size_t i = 0; rc == 0 && i < v->n_outside; i++) {
 		const struct slot_outside *o = &v->outside[i];
 		bool recorded;
 		if (!o->in_c || !o->n_labels)
 			continue;
 		rc = offence(r, v, o, &evs, &recorded);
-		if (rc == 0 && recorded) {
+		/* A site a reload added is none of the network slot's (its sites are the start's).
+		 */
+		if (rc == 0 && recorded && v->site_index < r->o.n_sites) {
 			char ip[48];
 			flow_addr_format(&o->addr, ip, sizeof(ip));
 			pending_add(p, ip, v->site_index);
@@ -1488,6 +1653,7 @@ int reputation_open(const struct reputation_opts *o, struct reputation **out, ch
 	if (r->cfg.min_offences < 1)
 		r->cfg.min_offences = 1;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->ex_mu, NULL);
 	pthread_cond_init(&r->hook_cv, NULL);
 	pthread_cond_init(&r->pub_cv, NULL);
 	r->await_k = r->await_next = r->published_k = -1;
@@ -1508,6 +1674,11 @@ int reputation_open(const struct reputation_opts *o, struct reputation **out, ch
 	rc = prefix_table_build(r->pt);
 	if (rc != 0)
 		goto fail;
+	r->ex = exempt_build(o->sites, o->n_sites, r->cfg.allow, r->cfg.n_allow);
+	if (!r->ex) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	rc = reputation_db_open(o->db_path, false, &r->db, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -1551,6 +1722,8 @@ fail:
 	store_close(r->store);
 	reputation_db_close(r->db);
 	prefix_table_destroy(r->pt);
+	exempt_free(r->ex);
+	pthread_mutex_destroy(&r->ex_mu);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->hook_cv);
 	pthread_cond_destroy(&r->pub_cv);
@@ -1594,6 +1767,8 @@ void reputation_close(struct reputation *r)
 	store_close(r->store);
 	reputation_db_close(r->db);
 	prefix_table_destroy(r->pt);
+	exempt_free(r->ex);
+	pthread_mutex_destroy(&r->ex_mu);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->hook_cv);
 	pthread_cond_destroy(&r->pub_cv);

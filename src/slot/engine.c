@@ -21,13 +21,43 @@ struct site_state {
 	struct slot *cur;  /* open slot for cur_k */
 	struct slot *prev; /* previous slot, open during its grace period */
 	int64_t cur_k, prev_k;
+	bool gone; /* removed by a reload: opens no more slots, retired once both are closed */
 };
 
+/*
+ * A site table staged by engine_sites_set(), swapped in at the next slot
+ * boundary. Everything the swap needs is made here, so the swap cannot fail.
+ */
+struct engine_next {
+	const struct site_config *sites; /* borrowed */
+	size_t n;
+	struct prefix_table *pt; /* owned; values are site ids */
+	uint32_t *id;            /* owned; the id of sites[i] */
+	size_t n_ids;            /* ids given out once swapped in */
+};
+
+/*
+ * Sites are known by a site id: their index in the table the engine was
+ * created with; a site a reload adds takes the next unused id. A site keeps
+ * its id (and its open slots) across reloads as long as its name stays;
+ * ids are not reused within a run, so every module keyed by site index
+ * (closer, attack detector, offender database, dashboard) never mistakes a
+ * site for another. st and site are sized ENGINE_MAX_SITE_IDS.
+ */
 struct engine {
-	const struct site_config *sites;
-	size_t n_sites;
-	struct site_state *st;
-	struct prefix_table *pt;
+	const struct site_config *sites; /* the table in force (borrowed) */
+	size_t n_cfg;
+	const struct site_config **site; /* per id: its configuration; NULL once retired */
+	size_t n_sites;                  /* ids given out */
+	struct site_state *st;           /* per id */
+	struct prefix_table *pt;         /* over the table in force; values are ids */
+	struct engine_next *next;        /* staged by engine_sites_set(), or NULL */
+	/*
+	 * The table before the last swap: records of a slot before old_k (the
+	 * swap's slot) are matched with it, until that slot's grace ends.
+	 */
+	struct prefix_table *pt_old;
+	int64_t old_k;
 	uint64_t grace_ms;
 	uint64_t now_ms; /* 0 until the first clock */
 	uint64_t seed;
@@ -38,34 +68,28 @@ struct engine {
 	engine_record_tap_fn tap;       /* engine_record_tap_set(), or NULL */
 	engine_record_tap_fn tap_ahead; /* its call before the slots, or NULL */
 	void *tap_ud;
+	size_t tap_ids;       /* ids when the tap was set: it is handed no later id (-1 instead) */
 	int64_t cover_from_s; /* engine_cover_from(); 0: slots are whole */
 };
 
-int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
-                  engine_close_fn close_fn, void *ud, struct engine **out, char *err,
-                  size_t errlen)
+/*
+ * Build a prefix table over sites, with id[i] (or i when id is NULL) as
+ * sites[i]'s value. Returns 0, -EINVAL with err naming the site and prefix,
+ * or -ENOMEM (err set too).
+ */
+static int table_build(const struct site_config *sites, size_t n, const uint32_t *id,
+                       struct prefix_table **out, char *err, size_t errlen)
 {
-	struct engine *e = calloc(1, sizeof(*e));
+	struct prefix_table *pt = prefix_table_create();
 	int rc = -ENOMEM;
 
-	if (!e)
+	*out = NULL;
+	if (!pt)
 		goto fail;
-	e->sites = sites;
-	e->n_sites = n_sites;
-	e->grace_ms = grace_ms;
-	e->close_fn = close_fn;
-	e->ud = ud;
-	e->st = calloc(n_sites ? n_sites : 1, sizeof(*e->st));
-	e->pt = prefix_table_create();
-	e->pipe = slot_pipe_create();
-	if (!e->st || !e->pt || !e->pipe)
-		goto fail;
-	if (getrandom(&e->seed, sizeof(e->seed), 0) != sizeof(e->seed))
-		e->seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)e;
-	for (size_t k = 0; k < n_sites; k++) {
+	for (size_t k = 0; k < n; k++) {
 		for (size_t j = 0; j < sites[k].n_inside; j++) {
 			const struct site_prefix *p = &sites[k].inside[j];
-			rc = prefix_table_add(e->pt, &p->addr, p->len, (uint32_t)k);
+			rc = prefix_table_add(pt, &p->addr, p->len, id ? id[k] : (uint32_t)k);
 			if (rc != 0) {
 				char a[64];
 				flow_addr_format(&p->addr, a, sizeof(a));
@@ -77,16 +101,63 @@ int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grac
 			}
 		}
 	}
-	rc = prefix_table_build(e->pt);
+	rc = prefix_table_build(pt);
+	if (rc != 0)
+		goto fail;
+	*out = pt;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory building the site table");
+	prefix_table_destroy(pt);
+	return rc;
+}
+
+int engine_create(const struct site_config *sites, size_t n_sites, uint64_t grace_ms,
+                  engine_close_fn close_fn, void *ud, struct engine **out, char *err, size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int rc = -ENOMEM;
+
+	snprintf(err, errlen, "out of memory building the site table");
+	if (!e)
+		return rc;
+	if (n_sites > ENGINE_MAX_SITE_IDS) {
+		snprintf(err, errlen, "%zu sites: at most %d", n_sites, ENGINE_MAX_SITE_IDS);
+		rc = -EINVAL;
+		goto fail;
+	}
+	e->sites = sites;
+	e->n_cfg = e->n_sites = n_sites;
+	e->grace_ms = grace_ms;
+	e->close_fn = close_fn;
+	e->ud = ud;
+	e->st = calloc(ENGINE_MAX_SITE_IDS, sizeof(*e->st));
+	e->site = calloc(ENGINE_MAX_SITE_IDS, sizeof(*e->site));
+	e->pipe = slot_pipe_create();
+	if (!e->st || !e->site || !e->pipe)
+		goto fail;
+	for (size_t k = 0; k < n_sites; k++)
+		e->site[k] = &sites[k];
+	if (getrandom(&e->seed, sizeof(e->seed), 0) != sizeof(e->seed))
+		e->seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)e;
+	rc = table_build(sites, n_sites, NULL, &e->pt, err, errlen);
 	if (rc != 0)
 		goto fail;
 	*out = e;
 	return 0;
 fail:
-	if (rc == -ENOMEM)
-		snprintf(err, errlen, "out of memory building the site table");
 	engine_destroy(e);
 	return rc;
+}
+
+static void next_free(struct engine_next *n)
+{
+	if (!n)
+		return;
+	prefix_table_destroy(n->pt);
+	free(n->id);
+	free(n);
 }
 
 void engine_destroy(struct engine *e)
@@ -98,7 +169,10 @@ void engine_destroy(struct engine *e)
 		slot_destroy(e->st[k].prev);
 	}
 	free(e->st);
+	free(e->site);
 	prefix_table_destroy(e->pt);
+	prefix_table_destroy(e->pt_old);
+	next_free(e->next);
 	slot_pipe_destroy(e->pipe);
 	free(e);
 }
@@ -118,7 +192,7 @@ static void close_slot(struct engine *e, struct slot **sp, uint32_t site)
 /* Open slot k for a site; counts the failure when memory is short. */
 static struct slot *open_slot(struct engine *e, uint32_t site, int64_t k)
 {
-	struct slot *s = slot_create(&e->sites[site], site, k, e->seed);
+	struct slot *s = slot_create(e->site[site], site, k, e->seed);
 
 	if (!s)
 		e->stats.alloc_failures++;
@@ -132,6 +206,23 @@ static void site_advance(struct engine *e, uint32_t site, int64_t c, uint64_t no
 {
 	struct site_state *st = &e->st[site];
 
+	if (st->gone) {
+		/* Its last slots end as every slot does; nothing new opens. */
+		if (c > st->cur_k) {
+			close_slot(e, &st->prev, site);
+			if (c == st->cur_k + 1) {
+				st->prev = st->cur;
+				st->prev_k = st->cur_k;
+				st->cur = NULL;
+			} else {
+				close_slot(e, &st->cur, site);
+			}
+			st->cur_k = c;
+		}
+		if (st->prev && now >= (uint64_t)(st->prev_k + 1) * SLOT_MS + e->grace_ms)
+			close_slot(e, &st->prev, site);
+		return;
+	}
 	if (!st->cur && st->cur_k == 0) {
 		/* First clock: open the current slot. */
 		st->cur_k = c;
@@ -165,6 +256,48 @@ static void site_advance(struct engine *e, uint32_t site, int64_t c, uint64_t no
 		close_slot(e, &st->prev, site);
 }
 
+/*
+ * The staged table takes over at the boundary into slot c (engine thread).
+ * A site whose name stays keeps its id and its open slots; one that is not
+ * in the new table is gone; a new one starts with slot c (site_advance()
+ * opens it as at the first clock). The table before stays for the records
+ * of the slots before c until their grace ends (engine_flows()).
+ */
+static void sites_swap(struct engine *e, int64_t c)
+{
+	struct engine_next *n = e->next;
+
+	for (size_t k = 0; k < e->n_sites; k++)
+		if (e->site[k])
+			e->st[k].gone = true;
+	for (size_t i = 0; i < n->n; i++) {
+		e->site[n->id[i]] = &n->sites[i];
+		e->st[n->id[i]].gone = false;
+	}
+	e->n_sites = n->n_ids;
+	e->sites = n->sites;
+	e->n_cfg = n->n;
+	prefix_table_destroy(e->pt_old);
+	e->pt_old = e->pt;
+	e->old_k = c;
+	e->pt = n->pt;
+	n->pt = NULL;
+	next_free(n);
+	e->next = NULL;
+}
+
+/* Gone sites whose last slot closed are retired; the old table ends with the grace. */
+static void sites_retire(struct engine *e, uint64_t now)
+{
+	for (size_t k = 0; k < e->n_sites; k++)
+		if (e->site[k] && e->st[k].gone && !e->st[k].cur && !e->st[k].prev)
+			e->site[k] = NULL;
+	if (e->pt_old && now >= (uint64_t)e->old_k * SLOT_MS + e->grace_ms) {
+		prefix_table_destroy(e->pt_old);
+		e->pt_old = NULL;
+	}
+}
+
 void engine_clock(struct engine *e, uint64_t now_ms)
 {
 	if (now_ms <= e->now_ms)
@@ -173,16 +306,20 @@ void engine_clock(struct engine *e, uint64_t now_ms)
 	int64_t c = (int64_t)(now_ms / SLOT_MS);
 	bool first = e->now_ms == 0;
 	e->now_ms = now_ms;
-	/* Within a slot, only a grace period can end. */
+	if (e->next && (first || c > c_old))
+		sites_swap(e, c);
 	if (!first && c == c_old) {
+		/* Within a slot, only a grace period can end. */
 		for (size_t k = 0; k < e->n_sites; k++)
 			if (e->st[k].prev &&
 			    now_ms >= (uint64_t)(e->st[k].prev_k + 1) * SLOT_MS + e->grace_ms)
 				close_slot(e, &e->st[k].prev, (uint32_t)k);
-		return;
+	} else {
+		for (size_t k = 0; k < e->n_sites; k++)
+			if (e->site[k])
+				site_advance(e, (uint32_t)k, c, now_ms);
 	}
-	for (size_t k = 0; k < e->n_sites; k++)
-		site_advance(e, (uint32_t)k, c, now_ms);
+	sites_retire(e, now_ms);
 }
 
 /* The slot a record of export slot k goes to, counting late/future. */
@@ -230,6 +367,28 @@ static void route_record(struct engine *e, const struct flow *f, int64_t s_src, 
 		route_to(e, pick_slot(e, &e->st[s_dst], ks), SLOT_INGRESS, f);
 }
 
+/*
+ * After a swap, records of the slot before it (open in its grace period)
+ * are matched with the table that slot was opened with (sites_swap()).
+ * Older records are late: they are folded into the slots open now, so they
+ * are matched with the table in force, as those slots were opened with it.
+ */
+static void match_old(const struct engine *e, const struct flow *c, size_t m, int64_t *ss,
+                      int64_t *sd)
+{
+	for (size_t j = 0; j < m; j++) {
+		if ((int64_t)(c[j].export_ms / SLOT_MS) != e->old_k - 1)
+			continue;
+		ss[j] = prefix_table_lookup(e->pt_old, &c[j].src);
+		sd[j] = prefix_table_lookup(e->pt_old, &c[j].dst);
+		/* A gone site whose last slot closed already has nothing to take them. */
+		if (ss[j] >= 0 && !e->site[ss[j]])
+			ss[j] = -1;
+		if (sd[j] >= 0 && !e->site[sd[j]])
+			sd[j] = -1;
+	}
+}
+
 void engine_flows(void *engine, const struct flow *v, size_t n)
 {
 	struct engine *e = engine;
@@ -244,12 +403,25 @@ void engine_flows(void *engine, const struct flow *v, size_t n)
 		const struct flow *c = v + base;
 		prefix_table_lookup_n(e->pt, &c[0].src, sizeof(*c), m, ss);
 		prefix_table_lookup_n(e->pt, &c[0].dst, sizeof(*c), m, sd);
+		if (e->pt_old)
+			match_old(e, c, m, ss, sd);
+		const int64_t *ts = ss, *td = sd;
+		int64_t ms[CHUNK], md[CHUNK];
+		if (e->n_sites > e->tap_ids && e->tap) {
+			/* A site added after the tap was set is none of the tap's. */
+			for (size_t j = 0; j < m; j++) {
+				ms[j] = ss[j] < (int64_t)e->tap_ids ? ss[j] : -1;
+				md[j] = sd[j] < (int64_t)e->tap_ids ? sd[j] : -1;
+			}
+			ts = ms;
+			td = md;
+		}
 		if (e->tap_ahead)
-			e->tap_ahead(e->tap_ud, c, m, ss, sd);
+			e->tap_ahead(e->tap_ud, c, m, ts, td);
 		for (size_t j = 0; j < m; j++)
 			route_record(e, &c[j], ss[j], sd[j]);
 		if (e->tap)
-			e->tap(e->tap_ud, c, m, ss, sd);
+			e->tap(e->tap_ud, c, m, ts, td);
 	}
 }
 
@@ -259,6 +431,7 @@ void engine_record_tap_set(struct engine *e, engine_record_tap_fn fn, engine_rec
 	e->tap = fn;
 	e->tap_ahead = fn ? ahead : NULL;
 	e->tap_ud = ud;
+	e->tap_ids = e->n_sites;
 }
 
 /*
@@ -417,7 +590,7 @@ int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots
 	memcpy(h.magic, "NFSSTATE", 8);
 	h.version = ENGINE_STATE_VERSION;
 	h.byte_order = 0x01020304u;
-	h.sites_hash = sites_hash(e->sites, e->n_sites);
+	h.sites_hash = sites_hash(e->sites, e->n_cfg);
 	h.saved_at_ms = now_ms;
 	for (size_t k = 0; k < e->n_sites; k++)
 		h.n_slots += (e->st[k].prev != NULL) + (e->st[k].cur != NULL);
@@ -430,7 +603,7 @@ int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots
 				continue;
 			struct state_slot ss;
 			memset(&ss, 0, sizeof(ss));
-			snprintf(ss.site, sizeof(ss.site), "%s", e->sites[k].name);
+			snprintf(ss.site, sizeof(ss.site), "%s", e->site[k]->name);
 			/* What it holds ends now: as saved, and as closed next. */
 			slot_cover_set(v[j], slot_view_mut(v[j])->covered_from_s, now_s);
 			if ((rc = fileio_write_all(fd, &ss, sizeof(ss))) ||
@@ -446,7 +619,7 @@ int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots
 static int site_by_name(const struct engine *e, const char *name)
 {
 	for (size_t k = 0; k < e->n_sites; k++)
-		if (strcmp(e->sites[k].name, name) == 0)
+		if (e->site[k] && !e->st[k].gone && strcmp(e->site[k]->name, name) == 0)
 			return (int)k;
 	return -1;
 }
@@ -501,7 +674,7 @@ int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_r
 	if (h.version != ENGINE_STATE_VERSION || h.byte_order != 0x01020304u)
 		return -EPROTONOSUPPORT;
 	res->saved_at_ms = h.saved_at_ms;
-	bool same = h.sites_hash == sites_hash(e->sites, e->n_sites);
+	bool same = h.sites_hash == sites_hash(e->sites, e->n_cfg);
 	res->config_changed = !same;
 	/*
 	 * Before the first clock: restored slots take the places the first
@@ -528,37 +701,95 @@ int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_r
 			continue;
 		}
 		struct slot *s;
-		if ((rc = slot_load(&e->sites[site], (uint32_t)site, e->seed, fd, &s)))
+		if ((rc = slot_load(e->site[site], (uint32_t)site, e->seed, fd, &s)))
 			return rc;
 		state_place(e, (uint32_t)site, s, same, h.written, now_ms, res);
 	}
 	return 0;
 }
 
-int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites)
+int engine_sites_set(struct engine *e, const struct site_config *sites, size_t n_sites, char *err,
+                     size_t errlen)
 {
-	/* The prefix table and the saved state are built on the names and prefixes. */
-	if (n_sites != e->n_sites || sites_hash(sites, n_sites) != sites_hash(e->sites, e->n_sites))
-		return -EINVAL;
-	for (size_t k = 0; k < n_sites; k++)
-		if (strcmp(sites[k].name, e->sites[k].name) != 0)
-			return -EINVAL;
-	e->sites = sites;
+	struct engine_next *n = calloc(1, sizeof(*n));
+	int rc = -ENOMEM;
+
+	snprintf(err, errlen, "out of memory building the site table");
+	if (!n || !(n->id = calloc(n_sites ? n_sites : 1, sizeof(*n->id))))
+		goto fail;
+	n->sites = sites;
+	n->n = n_sites;
+	n->n_ids = e->n_sites;
+	for (size_t i = 0; i < n_sites; i++) {
+		int id = site_by_name(e, sites[i].name);
+		if (id < 0) {
+			if (n->n_ids == ENGINE_MAX_SITE_IDS) {
+				snprintf(err, errlen,
+				         "site %s: %d sites were added or renamed since the start: "
+				         "restart to add more",
+				         sites[i].name, ENGINE_MAX_SITE_IDS);
+				rc = -ENOSPC;
+				goto fail;
+			}
+			id = (int)n->n_ids++;
+		}
+		n->id[i] = (uint32_t)id;
+	}
+	rc = table_build(sites, n_sites, n->id, &n->pt, err, errlen);
+	if (rc != 0)
+		goto fail;
+	/* A table staged before and not swapped in yet is replaced whole. */
+	next_free(e->next);
+	e->next = n;
 	return 0;
+fail:
+	next_free(n);
+	return rc;
+}
+
+size_t engine_sites_in_force(const struct engine *e)
+{
+	return e->n_cfg;
+}
+
+size_t engine_site_ids(const struct engine *e)
+{
+	return e->next ? e->next->n_ids : e->n_sites;
+}
+
+int64_t engine_site_id(const struct engine *e, const char *name)
+{
+	if (e->next) {
+		for (size_t i = 0; i < e->next->n; i++)
+			if (strcmp(e->next->sites[i].name, name) == 0)
+				return e->next->id[i];
+		return -1;
+	}
+	return site_by_name(e, name);
+}
+
+/* p lies in sites[0 .. n). */
+static bool in_range(const void *p, const struct site_config *sites, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)sites;
+
+	return a >= lo && a < lo + n * sizeof(*sites);
 }
 
 /* s was opened with a site of sites[0 .. n). */
 static bool slot_of(struct slot *s, const struct site_config *sites, size_t n)
 {
-	uintptr_t a = (uintptr_t)slot_view_mut(s)->site, lo = (uintptr_t)sites;
-
-	return a >= lo && a < lo + n * sizeof(*sites);
+	return in_range(slot_view_mut(s)->site, sites, n);
 }
 
 bool engine_sites_in_use(const struct engine *e, const struct site_config *sites, size_t n_sites)
 {
+	if (n_sites && ((e->n_cfg && in_range(e->sites, sites, n_sites)) ||
+	                (e->next && e->next->n && in_range(e->next->sites, sites, n_sites))))
+		return true;
 	for (size_t k = 0; k < e->n_sites; k++)
-		if ((e->st[k].cur && slot_of(e->st[k].cur, sites, n_sites)) ||
+		if ((e->site[k] && in_range(e->site[k], sites, n_sites)) ||
+		    (e->st[k].cur && slot_of(e->st[k].cur, sites, n_sites)) ||
 		    (e->st[k].prev && slot_of(e->st[k].prev, sites, n_sites)))
 			return true;
 	return false;

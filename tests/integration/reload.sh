@@ -8,7 +8,9 @@
 # lines of each reload, the listen change kept at its running value (the old port still
 # receives). That the new threshold applies from the next slot is tests/unit/test_engine.c
 # (test_sites_set): a live slot boundary is 5 minutes away. Then 100 reloads during a send:
-# no record lost, replaced configurations freed (held=, resident memory flat).
+# no record lost, replaced configurations freed (held=, resident memory flat). Last, across a
+# slot boundary (waited for: up to 5 minutes), a site added and a prefix moved during a send
+# apply from the next slot, the slot open at the reload stored whole.
 set -euo pipefail
 
 : "${NFSENTRY:?}" "${SOURCE_DIR:?}"
@@ -163,4 +165,59 @@ IFS='|' read -r mrec mpk <<<"$(q many "$pk")"
 [ "$mrec" = "$rrec" ] || fail "the run with reloads has $mrec records in its slots, the reference $rrec"
 [ "$mpk" -gt "$rpk" ] && [ "$mpk" -lt $((2 * rpk)) ] ||
 	fail "packets $mpk with the sampling override in force half the time, $rpk without: want between"
-echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB; the web token rewritten and taken"
+
+# Sites during a live send, across a slot boundary (docs/configuration.md "Reloading"): a
+# reload during the send adds the site lab and moves campus's IPv6 prefix to it. The slot open
+# at the reload goes on with the sites it was opened with and is stored whole (as the
+# reference's slot); from the next slot campus has its IPv4 prefix only and lab the IPv6 one
+# (the capture's records, all late, fold into the open slots). An invalid site block in
+# between is refused with FILE:LINE and the sites in force kept. A live slot boundary is up to
+# 5 minutes away: the test waits until about 20 s before one.
+left=$((300 - $(date +%s) % 300))
+if [ "$left" -lt 22 ]; then sleep $((left + 280)); elif [ "$left" -gt 22 ]; then sleep $((left - 20)); fi
+config sites
+start sites
+bnd=$((($(date +%s) / 300 + 1) * 300))
+k=$((bnd / 300 - 1))
+"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$port" --rate 100 >/dev/null 2>"$work/send-sites.log" &
+spid=$!
+sleep 0.5
+sed -e 's|^    inside: \[10.10.0.0/16, "2001:db8:100::/48"\]|    inside: [10.10.0.0/16]|' "$work/sites.yaml" >"$work/sites.new"
+printf '%s\n' '  - name: lab' '    inside: ["2001:db8:100::/48"]' >"$work/lab.block"
+sed -i -e "/^slots:/e cat $work/lab.block" "$work/sites.new"
+"$NFSENTRY" check-config "$work/sites.new" >/dev/null || fail "the configuration with lab is not valid"
+cp "$work/sites.new" "$work/sites.yaml"
+kill -HUP "$pid"
+wait "$spid" || fail "send failed: $(cat "$work/send-sites.log")"
+spid=
+[ "$(date +%s)" -lt "$bnd" ] || { echo "reload: SKIP: the first send of the sites part crossed the slot boundary"; exit 77; }
+# The next slot: an invalid site block (refused, lab and campus as reloaded stay), then the
+# capture again; then the slot before the boundary closes after its grace (10 s).
+sleep $((bnd - $(date +%s) + 2))
+printf '%s\n' '  - name: bad' '    inside: [10.30.0.1/16]' >"$work/bad.block"
+sed -i -e "/^slots:/e cat $work/bad.block" "$work/sites.yaml"
+kill -HUP "$pid"
+"$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$port" --rate 100 >/dev/null 2>"$work/send-sites.log" || fail "send failed"
+sleep $((bnd + 13 - $(date +%s)))
+stop
+log="$work/sites.log"
+grep -q "configuration reloaded from $work/sites.yaml: 2 keys changed (sites\[campus\].inside, sites\[lab\] added), 0 need a restart" "$log" ||
+	fail "no (or another) reloaded line for the sites"
+grep -q "sites: 1 added, 0 removed, from the next slot" "$log" || fail "no line saying what an added site lacks until a restart"
+grep -q "$work/sites.yaml:[0-9]*:.*10.30.0.0/16" "$log" || fail "the invalid site block's error is not logged as FILE:LINE"
+grep -q "configuration not reloaded: 1 errors in $work/sites.yaml" "$log" || fail "no refusal line for the invalid site block"
+[ "$(decoded sites)" = $((2 * RECORDS)) ] || fail "the sites run decoded $(decoded sites) records, want $((2 * RECORDS)): records lost"
+st() { q sites "select group_concat(site || ':' || (time_slot - $k), ' ') from (select site, time_slot from slots where site in ('campus', 'lab', 'bad') order by time_slot, site)"; }
+[ "$(st)" = "campus:0 campus:1 lab:1" ] || fail "stored slots $(st), want campus:0 campus:1 lab:1 (lab from the next slot only)"
+recs() { q sites "select json_extract(doc,'\$.records') from documents where kind='slot' and site='$1' and time_slot=$2"; }
+[ "$(q sites "$tot and site='campus' and time_slot=$k")" = "$(q ref "$tot")" ] ||
+	fail "campus's slot of the reload differs from the reference: $(q sites "$tot and site='campus' and time_slot=$k") vs $(q ref "$tot")"
+c0=$(recs campus "$k") c1=$(recs campus $((k + 1))) l1=$(recs lab $((k + 1)))
+[ "$l1" -gt 0 ] && [ "$c1" -gt 0 ] && [ "$c1" -lt "$c0" ] || fail "records campus $c0 then $c1, lab $l1: the moved prefix did not apply from the next slot"
+[ $((c1 + l1)) = "$c0" ] || fail "campus $c1 + lab $l1 records in the next slot, want $c0 as in the slot before"
+[ "$(q sites "select count(*) from documents where site='lab' and kind='inside' and json_extract(doc,'\$.ip') like '2001:db8:100:%'")" -gt 0 ] ||
+	fail "no inside documents of lab's IPv6 prefix"
+[ "$(q sites "select count(*) from documents where site='campus' and time_slot=$((k + 1)) and kind='inside' and json_extract(doc,'\$.ip') like '2001:%'")" = 0 ] ||
+	fail "campus has IPv6 inside documents after its prefix moved"
+
+echo "reload: ok: two reloads (valid, invalid) during a send; $RECORDS records in one slot, as without them; 100 more reloads: at most $maxheld configurations held, RSS ${rss20} -> ${rss100} kB; the web token rewritten and taken; a site added and a prefix moved at the next slot boundary (campus $c0 records, then campus $c1 + lab $l1), an invalid site block refused"

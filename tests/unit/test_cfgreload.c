@@ -200,18 +200,45 @@ static void test_alerts_at_once(void **state)
 	            k, w, 2);
 }
 
-/* A site added, renamed or with other inside prefixes: one "sites" key, restart. */
-static void test_sites_shape_restart(void **state)
+/*
+ * Sites are matched by name: a rename is a removal and an addition, other
+ * inside prefixes are the site's "inside", each from the next slot, and
+ * the other keys of a renamed site are not compared (it is a new site).
+ */
+static void test_sites_next_slot(void **state)
+{
+	static const char *const k_ren[] = {"sites[lab] removed", "sites[lab2] added"};
+	static const char *const k_in[] = {"sites[lab].inside"};
+	static const char *const k_inth[] = {"sites[lab].inside", "sites[lab].thresholds"};
+	static const char *const k_add[] = {"sites[dorm] added"};
+	static const enum cfgreload_when w[] = {CFGRELOAD_NEXT_SLOT, CFGRELOAD_NEXT_SLOT};
+
+	(void)state;
+	assert_diff("name: lab", "name: lab2", k_ren, w, 2);
+	assert_diff("inside: [10.20.0.0/16]", "inside: [10.20.0.0/16, 10.21.0.0/16]", k_in, w, 1);
+	assert_diff("inside: [10.20.0.0/16]\n",
+	            "inside: [10.21.0.0/16]\n    thresholds:\n      min_packets: 3\n", k_inth, w,
+	            2);
+	assert_diff("store:", "  - name: dorm\n    inside: [10.30.0.0/16]\nstore:", k_add, w, 1);
+	/* Another order of the same sites: nothing changed. */
+	assert_diff("  - name: campus\n    inside: [10.10.0.0/16]\n    allow: [10.10.0.80]\n"
+	            "  - name: lab\n    inside: [10.20.0.0/16]\n",
+	            "  - name: lab\n    inside: [10.20.0.0/16]\n"
+	            "  - name: campus\n    inside: [10.10.0.0/16]\n    allow: [10.10.0.80]\n",
+	            NULL, w, 0);
+}
+
+/* From sites to none, or from none to sites: the slot engine is made at start only. */
+static void test_sites_none_restart(void **state)
 {
 	static const char *const k[] = {"sites"};
 	static const enum cfgreload_when w[] = {CFGRELOAD_RESTART};
 
 	(void)state;
-	assert_diff("name: lab", "name: lab2", k, w, 1);
-	assert_diff("inside: [10.20.0.0/16]", "inside: [10.20.0.0/16, 10.21.0.0/16]", k, w, 1);
-	/* A threshold change with it is not listed: the sites are not applied at all. */
-	assert_diff("inside: [10.20.0.0/16]\n",
-	            "inside: [10.21.0.0/16]\n    thresholds:\n      min_packets: 3\n", k, w, 1);
+	assert_diff(
+	    "sites:\n  - name: campus\n    inside: [10.10.0.0/16]\n    allow: [10.10.0.80]\n"
+	    "  - name: lab\n    inside: [10.20.0.0/16]\n",
+	    "sites: []\n", k, w, 1);
 }
 
 /* The attack section: any key of it, per-site overrides and groups included, is a restart. */
@@ -316,7 +343,8 @@ int main(void)
 	    cmocka_unit_test(test_alerts_at_once),
 	    cmocka_unit_test(test_sampling_at_once),
 	    cmocka_unit_test(test_advice_at_once),
-	    cmocka_unit_test(test_sites_shape_restart),
+	    cmocka_unit_test(test_sites_next_slot),
+	    cmocka_unit_test(test_sites_none_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
 	};

@@ -26,6 +26,8 @@ struct closed {
 	uint64_t late[64], future[64];
 	struct slot_summary sum[64];
 	uint64_t min_packets[64]; /* the judge's threshold: v->site->th (judge.c) */
+	char name[64][SITE_NAME_MAX];
+	uint32_t index[64]; /* slot_view.site_index */
 };
 
 static void on_close(void *ud, struct slot *s, uint32_t site)
@@ -42,6 +44,8 @@ static void on_close(void *ud, struct slot *s, uint32_t site)
 	c->future[c->n] = v->sum.future_records;
 	c->sum[c->n] = v->sum;
 	c->min_packets[c->n] = v->site->th.min_packets;
+	snprintf(c->name[c->n], sizeof(c->name[c->n]), "%s", v->site->name);
+	c->index[c->n] = v->site_index;
 	c->n++;
 	slot_destroy(s);
 }
@@ -417,11 +421,11 @@ static void test_sites_set(void **state)
 	engine_clock(e, T0_MS + 1000);
 	feed_at(e, T0_MS + 1000, 0, 100);
 	assert_false(engine_sites_in_use(e, next, 2));
-	assert_int_equal(engine_sites_set(e, next, 2), 0);
-	/* The open slots were opened with the old table: it is in use, the new one not yet. */
+	assert_int_equal(engine_sites_set(e, next, 2, err, sizeof(err)), 0);
+	/* The open slots were opened with the old table: it is in use, the new one staged. */
 	assert_true(engine_sites_in_use(e, sites, 2));
 	assert_true(engine_sites_in_use(e, sites + 1, 1));
-	assert_false(engine_sites_in_use(e, next, 2));
+	assert_true(engine_sites_in_use(e, next, 2));
 	feed_at(e, T0_MS + 2000, 100, 250);
 	/* The next slot opens at the boundary; the old one closes after its grace. */
 	engine_clock(e, T0_MS + SLOT_MS + 1000);
@@ -443,15 +447,13 @@ static void test_sites_set(void **state)
 	assert_int_equal(c.min_packets[2] + c.min_packets[3], 5);
 	assert_int_equal(c.records[2] + c.records[3], 10);
 
-	/* Other prefixes, another name, another count: refused, the table kept. */
+	/* A prefix in two sites: refused, the table kept. */
 	struct site_config bad[2];
 	memcpy(bad, next, sizeof(bad));
-	bad[1].n_inside = 0;
-	assert_int_equal(engine_sites_set(e, bad, 2), -EINVAL);
-	memcpy(bad, next, sizeof(bad));
-	memcpy(bad[1].name, "lbb", 4);
-	assert_int_equal(engine_sites_set(e, bad, 2), -EINVAL);
-	assert_int_equal(engine_sites_set(e, next, 1), -EINVAL);
+	bad[1].inside = campus_p;
+	assert_int_equal(engine_sites_set(e, bad, 2, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "already belongs to another site"));
+	assert_false(engine_sites_in_use(e, bad, 2));
 	engine_clock(e, T0_MS + 2 * SLOT_MS + 1000);
 	feed_at(e, T0_MS + 2 * SLOT_MS + 1000, 0, 10);
 	engine_close_all(e);
@@ -459,16 +461,263 @@ static void test_sites_set(void **state)
 	engine_destroy(e);
 }
 
+/* n records from net.(k % 50) (net: "10.5.0") to an outside address, exported at t_ms. */
+static void feed_from(struct engine *e, const char *net, uint64_t t_ms, int n)
+{
+	for (int k = 0; k < n; k++) {
+		char a[32];
+		snprintf(a, sizeof(a), "%s.%d", net, k % 50);
+		struct flow f = at(a, "198.51.100.7", t_ms);
+		engine_flows(e, &f, 1);
+	}
+}
+
+/* The closed slot of site name and slot k, or -1. */
+static int closed_of(const struct closed *c, const char *name, int64_t k)
+{
+	for (int i = 0; i < c->n; i++)
+		if (strcmp(c->name[i], name) == 0 && c->k[i] == k)
+			return i;
+	return -1;
+}
+
+/* The record tap: the largest site id it was handed, and how many records. */
+struct tap_seen {
+	int64_t max_id;
+	size_t records;
+};
+
+static void tap_fn(void *ud, const struct flow *v, size_t n, const int64_t *ss, const int64_t *sd)
+{
+	struct tap_seen *t = ud;
+
+	(void)v;
+	for (size_t i = 0; i < n; i++) {
+		if (ss[i] > t->max_id)
+			t->max_id = ss[i];
+		if (sd[i] > t->max_id)
+			t->max_id = sd[i];
+	}
+	t->records += n;
+}
+
+/*
+ * A reload that changes the sites (engine_sites_set()): "lab" is kept with
+ * one more prefix (and moves to the front), "campus" is kept as it is,
+ * "old" is renamed "old2" (removed and added), "dorm" is added. Until the
+ * boundary the open slots take the records with the old table; the swap at
+ * the boundary gives kept sites their ids and new entries, and the new
+ * ones the next ids; records of the slot before the boundary (in its
+ * grace) are still matched with the old table, so the removed site's last
+ * slot gets them and is closed whole at its end; then it is retired.
+ */
+static void test_sites_swap(void **state)
+{
+	(void)state;
+	struct closed c = {0};
+	struct engine *e;
+	struct engine_stats st;
+	struct tap_seen tap = {.max_id = -1};
+	char err[128];
+	struct site_config a[3], b[4];
+	struct site_prefix pa[3], pb_lab[2], pb_campus[1], pb_dorm[1], pb_old2[1];
+	const int64_t k0 = (int64_t)K0;
+
+	for (int i = 0; i < 3; i++)
+		test_site(&a[i]);
+	for (int i = 0; i < 4; i++)
+		test_site(&b[i]);
+	memcpy(a[0].name, "campus", 7);
+	memcpy(a[1].name, "lab", 4);
+	memcpy(a[2].name, "old", 4);
+	pa[0] = pfx("10.0.0.0", 16);
+	pa[1] = pfx("10.1.0.0", 16);
+	pa[2] = pfx("10.9.0.0", 16);
+	for (int i = 0; i < 3; i++) {
+		a[i].inside = &pa[i];
+		a[i].n_inside = 1;
+		a[i].th.min_packets = 10;
+	}
+	memcpy(b[0].name, "lab", 4);
+	memcpy(b[1].name, "campus", 7);
+	memcpy(b[2].name, "dorm", 5);
+	memcpy(b[3].name, "old2", 5);
+	pb_lab[0] = pfx("10.1.0.0", 16);
+	pb_lab[1] = pfx("10.5.0.0", 16);
+	pb_campus[0] = pfx("10.0.0.0", 16);
+	pb_dorm[0] = pfx("10.2.0.0", 16);
+	pb_old2[0] = pfx("10.9.0.0", 16);
+	b[0].inside = pb_lab;
+	b[0].n_inside = 2;
+	b[1].inside = pb_campus;
+	b[2].inside = pb_dorm;
+	b[3].inside = pb_old2;
+	for (int i = 0; i < 4; i++) {
+		b[i].n_inside = b[i].n_inside ? b[i].n_inside : 1;
+		b[i].th.min_packets = 3;
+	}
+
+	assert_int_equal(engine_create(a, 3, 10000, on_close, &c, &e, err, sizeof(err)), 0);
+	engine_record_tap_set(e, tap_fn, NULL, &tap);
+	engine_clock(e, T0_MS + 1000);
+	feed_from(e, "10.0.0", T0_MS + 1000, 10);
+	feed_from(e, "10.9.0", T0_MS + 1000, 7);
+	assert_int_equal(engine_sites_set(e, b, 4, err, sizeof(err)), 0);
+	assert_int_equal(engine_site_ids(e), 5);
+	assert_int_equal(engine_site_id(e, "lab"), 1);
+	assert_int_equal(engine_site_id(e, "campus"), 0);
+	assert_int_equal(engine_site_id(e, "dorm"), 3);
+	assert_int_equal(engine_site_id(e, "old2"), 4);
+	assert_int_equal(engine_site_id(e, "old"), -1);
+	assert_int_equal(engine_sites_in_force(e), 3);
+	/* Staged, not in force: the open slot still matches with the table it was opened with. */
+	feed_from(e, "10.5.0", T0_MS + 2000, 4); /* lab's new prefix: nobody's yet */
+	feed_from(e, "10.2.0", T0_MS + 2000, 4); /* dorm: nobody's yet */
+	feed_from(e, "10.9.0", T0_MS + 2000, 3); /* still old's */
+	engine_stats_get(e, &st);
+	assert_int_equal(st.unmatched, 8);
+
+	/* The boundary: the new table is in force; the slots before it finish. */
+	engine_clock(e, T0_MS + SLOT_MS + 1000);
+	assert_int_equal(engine_sites_in_force(e), 4);
+	assert_int_equal(c.n, 0);
+	assert_true(engine_sites_in_use(e, a, 3)); /* slots opened with it are open */
+	assert_true(engine_sites_in_use(e, b, 4));
+	feed_from(e, "10.9.0", T0_MS + 299000, 5);         /* old's slot, in its grace */
+	feed_from(e, "10.5.0", T0_MS + 299000, 2);         /* old table: unmatched */
+	feed_from(e, "10.5.0", T0_MS + SLOT_MS + 2000, 6); /* lab's now */
+	feed_from(e, "10.5.0", T0_MS - 1000, 1); /* late: folded into lab's open slot */
+	feed_from(e, "10.2.0", T0_MS + SLOT_MS + 2000, 9); /* dorm's */
+	feed_from(e, "10.9.0", T0_MS + SLOT_MS + 2000, 2); /* old2's */
+	feed_from(e, "10.0.0", T0_MS + SLOT_MS + 2000, 1); /* campus's */
+	engine_stats_get(e, &st);
+	assert_int_equal(st.unmatched, 10);
+	assert_int_equal(st.alloc_failures, 0);
+
+	/* The grace ends: the slots of k0 close, old's with every record it was given. */
+	engine_clock(e, T0_MS + SLOT_MS + 10000);
+	assert_int_equal(c.n, 3);
+	int i = closed_of(&c, "old", k0);
+	assert_true(i >= 0);
+	assert_int_equal(c.records[i], 7 + 3 + 5);
+	assert_int_equal(c.index[i], 2);
+	assert_int_equal(c.min_packets[i], 10);
+	i = closed_of(&c, "campus", k0);
+	assert_true(i >= 0);
+	assert_int_equal(c.records[i], 10);
+	assert_int_equal(c.site[i], 0);
+	i = closed_of(&c, "lab", k0);
+	assert_true(i >= 0);
+	assert_int_equal(c.records[i], 0);
+	/* Nothing holds the old table any more. */
+	assert_false(engine_sites_in_use(e, a, 3));
+	/* A record of k0 now: the old table is gone, so old2 takes it, late, in k0 + 1. */
+	feed_from(e, "10.9.0", T0_MS + 299500, 1);
+	engine_stats_get(e, &st);
+	assert_int_equal(st.alloc_failures, 0);
+	assert_int_equal(st.late, 2);
+
+	engine_close_all(e);
+	assert_int_equal(c.n, 7);
+	static const char *const names[] = {"lab", "campus", "dorm", "old2"};
+	static const uint64_t recs[] = {7, 1, 9, 3};
+	static const uint32_t ids[] = {1, 0, 3, 4};
+	for (int j = 0; j < 4; j++) {
+		i = closed_of(&c, names[j], k0 + 1);
+		assert_true(i >= 0);
+		assert_int_equal(c.records[i], recs[j]);
+		assert_int_equal(c.site[i], ids[j]);
+		assert_int_equal(c.index[i], ids[j]);
+		assert_int_equal(c.min_packets[i], 3);
+	}
+	assert_int_equal(closed_of(&c, "old", k0 + 1), -1);
+	/* The tap was set with three sites: dorm and old2 are -1 to it. */
+	assert_int_equal(tap.max_id, 2);
+	engine_destroy(e);
+}
+
+/*
+ * Two reloads within one slot: the second replaces the staged first, and
+ * a site removed by the first and back in the second keeps its id. A
+ * reload that would need more than ENGINE_MAX_SITE_IDS ids is refused.
+ */
+struct counted {
+	int n;
+	int64_t s3_records; /* the slot of site "s3", k0 + 1: its records, or -1 */
+	uint32_t s3_id;
+};
+
+static void on_close_count(void *ud, struct slot *s, uint32_t site)
+{
+	struct counted *c = ud;
+	const struct slot_view *v = slot_finish(s);
+
+	assert_non_null(v);
+	c->n++;
+	if (strcmp(v->site->name, "s3") == 0 && v->time_slot == (int64_t)K0 + 1) {
+		c->s3_records = (int64_t)slot_records(s);
+		c->s3_id = site;
+	}
+	slot_destroy(s);
+}
+
+static void test_sites_restage_and_cap(void **state)
+{
+	(void)state;
+	struct counted c = {.s3_records = -1};
+	struct engine *e;
+	char err[128];
+	static struct site_config many[ENGINE_MAX_SITE_IDS];
+	static struct site_prefix mp[ENGINE_MAX_SITE_IDS];
+
+	make_sites();
+	assert_int_equal(engine_create(sites, 2, 10000, on_close_count, &c, &e, err, sizeof(err)),
+	                 0);
+	engine_clock(e, T0_MS + 1000);
+	assert_int_equal(engine_sites_set(e, sites, 1, err, sizeof(err)), 0); /* lab removed */
+	assert_int_equal(engine_site_id(e, "lab"), -1);
+	assert_int_equal(engine_sites_set(e, sites, 2, err, sizeof(err)), 0); /* and back */
+	assert_int_equal(engine_site_id(e, "lab"), 1);
+	assert_int_equal(engine_site_ids(e), 2);
+	for (int i = 0; i < ENGINE_MAX_SITE_IDS; i++) {
+		test_site(&many[i]);
+		snprintf(many[i].name, sizeof(many[i].name), "s%d", i);
+		char a[32];
+		snprintf(a, sizeof(a), "10.%d.%d.0", 100 + i / 256, i % 256);
+		mp[i] = pfx(a, 24);
+		many[i].inside = &mp[i];
+		many[i].n_inside = 1;
+	}
+	/* 2 ids given out: 510 more names fit, 511 do not. */
+	assert_int_equal(engine_sites_set(e, many, ENGINE_MAX_SITE_IDS - 1, err, sizeof(err)),
+	                 -ENOSPC);
+	assert_non_null(strstr(err, "restart"));
+	assert_int_equal(engine_site_id(e, "lab"), 1); /* the staged table stays */
+	assert_int_equal(engine_sites_set(e, many, ENGINE_MAX_SITE_IDS - 2, err, sizeof(err)), 0);
+	assert_int_equal(engine_site_ids(e), ENGINE_MAX_SITE_IDS);
+	engine_clock(e, T0_MS + SLOT_MS + 1000);
+	feed_from(e, "10.100.3", T0_MS + SLOT_MS + 2000, 4);
+	engine_clock(e, T0_MS + SLOT_MS + 10000);
+	assert_int_equal(c.n, 2); /* campus and lab, gone, closed at their end */
+	engine_close_all(e);
+	assert_int_equal(c.n, 2 + ENGINE_MAX_SITE_IDS - 2);
+	assert_int_equal(c.s3_records, 4);
+	assert_int_equal(c.s3_id, 5);
+	engine_destroy(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_direction_and_lpm),
-		cmocka_unit_test(test_state_save_load),
-		cmocka_unit_test(test_stop_empty_partial),
-		cmocka_unit_test(test_clock_grace_late_future),
-		cmocka_unit_test(test_gaps),
-		cmocka_unit_test(test_bad_prefixes),
-		cmocka_unit_test(test_sites_set),
+	    cmocka_unit_test(test_direction_and_lpm),
+	    cmocka_unit_test(test_state_save_load),
+	    cmocka_unit_test(test_stop_empty_partial),
+	    cmocka_unit_test(test_clock_grace_late_future),
+	    cmocka_unit_test(test_gaps),
+	    cmocka_unit_test(test_bad_prefixes),
+	    cmocka_unit_test(test_sites_swap),
+	    cmocka_unit_test(test_sites_restage_and_cap),
+	    cmocka_unit_test(test_sites_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -381,6 +381,87 @@ static void test_never_blocked(void **state)
 	rcfg.n_allow = 0;
 }
 
+/*
+ * The configuration reload (reputation_exempt_set()): an address put on
+ * reputation.allow is unblocked at the next slot (an unblock, counted) and
+ * not blocked by its offences; taken off again, its next offence blocks it.
+ * A site's allow address and inside prefixes follow too, and the slot of a
+ * site added by the reload (an index past the sites opened with) is
+ * recorded without being paired.
+ */
+static void test_exempt_reload(void **state)
+{
+	struct sites t, t2;
+	struct vb b;
+	char db[300];
+	struct site_prefix allow;
+	struct reputation_config c2;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "reexempt.db");
+	struct reputation *r = rep_open(&t, db, NULL, NULL, false);
+
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "192.0.2.77", JUDGE_SCAN, JUDGE__COUNT);
+	vb_add(&b, "10.10.0.5", JUDGE_SCAN, JUDGE__COUNT); /* campus allow, for now */
+	sink(r, &b);
+	assert_true(lookup(db, "192.0.2.77").e.blocked);
+	assert_true(lookup(db, "10.10.0.5").e.exempt);
+
+	/*
+	 * Reload: 192.0.2.0/24 on reputation.allow; campus moves to 10.11.0.0/16
+	 * without an allow list (a site's allow lies in its inside prefixes).
+	 */
+	reputation_config_defaults(&c2);
+	assert_int_equal(flow_addr_parse("192.0.2.0", &allow.addr), 0);
+	allow.len = 96 + 24;
+	c2.allow = &allow;
+	c2.n_allow = 1;
+	memcpy(&t2, &t, sizeof(t2));
+	t2.s[0].allow = NULL;
+	t2.s[0].n_allow = 0;
+	assert_int_equal(flow_addr_parse("10.11.0.0", &t2.in[0].addr), 0);
+	t2.s[0].inside = &t2.in[0];
+	t2.s[1].inside = &t2.in[1];
+	assert_int_equal(reputation_exempt_set(r, t2.s, 2, &c2), 0);
+	/* Nothing changes before the worker's next slot. */
+	assert_true(lookup(db, "192.0.2.77").e.blocked);
+	vb_init(&b, &t, 1, K0 + 1);
+	sink(r, &b);
+	struct got g = lookup(db, "192.0.2.77");
+	assert_false(g.e.blocked);
+	assert_true(g.e.exempt);
+	assert_false(lookup(db, "10.10.0.5").e.exempt);
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.unblocks, 1);
+	/* Its offences no longer block it; 10.10.0.5 offends and is blocked now. */
+	vb_init(&b, &t, 0, K0 + 2);
+	vb_add(&b, "192.0.2.77", JUDGE_SCAN, JUDGE__COUNT);
+	vb_add(&b, "10.10.0.5", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	assert_false(lookup(db, "192.0.2.77").e.blocked);
+	assert_true(lookup(db, "10.10.0.5").e.blocked);
+
+	/* Off the list again: the next offence blocks it (and a third site's slot is taken). */
+	reputation_config_defaults(&c2);
+	assert_int_equal(reputation_exempt_set(r, t.s, 2, &c2), 0);
+	vb_init(&b, &t, 1, K0 + 3);
+	b.v.site_index = 2; /* a site a reload added after the open */
+	vb_add(&b, "192.0.2.77", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	g = lookup(db, "192.0.2.77");
+	assert_true(g.e.blocked);
+	assert_false(g.e.exempt);
+	/* 10.10.0.5 is campus's again (inside and allow-listed): unblocked. */
+	g = lookup(db, "10.10.0.5");
+	assert_false(g.e.blocked);
+	assert_true(g.e.exempt);
+	reputation_close(r);
+}
+
 /* min_offences: blocked at the second offending slot within the window only. */
 static void test_min_offences(void **state)
 {
@@ -977,6 +1058,7 @@ int main(void)
 	    cmocka_unit_test(test_hook_module),      cmocka_unit_test(test_hook_counters),
 	    cmocka_unit_test(test_footprint),        cmocka_unit_test(test_watch_cap),
 	    cmocka_unit_test(test_alloc_fail),       cmocka_unit_test(test_unlabelled_not_recorded),
+	    cmocka_unit_test(test_exempt_reload),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
