@@ -258,8 +258,8 @@ void reputation_slot_sink(void *ud, const struct slot_view *v, const struct judg
 /*
  * Loop thread: sum the records whose source or destination is watched into
  * the footprint of their export slot. Costs one atomic load per call and,
- * per record, two probes of a bit filter while the watch list is empty or
- * small.
+ * when anything is watched, per record one filter word and one pattern read
+ * for each end (src/reputation/watch.h).
  */
 void reputation_records(void *ud, const struct flow *v, size_t n);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "watch.h"
 #include "nfsentry/doc.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/fileio.h"
@@ -37,128 +38,6 @@
  */
 #define NET_PENDING_MAX 16
 #define NET_STALE_SLOTS 14
-
-/* ---- the watch list: an immutable hash set ------------------------------ */
-
-/*
- * Open addressing over a power-of-two table, plus a filter of 8 bits per
- * bucket that answers most misses from a few KiB: a blocked Bloom filter,
- * each address setting two bits of one 64-bit word, so a record whose
- * addresses are not watched costs two word reads and one branch. With 2 to
- * 4 buckets per address that is 16 to 32 bits per address, and 1.5 % to
- * 0.4 % of unwatched addresses go on to the table.
- */
-struct watch_set {
-	size_t mask;           /* buckets - 1 */
-	size_t n;              /* addresses */
-	unsigned fshift;       /* 64 - log2(filter words) */
-	uint64_t *filter;      /* 1 << (64 - fshift) words */
-	struct flow_addr *key; /* buckets; all-zero = empty (:: is never watched) */
-};
-
-static uint64_t addr_hash(const struct flow_addr *a)
-{
-	uint64_t x, y;
-
-	memcpy(&x, a->b, 8);
-	memcpy(&y, a->b + 8, 8);
-	x ^= y * 0x9e3779b97f4a7c15ull;
-	x ^= x >> 29;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 32;
-	return x;
-}
-
-/*
- * The filter's own hash, cheaper than addr_hash() (one multiply): the
- * address folded to 32 bits, times an odd constant. Only the product's
- * high half is used (it depends on every bit of the fold): the word from
- * its top bits, the two bits from bits 32..43.
- */
-static inline uint64_t filter_hash(const struct flow_addr *a)
-{
-	uint64_t x, y;
-
-	memcpy(&x, a->b, 8);
-	memcpy(&y, a->b + 8, 8);
-	x ^= y;
-	return ((x ^ (x >> 32)) & 0xffffffffull) * 0x9e3779b97f4a7c15ull;
-}
-
-static inline uint64_t filter_bits(uint64_t h)
-{
-	return (1ull << ((h >> 32) & 63)) | (1ull << ((h >> 38) & 63));
-}
-
-static bool addr_zero(const struct flow_addr *a)
-{
-	static const struct flow_addr z;
-	return memcmp(a, &z, sizeof(z)) == 0;
-}
-
-static void watch_set_free(struct watch_set *w)
-{
-	if (!w)
-		return;
-	free(w->filter);
-	free(w->key);
-	free(w);
-}
-
-static struct watch_set *watch_set_new(size_t n)
-{
-	struct watch_set *w = fault_calloc(1, sizeof(*w));
-	size_t b = 16;
-
-	if (!w)
-		return NULL;
-	while (b < 2 * n)
-		b *= 2;
-	w->mask = b - 1;
-	w->fshift = (unsigned)__builtin_clzll(b / 8) + 1; /* b / 8 is a power of two >= 2 */
-	w->key = fault_calloc(b, sizeof(*w->key));
-	w->filter = fault_calloc(b / 8, sizeof(uint64_t));
-	if (!w->key || !w->filter) {
-		watch_set_free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static void watch_set_add(struct watch_set *w, const struct flow_addr *a)
-{
-	uint64_t h = addr_hash(a);
-
-	if (addr_zero(a))
-		return;
-	for (size_t i = h & w->mask;; i = (i + 1) & w->mask) {
-		if (addr_zero(&w->key[i])) {
-			w->key[i] = *a;
-			w->n++;
-			break;
-		}
-		if (memcmp(&w->key[i], a, sizeof(*a)) == 0)
-			return;
-	}
-	uint64_t f = filter_hash(a);
-	w->filter[f >> w->fshift] |= filter_bits(f);
-}
-
-/* Whether a (of hash h, addr_hash()) is in the table, once the filter said maybe. */
-static bool watch_set_probe(const struct watch_set *w, const struct flow_addr *a, uint64_t h)
-{
-	for (size_t i = h & w->mask; !addr_zero(&w->key[i]); i = (i + 1) & w->mask)
-		if (memcmp(&w->key[i], a, sizeof(*a)) == 0)
-			return true;
-	return false;
-}
-
-/* Whether the filter lets an address of filter hash f through (f: filter_hash()). */
-static inline bool watch_set_maybe(const struct watch_set *w, uint64_t f)
-{
-	uint64_t m = filter_bits(f);
-	return (w->filter[f >> w->fshift] & m) == m;
-}
 
 /* ---- footprints (loop thread) ------------------------------------------ */
 
@@ -914,7 +793,6 @@ static void watch_publish(struct reputation *r, int64_t k)
 	};
 	int64_t since = k - (int64_t)(r->cfg.watch_window_s / SLOT_SECONDS);
 	struct watch_set *w = watch_set_new(r->cfg.watch_max < 4096 ? r->cfg.watch_max : 4096);
-	size_t cap_hint = w ? (w->mask + 1) / 2 : 0;
 	uint64_t over = 0;
 
 	for (int q = 0; w && q < 2 && !over; q++) {
@@ -934,22 +812,13 @@ static void watch_publish(struct reputation *r, int64_t k)
 			}
 			if (flow_addr_parse((const char *)sqlite3_column_text(st, 0), &a) != 0)
 				continue;
-			if (w->n + 1 > cap_hint) {
-				/* Grow: rebuild into a set twice the size. */
-				struct watch_set *g = watch_set_new(cap_hint * 2);
-				if (g)
-					for (size_t i = 0; i <= w->mask; i++)
-						if (!addr_zero(&w->key[i]))
-							watch_set_add(g, &w->key[i]);
-				watch_set_free(w);
-				w = g;
-				if (!w)
-					break;
-				cap_hint = (w->mask + 1) / 2;
-			}
-			watch_set_add(w, &a);
+			w = watch_set_add(w, &a);
 		}
 		sqlite3_finalize(st);
+	}
+	if (w && watch_set_seal(w) != 0) {
+		watch_set_free(w);
+		w = NULL;
 	}
 	if (!w) {
 		log_error(
@@ -1452,7 +1321,7 @@ static struct fp_entry *fp_find(struct reputation *r, struct fp_slot *fs,
 			return NULL;
 		fs->mask = b - 1;
 	}
-	size_t i = addr_hash(ip) & fs->mask;
+	size_t i = rep_addr_hash(ip) & fs->mask;
 	for (; fs->tab[i]; i = (i + 1) & fs->mask)
 		if (memcmp(&fs->tab[i]->ip, ip, sizeof(*ip)) == 0)
 			return fs->tab[i];
@@ -1621,14 +1490,16 @@ void reputation_records(void *ud, const struct flow *v, size_t n)
 	const struct watch_set *w = r->watch;
 	if (!w || !w->n)
 		return;
+	/* A local copy: its fields stay in registers across fp_add() calls. */
+	const struct watch_filter f = w->f;
 	for (size_t i = 0; i < n; i++) {
 		/* Both filter reads before the one branch that is almost never taken. */
-		bool ms = watch_set_maybe(w, filter_hash(&v[i].src));
-		bool md = watch_set_maybe(w, filter_hash(&v[i].dst));
+		bool ms = watch_filter_maybe(&f, watch_hash(&v[i].src));
+		bool md = watch_filter_maybe(&f, watch_hash(&v[i].dst));
 		if (__builtin_expect(ms | md, 0)) {
-			if (ms && watch_set_probe(w, &v[i].src, addr_hash(&v[i].src)))
+			if (ms && watch_set_has(w, &v[i].src))
 				fp_add(r, &v[i], &v[i].src, &v[i].dst, true);
-			if (md && watch_set_probe(w, &v[i].dst, addr_hash(&v[i].dst)))
+			if (md && watch_set_has(w, &v[i].dst))
 				fp_add(r, &v[i], &v[i].dst, &v[i].src, false);
 		}
 	}
