@@ -794,8 +794,8 @@ static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
 }
 
 /* Hold rate amt in cell for d seconds from now (a record longer than the window). */
-static void sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET],
-                    uint64_t d)
+static inline __attribute__((always_inline)) void
+sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET], uint64_t d)
 {
 	struct sus *e = &x->sus[x->n_sus++];
 
