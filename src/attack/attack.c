@@ -254,6 +254,8 @@ struct host {
 	uint16_t ev[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT]; /* event index + 1 */
 };
 _Static_assert(offsetof(struct host, sus) == 64, "a record of a cold host reads one line");
+/* Bytes per host entry: whole lines, a constant so that a pointer's index is a multiplication. */
+#define HOST_STRIDE ((sizeof(struct host) + 63) & ~(size_t)63)
 
 struct dense {
 	uint32_t net, size; /* IPv4, host order */
@@ -280,9 +282,18 @@ struct attack {
 	attack_event_fn fn;
 	void *ud;
 	uint32_t w;          /* window_s */
-	size_t stride;       /* bytes per host entry */
-	unsigned char *pool; /* max_hosts entries; owned */
-	uint32_t *live;      /* indices of the hosts in use; owned */
+	unsigned char *pool; /* max_hosts entries of HOST_STRIDE bytes; owned */
+	/*
+	 * Per pool entry, the first second at which the host may be idle
+	 * (saturated at UINT32_MAX): the end of the epoch after the last one it
+	 * was credited a short record in, or the end of a sustained rate,
+	 * whichever is later. The per-epoch sweep reads this array, not the
+	 * hosts: only one whose second has come is brought forward and tested.
+	 * In live's allocation (its second half).
+	 */
+	uint32_t *idle_s;
+	uint32_t idle_acc_s; /* (now_ep + 2) x 2 x window_s: a short credit now keeps it to this */
+	uint32_t *live;      /* indices of the hosts in use; owned (with idle_s) */
 	uint32_t n_live;
 	float *rings;        /* max_rings rings of 2 x window_s buckets; owned */
 	uint32_t *ring_free; /* owned */
@@ -316,7 +327,23 @@ struct attack {
 
 static struct host *host_at(const struct attack *a, uint32_t i)
 {
-	return (struct host *)(a->pool + (size_t)i * a->stride);
+	return (struct host *)(a->pool + (size_t)i * HOST_STRIDE);
+}
+
+/* The pool index of x. */
+static inline uint32_t host_idx(const struct attack *a, const struct host *x)
+{
+	return (uint32_t)((size_t)((const unsigned char *)x - a->pool) / HOST_STRIDE);
+}
+
+/* Raise x's idle second (idle_s) to s: x is not idle before it. */
+static inline void host_keep(struct attack *a, const struct host *x, uint64_t s)
+{
+	uint32_t *k = &a->idle_s[host_idx(a, x)];
+	uint32_t v = s < UINT32_MAX ? (uint32_t)s : UINT32_MAX;
+
+	if (*k < v)
+		*k = v;
 }
 
 #define NCELL (ATTACK_DIR__COUNT * NCLS * NMET) /* floats of one bucket */
@@ -419,7 +446,6 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 	a->fn = fn;
 	a->ud = ud;
 	a->w = cfg->window_s;
-	a->stride = (sizeof(struct host) + 63) & ~(size_t)63;
 	/* Rings for the hosts that may reach a threshold: a few of all. */
 	a->max_rings = cfg->max_hosts < 4096 ? cfg->max_hosts : cfg->max_hosts / 8;
 	if (a->max_rings < 4096 && cfg->max_hosts >= 4096)
@@ -428,16 +454,18 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 	while (a->hcap < 2 * cfg->max_hosts)
 		a->hcap *= 2;
 	/* calloc: pages of the pool are touched only as hosts are used. */
-	a->pool = fault_calloc(cfg->max_hosts, a->stride);
-	a->live = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
+	a->pool = fault_calloc(cfg->max_hosts, HOST_STRIDE);
+	/* live[] and idle_s[] in one allocation: max_hosts entries each. */
+	a->live = fault_calloc(cfg->max_hosts, 2 * sizeof(uint32_t));
+	a->idle_s = a->live ? a->live + cfg->max_hosts : NULL;
 	a->hot = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
 	a->rings = fault_calloc((size_t)a->max_rings * 2 * a->w, NCELL * sizeof(float));
 	a->ring_free = fault_calloc(a->max_rings, sizeof(uint32_t));
 	a->free_list = fault_calloc(cfg->max_hosts, sizeof(uint32_t));
 	a->hash = fault_calloc(a->hcap, sizeof(*a->hash));
 	a->ev = fault_calloc(cfg->max_events, sizeof(*a->ev));
-	if (!a->pool || !a->live || !a->hot || !a->rings || !a->ring_free || !a->free_list ||
-	    !a->hash || !a->ev || build_tables(a) != 0) {
+	if (!a->pool || !a->idle_s || !a->live || !a->hot || !a->rings || !a->ring_free ||
+	    !a->free_list || !a->hash || !a->ev || build_tables(a) != 0) {
 		attack_destroy(a);
 		return -ENOMEM;
 	}
@@ -579,6 +607,7 @@ static struct host *host_get(struct attack *a, uint32_t site, const struct flow_
 	}
 	uint32_t idx = a->free_list[--a->n_free];
 	struct host *x = host_at(a, idx);
+	a->idle_s[idx] = 0;
 	memset(x, 0, offsetof(struct host, sus));
 	memset(&x->live_pos, 0, sizeof(*x) - offsetof(struct host, live_pos));
 	x->sus_next = INT64_MAX;
@@ -601,7 +630,7 @@ static struct host *host_get(struct attack *a, uint32_t site, const struct flow_
 
 static void host_free(struct attack *a, struct host *x)
 {
-	uint32_t idx = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	uint32_t idx = host_idx(a, x);
 
 	if (x->hslot == NO_HOST) {
 		uint32_t *d = dense_slot(a, x->site, &x->addr);
@@ -649,20 +678,26 @@ static void host_sus_expire(struct host *x, int64_t s)
  * bound on, sustained rates that ended are taken off. Header only; inline
  * for the sweep, which brings every host.
  */
+/* Move x's bound to epoch ep (ep != x->epoch): the current one becomes the previous. */
+static inline void host_epoch(struct host *x, int32_t ep)
+{
+	bool next = ep == x->epoch + 1;
+
+	for (unsigned m = 0; m < NMET; m++) {
+		x->acc_old[m] = next ? x->acc_new[m] : 0;
+		x->acc_new[m] = 0;
+	}
+	x->epoch = ep;
+}
+
 static inline void host_advance_head(struct attack *a, struct host *x, int64_t s)
 {
 	int32_t ep = s == a->now_s       ? a->now_ep
 	             : s == a->now_s - 1 ? a->prev_ep
 	                                 : (int32_t)(s / (2 * a->w));
 
-	if (ep != x->epoch) {
-		bool next = ep == x->epoch + 1;
-		for (unsigned m = 0; m < NMET; m++) {
-			x->acc_old[m] = next ? x->acc_new[m] : 0;
-			x->acc_new[m] = 0;
-		}
-		x->epoch = ep;
-	}
+	if (ep != x->epoch)
+		host_epoch(x, ep);
 	if (s >= x->sus_next) /* else no sustained rate ends yet: the entries are not read */
 		host_sus_expire(x, s);
 }
@@ -723,7 +758,7 @@ static bool hot_add(struct attack *a, struct host *x)
 	}
 	x->hot = true;
 	x->hot_pos = a->n_hot;
-	a->hot[a->n_hot++] = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	a->hot[a->n_hot++] = host_idx(a, x);
 	return true;
 }
 
@@ -759,8 +794,8 @@ static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
 }
 
 /* Hold rate amt in cell for d seconds from now (a record longer than the window). */
-static void sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET],
-                    uint64_t d)
+static inline __attribute__((always_inline)) void
+sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET], uint64_t d)
 {
 	struct sus *e = &x->sus[x->n_sus++];
 
@@ -768,6 +803,7 @@ static void sus_add(struct attack *a, struct host *x, unsigned cell, const float
 	e->cell = (uint8_t)cell;
 	if (e->until < x->sus_next)
 		x->sus_next = e->until;
+	host_keep(a, x, (uint64_t)e->until);
 	for (unsigned m = 0; m < NMET; m++) {
 		e->r[m] = amt[m];
 		x->sus_tot[m] += amt[m];
@@ -804,6 +840,7 @@ static inline void credit(struct attack *a, struct host *x, unsigned dir, unsign
 		unsigned k = d < a->w ? (unsigned)d : a->w;
 		for (unsigned m = 0; m < NMET; m++)
 			x->acc_new[m] += amt[m] * (float)k;
+		host_keep(a, x, a->idle_acc_s);
 		if (!x->hot && host_may_exceed(a, x))
 			hot_add(a, x);
 		if (x->ring) {
@@ -871,14 +908,15 @@ void attack_records_ahead(void *attack, const struct flow *v, size_t n, const in
 	for (size_t i = 0; i < 2 * n; i++) {
 		if (!slot[i])
 			continue;
-		const char *x;
+		uint32_t idx;
 		if (*slot[i])
-			x = (const char *)host_at(a, *slot[i] - 1);
+			idx = *slot[i] - 1;
 		else if (fresh < a->n_free)
-			x = (const char *)host_at(a, a->free_list[a->n_free - 1 - fresh++]);
+			idx = a->free_list[a->n_free - 1 - fresh++];
 		else
 			continue;
-		__builtin_prefetch(x, 1);
+		__builtin_prefetch(host_at(a, idx), 1);
+		__builtin_prefetch(&a->idle_s[idx], 1); /* raised by the credit */
 	}
 	a->pend_v = v;
 	a->pend_n = n;
@@ -900,7 +938,12 @@ static inline __attribute__((always_inline)) bool credit_cold(struct attack *a, 
                                                               unsigned dir, unsigned cls, bool frag,
                                                               const float amt[NMET], uint64_t d)
 {
-	if (x->ring || x->busy || x->epoch != a->now_ep || a->now_s >= x->sus_next)
+	if (x->ring || x->busy)
+		return false;
+	/* As credit() would first: the sweep leaves most hosts at an older epoch. */
+	if (x->epoch != a->now_ep)
+		host_epoch(x, a->now_ep);
+	if (a->now_s >= x->sus_next)
 		return false;
 	if (d > a->w && x->n_sus < SUS_MAX) {
 		a->st.records++;
@@ -922,6 +965,7 @@ static inline __attribute__((always_inline)) bool credit_cold(struct attack *a, 
 	a->st.records++;
 	for (unsigned m = 0; m < NMET; m++)
 		x->acc_new[m] = acc[m];
+	host_keep(a, x, a->idle_acc_s);
 	return true;
 }
 
@@ -1072,7 +1116,7 @@ static bool event_start(struct attack *a, struct host *x, unsigned d, unsigned c
 	struct event *e = &a->ev[k];
 	memset(e, 0, sizeof(*e));
 	e->used = true;
-	e->host = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	e->host = host_idx(a, x);
 	e->e.site = a->sites[x->site].name;
 	e->e.site_index = x->site;
 	e->e.ip = x->addr;
@@ -1169,13 +1213,25 @@ static void evaluate(struct attack *a, int64_t s)
 	if (s < a->next_scan)
 		return;
 	a->next_scan = s + 2 * (int64_t)a->w;
-	enum { SWEEP_PF = 8 }; /* headers asked for ahead: the sweep reads every host */
+	/*
+	 * Only the hosts whose idle second has come can be idle: the others
+	 * are not read (their headers are brought forward by their next record
+	 * or evaluation, with the same result). Hosts are freed in the order
+	 * of live[], as a sweep over every host would.
+	 */
+	uint64_t t = (uint64_t)(s - 1);
+	enum { SWEEP_PF = 8 }; /* headers asked for ahead */
 	for (uint32_t i = 0; i < a->n_live && i < SWEEP_PF; i++)
-		__builtin_prefetch(host_at(a, a->live[i]), 1);
+		if (t >= a->idle_s[a->live[i]])
+			__builtin_prefetch(host_at(a, a->live[i]), 1);
 	for (uint32_t i = 0; i < a->n_live;) {
-		struct host *x = host_at(a, a->live[i]);
-		if (i + SWEEP_PF < a->n_live)
+		if (i + SWEEP_PF < a->n_live && t >= a->idle_s[a->live[i + SWEEP_PF]])
 			__builtin_prefetch(host_at(a, a->live[i + SWEEP_PF]), 1);
+		if (t < a->idle_s[a->live[i]]) {
+			i++;
+			continue;
+		}
+		struct host *x = host_at(a, a->live[i]);
 		host_advance_head(a, x, s - 1);
 		bool idle = x->acc_new[0] == 0 && x->acc_old[0] == 0 && x->acc_new[2] == 0 &&
 		            x->acc_old[2] == 0 && !x->n_sus;
@@ -1195,6 +1251,8 @@ static void clock_set(struct attack *a, int64_t s)
 	a->now_ep = (int32_t)(s / (2 * a->w));
 	a->prev_ep = (int32_t)((s - 1) / (2 * a->w));
 	a->now_b = (unsigned)(s % (2 * a->w));
+	uint64_t keep = ((uint64_t)a->now_ep + 2) * 2 * a->w;
+	a->idle_acc_s = keep < UINT32_MAX ? (uint32_t)keep : UINT32_MAX;
 }
 
 void attack_clock(struct attack *a, uint64_t now_ms)
@@ -1364,7 +1422,7 @@ int attack_saved_put(struct attack *a, const struct attack_saved *sv, uint64_t s
 		a->st.events_open--;
 		return 0;
 	}
-	e->host = (uint32_t)(((unsigned char *)x - a->pool) / a->stride);
+	e->host = host_idx(a, x);
 	e->resumed = true;
 	e->quiet_from_ms = sv->quiet_from_ms;
 	e->grace_s = a->now_s + (int64_t)a->w + 1;

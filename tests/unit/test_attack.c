@@ -1245,6 +1245,71 @@ static void test_state_refused(void **state)
 	attack_destroy(a);
 }
 
+/*
+ * The per-epoch sweep reads only the hosts whose idle second has come, and
+ * frees each idle host at the same sweep as a sweep over every host would:
+ * a short record's host at the first sweep of the second epoch after its
+ * own, a sustained one's at the first sweep after it ends, a host credited
+ * every epoch two epochs after its last. Cold hosts (the default
+ * thresholds) and hot ones (make()'s 1 pps) alike.
+ */
+static void test_sweep_idle(void **state)
+{
+	(void)state;
+	for (int hot = 0; hot < 2; hot++) {
+		struct attack_config c;
+		struct seen seen = {0};
+		attack_config_defaults(&c);
+		if (!hot)
+			c.th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] = 50001;
+		struct attack *a = make(&c, &seen);
+		/* Window 5 s: epochs of 10 s; T0 starts one; sweeps at T0 + 1, + 11, + 21 s ... */
+		struct flow f = rec("192.0.2.1", "10.0.2.1", 17, 0, 10, 1000, 0, T0);
+		feed(a, &f, true, false);
+		f = rec("192.0.2.1", "10.0.2.2", 17, 0, 60000, 60000 * 100, 59999, T0); /* 60 s */
+		feed(a, &f, true, false);
+		for (int k = 0; k < 1000; k++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "10.0.%d.%d", 10 + k / 250, 1 + k % 250);
+			f = rec("192.0.2.1", ip, 17, 0, 10, 1000, 0, T0);
+			feed(a, &f, true, false);
+		}
+		struct attack_stats st;
+		for (uint64_t sec = 0; sec <= 70; sec++) {
+			if (sec > 0)
+				attack_clock(a, T0 + sec * 1000);
+			/* 10.0.2.3: a record in each epoch up to T0's + 3. */
+			if (sec % 10 == 0 && sec <= 30) {
+				f = rec("192.0.2.1", "10.0.2.3", 17, 0, 10, 1000, 0,
+				        T0 + sec * 1000);
+				feed(a, &f, true, false);
+			}
+			attack_stats_get(a, &st);
+			uint64_t want = sec <= 20 ? 1003 : sec <= 50 ? 2 : sec <= 60 ? 1 : 0;
+			if (st.hosts != want)
+				fail_msg("hot %d, second %llu: %llu hosts, want %llu", hot,
+				         (unsigned long long)sec, (unsigned long long)st.hosts,
+				         (unsigned long long)want);
+			if (sec == 45) /* skipped by four sweeps: its rate is still whole */
+				assert_true(fabs(rate_of(a, "10.0.2.2", ATTACK_IN, ATTACK_CLASS_UDP,
+				                         ATTACK_PPS) -
+				                 1000) < 0.01);
+		}
+		/* The pool takes the freed entries again: the same 1 000 hosts fit a new round. */
+		for (int k = 0; k < 1000; k++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "10.0.%d.%d", 10 + k / 250, 1 + k % 250);
+			f = rec("192.0.2.1", ip, 17, 0, 10, 1000, 0, T0 + 70000);
+			feed(a, &f, true, false);
+		}
+		attack_stats_get(a, &st);
+		assert_int_equal(st.hosts, 1000);
+		assert_int_equal(st.host_overflow, 0);
+		assert_int_equal(seen.n, 0);
+		attack_destroy(a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1258,6 +1323,7 @@ int main(void)
 	    cmocka_unit_test(test_fragments),      cmocka_unit_test(test_state_resume),
 	    cmocka_unit_test(test_state_ended_while_down), cmocka_unit_test(test_state_refused),
 	    cmocka_unit_test(test_thresholds_set), cmocka_unit_test(test_cold_long),
+	    cmocka_unit_test(test_sweep_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
