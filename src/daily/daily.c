@@ -8,7 +8,9 @@
  * receptions do not count when the outside IP probed: it started
  * conversations with more than probe_targets inside IPs that day, or got a
  * rule I label. An inside IP with more own peers than max_peers in any
- * slot is dropped at once, so only the quiet ones are held. The few
+ * slot is dropped at once, so only the quiet ones are held; the answers of
+ * a dropped one still make targets of the outside IPs it answered, so who
+ * probes does not depend on the order of the documents. The few
  * candidates left are then read again through the key index (every
  * document of that IP in the day) for their exact figures and contact
  * slots, and kept when those stay under the thresholds.
@@ -138,7 +140,7 @@ struct din {
 	struct flow_addr ip;
 	uint8_t n_own, n_rep, n_rcv;
 	bool dropped;  /* too busy to be a suspect */
-	bool overflow; /* more answered / received peers than kept: they count as probers */
+	bool overflow; /* more possible contacts than kept (or the outside cap): no suspect */
 	bool sent;     /* it had an inside document (sent something) */
 	uint32_t own[DAILY_PEERS_MAX]; /* outside indexes: its own conversations */
 	uint32_t rep[DAILY_PEERS_MAX]; /* answered */
@@ -347,6 +349,33 @@ static void set_add(uint32_t *set, uint8_t *n, uint32_t v, bool *overflow)
 	set[(*n)++] = v;
 }
 
+/*
+ * Add outside index v to a possible-contact set (answered, received). A
+ * prober never makes a contact, so probers are left out, and pruned when
+ * the set is full; when it is full of non-probers, *overflow is set (the
+ * host is then no suspect: it had more possible contacts than are kept).
+ */
+static void cset_add(struct an *a, uint32_t *set, uint8_t *n, uint32_t v, bool *overflow)
+{
+	if (dout_at(a, v)->prober)
+		return;
+	for (unsigned k = 0; k < *n; k++)
+		if (set[k] == v)
+			return;
+	if (*n >= DAILY_PEERS_MAX) {
+		uint8_t m = 0;
+		for (unsigned k = 0; k < *n; k++)
+			if (!dout_at(a, set[k])->prober)
+				set[m++] = set[k];
+		*n = m;
+	}
+	if (*n >= DAILY_PEERS_MAX) {
+		*overflow = true;
+		return;
+	}
+	set[(*n)++] = v;
+}
+
 static void labels_add(char *dst, size_t len, const struct jval *arr)
 {
 	struct jval e;
@@ -416,35 +445,67 @@ static int on_offender(void *ud, const struct store_doc *d)
 			continue;
 		o = dout_at(a, oi);
 		struct din *in = din_at(a, ii);
-		set_add(in->rcv, &in->n_rcv, (uint32_t)oi, &in->overflow);
 		target_add(a, o, (uint32_t)ii);
+		cset_add(a, in->rcv, &in->n_rcv, (uint32_t)oi, &in->overflow);
 		if (o->prober)
 			break;
 	}
 	return 0;
 }
 
+/*
+ * One answered peer o of inside IP ii (o started the conversation): o gets
+ * ii as a target whatever ii is, so who probes does not depend on the order
+ * of the documents; a host still held also keeps o as a possible contact.
+ */
+static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o)
+{
+	int64_t oi = table_find(&a->out, o, true);
+	struct din *in = din_at(a, ii);
+	if (oi < 0) {
+		in->overflow = true;
+		return;
+	}
+	target_add(a, dout_at(a, oi), (uint32_t)ii);
+	if (!in->dropped)
+		cset_add(a, in->rep, &in->n_rep, (uint32_t)oi, &in->overflow);
+}
+
+/* One own peer o of inside IP ii: more than max_peers over the day drops it. */
+static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o)
+{
+	struct din *in = din_at(a, ii);
+	if (in->dropped)
+		return;
+	int64_t oi = table_find(&a->out, o, true);
+	in = din_at(a, ii);
+	if (oi < 0) {
+		in->overflow = true;
+		return;
+	}
+	bool over = false;
+	set_add(in->own, &in->n_own, (uint32_t)oi, &over);
+	if (over || in->n_own > a->cfg->max_peers)
+		in->dropped = true;
+}
+
 /* Pass 2: inside documents. */
 static int on_inside(void *ud, const struct store_doc *d)
 {
-	static const char *const key_ip[] = {"ip"};
-	static const char *const keys[] = {"arrayPeer", "repliedTo", "allowListed", "peerCapHit",
-	                                   "peers"};
-	enum { K_PEERS, K_REPLIED, K_ALLOW, K_CAP, K_NP, K_N };
+	static const char *const keys[] = {"ip",          "arrayPeer",  "repliedTo",
+	                                   "allowListed", "peerCapHit", "peers"};
+	enum { K_IP, K_PEERS, K_REPLIED, K_ALLOW, K_CAP, K_NP, K_N };
 	struct an *a = ud;
-	struct jval v, f[K_N], peers, replied;
-	struct flow_addr ip;
+	struct jval f[K_N], peers, replied, e;
+	struct flow_addr ip, o;
 	int64_t np = 0;
 
 	if (check_time(a))
 		return a->err;
 	a->r->docs_inside++;
-	/*
-	 * Most hosts are dropped at their first busy slot: for them only "ip"
-	 * (the fifth member) is read; the rest of the document is walked once,
-	 * and only for hosts still held.
-	 */
-	if (jscan_getv(d->json, d->json_len, key_ip, 1, &v) != 1 || !val_addr(&v, &ip)) {
+	/* One walk of the document for every member read below. */
+	jscan_getv(d->json, d->json_len, keys, K_N, f);
+	if (!f[K_IP].p || !val_addr(&f[K_IP], &ip) || !f[K_PEERS].p) {
 		a->r->docs_bad++;
 		return 0;
 	}
@@ -453,29 +514,18 @@ static int on_inside(void *ud, const struct store_doc *d)
 		return 0;
 	struct din *in = din_at(a, ii);
 	in->sent = true;
-	if (in->dropped)
-		return 0;
-	jscan_getv(d->json, d->json_len, keys, K_N, f);
-	if (!f[K_PEERS].p) {
-		a->r->docs_bad++;
-		return 0;
-	}
 	peers = f[K_PEERS];
 	replied = f[K_REPLIED];
-	bool have_rep = replied.p != NULL;
-	if ((f[K_ALLOW].p && jscan_true(&f[K_ALLOW])) || (f[K_CAP].p && jscan_true(&f[K_CAP]))) {
+	bool have_rep = replied.p != NULL && memchr(replied.p, '"', replied.n) != NULL;
+	if ((f[K_ALLOW].p && jscan_true(&f[K_ALLOW])) || (f[K_CAP].p && jscan_true(&f[K_CAP])))
 		in->dropped = true;
-		return 0;
-	}
 	/*
 	 * Own peers = peers less answered ones; more than max_peers drops it
-	 * now, before any answered peer of this slot counts as a target.
-	 * repliedTo holds address strings (no comma in any), so its length is
-	 * its commas + 1: counted with memchr, not walked twice.
+	 * now. repliedTo holds address strings (no comma in any), so its
+	 * length is its commas + 1: counted with memchr, not walked twice.
 	 */
 	size_t n_rep = 0, pos = 0;
-	struct jval e;
-	if (have_rep && memchr(replied.p, '"', replied.n)) {
+	if (have_rep) {
 		const char *p = replied.p, *end = replied.p + replied.n;
 		n_rep = 1;
 		while ((p = memchr(p, ',', (size_t)(end - p))) != NULL) {
@@ -483,42 +533,30 @@ static int on_inside(void *ud, const struct store_doc *d)
 			p++;
 		}
 	}
-	if (f[K_NP].p && jscan_i64(&f[K_NP], &np) &&
-	    np - (int64_t)n_rep > (int64_t)a->cfg->max_peers) {
+	if (!in->dropped && f[K_NP].p && jscan_i64(&f[K_NP], &np) &&
+	    np - (int64_t)n_rep > (int64_t)a->cfg->max_peers)
 		in->dropped = true;
+	if (in->dropped) {
+		/* Only its answers matter now: each makes a target of the outside IP. */
+		while (have_rep && jscan_next(&replied, &pos, &e) == 1)
+			if (val_addr(&e, &o))
+				inside_answered(a, ii, &o);
 		return 0;
 	}
 	/* repliedTo lists a subsequence of arrayPeer in its order: one merge walk. */
 	size_t rp = 0;
 	struct jval r;
 	int have_r = have_rep ? jscan_next(&replied, &rp, &r) : 0;
-	pos = 0;
 	while (jscan_next(&peers, &pos, &e) == 1) {
-		struct flow_addr o;
 		bool answered = have_r == 1 && r.n == e.n && memcmp(r.p, e.p, e.n) == 0;
 		if (answered)
 			have_r = jscan_next(&replied, &rp, &r);
 		if (!val_addr(&e, &o))
 			continue;
-		int64_t oi = table_find(&a->out, &o, true);
-		if (oi < 0) {
-			in = din_at(a, ii);
-			in->overflow = true;
-			continue;
-		}
-		in = din_at(a, ii);
-		struct dout *od = dout_at(a, oi);
-		if (answered) {
-			set_add(in->rep, &in->n_rep, (uint32_t)oi, &in->overflow);
-			target_add(a, od, (uint32_t)ii);
-		} else {
-			bool over = false;
-			set_add(in->own, &in->n_own, (uint32_t)oi, &over);
-			if (over || in->n_own > a->cfg->max_peers) {
-				in->dropped = true;
-				return 0;
-			}
-		}
+		if (answered)
+			inside_answered(a, ii, &o);
+		else
+			inside_own(a, ii, &o);
 	}
 	return 0;
 }
@@ -679,7 +717,7 @@ static int candidate(struct an *a, int64_t ii)
 	struct daily_suspect sp;
 	char ipstr[64];
 
-	if (in.dropped)
+	if (in.dropped || in.overflow)
 		return 0;
 	memset(&sp, 0, sizeof(sp));
 	sp.ip = in.ip;

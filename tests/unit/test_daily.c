@@ -477,6 +477,64 @@ static void test_probe_targets(void **state)
 	assert_int_equal(answered_by(10, DAILY_PROBE_MAX), 10);
 }
 
+/*
+ * Three quiet hosts answer 192.0.2.99, once each; 10.10.4.4 answers it too,
+ * in one slot, and is busy (three own peers) in another. busy_first puts
+ * the busy slot first. Returns the suspects found.
+ */
+static size_t busy_answerer_day(bool busy_first)
+{
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	fx_open(&fx, DAY0);
+	for (int k = 1; k <= 3; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.10.4.%d", k);
+		inside(&fx, DAY0 + 30 + 10 * k, ip, "\"192.0.2.99\"", "\"192.0.2.99\"", 1, 1, 1,
+		       false);
+	}
+	inside(&fx, busy_first ? DAY0 + 20 : DAY0 + 80, "10.10.4.4",
+	       "\"198.18.4.1\",\"198.18.4.2\",\"198.18.4.3\"", "", 3, 9, 90, false);
+	inside(&fx, busy_first ? DAY0 + 80 : DAY0 + 20, "10.10.4.4", "\"192.0.2.99\"",
+	       "\"192.0.2.99\"", 1, 1, 1, false);
+	/* A beacon host that also received from nine labelled scanners: still a suspect. */
+	for (int k = 0; k < 3; k++)
+		inside(&fx, DAY0 + 100 + 12 * k, "10.10.4.9", "\"203.0.113.77\"", "", 1, 1, 4,
+		       false);
+	for (int k = 1; k <= 9; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "192.0.2.%d", 100 + k);
+		offender(&fx, DAY0 + 100 + k, ip, "\"10.10.4.9\"", 1, 2, "\"scan\"");
+	}
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	size_t found = r->n_suspects;
+	assert_non_null(suspect(r, "10.10.4.9"));
+	assert_null(suspect(r, "10.10.4.4"));
+	daily_result_free(r);
+	fx_close(&fx);
+	return found;
+}
+
+/*
+ * Who probes does not depend on the order of the documents: a host busy in
+ * one slot still makes a target of the outside IP it answers in another,
+ * before or after, so 192.0.2.99 (four targets) probes either way and the
+ * three quiet hosts that answered it are no suspects.
+ */
+static void test_order(void **state)
+{
+	(void)state;
+	assert_int_equal(busy_answerer_day(true), 1);
+	assert_int_equal(busy_answerer_day(false), 1);
+}
+
 /* jscan_getv: several members in one walk, absent ones NULL, nested ones not top-level. */
 static void test_jscan_getv(void **state)
 {
@@ -833,7 +891,7 @@ int main(void)
 	    cmocka_unit_test(test_offender_db),  cmocka_unit_test(test_probe_targets),
 	    cmocka_unit_test(test_jscan_getv),   cmocka_unit_test(test_schedule),
 	    cmocka_unit_test(test_runner),       cmocka_unit_test(test_dst_day),
-	    cmocka_unit_test(test_runner_early),
+	    cmocka_unit_test(test_runner_early), cmocka_unit_test(test_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
