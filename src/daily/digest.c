@@ -10,6 +10,7 @@
 #include "digest.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -645,25 +646,39 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
+/* CRC-32 tables for 8 bytes a step ("slicing-by-8"): t[k][b] is b's CRC shifted by k bytes. */
+static uint32_t crc_tab[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_tab[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int k = 1; k < 8; k++)
+			crc_tab[k][i] =
+			    (crc_tab[k - 1][i] >> 8) ^ crc_tab[0][crc_tab[k - 1][i] & 0xff];
+}
+
 uint32_t dg_crc32(uint32_t crc, const void *data, size_t n)
 {
-	static uint32_t table[256];
-	static bool ready;
 	const uint8_t *p = data;
 
-	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-		/* Idempotent: two threads filling it write the same values. */
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			__atomic_store_n(&table[i], c, __ATOMIC_RELAXED);
-		}
-		__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
-	}
+	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
-	for (size_t i = 0; i < n; i++)
-		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	for (; n >= 8; n -= 8, p += 8) {
+		uint32_t a = (uint32_t)get_le(p, 4) ^ crc, b = (uint32_t)get_le(p + 4, 4);
+		crc = crc_tab[7][a & 0xff] ^ crc_tab[6][(a >> 8) & 0xff] ^
+		      crc_tab[5][(a >> 16) & 0xff] ^ crc_tab[4][a >> 24] ^ crc_tab[3][b & 0xff] ^
+		      crc_tab[2][(b >> 8) & 0xff] ^ crc_tab[1][(b >> 16) & 0xff] ^
+		      crc_tab[0][b >> 24];
+	}
+	for (; n; n--, p++)
+		crc = crc_tab[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
 
