@@ -1,7 +1,8 @@
 /*
  * daily: the long-range analysis of one site's day (METHOD §9).
  *
- * Reads a day's stored documents (inside, offender, slot, arpMac) and finds
+ * Reads a day's stored documents (inside, offender, slot, arpMac), or the
+ * slots' digests of them (daily_digest_build() below), and finds
  * (1) inside IPs that over the whole day contacted only one or two outside
  * IPs, a few times, with few packets, or only received a few packets from
  * one (possible command-and-control contact), and (2) MACs that the site's

@@ -1,8 +1,10 @@
 /*
  * daily: the analysis of one site's day (daily.h, docs/daily.md).
  *
- * One pass over the day's offender documents and one over its inside
- * documents decide, per inside IP, which outside IPs it had contact with:
+ * One pass over the day's offender records and one over its inside (and
+ * arpMac) records decide, per inside IP, which outside IPs it had contact
+ * with. A slot's records come from its digest when it has a usable one,
+ * else from its documents (digest.h: both give the same records):
  * the peers of its own conversations (arrayPeer less repliedTo), the peers
  * it only answered, and the offenders whose ipList holds it. Answers and
  * receptions do not count when the outside IP probed: it started
@@ -16,7 +18,7 @@
  * slots, and kept when those stay under the thresholds.
  *
  * Not this file's job: output formats and the collector's schedule
- * (report.c, runner.c).
+ * (report.c, runner.c), parsing and the digest's format (digest.c).
  */
 #include "nfsentry/daily.h"
 
