@@ -87,9 +87,10 @@ static const char usage_text[] =
     "        print the offender database: every outside IP that was in array C\n"
     "        of any site, its offences, sites, labels and block; --json: one\n"
     "        JSON object per line\n"
-    "  daily [-c CONFIG] [--date YYYY-MM-DD] [--site NAME] [--json]\n"
+    "  daily [-c CONFIG] [--date YYYY-MM-DD] [--site NAME] [--json] [--from-documents]\n"
     "        analyse a stored day (default: yesterday in daily.tz): possible\n"
-    "        command-and-control contacts and MACs with several IPs, per site\n"
+    "        command-and-control contacts and MACs with several IPs, per site;\n"
+    "        --from-documents: read every slot's documents, not its digest\n"
     "  check-config FILE\n"
     "        validate a configuration file; errors as FILE:LINE: key: problem\n"
     "  healthcheck [-c CONFIG]\n"
@@ -228,6 +229,7 @@ enum {
 	OPT_BLOCKED,
 	OPT_DATE,
 	OPT_JSON,
+	OPT_FROM_DOCUMENTS,
 };
 
 static const struct option long_opts[] = {
@@ -247,6 +249,7 @@ static const struct option long_opts[] = {
 	{"blocked", no_argument, NULL, OPT_BLOCKED},
 	{"date", required_argument, NULL, OPT_DATE},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"from-documents", no_argument, NULL, OPT_FROM_DOCUMENTS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -265,7 +268,7 @@ struct cli {
 	int no_store;
 	const char *arp, *site, *device;
 	const char *date;
-	int blocked, json;
+	int blocked, json, from_documents;
 	const char *file;
 };
 
@@ -344,6 +347,9 @@ static int parse_cli(int argc, char **argv, struct cli *c, const char *accepted)
 			break;
 		case OPT_JSON:
 			c->json = 1;
+			break;
+		case OPT_FROM_DOCUMENTS:
+			c->from_documents = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1722,7 +1728,8 @@ static int cmd_daily(int argc, char **argv)
 	struct config cfg;
 	struct daily_day day;
 	char err[512];
-	int rc = start_with_config(argc, argv, "config site date json", "daily", false, &c, &cfg);
+	int rc = start_with_config(argc, argv, "config site date json from-documents", "daily",
+	                           false, &c, &cfg);
 
 	if (rc)
 		return rc;
@@ -1753,6 +1760,7 @@ static int cmd_daily(int argc, char **argv)
 	rc = 0;
 	static struct daily_config dc; /* large; one command per process */
 	daily_cfg_get(&cfg, &dc);
+	dc.from_documents = c.from_documents;
 	for (size_t k = 0; k < cfg.n_sites; k++) {
 		struct daily_result *r;
 		if (c.site && strcmp(c.site, cfg.sites[k].name) != 0)
@@ -1763,6 +1771,9 @@ static int cmd_daily(int argc, char **argv)
 			rc = 1;
 			continue;
 		}
+		log_info("daily %s %s: %.2f s, %u of %u slots from digests, %u corrupt, %u unfit",
+		         cfg.sites[k].name, day.date, r->elapsed_s, r->slots_digest, day.n_slots,
+		         r->digests_bad, r->digests_unfit);
 		int orc = c.json ? daily_result_ndjson(r, stdout) : daily_result_text(r, stdout);
 		if (!c.json && k + 1 < cfg.n_sites)
 			fputs("\n", stdout);

@@ -1,7 +1,9 @@
 /*
  * gendailystore: a store holding one busy site's day, for tools/bench_daily
  * (the cost of `nfsentry daily`, docs/benchmarks.md). Writes the documents
- * straight through store_slot_write(), one transaction per slot, in the
+ * straight through store_slot_write_digest(), one transaction per slot,
+ * with the slot's daily digest as the closer makes it (for the default
+ * max_peers and probe_targets; none with --no-digest), in the
  * shape and member order doc.c and the l2 merge write them (only what a
  * judged slot would hold; figures made up, deterministic: a 64-bit xorshift
  * seeded with --seed).
@@ -23,8 +25,10 @@
  *     IP), unless --no-arp.
  *
  * usage: gendailystore STORE [--inside N] [--slots N] [--date YYYY-MM-DD]
- *                            [--site NAME] [--seed X] [--no-arp]
- * Prints the documents and bytes written and the time taken.
+ *                            [--site NAME] [--seed X] [--no-arp] [--no-digest]
+ * Prints the documents and bytes written and the time taken, and per slot
+ * the time the digest took to make and the store write (what the digest
+ * adds to the closer's slot close).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +41,7 @@
 #include <time.h>
 
 #include "nfsentry/clock.h"
+#include "nfsentry/daily.h"
 #include "nfsentry/store.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -258,10 +263,12 @@ int main(int argc, char **argv)
 	                                     {"site", required_argument, NULL, 's'},
 	                                     {"seed", required_argument, NULL, 'x'},
 	                                     {"no-arp", no_argument, NULL, 'a'},
+	                                     {"no-digest", no_argument, NULL, 'g'},
 	                                     {NULL, 0, NULL, 0}};
 	uint32_t inside = 50000, n_slots = 288;
 	const char *date = "2026-01-02", *site = "busy";
-	bool arp = true;
+	bool arp = true, digest = true;
+	uint64_t digest_us = 0, write_us = 0, digest_bytes = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -294,13 +301,17 @@ int main(int argc, char **argv)
 		case 'a':
 			arp = false;
 			break;
+		case 'g':
+			digest = false;
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: gendailystore STORE [--inside N] [--slots N] "
-		                "[--date YYYY-MM-DD] [--site NAME] [--seed X] [--no-arp]\n");
+		                "[--date YYYY-MM-DD] [--site NAME] [--seed X] [--no-arp] "
+		                "[--no-digest]\n");
 		return 2;
 	}
 	struct tm tm = {0};
@@ -359,7 +370,20 @@ int main(int argc, char **argv)
 		for (size_t k = 0; k < n_pend; k++)
 			docs[k] = (struct store_doc){pend[k].kind, pend[k].key, b.p + pend[k].off,
 			                             pend[k].len};
-		int rc = store_slot_write(st, site, ts, docs, n_pend, NULL);
+		void *dg = NULL;
+		size_t dg_len = 0;
+		uint64_t t1 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+		if (digest && (daily_digest_build(ts, docs, n_pend, DAILY_DEFAULT_MAX_PEERS,
+		                                  DAILY_DEFAULT_PROBE_TARGETS, &dg, &dg_len) != 0)) {
+			fprintf(stderr, "gendailystore: slot %lld: no digest\n", (long long)ts);
+			return 1;
+		}
+		uint64_t t2 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+		int rc = store_slot_write_digest(st, site, ts, docs, n_pend, NULL, dg, dg_len);
+		digest_us += t2 - t1;
+		write_us += clock_us(CLOCK_THREAD_CPUTIME_ID) - t2;
+		digest_bytes += dg_len;
+		free(dg);
 		if (rc != 0) {
 			fprintf(stderr, "gendailystore: slot %lld: %s\n", (long long)ts,
 			        store_error_get(st));
@@ -372,6 +396,9 @@ int main(int argc, char **argv)
 	printf("gendailystore: %u slots, %llu documents, %.1f MB of JSON, %.1f s\n", n_slots,
 	       (unsigned long long)n_docs, (double)bytes / 1e6,
 	       (double)(clock_ms(CLOCK_MONOTONIC) - t0) / 1000.0);
+	printf("gendailystore: per slot, CPU: digest %.1f ms (%.2f MB), store write %.1f ms\n",
+	       (double)digest_us / 1000.0 / n_slots, (double)digest_bytes / 1e6 / n_slots,
+	       (double)write_us / 1000.0 / n_slots);
 	free(docs);
 	free(pend);
 	free(b.p);

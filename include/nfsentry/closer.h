@@ -130,6 +130,15 @@ struct closer_opts {
 	 * datagram stamped years ahead cannot make every stored slot look old.
 	 */
 	bool retention_wall_clock;
+	/*
+	 * Not 0: every slot is stored with its daily digest (daily.h,
+	 * daily_digest_build()), made for an analysis with max_peers up to
+	 * digest_max_peers and probe_targets up to digest_probe_targets, in the
+	 * same transaction as its documents. A digest that cannot be made is
+	 * counted (digest_errors) and the slot stored without one (the daily
+	 * analysis then reads its documents). 0: no digests.
+	 */
+	uint32_t digest_max_peers, digest_probe_targets;
 };
 
 struct closer_stats {
@@ -156,6 +165,7 @@ struct closer_stats {
 	uint64_t spool_slots;      /* gauge: slots waiting in the spool */
 	uint64_t spool_bytes;      /* gauge: their bytes */
 	uint64_t future_slots;     /* slots ending past the wall clock + tolerance */
+	uint64_t digest_errors;    /* slots stored without their daily digest (closer_opts) */
 };
 
 /* The steps of closing one slot, as timed in struct closer_steps. */

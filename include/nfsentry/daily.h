@@ -1,7 +1,8 @@
 /*
  * daily: the long-range analysis of one site's day (METHOD §9).
  *
- * Reads a day's stored documents (inside, offender, slot, arpMac) and finds
+ * Reads a day's stored documents (inside, offender, slot, arpMac), or the
+ * slots' digests of them (daily_digest_build() below), and finds
  * (1) inside IPs that over the whole day contacted only one or two outside
  * IPs, a few times, with few packets, or only received a few packets from
  * one (possible command-and-control contact), and (2) MACs that the site's
@@ -37,6 +38,7 @@
 #include "nfsentry/site.h"
 
 struct store;
+struct store_doc;
 
 /* Limits of the configuration (config.c checks them). */
 #define DAILY_PEERS_MAX 8     /* max_peers at most */
@@ -97,6 +99,11 @@ struct daily_config {
 	 * (reputation_paths()) when reputation.enabled; "" = not read.
 	 */
 	char reputation_db[DAILY_REPUTATION_PATH_MAX];
+	/*
+	 * Not a configuration key either: true (nfsentry daily
+	 * --from-documents) reads every slot's documents, never its digest.
+	 */
+	bool from_documents;
 };
 
 /* Fill *c with the defaults above (inline: the configuration sets them without this library). */
@@ -242,6 +249,12 @@ struct daily_result {
 	uint64_t docs_inside, docs_offender, docs_arp, docs_bad;
 	uint64_t inside_ips, inside_dropped, outside_dropped, macs_dropped;
 	bool reputation_read; /* cfg->reputation_db was read for the suspects' contacts */
+	/*
+	 * Slots read from their digest; digests found but not used: corrupt
+	 * (checksum, structure) or made for a larger max_peers / probe_targets
+	 * bound than they hold (both: the slot's documents were read instead).
+	 */
+	uint32_t slots_digest, digests_bad, digests_unfit;
 	double elapsed_s;
 };
 
@@ -261,6 +274,25 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 
 /* Free r and everything it holds (NULL ok). */
 void daily_result_free(struct daily_result *r);
+
+/*
+ * The slot digest (docs/internals/digest.md): what the analysis reads of
+ * one (site, slot), made by the closer from the slot's documents and
+ * stored with them (store_slot_write_digest()), so a day is analysed
+ * without reading its inside, offender and arpMac documents. Binary,
+ * little-endian, versioned, CRC-32 checked.
+ */
+#define DAILY_DIGEST_VERSION 1
+/*
+ * Make the digest of time_slot from its n documents docs (borrowed; the
+ * inside, offender and arpMac ones are read, the rest ignored), for an
+ * analysis with max_peers <= max_peers (1..DAILY_PEERS_MAX) and
+ * probe_targets <= probe_targets (0..DAILY_PROBE_MAX). On success *out is
+ * a new buffer of *out_len bytes for free(); on failure *out is NULL.
+ * Errors: -EINVAL, -ENOMEM, -E2BIG (over STORE_DIGEST_MAX_BYTES).
+ */
+int daily_digest_build(int64_t time_slot, const struct store_doc *docs, size_t n,
+                       uint32_t max_peers, uint32_t probe_targets, void **out, size_t *out_len);
 
 /*
  * One JSON object per finding per line: "kind" ccSuspect or macMultiIp,

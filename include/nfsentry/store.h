@@ -37,7 +37,7 @@
 #include "nfsentry/counter.h"
 
 /* Version of the schema this build creates and reads (meta.schema_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Limits; each is checked on write and reported as -EINVAL / -E2BIG. */
 #define STORE_SITE_MAX 64              /* bytes of a site name, NUL included (= SITE_NAME_MAX) */
@@ -46,6 +46,7 @@
 #define STORE_DOC_MAX_BYTES 16777216   /* one JSON document; far above any real one */
 #define STORE_RETENTION_MAX_DAYS 36500 /* keeps now - days * 86400 far from overflow */
 #define STORE_SLOT_SECONDS 300         /* timeSlot = floor(t / 300), METHOD.md 1 */
+#define STORE_DIGEST_MAX_BYTES 268435456 /* one slot's digest (daily.h); far above a busy site's */
 
 /* Name of the cursor the Elasticsearch shipper keeps (by convention). */
 #define STORE_CURSOR_ELASTICSEARCH "elasticsearch"
@@ -190,6 +191,29 @@ const char *store_error_get(const struct store *s);
  */
 int store_slot_write(struct store *s, const char *site, int64_t time_slot,
                      const struct store_doc *docs, size_t n, const struct store_slot_info *info);
+
+/*
+ * store_slot_write() with the part's digest: digest_len bytes (1 ..
+ * STORE_DIGEST_MAX_BYTES, else -E2BIG and nothing written), stored as a
+ * blob in the same transaction as the documents, for the written part.
+ * The digest is opaque here: the daily analysis makes and reads it
+ * (daily_digest_build(), docs/internals/digest.md). A write that replaces
+ * the slot deletes the digests of every part it replaces; digest NULL
+ * stores none. Retention deletes digests with their slots. Same errors.
+ */
+int store_slot_write_digest(struct store *s, const char *site, int64_t time_slot,
+                            const struct store_doc *docs, size_t n,
+                            const struct store_slot_info *info, const void *digest,
+                            size_t digest_len);
+
+/*
+ * The digest of part 0 of (site, time_slot): fn gets its bytes, valid only
+ * during the call (fn must not call into s); fn's non-zero return is
+ * returned. -ENOENT (fn not called) when the part has none: stored
+ * without, or before digests existed.
+ */
+int store_digest_get(struct store *s, const char *site, int64_t time_slot,
+                     int (*fn)(void *ud, const void *data, size_t len), void *ud);
 
 /*
  * Retention: delete every slot that ended at least retention_days before

@@ -1,20 +1,24 @@
 /*
  * daily: the analysis of one site's day (daily.h, docs/daily.md).
  *
- * One pass over the day's offender documents and one over its inside
- * documents decide, per inside IP, which outside IPs it had contact with:
+ * One pass over the day's offender records and one over its inside (and
+ * arpMac) records decide, per inside IP, which outside IPs it had contact
+ * with. A slot's records come from its digest when it has a usable one,
+ * else from its documents (digest.h: both give the same records):
  * the peers of its own conversations (arrayPeer less repliedTo), the peers
  * it only answered, and the offenders whose ipList holds it. Answers and
  * receptions do not count when the outside IP probed: it started
  * conversations with more than probe_targets inside IPs that day, or got a
  * rule I label. An inside IP with more own peers than max_peers in any
- * slot is dropped at once, so only the quiet ones are held. The few
+ * slot is dropped at once, so only the quiet ones are held; the answers of
+ * a dropped one still make targets of the outside IPs it answered, so who
+ * probes does not depend on the order of the documents. The few
  * candidates left are then read again through the key index (every
  * document of that IP in the day) for their exact figures and contact
  * slots, and kept when those stay under the thresholds.
  *
  * Not this file's job: output formats and the collector's schedule
- * (report.c, runner.c).
+ * (report.c, runner.c), parsing and the digest's format (digest.c).
  */
 #include "nfsentry/daily.h"
 
@@ -28,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "jscan.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/grow.h"
@@ -138,7 +143,7 @@ struct din {
 	struct flow_addr ip;
 	uint8_t n_own, n_rep, n_rcv;
 	bool dropped;  /* too busy to be a suspect */
-	bool overflow; /* more answered / received peers than kept: they count as probers */
+	bool overflow; /* more possible contacts than kept (or the outside cap): no suspect */
 	bool sent;     /* it had an inside document (sent something) */
 	uint32_t own[DAILY_PEERS_MAX]; /* outside indexes: its own conversations */
 	uint32_t rep[DAILY_PEERS_MAX]; /* answered */
@@ -258,6 +263,9 @@ static void table_free(struct table *t)
 
 /* ---- the analysis --------------------------------------------------------- */
 
+/* Slots of the longest day (25 hours: 300), with room. */
+#define DAILY_DAY_SLOTS_MAX 320
+
 struct an {
 	struct store *s;
 	const char *site;
@@ -268,6 +276,10 @@ struct an {
 	uint64_t deadline_ms;
 	uint64_t docs;
 	int err;
+	/* Records parsed or decoded (digest.h), one at a time. */
+	struct dg_buf buf;
+	/* Per slot of the day: read from its digest (true) or its documents. */
+	bool from_digest[DAILY_DAY_SLOTS_MAX];
 	/* MACs (pass 3). */
 	struct mac_ent *macs;
 	size_t n_macs, cap_macs;
@@ -347,179 +359,163 @@ static void set_add(uint32_t *set, uint8_t *n, uint32_t v, bool *overflow)
 	set[(*n)++] = v;
 }
 
-static void labels_add(char *dst, size_t len, const struct jval *arr)
+/*
+ * Add outside index v to a possible-contact set (answered, received). A
+ * prober never makes a contact, so probers are left out, and pruned when
+ * the set is full; when it is full of non-probers, *overflow is set (the
+ * host is then no suspect: it had more possible contacts than are kept).
+ */
+static void cset_add(struct an *a, uint32_t *set, uint8_t *n, uint32_t v, bool *overflow)
 {
-	struct jval e;
-	size_t pos = 0;
-	char name[32];
-
-	while (jscan_next(arr, &pos, &e) == 1) {
-		if (!jscan_str(&e, name, sizeof(name)))
-			continue;
-		size_t nl = strlen(name), dl = strlen(dst);
-		bool have = false;
-		for (const char *p = dst; (p = strstr(p, name)); p += nl)
-			if ((p == dst || p[-1] == ',') && (p[nl] == ',' || p[nl] == '\0'))
-				have = true;
-		if (!have && dl + nl + 2 < len)
-			snprintf(dst + dl, len - dl, "%s%s", dl ? "," : "", name);
+	if (dout_at(a, v)->prober)
+		return;
+	for (unsigned k = 0; k < *n; k++)
+		if (set[k] == v)
+			return;
+	if (*n >= DAILY_PEERS_MAX) {
+		uint8_t m = 0;
+		for (unsigned k = 0; k < *n; k++)
+			if (!dout_at(a, set[k])->prober)
+				set[m++] = set[k];
+		*n = m;
 	}
+	if (*n >= DAILY_PEERS_MAX) {
+		*overflow = true;
+		return;
+	}
+	set[(*n)++] = v;
 }
 
-/* Pass 1: offender documents. */
-static int on_offender(void *ud, const struct store_doc *d)
+/* Add one label name to dst ("scan,flood"): once, while it fits. */
+static void labels_add(char *dst, size_t len, const char *name)
 {
-	static const char *const keys[] = {"ip", "ipList", "touchPeers", "packets", "labels"};
-	enum { K_IP, K_LIST, K_TP, K_PK, K_LABELS, K_N };
-	struct an *a = ud;
-	struct jval f[K_N], list;
-	struct flow_addr ip;
-	int64_t tp = 0, pk = 0;
+	size_t nl = strlen(name), dl = strlen(dst);
+	for (const char *p = dst; (p = strstr(p, name)); p += nl)
+		if ((p == dst || p[-1] == ',') && (p[nl] == ',' || p[nl] == '\0'))
+			return;
+	if (dl + nl + 2 < len)
+		snprintf(dst + dl, len - dl, "%s%s", dl ? "," : "", name);
+}
 
-	if (check_time(a))
-		return a->err;
-	a->r->docs_offender++;
-	/* One walk of the document for every member read below. */
-	jscan_getv(d->json, d->json_len, keys, K_N, f);
-	if (!f[K_IP].p || !val_addr(&f[K_IP], &ip) || !f[K_LIST].p) {
-		a->r->docs_bad++;
-		return 0;
-	}
-	list = f[K_LIST];
-	int64_t oi = table_find(&a->out, &ip, true);
+/* Pass 1: an offender record. */
+static void offender_apply(struct an *a, const struct dg_offender *rec)
+{
+	int64_t oi = table_find(&a->out, &rec->ip, true);
 	if (oi < 0)
-		return 0;
+		return;
 	struct dout *o = dout_at(a, oi);
 	o->offender = true;
 	o->off_slots++;
-	if (f[K_TP].p && jscan_i64(&f[K_TP], &tp) && (uint64_t)tp > o->off_max_targets)
-		o->off_max_targets = (uint32_t)tp;
-	if (f[K_PK].p && jscan_i64(&f[K_PK], &pk) && pk > 0)
-		o->off_packets += (uint64_t)pk;
-	if (f[K_LABELS].p && f[K_LABELS].n > 2) {
+	if (rec->has_tp && (uint64_t)rec->tp > o->off_max_targets)
+		o->off_max_targets = (uint32_t)rec->tp;
+	o->off_packets += rec->packets;
+	if (rec->labelled) {
 		o->prober = true;
 		if (o->labels || (o->labels = calloc(1, DOUT_LABELS_LEN)))
-			labels_add(o->labels, DOUT_LABELS_LEN, &f[K_LABELS]);
+			for (uint32_t k = 0; k < rec->n_labels; k++)
+				labels_add(o->labels, DOUT_LABELS_LEN, rec->labels[k]);
 	}
-	if (tp > (int64_t)a->cfg->probe_targets)
+	if (rec->tp > (int64_t)a->cfg->probe_targets)
 		o->prober = true;
-	if (o->prober)
-		return 0;
-	struct jval e;
-	size_t pos = 0;
-	while (jscan_next(&list, &pos, &e) == 1) {
-		struct flow_addr t;
-		if (!val_addr(&e, &t))
-			continue;
-		int64_t ii = table_find(&a->in, &t, true);
+	for (uint32_t k = 0; !o->prober && k < rec->n_list; k++) {
+		int64_t ii = table_find(&a->in, &rec->list[k], true);
 		if (ii < 0)
 			continue;
 		o = dout_at(a, oi);
 		struct din *in = din_at(a, ii);
-		set_add(in->rcv, &in->n_rcv, (uint32_t)oi, &in->overflow);
 		target_add(a, o, (uint32_t)ii);
-		if (o->prober)
-			break;
+		cset_add(a, in->rcv, &in->n_rcv, (uint32_t)oi, &in->overflow);
 	}
+}
+
+static int on_offender(void *ud, const struct store_doc *d)
+{
+	struct an *a = ud;
+	struct dg_offender rec;
+
+	if (check_time(a))
+		return a->err;
+	a->r->docs_offender++;
+	int rc = dg_offender_parse(d, a->cfg->probe_targets, &rec, &a->buf);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
+		a->r->docs_bad++;
+	else
+		offender_apply(a, &rec);
 	return 0;
 }
 
-/* Pass 2: inside documents. */
+/*
+ * One answered peer o of inside IP ii (o started the conversation): o gets
+ * ii as a target whatever ii is, so who probes does not depend on the order
+ * of the documents; a host still held also keeps o as a possible contact.
+ */
+static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o)
+{
+	int64_t oi = table_find(&a->out, o, true);
+	struct din *in = din_at(a, ii);
+	if (oi < 0) {
+		in->overflow = true;
+		return;
+	}
+	target_add(a, dout_at(a, oi), (uint32_t)ii);
+	if (!in->dropped)
+		cset_add(a, in->rep, &in->n_rep, (uint32_t)oi, &in->overflow);
+}
+
+/* One own peer o of inside IP ii: more than max_peers over the day drops it. */
+static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o)
+{
+	struct din *in = din_at(a, ii);
+	if (in->dropped)
+		return;
+	int64_t oi = table_find(&a->out, o, true);
+	in = din_at(a, ii);
+	if (oi < 0) {
+		in->overflow = true;
+		return;
+	}
+	bool over = false;
+	set_add(in->own, &in->n_own, (uint32_t)oi, &over);
+	if (over || in->n_own > a->cfg->max_peers)
+		in->dropped = true;
+}
+
+/* Pass 2: an inside record. */
+static void inside_apply(struct an *a, const struct dg_inside *rec)
+{
+	int64_t ii = table_find(&a->in, &rec->ip, true);
+	if (ii < 0)
+		return;
+	struct din *in = din_at(a, ii);
+	in->sent = true;
+	/* Own peers (peers less answered ones) past max_peers drop it now. */
+	if (rec->busy || (rec->has_excess && rec->excess > (int32_t)a->cfg->max_peers))
+		in->dropped = true;
+	for (uint32_t k = 0; k < rec->n_peers; k++) {
+		if (rec->peers[k].answered)
+			inside_answered(a, ii, &rec->peers[k].ip);
+		else
+			inside_own(a, ii, &rec->peers[k].ip);
+	}
+}
+
 static int on_inside(void *ud, const struct store_doc *d)
 {
-	static const char *const key_ip[] = {"ip"};
-	static const char *const keys[] = {"arrayPeer", "repliedTo", "allowListed", "peerCapHit",
-	                                   "peers"};
-	enum { K_PEERS, K_REPLIED, K_ALLOW, K_CAP, K_NP, K_N };
 	struct an *a = ud;
-	struct jval v, f[K_N], peers, replied;
-	struct flow_addr ip;
-	int64_t np = 0;
+	struct dg_inside rec;
 
 	if (check_time(a))
 		return a->err;
 	a->r->docs_inside++;
-	/*
-	 * Most hosts are dropped at their first busy slot: for them only "ip"
-	 * (the fifth member) is read; the rest of the document is walked once,
-	 * and only for hosts still held.
-	 */
-	if (jscan_getv(d->json, d->json_len, key_ip, 1, &v) != 1 || !val_addr(&v, &ip)) {
+	int rc = dg_inside_parse(d, a->cfg->max_peers, &rec, &a->buf);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
 		a->r->docs_bad++;
-		return 0;
-	}
-	int64_t ii = table_find(&a->in, &ip, true);
-	if (ii < 0)
-		return 0;
-	struct din *in = din_at(a, ii);
-	in->sent = true;
-	if (in->dropped)
-		return 0;
-	jscan_getv(d->json, d->json_len, keys, K_N, f);
-	if (!f[K_PEERS].p) {
-		a->r->docs_bad++;
-		return 0;
-	}
-	peers = f[K_PEERS];
-	replied = f[K_REPLIED];
-	bool have_rep = replied.p != NULL;
-	if ((f[K_ALLOW].p && jscan_true(&f[K_ALLOW])) || (f[K_CAP].p && jscan_true(&f[K_CAP]))) {
-		in->dropped = true;
-		return 0;
-	}
-	/*
-	 * Own peers = peers less answered ones; more than max_peers drops it
-	 * now, before any answered peer of this slot counts as a target.
-	 * repliedTo holds address strings (no comma in any), so its length is
-	 * its commas + 1: counted with memchr, not walked twice.
-	 */
-	size_t n_rep = 0, pos = 0;
-	struct jval e;
-	if (have_rep && memchr(replied.p, '"', replied.n)) {
-		const char *p = replied.p, *end = replied.p + replied.n;
-		n_rep = 1;
-		while ((p = memchr(p, ',', (size_t)(end - p))) != NULL) {
-			n_rep++;
-			p++;
-		}
-	}
-	if (f[K_NP].p && jscan_i64(&f[K_NP], &np) &&
-	    np - (int64_t)n_rep > (int64_t)a->cfg->max_peers) {
-		in->dropped = true;
-		return 0;
-	}
-	/* repliedTo lists a subsequence of arrayPeer in its order: one merge walk. */
-	size_t rp = 0;
-	struct jval r;
-	int have_r = have_rep ? jscan_next(&replied, &rp, &r) : 0;
-	pos = 0;
-	while (jscan_next(&peers, &pos, &e) == 1) {
-		struct flow_addr o;
-		bool answered = have_r == 1 && r.n == e.n && memcmp(r.p, e.p, e.n) == 0;
-		if (answered)
-			have_r = jscan_next(&replied, &rp, &r);
-		if (!val_addr(&e, &o))
-			continue;
-		int64_t oi = table_find(&a->out, &o, true);
-		if (oi < 0) {
-			in = din_at(a, ii);
-			in->overflow = true;
-			continue;
-		}
-		in = din_at(a, ii);
-		struct dout *od = dout_at(a, oi);
-		if (answered) {
-			set_add(in->rep, &in->n_rep, (uint32_t)oi, &in->overflow);
-			target_add(a, od, (uint32_t)ii);
-		} else {
-			bool over = false;
-			set_add(in->own, &in->n_own, (uint32_t)oi, &over);
-			if (over || in->n_own > a->cfg->max_peers) {
-				in->dropped = true;
-				return 0;
-			}
-		}
-	}
+	else
+		inside_apply(a, &rec);
 	return 0;
 }
 
@@ -679,7 +675,7 @@ static int candidate(struct an *a, int64_t ii)
 	struct daily_suspect sp;
 	char ipstr[64];
 
-	if (in.dropped)
+	if (in.dropped || in.overflow)
 		return 0;
 	memset(&sp, 0, sizeof(sp));
 	sp.ip = in.ip;
@@ -922,53 +918,20 @@ static void mac_place(struct mac_ent *m, const char *place)
 	snprintf(m->places[m->n_places++], sizeof(m->places[0]), "%s", place);
 }
 
-static int on_arpmac(void *ud, const struct store_doc *d)
+static void arpmac_apply(struct an *a, const struct dg_arpmac *rec)
 {
-	static const char *const keys[] = {"timeSlot", "mac",           "device",
-	                                   "ipList",   "interfaceList", "typeList"};
-	enum { K_TS, K_MAC, K_DEV, K_IPS, K_IFS, K_TYPES, K_N };
-	struct an *a = ud;
-	struct jval v, f[K_N], list, e;
-	char buf[256], dev[64] = "";
-	uint8_t mac[6];
-	int64_t ts;
-
-	if (check_time(a))
-		return a->err;
-	a->r->docs_arp++;
-	jscan_getv(d->json, d->json_len, keys, K_N, f);
-	if (!f[K_MAC].p || !jscan_str(&f[K_MAC], buf, sizeof(buf)) ||
-	    l2_mac_parse(buf, strlen(buf), mac) != 0 || !f[K_TS].p || !jscan_i64(&f[K_TS], &ts) ||
-	    !f[K_IPS].p) {
-		a->r->docs_bad++;
-		return 0;
-	}
-	list = f[K_IPS];
-	if (mac_excluded(a->cfg, mac))
-		return 0;
-	/* A device's own addresses (every state Interface) are not hosts. */
-	if ((v = f[K_TYPES]).p) {
-		size_t pos = 0;
-		bool own = true, any = false;
-		while (jscan_next(&v, &pos, &e) == 1) {
-			any = true;
-			own &= e.n == 11 && memcmp(e.p, "\"Interface\"", 11) == 0;
-		}
-		if (any && own)
-			return 0;
-	}
-	if (list.n <= 2)
-		return 0; /* a MAC-table row: no IP */
-	struct mac_ent *m = mac_find(a, mac);
+	if (mac_excluded(a->cfg, rec->mac))
+		return;
+	struct mac_ent *m = mac_find(a, rec->mac);
 	if (!m)
-		return 0;
-	size_t pos = 0;
-	while (jscan_next(&list, &pos, &e) == 1) {
-		struct flow_addr ip;
-		if (!val_addr(&e, &ip) || ip_excluded(a->cfg, &ip))
+		return;
+	int64_t ts = rec->ts;
+	for (uint32_t j = 0; j < rec->n_ips; j++) {
+		const struct flow_addr *ip = &rec->ips[j];
+		if (ip_excluded(a->cfg, ip))
 			continue;
 		size_t k = 0;
-		while (k < m->n_ips && memcmp(m->ips[k].ip.b, ip.b, 16) != 0)
+		while (k < m->n_ips && memcmp(m->ips[k].ip.b, ip->b, 16) != 0)
 			k++;
 		if (k == m->n_ips) {
 			if (grow_array((void **)&m->ips, &m->cap_ips, m->n_ips + 1, sizeof(*m->ips),
@@ -976,33 +939,170 @@ static int on_arpmac(void *ud, const struct store_doc *d)
 				m->ips_dropped++;
 				continue;
 			}
-			m->ips[m->n_ips++] = (struct daily_mac_ip){ip, ts, ts};
+			m->ips[m->n_ips++] = (struct daily_mac_ip){*ip, ts, ts};
 		}
 		if (ts < m->ips[k].first_slot)
 			m->ips[k].first_slot = ts;
 		if (ts > m->ips[k].last_slot)
 			m->ips[k].last_slot = ts;
 	}
-	if (f[K_DEV].p)
-		jscan_str(&f[K_DEV], dev, sizeof(dev));
-	if ((list = f[K_IFS]).p) {
-		pos = 0;
-		bool any = false;
-		while (jscan_next(&list, &pos, &e) == 1) {
-			char ifn[64], place[160];
-			if (!jscan_str(&e, ifn, sizeof(ifn)))
-				continue;
-			/* "device interface" (both < 64 bytes), without a printf per document. */
-			size_t dl = strlen(dev), il = strlen(ifn);
-			memcpy(place, dev, dl);
-			place[dl] = ' ';
-			memcpy(place + dl + 1, ifn, il + 1);
-			mac_place(m, place);
-			any = true;
-		}
-		if (!any)
-			mac_place(m, dev);
+	if (!rec->has_ifs)
+		return;
+	for (uint32_t j = 0; j < rec->n_ifs; j++) {
+		/* "device interface" (both < 64 bytes), without a printf per document. */
+		char place[2 * DG_DEV_MAX];
+		size_t dl = strlen(rec->dev), il = strlen(rec->ifs[j]);
+		memcpy(place, rec->dev, dl);
+		place[dl] = ' ';
+		memcpy(place + dl + 1, rec->ifs[j], il + 1);
+		mac_place(m, place);
 	}
+	if (rec->n_ifs == 0)
+		mac_place(m, rec->dev);
+}
+
+static int on_arpmac(void *ud, const struct store_doc *d)
+{
+	struct an *a = ud;
+	struct dg_arpmac rec;
+
+	if (check_time(a))
+		return a->err;
+	a->r->docs_arp++;
+	int rc = dg_arpmac_parse(d, &rec, &a->buf);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
+		a->r->docs_bad++;
+	else if (rc == 0)
+		arpmac_apply(a, &rec);
+	return 0;
+}
+
+/* ---- reading the day: digests, or documents ------------------------------- */
+
+/* store_digest_get's callback results beside 0 and errors. */
+enum { DGX_BAD = 1, DGX_UNFIT = 2 };
+
+struct dgx {
+	struct an *a;
+	int pass; /* 0: offenders; 1: inside and arpMac */
+	int64_t ts;
+};
+
+/* Apply one slot's digest for pass x->pass; DGX_* when it cannot be used. */
+static int on_digest(void *ud, const void *p, size_t len)
+{
+	struct dgx *x = ud;
+	struct an *a = x->a;
+	struct dg_reader r;
+	int rc = dg_open(&r, p, len, x->pass == 0);
+
+	if (rc == 0 && r.time_slot != x->ts)
+		rc = -EBADMSG;
+	if (rc)
+		return rc == -EPROTONOSUPPORT ? DGX_UNFIT : DGX_BAD;
+	if (r.max_peers < a->cfg->max_peers || r.probe_targets < a->cfg->probe_targets)
+		return DGX_UNFIT;
+	/*
+	 * The checksum held (pass 0) or held a moment ago: a record that does
+	 * not decode now is no random damage, and half the slot is applied
+	 * already; the analysis fails (-EBADMSG) rather than guess.
+	 */
+	if (x->pass == 0) {
+		struct dg_offender o;
+		dg_seek(&r, DG_OFFENDERS);
+		for (uint32_t k = 0; k < r.n_off; k++) {
+			if (check_time(a))
+				return a->err;
+			if ((rc = dg_offender_read(&r, &o, &a->buf)))
+				return rc;
+			offender_apply(a, &o);
+		}
+		a->r->docs_offender += r.docs_offender;
+		a->r->docs_bad += r.docs_bad_offender;
+		return 0;
+	}
+	struct dg_inside in;
+	dg_seek(&r, DG_INSIDE);
+	for (uint32_t k = 0; k < r.n_in; k++) {
+		if (check_time(a))
+			return a->err;
+		if ((rc = dg_inside_read(&r, &in, &a->buf)))
+			return rc;
+		inside_apply(a, &in);
+	}
+	struct dg_arpmac m;
+	dg_seek(&r, DG_ARPMAC);
+	for (uint32_t k = 0; k < r.n_mac; k++) {
+		if (check_time(a))
+			return a->err;
+		if ((rc = dg_arpmac_read(&r, &m, &a->buf)))
+			return rc;
+		arpmac_apply(a, &m);
+	}
+	a->r->docs_inside += r.docs_inside;
+	a->r->docs_arp += r.docs_arp;
+	a->r->docs_bad += r.docs_bad_inside + r.docs_bad_arp;
+	return 0;
+}
+
+/* The documents of slots from..to for a pass. */
+static int pass_docs(struct an *a, int pass, int64_t from, int64_t to)
+{
+	if (pass == 0)
+		return store_doc_range(a->s, a->site, "offender", from, to, on_offender, a);
+	int rc = store_doc_range(a->s, a->site, "inside", from, to, on_inside, a);
+	if (rc == 0)
+		rc = store_doc_range(a->s, a->site, "arpMac", from, to, on_arpmac, a);
+	return rc;
+}
+
+/*
+ * One pass over the day, slot by slot in time order: each slot from its
+ * digest when it has a usable one (pass 0 decides, checking the checksum),
+ * else from its documents (runs of such slots in one range read). Both
+ * give the same records in the same order (digest.h).
+ */
+static int day_pass(struct an *a, int pass)
+{
+	const struct daily_day *day = a->day;
+	int64_t run = INT64_MIN;
+	int rc;
+
+	for (int64_t ts = day->from_slot; ts <= day->to_slot; ts++) {
+		size_t k = (size_t)(ts - day->from_slot);
+		if (a->cfg->from_documents || k >= DAILY_DAY_SLOTS_MAX ||
+		    (pass == 1 && !a->from_digest[k])) {
+			if (run == INT64_MIN)
+				run = ts;
+			continue;
+		}
+		/* Slots before this one first: the order is the documents'. */
+		if (run != INT64_MIN && (rc = pass_docs(a, pass, run, ts - 1)))
+			return rc;
+		run = INT64_MIN;
+		struct dgx x = {a, pass, ts};
+		rc = store_digest_get(a->s, a->site, ts, on_digest, &x);
+		if (rc == 0) {
+			if (pass == 0) {
+				a->from_digest[k] = true;
+				a->r->slots_digest++;
+			}
+			continue;
+		}
+		if (rc == DGX_BAD && pass == 0)
+			a->r->digests_bad++;
+		else if (rc == DGX_UNFIT && pass == 0)
+			a->r->digests_unfit++;
+		else if (rc != -ENOENT && rc != DGX_BAD && rc != DGX_UNFIT)
+			return rc;
+		/* No usable digest (in pass 1: rewritten since pass 0): its documents. */
+		a->from_digest[k] = false;
+		run = ts;
+	}
+	if (run != INT64_MIN && (rc = pass_docs(a, pass, run, day->to_slot)))
+		return rc;
 	return 0;
 }
 
@@ -1131,19 +1231,12 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 	const char *what = "slot documents";
 	rc = store_doc_range(s, site, "slot", day->from_slot, day->to_slot, on_slot, &a);
 	if (rc == 0) {
-		what = "offender documents";
-		rc = store_doc_range(s, site, "offender", day->from_slot, day->to_slot, on_offender,
-		                     &a);
+		what = "offender documents or digests";
+		rc = day_pass(&a, 0);
 	}
 	if (rc == 0) {
-		what = "inside documents";
-		rc =
-		    store_doc_range(s, site, "inside", day->from_slot, day->to_slot, on_inside, &a);
-	}
-	if (rc == 0) {
-		what = "arpMac documents";
-		rc =
-		    store_doc_range(s, site, "arpMac", day->from_slot, day->to_slot, on_arpmac, &a);
+		what = "inside and arpMac documents or digests";
+		rc = day_pass(&a, 1);
 	}
 	if (rc == 0) {
 		what = "candidates";
@@ -1168,6 +1261,7 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 	a.r->inside_dropped = a.in.dropped;
 	a.r->outside_dropped = a.out.dropped;
 	table_free(&a.in);
+	dg_buf_free(&a.buf);
 	for (size_t k = 0; k < a.out.n; k++) {
 		free(dout_at(&a, (int64_t)k)->tgt_more);
 		free(dout_at(&a, (int64_t)k)->labels);

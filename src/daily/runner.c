@@ -150,9 +150,13 @@ int daily_run_one(struct store *rd, struct store *wr, const struct daily_config 
 			hook_run(cfg, path, st);
 		}
 	}
-	log_info("daily %s %s: %zu possible C&C contacts, %zu MACs with several IPs%s (%.2f s)",
+	log_info("daily %s %s: %zu possible C&C contacts, %zu MACs with several IPs%s (%.2f s, "
+	         "%u slots from digests, %u corrupt, %u unfit)",
 	         site, day->date, r->n_suspects, r->n_macs, r->partial ? ", partial day" : "",
-	         r->elapsed_s);
+	         r->elapsed_s, r->slots_digest, r->digests_bad, r->digests_unfit);
+	if (r->digests_bad)
+		log_warn("daily %s %s: %u slot digests corrupt: their documents were read", site,
+		         day->date, r->digests_bad);
 	if (rc == 0)
 		st->runs++;
 	daily_result_free(r);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "nfsentry/clock.h"
+#include "nfsentry/daily.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/l2poll.h"
 #include "nfsentry/log.h"
@@ -242,7 +243,24 @@ static bool store_batch(struct closer *c, const struct slot_view *v, const struc
 	                               .partial = v->partial,
 	                               .covered_from_s = v->covered_from_s,
 	                               .covered_to_s = v->covered_to_s ? v->covered_to_s : end_s};
-	int rc = store_slot_write(c->o.store, site, v->time_slot, sd, b->n, &info);
+	/*
+	 * The daily analysis's digest of the slot, made here on the closer's
+	 * thread from the documents just made, and stored with them.
+	 */
+	void *dg = NULL;
+	size_t dg_len = 0;
+	if (c->o.digest_max_peers) {
+		int drc = daily_digest_build(v->time_slot, sd, b->n, c->o.digest_max_peers,
+		                             c->o.digest_probe_targets, &dg, &dg_len);
+		if (drc != 0) {
+			log_warn("store: site %s slot %lld: no daily digest (%s): the daily analysis "
+			         "reads the slot's documents",
+			         site, k, strerror(-drc));
+			bump(c, &c->st.digest_errors, 1);
+		}
+	}
+	int rc = store_slot_write_digest(c->o.store, site, v->time_slot, sd, b->n, &info, dg,
+	                                 dg_len);
 	uint64_t waited = 0, wait = CLOSER_RETRY_FIRST_MS;
 	while (store_transient(rc) && !c->store_failing && waited < c->o.store_retry_ms) {
 		if (wait > c->o.store_retry_ms - waited)
@@ -254,8 +272,10 @@ static bool store_batch(struct closer *c, const struct slot_view *v, const struc
 		waited += wait;
 		wait *= 2;
 		bump(c, &c->st.store_retries, 1);
-		rc = store_slot_write(c->o.store, site, v->time_slot, sd, b->n, &info);
+		rc = store_slot_write_digest(c->o.store, site, v->time_slot, sd, b->n, &info, dg,
+		                             dg_len);
 	}
+	free(dg);
 	bool whole = rc == 0;
 	if (rc == 0 || rc == -EEXIST) {
 		c->store_failing = false;
@@ -662,6 +682,9 @@ static const struct counter_def closer_counter_defs[] = {
                 "Bytes of the slots waiting in the spool."),
     COUNTER_DEF(closer_stats, future_slots, "closerFutureSlots", COUNTER_TOTAL,
                 "Slots ending more than an hour after the wall clock (retention ignores them)."),
+    COUNTER_DEF(closer_stats, digest_errors, "closerDigestErrors", COUNTER_TOTAL,
+                "Slots stored without their daily digest (the daily analysis reads their "
+                "documents)."),
 };
 _Static_assert(sizeof(closer_counter_defs) / sizeof(closer_counter_defs[0]) * sizeof(uint64_t) ==
                    sizeof(struct closer_stats),

@@ -266,6 +266,9 @@ int pipeline_create(const struct config *cfg, const struct pipeline_opts *opts,
 			.store_retry_ms = cfg->write_retry_s * 1000u,
 			.spool = pl->spool,
 			.retention_wall_clock = !opts->replay,
+			/* Digests for the daily analysis of the configured thresholds. */
+			.digest_max_peers = cfg->daily.enabled ? cfg->daily.max_peers : 0,
+			.digest_probe_targets = cfg->daily.probe_targets,
 		};
 		pl->queue_auto = !opts->closer_queue;
 		rc = closer_start(&co, &pl->closer);

@@ -67,6 +67,10 @@ enum store_stmt {
 	ST_LABELLED,
 	ST_TOP,
 	ST_PARTS,
+	ST_DIGEST_INSERT,
+	ST_DIGEST_DELETE_SLOT,
+	ST_DIGEST_GET,
+	ST_RET_DIGESTS,
 	ST_COUNT
 };
 
@@ -141,6 +145,11 @@ static const char *const store_sql[ST_COUNT] = {
 	/* The parts a slot holds already, for the part rule of store_slot_write. */
 	[ST_PARTS] = "SELECT part, covered_from, covered_to FROM slots "
 		     "WHERE site = ?1 AND time_slot = ?2",
+	/* A slot part's digest (store_slot_write_digest), beside its documents. */
+	[ST_DIGEST_INSERT] = "INSERT INTO digests(time_slot, site, part, data) VALUES (?1, ?2, ?3, ?4)",
+	[ST_DIGEST_DELETE_SLOT] = "DELETE FROM digests WHERE time_slot = ?1 AND site = ?2",
+	[ST_DIGEST_GET] = "SELECT data FROM digests WHERE time_slot = ?1 AND site = ?2 AND part = 0",
+	[ST_RET_DIGESTS] = "DELETE FROM digests WHERE time_slot < ?1",
 };
 
 /*
@@ -242,6 +251,20 @@ static const char *const store_migration[STORE_SCHEMA_VERSION] = {
 	"ALTER TABLE documents3 RENAME TO documents;"
 	"CREATE INDEX documents_labelled ON documents(time_slot, site) WHERE labelled = 1;"
 	"CREATE INDEX documents_key ON documents(key, time_slot);",
+	/*
+	 * 3 -> 4: digests, one binary summary per slot part that the daily
+	 * analysis reads instead of the part's documents (docs/internals/
+	 * digest.md). Slots stored before have none: the analysis reads their
+	 * documents. WITHOUT ROWID: one b-tree (the blobs go to overflow
+	 * pages either way), so an empty file grows by one page, not two.
+	 */
+	"CREATE TABLE digests ("
+	"  time_slot INTEGER NOT NULL,"
+	"  site TEXT NOT NULL,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY (time_slot, site, part)"
+	") WITHOUT ROWID;",
 };
 
 /*
@@ -290,6 +313,13 @@ static const char store_schema_current[] =
 	"CREATE TABLE counters ("
 	"  name TEXT PRIMARY KEY,"
 	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE digests ("
+	"  time_slot INTEGER NOT NULL,"
+	"  site TEXT NOT NULL,"
+	"  part INTEGER NOT NULL DEFAULT 0,"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY (time_slot, site, part)"
 	") WITHOUT ROWID;"
 	"INSERT INTO meta(name, value) VALUES ('schema_version', '0');";
 
@@ -936,6 +966,14 @@ static int store_batch_check(struct store *s, const char *site, int64_t time_slo
 int store_slot_write(struct store *s, const char *site, int64_t time_slot,
                      const struct store_doc *docs, size_t n, const struct store_slot_info *info)
 {
+	return store_slot_write_digest(s, site, time_slot, docs, n, info, NULL, 0);
+}
+
+int store_slot_write_digest(struct store *s, const char *site, int64_t time_slot,
+                            const struct store_doc *docs, size_t n,
+                            const struct store_slot_info *info, const void *digest,
+                            size_t digest_len)
+{
 	sqlite3_stmt *ins, *sl;
 	struct store_batch bt;
 	uint32_t *order = NULL;
@@ -944,6 +982,9 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 
 	if ((rc = store_enter(s)))
 		return rc;
+	if (digest && (digest_len == 0 || digest_len > STORE_DIGEST_MAX_BYTES))
+		return store_fail(s, -E2BIG, "site %s slot %lld: digest of %zu bytes", site ? site : "",
+				  (long long)time_slot, digest_len);
 	if ((rc = store_batch_check(s, site, time_slot, docs, n, &bt)))
 		return rc;
 	order = bt.order;
@@ -986,10 +1027,22 @@ int store_slot_write(struct store *s, const char *site, int64_t time_slot,
 	sqlite3_bind_text(s->st[ST_DOC_DELETE_SLOT], 2, site, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->st[ST_SLOT_DELETE], 1, site, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->st[ST_SLOT_DELETE], 2, time_slot);
+	sqlite3_bind_int64(s->st[ST_DIGEST_DELETE_SLOT], 1, time_slot);
+	sqlite3_bind_text(s->st[ST_DIGEST_DELETE_SLOT], 2, site, -1, SQLITE_STATIC);
 	if (replace &&
 	    ((rc = store_exec(s, ST_DOC_DELETE_SLOT, "delete previous documents of slot")) ||
-	     (rc = store_exec(s, ST_SLOT_DELETE, "delete previous slot row"))))
+	     (rc = store_exec(s, ST_SLOT_DELETE, "delete previous slot row")) ||
+	     (rc = store_exec(s, ST_DIGEST_DELETE_SLOT, "delete previous digests of slot"))))
 		goto fail;
+	if (digest) {
+		sqlite3_stmt *dg = s->st[ST_DIGEST_INSERT];
+		sqlite3_bind_int64(dg, 1, time_slot);
+		sqlite3_bind_text(dg, 2, site, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(dg, 3, part);
+		sqlite3_bind_blob(dg, 4, digest, (int)digest_len, SQLITE_STATIC);
+		if ((rc = store_exec(s, ST_DIGEST_INSERT, "insert the slot's digest")))
+			goto fail;
+	}
 
 	/* Site and slot are the same for every row: bound once, kept across resets. */
 	ins = s->st[ST_DOC_INSERT];
@@ -1046,6 +1099,8 @@ out:
 	sqlite3_clear_bindings(s->st[ST_DOC_DELETE_SLOT]);
 	sqlite3_clear_bindings(s->st[ST_SLOT_DELETE]);
 	sqlite3_clear_bindings(s->st[ST_SLOT_INSERT]);
+	sqlite3_clear_bindings(s->st[ST_DIGEST_DELETE_SLOT]);
+	sqlite3_clear_bindings(s->st[ST_DIGEST_INSERT]);
 	free(order);
 	return rc;
 }
@@ -1108,8 +1163,10 @@ int store_retention_apply(struct store *s, int64_t now_s, uint64_t *deleted_slot
 	sqlite3_bind_int64(s->st[ST_RET_CURSORS], 1, cutoff_slot);
 	sqlite3_bind_int64(s->st[ST_RET_DOCS], 1, cutoff_slot);
 	sqlite3_bind_int64(s->st[ST_RET_SLOTS], 1, cutoff_slot);
+	sqlite3_bind_int64(s->st[ST_RET_DIGESTS], 1, cutoff_slot);
 	if ((rc = store_exec(s, ST_RET_CURSORS, "charge cursors with dropped slots")) ||
 	    (rc = store_exec(s, ST_RET_DOCS, "delete old documents")) ||
+	    (rc = store_exec(s, ST_RET_DIGESTS, "delete old digests")) ||
 	    (rc = store_exec(s, ST_RET_SLOTS, "delete old slots")) ||
 	    (rc = store_counter_add(s, "retention_slots_deleted", n_slots)) ||
 	    (rc = store_counter_add(s, "retention_docs_deleted", n_docs)) ||
@@ -1430,6 +1487,35 @@ int store_doc_range(struct store *s, const char *site, const char *kind, int64_t
 	sqlite3_bind_int64(st, 3, to_slot);
 	sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
 	return store_walk(s, st, fn, ud, "read documents of a slot range");
+}
+
+int store_digest_get(struct store *s, const char *site, int64_t time_slot,
+                     int (*fn)(void *ud, const void *data, size_t len), void *ud)
+{
+	sqlite3_stmt *st = s->st[ST_DIGEST_GET];
+	int rc;
+
+	if ((rc = store_enter(s)))
+		return rc;
+	if (!site || !fn)
+		return store_fail(s, -EINVAL, "digest: no site or callback");
+	sqlite3_bind_int64(st, 1, time_slot);
+	sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		s->in_callback = true;
+		rc = fn(ud, p ? p : "", len);
+		s->in_callback = false;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	} else {
+		rc = store_fail_sql(s, rc, "read a slot's digest");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
 }
 
 int store_key_range(struct store *s, const char *key, int64_t from_slot, int64_t to_slot,

@@ -16,7 +16,8 @@
 #    daily analysis for each day the capture covers: 2026-01-01 (2 hours:
 #    partial), 2026-01-02 (whole) and 2026-01-03 (partial); the daily
 #    documents, the report files and the hook are checked.
-# 4. `nfsentry daily --json` gives the same findings; in America/New_York
+# 4. `nfsentry daily --json` gives the same findings, read from the slots' digests
+#    or (--from-documents) their documents alike; in America/New_York
 #    the day 2026-01-01 runs 05:00Z to 05:00Z and is partial.
 # 5. The collector's daily thread: the same capture replayed into a second
 #    store with daily.enabled: false, then `nfsentry run` on that store with
@@ -176,6 +177,18 @@ sqlite3 -readonly "$T/store.db" \
 	die "daily --json failed"
 "$NFSENTRY" daily -c "$T/ny.yaml" --date 2026-01-01 --json >"$T/ny.jsonl" ||
 	die "daily --json (New York) failed"
+# The replay stored each slot's digest: read from them or from the documents, the same.
+[ "$(sqlite3 -readonly "$T/store.db" "select count(*) from digests where site='campus'")" -gt 288 ] ||
+	die "the replay stored no digests"
+"$NFSENTRY" daily -c "$T/utc.yaml" --date 2026-01-02 --json --from-documents >"$T/utc-docs.jsonl" ||
+	die "daily --from-documents failed"
+cmp -s "$T/utc.jsonl" "$T/utc-docs.jsonl" || die "digest and document paths differ (work directory $T kept)"
+sed "s/level: warn/level: info/" "$T/utc.yaml" >"$T/utc-info.yaml"
+"$NFSENTRY" daily -c "$T/utc-info.yaml" --date 2026-01-02 2>"$T/utc.err" >/dev/null || die "daily failed"
+grep -q "288 of 288 slots from digests, 0 corrupt" "$T/utc.err" || die "not read from digests: $(cat "$T/utc.err")"
+# (the capture's slots, before 2026-01-04; the collector stores its own, live, with digests)
+[ "$(sqlite3 -readonly "$T/live/store.db" "select count(*) from digests where time_slot < 5891616")" -eq 0 ] ||
+	die "daily.enabled: false still wrote digests"
 
 "$PY" - "$T" <<'EOF' || die "daily findings wrong (work directory $T kept)"
 import json, sys

@@ -846,6 +846,58 @@ static void test_steps(void **state)
 	assert_string_equal(closer_step_name(CLOSER_STEP__COUNT), "?");
 }
 
+/* The first 8 bytes of a digest and its time slot (bytes 8..15, little-endian). */
+struct dghead {
+	char magic[5];
+	int64_t ts;
+	size_t len;
+};
+
+static int dg_head(void *ud, const void *p, size_t len)
+{
+	struct dghead *h = ud;
+	const unsigned char *b = p;
+	assert_true(len >= 16);
+	memcpy(h->magic, b, 4);
+	h->ts = 0;
+	for (int k = 7; k >= 0; k--)
+		h->ts = (h->ts << 8) | b[8 + k];
+	h->len = len;
+	return 0;
+}
+
+/*
+ * With digest_max_peers set, each slot is stored with its daily digest (in
+ * the slot's transaction); without, none.
+ */
+static void test_digest_stored(void **state)
+{
+	(void)state;
+	struct store *st = open_store("digest.db");
+	struct closer_opts o = {.store = st, .digest_max_peers = 2, .digest_probe_targets = 3};
+	struct closer *c;
+	struct closer_stats cs;
+	struct dghead h = {0};
+
+	assert_int_equal(closer_start(&o, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 0, 3), health, 2), 0);
+	closer_drain(c);
+	closer_stats_get(c, &cs);
+	closer_stop(c);
+	assert_int_equal(cs.digest_errors, 0);
+	assert_int_equal(store_digest_get(st, "campus", K0, dg_head, &h), 0);
+	assert_string_equal(h.magic, "NFDG");
+	assert_int_equal(h.ts, K0);
+
+	o.digest_max_peers = 0;
+	assert_int_equal(closer_start(&o, &c), 0);
+	assert_int_equal(closer_submit(c, mkslot(0, 1, 3), health, 2), 0);
+	closer_drain(c);
+	closer_stop(c);
+	assert_int_equal(store_digest_get(st, "campus", K0 + 1, dg_head, &h), -ENOENT);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -862,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_store_busy_spools_and_restores),
 		cmocka_unit_test(test_spool_full_and_start),
 		cmocka_unit_test(test_future_slot_keeps_retention),
+		cmocka_unit_test(test_digest_stored),
 	};
 	/* A test that blocks where it must not (a submit that waits) fails here. */
 	alarm(100);

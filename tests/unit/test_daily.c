@@ -30,6 +30,7 @@
 #include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
 
+#include "../../src/daily/digest.h"
 #include "../../src/daily/jscan.h"
 
 /* 2026-01-01T00:00:00Z */
@@ -46,6 +47,8 @@ struct fixture {
 	struct pend *p[300];
 	size_t n[300];
 	int64_t base;
+	/* fx_flush also stores each slot's digest, made for these bounds (0: none). */
+	uint32_t dg_peers, dg_probe;
 };
 
 static int rm_cb(const char *p, const struct stat *sb, int f, struct FTW *w)
@@ -119,14 +122,22 @@ static void fx_flush(struct fixture *fx)
 	for (size_t k = 0; k < 300; k++) {
 		if (!fx->n[k])
 			continue;
-		struct store_doc d[64];
-		assert_true(fx->n[k] <= 64);
+		struct store_doc d[512];
+		assert_true(fx->n[k] <= 512);
 		for (size_t i = 0; i < fx->n[k]; i++)
 			d[i] = (struct store_doc){fx->p[k][i].kind, fx->p[k][i].key,
 			                          fx->p[k][i].json, strlen(fx->p[k][i].json)};
-		assert_int_equal(
-		    store_slot_write(fx->st, "campus", fx->base + (int64_t)k, d, fx->n[k], NULL),
-		    0);
+		void *dg = NULL;
+		size_t dg_len = 0;
+		if (fx->dg_peers)
+			assert_int_equal(daily_digest_build(fx->base + (int64_t)k, d, fx->n[k],
+			                                    fx->dg_peers, fx->dg_probe, &dg,
+			                                    &dg_len),
+			                 0);
+		assert_int_equal(store_slot_write_digest(fx->st, "campus", fx->base + (int64_t)k, d,
+		                                         fx->n[k], NULL, dg, dg_len),
+		                 0);
+		free(dg);
 		for (size_t i = 0; i < fx->n[k]; i++)
 			free(fx->p[k][i].json);
 		free(fx->p[k]);
@@ -475,6 +486,360 @@ static void test_probe_targets(void **state)
 	assert_int_equal(answered_by(6, 6), 6);
 	assert_int_equal(answered_by(7, 6), 0);
 	assert_int_equal(answered_by(10, DAILY_PROBE_MAX), 10);
+}
+
+/*
+ * Three quiet hosts answer 192.0.2.99, once each; 10.10.4.4 answers it too,
+ * in one slot, and is busy (three own peers) in another. busy_first puts
+ * the busy slot first. Returns the suspects found.
+ */
+static size_t busy_answerer_day(bool busy_first)
+{
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_day day;
+	struct daily_result *r;
+	char err[256];
+
+	fx_open(&fx, DAY0);
+	for (int k = 1; k <= 3; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.10.4.%d", k);
+		inside(&fx, DAY0 + 30 + 10 * k, ip, "\"192.0.2.99\"", "\"192.0.2.99\"", 1, 1, 1,
+		       false);
+	}
+	inside(&fx, busy_first ? DAY0 + 20 : DAY0 + 80, "10.10.4.4",
+	       "\"198.18.4.1\",\"198.18.4.2\",\"198.18.4.3\"", "", 3, 9, 90, false);
+	inside(&fx, busy_first ? DAY0 + 80 : DAY0 + 20, "10.10.4.4", "\"192.0.2.99\"",
+	       "\"192.0.2.99\"", 1, 1, 1, false);
+	/* A beacon host that also received from nine labelled scanners: still a suspect. */
+	for (int k = 0; k < 3; k++)
+		inside(&fx, DAY0 + 100 + 12 * k, "10.10.4.9", "\"203.0.113.77\"", "", 1, 1, 4,
+		       false);
+	for (int k = 1; k <= 9; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "192.0.2.%d", 100 + k);
+		offender(&fx, DAY0 + 100 + k, ip, "\"10.10.4.9\"", 1, 2, "\"scan\"");
+	}
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx.st, "campus", &day, &cfg, &r, err, sizeof(err)), 0);
+	size_t found = r->n_suspects;
+	assert_non_null(suspect(r, "10.10.4.9"));
+	assert_null(suspect(r, "10.10.4.4"));
+	daily_result_free(r);
+	fx_close(&fx);
+	return found;
+}
+
+/*
+ * Who probes does not depend on the order of the documents: a host busy in
+ * one slot still makes a target of the outside IP it answers in another,
+ * before or after, so 192.0.2.99 (four targets) probes either way and the
+ * three quiet hosts that answered it are no suspects.
+ */
+static void test_order(void **state)
+{
+	(void)state;
+	assert_int_equal(busy_answerer_day(true), 1);
+	assert_int_equal(busy_answerer_day(false), 1);
+}
+
+static uint32_t rnd(uint32_t *st)
+{
+	*st = *st * 1103515245u + 12345u;
+	return *st >> 8;
+}
+
+/*
+ * A generated day of 40 hosts of 10.1.0.0/24 beside the planted ones:
+ * busy clients, servers answering clients of a small pool (some of which
+ * thereby probe), an allow-listed server, quiet hosts with a few outside
+ * IPs, beacons, hosts busy in some slots and answering in others, a
+ * labelled scanner, small unlabelled offenders, and MACs changing IP.
+ */
+static void gen_day(struct fixture *fx, uint32_t seed)
+{
+	char ip[32], peers[512], rep[512];
+	for (int64_t ts = DAY0; ts < DAY0 + 288; ts++) {
+		for (int h = 0; h < 40; h++) {
+			int np = 0, nr = 0;
+			size_t pl = 0, rl = 0;
+			peers[0] = rep[0] = '\0';
+			snprintf(ip, sizeof(ip), "10.1.0.%d", h);
+			if (h < 10) {
+				np = 4 + (int)(rnd(&seed) % 3);
+				for (int k = 0; k < np; k++)
+					pl += (size_t)snprintf(peers + pl, sizeof(peers) - pl,
+					                       "%s\"198.18.%d.%u\"", k ? "," : "",
+					                       h, rnd(&seed) % 20);
+			} else if (h < 20) {
+				/* Answers 1..4 clients of 100.64.0.0/26, in arrayPeer order. */
+				nr = 1 + (int)(rnd(&seed) % 4);
+				uint32_t c0 = rnd(&seed) % 60;
+				for (int k = 0; k < nr; k++) {
+					pl += (size_t)snprintf(peers + pl, sizeof(peers) - pl,
+					                       "%s\"100.64.0.%u\"", k ? "," : "",
+					                       c0 + k);
+					rl += (size_t)snprintf(rep + rl, sizeof(rep) - rl,
+					                       "%s\"100.64.0.%u\"", k ? "," : "",
+					                       c0 + k);
+				}
+				np = nr;
+			} else if (h < 30) {
+				if (rnd(&seed) % 10)
+					continue;
+				np = 1;
+				snprintf(peers, sizeof(peers), "\"203.0.113.%u\"",
+				         (unsigned)(h % 3) + rnd(&seed) % 2);
+			} else if (h < 35) {
+				if ((ts - DAY0) % 12 != h - 30)
+					continue;
+				np = 1;
+				snprintf(peers, sizeof(peers), "\"203.0.113.%d\"", 200 + h);
+			} else {
+				uint32_t x = rnd(&seed) % 6;
+				if (x == 0) {
+					np = 3;
+					snprintf(peers, sizeof(peers),
+					         "\"198.18.99.1\",\"198.18.99.2\",\"198.18.99.3\"");
+				} else if (x == 1) {
+					np = nr = 1;
+					snprintf(peers, sizeof(peers), "\"100.64.0.%u\"",
+					         rnd(&seed) % 64);
+					snprintf(rep, sizeof(rep), "%s", peers);
+				} else {
+					continue;
+				}
+			}
+			inside(fx, ts, ip, peers, rep, np, np, 2 * np, h == 19);
+		}
+		if ((ts - DAY0) % 40 == 5)
+			offender(fx, ts, "192.0.2.10",
+			         "\"10.1.0.20\",\"10.1.0.21\",\"10.1.0.22\",\"10.1.0.23\"", 4, 40,
+			         "\"scan\",\"noPayload\"");
+		if (rnd(&seed) % 8 == 0) {
+			char list[64];
+			snprintf(list, sizeof(list), "\"10.1.0.%u\"", 20 + rnd(&seed) % 10);
+			snprintf(ip, sizeof(ip), "198.51.100.%u", 10 + rnd(&seed) % 6);
+			offender(fx, ts, ip, list, 1, 3, "");
+		}
+		if ((ts - DAY0) % 6 == 0) {
+			for (int m = 0; m < 3; m++) {
+				char key[64];
+				snprintf(key, sizeof(key), "02:00:00:00:01:%02x@gw2", m);
+				add(fx, ts, "arpMac", key,
+				    "\"mac\":\"02:00:00:00:01:%02x\",\"device\":\"gw2\",\"ipList\":"
+				    "[\"10.1.1.%u\"],\"interfaceList\":[\"Vlan%d\",\"Po1\"],"
+				    "\"typeList\":[\"Dynamic\"]",
+				    m, m == 0 ? 5 : 10 * m + rnd(&seed) % 2, 20 + m);
+			}
+		}
+	}
+}
+
+struct run_out {
+	char *text; /* ndjson then the text report */
+	uint32_t slots_digest, digests_bad, digests_unfit;
+	size_t n_suspects, n_macs;
+};
+
+static struct run_out run_day(struct fixture *fx, const struct daily_config *cfg)
+{
+	struct daily_day day;
+	struct daily_result *r;
+	struct run_out o = {0};
+	char err[256];
+	size_t len = 0;
+
+	assert_int_equal(daily_day_resolve("2026-01-01", "UTC", &day), 0);
+	assert_int_equal(daily_analyse(fx->st, "campus", &day, cfg, &r, err, sizeof(err)), 0);
+	FILE *f = open_memstream(&o.text, &len);
+	assert_int_equal(daily_result_ndjson(r, f), 0);
+	assert_int_equal(daily_result_text(r, f), 0);
+	fclose(f);
+	o.slots_digest = r->slots_digest;
+	o.digests_bad = r->digests_bad;
+	o.digests_unfit = r->digests_unfit;
+	o.n_suspects = r->n_suspects;
+	o.n_macs = r->n_macs;
+	daily_result_free(r);
+	return o;
+}
+
+/* Flip one byte in the middle of the digest of slot ts (a disk's damage). */
+static void corrupt_digest(const char *path, int64_t ts)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT data FROM digests WHERE time_slot = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, ts);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	size_t n = (size_t)sqlite3_column_bytes(st, 0);
+	uint8_t *b = malloc(n);
+	memcpy(b, sqlite3_column_blob(st, 0), n);
+	sqlite3_finalize(st);
+	b[n / 2] ^= 0x10;
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE digests SET data = ?2 WHERE time_slot = ?1",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, ts);
+	sqlite3_bind_blob(st, 2, b, (int)n, SQLITE_TRANSIENT);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(b);
+}
+
+/*
+ * The digest path and the document path give the same report, byte for
+ * byte, on a generated day with the planted hosts; a corrupt digest is
+ * counted and its slot read from its documents; digests made for smaller
+ * bounds than the analysis asks for are not used.
+ */
+static void test_digest_path(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+
+	fx_open(&fx, DAY0 - 1);
+	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
+	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	gen_day(&fx, 7);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+
+	cfg.from_documents = true;
+	struct run_out docs = run_day(&fx, &cfg);
+	assert_int_equal(docs.slots_digest, 0);
+	cfg.from_documents = false;
+	struct run_out dg = run_day(&fx, &cfg);
+	assert_int_equal(dg.slots_digest, 288);
+	assert_int_equal(dg.digests_bad, 0);
+	assert_string_equal(dg.text, docs.text);
+	/* Not an empty comparison: the planted ones and some generated ones. */
+	assert_true(docs.n_suspects >= 3 + 5);
+	assert_int_equal(docs.n_macs, 3);
+	assert_non_null(strstr(docs.text, "\"ip\":\"10.1.0.30\""));
+	assert_non_null(strstr(docs.text, "\"ip\":\"10.10.5.5\""));
+
+	corrupt_digest(fx.path, DAY0 + 100);
+	struct run_out bad = run_day(&fx, &cfg);
+	assert_int_equal(bad.digests_bad, 1);
+	assert_int_equal(bad.slots_digest, 287);
+	assert_string_equal(bad.text, docs.text);
+
+	/* max_peers 3 needs digests made for 3 or more: these are not used. */
+	cfg.max_peers = 3;
+	struct run_out unfit = run_day(&fx, &cfg);
+	assert_int_equal(unfit.slots_digest, 0);
+	assert_int_equal(unfit.digests_unfit, 287);
+	assert_int_equal(unfit.digests_bad, 1);
+	cfg.from_documents = true;
+	struct run_out docs3 = run_day(&fx, &cfg);
+	assert_string_equal(unfit.text, docs3.text);
+
+	free(docs.text);
+	free(dg.text);
+	free(bad.text);
+	free(unfit.text);
+	free(docs3.text);
+	fx_close(&fx);
+}
+
+/*
+ * The same generated day with digests made for the largest bounds, read
+ * with the default and with other thresholds: the same as its documents.
+ */
+static void test_digest_bounds(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	static const uint32_t peers[] = {1, 2, 4}, probe[] = {0, 1, 3, 10};
+
+	fx_open(&fx, DAY0);
+	fx.dg_peers = DAILY_PEERS_MAX;
+	fx.dg_probe = DAILY_PROBE_MAX;
+	gen_day(&fx, 11);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	for (size_t i = 0; i < 3; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			cfg.max_peers = peers[i];
+			cfg.probe_targets = probe[j];
+			cfg.from_documents = true;
+			struct run_out docs = run_day(&fx, &cfg);
+			cfg.from_documents = false;
+			struct run_out dg = run_day(&fx, &cfg);
+			assert_int_equal(dg.slots_digest, 288);
+			assert_string_equal(dg.text, docs.text);
+			free(docs.text);
+			free(dg.text);
+		}
+	}
+	fx_close(&fx);
+}
+
+/* Every prefix of a digest, and every single-bit flip, is refused by dg_open. */
+static void test_digest_damage(void **state)
+{
+	(void)state;
+	char json[3][256];
+	struct store_doc d[3];
+	void *dg;
+	size_t len;
+	struct dg_reader r;
+
+	snprintf(json[0], sizeof(json[0]),
+	         "{\"ip\":\"10.0.0.1\",\"peers\":2,\"arrayPeer\":[\"192.0.2.1\",\"192.0.2.2\"],"
+	         "\"repliedTo\":[\"192.0.2.2\"]}");
+	snprintf(json[1], sizeof(json[1]),
+	         "{\"ip\":\"192.0.2.9\",\"touchPeers\":1,\"packets\":3,\"ipList\":[\"10.0.0.1\"],"
+	         "\"labels\":[]}");
+	snprintf(json[2], sizeof(json[2]),
+	         "{\"timeSlot\":77,\"mac\":\"02:00:00:00:00:01\",\"device\":\"gw\","
+	         "\"ipList\":[\"10.0.0.1\",\"2001:db8::1\"],\"interfaceList\":[\"Vlan1\"]}");
+	d[0] = (struct store_doc){"inside", "10.0.0.1", json[0], strlen(json[0])};
+	d[1] = (struct store_doc){"offender", "192.0.2.9", json[1], strlen(json[1])};
+	d[2] = (struct store_doc){"arpMac", "02:00:00:00:00:01@gw", json[2], strlen(json[2])};
+	assert_int_equal(daily_digest_build(77, d, 3, 2, 3, &dg, &len), 0);
+	assert_int_equal(dg_open(&r, dg, len, true), 0);
+	assert_int_equal(r.n_off, 1);
+	assert_int_equal(r.n_in, 1);
+	assert_int_equal(r.n_mac, 1);
+	struct dg_buf b = {0};
+	struct dg_inside in;
+	dg_seek(&r, DG_INSIDE);
+	assert_int_equal(dg_inside_read(&r, &in, &b), 0);
+	assert_int_equal(in.n_peers, 2);
+	assert_false(in.peers[0].answered);
+	assert_true(in.peers[1].answered);
+	struct dg_arpmac m;
+	dg_seek(&r, DG_ARPMAC);
+	assert_int_equal(dg_arpmac_read(&r, &m, &b), 0);
+	assert_int_equal(m.n_ips, 2);
+	assert_int_equal(m.ts, 77);
+	assert_string_equal(m.ifs[0], "Vlan1");
+	dg_buf_free(&b);
+	/* The CRC-32 of the check value "123456789". */
+	assert_int_equal(dg_crc32(0, "123456789", 9), 0xcbf43926u);
+	for (size_t k = 0; k < len; k++)
+		assert_int_not_equal(dg_open(&r, dg, k, true), 0);
+	uint8_t *p = dg;
+	for (size_t k = 0; k < len * 8; k++) {
+		p[k / 8] ^= (uint8_t)(1u << (k % 8));
+		assert_int_not_equal(dg_open(&r, dg, len, true), 0);
+		p[k / 8] ^= (uint8_t)(1u << (k % 8));
+	}
+	free(dg);
 }
 
 /* jscan_getv: several members in one walk, absent ones NULL, nested ones not top-level. */
@@ -828,12 +1193,14 @@ static void test_runner_early(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_day),          cmocka_unit_test(test_partial),
-	    cmocka_unit_test(test_days),         cmocka_unit_test(test_day_in_zone),
-	    cmocka_unit_test(test_offender_db),  cmocka_unit_test(test_probe_targets),
-	    cmocka_unit_test(test_jscan_getv),   cmocka_unit_test(test_schedule),
-	    cmocka_unit_test(test_runner),       cmocka_unit_test(test_dst_day),
-	    cmocka_unit_test(test_runner_early),
+	    cmocka_unit_test(test_day),           cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_days),          cmocka_unit_test(test_day_in_zone),
+	    cmocka_unit_test(test_offender_db),   cmocka_unit_test(test_probe_targets),
+	    cmocka_unit_test(test_jscan_getv),    cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_runner),        cmocka_unit_test(test_dst_day),
+	    cmocka_unit_test(test_runner_early),  cmocka_unit_test(test_order),
+	    cmocka_unit_test(test_digest_path),   cmocka_unit_test(test_digest_bounds),
+	    cmocka_unit_test(test_digest_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

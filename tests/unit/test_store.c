@@ -111,9 +111,13 @@ static void raw_exec(const char *path, const char *sql)
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
-/* Schema 3 -> 2 by hand (the inverse of migration 2 -> 3), parts beyond 0 dropped. */
-static const char downgrade_3_to_2[] =
+/*
+ * Schema 4 -> 2 by hand (the inverse of migrations 3 -> 4 and 2 -> 3),
+ * digests and parts beyond 0 dropped.
+ */
+static const char downgrade_4_to_2[] =
 	"BEGIN;"
+	"DROP TABLE digests;"
 	"CREATE TABLE slots2 (seq INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL,"
 	" time_slot INTEGER NOT NULL, closed_at INTEGER NOT NULL, written_at INTEGER NOT NULL,"
 	" n_docs INTEGER NOT NULL, partial INTEGER NOT NULL DEFAULT 0, UNIQUE (site, time_slot));"
@@ -196,7 +200,7 @@ static void test_open_creates_dir_and_schema(void **state)
 
 	assert_string_equal(raw_text(f->path, "SELECT value FROM meta WHERE name='schema_version'",
 				     buf, sizeof(buf)),
-			    "3");
+			    "4");
 	assert_string_equal(raw_text(f->path, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x6e667365);
 	assert_int_equal(raw_int(f->path, "PRAGMA page_size"), 16384);
@@ -226,7 +230,7 @@ static void test_open_newer_schema_refused(void **state)
 	assert_int_equal(store_open(f->path, NULL, &s, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_null(s);
 	assert_non_null(strstr(err, f->path));
-	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (3)"));
+	assert_non_null(strstr(err, "schema version 99 is newer than this nfsentry supports (4)"));
 	/* Refusal must not touch the file. */
 	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 99);
 }
@@ -861,7 +865,7 @@ static void test_migrate_1_to_2(void **state)
 	fill_readers(f->s);
 	store_close(f->s);
 	f->s = NULL;
-	raw_exec(f->path, downgrade_3_to_2);
+	raw_exec(f->path, downgrade_4_to_2);
 	assert_int_equal(raw_int(f->path, "DROP INDEX documents_labelled"), -12345);
 	assert_int_equal(raw_int(f->path, "DROP INDEX documents_key"), -12345);
 	assert_int_equal(raw_int(f->path, "ALTER TABLE documents DROP COLUMN labelled"), -12345);
@@ -872,11 +876,11 @@ static void test_migrate_1_to_2(void **state)
 	store_opts_defaults(&o);
 	o.read_only = true;
 	assert_int_equal(store_open(f->path, &o, &r, err, sizeof(err)), -EPROTONOSUPPORT);
-	assert_non_null(strstr(err, "schema version 1 is older than this nfsentry reads (3)"));
+	assert_non_null(strstr(err, "schema version 1 is older than this nfsentry reads (4)"));
 	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 1);
 
 	f->s = open_ok(f->path, NULL);
-	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 4);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM documents WHERE labelled = 1"), 4);
 	assert_int_equal(store_labelled_foreach(f->s, "campus", 100, collect, &w), 0);
 	assert_string_equal(w.buf, labelled_100);
@@ -896,13 +900,13 @@ static void test_migrate_2_to_3(void **state)
 	assert_int_equal(store_cursor_set(f->s, "elasticsearch", 3), 0);
 	store_close(f->s);
 	f->s = NULL;
-	raw_exec(f->path, downgrade_3_to_2);
+	raw_exec(f->path, downgrade_4_to_2);
 	/* Retention had deleted newer rows once: the sequence is ahead of max(seq). */
 	raw_exec(f->path, "UPDATE sqlite_sequence SET seq = 50 WHERE name = 'slots'");
 	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 2);
 
 	f->s = open_ok(f->path, NULL);
-	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 4);
 	assert_int_equal(store_slot_list(f->s, 0, sl, 8, &n), 0);
 	assert_int_equal(n, 4);
 	for (size_t k = 0; k < n; k++) {
@@ -1079,6 +1083,83 @@ static void test_bulk_slot_write(void **state)
 	free(json);
 }
 
+/* Copies a digest store_digest_get hands out. */
+struct dgcopy {
+	char buf[64];
+	size_t len;
+};
+
+static int dg_copy(void *ud, const void *p, size_t len)
+{
+	struct dgcopy *c = ud;
+	assert_true(len < sizeof(c->buf));
+	memcpy(c->buf, p, len);
+	c->len = len;
+	return 0;
+}
+
+/*
+ * Digests: stored with the slot's documents (binary, NUL bytes too), read
+ * back for part 0 only, deleted when the slot is replaced, kept when a
+ * lesser part is stored beside it, deleted by retention; a file of schema
+ * 3 gains the table and its slots have none.
+ */
+static void test_digest(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store_doc d;
+	struct dgcopy c = {0};
+	const char bin[] = {'N', 0, 'F', (char)0xff, 0};
+	uint64_t del = 0;
+
+	store_opts_defaults(&o);
+	o.retention_days = 1;
+	f->s = open_ok(f->path, &o);
+	doc(&d, "slot", "", "{}");
+	assert_int_equal(store_digest_get(f->s, "campus", 100, dg_copy, &c), -ENOENT);
+	assert_int_equal(store_slot_write_digest(f->s, "campus", 100, &d, 1, NULL, bin, 5), 0);
+	assert_int_equal(store_digest_get(f->s, "campus", 100, dg_copy, &c), 0);
+	assert_int_equal(c.len, 5);
+	assert_memory_equal(c.buf, bin, 5);
+	assert_int_equal(store_digest_get(f->s, "lab", 100, dg_copy, &c), -ENOENT);
+	/* Empty: refused, nothing written. */
+	assert_int_equal(store_slot_write_digest(f->s, "campus", 101, &d, 1, NULL, bin, 0), -E2BIG);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slots WHERE time_slot = 101"), 0);
+	/* A partial part beside the whole slot: stored as part 1, part 0's digest stays. */
+	struct store_slot_info part = {.closed_at_s = 30300,
+				       .partial = true,
+				       .covered_from_s = 30000,
+				       .covered_to_s = 30100};
+	assert_int_equal(store_slot_write_digest(f->s, "campus", 100, &d, 1, &part, "P", 1), 0);
+	assert_int_equal(store_last_part(f->s), 1);
+	assert_int_equal(store_digest_get(f->s, "campus", 100, dg_copy, &c), 0);
+	assert_int_equal(c.len, 5);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digests"), 2);
+	/* A whole rewrite without a digest replaces every part and its digest. */
+	assert_int_equal(store_slot_write(f->s, "campus", 100, &d, 1, NULL), 0);
+	assert_int_equal(store_digest_get(f->s, "campus", 100, dg_copy, &c), -ENOENT);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digests"), 0);
+	/* Retention deletes digests with their slots. */
+	assert_int_equal(store_slot_write_digest(f->s, "campus", 100, &d, 1, NULL, bin, 5), 0);
+	assert_int_equal(store_slot_write_digest(f->s, "campus", 5000000, &d, 1, NULL, bin, 5), 0);
+	assert_int_equal(store_retention_apply(f->s, 5000000LL * 300, &del), 0);
+	assert_int_equal(del, 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digests"), 1);
+	assert_int_equal(store_digest_get(f->s, "campus", 5000000, dg_copy, &c), 0);
+
+	/* Schema 3 (without the table) migrates to 4. */
+	store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->path, "DROP TABLE digests; UPDATE meta SET value = '3' "
+			  "WHERE name = 'schema_version';");
+	f->s = open_ok(f->path, &o);
+	assert_int_equal(raw_int(f->path, "SELECT value FROM meta WHERE name='schema_version'"), 4);
+	assert_int_equal(store_digest_get(f->s, "campus", 5000000, dg_copy, &c), -ENOENT);
+	assert_int_equal(store_slot_write_digest(f->s, "campus", 5000001, &d, 1, NULL, bin, 5), 0);
+	assert_int_equal(store_digest_get(f->s, "campus", 5000001, dg_copy, &c), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1107,6 +1188,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_2_to_3, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_parts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_slot_write, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digest, fx_setup, fx_teardown),
 	};
 	umask(022);
 	return cmocka_run_group_tests(tests, NULL, NULL);
