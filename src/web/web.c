@@ -605,6 +605,36 @@ static enum MHD_Result web_reply_held(struct MHD_Connection *c, const char *p, s
 }
 
 /*
+ * Send b (a JSON array built for this request; freed here) as a 200 that
+ * negotiates gzip, with X-Total-Count total.
+ */
+static enum MHD_Result web_send_built(struct MHD_Connection *c, struct wbuf *b, const char *cache,
+                                      size_t total)
+{
+	char etag[WEB_ETAG_MAX];
+	unsigned char *zp;
+	size_t zl;
+
+	if (b->oom || b->over) {
+		free(b->p);
+		if (b->oom)
+			return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory",
+			                 "out of memory");
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "the answer would exceed the size limit; ask for smaller pages");
+	}
+	/* Built per request: the fastest level, it is sent once. */
+	if (web_accepts_gzip(c) && b->len >= WEB_GZIP_MIN &&
+	    web_gzip(b->p, b->len, 1, &zp, &zl) == 0) {
+		web_etag_make(b->p, b->len, "g", etag);
+		free(b->p);
+		return web_reply_held(c, (const char *)zp, zl, free, zp, etag, cache, true, total);
+	}
+	web_etag_make(b->p, b->len, NULL, etag);
+	return web_reply_held(c, b->p, b->len, free, b->p, etag, cache, false, total);
+}
+
+/*
  * Send a (the caller's reference, consumed), all of it or documents
  * [offset, offset + limit) when paged, gzip-compressed when the client
  * takes it and the answer is not small.
@@ -614,10 +644,8 @@ static enum MHD_Result web_send_answer(struct web *w, struct MHD_Connection *c,
                                        size_t limit, const char *cache)
 {
 	bool gz = web_accepts_gzip(c);
-	char etag[WEB_ETAG_MAX];
 	const unsigned char *z;
 	const char *slice;
-	unsigned char *zp;
 	size_t zl, sl, total = a->n_docs;
 	struct wbuf b = {0};
 
@@ -636,18 +664,7 @@ static enum MHD_Result web_send_answer(struct web *w, struct MHD_Connection *c,
 		wbuf_add(&b, "[]\n", 3);
 	}
 	web_answer_put(a);
-	if (b.over) {
-		free(b.p);
-		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
-	}
-	/* A page is built per request: the fastest level, it is sent once. */
-	if (gz && b.len >= WEB_GZIP_MIN && web_gzip(b.p, b.len, 1, &zp, &zl) == 0) {
-		web_etag_make(b.p, b.len, "g", etag);
-		free(b.p);
-		return web_reply_held(c, (const char *)zp, zl, free, zp, etag, cache, true, total);
-	}
-	web_etag_make(b.p, b.len, NULL, etag);
-	return web_reply_held(c, b.p, b.len, free, b.p, etag, cache, false, total);
+	return web_send_built(c, &b, cache, total);
 }
 
 /* A failed slot-wide answer: too large, out of memory, or the store's error. */
@@ -764,21 +781,66 @@ static void *web_warm_main(void *ud)
 	return NULL;
 }
 
-static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_Connection *c,
-                                    const char *site, const char *slot_seg)
+/*
+ * ?sort=&label=&kind= of the labelled route into q; *rows_view is true when
+ * one of them is given (the answer is then rows, not documents as stored).
+ * false: a value is not one the route knows.
+ */
+static bool labelled_query(struct MHD_Connection *c, struct web_rows_query *q, bool *rows_view)
 {
+	const char *ss = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label");
+	const char *ks = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
+	const char *letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	int v;
+
+	*rows_view = ss || ls || ks;
+	q->sort = WEB_ROWS_SEVERITY;
+	q->label = NULL;
+	q->kinds = 0;
+	if (ss && *ss) {
+		if ((v = web_rows_sort_parse(ss)) < 0)
+			return false;
+		q->sort = v;
+	}
+	if (ks && *ks) {
+		if ((v = web_rows_kind_parse(ks)) < 0)
+			return false;
+		q->kinds = (unsigned)v;
+	}
+	if (ls && *ls) {
+		size_t n = strspn(ls, letters);
+		if (ls[n] != '\0' || n > 63)
+			return false;
+		q->label = ls;
+	}
+	return true;
+}
+
+static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_Connection *c,
+                                    char **seg)
+{
+	const char *site = seg[3], *slot_seg = seg[5];
 	const char *os = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
 	int64_t ts, offset = 0, limit = WEB_PAGE_MAX;
+	struct web_rows_query q;
+	const struct web_rows *rows;
 	struct web_answer *a;
 	char key[sizeof(a->key)];
-	bool named;
+	struct wbuf b = {0};
+	size_t total;
+	bool named, rows_view;
 	int rc;
 
 	if ((os && !web_parse_i64(os, 0, INT32_MAX, &offset)) ||
 	    (ls && !web_parse_i64(ls, 1, WEB_PAGE_MAX, &limit)))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 		                 "offset is 0 or more; limit is 1..100000");
+	if (!labelled_query(c, &q, &rows_view))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+		                 "sort is severity, ip, kind or labels; kind is inside, outside or "
+		                 "offender; label is a label name");
 	rc = web_slot_of(s, site, slot_seg, &ts, &named);
 	if (rc == -EINVAL)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
@@ -788,8 +850,19 @@ static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_C
 	labelled_key(key, sizeof(key), site, ts);
 	if ((rc = web_answer_of(w, s, key, site, ts, walk_labelled, NULL, &a)))
 		return web_answer_error(s, c, rc);
-	return web_send_answer(w, c, a, os || ls, (size_t)offset, (size_t)limit,
-	                       named ? web_cache_immutable : web_cache_revalidate);
+	if (!rows_view)
+		return web_send_answer(w, c, a, os || ls, (size_t)offset, (size_t)limit,
+		                       named ? web_cache_immutable : web_cache_revalidate);
+	/* The table's rows: sorted and filtered from the cached answer, never the store. */
+	if ((rc = web_answer_rows(w->cache, a, &rows))) {
+		web_answer_put(a);
+		return web_answer_error(s, c, rc);
+	}
+	q.offset = (size_t)offset;
+	q.limit = (size_t)limit;
+	web_rows_page(a, rows, &q, &b, &total);
+	web_answer_put(a);
+	return web_send_built(c, &b, named ? web_cache_immutable : web_cache_revalidate, total);
 }
 
 static enum MHD_Result api_top(struct web *w, struct store *s, struct MHD_Connection *c,
@@ -1031,21 +1104,34 @@ static enum MHD_Result api_offenders(struct web *w, struct MHD_Connection *c)
 	const char *bs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "blocked");
 	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *os = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+	const char *ss = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+	const char *what = "no offender database (reputation off, or nothing recorded yet)";
 	struct wbuf b = {0};
-	char key[64];
-	int64_t limit = 10000;
+	char key[64], db[REPUTATION_PATH_MAX];
+	int64_t limit = 10000, offset = 0;
+	int sort = ss && *ss ? web_offenders_sort_parse(ss) : WEB_OFF_IP;
+	size_t total;
 	bool blocked;
+	int rc;
 
 	if (!web_parse_bool(bs, &blocked) || (ip && *ip && !web_ip_key(ip, key)) ||
-	    (ls && !web_parse_i64(ls, 1, 1000000, &limit)))
+	    (ls && !web_parse_i64(ls, 1, 1000000, &limit)) ||
+	    (os && !web_parse_i64(os, 0, INT32_MAX, &offset)) || sort < 0)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-		                 "blocked is 1 or 0, ip an IPv4 or IPv6 address, limit 1..1000000");
-	char db[REPUTATION_PATH_MAX];
-
+		                 "blocked is 1 or 0, ip an IPv4 or IPv6 address, limit 1..1000000, "
+		                 "offset 0 or more, sort ip, offences, sites, labels or until");
 	web_rep_db(w, db);
-	int rc = web_offenders_build(db, blocked, ip && *ip ? key : NULL, (size_t)limit, &b);
-	return web_page_answer(c, rc, &b, "application/json",
-	                       "no offender database (reputation off, or nothing recorded yet)");
+	rc = web_offenders_build(db, blocked, ip && *ip ? key : NULL, sort, (size_t)offset,
+	                         (size_t)limit, &b, &total);
+	if (rc == 0)
+		return web_send_built(c, &b, web_cache_revalidate, total);
+	if (rc == -E2BIG && !b.over) {
+		free(b.p);
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "more offenders than one request sorts; ask for blocked=1");
+	}
+	return web_page_answer(c, rc, &b, "application/json", what);
 }
 
 static enum MHD_Result web_blocklist(struct web *w, struct MHD_Connection *c)
@@ -1111,7 +1197,7 @@ static enum MHD_Result web_api(struct web *w, struct store *s, struct MHD_Connec
 		if (n == 5 && strcmp(seg[4], "advice") == 0)
 			return api_advice(w, c, seg[3]);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "labelled") == 0)
-			return api_labelled(w, s, c, seg[3], seg[5]);
+			return api_labelled(w, s, c, seg);
 		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "top") == 0)
 			return api_top(w, s, c, seg[3], seg[5]);
 		if (n == 8 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "peers") == 0)
