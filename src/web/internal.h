@@ -97,6 +97,22 @@ int web_attacks_build(struct store *s, struct attack_live *live, const char *sit
  */
 int web_daily_build(struct store *s, const char *site, const char *date, struct wbuf *b);
 
+/* ---- web.c: the route table -------------------------------------------- */
+
+#define WEB_ROUTE_GET 1u /* methods a route answers */
+#define WEB_ROUTE_HEAD 2u
+#define WEB_ROUTE_PUBLIC 1u   /* answered without the token (/healthz) */
+#define WEB_ROUTE_NO_STORE 2u /* answered without taking one of the store connections */
+
+/*
+ * The route table's verdict on method and url (a decoded path such as
+ * "/api/v1/collector"): 0 with *flags the route's WEB_ROUTE_* flags,
+ * -ENOENT when no route has that path (the embedded files are no route),
+ * -EPERM when the method is not one the route (or, with no route, GET and
+ * HEAD) answers.
+ */
+int web_route_lookup(const char *method, const char *url, unsigned *flags);
+
 /* ---- cache.c ------------------------------------------------------------ */
 
 #define WEB_ETAG_MAX 24 /* "\"" 16 hex digits, a suffix letter, "\"", NUL */

@@ -1099,6 +1099,49 @@ static void test_labelled_rows(void **state)
 	}
 }
 
+/* The route table: which routes run without a store connection or a token, which methods. */
+static void test_route_table(void **state)
+{
+	static const struct {
+		const char *method, *url;
+		int rc;
+		unsigned flags;
+	} cases[] = {
+	    {"GET", "/healthz", 0, WEB_ROUTE_PUBLIC | WEB_ROUTE_NO_STORE},
+	    {"GET", "/metrics", 0, WEB_ROUTE_NO_STORE},
+	    {"HEAD", "/blocklist.txt", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/collector", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/offenders", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/sites/campus/advice", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/sites/campus/slots/latest/peers/10.0.0.1", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/sites", 0, 0},
+	    {"GET", "/api/v1/sites/campus/slots", 0, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100/labelled", 0, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100/top", 0, 0},
+	    {"GET", "/api/v1/sites/campus/daily/latest", 0, 0},
+	    {"GET", "/api/v1/attacks", 0, 0},
+	    {"HEAD", "/api/v1/ip/10.0.0.1", 0, 0},
+	    {"GET", "/api/v1/sites/bad!site/advice", -ENOENT, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100/labelled/x", -ENOENT, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100", -ENOENT, 0},
+	    {"GET", "/api/v1/collector/", -ENOENT, 0},
+	    {"GET", "/api//v1/collector", -ENOENT, 0},
+	    {"GET", "/api/v2/collector", -ENOENT, 0},
+	    {"GET", "/app.js", -ENOENT, 0},
+	    {"POST", "/api/v1/sites", -EPERM, 0},
+	    {"DELETE", "/nowhere", -EPERM, 0},
+	};
+	unsigned flags;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = web_route_lookup(cases[i].method, cases[i].url, &flags);
+		if (rc != cases[i].rc || flags != cases[i].flags)
+			fail_msg("%s %s: %d flags %u, want %d flags %u", cases[i].method,
+			         cases[i].url, rc, flags, cases[i].rc, cases[i].flags);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1113,6 +1156,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_routes, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_labelled_rows, fx_setup, fx_teardown),
+	    cmocka_unit_test(test_route_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
