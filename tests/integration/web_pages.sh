@@ -222,36 +222,12 @@ stop_pid "$RUN_PID"
 log "API: token, offenders (all, blocked, one IP), block-list, attacks (order, filters), daily (latest, date), errors: ok"
 
 # ---------------------------------------------------------------- the pages in Chromium
-BROWSER=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$BROWSER" ]; then
-	[ "${WEB_REQUIRE_BROWSER:-0}" = 1 ] && die "chromium not found (tools/setup.sh --test installs it)"
-	log "chromium not found: browser part skipped (tools/setup.sh --test installs it)"
-	OK=1
-	exit 0
-fi
+browser_find
 start_run open
-URL=
-chrome() {
-	timeout 120 "$BROWSER" --headless=new --no-sandbox --disable-gpu --no-first-run \
-		--disable-extensions --disable-background-networking --user-data-dir="$T/profile-$1" \
-		--enable-logging=stderr --v=0 --virtual-time-budget=15000 --hide-scrollbars "${@:2}" "$URL"
-}
 # page NAME QUERY LOADED: the DOM of /?QUERY once the page says it finished (data-loaded).
-page() {
-	URL="$BASE/?$2"
-	chrome "$1" --dump-dom >"$T/dom-$1.html" 2>"$T/chrome-$1.log" ||
-		die "chromium --dump-dom $URL failed: $(tail -5 "$T/chrome-$1.log")"
-	if grep -E 'CONSOLE|Content Security Policy|Uncaught|Refused to' "$T/chrome-$1.log" >"$T/console.txt"; then
-		die "console messages on $URL: $(cat "$T/console.txt")"
-	fi
-	grep -q "data-loaded=\"$3\"" "$T/dom-$1.html" || die "$URL did not finish loading: $(head -c 2000 "$T/dom-$1.html")"
-}
-shot() {
-	URL="$BASE/?$2"
-	chrome "shot-$1" --screenshot="$T/webpages-$1.png" --window-size="$3" >/dev/null 2>"$T/chrome-shot.log" ||
-		die "chromium --screenshot failed: $(tail -5 "$T/chrome-shot.log")"
-	[ -s "$T/webpages-$1.png" ] || die "no screenshot $1"
-}
+page() { browser_page "$1" "$BASE/?$2" "$3"; }
+# shot NAME QUERY W,H: $T/webpages-NAME.png.
+shot() { browser_shot "$T/webpages-$1.png" "$BASE/?$2" "$3"; }
 # The pages' range ends with the replayed slots, not with the live run's own.
 Q="site=campus&slot=$LAST"
 page attacks "page=attacks&$Q" attacks
