@@ -296,6 +296,26 @@ assert "ip-offender" in w.hidden
 print("pages: attacks (1 ongoing, 1 ended), %d blocked offenders, daily (%d suspects, 2 MACs), banner, IP pages" % (len(shown), n_cc), file=sys.stderr)
 EOF
 
+# The offenders page pages on the server: two rows a page by offences, the second page shows
+# the API's entries 3-4 in its order and says which of how many.
+[ "$(code -D "$T/hdr" "$BASE/api/v1/offenders?sort=offences&offset=2&limit=2")" = 200 ] ||
+	die "offenders page: $(cat "$T/body")"
+mv "$T/body" "$T/offenders-page.json"
+N_OFF=$(tr -d '\r' <"$T/hdr" | sed -n 's/^[Xx]-[Tt]otal-[Cc]ount: \([0-9]*\)$/\1/p')
+[ -n "$N_OFF" ] && [ "$N_OFF" -gt 4 ] || die "offenders: X-Total-Count ${N_OFF:-missing}, want more than 4"
+page offenders-paged "page=offenders&osort=offences&oo=2&rows=2&$Q" offenders
+"$PY" - "$T/dom-offenders-paged.html" "$T/offenders-page.json" "$N_OFF" <<'EOF' || die "the offenders page's second page is wrong"
+import json, re, sys
+dom, api, n = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), int(sys.argv[3])
+body = dom.split('id="offenders"', 1)[1].split("</table>", 1)[0]
+shown = re.findall(r'<tr data-ip="([^"]+)"', body)
+assert shown == [o["ip"] for o in api] and len(shown) == 2, (shown, api)
+rng = re.search(r'id="offenders-range">([^<]*)<', dom).group(1)
+assert rng == "offenders 3–4 of {:,}".format(n), rng
+assert re.search(r'<th data-sort="offences" class="sorted">', dom), "offences column not marked sorted"
+print("offenders page: 3-4 of %d by offences as the API pages them" % n, file=sys.stderr)
+EOF
+
 for size in 1440x900 1920x1080; do
 	shot "attacks-$size" "page=attacks&$Q" "${size/x/,}"
 	shot "offenders-$size" "page=offenders&$Q" "${size/x/,}"
@@ -303,6 +323,7 @@ for size in 1440x900 1920x1080; do
 done
 shot "overview-banner-1440x900" "$Q" 1440,900
 shot "ip-offender-1440x900" "$Q&ip=$BLOCKED_IP" 1440,900
+shot "offenders-paged-1440x900" "page=offenders&osort=offences&oo=200&$Q" 1440,900
 stop_pid "$RUN_PID"
 if [ -n "${WEB_SCREENSHOT_DIR:-}" ]; then
 	mkdir -p "$WEB_SCREENSHOT_DIR"
