@@ -22,7 +22,10 @@
 #    each shows the planted items (the ongoing attack as a card, the flood in
 #    the ended table, every blocked offender, the partial day with the MACs
 #    and its suspects, the overview's ongoing-attack banner, an offender's
-#    record and the flood victim's event on their IP pages). Screenshots are
+#    record and the flood victim's event on their IP pages); the offenders
+#    page's second page is the API's; the attacks page, open in real time,
+#    shows an event stored meanwhile within its refresh, without a reload
+#    (browser_live.py). Screenshots are
 #    saved (webpages-*.png in the work directory and in $WEB_SCREENSHOT_DIR
 #    when set). Without chromium that part is skipped with a message
 #    (WEB_REQUIRE_BROWSER=1 fails instead).
@@ -315,6 +318,29 @@ assert rng == "offenders 3–4 of {:,}".format(n), rng
 assert re.search(r'<th data-sort="offences" class="sorted">', dom), "offences column not marked sorted"
 print("offenders page: 3-4 of %d by offences as the API pages them" % n, file=sys.stderr)
 EOF
+
+# The attacks page follows events live: open on the latest slots (no slot chosen), it shows an
+# event stored meanwhile (in the last stored slot, as the ongoing one above) within its 5-s
+# refresh, in the same document (no reload). Chromium in real time over the DevTools pipe
+# (browser_live.py).
+LIVE=$(tr -d '\n' <<EOF
+{"kind":"attack","site":"campus","timeSlot":$LAST,"id":"0ddba11cafe0babe","seq":1,"state":"start",
+"ip":"10.10.55.5","direction":"in","class":"udp","start":$(((START + 850) * 1000)),
+"detected":$(((START + 851) * 1000)),"updated":$(((START + 851) * 1000)),
+"current":{"pps":42000.0,"bps":3e8,"fps":5.0},"peak":{"pps":42000.0,"bps":3e8,"fps":5.0},
+"thresholds":{"pps":20000.0,"bps":0.0,"fps":10000.0},"packets":42000,"octets":42000000,"flows":5.0,
+"sources":[{"ip":"203.0.113.77","packets":42000}],"ports":[{"port":53,"packets":42000}],
+"protocols":[{"proto":17,"packets":42000}]}
+EOF
+)
+printf "INSERT INTO documents (time_slot, site, kind, key, doc, labelled) VALUES (%s, 'campus', 'attack', '0ddba11cafe0babe-1', '%s', 0);\n" \
+	"$LAST" "$LIVE" >"$T/live-attack.sql"
+"$PY" "$SOURCE_DIR/tests/integration/browser_live.py" "$BROWSER" "$T/profile-live" \
+	"$BASE/?page=attacks&site=campus" attacks 'div.attack[data-attack="0ddba11cafe0babe"]' \
+	"sqlite3 -cmd '.timeout 10000' '$T/store.db' <'$T/live-attack.sql'" 12 2>"$T/live.log" ||
+	die "the attacks page did not show a new event live: $(cat "$T/live.log"; tail -5 "$T/profile-live.log")"
+grep -q "42.0 kpackets/s" "$T/live.log" || die "the live event's card lacks its peak rate: $(cat "$T/live.log")"
+log "$(cat "$T/live.log")"
 
 for size in 1440x900 1920x1080; do
 	shot "attacks-$size" "page=attacks&$Q" "${size/x/,}"
