@@ -288,7 +288,9 @@ int web_rows_build(const struct web_answer *a, struct web_rows **out)
 			goto fail;
 	}
 	rc = -ENOMEM;
-	qsort(f, a->n_docs, sizeof(*f), facts_cmp);
+	/* qsort's pointer may not be NULL, even for no element: an empty slot has no array. */
+	if (a->n_docs)
+		qsort(f, a->n_docs, sizeof(*f), facts_cmp);
 	if (a->n_docs && !(r->v = calloc(a->n_docs, sizeof(*r->v))))
 		goto fail;
 	for (size_t i = 0; i < a->n_docs; i++) {
@@ -322,7 +324,8 @@ int web_rows_build(const struct web_answer *a, struct web_rows **out)
 		for (size_t i = 0; i < r->n; i++)
 			r->order[s][i] = (uint32_t)i;
 		sort_rows = r;
-		qsort(r->order[s], r->n, sizeof(uint32_t), cmps[s]);
+		if (r->n)
+			qsort(r->order[s], r->n, sizeof(uint32_t), cmps[s]);
 		sort_rows = NULL;
 	}
 	r->bytes += sizeof(*r) + r->n * (sizeof(*r->v) + WEB_ROWS_SORTS * sizeof(uint32_t));

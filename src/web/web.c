@@ -718,14 +718,15 @@ static const struct top_args web_warm_tops[] = {
 };
 
 /*
- * Build (and gzip) the latest slot's labelled and top answers of every
- * stored site that the cache lacks, through s. Errors are left to the
+ * Build (and gzip, and give the table's rows) the latest slot's labelled
+ * and top answers of every stored site that the cache lacks, through s. Errors are left to the
  * requests, which will meet them again and report them.
  */
 static void web_warm_once(struct web *w, struct store *s)
 {
 	struct store_slot *sl = calloc(WEB_SITES_MAX, sizeof(*sl));
 	struct web_answer *a;
+	const struct web_rows *rows;
 	const unsigned char *z;
 	char key[sizeof(a->key)];
 	size_t n = 0, zl;
@@ -742,6 +743,8 @@ static void web_warm_once(struct web *w, struct store *s)
 		                  &a) == 0) {
 			if (a->b.len >= WEB_GZIP_MIN)
 				web_answer_gzip(w->cache, a, &z, &zl);
+			/* The page asks for the table's rows (?sort=), not the stored order. */
+			web_answer_rows(w->cache, a, &rows);
 			web_answer_put(a);
 		}
 		for (size_t t = 0; t < sizeof(web_warm_tops) / sizeof(web_warm_tops[0]); t++) {
