@@ -107,7 +107,13 @@ def main():
                 break
             time.sleep(0.25)
         else:
-            sys.exit("browser_live: %s did not appear within %s s" % (selector, within))
+            # What the page fetched since the change, and what it shows: the refreshes or not.
+            seen = c.js("performance.getEntriesByType('resource').filter((e) => e.startTime > %f)"
+                        ".map((e) => Math.round(e.startTime) + ' ' + e.name.replace(location.origin, ''))"
+                        % (c.js("performance.now()") - (time.time() - start) * 1000))
+            sys.exit("browser_live: %s did not appear within %s s; fetched since the change: %s; "
+                     "page: %s" % (selector, within, seen,
+                                   " ".join((c.js("document.body.innerText") or "").split())[:600]))
         took = time.time() - start
         same = c.js("window.__browserLiveMark === 1 && performance.getEntriesByType('navigation').length === 1")
         if not same:
