@@ -169,6 +169,7 @@ void web_answer_put(void *ud)
 	free(a->b.p);
 	free(a->doc_end);
 	free(a->gz);
+	web_rows_free(a->rows);
 	free(a);
 }
 
@@ -181,7 +182,8 @@ struct web_answer *web_answer_ref(struct web_answer *a)
 /* What an entry costs the cache's byte budget. */
 static size_t answer_bytes(const struct web_answer *a)
 {
-	return a->b.cap + a->cap_docs * sizeof(size_t) + a->gz_len + sizeof(*a);
+	return a->b.cap + a->cap_docs * sizeof(size_t) + a->gz_len + web_rows_bytes(a->rows) +
+	       sizeof(*a);
 }
 
 /* ---- the cache ---------------------------------------------------------- */
@@ -363,6 +365,34 @@ int web_answer_gzip(struct web_cache *c, struct web_answer *a, const unsigned ch
 	*gz_len = a->gz_len;
 	pthread_mutex_unlock(&c->mu);
 	free(z);
+	return 0;
+}
+
+int web_answer_rows(struct web_cache *c, struct web_answer *a, const struct web_rows **rows)
+{
+	struct web_rows *r;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	r = a->rows;
+	pthread_mutex_unlock(&c->mu);
+	if (r) {
+		*rows = r;
+		return 0;
+	}
+	/* Outside mu: it parses every document. Two threads may both build; one is kept. */
+	if ((rc = web_rows_build(a, &r)))
+		return rc;
+	pthread_mutex_lock(&c->mu);
+	if (!a->rows) {
+		a->rows = r;
+		if (cache_holds(c, a))
+			c->bytes += web_rows_bytes(r);
+		r = NULL;
+	}
+	*rows = a->rows;
+	pthread_mutex_unlock(&c->mu);
+	web_rows_free(r);
 	return 0;
 }
 

@@ -53,11 +53,28 @@ bool wbuf_json_str(struct wbuf *b, const char *s);
  * the database. Store readers need the caller to hold the store's lock.
  */
 
-/* GET /api/v1/offenders: a JSON array of reputation_entry_json() objects by address, at most
- * limit; only blocked ones when blocked_only; only ip (canonical text) when not NULL. The
- * database at db_path is opened read-only for the call; "" or a missing file: -ENOENT. */
-int web_offenders_build(const char *db_path, bool blocked_only, const char *ip, size_t limit,
-                        struct wbuf *b);
+/*
+ * GET /api/v1/offenders: a JSON array of reputation_entry_json() objects,
+ * the entries [offset, offset + limit) in the order sort names (enum
+ * web_off_sort); only blocked ones when blocked_only; only ip (canonical
+ * text) when not NULL. *total gets the number of entries that match (all
+ * pages). The database at db_path is opened read-only for the call; "" or
+ * a missing file: -ENOENT; more than WEB_OFFENDERS_MAX entries: -E2BIG.
+ */
+enum web_off_sort {
+	WEB_OFF_IP,       /* by address text (the database's order) */
+	WEB_OFF_OFFENCES, /* most offences first */
+	WEB_OFF_SITES,    /* most sites first, then most offences */
+	WEB_OFF_LABELS,   /* most labels first, then most offences */
+	WEB_OFF_UNTIL,    /* blocked longest first (not blocked last), then most offences */
+	WEB_OFF_SORTS
+};
+/* Entries one offenders request sorts: 72 bytes each, 72 MiB at most. */
+#define WEB_OFFENDERS_MAX (1u << 20)
+/* "ip", "offences", "sites", "labels", "until" as enum web_off_sort; -1 otherwise. */
+int web_offenders_sort_parse(const char *s);
+int web_offenders_build(const char *db_path, bool blocked_only, const char *ip, int sort,
+                        size_t offset, size_t limit, struct wbuf *b, size_t *total);
 /* GET /blocklist.txt: reputation_blocklist_write() of the database at db_path, generated now_s. */
 int web_blocklist_build(const char *db_path, int64_t now_s, struct wbuf *b);
 /*
@@ -79,6 +96,22 @@ int web_attacks_build(struct store *s, struct attack_live *live, const char *sit
  * real YYYY-MM-DD day; -ENOENT: no analysis (of that day).
  */
 int web_daily_build(struct store *s, const char *site, const char *date, struct wbuf *b);
+
+/* ---- web.c: the route table -------------------------------------------- */
+
+#define WEB_ROUTE_GET 1u /* methods a route answers */
+#define WEB_ROUTE_HEAD 2u
+#define WEB_ROUTE_PUBLIC 1u   /* answered without the token (/healthz) */
+#define WEB_ROUTE_NO_STORE 2u /* answered without taking one of the store connections */
+
+/*
+ * The route table's verdict on method and url (a decoded path such as
+ * "/api/v1/collector"): 0 with *flags the route's WEB_ROUTE_* flags,
+ * -ENOENT when no route has that path (the embedded files are no route),
+ * -EPERM when the method is not one the route (or, with no route, GET and
+ * HEAD) answers.
+ */
+int web_route_lookup(const char *method, const char *url, unsigned *flags);
 
 /* ---- cache.c ------------------------------------------------------------ */
 
@@ -109,7 +142,8 @@ struct web_answer {
 	size_t *doc_end;   /* offset in b.p just past document i */
 	size_t n_docs, cap_docs;
 	char etag[WEB_ETAG_MAX];
-	unsigned char *gz; /* b compressed, or NULL until first asked for */
+	unsigned char *gz;     /* b compressed, or NULL until first asked for */
+	struct web_rows *rows; /* the table's rows (table.c), or NULL until first asked for */
 	size_t gz_len;
 	char gz_etag[WEB_ETAG_MAX];
 	uint64_t used; /* the cache's tick of the last lookup */
@@ -163,5 +197,64 @@ bool web_cache_put(struct web_cache *c, struct web_answer *a, int64_t gen);
 int web_answer_gzip(struct web_cache *c, struct web_answer *a, const unsigned char **gz,
                     size_t *gz_len);
 void web_cache_stats_get(struct web_cache *c, struct web_cache_stats *st);
+/*
+ * a's table rows (web_rows_build), built at the first call and kept with a
+ * (its bytes counted when the cache holds a). *rows points into a. 0, or
+ * web_rows_build()'s code.
+ */
+int web_answer_rows(struct web_cache *c, struct web_answer *a, const struct web_rows **rows);
+
+/* ---- table.c: the labelled table's rows ---------------------------------- */
+
+/*
+ * A row is one inside IP's document, or one outside IP's outside and
+ * offender documents (outside first). Sorts: severity (highest label
+ * first, then how far past its threshold), ip (by address), kind (inside,
+ * offender, outside, outside + offender; then by severity), labels (most
+ * labels first; then by severity). Ties end by address, so pages are stable.
+ */
+enum web_rows_sort {
+	WEB_ROWS_SEVERITY,
+	WEB_ROWS_IP,
+	WEB_ROWS_KIND,
+	WEB_ROWS_LABELS,
+	WEB_ROWS_SORTS
+};
+#define WEB_ROWS_KIND_INSIDE 1
+#define WEB_ROWS_KIND_OUTSIDE 2
+#define WEB_ROWS_KIND_OFFENDER 4
+
+struct web_rows;
+
+/* "severity", "ip", "kind", "labels" as enum web_rows_sort; -1 for anything else. */
+int web_rows_sort_parse(const char *s);
+/* "inside", "outside", "offender" as its WEB_ROWS_KIND_* bit; -1 for anything else. */
+int web_rows_kind_parse(const char *s);
+/*
+ * The rows of labelled answer a (borrowed; the rows point into it by
+ * document index, so they live no longer than a) into *out, the caller's
+ * to free with web_rows_free(). 0, -ENOMEM, or -E2BIG when the slot has
+ * more than 64 distinct label names.
+ */
+int web_rows_build(const struct web_answer *a, struct web_rows **out);
+void web_rows_free(struct web_rows *r);
+/* What r holds in bytes (the cache's budget). */
+size_t web_rows_bytes(const struct web_rows *r);
+
+struct web_rows_query {
+	int sort;             /* enum web_rows_sort */
+	const char *label;    /* only rows with this label; NULL: any */
+	unsigned kinds;       /* only rows with one of these WEB_ROWS_KIND_* bits; 0: any */
+	size_t offset, limit; /* rows [offset, offset + limit) of those that match */
+};
+
+/*
+ * The documents of the rows q selects of r (a's rows), as a JSON array
+ * appended to b (zeroed by the caller, which frees b->p whatever the
+ * result); *total gets the number of matching rows (all pages). 0,
+ * -EINVAL (sort out of range), -E2BIG (b over its limit), -ENOMEM.
+ */
+int web_rows_page(const struct web_answer *a, const struct web_rows *r,
+                  const struct web_rows_query *q, struct wbuf *b, size_t *total);
 
 #endif

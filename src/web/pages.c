@@ -32,20 +32,63 @@
 
 /* ---- offenders and the block-list --------------------------------------- */
 
+/* What the offenders page sorts by, per entry (the JSON is read again for the page only). */
+struct off_key {
+	char ip[48];
+	uint64_t offences;
+	int64_t until; /* end of the block in force; 0 when not blocked */
+	uint32_t sites, labels;
+};
+
 struct off_walk {
 	struct wbuf *b;
 	char *line;
-	size_t n, limit;
+	size_t n;
+	struct off_key *k; /* first walk: every entry */
+	size_t nk, cap;
 	int rc;
 };
+
+static int off_keep(void *ud, const struct reputation_entry *e)
+{
+	struct off_walk *w = ud;
+	json_t *sites, *labels;
+	struct off_key *k;
+
+	if (w->nk == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		if (cap > WEB_OFFENDERS_MAX)
+			cap = WEB_OFFENDERS_MAX;
+		if (w->nk == cap) {
+			w->rc = -E2BIG;
+			return 1;
+		}
+		k = realloc(w->k, cap * sizeof(*k));
+		if (!k) {
+			w->rc = -ENOMEM;
+			return 1;
+		}
+		w->k = k;
+		w->cap = cap;
+	}
+	k = &w->k[w->nk++];
+	snprintf(k->ip, sizeof(k->ip), "%s", e->ip);
+	k->offences = e->offences;
+	k->until = e->blocked ? e->blocked_until_s : 0;
+	sites = json_loads(e->sites_json ? e->sites_json : "{}", 0, NULL);
+	labels = json_loads(e->labels_json ? e->labels_json : "[]", 0, NULL);
+	k->sites = (uint32_t)json_object_size(sites);
+	k->labels = (uint32_t)json_array_size(labels);
+	json_decref(sites);
+	json_decref(labels);
+	return 0;
+}
 
 static int off_one(void *ud, const struct reputation_entry *e)
 {
 	struct off_walk *w = ud;
 	int rc;
 
-	if (w->n == w->limit)
-		return 1;
 	rc = reputation_entry_json(e, w->line, PAGES_ENTRY_MAX_BYTES);
 	if (rc) {
 		w->rc = rc;
@@ -57,27 +100,91 @@ static int off_one(void *ud, const struct reputation_entry *e)
 	return 0;
 }
 
-int web_offenders_build(const char *db_path, bool blocked_only, const char *ip, size_t limit,
-                        struct wbuf *b)
+/* Ties end by address text: the database's own order, so pages are stable. */
+static int off_by_ip(const void *x, const void *y)
 {
+	return strcmp(((const struct off_key *)x)->ip, ((const struct off_key *)y)->ip);
+}
+
+static int off_then(const struct off_key *a, const struct off_key *b)
+{
+	if (a->offences != b->offences)
+		return a->offences > b->offences ? -1 : 1;
+	return strcmp(a->ip, b->ip);
+}
+
+static int off_by_offences(const void *x, const void *y)
+{
+	return off_then(x, y);
+}
+
+static int off_by_sites(const void *x, const void *y)
+{
+	const struct off_key *a = x, *b = y;
+
+	return a->sites != b->sites ? (a->sites > b->sites ? -1 : 1) : off_then(a, b);
+}
+
+static int off_by_labels(const void *x, const void *y)
+{
+	const struct off_key *a = x, *b = y;
+
+	return a->labels != b->labels ? (a->labels > b->labels ? -1 : 1) : off_then(a, b);
+}
+
+static int off_by_until(const void *x, const void *y)
+{
+	const struct off_key *a = x, *b = y;
+
+	return a->until != b->until ? (a->until > b->until ? -1 : 1) : off_then(a, b);
+}
+
+int web_offenders_sort_parse(const char *s)
+{
+	static const char *const names[WEB_OFF_SORTS] = {"ip", "offences", "sites", "labels",
+	                                                 "until"};
+
+	for (int i = 0; i < WEB_OFF_SORTS; i++) {
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int web_offenders_build(const char *db_path, bool blocked_only, const char *ip, int sort,
+                        size_t offset, size_t limit, struct wbuf *b, size_t *total)
+{
+	static int (*const cmps[WEB_OFF_SORTS])(const void *, const void *) = {
+	    off_by_ip, off_by_offences, off_by_sites, off_by_labels, off_by_until};
 	struct reputation_db *db;
-	struct off_walk w = {.b = b, .limit = limit};
+	struct off_walk w = {.b = b};
 	char err[256];
 	int rc;
 
+	*total = 0;
+	if (sort < 0 || sort >= WEB_OFF_SORTS)
+		return -EINVAL;
 	if (!db_path || !db_path[0])
 		return -ENOENT;
 	rc = reputation_db_open(db_path, true, &db, err, sizeof(err));
 	if (rc)
 		return rc;
-	w.line = malloc(PAGES_ENTRY_MAX_BYTES);
-	if (!w.line) {
-		reputation_db_close(db);
-		return -ENOMEM;
+	/* First the keys of every entry, then the page's entries one by one by address. */
+	rc = reputation_db_foreach(db, blocked_only, ip, off_keep, &w);
+	if (rc >= 0 && !w.rc && !(w.line = malloc(PAGES_ENTRY_MAX_BYTES)))
+		w.rc = -ENOMEM;
+	if (rc >= 0 && !w.rc) {
+		if (sort != WEB_OFF_IP)
+			qsort(w.k, w.nk, sizeof(*w.k), cmps[sort]);
+		*total = w.nk;
+		/* An entry gone since the first walk (retention) is left out of the page. */
+		for (size_t i = offset;
+		     i < w.nk && i - offset < limit && rc >= 0 && !w.rc && !b->over; i++)
+			rc = reputation_db_foreach(db, blocked_only, w.k[i].ip, off_one, &w);
 	}
-	rc = reputation_db_foreach(db, blocked_only, ip, off_one, &w);
 	reputation_db_close(db);
 	free(w.line);
+	free(w.k);
 	if (rc < 0)
 		return rc;
 	if (w.rc)

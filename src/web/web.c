@@ -11,7 +11,9 @@
  * the cache (cache.c), paged by ?offset=&limit= and gzip-compressed when
  * the client accepts it. Everything taken from the request (path
  * segments, query values) is validated against a narrow grammar before
- * use and never echoed back or logged raw.
+ * use and never echoed back or logged raw. Routes are one table
+ * (web_routes): path pattern, methods, and flags saying which answer
+ * without the token (/healthz) and which without a store connection.
  *
  * /metrics, /api/v1/collector and the latest slot's peers come from the
  * feed (webfeed.h), published by the collector's own threads; the store's
@@ -605,6 +607,36 @@ static enum MHD_Result web_reply_held(struct MHD_Connection *c, const char *p, s
 }
 
 /*
+ * Send b (a JSON array built for this request; freed here) as a 200 that
+ * negotiates gzip, with X-Total-Count total.
+ */
+static enum MHD_Result web_send_built(struct MHD_Connection *c, struct wbuf *b, const char *cache,
+                                      size_t total)
+{
+	char etag[WEB_ETAG_MAX];
+	unsigned char *zp;
+	size_t zl;
+
+	if (b->oom || b->over) {
+		free(b->p);
+		if (b->oom)
+			return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory",
+			                 "out of memory");
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "the answer would exceed the size limit; ask for smaller pages");
+	}
+	/* Built per request: the fastest level, it is sent once. */
+	if (web_accepts_gzip(c) && b->len >= WEB_GZIP_MIN &&
+	    web_gzip(b->p, b->len, 1, &zp, &zl) == 0) {
+		web_etag_make(b->p, b->len, "g", etag);
+		free(b->p);
+		return web_reply_held(c, (const char *)zp, zl, free, zp, etag, cache, true, total);
+	}
+	web_etag_make(b->p, b->len, NULL, etag);
+	return web_reply_held(c, b->p, b->len, free, b->p, etag, cache, false, total);
+}
+
+/*
  * Send a (the caller's reference, consumed), all of it or documents
  * [offset, offset + limit) when paged, gzip-compressed when the client
  * takes it and the answer is not small.
@@ -614,10 +646,8 @@ static enum MHD_Result web_send_answer(struct web *w, struct MHD_Connection *c,
                                        size_t limit, const char *cache)
 {
 	bool gz = web_accepts_gzip(c);
-	char etag[WEB_ETAG_MAX];
 	const unsigned char *z;
 	const char *slice;
-	unsigned char *zp;
 	size_t zl, sl, total = a->n_docs;
 	struct wbuf b = {0};
 
@@ -636,18 +666,7 @@ static enum MHD_Result web_send_answer(struct web *w, struct MHD_Connection *c,
 		wbuf_add(&b, "[]\n", 3);
 	}
 	web_answer_put(a);
-	if (b.over) {
-		free(b.p);
-		return web_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "out of memory");
-	}
-	/* A page is built per request: the fastest level, it is sent once. */
-	if (gz && b.len >= WEB_GZIP_MIN && web_gzip(b.p, b.len, 1, &zp, &zl) == 0) {
-		web_etag_make(b.p, b.len, "g", etag);
-		free(b.p);
-		return web_reply_held(c, (const char *)zp, zl, free, zp, etag, cache, true, total);
-	}
-	web_etag_make(b.p, b.len, NULL, etag);
-	return web_reply_held(c, b.p, b.len, free, b.p, etag, cache, false, total);
+	return web_send_built(c, &b, cache, total);
 }
 
 /* A failed slot-wide answer: too large, out of memory, or the store's error. */
@@ -699,14 +718,15 @@ static const struct top_args web_warm_tops[] = {
 };
 
 /*
- * Build (and gzip) the latest slot's labelled and top answers of every
- * stored site that the cache lacks, through s. Errors are left to the
+ * Build (and gzip, and give the table's rows) the latest slot's labelled
+ * and top answers of every stored site that the cache lacks, through s. Errors are left to the
  * requests, which will meet them again and report them.
  */
 static void web_warm_once(struct web *w, struct store *s)
 {
 	struct store_slot *sl = calloc(WEB_SITES_MAX, sizeof(*sl));
 	struct web_answer *a;
+	const struct web_rows *rows;
 	const unsigned char *z;
 	char key[sizeof(a->key)];
 	size_t n = 0, zl;
@@ -723,6 +743,8 @@ static void web_warm_once(struct web *w, struct store *s)
 		                  &a) == 0) {
 			if (a->b.len >= WEB_GZIP_MIN)
 				web_answer_gzip(w->cache, a, &z, &zl);
+			/* The page asks for the table's rows (?sort=), not the stored order. */
+			web_answer_rows(w->cache, a, &rows);
 			web_answer_put(a);
 		}
 		for (size_t t = 0; t < sizeof(web_warm_tops) / sizeof(web_warm_tops[0]); t++) {
@@ -764,21 +786,66 @@ static void *web_warm_main(void *ud)
 	return NULL;
 }
 
-static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_Connection *c,
-                                    const char *site, const char *slot_seg)
+/*
+ * ?sort=&label=&kind= of the labelled route into q; *rows_view is true when
+ * one of them is given (the answer is then rows, not documents as stored).
+ * false: a value is not one the route knows.
+ */
+static bool labelled_query(struct MHD_Connection *c, struct web_rows_query *q, bool *rows_view)
 {
+	const char *ss = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label");
+	const char *ks = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
+	const char *letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	int v;
+
+	*rows_view = ss || ls || ks;
+	q->sort = WEB_ROWS_SEVERITY;
+	q->label = NULL;
+	q->kinds = 0;
+	if (ss && *ss) {
+		if ((v = web_rows_sort_parse(ss)) < 0)
+			return false;
+		q->sort = v;
+	}
+	if (ks && *ks) {
+		if ((v = web_rows_kind_parse(ks)) < 0)
+			return false;
+		q->kinds = (unsigned)v;
+	}
+	if (ls && *ls) {
+		size_t n = strspn(ls, letters);
+		if (ls[n] != '\0' || n > 63)
+			return false;
+		q->label = ls;
+	}
+	return true;
+}
+
+static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_Connection *c,
+                                    char **seg)
+{
+	const char *site = seg[3], *slot_seg = seg[5];
 	const char *os = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
 	int64_t ts, offset = 0, limit = WEB_PAGE_MAX;
+	struct web_rows_query q;
+	const struct web_rows *rows;
 	struct web_answer *a;
 	char key[sizeof(a->key)];
-	bool named;
+	struct wbuf b = {0};
+	size_t total;
+	bool named, rows_view;
 	int rc;
 
 	if ((os && !web_parse_i64(os, 0, INT32_MAX, &offset)) ||
 	    (ls && !web_parse_i64(ls, 1, WEB_PAGE_MAX, &limit)))
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
 		                 "offset is 0 or more; limit is 1..100000");
+	if (!labelled_query(c, &q, &rows_view))
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+		                 "sort is severity, ip, kind or labels; kind is inside, outside or "
+		                 "offender; label is a label name");
 	rc = web_slot_of(s, site, slot_seg, &ts, &named);
 	if (rc == -EINVAL)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_slot",
@@ -788,8 +855,19 @@ static enum MHD_Result api_labelled(struct web *w, struct store *s, struct MHD_C
 	labelled_key(key, sizeof(key), site, ts);
 	if ((rc = web_answer_of(w, s, key, site, ts, walk_labelled, NULL, &a)))
 		return web_answer_error(s, c, rc);
-	return web_send_answer(w, c, a, os || ls, (size_t)offset, (size_t)limit,
-	                       named ? web_cache_immutable : web_cache_revalidate);
+	if (!rows_view)
+		return web_send_answer(w, c, a, os || ls, (size_t)offset, (size_t)limit,
+		                       named ? web_cache_immutable : web_cache_revalidate);
+	/* The table's rows: sorted and filtered from the cached answer, never the store. */
+	if ((rc = web_answer_rows(w->cache, a, &rows))) {
+		web_answer_put(a);
+		return web_answer_error(s, c, rc);
+	}
+	q.offset = (size_t)offset;
+	q.limit = (size_t)limit;
+	web_rows_page(a, rows, &q, &b, &total);
+	web_answer_put(a);
+	return web_send_built(c, &b, named ? web_cache_immutable : web_cache_revalidate, total);
 }
 
 static enum MHD_Result api_top(struct web *w, struct store *s, struct MHD_Connection *c,
@@ -1031,21 +1109,34 @@ static enum MHD_Result api_offenders(struct web *w, struct MHD_Connection *c)
 	const char *bs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "blocked");
 	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
 	const char *ls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *os = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+	const char *ss = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+	const char *what = "no offender database (reputation off, or nothing recorded yet)";
 	struct wbuf b = {0};
-	char key[64];
-	int64_t limit = 10000;
+	char key[64], db[REPUTATION_PATH_MAX];
+	int64_t limit = 10000, offset = 0;
+	int sort = ss && *ss ? web_offenders_sort_parse(ss) : WEB_OFF_IP;
+	size_t total;
 	bool blocked;
+	int rc;
 
 	if (!web_parse_bool(bs, &blocked) || (ip && *ip && !web_ip_key(ip, key)) ||
-	    (ls && !web_parse_i64(ls, 1, 1000000, &limit)))
+	    (ls && !web_parse_i64(ls, 1, 1000000, &limit)) ||
+	    (os && !web_parse_i64(os, 0, INT32_MAX, &offset)) || sort < 0)
 		return web_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-		                 "blocked is 1 or 0, ip an IPv4 or IPv6 address, limit 1..1000000");
-	char db[REPUTATION_PATH_MAX];
-
+		                 "blocked is 1 or 0, ip an IPv4 or IPv6 address, limit 1..1000000, "
+		                 "offset 0 or more, sort ip, offences, sites, labels or until");
 	web_rep_db(w, db);
-	int rc = web_offenders_build(db, blocked, ip && *ip ? key : NULL, (size_t)limit, &b);
-	return web_page_answer(c, rc, &b, "application/json",
-	                       "no offender database (reputation off, or nothing recorded yet)");
+	rc = web_offenders_build(db, blocked, ip && *ip ? key : NULL, sort, (size_t)offset,
+	                         (size_t)limit, &b, &total);
+	if (rc == 0)
+		return web_send_built(c, &b, web_cache_revalidate, total);
+	if (rc == -E2BIG && !b.over) {
+		free(b.p);
+		return web_error(c, MHD_HTTP_BAD_REQUEST, "too_large",
+		                 "more offenders than one request sorts; ask for blocked=1");
+	}
+	return web_page_answer(c, rc, &b, "application/json", what);
 }
 
 static enum MHD_Result web_blocklist(struct web *w, struct MHD_Connection *c)
@@ -1092,42 +1183,224 @@ static enum MHD_Result api_daily(struct store *s, struct MHD_Connection *c, cons
 	                           : "no daily analysis of this site (and day) is stored");
 }
 
-/*
- * /api/v1/... split into segments (seg[0] = "api"). Sites are checked
- * against the configuration's name grammar before any store call.
- */
-static enum MHD_Result web_api(struct web *w, struct store *s, struct MHD_Connection *c, char **seg,
-                               size_t n)
+/* ---- routes --------------------------------------------------------------- */
+
+/* Every handler of the route table: seg are the path's segments, s NULL with WEB_ROUTE_NO_STORE. */
+typedef enum MHD_Result (*web_route_fn)(struct web *w, struct store *s, struct MHD_Connection *c,
+                                        char **seg);
+
+static enum MHD_Result route_healthz(struct web *w, struct store *s, struct MHD_Connection *c,
+                                     char **seg)
 {
-	if (n < 3 || strcmp(seg[1], "v1") != 0)
-		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
-	if (strcmp(seg[2], "sites") == 0) {
-		if (n == 3)
-			return api_sites(w, s, c);
-		if (!web_site_ok(seg[3]))
-			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such site");
-		if (n == 5 && strcmp(seg[4], "slots") == 0)
-			return api_slots(s, c, seg[3]);
-		if (n == 5 && strcmp(seg[4], "advice") == 0)
-			return api_advice(w, c, seg[3]);
-		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "labelled") == 0)
-			return api_labelled(w, s, c, seg[3], seg[5]);
-		if (n == 7 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "top") == 0)
-			return api_top(w, s, c, seg[3], seg[5]);
-		if (n == 8 && strcmp(seg[4], "slots") == 0 && strcmp(seg[6], "peers") == 0)
-			return api_peers(w, c, seg[3], seg[5], seg[7]);
-		if (n == 6 && strcmp(seg[4], "daily") == 0 && strcmp(seg[5], "latest") == 0)
-			return api_daily(s, c, seg[3]);
-	} else if (strcmp(seg[2], "offenders") == 0 && n == 3) {
-		return api_offenders(w, c);
-	} else if (strcmp(seg[2], "attacks") == 0 && n == 3) {
-		return api_attacks(w, s, c);
-	} else if (strcmp(seg[2], "collector") == 0 && n == 3) {
-		return api_collector(w, c);
-	} else if (strcmp(seg[2], "ip") == 0 && n == 4) {
-		return api_ip(s, c, seg[3]);
+	(void)w, (void)s, (void)seg;
+	return web_reply(c, MHD_HTTP_OK, "application/json", (char *)"{\"status\":\"ok\"}\n", 16,
+	                 WEB_BODY_STATIC, NULL, NULL);
+}
+
+static enum MHD_Result route_metrics(struct web *w, struct store *s, struct MHD_Connection *c,
+                                     char **seg)
+{
+	(void)s, (void)seg;
+	return web_metrics(w, c);
+}
+
+static enum MHD_Result route_blocklist(struct web *w, struct store *s, struct MHD_Connection *c,
+                                       char **seg)
+{
+	(void)s, (void)seg;
+	return web_blocklist(w, c);
+}
+
+static enum MHD_Result route_sites(struct web *w, struct store *s, struct MHD_Connection *c,
+                                   char **seg)
+{
+	(void)seg;
+	return api_sites(w, s, c);
+}
+
+static enum MHD_Result route_slots(struct web *w, struct store *s, struct MHD_Connection *c,
+                                   char **seg)
+{
+	(void)w;
+	return api_slots(s, c, seg[3]);
+}
+
+static enum MHD_Result route_advice(struct web *w, struct store *s, struct MHD_Connection *c,
+                                    char **seg)
+{
+	(void)s;
+	return api_advice(w, c, seg[3]);
+}
+
+static enum MHD_Result route_top(struct web *w, struct store *s, struct MHD_Connection *c,
+                                 char **seg)
+{
+	return api_top(w, s, c, seg[3], seg[5]);
+}
+
+static enum MHD_Result route_peers(struct web *w, struct store *s, struct MHD_Connection *c,
+                                   char **seg)
+{
+	(void)s;
+	return api_peers(w, c, seg[3], seg[5], seg[7]);
+}
+
+static enum MHD_Result route_daily(struct web *w, struct store *s, struct MHD_Connection *c,
+                                   char **seg)
+{
+	(void)w;
+	return api_daily(s, c, seg[3]);
+}
+
+static enum MHD_Result route_offenders(struct web *w, struct store *s, struct MHD_Connection *c,
+                                       char **seg)
+{
+	(void)s, (void)seg;
+	return api_offenders(w, c);
+}
+
+static enum MHD_Result route_attacks(struct web *w, struct store *s, struct MHD_Connection *c,
+                                     char **seg)
+{
+	(void)seg;
+	return api_attacks(w, s, c);
+}
+
+static enum MHD_Result route_collector(struct web *w, struct store *s, struct MHD_Connection *c,
+                                       char **seg)
+{
+	(void)s, (void)seg;
+	return api_collector(w, c);
+}
+
+static enum MHD_Result route_ip(struct web *w, struct store *s, struct MHD_Connection *c,
+                                char **seg)
+{
+	(void)w;
+	return api_ip(s, c, seg[3]);
+}
+
+/*
+ * Every route but the embedded files: the path as segments ("*": any
+ * segment; "{site}": a site name, checked against the configuration's
+ * grammar before the handler runs, 404 otherwise), the methods it answers
+ * and its flags. The first match wins.
+ */
+struct web_route {
+	const char *path[WEB_PATH_SEGMENTS]; /* NULL after the last segment */
+	unsigned methods;                    /* WEB_ROUTE_GET | WEB_ROUTE_HEAD */
+	unsigned flags;                      /* WEB_ROUTE_PUBLIC, WEB_ROUTE_NO_STORE */
+	web_route_fn fn;
+};
+
+#define WEB_GH (WEB_ROUTE_GET | WEB_ROUTE_HEAD)
+
+static const struct web_route web_routes[] = {
+    {{"healthz"}, WEB_GH, WEB_ROUTE_PUBLIC | WEB_ROUTE_NO_STORE, route_healthz},
+    /* The feed's answers: the store's file counters come through a connection of their own. */
+    {{"metrics"}, WEB_GH, WEB_ROUTE_NO_STORE, route_metrics},
+    {{"blocklist.txt"}, WEB_GH, WEB_ROUTE_NO_STORE, route_blocklist},
+    {{"api", "v1", "sites"}, WEB_GH, 0, route_sites},
+    {{"api", "v1", "sites", "{site}", "slots"}, WEB_GH, 0, route_slots},
+    {{"api", "v1", "sites", "{site}", "advice"}, WEB_GH, WEB_ROUTE_NO_STORE, route_advice},
+    {{"api", "v1", "sites", "{site}", "slots", "*", "labelled"}, WEB_GH, 0, api_labelled},
+    {{"api", "v1", "sites", "{site}", "slots", "*", "top"}, WEB_GH, 0, route_top},
+    {{"api", "v1", "sites", "{site}", "slots", "*", "peers", "*"},
+     WEB_GH,
+     WEB_ROUTE_NO_STORE,
+     route_peers},
+    {{"api", "v1", "sites", "{site}", "daily", "latest"}, WEB_GH, 0, route_daily},
+    {{"api", "v1", "offenders"}, WEB_GH, WEB_ROUTE_NO_STORE, route_offenders},
+    {{"api", "v1", "attacks"}, WEB_GH, 0, route_attacks},
+    {{"api", "v1", "collector"}, WEB_GH, WEB_ROUTE_NO_STORE, route_collector},
+    {{"api", "v1", "ip", "*"}, WEB_GH, 0, route_ip},
+};
+
+/* The route whose pattern seg[0..n) fits, or NULL; *bad_site when only a {site} failed. */
+static const struct web_route *web_route_find(char **seg, size_t n, bool *bad_site)
+{
+	*bad_site = false;
+	for (size_t r = 0; r < sizeof(web_routes) / sizeof(web_routes[0]); r++) {
+		const struct web_route *rt = &web_routes[r];
+		bool fits = true, site_ok = true;
+		size_t i;
+		for (i = 0; i < n && fits; i++) {
+			const char *p = rt->path[i];
+			if (!p)
+				fits = false;
+			else if (strcmp(p, "{site}") == 0)
+				site_ok = web_site_ok(seg[i]);
+			else if (strcmp(p, "*") != 0)
+				fits = strcmp(p, seg[i]) == 0;
+		}
+		if (!fits || (i < WEB_PATH_SEGMENTS && rt->path[i]))
+			continue;
+		if (!site_ok) {
+			*bad_site = true;
+			continue;
+		}
+		return rt;
 	}
-	return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
+	return NULL;
+}
+
+/*
+ * url split into segments in path (the caller's buffer): seg[0] is the
+ * first after "/". false when the path is too long, has too many segments
+ * or an empty one (//, a trailing /): no route has such a path.
+ */
+static bool web_split(const char *url, char path[WEB_URL_MAX], char **seg, size_t *n)
+{
+	size_t len = strlen(url);
+
+	*n = 0;
+	if (url[0] != '/' || len >= WEB_URL_MAX)
+		return false;
+	memcpy(path, url, len + 1);
+	for (char *p = path + 1;;) {
+		char *slash = strchr(p, '/');
+		if (*n == WEB_PATH_SEGMENTS)
+			return false;
+		seg[(*n)++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		if (seg[i][0] == '\0')
+			return false;
+	}
+	return true;
+}
+
+/* GET and HEAD as WEB_ROUTE_* bits; 0 for any other method. */
+static unsigned web_method_bit(const char *method)
+{
+	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+		return WEB_ROUTE_GET;
+	if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+		return WEB_ROUTE_HEAD;
+	return 0;
+}
+
+int web_route_lookup(const char *method, const char *url, unsigned *flags)
+{
+	char path[WEB_URL_MAX], *seg[WEB_PATH_SEGMENTS];
+	const struct web_route *rt = NULL;
+	unsigned m = web_method_bit(method);
+	size_t n;
+	bool bad_site = false;
+
+	*flags = 0;
+	if (web_split(url, path, seg, &n))
+		rt = web_route_find(seg, n, &bad_site);
+	if (!rt)
+		return m ? -ENOENT : -EPERM;
+	if (!(rt->methods & m))
+		return -EPERM;
+	*flags = rt->flags;
+	return 0;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -1138,14 +1411,20 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 {
 	struct web *w = cls;
 	char path[WEB_URL_MAX], *seg[WEB_PATH_SEGMENTS];
+	const struct web_route *rt = NULL;
+	unsigned m = web_method_bit(method);
 	struct web_conn *k;
 	size_t n = 0;
+	bool bad_site = false;
 	enum MHD_Result ret;
 
 	(void)version;
 	(void)upload_data;
 	(void)con_cls;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+	if (web_split(url, path, seg, &n))
+		rt = web_route_find(seg, n, &bad_site);
+	/* The embedded files and unknown paths answer GET and HEAD, as every route does now. */
+	if (!(m & (rt ? rt->methods : WEB_ROUTE_GET | WEB_ROUTE_HEAD)))
 		return web_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method", "only GET and HEAD");
 	/* MHD calls first with the headers only: a body announced there is refused unread. */
 	const char *cl =
@@ -1153,9 +1432,8 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 	if (*upload_data_size != 0 || (cl && strcmp(cl, "0") != 0) ||
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
 		return web_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body", "requests carry no body");
-	if (strcmp(url, "/healthz") == 0)
-		return web_reply(c, MHD_HTTP_OK, "application/json",
-		                 (char *)"{\"status\":\"ok\"}\n", 16, WEB_BODY_STATIC, NULL, NULL);
+	if (rt && (rt->flags & WEB_ROUTE_PUBLIC))
+		return rt->fn(w, NULL, c, seg);
 	if (!web_authorized(w, c))
 		return web_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 		                 "a valid token is required (Authorization: Bearer TOKEN)");
@@ -1165,36 +1443,15 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *c, const cha
 			return web_reply(c, MHD_HTTP_OK, a->ctype, (char *)a->data, a->len,
 			                 WEB_BODY_STATIC, web_cache_revalidate, a->etag);
 	}
-	if (strcmp(url, "/metrics") == 0)
-		return web_metrics(w, c);
-	if (strcmp(url, "/blocklist.txt") == 0)
-		return web_blocklist(w, c);
-	if (strncmp(url, "/api/", 5) != 0 || strlen(url) >= sizeof(path))
-		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
-	/* Segments of the decoded path; an empty one (//, trailing /) is no route. */
-	memcpy(path, url, strlen(url) + 1);
-	for (char *p = path + 1; n < WEB_PATH_SEGMENTS;) {
-		char *slash = strchr(p, '/');
-		seg[n++] = p;
-		if (!slash)
-			break;
-		*slash = '\0';
-		p = slash + 1;
-		if (n == WEB_PATH_SEGMENTS)
-			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (seg[i][0] == '\0')
-			return web_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such API route");
-	}
-	/* The feed's routes take no store connection; the rest take one for the request. */
-	if (n >= 3 && strcmp(seg[1], "v1") == 0 &&
-	    (strcmp(seg[2], "collector") == 0 || strcmp(seg[2], "offenders") == 0 ||
-	     (n >= 5 && strcmp(seg[2], "sites") == 0 && strcmp(seg[4], "advice") == 0) ||
-	     (n == 8 && strcmp(seg[2], "sites") == 0 && strcmp(seg[6], "peers") == 0)))
-		return web_api(w, NULL, c, seg, n);
+	if (!rt)
+		return web_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		                 bad_site                        ? "no such site"
+		                 : strncmp(url, "/api/", 5) == 0 ? "no such API route"
+		                                                 : "no such page");
+	if (rt->flags & WEB_ROUTE_NO_STORE)
+		return rt->fn(w, NULL, c, seg);
 	k = web_conn_get(w);
-	ret = web_api(w, k->store, c, seg, n);
+	ret = rt->fn(w, k->store, c, seg);
 	web_conn_put(k);
 	return ret;
 }

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # lib.sh: shell helpers shared by the integration tests that drive real
-# programs (interop.sh, campus.sh and others) or a live collector
-# (restart.sh, templates.sh, reload.sh: "live collector" below). Sourced,
-# not run.
+# programs (interop.sh, campus.sh and others), a live collector
+# (restart.sh, templates.sh, reload.sh: "live collector" below) or headless
+# Chromium (web.sh, web_pages.sh: "headless Chromium" below). Sourced, not
+# run.
 #
 # Before sourcing, set PROG (the test's name, printed before every message).
 # After sourcing, call lib_init NAME KEEP: it makes the work directory $T
@@ -195,6 +196,57 @@ run_softflowd() {
 		return 1
 	}
 	return 0
+}
+
+# ---------------------------------------------------------------- headless Chromium
+# The dashboard tests (web.sh, web_pages.sh) look at the page in Debian's chromium. They
+# set $T (lib_init) and call browser_find first: BROWSER is its path; without one the test
+# passes here with a message (or fails when WEB_REQUIRE_BROWSER=1). Each run has a fresh
+# profile ($T/profile-NAME), no network but the loopback the URL names, and 15 s of virtual
+# time: timers (the page's refreshes) run without waiting for them.
+
+browser_find() {
+	BROWSER=$(command -v chromium || command -v chromium-browser || true)
+	[ -n "$BROWSER" ] && return 0
+	[ "${WEB_REQUIRE_BROWSER:-0}" = 1 ] && die "chromium not found (tools/setup.sh --test installs it)"
+	log "chromium not found: browser part skipped (tools/setup.sh --test installs it)"
+	OK=1
+	exit 0
+}
+
+# browser_run NAME URL ARGS...: chromium headless on URL (root needs --no-sandbox); its
+# stdout is the caller's. ARGS may add --virtual-time-budget=0 and --timeout=MS to let the
+# page run in real time instead.
+browser_run() {
+	timeout 120 "$BROWSER" --headless=new --no-sandbox --disable-gpu --no-first-run \
+		--disable-extensions --disable-background-networking --user-data-dir="$T/profile-$1" \
+		--enable-logging=stderr --v=0 --virtual-time-budget=15000 --hide-scrollbars "${@:3}" "$2"
+}
+
+# browser_check NAME URL LOADED: what a --dump-dom run of NAME left: no console message (a
+# CSP violation is one) in $T/chrome-NAME.log, and the page said it finished (data-loaded).
+browser_check() {
+	if grep -E 'CONSOLE|Content Security Policy|Uncaught|Refused to' "$T/chrome-$1.log" >"$T/console.txt"; then
+		die "console messages on $2: $(cat "$T/console.txt")"
+	fi
+	grep -q "data-loaded=\"$3\"" "$T/dom-$1.html" || die "$2 did not finish loading: $(head -c 2000 "$T/dom-$1.html")"
+}
+
+# browser_page NAME URL LOADED: the DOM of URL in $T/dom-NAME.html once the page says it
+# finished (data-loaded="LOADED"), checked by browser_check.
+browser_page() {
+	browser_run "$1" "$2" --dump-dom >"$T/dom-$1.html" 2>"$T/chrome-$1.log" ||
+		die "chromium --dump-dom $2 failed: $(tail -5 "$T/chrome-$1.log")"
+	browser_check "$1" "$2" "$3"
+}
+
+# browser_shot FILE URL W,H: a screenshot of URL at W x H pixels into FILE (PNG).
+browser_shot() {
+	local name
+	name=shot-$(basename "$1" .png)
+	browser_run "$name" "$2" --screenshot="$1" --window-size="$3" >/dev/null 2>"$T/chrome-$name.log" ||
+		die "chromium --screenshot $2 failed: $(tail -5 "$T/chrome-$name.log")"
+	[ -s "$1" ] || die "no screenshot $1"
 }
 
 # ---------------------------------------------------------------- live collector

@@ -219,37 +219,12 @@ stop_pid "$RUN_PID"
 log "API: token, sites, slots, labelled ($N_LAB), ip, top, errors, 304: ok"
 
 # ---------------------------------------------------------------- the page in Chromium
-BROWSER=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$BROWSER" ]; then
-	[ "${WEB_REQUIRE_BROWSER:-0}" = 1 ] && die "chromium not found (tools/setup.sh --test installs it)"
-	log "chromium not found: browser part skipped (tools/setup.sh --test installs it)"
-	OK=1
-	exit 0
-fi
+browser_find
 start_run open
-URL=
-chrome() {
-	# Root needs --no-sandbox; a fresh profile each time; no network but loopback is used.
-	timeout 120 "$BROWSER" --headless=new --no-sandbox --disable-gpu --no-first-run \
-		--disable-extensions --disable-background-networking --user-data-dir="$T/profile-$1" \
-		--enable-logging=stderr --v=0 --virtual-time-budget=15000 --hide-scrollbars "${@:2}" "$URL"
-}
 # page NAME QUERY LOADED: the DOM of /?QUERY once the page says it finished (data-loaded).
-page() {
-	URL="$BASE/?$2"
-	chrome "$1" --dump-dom >"$T/dom-$1.html" 2>"$T/chrome-$1.log" ||
-		die "chromium --dump-dom $URL failed: $(tail -5 "$T/chrome-$1.log")"
-	if grep -E 'CONSOLE|Content Security Policy|Uncaught|Refused to' "$T/chrome-$1.log" >"$T/console.txt"; then
-		die "console messages on $URL: $(cat "$T/console.txt")"
-	fi
-	grep -q "data-loaded=\"$3\"" "$T/dom-$1.html" || die "$URL did not finish loading: $(head -c 2000 "$T/dom-$1.html")"
-}
-shot() {
-	URL="$BASE/?$2"
-	chrome "shot-$1" --screenshot="$T/web-$1.png" --window-size="$3" >/dev/null 2>"$T/chrome-shot.log" ||
-		die "chromium --screenshot failed: $(tail -5 "$T/chrome-shot.log")"
-	[ -s "$T/web-$1.png" ] || die "no screenshot $1"
-}
+page() { browser_page "$1" "$BASE/?$2" "$3"; }
+# shot NAME QUERY W,H: $T/web-NAME.png.
+shot() { browser_shot "$T/web-$1.png" "$BASE/?$2" "$3"; }
 W0=$FIRST
 page w1 "site=campus&slot=$W1" overview
 page w0 "site=campus&slot=$W0" overview
@@ -326,6 +301,65 @@ for i, (dom, wantf) in enumerate(((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.
     print("slot %d: %d labelled rows with their reasons, %d charts" % (i, len(p.rows), p.canvas), file=sys.stderr)
 EOF
 
+# The table is paged, sorted and filtered by the server: two rows a page from the third by
+# address shows the API's rows 3-4 in its order and says so; the label filter shows the flood
+# rows only, with their reasons.
+[ "$(code -D "$T/hdr" "$BASE/api/v1/sites/campus/slots/$W1/labelled?sort=ip&offset=2&limit=2")" = 200 ] ||
+	die "labelled rows: $(cat "$T/body")"
+mv "$T/body" "$T/rows-api.json"
+N_ROWS=$(tr -d '\r' <"$T/hdr" | sed -n 's/^[Xx]-[Tt]otal-[Cc]ount: \([0-9]*\)$/\1/p')
+[ -n "$N_ROWS" ] && [ "$N_ROWS" -gt 4 ] || die "labelled rows: X-Total-Count ${N_ROWS:-missing}, want more than 4"
+page paged "site=campus&slot=$W1&sort=ip&lo=2&rows=2" overview
+page flood "site=campus&slot=$W1&label=flood" overview
+"$PY" - "$T/dom-paged.html" "$T/rows-api.json" "$N_ROWS" "$T/dom-flood.html" "$T/want-$W1" <<'EOF' || die "the labelled table's pages or filter are wrong"
+import html.parser, json, sys
+
+class P(html.parser.HTMLParser):
+    """Rows of the labelled table (ip, kinds, text), the pager's text and buttons."""
+    def __init__(self):
+        super().__init__(); self.rows = []; self.tbody = False; self.inrow = False
+        self.ids = {}; self.cur = None
+    def handle_starttag(self, tag, a):
+        a = dict(a)
+        if tag == "table": self.tbody = a.get("id") == "labelled"
+        if self.tbody and tag == "tr" and "data-ip" in a:
+            self.rows.append([a["data-ip"], a["data-kind"], ""]); self.inrow = True
+        if "id" in a:
+            self.ids[a["id"]] = a; self.cur = a["id"]
+    def handle_endtag(self, tag):
+        if tag == "tr": self.inrow = False
+        if tag == "table": self.tbody = False
+        self.cur = None
+    def handle_data(self, d):
+        if self.inrow: self.rows[-1][2] += d
+        if self.cur in ("labelled-range", "labelled-count"): self.ids[self.cur]["text"] = self.ids[self.cur].get("text", "") + d
+
+api = json.load(open(sys.argv[2]))
+n = int(sys.argv[3])
+want = []
+for d in api:  # an outside IP's offender document follows its outside one: one row
+    if want and d["kind"] != "inside" and "inside" not in want[-1][1] and want[-1][0] == d["ip"]:
+        want[-1][1].append(d["kind"])
+    else:
+        want.append([d["ip"], [d["kind"]]])
+want = [(ip, " ".join(sorted(k, key=lambda x: (x != "outside", x)))) for ip, k in want]
+p = P(); p.feed(open(sys.argv[1]).read())
+assert [(r[0], r[1]) for r in p.rows] == want, ([(r[0], r[1]) for r in p.rows], want)
+rng = p.ids["labelled-range"].get("text", "")
+assert rng == "rows 3–4 of {:,}".format(n), rng
+assert "disabled" not in p.ids["labelled-prev"], p.ids["labelled-prev"]
+assert ("disabled" in p.ids["labelled-next"]) == (4 >= n), p.ids["labelled-next"]
+for ip, kind, text in p.rows:
+    assert ": " in text, (ip, text)
+
+flood = {d["ip"] for d in (json.loads(l) for l in open(sys.argv[5]) if l.strip()) if "flood" in d["labels"]}
+q = P(); q.feed(open(sys.argv[4]).read())
+assert {r[0] for r in q.rows} == flood and len(q.rows) == len(flood), (q.rows, flood)
+assert all("flood: " in r[2] and " packets (" in r[2] for r in q.rows), q.rows
+assert q.ids["labelled-count"].get("text") == "(%d matching the filter)" % len(flood), q.ids["labelled-count"]
+print("labelled table: rows 3-4 of %d by address as the API pages them; %d flood rows by the filter" % (n, len(flood)), file=sys.stderr)
+EOF
+
 # The scanner's IP page in its slot: one strip cell per slot, labelled scan in the first only;
 # its peers (the inside hosts it touched) as links.
 page ip "site=campus&ip=192.0.2.66&slot=$W0" ip
@@ -357,6 +391,7 @@ for size in 1440x900 1920x1080; do
 	shot "overview-$size" "site=campus&slot=$W1" "${size/x/,}"
 	shot "ip-$size" "site=campus&ip=192.0.2.66&slot=$W0" "${size/x/,}"
 done
+shot "overview-paged-1440x1300" "site=campus&slot=$W1&sort=ip&lo=2&rows=2" 1440,1300
 # The capture once more, live: the collector page then has an exporter to show. (After the
 # overview and IP pages: the records fold into the open slot, which may close meanwhile.)
 "$NFSENTRY" send "$FIXTURE" --to "127.0.0.1:$UPORT" --rate 5000 2>"$T/send.log" || die "send: $(cat "$T/send.log")"

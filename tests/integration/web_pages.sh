@@ -22,7 +22,10 @@
 #    each shows the planted items (the ongoing attack as a card, the flood in
 #    the ended table, every blocked offender, the partial day with the MACs
 #    and its suspects, the overview's ongoing-attack banner, an offender's
-#    record and the flood victim's event on their IP pages). Screenshots are
+#    record and the flood victim's event on their IP pages); the offenders
+#    page's second page is the API's; the attacks page, open in real time,
+#    shows an event stored meanwhile within its refresh, without a reload
+#    (browser_live.py). Screenshots are
 #    saved (webpages-*.png in the work directory and in $WEB_SCREENSHOT_DIR
 #    when set). Without chromium that part is skipped with a message
 #    (WEB_REQUIRE_BROWSER=1 fails instead).
@@ -222,36 +225,12 @@ stop_pid "$RUN_PID"
 log "API: token, offenders (all, blocked, one IP), block-list, attacks (order, filters), daily (latest, date), errors: ok"
 
 # ---------------------------------------------------------------- the pages in Chromium
-BROWSER=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$BROWSER" ]; then
-	[ "${WEB_REQUIRE_BROWSER:-0}" = 1 ] && die "chromium not found (tools/setup.sh --test installs it)"
-	log "chromium not found: browser part skipped (tools/setup.sh --test installs it)"
-	OK=1
-	exit 0
-fi
+browser_find
 start_run open
-URL=
-chrome() {
-	timeout 120 "$BROWSER" --headless=new --no-sandbox --disable-gpu --no-first-run \
-		--disable-extensions --disable-background-networking --user-data-dir="$T/profile-$1" \
-		--enable-logging=stderr --v=0 --virtual-time-budget=15000 --hide-scrollbars "${@:2}" "$URL"
-}
 # page NAME QUERY LOADED: the DOM of /?QUERY once the page says it finished (data-loaded).
-page() {
-	URL="$BASE/?$2"
-	chrome "$1" --dump-dom >"$T/dom-$1.html" 2>"$T/chrome-$1.log" ||
-		die "chromium --dump-dom $URL failed: $(tail -5 "$T/chrome-$1.log")"
-	if grep -E 'CONSOLE|Content Security Policy|Uncaught|Refused to' "$T/chrome-$1.log" >"$T/console.txt"; then
-		die "console messages on $URL: $(cat "$T/console.txt")"
-	fi
-	grep -q "data-loaded=\"$3\"" "$T/dom-$1.html" || die "$URL did not finish loading: $(head -c 2000 "$T/dom-$1.html")"
-}
-shot() {
-	URL="$BASE/?$2"
-	chrome "shot-$1" --screenshot="$T/webpages-$1.png" --window-size="$3" >/dev/null 2>"$T/chrome-shot.log" ||
-		die "chromium --screenshot failed: $(tail -5 "$T/chrome-shot.log")"
-	[ -s "$T/webpages-$1.png" ] || die "no screenshot $1"
-}
+page() { browser_page "$1" "$BASE/?$2" "$3"; }
+# shot NAME QUERY W,H: $T/webpages-NAME.png.
+shot() { browser_shot "$T/webpages-$1.png" "$BASE/?$2" "$3"; }
 # The pages' range ends with the replayed slots, not with the live run's own.
 Q="site=campus&slot=$LAST"
 page attacks "page=attacks&$Q" attacks
@@ -320,6 +299,49 @@ assert "ip-offender" in w.hidden
 print("pages: attacks (1 ongoing, 1 ended), %d blocked offenders, daily (%d suspects, 2 MACs), banner, IP pages" % (len(shown), n_cc), file=sys.stderr)
 EOF
 
+# The offenders page pages on the server: two rows a page by offences, the second page shows
+# the API's entries 3-4 in its order and says which of how many.
+[ "$(code -D "$T/hdr" "$BASE/api/v1/offenders?sort=offences&offset=2&limit=2")" = 200 ] ||
+	die "offenders page: $(cat "$T/body")"
+mv "$T/body" "$T/offenders-page.json"
+N_OFF=$(tr -d '\r' <"$T/hdr" | sed -n 's/^[Xx]-[Tt]otal-[Cc]ount: \([0-9]*\)$/\1/p')
+[ -n "$N_OFF" ] && [ "$N_OFF" -gt 4 ] || die "offenders: X-Total-Count ${N_OFF:-missing}, want more than 4"
+page offenders-paged "page=offenders&osort=offences&oo=2&rows=2&$Q" offenders
+"$PY" - "$T/dom-offenders-paged.html" "$T/offenders-page.json" "$N_OFF" <<'EOF' || die "the offenders page's second page is wrong"
+import json, re, sys
+dom, api, n = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), int(sys.argv[3])
+body = dom.split('id="offenders"', 1)[1].split("</table>", 1)[0]
+shown = re.findall(r'<tr data-ip="([^"]+)"', body)
+assert shown == [o["ip"] for o in api] and len(shown) == 2, (shown, api)
+rng = re.search(r'id="offenders-range">([^<]*)<', dom).group(1)
+assert rng == "offenders 3–4 of {:,}".format(n), rng
+assert re.search(r'<th data-sort="offences" class="sorted">', dom), "offences column not marked sorted"
+print("offenders page: 3-4 of %d by offences as the API pages them" % n, file=sys.stderr)
+EOF
+
+# The attacks page follows events live: open on the latest slots (no slot chosen), it shows an
+# event stored meanwhile (in the last stored slot, as the ongoing one above) within its 5-s
+# refresh, in the same document (no reload). Chromium in real time over the DevTools pipe
+# (browser_live.py).
+LIVE=$(tr -d '\n' <<EOF
+{"kind":"attack","site":"campus","timeSlot":$LAST,"id":"0ddba11cafe0babe","seq":1,"state":"start",
+"ip":"10.10.55.5","direction":"in","class":"udp","start":$(((START + 850) * 1000)),
+"detected":$(((START + 851) * 1000)),"updated":$(((START + 851) * 1000)),
+"current":{"pps":42000.0,"bps":3e8,"fps":5.0},"peak":{"pps":42000.0,"bps":3e8,"fps":5.0},
+"thresholds":{"pps":20000.0,"bps":0.0,"fps":10000.0},"packets":42000,"octets":42000000,"flows":5.0,
+"sources":[{"ip":"203.0.113.77","packets":42000}],"ports":[{"port":53,"packets":42000}],
+"protocols":[{"proto":17,"packets":42000}]}
+EOF
+)
+printf "INSERT INTO documents (time_slot, site, kind, key, doc, labelled) VALUES (%s, 'campus', 'attack', '0ddba11cafe0babe-1', '%s', 0);\n" \
+	"$LAST" "$LIVE" >"$T/live-attack.sql"
+"$PY" "$SOURCE_DIR/tests/integration/browser_live.py" "$BROWSER" "$T/profile-live" \
+	"$BASE/?page=attacks&site=campus" attacks 'div.attack[data-attack="0ddba11cafe0babe"]' \
+	"sqlite3 -cmd '.timeout 10000' '$T/store.db' <'$T/live-attack.sql'" 12 2>"$T/live.log" ||
+	die "the attacks page did not show a new event live: $(cat "$T/live.log"; tail -5 "$T/profile-live.log")"
+grep -q "42.0 kpackets/s" "$T/live.log" || die "the live event's card lacks its peak rate: $(cat "$T/live.log")"
+log "$(cat "$T/live.log")"
+
 for size in 1440x900 1920x1080; do
 	shot "attacks-$size" "page=attacks&$Q" "${size/x/,}"
 	shot "offenders-$size" "page=offenders&$Q" "${size/x/,}"
@@ -327,6 +349,7 @@ for size in 1440x900 1920x1080; do
 done
 shot "overview-banner-1440x900" "$Q" 1440,900
 shot "ip-offender-1440x900" "$Q&ip=$BLOCKED_IP" 1440,900
+shot "offenders-paged-1440x900" "page=offenders&osort=offences&oo=200&$Q" 1440,900
 stop_pid "$RUN_PID"
 if [ -n "${WEB_SCREENSHOT_DIR:-}" ]; then
 	mkdir -p "$WEB_SCREENSHOT_DIR"

@@ -954,6 +954,217 @@ static void test_feed_routes(void **state)
 	web_feed_destroy(feed);
 }
 
+/* A slot of six table rows: three inside IPs, one outside IP that is also an offender, one
+ * outside IP alone and one offender alone (its outside document left out by the cap). */
+#define R(k, ip, labels, reasons)                                                                  \
+	k, ip,                                                                                     \
+	    "{\"kind\":\"" k "\",\"ip\":\"" ip "\",\"labels\":[" labels "],\"reasons\":{" reasons  \
+	    "}}"
+static const char *const rows200[] = {
+    "slot",
+    "",
+    "{\"kind\":\"slot\",\"timeSlot\":200}",
+    R("inside", "10.0.0.10", "\"fanout\"", "\"fanout\":{\"value\":30,\"threshold\":10}"),
+    R("inside", "10.0.0.9", "\"noPayload\",\"fanout\"",
+      "\"noPayload\":{\"value\":20,\"threshold\":40},\"fanout\":{\"value\":15,\"threshold\":10}"),
+    R("inside", "10.0.0.200", "\"scan\"", "\"scan\":{\"value\":50,\"threshold\":25}"),
+    R("offender", "192.0.2.1", "\"flood\"", "\"flood\":{\"value\":600,\"threshold\":300}"),
+    R("outside", "192.0.2.1", "\"flood\"", "\"flood\":{\"value\":600,\"threshold\":300}"),
+    R("outside", "192.0.2.20", "\"scanOut\"", "\"scanOut\":{\"value\":40,\"threshold\":10}"),
+    R("offender", "198.51.100.7", "\"flood\"", "\"flood\":{\"value\":900,\"threshold\":300}"),
+};
+#undef R
+
+/* The "ip" and first letter of "kind" of each document of the last body, space-separated. */
+static const char *ips_of(struct fx *f, char *out, size_t len)
+{
+	const char *p = f->body;
+	size_t n = 0;
+
+	out[0] = '\0';
+	while ((p = strstr(p, "{\"kind\":\""))) {
+		char kind = p[9];
+		const char *ip = strstr(p, "\"ip\":\"");
+		const char *e = ip ? strchr(ip + 6, '"') : NULL;
+		assert_non_null(e);
+		n += (size_t)snprintf(out + n, len - n, "%s%c:%.*s", n ? " " : "", kind,
+		                      (int)(e - ip - 6), ip + 6);
+		assert_true(n < len);
+		p = e;
+	}
+	return out;
+}
+
+static void test_labelled_rows(void **state)
+{
+	struct fx *f = *state;
+	struct web_cache_stats st0, st1;
+	char h[256], got[512];
+
+	put(f->s, "rows", 200, rows200, 8);
+	fx_start(f, NULL, 16, 5);
+	/* The warm-up builds the latest slot's rows with its answer: a rows request adds nothing.
+	 */
+	for (int i = 0; i < 1000; i++) {
+		web_cache_stats(f->w, &st0);
+		if (st0.warm_passes)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st0.warm_passes, 1);
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/latest/labelled?sort=kind", NULL), 200);
+	web_cache_stats(f->w, &st1);
+	assert_int_equal(st1.bytes, st0.bytes);
+	assert_int_equal(st1.misses, st0.misses);
+	/* A slot with no labelled document has no row. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/101/labelled?sort=ip", NULL), 200);
+	assert_string_equal(f->body, "[]\n");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "0");
+	/* Slot 100 of campus is not the latest: its rows are built (and counted) at its first. */
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled", NULL), 200);
+	web_cache_stats(f->w, &st0);
+	assert_int_equal(get(f, "/api/v1/sites/campus/slots/100/labelled?sort=ip", NULL), 200);
+	web_cache_stats(f->w, &st1);
+	assert_true(st1.bytes > st0.bytes);
+	/* No parameter: the documents as stored (kind, then IP text), six rows in seven docs. */
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)),
+	                    "i:10.0.0.10 i:10.0.0.200 i:10.0.0.9 o:192.0.2.1 o:198.51.100.7 "
+	                    "o:192.0.2.1 o:192.0.2.20");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "7");
+
+	/* Each sort, as the page's columns order: rows, an outside IP's offender doc after it. */
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?sort=severity", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)),
+	                    "o:198.51.100.7 o:192.0.2.1 o:192.0.2.1 o:192.0.2.20 i:10.0.0.200 "
+	                    "i:10.0.0.10 i:10.0.0.9");
+	/* The outside document leads its row; the offender's follows. */
+	assert_true(strstr(f->body, "{\"kind\":\"outside\",\"ip\":\"192.0.2.1\"") <
+	            strstr(f->body, "{\"kind\":\"offender\",\"ip\":\"192.0.2.1\""));
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "6");
+	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)),
+	                    "private, max-age=31536000, immutable");
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?sort=ip", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)),
+	                    "i:10.0.0.9 i:10.0.0.10 i:10.0.0.200 o:192.0.2.1 o:192.0.2.1 "
+	                    "o:192.0.2.20 o:198.51.100.7");
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?sort=kind", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)),
+	                    "i:10.0.0.200 i:10.0.0.10 i:10.0.0.9 o:198.51.100.7 o:192.0.2.20 "
+	                    "o:192.0.2.1 o:192.0.2.1");
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/latest/labelled?sort=labels", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)),
+	                    "i:10.0.0.9 o:198.51.100.7 o:192.0.2.1 o:192.0.2.1 o:192.0.2.20 "
+	                    "i:10.0.0.200 i:10.0.0.10");
+	assert_string_equal(header(f, "Cache-Control", h, sizeof(h)), "private, no-cache");
+
+	/* Filters: by label, by kind (an outside + offender row is both), both; unknown label. */
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?label=flood", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)), "o:198.51.100.7 o:192.0.2.1 o:192.0.2.1");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "2");
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?kind=outside", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)), "o:192.0.2.1 o:192.0.2.1 o:192.0.2.20");
+	assert_int_equal(
+	    get(f, "/api/v1/sites/rows/slots/200/labelled?kind=inside&label=fanout&sort=ip", NULL),
+	    200);
+	assert_string_equal(ips_of(f, got, sizeof(got)), "i:10.0.0.9 i:10.0.0.10");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "2");
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?label=p2p", NULL), 200);
+	assert_string_equal(f->body, "[]\n");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "0");
+
+	/* Pages count rows: the row of two documents is one. */
+	web_cache_stats(f->w, &st0);
+	assert_int_equal(
+	    get(f, "/api/v1/sites/rows/slots/200/labelled?sort=ip&offset=2&limit=2", NULL), 200);
+	assert_string_equal(ips_of(f, got, sizeof(got)), "i:10.0.0.200 o:192.0.2.1 o:192.0.2.1");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "6");
+	assert_int_equal(
+	    get(f, "/api/v1/sites/rows/slots/200/labelled?sort=ip&offset=5&limit=100000", NULL),
+	    200);
+	assert_string_equal(ips_of(f, got, sizeof(got)), "o:198.51.100.7");
+	assert_int_equal(get(f, "/api/v1/sites/rows/slots/200/labelled?sort=ip&offset=6", NULL),
+	                 200);
+	assert_string_equal(f->body, "[]\n");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "6");
+	assert_int_equal(
+	    get(f, "/api/v1/sites/rows/slots/200/labelled?kind=offender&offset=2147483647", NULL),
+	    200);
+	assert_string_equal(f->body, "[]\n");
+	assert_string_equal(header(f, "X-Total-Count", h, sizeof(h)), "2");
+	/* Answered from the cached answer and its rows: no store read, no new entry. */
+	web_cache_stats(f->w, &st1);
+	assert_int_equal(st1.misses, st0.misses);
+	assert_int_equal(st1.hits, st0.hits + 4);
+	assert_int_equal(st1.stored, st0.stored);
+
+	/* Bad values: 400 with a JSON error. */
+	static const char *const bad[] = {
+	    "sort=seen",
+	    "sort=IP",
+	    "kind=slot",
+	    "kind=inside,outside",
+	    "label=a%20b",
+	    "label=%3Cx%3E",
+	    "limit=0",
+	    "limit=100001",
+	    "limit=-1",
+	    "offset=-1",
+	    "offset=1e3",
+	    "offset=2147483648",
+	    "sort=ip&limit=abc",
+	    "label=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "/api/v1/sites/rows/slots/200/labelled?%s", bad[i]);
+		expect_error(f, path, 400, "bad_parameter");
+	}
+}
+
+/* The route table: which routes run without a store connection or a token, which methods. */
+static void test_route_table(void **state)
+{
+	static const struct {
+		const char *method, *url;
+		int rc;
+		unsigned flags;
+	} cases[] = {
+	    {"GET", "/healthz", 0, WEB_ROUTE_PUBLIC | WEB_ROUTE_NO_STORE},
+	    {"GET", "/metrics", 0, WEB_ROUTE_NO_STORE},
+	    {"HEAD", "/blocklist.txt", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/collector", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/offenders", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/sites/campus/advice", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/sites/campus/slots/latest/peers/10.0.0.1", 0, WEB_ROUTE_NO_STORE},
+	    {"GET", "/api/v1/sites", 0, 0},
+	    {"GET", "/api/v1/sites/campus/slots", 0, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100/labelled", 0, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100/top", 0, 0},
+	    {"GET", "/api/v1/sites/campus/daily/latest", 0, 0},
+	    {"GET", "/api/v1/attacks", 0, 0},
+	    {"HEAD", "/api/v1/ip/10.0.0.1", 0, 0},
+	    {"GET", "/api/v1/sites/bad!site/advice", -ENOENT, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100/labelled/x", -ENOENT, 0},
+	    {"GET", "/api/v1/sites/campus/slots/100", -ENOENT, 0},
+	    {"GET", "/api/v1/collector/", -ENOENT, 0},
+	    {"GET", "/api//v1/collector", -ENOENT, 0},
+	    {"GET", "/api/v2/collector", -ENOENT, 0},
+	    {"GET", "/app.js", -ENOENT, 0},
+	    {"POST", "/api/v1/sites", -EPERM, 0},
+	    {"DELETE", "/nowhere", -EPERM, 0},
+	};
+	unsigned flags;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = web_route_lookup(cases[i].method, cases[i].url, &flags);
+		if (rc != cases[i].rc || flags != cases[i].flags)
+			fail_msg("%s %s: %d flags %u, want %d flags %u", cases[i].method,
+			         cases[i].url, rc, flags, cases[i].rc, cases[i].flags);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -967,6 +1178,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cache_bounds, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_connections_bounded, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_routes, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_labelled_rows, fx_setup, fx_teardown),
+	    cmocka_unit_test(test_route_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -451,6 +451,82 @@ static void test_offenders(void **state)
 	assert_null(strstr(f->body, "192.0.2.2"));
 }
 
+/* "ip ip ..." of an offenders answer, in its order. */
+static const char *off_ips(struct fx *f, char *out, size_t len)
+{
+	json_t *a = body_json(f), *v;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach(a, i, v)
+	{
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? " " : "",
+		                      json_string_value(json_object_get(v, "ip")));
+		assert_true(n < len);
+	}
+	json_decref(a);
+	return out;
+}
+
+/* The offenders page's sorts and pages, on the server. */
+static void test_offenders_sorted(void **state)
+{
+	struct fx *f = *state;
+	char got[256], *msg = NULL;
+	sqlite3 *h;
+
+	web_reputation_set(f->w, f->db);
+	fx_db(f);
+	/* A fourth: two sites, two labels, two offences, not blocked. */
+	assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+	if (sqlite3_exec(
+	        h,
+	        "INSERT INTO offenders VALUES ('198.51.100.4',100,101,2,101,0,101,0,0,0,0,0,"
+	        "'','[\"scan\",\"flood\"]','{\"campus\":{\"slots\":1,\"last\":100},"
+	        "\"dorm\":{\"slots\":1,\"last\":101}}','[]')",
+	        NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("insert: %s", msg);
+	sqlite3_close(h);
+
+	static const struct {
+		const char *query, *ips;
+	} cases[] = {
+	    {"", "192.0.2.1 192.0.2.2 198.51.100.4 2001:db8::5"},
+	    {"?sort=ip", "192.0.2.1 192.0.2.2 198.51.100.4 2001:db8::5"},
+	    {"?sort=offences", "192.0.2.1 198.51.100.4 192.0.2.2 2001:db8::5"},
+	    {"?sort=sites", "198.51.100.4 192.0.2.1 192.0.2.2 2001:db8::5"},
+	    {"?sort=labels", "198.51.100.4 192.0.2.1 192.0.2.2 2001:db8::5"},
+	    {"?sort=until", "192.0.2.1 2001:db8::5 198.51.100.4 192.0.2.2"},
+	    {"?sort=until&blocked=1", "192.0.2.1 2001:db8::5"},
+	    {"?sort=offences&offset=1&limit=2", "198.51.100.4 192.0.2.2"},
+	    {"?sort=offences&offset=3&limit=1000000", "2001:db8::5"},
+	    {"?sort=offences&offset=4", ""},
+	    {"?offset=2147483647", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/api/v1/offenders%s", cases[i].query);
+		assert_int_equal(get(f, path), 200);
+		if (strcmp(off_ips(f, got, sizeof(got)), cases[i].ips) != 0)
+			fail_msg("%s: %s, want %s", path, got, cases[i].ips);
+		/* Every page says how many match in all. */
+		if (!strstr(f->resp, strstr(cases[i].query, "blocked=1") ? "X-Total-Count: 2\r\n"
+		                                                         : "X-Total-Count: 4\r\n"))
+			fail_msg("%s: %s", path, f->resp);
+	}
+	static const char *const bad[] = {"sort=seen",  "sort=IP",          "offset=-1",
+	                                  "offset=x",   "limit=1000001",    "limit=0",
+	                                  "offset=1.5", "offset=2147483648"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/api/v1/offenders?%s", bad[i]);
+		assert_int_equal(get(f, path), 400);
+		if (strncmp(f->body, "{\"error\":{\"status\":400,\"code\":\"bad_parameter\"", 45) !=
+		    0)
+			fail_msg("%s: %s", path, f->body);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +534,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_attacks_live, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_daily, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_offenders, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_offenders_sorted, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,15 +1,18 @@
 // nfsentry dashboard: reads the JSON API (/api/v1/, docs/api.md) and draws the site overview
 // and the IP page. Every value from the API is network data: it reaches the page only through
 // textContent or attributes set from code, never as HTML. The view's state lives in the address
-// (?site=&slot=&range=&ip=&label=&kind=&sort=&page=&blocked=&osort=&date=&all=), so a view can be
-// pasted into a ticket.
+// (?site=&slot=&range=&ip=&label=&kind=&sort=&lo=&rows=&page=&blocked=&osort=&oo=&date=&all=), so a view
+// can be pasted into a ticket. The labelled table and the offenders list are sorted, filtered and
+// paged by the server (docs/api.md): the page fetches only the rows it shows.
 'use strict';
 
 const SLOT_S = 300;
 const RANGE_MAX_S = 31 * 86400; // the API's longest from..to (docs/api.md)
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat('en-US');
-const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity', page: '', blocked: false, osort: 'offences', date: '', all: false };
+const state = { sites: [], site: '', slot: null, range: 86400, ip: '', label: '', kind: '', sort: 'severity', lo: 0, rows: 200, page: '', blocked: false, osort: 'offences', oo: 0, date: '', all: false };
+const PAGE_ROWS = 200; // rows per page of the labelled table and the offenders list (?rows=: 1..1000)
+const SORTS = ['severity', 'ip', 'kind', 'labels']; // the labelled route's ?sort= (docs/api.md)
 const PAGES = ['collector', 'offenders', 'daily', 'attacks'];
 let charts = {};
 let slotDocs = [];
@@ -18,7 +21,8 @@ let lastLatest = null;
 // ---- labels: order of severity, reasons in words, advice ------------------------------------
 // The advice per label comes from the configuration (/api/v1/sites/{site}/advice).
 // A label not listed here (a newer collector's) is shown with its name, severity low, and its
-// reason's figures as the document gives them.
+// reason's figures as the document gives them. The server sorts by the same severities
+// (src/web/table.c).
 let advice = {};
 const adviceOf = (l) => advice[l] || 'Look at the IP page.';
 const LABELS = {
@@ -26,8 +30,6 @@ const LABELS = {
   floodOut: { sev: 3 },
   synFlood: { sev: 3 },
   underAttack: { sev: 3 },
-  arpMissing: { sev: 2 },
-  zeroMac: { sev: 1 },
   scan: { sev: 2 },
   arpMissing: { sev: 2 },
   zeroMac: { sev: 2 },
@@ -124,6 +126,7 @@ function fmtTime(ts) {
 function slotLabel(ts) { return new Date(ts * SLOT_S * 1000).toISOString().slice(5, 16).replace('T', ' ') + 'Z'; }
 
 // ---- URL state ------------------------------------------------------------------------------
+function offsetOf(v) { return v && /^[0-9]{1,9}$/.test(v) ? Number(v) : 0; }
 function readUrl() {
   const q = new URLSearchParams(location.search);
   state.site = q.get('site') || localStorage.getItem('nfsentry.site') || '';
@@ -132,12 +135,16 @@ function readUrl() {
   const range = q.get('range');
   state.range = range && /^[0-9]+$/.test(range) ? Math.min(Number(range), 31 * 86400) : 86400;
   state.ip = q.get('ip') || '';
-  state.label = q.get('label') || '';
-  state.kind = q.get('kind') || '';
-  state.sort = q.get('sort') || 'severity';
+  // What the labelled route takes (docs/api.md); anything else is no filter.
+  state.label = /^[A-Za-z0-9]{1,63}$/.test(q.get('label') || '') ? q.get('label') : '';
+  state.kind = ['inside', 'outside', 'offender'].includes(q.get('kind')) ? q.get('kind') : '';
+  state.sort = SORTS.includes(q.get('sort')) ? q.get('sort') : 'severity';
+  state.lo = offsetOf(q.get('lo'));
+  state.rows = Math.min(1000, offsetOf(q.get('rows')) || PAGE_ROWS);
   state.page = PAGES.includes(q.get('page')) ? q.get('page') : '';
   state.blocked = q.get('blocked') === '1';
   state.osort = ['ip', 'offences', 'sites', 'labels', 'until'].includes(q.get('osort')) ? q.get('osort') : 'offences';
+  state.oo = offsetOf(q.get('oo'));
   const date = q.get('date') || '';
   state.date = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(date) ? date : '';
   state.all = q.get('all') === '1';
@@ -151,9 +158,12 @@ function writeUrl(push) {
   if (state.label) q.set('label', state.label);
   if (state.kind) q.set('kind', state.kind);
   if (state.sort !== 'severity') q.set('sort', state.sort);
+  if (state.lo) q.set('lo', String(state.lo));
+  if (state.rows !== PAGE_ROWS) q.set('rows', String(state.rows));
   if (state.page) q.set('page', state.page);
   if (state.blocked) q.set('blocked', '1');
   if (state.osort !== 'offences') q.set('osort', state.osort);
+  if (state.oo) q.set('oo', String(state.oo));
   if (state.date) q.set('date', state.date);
   if (state.all) q.set('all', '1');
   const url = '/' + (q.toString() ? '?' + q.toString() : '');
@@ -170,6 +180,29 @@ async function api(path) {
     throw new Error(msg);
   }
   return r.json();
+}
+// A paged answer: its rows and X-Total-Count (rows matching, all pages); null on 404.
+async function apiPage(path) {
+  const r = await fetch('/api/v1/' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  if (r.status === 404) return null;
+  if (!r.ok) {
+    let msg = 'HTTP ' + r.status;
+    try { const j = await r.json(); if (j && j.error && j.error.message) msg += ': ' + j.error.message; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  const total = Number(r.headers.get('X-Total-Count'));
+  const rows = await r.json();
+  return { rows, total: isFinite(total) ? total : rows.length };
+}
+// "rows a–b of N" and the buttons of a table's two pagers (below it, and -top above it); off:
+// first row shown, n: rows shown, total: all.
+function drawPager(id, off, n, total, what) {
+  for (const where of ['', '-top']) {
+    $(id + '-pager' + where).hidden = total === 0;
+    $(id + '-range' + where).textContent = n ? what + ' ' + num(off + 1) + '–' + num(off + n) + ' of ' + num(total) : 'no ' + what + ' from ' + num(off + 1) + ' (' + num(total) + ' in all)';
+    $(id + '-prev' + where).disabled = off === 0;
+    $(id + '-next' + where).disabled = off + n >= total;
+  }
 }
 function showError(e) {
   const box = $('error');
@@ -293,6 +326,7 @@ function chartClick(evt, elements, chart) {
   const doc = slotDocs[elements[0].index];
   if (!doc) return;
   state.slot = doc.timeSlot;
+  state.lo = 0;
   writeUrl(true);
   loadSlot();
 }
@@ -337,29 +371,22 @@ function fillSlotPicker() {
 }
 
 let labelledRows = [];
+let labelledTotal = 0;
 function drawLabelled() {
   const tb = $('labelled').tBodies[0];
   clear(tb);
-  const seenLabels = new Set();
-  for (const r of labelledRows) for (const l of r.doc.labels || []) seenLabels.add(l);
+  // The label filter offers every label the selected slot counted (its slot document).
+  const slotDoc = selectedSlotDoc();
+  const seenLabels = new Set(Object.entries((slotDoc && slotDoc.labels) || {}).filter(([, n]) => n).map(([l]) => l));
+  if (state.label) seenLabels.add(state.label);
   const lf = $('label-filter');
-  const keep = state.label;
   clear(lf);
   lf.append(el('option', { value: '', text: 'all' }));
   for (const l of [...seenLabels].sort()) lf.append(el('option', { value: l, text: l }));
-  lf.value = seenLabels.has(keep) ? keep : '';
+  lf.value = state.label;
   $('kind-filter').value = state.kind;
-  let rows = labelledRows.filter((r) => (!state.label || (r.doc.labels || []).includes(state.label)) && (!state.kind || r.kinds.includes(state.kind)));
-  const key = state.sort;
-  rows.sort((a, b) => {
-    if (key === 'ip') return a.doc.ip < b.doc.ip ? -1 : a.doc.ip > b.doc.ip ? 1 : 0;
-    if (key === 'kind') return a.kinds.join().localeCompare(b.kinds.join());
-    if (key === 'labels') return (b.doc.labels || []).length - (a.doc.labels || []).length;
-    if (key === 'seen') return (b.seen || 0) - (a.seen || 0);
-    return b.sev - a.sev || b.ratio - a.ratio;
-  });
-  for (const th of $('labelled').tHead.rows[0].cells) th.classList.toggle('sorted', th.dataset.sort === key);
-  for (const r of rows) {
+  for (const th of $('labelled').tHead.rows[0].cells) th.classList.toggle('sorted', th.dataset.sort === state.sort);
+  for (const r of labelledRows) {
     const d = r.doc;
     const reasons = el('td');
     const adviceCell = el('td');
@@ -375,12 +402,42 @@ function drawLabelled() {
       reasons, adviceCell,
       el('td', { class: 'num', text: r.seen === undefined ? '…' : num(r.seen) + ' of ' + num(slotDocs.length) })));
   }
-  $('labelled-count').textContent = '(' + rows.length + (rows.length !== labelledRows.length ? ' of ' + labelledRows.length : '') + ')';
-  $('labelled-empty').hidden = labelledRows.length !== 0;
+  const filtered = state.label || state.kind;
+  $('labelled-count').textContent = '(' + num(labelledTotal) + (filtered ? ' matching the filter' : '') + ')';
+  $('labelled-empty').textContent = filtered ? 'No labelled IP in this slot matches the filter.' : 'No labelled IP in this slot.';
+  $('labelled-empty').hidden = labelledTotal !== 0;
+  drawPager('labelled', state.lo, labelledRows.length, labelledTotal, 'rows');
+}
+function selectedSlotDoc() { return state.slot === null ? slotDocs[slotDocs.length - 1] : slotDocs.find((d) => d.timeSlot === state.slot); }
+
+// One page of the selected slot's table, sorted and filtered by the server. The rows of an
+// outside IP that is also an offender come together (outside first): one row of both kinds.
+async function loadLabelled() {
+  const slot = state.slot === null ? 'latest' : String(state.slot);
+  const q = new URLSearchParams({ sort: state.sort, offset: String(state.lo), limit: String(state.rows) });
+  if (state.label) q.set('label', state.label);
+  if (state.kind) q.set('kind', state.kind);
+  const page = (await apiPage('sites/' + encodeURIComponent(state.site) + '/slots/' + slot + '/labelled?' + q.toString())) || { rows: [], total: 0 };
+  // Past the end (the filter or the slot changed under a pasted address): back to the first page.
+  if (!page.rows.length && page.total && state.lo) { state.lo = 0; writeUrl(false); return loadLabelled(); }
+  labelledRows = [];
+  labelledTotal = page.total;
+  for (const d of page.rows) {
+    const had = labelledRows[labelledRows.length - 1];
+    if (had && d.kind !== 'inside' && !had.kinds.includes('inside') && had.doc.ip === d.ip) {
+      had.kinds.push(d.kind);
+      if (d.kind === 'outside') had.doc = d;
+      had.sev = Math.max(had.sev, severity(d));
+      continue;
+    }
+    labelledRows.push({ doc: d, kinds: [d.kind], sev: severity(d) });
+  }
+  for (const r of labelledRows) r.kinds.sort((a, b) => (a === 'outside' ? -1 : b === 'outside' ? 1 : a.localeCompare(b)));
+  drawLabelled();
 }
 
 async function countSeen() {
-  // How many slots of the range labelled each IP: one /ip/ request per row, at most 40.
+  // How many slots of the range labelled each IP of the page: one /ip/ request per row, at most 40.
   const { from, to } = rangeOf();
   for (const r of labelledRows.slice(0, 40)) {
     const docs = await api('ip/' + encodeURIComponent(r.doc.ip) + '?from=' + from + '&to=' + to);
@@ -403,32 +460,10 @@ async function loadSlot() {
   const site = encodeURIComponent(state.site);
   const slot = state.slot === null ? 'latest' : String(state.slot);
   fillSlotPicker();
-  const slotDoc = state.slot === null ? slotDocs[slotDocs.length - 1] : slotDocs.find((d) => d.timeSlot === state.slot);
+  const slotDoc = selectedSlotDoc();
   drawStatus(slotDoc, siteInfo());
   if (state.ip) return loadIp();
-  const docs = (await api('sites/' + site + '/slots/' + slot + '/labelled')) || [];
-  // An outside IP that is also an offender is one row (the outside document's figures, both kinds).
-  const byIp = new Map();
-  labelledRows = [];
-  for (const d of docs) {
-    const key = (d.kind === 'inside' ? 'i ' : 'o ') + d.ip;
-    const had = byIp.get(key);
-    if (had) {
-      had.kinds.push(d.kind);
-      if (d.kind === 'outside') had.doc = d;
-      continue;
-    }
-    let ratio = 0;
-    for (const l of d.labels || []) {
-      const r = d.reasons && d.reasons[l];
-      if (r && r.threshold) ratio = Math.max(ratio, r.value / r.threshold);
-    }
-    const row = { doc: d, kinds: [d.kind], sev: severity(d), ratio };
-    byIp.set(key, row);
-    labelledRows.push(row);
-  }
-  for (const r of labelledRows) r.kinds.sort((a, b) => (a === 'outside' ? -1 : b === 'outside' ? 1 : a.localeCompare(b)));
-  drawLabelled();
+  await loadLabelled();
   const [ins, outs] = await Promise.all([
     api('sites/' + site + '/slots/' + slot + '/top?kind=inside&by=octets&n=10'),
     api('sites/' + site + '/slots/' + slot + '/top?kind=outside&by=fromOctets&n=10'),
@@ -635,28 +670,24 @@ async function drawBanner() {
 }
 
 let offenderRows = [];
-const OFFENDERS_LIMIT = 5000;
+let offenderTotal = 0;
+// One page of the offender database, sorted by the server.
 async function loadOffenders() {
   document.title = 'nfsentry — offenders';
   $('blocked-only').checked = state.blocked;
-  const list = await api('offenders?limit=' + OFFENDERS_LIMIT + (state.blocked ? '&blocked=1' : ''));
-  offenderRows = list || [];
-  $('offenders-empty').textContent = list === null ? 'No offender database: rule III is off (reputation.enabled: false) or nothing was recorded yet.' : state.blocked ? 'No address is blocked.' : 'No offender recorded.';
+  const q = new URLSearchParams({ sort: state.osort, offset: String(state.oo), limit: String(state.rows) });
+  if (state.blocked) q.set('blocked', '1');
+  const page = await apiPage('offenders?' + q.toString());
+  if (page && !page.rows.length && page.total && state.oo) { state.oo = 0; writeUrl(false); return loadOffenders(); }
+  offenderRows = page ? page.rows : [];
+  offenderTotal = page ? page.total : 0;
+  $('offenders-empty').textContent = page === null ? 'No offender database: rule III is off (reputation.enabled: false) or nothing was recorded yet.' : state.blocked ? 'No address is blocked.' : 'No offender recorded.';
   drawOffenders();
   document.body.dataset.loaded = 'offenders';
 }
 function drawOffenders() {
-  const key = state.osort;
-  const until = (o) => (o.blocked && o.blockedUntil ? o.blockedUntil : '');
-  const rows = offenderRows.slice().sort((a, b) => {
-    if (key === 'ip') return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0;
-    if (key === 'sites') return b.sites.length - a.sites.length || b.offences - a.offences;
-    if (key === 'labels') return b.labels.length - a.labels.length || b.offences - a.offences;
-    if (key === 'until') return until(b).localeCompare(until(a)) || b.offences - a.offences;
-    return b.offences - a.offences || (a.ip < b.ip ? -1 : 1);
-  });
-  for (const th of $('offenders').tHead.rows[0].cells) th.classList.toggle('sorted', th.dataset.sort === key);
-  fillRows('offenders', rows.map((o) => {
+  for (const th of $('offenders').tHead.rows[0].cells) th.classList.toggle('sorted', th.dataset.sort === state.osort);
+  fillRows('offenders', offenderRows.map((o) => {
     const site = o.sites.includes(state.site) ? state.site : o.sites[0];
     const per = Object.entries(o.siteSlots || {}).map(([s, v]) => s + ' (' + plural(v.slots, 'slot', 'slots') + ')').join(', ');
     return el('tr', { 'data-ip': o.ip, class: o.blocked ? 'blocked' : '' },
@@ -669,8 +700,9 @@ function drawOffenders() {
           : el('td', { text: o.blockedUntil ? 'not blocked (last block ended ' + fmtTime(Date.parse(o.blockedUntil) / 1000) + ')' : 'not blocked' }),
       el('td', { text: o.reason || '—' }));
   }));
-  $('offenders-count').textContent = '(' + num(rows.length) + (rows.length === OFFENDERS_LIMIT ? ', the first ' + num(OFFENDERS_LIMIT) + ' by address' : '') + (state.blocked ? ' blocked' : '') + ')';
-  $('offenders-empty').hidden = rows.length !== 0;
+  $('offenders-count').textContent = '(' + num(offenderTotal) + (state.blocked ? ' blocked' : '') + ')';
+  $('offenders-empty').hidden = offenderTotal !== 0;
+  drawPager('offenders', state.oo, offenderRows.length, offenderTotal, 'offenders');
 }
 
 function slotTime(iso) { return typeof iso === 'string' ? iso.slice(5, 16).replace('T', ' ') + 'Z' : '—'; }
@@ -920,6 +952,7 @@ async function loadAll() {
       // Configured, nothing stored yet: say so rather than ask for slots that do not exist.
       slotDocs = [];
       labelledRows = [];
+      labelledTotal = 0;
       fillSlotPicker();
       drawStatus(null, siteInfo());
       drawCharts();
@@ -927,10 +960,10 @@ async function loadAll() {
       drawTop('top-inside', [], []);
       drawTop('top-outside', [], []);
       $('labelled-empty').textContent = 'No slot of this site has closed yet.';
+      $('labelled-pager').hidden = $('labelled-pager-top').hidden = true;
       document.body.dataset.loaded = 'overview';
       return;
     }
-    $('labelled-empty').textContent = 'No labelled IP in this slot.';
     const { from, to } = rangeOf();
     advice = (await api('sites/' + encodeURIComponent(state.site) + '/advice')) || {};
     slotDocs = (await api('sites/' + encodeURIComponent(state.site) + '/slots?from=' + from + '&to=' + to)) || [];
@@ -952,17 +985,28 @@ async function poll() {
 }
 
 function bind() {
-  $('site').addEventListener('change', (e) => { state.site = e.target.value; state.slot = null; state.ip = ''; writeUrl(true); loadAll(); });
-  $('slot').addEventListener('change', (e) => { state.slot = e.target.value === '' ? null : Number(e.target.value); writeUrl(true); loadSlot().catch(showError); });
+  $('site').addEventListener('change', (e) => { state.site = e.target.value; state.slot = null; state.ip = ''; state.lo = 0; writeUrl(true); loadAll(); });
+  $('slot').addEventListener('change', (e) => { state.slot = e.target.value === '' ? null : Number(e.target.value); state.lo = 0; writeUrl(true); loadSlot().catch(showError); });
   $('range').addEventListener('change', (e) => { state.range = Number(e.target.value); writeUrl(true); loadAll(); });
-  $('label-filter').addEventListener('change', (e) => { state.label = e.target.value; writeUrl(false); drawLabelled(); });
-  $('kind-filter').addEventListener('change', (e) => { state.kind = e.target.value; writeUrl(false); drawLabelled(); });
+  // Sorting, filtering and paging ask the server for the page anew (the first one after a change).
+  const relabel = () => { writeUrl(false); loadLabelled().catch(showError); };
+  $('label-filter').addEventListener('change', (e) => { state.label = e.target.value; state.lo = 0; relabel(); });
+  $('kind-filter').addEventListener('change', (e) => { state.kind = e.target.value; state.lo = 0; relabel(); });
   for (const th of $('labelled').tHead.rows[0].cells) {
-    if (th.dataset.sort) th.addEventListener('click', () => { state.sort = th.dataset.sort; writeUrl(false); drawLabelled(); });
+    if (th.dataset.sort) th.addEventListener('click', () => { state.sort = th.dataset.sort; state.lo = 0; relabel(); });
   }
-  $('blocked-only').addEventListener('change', (e) => { state.blocked = e.target.checked; writeUrl(true); loadAll(); });
+  for (const where of ['', '-top']) {
+    $('labelled-prev' + where).addEventListener('click', () => { state.lo = Math.max(0, state.lo - state.rows); relabel(); });
+    $('labelled-next' + where).addEventListener('click', () => { state.lo += state.rows; relabel(); });
+  }
+  const reoffend = () => { writeUrl(false); loadOffenders().catch(showError); };
+  $('blocked-only').addEventListener('change', (e) => { state.blocked = e.target.checked; state.oo = 0; writeUrl(true); loadAll(); });
   for (const th of $('offenders').tHead.rows[0].cells) {
-    if (th.dataset.sort) th.addEventListener('click', () => { state.osort = th.dataset.sort; writeUrl(false); drawOffenders(); });
+    if (th.dataset.sort) th.addEventListener('click', () => { state.osort = th.dataset.sort; state.oo = 0; reoffend(); });
+  }
+  for (const where of ['', '-top']) {
+    $('offenders-prev' + where).addEventListener('click', () => { state.oo = Math.max(0, state.oo - state.rows); reoffend(); });
+    $('offenders-next' + where).addEventListener('click', () => { state.oo += state.rows; reoffend(); });
   }
   $('daily-date').addEventListener('change', (e) => { state.date = e.target.value; writeUrl(true); loadAll(); });
   $('attacks-all').addEventListener('change', (e) => { state.all = e.target.checked; writeUrl(true); loadAll(); });
