@@ -119,29 +119,11 @@ struct topk {
 	struct topk_entry e[TOPK_SLOTS];
 };
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
-static uint64_t addr_hash(const struct flow_addr *a, uint64_t salt)
-{
-	uint64_t lo, hi;
-
-	memcpy(&lo, a->b, 8);
-	memcpy(&hi, a->b + 8, 8);
-	return mix64(lo ^ mix64(hi ^ salt));
-}
-
 static void topk_add(struct topk *t, const struct flow_addr *addr, uint32_t key, uint64_t packets)
 {
 	static const struct flow_addr zero;
 	const struct flow_addr *a = addr ? addr : &zero;
-	uint64_t h = addr_hash(a, key);
+	uint64_t h = flow_addr_hash(a, key);
 	struct topk_entry *x = &t->e[h % TOPK_SLOTS], *y = &t->e[(h >> 32) % TOPK_SLOTS];
 
 	for (int k = 0; k < 2; k++) {
@@ -506,7 +488,7 @@ void attack_destroy(struct attack *a)
 
 static uint64_t host_key_hash(uint32_t site, const struct flow_addr *ip)
 {
-	return addr_hash(ip, 0x9e3779b97f4a7c15ull * (site + 1));
+	return flow_addr_hash(ip, 0x9e3779b97f4a7c15ull * (site + 1));
 }
 
 /* Where ip's index lives: a dense entry, or NULL (then the hash). */

@@ -178,29 +178,6 @@ struct addr_index {
 	size_t cap; /* power of two */
 };
 
-/*
- * MurmurHash3's 64-bit finaliser: every input bit reaches the low bits the
- * tables mask with. Addresses and MACs of one site differ in a few bytes
- * only (IPv4 in the last four of sixteen); a plain multiply left the low
- * bits equal for all of them and the probes walked one long cluster.
- */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
-static uint64_t addr_hash(const struct flow_addr *a)
-{
-	uint64_t x, y;
-	memcpy(&x, a->b, 8);
-	memcpy(&y, a->b + 8, 8);
-	return mix64(x ^ mix64(y));
-}
-
 struct table {
 	struct addr_index ix;
 	void *v;
@@ -224,7 +201,7 @@ static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
 			const struct flow_addr *e =
 			    (const struct flow_addr *)((char *)t->v +
 			                               (t->ix.slot[k] - 1) * t->elem);
-			size_t h = addr_hash(e) & (nc - 1);
+			size_t h = flow_addr_hash(e, 0) & (nc - 1);
 			while (ns[h])
 				h = (h + 1) & (nc - 1);
 			ns[h] = t->ix.slot[k];
@@ -233,7 +210,7 @@ static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
 		t->ix.slot = ns;
 		t->ix.cap = nc;
 	}
-	size_t h = addr_hash(a) & (t->ix.cap - 1);
+	size_t h = flow_addr_hash(a, 0) & (t->ix.cap - 1);
 	while (t->ix.slot[h]) {
 		uint32_t i = t->ix.slot[h] - 1;
 		if (memcmp((char *)t->v + i * t->elem, a->b, 16) == 0)
@@ -875,7 +852,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 				continue;
 			uint64_t h = 0;
 			memcpy(&h, a->macs[a->mac_ix[k] - 1].mac, 6);
-			h = mix64(h);
+			h = flow_mix64(h);
 			while (ns[h & (nc - 1)])
 				h++;
 			ns[h & (nc - 1)] = a->mac_ix[k];
@@ -886,7 +863,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 	}
 	uint64_t h = 0;
 	memcpy(&h, mac, 6);
-	h = mix64(h);
+	h = flow_mix64(h);
 	while (a->mac_ix[h & (a->mac_ix_cap - 1)]) {
 		struct mac_ent *m = &a->macs[a->mac_ix[h & (a->mac_ix_cap - 1)] - 1];
 		if (memcmp(m->mac, mac, 6) == 0)

@@ -403,15 +403,6 @@ struct oset {
 	size_t cap, n;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 static struct oset_ent *oset_get(struct oset *s, const struct flow_addr *a)
 {
 	if ((s->n + 1) * 2 > s->cap) {
@@ -422,10 +413,7 @@ static struct oset_ent *oset_get(struct oset *s, const struct flow_addr *a)
 		for (size_t k = 0; k < s->cap; k++) {
 			if (!s->v[k].used)
 				continue;
-			uint64_t x, y;
-			memcpy(&x, s->v[k].ip.b, 8);
-			memcpy(&y, s->v[k].ip.b + 8, 8);
-			size_t h = mix64(x ^ mix64(y)) & (nc - 1);
+			size_t h = flow_addr_hash(&s->v[k].ip, 0) & (nc - 1);
 			while (nv[h].used)
 				h = (h + 1) & (nc - 1);
 			nv[h] = s->v[k];
@@ -434,10 +422,7 @@ static struct oset_ent *oset_get(struct oset *s, const struct flow_addr *a)
 		s->v = nv;
 		s->cap = nc;
 	}
-	uint64_t x, y;
-	memcpy(&x, a->b, 8);
-	memcpy(&y, a->b + 8, 8);
-	size_t h = mix64(x ^ mix64(y)) & (s->cap - 1);
+	size_t h = flow_addr_hash(a, 0) & (s->cap - 1);
 	while (s->v[h].used) {
 		if (memcmp(s->v[h].ip.b, a->b, 16) == 0)
 			return &s->v[h];
