@@ -881,7 +881,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false, advice = false, attack = false, exempt = false;
+	bool sampling = false, advice = false, attack = false, exempt = false, attack_hook = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -952,6 +952,7 @@ static void run_reload(struct run_state *rs)
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
+		attack_hook |= strcmp(da->v[i].key, "attack.hook") == 0;
 		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
@@ -987,6 +988,9 @@ static void run_reload(struct run_state *rs)
 	if (attack && (rc = pipeline_attack_set(rs->pl, n)) != 0)
 		log_error("attack.thresholds not applied: %s; the running thresholds stay until a "
 		          "restart",
+		          strerror(-rc));
+	if (attack_hook && (rc = pipeline_attack_hook_set(rs->pl, n)) != 0)
+		log_error("attack.hook not applied: %s; the running hook stays until a restart",
 		          strerror(-rc));
 	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "

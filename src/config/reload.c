@@ -152,9 +152,9 @@ static void sites_compare(const struct config *old, const struct config *new_cfg
 }
 
 /*
- * The attack sections differ other than in their thresholds: the scalars,
- * or the per-site overrides' sites, groups or group prefixes (the shape
- * the detector's tables are built on).
+ * The attack sections differ other than in their thresholds and hook: the
+ * scalars, or the per-site overrides' sites, groups or group prefixes (the
+ * shape the detector's tables are built on).
  */
 static bool attack_differ(const struct attack_config *a, const struct attack_config *b)
 {
@@ -167,6 +167,9 @@ static bool attack_differ(const struct attack_config *a, const struct attack_con
 	ac.n_sites = bc.n_sites = 0;
 	memset(&ac.th, 0, sizeof(ac.th));
 	memset(&bc.th, 0, sizeof(bc.th));
+	memset(ac.hook, 0, sizeof(ac.hook));
+	memset(bc.hook, 0, sizeof(bc.hook));
+	ac.hook_timeout_ms = bc.hook_timeout_ms = 0;
 	if (memcmp(&ac, &bc, sizeof(ac)) != 0 || a->n_sites != b->n_sites)
 		return true;
 	for (size_t k = 0; k < a->n_sites; k++) {
@@ -289,4 +292,8 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		add(d, CFGRELOAD_RESTART, "attack", NULL);
 	else if (attack_th_differ(&old->attack, &new_cfg->attack))
 		add(d, CFGRELOAD_AT_ONCE, "attack.thresholds", NULL);
+	/* The hook thread takes the command at its next run (attack_hook_set). */
+	if (strcmp(old->attack.hook, new_cfg->attack.hook) != 0 ||
+	    old->attack.hook_timeout_ms != new_cfg->attack.hook_timeout_ms)
+		add(d, CFGRELOAD_AT_ONCE, "attack.hook", NULL);
 }

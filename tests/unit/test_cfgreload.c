@@ -241,11 +241,17 @@ static void test_sites_none_restart(void **state)
 	    "sites: []\n", k, w, 1);
 }
 
-/* The attack section: any key of it, per-site overrides and groups included, is a restart. */
+/*
+ * The attack section: any key of it but the thresholds and the hook,
+ * per-site overrides and groups included, is a restart.
+ */
 static void test_attack_restart(void **state)
 {
 	static const char *const k[] = {"attack"};
 	static const char *const kt[] = {"attack.thresholds"};
+	static const char *const kh[] = {"attack.hook"};
+	static const char *const kwh[] = {"attack", "attack.hook"};
+	static const enum cfgreload_when wwh[] = {CFGRELOAD_RESTART, CFGRELOAD_AT_ONCE};
 	static const enum cfgreload_when w[] = {CFGRELOAD_RESTART};
 	static const enum cfgreload_when wt[] = {CFGRELOAD_AT_ONCE};
 	static const char site[] =
@@ -260,7 +266,12 @@ static void test_attack_restart(void **state)
 	/* Thresholds alone: the detector's table is replaced at once. */
 	assert_diff("listen: []\n", "listen: []\nattack:\n  thresholds: {out: {udp: {bps: 5}}}\n",
 	            kt, wt, 1);
-	assert_diff("listen: []\n", "listen: []\nattack:\n  hook: /bin/true\n", k, w, 1);
+	/* The hook and its time-out: the hook thread's next run takes them. */
+	assert_diff("listen: []\n", "listen: []\nattack:\n  hook: /bin/true\n", kh, wt, 1);
+	assert_diff("listen: []\n", "listen: []\nattack:\n  hook_timeout_ms: 900\n", kh, wt, 1);
+	/* With another key: that one still needs a restart. */
+	assert_diff("listen: []\n", "listen: []\nattack:\n  window_s: 7\n  hook: /bin/true\n", kwh,
+	            wwh, 2);
 	/*
 	 * The same overrides twice: no change; a group's threshold: the
 	 * thresholds, at once; a group's prefix: a restart.
@@ -288,6 +299,15 @@ static void test_attack_restart(void **state)
 	assert_int_equal(d->n, 1);
 	assert_string_equal(d->v[0].key, "attack");
 	assert_int_equal(d->v[0].when, CFGRELOAD_RESTART);
+	config_free(&b);
+	config_free(&a);
+	/* A hook removed: at once too (the thread stays, without a command). */
+	load_edited("web:\n  listen: []\n", "web:\n  listen: []\nattack:\n  hook: /bin/true\n", &a);
+	load(base_yaml, &b);
+	cfgreload_compare(&a, &b, d);
+	assert_int_equal(d->n, 1);
+	assert_string_equal(d->v[0].key, "attack.hook");
+	assert_int_equal(d->v[0].when, CFGRELOAD_AT_ONCE);
 	config_free(&b);
 	config_free(&a);
 	free(d);
