@@ -882,6 +882,7 @@ static void run_reload(struct run_state *rs)
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
 	bool sampling = false, advice = false, attack = false, exempt = false, attack_hook = false;
+	bool rep_hook = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -953,6 +954,7 @@ static void run_reload(struct run_state *rs)
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
 		attack_hook |= strcmp(da->v[i].key, "attack.hook") == 0;
+		rep_hook |= strcmp(da->v[i].key, "reputation.hook") == 0;
 		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
@@ -991,6 +993,9 @@ static void run_reload(struct run_state *rs)
 		          strerror(-rc));
 	if (attack_hook && (rc = pipeline_attack_hook_set(rs->pl, n)) != 0)
 		log_error("attack.hook not applied: %s; the running hook stays until a restart",
+		          strerror(-rc));
+	if (rep_hook && rs->rep && (rc = reputation_hook_set(rs->rep, &n->reputation)) != 0)
+		log_error("reputation.hook not applied: %s; the running hook stays until a restart",
 		          strerror(-rc));
 	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "

@@ -275,8 +275,14 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		/* The allow pointers differ always; their contents are compared apart. */
 		ac.allow = bc.allow = NULL;
 		ac.n_allow = bc.n_allow = 0;
+		/* The hook thread takes these at its next run (reputation_hook_set). */
+		memset(ac.hook, 0, sizeof(ac.hook));
+		memset(bc.hook, 0, sizeof(bc.hook));
+		ac.hook_timeout_s = bc.hook_timeout_s = 0;
 		if (memcmp(&ac, &bc, sizeof(ac)) != 0)
 			add(d, CFGRELOAD_RESTART, "reputation", NULL);
+		if (strcmp(a->hook, b->hook) != 0 || a->hook_timeout_s != b->hook_timeout_s)
+			add(d, CFGRELOAD_AT_ONCE, "reputation.hook", NULL);
 		/* The offender database takes a copy (reputation_exempt_set). */
 		if (arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
 			add(d, CFGRELOAD_NEXT_SLOT, "reputation.allow", NULL);

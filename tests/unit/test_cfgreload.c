@@ -313,6 +313,27 @@ static void test_attack_restart(void **state)
 	free(d);
 }
 
+/*
+ * The reputation section: the hook and its time-out at once (the hook
+ * thread's next run); every other key but allow still a restart.
+ */
+static void test_reputation_hook_at_once(void **state)
+{
+	static const char *const kh[] = {"reputation.hook"};
+	static const char *const kr[] = {"reputation"};
+	static const char *const krh[] = {"reputation", "reputation.hook"};
+	static const enum cfgreload_when wa[] = {CFGRELOAD_AT_ONCE};
+	static const enum cfgreload_when wr[] = {CFGRELOAD_RESTART};
+	static const enum cfgreload_when wrh[] = {CFGRELOAD_RESTART, CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook: /bin/true\n", kh, wa, 1);
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook_timeout_s: 3\n", kh, wa, 1);
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook_queue: 7\n", kr, wr, 1);
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook_queue: 7\n  hook: /bin/true\n",
+	            krh, wrh, 2);
+}
+
 /* Several keys at once, in section order, each with its time. */
 static void test_mixed(void **state)
 {
@@ -367,6 +388,7 @@ int main(void)
 	    cmocka_unit_test(test_sites_none_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
+	    cmocka_unit_test(test_reputation_hook_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
