@@ -287,8 +287,23 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		if (arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
 			add(d, CFGRELOAD_NEXT_SLOT, "reputation.allow", NULL);
 	}
-	if (DIFFER(daily))
-		add(d, CFGRELOAD_RESTART, "daily", NULL);
+	{
+		/* The runner takes the hook at its next site-day (daily_runner_hook_set). */
+		const struct daily_config *a = &old->daily, *b = &new_cfg->daily;
+		struct daily_config ac, bc;
+		/* Byte copies, padding included, as config_load() zeroed it. */
+		memcpy(&ac, a, sizeof(ac));
+		memcpy(&bc, b, sizeof(bc));
+		memset(ac.hook, 0, sizeof(ac.hook));
+		memset(bc.hook, 0, sizeof(bc.hook));
+		ac.n_hook = bc.n_hook = 0;
+		ac.hook_timeout_s = bc.hook_timeout_s = 0;
+		if (memcmp(&ac, &bc, sizeof(ac)) != 0)
+			add(d, CFGRELOAD_RESTART, "daily", NULL);
+		if (a->n_hook != b->n_hook || memcmp(a->hook, b->hook, sizeof(a->hook)) != 0 ||
+		    a->hook_timeout_s != b->hook_timeout_s)
+			add(d, CFGRELOAD_AT_ONCE, "daily.hook", NULL);
+	}
 	/*
 	 * The detector and its hook are built once, on the engine (pipeline.c);
 	 * its threshold table is replaced whole (attack_thresholds_set) when

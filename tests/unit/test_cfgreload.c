@@ -334,6 +334,25 @@ static void test_reputation_hook_at_once(void **state)
 	            krh, wrh, 2);
 }
 
+/* The daily section: the hook and its time-out at once (the runner's next site-day). */
+static void test_daily_hook_at_once(void **state)
+{
+	static const char *const kh[] = {"daily.hook"};
+	static const char *const kr[] = {"daily"};
+	static const char *const krh[] = {"daily", "daily.hook"};
+	static const enum cfgreload_when wa[] = {CFGRELOAD_AT_ONCE};
+	static const enum cfgreload_when wr[] = {CFGRELOAD_RESTART};
+	static const enum cfgreload_when wrh[] = {CFGRELOAD_RESTART, CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("listen: []\n", "listen: []\ndaily:\n  hook_timeout_s: 3\n", kh, wa, 1);
+	assert_diff("listen: []\n", "listen: []\ndaily:\n  run_hour: 4\n", kr, wr, 1);
+	/* A hook needs report_dir, a restart key: both are listed. */
+	assert_diff("listen: []\n",
+	            "listen: []\ndaily:\n  report_dir: /tmp\n  hook: [/bin/true, x]\n", krh, wrh,
+	            2);
+}
+
 /* Several keys at once, in section order, each with its time. */
 static void test_mixed(void **state)
 {
@@ -389,6 +408,7 @@ int main(void)
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
 	    cmocka_unit_test(test_reputation_hook_at_once),
+	    cmocka_unit_test(test_daily_hook_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
