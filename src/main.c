@@ -555,6 +555,7 @@ struct run_state {
 	struct web *web;
 	struct alerter *alerter;
 	struct reputation *rep; /* the offender database (NULL when off), for its exemptions */
+	struct daily_runner *daily; /* the daily analysis (NULL when off), for its hook */
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -887,7 +888,8 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false, advice = false, attack = false, exempt = false;
+	bool sampling = false, advice = false, attack = false, exempt = false, attack_hook = false;
+	bool rep_hook = false, daily_hook = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -958,6 +960,9 @@ static void run_reload(struct run_state *rs)
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
+		attack_hook |= strcmp(da->v[i].key, "attack.hook") == 0;
+		rep_hook |= strcmp(da->v[i].key, "reputation.hook") == 0;
+		daily_hook |= strcmp(da->v[i].key, "daily.hook") == 0;
 		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
@@ -993,6 +998,15 @@ static void run_reload(struct run_state *rs)
 	if (attack && (rc = pipeline_attack_set(rs->pl, n)) != 0)
 		log_error("attack.thresholds not applied: %s; the running thresholds stay until a "
 		          "restart",
+		          strerror(-rc));
+	if (attack_hook && (rc = pipeline_attack_hook_set(rs->pl, n)) != 0)
+		log_error("attack.hook not applied: %s; the running hook stays until a restart",
+		          strerror(-rc));
+	if (rep_hook && rs->rep && (rc = reputation_hook_set(rs->rep, &n->reputation)) != 0)
+		log_error("reputation.hook not applied: %s; the running hook stays until a restart",
+		          strerror(-rc));
+	if (daily_hook && (rc = daily_runner_hook_set(rs->daily, &n->daily)) != 0)
+		log_error("daily.hook not applied: %s; the running hook stays until a restart",
 		          strerror(-rc));
 	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
@@ -1259,11 +1273,13 @@ static int cmd_run(int argc, char **argv)
 		if ((rc = daily_runner_start(&dc, cfg.store_path, names, cfg.n_sites, &daily)) != 0)
 			log_error("daily analysis not started: %s", strerror(-rc));
 	}
+	rs.daily = daily;
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
 	exwatch_destroy(rs.exw);
 
 	daily_runner_stop(daily);
+	rs.daily = NULL;
 
 	run_log_stats(&rs);
 	/*

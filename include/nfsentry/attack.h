@@ -319,20 +319,33 @@ int attack_host_rates(const struct attack *a, uint32_t site, const struct flow_a
  * A failure (cannot start, non-zero exit, killed) is logged and counted;
  * nothing ever waits for the hook on the caller's thread.
  */
-#define ATTACK_HOOK_QUEUE 64 /* events waiting for the hook; more are dropped, counted */
+#define ATTACK_HOOK_QUEUE 64        /* events waiting for the hook; more are dropped, counted */
+#define ATTACK_HOOK_TIMEOUT_MS 5000 /* a time-out of 0 means this */
 
 struct attack_hook;
 
 /*
- * Start the hook thread for command (copied; "" or NULL: *out = NULL,
- * returns 0, nothing runs). Returns 0, -ENOMEM or -errno of pthread_create.
+ * Start the hook thread for command (copied; "" or NULL: no hook, the
+ * thread waits idle until attack_hook_set() gives it one). Returns 0,
+ * -EINVAL (command of ATTACK_HOOK_MAX bytes or more), -ENOMEM or -errno of
+ * pthread_create; *out is NULL on an error.
  */
 int attack_hook_start(const char *command, uint32_t timeout_ms, struct attack_hook **out);
 
 /*
+ * Replace the command (copied; "" or NULL: no hook) and the time-out (0:
+ * ATTACK_HOOK_TIMEOUT_MS) from the next run on; a run in progress ends
+ * with the command it started with. Events already queued run with the
+ * new command (with "" they are let go, not counted). Any thread. Returns
+ * 0, or -EINVAL (command too long) with the old command kept.
+ */
+int attack_hook_set(struct attack_hook *h, const char *command, uint32_t timeout_ms);
+
+/*
  * Queue json (copied, len bytes) for the hook. Never blocks. Returns 0, or
  * -ENOSPC when ATTACK_HOOK_QUEUE events wait already (counted in
- * hook_dropped), -ENOMEM. NULL hook: 0, nothing done.
+ * hook_dropped), -ENOMEM. NULL hook or no command: 0, nothing done or
+ * counted.
  */
 int attack_hook_submit(struct attack_hook *h, const char *json, size_t len);
 

@@ -372,6 +372,16 @@ int daily_schedule_due(const char *tz, uint32_t run_hour, int64_t now_s, int64_t
 int daily_runner_start(const struct daily_config *cfg, const char *store_path,
                        const char *const *sites, size_t n_sites, struct daily_runner **out);
 
+/*
+ * The configuration reload of daily.hook and daily.hook_timeout_s (copied
+ * from cfg; the rest of cfg is not looked at): the next site-day the
+ * runner does runs the new hook (n_hook 0: none); one under way finishes
+ * with the hook it started with. Any thread; NULL runner: 0, nothing done.
+ * Returns 0, or -EINVAL (n_hook above DAILY_HOOK_ARGV_MAX) with the hook
+ * in force kept.
+ */
+int daily_runner_hook_set(struct daily_runner *r, const struct daily_config *cfg);
+
 /* Ask the runner to analyse every site's yesterday now, done or not (tests). */
 void daily_runner_poke(struct daily_runner *r);
 

@@ -174,6 +174,15 @@ int64_t pipeline_site_id(const struct pipeline *pl, const char *name);
 int pipeline_attack_set(struct pipeline *pl, const struct config *cfg);
 
 /*
+ * The configuration reload of attack.hook and attack.hook_timeout_ms: the
+ * hook thread (started with the detector, attack.enabled at create, also
+ * without a command) runs cfg's command from its next run on
+ * (attack_hook_set(), copied; "" stops running it). Returns 0 (also
+ * without a detector) or -EINVAL, the command in force kept. Any thread.
+ */
+int pipeline_attack_hook_set(struct pipeline *pl, const struct config *cfg);
+
+/*
  * The configuration reload of exporters.sampling: the decoder takes cfg's
  * overrides (copied) for every session from the next datagram on
  * (decoder_sampling_set()). Returns 0, or -ENOMEM with the old ones kept.

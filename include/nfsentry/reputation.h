@@ -251,6 +251,18 @@ void reputation_pending_write(struct reputation *r);
 int reputation_exempt_set(struct reputation *r, const struct site_config *sites, size_t n_sites,
                           const struct reputation_config *cfg);
 
+/*
+ * The configuration reload of reputation.hook and reputation.hook_timeout_s
+ * (copied from cfg; the rest of cfg is not looked at): the hook thread
+ * (started whenever run_hook was set, also without a program) runs the new
+ * program from its next run on; a run in progress finishes with the one it
+ * started with; events already queued run with the new one, or with "" are
+ * let go uncounted; "" queues nothing more. Without run_hook nothing runs
+ * either way. Any thread. Returns 0, or -EINVAL (cfg->hook not terminated)
+ * with the program in force kept.
+ */
+int reputation_hook_set(struct reputation *r, const struct reputation_config *cfg);
+
 /* closer_sink fn: ud is the struct reputation (closer.h). Worker thread. */
 void reputation_slot_sink(void *ud, const struct slot_view *v, const struct judge_result *jr,
                           const struct doc_batch *docs);

@@ -6,6 +6,11 @@
  * so a time-out kills the shell and whatever it started. The queue is a
  * fixed ring of ATTACK_HOOK_QUEUE copies; a full queue drops the new event
  * (counted): the collector never waits for its hook.
+ *
+ * The command and time-out live in the struct, under its mutex
+ * (attack_hook_set replaces them); each run copies them when it starts, so
+ * a run in progress finishes with the command it started with. An empty
+ * command is "no hook": the thread stays, submit does nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +36,8 @@ struct hook_job {
 };
 
 struct attack_hook {
-	char *command; /* owned */
-	uint32_t timeout_ms;
+	char command[ATTACK_HOOK_MAX]; /* "" = no hook; guarded by mu */
+	uint32_t timeout_ms;           /* guarded by mu */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_done;
@@ -57,14 +62,14 @@ static void write_all(int fd, const char *p, size_t len)
 	}
 }
 
-/* One run. Returns 0, or 1 failed, 2 timed out. */
-static int run_one(struct attack_hook *h, const struct hook_job *j)
+/* One run of command (killed after timeout_ms). Returns 0, or 1 failed, 2 timed out. */
+static int run_one(const char *command, uint32_t timeout_ms, const struct hook_job *j)
 {
 	int fds[2];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	pid_t pid;
-	char *argv[] = {"/bin/sh", "-c", h->command, NULL};
+	char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
 
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		log_error("attack hook: pipe: %s", strerror(errno));
@@ -85,14 +90,14 @@ static int run_one(struct attack_hook *h, const struct hook_job *j)
 	close(fds[0]);
 	if (rc != 0) {
 		close(fds[1]);
-		log_error("attack hook: cannot start /bin/sh -c %s: %s", h->command, strerror(rc));
+		log_error("attack hook: cannot start /bin/sh -c %s: %s", command, strerror(rc));
 		return 1;
 	}
 	/* SIGPIPE is blocked on this thread: a hook that exits early gives EPIPE. */
 	write_all(fds[1], j->json, j->len);
 	close(fds[1]);
 
-	uint64_t deadline = clock_ms(CLOCK_MONOTONIC) + h->timeout_ms;
+	uint64_t deadline = clock_ms(CLOCK_MONOTONIC) + timeout_ms;
 	int status = 0;
 	for (;;) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
@@ -106,7 +111,7 @@ static int run_one(struct attack_hook *h, const struct hook_job *j)
 			kill(-pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
-			log_warn("attack hook: %s: killed after %u ms", h->command, h->timeout_ms);
+			log_warn("attack hook: %s: killed after %u ms", command, timeout_ms);
 			return 2;
 		}
 		struct timespec ts = {0, 5 * 1000 * 1000};
@@ -115,9 +120,9 @@ static int run_one(struct attack_hook *h, const struct hook_job *j)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
-		log_warn("attack hook: %s: exit status %d", h->command, WEXITSTATUS(status));
+		log_warn("attack hook: %s: exit status %d", command, WEXITSTATUS(status));
 	else
-		log_warn("attack hook: %s: killed by signal %d", h->command,
+		log_warn("attack hook: %s: killed by signal %d", command,
 		         WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return 1;
 }
@@ -131,6 +136,7 @@ static void *hook_main(void *arg)
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 	pthread_setname_np(pthread_self(), "nfs-attackhook");
+	char command[ATTACK_HOOK_MAX]; /* the running command's copy */
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		while (!h->n && !h->stopping)
@@ -138,12 +144,18 @@ static void *hook_main(void *arg)
 		if (!h->n)
 			break;
 		struct hook_job j = h->ring[h->head];
+		/* The command in force now; a set while it runs is for the next run. */
+		bool on = h->command[0] != '\0';
+		uint32_t timeout_ms = h->timeout_ms;
+		if (on)
+			memcpy(command, h->command, ATTACK_HOOK_MAX);
 		h->running = true;
 		pthread_mutex_unlock(&h->mu);
-		int r = run_one(h, &j);
+		/* Without a command (set to "" since it was queued) the event is let go. */
+		int r = on ? run_one(command, timeout_ms, &j) : 0;
 		free(j.json);
 		pthread_mutex_lock(&h->mu);
-		h->runs++;
+		h->runs += on;
 		h->failures += r != 0;
 		h->timeouts += r == 2;
 		h->head = (h->head + 1) % ATTACK_HOOK_QUEUE;
@@ -162,17 +174,16 @@ static void *hook_main(void *arg)
 int attack_hook_start(const char *command, uint32_t timeout_ms, struct attack_hook **out)
 {
 	*out = NULL;
-	if (!command || !*command)
-		return 0;
+	if (!command)
+		command = "";
+	size_t n = strlen(command);
+	if (n >= ATTACK_HOOK_MAX)
+		return -EINVAL;
 	struct attack_hook *h = fault_calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->command = fault_strdup(command);
-	if (!h->command) {
-		free(h);
-		return -ENOMEM;
-	}
-	h->timeout_ms = timeout_ms ? timeout_ms : 5000;
+	memcpy(h->command, command, n + 1);
+	h->timeout_ms = timeout_ms ? timeout_ms : ATTACK_HOOK_TIMEOUT_MS;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv_work, NULL);
 	pthread_cond_init(&h->cv_done, NULL);
@@ -181,7 +192,6 @@ int attack_hook_start(const char *command, uint32_t timeout_ms, struct attack_ho
 		pthread_mutex_destroy(&h->mu);
 		pthread_cond_destroy(&h->cv_work);
 		pthread_cond_destroy(&h->cv_done);
-		free(h->command);
 		free(h);
 		return -rc;
 	}
@@ -189,9 +199,28 @@ int attack_hook_start(const char *command, uint32_t timeout_ms, struct attack_ho
 	return 0;
 }
 
+int attack_hook_set(struct attack_hook *h, const char *command, uint32_t timeout_ms)
+{
+	if (!command)
+		command = "";
+	size_t n = strlen(command);
+	if (n >= ATTACK_HOOK_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&h->mu);
+	memcpy(h->command, command, n + 1);
+	h->timeout_ms = timeout_ms ? timeout_ms : ATTACK_HOOK_TIMEOUT_MS;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
 int attack_hook_submit(struct attack_hook *h, const char *json, size_t len)
 {
 	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	bool on = h->command[0] != '\0';
+	pthread_mutex_unlock(&h->mu);
+	if (!on)
 		return 0;
 	char *copy = fault_malloc(len + 1);
 	if (!copy)
@@ -236,7 +265,6 @@ void attack_hook_stop(struct attack_hook *h)
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv_work);
 	pthread_cond_destroy(&h->cv_done);
-	free(h->command);
 	free(h);
 }
 

@@ -152,9 +152,9 @@ static void sites_compare(const struct config *old, const struct config *new_cfg
 }
 
 /*
- * The attack sections differ other than in their thresholds: the scalars,
- * or the per-site overrides' sites, groups or group prefixes (the shape
- * the detector's tables are built on).
+ * The attack sections differ other than in their thresholds and hook: the
+ * scalars, or the per-site overrides' sites, groups or group prefixes (the
+ * shape the detector's tables are built on).
  */
 static bool attack_differ(const struct attack_config *a, const struct attack_config *b)
 {
@@ -167,6 +167,9 @@ static bool attack_differ(const struct attack_config *a, const struct attack_con
 	ac.n_sites = bc.n_sites = 0;
 	memset(&ac.th, 0, sizeof(ac.th));
 	memset(&bc.th, 0, sizeof(bc.th));
+	memset(ac.hook, 0, sizeof(ac.hook));
+	memset(bc.hook, 0, sizeof(bc.hook));
+	ac.hook_timeout_ms = bc.hook_timeout_ms = 0;
 	if (memcmp(&ac, &bc, sizeof(ac)) != 0 || a->n_sites != b->n_sites)
 		return true;
 	for (size_t k = 0; k < a->n_sites; k++) {
@@ -272,14 +275,35 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		/* The allow pointers differ always; their contents are compared apart. */
 		ac.allow = bc.allow = NULL;
 		ac.n_allow = bc.n_allow = 0;
+		/* The hook thread takes these at its next run (reputation_hook_set). */
+		memset(ac.hook, 0, sizeof(ac.hook));
+		memset(bc.hook, 0, sizeof(bc.hook));
+		ac.hook_timeout_s = bc.hook_timeout_s = 0;
 		if (memcmp(&ac, &bc, sizeof(ac)) != 0)
 			add(d, CFGRELOAD_RESTART, "reputation", NULL);
+		if (strcmp(a->hook, b->hook) != 0 || a->hook_timeout_s != b->hook_timeout_s)
+			add(d, CFGRELOAD_AT_ONCE, "reputation.hook", NULL);
 		/* The offender database takes a copy (reputation_exempt_set). */
 		if (arr_differ(a->allow, a->n_allow, b->allow, b->n_allow, sizeof(*a->allow)))
 			add(d, CFGRELOAD_NEXT_SLOT, "reputation.allow", NULL);
 	}
-	if (DIFFER(daily))
-		add(d, CFGRELOAD_RESTART, "daily", NULL);
+	{
+		/* The runner takes the hook at its next site-day (daily_runner_hook_set). */
+		const struct daily_config *a = &old->daily, *b = &new_cfg->daily;
+		struct daily_config ac, bc;
+		/* Byte copies, padding included, as config_load() zeroed it. */
+		memcpy(&ac, a, sizeof(ac));
+		memcpy(&bc, b, sizeof(bc));
+		memset(ac.hook, 0, sizeof(ac.hook));
+		memset(bc.hook, 0, sizeof(bc.hook));
+		ac.n_hook = bc.n_hook = 0;
+		ac.hook_timeout_s = bc.hook_timeout_s = 0;
+		if (memcmp(&ac, &bc, sizeof(ac)) != 0)
+			add(d, CFGRELOAD_RESTART, "daily", NULL);
+		if (a->n_hook != b->n_hook || memcmp(a->hook, b->hook, sizeof(a->hook)) != 0 ||
+		    a->hook_timeout_s != b->hook_timeout_s)
+			add(d, CFGRELOAD_AT_ONCE, "daily.hook", NULL);
+	}
 	/*
 	 * The detector and its hook are built once, on the engine (pipeline.c);
 	 * its threshold table is replaced whole (attack_thresholds_set) when
@@ -289,4 +313,8 @@ void cfgreload_compare(const struct config *old, const struct config *new_cfg,
 		add(d, CFGRELOAD_RESTART, "attack", NULL);
 	else if (attack_th_differ(&old->attack, &new_cfg->attack))
 		add(d, CFGRELOAD_AT_ONCE, "attack.thresholds", NULL);
+	/* The hook thread takes the command at its next run (attack_hook_set). */
+	if (strcmp(old->attack.hook, new_cfg->attack.hook) != 0 ||
+	    old->attack.hook_timeout_ms != new_cfg->attack.hook_timeout_ms)
+		add(d, CFGRELOAD_AT_ONCE, "attack.hook", NULL);
 }

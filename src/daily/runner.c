@@ -32,7 +32,11 @@
 #include "nfsentry/store.h"
 
 struct daily_runner {
-	struct daily_config cfg;
+	struct daily_config cfg; /* the runner thread's own (its hook taken from below per run) */
+	/* The hook in force, under mu: replaced by daily_runner_hook_set(). */
+	char hook[DAILY_HOOK_ARGV_MAX][DAILY_HOOK_ARG_MAX];
+	size_t n_hook;
+	uint32_t hook_timeout_s;
 	char store_path[1024];
 	char (*sites)[STORE_SITE_MAX];
 	size_t n_sites;
@@ -273,6 +277,12 @@ static void runner_check(struct daily_runner *dr, bool poke)
 			pthread_mutex_unlock(&dr->mu);
 			if (stop || (!rd && runner_open(dr, &rd, &wr, &st) != 0))
 				break;
+			/* The hook in force now; a set during the run is for the next one. */
+			pthread_mutex_lock(&dr->mu);
+			memcpy(dr->cfg.hook, dr->hook, sizeof(dr->cfg.hook));
+			dr->cfg.n_hook = dr->n_hook;
+			dr->cfg.hook_timeout_s = dr->hook_timeout_s;
+			pthread_mutex_unlock(&dr->mu);
 			daily_run_one(rd, wr, &dr->cfg, dr->sites[k], &day, &st);
 			if (day.start_s > dr->done[k])
 				dr->done[k] = day.start_s;
@@ -317,6 +327,20 @@ static void *runner_main(void *arg)
 	return NULL;
 }
 
+int daily_runner_hook_set(struct daily_runner *r, const struct daily_config *cfg)
+{
+	if (!r)
+		return 0;
+	if (cfg->n_hook > DAILY_HOOK_ARGV_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&r->mu);
+	memcpy(r->hook, cfg->hook, sizeof(r->hook));
+	r->n_hook = cfg->n_hook;
+	r->hook_timeout_s = cfg->hook_timeout_s;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
 int daily_runner_start(const struct daily_config *cfg, const char *store_path,
                        const char *const *sites, size_t n_sites, struct daily_runner **out)
 {
@@ -341,6 +365,9 @@ int daily_runner_start(const struct daily_config *cfg, const char *store_path,
 		         DAILY_NOW_ENV);
 	}
 	dr->cfg = *cfg;
+	memcpy(dr->hook, cfg->hook, sizeof(dr->hook));
+	dr->n_hook = cfg->n_hook;
+	dr->hook_timeout_s = cfg->hook_timeout_s;
 	snprintf(dr->store_path, sizeof(dr->store_path), "%s", store_path);
 	dr->sites = calloc(n_sites ? n_sites : 1, sizeof(*dr->sites));
 	dr->done = calloc(n_sites ? n_sites : 1, sizeof(*dr->done));

@@ -946,6 +946,12 @@ int pipeline_attack_set(struct pipeline *pl, const struct config *cfg)
 	return pl->atk ? attack_thresholds_set(pl->atk, &cfg->attack) : 0;
 }
 
+int pipeline_attack_hook_set(struct pipeline *pl, const struct config *cfg)
+{
+	return pl->hook ? attack_hook_set(pl->hook, cfg->attack.hook, cfg->attack.hook_timeout_ms)
+	                : 0;
+}
+
 int pipeline_sampling_set(struct pipeline *pl, const struct config *cfg)
 {
 	return decoder_sampling_set(pl->dec, cfg->decoder.sampling, cfg->decoder.n_sampling);

@@ -128,9 +128,15 @@ struct reputation {
 	struct fp_slot *done;
 	struct reputation_stats st;
 
-	/* The hook thread and its ring. */
+	/*
+	 * The hook thread and its ring (started with run_hook, also without a
+	 * program). hook and hook_timeout_s: the program in force ("" = none),
+	 * under mu; replaced by reputation_hook_set(), copied by each run.
+	 */
 	pthread_t hook_thr;
 	bool hook_started, hook_stop;
+	char hook[REPUTATION_PATH_MAX];
+	uint32_t hook_timeout_s;
 	pthread_cond_t hook_cv;
 	struct reputation_event *hq;
 	size_t hq_cap, hq_head, hq_n;
@@ -150,6 +156,7 @@ static void stat_add(struct reputation *r, uint64_t *field, uint64_t n)
 static void *hook_main(void *arg)
 {
 	struct reputation *r = arg;
+	char prog[REPUTATION_PATH_MAX]; /* the running program's copy */
 
 	pthread_setname_np(pthread_self(), "nfs-rephook");
 	pthread_mutex_lock(&r->mu);
@@ -161,20 +168,24 @@ static void *hook_main(void *arg)
 		struct reputation_event ev = r->hq[r->hq_head];
 		r->hq_head = (r->hq_head + 1) % r->hq_cap;
 		r->hq_n--;
+		/* The program in force now; a set while it runs is for the next run. */
+		if (!r->hook[0])
+			continue; /* emptied since it was queued: let go, not counted */
+		memcpy(prog, r->hook, sizeof(prog));
+		uint32_t timeout_s = r->hook_timeout_s;
 		pthread_mutex_unlock(&r->mu);
 		int status = 0;
-		int rc = reputation_hook_run(r->cfg.hook, &ev,
-		                             (uint64_t)r->cfg.hook_timeout_s * 1000, &status);
+		int rc = reputation_hook_run(prog, &ev, (uint64_t)timeout_s * 1000, &status);
 		if (rc == -ETIMEDOUT)
-			log_error("reputation hook %s %s %s: killed after %u s", r->cfg.hook,
-			          ev.block ? "block" : "unblock", ev.ip, r->cfg.hook_timeout_s);
+			log_error("reputation hook %s %s %s: killed after %u s", prog,
+			          ev.block ? "block" : "unblock", ev.ip, timeout_s);
 		else if (rc == -ECHILD)
-			log_error("reputation hook %s %s %s: %s %d", r->cfg.hook,
+			log_error("reputation hook %s %s %s: %s %d", prog,
 			          ev.block ? "block" : "unblock", ev.ip,
 			          WIFEXITED(status) ? "exit status" : "killed by signal",
 			          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		else if (rc != 0)
-			log_error("reputation hook %s: cannot run: %s", r->cfg.hook, strerror(-rc));
+			log_error("reputation hook %s: cannot run: %s", prog, strerror(-rc));
 		pthread_mutex_lock(&r->mu);
 		r->st.hook_runs++;
 		r->st.hook_timeouts += rc == -ETIMEDOUT;
@@ -184,12 +195,19 @@ static void *hook_main(void *arg)
 	return NULL;
 }
 
-/* Queue ev for the hook (worker); a full queue drops it, counted and logged. */
+/*
+ * Queue ev for the hook (worker); a full queue drops it, counted and
+ * logged; without a program nothing is queued or counted.
+ */
 static void hook_push(struct reputation *r, const struct reputation_event *ev)
 {
 	if (!r->hook_started)
 		return;
 	pthread_mutex_lock(&r->mu);
+	if (!r->hook[0]) {
+		pthread_mutex_unlock(&r->mu);
+		return;
+	}
 	if (r->hq_n == r->hq_cap) {
 		r->st.hook_dropped++;
 		pthread_mutex_unlock(&r->mu);
@@ -201,6 +219,17 @@ static void hook_push(struct reputation *r, const struct reputation_event *ev)
 	r->hq_n++;
 	pthread_cond_signal(&r->hook_cv);
 	pthread_mutex_unlock(&r->mu);
+}
+
+int reputation_hook_set(struct reputation *r, const struct reputation_config *cfg)
+{
+	if (!memchr(cfg->hook, '\0', sizeof(cfg->hook)))
+		return -EINVAL;
+	pthread_mutex_lock(&r->mu);
+	memcpy(r->hook, cfg->hook, sizeof(r->hook));
+	r->hook_timeout_s = cfg->hook_timeout_s;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
 }
 
 /* ---- escalation (worker) ------------------------------------------------ */
@@ -1561,7 +1590,11 @@ int reputation_open(const struct reputation_opts *o, struct reputation **out, ch
 		if (rc != 0)
 			goto fail;
 	}
-	if (o->run_hook && r->cfg.hook[0]) {
+	memcpy(r->hook, r->cfg.hook, sizeof(r->hook));
+	r->hook[sizeof(r->hook) - 1] = '\0';
+	r->hook_timeout_s = r->cfg.hook_timeout_s;
+	/* Also without a program: a reload can give it one (reputation_hook_set). */
+	if (o->run_hook) {
 		r->hq_cap = r->cfg.hook_queue ? r->cfg.hook_queue : 1;
 		r->hq = fault_calloc(r->hq_cap, sizeof(*r->hq));
 		if (!r->hq) {

@@ -845,9 +845,9 @@ static void test_alloc_failures(void **state)
 	assert_int_equal(st.records, 1);
 	attack_destroy(a);
 
-	/* The hook: its struct and its command; then a document's copy. */
+	/* The hook: its struct (the command is in it); then a document's copy. */
 	struct attack_hook *h = NULL;
-	for (unsigned long k = 0; k < 2; k++) {
+	for (unsigned long k = 0; k < 1; k++) {
 		fault_arm(k, FAULT_ONCE);
 		assert_int_equal(attack_hook_start("cat >/dev/null", 1000, &h), -ENOMEM);
 		assert_int_equal(fault_count(), k + 1);
@@ -955,10 +955,105 @@ static void test_hook(void **state)
 	assert_int_equal(st.hook_runs, 1);
 	assert_int_equal(st.hook_failures, 1);
 	attack_hook_stop(h);
-	/* No command: nothing runs. */
+	/* No command: the thread waits; nothing runs or is counted. */
 	assert_int_equal(attack_hook_start("", 1000, &h), 0);
-	assert_null(h);
+	assert_non_null(h);
 	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	memset(&st, 0, sizeof(st));
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs + st.hook_failures + st.hook_dropped, 0);
+	attack_hook_stop(h);
+	assert_int_equal(attack_hook_submit(NULL, "{}", 2), 0);
+	unlink(out);
+	rmdir(dir);
+}
+
+/* The lines of file path, concatenated ("" when it does not exist). */
+static void read_text(const char *path, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/*
+ * attack_hook_set: the next run takes the new command and time-out; a run
+ * in progress ends with its own; "" stops the runs; a hook set on a thread
+ * started without one runs.
+ */
+static void test_hook_set(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_attack_hooksetXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char a[1100], b[1100], out[128], buf[256];
+	snprintf(out, sizeof(out), "%s/out", dir);
+	/* a is slow enough that the set below lands while it runs. */
+	snprintf(a, sizeof(a), "cat >/dev/null; sleep 0.3; echo a >> %s", out);
+	snprintf(b, sizeof(b), "cat >/dev/null; echo b >> %s", out);
+	struct attack_stats st = {0};
+
+	/* Started without a command, given one later. */
+	struct attack_hook *h;
+	assert_int_equal(attack_hook_start(NULL, 0, &h), 0);
+	assert_non_null(h);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	read_text(out, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	assert_int_equal(attack_hook_set(h, a, 5000), 0);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	/* The run of a has begun (its sleep is long); b is for the next run. */
+	struct timespec ts = {0, 100 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	assert_int_equal(attack_hook_set(h, b, 5000), 0);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	read_text(out, buf, sizeof(buf));
+	assert_string_equal(buf, "a\nb\n");
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs, 2);
+	assert_int_equal(st.hook_failures, 0);
+
+	/* The new time-out applies: 20 ms kills a. */
+	assert_int_equal(attack_hook_set(h, a, 20), 0);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs, 3);
+	assert_int_equal(st.hook_timeouts, 1);
+
+	/* "" disables: submit does nothing (not even a copy), counts nothing. */
+	assert_int_equal(attack_hook_set(h, "", 0), 0);
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	assert_int_equal(fault_count(), 0);
+	fault_disarm();
+	attack_hook_drain(h);
+	attack_hook_stats_get(h, &st);
+	assert_int_equal(st.hook_runs, 3);
+	assert_int_equal(st.hook_dropped, 0);
+	read_text(out, buf, sizeof(buf));
+	assert_string_equal(buf, "a\nb\n");
+
+	/* Too long: refused, the command in force kept. */
+	char *big = malloc(ATTACK_HOOK_MAX + 1);
+	assert_non_null(big);
+	memset(big, 'x', ATTACK_HOOK_MAX);
+	big[ATTACK_HOOK_MAX] = '\0';
+	assert_int_equal(attack_hook_set(h, b, 5000), 0);
+	assert_int_equal(attack_hook_set(h, big, 5000), -EINVAL);
+	free(big);
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	read_text(out, buf, sizeof(buf));
+	assert_string_equal(buf, "a\nb\nb\n");
+	attack_hook_stop(h);
 	unlink(out);
 	rmdir(dir);
 }
@@ -1319,11 +1414,11 @@ int main(void)
 	    cmocka_unit_test(test_groups),         cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_cold_hot),       cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_engine_tap),
-	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook),
-	    cmocka_unit_test(test_fragments),      cmocka_unit_test(test_state_resume),
-	    cmocka_unit_test(test_state_ended_while_down), cmocka_unit_test(test_state_refused),
-	    cmocka_unit_test(test_thresholds_set), cmocka_unit_test(test_cold_long),
-	    cmocka_unit_test(test_sweep_idle),
+	    cmocka_unit_test(test_hook_timeout),   cmocka_unit_test(test_hook_set),
+	    cmocka_unit_test(test_hook),           cmocka_unit_test(test_fragments),
+	    cmocka_unit_test(test_state_resume),   cmocka_unit_test(test_state_ended_while_down),
+	    cmocka_unit_test(test_state_refused),  cmocka_unit_test(test_thresholds_set),
+	    cmocka_unit_test(test_cold_long),      cmocka_unit_test(test_sweep_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,11 +241,17 @@ static void test_sites_none_restart(void **state)
 	    "sites: []\n", k, w, 1);
 }
 
-/* The attack section: any key of it, per-site overrides and groups included, is a restart. */
+/*
+ * The attack section: any key of it but the thresholds and the hook,
+ * per-site overrides and groups included, is a restart.
+ */
 static void test_attack_restart(void **state)
 {
 	static const char *const k[] = {"attack"};
 	static const char *const kt[] = {"attack.thresholds"};
+	static const char *const kh[] = {"attack.hook"};
+	static const char *const kwh[] = {"attack", "attack.hook"};
+	static const enum cfgreload_when wwh[] = {CFGRELOAD_RESTART, CFGRELOAD_AT_ONCE};
 	static const enum cfgreload_when w[] = {CFGRELOAD_RESTART};
 	static const enum cfgreload_when wt[] = {CFGRELOAD_AT_ONCE};
 	static const char site[] =
@@ -260,7 +266,12 @@ static void test_attack_restart(void **state)
 	/* Thresholds alone: the detector's table is replaced at once. */
 	assert_diff("listen: []\n", "listen: []\nattack:\n  thresholds: {out: {udp: {bps: 5}}}\n",
 	            kt, wt, 1);
-	assert_diff("listen: []\n", "listen: []\nattack:\n  hook: /bin/true\n", k, w, 1);
+	/* The hook and its time-out: the hook thread's next run takes them. */
+	assert_diff("listen: []\n", "listen: []\nattack:\n  hook: /bin/true\n", kh, wt, 1);
+	assert_diff("listen: []\n", "listen: []\nattack:\n  hook_timeout_ms: 900\n", kh, wt, 1);
+	/* With another key: that one still needs a restart. */
+	assert_diff("listen: []\n", "listen: []\nattack:\n  window_s: 7\n  hook: /bin/true\n", kwh,
+	            wwh, 2);
 	/*
 	 * The same overrides twice: no change; a group's threshold: the
 	 * thresholds, at once; a group's prefix: a restart.
@@ -290,7 +301,56 @@ static void test_attack_restart(void **state)
 	assert_int_equal(d->v[0].when, CFGRELOAD_RESTART);
 	config_free(&b);
 	config_free(&a);
+	/* A hook removed: at once too (the thread stays, without a command). */
+	load_edited("web:\n  listen: []\n", "web:\n  listen: []\nattack:\n  hook: /bin/true\n", &a);
+	load(base_yaml, &b);
+	cfgreload_compare(&a, &b, d);
+	assert_int_equal(d->n, 1);
+	assert_string_equal(d->v[0].key, "attack.hook");
+	assert_int_equal(d->v[0].when, CFGRELOAD_AT_ONCE);
+	config_free(&b);
+	config_free(&a);
 	free(d);
+}
+
+/*
+ * The reputation section: the hook and its time-out at once (the hook
+ * thread's next run); every other key but allow still a restart.
+ */
+static void test_reputation_hook_at_once(void **state)
+{
+	static const char *const kh[] = {"reputation.hook"};
+	static const char *const kr[] = {"reputation"};
+	static const char *const krh[] = {"reputation", "reputation.hook"};
+	static const enum cfgreload_when wa[] = {CFGRELOAD_AT_ONCE};
+	static const enum cfgreload_when wr[] = {CFGRELOAD_RESTART};
+	static const enum cfgreload_when wrh[] = {CFGRELOAD_RESTART, CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook: /bin/true\n", kh, wa, 1);
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook_timeout_s: 3\n", kh, wa, 1);
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook_queue: 7\n", kr, wr, 1);
+	assert_diff("listen: []\n", "listen: []\nreputation:\n  hook_queue: 7\n  hook: /bin/true\n",
+	            krh, wrh, 2);
+}
+
+/* The daily section: the hook and its time-out at once (the runner's next site-day). */
+static void test_daily_hook_at_once(void **state)
+{
+	static const char *const kh[] = {"daily.hook"};
+	static const char *const kr[] = {"daily"};
+	static const char *const krh[] = {"daily", "daily.hook"};
+	static const enum cfgreload_when wa[] = {CFGRELOAD_AT_ONCE};
+	static const enum cfgreload_when wr[] = {CFGRELOAD_RESTART};
+	static const enum cfgreload_when wrh[] = {CFGRELOAD_RESTART, CFGRELOAD_AT_ONCE};
+
+	(void)state;
+	assert_diff("listen: []\n", "listen: []\ndaily:\n  hook_timeout_s: 3\n", kh, wa, 1);
+	assert_diff("listen: []\n", "listen: []\ndaily:\n  run_hour: 4\n", kr, wr, 1);
+	/* A hook needs report_dir, a restart key: both are listed. */
+	assert_diff("listen: []\n",
+	            "listen: []\ndaily:\n  report_dir: /tmp\n  hook: [/bin/true, x]\n", krh, wrh,
+	            2);
 }
 
 /* Several keys at once, in section order, each with its time. */
@@ -347,6 +407,8 @@ int main(void)
 	    cmocka_unit_test(test_sites_none_restart),
 	    cmocka_unit_test(test_mixed),
 	    cmocka_unit_test(test_attack_restart),
+	    cmocka_unit_test(test_reputation_hook_at_once),
+	    cmocka_unit_test(test_daily_hook_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

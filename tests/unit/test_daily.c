@@ -1148,6 +1148,69 @@ static void test_runner(void **state)
 }
 
 /*
+ * daily_runner_hook_set: a runner started without a hook runs one set
+ * later at its next site-day (a poke here), and "none" again stops it.
+ */
+static void test_runner_hook_set(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg, nc;
+	struct daily_runner *dr;
+	struct daily_stats st;
+	const char *sites[] = {"campus"};
+	char hooked[160];
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	cfg.n_hook = 0;
+	snprintf(hooked, sizeof(hooked), "%s/hooked.txt", fx.dir);
+	unlink(hooked);
+
+	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	assert_int_equal(st.runs, 2);
+	assert_int_equal(st.hook_runs, 0);
+
+	/* Added: the next site-day runs it. */
+	nc = cfg;
+	snprintf(nc.hook[0], sizeof(nc.hook[0]), "/bin/sh");
+	snprintf(nc.hook[1], sizeof(nc.hook[1]), "-c");
+	snprintf(nc.hook[2], sizeof(nc.hook[2]), "cp \"$0\" %s", hooked);
+	nc.n_hook = 3;
+	nc.hook_timeout_s = 5;
+	assert_int_equal(daily_runner_hook_set(dr, &nc), 0);
+	daily_runner_poke(dr);
+	wait_checks(dr, 2, &st);
+	assert_int_equal(st.runs, 3);
+	assert_int_equal(st.hook_runs, 1);
+	assert_int_equal(st.hook_failures, 0);
+	assert_true(file_has(hooked, "2026-01-01 (UTC)"));
+
+	/* Removed: the next site-day runs none. */
+	assert_int_equal(unlink(hooked), 0);
+	nc.n_hook = 0;
+	assert_int_equal(daily_runner_hook_set(dr, &nc), 0);
+	daily_runner_poke(dr);
+	wait_checks(dr, 3, &st);
+	assert_int_equal(st.runs, 4);
+	assert_int_equal(st.hook_runs, 1);
+	assert_int_equal(access(hooked, F_OK), -1);
+
+	nc.n_hook = DAILY_HOOK_ARGV_MAX + 1;
+	assert_int_equal(daily_runner_hook_set(dr, &nc), -EINVAL);
+	assert_int_equal(daily_runner_hook_set(NULL, &nc), 0);
+	daily_runner_stop(dr);
+	unsetenv(DAILY_NOW_ENV);
+	fx_close(&fx);
+}
+
+/*
  * A stored analysis written before its day ended (a replay that reached
  * into the day) does not mark the day done: the runner analyses it again
  * once it is over. The day is the one after tomorrow: not ended yet.
@@ -1200,7 +1263,7 @@ int main(void)
 	    cmocka_unit_test(test_runner),        cmocka_unit_test(test_dst_day),
 	    cmocka_unit_test(test_runner_early),  cmocka_unit_test(test_order),
 	    cmocka_unit_test(test_digest_path),   cmocka_unit_test(test_digest_bounds),
-	    cmocka_unit_test(test_digest_damage),
+	    cmocka_unit_test(test_digest_damage), cmocka_unit_test(test_runner_hook_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

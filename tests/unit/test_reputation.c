@@ -798,6 +798,87 @@ static void test_hook_module(void **state)
 	rcfg.hook[0] = '\0';
 }
 
+/* Wait (at most 5 s) until the hook has finished n runs; their count. */
+static uint64_t wait_runs(struct reputation *r, uint64_t n)
+{
+	struct reputation_stats st;
+	reputation_stats_get(r, &st);
+	for (int i = 0; i < 500 && st.hook_runs < n; i++) {
+		usleep(10000);
+		reputation_stats_get(r, &st);
+	}
+	return st.hook_runs;
+}
+
+/*
+ * reputation_hook_set: a hook added to a module opened without one runs;
+ * the next run takes a new program while a run in progress ends with its
+ * own; "" queues and counts nothing.
+ */
+static void test_hook_set(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], ha[300], hb[300], out[300], body[600];
+	struct reputation_config nc;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "hookset.db");
+	path_in(ha, sizeof(ha), "hookset-a.sh");
+	path_in(hb, sizeof(hb), "hookset-b.sh");
+	path_in(out, sizeof(out), "hookset.out");
+	unlink(out);
+	snprintf(body, sizeof(body), "sleep 0.3\necho \"a $1 $2\" >> %s", out);
+	write_script(ha, body);
+	snprintf(body, sizeof(body), "echo \"b $1 $2\" >> %s", out);
+	write_script(hb, body);
+	rcfg.hook[0] = '\0';
+	struct reputation *r = rep_open(&t, db, NULL, NULL, true);
+	struct reputation_stats st;
+
+	/* No program: the block is made, nothing runs or is counted. */
+	vb_init(&b, &t, 1, K0);
+	vb_add(&b, "198.51.100.1", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.blocks, 1);
+	assert_int_equal(st.hook_runs + st.hook_dropped, 0);
+
+	/* Added later: it runs. */
+	nc = rcfg;
+	snprintf(nc.hook, sizeof(nc.hook), "%s", ha);
+	nc.hook_timeout_s = 5;
+	assert_int_equal(reputation_hook_set(r, &nc), 0);
+	vb_init(&b, &t, 1, K0 + 1);
+	vb_add(&b, "198.51.100.2", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	/* While a runs (it sleeps), b is set: the next run is b's. */
+	usleep(100000);
+	snprintf(nc.hook, sizeof(nc.hook), "%s", hb);
+	assert_int_equal(reputation_hook_set(r, &nc), 0);
+	vb_init(&b, &t, 1, K0 + 2);
+	vb_add(&b, "198.51.100.3", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	assert_int_equal(wait_runs(r, 2), 2);
+
+	/* "": nothing more is queued, run or counted. */
+	nc.hook[0] = '\0';
+	assert_int_equal(reputation_hook_set(r, &nc), 0);
+	vb_init(&b, &t, 1, K0 + 3);
+	vb_add(&b, "198.51.100.4", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.blocks, 4);
+	assert_int_equal(st.hook_dropped, 0);
+	reputation_close(r); /* waits for the queued runs */
+	char *got = slurp(out);
+	assert_string_equal(got, "a block 198.51.100.2\nb block 198.51.100.3\n");
+	free(got);
+	unlink(out);
+}
+
 static void test_hook_counters(void **state)
 {
 	struct sites t;
@@ -1200,6 +1281,7 @@ int main(void)
 	    cmocka_unit_test(test_alloc_fail),       cmocka_unit_test(test_unlabelled_not_recorded),
 	    cmocka_unit_test(test_exempt_reload),    cmocka_unit_test(test_watch_set_filter),
 	    cmocka_unit_test(test_watch_set_edges),  cmocka_unit_test(test_watch_set_alloc_fail),
+	    cmocka_unit_test(test_hook_set),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
