@@ -813,8 +813,8 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
 
 /*
  * n's sites in the order of the start's, for the modules made at start
- * that take sites by position and copy what they keep (l2poll_devices_set,
- * web_feed_advice_set): entry i is n's site whose id (engine.h) is i, or,
+ * that take sites by position and copy what they keep (l2poll_devices_set):
+ * entry i is n's site whose id (engine.h) is i, or,
  * for a start site n no longer has, the start's entry without devices (its
  * pollers stop). A site added by a reload (an id past the start's) is none
  * of theirs. Shallow copies; returns a malloc'd array of the start's
@@ -842,6 +842,25 @@ static struct site_config *run_sites_by_id(struct run_state *rs, const struct co
 }
 
 /*
+ * The dashboard takes n's sites with their engine ids (web_feed_sites_set()).
+ * Returns 0 or a negative code (-ENOMEM, -EINVAL). Loop thread, after
+ * pipeline_reload().
+ */
+static int run_feed_sites_set(struct run_state *rs, const struct config *n)
+{
+	int64_t *ids = malloc((n->n_sites ? n->n_sites : 1) * sizeof(*ids));
+	int rc;
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t k = 0; k < n->n_sites; k++)
+		ids[k] = pipeline_site_id(rs->pl, n->sites[k].name);
+	rc = web_feed_sites_set(rs->feed, n->sites, n->n_sites, ids);
+	free(ids);
+	return rc;
+}
+
+/*
  * What the modules made at start do with sites a reload added or removed
  * (docs/configuration.md "Reloading"), one warn line when any was.
  */
@@ -857,9 +876,8 @@ static void run_reload_sites_log(const struct run_state *rs, const struct cfgrel
 	if (!added && !removed)
 		return;
 	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart, an added "
-	         "site has no device polls, no dashboard page, no daily report%s and no network "
-	         "documents of the offender database, and a removed one keeps its dashboard page "
-	         "and daily report",
+	         "site has no device polls, no daily report%s and no network documents of the "
+	         "offender database, and a removed one keeps its daily report",
 	         added, removed, rs->start_cfg->attack.enabled ? ", no attack detection" : "");
 }
 
@@ -998,9 +1016,9 @@ static void run_reload(struct run_state *rs)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
 		          "restart",
 		          strerror(-rc));
-	if (advice && by_id && rs->feed &&
-	    (rc = web_feed_advice_set(rs->feed, by_id, rs->start_cfg->n_sites)) != 0)
-		log_error("advice not applied: %s; the dashboard keeps the running texts",
+	if (n_apply && sites && rs->feed && (rc = run_feed_sites_set(rs, n)) != 0)
+		log_error("sites, advice not applied to the dashboard: %s; it keeps the running "
+		          "sites and texts until a restart",
 		          strerror(-rc));
 	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
 	if (alerts && (rc = alert_config_set(rs->alerter, &n->alerts)) != 0)
