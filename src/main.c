@@ -556,6 +556,7 @@ struct run_state {
 	struct alerter *alerter;
 	struct reputation *rep; /* the offender database (NULL when off), for its exemptions */
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
+	struct daily_runner *daily; /* the daily analysis (NULL when off), for its sites */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
 	/* SIGHUP (run_reload): the file, the start's configuration, the one in force. */
@@ -860,6 +861,16 @@ static int run_feed_sites_set(struct run_state *rs, const struct config *n)
 	return rc;
 }
 
+/* The daily runner takes n's site names (daily_runner_sites_set()). Loop thread. */
+static int run_daily_sites_set(struct run_state *rs, const struct config *n)
+{
+	const char *names[CONFIG_MAX_SITES];
+
+	for (size_t k = 0; k < n->n_sites; k++)
+		names[k] = n->sites[k].name;
+	return daily_runner_sites_set(rs->daily, names, n->n_sites);
+}
+
 /*
  * What the modules made at start do with sites a reload added or removed
  * (docs/configuration.md "Reloading"), one warn line when any was.
@@ -876,8 +887,7 @@ static void run_reload_sites_log(const struct run_state *rs, const struct cfgrel
 	if (!added && !removed)
 		return;
 	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart, an added "
-	         "site has no device polls, no daily report%s and no network documents of the "
-	         "offender database, and a removed one keeps its daily report",
+	         "site has no device polls%s and no network documents of the offender database",
 	         added, removed, rs->start_cfg->attack.enabled ? ", no attack detection" : "");
 }
 
@@ -1015,6 +1025,10 @@ static void run_reload(struct run_state *rs)
 	if (sampling && (rc = pipeline_sampling_set(rs->pl, n)) != 0)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
 		          "restart",
+		          strerror(-rc));
+	if (n_apply && sites && rs->daily && (rc = run_daily_sites_set(rs, n)) != 0)
+		log_error("sites not applied to the daily analysis: %s; it analyses the running "
+		          "sites until a restart",
 		          strerror(-rc));
 	if (n_apply && sites && rs->feed && (rc = run_feed_sites_set(rs, n)) != 0)
 		log_error("sites, advice not applied to the dashboard: %s; it keeps the running "
@@ -1277,6 +1291,7 @@ static int cmd_run(int argc, char **argv)
 		if ((rc = daily_runner_start(&dc, cfg.store_path, names, cfg.n_sites, &daily)) != 0)
 			log_error("daily analysis not started: %s", strerror(-rc));
 	}
+	rs.daily = daily;
 
 	uv_run(&rs.loop, UV_RUN_DEFAULT);
 	exwatch_destroy(rs.exw);
