@@ -32,6 +32,7 @@
 #include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/daily.h"
+#include "nfsentry/engine.h"
 #include "nfsentry/es.h"
 #include "nfsentry/exwatch.h"
 #include "nfsentry/flowout.h"
@@ -813,20 +814,28 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
 }
 
 /*
- * n's sites in the order of the start's, for the modules made at start
- * that take sites by position and copy what they keep (l2poll_devices_set):
- * entry i is n's site whose id (engine.h) is i, or,
- * for a start site n no longer has, the start's entry without devices (its
- * pollers stop). A site added by a reload (an id past the start's) is none
- * of theirs. Shallow copies; returns a malloc'd array of the start's
- * n_sites entries, or NULL (out of memory). Loop thread, after
- * pipeline_reload().
+ * n's sites by their site ids (engine.h), for the device pollers
+ * (l2poll_devices_set), which take sites by index and copy what they keep:
+ * entry i is n's site whose id is i, or, for an id n no longer has (a
+ * removed site), the start's entry (an empty one past the start's) without
+ * devices (its pollers stop). *n_out gets the entries: the start's count,
+ * or more when a reload added sites. Shallow copies; returns a malloc'd
+ * array, or NULL (out of memory). Loop thread, after pipeline_reload().
  */
-static struct site_config *run_sites_by_id(struct run_state *rs, const struct config *n)
+_Static_assert(L2POLL_SITES_MAX == ENGINE_MAX_SITE_IDS, "the pollers take every site id");
+static struct site_config *run_sites_by_id(struct run_state *rs, const struct config *n,
+                                           size_t *n_out)
 {
 	const struct config *s = rs->start_cfg;
-	struct site_config *v = malloc(s->n_sites * sizeof(*v));
+	size_t count = s->n_sites;
+	struct site_config *v;
 
+	for (size_t k = 0; k < n->n_sites; k++) {
+		int64_t id = pipeline_site_id(rs->pl, n->sites[k].name);
+		if (id >= 0 && (size_t)id + 1 > count)
+			count = (size_t)id + 1;
+	}
+	v = calloc(count, sizeof(*v));
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < s->n_sites; i++) {
@@ -836,9 +845,10 @@ static struct site_config *run_sites_by_id(struct run_state *rs, const struct co
 	}
 	for (size_t k = 0; k < n->n_sites; k++) {
 		int64_t id = pipeline_site_id(rs->pl, n->sites[k].name);
-		if (id >= 0 && (size_t)id < s->n_sites)
+		if (id >= 0 && (size_t)id < count)
 			v[id] = n->sites[k];
 	}
+	*n_out = count;
 	return v;
 }
 
@@ -887,8 +897,8 @@ static void run_reload_sites_log(const struct run_state *rs, const struct cfgrel
 	if (!added && !removed)
 		return;
 	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart, an added "
-	         "site has no device polls%s and no network documents of the offender database",
-	         added, removed, rs->start_cfg->attack.enabled ? ", no attack detection" : "");
+	         "site has%s no network documents of the offender database",
+	         added, removed, rs->start_cfg->attack.enabled ? " no attack detection and" : "");
 }
 
 /*
@@ -915,7 +925,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false, advice = false, attack = false, exempt = false;
+	bool sampling = false, attack = false, exempt = false;
 	char la[2048], lr[2048];
 	int rc;
 
@@ -977,8 +987,9 @@ static void run_reload(struct run_state *rs)
 			continue;
 		n_apply++;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
-		/* A removed site's pollers stop (run_sites_by_id). */
+		/* An added site's pollers start, a removed one's stop (run_sites_by_id). */
 		devices |= strstr(da->v[i].key, "].devices") != NULL ||
+		           strstr(da->v[i].key, "] added") != NULL ||
 		           strstr(da->v[i].key, "] removed") != NULL;
 		exempt |= strstr(da->v[i].key, "].inside") || strstr(da->v[i].key, "].allow") ||
 		          strstr(da->v[i].key, "] added") || strstr(da->v[i].key, "] removed") ||
@@ -986,7 +997,6 @@ static void run_reload(struct run_state *rs)
 		alerts |= strncmp(da->v[i].key, "alerts", 6) == 0;
 		sampling |= strcmp(da->v[i].key, "exporters.sampling") == 0;
 		attack |= strcmp(da->v[i].key, "attack.thresholds") == 0;
-		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
@@ -1007,9 +1017,10 @@ static void run_reload(struct run_state *rs)
 	}
 	/* The modules made at start with its sites take n's by their ids (engine.h). */
 	struct site_config *by_id = NULL;
-	if (n_apply && sites && (devices || advice) && !(by_id = run_sites_by_id(rs, n)))
-		log_error("sites[].devices, advice not applied: out of memory; the running ones "
-		          "stay until a restart");
+	size_t n_by_id = 0;
+	if (n_apply && sites && devices && !(by_id = run_sites_by_id(rs, n, &n_by_id)))
+		log_error("sites[].devices not applied: out of memory; the running ones stay until "
+		          "a restart");
 	run_reload_sites_log(rs, da);
 	if (exempt && sites && rs->rep &&
 	    (rc = reputation_exempt_set(rs->rep, n->sites, n->n_sites, &n->reputation)) != 0)
@@ -1041,7 +1052,7 @@ static void run_reload(struct run_state *rs)
 	/* Devices last: nothing after them can fail, and their old threads are not waited for. */
 	size_t dev_sites = 0;
 	if (devices && by_id &&
-	    (rc = l2poll_devices_set(rs->l2, by_id, rs->start_cfg->n_sites, &dev_sites)))
+	    (rc = l2poll_devices_set(rs->l2, by_id, n_by_id, &dev_sites)))
 		log_error(
 		    "sites[].devices not applied: %s; the running devices stay until a restart",
 		    rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));
