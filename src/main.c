@@ -32,6 +32,7 @@
 #include "nfsentry/closer.h"
 #include "nfsentry/config.h"
 #include "nfsentry/daily.h"
+#include "nfsentry/engine.h"
 #include "nfsentry/es.h"
 #include "nfsentry/exwatch.h"
 #include "nfsentry/flowout.h"
@@ -555,7 +556,7 @@ struct run_state {
 	struct web *web;
 	struct alerter *alerter;
 	struct reputation *rep; /* the offender database (NULL when off), for its exemptions */
-	struct daily_runner *daily; /* the daily analysis (NULL when off), for its hook */
+	struct daily_runner *daily; /* the daily analysis (NULL when off), for its hook and sites */
 	struct web_feed *feed; /* what the web server shows; refreshed by the tick */
 	struct exwatch *exw; /* exporter events for the log; NULL: not watched (no memory) */
 	int stopping;
@@ -813,20 +814,28 @@ static void run_reload_list(const struct cfgreload_diff *d, enum cfgreload_when 
 }
 
 /*
- * n's sites in the order of the start's, for the modules made at start
- * that take sites by position and copy what they keep (l2poll_devices_set,
- * web_feed_advice_set): entry i is n's site whose id (engine.h) is i, or,
- * for a start site n no longer has, the start's entry without devices (its
- * pollers stop). A site added by a reload (an id past the start's) is none
- * of theirs. Shallow copies; returns a malloc'd array of the start's
- * n_sites entries, or NULL (out of memory). Loop thread, after
- * pipeline_reload().
+ * n's sites by their site ids (engine.h), for the device pollers
+ * (l2poll_devices_set), which take sites by index and copy what they keep:
+ * entry i is n's site whose id is i, or, for an id n no longer has (a
+ * removed site), the start's entry (an empty one past the start's) without
+ * devices (its pollers stop). *n_out gets the entries: the start's count,
+ * or more when a reload added sites. Shallow copies; returns a malloc'd
+ * array, or NULL (out of memory). Loop thread, after pipeline_reload().
  */
-static struct site_config *run_sites_by_id(struct run_state *rs, const struct config *n)
+_Static_assert(L2POLL_SITES_MAX == ENGINE_MAX_SITE_IDS, "the pollers take every site id");
+static struct site_config *run_sites_by_id(struct run_state *rs, const struct config *n,
+                                           size_t *n_out)
 {
 	const struct config *s = rs->start_cfg;
-	struct site_config *v = malloc(s->n_sites * sizeof(*v));
+	size_t count = s->n_sites;
+	struct site_config *v;
 
+	for (size_t k = 0; k < n->n_sites; k++) {
+		int64_t id = pipeline_site_id(rs->pl, n->sites[k].name);
+		if (id >= 0 && (size_t)id + 1 > count)
+			count = (size_t)id + 1;
+	}
+	v = calloc(count, sizeof(*v));
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < s->n_sites; i++) {
@@ -836,10 +845,40 @@ static struct site_config *run_sites_by_id(struct run_state *rs, const struct co
 	}
 	for (size_t k = 0; k < n->n_sites; k++) {
 		int64_t id = pipeline_site_id(rs->pl, n->sites[k].name);
-		if (id >= 0 && (size_t)id < s->n_sites)
+		if (id >= 0 && (size_t)id < count)
 			v[id] = n->sites[k];
 	}
+	*n_out = count;
 	return v;
+}
+
+/*
+ * The dashboard takes n's sites with their engine ids (web_feed_sites_set()).
+ * Returns 0 or a negative code (-ENOMEM, -EINVAL). Loop thread, after
+ * pipeline_reload().
+ */
+static int run_feed_sites_set(struct run_state *rs, const struct config *n)
+{
+	int64_t *ids = malloc((n->n_sites ? n->n_sites : 1) * sizeof(*ids));
+	int rc;
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t k = 0; k < n->n_sites; k++)
+		ids[k] = pipeline_site_id(rs->pl, n->sites[k].name);
+	rc = web_feed_sites_set(rs->feed, n->sites, n->n_sites, ids);
+	free(ids);
+	return rc;
+}
+
+/* The daily runner takes n's site names (daily_runner_sites_set()). Loop thread. */
+static int run_daily_sites_set(struct run_state *rs, const struct config *n)
+{
+	const char *names[CONFIG_MAX_SITES];
+
+	for (size_t k = 0; k < n->n_sites; k++)
+		names[k] = n->sites[k].name;
+	return daily_runner_sites_set(rs->daily, names, n->n_sites);
 }
 
 /*
@@ -858,10 +897,8 @@ static void run_reload_sites_log(const struct run_state *rs, const struct cfgrel
 	if (!added && !removed)
 		return;
 	log_warn("sites: %zu added, %zu removed, from the next slot; until a restart, an added "
-	         "site has no device polls, no dashboard page, no daily report%s and no network "
-	         "documents of the offender database, and a removed one keeps its dashboard page "
-	         "and daily report",
-	         added, removed, rs->start_cfg->attack.enabled ? ", no attack detection" : "");
+	         "site has%s no network documents of the offender database",
+	         added, removed, rs->start_cfg->attack.enabled ? " no attack detection and" : "");
 }
 
 /*
@@ -888,7 +925,7 @@ static void run_reload(struct run_state *rs)
 	struct cfgreload_diff *dr = NULL, *da = NULL;
 	size_t n_apply = 0, n_restart = 0;
 	bool sites = false, allow = false, level = false, devices = false, alerts = false;
-	bool sampling = false, advice = false, attack = false, exempt = false, attack_hook = false;
+	bool sampling = false, attack = false, exempt = false, attack_hook = false;
 	bool rep_hook = false, daily_hook = false;
 	char la[2048], lr[2048];
 	int rc;
@@ -951,8 +988,9 @@ static void run_reload(struct run_state *rs)
 			continue;
 		n_apply++;
 		allow |= strcmp(da->v[i].key, "exporters.allow") == 0;
-		/* A removed site's pollers stop (run_sites_by_id). */
+		/* An added site's pollers start, a removed one's stop (run_sites_by_id). */
 		devices |= strstr(da->v[i].key, "].devices") != NULL ||
+		           strstr(da->v[i].key, "] added") != NULL ||
 		           strstr(da->v[i].key, "] removed") != NULL;
 		exempt |= strstr(da->v[i].key, "].inside") || strstr(da->v[i].key, "].allow") ||
 		          strstr(da->v[i].key, "] added") || strstr(da->v[i].key, "] removed") ||
@@ -963,7 +1001,6 @@ static void run_reload(struct run_state *rs)
 		attack_hook |= strcmp(da->v[i].key, "attack.hook") == 0;
 		rep_hook |= strcmp(da->v[i].key, "reputation.hook") == 0;
 		daily_hook |= strcmp(da->v[i].key, "daily.hook") == 0;
-		advice |= strcmp(da->v[i].key, "advice") == 0 || strstr(da->v[i].key, "].advice");
 		level |= strcmp(da->v[i].key, "log.level") == 0;
 	}
 	/*
@@ -984,9 +1021,10 @@ static void run_reload(struct run_state *rs)
 	}
 	/* The modules made at start with its sites take n's by their ids (engine.h). */
 	struct site_config *by_id = NULL;
-	if (n_apply && sites && (devices || advice) && !(by_id = run_sites_by_id(rs, n)))
-		log_error("sites[].devices, advice not applied: out of memory; the running ones "
-		          "stay until a restart");
+	size_t n_by_id = 0;
+	if (n_apply && sites && devices && !(by_id = run_sites_by_id(rs, n, &n_by_id)))
+		log_error("sites[].devices not applied: out of memory; the running ones stay until "
+		          "a restart");
 	run_reload_sites_log(rs, da);
 	if (exempt && sites && rs->rep &&
 	    (rc = reputation_exempt_set(rs->rep, n->sites, n->n_sites, &n->reputation)) != 0)
@@ -1012,9 +1050,13 @@ static void run_reload(struct run_state *rs)
 		log_error("exporters.sampling not applied: %s; the running overrides stay until a "
 		          "restart",
 		          strerror(-rc));
-	if (advice && by_id && rs->feed &&
-	    (rc = web_feed_advice_set(rs->feed, by_id, rs->start_cfg->n_sites)) != 0)
-		log_error("advice not applied: %s; the dashboard keeps the running texts",
+	if (n_apply && sites && rs->daily && (rc = run_daily_sites_set(rs, n)) != 0)
+		log_error("sites not applied to the daily analysis: %s; it analyses the running "
+		          "sites until a restart",
+		          strerror(-rc));
+	if (n_apply && sites && rs->feed && (rc = run_feed_sites_set(rs, n)) != 0)
+		log_error("sites, advice not applied to the dashboard: %s; it keeps the running "
+		          "sites and texts until a restart",
 		          strerror(-rc));
 	/* The loaded file passed the checks alert_start() makes: this cannot fail. */
 	if (alerts && (rc = alert_config_set(rs->alerter, &n->alerts)) != 0)
@@ -1023,7 +1065,7 @@ static void run_reload(struct run_state *rs)
 	/* Devices last: nothing after them can fail, and their old threads are not waited for. */
 	size_t dev_sites = 0;
 	if (devices && by_id &&
-	    (rc = l2poll_devices_set(rs->l2, by_id, rs->start_cfg->n_sites, &dev_sites)))
+	    (rc = l2poll_devices_set(rs->l2, by_id, n_by_id, &dev_sites)))
 		log_error(
 		    "sites[].devices not applied: %s; the running devices stay until a restart",
 		    rc == -ENOSPC ? "too many devices replaced since the start" : strerror(-rc));

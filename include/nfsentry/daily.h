@@ -382,6 +382,17 @@ int daily_runner_start(const struct daily_config *cfg, const char *store_path,
  */
 int daily_runner_hook_set(struct daily_runner *r, const struct daily_config *cfg);
 
+/*
+ * The configuration reload: the runner analyses sites (n_sites names,
+ * copied) from its next check on. A site kept keeps its last analysed
+ * day; an added one reads its own from the store (as at the start), so its
+ * due days are analysed, a day on which it has nothing stored giving no
+ * report (a site added mid-day: from that day on); a removed one is no
+ * longer analysed by the runner (its stored days stay for `nfsentry
+ * daily`). Returns 0, or -ENOMEM (the runner keeps its sites). Any thread.
+ */
+int daily_runner_sites_set(struct daily_runner *r, const char *const *sites, size_t n_sites);
+
 /* Ask the runner to analyse every site's yesterday now, done or not (tests). */
 void daily_runner_poke(struct daily_runner *r);
 

@@ -75,9 +75,13 @@ struct l2poll;
  * -ENOMEM or -errno from pthread; *out is NULL only when n_sites is 0 (a
  * poller without devices polls nothing and merges nothing, and takes
  * devices at a reload, l2poll_devices_set). Site indexes
- * (l2poll_slot_merge) are positions in sites.
+ * (l2poll_slot_merge) are positions in sites, then the ones
+ * l2poll_devices_set() adds.
  */
 int l2poll_start(const struct site_config *sites, size_t n_sites, struct l2poll **out);
+
+/* Site indexes l2poll_devices_set() takes (the engine's site ids, engine.h). */
+#define L2POLL_SITES_MAX 512
 
 /* Devices a reload may replace in all before l2poll_stop() (see l2poll_devices_set). */
 #define L2POLL_RETIRED_MAX 1024
@@ -93,13 +97,16 @@ int l2poll_start(const struct site_config *sites, size_t n_sites, struct l2poll 
  * are no longer merged: that slot's ARP/MAC join for the site has the
  * polls the new devices complete in it. Sites whose devices are the same
  * keep their threads and polls. *changed gets the sites changed. sites
- * must be the same sites in the same order (only their count is checked).
- * A replaced device stays in memory (without its polls) until
+ * are indexed as the running ones (the slots' site indexes): entry i is
+ * the site whose index is i, n_sites at least the running count (a site
+ * past it is an added one: its devices start; a removed site is an entry
+ * without devices: its pollers stop). A replaced device stays in memory (without its polls) until
  * l2poll_stop(), since statuses handed out point at its name; at most
  * L2POLL_RETIRED_MAX are replaced in all. Returns 0; -EINVAL (p NULL, or
- * another number of sites), -ENOSPC (past L2POLL_RETIRED_MAX), -ENOMEM or
- * -errno from pthread: then nothing changed (*changed is 0). Loop thread
- * (one caller at a time, never with l2poll_stop()).
+ * fewer sites than running or more than L2POLL_SITES_MAX), -ENOSPC (past
+ * L2POLL_RETIRED_MAX), -ENOMEM or -errno from pthread: then nothing
+ * changed (*changed is 0). Loop thread (one caller at a time, never with
+ * l2poll_stop()).
  */
 int l2poll_devices_set(struct l2poll *p, const struct site_config *sites, size_t n_sites,
                        size_t *changed);

@@ -128,19 +128,28 @@ int web_feed_collector_json(struct web_feed *f, const struct counter_table *xt, 
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len);
 
 /*
- * The configuration reload: the advice texts of sites (borrowed for the
- * call, copied; the same sites in the same order as the feed's) answer
- * from the next request on. Returns 0, -EINVAL (another number of sites)
- * or -ENOMEM (the texts in force stay). Any thread.
+ * The configuration reload: the sites in force from now on are sites
+ * (borrowed for the call; names and advice copied), sites[k] with the
+ * site id ids[k] (engine.h, pipeline_site_id(): a site kept by name keeps
+ * its id and its figures, an added one has a new id). The slots the sink
+ * is given are filed by their site id; the sites not in sites are no
+ * longer listed as configured (web_feed_site_name(), the collector's
+ * "sites") and have no advice, and their figures since start stay in the
+ * Prometheus text and their latest slot answers web_feed_latest() until a
+ * site of that name is configured again. Returns 0, -EINVAL (an id < 0 or
+ * >= ENGINE_MAX_SITE_IDS) or -ENOMEM (the sites in force stay). Any
+ * thread.
  */
-int web_feed_advice_set(struct web_feed *f, const struct site_config *sites, size_t n_sites);
+int web_feed_sites_set(struct web_feed *f, const struct site_config *sites, size_t n_sites,
+                       const int64_t *ids);
 
 /*
- * The name of configured site i (0-based, the configuration's order), or
- * NULL past the last. Borrowed from the configuration (struct
- * web_feed_opts.sites); any thread may call it, the list never changes.
+ * Copies into out the name of configured site i (0-based, in site id
+ * order: the start's sites in the configuration's order, then the ones
+ * reloads added) and returns true, or returns false past the last. Any
+ * thread; the list changes with web_feed_sites_set().
  */
-const char *web_feed_site_name(const struct web_feed *f, size_t i);
+bool web_feed_site_name(struct web_feed *f, size_t i, char out[SITE_NAME_MAX]);
 
 /* An immutable copy of a site's last judged slot's conversations. */
 struct web_feed_slot;

@@ -114,7 +114,7 @@ static void site_compare(const struct site_config *a, const struct site_config *
 	if (a->caps.max_inside != b->caps.max_inside ||
 	    a->caps.max_outside != b->caps.max_outside || a->caps.max_pairs != b->caps.max_pairs)
 		add(d, CFGRELOAD_NEXT_SLOT, "caps", a->name);
-	/* The dashboard takes a copy of the texts (web_feed_advice_set). */
+	/* The dashboard takes a copy of the texts (web_feed_sites_set). */
 	if (memcmp(a->advice, b->advice, sizeof(a->advice)) != 0)
 		add(d, CFGRELOAD_AT_ONCE, "advice", a->name);
 	/* The site's pollers restart with the new devices (l2poll_devices_set). */

@@ -38,8 +38,12 @@ struct daily_runner {
 	size_t n_hook;
 	uint32_t hook_timeout_s;
 	char store_path[1024];
-	char (*sites)[STORE_SITE_MAX];
+	char (*sites)[STORE_SITE_MAX]; /* runner thread's */
 	size_t n_sites;
+	/* daily_runner_sites_set()'s names, taken by the thread at its next check; under mu. */
+	char (*next)[STORE_SITE_MAX];
+	size_t n_next;
+	bool has_next;
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -217,13 +221,13 @@ static int runner_open(struct daily_runner *dr, struct store **rd, struct store 
 }
 
 /*
- * Each site's latest stored daily analysis marks its day done, so a
+ * Each site's (from index from on) latest stored daily analysis marks its day done, so a
  * restart neither repeats a day nor misses one; one written before its day
  * ended (a replay of a capture that reached into the day) marks only the
  * days before it. A store that cannot be read yet (a first start) leaves
  * every site at "none".
  */
-static void runner_load_done(struct daily_runner *dr)
+static void runner_load_done(struct daily_runner *dr, size_t from)
 {
 	struct store_opts ro;
 	struct store *s = NULL;
@@ -231,9 +235,9 @@ static void runner_load_done(struct daily_runner *dr)
 
 	store_opts_defaults(&ro);
 	ro.read_only = true;
-	if (store_open(dr->store_path, &ro, &s, err, sizeof(err)) != 0)
+	if (from >= dr->n_sites || store_open(dr->store_path, &ro, &s, err, sizeof(err)) != 0)
 		return;
-	for (size_t k = 0; k < dr->n_sites; k++) {
+	for (size_t k = from; k < dr->n_sites; k++) {
 		int64_t ts;
 		struct daily_day d;
 		daily_store_site(dr->sites[k], name, sizeof(name));
@@ -247,6 +251,59 @@ static void runner_load_done(struct daily_runner *dr)
 }
 
 /*
+ * Take the names daily_runner_sites_set() left, if any: a site kept keeps
+ * its last day done, the others (put after the kept ones) read theirs from
+ * the store as at the start. Out of memory: the sites stay for the next
+ * check. Runner thread.
+ */
+static void runner_take_sites(struct daily_runner *dr)
+{
+	char(*next)[STORE_SITE_MAX];
+	size_t n, kept = 0, n_kept = 0;
+	int64_t *done;
+
+	pthread_mutex_lock(&dr->mu);
+	if (!dr->has_next) {
+		pthread_mutex_unlock(&dr->mu);
+		return;
+	}
+	n = dr->n_next;
+	done = malloc((n ? n : 1) * sizeof(*done));
+	next = malloc((n ? n : 1) * sizeof(*next));
+	if (!done || !next) {
+		pthread_mutex_unlock(&dr->mu);
+		free(done);
+		free(next);
+		return;
+	}
+	/* The kept sites first, with their day done; then the added ones. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			long old = -1;
+			for (size_t k = 0; k < dr->n_sites && old < 0; k++)
+				if (strcmp(dr->sites[k], dr->next[i]) == 0)
+					old = (long)k;
+			if ((old >= 0) != (pass == 0))
+				continue;
+			memcpy(next[kept], dr->next[i], sizeof(next[kept]));
+			done[kept++] = old >= 0 ? dr->done[old] : INT64_MIN;
+		}
+		if (pass == 0)
+			n_kept = kept;
+	}
+	free(dr->next);
+	dr->next = NULL;
+	dr->has_next = false;
+	pthread_mutex_unlock(&dr->mu);
+	free(dr->sites);
+	free(dr->done);
+	dr->sites = next;
+	dr->done = done;
+	dr->n_sites = n;
+	runner_load_done(dr, n_kept);
+}
+
+/*
  * One check: every site's due days, oldest first, until none is due (a
  * stop request ends it between two site-days). poke: every site's
  * yesterday, done or not.
@@ -256,6 +313,7 @@ static void runner_check(struct daily_runner *dr, bool poke)
 	struct store *rd = NULL, *wr = NULL;
 	struct daily_stats st;
 
+	runner_take_sites(dr);
 	pthread_mutex_lock(&dr->mu);
 	st = dr->st;
 	pthread_mutex_unlock(&dr->mu);
@@ -306,7 +364,7 @@ static void *runner_main(void *arg)
 	struct daily_runner *dr = arg;
 	bool poke = false;
 
-	runner_load_done(dr);
+	runner_load_done(dr, 0);
 	runner_check(dr, false);
 	pthread_mutex_lock(&dr->mu);
 	while (!dr->stop) {
@@ -396,6 +454,23 @@ int daily_runner_start(const struct daily_config *cfg, const char *store_path,
 	return 0;
 }
 
+int daily_runner_sites_set(struct daily_runner *dr, const char *const *sites, size_t n_sites)
+{
+	char(*v)[STORE_SITE_MAX] = calloc(n_sites ? n_sites : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; k < n_sites; k++)
+		snprintf(v[k], sizeof(v[k]), "%s", sites[k]);
+	pthread_mutex_lock(&dr->mu);
+	free(dr->next);
+	dr->next = v;
+	dr->n_next = n_sites;
+	dr->has_next = true;
+	pthread_mutex_unlock(&dr->mu);
+	return 0;
+}
+
 void daily_runner_poke(struct daily_runner *dr)
 {
 	pthread_mutex_lock(&dr->mu);
@@ -424,5 +499,6 @@ void daily_runner_stop(struct daily_runner *dr)
 	pthread_cond_destroy(&dr->cv);
 	free(dr->sites);
 	free(dr->done);
+	free(dr->next);
 	free(dr);
 }

@@ -58,7 +58,7 @@ struct dev_state {
 };
 
 struct l2poll {
-	size_t n_sites; /* of the sites array given to poller_new */
+	size_t n_sites; /* site indexes below it; grows with l2poll_devices_set, under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* Owned, each allocated apart (threads hold them); swapped under mu by a reload. */
@@ -492,11 +492,12 @@ int l2poll_devices_set(struct l2poll *p, const struct site_config *sites, size_t
                        size_t *changed)
 {
 	size_t n = 0, n_old = 0, k = 0;
-	bool same[CONFIG_MAX_SITES];
+	bool same[L2POLL_SITES_MAX];
 	int rc = 0;
 
 	*changed = 0;
-	if (!p || n_sites != p->n_sites || n_sites > CONFIG_MAX_SITES)
+	/* n_sites only changes here, on the loop thread: read without mu. */
+	if (!p || n_sites < p->n_sites || n_sites > L2POLL_SITES_MAX)
 		return -EINVAL;
 	retired_reap(p);
 	for (size_t s = 0; s < n_sites; s++) {
@@ -504,8 +505,12 @@ int l2poll_devices_set(struct l2poll *p, const struct site_config *sites, size_t
 		*changed += !same[s];
 		n += same[s] ? 0 : sites[s].n_devices;
 	}
-	if (!*changed)
+	if (!*changed) {
+		pthread_mutex_lock(&p->mu);
+		p->n_sites = n_sites;
+		pthread_mutex_unlock(&p->mu);
 		return 0;
+	}
 	for (size_t i = 0; i < p->n_devs; i++) {
 		if (same[p->devs[i]->site])
 			n++;
@@ -573,6 +578,7 @@ int l2poll_devices_set(struct l2poll *p, const struct site_config *sites, size_t
 	struct dev_state **old = p->devs;
 	p->devs = v;
 	p->n_devs = k;
+	p->n_sites = n_sites;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	free(old);
@@ -701,9 +707,13 @@ int l2poll_slot_merge(struct l2poll *p, uint32_t site_index, int64_t time_slot,
 	int rc = 0;
 
 	*out = NULL;
-	if (!p || site_index >= p->n_sites)
+	if (!p)
 		return 0;
 	pthread_mutex_lock(&p->mu);
+	if (site_index >= p->n_sites) {
+		pthread_mutex_unlock(&p->mu);
+		return 0;
+	}
 	for (size_t i = 0; i < p->n_devs && rc == 0; i++) {
 		struct dev_state *d = p->devs[i];
 		const struct l2_obs_list *obs = NULL;

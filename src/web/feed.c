@@ -18,6 +18,7 @@
 #include "nfsentry/attacklive.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/decoder.h"
+#include "nfsentry/engine.h"
 #include "nfsentry/l2poll.h"
 
 /* Refreshes in a row that may find a reader holding mu before the next one waits for it. */
@@ -59,6 +60,8 @@ struct feed_site {
 	struct slot_caps_hit caps_last, caps_total;
 	uint64_t labels_last[JUDGE__COUNT], labels_total[JUDGE__COUNT];
 	struct web_feed_slot *latest;
+	char name[SITE_NAME_MAX];
+	bool in_force; /* configured now (web_feed_sites_set) */
 };
 
 struct web_feed {
@@ -74,11 +77,12 @@ struct web_feed {
 	bool published;
 	uint64_t last_refresh_ms;
 	uint64_t refreshed_at_ms; /* wall clock of the published snapshot */
-	struct feed_site *sites;  /* n_sites, guarded by mu */
+	struct feed_site *sites;  /* n_ids, indexed by site id (engine.h), guarded by mu */
+	size_t n_ids;             /* guarded by mu */
 	uint64_t snapshot_failures;
 	unsigned busy_run;      /* refreshes in a row deferred (refresh caller's) */
 	uint64_t busy_deferred; /* __atomic: refreshes deferred because a reader held mu */
-	/* n_sites advice tables a reload set, guarded by mu; NULL: o.sites' texts. */
+	/* n_ids advice tables a reload set, guarded by mu; NULL: o.sites' texts. */
 	char (*advice)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
 	struct attack_live *live; /* owned; NULL without attack_live_entries */
 };
@@ -109,6 +113,11 @@ int web_feed_create(const struct web_feed_opts *o, struct web_feed **out)
 		web_feed_destroy(f);
 		return -ENOMEM;
 	}
+	f->n_ids = o->n_sites;
+	for (size_t i = 0; i < o->n_sites; i++) {
+		snprintf(f->sites[i].name, sizeof(f->sites[i].name), "%s", o->sites[i].name);
+		f->sites[i].in_force = true;
+	}
 	if (o->attack_live_entries) {
 		int rc = attack_live_create(o->attack_live_entries, &f->live);
 		if (rc == 0)
@@ -131,7 +140,7 @@ void web_feed_destroy(struct web_feed *f)
 		free(f->src[i].back);
 		free(f->src[i].pub);
 	}
-	for (size_t i = 0; f->sites && i < f->o.n_sites; i++)
+	for (size_t i = 0; f->sites && i < f->n_ids; i++)
 		web_feed_slot_put(f->sites[i].latest);
 	free(f->sites);
 	free(f->exp_back);
@@ -302,13 +311,16 @@ void web_feed_sink(void *ud, const struct slot_view *v, const struct judge_resul
 	struct web_feed_slot *copy, *old;
 	struct feed_site *fs;
 
-	if (v->site_index >= f->o.n_sites)
-		return;
 	/* The slot is stored: its ended attack events are read from the store from now on. */
 	if (f->live)
 		attack_live_stored(f->live, v->site->name, v->time_slot);
 	copy = slot_copy(v);
 	pthread_mutex_lock(&f->mu);
+	if (v->site_index >= f->n_ids) { /* a site id web_feed_sites_set() did not give */
+		pthread_mutex_unlock(&f->mu);
+		web_feed_slot_put(copy);
+		return;
+	}
 	fs = &f->sites[v->site_index];
 	fs->slots++;
 	fs->time_slot = v->time_slot;
@@ -338,9 +350,38 @@ void web_feed_sink(void *ud, const struct slot_view *v, const struct judge_resul
 	web_feed_slot_put(old);
 }
 
-const char *web_feed_site_name(const struct web_feed *f, size_t i)
+bool web_feed_site_name(struct web_feed *f, size_t i, char out[SITE_NAME_MAX])
 {
-	return i < f->o.n_sites ? f->o.sites[i].name : NULL;
+	bool found = false;
+
+	pthread_mutex_lock(&f->mu);
+	for (size_t id = 0; id < f->n_ids && !found; id++) {
+		if (!f->sites[id].in_force || i--)
+			continue;
+		memcpy(out, f->sites[id].name, SITE_NAME_MAX);
+		found = true;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return found;
+}
+
+/*
+ * The id of the site called name: the one in force, else the newest that
+ * was (a name removed and added again has a new id); -1: none. Under mu.
+ */
+static long site_find(const struct web_feed *f, const char *name, bool in_force)
+{
+	long old = -1;
+
+	for (size_t i = f->n_ids; i-- > 0;) {
+		if (strcmp(f->sites[i].name, name) != 0)
+			continue;
+		if (f->sites[i].in_force)
+			return (long)i;
+		if (old < 0 && !in_force)
+			old = (long)i;
+	}
+	return old;
 }
 
 struct web_feed_slot *web_feed_latest(struct web_feed *f, const char *site)
@@ -348,12 +389,10 @@ struct web_feed_slot *web_feed_latest(struct web_feed *f, const char *site)
 	struct web_feed_slot *s = NULL;
 
 	pthread_mutex_lock(&f->mu);
-	for (size_t i = 0; i < f->o.n_sites; i++) {
-		if (strcmp(f->o.sites[i].name, site) == 0 && f->sites[i].latest) {
-			s = f->sites[i].latest;
-			__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
-			break;
-		}
+	long i = site_find(f, site, false);
+	if (i >= 0 && f->sites[i].latest) {
+		s = f->sites[i].latest;
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return s;
@@ -460,38 +499,71 @@ int web_feed_peers_json(const struct web_feed_slot *s, const struct flow_addr *i
 	return 0;
 }
 
-int web_feed_advice_set(struct web_feed *f, const struct site_config *sites, size_t n_sites)
+int web_feed_sites_set(struct web_feed *f, const struct site_config *sites, size_t n_sites,
+                       const int64_t *ids)
 {
-	char(*v)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX], (*old)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+	char(*v)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX],
+	    (*old_advice)[SITE_ADVICE_LABELS][SITE_ADVICE_MAX];
+	struct feed_site *fs, *old_sites;
+	size_t n = 0;
 
-	if (n_sites != f->o.n_sites)
-		return -EINVAL;
-	v = calloc(n_sites ? n_sites : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < n_sites; i++)
-		memcpy(v[i], sites[i].advice, sizeof(v[i]));
+	for (size_t k = 0; k < n_sites; k++) {
+		if (ids[k] < 0 || ids[k] >= ENGINE_MAX_SITE_IDS)
+			return -EINVAL;
+		if ((size_t)ids[k] + 1 > n)
+			n = (size_t)ids[k] + 1;
+	}
+	/* Ids are never taken back: the tables only grow. The copies are made under mu. */
 	pthread_mutex_lock(&f->mu);
-	old = f->advice;
+	if (n < f->n_ids)
+		n = f->n_ids;
+	fs = calloc(n ? n : 1, sizeof(*fs));
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!fs || !v) {
+		pthread_mutex_unlock(&f->mu);
+		free(fs);
+		free(v);
+		return -ENOMEM;
+	}
+	if (f->n_ids)
+		memcpy(fs, f->sites, f->n_ids * sizeof(*fs));
+	for (size_t i = 0; i < f->n_ids; i++) {
+		fs[i].in_force = false;
+		if (f->advice)
+			memcpy(v[i], f->advice[i], sizeof(v[i]));
+		else if (i < f->o.n_sites)
+			memcpy(v[i], f->o.sites[i].advice, sizeof(v[i]));
+	}
+	for (size_t k = 0; k < n_sites; k++) {
+		struct feed_site *e = &fs[ids[k]];
+		snprintf(e->name, sizeof(e->name), "%s", sites[k].name);
+		e->in_force = true;
+		memcpy(v[ids[k]], sites[k].advice, sizeof(v[ids[k]]));
+	}
+	old_sites = f->sites;
+	old_advice = f->advice;
+	f->sites = fs;
 	f->advice = v;
+	f->n_ids = n;
 	pthread_mutex_unlock(&f->mu);
-	free(old);
+	/* The latest slots moved to the new table with their references. */
+	free(old_sites);
+	free(old_advice);
 	return 0;
 }
 
 int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_t *len)
 {
-	size_t k = f->o.n_sites;
 	struct wbuf b = {0};
 
-	for (size_t i = 0; i < f->o.n_sites && k == f->o.n_sites; i++)
-		if (strcmp(f->o.sites[i].name, site) == 0)
-			k = i;
-	if (k == f->o.n_sites)
-		return -ENOENT;
-	wbuf_str(&b, "{");
-	/* A reload may replace the texts: they are read under the lock. */
+	/* A reload may replace the sites and texts: they are read under the lock. */
 	pthread_mutex_lock(&f->mu);
+	long k = site_find(f, site, true);
+	if (k < 0) {
+		pthread_mutex_unlock(&f->mu);
+		return -ENOENT;
+	}
+	wbuf_str(&b, "{");
 	for (unsigned l = 0; l < JUDGE__COUNT; l++) {
 		wbuf_fmt(&b, "%s\n\"%s\":", l ? "," : "", judge_label_name((enum judge_label)l));
 		wbuf_json_str(&b, f->advice ? f->advice[k][l] : f->o.sites[k].advice[l]);
@@ -622,55 +694,55 @@ static void prom_sites(struct web_feed *f, struct wbuf *b)
 
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
 		prom_head(b, m[k].name, m[k].type, m[k].help);
-		for (size_t i = 0; i < f->o.n_sites; i++) {
+		for (size_t i = 0; i < f->n_ids; i++) {
 			uint64_t v;
 			if (!f->sites[i].slots)
 				continue;
 			memcpy(&v, (const char *)&f->sites[i] + m[k].off, sizeof(v));
-			site_label(b, m[k].name, f->o.sites[i].name);
+			site_label(b, m[k].name, f->sites[i].name);
 			wbuf_fmt(b, "} %llu\n", (unsigned long long)v);
 		}
 	}
 	prom_head(b, "nfsentry_site_slot_closed_timestamp_seconds", "gauge",
 	          "Wall clock when the site's last slot was judged");
-	for (size_t i = 0; i < f->o.n_sites; i++) {
+	for (size_t i = 0; i < f->n_ids; i++) {
 		if (!f->sites[i].slots)
 			continue;
-		site_label(b, "nfsentry_site_slot_closed_timestamp_seconds", f->o.sites[i].name);
+		site_label(b, "nfsentry_site_slot_closed_timestamp_seconds", f->sites[i].name);
 		wbuf_fmt(b, "} %llu.%03llu\n",
 		         (unsigned long long)(f->sites[i].closed_at_ms / 1000),
 		         (unsigned long long)(f->sites[i].closed_at_ms % 1000));
 	}
 	prom_head(b, "nfsentry_site_caps_hit_total", "counter",
 	          "Records whose detail was not kept because an array was at its cap");
-	for (size_t i = 0; i < f->o.n_sites; i++) {
+	for (size_t i = 0; i < f->n_ids; i++) {
 		const uint64_t v[3] = {f->sites[i].caps_total.inside,
 		                       f->sites[i].caps_total.outside,
 		                       f->sites[i].caps_total.pairs};
 		if (!f->sites[i].slots)
 			continue;
 		for (size_t c = 0; c < 3; c++) {
-			site_label(b, "nfsentry_site_caps_hit_total", f->o.sites[i].name);
+			site_label(b, "nfsentry_site_caps_hit_total", f->sites[i].name);
 			wbuf_fmt(b, ",array=\"%s\"} %llu\n", caps[c], (unsigned long long)v[c]);
 		}
 	}
 	prom_head(b, "nfsentry_site_labels_total", "counter",
 	          "IPs given the label, summed over the site's judged slots");
-	for (size_t i = 0; i < f->o.n_sites; i++) {
+	for (size_t i = 0; i < f->n_ids; i++) {
 		if (!f->sites[i].slots)
 			continue;
 		for (size_t l = 0; l < JUDGE__COUNT; l++) {
-			site_label(b, "nfsentry_site_labels_total", f->o.sites[i].name);
+			site_label(b, "nfsentry_site_labels_total", f->sites[i].name);
 			wbuf_fmt(b, ",label=\"%s\"} %llu\n", judge_label_name((enum judge_label)l),
 			         (unsigned long long)f->sites[i].labels_total[l]);
 		}
 	}
 	prom_head(b, "nfsentry_site_labelled_ips", "gauge", "IPs with the label in the last slot");
-	for (size_t i = 0; i < f->o.n_sites; i++) {
+	for (size_t i = 0; i < f->n_ids; i++) {
 		if (!f->sites[i].slots)
 			continue;
 		for (size_t l = 0; l < JUDGE__COUNT; l++) {
-			site_label(b, "nfsentry_site_labelled_ips", f->o.sites[i].name);
+			site_label(b, "nfsentry_site_labelled_ips", f->sites[i].name);
 			wbuf_fmt(b, ",label=\"%s\"} %llu\n", judge_label_name((enum judge_label)l),
 			         (unsigned long long)f->sites[i].labels_last[l]);
 		}
@@ -827,10 +899,12 @@ int web_feed_collector_json(struct web_feed *f, const struct counter_table *xt, 
 		         (unsigned long long)(e->last_seen_ms / 1000));
 	}
 	wbuf_str(&b, "],\n\"sites\":[");
-	for (size_t i = 0, k = 0; i < f->o.n_sites; i++) {
+	for (size_t i = 0, k = 0; i < f->n_ids; i++) {
 		const struct feed_site *s = &f->sites[i];
+		if (!s->in_force)
+			continue;
 		wbuf_str(&b, k++ ? ",\n{\"site\":" : "\n{\"site\":");
-		wbuf_json_str(&b, f->o.sites[i].name);
+		wbuf_json_str(&b, s->name);
 		wbuf_fmt(&b,
 		         ",\"slots\":%llu,\"timeSlot\":%lld,\"closedAtS\":%llu,\"insideIps\":%llu,"
 		         "\"outsideIps\":%llu,\"conversations\":%llu,",

@@ -456,8 +456,8 @@ static enum MHD_Result api_sites(struct web *w, struct store *s, struct MHD_Conn
 		         (unsigned long long)sl[i].n_docs, sl[i].partial ? "true" : "false");
 	}
 	/* A configured site with no stored slot yet is listed too, so the page can say so. */
-	for (size_t i = 0; w->feed && web_feed_site_name(w->feed, i); i++) {
-		const char *name = web_feed_site_name(w->feed, i);
+	char name[SITE_NAME_MAX];
+	for (size_t i = 0; w->feed && web_feed_site_name(w->feed, i, name); i++) {
 		bool stored = false;
 		for (size_t j = 0; j < n && !stored; j++)
 			stored = strcmp(sl[j].site, name) == 0;

@@ -171,11 +171,13 @@ IFS='|' read -r mrec mpk <<<"$(q many "$pk")"
 # at the reload goes on with the sites it was opened with and is stored whole (as the
 # reference's slot); from the next slot campus has its IPv4 prefix only and lab the IPv6 one
 # (the capture's records, all late, fold into the open slots). An invalid site block in
-# between is refused with FILE:LINE and the sites in force kept. A live slot boundary is up to
+# between is refused with FILE:LINE and the sites in force kept. The dashboard lists lab from
+# the reload on. A live slot boundary is up to
 # 5 minutes away: the test waits until about 20 s before one.
 left=$((300 - $(date +%s) % 300))
 if [ "$left" -lt 22 ]; then sleep $((left + 280)); elif [ "$left" -gt 22 ]; then sleep $((left - 20)); fi
 config sites
+sed -i -e "s|^  listen: \[\]|  listen: [127.0.0.1:$wport]\n  token_file: $work/token|" "$work/sites.yaml"
 start sites
 bnd=$((($(date +%s) / 300 + 1) * 300))
 k=$((bnd / 300 - 1))
@@ -191,6 +193,9 @@ kill -HUP "$pid"
 wait "$spid" || fail "send failed: $(cat "$work/send-sites.log")"
 spid=
 [ "$(date +%s)" -lt "$bnd" ] || { echo "reload: SKIP: the first send of the sites part crossed the slot boundary"; exit 77; }
+# The dashboard lists lab at once, before it has a stored slot.
+curl -s -H "Authorization: Bearer $new" "http://127.0.0.1:$wport/api/v1/sites" | grep -q '"site":"lab","timeSlot":null' ||
+	fail "/api/v1/sites does not list the added site lab after the reload"
 # The next slot: an invalid site block (refused, lab and campus as reloaded stay), then the
 # capture again; then the slot before the boundary closes after its grace (10 s).
 sleep $((bnd - $(date +%s) + 2))

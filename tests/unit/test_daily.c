@@ -1253,6 +1253,52 @@ static void test_runner_early(void **state)
 	fx_close(&fx);
 }
 
+/*
+ * A reload's sites: the runner started with lab only (nothing stored, no
+ * run) analyses campus once it is given, and no longer once it is removed.
+ */
+static void test_runner_sites_set(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct daily_runner *dr;
+	struct daily_stats st;
+	const char *lab[] = {"lab"}, *both[] = {"lab", "campus"};
+	char report[160];
+
+	fx_open(&fx, DAY0 - 1);
+	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	snprintf(report, sizeof(report), "%s/campus-2026-01-01.txt", fx.dir);
+
+	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
+	assert_int_equal(daily_runner_start(&cfg, fx.path, lab, 1, &dr), 0);
+	wait_checks(dr, 1, &st);
+	assert_int_equal(st.runs, 0);
+	assert_int_equal(access(report, F_OK), -1);
+
+	assert_int_equal(daily_runner_sites_set(dr, both, 2), 0);
+	daily_runner_poke(dr);
+	wait_checks(dr, 2, &st);
+	assert_int_equal(st.runs, 1);
+	assert_int_equal(st.failures, 0);
+	assert_true(file_has(report, "nfsentry daily report: site campus, 2026-01-01 (UTC)"));
+
+	assert_int_equal(unlink(report), 0);
+	assert_int_equal(daily_runner_sites_set(dr, lab, 1), 0);
+	daily_runner_poke(dr);
+	wait_checks(dr, 3, &st);
+	daily_runner_stop(dr);
+	unsetenv(DAILY_NOW_ENV);
+	assert_int_equal(st.runs, 1);
+	assert_int_equal(access(report, F_OK), -1);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1264,6 +1310,7 @@ int main(void)
 	    cmocka_unit_test(test_runner_early),  cmocka_unit_test(test_order),
 	    cmocka_unit_test(test_digest_path),   cmocka_unit_test(test_digest_bounds),
 	    cmocka_unit_test(test_digest_damage), cmocka_unit_test(test_runner_hook_set),
+	    cmocka_unit_test(test_runner_sites_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,7 +177,7 @@ static void wait_polls(struct l2poll *p, const char *name, uint64_t min)
  * A reload's devices: a poller started without devices takes one; the
  * same devices change nothing (the thread and its polls go on); a device
  * whose poll hangs is replaced without waiting for that poll, and the
- * stop does not wait for it either; another number of sites is refused.
+ * stop does not wait for it either; fewer sites than running are refused.
  */
 static void test_devices_set(void **state)
 {
@@ -228,13 +228,60 @@ static void test_devices_set(void **state)
 	/* The status taken before still names its device: replaced devices stay until stop. */
 	assert_string_equal(st[0].last.dev->name, "gw2");
 	wait_polls(p, "gw3", 1);
-	assert_int_equal(l2poll_devices_set(p, &next, 2, &changed), -EINVAL);
+	assert_int_equal(l2poll_devices_set(p, &next, 0, &changed), -EINVAL);
 	assert_int_equal(changed, 0);
 	t0 = now_ms();
 	l2poll_stop(p);
 	assert_true(now_ms() - t0 < 2000);
 	close(mfd);
 	assert_int_equal(l2poll_devices_set(NULL, &next, 1, &changed), -EINVAL);
+}
+
+/*
+ * A reload that adds a site: its devices start at the site's index past
+ * the start's (an index between, a removed site's, has none); removing it
+ * again stops them; more than L2POLL_SITES_MAX sites are refused.
+ */
+static void test_devices_set_added_site(void **state)
+{
+	struct site_config site, next[3];
+	struct site_device dev[1];
+	struct l2poll *p = NULL;
+	struct l2poll_status st[2];
+	size_t changed = 9;
+	uint16_t refused;
+	int fd = mute_listener(&refused);
+
+	(void)state;
+	close(fd); /* refused at once */
+	test_site(&site);
+	assert_int_equal(l2poll_start(&site, 1, &p), 0);
+	assert_non_null(p);
+
+	next[0] = site;
+	memset(&next[1], 0, sizeof(next[1]));
+	test_site(&next[2]);
+	snprintf(next[2].name, sizeof(next[2].name), "lab");
+	test_device(&dev[0], refused, 2);
+	dev[0].interval_s = 1;
+	next[2].devices = dev;
+	next[2].n_devices = 1;
+	assert_int_equal(l2poll_devices_set(p, next, 3, &changed), 0);
+	assert_int_equal(changed, 1);
+	wait_polls(p, "gw1", 1);
+	assert_int_equal(l2poll_status_get(p, st, 2), 1);
+	assert_string_equal(st[0].last.site, "lab");
+	/* The added site's index is taken now: fewer sites are refused. */
+	assert_int_equal(l2poll_devices_set(p, next, 2, &changed), -EINVAL);
+	assert_int_equal(l2poll_status_get(p, st, 2), 1);
+
+	next[2].devices = NULL;
+	next[2].n_devices = 0;
+	assert_int_equal(l2poll_devices_set(p, next, 3, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(l2poll_status_get(p, st, 2), 0);
+	assert_int_equal(l2poll_devices_set(p, next, L2POLL_SITES_MAX + 1, &changed), -EINVAL);
+	l2poll_stop(p);
 }
 
 static void test_cancel(void **state)
@@ -537,6 +584,7 @@ int main(void)
 	    cmocka_unit_test(test_status),         cmocka_unit_test(test_load_dir),
 	    cmocka_unit_test(test_load_dir_sites), cmocka_unit_test(test_judge_arp_unused),
 	    cmocka_unit_test(test_judge_arp_facts), cmocka_unit_test(test_devices_set),
+	    cmocka_unit_test(test_devices_set_added_site),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

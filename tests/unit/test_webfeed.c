@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "nfsentry/decoder.h"
+#include "nfsentry/engine.h"
 #include "nfsentry/udpin.h"
 #include "nfsentry/attacklive.h"
 #include "nfsentry/webfeed.h"
@@ -381,14 +382,33 @@ static char *flood_advice(struct web_feed *f, const char *site)
 	return r;
 }
 
-/* A reload's advice answers from the next request; the caller's texts are copied. */
-static void test_advice_set(void **state)
+/* The names web_feed_site_name() lists, joined by ",". */
+static void site_names(struct web_feed *f, char *out, size_t len)
+{
+	char name[SITE_NAME_MAX];
+
+	out[0] = '\0';
+	for (size_t i = 0; web_feed_site_name(f, i, name); i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "", name);
+}
+
+/*
+ * A reload's sites: the kept site keeps its figures, an added one is listed
+ * and files its slots by its new id (latest slot, advice, Prometheus), a
+ * removed one is no longer listed as configured nor has advice; the
+ * caller's texts are copied; a bad id or a failure changes nothing.
+ */
+static void test_sites_set(void **state)
 {
 	(void)state;
-	struct site_config site, next;
+	struct site_config site, next[2];
 	struct web_feed_opts o;
 	struct web_feed *f;
-	char *a;
+	struct judge_result jr = {0};
+	struct web_feed_slot *held;
+	struct slot *s;
+	char names[256], *a, *t = NULL;
+	size_t n = 0;
 
 	test_site(&site);
 	snprintf(site.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Call upstream.");
@@ -397,20 +417,70 @@ static void test_advice_set(void **state)
 	a = flood_advice(f, "campus");
 	assert_string_equal(a, "Call upstream.");
 	free(a);
-	next = site;
-	snprintf(next.advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Block at the edge.");
-	assert_int_equal(web_feed_advice_set(f, &next, 1), 0);
-	memset(next.advice, 0, sizeof(next.advice)); /* copied: no effect */
-	a = flood_advice(f, "campus");
-	assert_string_equal(a, "Block at the edge.");
-	free(a);
-	assert_int_equal(web_feed_advice_set(f, &next, 2), -EINVAL);
-	a = flood_advice(f, "campus");
-	assert_string_equal(a, "Block at the edge.");
-	free(a);
-	char *t = NULL;
-	size_t n = 0;
+	site_names(f, names, sizeof(names));
+	assert_string_equal(names, "campus");
+	s = make_slot(&site, 5890752, 1);
+	web_feed_sink(f, slot_view_mut(s), &jr, NULL);
+	slot_destroy(s);
+
+	/* lab added with id 3 (ids are never reused: 1 and 2 were other sites). */
+	next[0] = site;
+	snprintf(next[0].advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Block at the edge.");
+	test_site(&next[1]);
+	memcpy(next[1].name, "lab", 4);
+	snprintf(next[1].advice[JUDGE_FLOOD], SITE_ADVICE_MAX, "Ask the lab.");
+	const int64_t ids[2] = {0, 3}, bad[2] = {0, ENGINE_MAX_SITE_IDS};
+	assert_int_equal(web_feed_sites_set(f, next, 2, bad), -EINVAL);
+	site_names(f, names, sizeof(names));
+	assert_string_equal(names, "campus");
 	assert_int_equal(web_feed_advice_json(f, "lab", &t, &n), -ENOENT);
+	assert_int_equal(web_feed_sites_set(f, next, 2, ids), 0);
+	memset(next[0].advice, 0, sizeof(next[0].advice)); /* copied: no effect */
+	site_names(f, names, sizeof(names));
+	assert_string_equal(names, "campus,lab");
+	a = flood_advice(f, "campus");
+	assert_string_equal(a, "Block at the edge.");
+	free(a);
+	a = flood_advice(f, "lab");
+	assert_string_equal(a, "Ask the lab.");
+	free(a);
+	assert_null(web_feed_latest(f, "lab"));
+	s = make_slot(&next[1], 5890753, 10);
+	slot_view_mut(s)->site_index = 3;
+	web_feed_sink(f, slot_view_mut(s), &jr, NULL);
+	slot_destroy(s);
+	/* An id no set gave is dropped, not filed. */
+	s = make_slot(&next[1], 5890754, 1);
+	slot_view_mut(s)->site_index = 4;
+	web_feed_sink(f, slot_view_mut(s), &jr, NULL);
+	slot_destroy(s);
+	held = web_feed_latest(f, "lab");
+	assert_non_null(held);
+	assert_int_equal(web_feed_slot_time(held), 5890753);
+	web_feed_slot_put(held);
+	held = web_feed_latest(f, "campus");
+	assert_non_null(held);
+	assert_int_equal(web_feed_slot_time(held), 5890752);
+	web_feed_slot_put(held);
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"campus\"}"), 1);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"lab\"}"), 1);
+	free(t);
+
+	/* campus removed: not configured, no advice; its figures since start stay. */
+	const int64_t lab_id[1] = {3};
+	assert_int_equal(web_feed_sites_set(f, &next[1], 1, lab_id), 0);
+	site_names(f, names, sizeof(names));
+	assert_string_equal(names, "lab");
+	t = NULL;
+	assert_int_equal(web_feed_advice_json(f, "campus", &t, &n), -ENOENT);
+	assert_int_equal(web_feed_collector_json(f, NULL, NULL, 5000, &t, &n), 0);
+	assert_null(strstr(t, "\"campus\""));
+	assert_non_null(strstr(t, "{\"site\":\"lab\",\"slots\":1,"));
+	free(t);
+	t = prom(f);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"campus\"}"), 1);
+	free(t);
 	web_feed_destroy(f);
 }
 
@@ -463,7 +533,7 @@ int main(void)
 	    cmocka_unit_test(test_sink_site_facts_and_peers),
 	    cmocka_unit_test(test_sink_forgets_stored_attacks),
 	    cmocka_unit_test(test_collector_json),
-	    cmocka_unit_test(test_advice_set),
+	    cmocka_unit_test(test_sites_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
