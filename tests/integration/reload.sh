@@ -166,6 +166,14 @@ IFS='|' read -r mrec mpk <<<"$(q many "$pk")"
 [ "$mpk" -gt "$rpk" ] && [ "$mpk" -lt $((2 * rpk)) ] ||
 	fail "packets $mpk with the sampling override in force half the time, $rpk without: want between"
 
+# The sites part waits for a live slot boundary (up to 5 minutes of wall time). It runs in
+# the normal build; under AddressSanitizer the swap's memory is what matters, and
+# tests/unit/test_engine.c (test_sites_swap), test_pipeline.c and test_webfeed.c run it there.
+if ldd "$NFSENTRY" 2>/dev/null | grep -q libasan; then
+	echo "reload: ok: two reloads (valid, invalid) during a send; 100 more reloads; the web token rewritten and taken (the sites part across a slot boundary runs in the normal build only)"
+	exit 0
+fi
+
 # Sites during a live send, across a slot boundary (docs/configuration.md "Reloading"): a
 # reload during the send adds the site lab and moves campus's IPv6 prefix to it. The slot open
 # at the reload goes on with the sites it was opened with and is stored whole (as the
