@@ -15,7 +15,7 @@ test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
 	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
 	openssh-server openssh-client chromium curl python3-prometheus-client
-	debootstrap python3-yaml systemd
+	debootstrap python3-yaml systemd faketime
 )
 
 pkgs=("${build_pkgs[@]}")
