@@ -579,11 +579,16 @@ static void test_judge_arp_unused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_command_file),   cmocka_unit_test(test_connect_refused),
-	    cmocka_unit_test(test_mute_timeout),   cmocka_unit_test(test_cancel),
-	    cmocka_unit_test(test_status),         cmocka_unit_test(test_load_dir),
-	    cmocka_unit_test(test_load_dir_sites), cmocka_unit_test(test_judge_arp_unused),
-	    cmocka_unit_test(test_judge_arp_facts), cmocka_unit_test(test_devices_set),
+	    cmocka_unit_test(test_command_file),
+	    cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_mute_timeout),
+	    cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_load_dir),
+	    cmocka_unit_test(test_load_dir_sites),
+	    cmocka_unit_test(test_judge_arp_unused),
+	    cmocka_unit_test(test_judge_arp_facts),
+	    cmocka_unit_test(test_devices_set),
 	    cmocka_unit_test(test_devices_set_added_site),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
