@@ -1523,12 +1523,12 @@ void reputation_records(void *ud, const struct flow *v, size_t n)
 	const struct watch_filter f = w->f;
 	for (size_t i = 0; i < n; i++) {
 		/* Both filter reads before the one branch that is almost never taken. */
-		bool ms = watch_filter_maybe(&f, watch_hash(&v[i].src));
-		bool md = watch_filter_maybe(&f, watch_hash(&v[i].dst));
-		if (__builtin_expect(ms | md, 0)) {
-			if (ms && watch_set_has(w, &v[i].src))
+		uint64_t xs = watch_filter_miss(&f, watch_hash(&v[i].src));
+		uint64_t xd = watch_filter_miss(&f, watch_hash(&v[i].dst));
+		if (__builtin_expect(!xs | !xd, 0)) {
+			if (!xs && watch_set_has(w, &v[i].src))
 				fp_add(r, &v[i], &v[i].src, &v[i].dst, true);
-			if (md && watch_set_has(w, &v[i].dst))
+			if (!xd && watch_set_has(w, &v[i].dst))
 				fp_add(r, &v[i], &v[i].dst, &v[i].src, false);
 		}
 	}
