@@ -879,6 +879,74 @@ static void test_hook_set(void **state)
 	unlink(out);
 }
 
+/*
+ * The hook's queue is allocated with the first program only: opened
+ * without one, the first reputation_hook_set() with a program allocates it
+ * (an allocation failure there is -ENOMEM and leaves no program, so a block
+ * runs nothing), a later set allocates nothing; opened with a program, no
+ * set allocates. The queued event still runs.
+ */
+static void test_hook_queue_alloc(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], hook[300], out[300], body[400];
+	struct reputation_config nc;
+	struct reputation_stats st;
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "hookq.db");
+	path_in(hook, sizeof(hook), "hookq.sh");
+	path_in(out, sizeof(out), "hookq.out");
+	unlink(out);
+	snprintf(body, sizeof(body), "echo \"$1 $2\" >> %s", out);
+	write_script(hook, body);
+	rcfg.hook[0] = '\0';
+	struct reputation *r = rep_open(&t, db, NULL, NULL, true);
+	nc = rcfg;
+	snprintf(nc.hook, sizeof(nc.hook), "%s", hook);
+	nc.hook_timeout_s = 5;
+
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(reputation_hook_set(r, &nc), -ENOMEM);
+	fault_disarm();
+	vb_init(&b, &t, 1, K0);
+	vb_add(&b, "198.51.100.1", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	reputation_stats_get(r, &st);
+	assert_int_equal(st.blocks, 1);
+	assert_int_equal(st.hook_runs + st.hook_dropped, 0);
+
+	fault_arm(1000, FAULT_ONCE); /* counts, fails none */
+	assert_int_equal(reputation_hook_set(r, &nc), 0);
+	assert_int_equal(fault_count(), 1);
+	assert_int_equal(reputation_hook_set(r, &nc), 0);
+	assert_int_equal(fault_count(), 1);
+	fault_disarm();
+	vb_init(&b, &t, 1, K0 + 1);
+	vb_add(&b, "198.51.100.2", JUDGE_ARPUNUSED, JUDGE__COUNT);
+	sink(r, &b);
+	assert_int_equal(wait_runs(r, 1), 1);
+	reputation_close(r);
+	char *got = slurp(out);
+	assert_string_equal(got, "block 198.51.100.2\n");
+	free(got);
+	unlink(out);
+
+	/* Opened with a program: its queue is there, a set allocates nothing. */
+	snprintf(rcfg.hook, sizeof(rcfg.hook), "%s", hook);
+	rcfg.hook_timeout_s = 5;
+	r = rep_open(&t, db, NULL, NULL, true);
+	fault_arm(1000, FAULT_ONCE);
+	assert_int_equal(reputation_hook_set(r, &nc), 0);
+	assert_int_equal(fault_count(), 0);
+	fault_disarm();
+	reputation_close(r);
+	unlink(db);
+}
+
 static void test_hook_counters(void **state)
 {
 	struct sites t;
@@ -1358,6 +1426,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_set_edges),  cmocka_unit_test(test_watch_set_alloc_fail),
 	    cmocka_unit_test(test_hook_set),
 	    cmocka_unit_test(test_watch_set_filter_runs),
+	    cmocka_unit_test(test_hook_queue_alloc),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
