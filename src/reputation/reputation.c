@@ -1536,15 +1536,15 @@ void reputation_records(void *ud, const struct flow *v, size_t n)
 		return;
 	/* A local copy: its fields stay in registers across fp_add() calls. */
 	const struct watch_filter f = w->f;
-	for (size_t i = 0; i < n; i++) {
+	for (const struct flow *p = v, *end = v + n; p != end; p++) {
 		/* Both filter reads before the one branch that is almost never taken. */
-		uint64_t xs = watch_filter_miss(&f, watch_hash(&v[i].src));
-		uint64_t xd = watch_filter_miss(&f, watch_hash(&v[i].dst));
+		uint64_t xs = watch_filter_miss(&f, watch_hash(&p->src));
+		uint64_t xd = watch_filter_miss(&f, watch_hash(&p->dst));
 		if (__builtin_expect(!xs | !xd, 0)) {
-			if (!xs && watch_set_has(w, &v[i].src))
-				fp_add(r, &v[i], &v[i].src, &v[i].dst, true);
-			if (!xd && watch_set_has(w, &v[i].dst))
-				fp_add(r, &v[i], &v[i].dst, &v[i].src, false);
+			if (!xs && watch_set_has(w, &p->src))
+				fp_add(r, p, &p->src, &p->dst, true);
+			if (!xd && watch_set_has(w, &p->dst))
+				fp_add(r, p, &p->dst, &p->src, false);
 		}
 	}
 }
