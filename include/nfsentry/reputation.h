@@ -258,8 +258,10 @@ int reputation_exempt_set(struct reputation *r, const struct site_config *sites,
  * program from its next run on; a run in progress finishes with the one it
  * started with; events already queued run with the new one, or with "" are
  * let go uncounted; "" queues nothing more. Without run_hook nothing runs
- * either way. Any thread. Returns 0, or -EINVAL (cfg->hook not terminated)
- * with the program in force kept.
+ * either way. The queue of events (reputation.hook_queue of them) is
+ * allocated with the first program, at open or here, and kept. Any thread.
+ * Returns 0, or -EINVAL (cfg->hook not terminated) or -ENOMEM (no memory
+ * for the queue) with the program in force kept.
  */
 int reputation_hook_set(struct reputation *r, const struct reputation_config *cfg);
 

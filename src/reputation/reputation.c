@@ -129,9 +129,11 @@ struct reputation {
 	struct reputation_stats st;
 
 	/*
-	 * The hook thread and its ring (started with run_hook, also without a
-	 * program). hook and hook_timeout_s: the program in force ("" = none),
-	 * under mu; replaced by reputation_hook_set(), copied by each run.
+	 * The hook thread (started with run_hook, also without a program) and
+	 * its ring of hq_cap events, allocated once there is a program (at open
+	 * or by reputation_hook_set()), kept from then on; NULL before. hook
+	 * and hook_timeout_s: the program in force ("" = none), under mu;
+	 * replaced by reputation_hook_set(), copied by each run.
 	 */
 	pthread_t hook_thr;
 	bool hook_started, hook_stop;
@@ -204,7 +206,7 @@ static void hook_push(struct reputation *r, const struct reputation_event *ev)
 	if (!r->hook_started)
 		return;
 	pthread_mutex_lock(&r->mu);
-	if (!r->hook[0]) {
+	if (!r->hook[0] || !r->hq) { /* a program always has its ring */
 		pthread_mutex_unlock(&r->mu);
 		return;
 	}
@@ -223,12 +225,25 @@ static void hook_push(struct reputation *r, const struct reputation_event *ev)
 
 int reputation_hook_set(struct reputation *r, const struct reputation_config *cfg)
 {
+	struct reputation_event *q = NULL;
+
 	if (!memchr(cfg->hook, '\0', sizeof(cfg->hook)))
 		return -EINVAL;
+	/* The first program gets the ring (allocated outside the lock). */
 	pthread_mutex_lock(&r->mu);
+	bool need = r->hook_started && cfg->hook[0] && !r->hq;
+	pthread_mutex_unlock(&r->mu);
+	if (need && !(q = fault_calloc(r->hq_cap, sizeof(*q))))
+		return -ENOMEM;
+	pthread_mutex_lock(&r->mu);
+	if (q && !r->hq) {
+		r->hq = q;
+		q = NULL;
+	}
 	memcpy(r->hook, cfg->hook, sizeof(r->hook));
 	r->hook_timeout_s = cfg->hook_timeout_s;
 	pthread_mutex_unlock(&r->mu);
+	free(q); /* another call's ring came first */
 	return 0;
 }
 
@@ -1521,15 +1536,15 @@ void reputation_records(void *ud, const struct flow *v, size_t n)
 		return;
 	/* A local copy: its fields stay in registers across fp_add() calls. */
 	const struct watch_filter f = w->f;
-	for (size_t i = 0; i < n; i++) {
+	for (const struct flow *p = v, *end = v + n; p != end; p++) {
 		/* Both filter reads before the one branch that is almost never taken. */
-		bool ms = watch_filter_maybe(&f, watch_hash(&v[i].src));
-		bool md = watch_filter_maybe(&f, watch_hash(&v[i].dst));
-		if (__builtin_expect(ms | md, 0)) {
-			if (ms && watch_set_has(w, &v[i].src))
-				fp_add(r, &v[i], &v[i].src, &v[i].dst, true);
-			if (md && watch_set_has(w, &v[i].dst))
-				fp_add(r, &v[i], &v[i].dst, &v[i].src, false);
+		uint64_t xs = watch_filter_miss(&f, watch_hash(&p->src));
+		uint64_t xd = watch_filter_miss(&f, watch_hash(&p->dst));
+		if (__builtin_expect(!xs | !xd, 0)) {
+			if (!xs && watch_set_has(w, &p->src))
+				fp_add(r, p, &p->src, &p->dst, true);
+			if (!xd && watch_set_has(w, &p->dst))
+				fp_add(r, p, &p->dst, &p->src, false);
 		}
 	}
 }
@@ -1593,11 +1608,15 @@ int reputation_open(const struct reputation_opts *o, struct reputation **out, ch
 	memcpy(r->hook, r->cfg.hook, sizeof(r->hook));
 	r->hook[sizeof(r->hook) - 1] = '\0';
 	r->hook_timeout_s = r->cfg.hook_timeout_s;
-	/* Also without a program: a reload can give it one (reputation_hook_set). */
+	/*
+	 * The thread also without a program: a reload can give it one
+	 * (reputation_hook_set(), which then allocates the ring).
+	 */
 	if (o->run_hook) {
 		r->hq_cap = r->cfg.hook_queue ? r->cfg.hook_queue : 1;
-		r->hq = fault_calloc(r->hq_cap, sizeof(*r->hq));
-		if (!r->hq) {
+		if (r->hook[0])
+			r->hq = fault_calloc(r->hq_cap, sizeof(*r->hq));
+		if (r->hook[0] && !r->hq) {
 			rc = -ENOMEM;
 			snprintf(err, errlen, "reputation: out of memory");
 			goto fail;

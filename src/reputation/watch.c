@@ -77,12 +77,16 @@ struct watch_set *watch_set_add(struct watch_set *w, const struct flow_addr *a)
 
 int watch_set_seal(struct watch_set *w)
 {
-	uint64_t words = ((uint64_t)w->n * WATCH_FILTER_BITS + 63) / 64;
+	uint64_t need = ((uint64_t)w->n * WATCH_FILTER_BITS + 63) / 64;
+	uint64_t words = WATCH_FILTER_MIN_WORDS;
+	unsigned shift = 64 - 6; /* log2(WATCH_FILTER_MIN_WORDS) == 6 */
 	uint64_t *mem;
 
-	if (words == 0)
-		words = 1;
-	mem = fault_calloc(WATCH_FILTER_PATTERNS + words, sizeof(*mem));
+	while (words < need) {
+		words *= 2;
+		shift--;
+	}
+	mem = fault_malloc((WATCH_FILTER_PATTERNS + words) * sizeof(*mem));
 	if (!mem)
 		return -ENOMEM;
 	/*
@@ -99,15 +103,17 @@ int watch_set_seal(struct watch_set *w)
 		mem[i] = m;
 	}
 	uint64_t *word = mem + WATCH_FILTER_PATTERNS;
+	memset(word, 0xff, words * sizeof(*word));
 	free(w->mem);
 	w->mem = mem;
+	w->words = words;
 	w->f.pattern = mem;
 	w->f.word = word;
-	w->f.words = words;
+	w->f.shift = shift;
 	for (size_t i = 0; i <= w->mask; i++)
 		if (!addr_zero(&w->key[i])) {
 			uint64_t h = watch_hash(&w->key[i]);
-			word[watch_filter_index(&w->f, h)] |= watch_filter_mask(&w->f, h);
+			word[watch_filter_index(&w->f, h)] &= ~watch_filter_mask(&w->f, h);
 		}
 	return 0;
 }
