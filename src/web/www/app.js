@@ -171,7 +171,9 @@ function writeUrl(push) {
 }
 
 // ---- API -------------------------------------------------------------------------------------
-async function api(path) {
+// The response to GET /api/v1/<path> when it is 2xx; null on 404; else throws an Error that
+// carries the status and the API's error message when the body has one.
+async function apiFetch(path) {
   const r = await fetch('/api/v1/' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
   if (r.status === 404) return null;
   if (!r.ok) {
@@ -179,17 +181,16 @@ async function api(path) {
     try { const j = await r.json(); if (j && j.error && j.error.message) msg += ': ' + j.error.message; } catch (e) { /* not JSON */ }
     throw new Error(msg);
   }
-  return r.json();
+  return r;
+}
+async function api(path) {
+  const r = await apiFetch(path);
+  return r && r.json();
 }
 // A paged answer: its rows and X-Total-Count (rows matching, all pages); null on 404.
 async function apiPage(path) {
-  const r = await fetch('/api/v1/' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-  if (r.status === 404) return null;
-  if (!r.ok) {
-    let msg = 'HTTP ' + r.status;
-    try { const j = await r.json(); if (j && j.error && j.error.message) msg += ': ' + j.error.message; } catch (e) { /* not JSON */ }
-    throw new Error(msg);
-  }
+  const r = await apiFetch(path);
+  if (!r) return null;
   const total = Number(r.headers.get('X-Total-Count'));
   const rows = await r.json();
   return { rows, total: isFinite(total) ? total : rows.length };
