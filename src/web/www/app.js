@@ -22,7 +22,8 @@ let lastLatest = null;
 // The advice per label comes from the configuration (/api/v1/sites/{site}/advice).
 // A label not listed here (a newer collector's) is shown with its name, severity low, and its
 // reason's figures as the document gives them. The server sorts by the same severities
-// (src/web/table.c).
+// (src/web/table.c); tests/unit/test_web.c fails when the two tables differ, and reads one
+// `name: { sev: N },` line per label.
 let advice = {};
 const adviceOf = (l) => advice[l] || 'Look at the IP page.';
 const LABELS = {
