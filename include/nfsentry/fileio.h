@@ -1,16 +1,19 @@
 /*
- * fileio: writing a file whole. fileio_write_all() writes a buffer to a
- * descriptor through short writes and EINTR; fileio_replace_*() write a new
- * version of a file under a temporary name beside it and rename it over the
- * old one, so that a reader (or a restart after a crash) sees the old file
- * or the new one, never a part of either (docs/internals/fileio.md).
+ * fileio: reading and writing a file whole. fileio_write_all() writes a
+ * buffer to a descriptor through short writes and EINTR, fileio_read_exact()
+ * reads a given number of bytes the same way, and fileio_read_all() reads a
+ * regular file whole into memory, within a size cap; fileio_replace_*() write
+ * a new version of a file under a temporary name beside it and rename it
+ * over the old one, so that a reader (or a restart after a crash) sees the
+ * old file or the new one, never a part of either (docs/internals/fileio.md).
  *
  * The temporary name is path + FILEIO_TMP_SUFFIX, in the same directory (a
  * rename is atomic only within one file system). A leftover from a crash is
  * truncated by the next write of the same file.
  *
- * Not here: what goes into the files (each module's own format), reading
- * them back, files that are appended to (the Elasticsearch dead letters).
+ * Not here: what goes into the files (each module's own format, its
+ * parsing when read back), files that are appended to (the Elasticsearch
+ * dead letters).
  */
 #ifndef NFSENTRY_FILEIO_H
 #define NFSENTRY_FILEIO_H
@@ -28,6 +31,26 @@
  * Borrows p.
  */
 int fileio_write_all(int fd, const void *p, size_t n);
+
+/*
+ * Read exactly n bytes from fd into p, retrying short reads and EINTR.
+ * Returns 0; -EBADMSG when the file ends first; or -errno of the failing
+ * read. On error an unknown prefix of p was filled and fd's offset is
+ * somewhere in the n bytes. Borrows p.
+ */
+int fileio_read_exact(int fd, void *p, size_t n);
+
+/*
+ * Read the regular file at path whole (open O_RDONLY | O_CLOEXEC, its size
+ * taken from fstat()) into a new buffer of size + 1 bytes with a NUL after
+ * the content, so that text can be used as a string; *out is the caller's
+ * to free(), *len (when not NULL) the size. A file that grows while it is
+ * read is cut at the size it had. Returns 0; -errno of open(), fstat() or
+ * read(); -EINVAL when path is not a regular file; -EFBIG when it is larger
+ * than max_bytes; -ENOMEM (the buffer comes from fault_malloc()); -EBADMSG
+ * when it shrank while read. On error *out is NULL and nothing is held.
+ */
+int fileio_read_all(const char *path, size_t max_bytes, char **out, size_t *len);
 
 /*
  * A file being replaced: the caller embeds it (usually on the stack),

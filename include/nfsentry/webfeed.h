@@ -134,9 +134,10 @@ int web_feed_advice_json(struct web_feed *f, const char *site, char **out, size_
  * its id and its figures, an added one has a new id). The slots the sink
  * is given are filed by their site id; the sites not in sites are no
  * longer listed as configured (web_feed_site_name(), the collector's
- * "sites") and have no advice, and their figures since start stay in the
- * Prometheus text and their latest slot answers web_feed_latest() until a
- * site of that name is configured again. Returns 0, -EINVAL (an id < 0 or
+ * "sites"), have no advice and leave the Prometheus text (their per-site
+ * series; the collector-wide counters keep what they counted), and their
+ * latest slot answers web_feed_latest() until a site of that name is
+ * configured again. Returns 0, -EINVAL (an id < 0 or
  * >= ENGINE_MAX_SITE_IDS) or -ENOMEM (the sites in force stay). Any
  * thread.
  */

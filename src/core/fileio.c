@@ -1,14 +1,19 @@
 /*
- * fileio: whole writes and atomic file replacement. See fileio.h and
+ * fileio: whole reads, whole writes and atomic file replacement. See fileio.h and
  * docs/internals/fileio.md.
  */
 #include "nfsentry/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "nfsentry/fault.h"
 
 int fileio_write_all(int fd, const void *p, size_t n)
 {
@@ -24,6 +29,58 @@ int fileio_write_all(int fd, const void *p, size_t n)
 		b += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+int fileio_read_exact(int fd, void *p, size_t n)
+{
+	char *b = p;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EBADMSG;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int fileio_read_all(const char *path, size_t max_bytes, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*out = NULL;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode)) /* its st_size is not what a read gives */
+		rc = -EINVAL;
+	else if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes ||
+	         (uint64_t)st.st_size >= SIZE_MAX)
+		rc = -EFBIG;
+	else if (!(buf = fault_malloc((n = (size_t)st.st_size) + 1)))
+		rc = -ENOMEM;
+	else if ((rc = fileio_read_exact(fd, buf, n)) != 0) {
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
+	if (rc != 0)
+		return rc;
+	buf[n] = '\0';
+	*out = buf;
+	if (len)
+		*len = n;
 	return 0;
 }
 

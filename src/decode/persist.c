@@ -15,12 +15,9 @@
  * scope table itself (decoder.c), template compilation (tmpl.c).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "nfsentry/fault.h"
@@ -208,45 +205,17 @@ static size_t persist_max_bytes(const struct decoder *d)
 	return sat_mad(d->cfg.max_exporters, scope, PERSIST_HDR + PERSIST_SUM);
 }
 
-/* Read the whole file into *out (owned by the caller). */
+/*
+ * Read the whole file into *out (owned by the caller). Larger than the
+ * decoder's caps allow is -E2BIG: the file is set aside like a damaged one.
+ */
 static int read_file(const struct decoder *d, const char *path, uint8_t **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	int rc = 0;
+	char *buf;
+	int rc = fileio_read_all(path, persist_max_bytes(d), &buf, len);
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > persist_max_bytes(d)) {
-		rc = -E2BIG;
-		goto out;
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	uint8_t *buf = fault_malloc(n ? n : 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = r < 0 ? -errno : -EBADMSG; /* shrank under us */
-			free(buf);
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-out:
-	close(fd);
-	return rc;
+	*out = (uint8_t *)buf;
+	return rc == -EFBIG ? -E2BIG : rc;
 }
 
 /* A bounded reader over the file's body: every take checks what is left. */

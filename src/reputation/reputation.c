@@ -22,6 +22,7 @@
 #include "nfsentry/doc.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/fileio.h"
+#include "nfsentry/grow.h"
 #include "nfsentry/judge.h"
 #include "nfsentry/log.h"
 #include "nfsentry/prefix.h"
@@ -521,12 +522,45 @@ static void events_push(struct events *e, const struct reputation_event *ev)
 	e->v[e->n++] = *ev;
 }
 
+/*
+ * Step st (prepared and bound, an IP in its first column) to its end and
+ * finalize it, the IPs in *ips (n of them; the caller frees *ips). The rows
+ * are read whole before any is changed, so that the changes do not disturb
+ * the query. No cap of its own: the table holds at most max_offenders rows.
+ * Returns 0, -ENOMEM, or rep_db_err() of the step; on error *ips is NULL
+ * and *n 0.
+ */
+static int collect_ips(struct reputation *r, sqlite3_stmt *st, char (**ips)[48], size_t *n)
+{
+	char(*v)[48] = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow_array((void **)&v, &cap, len + 1, sizeof(*v), 64, SIZE_MAX) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		snprintf(v[len++], sizeof(*v), "%s", sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		*ips = NULL;
+		*n = 0;
+		return rc == SQLITE_NOMEM ? -ENOMEM : rep_db_err(r->db->h, rc);
+	}
+	*ips = v;
+	*n = len;
+	return 0;
+}
+
 /* Blocks whose end has come by now_s are lifted. */
 static int expire(struct reputation *r, int64_t now_s, struct events *evs)
 {
 	sqlite3_stmt *st;
 	char(*ips)[48] = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int rc =
 	    sqlite3_prepare_v2(r->db->h,
 	                       "SELECT ip FROM offenders WHERE blocked=1 AND blocked_until<=?1 "
@@ -536,25 +570,9 @@ static int expire(struct reputation *r, int64_t now_s, struct events *evs)
 	if (rc != SQLITE_OK)
 		return rep_db_err(r->db->h, rc);
 	sqlite3_bind_int64(st, 1, now_s);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char(*nv)[48] = fault_reallocarray(ips, nc, sizeof(*ips));
-			if (!nv) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			ips = nv;
-			cap = nc;
-		}
-		snprintf(ips[n++], 48, "%s", sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		free(ips);
-		return rc == SQLITE_NOMEM ? -ENOMEM : rep_db_err(r->db->h, rc);
-	}
-	rc = 0;
+	rc = collect_ips(r, st, &ips, &n);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct row w;
 		if (row_load(r, ips[i], &w) != 1)
@@ -735,32 +753,16 @@ static int reexempt(struct reputation *r, int64_t now_s, struct events *evs)
 {
 	sqlite3_stmt *st;
 	char(*ips)[48] = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int rc = sqlite3_prepare_v2(
 	    r->db->h, "SELECT ip FROM offenders WHERE blocked=1 OR exempt=1 ORDER BY ip", -1, &st,
 	    NULL);
 
 	if (rc != SQLITE_OK)
 		return rep_db_err(r->db->h, rc);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char(*nv)[48] = fault_reallocarray(ips, nc, sizeof(*ips));
-			if (!nv) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			ips = nv;
-			cap = nc;
-		}
-		snprintf(ips[n++], 48, "%s", sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		free(ips);
-		return rc == SQLITE_NOMEM ? -ENOMEM : rep_db_err(r->db->h, rc);
-	}
-	rc = 0;
+	rc = collect_ips(r, st, &ips, &n);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct flow_addr a;
 		struct row w;

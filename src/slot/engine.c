@@ -560,25 +560,6 @@ static uint64_t sites_hash(const struct site_config *sites, size_t n)
 	return h;
 }
 
-static int state_read(int fd, void *p, size_t n)
-{
-	char *b = p;
-
-	while (n) {
-		ssize_t r = read(fd, b, n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EBADMSG;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 int engine_state_save(struct engine *e, int fd, uint64_t now_ms, size_t *n_slots)
 {
 	struct state_hdr h;
@@ -667,7 +648,7 @@ int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_r
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = state_read(fd, &h, sizeof(h))))
+	if ((rc = fileio_read_exact(fd, &h, sizeof(h))))
 		return rc;
 	if (memcmp(h.magic, "NFSSTATE", 8) != 0)
 		return -EBADMSG;
@@ -682,7 +663,7 @@ int engine_state_load(struct engine *e, int fd, uint64_t now_ms, struct engine_r
 	 */
 	for (uint32_t i = 0; i < h.n_slots; i++) {
 		struct state_slot ss;
-		if ((rc = state_read(fd, &ss, sizeof(ss))))
+		if ((rc = fileio_read_exact(fd, &ss, sizeof(ss))))
 			return rc;
 		ss.site[sizeof(ss.site) - 1] = '\0';
 		int site = site_by_name(e, ss.site);

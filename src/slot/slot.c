@@ -1621,24 +1621,11 @@ static int write_all(int fd, const void *p, size_t n, struct rec_sum *c)
 /* Read exactly n bytes. Returns 0, -EBADMSG at end of file, or -errno. */
 static int read_all(int fd, void *p, size_t n, struct rec_sum *c)
 {
-	char *b = p;
-	size_t left = n;
+	int rc = fileio_read_exact(fd, p, n);
 
-	while (left) {
-		ssize_t r = read(fd, b, left);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EBADMSG;
-		b += r;
-		left -= (size_t)r;
-	}
-	if (c)
+	if (rc == 0 && c)
 		rec_sum_add(c, p, n);
-	return 0;
+	return rc;
 }
 
 int slot_save(const struct slot *s, int fd)

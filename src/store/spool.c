@@ -392,45 +392,6 @@ bad:
 	return -EBADMSG;
 }
 
-/* Read path whole into a new buffer (NUL-terminated). */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
-	struct stat stt;
-	char *buf;
-	size_t got = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &stt) != 0 || stt.st_size < 0 || (uint64_t)stt.st_size > SIZE_MAX - 1) {
-		e = errno ? errno : EFBIG;
-		close(fd);
-		return -e;
-	}
-	buf = fault_malloc((size_t)stt.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)stt.st_size) {
-		ssize_t k = read(fd, buf + got, (size_t)stt.st_size - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			e = k < 0 ? errno : EIO;
-			free(buf);
-			close(fd);
-			return -e;
-		}
-		got += (size_t)k;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
 /* Rename an unusable file to NAME.bad, out of the spool's way and count. */
 static int set_aside(struct spool *sp, const char *path, size_t len, const char *why,
                      struct spool_restored *r, char *err, size_t errlen)
@@ -471,7 +432,8 @@ int spool_slot_restore(struct spool *sp, struct store *st, struct spool_restored
 		snprintf(err, errlen, "spool %s: %s", sp->dir, strerror(-rc));
 		return rc;
 	}
-	if ((rc = read_file(path, &buf, &len)) != 0) {
+	/* No cap of its own: the spool's files were held to max_bytes in all when written. */
+	if ((rc = fileio_read_all(path, SIZE_MAX, &buf, &len)) != 0) {
 		snprintf(err, errlen, "spool %s: read: %s", path, strerror(-rc));
 		return rc;
 	}

@@ -666,6 +666,17 @@ static void site_label(struct wbuf *b, const char *metric, const char *site)
 	wbuf_str(b, "\"");
 }
 
+/*
+ * A site's series are in the Prometheus text once it has a judged slot and
+ * while it is configured: a site a reload removed leaves the text at the
+ * swap (a site of that name added again has a new id and counts from 0, a
+ * reset to Prometheus), so that no name is listed twice. Under mu.
+ */
+static bool site_listed(const struct feed_site *s)
+{
+	return s->in_force && s->slots;
+}
+
 static void prom_sites(struct web_feed *f, struct wbuf *b)
 {
 	static const struct {
@@ -696,7 +707,7 @@ static void prom_sites(struct web_feed *f, struct wbuf *b)
 		prom_head(b, m[k].name, m[k].type, m[k].help);
 		for (size_t i = 0; i < f->n_ids; i++) {
 			uint64_t v;
-			if (!f->sites[i].slots)
+			if (!site_listed(&f->sites[i]))
 				continue;
 			memcpy(&v, (const char *)&f->sites[i] + m[k].off, sizeof(v));
 			site_label(b, m[k].name, f->sites[i].name);
@@ -706,7 +717,7 @@ static void prom_sites(struct web_feed *f, struct wbuf *b)
 	prom_head(b, "nfsentry_site_slot_closed_timestamp_seconds", "gauge",
 	          "Wall clock when the site's last slot was judged");
 	for (size_t i = 0; i < f->n_ids; i++) {
-		if (!f->sites[i].slots)
+		if (!site_listed(&f->sites[i]))
 			continue;
 		site_label(b, "nfsentry_site_slot_closed_timestamp_seconds", f->sites[i].name);
 		wbuf_fmt(b, "} %llu.%03llu\n",
@@ -719,7 +730,7 @@ static void prom_sites(struct web_feed *f, struct wbuf *b)
 		const uint64_t v[3] = {f->sites[i].caps_total.inside,
 		                       f->sites[i].caps_total.outside,
 		                       f->sites[i].caps_total.pairs};
-		if (!f->sites[i].slots)
+		if (!site_listed(&f->sites[i]))
 			continue;
 		for (size_t c = 0; c < 3; c++) {
 			site_label(b, "nfsentry_site_caps_hit_total", f->sites[i].name);
@@ -729,7 +740,7 @@ static void prom_sites(struct web_feed *f, struct wbuf *b)
 	prom_head(b, "nfsentry_site_labels_total", "counter",
 	          "IPs given the label, summed over the site's judged slots");
 	for (size_t i = 0; i < f->n_ids; i++) {
-		if (!f->sites[i].slots)
+		if (!site_listed(&f->sites[i]))
 			continue;
 		for (size_t l = 0; l < JUDGE__COUNT; l++) {
 			site_label(b, "nfsentry_site_labels_total", f->sites[i].name);
@@ -739,7 +750,7 @@ static void prom_sites(struct web_feed *f, struct wbuf *b)
 	}
 	prom_head(b, "nfsentry_site_labelled_ips", "gauge", "IPs with the label in the last slot");
 	for (size_t i = 0; i < f->n_ids; i++) {
-		if (!f->sites[i].slots)
+		if (!site_listed(&f->sites[i]))
 			continue;
 		for (size_t l = 0; l < JUDGE__COUNT; l++) {
 			site_label(b, "nfsentry_site_labelled_ips", f->sites[i].name);

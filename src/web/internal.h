@@ -226,6 +226,18 @@ enum web_rows_sort {
 
 struct web_rows;
 
+/*
+ * The severity sort's table (table.c): each label's severity, 3 the
+ * highest; a label not listed is 1. The page's LABELS in src/web/www/app.js
+ * gives the same (test_web.c compares the embedded app.js with it).
+ */
+struct web_label_sev {
+	const char *name;
+	uint8_t sev;
+};
+extern const struct web_label_sev web_label_sevs[];
+extern const size_t web_label_sevs_n;
+
 /* "severity", "ip", "kind", "labels" as enum web_rows_sort; -1 for anything else. */
 int web_rows_sort_parse(const char *s);
 /* "inside", "outside", "offender" as its WEB_ROWS_KIND_* bit; -1 for anything else. */

@@ -48,24 +48,23 @@ struct web_rows {
 };
 
 /*
- * Severity per label, as the page colours them (src/web/www/app.js LABELS):
- * 3 the floods and attacks, 2 probing and layer-2 faults, 1 the rest
- * (noPayload, fanout, p2p, and any label this table does not know).
+ * Severity per label, as the page colours them (src/web/www/app.js LABELS;
+ * test_web.c checks that the two agree): 3 the floods and attacks, 2
+ * probing and layer-2 faults, 1 the rest (noPayload, fanout, p2p, and any
+ * label this table does not know).
  */
-static const struct {
-	const char *name;
-	uint8_t sev;
-} web_label_sev[] = {
+const struct web_label_sev web_label_sevs[] = {
     {"flood", 3},     {"floodOut", 3},    {"synFlood", 3},  {"underAttack", 3}, {"scan", 2},
     {"scanOut", 2},   {"probeUnused", 2}, {"arpUnused", 2}, {"arpMissing", 2},  {"zeroMac", 2},
     {"noPayload", 1}, {"fanout", 1},      {"p2p", 1},
 };
+const size_t web_label_sevs_n = sizeof(web_label_sevs) / sizeof(web_label_sevs[0]);
 
 static uint8_t label_sev(const char *l)
 {
-	for (size_t i = 0; i < sizeof(web_label_sev) / sizeof(web_label_sev[0]); i++) {
-		if (strcmp(web_label_sev[i].name, l) == 0)
-			return web_label_sev[i].sev;
+	for (size_t i = 0; i < web_label_sevs_n; i++) {
+		if (strcmp(web_label_sevs[i].name, l) == 0)
+			return web_label_sevs[i].sev;
 	}
 	return 1;
 }

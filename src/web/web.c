@@ -42,6 +42,7 @@
 #include <microhttpd.h>
 
 #include "internal.h"
+#include "nfsentry/fileio.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/log.h"
 #include "nfsentry/reputation.h"
@@ -1488,49 +1489,13 @@ static int web_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* Whole file of at most max bytes into a new NUL-terminated buffer. */
-static int web_read_file(const char *path, size_t max, char **out, size_t *len_out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
-	char *buf;
-	size_t len = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > max) {
-		int e = S_ISREG(sb.st_mode) ? -EFBIG : -EINVAL;
-		close(fd);
-		return e;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < (size_t)sb.st_size) {
-		ssize_t k = read(fd, buf + len, (size_t)sb.st_size - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	if (len_out)
-		*len_out = len;
-	return 0;
-}
-
 /* Read and check a token file into *tok (owned, NUL-terminated), *tok_len; *tok NULL on error. */
 static int web_token_read(const char *path, char **tok, size_t *tok_len, char *err, size_t errlen)
 {
 	struct stat sb;
 	size_t len;
 	char *t = NULL;
-	int rc = web_read_file(path, WEB_TOKEN_MAX_BYTES, &t, &len);
+	int rc = fileio_read_all(path, WEB_TOKEN_MAX_BYTES, &t, &len);
 
 	*tok = NULL;
 	if (rc)
@@ -1702,12 +1667,12 @@ int web_start_feed(const struct web_config *wc, const char *store_path, struct w
 			              "web: cert_file given but libmicrohttpd has no TLS");
 			goto fail;
 		}
-		if ((rc = web_read_file(wc->cert_file, WEB_PEM_MAX_BYTES, &w->cert, NULL))) {
+		if ((rc = fileio_read_all(wc->cert_file, WEB_PEM_MAX_BYTES, &w->cert, NULL))) {
 			web_fail(err, errlen, rc, "web cert_file %s: %s", wc->cert_file,
 			         strerror(-rc));
 			goto fail;
 		}
-		if ((rc = web_read_file(wc->key_file, WEB_PEM_MAX_BYTES, &w->key, NULL))) {
+		if ((rc = fileio_read_all(wc->key_file, WEB_PEM_MAX_BYTES, &w->key, NULL))) {
 			web_fail(err, errlen, rc, "web key_file %s: %s", wc->key_file,
 			         strerror(-rc));
 			goto fail;

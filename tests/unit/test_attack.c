@@ -906,17 +906,64 @@ static void test_engine_tap(void **state)
 	attack_destroy(a);
 }
 
+/* A hook test's scratch directory and out, the file its hook commands write. */
+struct hook_fx {
+	char dir[64];
+	char out[128];
+};
+
+/* Make the directory /tmp/test_attack_<name>XXXXXX; hook_fx_close() removes it. */
+static void hook_fx_open(struct hook_fx *fx, const char *name)
+{
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_attack_%sXXXXXX", name);
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->out, sizeof(fx->out), "%s/out", fx->dir);
+}
+
+static void hook_fx_close(struct hook_fx *fx)
+{
+	unlink(fx->out);
+	rmdir(fx->dir);
+}
+
+/*
+ * The lines of file path, concatenated ("" when it does not exist), and
+ * their length.
+ */
+static size_t read_text(const char *path, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return n;
+}
+
+/*
+ * Submit "{}" to h, wait until the hook thread has dealt with it, and read
+ * h's counters into st (unless st is NULL).
+ */
+static void hook_run(struct attack_hook *h, struct attack_stats *st)
+{
+	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
+	attack_hook_drain(h);
+	if (st)
+		attack_hook_stats_get(h, st);
+}
+
 /* The hook: a good run, a failing one, one past its time-out; none blocks the caller. */
 static void test_hook(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/test_attack_hookXXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char cmd[1024], out[128];
-	snprintf(out, sizeof(out), "%s/out", dir);
+	struct hook_fx fx;
+	hook_fx_open(&fx, "hook");
+	char cmd[1024];
 	snprintf(cmd, sizeof(cmd),
 	         "in=$(cat); printf '%%s\\n' \"$in\" >> %s; case $in in *fail*) exit 3;; esac",
-	         out);
+	         fx.out);
 	struct attack_hook *h;
 	assert_int_equal(attack_hook_start(cmd, 2000, &h), 0);
 	assert_int_equal(attack_hook_submit(h, "{\"a\":1}", 7), 0);
@@ -927,11 +974,8 @@ static void test_hook(void **state)
 	assert_int_equal(st.hook_runs, 2);
 	assert_int_equal(st.hook_failures, 1);
 	assert_int_equal(st.hook_timeouts, 0);
-	FILE *f = fopen(out, "r");
-	assert_non_null(f);
-	char buf[64] = {0};
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
+	char buf[64];
+	size_t n = read_text(fx.out, buf, sizeof(buf));
 	assert_int_equal(n, 21);
 	assert_string_equal(buf, "{\"a\":1}\n{\"b\":\"fail\"}\n");
 	attack_hook_stop(h);
@@ -949,36 +993,19 @@ static void test_hook(void **state)
 	attack_hook_stop(h); /* runs what is queued: each killed at 20 ms */
 	/* A missing program is a failure, logged and counted. */
 	assert_int_equal(attack_hook_start("/nonexistent/hook", 1000, &h), 0);
-	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
-	attack_hook_drain(h);
-	attack_hook_stats_get(h, &st);
+	hook_run(h, &st);
 	assert_int_equal(st.hook_runs, 1);
 	assert_int_equal(st.hook_failures, 1);
 	attack_hook_stop(h);
 	/* No command: the thread waits; nothing runs or is counted. */
 	assert_int_equal(attack_hook_start("", 1000, &h), 0);
 	assert_non_null(h);
-	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
-	attack_hook_drain(h);
 	memset(&st, 0, sizeof(st));
-	attack_hook_stats_get(h, &st);
+	hook_run(h, &st);
 	assert_int_equal(st.hook_runs + st.hook_failures + st.hook_dropped, 0);
 	attack_hook_stop(h);
 	assert_int_equal(attack_hook_submit(NULL, "{}", 2), 0);
-	unlink(out);
-	rmdir(dir);
-}
-
-/* The lines of file path, concatenated ("" when it does not exist). */
-static void read_text(const char *path, char *buf, size_t cap)
-{
-	buf[0] = '\0';
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	size_t n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
+	hook_fx_close(&fx);
 }
 
 /*
@@ -989,22 +1016,20 @@ static void read_text(const char *path, char *buf, size_t cap)
 static void test_hook_set(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/test_attack_hooksetXXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char a[1100], b[1100], out[128], buf[256];
-	snprintf(out, sizeof(out), "%s/out", dir);
+	struct hook_fx fx;
+	hook_fx_open(&fx, "hookset");
+	char a[1100], b[1100], buf[256];
 	/* a is slow enough that the set below lands while it runs. */
-	snprintf(a, sizeof(a), "cat >/dev/null; sleep 0.3; echo a >> %s", out);
-	snprintf(b, sizeof(b), "cat >/dev/null; echo b >> %s", out);
+	snprintf(a, sizeof(a), "cat >/dev/null; sleep 0.3; echo a >> %s", fx.out);
+	snprintf(b, sizeof(b), "cat >/dev/null; echo b >> %s", fx.out);
 	struct attack_stats st = {0};
 
 	/* Started without a command, given one later. */
 	struct attack_hook *h;
 	assert_int_equal(attack_hook_start(NULL, 0, &h), 0);
 	assert_non_null(h);
-	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
-	attack_hook_drain(h);
-	read_text(out, buf, sizeof(buf));
+	hook_run(h, NULL);
+	read_text(fx.out, buf, sizeof(buf));
 	assert_string_equal(buf, "");
 	assert_int_equal(attack_hook_set(h, a, 5000), 0);
 	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
@@ -1014,7 +1039,7 @@ static void test_hook_set(void **state)
 	assert_int_equal(attack_hook_set(h, b, 5000), 0);
 	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
 	attack_hook_drain(h);
-	read_text(out, buf, sizeof(buf));
+	read_text(fx.out, buf, sizeof(buf));
 	assert_string_equal(buf, "a\nb\n");
 	attack_hook_stats_get(h, &st);
 	assert_int_equal(st.hook_runs, 2);
@@ -1022,9 +1047,7 @@ static void test_hook_set(void **state)
 
 	/* The new time-out applies: 20 ms kills a. */
 	assert_int_equal(attack_hook_set(h, a, 20), 0);
-	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
-	attack_hook_drain(h);
-	attack_hook_stats_get(h, &st);
+	hook_run(h, &st);
 	assert_int_equal(st.hook_runs, 3);
 	assert_int_equal(st.hook_timeouts, 1);
 
@@ -1038,7 +1061,7 @@ static void test_hook_set(void **state)
 	attack_hook_stats_get(h, &st);
 	assert_int_equal(st.hook_runs, 3);
 	assert_int_equal(st.hook_dropped, 0);
-	read_text(out, buf, sizeof(buf));
+	read_text(fx.out, buf, sizeof(buf));
 	assert_string_equal(buf, "a\nb\n");
 
 	/* Too long: refused, the command in force kept. */
@@ -1049,13 +1072,11 @@ static void test_hook_set(void **state)
 	assert_int_equal(attack_hook_set(h, b, 5000), 0);
 	assert_int_equal(attack_hook_set(h, big, 5000), -EINVAL);
 	free(big);
-	assert_int_equal(attack_hook_submit(h, "{}", 2), 0);
-	attack_hook_drain(h);
-	read_text(out, buf, sizeof(buf));
+	hook_run(h, NULL);
+	read_text(fx.out, buf, sizeof(buf));
 	assert_string_equal(buf, "a\nb\nb\n");
 	attack_hook_stop(h);
-	unlink(out);
-	rmdir(dir);
+	hook_fx_close(&fx);
 }
 
 static void test_hook_timeout(void **state)

@@ -1080,6 +1080,29 @@ static void wait_checks(struct daily_runner *dr, uint64_t checks, struct daily_s
 }
 
 /*
+ * The runner tests' day: the store holds 2026-01-01 (plant_day) with its
+ * slots and the last slot of the day before; cfg is test_cfg() writing
+ * reports into the fixture's directory; the runner's clock
+ * (DAILY_NOW_ENV) is 2026-01-02T01:00:05Z. runner_fx_close() undoes it.
+ */
+static void runner_fx_open(struct fixture *fx, struct daily_config *cfg)
+{
+	fx_open(fx, DAY0 - 1);
+	slots(fx, DAY0 - 1, DAY0 + 288, -1);
+	plant_day(fx);
+	fx_flush(fx);
+	test_cfg(cfg);
+	snprintf(cfg->report_dir, sizeof(cfg->report_dir), "%s", fx->dir);
+	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
+}
+
+static void runner_fx_close(struct fixture *fx)
+{
+	unsetenv(DAILY_NOW_ENV);
+	fx_close(fx);
+}
+
+/*
  * The runner on its own thread, its clock set through DAILY_NOW_ENV to
  * 2026-01-02T01:00:05Z: it analyses 2026-01-01 (the days before it in the
  * catch-up window have nothing stored), stores the daily documents, writes
@@ -1096,12 +1119,7 @@ static void test_runner(void **state)
 	const char *sites[] = {"campus"};
 	char report[160], hooked[160];
 
-	fx_open(&fx, DAY0 - 1);
-	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
-	plant_day(&fx);
-	fx_flush(&fx);
-	test_cfg(&cfg);
-	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	runner_fx_open(&fx, &cfg);
 	snprintf(cfg.hook[0], sizeof(cfg.hook[0]), "/bin/sh");
 	snprintf(cfg.hook[1], sizeof(cfg.hook[1]), "-c");
 	snprintf(cfg.hook[2], sizeof(cfg.hook[2]), "cp \"$0\" %s/hooked.txt", fx.dir);
@@ -1109,7 +1127,6 @@ static void test_runner(void **state)
 	snprintf(report, sizeof(report), "%s/campus-2026-01-01.txt", fx.dir);
 	snprintf(hooked, sizeof(hooked), "%s/hooked.txt", fx.dir);
 
-	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
 	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
 	wait_checks(dr, 1, &st);
 	daily_runner_stop(dr);
@@ -1143,8 +1160,7 @@ static void test_runner(void **state)
 	assert_int_equal(setenv(DAILY_NOW_ENV, "soon", 1), 0);
 	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), -EINVAL);
 	assert_null(dr);
-	unsetenv(DAILY_NOW_ENV);
-	fx_close(&fx);
+	runner_fx_close(&fx);
 }
 
 /*
@@ -1161,17 +1177,11 @@ static void test_runner_hook_set(void **state)
 	const char *sites[] = {"campus"};
 	char hooked[160];
 
-	fx_open(&fx, DAY0 - 1);
-	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
-	plant_day(&fx);
-	fx_flush(&fx);
-	test_cfg(&cfg);
-	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	runner_fx_open(&fx, &cfg);
 	cfg.n_hook = 0;
 	snprintf(hooked, sizeof(hooked), "%s/hooked.txt", fx.dir);
 	unlink(hooked);
 
-	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
 	assert_int_equal(daily_runner_start(&cfg, fx.path, sites, 1, &dr), 0);
 	wait_checks(dr, 1, &st);
 	assert_int_equal(st.runs, 2);
@@ -1206,8 +1216,7 @@ static void test_runner_hook_set(void **state)
 	assert_int_equal(daily_runner_hook_set(dr, &nc), -EINVAL);
 	assert_int_equal(daily_runner_hook_set(NULL, &nc), 0);
 	daily_runner_stop(dr);
-	unsetenv(DAILY_NOW_ENV);
-	fx_close(&fx);
+	runner_fx_close(&fx);
 }
 
 /*
@@ -1267,15 +1276,9 @@ static void test_runner_sites_set(void **state)
 	const char *lab[] = {"lab"}, *both[] = {"lab", "campus"};
 	char report[160];
 
-	fx_open(&fx, DAY0 - 1);
-	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
-	plant_day(&fx);
-	fx_flush(&fx);
-	test_cfg(&cfg);
-	snprintf(cfg.report_dir, sizeof(cfg.report_dir), "%s", fx.dir);
+	runner_fx_open(&fx, &cfg);
 	snprintf(report, sizeof(report), "%s/campus-2026-01-01.txt", fx.dir);
 
-	assert_int_equal(setenv(DAILY_NOW_ENV, "1767315605", 1), 0);
 	assert_int_equal(daily_runner_start(&cfg, fx.path, lab, 1, &dr), 0);
 	wait_checks(dr, 1, &st);
 	assert_int_equal(st.runs, 0);
@@ -1293,10 +1296,9 @@ static void test_runner_sites_set(void **state)
 	daily_runner_poke(dr);
 	wait_checks(dr, 3, &st);
 	daily_runner_stop(dr);
-	unsetenv(DAILY_NOW_ENV);
 	assert_int_equal(st.runs, 1);
 	assert_int_equal(access(report, F_OK), -1);
-	fx_close(&fx);
+	runner_fx_close(&fx);
 }
 
 int main(void)

@@ -1,11 +1,13 @@
 /*
- * Tests for src/core/fileio.c: whole writes through short writes and EINTR,
- * atomic replacement, and every failing step (write, fsync, close, rename)
- * leaving the old file as it was and no temporary file behind.
+ * Tests for src/core/fileio.c: whole reads and writes through short calls
+ * and EINTR, a read's early end and failure, atomic replacement, and every
+ * failing step (write, fsync, close, rename) leaving the old file as it was
+ * and no temporary file behind.
  *
  * The system calls of fileio.c are wrapped at link time (-Wl,--wrap=write,
  * see tests/unit/meson.build): each wrapper passes the call on unless the
- * test asked for a short write, an EINTR or a failure at a given call.
+ * test asked for a short read or write, an EINTR, an early end of file or a
+ * failure at a given call.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,8 +25,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nfsentry/fault.h"
 #include "nfsentry/fileio.h"
 
+ssize_t __real_read(int fd, void *p, size_t n);
+ssize_t __wrap_read(int fd, void *p, size_t n);
 ssize_t __real_write(int fd, const void *p, size_t n);
 int __real_fsync(int fd);
 int __real_rename(const char *from, const char *to);
@@ -36,6 +41,11 @@ int __wrap_close(int fd);
 
 /* What the wrappers do: counts of calls, and the faults asked for. */
 static struct {
+	size_t read_max;    /* 0: pass n on; else at most this many bytes a call */
+	bool read_eintr;    /* every other read fails with EINTR first */
+	unsigned read_fail; /* the read numbered so (from 1) fails with fail_errno */
+	unsigned read_eof;  /* the read numbered so (from 1) returns 0 (end of file) */
+	unsigned reads;
 	size_t write_max;    /* 0: pass n on; else at most this many bytes a call */
 	bool write_eintr;    /* every other write fails with EINTR first */
 	unsigned write_fail; /* the write numbered so (from 1) fails with fail_errno */
@@ -45,6 +55,27 @@ static struct {
 } w;
 
 static _Thread_local bool eintr_next = true;
+
+ssize_t __wrap_read(int fd, void *p, size_t n)
+{
+	w.reads++;
+	if (w.read_fail && w.reads == w.read_fail) {
+		errno = w.fail_errno;
+		return -1;
+	}
+	if (w.read_eof && w.reads == w.read_eof)
+		return 0;
+	if (w.read_eintr) {
+		eintr_next = !eintr_next;
+		if (!eintr_next) {
+			errno = EINTR;
+			return -1;
+		}
+	}
+	if (w.read_max && n > w.read_max)
+		n = w.read_max;
+	return __real_read(fd, p, n);
+}
 
 ssize_t __wrap_write(int fd, const void *p, size_t n)
 {
@@ -128,7 +159,7 @@ static ssize_t slurp(const char *p, char *buf, size_t len)
 	if (fd < 0)
 		return -1;
 	for (;;) {
-		ssize_t r = read(fd, buf + got, len - 1 - got);
+		ssize_t r = __real_read(fd, buf + got, len - 1 - got);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
@@ -178,6 +209,120 @@ static void test_write_all_short_eintr(void **state)
 	assert_int_equal(w.writes, 0);
 	/* A failing write: its errno. */
 	assert_int_equal(fileio_write_all(-1, "x", 1), -EBADF);
+}
+
+/* Short reads and EINTR: every byte arrives, in the number of calls they take. */
+static void test_read_exact_short_eintr(void **state)
+{
+	(void)state;
+	char buf[16];
+
+	put_old();
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	w.read_max = 3;
+	w.read_eintr = true;
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(fileio_read_exact(fd, buf, 10), 0);
+	/* 4 reads of 3, 3, 3, 1 bytes, each after one EINTR. */
+	assert_int_equal(w.reads, 8);
+	assert_string_equal(buf, "old conten");
+	/* One byte left: asking for two meets the end of the file. */
+	assert_int_equal(fileio_read_exact(fd, buf, 2), -EBADMSG);
+	assert_int_equal(buf[0], 't');
+	__real_close(fd);
+
+	/* Nothing to read: no call. */
+	w.reads = 0;
+	assert_int_equal(fileio_read_exact(-1, buf, 0), 0);
+	assert_int_equal(w.reads, 0);
+	/* A failing read: its errno, also after a short read. */
+	assert_int_equal(fileio_read_exact(-1, buf, 1), -EBADF);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	w.read_eintr = false;
+	w.reads = 0;
+	w.read_fail = 2;
+	w.fail_errno = EIO;
+	assert_int_equal(fileio_read_exact(fd, buf, 10), -EIO);
+	assert_int_equal(w.reads, 2);
+	__real_close(fd);
+}
+
+/*
+ * A whole file: its bytes and a NUL after them, through short reads and
+ * EINTR; each way to fail returns its code, *out NULL and the file closed.
+ */
+static void test_read_all(void **state)
+{
+	(void)state;
+	char *got = NULL, *sentinel = (char *)&got;
+	size_t len = 0;
+
+	put_old();
+	w.read_max = 4;
+	w.read_eintr = true;
+	assert_int_equal(fileio_read_all(path, 11, &got, &len), 0);
+	assert_int_equal(len, 11);
+	assert_memory_equal(got, "old content", 12); /* the NUL included */
+	assert_int_equal(w.reads, 6);                /* 4, 4, 3 bytes, each after one EINTR */
+	assert_int_equal(w.closes, 1);
+	free(got);
+	w.read_eintr = false;
+
+	/* One byte over the cap; no read, closed. */
+	w.reads = w.closes = 0;
+	got = sentinel;
+	assert_int_equal(fileio_read_all(path, 10, &got, &len), -EFBIG);
+	assert_null(got);
+	assert_int_equal(w.reads, 0);
+	assert_int_equal(w.closes, 1);
+
+	/* Shrunk while read: the end of the file before its size. */
+	w.closes = 0;
+	w.read_eof = 2;
+	got = sentinel;
+	assert_int_equal(fileio_read_all(path, 100, &got, &len), -EBADMSG);
+	assert_null(got);
+	assert_int_equal(w.closes, 1);
+	w.read_eof = 0;
+
+	/* A failing read: its errno. */
+	w.reads = w.closes = 0;
+	w.read_fail = 1;
+	w.fail_errno = EIO;
+	got = sentinel;
+	assert_int_equal(fileio_read_all(path, 100, &got, &len), -EIO);
+	assert_null(got);
+	assert_int_equal(w.closes, 1);
+	w.read_fail = 0;
+
+	/* No memory for the buffer. */
+	w.closes = 0;
+	got = sentinel;
+	fault_arm(0, FAULT_ONCE);
+	assert_int_equal(fileio_read_all(path, 100, &got, &len), -ENOMEM);
+	assert_int_equal(fault_count(), 1);
+	fault_disarm();
+	assert_null(got);
+	assert_int_equal(w.closes, 1);
+
+	/* Not a regular file; not there. */
+	got = sentinel;
+	assert_int_equal(fileio_read_all(dir, 100, &got, &len), -EINVAL);
+	assert_null(got);
+	got = sentinel;
+	assert_int_equal(fileio_read_all(tmp, 100, &got, &len), -ENOENT);
+	assert_null(got);
+
+	/* Empty: a buffer holding the NUL only; len may be left out. */
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(fileio_read_all(path, 0, &got, NULL), 0);
+	assert_non_null(got);
+	assert_int_equal(got[0], '\0');
+	free(got);
 }
 
 /* A replacement through short writes: the new file, its mode, two fsyncs, no temporary. */
@@ -395,6 +540,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_write_all_short_eintr, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_exact_short_eintr, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace_failures, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace_bad_paths, setup, teardown),

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "nfsentry/judge.h"
 #include "nfsentry/store.h"
 #include "nfsentry/web.h"
 #include "nfsentry/webfeed.h"
@@ -1165,6 +1166,64 @@ static void test_route_table(void **state)
 	}
 }
 
+/*
+ * The severities the server sorts by (table.c) and those the page colours
+ * with (LABELS in the embedded app.js, one `name: { sev: N },` line each)
+ * are the same labels with the same values, and every judge label is one
+ * of them.
+ */
+static void test_label_severities(void **state)
+{
+	const struct web_asset *js = NULL;
+	static const char start[] = "const LABELS = {\n";
+	bool seen[64] = {false};
+	size_t n_js = 0;
+
+	(void)state;
+	assert_true(web_label_sevs_n <= sizeof(seen) / sizeof(seen[0]));
+	for (size_t i = 0; i < web_assets_n; i++)
+		if (strcmp(web_assets[i].path, "/app.js") == 0)
+			js = &web_assets[i];
+	assert_non_null(js);
+	char *text = malloc(js->len + 1);
+	assert_non_null(text);
+	memcpy(text, js->data, js->len);
+	text[js->len] = '\0';
+	const char *p = strstr(text, start);
+	assert_non_null(p);
+	for (p += strlen(start); strncmp(p, "};", 2) != 0; p = strchr(p, '\n') + 1) {
+		char name[64];
+		unsigned sev;
+		int used = 0;
+		if (sscanf(p, " %63[A-Za-z0-9]: { sev: %u },%n", name, &sev, &used) != 2 || !used ||
+		    p[used] != '\n')
+			fail_msg("app.js LABELS: cannot read the line \"%.40s\"", p);
+		size_t k = 0;
+		while (k < web_label_sevs_n && strcmp(web_label_sevs[k].name, name) != 0)
+			k++;
+		if (k == web_label_sevs_n)
+			fail_msg("app.js lists %s, table.c does not", name);
+		if (web_label_sevs[k].sev != sev)
+			fail_msg("%s: severity %u in app.js, %u in table.c", name, sev,
+			         (unsigned)web_label_sevs[k].sev);
+		if (seen[k])
+			fail_msg("app.js lists %s twice", name);
+		seen[k] = true;
+		n_js++;
+	}
+	/* Each app.js line a different entry of table.c, and as many: the same set. */
+	assert_int_equal(n_js, web_label_sevs_n);
+	for (unsigned l = 0; l < JUDGE__COUNT; l++) {
+		size_t k = 0;
+		const char *name = judge_label_name(l);
+		while (k < web_label_sevs_n && strcmp(web_label_sevs[k].name, name) != 0)
+			k++;
+		if (k == web_label_sevs_n)
+			fail_msg("judge label %s has no severity in table.c", name);
+	}
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1180,6 +1239,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_feed_routes, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_labelled_rows, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_route_table),
+	    cmocka_unit_test(test_label_severities),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

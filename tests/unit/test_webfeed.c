@@ -64,6 +64,16 @@ static long long sample(const char *text, const char *series)
 	return -1;
 }
 
+/* How many lines of text begin with prefix. */
+static int lines_with(const char *text, const char *prefix)
+{
+	int n = 0;
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += strncmp(p, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
 static void test_refresh_publishes_at_most_once_a_second(void **state)
 {
 	(void)state;
@@ -395,8 +405,10 @@ static void site_names(struct web_feed *f, char *out, size_t len)
 /*
  * A reload's sites: the kept site keeps its figures, an added one is listed
  * and files its slots by its new id (latest slot, advice, Prometheus), a
- * removed one is no longer listed as configured nor has advice; the
- * caller's texts are copied; a bad id or a failure changes nothing.
+ * removed one is no longer listed as configured nor has advice, and its
+ * series leave /metrics; added again (a new id) it counts from 0, listed
+ * once; the caller's texts are copied; a bad id or a failure changes
+ * nothing.
  */
 static void test_sites_set(void **state)
 {
@@ -467,7 +479,7 @@ static void test_sites_set(void **state)
 	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"lab\"}"), 1);
 	free(t);
 
-	/* campus removed: not configured, no advice; its figures since start stay. */
+	/* campus removed: not configured, no advice, no series; its latest slot stays. */
 	const int64_t lab_id[1] = {3};
 	assert_int_equal(web_feed_sites_set(f, &next[1], 1, lab_id), 0);
 	site_names(f, names, sizeof(names));
@@ -479,7 +491,27 @@ static void test_sites_set(void **state)
 	assert_non_null(strstr(t, "{\"site\":\"lab\",\"slots\":1,"));
 	free(t);
 	t = prom(f);
-	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"campus\"}"), 1);
+	assert_null(strstr(t, "{site=\"campus\""));
+	assert_int_equal(lines_with(t, "nfsentry_site_labels_total{site=\"lab\""), JUDGE__COUNT);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"lab\"}"), 1);
+	free(t);
+	held = web_feed_latest(f, "campus");
+	assert_non_null(held);
+	web_feed_slot_put(held);
+
+	/* campus again, id 5: one series per name, counting its slots from the reload. */
+	next[0] = site;
+	const int64_t again[2] = {5, 3};
+	assert_int_equal(web_feed_sites_set(f, next, 2, again), 0);
+	s = make_slot(&next[0], 5890755, 1);
+	slot_view_mut(s)->site_index = 5;
+	web_feed_sink(f, slot_view_mut(s), &jr, NULL);
+	web_feed_sink(f, slot_view_mut(s), &jr, NULL);
+	slot_destroy(s);
+	t = prom(f);
+	assert_int_equal(lines_with(t, "nfsentry_site_slots_total{site=\"campus\"}"), 1);
+	assert_int_equal(sample(t, "nfsentry_site_slots_total{site=\"campus\"}"), 2);
+	assert_int_equal(lines_with(t, "nfsentry_site_slot_time_slot{site=\"campus\"}"), 1);
 	free(t);
 	web_feed_destroy(f);
 }

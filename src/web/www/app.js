@@ -22,7 +22,8 @@ let lastLatest = null;
 // The advice per label comes from the configuration (/api/v1/sites/{site}/advice).
 // A label not listed here (a newer collector's) is shown with its name, severity low, and its
 // reason's figures as the document gives them. The server sorts by the same severities
-// (src/web/table.c).
+// (src/web/table.c); tests/unit/test_web.c fails when the two tables differ, and reads one
+// `name: { sev: N },` line per label.
 let advice = {};
 const adviceOf = (l) => advice[l] || 'Look at the IP page.';
 const LABELS = {
@@ -171,7 +172,9 @@ function writeUrl(push) {
 }
 
 // ---- API -------------------------------------------------------------------------------------
-async function api(path) {
+// The response to GET /api/v1/<path> when it is 2xx; null on 404; else throws an Error that
+// carries the status and the API's error message when the body has one.
+async function apiFetch(path) {
   const r = await fetch('/api/v1/' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
   if (r.status === 404) return null;
   if (!r.ok) {
@@ -179,17 +182,16 @@ async function api(path) {
     try { const j = await r.json(); if (j && j.error && j.error.message) msg += ': ' + j.error.message; } catch (e) { /* not JSON */ }
     throw new Error(msg);
   }
-  return r.json();
+  return r;
+}
+async function api(path) {
+  const r = await apiFetch(path);
+  return r && r.json();
 }
 // A paged answer: its rows and X-Total-Count (rows matching, all pages); null on 404.
 async function apiPage(path) {
-  const r = await fetch('/api/v1/' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-  if (r.status === 404) return null;
-  if (!r.ok) {
-    let msg = 'HTTP ' + r.status;
-    try { const j = await r.json(); if (j && j.error && j.error.message) msg += ': ' + j.error.message; } catch (e) { /* not JSON */ }
-    throw new Error(msg);
-  }
+  const r = await apiFetch(path);
+  if (!r) return null;
   const total = Number(r.headers.get('X-Total-Count'));
   const rows = await r.json();
   return { rows, total: isFinite(total) ? total : rows.length };
