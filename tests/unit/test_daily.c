@@ -1299,6 +1299,73 @@ static void test_runner_sites_set(void **state)
 	fx_close(&fx);
 }
 
+/*
+ * A store at schema 3 (before the digests table, as a collector of that
+ * time left it): a read-only open refuses it unless read_schema3, which
+ * opens it as it is; the analysis then reads every slot from its
+ * documents and reports what the schema-4 store does; writes still fail.
+ */
+static void test_schema3_store(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct store_opts ro;
+	struct store *old = NULL;
+	char err[256];
+
+	fx_open(&fx, DAY0 - 1);
+	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
+	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	slots(&fx, DAY0, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	struct run_out now = run_day(&fx, &cfg);
+	assert_int_equal(now.slots_digest, 288);
+	assert_true(now.n_suspects >= 3);
+	store_close(fx.st);
+	fx.st = NULL;
+
+	/* What the file was before the 3 -> 4 migration. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(fx.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TABLE digests; UPDATE meta SET value = '3' "
+	                              "WHERE name = 'schema_version'",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	store_opts_defaults(&ro);
+	ro.read_only = true;
+	assert_int_equal(store_open(fx.path, &ro, &old, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_null(old);
+	ro.read_schema3 = true;
+	assert_int_equal(store_open(fx.path, &ro, &fx.st, err, sizeof(err)), 0);
+	struct run_out three = run_day(&fx, &cfg);
+	assert_int_equal(three.slots_digest, 0);
+	assert_int_equal(three.digests_bad, 0);
+	assert_string_equal(three.text, now.text);
+	struct store_doc d = {"slot", "", "{}", 2};
+	assert_int_not_equal(store_slot_write_digest(fx.st, "campus", DAY0, &d, 1, NULL, "x", 1),
+	                     0);
+	store_close(fx.st);
+	fx.st = NULL;
+
+	/* read_schema3 leaves a read-write open as it was: it migrates the file. */
+	store_opts_defaults(&ro);
+	ro.read_schema3 = true;
+	assert_int_equal(store_open(fx.path, &ro, &fx.st, err, sizeof(err)), 0);
+	struct run_out migrated = run_day(&fx, &cfg);
+	assert_int_equal(migrated.slots_digest, 0);
+	assert_string_equal(migrated.text, now.text);
+	free(now.text);
+	free(three.text);
+	free(migrated.text);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1311,6 +1378,7 @@ int main(void)
 	    cmocka_unit_test(test_digest_path),   cmocka_unit_test(test_digest_bounds),
 	    cmocka_unit_test(test_digest_damage), cmocka_unit_test(test_runner_hook_set),
 	    cmocka_unit_test(test_runner_sites_set),
+	    cmocka_unit_test(test_schema3_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
