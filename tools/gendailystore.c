@@ -108,7 +108,7 @@ struct pend {
 static struct pend *pend;
 static bool *pend_keep; /* per pending document: stored with --digest-only */
 static size_t n_pend, cap_pend;
-static bool keep_next;  /* the next document begun is one of those */
+static bool keep_next; /* the next document begun is one of those */
 
 static void doc_begin(struct buf *b, const char *kind, const char *key)
 {
@@ -431,8 +431,8 @@ int main(int argc, char **argv)
 	}
 	store_close(st);
 	printf("gendailystore: %u slots, %llu documents (%llu stored), %.1f MB of JSON, %.1f s\n",
-	       n_slots, (unsigned long long)n_docs, (unsigned long long)n_stored, (double)bytes / 1e6,
-	       (double)(clock_ms(CLOCK_MONOTONIC) - t0) / 1000.0);
+	       n_slots, (unsigned long long)n_docs, (unsigned long long)n_stored,
+	       (double)bytes / 1e6, (double)(clock_ms(CLOCK_MONOTONIC) - t0) / 1000.0);
 	printf("gendailystore: per slot, CPU: digest %.1f ms (%.2f MB), store write %.1f ms\n",
 	       (double)digest_us / 1000.0 / n_slots, (double)digest_bytes / 1e6 / n_slots,
 	       (double)write_us / 1000.0 / n_slots);
