@@ -172,9 +172,14 @@ struct dout {
 	char *labels; /* DOUT_LABELS_LEN bytes (malloc) once it had a label, or NULL */
 };
 
-/* Open addressing over 16-byte addresses; slots hold index + 1. */
+/*
+ * Open addressing over 16-byte addresses. A slot holds the entry's index +
+ * 1 (low 32 bits; 0: empty) and the high 32 bits of the address's hash,
+ * so a probe compares an entry only when the hashes agree: a busy day's
+ * tables are far larger than the caches, and each entry read is a miss.
+ */
 struct addr_index {
-	uint32_t *slot;
+	uint64_t *slot;
 	size_t cap; /* power of two */
 };
 
@@ -185,37 +190,47 @@ struct table {
 	uint64_t dropped;
 };
 
-/* Index of a in t (inserting a zeroed entry when add), or -1 (absent, or the cap). */
-static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
+static uint64_t ix_slot(uint64_t h, size_t i)
+{
+	return (h & 0xffffffff00000000ull) | (uint64_t)(i + 1);
+}
+
+/*
+ * Index of a in t (inserting a zeroed entry when add), or -1 (absent, or
+ * the cap); h0 is flow_addr_hash(a, 0).
+ */
+static int64_t table_find_h(struct table *t, const struct flow_addr *a, uint64_t h0, bool add)
 {
 	if (t->ix.cap == 0 || (add && (t->n + 1) * 2 > t->ix.cap)) {
 		if (!add)
 			return -1;
 		size_t nc = t->ix.cap ? t->ix.cap * 2 : 1024;
-		uint32_t *ns = calloc(nc, sizeof(*ns));
+		uint64_t *ns = calloc(nc, sizeof(*ns));
 		if (!ns)
 			return -1;
 		for (size_t k = 0; k < t->ix.cap; k++) {
 			if (!t->ix.slot[k])
 				continue;
+			uint32_t i = (uint32_t)t->ix.slot[k] - 1;
 			const struct flow_addr *e =
-			    (const struct flow_addr *)((char *)t->v +
-			                               (t->ix.slot[k] - 1) * t->elem);
-			size_t h = flow_addr_hash(e, 0) & (nc - 1);
+			    (const struct flow_addr *)((char *)t->v + (size_t)i * t->elem);
+			uint64_t eh = flow_addr_hash(e, 0);
+			size_t h = eh & (nc - 1);
 			while (ns[h])
 				h = (h + 1) & (nc - 1);
-			ns[h] = t->ix.slot[k];
+			ns[h] = ix_slot(eh, i);
 		}
 		free(t->ix.slot);
 		t->ix.slot = ns;
 		t->ix.cap = nc;
 	}
-	size_t h = flow_addr_hash(a, 0) & (t->ix.cap - 1);
-	while (t->ix.slot[h]) {
-		uint32_t i = t->ix.slot[h] - 1;
-		if (memcmp((char *)t->v + i * t->elem, a->b, 16) == 0)
+	uint64_t tag = h0 & 0xffffffff00000000ull;
+	size_t h = h0 & (t->ix.cap - 1);
+	for (uint64_t v; (v = t->ix.slot[h]) != 0; h = (h + 1) & (t->ix.cap - 1)) {
+		uint32_t i = (uint32_t)v - 1;
+		if ((v & 0xffffffff00000000ull) == tag &&
+		    memcmp((char *)t->v + (size_t)i * t->elem, a->b, 16) == 0)
 			return i;
-		h = (h + 1) & (t->ix.cap - 1);
 	}
 	if (!add)
 		return -1;
@@ -228,8 +243,38 @@ static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
 	char *e = (char *)t->v + t->n * t->elem;
 	memset(e, 0, t->elem);
 	memcpy(e, a->b, 16);
-	t->ix.slot[h] = (uint32_t)++t->n;
+	t->ix.slot[h] = ix_slot(h0, t->n++);
 	return (int64_t)(t->n - 1);
+}
+
+static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
+{
+	return table_find_h(t, a, flow_addr_hash(a, 0), add);
+}
+
+/*
+ * Hints for a later table_find_h(h): fetch h's index slot, then (once it
+ * is there) the entry whose hash agrees, if any.
+ */
+static void table_prefetch_slot(const struct table *t, uint64_t h)
+{
+	if (t->ix.cap)
+		__builtin_prefetch(&t->ix.slot[h & (t->ix.cap - 1)]);
+}
+
+static void table_prefetch_entry(const struct table *t, uint64_t h0)
+{
+	if (!t->ix.cap)
+		return;
+	uint64_t tag = h0 & 0xffffffff00000000ull;
+	size_t h = h0 & (t->ix.cap - 1);
+	for (uint64_t v; (v = t->ix.slot[h]) != 0; h = (h + 1) & (t->ix.cap - 1)) {
+		if ((v & 0xffffffff00000000ull) == tag) {
+			__builtin_prefetch((const char *)t->v +
+			                   (size_t)((uint32_t)v - 1) * t->elem);
+			return;
+		}
+	}
 }
 
 static void table_free(struct table *t)
@@ -239,6 +284,35 @@ static void table_free(struct table *t)
 }
 
 /* ---- the analysis --------------------------------------------------------- */
+
+/*
+ * Inside records decoded ahead of their application, so the table
+ * entries they touch are fetched from memory while earlier ones are
+ * applied (a busy slot's tables are far larger than the caches: each
+ * record and peer is a cache miss or two). The records are still applied
+ * one by one in their order: prefetches change no result.
+ */
+#define IB_RECORDS 64 /* records a batch */
+struct inside_batch {
+	struct dg_inside rec[IB_RECORDS];
+	uint32_t at[IB_RECORDS]; /* where each record's peers and hashes start */
+	uint32_t n;              /* records in the batch */
+	struct dg_peer *peer;    /* the batch's peers, record after record */
+	size_t n_peer, cap_peer;
+	uint64_t *hash; /* per record: its IP's hash, then its peers' */
+	size_t n_hash, cap_hash;
+};
+
+/* The same for a digest's arpMac records (arpmac_batch_apply). */
+struct arpmac_batch {
+	struct dg_arpmac rec[IB_RECORDS];
+	uint64_t hash[IB_RECORDS];
+	uint32_t n;
+	struct flow_addr *ip; /* the batch's IPs, record after record */
+	size_t n_ip, cap_ip;
+	char (*ifs)[DG_DEV_MAX]; /* its interface names */
+	size_t n_ifs, cap_ifs;
+};
 
 /* Slots of the longest day (25 hours: 300), with room. */
 #define DAILY_DAY_SLOTS_MAX 320
@@ -255,6 +329,9 @@ struct an {
 	int err;
 	/* Records parsed or decoded (digest.h), one at a time. */
 	struct dg_buf buf;
+	/* A digest's inside and arpMac records, a batch at a time (*_batch_apply). */
+	struct inside_batch ib;
+	struct arpmac_batch mb;
 	/* Per slot of the day: read from its digest (true) or its documents. */
 	bool from_digest[DAILY_DAY_SLOTS_MAX];
 	/* MACs (pass 3). */
@@ -428,9 +505,9 @@ static int on_offender(void *ud, const struct store_doc *d)
  * ii as a target whatever ii is, so who probes does not depend on the order
  * of the documents; a host still held also keeps o as a possible contact.
  */
-static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o)
+static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o, uint64_t oh)
 {
-	int64_t oi = table_find(&a->out, o, true);
+	int64_t oi = table_find_h(&a->out, o, oh, true);
 	struct din *in = din_at(a, ii);
 	if (oi < 0) {
 		in->overflow = true;
@@ -442,12 +519,12 @@ static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o)
 }
 
 /* One own peer o of inside IP ii: more than max_peers over the day drops it. */
-static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o)
+static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o, uint64_t oh)
 {
 	struct din *in = din_at(a, ii);
 	if (in->dropped)
 		return;
-	int64_t oi = table_find(&a->out, o, true);
+	int64_t oi = table_find_h(&a->out, o, oh, true);
 	in = din_at(a, ii);
 	if (oi < 0) {
 		in->overflow = true;
@@ -459,10 +536,14 @@ static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o)
 		in->dropped = true;
 }
 
-/* Pass 2: an inside record. */
-static void inside_apply(struct an *a, const struct dg_inside *rec)
+/*
+ * Pass 2: an inside record; h: flow_addr_hash() of its IP, then of each
+ * peer (NULL: computed here).
+ */
+static void inside_apply(struct an *a, const struct dg_inside *rec, const uint64_t *h)
 {
-	int64_t ii = table_find(&a->in, &rec->ip, true);
+	int64_t ii =
+	    h ? table_find_h(&a->in, &rec->ip, h[0], true) : table_find(&a->in, &rec->ip, true);
 	if (ii < 0)
 		return;
 	struct din *in = din_at(a, ii);
@@ -471,10 +552,12 @@ static void inside_apply(struct an *a, const struct dg_inside *rec)
 	if (rec->busy || (rec->has_excess && rec->excess > (int32_t)a->cfg->max_peers))
 		in->dropped = true;
 	for (uint32_t k = 0; k < rec->n_peers; k++) {
+		const struct flow_addr *o = &rec->peers[k].ip;
+		uint64_t oh = h ? h[1 + k] : flow_addr_hash(o, 0);
 		if (rec->peers[k].answered)
-			inside_answered(a, ii, &rec->peers[k].ip);
+			inside_answered(a, ii, o, oh);
 		else
-			inside_own(a, ii, &rec->peers[k].ip);
+			inside_own(a, ii, o, oh);
 	}
 }
 
@@ -492,7 +575,7 @@ static int on_inside(void *ud, const struct store_doc *d)
 	if (rc < 0)
 		a->r->docs_bad++;
 	else
-		inside_apply(a, &rec);
+		inside_apply(a, &rec, NULL);
 	return 0;
 }
 
@@ -840,7 +923,15 @@ static bool ip_excluded(const struct daily_config *cfg, const struct flow_addr *
 	return false;
 }
 
-static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
+static uint64_t mac_hash(const uint8_t mac[6])
+{
+	uint64_t h = 0;
+	memcpy(&h, mac, 6);
+	return flow_mix64(h);
+}
+
+/* The entry of mac (h: mac_hash(mac)), added when new; NULL at the cap or out of memory. */
+static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6], uint64_t h0)
 {
 	if (a->mac_ix_cap == 0 || (a->n_macs + 1) * 2 > a->mac_ix_cap) {
 		size_t nc = a->mac_ix_cap ? a->mac_ix_cap * 2 : 1024;
@@ -850,9 +941,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 		for (size_t k = 0; k < a->mac_ix_cap; k++) {
 			if (!a->mac_ix[k])
 				continue;
-			uint64_t h = 0;
-			memcpy(&h, a->macs[a->mac_ix[k] - 1].mac, 6);
-			h = flow_mix64(h);
+			uint64_t h = mac_hash(a->macs[a->mac_ix[k] - 1].mac);
 			while (ns[h & (nc - 1)])
 				h++;
 			ns[h & (nc - 1)] = a->mac_ix[k];
@@ -861,9 +950,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 		a->mac_ix = ns;
 		a->mac_ix_cap = nc;
 	}
-	uint64_t h = 0;
-	memcpy(&h, mac, 6);
-	h = flow_mix64(h);
+	uint64_t h = h0;
 	while (a->mac_ix[h & (a->mac_ix_cap - 1)]) {
 		struct mac_ent *m = &a->macs[a->mac_ix[h & (a->mac_ix_cap - 1)] - 1];
 		if (memcmp(m->mac, mac, 6) == 0)
@@ -899,7 +986,7 @@ static void arpmac_apply(struct an *a, const struct dg_arpmac *rec)
 {
 	if (mac_excluded(a->cfg, rec->mac))
 		return;
-	struct mac_ent *m = mac_find(a, rec->mac);
+	struct mac_ent *m = mac_find(a, rec->mac, mac_hash(rec->mac));
 	if (!m)
 		return;
 	int64_t ts = rec->ts;
@@ -958,6 +1045,105 @@ static int on_arpmac(void *ud, const struct store_doc *d)
 
 /* ---- reading the day: digests, or documents ------------------------------- */
 
+/* Copy one decoded inside record into the batch, with its hashes; 0 or -ENOMEM. */
+static int inside_batch_add(struct inside_batch *ib, const struct dg_inside *rec)
+{
+	if (grow_array((void **)&ib->peer, &ib->cap_peer, ib->n_peer + rec->n_peers,
+	               sizeof(*ib->peer), 1024, (size_t)IB_RECORDS * DG_LIST_MAX) != 0 ||
+	    grow_array((void **)&ib->hash, &ib->cap_hash, ib->n_hash + 1 + rec->n_peers,
+	               sizeof(*ib->hash), 1024, (size_t)IB_RECORDS * (DG_LIST_MAX + 1)) != 0)
+		return -ENOMEM;
+	struct dg_inside *r = &ib->rec[ib->n];
+	*r = *rec;
+	ib->at[ib->n++] = (uint32_t)ib->n_hash;
+	memcpy(ib->peer + ib->n_peer, rec->peers, rec->n_peers * sizeof(*rec->peers));
+	ib->n_peer += rec->n_peers;
+	ib->hash[ib->n_hash++] = flow_addr_hash(&rec->ip, 0);
+	for (uint32_t k = 0; k < rec->n_peers; k++)
+		ib->hash[ib->n_hash++] = flow_addr_hash(&rec->peers[k].ip, 0);
+	return 0;
+}
+
+/*
+ * Apply the batch's records in order: first ask for every index slot they
+ * probe, then for the entries those slots name, then apply each record
+ * (its table work mostly hits the cache by then). Empties the batch.
+ */
+static void inside_batch_apply(struct an *a, struct inside_batch *ib)
+{
+	size_t p = 0;
+	for (uint32_t k = 0; k < ib->n; k++) {
+		const uint64_t *h = ib->hash + ib->at[k];
+		table_prefetch_slot(&a->in, h[0]);
+		for (uint32_t j = 0; j < ib->rec[k].n_peers; j++)
+			table_prefetch_slot(&a->out, h[1 + j]);
+	}
+	for (uint32_t k = 0; k < ib->n; k++) {
+		const uint64_t *h = ib->hash + ib->at[k];
+		table_prefetch_entry(&a->in, h[0]);
+		for (uint32_t j = 0; j < ib->rec[k].n_peers; j++)
+			table_prefetch_entry(&a->out, h[1 + j]);
+	}
+	for (uint32_t k = 0; k < ib->n; k++) {
+		struct dg_inside *r = &ib->rec[k];
+		r->peers = ib->peer + p;
+		p += r->n_peers;
+		inside_apply(a, r, ib->hash + ib->at[k]);
+	}
+	ib->n = 0;
+	ib->n_peer = ib->n_hash = 0;
+}
+
+/* Copy one decoded arpMac record into the batch, with its MAC's hash; 0 or -ENOMEM. */
+static int arpmac_batch_add(struct arpmac_batch *mb, const struct dg_arpmac *rec)
+{
+	if (grow_array((void **)&mb->ip, &mb->cap_ip, mb->n_ip + rec->n_ips, sizeof(*mb->ip), 256,
+	               (size_t)IB_RECORDS * DG_LIST_MAX) != 0 ||
+	    grow_array((void **)&mb->ifs, &mb->cap_ifs, mb->n_ifs + rec->n_ifs, sizeof(*mb->ifs),
+	               128, (size_t)IB_RECORDS * DG_LIST_MAX) != 0)
+		return -ENOMEM;
+	mb->rec[mb->n] = *rec;
+	mb->hash[mb->n++] = mac_hash(rec->mac);
+	memcpy(mb->ip + mb->n_ip, rec->ips, rec->n_ips * sizeof(*rec->ips));
+	mb->n_ip += rec->n_ips;
+	memcpy(mb->ifs + mb->n_ifs, rec->ifs, rec->n_ifs * sizeof(*rec->ifs));
+	mb->n_ifs += rec->n_ifs;
+	return 0;
+}
+
+/*
+ * Apply the batch's records in order, after asking for the MAC index
+ * slots, then the entries, then the entries' IP lists. Empties the batch.
+ */
+static void arpmac_batch_apply(struct an *a, struct arpmac_batch *mb)
+{
+	size_t cap = a->mac_ix_cap, pi = 0, pf = 0;
+	if (cap) {
+		for (uint32_t k = 0; k < mb->n; k++)
+			__builtin_prefetch(&a->mac_ix[mb->hash[k] & (cap - 1)]);
+		for (uint32_t k = 0; k < mb->n; k++) {
+			uint32_t v = a->mac_ix[mb->hash[k] & (cap - 1)];
+			if (v)
+				__builtin_prefetch(&a->macs[v - 1]);
+		}
+		for (uint32_t k = 0; k < mb->n; k++) {
+			uint32_t v = a->mac_ix[mb->hash[k] & (cap - 1)];
+			if (v && a->macs[v - 1].ips)
+				__builtin_prefetch(a->macs[v - 1].ips);
+		}
+	}
+	for (uint32_t k = 0; k < mb->n; k++) {
+		struct dg_arpmac *r = &mb->rec[k];
+		r->ips = mb->ip + pi;
+		pi += r->n_ips;
+		r->ifs = mb->ifs + pf;
+		pf += r->n_ifs;
+		arpmac_apply(a, r);
+	}
+	mb->n = 0;
+	mb->n_ip = mb->n_ifs = 0;
+}
+
 /* store_digest_get's callback results beside 0 and errors. */
 enum { DGX_BAD = 1, DGX_UNFIT = 2 };
 
@@ -1001,22 +1187,30 @@ static int on_digest(void *ud, const void *p, size_t len)
 		return 0;
 	}
 	struct dg_inside in;
+	struct inside_batch *ib = &a->ib;
 	dg_seek(&r, DG_INSIDE);
+	ib->n = 0;
+	ib->n_peer = ib->n_hash = 0;
 	for (uint32_t k = 0; k < r.n_in; k++) {
 		if (check_time(a))
 			return a->err;
-		if ((rc = dg_inside_read(&r, &in, &a->buf)))
+		if ((rc = dg_inside_read(&r, &in, &a->buf)) || (rc = inside_batch_add(ib, &in)))
 			return rc;
-		inside_apply(a, &in);
+		if (ib->n == IB_RECORDS || k + 1 == r.n_in)
+			inside_batch_apply(a, ib);
 	}
 	struct dg_arpmac m;
+	struct arpmac_batch *mb = &a->mb;
 	dg_seek(&r, DG_ARPMAC);
+	mb->n = 0;
+	mb->n_ip = mb->n_ifs = 0;
 	for (uint32_t k = 0; k < r.n_mac; k++) {
 		if (check_time(a))
 			return a->err;
-		if ((rc = dg_arpmac_read(&r, &m, &a->buf)))
+		if ((rc = dg_arpmac_read(&r, &m, &a->buf)) || (rc = arpmac_batch_add(mb, &m)))
 			return rc;
-		arpmac_apply(a, &m);
+		if (mb->n == IB_RECORDS || k + 1 == r.n_mac)
+			arpmac_batch_apply(a, mb);
 	}
 	a->r->docs_inside += r.docs_inside;
 	a->r->docs_arp += r.docs_arp;
@@ -1239,6 +1433,10 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 	a.r->outside_dropped = a.out.dropped;
 	table_free(&a.in);
 	dg_buf_free(&a.buf);
+	free(a.ib.peer);
+	free(a.ib.hash);
+	free(a.mb.ip);
+	free(a.mb.ifs);
 	for (size_t k = 0; k < a.out.n; k++) {
 		free(dout_at(&a, (int64_t)k)->tgt_more);
 		free(dout_at(&a, (int64_t)k)->labels);
