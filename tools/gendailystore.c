@@ -9,7 +9,7 @@
  * seeded with --seed).
  *
  * Per slot (--slots, from the UTC midnight of --date, site --site):
- *   - one `slot` document;
+ *   - one `slot` document (with its count of offender documents, 70);
  *   - one `inside` document for every active inside IP of 10.0.0.0/8
  *     (--inside hosts, numbered from 10.0.0.1): 70 % clients with 3..12
  *     peers of their own (from 200 000 outside IPs), 15 % servers answering
@@ -374,8 +374,8 @@ int main(int argc, char **argv)
 		doc_begin(&b, "slot", "");
 		put(&b,
 		    "{\"kind\":\"slot\",\"site\":\"%s\",\"timeSlot\":%lld,\"@timestamp\":\"%s\","
-		    "\"records\":%u,\"insideActive\":%u,\"labels\":{\"noPayload\":0,\"flood\":0,"
-		    "\"scan\":50,\"probeUnused\":0,\"arpUnused\":0}}",
+		    "\"records\":%u,\"insideActive\":%u,\"offenders\":70,\"labels\":{"
+		    "\"noPayload\":0,\"flood\":0,\"scan\":50,\"probeUnused\":0,\"arpUnused\":0}}",
 		    site, (long long)ts, stamp, inside * 20, inside);
 		doc_end(&b);
 		for (uint32_t h = 0; h < inside; h++) {

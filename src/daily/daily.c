@@ -316,6 +316,12 @@ struct arpmac_batch {
 
 /* Slots of the longest day (25 hours: 300), with room. */
 #define DAILY_DAY_SLOTS_MAX 320
+/*
+ * Offender documents of a slot that pass 0 reads instead of the slot's
+ * digest: a few hundred cost less than the digest's megabytes (a busy
+ * site's 2.9 MB, all read again by pass 1); an attack's thousands do not.
+ */
+#define DAILY_OFF_DOCS 256
 
 struct an {
 	struct store *s;
@@ -334,6 +340,12 @@ struct an {
 	struct arpmac_batch mb;
 	/* Per slot of the day: read from its digest (true) or its documents. */
 	bool from_digest[DAILY_DAY_SLOTS_MAX];
+	/*
+	 * Per slot: its slot document says it has at most DAILY_OFF_DOCS
+	 * offender documents. Pass 0 reads those (a few kB) rather than the
+	 * whole digest, which pass 1 then reads once, checksum and all.
+	 */
+	bool few_offenders[DAILY_DAY_SLOTS_MAX];
 	/* MACs (pass 3). */
 	struct mac_ent *macs;
 	size_t n_macs, cap_macs;
@@ -868,6 +880,12 @@ static int on_slot(void *ud, const struct store_doc *d)
 	r->slots_present++;
 	if (jscan_get(d->json, d->json_len, "partial", &v) && jscan_true(&v))
 		r->slots_partial++;
+	int64_t ts, n_off;
+	if (jscan_get(d->json, d->json_len, "timeSlot", &v) && jscan_i64(&v, &ts) &&
+	    ts >= a->day->from_slot && ts - a->day->from_slot < DAILY_DAY_SLOTS_MAX &&
+	    jscan_get(d->json, d->json_len, "offenders", &v) && jscan_i64(&v, &n_off) &&
+	    n_off >= 0 && n_off <= DAILY_OFF_DOCS)
+		a->few_offenders[ts - a->day->from_slot] = true;
 	if (!jscan_get(d->json, d->json_len, "labels", &v))
 		return 0;
 	size_t pos = 0;
@@ -1151,6 +1169,7 @@ struct dgx {
 	struct an *a;
 	int pass; /* 0: offenders; 1: inside and arpMac */
 	int64_t ts;
+	bool check; /* the digest's first use in the analysis: check its checksum */
 };
 
 /* Apply one slot's digest for pass x->pass; DGX_* when it cannot be used. */
@@ -1159,7 +1178,7 @@ static int on_digest(void *ud, const void *p, size_t len)
 	struct dgx *x = ud;
 	struct an *a = x->a;
 	struct dg_reader r;
-	int rc = dg_open(&r, p, len, x->pass == 0);
+	int rc = dg_open(&r, p, len, x->check);
 
 	if (rc == 0 && r.time_slot != x->ts)
 		rc = -EBADMSG;
@@ -1168,8 +1187,8 @@ static int on_digest(void *ud, const void *p, size_t len)
 	if (r.max_peers < a->cfg->max_peers || r.probe_targets < a->cfg->probe_targets)
 		return DGX_UNFIT;
 	/*
-	 * The checksum held (pass 0) or held a moment ago: a record that does
-	 * not decode now is no random damage, and half the slot is applied
+	 * The checksum held (now, or in pass 0 a moment ago): a record that
+	 * does not decode is no random damage, and half the slot is applied
 	 * already; the analysis fails (-EBADMSG) rather than guess.
 	 */
 	if (x->pass == 0) {
@@ -1231,9 +1250,11 @@ static int pass_docs(struct an *a, int pass, int64_t from, int64_t to)
 
 /*
  * One pass over the day, slot by slot in time order: each slot from its
- * digest when it has a usable one (pass 0 decides, checking the checksum),
- * else from its documents (runs of such slots in one range read). Both
- * give the same records in the same order (digest.h).
+ * digest when it has a usable one, else from its documents (runs of such
+ * slots in one range read). Both give the same records in the same order
+ * (digest.h). A digest's first read checks its checksum and decides: in
+ * pass 0, or in pass 1 for a slot with few offenders, whose offender
+ * documents pass 0 read instead (the same records as the digest's).
  */
 static int day_pass(struct an *a, int pass)
 {
@@ -1243,8 +1264,10 @@ static int day_pass(struct an *a, int pass)
 
 	for (int64_t ts = day->from_slot; ts <= day->to_slot; ts++) {
 		size_t k = (size_t)(ts - day->from_slot);
+		bool first = k < DAILY_DAY_SLOTS_MAX && (pass == 0) != a->few_offenders[k];
 		if (a->cfg->from_documents || k >= DAILY_DAY_SLOTS_MAX ||
-		    (pass == 1 && !a->from_digest[k])) {
+		    (pass == 0 && a->few_offenders[k]) ||
+		    (pass == 1 && !first && !a->from_digest[k])) {
 			if (run == INT64_MIN)
 				run = ts;
 			continue;
@@ -1253,18 +1276,18 @@ static int day_pass(struct an *a, int pass)
 		if (run != INT64_MIN && (rc = pass_docs(a, pass, run, ts - 1)))
 			return rc;
 		run = INT64_MIN;
-		struct dgx x = {a, pass, ts};
+		struct dgx x = {a, pass, ts, first};
 		rc = store_digest_get(a->s, a->site, ts, on_digest, &x);
 		if (rc == 0) {
-			if (pass == 0) {
+			if (first) {
 				a->from_digest[k] = true;
 				a->r->slots_digest++;
 			}
 			continue;
 		}
-		if (rc == DGX_BAD && pass == 0)
+		if (rc == DGX_BAD && first)
 			a->r->digests_bad++;
-		else if (rc == DGX_UNFIT && pass == 0)
+		else if (rc == DGX_UNFIT && first)
 			a->r->digests_unfit++;
 		else if (rc != -ENOENT && rc != DGX_BAD && rc != DGX_UNFIT)
 			return rc;

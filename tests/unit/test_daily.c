@@ -1366,6 +1366,70 @@ static void test_schema3_store(void **state)
 	fx_close(&fx);
 }
 
+/*
+ * Slots whose slot document counts few offenders: pass 0 reads their
+ * offender documents and pass 1 their digest, checksum and all; slots with
+ * many (or no count) read the digest in both. Same report as the
+ * documents; a corrupt digest is counted, in either kind of slot, and its
+ * slot read from documents; unfit digests likewise.
+ */
+static void test_few_offenders(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+
+	fx_open(&fx, DAY0 - 1);
+	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
+	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	for (int64_t ts = DAY0 - 1; ts < DAY0 + 288; ts++) {
+		int k = (int)(ts - DAY0);
+		if (k % 2 == 0)
+			add(&fx, ts, "slot", "", "\"offenders\":1,\"labels\":{\"scan\":0}");
+		else if (k % 3 == 0)
+			add(&fx, ts, "slot", "", "\"offenders\":100000,\"labels\":{\"scan\":0}");
+		else
+			add(&fx, ts, "slot", "", "\"labels\":{\"scan\":0}");
+	}
+	plant_day(&fx);
+	gen_day(&fx, 7);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+
+	cfg.from_documents = true;
+	struct run_out docs = run_day(&fx, &cfg);
+	cfg.from_documents = false;
+	struct run_out dg = run_day(&fx, &cfg);
+	assert_int_equal(dg.slots_digest, 288);
+	assert_int_equal(dg.digests_bad, 0);
+	assert_string_equal(dg.text, docs.text);
+	assert_true(docs.n_suspects >= 3 + 5);
+
+	corrupt_digest(fx.path, DAY0 + 100); /* few offenders: found by pass 1 */
+	corrupt_digest(fx.path, DAY0 + 99);  /* many: found by pass 0 */
+	corrupt_digest(fx.path, DAY0 + 101); /* no count: found by pass 0 */
+	struct run_out bad = run_day(&fx, &cfg);
+	assert_int_equal(bad.digests_bad, 3);
+	assert_int_equal(bad.slots_digest, 285);
+	assert_string_equal(bad.text, docs.text);
+
+	cfg.max_peers = 3;
+	struct run_out unfit = run_day(&fx, &cfg);
+	assert_int_equal(unfit.slots_digest, 0);
+	assert_int_equal(unfit.digests_unfit, 285);
+	assert_int_equal(unfit.digests_bad, 3);
+	cfg.from_documents = true;
+	struct run_out docs3 = run_day(&fx, &cfg);
+	assert_string_equal(unfit.text, docs3.text);
+
+	free(docs.text);
+	free(dg.text);
+	free(bad.text);
+	free(unfit.text);
+	free(docs3.text);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1379,6 +1443,7 @@ int main(void)
 	    cmocka_unit_test(test_digest_damage), cmocka_unit_test(test_runner_hook_set),
 	    cmocka_unit_test(test_runner_sites_set),
 	    cmocka_unit_test(test_schema3_store),
+	    cmocka_unit_test(test_few_offenders),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
