@@ -1074,7 +1074,8 @@ static int inside_batch_add(struct inside_batch *ib, const struct dg_inside *rec
 	struct dg_inside *r = &ib->rec[ib->n];
 	*r = *rec;
 	ib->at[ib->n++] = (uint32_t)ib->n_hash;
-	memcpy(ib->peer + ib->n_peer, rec->peers, rec->n_peers * sizeof(*rec->peers));
+	if (rec->n_peers) /* memcpy(NULL, ..., 0) is undefined */
+		memcpy(ib->peer + ib->n_peer, rec->peers, rec->n_peers * sizeof(*rec->peers));
 	ib->n_peer += rec->n_peers;
 	ib->hash[ib->n_hash++] = flow_addr_hash(&rec->ip, 0);
 	for (uint32_t k = 0; k < rec->n_peers; k++)
@@ -1104,7 +1105,7 @@ static void inside_batch_apply(struct an *a, struct inside_batch *ib)
 	}
 	for (uint32_t k = 0; k < ib->n; k++) {
 		struct dg_inside *r = &ib->rec[k];
-		r->peers = ib->peer + p;
+		r->peers = r->n_peers ? ib->peer + p : NULL;
 		p += r->n_peers;
 		inside_apply(a, r, ib->hash + ib->at[k]);
 	}
@@ -1122,9 +1123,11 @@ static int arpmac_batch_add(struct arpmac_batch *mb, const struct dg_arpmac *rec
 		return -ENOMEM;
 	mb->rec[mb->n] = *rec;
 	mb->hash[mb->n++] = mac_hash(rec->mac);
-	memcpy(mb->ip + mb->n_ip, rec->ips, rec->n_ips * sizeof(*rec->ips));
+	if (rec->n_ips) /* memcpy(NULL, ..., 0) is undefined */
+		memcpy(mb->ip + mb->n_ip, rec->ips, rec->n_ips * sizeof(*rec->ips));
 	mb->n_ip += rec->n_ips;
-	memcpy(mb->ifs + mb->n_ifs, rec->ifs, rec->n_ifs * sizeof(*rec->ifs));
+	if (rec->n_ifs)
+		memcpy(mb->ifs + mb->n_ifs, rec->ifs, rec->n_ifs * sizeof(*rec->ifs));
 	mb->n_ifs += rec->n_ifs;
 	return 0;
 }
@@ -1152,9 +1155,9 @@ static void arpmac_batch_apply(struct an *a, struct arpmac_batch *mb)
 	}
 	for (uint32_t k = 0; k < mb->n; k++) {
 		struct dg_arpmac *r = &mb->rec[k];
-		r->ips = mb->ip + pi;
+		r->ips = r->n_ips ? mb->ip + pi : NULL;
 		pi += r->n_ips;
-		r->ifs = mb->ifs + pf;
+		r->ifs = r->n_ifs ? mb->ifs + pf : NULL;
 		pf += r->n_ifs;
 		arpmac_apply(a, r);
 	}
