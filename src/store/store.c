@@ -610,9 +610,10 @@ static int store_migrate(struct store *s)
 		rc = store_fail(s, -EINVAL, "bad schema_version %lld in meta", (long long)ver);
 		goto fail;
 	}
-	s->schema = has_meta ? ver : STORE_SCHEMA_VERSION;
-	if (ver == STORE_SCHEMA_VERSION ||
-	    (s->opts.read_only && s->opts.read_schema3 && ver == 3)) {
+	s->schema = STORE_SCHEMA_VERSION; /* what the file has once this returns 0 */
+	if (s->opts.read_only && s->opts.read_schema3 && ver == 3)
+		s->schema = 3; /* read as it is */
+	if (ver == STORE_SCHEMA_VERSION || s->schema == 3) {
 		store_rollback(s); /* nothing written: end the read transaction */
 		return 0;
 	}
