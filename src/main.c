@@ -1810,6 +1810,7 @@ static int cmd_daily(int argc, char **argv)
 	struct store *st = NULL;
 	store_opts_defaults(&ro);
 	ro.read_only = true;
+	ro.read_schema3 = true; /* a store from before the digests: every slot from documents */
 	if (store_open(cfg.store_path, &ro, &st, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		config_free(&cfg);

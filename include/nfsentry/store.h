@@ -59,6 +59,9 @@ struct store_opts {
 	uint32_t cache_kib;       /* SQLite page cache of this connection; default 16384 */
 	bool read_only;           /* a reader (the dashboard): opens an existing store at
 	                             STORE_SCHEMA_VERSION without writing to it; default false */
+	bool read_schema3;        /* with read_only: a store at schema 3 (before the digests
+	                             table) opens too, as it is: it has no digests
+	                             (store_digest_get: -ENOENT); default false */
 };
 
 /* Fill *o with the defaults above. */
@@ -146,8 +149,9 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
                size_t errlen);
 /*
  * With opts->read_only: the file must exist and be at STORE_SCHEMA_VERSION
- * (an older one: -EPROTONOSUPPORT, "open it read-write once"); nothing is
- * created or written, and every write call fails (-EROFS).
+ * (an older one: -EPROTONOSUPPORT, "open it read-write once"; with
+ * opts->read_schema3 also schema 3, read as it is); nothing is created or
+ * written, and every write call fails (-EROFS).
  */
 
 /*

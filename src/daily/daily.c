@@ -172,9 +172,14 @@ struct dout {
 	char *labels; /* DOUT_LABELS_LEN bytes (malloc) once it had a label, or NULL */
 };
 
-/* Open addressing over 16-byte addresses; slots hold index + 1. */
+/*
+ * Open addressing over 16-byte addresses. A slot holds the entry's index +
+ * 1 (low 32 bits; 0: empty) and the high 32 bits of the address's hash,
+ * so a probe compares an entry only when the hashes agree: a busy day's
+ * tables are far larger than the caches, and each entry read is a miss.
+ */
 struct addr_index {
-	uint32_t *slot;
+	uint64_t *slot;
 	size_t cap; /* power of two */
 };
 
@@ -185,37 +190,47 @@ struct table {
 	uint64_t dropped;
 };
 
-/* Index of a in t (inserting a zeroed entry when add), or -1 (absent, or the cap). */
-static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
+static uint64_t ix_slot(uint64_t h, size_t i)
+{
+	return (h & 0xffffffff00000000ull) | (uint64_t)(i + 1);
+}
+
+/*
+ * Index of a in t (inserting a zeroed entry when add), or -1 (absent, or
+ * the cap); h0 is flow_addr_hash(a, 0).
+ */
+static int64_t table_find_h(struct table *t, const struct flow_addr *a, uint64_t h0, bool add)
 {
 	if (t->ix.cap == 0 || (add && (t->n + 1) * 2 > t->ix.cap)) {
 		if (!add)
 			return -1;
 		size_t nc = t->ix.cap ? t->ix.cap * 2 : 1024;
-		uint32_t *ns = calloc(nc, sizeof(*ns));
+		uint64_t *ns = calloc(nc, sizeof(*ns));
 		if (!ns)
 			return -1;
 		for (size_t k = 0; k < t->ix.cap; k++) {
 			if (!t->ix.slot[k])
 				continue;
+			uint32_t i = (uint32_t)t->ix.slot[k] - 1;
 			const struct flow_addr *e =
-			    (const struct flow_addr *)((char *)t->v +
-			                               (t->ix.slot[k] - 1) * t->elem);
-			size_t h = flow_addr_hash(e, 0) & (nc - 1);
+			    (const struct flow_addr *)((char *)t->v + (size_t)i * t->elem);
+			uint64_t eh = flow_addr_hash(e, 0);
+			size_t h = eh & (nc - 1);
 			while (ns[h])
 				h = (h + 1) & (nc - 1);
-			ns[h] = t->ix.slot[k];
+			ns[h] = ix_slot(eh, i);
 		}
 		free(t->ix.slot);
 		t->ix.slot = ns;
 		t->ix.cap = nc;
 	}
-	size_t h = flow_addr_hash(a, 0) & (t->ix.cap - 1);
-	while (t->ix.slot[h]) {
-		uint32_t i = t->ix.slot[h] - 1;
-		if (memcmp((char *)t->v + i * t->elem, a->b, 16) == 0)
+	uint64_t tag = h0 & 0xffffffff00000000ull;
+	size_t h = h0 & (t->ix.cap - 1);
+	for (uint64_t v; (v = t->ix.slot[h]) != 0; h = (h + 1) & (t->ix.cap - 1)) {
+		uint32_t i = (uint32_t)v - 1;
+		if ((v & 0xffffffff00000000ull) == tag &&
+		    memcmp((char *)t->v + (size_t)i * t->elem, a->b, 16) == 0)
 			return i;
-		h = (h + 1) & (t->ix.cap - 1);
 	}
 	if (!add)
 		return -1;
@@ -228,8 +243,38 @@ static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
 	char *e = (char *)t->v + t->n * t->elem;
 	memset(e, 0, t->elem);
 	memcpy(e, a->b, 16);
-	t->ix.slot[h] = (uint32_t)++t->n;
+	t->ix.slot[h] = ix_slot(h0, t->n++);
 	return (int64_t)(t->n - 1);
+}
+
+static int64_t table_find(struct table *t, const struct flow_addr *a, bool add)
+{
+	return table_find_h(t, a, flow_addr_hash(a, 0), add);
+}
+
+/*
+ * Hints for a later table_find_h(h): fetch h's index slot, then (once it
+ * is there) the entry whose hash agrees, if any.
+ */
+static void table_prefetch_slot(const struct table *t, uint64_t h)
+{
+	if (t->ix.cap)
+		__builtin_prefetch(&t->ix.slot[h & (t->ix.cap - 1)]);
+}
+
+static void table_prefetch_entry(const struct table *t, uint64_t h0)
+{
+	if (!t->ix.cap)
+		return;
+	uint64_t tag = h0 & 0xffffffff00000000ull;
+	size_t h = h0 & (t->ix.cap - 1);
+	for (uint64_t v; (v = t->ix.slot[h]) != 0; h = (h + 1) & (t->ix.cap - 1)) {
+		if ((v & 0xffffffff00000000ull) == tag) {
+			__builtin_prefetch((const char *)t->v +
+			                   (size_t)((uint32_t)v - 1) * t->elem);
+			return;
+		}
+	}
 }
 
 static void table_free(struct table *t)
@@ -240,8 +285,43 @@ static void table_free(struct table *t)
 
 /* ---- the analysis --------------------------------------------------------- */
 
+/*
+ * Inside records decoded ahead of their application, so the table
+ * entries they touch are fetched from memory while earlier ones are
+ * applied (a busy slot's tables are far larger than the caches: each
+ * record and peer is a cache miss or two). The records are still applied
+ * one by one in their order: prefetches change no result.
+ */
+#define IB_RECORDS 64 /* records a batch */
+struct inside_batch {
+	struct dg_inside rec[IB_RECORDS];
+	uint32_t at[IB_RECORDS]; /* where each record's peers and hashes start */
+	uint32_t n;              /* records in the batch */
+	struct dg_peer *peer;    /* the batch's peers, record after record */
+	size_t n_peer, cap_peer;
+	uint64_t *hash; /* per record: its IP's hash, then its peers' */
+	size_t n_hash, cap_hash;
+};
+
+/* The same for a digest's arpMac records (arpmac_batch_apply). */
+struct arpmac_batch {
+	struct dg_arpmac rec[IB_RECORDS];
+	uint64_t hash[IB_RECORDS];
+	uint32_t n;
+	struct flow_addr *ip; /* the batch's IPs, record after record */
+	size_t n_ip, cap_ip;
+	char (*ifs)[DG_DEV_MAX]; /* its interface names */
+	size_t n_ifs, cap_ifs;
+};
+
 /* Slots of the longest day (25 hours: 300), with room. */
 #define DAILY_DAY_SLOTS_MAX 320
+/*
+ * Offender documents of a slot that pass 0 reads instead of the slot's
+ * digest: a few hundred cost less than the digest's megabytes (a busy
+ * site's 2.9 MB, all read again by pass 1); an attack's thousands do not.
+ */
+#define DAILY_OFF_DOCS 256
 
 struct an {
 	struct store *s;
@@ -255,8 +335,17 @@ struct an {
 	int err;
 	/* Records parsed or decoded (digest.h), one at a time. */
 	struct dg_buf buf;
+	/* A digest's inside and arpMac records, a batch at a time (*_batch_apply). */
+	struct inside_batch ib;
+	struct arpmac_batch mb;
 	/* Per slot of the day: read from its digest (true) or its documents. */
 	bool from_digest[DAILY_DAY_SLOTS_MAX];
+	/*
+	 * Per slot: its slot document says it has at most DAILY_OFF_DOCS
+	 * offender documents. Pass 0 reads those (a few kB) rather than the
+	 * whole digest, which pass 1 then reads once, checksum and all.
+	 */
+	bool few_offenders[DAILY_DAY_SLOTS_MAX];
 	/* MACs (pass 3). */
 	struct mac_ent *macs;
 	size_t n_macs, cap_macs;
@@ -428,9 +517,9 @@ static int on_offender(void *ud, const struct store_doc *d)
  * ii as a target whatever ii is, so who probes does not depend on the order
  * of the documents; a host still held also keeps o as a possible contact.
  */
-static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o)
+static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o, uint64_t oh)
 {
-	int64_t oi = table_find(&a->out, o, true);
+	int64_t oi = table_find_h(&a->out, o, oh, true);
 	struct din *in = din_at(a, ii);
 	if (oi < 0) {
 		in->overflow = true;
@@ -442,12 +531,12 @@ static void inside_answered(struct an *a, int64_t ii, const struct flow_addr *o)
 }
 
 /* One own peer o of inside IP ii: more than max_peers over the day drops it. */
-static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o)
+static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o, uint64_t oh)
 {
 	struct din *in = din_at(a, ii);
 	if (in->dropped)
 		return;
-	int64_t oi = table_find(&a->out, o, true);
+	int64_t oi = table_find_h(&a->out, o, oh, true);
 	in = din_at(a, ii);
 	if (oi < 0) {
 		in->overflow = true;
@@ -459,10 +548,14 @@ static void inside_own(struct an *a, int64_t ii, const struct flow_addr *o)
 		in->dropped = true;
 }
 
-/* Pass 2: an inside record. */
-static void inside_apply(struct an *a, const struct dg_inside *rec)
+/*
+ * Pass 2: an inside record; h: flow_addr_hash() of its IP, then of each
+ * peer (NULL: computed here).
+ */
+static void inside_apply(struct an *a, const struct dg_inside *rec, const uint64_t *h)
 {
-	int64_t ii = table_find(&a->in, &rec->ip, true);
+	int64_t ii =
+	    h ? table_find_h(&a->in, &rec->ip, h[0], true) : table_find(&a->in, &rec->ip, true);
 	if (ii < 0)
 		return;
 	struct din *in = din_at(a, ii);
@@ -471,10 +564,12 @@ static void inside_apply(struct an *a, const struct dg_inside *rec)
 	if (rec->busy || (rec->has_excess && rec->excess > (int32_t)a->cfg->max_peers))
 		in->dropped = true;
 	for (uint32_t k = 0; k < rec->n_peers; k++) {
+		const struct flow_addr *o = &rec->peers[k].ip;
+		uint64_t oh = h ? h[1 + k] : flow_addr_hash(o, 0);
 		if (rec->peers[k].answered)
-			inside_answered(a, ii, &rec->peers[k].ip);
+			inside_answered(a, ii, o, oh);
 		else
-			inside_own(a, ii, &rec->peers[k].ip);
+			inside_own(a, ii, o, oh);
 	}
 }
 
@@ -492,7 +587,7 @@ static int on_inside(void *ud, const struct store_doc *d)
 	if (rc < 0)
 		a->r->docs_bad++;
 	else
-		inside_apply(a, &rec);
+		inside_apply(a, &rec, NULL);
 	return 0;
 }
 
@@ -785,6 +880,12 @@ static int on_slot(void *ud, const struct store_doc *d)
 	r->slots_present++;
 	if (jscan_get(d->json, d->json_len, "partial", &v) && jscan_true(&v))
 		r->slots_partial++;
+	int64_t ts, n_off;
+	if (jscan_get(d->json, d->json_len, "timeSlot", &v) && jscan_i64(&v, &ts) &&
+	    ts >= a->day->from_slot && ts - a->day->from_slot < DAILY_DAY_SLOTS_MAX &&
+	    jscan_get(d->json, d->json_len, "offenders", &v) && jscan_i64(&v, &n_off) &&
+	    n_off >= 0 && n_off <= DAILY_OFF_DOCS)
+		a->few_offenders[ts - a->day->from_slot] = true;
 	if (!jscan_get(d->json, d->json_len, "labels", &v))
 		return 0;
 	size_t pos = 0;
@@ -840,7 +941,15 @@ static bool ip_excluded(const struct daily_config *cfg, const struct flow_addr *
 	return false;
 }
 
-static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
+static uint64_t mac_hash(const uint8_t mac[6])
+{
+	uint64_t h = 0;
+	memcpy(&h, mac, 6);
+	return flow_mix64(h);
+}
+
+/* The entry of mac (h: mac_hash(mac)), added when new; NULL at the cap or out of memory. */
+static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6], uint64_t h0)
 {
 	if (a->mac_ix_cap == 0 || (a->n_macs + 1) * 2 > a->mac_ix_cap) {
 		size_t nc = a->mac_ix_cap ? a->mac_ix_cap * 2 : 1024;
@@ -850,9 +959,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 		for (size_t k = 0; k < a->mac_ix_cap; k++) {
 			if (!a->mac_ix[k])
 				continue;
-			uint64_t h = 0;
-			memcpy(&h, a->macs[a->mac_ix[k] - 1].mac, 6);
-			h = flow_mix64(h);
+			uint64_t h = mac_hash(a->macs[a->mac_ix[k] - 1].mac);
 			while (ns[h & (nc - 1)])
 				h++;
 			ns[h & (nc - 1)] = a->mac_ix[k];
@@ -861,9 +968,7 @@ static struct mac_ent *mac_find(struct an *a, const uint8_t mac[6])
 		a->mac_ix = ns;
 		a->mac_ix_cap = nc;
 	}
-	uint64_t h = 0;
-	memcpy(&h, mac, 6);
-	h = flow_mix64(h);
+	uint64_t h = h0;
 	while (a->mac_ix[h & (a->mac_ix_cap - 1)]) {
 		struct mac_ent *m = &a->macs[a->mac_ix[h & (a->mac_ix_cap - 1)] - 1];
 		if (memcmp(m->mac, mac, 6) == 0)
@@ -899,7 +1004,7 @@ static void arpmac_apply(struct an *a, const struct dg_arpmac *rec)
 {
 	if (mac_excluded(a->cfg, rec->mac))
 		return;
-	struct mac_ent *m = mac_find(a, rec->mac);
+	struct mac_ent *m = mac_find(a, rec->mac, mac_hash(rec->mac));
 	if (!m)
 		return;
 	int64_t ts = rec->ts;
@@ -958,6 +1063,108 @@ static int on_arpmac(void *ud, const struct store_doc *d)
 
 /* ---- reading the day: digests, or documents ------------------------------- */
 
+/* Copy one decoded inside record into the batch, with its hashes; 0 or -ENOMEM. */
+static int inside_batch_add(struct inside_batch *ib, const struct dg_inside *rec)
+{
+	if (grow_array((void **)&ib->peer, &ib->cap_peer, ib->n_peer + rec->n_peers,
+	               sizeof(*ib->peer), 1024, (size_t)IB_RECORDS * DG_LIST_MAX) != 0 ||
+	    grow_array((void **)&ib->hash, &ib->cap_hash, ib->n_hash + 1 + rec->n_peers,
+	               sizeof(*ib->hash), 1024, (size_t)IB_RECORDS * (DG_LIST_MAX + 1)) != 0)
+		return -ENOMEM;
+	struct dg_inside *r = &ib->rec[ib->n];
+	*r = *rec;
+	ib->at[ib->n++] = (uint32_t)ib->n_hash;
+	if (rec->n_peers) /* memcpy(NULL, ..., 0) is undefined */
+		memcpy(ib->peer + ib->n_peer, rec->peers, rec->n_peers * sizeof(*rec->peers));
+	ib->n_peer += rec->n_peers;
+	ib->hash[ib->n_hash++] = flow_addr_hash(&rec->ip, 0);
+	for (uint32_t k = 0; k < rec->n_peers; k++)
+		ib->hash[ib->n_hash++] = flow_addr_hash(&rec->peers[k].ip, 0);
+	return 0;
+}
+
+/*
+ * Apply the batch's records in order: first ask for every index slot they
+ * probe, then for the entries those slots name, then apply each record
+ * (its table work mostly hits the cache by then). Empties the batch.
+ */
+static void inside_batch_apply(struct an *a, struct inside_batch *ib)
+{
+	size_t p = 0;
+	for (uint32_t k = 0; k < ib->n; k++) {
+		const uint64_t *h = ib->hash + ib->at[k];
+		table_prefetch_slot(&a->in, h[0]);
+		for (uint32_t j = 0; j < ib->rec[k].n_peers; j++)
+			table_prefetch_slot(&a->out, h[1 + j]);
+	}
+	for (uint32_t k = 0; k < ib->n; k++) {
+		const uint64_t *h = ib->hash + ib->at[k];
+		table_prefetch_entry(&a->in, h[0]);
+		for (uint32_t j = 0; j < ib->rec[k].n_peers; j++)
+			table_prefetch_entry(&a->out, h[1 + j]);
+	}
+	for (uint32_t k = 0; k < ib->n; k++) {
+		struct dg_inside *r = &ib->rec[k];
+		r->peers = r->n_peers ? ib->peer + p : NULL;
+		p += r->n_peers;
+		inside_apply(a, r, ib->hash + ib->at[k]);
+	}
+	ib->n = 0;
+	ib->n_peer = ib->n_hash = 0;
+}
+
+/* Copy one decoded arpMac record into the batch, with its MAC's hash; 0 or -ENOMEM. */
+static int arpmac_batch_add(struct arpmac_batch *mb, const struct dg_arpmac *rec)
+{
+	if (grow_array((void **)&mb->ip, &mb->cap_ip, mb->n_ip + rec->n_ips, sizeof(*mb->ip), 256,
+	               (size_t)IB_RECORDS * DG_LIST_MAX) != 0 ||
+	    grow_array((void **)&mb->ifs, &mb->cap_ifs, mb->n_ifs + rec->n_ifs, sizeof(*mb->ifs),
+	               128, (size_t)IB_RECORDS * DG_LIST_MAX) != 0)
+		return -ENOMEM;
+	mb->rec[mb->n] = *rec;
+	mb->hash[mb->n++] = mac_hash(rec->mac);
+	if (rec->n_ips) /* memcpy(NULL, ..., 0) is undefined */
+		memcpy(mb->ip + mb->n_ip, rec->ips, rec->n_ips * sizeof(*rec->ips));
+	mb->n_ip += rec->n_ips;
+	if (rec->n_ifs)
+		memcpy(mb->ifs + mb->n_ifs, rec->ifs, rec->n_ifs * sizeof(*rec->ifs));
+	mb->n_ifs += rec->n_ifs;
+	return 0;
+}
+
+/*
+ * Apply the batch's records in order, after asking for the MAC index
+ * slots, then the entries, then the entries' IP lists. Empties the batch.
+ */
+static void arpmac_batch_apply(struct an *a, struct arpmac_batch *mb)
+{
+	size_t cap = a->mac_ix_cap, pi = 0, pf = 0;
+	if (cap) {
+		for (uint32_t k = 0; k < mb->n; k++)
+			__builtin_prefetch(&a->mac_ix[mb->hash[k] & (cap - 1)]);
+		for (uint32_t k = 0; k < mb->n; k++) {
+			uint32_t v = a->mac_ix[mb->hash[k] & (cap - 1)];
+			if (v)
+				__builtin_prefetch(&a->macs[v - 1]);
+		}
+		for (uint32_t k = 0; k < mb->n; k++) {
+			uint32_t v = a->mac_ix[mb->hash[k] & (cap - 1)];
+			if (v && a->macs[v - 1].ips)
+				__builtin_prefetch(a->macs[v - 1].ips);
+		}
+	}
+	for (uint32_t k = 0; k < mb->n; k++) {
+		struct dg_arpmac *r = &mb->rec[k];
+		r->ips = r->n_ips ? mb->ip + pi : NULL;
+		pi += r->n_ips;
+		r->ifs = r->n_ifs ? mb->ifs + pf : NULL;
+		pf += r->n_ifs;
+		arpmac_apply(a, r);
+	}
+	mb->n = 0;
+	mb->n_ip = mb->n_ifs = 0;
+}
+
 /* store_digest_get's callback results beside 0 and errors. */
 enum { DGX_BAD = 1, DGX_UNFIT = 2 };
 
@@ -965,6 +1172,7 @@ struct dgx {
 	struct an *a;
 	int pass; /* 0: offenders; 1: inside and arpMac */
 	int64_t ts;
+	bool check; /* the digest's first use in the analysis: check its checksum */
 };
 
 /* Apply one slot's digest for pass x->pass; DGX_* when it cannot be used. */
@@ -973,7 +1181,7 @@ static int on_digest(void *ud, const void *p, size_t len)
 	struct dgx *x = ud;
 	struct an *a = x->a;
 	struct dg_reader r;
-	int rc = dg_open(&r, p, len, x->pass == 0);
+	int rc = dg_open(&r, p, len, x->check);
 
 	if (rc == 0 && r.time_slot != x->ts)
 		rc = -EBADMSG;
@@ -982,8 +1190,8 @@ static int on_digest(void *ud, const void *p, size_t len)
 	if (r.max_peers < a->cfg->max_peers || r.probe_targets < a->cfg->probe_targets)
 		return DGX_UNFIT;
 	/*
-	 * The checksum held (pass 0) or held a moment ago: a record that does
-	 * not decode now is no random damage, and half the slot is applied
+	 * The checksum held (now, or in pass 0 a moment ago): a record that
+	 * does not decode is no random damage, and half the slot is applied
 	 * already; the analysis fails (-EBADMSG) rather than guess.
 	 */
 	if (x->pass == 0) {
@@ -1001,22 +1209,30 @@ static int on_digest(void *ud, const void *p, size_t len)
 		return 0;
 	}
 	struct dg_inside in;
+	struct inside_batch *ib = &a->ib;
 	dg_seek(&r, DG_INSIDE);
+	ib->n = 0;
+	ib->n_peer = ib->n_hash = 0;
 	for (uint32_t k = 0; k < r.n_in; k++) {
 		if (check_time(a))
 			return a->err;
-		if ((rc = dg_inside_read(&r, &in, &a->buf)))
+		if ((rc = dg_inside_read(&r, &in, &a->buf)) || (rc = inside_batch_add(ib, &in)))
 			return rc;
-		inside_apply(a, &in);
+		if (ib->n == IB_RECORDS || k + 1 == r.n_in)
+			inside_batch_apply(a, ib);
 	}
 	struct dg_arpmac m;
+	struct arpmac_batch *mb = &a->mb;
 	dg_seek(&r, DG_ARPMAC);
+	mb->n = 0;
+	mb->n_ip = mb->n_ifs = 0;
 	for (uint32_t k = 0; k < r.n_mac; k++) {
 		if (check_time(a))
 			return a->err;
-		if ((rc = dg_arpmac_read(&r, &m, &a->buf)))
+		if ((rc = dg_arpmac_read(&r, &m, &a->buf)) || (rc = arpmac_batch_add(mb, &m)))
 			return rc;
-		arpmac_apply(a, &m);
+		if (mb->n == IB_RECORDS || k + 1 == r.n_mac)
+			arpmac_batch_apply(a, mb);
 	}
 	a->r->docs_inside += r.docs_inside;
 	a->r->docs_arp += r.docs_arp;
@@ -1037,9 +1253,11 @@ static int pass_docs(struct an *a, int pass, int64_t from, int64_t to)
 
 /*
  * One pass over the day, slot by slot in time order: each slot from its
- * digest when it has a usable one (pass 0 decides, checking the checksum),
- * else from its documents (runs of such slots in one range read). Both
- * give the same records in the same order (digest.h).
+ * digest when it has a usable one, else from its documents (runs of such
+ * slots in one range read). Both give the same records in the same order
+ * (digest.h). A digest's first read checks its checksum and decides: in
+ * pass 0, or in pass 1 for a slot with few offenders, whose offender
+ * documents pass 0 read instead (the same records as the digest's).
  */
 static int day_pass(struct an *a, int pass)
 {
@@ -1049,8 +1267,10 @@ static int day_pass(struct an *a, int pass)
 
 	for (int64_t ts = day->from_slot; ts <= day->to_slot; ts++) {
 		size_t k = (size_t)(ts - day->from_slot);
+		bool first = k < DAILY_DAY_SLOTS_MAX && (pass == 0) != a->few_offenders[k];
 		if (a->cfg->from_documents || k >= DAILY_DAY_SLOTS_MAX ||
-		    (pass == 1 && !a->from_digest[k])) {
+		    (pass == 0 && a->few_offenders[k]) ||
+		    (pass == 1 && !first && !a->from_digest[k])) {
 			if (run == INT64_MIN)
 				run = ts;
 			continue;
@@ -1059,18 +1279,18 @@ static int day_pass(struct an *a, int pass)
 		if (run != INT64_MIN && (rc = pass_docs(a, pass, run, ts - 1)))
 			return rc;
 		run = INT64_MIN;
-		struct dgx x = {a, pass, ts};
+		struct dgx x = {a, pass, ts, first};
 		rc = store_digest_get(a->s, a->site, ts, on_digest, &x);
 		if (rc == 0) {
-			if (pass == 0) {
+			if (first) {
 				a->from_digest[k] = true;
 				a->r->slots_digest++;
 			}
 			continue;
 		}
-		if (rc == DGX_BAD && pass == 0)
+		if (rc == DGX_BAD && first)
 			a->r->digests_bad++;
-		else if (rc == DGX_UNFIT && pass == 0)
+		else if (rc == DGX_UNFIT && first)
 			a->r->digests_unfit++;
 		else if (rc != -ENOENT && rc != DGX_BAD && rc != DGX_UNFIT)
 			return rc;
@@ -1239,6 +1459,10 @@ int daily_analyse(struct store *s, const char *site, const struct daily_day *day
 	a.r->outside_dropped = a.out.dropped;
 	table_free(&a.in);
 	dg_buf_free(&a.buf);
+	free(a.ib.peer);
+	free(a.ib.hash);
+	free(a.mb.ip);
+	free(a.mb.ifs);
 	for (size_t k = 0; k < a.out.n; k++) {
 		free(dout_at(&a, (int64_t)k)->tgt_more);
 		free(dout_at(&a, (int64_t)k)->labels);

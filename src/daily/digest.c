@@ -270,6 +270,7 @@ int dg_arpmac_parse(const struct store_doc *d, struct dg_arpmac *r, struct dg_bu
 #define DG_MAGIC "NFDG"
 #define DG_HEADER 80
 
+/* The digest being written; the first error sticks (later writes do nothing). */
 struct wbuf {
 	uint8_t *p;
 	size_t n, cap;
@@ -284,17 +285,10 @@ static void w_bytes(struct wbuf *w, const void *p, size_t n)
 		w->err = -E2BIG;
 		return;
 	}
-	if (w->n + n > w->cap) {
-		size_t nc = w->cap ? w->cap : 4096;
-		while (nc < w->n + n)
-			nc *= 2;
-		uint8_t *np = realloc(w->p, nc);
-		if (!np) {
-			w->err = -ENOMEM;
-			return;
-		}
-		w->p = np;
-		w->cap = nc;
+	int rc = grow_array((void **)&w->p, &w->cap, w->n + n, 1, 4096, STORE_DIGEST_MAX_BYTES);
+	if (rc) {
+		w->err = rc;
+		return;
 	}
 	memcpy(w->p + w->n, p, n);
 	w->n += n;

@@ -152,6 +152,14 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_RET_DIGESTS] = "DELETE FROM digests WHERE time_slot < ?1",
 };
 
+/* The digests statements on a schema-3 file (read-only): nothing found, nothing changed. */
+static const char *const store_sql_schema3[ST_COUNT] = {
+	[ST_DIGEST_INSERT] = "SELECT ?1, ?2, ?3, ?4 WHERE 0",
+	[ST_DIGEST_DELETE_SLOT] = "SELECT ?1, ?2 WHERE 0",
+	[ST_DIGEST_GET] = "SELECT NULL FROM (SELECT ?1, ?2) WHERE 0",
+	[ST_RET_DIGESTS] = "SELECT ?1 WHERE 0",
+};
+
 /*
  * Migrations: migration[v] takes a file from schema version v to v + 1.
  * Each runs inside the transaction that also updates meta, so a crash
@@ -327,6 +335,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	struct store_opts opts;
+	int64_t schema; /* the file's schema version (below the current one: read_schema3) */
 	bool in_callback; /* inside store_doc_foreach's fn: refuse re-entry */
 	uint64_t slots_written;
 	uint64_t docs_written;
@@ -342,6 +351,7 @@ void store_opts_defaults(struct store_opts *o)
 	o->busy_timeout_ms = 5000;
 	o->cache_kib = 16384;
 	o->read_only = false;
+	o->read_schema3 = false;
 }
 
 /* Map a SQLite result code to a negative errno. */
@@ -600,7 +610,10 @@ static int store_migrate(struct store *s)
 		rc = store_fail(s, -EINVAL, "bad schema_version %lld in meta", (long long)ver);
 		goto fail;
 	}
-	if (ver == STORE_SCHEMA_VERSION) {
+	s->schema = STORE_SCHEMA_VERSION; /* what the file has once this returns 0 */
+	if (s->opts.read_only && s->opts.read_schema3 && ver == 3)
+		s->schema = 3; /* read as it is */
+	if (ver == STORE_SCHEMA_VERSION || s->schema == 3) {
 		store_rollback(s); /* nothing written: end the read transaction */
 		return 0;
 	}
@@ -811,8 +824,17 @@ int store_open(const char *path, const struct store_opts *opts, struct store **o
 	if ((rc = store_functions_add(s)) || (rc = store_migrate(s)))
 		goto fail;
 	for (int k = 0; k < ST_COUNT; k++) {
-		int r = sqlite3_prepare_v3(s->db, store_sql[k], -1, SQLITE_PREPARE_PERSISTENT,
-					   &s->st[k], NULL);
+		const char *sql = store_sql[k];
+		/*
+		 * A schema-3 file (read_schema3, read-only) has no digests table:
+		 * its statements become ones that find nothing and change nothing
+		 * (the same parameters), so store_digest_get() answers -ENOENT.
+		 */
+		if (s->schema < 4 && (k == ST_DIGEST_INSERT || k == ST_DIGEST_DELETE_SLOT ||
+				      k == ST_DIGEST_GET || k == ST_RET_DIGESTS))
+			sql = store_sql_schema3[k];
+		int r = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[k],
+					   NULL);
 		if (r != SQLITE_OK) {
 			rc = store_fail_sql(s, r, "prepare statement");
 			goto fail;

@@ -1301,6 +1301,154 @@ static void test_runner_sites_set(void **state)
 	runner_fx_close(&fx);
 }
 
+/* store_digest_get callback: zeroes *ud (a size_t) to show it ran. */
+static int digest_seen(void *ud, const void *p, size_t len)
+{
+	(void)p, (void)len;
+	*(size_t *)ud = 0;
+	return 0;
+}
+
+/*
+ * A store at schema 3 (before the digests table, as a collector of that
+ * time left it): a read-only open refuses it unless read_schema3, which
+ * opens it as it is; the analysis then reads every slot from its
+ * documents and reports what the schema-4 store does; writes still fail.
+ */
+static void test_schema3_store(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+	struct store_opts ro;
+	struct store *old = NULL;
+	char err[256];
+
+	fx_open(&fx, DAY0 - 1);
+	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
+	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	slots(&fx, DAY0, DAY0 + 288, -1);
+	plant_day(&fx);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+	struct run_out now = run_day(&fx, &cfg);
+	assert_int_equal(now.slots_digest, 288);
+	assert_true(now.n_suspects >= 3);
+	store_close(fx.st);
+	fx.st = NULL;
+
+	/* What the file was before the 3 -> 4 migration. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(fx.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TABLE digests; UPDATE meta SET value = '3' "
+	                              "WHERE name = 'schema_version'",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	store_opts_defaults(&ro);
+	ro.read_only = true;
+	assert_int_equal(store_open(fx.path, &ro, &old, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_null(old);
+	ro.read_schema3 = true;
+	assert_int_equal(store_open(fx.path, &ro, &fx.st, err, sizeof(err)), 0);
+	struct run_out three = run_day(&fx, &cfg);
+	assert_int_equal(three.slots_digest, 0);
+	assert_int_equal(three.digests_bad, 0);
+	assert_string_equal(three.text, now.text);
+	struct store_doc d = {"slot", "", "{}", 2};
+	assert_int_not_equal(store_slot_write_digest(fx.st, "campus", DAY0, &d, 1, NULL, "x", 1),
+	                     0);
+	store_close(fx.st);
+	fx.st = NULL;
+
+	/* read_schema3 leaves a read-write open as it was: it migrates the file. */
+	store_opts_defaults(&ro);
+	ro.read_schema3 = true;
+	assert_int_equal(store_open(fx.path, &ro, &fx.st, err, sizeof(err)), 0);
+	struct run_out migrated = run_day(&fx, &cfg);
+	assert_int_equal(migrated.slots_digest, 0);
+	assert_string_equal(migrated.text, now.text);
+	/* Migrated: it has the digests table, written and read as usual. */
+	void *dg = NULL;
+	size_t dg_len = 0;
+	assert_int_equal(daily_digest_build(DAY0, &d, 1, 2, 3, &dg, &dg_len), 0);
+	assert_int_equal(store_slot_write_digest(fx.st, "campus", DAY0, &d, 1, NULL, dg, dg_len),
+	                 0);
+	free(dg);
+	assert_int_equal(store_digest_get(fx.st, "campus", DAY0, digest_seen, &dg_len), 0);
+	assert_int_equal(dg_len, 0);
+	free(now.text);
+	free(three.text);
+	free(migrated.text);
+	fx_close(&fx);
+}
+
+/*
+ * Slots whose slot document counts few offenders: pass 0 reads their
+ * offender documents and pass 1 their digest, checksum and all; slots with
+ * many (or no count) read the digest in both. Same report as the
+ * documents; a corrupt digest is counted, in either kind of slot, and its
+ * slot read from documents; unfit digests likewise.
+ */
+static void test_few_offenders(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct daily_config cfg;
+
+	fx_open(&fx, DAY0 - 1);
+	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
+	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	for (int64_t ts = DAY0 - 1; ts < DAY0 + 288; ts++) {
+		int k = (int)(ts - DAY0);
+		if (k % 2 == 0)
+			add(&fx, ts, "slot", "", "\"offenders\":1,\"labels\":{\"scan\":0}");
+		else if (k % 3 == 0)
+			add(&fx, ts, "slot", "", "\"offenders\":100000,\"labels\":{\"scan\":0}");
+		else
+			add(&fx, ts, "slot", "", "\"labels\":{\"scan\":0}");
+	}
+	plant_day(&fx);
+	gen_day(&fx, 7);
+	fx_flush(&fx);
+	test_cfg(&cfg);
+
+	cfg.from_documents = true;
+	struct run_out docs = run_day(&fx, &cfg);
+	cfg.from_documents = false;
+	struct run_out dg = run_day(&fx, &cfg);
+	assert_int_equal(dg.slots_digest, 288);
+	assert_int_equal(dg.digests_bad, 0);
+	assert_string_equal(dg.text, docs.text);
+	assert_true(docs.n_suspects >= 3 + 5);
+
+	corrupt_digest(fx.path, DAY0 + 100); /* few offenders: found by pass 1 */
+	corrupt_digest(fx.path, DAY0 + 99);  /* many: found by pass 0 */
+	corrupt_digest(fx.path, DAY0 + 101); /* no count: found by pass 0 */
+	struct run_out bad = run_day(&fx, &cfg);
+	assert_int_equal(bad.digests_bad, 3);
+	assert_int_equal(bad.slots_digest, 285);
+	assert_string_equal(bad.text, docs.text);
+
+	cfg.max_peers = 3;
+	struct run_out unfit = run_day(&fx, &cfg);
+	assert_int_equal(unfit.slots_digest, 0);
+	assert_int_equal(unfit.digests_unfit, 285);
+	assert_int_equal(unfit.digests_bad, 3);
+	cfg.from_documents = true;
+	struct run_out docs3 = run_day(&fx, &cfg);
+	assert_string_equal(unfit.text, docs3.text);
+
+	free(docs.text);
+	free(dg.text);
+	free(bad.text);
+	free(unfit.text);
+	free(docs3.text);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1313,6 +1461,8 @@ int main(void)
 	    cmocka_unit_test(test_digest_path),   cmocka_unit_test(test_digest_bounds),
 	    cmocka_unit_test(test_digest_damage), cmocka_unit_test(test_runner_hook_set),
 	    cmocka_unit_test(test_runner_sites_set),
+	    cmocka_unit_test(test_schema3_store),
+	    cmocka_unit_test(test_few_offenders),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
