@@ -696,6 +696,54 @@ static void corrupt_digest(const char *path, int64_t ts)
 }
 
 /*
+ * The day of fx (planted hosts and a generated crowd, digests made for the
+ * default bounds on every slot) read from digests and from documents: the
+ * same report; then the slots in corrupt[] get a damaged digest: counted,
+ * read from their documents, the same report; digests made for smaller
+ * bounds than asked for are not used.
+ */
+static void check_digests_as_documents(struct fixture *fx, struct daily_config *cfg,
+                                       const int64_t *corrupt, size_t n_corrupt)
+{
+	cfg->from_documents = true;
+	struct run_out docs = run_day(fx, cfg);
+	assert_int_equal(docs.slots_digest, 0);
+	cfg->from_documents = false;
+	struct run_out dg = run_day(fx, cfg);
+	assert_int_equal(dg.slots_digest, 288);
+	assert_int_equal(dg.digests_bad, 0);
+	assert_string_equal(dg.text, docs.text);
+	/* Not an empty comparison: the planted ones and some generated ones. */
+	assert_true(docs.n_suspects >= 3 + 5);
+	assert_int_equal(docs.n_macs, 3);
+	assert_non_null(strstr(docs.text, "\"ip\":\"10.1.0.30\""));
+	assert_non_null(strstr(docs.text, "\"ip\":\"10.10.5.5\""));
+
+	for (size_t i = 0; i < n_corrupt; i++)
+		corrupt_digest(fx->path, corrupt[i]);
+	struct run_out bad = run_day(fx, cfg);
+	assert_int_equal(bad.digests_bad, n_corrupt);
+	assert_int_equal(bad.slots_digest, 288 - n_corrupt);
+	assert_string_equal(bad.text, docs.text);
+
+	/* max_peers 3 needs digests made for 3 or more: these are not used. */
+	cfg->max_peers = 3;
+	struct run_out unfit = run_day(fx, cfg);
+	assert_int_equal(unfit.slots_digest, 0);
+	assert_int_equal(unfit.digests_unfit, 288 - n_corrupt);
+	assert_int_equal(unfit.digests_bad, n_corrupt);
+	cfg->from_documents = true;
+	struct run_out docs3 = run_day(fx, cfg);
+	assert_string_equal(unfit.text, docs3.text);
+
+	free(docs.text);
+	free(dg.text);
+	free(bad.text);
+	free(unfit.text);
+	free(docs3.text);
+}
+
+/*
  * The digest path and the document path give the same report, byte for
  * byte, on a generated day with the planted hosts; a corrupt digest is
  * counted and its slot read from its documents; digests made for smaller
@@ -716,41 +764,8 @@ static void test_digest_path(void **state)
 	fx_flush(&fx);
 	test_cfg(&cfg);
 
-	cfg.from_documents = true;
-	struct run_out docs = run_day(&fx, &cfg);
-	assert_int_equal(docs.slots_digest, 0);
-	cfg.from_documents = false;
-	struct run_out dg = run_day(&fx, &cfg);
-	assert_int_equal(dg.slots_digest, 288);
-	assert_int_equal(dg.digests_bad, 0);
-	assert_string_equal(dg.text, docs.text);
-	/* Not an empty comparison: the planted ones and some generated ones. */
-	assert_true(docs.n_suspects >= 3 + 5);
-	assert_int_equal(docs.n_macs, 3);
-	assert_non_null(strstr(docs.text, "\"ip\":\"10.1.0.30\""));
-	assert_non_null(strstr(docs.text, "\"ip\":\"10.10.5.5\""));
-
-	corrupt_digest(fx.path, DAY0 + 100);
-	struct run_out bad = run_day(&fx, &cfg);
-	assert_int_equal(bad.digests_bad, 1);
-	assert_int_equal(bad.slots_digest, 287);
-	assert_string_equal(bad.text, docs.text);
-
-	/* max_peers 3 needs digests made for 3 or more: these are not used. */
-	cfg.max_peers = 3;
-	struct run_out unfit = run_day(&fx, &cfg);
-	assert_int_equal(unfit.slots_digest, 0);
-	assert_int_equal(unfit.digests_unfit, 287);
-	assert_int_equal(unfit.digests_bad, 1);
-	cfg.from_documents = true;
-	struct run_out docs3 = run_day(&fx, &cfg);
-	assert_string_equal(unfit.text, docs3.text);
-
-	free(docs.text);
-	free(dg.text);
-	free(bad.text);
-	free(unfit.text);
-	free(docs3.text);
+	const int64_t corrupt[] = {DAY0 + 100};
+	check_digests_as_documents(&fx, &cfg, corrupt, 1);
 	fx_close(&fx);
 }
 
@@ -1415,37 +1430,9 @@ static void test_few_offenders(void **state)
 	fx_flush(&fx);
 	test_cfg(&cfg);
 
-	cfg.from_documents = true;
-	struct run_out docs = run_day(&fx, &cfg);
-	cfg.from_documents = false;
-	struct run_out dg = run_day(&fx, &cfg);
-	assert_int_equal(dg.slots_digest, 288);
-	assert_int_equal(dg.digests_bad, 0);
-	assert_string_equal(dg.text, docs.text);
-	assert_true(docs.n_suspects >= 3 + 5);
-
-	corrupt_digest(fx.path, DAY0 + 100); /* few offenders: found by pass 1 */
-	corrupt_digest(fx.path, DAY0 + 99);  /* many: found by pass 0 */
-	corrupt_digest(fx.path, DAY0 + 101); /* no count: found by pass 0 */
-	struct run_out bad = run_day(&fx, &cfg);
-	assert_int_equal(bad.digests_bad, 3);
-	assert_int_equal(bad.slots_digest, 285);
-	assert_string_equal(bad.text, docs.text);
-
-	cfg.max_peers = 3;
-	struct run_out unfit = run_day(&fx, &cfg);
-	assert_int_equal(unfit.slots_digest, 0);
-	assert_int_equal(unfit.digests_unfit, 285);
-	assert_int_equal(unfit.digests_bad, 3);
-	cfg.from_documents = true;
-	struct run_out docs3 = run_day(&fx, &cfg);
-	assert_string_equal(unfit.text, docs3.text);
-
-	free(docs.text);
-	free(dg.text);
-	free(bad.text);
-	free(unfit.text);
-	free(docs3.text);
+	/* Found by pass 1 (few offenders), pass 0 (many), pass 0 (no count). */
+	const int64_t corrupt[] = {DAY0 + 100, DAY0 + 99, DAY0 + 101};
+	check_digests_as_documents(&fx, &cfg, corrupt, 3);
 	fx_close(&fx);
 }
 
