@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,15 @@ struct ent {
 	int16_t site_src, site_dst;
 };
 _Static_assert(sizeof(struct ent) == 64, "a ring entry is one cache line");
+_Static_assert(offsetof(struct ent, dst) - offsetof(struct ent, src) ==
+                       offsetof(struct flow, dst) - offsetof(struct flow, src) &&
+                   offsetof(struct ent, packets) - offsetof(struct ent, src) ==
+                       offsetof(struct flow, packets) - offsetof(struct flow, src) &&
+                   offsetof(struct ent, octets) - offsetof(struct ent, src) ==
+                       offsetof(struct flow, octets) - offsetof(struct flow, src) &&
+                   offsetof(struct ent, span_s) - offsetof(struct ent, src) ==
+                       offsetof(struct flow, first_ms) - offsetof(struct flow, src),
+               "an entry starts with struct flow's src, dst, packets, octets");
 
 struct attack_ring {
 	/* The producer's (the reading thread's) own. */
@@ -263,34 +273,50 @@ static void drop(struct attack_ring *r, size_t k)
 	}
 }
 
+/* Records of v[0..n) with a site end. */
+static size_t count_sited(size_t n, const int64_t *site_src, const int64_t *site_dst)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += (site_src[i] & site_dst[i]) >= 0;
+	return k;
+}
+
 void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64_t *site_src,
                          const int64_t *site_dst)
 {
 	struct attack_ring *r = ring;
-	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++)
-		k += (site_src[i] >= 0) | (site_dst[i] >= 0);
-	if (!k)
-		return;
-	/* A chunk is at most RING_CHUNK records: it fits in the smallest ring. */
-	if (!room_get(r, k + r->clock_pending)) {
-		drop(r, k);
-		return;
+	/*
+	 * Room for the whole chunk (at most RING_CHUNK records: it fits in the
+	 * smallest ring) is the common case; only a ring that is short counts
+	 * the records it must take, and waits for them or drops them.
+	 */
+	if (!room(r, n + r->clock_pending)) {
+		size_t k = count_sited(n, site_src, site_dst);
+		if (!k)
+			return;
+		if (!room_get(r, k + r->clock_pending)) {
+			drop(r, k);
+			return;
+		}
 	}
 	if (r->clock_pending)
 		clock_put(r);
+	uint64_t h = r->head, h0 = h;
 	for (size_t i = 0; i < n; i++) {
-		if (site_src[i] < 0 && site_dst[i] < 0)
-			continue;
+		int64_t ss = site_src[i], sd = site_dst[i];
+		if ((ss & sd) < 0)
+			continue; /* both outside every site */
 		const struct flow *f = &v[i];
-		struct ent *e = &r->v[r->head++ & r->mask];
-		uint64_t span_s =
-		    f->first_ms && f->last_ms > f->first_ms ? (f->last_ms - f->first_ms) / 1000 : 0;
-		e->src = f->src;
-		e->dst = f->dst;
-		e->packets = f->packets;
-		e->octets = f->octets;
+		struct ent *e = &r->v[h++ & r->mask];
+		uint64_t span_ms = f->last_ms - f->first_ms;
+		if (!f->first_ms || f->last_ms <= f->first_ms)
+			span_ms = 0;
+		uint64_t span_s = span_ms / 1000;
+		/* src, dst, packets and octets lie in the same order in both. */
+		memcpy(e, &f->src, offsetof(struct ent, span_s));
 		e->span_s = span_s > UINT32_MAX ? UINT32_MAX : (uint32_t)span_s;
 		e->dport = f->dport;
 		e->proto = f->proto;
@@ -298,11 +324,12 @@ void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64
 		e->frag = f->frag;
 		e->pad = 0;
 		/* Site ids are under ENGINE_MAX_SITE_IDS (512). */
-		e->site_src = (int16_t)(site_src[i] < 0 ? -1 : site_src[i]);
-		e->site_dst = (int16_t)(site_dst[i] < 0 ? -1 : site_dst[i]);
+		e->site_src = (int16_t)(ss < 0 ? -1 : ss);
+		e->site_dst = (int16_t)(sd < 0 ? -1 : sd);
 	}
-	r->st.records += k;
-	if (r->head - r->pub >= ATTACK_RING_PUBLISH)
+	r->head = h;
+	r->st.records += h - h0;
+	if (h - r->pub >= ATTACK_RING_PUBLISH)
 		publish(r);
 }
 
