@@ -59,6 +59,8 @@ struct attack_ring {
 	uint64_t mask;      /* cap - 1 */
 	uint64_t head;      /* entries written */
 	uint64_t pub;       /* entries published (head_pub's value) */
+	uint64_t woke;      /* pub when the consumer was last checked for sleep (and woken) */
+	uint64_t clock_s;   /* second of the latest clock step given */
 	uint64_t tail_seen; /* the consumer's tail when last read: room is at least this */
 	bool clock_pending; /* a clock step that found no room: written before anything else */
 	uint64_t clock_ms;
@@ -72,8 +74,9 @@ struct attack_ring {
 	unsigned char pad1[64];
 	_Atomic uint64_t tail; /* the consumer's: entries whose callbacks have returned */
 	unsigned char pad2[64];
-	_Atomic int consumer_sleeping; /* set by the consumer under mu before it waits */
-	_Atomic int producer_waiting;  /* set by the producer under mu before it waits */
+	_Atomic int consumer_sleeping;  /* set by the consumer under mu before it waits */
+	_Atomic int producer_waiting;   /* set by the producer under mu before it waits */
+	_Atomic uint64_t producer_want; /* the tail it waits for (set before the flag) */
 	_Atomic int stopping;
 	pthread_mutex_t mu;
 	pthread_cond_t wake_consumer, wake_producer;
@@ -115,7 +118,7 @@ static void tail_store(struct attack_ring *r, uint64_t tail)
 {
 	atomic_store(&r->tail, tail);
 	/* Sequentially consistent with the producer's flag: it sees tail or we see it wait. */
-	if (atomic_load(&r->producer_waiting)) {
+	if (atomic_load(&r->producer_waiting) && tail >= atomic_load(&r->producer_want)) {
 		pthread_mutex_lock(&r->mu);
 		pthread_cond_broadcast(&r->wake_producer);
 		pthread_mutex_unlock(&r->mu);
@@ -194,12 +197,25 @@ static void *ring_main(void *arg)
 /* ---- the producer ---------------------------------------------------------- */
 
 /* Make the written entries visible; wake the consumer if it sleeps. */
-static void publish(struct attack_ring *r)
+/*
+ * Make the written entries visible. Wake the consumer if it sleeps, when
+ * wake is set or ATTACK_RING_PUBLISH entries came since the last check:
+ * a clock step inside the same second (replay: every datagram) does not
+ * cost a wake-up each.
+ */
+static void publish(struct attack_ring *r, bool wake)
 {
-	if (r->head == r->pub)
+	if (r->head != r->pub) {
+		r->pub = r->head;
+		atomic_store(&r->head_pub, r->head);
+	}
+	/*
+	 * A check that found the consumer awake covers everything published
+	 * before it: the consumer reads head again before it sleeps.
+	 */
+	if (r->woke == r->pub || (!wake && r->pub - r->woke < ATTACK_RING_PUBLISH))
 		return;
-	r->pub = r->head;
-	atomic_store(&r->head_pub, r->head);
+	r->woke = r->pub;
 	/* Sequentially consistent with the consumer's flag: it sees head or we see it sleep. */
 	if (atomic_load(&r->consumer_sleeping)) {
 		pthread_mutex_lock(&r->mu);
@@ -213,11 +229,12 @@ static void tail_wait(struct attack_ring *r, uint64_t want)
 {
 	uint64_t t;
 
-	publish(r);
+	publish(r, true);
 	for (unsigned i = 0; (t = atomic_load(&r->tail)) < want && i < r->spin; i++)
 		cpu_relax();
 	if (t < want) {
 		pthread_mutex_lock(&r->mu);
+		atomic_store(&r->producer_want, want);
 		atomic_store(&r->producer_waiting, 1);
 		while ((t = atomic_load(&r->tail)) < want)
 			pthread_cond_wait(&r->wake_producer, &r->mu);
@@ -242,11 +259,16 @@ static bool room_get(struct attack_ring *r, uint64_t k)
 	if (room(r, k))
 		return true;
 	if (!r->o.wait_when_full) {
-		publish(r);
+		publish(r, false);
 		return false;
 	}
 	r->st.waits++;
-	tail_wait(r, r->head + k - (r->mask + 1));
+	/*
+	 * Wait for a quarter of the ring, not just k entries: on one CPU (or a
+	 * busy machine) each wait is two context switches, paid once per
+	 * quarter ring instead of once per chunk.
+	 */
+	tail_wait(r, r->head + k - (r->mask + 1) + (r->mask + 1) / 4);
 	return true;
 }
 
@@ -330,7 +352,7 @@ void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64
 	r->head = h;
 	r->st.records += h - h0;
 	if (h - r->pub >= ATTACK_RING_PUBLISH)
-		publish(r);
+		publish(r, false);
 }
 
 void attack_ring_clock(struct attack_ring *r, uint64_t now_ms)
@@ -341,7 +363,10 @@ void attack_ring_clock(struct attack_ring *r, uint64_t now_ms)
 	r->clock_pending = true;
 	if (room_get(r, 1))
 		clock_put(r);
-	publish(r);
+	/* A new second is an evaluation: the detector is woken for it. */
+	bool second = now_ms / 1000 != r->clock_s;
+	r->clock_s = now_ms / 1000;
+	publish(r, second);
 }
 
 void attack_ring_drain(struct attack_ring *r)
@@ -353,7 +378,7 @@ void attack_ring_drain(struct attack_ring *r)
 			tail_wait(r, r->head + 1 - (r->mask + 1));
 		clock_put(r);
 	}
-	publish(r);
+	publish(r, true);
 	if (r->tail_seen != r->head)
 		tail_wait(r, r->head);
 	/* Reading tail (sequentially consistent) orders the callbacks' writes before ours. */
