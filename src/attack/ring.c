@@ -67,7 +67,8 @@ struct attack_ring {
 	uint64_t drop_log_ms; /* monotonic time of the last warn line about drops, 0: none */
 	struct attack_ring_stats st;
 	struct attack_ring_opts o;
-	unsigned spin; /* RING_SPIN, or 0 on a single CPU */
+	unsigned spin;       /* RING_SPIN, or 0 on a single CPU */
+	uint64_t wake_batch; /* entries published before a sleeping consumer is woken */
 	unsigned char pad0[64];
 	/* Shared: one writer each. */
 	_Atomic uint64_t head_pub; /* the producer's: entries the consumer may read */
@@ -199,9 +200,9 @@ static void *ring_main(void *arg)
 /* Make the written entries visible; wake the consumer if it sleeps. */
 /*
  * Make the written entries visible. Wake the consumer if it sleeps, when
- * wake is set or ATTACK_RING_PUBLISH entries came since the last check:
- * a clock step inside the same second (replay: every datagram) does not
- * cost a wake-up each.
+ * wake is set or wake_batch entries came since the last check: a clock
+ * step inside the same second (replay: every datagram) does not cost a
+ * wake-up each.
  */
 static void publish(struct attack_ring *r, bool wake)
 {
@@ -213,7 +214,7 @@ static void publish(struct attack_ring *r, bool wake)
 	 * A check that found the consumer awake covers everything published
 	 * before it: the consumer reads head again before it sleeps.
 	 */
-	if (r->woke == r->pub || (!wake && r->pub - r->woke < ATTACK_RING_PUBLISH))
+	if (r->woke == r->pub || (!wake && r->pub - r->woke < r->wake_batch))
 		return;
 	r->woke = r->pub;
 	/* Sequentially consistent with the consumer's flag: it sees head or we see it sleep. */
@@ -363,8 +364,12 @@ void attack_ring_clock(struct attack_ring *r, uint64_t now_ms)
 	r->clock_pending = true;
 	if (room_get(r, 1))
 		clock_put(r);
-	/* A new second is an evaluation: the detector is woken for it. */
-	bool second = now_ms / 1000 != r->clock_s;
+	/*
+	 * Live, a new second is an evaluation whose events are due now: the
+	 * detector is woken for it. Replay's events do not depend on when
+	 * they are made.
+	 */
+	bool second = !r->o.wait_when_full && now_ms / 1000 != r->clock_s;
 	r->clock_s = now_ms / 1000;
 	publish(r, second);
 }
@@ -403,9 +408,15 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 	r->v = (struct ent *)(((uintptr_t)r->v_mem + 63) & ~(uintptr_t)63);
 	r->mask = cap - 1;
 	r->o = *o;
+	/*
+	 * On one CPU the detector cannot run beside the reading thread: it is
+	 * woken for a quarter of the ring at a time, so that the two switch
+	 * (and evict each other's cache lines) seldom.
+	 */
 	cpu_set_t cpus;
-	r->spin =
-	    sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2 ? 0 : RING_SPIN;
+	bool one = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2;
+	r->spin = one ? 0 : RING_SPIN;
+	r->wake_batch = one || cap / 4 < ATTACK_RING_PUBLISH ? cap / 4 : ATTACK_RING_PUBLISH;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake_consumer, NULL);
 	pthread_cond_init(&r->wake_producer, NULL);
