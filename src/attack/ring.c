@@ -406,6 +406,12 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 		return -ENOMEM;
 	}
 	r->v = (struct ent *)(((uintptr_t)r->v_mem + 63) & ~(uintptr_t)63);
+	/*
+	 * Touched now, before the detector's thread runs: a page first written
+	 * by the reading thread later would fault, and with a second thread of
+	 * the process on another CPU a fault costs that CPU a TLB flush too.
+	 */
+	memset(r->v_mem, 0, ((size_t)cap + 1) * sizeof(struct ent));
 	r->mask = cap - 1;
 	r->o = *o;
 	/*
