@@ -311,12 +311,14 @@ static void test_full_waits(void **state)
 
 	atomic_store(&s->hold, 1);
 	m += give(r, 0, 64);
-	attack_ring_clock(r, 1000); /* publishes: the consumer takes the chunk and is held */
+	m += give(r, 64, 64);
+	/* Publishes 97 entries, over a quarter ring: wakes the consumer, held in its first chunk. */
+	attack_ring_clock(r, 1000);
 	wait_flag(&s->held);
 	/* 2 000 records more than the ring holds: the producer waits for the release. */
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, release_later, s), 0);
-	for (uint64_t k = 64; k < 64 + 2048; k += 64)
+	for (uint64_t k = 128; k < 128 + 2048; k += 64)
 		m += give(r, k, 64);
 	pthread_join(t, NULL);
 	attack_ring_drain(r);
@@ -326,8 +328,8 @@ static void test_full_waits(void **state)
 	assert_true(st.waits > 0);
 	assert_int_equal(st.records, m);
 	assert_int_equal(s->n, m + 1);
-	expect_clock(s, 48, 1000);
-	expect_rec(s, s->n - 1, 64 + 2047 - 1); /* 2110 has a site, 2111 not */
+	expect_clock(s, 96, 1000);
+	expect_rec(s, s->n - 1, 128 + 2047 - 1); /* 2174 has a site, 2175 not */
 	attack_ring_stop(r);
 	free(s);
 }
