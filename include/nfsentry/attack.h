@@ -4,15 +4,18 @@
  * every site, in both directions and per traffic class; thresholds with
  * hysteresis; attack events (start, updates, end) handed to a callback.
  *
- * Where it sits: the slot engine hands every chunk of records it has
- * matched to sites to attack_records_ahead() before it sums them into the
- * slots and to attack_records() after (engine_record_tap_set(), engine.h),
- * so no second prefix lookup is made. The clock is the engine's: the export
- * time in replay, the wall clock live (attack_clock()). Each time the clock
+ * Where it sits: off the reading thread. The slot engine's record tap
+ * (engine_record_tap_set(), engine.h) copies the records it matched to a
+ * site, with their site ids, into a ring (attackring.h), so no second
+ * prefix lookup is made; one thread, nfs-attack, hands them to
+ * attack_records_ahead() and attack_records() in chunks, and the clock
+ * steps to attack_clock() in the same order. The clock is the engine's:
+ * the export time in replay, the wall clock live. Each time the clock
  * enters a new second the module evaluates every tracked host over the
  * window of the last window_s complete seconds and calls the event callback
- * on the same thread. Formatting, storing and alerting are the caller's
- * (pipeline.c: documents of kind "attack", the hook in attack_hook_*).
+ * on the thread that called attack_clock(). Formatting, storing and
+ * alerting are the caller's (pipeline.c: documents of kind "attack", the
+ * hook in attack_hook_*).
  *
  * Rates: a record covering [first, last] over d seconds (at least 1) adds
  * packets/d, octets*8/d bits and 1/d flows to each of the min(d, window_s)
@@ -30,7 +33,8 @@
  * that finds the pool full is counted (hostOverflow) and not rated. At
  * most max_events events are open at once (eventOverflow).
  *
- * One struct attack belongs to one thread (the engine's).
+ * One struct attack belongs to one thread at a time: nfs-attack while the
+ * ring holds entries, the reading thread after attack_ring_drain().
  * docs/attacks.md is the operator's page; docs/internals/attack.md the
  * design.
  */
@@ -168,13 +172,15 @@ struct attack_event {
 	size_t n_sources, n_ports, n_protocols;
 };
 
-/* Called on the engine's thread; ev is borrowed for the call. */
+/* Called on the thread that moves the clock; ev is borrowed for the call. */
 typedef void (*attack_event_fn)(void *ud, const struct attack_event *ev, enum attack_phase p);
 
 struct attack_stats {
 	uint64_t records;       /* record ends rated (a record may count twice: in and out) */
 	uint64_t hosts;         /* gauge: host entries in use */
 	uint64_t host_overflow; /* record ends not rated: host pool full */
+	/* Records not handed to the detector, its ring full (the caller's: attack_ring_stats). */
+	uint64_t records_dropped;
 	uint64_t events_started;
 	uint64_t events_ended;
 	uint64_t events_open;    /* gauge */
@@ -210,7 +216,7 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
  * documents. cfg must have the same attack.sites, in the same order, with
  * the same groups and prefixes as the detector was created with, else
  * -EINVAL; its other keys are ignored. Returns 0, -EINVAL or -ENOMEM
- * (the table in force stays). The engine's thread, between two calls.
+ * (the table in force stays). The detector's owning thread, between two calls.
  */
 int attack_thresholds_set(struct attack *a, const struct attack_config *cfg);
 
@@ -302,7 +308,7 @@ void attack_events_drop(struct attack *a);
 int attack_state_load(struct attack *a, const char *path, uint64_t now_ms,
                       struct attack_restore *res);
 
-/* The counters (the hook_* fields are 0: attack_hook_stats_get fills them). */
+/* The counters (the hook_* fields and records_dropped are 0: their owners fill them). */
 void attack_stats_get(const struct attack *a, struct attack_stats *out);
 
 /*

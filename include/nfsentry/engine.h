@@ -77,9 +77,9 @@ void engine_clock(struct engine *e, uint64_t now_ms);
  * destination, or < 0 outside every site (a record with neither is passed
  * too). Called on the engine's thread once per chunk of at most
  * ENGINE_TAP_CHUNK records, after they are handed to their slots; every
- * pointer is borrowed for the call. The attack detector is one
- * (attack_records(), attack.h): it reuses the engine's match instead of
- * making a second.
+ * pointer is borrowed for the call. The attack detector's ring is one
+ * (attack_ring_records(), attackring.h): it reuses the engine's match
+ * instead of making a second.
  */
 #define ENGINE_TAP_CHUNK 64
 typedef void (*engine_record_tap_fn)(void *ud, const struct flow *v, size_t n,

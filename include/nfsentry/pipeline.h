@@ -71,7 +71,7 @@ struct pipeline_opts {
 	const struct pipeline_watch *watch; /* copied; NULL = no record watcher */
 	/*
 	 * Borrowed, or NULL: every attack document is also put into this live
-	 * table (attacklive.h) as it is made, on the pipeline's thread, so the
+	 * table (attacklive.h) as it is made, on the detector's thread, so the
 	 * dashboard shows it before its slot is stored. Must outlive the
 	 * pipeline (the last end documents are put by pipeline_destroy()).
 	 */
@@ -181,6 +181,15 @@ int pipeline_attack_set(struct pipeline *pl, const struct config *cfg);
  * without a detector) or -EINVAL, the command in force kept. Any thread.
  */
 int pipeline_attack_hook_set(struct pipeline *pl, const struct config *cfg);
+
+/*
+ * Wait until the attack detector's thread (nfs-attack) has handled every
+ * record and clock step given so far: its events' documents are in the
+ * live table and the hook's queue then. A no-op without a detector.
+ * Pipeline's thread. The pipeline does this itself before it reads the
+ * detector (slot close, counters, stop, state, reload).
+ */
+void pipeline_attack_drain(struct pipeline *pl);
 
 /*
  * The configuration reload of exporters.sampling: the decoder takes cfg's

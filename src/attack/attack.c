@@ -1428,6 +1428,8 @@ static const struct counter_def attack_counter_defs[] = {
                 "Inside IPs the attack detector tracks now."),
     COUNTER_DEF(attack_stats, host_overflow, "attackHostOverflow", COUNTER_TOTAL,
                 "Record ends not rated: the attack detector's host table was full."),
+    COUNTER_DEF(attack_stats, records_dropped, "attackRecordsDropped", COUNTER_TOTAL,
+                "Records not rated: the attack detector was behind and its ring full (live)."),
     COUNTER_DEF(attack_stats, events_started, "attacksStarted", COUNTER_TOTAL,
                 "Attack events started."),
     COUNTER_DEF(attack_stats, events_ended, "attacksEnded", COUNTER_TOTAL, "Attack events ended."),

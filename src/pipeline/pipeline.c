@@ -13,6 +13,7 @@
 
 #include "nfsentry/attack.h"
 #include "nfsentry/attacklive.h"
+#include "nfsentry/attackring.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/closer.h"
 #include "nfsentry/counter.h"
@@ -64,13 +65,18 @@ struct pipeline {
 	struct doc_counter health[PIPELINE_COUNTERS_MAX]; /* a slot's "collector" */
 	uint64_t start_cpu_us; /* the creating thread's CPU when the pipeline was made */
 	/*
-	 * The attack detector (attack.h) on the engine's record tap, its hook,
-	 * and per site the attack documents waiting for the slot they belong
-	 * to: pend[site] in emission order, pend_k[site][i] the slot of
+	 * The attack detector (attack.h), run by nfs-attack on what the
+	 * engine's record tap and the clock put into ring (attackring.h), its
+	 * hook, and per site the attack documents waiting for the slot they
+	 * belong to: pend[site] in emission order, pend_k[site][i] the slot of
 	 * document i (the clock's slot when it was made). Bounded by the
-	 * detector: max_events events, one document per update_s each.
+	 * detector: max_events events, one document per update_s each. The
+	 * detector, pend, pend_k, pend_kcap and attack_doc_errors are
+	 * nfs-attack's while the ring holds entries; this thread touches them
+	 * only after attack_ring_drain().
 	 */
 	struct attack *atk;
+	struct attack_ring *ring;
 	struct attack_hook *hook;
 	struct doc_batch *pend;
 	int64_t **pend_k;
@@ -97,15 +103,26 @@ static void engine_snapshot(void *ud, void *stats)
 static void attack_snapshot(void *ud, void *stats)
 {
 	struct pipeline *pl = ud;
+	struct attack_stats *st = stats;
+	struct attack_ring_stats rs;
 
-	attack_stats_get(pl->atk, stats);
-	attack_hook_stats_get(pl->hook, stats);
+	attack_ring_drain(pl->ring);
+	attack_stats_get(pl->atk, st);
+	attack_hook_stats_get(pl->hook, st);
+	attack_ring_stats_get(pl->ring, &rs);
+	st->records_dropped = rs.records_dropped;
+}
+
+/* attack_ring_clock_fn (nfs-attack). */
+static void attack_ring_clock_cb(void *ud, uint64_t now_ms)
+{
+	attack_clock(ud, now_ms);
 }
 
 /*
- * attack_event_fn (engine thread): the event's document waits for its
- * site's slot to close; its JSON goes to the hook and to the live table
- * (the dashboard) now.
+ * attack_event_fn (nfs-attack, or the engine's thread after a drain): the
+ * event's document waits for its site's slot to close; its JSON goes to
+ * the hook and to the live table (the dashboard) now; both lock.
  */
 static void on_attack_event(void *ud, const struct attack_event *ev, enum attack_phase p)
 {
@@ -173,12 +190,26 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 		snprintf(err, errlen, "out of memory starting the pipeline");
 		return rc;
 	}
-	engine_record_tap_set(pl->eng, attack_records, attack_records_ahead, pl->atk);
+	/* Replay waits for the detector (lossless); live drops and counts instead. */
+	struct attack_ring_opts ro = {.wait_when_full = pl->replay,
+	                              .ahead = attack_records_ahead,
+	                              .records = attack_records,
+	                              .clock = attack_ring_clock_cb,
+	                              .ud = pl->atk};
+	rc = attack_ring_start(&ro, &pl->ring);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the attack detector's thread: %s",
+		         strerror(-rc));
+		return rc;
+	}
+	engine_record_tap_set(pl->eng, attack_ring_records, NULL, pl->ring);
 	return 0;
 }
 
 static void attack_close(struct pipeline *pl)
 {
+	/* Its last entries may still make documents: before the hook stops. */
+	attack_ring_stop(pl->ring);
 	attack_hook_stop(pl->hook);
 	attack_destroy(pl->atk);
 	for (size_t i = 0; pl->pend && i < pl->n_sites; i++)
@@ -328,8 +359,10 @@ void pipeline_close_slots(struct pipeline *pl)
 	/* Nothing is received any more: the last slots are waited for, not dropped. */
 	closer_backpressure_set(pl->closer, true);
 	/* Open attacks end now: their end documents go with the last slots. */
-	if (pl->atk)
+	if (pl->atk) {
+		attack_ring_drain(pl->ring);
 		attack_close_all(pl->atk);
+	}
 	if (pl->watch.records)
 		pl->watch.flush(pl->watch.ud);
 	size_t n = engine_close_all(pl->eng);
@@ -401,6 +434,7 @@ static void on_slot_closed(void *ud, struct slot *s, uint32_t site)
 	}
 	/* The attack documents of this slot's period and earlier go with it. */
 	struct doc_batch extra = {0};
+	attack_ring_drain(pl->ring);
 	if (pl->pend && site < pl->n_sites && pl->pend[site].n) {
 		struct doc_batch *b = &pl->pend[site];
 		int64_t k = slot_view_mut(s)->time_slot;
@@ -454,8 +488,8 @@ static void pipeline_sink(void *ud, const struct flow *v, size_t n)
 	if (pl->eng) {
 		if (tick) {
 			engine_clock(pl->eng, v[0].export_ms);
-			if (pl->atk)
-				attack_clock(pl->atk, v[0].export_ms);
+			if (pl->ring)
+				attack_ring_clock(pl->ring, v[0].export_ms);
 		}
 		engine_flows(pl->eng, v, n);
 	}
@@ -482,8 +516,8 @@ void pipeline_tick(struct pipeline *pl, uint64_t now_ms)
 		pl->watch.clock(pl->watch.ud, now_ms);
 	if (pl->eng)
 		engine_clock(pl->eng, now_ms);
-	if (pl->atk)
-		attack_clock(pl->atk, now_ms);
+	if (pl->ring)
+		attack_ring_clock(pl->ring, now_ms);
 }
 
 const struct decoder *pipeline_decoder(const struct pipeline *pl)
@@ -574,13 +608,17 @@ void pipeline_report(const struct pipeline *pl, FILE *out)
 		closer_stats_get(pl->closer, &cs);
 		report_table(out, "closer", &closer_counters, &cs);
 		uint64_t now = clock_us(CLOCK_THREAD_CPUTIME_ID), start = pl->start_cpu_us;
+		struct attack_ring_stats rs;
+		attack_ring_stats_get(pl->ring, &rs);
 		fprintf(
 		    out,
 		    "cpu: %.3f s starting (loading, configuration), %.3f s reading, decoding and "
 		    "summing records (this thread), %.3f s closing %llu slots (%.3f s of it "
-		    "finishing arrays A, B and C; judge, documents, store)\n",
+		    "finishing arrays A, B and C; judge, documents, store), %.3f s detecting "
+		    "attacks (nfs-attack)\n",
 		    (double)start / 1e6, (double)(now - start) / 1e6, (double)cs.cpu_us / 1e6,
-		    (unsigned long long)cs.slots, (double)cs.finish_cpu_us / 1e6);
+		    (unsigned long long)cs.slots, (double)cs.finish_cpu_us / 1e6,
+		    (double)rs.cpu_us / 1e6);
 	}
 }
 
@@ -711,6 +749,7 @@ static void state_load_attacks(struct pipeline *pl, uint64_t now_ms)
 			         path);
 		return;
 	}
+	attack_ring_drain(pl->ring); /* the detector is this thread's until the next entry */
 	int rc = attack_state_load(pl->atk, path, now_ms, &res);
 	if (rc == -ENOENT)
 		return;
@@ -745,6 +784,7 @@ static void state_save_attacks(struct pipeline *pl, uint64_t now_ms)
 
 	if (!pl->atk || state_path(pl, STATE_ATTACKS, path, sizeof(path)))
 		return;
+	attack_ring_drain(pl->ring); /* the detector is this thread's until the next entry */
 	int rc = attack_state_save(pl->atk, path, now_ms, &n);
 	if (rc != 0) {
 		log_error("restart: cannot save the open attack events to %s: %s; they end now", path,
@@ -943,7 +983,15 @@ int64_t pipeline_site_id(const struct pipeline *pl, const char *name)
 
 int pipeline_attack_set(struct pipeline *pl, const struct config *cfg)
 {
-	return pl->atk ? attack_thresholds_set(pl->atk, &cfg->attack) : 0;
+	if (!pl->atk)
+		return 0;
+	attack_ring_drain(pl->ring);
+	return attack_thresholds_set(pl->atk, &cfg->attack);
+}
+
+void pipeline_attack_drain(struct pipeline *pl)
+{
+	attack_ring_drain(pl->ring);
 }
 
 int pipeline_attack_hook_set(struct pipeline *pl, const struct config *cfg)

@@ -1,0 +1,117 @@
+/*
+ * attackring: the attack detector off the reading thread. A bounded
+ * single-producer single-consumer ring between the engine's record tap
+ * (the reading thread: the producer) and one consumer thread, nfs-attack,
+ * that runs the detector (attack.h) on what the ring hands it.
+ *
+ * The producer copies only the records with a site end (site_src >= 0 or
+ * site_dst >= 0), each into one 64-byte entry with its two site ids, and a
+ * clock step into an entry of its own, in the order they were given: the
+ * consumer calls its records and clock callbacks with exactly that
+ * sequence (records regrouped into chunks of at most ENGINE_TAP_CHUNK;
+ * no record is moved across a clock step), so the detector's results are
+ * the same as when it ran on the reading thread. An entry keeps of a
+ * record what the detector reads: the addresses, packets, octets, the
+ * seconds between first_ms and last_ms (as first_ms 1 and last_ms 1 + that
+ * span; clipped at 2^32 - 1 s), dport, proto, tcp_flags and frag; every
+ * other field of the struct flow the callback gets is 0.
+ *
+ * Entries are published (made visible to the consumer) every
+ * ATTACK_RING_PUBLISH entries, at every clock step and at a drain. When the
+ * ring is full the producer waits (wait_when_full: replay, lossless) or
+ * drops the chunk and counts its records (live: the reading thread is
+ * never held); a clock step that finds no room is kept and written before
+ * anything else once there is room, later steps replacing it (the
+ * detector evaluates every second entered either way).
+ *
+ * Ordering points: whoever reads what the callbacks write (the detector's
+ * state, the documents the event callback made) calls attack_ring_drain()
+ * first, on the producer's thread; until the producer's next record or
+ * clock call the consumer is idle and the producer's thread may call the
+ * detector directly.
+ *
+ * Not responsible for: the detector itself, documents, the hook.
+ */
+#ifndef NFSENTRY_ATTACKRING_H
+#define NFSENTRY_ATTACKRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfsentry/flow.h"
+
+/*
+ * Entries of the ring by default: 32 768 of 64 bytes, 2 MiB. At the
+ * detector's cost of a few hundred nanoseconds per record that is about
+ * 10 ms of its work: enough to ride out a burst or a slow second (the
+ * evaluation of every hot host), short enough that a drain at a slot close
+ * waits little.
+ */
+#define ATTACK_RING_ENTRIES (1u << 15)
+#define ATTACK_RING_ENTRIES_MIN 256u
+#define ATTACK_RING_ENTRIES_MAX (1u << 20)
+/* Entries written before the producer publishes them without a clock step. */
+#define ATTACK_RING_PUBLISH 256u
+
+/* Called on nfs-attack; every pointer borrowed for the call. Same as engine_record_tap_fn. */
+typedef void (*attack_ring_records_fn)(void *ud, const struct flow *v, size_t n,
+                                       const int64_t *site_src, const int64_t *site_dst);
+/* Called on nfs-attack, at the clock step's place in the sequence. */
+typedef void (*attack_ring_clock_fn)(void *ud, uint64_t now_ms);
+
+struct attack_ring_opts {
+	uint32_t entries;               /* a power of two in MIN..MAX; 0: ATTACK_RING_ENTRIES */
+	bool wait_when_full;            /* replay: wait for room; else drop and count */
+	attack_ring_records_fn ahead;   /* may be NULL: called before records, same chunk */
+	attack_ring_records_fn records; /* required */
+	attack_ring_clock_fn clock;     /* required */
+	void *ud;
+};
+
+struct attack_ring_stats {
+	uint64_t records;         /* records written to the ring */
+	uint64_t records_dropped; /* records not written: the ring was full (live) */
+	uint64_t waits;           /* times the producer waited for room (replay) */
+	uint64_t cpu_us;          /* CPU time of nfs-attack so far */
+};
+
+struct attack_ring;
+
+/*
+ * Allocate the ring and start nfs-attack. o is copied. Returns 0, -EINVAL
+ * (entries not a power of two in range, records or clock NULL), -ENOMEM
+ * or -errno of pthread_create; *out is set only on success.
+ */
+int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out);
+
+/*
+ * Let the consumer finish every entry written, stop it and free. The
+ * callbacks run for everything given before the call (a pending clock
+ * step too). NULL is a no-op. The producer's thread.
+ */
+void attack_ring_stop(struct attack_ring *r);
+
+/*
+ * The engine's record tap (engine_record_tap_fn, ud the ring): copy the
+ * records with a site end. Never allocates; waits only with
+ * wait_when_full. The producer's thread.
+ */
+void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64_t *site_src,
+                         const int64_t *site_dst);
+
+/* A clock step after everything given so far; publishes. The producer's thread. */
+void attack_ring_clock(struct attack_ring *r, uint64_t now_ms);
+
+/*
+ * Publish and wait until the consumer has returned from the callbacks of
+ * every entry given so far (a pending clock step is written first, waiting
+ * for room). Everything the callbacks wrote is visible to the caller
+ * afterwards. NULL is a no-op. The producer's thread.
+ */
+void attack_ring_drain(struct attack_ring *r);
+
+/* The counters (the producer's thread). NULL ring: zeros. */
+void attack_ring_stats_get(const struct attack_ring *r, struct attack_ring_stats *st);
+
+#endif
