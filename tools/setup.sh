@@ -10,6 +10,7 @@ build_pkgs=(
 	gcc make pkg-config meson ninja-build python3
 	libuv1-dev libjansson-dev libpcap-dev libyaml-dev libsqlite3-dev
 	libcurl4-openssl-dev libssh-dev libmicrohttpd-dev libjs-chart.js zlib1g-dev
+	tzdata
 )
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
