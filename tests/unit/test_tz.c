@@ -6,6 +6,7 @@
  * are refused.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -323,12 +324,103 @@ static void test_tzdir(void **state)
 	free(b);
 }
 
+/* More names than the cache holds: each call loads its own zone and frees it (ASan: no leak). */
+static void test_cache_full(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_tz.XXXXXX", path[128], name[16];
+	size_t len;
+	uint8_t *b = read_zone("America/New_York", &len);
+	struct daily_day dd;
+	const struct tz_zone *z;
+	struct tz_zone *own;
+	int n_owned = 0;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("TZDIR", dir, 1), 0);
+	for (int i = 0; i < TZ_CACHE_MAX + 8; i++) {
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/Z%02d", dir, i);
+		assert_non_null(f = fopen(path, "wb"));
+		assert_int_equal(fwrite(b, 1, len, f), len);
+		fclose(f);
+	}
+	for (int i = 0; i < TZ_CACHE_MAX + 8; i++) {
+		snprintf(name, sizeof(name), "Z%02d", i);
+		assert_int_equal(daily_day_resolve("2026-01-01", name, &dd), 0);
+		assert_int_equal(dd.start_s, 1767243600);
+		assert_int_equal(tz_get(name, &z, &own), 0);
+		assert_int_equal(tz_offset(z, 1767243600), -5 * 3600);
+		n_owned += own != NULL;
+		tz_free(own);
+	}
+	/* The cache was partly filled before (the other tests), so at least 8 were not kept. */
+	assert_true(n_owned >= 8);
+	for (int i = 0; i < TZ_CACHE_MAX + 8; i++) {
+		snprintf(path, sizeof(path), "%s/Z%02d", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+	unsetenv("TZDIR");
+	free(b);
+}
+
+/* Threads resolving days at once get what one thread gets (the cache under its lock). */
+struct par {
+	int64_t want[64];
+	int bad;
+};
+
+static const char *const par_zones[] = {"Europe/Berlin", "America/Santiago", "Asia/Tehran",
+                                        "Australia/Lord_Howe"};
+
+static void *par_run(void *arg)
+{
+	struct par *p = arg;
+	struct daily_day dd;
+
+	for (int r = 0; r < 50; r++)
+		for (int i = 0; i < 64; i++) {
+			char date[16];
+			snprintf(date, sizeof(date), "2030-%02d-%02d", 1 + i % 12, 1 + i / 4);
+			if (daily_day_resolve(date, par_zones[i % 4], &dd) != 0 ||
+			    dd.start_s != p->want[i])
+				p->bad++;
+		}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	struct par p[4];
+	pthread_t th[4];
+	struct daily_day dd;
+
+	for (int i = 0; i < 64; i++) {
+		char date[16];
+		snprintf(date, sizeof(date), "2030-%02d-%02d", 1 + i % 12, 1 + i / 4);
+		assert_int_equal(daily_day_resolve(date, par_zones[i % 4], &dd), 0);
+		for (int k = 0; k < 4; k++)
+			p[k].want[i] = dd.start_s;
+	}
+	for (int k = 0; k < 4; k++) {
+		p[k].bad = 0;
+		assert_int_equal(pthread_create(&th[k], NULL, par_run, &p[k]), 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(pthread_join(th[k], NULL), 0);
+		assert_int_equal(p[k].bad, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_midnights), cmocka_unit_test(test_offsets),
 	    cmocka_unit_test(test_day_of),    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_tzdir),
+	    cmocka_unit_test(test_tzdir),     cmocka_unit_test(test_cache_full),
+	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
