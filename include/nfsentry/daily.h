@@ -151,7 +151,7 @@ struct daily_day {
  */
 int daily_day_resolve(const char *date, const char *tz, struct daily_day *out);
 
-/* The day in tz that holds Unix time t_s. Same errors. */
+/* The day in tz that holds Unix time t_s (years 1..9999, else -EINVAL). Same errors. */
 int daily_day_of(int64_t t_s, const char *tz, struct daily_day *out);
 
 /*

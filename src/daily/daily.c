@@ -100,7 +100,9 @@ int daily_day_of(int64_t t_s, const char *tz, struct daily_day *out)
 	struct tz_zone *own;
 	int y, m, d;
 
-	if (!daily_tz_valid(tz) || tz_get(tz, &z, &own) != 0)
+	/* Years 0001..9999 (the zone's arithmetic stays far from overflow). */
+	if (t_s < -62135596800 || t_s > 253402300799 || !daily_tz_valid(tz) ||
+	    tz_get(tz, &z, &own) != 0)
 		return -EINVAL;
 	tz_local_date(z, t_s, &y, &m, &d);
 	tz_free(own);

@@ -46,7 +46,7 @@ int tz_get(const char *name, const struct tz_zone **z, struct tz_zone **owned);
 
 void tz_free(struct tz_zone *z);
 
-/* Seconds east of UTC in z at Unix time t. */
+/* Seconds east of UTC in z at Unix time t (|t| below 2^60: the caller bounds it). */
 int32_t tz_offset(const struct tz_zone *z, int64_t t);
 
 /*

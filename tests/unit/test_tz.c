@@ -189,6 +189,11 @@ static void test_day_of(void **state)
 					         (long long)t, dd.date, (long long)dd.start_s,
 					         (long long)dd.end_s);
 			}
+	/* Instants past year 9999 are refused, not computed with overflow. */
+	assert_int_equal(daily_day_of(INT64_MAX, "Europe/Berlin", &dd), -EINVAL);
+	assert_int_equal(daily_day_of(INT64_MIN, "UTC", &dd), -EINVAL);
+	assert_int_equal(daily_day_of(253402300799, "UTC", &dd), 0);
+	assert_string_equal(dd.date, "9999-12-31");
 	/* Apia skipped 2011-12-30: no such day; the 29th ends where the 31st starts. */
 	assert_int_equal(daily_day_resolve("2011-12-30", "Pacific/Apia", &dd), -EINVAL);
 	assert_int_equal(daily_day_resolve("2011-12-29", "Pacific/Apia", &dd), 0);
