@@ -21,7 +21,7 @@ FROM debian:12
 # (secrets, configuration) can be given to it: docs/manual.md, docs/elasticsearch.md.
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libuv1 libjansson4 libpcap0.8 libyaml-0-2 libsqlite3-0 libcurl4 libssh-4 \
-      libmicrohttpd12 ca-certificates \
+      libmicrohttpd12 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 2055 nfsentry \
     && useradd --system --uid 2055 --gid 2055 --home-dir /var/lib/nfsentry --create-home \

@@ -11,6 +11,8 @@ build_pkgs=(
 	libuv1-dev libjansson-dev libpcap-dev libyaml-dev libsqlite3-dev
 	libcurl4-openssl-dev libssh-dev libmicrohttpd-dev libjs-chart.js zlib1g-dev
 )
+# Needed to run, not to build: the zone files of daily.tz (only UTC without them).
+run_pkgs=(tzdata)
 test_pkgs=(
 	libcmocka-dev clang libclang-rt-14-dev
 	softflowd nfdump tshark procps iproute2 python3 time sqlite3 openssl
@@ -18,7 +20,7 @@ test_pkgs=(
 	debootstrap python3-yaml systemd faketime
 )
 
-pkgs=("${build_pkgs[@]}")
+pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=("${test_pkgs[@]}")
 fi

@@ -18,8 +18,10 @@
  * Memory: bounded by struct daily_config (max_inside, max_outside,
  * max_macs); what a cap left out is counted in struct daily_result.
  * Threads: one analysis uses one struct store (its own connection) and
- * nothing shared; daily_day_resolve() serialises its use of the TZ
- * environment variable with a mutex of this module.
+ * nothing shared; daily_day_resolve() and daily_day_of() read the zone's
+ * TZif file themselves (src/daily/tz.c, zones cached per name) and never
+ * touch the TZ environment variable, so other threads may spawn processes
+ * with environ meanwhile.
  *
  * Operator view: docs/daily.md.
  */
@@ -142,12 +144,14 @@ struct daily_day {
 
 /*
  * The day date ("YYYY-MM-DD") in time zone tz (a TZ database name, "UTC"
- * or NULL for UTC). Returns 0, or -EINVAL (a bad date, or a tz that is not
- * a readable zone file under /usr/share/zoneinfo or $TZDIR).
+ * or NULL for UTC). Returns 0, or -EINVAL (a bad date, a date the zone
+ * skipped, or a tz that is not a readable, well-formed TZif file under
+ * /usr/share/zoneinfo or $TZDIR). A midnight the clocks skipped starts
+ * the day at the jump; one that happened twice, at the first.
  */
 int daily_day_resolve(const char *date, const char *tz, struct daily_day *out);
 
-/* The day in tz that holds Unix time t_s. Same errors. */
+/* The day in tz that holds Unix time t_s (years 1..9999, else -EINVAL). Same errors. */
 int daily_day_of(int64_t t_s, const char *tz, struct daily_day *out);
 
 /*

@@ -1492,7 +1492,8 @@ static void p_daily(struct cfg_ctx *c, const char *path, const struct ytree *v,
 	if (!daily_tz_valid(dc->tz))
 		cfg_err(c, v->line, path, NULL,
 		        "tz: \"%s\" is not a time zone (a TZ database name such as "
-		        "Europe/Berlin, found under /usr/share/zoneinfo)",
+		        "Europe/Berlin, found under /usr/share/zoneinfo: Debian package tzdata; "
+		        "without it only UTC)",
 		        dc->tz);
 	if (dc->n_hook && dc->hook[0][0] != '/')
 		cfg_err(c, v->line, path, NULL,

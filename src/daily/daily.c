@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,40 +38,26 @@
 #include "nfsentry/l2.h"
 #include "nfsentry/reputation.h"
 #include "nfsentry/store.h"
+#include "tz.h"
 
 /* ---- days and time zones -------------------------------------------------- */
 
-/* setenv("TZ") + tzset() change the process; one caller at a time. */
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /*
- * Local midnight of (y, m, d) in tz as Unix time: mktime() under TZ=tz,
- * the previous TZ restored after. tm_isdst = -1 lets the zone decide.
+ * Local midnight of (y, m, d) in tz as Unix time, as mktime() gives it
+ * (tz_local_midnight()); *wy, *wm, *wd the local date of the result.
+ * -1 when the zone cannot be loaded.
  */
 static int64_t local_midnight(int y, int m, int d, const char *tz, int *wy, int *wm, int *wd)
 {
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_isdst = -1};
-	char old[256];
-	const char *o;
-	bool had;
-	time_t t;
+	const struct tz_zone *z;
+	struct tz_zone *own;
+	int64_t t;
 
-	pthread_mutex_lock(&tz_lock);
-	o = getenv("TZ");
-	had = o != NULL;
-	snprintf(old, sizeof(old), "%s", o ? o : "");
-	setenv("TZ", tz && *tz ? tz : "UTC", 1);
-	tzset();
-	t = mktime(&tm);
-	if (had)
-		setenv("TZ", old, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	pthread_mutex_unlock(&tz_lock);
-	/* mktime normalised the date (day 32 is the 1st of the next month). */
-	*wy = tm.tm_year + 1900, *wm = tm.tm_mon + 1, *wd = tm.tm_mday;
-	return (int64_t)t;
+	if (tz_get(tz, &z, &own) != 0)
+		return -1;
+	t = tz_local_midnight(z, y, m, d, wy, wm, wd);
+	tz_free(own);
+	return t;
 }
 
 static int64_t ceil_div(int64_t a, int64_t b)
@@ -111,28 +96,17 @@ int daily_day_resolve(const char *date, const char *tz, struct daily_day *out)
 
 int daily_day_of(int64_t t_s, const char *tz, struct daily_day *out)
 {
-	time_t t = (time_t)t_s;
-	struct tm tm;
-	char old[256];
-	const char *o;
-	bool had;
+	const struct tz_zone *z;
+	struct tz_zone *own;
+	int y, m, d;
 
-	if (!daily_tz_valid(tz))
+	/* Years 0001..9999 (the zone's arithmetic stays far from overflow). */
+	if (t_s < -62135596800 || t_s > 253402300799 || !daily_tz_valid(tz) ||
+	    tz_get(tz, &z, &own) != 0)
 		return -EINVAL;
-	pthread_mutex_lock(&tz_lock);
-	o = getenv("TZ");
-	had = o != NULL;
-	snprintf(old, sizeof(old), "%s", o ? o : "");
-	setenv("TZ", tz && *tz ? tz : "UTC", 1);
-	tzset();
-	localtime_r(&t, &tm);
-	if (had)
-		setenv("TZ", old, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	pthread_mutex_unlock(&tz_lock);
-	return day_fill(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tz, out);
+	tz_local_date(z, t_s, &y, &m, &d);
+	tz_free(own);
+	return day_fill(y, m, d, tz, out);
 }
 
 /* ---- tables ------------------------------------------------------------------ */

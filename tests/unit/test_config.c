@@ -1292,7 +1292,8 @@ static void test_daily(void **state)
 	} bad[] = {
 	    {"daily:\n  tz: Mars/Olympus\n",
 	     ":2: daily: tz: \"Mars/Olympus\" is not a time zone (a TZ database name such as "
-	     "Europe/Berlin, found under /usr/share/zoneinfo)"},
+	     "Europe/Berlin, found under /usr/share/zoneinfo: Debian package tzdata; without it "
+	     "only UTC)"},
 	    {"daily:\n  report_dir: /tmp\n  hook: [mail]\n",
 	     ":2: daily: hook: the program (first entry) must be an absolute path; it runs "
 	     "without a shell"},
