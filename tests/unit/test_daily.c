@@ -68,6 +68,14 @@ static void fx_open(struct fixture *fx, int64_t base)
 	fx->base = base;
 }
 
+/* fx_open(), and each flushed slot gets a digest made for the default bounds. */
+static void fx_open_digests(struct fixture *fx, int64_t base)
+{
+	fx_open(fx, base);
+	fx->dg_peers = DAILY_DEFAULT_MAX_PEERS;
+	fx->dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+}
+
 __attribute__((format(printf, 5, 6))) static void
 add(struct fixture *fx, int64_t ts, const char *kind, const char *key, const char *fmt, ...)
 {
@@ -755,9 +763,7 @@ static void test_digest_path(void **state)
 	struct fixture fx;
 	struct daily_config cfg;
 
-	fx_open(&fx, DAY0 - 1);
-	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
-	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	fx_open_digests(&fx, DAY0 - 1);
 	slots(&fx, DAY0 - 1, DAY0 + 288, -1);
 	plant_day(&fx);
 	gen_day(&fx, 7);
@@ -1339,9 +1345,7 @@ static void test_schema3_store(void **state)
 	struct store *old = NULL;
 	char err[256];
 
-	fx_open(&fx, DAY0 - 1);
-	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
-	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	fx_open_digests(&fx, DAY0 - 1);
 	slots(&fx, DAY0, DAY0 + 288, -1);
 	plant_day(&fx);
 	fx_flush(&fx);
@@ -1413,9 +1417,7 @@ static void test_few_offenders(void **state)
 	struct fixture fx;
 	struct daily_config cfg;
 
-	fx_open(&fx, DAY0 - 1);
-	fx.dg_peers = DAILY_DEFAULT_MAX_PEERS;
-	fx.dg_probe = DAILY_DEFAULT_PROBE_TARGETS;
+	fx_open_digests(&fx, DAY0 - 1);
 	for (int64_t ts = DAY0 - 1; ts < DAY0 + 288; ts++) {
 		int k = (int)(ts - DAY0);
 		if (k % 2 == 0)
