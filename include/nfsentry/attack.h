@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "nfsentry/counter.h"
+#include "nfsentry/cpulist.h"
 #include "nfsentry/flow.h"
 #include "nfsentry/site.h"
 
@@ -129,6 +130,7 @@ struct attack_config {
 	size_t n_sites;
 	char hook[ATTACK_HOOK_MAX]; /* command run per event, JSON on stdin; "" = none */
 	uint32_t hook_timeout_ms;   /* default 5000 */
+	struct cpu_list cpus;       /* CPUs of the detector's thread; empty (default): the process's */
 };
 
 /* Fill *c with the documented defaults (no sites, no hook). */

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nfsentry/cpulist.h"
 #include "nfsentry/flow.h"
 
 /*
@@ -67,6 +68,7 @@ struct attack_ring_opts {
 	attack_ring_records_fn records; /* required */
 	attack_ring_clock_fn clock;     /* required */
 	void *ud;
+	const struct cpu_list *cpus; /* nfs-attack's CPUs (borrowed for the call); NULL or empty: the process's */
 };
 
 struct attack_ring_stats {
@@ -79,9 +81,11 @@ struct attack_ring_stats {
 struct attack_ring;
 
 /*
- * Allocate the ring and start nfs-attack. o is copied. Returns 0, -EINVAL
- * (entries not a power of two in range, records or clock NULL), -ENOMEM
- * or -errno of pthread_create; *out is set only on success.
+ * Allocate the ring and start nfs-attack, on o->cpus when given. o is
+ * copied (not o->cpus: read during the call). Returns 0, -EINVAL (entries
+ * not a power of two in range, records or clock NULL), -ENOMEM or -errno of
+ * pthread_create (-EINVAL also when no CPU of o->cpus may be used: offline,
+ * or outside the process's cgroup); *out is set only on success.
  */
 int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out);
 

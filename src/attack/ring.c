@@ -419,14 +419,32 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 	 * woken for a quarter of the ring at a time, so that the two switch
 	 * (and evict each other's cache lines) seldom.
 	 */
-	cpu_set_t cpus;
-	bool one = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2;
+	cpu_set_t cpus, mine;
+	bool pin = o->cpus && !cpu_list_empty(o->cpus);
+	CPU_ZERO(&mine);
+	for (unsigned c = 0; pin && c < CPUS_MAX && c < CPU_SETSIZE; c++)
+		if (cpu_list_has(o->cpus, c))
+			CPU_SET(c, &mine);
+	/* One CPU for both threads: the process's, and the detector's own when pinned. */
+	bool one = false;
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) {
+		if (pin)
+			CPU_OR(&cpus, &cpus, &mine);
+		one = CPU_COUNT(&cpus) < 2;
+	}
 	r->spin = one ? 0 : RING_SPIN;
+	r->o.cpus = NULL; /* borrowed for this call only */
 	r->wake_batch = one || cap / 4 < ATTACK_RING_PUBLISH ? cap / 4 : ATTACK_RING_PUBLISH;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake_consumer, NULL);
 	pthread_cond_init(&r->wake_producer, NULL);
-	int rc = pthread_create(&r->thread, NULL, ring_main, r);
+	pthread_attr_t attr;
+	int rc = pthread_attr_init(&attr);
+	if (rc == 0 && pin)
+		rc = pthread_attr_setaffinity_np(&attr, sizeof(mine), &mine);
+	if (rc == 0)
+		rc = pthread_create(&r->thread, &attr, ring_main, r);
+	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		pthread_cond_destroy(&r->wake_producer);
 		pthread_cond_destroy(&r->wake_consumer);

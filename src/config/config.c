@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nfsentry/cpulist.h"
 #include "nfsentry/l2.h"
 #include "nfsentry/prefix.h"
 #include "ytree.h"
@@ -295,6 +296,32 @@ static void p_u32(struct cfg_ctx *c, const char *path, const struct ytree *v,
 
 	if (uint_in_range(c, path, v, k, UINT32_MAX, &n))
 		*(uint32_t *)((char *)base + k->off) = (uint32_t)n;
+}
+
+/*
+ * A list of CPUs ("2", "0-3,6", or a bare number) into a struct cpu_list, each
+ * CPU one of this machine's (sysconf(_SC_NPROCESSORS_CONF)): a list naming a
+ * CPU the machine lacks would only fail when the thread starts.
+ */
+static void p_cpus(struct cfg_ctx *c, const char *path, const struct ytree *v,
+                   const struct cfg_key *k, void *base)
+{
+	const char *s = scalar_of(c, path, v, "a list of CPUs (\"2\", \"0-3,6\")");
+	struct cpu_list *dst = (struct cpu_list *)((char *)base + k->off);
+	char why[160];
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	if (!s)
+		return;
+	if (cpu_list_parse(s, dst, why, sizeof(why)) != 0) {
+		cfg_err(c, v->line, path, v, "%s", why);
+		return;
+	}
+	if (n > 0 && cpu_list_max(dst) >= n) {
+		cfg_err(c, v->line, path, v, "CPU %d is not on this machine (its CPUs are 0-%ld)",
+		        cpu_list_max(dst), n - 1);
+		memset(dst, 0, sizeof(*dst));
+	}
 }
 
 /* As p_u32, into a uint64_t (packet and octet counts). */
@@ -2076,6 +2103,7 @@ static const struct cfg_key attack_keys[] = {
     {.name = "hook", .parse = p_path, .off = offsetof(struct config, attack.hook),
      .max = ATTACK_HOOK_MAX},
     ATK_U32(hook_timeout_ms, 1, 600000),
+    {.name = "cpus", .parse = p_cpus, .off = offsetof(struct config, attack.cpus)},
     {.name = "thresholds", .parse = p_map, .sub = atk_th_default},
     {.name = "sites",
      .parse = p_list,

@@ -195,11 +195,19 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 	                              .ahead = attack_records_ahead,
 	                              .records = attack_records,
 	                              .clock = attack_ring_clock_cb,
-	                              .ud = pl->atk};
+	                              .ud = pl->atk,
+	                              .cpus = &cfg->attack.cpus};
 	rc = attack_ring_start(&ro, &pl->ring);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot start the attack detector's thread: %s",
-		         strerror(-rc));
+		char cpus[128];
+		cpu_list_format(&cfg->attack.cpus, cpus, sizeof(cpus));
+		if (cpus[0])
+			snprintf(err, errlen,
+			         "cannot start the attack detector's thread on CPUs %s (attack.cpus): %s",
+			         cpus, strerror(-rc));
+		else
+			snprintf(err, errlen, "cannot start the attack detector's thread: %s",
+			         strerror(-rc));
 		return rc;
 	}
 	engine_record_tap_set(pl->eng, attack_ring_records, NULL, pl->ring);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,13 +482,82 @@ static void test_start_errors(void **state)
 	assert_int_equal(st.records + st.records_dropped + st.waits + st.cpu_us, 0);
 }
 
+/* The consumer's own CPU set, taken on its thread at the first clock step. */
+static cpu_set_t seen_cpus;
+static atomic_int seen;
+
+static void on_clock_cpus(void *ud, uint64_t now_ms)
+{
+	(void)ud;
+	(void)now_ms;
+	if (!atomic_load(&seen)) {
+		assert_int_equal(sched_getaffinity(0, sizeof(seen_cpus), &seen_cpus), 0);
+		atomic_store(&seen, 1);
+	}
+}
+
+/*
+ * opts.cpus: nfs-attack runs on the given CPUs only, the caller's thread
+ * keeps its own; an empty list changes nothing; a CPU that cannot be used
+ * refuses the start and leaves no thread or ring.
+ */
+static void test_pinned(void **state)
+{
+	(void)state;
+	struct sink s0;
+	cpu_set_t mine, after;
+	struct cpu_list want;
+	struct attack_ring_opts o = {
+	    .records = on_records, .clock = on_clock_cpus, .ud = &s0, .cpus = &want};
+	struct attack_ring *r = NULL;
+
+	memset(&s0, 0, sizeof(s0));
+	assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	int last = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &mine))
+			last = c;
+	assert_true(last >= 0);
+	char text[16];
+	snprintf(text, sizeof(text), "%d", last);
+	assert_int_equal(cpu_list_parse(text, &want, NULL, 0), 0);
+
+	atomic_store(&seen, 0);
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	attack_ring_clock(r, 1000);
+	attack_ring_drain(r);
+	assert_true(atomic_load(&seen));
+	assert_int_equal(CPU_COUNT(&seen_cpus), 1);
+	assert_true(CPU_ISSET(last, &seen_cpus));
+	attack_ring_stop(r);
+	assert_int_equal(sched_getaffinity(0, sizeof(after), &after), 0);
+	assert_true(CPU_EQUAL(&after, &mine)); /* the caller is not pinned */
+
+	/* Empty: the process's CPUs, as without the option. */
+	memset(&want, 0, sizeof(want));
+	atomic_store(&seen, 0);
+	r = NULL;
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	attack_ring_clock(r, 1000);
+	attack_ring_drain(r);
+	assert_true(atomic_load(&seen));
+	assert_true(CPU_EQUAL(&seen_cpus, &mine));
+	attack_ring_stop(r);
+
+	/* No such CPU (the last number a list may hold): refused, nothing left. */
+	assert_int_equal(cpu_list_parse("1023", &want, NULL, 0), 0);
+	r = NULL;
+	assert_int_equal(attack_ring_start(&o, &r), -EINVAL);
+	assert_null(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order),        cmocka_unit_test(test_drain),
 	    cmocka_unit_test(test_full_waits),   cmocka_unit_test(test_full_drops),
 	    cmocka_unit_test(test_stop_pending), cmocka_unit_test(test_idle_sleeps),
-	    cmocka_unit_test(test_start_errors),
+	    cmocka_unit_test(test_start_errors), cmocka_unit_test(test_pinned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1084,6 +1084,7 @@ static void test_attack(void **state)
 	                           "  max_events: 8\n"
 	                           "  hook: /usr/local/bin/block --now\n"
 	                           "  hook_timeout_ms: 2500\n"
+	                           "  cpus: \"0\"\n"
 	                           "  thresholds:\n"
 	                           "    in:\n"
 	                           "      syn: {pps: 5000, fps: 0}\n"
@@ -1118,6 +1119,12 @@ static void test_attack(void **state)
 	     "attack:\n  sites:\n    - site: campus\n    - site: campus\n",
 	     ":7: attack.sites[1]: site campus already has overrides in attack.sites[0]"},
 	    {"attack:\n  sites:\n    - thresholds: {}\n", ":3: attack.sites[0]: missing key \"site\""},
+	    {"attack:\n  cpus: 3-1\n", ":2: attack.cpus: the range 3-1 runs backwards (got \"3-1\")"},
+	    {"attack:\n  cpus: \"1,x\"\n",
+	     ":2: attack.cpus: at character 3: not a CPU number below 1024 (\"2\", \"0-3,6\") "
+	     "(got \"1,x\")"},
+	    {"attack:\n  cpus: [1]\n",
+	     ":2: attack.cpus: expected a list of CPUs (\"2\", \"0-3,6\"), got a list"},
 	};
 	struct config c;
 	struct config_errors e;
@@ -1133,6 +1140,7 @@ static void test_attack(void **state)
 	assert_int_equal(c.attack.max_events, 256);
 	assert_string_equal(c.attack.hook, "");
 	assert_int_equal(c.attack.hook_timeout_ms, 5000);
+	assert_true(cpu_list_empty(&c.attack.cpus)); /* not pinned */
 	/* The documented defaults (docs/attacks.md), as literal numbers. */
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 20000);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 10000);
@@ -1158,6 +1166,8 @@ static void test_attack(void **state)
 	assert_int_equal(c.attack.max_events, 8);
 	assert_string_equal(c.attack.hook, "/usr/local/bin/block --now");
 	assert_int_equal(c.attack.hook_timeout_ms, 2500);
+	assert_true(cpu_list_has(&c.attack.cpus, 0));
+	assert_int_equal(cpu_list_max(&c.attack.cpus), 0);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 5000);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 0);
 	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_BPS], 300000000);
@@ -1190,6 +1200,20 @@ static void test_attack(void **state)
 		config_free(&c);
 		config_errors_free(&e);
 	}
+
+	/* A CPU the machine lacks: refused at load, not when the thread starts. */
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	char yaml[64], want[160];
+	snprintf(yaml, sizeof(yaml), "attack:\n  cpus: 0,%ld\n", n);
+	snprintf(want, sizeof(want),
+	         ":2: attack.cpus: CPU %ld is not on this machine (its CPUs are 0-%ld) (got \"0,%ld\")",
+	         n, n - 1, n);
+	write_tmp(yaml, strlen(yaml));
+	assert_int_equal(config_load(tmpfile_path, &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	assert_msg(&e, 0, tmpfile_path, want);
+	config_free(&c);
+	config_errors_free(&e);
 }
 
 static void test_web(void **state)
