@@ -46,17 +46,34 @@ struct fp_totals {
 	uint64_t flows, packets, octets;
 };
 
+/*
+ * Index slots of an entry's prefix and port sets: twice their caps, a power
+ * of two, so that a probe finds a member or an empty slot in a step or two
+ * (a scanner fills all 64 prefixes and then tests every record against them).
+ */
+#define FP_PREFIX_IDX 128
+#define FP_PORT_IDX 64
+_Static_assert(FP_PREFIX_IDX >= 2 * REPUTATION_FP_PREFIXES && REPUTATION_FP_PREFIXES < 256 &&
+                   (FP_PREFIX_IDX & (FP_PREFIX_IDX - 1)) == 0,
+               "the prefix index holds every prefix, at most half full");
+_Static_assert(FP_PORT_IDX >= 2 * REPUTATION_FP_PORTS && REPUTATION_FP_PORTS < 256 &&
+                   (FP_PORT_IDX & (FP_PORT_IDX - 1)) == 0,
+               "the port index holds every port, at most half full");
+
 struct fp_entry {
 	struct flow_addr ip;
 	struct fp_totals sent, received;
 	struct flow_addr exporters[REPUTATION_FP_EXPORTERS];
-	struct flow_addr prefixes[REPUTATION_FP_PREFIXES]; /* /24 or /48 networks */
+	struct flow_addr prefixes[REPUTATION_FP_PREFIXES]; /* /24 or /48 networks, in order seen */
 	uint16_t ports[REPUTATION_FP_PORTS];
 	uint8_t protos[REPUTATION_FP_PROTOS];
 	uint16_t sites[REPUTATION_FP_SITES]; /* site indexes of the other ends */
 	uint8_t n_exporters, n_prefixes, n_ports, n_protos, n_sites;
 	uint32_t exporters_more, prefixes_more, ports_more, protos_more;
 	uint32_t no_site_records; /* records whose other end belongs to no site */
+	/* Open-addressing indexes of prefixes[] and ports[]: position + 1, 0 = empty. */
+	uint8_t prefix_idx[FP_PREFIX_IDX];
+	uint8_t port_idx[FP_PORT_IDX];
 };
 
 /* One slot's footprints: an open-addressing table of entry pointers. */
@@ -64,6 +81,7 @@ struct fp_slot {
 	int64_t k;
 	size_t mask, n;
 	struct fp_entry **tab; /* NULL until the first entry */
+	struct fp_entry *last; /* the entry fp_find() found last: records of one IP come in runs */
 	struct fp_slot *next;  /* in the hand-over list */
 };
 
@@ -1343,16 +1361,69 @@ static void fp_set_add16(uint16_t *v, uint8_t *n, uint32_t *more, unsigned cap, 
 		(*more)++;
 }
 
+static inline bool addr_eq(const struct flow_addr *a, const struct flow_addr *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a->b, 8);
+	memcpy(&a1, a->b + 8, 8);
+	memcpy(&b0, b->b, 8);
+	memcpy(&b1, b->b + 8, 8);
+	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 static void fp_set_addr(struct flow_addr *v, uint8_t *n, uint32_t *more, unsigned cap,
                         const struct flow_addr *x)
 {
 	for (unsigned i = 0; i < *n; i++)
-		if (memcmp(&v[i], x, sizeof(*x)) == 0)
+		if (addr_eq(&v[i], x))
 			return;
 	if (*n < cap)
 		v[(*n)++] = *x;
 	else
 		(*more)++;
+}
+
+/*
+ * x into the set v (n members, at most cap, first seen first; more counts
+ * what did not fit) through its index idx of idx_n slots (position + 1):
+ * one hashed probe instead of a scan of every member.
+ */
+static void fp_set_addr_idx(struct flow_addr *v, uint8_t *n, uint32_t *more, unsigned cap,
+                            uint8_t *idx, unsigned idx_n, const struct flow_addr *x)
+{
+	uint64_t a, b;
+
+	memcpy(&a, x->b, 8);
+	memcpy(&b, x->b + 8, 8);
+	uint64_t h = ((a * 0x9e3779b97f4a7c15ull) ^ b) * 0xbf58476d1ce4e5b9ull;
+	unsigned i = (unsigned)(h >> 40) & (idx_n - 1);
+	for (; idx[i]; i = (i + 1) & (idx_n - 1))
+		if (addr_eq(&v[idx[i] - 1], x))
+			return;
+	if (*n < cap) {
+		v[*n] = *x;
+		idx[i] = ++*n;
+	} else {
+		(*more)++;
+	}
+}
+
+/* As fp_set_addr_idx(), for a 16-bit value (ports). */
+static void fp_set_add16_idx(uint16_t *v, uint8_t *n, uint32_t *more, unsigned cap, uint8_t *idx,
+                             unsigned idx_n, uint16_t x)
+{
+	unsigned i = (unsigned)(((uint32_t)x * 0x9e3779b1u) >> 16) & (idx_n - 1);
+
+	for (; idx[i]; i = (i + 1) & (idx_n - 1))
+		if (v[idx[i] - 1] == x)
+			return;
+	if (*n < cap) {
+		v[*n] = x;
+		idx[i] = ++*n;
+	} else {
+		(*more)++;
+	}
 }
 
 static struct fp_entry *fp_find(struct reputation *r, struct fp_slot *fs,
@@ -1367,10 +1438,12 @@ static struct fp_entry *fp_find(struct reputation *r, struct fp_slot *fs,
 			return NULL;
 		fs->mask = b - 1;
 	}
+	if (fs->last && addr_eq(&fs->last->ip, ip))
+		return fs->last;
 	size_t i = rep_addr_hash(ip) & fs->mask;
 	for (; fs->tab[i]; i = (i + 1) & fs->mask)
-		if (memcmp(&fs->tab[i]->ip, ip, sizeof(*ip)) == 0)
-			return fs->tab[i];
+		if (addr_eq(&fs->tab[i]->ip, ip))
+			return fs->last = fs->tab[i];
 	if (fs->n >= r->cfg.footprint_max)
 		return NULL;
 	struct fp_entry *e = calloc(1, sizeof(*e));
@@ -1379,7 +1452,7 @@ static struct fp_entry *fp_find(struct reputation *r, struct fp_slot *fs,
 	e->ip = *ip;
 	fs->tab[i] = e;
 	fs->n++;
-	return e;
+	return fs->last = e;
 }
 
 /* Hand fs to the worker (or free it when it holds nothing). */
@@ -1474,9 +1547,10 @@ static void fp_add(struct reputation *r, const struct flow *f, const struct flow
 	            &f->exporter);
 	struct flow_addr net;
 	net_of(other, &net);
-	fp_set_addr(e->prefixes, &e->n_prefixes, &e->prefixes_more, REPUTATION_FP_PREFIXES, &net);
-	fp_set_add16(e->ports, &e->n_ports, &e->ports_more, REPUTATION_FP_PORTS,
-	             sent ? f->dport : f->sport);
+	fp_set_addr_idx(e->prefixes, &e->n_prefixes, &e->prefixes_more, REPUTATION_FP_PREFIXES,
+	                e->prefix_idx, FP_PREFIX_IDX, &net);
+	fp_set_add16_idx(e->ports, &e->n_ports, &e->ports_more, REPUTATION_FP_PORTS, e->port_idx,
+	                 FP_PORT_IDX, sent ? f->dport : f->sport);
 	bool have = false;
 	for (unsigned i = 0; i < e->n_protos; i++)
 		have |= e->protos[i] == f->proto;

@@ -1097,6 +1097,101 @@ static void test_footprint(void **state)
 	store_close(st);
 }
 
+/*
+ * A scanner that reaches more prefixes and ports than an entry holds: the
+ * document lists the first REPUTATION_FP_PREFIXES prefixes and
+ * REPUTATION_FP_PORTS ports in the order first seen (a hashed index finds
+ * members; a plain first-seen list here is the reference), and counts every
+ * record whose prefix or port did not fit (IPv4 /24s and IPv6 /48s mixed).
+ */
+static void test_footprint_caps(void **state)
+{
+	struct sites t;
+	struct vb b;
+	char db[300], store[300];
+	const uint64_t t1 = (uint64_t)(K0 + 1) * 300000 + 1000;
+	enum { N = 600 };
+
+	(void)state;
+	sites_init(&t);
+	reputation_config_defaults(&rcfg);
+	path_in(db, sizeof(db), "fpcap.db");
+	path_in(store, sizeof(store), "fpcap-store.db");
+	struct reputation *r = rep_open(&t, db, NULL, store, false);
+	vb_init(&b, &t, 0, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	vb_init(&b, &t, 1, K0);
+	sink(r, &b);
+	reputation_clock(r, t1);
+
+	static struct flow v[N];
+	char pfx[REPUTATION_FP_PREFIXES][48], dst[64];
+	uint16_t ports[REPUTATION_FP_PORTS];
+	unsigned n_pfx = 0, n_ports = 0, pfx_more = 0, ports_more = 0;
+	for (unsigned i = 0; i < N; i++) {
+		char net[48];
+		if (i % 10 == 3) {
+			unsigned h = (i * 17) % 40;
+			snprintf(dst, sizeof(dst), "2001:db8:%x::%x", h, i);
+			snprintf(net, sizeof(net), "2001:db8:%x::/48", h);
+		} else {
+			unsigned o = (i * 37) % 100;
+			snprintf(dst, sizeof(dst), "100.64.%u.%u", o, i % 250 + 1);
+			snprintf(net, sizeof(net), "100.64.%u.0/24", o);
+		}
+		uint16_t port = (uint16_t)(1000 + (i * 13) % 50);
+		v[i] = rec("192.0.2.2", "198.51.100.7", dst, port, t1);
+		/* The reference: first seen first, a miss past the cap counted. */
+		bool have = false;
+		for (unsigned k = 0; k < n_pfx; k++)
+			have |= strcmp(pfx[k], net) == 0;
+		if (!have && n_pfx < REPUTATION_FP_PREFIXES)
+			snprintf(pfx[n_pfx++], sizeof(pfx[0]), "%s", net);
+		else if (!have)
+			pfx_more++;
+		have = false;
+		for (unsigned k = 0; k < n_ports; k++)
+			have |= ports[k] == port;
+		if (!have && n_ports < REPUTATION_FP_PORTS)
+			ports[n_ports++] = port;
+		else if (!have)
+			ports_more++;
+	}
+	assert_int_equal(n_pfx, REPUTATION_FP_PREFIXES); /* the case fills both */
+	assert_int_equal(n_ports, REPUTATION_FP_PORTS);
+	assert_true(pfx_more > 0 && ports_more > 0);
+	for (unsigned i = 0; i < N; i += 30)
+		reputation_records(r, v + i, 30);
+	reputation_clock(r, t1 + 300000 + 11000);
+	for (uint32_t s = 0; s < 2; s++) {
+		vb_init(&b, &t, s, K0 + 1);
+		sink(r, &b);
+	}
+	reputation_close(r);
+
+	struct store *st;
+	char err[256];
+	assert_int_equal(store_open(store, NULL, &st, err, sizeof(err)), 0);
+	struct fpdocs f = {0};
+	assert_int_equal(store_doc_foreach(st, REPUTATION_SITE, K0 + 1, "footprint", fp_fn, &f), 0);
+	assert_int_equal(f.n, 1);
+	json_t *d = f.docs[0], *a = json_object_get(d, "prefixes"),
+	       *p = json_object_get(d, "ports");
+	assert_int_equal(json_array_size(a), REPUTATION_FP_PREFIXES);
+	for (unsigned k = 0; k < REPUTATION_FP_PREFIXES; k++)
+		assert_string_equal(json_string_value(json_array_get(a, k)), pfx[k]);
+	assert_int_equal(json_integer_value(json_object_get(d, "prefixesMore")), pfx_more);
+	assert_int_equal(json_array_size(p), REPUTATION_FP_PORTS);
+	for (unsigned k = 0; k < REPUTATION_FP_PORTS; k++)
+		assert_int_equal(json_integer_value(json_array_get(p, k)), ports[k]);
+	assert_int_equal(json_integer_value(json_object_get(d, "portsMore")), ports_more);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "sent"), "flows")),
+	                 N);
+	json_decref(d);
+	store_close(st);
+}
+
 /* The watch list is capped; the cap is counted. */
 static void test_watch_cap(void **state)
 {
@@ -1416,14 +1511,23 @@ static void test_watch_set_alloc_fail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_escalation),       cmocka_unit_test(test_never_blocked),
-	    cmocka_unit_test(test_min_offences),     cmocka_unit_test(test_restart_and_replay),
-	    cmocka_unit_test(test_blocklist_atomic), cmocka_unit_test(test_hook_run),
-	    cmocka_unit_test(test_hook_module),      cmocka_unit_test(test_hook_counters),
-	    cmocka_unit_test(test_footprint),        cmocka_unit_test(test_watch_cap),
-	    cmocka_unit_test(test_alloc_fail),       cmocka_unit_test(test_unlabelled_not_recorded),
-	    cmocka_unit_test(test_exempt_reload),    cmocka_unit_test(test_watch_set_filter),
-	    cmocka_unit_test(test_watch_set_edges),  cmocka_unit_test(test_watch_set_alloc_fail),
+	    cmocka_unit_test(test_escalation),
+	    cmocka_unit_test(test_never_blocked),
+	    cmocka_unit_test(test_min_offences),
+	    cmocka_unit_test(test_restart_and_replay),
+	    cmocka_unit_test(test_blocklist_atomic),
+	    cmocka_unit_test(test_hook_run),
+	    cmocka_unit_test(test_hook_module),
+	    cmocka_unit_test(test_hook_counters),
+	    cmocka_unit_test(test_footprint),
+	    cmocka_unit_test(test_footprint_caps),
+	    cmocka_unit_test(test_watch_cap),
+	    cmocka_unit_test(test_alloc_fail),
+	    cmocka_unit_test(test_unlabelled_not_recorded),
+	    cmocka_unit_test(test_exempt_reload),
+	    cmocka_unit_test(test_watch_set_filter),
+	    cmocka_unit_test(test_watch_set_edges),
+	    cmocka_unit_test(test_watch_set_alloc_fail),
 	    cmocka_unit_test(test_hook_set),
 	    cmocka_unit_test(test_watch_set_filter_runs),
 	    cmocka_unit_test(test_hook_queue_alloc),
