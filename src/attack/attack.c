@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/attackring.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 
@@ -746,23 +747,25 @@ static bool hot_add(struct attack *a, struct host *x)
 
 /* ---- records ------------------------------------------------------------- */
 
-static unsigned class_of(const struct flow *f)
+/* Class of a record by its protocol, XOR ATTACK_CLASS_OTHER (0: other); TCP before its SYN test. */
+static const uint8_t proto_class[256] = {
+    [1] = ATTACK_CLASS_ICMP ^ ATTACK_CLASS_OTHER,
+    [6] = ATTACK_CLASS_TCP ^ ATTACK_CLASS_OTHER,
+    [17] = ATTACK_CLASS_UDP ^ ATTACK_CLASS_OTHER,
+    [58] = ATTACK_CLASS_ICMP ^ ATTACK_CLASS_OTHER,
+};
+
+static inline unsigned class_of(const struct attack_ring_ent *e)
 {
-	switch (f->proto) {
-	case 6:
-		/* SYN without ACK over the whole record: never answered. */
-		return (f->tcp_flags & 0x12) == 0x02 ? ATTACK_CLASS_SYN : ATTACK_CLASS_TCP;
-	case 17:
-		return ATTACK_CLASS_UDP;
-	case 1:
-	case 58:
-		return ATTACK_CLASS_ICMP;
-	default:
-		return ATTACK_CLASS_OTHER;
-	}
+	unsigned c = proto_class[e->proto] ^ ATTACK_CLASS_OTHER;
+
+	/* SYN without ACK over the whole record: never answered. */
+	if (c == ATTACK_CLASS_TCP && (e->tcp_flags & 0x12) == 0x02)
+		c = ATTACK_CLASS_SYN;
+	return c;
 }
 
-static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
+static void event_feed(struct attack *a, uint16_t evi, const struct attack_ring_ent *f,
                        const struct flow_addr *outside)
 {
 	struct event *e = &a->ev[evi - 1];
@@ -800,8 +803,8 @@ sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET], 
  * one). A fragment record (frag) also credits the fragments class the same
  * way. A cold host's record reads and writes its first line only.
  */
-static inline void credit(struct attack *a, struct host *x, unsigned dir, unsigned cls,
-                          bool frag, const struct flow *f, const struct flow_addr *outside,
+static inline void credit(struct attack *a, struct host *x, unsigned dir, unsigned cls, bool frag,
+                          const struct attack_ring_ent *f, const struct flow_addr *outside,
                           const float amt[NMET], uint64_t d)
 {
 	a->st.records++;
@@ -954,13 +957,33 @@ static inline __attribute__((always_inline)) bool credit_cold(struct attack *a, 
 /* One end of a record: its host (dslot: its dense slot, NULL: the hash), credited. */
 static inline __attribute__((always_inline)) void
 credit_end(struct attack *a, uint32_t site, const struct flow_addr *ip, uint32_t *dslot,
-           unsigned dir, unsigned cls, bool frag, const struct flow *f,
+           unsigned dir, unsigned cls, bool frag, const struct attack_ring_ent *f,
            const struct flow_addr *outside, const float amt[NMET], uint64_t d)
 {
 	struct host *x = dslot && *dslot ? host_at(a, *dslot - 1) : host_get(a, site, ip, dslot);
 
 	if (x && !credit_cold(a, x, dir, cls, frag, amt, d))
 		credit(a, x, dir, cls, frag, f, outside, amt, d);
+}
+
+/*
+ * Both ends of record e of d seconds: ds / dd the dense slots of its
+ * source / destination (NULL: the hash, or no end in a site).
+ */
+static inline __attribute__((always_inline)) void
+rate_one(struct attack *a, const struct attack_ring_ent *e, uint64_t d, uint32_t *ds, uint32_t *dd)
+{
+	float inv = 1.0f / (float)d;
+	float amt[NMET] = {(float)e->packets * inv, (float)e->octets * 8.0f * inv, inv};
+	unsigned cls = class_of(e);
+	bool frag = (e->frag & (FLOW_FRAG_MORE | FLOW_FRAG_OFFSET)) != 0; /* flow_is_fragment() */
+
+	if (e->site_src >= 0)
+		credit_end(a, (uint32_t)e->site_src, &e->src, ds, ATTACK_OUT, cls, frag, e, &e->dst,
+		           amt, d);
+	if (e->site_dst >= 0)
+		credit_end(a, (uint32_t)e->site_dst, &e->dst, dd, ATTACK_IN, cls, frag, e, &e->src,
+		           amt, d);
 }
 
 void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
@@ -979,23 +1002,84 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
 		/* Seconds the record covers, at least one; spread over at most the window. */
 		uint64_t span_ms =
 		    f->first_ms && f->last_ms > f->first_ms ? f->last_ms - f->first_ms : 0;
-		uint64_t d = span_ms / 1000 + 1;
-		float inv = 1.0f / (float)d;
-		float amt[NMET] = {(float)f->packets * inv, (float)f->octets * 8.0f * inv, inv};
-		unsigned cls = class_of(f);
-		bool frag = flow_is_fragment(f);
-		if (site_src[i] >= 0) {
-			uint32_t s = (uint32_t)site_src[i];
-			credit_end(a, s, &f->src,
-			           ahead ? a->pend[2 * i] : dense_slot(a, s, &f->src), ATTACK_OUT,
-			           cls, frag, f, &f->dst, amt, d);
+		/* What the ring would carry (site ids are under ENGINE_MAX_SITE_IDS). */
+		struct attack_ring_ent e = {
+		    .src = f->src,
+		    .dst = f->dst,
+		    .packets = f->packets,
+		    .octets = f->octets,
+		    .dport = f->dport,
+		    .proto = f->proto,
+		    .tcp_flags = f->tcp_flags,
+		    .frag = f->frag,
+		    .site_src = (int16_t)(site_src[i] < 0 ? -1 : site_src[i]),
+		    .site_dst = (int16_t)(site_dst[i] < 0 ? -1 : site_dst[i])};
+		uint32_t *ds = NULL, *dd = NULL;
+		if (e.site_src >= 0)
+			ds = ahead ? a->pend[2 * i] : dense_slot(a, (uint32_t)e.site_src, &e.src);
+		if (e.site_dst >= 0)
+			dd = ahead ? a->pend[2 * i + 1]
+			           : dense_slot(a, (uint32_t)e.site_dst, &e.dst);
+		rate_one(a, &e, span_ms / 1000 + 1, ds, dd);
+	}
+}
+
+/* Records of attack_entries() whose index entries are asked for ahead of their credit. */
+#define LOOK_IDX 8
+/* ... and whose host lines are (their index entries asked for LOOK_IDX - LOOK_HOST before). */
+#define LOOK_HOST 4
+#define LOOK_RING (2 * LOOK_IDX) /* a power of two above LOOK_IDX */
+
+/* e's dense slots into ds[0], ds[1] (NULL: none), each asked for (a hash slot: that). */
+static inline void look_idx(struct attack *a, const struct attack_ring_ent *e, uint32_t **ds)
+{
+	ds[0] = e->site_src < 0 ? NULL : ahead_slot(a, (uint32_t)e->site_src, &e->src);
+	ds[1] = e->site_dst < 0 ? NULL : ahead_slot(a, (uint32_t)e->site_dst, &e->dst);
+}
+
+/* The host lines of the dense slots ds[0], ds[1] asked for (write). */
+static inline void look_host(struct attack *a, uint32_t *const *ds)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		uint32_t idx = ds[k] ? *ds[k] : 0;
+		if (idx) {
+			__builtin_prefetch(host_at(a, idx - 1), 1);
+			__builtin_prefetch(&a->idle_s[idx - 1], 1); /* raised by the credit */
 		}
-		if (site_dst[i] >= 0) {
-			uint32_t s = (uint32_t)site_dst[i];
-			credit_end(a, s, &f->dst,
-			           ahead ? a->pend[2 * i + 1] : dense_slot(a, s, &f->dst),
-			           ATTACK_IN, cls, frag, f, &f->src, amt, d);
+	}
+}
+
+void attack_entries(void *attack, const struct attack_ring_ent *v, size_t n)
+{
+	struct attack *a = attack;
+	/*
+	 * One pass, software-pipelined: while record i is credited, record
+	 * i + LOOK_IDX's index entries and record i + LOOK_HOST's host lines
+	 * (its index entries read) are being fetched. Prefetches change
+	 * nothing: a clock step or a new host between them only makes one
+	 * useless.
+	 */
+	uint32_t *slot[LOOK_RING][2];
+	size_t pre = n < LOOK_IDX ? n : LOOK_IDX;
+
+	for (size_t j = 0; j < pre; j++)
+		look_idx(a, &v[j], slot[j]);
+	for (size_t j = 0; j < pre && j < LOOK_HOST; j++)
+		look_host(a, slot[j]);
+	for (size_t i = 0; i < n; i++) {
+		const struct attack_ring_ent *e = &v[i];
+		if (i + LOOK_IDX < n)
+			look_idx(a, &v[i + LOOK_IDX], slot[(i + LOOK_IDX) % LOOK_RING]);
+		if (i + LOOK_HOST < n)
+			look_host(a, slot[(i + LOOK_HOST) % LOOK_RING]);
+		if (attack_ring_ent_is_clock(e)) {
+			attack_clock(a, e->packets);
+			continue;
 		}
+		if (a->now_s == 0)
+			continue; /* no clock yet */
+		uint32_t *const *ds = slot[i % LOOK_RING];
+		rate_one(a, e, (uint64_t)e->span_s + 1, ds[0], ds[1]);
 	}
 }
 
