@@ -1051,7 +1051,8 @@ static inline __attribute__((always_inline)) void
 rate_one(struct attack *a, const struct attack_ring_ent *e, uint64_t d, uint32_t *ds, uint32_t *dd)
 {
 	float inv = 1.0f / (float)d;
-	v4f amt = {(float)e->packets * inv, (float)e->octets * 8.0f * inv, inv, 0};
+	/* Each lane as packets x inv, octets x 8 x inv, inv (1 x inv is inv exactly). */
+	v4f amt = (v4f){(float)e->packets, (float)e->octets * 8.0f, 1.0f, 0} * inv;
 	unsigned cls = class_of(e);
 	bool frag = (e->frag & (FLOW_FRAG_MORE | FLOW_FRAG_OFFSET)) != 0; /* flow_is_fragment() */
 
