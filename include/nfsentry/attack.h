@@ -7,10 +7,10 @@
  * Where it sits: off the reading thread. The slot engine's record tap
  * (engine_record_tap_set(), engine.h) copies the records it matched to a
  * site, with their site ids, into a ring (attackring.h), so no second
- * prefix lookup is made; one thread, nfs-attack, hands them to
- * attack_records_ahead() and attack_records() in chunks, and the clock
- * steps to attack_clock() in the same order. The clock is the engine's:
- * the export time in replay, the wall clock live. Each time the clock
+ * prefix lookup is made; one thread, nfs-attack, hands the ring's entries
+ * (records and clock steps in order) to attack_entries(); attack_records()
+ * and attack_clock() give the same results called directly. The clock is
+ * the engine's: the export time in replay, the wall clock live. Each time the clock
  * enters a new second the module evaluates every tracked host over the
  * window of the last window_s complete seconds and calls the event callback
  * on the thread that called attack_clock(). Formatting, storing and
@@ -253,6 +253,17 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
  */
 void attack_records_ahead(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
                           const int64_t *site_dst);
+
+struct attack_ring_ent;
+
+/*
+ * Rate n entries of the detector's ring (attackring.h, borrowed), in
+ * order: a record entry as attack_records() rates the record it was made
+ * from (the same results), a clock step as attack_clock(). The ring's
+ * consumer (attack_ring_opts.on_entries, ud the detector): one pass over
+ * the entries where they lie, no struct flow made.
+ */
+void attack_entries(void *attack, const struct attack_ring_ent *v, size_t n);
 
 /*
  * Close every open event now (end of replay, shutdown): one ATTACK_END

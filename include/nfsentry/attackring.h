@@ -16,6 +16,11 @@
  * span; clipped at 2^32 - 1 s), dport, proto, tcp_flags and frag; every
  * other field of the struct flow the callback gets is 0.
  *
+ * A consumer that reads the entries where they lie (opts.on_entries, the
+ * detector's attack_entries()) gets them in runs of at most ATTACK_RING_RUN
+ * consecutive entries, records and clock steps mixed in the order given:
+ * no struct flow is made for it.
+ *
  * Entries are published (made visible to the consumer) every
  * ATTACK_RING_PUBLISH entries, at every clock step and at a drain. When the
  * ring is full the producer waits (wait_when_full: replay, lossless) or
@@ -55,18 +60,49 @@
 /* Entries written before the producer publishes them without a clock step. */
 #define ATTACK_RING_PUBLISH 256u
 
+/* Entries handed to opts.on_entries per call, at most (a run never wraps the ring). */
+#define ATTACK_RING_RUN 256u
+
+/*
+ * One ring entry: a record with a site end, or a clock step (both site ids
+ * < 0: a record always has one end in a site; its time in ms in packets).
+ * 64 bytes: one cache line written per record by the reading thread.
+ */
+struct attack_ring_ent {
+	struct flow_addr src, dst;
+	uint64_t packets, octets;
+	uint32_t span_s; /* (last_ms - first_ms) / 1000, 0 without both times; clipped */
+	uint16_t dport;
+	uint8_t proto, tcp_flags, frag, pad;
+	int16_t site_src, site_dst; /* site ids, -1: outside every site */
+};
+_Static_assert(sizeof(struct attack_ring_ent) == 64, "a ring entry is one cache line");
+
+static inline bool attack_ring_ent_is_clock(const struct attack_ring_ent *e)
+{
+	return e->site_src < 0 && e->site_dst < 0;
+}
+
 /* Called on nfs-attack; every pointer borrowed for the call. Same as engine_record_tap_fn. */
 typedef void (*attack_ring_records_fn)(void *ud, const struct flow *v, size_t n,
                                        const int64_t *site_src, const int64_t *site_dst);
 /* Called on nfs-attack, at the clock step's place in the sequence. */
 typedef void (*attack_ring_clock_fn)(void *ud, uint64_t now_ms);
+/* Called on nfs-attack with n (1..ATTACK_RING_RUN) consecutive entries of the ring. */
+typedef void (*attack_ring_entries_fn)(void *ud, const struct attack_ring_ent *v, size_t n);
 
 struct attack_ring_opts {
 	uint32_t entries;               /* a power of two in MIN..MAX; 0: ATTACK_RING_ENTRIES */
 	bool wait_when_full;            /* replay: wait for room; else drop and count */
 	attack_ring_records_fn ahead;   /* may be NULL: called before records, same chunk */
-	attack_ring_records_fn records; /* required */
-	attack_ring_clock_fn clock;     /* required */
+	attack_ring_records_fn records; /* required without on_entries */
+	attack_ring_clock_fn clock;     /* required without on_entries */
+	/*
+	 * Set: the only callback, given the entries themselves (records and
+	 * clock steps, in order; borrowed for the call); ahead, records and
+	 * clock are not called.
+	 */
+	attack_ring_entries_fn on_entries;
 	void *ud;
 	const struct cpu_list *cpus; /* nfs-attack's CPUs (borrowed for the call); NULL or empty: the process's */
 };
@@ -83,9 +119,10 @@ struct attack_ring;
 /*
  * Allocate the ring and start nfs-attack, on o->cpus when given. o is
  * copied (not o->cpus: read during the call). Returns 0, -EINVAL (entries
- * not a power of two in range, records or clock NULL), -ENOMEM or -errno of
- * pthread_create (-EINVAL also when no CPU of o->cpus may be used: offline,
- * or outside the process's cgroup); *out is set only on success.
+ * not a power of two in range; neither on_entries nor both records and
+ * clock given), -ENOMEM or -errno of pthread_create (-EINVAL also when no
+ * CPU of o->cpus may be used: offline, or outside the process's cgroup);
+ * *out is set only on success.
  */
 int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nfsentry/attackring.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/log.h"
 
@@ -27,6 +28,19 @@
 /* Heavy-hitter table of one event list (sources, ports, protocols). */
 #define TOPK_SLOTS 64
 #define NO_HOST UINT32_MAX
+/* Four floats (the three metrics and a spare lane) and a lane mask: GCC vectors, SSE. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+/* Is any of the first three lanes of a comparison's mask set? */
+static inline bool any3(v4i m)
+{
+#if defined(__SSE__)
+	return __builtin_ia32_movmskps((v4f)m) & 7;
+#else
+	return m[0] | m[1] | m[2];
+#endif
+}
 /* Records of one attack_records_ahead() call whose index slots are kept. */
 #define PEND_MAX 64
 
@@ -236,6 +250,14 @@ struct host {
 	uint16_t ev[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT]; /* event index + 1 */
 };
 _Static_assert(offsetof(struct host, sus) == 64, "a record of a cold host reads one line");
+/*
+ * credit_fast() reads acc_new, acc_old and sus_tot as four floats each (the
+ * fourth the next field's first, not used), all in the first line.
+ */
+_Static_assert(offsetof(struct host, acc_old) == offsetof(struct host, acc_new) + 12 &&
+                   offsetof(struct host, sus_tot) == offsetof(struct host, acc_old) + 12 &&
+                   offsetof(struct host, sus_tot) + 16 <= 64,
+               "the bound's floats lie back to back in the first line");
 /* Bytes per host entry: whole lines, a constant so that a pointer's index is a multiplication. */
 #define HOST_STRIDE ((sizeof(struct host) + 63) & ~(size_t)63)
 
@@ -291,7 +313,8 @@ struct attack {
 	float (*tsets)[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][NMET]; /* owned */
 	size_t n_tsets;
 	float min_th[NMET]; /* smallest threshold of each metric, 0 = none */
-	float lim_w[NMET];  /* min_th x 0.999 x window_s; +inf: none (host_may_exceed) */
+	float lim_w[4];     /* min_th x 0.999 x window_s; +inf: none (host_may_exceed); [3] +inf */
+	float w_f;          /* window_s */
 	unsigned now_b;     /* now_s % (2 x window_s): the ring bucket of now */
 	/*
 	 * attack_records_ahead()'s dense slots of the chunk pend_v (NULL: none):
@@ -318,14 +341,20 @@ static inline uint32_t host_idx(const struct attack *a, const struct host *x)
 	return (uint32_t)((size_t)((const unsigned char *)x - a->pool) / HOST_STRIDE);
 }
 
-/* Raise x's idle second (idle_s) to s: x is not idle before it. */
-static inline void host_keep(struct attack *a, const struct host *x, uint64_t s)
+/* Raise pool entry idx's idle second (idle_s) to s: it is not idle before it. */
+static inline void host_keep_idx(struct attack *a, uint32_t idx, uint64_t s)
 {
-	uint32_t *k = &a->idle_s[host_idx(a, x)];
+	uint32_t *k = &a->idle_s[idx];
 	uint32_t v = s < UINT32_MAX ? (uint32_t)s : UINT32_MAX;
 
 	if (*k < v)
 		*k = v;
+}
+
+/* Raise x's idle second (idle_s) to s: x is not idle before it. */
+static inline void host_keep(struct attack *a, const struct host *x, uint64_t s)
+{
+	host_keep_idx(a, host_idx(a, x), s);
 }
 
 #define NCELL (ATTACK_DIR__COUNT * NCLS * NMET) /* floats of one bucket */
@@ -453,6 +482,8 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 	}
 	for (unsigned m = 0; m < NMET; m++)
 		a->lim_w[m] = a->min_th[m] > 0 ? a->min_th[m] * 0.999f * (float)a->w : INFINITY;
+	a->lim_w[3] = INFINITY;
+	a->w_f = (float)a->w;
 	/* Lowest index first out of the free list: used entries stay packed. */
 	for (uint32_t i = 0; i < cfg->max_hosts; i++)
 		a->free_list[i] = cfg->max_hosts - 1 - i;
@@ -746,23 +777,25 @@ static bool hot_add(struct attack *a, struct host *x)
 
 /* ---- records ------------------------------------------------------------- */
 
-static unsigned class_of(const struct flow *f)
+/* Class of a record by its protocol, XOR ATTACK_CLASS_OTHER (0: other); TCP before its SYN test. */
+static const uint8_t proto_class[256] = {
+    [1] = ATTACK_CLASS_ICMP ^ ATTACK_CLASS_OTHER,
+    [6] = ATTACK_CLASS_TCP ^ ATTACK_CLASS_OTHER,
+    [17] = ATTACK_CLASS_UDP ^ ATTACK_CLASS_OTHER,
+    [58] = ATTACK_CLASS_ICMP ^ ATTACK_CLASS_OTHER,
+};
+
+static inline unsigned class_of(const struct attack_ring_ent *e)
 {
-	switch (f->proto) {
-	case 6:
-		/* SYN without ACK over the whole record: never answered. */
-		return (f->tcp_flags & 0x12) == 0x02 ? ATTACK_CLASS_SYN : ATTACK_CLASS_TCP;
-	case 17:
-		return ATTACK_CLASS_UDP;
-	case 1:
-	case 58:
-		return ATTACK_CLASS_ICMP;
-	default:
-		return ATTACK_CLASS_OTHER;
-	}
+	unsigned c = proto_class[e->proto] ^ ATTACK_CLASS_OTHER;
+
+	/* SYN without ACK over the whole record: never answered. */
+	if (c == ATTACK_CLASS_TCP && (e->tcp_flags & 0x12) == 0x02)
+		c = ATTACK_CLASS_SYN;
+	return c;
 }
 
-static void event_feed(struct attack *a, uint16_t evi, const struct flow *f,
+static void event_feed(struct attack *a, uint16_t evi, const struct attack_ring_ent *f,
                        const struct flow_addr *outside)
 {
 	struct event *e = &a->ev[evi - 1];
@@ -793,6 +826,33 @@ sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET], 
 }
 
 /*
+ * Add amt to cell (and with frag to the fragments' cell of the same
+ * direction) of x's buckets for the k seconds from now on (x has a ring).
+ */
+static inline __attribute__((always_inline)) void ring_add(struct attack *a, struct host *x,
+                                                           unsigned cell, bool frag,
+                                                           const float amt[NMET], unsigned k)
+{
+	unsigned r = 2 * a->w, b = a->now_b;
+	float *c0 = host_bucket(a, x, 0) + cell * NMET;
+	size_t fo = (ATTACK_CLASS_FRAG - 1 - (cell % NCLS)) * NMET; /* the fragments' cell from c */
+
+	for (unsigned j = 0; j < k; j++) {
+		float *c = c0 + (size_t)b * NCELL;
+		c[0] += amt[0];
+		c[1] += amt[1];
+		c[2] += amt[2];
+		if (frag) {
+			c += fo;
+			c[0] += amt[0];
+			c[1] += amt[1];
+			c[2] += amt[2];
+		}
+		b = b + 1 == r ? 0 : b + 1;
+	}
+}
+
+/*
  * One end of one record of d seconds, at rate amt per second, to host x: a
  * record no longer than the window adds amt to each of the d seconds from
  * now on; a longer one holds amt for d seconds as a sustained rate (SUS_MAX
@@ -800,8 +860,8 @@ sus_add(struct attack *a, struct host *x, unsigned cell, const float amt[NMET], 
  * one). A fragment record (frag) also credits the fragments class the same
  * way. A cold host's record reads and writes its first line only.
  */
-static inline void credit(struct attack *a, struct host *x, unsigned dir, unsigned cls,
-                          bool frag, const struct flow *f, const struct flow_addr *outside,
+static inline void credit(struct attack *a, struct host *x, unsigned dir, unsigned cls, bool frag,
+                          const struct attack_ring_ent *f, const struct flow_addr *outside,
                           const float amt[NMET], uint64_t d)
 {
 	a->st.records++;
@@ -825,22 +885,8 @@ static inline void credit(struct attack *a, struct host *x, unsigned dir, unsign
 		host_keep(a, x, a->idle_acc_s);
 		if (!x->hot && host_may_exceed(a, x))
 			hot_add(a, x);
-		if (x->ring) {
-			unsigned r = 2 * a->w, b = a->now_b;
-			for (unsigned j = 0; j < k; j++) {
-				float *c = host_bucket(a, x, b) + cell * NMET;
-				c[0] += amt[0];
-				c[1] += amt[1];
-				c[2] += amt[2];
-				if (frag) {
-					c = host_bucket(a, x, b) + fcell * NMET;
-					c[0] += amt[0];
-					c[1] += amt[1];
-					c[2] += amt[2];
-				}
-				b = b + 1 == r ? 0 : b + 1;
-			}
-		}
+		if (x->ring)
+			ring_add(a, x, cell, frag, amt, k);
 	}
 	if (__builtin_expect(x->busy, 0)) {
 		if (x->ev[dir][cls])
@@ -905,29 +951,38 @@ void attack_records_ahead(void *attack, const struct flow *v, size_t n, const in
 }
 
 /*
- * credit() for its common case, inline: x is cold (no ring, nothing open),
- * already at the clock's epoch, and none of its sustained rates ends now.
- * A record longer than the window with room for its sustained entry is
- * credited in full (the entry added, x made hot when its bound may now
- * reach a threshold); a shorter one (or one clipped to the window) is
- * added to the bound when the bound stays under every threshold with it,
+ * credit() for its common cases, inline: x has nothing open, is already
+ * at the clock's epoch (brought there here, as credit() would), none of
+ * its sustained rates ends now, and a hot x's ring is at the clock's
+ * second. A cold x's record longer than the window with room for its
+ * sustained entry is credited in full (the entry added, x made hot when
+ * its bound may now reach a threshold); a shorter one (or one clipped to
+ * the window) is added to the bound when the bound stays under every
+ * threshold with it, and a hot x's short one to its bound and its ring,
  * with the same float operations as credit(). True: credited; false:
- * nothing changed, credit() is needed (another case, or x turns hot and
- * its ring takes the record). Forced inline, like credit_end(): as calls
- * they cost the record loop a fifth more instructions (callgrind).
+ * nothing changed but the epoch, credit() is needed (another case, or x
+ * turns hot and its ring takes the record). idx: x's pool index. Forced
+ * inline, like credit_end(): as calls they cost the record loop a fifth
+ * more instructions (callgrind).
  */
-static inline __attribute__((always_inline)) bool credit_cold(struct attack *a, struct host *x,
-                                                              unsigned dir, unsigned cls, bool frag,
-                                                              const float amt[NMET], uint64_t d)
+static inline __attribute__((always_inline)) bool credit_fast(struct attack *a, struct host *x,
+                                                              uint32_t idx, unsigned dir,
+                                                              unsigned cls, bool frag, v4f amt4,
+                                                              uint64_t d)
 {
-	if (x->ring || x->busy)
+	const float *amt = (const float *)&amt4;
+
+	if (x->busy)
 		return false;
-	/* As credit() would first: the sweep leaves most hosts at an older epoch. */
+	/* The sweep leaves most hosts at an older epoch. */
 	if (x->epoch != a->now_ep)
 		host_epoch(x, a->now_ep);
 	if (a->now_s >= x->sus_next)
 		return false;
+	bool hot = x->ring != 0; /* a host has a ring exactly while it is hot */
 	if (d > a->w && x->n_sus < SUS_MAX) {
+		if (hot)
+			return false;
 		a->st.records++;
 		sus_add(a, x, dir * NCLS + cls - 1, amt, d);
 		if (frag && x->n_sus < SUS_MAX)
@@ -936,31 +991,77 @@ static inline __attribute__((always_inline)) bool credit_cold(struct attack *a, 
 			hot_add(a, x);
 		return true;
 	}
-	float k = (float)(d < a->w ? (unsigned)d : a->w), w = (float)a->w, acc[NMET];
-	bool over = false;
-	for (unsigned m = 0; m < NMET; m++) {
-		acc[m] = x->acc_new[m] + amt[m] * k;
-		over |= acc[m] + x->acc_old[m] + x->sus_tot[m] * w >= a->lim_w[m];
+	if (hot && x->sec < a->now_s)
+		return false; /* credit() brings the ring forward */
+	/*
+	 * The three metrics at once, each lane the same float operations as
+	 * credit() and host_may_exceed() (no fused multiply-add on this
+	 * target): acc = acc_new + amt x k; a cold x turns hot when acc +
+	 * acc_old + sus_tot x w reaches lim_w. The fourth lane (amt's is 0) is
+	 * not looked at.
+	 */
+	unsigned k = d < a->w ? (unsigned)d : a->w;
+	v4f an;
+	memcpy(&an, x->acc_new, sizeof(an));
+	v4f acc = an + amt4 * (float)k;
+	if (!hot) {
+		v4f ao, st, lim;
+		memcpy(&ao, x->acc_old, sizeof(ao));
+		memcpy(&st, x->sus_tot, sizeof(st));
+		memcpy(&lim, a->lim_w, sizeof(lim));
+		v4i over = (acc + ao) + st * a->w_f >= lim;
+		if (any3(over))
+			return false; /* turns hot: credit() takes a ring and fills it */
 	}
-	if (over)
-		return false; /* turns hot: credit() takes a ring and fills it */
 	a->st.records++;
-	for (unsigned m = 0; m < NMET; m++)
-		x->acc_new[m] = acc[m];
-	host_keep(a, x, a->idle_acc_s);
+	memcpy(x->acc_new, &acc, sizeof(x->acc_new));
+	host_keep_idx(a, idx, a->idle_acc_s);
+	if (hot)
+		ring_add(a, x, dir * NCLS + cls - 1, frag, amt, k);
 	return true;
 }
 
 /* One end of a record: its host (dslot: its dense slot, NULL: the hash), credited. */
 static inline __attribute__((always_inline)) void
 credit_end(struct attack *a, uint32_t site, const struct flow_addr *ip, uint32_t *dslot,
-           unsigned dir, unsigned cls, bool frag, const struct flow *f,
-           const struct flow_addr *outside, const float amt[NMET], uint64_t d)
+           unsigned dir, unsigned cls, bool frag, const struct attack_ring_ent *f,
+           const struct flow_addr *outside, v4f amt4, uint64_t d)
 {
-	struct host *x = dslot && *dslot ? host_at(a, *dslot - 1) : host_get(a, site, ip, dslot);
+	struct host *x;
+	uint32_t idx;
 
-	if (x && !credit_cold(a, x, dir, cls, frag, amt, d))
-		credit(a, x, dir, cls, frag, f, outside, amt, d);
+	if (dslot && *dslot) {
+		idx = *dslot - 1;
+		x = host_at(a, idx);
+	} else {
+		x = host_get(a, site, ip, dslot);
+		if (!x)
+			return;
+		idx = host_idx(a, x);
+	}
+	if (!credit_fast(a, x, idx, dir, cls, frag, amt4, d))
+		credit(a, x, dir, cls, frag, f, outside, (const float *)&amt4, d);
+}
+
+/*
+ * Both ends of record e of d seconds: ds / dd the dense slots of its
+ * source / destination (NULL: the hash, or no end in a site).
+ */
+static inline __attribute__((always_inline)) void
+rate_one(struct attack *a, const struct attack_ring_ent *e, uint64_t d, uint32_t *ds, uint32_t *dd)
+{
+	float inv = 1.0f / (float)d;
+	/* Each lane as packets x inv, octets x 8 x inv, inv (1 x inv is inv exactly). */
+	v4f amt = (v4f){(float)e->packets, (float)e->octets * 8.0f, 1.0f, 0} * inv;
+	unsigned cls = class_of(e);
+	bool frag = (e->frag & (FLOW_FRAG_MORE | FLOW_FRAG_OFFSET)) != 0; /* flow_is_fragment() */
+
+	if (e->site_src >= 0)
+		credit_end(a, (uint32_t)e->site_src, &e->src, ds, ATTACK_OUT, cls, frag, e, &e->dst,
+		           amt, d);
+	if (e->site_dst >= 0)
+		credit_end(a, (uint32_t)e->site_dst, &e->dst, dd, ATTACK_IN, cls, frag, e, &e->src,
+		           amt, d);
 }
 
 void attack_records(void *attack, const struct flow *v, size_t n, const int64_t *site_src,
@@ -979,23 +1080,84 @@ void attack_records(void *attack, const struct flow *v, size_t n, const int64_t 
 		/* Seconds the record covers, at least one; spread over at most the window. */
 		uint64_t span_ms =
 		    f->first_ms && f->last_ms > f->first_ms ? f->last_ms - f->first_ms : 0;
-		uint64_t d = span_ms / 1000 + 1;
-		float inv = 1.0f / (float)d;
-		float amt[NMET] = {(float)f->packets * inv, (float)f->octets * 8.0f * inv, inv};
-		unsigned cls = class_of(f);
-		bool frag = flow_is_fragment(f);
-		if (site_src[i] >= 0) {
-			uint32_t s = (uint32_t)site_src[i];
-			credit_end(a, s, &f->src,
-			           ahead ? a->pend[2 * i] : dense_slot(a, s, &f->src), ATTACK_OUT,
-			           cls, frag, f, &f->dst, amt, d);
+		/* What the ring would carry (site ids are under ENGINE_MAX_SITE_IDS). */
+		struct attack_ring_ent e = {
+		    .src = f->src,
+		    .dst = f->dst,
+		    .packets = f->packets,
+		    .octets = f->octets,
+		    .dport = f->dport,
+		    .proto = f->proto,
+		    .tcp_flags = f->tcp_flags,
+		    .frag = f->frag,
+		    .site_src = (int16_t)(site_src[i] < 0 ? -1 : site_src[i]),
+		    .site_dst = (int16_t)(site_dst[i] < 0 ? -1 : site_dst[i])};
+		uint32_t *ds = NULL, *dd = NULL;
+		if (e.site_src >= 0)
+			ds = ahead ? a->pend[2 * i] : dense_slot(a, (uint32_t)e.site_src, &e.src);
+		if (e.site_dst >= 0)
+			dd = ahead ? a->pend[2 * i + 1]
+			           : dense_slot(a, (uint32_t)e.site_dst, &e.dst);
+		rate_one(a, &e, span_ms / 1000 + 1, ds, dd);
+	}
+}
+
+/* Records of attack_entries() whose index entries are asked for ahead of their credit. */
+#define LOOK_IDX 8
+/* ... and whose host lines are (their index entries asked for LOOK_IDX - LOOK_HOST before). */
+#define LOOK_HOST 4
+#define LOOK_RING (2 * LOOK_IDX) /* a power of two above LOOK_IDX */
+
+/* e's dense slots into ds[0], ds[1] (NULL: none), each asked for (a hash slot: that). */
+static inline void look_idx(struct attack *a, const struct attack_ring_ent *e, uint32_t **ds)
+{
+	ds[0] = e->site_src < 0 ? NULL : ahead_slot(a, (uint32_t)e->site_src, &e->src);
+	ds[1] = e->site_dst < 0 ? NULL : ahead_slot(a, (uint32_t)e->site_dst, &e->dst);
+}
+
+/* The host lines of the dense slots ds[0], ds[1] asked for (write). */
+static inline void look_host(struct attack *a, uint32_t *const *ds)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		uint32_t idx = ds[k] ? *ds[k] : 0;
+		if (idx) {
+			__builtin_prefetch(host_at(a, idx - 1), 1);
+			__builtin_prefetch(&a->idle_s[idx - 1], 1); /* raised by the credit */
 		}
-		if (site_dst[i] >= 0) {
-			uint32_t s = (uint32_t)site_dst[i];
-			credit_end(a, s, &f->dst,
-			           ahead ? a->pend[2 * i + 1] : dense_slot(a, s, &f->dst),
-			           ATTACK_IN, cls, frag, f, &f->src, amt, d);
+	}
+}
+
+void attack_entries(void *attack, const struct attack_ring_ent *v, size_t n)
+{
+	struct attack *a = attack;
+	/*
+	 * One pass, software-pipelined: while record i is credited, record
+	 * i + LOOK_IDX's index entries and record i + LOOK_HOST's host lines
+	 * (its index entries read) are being fetched. Prefetches change
+	 * nothing: a clock step or a new host between them only makes one
+	 * useless.
+	 */
+	uint32_t *slot[LOOK_RING][2];
+	size_t pre = n < LOOK_IDX ? n : LOOK_IDX;
+
+	for (size_t j = 0; j < pre; j++)
+		look_idx(a, &v[j], slot[j]);
+	for (size_t j = 0; j < pre && j < LOOK_HOST; j++)
+		look_host(a, slot[j]);
+	for (size_t i = 0; i < n; i++) {
+		const struct attack_ring_ent *e = &v[i];
+		if (i + LOOK_IDX < n)
+			look_idx(a, &v[i + LOOK_IDX], slot[(i + LOOK_IDX) % LOOK_RING]);
+		if (i + LOOK_HOST < n)
+			look_host(a, slot[(i + LOOK_HOST) % LOOK_RING]);
+		if (attack_ring_ent_is_clock(e)) {
+			attack_clock(a, e->packets);
+			continue;
 		}
+		if (a->now_s == 0)
+			continue; /* no clock yet */
+		uint32_t *const *ds = slot[i % LOOK_RING];
+		rate_one(a, e, (uint64_t)e->span_s + 1, ds[0], ds[1]);
 	}
 }
 

@@ -28,37 +28,25 @@
 /* At most one warn line per this many ms about dropped records. */
 #define RING_DROP_LOG_MS 10000u
 
-/*
- * One record, or a clock step (both site ids < 0: a record always has one
- * end in a site; now_ms in packets). 64 bytes: one cache line written per
- * record by the reading thread.
- */
-struct ent {
-	struct flow_addr src, dst;
-	uint64_t packets, octets;
-	uint32_t span_s; /* (last_ms - first_ms) / 1000, 0 without both times */
-	uint16_t dport;
-	uint8_t proto, tcp_flags, frag, pad;
-	int16_t site_src, site_dst;
-};
-_Static_assert(sizeof(struct ent) == 64, "a ring entry is one cache line");
-_Static_assert(offsetof(struct ent, dst) - offsetof(struct ent, src) ==
-                       offsetof(struct flow, dst) - offsetof(struct flow, src) &&
-                   offsetof(struct ent, packets) - offsetof(struct ent, src) ==
-                       offsetof(struct flow, packets) - offsetof(struct flow, src) &&
-                   offsetof(struct ent, octets) - offsetof(struct ent, src) ==
-                       offsetof(struct flow, octets) - offsetof(struct flow, src) &&
-                   offsetof(struct ent, span_s) - offsetof(struct ent, src) ==
-                       offsetof(struct flow, first_ms) - offsetof(struct flow, src),
-               "an entry starts with struct flow's src, dst, packets, octets");
+/* A ring entry (attackring.h) is filled from a struct flow by one copy of its first 32 bytes. */
+_Static_assert(
+    offsetof(struct attack_ring_ent, dst) - offsetof(struct attack_ring_ent, src) ==
+            offsetof(struct flow, dst) - offsetof(struct flow, src) &&
+        offsetof(struct attack_ring_ent, packets) - offsetof(struct attack_ring_ent, src) ==
+            offsetof(struct flow, packets) - offsetof(struct flow, src) &&
+        offsetof(struct attack_ring_ent, octets) - offsetof(struct attack_ring_ent, src) ==
+            offsetof(struct flow, octets) - offsetof(struct flow, src) &&
+        offsetof(struct attack_ring_ent, span_s) - offsetof(struct attack_ring_ent, src) ==
+            offsetof(struct flow, first_ms) - offsetof(struct flow, src),
+    "an entry starts with struct flow's src, dst, packets, octets");
 
 struct attack_ring {
 	/* The producer's (the reading thread's) own. */
-	struct ent *v;      /* cap entries, 64-byte aligned inside v_mem */
-	void *v_mem;        /* owned */
-	uint64_t mask;      /* cap - 1 */
-	uint64_t head;      /* entries written */
-	uint64_t pub;       /* entries published (head_pub's value) */
+	struct attack_ring_ent *v; /* cap entries, 64-byte aligned inside v_mem */
+	void *v_mem;               /* owned */
+	uint64_t mask;             /* cap - 1 */
+	uint64_t head;             /* entries written */
+	uint64_t pub;              /* entries published (head_pub's value) */
 	uint64_t woke;      /* pub when the consumer was last checked for sleep (and woken) */
 	uint64_t clock_s;   /* second of the latest clock step given */
 	uint64_t tail_seen; /* the consumer's tail when last read: room is at least this */
@@ -96,11 +84,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static inline bool ent_is_clock(const struct ent *e)
-{
-	return e->site_src < 0 && e->site_dst < 0;
-}
-
 /* ---- the consumer ---------------------------------------------------------- */
 
 /* Hand the gathered records to the callbacks. */
@@ -126,14 +109,33 @@ static void tail_store(struct attack_ring *r, uint64_t tail)
 	}
 }
 
+/* Hand entries [tail, head) to opts.on_entries in runs; returns head. */
+static uint64_t consume_entries(struct attack_ring *r, uint64_t tail, uint64_t head)
+{
+	while (tail != head) {
+		uint64_t i = tail & r->mask, k = head - tail;
+		if (k > ATTACK_RING_RUN)
+			k = ATTACK_RING_RUN;
+		if (k > r->mask + 1 - i)
+			k = r->mask + 1 - i; /* a run does not wrap */
+		r->o.on_entries(r->o.ud, &r->v[i], (size_t)k);
+		tail += k;
+		tail_store(r, tail);
+	}
+	return tail;
+}
+
 /* Run the callbacks for entries [tail, head); returns head. */
 static uint64_t consume(struct attack_ring *r, uint64_t tail, uint64_t head)
 {
 	size_t m = 0;
 
+	if (r->o.on_entries)
+		return consume_entries(r, tail, head);
+
 	while (tail != head) {
-		const struct ent *e = &r->v[tail & r->mask];
-		if (ent_is_clock(e)) {
+		const struct attack_ring_ent *e = &r->v[tail & r->mask];
+		if (attack_ring_ent_is_clock(e)) {
 			chunk_flush(r, &m);
 			r->o.clock(r->o.ud, e->packets);
 			tail_store(r, ++tail);
@@ -275,7 +277,7 @@ static bool room_get(struct attack_ring *r, uint64_t k)
 
 static void clock_put(struct attack_ring *r)
 {
-	struct ent *e = &r->v[r->head++ & r->mask];
+	struct attack_ring_ent *e = &r->v[r->head++ & r->mask];
 
 	memset(e, 0, sizeof(*e));
 	e->site_src = e->site_dst = -1;
@@ -333,13 +335,13 @@ void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64
 		if ((ss & sd) < 0)
 			continue; /* both outside every site */
 		const struct flow *f = &v[i];
-		struct ent *e = &r->v[h++ & r->mask];
+		struct attack_ring_ent *e = &r->v[h++ & r->mask];
 		uint64_t span_ms = f->last_ms - f->first_ms;
 		if (!f->first_ms || f->last_ms <= f->first_ms)
 			span_ms = 0;
 		uint64_t span_s = span_ms / 1000;
 		/* src, dst, packets and octets lie in the same order in both. */
-		memcpy(e, &f->src, offsetof(struct ent, span_s));
+		memcpy(e, &f->src, offsetof(struct attack_ring_ent, span_s));
 		e->span_s = span_s > UINT32_MAX ? UINT32_MAX : (uint32_t)span_s;
 		e->dport = f->dport;
 		e->proto = f->proto;
@@ -394,24 +396,24 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 	uint32_t cap = o->entries ? o->entries : ATTACK_RING_ENTRIES;
 
 	if (cap < ATTACK_RING_ENTRIES_MIN || cap > ATTACK_RING_ENTRIES_MAX || (cap & (cap - 1)) ||
-	    !o->records || !o->clock)
+	    (!o->on_entries && (!o->records || !o->clock)))
 		return -EINVAL;
 	struct attack_ring *r = fault_calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	/* One spare entry to align the array on a cache line. */
-	r->v_mem = fault_malloc(((size_t)cap + 1) * sizeof(struct ent));
+	r->v_mem = fault_malloc(((size_t)cap + 1) * sizeof(struct attack_ring_ent));
 	if (!r->v_mem) {
 		free(r);
 		return -ENOMEM;
 	}
-	r->v = (struct ent *)(((uintptr_t)r->v_mem + 63) & ~(uintptr_t)63);
+	r->v = (struct attack_ring_ent *)(((uintptr_t)r->v_mem + 63) & ~(uintptr_t)63);
 	/*
 	 * Touched now, before the detector's thread runs: a page first written
 	 * by the reading thread later would fault, and with a second thread of
 	 * the process on another CPU a fault costs that CPU a TLB flush too.
 	 */
-	memset(r->v_mem, 0, ((size_t)cap + 1) * sizeof(struct ent));
+	memset(r->v_mem, 0, ((size_t)cap + 1) * sizeof(struct attack_ring_ent));
 	r->mask = cap - 1;
 	r->o = *o;
 	/*

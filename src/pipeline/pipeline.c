@@ -113,12 +113,6 @@ static void attack_snapshot(void *ud, void *stats)
 	st->records_dropped = rs.records_dropped;
 }
 
-/* attack_ring_clock_fn (nfs-attack). */
-static void attack_ring_clock_cb(void *ud, uint64_t now_ms)
-{
-	attack_clock(ud, now_ms);
-}
-
 /*
  * attack_event_fn (nfs-attack, or the engine's thread after a drain): the
  * event's document waits for its site's slot to close; its JSON goes to
@@ -192,9 +186,7 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 	}
 	/* Replay waits for the detector (lossless); live drops and counts instead. */
 	struct attack_ring_opts ro = {.wait_when_full = pl->replay,
-	                              .ahead = attack_records_ahead,
-	                              .records = attack_records,
-	                              .clock = attack_ring_clock_cb,
+	                              .on_entries = attack_entries,
 	                              .ud = pl->atk,
 	                              .cpus = &cfg->attack.cpus};
 	rc = attack_ring_start(&ro, &pl->ring);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "nfsentry/attack.h"
+#include "nfsentry/attackring.h"
 #include "nfsentry/clock.h"
 #include "nfsentry/engine.h"
 #include "nfsentry/fault.h"
@@ -1426,6 +1427,164 @@ static void test_sweep_idle(void **state)
 	}
 }
 
+/* Every callback of one detector, in order: the event and its phase. */
+struct evlog {
+	size_t n;
+	struct attack_event ev[2048];
+	enum attack_phase ph[2048];
+};
+
+static void on_evlog(void *ud, const struct attack_event *e, enum attack_phase p)
+{
+	struct evlog *l = ud;
+	assert_true(l->n < 2048);
+	l->ev[l->n] = *e;
+	l->ph[l->n] = p;
+	l->n++;
+}
+
+/* A mixed record k at ms: classes, fragments, spans, dense and hash ends, in and out. */
+static struct flow mixed(uint64_t k, uint64_t ms, int64_t *ss, int64_t *sd)
+{
+	static const uint8_t protos[] = {6, 6, 17, 1, 58, 47, 17};
+	static const uint64_t spans[] = {0, 500, 3000, 61000, 1800000, 1000};
+	char in[64], out[64];
+	uint64_t h = k * 0x9e3779b97f4a7c15ull;
+
+	if (k % 5 == 4)
+		snprintf(in, sizeof(in), "2001:db8::%x", (unsigned)(h >> 50) % 40 + 1);
+	else
+		snprintf(in, sizeof(in), "10.0.%u.%u", (unsigned)(h >> 40) % 3,
+		         (unsigned)(h >> 48) % 50);
+	snprintf(out, sizeof(out), "198.51.100.%u", (unsigned)(h >> 32) % 250);
+	/* A SYN flood at 10.0.9.9 from second 5 to 20: an event that starts and ends. */
+	bool flood = ms >= T0 + 5000 && ms < T0 + 20000 && k % 3 == 0;
+	if (flood)
+		snprintf(in, sizeof(in), "10.0.9.9");
+	uint8_t proto = flood ? 6 : protos[k % 7];
+	struct flow f =
+	    rec(out, in, proto, flood ? 0x02 : (uint8_t)(h >> 24), flood ? 2000 : k % 900 + 1,
+	        (k % 900 + 1) * 700, flood ? 0 : spans[k % 6], ms);
+	f.dport = (uint16_t)(h >> 20);
+	f.frag = (uint8_t)(k % 11 == 0 ? FLOW_FRAG_MORE : k % 13 == 0 ? FLOW_FRAG_OFFSET : 0);
+	if (k % 4 == 1 && !flood) { /* outbound: the inside end is the source */
+		struct flow_addr t = f.src;
+		f.src = f.dst;
+		f.dst = t;
+		*ss = 0;
+		*sd = -1;
+	} else if (k % 17 == 0 && !flood) { /* both ends inside */
+		flow_addr_parse("10.0.1.200", &f.src);
+		*ss = 0;
+		*sd = 0;
+	} else {
+		*ss = -1;
+		*sd = 0;
+	}
+	if (k % 23 == 0) /* outside every site: the ring skips it */
+		*ss = *sd = -1;
+	return f;
+}
+
+/*
+ * The ring round trip: the same records and clock steps given to one
+ * detector directly (attack_records(), attack_clock()) and to another
+ * through the ring to attack_entries() make the same events in the same
+ * order, the same counts and the same rates of every host.
+ */
+static void test_ring_entries(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct evlog *la = calloc(1, sizeof(*la)), *lb = calloc(1, sizeof(*lb));
+	struct attack *a = NULL, *b = NULL;
+	struct attack_ring *r = NULL;
+
+	assert_non_null(la);
+	assert_non_null(lb);
+	make_site();
+	attack_config_defaults(&c);
+	/* Low enough that a few hosts turn hot (ring) while most stay cold (bound only). */
+	c.th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] = 30;
+	c.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_PPS] = 200;
+	assert_int_equal(attack_create(&c, sites, 1, on_evlog, la, &a), 0);
+	assert_int_equal(attack_create(&c, sites, 1, on_evlog, lb, &b), 0);
+	struct attack_ring_opts o = {.entries = ATTACK_RING_ENTRIES_MIN,
+	                             .wait_when_full = true,
+	                             .on_entries = attack_entries,
+	                             .ud = b};
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	uint64_t k = 0;
+	for (uint64_t ms = T0; ms < T0 + 40000; ms += 250) {
+		attack_clock(a, ms);
+		attack_ring_clock(r, ms);
+		for (size_t chunk = 0; chunk < 3; chunk++) {
+			struct flow v[64];
+			int64_t ss[64], sd[64];
+			size_t n = (size_t)(k % 64) + 1;
+			for (size_t i = 0; i < n; i++, k++)
+				v[i] = mixed(k, ms, &ss[i], &sd[i]);
+			attack_records(a, v, n, ss, sd);
+			attack_ring_records(r, v, n, ss, sd);
+		}
+	}
+	attack_clock(a, T0 + 60000);
+	attack_ring_clock(r, T0 + 60000);
+	attack_ring_drain(r);
+	struct attack_stats sa, sb;
+	attack_stats_get(a, &sa);
+	attack_stats_get(b, &sb);
+	assert_true(sa.records > 10000);
+	assert_int_equal(sa.records, sb.records);
+	assert_int_equal(sa.hosts, sb.hosts);
+	assert_true(sa.events_started >= 2); /* the flood, and more */
+	assert_int_equal(sa.events_started, sb.events_started);
+	assert_int_equal(sa.events_ended, sb.events_ended);
+	assert_int_equal(la->n, lb->n);
+	for (size_t i = 0; i < la->n; i++) {
+		const struct attack_event *x = &la->ev[i], *y = &lb->ev[i];
+		assert_int_equal(la->ph[i], lb->ph[i]);
+		assert_memory_equal(&x->ip, &y->ip, sizeof(x->ip));
+		assert_int_equal(x->dir, y->dir);
+		assert_int_equal(x->cls, y->cls);
+		assert_int_equal(x->start_ms, y->start_ms);
+		assert_int_equal(x->end_ms, y->end_ms);
+		assert_int_equal(x->now_ms, y->now_ms);
+		assert_memory_equal(x->cur, y->cur, sizeof(x->cur));
+		assert_memory_equal(x->peak, y->peak, sizeof(x->peak));
+		assert_int_equal(x->packets, y->packets);
+		assert_int_equal(x->octets, y->octets);
+		assert_int_equal(x->n_sources, y->n_sources);
+		assert_int_equal(x->n_ports, y->n_ports);
+		for (size_t j = 0; j < x->n_sources; j++) {
+			assert_memory_equal(&x->sources[j].addr, &y->sources[j].addr,
+			                    sizeof(x->sources[j].addr));
+			assert_int_equal(x->sources[j].packets, y->sources[j].packets);
+		}
+		for (size_t j = 0; j < x->n_ports; j++) {
+			assert_int_equal(x->ports[j].key, y->ports[j].key);
+			assert_int_equal(x->ports[j].packets, y->ports[j].packets);
+		}
+	}
+	/* Every host's window, hot or cold, at the last second (the flood's victim first). */
+	for (uint64_t j = 0; j <= k; j++) {
+		int64_t ss, sd;
+		struct flow f = mixed(j, j ? T0 : T0 + 6000, &ss, &sd);
+		double ra[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][ATTACK_METRIC__COUNT];
+		double rb[ATTACK_DIR__COUNT][ATTACK_CLASS__COUNT][ATTACK_METRIC__COUNT];
+		const struct flow_addr *ip = sd >= 0 ? &f.dst : &f.src;
+		int ea = attack_host_rates(a, 0, ip, ra), eb = attack_host_rates(b, 0, ip, rb);
+		assert_int_equal(ea, eb);
+		if (ea == 0)
+			assert_memory_equal(ra, rb, sizeof(ra));
+	}
+	attack_ring_stop(r);
+	attack_destroy(a);
+	attack_destroy(b);
+	free(la);
+	free(lb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1440,6 +1599,7 @@ int main(void)
 	    cmocka_unit_test(test_state_resume),   cmocka_unit_test(test_state_ended_while_down),
 	    cmocka_unit_test(test_state_refused),  cmocka_unit_test(test_thresholds_set),
 	    cmocka_unit_test(test_cold_long),      cmocka_unit_test(test_sweep_idle),
+	    cmocka_unit_test(test_ring_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

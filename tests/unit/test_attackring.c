@@ -98,6 +98,43 @@ static void on_clock(void *ud, uint64_t now_ms)
 	s->log[s->n++] = (struct item){.clock = true, .v = now_ms};
 }
 
+/*
+ * opts.on_entries: each entry logged as the record it carries (its span as
+ * first_ms 1, last_ms 1 + span) or as a clock step.
+ */
+static void on_entries(void *ud, const struct attack_ring_ent *v, size_t n)
+{
+	struct sink *s = ud;
+
+	assert_true(n > 0 && n <= ATTACK_RING_RUN);
+	for (size_t i = 0; i < n; i++) {
+		const struct attack_ring_ent *e = &v[i];
+		assert_true(s->n < LOG_MAX);
+		if (attack_ring_ent_is_clock(e)) {
+			s->log[s->n++] = (struct item){.clock = true, .v = e->packets};
+			continue;
+		}
+		struct item *it = &s->log[s->n++];
+		memset(it, 0, sizeof(*it));
+		it->v = e->packets;
+		it->f.src = e->src;
+		it->f.dst = e->dst;
+		it->f.packets = e->packets;
+		it->f.octets = e->octets;
+		it->f.first_ms = e->span_s ? 1 : 0;
+		it->f.last_ms = e->span_s ? 1 + (uint64_t)e->span_s * 1000 : 0;
+		it->f.dport = e->dport;
+		it->f.proto = e->proto;
+		it->f.tcp_flags = e->tcp_flags;
+		it->f.frag = e->frag;
+		it->ss = e->site_src;
+		it->sd = e->site_dst;
+	}
+	s->chunks++;
+	if (n > s->max_chunk)
+		s->max_chunk = n;
+}
+
 static struct attack_ring *start(struct sink *s, uint32_t entries, bool wait)
 {
 	struct attack_ring_opts o = {.entries = entries,
@@ -261,6 +298,57 @@ static void test_order(void **state)
 }
 
 /*
+ * The consumer that reads the entries where they lie (on_entries, the only
+ * callback): every record with a site and every clock step, in the order
+ * given, each record's carried fields kept; runs of at most
+ * ATTACK_RING_RUN entries, over many wraps of the smallest ring.
+ */
+static void test_entries_order(void **state)
+{
+	(void)state;
+	struct sink *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct attack_ring_opts o = {.entries = ATTACK_RING_ENTRIES_MIN,
+	                             .wait_when_full = true,
+	                             .on_entries = on_entries,
+	                             .ud = s};
+	struct attack_ring *r = NULL;
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	struct item *want = calloc(LOG_MAX, sizeof(*want));
+	assert_non_null(want);
+	size_t nw = 0;
+	uint64_t k = 1, ms = 1000;
+
+	for (int round = 0; round < 300; round++) {
+		for (int c = 0; c < round % 4 + 1; c++) {
+			size_t n = (size_t)(round * 7 + c * 13) % 64 + 1;
+			give(r, k, n);
+			for (size_t i = 0; i < n; i++, k++)
+				if (has_site(k))
+					want[nw++] = (struct item){.v = k};
+		}
+		if (round % 3 != 2) {
+			ms += 250;
+			attack_ring_clock(r, ms);
+			want[nw++] = (struct item){.clock = true, .v = ms};
+		}
+	}
+	attack_ring_drain(r);
+	assert_int_equal(s->n, nw);
+	for (size_t i = 0; i < nw; i++) {
+		if (want[i].clock)
+			expect_clock(s, i, want[i].v);
+		else
+			expect_rec(s, i, want[i].v);
+	}
+	assert_true(s->max_chunk <= ATTACK_RING_RUN);
+	assert_true(s->chunks > 0);
+	attack_ring_stop(r);
+	free(want);
+	free(s);
+}
+
+/*
  * A drain waits for a slow consumer: when it returns, every callback has
  * returned, the last record's too; a second drain with nothing new returns
  * at once with the same log.
@@ -313,7 +401,8 @@ static void test_full_waits(void **state)
 	atomic_store(&s->hold, 1);
 	m += give(r, 0, 64);
 	m += give(r, 64, 64);
-	/* Publishes 97 entries, over a quarter ring: wakes the consumer, held in its first chunk. */
+	/* Publishes 97 entries, over a quarter ring: wakes the consumer, held in its first chunk.
+	 */
 	attack_ring_clock(r, 1000);
 	wait_flag(&s->held);
 	/* 2 000 records more than the ring holds: the producer waits for the release. */
@@ -469,6 +558,11 @@ static void test_start_errors(void **state)
 	assert_int_equal(attack_ring_start(&o, &r), -EINVAL);
 	o.records = on_records;
 	assert_null(r);
+	/* on_entries alone is enough. */
+	struct attack_ring_opts oe = {.on_entries = on_entries, .ud = &s0};
+	assert_int_equal(attack_ring_start(&oe, &r), 0);
+	attack_ring_stop(r);
+	r = NULL;
 	for (unsigned long after = 0; after < 2; after++) {
 		fault_arm(after, FAULT_ONCE);
 		assert_int_equal(attack_ring_start(&o, &r), -ENOMEM);
@@ -558,6 +652,7 @@ int main(void)
 	    cmocka_unit_test(test_full_waits),   cmocka_unit_test(test_full_drops),
 	    cmocka_unit_test(test_stop_pending), cmocka_unit_test(test_idle_sleeps),
 	    cmocka_unit_test(test_start_errors), cmocka_unit_test(test_pinned),
+	    cmocka_unit_test(test_entries_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
