@@ -391,6 +391,14 @@ static void tset_fill(struct attack *a, size_t k, const struct attack_thresholds
 			}
 }
 
+/* The bound's limits (host_may_exceed) from the smallest thresholds, min_th. */
+static void lim_set(struct attack *a)
+{
+	for (unsigned m = 0; m < NMET; m++)
+		a->lim_w[m] = a->min_th[m] > 0 ? a->min_th[m] * 0.999f * (float)a->w : INFINITY;
+	a->lim_w[3] = INFINITY;
+}
+
 static int build_tables(struct attack *a)
 {
 	size_t n_tsets = a->n_sites, dense_total = 0;
@@ -480,9 +488,7 @@ int attack_create(const struct attack_config *cfg, const struct site_config *sit
 		attack_destroy(a);
 		return -ENOMEM;
 	}
-	for (unsigned m = 0; m < NMET; m++)
-		a->lim_w[m] = a->min_th[m] > 0 ? a->min_th[m] * 0.999f * (float)a->w : INFINITY;
-	a->lim_w[3] = INFINITY;
+	lim_set(a);
 	a->w_f = (float)a->w;
 	/* Lowest index first out of the free list: used entries stay packed. */
 	for (uint32_t i = 0; i < cfg->max_hosts; i++)
@@ -1648,5 +1654,7 @@ int attack_thresholds_set(struct attack *a, const struct attack_config *cfg)
 		for (size_t g = 0; ov && g < ov->n_groups; g++)
 			tset_fill(a, a->si[s].group_tset + g, &ov->th, &ov->groups[g].th);
 	}
+	/* A lower smallest threshold must reach the cold hosts' bound test too. */
+	lim_set(a);
 	return 0;
 }

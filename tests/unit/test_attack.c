@@ -595,6 +595,43 @@ static void test_thresholds_set(void **state)
 }
 
 /*
+ * A reload that lowers the smallest threshold: a cold host (only its bound
+ * kept) is tested against the new one from the next record on, so a rate
+ * under the old thresholds and over the new one starts an event.
+ */
+static void test_thresholds_lowered(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+	attack_config_defaults(&c);
+	c.window_s = 1;
+	c.start_windows = 1;
+	memset(&c.th, 0, sizeof(c.th)); /* every threshold off ... */
+	c.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 100000; /* ... but one, high */
+	struct attack *a = make(&c, &seen);
+
+	struct flow f = rec("192.0.2.1", "10.0.8.8", 1, 0, 500, 500 * 64, 0, T0);
+	feed(a, &f, true, false);
+	attack_clock(a, T0 + 1000);
+	assert_int_equal(seen.n, 0);
+
+	struct attack_config n = c;
+	n.th.v[ATTACK_IN][ATTACK_CLASS_ICMP][ATTACK_PPS] = 100;
+	assert_int_equal(attack_thresholds_set(a, &n), 0);
+	f = rec("192.0.2.1", "10.0.8.8", 1, 0, 500, 500 * 64, 0, T0 + 1000);
+	feed(a, &f, true, false);
+	attack_clock(a, T0 + 2000);
+	assert_int_equal(seen.n, 1);
+	char ip[64];
+	flow_addr_format(&seen.ev[0].ip, ip, sizeof(ip));
+	assert_string_equal(ip, "10.0.8.8");
+	assert_int_equal(seen.ev[0].cls, ATTACK_CLASS_ICMP);
+	assert_true(seen.ev[0].threshold[ATTACK_PPS] == 100);
+	attack_destroy(a);
+}
+
+/*
  * A cold host keeps only its bound; it gets a window (a ring) once it may
  * reach a threshold, from then on. Rings are bounded: a host that finds
  * none free stays cold, counted.
@@ -1598,6 +1635,7 @@ int main(void)
 	    cmocka_unit_test(test_hook),           cmocka_unit_test(test_fragments),
 	    cmocka_unit_test(test_state_resume),   cmocka_unit_test(test_state_ended_while_down),
 	    cmocka_unit_test(test_state_refused),  cmocka_unit_test(test_thresholds_set),
+	    cmocka_unit_test(test_thresholds_lowered),
 	    cmocka_unit_test(test_cold_long),      cmocka_unit_test(test_sweep_idle),
 	    cmocka_unit_test(test_ring_entries),
 	};
