@@ -24,7 +24,7 @@
  * next to the decoder's data). The K bits are one of WATCH_FILTER_PATTERNS
  * fixed patterns, so they cost one table read instead of K variable shifts.
  * The words are stored inverted (a watched address's bits are 0), so the
- * test is one AND against the pattern. About 1 to 1.5 % of unwatched
+ * test is one AND against the pattern. About 1 to 2 % of unwatched
  * addresses get through to the table.
  */
 #define WATCH_FILTER_BITS 12
@@ -110,7 +110,7 @@ static inline uint64_t watch_filter_index(const struct watch_filter *f, uint64_t
 /*
  * The bits of the pattern of hash h (watch_hash()) that are set in the
  * set's (inverted) word: 0 (maybe watched) always for an address of the
- * set, for about 1 to 1.5 % of the others. Testing two ends' results
+ * set, for about 1 to 2 % of the others. Testing two ends' results
  * together costs one branch.
  */
 static inline uint64_t watch_filter_miss(const struct watch_filter *f, uint64_t h)
