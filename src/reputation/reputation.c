@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,21 +61,36 @@ _Static_assert(FP_PORT_IDX >= 2 * REPUTATION_FP_PORTS && REPUTATION_FP_PORTS < 2
                    (FP_PORT_IDX & (FP_PORT_IDX - 1)) == 0,
                "the port index holds every port, at most half full");
 
+/*
+ * One watched IP's footprint in one slot. The counts, small sets and the
+ * indexes come first, next to the totals every record updates; the two
+ * address sets (1.1 KiB) come last and are read only up to their counts
+ * (through the indexes), so fp_find() zeroes the entry only up to them
+ * (FP_ENTRY_HEAD).
+ */
 struct fp_entry {
 	struct flow_addr ip;
 	struct fp_totals sent, received;
-	struct flow_addr exporters[REPUTATION_FP_EXPORTERS];
-	struct flow_addr prefixes[REPUTATION_FP_PREFIXES]; /* /24 or /48 networks, in order seen */
-	uint16_t ports[REPUTATION_FP_PORTS];
-	uint8_t protos[REPUTATION_FP_PROTOS];
-	uint16_t sites[REPUTATION_FP_SITES]; /* site indexes of the other ends */
 	uint8_t n_exporters, n_prefixes, n_ports, n_protos, n_sites;
 	uint32_t exporters_more, prefixes_more, ports_more, protos_more;
 	uint32_t no_site_records; /* records whose other end belongs to no site */
+	uint8_t protos[REPUTATION_FP_PROTOS];
+	uint16_t sites[REPUTATION_FP_SITES]; /* site indexes of the other ends */
+	uint16_t ports[REPUTATION_FP_PORTS];
 	/* Open-addressing indexes of prefixes[] and ports[]: position + 1, 0 = empty. */
 	uint8_t prefix_idx[FP_PREFIX_IDX];
 	uint8_t port_idx[FP_PORT_IDX];
+	struct flow_addr exporters[REPUTATION_FP_EXPORTERS];
+	struct flow_addr prefixes[REPUTATION_FP_PREFIXES]; /* /24 or /48 networks, in order seen */
 };
+#define FP_ENTRY_HEAD offsetof(struct fp_entry, exporters)
+#define FP_ENTRY_SETS                                                                              \
+	(sizeof(((struct fp_entry *)0)->exporters) + sizeof(((struct fp_entry *)0)->prefixes))
+_Static_assert(offsetof(struct fp_entry, prefixes) ==
+                       FP_ENTRY_HEAD + sizeof(((struct fp_entry *)0)->exporters) &&
+                   sizeof(struct fp_entry) - FP_ENTRY_HEAD - FP_ENTRY_SETS <
+                       _Alignof(struct fp_entry),
+               "only the two address sets (and padding) lie past the zeroed head");
 
 /* One slot's footprints: an open-addressing table of entry pointers. */
 struct fp_slot {
@@ -1446,9 +1462,10 @@ static struct fp_entry *fp_find(struct reputation *r, struct fp_slot *fs,
 			return fs->last = fs->tab[i];
 	if (fs->n >= r->cfg.footprint_max)
 		return NULL;
-	struct fp_entry *e = calloc(1, sizeof(*e));
+	struct fp_entry *e = malloc(sizeof(*e));
 	if (!e)
 		return NULL;
+	memset(e, 0, FP_ENTRY_HEAD);
 	e->ip = *ip;
 	fs->tab[i] = e;
 	fs->n++;

@@ -19,6 +19,7 @@ void watch_set_free(struct watch_set *w)
 	if (!w)
 		return;
 	free(w->mem);
+	free(w->tag);
 	free(w->key);
 	free(w);
 }
@@ -33,8 +34,9 @@ struct watch_set *watch_set_new(size_t n)
 	while (b < 2 * n)
 		b *= 2;
 	w->mask = b - 1;
+	w->tag = fault_calloc(b, sizeof(*w->tag));
 	w->key = fault_calloc(b, sizeof(*w->key));
-	if (!w->key) {
+	if (!w->tag || !w->key) {
 		watch_set_free(w);
 		return NULL;
 	}
@@ -44,13 +46,17 @@ struct watch_set *watch_set_new(size_t n)
 /* Puts a into the table, which has room (at most half full). */
 static void table_put(struct watch_set *w, const struct flow_addr *a)
 {
-	for (size_t i = rep_addr_hash(a) & w->mask;; i = (i + 1) & w->mask) {
-		if (addr_zero(&w->key[i])) {
+	uint64_t h = rep_addr_hash(a);
+	uint16_t t = watch_tag(h);
+
+	for (size_t i = h & w->mask;; i = (i + 1) & w->mask) {
+		if (!w->tag[i]) {
+			w->tag[i] = t;
 			w->key[i] = *a;
 			w->n++;
 			return;
 		}
-		if (memcmp(&w->key[i], a, sizeof(*a)) == 0)
+		if (w->tag[i] == t && memcmp(&w->key[i], a, sizeof(*a)) == 0)
 			return;
 	}
 }
@@ -64,7 +70,7 @@ struct watch_set *watch_set_add(struct watch_set *w, const struct flow_addr *a)
 		struct watch_set *g = watch_set_new(w->mask + 1);
 		if (g)
 			for (size_t i = 0; i <= w->mask; i++)
-				if (!addr_zero(&w->key[i]))
+				if (w->tag[i])
 					table_put(g, &w->key[i]);
 		watch_set_free(w);
 		if (!g)
@@ -111,7 +117,7 @@ int watch_set_seal(struct watch_set *w)
 	w->f.word = word;
 	w->f.shift = shift;
 	for (size_t i = 0; i <= w->mask; i++)
-		if (!addr_zero(&w->key[i])) {
+		if (w->tag[i]) {
 			uint64_t h = watch_hash(&w->key[i]);
 			word[watch_filter_index(&w->f, h)] &= ~watch_filter_mask(&w->f, h);
 		}
@@ -120,8 +126,11 @@ int watch_set_seal(struct watch_set *w)
 
 bool watch_set_has(const struct watch_set *w, const struct flow_addr *a)
 {
-	for (size_t i = rep_addr_hash(a) & w->mask; !addr_zero(&w->key[i]); i = (i + 1) & w->mask)
-		if (memcmp(&w->key[i], a, sizeof(*a)) == 0)
+	uint64_t h = rep_addr_hash(a);
+	uint16_t t = watch_tag(h);
+
+	for (size_t i = h & w->mask; w->tag[i]; i = (i + 1) & w->mask)
+		if (w->tag[i] == t && memcmp(&w->key[i], a, sizeof(*a)) == 0)
 			return true;
 	return false;
 }

@@ -1469,6 +1469,53 @@ static void test_watch_set_edges(void **state)
 }
 
 /*
+ * The tags: from 16 buckets grown to 32 768 for 10 000 v4 and v6
+ * addresses, every bucket with a key has the tag of its key's hash and no
+ * empty bucket has one, so a probe may stop at the first tag 0 and skip
+ * every key whose tag differs. Tags are never 0, whatever the hash.
+ */
+static void test_watch_set_tags(void **state)
+{
+	static const uint64_t hs[] = {0, 1, 0xffffull << 48, 0xfffeull << 48, UINT64_MAX};
+	struct watch_set *w = watch_set_new(0);
+	struct flow_addr a;
+	size_t used = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+		assert_int_not_equal(watch_tag(hs[i]), 0);
+	assert_int_equal(watch_tag(0x1234ull << 48), 0x1235);
+	assert_non_null(w);
+	for (size_t i = 0; i < 10000; i++) {
+		addr_nth(9, i, &a, i % 3 == 0);
+		w = watch_set_add(w, &a);
+		assert_non_null(w);
+	}
+	assert_int_equal(w->n, 10000);
+	assert_int_equal(w->mask + 1, 32768);
+	for (size_t i = 0; i <= w->mask; i++) {
+		if (!w->tag[i]) {
+			struct flow_addr zero;
+			memset(&zero, 0, sizeof(zero));
+			assert_memory_equal(&w->key[i], &zero, sizeof(zero));
+			continue;
+		}
+		used++;
+		assert_int_equal(w->tag[i], watch_tag(rep_addr_hash(&w->key[i])));
+	}
+	assert_int_equal(used, w->n);
+	for (size_t i = 0; i < 10000; i++) {
+		addr_nth(9, i, &a, i % 3 == 0);
+		assert_true(watch_set_has(w, &a));
+	}
+	for (size_t i = 0; i < 10000; i++) {
+		addr_nth(10, i, &a, i % 3 == 0);
+		assert_false(watch_set_has(w, &a));
+	}
+	watch_set_free(w);
+}
+
+/*
  * Out of memory: growing frees the set and returns NULL (ASan: nothing
  * leaked); sealing returns -ENOMEM and leaves the set unsealed and whole,
  * and a second seal then works.
@@ -1506,6 +1553,11 @@ static void test_watch_set_alloc_fail(void **state)
 	w = watch_set_add(w, &a);
 	fault_disarm();
 	assert_null(w);
+
+	/* A new set's second allocation (the keys after the tags) fails. */
+	fault_arm(1, FAULT_ONCE);
+	assert_null(watch_set_new(8));
+	fault_disarm();
 }
 
 int main(void)
@@ -1530,6 +1582,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_set_alloc_fail),
 	    cmocka_unit_test(test_hook_set),
 	    cmocka_unit_test(test_watch_set_filter_runs),
+	    cmocka_unit_test(test_watch_set_tags),
 	    cmocka_unit_test(test_hook_queue_alloc),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
