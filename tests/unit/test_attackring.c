@@ -248,23 +248,17 @@ static void expect_clock(const struct sink *s, size_t i, uint64_t ms)
 }
 
 /*
- * Many records over many blocks of the smallest ring, with a clock step
- * after every few chunks: the consumer sees exactly the records with a
- * site, in order, and each clock step between the same records as given.
+ * 300 rounds of chunks of 1..64 records (some with no site at all) and
+ * clock steps, over many wraps of a small ring; want gets what the
+ * consumer must see, in order (records with a site, clock steps), drained.
+ * Returns its length.
  */
-static void test_order(void **state)
+static size_t give_rounds(struct attack_ring *r, struct item *want)
 {
-	(void)state;
-	struct sink *s = calloc(1, sizeof(*s));
-	assert_non_null(s);
-	struct attack_ring *r = start(s, ATTACK_RING_ENTRIES_MIN, true);
-	struct item *want = calloc(LOG_MAX, sizeof(*want));
-	assert_non_null(want);
 	size_t nw = 0;
 	uint64_t k = 1, ms = 1000;
 
 	for (int round = 0; round < 300; round++) {
-		/* Chunks of 1..64 records (some with no site at all). */
 		for (int c = 0; c < round % 4 + 1; c++) {
 			size_t n = (size_t)(round * 7 + c * 13) % 64 + 1;
 			give(r, k, n);
@@ -279,6 +273,12 @@ static void test_order(void **state)
 		}
 	}
 	attack_ring_drain(r);
+	return nw;
+}
+
+/* The consumer saw exactly want[0 .. nw). */
+static void expect_log(const struct sink *s, const struct item *want, size_t nw)
+{
 	assert_int_equal(s->n, nw);
 	for (size_t i = 0; i < nw; i++) {
 		if (want[i].clock)
@@ -286,6 +286,23 @@ static void test_order(void **state)
 		else
 			expect_rec(s, i, want[i].v);
 	}
+}
+
+/*
+ * Many records over many blocks of the smallest ring, with a clock step
+ * after every few chunks: the consumer sees exactly the records with a
+ * site, in order, and each clock step between the same records as given.
+ */
+static void test_order(void **state)
+{
+	(void)state;
+	struct sink *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct attack_ring *r = start(s, ATTACK_RING_ENTRIES_MIN, true);
+	struct item *want = calloc(LOG_MAX, sizeof(*want));
+	assert_non_null(want);
+	size_t nw = give_rounds(r, want);
+	expect_log(s, want, nw);
 	assert_int_equal(s->aheads, s->chunks);
 	assert_true(s->max_chunk <= 64);
 	struct attack_ring_stats st;
@@ -316,31 +333,8 @@ static void test_entries_order(void **state)
 	assert_int_equal(attack_ring_start(&o, &r), 0);
 	struct item *want = calloc(LOG_MAX, sizeof(*want));
 	assert_non_null(want);
-	size_t nw = 0;
-	uint64_t k = 1, ms = 1000;
-
-	for (int round = 0; round < 300; round++) {
-		for (int c = 0; c < round % 4 + 1; c++) {
-			size_t n = (size_t)(round * 7 + c * 13) % 64 + 1;
-			give(r, k, n);
-			for (size_t i = 0; i < n; i++, k++)
-				if (has_site(k))
-					want[nw++] = (struct item){.v = k};
-		}
-		if (round % 3 != 2) {
-			ms += 250;
-			attack_ring_clock(r, ms);
-			want[nw++] = (struct item){.clock = true, .v = ms};
-		}
-	}
-	attack_ring_drain(r);
-	assert_int_equal(s->n, nw);
-	for (size_t i = 0; i < nw; i++) {
-		if (want[i].clock)
-			expect_clock(s, i, want[i].v);
-		else
-			expect_rec(s, i, want[i].v);
-	}
+	size_t nw = give_rounds(r, want);
+	expect_log(s, want, nw);
 	assert_true(s->max_chunk <= ATTACK_RING_RUN);
 	assert_true(s->chunks > 0);
 	attack_ring_stop(r);

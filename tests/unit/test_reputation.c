@@ -1019,10 +1019,46 @@ static struct flow rec(const char *exp, const char *src, const char *dst, uint16
 	return f;
 }
 
+/* Campus (site 0) finds 198.51.100.7 scanning in slot K0; the lab's slot K0 completes it. */
+static void fp_offence(struct reputation *r, struct sites *t)
+{
+	struct vb b;
+
+	vb_init(&b, t, 0, K0);
+	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
+	sink(r, &b);
+	vb_init(&b, t, 1, K0);
+	sink(r, &b);
+}
+
+/*
+ * Slot K0 + 1 (t1 a time in it) past its end and grace, both sites' slots
+ * judged, r closed: the one footprint document stored for K0 + 1 (the
+ * caller's to json_decref), the store left open in *st (the caller closes).
+ */
+static json_t *fp_close_one(struct reputation *r, struct sites *t, uint64_t t1, const char *store,
+                            struct store **st)
+{
+	struct vb b;
+	char err[256];
+
+	reputation_clock(r, t1 + 300000 + 11000);
+	for (uint32_t s = 0; s < 2; s++) {
+		vb_init(&b, t, s, K0 + 1);
+		sink(r, &b);
+	}
+	reputation_close(r);
+	assert_int_equal(store_open(store, NULL, st, err, sizeof(err)), 0);
+	struct fpdocs f = {0};
+	assert_int_equal(store_doc_foreach(*st, REPUTATION_SITE, K0 + 1, "footprint", fp_fn, &f),
+	                 0);
+	assert_int_equal(f.n, 1);
+	return f.docs[0];
+}
+
 static void test_footprint(void **state)
 {
 	struct sites t;
-	struct vb b;
 	char db[300], store[300];
 	const uint64_t t1 = (uint64_t)(K0 + 1) * 300000 + 1000; /* slot K0 + 1 */
 
@@ -1039,11 +1075,7 @@ static void test_footprint(void **state)
 	reputation_records(r, &pre, 1);
 
 	/* Campus finds the scanner in slot K0. */
-	vb_init(&b, &t, 0, K0);
-	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
-	sink(r, &b);
-	vb_init(&b, &t, 1, K0);
-	sink(r, &b); /* the lab's slot K0: the network slot K0 is complete */
+	fp_offence(r, &t);
 
 	/* Slot K0 + 1: the scanner, through another exporter, scans space of no site. */
 	reputation_clock(r, t1);
@@ -1059,20 +1091,9 @@ static void test_footprint(void **state)
 	v[4].dport = 40000;
 	reputation_records(r, v, 6);
 	/* Past K0 + 1's end and grace: it is handed to the worker. */
-	reputation_clock(r, t1 + 300000 + 11000);
-	for (uint32_t s = 0; s < 2; s++) {
-		vb_init(&b, &t, s, K0 + 1);
-		sink(r, &b);
-	}
-	reputation_close(r);
-
 	struct store *st;
-	char err[256];
-	assert_int_equal(store_open(store, NULL, &st, err, sizeof(err)), 0);
-	struct fpdocs f = {0};
-	assert_int_equal(store_doc_foreach(st, REPUTATION_SITE, K0 + 1, "footprint", fp_fn, &f), 0);
-	assert_int_equal(f.n, 1);
-	char *s = json_dumps(f.docs[0], JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_t *doc = fp_close_one(r, &t, t1, store, &st);
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	assert_string_equal(
 	    s,
 	    "{\"@timestamp\":\"2026-01-01T00:05:00Z\",\"kind\":\"footprint\",\"site\":\"_network\","
@@ -1084,10 +1105,10 @@ static void test_footprint(void **state)
 	    "\"protocols\":[6],\"sent\":{\"flows\":4,\"packets\":4,\"octets\":160},"
 	    "\"received\":{\"flows\":1,\"packets\":1,\"octets\":40}}");
 	free(s);
-	json_decref(f.docs[0]);
+	json_decref(doc);
 
 	/* Slot K0's network slot: the reputation document, no footprint (not yet watched). */
-	f.n = 0;
+	struct fpdocs f = {0};
 	assert_int_equal(store_doc_foreach(st, REPUTATION_SITE, K0, NULL, fp_fn, &f), 0);
 	assert_int_equal(f.n, 1);
 	assert_string_equal(json_string_value(json_object_get(f.docs[0], "kind")), "reputation");
@@ -1107,7 +1128,6 @@ static void test_footprint(void **state)
 static void test_footprint_caps(void **state)
 {
 	struct sites t;
-	struct vb b;
 	char db[300], store[300];
 	const uint64_t t1 = (uint64_t)(K0 + 1) * 300000 + 1000;
 	enum { N = 600 };
@@ -1118,11 +1138,7 @@ static void test_footprint_caps(void **state)
 	path_in(db, sizeof(db), "fpcap.db");
 	path_in(store, sizeof(store), "fpcap-store.db");
 	struct reputation *r = rep_open(&t, db, NULL, store, false);
-	vb_init(&b, &t, 0, K0);
-	vb_add(&b, "198.51.100.7", JUDGE_SCAN, JUDGE__COUNT);
-	sink(r, &b);
-	vb_init(&b, &t, 1, K0);
-	sink(r, &b);
+	fp_offence(r, &t);
 	reputation_clock(r, t1);
 
 	static struct flow v[N];
@@ -1163,21 +1179,9 @@ static void test_footprint_caps(void **state)
 	assert_true(pfx_more > 0 && ports_more > 0);
 	for (unsigned i = 0; i < N; i += 30)
 		reputation_records(r, v + i, 30);
-	reputation_clock(r, t1 + 300000 + 11000);
-	for (uint32_t s = 0; s < 2; s++) {
-		vb_init(&b, &t, s, K0 + 1);
-		sink(r, &b);
-	}
-	reputation_close(r);
-
 	struct store *st;
-	char err[256];
-	assert_int_equal(store_open(store, NULL, &st, err, sizeof(err)), 0);
-	struct fpdocs f = {0};
-	assert_int_equal(store_doc_foreach(st, REPUTATION_SITE, K0 + 1, "footprint", fp_fn, &f), 0);
-	assert_int_equal(f.n, 1);
-	json_t *d = f.docs[0], *a = json_object_get(d, "prefixes"),
-	       *p = json_object_get(d, "ports");
+	json_t *d = fp_close_one(r, &t, t1, store, &st);
+	json_t *a = json_object_get(d, "prefixes"), *p = json_object_get(d, "ports");
 	assert_int_equal(json_array_size(a), REPUTATION_FP_PREFIXES);
 	for (unsigned k = 0; k < REPUTATION_FP_PREFIXES; k++)
 		assert_string_equal(json_string_value(json_array_get(a, k)), pfx[k]);
