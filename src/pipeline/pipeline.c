@@ -193,13 +193,9 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 	if (rc != 0) {
 		char cpus[128];
 		cpu_list_format(&cfg->attack.cpus, cpus, sizeof(cpus));
-		if (cpus[0])
-			snprintf(err, errlen,
-			         "cannot start the attack detector's thread on CPUs %s (attack.cpus): %s",
-			         cpus, strerror(-rc));
-		else
-			snprintf(err, errlen, "cannot start the attack detector's thread: %s",
-			         strerror(-rc));
+		snprintf(err, errlen, "cannot start the attack detector's thread%s%s%s: %s",
+		         cpus[0] ? " on CPUs " : "", cpus, cpus[0] ? " (attack.cpus)" : "",
+		         strerror(-rc));
 		return rc;
 	}
 	engine_record_tap_set(pl->eng, attack_ring_records, NULL, pl->ring);
