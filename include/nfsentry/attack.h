@@ -131,6 +131,7 @@ struct attack_config {
 	char hook[ATTACK_HOOK_MAX]; /* command run per event, JSON on stdin; "" = none */
 	uint32_t hook_timeout_ms;   /* default 5000 */
 	struct cpu_list cpus;       /* CPUs of the detector's thread; empty (default): the process's */
+	uint32_t nice;              /* the detector thread's nice value, 0..19, default 19 */
 };
 
 /* Fill *c with the documented defaults (no sites, no hook). */
@@ -169,6 +170,11 @@ struct attack_event {
 	double threshold[ATTACK_METRIC__COUNT];
 	uint64_t packets, octets; /* records counted to the event while open */
 	double flows;
+	/*
+	 * Live sampling: the most records one rated record stood for while the
+	 * event was open (1 or 0: every record counted; the detector was behind).
+	 */
+	uint32_t sampling;
 	/* Largest first; at most ATTACK_TOP_MAX each. sources: outside ends. */
 	struct attack_top sources[ATTACK_TOP_MAX], ports[ATTACK_TOP_MAX], protocols[ATTACK_TOP_MAX];
 	size_t n_sources, n_ports, n_protocols;
@@ -183,6 +189,8 @@ struct attack_stats {
 	uint64_t host_overflow; /* record ends not rated: host pool full */
 	/* Records not handed to the detector, its ring full (the caller's: attack_ring_stats). */
 	uint64_t records_dropped;
+	uint64_t records_sampled; /* records stood for by a sampled one (attack_ring_stats) */
+	uint64_t sampling;        /* gauge: 1 record rated in this many (attack_ring_stats) */
 	uint64_t events_started;
 	uint64_t events_ended;
 	uint64_t events_open;    /* gauge */
@@ -321,7 +329,7 @@ void attack_events_drop(struct attack *a);
 int attack_state_load(struct attack *a, const char *path, uint64_t now_ms,
                       struct attack_restore *res);
 
-/* The counters (the hook_* fields and records_dropped are 0: their owners fill them). */
+/* The counters (the hook_* fields and the ring's records_dropped, records_sampled and sampling are 0: their owners fill them). */
 void attack_stats_get(const struct attack *a, struct attack_stats *out);
 
 /*

@@ -21,6 +21,20 @@
  * consecutive entries, records and clock steps mixed in the order given:
  * no struct flow is made for it.
  *
+ * Live, a detector that falls behind is given a sample of the records
+ * rather than a full ring's drops: when the ring is three quarters full
+ * the producer writes each record with a site end with probability 1/2^s
+ * (a random sample; s raised by one at a time up to ATTACK_RING_SHED_MAX),
+ * and the entry's shed says that it stands for 2^s records: the detector
+ * weighs it so (its rates are estimates, like an exporter's sampling); s
+ * falls by one every relax_ms in which the ring stayed under half full.
+ * The reading thread falling behind counts as the detector's: a receive
+ * buffer a quarter full (attack_ring_rx_fill(), ATTACK_RING_RX_BEHIND_PM)
+ * raises the sampling the same way, and the sampling falls only while it
+ * stays under ATTACK_RING_RX_CALM_PM: on a CPU the two share, the detector
+ * then gives the reading thread its time back. The records left out are
+ * counted (records_sampled); replay never samples.
+ *
  * Entries are published (made visible to the consumer) every
  * ATTACK_RING_PUBLISH entries, at every clock step and at a drain. When the
  * ring is full the producer waits (wait_when_full: replay, lossless) or
@@ -48,17 +62,26 @@
 #include "nfsentry/flow.h"
 
 /*
- * Entries of the ring by default: 32 768 of 64 bytes, 2 MiB. At the
- * detector's cost of a few hundred nanoseconds per record that is about
- * 10 ms of its work: enough to ride out a burst or a slow second (the
- * evaluation of every hot host), short enough that a drain at a slot close
- * waits little.
+ * Entries of the ring by default: 131 072 of 64 bytes, 8 MiB: about 30 ms
+ * of records at 4.6 M records/s, and at most about 10 ms of the detector's
+ * work at 60-130 ns a record: enough to ride out a burst, a slow second
+ * (the evaluation of every hot host) or the detector waiting for its CPU
+ * without sampling, short enough that a drain at a slot close waits
+ * little.
  */
-#define ATTACK_RING_ENTRIES (1u << 15)
+#define ATTACK_RING_ENTRIES (1u << 17)
 #define ATTACK_RING_ENTRIES_MIN 256u
 #define ATTACK_RING_ENTRIES_MAX (1u << 20)
 /* Entries written before the producer publishes them without a clock step. */
 #define ATTACK_RING_PUBLISH 256u
+
+/* Live sampling: at most 1 record in 2^ATTACK_RING_SHED_MAX is written when behind. */
+#define ATTACK_RING_SHED_MAX 8u
+/* Receive buffer in use (per mille) that raises the sampling; under CALM it may fall. */
+#define ATTACK_RING_RX_BEHIND_PM 250u
+#define ATTACK_RING_RX_CALM_PM 50u
+/* ms of a ring under half full before the sampling halves (opts.relax_ms 0). */
+#define ATTACK_RING_RELAX_MS 250u
 
 /* Entries handed to opts.on_entries per call, at most (a run never wraps the ring). */
 #define ATTACK_RING_RUN 256u
@@ -73,7 +96,8 @@ struct attack_ring_ent {
 	uint64_t packets, octets;
 	uint32_t span_s; /* (last_ms - first_ms) / 1000, 0 without both times; clipped */
 	uint16_t dport;
-	uint8_t proto, tcp_flags, frag, pad;
+	uint8_t proto, tcp_flags, frag;
+	uint8_t shed; /* the record stands for 2^shed records (live sampling; 0: itself) */
 	int16_t site_src, site_dst; /* site ids, -1: outside every site */
 };
 _Static_assert(sizeof(struct attack_ring_ent) == 64, "a ring entry is one cache line");
@@ -105,11 +129,16 @@ struct attack_ring_opts {
 	attack_ring_entries_fn on_entries;
 	void *ud;
 	const struct cpu_list *cpus; /* nfs-attack's CPUs (borrowed for the call); NULL or empty: the process's */
+	int nice;          /* nfs-attack's nice value, 0..19 (0: the process's priority) */
+	bool no_sampling;  /* live: drop when full, never sample (the drop path's tests) */
+	uint32_t relax_ms; /* live sampling halves after this long under half full; 0: ATTACK_RING_RELAX_MS */
 };
 
 struct attack_ring_stats {
 	uint64_t records;         /* records written to the ring */
 	uint64_t records_dropped; /* records not written: the ring was full (live) */
+	uint64_t records_sampled; /* records not written: stood for by a sampled one (live) */
+	uint64_t sampling;        /* gauge: 1 record written in this many now (1: every one) */
 	uint64_t waits;           /* times the producer waited for room (replay) */
 	uint64_t cpu_us;          /* CPU time of nfs-attack so far */
 };
@@ -120,7 +149,7 @@ struct attack_ring;
  * Allocate the ring and start nfs-attack, on o->cpus when given. o is
  * copied (not o->cpus: read during the call). Returns 0, -EINVAL (entries
  * not a power of two in range; neither on_entries nor both records and
- * clock given), -ENOMEM or -errno of pthread_create (-EINVAL also when no
+ * clock given; nice outside 0..19), -ENOMEM or -errno of pthread_create (-EINVAL also when no
  * CPU of o->cpus may be used: offline, or outside the process's cgroup);
  * *out is set only on success.
  */
@@ -140,6 +169,13 @@ void attack_ring_stop(struct attack_ring *r);
  */
 void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64_t *site_src,
                          const int64_t *site_dst);
+
+/*
+ * Live: the receiving socket's buffer in use, per mille (struct datagram
+ * rx_fill_pm), as the reading thread last saw it. Ignored in replay and
+ * with no_sampling. The producer's thread.
+ */
+void attack_ring_rx_fill(struct attack_ring *r, unsigned fill_pm);
 
 /* A clock step after everything given so far; publishes. The producer's thread. */
 void attack_ring_clock(struct attack_ring *r, uint64_t now_ms);

@@ -151,6 +151,12 @@ struct datagram {
 	const uint8_t *p;
 	size_t len;
 	uint64_t ts_ms; /* receive time: wall clock, or capture timestamp */
+	/*
+	 * Live: how full the receiving socket's buffer was when last looked at
+	 * (at most every millisecond), per mille of its size: a reading thread
+	 * falling behind. 0: not known (a capture).
+	 */
+	uint16_t rx_fill_pm;
 };
 
 /* Consumer of datagrams. Returns 0, or non-zero to stop a capture read. */

@@ -82,6 +82,7 @@ void attack_config_defaults(struct attack_config *c)
 	c->max_hosts = 65536;
 	c->max_events = 256;
 	c->hook_timeout_ms = 5000;
+	c->nice = 19;
 	/*
 	 * docs/attacks.md explains these. Ingress: unanswered SYNs, UDP and
 	 * ICMP floods are caught far below what answered TCP may legitimately
@@ -805,13 +806,17 @@ static void event_feed(struct attack *a, uint16_t evi, const struct attack_ring_
                        const struct flow_addr *outside)
 {
 	struct event *e = &a->ev[evi - 1];
+	uint32_t k = 1u << f->shed; /* the records it stands for (live sampling) */
+	uint64_t pk = f->packets * k;
 
-	e->e.packets += f->packets;
-	e->e.octets += f->octets;
-	e->e.flows += 1;
-	topk_add(&e->sources, outside, 0, f->packets);
-	topk_add(&e->ports, NULL, f->dport, f->packets);
-	topk_add(&e->protos, NULL, f->proto, f->packets);
+	if (k > e->e.sampling)
+		e->e.sampling = k;
+	e->e.packets += pk;
+	e->e.octets += f->octets * k;
+	e->e.flows += k;
+	topk_add(&e->sources, outside, 0, pk);
+	topk_add(&e->ports, NULL, f->dport, pk);
+	topk_add(&e->protos, NULL, f->proto, pk);
 }
 
 /* Hold rate amt in cell for d seconds from now (a record longer than the window). */
@@ -1056,7 +1061,8 @@ credit_end(struct attack *a, uint32_t site, const struct flow_addr *ip, uint32_t
 static inline __attribute__((always_inline)) void
 rate_one(struct attack *a, const struct attack_ring_ent *e, uint64_t d, uint32_t *ds, uint32_t *dd)
 {
-	float inv = 1.0f / (float)d;
+	/* A sampled entry stands for 2^shed records (1 for every one: 1 / d as before). */
+	float inv = (float)(1u << e->shed) / (float)d;
 	/* Each lane as packets x inv, octets x 8 x inv, inv (1 x inv is inv exactly). */
 	v4f amt = (v4f){(float)e->packets, (float)e->octets * 8.0f, 1.0f, 0} * inv;
 	unsigned cls = class_of(e);
@@ -1598,6 +1604,11 @@ static const struct counter_def attack_counter_defs[] = {
                 "Record ends not rated: the attack detector's host table was full."),
     COUNTER_DEF(attack_stats, records_dropped, "attackRecordsDropped", COUNTER_TOTAL,
                 "Records not rated: the attack detector was behind and its ring full (live)."),
+    COUNTER_DEF(attack_stats, records_sampled, "attackRecordsSampled", COUNTER_TOTAL,
+                "Records left out of the attack detector's live sample, each stood for by a "
+                "rated one (it was behind)."),
+    COUNTER_DEF(attack_stats, sampling, "attackSampling", COUNTER_GAUGE,
+                "The attack detector rates 1 record in this many now (1: every one; 0: off)."),
     COUNTER_DEF(attack_stats, events_started, "attacksStarted", COUNTER_TOTAL,
                 "Attack events started."),
     COUNTER_DEF(attack_stats, events_ended, "attacksEnded", COUNTER_TOTAL, "Attack events ended."),

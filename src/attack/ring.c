@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "nfsentry/clock.h"
 #include "nfsentry/fault.h"
@@ -25,6 +27,8 @@
  * cannot move while we poll).
  */
 #define RING_SPIN 2000
+/* Live sampling: at most one step up per this many ms. */
+#define RING_RAISE_MS 10u
 /* At most one warn line per this many ms about dropped records. */
 #define RING_DROP_LOG_MS 10000u
 
@@ -53,6 +57,14 @@ struct attack_ring {
 	bool clock_pending; /* a clock step that found no room: written before anything else */
 	uint64_t clock_ms;
 	uint64_t drop_log_ms; /* monotonic time of the last warn line about drops, 0: none */
+	bool sample;          /* live sampling when behind: live, not opts.no_sampling */
+	unsigned shed;        /* live sampling: records written with probability 1/2^shed */
+	uint64_t rng;         /* xorshift64 state of the sampling */
+	uint64_t shed_ms;     /* monotonic ms of the last step or relax check */
+	uint64_t shed_peak;   /* most entries waiting since then */
+	unsigned rx_fill;     /* the receive buffer in use, per mille (attack_ring_rx_fill) */
+	unsigned rx_peak;     /* its highest since the last step or relax check */
+	uint64_t shed_log_ms; /* monotonic time of the last warn line about sampling, 0: none */
 	struct attack_ring_stats st;
 	struct attack_ring_opts o;
 	unsigned spin;       /* RING_SPIN, or 0 on a single CPU */
@@ -173,6 +185,13 @@ static void *ring_main(void *arg)
 	uint64_t tail = 0;
 
 	pthread_setname_np(pthread_self(), "nfs-attack"); /* top -H, perf --comm */
+	/*
+	 * Linux keeps a nice value per thread: this one yields to the reading
+	 * thread (and the kernel's receive work) when they share a CPU.
+	 */
+	if (r->o.nice && setpriority(PRIO_PROCESS, (id_t)gettid(), r->o.nice) != 0)
+		log_warn("attack: cannot set the detector's nice value to %d (attack.nice): %s",
+		         r->o.nice, strerror(errno));
 	for (;;) {
 		uint64_t head = atomic_load(&r->head_pub);
 		for (unsigned i = 0; head == tail && i < r->spin; i++) {
@@ -298,6 +317,78 @@ static void drop(struct attack_ring *r, size_t k)
 	}
 }
 
+/*
+ * Live: sample when the detector falls behind. A ring three quarters full,
+ * or a receive buffer ATTACK_RING_RX_BEHIND_PM full (the reading thread
+ * behind: on a shared CPU the detector's time is its), raises the sampling
+ * one step, at most one step every RING_RAISE_MS (the last one's effect
+ * shows once the detector runs); every relax_ms the sampling falls one
+ * step when the ring stayed under half full and the receive buffer under
+ * ATTACK_RING_RX_CALM_PM meanwhile. (On one CPU the consumer sleeps
+ * until a quarter of the ring waits: fills up to that are its batching,
+ * not a detector behind.) Called at publishes, clock steps and drops
+ * when r->sample.
+ */
+static void shed_adjust(struct attack_ring *r)
+{
+	uint64_t cap = r->mask + 1;
+	uint64_t t = atomic_load(&r->tail);
+	uint64_t used = r->head - t;
+
+	r->tail_seen = t;
+	if (used > r->shed_peak)
+		r->shed_peak = used;
+	if (r->rx_fill > r->rx_peak)
+		r->rx_peak = r->rx_fill;
+	if (used >= cap - cap / 4 || r->rx_fill >= ATTACK_RING_RX_BEHIND_PM) {
+		if (r->shed >= ATTACK_RING_SHED_MAX)
+			return;
+		uint64_t now = clock_ms(CLOCK_MONOTONIC);
+		if (r->shed && now - r->shed_ms < RING_RAISE_MS)
+			return;
+		r->shed++;
+		r->shed_ms = now;
+		r->shed_peak = 0;
+		r->rx_peak = 0;
+		r->st.sampling = 1u << r->shed;
+		if (r->shed_log_ms == 0 || r->shed_ms - r->shed_log_ms >= RING_DROP_LOG_MS) {
+			r->shed_log_ms = r->shed_ms;
+			log_warn("attack: the detector is behind: rating 1 record in %u, each standing "
+			         "for %u (live sampling); %llu records sampled out since start "
+			         "(attackRecordsSampled)",
+			         1u << r->shed, 1u << r->shed,
+			         (unsigned long long)r->st.records_sampled);
+		}
+		return;
+	}
+	if (!r->shed)
+		return;
+	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+	if (now - r->shed_ms < r->o.relax_ms)
+		return;
+	if (r->shed_peak < cap / 2 && r->rx_peak < ATTACK_RING_RX_CALM_PM) {
+		r->shed--;
+		r->st.sampling = 1u << r->shed;
+		if (!r->shed)
+			log_info("attack: the detector caught up: rating every record again; %llu "
+			         "records sampled out since start (attackRecordsSampled)",
+			         (unsigned long long)r->st.records_sampled);
+	}
+	r->shed_ms = now;
+	r->shed_peak = used;
+	r->rx_peak = r->rx_fill;
+}
+
+void attack_ring_rx_fill(struct attack_ring *r, unsigned fill_pm)
+{
+	/* udpin looks at most every millisecond: a change is worth a look at the sampling. */
+	if (fill_pm == r->rx_fill)
+		return;
+	r->rx_fill = fill_pm;
+	if (r->sample)
+		shed_adjust(r);
+}
+
 /* Records of v[0..n) with a site end. */
 static size_t count_sited(size_t n, const int64_t *site_src, const int64_t *site_dst)
 {
@@ -308,11 +399,94 @@ static size_t count_sited(size_t n, const int64_t *site_src, const int64_t *site
 	return k;
 }
 
+/* Entry h: record f with site ids ss, sd, standing for 2^shed records. */
+static inline void ent_put(struct attack_ring *r, uint64_t h, const struct flow *f, int64_t ss,
+                           int64_t sd, unsigned shed)
+{
+	struct attack_ring_ent *e = &r->v[h & r->mask];
+	uint64_t span_ms = f->last_ms - f->first_ms;
+	if (!f->first_ms || f->last_ms <= f->first_ms)
+		span_ms = 0;
+	uint64_t span_s = span_ms / 1000;
+	/* src, dst, packets and octets lie in the same order in both. */
+	memcpy(e, &f->src, offsetof(struct attack_ring_ent, span_s));
+	e->span_s = span_s > UINT32_MAX ? UINT32_MAX : (uint32_t)span_s;
+	e->dport = f->dport;
+	e->proto = f->proto;
+	e->tcp_flags = f->tcp_flags;
+	e->frag = f->frag;
+	e->shed = (uint8_t)shed;
+	/* Site ids are under ENGINE_MAX_SITE_IDS (512). */
+	e->site_src = (int16_t)(ss < 0 ? -1 : ss);
+	e->site_dst = (int16_t)(sd < 0 ? -1 : sd);
+}
+
+/* Entries up to h written: publish every ATTACK_RING_PUBLISH (live: and look at the sampling). */
+static inline void records_done(struct attack_ring *r, uint64_t h)
+{
+	r->st.records += h - r->head;
+	r->head = h;
+	if (h - r->pub >= ATTACK_RING_PUBLISH) {
+		publish(r, false);
+		if (r->sample)
+			shed_adjust(r);
+	}
+}
+
+/*
+ * Live sampling on: each record of v[0..n) (n <= 64) with a site end is
+ * written with probability 1/2^shed (xorshift64), as an entry standing for
+ * 2^shed records; the others are counted. Room is needed for the sample
+ * only; without it the sample is dropped and counted.
+ */
+static __attribute__((noinline)) void records_sampled(struct attack_ring *r, const struct flow *v,
+                                                      size_t n, const int64_t *site_src,
+                                                      const int64_t *site_dst)
+{
+	unsigned shed = r->shed;
+	uint64_t pick = 0, x = r->rng, left = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((site_src[i] & site_dst[i]) < 0)
+			continue;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (x >> (64 - shed))
+			left++;
+		else
+			pick |= 1ull << i;
+	}
+	r->rng = x;
+	r->st.records_sampled += left;
+	size_t k = (size_t)__builtin_popcountll(pick);
+	if (!k)
+		return;
+	if (!room(r, k + r->clock_pending) && !room_get(r, k + r->clock_pending)) {
+		drop(r, k);
+		shed_adjust(r);
+		return;
+	}
+	if (r->clock_pending)
+		clock_put(r);
+	uint64_t h = r->head;
+	for (; pick; pick &= pick - 1) {
+		size_t i = (size_t)__builtin_ctzll(pick);
+		ent_put(r, h++, &v[i], site_src[i], site_dst[i], shed);
+	}
+	records_done(r, h);
+}
+
 void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64_t *site_src,
                          const int64_t *site_dst)
 {
 	struct attack_ring *r = ring;
 
+	if (__builtin_expect(r->shed != 0, 0)) {
+		for (size_t i = 0; i < n; i += 64)
+			records_sampled(r, v + i, n - i < 64 ? n - i : 64, site_src + i, site_dst + i);
+		return;
+	}
 	/*
 	 * Room for the whole chunk (at most RING_CHUNK records: it fits in the
 	 * smallest ring) is the common case; only a ring that is short counts
@@ -324,38 +498,21 @@ void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64
 			return;
 		if (!room_get(r, k + r->clock_pending)) {
 			drop(r, k);
+			if (r->sample)
+				shed_adjust(r);
 			return;
 		}
 	}
 	if (r->clock_pending)
 		clock_put(r);
-	uint64_t h = r->head, h0 = h;
+	uint64_t h = r->head;
 	for (size_t i = 0; i < n; i++) {
 		int64_t ss = site_src[i], sd = site_dst[i];
 		if ((ss & sd) < 0)
 			continue; /* both outside every site */
-		const struct flow *f = &v[i];
-		struct attack_ring_ent *e = &r->v[h++ & r->mask];
-		uint64_t span_ms = f->last_ms - f->first_ms;
-		if (!f->first_ms || f->last_ms <= f->first_ms)
-			span_ms = 0;
-		uint64_t span_s = span_ms / 1000;
-		/* src, dst, packets and octets lie in the same order in both. */
-		memcpy(e, &f->src, offsetof(struct attack_ring_ent, span_s));
-		e->span_s = span_s > UINT32_MAX ? UINT32_MAX : (uint32_t)span_s;
-		e->dport = f->dport;
-		e->proto = f->proto;
-		e->tcp_flags = f->tcp_flags;
-		e->frag = f->frag;
-		e->pad = 0;
-		/* Site ids are under ENGINE_MAX_SITE_IDS (512). */
-		e->site_src = (int16_t)(ss < 0 ? -1 : ss);
-		e->site_dst = (int16_t)(sd < 0 ? -1 : sd);
+		ent_put(r, h++, &v[i], ss, sd, 0);
 	}
-	r->head = h;
-	r->st.records += h - h0;
-	if (h - r->pub >= ATTACK_RING_PUBLISH)
-		publish(r, false);
+	records_done(r, h);
 }
 
 void attack_ring_clock(struct attack_ring *r, uint64_t now_ms)
@@ -374,6 +531,8 @@ void attack_ring_clock(struct attack_ring *r, uint64_t now_ms)
 	bool second = !r->o.wait_when_full && now_ms / 1000 != r->clock_s;
 	r->clock_s = now_ms / 1000;
 	publish(r, second);
+	if (r->sample)
+		shed_adjust(r);
 }
 
 void attack_ring_drain(struct attack_ring *r)
@@ -396,7 +555,7 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 	uint32_t cap = o->entries ? o->entries : ATTACK_RING_ENTRIES;
 
 	if (cap < ATTACK_RING_ENTRIES_MIN || cap > ATTACK_RING_ENTRIES_MAX || (cap & (cap - 1)) ||
-	    (!o->on_entries && (!o->records || !o->clock)))
+	    (!o->on_entries && (!o->records || !o->clock)) || o->nice < 0 || o->nice > 19)
 		return -EINVAL;
 	struct attack_ring *r = fault_calloc(1, sizeof(*r));
 	if (!r)
@@ -416,6 +575,11 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 	memset(r->v_mem, 0, ((size_t)cap + 1) * sizeof(struct attack_ring_ent));
 	r->mask = cap - 1;
 	r->o = *o;
+	if (!r->o.relax_ms)
+		r->o.relax_ms = ATTACK_RING_RELAX_MS;
+	r->sample = !o->wait_when_full && !o->no_sampling;
+	r->rng = 0x9e3779b97f4a7c15u;
+	r->st.sampling = 1;
 	/*
 	 * On one CPU the detector cannot run beside the reading thread: it is
 	 * woken for a quarter of the ring at a time, so that the two switch

@@ -2104,6 +2104,7 @@ static const struct cfg_key attack_keys[] = {
      .max = ATTACK_HOOK_MAX},
     ATK_U32(hook_timeout_ms, 1, 600000),
     {.name = "cpus", .parse = p_cpus, .off = offsetof(struct config, attack.cpus)},
+    ATK_U32(nice, 0, 19),
     {.name = "thresholds", .parse = p_map, .sub = atk_th_default},
     {.name = "sites",
      .parse = p_list,

@@ -1287,6 +1287,9 @@ int doc_attack_build(const struct attack_event *ev, enum attack_phase p, int64_t
 	SET_U64(&w, "packets", ev->packets);
 	SET_U64(&w, "octets", ev->octets);
 	SET_REAL(&w, "flows", ev->flows);
+	/* Only live, when the detector was behind and rated a sample (attacks.md, "Cost"). */
+	if (ev->sampling > 1)
+		SET_U64(&w, "sampling", ev->sampling);
 	JW_KEY(&w, "sources");
 	jw_open(&w, '[');
 	for (size_t k = 0; k < ev->n_sources; k++) {

@@ -25,8 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <linux/sock_diag.h>
 
 #include "nfsentry/clock.h"
 #include "nfsentry/log.h"
@@ -43,6 +46,9 @@ struct udpin_sock {
 	char *buf; /* UDPIN_MMSG_SLOTS * UDPIN_SLOT_BYTES, see the file comment */
 	struct udpin_stats st;
 	uint64_t err_log_ms; /* rate limiter for recv error lines */
+	int fd;              /* the socket, for SO_MEMINFO; -1: not known */
+	uint16_t fill_pm;    /* receive buffer in use at the last look, per mille */
+	uint64_t fill_ms;    /* monotonic time of that look */
 };
 
 struct udpin {
@@ -104,6 +110,29 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(s->buf, UDPIN_MMSG_SLOTS * UDPIN_SLOT_BYTES);
 }
 
+/*
+ * At the end of a batch, at most every millisecond: how much of the
+ * socket's receive buffer the queued datagrams take (SO_MEMINFO, the
+ * kernel's own accounting, the same units as SO_RCVBUF), given with the
+ * following datagrams (struct datagram rx_fill_pm) to whoever may do less
+ * when the reading thread falls behind (the attack detector's sampling).
+ */
+static void fill_look(struct udpin_sock *s)
+{
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mi);
+	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+
+	if (s->fd < 0 || now == s->fill_ms)
+		return;
+	s->fill_ms = now;
+	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+	    len < (SK_MEMINFO_RCVBUF + 1) * sizeof(uint32_t) || !mi[SK_MEMINFO_RCVBUF])
+		return;
+	uint64_t pm = (uint64_t)mi[SK_MEMINFO_RMEM_ALLOC] * 1000 / mi[SK_MEMINFO_RCVBUF];
+	s->fill_pm = (uint16_t)(pm > 1000 ? 1000 : pm);
+}
+
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags)
 {
@@ -120,8 +149,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 		return;
 	}
 	/* nread 0 with no address: end of a batch or nothing to read. */
-	if (!addr)
+	if (!addr) {
+		fill_look(s);
 		return;
+	}
 	if (flags & UV_UDP_PARTIAL) {
 		s->st.partial++;
 		return;
@@ -135,6 +166,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	dg.p = (const uint8_t *)buf->base;
 	dg.len = (size_t)nread;
 	dg.ts_ms = clock_ms(CLOCK_REALTIME);
+	dg.rx_fill_pm = s->fill_pm;
 	s->st.datagrams++;
 	s->st.bytes += (uint64_t)nread;
 	(void)s->u->fn(s->u->ud, &dg);
@@ -184,6 +216,7 @@ static int sock_open(struct udpin *u, struct udpin_sock *s, const struct udpin_l
 	snprintf(s->name, sizeof(s->name), "%s%s%s:%u", v6 ? "[" : "", l->host, v6 ? "]" : "",
 	         l->port);
 	s->u = u;
+	s->fd = -1;
 	memset(&ss, 0, sizeof(ss));
 	if (v6)
 		r = uv_ip6_addr(l->host, l->port, (struct sockaddr_in6 *)&ss);
@@ -222,8 +255,10 @@ static int sock_open(struct udpin *u, struct udpin_sock *s, const struct udpin_l
 		snprintf(s->name, sizeof(s->name), "%s%s%s:%u", v6 ? "[" : "", l->host,
 		         v6 ? "]" : "", s->local.port);
 	size_rcvbuf(s, rcvbuf);
-	if (uv_fileno((uv_handle_t *)&s->h, &fd) == 0 && fstat(fd, &sb) == 0)
+	if (uv_fileno((uv_handle_t *)&s->h, &fd) == 0 && fstat(fd, &sb) == 0) {
 		s->inode = (uint64_t)sb.st_ino;
+		s->fd = fd;
+	}
 	r = uv_udp_recv_start(&s->h, on_alloc, on_recv);
 	if (r < 0) {
 		snprintf(err, errlen, "listen %s: receive: %s", s->name, errstr(r));

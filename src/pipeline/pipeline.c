@@ -111,6 +111,8 @@ static void attack_snapshot(void *ud, void *stats)
 	attack_hook_stats_get(pl->hook, st);
 	attack_ring_stats_get(pl->ring, &rs);
 	st->records_dropped = rs.records_dropped;
+	st->records_sampled = rs.records_sampled;
+	st->sampling = rs.sampling;
 }
 
 /*
@@ -188,7 +190,8 @@ static int attack_open(struct pipeline *pl, const struct config *cfg, char *err,
 	struct attack_ring_opts ro = {.wait_when_full = pl->replay,
 	                              .on_entries = attack_entries,
 	                              .ud = pl->atk,
-	                              .cpus = &cfg->attack.cpus};
+	                              .cpus = &cfg->attack.cpus,
+	                              .nice = (int)cfg->attack.nice};
 	rc = attack_ring_start(&ro, &pl->ring);
 	if (rc != 0) {
 		char cpus[128];
@@ -502,6 +505,8 @@ int pipeline_datagram(void *ud, const struct datagram *dg)
 {
 	struct pipeline *pl = ud;
 
+	if (pl->ring)
+		attack_ring_rx_fill(pl->ring, dg->rx_fill_pm);
 	decoder_feed(pl->dec, &dg->from, dg->p, dg->len, dg->ts_ms, pipeline_sink, pl);
 	return 0;
 }

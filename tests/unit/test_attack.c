@@ -1622,6 +1622,111 @@ static void test_ring_entries(void **state)
 	free(lb);
 }
 
+/* A ring entry: a SYN record of packets from src into 10.0.9.9 (site 0), standing for 2^shed. */
+static struct attack_ring_ent syn_ent(const char *src, uint64_t packets, unsigned shed)
+{
+	struct attack_ring_ent e;
+
+	memset(&e, 0, sizeof(e));
+	flow_addr_parse(src, &e.src);
+	flow_addr_parse("10.0.9.9", &e.dst);
+	e.packets = packets;
+	e.octets = packets * 60;
+	e.dport = 80;
+	e.proto = 6;
+	e.tcp_flags = 0x02;
+	e.shed = (uint8_t)shed;
+	e.site_src = -1;
+	e.site_dst = 0;
+	return e;
+}
+
+/*
+ * The ring's live sampling: an entry standing for 2^shed records weighs as
+ * that many copies of it. A SYN flood (8 sources, 40 000 pps for 12 s)
+ * given to one detector as 4 copies of every record and to another as one
+ * entry of shed 2 makes the same events with the same rates, counts and
+ * top sources; the sampled one says it was rated 1 in 4.
+ */
+static void test_sampled_entries(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct evlog *la = calloc(1, sizeof(*la)), *lb = calloc(1, sizeof(*lb));
+	struct attack *a = NULL, *b = NULL;
+
+	assert_non_null(la);
+	assert_non_null(lb);
+	make_site();
+	attack_config_defaults(&c);
+	/* Every host with traffic hot at once: both keep the whole flood in their windows. */
+	c.th.v[ATTACK_IN][ATTACK_CLASS_OTHER][ATTACK_PPS] = 1;
+	assert_int_equal(attack_create(&c, sites, 1, on_evlog, la, &a), 0);
+	assert_int_equal(attack_create(&c, sites, 1, on_evlog, lb, &b), 0);
+	struct attack_ring_ent va[4 * 8 + 1], vb[8 + 1];
+	for (uint64_t sec = 0; sec < 30; sec++) {
+		size_t na = 0, nb = 0;
+		struct attack_ring_ent clk;
+		memset(&clk, 0, sizeof(clk));
+		clk.site_src = clk.site_dst = -1;
+		clk.packets = T0 + sec * 1000;
+		va[na++] = clk;
+		vb[nb++] = clk;
+		for (int j = 0; sec < 12 && j < 8; j++) {
+			char src[32];
+			snprintf(src, sizeof(src), "198.51.100.%d", j + 1);
+			/* 8 x 5 000 pps; the sampled entry stands for four records of 1 250. */
+			for (int k = 0; k < 4; k++)
+				va[na++] = syn_ent(src, 1250, 0);
+			vb[nb++] = syn_ent(src, 1250, 2);
+		}
+		attack_entries(a, va, na);
+		attack_entries(b, vb, nb);
+	}
+	struct attack_stats sa, sb;
+	attack_stats_get(a, &sa);
+	attack_stats_get(b, &sb);
+	assert_int_equal(sa.events_started, 1);
+	assert_int_equal(sa.events_ended, 1);
+	assert_int_equal(sb.events_started, 1);
+	assert_int_equal(sb.events_ended, 1);
+	assert_int_equal(sa.records, 4 * sb.records);
+	assert_int_equal(la->n, lb->n);
+	for (size_t i = 0; i < la->n; i++) {
+		const struct attack_event *x = &la->ev[i], *y = &lb->ev[i];
+		assert_int_equal(la->ph[i], lb->ph[i]);
+		assert_int_equal(x->cls, ATTACK_CLASS_SYN);
+		assert_int_equal(y->cls, x->cls);
+		assert_int_equal(x->start_ms, y->start_ms);
+		assert_int_equal(x->end_ms, y->end_ms);
+		assert_memory_equal(x->cur, y->cur, sizeof(x->cur));
+		assert_memory_equal(x->peak, y->peak, sizeof(x->peak));
+		assert_int_equal(x->packets, y->packets);
+		assert_int_equal(x->octets, y->octets);
+		assert_true(x->flows == y->flows);
+		/* Said once a record was counted to the event (its start has none yet). */
+		assert_true(x->sampling <= 1);
+		assert_int_equal(y->sampling, x->packets ? 4 : 0);
+		assert_int_equal(x->n_sources, x->packets ? 8 : 0);
+		assert_int_equal(y->n_sources, x->n_sources);
+		for (size_t j = 0; j < x->n_sources; j++) {
+			assert_memory_equal(&x->sources[j].addr, &y->sources[j].addr,
+			                    sizeof(x->sources[j].addr));
+			assert_int_equal(x->sources[j].packets, y->sources[j].packets);
+		}
+	}
+	/* The flood's rate, as given: 40 000 pps of SYN, 32 flows/s. */
+	const struct attack_event *end = &lb->ev[lb->n - 1];
+	assert_int_equal(lb->ph[lb->n - 1], ATTACK_END);
+	assert_true(end->peak[ATTACK_PPS] == 40000.0);
+	assert_true(end->peak[ATTACK_FPS] == 32.0);
+	assert_true(end->packets >= 5 * 40000 && end->packets % 40000 == 0);
+	attack_destroy(a);
+	attack_destroy(b);
+	free(la);
+	free(lb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1637,7 +1742,7 @@ int main(void)
 	    cmocka_unit_test(test_state_refused),  cmocka_unit_test(test_thresholds_set),
 	    cmocka_unit_test(test_thresholds_lowered),
 	    cmocka_unit_test(test_cold_long),      cmocka_unit_test(test_sweep_idle),
-	    cmocka_unit_test(test_ring_entries),
+	    cmocka_unit_test(test_ring_entries),   cmocka_unit_test(test_sampled_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * regrouped in chunks that never cross a clock step, each record's fields
  * kept), the drain, a full ring waiting (replay) or dropping and counting
  * (live), a clock step kept while full, the stop with entries pending, the
- * idle consumer sleeping, and the start's refusals.
+ * idle consumer sleeping, the start's refusals, the thread's CPUs and nice
+ * value, and live sampling when the consumer falls behind.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -31,6 +33,7 @@
 struct item {
 	bool clock;
 	uint64_t v; /* packets, or now_ms */
+	unsigned shed; /* on_entries: the entry stands for 2^shed records */
 	struct flow f;
 	int64_t ss, sd;
 };
@@ -82,7 +85,8 @@ static void on_records(void *ud, const struct flow *v, size_t n, const int64_t *
 		usleep(s->sleep_us);
 	for (size_t i = 0; i < n; i++) {
 		assert_true(s->n < LOG_MAX);
-		s->log[s->n++] = (struct item){false, v[i].packets, v[i], ss[i], sd[i]};
+		s->log[s->n++] =
+		    (struct item){.v = v[i].packets, .f = v[i], .ss = ss[i], .sd = sd[i]};
 	}
 	s->chunks++;
 	if (n > s->max_chunk)
@@ -107,6 +111,11 @@ static void on_entries(void *ud, const struct attack_ring_ent *v, size_t n)
 	struct sink *s = ud;
 
 	assert_true(n > 0 && n <= ATTACK_RING_RUN);
+	if (atomic_load(&s->hold)) {
+		atomic_store(&s->held, 1);
+		while (atomic_load(&s->hold))
+			usleep(100);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct attack_ring_ent *e = &v[i];
 		assert_true(s->n < LOG_MAX);
@@ -129,6 +138,7 @@ static void on_entries(void *ud, const struct attack_ring_ent *v, size_t n)
 		it->f.frag = e->frag;
 		it->ss = e->site_src;
 		it->sd = e->site_dst;
+		it->shed = e->shed;
 	}
 	s->chunks++;
 	if (n > s->max_chunk)
@@ -411,6 +421,9 @@ static void test_full_waits(void **state)
 	assert_int_equal(st.records_dropped, 0);
 	assert_true(st.waits > 0);
 	assert_int_equal(st.records, m);
+	/* Replay never samples, however long the producer waited. */
+	assert_int_equal(st.records_sampled, 0);
+	assert_int_equal(st.sampling, 1);
 	assert_int_equal(s->n, m + 1);
 	expect_clock(s, 96, 1000);
 	expect_rec(s, s->n - 1, 128 + 2047 - 1); /* 2174 has a site, 2175 not */
@@ -429,7 +442,14 @@ static void test_full_drops(void **state)
 	(void)state;
 	struct sink *s = calloc(1, sizeof(*s));
 	assert_non_null(s);
-	struct attack_ring *r = start(s, ATTACK_RING_ENTRIES_MIN, false);
+	struct attack_ring_opts o = {.entries = ATTACK_RING_ENTRIES_MIN,
+	                             .no_sampling = true, /* the drop path alone */
+	                             .ahead = on_ahead,
+	                             .records = on_records,
+	                             .clock = on_clock,
+	                             .ud = s};
+	struct attack_ring *r = NULL;
+	assert_int_equal(attack_ring_start(&o, &r), 0);
 	struct flow v[64];
 	int64_t ss[64], sd[64];
 	struct attack_ring_stats st;
@@ -482,6 +502,8 @@ static void test_full_drops(void **state)
 	assert_int_equal(s->n, want + 3);
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.records_dropped, 325);
+	assert_int_equal(st.records_sampled, 0);
+	assert_int_equal(st.sampling, 1);
 	attack_ring_stop(r);
 	free(s);
 }
@@ -639,6 +661,261 @@ static void test_pinned(void **state)
 	assert_null(r);
 }
 
+/* The consumer's nice value, taken on its thread at the first clock step. */
+static atomic_int seen_nice;
+
+static void on_clock_nice(void *ud, uint64_t now_ms)
+{
+	(void)ud;
+	(void)now_ms;
+	errno = 0;
+	int v = getpriority(PRIO_PROCESS, (id_t)gettid());
+	assert_int_equal(errno, 0);
+	atomic_store(&seen_nice, v + 100);
+}
+
+/*
+ * opts.nice: nfs-attack runs at that nice value (Linux keeps one per
+ * thread), the caller keeps its own; 0 leaves the process's; outside
+ * 0..19 is refused.
+ */
+static void test_nice(void **state)
+{
+	(void)state;
+	struct sink s0;
+	struct attack_ring_opts o = {
+	    .records = on_records, .clock = on_clock_nice, .ud = &s0, .nice = 7};
+	struct attack_ring *r = NULL;
+
+	memset(&s0, 0, sizeof(s0));
+	errno = 0;
+	int mine = getpriority(PRIO_PROCESS, (id_t)gettid());
+	assert_int_equal(errno, 0);
+	assert_true(mine < 7); /* the test itself does not run niced */
+	atomic_store(&seen_nice, 0);
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	attack_ring_clock(r, 1000);
+	attack_ring_drain(r);
+	assert_int_equal(atomic_load(&seen_nice), 7 + 100);
+	attack_ring_stop(r);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), mine);
+	o.nice = 0;
+	atomic_store(&seen_nice, 0);
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	attack_ring_clock(r, 1000);
+	attack_ring_drain(r);
+	assert_int_equal(atomic_load(&seen_nice), mine + 100);
+	attack_ring_stop(r);
+	r = NULL;
+	o.nice = 20;
+	assert_int_equal(attack_ring_start(&o, &r), -EINVAL);
+	o.nice = -1;
+	assert_int_equal(attack_ring_start(&o, &r), -EINVAL);
+	assert_null(r);
+}
+
+/* n records keyed k0.. with a site each (source in site 1) in one tap call. */
+static void give_sited(struct attack_ring *r, uint64_t k0, size_t n)
+{
+	struct flow v[64];
+	int64_t ss[64], sd[64];
+
+	assert_true(n <= 64);
+	for (size_t i = 0; i < n; i++) {
+		mkrec(&v[i], k0 + i);
+		ss[i] = 1;
+		sd[i] = -1;
+	}
+	attack_ring_records(r, v, n, ss, sd);
+}
+
+/* A live ring of the smallest size for on_entries, its sampling falling every 30 ms. */
+static struct attack_ring *start_sampled(struct sink *s)
+{
+	struct attack_ring_opts o = {
+	    .entries = ATTACK_RING_ENTRIES_MIN, .on_entries = on_entries, .relax_ms = 30, .ud = s};
+	struct attack_ring *r = NULL;
+
+	assert_int_equal(attack_ring_start(&o, &r), 0);
+	return r;
+}
+
+/* Nudges of the producer while the sampling falls: a clock step, or a calm receive buffer. */
+static void nudge_clock(struct attack_ring *r, int i)
+{
+	attack_ring_clock(r, 100000 + (uint64_t)i);
+	attack_ring_drain(r);
+}
+
+static void nudge_calm(struct attack_ring *r, int i)
+{
+	attack_ring_rx_fill(r, (unsigned)(i & 1));
+}
+
+/* From a sampling of 4, nudged every 2 ms: down through 2 to every record, never up. */
+static void expect_relax(struct attack_ring *r, void (*nudge)(struct attack_ring *, int))
+{
+	struct attack_ring_stats st;
+	bool two = false;
+
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 4);
+	for (int i = 0; i < 400 && st.sampling > 1; i++) {
+		usleep(2000);
+		nudge(r, i);
+		attack_ring_stats_get(r, &st);
+		assert_true(st.sampling <= 4);
+		two |= st.sampling == 2;
+	}
+	assert_true(two);
+	assert_int_equal(st.sampling, 1);
+}
+
+/* Entries logged from log[i0] on: records (and their count) standing for 2^shed each. */
+static size_t count_shed(const struct sink *s, size_t i0, unsigned shed)
+{
+	size_t k = 0;
+
+	for (size_t i = i0; i < s->n; i++)
+		if (!s->log[i].clock) {
+			assert_int_equal(s->log[i].shed, shed);
+			k++;
+		}
+	return k;
+}
+
+/*
+ * Live, the consumer behind: a ring three quarters full raises the
+ * sampling one step (at most one per 10 ms); each record with a site is
+ * then written with probability 1/2^shed, its entry standing for 2^shed
+ * records, and the others are counted; every record given is written,
+ * sampled out or dropped. Once the consumer keeps up, the sampling falls
+ * a step per relax_ms back to every record. Replay (test_full_waits) and
+ * no_sampling (test_full_drops) never sample.
+ */
+static void test_sampling(void **state)
+{
+	(void)state;
+	struct sink *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct attack_ring *r = start_sampled(s);
+	struct attack_ring_stats st;
+	uint64_t given = 0, ms = 1000;
+
+	atomic_store(&s->hold, 1);
+	give_sited(r, given, 64);
+	given += 64;
+	attack_ring_clock(r, ms++); /* 65 entries: the consumer takes them and is held */
+	wait_flag(&s->held);
+	give_sited(r, given, 64);
+	given += 64;
+	attack_ring_clock(r, ms++); /* 130 waiting: under three quarters */
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 1);
+	give_sited(r, given, 62);
+	given += 62;
+	attack_ring_clock(r, ms++); /* 193 of 256: one step */
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 2);
+	assert_int_equal(st.records_sampled, 0);
+	usleep(12000);
+	attack_ring_clock(r, ms++); /* still three quarters, 10 ms later: another step */
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 4);
+	/* 62 entries free: a 64-record chunk's sample of about 16 fits. */
+	give_sited(r, given, 64);
+	given += 64;
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	assert_int_equal(st.records_dropped, 0);
+	assert_true(st.records_sampled >= 24 && st.records_sampled <= 63);
+	size_t before = st.records;
+	/* The consumer goes on; many chunks, each drained: 1 in 4 written, each standing for 4. */
+	atomic_store(&s->hold, 0);
+	attack_ring_drain(r);
+	size_t mark = s->n;
+	for (int c = 0; c < 100; c++, given += 64) {
+		give_sited(r, given, 64);
+		attack_ring_drain(r);
+	}
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	assert_int_equal(st.records_dropped, 0);
+	size_t written = count_shed(s, mark, 2);
+	assert_int_equal(written, st.records - before);
+	assert_true(written > 6400 / 4 - 300 && written < 6400 / 4 + 300);
+	/* Kept up: a step down per relax_ms (30 ms) once a whole period stayed under half. */
+	expect_relax(r, nudge_clock);
+	mark = s->n;
+	give_sited(r, given, 64);
+	given += 64;
+	attack_ring_drain(r);
+	assert_int_equal(count_shed(s, mark, 0), 64);
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	attack_ring_stop(r);
+	free(s);
+}
+
+/*
+ * Live, the reading thread behind (its receive buffer a quarter full)
+ * raises the sampling like a ring three quarters full, with the ring
+ * empty; a buffer between ATTACK_RING_RX_CALM_PM and the quarter holds it;
+ * under CALM it falls back a step per relax_ms. Replay ignores it.
+ */
+static void test_sampling_rx(void **state)
+{
+	(void)state;
+	struct sink *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct attack_ring *r = start_sampled(s);
+	struct attack_ring_stats st;
+
+	attack_ring_rx_fill(r, ATTACK_RING_RX_BEHIND_PM - 1);
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 1);
+	attack_ring_rx_fill(r, ATTACK_RING_RX_BEHIND_PM);
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 2);
+	usleep(12000);
+	attack_ring_rx_fill(r, 900);
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 4);
+	/* Records are sampled now, the ring empty. */
+	uint64_t given = 0;
+	for (int c = 0; c < 20; c++, given += 64) {
+		give_sited(r, given, 64);
+		attack_ring_drain(r);
+	}
+	attack_ring_stats_get(r, &st);
+	assert_true(st.records_sampled > 0);
+	assert_int_equal(st.records + st.records_sampled, given);
+	/* Between calm and behind for 100 ms: held. */
+	for (int i = 0; i < 25; i++) {
+		usleep(4000);
+		attack_ring_rx_fill(r, ATTACK_RING_RX_CALM_PM + (unsigned)(i & 1));
+	}
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 4);
+	/* Calm: back to every record, a step at a time. */
+	expect_relax(r, nudge_calm);
+	attack_ring_stop(r);
+	/* Replay: never sampled, however full the buffer. */
+	struct attack_ring_opts w = {.entries = ATTACK_RING_ENTRIES_MIN,
+	                             .wait_when_full = true,
+	                             .on_entries = on_entries,
+	                             .ud = s};
+	assert_int_equal(attack_ring_start(&w, &r), 0);
+	attack_ring_rx_fill(r, 1000);
+	give_sited(r, 0, 64);
+	attack_ring_drain(r);
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.sampling, 1);
+	assert_int_equal(st.records, 64);
+	attack_ring_stop(r);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -646,7 +923,8 @@ int main(void)
 	    cmocka_unit_test(test_full_waits),   cmocka_unit_test(test_full_drops),
 	    cmocka_unit_test(test_stop_pending), cmocka_unit_test(test_idle_sleeps),
 	    cmocka_unit_test(test_start_errors), cmocka_unit_test(test_pinned),
-	    cmocka_unit_test(test_entries_order),
+	    cmocka_unit_test(test_entries_order), cmocka_unit_test(test_nice),
+	    cmocka_unit_test(test_sampling),     cmocka_unit_test(test_sampling_rx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

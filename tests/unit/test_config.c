@@ -1085,6 +1085,7 @@ static void test_attack(void **state)
 	                           "  hook: /usr/local/bin/block --now\n"
 	                           "  hook_timeout_ms: 2500\n"
 	                           "  cpus: \"0\"\n"
+	                           "  nice: 5\n"
 	                           "  thresholds:\n"
 	                           "    in:\n"
 	                           "      syn: {pps: 5000, fps: 0}\n"
@@ -1125,6 +1126,8 @@ static void test_attack(void **state)
 	     "(got \"1,x\")"},
 	    {"attack:\n  cpus: [1]\n",
 	     ":2: attack.cpus: expected a list of CPUs (\"2\", \"0-3,6\"), got a list"},
+	    {"attack:\n  nice: 20\n", ":2: attack.nice: must be 0..19 (got \"20\")"},
+	    {"attack:\n  nice: -5\n", ":2: attack.nice: not a whole number (got \"-5\")"},
 	};
 	struct config c;
 	struct config_errors e;
@@ -1141,6 +1144,7 @@ static void test_attack(void **state)
 	assert_string_equal(c.attack.hook, "");
 	assert_int_equal(c.attack.hook_timeout_ms, 5000);
 	assert_true(cpu_list_empty(&c.attack.cpus)); /* not pinned */
+	assert_int_equal(c.attack.nice, 19); /* yields its CPU to the reading thread */
 	/* The documented defaults (docs/attacks.md), as literal numbers. */
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 20000);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 10000);
@@ -1168,6 +1172,7 @@ static void test_attack(void **state)
 	assert_int_equal(c.attack.hook_timeout_ms, 2500);
 	assert_true(cpu_list_has(&c.attack.cpus, 0));
 	assert_int_equal(cpu_list_max(&c.attack.cpus), 0);
+	assert_int_equal(c.attack.nice, 5);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS], 5000);
 	assert_int_equal(c.attack.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_FPS], 0);
 	assert_int_equal(c.attack.th.v[ATTACK_OUT][ATTACK_CLASS_UDP][ATTACK_BPS], 300000000);

@@ -995,6 +995,14 @@ static void test_attack_doc(void **state)
 	assert_int_equal(doc_batch_move(&a, &b), 0);
 	assert_int_equal(a.n, 2);
 	doc_batch_free(&a);
+	/* Rated from the detector's live sample: said after the flows, only then. */
+	ev.sampling = 1;
+	assert_int_equal(doc_attack_build(&ev, ATTACK_START, 5890754, &b), 0);
+	assert_null(strstr(b.v[0].json, "\"sampling\""));
+	ev.sampling = 8;
+	assert_int_equal(doc_attack_build(&ev, ATTACK_START, 5890754, &b), 0);
+	assert_non_null(strstr(b.v[1].json, "\"flows\":29000.0,\"sampling\":8,\"sources\":"));
+	doc_batch_free(&b);
 }
 
 int main(void)
