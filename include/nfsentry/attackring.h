@@ -62,14 +62,15 @@
 #include "nfsentry/flow.h"
 
 /*
- * Entries of the ring by default: 131 072 of 64 bytes, 8 MiB: about 30 ms
- * of records at 4.6 M records/s, and at most about 10 ms of the detector's
- * work at 60-130 ns a record: enough to ride out a burst, a slow second
- * (the evaluation of every hot host) or the detector waiting for its CPU
- * without sampling, short enough that a drain at a slot close waits
- * little.
+ * Entries of the ring by default: 32 768 of 64 bytes, 2 MiB. At the
+ * detector's cost of a few hundred nanoseconds per record that is about
+ * 10 ms of its work: enough to ride out a burst or a slow second (the
+ * evaluation of every hot host), short enough that a drain at a slot close
+ * waits little. (8 MiB cost the process a third more CPU than 2 MiB with
+ * both threads on one core, the entries no longer in the core's caches
+ * when read: docs/benchmarks.md.)
  */
-#define ATTACK_RING_ENTRIES (1u << 17)
+#define ATTACK_RING_ENTRIES (1u << 15)
 #define ATTACK_RING_ENTRIES_MIN 256u
 #define ATTACK_RING_ENTRIES_MAX (1u << 20)
 /* Entries written before the producer publishes them without a clock step. */
