@@ -326,8 +326,8 @@ static void drop(struct attack_ring *r, size_t k)
  * step when the ring stayed under half full and the receive buffer under
  * ATTACK_RING_RX_CALM_PM meanwhile. (On one CPU the consumer sleeps
  * until a quarter of the ring waits: fills up to that are its batching,
- * not a detector behind.) Called at publishes, clock steps and drops
- * when r->sample.
+ * not a detector behind.) Called at publishes, drops, receive buffer
+ * changes and the first clock step of each second, when r->sample.
  */
 static void shed_adjust(struct attack_ring *r)
 {
@@ -531,7 +531,12 @@ void attack_ring_clock(struct attack_ring *r, uint64_t now_ms)
 	bool second = !r->o.wait_when_full && now_ms / 1000 != r->clock_s;
 	r->clock_s = now_ms / 1000;
 	publish(r, second);
-	if (r->sample)
+	/*
+	 * Live steps come with every datagram: the sampling is looked at once
+	 * a second here (its tail read is a line the detector writes); the
+	 * publishes and the receive buffer's changes look more often.
+	 */
+	if (r->sample && second)
 		shed_adjust(r);
 }
 

@@ -743,7 +743,7 @@ static struct attack_ring *start_sampled(struct sink *s)
 /* Nudges of the producer while the sampling falls: a clock step, or a calm receive buffer. */
 static void nudge_clock(struct attack_ring *r, int i)
 {
-	attack_ring_clock(r, 100000 + (uint64_t)i);
+	attack_ring_clock(r, (100 + (uint64_t)i) * 1000); /* a new second each */
 	attack_ring_drain(r);
 }
 
@@ -805,21 +805,21 @@ static void test_sampling(void **state)
 	atomic_store(&s->hold, 1);
 	give_sited(r, given, 64);
 	given += 64;
-	attack_ring_clock(r, ms++); /* 65 entries: the consumer takes them and is held */
+	attack_ring_clock(r, ms += 1000); /* 65 entries: the consumer takes them and is held */
 	wait_flag(&s->held);
 	give_sited(r, given, 64);
 	given += 64;
-	attack_ring_clock(r, ms++); /* 130 waiting: under three quarters */
+	attack_ring_clock(r, ms += 1000); /* 130 waiting: under three quarters */
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 1);
 	give_sited(r, given, 62);
 	given += 62;
-	attack_ring_clock(r, ms++); /* 193 of 256: one step */
+	attack_ring_clock(r, ms += 1000); /* 193 of 256: one step */
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 2);
 	assert_int_equal(st.records_sampled, 0);
 	usleep(12000);
-	attack_ring_clock(r, ms++); /* still three quarters, 10 ms later: another step */
+	attack_ring_clock(r, ms += 1000); /* still three quarters, 10 ms later: another step */
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 4);
 	/* 62 entries free: a 64-record chunk's sample of about 16 fits. */
