@@ -1480,6 +1480,40 @@ static void on_evlog(void *ud, const struct attack_event *e, enum attack_phase p
 	l->n++;
 }
 
+/*
+ * Two logs of the same events: phases, hosts, directions, classes, times,
+ * rates, counts and top sources and ports, event by event.
+ */
+static void expect_same_events(const struct evlog *la, const struct evlog *lb)
+{
+	assert_int_equal(la->n, lb->n);
+	for (size_t i = 0; i < la->n; i++) {
+		const struct attack_event *x = &la->ev[i], *y = &lb->ev[i];
+		assert_int_equal(la->ph[i], lb->ph[i]);
+		assert_memory_equal(&x->ip, &y->ip, sizeof(x->ip));
+		assert_int_equal(x->dir, y->dir);
+		assert_int_equal(x->cls, y->cls);
+		assert_int_equal(x->start_ms, y->start_ms);
+		assert_int_equal(x->end_ms, y->end_ms);
+		assert_int_equal(x->now_ms, y->now_ms);
+		assert_memory_equal(x->cur, y->cur, sizeof(x->cur));
+		assert_memory_equal(x->peak, y->peak, sizeof(x->peak));
+		assert_int_equal(x->packets, y->packets);
+		assert_int_equal(x->octets, y->octets);
+		assert_int_equal(x->n_sources, y->n_sources);
+		assert_int_equal(x->n_ports, y->n_ports);
+		for (size_t j = 0; j < x->n_sources; j++) {
+			assert_memory_equal(&x->sources[j].addr, &y->sources[j].addr,
+			                    sizeof(x->sources[j].addr));
+			assert_int_equal(x->sources[j].packets, y->sources[j].packets);
+		}
+		for (size_t j = 0; j < x->n_ports; j++) {
+			assert_int_equal(x->ports[j].key, y->ports[j].key);
+			assert_int_equal(x->ports[j].packets, y->ports[j].packets);
+		}
+	}
+}
+
 /* A mixed record k at ms: classes, fragments, spans, dense and hash ends, in and out. */
 static struct flow mixed(uint64_t k, uint64_t ms, int64_t *ss, int64_t *sd)
 {
@@ -1577,32 +1611,7 @@ static void test_ring_entries(void **state)
 	assert_true(sa.events_started >= 2); /* the flood, and more */
 	assert_int_equal(sa.events_started, sb.events_started);
 	assert_int_equal(sa.events_ended, sb.events_ended);
-	assert_int_equal(la->n, lb->n);
-	for (size_t i = 0; i < la->n; i++) {
-		const struct attack_event *x = &la->ev[i], *y = &lb->ev[i];
-		assert_int_equal(la->ph[i], lb->ph[i]);
-		assert_memory_equal(&x->ip, &y->ip, sizeof(x->ip));
-		assert_int_equal(x->dir, y->dir);
-		assert_int_equal(x->cls, y->cls);
-		assert_int_equal(x->start_ms, y->start_ms);
-		assert_int_equal(x->end_ms, y->end_ms);
-		assert_int_equal(x->now_ms, y->now_ms);
-		assert_memory_equal(x->cur, y->cur, sizeof(x->cur));
-		assert_memory_equal(x->peak, y->peak, sizeof(x->peak));
-		assert_int_equal(x->packets, y->packets);
-		assert_int_equal(x->octets, y->octets);
-		assert_int_equal(x->n_sources, y->n_sources);
-		assert_int_equal(x->n_ports, y->n_ports);
-		for (size_t j = 0; j < x->n_sources; j++) {
-			assert_memory_equal(&x->sources[j].addr, &y->sources[j].addr,
-			                    sizeof(x->sources[j].addr));
-			assert_int_equal(x->sources[j].packets, y->sources[j].packets);
-		}
-		for (size_t j = 0; j < x->n_ports; j++) {
-			assert_int_equal(x->ports[j].key, y->ports[j].key);
-			assert_int_equal(x->ports[j].packets, y->ports[j].packets);
-		}
-	}
+	expect_same_events(la, lb);
 	/* Every host's window, hot or cold, at the last second (the flood's victim first). */
 	for (uint64_t j = 0; j <= k; j++) {
 		int64_t ss, sd;
@@ -1691,29 +1700,15 @@ static void test_sampled_entries(void **state)
 	assert_int_equal(sb.events_started, 1);
 	assert_int_equal(sb.events_ended, 1);
 	assert_int_equal(sa.records, 4 * sb.records);
-	assert_int_equal(la->n, lb->n);
+	expect_same_events(la, lb);
 	for (size_t i = 0; i < la->n; i++) {
 		const struct attack_event *x = &la->ev[i], *y = &lb->ev[i];
-		assert_int_equal(la->ph[i], lb->ph[i]);
 		assert_int_equal(x->cls, ATTACK_CLASS_SYN);
-		assert_int_equal(y->cls, x->cls);
-		assert_int_equal(x->start_ms, y->start_ms);
-		assert_int_equal(x->end_ms, y->end_ms);
-		assert_memory_equal(x->cur, y->cur, sizeof(x->cur));
-		assert_memory_equal(x->peak, y->peak, sizeof(x->peak));
-		assert_int_equal(x->packets, y->packets);
-		assert_int_equal(x->octets, y->octets);
 		assert_true(x->flows == y->flows);
 		/* Said once a record was counted to the event (its start has none yet). */
 		assert_true(x->sampling <= 1);
 		assert_int_equal(y->sampling, x->packets ? 4 : 0);
 		assert_int_equal(x->n_sources, x->packets ? 8 : 0);
-		assert_int_equal(y->n_sources, x->n_sources);
-		for (size_t j = 0; j < x->n_sources; j++) {
-			assert_memory_equal(&x->sources[j].addr, &y->sources[j].addr,
-			                    sizeof(x->sources[j].addr));
-			assert_int_equal(x->sources[j].packets, y->sources[j].packets);
-		}
 	}
 	/* The flood's rate, as given: 40 000 pps of SYN, 32 flows/s. */
 	const struct attack_event *end = &lb->ev[lb->n - 1];
