@@ -15,6 +15,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0
 failed=0
+failures=()
 
 # count_meson DIR: add the results of the last `meson test` in DIR.
 count_meson() {
@@ -25,6 +26,20 @@ count_meson() {
 	f=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
 	passed=$((passed + p))
 	failed=$((failed + f))
+	# The names go into the last lines too: a CI log is often read from its tail,
+	# and the fuzz output pushes meson's own summary far above it.
+	local t
+	while IFS= read -r t; do
+		[ -n "$t" ] && failures+=("$1: $t")
+	done < <(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("result") in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"):
+        tail = (r.get("stdout") or "").splitlines()[-12:]
+        print(r.get("name", "?"), r["result"], "%.1fs" % r.get("duration", 0),
+              " | ".join(l.strip()[:160] for l in tail))
+' "$log")
 }
 
 # suite NAME DIR MESON_SETUP_ARGS...: configure, build and test one build dir.
@@ -33,11 +48,17 @@ suite() {
 	shift 2
 	echo "=== $name ($dir)"
 	if [ ! -d "$dir" ]; then
-		meson setup "$dir" "$@" >/dev/null || { echo "$name: meson setup failed"; failed=$((failed + 1)); return; }
+		meson setup "$dir" "$@" >/dev/null || {
+			echo "$name: meson setup failed"
+			failed=$((failed + 1))
+			failures+=("$dir: meson setup")
+			return
+		}
 	fi
 	if ! ninja -C "$dir"; then
 		echo "$name: build failed"
 		failed=$((failed + 1))
+		failures+=("$dir: build")
 		return
 	fi
 	rm -f "$dir/meson-logs/testlog.json"
@@ -60,6 +81,7 @@ if ninja -C build-release-check; then
 else
 	echo "release build failed"
 	failed=$((failed + 1))
+	failures+=("build-release-check: build")
 fi
 
 echo "=== fuzz (${FUZZ_SECONDS}s per target)"
@@ -72,11 +94,16 @@ if ninja -C build-fuzz && [ -x tests/fuzz/run.sh ]; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
+		failures+=("build-fuzz: a fuzz target")
 	fi
 elif [ -x tests/fuzz/run.sh ]; then
 	echo "fuzz: build failed"
 	failed=$((failed + 1))
+	failures+=("build-fuzz: build")
 fi
 
+for f in "${failures[@]}"; do
+	echo "FAILED $f"
+done
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
