@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "nfsentry/attackring.h"
 #include "nfsentry/fault.h"
 #include "nfsentry/fileio.h"
 
@@ -32,7 +33,10 @@
  *   header  magic[8] "NFSATTCK", version u32, event count u32, saved_at_ms u64
  *   event   site[64] (NUL-terminated), ip[16], dir u8, class u8, below u8,
  *           n_sources u8, n_ports u8, n_protocols u8, reserved u16 (0),
- *           seq u32, reserved u32 (0), start_ms u64, detected_ms u64,
+ *           seq u32, sampling u32 (0: none; else a power of two up to
+ *           2^ATTACK_RING_SHED_MAX -- written 0 for an unsampled event, so a
+ *           file without sampling reads the same in the versions before it
+ *           was kept), start_ms u64, detected_ms u64,
  *           now_ms u64 (last callback), quiet_from_ms u64, cur[3], peak[3],
  *           threshold[3] (float64 bits), packets u64, octets u64, flows
  *           (float64 bits), then 3 x ATTACK_TOP_MAX entries (sources, ports,
@@ -127,7 +131,7 @@ static void event_encode(uint8_t *p, const struct attack_saved *s)
 	p[5] = (uint8_t)e->n_protocols;
 	p += 8;
 	p = put32(p, e->seq);
-	p = put32(p, 0);
+	p = put32(p, e->sampling > 1 ? e->sampling : 0);
 	p = put64(p, e->start_ms);
 	p = put64(p, e->detected_ms);
 	p = put64(p, e->now_ms);
@@ -187,8 +191,10 @@ static int event_decode(const uint8_t *p, struct attack_saved *s)
 	e->n_protocols = p[5];
 	p += 8;
 	e->seq = get32(p);
-	if (get32(p + 4) != 0)
+	uint32_t smp = get32(p + 4);
+	if (smp == 1 || smp > 1u << ATTACK_RING_SHED_MAX || (smp & (smp - 1)))
 		return -EBADMSG;
+	e->sampling = smp;
 	p += 8;
 	e->start_ms = get64(p);
 	e->detected_ms = get64(p + 8);

@@ -1722,6 +1722,93 @@ static void test_sampled_entries(void **state)
 	free(lb);
 }
 
+/* The restart file's FNV-1a 64 trailer over buf[0..len - 8), as state.c writes it. */
+static void state_resum(uint8_t *buf, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i + 8 < len; i++)
+		h = (h ^ buf[i]) * 0x100000001b3ull;
+	for (int i = 0; i < 8; i++)
+		buf[len - 8 + (size_t)i] = (uint8_t)(h >> (56 - 8 * i));
+}
+
+/*
+ * An event rated from a live sample keeps saying so across a restart: the
+ * restart file keeps its sampling (in the u32 after seq, 0 when none, as
+ * files before it), and a value no writer makes (1, not a power of two,
+ * above 2^ATTACK_RING_SHED_MAX) refuses the file.
+ */
+static void test_state_sampling(void **state)
+{
+	(void)state;
+	struct attack_config c;
+	struct seen seen = {0};
+
+	snprintf(state_path, sizeof(state_path), "/tmp/nfsentry-atkstate-%d", (int)getpid());
+	state_config(&c);
+	c.th.v[ATTACK_IN][ATTACK_CLASS_SYN][ATTACK_PPS] = 50000;
+	struct attack *a = make(&c, &seen);
+	uint64_t t = T0;
+	for (int sec = 0; sec < 4; sec++) {
+		struct attack_ring_ent v[9];
+		size_t n = 0;
+		for (int j = 0; j < 8; j++) {
+			char src[32];
+			snprintf(src, sizeof(src), "198.51.100.%d", j + 1);
+			v[n++] = syn_ent(src, 1250, 3); /* 8 x 10 000 pps, rated 1 in 8 */
+		}
+		t += 1000;
+		memset(&v[n], 0, sizeof(v[n]));
+		v[n].site_src = v[n].site_dst = -1;
+		v[n++].packets = t; /* the clock */
+		attack_entries(a, v, n);
+	}
+	assert_int_equal(count_phase(&seen, ATTACK_START), 1);
+	assert_int_equal(attack_state_save(a, state_path, t, NULL), 0);
+	attack_events_drop(a);
+	attack_close_all(a);
+	attack_destroy(a);
+
+	FILE *f = fopen(state_path, "rb");
+	assert_non_null(f);
+	static uint8_t good[8192], b[8192];
+	size_t len = fread(good, 1, sizeof(good), f);
+	fclose(f);
+	const size_t off = 24 + SITE_NAME_MAX + 16 + 8 + 4; /* header, site, ip, flags, seq */
+	assert_true(len > off + 4);
+	assert_int_equal(good[off + 3], 8);
+	static const uint32_t bad[] = {1, 3, 12, 1u << (ATTACK_RING_SHED_MAX + 1), UINT32_MAX};
+	for (size_t i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
+		bool last = i == sizeof(bad) / sizeof(bad[0]); /* the file as saved */
+		memcpy(b, good, len);
+		if (!last) {
+			for (int k = 0; k < 4; k++)
+				b[off + (size_t)k] = (uint8_t)(bad[i] >> (24 - 8 * k));
+			state_resum(b, len);
+		}
+		f = fopen(state_path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(b, 1, len, f), len);
+		fclose(f);
+		memset(&seen, 0, sizeof(seen));
+		make_site();
+		assert_int_equal(attack_create(&c, sites, 1, on_event, &seen, &a), 0);
+		struct attack_restore res;
+		assert_int_equal(attack_state_load(a, state_path, t + 1000, &res),
+		                 last ? 0 : -EBADMSG);
+		if (last) {
+			/* Nothing more comes: it ends, still saying 1 in 8. */
+			assert_int_equal(res.resumed, 1);
+			quiet_secs(a, t + 1000, 8);
+			assert_int_equal(count_phase(&seen, ATTACK_END), 1);
+			assert_int_equal(seen.ev[seen.n - 1].sampling, 8);
+		}
+		attack_destroy(a);
+	}
+	unlink(state_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1738,6 +1825,7 @@ int main(void)
 	    cmocka_unit_test(test_thresholds_lowered),
 	    cmocka_unit_test(test_cold_long),      cmocka_unit_test(test_sweep_idle),
 	    cmocka_unit_test(test_ring_entries),   cmocka_unit_test(test_sampled_entries),
+	    cmocka_unit_test(test_state_sampling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
