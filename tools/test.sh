@@ -94,7 +94,10 @@ if ninja -C build-fuzz && [ -x tests/fuzz/run.sh ]; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
-		failures+=("build-fuzz: a fuzz target")
+		while IFS= read -r t; do
+			failures+=("build-fuzz: $t")
+		done <build-fuzz/fuzz-failed
+		[ -s build-fuzz/fuzz-failed ] || failures+=("build-fuzz: a fuzz target")
 	fi
 elif [ -x tests/fuzz/run.sh ]; then
 	echo "fuzz: build failed"
