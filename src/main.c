@@ -1264,6 +1264,7 @@ static int cmd_run(int argc, char **argv)
 		.listen = cfg.listen,
 		.n_listen = cfg.n_listen,
 		.rcvbuf_bytes = cfg.rcvbuf_bytes,
+		.rx_fill = pipeline_uses_rx_fill(rs.pl),
 	};
 	rc = udpin_start(&rs.loop, &uc, pipeline_datagram, rs.pl, &rs.udp, err, sizeof(err));
 	if (rc != 0) {

@@ -101,6 +101,12 @@ void pipeline_destroy(struct pipeline *pl);
  */
 int pipeline_datagram(void *ud, const struct datagram *dg);
 
+/*
+ * Whether pipeline_datagram() uses a datagram's rx_fill_pm (live, the
+ * attack detector's sampling): udpin need not look at its sockets if not.
+ */
+bool pipeline_uses_rx_fill(const struct pipeline *pl);
+
 /* Live: move the slot clock to the wall clock now_ms. */
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms);
 

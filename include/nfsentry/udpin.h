@@ -19,6 +19,7 @@
 #ifndef NFSENTRY_UDPIN_H
 #define NFSENTRY_UDPIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -40,6 +41,12 @@ struct udpin_config {
 	const struct udpin_listen *listen; /* borrowed during udpin_start() only */
 	size_t n_listen;                   /* 1 .. UDPIN_MAX_LISTEN */
 	int rcvbuf_bytes;                  /* SO_RCVBUF to ask for; 0 = leave the kernel default */
+	/*
+	 * Look at how full each socket's receive buffer is at the end of a
+	 * batch (at most every ms) and give it with the datagrams (struct
+	 * datagram rx_fill_pm); false: no look, rx_fill_pm stays 0.
+	 */
+	bool rx_fill;
 };
 
 struct udpin_stats {

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -353,11 +354,14 @@ static void shed_adjust(struct attack_ring *r)
 		r->st.sampling = 1u << r->shed;
 		if (r->shed_log_ms == 0 || r->shed_ms - r->shed_log_ms >= RING_DROP_LOG_MS) {
 			r->shed_log_ms = r->shed_ms;
+			/* The first time nothing was left out yet: no count to give. */
+			char so_far[64] = "";
+			if (r->st.records_sampled)
+				snprintf(so_far, sizeof(so_far), "%llu records left out so far, ",
+				         (unsigned long long)r->st.records_sampled);
 			log_warn("attack: the detector is behind: rating 1 record in %u, each standing "
-			         "for %u (live sampling); %llu records sampled out since start "
-			         "(attackRecordsSampled)",
-			         1u << r->shed, 1u << r->shed,
-			         (unsigned long long)r->st.records_sampled);
+			         "for %u (live sampling; %sattackRecordsSampled)",
+			         1u << r->shed, 1u << r->shed, so_far);
 		}
 		return;
 	}
@@ -371,7 +375,7 @@ static void shed_adjust(struct attack_ring *r)
 		r->st.sampling = 1u << r->shed;
 		if (!r->shed)
 			log_info("attack: the detector caught up: rating every record again; %llu "
-			         "records sampled out since start (attackRecordsSampled)",
+			         "records left out so far (attackRecordsSampled)",
 			         (unsigned long long)r->st.records_sampled);
 	}
 	r->shed_ms = now;

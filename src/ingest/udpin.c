@@ -46,7 +46,7 @@ struct udpin_sock {
 	char *buf; /* UDPIN_MMSG_SLOTS * UDPIN_SLOT_BYTES, see the file comment */
 	struct udpin_stats st;
 	uint64_t err_log_ms; /* rate limiter for recv error lines */
-	int fd;              /* the socket, for SO_MEMINFO; -1: not known */
+	int fd;              /* the socket, for SO_MEMINFO; -1: not known or not looked at */
 	uint16_t fill_pm;    /* receive buffer in use at the last look, per mille */
 	uint64_t fill_ms;    /* monotonic time of that look */
 };
@@ -121,9 +121,10 @@ static void fill_look(struct udpin_sock *s)
 {
 	uint32_t mi[SK_MEMINFO_VARS];
 	socklen_t len = sizeof(mi);
+	if (s->fd < 0)
+		return;
 	uint64_t now = clock_ms(CLOCK_MONOTONIC);
-
-	if (s->fd < 0 || now == s->fill_ms)
+	if (now == s->fill_ms)
 		return;
 	s->fill_ms = now;
 	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
@@ -204,7 +205,7 @@ static void size_rcvbuf(struct udpin_sock *s, int asked)
 }
 
 static int sock_open(struct udpin *u, struct udpin_sock *s, const struct udpin_listen *l,
-                     int rcvbuf, char *err, size_t errlen)
+                     int rcvbuf, bool rx_fill, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int namelen = sizeof(ss);
@@ -257,7 +258,7 @@ static int sock_open(struct udpin *u, struct udpin_sock *s, const struct udpin_l
 	size_rcvbuf(s, rcvbuf);
 	if (uv_fileno((uv_handle_t *)&s->h, &fd) == 0 && fstat(fd, &sb) == 0) {
 		s->inode = (uint64_t)sb.st_ino;
-		s->fd = fd;
+		s->fd = rx_fill ? fd : -1;
 	}
 	r = uv_udp_recv_start(&s->h, on_alloc, on_recv);
 	if (r < 0) {
@@ -340,7 +341,8 @@ int udpin_start(uv_loop_t *loop, const struct udpin_config *cfg, datagram_fn fn,
 	u->ud = ud;
 	u->n = cfg->n_listen;
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		r = sock_open(u, &u->s[i], &cfg->listen[i], cfg->rcvbuf_bytes, err, errlen);
+		r = sock_open(u, &u->s[i], &cfg->listen[i], cfg->rcvbuf_bytes, cfg->rx_fill, err,
+		              errlen);
 		if (r < 0 && skippable(&cfg->listen[i], r)) {
 			sock_skip(&u->s[i], err);
 			last = r;

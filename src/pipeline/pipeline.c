@@ -511,6 +511,11 @@ int pipeline_datagram(void *ud, const struct datagram *dg)
 	return 0;
 }
 
+bool pipeline_uses_rx_fill(const struct pipeline *pl)
+{
+	return pl->ring && !pl->replay;
+}
+
 void pipeline_tick(struct pipeline *pl, uint64_t now_ms)
 {
 	if (pl->watch.records)

@@ -212,6 +212,7 @@ static void test_live_shutdown_waits(void **state)
 	assert_non_null(b);
 	mkconfig(&cfg, 2, "live.db");
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_true(pipeline_uses_rx_fill(pl)); /* live, the detector on (the default) */
 	pipeline_tick(pl, T0_MS + 60000);
 	v5(b, t0 + 60, 0, 3, 0);
 	feed_dg(pl, b, t0 + 60);
@@ -283,6 +284,26 @@ static void test_reload_config_in_use(void **state)
 	pipeline_destroy(pl);
 	assert_int_equal(s.n, 4); /* two sites, two slots each */
 	free(b);
+}
+
+/* udpin looks at its receive buffers only for a live detector (its sampling). */
+static void test_rx_fill_users(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct pipeline_opts live = {0}, replay = {.replay = true};
+	struct pipeline *pl;
+	char err[256];
+
+	for (int k = 0; k < 4; k++) {
+		mkconfig(&cfg, 1, "rxfill.db");
+		cfg.attack.enabled = k & 1;
+		struct pipeline_opts *po = k & 2 ? &replay : &live;
+		assert_int_equal(pipeline_create(&cfg, po, &pl, err, sizeof(err)), 0);
+		assert_int_equal(pipeline_uses_rx_fill(pl), k == 1);
+		pipeline_close_slots(pl);
+		pipeline_destroy(pl);
+	}
 }
 
 /*
@@ -447,6 +468,7 @@ static void test_counter_sources(void **state)
 	mkconfig(&cfg, 2, "counters.db");
 	cfg.attack.enabled = true; /* its 11 counters count against the budget below */
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_false(pipeline_uses_rx_fill(pl)); /* replay never samples */
 	assert_int_equal(pipeline_counter_source_add(pl, &probe_counters, probe_snapshot, &probe),
 	                 0);
 	/* 40 decoder + 7 engine + 11 attack + 2 probe counters: 40 more do not fit in 96. */
@@ -647,6 +669,7 @@ static void test_attack_live_table(void **state)
 	cfg.attack.end_windows = 1;
 	cfg.attack.update_s = 1;
 	assert_int_equal(pipeline_create(&cfg, &po, &pl, err, sizeof(err)), 0);
+	assert_true(pipeline_uses_rx_fill(pl)); /* live with a detector: udpin looks */
 
 	/* Second 0: 100 000 packets; nothing decided before the second is over. */
 	pipeline_tick(pl, (uint64_t)t0 * 1000);
@@ -707,6 +730,7 @@ int main(void)
 	    cmocka_unit_test(test_replay_slots_in_order),
 	    cmocka_unit_test(test_live_shutdown_waits),
 	    cmocka_unit_test(test_reload_config_in_use),
+	    cmocka_unit_test(test_rx_fill_users),
 	    cmocka_unit_test(test_reload_release_after_close),
 	    cmocka_unit_test(test_reload_site_added),
 	    cmocka_unit_test(test_create_alloc_fail),
