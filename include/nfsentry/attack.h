@@ -329,7 +329,10 @@ void attack_events_drop(struct attack *a);
 int attack_state_load(struct attack *a, const char *path, uint64_t now_ms,
                       struct attack_restore *res);
 
-/* The counters (the hook_* fields and the ring's records_dropped, records_sampled and sampling are 0: their owners fill them). */
+/*
+ * The counters; the hook_* fields and the ring's (records_dropped,
+ * records_sampled, sampling) are 0: their owners fill them.
+ */
 void attack_stats_get(const struct attack *a, struct attack_stats *out);
 
 /*

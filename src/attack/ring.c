@@ -308,14 +308,11 @@ static void clock_put(struct attack_ring *r)
 static void drop(struct attack_ring *r, size_t k)
 {
 	r->st.records_dropped += k;
-	uint64_t now = clock_ms(CLOCK_MONOTONIC);
-	if (r->drop_log_ms == 0 || now - r->drop_log_ms >= RING_DROP_LOG_MS) {
-		r->drop_log_ms = now;
+	if (log_ratelimit_ok(&r->drop_log_ms, clock_ms(CLOCK_MONOTONIC), RING_DROP_LOG_MS))
 		log_warn("attack: the detector is behind: its ring of %llu records is full; %llu "
 		         "records not rated since start (attackRecordsDropped)",
 		         (unsigned long long)(r->mask + 1),
 		         (unsigned long long)r->st.records_dropped);
-	}
 }
 
 /*
@@ -351,17 +348,16 @@ static void shed_adjust(struct attack_ring *r)
 		r->shed_ms = now;
 		r->shed_peak = 0;
 		r->rx_peak = 0;
-		r->st.sampling = 1u << r->shed;
-		if (r->shed_log_ms == 0 || r->shed_ms - r->shed_log_ms >= RING_DROP_LOG_MS) {
-			r->shed_log_ms = r->shed_ms;
+		if (log_ratelimit_ok(&r->shed_log_ms, now, RING_DROP_LOG_MS)) {
 			/* The first time nothing was left out yet: no count to give. */
-			char so_far[64] = "";
+			char left[64] = "the records left out are";
 			if (r->st.records_sampled)
-				snprintf(so_far, sizeof(so_far), "%llu records left out so far, ",
+				snprintf(left, sizeof(left), "%llu records left out so far,",
 				         (unsigned long long)r->st.records_sampled);
-			log_warn("attack: the detector is behind: rating 1 record in %u, each standing "
-			         "for %u (live sampling; %sattackRecordsSampled)",
-			         1u << r->shed, 1u << r->shed, so_far);
+			log_warn(
+			    "attack: the detector is behind: rating 1 record in %u, each standing "
+			    "for %u (live sampling; %s counted in attackRecordsSampled)",
+			    1u << r->shed, 1u << r->shed, left);
 		}
 		return;
 	}
@@ -372,7 +368,6 @@ static void shed_adjust(struct attack_ring *r)
 		return;
 	if (r->shed_peak < cap / 2 && r->rx_peak < ATTACK_RING_RX_CALM_PM) {
 		r->shed--;
-		r->st.sampling = 1u << r->shed;
 		if (!r->shed)
 			log_info("attack: the detector caught up: rating every record again; %llu "
 			         "records left out so far (attackRecordsSampled)",
@@ -488,7 +483,8 @@ void attack_ring_records(void *ring, const struct flow *v, size_t n, const int64
 
 	if (__builtin_expect(r->shed != 0, 0)) {
 		for (size_t i = 0; i < n; i += 64)
-			records_sampled(r, v + i, n - i < 64 ? n - i : 64, site_src + i, site_dst + i);
+			records_sampled(r, v + i, n - i < 64 ? n - i : 64, site_src + i,
+			                site_dst + i);
 		return;
 	}
 	/*
@@ -588,7 +584,6 @@ int attack_ring_start(const struct attack_ring_opts *o, struct attack_ring **out
 		r->o.relax_ms = ATTACK_RING_RELAX_MS;
 	r->sample = !o->wait_when_full && !o->no_sampling;
 	r->rng = 0x9e3779b97f4a7c15u;
-	r->st.sampling = 1;
 	/*
 	 * On one CPU the detector cannot run beside the reading thread: it is
 	 * woken for a quarter of the ring at a time, so that the two switch
@@ -656,6 +651,7 @@ void attack_ring_stats_get(const struct attack_ring *r, struct attack_ring_stats
 		return;
 	}
 	*st = r->st;
+	st->sampling = 1u << r->shed;
 	clockid_t cid;
 	struct timespec ts;
 	if (pthread_getcpuclockid(r->thread, &cid) == 0 && clock_gettime(cid, &ts) == 0)
