@@ -32,7 +32,7 @@
 /* One callback's view: a record (its packets, the test's key) or a clock step. */
 struct item {
 	bool clock;
-	uint64_t v; /* packets, or now_ms */
+	uint64_t v;    /* packets, or now_ms */
 	unsigned shed; /* on_entries: the entry stands for 2^shed records */
 	struct flow f;
 	int64_t ss, sd;
@@ -714,19 +714,30 @@ static void test_nice(void **state)
 	assert_null(r);
 }
 
-/* n records keyed k0.. with a site each (source in site 1) in one tap call. */
-static void give_sited(struct attack_ring *r, uint64_t k0, size_t n)
+/* n records keyed *given.. with a site each (source in site 1) in one tap call; *given += n. */
+static void give_sited(struct attack_ring *r, uint64_t *given, size_t n)
 {
 	struct flow v[64];
 	int64_t ss[64], sd[64];
 
 	assert_true(n <= 64);
 	for (size_t i = 0; i < n; i++) {
-		mkrec(&v[i], k0 + i);
+		mkrec(&v[i], *given + i);
 		ss[i] = 1;
 		sd[i] = -1;
 	}
 	attack_ring_records(r, v, n, ss, sd);
+	*given += n;
+}
+
+/* The ring's counters, every record given counted once: written, sampled out or dropped. */
+static struct attack_ring_stats accounted(struct attack_ring *r, uint64_t given)
+{
+	struct attack_ring_stats st;
+
+	attack_ring_stats_get(r, &st);
+	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	return st;
 }
 
 /* A live ring of the smallest size for on_entries, its sampling falling every 30 ms. */
@@ -803,17 +814,14 @@ static void test_sampling(void **state)
 	uint64_t given = 0, ms = 1000;
 
 	atomic_store(&s->hold, 1);
-	give_sited(r, given, 64);
-	given += 64;
+	give_sited(r, &given, 64);
 	attack_ring_clock(r, ms += 1000); /* 65 entries: the consumer takes them and is held */
 	wait_flag(&s->held);
-	give_sited(r, given, 64);
-	given += 64;
+	give_sited(r, &given, 64);
 	attack_ring_clock(r, ms += 1000); /* 130 waiting: under three quarters */
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 1);
-	give_sited(r, given, 62);
-	given += 62;
+	give_sited(r, &given, 62);
 	attack_ring_clock(r, ms += 1000); /* 193 of 256: one step */
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 2);
@@ -823,10 +831,8 @@ static void test_sampling(void **state)
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 4);
 	/* 62 entries free: a 64-record chunk's sample of about 16 fits. */
-	give_sited(r, given, 64);
-	given += 64;
-	attack_ring_stats_get(r, &st);
-	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	give_sited(r, &given, 64);
+	st = accounted(r, given);
 	assert_int_equal(st.records_dropped, 0);
 	assert_true(st.records_sampled >= 24 && st.records_sampled <= 63);
 	size_t before = st.records;
@@ -834,12 +840,11 @@ static void test_sampling(void **state)
 	atomic_store(&s->hold, 0);
 	attack_ring_drain(r);
 	size_t mark = s->n;
-	for (int c = 0; c < 100; c++, given += 64) {
-		give_sited(r, given, 64);
+	for (int c = 0; c < 100; c++) {
+		give_sited(r, &given, 64);
 		attack_ring_drain(r);
 	}
-	attack_ring_stats_get(r, &st);
-	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	st = accounted(r, given);
 	assert_int_equal(st.records_dropped, 0);
 	size_t written = count_shed(s, mark, 2);
 	assert_int_equal(written, st.records - before);
@@ -847,12 +852,10 @@ static void test_sampling(void **state)
 	/* Kept up: a step down per relax_ms (30 ms) once a whole period stayed under half. */
 	expect_relax(r, nudge_clock);
 	mark = s->n;
-	give_sited(r, given, 64);
-	given += 64;
+	give_sited(r, &given, 64);
 	attack_ring_drain(r);
 	assert_int_equal(count_shed(s, mark, 0), 64);
-	attack_ring_stats_get(r, &st);
-	assert_int_equal(st.records + st.records_sampled + st.records_dropped, given);
+	accounted(r, given);
 	attack_ring_stop(r);
 	free(s);
 }
@@ -883,8 +886,8 @@ static void test_sampling_rx(void **state)
 	assert_int_equal(st.sampling, 4);
 	/* Records are sampled now, the ring empty. */
 	uint64_t given = 0;
-	for (int c = 0; c < 20; c++, given += 64) {
-		give_sited(r, given, 64);
+	for (int c = 0; c < 20; c++) {
+		give_sited(r, &given, 64);
 		attack_ring_drain(r);
 	}
 	attack_ring_stats_get(r, &st);
@@ -907,7 +910,8 @@ static void test_sampling_rx(void **state)
 	                             .ud = s};
 	assert_int_equal(attack_ring_start(&w, &r), 0);
 	attack_ring_rx_fill(r, 1000);
-	give_sited(r, 0, 64);
+	uint64_t none = 0;
+	give_sited(r, &none, 64);
 	attack_ring_drain(r);
 	attack_ring_stats_get(r, &st);
 	assert_int_equal(st.sampling, 1);
@@ -919,12 +923,12 @@ static void test_sampling_rx(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_order),        cmocka_unit_test(test_drain),
-	    cmocka_unit_test(test_full_waits),   cmocka_unit_test(test_full_drops),
-	    cmocka_unit_test(test_stop_pending), cmocka_unit_test(test_idle_sleeps),
-	    cmocka_unit_test(test_start_errors), cmocka_unit_test(test_pinned),
+	    cmocka_unit_test(test_order),         cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_full_waits),    cmocka_unit_test(test_full_drops),
+	    cmocka_unit_test(test_stop_pending),  cmocka_unit_test(test_idle_sleeps),
+	    cmocka_unit_test(test_start_errors),  cmocka_unit_test(test_pinned),
 	    cmocka_unit_test(test_entries_order), cmocka_unit_test(test_nice),
-	    cmocka_unit_test(test_sampling),     cmocka_unit_test(test_sampling_rx),
+	    cmocka_unit_test(test_sampling),      cmocka_unit_test(test_sampling_rx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
