@@ -22,11 +22,16 @@ for t in $targets; do
 	mkdir -p "$work"
 	echo "== fuzz_$t for ${secs}s"
 	log="$build/fuzz-work/$t.log"
-	rc=0
-	"$exe" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
-		-artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$here/corpus/$t" \
-		"$here/../data/fuzz-regress" >"$log" 2>&1 || rc=$?
-	cat "$log"
+	# Shown as it runs and kept for the reason of a failure; sh has no
+	# pipefail, so the status comes through a file.
+	{
+		rc=0
+		"$exe" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+			-artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$here/corpus/$t" \
+			"$here/../data/fuzz-regress" 2>&1 || rc=$?
+		echo "$rc" >"$log.rc"
+	} | tee "$log"
+	rc=$(cat "$log.rc")
 	if [ "$rc" -ne 0 ]; then
 		status=1
 		failed="$failed $t"
