@@ -66,9 +66,8 @@
  * detector's cost of a few hundred nanoseconds per record that is about
  * 10 ms of its work: enough to ride out a burst or a slow second (the
  * evaluation of every hot host), short enough that a drain at a slot close
- * waits little. (8 MiB cost the process a third more CPU than 2 MiB with
- * both threads on one core, the entries no longer in the core's caches
- * when read: docs/benchmarks.md.)
+ * waits little. (8 MiB measured no faster side by side in replay, for four
+ * times the memory and the drain: docs/benchmarks.md, "Ring size".)
  */
 #define ATTACK_RING_ENTRIES (1u << 15)
 #define ATTACK_RING_ENTRIES_MIN 256u
